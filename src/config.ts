@@ -1,0 +1,293 @@
+import type { Attributes, Exporter, ObservationType, SpanKind, SpanRecord } from './protocol';
+import type { ContextManager } from './core/context';
+import type { SpanProcessor } from './core/processors';
+import { DEFAULT_SECRET_PATTERNS } from './core/redact';
+import { warnOnce } from './lib/reportInternal';
+
+/** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
+export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
+
+/** USD per unit of each usage type, e.g. `{ input: 2.5e-6, output: 1e-5 }` per token. */
+export type ModelPrice = Record<string, number>;
+
+/** Options for `init()` and `createTracer()`. Every field is optional. */
+export interface TracerOptions {
+  /** `service.name` on every span. Default `"unknown_service"`. */
+  serviceName?: string;
+  /** `service.version`. */
+  serviceVersion?: string;
+  /** Deployment environment (`langfuse.environment`), e.g. `"production"`. */
+  environment?: string;
+  /** Release or build id (`langfuse.release`). */
+  release?: string;
+  /** Extra resource attributes for every span. */
+  resource?: Attributes;
+  /** Where finished records go. A shortcut for `processors: [batchProcessor(exporter)]`. */
+  exporter?: Exporter;
+  /** OTLP/HTTP endpoint (`…/v1/traces`) for the default exporter when none is given. */
+  endpoint?: string;
+  /** Extra headers for `endpoint`, such as a public ingest token. */
+  headers?: Record<string, string>;
+  /** Langfuse project keys, for sending straight to Langfuse from a server. */
+  langfuse?: { publicKey: string; secretKey?: string; baseUrl?: string };
+  /**
+   * Lets a page hold a Langfuse secret key. Only for local development against a local Langfuse:
+   * anyone who opens the page can read the key.
+   */
+  dangerouslyAllowSecretInBrowser?: boolean;
+  /** Receivers of span start and end, in order. */
+  processors?: SpanProcessor[];
+  /** Share of new traces that are recorded, from 0 to 1 (by trace id). Default 1. */
+  sampleRate?: number;
+  /** Size limits; what is cut is counted on the span. */
+  limits?: LimitOptions;
+  /** Secret redaction. `false` turns it off. */
+  redact?: false | RedactOptions;
+  /** Rewrites span input and output before they are stored, e.g. to drop personal data. */
+  mask?: (value: unknown, field: 'input' | 'output') => unknown;
+  /** Last look at each finished span; return `null` to drop it or a changed record to replace it. */
+  beforeSend?: (span: SpanRecord) => SpanRecord | null | undefined | void;
+  /** Which finished spans are kept. */
+  filter?: FilterOptions;
+  /** Prices by model name (exact, else the longest matching prefix) to compute cost from usage. */
+  prices?: Record<string, ModelPrice>;
+  /** How spans are batched for the exporter. */
+  batch?: BatchOptions;
+  /** How the current span is tracked; `edgetrace/server` installs AsyncLocalStorage. */
+  contextManager?: ContextManager;
+  /** Clock in epoch milliseconds, for tests and frozen-clock runtimes. */
+  now?: () => number;
+  /** Logs internal errors and dropped data to the console. Default false. */
+  debug?: boolean;
+}
+
+export interface LimitOptions {
+  /** Attributes per span. Default 128. */
+  maxAttributes?: number;
+  /** Characters per string value; longer ones are cut. Default 16384. */
+  maxStringLength?: number;
+  /** Events per span. Default 128. */
+  maxEvents?: number;
+  /** Links per span. Default 32. */
+  maxLinks?: number;
+}
+
+export interface RedactOptions {
+  /** Extra patterns whose matches are replaced with `[REDACTED]`. Use the `g` flag. */
+  patterns?: RegExp[];
+  /** Keep the built-in patterns (bearer tokens, API keys). Default true. */
+  defaults?: boolean;
+  /** Redact URL query values in `url.full`-like attributes. Default true. */
+  queryValues?: boolean;
+  /** Query keys whose values are kept, e.g. `["page"]`. */
+  keepQueryKeys?: string[];
+}
+
+export interface FilterOptions {
+  /** Spans shorter than this are dropped (their children stay, parented to the dropped id). */
+  minDurationMs?: number;
+  /** When set, only spans matching one of these are kept. */
+  include?: SpanMatcher[];
+  /** Spans matching one of these are dropped. */
+  exclude?: SpanMatcher[];
+  /** Only keep these observation types (`span`, `generation`, `tool`…). */
+  types?: ObservationType[];
+  /** Only keep these span kinds. */
+  kinds?: SpanKind[];
+}
+
+export interface BatchOptions {
+  /** Records per export. Default 512. */
+  maxBatchSize?: number;
+  /** Records held while an export is pending; beyond it the oldest are dropped and counted. Default 2048. */
+  maxQueueSize?: number;
+  /** How long a record may wait for its batch. Default 1000 ms. */
+  delayMs?: number;
+}
+
+/** The validated form of `TracerOptions`. */
+export interface ResolvedConfig {
+  resource: Attributes;
+  serviceName: string;
+  environment?: string;
+  release?: string;
+  sampleRate: number;
+  maxAttributes: number;
+  maxStringLength: number;
+  maxEvents: number;
+  maxLinks: number;
+  secretPatterns: readonly RegExp[];
+  redactQuery: boolean;
+  keepQueryKeys: readonly string[];
+  mask?: TracerOptions['mask'];
+  beforeSend?: TracerOptions['beforeSend'];
+  filter?: FilterOptions;
+  prices?: Record<string, ModelPrice>;
+  batch: Required<BatchOptions>;
+  debug: boolean;
+}
+
+const fail = (call: string, option: string, expected: string, got: unknown): never => {
+  let shown: string;
+  try {
+    shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'function' ? 'a function' : String(got);
+  } catch {
+    shown = typeof got;
+  }
+  throw new TypeError(`[edgetrace] ${call}: "${option}" must be ${expected}, got ${shown}.`);
+};
+
+const isBrowserPage = (): boolean => typeof (globalThis as { document?: unknown }).document === 'object';
+const isWorkerScope = (): boolean =>
+  typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
+
+/**
+ * Validates options and fills in defaults. This is the one place edgetrace throws: a `TypeError`
+ * naming the call, the option, what was expected and what was received.
+ */
+export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): ResolvedConfig => {
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  const str = (name: keyof TracerOptions): string | undefined => {
+    const v = opts[name];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) fail(call, name, 'a non-empty string', v);
+    return v as string | undefined;
+  };
+  const fn = (name: keyof TracerOptions): void => {
+    const v = opts[name];
+    if (v !== undefined && typeof v !== 'function') fail(call, name, 'a function', v);
+  };
+  const count = (name: string, v: unknown, dflt: number, min = 0): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(call, name, `a whole number ≥ ${min}`, v);
+    return v as number;
+  };
+
+  const serviceName = str('serviceName') ?? 'unknown_service';
+  const serviceVersion = str('serviceVersion');
+  const environment = str('environment');
+  const release = str('release');
+  str('endpoint');
+  fn('mask');
+  fn('beforeSend');
+  fn('now');
+
+  const sampleRate = opts.sampleRate ?? 1;
+  if (typeof sampleRate !== 'number' || !(sampleRate >= 0 && sampleRate <= 1)) {
+    fail(call, 'sampleRate', 'a number from 0 to 1', opts.sampleRate);
+  }
+
+  if (opts.resource !== undefined && (typeof opts.resource !== 'object' || opts.resource === null)) {
+    fail(call, 'resource', 'an object of attributes', opts.resource);
+  }
+  if (opts.headers !== undefined && (typeof opts.headers !== 'object' || opts.headers === null)) {
+    fail(call, 'headers', 'an object of header names to values', opts.headers);
+  }
+  if (opts.exporter !== undefined && typeof opts.exporter?.export !== 'function') {
+    fail(call, 'exporter', 'an object with an export(records) method', opts.exporter);
+  }
+  if (opts.processors !== undefined && !Array.isArray(opts.processors)) {
+    fail(call, 'processors', 'an array of span processors', opts.processors);
+  }
+  if (opts.contextManager !== undefined && typeof opts.contextManager?.with !== 'function') {
+    fail(call, 'contextManager', 'an object with active() and with()', opts.contextManager);
+  }
+
+  const lf = opts.langfuse;
+  if (lf !== undefined) {
+    if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
+      fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
+    }
+    if (lf.secretKey !== undefined && (typeof lf.secretKey !== 'string' || !lf.secretKey)) {
+      fail(call, 'langfuse.secretKey', 'a non-empty string', lf.secretKey);
+    }
+    if (lf.secretKey && (isBrowserPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
+      throw new TypeError(
+        `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
+          'Send spans to your own collector (`endpoint`), which relays them to Langfuse with the secret key kept on the server ' +
+          '(see edgetrace/server createCollector). For local development only, set "dangerouslyAllowSecretInBrowser: true".',
+      );
+    }
+  }
+
+  const limits = opts.limits ?? {};
+  if (typeof limits !== 'object' || limits === null) fail(call, 'limits', 'an object', limits);
+
+  let secretPatterns: readonly RegExp[] = DEFAULT_SECRET_PATTERNS;
+  let redactQuery = true;
+  let keepQueryKeys: readonly string[] = [];
+  if (opts.redact === false) {
+    secretPatterns = [];
+    redactQuery = false;
+  } else if (opts.redact !== undefined) {
+    const r = opts.redact;
+    if (typeof r !== 'object' || r === null) fail(call, 'redact', 'false or an object', r);
+    const extra = r.patterns ?? [];
+    if (!Array.isArray(extra) || !extra.every((p) => p instanceof RegExp)) {
+      fail(call, 'redact.patterns', 'an array of RegExp', r.patterns);
+    }
+    // Patterns are used with replace(); without the g flag only the first match would go.
+    const global = extra.map((p) => (p.global ? p : new RegExp(p.source, `${p.flags}g`)));
+    secretPatterns = [...(r.defaults === false ? [] : DEFAULT_SECRET_PATTERNS), ...global];
+    redactQuery = r.queryValues !== false;
+    keepQueryKeys = r.keepQueryKeys ?? [];
+  }
+
+  const filter = opts.filter;
+  if (filter !== undefined) {
+    if (typeof filter !== 'object' || filter === null) fail(call, 'filter', 'an object', filter);
+    if (filter.minDurationMs !== undefined && !(typeof filter.minDurationMs === 'number' && filter.minDurationMs >= 0)) {
+      fail(call, 'filter.minDurationMs', 'a number ≥ 0', filter.minDurationMs);
+    }
+    for (const key of ['include', 'exclude', 'types', 'kinds'] as const) {
+      if (filter[key] !== undefined && !Array.isArray(filter[key])) fail(call, `filter.${key}`, 'an array', filter[key]);
+    }
+  }
+
+  const prices = opts.prices;
+  if (prices !== undefined) {
+    if (typeof prices !== 'object' || prices === null) fail(call, 'prices', 'an object of model names to prices', prices);
+    for (const [model, price] of Object.entries(prices)) {
+      if (typeof price !== 'object' || price === null || !Object.values(price).every((p) => typeof p === 'number' && p >= 0)) {
+        fail(call, `prices["${model}"]`, 'an object of usage types to non-negative USD per unit', price);
+      }
+    }
+  }
+
+  const batchOpts = opts.batch ?? {};
+  const batch = {
+    maxBatchSize: count('batch.maxBatchSize', batchOpts.maxBatchSize, 512, 1),
+    maxQueueSize: count('batch.maxQueueSize', batchOpts.maxQueueSize, 2048, 1),
+    delayMs: count('batch.delayMs', batchOpts.delayMs, 1000, 0),
+  };
+  if (batch.maxBatchSize > batch.maxQueueSize) {
+    // Odd but usable: clamp, as OpenTelemetry does for the same pair.
+    warnOnce('batch-size', 'batch.maxBatchSize is larger than batch.maxQueueSize; using maxQueueSize.');
+    batch.maxBatchSize = batch.maxQueueSize;
+  }
+
+  const resource: Attributes = { 'service.name': serviceName, 'telemetry.sdk.name': 'edgetrace', 'telemetry.sdk.language': 'webjs' };
+  if (serviceVersion) resource['service.version'] = serviceVersion;
+  if (environment) resource['deployment.environment.name'] = environment;
+  Object.assign(resource, opts.resource);
+
+  return {
+    resource,
+    serviceName,
+    environment,
+    release,
+    sampleRate,
+    maxAttributes: count('limits.maxAttributes', limits.maxAttributes, 128),
+    maxStringLength: count('limits.maxStringLength', limits.maxStringLength, 16_384, 16),
+    maxEvents: count('limits.maxEvents', limits.maxEvents, 128),
+    maxLinks: count('limits.maxLinks', limits.maxLinks, 32),
+    secretPatterns,
+    redactQuery,
+    keepQueryKeys,
+    mask: opts.mask,
+    beforeSend: opts.beforeSend,
+    filter,
+    prices,
+    batch,
+    debug: opts.debug === true,
+  };
+};

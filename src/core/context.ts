@@ -1,0 +1,55 @@
+import type { Span } from './span';
+
+/**
+ * Tracks which span is current. Two implementations: AsyncLocalStorage where the runtime has
+ * it (Node, Deno, Bun, Workers with nodejs_als, Vercel Edge), and a synchronous stack elsewhere.
+ */
+export interface ContextManager {
+  /** The current span, if any. */
+  active(): Span | undefined;
+  /** Runs `fn` with `span` current and returns what it returns. */
+  with<R>(span: Span | undefined, fn: () => R): R;
+}
+
+/** The constructor shape of `AsyncLocalStorage` from `node:async_hooks`. */
+export interface AsyncLocalStorageLike {
+  new <T>(): { getStore(): T | undefined; run<R>(store: T, fn: () => R): R };
+}
+
+/**
+ * Current span kept in AsyncLocalStorage: it follows `await`, timers and promise callbacks.
+ * Pass the class, e.g. `alsContext(AsyncLocalStorage)` with `import { AsyncLocalStorage } from 'node:async_hooks'`.
+ */
+export const alsContext = (Als: AsyncLocalStorageLike): ContextManager => {
+  const store = new Als<Span | undefined>();
+  return {
+    active: () => store.getStore(),
+    with: (span, fn) => store.run(span, fn),
+  };
+};
+
+/**
+ * Current span kept on a synchronous stack: exact inside synchronous code and up to the first
+ * `await` of an async callback; after that, pass the span explicitly (`span.span(...)`).
+ * Browsers have no async context, and zone.js breaks native async/await, so this is the page's.
+ */
+export const stackContext = (): ContextManager => {
+  const stack: (Span | undefined)[] = [];
+  return {
+    active: () => stack[stack.length - 1],
+    with: (span, fn) => {
+      stack.push(span);
+      try {
+        return fn();
+      } finally {
+        stack.pop();
+      }
+    },
+  };
+};
+
+/** AsyncLocalStorage when the runtime exposes it as a global (Vercel Edge, Cloudflare with nodejs_als), else a stack. */
+export const defaultContext = (): ContextManager => {
+  const Als = (globalThis as { AsyncLocalStorage?: AsyncLocalStorageLike }).AsyncLocalStorage;
+  return typeof Als === 'function' ? alsContext(Als) : stackContext();
+};

@@ -1,0 +1,41 @@
+import type { ModelPrice } from '../config';
+
+/** Token or unit counts by usage type, e.g. `{ input: 812, output: 96 }`. */
+export type Usage = Record<string, number>;
+
+/** Cost in USD by usage type, plus `total`. */
+export type Cost = Record<string, number>;
+
+/** The price entry for `model`: an exact match, else the longest key that `model` starts with. */
+export const findPrice = (prices: Record<string, ModelPrice>, model: string): ModelPrice | undefined => {
+  const exact = prices[model];
+  if (exact) return exact;
+  let best: string | undefined;
+  for (const key of Object.keys(prices)) {
+    if (model.startsWith(key) && (best === undefined || key.length > best.length)) best = key;
+  }
+  return best === undefined ? undefined : prices[best];
+};
+
+/**
+ * Cost of `usage` at `price` (USD per unit of each usage type). Usage types without a price are
+ * left out; `total` is the sum. Returns undefined when nothing could be priced.
+ */
+export const computeCost = (usage: Usage, price: ModelPrice): Cost | undefined => {
+  const cost: Cost = {};
+  let total = 0;
+  let priced = false;
+  for (const [type, amount] of Object.entries(usage)) {
+    if (type === 'total') continue;
+    const unit = price[type];
+    if (unit === undefined || !Number.isFinite(amount)) continue;
+    // Round to 1e-12 USD so float noise (0.1 + 0.2) does not show in the stored value.
+    const c = Math.round(amount * unit * 1e12) / 1e12;
+    cost[type] = c;
+    total += c;
+    priced = true;
+  }
+  if (!priced) return undefined;
+  cost.total = Math.round(total * 1e12) / 1e12;
+  return cost;
+};

@@ -1,0 +1,167 @@
+import type { BatchOptions } from '../config';
+import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
+import type { Span } from './span';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { DROPPED_RECORDS } from './semconv';
+
+/**
+ * Receives spans as they start and end. Every method is optional; none may throw into the
+ * tracer (what they throw is caught and counted).
+ */
+export interface SpanProcessor {
+  /** Called when a recording span starts, before user code runs in it. */
+  onStart?(span: Span): void;
+  /** Called with the finished record of every kept span. */
+  onEnd?(record: SpanRecord): void;
+  /** Called with every score. */
+  onScore?(score: ScoreRecord): void;
+  /** Delivers everything held. */
+  forceFlush?(): Promise<void>;
+  /** Delivers everything held and releases resources. */
+  shutdown?(): Promise<void>;
+}
+
+/** Keeps a timer from holding a Node, Deno or Bun process open. */
+const unref = (timer: unknown): void => {
+  (timer as { unref?: () => void } | undefined)?.unref?.();
+};
+
+/**
+ * Hands each record to the exporter as soon as it ends. For tests and for runtimes that flush at
+ * the end of every request anyway; elsewhere prefer `batchProcessor`.
+ */
+export const simpleProcessor = (exporter: Exporter): SpanProcessor => {
+  const pending = new Set<Promise<unknown>>();
+  const send = (record: TelemetryRecord): void => {
+    const p = exporter
+      .export([record])
+      .catch(reportInternal)
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  return {
+    onEnd: send,
+    onScore: send,
+    forceFlush: async () => {
+      await Promise.all([...pending]);
+    },
+    shutdown: async () => {
+      await Promise.all([...pending]);
+      await exporter.shutdown?.();
+    },
+  };
+};
+
+/** A batch processor, plus how many records it dropped because its queue was full. */
+export interface BatchProcessor extends SpanProcessor {
+  /** Records dropped so far because the queue was full. */
+  dropped(): number;
+  /** Records waiting. */
+  queued(): number;
+}
+
+/**
+ * Collects records and exports them in batches: when `maxBatchSize` are waiting, or `delayMs`
+ * after the first one. One export runs at a time. A retryable failure puts the batch back at the
+ * front and waits (honouring Retry-After); beyond `maxQueueSize` the oldest records are dropped
+ * and the count travels on the next batch as `edgetrace.dropped_records`.
+ *
+ * In memory only: the durable, offline-tolerant path is the service-worker outbox.
+ */
+export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): BatchProcessor => {
+  const maxBatchSize = opts.maxBatchSize ?? 512;
+  const maxQueueSize = opts.maxQueueSize ?? 2048;
+  const delayMs = opts.delayMs ?? 1000;
+  let queue: TelemetryRecord[] = [];
+  let dropped = 0;
+  let droppedTotal = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let inFlight: Promise<boolean> | undefined;
+  let failures = 0;
+  let closed = false;
+
+  const schedule = (ms: number): void => {
+    if (timer !== undefined || closed) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      exportOnce().catch(reportInternal);
+    }, ms);
+    unref(timer);
+  };
+
+  const add = (record: TelemetryRecord): void => {
+    if (queue.length >= maxQueueSize) {
+      queue.shift();
+      dropped++;
+      droppedTotal++;
+      warnOnce('batch-dropped', `batchProcessor: queue full (${maxQueueSize}); dropping the oldest records.`);
+    }
+    queue.push(record);
+    if (queue.length >= maxBatchSize && !inFlight) exportOnce().catch(reportInternal);
+    else schedule(delayMs);
+  };
+
+  /** Sends one batch; resolves true when the queue made progress. */
+  const exportOnce = (): Promise<boolean> => {
+    if (inFlight) return inFlight;
+    if (queue.length === 0) return Promise.resolve(true);
+    const batch = queue.splice(0, maxBatchSize);
+    if (dropped) {
+      const first = batch.find((r): r is SpanRecord => r.rec === 'span');
+      if (first) {
+        first.attrs = { ...first.attrs, [DROPPED_RECORDS]: dropped };
+        dropped = 0;
+      }
+    }
+    inFlight = exporter
+      .export(batch)
+      .catch((error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) }))
+      .then((result) => {
+        inFlight = undefined;
+        if (result.ok || !result.retryable) {
+          if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
+          failures = 0;
+          if (queue.length) schedule(queue.length >= maxBatchSize ? 0 : delayMs);
+          return true;
+        }
+        // Put the batch back in front, within the queue bound, and wait before the next try.
+        const room = Math.max(0, maxQueueSize - queue.length);
+        if (room < batch.length) {
+          dropped += batch.length - room;
+          droppedTotal += batch.length - room;
+        }
+        queue = batch.slice(0, room).concat(queue);
+        failures++;
+        const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10));
+        schedule(result.retryAfterMs ?? backoff);
+        return false;
+      });
+    return inFlight;
+  };
+
+  const flush = async (): Promise<void> => {
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    // Bounded: a receiver that keeps failing must not hold flush() forever.
+    for (let attempts = 0; attempts < 3; ) {
+      if (inFlight) await inFlight;
+      if (queue.length === 0) return;
+      if (!(await exportOnce())) attempts++;
+    }
+  };
+
+  return {
+    onEnd: add,
+    onScore: add,
+    forceFlush: flush,
+    shutdown: async () => {
+      await flush();
+      closed = true;
+      await exporter.shutdown?.();
+    },
+    dropped: () => droppedTotal,
+    queued: () => queue.length,
+  };
+};

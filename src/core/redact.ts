@@ -1,0 +1,64 @@
+/**
+ * Redaction of secrets in strings before they are stored anywhere.
+ */
+
+/** What replaces a redacted secret or query value. */
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Default secret patterns: bearer/basic credentials, `key=value` pairs whose key names a secret,
+ * and well-known API key shapes (OpenAI/Anthropic `sk-…`, Langfuse `sk-lf-…`, AWS access keys,
+ * GitHub and Slack tokens, Google API keys, JWTs).
+ */
+export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
+  /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+  /\b((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret|password|passwd|client[_-]?secret)["']?\s*[:=]\s*["']?)[^\s"'&,;]{4,}/gi,
+  /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/g,
+  /\bAKIA[0-9A-Z]{16}\b/g,
+  /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g,
+  /\bxox[abposr]-[A-Za-z0-9-]{10,}/g,
+  /\bAIza[0-9A-Za-z_-]{35}\b/g,
+  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
+];
+
+// No default pattern can match a string shorter than this, so short values skip the regexes.
+const MIN_SECRET_LENGTH = 12;
+
+/** Replaces every match of `patterns` in `value` with `[REDACTED]`. */
+export const redactSecrets = (value: string, patterns: readonly RegExp[]): string => {
+  if (value.length < MIN_SECRET_LENGTH) return value;
+  let out = value;
+  for (const re of patterns) {
+    re.lastIndex = 0;
+    if (!re.test(out)) continue;
+    re.lastIndex = 0;
+    // Group 1, where a pattern has one, is a prefix worth keeping (`Bearer`, `api_key=`).
+    out = out.replace(re, (_match: string, prefix?: unknown) =>
+      typeof prefix === 'string' ? `${prefix}${/\w$/.test(prefix) ? ' ' : ''}${REDACTED}` : REDACTED,
+    );
+  }
+  return out;
+};
+
+/**
+ * Replaces every query value (and the fragment's) of a URL with `[REDACTED]`, keeping the keys:
+ * `https://a.test/p?q=cats&key=1#x` → `https://a.test/p?q=[REDACTED]&key=[REDACTED]`.
+ * Works on relative URLs too and never throws.
+ */
+export const redactUrl = (url: string, keep: readonly string[] = []): string => {
+  const q = url.indexOf('?');
+  const h = url.indexOf('#');
+  if (q < 0 || (h >= 0 && h < q)) return h >= 0 ? url.slice(0, h) : url;
+  const end = h >= 0 ? h : url.length;
+  const query = url
+    .slice(q + 1, end)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      const key = pair.slice(0, eq);
+      return keep.includes(key) ? pair : `${key}=${REDACTED}`;
+    })
+    .join('&');
+  return `${url.slice(0, q)}?${query}`;
+};

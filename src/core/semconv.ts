@@ -1,0 +1,52 @@
+/**
+ * Attribute names the tracer writes. Langfuse reads its own `langfuse.*` names and the OpenTelemetry
+ * `gen_ai.*` conventions from any OTLP span, and other receivers keep them as plain attributes,
+ * so one record serves every receiver.
+ * Names from Langfuse's OpenTelemetry integration and the OTel GenAI semantic conventions.
+ */
+
+// --- trace level (on the root span; user and session on every span of the trace) ---
+export const TRACE_NAME = 'langfuse.trace.name';
+export const TRACE_TAGS = 'langfuse.trace.tags';
+export const TRACE_INPUT = 'langfuse.trace.input';
+export const TRACE_OUTPUT = 'langfuse.trace.output';
+/** Prefix: `langfuse.trace.metadata.<key>` holds one metadata entry. */
+export const TRACE_METADATA = 'langfuse.trace.metadata';
+export const USER_ID = 'user.id';
+export const SESSION_ID = 'session.id';
+export const ENVIRONMENT = 'langfuse.environment';
+export const RELEASE = 'langfuse.release';
+
+// --- observation level ---
+export const OBSERVATION_TYPE = 'langfuse.observation.type';
+export const OBSERVATION_INPUT = 'langfuse.observation.input';
+export const OBSERVATION_OUTPUT = 'langfuse.observation.output';
+/** Prefix: `langfuse.observation.metadata.<key>`. */
+export const OBSERVATION_METADATA = 'langfuse.observation.metadata';
+export const OBSERVATION_LEVEL = 'langfuse.observation.level';
+export const OBSERVATION_STATUS_MESSAGE = 'langfuse.observation.status_message';
+export const COMPLETION_START_TIME = 'langfuse.observation.completion_start_time';
+export const MODEL_NAME = 'langfuse.observation.model.name';
+export const MODEL_PARAMETERS = 'langfuse.observation.model.parameters';
+export const USAGE_DETAILS = 'langfuse.observation.usage_details';
+export const COST_DETAILS = 'langfuse.observation.cost_details';
+
+// --- OpenTelemetry GenAI conventions ---
+export const GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const GEN_AI_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const GEN_AI_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+export const GEN_AI_COST = 'gen_ai.usage.cost';
+
+// --- OpenTelemetry exception event ---
+export const EXCEPTION_EVENT = 'exception';
+export const EXCEPTION_TYPE = 'exception.type';
+export const EXCEPTION_MESSAGE = 'exception.message';
+export const EXCEPTION_STACKTRACE = 'exception.stacktrace';
+
+// --- edgetrace diagnostics ---
+/** Set on a span that `finish()` ended because its trace finished first. */
+export const UNFINISHED = 'edgetrace.unfinished';
+/** Count of string values shortened by `maxStringLength` on this span. */
+export const TRUNCATED = 'edgetrace.truncated_values';
+/** Count of records dropped before this batch (bounded buffers); set on the first span of a batch. */
+export const DROPPED_RECORDS = 'edgetrace.dropped_records';

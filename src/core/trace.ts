@@ -1,0 +1,132 @@
+import type { ObservationType, SpanKind } from '../protocol';
+import { Span, type SpanOptions, type TraceShared } from './span';
+import { reportInternal } from '../lib/reportInternal';
+import * as A from './semconv';
+
+/** Options for `createTrace()`. Every field is optional. */
+export interface TraceOptions {
+  /** Trace name (`langfuse.trace.name`) and its root span's name. Default `"trace"`. */
+  name?: string;
+  /** End user (`user.id`): Langfuse's users view. */
+  userId?: string;
+  /** Session that groups traces (`session.id`), e.g. one chat. */
+  sessionId?: string;
+  tags?: string[];
+  /** Trace metadata (`langfuse.trace.metadata.<key>`). */
+  metadata?: Record<string, unknown>;
+  /** Overrides the tracer's release for this trace. */
+  release?: string;
+  /** Overrides the tracer's environment for this trace. */
+  environment?: string;
+  input?: unknown;
+  /** Continue a remote trace: the parsed incoming `traceparent`/`tracestate`. */
+  parent?: import('../propagation/traceparent').SpanContext;
+  /** Root span kind; a server handler uses `server`. Default `internal`. */
+  kind?: SpanKind;
+  /** Root observation type. Default `span`. */
+  type?: ObservationType;
+  attributes?: Record<string, unknown>;
+  startMs?: number;
+}
+
+/**
+ * A trace: the root span of one unit of work (a chat turn, a request), carrying the trace-level
+ * fields Langfuse shows (name, user, session, tags, metadata). Spans under it share its trace id.
+ */
+export class Trace extends Span {
+  /** @internal Use `tracer.createTrace()`. */
+  constructor(t: TraceShared, opts: TraceOptions, parent: ConstructorParameters<typeof Span>[3]) {
+    const spanOpts: SpanOptions = { kind: opts.kind, type: opts.type, startMs: opts.startMs };
+    super(t, typeof opts.name === 'string' && opts.name ? opts.name : 'trace', spanOpts, parent);
+    if (!this.isRecording) {
+      this.update({ userId: opts.userId, sessionId: opts.sessionId });
+      return;
+    }
+    this.put(A.TRACE_NAME, this.name);
+    const cfg = t.core.cfg;
+    const env = opts.environment ?? cfg.environment;
+    const release = opts.release ?? cfg.release;
+    if (env) this.put(A.ENVIRONMENT, env);
+    if (release) this.put(A.RELEASE, release);
+    if (opts.attributes) this.setAttributes(opts.attributes);
+    this.update(opts);
+  }
+
+  /** @internal */
+  override isTraceRoot(): boolean {
+    return true;
+  }
+
+  /** @internal */
+  override metadataPrefix(): string {
+    return A.TRACE_METADATA;
+  }
+
+  /** Sets the end user (`user.id`) on every span of this trace that has not ended yet. */
+  setUser(userId: string): this {
+    if (typeof userId === 'string' && userId) this.t.userId = userId;
+    return this;
+  }
+
+  /** Sets the session (`session.id`) on every span of this trace that has not ended yet. */
+  setSession(sessionId: string): this {
+    if (typeof sessionId === 'string' && sessionId) this.t.sessionId = sessionId;
+    return this;
+  }
+
+  /** Updates trace-level fields; fields left out are unchanged. */
+  update(fields: Omit<TraceOptions, 'parent' | 'kind' | 'type' | 'startMs' | 'attributes' | 'release' | 'environment'> & { output?: unknown }): this {
+    try {
+      if (fields.name) {
+        this.updateName(fields.name);
+        this.put(A.TRACE_NAME, fields.name);
+      }
+      if (fields.userId !== undefined) this.setUser(fields.userId);
+      if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
+      if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
+      if (fields.metadata) this.addMetadata(fields.metadata);
+      if (fields.input !== undefined) this.setInput(fields.input);
+      if (fields.output !== undefined) this.setOutput(fields.output);
+    } catch (error) {
+      reportInternal(error);
+    }
+    return this;
+  }
+
+  /** Records the trace's input (shown on the trace and its root observation). */
+  override setInput(input: unknown): this {
+    this.io(A.TRACE_INPUT, input, 'input');
+    return super.setInput(input);
+  }
+
+  /** Records the trace's output. */
+  override setOutput(output: unknown): this {
+    this.io(A.TRACE_OUTPUT, output, 'output');
+    return super.setOutput(output);
+  }
+
+  /**
+   * Ends the trace: spans of it still open are ended now and marked `edgetrace.unfinished`, then
+   * the root. Safe to call more than once.
+   */
+  finish(endMs?: number): void {
+    this.end(endMs);
+  }
+
+  /** Same as `finish()`. */
+  override end(endMs?: number): void {
+    if (this.isEnded) return;
+    try {
+      const end = typeof endMs === 'number' ? endMs : this.t.core.now();
+      for (const span of [...this.t.open]) {
+        if (span === this) continue;
+        span.put(A.UNFINISHED, true);
+        span.end(end);
+      }
+      this.t.rootEnded = true;
+      super.end(end);
+    } catch (error) {
+      reportInternal(error);
+    }
+  }
+}

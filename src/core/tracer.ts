@@ -1,0 +1,196 @@
+import type { ScoreRecord, SpanRecord } from '../protocol';
+import { resolveConfig, type FilterOptions, type ResolvedConfig, type SpanMatcher, type TracerOptions } from '../config';
+import type { SpanContext } from '../propagation/traceparent';
+import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
+import { defaultContext, type ContextManager } from './context';
+import { batchProcessor, type SpanProcessor } from './processors';
+import { runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
+import { Trace, type TraceOptions } from './trace';
+import { sampleFlags } from './sampling';
+import { newTraceId } from '../lib/ids';
+import { now as defaultNow } from '../lib/now';
+import { reportInternal, setDebug } from '../lib/reportInternal';
+import { createOtlpExporter } from '../export/http';
+import { createLangfuseExporter } from '../export/langfuse';
+
+/** Options for `tracer.startSpan()`. */
+export interface StartSpanOptions extends SpanOptions {
+  /**
+   * Parent: a local span, a remote `SpanContext`, or `null` for a new trace.
+   * Default: the current span, else a new trace.
+   */
+  parent?: Span | SpanContext | null;
+}
+
+/** Creates traces and spans and sends what they record to its processors. */
+export interface Tracer {
+  /** The validated options. */
+  readonly config: ResolvedConfig;
+  /** Starts a trace: the root span of a unit of work. End it with `finish()`. */
+  createTrace(opts?: TraceOptions | string): Trace;
+  /** Runs `fn` in a new trace and finishes the trace when `fn` returns or settles. */
+  withTrace<R>(opts: TraceOptions | string, fn: (trace: Trace) => R): R;
+  /** Starts a span you end yourself: a child of `opts.parent`, else of the current span, else a new trace. */
+  startSpan(name: string, opts?: StartSpanOptions): Span;
+  /** Runs `fn` in a span under the current span (or a new trace), ended when `fn` returns or settles. */
+  span<R>(name: string, fn: (span: Span) => R): R;
+  span<R>(name: string, opts: StartSpanOptions, fn: (span: Span) => R): R;
+  /** The current span, if any. */
+  currentSpan(): Span | undefined;
+  /** Runs `fn` with `span` current. */
+  withSpan<R>(span: Span | undefined, fn: () => R): R;
+  /** Adds a processor after those given at creation. */
+  addProcessor(processor: SpanProcessor): void;
+  /** Delivers everything held by the processors. Never rejects. */
+  flush(): Promise<void>;
+  /** Flushes, then stops: later spans are not recorded. Never rejects. */
+  shutdown(): Promise<void>;
+}
+
+const matches = (m: SpanMatcher, r: SpanRecord): boolean =>
+  typeof m === 'string' ? m === r.name : m instanceof RegExp ? m.test(r.name) : m(r);
+
+/** Whether a finished span passes the filter options. */
+export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
+  if (f.minDurationMs !== undefined && r.endMs - r.startMs < f.minDurationMs) return false;
+  if (f.kinds && !f.kinds.includes(r.kind)) return false;
+  if (f.types) {
+    const type = (r.attrs['langfuse.observation.type'] as string | undefined) ?? 'span';
+    if (!f.types.includes(type as never)) return false;
+  }
+  if (f.include && !f.include.some((m) => matches(m, r))) return false;
+  if (f.exclude && f.exclude.some((m) => matches(m, r))) return false;
+  return true;
+};
+
+const defaultProcessors = (opts: TracerOptions, cfg: ResolvedConfig): SpanProcessor[] => {
+  const list = opts.processors ? [...opts.processors] : [];
+  if (opts.exporter) list.push(batchProcessor(opts.exporter, cfg.batch));
+  else if (opts.endpoint) list.push(batchProcessor(createOtlpExporter({ url: opts.endpoint, headers: opts.headers }), cfg.batch));
+  if (opts.langfuse?.secretKey) {
+    list.push(batchProcessor(createLangfuseExporter({ ...opts.langfuse, secretKey: opts.langfuse.secretKey, environment: cfg.environment }), cfg.batch));
+  }
+  return list;
+};
+
+const isSpanContext = (p: unknown): p is SpanContext =>
+  typeof p === 'object' && p !== null && isValidTraceId((p as SpanContext).traceId) && isValidSpanId((p as SpanContext).spanId);
+
+/**
+ * Creates a tracer. Throws a `TypeError` naming the option when `opts` is invalid; after that,
+ * nothing it returns throws into the caller.
+ */
+export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'): Tracer => {
+  const cfg = resolveConfig(opts, call);
+  const ctx: ContextManager = opts.contextManager ?? defaultContext();
+  const processors = defaultProcessors(opts, cfg);
+  let starters = processors.filter((p) => p.onStart);
+  let closed = false;
+  if (cfg.debug) setDebug(true);
+
+  const core: TracerCore = {
+    cfg,
+    ctx,
+    resource: { attrs: cfg.resource, scope: { name: 'edgetrace', version: '0.1.0' } },
+    now: opts.now ?? defaultNow,
+    started(span) {
+      for (const p of starters) {
+        try {
+          p.onStart?.(span);
+        } catch (error) {
+          reportInternal(error);
+        }
+      }
+    },
+    emit(span) {
+      if (closed) return;
+      let record = span.toRecord();
+      if (cfg.filter && !keepSpan(cfg.filter, record)) return;
+      if (cfg.beforeSend) {
+        try {
+          const out = cfg.beforeSend(record);
+          if (out === null) return;
+          if (out && typeof out === 'object') record = out;
+        } catch (error) {
+          // A broken hook must not lose data: send the record as it was.
+          reportInternal(error);
+        }
+      }
+      for (const p of processors) {
+        try {
+          p.onEnd?.(record);
+        } catch (error) {
+          reportInternal(error);
+        }
+      }
+    },
+    emitScore(score: ScoreRecord) {
+      if (closed) return;
+      for (const p of processors) {
+        try {
+          p.onScore?.(score);
+        } catch (error) {
+          reportInternal(error);
+        }
+      }
+    },
+  };
+
+  const shared = (): TraceShared => ({ core, open: new Set() });
+
+  const createTrace = (arg?: TraceOptions | string): Trace => {
+    try {
+      const o: TraceOptions = typeof arg === 'string' ? { name: arg } : arg && typeof arg === 'object' ? arg : {};
+      const remote = isSpanContext(o.parent) ? o.parent : undefined;
+      const traceId = remote ? remote.traceId : newTraceId();
+      const flags = sampleFlags(traceId, cfg.sampleRate, remote?.flags);
+      return new Trace(shared(), o, { traceId, spanId: remote?.spanId, flags, traceState: remote?.traceState, remote: !!remote });
+    } catch (error) {
+      // Only a bug of ours gets here; an unrecorded trace keeps the caller's code running.
+      reportInternal(error);
+      return new Trace(shared(), {}, { traceId: newTraceId(), flags: 0 });
+    }
+  };
+
+  const startSpan = (name: string, o: StartSpanOptions = {}): Span => {
+    const parent = o.parent === undefined ? ctx.active() : o.parent;
+    if (parent instanceof Span) return parent.startSpan(name, o);
+    if (isSpanContext(parent)) {
+      return new Span(shared(), name, o, { ...parent, flags: sampleFlags(parent.traceId, cfg.sampleRate, parent.flags), remote: true });
+    }
+    const trace = createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
+    return trace;
+  };
+
+  return {
+    config: cfg,
+    createTrace,
+    withTrace: (arg, fn) => runInSpan(createTrace(arg), fn),
+    startSpan,
+    span<R>(name: string, a: StartSpanOptions | ((span: Span) => R), b?: (span: Span) => R): R {
+      const [o, fn] = typeof a === 'function' ? [undefined, a] : [a, b as (span: Span) => R];
+      return runInSpan(startSpan(name, o), fn);
+    },
+    currentSpan: () => {
+      try {
+        return ctx.active();
+      } catch (error) {
+        reportInternal(error);
+        return undefined;
+      }
+    },
+    withSpan: (span, fn) => ctx.with(span, fn),
+    addProcessor(processor) {
+      processors.push(processor);
+      starters = processors.filter((p) => p.onStart);
+    },
+    async flush() {
+      await Promise.all(processors.map((p) => Promise.resolve().then(() => p.forceFlush?.()).catch(reportInternal)));
+    },
+    async shutdown() {
+      if (closed) return;
+      await Promise.all(processors.map((p) => Promise.resolve().then(() => p.shutdown?.()).catch(reportInternal)));
+      closed = true;
+    },
+  };
+};

@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config';
+import { init } from '../../src/core/global';
+
+describe('resolveConfig', () => {
+  afterEach(() => {
+    delete (globalThis as { document?: unknown }).document;
+  });
+
+  it('fills in defaults', () => {
+    const cfg = resolveConfig({});
+    expect(cfg.sampleRate).toBe(1);
+    expect(cfg.maxAttributes).toBe(128);
+    expect(cfg.resource['service.name']).toBe('unknown_service');
+    expect(cfg.batch).toEqual({ maxBatchSize: 512, maxQueueSize: 2048, delayMs: 1000 });
+  });
+
+  it('throws a TypeError naming the call, the option and the value', () => {
+    expect(() => init({ sampleRate: '50%' as unknown as number })).toThrowError(
+      new TypeError('[edgetrace] init(): "sampleRate" must be a number from 0 to 1, got "50%".'),
+    );
+  });
+
+  it.each([
+    [{ sampleRate: 2 }, 'sampleRate'],
+    [{ sampleRate: Number.NaN }, 'sampleRate'],
+    [{ serviceName: '' }, 'serviceName'],
+    [{ serviceName: 42 }, 'serviceName'],
+    [{ limits: { maxAttributes: -1 } }, 'limits.maxAttributes'],
+    [{ limits: { maxStringLength: 1.5 } }, 'limits.maxStringLength'],
+    [{ redact: { patterns: ['secret'] } }, 'redact.patterns'],
+    [{ redact: 'yes' }, 'redact'],
+    [{ filter: { minDurationMs: -3 } }, 'filter.minDurationMs'],
+    [{ filter: { include: 'a' } }, 'filter.include'],
+    [{ prices: { 'gpt-4o': { input: 'cheap' } } }, 'prices["gpt-4o"]'],
+    [{ exporter: {} }, 'exporter'],
+    [{ processors: {} }, 'processors'],
+    [{ mask: 'x' }, 'mask'],
+    [{ beforeSend: 1 }, 'beforeSend'],
+    [{ batch: { maxBatchSize: 0 } }, 'batch.maxBatchSize'],
+    [{ langfuse: { publicKey: '' } }, 'langfuse.publicKey'],
+  ])('rejects %j naming "%s"', (opts, option) => {
+    expect(() => resolveConfig(opts as never)).toThrowError(TypeError);
+    expect(() => resolveConfig(opts as never)).toThrowError(`"${option}"`);
+  });
+
+  it('clamps maxBatchSize to maxQueueSize instead of throwing', () => {
+    expect(resolveConfig({ batch: { maxBatchSize: 100, maxQueueSize: 10 } }).batch.maxBatchSize).toBe(10);
+  });
+
+  it('refuses a Langfuse secret key in a browser page and explains the collector relay', () => {
+    (globalThis as { document?: unknown }).document = {};
+    const opts = { langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } };
+    expect(() => resolveConfig(opts)).toThrowError(/"langfuse.secretKey" must not be set in a browser.*collector/);
+    expect(() => resolveConfig({ ...opts, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
+  });
+
+  it('accepts a Langfuse secret key on a server', () => {
+    expect(() => resolveConfig({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } })).not.toThrow();
+  });
+
+  it('adds the g flag to user redaction patterns so every match goes', () => {
+    const cfg = resolveConfig({ redact: { patterns: [/acct-\d+/] } });
+    expect(cfg.secretPatterns.at(-1)?.flags).toContain('g');
+  });
+
+  it('puts service, version and environment in the resource', () => {
+    const cfg = resolveConfig({ serviceName: 'chat', serviceVersion: '1.2.0', environment: 'prod', resource: { region: 'eu' } });
+    expect(cfg.resource).toMatchObject({ 'service.name': 'chat', 'service.version': '1.2.0', 'deployment.environment.name': 'prod', region: 'eu' });
+  });
+});

@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { batchProcessor, simpleProcessor } from '../../../src/core/processors';
+import type { ExportResult, Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { DROPPED_RECORDS } from '../../../src/core/semconv';
+
+const record = (name: string): SpanRecord => ({
+  v: 1,
+  rec: 'span',
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  spanId: 'b7ad6b7169203331',
+  flags: 1,
+  name,
+  kind: 'internal',
+  startMs: 0,
+  endMs: 1,
+  attrs: {},
+  events: [],
+  links: [],
+  status: { code: 'unset' },
+  resource: { attrs: {}, scope: { name: 'test' } },
+});
+
+/** An exporter that answers with the results it is given, in turn (ok once they run out). */
+const scripted = (...results: ExportResult[]) => {
+  const batches: TelemetryRecord[][] = [];
+  const exporter: Exporter = {
+    export: vi.fn(async (records: readonly TelemetryRecord[]) => {
+      batches.push([...records]);
+      return results.shift() ?? ({ ok: true } as ExportResult);
+    }),
+    shutdown: vi.fn(async () => undefined),
+  };
+  return { exporter, batches };
+};
+
+describe('batchProcessor', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('exports once delayMs has passed after the first record', async () => {
+    const { exporter, batches } = scripted();
+    const p = batchProcessor(exporter, { delayMs: 500 });
+    p.onEnd?.(record('a'));
+    p.onEnd?.(record('b'));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches.map((b) => b.map((r) => (r as SpanRecord).name))).toEqual([['a', 'b']]);
+  });
+
+  it('exports at once when a full batch is waiting, in batches of maxBatchSize', async () => {
+    const { exporter, batches } = scripted();
+    const p = batchProcessor(exporter, { maxBatchSize: 2, delayMs: 10_000 });
+    for (const n of ['a', 'b', 'c', 'd', 'e']) p.onEnd?.(record(n));
+    await vi.advanceTimersByTimeAsync(0);
+    await p.forceFlush?.();
+    expect(batches.map((b) => b.length)).toEqual([2, 2, 1]);
+  });
+
+  it('puts a batch back after a retryable failure and honours retryAfterMs', async () => {
+    const { exporter, batches } = scripted({ ok: false, retryable: true, retryAfterMs: 5000, reason: 'HTTP 503' });
+    const p = batchProcessor(exporter, { delayMs: 100 });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(batches).toHaveLength(1);
+    expect(p.queued()).toBe(1);
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(batches).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toHaveLength(2);
+    expect(p.queued()).toBe(0);
+  });
+
+  it('drops a batch the receiver refuses for good', async () => {
+    const { exporter, batches } = scripted({ ok: false, retryable: false, status: 400, reason: 'HTTP 400' });
+    const p = batchProcessor(exporter, { delayMs: 10 });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(batches).toHaveLength(1);
+    expect(p.queued()).toBe(0);
+  });
+
+  it('drops the oldest records beyond maxQueueSize and reports the count on the next batch', async () => {
+    const { exporter, batches } = scripted();
+    const p = batchProcessor(exporter, { maxQueueSize: 3, maxBatchSize: 3, delayMs: 1000 });
+    // The first three fill a batch and export at once; hold the export so the queue backs up.
+    let release!: () => void;
+    (exporter.export as ReturnType<typeof vi.fn>).mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
+      batches.push([...r]);
+      await new Promise<void>((res) => (release = res));
+      return { ok: true };
+    });
+    for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) p.onEnd?.(record(n));
+    expect(p.dropped()).toBe(2);
+    release();
+    await p.forceFlush?.();
+    expect(batches[1]?.map((r) => (r as SpanRecord).name)).toEqual(['f', 'g', 'h']);
+    expect((batches[1]?.[0] as SpanRecord).attrs[DROPPED_RECORDS]).toBe(2);
+  });
+
+  it('treats a rejecting exporter as retryable and keeps the records', async () => {
+    const exporter: Exporter = { export: vi.fn().mockRejectedValueOnce(new Error('bug')).mockResolvedValue({ ok: true }) };
+    const p = batchProcessor(exporter, { delayMs: 10 });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(p.queued()).toBe(1);
+    await p.forceFlush?.();
+    expect(p.queued()).toBe(0);
+  });
+
+  it('shutdown flushes and shuts the exporter down', async () => {
+    const { exporter, batches } = scripted();
+    const p = batchProcessor(exporter);
+    p.onScore?.({ v: 1, rec: 'score', id: 'x', traceId: 't', name: 'n', value: 1, timeMs: 0 });
+    await p.shutdown?.();
+    expect(batches).toHaveLength(1);
+    expect(exporter.shutdown).toHaveBeenCalledOnce();
+  });
+
+  it('gives up a flush after three failed attempts instead of hanging', async () => {
+    const fail: ExportResult = { ok: false, retryable: true, reason: 'down' };
+    const { exporter, batches } = scripted(fail, fail, fail, fail);
+    const p = batchProcessor(exporter);
+    p.onEnd?.(record('a'));
+    await p.forceFlush?.();
+    expect(batches).toHaveLength(3);
+    expect(p.queued()).toBe(1);
+  });
+});
+
+describe('simpleProcessor', () => {
+  it('exports each record at once and waits for them on flush', async () => {
+    const { exporter, batches } = scripted();
+    const p = simpleProcessor(exporter);
+    p.onEnd?.(record('a'));
+    p.onEnd?.(record('b'));
+    await p.forceFlush?.();
+    expect(batches.map((b) => b.length)).toEqual([1, 1]);
+  });
+});

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SECRET_PATTERNS, REDACTED, redactSecrets, redactUrl } from '../../../src/core/redact';
+import { testTracer } from '../../helpers/collect';
+
+describe('redactSecrets', () => {
+  it.each([
+    ['Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload', `Authorization: Bearer ${REDACTED}`],
+    ['key sk-proj-abcdefghijklmnopqrstuvwx used', `key ${REDACTED} used`],
+    ['langfuse sk-lf-1234567890abcdef1234', `langfuse ${REDACTED}`],
+    ['aws AKIAIOSFODNN7EXAMPLE here', `aws ${REDACTED} here`],
+    ['url?api_key=abcd1234efgh&x=1', `url?api_key=${REDACTED}&x=1`],
+    ['{"password": "hunter22"}', `{"password": "${REDACTED}"}`],
+    ['token ghp_abcdefghijklmnopqrstuvwxyz0123456789', `token ${REDACTED}`],
+  ])('redacts %s', (input, expected) => {
+    expect(redactSecrets(input, DEFAULT_SECRET_PATTERNS)).toBe(expected);
+  });
+
+  it('redacts every occurrence, not only the first', () => {
+    const out = redactSecrets('a sk-aaaaaaaaaaaaaaaaaaaa b sk-bbbbbbbbbbbbbbbbbbbb', DEFAULT_SECRET_PATTERNS);
+    expect(out).toBe(`a ${REDACTED} b ${REDACTED}`);
+  });
+
+  it('leaves ordinary text alone', () => {
+    const text = 'The skeleton key opened the basic door at 10:30; password reset flow explained.';
+    expect(redactSecrets(text, DEFAULT_SECRET_PATTERNS)).toBe(text);
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['https://a.test/p?q=cats&key=1', `https://a.test/p?q=${REDACTED}&key=${REDACTED}`],
+    ['/api/chat?session=abc#frag', `/api/chat?session=${REDACTED}`],
+    ['https://a.test/p', 'https://a.test/p'],
+    ['https://a.test/p#only-hash?x=1', 'https://a.test/p'],
+    ['https://a.test/p?flag&x=', `https://a.test/p?flag&x=${REDACTED}`],
+  ])('redacts %s', (input, expected) => {
+    expect(redactUrl(input)).toBe(expected);
+  });
+
+  it('keeps allowed keys', () => {
+    expect(redactUrl('/s?page=2&token=x', ['page'])).toBe(`/s?page=2&token=${REDACTED}`);
+  });
+});
+
+describe('redaction in spans', () => {
+  it('redacts attribute values, URL query values, input and event attributes by default', () => {
+    const { tracer, byName } = testTracer();
+    const s = tracer.startSpan('s');
+    s.setAttribute('http.request.header.authorization', 'Bearer abcdefghijklmnop');
+    s.setAttribute('url.full', 'https://api.test/v1?user=bob&q=x');
+    s.setInput({ apiKey: 'sk-abcdefghijklmnopqrstu' });
+    s.recordEvent('log', { line: 'api_key=zzzzzzzzzzzz' });
+    s.end();
+    const r = byName('s');
+    expect(r.attrs['http.request.header.authorization']).toBe(`Bearer ${REDACTED}`);
+    expect(r.attrs['url.full']).toBe(`https://api.test/v1?user=${REDACTED}&q=${REDACTED}`);
+    expect(r.attrs['langfuse.observation.input']).toBe(`{"apiKey":"${REDACTED}"}`);
+    expect(r.events[0]?.attrs?.line).toBe(`api_key=${REDACTED}`);
+  });
+
+  it('applies user patterns and can be turned off', () => {
+    const custom = testTracer({ redact: { patterns: [/acct-\d{4,}/] } });
+    custom.tracer.startSpan('s').setAttribute('note', 'paid from acct-123456 and acct-999999').end();
+    expect(custom.byName('s').attrs.note).toBe(`paid from ${REDACTED} and ${REDACTED}`);
+    const off = testTracer({ redact: false });
+    off.tracer.startSpan('s').setAttribute('url.full', '/x?a=1').setAttribute('t', 'Bearer abcdefghijklmnop').end();
+    expect(off.byName('s').attrs).toMatchObject({ 'url.full': '/x?a=1', t: 'Bearer abcdefghijklmnop' });
+  });
+});

@@ -1,0 +1,276 @@
+import { describe, expect, it } from 'vitest';
+import { testTracer } from '../../helpers/collect';
+import * as A from '../../../src/core/semconv';
+
+describe('trace.span', () => {
+  it('times a synchronous callback, nests children and returns the value', () => {
+    const { tracer, spans, byName, tick } = testTracer();
+    const trace = tracer.createTrace({ name: 'chat-turn' });
+    const out = trace.span('retrieval', (span) => {
+      tick(5);
+      return span.span('vector-search', () => {
+        tick(3);
+        return 42;
+      });
+    });
+    trace.finish();
+    expect(out).toBe(42);
+    expect(spans.map((s) => s.name)).toEqual(['vector-search', 'retrieval', 'chat-turn']);
+    const root = byName('chat-turn');
+    const retrieval = byName('retrieval');
+    const search = byName('vector-search');
+    expect(root.parentId).toBeUndefined();
+    expect(retrieval.parentId).toBe(root.spanId);
+    expect(search.parentId).toBe(retrieval.spanId);
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(1);
+    expect(retrieval.endMs - retrieval.startMs).toBe(8);
+    expect(search.endMs - search.startMs).toBe(3);
+    expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(root.spanId).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('awaits an async callback before ending the span', async () => {
+    const { tracer, byName, tick } = testTracer();
+    const trace = tracer.createTrace('t');
+    const value = await trace.span('slow', async () => {
+      await Promise.resolve();
+      tick(20);
+      return 'done';
+    });
+    expect(value).toBe('done');
+    expect(byName('slow').endMs - byName('slow').startMs).toBe(20);
+  });
+
+  it('records a throw as error status and exception event, and rethrows the same error', () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    const boom = new RangeError('out of range');
+    let caught: unknown;
+    try {
+      trace.span('fails', () => {
+        throw boom;
+      });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBe(boom);
+    const span = byName('fails');
+    expect(span.status).toEqual({ code: 'error', message: 'out of range' });
+    expect(span.events[0]?.name).toBe('exception');
+    expect(span.events[0]?.attrs).toMatchObject({ 'exception.type': 'RangeError', 'exception.message': 'out of range' });
+    expect(String(span.events[0]?.attrs?.['exception.stacktrace'])).toContain('RangeError');
+    expect(span.attrs[A.OBSERVATION_LEVEL]).toBe('ERROR');
+  });
+
+  it('records a rejection and rejects with the same value, even a non-Error', async () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    const reason = { code: 'E42', message: 'nope' };
+    await expect(trace.span('rejects', async () => Promise.reject(reason))).rejects.toBe(reason);
+    expect(byName('rejects').status.code).toBe('error');
+    await expect(trace.span('rejects-str', () => Promise.reject('plain string'))).rejects.toBe('plain string');
+    expect(byName('rejects-str').events[0]?.attrs?.['exception.message']).toBe('plain string');
+  });
+
+  it('accepts options before the callback', () => {
+    const { tracer, byName } = testTracer();
+    tracer.createTrace('t').span('call', { kind: 'client', attributes: { a: 1 } }, () => undefined);
+    expect(byName('call').kind).toBe('client');
+    expect(byName('call').attrs.a).toBe(1);
+  });
+});
+
+describe('generation', () => {
+  it('records model, parameters, usage, explicit cost and first-token time', async () => {
+    const { tracer, byName, time } = testTracer();
+    const trace = tracer.createTrace('t');
+    await trace.generation('llm', { model: 'gpt-4o', modelParameters: { temperature: 0.7 } }, async (gen) => {
+      gen.setCompletionStart(time() + 120);
+      gen.setUsage({ input: 812, output: 96 });
+      gen.setCost({ input: 0.002, output: 0.001 });
+      gen.setOutput('hello');
+    });
+    const g = byName('llm');
+    expect(g.attrs).toMatchObject({
+      [A.OBSERVATION_TYPE]: 'generation',
+      [A.MODEL_NAME]: 'gpt-4o',
+      [A.GEN_AI_REQUEST_MODEL]: 'gpt-4o',
+      [A.MODEL_PARAMETERS]: '{"temperature":0.7}',
+      [A.USAGE_DETAILS]: '{"input":812,"output":96}',
+      [A.GEN_AI_INPUT_TOKENS]: 812,
+      [A.GEN_AI_OUTPUT_TOKENS]: 96,
+      [A.OBSERVATION_OUTPUT]: 'hello',
+      [A.COMPLETION_START_TIME]: new Date(time() + 120).toISOString(),
+    });
+    expect(JSON.parse(g.attrs[A.COST_DETAILS] as string)).toEqual({ input: 0.002, output: 0.001, total: 0.003 });
+  });
+
+  it('computes cost from the price table by the longest matching model prefix', () => {
+    const { tracer, byName } = testTracer({ prices: { gpt: { input: 1, output: 1 }, 'gpt-4o': { input: 2.5e-6, output: 1e-5 } } });
+    tracer.createTrace('t').generation('llm', { model: 'gpt-4o-2024-08-06' }, (g) => {
+      g.setUsage({ input: 1000, output: 100 });
+    });
+    expect(JSON.parse(byName('llm').attrs[A.COST_DETAILS] as string)).toEqual({ input: 0.0025, output: 0.001, total: 0.0035 });
+    expect(byName('llm').attrs[A.GEN_AI_COST]).toBe(0.0035);
+  });
+
+  it('keeps an explicit cost over the price table', () => {
+    const { tracer, byName } = testTracer({ prices: { m: { input: 1 } } });
+    tracer.createTrace('t').generation('llm', { model: 'm' }, (g) => {
+      g.setUsage({ input: 10 });
+      g.setCost(0.5);
+    });
+    expect(JSON.parse(byName('llm').attrs[A.COST_DETAILS] as string)).toEqual({ total: 0.5 });
+  });
+
+  it('leaves cost out for a model without a price', () => {
+    const { tracer, byName } = testTracer({ prices: { other: { input: 1 } } });
+    tracer.createTrace('t').generation('llm', { model: 'm' }, (g) => void g.setUsage({ input: 10 }));
+    expect(byName('llm').attrs[A.COST_DETAILS]).toBeUndefined();
+  });
+});
+
+describe('trace-level fields', () => {
+  it('puts name, user, session, tags, metadata, release, environment and input on the root', () => {
+    const { tracer, byName } = testTracer({ environment: 'prod', release: 'r1' });
+    const trace = tracer.createTrace({
+      name: 'chat-turn',
+      userId: 'u1',
+      sessionId: 's1',
+      tags: ['beta'],
+      metadata: { v: 2, flags: { a: true } },
+      input: { q: 'hi' },
+    });
+    trace.addTag('prod');
+    trace.span('child', () => undefined);
+    trace.setOutput('bye');
+    trace.finish();
+    const root = byName('chat-turn');
+    expect(root.attrs).toMatchObject({
+      [A.TRACE_NAME]: 'chat-turn',
+      [A.USER_ID]: 'u1',
+      [A.SESSION_ID]: 's1',
+      [A.TRACE_TAGS]: ['beta', 'prod'],
+      [`${A.TRACE_METADATA}.v`]: 2,
+      [`${A.TRACE_METADATA}.flags`]: '{"a":true}',
+      [A.ENVIRONMENT]: 'prod',
+      [A.RELEASE]: 'r1',
+      [A.TRACE_INPUT]: '{"q":"hi"}',
+      [A.TRACE_OUTPUT]: 'bye',
+    });
+    // User and session go on every span so receivers can filter observations by them.
+    expect(byName('child').attrs).toMatchObject({ [A.USER_ID]: 'u1', [A.SESSION_ID]: 's1' });
+    expect(byName('child').attrs[A.TRACE_TAGS]).toBeUndefined();
+  });
+
+  it('uses observation metadata below the root', () => {
+    const { tracer, byName } = testTracer();
+    tracer.createTrace('t').span('s', (s) => s.addMetadata({ k: 'v' }).addMetadata('n', 1));
+    expect(byName('s').attrs).toMatchObject({ [`${A.OBSERVATION_METADATA}.k`]: 'v', [`${A.OBSERVATION_METADATA}.n`]: 1 });
+  });
+
+  it('records events as zero-length event observations and recordEvent as span events', () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    trace.event('checkpoint', { records: 1000 });
+    trace.recordEvent('cache-miss', { key: 'k' });
+    trace.finish();
+    const ev = byName('checkpoint');
+    expect(ev.attrs[A.OBSERVATION_TYPE]).toBe('event');
+    expect(ev.attrs[`${A.OBSERVATION_METADATA}.records`]).toBe(1000);
+    expect(ev.endMs).toBe(ev.startMs);
+    expect(byName('t').events).toEqual([{ name: 'cache-miss', timeMs: expect.any(Number), attrs: { key: 'k' } }]);
+  });
+
+  it('emits scores with an observation id below the root and none on the root', () => {
+    const { tracer, scores } = testTracer({ environment: 'prod' });
+    const trace = tracer.createTrace({ name: 't', sessionId: 's9' });
+    trace.score('helpfulness', true, { comment: 'great' });
+    trace.span('answer', (s) => s.score('accuracy', 0.8));
+    expect(scores).toHaveLength(2);
+    expect(scores[0]).toMatchObject({ rec: 'score', traceId: trace.traceId, name: 'helpfulness', value: 1, dataType: 'BOOLEAN', comment: 'great', sessionId: 's9', environment: 'prod' });
+    expect(scores[0]?.observationId).toBeUndefined();
+    expect(scores[1]?.observationId).toMatch(/^[0-9a-f]{16}$/);
+    expect(scores[0]?.id).not.toBe(scores[1]?.id);
+  });
+});
+
+describe('finish', () => {
+  it('ends open children, marks them unfinished, and emits each span once', () => {
+    const { tracer, spans, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    const open = trace.startSpan('left-open');
+    const grandchild = open.startSpan('deeper');
+    const closed = trace.startSpan('closed');
+    closed.end();
+    trace.finish();
+    trace.finish();
+    open.end();
+    expect(spans.map((s) => s.name).sort()).toEqual(['closed', 'deeper', 'left-open', 't']);
+    expect(byName('left-open').attrs[A.UNFINISHED]).toBe(true);
+    expect(byName('deeper').attrs[A.UNFINISHED]).toBe(true);
+    expect(byName('closed').attrs[A.UNFINISHED]).toBeUndefined();
+    expect(grandchild.isEnded).toBe(true);
+    expect(byName('left-open').endMs).toBe(byName('t').endMs);
+  });
+
+  it('withTrace finishes the trace even when the callback throws', async () => {
+    const { tracer, spans } = testTracer();
+    await expect(
+      tracer.withTrace('job', async (t) => {
+        t.startSpan('dangling');
+        throw new Error('job failed');
+      }),
+    ).rejects.toThrow('job failed');
+    expect(spans.map((s) => s.name).sort()).toEqual(['dangling', 'job']);
+    expect(spans.find((s) => s.name === 'job')?.status.code).toBe('error');
+  });
+
+  it('ignores attributes set after end', () => {
+    const { tracer, byName } = testTracer();
+    const span = tracer.createTrace('t').startSpan('s');
+    span.end();
+    span.setAttribute('late', 1);
+    expect(byName('s').attrs.late).toBeUndefined();
+  });
+
+  it('never gives a negative duration when the clock goes backwards', () => {
+    const { tracer, byName, tick } = testTracer();
+    const span = tracer.startSpan('s');
+    tick(-50);
+    span.end();
+    expect(byName('s').endMs).toBe(byName('s').startMs);
+  });
+});
+
+describe('limits', () => {
+  it('caps the attribute count and counts what it dropped', () => {
+    const { tracer, byName } = testTracer({ limits: { maxAttributes: 3 } });
+    tracer.createTrace('t').startSpan('s').setAttributes({ a: 1, b: 2, c: 3, d: 4, e: 5 }).setAttribute('a', 9).end();
+    const s = byName('s');
+    expect(s.attrs).toEqual({ a: 9, b: 2, c: 3 });
+    expect(s.dropped?.attrs).toBe(2);
+  });
+
+  it('cuts long strings and counts them', () => {
+    const { tracer, byName } = testTracer({ limits: { maxStringLength: 16 } });
+    const span = tracer.createTrace('t').startSpan('s');
+    span.setAttribute('long', 'x'.repeat(100)).setInput('y'.repeat(50));
+    span.end();
+    expect(byName('s').attrs.long).toBe('x'.repeat(16));
+    expect(byName('s').attrs[A.OBSERVATION_INPUT]).toHaveLength(16);
+    expect(byName('s').attrs[A.TRUNCATED]).toBe(2);
+  });
+
+  it('caps events and links per span', () => {
+    const { tracer, byName } = testTracer({ limits: { maxEvents: 2, maxLinks: 1 } });
+    const span = tracer.startSpan('s');
+    for (let i = 0; i < 5; i++) span.recordEvent(`e${i}`);
+    span.addLink({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 });
+    span.addLink({ traceId: 'c'.repeat(32), spanId: 'd'.repeat(16), flags: 1 });
+    span.end();
+    expect(byName('s').events.map((e) => e.name)).toEqual(['e0', 'e1']);
+    expect(byName('s').links).toHaveLength(1);
+    expect(byName('s').dropped).toEqual({ attrs: 0, events: 3, links: 1 });
+  });
+});

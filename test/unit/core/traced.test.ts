@@ -1,0 +1,132 @@
+import ts from 'typescript';
+import { afterEach, describe, expect, it } from 'vitest';
+import { traced } from '../../../src/core/traced';
+import { init, setTracer } from '../../../src/core/global';
+import { stackContext } from '../../../src/core/context';
+import type { SpanRecord } from '../../../src/protocol';
+import * as A from '../../../src/core/semconv';
+
+const setup = () => {
+  const spans: SpanRecord[] = [];
+  const tracer = init({ processors: [{ onEnd: (r) => spans.push(r) }], contextManager: stackContext() });
+  return { spans, tracer };
+};
+
+describe('traced', () => {
+  afterEach(() => setTracer(undefined));
+
+  it('wraps a function in a span of the given type with input and output', () => {
+    const { spans } = setup();
+    const search = traced('retriever', function search(query: string, k: number) {
+      return [`${query}-1`, `${query}-2`].slice(0, k);
+    });
+    expect(search('cats', 1)).toEqual(['cats-1']);
+    expect(spans).toHaveLength(1);
+    expect(spans[0]).toMatchObject({ name: 'search' });
+    expect(spans[0]?.attrs).toMatchObject({
+      [A.OBSERVATION_TYPE]: 'retriever',
+      [A.OBSERVATION_INPUT]: '["cats",1]',
+      [A.OBSERVATION_OUTPUT]: '["cats-1"]',
+    });
+  });
+
+  it('nests under the current span and keeps the function name and this', () => {
+    const { spans, tracer } = setup();
+    const obj = {
+      factor: 3,
+      times: traced({ type: 'tool', name: 'multiply' }, function (this: { factor: number }, n: number) {
+        return n * this.factor;
+      }),
+    };
+    tracer.withTrace('job', () => obj.times(2));
+    const tool = spans.find((s) => s.name === 'multiply');
+    const job = spans.find((s) => s.name === 'job');
+    expect(tool?.parentId).toBe(job?.spanId);
+    expect(tool?.attrs[A.OBSERVATION_OUTPUT]).toBe('6');
+  });
+
+  it('does not nest a duplicate span when the function re-enters itself', () => {
+    const { spans } = setup();
+    const fact: (n: number) => number = traced('chain', function fact(n: number): number {
+      return n <= 1 ? 1 : n * fact(n - 1);
+    });
+    expect(fact(5)).toBe(120);
+    expect(spans).toHaveLength(1);
+  });
+
+  it('still nests different traced functions', () => {
+    const { spans } = setup();
+    const tool = traced('tool', function tool() {
+      return 1;
+    });
+    const agent = traced('agent', function agent() {
+      return tool() + tool();
+    });
+    agent();
+    expect(spans.map((s) => s.name)).toEqual(['tool', 'tool', 'agent']);
+    expect(spans[0]?.parentId).toBe(spans[2]?.spanId);
+  });
+
+  it('records a rejection and passes it on', async () => {
+    const { spans } = setup();
+    const fail = traced('tool', async function fail() {
+      throw new TypeError('bad tool');
+    });
+    await expect(fail()).rejects.toThrow(TypeError);
+    expect(spans[0]?.status).toEqual({ code: 'error', message: 'bad tool' });
+  });
+
+  it('can leave input and output out', async () => {
+    const { spans } = setup();
+    const f = traced({ captureInput: false, captureOutput: false }, async function secret(x: string) {
+      return x;
+    });
+    await f('pw');
+    expect(spans[0]?.attrs[A.OBSERVATION_INPUT]).toBeUndefined();
+    expect(spans[0]?.attrs[A.OBSERVATION_OUTPUT]).toBeUndefined();
+  });
+
+  // The class syntax is compiled by TypeScript itself (standard decorators, as users compile
+  // them); the test's own transform does not lower decorators.
+  const compile = (source: string): ((t: typeof traced) => any) => {
+    const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.None } }).outputText;
+    return new Function('traced', js) as (t: typeof traced) => any;
+  };
+
+  it('decorates class methods as Class.method', async () => {
+    const { spans } = setup();
+    const Agent = compile(`
+      class Agent {
+        calls = 0;
+        @traced('agent')
+        async run(task: string): Promise<string> {
+          this.calls++;
+          return this.calls < 3 ? this.run(task) : 'done:' + task;
+        }
+      }
+      return Agent;`)(traced);
+    const agent = new Agent();
+    // The recursive call happens after an await, where the page's stack context no longer
+    // knows the span; each level becomes a span of its own, named after the class.
+    await expect(agent.run('t')).resolves.toBe('done:t');
+    expect(agent.calls).toBe(3);
+    expect(spans.length).toBeGreaterThan(0);
+    expect(spans.every((s) => s.name === 'Agent.run')).toBe(true);
+    expect(spans[0]?.attrs[A.OBSERVATION_TYPE]).toBe('agent');
+  });
+
+  it('decorated synchronous recursion stays in one span', () => {
+    const { spans } = setup();
+    const Walker = compile(`
+      class Walker {
+        @traced('chain')
+        depth(n: number): number {
+          return n === 0 ? 0 : 1 + this.depth(n - 1);
+        }
+      }
+      return Walker;`)(traced);
+    expect(new Walker().depth(4)).toBe(4);
+    expect(spans).toHaveLength(1);
+    expect(spans[0]?.name).toBe('Walker.depth');
+  });
+});

@@ -1,0 +1,287 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { describe, expect, it, vi } from 'vitest';
+import { testTracer } from '../../helpers/collect';
+import { alsContext, stackContext } from '../../../src/core/context';
+import { createTracer } from '../../../src/core/tracer';
+import { getTracer, init, setTracer, currentSpan } from '../../../src/core/global';
+import { parseTraceparent } from '../../../src/propagation/traceparent';
+import * as A from '../../../src/core/semconv';
+
+describe('context', () => {
+  it('makes a callback span current synchronously with the stack context', () => {
+    const { tracer } = testTracer({ contextManager: stackContext() });
+    const trace = tracer.createTrace('t');
+    expect(tracer.currentSpan()).toBeUndefined();
+    trace.span('outer', (outer) => {
+      expect(tracer.currentSpan()).toBe(outer);
+      const inner = tracer.startSpan('implicit-child');
+      expect(inner.parentId).toBe(outer.spanId);
+      inner.end();
+    });
+    expect(tracer.currentSpan()).toBeUndefined();
+  });
+
+  it('keeps the span current across awaits with AsyncLocalStorage', async () => {
+    const { tracer, byName } = testTracer({ contextManager: alsContext(AsyncLocalStorage) });
+    await tracer.withTrace('t', async () => {
+      await tracer.span('outer', async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        await tracer.span('after-await', async () => undefined);
+      });
+    });
+    expect(byName('after-await').parentId).toBe(byName('outer').spanId);
+    expect(byName('outer').parentId).toBe(byName('t').spanId);
+  });
+
+  it('keeps concurrent traces apart with AsyncLocalStorage', async () => {
+    const { tracer, spans } = testTracer({ contextManager: alsContext(AsyncLocalStorage) });
+    const job = (name: string) =>
+      tracer.withTrace(name, async () => {
+        await new Promise((r) => setTimeout(r, 2));
+        tracer.startSpan(`${name}-child`).end();
+      });
+    await Promise.all([job('a'), job('b')]);
+    const a = spans.find((s) => s.name === 'a');
+    const b = spans.find((s) => s.name === 'b');
+    expect(spans.find((s) => s.name === 'a-child')?.parentId).toBe(a?.spanId);
+    expect(spans.find((s) => s.name === 'b-child')?.parentId).toBe(b?.spanId);
+  });
+
+  it('withSpan sets the current span for a callback and restores it', () => {
+    const { tracer } = testTracer();
+    const span = tracer.startSpan('manual');
+    const seen = tracer.withSpan(span, () => tracer.currentSpan());
+    expect(seen).toBe(span);
+    expect(tracer.currentSpan()).toBeUndefined();
+  });
+
+  it('starts a new trace when there is no current span and parent is null', () => {
+    const { tracer } = testTracer();
+    tracer.createTrace('t').span('inside', () => {
+      const fresh = tracer.startSpan('fresh', { parent: null });
+      expect(fresh.parentId).toBeUndefined();
+      expect(fresh.traceId).not.toBe(tracer.currentSpan()?.traceId);
+    });
+  });
+});
+
+describe('remote parents and sampling', () => {
+  const incoming = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+  it('continues a remote trace from a parsed traceparent', () => {
+    const { tracer, byName } = testTracer();
+    const parent = parseTraceparent(incoming);
+    const trace = tracer.createTrace({ name: 'server', kind: 'server', parent: { ...parent!, traceState: 'vendor=1' } });
+    trace.finish();
+    const root = byName('server');
+    expect(root.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(root.parentId).toBe('b7ad6b7169203331');
+    expect(root.remoteParent).toBe(true);
+    expect(root.traceState).toBe('vendor=1');
+    expect(root.kind).toBe('server');
+  });
+
+  it('follows an unsampled remote parent and records nothing, but still propagates', () => {
+    const { tracer, spans } = testTracer();
+    const parent = parseTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00')!;
+    const trace = tracer.createTrace({ name: 'server', parent });
+    const child = trace.startSpan('db');
+    expect(child.isRecording).toBe(false);
+    expect(child.traceparent()).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-00$/);
+    child.end();
+    trace.finish();
+    expect(spans).toHaveLength(0);
+  });
+
+  it('samples nothing at rate 0 and everything at rate 1', () => {
+    const none = testTracer({ sampleRate: 0 });
+    for (let i = 0; i < 50; i++) none.tracer.createTrace('t').finish();
+    expect(none.spans).toHaveLength(0);
+    const all = testTracer({ sampleRate: 1 });
+    for (let i = 0; i < 50; i++) all.tracer.createTrace('t').finish();
+    expect(all.spans).toHaveLength(50);
+  });
+
+  it('samples about the given share of new traces, whole traces at a time', () => {
+    const { tracer, spans } = testTracer({ sampleRate: 0.25 });
+    for (let i = 0; i < 4000; i++) {
+      const t = tracer.createTrace('t');
+      t.span('child', () => undefined);
+      t.finish();
+    }
+    const roots = spans.filter((s) => s.name === 't');
+    expect(roots.length).toBeGreaterThan(800);
+    expect(roots.length).toBeLessThan(1200);
+    expect(spans.filter((s) => s.name === 'child')).toHaveLength(roots.length);
+  });
+
+  it('sets sampled and random flags on new traces and carries them to children', () => {
+    const { tracer } = testTracer();
+    const trace = tracer.createTrace('t');
+    expect(trace.flags).toBe(3);
+    expect(trace.startSpan('c').traceparent().endsWith('-03')).toBe(true);
+  });
+
+  it('gives each child a new span id in the same trace', () => {
+    const { tracer } = testTracer();
+    const trace = tracer.createTrace('t');
+    const ids = new Set(Array.from({ length: 100 }, () => trace.startSpan('c').spanId));
+    expect(ids.size).toBe(100);
+  });
+});
+
+describe('filters and beforeSend', () => {
+  it('drops spans shorter than minDurationMs', () => {
+    const { tracer, spans, tick } = testTracer({ filter: { minDurationMs: 10 } });
+    const t = tracer.createTrace('t');
+    t.span('fast', () => tick(2));
+    t.span('slow', () => tick(15));
+    t.finish();
+    expect(spans.map((s) => s.name)).toEqual(['slow', 't']);
+  });
+
+  it('keeps only included names and drops excluded ones', () => {
+    const { tracer, spans } = testTracer({ filter: { include: [/^keep/, 't'], exclude: ['keep-not', (r) => r.attrs.secret === true] } });
+    const t = tracer.createTrace('t');
+    for (const n of ['keep-a', 'keep-not', 'other']) t.span(n, () => undefined);
+    t.span('keep-secret', (s) => s.setAttribute('secret', true));
+    t.finish();
+    expect(spans.map((s) => s.name)).toEqual(['keep-a', 't']);
+  });
+
+  it('filters by observation type and span kind', () => {
+    const { tracer, spans } = testTracer({ filter: { types: ['generation'] } });
+    const t = tracer.createTrace('t');
+    t.generation('llm', {}, () => undefined);
+    t.span('plain', () => undefined);
+    t.finish();
+    expect(spans.map((s) => s.name)).toEqual(['llm']);
+    const k = testTracer({ filter: { kinds: ['client'] } });
+    k.tracer.startSpan('c', { kind: 'client' }).end();
+    k.tracer.startSpan('i').end();
+    expect(k.spans.map((s) => s.name)).toEqual(['c']);
+  });
+
+  it('lets beforeSend drop, replace or edit records, and survives a throwing hook', () => {
+    const { tracer, spans } = testTracer({
+      beforeSend: (r) => {
+        if (r.name === 'drop') return null;
+        if (r.name === 'replace') return { ...r, name: 'replaced' };
+        if (r.name === 'throw') throw new Error('hook bug');
+        r.attrs.edited = true;
+        return undefined;
+      },
+    });
+    for (const n of ['drop', 'replace', 'throw', 'edit']) tracer.startSpan(n).end();
+    expect(spans.map((s) => s.name)).toEqual(['replaced', 'throw', 'edit']);
+    expect(spans[2]?.attrs.edited).toBe(true);
+  });
+});
+
+describe('processors', () => {
+  it('calls onStart with the live span and onEnd with the record, in order', () => {
+    const calls: string[] = [];
+    const { tracer } = testTracer({
+      processors: [{ onStart: (s) => calls.push(`start:${s.name}`), onEnd: (r) => calls.push(`end:${r.name}`) }],
+    });
+    tracer.createTrace('t').span('c', () => undefined);
+    expect(calls).toEqual(['start:t', 'start:c', 'end:c']);
+  });
+
+  it('keeps working when a processor throws', () => {
+    const { tracer, spans } = testTracer({
+      processors: [{ onStart: () => { throw new Error('x'); }, onEnd: () => { throw new Error('y'); } }],
+    });
+    expect(() => tracer.startSpan('s').end()).not.toThrow();
+    expect(spans).toHaveLength(1);
+  });
+
+  it('flushes and shuts down every processor, then records nothing', async () => {
+    const flushed = vi.fn(async () => undefined);
+    const shut = vi.fn(async () => undefined);
+    const { tracer, spans } = testTracer({ processors: [{ forceFlush: flushed, shutdown: shut }] });
+    await tracer.flush();
+    expect(flushed).toHaveBeenCalledOnce();
+    await tracer.shutdown();
+    expect(shut).toHaveBeenCalledOnce();
+    tracer.startSpan('late').end();
+    expect(spans).toHaveLength(0);
+  });
+
+  it('flush resolves even when a processor rejects', async () => {
+    const { tracer } = testTracer({ processors: [{ forceFlush: () => Promise.reject(new Error('down')) }] });
+    await expect(tracer.flush()).resolves.toBeUndefined();
+  });
+});
+
+describe('global tracer', () => {
+  it('works before init, recording nothing, and init replaces it', () => {
+    setTracer(undefined);
+    const before = getTracer();
+    expect(() => before.withTrace('t', (t) => t.span('s', () => 1))).not.toThrow();
+    const spans: string[] = [];
+    const tracer = init({ processors: [{ onEnd: (r) => spans.push(r.name) }], contextManager: stackContext() });
+    expect(getTracer()).toBe(tracer);
+    tracer.withTrace('x', () => expect(currentSpan()?.name).toBe('x'));
+    expect(spans).toEqual(['x']);
+    setTracer(undefined);
+  });
+
+  it('createTracer does not touch the global tracer', () => {
+    setTracer(undefined);
+    const mine = createTracer();
+    expect(getTracer()).not.toBe(mine);
+  });
+});
+
+describe('never throws into the caller', () => {
+  it('accepts garbage arguments on every span method', () => {
+    const { tracer, spans } = testTracer();
+    const t = tracer.createTrace(42 as never);
+    const s = t.startSpan(undefined as never, null as never);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const calls: Array<() => unknown> = [
+      () => s.setAttribute(undefined as never, 1),
+      () => s.setAttribute('big', 10n),
+      () => s.setAttribute('fn', () => 1),
+      () => s.setAttribute('cyc', cyclic),
+      () => s.setAttribute('sym', Symbol('x')),
+      () => s.setAttributes(null as never),
+      () => s.addMetadata(undefined as never),
+      () => s.setInput(cyclic),
+      () => s.setOutput(new Map([[1, { a: 1n }]])),
+      () => s.setStatus('weird' as never),
+      () => s.recordError(undefined),
+      () => s.recordError(Object.create(null)),
+      () => s.recordEvent(null as never, cyclic),
+      () => s.addLink(null as never),
+      () => s.addLink({} as never),
+      () => s.score(undefined as never, 1),
+      () => s.event(undefined as never),
+      () => t.update(null as never),
+      () => t.addTag(null as never, 7 as never),
+      () => s.end('soon' as never),
+    ];
+    for (const call of calls) expect(call).not.toThrow();
+    t.finish();
+    const rec = spans.find((r) => r.spanId === s.spanId)!;
+    expect(rec.attrs.big).toBe('10');
+    expect(rec.attrs.cyc).toBe('{"self":"[Circular]"}');
+    expect(rec.attrs[A.OBSERVATION_INPUT]).toBe('{"self":"[Circular]"}');
+    expect(rec.name).toBe('span');
+  });
+
+  it('a failing mask hides the value instead of leaking it', () => {
+    const { tracer, byName } = testTracer({ mask: () => { throw new Error('mask bug'); } });
+    tracer.startSpan('s').setInput('secret prompt').end();
+    expect(byName('s').attrs[A.OBSERVATION_INPUT]).toBe('[mask failed]');
+  });
+
+  it('mask rewrites input and output', () => {
+    const { tracer, byName } = testTracer({ mask: (v, field) => (field === 'input' ? String(v).replace(/\d/g, '#') : v) });
+    tracer.startSpan('s').setInput('card 4111').setOutput('ok 1').end();
+    expect(byName('s').attrs[A.OBSERVATION_INPUT]).toBe('card ####');
+    expect(byName('s').attrs[A.OBSERVATION_OUTPUT]).toBe('ok 1');
+  });
+});

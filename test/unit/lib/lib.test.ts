@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { safeJson } from '../../../src/lib/safeJson';
+import { newId, newSpanId, newTraceId } from '../../../src/lib/ids';
+import { now } from '../../../src/lib/now';
+import { guard } from '../../../src/lib/guard';
+import { internalErrorCount } from '../../../src/lib/reportInternal';
+
+describe('safeJson', () => {
+  it('serialises values that JSON.stringify cannot', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.me = cyclic;
+    const err = new TypeError('bad', { cause: new Error('root') });
+    const fakeNode = { nodeType: 1, nodeName: 'BUTTON', id: 'send', className: 'btn primary' };
+    const out = JSON.parse(
+      safeJson({ cyclic, big: 12345678901234567890n, fn: function named() {}, sym: Symbol('s'), err, node: fakeNode, undef: undefined, nan: NaN, date: new Date(0), set: new Set([1]), map: new Map([['k', 2]]), bytes: new Uint8Array(3) }),
+    );
+    expect(out).toMatchObject({
+      cyclic: { a: 1, me: '[Circular]' },
+      big: '12345678901234567890',
+      fn: '[Function named]',
+      sym: 'Symbol(s)',
+      err: { name: 'TypeError', message: 'bad', cause: { name: 'Error', message: 'root' } },
+      node: '<button#send.btn.primary>',
+      nan: 'NaN',
+      date: '1970-01-01T00:00:00.000Z',
+      set: [1],
+      map: { k: 2 },
+      bytes: '[Uint8Array(3)]',
+    });
+    expect('undef' in out).toBe(false);
+  });
+
+  it('keeps repeated (non-cyclic) references', () => {
+    const shared = { x: 1 };
+    expect(safeJson({ a: shared, b: shared })).toBe('{"a":{"x":1},"b":{"x":1}}');
+  });
+
+  it('survives throwing getters and toJSON', () => {
+    const hostile = {
+      get boom() {
+        throw new Error('getter');
+      },
+    };
+    expect(() => safeJson(hostile)).not.toThrow();
+    expect(safeJson({ toJSON: () => { throw new Error('x'); } })).toBe('"[Unserializable]"');
+  });
+
+  it('bounds depth', () => {
+    let deep: Record<string, unknown> = {};
+    const root = deep;
+    for (let i = 0; i < 50; i++) deep = deep.next = {};
+    expect(safeJson(root)).toContain('[Object]');
+  });
+
+  it('returns strings unquoted', () => {
+    expect(safeJson('plain')).toBe('plain');
+  });
+});
+
+describe('ids', () => {
+  it('makes W3C trace and span ids: lowercase hex of the right length, unique', () => {
+    const traces = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const t = newTraceId();
+      const s = newSpanId();
+      expect(t).toMatch(/^[0-9a-f]{32}$/);
+      expect(s).toMatch(/^[0-9a-f]{16}$/);
+      traces.add(t);
+    }
+    expect(traces.size).toBe(2000);
+  });
+
+  it('makes url-safe unique ids for other records', () => {
+    expect(newId()).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    expect(newId()).not.toBe(newId());
+  });
+});
+
+describe('now', () => {
+  it('agrees with the wall clock and has sub-millisecond precision', () => {
+    const a = now();
+    expect(Math.abs(a - Date.now())).toBeLessThan(1000);
+    const samples = Array.from({ length: 20 }, () => now());
+    expect(samples.some((t) => !Number.isInteger(t))).toBe(true);
+  });
+});
+
+describe('guard', () => {
+  it('returns the value, or undefined after counting a throw', () => {
+    const before = internalErrorCount();
+    expect(guard((a: number) => a + 1)(1)).toBe(2);
+    expect(guard(() => { throw new Error('x'); })()).toBeUndefined();
+    expect(internalErrorCount()).toBe(before + 1);
+  });
+});
