@@ -1,0 +1,121 @@
+import type { ExportResult, Exporter, SpanRecord, TelemetryRecord } from '../protocol';
+import { encodeOtlp } from './otlp';
+import { networkError, toExportResult } from './result';
+
+/** Default time a request may take, headers and body together (OTel's exporter default). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Options for {@link createOtlpExporter}. */
+export interface OtlpExporterOptions {
+  /** Full URL of the receiver's trace endpoint, e.g. `https://collector.example.com/v1/traces`. */
+  url: string;
+  /** Extra request headers (auth, tenant). `content-type` is always `application/json`. */
+  headers?: Record<string, string>;
+  /**
+   * The fetch to send with. Defaults to `globalThis.fetch` as it is when the exporter is
+   * created, so later patching by our own fetch instrumentation never traces the export.
+   */
+  fetch?: typeof fetch;
+  /** Abort a request after this many milliseconds. Default 10000. */
+  timeoutMs?: number;
+}
+
+/** One POST for {@link sendJson}. */
+export interface JsonRequest {
+  fetch: typeof fetch | undefined;
+  url: string;
+  headers: Headers;
+  body: string;
+  timeoutMs: number;
+  /** Turns the reply into a result; {@link toExportResult} when absent. */
+  classify?: (status: number, headers: Headers, body: string) => ExportResult;
+}
+
+/**
+ * Captures the global fetch now, bound to the global object (some browsers refuse a detached
+ * call with another `this`).
+ */
+export const captureFetch = (given?: typeof fetch): typeof fetch | undefined => {
+  if (given) return given;
+  const g = globalThis.fetch;
+  return typeof g === 'function' ? g.bind(globalThis) : undefined;
+};
+
+/**
+ * POSTs a JSON body and classifies the reply. Resolves with a result in every case: a timeout or
+ * a network failure is retryable, a missing fetch is not.
+ */
+export const sendJson = async (req: JsonRequest): Promise<ExportResult> => {
+  const fetchFn = req.fetch;
+  if (!fetchFn) return { ok: false, retryable: false, reason: 'no fetch available in this runtime' };
+  const ctrl = typeof AbortController === 'function' ? new AbortController() : undefined;
+  let timedOut = false;
+  const timer = ctrl
+    ? setTimeout(() => {
+        timedOut = true;
+        ctrl.abort();
+      }, req.timeoutMs)
+    : undefined;
+  try {
+    const res = await fetchFn(req.url, {
+      method: 'POST',
+      headers: req.headers,
+      body: req.body,
+      signal: ctrl?.signal,
+    });
+    let text = '';
+    try {
+      text = await res.text();
+    } catch (err) {
+      // The status already tells the outcome; only a timeout makes the reply unusable.
+      if (timedOut) throw err;
+    }
+    return (req.classify ?? toExportResult)(res.status, res.headers, text);
+  } catch (err) {
+    return timedOut
+      ? { ok: false, retryable: true, reason: `timeout after ${req.timeoutMs} ms` }
+      : networkError(err);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+};
+
+/** Splits a batch into its span records and a count of everything else. */
+export const splitSpans = (records: readonly TelemetryRecord[]): { spans: SpanRecord[]; others: number } => {
+  const spans: SpanRecord[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.rec === 'span') spans.push(r);
+  }
+  return { spans, others: records.length - spans.length };
+};
+
+/**
+ * Creates an exporter that POSTs spans as OTLP/HTTP JSON to any OpenTelemetry receiver.
+ * Works in browsers, service workers and edge runtimes alike. Score records have no OTLP form:
+ * this exporter skips them (they count as delivered) and says how many in the result's reason.
+ * The returned promise never rejects.
+ */
+export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
+  const fetchFn = captureFetch(opts.fetch);
+  const headers = new Headers(opts.headers);
+  headers.set('content-type', 'application/json');
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  return {
+    async export(records) {
+      try {
+        const { spans, others } = splitSpans(records);
+        const skipped = others > 0 ? `${others} score record(s) skipped: OTLP has no scores` : '';
+        if (spans.length === 0) return skipped ? { ok: true, reason: skipped } : { ok: true };
+        const result = await sendJson({ fetch: fetchFn, url: opts.url, headers, body: encodeOtlp(spans), timeoutMs });
+        if (!skipped || !result.ok) return result;
+        return { ...result, reason: result.reason ? `${result.reason}; ${skipped}` : skipped };
+      } catch (err) {
+        // Encoding bad records must not reject either; re-sending them would fail the same way.
+        return { ok: false, retryable: false, reason: `encode failed: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    },
+    async shutdown() {},
+  };
+};

@@ -1,0 +1,222 @@
+import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
+import { captureFetch, DEFAULT_TIMEOUT_MS, sendJson } from './http';
+import { toOtlpJson } from './otlp';
+import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
+
+/** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
+export const LANGFUSE_CLOUD_URL = 'https://cloud.langfuse.com';
+
+// The span attribute Langfuse reads the environment from (same name as semconv's ENVIRONMENT).
+const ENVIRONMENT_ATTR = 'langfuse.environment';
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Base64 of the UTF-8 bytes of `s` (standard alphabet, padded). Works in every runtime we target
+ * without Buffer or btoa; btoa alone throws on characters beyond Latin-1.
+ */
+export const utf8ToBase64 = (s: string): string => {
+  const bytes = new TextEncoder().encode(s);
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + '==';
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '=';
+  }
+  return out;
+};
+
+/** The value of an HTTP Basic `authorization` header for `user:pass`, UTF-8 encoded. */
+export const basicAuth = (user: string, pass: string): string => 'Basic ' + utf8ToBase64(`${user}:${pass}`);
+
+/** Options for {@link createLangfuseExporter}. */
+export interface LangfuseExporterOptions {
+  /** Project public key (`pk-lf-…`). */
+  publicKey: string;
+  /** Project secret key (`sk-lf-…`). Server side only: never ship it to a browser. */
+  secretKey: string;
+  /** Langfuse origin, self-hosted or cloud. Default `https://cloud.langfuse.com`. */
+  baseUrl?: string;
+  /**
+   * Environment for spans and scores that do not name one (`langfuse.environment`). Langfuse
+   * wants lower case `[a-z0-9-_]`, not starting with `langfuse`.
+   */
+  environment?: string;
+  /** The fetch to send with; defaults to `globalThis.fetch` as captured at creation. */
+  fetch?: typeof fetch;
+  /** Abort a request after this many milliseconds. Default 10000. */
+  timeoutMs?: number;
+}
+
+/** One `score-create` event of Langfuse's ingestion batch. */
+export interface ScoreEvent {
+  id: string;
+  /** ISO-8601 with `Z`, millisecond resolution. */
+  timestamp: string;
+  type: 'score-create';
+  body: {
+    id: string;
+    traceId?: string;
+    observationId?: string;
+    sessionId?: string;
+    name: string;
+    value: number | string;
+    dataType?: NonNullable<ScoreRecord['dataType']>;
+    comment?: string;
+    environment?: string;
+  };
+}
+
+const isoTime = (ms: number): string => new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString();
+
+/**
+ * Builds the `POST /api/public/ingestion` body for scores. The event id is the score id, so a
+ * re-sent batch is recognised rather than counted twice; `environment` fills in where a score
+ * has none.
+ */
+export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: string): { batch: ScoreEvent[] } => {
+  const batch: ScoreEvent[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i]!;
+    const body: ScoreEvent['body'] = { id: s.id, name: s.name, value: s.value };
+    if (s.traceId) body.traceId = s.traceId;
+    if (s.observationId) body.observationId = s.observationId;
+    if (s.sessionId) body.sessionId = s.sessionId;
+    if (s.dataType) body.dataType = s.dataType;
+    if (s.comment !== undefined) body.comment = s.comment;
+    const env = s.environment ?? environment;
+    if (env) body.environment = env;
+    batch.push({ id: s.id, timestamp: isoTime(s.timeMs), type: 'score-create', body });
+  }
+  return { batch };
+};
+
+// A 2xx without a readable body counts as accepted.
+const parseJson = (body: string): { successes?: unknown; errors?: unknown } | null => {
+  try {
+    const v: unknown = body ? JSON.parse(body) : null;
+    return v && typeof v === 'object' ? v : null;
+  } catch {
+    return null;
+  }
+};
+
+interface IngestionError {
+  id?: unknown;
+  status?: unknown;
+  message?: unknown;
+  error?: unknown;
+}
+
+/**
+ * Classifies a reply from the ingestion endpoint. It answers 207 with per-event `successes` and
+ * `errors`: any 5xx error makes the batch retryable; 4xx errors alone are permanent, counted as
+ * `rejected` when other events went through and a failure when none did.
+ */
+export const toIngestionResult = (status: number, headers: Headers, body: string): ExportResult => {
+  if (status < 200 || status > 299) return toExportResult(status, headers, body);
+  const parsed = parseJson(body);
+  const errors: IngestionError[] = Array.isArray(parsed?.errors) ? parsed.errors : [];
+  if (errors.length === 0) return { ok: true };
+  const successes = Array.isArray(parsed?.successes) ? parsed.successes.length : 0;
+  // The status to report: the highest retryable one if any, else the highest.
+  let worst = 0;
+  let retryable = false;
+  for (const e of errors) {
+    const st = typeof e?.status === 'number' ? e.status : 500;
+    const isRetry = isRetryableStatus(st);
+    if (isRetry && !retryable) worst = 0;
+    if (isRetry) retryable = true;
+    if (st > worst && (isRetry || !retryable)) worst = st;
+  }
+  const first = errors[0];
+  const msg = typeof first?.message === 'string' ? first.message : typeof first?.error === 'string' ? first.error : '';
+  const reason = `${errors.length} score event(s) failed, e.g. ${httpReason(worst)}${msg ? `: ${msg.slice(0, 200)}` : ''}`;
+  if (retryable) {
+    const retryAfterMs = parseRetryAfter(headers.get('retry-after'));
+    return retryAfterMs === undefined
+      ? { ok: false, retryable, status: worst, reason }
+      : { ok: false, retryable, status: worst, retryAfterMs, reason };
+  }
+  if (successes > 0) return { ok: true, rejected: errors.length, reason };
+  return { ok: false, retryable: false, status: worst, reason };
+};
+
+/**
+ * Creates an exporter for Langfuse. Spans go as OTLP/HTTP JSON to `/api/public/otel/v1/traces`
+ * (Langfuse reads `langfuse.*` and `gen_ai.*` attributes from them); scores go as `score-create`
+ * events to `/api/public/ingestion`, which Langfuse Cloud removes on 2026-11-16 (a 404 then is a
+ * permanent failure for the scores). Both requests run in parallel and the batch is ok only when
+ * both are; if either failure is retryable the whole batch is, since Langfuse upserts spans and
+ * scores by id. The returned promise never rejects.
+ */
+export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
+  const base = (opts.baseUrl ?? LANGFUSE_CLOUD_URL).replace(/\/+$/, '');
+  const fetchFn = captureFetch(opts.fetch);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const env = opts.environment;
+  const auth = basicAuth(opts.publicKey, opts.secretKey);
+  const scoreHeaders = new Headers({ authorization: auth, 'content-type': 'application/json' });
+  // Langfuse v4's OTLP endpoint takes this header; the legacy ingestion endpoint does not need it.
+  const spanHeaders = new Headers(scoreHeaders);
+  spanHeaders.set('x-langfuse-ingestion-version', '4');
+
+  const sendSpans = (spans: SpanRecord[]): Promise<ExportResult> => {
+    const req = toOtlpJson(spans);
+    if (env) {
+      // Like Langfuse's own span processor: the configured environment applies to spans that
+      // carry none, on the span or on their resource (Langfuse reads both, span first).
+      const has = (kvs: { key: string }[]) => kvs.some((kv) => kv.key === ENVIRONMENT_ATTR);
+      for (const rs of req.resourceSpans) {
+        if (has(rs.resource.attributes)) continue;
+        for (const ss of rs.scopeSpans)
+          for (const sp of ss.spans)
+            if (!has(sp.attributes)) sp.attributes.push({ key: ENVIRONMENT_ATTR, value: { stringValue: env } });
+      }
+    }
+    const body = JSON.stringify(req);
+    return sendJson({ fetch: fetchFn, url: `${base}/api/public/otel/v1/traces`, headers: spanHeaders, body, timeoutMs });
+  };
+
+  const sendScores = (scores: ScoreRecord[]): Promise<ExportResult> => {
+    const body = JSON.stringify(toScoreEvents(scores, env));
+    return sendJson({
+      fetch: fetchFn,
+      url: `${base}/api/public/ingestion`,
+      headers: scoreHeaders,
+      body,
+      timeoutMs,
+      classify: toIngestionResult,
+    });
+  };
+
+  return {
+    async export(records: readonly TelemetryRecord[]) {
+      try {
+        const spans: SpanRecord[] = [];
+        const scores: ScoreRecord[] = [];
+        for (const r of records) {
+          if (r.rec === 'span') spans.push(r);
+          else if (r.rec === 'score') scores.push(r);
+        }
+        const ok: ExportResult = { ok: true };
+        const [a, b] = await Promise.all([
+          spans.length ? sendSpans(spans) : ok,
+          scores.length ? sendScores(scores) : ok,
+        ]);
+        return combineResults(a, b);
+      } catch (err) {
+        return { ok: false, retryable: false, reason: `encode failed: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    },
+    async shutdown() {},
+  };
+};

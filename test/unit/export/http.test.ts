@@ -1,0 +1,245 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
+import { createOtlpExporter, sendJson } from '../../../src/export/http';
+
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+// A receiver on 127.0.0.1 that records requests and answers with whatever `reply` says.
+let server: Server;
+let base = '';
+let received: Received[] = [];
+let reply: (res: ServerResponse) => void = (res) => res.end('{}');
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      reply(res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterEach(() => {
+  received = [];
+  reply = (res) => res.end('{}');
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+const span = (over: Partial<SpanRecord> = {}): SpanRecord => ({
+  v: 1,
+  rec: 'span',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+  flags: 1,
+  name: 'GET /api',
+  kind: 'client',
+  startMs: 1732140000000.5,
+  endMs: 1732140000012.25,
+  attrs: { 'http.request.method': 'GET' },
+  events: [],
+  links: [],
+  status: { code: 'ok' },
+  resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
+  ...over,
+});
+
+const score: ScoreRecord = {
+  v: 1,
+  rec: 'score',
+  id: 's1',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  name: 'helpful',
+  value: 1,
+  timeMs: 1732140000000,
+};
+
+const status = (code: number, headers: Record<string, string> = {}, body = '') => (res: ServerResponse) => {
+  res.writeHead(code, headers);
+  res.end(body);
+};
+
+describe('createOtlpExporter', () => {
+  it('POSTs OTLP JSON with content-type application/json and the given headers', async () => {
+    const exporter = createOtlpExporter({ url: `${base}/v1/traces`, headers: { 'x-api-key': 'k1', 'Content-Type': 'text/plain' } });
+    const result = await exporter.export([span()]);
+    expect(result).toEqual({ ok: true });
+    expect(received).toHaveLength(1);
+    const req = received[0]!;
+    expect(req.method).toBe('POST');
+    expect(req.url).toBe('/v1/traces');
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.headers['x-api-key']).toBe('k1');
+    const body = JSON.parse(req.body);
+    const s = body.resourceSpans[0].scopeSpans[0].spans[0];
+    expect(s).toMatchObject({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      kind: 3,
+      startTimeUnixNano: '1732140000000500000',
+      endTimeUnixNano: '1732140000012250000',
+      status: { code: 1 },
+    });
+    expect(body.resourceSpans[0].resource.attributes).toEqual([{ key: 'service.name', value: { stringValue: 'web' } }]);
+  });
+
+  it('reports partial success from the response body', async () => {
+    reply = status(200, { 'content-type': 'application/json' }, '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}}');
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    expect(result).toEqual({ ok: true, rejected: 1, reason: 'partial success: 1 rejected: bad' });
+  });
+
+  it('reports a 503 as retryable with Retry-After in milliseconds', async () => {
+    reply = status(503, { 'retry-after': '7' });
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    expect(result).toEqual({
+      ok: false,
+      retryable: true,
+      status: 503,
+      retryAfterMs: 7000,
+      reason: 'HTTP 503 Service Unavailable',
+    });
+  });
+
+  it('reports a 429 with an HTTP-date Retry-After as retryable', async () => {
+    reply = status(429, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() });
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.retryable).toBe(true);
+    expect(result.retryAfterMs).toBeGreaterThan(25_000);
+  });
+
+  it('reports a 400 as not retryable, with the receiver\'s message', async () => {
+    reply = status(400, { 'content-type': 'application/json' }, '{"code":3,"message":"bad span id"}');
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    expect(result).toEqual({ ok: false, retryable: false, status: 400, reason: 'HTTP 400 Bad Request: bad span id' });
+  });
+
+  it('reports a 413 as not retryable so the caller can split the batch', async () => {
+    reply = status(413);
+    expect(await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()])).toMatchObject({
+      ok: false,
+      retryable: false,
+      status: 413,
+    });
+  });
+
+  it('times out a stalled receiver with a retryable result', async () => {
+    reply = () => {}; // never answers
+    const t0 = Date.now();
+    const result = await createOtlpExporter({ url: `${base}/v1/traces`, timeoutMs: 100 }).export([span()]);
+    expect(result).toEqual({ ok: false, retryable: true, reason: 'timeout after 100 ms' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('times out a receiver that stalls in the middle of the body', async () => {
+    reply = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partialSucc');
+    };
+    const result = await createOtlpExporter({ url: `${base}/v1/traces`, timeoutMs: 100 }).export([span()]);
+    expect(result).toEqual({ ok: false, retryable: true, reason: 'timeout after 100 ms' });
+  });
+
+  it('reports a refused connection as a retryable network error', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const result = await createOtlpExporter({ url: `http://127.0.0.1:${port}/v1/traces` }).export([span()]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.retryable).toBe(true);
+    expect(result.reason).toMatch(/^network error: /);
+  });
+
+  it('uses the global fetch captured at creation, not a later patched one', async () => {
+    const original = globalThis.fetch;
+    const exporter = createOtlpExporter({ url: `${base}/v1/traces` });
+    let patchedCalls = 0;
+    globalThis.fetch = ((...args: Parameters<typeof fetch>) => {
+      patchedCalls++;
+      return original(...args);
+    }) as typeof fetch;
+    try {
+      expect(await exporter.export([span()])).toEqual({ ok: true });
+    } finally {
+      globalThis.fetch = original;
+    }
+    expect(patchedCalls).toBe(0);
+    expect(received).toHaveLength(1);
+  });
+
+  it('uses the fetch it is given', async () => {
+    const urls: string[] = [];
+    const fake = (async (input: RequestInfo | URL) => {
+      urls.push(String(input));
+      return new Response('{}', { status: 200 });
+    }) as typeof fetch;
+    const result = await createOtlpExporter({ url: 'https://collector.test/v1/traces', fetch: fake }).export([span()]);
+    expect(result).toEqual({ ok: true });
+    expect(urls).toEqual(['https://collector.test/v1/traces']);
+  });
+
+  it('resolves with a result when fetch throws synchronously', async () => {
+    const fake = (() => {
+      throw new TypeError('bad url');
+    }) as unknown as typeof fetch;
+    const result = await createOtlpExporter({ url: 'x', fetch: fake }).export([span()]);
+    expect(result).toEqual({ ok: false, retryable: true, reason: 'network error: bad url' });
+  });
+
+  it('skips score records and says how many in the reason', async () => {
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span(), score, score]);
+    expect(result).toEqual({ ok: true, reason: '2 score record(s) skipped: OTLP has no scores' });
+    expect(JSON.parse(received[0]!.body).resourceSpans[0].scopeSpans[0].spans).toHaveLength(1);
+  });
+
+  it('sends nothing for a batch without spans', async () => {
+    const exporter = createOtlpExporter({ url: `${base}/v1/traces` });
+    expect(await exporter.export([])).toEqual({ ok: true });
+    expect(await exporter.export([score])).toEqual({ ok: true, reason: '1 score record(s) skipped: OTLP has no scores' });
+    expect(received).toHaveLength(0);
+  });
+
+  it('resolves shutdown', async () => {
+    await expect(createOtlpExporter({ url: `${base}/v1/traces` }).shutdown!()).resolves.toBeUndefined();
+  });
+});
+
+describe('sendJson', () => {
+  it('reports a runtime without fetch as a permanent failure', async () => {
+    const result = await sendJson({ fetch: undefined, url: 'x', headers: new Headers(), body: '{}', timeoutMs: 100 });
+    expect(result).toEqual({ ok: false, retryable: false, reason: 'no fetch available in this runtime' });
+  });
+
+  it('hands status, headers and body to a custom classifier', async () => {
+    reply = status(207, { 'x-n': '3' }, 'hello');
+    const result = await sendJson({
+      fetch: globalThis.fetch,
+      url: base,
+      headers: new Headers(),
+      body: '{}',
+      timeoutMs: 1000,
+      classify: (st, headers, body) => ({ ok: true, reason: `${st} ${headers.get('x-n')} ${body}` }),
+    });
+    expect(result).toEqual({ ok: true, reason: '207 3 hello' });
+  });
+});

@@ -1,0 +1,330 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
+import {
+  basicAuth,
+  createLangfuseExporter,
+  toIngestionResult,
+  toScoreEvents,
+  utf8ToBase64,
+} from '../../../src/export/langfuse';
+
+const span = (over: Partial<SpanRecord> = {}): SpanRecord => ({
+  v: 1,
+  rec: 'span',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+  flags: 1,
+  name: 'llm',
+  kind: 'client',
+  startMs: 1732140000000,
+  endMs: 1732140000500,
+  attrs: { 'langfuse.observation.type': 'generation' },
+  events: [],
+  links: [],
+  status: { code: 'unset' },
+  resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
+  ...over,
+});
+
+const score = (over: Partial<ScoreRecord> = {}): ScoreRecord => ({
+  v: 1,
+  rec: 'score',
+  id: 'score-1',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  name: 'helpfulness',
+  value: 1,
+  timeMs: Date.UTC(2024, 10, 20, 22, 0, 0, 123) + 0.456,
+  ...over,
+});
+
+describe('utf8ToBase64', () => {
+  it('matches the standard encoding of the UTF-8 bytes', () => {
+    const samples = ['', 'f', 'fo', 'foo', 'foob', 'fooba', 'foobar', 'pk-lf-123:sk-lf-456', 'ü', 'pk:sëcret€', '日本語', '😀x', '\u0000\u00ff'];
+    for (const s of samples) expect(utf8ToBase64(s)).toBe(Buffer.from(s, 'utf8').toString('base64'));
+  });
+
+  it('encodes lone surrogates as U+FFFD, as TextEncoder does', () => {
+    expect(utf8ToBase64('a\ud800b')).toBe(Buffer.from('a\ufffdb', 'utf8').toString('base64'));
+  });
+
+  it('agrees with Buffer on random strings', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let i = 0; i < 300; i++) {
+      let s = '';
+      const len = rand(20);
+      for (let j = 0; j < len; j++) s += String.fromCodePoint(rand(4) === 0 ? 0x1f300 + rand(500) : rand(0x3000));
+      expect(utf8ToBase64(s)).toBe(Buffer.from(s, 'utf8').toString('base64'));
+    }
+  });
+});
+
+describe('basicAuth', () => {
+  it('builds a Basic header value from user and password', () => {
+    expect(basicAuth('pk-lf-1', 'sk-lf-2')).toBe('Basic ' + Buffer.from('pk-lf-1:sk-lf-2').toString('base64'));
+    expect(basicAuth('pk', 'päss')).toBe('Basic cGs6cMOkc3M=');
+  });
+});
+
+describe('toScoreEvents', () => {
+  it('builds score-create events with an ISO timestamp in UTC', () => {
+    expect(toScoreEvents([score()])).toEqual({
+      batch: [
+        {
+          id: 'score-1',
+          timestamp: '2024-11-20T22:00:00.123Z',
+          type: 'score-create',
+          body: { id: 'score-1', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'helpfulness', value: 1 },
+        },
+      ],
+    });
+  });
+
+  it('carries every optional field that is set', () => {
+    const [ev] = toScoreEvents([
+      score({
+        observationId: '00f067aa0ba902b7',
+        sessionId: 'sess-1',
+        value: 'good',
+        dataType: 'CATEGORICAL',
+        comment: 'nice',
+        environment: 'staging',
+      }),
+    ]).batch;
+    expect(ev!.body).toEqual({
+      id: 'score-1',
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      observationId: '00f067aa0ba902b7',
+      sessionId: 'sess-1',
+      name: 'helpfulness',
+      value: 'good',
+      dataType: 'CATEGORICAL',
+      comment: 'nice',
+      environment: 'staging',
+    });
+  });
+
+  it('fills in the exporter environment only where a score has none', () => {
+    const { batch } = toScoreEvents([score(), score({ id: 's2', environment: 'dev' })], 'production');
+    expect(batch.map((e) => e.body.environment)).toEqual(['production', 'dev']);
+  });
+
+  it('uses the current time when a score time is unusable', () => {
+    const [ev] = toScoreEvents([score({ timeMs: Number.NaN })]).batch;
+    expect(Math.abs(Date.parse(ev!.timestamp) - Date.now())).toBeLessThan(5000);
+  });
+});
+
+describe('toIngestionResult', () => {
+  const h = new Headers();
+
+  it('is ok when every event succeeded', () => {
+    expect(toIngestionResult(207, h, '{"successes":[{"id":"a","status":201}],"errors":[]}')).toEqual({ ok: true });
+    expect(toIngestionResult(200, h, '')).toEqual({ ok: true });
+  });
+
+  it('fails permanently when every event got a 4xx', () => {
+    const r = toIngestionResult(207, h, '{"successes":[],"errors":[{"id":"a","status":400,"message":"Invalid request data"}]}');
+    expect(r).toEqual({
+      ok: false,
+      retryable: false,
+      status: 400,
+      reason: '1 score event(s) failed, e.g. HTTP 400 Bad Request: Invalid request data',
+    });
+  });
+
+  it('counts 4xx events as rejected when others went through', () => {
+    const r = toIngestionResult(
+      207,
+      h,
+      '{"successes":[{"id":"a","status":201}],"errors":[{"id":"b","status":400,"message":"bad value"}]}',
+    );
+    expect(r).toMatchObject({ ok: true, rejected: 1 });
+  });
+
+  it('is retryable when any event got a 5xx', () => {
+    const r = toIngestionResult(
+      207,
+      new Headers({ 'retry-after': '3' }),
+      '{"successes":[],"errors":[{"id":"a","status":400},{"id":"b","status":500,"error":"db down"}]}',
+    );
+    expect(r).toMatchObject({ ok: false, retryable: true, status: 500, retryAfterMs: 3000 });
+  });
+
+  it('reports the retryable status when 4xx and retryable errors mix', () => {
+    const r = toIngestionResult(207, h, '{"errors":[{"id":"a","status":408},{"id":"b","status":409}]}');
+    expect(r).toMatchObject({ ok: false, retryable: true, status: 408 });
+  });
+
+  it('classifies non-2xx replies like any HTTP reply', () => {
+    expect(toIngestionResult(401, h, '')).toMatchObject({ ok: false, retryable: false, status: 401 });
+    expect(toIngestionResult(503, h, '')).toMatchObject({ ok: false, retryable: true, status: 503 });
+  });
+});
+
+// --- against a local receiver ---
+
+interface Received {
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let server: Server;
+let base = '';
+let received: Received[] = [];
+let reply: (url: string, res: ServerResponse) => void;
+const okReply = (url: string, res: ServerResponse) => {
+  if (url.endsWith('/ingestion')) {
+    res.writeHead(207, { 'content-type': 'application/json' });
+    res.end('{"successes":[{"id":"score-1","status":201}],"errors":[]}');
+  } else res.end('{}');
+};
+
+beforeAll(async () => {
+  reply = okReply;
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      received.push({ url: req.url ?? '', headers: req.headers, body });
+      reply(req.url ?? '', res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterEach(() => {
+  received = [];
+  reply = okReply;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+const byPath = (suffix: string) => received.find((r) => r.url.endsWith(suffix));
+
+describe('createLangfuseExporter', () => {
+  const keys = { publicKey: 'pk-lf-1', secretKey: 'sk-lf-ü' };
+
+  it('sends spans as OTLP JSON to the OTel endpoint with Basic auth and ingestion version 4', async () => {
+    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span()]);
+    expect(result).toEqual({ ok: true });
+    expect(received).toHaveLength(1);
+    const req = received[0]!;
+    expect(req.url).toBe('/api/public/otel/v1/traces');
+    expect(req.headers.authorization).toBe('Basic ' + Buffer.from('pk-lf-1:sk-lf-ü', 'utf8').toString('base64'));
+    expect(req.headers['x-langfuse-ingestion-version']).toBe('4');
+    expect(req.headers['content-type']).toBe('application/json');
+    const s = JSON.parse(req.body).resourceSpans[0].scopeSpans[0].spans[0];
+    expect(s.attributes).toEqual([{ key: 'langfuse.observation.type', value: { stringValue: 'generation' } }]);
+  });
+
+  it('sends scores as score-create events to the ingestion endpoint', async () => {
+    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([score()]);
+    expect(result).toEqual({ ok: true });
+    expect(received).toHaveLength(1);
+    const req = received[0]!;
+    expect(req.url).toBe('/api/public/ingestion');
+    expect(req.headers.authorization).toMatch(/^Basic /);
+    expect(JSON.parse(req.body).batch[0]).toMatchObject({ type: 'score-create', body: { name: 'helpfulness', value: 1 } });
+  });
+
+  it('handles trailing slashes and a path prefix in baseUrl', async () => {
+    await createLangfuseExporter({ ...keys, baseUrl: `${base}/langfuse//` }).export([span(), score()]);
+    expect(received.map((r) => r.url).sort()).toEqual(['/langfuse/api/public/ingestion', '/langfuse/api/public/otel/v1/traces']);
+  });
+
+  it('defaults to Langfuse Cloud', async () => {
+    const urls: string[] = [];
+    const fake = (async (input: RequestInfo | URL) => {
+      urls.push(String(input));
+      return new Response('{}');
+    }) as typeof fetch;
+    await createLangfuseExporter({ ...keys, fetch: fake }).export([span()]);
+    expect(urls).toEqual(['https://cloud.langfuse.com/api/public/otel/v1/traces']);
+  });
+
+  it('adds the environment to spans that carry none', async () => {
+    await createLangfuseExporter({ ...keys, baseUrl: base, environment: 'production' }).export([
+      span(),
+      span({ spanId: '00f067aa0ba902b8', attrs: { 'langfuse.environment': 'dev' } }),
+    ]);
+    const spans = JSON.parse(byPath('/traces')!.body).resourceSpans[0].scopeSpans[0].spans;
+    const env = (s: { attributes: { key: string; value: { stringValue?: string } }[] }) =>
+      s.attributes.filter((kv) => kv.key === 'langfuse.environment').map((kv) => kv.value.stringValue);
+    expect(spans.map(env)).toEqual([['production'], ['dev']]);
+  });
+
+  it('leaves spans alone when their resource names the environment', async () => {
+    const resource = { attrs: { 'service.name': 'web', 'langfuse.environment': 'dev' }, scope: { name: 'edgetrace' } };
+    await createLangfuseExporter({ ...keys, baseUrl: base, environment: 'production' }).export([span({ resource })]);
+    const s = JSON.parse(byPath('/traces')!.body).resourceSpans[0].scopeSpans[0].spans[0];
+    expect(s.attributes.some((kv: { key: string }) => kv.key === 'langfuse.environment')).toBe(false);
+  });
+
+  it('is ok when both parts succeed', async () => {
+    expect(await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()])).toEqual({ ok: true });
+    expect(received).toHaveLength(2);
+  });
+
+  it('is retryable when the scores fail retryably and the spans went through', async () => {
+    reply = (url, res) => {
+      if (url.endsWith('/ingestion')) {
+        res.writeHead(503, { 'retry-after': '2' });
+        res.end();
+      } else res.end('{}');
+    };
+    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    expect(result).toEqual({ ok: false, retryable: true, status: 503, retryAfterMs: 2000, reason: 'HTTP 503 Service Unavailable' });
+  });
+
+  it('is retryable when a 207 reports a 5xx for a score', async () => {
+    reply = (url, res) => {
+      if (url.endsWith('/ingestion')) {
+        res.writeHead(207, { 'content-type': 'application/json' });
+        res.end('{"successes":[],"errors":[{"id":"score-1","status":500,"message":"oops"}]}');
+      } else res.end('{}');
+    };
+    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 500 });
+  });
+
+  it('fails permanently when the keys are refused', async () => {
+    reply = (_url, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"message":"Invalid credentials"}');
+    };
+    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    expect(result).toMatchObject({ ok: false, retryable: false, status: 401 });
+    expect(result.reason).toContain('HTTP 401 Unauthorized: Invalid credentials');
+  });
+
+  it('is retryable when spans fail retryably even if scores fail permanently', async () => {
+    reply = (url, res) => {
+      res.writeHead(url.endsWith('/ingestion') ? 404 : 502);
+      res.end();
+    };
+    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 502 });
+  });
+
+  it('sends nothing for an empty batch', async () => {
+    expect(await createLangfuseExporter({ ...keys, baseUrl: base }).export([])).toEqual({ ok: true });
+    expect(received).toHaveLength(0);
+  });
+
+  it('never rejects, even when fetch does', async () => {
+    const fake = (() => Promise.reject(new TypeError('Failed to fetch'))) as unknown as typeof fetch;
+    const result = await createLangfuseExporter({ ...keys, fetch: fake }).export([span(), score()]);
+    expect(result).toMatchObject({ ok: false, retryable: true });
+    expect(result.reason).toContain('network error: Failed to fetch');
+  });
+});
