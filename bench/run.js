@@ -1,0 +1,282 @@
+// `npm run bench`: builds, then measures two things and writes them into BENCHMARKS.md.
+//
+// 1. Span cost. The same trace shape (root → child → grandchild, 3 attributes on each span)
+//    through edgetrace's built `dist/index.js` and through OpenTelemetry's BasicTracerProvider,
+//    in this process, alternating rounds, reporting the median nanoseconds per span.
+// 2. Bundle size. `size-limit --json` with the budgets from package.json (minified + brotli).
+//
+// Plain Node ESM on purpose: it measures what users get from the build, not the TypeScript.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIST = new URL('../dist/index.js', import.meta.url);
+const REPORT = new URL('../BENCHMARKS.md', import.meta.url);
+
+// Traces per timed chunk: 500 traces are 1500 spans, below both processors' batch size (2048),
+// so no export starts inside the timed loop; each chunk's batch is flushed untimed after it.
+const TRACES_PER_CHUNK = 500;
+const CHUNKS_PER_ROUND = 10;
+const WARMUP_ROUNDS = 3;
+const ROUNDS = 21;
+const SPANS_PER_TRACE = 3;
+const BATCH = { size: 2048, queue: 4096, delayMs: 1000 };
+
+// The page-entry budget we aim for (STYLE.md section 8); the size-limit rows guard regressions.
+const CORE_TARGET_BYTES = 4000;
+
+if (!existsSync(DIST)) {
+  console.error('bench: dist/index.js is missing; run `npm run bench` (it builds first) or `npm run build`.');
+  process.exit(1);
+}
+
+const { createTracer, batchProcessor } = await import(DIST.href);
+const { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } = await import('@opentelemetry/sdk-trace-base');
+const { context, trace } = await import('@opentelemetry/api');
+
+const readJson = (path) => JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'));
+const PKG = readJson('../package.json');
+const versionOf = (dep) => readJson(`../node_modules/${dep}/package.json`).version;
+
+// --- edgetrace ---
+
+let edgeExported = 0;
+// Resolves at once, so the benchmark measures the tracer's hot path, not a transport.
+const edgeExporter = {
+  export(records) {
+    edgeExported += records.length;
+    return Promise.resolve({ ok: true });
+  },
+};
+const edgeTracer = createTracer({
+  serviceName: 'bench',
+  processors: [batchProcessor(edgeExporter, { maxBatchSize: BATCH.size, maxQueueSize: BATCH.queue, delayMs: BATCH.delayMs })],
+});
+
+const edgeChunk = (n) => {
+  for (let i = 0; i < n; i++) {
+    const root = edgeTracer.createTrace('root');
+    root.setAttribute('http.route', '/chat');
+    root.setAttribute('item', i);
+    root.setAttribute('cached', false);
+    const child = root.startSpan('child');
+    child.setAttribute('db.system', 'vector');
+    child.setAttribute('top_k', 5);
+    child.setAttribute('hit', true);
+    const grandchild = child.startSpan('grandchild');
+    grandchild.setAttribute('model', 'small');
+    grandchild.setAttribute('tokens', i & 1023);
+    grandchild.setAttribute('stream', true);
+    grandchild.end();
+    child.end();
+    root.finish();
+  }
+};
+
+// --- OpenTelemetry ---
+
+const otelExporter = new InMemorySpanExporter();
+const otelProvider = new BasicTracerProvider({
+  spanProcessors: [
+    new BatchSpanProcessor(otelExporter, {
+      maxExportBatchSize: BATCH.size,
+      maxQueueSize: BATCH.queue,
+      scheduledDelayMillis: BATCH.delayMs,
+    }),
+  ],
+});
+const otelTracer = otelProvider.getTracer('bench');
+let otelExported = 0;
+
+const otelChunk = (n) => {
+  for (let i = 0; i < n; i++) {
+    const root = otelTracer.startSpan('root', undefined, context.active());
+    root.setAttribute('http.route', '/chat');
+    root.setAttribute('item', i);
+    root.setAttribute('cached', false);
+    const child = otelTracer.startSpan('child', undefined, trace.setSpan(context.active(), root));
+    child.setAttribute('db.system', 'vector');
+    child.setAttribute('top_k', 5);
+    child.setAttribute('hit', true);
+    const grandchild = otelTracer.startSpan('grandchild', undefined, trace.setSpan(context.active(), child));
+    grandchild.setAttribute('model', 'small');
+    grandchild.setAttribute('tokens', i & 1023);
+    grandchild.setAttribute('stream', true);
+    grandchild.end();
+    child.end();
+    root.end();
+  }
+};
+
+// --- rounds ---
+
+const subjects = {
+  edgetrace: {
+    chunk: edgeChunk,
+    flush: async () => {
+      await edgeTracer.flush();
+    },
+    exported: () => edgeExported,
+  },
+  opentelemetry: {
+    chunk: otelChunk,
+    flush: async () => {
+      await otelProvider.forceFlush();
+      otelExported += otelExporter.getFinishedSpans().length;
+      otelExporter.reset();
+    },
+    exported: () => otelExported,
+  },
+};
+
+/** One round: CHUNKS_PER_ROUND timed chunks, each followed by an untimed flush. Returns ns/span. */
+const round = async (subject) => {
+  // No forced GC between rounds: on these VMs it hands memory back to the host, and re-touching
+  // it made rounds several times slower and far noisier. Garbage from one library may be collected
+  // during the other's round; alternating the order spreads that evenly.
+  const before = subject.exported();
+  let ns = 0n;
+  for (let c = 0; c < CHUNKS_PER_ROUND; c++) {
+    const t0 = process.hrtime.bigint();
+    subject.chunk(TRACES_PER_CHUNK);
+    ns += process.hrtime.bigint() - t0;
+    await subject.flush();
+  }
+  const spans = TRACES_PER_CHUNK * CHUNKS_PER_ROUND * SPANS_PER_TRACE;
+  const got = subject.exported() - before;
+  if (got !== spans) throw new Error(`bench: expected ${spans} exported spans, got ${got}`);
+  return Number(ns) / spans;
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Both libraries must build the same tree, or the comparison means nothing. */
+const checkShape = async () => {
+  const seen = [];
+  const probe = createTracer({ processors: [{ onEnd: (r) => seen.push(r) }] });
+  const root = probe.createTrace('root');
+  const child = root.startSpan('child');
+  const grandchild = child.startSpan('grandchild');
+  grandchild.end();
+  child.end();
+  root.finish();
+  const [g, c, r] = seen;
+  if (seen.length !== 3 || g.parentId !== c.spanId || c.parentId !== r.spanId || r.parentId !== undefined || g.traceId !== r.traceId) {
+    throw new Error('bench: edgetrace did not build root → child → grandchild');
+  }
+  otelChunk(1);
+  await otelProvider.forceFlush();
+  const [og, oc, or] = otelExporter.getFinishedSpans();
+  otelExporter.reset();
+  const parentOf = (s) => (s.parentSpanContext ?? s.parentSpanId)?.spanId ?? s.parentSpanId;
+  if (parentOf(og) !== oc.spanContext().spanId || parentOf(oc) !== or.spanContext().spanId || parentOf(or) !== undefined) {
+    throw new Error('bench: OpenTelemetry did not build root → child → grandchild');
+  }
+};
+
+const measureSpans = async () => {
+  await checkShape();
+  const names = Object.keys(subjects);
+  for (let i = 0; i < WARMUP_ROUNDS; i++) for (const name of names) await round(subjects[name]);
+  const results = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    // Alternate which goes first, so drift in machine load hits both alike.
+    const order = i % 2 ? [...names].reverse() : names;
+    for (const name of order) results[name].push(await round(subjects[name]));
+  }
+  for (const n of names) console.log(`${n.padEnd(14)} ns/span by round: ${results[n].map((x) => x.toFixed(0)).join(' ')}`);
+  return Object.fromEntries(names.map((n) => [n, { median: median(results[n]), min: Math.min(...results[n]), max: Math.max(...results[n]) }]));
+};
+
+// --- bundle size ---
+
+const measureSizes = () => {
+  const run = spawnSync('npx', ['--no-install', 'size-limit', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const start = run.stdout.indexOf('[');
+  if (start < 0) {
+    throw new Error(`bench: size-limit printed no JSON (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+  }
+  const rows = JSON.parse(run.stdout.slice(start));
+  const budgets = PKG['size-limit'] ?? [];
+  return rows.map((row) => {
+    const budget = budgets.find((b) => b.name === row.name);
+    return { ...row, path: budget?.path, import: budget?.import, limit: budget?.limit };
+  });
+};
+
+// --- report ---
+
+const kB = (bytes) => `${(bytes / 1000).toFixed(2)} kB`;
+const fmtNs = (ns) => `${ns.toFixed(0)} ns`;
+
+const spans = await measureSpans();
+const sizes = measureSizes();
+
+const edge = spans.edgetrace;
+const otel = spans.opentelemetry;
+const ratio = edge.median / otel.median;
+const cpus = os.cpus();
+const machine = `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.arch()}`;
+const date = new Date().toISOString().slice(0, 10);
+const core = sizes.find((s) => s.import === '{ init, createTracer }');
+
+const lines = [
+  `Measured with \`npm run bench\` on ${date}: Node ${process.version}, ${machine}.`,
+  '',
+  '### Span cost',
+  '',
+  `Start + 3 attributes + end, per span, for a root → child → grandchild trace repeated ` +
+    `${TRACES_PER_CHUNK * CHUNKS_PER_ROUND} times per round; ${ROUNDS} rounds each after ${WARMUP_ROUNDS} warm-up rounds, ` +
+    `alternated in one process. Both use a batch processor (batch ${BATCH.size}, queue ${BATCH.queue}) over an exporter that ` +
+    'accepts at once; batches are flushed outside the timed loops. Parents are explicit on both sides ' +
+    '(`span.startSpan()` / `trace.setSpan(context.active(), parent)`).',
+  '',
+  '| library | median ns/span | fastest round | slowest round |',
+  '| --- | ---: | ---: | ---: |',
+  `| edgetrace ${PKG.version} (dist/index.js) | ${fmtNs(edge.median)} | ${fmtNs(edge.min)} | ${fmtNs(edge.max)} |`,
+  `| @opentelemetry/sdk-trace-base ${versionOf('@opentelemetry/sdk-trace-base')} | ${fmtNs(otel.median)} | ${fmtNs(otel.min)} | ${fmtNs(otel.max)} |`,
+  '',
+  `edgetrace / OpenTelemetry: **${ratio.toFixed(2)}×** (below 1 means edgetrace is cheaper).`,
+  '',
+  '### Bundle size',
+  '',
+  'size-limit (esbuild bundle with dependencies, minified, brotli); budgets are in package.json.',
+  '',
+  '| what | file | import | size | budget | within budget |',
+  '| --- | --- | --- | ---: | ---: | --- |',
+  ...sizes.map(
+    (s) => `| ${s.name} | \`${s.path}\` | ${s.import ? `\`${s.import}\`` : 'whole file'} | ${kB(s.size)} | ${s.limit ?? '-'} | ${s.passed ? 'yes' : 'no'} |`,
+  ),
+  '',
+  core
+    ? `Page-entry target (init + createTracer under ${kB(CORE_TARGET_BYTES)}): ${core.size < CORE_TARGET_BYTES ? 'met' : `**not met** (${kB(core.size)})`}.`
+    : 'Page-entry target: no `{ init, createTracer }` row in package.json.',
+];
+const section = lines.join('\n');
+
+const START = '<!-- bench:start -->';
+const END = '<!-- bench:end -->';
+const HEADER = `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.js), which builds first and replaces the section between the
+markers below. On a shared 2-core virtual machine the absolute figures move by tens of percent
+between runs; the ratio within one run is much steadier, so compare that.
+`;
+let doc = existsSync(REPORT) ? readFileSync(REPORT, 'utf8') : HEADER;
+const block = `${START}\n${section}\n${END}`;
+const a = doc.indexOf(START);
+const b = doc.indexOf(END);
+doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
+writeFileSync(REPORT, doc);
+
+console.log(section);
+console.log('\nsize-limit --json:');
+console.log(JSON.stringify(sizes.map(({ name, size, passed }) => ({ name, size, passed })), null, 2));
+console.log('\nBENCHMARKS.md updated.');

@@ -1,0 +1,38 @@
+import { init } from './index';
+import type { TracerOptions } from './config';
+
+// The `<script>` build: everything the package entry exports becomes `window.edgetrace`.
+export * from './index';
+
+/**
+ * Reads the options from the script tag that loaded us and calls `init()`:
+ * `<script src="edgetrace.iife.js" data-endpoint="/v1/traces" data-service-name="shop" data-sample-rate="0.1">`.
+ * Does nothing without `data-endpoint`. A bad option turns tracing off with one console warning;
+ * the page's own scripts keep running.
+ */
+const initFromScriptTag = (): void => {
+  try {
+    // Only defined while a classic script runs for the first time, so it is read right here.
+    const script = typeof document === 'object' ? document.currentScript : null;
+    const data = (script as HTMLScriptElement | null)?.dataset;
+    if (!data?.endpoint) return;
+    const opts: TracerOptions = { endpoint: data.endpoint };
+    if (data.serviceName !== undefined) opts.serviceName = data.serviceName;
+    const rate = data.sampleRate;
+    if (rate !== undefined) {
+      // Hand over the raw text when it is not a number, so the warning shows what was written.
+      const n = Number(rate);
+      opts.sampleRate = rate.trim() !== '' && Number.isFinite(n) ? n : (rate as unknown as number);
+    }
+    init(opts);
+  } catch (error) {
+    try {
+      const reason = error instanceof Error ? error.message.replace(/^\[edgetrace\]\s*/, '') : String(error);
+      console.warn(`[edgetrace] tracing is off: the <script> tag's data-* options are invalid: ${reason}`);
+    } catch {
+      // A console replaced by the host; there is nowhere left to say it.
+    }
+  }
+};
+
+initFromScriptTag();

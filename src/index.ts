@@ -1,0 +1,28 @@
+export { init, getTracer, setTracer, currentSpan, withSpan } from './core/global';
+export { createTracer, keepSpan } from './core/tracer';
+export { Span, Generation } from './core/span';
+export { Trace } from './core/trace';
+export { traced } from './core/traced';
+export { batchProcessor, simpleProcessor } from './core/processors';
+export { alsContext, stackContext, defaultContext } from './core/context';
+export { redactUrl, redactSecrets, REDACTED, DEFAULT_SECRET_PATTERNS } from './core/redact';
+export { resolveConfig } from './config';
+export { safeJson } from './lib/safeJson';
+export { internalErrorCount } from './lib/reportInternal';
+export { extract, inject, parseTraceparent, formatTraceparent, parseTracestate, parseBaggage, formatBaggage } from './propagation/index';
+export { toOtlpJson, encodeOtlp } from './export/otlp';
+export { createOtlpExporter } from './export/http';
+export { createConsoleExporter } from './export/console';
+export { createMemoryExporter } from './export/memory';
+export * as semconv from './core/semconv';
+
+export type { Tracer, StartSpanOptions } from './core/tracer';
+export type { SpanOptions, GenerationOptions, ScoreOptions } from './core/span';
+export type { TraceOptions } from './core/trace';
+export type { TracedOptions } from './core/traced';
+export type { SpanProcessor, BatchProcessor } from './core/processors';
+export type { ContextManager, AsyncLocalStorageLike } from './core/context';
+export type { TracerOptions, LimitOptions, RedactOptions, FilterOptions, BatchOptions, ModelPrice, SpanMatcher, ResolvedConfig } from './config';
+export type { Usage, Cost } from './core/cost';
+export type { SpanContext } from './propagation/traceparent';
+export type * from './protocol';

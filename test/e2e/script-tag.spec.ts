@@ -1,0 +1,189 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { test, expect, type Page } from '@playwright/test';
+
+// The `<script>` build end to end: real Chromium loads dist/edgetrace.iife.js from a loopback
+// server, which also plays the OTLP/HTTP receiver. Assertions are on what the receiver got.
+// Needs `npm run build` first (`npm test` does that).
+
+const IIFE = fileURLToPath(new URL('../../dist/edgetrace.iife.js', import.meta.url));
+
+interface OtlpValue {
+  stringValue?: string;
+  intValue?: string;
+  boolValue?: boolean;
+  doubleValue?: number;
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes?: { key: string; value: OtlpValue }[];
+}
+interface OtlpRequest {
+  resourceSpans: {
+    resource?: { attributes?: { key: string; value: OtlpValue }[] };
+    scopeSpans: { spans: OtlpSpan[] }[];
+  }[];
+}
+interface Received {
+  contentType: string | undefined;
+  body: OtlpRequest;
+}
+
+let server: Server;
+let origin: string;
+const pages = new Map<string, string>();
+const received: Received[] = [];
+
+const readBody = async (req: IncomingMessage): Promise<string> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+test.beforeAll(async () => {
+  server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const reply = (status: number, type: string, body: string | Buffer): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method === 'POST' && path === '/v1/traces') {
+      readBody(req)
+        .then((text) => {
+          received.push({ contentType: req.headers['content-type'], body: JSON.parse(text) as OtlpRequest });
+          reply(200, 'application/json', '{}');
+        })
+        .catch((error: unknown) => reply(400, 'text/plain', String(error)));
+      return;
+    }
+    if (path === '/edgetrace.iife.js') {
+      readFile(IIFE)
+        .then((js) => reply(200, 'text/javascript', js))
+        .catch(() => reply(500, 'text/plain', 'dist/edgetrace.iife.js is missing: run `npm run build` first'));
+      return;
+    }
+    if (path === '/favicon.ico') return reply(204, 'image/x-icon', '');
+    const html = pages.get(path);
+    if (html !== undefined) return reply(200, 'text/html; charset=utf-8', html);
+    reply(404, 'text/plain', 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+test.afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+test.beforeEach(() => {
+  received.length = 0;
+});
+
+/** Registers a page whose head records everything that reaches window.onerror or unhandledrejection. */
+const servePage = (path: string, body: string): string => {
+  pages.set(
+    path,
+    `<!doctype html><html><head><meta charset="utf-8"><title>edgetrace e2e</title>
+<script>
+  window.__errors = [];
+  window.onerror = function (message) { window.__errors.push(String(message)); };
+  window.addEventListener('unhandledrejection', function (e) { window.__errors.push('unhandled rejection: ' + String(e.reason)); });
+</script></head><body>${body}</body></html>`,
+  );
+  return origin + path;
+};
+
+/** Collects uncaught page errors and console warnings while a test runs. */
+const watch = (page: Page): { pageErrors: string[]; warnings: string[] } => {
+  const seen = { pageErrors: [] as string[], warnings: [] as string[] };
+  page.on('pageerror', (error) => seen.pageErrors.push(error.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'warning' || msg.type() === 'error') seen.warnings.push(msg.text());
+  });
+  return seen;
+};
+
+const spansOf = (requests: Received[]): OtlpSpan[] =>
+  requests.flatMap((r) => r.body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+
+test('a script tag with data-endpoint sends the page\'s spans as OTLP JSON', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage(
+    '/traced.html',
+    `<script src="/edgetrace.iife.js" data-endpoint="${origin}/v1/traces" data-service-name="e2e-page"></script>
+<script>
+  edgetrace.getTracer().withTrace('page-trace', function (t) {
+    return t.span('child', function (s) { s.setAttribute('k', 1); });
+  });
+  window.__flushed = edgetrace.getTracer().flush().then(function () { return 'flushed'; });
+</script>`,
+  );
+  await page.goto(url);
+  expect(await page.evaluate(() => (window as unknown as { __flushed: Promise<string> }).__flushed)).toBe('flushed');
+  await expect.poll(() => spansOf(received).length).toBe(2);
+
+  const spans = spansOf(received);
+  const root = spans.find((s) => s.name === 'page-trace');
+  const child = spans.find((s) => s.name === 'child');
+  expect(root, 'root span received').toBeDefined();
+  expect(child, 'child span received').toBeDefined();
+  expect(root!.traceId).toMatch(/^[0-9a-f]{32}$/);
+  expect(root!.spanId).toMatch(/^[0-9a-f]{16}$/);
+  expect(child!.traceId).toBe(root!.traceId);
+  expect(child!.parentSpanId).toBe(root!.spanId);
+  expect(root!.parentSpanId ?? '').toBe('');
+  expect(child!.attributes).toContainEqual({ key: 'k', value: { intValue: '1' } });
+
+  for (const r of received) {
+    expect(r.contentType).toContain('application/json');
+    for (const rs of r.body.resourceSpans) {
+      expect(rs.resource?.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'e2e-page' } });
+    }
+  }
+  expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
+  expect(seen.pageErrors).toEqual([]);
+});
+
+test('an invalid data-sample-rate warns and leaves the page running', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage(
+    '/bad-rate.html',
+    `<script src="/edgetrace.iife.js" data-endpoint="${origin}/v1/traces" data-sample-rate="50%"></script>
+<p id="status">waiting</p>
+<script>
+  document.getElementById('status').textContent = 'page script ran';
+  // The API still answers; with no init() nothing is recorded or sent.
+  edgetrace.getTracer().withTrace('unsent', function (t) { t.setAttribute('k', 1); });
+  window.__flushed = edgetrace.getTracer().flush().then(function () { return 'flushed'; });
+</script>`,
+  );
+  await page.goto(url);
+  await expect(page.locator('#status')).toHaveText('page script ran');
+  expect(await page.evaluate(() => (window as unknown as { __flushed: Promise<string> }).__flushed)).toBe('flushed');
+
+  const warning = seen.warnings.find((w) => w.startsWith('[edgetrace]'));
+  expect(warning, 'one [edgetrace] console warning').toBeDefined();
+  expect(warning).toContain('sampleRate');
+  expect(warning).toContain('"50%"');
+  expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
+  expect(seen.pageErrors).toEqual([]);
+  expect(received).toEqual([]);
+});
+
+test('a script tag without data-endpoint only defines window.edgetrace', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage('/no-endpoint.html', `<script src="/edgetrace.iife.js"></script>`);
+  await page.goto(url);
+  const api = await page.evaluate(() => {
+    const et = (window as unknown as { edgetrace?: Record<string, unknown> }).edgetrace;
+    return et ? ['init', 'getTracer', 'createTracer', 'inject', 'extract'].filter((k) => typeof et[k] === 'function') : [];
+  });
+  expect(api).toEqual(['init', 'getTracer', 'createTracer', 'inject', 'extract']);
+  expect(seen.warnings.filter((w) => w.includes('[edgetrace]'))).toEqual([]);
+  expect(seen.pageErrors).toEqual([]);
+});
