@@ -10,7 +10,7 @@ export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
 /** USD per unit of each usage type, e.g. `{ input: 2.5e-6, output: 1e-5 }` per token. */
 export type ModelPrice = Record<string, number>;
 
-/** Options for `init()` and `createTracer()`. Every field is optional. */
+/** Options for `createTracer()` (and `init()`). Every field is optional. */
 export interface TracerOptions {
   /** `service.name` on every span. Default `"unknown_service"`. */
   serviceName?: string;
@@ -24,17 +24,6 @@ export interface TracerOptions {
   resource?: Attributes;
   /** Where finished records go. A shortcut for `processors: [batchProcessor(exporter)]`. */
   exporter?: Exporter;
-  /** OTLP/HTTP endpoint (`…/v1/traces`) for the default exporter when none is given. */
-  endpoint?: string;
-  /** Extra headers for `endpoint`, such as a public ingest token. */
-  headers?: Record<string, string>;
-  /** Langfuse project keys, for sending straight to Langfuse from a server. */
-  langfuse?: { publicKey: string; secretKey?: string; baseUrl?: string };
-  /**
-   * Lets a page hold a Langfuse secret key. Only for local development against a local Langfuse:
-   * anyone who opens the page can read the key.
-   */
-  dangerouslyAllowSecretInBrowser?: boolean;
   /** Receivers of span start and end, in order. */
   processors?: SpanProcessor[];
   /** Share of new traces that are recorded, from 0 to 1 (by trace id). Default 1. */
@@ -59,6 +48,21 @@ export interface TracerOptions {
   now?: () => number;
   /** Logs internal errors and dropped data to the console. Default false. */
   debug?: boolean;
+}
+
+/** Options for `init()`: the tracer's options plus where the page sends what it records. */
+export interface InitOptions extends TracerOptions {
+  /** OTLP/HTTP endpoint (`…/v1/traces`) for the default exporter when none is given. */
+  endpoint?: string;
+  /** Extra headers for `endpoint`, such as a public ingest token. */
+  headers?: Record<string, string>;
+  /** Langfuse project keys, for sending straight to Langfuse from a server. */
+  langfuse?: { publicKey: string; secretKey?: string; baseUrl?: string };
+  /**
+   * Lets a page hold a Langfuse secret key. Only for local development against a local Langfuse:
+   * anyone who opens the page can read the key.
+   */
+  dangerouslyAllowSecretInBrowser?: boolean;
 }
 
 export interface LimitOptions {
@@ -166,7 +170,6 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   const serviceVersion = str('serviceVersion');
   const environment = str('environment');
   const release = str('release');
-  str('endpoint');
   fn('mask');
   fn('beforeSend');
   fn('now');
@@ -179,9 +182,6 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   if (opts.resource !== undefined && (typeof opts.resource !== 'object' || opts.resource === null)) {
     fail(call, 'resource', 'an object of attributes', opts.resource);
   }
-  if (opts.headers !== undefined && (typeof opts.headers !== 'object' || opts.headers === null)) {
-    fail(call, 'headers', 'an object of header names to values', opts.headers);
-  }
   if (opts.exporter !== undefined && typeof opts.exporter?.export !== 'function') {
     fail(call, 'exporter', 'an object with an export(records) method', opts.exporter);
   }
@@ -190,23 +190,6 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   }
   if (opts.contextManager !== undefined && typeof opts.contextManager?.with !== 'function') {
     fail(call, 'contextManager', 'an object with active() and with()', opts.contextManager);
-  }
-
-  const lf = opts.langfuse;
-  if (lf !== undefined) {
-    if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
-      fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
-    }
-    if (lf.secretKey !== undefined && (typeof lf.secretKey !== 'string' || !lf.secretKey)) {
-      fail(call, 'langfuse.secretKey', 'a non-empty string', lf.secretKey);
-    }
-    if (lf.secretKey && (isBrowserPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
-      throw new TypeError(
-        `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
-          'Send spans to your own collector (`endpoint`), which relays them to Langfuse with the secret key kept on the server ' +
-          '(see edgetrace/server createCollector). For local development only, set "dangerouslyAllowSecretInBrowser: true".',
-      );
-    }
   }
 
   const limits = opts.limits ?? {};
@@ -289,5 +272,44 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     prices,
     batch,
     debug: opts.debug === true,
+  };
+};
+
+/** The validated extra options of `init()`. */
+export interface ResolvedInit {
+  endpoint?: string;
+  headers?: Record<string, string>;
+  langfuse?: { publicKey: string; secretKey: string; baseUrl?: string };
+}
+
+/** Validates what `init()` adds to the tracer options; throws like `resolveConfig`. */
+export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit => {
+  if (opts.endpoint !== undefined && (typeof opts.endpoint !== 'string' || opts.endpoint === '')) {
+    fail(call, 'endpoint', 'a non-empty URL string', opts.endpoint);
+  }
+  if (opts.headers !== undefined && (typeof opts.headers !== 'object' || opts.headers === null)) {
+    fail(call, 'headers', 'an object of header names to values', opts.headers);
+  }
+  const lf = opts.langfuse;
+  if (lf !== undefined) {
+    if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
+      fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
+    }
+    if (lf.secretKey !== undefined && (typeof lf.secretKey !== 'string' || !lf.secretKey)) {
+      fail(call, 'langfuse.secretKey', 'a non-empty string', lf.secretKey);
+    }
+    if (lf.secretKey && (isBrowserPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
+      throw new TypeError(
+        `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
+          'Send spans to your own collector (`endpoint`), which relays them to Langfuse with the secret key kept on the server ' +
+          '(see edgetrace/server createCollector). For local development only, set "dangerouslyAllowSecretInBrowser: true".',
+      );
+    }
+  }
+
+  return {
+    endpoint: opts.endpoint,
+    headers: opts.headers,
+    langfuse: lf?.secretKey ? { ...lf, secretKey: lf.secretKey } : undefined,
   };
 };

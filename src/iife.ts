@@ -1,5 +1,5 @@
 import { init } from './index';
-import type { TracerOptions } from './config';
+import type { InitOptions } from './config';
 
 // The `<script>` build: everything the package entry exports becomes `window.edgetrace`.
 export * from './index';
@@ -16,7 +16,7 @@ const initFromScriptTag = (): void => {
     const script = typeof document === 'object' ? document.currentScript : null;
     const data = (script as HTMLScriptElement | null)?.dataset;
     if (!data?.endpoint) return;
-    const opts: TracerOptions = { endpoint: data.endpoint };
+    const opts: InitOptions = { endpoint: data.endpoint };
     if (data.serviceName !== undefined) opts.serviceName = data.serviceName;
     const rate = data.sampleRate;
     if (rate !== undefined) {

@@ -22,7 +22,7 @@ export type { TraceOptions } from './core/trace';
 export type { TracedOptions } from './core/traced';
 export type { SpanProcessor, BatchProcessor } from './core/processors';
 export type { ContextManager, AsyncLocalStorageLike } from './core/context';
-export type { TracerOptions, LimitOptions, RedactOptions, FilterOptions, BatchOptions, ModelPrice, SpanMatcher, ResolvedConfig } from './config';
+export type { TracerOptions, InitOptions, LimitOptions, RedactOptions, FilterOptions, BatchOptions, ModelPrice, SpanMatcher, ResolvedConfig } from './config';
 export type { Usage, Cost } from './core/cost';
 export type { SpanContext } from './propagation/traceparent';
 export type * from './protocol';

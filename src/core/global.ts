@@ -1,17 +1,51 @@
-import type { TracerOptions } from '../config';
+import type { InitOptions } from '../config';
+import { resolveInit } from '../config';
 import { createTracer, type Tracer } from './tracer';
+import { batchProcessor } from './processors';
 import type { Span } from './span';
+import type { Exporter } from '../protocol';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { createOtlpExporter } from '../export/http';
 
 let global: Tracer | undefined;
 let fallback: Tracer | undefined;
 
 /**
- * Creates the app's tracer and makes it the global one (`getTracer()`, `traced()`).
- * Throws once, here, with a message naming the option if `opts` is invalid.
+ * An exporter that loads its real implementation on first use, so code only some apps need
+ * (Langfuse from the page, a development-only path) stays out of everyone's start-up bundle.
  */
-export const init = (opts: TracerOptions = {}): Tracer => {
+const lazyExporter = (load: () => Promise<Exporter>): Exporter => {
+  let loaded: Promise<Exporter> | undefined;
+  return {
+    export: async (records) => {
+      try {
+        return await (await (loaded ??= load())).export(records);
+      } catch (error) {
+        loaded = undefined;
+        return { ok: false, retryable: true, reason: `exporter failed to load: ${String(error)}` };
+      }
+    },
+  };
+};
+
+/**
+ * Creates the app's tracer, sends what it records to `endpoint` (OTLP/HTTP JSON) or Langfuse,
+ * and makes it the global one (`getTracer()`, `traced()`). Throws once, here, with a message
+ * naming the option if `opts` is invalid.
+ */
+export const init = (opts: InitOptions = {}): Tracer => {
+  const extra = resolveInit(opts);
   const tracer = createTracer(opts, 'init()');
+  const batch = tracer.config.batch;
+  if (extra.endpoint && !opts.exporter) {
+    tracer.addProcessor(batchProcessor(createOtlpExporter({ url: extra.endpoint, headers: extra.headers }), batch));
+  }
+  const lf = extra.langfuse;
+  if (lf) {
+    const environment = tracer.config.environment;
+    const exporter = lazyExporter(() => import('../export/langfuse').then((m) => m.createLangfuseExporter({ ...lf, environment })));
+    tracer.addProcessor(batchProcessor(exporter, batch));
+  }
   if (global) {
     warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
     global.shutdown().catch(reportInternal);

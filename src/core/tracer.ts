@@ -10,8 +10,6 @@ import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
 import { now as defaultNow } from '../lib/now';
 import { reportInternal, setDebug } from '../lib/reportInternal';
-import { createOtlpExporter } from '../export/http';
-import { createLangfuseExporter } from '../export/langfuse';
 
 /** Options for `tracer.startSpan()`. */
 export interface StartSpanOptions extends SpanOptions {
@@ -63,16 +61,6 @@ export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
   return true;
 };
 
-const defaultProcessors = (opts: TracerOptions, cfg: ResolvedConfig): SpanProcessor[] => {
-  const list = opts.processors ? [...opts.processors] : [];
-  if (opts.exporter) list.push(batchProcessor(opts.exporter, cfg.batch));
-  else if (opts.endpoint) list.push(batchProcessor(createOtlpExporter({ url: opts.endpoint, headers: opts.headers }), cfg.batch));
-  if (opts.langfuse?.secretKey) {
-    list.push(batchProcessor(createLangfuseExporter({ ...opts.langfuse, secretKey: opts.langfuse.secretKey, environment: cfg.environment }), cfg.batch));
-  }
-  return list;
-};
-
 const isSpanContext = (p: unknown): p is SpanContext =>
   typeof p === 'object' && p !== null && isValidTraceId((p as SpanContext).traceId) && isValidSpanId((p as SpanContext).spanId);
 
@@ -83,7 +71,8 @@ const isSpanContext = (p: unknown): p is SpanContext =>
 export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'): Tracer => {
   const cfg = resolveConfig(opts, call);
   const ctx: ContextManager = opts.contextManager ?? defaultContext();
-  const processors = defaultProcessors(opts, cfg);
+  const processors = opts.processors ? [...opts.processors] : [];
+  if (opts.exporter) processors.push(batchProcessor(opts.exporter, cfg.batch));
   let starters = processors.filter((p) => p.onStart);
   let closed = false;
   if (cfg.debug) setDebug(true);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config';
+import { resolveConfig, resolveInit } from '../../src/config';
 import { init } from '../../src/core/global';
 
 describe('resolveConfig', () => {
@@ -38,10 +38,13 @@ describe('resolveConfig', () => {
     [{ mask: 'x' }, 'mask'],
     [{ beforeSend: 1 }, 'beforeSend'],
     [{ batch: { maxBatchSize: 0 } }, 'batch.maxBatchSize'],
-    [{ langfuse: { publicKey: '' } }, 'langfuse.publicKey'],
   ])('rejects %j naming "%s"', (opts, option) => {
     expect(() => resolveConfig(opts as never)).toThrowError(TypeError);
     expect(() => resolveConfig(opts as never)).toThrowError(`"${option}"`);
+  });
+
+  it('rejects a Langfuse config without a public key', () => {
+    expect(() => resolveInit({ langfuse: { publicKey: '' } })).toThrowError('"langfuse.publicKey"');
   });
 
   it('clamps maxBatchSize to maxQueueSize instead of throwing', () => {
@@ -51,12 +54,18 @@ describe('resolveConfig', () => {
   it('refuses a Langfuse secret key in a browser page and explains the collector relay', () => {
     (globalThis as { document?: unknown }).document = {};
     const opts = { langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } };
-    expect(() => resolveConfig(opts)).toThrowError(/"langfuse.secretKey" must not be set in a browser.*collector/);
-    expect(() => resolveConfig({ ...opts, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
+    expect(() => resolveInit(opts)).toThrowError(/"langfuse.secretKey" must not be set in a browser.*collector/);
+    expect(() => init(opts)).toThrowError(/init\(\): "langfuse.secretKey"/);
+    expect(() => resolveInit({ ...opts, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
   });
 
   it('accepts a Langfuse secret key on a server', () => {
-    expect(() => resolveConfig({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } })).not.toThrow();
+    expect(resolveInit({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } }).langfuse?.secretKey).toBe('sk-lf-1');
+  });
+
+  it('rejects a bad endpoint or headers at init', () => {
+    expect(() => init({ endpoint: 42 as never })).toThrowError('"endpoint"');
+    expect(() => init({ endpoint: '/v1/traces', headers: 'x' as never })).toThrowError('"headers"');
   });
 
   it('adds the g flag to user redaction patterns so every match goes', () => {
