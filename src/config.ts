@@ -3,6 +3,8 @@ import type { ContextManager } from './core/context';
 import type { SpanProcessor } from './core/processors';
 import { DEFAULT_SECRET_PATTERNS } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
+import type { TransportOptions } from './transport/options';
+import type { InstrumentOptions } from './instrument/options';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
 export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
@@ -51,7 +53,7 @@ export interface TracerOptions {
 }
 
 /** Options for `init()`: the tracer's options plus where the page sends what it records. */
-export interface InitOptions extends TracerOptions {
+export interface InitOptions extends TracerOptions, TransportOptions, InstrumentOptions {
   /** OTLP/HTTP endpoint (`…/v1/traces`) for the default exporter when none is given. */
   endpoint?: string;
   /** Extra headers for `endpoint`, such as a public ingest token. */
@@ -131,7 +133,8 @@ export interface ResolvedConfig {
   debug: boolean;
 }
 
-const fail = (call: string, option: string, expected: string, got: unknown): never => {
+/** Throws the one configuration error format: call, option, what was expected, what was received. */
+export const fail = (call: string, option: string, expected: string, got: unknown): never => {
   let shown: string;
   try {
     shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'function' ? 'a function' : String(got);

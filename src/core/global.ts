@@ -5,9 +5,11 @@ import { batchProcessor } from './processors';
 import type { Span } from './span';
 import type { Exporter } from '../protocol';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
-import { createOtlpExporter } from '../export/http';
+import { setupTransport } from '../transport/index';
+import { setupInstrumentation } from '../instrument/index';
 
 let global: Tracer | undefined;
+let stopInstrumentation: (() => void) | undefined;
 let fallback: Tracer | undefined;
 
 /**
@@ -36,21 +38,21 @@ const lazyExporter = (load: () => Promise<Exporter>): Exporter => {
 export const init = (opts: InitOptions = {}): Tracer => {
   const extra = resolveInit(opts);
   const tracer = createTracer(opts, 'init()');
-  const batch = tracer.config.batch;
-  if (extra.endpoint && !opts.exporter) {
-    tracer.addProcessor(batchProcessor(createOtlpExporter({ url: extra.endpoint, headers: extra.headers }), batch));
-  }
+  setupTransport(tracer, opts, extra);
+  const stop = setupInstrumentation(tracer, opts);
   const lf = extra.langfuse;
   if (lf) {
     const environment = tracer.config.environment;
     const exporter = lazyExporter(() => import('../export/langfuse').then((m) => m.createLangfuseExporter({ ...lf, environment })));
-    tracer.addProcessor(batchProcessor(exporter, batch));
+    tracer.addProcessor(batchProcessor(exporter, tracer.config.batch));
   }
   if (global) {
     warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
+    stopInstrumentation?.();
     global.shutdown().catch(reportInternal);
   }
   global = tracer;
+  stopInstrumentation = stop;
   return tracer;
 };
 
