@@ -37,8 +37,8 @@ export interface TracerCore {
 /** What the spans of one trace share within this process. */
 export interface TraceShared {
   readonly core: TracerCore;
-  /** Spans started and not yet ended, so that `finish()` can end them. */
-  readonly open: Set<Span>;
+  /** First of the spans started and not yet ended (a linked list through `prev`/`next`), so `finish()` can end them. */
+  head?: Span;
   userId?: string;
   sessionId?: string;
   tags?: Set<string>;
@@ -75,6 +75,19 @@ export interface ScoreOptions {
   dataType?: ScoreRecord['dataType'];
 }
 
+/** Rarely needed per-span state, allocated on first use to keep spans small. */
+interface SpanExtras {
+  droppedAttrs: number;
+  droppedEvents: number;
+  droppedLinks: number;
+  truncated: number;
+}
+
+// Shared, frozen defaults: most spans have no events, links or status, and allocating them per
+// span is a large part of the tracer's garbage.
+const UNSET: SpanStatus = Object.freeze({ code: 'unset' });
+const NONE = Object.freeze([]) as unknown as never[];
+
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 
@@ -99,7 +112,7 @@ const errorParts = (error: unknown): { type: string; message: string; stack?: st
 export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => {
   let result: R;
   try {
-    result = span.t.core.ctx.with(span, () => fn(span));
+    result = span[kT].core.ctx.with(span, () => fn(span));
   } catch (error) {
     span.recordError(error);
     span.end();
@@ -122,42 +135,59 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
   return result;
 };
 
+// Keys of a span's internal state. Structured clone, JSON.stringify and Object.keys all skip
+// symbol keys, so the span object itself is the plain record its processors receive and that
+// crosses postMessage: ending a span allocates no second object.
+/** @internal */ export const kT = Symbol('trace');
+/** @internal */ export const kX = Symbol('extras');
+/** @internal */ export const kPrev = Symbol('prev');
+/** @internal */ export const kNext = Symbol('next');
+/** @internal */ export const kDone = Symbol('done');
+/** @internal */ export const kWrites = Symbol('writes');
+
 /**
  * One timed operation. A span records only when its trace is sampled; otherwise every method is
  * a cheap no-op but ids still propagate. No method throws.
  *
- * A class rather than closures: thousands of spans share one prototype instead of each holding
- * two dozen function objects.
+ * A span is its own record: the `SpanRecord` fields are plain own properties, filled in while it
+ * runs and handed to processors when it ends. Read them; change them only through the methods.
+ * A class rather than closures: thousands of spans share one prototype.
  */
-export class Span {
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly parentId: string | undefined;
-  readonly flags: number;
-  readonly traceState: string | undefined;
-  readonly remoteParent: boolean;
-  /** Whether this span produces a record (its trace is sampled). */
-  readonly isRecording: boolean;
-  name: string;
-  readonly kind: SpanKind;
-  readonly type: ObservationType;
-  readonly startMs: number;
-  endMs: number | undefined;
-  /** @internal */ readonly t: TraceShared;
-  /** @internal Marks the `traced()` wrapper that opened this span, to spot re-entry. */
-  origin: unknown;
-  /** @internal */ attrs: Attributes = {};
-  /** @internal */ status: SpanStatus = { code: 'unset' };
-  /** @internal */ events: SpanEventRecord[] | undefined;
-  /** @internal */ links: SpanLinkRecord[] | undefined;
-  /** @internal */ nAttrs = 0;
-  /** @internal */ droppedAttrs = 0;
-  /** @internal */ droppedEvents = 0;
-  /** @internal */ droppedLinks = 0;
-  /** @internal */ truncated = 0;
-  /** @internal */ model: string | undefined;
-  /** @internal */ usage: Usage | undefined;
-  /** @internal */ hasCost = false;
+export class Span implements SpanRecord {
+  // Fields are `declare`d and set in the constructor, so each is written once, in one order.
+  declare readonly v: 1;
+  declare readonly rec: 'span';
+  /** 32 lowercase hex. */
+  declare readonly traceId: string;
+  /** 16 lowercase hex. */
+  declare readonly spanId: string;
+  /** The parent's span id; undefined for the first span of a trace in this process. */
+  declare readonly parentId: string | undefined;
+  /** W3C trace flags (bit 0 sampled, bit 1 random). */
+  declare readonly flags: number;
+  declare name: string;
+  declare readonly kind: SpanKind;
+  /** Epoch milliseconds. */
+  declare readonly startMs: number;
+  /** Epoch milliseconds; 0 until the span ends. */
+  declare endMs: number;
+  /** @internal Use setAttribute(). */ declare attrs: Attributes;
+  /** @internal */ declare events: SpanEventRecord[];
+  /** @internal */ declare links: SpanLinkRecord[];
+  /** @internal */ declare status: SpanStatus;
+  /** @internal */ declare readonly resource: SpanRecord['resource'];
+  declare readonly traceState?: string;
+  /** True when the parent came from another process. */
+  declare readonly remoteParent?: boolean;
+  /** @internal */ declare dropped?: SpanRecord['dropped'];
+  /** @internal */ declare [kT]: TraceShared;
+  /** @internal */ declare [kX]: SpanExtras | undefined;
+  /** @internal Neighbours in the trace's list of open spans. */
+  declare [kPrev]: Span | undefined;
+  /** @internal */ declare [kNext]: Span | undefined;
+  /** @internal */ declare [kDone]: boolean;
+  /** @internal Attribute writes so far: the exact attribute count is only taken past the limit. */
+  declare [kWrites]: number;
 
   /** @internal Use `trace.span()`, `span.startSpan()` or `tracer.startSpan()`. */
   constructor(
@@ -166,23 +196,36 @@ export class Span {
     opts: SpanOptions | undefined,
     parent: { traceId: string; spanId?: string; flags: number; traceState?: string; remote?: boolean },
   ) {
-    this.t = t;
+    const flags = parent.flags;
+    (this as { v: 1 }).v = 1;
+    (this as { rec: 'span' }).rec = 'span';
     this.traceId = parent.traceId;
     this.spanId = newSpanId();
     this.parentId = parent.spanId;
-    this.flags = parent.flags;
-    this.traceState = parent.traceState;
-    this.remoteParent = parent.remote === true;
-    this.isRecording = (parent.flags & FLAG_SAMPLED) === FLAG_SAMPLED;
+    this.flags = flags;
     this.name = typeof name === 'string' && name ? name : 'span';
     this.kind = opts?.kind ?? 'internal';
-    this.type = opts?.type ?? 'span';
     this.startMs = typeof opts?.startMs === 'number' ? opts.startMs : t.core.now();
-    this.endMs = undefined;
-    this.origin = undefined;
-    t.open.add(this);
-    if (!this.isRecording) return;
-    if (this.type !== 'span') this.put(A.OBSERVATION_TYPE, this.type);
+    this.endMs = 0;
+    this.attrs = {};
+    this.events = NONE;
+    this.links = NONE;
+    this.status = UNSET;
+    this.resource = t.core.resource;
+    if (parent.traceState) (this as { traceState?: string }).traceState = parent.traceState;
+    if (parent.remote) (this as { remoteParent?: boolean }).remoteParent = true;
+    this[kT] = t;
+    this[kX] = undefined;
+    this[kPrev] = undefined;
+    const head = t.head;
+    if (head) head[kPrev] = this;
+    this[kNext] = head;
+    t.head = this;
+    this[kDone] = false;
+    this[kWrites] = 0;
+    if (!(flags & FLAG_SAMPLED)) return;
+    const type = opts?.type;
+    if (type && type !== 'span') this.write(A.OBSERVATION_TYPE, type);
     if (opts) {
       if (opts.attributes) this.setAttributes(opts.attributes);
       if (opts.input !== undefined) this.setInput(opts.input);
@@ -191,9 +234,24 @@ export class Span {
     t.core.started(this);
   }
 
+  /** Whether this span produces a record (its trace is sampled). */
+  get isRecording(): boolean {
+    return (this.flags & FLAG_SAMPLED) === FLAG_SAMPLED;
+  }
+
+  /** Langfuse observation type. */
+  get type(): ObservationType {
+    return (this.attrs[A.OBSERVATION_TYPE] as ObservationType | undefined) ?? 'span';
+  }
+
+  /** @internal */
+  get t(): TraceShared {
+    return this[kT];
+  }
+
   /** True once `end()` ran. */
   get isEnded(): boolean {
-    return this.endMs !== undefined;
+    return this[kDone];
   }
 
   /** The W3C identity of this span, for propagation and links. */
@@ -210,7 +268,7 @@ export class Span {
 
   /** @internal Sets one attribute after limits, truncation and redaction; no-op once ended. */
   put(key: string, value: unknown): void {
-    if (this.isRecording && this.endMs === undefined) this.write(key, value);
+    if (!this[kDone] && this.flags & FLAG_SAMPLED) this.write(key, value);
   }
 
   /** @internal `put()` without the ended check, for the attributes `end()` adds. */
@@ -218,23 +276,26 @@ export class Span {
     const clean = this.clean(key, value);
     if (clean === undefined) return;
     const attrs = this.attrs;
-    if (!(key in attrs)) {
-      if (this.nAttrs >= this.t.core.cfg.maxAttributes) {
-        this.droppedAttrs++;
-        return;
-      }
-      this.nAttrs++;
+    const max = this[kT].core.cfg.maxAttributes;
+    if (++this[kWrites] > max && !(key in attrs) && Object.keys(attrs).length >= max) {
+      this.ex().droppedAttrs++;
+      return;
     }
     attrs[key] = clean;
   }
 
+  /** @internal */
+  ex(): SpanExtras {
+    return (this[kX] ??= { droppedAttrs: 0, droppedEvents: 0, droppedLinks: 0, truncated: 0 });
+  }
+
   /** @internal Shortens and redacts a string per the tracer's limits. */
   cleanString(value: string, key?: string): string {
-    const cfg = this.t.core.cfg;
+    const cfg = this[kT].core.cfg;
     let s = value;
     if (s.length > cfg.maxStringLength) {
       s = s.slice(0, cfg.maxStringLength);
-      this.truncated++;
+      this.ex().truncated++;
     }
     if (cfg.secretPatterns.length) s = redactSecrets(s, cfg.secretPatterns);
     if (cfg.redactQuery && key !== undefined && URL_KEYS.has(key)) s = redactUrl(s, cfg.keepQueryKeys);
@@ -303,7 +364,7 @@ export class Span {
   io(key: string, value: unknown, field: 'input' | 'output'): void {
     if (!this.isRecording) return;
     let v = value;
-    const mask = this.t.core.cfg.mask;
+    const mask = this[kT].core.cfg.mask;
     if (mask) {
       try {
         v = mask(value, field);
@@ -338,20 +399,20 @@ export class Span {
 
   /** Adds tags to the trace (`langfuse.trace.tags`). */
   addTag(...tags: string[]): this {
-    for (const tag of tags) if (typeof tag === 'string' && tag) (this.t.tags ??= new Set()).add(tag);
+    for (const tag of tags) if (typeof tag === 'string' && tag) (this[kT].tags ??= new Set()).add(tag);
     return this;
   }
 
   /** Renames the span. */
   updateName(name: string): this {
-    if (typeof name === 'string' && name && this.endMs === undefined) this.name = name;
+    if (typeof name === 'string' && name && !this[kDone]) this.name = name;
     return this;
   }
 
   /** Sets the status; `error` also sets the Langfuse level to ERROR with the message. */
   setStatus(code: StatusCode, message?: string): this {
     try {
-      if (this.endMs !== undefined || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
+      if (this[kDone] || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
       this.status = code === 'error' && message !== undefined ? { code, message: this.cleanString(String(message)) } : { code };
       if (code === 'error') {
         this.put(A.OBSERVATION_LEVEL, 'ERROR');
@@ -380,13 +441,14 @@ export class Span {
   /** Adds a timed event to this span (an OpenTelemetry span event). */
   recordEvent(name: string, attributes?: Record<string, unknown>, timeMs?: number): this {
     try {
-      if (!this.isRecording || this.endMs !== undefined) return this;
-      const events = (this.events ??= []);
-      if (events.length >= this.t.core.cfg.maxEvents) {
-        this.droppedEvents++;
+      const r = this;
+      if (!this.isRecording || this[kDone]) return this;
+      const events = r.events === NONE ? (r.events = []) : r.events;
+      if (events.length >= this[kT].core.cfg.maxEvents) {
+        this.ex().droppedEvents++;
         return this;
       }
-      const event: SpanEventRecord = { name: this.cleanString(String(name)), timeMs: typeof timeMs === 'number' ? timeMs : this.t.core.now() };
+      const event: SpanEventRecord = { name: this.cleanString(String(name)), timeMs: typeof timeMs === 'number' ? timeMs : this[kT].core.now() };
       if (attributes && typeof attributes === 'object') {
         const attrs: Attributes = {};
         let n = 0;
@@ -394,7 +456,7 @@ export class Span {
         for (const key of Object.keys(attributes)) {
           const v = this.clean(key, attributes[key]);
           if (v === undefined) continue;
-          if (n++ >= this.t.core.cfg.maxAttributes) dropped++;
+          if (n++ >= this[kT].core.cfg.maxAttributes) dropped++;
           else attrs[key] = v;
         }
         event.attrs = attrs;
@@ -410,10 +472,11 @@ export class Span {
   /** Links this span to another span, in this trace or another. */
   addLink(context: SpanContext, attributes?: Attributes): this {
     try {
-      if (!this.isRecording || this.endMs !== undefined || !context || typeof context.traceId !== 'string') return this;
-      const links = (this.links ??= []);
-      if (links.length >= this.t.core.cfg.maxLinks) {
-        this.droppedLinks++;
+      const r = this;
+      if (!this.isRecording || this[kDone] || !context || typeof context.traceId !== 'string') return this;
+      const links = r.links === NONE ? (r.links = []) : r.links;
+      if (links.length >= this[kT].core.cfg.maxLinks) {
+        this.ex().droppedLinks++;
         return this;
       }
       const link: SpanLinkRecord = { traceId: context.traceId, spanId: context.spanId, flags: context.flags };
@@ -430,12 +493,12 @@ export class Span {
 
   /** Starts a child span that you end yourself with `end()`. */
   startSpan(name: string, opts?: SpanOptions): Span {
-    return new Span(this.t, name, opts, this.asParent());
+    return new Span(this[kT], name, opts, this.asParent());
   }
 
   /** Starts a child generation that you end yourself with `end()`. */
   startGeneration(name: string, opts?: GenerationOptions): Generation {
-    return new Generation(this.t, name, opts, this.asParent());
+    return new Generation(this[kT], name, opts, this.asParent());
   }
 
   /**
@@ -457,7 +520,7 @@ export class Span {
   /** Records a point-in-time observation (Langfuse event) under this span, with optional metadata. */
   event(name: string, metadata?: Record<string, unknown>): this {
     try {
-      const child = new Span(this.t, name, { type: 'event' }, this.asParent());
+      const child = new Span(this[kT], name, { type: 'event' }, this.asParent());
       if (metadata) child.addMetadata(metadata);
       child.end(child.startMs);
     } catch (error) {
@@ -477,16 +540,16 @@ export class Span {
         traceId: this.traceId,
         name,
         value: typeof value === 'boolean' ? (value ? 1 : 0) : value,
-        timeMs: this.t.core.now(),
+        timeMs: this[kT].core.now(),
       };
       if (!this.isTraceRoot()) score.observationId = this.spanId;
       const dataType = opts?.dataType ?? (typeof value === 'boolean' ? 'BOOLEAN' : undefined);
       if (dataType) score.dataType = dataType;
       if (opts?.comment) score.comment = String(opts.comment);
-      if (this.t.sessionId) score.sessionId = this.t.sessionId;
-      const env = this.t.core.cfg.environment;
+      if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
+      const env = this[kT].core.cfg.environment;
       if (env) score.environment = env;
-      this.t.core.emitScore(score);
+      this[kT].core.emitScore(score);
     } catch (error) {
       reportInternal(error);
     }
@@ -503,83 +566,56 @@ export class Span {
     return this;
   }
 
-  // --- generation fields (set by Generation, read at end) ---
-
-  /** @internal Cost from the price table, unless set explicitly. */
-  priceIt(): void {
-    const prices = this.t.core.cfg.prices;
-    if (this.hasCost || !this.usage || !this.model || !prices) return;
-    const price = findPrice(prices, this.model);
-    const cost = price && computeCost(this.usage, price);
-    if (cost) this.writeCost(cost);
-  }
-
-  /** @internal */
-  writeCost(cost: Cost): void {
-    this.hasCost = true;
-    this.write(A.COST_DETAILS, JSON.stringify(cost));
-    if (cost.total !== undefined) this.write(A.GEN_AI_COST, cost.total);
-  }
-
   // --- end ---
 
   /** Ends the span (now, or at `endMs`). Later calls do nothing. */
   end(endMs?: number): void {
-    if (this.endMs !== undefined) return;
+    if (this[kDone]) return;
     try {
-      const t = this.t;
+      const t = this[kT];
       const end = typeof endMs === 'number' ? endMs : t.core.now();
       // A clock that went backwards must not give a negative duration.
       this.endMs = end < this.startMs ? this.startMs : end;
-      t.open.delete(this);
+      this[kDone] = true;
+      const prev = this[kPrev];
+      const next = this[kNext];
+      if (prev) prev[kNext] = next;
+      else if (t.head === this) t.head = next;
+      if (next) next[kPrev] = prev;
+      this[kPrev] = this[kNext] = undefined;
       if (!this.isRecording) return;
       this.finalAttrs();
+      const x = this[kX];
+      if (x && (x.droppedAttrs || x.droppedEvents || x.droppedLinks)) {
+        this.dropped = { attrs: x.droppedAttrs, events: x.droppedEvents, links: x.droppedLinks };
+      }
       t.core.emit(this);
     } catch (error) {
       reportInternal(error);
     }
   }
 
-  /** @internal Attributes known only at the end: usage cost, trace user/session/tags, truncation count. */
+  /** @internal Attributes known only at the end: trace user/session/tags, truncation count. */
   finalAttrs(): void {
-    const t = this.t;
-    if (this.usage) this.priceIt();
+    const t = this[kT];
     if (t.userId) this.write(A.USER_ID, t.userId);
     if (t.sessionId) this.write(A.SESSION_ID, t.sessionId);
     if (t.tags?.size && (this.isTraceRoot() || t.rootEnded)) this.write(A.TRACE_TAGS, [...t.tags]);
-    if (this.truncated) this.write(A.TRUNCATED, this.truncated);
-  }
-
-  /** @internal The plain record for delivery. */
-  toRecord(): SpanRecord {
-    const rec: SpanRecord = {
-      v: 1,
-      rec: 'span',
-      traceId: this.traceId,
-      spanId: this.spanId,
-      flags: this.flags,
-      name: this.name,
-      kind: this.kind,
-      startMs: this.startMs,
-      endMs: this.endMs as number,
-      attrs: this.attrs,
-      events: this.events ?? [],
-      links: this.links ?? [],
-      status: this.status,
-      resource: this.t.core.resource,
-    };
-    if (this.parentId !== undefined) rec.parentId = this.parentId;
-    if (this.remoteParent) rec.remoteParent = true;
-    if (this.traceState) rec.traceState = this.traceState;
-    if (this.droppedAttrs || this.droppedEvents || this.droppedLinks) {
-      rec.dropped = { attrs: this.droppedAttrs, events: this.droppedEvents, links: this.droppedLinks };
-    }
-    return rec;
+    const truncated = this[kX]?.truncated;
+    if (truncated) this.write(A.TRUNCATED, truncated);
   }
 }
 
+const kModel = Symbol('model');
+const kUsage = Symbol('usage');
+const kCost = Symbol('cost');
+
 /** A span for an LLM call: model, parameters, usage, cost and first-token time. */
 export class Generation extends Span {
+  /** @internal */ declare [kModel]: string | undefined;
+  /** @internal */ declare [kUsage]: Usage | undefined;
+  /** @internal */ declare [kCost]: boolean | undefined;
+
   /** @internal */
   constructor(t: TraceShared, name: string, opts: GenerationOptions | undefined, parent: ConstructorParameters<typeof Span>[3]) {
     super(t, name, { ...opts, type: 'generation' }, parent);
@@ -588,10 +624,30 @@ export class Generation extends Span {
     if (opts.modelParameters) this.put(A.MODEL_PARAMETERS, safeJson(opts.modelParameters));
   }
 
+  /** @internal Cost from the price table at the end, unless set explicitly. */
+  override finalAttrs(): void {
+    const prices = this[kT].core.cfg.prices;
+    const model = this[kModel];
+    const usage = this[kUsage];
+    if (!this[kCost] && usage && model && prices) {
+      const price = findPrice(prices, model);
+      const cost = price && computeCost(usage, price);
+      if (cost) this.writeCost(cost);
+    }
+    super.finalAttrs();
+  }
+
+  /** @internal */
+  writeCost(cost: Cost): void {
+    this[kCost] = true;
+    this.write(A.COST_DETAILS, JSON.stringify(cost));
+    if (cost.total !== undefined) this.write(A.GEN_AI_COST, cost.total);
+  }
+
   /** Sets the model name (and `gen_ai.request.model`). */
   setModel(model: string): this {
     if (typeof model === 'string' && model) {
-      this.model = model;
+      this[kModel] = model;
       this.put(A.MODEL_NAME, model);
       this.put(A.GEN_AI_REQUEST_MODEL, model);
     }
@@ -604,7 +660,7 @@ export class Generation extends Span {
       if (!usage || typeof usage !== 'object') return this;
       const clean: Usage = {};
       for (const [k, v] of Object.entries(usage)) if (typeof v === 'number' && Number.isFinite(v) && v >= 0) clean[k] = Math.round(v);
-      this.usage = clean;
+      this[kUsage] = clean;
       this.put(A.USAGE_DETAILS, JSON.stringify(clean));
       if (clean.input !== undefined) this.put(A.GEN_AI_INPUT_TOKENS, clean.input);
       if (clean.output !== undefined) this.put(A.GEN_AI_OUTPUT_TOKENS, clean.output);
@@ -619,7 +675,7 @@ export class Generation extends Span {
     try {
       const c: Cost = typeof cost === 'number' ? { total: cost } : { ...cost };
       if (c.total === undefined) c.total = Object.values(c).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-      if (this.isRecording && this.endMs === undefined) this.writeCost(c);
+      if (this.isRecording && !this[kDone]) this.writeCost(c);
     } catch (error) {
       reportInternal(error);
     }
@@ -629,7 +685,7 @@ export class Generation extends Span {
   /** Marks when the first token arrived (`completion_start_time`), now by default. */
   setCompletionStart(timeMs?: number): this {
     try {
-      const t = typeof timeMs === 'number' ? timeMs : this.t.core.now();
+      const t = typeof timeMs === 'number' ? timeMs : this[kT].core.now();
       this.put(A.COMPLETION_START_TIME, new Date(t).toISOString());
     } catch (error) {
       reportInternal(error);

@@ -1,5 +1,5 @@
 import type { ObservationType, SpanKind } from '../protocol';
-import { Span, type SpanOptions, type TraceShared } from './span';
+import { kNext, kT, Span, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import * as A from './semconv';
 
@@ -35,21 +35,20 @@ export interface TraceOptions {
  */
 export class Trace extends Span {
   /** @internal Use `tracer.createTrace()`. */
-  constructor(t: TraceShared, opts: TraceOptions, parent: ConstructorParameters<typeof Span>[3]) {
-    const spanOpts: SpanOptions = { kind: opts.kind, type: opts.type, startMs: opts.startMs };
-    super(t, typeof opts.name === 'string' && opts.name ? opts.name : 'trace', spanOpts, parent);
-    if (!this.isRecording) {
-      this.update({ userId: opts.userId, sessionId: opts.sessionId });
-      return;
-    }
-    this.put(A.TRACE_NAME, this.name);
+  constructor(t: TraceShared, name: string | undefined, opts: TraceOptions, parent: ConstructorParameters<typeof Span>[3]) {
+    // Span's constructor applies kind, type, start time, attributes and input.
+    super(t, typeof name === 'string' && name ? name : 'trace', opts, parent);
+    if (opts.userId !== undefined) this.setUser(opts.userId);
+    if (opts.sessionId !== undefined) this.setSession(opts.sessionId);
+    if (Array.isArray(opts.tags)) this.addTag(...opts.tags);
+    if (!this.isRecording) return;
+    this.write(A.TRACE_NAME, this.name);
     const cfg = t.core.cfg;
     const env = opts.environment ?? cfg.environment;
     const release = opts.release ?? cfg.release;
-    if (env) this.put(A.ENVIRONMENT, env);
-    if (release) this.put(A.RELEASE, release);
-    if (opts.attributes) this.setAttributes(opts.attributes);
-    this.update(opts);
+    if (env) this.write(A.ENVIRONMENT, env);
+    if (release) this.write(A.RELEASE, release);
+    if (opts.metadata) this.addMetadata(opts.metadata);
   }
 
   /** @internal */
@@ -64,13 +63,13 @@ export class Trace extends Span {
 
   /** Sets the end user (`user.id`) on every span of this trace that has not ended yet. */
   setUser(userId: string): this {
-    if (typeof userId === 'string' && userId) this.t.userId = userId;
+    if (typeof userId === 'string' && userId) this[kT].userId = userId;
     return this;
   }
 
   /** Sets the session (`session.id`) on every span of this trace that has not ended yet. */
   setSession(sessionId: string): this {
-    if (typeof sessionId === 'string' && sessionId) this.t.sessionId = sessionId;
+    if (typeof sessionId === 'string' && sessionId) this[kT].sessionId = sessionId;
     return this;
   }
 
@@ -117,13 +116,14 @@ export class Trace extends Span {
   override end(endMs?: number): void {
     if (this.isEnded) return;
     try {
-      const end = typeof endMs === 'number' ? endMs : this.t.core.now();
-      for (const span of [...this.t.open]) {
+      const end = typeof endMs === 'number' ? endMs : this[kT].core.now();
+      for (let span = this[kT].head, next: Span | undefined; span; span = next) {
+        next = span[kNext];
         if (span === this) continue;
         span.put(A.UNFINISHED, true);
         span.end(end);
       }
-      this.t.rootEnded = true;
+      this[kT].rootEnded = true;
       super.end(end);
     } catch (error) {
       reportInternal(error);

@@ -1,6 +1,10 @@
 import type { ObservationType } from '../protocol';
 import { getTracer } from './global';
 import { runInSpan, type Span } from './span';
+
+// Which traced() wrapper opened a span, to spot a function re-entering itself. Kept beside the
+// span rather than on it, so spans stay small.
+const origins = new WeakMap<Span, object>();
 import { reportInternal } from '../lib/reportInternal';
 
 /** Options for `traced()`. */
@@ -27,11 +31,11 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string):
       const tracer = getTracer();
       const current = tracer.currentSpan();
       // Recursion: the function calling itself stays in the span it already has.
-      if (current && current.origin === marker && !current.isEnded) return fn.apply(this, args);
+      if (current && origins.get(current) === marker && !current.isEnded) return fn.apply(this, args);
       const cls = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name;
       const name = opts.name ?? (methodName ? (cls && cls !== 'Object' ? `${cls}.${methodName}` : methodName) : fn.name || 'anonymous');
       span = tracer.startSpan(name, { type });
-      span.origin = marker;
+      origins.set(span, marker);
       if (opts.captureInput !== false && args.length) span.setInput(args.length === 1 ? args[0] : args);
     } catch (error) {
       reportInternal(error);

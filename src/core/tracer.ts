@@ -61,6 +61,8 @@ export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
   return true;
 };
 
+const NO_OPTIONS: TraceOptions = Object.freeze({});
+
 const isSpanContext = (p: unknown): p is SpanContext =>
   typeof p === 'object' && p !== null && isValidTraceId((p as SpanContext).traceId) && isValidSpanId((p as SpanContext).spanId);
 
@@ -93,7 +95,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     },
     emit(span) {
       if (closed) return;
-      let record = span.toRecord();
+      let record: SpanRecord = span;
       if (cfg.filter && !keepSpan(cfg.filter, record)) return;
       if (cfg.beforeSend) {
         try {
@@ -125,19 +127,23 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     },
   };
 
-  const shared = (): TraceShared => ({ core, open: new Set() });
+  const shared = (): TraceShared => ({ core });
 
   const createTrace = (arg?: TraceOptions | string): Trace => {
     try {
-      const o: TraceOptions = typeof arg === 'string' ? { name: arg } : arg && typeof arg === 'object' ? arg : {};
-      const remote = isSpanContext(o.parent) ? o.parent : undefined;
-      const traceId = remote ? remote.traceId : newTraceId();
-      const flags = sampleFlags(traceId, cfg.sampleRate, remote?.flags);
-      return new Trace(shared(), o, { traceId, spanId: remote?.spanId, flags, traceState: remote?.traceState, remote: !!remote });
+      const o: TraceOptions = typeof arg === 'object' && arg !== null ? arg : NO_OPTIONS;
+      const name = typeof arg === 'string' ? arg : o.name;
+      const remote = o.parent === undefined ? undefined : isSpanContext(o.parent) ? o.parent : undefined;
+      if (!remote) {
+        const traceId = newTraceId();
+        return new Trace(shared(), name, o, { traceId, flags: sampleFlags(traceId, cfg.sampleRate) });
+      }
+      const flags = sampleFlags(remote.traceId, cfg.sampleRate, remote.flags);
+      return new Trace(shared(), name, o, { traceId: remote.traceId, spanId: remote.spanId, flags, traceState: remote.traceState, remote: true });
     } catch (error) {
       // Only a bug of ours gets here; an unrecorded trace keeps the caller's code running.
       reportInternal(error);
-      return new Trace(shared(), {}, { traceId: newTraceId(), flags: 0 });
+      return new Trace(shared(), undefined, NO_OPTIONS, { traceId: newTraceId(), flags: 0 });
     }
   };
 
@@ -147,8 +153,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     if (isSpanContext(parent)) {
       return new Span(shared(), name, o, { ...parent, flags: sampleFlags(parent.traceId, cfg.sampleRate, parent.flags), remote: true });
     }
-    const trace = createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
-    return trace;
+    return createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
   };
 
   return {

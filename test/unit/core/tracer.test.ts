@@ -81,6 +81,15 @@ describe('remote parents and sampling', () => {
     expect(root.kind).toBe('server');
   });
 
+  it('marks only the first local span as having a remote parent', () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace({ name: 'server', parent: parseTraceparent(incoming)! });
+    trace.span('local-child', () => undefined);
+    trace.finish();
+    expect(byName('server').remoteParent).toBe(true);
+    expect(byName('local-child').remoteParent).toBeUndefined();
+  });
+
   it('follows an unsampled remote parent and records nothing, but still propagates', () => {
     const { tracer, spans } = testTracer();
     const parent = parseTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00')!;
@@ -127,6 +136,22 @@ describe('remote parents and sampling', () => {
     const trace = tracer.createTrace('t');
     const ids = new Set(Array.from({ length: 100 }, () => trace.startSpan('c').spanId));
     expect(ids.size).toBe(100);
+  });
+});
+
+describe('records', () => {
+  it('are plain data: structured clone and JSON carry exactly the record fields', () => {
+    const { tracer, spans } = testTracer();
+    tracer.createTrace('t').span('child', (s) => {
+      s.setAttribute('k', 'v').recordEvent('e');
+    });
+    const child = spans[0]!;
+    const keys = ['v', 'rec', 'traceId', 'spanId', 'parentId', 'flags', 'name', 'kind', 'startMs', 'endMs', 'attrs', 'events', 'links', 'status', 'resource'];
+    const cloned = structuredClone(child);
+    expect(Object.getPrototypeOf(cloned)).toBe(Object.prototype);
+    expect(Object.keys(cloned).sort()).toEqual([...keys].sort());
+    expect(Object.keys(JSON.parse(JSON.stringify(child))).sort()).toEqual(keys.filter((k) => k !== 'parentId' || child.parentId).sort());
+    expect(cloned).toMatchObject({ name: 'child', attrs: { k: 'v' }, events: [{ name: 'e' }] });
   });
 });
 
