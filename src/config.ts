@@ -153,97 +153,68 @@ const isWorkerScope = (): boolean =>
  * naming the call, the option, what was expected and what was received.
  */
 export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): ResolvedConfig => {
-  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
-  const str = (name: keyof TracerOptions): string | undefined => {
-    const v = opts[name];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) fail(call, name, 'a non-empty string', v);
-    return v as string | undefined;
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+  if (!isObject(opts)) fail(call, 'options', 'an object', opts);
+  // One checker per kind of option; each returns the value or throws naming the option.
+  const check = <T>(name: string, v: unknown, ok: boolean, expected: string): T | undefined => {
+    if (v !== undefined && !ok) fail(call, name, expected, v);
+    return v as T | undefined;
   };
-  const fn = (name: keyof TracerOptions): void => {
-    const v = opts[name];
-    if (v !== undefined && typeof v !== 'function') fail(call, name, 'a function', v);
-  };
-  const count = (name: string, v: unknown, dflt: number, min = 0): number => {
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(call, name, `a whole number ≥ ${min}`, v);
-    return v as number;
-  };
+  const str = (name: keyof TracerOptions): string | undefined =>
+    check(name, opts[name], typeof opts[name] === 'string' && opts[name] !== '', 'a non-empty string');
+  const count = (name: string, v: unknown, dflt: number, min = 0): number =>
+    check<number>(name, v, Number.isInteger(v) && (v as number) >= min, `a whole number ≥ ${min}`) ?? dflt;
+  const object = (name: string, v: unknown, expected = 'an object'): Record<string, unknown> =>
+    check(name, v, isObject(v), expected) ?? {};
+  const array = (name: string, v: unknown, expected = 'an array'): unknown[] | undefined => check(name, v, Array.isArray(v), expected);
 
   const serviceName = str('serviceName') ?? 'unknown_service';
   const serviceVersion = str('serviceVersion');
   const environment = str('environment');
   const release = str('release');
-  fn('mask');
-  fn('beforeSend');
-  fn('now');
-
-  const sampleRate = opts.sampleRate ?? 1;
-  if (typeof sampleRate !== 'number' || !(sampleRate >= 0 && sampleRate <= 1)) {
-    fail(call, 'sampleRate', 'a number from 0 to 1', opts.sampleRate);
-  }
-
-  if (opts.resource !== undefined && (typeof opts.resource !== 'object' || opts.resource === null)) {
-    fail(call, 'resource', 'an object of attributes', opts.resource);
-  }
-  if (opts.exporter !== undefined && typeof opts.exporter?.export !== 'function') {
-    fail(call, 'exporter', 'an object with an export(records) method', opts.exporter);
-  }
-  if (opts.processors !== undefined && !Array.isArray(opts.processors)) {
-    fail(call, 'processors', 'an array of span processors', opts.processors);
-  }
-  if (opts.contextManager !== undefined && typeof opts.contextManager?.with !== 'function') {
-    fail(call, 'contextManager', 'an object with active() and with()', opts.contextManager);
-  }
-
-  const limits = opts.limits ?? {};
-  if (typeof limits !== 'object' || limits === null) fail(call, 'limits', 'an object', limits);
+  for (const name of ['mask', 'beforeSend', 'now'] as const) check(name, opts[name], typeof opts[name] === 'function', 'a function');
+  const rate = opts.sampleRate;
+  const sampleRate = check<number>('sampleRate', rate, typeof rate === 'number' && rate >= 0 && rate <= 1, 'a number from 0 to 1') ?? 1;
+  const resourceOpt = object('resource', opts.resource, 'an object of attributes');
+  check('exporter', opts.exporter, typeof opts.exporter?.export === 'function', 'an object with an export(records) method');
+  array('processors', opts.processors, 'an array of span processors');
+  check('contextManager', opts.contextManager, typeof opts.contextManager?.with === 'function', 'an object with active() and with()');
+  const limits = object('limits', opts.limits);
 
   let secretPatterns: readonly RegExp[] = DEFAULT_SECRET_PATTERNS;
-  let redactQuery = true;
+  let redactQuery = opts.redact !== false;
   let keepQueryKeys: readonly string[] = [];
-  if (opts.redact === false) {
-    secretPatterns = [];
-    redactQuery = false;
-  } else if (opts.redact !== undefined) {
-    const r = opts.redact;
-    if (typeof r !== 'object' || r === null) fail(call, 'redact', 'false or an object', r);
-    const extra = r.patterns ?? [];
-    if (!Array.isArray(extra) || !extra.every((p) => p instanceof RegExp)) {
-      fail(call, 'redact.patterns', 'an array of RegExp', r.patterns);
-    }
+  if (opts.redact === false) secretPatterns = [];
+  else if (opts.redact !== undefined) {
+    const r = object('redact', opts.redact, 'false or an object') as RedactOptions;
+    const extra = (array('redact.patterns', r.patterns) ?? []) as RegExp[];
+    if (!extra.every((p) => p instanceof RegExp)) fail(call, 'redact.patterns', 'an array of RegExp', r.patterns);
     // Patterns are used with replace(); without the g flag only the first match would go.
     const global = extra.map((p) => (p.global ? p : new RegExp(p.source, `${p.flags}g`)));
     secretPatterns = [...(r.defaults === false ? [] : DEFAULT_SECRET_PATTERNS), ...global];
     redactQuery = r.queryValues !== false;
-    keepQueryKeys = r.keepQueryKeys ?? [];
+    keepQueryKeys = (array('redact.keepQueryKeys', r.keepQueryKeys) ?? []) as string[];
   }
 
   const filter = opts.filter;
   if (filter !== undefined) {
-    if (typeof filter !== 'object' || filter === null) fail(call, 'filter', 'an object', filter);
-    if (filter.minDurationMs !== undefined && !(typeof filter.minDurationMs === 'number' && filter.minDurationMs >= 0)) {
-      fail(call, 'filter.minDurationMs', 'a number ≥ 0', filter.minDurationMs);
-    }
-    for (const key of ['include', 'exclude', 'types', 'kinds'] as const) {
-      if (filter[key] !== undefined && !Array.isArray(filter[key])) fail(call, `filter.${key}`, 'an array', filter[key]);
+    object('filter', filter);
+    const min = filter.minDurationMs;
+    check('filter.minDurationMs', min, typeof min === 'number' && min >= 0, 'a number ≥ 0');
+    for (const key of ['include', 'exclude', 'types', 'kinds'] as const) array(`filter.${key}`, filter[key]);
+  }
+
+  for (const [model, price] of Object.entries(object('prices', opts.prices, 'an object of model names to prices'))) {
+    if (!isObject(price) || !Object.values(price).every((p) => typeof p === 'number' && p >= 0)) {
+      fail(call, `prices["${model}"]`, 'an object of usage types to non-negative USD per unit', price);
     }
   }
 
-  const prices = opts.prices;
-  if (prices !== undefined) {
-    if (typeof prices !== 'object' || prices === null) fail(call, 'prices', 'an object of model names to prices', prices);
-    for (const [model, price] of Object.entries(prices)) {
-      if (typeof price !== 'object' || price === null || !Object.values(price).every((p) => typeof p === 'number' && p >= 0)) {
-        fail(call, `prices["${model}"]`, 'an object of usage types to non-negative USD per unit', price);
-      }
-    }
-  }
-
-  const batchOpts = opts.batch ?? {};
+  const b = object('batch', opts.batch);
   const batch = {
-    maxBatchSize: count('batch.maxBatchSize', batchOpts.maxBatchSize, 512, 1),
-    maxQueueSize: count('batch.maxQueueSize', batchOpts.maxQueueSize, 2048, 1),
-    delayMs: count('batch.delayMs', batchOpts.delayMs, 1000, 0),
+    maxBatchSize: count('batch.maxBatchSize', b.maxBatchSize, 512, 1),
+    maxQueueSize: count('batch.maxQueueSize', b.maxQueueSize, 2048, 1),
+    delayMs: count('batch.delayMs', b.delayMs, 1000),
   };
   if (batch.maxBatchSize > batch.maxQueueSize) {
     // Odd but usable: clamp, as OpenTelemetry does for the same pair.
@@ -254,7 +225,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   const resource: Attributes = { 'service.name': serviceName, 'telemetry.sdk.name': 'edgetrace', 'telemetry.sdk.language': 'webjs' };
   if (serviceVersion) resource['service.version'] = serviceVersion;
   if (environment) resource['deployment.environment.name'] = environment;
-  Object.assign(resource, opts.resource);
+  Object.assign(resource, resourceOpt);
 
   return {
     resource,
@@ -272,7 +243,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     mask: opts.mask,
     beforeSend: opts.beforeSend,
     filter,
-    prices,
+    prices: opts.prices,
     batch,
     debug: opts.debug === true,
   };

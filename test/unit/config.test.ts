@@ -24,6 +24,10 @@ describe('resolveConfig', () => {
   it.each([
     [{ sampleRate: 2 }, 'sampleRate'],
     [{ sampleRate: Number.NaN }, 'sampleRate'],
+    [{ sampleRate: '0.5' }, 'sampleRate'],
+    [{ filter: { minDurationMs: '5' } }, 'filter.minDurationMs'],
+    [{ limits: { maxEvents: '5' } }, 'limits.maxEvents'],
+    [{ redact: { keepQueryKeys: 'page' } }, 'redact.keepQueryKeys'],
     [{ serviceName: '' }, 'serviceName'],
     [{ serviceName: 42 }, 'serviceName'],
     [{ limits: { maxAttributes: -1 } }, 'limits.maxAttributes'],
