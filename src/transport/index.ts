@@ -1,14 +1,295 @@
-import type { InitOptions, ResolvedInit } from '../config';
+import type { InitOptions, ResolvedInit, BatchOptions } from '../config';
 import type { Tracer } from '../core/tracer';
-import { batchProcessor } from '../core/processors';
+import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, FlushResult } from '../protocol';
+import { batchProcessor, type BatchProcessor } from '../core/processors';
 import { createOtlpExporter } from '../export/http';
+import { guard } from '../lib/guard';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { resolveTransport, type ResolvedTransport } from './options';
+import { createPageBuffer, type PageBuffer, type Sink } from './pageBuffer';
+import { connectWorker } from './workerClient';
+import { sendTail } from './keepalive';
+import { STATUS_CHANNEL } from './resolveDelivery';
+
+/** Stops a subscription. */
+export type Unsubscribe = () => void;
+
+/** The delivery path `init()` set up last. */
+interface Active {
+  transport: DeliveryStatus['transport'];
+  buffer?: PageBuffer;
+  sink?: Sink;
+  /** The in-memory path (servers, or the page's last resort). */
+  memory?: BatchProcessor;
+  stop(): void;
+}
+
+let active: Active | undefined;
+const listeners = new Set<(status: DeliveryStatus) => void>();
+let channel: BroadcastChannel | undefined;
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+
+// After this many hand-overs in a row fail, the page moves to the next path (worker → page → memory).
+const MAX_FAILURES = 3;
+// Local changes (the page buffer) are reported at most this often.
+const STATUS_THROTTLE_MS = 250;
+
+const emptyStatus = (transport: DeliveryStatus['transport']): DeliveryStatus => ({
+  transport,
+  queued: 0,
+  inFlight: 0,
+  delivered: 0,
+  dropped: 0,
+  deadLettered: 0,
+  rejected: 0,
+  circuit: 'closed',
+});
+
+const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('memory'), queued: bp.queued(), dropped: bp.dropped() });
+
+/** A sink over the core's in-memory batch processor: the page's last resort when IndexedDB fails too. */
+const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
+  const bp = batchProcessor(createOtlpExporter({ url: config.endpoint as string, headers: config.headers }), batch);
+  return {
+    transport: 'memory',
+    hand: async (records) => {
+      for (const r of records) {
+        if (r.rec === 'span') bp.onEnd?.(r);
+        else bp.onScore?.(r);
+      }
+      return records.length;
+    },
+    flushNow: async () => {
+      const queued = bp.queued();
+      await bp.forceFlush?.();
+      return { ok: true, sent: queued - bp.queued() };
+    },
+    status: async () => memoryStatus(bp),
+    deadLetters: async () => [],
+  };
+};
+
+/** Which path `auto` and the others come to in this runtime. */
+const pickTransport = (t: ResolvedTransport): 'worker' | 'page' | 'memory' => {
+  const g = globalThis as {
+    document?: unknown;
+    indexedDB?: unknown;
+    isSecureContext?: boolean;
+    location?: { protocol?: string };
+    navigator?: { serviceWorker?: unknown };
+  };
+  if (t.transport === 'memory' || typeof g.document !== 'object' || !g.document) return 'memory';
+  const hasIdb = typeof g.indexedDB === 'object' && g.indexedDB !== null;
+  if (!hasIdb) return 'memory';
+  if (t.transport === 'page') return 'page';
+  // Service workers need a secure context served over HTTP(S): never file://, nor some private modes.
+  const canWorker = !!g.navigator?.serviceWorker && g.isSecureContext !== false && /^https?:$/.test(g.location?.protocol ?? '');
+  return canWorker ? 'worker' : 'page';
+};
+
+const merged = (s: DeliveryStatus): DeliveryStatus => {
+  const buffer = active?.buffer;
+  return buffer ? { ...s, queued: s.queued + buffer.queued(), dropped: s.dropped + buffer.dropped() } : s;
+};
+
+const emit = (s: DeliveryStatus): void => {
+  for (const cb of listeners) {
+    try {
+      cb(s);
+    } catch (error) {
+      reportInternal(error);
+    }
+  }
+};
+
+/** Reads the status and tells subscribers, at most every STATUS_THROTTLE_MS. */
+const statusChanged = (): void => {
+  if (listeners.size === 0 || statusTimer !== undefined) return;
+  statusTimer = setTimeout(() => {
+    statusTimer = undefined;
+    getStatus().then(emit, reportInternal);
+  }, STATUS_THROTTLE_MS);
+};
 
 /**
- * Connects a tracer made by `init()` to its delivery path. For now records go straight to
- * `endpoint` from memory; the service-worker outbox replaces this (TODO(#3)).
+ * Connects a tracer made by `init()` to its delivery path: in a page, a page buffer that hands
+ * records to the service worker (or, without one, to the page outbox, loaded on demand); in other
+ * runtimes, in-memory batches straight to `endpoint`. Throws (once, at init) on invalid options.
  */
 export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: ResolvedInit): void => {
-  if (resolved.endpoint && !opts.exporter) {
-    tracer.addProcessor(batchProcessor(createOtlpExporter({ url: resolved.endpoint, headers: resolved.headers }), tracer.config.batch));
+  active?.stop();
+  active = undefined;
+  if (!resolved.endpoint || opts.exporter) return;
+  const t = resolveTransport(opts);
+  const headers = { ...resolved.headers, ...t.tokenHeaders };
+  const transport = pickTransport(t);
+  if (transport === 'memory') {
+    const memory = batchProcessor(createOtlpExporter({ url: resolved.endpoint, headers }), tracer.config.batch);
+    tracer.addProcessor(memory);
+    active = { transport, memory, stop: () => undefined };
+    return;
+  }
+
+  // The worker resolves a relative endpoint against its own URL; make it the page's meaning.
+  const config: DeliveryConfig = { endpoint: new URL(resolved.endpoint, location.href).href, headers, delivery: t.delivery };
+  const buffer = createPageBuffer(t.pageBuffer, () => checkSink());
+  // 'none' until a sink answers: tests and apps can wait for the path to be ready.
+  const state: Active = { transport: 'none', buffer, stop: () => undefined };
+  active = state;
+  tracer.addProcessor({
+    ...buffer.processor,
+    // Shutting the tracer down (init() again, or stop()) posts the tail and removes our listeners.
+    shutdown: async () => {
+      state.stop();
+      await buffer.processor.shutdown?.();
+    },
+  });
+
+  const use = (sink: Sink): void => {
+    if (active !== state) return;
+    state.sink = sink;
+    state.transport = sink.transport;
+    buffer.setSink(sink);
+    statusChanged();
+  };
+  let toPage: Promise<void> | undefined;
+  const usePage = (): Promise<void> =>
+    (toPage ??= import('./pageOutbox').then(
+      (m) => use(m.startPageOutbox(config)),
+      (error: unknown) => {
+        reportInternal(error);
+        use(memorySink(config, tracer.config.batch));
+      },
+    ));
+  const checkSink = (): void => {
+    statusChanged();
+    const sink = state.sink;
+    if (!sink || buffer.failures() < MAX_FAILURES) return;
+    // The current path keeps refusing records: move to the next one rather than hold them forever.
+    if (sink.transport === 'worker' && t.transport === 'auto') {
+      warnOnce('worker-failing', 'the service worker stopped answering; using the page outbox.');
+      usePage().catch(reportInternal);
+    } else if (sink.transport === 'page') {
+      warnOnce('page-failing', 'IndexedDB is not usable in this page; sending from memory.');
+      use(memorySink(config, tracer.config.batch));
+    }
+  };
+
+  if (transport === 'worker') {
+    const client = connectWorker({
+      workerUrl: t.workerUrl,
+      workerScope: t.workerScope,
+      readyTimeoutMs: t.transport === 'worker' ? undefined : t.workerTimeoutMs,
+      config,
+    });
+    client.ready
+      .then(
+        () => use(client.sink),
+        (error: unknown) => {
+          warnOnce('no-worker', `no service worker (${String(error)}); using the page outbox.`);
+          return usePage();
+        },
+      )
+      .catch(reportInternal);
+  } else usePage().catch(reportInternal);
+
+  // The tail goes at once when the page is hidden or leaves: it may never be visible again.
+  const onHide = guard(() => {
+    if (!state.sink) sendTail(buffer.snapshot(), config);
+    buffer.handAll(true).catch(reportInternal);
+  });
+  const onVisibility = guard(() => {
+    if (document.visibilityState === 'hidden') onHide();
+  });
+  const onOnline = guard(() => {
+    if (state.sink?.transport === 'worker') state.sink.flushNow().catch(reportInternal);
+  });
+  addEventListener('pagehide', onHide);
+  addEventListener('online', onOnline);
+  document.addEventListener('visibilitychange', onVisibility);
+  state.stop = () => {
+    removeEventListener('pagehide', onHide);
+    removeEventListener('online', onOnline);
+    document.removeEventListener('visibilitychange', onVisibility);
+  };
+};
+
+/**
+ * The delivery status: records queued (outbox plus page buffer), in flight, delivered, dropped,
+ * dead-lettered and rejected, the last error, the next attempt and the circuit state.
+ * Never rejects; before `init()` (or without an endpoint) it reports `transport: "none"`.
+ */
+export const getStatus = async (): Promise<DeliveryStatus> => {
+  const a = active;
+  if (!a) return emptyStatus('none');
+  if (a.memory) return memoryStatus(a.memory);
+  let s = emptyStatus(a.transport);
+  if (a.sink) {
+    try {
+      s = await a.sink.status();
+    } catch (error) {
+      reportInternal(error);
+      s = { ...s, lastError: `status unavailable: ${String(error)}` };
+    }
+  }
+  return merged(s);
+};
+
+/**
+ * Calls `callback` with the status now and on every change (throttled), including changes made
+ * by other tabs' flushing and by the service worker. Returns a function that stops it.
+ */
+export const subscribe = (callback: (status: DeliveryStatus) => void): Unsubscribe => {
+  listeners.add(callback);
+  if (!channel && typeof BroadcastChannel === 'function') {
+    channel = new BroadcastChannel(STATUS_CHANNEL);
+    channel.onmessage = guard((event: MessageEvent<DeliveryStatus>) => {
+      const s = event.data;
+      if (s && typeof s === 'object' && typeof s.queued === 'number') emit(merged(s));
+    });
+  }
+  getStatus()
+    .then((s) => {
+      if (listeners.has(callback)) callback(s);
+    })
+    .catch(reportInternal);
+  return () => {
+    listeners.delete(callback);
+    if (listeners.size === 0 && channel) {
+      channel.close();
+      channel = undefined;
+    }
+  };
+};
+
+/**
+ * Hands everything the page holds to the outbox and sends the outbox now, bypassing ordinary
+ * backoff (a receiver's Retry-After still holds). Resolves with what the flush came to; never rejects.
+ */
+export const flushNow = async (): Promise<FlushResult> => {
+  const a = active;
+  if (!a) return { ok: true, sent: 0 };
+  try {
+    if (a.memory) {
+      const queued = a.memory.queued();
+      await a.memory.forceFlush?.();
+      return { ok: true, sent: queued - a.memory.queued() };
+    }
+    await a.buffer?.handAll(false);
+    if (!a.sink) return { ok: false, retryable: true, reason: 'the delivery path is still starting' };
+    return await a.sink.flushNow();
+  } catch (error) {
+    reportInternal(error);
+    return { ok: false, retryable: true, reason: String(error) };
+  }
+};
+
+/** The dead-letter store (batches a receiver refused for good), oldest first. Never rejects. */
+export const getDeadLetters = async (): Promise<DeadLetterRecord[]> => {
+  try {
+    return (await active?.sink?.deadLetters()) ?? [];
+  } catch (error) {
+    reportInternal(error);
+    return [];
   }
 };

@@ -1,4 +1,95 @@
-/** How the page hands finished records to the delivery path (service worker or page outbox). */
-// TODO(#3): worker URL, transport choice, batching and outbox bounds.
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface TransportOptions {}
+import type { DeliveryOptions } from '../protocol';
+import { fail } from '../config';
+import { resolveDelivery } from './resolveDelivery';
+
+/** How `init()` delivers what the page records (see DESIGN.md section 4). Every field is optional. */
+export interface TransportOptions {
+  /**
+   * Which path records take. `auto` (default): the service worker where the browser allows one,
+   * else the page outbox (IndexedDB in the page, one tab flushing at a time). `worker`: the service
+   * worker, waiting for it as long as it takes (an app whose own worker registers late).
+   * `page`: the page outbox. `memory`: plain batches from memory, as on servers.
+   * Where there is no page (Node, edge runtimes) it is always `memory`.
+   */
+  transport?: 'auto' | 'worker' | 'page' | 'memory';
+  /**
+   * The service-worker script to register. Default `"/edgetrace-sw.js"` (from `dist/`). `false`
+   * registers nothing: the page's own service worker calls `installTraceWorker()`.
+   */
+  workerUrl?: string | false;
+  /** Scope to register the worker with. Default: the browser's (the script's folder). */
+  workerScope?: string;
+  /** How long `auto` waits for an active worker before the page outbox takes over. Default 10000 ms. */
+  workerTimeoutMs?: number;
+  /** A public ingest token for your collector, sent in `ingestTokenHeader`. */
+  ingestToken?: string;
+  /** Header for `ingestToken`. Default `"x-ingest-token"`. */
+  ingestTokenHeader?: string;
+  /** Outbox bounds, batching, backoff and circuit breaker (the worker uses them too). */
+  delivery?: DeliveryOptions;
+  /** The page's own small buffer in front of the outbox. */
+  pageBuffer?: PageBufferOptions;
+}
+
+/** The buffer that collects finished records in the page until they are handed over. */
+export interface PageBufferOptions {
+  /** Records held; beyond it the oldest are dropped and counted. Default 5000. */
+  maxRecords?: number;
+  /** Hand over as soon as this many wait. Default 256. */
+  batchRecords?: number;
+  /** Longest wait for an idle moment before handing over anyway. Default 1000 ms. */
+  maxDelayMs?: number;
+}
+
+/** The validated form of `TransportOptions`. */
+export interface ResolvedTransport {
+  transport: NonNullable<TransportOptions['transport']>;
+  workerUrl: string | false;
+  workerScope?: string;
+  workerTimeoutMs: number;
+  /** Extra headers from the ingest token. */
+  tokenHeaders: Record<string, string>;
+  /** Only the delivery options the caller gave (validated): the worker fills in the rest. */
+  delivery: DeliveryOptions;
+  pageBuffer: Required<PageBufferOptions>;
+}
+
+const TRANSPORTS = ['auto', 'worker', 'page', 'memory'];
+
+/** Validates the transport options of `init()` and fills in defaults; throws like `resolveConfig`. */
+export const resolveTransport = (opts: TransportOptions, call = 'init()'): ResolvedTransport => {
+  const transport = opts.transport ?? 'auto';
+  if (!TRANSPORTS.includes(transport)) fail(call, 'transport', `one of ${TRANSPORTS.map((t) => `"${t}"`).join(', ')}`, transport);
+  const workerUrl = opts.workerUrl ?? '/edgetrace-sw.js';
+  if (workerUrl !== false && (typeof workerUrl !== 'string' || !workerUrl)) fail(call, 'workerUrl', 'a script URL or false', workerUrl);
+  if (opts.workerScope !== undefined && (typeof opts.workerScope !== 'string' || !opts.workerScope)) {
+    fail(call, 'workerScope', 'a non-empty URL string', opts.workerScope);
+  }
+  const count = (name: string, v: unknown, dflt: number, min: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(call, name, `a whole number ≥ ${min}`, v);
+    return v as number;
+  };
+  const workerTimeoutMs = count('workerTimeoutMs', opts.workerTimeoutMs, 10_000, 0);
+  const tokenHeaders: Record<string, string> = {};
+  if (opts.ingestToken !== undefined) {
+    if (typeof opts.ingestToken !== 'string' || !opts.ingestToken) fail(call, 'ingestToken', 'a non-empty string', opts.ingestToken);
+    const header = opts.ingestTokenHeader ?? 'x-ingest-token';
+    if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+      fail(call, 'ingestTokenHeader', 'an HTTP header name', header);
+    }
+    tokenHeaders[header] = opts.ingestToken;
+  }
+  // Validated in full here, so a bad option throws at init() rather than in the worker.
+  resolveDelivery(opts.delivery, call, fail);
+  const pb = opts.pageBuffer ?? {};
+  if (typeof pb !== 'object' || pb === null) fail(call, 'pageBuffer', 'an object', pb);
+  const pageBuffer = {
+    maxRecords: count('pageBuffer.maxRecords', pb.maxRecords, 5000, 1),
+    batchRecords: count('pageBuffer.batchRecords', pb.batchRecords, 256, 1),
+    maxDelayMs: count('pageBuffer.maxDelayMs', pb.maxDelayMs, 1000, 0),
+  };
+  const out: ResolvedTransport = { transport, workerUrl, workerTimeoutMs, tokenHeaders, delivery: { ...opts.delivery }, pageBuffer };
+  if (opts.workerScope) out.workerScope = opts.workerScope;
+  return out;
+};

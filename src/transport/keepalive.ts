@@ -1,0 +1,31 @@
+import type { DeliveryConfig, SpanRecord, TelemetryRecord } from '../protocol';
+import { createOtlpExporter } from '../export/http';
+import { encodeOtlp } from '../export/otlp';
+import { reportInternal } from '../lib/reportInternal';
+
+/**
+ * Browsers refuse `keepalive` requests once the bodies in flight exceed 64 KiB (Fetch standard,
+ * "keepalive" inflight limit); staying under 60 KB leaves room for headers and a second request.
+ */
+export const KEEPALIVE_MAX_BYTES = 60_000;
+
+/** fetch with `keepalive` for bodies under {@link KEEPALIVE_MAX_BYTES}, so they outlive the page. */
+export const keepaliveFetch: typeof fetch = (input, init) => {
+  const body = init?.body;
+  const small = typeof body === 'string' && body.length < KEEPALIVE_MAX_BYTES;
+  return fetch(input, small ? { ...init, keepalive: true } : init);
+};
+
+/**
+ * Sends the newest spans of `records` that fit in one keepalive request, without waiting: the
+ * last chance for a page that is closing with records the outbox may not get to store.
+ * Re-sends are harmless (receivers key spans by trace and span id).
+ */
+export const sendTail = (records: readonly TelemetryRecord[], config: DeliveryConfig): void => {
+  if (!config.endpoint) return;
+  let spans = records.filter((r): r is SpanRecord => r.rec === 'span');
+  // Halve until the encoded body fits; encoding is cheap next to losing the spans.
+  while (spans.length > 1 && encodeOtlp(spans).length >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
+  if (spans.length === 0) return;
+  createOtlpExporter({ url: config.endpoint, headers: config.headers, fetch: keepaliveFetch }).export(spans).catch(reportInternal);
+};

@@ -1,0 +1,164 @@
+import type { DeadLetterRecord, DeliveryStatus, FlushResult, SpanRecord, TelemetryRecord } from '../protocol';
+import type { SpanProcessor } from '../core/processors';
+import { DROPPED_RECORDS } from '../core/semconv';
+import { reportInternal } from '../lib/reportInternal';
+import { whenIdle } from './whenIdle';
+
+/** Where the page buffer hands records: the service worker, the page outbox, or memory. */
+export interface Sink {
+  readonly transport: DeliveryStatus['transport'];
+  /**
+   * Takes records for delivery; resolves with how many were stored, or -1 when none were and the
+   * page should hand them over again later. May reject (a lost worker); that counts as -1.
+   */
+  hand(records: TelemetryRecord[], urgent: boolean): Promise<number>;
+  flushNow(): Promise<FlushResult>;
+  status(): Promise<DeliveryStatus>;
+  deadLetters(): Promise<DeadLetterRecord[]>;
+}
+
+/** The page buffer's options (validated). */
+export interface PageBufferConfig {
+  maxRecords: number;
+  batchRecords: number;
+  maxDelayMs: number;
+}
+
+/** The processor that collects finished records in the page, and its controls. */
+export interface PageBuffer {
+  readonly processor: SpanProcessor;
+  /** Sets (or replaces) where records go; what waits is handed over soon after. */
+  setSink(sink: Sink): void;
+  /**
+   * Hands everything waiting to the sink now (`urgent` when the page is going away); resolves when
+   * the sink answered. The post itself happens before this returns.
+   */
+  handAll(urgent: boolean): Promise<void>;
+  /** Records waiting in the page. */
+  queued(): number;
+  /** The records waiting in the page (not a copy: read, don't keep). */
+  snapshot(): readonly TelemetryRecord[];
+  /** Records the page buffer dropped (its bound, or a sink that never took them). */
+  dropped(): number;
+  /** Consecutive hand-overs that failed, so the transport can switch to a fallback. */
+  failures(): number;
+}
+
+/** How long `forceFlush()` waits for a delivery path that is still starting. */
+const FLUSH_WAIT_MS = 5000;
+
+/**
+ * Creates the page buffer: `onEnd` only pushes the record (no copy, no serialisation), and the
+ * records are handed over in batches: in an idle period, when `batchRecords` wait, or at once when
+ * `handAll(true)` is called on page hide. A batch the sink did not take goes back to the front.
+ */
+export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = () => undefined): PageBuffer => {
+  let buf: TelemetryRecord[] = [];
+  let sink: Sink | undefined;
+  let scheduled = false;
+  let dropped = 0;
+  /** Drops not yet stamped on a handed-over span. */
+  let unreported = 0;
+  let failures = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let sinkSet: () => void = () => undefined;
+  const hasSink = new Promise<void>((resolve) => (sinkSet = resolve));
+
+  const bound = (): void => {
+    const over = buf.length - cfg.maxRecords;
+    if (over > 0) {
+      buf.splice(0, over);
+      dropped += over;
+      unreported += over;
+    }
+  };
+
+  const retryLater = (): void => {
+    if (retryTimer !== undefined) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      handAll(false).catch(reportInternal);
+    }, cfg.maxDelayMs);
+  };
+
+  const handAll = (urgent: boolean): Promise<void> => {
+    scheduled = false;
+    if (!sink || buf.length === 0) return Promise.resolve();
+    const batch = buf;
+    buf = [];
+    if (unreported > 0) {
+      const at = batch.findIndex((r) => r.rec === 'span');
+      if (at >= 0) {
+        const span = batch[at] as SpanRecord;
+        batch[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: unreported } };
+        unreported = 0;
+      }
+    }
+    const putBack = (): void => {
+      failures++;
+      // The stamp travels with the record that carries it, so the count is not added again.
+      buf = batch.concat(buf);
+      bound();
+      retryLater();
+      onChange();
+    };
+    return sink
+      .hand(batch, urgent)
+      .then(
+        (stored) => {
+          if (stored < 0) return putBack();
+          failures = 0;
+          onChange();
+        },
+        putBack,
+      )
+      .catch(reportInternal);
+  };
+
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    whenIdle(() => {
+      try {
+        if (scheduled) handAll(false).catch(reportInternal);
+      } catch (error) {
+        reportInternal(error);
+      }
+    }, cfg.maxDelayMs);
+  };
+
+  const add = (record: TelemetryRecord): void => {
+    buf.push(record);
+    if (buf.length >= cfg.batchRecords && sink) handAll(false).catch(reportInternal);
+    else {
+      if (buf.length > cfg.maxRecords) bound();
+      schedule();
+    }
+  };
+
+  return {
+    processor: {
+      onEnd: add,
+      onScore: add,
+      forceFlush: async () => {
+        // A flush right after init() waits (briefly) for the delivery path to come up.
+        if (!sink) await Promise.race([hasSink, new Promise((resolve) => setTimeout(resolve, FLUSH_WAIT_MS))]);
+        await handAll(false);
+        if (!sink) return;
+        await sink.flushNow().catch(reportInternal);
+      },
+      shutdown: () => handAll(true),
+    },
+    setSink(next) {
+      sink = next;
+      sinkSet();
+      failures = 0;
+      if (buf.length) schedule();
+    },
+    handAll,
+    queued: () => buf.length,
+    snapshot: () => buf,
+    dropped: () => dropped,
+    failures: () => failures,
+  };
+};

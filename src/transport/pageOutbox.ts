@@ -1,0 +1,32 @@
+import type { DeliveryConfig } from '../protocol';
+import type { Sink } from './pageBuffer';
+import { reportInternal } from '../lib/reportInternal';
+// The fallback runs the worker's own outbox and flusher in the page. This file is reached only
+// through a dynamic import(), so pages with a service worker never download it; that is why it
+// may import worker/ code at run time, which src/ otherwise does not.
+import { startDelivery } from '../../worker/startDelivery';
+import { keepaliveFetch, sendTail } from './keepalive';
+
+/**
+ * Starts the page outbox: IndexedDB and the flusher in the page, for when no service worker can
+ * be used. Every tab of the origin runs one; a Web Lock lets one of them send at a time, and all
+ * share the same database (also with the service worker, if one appears later). Requests use
+ * `keepalive` when small enough, so one under way survives the tab closing.
+ */
+export const startPageOutbox = (config: DeliveryConfig): Sink => {
+  const delivery = startDelivery({ transport: 'page', fetch: keepaliveFetch, onError: reportInternal });
+  const { api, flusher } = delivery;
+  api.configure(config).catch(reportInternal);
+  addEventListener('online', () => flusher.start('online'));
+  return {
+    transport: 'page',
+    hand: (records, urgent) => {
+      // Storing may not finish before the page is gone; the tail also goes straight out.
+      if (urgent) sendTail(records, config);
+      return api.enqueue(records, urgent);
+    },
+    flushNow: () => api.flushNow(),
+    status: () => api.getStatus(),
+    deadLetters: () => api.deadLetters(),
+  };
+};

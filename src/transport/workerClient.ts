@@ -1,0 +1,133 @@
+import { wrap, type Remote } from 'comlink';
+import type { DeliveryConfig, FlushResult, WorkerApi } from '../protocol';
+import type { Sink } from './pageBuffer';
+import { CONNECT_MESSAGE } from './resolveDelivery';
+import { packRecords } from './packRecords';
+
+/** Options of {@link connectWorker}. */
+export interface WorkerClientOptions {
+  /** Script to register, or false to use the page's own (already registered) worker. */
+  workerUrl: string | false;
+  workerScope?: string;
+  /** Give up waiting for an active worker after this long (undefined: wait as long as it takes). */
+  readyTimeoutMs?: number;
+  /** Sent to the worker on every connection. */
+  config: DeliveryConfig;
+}
+
+/** A service-worker sink, and a promise that rejects if no worker can be used. */
+export interface WorkerClient {
+  readonly sink: Sink;
+  /** Resolves when a worker is active; rejects (with the reason) when registration fails or times out. */
+  readonly ready: Promise<void>;
+}
+
+// How long one call may take before we assume the worker was stopped under it. Generous: a cold
+// worker start plus an IndexedDB commit on a loaded machine can take seconds.
+const CALL_TIMEOUT_MS = 10_000;
+const STATUS_TIMEOUT_MS = 3_000;
+// How long hand-overs share one connection; well under the 30 s after which Chromium stops an
+// idle worker, so the worker always saw a message event recently.
+const REUSE_MS = 5_000;
+
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`[edgetrace] ${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+
+/**
+ * Registers (unless `workerUrl` is false) and talks to the trace service worker. A connection is a
+ * fresh MessageChannel whose port goes to the worker in a message; the worker exposes its API on it
+ * with comlink. A message wakes a stopped worker, so no call depends for long on a connection that
+ * a worker restart silently broke. The cost of a connection is paid per burst of batches, never
+ * per span.
+ */
+export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
+  const container = navigator.serviceWorker;
+  let registration: ServiceWorkerRegistration | undefined;
+
+  const ready = (async () => {
+    if (opts.workerUrl !== false) {
+      await container.register(opts.workerUrl, opts.workerScope ? { scope: opts.workerScope } : undefined);
+    }
+    const reg = opts.readyTimeoutMs === undefined ? await container.ready : await withTimeout(container.ready, opts.readyTimeoutMs, 'waiting for the service worker');
+    registration = reg;
+  })();
+
+  /** A connection: a comlink proxy over a MessagePort the worker exposes its API on. */
+  interface Connection {
+    api: Remote<WorkerApi>;
+    port: MessagePort;
+    worker: ServiceWorker;
+    bornMs: number;
+  }
+  let cached: Connection | undefined;
+
+  const drop = (c: Connection | undefined): void => {
+    if (!c) return;
+    if (cached === c) cached = undefined;
+    c.port.close();
+  };
+
+  const connect = (): Connection => {
+    const worker = registration?.active ?? container.controller;
+    if (!worker) throw new Error('[edgetrace] no active service worker');
+    const { port1, port2 } = new MessageChannel();
+    worker.postMessage({ edgetrace: CONNECT_MESSAGE }, [port2]);
+    const api = wrap<WorkerApi>(port1);
+    // Configuration first on each connection: a restarted worker may have been updated.
+    void api.configure(opts.config);
+    const c: Connection = { api, port: port1, worker, bornMs: Date.now() };
+    // Where supported, a port whose other end died (the worker stopped) says so at once.
+    port1.addEventListener('close', () => {
+      if (cached === c) cached = undefined;
+    });
+    return c;
+  };
+
+  /**
+   * Runs one call. `reuse` (hand-overs, which come in bursts) keeps a connection for
+   * {@link REUSE_MS}: messages on a port do not keep a worker alive the way a message event does,
+   * so a fresh one follows soon, and a worker stopped in between costs one timed-out hand-over
+   * (its records are handed over again). Other calls always connect afresh.
+   */
+  const call = async <T>(fn: (api: Remote<WorkerApi>) => Promise<T>, ms: number, reuse = false): Promise<T> => {
+    if (!registration) await ready;
+    const worker = registration?.active ?? container.controller;
+    let c = reuse && cached && cached.worker === worker && Date.now() - cached.bornMs < REUSE_MS ? cached : undefined;
+    if (!c) {
+      c = connect();
+      if (reuse) {
+        drop(cached);
+        cached = c;
+      }
+    }
+    try {
+      return await withTimeout(fn(c.api), ms, 'a call to the service worker');
+    } catch (error) {
+      drop(c);
+      throw error;
+    } finally {
+      if (c !== cached) c.port.close();
+    }
+  };
+
+  const sink: Sink = {
+    transport: 'worker',
+    hand: (records, urgent) => call((api) => api.enqueue(packRecords(records), urgent), CALL_TIMEOUT_MS, true),
+    flushNow: () => call<FlushResult>((api) => api.flushNow(), CALL_TIMEOUT_MS + (opts.config.delivery?.requestTimeoutMs ?? 10_000)),
+    status: () => call((api) => api.getStatus(), STATUS_TIMEOUT_MS),
+    deadLetters: () => call((api) => api.deadLetters(), STATUS_TIMEOUT_MS),
+  };
+  return { sink, ready };
+};

@@ -1,0 +1,34 @@
+import { test, expect } from '@playwright/test';
+import { makeSpans, sdkPage, spansNamed, startReceiver, type Receiver, waitForTransport } from '../helpers/receiver';
+
+// 503 four times, then 200: every span arrives, and the gaps between attempts grow.
+
+// Generous: a loaded two-core machine can slow the browser and the worker several times over.
+test.setTimeout(90_000);
+
+let rx: Receiver;
+test.beforeAll(async () => {
+  rx = await startReceiver();
+});
+test.afterAll(async () => {
+  await rx.close();
+});
+
+test('503 several times then 200: all arrive, with growing gaps between attempts', async ({ page }) => {
+  // Jitter 0.3: each delay is in [0.7, 1] of base·2^(n-1), so consecutive delays cannot overlap.
+  const BASE = 300;
+  await page.goto(sdkPage(rx, '/backoff.html', { delivery: { flushIntervalMs: 100, backoffBaseMs: BASE, backoffJitter: 0.3 } }));
+  await waitForTransport(page, 'worker');
+  rx.reset();
+  rx.failNext(4, 503);
+  await makeSpans(page, 25, 'backoff-');
+  await expect.poll(() => spansNamed(rx, 'backoff-').length, { timeout: 30_000, intervals: [250] }).toBe(25);
+
+  const attempts = rx.requests.slice(0, 5);
+  expect(attempts.map((r) => r.status)).toEqual([503, 503, 503, 503, 200]);
+  // Gap n: from the answer to attempt n to the start of attempt n+1. Lower bounds only: a loaded
+  // machine may add delay, never remove it.
+  const gaps = attempts.slice(1).map((r, i) => r.startMs - attempts[i]!.endMs);
+  for (let i = 0; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(0.7 * BASE * 2 ** i - 5);
+  for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThan(gaps[i - 1]!);
+});

@@ -1,0 +1,45 @@
+import { test, expect } from '@playwright/test';
+import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, type Receiver, waitForTransport } from '../helpers/receiver';
+
+// Without a service worker (here: blocked by the browser context), the same outbox and flusher run
+// in the page; a Web Lock lets one tab send at a time, so the receiver never sees two requests
+// from the origin overlap.
+
+// Generous: a loaded two-core machine can slow the browser and the worker several times over.
+test.setTimeout(90_000);
+
+let rx: Receiver;
+test.beforeAll(async () => {
+  rx = await startReceiver();
+});
+test.afterAll(async () => {
+  await rx.close();
+});
+
+test.use({ serviceWorkers: 'block' });
+
+test('no service worker: the page outbox delivers, and two tabs never flush at once', async ({ context }) => {
+  const url = sdkPage(rx, '/no-worker.html', { workerTimeoutMs: 3000, delivery: { flushIntervalMs: 50, maxBatchRecords: 25 } });
+  const tabs = [await context.newPage(), await context.newPage()];
+  for (const tab of tabs) {
+    await tab.goto(url);
+    await waitForTransport(tab, 'page');
+  }
+  rx.reset();
+  // Slow answers widen the window in which a second tab could overlap.
+  rx.delay(60);
+  for (let round = 0; round < 4; round++) await Promise.all(tabs.map((tab, i) => makeSpans(tab, 50, `nw${i}-${round}-`)));
+  await expect.poll(() => spansNamed(rx, 'nw').length, { timeout: 60_000, intervals: [250] }).toBe(400);
+
+  const done = rx.requests.filter((r) => r.endMs > 0).sort((a, b) => a.startMs - b.startMs);
+  expect(done.length).toBeGreaterThan(4);
+  for (let i = 1; i < done.length; i++) expect(done[i]!.startMs).toBeGreaterThanOrEqual(done[i - 1]!.endMs);
+  for (const tab of tabs) expect((await statusOf(tab)).transport).toBe('page');
+});
+
+test('transport: "page" uses the page outbox even where a worker could run', async ({ page }) => {
+  await page.goto(sdkPage(rx, '/page-mode.html', { transport: 'page', delivery: { flushIntervalMs: 50 } }));
+  await waitForTransport(page, 'page');
+  await makeSpans(page, 30, 'pm-');
+  await expect.poll(() => spansNamed(rx, 'pm-').length, { timeout: 20_000, intervals: [250] }).toBe(30);
+});

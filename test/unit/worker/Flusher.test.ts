@@ -1,0 +1,256 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { DELIVERY_DEFAULTS, type ResolvedDelivery } from '../../../src/transport/resolveDelivery';
+import { createFlusher, type FlusherDeps } from '../../../worker/Flusher';
+import type { Outbox, OutboxBatch, OutboxStats } from '../../../worker/Outbox';
+
+const span = (i: number): SpanRecord => ({
+  v: 1,
+  rec: 'span',
+  traceId: 'a'.repeat(32),
+  spanId: i.toString(16).padStart(16, '0'),
+  flags: 1,
+  name: `s${i}`,
+  kind: 'internal',
+  startMs: 1,
+  endMs: 2,
+  attrs: {},
+  events: [],
+  links: [],
+  status: { code: 'unset' },
+  resource: { attrs: {}, scope: { name: 'test' } },
+});
+
+/** An in-memory outbox with the real one's settle-in-order contract. */
+const memoryOutbox = () => {
+  let records: TelemetryRecord[] = [];
+  const stats: OutboxStats = { count: 0, bytes: 0, dropped: 0, droppedTotal: 0, delivered: 0, deadLettered: 0, rejected: 0 };
+  const dead: { reason: string; n: number }[] = [];
+  const box: Pick<Outbox, 'takeBatch' | 'settle' | 'stats'> = {
+    takeBatch: async (max) => ({ records: records.slice(0, max), sizes: [], parts: [], dropped: 0, droppedAt: -1 }),
+    settle: async (batch: OutboxBatch, from, to, how) => {
+      const gone = new Set(batch.records.slice(from, to));
+      records = records.filter((r) => !gone.has(r));
+      if ('dead' in how) {
+        dead.push({ reason: how.dead, n: to - from });
+        stats.deadLettered += to - from;
+      } else {
+        stats.delivered += how.delivered;
+        stats.rejected += how.rejected ?? 0;
+      }
+    },
+    stats: async () => ({ ...stats, count: records.length }),
+  };
+  return { box, dead, add: (n: number, from = records.length) => records.push(...Array.from({ length: n }, (_, i) => span(from + i))), left: () => records.length };
+};
+
+const settle = () => vi.advanceTimersByTimeAsync(0);
+
+describe('Flusher', () => {
+  let sent: { at: number; n: number }[];
+  let answers: ExportResult[];
+  let cfg: ResolvedDelivery;
+  let outbox: ReturnType<typeof memoryOutbox>;
+
+  const make = (over: Partial<FlusherDeps> = {}) =>
+    createFlusher({
+      outbox: outbox.box,
+      transport: 'worker',
+      config: () => cfg,
+      random: () => 0.5,
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        return answers.shift() ?? { ok: true };
+      },
+      ...over,
+    });
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    sent = [];
+    answers = [];
+    cfg = { ...DELIVERY_DEFAULTS, backoffBaseMs: 1000, backoffJitter: 0, flushIntervalMs: 500, maxBatchRecords: 10 };
+    outbox = memoryOutbox();
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it('sends everything in batches bounded by maxBatchRecords, one request at a time', async () => {
+    const f = make();
+    outbox.add(25);
+    const result = await f.flush('manual');
+    expect(result).toEqual({ ok: true, sent: 25 });
+    expect(sent.map((s) => s.n)).toEqual([10, 10, 5]);
+  });
+
+  it('flushes a full batch at once and a partial one after flushIntervalMs', async () => {
+    const f = make();
+    outbox.add(3);
+    f.notify(3);
+    await settle();
+    expect(sent).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sent).toHaveLength(1);
+    outbox.add(10);
+    f.notify(10);
+    await settle();
+    expect(sent).toHaveLength(2);
+  });
+
+  it('retries a 503 with growing delays and keeps the records until a 2xx', async () => {
+    const f = make();
+    answers = [1, 2, 3].map(() => ({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }));
+    outbox.add(5);
+    await f.flush('start');
+    for (let i = 0; i < 3; i++) await vi.advanceTimersByTimeAsync(10_000);
+    expect(sent).toHaveLength(4);
+    const gaps = sent.slice(1).map((s, i) => s.at - sent[i]!.at);
+    expect(gaps).toEqual([1000, 2000, 4000]);
+    expect(outbox.left()).toBe(0);
+    expect((await f.status()).delivered).toBe(5);
+  });
+
+  it('honours Retry-After even when asked to flush now', async () => {
+    const f = make();
+    answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 2000, reason: 'HTTP 429' }];
+    outbox.add(2);
+    await f.flush('start');
+    await vi.advanceTimersByTimeAsync(500);
+    const manual = await f.flush('manual');
+    expect(manual.ok).toBe(false);
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1499);
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.at - sent[0]!.at).toBe(2000);
+  });
+
+  it('bypasses ordinary backoff when the network comes back', async () => {
+    const f = make();
+    answers = [{ ok: false, retryable: true, reason: 'network error: offline' }];
+    outbox.add(2);
+    await f.flush('start');
+    expect((await f.status()).nextAttemptAt).toBe(1_000_000 + 1000);
+    await f.flush('online');
+    expect(sent).toHaveLength(2);
+    expect(outbox.left()).toBe(0);
+  });
+
+  it('splits a batch on 413 down to one record, then dead-letters that one', async () => {
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        // s3 alone is too large; otherwise anything over two records is.
+        const tooLarge = records.length > 2 || records.some((r) => r.rec === 'span' && r.name === 's3');
+        return tooLarge ? { ok: false, retryable: false, status: 413, reason: 'HTTP 413' } : { ok: true };
+      },
+    });
+    outbox.add(8);
+    const result = await f.flush('manual');
+    expect(result.ok).toBe(true);
+    expect(outbox.left()).toBe(0);
+    expect(outbox.dead).toEqual([{ reason: 'HTTP 413', n: 1 }]);
+    const s = await f.status();
+    expect(s.delivered).toBe(7);
+    expect(s.deadLettered).toBe(1);
+  });
+
+  it('moves a batch refused with 400 to the dead letters and carries on', async () => {
+    const f = make();
+    answers = [{ ok: false, retryable: false, status: 400, reason: 'HTTP 400 Bad Request' }];
+    outbox.add(15);
+    await f.flush('manual');
+    expect(outbox.dead).toEqual([{ reason: 'HTTP 400 Bad Request', n: 10 }]);
+    expect(sent).toHaveLength(2);
+    const s = await f.status();
+    expect(s).toMatchObject({ delivered: 5, deadLettered: 10, lastError: 'HTTP 400 Bad Request', circuit: 'closed' });
+  });
+
+  it('counts partial success as rejected, without retrying', async () => {
+    const f = make();
+    answers = [{ ok: true, rejected: 2, reason: 'partial success: 2 rejected' }];
+    outbox.add(4);
+    await f.flush('manual');
+    expect(sent).toHaveLength(1);
+    expect(await f.status()).toMatchObject({ delivered: 4, rejected: 2, lastError: 'partial success: 2 rejected' });
+  });
+
+  it('opens the circuit after consecutive failures and probes once when it half-opens', async () => {
+    cfg = { ...cfg, circuitFailures: 2, circuitOpenMs: 30_000 };
+    const f = make();
+    const fail: ExportResult = { ok: false, retryable: true, status: 503, reason: 'HTTP 503' };
+    answers = [fail, fail, fail];
+    outbox.add(1);
+    await f.flush('start');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sent).toHaveLength(2);
+    expect((await f.status()).circuit).toBe('open');
+    // Open: the backoff (2 s) is not enough, the circuit holds attempts for 30 s.
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sent).toHaveLength(3);
+    expect((await f.status()).circuit).toBe('open');
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(sent).toHaveLength(4);
+    expect((await f.status()).circuit).toBe('closed');
+  });
+
+  it('pauses retries after backoffMaxElapsedMs, keeping the records for the next trigger', async () => {
+    cfg = { ...cfg, backoffMaxElapsedMs: 5000, circuitFailures: 100 };
+    const f = make({ send: async (r) => (sent.push({ at: Date.now(), n: r.length }), { ok: false, retryable: true, reason: 'network error' }) });
+    outbox.add(3);
+    await f.flush('start');
+    await vi.advanceTimersByTimeAsync(60_000);
+    const attempts = sent.length;
+    expect(attempts).toBe(4);
+    expect((await f.status()).lastError).toContain('paused');
+    await f.idle();
+    expect(outbox.left()).toBe(3);
+    await f.flush('timer');
+    expect(sent.length).toBe(attempts + 1);
+  });
+
+  it('joins a flush already running and looks once more when it ends', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        if (sent.length === 1) await gate;
+        return { ok: true };
+      },
+    });
+    outbox.add(2);
+    const first = f.flush('manual');
+    await settle();
+    outbox.add(3, 2);
+    const second = f.flush('size');
+    expect(second).toBe(first);
+    release();
+    await first;
+    expect(sent.map((s) => s.n)).toEqual([2, 3]);
+  });
+
+  it('waits for an endpoint, and backs off when another context holds the lock', async () => {
+    let target = false;
+    const f = make({ hasTarget: () => target, exclusive: async () => undefined });
+    outbox.add(2);
+    expect((await f.flush('start')).ok).toBe(false);
+    target = true;
+    const busy = await f.flush('manual');
+    expect(busy).toMatchObject({ ok: false, reason: 'another context is flushing' });
+    expect(sent).toHaveLength(0);
+    expect((await f.status()).nextAttemptAt).toBe(1_000_000 + 500);
+  });
+
+  it('reports status changes, throttled', async () => {
+    const seen: number[] = [];
+    const f = make({ onStatus: (s) => seen.push(s.delivered) });
+    outbox.add(4);
+    await f.flush('manual');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(seen.at(-1)).toBe(4);
+    expect(seen.length).toBeLessThanOrEqual(2);
+  });
+});

@@ -1,0 +1,57 @@
+import type { ExportResult, SpanRecord, TelemetryRecord } from '../src/protocol';
+import { encodeOtlp, parseOtlpResponse } from '../src/export/otlp';
+import { parseRetryAfter } from '../src/export/result';
+
+/** Where and how a sender posts. */
+export interface SenderOptions {
+  /** Absolute OTLP/HTTP trace endpoint. */
+  url: string;
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  /** Default: the global fetch at call time. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Creates the function that POSTs a batch as OTLP/HTTP JSON and classifies the reply the way
+ * `toExportResult` does: 2xx is success (with OTLP `partialSuccess.rejectedSpans` counted),
+ * 408, 429 and 5xx are retryable (with `Retry-After`), other statuses are permanent, and no reply
+ * at all (offline, reset, timeout) is retryable. Score records have no OTLP form: they are left
+ * out and count as delivered. A lean cousin of `createOtlpExporter`, written for the worker's
+ * size budget (its reason phrases and error-body parsing cost more than the rest). Never rejects.
+ */
+export const createSender =
+  (opts: SenderOptions) =>
+  async (records: readonly TelemetryRecord[]): Promise<ExportResult> => {
+    const spans = records.filter((r): r is SpanRecord => r.rec === 'span');
+    if (!spans.length) return { ok: true };
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), opts.timeoutMs);
+    let status = 0;
+    try {
+      // Inside the try: a record that cannot be encoded is refused for good (status 0, permanent).
+      const body = encodeOtlp(spans);
+      status = -1;
+      const res = await (opts.fetch ?? fetch)(opts.url, {
+        method: 'POST',
+        headers: { ...opts.headers, 'content-type': 'application/json' },
+        body,
+        signal: ctrl.signal,
+      });
+      status = res.status;
+      const text = await res.text().catch(() => '');
+      if (status > 199 && status < 300) {
+        const { rejected, message } = parseOtlpResponse(text);
+        return rejected ? { ok: true, rejected, reason: `partial success: ${rejected} rejected${message ? `: ${message}` : ''}` } : { ok: true };
+      }
+      const retryable = status === 408 || status === 429 || status > 499;
+      const out: ExportResult = { ok: false, retryable, status, reason: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}` };
+      const after = retryable ? parseRetryAfter(res.headers.get('retry-after')) : undefined;
+      if (after !== undefined) out.retryAfterMs = after;
+      return out;
+    } catch (error) {
+      return { ok: false, retryable: status < 0, reason: `${status < 0 ? 'network error' : 'encode failed'}: ${String(error)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  };

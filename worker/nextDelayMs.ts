@@ -1,0 +1,44 @@
+/** Inputs of {@link nextDelayMs}. Time and randomness come in, so the function is pure. */
+export interface DelayInput {
+  /** Consecutive failed attempts, counting the one just seen: 1 after the first failure. */
+  attempt: number;
+  /** Delay ceiling for the first retry; it doubles per attempt. */
+  baseMs: number;
+  /** The exponential part never exceeds this. */
+  capMs: number;
+  /**
+   * Share of the delay that is random: 1 is "full jitter" (uniform in [0, delay]), 0 none,
+   * 0.3 uniform in [0.7·delay, delay].
+   */
+  jitter: number;
+  /** Uniform in [0, 1), like Math.random. */
+  random: () => number;
+  /** The receiver's `Retry-After`, in ms from now, when it sent one. */
+  retryAfterMs?: number;
+}
+
+/**
+ * Longest `Retry-After` we obey. A misconfigured proxy answering "retry in a week" (or a date far
+ * ahead) must not park the outbox that long; the records' own age bound still applies.
+ */
+export const MAX_RETRY_AFTER_MS = 600_000;
+
+/**
+ * Milliseconds to wait before the next attempt: exponential backoff with jitter
+ * (`min(cap, base·2^(attempt-1))`, of which the `jitter` share is random), and never earlier than
+ * a `Retry-After` (clamped to {@link MAX_RETRY_AFTER_MS}).
+ *
+ * Full jitter spreads the retries of many clients that failed together (AWS Architecture Blog,
+ * "Exponential Backoff And Jitter", 2015).
+ */
+export const nextDelayMs = (input: DelayInput): number => {
+  const attempt = Math.max(1, Math.floor(input.attempt) || 1);
+  // 2^30 already dwarfs any sane cap; bounding the exponent keeps the product finite.
+  const exp = Math.min(input.capMs, input.baseMs * 2 ** Math.min(attempt - 1, 30));
+  const jitter = Math.min(1, Math.max(0, input.jitter));
+  const r = Math.min(1, Math.max(0, input.random()));
+  const backoff = Math.round(exp * (1 - jitter * r));
+  const after = input.retryAfterMs;
+  if (after === undefined || !(after >= 0)) return backoff;
+  return Math.max(backoff, Math.min(after, MAX_RETRY_AFTER_MS));
+};
