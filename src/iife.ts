@@ -5,8 +5,29 @@ import type { InitOptions } from './config';
 export * from './index';
 
 /**
- * Reads the options from the script tag that loaded us and calls `init()`:
- * `<script src="edgetrace.iife.js" data-endpoint="/v1/traces" data-service-name="shop" data-sample-rate="0.1">`.
+ * `data-propagate-to`: origins or URL prefixes separated by spaces or commas; an entry written
+ * as `/pattern/flags` is a regular expression. Text that is not a valid pattern is handed over
+ * as is, so init() names it in its warning.
+ */
+const parseList = (text: string): (string | RegExp)[] =>
+  text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((item) => {
+      const m = /^\/(.+)\/([a-z]*)$/.exec(item);
+      if (!m) return item;
+      try {
+        return new RegExp(m[1]!, m[2]);
+      } catch {
+        return item;
+      }
+    });
+
+/**
+ * Reads the options from the script tag that loaded us and calls `init()`, which traces the
+ * page's fetches, clicks, page load and errors:
+ * `<script src="edgetrace.iife.js" data-endpoint="/v1/traces" data-service-name="shop"
+ * data-propagate-to="https://api.example.com" data-sample-rate="0.1">`.
  * Does nothing without `data-endpoint`. A bad option turns tracing off with one console warning;
  * the page's own scripts keep running.
  */
@@ -18,6 +39,7 @@ const initFromScriptTag = (): void => {
     if (!data?.endpoint) return;
     const opts: InitOptions = { endpoint: data.endpoint };
     if (data.serviceName !== undefined) opts.serviceName = data.serviceName;
+    if (data.propagateTo !== undefined) opts.propagateTo = parseList(data.propagateTo);
     const rate = data.sampleRate;
     if (rate !== undefined) {
       // Hand over the raw text when it is not a number, so the warning shows what was written.

@@ -1,2 +1,144 @@
-// TODO(#4): the web-vitals bridge arrives with the browser instrumentation work.
-export type { SpanRecord, Attributes, AttributeValue } from './protocol';
+import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric, type MetricType } from 'web-vitals';
+import type { Span } from './core/span';
+import type { Tracer } from './core/tracer';
+import { getTracer } from './core/global';
+import { reportInternal } from './lib/reportInternal';
+import { findInteraction } from './instrument/interaction';
+import { getPageTrace, setPageTrace } from './instrument/navigation';
+import type { Stop } from './instrument/index';
+
+// The `edgetrace/vitals` entry: Core Web Vitals through Google's `web-vitals`, the only module
+// that imports it, so pages that do not ask for vitals never download it.
+
+/** One Web Vital report as plain data. */
+export interface VitalRecord {
+  /** `LCP`, `INP`, `CLS`, `FCP` or `TTFB`. */
+  name: Metric['name'];
+  /** Milliseconds, except CLS, which is a unitless score. */
+  value: number;
+  rating: Metric['rating'];
+  /** Change since this metric's previous report (the first report's delta is its value). */
+  delta: number;
+  /** Unique per metric and page load; later reports of the same metric repeat it. */
+  id: string;
+  navigationType: Metric['navigationType'];
+  /** INP only: the span id of the interaction that caused it, when edgetrace recorded that interaction. */
+  interactionSpanId?: string;
+}
+
+/** Options for {@link onVitals} and {@link instrumentVitals}. */
+export interface VitalsOptions {
+  /** Report every change instead of the final value (web-vitals `reportAllChanges`). Default false. */
+  reportAllChanges?: boolean;
+  /** `instrumentVitals` only: the tracer to record with. Default: the global one. */
+  tracer?: Tracer;
+}
+
+/** Attribute names on web-vital spans. */
+export const VITAL_ATTRS = {
+  name: 'web_vital.name',
+  value: 'web_vital.value',
+  rating: 'web_vital.rating',
+  delta: 'web_vital.delta',
+  id: 'web_vital.id',
+  navigationType: 'web_vital.navigation_type',
+} as const;
+
+/** The interaction an INP report belongs to, from its Event Timing entries' start times. */
+const interactionOf = (metric: MetricType): Span | undefined => {
+  if (metric.name !== 'INP') return undefined;
+  const stamps = metric.entries.map((e) => e.startTime);
+  return stamps.length ? findInteraction(stamps)?.span : undefined;
+};
+
+/**
+ * Calls `callback` with LCP, INP, CLS, FCP and TTFB as web-vitals reports them: FCP and TTFB
+ * early, LCP, CLS and INP when the page is hidden (or LCP at the first input). Each report comes
+ * as a plain record plus the web-vitals metric (with its performance entries). Call once per page.
+ * The returned function makes later reports be ignored: web-vitals itself cannot unsubscribe.
+ */
+export const onVitals = (callback: (vital: VitalRecord, metric: MetricType) => void, opts: VitalsOptions = {}): Stop => {
+  let on = true;
+  const report = (metric: MetricType): void => {
+    if (!on) return;
+    try {
+      const vital: VitalRecord = {
+        name: metric.name,
+        value: metric.value,
+        rating: metric.rating,
+        delta: metric.delta,
+        id: metric.id,
+        navigationType: metric.navigationType,
+      };
+      const interaction = interactionOf(metric);
+      if (interaction) vital.interactionSpanId = interaction.spanId;
+      callback(vital, metric);
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+  const reportOpts = { reportAllChanges: opts.reportAllChanges === true };
+  // web-vitals checks for PerformanceObserver support itself; outside a page it has nothing to do.
+  if (typeof document === 'object') {
+    for (const subscribe of [onLCP, onINP, onCLS, onFCP, onTTFB]) {
+      try {
+        (subscribe as (cb: (m: MetricType) => void, o: typeof reportOpts) => void)(report, reportOpts);
+      } catch (error) {
+        reportInternal(error);
+      }
+    }
+  }
+  return () => {
+    on = false;
+  };
+};
+
+let flushQueued = false;
+
+/**
+ * Records each Web Vital as a span on the page's trace (the `page load` trace from `init()`),
+ * timed from navigation start for LCP, FCP and TTFB; INP is recorded under the interaction span
+ * that caused it when edgetrace saw that interaction. Vitals reported while the page is hidden
+ * are flushed at once, because the page may not come back.
+ */
+export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
+  onVitals((vital, metric) => {
+    const tracer = opts.tracer ?? getTracer();
+    const perf = (globalThis as { performance?: Performance }).performance;
+    const origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : undefined;
+    let page = getPageTrace();
+    if (!page) {
+      // No page-load span (navigation instrumentation off): one empty trace stands for the page.
+      page = tracer.createTrace({ name: 'page', startMs: origin });
+      page.end();
+      setPageTrace(page);
+    }
+    const interaction = interactionOf(metric);
+    let startMs: number | undefined;
+    let endMs: number | undefined;
+    if (origin !== undefined && vital.name !== 'CLS') {
+      const entry = vital.name === 'INP' ? metric.entries[0] : undefined;
+      startMs = origin + (entry ? entry.startTime : 0);
+      endMs = startMs + vital.value;
+    }
+    const span = (interaction ?? page).startSpan(vital.name, {
+      startMs,
+      attributes: {
+        [VITAL_ATTRS.name]: vital.name,
+        [VITAL_ATTRS.value]: vital.value,
+        [VITAL_ATTRS.rating]: vital.rating,
+        [VITAL_ATTRS.delta]: vital.delta,
+        [VITAL_ATTRS.id]: vital.id,
+        [VITAL_ATTRS.navigationType]: vital.navigationType,
+      },
+    });
+    span.end(endMs);
+    if (!flushQueued && typeof document === 'object' && document.visibilityState === 'hidden') {
+      // Several vitals arrive in the same hidden event: one flush after all of them.
+      flushQueued = true;
+      queueMicrotask(() => {
+        flushQueued = false;
+        tracer.flush().catch(reportInternal);
+      });
+    }
+  }, opts);

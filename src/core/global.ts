@@ -6,7 +6,7 @@ import type { Span } from './span';
 import type { Exporter } from '../protocol';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { setupTransport } from '../transport/index';
-import { setupInstrumentation } from '../instrument/index';
+import { pageContext, setupInstrumentation } from '../instrument/index';
 
 let global: Tracer | undefined;
 let stopInstrumentation: (() => void) | undefined;
@@ -36,24 +36,36 @@ const lazyExporter = (load: () => Promise<Exporter>): Exporter => {
  * naming the option if `opts` is invalid.
  */
 export const init = (opts: InitOptions = {}): Tracer => {
+  // Everything that can throw runs before anything is patched or replaced.
   const extra = resolveInit(opts);
-  const tracer = createTracer(opts, 'init()');
+  const page = pageContext(opts);
+  const tracer = createTracer(page ? { ...opts, contextManager: page } : opts, 'init()');
+  if (global) {
+    warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
+    stop().catch(reportInternal);
+  }
   setupTransport(tracer, opts, extra);
-  const stop = setupInstrumentation(tracer, opts);
   const lf = extra.langfuse;
   if (lf) {
     const environment = tracer.config.environment;
     const exporter = lazyExporter(() => import('../export/langfuse').then((m) => m.createLangfuseExporter({ ...lf, environment })));
     tracer.addProcessor(batchProcessor(exporter, tracer.config.batch));
   }
-  if (global) {
-    warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
-    stopInstrumentation?.();
-    global.shutdown().catch(reportInternal);
-  }
+  stopInstrumentation = setupInstrumentation(tracer, opts, page);
   global = tracer;
-  stopInstrumentation = stop;
   return tracer;
+};
+
+/**
+ * Undoes `init()`: restores every patched global, removes every listener, and flushes and shuts
+ * down the global tracer. Resolves when what was recorded has been handed on.
+ */
+export const stop = (): Promise<void> => {
+  const tracer = global;
+  stopInstrumentation?.();
+  stopInstrumentation = undefined;
+  global = undefined;
+  return tracer ? tracer.shutdown() : Promise.resolve();
 };
 
 /**

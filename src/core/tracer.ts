@@ -37,8 +37,8 @@ export interface Tracer {
   currentSpan(): Span | undefined;
   /** Runs `fn` with `span` current. */
   withSpan<R>(span: Span | undefined, fn: () => R): R;
-  /** Adds a processor after those given at creation. */
-  addProcessor(processor: SpanProcessor): void;
+  /** Adds a processor after those given at creation; call the returned function to remove it. */
+  addProcessor(processor: SpanProcessor): () => void;
   /** Delivers everything held by the processors. Never rejects. */
   flush(): Promise<void>;
   /** Flushes, then stops: later spans are not recorded. Never rejects. */
@@ -177,6 +177,11 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     addProcessor(processor) {
       processors.push(processor);
       starters = processors.filter((p) => p.onStart);
+      return () => {
+        const i = processors.indexOf(processor);
+        if (i >= 0) processors.splice(i, 1);
+        starters = processors.filter((p) => p.onStart);
+      };
     },
     async flush() {
       await Promise.all(processors.map((p) => Promise.resolve().then(() => p.forceFlush?.()).catch(reportInternal)));

@@ -1,11 +1,117 @@
 import type { InitOptions } from '../config';
+import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
+import type { UrlPattern } from '../lib/matchUrl';
+import { reportInternal } from '../lib/reportInternal';
+import { instrumentErrors } from './errors';
+import { instrumentFetch } from './fetch';
+import { instrumentInteractions } from './interaction';
+import { getPageContext, interactionContext, isInteractionContext, setPageContext, type InteractionContext } from './interactionContext';
+import { instrumentNavigation } from './navigation';
+import { resolveInstrument } from './options';
+import { getUser, instrumentSession, touchSession } from './session';
+import { instrumentXhr } from './xhr';
 
 /** Undoes what a setup or instrumentation did. */
 export type Stop = () => void;
 
+// Langfuse Cloud, where the Langfuse exporter sends when no baseUrl is given. Kept here rather
+// than imported, so that the exporter's code stays out of the page's start-up bundle.
+const LANGFUSE_DEFAULT_URL = 'https://cloud.langfuse.com';
+
+const isBrowserPage = (): boolean =>
+  typeof (globalThis as { document?: unknown }).document === 'object' &&
+  typeof (globalThis as { addEventListener?: unknown }).addEventListener === 'function';
+
+/** URLs of our own delivery, never traced: the exporter must not record its own requests. */
+const ownUrls = (opts: InitOptions): UrlPattern[] => {
+  const urls: UrlPattern[] = [];
+  if (typeof opts.endpoint === 'string' && opts.endpoint) urls.push(opts.endpoint);
+  if (opts.langfuse) urls.push(`${(opts.langfuse.baseUrl ?? LANGFUSE_DEFAULT_URL).replace(/\/+$/, '')}/api/public/`);
+  return urls;
+};
+
 /**
- * Turns on the browser instrumentations `init()` asks for and returns one `Stop` for all.
- * No instrumentation yet (TODO(#4)).
+ * The context manager `init()` gives its tracer in a browser page: the synchronous stack falling
+ * back to the active interaction (see `interactionContext`). Undefined outside a page, or when
+ * the caller passed a context manager of its own. Throws only for invalid options.
  */
-export const setupInstrumentation = (_tracer: Tracer, _opts: InitOptions): Stop => () => undefined;
+export const pageContext = (opts: InitOptions): InteractionContext | undefined => {
+  const r = resolveInstrument(opts);
+  if (!isBrowserPage() || opts.contextManager !== undefined) return undefined;
+  return interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now });
+};
+
+/**
+ * Turns on the browser instrumentations `init()` asks for (all by default) and returns one
+ * `Stop` that restores every patched global and removes every listener. `ctx` is the tracer's
+ * context manager from `pageContext()`, if it has one. Throws, like the rest of `init()`, only
+ * for invalid options; outside a browser page it does nothing else.
+ */
+export const setupInstrumentation = (tracer: Tracer, opts: InitOptions, ctx?: InteractionContext): Stop => {
+  const r = resolveInstrument(opts);
+  if (!isBrowserPage()) return () => undefined;
+  const stops: Stop[] = [];
+  const stopAll = (): void => {
+    for (const stop of stops.splice(0).reverse()) {
+      try {
+        stop();
+      } catch (error) {
+        reportInternal(error);
+      }
+    }
+  };
+  try {
+    // A caller's own context manager is left alone (they chose how context flows); interactions
+    // then still group their own work through a context of their own.
+    const given = opts.contextManager;
+    const page =
+      ctx ?? (isInteractionContext(given) ? given : interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now }));
+    const previous = getPageContext();
+    setPageContext(page);
+    stops.push(() => {
+      page.close();
+      if (getPageContext() === page) setPageContext(previous);
+    });
+
+    const removeProcessor = tracer.addProcessor({
+      onStart(span) {
+        page.processor.onStart?.(span);
+        // Trace roots carry the session and user; a trace's own userId/sessionId options win,
+        // because the Trace constructor applies them after this runs.
+        const root = span as Partial<Pick<Trace, 'setSession' | 'setUser'>>;
+        if (typeof root.setSession !== 'function') return;
+        const session = r.session ? touchSession() : undefined;
+        if (session) root.setSession(session);
+        const user = getUser();
+        if (user) root.setUser?.(user);
+      },
+    });
+    stops.push(removeProcessor);
+
+    if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: opts.now }));
+    const http = { tracer, propagateTo: [...r.propagateTo], ignoreUrls: [...r.ignoreUrls, ...ownUrls(opts)] };
+    if (r.fetch) stops.push(instrumentFetch({ ...http, streams: r.streams }));
+    if (r.xhr) stops.push(instrumentXhr(http));
+    if (r.interactions) stops.push(instrumentInteractions({ tracer, context: page }));
+    if (r.navigation) stops.push(instrumentNavigation({ tracer }));
+    if (r.errors) stops.push(instrumentErrors({ tracer }));
+
+    // The page is going away: end what is pending so it is handed over in time.
+    const onHide = (): void => {
+      try {
+        page.endAll();
+        tracer.flush().catch(reportInternal);
+      } catch (error) {
+        reportInternal(error);
+      }
+    };
+    addEventListener('pagehide', onHide);
+    stops.push(() => removeEventListener('pagehide', onHide));
+  } catch (error) {
+    // Only a bug of ours gets here: undo what was done and leave the page untraced.
+    reportInternal(error);
+    stopAll();
+  }
+  return stopAll;
+};

@@ -1,4 +1,109 @@
-/** Which browser instrumentations `init()` turns on. */
-// TODO(#4): fetch, streams, interactions, navigation, errors, session, propagateTo.
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface InstrumentOptions {}
+import { fail } from '../config';
+import type { UrlPattern } from '../lib/matchUrl';
+
+/** Which browser instrumentations `init()` turns on; each is on unless set to `false`. */
+export interface InstrumentToggles {
+  /** A CLIENT span per `fetch()`, with trace headers for same-origin and `propagateTo` URLs. */
+  fetch?: boolean;
+  /** The same for `XMLHttpRequest`. */
+  xhr?: boolean;
+  /** Keep a fetch span open while the app reads the body: first chunk, bytes, SSE events. */
+  streams?: boolean;
+  /** Interaction spans for clicks, submits and Enter/Space on controls, parents of the work they start. */
+  interactions?: boolean;
+  /** The page-load span (Navigation Timing) and a span per History API route change. */
+  navigation?: boolean;
+  /** `error` and `unhandledrejection` as exception events. */
+  errors?: boolean;
+  /** A session id (`session.id`) kept in sessionStorage, and the user set with `setUser()`. */
+  session?: boolean;
+}
+
+/** Options for the browser instrumentations that `init()` sets up. Every field is optional. */
+export interface InstrumentOptions {
+  /**
+   * Other origins or URL prefixes that receive `traceparent`, `tracestate` and `baggage`.
+   * Same-origin requests always do; other origins never do unless listed here, because a
+   * third party may reject unknown headers (CORS) or should not learn your trace ids.
+   * A string that is just an origin (`https://api.example.com`) matches that origin exactly;
+   * another string matches URLs that start with it; a RegExp is tested on the full URL.
+   */
+  propagateTo?: UrlPattern[];
+  /** Requests to these URLs are not traced at all (same matching as `propagateTo`). `endpoint` never is. */
+  ignoreUrls?: UrlPattern[];
+  /** Turns instrumentations on or off; `false` turns all of them off. Default: all on in a browser page. */
+  instrument?: false | InstrumentToggles;
+  /** An interaction ends once no work it started has been running for this long. Default 500 ms. */
+  interactionIdleMs?: number;
+  /** After this long an interaction stops adopting new work, whatever is still running. Default 30000 ms. */
+  interactionTimeoutMs?: number;
+  /** A new session id starts after this long without any span. Default 30 minutes. */
+  sessionTimeoutMs?: number;
+}
+
+/** The validated form of `InstrumentOptions`. */
+export interface ResolvedInstrument {
+  propagateTo: readonly UrlPattern[];
+  ignoreUrls: readonly UrlPattern[];
+  fetch: boolean;
+  xhr: boolean;
+  streams: boolean;
+  interactions: boolean;
+  navigation: boolean;
+  errors: boolean;
+  session: boolean;
+  interactionIdleMs: number;
+  interactionTimeoutMs: number;
+  sessionTimeoutMs: number;
+}
+
+/** Default idle gap that ends an interaction: long enough for a short timer or two between awaits. */
+export const DEFAULT_INTERACTION_IDLE_MS = 500;
+/** Default cap on how long an interaction adopts new work (Sentry's idle spans use 30 s too). */
+export const DEFAULT_INTERACTION_TIMEOUT_MS = 30_000;
+/** Default session inactivity timeout: 30 minutes, the common web analytics convention. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 30 * 60_000;
+
+const TOGGLES = ['fetch', 'xhr', 'streams', 'interactions', 'navigation', 'errors', 'session'] as const;
+
+const patterns = (call: string, name: string, value: unknown): UrlPattern[] => {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((p) => (typeof p === 'string' && p !== '') || p instanceof RegExp)) {
+    fail(call, name, 'an array of URL strings and RegExps', value);
+  }
+  return [...(value as UrlPattern[])];
+};
+
+const ms = (call: string, name: string, value: unknown, dflt: number): number => {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(call, name, 'a number of milliseconds > 0', value);
+  return value as number;
+};
+
+/**
+ * Validates the instrumentation options and fills in defaults. Throws a `TypeError` naming the
+ * option, like the rest of `init()`'s validation.
+ */
+export const resolveInstrument = (opts: InstrumentOptions = {}, call = 'init()'): ResolvedInstrument => {
+  const toggles = opts.instrument;
+  if (toggles !== undefined && toggles !== false && (typeof toggles !== 'object' || toggles === null)) {
+    fail(call, 'instrument', 'false or an object of booleans', toggles);
+  }
+  const on = {} as Record<(typeof TOGGLES)[number], boolean>;
+  for (const key of TOGGLES) {
+    const v = toggles === false ? false : toggles?.[key];
+    if (v !== undefined && typeof v !== 'boolean') fail(call, `instrument.${key}`, 'a boolean', v);
+    on[key] = v !== false;
+  }
+  const idle = ms(call, 'interactionIdleMs', opts.interactionIdleMs, DEFAULT_INTERACTION_IDLE_MS);
+  const timeout = ms(call, 'interactionTimeoutMs', opts.interactionTimeoutMs, DEFAULT_INTERACTION_TIMEOUT_MS);
+  if (timeout < idle) fail(call, 'interactionTimeoutMs', `at least interactionIdleMs (${idle})`, timeout);
+  return {
+    propagateTo: patterns(call, 'propagateTo', opts.propagateTo),
+    ignoreUrls: patterns(call, 'ignoreUrls', opts.ignoreUrls),
+    ...on,
+    interactionIdleMs: idle,
+    interactionTimeoutMs: timeout,
+    sessionTimeoutMs: ms(call, 'sessionTimeoutMs', opts.sessionTimeoutMs, DEFAULT_SESSION_TIMEOUT_MS),
+  };
+};

@@ -1,0 +1,221 @@
+import type { Generation, Span } from '../core/span';
+import type { Tracer } from '../core/tracer';
+import type { Usage } from '../core/cost';
+import { getTracer } from '../core/global';
+import { inject } from '../propagation/index';
+import { now } from '../lib/now';
+import { patch } from '../lib/patch';
+import { reportInternal } from '../lib/reportInternal';
+import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions, type UrlRules } from './http';
+import { parentSpan } from './interactionContext';
+import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome } from './stream';
+import type { Stop } from './index';
+
+/** Options for {@link instrumentFetch}. */
+export interface FetchOptions extends HttpOptions {
+  /**
+   * Keep each span open while the app reads the response body, recording time to first chunk,
+   * chunks, bytes, SSE events and how the read ended. Default true. When false, spans end when
+   * the headers arrive and the response is handed over untouched.
+   */
+  streams?: boolean;
+}
+
+/** Attribute names for what the body watch records (no OpenTelemetry convention covers these). */
+export const BODY_ATTRS = {
+  timeToHeadersMs: 'edgetrace.http.time_to_headers_ms',
+  timeToFirstChunkMs: 'edgetrace.http.time_to_first_chunk_ms',
+  chunks: 'edgetrace.http.body_chunks',
+  bytes: 'edgetrace.http.body_bytes',
+  outcome: 'edgetrace.http.body_outcome',
+  sseEvents: 'edgetrace.sse.events',
+} as const;
+
+/** One traced call: what goes to the original fetch and what we record on. */
+interface Call {
+  span: Span;
+  gen: Generation | undefined;
+  input: unknown;
+  init: unknown;
+  startMs: number;
+}
+
+const isPlainObject = (v: object): boolean => {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * The arguments for the original fetch with `traceparent`/`tracestate` added, keeping every
+ * header, the body and the caller's objects as they were. Throws when the arguments are invalid
+ * (the caller then passes the originals through, so fetch rejects exactly as it would have).
+ */
+const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: boolean): [unknown, unknown] => {
+  // An init that is a class instance (even a Request) cannot be copied field by field safely.
+  if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
+  const given = (init as RequestInit | undefined)?.headers;
+  if (given !== undefined || !isRequest) {
+    // fetch reads init.headers in place of the Request's, so merging into a copy of them is exact.
+    const headers = new Headers(given);
+    if (headers.has('traceparent')) return [input, init];
+    inject(span.spanContext(), headers);
+    return [input, { ...(init as RequestInit | undefined), headers }];
+  }
+  // A Request that carries its own headers: give the original fetch a copy, so the caller's
+  // Request object is not changed. Copying takes over its body, as fetch(request) itself does,
+  // so it comes last: nothing after it may fail and fall back to the consumed original.
+  const request = input as Request;
+  if (request.headers.has('traceparent')) return [input, init];
+  const copy = new Request(request);
+  inject(span.spanContext(), copy.headers);
+  return [copy, init];
+};
+
+/**
+ * Records a CLIENT span for every `fetch()` the page makes (OpenTelemetry HTTP conventions,
+ * query values redacted), adds `traceparent`/`tracestate` to same-origin and `propagateTo`
+ * requests, and follows the response body as the app reads it. The page gets back the same
+ * outcome: the same rejection, and a Response that behaves like the original. Call the returned
+ * function to restore the original `fetch`.
+ */
+export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
+  const g = globalThis as { fetch?: typeof fetch };
+  if (typeof g.fetch !== 'function') return () => undefined;
+  let rules: UrlRules;
+  try {
+    rules = compileRules(opts);
+  } catch (error) {
+    reportInternal(error);
+    return () => undefined;
+  }
+  const watchStreams = opts.streams !== false;
+
+  const begin = (input: unknown, init: unknown): Call | undefined => {
+    const isRequest = typeof Request === 'function' && input instanceof Request;
+    const raw = typeof input === 'string' ? input : isRequest ? input.url : input instanceof URL ? input.href : undefined;
+    // Other objects are stringified by fetch itself; doing it here too could run their code twice.
+    if (raw === undefined) return undefined;
+    const info = classify(raw, rules);
+    if (!info) return undefined;
+    const method = init && typeof (init as RequestInit).method === 'string' ? (init as RequestInit).method! : isRequest ? input.method : 'GET';
+    const tracer: Tracer = opts.tracer ?? getTracer();
+    const parent = parentSpan(tracer);
+    const span = startHttpSpan(tracer, method, info.url, parent);
+    const gen = parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
+    const call: Call = { span, gen, input, init, startMs: now() };
+    if (info.propagate) {
+      try {
+        [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);
+      } catch (error) {
+        // Invalid headers or a used body: fetch will reject on the originals just as it would have.
+        reportInternal(error);
+      }
+    }
+    return call;
+  };
+
+  const respond = (call: Call, res: Response): Response => {
+    const { span } = call;
+    try {
+      setHttpStatus(span, res.status);
+      const headersMs = now();
+      span.setAttribute(BODY_ATTRS.timeToHeadersMs, headersMs - call.startMs);
+      if (!watchStreams || !span.isRecording || !res.body) {
+        span.end();
+        return res;
+      }
+      let chunks = 0;
+      let bytes = 0;
+      let lastMs = headersMs;
+      let usage: Usage | undefined;
+      const gen = call.gen;
+      const type = res.headers.get('content-type') ?? '';
+      const sse = /^\s*text\/event-stream/i.test(type)
+        ? createSseCounter((data, index) => {
+            if (gen && index === 0) gen.setCompletionStart();
+            const found = usageFromEvent(data);
+            if (found && gen) {
+              // Anthropic splits usage over two events; OpenAI sends it once, at the end.
+              usage = { ...usage, ...found };
+              gen.setUsage(usage);
+            }
+          })
+        : undefined;
+      const out = watchBody(
+        res,
+        {
+          chunk(chunk) {
+            lastMs = now();
+            if (chunks++ === 0) {
+              span.setAttribute(BODY_ATTRS.timeToFirstChunkMs, lastMs - call.startMs);
+              span.recordEvent('first_chunk');
+            }
+            bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
+            sse?.push(chunk);
+          },
+          end(outcome: BodyOutcome, error?: unknown) {
+            span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes, [BODY_ATTRS.outcome]: outcome });
+            if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
+            if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
+            if (outcome === 'error') setHttpFailure(span, error);
+            span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
+          },
+        },
+        now,
+      );
+      if (out === res) span.end();
+      return out;
+    } catch (error) {
+      reportInternal(error);
+      span.end();
+      return res;
+    }
+  };
+
+  const failed = (call: Call, error: unknown): void => {
+    try {
+      setHttpFailure(call.span, error);
+      call.span.end();
+    } catch (e) {
+      reportInternal(e);
+    }
+  };
+
+  return patch(
+    g as { fetch: typeof fetch },
+    'fetch',
+    (original, isOn) =>
+      function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
+        if (!isOn()) return original.apply(this, args);
+        let call: Call | undefined;
+        try {
+          call = begin(args[0], args[1]);
+        } catch (error) {
+          reportInternal(error);
+        }
+        if (!call) return original.apply(this, args);
+        const traced = call;
+        let promise: Promise<Response>;
+        try {
+          promise = original.call(this, traced.input as RequestInfo, traced.init as RequestInit | undefined);
+        } catch (error) {
+          // Only a replaced fetch throws synchronously; the caller must see that throw as is.
+          failed(traced, error);
+          throw error;
+        }
+        if (!promise || typeof promise.then !== 'function') {
+          traced.span.end();
+          return promise;
+        }
+        // The caller's promise settles as the original's does: the same rejection reason, and
+        // a Response that behaves like the original (see watchBody).
+        return promise.then(
+          (res) => respond(traced, res),
+          (error: unknown) => {
+            failed(traced, error);
+            throw error;
+          },
+        );
+      },
+  );
+};

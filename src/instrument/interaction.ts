@@ -1,0 +1,171 @@
+import type { Span } from '../core/span';
+import type { Tracer } from '../core/tracer';
+import { getTracer } from '../core/global';
+import { reportInternal } from '../lib/reportInternal';
+import { getPageContext, interactionContext, setPageContext, type InteractionContext } from './interactionContext';
+import type { Stop } from './index';
+
+/** Options for {@link instrumentInteractions}. */
+export interface InteractionOptions {
+  /** The tracer to record with. Default: the global one, looked up at each interaction. */
+  tracer?: Tracer;
+  /** Where interactions become the fallback parent. Default: the page's, created if missing. */
+  context?: InteractionContext;
+}
+
+/** Attribute names on interaction spans. */
+export const INTERACTION_ATTRS = {
+  type: 'edgetrace.interaction.type',
+  target: 'edgetrace.interaction.target',
+  key: 'edgetrace.interaction.key',
+} as const;
+
+/** A recent interaction, kept so that a later INP report can find the span it belongs to. */
+export interface InteractionEntry {
+  span: Span;
+  /** The DOM event's `timeStamp` (ms since time origin), which Event Timing reports as `startTime`. */
+  timeStamp: number;
+}
+
+// INP is reported late (on page hide), so a few dozen recent interactions are kept to match it.
+const MAX_RECENT = 50;
+const recent: InteractionEntry[] = [];
+
+/**
+ * The interaction whose event happened at `timeStamps` (Event Timing `startTime`s of one
+ * interaction's events: pointerdown, pointerup, click, keydown…), if it is still remembered.
+ */
+export const findInteraction = (timeStamps: readonly number[]): InteractionEntry | undefined => {
+  let best: InteractionEntry | undefined;
+  let bestGap = Infinity;
+  for (const entry of recent) {
+    for (const t of timeStamps) {
+      const gap = Math.abs(entry.timeStamp - t);
+      if (gap < bestGap) {
+        best = entry;
+        bestGap = gap;
+      }
+    }
+  }
+  // Event Timing reports the event's own timeStamp; a wider gap is a different interaction.
+  // (pointerdown to click of one tap is the widest spread inside one interaction.)
+  return bestGap <= 1000 ? best : undefined;
+};
+
+// Native controls turn Enter and Space into a click event, which is traced as the click.
+const CLICKS_ON_KEY = /^(BUTTON|SUMMARY|SELECT|A)$/;
+const CLICK_INPUT_TYPES = /^(button|submit|reset|image|checkbox|radio|file|color)$/i;
+const CONTROL_SELECTOR =
+  'button,a[href],input,select,textarea,summary,label,[role=button],[role=link],[role=menuitem],[role=tab],[role=option],[role=checkbox],[role=switch],[contenteditable=""],[contenteditable=true]';
+// Two events this close belong to one gesture: Enter in a field and the submit it causes.
+const SAME_GESTURE_MS = 50;
+
+/** Whether a key press on `el` is an interaction of its own (not turned into a click). */
+const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
+  if (e.repeat || e.isComposing) return false;
+  const key = e.key;
+  if (key !== 'Enter' && key !== ' ') return false;
+  const tag = el.tagName;
+  if (CLICKS_ON_KEY.test(tag)) return false;
+  if (tag === 'INPUT') return key === 'Enter' && !CLICK_INPUT_TYPES.test((el as HTMLInputElement).type);
+  // Shift+Enter in a text area is a new line, not a send.
+  if (tag === 'TEXTAREA') return key === 'Enter' && !e.shiftKey;
+  if ((el as HTMLElement).isContentEditable) return key === 'Enter' && !e.shiftKey;
+  return el.hasAttribute('role');
+};
+
+/**
+ * A short, stable selector for naming: `button#send`, `a.nav.primary`, `input[name=q]`.
+ * No text content: it may hold personal data, and changes with the language.
+ */
+export const shortSelector = (el: Element): string => {
+  const tag = el.tagName.toLowerCase();
+  if (el.id) return `${tag}#${el.id}`.slice(0, 80);
+  const cls = typeof el.className === 'string' ? el.className.trim().split(/\s+/).filter(Boolean).slice(0, 2) : [];
+  if (cls.length) return `${tag}.${cls.join('.')}`.slice(0, 80);
+  const name = el.getAttribute('name');
+  if (name) return `${tag}[name=${name}]`.slice(0, 80);
+  const role = el.getAttribute('role');
+  return role ? `${tag}[role=${role}]` : tag;
+};
+
+const targetOf = (e: Event): Element | undefined => {
+  // The element inside an open shadow root, not the host the event was retargeted to.
+  const path = typeof e.composedPath === 'function' ? e.composedPath() : [];
+  const first = (path[0] ?? e.target) as Element | null;
+  if (first && typeof first.closest === 'function') return first;
+  const parent = (first as Node | null)?.parentElement;
+  return parent ?? undefined;
+};
+
+/** Epoch ms of a DOM event, or undefined when its timeStamp is not on the performance clock. */
+const eventEpochMs = (e: Event): number | undefined => {
+  const perf = (globalThis as { performance?: Performance }).performance;
+  if (!perf || !(perf.timeOrigin > 0)) return undefined;
+  const age = perf.now() - e.timeStamp;
+  return age >= 0 && age < 60_000 ? perf.timeOrigin + e.timeStamp : undefined;
+};
+
+/**
+ * Starts an interaction span for every click, form submit, and Enter/Space on controls that do
+ * not turn those keys into a click (text fields, custom `role` controls). The span is named from
+ * the nearest `data-trace-name` attribute, else `<event> <short selector>`, starts a new trace,
+ * and becomes the parent of the work the handler starts, also after `await`s, until that work
+ * settles (see `interactionContext`). Listeners run in the capture phase on `window`, before the
+ * app's, and never stop or change the event. Call the returned function to remove them.
+ */
+export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
+  const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
+  if (typeof w.addEventListener !== 'function' || typeof document !== 'object') return () => undefined;
+  let ctx = opts.context ?? getPageContext();
+  if (!ctx) {
+    ctx = interactionContext();
+    setPageContext(ctx);
+  }
+  const context = ctx;
+  let last: { span: Span; timeStamp: number; type: string } | undefined;
+
+  const onEvent = (e: Event): void => {
+    try {
+      const type = e.type;
+      const el = targetOf(e);
+      if (!el) return;
+      if (type === 'keydown' && !isKeyInteraction(el, e as KeyboardEvent)) return;
+      const named = el.closest('[data-trace-name]');
+      const label = named?.getAttribute('data-trace-name');
+      const control = named ?? el.closest(CONTROL_SELECTOR) ?? el;
+      const selector = shortSelector(control);
+      const name = label || `${type} ${selector}`;
+
+      const active = context.current();
+      if (last && active === last.span && Math.abs(e.timeStamp - last.timeStamp) < SAME_GESTURE_MS) {
+        // One gesture: the submit that a key press or click causes joins its interaction, and
+        // names it, because "submit form#chat" says more than "keydown input[name=q]".
+        if (type === 'submit' && last.type !== 'submit' && !label) {
+          last.span.updateName(name);
+          last.span.setAttribute('langfuse.trace.name', name);
+          last.span.setAttribute(INTERACTION_ATTRS.type, type);
+          last.span.setAttribute(INTERACTION_ATTRS.target, selector);
+          last.type = type;
+        }
+        return;
+      }
+      const tracer = opts.tracer ?? getTracer();
+      const attributes: Record<string, unknown> = { [INTERACTION_ATTRS.type]: type, [INTERACTION_ATTRS.target]: selector };
+      if (type === 'keydown') attributes[INTERACTION_ATTRS.key] = (e as KeyboardEvent).key === ' ' ? 'Space' : 'Enter';
+      const span = tracer.createTrace({ name, startMs: eventEpochMs(e), attributes });
+      context.begin(span);
+      last = { span, timeStamp: e.timeStamp, type };
+      recent.push({ span, timeStamp: e.timeStamp });
+      if (recent.length > MAX_RECENT) recent.shift();
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+
+  const types = ['click', 'submit', 'keydown'];
+  for (const type of types) w.addEventListener(type, onEvent, true);
+  return () => {
+    for (const type of types) w.removeEventListener?.(type, onEvent, true);
+  };
+};

@@ -1,0 +1,251 @@
+import type { ContextManager } from '../core/context';
+import { stackContext } from '../core/context';
+import type { SpanProcessor } from '../core/processors';
+import type { Span } from '../core/span';
+import type { Tracer } from '../core/tracer';
+import { now as defaultNow } from '../lib/now';
+import { reportInternal } from '../lib/reportInternal';
+import { DEFAULT_INTERACTION_IDLE_MS, DEFAULT_INTERACTION_TIMEOUT_MS } from './options';
+
+/**
+ * # How interactions become parents without zone.js
+ *
+ * A browser has no async context: once a click handler reaches its first `await`, nothing in the
+ * platform remembers that the code running later belongs to that click (zone.js tries by
+ * patching every async API, and cannot see native `async`/`await` at all). edgetrace keeps two
+ * layers instead:
+ *
+ * 1. **The synchronous stack.** `withSpan()`, `span.span()` and `tracer.span()` make a span current
+ *    while their callback runs synchronously. This is exact, and it always wins.
+ * 2. **The active interaction.** When a click, submit or key press starts an interaction span,
+ *    that span becomes the fallback parent: any span started while the stack is empty (after
+ *    an `await`, in a timer, in a promise callback) becomes its child, and so does every
+ *    `fetch()` and `XMLHttpRequest`. The interaction stays active while work it started is
+ *    pending: every span of its trace that is still open (a fetch whose body is being read, a
+ *    span the handler opened) keeps it alive, and after the last one ends it waits
+ *    `interactionIdleMs` (default 500 ms) for the next step of the handler (the code after an
+ *    `await fetch()` runs in the same moment the fetch ends, and a short `setTimeout` fits in the
+ *    gap). Then it ends, at the time its last piece of work ended, not when the wait ran out.
+ *
+ * **Where it stops.** Attribution is by time, not by cause:
+ * - Work the handler starts after a pause longer than `interactionIdleMs` with nothing open
+ *   (a 2-second timer, waiting for a WebSocket message) starts its own trace.
+ * - After `interactionTimeoutMs` (default 30 s) the interaction adopts nothing new; work it
+ *   already started keeps its place, and the interaction ends when that work does.
+ * - Unrelated work that starts while an interaction is active (a polling timer, another
+ *   component's fetch) is adopted too. A newer interaction replaces the active one at once, so
+ *   the window is short in practice; pass a span explicitly (`span.span(...)`,
+ *   `withSpan(span, fn)`) where it matters.
+ * - Async work that creates no span (IndexedDB, `postMessage`, a microtask-only chain) is not
+ *   seen, so it does not extend the interaction; only its spans do.
+ */
+export interface InteractionContext extends ContextManager {
+  /** The interaction that adopts work started outside any synchronous span, if one is active. */
+  current(): Span | undefined;
+  /** Makes `span` the active interaction and ends it once its work settles. */
+  begin(span: Span): void;
+  /**
+   * Keeps the pending interaction `span` open for work that is not a span (the page load
+   * waiting for its `load` event). Call the returned function, with the work's end time if it
+   * is not now, to let go.
+   */
+  hold(span: Span): (endMs?: number) => void;
+  /** Feed it every started span (add it to the tracer) so open work keeps its interaction alive. */
+  readonly processor: SpanProcessor;
+  /** Ends every pending interaction now, at the end of its last work: for `pagehide`. */
+  endAll(): void;
+  /** Stops adopting work; pending interactions still end when their work does. */
+  close(): void;
+}
+
+/** Options for {@link interactionContext}. */
+export interface InteractionContextOptions {
+  /** Quiet time after the last piece of work before an interaction ends. Default 500 ms. */
+  idleMs?: number;
+  /** How long an interaction adopts new work. Default 30000 ms. */
+  timeoutMs?: number;
+  /** The synchronous layer. Default: a stack (`stackContext()`). */
+  inner?: ContextManager;
+  /** Clock in epoch ms; must match the tracer's. */
+  now?: () => number;
+}
+
+/** Attribute set on an interaction that stopped adopting work because of `interactionTimeoutMs`. */
+export const INTERACTION_TIMED_OUT = 'edgetrace.interaction.timed_out';
+
+// Interactions waiting for their work to end; past this the oldest is ended at once. A page
+// rarely has more than a handful, but a script clicking in a loop must not grow this forever.
+const MAX_PENDING = 32;
+// Even work that never ends (an endless stream read forever) releases its interaction after this.
+const MAX_OPEN_MS = 10 * 60_000;
+
+/** Work an interaction waits for: a span of its trace, or a hold. */
+interface Work {
+  readonly isEnded: boolean;
+  readonly endMs: number | undefined;
+}
+
+interface Pending {
+  span: Span;
+  /** Work of the interaction's trace that was open when last checked. */
+  open: Set<Work>;
+  /** When the last piece of work was seen (started or ended). */
+  lastMs: number;
+  deadlineMs: number;
+  detached: boolean;
+  first: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+const made = new WeakSet<object>();
+
+/** Whether `ctx` was made by {@link interactionContext}. */
+export const isInteractionContext = (ctx: unknown): ctx is InteractionContext => typeof ctx === 'object' && ctx !== null && made.has(ctx);
+
+/**
+ * Creates the page's context manager: the synchronous stack, falling back to the active
+ * interaction (see the explanation on {@link InteractionContext}). `init()` sets one up in a
+ * browser by itself; pass one as `contextManager` to `init()` to choose its timeouts, or to
+ * `createTracer()` to get the same for your own tracer (add its `processor` to that tracer too).
+ */
+export const interactionContext = (opts: InteractionContextOptions = {}): InteractionContext => {
+  const inner = opts.inner ?? stackContext();
+  const idleMs = opts.idleMs ?? DEFAULT_INTERACTION_IDLE_MS;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_INTERACTION_TIMEOUT_MS;
+  const now = opts.now ?? defaultNow;
+  const pending: Pending[] = [];
+  let active: Pending | undefined;
+  let closed = false;
+
+  const settle = (p: Pending, endMs: number): void => {
+    clearTimeout(p.timer);
+    const i = pending.indexOf(p);
+    if (i >= 0) pending.splice(i, 1);
+    if (active === p) active = undefined;
+    // A Trace's end() also ends children still open (marked unfinished): only reached on
+    // pagehide, on the pending bound, or after MAX_OPEN_MS.
+    p.span.end(endMs);
+  };
+
+  const schedule = (p: Pending, ms: number): void => {
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => check(p), Math.max(0, Math.ceil(ms)));
+  };
+
+  const check = (p: Pending): void => {
+    try {
+      const t = now();
+      // The first check runs in the first task after the event: the handler's synchronous work
+      // (and its microtasks) belong to the interaction's duration.
+      if (p.first) {
+        p.first = false;
+        if (t > p.lastMs) p.lastMs = t;
+      }
+      for (const s of p.open) {
+        if (!s.isEnded) continue;
+        p.open.delete(s);
+        if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+      }
+      if (!p.detached && t >= p.deadlineMs) {
+        p.detached = true;
+        if (active === p) active = undefined;
+        p.span.setAttribute(INTERACTION_TIMED_OUT, true);
+      }
+      if (p.open.size === 0) {
+        const quiet = t - p.lastMs;
+        if (p.detached || quiet >= idleMs) settle(p, p.lastMs);
+        else schedule(p, idleMs - quiet);
+        return;
+      }
+      if (t - p.span.startMs >= MAX_OPEN_MS) {
+        settle(p, t);
+        return;
+      }
+      schedule(p, p.detached ? idleMs : Math.min(idleMs, p.deadlineMs - t));
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+
+  const current = (): Span | undefined => (active && !active.span.isEnded ? active.span : undefined);
+
+  const track = (span: Span): void => {
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const p = pending[i]!;
+      if (p.span.traceId !== span.traceId) continue;
+      if (span !== p.span) {
+        p.open.add(span);
+        const t = now();
+        if (t > p.lastMs) p.lastMs = t;
+      }
+      return;
+    }
+  };
+
+  const ctx: InteractionContext = {
+    active: () => inner.active() ?? current(),
+    with: (span, fn) => inner.with(span, fn),
+    current,
+    begin(span) {
+      try {
+        if (closed) return;
+        if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
+        const t = now();
+        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined };
+        pending.push(p);
+        active = p;
+        schedule(p, 0);
+      } catch (error) {
+        reportInternal(error);
+      }
+    },
+    hold(span) {
+      const token = { isEnded: false, endMs: undefined as number | undefined };
+      const p = pending.find((q) => q.span === span);
+      if (p) p.open.add(token);
+      return (endMs) => {
+        if (token.isEnded) return;
+        token.isEnded = true;
+        token.endMs = typeof endMs === 'number' ? endMs : now();
+        // Without a pending interaction (never begun, or already ended) there is nothing to wait for.
+        if (!p) return;
+        if (!pending.includes(p)) return;
+        schedule(p, 0);
+      };
+    },
+    processor: {
+      onStart(span) {
+        if (pending.length) track(span);
+      },
+    },
+    endAll() {
+      for (const p of [...pending]) {
+        for (const s of p.open) if (s.isEnded && (s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+        settle(p, p.open.size ? now() : p.lastMs);
+      }
+    },
+    close() {
+      closed = true;
+      active = undefined;
+      for (const p of pending) p.detached = true;
+    },
+  };
+  made.add(ctx);
+  return ctx;
+};
+
+let page: InteractionContext | undefined;
+
+/** The interaction context the page's instrumentations share, if one is set up. */
+export const getPageContext = (): InteractionContext | undefined => page;
+
+/** Sets (or clears) the interaction context the page's instrumentations share. */
+export const setPageContext = (ctx: InteractionContext | undefined): void => {
+  page = ctx;
+};
+
+/**
+ * The parent for a span an instrumentation starts: the tracer's current span, else the page's
+ * active interaction. Works whether or not the tracer itself uses the interaction context.
+ */
+export const parentSpan = (tracer: Tracer): Span | undefined => tracer.currentSpan() ?? page?.current();

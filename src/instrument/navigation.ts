@@ -1,0 +1,221 @@
+import type { Span } from '../core/span';
+import type { Trace } from '../core/trace';
+import type { Tracer } from '../core/tracer';
+import { getTracer } from '../core/global';
+import { redactUrl } from '../core/redact';
+import { parseTraceparent, parseTracestate, type SpanContext } from '../propagation/index';
+import { patch } from '../lib/patch';
+import { reportInternal } from '../lib/reportInternal';
+import { getPageContext } from './interactionContext';
+import type { Stop } from './index';
+
+/** Options for {@link instrumentNavigation}. */
+export interface NavigationOptions {
+  /** The tracer to record with. Default: the global one. */
+  tracer?: Tracer;
+  /** Record the page load from Navigation Timing. Default true. */
+  pageLoad?: boolean;
+  /** Record History API route changes (`pushState`, `replaceState` of the path, `popstate`). Default true. */
+  history?: boolean;
+}
+
+/** Attribute names on page-load and navigation spans. */
+export const NAVIGATION_ATTRS = {
+  type: 'edgetrace.navigation.type',
+  from: 'edgetrace.navigation.from',
+} as const;
+
+// Navigation Timing marks recorded as events on the page-load span, in the order they happen.
+// https://www.w3.org/TR/navigation-timing-2/#processing-model
+const MARKS = [
+  'fetchStart',
+  'domainLookupStart',
+  'domainLookupEnd',
+  'connectStart',
+  'secureConnectionStart',
+  'connectEnd',
+  'requestStart',
+  'responseStart',
+  'responseEnd',
+  'domInteractive',
+  'domContentLoadedEventStart',
+  'domContentLoadedEventEnd',
+  'domComplete',
+  'loadEventStart',
+  'loadEventEnd',
+] as const;
+
+let pageTrace: Trace | undefined;
+
+/** The trace of this page load, once navigation instrumentation started: web vitals go under it. */
+export const getPageTrace = (): Trace | undefined => pageTrace;
+
+/** Sets the page's trace (for `edgetrace/vitals` when navigation instrumentation is off). */
+export const setPageTrace = (trace: Trace | undefined): void => {
+  pageTrace = trace;
+};
+
+const navigationEntry = (): PerformanceNavigationTiming | undefined => {
+  const perf = (globalThis as { performance?: Performance }).performance;
+  if (!perf || typeof perf.getEntriesByType !== 'function') return undefined;
+  return perf.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+};
+
+/**
+ * The server span that rendered this document: `<meta name="traceparent" content="00-…">` (with
+ * an optional `<meta name="tracestate">`), else a `Server-Timing: traceparent;desc="00-…"`
+ * response header, which Navigation Timing exposes to the page.
+ */
+export const serverContext = (doc: Pick<Document, 'querySelector'>, entry?: PerformanceNavigationTiming): SpanContext | undefined => {
+  const meta = (name: string): string | undefined => doc.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? undefined;
+  let ctx = parseTraceparent(meta('traceparent'));
+  if (ctx) {
+    const state = parseTracestate(meta('tracestate'));
+    if (state) ctx.traceState = state;
+    return ctx;
+  }
+  const timing = entry?.serverTiming?.find((t) => t.name === 'traceparent');
+  ctx = parseTraceparent(timing?.description);
+  return ctx;
+};
+
+const startPageLoad = (opts: NavigationOptions): Stop => {
+  const tracer = opts.tracer ?? getTracer();
+  const perf = (globalThis as { performance?: Performance }).performance;
+  const origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : undefined;
+  const entry = navigationEntry();
+  const parent = serverContext(document, entry);
+  const trace = tracer.createTrace({
+    name: 'page load',
+    parent,
+    startMs: origin !== undefined ? origin + (entry?.startTime ?? 0) : undefined,
+    attributes: { 'url.full': location.href, [NAVIGATION_ATTRS.type]: entry?.type },
+  });
+  pageTrace = trace;
+  // Fetches the app makes while the page loads are part of the load: the page load is the
+  // active interaction, held open until the load event has finished.
+  const ctx = getPageContext();
+  ctx?.begin(trace);
+  const release = ctx?.hold(trace);
+  let done = false;
+
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    let endMs: number | undefined;
+    try {
+      const n = navigationEntry();
+      if (n && origin !== undefined) {
+        const at = (ms: number): number => origin + ms;
+        for (const mark of MARKS) {
+          const v = n[mark];
+          // Zero means "did not happen" (no DNS lookup for a reused connection, no TLS on http).
+          if (v > 0) trace.recordEvent(mark, undefined, at(v));
+        }
+        if (n.responseStatus) trace.setAttribute('http.response.status_code', n.responseStatus);
+        const doc = trace.startSpan('document fetch', {
+          kind: 'client',
+          startMs: at(n.fetchStart),
+          attributes: {
+            'http.request.method': 'GET',
+            'url.full': n.name,
+            'http.response.status_code': n.responseStatus || undefined,
+            'http.response.body.size': n.encodedBodySize || undefined,
+            'network.protocol.version': n.nextHopProtocol || undefined,
+          },
+        });
+        doc.end(at(n.responseEnd || n.responseStart || n.fetchStart));
+        if (n.loadEventEnd > 0) endMs = at(n.loadEventEnd);
+      }
+    } catch (error) {
+      reportInternal(error);
+    }
+    if (release) release(endMs);
+    else trace.end(endMs);
+  };
+
+  // loadEventEnd is only set once every load listener has returned, so wait one more task.
+  const onLoad = (): void => void setTimeout(finish, 0);
+  if (document.readyState === 'complete') setTimeout(finish, 0);
+  else addEventListener('load', onLoad, { once: true });
+  return () => {
+    removeEventListener('load', onLoad);
+    finish();
+  };
+};
+
+const pathOf = (href: string): string => {
+  const hash = href.indexOf('#');
+  return hash < 0 ? href : href.slice(0, hash);
+};
+
+const watchHistory = (opts: NavigationOptions): Stop => {
+  let lastHref = location.href;
+
+  const changed = (kind: 'push' | 'replace' | 'pop'): void => {
+    try {
+      const from = lastHref;
+      const to = location.href;
+      lastHref = to;
+      // Only a new document address is a navigation: not a hash or history-state update,
+      // nor a replaceState that keeps the path (scroll positions, filters in the query).
+      if (pathOf(from) === pathOf(to)) return;
+      if (kind === 'replace' && new URL(from).pathname === new URL(to).pathname) return;
+      const tracer = opts.tracer ?? getTracer();
+      const cfg = tracer.config;
+      const ctx = getPageContext();
+      const active = ctx?.current() ?? tracer.currentSpan();
+      const attributes = {
+        'url.full': to,
+        [NAVIGATION_ATTRS.from]: cfg.redactQuery ? redactUrl(from, cfg.keepQueryKeys) : from,
+        [NAVIGATION_ATTRS.type]: kind,
+      };
+      const span: Span = tracer.startSpan('navigation', { parent: active ?? null, attributes });
+      // Inside a click the navigation is a moment of that interaction; on its own (back
+      // button, a timer) it is an interaction itself, parent of the fetches of the new route.
+      if (!active && ctx) ctx.begin(span);
+      else span.end();
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+
+  const wrap =
+    (kind: 'push' | 'replace') =>
+    (original: History['pushState'], isOn: () => boolean): History['pushState'] =>
+      function (this: History, ...args: Parameters<History['pushState']>): void {
+        // The original first: a SecurityError for a cross-origin URL reaches the app as is.
+        original.apply(this, args);
+        if (isOn()) changed(kind);
+      };
+  const onPop = (): void => changed('pop');
+  const stops = [patch(history, 'pushState', wrap('push')), patch(history, 'replaceState', wrap('replace'))];
+  addEventListener('popstate', onPop);
+  return () => {
+    removeEventListener('popstate', onPop);
+    for (const stop of stops) stop();
+  };
+};
+
+/**
+ * Records the page load as a trace (`page load`, from Navigation Timing, continuing the server's
+ * trace from `<meta name="traceparent">` or `Server-Timing`), and each History API route change
+ * as a `navigation` span. Call the returned function to restore `history` and remove listeners.
+ */
+export const instrumentNavigation = (opts: NavigationOptions = {}): Stop => {
+  if (typeof document !== 'object' || typeof location !== 'object' || typeof addEventListener !== 'function') return () => undefined;
+  const stops: Stop[] = [];
+  // Each part on its own: a page load that cannot be recorded leaves route changes traced.
+  const start = (part: () => Stop): void => {
+    try {
+      stops.push(part());
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+  if (opts.pageLoad !== false) start(() => startPageLoad(opts));
+  if (opts.history !== false && typeof history === 'object') start(() => watchHistory(opts));
+  return () => {
+    for (const stop of stops) stop();
+  };
+};

@@ -1,0 +1,137 @@
+import { newId } from '../lib/ids';
+import { now as defaultNow } from '../lib/now';
+import { reportInternal } from '../lib/reportInternal';
+import { DEFAULT_SESSION_TIMEOUT_MS } from './options';
+import type { Stop } from './index';
+
+/** Options for {@link instrumentSession}. */
+export interface SessionOptions {
+  /** A new session starts after this long without any trace. Default 30 minutes. */
+  inactivityTimeoutMs?: number;
+  /** sessionStorage key. Default `"edgetrace.session"`. */
+  storageKey?: string;
+  /** Where the session lives. Default `sessionStorage`; memory only when that is missing or refuses. */
+  storage?: Pick<Storage, 'getItem' | 'setItem'>;
+  /** Clock in epoch ms. */
+  now?: () => number;
+}
+
+/** What is kept in storage: plain data, one small JSON string. */
+interface SessionRecord {
+  id: string;
+  lastMs: number;
+  userId?: string;
+}
+
+// Storage writes are synchronous; within this much of the last one, activity is only noted in
+// memory. An inactivity timeout of minutes does not notice a few seconds.
+const WRITE_EVERY_MS = 5_000;
+
+const state: {
+  on: boolean;
+  record?: SessionRecord;
+  userId?: string;
+  timeoutMs: number;
+  key: string;
+  storage?: Pick<Storage, 'getItem' | 'setItem'>;
+  now: () => number;
+  writtenMs: number;
+} = { on: false, timeoutMs: DEFAULT_SESSION_TIMEOUT_MS, key: 'edgetrace.session', now: defaultNow, writtenMs: 0 };
+
+const pageStorage = (): Pick<Storage, 'getItem' | 'setItem'> | undefined => {
+  try {
+    // Reading the property itself throws in sandboxed frames and with storage blocked.
+    const s = (globalThis as { sessionStorage?: Storage }).sessionStorage;
+    return s && typeof s.getItem === 'function' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const write = (t: number): void => {
+  state.writtenMs = t;
+  try {
+    state.storage?.setItem(state.key, JSON.stringify(state.record));
+  } catch {
+    // Quota or blocked storage: the session lives on in memory for this page.
+  }
+};
+
+const read = (): SessionRecord | undefined => {
+  try {
+    const text = state.storage?.getItem(state.key);
+    if (!text) return undefined;
+    const r = JSON.parse(text) as Partial<SessionRecord> | null;
+    if (r && typeof r.id === 'string' && r.id && typeof r.lastMs === 'number') {
+      return { id: r.id, lastMs: r.lastMs, ...(typeof r.userId === 'string' && r.userId ? { userId: r.userId } : {}) };
+    }
+  } catch {
+    // Unreadable or foreign data under our key: start afresh.
+  }
+  return undefined;
+};
+
+/**
+ * Keeps a session id (`session.id` on every trace, Langfuse's sessions view) in sessionStorage:
+ * one per tab, surviving reloads, renewed after `inactivityTimeoutMs` without a trace. The user
+ * set with {@link setUser} is kept with it. Call the returned function to stop adding them.
+ */
+export const instrumentSession = (opts: SessionOptions = {}): Stop => {
+  try {
+    state.timeoutMs = opts.inactivityTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+    state.key = opts.storageKey ?? 'edgetrace.session';
+    state.now = opts.now ?? defaultNow;
+    state.storage = opts.storage ?? pageStorage();
+    state.record = read();
+    state.writtenMs = 0;
+    if (state.userId === undefined && state.record?.userId) state.userId = state.record.userId;
+    state.on = true;
+  } catch (error) {
+    reportInternal(error);
+  }
+  return () => {
+    state.on = false;
+  };
+};
+
+/**
+ * The current session id, renewed when the session was inactive too long, and notes activity.
+ * `undefined` when session tracking is off.
+ */
+export const touchSession = (): string | undefined => {
+  if (!state.on) return undefined;
+  const t = state.now();
+  let r = state.record;
+  if (!r || t - r.lastMs > state.timeoutMs) {
+    r = state.record = { id: newId(), lastMs: t };
+    if (state.userId) r.userId = state.userId;
+    write(t);
+    return r.id;
+  }
+  r.lastMs = t;
+  if (t - state.writtenMs >= WRITE_EVERY_MS) write(t);
+  return r.id;
+};
+
+/** The current session id without noting activity, or `undefined` when session tracking is off. */
+export const getSessionId = (): string | undefined => (state.on ? state.record?.id : undefined);
+
+/**
+ * Sets the end user (`user.id`, Langfuse's users view) for every trace the page starts from now
+ * on; `undefined` clears it (sign-out). Kept with the session, so a reload keeps it too.
+ */
+export const setUser = (userId: string | undefined): void => {
+  try {
+    state.userId = typeof userId === 'string' && userId ? userId : undefined;
+    const r = state.record;
+    if (!r) return;
+    if (state.userId) r.userId = state.userId;
+    else delete r.userId;
+    write(state.now());
+  } catch (error) {
+    reportInternal(error);
+  }
+};
+
+/** The user set with {@link setUser}, if any. */
+export const getUser = (): string | undefined => state.userId;

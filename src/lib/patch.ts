@@ -1,0 +1,32 @@
+import { reportInternal } from './reportInternal';
+
+/**
+ * Replaces `target[key]` with `make(original, isOn)` and returns a function that undoes it.
+ *
+ * Undoing puts the original back only while our wrapper is still the one installed: if another
+ * library wrapped it after us, removing ours would silently drop theirs. In that case the wrapper
+ * stays, but `isOn()` turns false and it must pass every call straight to the original.
+ * A property that lived on the prototype (`history.pushState`) is deleted again rather than
+ * left behind as an own property.
+ */
+export const patch = <T extends object, K extends keyof T>(
+  target: T,
+  key: K,
+  make: (original: T[K], isOn: () => boolean) => T[K],
+): (() => void) => {
+  let on = true;
+  const hadOwn = Object.prototype.hasOwnProperty.call(target, key);
+  const original = target[key];
+  const wrapper = make(original, () => on);
+  target[key] = wrapper;
+  return () => {
+    on = false;
+    try {
+      if (target[key] !== wrapper) return;
+      if (hadOwn) target[key] = original;
+      else delete target[key];
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+};

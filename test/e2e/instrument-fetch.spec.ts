@@ -1,0 +1,150 @@
+import { test, expect } from '@playwright/test';
+import { flush, pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
+
+// fetch and XMLHttpRequest in real Chromium: which origins get trace headers, what the spans
+// say, and that the page's calls come back as they would without the SDK.
+
+let s: Servers;
+test.beforeAll(async () => {
+  s = await startServers();
+});
+test.afterAll(async () => s.close());
+test.beforeEach(() => s.reset());
+
+const headerOf = (server: string, path: string, name = 'traceparent'): unknown =>
+  s.seen.find((r) => r.server === server && r.path === path)?.headers[name];
+
+test('same-origin and allowlisted requests get traceparent, a third-party origin never does', async ({ page }) => {
+  const url = s.page('/fetch.html', testPage({ init: `{ propagateTo: ['${s.allowed}'] }` }));
+  await page.goto(url);
+  await ready(page);
+  const results = await page.evaluate(
+    async ([allowed, third]) => {
+      const get = async (u: string, init?: RequestInit) => (await fetch(u, init)).json();
+      const xhr = (u: string) =>
+        new Promise<string>((resolve, reject) => {
+          const x = new XMLHttpRequest();
+          x.open('GET', u);
+          x.setRequestHeader('x-app', '1');
+          x.onload = () => resolve(x.responseText);
+          x.onerror = () => reject(new Error('xhr failed'));
+          x.send();
+        });
+      return [
+        await get('/api/same?q=secret'),
+        await get(`${allowed}/api/allowed`),
+        await get(`${third}/api/third`),
+        await get(`${third}/api/third-with-headers`, { headers: { 'x-app': 'kept' } }),
+        JSON.parse(await xhr('/api/xhr-same')),
+        JSON.parse(await xhr(`${third}/api/xhr-third`)),
+        JSON.parse(await xhr(`${allowed}/api/xhr-allowed`)),
+      ];
+    },
+    [s.allowed, s.third],
+  );
+  expect(results.map((r: { server: string }) => r.server)).toEqual(['app', 'allowed', 'third', 'third', 'app', 'third', 'allowed']);
+
+  const tp = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/;
+  expect(headerOf('app', '/api/same?q=secret')).toMatch(tp);
+  expect(headerOf('allowed', '/api/allowed')).toMatch(tp);
+  expect(headerOf('third', '/api/third')).toBeUndefined();
+  expect(headerOf('third', '/api/third-with-headers')).toBeUndefined();
+  expect(headerOf('third', '/api/third-with-headers', 'x-app')).toBe('kept');
+  expect(headerOf('app', '/api/xhr-same')).toMatch(tp);
+  expect(headerOf('app', '/api/xhr-same', 'x-app')).toBe('1');
+  expect(headerOf('third', '/api/xhr-third')).toBeUndefined();
+  expect(headerOf('allowed', '/api/xhr-allowed')).toMatch(tp);
+  for (const r of s.seen.filter((r) => r.server === 'third')) {
+    expect(r.headers.tracestate).toBeUndefined();
+    expect(r.headers.baggage).toBeUndefined();
+  }
+
+  await flush(page);
+  await expect.poll(() => s.spans().filter((x) => x.kind === 3 && String(x.attrs['url.full']).includes('/api/')).length).toBe(7);
+  const spans = s.spans().filter((x) => x.kind === 3 && String(x.attrs['url.full']).includes('/api/'));
+  // The header names the span that made the call, so the server's span becomes its child.
+  const same = spans.find((x) => String(x.attrs['url.full']).includes('/api/same'))!;
+  expect(headerOf('app', '/api/same?q=secret')).toBe(`00-${same.traceId}-${same.spanId}-0${(headerOf('app', '/api/same?q=secret') as string).slice(-1)}`);
+  expect(same.name).toBe('GET');
+  expect(same.attrs).toMatchObject({
+    'http.request.method': 'GET',
+    'url.full': `${s.app}/api/same?q=[REDACTED]`,
+    'server.address': '127.0.0.1',
+    'http.response.status_code': 200,
+    'edgetrace.http.body_outcome': 'complete',
+  });
+  const xhrSpan = spans.find((x) => String(x.attrs['url.full']).includes('/api/xhr-same'))!;
+  expect(xhrSpan.attrs['http.response.status_code']).toBe(200);
+  // Our own export requests to /v1/traces are never traced.
+  expect(spans.some((x) => String(x.attrs['url.full']).includes('/v1/traces'))).toBe(false);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
+test('Request objects, Headers, tuples and plain objects keep their headers and bodies', async ({ page }) => {
+  await page.goto(s.page('/forms.html', testPage({ init: '{}' })));
+  await ready(page);
+  const out = await page.evaluate(async () => {
+    const h = new Headers({ 'x-app': 'headers' });
+    const r1 = await fetch('/api/h1', { method: 'POST', headers: h, body: 'b1' });
+    const r2 = await fetch('/api/h2', { method: 'POST', headers: [['x-app', 'tuples']], body: 'b2' });
+    const r3 = await fetch('/api/h3', { method: 'PUT', headers: { 'x-app': 'object' }, body: 'b3' });
+    const req = new Request('/api/h4', { method: 'POST', headers: { 'x-app': 'request' }, body: 'b4' });
+    const r4 = await fetch(req);
+    return {
+      statuses: [r1.status, r2.status, r3.status, r4.status],
+      callerHeadersUntouched: !h.has('traceparent') && !req.headers.has('traceparent'),
+      requestUsed: req.bodyUsed,
+      instance: r4 instanceof Response,
+      url: r4.url,
+    };
+  });
+  expect(out).toEqual({ statuses: [200, 200, 200, 200], callerHeadersUntouched: true, requestUsed: true, instance: true, url: `${s.app}/api/h4` });
+  for (const [path, value] of [['/api/h1', 'headers'], ['/api/h2', 'tuples'], ['/api/h3', 'object'], ['/api/h4', 'request']]) {
+    expect(headerOf('app', path!, 'x-app')).toBe(value);
+    expect(headerOf('app', path!)).toBeDefined();
+  }
+  expect(s.seen.find((r) => r.path === '/api/h3')?.method).toBe('PUT');
+});
+
+test('failures come back exactly as without the SDK', async ({ page }) => {
+  await page.goto(s.page('/fail.html', testPage({ setup: 'window.rawFetch = window.fetch;' })));
+  await ready(page);
+  const run = () =>
+    page.evaluate(async (third) => {
+      const f = window.fetch;
+      const describe = async (p: () => Promise<Response>) => {
+        try {
+          const r = await p();
+          return `ok ${r.status} ${await r.text()}`;
+        } catch (e) {
+          return `rejected ${(e as Error).name}: ${(e as Error).message}`;
+        }
+      };
+      const ctrl = new AbortController();
+      ctrl.abort();
+      return [
+        await describe(() => f('/api/error')),
+        await describe(() => f('http://127.0.0.1:9/refused')),
+        await describe(() => f('/api/x', { signal: ctrl.signal })),
+        await describe(() => f('/api/x', { headers: { 'bad header': 'x' } })),
+        await describe(() => f(`${third}/api/no-cors`, { mode: 'no-cors' })),
+        await describe(() => f('/api/x', { method: 'GET', body: 'not allowed' })),
+      ];
+    }, s.third);
+  const without = await run();
+  await page.evaluate(() => {
+    const w = window as unknown as { tracer: unknown; et: { init(o: object): unknown; createOtlpExporter(o: object): unknown } };
+    w.tracer = w.et.init({ exporter: w.et.createOtlpExporter({ url: '/v1/traces' }), batch: { delayMs: 20 } });
+  });
+  const withSdk = await run();
+  expect(withSdk).toEqual(without);
+  expect(withSdk[0]).toBe('ok 500 broken');
+  expect(withSdk[1]).toMatch(/^rejected TypeError/);
+  expect(withSdk[2]).toMatch(/^rejected AbortError/);
+  await flush(page);
+  await expect.poll(() => s.spans().filter((x) => x.attrs['error.type'] !== undefined).length).toBeGreaterThanOrEqual(3);
+  const err = s.spans().find((x) => x.attrs['http.response.status_code'] === 500)!;
+  expect(err.attrs['error.type']).toBe('500');
+  expect(err.status).toBe(2);
+  expect(await pageErrors(page)).toEqual([]);
+});

@@ -1,0 +1,92 @@
+import { test, expect } from '@playwright/test';
+import { flush, pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
+
+// Interactions in real Chromium: the work a handler starts, also after awaits, becomes the
+// children of the interaction span, and the backend sees the interaction's trace.
+
+let s: Servers;
+test.beforeAll(async () => {
+  s = await startServers();
+});
+test.afterAll(async () => s.close());
+test.beforeEach(() => s.reset());
+
+const BODY = `
+<button id="send" data-trace-name="send message">Send</button>
+<button class="btn primary" id="">Go</button>
+<form id="chat"><input name="q"><button type="submit">Ask</button></form>
+<textarea id="prompt"></textarea>
+<p id="status"></p>`;
+
+const SETUP = `
+  const tracer = window.tracer;
+  document.getElementById('send').addEventListener('click', async () => {
+    await Promise.resolve();
+    await new Promise((r) => setTimeout(r, 50));
+    const first = await fetch('/api/first');
+    await first.json();
+    await tracer.span('render', async () => {
+      await (await fetch('/api/second')).text();
+    });
+    document.getElementById('status').textContent = 'done';
+  });
+  document.querySelector('.btn').addEventListener('click', () => { fetch('/api/go').then((r) => r.text()); });
+  document.getElementById('chat').addEventListener('submit', (e) => {
+    e.preventDefault();
+    fetch('/api/ask').then((r) => r.text());
+  });
+  document.getElementById('prompt').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); setTimeout(() => fetch('/api/prompt'), 100); }
+  });
+`;
+
+test('a click whose handler awaits twice and then fetches parents the fetches and spans', async ({ page }) => {
+  await page.goto(s.page('/click.html', testPage({ init: '{}', setup: SETUP, body: BODY })));
+  await ready(page);
+  // Let the page load settle first, so it does not adopt what the click starts.
+  await page.waitForTimeout(700);
+  await page.click('#send');
+  await expect(page.locator('#status')).toHaveText('done');
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'send message'))).toBeDefined();
+  const spans = s.spans();
+  const click = spans.find((x) => x.name === 'send message')!;
+  const first = spans.find((x) => String(x.attrs['url.full']).endsWith('/api/first'))!;
+  const render = spans.find((x) => x.name === 'render')!;
+  const second = spans.find((x) => String(x.attrs['url.full']).endsWith('/api/second'))!;
+  expect(click.parentId).toBeUndefined();
+  expect(click.attrs).toMatchObject({ 'edgetrace.interaction.type': 'click', 'edgetrace.interaction.target': 'button#send' });
+  expect(first.parentId).toBe(click.spanId);
+  expect(render.parentId).toBe(click.spanId);
+  expect(second.parentId).toBe(render.spanId);
+  for (const x of [first, render, second]) expect(x.traceId).toBe(click.traceId);
+  // The backend continues the click's trace.
+  const header = s.seen.find((r) => r.path === '/api/first')!.headers.traceparent as string;
+  expect(header.slice(3, 35)).toBe(click.traceId);
+  expect(header.slice(36, 52)).toBe(first.spanId);
+  // The interaction ends with its last piece of work, not when the idle wait ran out.
+  expect(Math.abs(click.endMs - second.endMs)).toBeLessThan(20);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
+test('interactions are named from data-trace-name or a short selector; submit and Enter count', async ({ page }) => {
+  await page.goto(s.page('/names.html', testPage({ init: '{}', setup: SETUP, body: BODY })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('.btn');
+  await page.waitForTimeout(600);
+  await page.fill('input[name=q]', 'hello');
+  await page.press('input[name=q]', 'Enter');
+  await page.waitForTimeout(600);
+  await page.focus('#prompt');
+  await page.keyboard.press('Enter');
+  await expect.poll(async () => (await flush(page), s.spans().filter((x) => x.attrs['edgetrace.interaction.type']).length)).toBe(3);
+  const spans = s.spans();
+  const names = spans.filter((x) => x.attrs['edgetrace.interaction.type']).map((x) => x.name);
+  expect(names).toEqual(['click button.btn.primary', 'submit form#chat', 'keydown textarea#prompt']);
+  const parentOf = (path: string) => spans.find((x) => x.spanId === spans.find((y) => String(y.attrs['url.full']).endsWith(path))?.parentId)?.name;
+  await expect.poll(async () => (await flush(page), s.spans().some((x) => String(x.attrs['url.full']).endsWith('/api/prompt')))).toBe(true);
+  expect(parentOf('/api/go')).toBe('click button.btn.primary');
+  expect(parentOf('/api/ask')).toBe('submit form#chat');
+  expect(parentOf('/api/prompt')).toBe('keydown textarea#prompt');
+  expect(await pageErrors(page)).toEqual([]);
+});

@@ -1,0 +1,94 @@
+import { test, expect } from '@playwright/test';
+import { flush, pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
+
+// Page load from Navigation Timing, continued from the server's trace, and SPA route changes.
+
+let s: Servers;
+test.beforeAll(async () => {
+  s = await startServers();
+});
+test.afterAll(async () => s.close());
+test.beforeEach(() => s.reset());
+
+const SERVER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const SERVER_SPAN = '00f067aa0ba902b7';
+
+test('the page load continues the server trace from <meta name="traceparent"> and adopts start-up fetches', async ({ page }) => {
+  const url = s.page(
+    '/load.html',
+    testPage({
+      head: `<meta name="traceparent" content="00-${SERVER_TRACE}-${SERVER_SPAN}-01">`,
+      init: '{}',
+      setup: "fetch('/api/boot').then((r) => r.json());",
+      body: '<h1>Hello</h1>',
+    }),
+  );
+  await page.goto(url);
+  await ready(page);
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  const spans = s.spans();
+  const load = spans.find((x) => x.name === 'page load')!;
+  expect(load.traceId).toBe(SERVER_TRACE);
+  expect(load.parentId).toBe(SERVER_SPAN);
+  expect(load.attrs['url.full']).toBe(url);
+  expect(load.attrs['edgetrace.navigation.type']).toBe('navigate');
+  expect(load.attrs['http.response.status_code']).toBe(200);
+  const marks = load.events.map((e) => e.name);
+  for (const m of ['fetchStart', 'responseStart', 'responseEnd', 'domInteractive', 'domContentLoadedEventEnd', 'loadEventEnd']) expect(marks).toContain(m);
+  const doc = spans.find((x) => x.name === 'document fetch')!;
+  expect(doc.parentId).toBe(load.spanId);
+  expect(doc.kind).toBe(3);
+  const boot = spans.find((x) => String(x.attrs['url.full']).endsWith('/api/boot'))!;
+  expect(boot.parentId).toBe(load.spanId);
+  expect(s.seen.find((r) => r.path === '/api/boot')!.headers.traceparent).toContain(SERVER_TRACE);
+  expect(load.endMs).toBeGreaterThanOrEqual(boot.endMs - 1);
+  expect(load.attrs['session.id']).toMatch(/^[\w-]{21}$/);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
+test('without a meta tag, a Server-Timing traceparent links the page load', async ({ page }) => {
+  const tp = `00-${SERVER_TRACE}-${SERVER_SPAN}-01`;
+  await page.goto(`${s.page('/timing.html', testPage({ init: '{}' }))}?server-timing=${tp}`);
+  await ready(page);
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  const load = s.spans().find((x) => x.name === 'page load')!;
+  expect(load.traceId).toBe(SERVER_TRACE);
+  expect(load.parentId).toBe(SERVER_SPAN);
+});
+
+test('History API route changes and popstate become navigation spans', async ({ page }) => {
+  const setup = `
+    document.getElementById('nav').addEventListener('click', () => {
+      history.pushState({}, '', '/app/settings?tab=2');
+      fetch('/api/settings');
+    });`;
+  await page.goto(s.page('/app/home', testPage({ init: '{}', setup, body: '<button id="nav">Settings</button>' })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('#nav');
+  // Let the click's interaction end, so that the back navigation is an interaction of its own.
+  await page.waitForTimeout(1800);
+  await page.evaluate(() => history.replaceState({}, '', '/app/settings?tab=3'));
+  await page.evaluate(() => history.replaceState({ s: 1 }, '', '#hash-only'));
+  await page.evaluate(() => new Promise<void>((r) => {
+    addEventListener('popstate', () => r(), { once: true });
+    history.back();
+  }));
+  await page.waitForTimeout(100);
+  await page.evaluate(() => fetch('/api/after-back'));
+  await expect.poll(async () => (await flush(page), s.spans().filter((x) => x.name === 'navigation').length), { timeout: 10_000 }).toBe(2);
+  const spans = s.spans();
+  const navs = spans.filter((x) => x.name === 'navigation');
+  const push = navs.find((x) => x.attrs['edgetrace.navigation.type'] === 'push')!;
+  const pop = navs.find((x) => x.attrs['edgetrace.navigation.type'] === 'pop')!;
+  const click = spans.find((x) => x.name === 'click button#nav')!;
+  expect(push.parentId).toBe(click.spanId);
+  expect(push.attrs['url.full']).toBe(`${s.app}/app/settings?tab=[REDACTED]`);
+  expect(push.attrs['edgetrace.navigation.from']).toBe(`${s.app}/app/home`);
+  expect(pop.parentId).toBeUndefined();
+  await expect.poll(async () => (await flush(page), s.spans().some((x) => String(x.attrs['url.full']).endsWith('/api/after-back')))).toBe(true);
+  const after = s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/after-back'))!;
+  expect(after.parentId).toBe(pop.spanId);
+  expect(await page.evaluate(() => location.pathname)).toBe('/app/home');
+  expect(await pageErrors(page)).toEqual([]);
+});

@@ -1,0 +1,69 @@
+import { test, expect } from '@playwright/test';
+import { pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
+
+// edgetrace/vitals: the Web Vitals arrive on the page's trace once the page is hidden, without
+// an explicit flush, and INP sits under the interaction that caused it.
+
+let s: Servers;
+test.beforeAll(async () => {
+  s = await startServers();
+});
+test.afterAll(async () => s.close());
+test.beforeEach(() => s.reset());
+
+test('vitals arrive after the page is hidden, on the page trace, with INP under its interaction', async ({ page }) => {
+  const setup = `
+    window.vitals.instrumentVitals();
+    window.reports = [];
+    window.vitals.onVitals((v) => window.reports.push(v));
+    document.getElementById('slow').addEventListener('click', () => {
+      const end = performance.now() + 120;
+      while (performance.now() < end) {}
+      document.getElementById('out').textContent = 'clicked';
+    });`;
+  // A long batch delay: only the flush that follows the hidden page can deliver in time.
+  await page.goto(
+    s.page(
+      '/vitals.html',
+      testPage({
+        vitals: true,
+        init: '{ batch: { delayMs: 60000 } }',
+        setup,
+        body: '<h1>Largest text on the page</h1><p>Some content to paint.</p><button id="slow">Slow</button><p id="out"></p>',
+      }),
+    ),
+  );
+  await ready(page);
+  await page.waitForTimeout(300);
+  await page.click('#slow');
+  await expect(page.locator('#out')).toHaveText('clicked');
+  // web-vitals takes in Event Timing entries when the page is idle (at most 1 s later); an
+  // interaction not taken in before the page is hidden is not part of the INP it reports then.
+  await page.waitForTimeout(1200);
+  // What a tab switch does: the document becomes hidden and says so.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await expect.poll(() => s.spans().filter((x) => x.attrs['web_vital.name']).map((x) => x.name).sort(), { timeout: 10_000 }).toEqual(
+    expect.arrayContaining(['FCP', 'INP', 'LCP', 'TTFB']),
+  );
+  const spans = s.spans();
+  const load = spans.find((x) => x.name === 'page load');
+  const click = spans.find((x) => x.name === 'click button#slow');
+  const vital = (n: string) => spans.find((x) => x.attrs['web_vital.name'] === n)!;
+  for (const n of ['FCP', 'LCP', 'TTFB']) {
+    expect(vital(n).parentId).toBe(load?.spanId ?? vital('FCP').parentId);
+    expect(vital(n).attrs['web_vital.rating']).toMatch(/good|needs-improvement|poor/);
+    expect(vital(n).endMs - vital(n).startMs).toBeCloseTo(vital(n).attrs['web_vital.value'] as number, 0);
+  }
+  const inp = vital('INP');
+  expect(inp.attrs['web_vital.value']).toBeGreaterThanOrEqual(100);
+  expect(click, 'the interaction span was delivered too').toBeDefined();
+  expect(inp.parentId).toBe(click!.spanId);
+  expect(inp.traceId).toBe(click!.traceId);
+  const reports = (await page.evaluate(() => (window as unknown as { reports: { name: string; interactionSpanId?: string }[] }).reports)) ?? [];
+  expect(reports.find((r) => r.name === 'INP')?.interactionSpanId).toBe(click!.spanId);
+  expect(await pageErrors(page)).toEqual([]);
+});

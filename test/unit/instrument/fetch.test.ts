@@ -1,0 +1,237 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { instrumentFetch, BODY_ATTRS } from '../../../src/instrument/fetch';
+import { internalErrorCount } from '../../../src/lib/reportInternal';
+import type { Tracer } from '../../../src/core/tracer';
+import { testTracer } from '../../helpers/collect';
+
+// fetch instrumentation in Node, whose fetch, Request, Response and streams follow the same
+// standards as the browser's; `location` is faked to give the "page" an origin. Two loopback
+// servers on different ports are two origins.
+
+interface Seen {
+  path: string;
+  method: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+const seen: Seen[] = [];
+let app: Server;
+let other: Server;
+let base = '';
+let otherBase = '';
+
+const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    seen.push({ path: url.pathname + url.search, method: req.method ?? '', headers: req.headers, body });
+    if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    if (url.pathname === '/missing') return void res.writeHead(404).end('nope');
+    if (url.pathname === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const events = [
+        'data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n',
+        'data: {"choices":[{"delta":{"content":"Hel"}}],"usage":null}\n\n',
+        'data: {"choices":[{"delta":{"content":"lo"}}],"usage":null}\n\n',
+        'data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}\n\n',
+        'data: [DONE]\n\n',
+      ];
+      let i = 0;
+      const tick = (): void => {
+        if (i < events.length) {
+          res.write(events[i++]);
+          setTimeout(tick, 5);
+        } else res.end();
+      };
+      return tick();
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
+  });
+};
+
+beforeAll(async () => {
+  app = createServer(handler);
+  other = createServer(handler);
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  otherBase = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  (globalThis as { location?: unknown }).location = { href: `${base}/page`, origin: base };
+});
+
+afterAll(async () => {
+  delete (globalThis as { location?: unknown }).location;
+  await new Promise((r) => app.close(r));
+  await new Promise((r) => other.close(r));
+});
+
+let stop: (() => void) | undefined;
+afterEach(() => {
+  stop?.();
+  stop = undefined;
+  seen.length = 0;
+});
+
+const lastSeen = (path: string): Seen => {
+  const found = [...seen].reverse().find((s) => s.path === path);
+  if (!found) throw new Error(`no request to ${path}`);
+  return found;
+};
+
+describe('instrumentFetch', () => {
+  it('records a CLIENT span with HTTP conventions and redacted query values', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const res = await fetch(`${base}/json?token=abc&page=2`);
+    expect(await res.json()).toEqual({ ok: true });
+    const span = t.byName('GET');
+    expect(span.kind).toBe('client');
+    expect(span.attrs).toMatchObject({
+      'http.request.method': 'GET',
+      'url.full': `${base}/json?token=[REDACTED]&page=[REDACTED]`,
+      'server.address': '127.0.0.1',
+      'server.port': Number(new URL(base).port),
+      'http.response.status_code': 200,
+      [BODY_ATTRS.outcome]: 'complete',
+      [BODY_ATTRS.bytes]: 11,
+    });
+    expect(span.status.code).toBe('unset');
+  });
+
+  it('adds traceparent to same-origin and allowlisted requests only', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer, propagateTo: [`${otherBase}/allowed/`] });
+    await (await fetch(`${base}/same`)).text();
+    await (await fetch(`${otherBase}/third-party`)).text();
+    await (await fetch(`${otherBase}/allowed/x`)).text();
+    const same = lastSeen('/same').headers.traceparent as string;
+    const spans = t.spans.filter((s) => s.name === 'GET');
+    expect(same).toBe(`00-${spans[0]!.traceId}-${spans[0]!.spanId}-0${spans[0]!.flags}`);
+    expect(lastSeen('/third-party').headers.traceparent).toBeUndefined();
+    expect(lastSeen('/allowed/x').headers.traceparent).toBe(`00-${spans[2]!.traceId}-${spans[2]!.spanId}-0${spans[2]!.flags}`);
+  });
+
+  it('keeps every header form and the body, and never changes the caller objects', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const headers = new Headers({ 'x-a': '1' });
+    await (await fetch(`${base}/h1`, { method: 'POST', headers, body: 'one' })).text();
+    expect(headers.has('traceparent')).toBe(false);
+    const tuples: [string, string][] = [['x-b', '2'], ['x-b', '3']];
+    await (await fetch(`${base}/h2`, { method: 'PUT', headers: tuples, body: 'two' })).text();
+    expect(tuples).toHaveLength(2);
+    const plain = { 'X-C': '4' };
+    const init = { method: 'PATCH', headers: plain, body: 'three' };
+    await (await fetch(`${base}/h3`, init)).text();
+    expect(init.headers).toBe(plain);
+    expect(Object.keys(plain)).toEqual(['X-C']);
+    const request = new Request(`${base}/h4`, { method: 'POST', headers: { 'x-d': '5' }, body: 'four' });
+    await (await fetch(request)).text();
+    expect(request.headers.has('traceparent')).toBe(false);
+    await (await fetch(new Request(`${base}/h5`, { headers: { 'x-e': '6' } }), { headers: { 'x-f': '7' } })).text();
+
+    expect(lastSeen('/h1')).toMatchObject({ method: 'POST', body: 'one', headers: { 'x-a': '1' } });
+    expect(lastSeen('/h2')).toMatchObject({ method: 'PUT', body: 'two', headers: { 'x-b': '2, 3' } });
+    expect(lastSeen('/h3')).toMatchObject({ method: 'PATCH', body: 'three', headers: { 'x-c': '4' } });
+    expect(lastSeen('/h4')).toMatchObject({ method: 'POST', body: 'four', headers: { 'x-d': '5' } });
+    // init.headers replaces the Request's, exactly as fetch does without us.
+    expect(lastSeen('/h5').headers['x-e']).toBeUndefined();
+    expect(lastSeen('/h5').headers['x-f']).toBe('7');
+    for (const p of ['/h1', '/h2', '/h3', '/h4', '/h5']) expect(lastSeen(p).headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
+  });
+
+  it('leaves a traceparent the app set itself alone', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const own = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await (await fetch(`${base}/own`, { headers: { traceparent: own } })).text();
+    expect(lastSeen('/own').headers.traceparent).toBe(own);
+  });
+
+  it('passes the same rejection through and records it', async () => {
+    const t = testTracer();
+    const closed = 'http://127.0.0.1:9/refused';
+    const without = await fetch(closed).catch((e: unknown) => e);
+    stop = instrumentFetch({ tracer: t.tracer });
+    const withSdk = await fetch(closed).catch((e: unknown) => e);
+    expect(withSdk).toBeInstanceOf(TypeError);
+    expect((withSdk as Error).message).toBe((without as Error).message);
+    const span = t.byName('GET');
+    expect(span.status.code).toBe('error');
+    expect(span.events[0]?.name).toBe('exception');
+
+    const ctrl = new AbortController();
+    ctrl.abort();
+    const aborted = await fetch(`${base}/json`, { signal: ctrl.signal }).catch((e: unknown) => e);
+    expect((aborted as Error).name).toBe('AbortError');
+    expect(t.spans.at(-1)!.attrs).toMatchObject({ 'error.type': 'AbortError', 'edgetrace.cancelled': true });
+  });
+
+  it('marks 4xx and 5xx as errors and returns the response', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const res = await fetch(`${base}/missing`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe('nope');
+    expect(t.byName('GET').attrs['error.type']).toBe('404');
+    expect(t.byName('GET').status.code).toBe('error');
+  });
+
+  it('does not trace ignored URLs, nor non-http URLs', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer, ignoreUrls: ['/v1/traces'] });
+    await (await fetch(`${base}/v1/traces`, { method: 'POST', body: '{}' })).text();
+    await (await fetch('data:text/plain,hi')).text();
+    expect(t.spans).toHaveLength(0);
+    expect(lastSeen('/v1/traces').headers.traceparent).toBeUndefined();
+  });
+
+  it('parents to the current span, and an SSE stream sets first-token time and usage on the generation', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    let text = '';
+    await trace.generation('llm', { model: 'gpt-4o' }, async () => {
+      const res = await fetch(`${base}/sse`);
+      text = await res.text();
+    });
+    trace.finish();
+    expect(text).toContain('[DONE]');
+    const gen = t.byName('llm');
+    const http = t.byName('GET');
+    expect(http.parentId).toBe(gen.spanId);
+    expect(http.attrs[BODY_ATTRS.sseEvents]).toBe(5);
+    expect(http.attrs[BODY_ATTRS.outcome]).toBe('complete');
+    expect(http.attrs[BODY_ATTRS.chunks]).toBeGreaterThanOrEqual(1);
+    expect(typeof http.attrs[BODY_ATTRS.timeToFirstChunkMs]).toBe('number');
+    expect(gen.attrs['langfuse.observation.completion_start_time']).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, total: 11 });
+    expect(http.endMs).toBeGreaterThanOrEqual(http.startMs);
+  });
+
+  it('stop() restores the original fetch', () => {
+    const original = globalThis.fetch;
+    stop = instrumentFetch({ tracer: testTracer().tracer });
+    expect(globalThis.fetch).not.toBe(original);
+    stop();
+    expect(globalThis.fetch).toBe(original);
+  });
+
+  it('never throws into the caller when the tracer fails', async () => {
+    const broken = new Proxy({} as Tracer, {
+      get() {
+        throw new Error('tracer exploded');
+      },
+    });
+    const before = internalErrorCount();
+    stop = instrumentFetch({ tracer: broken });
+    const res = await fetch(`${base}/json`);
+    expect(await res.json()).toEqual({ ok: true });
+    const rejected = await fetch('http://127.0.0.1:9/').catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(TypeError);
+    expect(internalErrorCount()).toBeGreaterThan(before);
+  });
+});

@@ -1,0 +1,146 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { interactionContext, INTERACTION_TIMED_OUT } from '../../../src/instrument/interactionContext';
+import { createTracer } from '../../../src/core/tracer';
+import type { SpanRecord } from '../../../src/protocol';
+
+const setup = (opts: { idleMs?: number; timeoutMs?: number } = {}) => {
+  const spans: SpanRecord[] = [];
+  const ctx = interactionContext({ idleMs: 100, timeoutMs: 1000, now: () => Date.now(), ...opts });
+  const tracer = createTracer({ contextManager: ctx, now: () => Date.now(), processors: [ctx.processor, { onEnd: (r) => spans.push(r) }] });
+  return { ctx, tracer, spans, byName: (n: string) => spans.find((s) => s.name === n) };
+};
+
+describe('interactionContext', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(1_700_000_000_000);
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it('makes the interaction the parent of spans started after awaits, and the stack win inside it', async () => {
+    const { ctx, tracer, byName } = setup();
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    await Promise.resolve();
+    const afterAwait = tracer.startSpan('after-await');
+    tracer.span('outer', () => {
+      tracer.startSpan('inner').end();
+    });
+    afterAwait.end();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(byName('after-await')!.parentId).toBe(click.spanId);
+    expect(byName('outer')!.parentId).toBe(click.spanId);
+    expect(byName('inner')!.parentId).toBe(byName('outer')!.spanId);
+    expect(byName('click')).toBeDefined();
+  });
+
+  it('stays open while work is open and ends at the end of the last work, after the idle gap', async () => {
+    const { ctx, tracer, byName } = setup();
+    const start = Date.now();
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    const fetch1 = tracer.startSpan('fetch-1');
+    await vi.advanceTimersByTimeAsync(400);
+    expect(ctx.current()).toBe(click);
+    fetch1.end();
+    const ended1 = Date.now();
+    // The handler continues 50 ms later (a short timer): still the same interaction.
+    await vi.advanceTimersByTimeAsync(50);
+    expect(ctx.current()).toBe(click);
+    const fetch2 = tracer.startSpan('fetch-2');
+    await vi.advanceTimersByTimeAsync(30);
+    fetch2.end();
+    const ended2 = Date.now();
+    expect(ended2 - ended1).toBe(80);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(byName('click')).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(2);
+    expect(ctx.current()).toBeUndefined();
+    const rec = byName('click')!;
+    expect(rec.startMs).toBe(start);
+    expect(rec.endMs).toBe(ended2);
+    expect(byName('fetch-2')!.parentId).toBe(click.spanId);
+  });
+
+  it('adopts nothing after an idle gap: later work starts its own trace', async () => {
+    const { ctx, tracer, byName } = setup();
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    await vi.advanceTimersByTimeAsync(150);
+    tracer.startSpan('late').end();
+    expect(byName('late')!.parentId).toBeUndefined();
+    expect(byName('late')!.traceId).not.toBe(click.traceId);
+  });
+
+  it('stops adopting at the timeout but waits for work it already started', async () => {
+    const { ctx, tracer, byName } = setup({ timeoutMs: 1000 });
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    const stream = tracer.startSpan('stream');
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(ctx.current()).toBeUndefined();
+    expect(tracer.startSpan('unrelated').parentId).toBeUndefined();
+    expect(byName('click')).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(2000);
+    stream.end();
+    const end = Date.now();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(byName('click')!.endMs).toBe(end);
+    expect(byName('click')!.attrs[INTERACTION_TIMED_OUT]).toBe(true);
+    expect(byName('stream')!.attrs['edgetrace.unfinished']).toBeUndefined();
+  });
+
+  it('a newer interaction takes over at once; the older still ends with its own work', async () => {
+    const { ctx, tracer, byName } = setup();
+    const a = tracer.createTrace('a');
+    ctx.begin(a);
+    const aWork = tracer.startSpan('a-work');
+    const b = tracer.createTrace('b');
+    ctx.begin(b);
+    expect(ctx.current()).toBe(b);
+    expect(tracer.startSpan('b-work').parentId).toBe(b.spanId);
+    aWork.end();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(byName('a-work')!.parentId).toBe(a.spanId);
+    expect(byName('a')).toBeDefined();
+  });
+
+  it('hold() keeps an interaction open for work that is not a span, ending at the given time', async () => {
+    const { ctx, tracer, byName } = setup();
+    const load = tracer.createTrace('page load');
+    ctx.begin(load);
+    const release = ctx.hold(load);
+    await vi.advanceTimersByTimeAsync(700);
+    expect(byName('page load')).toBeUndefined();
+    const endAt = Date.now() - 20;
+    release(endAt);
+    await vi.advanceTimersByTimeAsync(150);
+    expect(byName('page load')!.endMs).toBe(endAt);
+  });
+
+  it('endAll() ends every pending interaction at once (pagehide)', () => {
+    const { ctx, tracer, byName } = setup();
+    const a = tracer.createTrace('a');
+    ctx.begin(a);
+    ctx.endAll();
+    expect(byName('a')).toBeDefined();
+    expect(ctx.current()).toBeUndefined();
+  });
+
+  it('close() stops adopting and ignores later begin()', async () => {
+    const { ctx, tracer } = setup();
+    ctx.close();
+    ctx.begin(tracer.createTrace('x'));
+    expect(ctx.current()).toBeUndefined();
+  });
+
+  it('keeps at most 32 interactions pending', async () => {
+    const { ctx, tracer, spans } = setup();
+    for (let i = 0; i < 40; i++) {
+      const t = tracer.createTrace(`i${i}`);
+      ctx.begin(t);
+      tracer.startSpan(`w${i}`);
+    }
+    expect(spans.filter((s) => /^i\d+$/.test(s.name))).toHaveLength(8);
+  });
+});

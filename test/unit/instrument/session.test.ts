@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { getSessionId, getUser, instrumentSession, setUser, touchSession } from '../../../src/instrument/session';
+
+const memoryStorage = () => {
+  const map = new Map<string, string>();
+  return { map, getItem: (k: string) => map.get(k) ?? null, setItem: (k: string, v: string) => void map.set(k, v) };
+};
+
+describe('session', () => {
+  let stop: (() => void) | undefined;
+  afterEach(() => {
+    stop?.();
+    setUser(undefined);
+  });
+
+  it('keeps one id while active and renews it after the inactivity timeout', () => {
+    let t = 1_000_000;
+    const storage = memoryStorage();
+    stop = instrumentSession({ storage, inactivityTimeoutMs: 60_000, now: () => t });
+    const first = touchSession();
+    expect(first).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    t += 59_000;
+    expect(touchSession()).toBe(first);
+    t += 59_000; // active a minute ago at most: still the same session
+    expect(touchSession()).toBe(first);
+    t += 60_001;
+    const second = touchSession();
+    expect(second).not.toBe(first);
+    expect(JSON.parse(storage.map.get('edgetrace.session')!).id).toBe(second);
+  });
+
+  it('continues the stored session after a reload, unless it has expired', () => {
+    let t = 5_000_000;
+    const storage = memoryStorage();
+    stop = instrumentSession({ storage, now: () => t });
+    const id = touchSession();
+    stop();
+    t += 10 * 60_000;
+    stop = instrumentSession({ storage, now: () => t });
+    expect(getSessionId()).toBe(id);
+    expect(touchSession()).toBe(id);
+    stop();
+    t += 31 * 60_000;
+    stop = instrumentSession({ storage, now: () => t });
+    expect(touchSession()).not.toBe(id);
+  });
+
+  it('keeps the user with the session and clears it with setUser(undefined)', () => {
+    const storage = memoryStorage();
+    stop = instrumentSession({ storage });
+    touchSession();
+    setUser('u-42');
+    expect(getUser()).toBe('u-42');
+    expect(JSON.parse(storage.map.get('edgetrace.session')!).userId).toBe('u-42');
+    stop();
+    setUser(undefined);
+    stop = instrumentSession({ storage });
+    expect(getUser()).toBeUndefined();
+    setUser('u-7');
+    stop();
+    // A reload: the module starts with no user in memory and reads it back from storage.
+    (setUser as (u: string | undefined) => void)(undefined);
+    storage.map.set('edgetrace.session', JSON.stringify({ id: 'abc', lastMs: Date.now(), userId: 'u-7' }));
+    stop = instrumentSession({ storage });
+    expect(getUser()).toBe('u-7');
+  });
+
+  it('works in memory when storage throws, and ignores foreign data under its key', () => {
+    const throwing = {
+      getItem: () => {
+        throw new Error('SecurityError');
+      },
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      },
+    };
+    stop = instrumentSession({ storage: throwing });
+    const id = touchSession();
+    expect(id).toBeTruthy();
+    expect(touchSession()).toBe(id);
+    stop();
+    const storage = memoryStorage();
+    storage.map.set('edgetrace.session', '{not json');
+    stop = instrumentSession({ storage });
+    expect(touchSession()).toBeTruthy();
+  });
+
+  it('gives no session id when stopped', () => {
+    stop = instrumentSession({ storage: memoryStorage() });
+    touchSession();
+    stop();
+    expect(touchSession()).toBeUndefined();
+    expect(getSessionId()).toBeUndefined();
+  });
+});
