@@ -1,23 +1,57 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { alsContext, type ContextManager } from '../core/context';
-
-// The `edgetrace/server` entry. The exporters run in any JS runtime; the request middleware,
-// `fromEnv()` and the collector handler are added here with the server work.
+// The `edgetrace/server` entry: request middleware, exporters, the env factory and the collector.
+// Named re-exports only.
+export { withTracing } from './withTracing';
+export { createServerTracer } from './serverTracer';
+export { requestProcessor } from './requestProcessor';
+export { serverContext, requestSpan } from './scope';
+export { tracedFetch, instrumentServerFetch } from './fetch';
+export { toNodeListener } from './node';
+export { fromEnv, parseOtlpHeaders, otlpTracesUrl } from './fromEnv';
+export { createJsonlExporter } from './jsonl';
+export { createCollector } from './collector/createCollector';
+export { decodeOtlp } from './collector/decodeOtlp';
+export { decodeScores } from './collector/decodeScores';
+export { openSqliteStore, createSqliteStore, DEFAULT_DB_PATH } from './collector/sqliteStore';
+export { createRateLimiter } from './collector/rateLimit';
 export { createOtlpExporter } from '../export/http';
 export { createLangfuseExporter } from '../export/langfuse';
 export { createConsoleExporter } from '../export/console';
+export { createMemoryExporter } from '../export/memory';
 export { noneExporter } from '../export/none';
 export { alsContext } from '../core/context';
 
-/**
- * A context manager backed by `AsyncLocalStorage` from `node:async_hooks`, so the current span
- * follows `await`, timers and promise callbacks. Works in Node, Deno, Bun and Workers with
- * `nodejs_compat`. Pass it as `contextManager` to `init()` or `createTracer()`.
- */
-export const serverContext = (): ContextManager => alsContext(AsyncLocalStorage);
-
+export type { WithTracingOptions, ResponseHeader, TracedHandler } from './withTracing';
+export type { ServerTracerOptions } from './serverTracer';
+export type { RequestProcessor, RequestProcessorOptions } from './requestProcessor';
+export type { RequestScope } from './scope';
+export type { NodeContext, NodeListener, NodeListenerOptions } from './node';
+export type { EnvExporter, FromEnvOptions, TracingMode } from './fromEnv';
+export type { JsonlExporterOptions } from './jsonl';
+export type { WaitUntil } from './waitUntil';
+export type { Collector, CollectorOptions } from './collector/createCollector';
+export type { DecodeLimits, DecodeResult } from './collector/decodeOtlp';
+export type { ScoreDecodeResult } from './collector/decodeScores';
+export type { SqliteDatabase, SqliteStatement, SqliteStoreOptions } from './collector/sqliteStore';
+export type { RateLimiter, RateLimitOptions, RateDecision } from './collector/rateLimit';
+export type {
+  TraceStore,
+  TraceQuery,
+  TraceList,
+  TraceSummary,
+  TraceTree,
+  SpanNode,
+  StatsQuery,
+  TraceStats,
+  NameStats,
+  ModelStats,
+  MaybePromise,
+} from './collector/store';
 export type { OtlpExporterOptions } from '../export/http';
 export type { LangfuseExporterOptions } from '../export/langfuse';
 export type { ConsoleExporterOptions } from '../export/console';
+export type { MemoryExporter } from '../export/memory';
 export type { ContextManager, AsyncLocalStorageLike } from '../core/context';
+export type { Tracer } from '../core/tracer';
+export type { Trace } from '../core/trace';
+export type { Span } from '../core/span';
 export type { Exporter, ExportResult, SpanRecord, ScoreRecord, TelemetryRecord } from '../protocol';

@@ -1,0 +1,312 @@
+// The server-side benchmarks (`node bench/server.js`, and the last section of `npm run bench`),
+// run against the build (dist/server.js), each server in its own process so that the load
+// generator (autocannon, in this process) does not share its event loop:
+//
+// 1. Collector ingest: OTLP/HTTP JSON batches POSTed on loopback to `createCollector` behind
+//    `toNodeListener`, stored in a SQLite file (WAL). Spans per second are counted from the rows
+//    in the database afterwards, not from replies. Bar: 20,000 spans/s on the 2-core machine.
+// 2. Middleware cost: the same trivial handler with and without `withTracing` (exporter that
+//    accepts at once), called in-process (µs added per request), and over HTTP with autocannon
+//    (latency percentiles and requests per second).
+//
+// Writes its section of BENCHMARKS.md between `<!-- server:start -->` and `<!-- server:end -->`.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const DIST = new URL('../dist/server.js', import.meta.url);
+const REPORT = new URL('../BENCHMARKS.md', import.meta.url);
+const SELF = fileURLToPath(import.meta.url);
+
+// Ingest load: batches of 200 spans (a browser outbox flushes a few hundred at a time), 8
+// connections, 10 s after a 2 s warm-up.
+const SPANS_PER_REQUEST = 200;
+const INGEST_CONNECTIONS = 8;
+const INGEST_SECONDS = 10;
+const WARMUP_SECONDS = 2;
+const BAR_SPANS_PER_SECOND = 20_000;
+// Middleware: in-process rounds of requests, and autocannon runs of 5 s per server.
+const INPROC_REQUESTS = 5_000;
+const INPROC_ROUNDS = 9;
+const HTTP_SECONDS = 5;
+const HTTP_CONNECTIONS = 10;
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+// --- child process: one server, printing {"port": n} once it listens ---
+
+const serve = async (kind, dbPath) => {
+  const { createServer } = await import('node:http');
+  const server = await import(DIST.href);
+  let handler;
+  let close = async () => undefined;
+  if (kind === 'collector') {
+    const store = await server.openSqliteStore({ path: dbPath });
+    const collector = server.createCollector({ store, rateLimit: false, retentionMs: false, readToken: false });
+    handler = collector.fetch;
+    close = () => collector.close();
+  } else {
+    const plain = () => new Response('ok');
+    handler = kind === 'traced' ? server.withTracing(plain, { exporter: { export: () => Promise.resolve({ ok: true }) }, traceFetch: false }) : plain;
+  }
+  const listener = server.toNodeListener(handler);
+  const http = createServer(listener);
+  http.keepAliveTimeout = 30_000;
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const cpu0 = process.cpuUsage();
+  console.log(JSON.stringify({ port: http.address().port }));
+  process.once('SIGTERM', async () => {
+    // CPU the server spent (user + system, µs) while listening: a figure other load on the machine barely moves.
+    const cpu = process.cpuUsage(cpu0);
+    http.closeAllConnections();
+    http.close();
+    await listener.drain();
+    await close();
+    console.log(JSON.stringify({ cpuUs: cpu.user + cpu.system }));
+    process.exit(0);
+  });
+};
+
+const startChild = (kind, dbPath = '') =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SELF, '--serve', kind, dbPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+      const m = /\{"port":(\d+)\}/.exec(out);
+      if (m) {
+        resolve({
+          port: Number(m[1]),
+          /** Stops the server; resolves with the CPU time it used, in µs. */
+          stop: () =>
+            new Promise((r) => {
+              child.once('exit', () => r(Number(/\{"cpuUs":(\d+)\}/.exec(out)?.[1] ?? NaN)));
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+    child.once('exit', (code) => code !== 0 && reject(new Error(`bench server (${kind}) exited with ${code}`)));
+  });
+
+// --- load ---
+
+/** One batch body; `RRRRRRRR` is replaced per request so every span is new to the store. */
+export const batchTemplate = () => {
+  const now = Date.now();
+  const spans = [];
+  for (let i = 0; i < SPANS_PER_REQUEST; i++) {
+    const n = i.toString(16).padStart(8, '0');
+    const start = `${now + i}000000`;
+    spans.push({
+      traceId: `RRRRRRRR${(i >> 3).toString(16).padStart(8, '0')}0000000000000001`,
+      spanId: `RRRRRRRR${n}`,
+      parentSpanId: i % 8 === 0 ? undefined : `RRRRRRRR${(i - (i % 8)).toString(16).padStart(8, '0')}`,
+      name: i % 8 === 0 ? 'chat-turn' : i % 8 === 1 ? 'POST /api/chat' : 'fetch',
+      kind: i % 8 === 1 ? 3 : 1,
+      startTimeUnixNano: start,
+      endTimeUnixNano: `${now + i + 12}000000`,
+      flags: 257,
+      attributes: [
+        { key: 'http.request.method', value: { stringValue: 'POST' } },
+        { key: 'url.full', value: { stringValue: 'https://app.example.com/api/chat?q=[REDACTED]' } },
+        { key: 'http.response.status_code', value: { intValue: '200' } },
+        { key: 'user.id', value: { stringValue: `user-${i % 17}` } },
+        { key: 'session.id', value: { stringValue: `session-${i % 5}` } },
+        { key: 'langfuse.observation.type', value: { stringValue: i % 8 === 2 ? 'generation' : 'span' } },
+        { key: 'gen_ai.request.model', value: { stringValue: 'gpt-4o-mini' } },
+        { key: 'gen_ai.usage.input_tokens', value: { intValue: '812' } },
+        { key: 'gen_ai.usage.output_tokens', value: { intValue: '96' } },
+        { key: 'edgetrace.chunks', value: { intValue: String(i) } },
+      ],
+      events: i % 8 === 2 ? [{ timeUnixNano: start, name: 'first-token', attributes: [] }] : [],
+      status: { code: i % 50 === 0 ? 2 : 0 },
+    });
+  }
+  return JSON.stringify({
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'chat-web' } }, { key: 'telemetry.sdk.name', value: { stringValue: 'edgetrace' } }] },
+        scopeSpans: [{ scope: { name: 'edgetrace', version: '0.1.0' }, spans }],
+      },
+    ],
+  });
+};
+
+const cannon = async (opts) => {
+  const { default: autocannon } = await import('autocannon');
+  return autocannon({ ...opts, renderProgressBar: false, renderResultsTable: false });
+};
+
+const countSpans = (dbPath) => {
+  const Database = createRequire(import.meta.url)('better-sqlite3');
+  const db = new Database(dbPath, { readonly: true });
+  const n = db.prepare('SELECT COUNT(*) AS n FROM spans').get().n;
+  db.close();
+  return n;
+};
+
+const measureIngest = async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgetrace-bench-'));
+  const dbPath = join(dir, 'traces.db');
+  const template = batchTemplate();
+  let counter = 0;
+  let cpuUs = 0;
+  const run = async (seconds) => {
+    const child = await startChild('collector', dbPath);
+    try {
+      const body = () => template.replaceAll('RRRRRRRR', (++counter).toString(16).padStart(8, '0'));
+      return await cannon({
+        url: `http://127.0.0.1:${child.port}/v1/traces`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        connections: INGEST_CONNECTIONS,
+        duration: seconds,
+        requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, body: body() }) }],
+      });
+    } finally {
+      cpuUs = await child.stop();
+    }
+  };
+  try {
+    await run(WARMUP_SECONDS);
+    const before = countSpans(dbPath);
+    const t0 = process.hrtime.bigint();
+    const result = await run(INGEST_SECONDS);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const stored = countSpans(dbPath) - before;
+    const bytes = Buffer.byteLength(template);
+    return {
+      stored,
+      // autocannon's own duration (load on); the wall time also holds start-up and shutdown.
+      perSecond: stored / result.duration,
+      perCpuSecond: stored / (cpuUs / 1e6),
+      wallPerSecond: stored / seconds,
+      requests: result.requests.total,
+      ok: result['2xx'],
+      non2xx: result.non2xx,
+      errors: result.errors,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      bodyKB: bytes / 1000,
+      load: loadavg()[0],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+// --- middleware cost ---
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const measureInProcess = async () => {
+  const server = await import(DIST.href);
+  const plain = () => new Response('ok');
+  const traced = server.withTracing(plain, { exporter: { export: () => Promise.resolve({ ok: true }) }, traceFetch: false });
+  const pending = [];
+  const ctx = { waitUntil: (p) => pending.push(p) };
+  const round = async (handler) => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < INPROC_REQUESTS; i++) {
+      const res = await handler(new Request('http://bench.local/api/chat?x=1', { headers: { traceparent: TRACEPARENT } }), {}, ctx);
+      await res.text();
+    }
+    const ns = Number(process.hrtime.bigint() - t0) / INPROC_REQUESTS;
+    await Promise.all(pending.splice(0));
+    return ns;
+  };
+  await round(plain);
+  await round(traced);
+  const results = { plain: [], traced: [] };
+  for (let r = 0; r < INPROC_ROUNDS; r++) {
+    for (const name of r % 2 ? ['traced', 'plain'] : ['plain', 'traced']) results[name].push(await round(name === 'plain' ? plain : traced));
+  }
+  return { plainUs: median(results.plain) / 1000, tracedUs: median(results.traced) / 1000 };
+};
+
+const measureHttp = async () => {
+  const out = {};
+  for (const kind of ['plain', 'traced', 'plain', 'traced']) {
+    const child = await startChild(kind);
+    try {
+      const r = await cannon({ url: `http://127.0.0.1:${child.port}/api/chat`, headers: { traceparent: TRACEPARENT }, connections: HTTP_CONNECTIONS, duration: HTTP_SECONDS });
+      // The second run of each counts; the first warms the machine up.
+      out[kind] = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx };
+    } finally {
+      await child.stop();
+    }
+  }
+  return out;
+};
+
+// --- report ---
+
+export const runServerBench = async () => {
+  if (!existsSync(DIST)) throw new Error('bench/server.js: dist/server.js is missing; run `npm run build` first.');
+  const ingest = await measureIngest();
+  const inproc = await measureInProcess();
+  const http = await measureHttp();
+  const f0 = (n) => Math.round(n).toLocaleString('en-US');
+  const f1 = (n) => n.toFixed(1);
+  const lines = [
+    `Measured with \`node bench/server.js\` (part of \`npm run bench\`) on ${new Date().toISOString().slice(0, 10)}: Node ${process.version}; server and load generator in separate processes on loopback.`,
+    '',
+    '### Collector ingest into SQLite',
+    '',
+    `autocannon POSTs OTLP/HTTP JSON batches of ${SPANS_PER_REQUEST} spans (${f1(ingest.bodyKB)} kB each, 10 attributes per span, every span new) ` +
+      `over ${INGEST_CONNECTIONS} connections for ${INGEST_SECONDS} s after a ${WARMUP_SECONDS} s warm-up, to \`createCollector\` ` +
+      '(validation, conversion, one transaction per batch, WAL) behind `toNodeListener`. Spans are counted in the database afterwards.',
+    '',
+    '| spans stored | spans/s | bar | spans per server CPU-second | requests (2xx / other / errors) | latency p50 / p99 | machine load (1 min) |',
+    '| ---: | ---: | ---: | ---: | --- | --- | ---: |',
+    `| ${f0(ingest.stored)} | **${f0(ingest.perSecond)}** | ${f0(BAR_SPANS_PER_SECOND)} (${ingest.perSecond >= BAR_SPANS_PER_SECOND ? 'met' : '**not met**'}) | ${f0(ingest.perCpuSecond)} | ${ingest.ok} / ${ingest.non2xx} / ${ingest.errors} | ${ingest.p50} ms / ${ingest.p99} ms | ${ingest.load.toFixed(1)} |`,
+    '',
+    'Spans per server CPU-second divides the stored spans by the CPU time (user + system) of the collector process: ' +
+      'it is what one core sustains, and moves little when other work shares the machine; spans/s is wall-clock, with autocannon on the other core.',
+    '',
+    '### Middleware cost (`withTracing`)',
+    '',
+    `A handler returning \`new Response('ok')\`, with and without \`withTracing\` (incoming traceparent continued, SERVER span, ` +
+      'body observed to its end, one export per request through waitUntil to an exporter that accepts at once).',
+    '',
+    `In-process, median of ${INPROC_ROUNDS} rounds of ${f0(INPROC_REQUESTS)} requests (build the Request, call, read the body):`,
+    '',
+    '| handler | µs per request |',
+    '| --- | ---: |',
+    `| plain | ${f1(inproc.plainUs)} |`,
+    `| withTracing | ${f1(inproc.tracedUs)} |`,
+    `| **added by withTracing** | **${f1(inproc.tracedUs - inproc.plainUs)}** |`,
+    '',
+    `Over HTTP on loopback (Node http + \`toNodeListener\`), autocannon, ${HTTP_CONNECTIONS} connections, ${HTTP_SECONDS} s (second of two runs each):`,
+    '',
+    '| handler | requests/s | latency p50 | latency p99 |',
+    '| --- | ---: | ---: | ---: |',
+    `| plain | ${f0(http.plain.rps)} | ${http.plain.p50} ms | ${http.plain.p99} ms |`,
+    `| withTracing | ${f0(http.traced.rps)} | ${http.traced.p50} ms | ${http.traced.p99} ms |`,
+  ];
+  const section = lines.join('\n');
+  const START = '<!-- server:start -->';
+  const END = '<!-- server:end -->';
+  let doc = existsSync(REPORT) ? readFileSync(REPORT, 'utf8') : '# Benchmarks\n';
+  const block = `${START}\n## Server and collector\n\n${section}\n${END}`;
+  const a = doc.indexOf(START);
+  const b = doc.indexOf(END);
+  doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
+  writeFileSync(REPORT, doc);
+  console.log(section);
+  return { ingest, inproc, http };
+};
+
+if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  if (process.argv[2] === '--serve') await serve(process.argv[3], process.argv[4]);
+  else await runServerBench();
+}

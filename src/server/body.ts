@@ -1,0 +1,69 @@
+import { reportInternal } from '../lib/reportInternal';
+
+/** How a response body finished. */
+export interface BodyEnd {
+  /** Bytes the consumer read. */
+  bytes: number;
+  /** The consumer stopped reading (client went away, HEAD, a runtime that drops the body). */
+  cancelled?: boolean;
+  /** The body's source failed. */
+  error?: unknown;
+}
+
+const sizeOf = (chunk: unknown): number =>
+  chunk instanceof Uint8Array || chunk instanceof ArrayBuffer ? chunk.byteLength : typeof chunk === 'string' ? chunk.length : 0;
+
+/**
+ * Passes `body` through, chunk by chunk as the consumer pulls (nothing is read ahead, buffered or
+ * cloned, so endless streams stay cheap), and calls `onEnd` once when the body is done, failed
+ * or cancelled. The returned stream closes only after the promise `onEnd` returns has settled,
+ * which lets a runtime without `waitUntil` finish a flush while the response is still open.
+ */
+export const observeBody = (
+  body: ReadableStream<Uint8Array>,
+  onEnd: (end: BodyEnd) => Promise<unknown> | void,
+): ReadableStream<Uint8Array> => {
+  const reader = body.getReader();
+  let bytes = 0;
+  let ended = false;
+  const finish = async (end: BodyEnd): Promise<void> => {
+    if (ended) return;
+    ended = true;
+    try {
+      await onEnd(end);
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          await finish({ bytes, error });
+          controller.error(error);
+          return;
+        }
+        if (chunk.done) {
+          await finish({ bytes });
+          controller.close();
+          return;
+        }
+        bytes += sizeOf(chunk.value);
+        controller.enqueue(chunk.value);
+      },
+      async cancel(reason) {
+        try {
+          await reader.cancel(reason);
+        } catch {
+          // The source may already have failed; the consumer is gone either way.
+        }
+        await finish({ bytes, cancelled: true });
+      },
+    },
+    // Pull only when the consumer asks, so the span ends with the last byte actually taken.
+    { highWaterMark: 0 },
+  );
+};

@@ -1,0 +1,206 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import type { Exporter } from '../protocol';
+import { createCollector, type Collector } from './collector/createCollector';
+import { DEFAULT_DB_PATH, openSqliteStore } from './collector/sqliteStore';
+import type { TraceStore } from './collector/store';
+import { fromEnv, type EnvExporter } from './fromEnv';
+import { toNodeListener } from './node';
+
+/**
+ * The `edgetrace` command line (Node only): `edgetrace collect` runs the collector on Node's
+ * http server with the SQLite store. bin/edgetrace.js calls {@link runCli} with the process's
+ * argv and environment.
+ */
+
+/** Where the CLI reads and writes; the process's own by default (see bin/edgetrace.js). */
+export interface CliIo {
+  argv: readonly string[];
+  env: Record<string, string | undefined>;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/** A running `collect` command. */
+export interface RunningCollector {
+  url: string;
+  server: Server;
+  collector: Collector;
+  /** Stops listening, finishes work in flight and closes the store. */
+  close(): Promise<void>;
+}
+
+/** A usage or configuration mistake: printed without a stack, exit status 2. */
+export class CliError extends Error {}
+
+/** What `edgetrace help` prints. */
+export const USAGE = `usage: edgetrace collect [options]
+
+Runs the edgetrace collector: OTLP/HTTP JSON in at POST /v1/traces (and scores at POST /v1/scores),
+stored in SQLite and/or forwarded to Langfuse or an OTLP receiver, queried at GET /api/traces,
+/api/traces/<id> and /api/stats.
+
+options:
+  --port <n>              port to listen on (default 4318; 0 picks one)
+  --host <address>        address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --db <file>             SQLite database file (default ${DEFAULT_DB_PATH})
+  --no-db                 keep nothing locally: forward only
+  --forward <target>      langfuse or otlp, repeatable; credentials come from LANGFUSE_PUBLIC_KEY,
+                          LANGFUSE_SECRET_KEY, LANGFUSE_BASE_URL / OTEL_EXPORTER_OTLP_ENDPOINT,
+                          OTEL_EXPORTER_OTLP_HEADERS
+  --allow-origin <origin> page origin allowed to send from a browser, repeatable ("*" for any)
+  --ingest-token <token>  public token senders must present (or EDGETRACE_INGEST_TOKEN)
+  --read-token <token>    token for the query API (or EDGETRACE_READ_TOKEN; default: a new random one)
+  --open-read             no token for the query API (local development only)
+  --retention-days <n>    prune traces older than this (default 30; 0 keeps everything)
+  --max-body-bytes <n>    largest request body after decompression (default 5000000)
+  --rate-limit <n>        requests per second per client (default 20; 0 turns the limit off)
+  --rate-burst <n>        requests a client may send at once (default 60)
+`;
+
+const number = (name: string, value: string | undefined, dflt: number, min = 0): number => {
+  if (value === undefined) return dflt;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new CliError(`--${name} must be a number ≥ ${min}, got ${JSON.stringify(value)}`);
+  return n;
+};
+
+const randomToken = (): string => {
+  const bytes = new Uint8Array(18);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+};
+
+/** Starts `edgetrace collect` with `args` (the words after `collect`). */
+export const startCollect = async (args: readonly string[], io: CliIo): Promise<RunningCollector> => {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        db: { type: 'string' },
+        'no-db': { type: 'boolean' },
+        forward: { type: 'string', multiple: true },
+        'allow-origin': { type: 'string', multiple: true },
+        'ingest-token': { type: 'string' },
+        'read-token': { type: 'string' },
+        'open-read': { type: 'boolean' },
+        'retention-days': { type: 'string' },
+        'max-body-bytes': { type: 'string' },
+        'rate-limit': { type: 'string' },
+        'rate-burst': { type: 'string' },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+  const v = parsed.values;
+  const port = number('port', v.port, 4318);
+  if (!Number.isInteger(port) || port > 65535) throw new CliError(`--port must be a port number, got ${v.port}`);
+  const host = v.host ?? '127.0.0.1';
+  const retentionDays = number('retention-days', v['retention-days'], 30);
+  const maxBodyBytes = number('max-body-bytes', v['max-body-bytes'], 5_000_000, 1);
+  const rate = number('rate-limit', v['rate-limit'], 20);
+  const burst = number('rate-burst', v['rate-burst'], 60, 1);
+  const ingestToken = v['ingest-token'] ?? io.env.EDGETRACE_INGEST_TOKEN;
+  if (v['open-read'] && v['read-token']) throw new CliError('--open-read and --read-token exclude each other');
+  const readToken: string | false = v['open-read'] ? false : (v['read-token'] ?? io.env.EDGETRACE_READ_TOKEN ?? randomToken());
+
+  const forward: EnvExporter[] = [];
+  for (const target of (v.forward ?? []).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean)) {
+    if (target !== 'langfuse' && target !== 'otlp') throw new CliError(`--forward must be langfuse or otlp, got ${JSON.stringify(target)}`);
+    try {
+      forward.push(fromEnv({ ...io.env, TRACING_MODE: target }));
+    } catch (error) {
+      throw new CliError(error instanceof Error ? error.message.replace(/^\[edgetrace\] fromEnv\(\): /, '') : String(error));
+    }
+  }
+  if (v['no-db'] && forward.length === 0) throw new CliError('--no-db needs at least one --forward, or nothing would be kept');
+
+  let store: TraceStore | undefined;
+  const dbPath = v.db ?? DEFAULT_DB_PATH;
+  if (!v['no-db']) store = await openSqliteStore({ path: dbPath });
+  const origins = v['allow-origin'] ?? [];
+  let collector: Collector;
+  try {
+    collector = createCollector({
+      store,
+      forward: forward as Exporter[],
+      allowedOrigins: origins.includes('*') ? '*' : origins,
+      ingestToken,
+      readToken,
+      maxBodyBytes,
+      rateLimit: rate > 0 ? { perSecond: rate, burst } : false,
+      retentionMs: retentionDays > 0 ? retentionDays * 86_400_000 : false,
+      onError: (error) => io.err(`edgetrace collect: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    });
+  } catch (error) {
+    await store?.close();
+    throw new CliError(error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : String(error));
+  }
+
+  const listener = toNodeListener(collector.fetch, { onError: (error) => io.err(`edgetrace collect: ${String(error)}`) });
+  const server = createServer(listener);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    await collector.close();
+    throw new CliError(`cannot listen on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+
+  // Prune now and then hourly; the timer must not keep the process alive on its own.
+  const pruneOnce = (): void => {
+    collector.prune().catch((error: unknown) => io.err(`edgetrace collect: pruning failed: ${String(error)}`));
+  };
+  pruneOnce();
+  const timer = setInterval(pruneOnce, 3_600_000);
+  timer.unref();
+
+  io.out(`edgetrace collector listening on ${url}`);
+  io.out(`  ingest  POST ${url}/v1/traces (OTLP/HTTP JSON, gzip ok) and ${url}/v1/scores${ingestToken ? ', ingest token required' : ''}`);
+  io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats` + (readToken === false ? ' (open)' : ` with Authorization: Bearer ${readToken}`));
+  io.out(`  store   ${store ? `${dbPath} (retention ${retentionDays > 0 ? `${retentionDays} days` : 'forever'})` : 'none'}`);
+  io.out(`  forward ${forward.length ? forward.map((f) => f.target).join(', ') : 'none'}`);
+  if (origins.length) io.out(`  origins ${origins.join(', ')}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    collector,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(timer);
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await listener.drain();
+        await collector.close();
+      })()),
+  };
+};
+
+/**
+ * Runs the CLI. Resolves with the running collector for `collect`, or `undefined` after printing
+ * help. Mistakes throw {@link CliError}.
+ */
+export const runCli = async (io: CliIo): Promise<RunningCollector | undefined> => {
+  const [command, ...rest] = io.argv;
+  if (command === 'collect') return startCollect(rest, io);
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.out(USAGE);
+    return undefined;
+  }
+  throw new CliError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+};

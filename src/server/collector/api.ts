@@ -1,0 +1,95 @@
+import type { StatsQuery, TraceQuery, TraceStore } from './store';
+import { isValidCursor } from './sqliteStore';
+
+/** A JSON reply: status and body. */
+export interface ApiReply {
+  status: number;
+  body: unknown;
+}
+
+/** gRPC-style error body, as OTLP receivers send it: `{ code, message }`. */
+export const errorBody = (code: number, message: string): { code: number; message: string } => ({ code, message });
+
+/** google.rpc.Code for a malformed request (400). */
+export const INVALID_ARGUMENT = 3;
+/** google.rpc.Code for something that does not exist (404). */
+export const NOT_FOUND = 5;
+
+/** Thrown by the parameter readers; turned into a 400. */
+class BadParam extends Error {}
+
+/** Epoch ms from `1732140000000` or an ISO-8601 date. */
+const timeParam = (params: URLSearchParams, name: string): number | undefined => {
+  const v = params.get(name);
+  if (v === null || v === '') return undefined;
+  const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n)) throw new BadParam(`"${name}" must be epoch milliseconds or an ISO-8601 date, got ${JSON.stringify(v.slice(0, 40))}`);
+  return n;
+};
+
+const intParam = (params: URLSearchParams, name: string): number | undefined => {
+  const v = params.get(name);
+  if (v === null || v === '') return undefined;
+  if (!/^\d{1,6}$/.test(v) || Number(v) < 1) throw new BadParam(`"${name}" must be a whole number from 1 to 500, got ${JSON.stringify(v.slice(0, 40))}`);
+  return Math.min(500, Number(v));
+};
+
+const textParam = (params: URLSearchParams, name: string): string | undefined => {
+  const v = params.get(name);
+  if (v === null || v === '') return undefined;
+  if (v.length > 1000) throw new BadParam(`"${name}" is too long`);
+  return v;
+};
+
+const TRACE_ID_RE = /^[0-9a-fA-F]{32}$/;
+
+/**
+ * Serves the query API under `/api`:
+ * - `GET /api/traces?service=&name=&user=&session=&status=ok|error&from=&to=&limit=&cursor=`: a page
+ *   of trace summaries, newest first, with `nextCursor`;
+ * - `GET /api/traces/<traceId>`: the trace as a tree with its scores (404 when unknown);
+ * - `GET /api/stats?from=&to=&service=&limit=`: span count, error rate, p50/p95 by span name,
+ *   tokens and cost by model.
+ * Returns undefined for paths it does not serve.
+ */
+export const serveApi = async (store: TraceStore, path: string, params: URLSearchParams): Promise<ApiReply | undefined> => {
+  try {
+    if (path === '/api/traces') {
+      const q: TraceQuery = {};
+      const service = textParam(params, 'service');
+      const name = textParam(params, 'name');
+      const user = textParam(params, 'user') ?? textParam(params, 'userId');
+      const session = textParam(params, 'session') ?? textParam(params, 'sessionId');
+      const status = textParam(params, 'status');
+      const cursor = textParam(params, 'cursor');
+      if (status !== undefined && status !== 'ok' && status !== 'error') throw new BadParam(`"status" must be ok or error, got ${JSON.stringify(status.slice(0, 40))}`);
+      if (cursor !== undefined && !isValidCursor(cursor)) throw new BadParam('"cursor" must be a nextCursor value from a previous page');
+      if (service !== undefined) q.service = service;
+      if (name !== undefined) q.name = name;
+      if (user !== undefined) q.userId = user;
+      if (session !== undefined) q.sessionId = session;
+      if (status !== undefined) q.status = status;
+      if (cursor !== undefined) q.cursor = cursor;
+      q.fromMs = timeParam(params, 'from');
+      q.toMs = timeParam(params, 'to');
+      q.limit = intParam(params, 'limit');
+      return { status: 200, body: await store.listTraces(q) };
+    }
+    if (path.startsWith('/api/traces/')) {
+      const id = decodeURIComponent(path.slice('/api/traces/'.length));
+      if (!TRACE_ID_RE.test(id)) throw new BadParam('the trace id must be 32 hex characters');
+      const tree = await store.getTrace(id.toLowerCase());
+      return tree ? { status: 200, body: tree } : { status: 404, body: errorBody(NOT_FOUND, `no trace ${id.toLowerCase()} is stored`) };
+    }
+    if (path === '/api/stats') {
+      const q: StatsQuery = { fromMs: timeParam(params, 'from'), toMs: timeParam(params, 'to'), limit: intParam(params, 'limit') };
+      const service = textParam(params, 'service');
+      if (service !== undefined) q.service = service;
+      return { status: 200, body: await store.stats(q) };
+    }
+    return undefined;
+  } catch (error) {
+    if (error instanceof BadParam || error instanceof URIError) return { status: 400, body: errorBody(INVALID_ARGUMENT, error.message) };
+    throw error;
+  }
+};

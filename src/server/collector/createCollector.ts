@@ -1,0 +1,395 @@
+import type { Exporter, ExportResult, TelemetryRecord } from '../../protocol';
+import { fail } from '../../config';
+import { reportInternal } from '../../lib/reportInternal';
+import { findWaitUntil } from '../waitUntil';
+import { errorBody, INVALID_ARGUMENT, NOT_FOUND, serveApi } from './api';
+import { decodeOtlp, type DecodeLimits } from './decodeOtlp';
+import { decodeScores } from './decodeScores';
+import { createRateLimiter, type RateLimitOptions } from './rateLimit';
+import { readBody } from './readBody';
+import type { TraceStore } from './store';
+
+/** Options for {@link createCollector}. Every field is optional. */
+export interface CollectorOptions {
+  /** Where spans and scores are kept (see `openSqliteStore`). Without one the collector only forwards. */
+  store?: TraceStore;
+  /**
+   * Receivers every accepted batch is also sent to, with server-side credentials:
+   * `createLangfuseExporter(…)`, `createOtlpExporter(…)`, `fromEnv(env)`. A batch is acknowledged
+   * only when each of them took it (or refused it for good while the store kept it).
+   */
+  forward?: Exporter | readonly Exporter[];
+  /**
+   * Page origins allowed to send (and read) cross-origin, e.g. `["https://app.example.com"]`, or
+   * `"*"`. Requests without an `Origin` header (servers) and same-origin requests are always
+   * allowed. Default: none.
+   */
+  allowedOrigins?: '*' | ReadonlyArray<string | RegExp>;
+  /**
+   * Public ingest token(s) for `/v1/traces` and `/v1/scores`: `Authorization: Bearer <token>`,
+   * `x-edgetrace-token`, or `?token=` (for beacons). Public means a page may hold it: it limits
+   * who can write, never who can read. Default: no token needed.
+   */
+  ingestToken?: string | readonly string[];
+  /**
+   * Token for the query API (`/api/…`), sent the same ways; must differ from the ingest token.
+   * `false` opens the API to anyone (local development). Default: the API answers 403.
+   */
+  readToken?: string | false;
+  /** Largest body accepted, after gzip decompression. Default 5 MB (5,000,000 bytes). */
+  maxBodyBytes?: number;
+  /** Per-client token bucket on the ingest routes, or `false` for none. Default 20/s, bursts of 60. */
+  rateLimit?: false | RateLimitOptions;
+  /** Stored traces older than this (by their last span's end) are pruned. Default 30 days; `false` keeps all. */
+  retentionMs?: number | false;
+  /** Pruning runs at most this often, on the back of an ingest request. Default 1 hour. */
+  pruneIntervalMs?: number;
+  /** `Retry-After` (seconds) when forwarding or storing failed and the receiver gave none. Default 10. */
+  retryAfterSec?: number;
+  /**
+   * The rate-limit key of a request. Default: the Node adapter's socket address, else
+   * Cloudflare's `cf-connecting-ip`, else one shared key.
+   */
+  clientKey?: (request: Request, env: unknown, ctx: unknown) => string | undefined;
+  /** Bounds on attributes, events, links and nesting per span. */
+  limits?: DecodeLimits;
+  /** Path prefix the collector is mounted at, e.g. `/collector`. Default none. */
+  basePath?: string;
+  /** Clock in epoch ms, for the rate limit and retention. Default `Date.now`. */
+  now?: () => number;
+  /** Told about internal errors (a failing store, a bug); the request still gets a JSON answer. */
+  onError?: (error: unknown) => void;
+}
+
+/** A fetch-style collector: `fetch` fits `export default`, `Deno.serve`, `Bun.serve` and `toNodeListener`. */
+export interface Collector {
+  fetch(request: Request, env?: unknown, ctx?: unknown): Promise<Response>;
+  /** Prunes the store now; resolves to the number of traces removed (0 without store or retention). */
+  prune(): Promise<number>;
+  /** Closes the store and the forward targets. */
+  close(): Promise<void>;
+  readonly store?: TraceStore;
+}
+
+const CALL = 'createCollector()';
+const DAY_MS = 86_400_000;
+// google.rpc.Code numbers for error bodies (OTLP receivers answer errors with google.rpc.Status).
+const PERMISSION_DENIED = 7;
+const RESOURCE_EXHAUSTED = 8;
+const UNIMPLEMENTED = 12;
+const INTERNAL = 13;
+const UNAVAILABLE = 14;
+const UNAUTHENTICATED = 16;
+
+const ALLOW_HEADERS = 'content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate';
+const JSON_TYPE = 'application/json';
+
+/** Compares without stopping at the first difference, so timing does not reveal a prefix. */
+const sameSecret = (a: string, b: string): boolean => {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i % Math.max(1, b.length));
+  return diff === 0;
+};
+
+/** The token a request carries: bearer, `x-edgetrace-token`, or `?token=`. */
+const tokenOf = (request: Request, url: URL): string | undefined => {
+  const auth = request.headers.get('authorization');
+  const bearer = auth && /^Bearer\s+(.+)$/i.exec(auth.trim());
+  return (bearer ? bearer[1]!.trim() : undefined) ?? request.headers.get('x-edgetrace-token') ?? url.searchParams.get('token') ?? undefined;
+};
+
+const describeTarget = (e: Exporter, i: number): string => {
+  const target = (e as { target?: unknown }).target;
+  return typeof target === 'string' ? target : `forward[${i}]`;
+};
+
+/**
+ * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
+ * Deno and Bun:
+ * - `POST /v1/traces`: OTLP/HTTP JSON (`application/json`, or `text/plain` from beacons), gzip or
+ *   not. Malformed requests get 400 with `{code, message}` naming the problem; malformed spans are
+ *   left out and reported as OTLP `partialSuccess`. Too large: 413. Wrong origin: 403. Missing or
+ *   wrong ingest token: 401. Too many requests from one client: 429 with `Retry-After`.
+ * - `POST /v1/scores`: a JSON array of `ScoreRecord`s (what `trace.score()` produces), stored and
+ *   forwarded (the Langfuse exporter sends them as `score-create`); answers `{accepted, rejected, errors}`.
+ * - `GET /api/traces`, `/api/traces/<id>`, `/api/stats`: the query API (read token), see `serveApi`.
+ * - `GET /health`; `OPTIONS` preflight for allowed origins.
+ * Accepted data is stored, then forwarded; if the store or a forward target fails in a way a
+ * retry can fix, the answer is 503 with `Retry-After`, so the sender keeps the batch (re-sends are
+ * harmless: the store ignores spans it has). Nothing is acknowledged that was neither stored nor
+ * forwarded. Whatever arrives, the handler answers; it does not throw.
+ * Throws a `TypeError` naming the option when `options` is invalid.
+ */
+export const createCollector = (options: CollectorOptions = {}): Collector => {
+  if (typeof options !== 'object' || options === null) fail(CALL, 'options', 'an object', options);
+  const store = options.store;
+  if (store !== undefined && typeof store?.insertSpans !== 'function') fail(CALL, 'store', 'a TraceStore (see openSqliteStore)', store);
+  const forward: readonly Exporter[] = options.forward === undefined ? [] : Array.isArray(options.forward) ? options.forward : [options.forward as Exporter];
+  forward.forEach((e, i) => {
+    if (typeof e?.export !== 'function') fail(CALL, `forward[${i}]`, 'an exporter (createLangfuseExporter, createOtlpExporter, fromEnv)', e);
+  });
+  if (!store && forward.length === 0) fail(CALL, 'store', 'a TraceStore, or "forward" at least one exporter (else nothing is kept)', store);
+  const ingestTokens = options.ingestToken === undefined ? [] : typeof options.ingestToken === 'string' ? [options.ingestToken] : [...options.ingestToken];
+  ingestTokens.forEach((t, i) => {
+    if (typeof t !== 'string' || t.length < 8) fail(CALL, `ingestToken${ingestTokens.length > 1 ? `[${i}]` : ''}`, 'a string of at least 8 characters', t);
+  });
+  const readToken = options.readToken;
+  if (readToken !== undefined && readToken !== false && (typeof readToken !== 'string' || readToken.length < 8)) {
+    fail(CALL, 'readToken', 'a string of at least 8 characters, or false', readToken);
+  }
+  if (typeof readToken === 'string' && ingestTokens.includes(readToken)) {
+    fail(CALL, 'readToken', 'different from every ingestToken (pages hold the ingest token)', '[the ingest token]');
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 5_000_000;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) fail(CALL, 'maxBodyBytes', 'a whole number ≥ 1', maxBodyBytes);
+  const origins = options.allowedOrigins ?? [];
+  if (origins !== '*' && !Array.isArray(origins)) fail(CALL, 'allowedOrigins', '"*" or an array of origins and RegExps', origins);
+  const retentionMs = options.retentionMs === undefined ? 30 * DAY_MS : options.retentionMs;
+  if (retentionMs !== false && !(typeof retentionMs === 'number' && retentionMs > 0)) fail(CALL, 'retentionMs', 'a number of ms > 0, or false', retentionMs);
+  const pruneIntervalMs = options.pruneIntervalMs ?? 3_600_000;
+  const retryAfterSec = options.retryAfterSec ?? 10;
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  const now = options.now ?? Date.now;
+  const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit ?? {}, now);
+  let lastPruneMs = Number.NEGATIVE_INFINITY;
+
+  const report = (error: unknown): void => {
+    try {
+      if (options.onError) options.onError(error);
+      else reportInternal(error);
+    } catch {
+      // An onError that throws must not turn into a failed request.
+    }
+  };
+
+  const originAllowed = (origin: string, url: URL): boolean => {
+    if (origin === url.origin) return true;
+    if (origins === '*') return true;
+    return origins.some((o) => (typeof o === 'string' ? o === origin : o.test(origin)));
+  };
+
+  const corsHeaders = (origin: string | null): Record<string, string> => {
+    if (!origin) return {};
+    return {
+      'access-control-allow-origin': origins === '*' ? '*' : origin,
+      'access-control-expose-headers': 'retry-after',
+      vary: 'origin',
+    };
+  };
+
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...headers } });
+
+  const prune = async (): Promise<number> => {
+    if (!store || retentionMs === false) return 0;
+    lastPruneMs = now();
+    return Number(await store.prune(lastPruneMs - retentionMs));
+  };
+
+  const maybePrune = (waitUntil: ((p: Promise<unknown>) => void) | undefined): void => {
+    if (!store || retentionMs === false || now() - lastPruneMs < pruneIntervalMs) return;
+    lastPruneMs = now();
+    const p = prune().catch(report);
+    if (waitUntil) waitUntil(p);
+  };
+
+  /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
+  const forwardAll = async (records: TelemetryRecord[]): Promise<{ retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number }> => {
+    const out = { refused: [] as string[], rejected: 0 } as { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number };
+    if (forward.length === 0 || records.length === 0) return out;
+    const results = await Promise.all(
+      forward.map((e) =>
+        Promise.resolve()
+          .then(() => e.export(records))
+          .catch((error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) })),
+      ),
+    );
+    results.forEach((r, i) => {
+      const name = describeTarget(forward[i]!, i);
+      if (r.ok) {
+        out.rejected += r.rejected ?? 0;
+        return;
+      }
+      // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
+      const retryable = r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined;
+      if (retryable) {
+        const afterSec = r.retryAfterMs !== undefined ? Math.max(1, Math.ceil(r.retryAfterMs / 1000)) : retryAfterSec;
+        if (!out.retry || afterSec > out.retry.afterSec) out.retry = { afterSec, reason: `${name}: ${r.reason}` };
+      } else if (r.status === 413) out.tooLarge = `${name}: ${r.reason}`;
+      else out.refused.push(`${name}: ${r.reason}`);
+    });
+    return out;
+  };
+
+  /** Reads, checks and parses the JSON body shared by both ingest routes; a Response when refused. */
+  const readJson = async (request: Request, cors: Record<string, string>): Promise<unknown> => {
+    const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== JSON_TYPE && type !== 'text/plain') {
+      const hint = type.includes('protobuf') ? 'OTLP/protobuf is not supported here; ' : '';
+      return json(415, errorBody(INVALID_ARGUMENT, `${hint}content-type must be application/json (or text/plain for beacons), got "${type.slice(0, 60)}"`), cors);
+    }
+    const body = await readBody(request, maxBodyBytes);
+    if (!body.ok) return json(body.status, errorBody(body.status === 413 ? RESOURCE_EXHAUSTED : INVALID_ARGUMENT, body.message), cors);
+    try {
+      return { parsed: body.text === '' ? {} : (JSON.parse(body.text) as unknown) };
+    } catch (error) {
+      return json(400, errorBody(INVALID_ARGUMENT, `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`), cors);
+    }
+  };
+
+  /** Stores then forwards; a Response for failures, or what to put in the success reply. */
+  const keep = async (
+    records: TelemetryRecord[],
+    save: (() => unknown) | undefined,
+    cors: Record<string, string>,
+  ): Promise<Response | { refused: string[]; rejected: number }> => {
+    if (save) {
+      try {
+        await save();
+      } catch (error) {
+        report(error);
+        return json(503, errorBody(UNAVAILABLE, `the store could not take the batch: ${error instanceof Error ? error.message : String(error)}`), {
+          ...cors,
+          'retry-after': String(retryAfterSec),
+        });
+      }
+    }
+    const f = await forwardAll(records);
+    if (f.retry) {
+      return json(503, errorBody(UNAVAILABLE, `forwarding failed, send again later: ${f.retry.reason}`), { ...cors, 'retry-after': String(f.retry.afterSec) });
+    }
+    if (f.tooLarge) return json(413, errorBody(RESOURCE_EXHAUSTED, `the forward target refused the batch as too large; split it: ${f.tooLarge}`), cors);
+    if (f.refused.length && !save) {
+      // Nobody kept it, and sending it again would be refused again.
+      return json(400, errorBody(INVALID_ARGUMENT, `the forward target refused the batch: ${f.refused.join('; ')}`), cors);
+    }
+    return { refused: f.refused, rejected: save ? 0 : f.rejected };
+  };
+
+  const ingestTraces = async (request: Request, cors: Record<string, string>): Promise<Response> => {
+    const read = await readJson(request, cors);
+    if (read instanceof Response) return read;
+    const decoded = decodeOtlp((read as { parsed: unknown }).parsed, options.limits);
+    if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
+    const spans = decoded.spans;
+    const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors);
+    if (kept instanceof Response) return kept;
+    const rejected = decoded.rejected + kept.rejected;
+    const messages = [...decoded.errors, ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`)];
+    if (rejected === 0 && messages.length === 0) return json(200, {}, cors);
+    return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
+  };
+
+  const ingestScores = async (request: Request, cors: Record<string, string>): Promise<Response> => {
+    const read = await readJson(request, cors);
+    if (read instanceof Response) return read;
+    const decoded = decodeScores((read as { parsed: unknown }).parsed);
+    if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
+    const scores = decoded.scores;
+    const kept = await keep(scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors);
+    if (kept instanceof Response) return kept;
+    const errors = [...decoded.errors, ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`)];
+    return json(200, { accepted: scores.length, rejected: decoded.rejected, errors }, cors);
+  };
+
+  const handle = async (request: Request, env: unknown, ctx: unknown): Promise<Response> => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return json(400, errorBody(INVALID_ARGUMENT, 'the request URL is not absolute'));
+    }
+    if (basePath && !url.pathname.startsWith(basePath + '/')) return json(404, errorBody(NOT_FOUND, `nothing at ${url.pathname.slice(0, 200)}`));
+    const path = url.pathname.slice(basePath.length);
+    const ingest = path === '/v1/traces' || path === '/v1/scores';
+    const api = path === '/api/traces' || path.startsWith('/api/traces/') || path === '/api/stats';
+    if (!ingest && !api) {
+      if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { ok: true, store: !!store, forward: forward.length });
+      return json(404, errorBody(NOT_FOUND, `nothing at ${path.slice(0, 200)}`));
+    }
+
+    const origin = request.headers.get('origin');
+    const allowed = origin === null || originAllowed(origin, url);
+    const cors = allowed ? corsHeaders(origin) : {};
+    if (request.method === 'OPTIONS') {
+      if (!allowed || !origin) return new Response(null, { status: allowed ? 204 : 403, headers: { vary: 'origin' } });
+      return new Response(null, {
+        status: 204,
+        headers: {
+          ...cors,
+          'access-control-allow-methods': ingest ? 'POST, OPTIONS' : 'GET, OPTIONS',
+          'access-control-allow-headers': ALLOW_HEADERS,
+          'access-control-max-age': '86400',
+        },
+      });
+    }
+    if (!allowed) return json(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector`), { vary: 'origin' });
+
+    if (api) {
+      if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, errorBody(UNIMPLEMENTED, 'use GET'), { ...cors, allow: 'GET, OPTIONS' });
+      if (readToken === undefined) {
+        return json(403, errorBody(PERMISSION_DENIED, 'the query API is off: create the collector with a readToken (or readToken: false for local development)'), cors);
+      }
+      if (readToken !== false) {
+        const token = tokenOf(request, url);
+        if (!token || !sameSecret(token, readToken)) {
+          return json(401, errorBody(UNAUTHENTICATED, 'the query API needs the read token (Authorization: Bearer …)'), { ...cors, 'www-authenticate': 'Bearer' });
+        }
+      }
+      if (!store) return json(404, errorBody(NOT_FOUND, 'this collector has no store to query'), cors);
+      const reply = await serveApi(store, path, url.searchParams);
+      return reply ? json(reply.status, reply.body, cors) : json(404, errorBody(NOT_FOUND, `nothing at ${path.slice(0, 200)}`), cors);
+    }
+
+    if (request.method !== 'POST') return json(405, errorBody(UNIMPLEMENTED, 'use POST'), { ...cors, allow: 'POST, OPTIONS' });
+    if (limiter) {
+      let key: string | undefined;
+      try {
+        key = options.clientKey?.(request, env, ctx);
+      } catch (error) {
+        report(error);
+      }
+      key ??= (ctx as { clientAddress?: unknown } | undefined)?.clientAddress as string | undefined;
+      key ??= request.headers.get('cf-connecting-ip') ?? 'anonymous';
+      const decision = limiter.take(String(key));
+      if (!decision.ok) {
+        await request.body?.cancel().catch(() => undefined);
+        return json(429, errorBody(RESOURCE_EXHAUSTED, `too many requests from this client; retry after ${decision.retryAfterSec} s`), {
+          ...cors,
+          'retry-after': String(decision.retryAfterSec),
+        });
+      }
+    }
+    if (ingestTokens.length) {
+      const token = tokenOf(request, url);
+      if (!token || !ingestTokens.some((t) => sameSecret(token, t))) {
+        await request.body?.cancel().catch(() => undefined);
+        return json(401, errorBody(UNAUTHENTICATED, 'missing or wrong ingest token'), { ...cors, 'www-authenticate': 'Bearer' });
+      }
+    }
+    const response = path === '/v1/traces' ? await ingestTraces(request, cors) : await ingestScores(request, cors);
+    if (response.status === 200) maybePrune(findWaitUntil(env, ctx));
+    return response;
+  };
+
+  return {
+    store,
+    async fetch(request, env, ctx) {
+      try {
+        return await handle(request, env, ctx);
+      } catch (error) {
+        report(error);
+        try {
+          return json(500, errorBody(INTERNAL, 'the collector failed on this request'));
+        } catch {
+          return new Response('collector error', { status: 500 });
+        }
+      }
+    },
+    prune,
+    async close() {
+      await Promise.all(forward.map((e) => Promise.resolve(e.shutdown?.()).catch(report)));
+      await Promise.resolve(store?.close()).catch(report);
+    },
+  };
+};

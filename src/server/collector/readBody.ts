@@ -1,0 +1,65 @@
+/** A request body as text, or why it was refused (with the HTTP status to answer). */
+export type BodyResult = { ok: true; text: string } | { ok: false; status: 400 | 413 | 415; message: string };
+
+/**
+ * Reads a request body as UTF-8 text, at most `maxBytes` after decompression. `Content-Encoding`
+ * may be absent, `identity` or `gzip` (through `DecompressionStream`, where the runtime has it).
+ * A declared `Content-Length` above the limit is refused before anything is read; otherwise
+ * reading stops, and the stream is cancelled, as soon as the limit is passed, so a small
+ * compressed body cannot inflate into a large one.
+ */
+export const readBody = async (request: Request, maxBytes: number): Promise<BodyResult> => {
+  const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+  const gzip = encoding === 'gzip' || encoding === 'x-gzip';
+  if (!gzip && encoding !== 'identity' && encoding !== '') {
+    return { ok: false, status: 415, message: `content-encoding "${encoding.slice(0, 40)}" is not supported; send gzip or none` };
+  }
+  const declared = Number(request.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return { ok: false, status: 413, message: `the body is ${declared} bytes; the limit is ${maxBytes}` };
+  }
+  const raw = request.body;
+  if (!raw) return { ok: true, text: '' };
+  let stream: ReadableStream<Uint8Array> = raw;
+  if (gzip) {
+    if (typeof DecompressionStream !== 'function') {
+      await raw.cancel().catch(() => undefined);
+      return { ok: false, status: 415, message: 'gzip bodies are not supported in this runtime; send the body uncompressed' };
+    }
+    stream = raw.pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  }
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        return { ok: false, status: 413, message: `the body is over the limit of ${maxBytes} bytes${gzip ? ' (after gzip decompression)' : ''}` };
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    const detail = error instanceof Error ? error.message : String(error);
+    return { ok: false, status: 400, message: gzip ? `the gzip body could not be decompressed: ${detail}` : `the body could not be read: ${detail}` };
+  }
+  let bytes: Uint8Array;
+  if (chunks.length === 1) bytes = chunks[0]!;
+  else {
+    bytes = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      bytes.set(c, at);
+      at += c.byteLength;
+    }
+  }
+  try {
+    return { ok: true, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    return { ok: false, status: 400, message: 'the body is not valid UTF-8' };
+  }
+};

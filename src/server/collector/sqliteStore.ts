@@ -1,0 +1,672 @@
+import type { ScoreRecord, SpanRecord } from '../../protocol';
+import {
+  buildTree,
+  spanFacts,
+  type ModelStats,
+  type NameStats,
+  type StatsQuery,
+  type TraceList,
+  type TraceQuery,
+  type TraceStats,
+  type TraceStore,
+  type TraceSummary,
+  type TraceTree,
+} from './store';
+
+/**
+ * The embedded SQLite store: spans, a per-trace summary kept up to date on insert (so the trace
+ * list never scans spans, and knows every service a trace touched), resources, and scores. It is
+ * the only file that knows the schema.
+ *
+ * Write cost is mostly pages: every index with random keys (trace ids) dirties a page per trace
+ * per batch, and each dirty page is written to the WAL and later copied by the checkpoint. So
+ * there are few of them: spans by (trace, span) for idempotency and by start for stats, traces by
+ * id and by start. Filters on user, session and service scan traces in start order instead.
+ *
+ * It talks to any synchronous SQLite binding with `exec`, `prepare` and statements with
+ * `run/all/get` and positional `?` parameters: better-sqlite3 (Node; loaded on demand by
+ * `openSqliteStore`), `bun:sqlite`, and `node:sqlite` (Node 22.5+, Deno).
+ */
+
+/** A prepared statement of a synchronous SQLite binding. */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
+  all(...params: unknown[]): unknown[];
+  get(...params: unknown[]): unknown;
+}
+
+/** A synchronous SQLite connection (better-sqlite3, `bun:sqlite`, `node:sqlite`). */
+export interface SqliteDatabase {
+  exec(sql: string): unknown;
+  prepare(sql: string): SqliteStatement;
+  close(): unknown;
+}
+
+/** Options for {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Database file; its folder is created. `:memory:` keeps nothing. Default `.edgetrace/traces.db`. */
+  path?: string;
+  /** An open connection to use instead of opening `path` with better-sqlite3. */
+  database?: SqliteDatabase;
+}
+
+/** Default database file of the collector. */
+export const DEFAULT_DB_PATH = '.edgetrace/traces.db';
+
+// Bump together with a migration in migrate().
+const SCHEMA_VERSION = 1;
+// A whole trace is returned in one reply; beyond this many spans the rest are left out.
+const MAX_TRACE_SPANS = 10_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS spans (
+  trace_id TEXT NOT NULL,
+  span_id TEXT NOT NULL,
+  parent_id TEXT,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  service TEXT,
+  start_ms REAL NOT NULL,
+  end_ms REAL NOT NULL,
+  duration_ms REAL NOT NULL,
+  status TEXT NOT NULL,
+  user_id TEXT,
+  session_id TEXT,
+  observation_type TEXT,
+  model TEXT,
+  input_tokens REAL,
+  output_tokens REAL,
+  cost REAL,
+  resource_id INTEGER NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_id ON spans (trace_id, span_id);
+CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ms);
+CREATE TABLE IF NOT EXISTS traces (
+  trace_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  name_rank INTEGER NOT NULL,
+  service TEXT,
+  user_id TEXT,
+  session_id TEXT,
+  start_ms REAL NOT NULL,
+  end_ms REAL NOT NULL,
+  span_count INTEGER NOT NULL,
+  error_count INTEGER NOT NULL,
+  input_tokens REAL NOT NULL,
+  output_tokens REAL NOT NULL,
+  cost REAL NOT NULL,
+  services TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ms DESC, trace_id DESC);
+CREATE TABLE IF NOT EXISTS resources (
+  id INTEGER PRIMARY KEY,
+  json TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS scores (
+  id TEXT PRIMARY KEY,
+  trace_id TEXT NOT NULL,
+  time_ms REAL NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scores_trace ON scores (trace_id);
+`;
+
+/**
+ * What a span row keeps as JSON beside its columns: the parts no query filters on. Ids, name,
+ * kind, times and status live in columns, and the resource (the same for every span of a
+ * tracer) in the resources table, so a row holds about half the bytes of the whole record.
+ */
+interface SpanDetail {
+  attrs: SpanRecord['attrs'];
+  flags: number;
+  events?: SpanRecord['events'];
+  links?: SpanRecord['links'];
+  traceState?: string;
+  remoteParent?: true;
+  dropped?: SpanRecord['dropped'];
+  statusMessage?: string;
+}
+
+const toDetail = (r: SpanRecord): string => {
+  const d: SpanDetail = { attrs: r.attrs, flags: r.flags };
+  if (r.events?.length) d.events = r.events;
+  if (r.links?.length) d.links = r.links;
+  if (r.traceState) d.traceState = r.traceState;
+  if (r.remoteParent) d.remoteParent = true;
+  if (r.dropped) d.dropped = r.dropped;
+  if (r.status?.message) d.statusMessage = r.status.message;
+  return JSON.stringify(d);
+};
+
+interface SpanRow {
+  trace_id: string;
+  span_id: string;
+  parent_id: string | null;
+  name: string;
+  kind: SpanRecord['kind'];
+  start_ms: number;
+  end_ms: number;
+  status: SpanRecord['status']['code'];
+  resource_id: number;
+  detail: string;
+}
+
+const SPAN_COLUMNS = 'trace_id, span_id, parent_id, name, kind, start_ms, end_ms, status, resource_id, detail';
+
+// How strongly a span names its trace: a span without parent (the real root) beats one carrying
+// `langfuse.trace.name` (a server root continuing a browser trace), which beats any other span.
+const RANK_ROOT = 3;
+const RANK_TRACE_NAME = 2;
+const RANK_ANY = 1;
+
+/** One trace's share of an insert batch. */
+interface TraceDelta {
+  traceId: string;
+  name: string;
+  rank: number;
+  service: string | null;
+  userId: string | null;
+  sessionId: string | null;
+  startMs: number;
+  endMs: number;
+  spans: number;
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+  services: Set<string>;
+}
+
+interface TraceRow {
+  trace_id: string;
+  name: string;
+  service: string | null;
+  user_id: string | null;
+  session_id: string | null;
+  start_ms: number;
+  end_ms: number;
+  span_count: number;
+  error_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number;
+}
+
+const toSummary = (r: TraceRow): TraceSummary => {
+  const s: TraceSummary = {
+    traceId: r.trace_id,
+    name: r.name,
+    startMs: r.start_ms,
+    endMs: r.end_ms,
+    durationMs: Math.max(0, r.end_ms - r.start_ms),
+    spanCount: Number(r.span_count),
+    errorCount: Number(r.error_count),
+    status: Number(r.error_count) > 0 ? 'error' : 'ok',
+    inputTokens: Number(r.input_tokens),
+    outputTokens: Number(r.output_tokens),
+    costUsd: Math.round(Number(r.cost) * 1e12) / 1e12,
+  };
+  if (r.service) s.service = r.service;
+  if (r.user_id) s.userId = r.user_id;
+  if (r.session_id) s.sessionId = r.session_id;
+  return s;
+};
+
+const TRACE_COLUMNS =
+  'trace_id, name, service, user_id, session_id, start_ms, end_ms, span_count, error_count, input_tokens, output_tokens, cost';
+
+const clampLimit = (n: number | undefined, dflt: number): number =>
+  typeof n === 'number' && Number.isFinite(n) ? Math.min(500, Math.max(1, Math.floor(n))) : dflt;
+
+/** `startMs:traceId` of the last row of a page. */
+const CURSOR_RE = /^(\d+(?:\.\d+)?):([0-9a-f]{32})$/;
+
+/** Tells whether `cursor` is one that `listTraces` handed out. */
+export const isValidCursor = (cursor: string): boolean => CURSOR_RE.test(cursor);
+
+/**
+ * Creates the store over an open SQLite connection: sets WAL mode (for files), creates or checks
+ * the schema, and prepares every statement once. Throws when the database was written by a newer
+ * schema than this version knows.
+ */
+export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
+  // WAL lets readers (the query API) run beside the writer; NORMAL sync is safe with WAL and
+  // spares an fsync per transaction. Both are no-ops for :memory:.
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
+  const version = Number((db.prepare('PRAGMA user_version').get() as { user_version?: number } | undefined)?.user_version ?? 0);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`[edgetrace] openSqliteStore(): the database has schema version ${version}; this edgetrace knows up to ${SCHEMA_VERSION}.`);
+  }
+  db.exec(SCHEMA);
+  if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+
+  const insertSpan = db.prepare(
+    `INSERT OR IGNORE INTO spans (trace_id, span_id, parent_id, name, kind, service, start_ms, end_ms, duration_ms, status,
+       user_id, session_id, observation_type, model, input_tokens, output_tokens, cost, resource_id, detail)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const upsertTrace = db.prepare(
+    `INSERT INTO traces (trace_id, name, name_rank, service, user_id, session_id, start_ms, end_ms, span_count, error_count,
+       input_tokens, output_tokens, cost, services)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (trace_id) DO UPDATE SET
+       name = CASE WHEN excluded.name_rank > traces.name_rank THEN excluded.name ELSE traces.name END,
+       service = CASE WHEN excluded.name_rank > traces.name_rank THEN excluded.service ELSE COALESCE(traces.service, excluded.service) END,
+       name_rank = max(traces.name_rank, excluded.name_rank),
+       user_id = COALESCE(traces.user_id, excluded.user_id),
+       session_id = COALESCE(traces.session_id, excluded.session_id),
+       start_ms = min(traces.start_ms, excluded.start_ms),
+       end_ms = max(traces.end_ms, excluded.end_ms),
+       span_count = traces.span_count + excluded.span_count,
+       error_count = traces.error_count + excluded.error_count,
+       input_tokens = traces.input_tokens + excluded.input_tokens,
+       output_tokens = traces.output_tokens + excluded.output_tokens,
+       cost = traces.cost + excluded.cost,
+       services = CASE WHEN instr(traces.services, excluded.services) > 0 THEN traces.services
+                       ELSE traces.services || substr(excluded.services, 2) END`,
+  );
+  // Only for a batch that brings a trace more than one new service (rare).
+  const addService = db.prepare(`UPDATE traces SET services = services || ? || ',' WHERE trace_id = ? AND instr(services, ',' || ? || ',') = 0`);
+  const upsertScore = db.prepare('INSERT OR REPLACE INTO scores (id, trace_id, time_ms, record) VALUES (?, ?, ?, ?)');
+  const selectTrace = db.prepare(`SELECT ${TRACE_COLUMNS} FROM traces WHERE trace_id = ?`);
+  const selectSpans = db.prepare(`SELECT ${SPAN_COLUMNS} FROM spans WHERE trace_id = ? ORDER BY start_ms LIMIT ${MAX_TRACE_SPANS}`);
+  const selectResourceId = db.prepare('SELECT id FROM resources WHERE json = ?');
+  const insertResource = db.prepare('INSERT INTO resources (json) VALUES (?)');
+  const selectResource = db.prepare('SELECT json FROM resources WHERE id = ?');
+  const pruneResources = db.prepare('DELETE FROM resources WHERE id NOT IN (SELECT DISTINCT resource_id FROM spans)');
+  // Resources repeat across batches (one per tracer): remembered both ways, a few hundred at most.
+  const resourceIds = new Map<string, number>();
+  const resourcesById = new Map<number, SpanRecord['resource']>();
+  const MAX_CACHED_RESOURCES = 512;
+  const remember = (json: string, id: number): void => {
+    if (resourceIds.size >= MAX_CACHED_RESOURCES) resourceIds.clear();
+    resourceIds.set(json, id);
+  };
+  /** The id of a resource, stored on first sight. Call inside a transaction. */
+  const resourceIdOf = (json: string): number => {
+    let id = resourceIds.get(json);
+    if (id !== undefined) return id;
+    const row = selectResourceId.get(json) as { id: number } | undefined;
+    id = row ? Number(row.id) : Number(insertResource.run(json).lastInsertRowid);
+    remember(json, id);
+    return id;
+  };
+  const resourceById = (id: number): SpanRecord['resource'] => {
+    let r = resourcesById.get(id);
+    if (!r) {
+      const row = selectResource.get(id) as { json: string } | undefined;
+      r = row ? (JSON.parse(row.json) as SpanRecord['resource']) : { attrs: {}, scope: { name: '' } };
+      if (resourcesById.size >= MAX_CACHED_RESOURCES) resourcesById.clear();
+      resourcesById.set(id, r);
+    }
+    return r;
+  };
+  /** A stored row back as the record that was received. */
+  const toRecord = (row: SpanRow): SpanRecord => {
+    const d = JSON.parse(row.detail) as SpanDetail;
+    const r: SpanRecord = {
+      v: 1,
+      rec: 'span',
+      traceId: row.trace_id,
+      spanId: row.span_id,
+      flags: d.flags,
+      name: row.name,
+      kind: row.kind,
+      startMs: row.start_ms,
+      endMs: row.end_ms,
+      attrs: d.attrs,
+      events: d.events ?? [],
+      links: d.links ?? [],
+      status: d.statusMessage ? { code: row.status, message: d.statusMessage } : { code: row.status },
+      resource: resourceById(Number(row.resource_id)),
+    };
+    if (row.parent_id) r.parentId = row.parent_id;
+    if (d.remoteParent) r.remoteParent = true;
+    if (d.traceState) r.traceState = d.traceState;
+    if (d.dropped) r.dropped = d.dropped;
+    return r;
+  };
+  const selectScores = db.prepare('SELECT record FROM scores WHERE trace_id = ? ORDER BY time_ms');
+  const pruneSpans = db.prepare('DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?)');
+  const pruneScores = db.prepare('DELETE FROM scores WHERE time_ms < ? OR trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?)');
+  const pruneTraces = db.prepare('DELETE FROM traces WHERE end_ms < ?');
+  // Statements that depend on which filters are given are prepared once per shape.
+  const cache = new Map<string, SqliteStatement>();
+  const prepared = (sql: string): SqliteStatement => {
+    let st = cache.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      cache.set(sql, st);
+    }
+    return st;
+  };
+
+  /** Runs `fn` in one transaction: all of it is written, or none. */
+  const transaction = <R>(fn: () => R): R => {
+    db.exec('BEGIN');
+    try {
+      const out = fn();
+      db.exec('COMMIT');
+      return out;
+    } catch (error) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        // SQLite may have rolled back already (SQLITE_FULL and friends do).
+      }
+      // A resource stored in the rolled-back transaction is gone again.
+      resourceIds.clear();
+      throw error;
+    }
+  };
+
+  /** Inserts one batch; call inside a transaction. Resolves to how many spans were new. */
+  const insertBatch = (spans: readonly SpanRecord[]): number => {
+    const deltas = new Map<string, TraceDelta>();
+    // Spans decoded from one request share their resource object: one lookup per request.
+    const resourceOf = new Map<SpanRecord['resource'], number>();
+    let inserted = 0;
+    for (const r of spans) {
+      const f = spanFacts(r);
+      let resourceId = resourceOf.get(r.resource);
+      if (resourceId === undefined) {
+        resourceId = resourceIdOf(JSON.stringify(r.resource ?? { attrs: {}, scope: { name: '' } }));
+        resourceOf.set(r.resource, resourceId);
+      }
+      const changes = insertSpan.run(
+        r.traceId,
+        r.spanId,
+        r.parentId ?? null,
+        r.name,
+        r.kind,
+        f.service ?? null,
+        r.startMs,
+        r.endMs,
+        Math.max(0, r.endMs - r.startMs),
+        r.status?.code ?? 'unset',
+        f.userId ?? null,
+        f.sessionId ?? null,
+        f.observationType ?? null,
+        f.model ?? null,
+        f.inputTokens ?? null,
+        f.outputTokens ?? null,
+        f.costUsd ?? null,
+        resourceId,
+        toDetail(r),
+      ).changes;
+      // A span seen before changes nothing, so re-sent batches never count twice.
+      if (Number(changes) === 0) continue;
+      inserted++;
+      const rank = !r.parentId ? RANK_ROOT : f.traceName ? RANK_TRACE_NAME : RANK_ANY;
+      const name = rank === RANK_TRACE_NAME ? f.traceName! : r.name;
+      let d = deltas.get(r.traceId);
+      if (!d) {
+        d = {
+          traceId: r.traceId,
+          name,
+          rank,
+          service: f.service ?? null,
+          userId: null,
+          sessionId: null,
+          startMs: r.startMs,
+          endMs: r.endMs,
+          spans: 0,
+          errors: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          cost: 0,
+          services: new Set(),
+        };
+        deltas.set(r.traceId, d);
+      } else if (rank > d.rank) {
+        d.rank = rank;
+        d.name = name;
+        d.service = f.service ?? null;
+      }
+      d.userId ??= f.userId ?? null;
+      d.sessionId ??= f.sessionId ?? null;
+      if (r.startMs < d.startMs) d.startMs = r.startMs;
+      if (r.endMs > d.endMs) d.endMs = r.endMs;
+      d.spans++;
+      if (f.isError) d.errors++;
+      d.inputTokens += f.inputTokens ?? 0;
+      d.outputTokens += f.outputTokens ?? 0;
+      d.cost += f.costUsd ?? 0;
+      // Kept as ",web,api," in the trace row: a comma inside a name would break the list.
+      if (f.service) d.services.add(f.service.replace(/,/g, '_'));
+    }
+    for (const d of deltas.values()) {
+      const [first, ...more] = d.services;
+      upsertTrace.run(d.traceId, d.name, d.rank, d.service, d.userId, d.sessionId, d.startMs, d.endMs, d.spans, d.errors, d.inputTokens, d.outputTokens, d.cost, first ? `,${first},` : ',');
+      for (const s of more) addService.run(s, d.traceId, s);
+    }
+    return inserted;
+  };
+
+  // Group commit: batches that arrive while the event loop is busy (concurrent requests) are
+  // written in one transaction on the next turn. Most of a commit's cost is pages (random index
+  // pages, the WAL), so four batches per commit cost about a quarter less per span than one.
+  type Job = { spans: readonly SpanRecord[]; resolve: (n: number) => void; reject: (e: unknown) => void };
+  let queue: Job[] = [];
+  let scheduled = false;
+  const later: (fn: () => void) => void =
+    typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+  const commitQueued = (): void => {
+    scheduled = false;
+    const jobs = queue;
+    queue = [];
+    if (jobs.length === 0) return;
+    try {
+      const counts = transaction(() => jobs.map((j) => insertBatch(j.spans)));
+      jobs.forEach((j, i) => j.resolve(counts[i]!));
+    } catch (error) {
+      if (jobs.length === 1) {
+        jobs[0]!.reject(error);
+        return;
+      }
+      // One batch that cannot be written must not fail the others: each on its own.
+      for (const j of jobs) {
+        try {
+          j.resolve(transaction(() => insertBatch(j.spans)));
+        } catch (e) {
+          j.reject(e);
+        }
+      }
+    }
+  };
+  const insertSpans = (spans: readonly SpanRecord[]): Promise<number> =>
+    new Promise((resolve, reject) => {
+      queue.push({ spans, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        later(commitQueued);
+      }
+    });
+
+  const insertScores = (scores: readonly ScoreRecord[]): number =>
+    transaction(() => {
+      for (const s of scores) upsertScore.run(s.id, s.traceId, s.timeMs, JSON.stringify(s));
+      return scores.length;
+    });
+
+  const listTraces = (q: TraceQuery = {}): TraceList => {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.service !== undefined) {
+      where.push(`instr(t.services, ',' || ? || ',') > 0`);
+      params.push(q.service.replace(/,/g, '_'));
+    }
+    if (q.name !== undefined) {
+      where.push('t.name = ?');
+      params.push(q.name);
+    }
+    if (q.userId !== undefined) {
+      where.push('t.user_id = ?');
+      params.push(q.userId);
+    }
+    if (q.sessionId !== undefined) {
+      where.push('t.session_id = ?');
+      params.push(q.sessionId);
+    }
+    if (q.status === 'error') where.push('t.error_count > 0');
+    else if (q.status === 'ok') where.push('t.error_count = 0');
+    if (q.fromMs !== undefined) {
+      where.push('t.start_ms >= ?');
+      params.push(q.fromMs);
+    }
+    if (q.toMs !== undefined) {
+      where.push('t.start_ms < ?');
+      params.push(q.toMs);
+    }
+    const m = q.cursor ? CURSOR_RE.exec(q.cursor) : null;
+    if (m) {
+      // Keyset paging: rows strictly after the last one shown, in (start_ms DESC, trace_id DESC) order.
+      where.push('(t.start_ms < ? OR (t.start_ms = ? AND t.trace_id < ?))');
+      params.push(Number(m[1]), Number(m[1]), m[2]);
+    }
+    const limit = clampLimit(q.limit, 50);
+    const sql =
+      `SELECT ${TRACE_COLUMNS} FROM traces t` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ' ORDER BY t.start_ms DESC, t.trace_id DESC LIMIT ?';
+    const rows = prepared(sql).all(...params, limit + 1) as TraceRow[];
+    const page = rows.slice(0, limit).map(toSummary);
+    const out: TraceList = { traces: page };
+    const last = page[page.length - 1];
+    if (rows.length > limit && last) out.nextCursor = `${last.startMs}:${last.traceId}`;
+    return out;
+  };
+
+  const getTrace = (traceId: string): TraceTree | undefined => {
+    const row = selectTrace.get(traceId) as TraceRow | undefined;
+    if (!row) return undefined;
+    const spans = (selectSpans.all(traceId) as SpanRow[]).map(toRecord);
+    const scores = (selectScores.all(traceId) as { record: string }[]).map((r) => JSON.parse(r.record) as ScoreRecord);
+    return { summary: toSummary(row), roots: buildTree(spans), scores };
+  };
+
+  const stats = (q: StatsQuery = {}): TraceStats => {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.fromMs !== undefined) {
+      where.push('start_ms >= ?');
+      params.push(q.fromMs);
+    }
+    if (q.toMs !== undefined) {
+      where.push('start_ms < ?');
+      params.push(q.toMs);
+    }
+    if (q.service !== undefined) {
+      where.push('service = ?');
+      params.push(q.service);
+    }
+    const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const limit = clampLimit(q.limit, 100);
+    const totals = prepared(`SELECT COUNT(*) AS n, COALESCE(SUM(status = 'error'), 0) AS e FROM spans${filter}`).get(...params) as { n: number; e: number };
+    // Nearest-rank percentiles: the smallest duration whose rank reaches p% of the count.
+    const byName = (
+      prepared(
+        `WITH r AS (
+           SELECT name, duration_ms, status,
+                  ROW_NUMBER() OVER (PARTITION BY name ORDER BY duration_ms) AS rn,
+                  COUNT(*) OVER (PARTITION BY name) AS n
+           FROM spans${filter})
+         SELECT name, MAX(n) AS count, SUM(status = 'error') AS errors,
+                MIN(CASE WHEN rn * 100 >= n * 50 THEN duration_ms END) AS p50,
+                MIN(CASE WHEN rn * 100 >= n * 95 THEN duration_ms END) AS p95
+         FROM r GROUP BY name ORDER BY count DESC, name LIMIT ?`,
+      ).all(...params, limit) as { name: string; count: number; errors: number; p50: number; p95: number }[]
+    ).map(
+      (r): NameStats => ({
+        name: r.name,
+        count: Number(r.count),
+        errors: Number(r.errors),
+        errorRate: Number(r.count) ? Number(r.errors) / Number(r.count) : 0,
+        p50Ms: r.p50,
+        p95Ms: r.p95,
+      }),
+    );
+    const byModel = (
+      prepared(
+        `SELECT model, COUNT(*) AS count, COALESCE(SUM(input_tokens), 0) AS input, COALESCE(SUM(output_tokens), 0) AS output,
+                COALESCE(SUM(cost), 0) AS cost
+         FROM spans${filter ? `${filter} AND` : ' WHERE'} model IS NOT NULL
+         GROUP BY model ORDER BY cost DESC, count DESC, model LIMIT ?`,
+      ).all(...params, limit) as { model: string; count: number; input: number; output: number; cost: number }[]
+    ).map(
+      (r): ModelStats => ({
+        model: r.model,
+        count: Number(r.count),
+        inputTokens: Number(r.input),
+        outputTokens: Number(r.output),
+        totalTokens: Number(r.input) + Number(r.output),
+        costUsd: Math.round(Number(r.cost) * 1e12) / 1e12,
+      }),
+    );
+    const n = Number(totals.n);
+    return { spans: n, errors: Number(totals.e), errorRate: n ? Number(totals.e) / n : 0, byName, byModel };
+  };
+
+  const prune = (beforeMs: number): number =>
+    transaction(() => {
+      pruneSpans.run(beforeMs);
+      pruneScores.run(beforeMs, beforeMs);
+      const pruned = Number(pruneTraces.run(beforeMs).changes);
+      if (pruned) {
+        pruneResources.run();
+        resourceIds.clear();
+        resourcesById.clear();
+      }
+      return pruned;
+    });
+
+  let closed = false;
+  return {
+    insertSpans,
+    insertScores,
+    listTraces,
+    getTrace,
+    stats,
+    prune,
+    close() {
+      if (closed) return;
+      closed = true;
+      commitQueued();
+      db.close();
+    },
+  };
+};
+
+// Through variables, so bundlers for runtimes without them (Workers, browsers) leave the imports alone.
+const SQLITE_MODULE = 'better-sqlite3';
+const FS_MODULE = 'node:fs/promises';
+
+/**
+ * Opens the embedded store: `options.database` if given, else the file at `options.path` with
+ * better-sqlite3 (an optional peer dependency, loaded here on first use; its folder is created).
+ * Rejects with a clear message when better-sqlite3 is not installed.
+ */
+export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise<TraceStore> => {
+  if (options.database) return createSqliteStore(options.database);
+  const path = options.path ?? DEFAULT_DB_PATH;
+  type Ctor = new (path: string) => SqliteDatabase;
+  let Database: Ctor;
+  try {
+    const mod = (await import(/* @vite-ignore */ SQLITE_MODULE)) as { default?: Ctor };
+    Database = (mod.default ?? mod) as Ctor;
+  } catch (error) {
+    throw new Error(
+      `[edgetrace] openSqliteStore(): better-sqlite3 is needed for a SQLite file in Node (npm i better-sqlite3), or pass "database" (bun:sqlite, node:sqlite). ${String(error)}`,
+    );
+  }
+  if (path !== ':memory:' && path !== '') {
+    const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+    if (i > 0) {
+      const fs = (await import(/* @vite-ignore */ FS_MODULE)) as { mkdir(p: string, o: { recursive: true }): Promise<unknown> };
+      await fs.mkdir(path.slice(0, i), { recursive: true });
+    }
+  }
+  return createSqliteStore(new Database(path));
+};

@@ -1,0 +1,116 @@
+import { inject } from '../propagation/index';
+import { reportInternal } from '../lib/reportInternal';
+import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
+import { currentScope, requestSpan } from './scope';
+
+// The fetch in place before our patch; calls through it are never traced.
+let original: typeof fetch | undefined;
+let wrapper: typeof fetch | undefined;
+let active = false;
+
+const isRequestLike = (input: unknown): input is Request =>
+  typeof input === 'object' && input !== null && typeof (input as Request).url === 'string' && typeof (input as Request).method === 'string';
+
+/**
+ * Sends through `send` and, inside a request handled by `withTracing`, records a CLIENT span
+ * around it with `traceparent`/`tracestate` injected (for URLs the handler's `propagateTo`
+ * allows). The caller gets `send`'s promise itself: same response, same rejection. The span ends
+ * when the response headers arrive; the response body is not wrapped, so `response` stays the
+ * very object `send` resolved with.
+ */
+const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+  const scope = currentScope();
+  const parent = scope && !scope.root.isEnded ? requestSpan() : undefined;
+  // Outside a traced request, and for exports that run after the request's span ended: untouched.
+  if (!scope || !parent) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
+  let args: [RequestInfo | URL, RequestInit | undefined] = [input, init];
+  let span;
+  try {
+    const request = isRequestLike(input) ? input : undefined;
+    const href = request ? request.url : String(input);
+    const method = init?.method ?? request?.method ?? 'GET';
+    const host = parseUrl(href)?.host;
+    span = parent.startSpan(host ? `${spanMethod(method)} ${host}` : spanMethod(method), {
+      kind: 'client',
+      attributes: clientRequestAttributes(method, href),
+    });
+    if (scope.propagate(href)) {
+      const headers = new Headers(init?.headers ?? request?.headers);
+      inject(span.spanContext(), headers);
+      args = [input, { ...init, headers }];
+    }
+  } catch (error) {
+    // A header set we cannot copy, a hostile input: send as the caller asked.
+    reportInternal(error);
+    span?.end();
+    span = undefined;
+    args = [input, init];
+  }
+  const response = Reflect.apply(send, globalThis, args) as Promise<Response>;
+  const s = span;
+  if (s) {
+    response
+      .then(
+        (res) => {
+          s.setAttribute('http.response.status_code', res.status);
+          // For a client every 4xx and 5xx is a failed call (HTTP semantic conventions).
+          if (res.status >= 400) {
+            s.setAttribute('error.type', String(res.status));
+            s.setStatus('error', `HTTP ${res.status}`);
+          }
+          s.end();
+        },
+        (error: unknown) => {
+          s.recordError(error);
+          s.setAttribute('error.type', errorType(error));
+          s.end();
+        },
+      )
+      .catch(reportInternal);
+  }
+  return response;
+};
+
+/**
+ * A `fetch` that traces the call when made inside a handler wrapped by `withTracing`: a CLIENT
+ * span child of the current span, with `traceparent`/`tracestate` injected. Elsewhere it is
+ * plain `fetch`. Use it where patching the global is unwanted (`withTracing(…, { traceFetch: false })`).
+ */
+export const tracedFetch: typeof fetch = (input, init) => fetchVia(original ?? globalThis.fetch, input, init);
+
+/**
+ * Replaces `globalThis.fetch` with a wrapper that behaves as {@link tracedFetch}. Safe with
+ * concurrent requests: the wrapper finds the request it belongs to through AsyncLocalStorage,
+ * and outside a traced request it calls the original straight away. Calling it again while
+ * installed changes nothing. Returns a function that removes the wrapper when it is still the
+ * global one (and otherwise turns it into a plain pass-through).
+ */
+export const instrumentServerFetch = (): (() => void) => {
+  if (!active) {
+    const g = globalThis.fetch;
+    if (typeof g !== 'function') return () => undefined;
+    const own: typeof fetch = (input, init) => (active && wrapper === own ? fetchVia(g, input, init) : Reflect.apply(g, globalThis, [input, init]));
+    try {
+      globalThis.fetch = own;
+    } catch (error) {
+      // A runtime with a read-only fetch: tracedFetch still works.
+      reportInternal(error);
+      return () => undefined;
+    }
+    original = g;
+    wrapper = own;
+    active = true;
+  }
+  const mine = wrapper;
+  return () => {
+    if (!active || wrapper !== mine) return;
+    active = false;
+    try {
+      if (globalThis.fetch === mine && original) globalThis.fetch = original;
+    } catch (error) {
+      reportInternal(error);
+    }
+    original = undefined;
+    wrapper = undefined;
+  };
+};

@@ -1,0 +1,161 @@
+import type { Exporter } from '../protocol';
+import { fail } from '../config';
+import { createOtlpExporter } from '../export/http';
+import { createLangfuseExporter, LANGFUSE_CLOUD_URL } from '../export/langfuse';
+import { createConsoleExporter } from '../export/console';
+import { noneExporter } from '../export/none';
+import { createJsonlExporter, DEFAULT_JSONL_PATH } from './jsonl';
+
+/** The values of `TRACING_MODE`. */
+export type TracingMode = 'langfuse' | 'otlp' | 'console' | 'jsonl' | 'none';
+
+const MODES: readonly TracingMode[] = ['langfuse', 'otlp', 'console', 'jsonl', 'none'];
+
+/** An exporter made by {@link fromEnv}, with what it was made from. */
+export interface EnvExporter extends Exporter {
+  readonly mode: TracingMode;
+  /** `OTEL_SERVICE_NAME`, when set. */
+  readonly serviceName?: string;
+  /** Where spans go: a URL, a file, `console` or `none`. Never holds a secret. */
+  readonly target: string;
+}
+
+/** Options for {@link fromEnv}. */
+export interface FromEnvOptions {
+  /** The fetch the HTTP exporters send with. Default the global one. */
+  fetch?: typeof fetch;
+}
+
+const CALL = 'fromEnv()';
+
+/**
+ * Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs joined by `,`, values percent-encoded
+ * (OpenTelemetry's exporter configuration). Whitespace around keys and values is dropped.
+ */
+export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_HEADERS'): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',')) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    const key = eq > 0 ? part.slice(0, eq).trim() : '';
+    if (!key || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
+      fail(CALL, variable, 'a list of key=value pairs separated by commas', value.length > 80 ? `${value.slice(0, 80)}…` : value);
+    }
+    let v = part.slice(eq + 1).trim();
+    try {
+      v = decodeURIComponent(v);
+    } catch {
+      // A stray `%` stays as written.
+    }
+    out[key.toLowerCase()] = v;
+  }
+  return out;
+};
+
+const httpUrl = (variable: string, value: string): string => {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(CALL, variable, 'an absolute http(s) URL', value);
+  return value;
+};
+
+/**
+ * The trace endpoint from OpenTelemetry's variables: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it
+ * is, else `OTEL_EXPORTER_OTLP_ENDPOINT` as the base with `/v1/traces` appended (unless it already
+ * ends so, a common slip that would otherwise give `/v1/traces/v1/traces`).
+ */
+export const otlpTracesUrl = (env: Record<string, unknown>): string | undefined => {
+  const signal = str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  if (signal) return httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', signal);
+  const base = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (!base) return undefined;
+  httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT', base);
+  if (/\/v1\/traces\/?$/.test(base)) return base;
+  return base.replace(/\/+$/, '') + '/v1/traces';
+};
+
+const str = (env: Record<string, unknown>, name: string): string | undefined => {
+  const v = env[name];
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+};
+
+const need = (env: Record<string, unknown>, name: string, mode: TracingMode, what: string): string => {
+  const v = str(env, name);
+  if (v === undefined) {
+    throw new TypeError(`[edgetrace] ${CALL}: TRACING_MODE=${mode} needs ${name} (${what}), which is not set.`);
+  }
+  return v;
+};
+
+/**
+ * Creates the exporter an environment asks for, from an object of variables (Workers pass
+ * `env`; Node passes `process.env`):
+ * - `TRACING_MODE`: `langfuse` | `otlp` | `console` | `jsonl` | `none`. When unset: `langfuse` if
+ *   both Langfuse keys are set, else `otlp` if an OTLP endpoint is, else `none`.
+ * - langfuse: `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`, `LANGFUSE_BASE_URL` (or its older
+ *   name `LANGFUSE_HOST`; default Langfuse Cloud), `LANGFUSE_TRACING_ENVIRONMENT`.
+ * - otlp: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus `/v1/traces`;
+ *   `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`k=v,k2=v2`, percent-decoded).
+ * - jsonl: `TRACING_JSONL_PATH` (default `.edgetrace/spans.jsonl`), Node, Deno and Bun only.
+ * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`.
+ * Throws a `TypeError` naming the variable that is missing or invalid.
+ */
+export const fromEnv = (env: Record<string, unknown> = {}, opts: FromEnvOptions = {}): EnvExporter => {
+  if (typeof env !== 'object' || env === null) fail(CALL, 'env', 'an object of environment variables', env);
+  const serviceName = str(env, 'OTEL_SERVICE_NAME');
+  const named = str(env, 'TRACING_MODE')?.toLowerCase();
+  if (named !== undefined && !MODES.includes(named as TracingMode)) fail(CALL, 'TRACING_MODE', `one of ${MODES.join(', ')}`, env.TRACING_MODE);
+  const mode: TracingMode =
+    (named as TracingMode | undefined) ??
+    (str(env, 'LANGFUSE_PUBLIC_KEY') && str(env, 'LANGFUSE_SECRET_KEY')
+      ? 'langfuse'
+      : str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')
+        ? 'otlp'
+        : 'none');
+
+  const make = (exporter: Exporter, target: string): EnvExporter => ({
+    export: (records) => exporter.export(records),
+    shutdown: () => exporter.shutdown?.() ?? Promise.resolve(),
+    mode,
+    serviceName,
+    target,
+  });
+
+  switch (mode) {
+    case 'langfuse': {
+      const publicKey = need(env, 'LANGFUSE_PUBLIC_KEY', mode, 'the project public key, pk-lf-…');
+      const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
+      const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
+      const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
+      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch });
+      return make(exporter, `${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`);
+    }
+    case 'otlp': {
+      const url = otlpTracesUrl(env);
+      if (!url) {
+        throw new TypeError(
+          `[edgetrace] ${CALL}: TRACING_MODE=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT (the receiver's base URL, e.g. http://localhost:4318) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which is not set.`,
+        );
+      }
+      const general = str(env, 'OTEL_EXPORTER_OTLP_HEADERS');
+      const signal = str(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS');
+      const headers = {
+        ...(general ? parseOtlpHeaders(general) : {}),
+        ...(signal ? parseOtlpHeaders(signal, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') : {}),
+      };
+      return make(createOtlpExporter({ url, headers, fetch: opts.fetch }), url);
+    }
+    case 'console':
+      return make(createConsoleExporter(), 'console');
+    case 'jsonl': {
+      const path = str(env, 'TRACING_JSONL_PATH') ?? DEFAULT_JSONL_PATH;
+      return make(createJsonlExporter({ path }), path);
+    }
+    default:
+      return make(noneExporter, 'none');
+  }
+};

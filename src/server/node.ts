@@ -1,0 +1,236 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { reportInternal } from '../lib/reportInternal';
+
+/** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
+export interface NodeContext {
+  /** Keeps work going after the response; the adapter tracks it for `drain()`. */
+  waitUntil(promise: Promise<unknown>): void;
+  /** Kept for Workers compatibility; does nothing here. */
+  passThroughOnException(): void;
+  /** The peer's IP address from the socket. */
+  clientAddress?: string;
+}
+
+/** Options for {@link toNodeListener}. */
+export interface NodeListenerOptions<Env = Record<string, unknown>> {
+  /** The handler's second argument. Default `{}`. */
+  env?: Env;
+  /** Told about handler errors and failed writes; the adapter has already answered 500 or closed the socket. */
+  onError?: (error: unknown) => void;
+}
+
+/** A Node `http` request listener that also knows the work it still has in flight. */
+export interface NodeListener {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** Resolves when every `waitUntil` promise registered so far has settled, e.g. before exit. */
+  drain(): Promise<void>;
+}
+
+type Handler<Env> = (request: Request, env: Env, ctx: NodeContext) => Response | Promise<Response>;
+
+/**
+ * The request body as a stream that reads from `req` only when pulled. A body the handler never
+ * reads is left alone, and Node discards it after the response; one it stops reading (cancel) is
+ * drained and dropped. Either way the connection stays usable for the next request.
+ */
+const bodyStream = (req: IncomingMessage): ReadableStream<Uint8Array> => {
+  const queue: Uint8Array[] = [];
+  let ended = false;
+  let failed: unknown;
+  let wake: (() => void) | undefined;
+  let listening = false;
+  const onData = (chunk: Buffer | string): void => {
+    queue.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    req.pause();
+    wake?.();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    wake?.();
+  };
+  const onError = (error: unknown): void => {
+    failed = error;
+    wake?.();
+  };
+  const detach = (): void => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (!listening) {
+          listening = true;
+          req.on('data', onData);
+          req.on('end', onEnd);
+          req.on('error', onError);
+        }
+        while (queue.length === 0 && !ended && failed === undefined) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            req.resume();
+          });
+          wake = undefined;
+        }
+        const chunk = queue.shift();
+        if (chunk) controller.enqueue(chunk);
+        else if (failed !== undefined) {
+          detach();
+          controller.error(failed);
+        } else {
+          detach();
+          controller.close();
+        }
+      },
+      cancel() {
+        detach();
+        // Read the rest and drop it, so the next request on this connection can be parsed.
+        req.on('error', () => undefined);
+        req.resume();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+};
+
+/** Turns Node's request into a fetch `Request`; the body is streamed, not buffered. */
+const toRequest = (req: IncomingMessage, signal: AbortSignal): Request => {
+  const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
+  let host = typeof req.headers.host === 'string' && req.headers.host ? req.headers.host : 'localhost';
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', `${encrypted ? 'https' : 'http'}://${host}`);
+  } catch {
+    host = 'localhost';
+    url = new URL(`${encrypted ? 'https' : 'http'}://localhost/`);
+    try {
+      url = new URL(req.url ?? '/', url);
+    } catch {
+      // keep the root
+    }
+  }
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    try {
+      // append keeps repeated fields: a second traceparent stays visible as "a, b".
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      // A value fetch refuses (a control character Node let through): leave that field out.
+    }
+  }
+  const method = req.method ?? 'GET';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = bodyStream(req);
+    init.duplex = 'half';
+  }
+  return new Request(url, init);
+};
+
+/** Writes `response` to Node's `res`, streaming the body with back-pressure. */
+const send = async (req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> => {
+  res.statusCode = response.status;
+  if (response.statusText) res.statusMessage = response.statusText;
+  const cookies = typeof response.headers.getSetCookie === 'function' ? response.headers.getSetCookie() : [];
+  response.headers.forEach((value, name) => {
+    if (name === 'set-cookie' && cookies.length) return;
+    res.setHeader(name, value);
+  });
+  if (cookies.length) res.setHeader('set-cookie', cookies);
+  const body = response.body;
+  if (!body || req.method === 'HEAD') {
+    // A HEAD response has no body; cancelling tells the stream (and a span waiting on it) so.
+    await body?.cancel().catch(() => undefined);
+    res.end();
+    return;
+  }
+  const reader = body.getReader();
+  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  let gone = false;
+  void closed.then(() => {
+    gone = true;
+    if (!res.writableFinished) reader.cancel().catch(() => undefined);
+  });
+  const tick = (): Promise<undefined> => new Promise((resolve) => setImmediate(resolve, undefined));
+  let current = await reader.read();
+  while (!current.done && !gone) {
+    const chunk = current.value;
+    const next = reader.read();
+    // A body that is already complete (a string, JSON) goes out in one write with its
+    // Content-Length: writing the chunk and the end apart costs a packet and, with delayed ACKs,
+    // tens of milliseconds. A stream still producing (SSE) is not held back: one tick at most.
+    const ready = await Promise.race([next, tick()]);
+    if (ready?.done) {
+      res.end(chunk);
+      return;
+    }
+    if (!res.write(chunk)) await Promise.race([new Promise((resolve) => res.once('drain', resolve)), closed]);
+    current = await next;
+  }
+  if (!gone) res.end();
+};
+
+/**
+ * Adapts a fetch-style handler, such as one wrapped by `withTracing` or a collector's `fetch`, to
+ * Node's `http.createServer()`: builds a `Request` (repeated header fields kept, body streamed,
+ * aborted when the client goes away), passes `env` and a Workers-like `ctx` whose `waitUntil`
+ * keeps promises tracked, and streams the `Response` back with back-pressure. A handler that
+ * throws gets a 500 (or a closed socket once headers are out); the server keeps running.
+ */
+export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<Env>, opts: NodeListenerOptions<Env> = {}): NodeListener => {
+  const env = (opts.env ?? {}) as Env;
+  const pending = new Set<Promise<unknown>>();
+  const report = (error: unknown): void => {
+    try {
+      if (opts.onError) opts.onError(error);
+      else reportInternal(error);
+    } catch {
+      // An onError that throws must not take the server down.
+    }
+  };
+
+  const listener = ((req: IncomingMessage, res: ServerResponse) => {
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const ctx: NodeContext = {
+      waitUntil(promise) {
+        const p = Promise.resolve(promise).catch(report);
+        pending.add(p);
+        void p.finally(() => pending.delete(p));
+      },
+      passThroughOnException() {},
+      clientAddress: req.socket?.remoteAddress,
+    };
+    const run = async (): Promise<void> => {
+      let response: Response;
+      try {
+        response = await handler(toRequest(req, abort.signal), env, ctx);
+      } catch (error) {
+        report(error);
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('Internal Server Error');
+        } else res.destroy();
+        return;
+      }
+      try {
+        await send(req, res, response);
+      } catch (error) {
+        report(error);
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('Internal Server Error');
+        } else res.destroy();
+      }
+    };
+    run().catch(report);
+  }) as NodeListener;
+  listener.drain = async () => {
+    while (pending.size) await Promise.all([...pending]);
+  };
+  return listener;
+};

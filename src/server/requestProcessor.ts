@@ -1,0 +1,97 @@
+import type { Exporter, SpanRecord, TelemetryRecord } from '../protocol';
+import type { SpanProcessor } from '../core/processors';
+import { DROPPED_RECORDS } from '../core/semconv';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
+
+/** Options for {@link requestProcessor}. */
+export interface RequestProcessorOptions {
+  /** Records per export call. Default 512. */
+  maxBatchSize?: number;
+  /** Records held between flushes; beyond it the oldest are dropped and counted. Default 2048. */
+  maxQueueSize?: number;
+}
+
+/** A request processor, plus what it holds and what it had to drop. */
+export interface RequestProcessor extends SpanProcessor {
+  /** Records waiting for the next flush. */
+  queued(): number;
+  /** Records dropped so far (queue full, or a permanent export failure). */
+  dropped(): number;
+}
+
+/**
+ * Holds finished records until `forceFlush()`, which `withTracing` calls once per request inside
+ * that request's `waitUntil`. No timers: edge runtimes freeze or evict an isolate between
+ * requests, and in Workers a timer that fires during another request may not do I/O for the one
+ * that set it. A retryable failure puts the records back for the next request's flush (within the
+ * queue bound); a permanent one drops and counts them.
+ */
+export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptions = {}): RequestProcessor => {
+  const maxBatchSize = Math.max(1, opts.maxBatchSize ?? 512);
+  const maxQueueSize = Math.max(1, opts.maxQueueSize ?? 2048);
+  let queue: TelemetryRecord[] = [];
+  let pendingDrops = 0;
+  let droppedTotal = 0;
+
+  const drop = (n: number): void => {
+    if (n <= 0) return;
+    pendingDrops += n;
+    droppedTotal += n;
+    warnOnce('request-dropped', `requestProcessor: dropped ${n} record(s) (queue bound ${maxQueueSize} or a rejected export).`);
+  };
+
+  const add = (record: TelemetryRecord): void => {
+    if (queue.length >= maxQueueSize) {
+      queue.shift();
+      drop(1);
+    }
+    queue.push(record);
+  };
+
+  const exportBatch = async (batch: TelemetryRecord[]): Promise<void> => {
+    if (pendingDrops) {
+      const first = batch.find((r): r is SpanRecord => r.rec === 'span');
+      if (first) {
+        // The count travels on the next batch, as the batch processor does it.
+        first.attrs = { ...first.attrs, [DROPPED_RECORDS]: pendingDrops };
+        pendingDrops = 0;
+      }
+    }
+    let result;
+    try {
+      result = await exporter.export(batch);
+    } catch (error) {
+      result = { ok: false as const, retryable: true, reason: String(error) };
+    }
+    if (result.ok) return;
+    if (!result.retryable) {
+      drop(batch.length);
+      return;
+    }
+    // Back to the front for the next flush, newest kept when the bound is reached.
+    const room = Math.max(0, maxQueueSize - queue.length);
+    if (room < batch.length) drop(batch.length - room);
+    queue = batch.slice(batch.length - Math.min(room, batch.length)).concat(queue);
+  };
+
+  const flush = async (): Promise<void> => {
+    if (queue.length === 0) return;
+    const taken = queue;
+    queue = [];
+    const batches: Promise<void>[] = [];
+    for (let i = 0; i < taken.length; i += maxBatchSize) batches.push(exportBatch(taken.slice(i, i + maxBatchSize)).catch(reportInternal));
+    await Promise.all(batches);
+  };
+
+  return {
+    onEnd: add,
+    onScore: add,
+    forceFlush: flush,
+    shutdown: async () => {
+      await flush();
+      await exporter.shutdown?.();
+    },
+    queued: () => queue.length,
+    dropped: () => droppedTotal,
+  };
+};

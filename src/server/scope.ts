@@ -1,0 +1,43 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { alsContext, type ContextManager } from '../core/context';
+import type { Tracer } from '../core/tracer';
+import type { Span } from '../core/span';
+import type { Trace } from '../core/trace';
+
+/**
+ * A context manager backed by `AsyncLocalStorage` from `node:async_hooks`, so the current span
+ * follows `await`, timers and promise callbacks. Works in Node, Deno, Bun, Workers with
+ * `nodejs_compat` (or `nodejs_als`) and Vercel Edge. Pass it as `contextManager` to `init()` or
+ * `createTracer()`.
+ */
+export const serverContext = (): ContextManager => alsContext(AsyncLocalStorage);
+
+/** What `withTracing` knows about the request being handled, for code that runs inside it. */
+export interface RequestScope {
+  tracer: Tracer;
+  /** The SERVER span of the request. */
+  root: Trace;
+  /** Whether an outgoing request to `url` gets `traceparent`/`tracestate`. */
+  propagate: (url: string) => boolean;
+}
+
+// Created on first use so that importing the entry has no side effect.
+let scopes: AsyncLocalStorage<RequestScope> | undefined;
+
+/** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */
+export const runInScope = <R>(scope: RequestScope, fn: () => R): R => (scopes ??= new AsyncLocalStorage()).run(scope, fn);
+
+/** The request being handled here, if any. */
+export const currentScope = (): RequestScope | undefined => scopes?.getStore();
+
+/**
+ * The span to hang work on inside a traced handler: the current span of the request's tracer,
+ * else the request's SERVER span. `undefined` outside `withTracing`.
+ */
+export const requestSpan = (): Span | undefined => {
+  const scope = currentScope();
+  if (!scope) return undefined;
+  const current = scope.tracer.currentSpan();
+  // A span current in another trace (or an ended one) belongs to some other work.
+  return current && current.traceId === scope.root.traceId && !current.isEnded ? current : scope.root;
+};

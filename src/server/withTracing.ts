@@ -1,0 +1,317 @@
+import type { TracerOptions } from '../config';
+import type { Tracer } from '../core/tracer';
+import type { Trace } from '../core/trace';
+import { extract } from '../propagation/index';
+import { formatTraceparent } from '../propagation/traceparent';
+import { reportInternal } from '../lib/reportInternal';
+import { observeBody, type BodyEnd } from './body';
+import { instrumentServerFetch } from './fetch';
+import { fromEnv } from './fromEnv';
+import { errorType, serverRequestAttributes, spanMethod } from './httpAttributes';
+import { runInScope } from './scope';
+import { createServerTracer } from './serverTracer';
+import { findWaitUntil, type WaitUntil } from './waitUntil';
+
+/** Which trace-linking headers go on responses. */
+export type ResponseHeader = 'traceresponse' | 'server-timing';
+
+/** Options for {@link withTracing}. Every field is optional; tracer options apply when no `tracer` is given. */
+export interface WithTracingOptions extends TracerOptions {
+  /**
+   * The tracer to record with. Default: one made by `createServerTracer()` from these options,
+   * with `exporter` (or, when there is neither exporter nor processors, `fromEnv(env)`) flushed
+   * once per request.
+   */
+  tracer?: Tracer;
+  /** The SERVER span's name. Default `"GET /route"` when `route` gives one, else `"GET"` (HTTP semantic conventions). */
+  spanName?: (request: Request) => string;
+  /** The matched route template, such as `/api/chat/:id`, for `http.route` and the span name. */
+  route?: (request: Request) => string | undefined;
+  /**
+   * Traces `fetch()` calls made while a request is handled, by wrapping `globalThis.fetch` once
+   * (see `instrumentServerFetch`). Default true. With false, use `tracedFetch` where wanted.
+   */
+  traceFetch?: boolean;
+  /**
+   * Which outgoing requests get `traceparent`/`tracestate`: true (all, the default), false
+   * (none), URL prefixes and patterns, or a predicate on the URL.
+   */
+  propagateTo?: boolean | ReadonlyArray<string | RegExp> | ((url: string) => boolean);
+  /**
+   * Adds headers that let the page link to this trace: `traceresponse` (Trace Context Level 2)
+   * and `Server-Timing: traceparent;desc="00-…"`. `true` adds both. Default none. Cross-origin
+   * pages also need them exposed (`Access-Control-Expose-Headers`, `Timing-Allow-Origin`).
+   */
+  responseHeaders?: boolean | readonly ResponseHeader[];
+  /** Used when neither the handler's `ctx` nor the platform offers `waitUntil`. */
+  waitUntil?: WaitUntil;
+  /** Called when the SERVER span starts, to add attributes, the user or the session from the request. */
+  onRequest?: (trace: Trace, request: Request) => void;
+}
+
+/**
+ * What `withTracing` returns: the handler's own signature, also callable as
+ * `(request, env?, ctx?)` as runtimes do, always returning a promise.
+ */
+export type TracedHandler<H> = H & ((request: Request, env?: any, ctx?: any) => Promise<Response>);
+
+/** Per-tracer state, built once per options (and per `env` when options come from a function). */
+interface Setup {
+  tracer: Tracer;
+  opts: WithTracingOptions;
+  propagate: (url: string) => boolean;
+  headers: readonly ResponseHeader[];
+}
+
+// Distinct env objects that get their own tracer before withTracing stops making new ones.
+const MAX_ENV_SETUPS = 8;
+
+// Statuses whose responses carry no body (RFC 9110), and 101, whose body is a WebSocket.
+const NO_BODY = new Set([101, 204, 205, 304]);
+
+const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => boolean) => {
+  if (p === undefined || p === true) return () => true;
+  if (p === false) return () => false;
+  if (typeof p === 'function') {
+    return (url) => {
+      try {
+        return p(url) === true;
+      } catch (error) {
+        reportInternal(error);
+        return false;
+      }
+    };
+  }
+  const list = [...p];
+  return (url) => list.some((m) => (typeof m === 'string' ? url.startsWith(m) : m.test(url)));
+};
+
+const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] =>
+  h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
+
+const setup = (opts: WithTracingOptions, env: unknown): Setup => {
+  let tracer = opts.tracer;
+  if (!tracer) {
+    const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
+    const envExporter = given ? undefined : fromEnv(env && typeof env === 'object' ? (env as Record<string, unknown>) : {});
+    tracer = createServerTracer({
+      ...opts,
+      serviceName: opts.serviceName ?? envExporter?.serviceName,
+      exporter: opts.exporter ?? envExporter,
+    });
+  }
+  // After the tracer (and its exporter, which captures the fetch it sends with) exists.
+  if (opts.traceFetch !== false) instrumentServerFetch();
+  return { tracer, opts, propagate: toPropagate(opts.propagateTo), headers: toHeaders(opts.responseHeaders) };
+};
+
+const isResponseLike = (r: unknown): r is Response =>
+  typeof r === 'object' && r !== null && typeof (r as Response).status === 'number' && typeof (r as Response).headers === 'object';
+
+/** Delivers what the tracer holds; never rejects. */
+const flush = (tracer: Tracer): Promise<void> => tracer.flush().catch(reportInternal);
+
+/**
+ * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
+ * traced:
+ * - the incoming W3C `traceparent`/`tracestate` is continued (a malformed one starts a new trace);
+ * - a SERVER span (HTTP semantic conventions) is current while the handler runs, through
+ *   AsyncLocalStorage, and `fetch()` calls inside it become CLIENT spans that carry the trace;
+ * - status and thrown errors are recorded (a throw is passed on unchanged);
+ * - the span ends when the response body has been sent, streams included;
+ * - the request's spans are exported once, through `ctx.waitUntil` (Cloudflare, a FetchEvent),
+ *   Vercel's request context or `options.waitUntil`; where there is none, the export is awaited
+ *   before the response completes (before returning when there is no body, else before the
+ *   body's last chunk is released).
+ *
+ * `options` may be a function of `env`, for Workers, whose configuration arrives with each
+ * request. Without a tracer, exporter or processors, the exporter comes from `fromEnv(env)`.
+ * Invalid static options throw a `TypeError` here; a configuration that can only be read from
+ * `env` is checked at the first request, and if it is invalid the error is logged once and
+ * requests are served untraced.
+ */
+export const withTracing = <H extends (request: Request, ...rest: any[]) => Response | Promise<Response>>(
+  handler: H,
+  options: WithTracingOptions | ((env: any) => WithTracingOptions) = {},
+): TracedHandler<H> => {
+  if (typeof handler !== 'function') {
+    throw new TypeError(`[edgetrace] withTracing(): "handler" must be a function (request, env, ctx) => Response, got ${String(handler)}.`);
+  }
+  if (typeof options !== 'function' && (typeof options !== 'object' || options === null)) {
+    throw new TypeError(`[edgetrace] withTracing(): "options" must be an object or a function of env, got ${String(options)}.`);
+  }
+  const byEnv = new WeakMap<object, Setup | null>();
+  let envSetups = 0;
+  let lastSetup: Setup | null | undefined;
+  let single: Setup | null | undefined;
+  // Static options that do not depend on env are checked now, so mistakes surface at start-up.
+  if (typeof options === 'object' && (options.tracer || options.exporter || options.processors?.length)) single = setup(options, undefined);
+
+  const configFailed = (error: unknown): null => {
+    try {
+      console.error('[edgetrace] withTracing(): tracing is off for this handler:', error instanceof Error ? error.message : error);
+    } catch {
+      // No console: nothing else to tell.
+    }
+    return null;
+  };
+  const resolve = (env: unknown): Setup | null => {
+    const keyed = typeof options === 'function' && env !== null && (typeof env === 'object' || typeof env === 'function');
+    if (!keyed) {
+      if (single === undefined) {
+        try {
+          single = setup(typeof options === 'function' ? options(env) : options, env);
+        } catch (error) {
+          single = configFailed(error);
+        }
+      }
+      return single;
+    }
+    let s = byEnv.get(env as object);
+    if (s === undefined) {
+      // Workers hand every request of an isolate the same env. A runtime whose second argument
+      // is new per request (Deno's `info`, Bun's server) must not get a tracer per request: past
+      // a few distinct objects the last setup is reused.
+      if (envSetups >= MAX_ENV_SETUPS && lastSetup !== undefined) return lastSetup;
+      try {
+        s = setup((options as (env: unknown) => WithTracingOptions)(env), env);
+      } catch (error) {
+        s = configFailed(error);
+      }
+      byEnv.set(env as object, s);
+      envSetups++;
+      lastSetup = s;
+    }
+    return s;
+  };
+
+  const traced = async function (this: unknown, request: Request, ...rest: unknown[]): Promise<Response> {
+    const env = rest[0];
+    const ctx = rest[1];
+    let s: Setup | null = null;
+    let root: Trace | undefined;
+    try {
+      s = resolve(env);
+      if (s) root = startRoot(s, request);
+    } catch (error) {
+      reportInternal(error);
+    }
+    if (!s || !root) return handler.apply(this, [request, ...rest]);
+
+    const { tracer } = s;
+    const trace = root;
+    const waitUntil = findWaitUntil(env, ctx, s.opts.waitUntil);
+    let response: Response;
+    try {
+      response = await runInScope({ tracer, root: trace, propagate: s.propagate }, () =>
+        tracer.withSpan(trace, () => handler.apply(this, [request, ...rest])),
+      );
+    } catch (error) {
+      trace.recordError(error);
+      trace.setAttribute('error.type', errorType(error));
+      trace.end();
+      const flushed = flush(tracer);
+      if (waitUntil) waitUntil(flushed);
+      else await flushed;
+      throw error;
+    }
+    return respond(s, trace, request, response, waitUntil);
+  };
+  return traced as unknown as TracedHandler<H>;
+};
+
+const startRoot = (s: Setup, request: Request): Trace => {
+  const { context } = extract(request.headers);
+  const route = s.opts.route?.(request);
+  const name = s.opts.spanName?.(request) ?? (route ? `${spanMethod(request.method)} ${route}` : spanMethod(request.method));
+  const trace = s.tracer.createTrace({ name, kind: 'server', parent: context, attributes: serverRequestAttributes(request, route) });
+  if (s.opts.onRequest) {
+    try {
+      s.opts.onRequest(trace, request);
+    } catch (error) {
+      reportInternal(error);
+    }
+  }
+  return trace;
+};
+
+/** The trace-linking headers for `trace`, as configured. */
+const linkHeaders = (s: Setup, trace: Trace): [string, string][] => {
+  if (s.headers.length === 0) return [];
+  const value = formatTraceparent(trace);
+  return s.headers.map((h) => (h === 'traceresponse' ? ['traceresponse', value] : ['server-timing', `traceparent;desc="${value}"`]));
+};
+
+/** A copy of `response` with another body and extra headers; `undefined` if the runtime refuses. */
+const rebuild = (response: Response, body: BodyInit | null, extra: [string, string][]): Response | undefined => {
+  try {
+    const headers = new Headers(response.headers);
+    for (const [name, value] of extra) headers.append(name, value);
+    return new Response(body, { status: response.status, statusText: response.statusText, headers });
+  } catch (error) {
+    reportInternal(error);
+    return undefined;
+  }
+};
+
+const respond = async (s: Setup, trace: Trace, request: Request, response: Response, waitUntil: WaitUntil | undefined): Promise<Response> => {
+  const { tracer } = s;
+  const endNow = async (): Promise<void> => {
+    trace.end();
+    const flushed = flush(tracer);
+    if (waitUntil) waitUntil(flushed);
+    else await flushed;
+  };
+  if (!isResponseLike(response)) {
+    await endNow();
+    return response;
+  }
+  const status = response.status;
+  trace.setAttribute('http.response.status_code', status);
+  // A server's span is an error only for 5xx; a 4xx is the client's mistake (semantic conventions).
+  if (status >= 500) {
+    trace.setAttribute('error.type', String(status));
+    trace.setStatus('error', `HTTP ${status}`);
+  }
+  const extra = linkHeaders(s, trace);
+  // 101 and WebSocket upgrades (workerd's `webSocket` property) must go back as they are, and the
+  // Response constructor only takes 200-599.
+  const untouchable = status < 200 || status > 599 || (response as { webSocket?: unknown }).webSocket != null;
+  if (untouchable || !response.body || request.method === 'HEAD' || NO_BODY.has(status)) {
+    const out = extra.length && !untouchable ? (rebuild(response, response.body, extra) ?? response) : response;
+    await endNow();
+    return out;
+  }
+
+  let ended: () => void = () => undefined;
+  const bodyDone = new Promise<void>((resolve) => (ended = resolve));
+  const onEnd = (end: BodyEnd): Promise<void> | void => {
+    trace.setAttribute('http.response.body.size', end.bytes);
+    if (end.error !== undefined) {
+      trace.recordError(end.error);
+      trace.setAttribute('error.type', errorType(end.error));
+    }
+    if (end.cancelled) trace.setAttribute('edgetrace.response.cancelled', true);
+    trace.end();
+    ended();
+    // Without waitUntil, the body's last chunk waits for the export (see observeBody).
+    return waitUntil ? undefined : flush(tracer);
+  };
+  let body: ReadableStream<Uint8Array>;
+  try {
+    body = observeBody(response.body, onEnd);
+  } catch (error) {
+    // A body already locked or read (a Response reused by the handler): pass it on as it is.
+    reportInternal(error);
+    await endNow();
+    return response;
+  }
+  const out = rebuild(response, body, extra) ?? rebuild(response, body, []);
+  if (!out) {
+    // Not expected for a 2xx-5xx with a body; the observed stream still ends the span if read.
+    await endNow();
+    return new Response(body, { status });
+  }
+  if (waitUntil) waitUntil(bodyDone.then(() => flush(tracer)));
+  return out;
+};

@@ -1,0 +1,187 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { startReceiver, type Receiver } from '../unit/server/loopback';
+import { otlpBody, spanRecord } from '../unit/server/otlpFixtures';
+import { FROZEN_MS } from './fixtures/app';
+import { cleanUp, RUNTIMES, type RunningApp } from './runtimes';
+
+// The same middleware and the same checks in workerd (miniflare, nodejs_compat), Vercel's
+// edge-runtime, Deno and Bun: the incoming trace is continued, outgoing fetch carries it, the
+// body is streamed to the end, errors are recorded, a frozen clock gives zero-length spans, and
+// each request's spans reach the loopback receiver in exactly one export (waitUntil where the
+// runtime has it, awaited where it does not).
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  status: { code?: number; message?: string };
+  attributes: { key: string; value: Record<string, unknown> }[];
+}
+interface Export {
+  service: string;
+  spans: OtlpSpan[];
+}
+
+let rx: Receiver;
+beforeAll(async () => {
+  rx = await startReceiver();
+  rx.reply = (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(req.url.startsWith('/down') ? `down ${new URL(req.url, 'http://x').searchParams.get('i')}` : '{}');
+  };
+});
+afterAll(async () => {
+  await rx.close();
+  cleanUp();
+});
+
+const exportsOf = (traceId: string): Export[] =>
+  rx.received
+    .filter((r) => r.url === '/v1/traces')
+    .map((r) => JSON.parse(r.body) as { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[] })
+    .flatMap((body) =>
+      body.resourceSpans.map((rs) => ({
+        service: rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '',
+        spans: rs.scopeSpans.flatMap((ss) => ss.spans),
+      })),
+    )
+    .filter((e) => e.spans.some((s) => s.traceId === traceId));
+
+const waitForExport = async (traceId: string, timeoutMs = 10_000): Promise<Export[]> => {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const found = exportsOf(traceId);
+    if (found.length) {
+      // Any second export for the same request would arrive right behind the first.
+      await new Promise((r) => setTimeout(r, 50));
+      return exportsOf(traceId);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no export for trace ${traceId} within ${timeoutMs} ms`);
+};
+
+const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value;
+
+let traceCounter = 0;
+const newTraceId = () => `e${(++traceCounter).toString(16).padStart(3, '0')}${Math.floor(Math.random() * 0xfffffff).toString(16).padStart(7, '0')}`.padEnd(32, '7');
+const PARENT = '00f067aa0ba902b7';
+
+for (const runtime of RUNTIMES) {
+  describe(`withTracing in ${runtime.name}`, () => {
+    let app: RunningApp;
+    beforeAll(async () => {
+      app = await runtime.start({ RUNTIME: runtime.name, EXPORT_URL: `${rx.base}/v1/traces`, DOWNSTREAM_URL: rx.base });
+    }, 60_000);
+    afterAll(async () => {
+      await app?.close();
+    });
+
+    it('continues the trace, propagates it on fetch, and exports the request once', async () => {
+      const traceId = newTraceId();
+      const res = await app.request('/call?n=2', { headers: { traceparent: `00-${traceId}-${PARENT}-01`, tracestate: 'edge=1,vendor=x' } });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toEqual(['down 0', 'down 1']);
+      await app.settled();
+      const [exp, ...more] = await waitForExport(traceId);
+      expect(more).toEqual([]);
+      expect(exp!.service).toBe(`edge-${runtime.name}`);
+      const server = exp!.spans.find((s) => s.kind === 2)!;
+      const clients = exp!.spans.filter((s) => s.kind === 3);
+      expect(server).toMatchObject({ traceId, parentSpanId: PARENT, name: 'GET' });
+      expect(attr(server, 'http.response.status_code')).toEqual({ intValue: '200' });
+      expect(clients).toHaveLength(2);
+      const calls = rx.received.filter((r) => r.url.startsWith('/down') && String(r.headers.traceparent).includes(traceId));
+      expect(calls).toHaveLength(2);
+      for (const call of calls) {
+        const [, t, parent, flags] = String(call.headers.traceparent).split('-');
+        expect(t).toBe(traceId);
+        expect(flags).toBe('01');
+        expect(call.headers.tracestate).toBe('edge=1,vendor=x');
+        const client = clients.find((c) => c.spanId === parent)!;
+        expect(client.parentSpanId).toBe(server.spanId);
+        expect(call.body).toMatch(/^\{"i":\d\}$/);
+      }
+      expect(res.headers.get('traceresponse')).toBe(`00-${traceId}-${server.spanId}-01`);
+    });
+
+    it('ends the span after the streamed body and exports it once', async () => {
+      const traceId = newTraceId();
+      const res = await app.request('/stream', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });
+      expect(res.text).toBe('data: token0\n\ndata: token1\n\ndata: token2\n\n');
+      if (!runtime.hasWaitUntil) {
+        // Without waitUntil the body's end waited for the export.
+        expect(exportsOf(traceId)).toHaveLength(1);
+      }
+      await app.settled();
+      const [exp, ...more] = await waitForExport(traceId);
+      expect(more).toEqual([]);
+      const server = exp!.spans.find((s) => s.kind === 2)!;
+      expect(attr(server, 'http.response.body.size')).toEqual({ intValue: String(res.text.length) });
+      // Three chunks, 5 ms apart: the span covers the body, not just the headers.
+      expect(BigInt(server.endTimeUnixNano) - BigInt(server.startTimeUnixNano)).toBeGreaterThanOrEqual(10_000_000n);
+    });
+
+    it('starts a new trace for a malformed traceparent', async () => {
+      const traceId = newTraceId();
+      const before = rx.received.length;
+      await app.request('/call?n=1', { headers: { traceparent: `00-${traceId}-${PARENT}-01-extra` } });
+      await app.settled();
+      const call = rx.received.slice(before).find((r) => r.url.startsWith('/down'))!;
+      const sent = String(call.headers.traceparent).split('-')[1]!;
+      expect(sent).toMatch(/^[0-9a-f]{32}$/);
+      expect(sent).not.toBe(traceId);
+      await waitForExport(sent);
+    });
+
+    it('records a thrown error and rethrows it', async () => {
+      const traceId = newTraceId();
+      const res = await app.request('/error', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });
+      expect(res.status).toBe(500);
+      expect(res.text).toBe('caught: boom');
+      await app.settled();
+      const [exp] = await waitForExport(traceId);
+      const server = exp!.spans.find((s) => s.kind === 2)!;
+      expect(server.status).toEqual({ code: 2, message: 'boom' });
+      expect(attr(server, 'error.type')).toEqual({ stringValue: 'Error' });
+    });
+
+    it('exports zero-length spans, never negative, under a frozen clock', async () => {
+      const traceId = newTraceId();
+      await app.request('/frozen/call?n=1', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });
+      await app.settled();
+      const [exp] = await waitForExport(traceId);
+      expect(exp!.spans).toHaveLength(2);
+      for (const s of exp!.spans) {
+        expect(s.startTimeUnixNano).toBe(`${FROZEN_MS}000000`);
+        expect(s.endTimeUnixNano).toBe(`${FROZEN_MS}000000`);
+      }
+    });
+
+    it('runs the collector: forwards good spans, refuses bad input, limits a flood', async () => {
+      const traceId = newTraceId();
+      const body = JSON.stringify(otlpBody([spanRecord({ traceId, name: 'from-page' })]));
+      const post = (b: BodyInit, headers: Record<string, string> = {}) =>
+        app.request('/collector/v1/traces', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.0.0.1', ...headers }, body: b });
+      const ok = await post(body);
+      expect(ok.status).toBe(200);
+      expect(JSON.parse(ok.text)).toEqual({});
+      const [exp] = await waitForExport(traceId);
+      expect(exp!.spans[0]!.name).toBe('from-page');
+      const bad = await post('{"resourceSpans": 1}');
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(bad.text)).toEqual({ code: 3, message: 'resourceSpans must be an array' });
+      // gzip through DecompressionStream, where the runtime has it (edge-runtime's VM has not).
+      const gz = await post(new Uint8Array(gzipSync(JSON.stringify(otlpBody([spanRecord()])))), { 'content-encoding': 'gzip' });
+      expect(gz.status).toBe(runtime.name === 'edge-runtime' ? 415 : 200);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await post('{}')).status);
+      expect(statuses).toContain(429);
+    });
+  });
+}

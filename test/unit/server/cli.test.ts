@@ -1,0 +1,75 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, CliError, type RunningCollector } from '../../../src/server/cli';
+import { otlpBody, chatTrace } from './otlpFixtures';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgetrace-cli-'));
+const running: RunningCollector[] = [];
+afterAll(async () => {
+  for (const r of running) await r.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const io = (argv: string[], env: Record<string, string> = {}) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { argv, env, out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
+};
+
+describe('edgetrace CLI', () => {
+  it('collect: stores what it receives in the SQLite file and serves it to the read token', async () => {
+    const db = join(dir, 'sub', 'traces.db');
+    const { io: cliIo, out } = io(['collect', '--port', '0', '--db', db, '--ingest-token', 'ingest-123456', '--read-token', 'read-1234567', '--allow-origin', 'https://app.example.com']);
+    const r = (await runCli(cliIo))!;
+    running.push(r);
+    expect(existsSync(db)).toBe(true);
+    expect(out[0]).toBe(`edgetrace collector listening on ${r.url}`);
+    expect(out.join('\n')).toContain('Bearer read-1234567');
+    const traceId = 'c1'.padEnd(32, '0');
+    const res = await fetch(`${r.url}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ingest-123456', origin: 'https://app.example.com' },
+      body: JSON.stringify(otlpBody(chatTrace(traceId, Date.now()))),
+    });
+    expect(res.status).toBe(200);
+    const list = (await (await fetch(`${r.url}/api/traces`, { headers: { authorization: 'Bearer read-1234567' } })).json()) as { traces: { traceId: string }[] };
+    expect(list.traces.map((t) => t.traceId)).toEqual([traceId]);
+    expect((await fetch(`${r.url}/api/traces`, { headers: { authorization: 'Bearer ingest-123456' } })).status).toBe(401);
+  });
+
+  it('collect: makes up a read token when none is given, and --open-read needs none', async () => {
+    const a = io(['collect', '--port', '0', '--db', ':memory:']);
+    const r = (await runCli(a.io))!;
+    running.push(r);
+    const token = /Bearer ([0-9a-f]{36})/.exec(a.out.join('\n'))![1]!;
+    expect((await fetch(`${r.url}/api/stats`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const b = io(['collect', '--port', '0', '--db', ':memory:', '--open-read']);
+    const open = (await runCli(b.io))!;
+    running.push(open);
+    expect((await fetch(`${open.url}/api/stats`)).status).toBe(200);
+  });
+
+  it('collect --forward reads credentials from the environment and names what is missing', async () => {
+    await expect(runCli(io(['collect', '--port', '0', '--db', ':memory:', '--forward', 'langfuse'], { LANGFUSE_PUBLIC_KEY: 'pk' }).io)).rejects.toThrow(
+      /LANGFUSE_SECRET_KEY/,
+    );
+    await expect(runCli(io(['collect', '--forward', 'zipkin']).io)).rejects.toThrow(CliError);
+    const ok = io(['collect', '--port', '0', '--no-db', '--forward', 'otlp'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9/base' });
+    const r = (await runCli(ok.io))!;
+    running.push(r);
+    expect(ok.out.join('\n')).toContain('forward http://127.0.0.1:9/base/v1/traces');
+    expect(ok.out.join('\n')).toContain('store   none');
+  });
+
+  it('rejects mistakes with a usage error', async () => {
+    await expect(runCli(io(['frobnicate']).io)).rejects.toThrow(/unknown command/);
+    await expect(runCli(io(['collect', '--port', 'x']).io)).rejects.toThrow(/--port/);
+    await expect(runCli(io(['collect', '--no-db']).io)).rejects.toThrow(/--no-db needs/);
+    await expect(runCli(io(['collect', '--bogus']).io)).rejects.toThrow(CliError);
+    const help = io(['help']);
+    expect(await runCli(help.io)).toBeUndefined();
+    expect(help.out[0]).toMatch(/^usage: edgetrace collect/);
+  });
+});

@@ -1,0 +1,357 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { openDatabase } from './sqlite';
+import { gzipSync } from 'node:zlib';
+import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { createCollector, type Collector, type CollectorOptions } from '../../../src/server/collector/createCollector';
+import { createSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
+import type { TraceStore } from '../../../src/server/collector/store';
+import { chatTrace, otlpBody, spanRecord } from './otlpFixtures';
+
+const BASE = 1_732_140_000_000;
+const URL_BASE = 'https://collector.example.com';
+const INGEST = 'ingest-token-1';
+const READ = 'read-token-22';
+
+let store: TraceStore;
+let collector: Collector;
+
+const make = (opts: Partial<CollectorOptions> = {}) => {
+  // Fixture times are in 2024: without retentionMs: false the first ingest would prune them.
+  collector = createCollector({ store, ingestToken: INGEST, readToken: READ, allowedOrigins: ['https://app.example.com'], retentionMs: false, ...opts });
+  return collector;
+};
+
+beforeEach(() => {
+  store = createSqliteStore(openDatabase());
+  make();
+});
+afterEach(async () => {
+  await collector.close();
+});
+
+const post = (body: BodyInit | null, headers: Record<string, string> = {}, path = '/v1/traces') =>
+  collector.fetch(
+    new Request(URL_BASE + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}`, ...headers },
+      body,
+    }),
+  );
+
+const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${READ}` }) =>
+  collector.fetch(new Request(URL_BASE + path, { headers }));
+
+/** An exporter whose answers the test scripts, recording what it got. */
+const scripted = (answer: () => ExportResult | Promise<ExportResult>) => {
+  const got: TelemetryRecord[][] = [];
+  const exporter: Exporter = {
+    export: async (records) => {
+      got.push([...records]);
+      return answer();
+    },
+  };
+  return { got, exporter };
+};
+
+describe('createCollector: ingest', () => {
+  it('stores a good OTLP/JSON request and answers {}', async () => {
+    const res = await post(JSON.stringify(otlpBody(chatTrace('a1'.padEnd(32, '0'), BASE))));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(await res.json()).toEqual({});
+    expect((await store.listTraces()).traces).toHaveLength(1);
+  });
+
+  it('accepts gzip', async () => {
+    const res = await post(gzipSync(JSON.stringify(otlpBody([spanRecord()]))), { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(200);
+    expect((await store.stats()).spans).toBe(1);
+  });
+
+  it('accepts text/plain bodies (beacons) and the token as ?token=', async () => {
+    const res = await collector.fetch(
+      new Request(`${URL_BASE}/v1/traces?token=${INGEST}`, { method: 'POST', headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: JSON.stringify(otlpBody([spanRecord()])) }),
+    );
+    expect(res.status).toBe(200);
+  });
+
+  it('answers partialSuccess for bad spans and keeps the good ones', async () => {
+    const body = otlpBody([spanRecord(), spanRecord()]);
+    body.resourceSpans[0]!.scopeSpans[0]!.spans[1]!.spanId = 'nothex';
+    const res = await post(JSON.stringify(body));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      partialSuccess: { rejectedSpans: '1', errorMessage: 'resourceSpans[0].scopeSpans[0].spans[1].spanId must be 16 hex characters, not all zero' },
+    });
+    expect((await store.stats()).spans).toBe(1);
+  });
+
+  it('answers 400 naming the problem for a malformed request', async () => {
+    const cases: [BodyInit, RegExp][] = [
+      ['{"resourceSpans": [', /^the body is not valid JSON/],
+      ['[1,2]', /must be a JSON object/],
+      ['{"resourceSpans": 5}', /^resourceSpans must be an array$/],
+      [new Uint8Array([0xff, 0xfe, 0x7b]), /not valid UTF-8/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      const json = (await res.json()) as { code: number; message: string };
+      expect(json.code).toBe(3);
+      expect(json.message).toMatch(message);
+    }
+    const gz = await post(new Uint8Array([0x1f, 0x8b, 1, 2, 3]), { 'content-encoding': 'gzip' });
+    expect(gz.status).toBe(400);
+    expect(((await gz.json()) as { message: string }).message).toMatch(/gzip/);
+  });
+
+  it('answers 415 for protobuf and unknown encodings', async () => {
+    const proto = await post('x', { 'content-type': 'application/x-protobuf' });
+    expect(proto.status).toBe(415);
+    expect(((await proto.json()) as { message: string }).message).toMatch(/protobuf is not supported/);
+    expect((await post('{}', { 'content-encoding': 'br' })).status).toBe(415);
+  });
+
+  it('answers 413 above maxBodyBytes, declared or not, and after decompression', async () => {
+    make({ maxBodyBytes: 1000 });
+    const big = JSON.stringify(otlpBody(Array.from({ length: 20 }, () => spanRecord())));
+    expect((await post(big)).status).toBe(413);
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(big));
+        c.close();
+      },
+    });
+    const undeclared = await collector.fetch(
+      new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: stream, duplex: 'half' } as RequestInit),
+    );
+    expect(undeclared.status).toBe(413);
+    // A zip bomb: 300 bytes that inflate to 1 MB.
+    const bomb = gzipSync(' '.repeat(1_000_000));
+    expect(bomb.length).toBeLessThan(2000);
+    const res = await post(bomb, { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toMatch(/after gzip/);
+  });
+
+  it('answers 401 without the ingest token or with a wrong one', async () => {
+    expect((await post('{}', { authorization: '' })).status).toBe(401);
+    const wrong = await post('{}', { authorization: 'Bearer nope-nope-nope' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await post('{}', { authorization: '', 'x-edgetrace-token': INGEST })).status).toBe(200);
+    // The read token does not grant writing.
+    expect((await post('{}', { authorization: `Bearer ${READ}` })).status).toBe(401);
+  });
+
+  it('answers CORS preflight for allowed origins and 403 for others', async () => {
+    const pre = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } }));
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(pre.headers.get('access-control-allow-headers')).toContain('content-encoding');
+    const bad = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } }));
+    expect(bad.status).toBe(403);
+    expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+
+    const ok = await post('{}', { origin: 'https://app.example.com' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(ok.headers.get('access-control-expose-headers')).toBe('retry-after');
+    const evil = await post('{}', { origin: 'https://evil.example' });
+    expect(evil.status).toBe(403);
+    // Same origin and server-to-server (no Origin) need no allowlist entry.
+    expect((await post('{}', { origin: URL_BASE })).status).toBe(200);
+  });
+
+  it('rate-limits each client with a token bucket and Retry-After', async () => {
+    let t = 0;
+    make({ rateLimit: { perSecond: 2, burst: 3 }, now: () => t, clientKey: (req) => req.headers.get('x-client') ?? undefined });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await post('{}', { 'x-client': 'a' })).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    const limited = await post('{}', { 'x-client': 'a' });
+    expect(limited.headers.get('retry-after')).toBe('1');
+    // Another client is unaffected; time refills the bucket.
+    expect((await post('{}', { 'x-client': 'b' })).status).toBe(200);
+    t += 1000;
+    expect((await post('{}', { 'x-client': 'a' })).status).toBe(200);
+  });
+
+  it('answers 405 and 404 for what it does not serve', async () => {
+    expect((await get('/v1/traces', {})).status).toBe(405);
+    expect((await get('/nope', {})).status).toBe(404);
+    expect(await (await get('/health', {})).json()).toEqual({ ok: true, store: true, forward: 0 });
+  });
+
+  it('answers 503 with Retry-After when the store fails, and takes the retry later', async () => {
+    let failing = true;
+    const flaky: TraceStore = { ...store, insertSpans: (s) => (failing ? Promise.reject(new Error('disk full')) : store.insertSpans(s)) };
+    const errors: unknown[] = [];
+    make({ store: flaky, onError: (e) => errors.push(e) });
+    const body = JSON.stringify(otlpBody([spanRecord()]));
+    const res = await post(body);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('10');
+    expect(errors).toHaveLength(1);
+    failing = false;
+    expect((await post(body)).status).toBe(200);
+    expect((await store.stats()).spans).toBe(1);
+  });
+
+  it('never throws and always answers, whatever the body', async () => {
+    const bodies = ['', 'null', '0', '"x"', '[]', '{}', '{"resourceSpans":[null]}', '{"resourceSpans":[{"scopeSpans":[{"spans":[null,1,"x",[]]}]}]}', '['.repeat(100_000), '{"a":'.repeat(50_000)];
+    for (const b of bodies) {
+      const res = await post(b);
+      expect([200, 400]).toContain(res.status);
+      expect(() => JSON.parse('[]')).not.toThrow();
+      await res.text();
+    }
+    const res = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { authorization: `Bearer ${INGEST}` } }));
+    expect(res.status).toBe(415);
+  });
+});
+
+describe('createCollector: forwarding', () => {
+  it('forwards accepted spans and scores, and answers 503 + Retry-After while a target fails', async () => {
+    let answer: ExportResult = { ok: false, retryable: true, status: 503, retryAfterMs: 7000, reason: 'HTTP 503' };
+    const target = scripted(() => answer);
+    make({ forward: target.exporter });
+    const spans = [spanRecord(), spanRecord()];
+    const body = JSON.stringify(otlpBody(spans));
+    const res = await post(body);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(((await res.json()) as { message: string }).message).toMatch(/forwarding failed/);
+    answer = { ok: true };
+    expect((await post(body)).status).toBe(200);
+    expect(target.got).toHaveLength(2);
+    expect((target.got[1] as SpanRecord[]).map((s) => s.spanId)).toEqual(spans.map((s) => s.spanId));
+    // Stored once although sent twice.
+    expect((await store.stats()).spans).toBe(2);
+  });
+
+  it('treats wrong server-side credentials as retryable (503), not the sender\'s fault', async () => {
+    const target = scripted(() => ({ ok: false, retryable: false, status: 401, reason: 'HTTP 401 Unauthorized' }));
+    make({ forward: [target.exporter] });
+    expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(503);
+  });
+
+  it('passes a 413 from the target on, so the sender splits the batch', async () => {
+    const target = scripted(() => ({ ok: false, retryable: false, status: 413, reason: 'HTTP 413' }));
+    make({ forward: target.exporter });
+    expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(413);
+  });
+
+  it('without a store, answers 400 when the target refuses the data for good, and passes its rejections on', async () => {
+    const refusing = scripted(() => ({ ok: false, retryable: false, status: 400, reason: 'HTTP 400: bad' }));
+    make({ store: undefined, forward: refusing.exporter });
+    expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(400);
+    const partial = scripted(() => ({ ok: true, rejected: 1, reason: 'partial success: 1 rejected' }));
+    make({ store: undefined, forward: partial.exporter });
+    expect(await (await post(JSON.stringify(otlpBody([spanRecord(), spanRecord()])))).json()).toMatchObject({ partialSuccess: { rejectedSpans: '1' } });
+  });
+
+  it('with a store, acknowledges a batch the target refuses for good and says so', async () => {
+    const refusing = scripted(() => ({ ok: false, retryable: false, status: 422, reason: 'HTTP 422' }));
+    make({ forward: refusing.exporter });
+    const res = await post(JSON.stringify(otlpBody([spanRecord()])));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ partialSuccess: { rejectedSpans: '0', errorMessage: 'stored, but a forward target refused it: forward[0]: HTTP 422' } });
+  });
+
+  it('refuses to start with neither store nor forward target', () => {
+    expect(() => createCollector({})).toThrow(/store/);
+    expect(() => createCollector({ store, ingestToken: 'same-token', readToken: 'same-token' })).toThrow(/readToken/);
+    expect(() => createCollector({ store, ingestToken: 'short' })).toThrow(/ingestToken/);
+  });
+});
+
+describe('createCollector: scores', () => {
+  const score: ScoreRecord = { v: 1, rec: 'score', id: 'sc-1', traceId: 'a1'.padEnd(32, '0'), name: 'helpful', value: 1, dataType: 'BOOLEAN', timeMs: BASE };
+
+  it('stores and forwards scores posted to /v1/scores', async () => {
+    const target = scripted(() => ({ ok: true }));
+    make({ forward: target.exporter });
+    await post(JSON.stringify(otlpBody(chatTrace(score.traceId, BASE))));
+    const res = await post(JSON.stringify([score, { ...score, id: '' }]), {}, '/v1/scores');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 1, rejected: 1, errors: ['scores[1].id must be a string of 1 to 800 characters'] });
+    expect(target.got[1]).toEqual([score]);
+    expect((await store.getTrace(score.traceId))!.scores).toEqual([score]);
+  });
+});
+
+describe('createCollector: query API', () => {
+  beforeEach(async () => {
+    await store.insertSpans(chatTrace('a1'.padEnd(32, '0'), BASE, { user: 'u1' }));
+    await store.insertSpans(chatTrace('a2'.padEnd(32, '0'), BASE + 1000, { user: 'u2', error: true }));
+  });
+
+  it('lists traces with filters, needing the read token', async () => {
+    expect((await get('/api/traces', {})).status).toBe(401);
+    expect((await get('/api/traces', { authorization: `Bearer ${INGEST}` })).status).toBe(401);
+    const all = (await (await get('/api/traces')).json()) as { traces: { traceId: string }[] };
+    expect(all.traces.map((t) => t.traceId)).toEqual(['a2'.padEnd(32, '0'), 'a1'.padEnd(32, '0')]);
+    const filtered = (await (await get(`/api/traces?user=u1&status=ok&from=${BASE - 1}&to=${new Date(BASE + 500).toISOString()}`)).json()) as { traces: unknown[] };
+    expect(filtered.traces).toHaveLength(1);
+    const page = (await (await get('/api/traces?limit=1')).json()) as { nextCursor: string };
+    const next = (await (await get(`/api/traces?limit=1&cursor=${encodeURIComponent(page.nextCursor)}`)).json()) as { traces: { traceId: string }[] };
+    expect(next.traces[0]!.traceId).toBe('a1'.padEnd(32, '0'));
+  });
+
+  it('answers 400 for bad parameters', async () => {
+    for (const q of ['status=maybe', 'limit=0', 'limit=x', 'from=yesterday', 'cursor=abc']) {
+      const res = await get(`/api/traces?${q}`);
+      expect(res.status, q).toBe(400);
+    }
+    expect((await get('/api/traces/not-an-id')).status).toBe(400);
+  });
+
+  it('returns one trace as a tree, and 404 for an unknown one', async () => {
+    const tree = (await (await get(`/api/traces/${'A1'.padEnd(32, '0')}`)).json()) as { roots: { name: string; children: unknown[] }[] };
+    expect(tree.roots[0]!.name).toBe('chat-turn');
+    expect(tree.roots[0]!.children).toHaveLength(1);
+    expect((await get(`/api/traces/${'f'.repeat(32)}`)).status).toBe(404);
+  });
+
+  it('serves stats', async () => {
+    const stats = (await (await get('/api/stats')).json()) as { spans: number; errors: number; byModel: { model: string; totalTokens: number }[] };
+    expect(stats.spans).toBe(6);
+    expect(stats.errors).toBe(1);
+    expect(stats.byModel).toEqual([expect.objectContaining({ model: 'gpt-4o', totalTokens: 240 })]);
+  });
+
+  it('is off without a read token, and open with readToken: false', async () => {
+    make({ readToken: undefined });
+    expect((await get('/api/traces')).status).toBe(403);
+    make({ readToken: false });
+    expect((await get('/api/traces', {})).status).toBe(200);
+  });
+});
+
+describe('createCollector: retention', () => {
+  it('prunes old traces on the back of ingest, at most once per interval', async () => {
+    let t = BASE + 40 * 86_400_000;
+    make({ now: () => t, retentionMs: 30 * 86_400_000, pruneIntervalMs: 60_000 });
+    await store.insertSpans(chatTrace('a1'.padEnd(32, '0'), BASE));
+    const pending: Promise<unknown>[] = [];
+    const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p) };
+    const send = (spans: SpanRecord[]) =>
+      collector.fetch(
+        new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: JSON.stringify(otlpBody(spans)) }),
+        {},
+        ctx,
+      );
+    await send([spanRecord({ startMs: t, endMs: t + 1 })]);
+    await Promise.all(pending);
+    expect(pending).toHaveLength(1);
+    expect((await store.listTraces()).traces).toHaveLength(1);
+    await send([spanRecord({ startMs: t, endMs: t + 1 })]);
+    expect(pending).toHaveLength(1);
+    t += 60_000;
+    await send([spanRecord({ startMs: t, endMs: t + 1 })]);
+    expect(pending).toHaveLength(2);
+    expect(await collector.prune()).toBe(0);
+  });
+});

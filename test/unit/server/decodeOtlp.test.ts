@@ -1,0 +1,176 @@
+import { describe, it, expect } from 'vitest';
+import { decodeOtlp } from '../../../src/server/collector/decodeOtlp';
+import { decodeScores } from '../../../src/server/collector/decodeScores';
+import { otlpBody, spanRecord } from './otlpFixtures';
+
+const one = (span: Record<string, unknown>, resource: unknown = { attributes: [] }) => ({
+  resourceSpans: [{ resource, scopeSpans: [{ scope: { name: 's' }, spans: [span] }] }],
+});
+
+const good = {
+  traceId: '4BF92F3577B34DA6A3CE929D0E0E4736',
+  spanId: '00f067aa0ba902b7',
+  name: 'op',
+  kind: 2,
+  startTimeUnixNano: '1732140000000500000',
+  endTimeUnixNano: 1732140000012000000,
+};
+
+describe('decodeOtlp', () => {
+  it('reads what the encoder writes back into the same records', () => {
+    const records = [
+      spanRecord({
+        kind: 'server',
+        parentId: '1111111111111111',
+        remoteParent: true,
+        traceState: 'a=1',
+        flags: 3,
+        attrs: { s: 'x', n: 7, d: 1.5, b: true, list: ['a', 'b'], nums: [1, 2] },
+        events: [{ name: 'exception', timeMs: 1_732_140_000_005.25, attrs: { 'exception.message': 'm' } }],
+        links: [{ traceId: 'c'.repeat(32), spanId: 'd'.repeat(16), flags: 1, attrs: { k: 'v' } }],
+        status: { code: 'error', message: 'bad' },
+        dropped: { attrs: 2, events: 0, links: 1 },
+      }),
+      spanRecord({ status: { code: 'ok' } }),
+    ];
+    const result = decodeOtlp(JSON.parse(JSON.stringify(otlpBody(records))));
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.rejected).toBe(0);
+    expect(result.spans).toHaveLength(2);
+    const [a] = result.spans;
+    const want = records[0]!;
+    expect(a).toMatchObject({
+      traceId: want.traceId,
+      spanId: want.spanId,
+      parentId: want.parentId,
+      remoteParent: true,
+      traceState: 'a=1',
+      flags: 3,
+      kind: 'server',
+      name: want.name,
+      attrs: want.attrs,
+      links: want.links,
+      status: want.status,
+      dropped: want.dropped,
+      resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace', version: '0.1.0' } },
+    });
+    expect(a!.startMs).toBeCloseTo(want.startMs, 3);
+    expect(a!.events[0]!.timeMs).toBeCloseTo(1_732_140_000_005.25, 3);
+  });
+
+  it('accepts uppercase hex and numbers for 64-bit fields, and lower-cases ids', () => {
+    const r = decodeOtlp(one(good));
+    expect(r.ok && r.spans[0]).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', kind: 'server', startMs: 1732140000000.5, endMs: 1732140000012 });
+  });
+
+  it('reads every AnyValue kind; nested values become JSON text', () => {
+    const attributes = [
+      { key: 's', value: { stringValue: 'x' } },
+      { key: 'b', value: { boolValue: false } },
+      { key: 'i', value: { intValue: '42' } },
+      { key: 'big', value: { intValue: '9007199254740993' } },
+      { key: 'd', value: { doubleValue: 'NaN' } },
+      { key: 'arr', value: { arrayValue: { values: [{ intValue: 1 }, { intValue: 2 }] } } },
+      { key: 'mixed', value: { arrayValue: { values: [{ intValue: 1 }, { stringValue: 'a' }] } } },
+      { key: 'kv', value: { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } } },
+      { key: 'bytes', value: { bytesValue: 'AAEC' } },
+      { key: 'empty', value: {} },
+    ];
+    const r = decodeOtlp(one({ ...good, attributes }));
+    if (!r.ok) throw new Error(r.message);
+    const attrs = r.spans[0]!.attrs;
+    expect(attrs).toMatchObject({ s: 'x', b: false, i: 42, big: '9007199254740993', arr: [1, 2], mixed: '[1,"a"]', kv: '{"k":"v"}', bytes: 'AAEC' });
+    expect(Number.isNaN(attrs.d)).toBe(true);
+    expect('empty' in attrs).toBe(false);
+  });
+
+  it('rejects bad spans one by one and keeps the rest', () => {
+    const spans = [
+      good,
+      { ...good, traceId: '0'.repeat(32) },
+      { ...good, spanId: 'xyz' },
+      { ...good, name: '' },
+      { ...good, kind: 'SPAN_KIND_SERVER' },
+      { ...good, startTimeUnixNano: '1.5e18' },
+      { ...good, endTimeUnixNano: '1' },
+      { ...good, attributes: [{ key: 'a', value: { stringValue: 'x', intValue: '1' } }] },
+      { ...good, attributes: [{ key: 'a', value: { stringValue: 5 } }] },
+      { ...good, status: { code: 4 } },
+      { ...good, parentSpanId: '0000000000000000' },
+      'not a span',
+    ];
+    const r = decodeOtlp({ resourceSpans: [{ scopeSpans: [{ spans }] }] });
+    if (!r.ok) throw new Error(r.message);
+    expect(r.spans).toHaveLength(1);
+    expect(r.rejected).toBe(11);
+    expect(r.errors).toHaveLength(10);
+    expect(r.errors[0]).toBe('resourceSpans[0].scopeSpans[0].spans[1].traceId must be 32 hex characters, not all zero');
+    expect(r.errors).toContain('resourceSpans[0].scopeSpans[0].spans[4].kind must be an integer from 0 to 5 (enum names are not OTLP/JSON)');
+    expect(r.errors).toContain('resourceSpans[0].scopeSpans[0].spans[7].attributes[0].value must hold one value, has stringValue and intValue');
+  });
+
+  it('rejects a malformed envelope as a whole, naming the path', () => {
+    expect(decodeOtlp([])).toEqual({ ok: false, message: 'the body must be a JSON object (an OTLP ExportTraceServiceRequest)' });
+    expect(decodeOtlp({ resourceSpans: {} })).toEqual({ ok: false, message: 'resourceSpans must be an array' });
+    expect(decodeOtlp({ resource_spans: [] })).toMatchObject({ ok: false, message: expect.stringContaining('lowerCamelCase') });
+    expect(decodeOtlp({ resourceSpans: [{ scopeSpans: 5 }] })).toEqual({ ok: false, message: 'resourceSpans[0].scopeSpans must be an array' });
+    expect(decodeOtlp({ resourceSpans: [{ resource: { attributes: [{ key: '' }] } }] })).toEqual({
+      ok: false,
+      message: 'resourceSpans[0].resource.attributes[0].key must be a non-empty string',
+    });
+    expect(decodeOtlp({ resourceSpans: [{ scopeSpans: [{ scope: { name: 1 } }] }] })).toMatchObject({ ok: false });
+  });
+
+  it('accepts an empty request', () => {
+    expect(decodeOtlp({})).toEqual({ ok: true, spans: [], rejected: 0, errors: [] });
+    expect(decodeOtlp({ resourceSpans: [] })).toEqual({ ok: true, spans: [], rejected: 0, errors: [] });
+  });
+
+  it('bounds nesting and counts', () => {
+    let v: Record<string, unknown> = { stringValue: 'x' };
+    for (let i = 0; i < 20; i++) v = { arrayValue: { values: [v] } };
+    const r = decodeOtlp(one({ ...good, attributes: [{ key: 'deep', value: v }] }));
+    expect(r.ok && r.rejected).toBe(1);
+    const many = Array.from({ length: 3 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } }));
+    const r2 = decodeOtlp(one({ ...good, attributes: many }), { maxAttributes: 2 });
+    expect(r2.ok && r2.rejected).toBe(1);
+  });
+
+  it('never throws, whatever it is given', () => {
+    const seeds: unknown[] = [null, 0, 'x', true, [], {}, { resourceSpans: null }, { resourceSpans: [null] }, { resourceSpans: [[]] }];
+    const values: unknown[] = [null, undefined, 0, -1, 1e300, 'x', '', true, [], {}, [[]], { a: 1 }, '0'.repeat(32), 'f'.repeat(16)];
+    const keys = ['traceId', 'spanId', 'parentSpanId', 'name', 'kind', 'startTimeUnixNano', 'endTimeUnixNano', 'attributes', 'events', 'links', 'status', 'flags'];
+    let n = 0;
+    for (const s of seeds) expect(() => decodeOtlp(s)).not.toThrow();
+    // Each field of a good span replaced by each odd value, and pairs of them.
+    for (const k of keys) {
+      for (const v of values) {
+        for (const k2 of keys) {
+          const span = { ...good, [k]: v, [k2]: values[(n++ * 7) % values.length] };
+          const r = decodeOtlp(one(span));
+          expect(r.ok).toBe(true);
+        }
+      }
+    }
+    // Events, links and attributes filled with odd values.
+    for (const v of values) {
+      for (const k of ['events', 'links', 'attributes']) {
+        const r = decodeOtlp(one({ ...good, [k]: [v, { name: v, key: v, value: v, traceId: v, spanId: v, timeUnixNano: v }] }));
+        expect(r.ok).toBe(true);
+      }
+    }
+  });
+});
+
+describe('decodeScores', () => {
+  const score = { v: 1, rec: 'score', id: 's1', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'helpful', value: 1, timeMs: 1732140000000 };
+
+  it('reads an array or {scores}, rejecting bad records one by one', () => {
+    expect(decodeScores([score])).toMatchObject({ ok: true, rejected: 0, scores: [score] });
+    const r = decodeScores({ scores: [score, { ...score, traceId: 'x' }, { ...score, value: {} }, { ...score, dataType: 'X' }, 5] });
+    expect(r).toMatchObject({ ok: true, rejected: 4 });
+    if (r.ok) expect(r.errors[0]).toBe('scores[1].traceId must be 32 lowercase hex characters');
+    expect(decodeScores({})).toMatchObject({ ok: false });
+  });
+});

@@ -1,0 +1,139 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SpanRecord } from '../../../src/protocol';
+import { fromEnv, otlpTracesUrl, parseOtlpHeaders } from '../../../src/server/fromEnv';
+import { createJsonlExporter } from '../../../src/server/jsonl';
+
+const span: SpanRecord = {
+  v: 1,
+  rec: 'span',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+  flags: 1,
+  name: 'GET',
+  kind: 'server',
+  startMs: 1732140000000,
+  endMs: 1732140000012,
+  attrs: { 'http.request.method': 'GET' },
+  events: [],
+  links: [],
+  status: { code: 'ok' },
+  resource: { attrs: { 'service.name': 'api' }, scope: { name: 'edgetrace' } },
+};
+
+/** A fetch that records what it was asked to send. */
+const fakeFetch = () => {
+  const calls: { url: string; headers: Headers; body: string }[] = [];
+  const fetch = (async (url: string | URL | Request, init?: RequestInit) => {
+    calls.push({ url: String(url), headers: new Headers(init?.headers), body: String(init?.body) });
+    return new Response('{}', { status: 200 });
+  }) as typeof globalThis.fetch;
+  return { calls, fetch };
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'edgetrace-env-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('fromEnv', () => {
+  it('sends to Langfuse with Basic auth and the v4 ingestion header', async () => {
+    const f = fakeFetch();
+    const exporter = fromEnv(
+      { TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-2', LANGFUSE_BASE_URL: 'https://lf.example.com/', OTEL_SERVICE_NAME: 'api' },
+      { fetch: f.fetch },
+    );
+    expect(exporter.mode).toBe('langfuse');
+    expect(exporter.serviceName).toBe('api');
+    expect(exporter.target).toBe('https://lf.example.com/api/public/otel/v1/traces');
+    expect(await exporter.export([span])).toEqual({ ok: true });
+    expect(f.calls[0]!.url).toBe('https://lf.example.com/api/public/otel/v1/traces');
+    expect(f.calls[0]!.headers.get('authorization')).toBe(`Basic ${Buffer.from('pk-lf-1:sk-lf-2').toString('base64')}`);
+    expect(f.calls[0]!.headers.get('x-langfuse-ingestion-version')).toBe('4');
+  });
+
+  it('reads LANGFUSE_HOST as the older name of LANGFUSE_BASE_URL', () => {
+    const e = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_HOST: 'http://localhost:3000' });
+    expect(e.target).toBe('http://localhost:3000/api/public/otel/v1/traces');
+    expect(fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }).target).toBe('https://cloud.langfuse.com/api/public/otel/v1/traces');
+  });
+
+  it('names the missing variable', () => {
+    expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_SECRET_KEY: 'sk' })).toThrow(/LANGFUSE_PUBLIC_KEY/);
+    expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk' })).toThrow(
+      '[edgetrace] fromEnv(): TRACING_MODE=langfuse needs LANGFUSE_SECRET_KEY (the project secret key, sk-lf-…), which is not set.',
+    );
+    expect(() => fromEnv({ TRACING_MODE: 'otlp' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+    expect(() => fromEnv({ TRACING_MODE: 'zipkin' })).toThrow(/"TRACING_MODE" must be one of langfuse, otlp, console, jsonl, none, got "zipkin"/);
+    expect(() => fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+    expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASE_URL: 'nope' })).toThrow(/LANGFUSE_BASE_URL/);
+  });
+
+  it('sends OTLP to the base endpoint plus /v1/traces, with the headers', async () => {
+    const f = fakeFetch();
+    const e = fromEnv(
+      { TRACING_MODE: 'OTLP', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=abc%20def, X-Tenant = t1 ,' },
+      { fetch: f.fetch },
+    );
+    await e.export([span]);
+    expect(f.calls[0]!.url).toBe('http://collector:4318/v1/traces');
+    expect(f.calls[0]!.headers.get('api-key')).toBe('abc def');
+    expect(f.calls[0]!.headers.get('x-tenant')).toBe('t1');
+    expect(JSON.parse(f.calls[0]!.body).resourceSpans[0].scopeSpans[0].spans[0].spanId).toBe(span.spanId);
+  });
+
+  it('builds the trace URL as OpenTelemetry says', () => {
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe('http://c:4318/v1/traces');
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/prefix' })).toBe('http://c:4318/prefix/v1/traces');
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/v1/traces' })).toBe('http://c:4318/v1/traces');
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t/custom' })).toBe('http://t/custom');
+    expect(otlpTracesUrl({})).toBeUndefined();
+  });
+
+  it('parses OTEL_EXPORTER_OTLP_HEADERS and rejects malformed ones by name', () => {
+    expect(parseOtlpHeaders('a=1,b=x%3Dy,c=')).toEqual({ a: '1', b: 'x=y', c: '' });
+    expect(() => parseOtlpHeaders('novalue')).toThrow(/OTEL_EXPORTER_OTLP_HEADERS/);
+    expect(() => fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', OTEL_EXPORTER_OTLP_TRACES_HEADERS: '=x' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_HEADERS/);
+  });
+
+  it('infers the mode when TRACING_MODE is unset', () => {
+    expect(fromEnv({}).mode).toBe('none');
+    expect(fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }).mode).toBe('langfuse');
+    expect(fromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' }).mode).toBe('otlp');
+    // Bindings that are not strings (a KV namespace) are ignored.
+    expect(fromEnv({ LANGFUSE_PUBLIC_KEY: {}, LANGFUSE_SECRET_KEY: 'sk' }).mode).toBe('none');
+  });
+
+  it('prints in console mode and drops in none mode', async () => {
+    expect(await fromEnv({ TRACING_MODE: 'none' }).export([span])).toEqual({ ok: true });
+    expect(fromEnv({ TRACING_MODE: 'console' }).target).toBe('console');
+  });
+
+  it('appends one JSON line per record in jsonl mode', async () => {
+    const path = join(dir, 'nested', 'spans.jsonl');
+    const e = fromEnv({ TRACING_MODE: 'jsonl', TRACING_JSONL_PATH: path });
+    expect(e.target).toBe(path);
+    expect(await e.export([span, { ...span, spanId: '1111111111111111' }])).toEqual({ ok: true });
+    expect(await e.export([{ ...span, spanId: '2222222222222222' }])).toEqual({ ok: true });
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as SpanRecord).spanId)).toEqual([span.spanId, '1111111111111111', '2222222222222222']);
+  });
+});
+
+describe('createJsonlExporter', () => {
+  it('keeps concurrent batches whole and in order', async () => {
+    const path = join(dir, 'order.jsonl');
+    const e = createJsonlExporter({ path });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => e.export([{ ...span, name: `n${i}` }, { ...span, name: `n${i}b` }])));
+    await e.shutdown!();
+    const names = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as SpanRecord).name);
+    expect(names).toEqual(Array.from({ length: 20 }, (_, i) => [`n${i}`, `n${i}b`]).flat());
+  });
+
+  it('reports a write error as retryable', async () => {
+    const e = createJsonlExporter({ path: join(dir, 'order.jsonl', 'not-a-dir', 'x.jsonl') });
+    const result = await e.export([span]);
+    expect(result.ok).toBe(false);
+    expect(result).toMatchObject({ retryable: true });
+  });
+});

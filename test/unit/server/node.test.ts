@@ -1,0 +1,117 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { toNodeListener, type NodeContext, type NodeListenerOptions } from '../../../src/server/node';
+
+let server: Server | undefined;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const serve = async (handler: (request: Request, env: any, ctx: NodeContext) => Response | Promise<Response>, opts: NodeListenerOptions<any> = {}) => {
+  const listener = toNodeListener(handler, opts);
+  server = createServer(listener);
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${(server!.address() as AddressInfo).port}`, listener };
+};
+
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+});
+
+/** A raw request with repeated header lines, for what fetch() cannot send. */
+const raw = (base: string, headers: [string, string][]) =>
+  new Promise<string>((resolve, reject) => {
+    const url = new URL(base);
+    const flat = ['host', url.host, ...headers.flat()];
+    const req = httpRequest({ host: url.hostname, port: url.port, path: '/x?y=1', method: 'GET', headers: flat as unknown as Record<string, string> }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+describe('toNodeListener', () => {
+  it('builds a Request with the URL, method and repeated header fields', async () => {
+    const { base } = await serve((req) => new Response(JSON.stringify({ url: req.url, tp: req.headers.get('traceparent'), method: req.method })));
+    const body = JSON.parse(await raw(base, [['traceparent', 'a'], ['traceparent', 'b']]));
+    expect(body).toEqual({ url: `${base}/x?y=1`, tp: 'a, b', method: 'GET' });
+  });
+
+  it('streams a request body to the handler', async () => {
+    const { base } = await serve(async (req) => new Response(`got ${(await req.text()).length}`));
+    const res = await fetch(base, { method: 'POST', body: 'x'.repeat(200_000) });
+    expect(await res.text()).toBe('got 200000');
+  });
+
+  it('streams the response with status, headers and every set-cookie', async () => {
+    const { base } = await serve(() => {
+      const headers = new Headers({ 'x-a': '1' });
+      headers.append('set-cookie', 'a=1');
+      headers.append('set-cookie', 'b=2');
+      let i = 0;
+      const body = new ReadableStream({ pull: (c) => (i < 3 ? c.enqueue(new TextEncoder().encode(`p${i++}`)) : c.close()) });
+      return new Response(body, { status: 202, statusText: 'Later', headers });
+    });
+    const res = await fetch(base);
+    expect(res.status).toBe(202);
+    expect(res.statusText).toBe('Later');
+    expect(res.headers.get('x-a')).toBe('1');
+    expect(res.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(await res.text()).toBe('p0p1p2');
+  });
+
+  it('answers 500 when the handler throws, and keeps serving', async () => {
+    const errors: unknown[] = [];
+    const { base } = await serve(
+      (req) => {
+        if (req.url.endsWith('/bad')) throw new Error('bad');
+        return new Response('fine');
+      },
+      { onError: (e) => errors.push(e) },
+    );
+    const bad = await fetch(`${base}/bad`);
+    expect(bad.status).toBe(500);
+    expect(await (await fetch(`${base}/ok`)).text()).toBe('fine');
+    expect(errors).toHaveLength(1);
+  });
+
+  it('passes env, a waitUntil that drain() waits for, and the client address', async () => {
+    let finished = false;
+    let seen: NodeContext | undefined;
+    const { base, listener } = await serve(
+      (_req, env: { v: number }, ctx) => {
+        seen = ctx;
+        ctx.waitUntil(new Promise<void>((r) => setTimeout(() => ((finished = true), r()), 30)));
+        return new Response(String(env.v));
+      },
+      { env: { v: 42 } },
+    );
+    expect(await (await fetch(base)).text()).toBe('42');
+    expect(finished).toBe(false);
+    await listener.drain();
+    expect(finished).toBe(true);
+    expect(seen!.clientAddress).toMatch(/127\.0\.0\.1/);
+  });
+
+  it('cancels the body for HEAD and when the client goes away, and aborts the request signal', async () => {
+    let cancelled = 0;
+    let aborted = false;
+    const { base } = await serve((req) => {
+      req.signal.addEventListener('abort', () => (aborted = true));
+      return new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1024)), cancel: () => void cancelled++ }));
+    });
+    const head = await fetch(base, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    const ctrl = new AbortController();
+    const res = await fetch(base, { signal: ctrl.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ctrl.abort();
+    for (let i = 0; i < 500 && cancelled < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(cancelled).toBe(2);
+    expect(aborted).toBe(true);
+  });
+});

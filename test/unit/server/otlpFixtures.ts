@@ -1,0 +1,78 @@
+import { toOtlpJson } from '../../../src/export/otlp';
+import type { SpanRecord } from '../../../src/protocol';
+
+/** Builders for OTLP/JSON requests, shared by the collector tests. */
+
+let counter = 0;
+const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
+
+/** A span record with fresh ids, ending 10 ms after it starts. */
+export const spanRecord = (over: Partial<SpanRecord> = {}): SpanRecord => {
+  counter++;
+  return {
+    v: 1,
+    rec: 'span',
+    traceId: hex(counter, 32).replace(/^0/, 'a'),
+    spanId: hex(counter, 16).replace(/^0/, 'b'),
+    flags: 1,
+    name: 'op',
+    kind: 'internal',
+    startMs: 1_732_140_000_000 + counter,
+    endMs: 1_732_140_000_010 + counter,
+    attrs: {},
+    events: [],
+    links: [],
+    status: { code: 'unset' },
+    resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace', version: '0.1.0' } },
+    ...over,
+  };
+};
+
+/** An OTLP/JSON request body object for `spans`. */
+export const otlpBody = (spans: SpanRecord[]) => toOtlpJson(spans) as unknown as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Record<string, unknown>[] }> }> };
+
+/** A trace: a browser root, a server span under it, and a generation under that. */
+export const chatTrace = (traceId: string, startMs: number, opts: { error?: boolean; user?: string; model?: string; cost?: number } = {}): SpanRecord[] => {
+  const web = { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } };
+  const api = { attrs: { 'service.name': 'api' }, scope: { name: 'edgetrace' } };
+  const root = spanRecord({
+    traceId,
+    spanId: `${traceId.slice(0, 15)}1`,
+    name: 'chat-turn',
+    startMs,
+    endMs: startMs + 100,
+    attrs: { 'langfuse.trace.name': 'chat-turn', ...(opts.user ? { 'user.id': opts.user, 'session.id': `s-${opts.user}` } : {}) },
+    resource: web,
+  });
+  const server = spanRecord({
+    traceId,
+    spanId: `${traceId.slice(0, 15)}2`,
+    parentId: root.spanId,
+    remoteParent: true,
+    name: 'POST /api/chat',
+    kind: 'server',
+    startMs: startMs + 10,
+    endMs: startMs + 90,
+    attrs: { 'langfuse.trace.name': 'POST /api/chat' },
+    status: opts.error ? { code: 'error', message: 'HTTP 500' } : { code: 'unset' },
+    resource: api,
+  });
+  const gen = spanRecord({
+    traceId,
+    spanId: `${traceId.slice(0, 15)}3`,
+    parentId: server.spanId,
+    name: 'llm',
+    startMs: startMs + 20,
+    endMs: startMs + 80,
+    attrs: {
+      'langfuse.observation.type': 'generation',
+      'langfuse.observation.model.name': opts.model ?? 'gpt-4o',
+      'gen_ai.request.model': opts.model ?? 'gpt-4o',
+      'gen_ai.usage.input_tokens': 100,
+      'gen_ai.usage.output_tokens': 20,
+      'gen_ai.usage.cost': opts.cost ?? 0.01,
+    },
+    resource: api,
+  });
+  return [root, server, gen];
+};

@@ -1,0 +1,100 @@
+import { describe, it, expect } from 'vitest';
+import type { Exporter, ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { requestProcessor } from '../../../src/server/requestProcessor';
+
+const span = (name: string): SpanRecord => ({
+  v: 1,
+  rec: 'span',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+  flags: 1,
+  name,
+  kind: 'internal',
+  startMs: 1,
+  endMs: 2,
+  attrs: {},
+  events: [],
+  links: [],
+  status: { code: 'unset' },
+  resource: { attrs: {}, scope: { name: 'edgetrace' } },
+});
+
+const scripted = (results: ExportResult[]) => {
+  const calls: TelemetryRecord[][] = [];
+  const exporter: Exporter = {
+    export: async (records) => {
+      calls.push([...records]);
+      return results.shift() ?? { ok: true };
+    },
+  };
+  return { calls, exporter };
+};
+
+describe('requestProcessor', () => {
+  it('holds records until forceFlush and sends them in one call', async () => {
+    const { calls, exporter } = scripted([]);
+    const p = requestProcessor(exporter);
+    p.onEnd!(span('a'));
+    p.onEnd!(span('b'));
+    expect(calls).toHaveLength(0);
+    expect(p.queued()).toBe(2);
+    await p.forceFlush!();
+    expect(calls.map((c) => c.map((r) => (r as SpanRecord).name))).toEqual([['a', 'b']]);
+    await p.forceFlush!();
+    expect(calls).toHaveLength(1);
+  });
+
+  it('splits by maxBatchSize', async () => {
+    const { calls, exporter } = scripted([]);
+    const p = requestProcessor(exporter, { maxBatchSize: 2 });
+    for (const n of ['a', 'b', 'c']) p.onEnd!(span(n));
+    await p.forceFlush!();
+    expect(calls.map((c) => c.length)).toEqual([2, 1]);
+  });
+
+  it('keeps a retryable failure for the next flush, and drops a permanent one', async () => {
+    const { calls, exporter } = scripted([
+      { ok: false, retryable: true, reason: '503' },
+      { ok: true },
+      { ok: false, retryable: false, reason: '400' },
+    ]);
+    const p = requestProcessor(exporter);
+    p.onEnd!(span('a'));
+    await p.forceFlush!();
+    expect(p.queued()).toBe(1);
+    p.onEnd!(span('b'));
+    await p.forceFlush!();
+    expect(calls[1]!.map((r) => (r as SpanRecord).name)).toEqual(['a', 'b']);
+    p.onEnd!(span('c'));
+    await p.forceFlush!();
+    expect(p.queued()).toBe(0);
+    expect(p.dropped()).toBe(1);
+  });
+
+  it('drops the oldest beyond maxQueueSize and reports the count on the next batch', async () => {
+    const { calls, exporter } = scripted([]);
+    const p = requestProcessor(exporter, { maxQueueSize: 2 });
+    for (const n of ['a', 'b', 'c']) p.onEnd!(span(n));
+    await p.forceFlush!();
+    const sent = calls[0] as SpanRecord[];
+    expect(sent.map((r) => r.name)).toEqual(['b', 'c']);
+    expect(sent[0]!.attrs['edgetrace.dropped_records']).toBe(1);
+    expect(p.dropped()).toBe(1);
+  });
+
+  it('treats a throwing exporter as retryable and shutdown flushes', async () => {
+    let n = 0;
+    const exporter: Exporter = {
+      export: async () => {
+        if (n++ === 0) throw new Error('x');
+        return { ok: true };
+      },
+    };
+    const p = requestProcessor(exporter);
+    p.onScore!({ v: 1, rec: 'score', id: 's', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'n', value: 1, timeMs: 1 });
+    await p.forceFlush!();
+    expect(p.queued()).toBe(1);
+    await p.shutdown!();
+    expect(p.queued()).toBe(0);
+  });
+});

@@ -1,0 +1,227 @@
+import { describe, it, expect, beforeEach, afterEach, afterAll } from 'vitest';
+import { openDatabase } from './sqlite';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSqliteStore, openSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
+import { buildTree, type TraceStore } from '../../../src/server/collector/store';
+import type { ScoreRecord } from '../../../src/protocol';
+import { chatTrace, spanRecord } from './otlpFixtures';
+
+const T1 = 'a1000000000000000000000000000001';
+const T2 = 'a2000000000000000000000000000002';
+const T3 = 'a3000000000000000000000000000003';
+const BASE = 1_732_140_000_000;
+
+let store: TraceStore;
+beforeEach(() => {
+  store = createSqliteStore(openDatabase());
+});
+afterEach(() => store.close());
+
+const dir = mkdtempSync(join(tmpdir(), 'edgetrace-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the SQLite store', () => {
+  it('is idempotent on (traceId, spanId)', async () => {
+    const spans = chatTrace(T1, BASE);
+    expect(await store.insertSpans(spans)).toBe(3);
+    expect(await store.insertSpans(spans)).toBe(0);
+    expect(await store.insertSpans([spans[0]!, spanRecord({ traceId: T1, spanId: 'c'.repeat(16), parentId: spans[0]!.spanId })])).toBe(1);
+    const { traces } = await store.listTraces();
+    expect(traces).toHaveLength(1);
+    expect(traces[0]!.spanCount).toBe(4);
+  });
+
+  it('summarises a trace: root name, services, user, time range, errors, tokens and cost', async () => {
+    // The server's spans arrive before the browser's root.
+    const [root, server, gen] = chatTrace(T1, BASE, { error: true, user: 'u1', cost: 0.25 });
+    await store.insertSpans([server!, gen!]);
+    let [summary] = (await store.listTraces()).traces;
+    expect(summary).toMatchObject({ name: 'POST /api/chat', service: 'api' });
+    await store.insertSpans([root!]);
+    [summary] = (await store.listTraces()).traces;
+    expect(summary).toEqual({
+      traceId: T1,
+      name: 'chat-turn',
+      service: 'web',
+      userId: 'u1',
+      sessionId: 's-u1',
+      startMs: BASE,
+      endMs: BASE + 100,
+      durationMs: 100,
+      spanCount: 3,
+      errorCount: 1,
+      status: 'error',
+      inputTokens: 100,
+      outputTokens: 20,
+      costUsd: 0.25,
+    });
+  });
+
+  it('filters the trace list and pages through it newest first', async () => {
+    await store.insertSpans(chatTrace(T1, BASE, { user: 'u1' }));
+    await store.insertSpans(chatTrace(T2, BASE + 1000, { user: 'u2', error: true }));
+    await store.insertSpans(chatTrace(T3, BASE + 2000, { user: 'u1' }));
+    await store.insertSpans([spanRecord({ traceId: 'a4000000000000000000000000000004', name: 'solo', startMs: BASE + 3000, endMs: BASE + 3001, resource: { attrs: { 'service.name': 'batch' }, scope: { name: 'x' } } })]);
+    const ids = async (q: Parameters<TraceStore['listTraces']>[0]) => (await store.listTraces(q)).traces.map((t) => t.traceId);
+    expect(await ids({})).toEqual(['a4000000000000000000000000000004', T3, T2, T1]);
+    expect(await ids({ userId: 'u1' })).toEqual([T3, T1]);
+    expect(await ids({ sessionId: 's-u2' })).toEqual([T2]);
+    expect(await ids({ status: 'error' })).toEqual([T2]);
+    expect(await ids({ status: 'ok', service: 'api' })).toEqual([T3, T1]);
+    expect(await ids({ service: 'batch' })).toEqual(['a4000000000000000000000000000004']);
+    expect(await ids({ name: 'chat-turn', fromMs: BASE + 500, toMs: BASE + 2000 })).toEqual([T2]);
+    const p1 = await store.listTraces({ limit: 3 });
+    expect(p1.traces).toHaveLength(3);
+    expect(p1.nextCursor).toBeDefined();
+    const p2 = await store.listTraces({ limit: 3, cursor: p1.nextCursor });
+    expect(p2.traces.map((t) => t.traceId)).toEqual([T1]);
+    expect(p2.nextCursor).toBeUndefined();
+  });
+
+  it('returns a whole trace as a tree with its scores', async () => {
+    await store.insertSpans(chatTrace(T1, BASE));
+    const score: ScoreRecord = { v: 1, rec: 'score', id: 'sc1', traceId: T1, name: 'helpful', value: 1, timeMs: BASE + 200 };
+    await store.insertScores([score]);
+    await store.insertScores([{ ...score, value: 0 }]);
+    const tree = (await store.getTrace(T1))!;
+    expect(tree.summary.traceId).toBe(T1);
+    expect(tree.roots).toHaveLength(1);
+    const root = tree.roots[0]!;
+    expect(root).toMatchObject({ name: 'chat-turn', service: 'web', durationMs: 100 });
+    expect(root.children[0]).toMatchObject({ name: 'POST /api/chat', service: 'api' });
+    expect(root.children[0]!.children[0]).toMatchObject({ name: 'llm', attrs: { 'gen_ai.usage.input_tokens': 100 } });
+    expect(tree.scores).toEqual([{ ...score, value: 0 }]);
+    expect(await store.getTrace(T2)).toBeUndefined();
+  });
+
+  it('computes count, error rate, p50/p95 by name, and tokens and cost by model', async () => {
+    const spans = Array.from({ length: 20 }, (_, i) =>
+      spanRecord({ traceId: T1, name: 'db', startMs: BASE + i, endMs: BASE + i + (i + 1), status: i < 2 ? { code: 'error' } : { code: 'ok' } }),
+    );
+    await store.insertSpans(spans);
+    await store.insertSpans(chatTrace(T2, BASE, { model: 'gpt-4o', cost: 0.1 }));
+    await store.insertSpans(chatTrace(T3, BASE, { model: 'gpt-4o', cost: 0.2 }));
+    await store.insertSpans(chatTrace('a5000000000000000000000000000005', BASE, { model: 'claude', cost: 0.5 }));
+    const stats = await store.stats({ fromMs: BASE - 1, toMs: BASE + 10_000 });
+    expect(stats.spans).toBe(29);
+    expect(stats.errors).toBe(2);
+    expect(stats.errorRate).toBeCloseTo(2 / 29);
+    const db = stats.byName.find((n) => n.name === 'db')!;
+    // Durations 1..20 ms: nearest rank p50 = 10th = 10 ms, p95 = 19th = 19 ms.
+    expect(db).toEqual({ name: 'db', count: 20, errors: 2, errorRate: 0.1, p50Ms: 10, p95Ms: 19 });
+    expect(stats.byModel).toEqual([
+      { model: 'claude', count: 1, inputTokens: 100, outputTokens: 20, totalTokens: 120, costUsd: 0.5 },
+      { model: 'gpt-4o', count: 2, inputTokens: 200, outputTokens: 40, totalTokens: 240, costUsd: 0.3 },
+    ]);
+    expect((await store.stats({ service: 'web' })).spans).toBe(23);
+    expect((await store.stats({ fromMs: BASE + 100_000 })).spans).toBe(0);
+  });
+
+  it('reads tokens and cost from Langfuse usage and cost details too', async () => {
+    await store.insertSpans([
+      spanRecord({
+        traceId: T1,
+        attrs: {
+          'langfuse.observation.model.name': 'm',
+          'langfuse.observation.usage_details': '{"input":5,"output":7}',
+          'langfuse.observation.cost_details': '{"input":0.001,"total":0.003}',
+        },
+      }),
+    ]);
+    expect((await store.stats()).byModel).toEqual([{ model: 'm', count: 1, inputTokens: 5, outputTokens: 7, totalTokens: 12, costUsd: 0.003 }]);
+  });
+
+  it('prunes whole traces whose last span ended before the cutoff', async () => {
+    await store.insertSpans(chatTrace(T1, BASE));
+    await store.insertSpans(chatTrace(T2, BASE + 10_000));
+    await store.insertScores([{ v: 1, rec: 'score', id: 'old', traceId: T1, name: 'n', value: 1, timeMs: BASE + 50 }]);
+    expect(await store.prune(BASE + 5_000)).toBe(1);
+    expect((await store.listTraces()).traces.map((t) => t.traceId)).toEqual([T2]);
+    expect(await store.getTrace(T1)).toBeUndefined();
+    expect((await store.stats()).spans).toBe(3);
+  });
+
+  it('opens a file with better-sqlite3, creating its folder, and keeps data across opens', async () => {
+    const path = join(dir, 'deep', 'traces.db');
+    const s1 = await openSqliteStore({ path });
+    await s1.insertSpans(chatTrace(T1, BASE));
+    await s1.close();
+    expect(existsSync(path)).toBe(true);
+    const s2 = await openSqliteStore({ path });
+    expect((await s2.listTraces()).traces).toHaveLength(1);
+    await s2.close();
+  });
+
+  it('refuses a database from a newer schema', () => {
+    const db = openDatabase();
+    db.exec('PRAGMA user_version = 99');
+    expect(() => createSqliteStore(db)).toThrow(/schema version 99/);
+  });
+
+  it('rolls back a failed batch entirely', async () => {
+    const spans = chatTrace(T1, BASE);
+    // A record JSON.stringify cannot handle fails the whole batch.
+    const bad = spanRecord({ traceId: T1, attrs: { n: 1 } });
+    (bad.attrs as Record<string, unknown>).big = BigInt(1);
+    await expect(store.insertSpans([...spans, bad])).rejects.toThrow();
+    expect((await store.listTraces()).traces).toHaveLength(0);
+    expect(await store.insertSpans(spans)).toBe(3);
+    // The resources written by the failed batch were rolled back too, and are written again.
+    const tree = (await store.getTrace(T1))!;
+    expect(tree.roots[0]!.resource.attrs['service.name']).toBe('web');
+    expect(tree.roots[0]!.children[0]!.resource).toEqual({ attrs: { 'service.name': 'api' }, scope: { name: 'edgetrace' } });
+  });
+});
+
+describe('the SQLite store: group commit', () => {
+  it('writes batches that arrive together in one transaction, and isolates a bad one', async () => {
+    const a = chatTrace(T1, BASE);
+    const b = chatTrace(T2, BASE);
+    const bad = spanRecord({ traceId: T3 });
+    (bad.attrs as Record<string, unknown>).big = BigInt(1);
+    const results = await Promise.allSettled([store.insertSpans(a), store.insertSpans([bad]), store.insertSpans(b), store.insertSpans(a)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[0] as PromiseFulfilledResult<number>).value).toBe(3);
+    expect((results[3] as PromiseFulfilledResult<number>).value).toBe(0);
+    expect((await store.listTraces()).traces.map((t) => t.traceId).sort()).toEqual([T1, T2]);
+  });
+
+  it('commits what is queued when closed', async () => {
+    const path = join(dir, 'close.db');
+    const s = await openSqliteStore({ path });
+    const pending = s.insertSpans(chatTrace(T1, BASE));
+    await s.close();
+    expect(await pending).toBe(3);
+    const again = await openSqliteStore({ path });
+    expect((await again.listTraces()).traces).toHaveLength(1);
+    await again.close();
+  });
+});
+
+describe('buildTree', () => {
+  it('makes orphans and parent cycles roots, with every span once', () => {
+    const a = spanRecord({ traceId: T1, spanId: 'a'.repeat(16), parentId: 'b'.repeat(16), startMs: 1 });
+    const b = spanRecord({ traceId: T1, spanId: 'b'.repeat(16), parentId: 'a'.repeat(16), startMs: 2 });
+    const orphan = spanRecord({ traceId: T1, spanId: 'c'.repeat(16), parentId: 'f'.repeat(16), startMs: 3 });
+    const self = spanRecord({ traceId: T1, spanId: 'd'.repeat(16), parentId: 'd'.repeat(16), startMs: 4 });
+    const roots = buildTree([a, b, orphan, self]);
+    const seen: string[] = [];
+    const walk = (n: (typeof roots)[number]) => {
+      seen.push(n.spanId);
+      n.children.forEach(walk);
+    };
+    roots.forEach(walk);
+    expect(seen.sort()).toEqual([a.spanId, b.spanId, orphan.spanId, self.spanId].sort());
+    expect(() => JSON.stringify(roots)).not.toThrow();
+  });
+
+  it('handles a chain of ten thousand spans', () => {
+    const chain = Array.from({ length: 10_000 }, (_, i) =>
+      spanRecord({ traceId: T1, spanId: (i + 1).toString(16).padStart(16, '0'), parentId: i ? i.toString(16).padStart(16, '0') : undefined, startMs: i }),
+    );
+    const roots = buildTree(chain);
+    expect(roots).toHaveLength(1);
+  });
+});

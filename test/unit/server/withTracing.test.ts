@@ -1,0 +1,552 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
+import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { withTracing } from '../../../src/server/withTracing';
+import { createServerTracer } from '../../../src/server/serverTracer';
+import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
+import { requestSpan } from '../../../src/server/scope';
+import { startReceiver, type Receiver } from './loopback';
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT = '00f067aa0ba902b7';
+const TRACEPARENT = `00-${TRACE}-${PARENT}-01`;
+
+/** An exporter that records each export call (one array per call). */
+const recorder = () => {
+  const calls: TelemetryRecord[][] = [];
+  const exporter: Exporter = {
+    export: async (records) => {
+      calls.push([...records]);
+      return { ok: true };
+    },
+  };
+  const spans = (): SpanRecord[] => calls.flat().filter((r): r is SpanRecord => r.rec === 'span');
+  return { calls, exporter, spans };
+};
+
+/** A Workers-like ctx whose waitUntil promises the test can await. */
+const workerCtx = () => {
+  const pending: Promise<unknown>[] = [];
+  return { ctx: { waitUntil: (p: Promise<unknown>) => void pending.push(p), passThroughOnException() {} }, settle: () => Promise.all(pending), pending };
+};
+
+const byKind = (spans: SpanRecord[], kind: SpanRecord['kind']) => spans.filter((s) => s.kind === kind);
+
+let rx: Receiver;
+let stopFetch: () => void;
+
+beforeAll(async () => {
+  rx = await startReceiver();
+});
+afterEach(() => {
+  rx.received.length = 0;
+  vi.restoreAllMocks();
+});
+afterAll(async () => {
+  stopFetch?.();
+  await rx.close();
+});
+
+describe('withTracing', () => {
+  it('continues the incoming trace with a SERVER span and HTTP attributes', async () => {
+    const rec = recorder();
+    const handler = withTracing(async () => new Response('hi', { status: 201 }), { exporter: rec.exporter, serviceName: 'api' });
+    const { ctx, settle } = workerCtx();
+    const res = await handler(new Request('https://api.example.com:8443/chat?q=secret&page=2', { headers: { traceparent: TRACEPARENT, 'user-agent': 'ua/1' } }), {}, ctx);
+    expect(await res.text()).toBe('hi');
+    await settle();
+    expect(rec.calls).toHaveLength(1);
+    const [server] = rec.spans();
+    expect(server).toMatchObject({
+      traceId: TRACE,
+      parentId: PARENT,
+      remoteParent: true,
+      kind: 'server',
+      name: 'GET',
+      flags: 1,
+      status: { code: 'unset' },
+    });
+    expect(server!.attrs).toMatchObject({
+      'http.request.method': 'GET',
+      'url.path': '/chat',
+      'url.scheme': 'https',
+      'server.address': 'api.example.com',
+      'server.port': 8443,
+      'user_agent.original': 'ua/1',
+      'http.response.status_code': 201,
+      'http.response.body.size': 2,
+      'langfuse.trace.name': 'GET',
+    });
+    // Query values are redacted before anything is stored.
+    expect(server!.attrs['url.full']).not.toContain('secret');
+    expect(server!.resource.attrs['service.name']).toBe('api');
+  });
+
+  it('starts a new trace when the incoming traceparent is malformed', async () => {
+    const rec = recorder();
+    const handler = withTracing(() => new Response(null, { status: 204 }), { exporter: rec.exporter });
+    await handler(new Request('http://x/', { headers: { traceparent: `00-${TRACE}-${PARENT}-01-extra`, tracestate: 'a=1' } }));
+    const [span] = rec.spans();
+    expect(span!.traceId).not.toBe(TRACE);
+    expect(span!.parentId).toBeUndefined();
+    expect(span!.traceState).toBeUndefined();
+  });
+
+  it('names the span from the route and records it', async () => {
+    const rec = recorder();
+    const handler = withTracing(() => new Response('ok'), { exporter: rec.exporter, route: () => '/users/:id' });
+    await (await handler(new Request('http://x/users/7', { method: 'POST', body: 'x' }))).text();
+    expect(rec.spans()[0]).toMatchObject({ name: 'POST /users/:id', attrs: { 'http.route': '/users/:id' } });
+  });
+
+  it('traces fetch() calls made in the handler, after awaits, with the trace injected', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        const a = await fetch(`${rx.base}/a`);
+        await a.text();
+        await new Promise((r) => setTimeout(r, 1));
+        const b = await fetch(new Request(`${rx.base}/b`, { method: 'POST', body: '{}', headers: { 'x-keep': '1' } }));
+        await b.text();
+        return new Response('done');
+      },
+      { exporter: rec.exporter },
+    );
+    stopFetch = instrumentServerFetch();
+    const { ctx, settle } = workerCtx();
+    const res = await handler(new Request('http://x/', { headers: { traceparent: TRACEPARENT, tracestate: 'vendor=abc' } }), {}, ctx);
+    await res.text();
+    await settle();
+    const spans = rec.spans();
+    const [server] = byKind(spans, 'server');
+    const clients = byKind(spans, 'client');
+    expect(clients).toHaveLength(2);
+    expect(rx.received.map((r) => r.url)).toEqual(['/a', '/b']);
+    for (const [i, call] of rx.received.entries()) {
+      const client = clients.find((c) => c.attrs['url.full'] === `${rx.base}${call.url}`)!;
+      expect(client.parentId).toBe(server!.spanId);
+      expect(call.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
+      expect(call.headers.tracestate).toBe('vendor=abc');
+      expect(client.attrs['http.response.status_code']).toBe(200);
+      expect(client.name).toBe(`${i === 0 ? 'GET' : 'POST'} ${new URL(rx.base).host}`);
+    }
+    // A Request's own headers survive the injection.
+    expect(rx.received[1]!.headers['x-keep']).toBe('1');
+    expect(rx.received[1]!.body).toBe('{}');
+  });
+
+  it('keeps concurrent requests apart', async () => {
+    const rec = recorder();
+    stopFetch = instrumentServerFetch();
+    const handler = withTracing(
+      async (req: Request) => {
+        const id = new URL(req.url).searchParams.get('id')!;
+        for (let i = 0; i < 3; i++) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10));
+          await (await fetch(`${rx.base}/c?id=${id}&i=${i}`)).text();
+        }
+        return new Response(id);
+      },
+      { exporter: rec.exporter },
+    );
+    const ids = Array.from({ length: 8 }, (_, i) => i);
+    const traceOf = new Map<string, string>();
+    await Promise.all(
+      ids.map(async (i) => {
+        const traceId = (i + 1).toString(16).padStart(32, 'a');
+        traceOf.set(String(i), traceId);
+        const res = await handler(new Request(`http://x/?id=${i}`, { headers: { traceparent: `00-${traceId}-${PARENT}-01` } }));
+        await res.text();
+      }),
+    );
+    expect(rx.received).toHaveLength(24);
+    for (const r of rx.received) {
+      const id = new URL(r.url, rx.base).searchParams.get('id')!;
+      expect((r.headers.traceparent as string).split('-')[1]).toBe(traceOf.get(id));
+    }
+  });
+
+  it('ends the span when a streamed body has been read, then exports once through waitUntil', async () => {
+    const rec = recorder();
+    let t = 1_000_000;
+    const encoder = new TextEncoder();
+    let pushed = 0;
+    const handler = withTracing(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              t += 10;
+              if (pushed === 3) controller.close();
+              else controller.enqueue(encoder.encode(`chunk${pushed++}`));
+            },
+          }),
+        ),
+      { exporter: rec.exporter, now: () => t },
+    );
+    const { ctx, settle, pending } = workerCtx();
+    const res = await handler(new Request('http://x/stream'), {}, ctx);
+    expect(pending).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(rec.calls).toHaveLength(0);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.read();
+    expect(rec.calls).toHaveLength(0);
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toBe('chunk2');
+    await settle();
+    expect(rec.calls).toHaveLength(1);
+    const [span] = rec.spans();
+    expect(span!.attrs['http.response.body.size']).toBe(18);
+    // Started before the first pull, ended after the last.
+    expect(span!.endMs - span!.startMs).toBeGreaterThanOrEqual(40);
+  });
+
+  it('records a cancelled body and still exports', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(4)) })),
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    const res = await handler(new Request('http://x/'), {}, ctx);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await settle();
+    expect(rec.spans()[0]!.attrs).toMatchObject({ 'edgetrace.response.cancelled': true, 'http.response.body.size': 4 });
+  });
+
+  it('without waitUntil, exports before returning a response without body', async () => {
+    const rec = recorder();
+    const handler = withTracing(() => new Response(null, { status: 204 }), { exporter: rec.exporter });
+    await handler(new Request('http://x/'));
+    expect(rec.calls).toHaveLength(1);
+  });
+
+  it('without waitUntil, exports before the body completes', async () => {
+    const rec = recorder();
+    let release: () => void = () => undefined;
+    const exporter: Exporter = {
+      export: (records) =>
+        new Promise((resolve) => {
+          release = () => {
+            rec.calls.push([...records]);
+            resolve({ ok: true });
+          };
+        }),
+    };
+    const handler = withTracing(() => new Response('body'), { exporter });
+    const res = await handler(new Request('http://x/'));
+    const reader = res.body!.getReader();
+    expect((await reader.read()).value).toBeDefined();
+    let done = false;
+    const last = reader.read().then((r) => (done = r.done));
+    await new Promise((r) => setTimeout(r, 20));
+    // The last read waits for the export.
+    expect(done).toBe(false);
+    release();
+    await last;
+    expect(done).toBe(true);
+    expect(rec.calls).toHaveLength(1);
+  });
+
+  it('records a thrown error, exports, and rethrows it unchanged', async () => {
+    const rec = recorder();
+    const boom = new RangeError('boom');
+    const handler = withTracing(
+      async () => {
+        throw boom;
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    await expect(handler(new Request('http://x/'), {}, ctx)).rejects.toBe(boom);
+    await settle();
+    const [span] = rec.spans();
+    expect(span!.status).toEqual({ code: 'error', message: 'boom' });
+    expect(span!.attrs['error.type']).toBe('RangeError');
+    expect(span!.events[0]).toMatchObject({ name: 'exception', attrs: { 'exception.type': 'RangeError', 'exception.message': 'boom' } });
+  });
+
+  it('marks 5xx as errors and leaves 4xx unset', async () => {
+    const rec = recorder();
+    const handler = withTracing((req: Request) => new Response('x', { status: Number(new URL(req.url).searchParams.get('s')) }), { exporter: rec.exporter });
+    await (await handler(new Request('http://x/?s=503'))).text();
+    await (await handler(new Request('http://x/?s=404'))).text();
+    const [a, b] = rec.spans();
+    expect(a!.status).toEqual({ code: 'error', message: 'HTTP 503' });
+    expect(a!.attrs['error.type']).toBe('503');
+    expect(b!.status).toEqual({ code: 'unset' });
+  });
+
+  it('ends at once for HEAD, 204 and 304, keeping the headers', async () => {
+    const rec = recorder();
+    const handler = withTracing(() => new Response('ignored', { headers: { etag: '"1"' } }), { exporter: rec.exporter, responseHeaders: ['traceresponse'] });
+    const res = await handler(new Request('http://x/', { method: 'HEAD' }));
+    expect(rec.calls).toHaveLength(1);
+    expect(res.headers.get('etag')).toBe('"1"');
+    expect(res.headers.get('traceresponse')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-03$/);
+  });
+
+  it('adds traceresponse and Server-Timing when asked', async () => {
+    const rec = recorder();
+    const handler = withTracing(() => new Response('x', { headers: { 'server-timing': 'db;dur=5' } }), { exporter: rec.exporter, responseHeaders: true });
+    const res = await handler(new Request('http://x/', { headers: { traceparent: TRACEPARENT } }));
+    await res.text();
+    const span = rec.spans()[0]!;
+    const expected = `00-${TRACE}-${span.spanId}-01`;
+    expect(res.headers.get('traceresponse')).toBe(expected);
+    expect(res.headers.get('server-timing')).toBe(`db;dur=5, traceparent;desc="${expected}"`);
+  });
+
+  it("uses Vercel's request-context waitUntil when the handler has no ctx", async () => {
+    const rec = recorder();
+    const pending: Promise<unknown>[] = [];
+    const key = Symbol.for('@vercel/request-context');
+    (globalThis as Record<symbol, unknown>)[key] = { get: () => ({ waitUntil: (p: Promise<unknown>) => pending.push(p) }) };
+    try {
+      const handler = withTracing(() => new Response('x'), { exporter: rec.exporter });
+      const res = await handler(new Request('http://x/'));
+      expect(pending).toHaveLength(1);
+      await res.text();
+      await Promise.all(pending);
+      expect(rec.calls).toHaveLength(1);
+    } finally {
+      delete (globalThis as Record<symbol, unknown>)[key];
+    }
+  });
+
+  it("uses a Next.js middleware event's waitUntil (the second argument)", async () => {
+    const rec = recorder();
+    const pending: Promise<unknown>[] = [];
+    const handler = withTracing((_req: Request, _event: unknown) => new Response(null, { status: 204 }), { exporter: rec.exporter });
+    await handler(new Request('http://x/'), { waitUntil: (p: Promise<unknown>) => pending.push(p) });
+    expect(pending).toHaveLength(1);
+  });
+
+  it('exports once per request, with all of its spans', async () => {
+    const rec = recorder();
+    const tracer = createServerTracer({ exporter: rec.exporter });
+    const handler = withTracing(
+      async () => {
+        const span = requestSpan()!;
+        await span.span('work', async (s) => {
+          s.setAttribute('k', 1);
+          await new Promise((r) => setTimeout(r, 1));
+          requestSpan()!.setAttribute('inner', true);
+        });
+        return new Response('ok');
+      },
+      { tracer },
+    );
+    for (let i = 0; i < 3; i++) {
+      const { ctx, settle } = workerCtx();
+      await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await settle();
+    }
+    expect(rec.calls).toHaveLength(3);
+    for (const call of rec.calls) {
+      expect(call.map((r) => (r as SpanRecord).name).sort()).toEqual(['GET', 'work']);
+      const work = call.find((r) => (r as SpanRecord).name === 'work') as SpanRecord;
+      // requestSpan() inside a child span is that child.
+      expect(work.attrs).toMatchObject({ k: 1, inner: true });
+    }
+  });
+
+  it('takes options from env per request (Workers), and fromEnv by default', async () => {
+    const handler = withTracing(() => new Response('x'));
+    const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, OTEL_SERVICE_NAME: 'from-env' };
+    const { ctx, settle } = workerCtx();
+    await (await handler(new Request('http://x/'), env, ctx)).text();
+    await settle();
+    const [req] = await rx.waitFor(1, '/v1/traces');
+    const body = JSON.parse(req!.body);
+    expect(body.resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'from-env' } });
+    expect(body.resourceSpans[0].scopeSpans[0].spans[0].kind).toBe(2);
+  });
+
+  it('serves requests untraced, and says so once, when env configuration is invalid', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const handler = withTracing((_req: Request, env: { n: number }) => new Response(String(env.n)));
+    const env = { n: 7, TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk-lf-1' };
+    expect(await (await handler(new Request('http://x/'), env)).text()).toBe('7');
+    expect(await (await handler(new Request('http://x/'), env)).text()).toBe('7');
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(String(error.mock.calls[0]![1])).toContain('LANGFUSE_SECRET_KEY');
+  });
+
+  it('throws at wrap time for invalid static options', () => {
+    expect(() => withTracing(() => new Response(), { exporter: {} as Exporter })).toThrow(/exporter/);
+    expect(() => withTracing('nope' as never)).toThrow(/handler/);
+  });
+
+  it('records a frozen clock as zero-length spans, never negative', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        await (await fetch(`${rx.base}/frozen`)).text();
+        return new Response('x');
+      },
+      { exporter: rec.exporter, now: () => 1_700_000_000_000 },
+    );
+    stopFetch = instrumentServerFetch();
+    const { ctx, settle } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    await settle();
+    const spans = rec.spans();
+    expect(spans).toHaveLength(2);
+    for (const s of spans) {
+      expect(s.startMs).toBe(1_700_000_000_000);
+      expect(s.endMs).toBe(1_700_000_000_000);
+    }
+  });
+
+  it('keeps `this` and every argument of the handler', async () => {
+    const rec = recorder();
+    const worker = {
+      name: 'w',
+      fetch: withTracing(function (this: { name: string }, _req: Request, env: { v: number }, ctx: { tag: string }) {
+        return new Response(`${this.name} ${env.v} ${ctx.tag}`);
+      }, { exporter: rec.exporter }),
+    };
+    const res = await worker.fetch(new Request('http://x/'), { v: 1 }, { tag: 't' });
+    expect(await res.text()).toBe('w 1 t');
+  });
+
+  it('does not touch fetch with traceFetch: false, and tracedFetch still traces', async () => {
+    stopFetch?.();
+    const before = globalThis.fetch;
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        await (await fetch(`${rx.base}/plain`)).text();
+        await (await tracedFetch(`${rx.base}/explicit`)).text();
+        return new Response('x');
+      },
+      { exporter: rec.exporter, traceFetch: false },
+    );
+    const { ctx, settle } = workerCtx();
+    await (await handler(new Request('http://x/', { headers: { traceparent: TRACEPARENT } }), {}, ctx)).text();
+    await settle();
+    expect(globalThis.fetch).toBe(before);
+    expect(rx.received[0]!.headers.traceparent).toBeUndefined();
+    expect(rx.received[1]!.headers.traceparent).toMatch(new RegExp(`^00-${TRACE}-`));
+    expect(byKind(rec.spans(), 'client')).toHaveLength(1);
+  });
+
+  it('injects only where propagateTo allows, and still records the call', async () => {
+    const rec = recorder();
+    stopFetch = instrumentServerFetch();
+    const handler = withTracing(
+      async () => {
+        await (await fetch(`${rx.base}/inside`)).text();
+        await (await fetch(`${rx.base.replace('127.0.0.1', 'localhost')}/outside`)).text();
+        return new Response('x');
+      },
+      { exporter: rec.exporter, propagateTo: [rx.base] },
+    );
+    const { ctx, settle } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    await settle();
+    expect(rx.received.find((r) => r.url === '/inside')!.headers.traceparent).toBeDefined();
+    expect(rx.received.find((r) => r.url === '/outside')!.headers.traceparent).toBeUndefined();
+    expect(byKind(rec.spans(), 'client')).toHaveLength(2);
+  });
+
+  it('records a failed outgoing fetch and passes the rejection on unchanged', async () => {
+    const rec = recorder();
+    stopFetch = instrumentServerFetch();
+    let caught: unknown;
+    const handler = withTracing(
+      async () => {
+        try {
+          await fetch('http://127.0.0.1:1/refused');
+        } catch (error) {
+          caught = error;
+        }
+        return new Response('x');
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    await settle();
+    expect(caught).toBeInstanceOf(TypeError);
+    const [client] = byKind(rec.spans(), 'client');
+    expect(client!.status.code).toBe('error');
+    expect(client!.attrs['error.type']).toBe('TypeError');
+  });
+
+  it('leaves fetch outside traced requests untouched', async () => {
+    stopFetch = instrumentServerFetch();
+    await (await fetch(`${rx.base}/outside-request`)).text();
+    expect(rx.received[0]!.headers.traceparent).toBeUndefined();
+  });
+});
+
+describe('withTracing with options from env', () => {
+  it('makes one tracer per env object, and stops at a few when the second argument is new per request', async () => {
+    let calls = 0;
+    const handler = withTracing(
+      () => new Response(null, { status: 204 }),
+      () => {
+        calls++;
+        return { exporter: recorder().exporter };
+      },
+    );
+    const env = { A: '1' };
+    for (let i = 0; i < 3; i++) await handler(new Request('http://x/'), env);
+    expect(calls).toBe(1);
+    for (let i = 0; i < 20; i++) await handler(new Request('http://x/'), { info: i });
+    expect(calls).toBe(8);
+  });
+});
+
+describe('withTracing with odd responses', () => {
+  it('passes on a response whose body is already locked, and still records the span', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      () => {
+        const res = new Response('x');
+        res.body!.getReader();
+        return res;
+      },
+      { exporter: rec.exporter },
+    );
+    const res = await handler(new Request('http://x/'));
+    expect(res.status).toBe(200);
+    expect(rec.spans()).toHaveLength(1);
+  });
+
+  it('proxies a fetched response (immutable headers) and adds its headers', async () => {
+    const rx2 = await startReceiver();
+    try {
+      const rec = recorder();
+      const handler = withTracing(() => fetch(`${rx2.base}/upstream`), { exporter: rec.exporter, responseHeaders: ['server-timing'], traceFetch: false });
+      const res = await handler(new Request('http://x/'));
+      expect(await res.text()).toBe('{}');
+      expect(res.headers.get('server-timing')).toMatch(/^traceparent;desc="00-/);
+      expect(res.headers.get('content-type')).toBe('application/json');
+    } finally {
+      await rx2.close();
+    }
+  });
+
+  it('passes on a value that is not a Response, and returns a 101 untouched', async () => {
+    const rec = recorder();
+    const odd = withTracing((() => 'nope') as unknown as () => Response, { exporter: rec.exporter });
+    expect(await odd(new Request('http://x/'))).toBe('nope');
+    const upgrade = { status: 101, headers: new Headers(), body: null, webSocket: {} } as unknown as Response;
+    const ws = withTracing(() => upgrade, { exporter: rec.exporter, responseHeaders: true });
+    expect(await ws(new Request('http://x/'))).toBe(upgrade);
+    expect(rec.spans()).toHaveLength(2);
+    expect(rec.spans()[1]!.attrs['http.response.status_code']).toBe(101);
+  });
+});
