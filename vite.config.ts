@@ -1,10 +1,23 @@
 import { defineConfig } from 'vitest/config';
 
+// The ready-made service worker (`vite build --mode sw`): `dist/edgetrace-sw.js`, one classic
+// script with idb and comlink inside, since a service worker cannot resolve bare imports.
+const SERVICE_WORKER_BUILD = {
+  emptyOutDir: false,
+  sourcemap: true,
+  target: 'es2022',
+  minify: true,
+  lib: { entry: 'worker/sw.ts', name: 'edgetraceSw', formats: ['iife' as const], fileName: () => 'edgetrace-sw.js' },
+};
+
 // Two builds from one file: the ESM library entries (default) and the self-initialising IIFE
 // for the `<script>` tag (`vite build --mode iife`), which must be one file with no imports.
+// A third, `--mode sw`, is the service worker above.
 export default defineConfig(({ mode }) => ({
   build:
-    mode === 'iife'
+    mode === 'sw'
+      ? SERVICE_WORKER_BUILD
+      : mode === 'iife'
       ? {
           emptyOutDir: false,
           sourcemap: true,
@@ -24,6 +37,8 @@ export default defineConfig(({ mode }) => ({
               index: 'src/index.ts',
               vitals: 'src/vitals.ts',
               server: 'src/server/index.ts',
+              // The `edgetrace` CLI (bin/edgetrace.js imports it); Node only.
+              cli: 'src/server/cli.ts',
               worker: 'worker/index.ts',
             },
             formats: ['es'],
@@ -35,7 +50,7 @@ export default defineConfig(({ mode }) => ({
           },
         },
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/edge/**/*.test.ts'],
     environment: 'node',
   },
 }));

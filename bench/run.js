@@ -280,3 +280,33 @@ console.log(section);
 console.log('\nsize-limit --json:');
 console.log(JSON.stringify(sizes.map(({ name, size, passed }) => ({ name, size, passed })), null, 2));
 console.log('\nBENCHMARKS.md updated.');
+
+// --- browser instrumentation (bench/browser.js) ---
+// Added latency per traced fetch in real Chromium, and the page bundle against OpenTelemetry web
+// and Sentry; written between its own markers so the sections above stay as they are.
+{
+  const { runBrowserBench } = await import('./browser.js');
+  const { section: browserSection } = await runBrowserBench();
+  const B_START = '<!-- browser:start -->';
+  const B_END = '<!-- browser:end -->';
+  let report = readFileSync(REPORT, 'utf8');
+  const browserBlock = `${B_START}\n${browserSection}\n${B_END}`;
+  const i = report.indexOf(B_START);
+  const j = report.indexOf(B_END);
+  report = i >= 0 && j > i ? report.slice(0, i) + browserBlock + report.slice(j + B_END.length) : `${report.trimEnd()}\n\n${browserBlock}\n`;
+  writeFileSync(REPORT, report);
+  console.log(`\n${browserSection}\n\nBENCHMARKS.md browser section updated.`);
+}
+
+// --- delivery (bench/delivery.js): main-thread cost per span vs OpenTelemetry web, worker ingest
+// and end-to-end rates in Chromium, worker build size. It writes its own section of BENCHMARKS.md
+// (between the delivery markers) and needs the build this script already ran. ---
+await import('./delivery.js');
+
+// --- server and collector (bench/server.js): collector ingest into SQLite on loopback with
+// autocannon, and the cost withTracing adds per request. It writes its own section of
+// BENCHMARKS.md (between the server markers) and needs the build this script already ran. ---
+{
+  const { runServerBench } = await import('./server.js');
+  await runServerBench();
+}
