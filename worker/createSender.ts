@@ -1,6 +1,7 @@
 import type { ExportResult, SpanRecord, TelemetryRecord } from '../src/protocol';
 import { encodeOtlp, parseOtlpResponse } from '../src/export/otlp';
 import { parseRetryAfter } from '../src/export/result';
+import { scoresUrlFor } from '../src/export/http';
 
 /** Where and how a sender posts. */
 export interface SenderOptions {
@@ -13,26 +14,25 @@ export interface SenderOptions {
 }
 
 /**
- * Creates the function that POSTs a batch as OTLP/HTTP JSON and classifies the reply the way
- * `toExportResult` does: 2xx is success (with OTLP `partialSuccess.rejectedSpans` counted),
- * 408, 429 and 5xx are retryable (with `Retry-After`), other statuses are permanent, and no reply
- * at all (offline, reset, timeout) is retryable. Score records have no OTLP form: they are left
- * out and count as delivered. A lean cousin of `createOtlpExporter`, written for the worker's
- * size budget (its reason phrases and error-body parsing cost more than the rest). Never rejects.
+ * Creates the function that POSTs a batch: spans as OTLP/HTTP JSON to `url`, score records as a
+ * JSON array to the collector's scores route beside it (`scoresUrlFor`), or left out (counted as
+ * delivered) where there is none. Replies are classified the way `toExportResult` does: 2xx is
+ * success (with OTLP `partialSuccess.rejectedSpans` counted), 408, 429 and 5xx are retryable (with
+ * `Retry-After`), other statuses are permanent, and no reply at all (offline, reset, timeout) is
+ * retryable. A lean cousin of `createOtlpExporter`, written for the worker's size budget (its
+ * reason phrases and error-body parsing cost more than the rest). Never rejects.
  */
-export const createSender =
-  (opts: SenderOptions) =>
-  async (records: readonly TelemetryRecord[]): Promise<ExportResult> => {
-    const spans = records.filter((r): r is SpanRecord => r.rec === 'span');
-    if (!spans.length) return { ok: true };
+export const createSender = (opts: SenderOptions) => {
+  const scoresUrl = scoresUrlFor(opts.url);
+  const post = async (url: string, encode: () => string): Promise<ExportResult> => {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), opts.timeoutMs);
     let status = 0;
     try {
       // Inside the try: a record that cannot be encoded is refused for good (status 0, permanent).
-      const body = encodeOtlp(spans);
+      const body = encode();
       status = -1;
-      const res = await (opts.fetch ?? fetch)(opts.url, {
+      const res = await (opts.fetch ?? fetch)(url, {
         method: 'POST',
         headers: { ...opts.headers, 'content-type': 'application/json' },
         body,
@@ -55,3 +55,15 @@ export const createSender =
       clearTimeout(timer);
     }
   };
+  return async (records: readonly TelemetryRecord[]): Promise<ExportResult> => {
+    const spans = records.filter((r): r is SpanRecord => r.rec === 'span');
+    const scores = scoresUrl ? records.filter((r) => r.rec === 'score') : [];
+    const a: ExportResult = spans.length ? await post(opts.url, () => encodeOtlp(spans)) : { ok: true };
+    // Spans first: a failed span request fails the batch and the scores go with its retry.
+    if (!a.ok || !scores.length) return a;
+    const b = await post(scoresUrl as string, () => JSON.stringify(scores));
+    // A receiver that refuses scores for good (a plain OTLP collector answers 404) must not
+    // sink the batch: the scores are skipped, as where there is no scores route at all.
+    return b.ok || b.retryable ? b : { ok: true, reason: `scores skipped: ${b.reason}` };
+  };
+};

@@ -48,7 +48,10 @@ export const stackContext = (): ContextManager => {
   };
 };
 
-/** AsyncLocalStorage when the runtime exposes it as a global (Vercel Edge, Cloudflare with nodejs_als), else a stack. */
+/**
+ * AsyncLocalStorage when the runtime exposes it as a global (Next.js sets `globalThis.AsyncLocalStorage`
+ * in its edge runtime), else a stack. Elsewhere `edgetrace/server` installs it from `node:async_hooks`.
+ */
 export const defaultContext = (): ContextManager => {
   const Als = (globalThis as { AsyncLocalStorage?: AsyncLocalStorageLike }).AsyncLocalStorage;
   return typeof Als === 'function' ? alsContext(Als) : stackContext();

@@ -1,6 +1,6 @@
 import type { ExportResult, Exporter, SpanRecord, TelemetryRecord } from '../protocol';
 import { encodeOtlp } from './otlp';
-import { networkError, toExportResult } from './result';
+import { combineResults, networkError, toExportResult } from './result';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -18,7 +18,23 @@ export interface OtlpExporterOptions {
   fetch?: typeof fetch;
   /** Abort a request after this many milliseconds. Default 10000. */
   timeoutMs?: number;
+  /**
+   * Where score records go, as a JSON array (the edgetrace collector's `POST /v1/scores`).
+   * Default: `url` with its `/v1/traces` ending replaced by `/v1/scores`; `false` skips scores.
+   */
+  scoresUrl?: string | false;
 }
+
+/**
+ * The scores route beside an OTLP trace endpoint: `…/v1/traces` becomes `…/v1/scores` (query
+ * kept). Undefined when the URL does not end in `/v1/traces`: a plain OTLP receiver has no
+ * place for scores.
+ */
+export const scoresUrlFor = (tracesUrl: string): string | undefined => {
+  const q = tracesUrl.search(/[?#]/);
+  const path = q < 0 ? tracesUrl : tracesUrl.slice(0, q);
+  return /\/v1\/traces\/?$/.test(path) ? path.replace(/traces\/?$/, 'scores') + (q < 0 ? '' : tracesUrl.slice(q)) : undefined;
+};
 
 /** One POST for {@link sendJson}. */
 export interface JsonRequest {
@@ -91,9 +107,10 @@ export const splitSpans = (records: readonly TelemetryRecord[]): { spans: SpanRe
 };
 
 /**
- * Creates an exporter that POSTs spans as OTLP/HTTP JSON to any OpenTelemetry receiver.
- * Works in browsers, service workers and edge runtimes alike. Score records have no OTLP form:
- * this exporter skips them (they count as delivered) and says how many in the result's reason.
+ * Creates an exporter that POSTs spans as OTLP/HTTP JSON to any OpenTelemetry receiver, and
+ * score records as a JSON array to the collector's scores route beside it (see `scoresUrl`).
+ * Works in browsers, service workers and edge runtimes alike. Where there is no scores route,
+ * scores are skipped (they count as delivered) and the result's reason says how many.
  * The returned promise never rejects.
  */
 export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
@@ -101,16 +118,23 @@ export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
   const headers = new Headers(opts.headers);
   headers.set('content-type', 'application/json');
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const scoresUrl = opts.scoresUrl === false ? undefined : (opts.scoresUrl ?? scoresUrlFor(opts.url));
 
   return {
     async export(records) {
       try {
         const { spans, others } = splitSpans(records);
-        const skipped = others > 0 ? `${others} score record(s) skipped: OTLP has no scores` : '';
-        if (spans.length === 0) return skipped ? { ok: true, reason: skipped } : { ok: true };
-        const result = await sendJson({ fetch: fetchFn, url: opts.url, headers, body: encodeOtlp(spans), timeoutMs });
-        if (!skipped || !result.ok) return result;
-        return { ...result, reason: result.reason ? `${result.reason}; ${skipped}` : skipped };
+        const post = (url: string, body: string): Promise<ExportResult> => sendJson({ fetch: fetchFn, url, headers, body, timeoutMs });
+        let result: ExportResult = spans.length ? await post(opts.url, encodeOtlp(spans)) : { ok: true };
+        if (others > 0) {
+          const scores = records.filter((r) => r.rec === 'score');
+          let sent: ExportResult = { ok: false, retryable: false, reason: 'the receiver has no scores route' };
+          if (scoresUrl) sent = await post(scoresUrl, JSON.stringify(scores));
+          // A receiver that refuses the scores route for good (a plain OTLP collector answers
+          // 404) must not sink the spans with it: the scores are skipped and the reason says so.
+          result = combineResults(result, sent.ok || sent.retryable ? sent : { ok: true, reason: `${others} score record(s) skipped: ${sent.reason}` });
+        }
+        return result;
       } catch (err) {
         // Encoding bad records must not reject either; re-sending them would fail the same way.
         return { ok: false, retryable: false, reason: `encode failed: ${err instanceof Error ? err.message : String(err)}` };

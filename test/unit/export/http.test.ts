@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
-import { createOtlpExporter, sendJson } from '../../../src/export/http';
+import { createOtlpExporter, scoresUrlFor, sendJson } from '../../../src/export/http';
 
 interface Received {
   method: string;
@@ -206,17 +206,42 @@ describe('createOtlpExporter', () => {
     expect(result).toEqual({ ok: false, retryable: true, reason: 'network error: bad url' });
   });
 
-  it('skips score records and says how many in the reason', async () => {
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span(), score, score]);
-    expect(result).toEqual({ ok: true, reason: '2 score record(s) skipped: OTLP has no scores' });
+  it('posts score records as a JSON array to the scores route beside /v1/traces', async () => {
+    const result = await createOtlpExporter({ url: `${base}/v1/traces?tenant=a` }).export([span(), score, score]);
+    expect(result).toEqual({ ok: true });
+    expect(received.map((r) => r.url)).toEqual(['/v1/traces?tenant=a', '/v1/scores?tenant=a']);
     expect(JSON.parse(received[0]!.body).resourceSpans[0].scopeSpans[0].spans).toHaveLength(1);
+    expect(JSON.parse(received[1]!.body)).toEqual([score, score]);
   });
 
-  it('sends nothing for a batch without spans', async () => {
+  it('skips scores where the receiver has no scores route, and says how many', async () => {
+    const result = await createOtlpExporter({ url: `${base}/otlp/traces` }).export([span(), score, score]);
+    expect(result).toEqual({ ok: true, reason: '2 score record(s) skipped: the receiver has no scores route' });
+    expect(received).toHaveLength(1);
+    const off = await createOtlpExporter({ url: `${base}/v1/traces`, scoresUrl: false }).export([score]);
+    expect(off.ok).toBe(true);
+    expect(received).toHaveLength(1);
+  });
+
+  it('skips the scores, not the spans, when a receiver refuses the scores route for good', async () => {
+    reply = (res) => (received.length === 2 ? res.writeHead(404).end('not found') : res.end('{}'));
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span(), score]);
+    expect(result.ok).toBe(true);
+    expect(result.reason).toMatch(/^1 score record\(s\) skipped: HTTP 404/);
+  });
+
+  it('fails the batch when the scores route fails for now, so the retry carries them', async () => {
+    reply = (res) => (received.length === 2 ? res.writeHead(503, { 'retry-after': '3' }).end() : res.end('{}'));
+    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span(), score]);
+    expect(result).toMatchObject({ ok: false, retryable: true, retryAfterMs: 3000 });
+  });
+
+  it('sends nothing for an empty batch and only scores for a batch of scores', async () => {
     const exporter = createOtlpExporter({ url: `${base}/v1/traces` });
     expect(await exporter.export([])).toEqual({ ok: true });
-    expect(await exporter.export([score])).toEqual({ ok: true, reason: '1 score record(s) skipped: OTLP has no scores' });
     expect(received).toHaveLength(0);
+    expect(await exporter.export([score])).toEqual({ ok: true });
+    expect(received.map((r) => r.url)).toEqual(['/v1/scores']);
   });
 
   it('resolves shutdown', async () => {
@@ -241,5 +266,18 @@ describe('sendJson', () => {
       classify: (st, headers, body) => ({ ok: true, reason: `${st} ${headers.get('x-n')} ${body}` }),
     });
     expect(result).toEqual({ ok: true, reason: '207 3 hello' });
+  });
+});
+
+describe('scoresUrlFor', () => {
+  it.each([
+    ['https://c.test/v1/traces', 'https://c.test/v1/scores'],
+    ['https://c.test/v1/traces/', 'https://c.test/v1/scores'],
+    ['/v1/traces?k=1', '/v1/scores?k=1'],
+    ['https://c.test/api/public/otel/v1/traces', 'https://c.test/api/public/otel/v1/scores'],
+    ['https://c.test/otlp', undefined],
+    ['https://c.test/v1/traces-x', undefined],
+  ])('maps %s to %s', (input, expected) => {
+    expect(scoresUrlFor(input)).toBe(expected);
   });
 });
