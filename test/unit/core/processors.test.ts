@@ -2,23 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { batchProcessor, simpleProcessor } from '../../../src/core/processors';
 import type { ExportResult, Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { DROPPED_RECORDS } from '../../../src/core/semconv';
+import { spanRecord } from '../../helpers/records';
 
-const record = (name: string): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: '0af7651916cd43dd8448eb211c80319c',
-  spanId: 'b7ad6b7169203331',
-  flags: 1,
-  name,
-  kind: 'internal',
-  startMs: 0,
-  endMs: 1,
-  attrs: {},
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: {}, scope: { name: 'test' } },
-});
+const record = (name: string): SpanRecord => spanRecord(1, { name });
 
 /** An exporter that answers with the results it is given, in turn (ok once they run out). */
 const scripted = (...results: ExportResult[]) => {

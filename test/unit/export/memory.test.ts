@@ -2,23 +2,9 @@ import { describe, it, expect } from 'vitest';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import { createMemoryExporter } from '../../../src/export/memory';
 import { noneExporter } from '../../../src/export/none';
+import { spanRecord } from '../../helpers/records';
 
-const span: SpanRecord = {
-  v: 1,
-  rec: 'span',
-  traceId: 'a'.repeat(32),
-  spanId: 'b'.repeat(16),
-  flags: 1,
-  name: 's',
-  kind: 'internal',
-  startMs: 1,
-  endMs: 2,
-  attrs: {},
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: {}, scope: { name: 'edgetrace' } },
-};
+const span: SpanRecord = spanRecord(1, { spanId: 'b'.repeat(16), name: 's' });
 const score: ScoreRecord = { v: 1, rec: 'score', id: 'x', traceId: 'a'.repeat(32), name: 'n', value: 1, timeMs: 1 };
 
 describe('createMemoryExporter', () => {

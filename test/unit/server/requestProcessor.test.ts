@@ -1,23 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import type { Exporter, ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { requestProcessor } from '../../../src/server/requestProcessor';
+import { spanRecord } from '../../helpers/records';
 
-const span = (name: string): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-  spanId: '00f067aa0ba902b7',
-  flags: 1,
-  name,
-  kind: 'internal',
-  startMs: 1,
-  endMs: 2,
-  attrs: {},
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: {}, scope: { name: 'edgetrace' } },
-});
+const span = (name: string): SpanRecord => spanRecord(1, { name });
 
 const scripted = (results: ExportResult[]) => {
   const calls: TelemetryRecord[][] = [];

@@ -1,23 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DeliveryStatus, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { createPageBuffer, type Sink } from '../../../src/transport/pageBuffer';
+import { spanRecord } from '../../helpers/records';
 
-const span = (i: number): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: 'a'.repeat(32),
-  spanId: i.toString(16).padStart(16, '0'),
-  flags: 1,
-  name: `s${i}`,
-  kind: 'internal',
-  startMs: 1,
-  endMs: 2,
-  attrs: {},
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: {}, scope: { name: 'test' } },
-});
+const span = (i: number): SpanRecord => spanRecord(i);
 
 const fakeSink = (answer: () => number | Promise<number> = () => 0) => {
   const handed: { records: TelemetryRecord[]; urgent: boolean }[] = [];

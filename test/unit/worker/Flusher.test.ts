@@ -3,23 +3,9 @@ import type { ExportResult, SpanRecord, TelemetryRecord } from '../../../src/pro
 import { DELIVERY_DEFAULTS, type ResolvedDelivery } from '../../../src/transport/resolveDelivery';
 import { createFlusher, type FlusherDeps } from '../../../worker/Flusher';
 import type { Outbox, OutboxBatch, OutboxStats } from '../../../worker/Outbox';
+import { spanRecord } from '../../helpers/records';
 
-const span = (i: number): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: 'a'.repeat(32),
-  spanId: i.toString(16).padStart(16, '0'),
-  flags: 1,
-  name: `s${i}`,
-  kind: 'internal',
-  startMs: 1,
-  endMs: 2,
-  attrs: {},
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: {}, scope: { name: 'test' } },
-});
+const span = (i: number): SpanRecord => spanRecord(i);
 
 /** An in-memory outbox with the real one's settle-in-order contract. */
 const memoryOutbox = () => {

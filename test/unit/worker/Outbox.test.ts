@@ -2,27 +2,13 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import type { SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { createOutbox, type OutboxLimits } from '../../../worker/Outbox';
+import { spanRecord } from '../../helpers/records';
 
 let dbCount = 0;
 const limits: OutboxLimits = { maxRecords: 1000, maxBytes: 10_000_000, maxAgeMs: 60_000, maxDeadLetters: 2 };
 const fresh = (over: Partial<OutboxLimits> = {}) => createOutbox(() => ({ ...limits, ...over }), `test-${++dbCount}`);
 
-const span = (i: number, attrs: SpanRecord['attrs'] = {}): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: 'a'.repeat(32),
-  spanId: i.toString(16).padStart(16, '0'),
-  flags: 1,
-  name: `s${i}`,
-  kind: 'internal',
-  startMs: 1,
-  endMs: 2,
-  attrs,
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: {}, scope: { name: 'test' } },
-});
+const span = (i: number, attrs: SpanRecord['attrs'] = {}): SpanRecord => spanRecord(i, { attrs });
 const spans = (from: number, n: number): TelemetryRecord[] => Array.from({ length: n }, (_, i) => span(from + i));
 const names = (rs: readonly TelemetryRecord[]) => rs.map((r) => (r.rec === 'span' ? r.name : r.id));
 
