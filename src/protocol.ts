@@ -199,7 +199,10 @@ export interface DeliveryStatus {
   deadLettered: number;
   /** Spans the receiver accepted the request for but rejected (OTLP `partialSuccess.rejectedSpans`). */
   rejected: number;
-  /** The last failure's reason, cleared by the next success. */
+  /**
+   * The last failure's reason. A transient one (network, 5xx, 429) is cleared by the next success;
+   * a refusal (dead letter, partial success) stays until another failure replaces it.
+   */
   lastError?: string;
   /** Epoch ms of the next scheduled attempt, when one is scheduled. */
   nextAttemptAt?: number;

@@ -96,6 +96,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   let circuit: Circuit = CLOSED;
   let inFlight = 0;
   let lastError: string | undefined;
+  /** Whether lastError came from a failure a retry can fix (cleared by the next success). */
+  let lastErrorTransient = false;
   /** A 413 taught us that batches this big are refused; later ones stay under it. */
   let learnedMax = Infinity;
   /** Records appended since a batch was last taken: size triggers without reading the database. */
@@ -161,13 +163,18 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       result = { ok: false, retryable: true, reason: `send failed: ${String(error)}` };
     }
     if (result.ok) {
-      // Partial success is the receiver's final word on those spans: counted, not retried.
-      if (result.rejected) lastError = result.reason ?? `${result.rejected} span(s) rejected`;
+      // Partial success is the receiver's final word on those spans: counted, not retried. A
+      // success ends a run of transient failures, so their reason goes; a refusal stays.
+      if (result.rejected) {
+        lastError = result.reason ?? `${result.rejected} span(s) rejected`;
+        lastErrorTransient = false;
+      } else if (lastErrorTransient) lastError = undefined;
       await outbox.settle(batch, from, to, { delivered: to - from, rejected: result.rejected ?? 0 });
       return;
     }
     if (result.retryable) return { reason: result.reason, retryAfterMs: result.retryAfterMs };
     lastError = result.reason;
+    lastErrorTransient = false;
     if (result.status === 413 && to - from > 1) {
       // Too large: halve until it fits; a single record that still does not fit is dead-lettered.
       const mid = from + ((to - from) >> 1);
@@ -186,6 +193,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     attempt++;
     failingSince ??= t;
     lastError = retry.reason;
+    lastErrorTransient = true;
     circuit = afterFailure(circuit, t, { failures: cfg.circuitFailures, openMs: cfg.circuitOpenMs });
     if (t - failingSince >= cfg.backoffMaxElapsedMs) {
       // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.

@@ -23,7 +23,7 @@ export interface TransportOptions {
   workerTimeoutMs?: number;
   /** A public ingest token for your collector, sent in `ingestTokenHeader`. */
   ingestToken?: string;
-  /** Header for `ingestToken`. Default `"x-ingest-token"`. */
+  /** Header for `ingestToken`. Default `"x-edgetrace-token"`, which the edgetrace collector reads. */
   ingestTokenHeader?: string;
   /** Outbox bounds, batching, backoff and circuit breaker (the worker uses them too). */
   delivery?: DeliveryOptions;
@@ -74,7 +74,7 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
   const tokenHeaders: Record<string, string> = {};
   if (opts.ingestToken !== undefined) {
     if (typeof opts.ingestToken !== 'string' || !opts.ingestToken) fail(call, 'ingestToken', 'a non-empty string', opts.ingestToken);
-    const header = opts.ingestTokenHeader ?? 'x-ingest-token';
+    const header = opts.ingestTokenHeader ?? 'x-edgetrace-token';
     if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
       fail(call, 'ingestTokenHeader', 'an HTTP header name', header);
     }

@@ -16,7 +16,7 @@ describe('resolveTransport', () => {
   });
 
   it('turns an ingest token into a header', () => {
-    expect(resolveTransport({ ingestToken: 'pub-1' }).tokenHeaders).toEqual({ 'x-ingest-token': 'pub-1' });
+    expect(resolveTransport({ ingestToken: 'pub-1' }).tokenHeaders).toEqual({ 'x-edgetrace-token': 'pub-1' });
     expect(resolveTransport({ ingestToken: 'pub-1', ingestTokenHeader: 'x-edge' }).tokenHeaders).toEqual({ 'x-edge': 'pub-1' });
   });
 

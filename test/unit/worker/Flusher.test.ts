@@ -95,6 +95,18 @@ describe('Flusher', () => {
     expect((await f.status()).delivered).toBe(5);
   });
 
+  it('clears the last error once a request succeeds again', async () => {
+    const f = make();
+    answers = [{ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }];
+    outbox.add(2);
+    await f.flush('start');
+    expect((await f.status()).lastError).toBe('HTTP 503');
+    await vi.advanceTimersByTimeAsync(10_000);
+    const s = await f.status();
+    expect(s.delivered).toBe(2);
+    expect(s.lastError).toBeUndefined();
+  });
+
   it('honours Retry-After even when asked to flush now', async () => {
     const f = make();
     answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 2000, reason: 'HTTP 429' }];
