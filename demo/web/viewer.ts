@@ -1,0 +1,180 @@
+import type { TraceList, TraceStats, TraceSummary, TraceTree } from '../../src/server/index';
+import { byId, fmtClock, fmtCost, fmtInt, fmtMs, h, replace } from './dom';
+import { renderStats } from './stats';
+import { renderTrace, type WaterfallState } from './waterfall';
+
+/**
+ * The trace viewer: recent traces from the collector's query API with filters, the waterfall of
+ * the one picked, and the stats panel, polled while the tab is visible. The API is open to this
+ * machine (the playground runs the collector with `readToken: false` on 127.0.0.1), so the page
+ * reads it without a token; these requests are in the tracer's `ignoreUrls`.
+ */
+
+export interface ViewerOptions {
+  /** The page's current session id, for "this session only". */
+  session: () => string;
+}
+
+export interface Viewer {
+  /** Shows this trace (waiting for its spans if none arrived yet). */
+  select(traceId: string): void;
+  /** Reloads the list now. */
+  refresh(): void;
+}
+
+const LIST_EVERY_MS = 1000;
+const STATS_EVERY_MS = 3000;
+
+const getJson = async <T>(url: string): Promise<T | undefined> => {
+  const res = await fetch(url, { headers: { accept: 'application/json' } });
+  if (res.status === 404) return undefined;
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+};
+
+/** What changes in a summary while spans are still arriving. */
+const versionOf = (s: TraceSummary): string => `${s.spanCount}:${s.endMs}:${s.name}:${s.status}`;
+
+export const startViewer = (opts: ViewerOptions): Viewer => {
+  const rows = byId('trace-rows');
+  const nameFilter = byId<HTMLSelectElement>('filter-name');
+  const userFilter = byId<HTMLInputElement>('filter-user');
+  const statusFilter = byId<HTMLSelectElement>('filter-status');
+  const sessionFilter = byId<HTMLInputElement>('filter-session');
+  const live = byId<HTMLInputElement>('live');
+  const updated = byId('updated');
+  const detail = byId('trace-detail');
+  const statsEl = byId('stats');
+
+  const waterfall: WaterfallState = {};
+  let selected: string | undefined;
+  let shownVersion = '';
+  let listShown = '';
+  let scoresShown = '';
+  const names = new Set<string>();
+  let busy = false;
+  let lastStatsMs = 0;
+
+  const query = (): string => {
+    const p = new URLSearchParams({ limit: '40' });
+    if (nameFilter.value) p.set('name', nameFilter.value);
+    if (userFilter.value.trim()) p.set('user', userFilter.value.trim());
+    if (statusFilter.value) p.set('status', statusFilter.value);
+    if (sessionFilter.checked) p.set('session', opts.session());
+    return p.toString();
+  };
+
+  const addNames = (traces: readonly TraceSummary[]): void => {
+    let added = false;
+    for (const t of traces) {
+      if (names.has(t.name)) continue;
+      names.add(t.name);
+      added = true;
+    }
+    if (!added) return;
+    const current = nameFilter.value;
+    replace(nameFilter, h('option', { attrs: { value: '' } }, 'any'), ...[...names].sort().map((n) => h('option', { attrs: { value: n } }, n)));
+    nameFilter.value = current;
+  };
+
+  const renderRows = (traces: readonly TraceSummary[]): void => {
+    if (!traces.length) {
+      replace(rows, h('tr', {}, h('td', { class: 'empty', attrs: { colspan: 8 } }, 'No traces yet. Send a prompt: its trace shows up here a moment later.')));
+      return;
+    }
+    replace(
+      rows,
+      ...traces.map((t) => {
+        const tokens = t.inputTokens + t.outputTokens;
+        const row = h(
+          'tr',
+          {
+            class: `${t.traceId === selected ? 'selected' : ''}${t.status === 'error' ? ' error' : ''}`,
+            dataset: { traceId: t.traceId, testid: 'trace-row' },
+            attrs: { tabindex: 0 },
+            onClick: () => select(t.traceId),
+          },
+          h('td', { class: 'muted' }, fmtClock(t.startMs)),
+          h('td', { class: 'name-cell', title: t.name, dataset: { testid: 'trace-row-name' } }, t.name),
+          h('td', { class: 'name-cell', title: t.userId ?? '' }, t.userId ?? '–'),
+          h('td', { class: 'num' }, fmtMs(t.durationMs)),
+          h('td', {}, h('span', { class: `status ${t.status}` }, t.status)),
+          h('td', { class: 'num', title: `${t.inputTokens} in, ${t.outputTokens} out` }, tokens ? fmtInt(tokens) : '–'),
+          h('td', { class: 'num' }, fmtCost(t.costUsd)),
+          h('td', { class: 'num' }, fmtInt(t.spanCount)),
+        );
+        row.addEventListener('keydown', (e) => {
+          if (e.key === 'Enter') select(t.traceId);
+        });
+        return row;
+      }),
+    );
+  };
+
+  const loadTrace = async (): Promise<void> => {
+    const id = selected;
+    if (!id) return;
+    const tree = await getJson<TraceTree>(`/api/traces/${id}`);
+    if (id !== selected) return;
+    if (!tree) {
+      shownVersion = '';
+      replace(detail, h('p', { class: 'muted', dataset: { testid: 'trace-waiting' } }, `Waiting for the spans of trace ${id.slice(0, 8)} to reach the collector…`));
+      return;
+    }
+    const scores = JSON.stringify(tree.scores.map((s) => s.id));
+    // Re-render only when something changed, so an open span keeps its place on the page.
+    if (versionOf(tree.summary) === shownVersion && scores === scoresShown) return;
+    shownVersion = versionOf(tree.summary);
+    scoresShown = scores;
+    renderTrace(detail, tree, waterfall);
+  };
+
+  const tick = async (force = false): Promise<void> => {
+    if (busy) return;
+    if (!force && (!live.checked || document.visibilityState !== 'visible')) return;
+    busy = true;
+    try {
+      const list = await getJson<TraceList>(`/api/traces?${query()}`);
+      const traces = list?.traces ?? [];
+      addNames(traces);
+      const shown = JSON.stringify(traces.map((t) => [t.traceId, versionOf(t), t.userId, t.inputTokens, t.outputTokens, t.costUsd]));
+      if (shown !== listShown || force) {
+        listShown = shown;
+        renderRows(traces);
+      }
+      if (selected) {
+        const summary = traces.find((t) => t.traceId === selected);
+        // Reload the open trace while its spans are still arriving (and for its scores).
+        if (!summary || versionOf(summary) !== shownVersion || force || Date.now() - summary.endMs < 15_000) await loadTrace().catch(() => undefined);
+      }
+      if (force || Date.now() - lastStatsMs >= STATS_EVERY_MS) {
+        lastStatsMs = Date.now();
+        const stats = await getJson<TraceStats>('/api/stats');
+        if (stats) renderStats(statsEl, stats);
+      }
+      updated.textContent = `updated ${fmtClock(Date.now())}`;
+      updated.classList.remove('bad-text');
+    } catch (error) {
+      updated.textContent = `cannot reach the collector (${error instanceof Error ? error.message : String(error)})`;
+      updated.classList.add('bad-text');
+    } finally {
+      busy = false;
+    }
+  };
+
+  const select = (traceId: string): void => {
+    selected = traceId;
+    shownVersion = '';
+    scoresShown = '';
+    for (const tr of Array.from(rows.querySelectorAll('tr'))) tr.classList.toggle('selected', (tr as HTMLElement).dataset.traceId === traceId);
+    loadTrace().catch(() => undefined);
+  };
+
+  for (const el of [nameFilter, statusFilter, sessionFilter]) el.addEventListener('change', () => void tick(true));
+  userFilter.addEventListener('change', () => void tick(true));
+  live.addEventListener('change', () => void tick(true));
+  setInterval(() => void tick(), LIST_EVERY_MS);
+  void tick(true);
+
+  return { select, refresh: () => void tick(true) };
+};

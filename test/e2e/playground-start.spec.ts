@@ -1,0 +1,60 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test, expect } from '@playwright/test';
+
+// `npm start` after its build step: `node demo/start.js` prints one URL, serves the page, the
+// service worker and the collector there, moves to a free port when its port is taken, and stops
+// cleanly on Ctrl-C (SIGINT).
+
+test.setTimeout(60_000);
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const dir = await mkdtemp(join(tmpdir(), 'edgetrace-start-'));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LANGFUSE_|OTEL_|TRACING_)/.test(k)) env[k] = v;
+  const child = spawn(process.execPath, ['demo/start.js'], {
+    cwd: ROOT,
+    env: { ...env, PORT: String(taken), EDGETRACE_DB: join(dir, 'traces.db') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await expect.poll(() => out, { timeout: 30_000 }).toMatch(/Ctrl-C stops it/);
+    const urls = out.match(/http:\/\/[^\s]+/g) ?? [];
+    expect(urls).toHaveLength(1);
+    const url = urls[0]!;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(url).not.toContain(`:${taken}/`);
+    expect(out).toContain(`port ${taken} is taken`);
+
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>edgetrace playground</title>');
+    const worker = await fetch(new URL('/edgetrace-sw.js', url));
+    expect(worker.status).toBe(200);
+    expect(worker.headers.get('content-type')).toContain('javascript');
+    expect(await (await fetch(new URL('/health', url))).json()).toMatchObject({ ok: true, store: true });
+    expect((await (await fetch(new URL('/api/traces', url))).json()).traces).toEqual([]);
+
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toContain('stopped: servers closed, database closed.');
+    await expect(fetch(url)).rejects.toThrow();
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    blocker.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
