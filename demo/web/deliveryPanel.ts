@@ -42,8 +42,8 @@ export const startDeliveryPanel = (): void => {
       tile('circuit', 'circuit', s.circuit, s.circuit === 'closed' ? '' : s.circuit === 'open' ? 'bad' : 'warn'),
       tile('next', 'next attempt', wait === undefined ? '–' : wait <= 0 ? 'now' : wait < 1000 ? `in ${fmtMs(wait)}` : `in ${Math.ceil(wait / 1000)} s`),
     );
-    // The worker keeps its last failure after later successes; once nothing waits and the
-    // circuit is closed, show it as the error it recovered from.
+    // A refusal (dead letter) stays the last error after later successes; once nothing waits and
+    // the circuit is closed, show it as the error delivery got past.
     const healthy = s.queued === 0 && s.circuit === 'closed' && s.nextAttemptAt === undefined;
     const lines = [s.lastError ? `${healthy ? 'recovered from' : 'last error'}: ${s.lastError}` : '', flushNote].filter(Boolean);
     errorBox.hidden = lines.length === 0;
