@@ -228,7 +228,6 @@ export const runBrowserBench = async () => {
     '',
     `Bars: start-up under ${kB(STARTUP_BAR_BYTES)}: ${yes(ours.startup < STARTUP_BAR_BYTES)} (${kB(ours.startup)}); ` +
       `at least ${OTEL_RATIO_BAR}x smaller than the OpenTelemetry setup: ${yes(ratio >= OTEL_RATIO_BAR)} (${ratio.toFixed(2)}x).`,
-    'The edgetrace core was being slimmed separately when this was measured; the start-up figure includes it whole.',
   ];
   return { section: lines.join('\n'), added, syncAdded, sizes, ratio };
 };
