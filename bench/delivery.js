@@ -13,8 +13,9 @@
 // 3. End to end: spans ended in the page until the loopback receiver has them all.
 // 4. The worker build's size: dist/edgetrace-sw.js, minified (as built) + brotli.
 
+import { writeSection } from './report.js';
 import { createServer } from 'node:http';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
@@ -22,7 +23,6 @@ import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const REPORT = new URL('../BENCHMARKS.md', import.meta.url);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The flags the e2e suite uses: no calls home on a closed network.
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -273,14 +273,7 @@ try {
     `| worker build \`dist/edgetrace-sw.js\` (idb + comlink + OTLP encoder inside), min + brotli | ${(swBrotli / 1000).toFixed(2)} kB | < ${(BARS.workerBytes / 1000).toFixed(0)} kB | ${mark(swBrotli < BARS.workerBytes)} |`,
   ];
   const section = lines.join('\n');
-  const START = '<!-- delivery:start -->';
-  const END = '<!-- delivery:end -->';
-  let doc = readFileSync(REPORT, 'utf8');
-  const block = `${START}\n${section}\n${END}`;
-  const a = doc.indexOf(START);
-  const b = doc.indexOf(END);
-  doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
-  writeFileSync(REPORT, doc);
+  writeSection('delivery', section);
   console.log(section);
 } finally {
   await browser.close();

@@ -7,14 +7,14 @@
 //
 // Plain Node ESM on purpose: it measures what users get from the build, not the TypeScript.
 
+import { writeSection } from './report.js';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = new URL('../dist/index.js', import.meta.url);
-const REPORT = new URL('../BENCHMARKS.md', import.meta.url);
 
 // Traces per timed chunk: 500 traces are 1500 spans, below both processors' batch size (2048),
 // so no export starts inside the timed loop; each chunk's batch is flushed untimed after it.
@@ -266,20 +266,7 @@ const lines = [
 ];
 const section = lines.join('\n');
 
-const START = '<!-- bench:start -->';
-const END = '<!-- bench:end -->';
-const HEADER = `# Benchmarks
-
-Written by \`npm run bench\` (bench/run.js), which builds first and replaces the section between the
-markers below. On a shared 2-core virtual machine the absolute figures move by tens of percent
-between runs; the ratio within one run is much steadier, so compare that.
-`;
-let doc = existsSync(REPORT) ? readFileSync(REPORT, 'utf8') : HEADER;
-const block = `${START}\n${section}\n${END}`;
-const a = doc.indexOf(START);
-const b = doc.indexOf(END);
-doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
-writeFileSync(REPORT, doc);
+writeSection('bench', section);
 
 console.log(section);
 console.log('\nsize-limit --json:');
@@ -292,14 +279,7 @@ console.log('\nBENCHMARKS.md updated.');
 {
   const { runBrowserBench } = await import('./browser.js');
   const { section: browserSection } = await runBrowserBench();
-  const B_START = '<!-- browser:start -->';
-  const B_END = '<!-- browser:end -->';
-  let report = readFileSync(REPORT, 'utf8');
-  const browserBlock = `${B_START}\n${browserSection}\n${B_END}`;
-  const i = report.indexOf(B_START);
-  const j = report.indexOf(B_END);
-  report = i >= 0 && j > i ? report.slice(0, i) + browserBlock + report.slice(j + B_END.length) : `${report.trimEnd()}\n\n${browserBlock}\n`;
-  writeFileSync(REPORT, report);
+  writeSection('browser', browserSection);
   console.log(`\n${browserSection}\n\nBENCHMARKS.md browser section updated.`);
 }
 

@@ -11,15 +11,15 @@
 //
 // Writes its section of BENCHMARKS.md between `<!-- server:start -->` and `<!-- server:end -->`.
 
+import { writeSection } from './report.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const DIST = new URL('../dist/server.js', import.meta.url);
-const REPORT = new URL('../BENCHMARKS.md', import.meta.url);
 const SELF = fileURLToPath(import.meta.url);
 
 // Ingest load: batches of 200 spans (a browser outbox flushes a few hundred at a time), 8
@@ -294,14 +294,7 @@ export const runServerBench = async () => {
     `| withTracing | ${f0(http.traced.rps)} | ${http.traced.p50} ms | ${http.traced.p99} ms |`,
   ];
   const section = lines.join('\n');
-  const START = '<!-- server:start -->';
-  const END = '<!-- server:end -->';
-  let doc = existsSync(REPORT) ? readFileSync(REPORT, 'utf8') : '# Benchmarks\n';
-  const block = `${START}\n## Server and collector\n\n${section}\n${END}`;
-  const a = doc.indexOf(START);
-  const b = doc.indexOf(END);
-  doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
-  writeFileSync(REPORT, doc);
+  writeSection('server', section);
   console.log(section);
   return { ingest, inproc, http };
 };
