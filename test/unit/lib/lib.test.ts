@@ -93,3 +93,18 @@ describe('guard', () => {
     expect(internalErrorCount()).toBe(before + 1);
   });
 });
+
+describe('ids across pool refills', () => {
+  it('stay well-formed and unique over several refills of the random pool', () => {
+    // 65,536 pool bytes hold 8,192 span ids; 30,000 ids cross three refills, some mid-trace-id.
+    const seen = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const t = newTraceId();
+      const s = newSpanId();
+      expect(t.length + s.length).toBe(48);
+      seen.add(t);
+    }
+    expect(seen.size).toBe(10_000);
+    expect([...seen].every((t) => /^[0-9a-f]{32}$/.test(t))).toBe(true);
+  });
+});
