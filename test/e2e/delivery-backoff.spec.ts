@@ -1,18 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, type Receiver, waitForTransport } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, waitForTransport } from '../helpers/receiver';
 
 // 503 four times, then 200: every span arrives, and the gaps between attempts grow.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('503 several times then 200: all arrive, with growing gaps between attempts', async ({ page }) => {
   // Jitter 0.3: each delay is in [0.7, 1] of base·2^(n-1), so consecutive delays cannot overlap.

@@ -1,19 +1,10 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, type Receiver, waitForTransport } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // An outbox bounded to 50 records drops the oldest, counts them in the status, and reports the
 // count on the next delivered batch as `edgetrace.dropped_records`.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('a bounded outbox drops the oldest and reports the count', async ({ page }) => {
   await page.goto(sdkPage(rx, '/bounded.html', { delivery: { maxRecords: 50, flushIntervalMs: 100 } }));

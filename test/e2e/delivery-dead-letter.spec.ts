@@ -1,18 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, type Receiver, waitForTransport } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // A 400 for one batch moves it to the dead-letter store; later batches still flow.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('400 for one batch: dead-lettered, later batches still flow, status says so', async ({ page }) => {
   await page.goto(sdkPage(rx, '/dead.html', { delivery: { flushIntervalMs: 100 } }));

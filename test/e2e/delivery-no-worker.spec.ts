@@ -1,20 +1,11 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, type Receiver, waitForTransport } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // Without a service worker (here: blocked by the browser context), the same outbox and flusher run
 // in the page; a Web Lock lets one tab send at a time, so the receiver never sees two requests
 // from the origin overlap.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test.use({ serviceWorkers: 'block' });
 

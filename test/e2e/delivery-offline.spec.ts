@@ -1,18 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, waitForTransport, type Receiver } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // Spans ended while the browser is offline wait in the outbox and arrive once it is back online.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('spans created offline arrive after going online, none before', async ({ context, page }) => {
   await page.goto(sdkPage(rx, '/offline.html', { delivery: { flushIntervalMs: 100, backoffBaseMs: 200, backoffCapMs: 2000 } }));

@@ -1,18 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, type Receiver, waitForTransport } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, waitForTransport } from '../helpers/receiver';
 
 // 429 with Retry-After: 2 holds every attempt back for two seconds, even one the app asks for.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('429 with Retry-After: 2 makes no attempt before 2 s', async ({ page }) => {
   // Backoff alone would retry after at most 100 ms: only Retry-After can explain the wait.

@@ -1,18 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { sdkPage, spansNamed, startReceiver, waitForTransport, type Receiver } from '../helpers/receiver';
+import { receiverPerFile, sdkPage, spansNamed, waitForTransport } from '../helpers/receiver';
 
 // A tab closed right after ending 50 spans: the tail is posted on page hide and all 50 arrive.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('a tab closed right after ending 50 spans delivers all 50', async ({ context }) => {
   // A long idle wait, so only the page-hide hand-over can carry the spans before the tab is gone.

@@ -1,18 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, waitForTransport, type Receiver } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, waitForTransport } from '../helpers/receiver';
 
 // 1,000 spans created across three tabs all reach the receiver through the one service worker.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('1,000 spans created across 3 tabs all arrive, none lost', async ({ context }) => {
   const url = sdkPage(rx, '/tabs.html', { delivery: { flushIntervalMs: 200 } });

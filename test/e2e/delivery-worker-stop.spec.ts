@@ -1,20 +1,11 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, waitForTransport, type Receiver } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // The service worker is stopped (CDP ServiceWorker.stopAllWorkers) while its request hangs on a
 // stalled receiver: the records were never acknowledged, so they are still in IndexedDB, and the
 // restarted worker delivers them.
 
-// Generous: a loaded two-core machine can slow the browser and the worker several times over.
-test.setTimeout(90_000);
-
-let rx: Receiver;
-test.beforeAll(async () => {
-  rx = await startReceiver();
-});
-test.afterAll(async () => {
-  await rx.close();
-});
+const rx = receiverPerFile();
 
 test('a worker stopped mid-flush delivers everything after it restarts', async ({ context, page }) => {
   await page.goto(sdkPage(rx, '/stop.html', { delivery: { flushIntervalMs: 100, requestTimeoutMs: 60_000 } }));

@@ -1,3 +1,4 @@
+import { test } from '@playwright/test';
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
@@ -289,6 +290,28 @@ export const startReceiver = async (): Promise<Receiver> => {
       }),
   };
   return rx;
+};
+
+/**
+ * Gives a spec file its own receiver: started before the file's first test and closed after its
+ * last, with the generous timeout delivery specs need (a loaded two-core machine can slow the
+ * browser and the worker several times over). The returned object forwards to that receiver.
+ */
+export const receiverPerFile = (): Receiver => {
+  let current: Receiver | undefined;
+  test.setTimeout(90_000);
+  test.beforeAll(async () => {
+    current = await startReceiver();
+  });
+  test.afterAll(async () => {
+    await current?.close();
+  });
+  return new Proxy({} as Receiver, {
+    get: (_target, key) => {
+      if (!current) throw new Error('receiverPerFile(): the receiver is used before beforeAll started it');
+      return Reflect.get(current, key);
+    },
+  });
 };
 
 /**
