@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { extname, normalize, sep } from 'node:path';
 import type { Page } from '@playwright/test';
+import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan } from '../../src/export/otlp';
 
 // Shared by the instrument-*.spec.ts files: three loopback servers that are three origins (the
 // app, an allowlisted API and a third party), each recording the headers it received; the app
@@ -17,30 +18,6 @@ export interface SeenRequest {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
-}
-
-interface OtlpValue {
-  stringValue?: string;
-  intValue?: string;
-  boolValue?: boolean;
-  doubleValue?: number;
-  arrayValue?: { values: OtlpValue[] };
-}
-interface OtlpKeyValue {
-  key: string;
-  value: OtlpValue;
-}
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes?: OtlpKeyValue[];
-  events?: { name: string; attributes?: OtlpKeyValue[] }[];
-  status?: { code?: number; message?: string };
 }
 
 /** A received span, with attributes as a plain object. */
@@ -57,7 +34,7 @@ export interface Got {
   status: number;
 }
 
-const plain = (v: OtlpValue): unknown =>
+const plain = (v: OtlpAnyValue): unknown =>
   v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.boolValue ?? v.doubleValue ?? v.arrayValue?.values.map(plain);
 const attrsOf = (kvs: OtlpKeyValue[] | undefined): Record<string, unknown> => Object.fromEntries((kvs ?? []).map((kv) => [kv.key, plain(kv.value)]));
 

@@ -3,35 +3,16 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { test, expect, type Page } from '@playwright/test';
+import type { OtlpAnyValue, OtlpSpan, OtlpTraceRequest } from '../../src/export/otlp';
 
 // The `<script>` build end to end: real Chromium loads dist/edgetrace.iife.js from a loopback
 // server, which also plays the OTLP/HTTP receiver. Assertions are on what the receiver got.
 // Needs `npm run build` first (`npm test` does that).
 
 const IIFE = fileURLToPath(new URL('../../dist/edgetrace.iife.js', import.meta.url));
-
-interface OtlpValue {
-  stringValue?: string;
-  intValue?: string;
-  boolValue?: boolean;
-  doubleValue?: number;
-}
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes?: { key: string; value: OtlpValue }[];
-}
-interface OtlpRequest {
-  resourceSpans: {
-    resource?: { attributes?: { key: string; value: OtlpValue }[] };
-    scopeSpans: { spans: OtlpSpan[] }[];
-  }[];
-}
 interface Received {
   contentType: string | undefined;
-  body: OtlpRequest;
+  body: OtlpTraceRequest;
 }
 
 let server: Server;
@@ -55,7 +36,7 @@ test.beforeAll(async () => {
     if (req.method === 'POST' && path === '/v1/traces') {
       readBody(req)
         .then((text) => {
-          received.push({ contentType: req.headers['content-type'], body: JSON.parse(text) as OtlpRequest });
+          received.push({ contentType: req.headers['content-type'], body: JSON.parse(text) as OtlpTraceRequest });
           reply(200, 'application/json', '{}');
         })
         .catch((error: unknown) => reply(400, 'text/plain', String(error)));

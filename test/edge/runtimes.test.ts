@@ -4,24 +4,13 @@ import { startReceiver, type Receiver } from '../unit/server/loopback';
 import { otlpBody, spanRecord } from '../unit/server/otlpFixtures';
 import { FROZEN_MS } from './fixtures/app';
 import { cleanUp, RUNTIMES, type RunningApp } from './runtimes';
+import type { OtlpSpan } from '../../src/export/otlp';
 
 // The same middleware and the same checks in workerd (miniflare, nodejs_compat), Vercel's
 // edge-runtime, Deno and Bun: the incoming trace is continued, outgoing fetch carries it, the
 // body is streamed to the end, errors are recorded, a frozen clock gives zero-length spans, and
 // each request's spans reach the loopback receiver in exactly one export (waitUntil where the
 // runtime has it, awaited where it does not).
-
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  status: { code?: number; message?: string };
-  attributes: { key: string; value: Record<string, unknown> }[];
-}
 interface Export {
   service: string;
   spans: OtlpSpan[];
