@@ -1,46 +1,12 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+import { describe, it, expect } from 'vitest';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import { createOtlpExporter, scoresUrlFor, sendJson } from '../../../src/export/http';
+import { loopbackRecorder } from '../../helpers/loopback';
 
-interface Received {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-// A receiver on 127.0.0.1 that records requests and answers with whatever `reply` says.
-let server: Server;
-let base = '';
-let received: Received[] = [];
-let reply: (res: ServerResponse) => void = (res) => res.end('{}');
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-      reply(res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-afterEach(() => {
-  received = [];
-  reply = (res) => res.end('{}');
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+// A receiver on 127.0.0.1 that records requests and answers with whatever `srv.reply` says.
+const srv = loopbackRecorder();
 
 const span = (over: Partial<SpanRecord> = {}): SpanRecord => ({
   v: 1,
@@ -77,11 +43,11 @@ const status = (code: number, headers: Record<string, string> = {}, body = '') =
 
 describe('createOtlpExporter', () => {
   it('POSTs OTLP JSON with content-type application/json and the given headers', async () => {
-    const exporter = createOtlpExporter({ url: `${base}/v1/traces`, headers: { 'x-api-key': 'k1', 'Content-Type': 'text/plain' } });
+    const exporter = createOtlpExporter({ url: `${srv.base}/v1/traces`, headers: { 'x-api-key': 'k1', 'Content-Type': 'text/plain' } });
     const result = await exporter.export([span()]);
     expect(result).toEqual({ ok: true });
-    expect(received).toHaveLength(1);
-    const req = received[0]!;
+    expect(srv.requests).toHaveLength(1);
+    const req = srv.requests[0]!;
     expect(req.method).toBe('POST');
     expect(req.url).toBe('/v1/traces');
     expect(req.headers['content-type']).toBe('application/json');
@@ -100,14 +66,14 @@ describe('createOtlpExporter', () => {
   });
 
   it('reports partial success from the response body', async () => {
-    reply = status(200, { 'content-type': 'application/json' }, '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}}');
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    srv.reply = status(200, { 'content-type': 'application/json' }, '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}}');
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()]);
     expect(result).toEqual({ ok: true, rejected: 1, reason: 'partial success: 1 rejected: bad' });
   });
 
   it('reports a 503 as retryable with Retry-After in milliseconds', async () => {
-    reply = status(503, { 'retry-after': '7' });
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    srv.reply = status(503, { 'retry-after': '7' });
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()]);
     expect(result).toEqual({
       ok: false,
       retryable: true,
@@ -118,8 +84,8 @@ describe('createOtlpExporter', () => {
   });
 
   it('reports a 429 with an HTTP-date Retry-After as retryable', async () => {
-    reply = status(429, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() });
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    srv.reply = status(429, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() });
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()]);
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.retryable).toBe(true);
@@ -127,14 +93,14 @@ describe('createOtlpExporter', () => {
   });
 
   it('reports a 400 as not retryable, with the receiver\'s message', async () => {
-    reply = status(400, { 'content-type': 'application/json' }, '{"code":3,"message":"bad span id"}');
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()]);
+    srv.reply = status(400, { 'content-type': 'application/json' }, '{"code":3,"message":"bad span id"}');
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()]);
     expect(result).toEqual({ ok: false, retryable: false, status: 400, reason: 'HTTP 400 Bad Request: bad span id' });
   });
 
   it('reports a 413 as not retryable so the caller can split the batch', async () => {
-    reply = status(413);
-    expect(await createOtlpExporter({ url: `${base}/v1/traces` }).export([span()])).toMatchObject({
+    srv.reply = status(413);
+    expect(await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()])).toMatchObject({
       ok: false,
       retryable: false,
       status: 413,
@@ -142,19 +108,19 @@ describe('createOtlpExporter', () => {
   });
 
   it('times out a stalled receiver with a retryable result', async () => {
-    reply = () => {}; // never answers
+    srv.reply = () => {}; // never answers
     const t0 = Date.now();
-    const result = await createOtlpExporter({ url: `${base}/v1/traces`, timeoutMs: 100 }).export([span()]);
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces`, timeoutMs: 100 }).export([span()]);
     expect(result).toEqual({ ok: false, retryable: true, reason: 'timeout after 100 ms' });
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it('times out a receiver that stalls in the middle of the body', async () => {
-    reply = (res) => {
+    srv.reply = (res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"partialSucc');
     };
-    const result = await createOtlpExporter({ url: `${base}/v1/traces`, timeoutMs: 100 }).export([span()]);
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces`, timeoutMs: 100 }).export([span()]);
     expect(result).toEqual({ ok: false, retryable: true, reason: 'timeout after 100 ms' });
   });
 
@@ -172,7 +138,7 @@ describe('createOtlpExporter', () => {
 
   it('uses the global fetch captured at creation, not a later patched one', async () => {
     const original = globalThis.fetch;
-    const exporter = createOtlpExporter({ url: `${base}/v1/traces` });
+    const exporter = createOtlpExporter({ url: `${srv.base}/v1/traces` });
     let patchedCalls = 0;
     globalThis.fetch = ((...args: Parameters<typeof fetch>) => {
       patchedCalls++;
@@ -184,7 +150,7 @@ describe('createOtlpExporter', () => {
       globalThis.fetch = original;
     }
     expect(patchedCalls).toBe(0);
-    expect(received).toHaveLength(1);
+    expect(srv.requests).toHaveLength(1);
   });
 
   it('uses the fetch it is given', async () => {
@@ -207,45 +173,45 @@ describe('createOtlpExporter', () => {
   });
 
   it('posts score records as a JSON array to the scores route beside /v1/traces', async () => {
-    const result = await createOtlpExporter({ url: `${base}/v1/traces?tenant=a` }).export([span(), score, score]);
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces?tenant=a` }).export([span(), score, score]);
     expect(result).toEqual({ ok: true });
-    expect(received.map((r) => r.url)).toEqual(['/v1/traces?tenant=a', '/v1/scores?tenant=a']);
-    expect(JSON.parse(received[0]!.body).resourceSpans[0].scopeSpans[0].spans).toHaveLength(1);
-    expect(JSON.parse(received[1]!.body)).toEqual([score, score]);
+    expect(srv.requests.map((r) => r.url)).toEqual(['/v1/traces?tenant=a', '/v1/scores?tenant=a']);
+    expect(JSON.parse(srv.requests[0]!.body).resourceSpans[0].scopeSpans[0].spans).toHaveLength(1);
+    expect(JSON.parse(srv.requests[1]!.body)).toEqual([score, score]);
   });
 
   it('skips scores where the receiver has no scores route, and says how many', async () => {
-    const result = await createOtlpExporter({ url: `${base}/otlp/traces` }).export([span(), score, score]);
+    const result = await createOtlpExporter({ url: `${srv.base}/otlp/traces` }).export([span(), score, score]);
     expect(result).toEqual({ ok: true, reason: '2 score record(s) skipped: the receiver has no scores route' });
-    expect(received).toHaveLength(1);
-    const off = await createOtlpExporter({ url: `${base}/v1/traces`, scoresUrl: false }).export([score]);
+    expect(srv.requests).toHaveLength(1);
+    const off = await createOtlpExporter({ url: `${srv.base}/v1/traces`, scoresUrl: false }).export([score]);
     expect(off.ok).toBe(true);
-    expect(received).toHaveLength(1);
+    expect(srv.requests).toHaveLength(1);
   });
 
   it('skips the scores, not the spans, when a receiver refuses the scores route for good', async () => {
-    reply = (res) => (received.length === 2 ? res.writeHead(404).end('not found') : res.end('{}'));
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span(), score]);
+    srv.reply = (res) => (srv.requests.length === 2 ? res.writeHead(404).end('not found') : res.end('{}'));
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span(), score]);
     expect(result.ok).toBe(true);
     expect(result.reason).toMatch(/^1 score record\(s\) skipped: HTTP 404/);
   });
 
   it('fails the batch when the scores route fails for now, so the retry carries them', async () => {
-    reply = (res) => (received.length === 2 ? res.writeHead(503, { 'retry-after': '3' }).end() : res.end('{}'));
-    const result = await createOtlpExporter({ url: `${base}/v1/traces` }).export([span(), score]);
+    srv.reply = (res) => (srv.requests.length === 2 ? res.writeHead(503, { 'retry-after': '3' }).end() : res.end('{}'));
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span(), score]);
     expect(result).toMatchObject({ ok: false, retryable: true, retryAfterMs: 3000 });
   });
 
   it('sends nothing for an empty batch and only scores for a batch of scores', async () => {
-    const exporter = createOtlpExporter({ url: `${base}/v1/traces` });
+    const exporter = createOtlpExporter({ url: `${srv.base}/v1/traces` });
     expect(await exporter.export([])).toEqual({ ok: true });
-    expect(received).toHaveLength(0);
+    expect(srv.requests).toHaveLength(0);
     expect(await exporter.export([score])).toEqual({ ok: true });
-    expect(received.map((r) => r.url)).toEqual(['/v1/scores']);
+    expect(srv.requests.map((r) => r.url)).toEqual(['/v1/scores']);
   });
 
   it('resolves shutdown', async () => {
-    await expect(createOtlpExporter({ url: `${base}/v1/traces` }).shutdown!()).resolves.toBeUndefined();
+    await expect(createOtlpExporter({ url: `${srv.base}/v1/traces` }).shutdown!()).resolves.toBeUndefined();
   });
 });
 
@@ -256,10 +222,10 @@ describe('sendJson', () => {
   });
 
   it('hands status, headers and body to a custom classifier', async () => {
-    reply = status(207, { 'x-n': '3' }, 'hello');
+    srv.reply = status(207, { 'x-n': '3' }, 'hello');
     const result = await sendJson({
       fetch: globalThis.fetch,
-      url: base,
+      url: srv.base,
       headers: new Headers(),
       body: '{}',
       timeoutMs: 1000,

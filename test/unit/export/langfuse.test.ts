@@ -1,7 +1,6 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { describe, it, expect } from 'vitest';
+import type { ServerResponse } from 'node:http';
+import { loopbackRecorder, type Recorded } from '../../helpers/loopback';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import {
   basicAuth,
@@ -167,58 +166,24 @@ describe('toIngestionResult', () => {
 
 // --- against a local receiver ---
 
-interface Received {
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-let server: Server;
-let base = '';
-let received: Received[] = [];
-let reply: (url: string, res: ServerResponse) => void;
-const okReply = (url: string, res: ServerResponse) => {
-  if (url.endsWith('/ingestion')) {
+const okReply = (res: ServerResponse, r: Recorded) => {
+  if (r.url.endsWith('/ingestion')) {
     res.writeHead(207, { 'content-type': 'application/json' });
     res.end('{"successes":[{"id":"score-1","status":201}],"errors":[]}');
   } else res.end('{}');
 };
+const srv = loopbackRecorder(okReply);
 
-beforeAll(async () => {
-  reply = okReply;
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      received.push({ url: req.url ?? '', headers: req.headers, body });
-      reply(req.url ?? '', res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-afterEach(() => {
-  received = [];
-  reply = okReply;
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-const byPath = (suffix: string) => received.find((r) => r.url.endsWith(suffix));
+const byPath = (suffix: string) => srv.requests.find((r) => r.url.endsWith(suffix));
 
 describe('createLangfuseExporter', () => {
   const keys = { publicKey: 'pk-lf-1', secretKey: 'sk-lf-ü' };
 
   it('sends spans as OTLP JSON to the OTel endpoint with Basic auth and ingestion version 4', async () => {
-    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span()]);
+    const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span()]);
     expect(result).toEqual({ ok: true });
-    expect(received).toHaveLength(1);
-    const req = received[0]!;
+    expect(srv.requests).toHaveLength(1);
+    const req = srv.requests[0]!;
     expect(req.url).toBe('/api/public/otel/v1/traces');
     expect(req.headers.authorization).toBe('Basic ' + Buffer.from('pk-lf-1:sk-lf-ü', 'utf8').toString('base64'));
     expect(req.headers['x-langfuse-ingestion-version']).toBe('4');
@@ -228,18 +193,18 @@ describe('createLangfuseExporter', () => {
   });
 
   it('sends scores as score-create events to the ingestion endpoint', async () => {
-    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([score()]);
+    const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([score()]);
     expect(result).toEqual({ ok: true });
-    expect(received).toHaveLength(1);
-    const req = received[0]!;
+    expect(srv.requests).toHaveLength(1);
+    const req = srv.requests[0]!;
     expect(req.url).toBe('/api/public/ingestion');
     expect(req.headers.authorization).toMatch(/^Basic /);
     expect(JSON.parse(req.body).batch[0]).toMatchObject({ type: 'score-create', body: { name: 'helpfulness', value: 1 } });
   });
 
   it('handles trailing slashes and a path prefix in baseUrl', async () => {
-    await createLangfuseExporter({ ...keys, baseUrl: `${base}/langfuse//` }).export([span(), score()]);
-    expect(received.map((r) => r.url).sort()).toEqual(['/langfuse/api/public/ingestion', '/langfuse/api/public/otel/v1/traces']);
+    await createLangfuseExporter({ ...keys, baseUrl: `${srv.base}/langfuse//` }).export([span(), score()]);
+    expect(srv.requests.map((r) => r.url).sort()).toEqual(['/langfuse/api/public/ingestion', '/langfuse/api/public/otel/v1/traces']);
   });
 
   it('defaults to Langfuse Cloud', async () => {
@@ -253,7 +218,7 @@ describe('createLangfuseExporter', () => {
   });
 
   it('adds the environment to spans that carry none', async () => {
-    await createLangfuseExporter({ ...keys, baseUrl: base, environment: 'production' }).export([
+    await createLangfuseExporter({ ...keys, baseUrl: srv.base, environment: 'production' }).export([
       span(),
       span({ spanId: '00f067aa0ba902b8', attrs: { 'langfuse.environment': 'dev' } }),
     ]);
@@ -265,60 +230,60 @@ describe('createLangfuseExporter', () => {
 
   it('leaves spans alone when their resource names the environment', async () => {
     const resource = { attrs: { 'service.name': 'web', 'langfuse.environment': 'dev' }, scope: { name: 'edgetrace' } };
-    await createLangfuseExporter({ ...keys, baseUrl: base, environment: 'production' }).export([span({ resource })]);
+    await createLangfuseExporter({ ...keys, baseUrl: srv.base, environment: 'production' }).export([span({ resource })]);
     const s = JSON.parse(byPath('/traces')!.body).resourceSpans[0].scopeSpans[0].spans[0];
     expect(s.attributes.some((kv: { key: string }) => kv.key === 'langfuse.environment')).toBe(false);
   });
 
   it('is ok when both parts succeed', async () => {
-    expect(await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()])).toEqual({ ok: true });
-    expect(received).toHaveLength(2);
+    expect(await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span(), score()])).toEqual({ ok: true });
+    expect(srv.requests).toHaveLength(2);
   });
 
   it('is retryable when the scores fail retryably and the spans went through', async () => {
-    reply = (url, res) => {
+    srv.reply = (res, { url }) => {
       if (url.endsWith('/ingestion')) {
         res.writeHead(503, { 'retry-after': '2' });
         res.end();
       } else res.end('{}');
     };
-    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span(), score()]);
     expect(result).toEqual({ ok: false, retryable: true, status: 503, retryAfterMs: 2000, reason: 'HTTP 503 Service Unavailable' });
   });
 
   it('is retryable when a 207 reports a 5xx for a score', async () => {
-    reply = (url, res) => {
+    srv.reply = (res, { url }) => {
       if (url.endsWith('/ingestion')) {
         res.writeHead(207, { 'content-type': 'application/json' });
         res.end('{"successes":[],"errors":[{"id":"score-1","status":500,"message":"oops"}]}');
       } else res.end('{}');
     };
-    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span(), score()]);
     expect(result).toMatchObject({ ok: false, retryable: true, status: 500 });
   });
 
   it('fails permanently when the keys are refused', async () => {
-    reply = (_url, res) => {
+    srv.reply = (res) => {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end('{"message":"Invalid credentials"}');
     };
-    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span(), score()]);
     expect(result).toMatchObject({ ok: false, retryable: false, status: 401 });
     expect(result.reason).toContain('HTTP 401 Unauthorized: Invalid credentials');
   });
 
   it('is retryable when spans fail retryably even if scores fail permanently', async () => {
-    reply = (url, res) => {
+    srv.reply = (res, { url }) => {
       res.writeHead(url.endsWith('/ingestion') ? 404 : 502);
       res.end();
     };
-    const result = await createLangfuseExporter({ ...keys, baseUrl: base }).export([span(), score()]);
+    const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span(), score()]);
     expect(result).toMatchObject({ ok: false, retryable: true, status: 502 });
   });
 
   it('sends nothing for an empty batch', async () => {
-    expect(await createLangfuseExporter({ ...keys, baseUrl: base }).export([])).toEqual({ ok: true });
-    expect(received).toHaveLength(0);
+    expect(await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([])).toEqual({ ok: true });
+    expect(srv.requests).toHaveLength(0);
   });
 
   it('never rejects, even when fetch does', async () => {
