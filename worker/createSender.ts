@@ -1,7 +1,7 @@
 import type { ExportResult, SpanRecord, TelemetryRecord } from '../src/protocol';
 import { encodeOtlp, parseOtlpResponse } from '../src/export/otlp';
 import { parseRetryAfter } from '../src/export/result';
-import { scoresUrlFor } from '../src/export/http';
+import { scoresUrlFor, settleScores } from '../src/export/http';
 
 /** Where and how a sender posts. */
 export interface SenderOptions {
@@ -61,9 +61,6 @@ export const createSender = (opts: SenderOptions) => {
     const a: ExportResult = spans.length ? await post(opts.url, () => encodeOtlp(spans)) : { ok: true };
     // Spans first: a failed span request fails the batch and the scores go with its retry.
     if (!a.ok || !scores.length) return a;
-    const b = await post(scoresUrl as string, () => JSON.stringify(scores));
-    // A receiver that refuses scores for good (a plain OTLP collector answers 404) must not
-    // sink the batch: the scores are skipped, as where there is no scores route at all.
-    return b.ok || b.retryable ? b : { ok: true, reason: `scores skipped: ${b.reason}` };
+    return settleScores(await post(scoresUrl as string, () => JSON.stringify(scores)), scores.length);
   };
 };

@@ -26,6 +26,14 @@ export interface OtlpExporterOptions {
 }
 
 /**
+ * What a scores request's result means for its batch: a failure a retry can fix fails the batch
+ * (the retry carries the scores); a refusal for good (a plain OTLP collector answers 404) drops
+ * only the scores, never the spans sent beside them.
+ */
+export const settleScores = (result: ExportResult, count: number): ExportResult =>
+  result.ok || result.retryable ? result : { ok: true, reason: `${count} score record(s) skipped: ${result.reason}` };
+
+/**
  * The scores route beside an OTLP trace endpoint: `…/v1/traces` becomes `…/v1/scores` (query
  * kept). Undefined when the URL does not end in `/v1/traces`: a plain OTLP receiver has no
  * place for scores.
@@ -128,11 +136,10 @@ export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
         let result: ExportResult = spans.length ? await post(opts.url, encodeOtlp(spans)) : { ok: true };
         if (others > 0) {
           const scores = records.filter((r) => r.rec === 'score');
-          let sent: ExportResult = { ok: false, retryable: false, reason: 'the receiver has no scores route' };
-          if (scoresUrl) sent = await post(scoresUrl, JSON.stringify(scores));
-          // A receiver that refuses the scores route for good (a plain OTLP collector answers
-          // 404) must not sink the spans with it: the scores are skipped and the reason says so.
-          result = combineResults(result, sent.ok || sent.retryable ? sent : { ok: true, reason: `${others} score record(s) skipped: ${sent.reason}` });
+          const sent: ExportResult = scoresUrl
+            ? await post(scoresUrl, JSON.stringify(scores))
+            : { ok: false, retryable: false, reason: 'the receiver has no scores route' };
+          result = combineResults(result, settleScores(sent, others));
         }
         return result;
       } catch (err) {
