@@ -7,6 +7,7 @@ import type { Exporter } from '../protocol';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { setupTransport } from '../transport/index';
 import { pageContext, setupInstrumentation } from '../instrument/index';
+import { resolveInstrument } from '../instrument/options';
 
 let global: Tracer | undefined;
 let stopInstrumentation: (() => void) | undefined;
@@ -38,7 +39,8 @@ const lazyExporter = (load: () => Promise<Exporter>): Exporter => {
 export const init = (opts: InitOptions = {}): Tracer => {
   // Everything that can throw runs before anything is patched or replaced.
   const extra = resolveInit(opts);
-  const page = pageContext(opts);
+  const instrument = resolveInstrument(opts);
+  const page = pageContext(opts, instrument);
   const tracer = createTracer(page ? { ...opts, contextManager: page } : opts, 'init()');
   if (global) {
     warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
@@ -51,7 +53,7 @@ export const init = (opts: InitOptions = {}): Tracer => {
     const exporter = lazyExporter(() => import('../export/langfuse').then((m) => m.createLangfuseExporter({ ...lf, environment })));
     tracer.addProcessor(batchProcessor(exporter, tracer.config.batch));
   }
-  stopInstrumentation = setupInstrumentation(tracer, opts, page);
+  stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);
   global = tracer;
   return tracer;
 };

@@ -8,7 +8,7 @@ import { instrumentFetch } from './fetch';
 import { instrumentInteractions } from './interaction';
 import { getPageContext, interactionContext, isInteractionContext, setPageContext, type InteractionContext } from './interactionContext';
 import { instrumentNavigation } from './navigation';
-import { resolveInstrument } from './options';
+import { resolveInstrument, type ResolvedInstrument } from './options';
 import { getUser, instrumentSession, touchSession } from './session';
 import { instrumentXhr } from './xhr';
 
@@ -36,8 +36,7 @@ const ownUrls = (opts: InitOptions): UrlPattern[] => {
  * back to the active interaction (see `interactionContext`). Undefined outside a page, or when
  * the caller passed a context manager of its own. Throws only for invalid options.
  */
-export const pageContext = (opts: InitOptions): InteractionContext | undefined => {
-  const r = resolveInstrument(opts);
+export const pageContext = (opts: InitOptions, r: ResolvedInstrument = resolveInstrument(opts)): InteractionContext | undefined => {
   if (!isBrowserPage() || opts.contextManager !== undefined) return undefined;
   return interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now });
 };
@@ -45,11 +44,15 @@ export const pageContext = (opts: InitOptions): InteractionContext | undefined =
 /**
  * Turns on the browser instrumentations `init()` asks for (all by default) and returns one
  * `Stop` that restores every patched global and removes every listener. `ctx` is the tracer's
- * context manager from `pageContext()`, if it has one. Throws, like the rest of `init()`, only
+ * context manager from `pageContext()`, if it has one; `r` the options already resolved. Throws, like the rest of `init()`, only
  * for invalid options; outside a browser page it does nothing else.
  */
-export const setupInstrumentation = (tracer: Tracer, opts: InitOptions, ctx?: InteractionContext): Stop => {
-  const r = resolveInstrument(opts);
+export const setupInstrumentation = (
+  tracer: Tracer,
+  opts: InitOptions,
+  ctx?: InteractionContext,
+  r: ResolvedInstrument = resolveInstrument(opts),
+): Stop => {
   if (!isBrowserPage()) return () => undefined;
   const stops: Stop[] = [];
   const stopAll = (): void => {
