@@ -244,11 +244,6 @@ export class Span implements SpanRecord {
     return (this.attrs[A.OBSERVATION_TYPE] as ObservationType | undefined) ?? 'span';
   }
 
-  /** @internal */
-  get t(): TraceShared {
-    return this[kT];
-  }
-
   /** True once `end()` ran. */
   get isEnded(): boolean {
     return this[kDone];
@@ -493,12 +488,12 @@ export class Span implements SpanRecord {
 
   /** Starts a child span that you end yourself with `end()`. */
   startSpan(name: string, opts?: SpanOptions): Span {
-    return new Span(this[kT], name, opts, this.asParent());
+    return new Span(this[kT], name, opts, this);
   }
 
   /** Starts a child generation that you end yourself with `end()`. */
   startGeneration(name: string, opts?: GenerationOptions): Generation {
-    return new Generation(this[kT], name, opts, this.asParent());
+    return new Generation(this[kT], name, opts, this);
   }
 
   /**
@@ -520,7 +515,7 @@ export class Span implements SpanRecord {
   /** Records a point-in-time observation (Langfuse event) under this span, with optional metadata. */
   event(name: string, metadata?: Record<string, unknown>): this {
     try {
-      const child = new Span(this[kT], name, { type: 'event' }, this.asParent());
+      const child = new Span(this[kT], name, { type: 'event' }, this);
       if (metadata) child.addMetadata(metadata);
       child.end(child.startMs);
     } catch (error) {
@@ -561,10 +556,6 @@ export class Span implements SpanRecord {
     return false;
   }
 
-  /** @internal */
-  asParent(): { traceId: string; spanId: string; flags: number; traceState?: string } {
-    return this;
-  }
 
   // --- end ---
 
