@@ -1,4 +1,4 @@
-import { getSessionId, init, setUser } from '../../src/index';
+import { getSessionId, init, newSession, setUser } from '../../src/index';
 import type { SpanRecord } from '../../src/index';
 import { PRICES } from '../models';
 import { byId } from './dom';
@@ -45,7 +45,6 @@ const tracer = init({
 // --- user and session ---
 
 const USER_KEY = 'playground.user';
-const SESSION_KEY = 'playground.session';
 const userInput = byId<HTMLInputElement>('user');
 userInput.value = localStorage.getItem(USER_KEY) ?? 'ada';
 setUser(userInput.value.trim() || undefined);
@@ -55,24 +54,24 @@ userInput.addEventListener('change', () => {
   setUser(user || undefined);
 });
 
-const newSessionId = (): string => `s-${crypto.getRandomValues(new Uint32Array(2)).reduce((s, n) => s + n.toString(36), '')}`;
-// The SDK keeps a session id per tab (sessionStorage); runs use it until "new" starts another.
-let sessionId = sessionStorage.getItem(SESSION_KEY) ?? getSessionId() ?? newSessionId();
+// The SDK keeps the session id per tab (sessionStorage) and puts it on every trace; "new" starts
+// another with newSession(). A page that has not traced yet has none, so start one for the label.
+if (!getSessionId()) newSession();
+const currentSession = (): string => getSessionId() ?? '';
 const sessionEl = byId('session');
 const showSession = (): void => {
-  sessionStorage.setItem(SESSION_KEY, sessionId);
-  sessionEl.textContent = sessionId;
+  sessionEl.textContent = currentSession();
 };
 showSession();
 
-const viewer = startViewer({ session: () => sessionId });
+const viewer = startViewer({ session: currentSession });
 byId('new-session').addEventListener('click', () => {
-  sessionId = newSessionId();
+  newSession();
   showSession();
   viewer.refresh();
 });
 
-startRunPanel({ tracer, session: () => sessionId, openTrace: (traceId) => viewer.select(traceId) });
+startRunPanel({ tracer, onRun: showSession, openTrace: (traceId) => viewer.select(traceId) });
 startDeliveryPanel();
 
 // Where the collector forwards (Langfuse, an OTLP receiver), from the server.

@@ -1,5 +1,5 @@
-import { Trace } from '../../src/index';
-import type { Generation, Tracer } from '../../src/index';
+import { currentInteraction } from '../../src/index';
+import type { Generation, Trace, Tracer } from '../../src/index';
 import { DEFAULT_MODEL, FAILURE_MODES, findModel, MODELS, type FailureMode } from '../models';
 import { byId, fmtCost, fmtInt, fmtMs, h, replace, shortId, thumbIcon } from './dom';
 
@@ -13,8 +13,8 @@ import { byId, fmtCost, fmtInt, fmtMs, h, replace, shortId, thumbIcon } from './
 
 export interface RunPanelOptions {
   tracer: Tracer;
-  /** The session the run belongs to. */
-  session: () => string;
+  /** Called when a run starts (its trace has taken the current session). */
+  onRun: () => void;
   /** Shows a trace in the viewer. */
   openTrace: (traceId: string) => void;
 }
@@ -109,9 +109,9 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
       return;
     }
     // The interaction span the SDK opened for this click or key press is the run's trace.
-    const active = opts.tracer.currentSpan();
-    const isInteraction = active instanceof Trace && !active.isEnded && active.attrs['edgetrace.interaction.type'] !== undefined;
-    const trace = isInteraction ? active : opts.tracer.createTrace({ name: 'send prompt' });
+    const interaction = currentInteraction();
+    const isInteraction = interaction !== undefined;
+    const trace = interaction ?? opts.tracer.createTrace({ name: 'send prompt' });
     const finish = isInteraction ? () => undefined : () => trace.finish();
     const chosen = findModel(model.value) ?? MODELS[0]!;
     void execute({ trace, finish, modelId: chosen.id, prompt: text, system: system.value.trim(), temperature: Number(temperature.value), failure: failure.value as FailureMode });
@@ -147,7 +147,7 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
     setStatus('Waiting for the first token…', 'busy');
 
     const messages = [...(input.system ? [{ role: 'system', content: input.system }] : []), { role: 'user', content: input.prompt }];
-    trace.setSession(opts.session());
+    opts.onRun();
     trace.update({ input: { system: input.system, prompt: input.prompt }, tags: ['playground'], metadata: { model: modelId, temperature, failure: input.failure } });
 
     const startedMs = performance.now();

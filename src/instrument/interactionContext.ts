@@ -2,6 +2,7 @@ import type { ContextManager } from '../core/context';
 import { stackContext } from '../core/context';
 import type { SpanProcessor } from '../core/processors';
 import type { Span } from '../core/span';
+import { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import { now as defaultNow } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
@@ -249,3 +250,13 @@ export const setPageContext = (ctx: InteractionContext | undefined): void => {
  * active interaction. Works whether or not the tracer itself uses the interaction context.
  */
 export const parentSpan = (tracer: Tracer): Span | undefined => tracer.currentSpan() ?? page?.current();
+
+/**
+ * The interaction (click, submit, key press) whose work is running now, if any: its trace, to
+ * name it, tag it or attach input and output, e.g. `currentInteraction()?.update({ input })`.
+ * `undefined` outside an interaction or before `init()`.
+ */
+export const currentInteraction = (): Trace | undefined => {
+  const span = page?.current();
+  return span instanceof Trace ? span : undefined;
+};

@@ -113,6 +113,24 @@ export const touchSession = (): string | undefined => {
   return r.id;
 };
 
+/**
+ * Starts a new session now, keeping the user, and returns its id: for a "new chat" button, or
+ * after sign-in when the old session should not continue. `undefined` when session tracking is off.
+ */
+export const newSession = (): string | undefined => {
+  try {
+    if (!state.on) return undefined;
+    const t = state.now();
+    const r: SessionRecord = (state.record = { id: newId(), lastMs: t });
+    if (state.userId) r.userId = state.userId;
+    write(t);
+    return r.id;
+  } catch (error) {
+    reportInternal(error);
+    return undefined;
+  }
+};
+
 /** The current session id without noting activity, or `undefined` when session tracking is off. */
 export const getSessionId = (): string | undefined => (state.on ? state.record?.id : undefined);
 

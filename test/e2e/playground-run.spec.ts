@@ -90,8 +90,12 @@ test('a prompt streams in, and its trace shows page and server spans in one tree
 
 test('a session groups runs, and the filters narrow the list', async ({ page }) => {
   await openPlayground(page, tp.pg);
+  const before = (await page.locator('#session').textContent())!;
+  expect(before).toMatch(/^[A-Za-z0-9_-]{21}$/);
   await page.getByRole('button', { name: 'new', exact: true }).click();
+  await expect(page.locator('#session')).not.toHaveText(before);
   const session = (await page.locator('#session').textContent())!;
+  expect(session).toMatch(/^[A-Za-z0-9_-]{21}$/);
   const first = await (async () => {
     await sendPrompt(page, 'How is cost computed?');
     return finishedRun(page);

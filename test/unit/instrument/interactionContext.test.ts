@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { interactionContext, INTERACTION_TIMED_OUT } from '../../../src/instrument/interactionContext';
+import { currentInteraction, interactionContext, INTERACTION_TIMED_OUT, setPageContext } from '../../../src/instrument/interactionContext';
 import { createTracer } from '../../../src/core/tracer';
 import type { SpanRecord } from '../../../src/protocol';
 
@@ -142,5 +142,27 @@ describe('interactionContext', () => {
       tracer.startSpan(`w${i}`);
     }
     expect(spans.filter((s) => /^i\d+$/.test(s.name))).toHaveLength(8);
+  });
+
+  it('currentInteraction() returns the page\'s active interaction trace while its work runs, then nothing', async () => {
+    const { ctx, tracer } = setup();
+    expect(currentInteraction()).toBeUndefined();
+    setPageContext(ctx);
+    try {
+      expect(currentInteraction()).toBeUndefined();
+      const click = tracer.createTrace('click');
+      ctx.begin(click);
+      const work = tracer.startSpan('work');
+      await Promise.resolve();
+      expect(currentInteraction()).toBe(click);
+      work.end();
+      await vi.advanceTimersByTimeAsync(200);
+      expect(currentInteraction()).toBeUndefined();
+      // A plain span made the interaction (not a trace): nothing to return.
+      ctx.begin(click.startSpan('not-a-trace'));
+      expect(currentInteraction()).toBeUndefined();
+    } finally {
+      setPageContext(undefined);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { getSessionId, getUser, instrumentSession, setUser, touchSession } from '../../../src/instrument/session';
+import { getSessionId, getUser, instrumentSession, newSession, setUser, touchSession } from '../../../src/instrument/session';
 
 const memoryStorage = () => {
   const map = new Map<string, string>();
@@ -91,5 +91,19 @@ describe('session', () => {
     stop();
     expect(touchSession()).toBeUndefined();
     expect(getSessionId()).toBeUndefined();
+  });
+
+  it('newSession() starts another session at once, keeps the user and stores it', () => {
+    const storage = memoryStorage();
+    expect(newSession()).toBeUndefined(); // tracking off: nothing to renew
+    stop = instrumentSession({ storage });
+    const first = touchSession();
+    setUser('u-9');
+    const second = newSession();
+    expect(second).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    expect(second).not.toBe(first);
+    expect(getSessionId()).toBe(second);
+    expect(touchSession()).toBe(second);
+    expect(JSON.parse(storage.map.get('edgetrace.session')!)).toMatchObject({ id: second, userId: 'u-9' });
   });
 });
