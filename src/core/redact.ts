@@ -21,12 +21,13 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
 ];
 
-// No default pattern can match a string shorter than this, so short values skip the regexes.
-const MIN_SECRET_LENGTH = 12;
+/** No default pattern can match a string shorter than this, so short values skip the default regexes. */
+export const MIN_SECRET_LENGTH = 12;
 
 /** Replaces every match of `patterns` in `value` with `[REDACTED]`. */
 export const redactSecrets = (value: string, patterns: readonly RegExp[]): string => {
-  if (value.length < MIN_SECRET_LENGTH) return value;
+  // A user's patterns may match shorter strings (a 6-digit PIN): only the defaults take the shortcut.
+  if (value.length < MIN_SECRET_LENGTH && patterns === DEFAULT_SECRET_PATTERNS) return value;
   let out = value;
   for (const re of patterns) {
     re.lastIndex = 0;

@@ -17,7 +17,7 @@ import { FLAG_SAMPLED, formatTraceparent } from '../propagation/traceparent';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { reportInternal } from '../lib/reportInternal';
-import { redactSecrets, redactUrl } from './redact';
+import { DEFAULT_SECRET_PATTERNS, MIN_SECRET_LENGTH, redactSecrets, redactUrl } from './redact';
 import { computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
 
@@ -142,7 +142,6 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
 /** @internal */ export const kX = Symbol('extras');
 /** @internal */ export const kPrev = Symbol('prev');
 /** @internal */ export const kNext = Symbol('next');
-/** @internal */ export const kDone = Symbol('done');
 /** @internal */ export const kWrites = Symbol('writes');
 
 /**
@@ -169,7 +168,7 @@ export class Span implements SpanRecord {
   declare readonly kind: SpanKind;
   /** Epoch milliseconds. */
   declare readonly startMs: number;
-  /** Epoch milliseconds; 0 until the span ends. */
+  /** Epoch milliseconds; 0 until the span ends (so also: whether it ended). */
   declare endMs: number;
   /** @internal Use setAttribute(). */ declare attrs: Attributes;
   /** @internal */ declare events: SpanEventRecord[];
@@ -185,7 +184,6 @@ export class Span implements SpanRecord {
   /** @internal Neighbours in the trace's list of open spans. */
   declare [kPrev]: Span | undefined;
   /** @internal */ declare [kNext]: Span | undefined;
-  /** @internal */ declare [kDone]: boolean;
   /** @internal Attribute writes so far: the exact attribute count is only taken past the limit. */
   declare [kWrites]: number;
 
@@ -205,7 +203,9 @@ export class Span implements SpanRecord {
     this.flags = flags;
     this.name = typeof name === 'string' && name ? name : 'span';
     this.kind = opts?.kind ?? 'internal';
-    this.startMs = typeof opts?.startMs === 'number' ? opts.startMs : t.core.now();
+    // A start time must be a positive epoch time: `endMs` stays 0 only while the span is open.
+    const startMs = opts?.startMs;
+    this.startMs = typeof startMs === 'number' && startMs > 0 ? startMs : t.core.now();
     this.endMs = 0;
     this.attrs = {};
     this.events = NONE;
@@ -221,7 +221,6 @@ export class Span implements SpanRecord {
     if (head) head[kPrev] = this;
     this[kNext] = head;
     t.head = this;
-    this[kDone] = false;
     this[kWrites] = 0;
     if (!(flags & FLAG_SAMPLED)) return;
     const type = opts?.type;
@@ -246,7 +245,7 @@ export class Span implements SpanRecord {
 
   /** True once `end()` ran. */
   get isEnded(): boolean {
-    return this[kDone];
+    return this.endMs !== 0;
   }
 
   /** The W3C identity of this span, for propagation and links. */
@@ -263,12 +262,13 @@ export class Span implements SpanRecord {
 
   /** @internal Sets one attribute after limits, truncation and redaction; no-op once ended. */
   put(key: string, value: unknown): void {
-    if (!this[kDone] && this.flags & FLAG_SAMPLED) this.write(key, value);
+    if (this.endMs === 0 && this.flags & FLAG_SAMPLED) this.write(key, value);
   }
 
   /** @internal `put()` without the ended check, for the attributes `end()` adds. */
   write(key: string, value: unknown): void {
-    const clean = this.clean(key, value);
+    // Strings, numbers and booleans, nearly every attribute, skip clean()'s general case.
+    const clean = typeof value === 'string' ? this.cleanString(value, key) : typeof value === 'number' || typeof value === 'boolean' ? value : this.clean(key, value);
     if (clean === undefined) return;
     const attrs = this.attrs;
     const max = this[kT].core.cfg.maxAttributes;
@@ -292,7 +292,8 @@ export class Span implements SpanRecord {
       s = s.slice(0, cfg.maxStringLength);
       this.ex().truncated++;
     }
-    if (cfg.secretPatterns.length) s = redactSecrets(s, cfg.secretPatterns);
+    const patterns = cfg.secretPatterns;
+    if (patterns.length && (s.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS)) s = redactSecrets(s, patterns);
     if (cfg.redactQuery && key !== undefined && URL_KEYS.has(key)) s = redactUrl(s, cfg.keepQueryKeys);
     return s;
   }
@@ -400,14 +401,14 @@ export class Span implements SpanRecord {
 
   /** Renames the span. */
   updateName(name: string): this {
-    if (typeof name === 'string' && name && !this[kDone]) this.name = name;
+    if (typeof name === 'string' && name && this.endMs === 0) this.name = name;
     return this;
   }
 
   /** Sets the status; `error` also sets the Langfuse level to ERROR with the message. */
   setStatus(code: StatusCode, message?: string): this {
     try {
-      if (this[kDone] || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
+      if (this.endMs !== 0 || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
       this.status = code === 'error' && message !== undefined ? { code, message: this.cleanString(String(message)) } : { code };
       if (code === 'error') {
         this.put(A.OBSERVATION_LEVEL, 'ERROR');
@@ -437,7 +438,7 @@ export class Span implements SpanRecord {
   recordEvent(name: string, attributes?: Record<string, unknown>, timeMs?: number): this {
     try {
       const r = this;
-      if (!this.isRecording || this[kDone]) return this;
+      if (!this.isRecording || this.endMs !== 0) return this;
       const events = r.events === NONE ? (r.events = []) : r.events;
       if (events.length >= this[kT].core.cfg.maxEvents) {
         this.ex().droppedEvents++;
@@ -468,7 +469,7 @@ export class Span implements SpanRecord {
   addLink(context: SpanContext, attributes?: Attributes): this {
     try {
       const r = this;
-      if (!this.isRecording || this[kDone] || !context || typeof context.traceId !== 'string') return this;
+      if (!this.isRecording || this.endMs !== 0 || !context || typeof context.traceId !== 'string') return this;
       const links = r.links === NONE ? (r.links = []) : r.links;
       if (links.length >= this[kT].core.cfg.maxLinks) {
         this.ex().droppedLinks++;
@@ -561,13 +562,12 @@ export class Span implements SpanRecord {
 
   /** Ends the span (now, or at `endMs`). Later calls do nothing. */
   end(endMs?: number): void {
-    if (this[kDone]) return;
+    if (this.endMs !== 0) return;
     try {
       const t = this[kT];
       const end = typeof endMs === 'number' ? endMs : t.core.now();
       // A clock that went backwards must not give a negative duration.
       this.endMs = end < this.startMs ? this.startMs : end;
-      this[kDone] = true;
       const prev = this[kPrev];
       const next = this[kNext];
       if (prev) prev[kNext] = next;
@@ -666,7 +666,7 @@ export class Generation extends Span {
     try {
       const c: Cost = typeof cost === 'number' ? { total: cost } : { ...cost };
       if (c.total === undefined) c.total = Object.values(c).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-      if (this.isRecording && !this[kDone]) this.writeCost(c);
+      if (this.isRecording && this.endMs === 0) this.writeCost(c);
     } catch (error) {
       reportInternal(error);
     }

@@ -62,6 +62,11 @@ describe('redaction in spans', () => {
     const custom = testTracer({ redact: { patterns: [/acct-\d{4,}/] } });
     custom.tracer.startSpan('s').setAttribute('note', 'paid from acct-123456 and acct-999999').end();
     expect(custom.byName('s').attrs.note).toBe(`paid from ${REDACTED} and ${REDACTED}`);
+    // Shorter than any default pattern can match, but a user's pattern can.
+    const pin = testTracer({ redact: { patterns: [/\b\d{6}\b/], defaults: false } });
+    pin.tracer.startSpan('s').setAttribute('pin', 'pin 123456').setAttribute('short', 'id 42').end();
+    expect(pin.byName('s').attrs).toMatchObject({ pin: `pin ${REDACTED}`, short: 'id 42' });
+    expect(redactSecrets('pin 123456', [/\b\d{6}\b/g])).toBe(`pin ${REDACTED}`);
     const off = testTracer({ redact: false });
     off.tracer.startSpan('s').setAttribute('url.full', '/x?a=1').setAttribute('t', 'Bearer abcdefghijklmnop').end();
     expect(off.byName('s').attrs).toMatchObject({ 'url.full': '/x?a=1', t: 'Bearer abcdefghijklmnop' });

@@ -241,6 +241,18 @@ describe('finish', () => {
     span.end();
     expect(byName('s').endMs).toBe(byName('s').startMs);
   });
+
+  it('takes the clock for a start time that is not a positive epoch time, so the span still ends once', () => {
+    const { tracer, spans } = testTracer();
+    const span = tracer.startSpan('s', { startMs: 0 });
+    expect(span.startMs).toBeGreaterThan(0);
+    expect(span.isEnded).toBe(false);
+    span.end(0);
+    span.end();
+    expect(span.isEnded).toBe(true);
+    expect(spans.filter((r) => r.name === 's')).toHaveLength(1);
+    expect(span.endMs).toBe(span.startMs);
+  });
 });
 
 describe('limits', () => {
