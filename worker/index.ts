@@ -1,5 +1,5 @@
 import { expose } from 'comlink';
-import type { DeliveryConfig, ExportResult } from '../src/protocol';
+import type { DeliveryConfig } from '../src/protocol';
 import { CONNECT_MESSAGE, SYNC_TAG } from '../src/transport/resolveDelivery';
 import { startDelivery } from './startDelivery';
 
@@ -34,7 +34,7 @@ interface ExtendableEvent extends Event {
   waitUntil(promise: Promise<unknown>): void;
 }
 interface ExtendableMessageEvent extends ExtendableEvent {
-  data: unknown;
+  data: { edgetrace?: unknown } | null;
   ports: readonly MessagePort[];
 }
 interface SyncEvent extends ExtendableEvent {
@@ -43,9 +43,9 @@ interface SyncEvent extends ExtendableEvent {
 interface WorkerScope {
   addEventListener(type: string, listener: (event: never) => void): void;
   removeEventListener(type: string, listener: (event: never) => void): void;
-  skipWaiting?(): Promise<void>;
-  clients?: { claim(): Promise<void> };
-  registration?: { sync?: { register(tag: string): Promise<void> } };
+  skipWaiting(): Promise<void>;
+  clients: { claim(): Promise<void> };
+  location: { href: string };
 }
 
 /**
@@ -68,75 +68,66 @@ const GRACE_MS = 1000;
  * ```
  */
 export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => void) => {
-  // Configuration errors throw here, once, when the worker script starts.
-  const bad = (option: string, got: unknown): never => {
-    throw new TypeError(`[edgetrace] installTraceWorker(): "${option}" is invalid, got ${String(got)}.`);
-  };
-  const { endpoint, headers, delivery: given = {} } = options;
-  if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) bad('endpoint', endpoint);
-  if (headers !== undefined && (typeof headers !== 'object' || !headers)) bad('headers', headers);
-  for (const [key, v] of Object.entries(given)) if (!(typeof v === 'number' && v >= 0)) bad(`delivery.${key}`, v);
+  const { endpoint, headers, delivery = {}, takeControl } = options;
   const scope = globalThis as unknown as WorkerScope;
-  const report = (error: unknown): void => {
-    if (options.debug) console.warn('[edgetrace] worker internal error:', error);
+  // Configuration errors throw here, once, when the worker script starts.
+  const check = (ok: unknown, option: string, got: unknown): void => {
+    if (!ok) throw new TypeError(`[edgetrace] installTraceWorker(): "${option}" is invalid, got ${String(got)}.`);
   };
-  const own: DeliveryConfig = { headers, delivery: given };
-  if (endpoint) own.endpoint = new URL(endpoint, (globalThis as { location?: { href: string } }).location?.href).href;
+  check(endpoint === undefined || (typeof endpoint === 'string' && endpoint), 'endpoint', endpoint);
+  check(headers === undefined || (typeof headers === 'object' && headers), 'headers', headers);
+  for (const [key, v] of Object.entries(delivery)) check(typeof v === 'number' && v >= 0, `delivery.${key}`, v);
 
-  // While records wait for the network, ask the browser to wake us when it is back (Chromium's
-  // Background Sync); elsewhere the `online` event, start-up and pages cover it.
-  const onResult = (result: ExportResult): void => {
-    if (result.ok || !result.retryable || result.status !== undefined) return;
-    scope.registration?.sync?.register(SYNC_TAG).catch(report);
-  };
-  const delivery = startDelivery({ transport: 'worker', own, onResult, onError: report });
+  const d = startDelivery({
+    transport: 'worker',
+    own: { endpoint: endpoint && new URL(endpoint, scope.location.href).href, headers, delivery },
+    onError: (error) => {
+      if (options.debug) console.warn('[edgetrace] worker internal error:', error);
+    },
+  });
 
   /** Keeps the worker alive until `work` is done and the flusher is idle (browsers cap this). */
-  const keepAlive = (event: ExtendableEvent, work: Promise<unknown> = delivery.ready): void => {
-    const settle = async (): Promise<void> => {
-      await work.catch(report);
-      await new Promise((resolve) => setTimeout(resolve, GRACE_MS));
-      await delivery.flusher.idle();
-    };
-    event.waitUntil(settle());
-  };
+  const keepAlive = (event: ExtendableEvent, work: Promise<unknown> = d.ready): void =>
+    event.waitUntil(
+      work
+        .catch(() => undefined)
+        .then(() => new Promise((resolve) => setTimeout(resolve, GRACE_MS)))
+        .then(d.flusher.idle),
+    );
 
-  const onMessage = (event: ExtendableMessageEvent): void => {
-    const data = event.data as { edgetrace?: unknown } | null;
-    const port = event.ports?.[0];
-    if (!data || data.edgetrace !== CONNECT_MESSAGE || !port) return;
-    expose(delivery.api, port);
-    keepAlive(event);
+  const listeners: Record<string, (event: never) => void> = {
+    message(event: ExtendableMessageEvent) {
+      const port = event.ports?.[0];
+      if (event.data?.edgetrace !== CONNECT_MESSAGE || !port) return;
+      expose(d.api, port);
+      keepAlive(event);
+    },
+    sync(event: SyncEvent) {
+      // A rejected promise tells the browser to try the sync again later.
+      if (event.tag === SYNC_TAG)
+        event.waitUntil(
+          d.ready
+            .then(() => d.flusher.flush('sync'))
+            .then((result) => {
+              if (!result.ok) throw new Error(result.reason);
+            }),
+        );
+    },
+    online: () => d.flusher.start('online'),
+    install(event: ExtendableEvent) {
+      if (takeControl) event.waitUntil(scope.skipWaiting());
+    },
+    activate(event: ExtendableEvent) {
+      if (takeControl) event.waitUntil(scope.clients.claim());
+      keepAlive(event);
+    },
   };
-  const onSync = (event: SyncEvent): void => {
-    if (event.tag !== SYNC_TAG) return;
-    // A rejected promise tells the browser to try the sync again later.
-    const work = delivery.ready
-      .then(() => delivery.flusher.flush('sync'))
-      .then((result) => {
-        if (!result.ok) throw new Error(result.reason);
-      });
-    event.waitUntil(work);
+  const each = (method: 'addEventListener' | 'removeEventListener'): void => {
+    for (const type in listeners) scope[method](type, listeners[type]!);
   };
-  const onOnline = (): void => delivery.flusher.start('online');
-  const onInstall = (event: ExtendableEvent): void => {
-    if (options.takeControl && scope.skipWaiting) event.waitUntil(scope.skipWaiting());
-  };
-  const onActivate = (event: ExtendableEvent): void => {
-    if (options.takeControl && scope.clients) event.waitUntil(scope.clients.claim());
-    keepAlive(event);
-  };
-
-  const listeners: [string, (event: never) => void][] = [
-    ['message', onMessage],
-    ['sync', onSync],
-    ['online', onOnline],
-    ['install', onInstall],
-    ['activate', onActivate],
-  ];
-  for (const [type, listener] of listeners) scope.addEventListener(type, listener);
+  each('addEventListener');
   return () => {
-    for (const [type, listener] of listeners) scope.removeEventListener(type, listener);
-    delivery.stop();
+    each('removeEventListener');
+    d.stop();
   };
 };
