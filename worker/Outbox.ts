@@ -65,13 +65,16 @@ export interface OutboxLimits {
   maxDeadLetters: number;
 }
 
-/** Records taken for one request; settle them in order, front first. */
+/**
+ * Records taken for one request. Settle them front first, each range starting where the last
+ * one ended: settling removes everything stored up to the range's last record.
+ */
 export interface OutboxBatch {
   records: TelemetryRecord[];
   /** Estimated bytes per record. */
   sizes: number[];
-  /** Where each stored chunk's share starts: chunk id, index in the chunk, index in `records`. */
-  parts: [id: number, abs: number, at: number][];
+  /** Where each record is stored: chunk id, and index in the chunk as first written. */
+  pos: [id: number, abs: number][];
   /** Dropped-record count stamped on `records[droppedAt]` (0 when none). */
   dropped: number;
   droppedAt: number;
@@ -99,8 +102,10 @@ export interface Outbox {
    */
   takeBatch(maxRecords: number, maxBytes: number, nowMs: number): Promise<OutboxBatch>;
   /**
-   * Removes `batch.records[from..to)`, in one transaction with its counters: delivered (after a
-   * 2xx) or moved to the dead-letter store (bounded: beyond `maxDeadLetters` the oldest entry goes).
+   * Removes `batch.records[from..to)` (and, as the ranges go front first, what was before them),
+   * in one transaction with its counters: delivered (after a 2xx) or moved to the dead-letter
+   * store (bounded: beyond `maxDeadLetters` the oldest entry goes). Records dropped by a bound
+   * while the request was under way are simply gone already.
    */
   settle(batch: OutboxBatch, from: number, to: number, how: Settlement): Promise<void>;
   stats(): Promise<OutboxStats>;
@@ -126,6 +131,24 @@ const sizeOf = (r: TelemetryRecord): number => {
   } catch {
     return 1024;
   }
+};
+
+/**
+ * While drops wait to be reported, the batch's first span carries their count as
+ * `edgetrace.dropped_records` (added to any count it already has).
+ */
+const stamp = (batch: OutboxBatch, stats: OutboxStats): OutboxBatch => {
+  const { records } = batch;
+  const at = stats.dropped ? records.findIndex((r) => r.rec === 'span') : -1;
+  if (at >= 0) {
+    const span = records[at] as SpanRecord;
+    const prior = span.attrs[DROPPED_RECORDS];
+    // A copy: the stored record stays as it was, in case this batch must be sent again.
+    records[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: stats.dropped + (typeof prior === 'number' ? prior : 0) } };
+    batch.dropped = stats.dropped;
+    batch.droppedAt = at;
+  }
+  return batch;
 };
 
 /** Creates the IndexedDB outbox (see the file comment). */
@@ -178,29 +201,28 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
     }
   };
 
-  /** Removes the first `k` records of chunk `c` (the whole chunk when that is all of it). */
-  const cut = (chunks: Store<'chunks'>, c: ChunkEntry, k: number): Promise<unknown> =>
-    k < c.recs.length ? chunks.put({ ...c, base: c.base + k, recs: c.recs.slice(k), sizes: c.sizes.slice(k) }) : chunks.delete(c.id!);
-
   /**
-   * Drops the oldest records, one at a time so the bounds are checked after each, while
-   * `over(chunk)` holds; counts them. Returns how many went.
+   * Removes stored records from the oldest on, one at a time, while `test(chunk, index in
+   * chunk.recs)` holds; takes them off the counts and, unless `settled`, counts them as dropped.
+   * Every removal goes through here: bounds, age, quota eviction and settling.
    */
-  const dropOldest = async (chunks: Store<'chunks'>, stats: OutboxStats, over: (c: ChunkEntry) => boolean): Promise<number> => {
-    let dropped = 0;
-    for (let cursor = await chunks.openCursor(); cursor && over(cursor.value); cursor = await cursor.continue()) {
+  const removeOldest = async (chunks: Store<'chunks'>, stats: OutboxStats, test: (c: ChunkEntry, k: number) => boolean, settled?: boolean): Promise<number> => {
+    let removed = 0;
+    for (let cursor = await chunks.openCursor(); cursor && test(cursor.value, 0); cursor = await cursor.continue()) {
       const c = cursor.value;
       let k = 0;
-      while (k < c.recs.length && over(c)) {
+      while (k < c.recs.length && test(c, k)) {
         stats.count--;
         stats.bytes -= c.sizes[k++]!;
       }
-      await cut(chunks, c, k);
-      dropped += k;
+      await (k < c.recs.length ? chunks.put({ ...c, base: c.base + k, recs: c.recs.slice(k), sizes: c.sizes.slice(k) }) : chunks.delete(c.id!));
+      removed += k;
     }
-    stats.dropped += dropped;
-    stats.droppedTotal += dropped;
-    return dropped;
+    if (!settled) {
+      stats.dropped += removed;
+      stats.droppedTotal += removed;
+    }
+    return removed;
   };
 
   return {
@@ -215,7 +237,7 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
             stats.count += recs.length;
             for (const s of sizes) stats.bytes += s;
             const { maxRecords, maxBytes } = limits();
-            const dropped = await dropOldest(chunks, stats, () => stats.count > maxRecords || stats.bytes > maxBytes);
+            const dropped = await removeOldest(chunks, stats, () => stats.count > maxRecords || stats.bytes > maxBytes);
             // The newest go last: only what did not fit of this batch counts against it.
             return recs.length - Math.max(0, dropped - before);
           });
@@ -229,7 +251,7 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
           }
           await inTx((chunks, stats) => {
             const keep = stats.count >> 1;
-            return dropOldest(chunks, stats, () => stats.count > keep);
+            return removeOldest(chunks, stats, () => stats.count > keep);
           });
         }
       }
@@ -239,59 +261,38 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
     takeBatch: (maxRecords, maxBytes, nowMs) =>
       inTx(async (chunks, stats) => {
         const cutoff = nowMs - limits().maxAgeMs;
-        await dropOldest(chunks, stats, (c) => c.atMs < cutoff);
-        const batch: OutboxBatch = { records: [], sizes: [], parts: [], dropped: 0, droppedAt: -1 };
+        await removeOldest(chunks, stats, (c) => c.atMs < cutoff);
+        const batch: OutboxBatch = { records: [], sizes: [], pos: [], dropped: 0, droppedAt: -1 };
         const { records, sizes } = batch;
         let bytes = 0;
         for (let cursor = await chunks.openCursor(); cursor; cursor = await cursor.continue()) {
           const c = cursor.value;
-          const at = records.length;
-          let i = 0;
-          for (; i < c.recs.length; i++) {
+          for (let i = 0; i < c.recs.length; i++) {
             const size = c.sizes[i]!;
-            if (records.length >= maxRecords || (records.length && bytes + size > maxBytes)) break;
+            if (records.length >= maxRecords || (records.length && bytes + size > maxBytes)) return stamp(batch, stats);
             records.push(c.recs[i]!);
             sizes.push(size);
+            batch.pos.push([c.id!, c.base + i]);
             bytes += size;
           }
-          if (i) batch.parts.push([c.id!, c.base, at]);
-          if (i < c.recs.length) break;
         }
-        const at = stats.dropped ? records.findIndex((r) => r.rec === 'span') : -1;
-        if (at >= 0) {
-          const span = records[at] as SpanRecord;
-          const prior = span.attrs[DROPPED_RECORDS];
-          // A copy: the stored record stays as it was, in case this batch must be sent again.
-          records[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: stats.dropped + (typeof prior === 'number' ? prior : 0) } };
-          batch.dropped = stats.dropped;
-          batch.droppedAt = at;
-        }
-        return batch;
+        return stamp(batch, stats);
       }),
 
     settle: (batch, from, to, how) =>
       inTx(async (chunks, stats, dead) => {
-        const { parts, records } = batch;
-        for (let p = 0; p < parts.length; p++) {
-          const [id, abs, at] = parts[p]!;
-          const end = parts[p + 1]?.[2] ?? records.length;
-          // Earlier parts of the batch were settled first, so the chunk's head goes up to here.
-          const c = end > from && at < to ? await chunks.get(id) : undefined;
-          const k = c ? Math.min(c.recs.length, abs + Math.min(to, end) - at - c.base) : 0;
-          if (k > 0) {
-            stats.count -= k;
-            for (let i = 0; i < k; i++) stats.bytes -= c!.sizes[i]!;
-            await cut(chunks, c!, k);
-          }
-        }
+        const [id, abs] = batch.pos[to - 1]!;
+        await removeOldest(chunks, stats, (c, k) => c.id! < id || (c.id === id && c.base + k <= abs), true);
         if (batch.droppedAt >= from && batch.droppedAt < to) stats.dropped = Math.max(0, stats.dropped - batch.dropped);
         if ('dead' in how) {
-          const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: records.slice(from, to) };
+          const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: batch.records.slice(from, to) };
           if (how.status !== undefined) entry.status = how.status;
           await dead.add(entry);
           stats.deadLettered += to - from;
-          let extra = (await dead.count()) - limits().maxDeadLetters;
-          for (let cursor = extra > 0 ? await dead.openCursor() : null; cursor && extra-- > 0; cursor = await cursor.continue()) await cursor.delete();
+          // The oldest entries beyond the bound go, in one ranged delete.
+          const keys = await dead.getAllKeys();
+          const over = keys.length - limits().maxDeadLetters;
+          if (over > 0) await dead.delete(IDBKeyRange.upperBound(keys[over - 1]!));
         } else {
           stats.delivered += how.delivered;
           stats.rejected += how.rejected ?? 0;

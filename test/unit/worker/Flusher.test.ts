@@ -13,7 +13,7 @@ const memoryOutbox = () => {
   const stats: OutboxStats = { count: 0, bytes: 0, dropped: 0, droppedTotal: 0, delivered: 0, deadLettered: 0, rejected: 0 };
   const dead: { reason: string; n: number }[] = [];
   const box: Pick<Outbox, 'takeBatch' | 'settle' | 'stats'> = {
-    takeBatch: async (max) => ({ records: records.slice(0, max), sizes: [], parts: [], dropped: 0, droppedAt: -1 }),
+    takeBatch: async (max) => ({ records: records.slice(0, max), sizes: [], pos: [], dropped: 0, droppedAt: -1 }),
     settle: async (batch: OutboxBatch, from, to, how) => {
       const gone = new Set(batch.records.slice(from, to));
       records = records.filter((r) => !gone.has(r));
