@@ -1,7 +1,4 @@
-import { expose } from 'comlink';
-import type { DeliveryConfig } from '../src/protocol';
-import { CONNECT_MESSAGE, SYNC_TAG } from '../src/transport/resolveDelivery';
-import { startDelivery } from './startDelivery';
+import { startTraceWorker, type TraceWorkerOptions } from './startTraceWorker';
 
 export type {
   DeadLetterRecord,
@@ -18,41 +15,7 @@ export type {
   ExportResult,
 } from '../src/protocol';
 
-/** Options for {@link installTraceWorker}: where to send and how, all optional. */
-export interface TraceWorkerOptions extends DeliveryConfig {
-  /**
-   * Activate a new version at once and take control of open pages (`skipWaiting()` and
-   * `clients.claim()`). Default false: an app's own worker decides that itself.
-   */
-  takeControl?: boolean;
-  /** Logs the worker's internal errors to the console. Default false. */
-  debug?: boolean;
-}
-
-// The few service-worker types we touch; the DOM lib this project compiles with has none of them.
-interface ExtendableEvent extends Event {
-  waitUntil(promise: Promise<unknown>): void;
-}
-interface ExtendableMessageEvent extends ExtendableEvent {
-  data: { edgetrace?: unknown } | null;
-  ports: readonly MessagePort[];
-}
-interface SyncEvent extends ExtendableEvent {
-  tag: string;
-}
-interface WorkerScope {
-  addEventListener(type: string, listener: (event: never) => void): void;
-  removeEventListener(type: string, listener: (event: never) => void): void;
-  skipWaiting(): Promise<void>;
-  clients: { claim(): Promise<void> };
-  location: { href: string };
-}
-
-/**
- * How long an event keeps the worker alive after its own work, so a call arriving on a freshly
- * exposed port finds the worker still running; the flusher's own work then extends it further.
- */
-const GRACE_MS = 1000;
+export type { TraceWorkerOptions } from './startTraceWorker';
 
 /**
  * Makes the current service worker the origin's trace outbox: it accepts records from pages
@@ -68,8 +31,7 @@ const GRACE_MS = 1000;
  * ```
  */
 export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => void) => {
-  const { endpoint, headers, delivery = {}, takeControl } = options;
-  const scope = globalThis as unknown as WorkerScope;
+  const { endpoint, headers, delivery = {} } = options;
   // Configuration errors throw here, once, when the worker script starts.
   const check = (ok: unknown, option: string, got: unknown): void => {
     if (!ok) throw new TypeError(`[edgetrace] installTraceWorker(): "${option}" is invalid, got ${String(got)}.`);
@@ -77,57 +39,5 @@ export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => voi
   check(endpoint === undefined || (typeof endpoint === 'string' && endpoint), 'endpoint', endpoint);
   check(headers === undefined || (typeof headers === 'object' && headers), 'headers', headers);
   for (const [key, v] of Object.entries(delivery)) check(typeof v === 'number' && v >= 0, `delivery.${key}`, v);
-
-  const d = startDelivery({
-    transport: 'worker',
-    own: { endpoint: endpoint && new URL(endpoint, scope.location.href).href, headers, delivery },
-    onError: (error) => {
-      if (options.debug) console.warn('[edgetrace] worker internal error:', error);
-    },
-  });
-
-  /** Keeps the worker alive until `work` is done and the flusher is idle (browsers cap this). */
-  const keepAlive = (event: ExtendableEvent, work: Promise<unknown> = d.ready): void =>
-    event.waitUntil(
-      work
-        .catch(() => undefined)
-        .then(() => new Promise((resolve) => setTimeout(resolve, GRACE_MS)))
-        .then(d.flusher.idle),
-    );
-
-  const listeners: Record<string, (event: never) => void> = {
-    message(event: ExtendableMessageEvent) {
-      const port = event.ports?.[0];
-      if (event.data?.edgetrace !== CONNECT_MESSAGE || !port) return;
-      expose(d.api, port);
-      keepAlive(event);
-    },
-    sync(event: SyncEvent) {
-      // A rejected promise tells the browser to try the sync again later.
-      if (event.tag === SYNC_TAG)
-        event.waitUntil(
-          d.ready
-            .then(() => d.flusher.flush('sync'))
-            .then((result) => {
-              if (!result.ok) throw new Error(result.reason);
-            }),
-        );
-    },
-    online: () => d.flusher.start('online'),
-    install(event: ExtendableEvent) {
-      if (takeControl) event.waitUntil(scope.skipWaiting());
-    },
-    activate(event: ExtendableEvent) {
-      if (takeControl) event.waitUntil(scope.clients.claim());
-      keepAlive(event);
-    },
-  };
-  const each = (method: 'addEventListener' | 'removeEventListener'): void => {
-    for (const type in listeners) scope[method](type, listeners[type]!);
-  };
-  each('addEventListener');
-  return () => {
-    each('removeEventListener');
-    d.stop();
-  };
+  return startTraceWorker(options);
 };
