@@ -1,8 +1,7 @@
-import type { DeliveryStatus, ExportResult, FlushResult, TelemetryRecord } from '../src/protocol';
+import type { CircuitState, DeliveryStatus, ExportResult, FlushResult, TelemetryRecord } from '../src/protocol';
 import type { ResolvedDelivery } from '../src/transport/resolveDelivery';
 import type { Outbox, OutboxBatch } from './Outbox';
 import { nextDelayMs } from './nextDelayMs';
-import { afterFailure, afterSuccess, CLOSED, mayAttempt, type Circuit } from './circuitBreaker';
 
 /**
  * What starts a flush. `online`, `sync` and `manual` bypass ordinary backoff and probe an open
@@ -94,7 +93,15 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   let nextAttemptAt = 0;
   /** The receiver's Retry-After: no attempt before this, whatever the trigger. */
   let retryAfterUntil = 0;
-  let circuit: Circuit = CLOSED;
+  /**
+   * The circuit breaker. Closed: requests flow and failures are counted. After
+   * `circuitFailures` consecutive failures it opens: nothing is sent until `openUntil`. Then it
+   * is half-open: one probe goes; success closes it, failure opens it again for another period.
+   * A forcing trigger probes an open circuit early.
+   */
+  let circuit: CircuitState = 'closed';
+  let failures = 0;
+  let openUntil = 0;
   let inFlight = 0;
   let lastError: string | undefined;
   /** Whether lastError came from a failure a retry can fix (cleared by the next success). */
@@ -119,7 +126,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       dropped: s.droppedTotal,
       deadLettered: s.deadLettered,
       rejected: s.rejected,
-      circuit: circuit.state,
+      circuit,
       lastError,
       nextAttemptAt: timerAt,
     };
@@ -193,13 +200,17 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     failingSince ||= t;
     lastError = r.reason;
     transient = true;
-    circuit = afterFailure(circuit, t, { failures: cfg.circuitFailures, openMs: cfg.circuitOpenMs });
+    // A failed probe, or one failure too many, opens the circuit.
+    if (++failures >= cfg.circuitFailures || circuit === 'half-open') {
+      circuit = 'open';
+      openUntil = t + cfg.circuitOpenMs;
+    }
     if (t - failingSince < cfg.backoffMaxElapsedMs) {
       nextAttemptAt =
         t +
         nextDelayMs({ attempt, baseMs: cfg.backoffBaseMs, capMs: cfg.backoffCapMs, jitter: cfg.backoffJitter, random, retryAfterMs: r.retryAfterMs });
       if (r.retryAfterMs !== undefined) retryAfterUntil = nextAttemptAt;
-      if (circuit.state === 'open') nextAttemptAt = Math.max(nextAttemptAt, circuit.until);
+      if (circuit === 'open') nextAttemptAt = Math.max(nextAttemptAt, openUntil);
       schedule(nextAttemptAt - t, true);
     } else {
       // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.
@@ -217,8 +228,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       const cfg = config();
       const t = now();
       // The receiver's own word first; then our backoff unless forced; then the breaker.
-      const gate = mayAttempt(circuit, t, forced);
-      const wait = Math.max(retryAfterUntil, forced ? 0 : nextAttemptAt, gate.allowed ? 0 : circuit.until) - t;
+      const wait = Math.max(retryAfterUntil, forced ? 0 : nextAttemptAt, circuit === 'open' && !forced ? openUntil : 0) - t;
       if (wait > 0) {
         schedule(wait, true);
         return sent ? { ok: true, sent } : retry(lastError ?? 'waiting to retry');
@@ -229,7 +239,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       if (!n) return { ok: true, sent };
       // This attempt serves whatever a timer was for.
       unschedule();
-      circuit = gate.circuit;
+      // An open circuit whose time is up (or that is forced) lets this request through as the probe.
+      if (circuit === 'open') circuit = 'half-open';
       inFlight = n;
       emit();
       let failure: Retry | undefined;
@@ -240,7 +251,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       }
       if (failure) return failed(failure);
       attempt = nextAttemptAt = failingSince = 0;
-      circuit = afterSuccess();
+      circuit = 'closed';
+      failures = 0;
       sent += n;
       forced = false;
       emit();

@@ -194,6 +194,22 @@ describe('Flusher', () => {
     expect((await f.status()).circuit).toBe('closed');
   });
 
+  it('probes an open circuit early when the network comes back, and closes it on success', async () => {
+    cfg = { ...cfg, circuitFailures: 1, circuitOpenMs: 30_000 };
+    const f = make();
+    answers = [{ ok: false, retryable: true, reason: 'network error: offline' }];
+    outbox.add(2);
+    await f.flush('start');
+    expect((await f.status()).circuit).toBe('open');
+    // Not forced: the open circuit holds the attempt.
+    await f.flush('size');
+    expect(sent).toHaveLength(1);
+    await f.flush('online');
+    expect(sent).toHaveLength(2);
+    expect(outbox.left()).toBe(0);
+    expect((await f.status()).circuit).toBe('closed');
+  });
+
   it('pauses retries after backoffMaxElapsedMs, keeping the records for the next trigger', async () => {
     cfg = { ...cfg, backoffMaxElapsedMs: 5000, circuitFailures: 100 };
     const f = make({ send: async (r) => (sent.push({ at: Date.now(), n: r.length }), { ok: false, retryable: true, reason: 'network error' }) });
