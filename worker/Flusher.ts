@@ -206,9 +206,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       openUntil = t + cfg.circuitOpenMs;
     }
     if (t - failingSince < cfg.backoffMaxElapsedMs) {
-      nextAttemptAt =
-        t +
-        nextDelayMs({ attempt, baseMs: cfg.backoffBaseMs, capMs: cfg.backoffCapMs, jitter: cfg.backoffJitter, random, retryAfterMs: r.retryAfterMs });
+      nextAttemptAt = t + nextDelayMs({ ...cfg, attempt, random, retryAfterMs: r.retryAfterMs });
       if (r.retryAfterMs !== undefined) retryAfterUntil = nextAttemptAt;
       if (circuit === 'open') nextAttemptAt = Math.max(nextAttemptAt, openUntil);
       schedule(nextAttemptAt - t, true);
