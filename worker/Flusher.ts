@@ -1,8 +1,7 @@
-import type { DeliveryStatus, ExportResult, FlushResult, TelemetryRecord } from '../src/protocol';
+import type { CircuitState, DeliveryStatus, ExportResult, FlushResult, TelemetryRecord } from '../src/protocol';
 import type { ResolvedDelivery } from '../src/transport/resolveDelivery';
 import type { Outbox, OutboxBatch } from './Outbox';
 import { nextDelayMs } from './nextDelayMs';
-import { afterFailure, afterSuccess, CLOSED, mayAttempt, type Circuit } from './circuitBreaker';
 
 /**
  * What starts a flush. `online`, `sync` and `manual` bypass ordinary backoff and probe an open
@@ -63,10 +62,11 @@ export interface Flusher {
 /** Status updates are coalesced to at most one per this many ms. */
 export const STATUS_THROTTLE_MS = 100;
 
+/** Triggers that bypass ordinary backoff and probe an open circuit. */
 const FORCING = ['online', 'sync', 'manual'];
 
-/** A retryable failure; `undefined` from `deliver` means the range was settled. */
-type Retry = { reason: string; retryAfterMs?: number };
+/** A retryable failure, as the sender reported it; `undefined` from `deliver` means settled. */
+type Retry = Extract<ExportResult, { ok: false }>;
 
 /**
  * Creates the flusher: one request in flight, batches bounded by count and bytes, retries with
@@ -76,44 +76,49 @@ type Retry = { reason: string; retryAfterMs?: number };
  * size budget (see Outbox.ts).
  */
 export const createFlusher = (deps: FlusherDeps): Flusher => {
-  const { outbox, config, onError } = deps;
-  const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
+  const { outbox, config, send, hasTarget, onStatus, onError, now = Date.now, random = Math.random, exclusive = (fn) => fn() } = deps;
   const report = (error: unknown): void => onError?.(error);
+  const retry = (reason: string): FlushResult => ({ ok: false, retryable: true, reason });
 
   let running: Promise<FlushResult> | undefined;
+  /** A flush was asked for while one ran: look once more at the end. */
   let again = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timerAt: number | undefined;
   let statusTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Consecutive failed attempts, and when that run of failures began. */
+  /** Consecutive failed attempts, and when that run of failures began (0: none). */
   let attempt = 0;
-  let failingSince: number | undefined;
+  let failingSince = 0;
   /** Ordinary backoff: no attempt before this unless forced. */
   let nextAttemptAt = 0;
   /** The receiver's Retry-After: no attempt before this, whatever the trigger. */
   let retryAfterUntil = 0;
-  let circuit: Circuit = CLOSED;
+  /**
+   * The circuit breaker. Closed: requests flow and failures are counted. After
+   * `circuitFailures` consecutive failures it opens: nothing is sent until `openUntil`. Then it
+   * is half-open: one probe goes; success closes it, failure opens it again for another period.
+   * A forcing trigger probes an open circuit early.
+   */
+  let circuit: CircuitState = 'closed';
+  let failures = 0;
+  let openUntil = 0;
   let inFlight = 0;
   let lastError: string | undefined;
   /** Whether lastError came from a failure a retry can fix (cleared by the next success). */
-  let lastErrorTransient = false;
+  let transient = false;
   /** A 413 taught us that batches this big are refused; later ones stay under it. */
   let learnedMax = Infinity;
   /** Records appended since a batch was last taken: size triggers without reading the database. */
   let appended = 0;
-  let idlers: (() => void)[] = [];
+  const idlers: (() => void)[] = [];
 
   const checkIdle = (): void => {
-    if (running || timer !== undefined) return;
-    const waiting = idlers;
-    idlers = [];
-    for (const resolve of waiting) resolve();
+    if (!running && timer === undefined) for (const resolve of idlers.splice(0)) resolve();
   };
 
   const status = async (): Promise<DeliveryStatus> => {
     const s = await outbox.stats();
-    const out: DeliveryStatus = {
+    return {
       transport: deps.transport,
       queued: s.count,
       inFlight,
@@ -121,35 +126,37 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       dropped: s.droppedTotal,
       deadLettered: s.deadLettered,
       rejected: s.rejected,
-      circuit: circuit.state,
+      circuit,
+      lastError,
+      nextAttemptAt: timerAt,
     };
-    if (lastError !== undefined) out.lastError = lastError;
-    if (timerAt !== undefined) out.nextAttemptAt = timerAt;
-    return out;
   };
 
   const emit = (): void => {
-    if (!deps.onStatus || statusTimer !== undefined) return;
-    statusTimer = setTimeout(() => {
-      statusTimer = undefined;
-      status().then(deps.onStatus, report);
-    }, STATUS_THROTTLE_MS);
+    if (onStatus)
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        status().then(onStatus).catch(report);
+      }, STATUS_THROTTLE_MS);
+  };
+
+  const unschedule = (): void => {
+    clearTimeout(timer);
+    timer = timerAt = undefined;
   };
 
   /**
    * Arms the timer to flush in `ms`. An earlier timer already set wins, unless `replace` (a retry
    * decision, which the earlier timer would only have to re-check).
    */
-  const schedule = (ms: number, trigger: FlushTrigger, replace?: boolean): void => {
+  const schedule = (ms: number, replace?: boolean): void => {
     const at = now() + ms;
-    if (timer !== undefined) {
-      if (!replace && (timerAt as number) <= at) return;
-      clearTimeout(timer);
-    }
+    if (!replace && timerAt! <= at) return;
+    unschedule();
     timerAt = at;
     timer = setTimeout(() => {
       timer = timerAt = undefined;
-      start(trigger);
+      start('timer');
     }, ms);
     emit();
   };
@@ -158,64 +165,58 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   const deliver = async (batch: OutboxBatch, from: number, to: number): Promise<Retry | undefined> => {
     let result: ExportResult;
     try {
-      result = await deps.send(batch.records.slice(from, to));
+      result = await send(batch.records.slice(from, to));
     } catch (error) {
-      result = { ok: false, retryable: true, reason: `send failed: ${String(error)}` };
+      result = retry(`send failed: ${error}`) as Retry;
     }
     if (result.ok) {
       // Partial success is the receiver's final word on those spans: counted, not retried. A
       // success ends a run of transient failures, so their reason goes; a refusal stays.
       if (result.rejected) {
-        lastError = result.reason ?? `${result.rejected} span(s) rejected`;
-        lastErrorTransient = false;
-      } else if (lastErrorTransient) lastError = undefined;
-      await outbox.settle(batch, from, to, { delivered: to - from, rejected: result.rejected ?? 0 });
+        lastError = result.reason ?? `${result.rejected} rejected`;
+        transient = false;
+      } else if (transient) lastError = undefined;
+      await outbox.settle(batch, from, to, { delivered: to - from, rejected: result.rejected });
       return;
     }
-    if (result.retryable) return { reason: result.reason, retryAfterMs: result.retryAfterMs };
+    if (result.retryable) return result;
     lastError = result.reason;
-    lastErrorTransient = false;
+    transient = false;
     if (result.status === 413 && to - from > 1) {
       // Too large: halve until it fits; a single record that still does not fit is dead-lettered.
-      const mid = from + ((to - from) >> 1);
+      const mid = (from + to) >> 1;
       learnedMax = mid - from;
       return (await deliver(batch, from, mid)) ?? deliver(batch, mid, to);
     }
     // Other 4xx: the same bytes would fail the same way, so they go to the dead-letter store.
     await outbox.settle(batch, from, to, { dead: result.reason, status: result.status, atMs: now() });
-    return;
   };
 
   /** Records a failed attempt and schedules the next; returns the flush result. */
-  const failed = (retry: Retry): FlushResult => {
+  const failed = (r: Retry): FlushResult => {
     const cfg = config();
     const t = now();
     attempt++;
-    failingSince ??= t;
-    lastError = retry.reason;
-    lastErrorTransient = true;
-    circuit = afterFailure(circuit, t, { failures: cfg.circuitFailures, openMs: cfg.circuitOpenMs });
-    if (t - failingSince >= cfg.backoffMaxElapsedMs) {
-      // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.
-      attempt = nextAttemptAt = 0;
-      failingSince = undefined;
-      lastError += ` (retries paused after ${cfg.backoffMaxElapsedMs} ms until the next trigger)`;
-    } else {
-      const delay = nextDelayMs({
-        attempt,
-        baseMs: cfg.backoffBaseMs,
-        capMs: cfg.backoffCapMs,
-        jitter: cfg.backoffJitter,
-        random,
-        retryAfterMs: retry.retryAfterMs,
-      });
-      nextAttemptAt = t + delay;
-      if (retry.retryAfterMs !== undefined) retryAfterUntil = nextAttemptAt;
-      if (circuit.state === 'open') nextAttemptAt = Math.max(nextAttemptAt, circuit.until);
-      schedule(nextAttemptAt - t, 'timer', true);
+    failingSince ||= t;
+    lastError = r.reason;
+    transient = true;
+    // A failed probe, or one failure too many, opens the circuit.
+    if (++failures >= cfg.circuitFailures || circuit === 'half-open') {
+      circuit = 'open';
+      openUntil = t + cfg.circuitOpenMs;
     }
-    emit();
-    return { ok: false, retryable: true, reason: lastError };
+    if (t - failingSince < cfg.backoffMaxElapsedMs) {
+      nextAttemptAt = t + nextDelayMs({ ...cfg, attempt, random, retryAfterMs: r.retryAfterMs });
+      if (r.retryAfterMs !== undefined) retryAfterUntil = nextAttemptAt;
+      if (circuit === 'open') nextAttemptAt = Math.max(nextAttemptAt, openUntil);
+      schedule(nextAttemptAt - t, true);
+    } else {
+      // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.
+      attempt = nextAttemptAt = failingSince = 0;
+      lastError += ` (retries paused after ${cfg.backoffMaxElapsedMs} ms until the next trigger)`;
+      emit();
+    }
+    return retry(lastError);
   };
 
   const run = async (trigger: FlushTrigger): Promise<FlushResult> => {
@@ -225,47 +226,35 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       const cfg = config();
       const t = now();
       // The receiver's own word first; then our backoff unless forced; then the breaker.
-      const gate = mayAttempt(circuit, t, forced);
-      const wait = Math.max(retryAfterUntil, forced ? 0 : nextAttemptAt, gate.allowed ? 0 : circuit.until) - t;
+      const wait = Math.max(retryAfterUntil, forced ? 0 : nextAttemptAt, circuit === 'open' && !forced ? openUntil : 0) - t;
       if (wait > 0) {
-        schedule(wait, 'timer', true);
-        return sent ? { ok: true, sent } : { ok: false, retryable: true, reason: lastError ?? 'waiting to retry' };
+        schedule(wait, true);
+        return sent ? { ok: true, sent } : retry(lastError ?? 'waiting to retry');
       }
       appended = 0;
       const batch = await outbox.takeBatch(Math.min(cfg.maxBatchRecords, learnedMax), cfg.maxBatchBytes, t);
       const n = batch.records.length;
-      if (n === 0) return { ok: true, sent };
-      if (timer !== undefined) {
-        // This attempt serves whatever the timer was for.
-        clearTimeout(timer);
-        timer = timerAt = undefined;
-      }
-      circuit = gate.circuit;
+      if (!n) return { ok: true, sent };
+      // This attempt serves whatever a timer was for.
+      unschedule();
+      // An open circuit whose time is up (or that is forced) lets this request through as the probe.
+      if (circuit === 'open') circuit = 'half-open';
       inFlight = n;
       emit();
-      let retry: Retry | undefined;
+      let failure: Retry | undefined;
       try {
-        retry = await deliver(batch, 0, n);
+        failure = await deliver(batch, 0, n);
       } finally {
         inFlight = 0;
       }
-      if (retry) return failed(retry);
-      attempt = nextAttemptAt = 0;
-      failingSince = undefined;
-      circuit = afterSuccess();
+      if (failure) return failed(failure);
+      attempt = nextAttemptAt = failingSince = 0;
+      circuit = 'closed';
+      failures = 0;
       sent += n;
       forced = false;
       emit();
     }
-  };
-
-  const runExclusive = async (trigger: FlushTrigger): Promise<FlushResult> => {
-    if (deps.hasTarget && !deps.hasTarget()) return { ok: false, retryable: true, reason: 'no endpoint configured yet' };
-    const result = deps.exclusive ? await deps.exclusive(() => run(trigger)) : await run(trigger);
-    if (result) return result;
-    // Another tab (or the worker) is flushing the same outbox; look again later in case it stops.
-    schedule(config().flushIntervalMs, 'timer');
-    return { ok: false, retryable: true, reason: 'another context is flushing' };
   };
 
   const flush = (trigger: FlushTrigger): Promise<FlushResult> => {
@@ -274,12 +263,17 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       return running;
     }
     const p = (async (): Promise<FlushResult> => {
-      let result: FlushResult;
-      let t = trigger;
+      let result: FlushResult | undefined;
       do {
         again = false;
-        result = await runExclusive(t);
-        t = 'size';
+        if (hasTarget && !hasTarget()) return retry('no endpoint configured yet');
+        result = await exclusive(() => run(trigger));
+        if (!result) {
+          // Another tab (or the worker) is flushing the same outbox; look again later in case it stops.
+          schedule(config().flushIntervalMs);
+          return retry('another context is flushing');
+        }
+        trigger = 'size';
       } while (again && result.ok);
       return result;
     })();
@@ -301,18 +295,22 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     notify(count, urgent) {
       appended += count;
       emit();
-      if (urgent) start('hidden');
-      else if (appended >= config().maxBatchRecords) start('size');
-      else schedule(config().flushIntervalMs, 'timer');
+      // A page going away and a full batch both send at once (neither bypasses backoff).
+      if (urgent || appended >= config().maxBatchRecords) start(urgent ? 'hidden' : 'size');
+      else schedule(config().flushIntervalMs);
     },
     flush,
     start,
-    idle: () => (running || timer !== undefined ? new Promise((resolve) => idlers.push(resolve)) : Promise.resolve()),
+    idle: () =>
+      new Promise((resolve) => {
+        idlers.push(resolve);
+        checkIdle();
+      }),
     status,
     stop() {
-      clearTimeout(timer);
+      unschedule();
       clearTimeout(statusTimer);
-      timer = timerAt = statusTimer = undefined;
+      statusTimer = undefined;
       checkIdle();
     },
   };

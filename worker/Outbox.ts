@@ -65,13 +65,16 @@ export interface OutboxLimits {
   maxDeadLetters: number;
 }
 
-/** Records taken for one request; settle them in order, front first. */
+/**
+ * Records taken for one request. Settle them front first, each range starting where the last
+ * one ended: settling removes everything stored up to the range's last record.
+ */
 export interface OutboxBatch {
   records: TelemetryRecord[];
   /** Estimated bytes per record. */
   sizes: number[];
-  /** Where each stored chunk's share starts: chunk id, index in the chunk, index in `records`. */
-  parts: [id: number, abs: number, at: number][];
+  /** Where each record is stored: chunk id, and index in the chunk as first written. */
+  pos: [id: number, abs: number][];
   /** Dropped-record count stamped on `records[droppedAt]` (0 when none). */
   dropped: number;
   droppedAt: number;
@@ -99,8 +102,10 @@ export interface Outbox {
    */
   takeBatch(maxRecords: number, maxBytes: number, nowMs: number): Promise<OutboxBatch>;
   /**
-   * Removes `batch.records[from..to)`, in one transaction with its counters: delivered (after a
-   * 2xx) or moved to the dead-letter store (bounded: beyond `maxDeadLetters` the oldest entry goes).
+   * Removes `batch.records[from..to)` (and, as the ranges go front first, what was before them),
+   * in one transaction with its counters: delivered (after a 2xx) or moved to the dead-letter
+   * store (bounded: beyond `maxDeadLetters` the oldest entry goes). Records dropped by a bound
+   * while the request was under way are simply gone already.
    */
   settle(batch: OutboxBatch, from: number, to: number, how: Settlement): Promise<void>;
   stats(): Promise<OutboxStats>;
@@ -114,6 +119,9 @@ export interface Outbox {
 }
 
 type Store<N extends StoreNames<OutboxDb>> = IDBPObjectStore<OutboxDb, StoreNames<OutboxDb>[], N, 'readwrite'>;
+type Stores = [chunks: Store<'chunks'>, stats: OutboxStats, dead: Store<'dead'>, meta: Store<'meta'>];
+
+const STORES = ['chunks', 'dead', 'meta'] as const;
 
 // A record's JSON length, as an estimate of what it adds to a request. A record that cannot be
 // stringified still needs a size; the encoder turns it down later and it is dead-lettered then.
@@ -125,6 +133,24 @@ const sizeOf = (r: TelemetryRecord): number => {
   }
 };
 
+/**
+ * While drops wait to be reported, the batch's first span carries their count as
+ * `edgetrace.dropped_records` (added to any count it already has).
+ */
+const stamp = (batch: OutboxBatch, stats: OutboxStats): OutboxBatch => {
+  const { records } = batch;
+  const at = stats.dropped ? records.findIndex((r) => r.rec === 'span') : -1;
+  if (at >= 0) {
+    const span = records[at] as SpanRecord;
+    const prior = span.attrs[DROPPED_RECORDS];
+    // A copy: the stored record stays as it was, in case this batch must be sent again.
+    records[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: stats.dropped + (typeof prior === 'number' ? prior : 0) } };
+    batch.dropped = stats.dropped;
+    batch.droppedAt = at;
+  }
+  return batch;
+};
+
 /** Creates the IndexedDB outbox (see the file comment). */
 export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outbox => {
   let db: Promise<IDBPDatabase<OutboxDb>> | undefined;
@@ -132,17 +158,21 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
   let lost = 0;
 
   const close = (): void => {
-    const d = db;
+    db?.then((d) => d.close(), () => undefined);
     db = undefined;
-    d?.then((x) => x.close()).catch(() => undefined);
   };
 
-  const open = (): Promise<IDBPDatabase<OutboxDb>> =>
-    (db ??= openDB<OutboxDb>(dbName, DB_VERSION, {
-      upgrade(d) {
-        d.createObjectStore('chunks', { keyPath: 'id', autoIncrement: true });
-        d.createObjectStore('dead', { keyPath: 'id', autoIncrement: true });
-        d.createObjectStore('meta');
+  /**
+   * Runs `fn` in one read-write transaction over every store, with the stats read first and
+   * written back after; resolves with `fn`'s result once committed. Every operation goes through
+   * here, so the service worker bundle needs none of idb's shortcut methods (see vite.config.ts).
+   */
+  const inTx = async <T>(fn: (...stores: Stores) => Promise<T>): Promise<T> => {
+    const d = await (db ??= openDB<OutboxDb>(dbName, DB_VERSION, {
+      upgrade(up) {
+        up.createObjectStore('chunks', { keyPath: 'id', autoIncrement: true });
+        up.createObjectStore('dead', { keyPath: 'id', autoIncrement: true });
+        up.createObjectStore('meta');
       },
       // Another context wants a newer schema: step aside rather than block it.
       blocking: close,
@@ -151,21 +181,15 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
       db = undefined;
       throw error;
     }));
-
-  /**
-   * Runs `fn` in one read-write transaction over the chunks, the dead letters and the stats, and
-   * writes the stats back; resolves with `fn`'s result once committed.
-   */
-  const inTx = async <T>(fn: (chunks: Store<'chunks'>, stats: OutboxStats, dead: Store<'dead'>) => Promise<T>): Promise<T> => {
-    const tx = (await open()).transaction(['chunks', 'dead', 'meta'], 'readwrite');
+    const tx = d.transaction(STORES, 'readwrite');
     const meta = tx.objectStore('meta');
     const stats: OutboxStats = { count: 0, bytes: 0, dropped: 0, droppedTotal: 0, delivered: 0, deadLettered: 0, rejected: 0, ...((await meta.get(STATS)) as OutboxStats | undefined) };
-    stats.dropped += lost;
-    stats.droppedTotal += lost;
     const carried = lost;
+    stats.dropped += carried;
+    stats.droppedTotal += carried;
     lost = 0;
     try {
-      const out = await fn(tx.objectStore('chunks'), stats, tx.objectStore('dead'));
+      const out = await fn(tx.objectStore('chunks'), stats, tx.objectStore('dead'), meta);
       // Estimates can drift by rounding across contexts; an empty outbox holds no bytes.
       if (stats.count <= 0) stats.count = stats.bytes = 0;
       await meta.put(stats, STATS);
@@ -177,138 +201,98 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
     }
   };
 
-  /** Removes the first `k` records of chunk `c` (the whole chunk when that is all of it). */
-  const cut = (chunks: Store<'chunks'>, c: ChunkEntry, k: number): Promise<unknown> =>
-    k >= c.recs.length
-      ? chunks.delete(c.id as number)
-      : chunks.put({ ...c, base: c.base + k, recs: c.recs.slice(k), sizes: c.sizes.slice(k) });
-
-  /** Removes the first `k` records of chunk `c` and counts them out of the stats. */
-  const trim = (chunks: Store<'chunks'>, stats: OutboxStats, c: ChunkEntry, k: number): Promise<unknown> => {
-    stats.count -= k;
-    for (let i = 0; i < k; i++) stats.bytes -= c.sizes[i] ?? 0;
-    return cut(chunks, c, k);
-  };
-
-  /** Drops the oldest records while `over()`; counts them. Returns how many went. */
-  const dropOldest = async (chunks: Store<'chunks'>, stats: OutboxStats, over: () => boolean): Promise<number> => {
-    let dropped = 0;
-    let cursor = await chunks.openCursor();
-    while (cursor && over()) {
+  /**
+   * Removes stored records from the oldest on, one at a time, while `test(chunk, index in
+   * chunk.recs)` holds; takes them off the counts and, unless `settled`, counts them as dropped.
+   * Every removal goes through here: bounds, age, quota eviction and settling.
+   */
+  const removeOldest = async (chunks: Store<'chunks'>, stats: OutboxStats, test: (c: ChunkEntry, k: number) => boolean, settled?: boolean): Promise<number> => {
+    let removed = 0;
+    for (let cursor = await chunks.openCursor(); cursor && test(cursor.value, 0); cursor = await cursor.continue()) {
       const c = cursor.value;
       let k = 0;
-      // One record at a time, so both bounds are checked after each.
-      while (k < c.recs.length && over()) {
+      while (k < c.recs.length && test(c, k)) {
         stats.count--;
-        stats.bytes -= c.sizes[k++] ?? 0;
+        stats.bytes -= c.sizes[k++]!;
       }
-      await cut(chunks, c, k);
-      dropped += k;
-      cursor = await cursor.continue();
+      await (k < c.recs.length ? chunks.put({ ...c, base: c.base + k, recs: c.recs.slice(k), sizes: c.sizes.slice(k) }) : chunks.delete(c.id!));
+      removed += k;
     }
-    stats.dropped += dropped;
-    stats.droppedTotal += dropped;
-    return dropped;
+    if (!settled) {
+      stats.dropped += removed;
+      stats.droppedTotal += removed;
+    }
+    return removed;
   };
-
-  const appendOnce = (recs: TelemetryRecord[], sizes: number[], nowMs: number): Promise<number> =>
-    inTx(async (chunks, stats) => {
-      const before = stats.count;
-      await chunks.add({ atMs: nowMs, base: 0, recs, sizes });
-      stats.count += recs.length;
-      for (const s of sizes) stats.bytes += s;
-      const { maxRecords, maxBytes } = limits();
-      const dropped = await dropOldest(chunks, stats, () => stats.count > maxRecords || stats.bytes > maxBytes);
-      // The newest go last: only what did not fit of this batch counts against it.
-      return recs.length - Math.max(0, dropped - before);
-    });
-
-  const isQuota = (e: unknown): boolean => (e as { name?: unknown } | null)?.name === 'QuotaExceededError';
 
   return {
     async append(records, nowMs) {
-      if (records.length === 0) return 0;
       const recs = records.slice();
       const sizes = recs.map(sizeOf);
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = 0; recs.length; attempt++) {
         try {
-          return await appendOnce(recs, sizes, nowMs);
+          return await inTx(async (chunks, stats) => {
+            const before = stats.count;
+            await chunks.add({ atMs: nowMs, base: 0, recs, sizes });
+            stats.count += recs.length;
+            for (const s of sizes) stats.bytes += s;
+            const { maxRecords, maxBytes } = limits();
+            const dropped = await removeOldest(chunks, stats, () => stats.count > maxRecords || stats.bytes > maxBytes);
+            // The newest go last: only what did not fit of this batch counts against it.
+            return recs.length - Math.max(0, dropped - before);
+          });
         } catch (error) {
-          if (!isQuota(error)) throw error;
-          if (attempt > 0) {
+          if ((error as Error | null)?.name !== 'QuotaExceededError') throw error;
+          if (attempt) {
             lost += recs.length;
             // Best effort: with the quota still full this may fail too, and `lost` then waits.
-            await inTx(async () => undefined).catch(() => undefined);
+            await inTx(async () => 0).catch(() => 0);
             return 0;
           }
           await inTx((chunks, stats) => {
-            const keep = Math.floor(stats.count / 2);
-            return dropOldest(chunks, stats, () => stats.count > keep);
+            const keep = stats.count >> 1;
+            return removeOldest(chunks, stats, () => stats.count > keep);
           });
         }
       }
+      return 0;
     },
 
     takeBatch: (maxRecords, maxBytes, nowMs) =>
       inTx(async (chunks, stats) => {
-        const batch: OutboxBatch = { records: [], sizes: [], parts: [], dropped: 0, droppedAt: -1 };
         const cutoff = nowMs - limits().maxAgeMs;
+        await removeOldest(chunks, stats, (c) => c.atMs < cutoff);
+        const batch: OutboxBatch = { records: [], sizes: [], pos: [], dropped: 0, droppedAt: -1 };
+        const { records, sizes } = batch;
         let bytes = 0;
-        let cursor = await chunks.openCursor();
-        while (cursor) {
+        for (let cursor = await chunks.openCursor(); cursor; cursor = await cursor.continue()) {
           const c = cursor.value;
-          if (c.atMs < cutoff) {
-            stats.dropped += c.recs.length;
-            stats.droppedTotal += c.recs.length;
-            await trim(chunks, stats, c, c.recs.length);
-            cursor = await cursor.continue();
-            continue;
-          }
-          const at = batch.records.length;
-          let i = 0;
-          for (; i < c.recs.length; i++) {
-            const size = c.sizes[i] ?? 0;
-            if (batch.records.length >= maxRecords || (batch.records.length > 0 && bytes + size > maxBytes)) break;
-            batch.records.push(c.recs[i] as TelemetryRecord);
-            batch.sizes.push(size);
+          for (let i = 0; i < c.recs.length; i++) {
+            const size = c.sizes[i]!;
+            if (records.length >= maxRecords || (records.length && bytes + size > maxBytes)) return stamp(batch, stats);
+            records.push(c.recs[i]!);
+            sizes.push(size);
+            batch.pos.push([c.id!, c.base + i]);
             bytes += size;
           }
-          if (i > 0) batch.parts.push([c.id as number, c.base, at]);
-          if (i < c.recs.length) break;
-          cursor = await cursor.continue();
         }
-        const at = stats.dropped > 0 ? batch.records.findIndex((r) => r.rec === 'span') : -1;
-        if (at >= 0) {
-          const span = batch.records[at] as SpanRecord;
-          const prior = span.attrs[DROPPED_RECORDS];
-          // A copy: the stored record stays as it was, in case this batch must be sent again.
-          batch.records[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: stats.dropped + (typeof prior === 'number' ? prior : 0) } };
-          batch.dropped = stats.dropped;
-          batch.droppedAt = at;
-        }
-        return batch;
+        return stamp(batch, stats);
       }),
 
     settle: (batch, from, to, how) =>
       inTx(async (chunks, stats, dead) => {
-        const { parts, records } = batch;
-        for (let p = 0; p < parts.length; p++) {
-          const [id, abs, at] = parts[p]!;
-          const end = parts[p + 1]?.[2] ?? records.length;
-          if (end <= from || at >= to) continue;
-          // Earlier parts of the batch were settled first, so the chunk's head goes up to here.
-          const c = await chunks.get(id);
-          const k = c ? Math.min(c.recs.length, abs + Math.min(to, end) - at - c.base) : 0;
-          if (c && k > 0) await trim(chunks, stats, c, k);
-        }
-        if (batch.dropped > 0 && batch.droppedAt >= from && batch.droppedAt < to) stats.dropped = Math.max(0, stats.dropped - batch.dropped);
+        const [id, abs] = batch.pos[to - 1]!;
+        await removeOldest(chunks, stats, (c, k) => c.id! < id || (c.id === id && c.base + k <= abs), true);
+        if (batch.droppedAt >= from && batch.droppedAt < to) stats.dropped = Math.max(0, stats.dropped - batch.dropped);
         if ('dead' in how) {
-          const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: records.slice(from, to) };
+          const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: batch.records.slice(from, to) };
           if (how.status !== undefined) entry.status = how.status;
           await dead.add(entry);
           stats.deadLettered += to - from;
-          let extra = (await dead.count()) - limits().maxDeadLetters;
-          for (let cursor = extra > 0 ? await dead.openCursor() : null; cursor && extra-- > 0; cursor = await cursor.continue()) await cursor.delete();
+          // The oldest entries beyond the bound go, in one ranged delete.
+          const keys = await dead.getAllKeys();
+          const over = keys.length - limits().maxDeadLetters;
+          if (over > 0) await dead.delete(IDBKeyRange.upperBound(keys[over - 1]!));
         } else {
           stats.delivered += how.delivered;
           stats.rejected += how.rejected ?? 0;
@@ -316,9 +300,9 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
       }),
 
     stats: () => inTx(async (_c, stats) => ({ ...stats })),
-    deadLetters: async () => (await (await open()).getAll('dead')).map(({ id: _id, ...rest }) => rest),
-    saveTarget: async (config) => void (await (await open()).put('meta', config, TARGET)),
-    loadTarget: async () => (await (await open()).get('meta', TARGET)) as DeliveryConfig | undefined,
+    deadLetters: () => inTx(async (_c, _s, dead) => (await dead.getAll()).map(({ id: _id, ...rest }) => rest)),
+    saveTarget: (config) => inTx(async (_c, _s, _d, meta) => void (await meta.put(config, TARGET))),
+    loadTarget: () => inTx(async (_c, _s, _d, meta) => (await meta.get(TARGET)) as DeliveryConfig | undefined),
     close,
   };
 };

@@ -22,45 +22,48 @@ export interface SenderOptions {
  * retryable. A lean cousin of `createOtlpExporter`, written for the worker's size budget (its
  * reason phrases and error-body parsing cost more than the rest). Never rejects.
  */
-export const createSender = (opts: SenderOptions) => {
-  const scoresUrl = scoresUrlFor(opts.url);
-  const post = async (url: string, encode: () => string): Promise<ExportResult> => {
+export const createSender = (opts: SenderOptions): ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) => {
+  const { url, timeoutMs } = opts;
+  const scoresUrl = scoresUrlFor(url);
+  const post = async (to: string, encode: () => string): Promise<ExportResult> => {
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), opts.timeoutMs);
+    const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+    // 0 while encoding (a record that cannot be encoded is refused for good), -1 while sending.
     let status = 0;
     try {
-      // Inside the try: a record that cannot be encoded is refused for good (status 0, permanent).
       const body = encode();
       status = -1;
-      const res = await (opts.fetch ?? fetch)(url, {
+      const res = await (opts.fetch ?? fetch)(to, {
         method: 'POST',
         headers: { ...opts.headers, 'content-type': 'application/json' },
         body,
         signal: ctrl.signal,
       });
-      status = res.status;
       const text = await res.text().catch(() => '');
+      status = res.status;
       if (status > 199 && status < 300) {
         const { rejected, message } = parseOtlpResponse(text);
-        return rejected ? { ok: true, rejected, reason: `partial success: ${rejected} rejected${message ? `: ${message}` : ''}` } : { ok: true };
+        return rejected ? { ok: true, rejected, reason: `partial success: ${rejected} rejected${message ? ': ' + message : ''}` } : { ok: true };
       }
-      const retryable = status === 408 || status === 429 || status > 499;
-      const out: ExportResult = { ok: false, retryable, status, reason: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}` };
-      const after = retryable ? parseRetryAfter(res.headers.get('retry-after')) : undefined;
-      if (after !== undefined) out.retryAfterMs = after;
-      return out;
+      return {
+        ok: false,
+        retryable: status === 408 || status === 429 || status > 499,
+        status,
+        reason: `HTTP ${status}${text && ': ' + text.slice(0, 200)}`,
+        // Read on every failure; the flusher only looks at it for retryable ones.
+        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      };
     } catch (error) {
-      return { ok: false, retryable: status < 0, reason: `${status < 0 ? 'network error' : 'encode failed'}: ${String(error)}` };
+      return { ok: false, retryable: status < 0, reason: `${status ? 'network error' : 'encode failed'}: ${error}` };
     } finally {
       clearTimeout(timer);
     }
   };
-  return async (records: readonly TelemetryRecord[]): Promise<ExportResult> => {
+  return async (records) => {
     const spans = records.filter((r): r is SpanRecord => r.rec === 'span');
-    const scores = scoresUrl ? records.filter((r) => r.rec === 'score') : [];
-    const a: ExportResult = spans.length ? await post(opts.url, () => encodeOtlp(spans)) : { ok: true };
+    const scores = records.filter((r) => r.rec === 'score');
+    const result: ExportResult = spans.length ? await post(url, () => encodeOtlp(spans)) : { ok: true };
     // Spans first: a failed span request fails the batch and the scores go with its retry.
-    if (!a.ok || !scores.length) return a;
-    return settleScores(await post(scoresUrl as string, () => JSON.stringify(scores)), scores.length);
+    return result.ok && scores.length && scoresUrl ? settleScores(await post(scoresUrl, () => JSON.stringify(scores)), scores.length) : result;
   };
 };

@@ -1,16 +1,19 @@
-/** Inputs of {@link nextDelayMs}. Time and randomness come in, so the function is pure. */
+/**
+ * Inputs of {@link nextDelayMs}, named as the delivery options are, so the flusher can pass its
+ * options as they are. Time and randomness come in, so the function is pure.
+ */
 export interface DelayInput {
   /** Consecutive failed attempts, counting the one just seen: 1 after the first failure. */
   attempt: number;
   /** Delay ceiling for the first retry; it doubles per attempt. */
-  baseMs: number;
+  backoffBaseMs: number;
   /** The exponential part never exceeds this. */
-  capMs: number;
+  backoffCapMs: number;
   /**
    * Share of the delay that is random: 1 is "full jitter" (uniform in [0, delay]), 0 none,
    * 0.3 uniform in [0.7·delay, delay].
    */
-  jitter: number;
+  backoffJitter: number;
   /** Uniform in [0, 1), like Math.random. */
   random: () => number;
   /** The receiver's `Retry-After`, in ms from now, when it sent one. */
@@ -31,14 +34,11 @@ export const MAX_RETRY_AFTER_MS = 600_000;
  * Full jitter spreads the retries of many clients that failed together (AWS Architecture Blog,
  * "Exponential Backoff And Jitter", 2015).
  */
-export const nextDelayMs = (input: DelayInput): number => {
-  const attempt = Math.max(1, Math.floor(input.attempt) || 1);
+export const nextDelayMs = ({ attempt, backoffBaseMs, backoffCapMs, backoffJitter, random, retryAfterMs }: DelayInput): number => {
+  const clamp = (x: number): number => Math.min(1, Math.max(0, x));
   // 2^30 already dwarfs any sane cap; bounding the exponent keeps the product finite.
-  const exp = Math.min(input.capMs, input.baseMs * 2 ** Math.min(attempt - 1, 30));
-  const jitter = Math.min(1, Math.max(0, input.jitter));
-  const r = Math.min(1, Math.max(0, input.random()));
-  const backoff = Math.round(exp * (1 - jitter * r));
-  const after = input.retryAfterMs;
-  if (after === undefined || !(after >= 0)) return backoff;
-  return Math.max(backoff, Math.min(after, MAX_RETRY_AFTER_MS));
+  const exp = Math.min(backoffCapMs, backoffBaseMs * 2 ** Math.min(Math.max(0, Math.floor(attempt) - 1 || 0), 30));
+  const backoff = Math.round(exp * (1 - clamp(backoffJitter) * clamp(random())));
+  // `>= 0` also turns NaN away.
+  return retryAfterMs! >= 0 ? Math.max(backoff, Math.min(retryAfterMs!, MAX_RETRY_AFTER_MS)) : backoff;
 };

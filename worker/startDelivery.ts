@@ -1,7 +1,7 @@
-import type { DeliveryConfig, DeliveryStatus, ExportResult, TelemetryRecord, WorkerApi } from '../src/protocol';
+import type { DeliveryConfig, DeliveryOptions, DeliveryStatus, ExportResult, PackedRecords, TelemetryRecord, WorkerApi } from '../src/protocol';
 import { createSender } from './createSender';
 import { unpackRecords } from '../src/transport/packRecords';
-import { DELIVERY_DEFAULTS, STATUS_CHANNEL, type ResolvedDelivery } from '../src/transport/resolveDelivery';
+import { DELIVERY_DEFAULTS, STATUS_CHANNEL, SYNC_TAG, type ResolvedDelivery } from '../src/transport/resolveDelivery';
 import { createOutbox } from './Outbox';
 import { createFlusher, type Flusher } from './Flusher';
 import { exclusive } from './exclusive';
@@ -13,8 +13,6 @@ export interface DeliverySetup {
   own?: DeliveryConfig;
   /** The fetch to send with (the page fallback adds `keepalive`). */
   fetch?: typeof fetch;
-  /** Called with every send's result, e.g. to register Background Sync after a network error. */
-  onResult?: (result: ExportResult) => void;
   /** Receives errors of our own bookkeeping. */
   onError?: (error: unknown) => void;
   /** IndexedDB name; tests use their own. */
@@ -36,36 +34,34 @@ export interface Delivery {
  * BroadcastChannel, so every tab of the origin can show it.
  */
 export const startDelivery = (setup: DeliverySetup): Delivery => {
-  const report = (error: unknown): void => setup.onError?.(error);
-  const own = setup.own ?? {};
+  const { own = {}, onError } = setup;
+  const report = (error: unknown): void => onError?.(error);
   // Pages validate their options in init(); the worker's own were checked by installTraceWorker().
-  const layered = (page?: DeliveryConfig['delivery']): ResolvedDelivery => ({ ...DELIVERY_DEFAULTS, ...page, ...own.delivery });
+  const layered = (page?: DeliveryOptions): ResolvedDelivery => ({ ...DELIVERY_DEFAULTS, ...page, ...own.delivery });
   let delivery = layered();
   let send: ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) | undefined;
-  let endpoint: string | undefined;
-  let headersKey = '';
+  /** Endpoint and headers of `send`, to tell whether a configuration changes them. */
+  let target: string | undefined;
 
   const outbox = createOutbox(() => delivery, setup.dbName);
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(STATUS_CHANNEL) : undefined;
+  // Only a service worker has a registration; a page's globalThis has none.
+  const scope = globalThis as { registration?: { sync?: { register(tag: string): Promise<void> } } };
 
   const flusher = createFlusher({
     outbox,
     transport: setup.transport,
     config: () => delivery,
-    hasTarget: () => send !== undefined,
+    hasTarget: () => !!send,
     exclusive,
     send: async (records) => {
-      const result: ExportResult = send ? await send(records) : { ok: false, retryable: true, reason: 'no endpoint configured' };
-      setup.onResult?.(result);
+      const result = await send!(records);
+      // While records wait for the network, ask the browser to wake the worker when it is back
+      // (Chromium's Background Sync); elsewhere the `online` event, start-up and pages cover it.
+      if (!result.ok && result.retryable && result.status === undefined) scope.registration?.sync?.register(SYNC_TAG).catch(report);
       return result;
     },
-    onStatus: (status) => {
-      try {
-        channel?.postMessage(status);
-      } catch (error) {
-        report(error);
-      }
-    },
+    onStatus: (status) => channel?.postMessage(status),
     onError: report,
   });
 
@@ -73,57 +69,53 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const apply = (cfg: DeliveryConfig): boolean => {
     // The worker's own options win over a page's, field by field.
     delivery = layered(cfg.delivery);
-    const nextEndpoint = own.endpoint ?? cfg.endpoint;
+    const url = own.endpoint ?? cfg.endpoint;
     const headers = { ...cfg.headers, ...own.headers };
-    const key = JSON.stringify(headers);
-    if (nextEndpoint === endpoint && key === headersKey) return false;
-    endpoint = nextEndpoint;
-    headersKey = key;
-    send = endpoint ? createSender({ url: endpoint, headers, timeoutMs: delivery.requestTimeoutMs, fetch: setup.fetch }) : undefined;
+    const key = JSON.stringify([url, headers]);
+    if (key === target) return false;
+    target = key;
+    send = url ? createSender({ url, headers, timeoutMs: delivery.requestTimeoutMs, fetch: setup.fetch }) : undefined;
     return true;
   };
 
   if (own.endpoint) apply({});
-  const ready = (own.endpoint ? Promise.resolve(undefined) : outbox.loadTarget())
+  const ready = outbox
+    .loadTarget()
     .then((saved) => {
       if (saved && !send) apply(saved);
     })
     .catch(report)
     .then(() => flusher.start('start'));
 
+  /** Worker methods never reject (comlink would re-create the error): errors are reported and `fallback` returned. */
+  const safe =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>, fallback: R) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (error) {
+        report(error);
+        return fallback;
+      }
+    };
+
   const api: WorkerApi = {
-    async configure(cfg) {
-      try {
-        await ready;
-        if (apply(cfg ?? {})) {
-          await outbox.saveTarget({ endpoint: cfg.endpoint, headers: cfg.headers, delivery: cfg.delivery });
-          flusher.start('start');
-        }
-      } catch (error) {
-        report(error);
+    configure: safe(async (cfg: DeliveryConfig) => {
+      await ready;
+      if (apply(cfg)) {
+        await outbox.saveTarget(cfg);
+        flusher.start('start');
       }
-    },
-    async enqueue(records, urgent) {
-      try {
-        const stored = await outbox.append(Array.isArray(records) ? records : unpackRecords(records), Date.now());
-        flusher.notify(stored, urgent === true);
-        return stored;
-      } catch (error) {
-        // Not stored: the page keeps the records and hands them over again later.
-        report(error);
-        return -1;
-      }
-    },
+    }, undefined),
+    // -1: not stored; the page keeps the records and hands them over again later.
+    enqueue: safe(async (records: TelemetryRecord[] | PackedRecords, urgent?: boolean) => {
+      const stored = await outbox.append(Array.isArray(records) ? records : unpackRecords(records), Date.now());
+      flusher.notify(stored, urgent);
+      return stored;
+    }, -1),
     flushNow: () => flusher.flush('manual'),
-    getStatus: () => flusher.status(),
-    async deadLetters() {
-      try {
-        return await outbox.deadLetters();
-      } catch (error) {
-        report(error);
-        return [];
-      }
-    },
+    getStatus: flusher.status,
+    deadLetters: safe(outbox.deadLetters, []),
   };
 
   return {

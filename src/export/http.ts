@@ -39,9 +39,8 @@ export const settleScores = (result: ExportResult, count: number): ExportResult 
  * place for scores.
  */
 export const scoresUrlFor = (tracesUrl: string): string | undefined => {
-  const q = tracesUrl.search(/[?#]/);
-  const path = q < 0 ? tracesUrl : tracesUrl.slice(0, q);
-  return /\/v1\/traces\/?$/.test(path) ? path.replace(/traces\/?$/, 'scores') + (q < 0 ? '' : tracesUrl.slice(q)) : undefined;
+  const m = /^([^?#]*\/v1\/)traces\/?([?#].*)?$/s.exec(tracesUrl);
+  return m ? `${m[1]}scores${m[2] ?? ''}` : undefined;
 };
 
 /** One POST for {@link sendJson}. */

@@ -1,20 +1,21 @@
-import type { AttributeValue, Attributes, ResourceRecord, SpanKind, SpanRecord } from '../protocol';
+import type { AttributeValue, Attributes, ResourceRecord, SpanRecord } from '../protocol';
 
 /**
  * OTLP/JSON encoding of span records (ExportTraceServiceRequest), following the protobuf JSON
  * mapping as OTLP amends it: hex ids, integer enums, 64-bit integers as decimal strings.
- * See ../shared/reference/otlp/SOURCE.md for the rules this file implements.
+ * See ../shared/reference/otlp/SOURCE.md for the rules this file implements. The service worker
+ * bundles this file too, so it is written for size as well as speed.
  */
 
-// OTLP Span.SpanKind numbers (trace.proto).
-const KIND: Record<SpanKind, number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
+// OTLP Span.SpanKind numbers (trace.proto) are these positions plus one; 0 is unspecified.
+const KINDS = ['internal', 'server', 'client', 'producer', 'consumer'];
 
 // Span.flags bits above the W3C byte (trace.proto SpanFlags): we always know whether the parent
 // is remote, so 0x100 is always set; 0x200 says it is.
 const FLAG_HAS_IS_REMOTE = 0x100;
 const FLAG_IS_REMOTE = 0x200;
 
-const EMPTY_RESOURCE: ResourceRecord = { attrs: {}, scope: { name: '' } };
+const NO_RESOURCE: ResourceRecord = { attrs: {}, scope: { name: '' } };
 
 /**
  * Converts fractional epoch milliseconds to OTLP's nanosecond decimal string.
@@ -23,23 +24,27 @@ const EMPTY_RESOURCE: ResourceRecord = { attrs: {}, scope: { name: '' } };
  * input gives "0".
  */
 export const msToNanos = (ms: number): string => {
-  if (!(ms > 0) || ms === Infinity) return '0';
+  if (!(ms > 0 && ms < Infinity)) return '0';
   let whole = Math.floor(ms);
-  // `ms - whole` is exact for doubles (Sterbenz), so rounding only happens here.
+  // `ms - whole` is exact for doubles (Sterbenz), so rounding only happens here; it can round up
+  // to a whole millisecond, never past one.
   let ns = Math.round((ms - whole) * 1e6);
-  if (ns >= 1e6) {
-    whole += 1;
-    ns -= 1e6;
-  }
-  if (whole === 0) return String(ns);
-  const frac = String(ns);
-  return String(whole) + '000000'.slice(frac.length) + frac;
+  if (ns === 1e6) whole++, (ns = 0);
+  return whole ? whole + String(ns).padStart(6, '0') : String(ns);
 };
 
+// A number as an AnyValue; NaN and the infinities are spelled as strings, as proto3 JSON wants.
 const numberValue = (n: number, asInt: boolean): OtlpAnyValue =>
-  asInt
-    ? { intValue: String(n) }
-    : { doubleValue: Number.isFinite(n) ? n : n > 0 ? 'Infinity' : n < 0 ? '-Infinity' : 'NaN' };
+  asInt ? { intValue: String(n) } : { doubleValue: isFinite(n) ? n : (String(n) as 'NaN') };
+
+const scalarValue = (x: unknown, asInt: boolean): OtlpAnyValue | undefined =>
+  typeof x === 'string'
+    ? { stringValue: x }
+    : typeof x === 'boolean'
+      ? { boolValue: x }
+      : typeof x === 'number'
+        ? numberValue(x, asInt)
+        : undefined;
 
 /**
  * Converts one attribute value to an OTLP AnyValue. Integers that are safe in a double become
@@ -48,29 +53,12 @@ const numberValue = (n: number, asInt: boolean): OtlpAnyValue =>
  * Returns undefined for values outside the model (null, objects), which are then left out.
  */
 export const toAnyValue = (v: AttributeValue): OtlpAnyValue | undefined => {
-  switch (typeof v) {
-    case 'string':
-      return { stringValue: v };
-    case 'boolean':
-      return { boolValue: v };
-    case 'number':
-      return numberValue(v, Number.isSafeInteger(v));
-  }
-  if (!Array.isArray(v)) return undefined;
-  const arr = v as readonly unknown[];
-  let allInts = true;
-  for (let i = 0; i < arr.length; i++) {
-    if (!Number.isSafeInteger(arr[i])) {
-      allInts = false;
-      break;
-    }
-  }
+  if (!Array.isArray(v)) return scalarValue(v, Number.isSafeInteger(v));
+  const allInts = v.every(Number.isSafeInteger);
   const values: OtlpAnyValue[] = [];
-  for (let i = 0; i < arr.length; i++) {
-    const x = arr[i];
-    if (typeof x === 'number') values.push(numberValue(x, allInts));
-    else if (typeof x === 'string') values.push({ stringValue: x });
-    else if (typeof x === 'boolean') values.push({ boolValue: x });
+  for (const x of v) {
+    const value = scalarValue(x, allInts);
+    if (value) values.push(value);
   }
   return { arrayValue: { values } };
 };
@@ -78,66 +66,48 @@ export const toAnyValue = (v: AttributeValue): OtlpAnyValue | undefined => {
 /** Converts an attribute map to OTLP KeyValues, skipping values outside the model. */
 export const toKeyValues = (attrs: Attributes | undefined): OtlpKeyValue[] => {
   const out: OtlpKeyValue[] = [];
-  if (!attrs) return out;
   for (const key in attrs) {
-    const raw = attrs[key];
-    if (raw === undefined) continue;
-    const value = toAnyValue(raw);
+    const value = toAnyValue(attrs[key]!);
     if (value) out.push({ key, value });
   }
   return out;
 };
 
 const toSpan = (r: SpanRecord): OtlpSpan => {
+  const { status: st, dropped: d } = r;
   const s: OtlpSpan = {
     traceId: r.traceId,
     spanId: r.spanId,
     flags: (r.flags & 0xff) | FLAG_HAS_IS_REMOTE | (r.remoteParent ? FLAG_IS_REMOTE : 0),
     name: r.name,
-    kind: KIND[r.kind] ?? 0,
+    kind: KINDS.indexOf(r.kind) + 1,
     startTimeUnixNano: msToNanos(r.startMs),
     endTimeUnixNano: msToNanos(r.endMs),
     attributes: toKeyValues(r.attrs),
-    status: {},
+    // Only an error status carries a message (trace.proto Status).
+    status: st?.code === 'ok' ? { code: 1 } : st?.code !== 'error' ? {} : st.message ? { code: 2, message: st.message } : { code: 2 },
   };
   if (r.parentId) s.parentSpanId = r.parentId;
   if (r.traceState) s.traceState = r.traceState;
-  const st = r.status;
-  if (st && st.code === 'ok') s.status = { code: 1 };
-  else if (st && st.code === 'error') s.status = st.message ? { code: 2, message: st.message } : { code: 2 };
-
-  const events = r.events;
-  if (events && events.length > 0) {
-    const out: OtlpEvent[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
+  if (r.events?.length)
+    s.events = r.events.map((e) => {
       const oe: OtlpEvent = { timeUnixNano: msToNanos(e.timeMs), name: e.name };
       if (e.attrs) oe.attributes = toKeyValues(e.attrs);
       if (e.droppedAttrs) oe.droppedAttributesCount = e.droppedAttrs;
-      out.push(oe);
-    }
-    s.events = out;
-  }
-  const links = r.links;
-  if (links && links.length > 0) {
-    const out: OtlpLink[] = [];
-    for (let i = 0; i < links.length; i++) {
-      const l = links[i]!;
+      return oe;
+    });
+  if (r.links?.length)
+    s.links = r.links.map((l) => {
       const ol: OtlpLink = { traceId: l.traceId, spanId: l.spanId };
       if (l.traceState) ol.traceState = l.traceState;
       if (l.attrs) ol.attributes = toKeyValues(l.attrs);
       // Only the W3C byte: whether a linked context is remote is not recorded.
       if (l.flags !== undefined) ol.flags = l.flags & 0xff;
-      out.push(ol);
-    }
-    s.links = out;
-  }
-  const d = r.dropped;
-  if (d) {
-    if (d.attrs) s.droppedAttributesCount = d.attrs;
-    if (d.events) s.droppedEventsCount = d.events;
-    if (d.links) s.droppedLinksCount = d.links;
-  }
+      return ol;
+    });
+  if (d?.attrs) s.droppedAttributesCount = d.attrs;
+  if (d?.events) s.droppedEventsCount = d.events;
+  if (d?.links) s.droppedLinksCount = d.links;
   return s;
 };
 
@@ -150,36 +120,27 @@ const toSpan = (r: SpanRecord): OtlpSpan => {
 export const toOtlpJson = (spans: readonly SpanRecord[]): OtlpTraceRequest => {
   const resourceSpans: OtlpResourceSpans[] = [];
   const byRef = new Map<ResourceRecord, OtlpSpan[]>();
-  const byKey = new Map<string, { rs: OtlpResourceSpans; scopes: Map<string, OtlpSpan[]> }>();
-
-  const listFor = (res: ResourceRecord): OtlpSpan[] => {
-    // Attribute insertion order survives structured cloning, so this key is stable per tracer.
-    const key = JSON.stringify(res.attrs ?? {});
-    let group = byKey.get(key);
-    if (!group) {
-      group = { rs: { resource: { attributes: toKeyValues(res.attrs) }, scopeSpans: [] }, scopes: new Map() };
-      byKey.set(key, group);
-      resourceSpans.push(group.rs);
-    }
-    const scope = res.scope ?? EMPTY_RESOURCE.scope;
-    const scopeKey = scope.name + '\n' + (scope.version ?? '');
-    let list = group.scopes.get(scopeKey);
-    if (!list) {
-      list = [];
-      group.scopes.set(scopeKey, list);
-      const os: OtlpScope = { name: scope.name };
-      if (scope.version) os.version = scope.version;
-      group.rs.scopeSpans.push({ scope: os, spans: list });
-    }
-    return list;
-  };
-
-  for (let i = 0; i < spans.length; i++) {
-    const r = spans[i]!;
-    const res = r.resource ?? EMPTY_RESOURCE;
+  const byAttrs = new Map<string, OtlpResourceSpans>();
+  const byScope = new Map<string, OtlpSpan[]>();
+  for (const r of spans) {
+    const res = r.resource ?? NO_RESOURCE;
     let list = byRef.get(res);
     if (!list) {
-      list = listFor(res);
+      const { attrs, scope = NO_RESOURCE.scope } = res;
+      // Attribute insertion order survives structured cloning, so this key is stable per tracer.
+      const key = JSON.stringify(attrs ?? {});
+      let rs = byAttrs.get(key);
+      if (!rs) {
+        byAttrs.set(key, (rs = { resource: { attributes: toKeyValues(attrs) }, scopeSpans: [] }));
+        resourceSpans.push(rs);
+      }
+      // JSON text has no raw line breaks, so the parts cannot run into each other.
+      const scopeKey = `${key}\n${scope.name}\n${scope.version ?? ''}`;
+      list = byScope.get(scopeKey);
+      if (!list) {
+        byScope.set(scopeKey, (list = []));
+        rs.scopeSpans.push({ scope: scope.version ? { name: scope.name, version: scope.version } : { name: scope.name }, spans: list });
+      }
       byRef.set(res, list);
     }
     list.push(toSpan(r));
@@ -196,18 +157,16 @@ export const encodeOtlp = (spans: readonly SpanRecord[]): string => JSON.stringi
  * empty. Bodies that are empty or not JSON count as full success.
  */
 export const parseOtlpResponse = (body: string): { rejected: number; message?: string } => {
-  let parsed: unknown;
+  let ps: { rejectedSpans?: unknown; errorMessage?: unknown } | undefined;
   try {
-    parsed = body ? JSON.parse(body) : undefined;
+    ps = JSON.parse(body).partialSuccess;
   } catch {
-    return { rejected: 0 };
+    // Empty, not JSON, or `null`: nothing was rejected.
   }
-  const ps = (parsed as { partialSuccess?: { rejectedSpans?: unknown; errorMessage?: unknown } } | null)
-    ?.partialSuccess;
-  if (!ps || typeof ps !== 'object') return { rejected: 0 };
-  const n = Number(ps.rejectedSpans ?? 0);
-  const out: { rejected: number; message?: string } = { rejected: Number.isFinite(n) && n > 0 ? n : 0 };
-  if (typeof ps.errorMessage === 'string' && ps.errorMessage) out.message = ps.errorMessage;
+  const n = Number(ps?.rejectedSpans);
+  const out: { rejected: number; message?: string } = { rejected: n > 0 && n < Infinity ? n : 0 };
+  const m = ps?.errorMessage;
+  if (m && typeof m === 'string') out.message = m;
   return out;
 };
 

@@ -26,13 +26,11 @@ const MAX_DETAIL = 200;
  * Dates in the past give 0; a missing or unreadable value gives undefined.
  */
 export const parseRetryAfter = (value: string | null, nowMs: number = Date.now()): number | undefined => {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const v = value?.trim() ?? '';
+  if (/^\d+$/.test(v)) return +v * 1000;
   // Only try dates that contain letters: Date.parse also accepts bare numbers like "-5" as years.
-  if (!/[a-z]/i.test(v)) return undefined;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+  const at = /[a-z]/i.test(v) ? Date.parse(v) : NaN;
+  return isNaN(at) ? undefined : Math.max(0, at - nowMs);
 };
 
 /** `HTTP 503 Service Unavailable`, or `HTTP 418` for statuses without a known phrase. */

@@ -13,7 +13,7 @@ const memoryOutbox = () => {
   const stats: OutboxStats = { count: 0, bytes: 0, dropped: 0, droppedTotal: 0, delivered: 0, deadLettered: 0, rejected: 0 };
   const dead: { reason: string; n: number }[] = [];
   const box: Pick<Outbox, 'takeBatch' | 'settle' | 'stats'> = {
-    takeBatch: async (max) => ({ records: records.slice(0, max), sizes: [], parts: [], dropped: 0, droppedAt: -1 }),
+    takeBatch: async (max) => ({ records: records.slice(0, max), sizes: [], pos: [], dropped: 0, droppedAt: -1 }),
     settle: async (batch: OutboxBatch, from, to, how) => {
       const gone = new Set(batch.records.slice(from, to));
       records = records.filter((r) => !gone.has(r));
@@ -191,6 +191,22 @@ describe('Flusher', () => {
     expect((await f.status()).circuit).toBe('open');
     await vi.advanceTimersByTimeAsync(30_000);
     expect(sent).toHaveLength(4);
+    expect((await f.status()).circuit).toBe('closed');
+  });
+
+  it('probes an open circuit early when the network comes back, and closes it on success', async () => {
+    cfg = { ...cfg, circuitFailures: 1, circuitOpenMs: 30_000 };
+    const f = make();
+    answers = [{ ok: false, retryable: true, reason: 'network error: offline' }];
+    outbox.add(2);
+    await f.flush('start');
+    expect((await f.status()).circuit).toBe('open');
+    // Not forced: the open circuit holds the attempt.
+    await f.flush('size');
+    expect(sent).toHaveLength(1);
+    await f.flush('online');
+    expect(sent).toHaveLength(2);
+    expect(outbox.left()).toBe(0);
     expect((await f.status()).circuit).toBe('closed');
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_RETRY_AFTER_MS, nextDelayMs } from '../../../worker/nextDelayMs';
 
-const base = { baseMs: 1000, capMs: 60_000, jitter: 1 };
+const base = { backoffBaseMs: 1000, backoffCapMs: 60_000, backoffJitter: 1 };
 
 describe('nextDelayMs', () => {
   it('doubles the ceiling per attempt up to the cap', () => {
@@ -15,8 +15,8 @@ describe('nextDelayMs', () => {
   });
 
   it('keeps a floor with partial jitter, so delays grow strictly', () => {
-    const lo = (attempt: number) => nextDelayMs({ ...base, jitter: 0.3, attempt, random: () => 0.9999 });
-    const hi = (attempt: number) => nextDelayMs({ ...base, jitter: 0.3, attempt, random: () => 0 });
+    const lo = (attempt: number) => nextDelayMs({ ...base, backoffJitter: 0.3, attempt, random: () => 0.9999 });
+    const hi = (attempt: number) => nextDelayMs({ ...base, backoffJitter: 0.3, attempt, random: () => 0 });
     expect(lo(2)).toBe(1400);
     for (let n = 1; n < 5; n++) expect(lo(n + 1)).toBeGreaterThan(hi(n));
   });
