@@ -21,8 +21,8 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
 ];
 
-// No default pattern can match a string shorter than this, so short values skip the regexes.
-const MIN_SECRET_LENGTH = 12;
+/** No default pattern can match a string shorter than this, so short values skip the regexes. */
+export const MIN_SECRET_LENGTH = 12;
 
 /** Replaces every match of `patterns` in `value` with `[REDACTED]`. */
 export const redactSecrets = (value: string, patterns: readonly RegExp[]): string => {

@@ -17,7 +17,7 @@ import { FLAG_SAMPLED, formatTraceparent } from '../propagation/traceparent';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { reportInternal } from '../lib/reportInternal';
-import { redactSecrets, redactUrl } from './redact';
+import { MIN_SECRET_LENGTH, redactSecrets, redactUrl } from './redact';
 import { computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
 
@@ -93,6 +93,18 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);
+
+// Redacted strings, per tracer config: the same values come back on span after span (the URLs
+// an app calls, the session id), and running every secret pattern over them each time was
+// about a fifth of an HTTP span's cost. Bounded in count and length; starts over when full.
+const MAX_MEMO_STRINGS = 256;
+const MAX_MEMO_CHARS = 2048;
+const memos = new WeakMap<object, { plain: Map<string, string>; url: Map<string, string> }>();
+
+const redact = (value: string, isUrl: boolean, cfg: ResolvedConfig): string => {
+  const s = cfg.secretPatterns.length ? redactSecrets(value, cfg.secretPatterns) : value;
+  return isUrl ? redactUrl(s, cfg.keepQueryKeys) : s;
+};
 
 const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
   if (error instanceof Error) return { type: error.name || 'Error', message: error.message, stack: error.stack };
@@ -292,9 +304,19 @@ export class Span implements SpanRecord {
       s = s.slice(0, cfg.maxStringLength);
       this.ex().truncated++;
     }
-    if (cfg.secretPatterns.length) s = redactSecrets(s, cfg.secretPatterns);
-    if (cfg.redactQuery && key !== undefined && URL_KEYS.has(key)) s = redactUrl(s, cfg.keepQueryKeys);
-    return s;
+    const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
+    if (!isUrl && (s.length < MIN_SECRET_LENGTH || !cfg.secretPatterns.length)) return s;
+    if (s.length > MAX_MEMO_CHARS) return redact(s, isUrl, cfg);
+    let memo = memos.get(cfg);
+    if (!memo) memos.set(cfg, (memo = { plain: new Map(), url: new Map() }));
+    const known = isUrl ? memo.url : memo.plain;
+    let out = known.get(s);
+    if (out === undefined) {
+      out = redact(s, isUrl, cfg);
+      if (known.size >= MAX_MEMO_STRINGS) known.clear();
+      known.set(s, out);
+    }
+    return out;
   }
 
   private clean(key: string, value: unknown): AttributeValue | undefined {
