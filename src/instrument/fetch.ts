@@ -95,15 +95,15 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const raw = typeof input === 'string' ? input : isRequest ? input.url : input instanceof URL ? input.href : undefined;
     // Other objects are stringified by fetch itself; doing it here too could run their code twice.
     if (raw === undefined) return undefined;
-    const info = classify(raw, rules);
-    if (!info) return undefined;
+    const target = classify(raw, rules);
+    if (!target) return undefined;
     const method = init && typeof (init as RequestInit).method === 'string' ? (init as RequestInit).method! : isRequest ? input.method : 'GET';
     const tracer: Tracer = opts.tracer ?? getTracer();
     const parent = parentSpan(tracer);
-    const span = startHttpSpan(tracer, method, info.url, parent);
+    const span = startHttpSpan(tracer, method, target, parent);
     const gen = parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
     const call: Call = { span, gen, input, init, startMs: now() };
-    if (info.propagate) {
+    if (target.propagate) {
       try {
         [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);
       } catch (error) {

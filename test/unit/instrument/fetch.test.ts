@@ -143,6 +143,31 @@ describe('instrumentFetch', () => {
     for (const p of ['/h1', '/h2', '/h3', '/h4', '/h5']) expect(lastSeen(p).headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
   });
 
+  it('resolves relative URLs against the page as it is now, not as it was at the last call', async () => {
+    const t = testTracer();
+    const original = globalThis.fetch;
+    // Node's fetch has no page to resolve against; a browser's would send these to the page's origin.
+    const sent: unknown[] = [];
+    globalThis.fetch = (async (_input: unknown, init?: RequestInit) => {
+      sent.push(new Headers(init?.headers).get('traceparent'));
+      return new Response('x');
+    }) as typeof fetch;
+    const loc = (globalThis as unknown as { location: { href: string } }).location;
+    try {
+      stop = instrumentFetch({ tracer: t.tracer });
+      await (await fetch('rel?x=1')).text();
+      loc.href = `${base}/dir/page`;
+      await (await fetch('rel?x=1')).text();
+    } finally {
+      loc.href = `${base}/page`;
+      stop?.();
+      stop = undefined;
+      globalThis.fetch = original;
+    }
+    expect(t.spans.map((s) => s.attrs['url.full'])).toEqual([`${base}/rel?x=[REDACTED]`, `${base}/dir/rel?x=[REDACTED]`]);
+    expect(sent).toEqual([expect.stringMatching(/^00-/), expect.stringMatching(/^00-/)]);
+  });
+
   it('leaves a traceparent the app set itself alone', async () => {
     const t = testTracer();
     stop = instrumentFetch({ tracer: t.tracer });
