@@ -45,6 +45,37 @@ const isPlainObject = (v: object): boolean => {
   return proto === Object.prototype || proto === null;
 };
 
+const hasTraceparent = (names: Iterable<string>): boolean => {
+  for (const name of names) if (name.length === 11 && name.toLowerCase() === 'traceparent') return true;
+  return false;
+};
+
+/**
+ * Headers given as a plain object or an array of string pairs, with the trace headers added to
+ * a copy (fetch reads a record or a sequence just as it reads a Headers object, and building
+ * neither costs a Headers); undefined when they are some other shape.
+ */
+const withTraceFields = (span: Span, given: unknown): object | false | undefined => {
+  if (typeof given !== 'object' || given === null) return undefined;
+  if (Array.isArray(given)) {
+    const names: string[] = [];
+    for (const pair of given as unknown[]) {
+      // Anything but [string, string] is left to the Headers path, which reads it as fetch would.
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') return undefined;
+      names.push(pair[0]);
+    }
+    if (hasTraceparent(names)) return false;
+    const out = given.slice() as [string, string][];
+    inject(span.spanContext(), (name, value) => void out.push([name, value]));
+    return out;
+  }
+  if (!isPlainObject(given)) return undefined;
+  if (hasTraceparent(Object.keys(given))) return false;
+  const out: Record<string, string> = { ...(given as Record<string, string>) };
+  inject(span.spanContext(), (name, value) => void (out[name] = value));
+  return out;
+};
+
 /**
  * The arguments for the original fetch with `traceparent`/`tracestate` added, keeping every
  * header, the body and the caller's objects as they were. Throws when the arguments are invalid
@@ -54,12 +85,20 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   // An init that is a class instance (even a Request) cannot be copied field by field safely.
   if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
   const given = (init as RequestInit | undefined)?.headers;
-  if (given !== undefined || !isRequest) {
-    // fetch reads init.headers in place of the Request's, so merging into a copy of them is exact.
+  if (given === undefined && !isRequest) {
+    const headers: Record<string, string> = {};
+    inject(span.spanContext(), (name, value) => void (headers[name] = value));
+    return [input, init === undefined ? { headers } : { ...(init as RequestInit), headers }];
+  }
+  if (given !== undefined) {
+    // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
+    const fields = withTraceFields(span, given);
+    if (fields === false) return [input, init];
+    if (fields) return [input, { ...(init as RequestInit), headers: fields }];
     const headers = new Headers(given);
     if (headers.has('traceparent')) return [input, init];
     inject(span.spanContext(), headers);
-    return [input, { ...(init as RequestInit | undefined), headers }];
+    return [input, { ...(init as RequestInit), headers }];
   }
   // A Request that carries its own headers: give the original fetch a copy, so the caller's
   // Request object is not changed. Copying takes over its body, as fetch(request) itself does,
@@ -91,13 +130,19 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const watchStreams = opts.streams !== false;
 
   const begin = (input: unknown, init: unknown): Call | undefined => {
-    const isRequest = typeof Request === 'function' && input instanceof Request;
-    const raw = typeof input === 'string' ? input : isRequest ? input.url : input instanceof URL ? input.href : undefined;
+    let isRequest = false;
+    let raw: string | undefined;
+    if (typeof input === 'string') raw = input;
+    else if (typeof Request === 'function' && input instanceof Request) {
+      isRequest = true;
+      raw = input.url;
+    } else if (input instanceof URL) raw = input.href;
     // Other objects are stringified by fetch itself; doing it here too could run their code twice.
     if (raw === undefined) return undefined;
     const target = classify(raw, rules);
     if (!target) return undefined;
-    const method = init && typeof (init as RequestInit).method === 'string' ? (init as RequestInit).method! : isRequest ? input.method : 'GET';
+    const given = init && (init as RequestInit).method;
+    const method = typeof given === 'string' ? given : isRequest ? (input as Request).method : 'GET';
     const tracer: Tracer = opts.tracer ?? getTracer();
     const parent = parentSpan(tracer);
     const span = startHttpSpan(tracer, method, target, parent);

@@ -174,6 +174,12 @@ describe('instrumentFetch', () => {
     const own = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     await (await fetch(`${base}/own`, { headers: { traceparent: own } })).text();
     expect(lastSeen('/own').headers.traceparent).toBe(own);
+    // In any spelling, and in every header form.
+    await (await fetch(`${base}/own2`, { headers: { TraceParent: own } })).text();
+    await (await fetch(`${base}/own3`, { headers: [['TRACEPARENT', own], ['x-a', '1']] })).text();
+    await (await fetch(`${base}/own4`, { headers: new Headers({ Traceparent: own }) })).text();
+    for (const p of ['/own2', '/own3', '/own4']) expect(lastSeen(p).headers.traceparent, p).toBe(own);
+    expect(lastSeen('/own3').headers['x-a']).toBe('1');
   });
 
   it('passes the same rejection through and records it', async () => {
