@@ -8,7 +8,7 @@ import { patch } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions, type UrlRules } from './http';
 import { parentSpan } from './interactionContext';
-import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome } from './stream';
+import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher, type SseCounter } from './stream';
 import type { Stop } from './index';
 
 /** Options for {@link instrumentFetch}. */
@@ -110,12 +110,14 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   return [copy, init];
 };
 
+const SSE_RE = /^\s*text\/event-stream/i;
+
 /**
  * Records a CLIENT span for every `fetch()` the page makes (OpenTelemetry HTTP conventions,
  * query values redacted), adds `traceparent`/`tracestate` to same-origin and `propagateTo`
  * requests, and follows the response body as the app reads it. The page gets back the same
- * outcome: the same rejection, and a Response that behaves like the original. Call the returned
- * function to restore the original `fetch`.
+ * outcome: the same Response object, or the same rejection. Call the returned function to
+ * restore the original `fetch`.
  */
 export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const g = globalThis as { fetch?: typeof fetch };
@@ -159,7 +161,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     return call;
   };
 
-  const respond = (call: Call, res: Response): Response => {
+  const respond = (call: Call, res: Response): void => {
     const { span } = call;
     try {
       setHttpStatus(span, res.status);
@@ -167,53 +169,56 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       span.setAttribute(BODY_ATTRS.timeToHeadersMs, headersMs - call.startMs);
       if (!watchStreams || !span.isRecording || !res.body) {
         span.end();
-        return res;
+        return;
       }
       let chunks = 0;
       let bytes = 0;
       let lastMs = headersMs;
       let usage: Usage | undefined;
       const gen = call.gen;
-      const type = res.headers.get('content-type') ?? '';
-      const sse = /^\s*text\/event-stream/i.test(type)
-        ? createSseCounter((data, index) => {
-            if (gen && index === 0) gen.setCompletionStart();
-            const found = usageFromEvent(data);
-            if (found && gen) {
-              // Anthropic splits usage over two events; OpenAI sends it once, at the end.
-              usage = { ...usage, ...found };
-              gen.setUsage(usage);
-            }
-          })
-        : undefined;
-      const out = watchBody(
-        res,
-        {
-          chunk(chunk) {
-            lastMs = now();
-            if (chunks++ === 0) {
-              span.setAttribute(BODY_ATTRS.timeToFirstChunkMs, lastMs - call.startMs);
-              span.recordEvent('first_chunk');
-            }
-            bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
-            sse?.push(chunk);
-          },
-          end(outcome: BodyOutcome, error?: unknown) {
-            span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes, [BODY_ATTRS.outcome]: outcome });
-            if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
-            if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
-            if (outcome === 'error') setHttpFailure(span, error);
-            span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
-          },
+      let sse: SseCounter | null | undefined;
+      const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+      const watcher: BodyWatcher = {
+        chunk(chunk) {
+          lastMs = now();
+          if (chunks++ === 0) {
+            span.setAttribute(BODY_ATTRS.timeToFirstChunkMs, lastMs - call.startMs);
+            span.recordEvent('first_chunk');
+          }
+          bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
+          if (sse === undefined) {
+            sse = isSse
+              ? createSseCounter((data, index) => {
+                  if (gen && index === 0) gen.setCompletionStart();
+                  const found = usageFromEvent(data);
+                  if (found && gen) {
+                    // Anthropic splits usage over two events; OpenAI sends it once, at the end.
+                    usage = { ...usage, ...found };
+                    gen.setUsage(usage);
+                  }
+                })
+              : null;
+          }
+          sse?.push(chunk);
         },
-        now,
-      );
-      if (out === res) span.end();
-      return out;
+        end(outcome: BodyOutcome, detail) {
+          // Read through response.body: every chunk was counted. Read with text() and the
+          // like: the method's result tells the bytes, when it can.
+          if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
+          else if (detail.bytes !== undefined) span.setAttribute(BODY_ATTRS.bytes, detail.bytes);
+          span.setAttribute(BODY_ATTRS.outcome, outcome);
+          if (isSse) span.setAttribute(BODY_ATTRS.sseEvents, sse?.events ?? 0);
+          if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
+          if (outcome === 'error') setHttpFailure(span, detail.error);
+          span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
+        },
+      };
+      // SSE bodies are read through the counting stream even by text(): the first event is the
+      // generation's first token, and only the stream sees when it arrives.
+      if (!watchBody(res, watcher, { now, isStreaming: isSse })) span.end();
     } catch (error) {
       reportInternal(error);
       span.end();
-      return res;
     }
   };
 
@@ -252,10 +257,15 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           traced.span.end();
           return promise;
         }
-        // The caller's promise settles as the original's does: the same rejection reason, and
-        // a Response that behaves like the original (see watchBody).
+        // One step after the original: the same Response object (watched in place, see
+        // watchBody) or the same rejection reason. Not the original promise itself, because
+        // our rejection handler on it would hide a failure the app never handles from
+        // `unhandledrejection`, where the app's own error reporting looks for it.
         return promise.then(
-          (res) => respond(traced, res),
+          (res) => {
+            respond(traced, res);
+            return res;
+          },
           (error: unknown) => {
             failed(traced, error);
             throw error;

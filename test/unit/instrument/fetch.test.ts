@@ -28,7 +28,7 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
   req.on('end', () => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push({ path: url.pathname + url.search, method: req.method ?? '', headers: req.headers, body });
-    if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}');
     if (url.pathname === '/missing') return void res.writeHead(404).end('nope');
     if (url.pathname === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -99,6 +99,46 @@ describe('instrumentFetch', () => {
       [BODY_ATTRS.bytes]: 11,
     });
     expect(span.status.code).toBe('unset');
+  });
+
+  it('hands back the very Response the original fetch resolved with, and ends the span when it is read', async () => {
+    const t = testTracer();
+    const original = globalThis.fetch;
+    let native: Response | undefined;
+    globalThis.fetch = (async (...args: Parameters<typeof fetch>) => (native = await original(...args))) as typeof fetch;
+    try {
+      stop = instrumentFetch({ tracer: t.tracer });
+      const res = await fetch(`${base}/json`);
+      expect(res).toBe(native);
+      expect(res).toBeInstanceOf(Response);
+      expect(t.spans).toHaveLength(0);
+      expect(new Uint8Array(await res.arrayBuffer())).toHaveLength(11);
+      expect(t.byName('GET').attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'complete', [BODY_ATTRS.bytes]: 11, 'http.response.status_code': 200 });
+      expect(t.byName('GET').attrs[BODY_ATTRS.chunks]).toBeUndefined();
+    } finally {
+      stop?.();
+      stop = undefined;
+      globalThis.fetch = original;
+    }
+  });
+
+  it('follows a body read through response.body chunk by chunk, and a cancel', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const res = await fetch(`${base}/sse`);
+    const reader = res.body!.getReader();
+    let bytes = 0;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.byteLength;
+    const read = t.byName('GET');
+    expect(read.attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'complete', [BODY_ATTRS.bytes]: bytes, [BODY_ATTRS.sseEvents]: 5 });
+    expect(read.attrs[BODY_ATTRS.chunks]).toBeGreaterThanOrEqual(1);
+
+    const other = await fetch(`${base}/sse`);
+    const r2 = other.body!.getReader();
+    await r2.read();
+    await r2.cancel('stop');
+    const cancelled = t.spans.filter((s) => s.name === 'GET')[1]!;
+    expect(cancelled.attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'cancelled', 'edgetrace.cancelled': true });
   });
 
   it('adds traceparent to same-origin and allowlisted requests only', async () => {
