@@ -99,7 +99,7 @@ const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 's
 // about a fifth of an HTTP span's cost. Bounded in count and length; starts over when full.
 const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
-const memos = new WeakMap<object, { plain: Map<string, string>; url: Map<string, string> }>();
+const memos = new WeakMap<object, [plain: Map<string, string>, url: Map<string, string>]>();
 
 const redact = (value: string, isUrl: boolean, cfg: ResolvedConfig): string => {
   const s = cfg.secretPatterns.length ? redactSecrets(value, cfg.secretPatterns) : value;
@@ -308,13 +308,12 @@ export class Span implements SpanRecord {
     if (!isUrl && (s.length < MIN_SECRET_LENGTH || !cfg.secretPatterns.length)) return s;
     if (s.length > MAX_MEMO_CHARS) return redact(s, isUrl, cfg);
     let memo = memos.get(cfg);
-    if (!memo) memos.set(cfg, (memo = { plain: new Map(), url: new Map() }));
-    const known = isUrl ? memo.url : memo.plain;
+    if (!memo) memos.set(cfg, (memo = [new Map(), new Map()]));
+    const known = memo[isUrl ? 1 : 0];
     let out = known.get(s);
     if (out === undefined) {
-      out = redact(s, isUrl, cfg);
       if (known.size >= MAX_MEMO_STRINGS) known.clear();
-      known.set(s, out);
+      known.set(s, (out = redact(s, isUrl, cfg)));
     }
     return out;
   }

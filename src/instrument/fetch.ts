@@ -8,7 +8,7 @@ import { patch } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions, type UrlRules } from './http';
 import { parentSpan } from './interactionContext';
-import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher, type SseCounter } from './stream';
+import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
 
 /** Options for {@link instrumentFetch}. */
@@ -45,32 +45,15 @@ const isPlainObject = (v: object): boolean => {
   return proto === Object.prototype || proto === null;
 };
 
-const hasTraceparent = (names: Iterable<string>): boolean => {
-  for (const name of names) if (name.length === 11 && name.toLowerCase() === 'traceparent') return true;
-  return false;
-};
-
 /**
- * Headers given as a plain object or an array of string pairs, with the trace headers added to
- * a copy (fetch reads a record or a sequence just as it reads a Headers object, and building
- * neither costs a Headers); undefined when they are some other shape.
+ * Plain-object headers with the trace headers added to a copy (fetch reads a record just as it
+ * reads a Headers object, and building one costs a Headers); `false` when the app set its own
+ * traceparent, in any spelling; undefined for other shapes (Headers, pairs), which take the
+ * Headers path.
  */
-const withTraceFields = (span: Span, given: unknown): object | false | undefined => {
-  if (typeof given !== 'object' || given === null) return undefined;
-  if (Array.isArray(given)) {
-    const names: string[] = [];
-    for (const pair of given as unknown[]) {
-      // Anything but [string, string] is left to the Headers path, which reads it as fetch would.
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') return undefined;
-      names.push(pair[0]);
-    }
-    if (hasTraceparent(names)) return false;
-    const out = given.slice() as [string, string][];
-    inject(span.spanContext(), (name, value) => void out.push([name, value]));
-    return out;
-  }
+const withTraceFields = (span: Span, given: object): Record<string, string> | false | undefined => {
   if (!isPlainObject(given)) return undefined;
-  if (hasTraceparent(Object.keys(given))) return false;
+  for (const name of Object.keys(given)) if (name.toLowerCase() === 'traceparent') return false;
   const out: Record<string, string> = { ...(given as Record<string, string>) };
   inject(span.spanContext(), (name, value) => void (out[name] = value));
   return out;
@@ -92,9 +75,9 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   }
   if (given !== undefined) {
     // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
-    const fields = withTraceFields(span, given);
-    if (fields === false) return [input, init];
+    const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);
     if (fields) return [input, { ...(init as RequestInit), headers: fields }];
+    if (fields === false) return [input, init];
     const headers = new Headers(given);
     if (headers.has('traceparent')) return [input, init];
     inject(span.spanContext(), headers);
@@ -176,8 +159,18 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let lastMs = headersMs;
       let usage: Usage | undefined;
       const gen = call.gen;
-      let sse: SseCounter | null | undefined;
       const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+      const sse = isSse
+        ? createSseCounter((data, index) => {
+            if (gen && index === 0) gen.setCompletionStart();
+            const found = usageFromEvent(data);
+            if (found && gen) {
+              // Anthropic splits usage over two events; OpenAI sends it once, at the end.
+              usage = { ...usage, ...found };
+              gen.setUsage(usage);
+            }
+          })
+        : undefined;
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -186,19 +179,6 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
             span.recordEvent('first_chunk');
           }
           bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
-          if (sse === undefined) {
-            sse = isSse
-              ? createSseCounter((data, index) => {
-                  if (gen && index === 0) gen.setCompletionStart();
-                  const found = usageFromEvent(data);
-                  if (found && gen) {
-                    // Anthropic splits usage over two events; OpenAI sends it once, at the end.
-                    usage = { ...usage, ...found };
-                    gen.setUsage(usage);
-                  }
-                })
-              : null;
-          }
           sse?.push(chunk);
         },
         end(outcome: BodyOutcome, detail) {
@@ -207,7 +187,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
           else if (detail.bytes !== undefined) span.setAttribute(BODY_ATTRS.bytes, detail.bytes);
           span.setAttribute(BODY_ATTRS.outcome, outcome);
-          if (isSse) span.setAttribute(BODY_ATTRS.sseEvents, sse?.events ?? 0);
+          if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
           if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
