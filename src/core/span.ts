@@ -94,6 +94,18 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);
 
+// Redacted strings, per tracer config: the same values come back on span after span (the URLs
+// an app calls, the session id), and running every secret pattern over them each time was
+// about a fifth of an HTTP span's cost. Bounded in count and length; starts over when full.
+const MAX_MEMO_STRINGS = 256;
+const MAX_MEMO_CHARS = 2048;
+const memos = new WeakMap<object, [plain: Map<string, string>, url: Map<string, string>]>();
+
+const redact = (value: string, isUrl: boolean, cfg: ResolvedConfig): string => {
+  const s = cfg.secretPatterns.length ? redactSecrets(value, cfg.secretPatterns) : value;
+  return isUrl ? redactUrl(s, cfg.keepQueryKeys) : s;
+};
+
 const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
   if (error instanceof Error) return { type: error.name || 'Error', message: error.message, stack: error.stack };
   if (error !== null && typeof error === 'object') {
@@ -292,10 +304,21 @@ export class Span implements SpanRecord {
       s = s.slice(0, cfg.maxStringLength);
       this.ex().truncated++;
     }
+    const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
     const patterns = cfg.secretPatterns;
-    if (patterns.length && (s.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS)) s = redactSecrets(s, patterns);
-    if (cfg.redactQuery && key !== undefined && URL_KEYS.has(key)) s = redactUrl(s, cfg.keepQueryKeys);
-    return s;
+    // Short strings cannot hold a secret the default patterns find; a user's patterns may.
+    const scan = patterns.length > 0 && (s.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS);
+    if (!isUrl && !scan) return s;
+    if (s.length > MAX_MEMO_CHARS) return redact(s, isUrl, cfg);
+    let memo = memos.get(cfg);
+    if (!memo) memos.set(cfg, (memo = [new Map(), new Map()]));
+    const known = memo[isUrl ? 1 : 0];
+    let out = known.get(s);
+    if (out === undefined) {
+      if (known.size >= MAX_MEMO_STRINGS) known.clear();
+      known.set(s, (out = redact(s, isUrl, cfg)));
+    }
+    return out;
   }
 
   private clean(key: string, value: unknown): AttributeValue | undefined {

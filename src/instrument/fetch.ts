@@ -8,7 +8,7 @@ import { patch } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions, type UrlRules } from './http';
 import { parentSpan } from './interactionContext';
-import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome } from './stream';
+import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
 
 /** Options for {@link instrumentFetch}. */
@@ -46,6 +46,20 @@ const isPlainObject = (v: object): boolean => {
 };
 
 /**
+ * Plain-object headers with the trace headers added to a copy (fetch reads a record just as it
+ * reads a Headers object, and building one costs a Headers); `false` when the app set its own
+ * traceparent, in any spelling; undefined for other shapes (Headers, pairs), which take the
+ * Headers path.
+ */
+const withTraceFields = (span: Span, given: object): Record<string, string> | false | undefined => {
+  if (!isPlainObject(given)) return undefined;
+  for (const name of Object.keys(given)) if (name.toLowerCase() === 'traceparent') return false;
+  const out: Record<string, string> = { ...(given as Record<string, string>) };
+  inject(span.spanContext(), (name, value) => void (out[name] = value));
+  return out;
+};
+
+/**
  * The arguments for the original fetch with `traceparent`/`tracestate` added, keeping every
  * header, the body and the caller's objects as they were. Throws when the arguments are invalid
  * (the caller then passes the originals through, so fetch rejects exactly as it would have).
@@ -54,12 +68,20 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   // An init that is a class instance (even a Request) cannot be copied field by field safely.
   if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
   const given = (init as RequestInit | undefined)?.headers;
-  if (given !== undefined || !isRequest) {
-    // fetch reads init.headers in place of the Request's, so merging into a copy of them is exact.
+  if (given === undefined && !isRequest) {
+    const headers: Record<string, string> = {};
+    inject(span.spanContext(), (name, value) => void (headers[name] = value));
+    return [input, init === undefined ? { headers } : { ...(init as RequestInit), headers }];
+  }
+  if (given !== undefined) {
+    // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
+    const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);
+    if (fields) return [input, { ...(init as RequestInit), headers: fields }];
+    if (fields === false) return [input, init];
     const headers = new Headers(given);
     if (headers.has('traceparent')) return [input, init];
     inject(span.spanContext(), headers);
-    return [input, { ...(init as RequestInit | undefined), headers }];
+    return [input, { ...(init as RequestInit), headers }];
   }
   // A Request that carries its own headers: give the original fetch a copy, so the caller's
   // Request object is not changed. Copying takes over its body, as fetch(request) itself does,
@@ -71,12 +93,14 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   return [copy, init];
 };
 
+const SSE_RE = /^\s*text\/event-stream/i;
+
 /**
  * Records a CLIENT span for every `fetch()` the page makes (OpenTelemetry HTTP conventions,
  * query values redacted), adds `traceparent`/`tracestate` to same-origin and `propagateTo`
  * requests, and follows the response body as the app reads it. The page gets back the same
- * outcome: the same rejection, and a Response that behaves like the original. Call the returned
- * function to restore the original `fetch`.
+ * outcome: the same Response object, or the same rejection. Call the returned function to
+ * restore the original `fetch`.
  */
 export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const g = globalThis as { fetch?: typeof fetch };
@@ -91,19 +115,25 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const watchStreams = opts.streams !== false;
 
   const begin = (input: unknown, init: unknown): Call | undefined => {
-    const isRequest = typeof Request === 'function' && input instanceof Request;
-    const raw = typeof input === 'string' ? input : isRequest ? input.url : input instanceof URL ? input.href : undefined;
+    let isRequest = false;
+    let raw: string | undefined;
+    if (typeof input === 'string') raw = input;
+    else if (typeof Request === 'function' && input instanceof Request) {
+      isRequest = true;
+      raw = input.url;
+    } else if (input instanceof URL) raw = input.href;
     // Other objects are stringified by fetch itself; doing it here too could run their code twice.
     if (raw === undefined) return undefined;
-    const info = classify(raw, rules);
-    if (!info) return undefined;
-    const method = init && typeof (init as RequestInit).method === 'string' ? (init as RequestInit).method! : isRequest ? input.method : 'GET';
+    const target = classify(raw, rules);
+    if (!target) return undefined;
+    const given = init && (init as RequestInit).method;
+    const method = typeof given === 'string' ? given : isRequest ? (input as Request).method : 'GET';
     const tracer: Tracer = opts.tracer ?? getTracer();
     const parent = parentSpan(tracer);
-    const span = startHttpSpan(tracer, method, info.url, parent);
+    const span = startHttpSpan(tracer, method, target, parent);
     const gen = parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
     const call: Call = { span, gen, input, init, startMs: now() };
-    if (info.propagate) {
+    if (target.propagate) {
       try {
         [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);
       } catch (error) {
@@ -114,7 +144,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     return call;
   };
 
-  const respond = (call: Call, res: Response): Response => {
+  const respond = (call: Call, res: Response): void => {
     const { span } = call;
     try {
       setHttpStatus(span, res.status);
@@ -122,15 +152,15 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       span.setAttribute(BODY_ATTRS.timeToHeadersMs, headersMs - call.startMs);
       if (!watchStreams || !span.isRecording || !res.body) {
         span.end();
-        return res;
+        return;
       }
       let chunks = 0;
       let bytes = 0;
       let lastMs = headersMs;
       let usage: Usage | undefined;
       const gen = call.gen;
-      const type = res.headers.get('content-type') ?? '';
-      const sse = /^\s*text\/event-stream/i.test(type)
+      const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+      const sse = isSse
         ? createSseCounter((data, index) => {
             if (gen && index === 0) gen.setCompletionStart();
             const found = usageFromEvent(data);
@@ -141,34 +171,34 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
             }
           })
         : undefined;
-      const out = watchBody(
-        res,
-        {
-          chunk(chunk) {
-            lastMs = now();
-            if (chunks++ === 0) {
-              span.setAttribute(BODY_ATTRS.timeToFirstChunkMs, lastMs - call.startMs);
-              span.recordEvent('first_chunk');
-            }
-            bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
-            sse?.push(chunk);
-          },
-          end(outcome: BodyOutcome, error?: unknown) {
-            span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes, [BODY_ATTRS.outcome]: outcome });
-            if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
-            if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
-            if (outcome === 'error') setHttpFailure(span, error);
-            span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
-          },
+      const watcher: BodyWatcher = {
+        chunk(chunk) {
+          lastMs = now();
+          if (chunks++ === 0) {
+            span.setAttribute(BODY_ATTRS.timeToFirstChunkMs, lastMs - call.startMs);
+            span.recordEvent('first_chunk');
+          }
+          bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
+          sse?.push(chunk);
         },
-        now,
-      );
-      if (out === res) span.end();
-      return out;
+        end(outcome: BodyOutcome, detail) {
+          // Read through response.body: every chunk was counted. Read with text() and the
+          // like: the method's result tells the bytes, when it can.
+          if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
+          else if (detail.bytes !== undefined) span.setAttribute(BODY_ATTRS.bytes, detail.bytes);
+          span.setAttribute(BODY_ATTRS.outcome, outcome);
+          if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
+          if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
+          if (outcome === 'error') setHttpFailure(span, detail.error);
+          span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
+        },
+      };
+      // SSE bodies are read through the counting stream even by text(): the first event is the
+      // generation's first token, and only the stream sees when it arrives.
+      if (!watchBody(res, watcher, { now, isStreaming: isSse })) span.end();
     } catch (error) {
       reportInternal(error);
       span.end();
-      return res;
     }
   };
 
@@ -207,10 +237,15 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           traced.span.end();
           return promise;
         }
-        // The caller's promise settles as the original's does: the same rejection reason, and
-        // a Response that behaves like the original (see watchBody).
+        // One step after the original: the same Response object (watched in place, see
+        // watchBody) or the same rejection reason. Not the original promise itself, because
+        // our rejection handler on it would hide a failure the app never handles from
+        // `unhandledrejection`, where the app's own error reporting looks for it.
         return promise.then(
-          (res) => respond(traced, res),
+          (res) => {
+            respond(traced, res);
+            return res;
+          },
           (error: unknown) => {
             failed(traced, error);
             throw error;

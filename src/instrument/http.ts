@@ -37,12 +37,44 @@ const pageOrigin = (): string | undefined => {
   return loc && typeof loc.origin === 'string' ? loc.origin : undefined;
 };
 
+/**
+ * What relative request URLs resolve against: the document's base URL (`<base href>` counts,
+ * as it does for fetch), else the page's or worker's URL. `document.baseURI` is cached by the
+ * browser; `location.href` is rebuilt on every read, a microsecond each.
+ */
+const requestBase = (): string | undefined => {
+  const doc = (globalThis as { document?: { baseURI?: unknown } }).document;
+  const base = doc?.baseURI;
+  return typeof base === 'string' ? base : pageHref();
+};
+
+// Distinct URLs remembered per instrumentation before the memory starts over. Apps call the
+// same few endpoints again and again; an app with ids in its URLs only pays the parse again.
+const MAX_CACHED_URLS = 256;
+// Longer URLs (data: URLs can be megabytes) are parsed every time rather than kept.
+const MAX_CACHED_URL_CHARS = 2048;
+
+/** The compiled URL rules of one instrumentation, and what it learned about URLs so far. */
+export interface UrlRules {
+  propagate: UrlTest[];
+  ignore: UrlTest[];
+  /** The page's origin, fixed for its lifetime (history changes only the path). */
+  origin: string | undefined;
+  /** The base the cached targets were resolved against. */
+  base: string | undefined;
+  /** Request URL as given → its target, or null for a URL that is not traced. */
+  targets: Map<string, HttpTarget | null>;
+}
+
 /** Compiles `propagateTo` and `ignoreUrls` against the page's URL. */
 export const compileRules = (opts: HttpOptions): UrlRules => {
   const base = pageHref();
   return {
     propagate: (opts.propagateTo ?? []).map((p) => toUrlTest(p, base)),
     ignore: (opts.ignoreUrls ?? []).map((p) => toUrlTest(p, base)),
+    origin: pageOrigin(),
+    base: undefined,
+    targets: new Map(),
   };
 };
 
@@ -50,43 +82,67 @@ export const compileRules = (opts: HttpOptions): UrlRules => {
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
 
-/** A request about to be traced. */
-export interface HttpRequestInfo {
-  url: URL;
+/** A traced request URL, resolved once and kept: what its span records and whether it gets trace headers. */
+export interface HttpTarget {
+  /** The absolute URL without credentials (`url.full`; the span redacts its query values). */
+  full: string;
+  host: string;
+  port: number | undefined;
   /** Whether the request gets `traceparent`, `tracestate` and `baggage`. */
   propagate: boolean;
 }
 
+const resolveTarget = (raw: string, rules: UrlRules, base: string | undefined): HttpTarget | null => {
+  const url = new URL(raw, base);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  const href = url.href;
+  const origin = url.origin;
+  if (rules.ignore.length && anyUrl(rules.ignore, href, origin)) return null;
+  // Credentials never belong in `url.full`.
+  const full = url.username || url.password ? href.replace(`${url.username}${url.password ? `:${url.password}` : ''}@`, '') : href;
+  return {
+    full,
+    host: url.hostname,
+    port: url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol],
+    propagate: origin === rules.origin || anyUrl(rules.propagate, href, origin),
+  };
+};
+
 /**
  * Resolves `raw` against the page and applies the rules: `undefined` when the request is not
  * traced (ignored, or not an http(s) URL: data:, blob: and the like have no server to link to).
+ * Throws, like `new URL`, for a URL that does not parse. Results are kept per URL and base.
  */
-export const classify = (raw: string, rules: UrlRules): HttpRequestInfo | undefined => {
-  const base = pageHref();
-  const url = new URL(raw, base);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  const href = url.href;
-  const origin = url.origin;
-  if (rules.ignore.length && anyUrl(rules.ignore, href, origin)) return undefined;
-  const sameOrigin = origin === pageOrigin();
-  return { url, propagate: sameOrigin || anyUrl(rules.propagate, href, origin) };
+export const classify = (raw: string, rules: UrlRules): HttpTarget | undefined => {
+  const base = requestBase();
+  const targets = rules.targets;
+  if (base !== rules.base) {
+    targets.clear();
+    rules.base = base;
+  }
+  let target = targets.get(raw);
+  if (target === undefined) {
+    target = resolveTarget(raw, rules, base);
+    if (raw.length <= MAX_CACHED_URL_CHARS) {
+      if (targets.size >= MAX_CACHED_URLS) targets.clear();
+      targets.set(raw, target);
+    }
+  }
+  return target ?? undefined;
 };
 
 /** Starts the CLIENT span for a request under `parent` (see `parentSpan`), or as a new trace. */
-export const startHttpSpan = (tracer: Tracer, method: string, url: URL, parent: Span | undefined): Span => {
+export const startHttpSpan = (tracer: Tracer, method: string, target: HttpTarget, parent: Span | undefined): Span => {
   const upper = method.toUpperCase();
   const known = KNOWN_METHODS.has(upper);
-  const name = known ? upper : 'HTTP';
-  // `url.full` is redacted by the span itself (query values), and credentials never belong in it.
-  const full = url.username || url.password ? url.href.replace(`${url.username}${url.password ? `:${url.password}` : ''}@`, '') : url.href;
   const attributes: Record<string, unknown> = {
     'http.request.method': known ? upper : '_OTHER',
-    'url.full': full,
-    'server.address': url.hostname,
-    'server.port': url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol],
+    'url.full': target.full,
+    'server.address': target.host,
+    'server.port': target.port,
   };
   if (!known) attributes['http.request.method_original'] = method;
-  return tracer.startSpan(name, { kind: 'client', attributes, parent: parent ?? null });
+  return tracer.startSpan(known ? upper : 'HTTP', { kind: 'client', attributes, parent: parent ?? null });
 };
 
 /** Records the status on an HTTP span: 4xx and 5xx are errors of a client span. */

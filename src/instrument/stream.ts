@@ -2,12 +2,21 @@ import type { Usage } from '../core/cost';
 import { reportInternal } from '../lib/reportInternal';
 
 /**
- * Watching a response body as the app reads it, without `clone()` and without buffering.
+ * Watching a response body as the app reads it, on the very `Response` fetch() resolved with:
+ * no copy of the response, no `clone()`, no buffering.
  *
  * `clone()` tees the body: the copy nobody reads keeps every chunk the app has read, so an
- * endless stream grows memory forever. Instead the app gets a `Response` whose body is a
- * pass-through stream: each chunk is pulled from the original body only when the app asks
- * for one (high-water mark 0), counted, and handed over as is. Nothing is held after that.
+ * endless stream grows memory forever. A new Response over a pass-through stream avoids that,
+ * but puts a JavaScript stream in place of the native body for every request, which costs
+ * hundreds of microseconds even when the app just calls `json()`. So the Response is kept, and
+ * gets a prototype between it and `Response.prototype` (see `attach`) whose members shadow:
+ * - `text()`, `json()`, `arrayBuffer()`, `blob()`, `bytes()`, `formData()` call the native
+ *   method and end the watch when it settles (the common case, at native speed);
+ * - `body` hands out, on first access only, a pass-through stream over the native body: each
+ *   chunk is pulled from the original only when the app asks for one (high-water mark 0),
+ *   counted, and handed over as is. Nothing is held after that;
+ * - `clone()` returns a native clone watched the same way (see {@link watchBody}).
+ * Status, headers, `url`, `bodyUsed`, `instanceof Response` are the original's own.
  */
 
 /**
@@ -17,12 +26,33 @@ import { reportInternal } from '../lib/reportInternal';
  */
 export type BodyOutcome = 'complete' | 'cancelled' | 'error' | 'unread' | 'abandoned';
 
+/** What is known when a body read ends. */
+export interface BodyEnd {
+  /** The error, for `error`. */
+  error?: unknown;
+  /** Body bytes the app received, when a read method told (`arrayBuffer()`, `text()`…). */
+  bytes?: number;
+  /** Whether the app read through `response.body` (then every chunk went through `chunk`). */
+  isStream: boolean;
+}
+
 /** Callbacks of {@link watchBody}. Throwing in them is caught and counted; the body goes on. */
 export interface BodyWatcher {
-  /** A chunk was handed to the app. */
+  /** A chunk was handed to the app through `response.body`. */
   chunk(chunk: unknown): void;
-  /** The read ended; `error` is the stream's error for `error`. Called at most once. */
-  end(outcome: BodyOutcome, error?: unknown): void;
+  /** The read ended. Called at most once. */
+  end(outcome: BodyOutcome, detail: BodyEnd): void;
+}
+
+/** Options of {@link watchBody}. */
+export interface WatchBodyOptions {
+  /** Clock in ms. Default `Date.now`. */
+  now?: () => number;
+  /**
+   * Read the body through the counting stream even when the app calls `text()` and the like,
+   * so that chunks are seen as they arrive (Server-Sent Events). Default false.
+   */
+  isStreaming?: boolean;
 }
 
 /**
@@ -38,8 +68,54 @@ export const BODY_IDLE_MS = 10_000;
  */
 export const UNREAD_MS = 1_000;
 
-// Statuses whose responses cannot have a body (the Response constructor refuses one).
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+/** The body-reading methods of `Response.prototype` (those a runtime has are shadowed). */
+const METHODS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const;
+type Method = (typeof METHODS)[number];
+
+/** One watch, shared by a response and its clones. */
+interface Watch {
+  watcher: BodyWatcher;
+  now: () => number;
+  isStreaming: boolean;
+  done: boolean;
+  /** The branch (the response or one of its clones) the app read first; only it is followed. */
+  leader: Branch | undefined;
+  /** Stream reads in progress; a pending read is never abandoned. */
+  reading: number;
+  /** When the app last received a chunk, or the watch began. */
+  lastMs: number;
+}
+
+/** A watched response: the one fetch() returned, or a clone of it. */
+interface Branch {
+  watch: Watch;
+  res: Response;
+  /** The counting stream `body` hands out, made on first access. */
+  stream?: ReadableStream<unknown>;
+  /** The reader on the native body, taken when the app first reads `stream`. */
+  reader?: ReadableStreamDefaultReader<unknown>;
+  /** How the native body failed, when it did. */
+  failure?: { reason: unknown };
+}
+
+/** The native members the shadowing properties call. */
+interface Native {
+  body: (this: Response) => ReadableStream<Uint8Array> | null;
+  clone: (this: Response) => Response;
+  methods: Partial<Record<Method, (this: Response) => Promise<unknown>>>;
+  /** The prototype a watched response gets: `Response.prototype` with the members above shadowed. */
+  proto: Response;
+}
+
+const branches = new WeakMap<Response, Branch>();
+// Made on first use: importing this module touches no global.
+let native: Native | null | undefined;
+
+// Watches that end by time when nobody reads (see idleCheck). One timer serves them all: a timer
+// per response costs more than the rest of the watch.
+const idle = new Set<Watch>();
+let sweepTimer: ReturnType<typeof setTimeout> | undefined;
+let sweepDueMs = 0;
 
 const callSafely = (fn: () => void): void => {
   try {
@@ -49,121 +125,291 @@ const callSafely = (fn: () => void): void => {
   }
 };
 
-/**
- * Returns a `Response` that behaves like `res` (status, headers object, `url`, `redirected`,
- * `type`, `clone()`, `json()`, `text()`, `body.getReader()`, BYOB readers on byte streams,
- * `instanceof Response`) and reports its body's progress to `watcher`. Returns `res` itself,
- * unwatched, when it has no body or cannot be rebuilt; then `end` is never called.
- */
-export const watchBody = (res: Response, watcher: BodyWatcher, now: () => number = Date.now): Response => {
-  const body = res.body;
-  if (!body || res.bodyUsed || body.locked || NULL_BODY.has(res.status) || res.status < 200 || res.status > 599) return res;
+const finish = (w: Watch, outcome: BodyOutcome, detail: BodyEnd): void => {
+  if (w.done) return;
+  w.done = true;
+  idle.delete(w);
+  callSafely(() => w.watcher.end(outcome, detail));
+};
 
+/** Whether a read or an end seen on `b` counts: `b` is the first branch the app read. */
+const leads = (b: Branch): boolean => !b.watch.done && (b.watch.leader ??= b) === b;
+
+/** Runs the sweep within `delayMs`, or sooner if it is already due sooner. */
+const sweepIn = (delayMs: number): void => {
+  const due = Date.now() + delayMs;
+  if (sweepTimer !== undefined && sweepDueMs <= due) return;
+  clearTimeout(sweepTimer);
+  sweepDueMs = due;
+  sweepTimer = setTimeout(sweep, delayMs);
+};
+
+/**
+ * Ends the watch (not the body) of a response nobody started reading within UNREAD_MS, or
+ * stopped reading for BODY_IDLE_MS; later reads go on unwatched. A reader waiting for the next
+ * chunk is never abandoned. Read methods (`text()`…) always settle, so theirs are not here.
+ */
+const sweep = (): void => {
+  sweepTimer = undefined;
+  let next = Infinity;
+  for (const w of idle) {
+    callSafely(() => {
+      const limit = w.leader ? BODY_IDLE_MS : UNREAD_MS;
+      const quiet = w.now() - w.lastMs;
+      if (w.reading || quiet < limit) next = Math.min(next, w.reading ? limit : limit - quiet);
+      else finish(w, w.leader ? 'abandoned' : 'unread', { isStream: w.leader?.stream !== undefined });
+    });
+  }
+  if (idle.size) sweepIn(Number.isFinite(next) ? next : UNREAD_MS);
+};
+
+/**
+ * When the app locked the counting stream but has not read from it yet, the native body is
+ * still free: lock it too, so that the native `text()` or `clone()` fail as they would have.
+ */
+const syncLock = (b: Branch, n: Native): void => {
+  if (b.stream?.locked && !b.reader) b.reader = n.body.call(b.res)!.getReader();
+};
+
+/** Bytes of `s` in UTF-8 (what `text()` decoded). */
+const utf8Bytes = (s: string): number => {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // Two bytes up to U+07FF, three above; a surrogate pair (two units) is four.
+    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
+  }
+  return n;
+};
+
+/** The body's length from `Content-Length`, when that is the decoded length too. */
+const declaredBytes = (res: Response): number | undefined => {
+  const h = res.headers;
+  const length = h.get('content-length');
+  if (length === null || h.has('content-encoding')) return undefined;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+};
+
+/**
+ * A read method (`text()`…) on a watched branch: the native one, ending the watch when it
+ * settles. `json()` and `formData()` do not tell how many bytes they read; `Content-Length`
+ * does, when the body was not compressed. (`json()` as `text()` plus `JSON.parse` would count
+ * them, but Chromium never reports a native `json()` failure as an unhandled rejection, and a
+ * SyntaxError thrown by our own code would be.)
+ */
+const read = (res: Response, method: Method, n: Native): Promise<unknown> => {
+  const b = branches.get(res);
+  if (!b || b.watch.done) return n.methods[method]!.call(res);
+  let target = res;
+  let follow = false;
+  try {
+    syncLock(b, n);
+    const free = !b.reader && !res.bodyUsed;
+    if (free && b.watch.isStreaming) {
+      // Through the counting stream, so chunks are seen as they arrive (the native method
+      // settles only at the end); the stand-in carries the headers (blob type, form boundary).
+      target = new Response(streamOf(b, n) as ReadableStream<Uint8Array>, { headers: res.headers });
+    } else if (free && leads(b)) {
+      follow = true;
+      idle.delete(b.watch);
+    }
+  } catch (error) {
+    reportInternal(error);
+    target = res;
+  }
+  const promise = n.methods[method]!.call(target);
+  if (target === res) {
+    if (!follow) return promise;
+  } else {
+    // A read method fails its own way when the stream under it fails ("Failed to fetch" in
+    // Chromium); the app must get the body's own error, an AbortError for an abort.
+    return promise.catch((error: unknown) => {
+      throw b.failure ? b.failure.reason : error;
+    });
+  }
+  // A new promise, not the native one with our handlers added: those would mark a rejection
+  // the app never handles as handled, and hide it from `unhandledrejection`.
+  return promise.then(
+    (value) => {
+      let bytes: number | undefined;
+      if (method === 'arrayBuffer' || method === 'bytes') bytes = (value as ArrayBuffer | Uint8Array).byteLength;
+      else if (method === 'blob') bytes = (value as Blob).size;
+      else if (typeof value === 'string') bytes = utf8Bytes(value);
+      else bytes = declaredBytes(res);
+      callSafely(() => finish(b.watch, 'complete', { bytes, isStream: false }));
+      return value;
+    },
+    (error: unknown) => {
+      // Text that is not JSON: the body itself was read to the end.
+      if (method === 'json' && (error as { name?: unknown } | null)?.name === 'SyntaxError') {
+        callSafely(() => finish(b.watch, 'complete', { bytes: declaredBytes(res), isStream: false }));
+      } else finish(b.watch, 'error', { error, isStream: false });
+      throw error;
+    },
+  );
+};
+
+/** The counting pass-through stream over `b`'s native body, made once. */
+const streamOf = (b: Branch, n: Native): ReadableStream<unknown> => {
+  if (b.stream) return b.stream;
+  const w = b.watch;
+  const { res } = b;
   // Keep the original's stream type: fetch bodies are byte streams, and an app may read them
   // with a BYOB reader. Asking for one is the only way to tell; the lock is released at once.
   let isBytes = false;
   try {
-    (body.getReader as (o: { mode: 'byob' }) => ReadableStreamBYOBReader)({ mode: 'byob' }).releaseLock();
+    (n.body.call(res)!.getReader as (o: { mode: 'byob' }) => ReadableStreamBYOBReader)({ mode: 'byob' }).releaseLock();
     isBytes = true;
   } catch {
     // A default stream (a Response an app or service worker built from its own stream).
   }
-
-  let reader: ReadableStreamDefaultReader<unknown> | undefined;
-  let done = false;
-  let reading = false;
-  let lastMs = now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-
-  const finish = (outcome: BodyOutcome, error?: unknown): void => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    callSafely(() => watcher.end(outcome, error));
-  };
-
-  // Ends the watch (not the body) when nobody reads for BODY_IDLE_MS; reads go on unwatched.
-  const idleCheck = (): void => {
-    if (done) return;
-    const limit = reader ? BODY_IDLE_MS : UNREAD_MS;
-    const quiet = now() - lastMs;
-    if (reading || quiet < limit) timer = setTimeout(idleCheck, reading ? limit : limit - quiet);
-    else finish(reader ? 'abandoned' : 'unread');
-  };
-
   const source: { pull(c: ReadableStreamDefaultController<unknown>): Promise<void>; cancel(reason: unknown): Promise<void>; type?: 'bytes' } = {
     pull(controller) {
-      // The original is locked only once the app starts reading, so an unread body stays untouched.
-      const r = (reader ??= body.getReader());
-      reading = true;
+      // The native body is read at the first pull, not before: an unread body stays untouched,
+      // and after clone() it is the branch the original keeps.
+      const r = (b.reader ??= n.body.call(res)!.getReader());
+      const counts = leads(b);
+      if (counts) w.reading++;
       return r.read().then(
         (result) => {
-          reading = false;
-          lastMs = now();
+          if (counts) {
+            w.reading--;
+            w.lastMs = w.now();
+          }
           if (result.done) {
-            finish('complete');
+            if (counts) finish(w, 'complete', { isStream: true });
             controller.close();
             // A BYOB read waiting on a closed byte stream is only answered by respond(0).
             (controller as unknown as { byobRequest?: { respond(n: number): void } | null }).byobRequest?.respond(0);
             return;
           }
           const chunk: unknown = result.value;
-          if (!done) callSafely(() => watcher.chunk(chunk));
+          if (counts && !w.done) callSafely(() => w.watcher.chunk(chunk));
           // A byte stream refuses empty chunks; the app would not have seen one from the original either.
           if (!isBytes || (chunk as ArrayBufferView).byteLength > 0) controller.enqueue(chunk);
         },
         (error: unknown) => {
-          reading = false;
-          finish('error', error);
+          b.failure = { reason: error };
+          if (counts) {
+            w.reading--;
+            finish(w, 'error', { error, isStream: true });
+          }
           controller.error(error);
         },
       );
     },
     cancel(reason) {
-      finish('cancelled');
+      if (leads(b)) finish(w, 'cancelled', { isStream: true });
       // Cancelling the original aborts the network request, exactly as cancelling it directly would.
-      return (reader ?? body).cancel(reason);
+      return (b.reader ?? n.body.call(res)!).cancel(reason);
     },
   };
   if (isBytes) source.type = 'bytes';
+  b.stream = new ReadableStream(source as UnderlyingDefaultSource<unknown>, { highWaterMark: 0 });
+  return b.stream;
+};
 
-  let out: Response;
-  try {
-    const stream = new ReadableStream(source as UnderlyingDefaultSource<unknown>, { highWaterMark: 0 });
-    out = new Response(stream as ReadableStream<Uint8Array>, { status: res.status, statusText: res.statusText, headers: res.headers });
-    copyIdentity(res, out);
-  } catch (error) {
-    reportInternal(error);
-    return res;
+const makeNative = (): Native | null => {
+  if (typeof Response !== 'function') return null;
+  const proto = Response.prototype as unknown as Record<string, unknown>;
+  const body = Object.getOwnPropertyDescriptor(proto, 'body')?.get;
+  const clone = proto.clone;
+  if (typeof body !== 'function' || typeof clone !== 'function') return null;
+  const n: Native = {
+    body: body as Native['body'],
+    clone: clone as Native['clone'],
+    methods: {},
+    proto: proto as unknown as Response,
+  };
+  // Enumerable, writable and configurable, like the members they shadow (Web IDL's defaults).
+  const d: PropertyDescriptorMap = {};
+  for (const m of METHODS) {
+    if (typeof proto[m] !== 'function') continue;
+    n.methods[m] = proto[m] as (this: Response) => Promise<unknown>;
+    // A method named like the native one (`res.text.name === 'text'`).
+    const value = {
+      [m](this: Response): Promise<unknown> {
+        return read(this, m, n);
+      },
+    }[m];
+    d[m] = { configurable: true, enumerable: true, writable: true, value };
   }
-  timer = setTimeout(idleCheck, UNREAD_MS);
-  return out;
+  d.body = {
+    configurable: true,
+    enumerable: true,
+    get(this: Response): ReadableStream<unknown> | null {
+      const b = branches.get(this);
+      const own = n.body.call(this);
+      if (!b || b.stream) return b?.stream ?? own;
+      try {
+        // Once used or locked (the app read it with `text()`), the body is the native one as is.
+        if (b.watch.done || !own || own.locked || this.bodyUsed) return own;
+        return streamOf(b, n);
+      } catch (error) {
+        reportInternal(error);
+        return own;
+      }
+    },
+  };
+  d.clone = {
+    configurable: true,
+    enumerable: true,
+    writable: true,
+    value: function clone(this: Response): Response {
+      const b = branches.get(this);
+      if (b && !b.watch.done) callSafely(() => syncLock(b, n));
+      const copy = n.clone.call(this);
+      // The clone shares the watch: whichever of the two the app reads first is followed.
+      if (b && !b.watch.done) callSafely(() => attach(copy, b.watch, n));
+      return copy;
+    },
+  };
+  n.proto = Object.create(proto, d) as Response;
+  return n;
 };
 
 /**
- * Gives `out` the fields a constructed Response cannot take: the URL, `redirected`, `type`
- * and the original (immutable) headers object; `clone()` keeps them on the copy too.
+ * Gives `res` the watched prototype. Swapping the prototype is one step, where defining the
+ * seven members on each response costs several microseconds; the response keeps no own
+ * properties, and `instanceof Response` holds. Subclasses and responses someone else already
+ * changed (another copy of the SDK) are left alone.
  */
-const copyIdentity = (from: Response, out: Response): void => {
-  const define = (target: Response): void => {
-    Object.defineProperties(target, {
-      url: { value: from.url, configurable: true },
-      redirected: { value: from.redirected, configurable: true },
-      type: { value: from.type, configurable: true },
-      headers: { value: from.headers, configurable: true },
-    });
+const attach = (res: Response, watch: Watch, n: Native): boolean => {
+  if (Object.getPrototypeOf(res) !== Response.prototype || !Object.isExtensible(res)) return false;
+  Object.setPrototypeOf(res, n.proto);
+  branches.set(res, { watch, res });
+  return true;
+};
+
+/**
+ * Watches the body of `res` as the app reads it, on `res` itself (see the module comment): the
+ * app keeps the same object, with its status, headers, `url`, `type`, `bodyUsed`, `clone()`,
+ * `instanceof Response`, BYOB readers on byte streams. Returns false, and never calls `end`,
+ * when there is nothing to watch (no body, already used, an object we cannot extend).
+ *
+ * A clone shares the watch: the first of them the app starts reading is followed, the others
+ * are not counted (reading both would count the same body twice).
+ */
+export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOptions = {}): boolean => {
+  const n = (native ??= makeNative());
+  if (!n) return false;
+  const body = n.body.call(res);
+  if (!body || body.locked || res.bodyUsed) return false;
+  const now = opts.now ?? Date.now;
+  const watch: Watch = {
+    watcher,
+    now,
+    isStreaming: opts.isStreaming === true,
+    done: false,
+    leader: undefined,
+    reading: 0,
+    lastMs: now(),
   };
-  define(out);
-  const nativeClone = Response.prototype.clone;
-  Object.defineProperty(out, 'clone', {
-    configurable: true,
-    writable: true,
-    value: function clone(this: Response): Response {
-      const copy = nativeClone.call(this);
-      define(copy);
-      return copy;
-    },
-  });
+  if (!attach(res, watch, n)) return false;
+  idle.add(watch);
+  sweepIn(UNREAD_MS);
+  return true;
 };
 
 // --- Server-Sent Events below ---

@@ -68,12 +68,12 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   const begin = (xhr: XMLHttpRequest): XhrState | undefined => {
     const state = states.get(xhr);
     if (!state || state.span) return undefined;
-    const info = classify(state.url, rules);
-    if (!info) return undefined;
+    const target = classify(state.url, rules);
+    if (!target) return undefined;
     const tracer = opts.tracer ?? getTracer();
-    const span = startHttpSpan(tracer, state.method, info.url, parentSpan(tracer));
+    const span = startHttpSpan(tracer, state.method, target, parentSpan(tracer));
     state.span = span;
-    if (info.propagate && !state.headers.has('traceparent')) {
+    if (target.propagate && !state.headers.has('traceparent')) {
       inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value));
     }
     listen(xhr, state);

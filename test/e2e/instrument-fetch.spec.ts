@@ -148,3 +148,28 @@ test('failures come back exactly as without the SDK', async ({ page }) => {
   expect(err.status).toBe(2);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a failure the page never handles still reaches unhandledrejection, as without the SDK', async ({ page }) => {
+  await page.goto(s.page('/unhandled.html', testPage({})));
+  await ready(page);
+  const run = async () => {
+    await page.evaluate(async () => {
+      (window as unknown as { __errors: string[] }).__errors.length = 0;
+      void fetch('http://127.0.0.1:9/refused');
+      void fetch('/api/error').then((r) => r.json());
+      void fetch('/api/error').then((r) => r.text()).then((t) => JSON.parse(t));
+      const res = await fetch('/api/error');
+      void res.arrayBuffer().then(() => Promise.reject(new Error('after the body')));
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    return (await pageErrors(page)).map((e) => e.replace(/\s+/g, ' ')).sort();
+  };
+  const without = await run();
+  expect(without).toContain('unhandled rejection: TypeError: Failed to fetch');
+  expect(without).toContain('unhandled rejection: Error: after the body');
+  await page.evaluate(() => {
+    const w = window as unknown as { tracer: unknown; et: { init(o: object): unknown; createOtlpExporter(o: object): unknown } };
+    w.tracer = w.et.init({ exporter: w.et.createOtlpExporter({ url: '/v1/traces' }), batch: { delayMs: 20 } });
+  });
+  expect(await run()).toEqual(without);
+});

@@ -155,11 +155,21 @@ test('an endless stream read for a while keeps memory flat', async ({ page, brow
   expect(await pageErrors(page)).toEqual([]);
 });
 
-test('the wrapped response keeps clone(), json(), text(), headers and url working', async ({ page }) => {
-  await page.goto(s.page('/response.html', testPage({ init: '{}' })));
+// Installed before init(): records the Response objects the browser's fetch resolves with.
+const NATIVES = `<script>
+  window.natives = [];
+  const nativeFetch = window.fetch;
+  window.fetch = function (...args) { return nativeFetch.apply(this, args).then((r) => (window.natives.push(r), r)); };
+</script>`;
+
+test("the page gets fetch's own Response, and clone(), json(), text(), headers and url work", async ({ page }) => {
+  await page.goto(s.page('/response.html', testPage({ init: '{}', head: NATIVES })));
   await ready(page);
   const out = await page.evaluate(async () => {
+    const natives = (window as unknown as { natives: Response[] }).natives;
     const res = await fetch('/api/resp?x=1');
+    const same = res === natives.at(-1);
+    const identity = { same, constructor: res.constructor === Response, ownKeys: Reflect.ownKeys(res).length, keys: Object.keys(res).length };
     const copy = res.clone();
     const headersFrozen = (() => {
       try {
@@ -173,6 +183,7 @@ test('the wrapped response keeps clone(), json(), text(), headers and url workin
     const again = await fetch('/api/resp2');
     const blob = await again.blob();
     return {
+      identity,
       a,
       b: JSON.parse(b),
       copyUrl: copy.url,
@@ -185,6 +196,7 @@ test('the wrapped response keeps clone(), json(), text(), headers and url workin
     };
   });
   expect(out).toEqual({
+    identity: { same: true, constructor: true, ownKeys: 0, keys: 0 },
     a: { server: 'app', path: '/api/resp' },
     b: { server: 'app', path: '/api/resp' },
     copyUrl: `${s.app}/api/resp?x=1`,
@@ -195,4 +207,95 @@ test('the wrapped response keeps clone(), json(), text(), headers and url workin
     type: 'basic',
     blobType: 'application/json',
   });
+});
+
+test('json(), text(), arrayBuffer() and blob() end the span when they settle, with status and bytes', async ({ page }) => {
+  await page.goto(s.page('/methods.html', testPage({ init: '{}' })));
+  await ready(page);
+  const sizes = await page.evaluate(async () => {
+    const json = JSON.stringify(await (await fetch('/api/m-json')).json()).length;
+    const text = (await (await fetch('/api/m-text')).text()).length;
+    const buffer = (await (await fetch('/api/m-buffer')).arrayBuffer()).byteLength;
+    const blob = (await (await fetch('/api/m-blob')).blob()).size;
+    const error = (await (await fetch('/api/error')).text()).length;
+    return { json, text, buffer, blob, error };
+  });
+  await flush(page);
+  await expect.poll(() => ['/api/m-json', '/api/m-text', '/api/m-buffer', '/api/m-blob', '/api/error'].every((p) => httpSpan(p))).toBe(true);
+  const body = (path: string) => JSON.stringify({ server: 'app', path }).length;
+  for (const [path, read] of [['/api/m-json', sizes.json], ['/api/m-text', sizes.text], ['/api/m-buffer', sizes.buffer], ['/api/m-blob', sizes.blob]] as const) {
+    expect(read).toBe(body(path));
+    expect(httpSpan(path)!.attrs, path).toMatchObject({ 'http.response.status_code': 200, 'edgetrace.http.body_outcome': 'complete' });
+    // json() does not tell its bytes, and this server sends no Content-Length.
+    expect(httpSpan(path)!.attrs['edgetrace.http.body_bytes'], path).toBe(path === '/api/m-json' ? undefined : body(path));
+    expect(httpSpan(path)!.endMs).toBeGreaterThanOrEqual(httpSpan(path)!.startMs + (httpSpan(path)!.attrs['edgetrace.http.time_to_headers_ms'] as number));
+  }
+  const failed = httpSpan('/api/error')!;
+  expect(failed.attrs).toMatchObject({ 'http.response.status_code': 500, 'error.type': '500', 'edgetrace.http.body_bytes': sizes.error });
+  expect(failed.status).toBe(2);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
+test('an SSE stream read with text() still marks the first token when it arrives, not at the end', async ({ page }) => {
+  await page.goto(s.page('/sse-text.html', testPage({ init: '{}' })));
+  await ready(page);
+  const text = await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('chat-turn');
+    const out = await trace.generation('llm', { model: 'gpt-4o-mini' }, async () => (await fetch('/sse?n=8')).text());
+    trace.finish();
+    return out as string;
+  });
+  expect(text).toContain('[DONE]');
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'chat-turn')).toBeDefined();
+  const gen = s.spans().find((x) => x.name === 'llm')!;
+  const http = httpSpan('/sse')!;
+  expect(http.attrs).toMatchObject({ 'edgetrace.sse.events': 11, 'edgetrace.http.body_outcome': 'complete', 'edgetrace.http.body_bytes': text.length });
+  const first = Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string);
+  // 11 events 5 ms apart: the first one comes well before the body ends.
+  expect(http.endMs - first).toBeGreaterThan(25);
+  expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 21, output: 8, total: 29 });
+  expect(await pageErrors(page)).toEqual([]);
+});
+
+test('an abort while the body is read rejects as without the SDK, and the span says cancelled', async ({ page }) => {
+  await page.goto(s.page('/abort-body.html', testPage({ setup: 'window.rawFetch = window.fetch;' })));
+  await ready(page);
+  const run = () =>
+    page.evaluate(async () => {
+      const describe = async (read: (r: Response) => Promise<unknown>) => {
+        const ctrl = new AbortController();
+        const res = await fetch('/sse-slow?n=20', { signal: ctrl.signal });
+        setTimeout(() => ctrl.abort(), 60);
+        try {
+          await read(res);
+          return 'read';
+        } catch (e) {
+          return `rejected ${(e as Error).name}: ${(e as Error).message}`;
+        }
+      };
+      return [
+        await describe((r) => r.text()),
+        await describe(async (r) => {
+          const reader = r.body!.getReader();
+          for (;;) if ((await reader.read()).done) return;
+        }),
+      ];
+    });
+  const without = await run();
+  await page.evaluate(() => {
+    const w = window as unknown as { tracer: unknown; et: { init(o: object): unknown; createOtlpExporter(o: object): unknown } };
+    w.tracer = w.et.init({ exporter: w.et.createOtlpExporter({ url: '/v1/traces' }), batch: { delayMs: 20 } });
+  });
+  s.reset();
+  const withSdk = await run();
+  expect(withSdk).toEqual(without);
+  expect(withSdk[0]).toMatch(/^rejected AbortError/);
+  await flush(page);
+  await expect.poll(() => s.spans().filter((x) => String(x.attrs['url.full']).includes('/sse-slow')).length).toBe(2);
+  for (const span of s.spans().filter((x) => String(x.attrs['url.full']).includes('/sse-slow'))) {
+    expect(span.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'error', 'error.type': 'AbortError', 'edgetrace.cancelled': true });
+  }
+  expect(await pageErrors(page)).toEqual([]);
 });

@@ -28,7 +28,7 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
   req.on('end', () => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push({ path: url.pathname + url.search, method: req.method ?? '', headers: req.headers, body });
-    if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}');
     if (url.pathname === '/missing') return void res.writeHead(404).end('nope');
     if (url.pathname === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -101,6 +101,46 @@ describe('instrumentFetch', () => {
     expect(span.status.code).toBe('unset');
   });
 
+  it('hands back the very Response the original fetch resolved with, and ends the span when it is read', async () => {
+    const t = testTracer();
+    const original = globalThis.fetch;
+    let native: Response | undefined;
+    globalThis.fetch = (async (...args: Parameters<typeof fetch>) => (native = await original(...args))) as typeof fetch;
+    try {
+      stop = instrumentFetch({ tracer: t.tracer });
+      const res = await fetch(`${base}/json`);
+      expect(res).toBe(native);
+      expect(res).toBeInstanceOf(Response);
+      expect(t.spans).toHaveLength(0);
+      expect(new Uint8Array(await res.arrayBuffer())).toHaveLength(11);
+      expect(t.byName('GET').attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'complete', [BODY_ATTRS.bytes]: 11, 'http.response.status_code': 200 });
+      expect(t.byName('GET').attrs[BODY_ATTRS.chunks]).toBeUndefined();
+    } finally {
+      stop?.();
+      stop = undefined;
+      globalThis.fetch = original;
+    }
+  });
+
+  it('follows a body read through response.body chunk by chunk, and a cancel', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const res = await fetch(`${base}/sse`);
+    const reader = res.body!.getReader();
+    let bytes = 0;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.byteLength;
+    const read = t.byName('GET');
+    expect(read.attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'complete', [BODY_ATTRS.bytes]: bytes, [BODY_ATTRS.sseEvents]: 5 });
+    expect(read.attrs[BODY_ATTRS.chunks]).toBeGreaterThanOrEqual(1);
+
+    const other = await fetch(`${base}/sse`);
+    const r2 = other.body!.getReader();
+    await r2.read();
+    await r2.cancel('stop');
+    const cancelled = t.spans.filter((s) => s.name === 'GET')[1]!;
+    expect(cancelled.attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'cancelled', 'edgetrace.cancelled': true });
+  });
+
   it('adds traceparent to same-origin and allowlisted requests only', async () => {
     const t = testTracer();
     stop = instrumentFetch({ tracer: t.tracer, propagateTo: [`${otherBase}/allowed/`] });
@@ -143,12 +183,43 @@ describe('instrumentFetch', () => {
     for (const p of ['/h1', '/h2', '/h3', '/h4', '/h5']) expect(lastSeen(p).headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
   });
 
+  it('resolves relative URLs against the page as it is now, not as it was at the last call', async () => {
+    const t = testTracer();
+    const original = globalThis.fetch;
+    // Node's fetch has no page to resolve against; a browser's would send these to the page's origin.
+    const sent: unknown[] = [];
+    globalThis.fetch = (async (_input: unknown, init?: RequestInit) => {
+      sent.push(new Headers(init?.headers).get('traceparent'));
+      return new Response('x');
+    }) as typeof fetch;
+    const loc = (globalThis as unknown as { location: { href: string } }).location;
+    try {
+      stop = instrumentFetch({ tracer: t.tracer });
+      await (await fetch('rel?x=1')).text();
+      loc.href = `${base}/dir/page`;
+      await (await fetch('rel?x=1')).text();
+    } finally {
+      loc.href = `${base}/page`;
+      stop?.();
+      stop = undefined;
+      globalThis.fetch = original;
+    }
+    expect(t.spans.map((s) => s.attrs['url.full'])).toEqual([`${base}/rel?x=[REDACTED]`, `${base}/dir/rel?x=[REDACTED]`]);
+    expect(sent).toEqual([expect.stringMatching(/^00-/), expect.stringMatching(/^00-/)]);
+  });
+
   it('leaves a traceparent the app set itself alone', async () => {
     const t = testTracer();
     stop = instrumentFetch({ tracer: t.tracer });
     const own = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     await (await fetch(`${base}/own`, { headers: { traceparent: own } })).text();
     expect(lastSeen('/own').headers.traceparent).toBe(own);
+    // In any spelling, and in every header form.
+    await (await fetch(`${base}/own2`, { headers: { TraceParent: own } })).text();
+    await (await fetch(`${base}/own3`, { headers: [['TRACEPARENT', own], ['x-a', '1']] })).text();
+    await (await fetch(`${base}/own4`, { headers: new Headers({ Traceparent: own }) })).text();
+    for (const p of ['/own2', '/own3', '/own4']) expect(lastSeen(p).headers.traceparent, p).toBe(own);
+    expect(lastSeen('/own3').headers['x-a']).toBe('1');
   });
 
   it('passes the same rejection through and records it', async () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome } from '../../../src/instrument/stream';
+import { describe, expect, it, vi } from 'vitest';
+import { BODY_IDLE_MS, createSseCounter, UNREAD_MS, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
 
 const enc = new TextEncoder();
 
@@ -23,7 +23,7 @@ const counted = (chunks: string[] | ((i: number) => string | undefined), init?: 
 };
 
 const watcher = () => {
-  const seen = { chunks: 0, bytes: 0, ends: [] as Array<[BodyOutcome, unknown]> };
+  const seen = { chunks: 0, bytes: 0, ends: [] as Array<[BodyOutcome, BodyEnd]> };
   return {
     seen,
     w: {
@@ -31,58 +31,93 @@ const watcher = () => {
         seen.chunks++;
         seen.bytes += (c as Uint8Array).byteLength;
       },
-      end: (o: BodyOutcome, e?: unknown) => void seen.ends.push([o, e]),
+      end: (o: BodyOutcome, d: BodyEnd) => void seen.ends.push([o, d]),
     },
   };
 };
 
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
 describe('watchBody', () => {
-  it('passes the body through unchanged and reports chunks, bytes and completion once', async () => {
-    const { res } = counted(['{"a":', '1,"b":', '[2]}'], { status: 201, statusText: 'Created', headers: { 'content-type': 'application/json', 'x-k': 'v' } });
+  it('watches the response in place: the same object, its own status, headers and identity', async () => {
+    const { res } = counted(['{"a":', '1,"b":', '[2]}'], { status: 201, statusText: 'Created', headers: { 'content-type': 'application/json', 'content-length': '15', 'x-k': 'v' } });
+    const headers = res.headers;
     const { seen, w } = watcher();
-    const out = watchBody(res, w);
-    expect(out).not.toBe(res);
-    expect(out).toBeInstanceOf(Response);
-    expect(out.status).toBe(201);
-    expect(out.statusText).toBe('Created');
-    expect(out.ok).toBe(true);
-    expect(out.headers).toBe(res.headers);
-    expect(out.headers.get('x-k')).toBe('v');
-    expect(await out.json()).toEqual({ a: 1, b: [2] });
-    expect(seen).toEqual({ chunks: 3, bytes: 15, ends: [['complete', undefined]] });
+    expect(watchBody(res, w)).toBe(true);
+    expect(res).toBeInstanceOf(Response);
+    expect(res.constructor).toBe(Response);
+    expect(Object.getOwnPropertyNames(res)).toEqual([]);
+    expect(Object.keys(res)).toEqual([]);
+    expect(res.status).toBe(201);
+    expect(res.statusText).toBe('Created');
+    expect(res.headers).toBe(headers);
+    expect(res.text.name).toBe('text');
+    expect(await res.json()).toEqual({ a: 1, b: [2] });
+    expect(res.bodyUsed).toBe(true);
+    expect(seen.chunks).toBe(0);
+    // json() does not say how many bytes it read: Content-Length does, when not compressed.
+    expect(seen.ends).toEqual([['complete', { bytes: 15, isStream: false }]]);
+    const gzipped = counted(['{}'], { headers: { 'content-length': '9', 'content-encoding': 'gzip' } }).res;
+    const g = watcher();
+    watchBody(gzipped, g.w);
+    await gzipped.json().catch(() => undefined);
+    expect(g.seen.ends[0]![1].bytes).toBeUndefined();
   });
 
-  it('keeps url, redirected and type of the original, also on clone()', async () => {
-    const { res } = counted(['x']);
-    Object.defineProperty(res, 'url', { value: 'https://api.test/a' });
-    Object.defineProperty(res, 'redirected', { value: true });
-    const out = watchBody(res, watcher().w);
-    expect(out.url).toBe('https://api.test/a');
-    expect(out.redirected).toBe(true);
-    expect(out.type).toBe(res.type);
-    const copy = out.clone();
-    expect(copy).toBeInstanceOf(Response);
-    expect(copy.url).toBe('https://api.test/a');
-    expect(await copy.text()).toBe('x');
-    expect(await out.text()).toBe('x');
+  it('ends the watch when text(), arrayBuffer(), bytes() or blob() settle, with the bytes read', async () => {
+    const read = { text: (r: Response) => r.text(), arrayBuffer: (r: Response) => r.arrayBuffer(), blob: (r: Response) => r.blob(), bytes: (r: Response) => r.bytes() };
+    for (const [name, fn] of Object.entries(read)) {
+      const { res } = counted(['héllo', ' wörld']);
+      const { seen, w } = watcher();
+      watchBody(res, w);
+      const value = await fn(res);
+      expect(value, name).toBeDefined();
+      // 'héllo wörld' is 11 characters and 13 bytes in UTF-8.
+      expect(seen.ends, name).toEqual([['complete', { bytes: 13, isStream: false }]]);
+    }
   });
 
-  it('does not touch the original body until the app reads', async () => {
-    const { res, state } = counted(['a', 'b']);
-    const out = watchBody(res, watcher().w);
-    await new Promise((r) => setTimeout(r, 10));
+  it('gives back what the native method gives: the same value and the same rejection', async () => {
+    const bad = counted(['not json']);
+    const plain = counted(['not json']);
+    const { seen, w } = watcher();
+    watchBody(bad.res, w);
+    const ours = await bad.res.json().catch((e: unknown) => e);
+    const theirs = await plain.res.json().catch((e: unknown) => e);
+    expect(ours).toBeInstanceOf(SyntaxError);
+    expect((ours as Error).message).toBe((theirs as Error).message);
+    // The body itself was read to the end; only the parse failed.
+    expect(seen.ends[0]![0]).toBe('complete');
+    await expect(bad.res.text()).rejects.toThrow(TypeError);
+  });
+
+  it('hands out a counting body on first access and reports chunks, bytes and completion once', async () => {
+    const { res, state } = counted(['a', 'bb', 'ccc']);
+    const { seen, w } = watcher();
+    watchBody(res, w);
+    await tick();
     expect(state.pulled).toBe(0);
-    expect(res.body!.locked).toBe(false);
-    await out.text();
-    expect(state.pulled).toBe(3);
+    const body = res.body!;
+    expect(res.body).toBe(body);
+    expect(body).toBeInstanceOf(ReadableStream);
+    const reader = body.getReader();
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value as Uint8Array);
+    }
+    expect(text).toBe('abbccc');
+    expect(res.bodyUsed).toBe(true);
+    expect(seen).toEqual({ chunks: 3, bytes: 6, ends: [['complete', { isStream: true }]] });
   });
 
   it('pulls only what the app reads: an endless source is never read ahead', async () => {
     const { res, state } = counted(() => 'data: tick\n\n');
-    const out = watchBody(res, watcher().w);
-    const reader = out.body!.getReader();
+    watchBody(res, watcher().w);
+    const reader = res.body!.getReader();
     for (let i = 0; i < 100; i++) await reader.read();
-    await new Promise((r) => setTimeout(r, 10));
+    await tick();
     // 100 reads, and at most one chunk in flight: nothing is buffered behind the app's back.
     expect(state.pulled).toBeLessThanOrEqual(101);
     await reader.cancel('enough');
@@ -92,32 +127,91 @@ describe('watchBody', () => {
   it('reports cancellation and passes the reason to the original', async () => {
     const { res, state } = counted(['a', 'b', 'c']);
     const { seen, w } = watcher();
-    const reader = watchBody(res, w).body!.getReader();
+    watchBody(res, w);
+    const reader = res.body!.getReader();
     await reader.read();
     await reader.cancel('stop');
     expect(state.cancelled).toBe('stop');
-    expect(seen.ends).toEqual([['cancelled', undefined]]);
+    expect(seen.ends).toEqual([['cancelled', { isStream: true }]]);
   });
 
-  it('reports a stream error and hands the same error to the app', async () => {
+  it('reports a stream error and hands the same error to the app, through body and through text()', async () => {
     const boom = new TypeError('network reset');
-    let n = 0;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (n++ === 0) c.enqueue(enc.encode('a'));
-        else c.error(boom);
-      },
-    });
+    const failing = () => {
+      let n = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (n++ === 0) c.enqueue(enc.encode('a'));
+            else c.error(boom);
+          },
+        }),
+      );
+    };
+    const a = watcher();
+    const viaBody = failing();
+    watchBody(viaBody, a.w);
+    const reader = viaBody.body!.getReader();
+    await reader.read();
+    await expect(reader.read()).rejects.toBe(boom);
+    expect(a.seen.ends).toEqual([['error', { error: boom, isStream: true }]]);
+
+    const b = watcher();
+    const viaText = failing();
+    watchBody(viaText, b.w);
+    await expect(viaText.text()).rejects.toBe(boom);
+    expect(b.seen.ends).toEqual([['error', { error: boom, isStream: false }]]);
+  });
+
+  it('keeps the native errors when the app mixes body and methods, as without the watch', async () => {
+    const ours = counted(['a']);
+    const theirs = counted(['a']);
+    watchBody(ours.res, watcher().w);
+    ours.res.body!.getReader();
+    theirs.res.body!.getReader();
+    const a = await ours.res.text().catch((e: unknown) => e);
+    const b = await theirs.res.text().catch((e: unknown) => e);
+    expect(a).toBeInstanceOf(TypeError);
+    expect((a as Error).message).toBe((b as Error).message);
+    expect(() => ours.res.clone()).toThrow(TypeError);
+
+    // Read with text() first: body is then the native, used stream.
+    const used = counted(['a']);
+    watchBody(used.res, watcher().w);
+    await used.res.text();
+    expect(used.res.body!.locked).toBe(true);
+  });
+
+  it('watches clone() too: the first of the two the app reads is followed, once', async () => {
+    const { res } = counted(['ab', 'c']);
     const { seen, w } = watcher();
-    const out = watchBody(new Response(stream), w);
-    await expect(out.text()).rejects.toBe(boom);
-    expect(seen.ends).toEqual([['error', boom]]);
+    watchBody(res, w);
+    const copy = res.clone();
+    expect(copy).toBeInstanceOf(Response);
+    expect(copy).not.toBe(res);
+    expect(await copy.text()).toBe('abc');
+    expect(seen.ends).toEqual([['complete', { bytes: 3, isStream: false }]]);
+    const reader = res.body!.getReader();
+    let text = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value as Uint8Array);
+    expect(text).toBe('abc');
+    expect(seen.chunks).toBe(0);
+    expect(seen.ends).toHaveLength(1);
+  });
+
+  it('streams: text() reads through the counting body, so chunks are seen as they arrive', async () => {
+    const { res } = counted(['data: a\n\n', 'data: b\n\n'], { headers: { 'content-type': 'text/event-stream' } });
+    const { seen, w } = watcher();
+    watchBody(res, w, { isStreaming: true });
+    expect(await res.text()).toBe('data: a\n\ndata: b\n\n');
+    expect(res.bodyUsed).toBe(true);
+    expect(seen).toEqual({ chunks: 2, bytes: 18, ends: [['complete', { isStream: true }]] });
   });
 
   it('keeps BYOB readers working on byte streams', async () => {
     const { res } = counted(['hello', ' world']);
-    const out = watchBody(res, watcher().w);
-    const reader = out.body!.getReader({ mode: 'byob' });
+    watchBody(res, watcher().w);
+    const reader = res.body!.getReader({ mode: 'byob' });
     let text = '';
     for (;;) {
       const { done, value } = await reader.read(new Uint8Array(64));
@@ -129,21 +223,49 @@ describe('watchBody', () => {
 
   it('passes non-byte streams through with a default reader', async () => {
     const { res } = counted(['a', 'b'], { bytes: false });
-    const out = watchBody(res, watcher().w);
-    expect(await out.text()).toBe('ab');
+    watchBody(res, watcher().w);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value as Uint8Array)).toBe('a');
   });
 
-  it('leaves responses without a usable body alone', () => {
+  it('leaves responses without a usable body, subclasses and frozen ones alone', () => {
     const empty = new Response(null, { status: 204 });
-    expect(watchBody(empty, watcher().w)).toBe(empty);
-    const { res } = counted(['a']);
-    res.body!.getReader();
-    expect(watchBody(res, watcher().w)).toBe(res);
+    expect(watchBody(empty, watcher().w)).toBe(false);
+    const locked = counted(['a']).res;
+    locked.body!.getReader();
+    expect(watchBody(locked, watcher().w)).toBe(false);
+    class Mine extends Response {}
+    expect(watchBody(new Mine('x'), watcher().w)).toBe(false);
+    const frozen = Object.freeze(new Response('x'));
+    expect(watchBody(frozen, watcher().w)).toBe(false);
+    expect(Object.getPrototypeOf(frozen)).toBe(Response.prototype);
+  });
+
+  it('ends an unread body after UNREAD_MS and an abandoned one after BODY_IDLE_MS', async () => {
+    // A fresh copy of the module: its one sweep timer must be a fake one from the start.
+    vi.resetModules();
+    vi.useFakeTimers();
+    try {
+      const { watchBody } = await import('../../../src/instrument/stream');
+      const unread = watcher();
+      watchBody(counted(['a']).res, unread.w, { now: Date.now });
+      const dropped = watcher();
+      const res = counted(['a', 'b']).res;
+      watchBody(res, dropped.w, { now: Date.now });
+      await res.body!.getReader().read();
+      await vi.advanceTimersByTimeAsync(UNREAD_MS + 10);
+      expect(unread.seen.ends).toEqual([['unread', { isStream: false }]]);
+      expect(dropped.seen.ends).toEqual([]);
+      await vi.advanceTimersByTimeAsync(BODY_IDLE_MS);
+      expect(dropped.seen.ends).toEqual([['abandoned', { isStream: true }]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a watcher that throws does not disturb the body', async () => {
     const { res } = counted(['a', 'b']);
-    const out = watchBody(res, {
+    watchBody(res, {
       chunk: () => {
         throw new Error('ours');
       },
@@ -151,7 +273,17 @@ describe('watchBody', () => {
         throw new Error('ours too');
       },
     });
-    expect(await out.text()).toBe('ab');
+    expect(await res.text()).toBe('ab');
+    const other = counted(['a', 'b']).res;
+    watchBody(other, {
+      chunk: () => {
+        throw new Error('ours');
+      },
+      end: () => {
+        throw new Error('ours too');
+      },
+    });
+    expect(await new Response(other.body).text()).toBe('ab');
   });
 });
 
