@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // The ready-made service worker (`vite build --mode sw`): `dist/edgetrace-sw.js`, one classic
-// script with idb and comlink inside, since a service worker cannot resolve bare imports.
+// script with idb inside, since a service worker cannot resolve bare imports.
 const SERVICE_WORKER_BUILD = {
   emptyOutDir: false,
   sourcemap: true,

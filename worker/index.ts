@@ -19,7 +19,7 @@ export type { TraceWorkerOptions } from './startTraceWorker';
 
 /**
  * Makes the current service worker the origin's trace outbox: it accepts records from pages
- * (over comlink, on a MessagePort a page sends in a `{ edgetrace: 'connect' }` message), keeps
+ * (the page's comlink calls, on a MessagePort it sends in a `{ edgetrace: 'connect' }` message), keeps
  * them in IndexedDB and delivers them as OTLP/HTTP JSON with retries, also after a restart.
  * Call it once, at the top level of the worker script. Endpoint and options given here win over
  * what pages send. Returns a function that removes its listeners.

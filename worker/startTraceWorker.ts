@@ -1,7 +1,7 @@
-import { expose } from 'comlink';
 import type { DeliveryConfig } from '../src/protocol';
 import { CONNECT_MESSAGE, SYNC_TAG } from '../src/transport/resolveDelivery';
 import { startDelivery } from './startDelivery';
+import { answerCalls } from './answerCalls';
 
 /** Options for `installTraceWorker()`: where to send and how, all optional. */
 export interface TraceWorkerOptions extends DeliveryConfig {
@@ -68,7 +68,7 @@ export const startTraceWorker = (options: TraceWorkerOptions): (() => void) => {
     message(event: ExtendableMessageEvent) {
       const port = event.ports?.[0];
       if (event.data?.edgetrace !== CONNECT_MESSAGE || !port) return;
-      expose(d.api, port);
+      answerCalls(d.api, port);
       keepAlive(event);
     },
     sync(event: SyncEvent) {
