@@ -6,7 +6,7 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions, type UrlRules } from './http';
+import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
@@ -105,13 +105,8 @@ const SSE_RE = /^\s*text\/event-stream/i;
 export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const g = globalThis as { fetch?: typeof fetch };
   if (typeof g.fetch !== 'function') return () => undefined;
-  let rules: UrlRules;
-  try {
-    rules = compileRules(opts);
-  } catch (error) {
-    reportInternal(error);
-    return () => undefined;
-  }
+  const rules = compileRules(opts);
+  if (!rules) return () => undefined;
   const watchStreams = opts.streams !== false;
 
   const begin = (input: unknown, init: unknown): Call | undefined => {
@@ -150,7 +145,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       setHttpStatus(span, res.status);
       const headersMs = now();
       span.setAttribute(BODY_ATTRS.timeToHeadersMs, headersMs - call.startMs);
-      if (!watchStreams || !span.isRecording || !res.body) {
+      // No body (204, HEAD…): watchBody says so below, without a second read of `body`.
+      if (!watchStreams || !span.isRecording) {
         span.end();
         return;
       }

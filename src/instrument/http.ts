@@ -1,5 +1,6 @@
 import type { Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
+import { reportInternal } from '../lib/reportInternal';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
 
 /**
@@ -66,16 +67,24 @@ export interface UrlRules {
   targets: Map<string, HttpTarget | null>;
 }
 
-/** Compiles `propagateTo` and `ignoreUrls` against the page's URL. */
-export const compileRules = (opts: HttpOptions): UrlRules => {
-  const base = pageHref();
-  return {
-    propagate: (opts.propagateTo ?? []).map((p) => toUrlTest(p, base)),
-    ignore: (opts.ignoreUrls ?? []).map((p) => toUrlTest(p, base)),
-    origin: pageOrigin(),
-    base: undefined,
-    targets: new Map(),
-  };
+/**
+ * Compiles `propagateTo` and `ignoreUrls` against the page's URL; undefined, with the error
+ * reported, when they cannot be compiled (the instrumentation then stays off).
+ */
+export const compileRules = (opts: HttpOptions): UrlRules | undefined => {
+  try {
+    const base = pageHref();
+    return {
+      propagate: (opts.propagateTo ?? []).map((p) => toUrlTest(p, base)),
+      ignore: (opts.ignoreUrls ?? []).map((p) => toUrlTest(p, base)),
+      origin: pageOrigin(),
+      base: undefined,
+      targets: new Map(),
+    };
+  } catch (error) {
+    reportInternal(error);
+    return undefined;
+  }
 };
 
 // The methods OpenTelemetry knows; anything else is reported as `_OTHER` with the original kept.

@@ -3,7 +3,7 @@ import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { patch } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions, type UrlRules } from './http';
+import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import type { Stop } from './index';
@@ -31,13 +31,8 @@ interface XhrState {
 export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   const Xhr = (globalThis as { XMLHttpRequest?: typeof XMLHttpRequest }).XMLHttpRequest;
   if (typeof Xhr !== 'function' || !Xhr.prototype) return () => undefined;
-  let rules: UrlRules;
-  try {
-    rules = compileRules(opts);
-  } catch (error) {
-    reportInternal(error);
-    return () => undefined;
-  }
+  const rules = compileRules(opts);
+  if (!rules) return () => undefined;
   const proto = Xhr.prototype;
   const setHeader = proto.setRequestHeader;
   const states = new WeakMap<XMLHttpRequest, XhrState>();

@@ -205,27 +205,23 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       passThroughOnException() {},
       clientAddress: req.socket?.remoteAddress,
     };
+    /** A handler that threw, or a response that failed while sent: 500 if nothing went out yet. */
+    const fail = (error: unknown): void => {
+      report(error);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('Internal Server Error');
+      } else res.destroy();
+    };
     const run = async (): Promise<void> => {
       let response: Response;
       try {
         response = await handler(toRequest(req, abort.signal), env, ctx);
       } catch (error) {
-        report(error);
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end('Internal Server Error');
-        } else res.destroy();
+        fail(error);
         return;
       }
-      try {
-        await send(req, res, response);
-      } catch (error) {
-        report(error);
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end('Internal Server Error');
-        } else res.destroy();
-      }
+      await send(req, res, response).catch(fail);
     };
     run().catch(report);
   }) as NodeListener;
