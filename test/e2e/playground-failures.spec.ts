@@ -1,18 +1,12 @@
 import { test, expect } from '@playwright/test';
-import { finishedRun, openPlayground, runStatus, sendPrompt, spanRow, startTestPlayground, traceDetail, type TestPlayground } from './playground-fixtures';
+import { finishedRun, openPlayground, runStatus, sendPrompt, spanRow, traceDetail, usePlayground } from './playground-fixtures';
 
 // The mock model fails on demand, and each failure shows where it happened: in the run panel,
 // and in the trace, on the page's side and the server's.
 
 test.setTimeout(60_000);
 
-let tp: TestPlayground;
-test.beforeAll(async () => {
-  tp = await startTestPlayground();
-});
-test.afterAll(async () => {
-  await tp?.close();
-});
+const playground = usePlayground();
 
 /** Waits for the open trace to hold the page's half too (its root is the click). */
 const wholeTrace = async (page: import('@playwright/test').Page): Promise<void> => {
@@ -20,7 +14,7 @@ const wholeTrace = async (page: import('@playwright/test').Page): Promise<void> 
 };
 
 test('HTTP 500, a rate limit and a stall each fail the run and mark the trace', async ({ page }) => {
-  await openPlayground(page, tp.pg);
+  await openPlayground(page, playground());
   const detail = traceDetail(page);
 
   await sendPrompt(page, 'Fail, please.', { failure: 'error' });
@@ -52,7 +46,7 @@ test('HTTP 500, a rate limit and a stall each fail the run and mark the trace', 
 });
 
 test('Stop ends a run without calling it a failure', async ({ page }) => {
-  await openPlayground(page, tp.pg);
+  await openPlayground(page, playground());
   // A detailed answer from mock-pro streams for several seconds: time enough to press Stop.
   await page.getByRole('textbox', { name: 'System prompt' }).fill('Answer in detail.');
   await sendPrompt(page, 'How do traces survive a flaky network?', { model: 'mock-pro' });

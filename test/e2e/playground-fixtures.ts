@@ -1,20 +1,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, type Locator, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
 import { startPlayground, type Playground } from '../../demo/server/playground';
 
 // Shared by the playground-*.spec.ts files: the real playground (collector, mock model server,
 // Vite-served page) started in-process on a free port with a temporary database, and the steps a
 // person takes in it. Needs the service worker built (`npm run build`; `npm test` does that).
 
-export interface TestPlayground {
+interface TestPlayground {
   pg: Playground;
   close(): Promise<void>;
 }
 
 /** Starts the playground on a free port with its own database; nothing is forwarded anywhere. */
-export const startTestPlayground = async (): Promise<TestPlayground> => {
+const startTestPlayground = async (): Promise<TestPlayground> => {
   const dir = await mkdtemp(join(tmpdir(), 'edgetrace-playground-'));
   const pg = await startPlayground({ port: 0, dbPath: join(dir, 'traces.db'), env: {}, log: () => undefined });
   return {
@@ -23,6 +23,24 @@ export const startTestPlayground = async (): Promise<TestPlayground> => {
       await pg.close();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+};
+
+/**
+ * One playground for all tests of a spec file: started before the first, closed after the last.
+ * Call at the top level of the spec; the returned function gives the running playground.
+ */
+export const usePlayground = (): (() => Playground) => {
+  let tp: TestPlayground | undefined;
+  test.beforeAll(async () => {
+    tp = await startTestPlayground();
+  });
+  test.afterAll(async () => {
+    await tp?.close();
+  });
+  return () => {
+    if (!tp) throw new Error('usePlayground(): the playground has not started');
+    return tp.pg;
   };
 };
 

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { finishedRun, openPlayground, sendPrompt, startTestPlayground, traceRow, type TestPlayground } from './playground-fixtures';
+import { finishedRun, openPlayground, sendPrompt, traceRow, usePlayground } from './playground-fixtures';
 
 // The delivery panel's offline switch: while it is on, trace uploads from the browser fail as on
 // a dead network, the service worker holds the spans in its outbox, and the viewer shows those
@@ -7,19 +7,13 @@ import { finishedRun, openPlayground, sendPrompt, startTestPlayground, traceRow,
 
 test.setTimeout(60_000);
 
-let tp: TestPlayground;
-test.beforeAll(async () => {
-  tp = await startTestPlayground();
-});
-test.afterAll(async () => {
-  await tp?.close();
-});
+const playground = usePlayground();
 
 const outboxCount = async (page: import('@playwright/test').Page, key: string): Promise<number> =>
   Number(((await page.getByTestId(`outbox-${key}`).locator('dd').textContent()) ?? '').replace(/,/g, ''));
 
 test('offline, two runs wait in the outbox; back online, both traces appear whole', async ({ page }) => {
-  await openPlayground(page, tp.pg);
+  await openPlayground(page, playground());
   const offline = page.getByRole('switch', { name: /Offline/ });
   await page.locator('label.switch').click();
   await expect(offline).toBeChecked();

@@ -1,18 +1,12 @@
 import { test, expect } from '@playwright/test';
-import { finishedRun, openPlayground, runStatus, sendPrompt, spanRow, startTestPlayground, traceDetail, traceRow, type TestPlayground } from './playground-fixtures';
+import { finishedRun, openPlayground, runStatus, sendPrompt, spanRow, traceDetail, traceRow, usePlayground } from './playground-fixtures';
 
 // The playground as a person uses it: type a prompt, click Send, watch the answer stream in, then
 // find the run's trace in the viewer, one tree from the click to the server's decode step.
 
 test.setTimeout(60_000);
 
-let tp: TestPlayground;
-test.beforeAll(async () => {
-  tp = await startTestPlayground();
-});
-test.afterAll(async () => {
-  await tp?.close();
-});
+const playground = usePlayground();
 
 test('a prompt streams in, and its trace shows page and server spans in one tree', async ({ page }, testInfo) => {
   const dialogs: string[] = [];
@@ -20,7 +14,7 @@ test('a prompt streams in, and its trace shows page and server spans in one tree
     dialogs.push(d.message());
     void d.dismiss();
   });
-  await openPlayground(page, tp.pg);
+  await openPlayground(page, playground());
 
   // A detailed answer from mock-pro streams for a few seconds: long enough to see it grow.
   await page.getByRole('textbox', { name: 'System prompt' }).fill('You explain web tracing in detail.');
@@ -89,7 +83,7 @@ test('a prompt streams in, and its trace shows page and server spans in one tree
 });
 
 test('a session groups runs, and the filters narrow the list', async ({ page }) => {
-  await openPlayground(page, tp.pg);
+  await openPlayground(page, playground());
   const before = (await page.locator('#session').textContent())!;
   expect(before).toMatch(/^[A-Za-z0-9_-]{21}$/);
   await page.getByRole('button', { name: 'new', exact: true }).click();

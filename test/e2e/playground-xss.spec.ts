@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { test, expect } from '@playwright/test';
-import { finishedRun, openPlayground, sendPrompt, spanRow, startTestPlayground, traceDetail, traceRow, type TestPlayground } from './playground-fixtures';
+import { finishedRun, openPlayground, sendPrompt, spanRow, traceDetail, traceRow, usePlayground } from './playground-fixtures';
 
 // Everything the viewer shows is data from senders it does not control. Markup in span names,
 // attribute keys and values, event names, status messages, services and user ids must show as
@@ -11,13 +11,7 @@ test.setTimeout(60_000);
 const XSS = '<img src=x onerror=alert(1)>';
 const SCRIPT = '<script>window.__pwned = 1</script><b onmouseover="window.__pwned = 2">bold?</b>';
 
-let tp: TestPlayground;
-test.beforeAll(async () => {
-  tp = await startTestPlayground();
-});
-test.afterAll(async () => {
-  await tp?.close();
-});
+const playground = usePlayground();
 
 const str = (v: string) => ({ stringValue: v });
 
@@ -69,7 +63,7 @@ test('markup in names, attributes, events and users renders as text', async ({ p
     dialogs.push(d.message());
     void d.dismiss();
   });
-  await openPlayground(page, tp.pg);
+  await openPlayground(page, playground());
 
   // A person can type markup too: the user name goes on the trace.
   const user = page.getByRole('banner').getByRole('textbox', { name: 'user' });
@@ -79,7 +73,7 @@ test('markup in names, attributes, events and users renders as text', async ({ p
   const own = await finishedRun(page);
   await expect(page.getByTestId('answer')).toContainText(SCRIPT.slice(0, 40));
 
-  const hostile = await postHostileTrace(tp.pg.url);
+  const hostile = await postHostileTrace(playground().url);
   const row = traceRow(page, hostile);
   await expect(row.getByTestId('trace-row-name')).toHaveText(XSS, { timeout: 20_000 });
   await expect(row).toContainText(XSS);
