@@ -4,37 +4,26 @@ import type { AddressInfo } from 'node:net';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import { createOtlpExporter, scoresUrlFor, sendJson } from '../../../src/export/http';
 import { loopbackRecorder } from '../../helpers/loopback';
+import { scoreRecord, spanRecord } from '../../helpers/records';
 
 // A receiver on 127.0.0.1 that records requests and answers with whatever `srv.reply` says.
 const srv = loopbackRecorder();
 
-const span = (over: Partial<SpanRecord> = {}): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-  spanId: '00f067aa0ba902b7',
-  flags: 1,
-  name: 'GET /api',
-  kind: 'client',
-  startMs: 1732140000000.5,
-  endMs: 1732140000012.25,
-  attrs: { 'http.request.method': 'GET' },
-  events: [],
-  links: [],
-  status: { code: 'ok' },
-  resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
-  ...over,
-});
+const span = (over: Partial<SpanRecord> = {}): SpanRecord =>
+  spanRecord(1, {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    name: 'GET /api',
+    kind: 'client',
+    startMs: 1732140000000.5,
+    endMs: 1732140000012.25,
+    attrs: { 'http.request.method': 'GET' },
+    status: { code: 'ok' },
+    resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
+    ...over,
+  });
 
-const score: ScoreRecord = {
-  v: 1,
-  rec: 'score',
-  id: 's1',
-  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-  name: 'helpful',
-  value: 1,
-  timeMs: 1732140000000,
-};
+const score: ScoreRecord = scoreRecord({ id: 's1', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'helpful', timeMs: 1732140000000 });
 
 const status = (code: number, headers: Record<string, string> = {}, body = '') => (res: ServerResponse) => {
   res.writeHead(code, headers);

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import type { ServerResponse } from 'node:http';
 import { loopbackRecorder, type Recorded } from '../../helpers/loopback';
+import { scoreRecord, spanRecord } from '../../helpers/records';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import {
   basicAuth,
@@ -10,34 +11,22 @@ import {
   utf8ToBase64,
 } from '../../../src/export/langfuse';
 
-const span = (over: Partial<SpanRecord> = {}): SpanRecord => ({
-  v: 1,
-  rec: 'span',
-  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-  spanId: '00f067aa0ba902b7',
-  flags: 1,
-  name: 'llm',
-  kind: 'client',
-  startMs: 1732140000000,
-  endMs: 1732140000500,
-  attrs: { 'langfuse.observation.type': 'generation' },
-  events: [],
-  links: [],
-  status: { code: 'unset' },
-  resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
-  ...over,
-});
+const span = (over: Partial<SpanRecord> = {}): SpanRecord =>
+  spanRecord(1, {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    name: 'llm',
+    kind: 'client',
+    startMs: 1732140000000,
+    endMs: 1732140000500,
+    attrs: { 'langfuse.observation.type': 'generation' },
+    status: { code: 'unset' },
+    resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
+    ...over,
+  });
 
-const score = (over: Partial<ScoreRecord> = {}): ScoreRecord => ({
-  v: 1,
-  rec: 'score',
-  id: 'score-1',
-  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-  name: 'helpfulness',
-  value: 1,
-  timeMs: Date.UTC(2024, 10, 20, 22, 0, 0, 123) + 0.456,
-  ...over,
-});
+const score = (over: Partial<ScoreRecord> = {}): ScoreRecord =>
+  scoreRecord({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', timeMs: Date.UTC(2024, 10, 20, 22, 0, 0, 123) + 0.456, ...over });
 
 describe('utf8ToBase64', () => {
   it('matches the standard encoding of the UTF-8 bytes', () => {

@@ -5,23 +5,19 @@ import { join } from 'node:path';
 import type { SpanRecord } from '../../../src/protocol';
 import { fromEnv, otlpTracesUrl, parseOtlpHeaders } from '../../../src/server/fromEnv';
 import { createJsonlExporter } from '../../../src/server/jsonl';
+import { spanRecord } from '../../helpers/records';
 
-const span: SpanRecord = {
-  v: 1,
-  rec: 'span',
+const span: SpanRecord = spanRecord(1, {
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
   spanId: '00f067aa0ba902b7',
-  flags: 1,
   name: 'GET',
   kind: 'server',
   startMs: 1732140000000,
   endMs: 1732140000012,
   attrs: { 'http.request.method': 'GET' },
-  events: [],
-  links: [],
   status: { code: 'ok' },
   resource: { attrs: { 'service.name': 'api' }, scope: { name: 'edgetrace' } },
-};
+});
 
 /** A fetch that records what it was asked to send. */
 const fakeFetch = () => {
