@@ -241,14 +241,20 @@ export interface WorkerApi {
 }
 
 /**
- * Span records flattened for the page → worker hand-off: the fields of each span in a fixed order
- * (see `packRecords`), so the structured clone copies one flat array instead of five objects per
- * span, which halves the main thread's part of the hand-off (measured in Chromium).
+ * Span records flattened for the page → worker hand-off (see `packRecords`): the nine fields every
+ * span has, in a fixed order, one flat array for the whole batch; the fields most spans leave at
+ * their defaults travel only for the spans that set them. The structured clone then copies a
+ * fraction of the objects it would for the records as they are (measured in Chromium: 0.36 µs a
+ * span against 0.9 for the records).
  */
 export interface PackedRecords {
-  packed: 1;
-  /** SPAN_FIELDS values per span, one after another. */
+  packed: 2;
+  /** The common fields of each span, one span after another. */
   spans: unknown[];
+  /** Pairs of (span index, the span's other fields that differ from their defaults). */
+  rare: unknown[];
+  /** The resource of the first span; spans with another one carry it in `rare`. */
+  resource: ResourceRecord | undefined;
   /** Records that are not spans, as they are. */
   others: TelemetryRecord[];
 }

@@ -1,38 +1,67 @@
-import type { PackedRecords, SpanRecord, TelemetryRecord } from '../protocol';
+import type { PackedRecords, ResourceRecord, SpanRecord, TelemetryRecord } from '../protocol';
 
-// The order of a packed span's fields. Both sides read this one list, so page and worker agree;
-// bump `packed` in PackedRecords if it ever changes.
-const FIELDS = ['traceId', 'spanId', 'parentId', 'remoteParent', 'traceState', 'flags', 'name', 'kind', 'startMs', 'endMs', 'attrs', 'events', 'links', 'status', 'dropped', 'resource'] as const;
-const N = FIELDS.length;
+// The fields every span has, in this order; both sides read this one list, so page and worker
+// agree. Bump `packed` in PackedRecords if it ever changes.
+const COMMON = ['traceId', 'spanId', 'parentId', 'flags', 'name', 'kind', 'startMs', 'endMs', 'attrs'] as const;
+const N = COMMON.length;
+const PACKED = 2;
+
+/**
+ * The fields most spans leave at their defaults (no events, links, tracestate or drops, status
+ * unset, the batch's resource), set only on spans that differ: a span that has one of them gets
+ * an entry in `rare`, so the common span clones nine values and one small object.
+ */
+const rareFields = (r: SpanRecord, resource: ResourceRecord): Partial<SpanRecord> | undefined => {
+  const out: Partial<SpanRecord> = {};
+  let any = false;
+  if (r.remoteParent !== undefined) (out.remoteParent = r.remoteParent), (any = true);
+  if (r.traceState !== undefined) (out.traceState = r.traceState), (any = true);
+  if (r.events.length) (out.events = r.events), (any = true);
+  if (r.links.length) (out.links = r.links), (any = true);
+  if (r.status.code !== 'unset' || r.status.message !== undefined) (out.status = r.status), (any = true);
+  if (r.dropped !== undefined) (out.dropped = r.dropped), (any = true);
+  if (r.resource !== resource) (out.resource = r.resource), (any = true);
+  return any ? out : undefined;
+};
 
 /** Flattens records for `postMessage` (see {@link PackedRecords}); the records are not changed. */
 export const packRecords = (records: readonly TelemetryRecord[]): PackedRecords => {
   const spans: unknown[] = [];
+  const rare: unknown[] = [];
   const others: TelemetryRecord[] = [];
+  let resource: ResourceRecord | undefined;
+  let n = 0;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     if (r.rec !== 'span') {
       others.push(r);
       continue;
     }
-    // Empty event and link lists (the common case) travel as 0: no array to clone.
-    spans.push(r.traceId, r.spanId, r.parentId, r.remoteParent, r.traceState, r.flags, r.name, r.kind, r.startMs, r.endMs, r.attrs, r.events.length ? r.events : 0, r.links.length ? r.links : 0, r.status, r.dropped, r.resource);
+    resource ??= r.resource;
+    spans.push(r.traceId, r.spanId, r.parentId, r.flags, r.name, r.kind, r.startMs, r.endMs, r.attrs);
+    const extra = rareFields(r, resource);
+    if (extra) rare.push(n, extra);
+    n++;
   }
-  return { packed: 1, spans, others };
+  return { packed: PACKED, spans, rare, resource, others };
 };
 
-/** Rebuilds the records of {@link packRecords}, spans first. */
+/** Rebuilds the records of {@link packRecords}, spans first. Throws on a format it does not know. */
 export const unpackRecords = (p: PackedRecords): TelemetryRecord[] => {
+  if (p.packed !== PACKED) throw new TypeError(`unknown packed record format ${String(p.packed)}`);
   const out: TelemetryRecord[] = [];
   for (let i = 0; i < p.spans.length; i += N) {
     const r: Record<string, unknown> = { v: 1, rec: 'span' };
     for (let f = 0; f < N; f++) {
       const value = p.spans[i + f];
-      if (value !== undefined) r[FIELDS[f]!] = value;
+      if (value !== undefined) r[COMMON[f]!] = value;
     }
-    r.events ||= [];
-    r.links ||= [];
+    r.events = [];
+    r.links = [];
+    r.status = { code: 'unset' };
+    r.resource = p.resource;
     out.push(r as unknown as SpanRecord);
   }
+  for (let i = 0; i < p.rare.length; i += 2) Object.assign(out[p.rare[i] as number]!, p.rare[i + 1]);
   return out.concat(p.others);
 };

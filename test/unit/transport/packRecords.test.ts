@@ -29,4 +29,27 @@ describe('packRecords', () => {
     const score: ScoreRecord = { v: 1, rec: 'score', id: 'x', traceId: 'a'.repeat(32), name: 'n', value: 1, timeMs: 1 };
     expect(unpackRecords(packRecords([score]))).toEqual([score]);
   });
+
+  it('carries the fields most spans leave unset, and a second resource, only where a span has them', () => {
+    const base: SpanRecord = {
+      v: 1, rec: 'span', traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1, name: 'plain', kind: 'internal',
+      startMs: 1, endMs: 2, attrs: { k: 1 }, events: [], links: [], status: { code: 'unset' }, resource: { attrs: { 'service.name': 'one' }, scope: { name: 's' } },
+    };
+    const unusual: SpanRecord = {
+      ...base, spanId: 'c'.repeat(16), name: 'unusual', remoteParent: true, traceState: 'k=v', dropped: { attrs: 2 },
+      status: { code: 'error', message: 'boom' }, links: [{ traceId: 'd'.repeat(32), spanId: 'e'.repeat(16), attrs: {} }],
+      resource: { attrs: { 'service.name': 'two' }, scope: { name: 's' } },
+    };
+    const packed = packRecords([base, unusual, base]);
+    // Only the unusual span has an entry, and its entry holds only what differs.
+    expect(packed.rare.length).toBe(2);
+    expect(packed.rare[0]).toBe(1);
+    expect(Object.keys(packed.rare[1] as object).sort()).toEqual(['dropped', 'links', 'remoteParent', 'resource', 'status', 'traceState']);
+    expect(unpackRecords(structuredClone(packed))).toEqual([base, unusual, base]);
+  });
+
+  it('refuses a packed format it does not know, so the page keeps the records', () => {
+    const packed = { ...packRecords([]), packed: 1 } as unknown as Parameters<typeof unpackRecords>[0];
+    expect(() => unpackRecords(packed)).toThrow(/unknown packed record format 1/);
+  });
 });
