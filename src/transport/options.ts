@@ -33,9 +33,12 @@ export interface TransportOptions {
 
 /** The buffer that collects finished records in the page until they are handed over. */
 export interface PageBufferOptions {
-  /** Records held; beyond it the oldest are dropped and counted. Default 5000. */
+  /**
+   * Records held. Reaching it hands them over at once; while there is nowhere to hand them yet,
+   * beyond it the oldest are dropped and counted. Default 5000.
+   */
   maxRecords?: number;
-  /** Hand over as soon as this many wait. Default 256. */
+  /** Hand over in the next task once this many wait. Default 256. */
   batchRecords?: number;
   /** Longest wait for an idle moment before handing over anyway. Default 1000 ms. */
   maxDelayMs?: number;

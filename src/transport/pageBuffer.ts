@@ -49,8 +49,9 @@ const FLUSH_WAIT_MS = 5000;
 
 /**
  * Creates the page buffer: `onEnd` only pushes the record (no copy, no serialisation), and the
- * records are handed over in batches: in an idle period, when `batchRecords` wait, or at once when
- * `handAll(true)` is called on page hide. A batch the sink did not take goes back to the front.
+ * records are handed over in batches: in an idle period, in the next task once `batchRecords`
+ * wait, or at once when `handAll(true)` is called on page hide or `maxRecords` wait. A batch the
+ * sink did not take goes back to the front.
  */
 export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = () => undefined): PageBuffer => {
   let buf: TelemetryRecord[] = [];
@@ -115,6 +116,12 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
       .catch(reportInternal);
   };
 
+  let soon: ReturnType<typeof setTimeout> | undefined;
+  const handFull = (): void => {
+    soon = undefined;
+    if (buf.length >= cfg.batchRecords) handAll(false).catch(reportInternal);
+  };
+
   const schedule = (): void => {
     if (scheduled) return;
     scheduled = true;
@@ -127,13 +134,19 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     }, cfg.maxDelayMs);
   };
 
+  // A full batch goes in the next task rather than inside the span.end() that filled it: the
+  // app's task (a loop making spans, say) is not stretched by a structured clone, and the worker
+  // stores the batch while the page is not busy. Only at the bound, with somewhere to hand them,
+  // do records go at once, so a long synchronous burst is handed over rather than dropped.
   const add = (record: TelemetryRecord): void => {
-    buf.push(record);
-    if (buf.length >= cfg.batchRecords && sink) handAll(false).catch(reportInternal);
-    else {
-      if (buf.length > cfg.maxRecords) bound();
-      schedule();
+    const n = buf.push(record);
+    if (n >= cfg.batchRecords && sink) {
+      if (n >= cfg.maxRecords) handAll(false).catch(reportInternal);
+      else if (!soon) soon = setTimeout(handFull, 0);
+      return;
     }
+    if (n > cfg.maxRecords) bound();
+    schedule();
   };
 
   return {

@@ -41,13 +41,25 @@ describe('createPageBuffer', () => {
     expect(buffer.queued()).toBe(0);
   });
 
-  it('hands over as soon as batchRecords wait', () => {
+  it('hands over in the next task once batchRecords wait, not inside the end() that filled the batch', async () => {
     const { sink, handed } = fakeSink();
     const buffer = createPageBuffer(cfg);
     buffer.setSink(sink);
-    for (let i = 0; i < 4; i++) buffer.processor.onEnd?.(span(i));
+    for (let i = 0; i < 5; i++) buffer.processor.onEnd?.(span(i));
+    expect(handed).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(0);
     expect(handed).toHaveLength(1);
-    expect(handed[0]!.records).toHaveLength(4);
+    expect(handed[0]!.records).toHaveLength(5);
+  });
+
+  it('hands a synchronous burst over at the bound instead of dropping it', () => {
+    const { sink, handed } = fakeSink();
+    const buffer = createPageBuffer(cfg);
+    buffer.setSink(sink);
+    for (let i = 0; i < 25; i++) buffer.processor.onEnd?.(span(i));
+    expect(handed.map((h) => h.records.length)).toEqual([10, 10]);
+    expect(buffer.queued()).toBe(5);
+    expect(buffer.dropped()).toBe(0);
   });
 
   it('posts the tail at once, marked urgent, when asked on page hide', () => {
