@@ -44,6 +44,7 @@ export default defineConfig(({ mode }) => ({
             entry: {
               index: 'src/index.ts',
               vitals: 'src/vitals.ts',
+              otlp: 'src/otlp.ts',
               server: 'src/server/index.ts',
               // The `edgetrace` CLI (bin/edgetrace.js imports it); Node only.
               cli: 'src/server/cli.ts',

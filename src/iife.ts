@@ -1,8 +1,9 @@
 import { init } from './index';
 import type { InitOptions } from './config';
 
-// The `<script>` build: everything the package entry exports becomes `window.edgetrace`.
+// The `<script>` build: everything `edgetrace` and `edgetrace/otlp` export becomes `window.edgetrace`.
 export * from './index';
+export * from './otlp';
 
 /**
  * `data-propagate-to`: origins or URL prefixes separated by spaces or commas; an entry written

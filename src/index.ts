@@ -10,8 +10,6 @@ export { resolveConfig } from './config';
 export { safeJson } from './lib/safeJson';
 export { internalErrorCount } from './lib/reportInternal';
 export { extract, inject, parseTraceparent, formatTraceparent, parseTracestate, parseBaggage, formatBaggage } from './propagation/index';
-export { toOtlpJson, encodeOtlp } from './export/otlp';
-export { createOtlpExporter } from './export/http';
 export { createConsoleExporter } from './export/console';
 export { createMemoryExporter } from './export/memory';
 export * as semconv from './core/semconv';

@@ -3,7 +3,7 @@ import { resolveInit } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
 import type { Span } from './span';
-import type { Exporter } from '../protocol';
+import { lazyExporter } from '../export/lazy';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { setupTransport } from '../transport/index';
 import { pageContext, setupInstrumentation } from '../instrument/index';
@@ -12,24 +12,6 @@ import { resolveInstrument } from '../instrument/options';
 let global: Tracer | undefined;
 let stopInstrumentation: (() => void) | undefined;
 let fallback: Tracer | undefined;
-
-/**
- * An exporter that loads its real implementation on first use, so code only some apps need
- * (Langfuse from the page, a development-only path) stays out of everyone's start-up bundle.
- */
-const lazyExporter = (load: () => Promise<Exporter>): Exporter => {
-  let loaded: Promise<Exporter> | undefined;
-  return {
-    export: async (records) => {
-      try {
-        return await (await (loaded ??= load())).export(records);
-      } catch (error) {
-        loaded = undefined;
-        return { ok: false, retryable: true, reason: `exporter failed to load: ${String(error)}` };
-      }
-    },
-  };
-};
 
 /**
  * Creates the app's tracer, sends what it records to `endpoint` (OTLP/HTTP JSON) or Langfuse,

@@ -2,13 +2,13 @@ import type { InitOptions, ResolvedInit, BatchOptions } from '../config';
 import type { Tracer } from '../core/tracer';
 import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, FlushResult } from '../protocol';
 import { batchProcessor, type BatchProcessor } from '../core/processors';
-import { createOtlpExporter } from '../export/http';
+import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { resolveTransport, type ResolvedTransport } from './options';
 import { createPageBuffer, type PageBuffer, type Sink } from './pageBuffer';
 import { connectWorker } from './workerClient';
-import { sendTail } from './keepalive';
+import { whenIdle } from './whenIdle';
 import { STATUS_CHANNEL } from './resolveDelivery';
 
 /** Stops a subscription. */
@@ -33,6 +33,9 @@ let statusTimer: ReturnType<typeof setTimeout> | undefined;
 const MAX_FAILURES = 3;
 // Local changes (the page buffer) are reported at most this often.
 const STATUS_THROTTLE_MS = 250;
+// A worker that has not answered this soon after init() has the page load the tail sender, in
+// case the tab closes before the worker answers.
+const TAIL_LOAD_MS = 2000;
 
 const emptyStatus = (transport: DeliveryStatus['transport']): DeliveryStatus => ({
   transport,
@@ -45,11 +48,32 @@ const emptyStatus = (transport: DeliveryStatus['transport']): DeliveryStatus => 
   circuit: 'closed',
 });
 
+/**
+ * The OTLP exporter, loaded when first used: a page whose service worker does the sending never
+ * downloads the encoder.
+ */
+const otlpExporter = (url: string, headers: Record<string, string> | undefined) =>
+  lazyExporter(() => import('../export/http').then((m) => m.createOtlpExporter({ url, headers })));
+
+// The keepalive tail sender (with the OTLP encoder) matters only while no sink answers, so it is
+// loaded then: by the page outbox, or when the worker is not up by the first idle period.
+let tail: typeof import('./keepalive') | undefined;
+let tailLoading: Promise<void> | undefined;
+const loadTail = (): void => {
+  tailLoading ??= import('./keepalive').then(
+    (m) => void (tail = m),
+    (error: unknown) => {
+      tailLoading = undefined;
+      reportInternal(error);
+    },
+  );
+};
+
 const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('memory'), queued: bp.queued(), dropped: bp.dropped() });
 
 /** A sink over the core's in-memory batch processor: the page's last resort when IndexedDB fails too. */
 const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
-  const bp = batchProcessor(createOtlpExporter({ url: config.endpoint as string, headers: config.headers }), batch);
+  const bp = batchProcessor(otlpExporter(config.endpoint as string, config.headers), batch);
   return {
     transport: 'memory',
     hand: async (records) => {
@@ -124,7 +148,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const headers = { ...resolved.headers, ...t.tokenHeaders };
   const transport = pickTransport(t);
   if (transport === 'memory') {
-    const memory = batchProcessor(createOtlpExporter({ url: resolved.endpoint, headers }), tracer.config.batch);
+    const memory = batchProcessor(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
     tracer.addProcessor(memory);
     active = { transport, memory, stop: () => undefined };
     return;
@@ -191,11 +215,22 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
         },
       )
       .catch(reportInternal);
+    // A page no worker controls yet (a first visit) may wait seconds for one to install, so the
+    // tail sender comes at the first idle period; a controlled page's worker answers in moments,
+    // so it comes only if that has not happened by TAIL_LOAD_MS.
+    const needTail = (): void => {
+      if (!state.sink && active === state) loadTail();
+    };
+    if (navigator.serviceWorker?.controller) setTimeout(needTail, TAIL_LOAD_MS);
+    else whenIdle(needTail, TAIL_LOAD_MS);
   } else usePage().catch(reportInternal);
 
   // The tail goes at once when the page is hidden or leaves: it may never be visible again.
   const onHide = guard(() => {
-    if (!state.sink) sendTail(buffer.snapshot(), config);
+    if (!state.sink) {
+      if (tail) tail.sendTail(buffer.snapshot(), config);
+      else loadTail();
+    }
     buffer.handAll(true).catch(reportInternal);
   });
   const onVisibility = guard(() => {

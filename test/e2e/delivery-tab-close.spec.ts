@@ -1,9 +1,13 @@
 import { test, expect } from '@playwright/test';
 import { receiverPerFile, sdkPage, spansNamed, waitForTransport } from '../helpers/receiver';
 
-// A tab closed right after ending 50 spans: the tail is posted on page hide and all 50 arrive.
+// A tab closed right after ending spans: the tail goes on page hide and every span arrives, both
+// when the service worker is up and when it never answered.
 
 const rx = receiverPerFile();
+
+/** The lazily loaded chunks that carry the OTLP encoder into the page. */
+const ENCODER_CHUNK = /\/dist\/(keepalive|http)-[^/]+\.js$/;
 
 test('a tab closed right after ending 50 spans delivers all 50', async ({ context }) => {
   // A long idle wait, so only the page-hide hand-over can carry the spans before the tab is gone.
@@ -12,9 +16,28 @@ test('a tab closed right after ending 50 spans delivers all 50', async ({ contex
   await keeper.goto(url);
   await waitForTransport(keeper, 'worker');
   const page = await context.newPage();
+  const chunks: string[] = [];
+  page.on('request', (r) => chunks.push(r.url()));
   await page.goto(url);
   await waitForTransport(page, 'worker');
   await page.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(50, 'closing-'));
   await page.close({ runBeforeUnload: true });
   await expect.poll(() => spansNamed(rx, 'closing-').length, { timeout: 30_000, intervals: [250] }).toBe(50);
+  // The worker encodes and sends: a page it answers never downloads the encoder.
+  expect(chunks.filter((u) => ENCODER_CHUNK.test(u))).toEqual([]);
+});
+
+test('a tab closed before its service worker ever answered sends its tail with keepalive', async ({ page }) => {
+  // A worker that never finishes installing: the page has no sink, and waits a minute for one.
+  rx.file('/stuck-sw.js', 'text/javascript', 'addEventListener("install", (e) => e.waitUntil(new Promise(() => {})));');
+  const url = sdkPage(rx, '/stuck.html', { workerUrl: '/stuck-sw.js', workerTimeoutMs: 60_000, pageBuffer: { maxDelayMs: 60_000, batchRecords: 1000 } });
+  const tailLoaded = page.waitForRequest((r) => ENCODER_CHUNK.test(r.url()), { timeout: 20_000 });
+  await page.goto(url);
+  await waitForTransport(page, 'none');
+  // With no worker by the first idle period, the page loads the tail sender on its own.
+  await tailLoaded;
+  await page.waitForLoadState('networkidle');
+  await page.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(20, 'early-'));
+  await page.close({ runBeforeUnload: true });
+  await expect.poll(() => spansNamed(rx, 'early-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
 });

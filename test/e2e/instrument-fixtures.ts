@@ -231,7 +231,7 @@ export const startServers = async (): Promise<Servers> => {
 
 /**
  * A test page: records what reaches window.onerror and unhandledrejection in `__errors`, loads
- * dist/index.js as `window.et`, runs `setup` (module code that may use `et`), then sets
+ * dist/index.js (with createOtlpExporter from dist/otlp.js) as `window.et`, runs `setup` (module code that may use `et`), then sets
  * `window.__ready`. `init` is the `init()` options as JS source; spans go to the app's /v1/traces
  * through a plain OTLP exporter, so delivery is not what these specs test.
  */
@@ -244,8 +244,10 @@ export const testPage = (opts: { init?: string; setup?: string; body?: string; h
 </script>
 <script type="importmap">${IMPORT_MAP}</script>
 <script type="module">
-  import * as et from '/dist/index.js';
+  import * as edgetrace from '/dist/index.js';
+  import { createOtlpExporter } from '/dist/otlp.js';
   ${opts.vitals ? "import * as vitals from '/dist/vitals.js'; window.vitals = vitals;" : ''}
+  const et = { ...edgetrace, createOtlpExporter };
   window.et = et;
   ${opts.init === undefined ? '' : `window.tracer = et.init(Object.assign({ serviceName: 'e2e', exporter: et.createOtlpExporter({ url: '/v1/traces' }), batch: { delayMs: 20 } }, ${opts.init}));`}
   ${opts.setup ?? ''}
