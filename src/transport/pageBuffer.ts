@@ -44,6 +44,9 @@ export interface PageBuffer {
   failures(): number;
 }
 
+/** Records per message to the sink. */
+const HAND_MAX = 1024;
+
 /** How long `forceFlush()` waits for a delivery path that is still starting. */
 const FLUSH_WAIT_MS = 5000;
 
@@ -82,19 +85,8 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     }, cfg.maxDelayMs);
   };
 
-  const handAll = (urgent: boolean): Promise<void> => {
-    scheduled = false;
-    if (!sink || buf.length === 0) return Promise.resolve();
-    const batch = buf;
-    buf = [];
-    if (unreported > 0) {
-      const at = batch.findIndex((r) => r.rec === 'span');
-      if (at >= 0) {
-        const span = batch[at] as SpanRecord;
-        batch[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: unreported } };
-        unreported = 0;
-      }
-    }
+  /** Hands one batch to the sink; a batch it did not take goes back to the front. */
+  const handOne = (to: Sink, batch: TelemetryRecord[], urgent: boolean): Promise<void> => {
     const putBack = (): void => {
       failures++;
       // The stamp travels with the record that carries it, so the count is not added again.
@@ -103,7 +95,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
       retryLater();
       onChange();
     };
-    return sink
+    return to
       .hand(batch, urgent)
       .then(
         (stored) => {
@@ -114,6 +106,26 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
         putBack,
       )
       .catch(reportInternal);
+  };
+
+  const handAll = (urgent: boolean): Promise<void> => {
+    scheduled = false;
+    if (!sink || buf.length === 0) return Promise.resolve();
+    const all = buf;
+    buf = [];
+    if (unreported > 0) {
+      const at = all.findIndex((r) => r.rec === 'span');
+      if (at >= 0) {
+        const span = all[at] as SpanRecord;
+        all[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: unreported } };
+        unreported = 0;
+      }
+    }
+    if (all.length <= HAND_MAX) return handOne(sink, all, urgent);
+    // Every part is posted now; none is a message so large that cloning it costs more per record.
+    const parts: Promise<void>[] = [];
+    for (let i = 0; i < all.length; i += HAND_MAX) parts.push(handOne(sink, all.slice(i, i + HAND_MAX), urgent));
+    return Promise.all(parts).then(() => undefined);
   };
 
   let soon: ReturnType<typeof setTimeout> | undefined;

@@ -62,6 +62,16 @@ describe('createPageBuffer', () => {
     expect(buffer.dropped()).toBe(0);
   });
 
+  it('posts a large buffer as several messages of at most 1024 records, all at once', () => {
+    const { sink, handed } = fakeSink();
+    const buffer = createPageBuffer({ maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 1000 });
+    buffer.setSink(sink);
+    for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
+    void buffer.handAll(true);
+    expect(handed.map((h) => [h.records.length, h.urgent])).toEqual([[1024, true], [1024, true], [452, true]]);
+    expect(handed.flatMap((h) => h.records.map((r) => (r as SpanRecord).name))).toEqual(Array.from({ length: 2500 }, (_, i) => `s${i}`));
+  });
+
   it('posts the tail at once, marked urgent, when asked on page hide', () => {
     const { sink, handed } = fakeSink();
     const buffer = createPageBuffer(cfg);
