@@ -71,9 +71,14 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
   const bound = (): void => {
     const over = buf.length - cfg.maxRecords;
     if (over > 0) {
-      buf.splice(0, over);
       dropped += over;
       unreported += over;
+      // A dropped record that carried the count of earlier drops hands that count back, so the
+      // next handed span reports it.
+      for (const r of buf.splice(0, over)) {
+        const carried = r.rec === 'span' ? r.attrs[DROPPED_RECORDS] : undefined;
+        if (typeof carried === 'number') unreported += carried;
+      }
     }
   };
 
@@ -85,47 +90,49 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     }, cfg.maxDelayMs);
   };
 
-  /** Hands one batch to the sink; a batch it did not take goes back to the front. */
-  const handOne = (to: Sink, batch: TelemetryRecord[], urgent: boolean): Promise<void> => {
-    const putBack = (): void => {
-      failures++;
-      // The stamp travels with the record that carries it, so the count is not added again.
-      buf = batch.concat(buf);
-      bound();
-      retryLater();
-      onChange();
-    };
-    return to
-      .hand(batch, urgent)
-      .then(
-        (stored) => {
-          if (stored < 0) return putBack();
-          failures = 0;
-          onChange();
-        },
-        putBack,
-      )
-      .catch(reportInternal);
-  };
-
   const handAll = (urgent: boolean): Promise<void> => {
     scheduled = false;
-    if (!sink || buf.length === 0) return Promise.resolve();
+    const to = sink;
+    if (!to || buf.length === 0) return Promise.resolve();
     const all = buf;
     buf = [];
     if (unreported > 0) {
       const at = all.findIndex((r) => r.rec === 'span');
       if (at >= 0) {
         const span = all[at] as SpanRecord;
-        all[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: unreported } };
+        // A record put back after a failed hand-over may carry an earlier count: add to it.
+        const prior = span.attrs[DROPPED_RECORDS];
+        all[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: unreported + (typeof prior === 'number' ? prior : 0) } };
         unreported = 0;
       }
     }
-    if (all.length <= HAND_MAX) return handOne(sink, all, urgent);
-    // Every part is posted now; none is a message so large that cloning it costs more per record.
-    const parts: Promise<void>[] = [];
-    for (let i = 0; i < all.length; i += HAND_MAX) parts.push(handOne(sink, all.slice(i, i + HAND_MAX), urgent));
-    return Promise.all(parts).then(() => undefined);
+    // A large buffer goes as several messages, all posted now: cloning one very large message
+    // costs more per record. The tail on page hide stays one message, so the sink sees it whole
+    // (the page outbox sends the newest records that fit in one keepalive request).
+    const parts: TelemetryRecord[][] = [];
+    if (urgent || all.length <= HAND_MAX) parts.push(all);
+    else for (let i = 0; i < all.length; i += HAND_MAX) parts.push(all.slice(i, i + HAND_MAX));
+    const taken = parts.map((part) =>
+      to.hand(part, urgent).then(
+        (stored) => stored >= 0,
+        () => false,
+      ),
+    );
+    return Promise.all(taken)
+      .then((ok) => {
+        const refused = parts.filter((_, i) => !ok[i]);
+        if (refused.length === 0) failures = 0;
+        else {
+          // One failed hand-over, however many parts: the refused ones go back to the front in
+          // their order. The stamp travels with the record that carries it.
+          failures++;
+          buf = refused.flat().concat(buf);
+          bound();
+          retryLater();
+        }
+        onChange();
+      })
+      .catch(reportInternal);
   };
 
   let soon: ReturnType<typeof setTimeout> | undefined;
@@ -152,12 +159,13 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
   // do records go at once, so a long synchronous burst is handed over rather than dropped.
   const add = (record: TelemetryRecord): void => {
     const n = buf.push(record);
-    if (n >= cfg.batchRecords && sink) {
-      if (n >= cfg.maxRecords) handAll(false).catch(reportInternal);
-      else if (!soon) soon = setTimeout(handFull, 0);
-      return;
-    }
-    if (n > cfg.maxRecords) bound();
+    if (sink) {
+      if (n >= cfg.maxRecords) return void handAll(false).catch(reportInternal);
+      if (n >= cfg.batchRecords) {
+        soon ??= setTimeout(handFull, 0);
+        return;
+      }
+    } else if (n > cfg.maxRecords) bound();
     schedule();
   };
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DeliveryStatus, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { createPageBuffer, type Sink } from '../../../src/transport/pageBuffer';
-import { spanRecord } from '../../helpers/records';
+import { scoreRecord, spanRecord } from '../../helpers/records';
 
 const span = (i: number): SpanRecord => spanRecord(i);
 
@@ -62,14 +62,41 @@ describe('createPageBuffer', () => {
     expect(buffer.dropped()).toBe(0);
   });
 
-  it('posts a large buffer as several messages of at most 1024 records, all at once', () => {
+  it('posts a large buffer as several messages of at most 1024 records, all at once; the tail on page hide as one', () => {
     const { sink, handed } = fakeSink();
     const buffer = createPageBuffer({ maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 1000 });
     buffer.setSink(sink);
     for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
-    void buffer.handAll(true);
-    expect(handed.map((h) => [h.records.length, h.urgent])).toEqual([[1024, true], [1024, true], [452, true]]);
+    void buffer.handAll(false);
+    expect(handed.map((h) => h.records.length)).toEqual([1024, 1024, 452]);
     expect(handed.flatMap((h) => h.records.map((r) => (r as SpanRecord).name))).toEqual(Array.from({ length: 2500 }, (_, i) => `s${i}`));
+    for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
+    void buffer.handAll(true);
+    expect(handed.slice(3).map((h) => [h.records.length, h.urgent])).toEqual([[2500, true]]);
+  });
+
+  it('puts refused parts back in their order and counts one failed hand-over', async () => {
+    let call = 0;
+    // The first and last parts are refused, the middle one stored.
+    const { sink } = fakeSink(() => (++call === 2 ? 0 : -1));
+    const buffer = createPageBuffer({ maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 60_000 });
+    buffer.setSink(sink);
+    for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
+    await buffer.handAll(false);
+    expect(buffer.failures()).toBe(1);
+    const back = buffer.snapshot().map((r) => (r as SpanRecord).name);
+    expect(back).toEqual([...Array.from({ length: 1024 }, (_, i) => `s${i}`), ...Array.from({ length: 452 }, (_, i) => `s${2048 + i}`)]);
+    expect(buffer.dropped()).toBe(0);
+  });
+
+  it('hands over at maxRecords even when batchRecords is larger, dropping nothing', () => {
+    const { sink, handed } = fakeSink();
+    const buffer = createPageBuffer({ maxRecords: 10, batchRecords: 20, maxDelayMs: 60_000 });
+    buffer.setSink(sink);
+    for (let i = 0; i < 15; i++) buffer.processor.onEnd?.(span(i));
+    expect(handed.map((h) => h.records.length)).toEqual([10]);
+    expect(buffer.queued()).toBe(5);
+    expect(buffer.dropped()).toBe(0);
   });
 
   it('posts the tail at once, marked urgent, when asked on page hide', () => {
@@ -92,6 +119,50 @@ describe('createPageBuffer', () => {
     const first = handed[0]!.records[0] as SpanRecord;
     expect(first.name).toBe('s3');
     expect(first.attrs['edgetrace.dropped_records']).toBe(3);
+  });
+
+  it('never loses a count of drops when the record carrying it is put back or dropped itself', async () => {
+    let release: (stored: number) => void = () => undefined;
+    let calls = 0;
+    const { sink, handed } = fakeSink(() => (++calls === 1 ? new Promise<number>((r) => (release = r)) : 0));
+    const buffer = createPageBuffer({ maxRecords: 3, batchRecords: 100, maxDelayMs: 60_000 });
+    // No sink yet: x0 is dropped.
+    buffer.processor.onEnd?.(spanRecord(0, { name: 'x0' }));
+    buffer.processor.onScore?.(scoreRecord());
+    buffer.processor.onEnd?.(span(2));
+    buffer.processor.onEnd?.(span(3));
+    buffer.setSink(sink);
+    // s2 carries the count (1); its batch is refused and comes back behind nothing but s4.
+    const first = buffer.handAll(false);
+    buffer.processor.onEnd?.(span(4));
+    release(-1);
+    await first;
+    // Putting back drops the oldest, the score: one more drop, added to the count s2 carries.
+    expect(buffer.dropped()).toBe(2);
+    await buffer.handAll(false);
+    const carrier = handed.at(-1)!.records.find((r) => r.rec === 'span') as SpanRecord;
+    expect(carrier.name).toBe('s2');
+    expect(carrier.attrs['edgetrace.dropped_records']).toBe(2);
+  });
+
+  it('hands the count of a dropped carrier on to the next span', async () => {
+    let release: (stored: number) => void = () => undefined;
+    let calls = 0;
+    const { sink, handed } = fakeSink(() => (++calls === 1 ? new Promise<number>((r) => (release = r)) : 0));
+    const buffer = createPageBuffer({ maxRecords: 3, batchRecords: 100, maxDelayMs: 60_000 });
+    for (let i = 0; i < 5; i++) buffer.processor.onEnd?.(span(i));
+    buffer.setSink(sink);
+    // s2 carries 2; while its batch is out, two more records wait, so putting it back drops s2 and s3.
+    const first = buffer.handAll(false);
+    buffer.processor.onEnd?.(span(5));
+    buffer.processor.onEnd?.(span(6));
+    release(-1);
+    await first;
+    expect(buffer.dropped()).toBe(4);
+    await buffer.handAll(false);
+    const carrier = handed.at(-1)!.records[0] as SpanRecord;
+    expect(carrier.name).toBe('s4');
+    expect(carrier.attrs['edgetrace.dropped_records']).toBe(4);
   });
 
   it('puts a refused batch back in front and tries again later', async () => {
