@@ -8,7 +8,6 @@ import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { resolveTransport, type ResolvedTransport } from './options';
 import { createPageBuffer, type PageBuffer, type Sink } from './pageBuffer';
 import { connectWorker } from './workerClient';
-import { whenIdle } from './whenIdle';
 import { STATUS_CHANNEL } from './resolveDelivery';
 
 /** Stops a subscription. */
@@ -33,8 +32,8 @@ let statusTimer: ReturnType<typeof setTimeout> | undefined;
 const MAX_FAILURES = 3;
 // Local changes (the page buffer) are reported at most this often.
 const STATUS_THROTTLE_MS = 250;
-// A worker that has not answered this soon after init() has the page load the tail sender, in
-// case the tab closes before the worker answers.
+// A controlling worker that has not answered this soon after init() has the page load the tail
+// sender, in case the tab closes before the worker answers.
 const TAIL_LOAD_MS = 2000;
 
 const emptyStatus = (transport: DeliveryStatus['transport']): DeliveryStatus => ({
@@ -56,18 +55,19 @@ const otlpExporter = (url: string, headers: Record<string, string> | undefined) 
   lazyExporter(() => import('../export/http').then((m) => m.createOtlpExporter({ url, headers })));
 
 // The keepalive tail sender (with the OTLP encoder) matters only while no sink answers, so it is
-// loaded then: by the page outbox, or when the worker is not up by the first idle period.
+// loaded then: with the page outbox, on a page no worker controls yet, or when a controlling
+// worker has not answered within TAIL_LOAD_MS.
 let tail: typeof import('./keepalive') | undefined;
-let tailLoading: Promise<void> | undefined;
-const loadTail = (): void => {
-  tailLoading ??= import('./keepalive').then(
-    (m) => void (tail = m),
+let tailLoading: Promise<typeof import('./keepalive') | undefined> | undefined;
+const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
+  (tailLoading ??= import('./keepalive').then(
+    (m) => (tail = m),
     (error: unknown) => {
       tailLoading = undefined;
       reportInternal(error);
+      return undefined;
     },
-  );
-};
+  ));
 
 const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('memory'), queued: bp.queued(), dropped: bp.dropped() });
 
@@ -215,21 +215,31 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
         },
       )
       .catch(reportInternal);
-    // A page no worker controls yet (a first visit) may wait seconds for one to install, so the
-    // tail sender comes at the first idle period; a controlled page's worker answers in moments,
-    // so it comes only if that has not happened by TAIL_LOAD_MS.
+    // A page no worker controls yet (a first visit) may wait seconds for one to install, so it
+    // loads the tail sender now; a controlled page's worker answers in moments, so there it comes
+    // only if that has not happened by TAIL_LOAD_MS.
     const needTail = (): void => {
-      if (!state.sink && active === state) loadTail();
+      if (!state.sink && active === state) loadTail().catch(reportInternal);
     };
     if (navigator.serviceWorker?.controller) setTimeout(needTail, TAIL_LOAD_MS);
-    else whenIdle(needTail, TAIL_LOAD_MS);
-  } else usePage().catch(reportInternal);
+    else needTail();
+  } else {
+    usePage().catch(reportInternal);
+    loadTail().catch(reportInternal);
+  }
 
   // The tail goes at once when the page is hidden or leaves: it may never be visible again.
   const onHide = guard(() => {
     if (!state.sink) {
+      // No sink: the page sends its newest records itself. A tab that lives on while hidden also
+      // gets them out when the sender is still loading.
       if (tail) tail.sendTail(buffer.snapshot(), config);
-      else loadTail();
+      else
+        loadTail()
+          .then((m) => {
+            if (!state.sink) m?.sendTail(buffer.snapshot(), config);
+          })
+          .catch(reportInternal);
     }
     buffer.handAll(true).catch(reportInternal);
   });

@@ -34,10 +34,31 @@ test('a tab closed before its service worker ever answered sends its tail with k
   const tailLoaded = page.waitForRequest((r) => ENCODER_CHUNK.test(r.url()), { timeout: 20_000 });
   await page.goto(url);
   await waitForTransport(page, 'none');
-  // With no worker by the first idle period, the page loads the tail sender on its own.
+  // With no worker controlling it, the page loads the tail sender on its own.
   await tailLoaded;
   await page.waitForLoadState('networkidle');
   await page.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(20, 'early-'));
   await page.close({ runBeforeUnload: true });
   await expect.poll(() => spansNamed(rx, 'early-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
+});
+
+test('a page hidden while the tail sender is still loading sends its tail once it arrives', async ({ page }) => {
+  rx.file('/stuck-sw.js', 'text/javascript', 'addEventListener("install", (e) => e.waitUntil(new Promise(() => {})));');
+  const url = sdkPage(rx, '/slow-tail.html', { workerUrl: '/stuck-sw.js', workerTimeoutMs: 60_000, pageBuffer: { maxDelayMs: 60_000, batchRecords: 1000 } });
+  // The encoder chunks arrive only after the page has been hidden.
+  let releaseChunks: () => void = () => undefined;
+  const chunksHeld = new Promise<void>((resolve) => (releaseChunks = resolve));
+  await page.route(ENCODER_CHUNK, async (route) => {
+    await chunksHeld;
+    await route.continue();
+  });
+  await page.goto(url);
+  await waitForTransport(page, 'none');
+  await page.evaluate(() => {
+    (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(10, 'hidden-');
+    dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
+  });
+  expect(spansNamed(rx, 'hidden-')).toHaveLength(0);
+  releaseChunks();
+  await expect.poll(() => spansNamed(rx, 'hidden-').length, { timeout: 30_000, intervals: [250] }).toBe(10);
 });
