@@ -210,7 +210,9 @@ export const runBrowserBench = async () => {
       'each round one of each kind in rotating order, timed from the call until the body was read; untraced = the fetch ' +
       'captured before `init()`, traced = after (span, same-origin `traceparent`, body watch, memory exporter), ' +
       'header only = the untraced fetch behind a wrapper that only adds a fixed `traceparent` header: the floor for ' +
-      'any tracer that propagates.',
+      'any tracer that propagates. Each fetch starts once the previous body was read, after the page waited on the ' +
+      'network, as an app\'s fetches usually do; on a shared VM such a call runs with cold caches, and its JavaScript ' +
+      'costs several times what the same code costs in a burst.',
     '',
     '| | median per fetch | of which synchronous (until fetch() returns) |',
     '| --- | ---: | ---: |',
@@ -226,7 +228,7 @@ export const runBrowserBench = async () => {
     '',
     'Each setup below is one small entry file bundled the same way: esbuild (bundle, minify, ESM, code splitting, ' +
       'browser), then brotli quality 11. Start-up = the entry chunk plus every chunk it imports statically; on demand = ' +
-      'chunks behind `import()` (the no-worker page outbox, the Langfuse exporter).',
+      'chunks behind `import()` (the no-worker page outbox, the OTLP encoder for a page that sends itself, the Langfuse exporter).',
     '',
     '| setup | start-up | on demand |',
     '| --- | ---: | ---: |',
