@@ -73,7 +73,10 @@ export const setupInstrumentation = (
     const previous = getPageContext();
     setPageContext(page);
     stops.push(() => {
-      page.close();
+      // What is pending ends now, so the tracer's shutdown hands it over. A context the caller
+      // passed in stays open: they may give it to the next init().
+      page.endAll();
+      if (page !== given) page.close();
       if (getPageContext() === page) setPageContext(previous);
     });
 

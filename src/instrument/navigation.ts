@@ -4,9 +4,9 @@ import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { redactUrl } from '../core/redact';
 import { parseTraceparent, parseTracestate, type SpanContext } from '../propagation/index';
-import { patch } from '../lib/patch';
+import { patch, patchAll } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { getPageContext } from './interactionContext';
+import { getPageContext, parentSpan } from './interactionContext';
 import type { Stop } from './index';
 
 /** Options for {@link instrumentNavigation}. */
@@ -79,11 +79,18 @@ export const serverContext = (doc: Pick<Document, 'querySelector'>, entry?: Perf
   return ctx;
 };
 
+/** Documents whose load was recorded: a second `init()` (after `stop()`) does not record it again. */
+const recorded = new WeakSet<object>();
+
 const startPageLoad = (opts: NavigationOptions): Stop => {
+  if (recorded.has(document)) return () => undefined;
+  recorded.add(document);
   const tracer = opts.tracer ?? getTracer();
   const perf = (globalThis as { performance?: Performance }).performance;
   const origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : undefined;
   const entry = navigationEntry();
+  // init() after the load event: the load is over, so it adopts no work and ends at loadEventEnd.
+  const over = document.readyState === 'complete' && (entry?.loadEventEnd ?? 0) > 0;
   const parent = serverContext(document, entry);
   const trace = tracer.createTrace({
     name: 'page load',
@@ -94,7 +101,7 @@ const startPageLoad = (opts: NavigationOptions): Stop => {
   pageTrace = trace;
   // Fetches the app makes while the page loads are part of the load: the page load is the
   // active interaction, held open until the load event has finished.
-  const ctx = getPageContext();
+  const ctx = over ? undefined : getPageContext();
   ctx?.begin(trace);
   const release = ctx?.hold(trace);
   let done = false;
@@ -164,7 +171,8 @@ const watchHistory = (opts: NavigationOptions): Stop => {
       const tracer = opts.tracer ?? getTracer();
       const cfg = tracer.config;
       const ctx = getPageContext();
-      const active = ctx?.current() ?? tracer.currentSpan();
+      // The synchronous stack first (a route change inside `tracer.span()`), then the interaction.
+      const active = parentSpan(tracer);
       const attributes = {
         'url.full': to,
         [NAVIGATION_ATTRS.from]: cfg.redactQuery ? redactUrl(from, cfg.keepQueryKeys) : from,
@@ -189,11 +197,15 @@ const watchHistory = (opts: NavigationOptions): Stop => {
         if (isOn()) changed(kind);
       };
   const onPop = (): void => changed('pop');
-  const stops = [patch(history, 'pushState', wrap('push')), patch(history, 'replaceState', wrap('replace'))];
+  // Both or neither: a method that cannot be replaced leaves the other as it was.
+  const unpatch = patchAll(
+    () => patch(history, 'pushState', wrap('push')),
+    () => patch(history, 'replaceState', wrap('replace')),
+  );
   addEventListener('popstate', onPop);
   return () => {
     removeEventListener('popstate', onPop);
-    for (const stop of stops) stop();
+    unpatch();
   };
 };
 

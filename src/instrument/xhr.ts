@@ -1,7 +1,8 @@
 import type { Span } from '../core/span';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
-import { patch } from '../lib/patch';
+import { guard } from '../lib/guard';
+import { patch, patchAll } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
@@ -20,6 +21,8 @@ interface XhrState {
   headers: Set<string>;
   span?: Span;
   failure?: string;
+  /** Removes the listeners of this request. */
+  off?: () => void;
 }
 
 /**
@@ -37,27 +40,47 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   const setHeader = proto.setRequestHeader;
   const states = new WeakMap<XMLHttpRequest, XhrState>();
 
-  const finish = (xhr: XMLHttpRequest, state: XhrState, loaded?: number): void => {
+  const finish = (state: XhrState, status: number, loaded?: number): void => {
+    state.off?.();
+    state.off = undefined;
     const span = state.span;
     if (!span || span.isEnded) return;
-    if (xhr.status > 0) setHttpStatus(span, xhr.status);
+    if (status > 0) setHttpStatus(span, status);
     else setHttpFailure(span, { name: state.failure ?? 'NetworkError', message: `XMLHttpRequest ${state.failure ?? 'failed'}` }, state.failure ?? 'NetworkError');
     if (typeof loaded === 'number') span.setAttribute(BODY_ATTRS.bytes, loaded);
     span.end();
   };
 
+  // The listeners belong to one request and go when it ends, so an XHR the app reuses (polling)
+  // collects none, and a late `loadend` of an earlier request never ends a newer one.
   const listen = (xhr: XMLHttpRequest, state: XhrState): void => {
-    const on = (type: string, fn: (e: Event) => void): void =>
-      xhr.addEventListener(type, (e) => {
-        try {
-          fn(e);
-        } catch (error) {
-          reportInternal(error);
-        }
-      });
-    on('abort', () => (state.failure = 'AbortError'));
-    on('timeout', () => (state.failure = 'TimeoutError'));
-    on('loadend', (e) => finish(xhr, state, (e as ProgressEvent).loaded));
+    const handlers: [string, (e: Event) => void][] = [
+      ['abort', guard(() => void (state.failure = 'AbortError'))],
+      ['timeout', guard(() => void (state.failure = 'TimeoutError'))],
+      // A request's own loadend finds it done; one dispatched after the app already opened and
+      // sent the next request (from its onload) finds that one under way, and is not its end.
+      ['loadend', guard((e: Event) => void (xhr.readyState === 4 && finish(state, xhr.status, (e as ProgressEvent).loaded)))],
+    ];
+    for (const [type, fn] of handlers) xhr.addEventListener(type, fn);
+    state.off = () => {
+      for (const [type, fn] of handlers) xhr.removeEventListener(type, fn);
+    };
+  };
+
+  /**
+   * What `open()` does to a request this XHR still has under way: one that already finished
+   * (the app calls `open()` from its own `onload`, before `loadend`) keeps its status; one in
+   * flight is cancelled without any event, so it ends here, as cancelled.
+   */
+  const replaced = (xhr: XMLHttpRequest): (() => void) | undefined => {
+    const prev = states.get(xhr);
+    if (!prev?.span || prev.span.isEnded) return undefined;
+    const done = xhr.readyState === 4;
+    const status = xhr.status;
+    return () => {
+      if (!done) prev.failure = 'AbortError';
+      finish(prev, done ? status : 0);
+    };
   };
 
   const begin = (xhr: XMLHttpRequest): XhrState | undefined => {
@@ -75,73 +98,90 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     return state;
   };
 
-  const stops = [
-    patch(proto, 'open', (original, isOn) =>
-      function open(this: XMLHttpRequest, ...args: unknown[]): void {
-        // The original first: if it throws (bad method or URL), the app sees that and we record nothing.
-        const result = (original as (...a: unknown[]) => void).apply(this, args);
+  const wrapOpen = (original: XMLHttpRequest['open'], isOn: () => boolean): XMLHttpRequest['open'] =>
+    function open(this: XMLHttpRequest, ...args: unknown[]): void {
+      let endPrevious: (() => void) | undefined;
+      try {
+        endPrevious = replaced(this);
+      } catch (error) {
+        reportInternal(error);
+      }
+      // The original first: if it throws (bad method or URL), the app sees that, the request
+      // under way goes on, and we record nothing.
+      const result = (original as (...a: unknown[]) => void).apply(this, args);
+      try {
+        endPrevious?.();
         if (isOn()) {
-          try {
-            const [method, url, isAsync] = args;
-            const raw = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
-            if (raw !== undefined) states.set(this, { method: String(method), url: raw, isAsync: isAsync !== false, headers: new Set() });
-            else states.delete(this);
-          } catch (error) {
-            reportInternal(error);
-          }
+          const [method, url, isAsync] = args;
+          const raw = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
+          // open(method, url, async): a given `async` is converted to a boolean, so 0 is synchronous.
+          if (raw !== undefined) states.set(this, { method: String(method), url: raw, isAsync: args.length < 3 || Boolean(isAsync), headers: new Set() });
+          else states.delete(this);
         }
-        return result;
-      } as typeof original,
-    ),
-    patch(proto, 'setRequestHeader', (original, isOn) =>
-      function setRequestHeader(this: XMLHttpRequest, name: string, value: string): void {
-        original.call(this, name, value);
-        if (isOn()) {
-          try {
-            states.get(this)?.headers.add(String(name).toLowerCase());
-          } catch (error) {
-            reportInternal(error);
-          }
-        }
-      },
-    ),
-    patch(proto, 'send', (original, isOn) =>
-      function send(this: XMLHttpRequest, ...args: unknown[]): void {
-        let state: XhrState | undefined;
-        if (isOn()) {
-          try {
-            state = begin(this);
-          } catch (error) {
-            reportInternal(error);
-          }
-        }
-        let result: void;
+      } catch (error) {
+        reportInternal(error);
+      }
+      return result;
+    } as XMLHttpRequest['open'];
+
+  const wrapSetHeader = (original: XMLHttpRequest['setRequestHeader'], isOn: () => boolean): XMLHttpRequest['setRequestHeader'] =>
+    function setRequestHeader(this: XMLHttpRequest, name: string, value: string): void {
+      original.call(this, name, value);
+      if (isOn()) {
         try {
-          result = (original as (...a: unknown[]) => void).apply(this, args);
+          states.get(this)?.headers.add(String(name).toLowerCase());
         } catch (error) {
-          if (state?.span) {
-            try {
-              setHttpFailure(state.span, error);
-              state.span.end();
-            } catch (e) {
-              reportInternal(e);
-            }
-          }
-          throw error;
+          reportInternal(error);
         }
-        // A synchronous request has finished by now; loadend may not have reached us.
-        if (state && !state.isAsync) {
+      }
+    };
+
+  const wrapSend = (original: XMLHttpRequest['send'], isOn: () => boolean): XMLHttpRequest['send'] =>
+    function send(this: XMLHttpRequest, ...args: unknown[]): void {
+      let state: XhrState | undefined;
+      if (isOn()) {
+        try {
+          state = begin(this);
+        } catch (error) {
+          reportInternal(error);
+        }
+      }
+      let result: void;
+      try {
+        result = (original as (...a: unknown[]) => void).apply(this, args);
+      } catch (error) {
+        if (state?.span) {
           try {
-            finish(this, state);
-          } catch (error) {
-            reportInternal(error);
+            state.off?.();
+            setHttpFailure(state.span, error);
+            state.span.end();
+          } catch (e) {
+            reportInternal(e);
           }
         }
-        return result;
-      },
-    ),
-  ];
-  return () => {
-    for (const stop of stops) stop();
-  };
+        throw error;
+      }
+      // A synchronous request has finished by now; loadend may not have reached us.
+      if (state && !state.isAsync) {
+        try {
+          finish(state, this.status);
+        } catch (error) {
+          reportInternal(error);
+        }
+      }
+      return result;
+    };
+
+  // All three or none: a method that cannot be replaced leaves the others as they were, and
+  // XHR goes untraced while the rest of the instrumentation runs.
+  try {
+    return patchAll(
+      () => patch(proto, 'open', wrapOpen),
+      () => patch(proto, 'setRequestHeader', wrapSetHeader),
+      () => patch(proto, 'send', wrapSend),
+    );
+  } catch (error) {
+    reportInternal(error);
+    return () => undefined;
+  }
 };

@@ -30,3 +30,21 @@ export const patch = <T extends object, K extends keyof T>(
     }
   };
 };
+
+/**
+ * Applies several patches in order and returns one function that undoes them all. If one of them
+ * throws (a property that cannot be written), those already applied are undone before the error
+ * goes on, so nothing is left half patched.
+ */
+export const patchAll = (...apply: (() => () => void)[]): (() => void) => {
+  const undo: (() => void)[] = [];
+  try {
+    for (const a of apply) undo.push(a());
+  } catch (error) {
+    for (const u of undo.reverse()) u();
+    throw error;
+  }
+  return () => {
+    for (const u of undo) u();
+  };
+};

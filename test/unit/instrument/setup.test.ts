@@ -1,6 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { init, setTracer } from '../../../src/core/global';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { init, setTracer, stop } from '../../../src/core/global';
 import { createMemoryExporter } from '../../../src/export/memory';
+import { interactionContext } from '../../../src/instrument/interactionContext';
+import { collector } from '../../helpers/collect';
 
 describe('setupInstrumentation through init()', () => {
   afterEach(() => setTracer(undefined));
@@ -16,5 +18,55 @@ describe('setupInstrumentation through init()', () => {
       /^\[edgetrace\] init\(\): "propagateTo" must be an array of URL strings and RegExps/,
     );
     expect(() => init({ exporter: createMemoryExporter(), instrument: { fetch: 1 as never } })).toThrow('"instrument.fetch" must be a boolean');
+  });
+});
+
+describe('setupInstrumentation in a page', () => {
+  let page = new EventTarget();
+  const button = { tagName: 'BUTTON', id: 'send', className: '', closest: () => null, getAttribute: () => null };
+  const click = (): void => {
+    const e = new Event('click');
+    Object.defineProperty(e, 'composedPath', { value: () => [button] });
+    page.dispatchEvent(e);
+  };
+  const onlyInteractions = { fetch: false, xhr: false, navigation: false, errors: false, session: false };
+
+  const stubPage = (): void => {
+    page = new EventTarget();
+    vi.stubGlobal('addEventListener', page.addEventListener.bind(page));
+    vi.stubGlobal('removeEventListener', page.removeEventListener.bind(page));
+    vi.stubGlobal('document', { readyState: 'complete', querySelector: () => null });
+    vi.stubGlobal('location', { href: 'https://app.test/a', origin: 'https://app.test' });
+  };
+  afterEach(async () => {
+    await stop();
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('stop() right after a click hands the pending interaction over', async () => {
+    stubPage();
+    const exporter = createMemoryExporter();
+    init({ exporter, instrument: onlyInteractions });
+    click();
+    await stop();
+    expect(exporter.spans().map((s) => s.name)).toEqual(['click button#send']);
+  });
+
+  it('leaves a context the caller passed in open, so the next init() with it still ends interactions', async () => {
+    stubPage();
+    vi.useFakeTimers();
+    const c = collector();
+    // One clock for tracer and context, the faked one (the SDK's own may have been read for real already).
+    const now = (): number => Date.now();
+    const opts = { now, contextManager: interactionContext({ idleMs: 100, timeoutMs: 1000, now }), processors: [c.processor], instrument: onlyInteractions };
+    init(opts);
+    click();
+    await vi.advanceTimersByTimeAsync(2000);
+    // Again, as a reloaded module of the app would.
+    init(opts);
+    click();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(c.spans.map((s) => s.name)).toEqual(['click button#send', 'click button#send']);
   });
 });

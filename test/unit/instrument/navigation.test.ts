@@ -1,0 +1,94 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { instrumentNavigation } from '../../../src/instrument/navigation';
+import { interactionContext, setPageContext } from '../../../src/instrument/interactionContext';
+import { createTracer } from '../../../src/core/tracer';
+import { collector } from '../../helpers/collect';
+
+const ORIGIN = 1_700_000_000_000;
+
+/** A page after its load: Navigation Timing says the load event ended 800 ms in. */
+const loadedPage = () => {
+  const events = new EventTarget();
+  vi.stubGlobal('addEventListener', events.addEventListener.bind(events));
+  vi.stubGlobal('removeEventListener', events.removeEventListener.bind(events));
+  vi.stubGlobal('document', { readyState: 'complete', querySelector: () => null });
+  const location = { href: 'https://app.test/a', origin: 'https://app.test' };
+  vi.stubGlobal('location', location);
+  const entry = { name: location.href, type: 'navigate', startTime: 0, fetchStart: 5, responseStart: 90, responseEnd: 100, loadEventEnd: 800, responseStatus: 200 };
+  let now = ORIGIN + 10_000;
+  vi.stubGlobal('performance', { timeOrigin: ORIGIN, now: () => now - ORIGIN, getEntriesByType: () => [entry] });
+  const history = {
+    pushState(_state: unknown, _title: string, url: string) {
+      location.href = new URL(url, location.href).href;
+    },
+    replaceState() {},
+  };
+  vi.stubGlobal('history', history);
+  return { history, tick: (ms: number) => void (now += ms), clock: () => now };
+};
+
+describe('instrumentNavigation', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => {
+    setPageContext(undefined);
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('ends the page load at loadEventEnd when it starts after the load, adopting nothing', async () => {
+    const page = loadedPage();
+    const c = collector();
+    const ctx = interactionContext({ idleMs: 500, timeoutMs: 30_000, now: page.clock });
+    const tracer = createTracer({ contextManager: ctx, now: page.clock, processors: [ctx.processor, c.processor] });
+    setPageContext(ctx);
+    const stop = instrumentNavigation({ tracer, history: false });
+    // Work started now belongs to no interaction: the load is long over.
+    expect(tracer.currentSpan()).toBeUndefined();
+    page.tick(2000);
+    await vi.advanceTimersByTimeAsync(2000);
+    const load = c.byName('page load');
+    expect(load.startMs).toBe(ORIGIN);
+    expect(load.endMs).toBe(ORIGIN + 800);
+    stop();
+  });
+
+  it('records the page load of a document once, however often it is instrumented', async () => {
+    const page = loadedPage();
+    const c = collector();
+    const tracer = createTracer({ now: page.clock, processors: [c.processor] });
+    instrumentNavigation({ tracer, history: false })();
+    instrumentNavigation({ tracer, history: false })();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(c.spans.filter((s) => s.name === 'page load')).toHaveLength(1);
+  });
+
+  it('parents a route change to the span the code runs in before the interaction', () => {
+    const page = loadedPage();
+    const c = collector();
+    const ctx = interactionContext({ idleMs: 500, timeoutMs: 30_000, now: page.clock });
+    const tracer = createTracer({ contextManager: ctx, now: page.clock, processors: [ctx.processor, c.processor] });
+    setPageContext(ctx);
+    const stop = instrumentNavigation({ tracer, pageLoad: false });
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    let routeId = '';
+    tracer.span('route', (route) => {
+      routeId = route.spanId;
+      page.history.pushState(null, '', '/b');
+    });
+    expect(c.byName('navigation').parentId).toBe(routeId);
+    stop();
+  });
+
+  it('patches pushState and replaceState together or not at all', () => {
+    const page = loadedPage();
+    const push = page.history.pushState;
+    Object.defineProperty(page.history, 'replaceState', { value() {}, writable: false, configurable: true });
+    const c = collector();
+    const stop = instrumentNavigation({ tracer: createTracer({ processors: [c.processor] }), pageLoad: false });
+    expect(page.history.pushState).toBe(push);
+    page.history.pushState(null, '', '/c');
+    expect(c.spans).toHaveLength(0);
+    stop();
+  });
+});

@@ -1,0 +1,141 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { instrumentXhr } from '../../../src/instrument/xhr';
+import type { Stop } from '../../../src/instrument/index';
+import { testTracer } from '../../helpers/collect';
+
+/**
+ * Just enough of XMLHttpRequest for the request lifecycle the instrumentation sees, following the
+ * XHR standard where it matters here: `open()` on a request under way cancels it without firing
+ * any event and resets `status`; a finished request fires `load`, then `loadend`.
+ */
+class StubXhr extends EventTarget {
+  static live = 0;
+  status = 0;
+  readyState = 0;
+  onload: (() => void) | null = null;
+  private active = false;
+  override addEventListener(type: string, fn: EventListenerOrEventListenerObject | null): void {
+    StubXhr.live++;
+    super.addEventListener(type, fn);
+  }
+  override removeEventListener(type: string, fn: EventListenerOrEventListenerObject | null): void {
+    StubXhr.live--;
+    super.removeEventListener(type, fn);
+  }
+  private sync = false;
+  open(_method: string, _url: string, async?: boolean): void {
+    this.active = false;
+    this.sync = arguments.length >= 3 && !async;
+    this.status = 0;
+    this.readyState = 1;
+  }
+  setRequestHeader(_name: string, _value: string): void {}
+  send(): void {
+    // A synchronous request has its response when send() returns.
+    if (this.sync) {
+      this.status = 201;
+      this.readyState = 4;
+    } else this.active = true;
+  }
+  /** The response arrives. */
+  respond(status: number): void {
+    if (!this.active) return;
+    this.active = false;
+    this.status = status;
+    this.readyState = 4;
+    this.onload?.();
+    this.dispatchEvent(new Event('load'));
+    this.dispatchEvent(Object.assign(new Event('loadend'), { loaded: 2 }));
+  }
+}
+
+const g = globalThis as { XMLHttpRequest?: unknown; location?: unknown };
+
+describe('instrumentXhr', () => {
+  let stop: Stop | undefined;
+  beforeEach(() => {
+    vi.stubGlobal('location', { href: 'https://app.test/page', origin: 'https://app.test' });
+    vi.stubGlobal('XMLHttpRequest', class extends StubXhr {});
+    StubXhr.live = 0;
+  });
+  afterEach(() => {
+    stop?.();
+    stop = undefined;
+    vi.unstubAllGlobals();
+  });
+
+  const make = () => new (g.XMLHttpRequest as typeof StubXhr)();
+
+  it('keeps the status of a request whose onload opens the next one (polling), and traces the next', () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    let polls = 0;
+    xhr.onload = () => {
+      if (polls++ === 0) {
+        xhr.open('GET', '/poll?n=2');
+        xhr.send();
+      }
+    };
+    xhr.open('GET', '/poll?n=1');
+    xhr.send();
+    xhr.respond(200);
+    expect(t.spans).toHaveLength(1);
+    expect(t.spans[0]!.attrs['http.response.status_code']).toBe(200);
+    expect(t.spans[0]!.attrs['error.type']).toBeUndefined();
+    xhr.respond(204);
+    expect(t.spans.map((s) => s.attrs['http.response.status_code'])).toEqual([200, 204]);
+  });
+
+  it('ends a request that open() cancels there, as cancelled, not at the next response', () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    xhr.open('GET', '/slow');
+    xhr.send();
+    t.tick(10);
+    xhr.open('GET', '/fast');
+    expect(t.spans).toHaveLength(1);
+    const cancelled = t.spans[0]!;
+    expect(cancelled.endMs - cancelled.startMs).toBe(10);
+    expect(cancelled.attrs['error.type']).toBe('AbortError');
+    expect(cancelled.attrs['edgetrace.cancelled']).toBe(true);
+    xhr.send();
+    t.tick(1000);
+    xhr.respond(500);
+    expect(t.spans[1]!.attrs['http.response.status_code']).toBe(500);
+  });
+
+  it('leaves no listeners behind on an XHR the app reuses', () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    for (let i = 0; i < 50; i++) {
+      xhr.open('GET', '/again');
+      xhr.send();
+      xhr.respond(200);
+    }
+    expect(t.spans).toHaveLength(50);
+    expect(StubXhr.live).toBe(0);
+  });
+
+  it('treats open(method, url, 0) as synchronous, as the browser does', () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    xhr.open('POST', '/sync', 0 as unknown as boolean);
+    xhr.send();
+    expect(t.spans.map((s) => s.attrs['http.response.status_code'])).toEqual([201]);
+  });
+
+  it('patches all three methods or none: a send() that cannot be replaced leaves open() as it was', () => {
+    const Xhr = g.XMLHttpRequest as typeof StubXhr;
+    const open = Xhr.prototype.open;
+    const setHeader = Xhr.prototype.setRequestHeader;
+    Object.defineProperty(Xhr.prototype, 'send', { value: StubXhr.prototype.send, writable: false, configurable: true });
+    stop = instrumentXhr({ tracer: testTracer().tracer });
+    expect(Xhr.prototype.open).toBe(open);
+    expect(Xhr.prototype.setRequestHeader).toBe(setHeader);
+    expect(Object.prototype.hasOwnProperty.call(Xhr.prototype, 'open')).toBe(false);
+  });
+});
