@@ -44,9 +44,9 @@ export const answerCalls = (api: object, port: MessagePort): void => {
         const name = Array.isArray(path) && path.length === 1 ? path[0] : undefined;
         const fn = typeof name === 'string' && Object.prototype.hasOwnProperty.call(api, name) ? (api as Record<string, unknown>)[name] : undefined;
         if (typeof fn !== 'function') reject(`no method ${JSON.stringify(path)}`);
-        const args = (call.argumentList ?? []).map((a) => (a.type === 'RAW' ? a.value : reject('only plain arguments can be sent')));
+        const args = (call.argumentList ?? []).map((a) => (a.type === 'RAW' ? a.value : reject('plain arguments only')));
         result = (fn as (...a: unknown[]) => unknown).apply(api, args);
-      } else if (type !== 'RELEASE') reject(`comlink ${String(type)} is not supported`);
+      } else if (type !== 'RELEASE') reject(`${String(type)} is not supported`);
     } catch (error) {
       result = Promise.reject(error);
     }

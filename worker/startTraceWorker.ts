@@ -51,7 +51,7 @@ export const startTraceWorker = (options: TraceWorkerOptions): (() => void) => {
     transport: 'worker',
     own: { endpoint: endpoint && new URL(endpoint, scope.location.href).href, headers, delivery },
     onError: (error) => {
-      if (options.debug) console.warn('[edgetrace] worker internal error:', error);
+      if (options.debug) console.warn('[edgetrace] worker:', error);
     },
   });
 

@@ -48,7 +48,7 @@ export const packRecords = (records: readonly TelemetryRecord[]): PackedRecords 
 
 /** Rebuilds the records of {@link packRecords}, spans first. Throws on a format it does not know. */
 export const unpackRecords = (p: PackedRecords): TelemetryRecord[] => {
-  if (p.packed !== PACKED) throw new TypeError(`unknown packed format ${p.packed}`);
+  if (p.packed !== PACKED) throw new TypeError('unknown packed format');
   const out: TelemetryRecord[] = [];
   for (let i = 0; i < p.spans.length; i += N) {
     const r: Record<string, unknown> = { v: 1, rec: 'span' };

@@ -50,6 +50,6 @@ describe('packRecords', () => {
 
   it('refuses a packed format it does not know, so the page keeps the records', () => {
     const packed = { ...packRecords([]), packed: 1 } as unknown as Parameters<typeof unpackRecords>[0];
-    expect(() => unpackRecords(packed)).toThrow(/unknown packed format 1/);
+    expect(() => unpackRecords(packed)).toThrow(/unknown packed format/);
   });
 });
