@@ -191,7 +191,7 @@ export interface DeliveryStatus {
   queued: number;
   /** Records in the request now under way. */
   inFlight: number;
-  /** Records the receiver accepted (a 2xx). */
+  /** Records the receiver accepted (a 2xx), not counting spans it rejected in a partial success. */
   delivered: number;
   /** Records dropped by a bound (count, bytes, age, quota, page buffer). */
   dropped: number;

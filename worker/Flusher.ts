@@ -1,7 +1,7 @@
 import type { CircuitState, DeliveryStatus, ExportResult, FlushResult, TelemetryRecord } from '../src/protocol';
 import type { ResolvedDelivery } from '../src/transport/resolveDelivery';
 import type { Outbox, OutboxBatch } from './Outbox';
-import { nextDelayMs } from './nextDelayMs';
+import { MAX_RETRY_AFTER_MS, nextDelayMs } from './nextDelayMs';
 
 /**
  * What starts a flush. `online`, `sync` and `manual` bypass ordinary backoff and probe an open
@@ -83,6 +83,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   let running: Promise<FlushResult> | undefined;
   /** A flush was asked for while one ran: look once more at the end. */
   let again = false;
+  let forceAgain = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timerAt: number | undefined;
   let statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -172,8 +173,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     if (result.ok) {
       // Partial success is the receiver's final word on those spans: counted, not retried. A
       // success ends a run of transient failures, so their reason goes; a refusal stays.
-      if (result.rejected) {
-        lastError = result.reason ?? `${result.rejected} rejected`;
+      if (result.reason) {
+        lastError = result.reason;
         transient = false;
       } else if (transient) lastError = undefined;
       await outbox.settle(batch, from, to, { delivered: to - from, rejected: result.rejected });
@@ -205,15 +206,16 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       circuit = 'open';
       openUntil = t + cfg.circuitOpenMs;
     }
+    // The receiver's Retry-After holds even when our own retries pause.
+    if (r.retryAfterMs !== undefined) retryAfterUntil = t + Math.min(r.retryAfterMs, MAX_RETRY_AFTER_MS);
     if (t - failingSince < cfg.backoffMaxElapsedMs) {
       nextAttemptAt = t + nextDelayMs({ ...cfg, attempt, random, retryAfterMs: r.retryAfterMs });
-      if (r.retryAfterMs !== undefined) retryAfterUntil = nextAttemptAt;
       if (circuit === 'open') nextAttemptAt = Math.max(nextAttemptAt, openUntil);
       schedule(nextAttemptAt - t, true);
     } else {
       // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.
       attempt = nextAttemptAt = failingSince = 0;
-      lastError += ` (retries paused after ${cfg.backoffMaxElapsedMs} ms until the next trigger)`;
+      lastError += " (retries paused until the next trigger)";
       emit();
     }
     return retry(lastError);
@@ -251,6 +253,9 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       attempt = nextAttemptAt = failingSince = 0;
       circuit = 'closed';
       failures = 0;
+      // A limit learned from a 413 grows back with each accepted batch: one oversized record must
+      // not leave every later request carrying a single record.
+      learnedMax *= 2;
       sent += n;
       forced = false;
       emit();
@@ -260,21 +265,27 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   const flush = (trigger: FlushTrigger): Promise<FlushResult> => {
     if (running) {
       again = true;
+      // A trigger that skips the backoff (online, sync, flushNow) keeps that effect when it joins
+      // a run that then fails: the run goes once more, forced.
+      forceAgain ||= FORCING.includes(trigger);
       return running;
     }
     const p = (async (): Promise<FlushResult> => {
       let result: FlushResult | undefined;
+      let force: boolean;
       do {
         again = false;
-        if (hasTarget && !hasTarget()) return retry('no endpoint configured yet');
+        if (hasTarget && !hasTarget()) return retry('no endpoint yet');
         result = await exclusive(() => run(trigger));
         if (!result) {
           // Another tab (or the worker) is flushing the same outbox; look again later in case it stops.
           schedule(config().flushIntervalMs);
           return retry('another context is flushing');
         }
-        trigger = 'size';
-      } while (again && result.ok);
+        force = forceAgain;
+        forceAgain = false;
+        trigger = force ? 'manual' : 'size';
+      } while (again && (result.ok || force));
       return result;
     })();
     running = p;
@@ -283,7 +294,11 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       emit();
       checkIdle();
     };
-    p.then(done, done);
+    // A run that failed on IndexedDB leaves its records stored: look again after an interval.
+    p.then(done, () => {
+      schedule(config().flushIntervalMs);
+      done();
+    });
     return p;
   };
 

@@ -286,8 +286,14 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
     settle: (batch, from, to, how) =>
       inTx(async (chunks, stats, dead) => {
         const [id, abs] = batch.pos[to - 1]!;
-        await removeOldest(chunks, stats, (c, k) => c.id! < id || (c.id === id && c.base + k <= abs), true);
-        if (batch.droppedAt >= from && batch.droppedAt < to) stats.dropped = Math.max(0, stats.dropped - batch.dropped);
+        // Records a bound evicted while they were in flight were counted as dropped; they reached
+        // the receiver after all.
+        const gone = to - from - (await removeOldest(chunks, stats, (c, k) => c.id! < id || (c.id === id && c.base + k <= abs), true));
+        const refused = 'dead' in how;
+        // The count this batch carried was reported only if the receiver took the batch.
+        const reported = !refused && batch.droppedAt >= from && batch.droppedAt < to ? batch.dropped : 0;
+        stats.dropped = Math.max(0, stats.dropped - gone - reported);
+        stats.droppedTotal -= gone;
         if ('dead' in how) {
           const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: batch.records.slice(from, to) };
           if (how.status !== undefined) entry.status = how.status;
@@ -298,7 +304,8 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
           const over = keys.length - limits().maxDeadLetters;
           if (over > 0) await dead.delete(IDBKeyRange.upperBound(keys[over - 1]!));
         } else {
-          stats.delivered += how.delivered;
+          // Spans the receiver turned down (OTLP partial success) count as rejected, not delivered.
+          stats.delivered += how.delivered - (how.rejected ?? 0);
           stats.rejected += how.rejected ?? 0;
         }
       }),

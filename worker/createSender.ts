@@ -64,6 +64,9 @@ export const createSender = (opts: SenderOptions): ((records: readonly Telemetry
     const scores = records.filter((r) => r.rec === 'score');
     const result: ExportResult = spans.length ? await post(url, () => encodeOtlp(spans)) : { ok: true };
     // Spans first: a failed span request fails the batch and the scores go with its retry.
-    return result.ok && scores.length && scoresUrl ? settleScores(await post(scoresUrl, () => JSON.stringify(scores)), scores.length) : result;
+    if (!result.ok || !scores.length || !scoresUrl) return result;
+    const s = settleScores(await post(scoresUrl, () => JSON.stringify(scores)), scores.length);
+    // Both answers count: the spans' partial success, and scores the receiver turned down.
+    return s.ok ? { ok: true, rejected: result.rejected, reason: s.reason ?? result.reason } : s;
   };
 };

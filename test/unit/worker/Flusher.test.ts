@@ -258,6 +258,95 @@ describe('Flusher', () => {
     expect((await f.status()).nextAttemptAt).toBe(1_000_000 + 500);
   });
 
+  it('keeps to a Retry-After that arrives after the retries paused', async () => {
+    cfg = { ...cfg, backoffMaxElapsedMs: 5000, circuitFailures: 100 };
+    const fail: ExportResult = { ok: false, retryable: true, status: 503, reason: 'HTTP 503' };
+    // Attempts at 0, 1 s, 3 s and 7 s; the last is past backoffMaxElapsedMs and says: not for 60 s.
+    answers = [fail, fail, fail, { ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
+    outbox.add(2);
+    const f = make();
+    await f.flush('start');
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(sent).toHaveLength(4);
+    expect((await f.flush('manual')).ok).toBe(false);
+    f.notify(1);
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(sent).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(sent).toHaveLength(5);
+    expect(sent[4]!.at - sent[3]!.at).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it('grows the batch size back after one oversized record was split off and dead-lettered', async () => {
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        const huge = records.some((r) => r.rec === 'span' && r.name === 's0');
+        return huge ? { ok: false, retryable: false, status: 413, reason: 'HTTP 413' } : { ok: true };
+      },
+    });
+    outbox.add(2);
+    await f.flush('manual');
+    expect(outbox.dead).toEqual([{ reason: 'HTTP 413', n: 1 }]);
+    sent = [];
+    outbox.add(30, 2);
+    await f.flush('manual');
+    expect(outbox.left()).toBe(0);
+    // Back to full batches within a few requests, not 30 single-record ones.
+    expect(sent.length).toBeLessThanOrEqual(6);
+    expect(Math.max(...sent.map((x) => x.n))).toBe(10);
+  });
+
+  it('runs again at once when a forcing trigger joined a request that then failed', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        if (sent.length === 1) {
+          await gate;
+          return { ok: false, retryable: true, reason: 'network error: offline' };
+        }
+        return { ok: true };
+      },
+    });
+    outbox.add(2);
+    const first = f.flush('start');
+    await settle();
+    // The network comes back while the request that went offline is still hanging.
+    const online = f.flush('online');
+    release();
+    await online;
+    await first;
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.at).toBe(sent[0]!.at);
+    expect(outbox.left()).toBe(0);
+  });
+
+  it('looks again after a flush failed on storage, keeping the records', async () => {
+    let broken = true;
+    const settleOriginal = outbox.box.settle;
+    outbox.box.settle = async (...args) => {
+      if (broken) throw new DOMException('connection closed', 'InvalidStateError');
+      return settleOriginal(...args);
+    };
+    const f = make();
+    outbox.add(2);
+    await expect(f.flush('manual')).rejects.toThrow('connection closed');
+    broken = false;
+    await vi.advanceTimersByTimeAsync(cfg.flushIntervalMs);
+    expect(sent).toHaveLength(2);
+    expect(outbox.left()).toBe(0);
+  });
+
+  it('shows what a successful request left out (scores skipped) as the last error', async () => {
+    const f = make();
+    answers = [{ ok: true, reason: '1 score record(s) skipped: HTTP 404' }];
+    outbox.add(2);
+    await f.flush('manual');
+    expect((await f.status()).lastError).toBe('1 score record(s) skipped: HTTP 404');
+  });
+
   it('reports status changes, throttled', async () => {
     const seen: number[] = [];
     const f = make({ onStatus: (s) => seen.push(s.delivered) });

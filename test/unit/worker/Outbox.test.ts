@@ -67,6 +67,29 @@ describe('Outbox', () => {
     expect(await box.stats()).toMatchObject({ dropped: 0, droppedTotal: 3, count: 0 });
   });
 
+  it('counts records a bound evicted while they were in flight as delivered once they arrive, not dropped', async () => {
+    const box = fresh({ maxRecords: 5 });
+    await box.append(spans(0, 5), 0);
+    const batch = await box.takeBatch(100, 1e9, 0);
+    // While the request is out, five newer records push the five being sent out of the outbox.
+    await box.append(spans(5, 5), 0);
+    expect(await box.stats()).toMatchObject({ droppedTotal: 5 });
+    await box.settle(batch, 0, 5, { delivered: 5 });
+    expect(await box.stats()).toMatchObject({ delivered: 5, dropped: 0, droppedTotal: 0, count: 5 });
+    const next = await box.takeBatch(100, 1e9, 0);
+    expect((next.records[0] as SpanRecord).attrs['edgetrace.dropped_records']).toBeUndefined();
+  });
+
+  it('keeps the drop count to report when the batch that carried it is dead-lettered', async () => {
+    const box = fresh({ maxRecords: 5 });
+    await box.append(spans(0, 8), 0);
+    const batch = await box.takeBatch(2, 1e9, 0);
+    expect((batch.records[0] as SpanRecord).attrs['edgetrace.dropped_records']).toBe(3);
+    await box.settle(batch, 0, 2, { dead: 'HTTP 400', status: 400, atMs: 0 });
+    const next = await box.takeBatch(100, 1e9, 0);
+    expect((next.records[0] as SpanRecord).attrs['edgetrace.dropped_records']).toBe(3);
+  });
+
   it('accepts only what fits when one batch is larger than the bound', async () => {
     const box = fresh({ maxRecords: 3 });
     expect(await box.append(spans(0, 5), 0)).toBe(3);
@@ -104,12 +127,12 @@ describe('Outbox', () => {
     expect(await box.stats()).toMatchObject({ count: 0, deadLettered: 6 });
   });
 
-  it('counts partial success as delivered plus rejected', async () => {
+  it('counts a partial success as the accepted records delivered and the rest rejected', async () => {
     const box = fresh();
     await box.append(spans(0, 3), 0);
     const batch = await box.takeBatch(100, 1e9, 0);
     await box.settle(batch, 0, 3, { delivered: 3, rejected: 1 });
-    expect(await box.stats()).toMatchObject({ delivered: 3, rejected: 1, count: 0 });
+    expect(await box.stats()).toMatchObject({ delivered: 2, rejected: 1, count: 0 });
   });
 
   it('on QuotaExceededError evicts the oldest half and retries once, then drops and counts', async () => {

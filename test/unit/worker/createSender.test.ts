@@ -36,6 +36,16 @@ describe('createSender', () => {
     expect(result.ok).toBe(true);
   });
 
+  it('keeps the partial success of the spans and says which scores were skipped when both happen', async () => {
+    srv.reply = (res, r) => {
+      if (r.url === '/v1/scores') res.writeHead(404).end('no');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"partialSuccess":{"rejectedSpans":"1"}}');
+    };
+    const result = await createSender({ url: `${srv.base}/v1/traces`, timeoutMs: 2000 })([span, score]);
+    expect(result).toMatchObject({ ok: true, rejected: 1 });
+    expect(result.reason).toMatch(/score record\(s\) skipped/);
+  });
+
   it('sends no scores where the endpoint has no /v1/traces ending', async () => {
     expect((await createSender({ url: `${srv.base}/otlp`, timeoutMs: 2000 })([span, score])).ok).toBe(true);
     expect(srv.requests.map((g) => g.url)).toEqual(['/otlp']);
