@@ -100,7 +100,11 @@ const toRequest = (req: IncomingMessage, signal: AbortSignal): Request => {
   let host = typeof req.headers.host === 'string' && req.headers.host ? req.headers.host : 'localhost';
   let url: URL;
   try {
-    url = new URL(req.url ?? '/', `${encrypted ? 'https' : 'http'}://${host}`);
+    // The request target is a path on this host: `//other.example/x` is a path too, never a
+    // host (new URL() would read it as one, and an origin check would then trust it).
+    const target = req.url ?? '/';
+    const path = target.startsWith('/') ? target : new URL(target).pathname + new URL(target).search;
+    url = new URL(`${encrypted ? 'https' : 'http'}://${host}${path}`);
   } catch {
     host = 'localhost';
     url = new URL(`${encrypted ? 'https' : 'http'}://localhost/`);
@@ -140,6 +144,11 @@ const send = async (req: IncomingMessage, res: ServerResponse, response: Respons
   });
   if (cookies.length) res.setHeader('set-cookie', cookies);
   const body = response.body;
+  // The client may have gone while the handler was still working: nothing will read the body.
+  if (res.destroyed) {
+    await body?.cancel().catch(() => undefined);
+    return;
+  }
   if (!body || req.method === 'HEAD') {
     // A HEAD response has no body; cancelling tells the stream (and a span waiting on it) so.
     await body?.cancel().catch(() => undefined);
@@ -214,9 +223,20 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       } else res.destroy();
     };
     const run = async (): Promise<void> => {
+      let request: Request;
+      try {
+        request = toRequest(req, abort.signal);
+      } catch (error) {
+        // A request fetch cannot represent (CONNECT, TRACE, a method name it refuses): the
+        // client's mistake, not the handler's.
+        const forbidden = /^(CONNECT|TRACE|TRACK)$/i.test(req.method ?? '');
+        res.writeHead(forbidden ? 405 : 400, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${forbidden ? 'Method Not Allowed' : 'Bad Request'}: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
       let response: Response;
       try {
-        response = await handler(toRequest(req, abort.signal), env, ctx);
+        response = await handler(request, env, ctx);
       } catch (error) {
         fail(error);
         return;

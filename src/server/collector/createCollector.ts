@@ -47,8 +47,10 @@ export interface CollectorOptions {
   /** `Retry-After` (seconds) when forwarding or storing failed and the receiver gave none. Default 10. */
   retryAfterSec?: number;
   /**
-   * The rate-limit key of a request. Default: the Node adapter's socket address, else
-   * Cloudflare's `cf-connecting-ip`, else one shared key.
+   * The rate-limit key of a request. Default: the Node adapter's socket address, else, behind
+   * Cloudflare (`request.cf` present), `cf-connecting-ip`, else one shared key. On Deno, Bun or
+   * behind another proxy, pass the client's address (Deno's `info.remoteAddr`, Bun's
+   * `server.requestIP()`, a header your proxy sets): a header the client can write is no key.
    */
   clientKey?: (request: Request, env: unknown, ctx: unknown) => string | undefined;
   /** Bounds on attributes, events, links and nesting per span. */
@@ -150,7 +152,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const retryAfterSec = options.retryAfterSec ?? 10;
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
   const now = options.now ?? Date.now;
-  const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit ?? {}, now);
+  const rate = options.rateLimit;
+  if (rate !== undefined && rate !== false) {
+    if (typeof rate !== 'object' || rate === null) fail(CALL, 'rateLimit', 'false or an object', rate);
+    for (const key of ['perSecond', 'burst', 'maxClients'] as const) {
+      const v = rate[key];
+      if (v !== undefined && !(typeof v === 'number' && v > 0 && v < Infinity)) fail(CALL, `rateLimit.${key}`, 'a number > 0', v);
+    }
+  }
+  const limiter = rate === false ? undefined : createRateLimiter(rate ?? {}, now);
   let lastPruneMs = Number.NEGATIVE_INFINITY;
 
   const report = (error: unknown): void => {
@@ -350,7 +360,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         report(error);
       }
       key ??= (ctx as { clientAddress?: unknown } | undefined)?.clientAddress as string | undefined;
-      key ??= request.headers.get('cf-connecting-ip') ?? 'anonymous';
+      // cf-connecting-ip is the client only behind Cloudflare (which sets request.cf); anywhere
+      // else a client writes it itself, and a new value each time would never be limited.
+      if ((request as { cf?: unknown }).cf) key ??= request.headers.get('cf-connecting-ip') ?? undefined;
+      key ??= 'anonymous';
       const decision = limiter.take(String(key));
       if (!decision.ok) {
         await request.body?.cancel().catch(() => undefined);

@@ -97,6 +97,9 @@ const stringAt = (v: unknown, at: string): string | undefined => {
  * A fixed64 nanosecond time (decimal string or JSON number) as fractional epoch milliseconds.
  * The string is split so that no precision is lost before the division.
  */
+/** 2^64 nanoseconds, in milliseconds. */
+const MAX_NANOS_MS = 2 ** 64 / 1e6;
+
 const nanosAt = (v: unknown, at: string): number => {
   let ms: number;
   if (typeof v === 'string' && UINT_RE.test(v)) {
@@ -107,6 +110,8 @@ const nanosAt = (v: unknown, at: string): number => {
     ms = v / 1e6;
   } else return bad(at, 'must be nanoseconds since the epoch as a decimal string');
   if (!(ms > 0)) bad(at, 'must be after the epoch');
+  // fixed64: a larger number (a JSON 1e30) is no time, and would not page or prune like one.
+  if (ms >= MAX_NANOS_MS) bad(at, 'must fit in 64 bits');
   return ms;
 };
 
@@ -177,8 +182,16 @@ const plainValue = (v: unknown, depth: number, lim: Required<DecodeLimits>): unk
   const inner = v.kvlistValue;
   if (!isObject(inner)) return bad('.kvlistValue', 'must be an object with "values"');
   const out: Record<string, unknown> = {};
-  readKeyValues(inner.values, '.kvlistValue.values', depth + 1, lim, (key, value) => (out[key] = value));
+  readKeyValues(inner.values, '.kvlistValue.values', depth + 1, lim, (key, value) => put(out, key, value));
   return out;
+};
+
+/**
+ * Stores `key` as an own data property, whatever its name: `out[key] = v` with the key
+ * `__proto__` would replace the object's prototype and lose the attribute.
+ */
+const put = (out: Record<string, unknown>, key: string, value: unknown): void => {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
 };
 
 const readKeyValues = (
@@ -229,7 +242,7 @@ const toAttribute = (v: unknown): AttributeValue => {
 
 const attributesAt = (list: unknown, at: string, lim: Required<DecodeLimits>): Attributes => {
   const out: Attributes = {};
-  readKeyValues(list, at, 0, lim, (key, value) => (out[key] = toAttribute(value)));
+  readKeyValues(list, at, 0, lim, (key, value) => put(out, key, toAttribute(value)));
   return out;
 };
 

@@ -178,6 +178,19 @@ describe('createCollector: ingest', () => {
     expect((await post('{}', { 'x-client': 'a' })).status).toBe(200);
   });
 
+  it('does not take a cf-connecting-ip the client wrote as its rate-limit key outside Cloudflare', async () => {
+    make({ rateLimit: { perSecond: 1, burst: 2 }, now: () => 0 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await post('{}', { 'cf-connecting-ip': `10.0.0.${i}` })).status);
+    expect(statuses).toEqual([200, 200, 429, 429]);
+  });
+
+  it('refuses rate-limit options that would block every client for good', () => {
+    for (const rateLimit of [{ perSecond: 0 }, { burst: 0 }, { perSecond: Number.NaN }, { maxClients: -1 }]) {
+      expect(() => createCollector({ store, rateLimit })).toThrow(/"rateLimit\.(perSecond|burst|maxClients)" must be a number > 0/);
+    }
+  });
+
   it('answers 405 and 404 for what it does not serve', async () => {
     expect((await get('/v1/traces', {})).status).toBe(405);
     expect((await get('/nope', {})).status).toBe(404);

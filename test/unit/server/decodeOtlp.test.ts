@@ -85,6 +85,25 @@ describe('decodeOtlp', () => {
     expect('empty' in attrs).toBe(false);
   });
 
+  it('refuses a time beyond 64 bits of nanoseconds, naming the field', () => {
+    const r = decodeOtlp(one({ ...good, startTimeUnixNano: 1e30, endTimeUnixNano: 1e30 }));
+    expect(r.ok && r.rejected).toBe(1);
+    expect(r.ok && r.errors.join(' ')).toMatch(/startTimeUnixNano must fit in 64 bits/);
+  });
+
+  it('keeps an attribute named __proto__ as an attribute, also inside a kvlist', () => {
+    const attributes = [
+      { key: '__proto__', value: { stringValue: 'x' } },
+      { key: 'kv', value: { kvlistValue: { values: [{ key: '__proto__', value: { stringValue: 'y' } }] } } },
+    ];
+    const r = decodeOtlp(one({ ...good, attributes }));
+    if (!r.ok) throw new Error(r.message);
+    const attrs = r.spans[0]!.attrs;
+    expect(Object.getPrototypeOf(attrs)).toBe(Object.prototype);
+    expect(Object.keys(attrs)).toEqual(['__proto__', 'kv']);
+    expect(JSON.parse(JSON.stringify(attrs))).toEqual(JSON.parse('{"__proto__":"x","kv":"{\\"__proto__\\":\\"y\\"}"}'));
+  });
+
   it('rejects bad spans one by one and keeps the rest', () => {
     const spans = [
       good,

@@ -114,4 +114,57 @@ describe('toNodeListener', () => {
     expect(cancelled).toBe(2);
     expect(aborted).toBe(true);
   });
+
+  it('reads a request target that starts with // as a path on this host, never as another host', async () => {
+    const { base } = await serve((req) => new Response(new URL(req.url).host + ' ' + new URL(req.url).pathname));
+    const body = await new Promise<string>((resolve, reject) => {
+      const url = new URL(base);
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '//evil.example/v1/traces' }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(body).toBe(`${new URL(base).host} //evil.example/v1/traces`);
+  });
+
+  it('cancels the body of a response whose client left while the handler was still working', async () => {
+    let pulls = 0;
+    let cancelled = false;
+    let answered!: () => void;
+    const handlerDone = new Promise<void>((resolve) => (answered = resolve));
+    const { base } = await serve(async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      answered();
+      return new Response(new ReadableStream({ pull: (c) => void (pulls++, c.enqueue(new Uint8Array(64 * 1024))), cancel: () => void (cancelled = true) }));
+    });
+    const url = new URL(base);
+    const req = httpRequest({ host: url.hostname, port: url.port, path: '/sse' });
+    req.on('error', () => undefined);
+    req.end();
+    await new Promise((r) => setTimeout(r, 30));
+    req.destroy();
+    await handlerDone;
+    for (let i = 0; i < 100 && !cancelled; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(cancelled).toBe(true);
+    expect(pulls).toBeLessThanOrEqual(1);
+  });
+
+  it('answers a method fetch cannot represent with 405, not a handler failure', async () => {
+    const errors: unknown[] = [];
+    const { base } = await serve(() => new Response('reached'), { onError: (e) => errors.push(e) });
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(base);
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '/', method: 'TRACE' }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(405);
+    expect(errors).toEqual([]);
+  });
 });
