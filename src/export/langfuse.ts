@@ -80,16 +80,18 @@ const isoTime = (ms: number): string => new Date(Number.isFinite(ms) ? ms : Date
 /**
  * Builds the `POST /api/public/ingestion` body for scores. The event id is the score id, so a
  * re-sent batch is recognised rather than counted twice; `environment` fills in where a score
- * has none.
+ * has none. A score on a trace does not name the trace's session as well.
  */
 export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: string): { batch: ScoreEvent[] } => {
   const batch: ScoreEvent[] = [];
   for (let i = 0; i < scores.length; i++) {
     const s = scores[i]!;
     const body: ScoreEvent['body'] = { id: s.id, name: s.name, value: s.value };
+    // A Langfuse score belongs to one object: its trace (and observation) when it has one, else
+    // its session. Langfuse refuses a score that names both, so the session only stands alone.
     if (s.traceId) body.traceId = s.traceId;
     if (s.observationId) body.observationId = s.observationId;
-    if (s.sessionId) body.sessionId = s.sessionId;
+    if (s.sessionId && !s.traceId) body.sessionId = s.sessionId;
     if (s.dataType) body.dataType = s.dataType;
     if (s.comment !== undefined) body.comment = s.comment;
     const env = s.environment ?? environment;

@@ -71,11 +71,18 @@ describe('toScoreEvents', () => {
     });
   });
 
+  it('names the trace of a score on a trace, and the session only for a score on a session alone', () => {
+    const { batch } = toScoreEvents([score({ sessionId: 'sess-1' }), score({ id: 's2', traceId: '', sessionId: 'sess-1' })]);
+    expect(batch[0]!.body).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect('sessionId' in batch[0]!.body).toBe(false);
+    expect(batch[1]!.body).toMatchObject({ sessionId: 'sess-1' });
+    expect('traceId' in batch[1]!.body).toBe(false);
+  });
+
   it('carries every optional field that is set', () => {
     const [ev] = toScoreEvents([
       score({
         observationId: '00f067aa0ba902b7',
-        sessionId: 'sess-1',
         value: 'good',
         dataType: 'CATEGORICAL',
         comment: 'nice',
@@ -86,7 +93,6 @@ describe('toScoreEvents', () => {
       id: 'score-1',
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
       observationId: '00f067aa0ba902b7',
-      sessionId: 'sess-1',
       name: 'helpfulness',
       value: 'good',
       dataType: 'CATEGORICAL',
