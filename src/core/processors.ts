@@ -79,13 +79,20 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
   let inFlight: Promise<boolean> | undefined;
   let failures = 0;
   let closed = false;
+  /** After a retryable failure, no export before this time (the backoff or the receiver's Retry-After). */
+  let notBefore = 0;
+  /** The receiver's Retry-After, which even flush() keeps to. */
+  let retryAfterUntil = 0;
 
   const schedule = (ms: number): void => {
     if (timer !== undefined || closed) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      exportOnce().catch(reportInternal);
-    }, ms);
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        exportOnce().catch(reportInternal);
+      },
+      Math.max(ms, notBefore - Date.now()),
+    );
     unref(timer);
   };
 
@@ -97,7 +104,7 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
       warnOnce('batch-dropped', `batchProcessor: queue full (${maxQueueSize}); dropping the oldest records.`);
     }
     queue.push(record);
-    if (queue.length >= maxBatchSize && !inFlight) exportOnce().catch(reportInternal);
+    if (queue.length >= maxBatchSize && !inFlight && Date.now() >= notBefore) exportOnce().catch(reportInternal);
     else schedule(delayMs);
   };
 
@@ -121,6 +128,7 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
         if (result.ok || !result.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;
+          notBefore = retryAfterUntil = 0;
           if (queue.length) schedule(queue.length >= maxBatchSize ? 0 : delayMs);
           return true;
         }
@@ -133,7 +141,12 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
         queue = batch.slice(0, room).concat(queue);
         failures++;
         const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10));
-        schedule(result.retryAfterMs ?? backoff);
+        // The wait replaces a timer armed meanwhile by new records (it would come too soon).
+        notBefore = Date.now() + (result.retryAfterMs ?? backoff);
+        if (result.retryAfterMs !== undefined) retryAfterUntil = notBefore;
+        clearTimeout(timer);
+        timer = undefined;
+        schedule(0);
         return false;
       });
     return inFlight;
@@ -144,10 +157,14 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
       clearTimeout(timer);
       timer = undefined;
     }
-    // Bounded: a receiver that keeps failing must not hold flush() forever.
+    // Bounded: a receiver that keeps failing must not hold flush() forever. A flush skips our own
+    // backoff, but while the receiver has asked to wait (Retry-After) the records stay queued.
     for (let attempts = 0; attempts < 3; ) {
       if (inFlight) await inFlight;
-      if (queue.length === 0) return;
+      if (queue.length === 0 || Date.now() < retryAfterUntil) {
+        if (queue.length) schedule(0);
+        return;
+      }
       if (!(await exportOnce())) attempts++;
     }
   };

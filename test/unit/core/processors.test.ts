@@ -103,6 +103,30 @@ describe('batchProcessor', () => {
     expect(exporter.shutdown).toHaveBeenCalledOnce();
   });
 
+  it('keeps to Retry-After when records keep coming, and in flush()', async () => {
+    let answer!: (r: ExportResult) => void;
+    const calls: number[] = [];
+    const exporter: Exporter = {
+      export: () => {
+        calls.push(Date.now());
+        return calls.length === 1 ? new Promise<ExportResult>((r) => (answer = r)) : Promise.resolve({ ok: true });
+      },
+    };
+    const p = batchProcessor(exporter, { delayMs: 10 });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(calls).toHaveLength(1);
+    // A record ends while the export is out, then the receiver says: not for a minute.
+    p.onEnd?.(record('b'));
+    answer({ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' });
+    await vi.advanceTimersByTimeAsync(1000);
+    await p.forceFlush?.();
+    expect(calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(calls).toHaveLength(2);
+    expect(p.queued()).toBe(0);
+  });
+
   it('gives up a flush after three failed attempts instead of hanging', async () => {
     const fail: ExportResult = { ok: false, retryable: true, reason: 'down' };
     const { exporter, batches } = scripted(fail, fail, fail, fail);
