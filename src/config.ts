@@ -202,6 +202,12 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     const min = filter.minDurationMs;
     check('filter.minDurationMs', min, typeof min === 'number' && min >= 0, 'a number ≥ 0');
     for (const key of ['include', 'exclude', 'types', 'kinds'] as const) array(`filter.${key}`, filter[key]);
+    for (const key of ['include', 'exclude'] as const) {
+      const list = filter[key];
+      if (list && !list.every((m) => typeof m === 'string' || m instanceof RegExp || typeof m === 'function')) {
+        fail(call, `filter.${key}`, 'an array of names, RegExps and functions', list);
+      }
+    }
   }
 
   for (const [model, price] of Object.entries(object('prices', opts.prices, 'an object of model names to prices'))) {

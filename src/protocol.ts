@@ -54,6 +54,7 @@ export interface SpanLinkRecord {
   traceState?: string;
   flags?: number;
   attrs?: Attributes;
+  droppedAttrs?: number;
 }
 
 /** Who produced a span: the OTLP resource and instrumentation scope. */

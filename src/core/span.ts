@@ -13,7 +13,8 @@ import type {
 import type { ResolvedConfig } from '../config';
 import type { ContextManager } from './context';
 import type { SpanContext } from '../propagation/traceparent';
-import { FLAG_SAMPLED, formatTraceparent } from '../propagation/traceparent';
+import { FLAG_SAMPLED, formatTraceparent, isValidSpanId, isValidTraceId } from '../propagation/traceparent';
+import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { reportInternal } from '../lib/reportInternal';
@@ -99,11 +100,13 @@ const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 's
 // about a fifth of an HTTP span's cost. Bounded in count and length; starts over when full.
 const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
-const memos = new WeakMap<object, [plain: Map<string, string>, url: Map<string, string>]>();
+const memos = new WeakMap<object, [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>]>();
 
-const redact = (value: string, isUrl: boolean, cfg: ResolvedConfig): string => {
+/** Secret patterns, then for a URL (`kind` 1) or a bare query (`kind` 2) its query values. */
+const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => {
   const s = cfg.secretPatterns.length ? redactSecrets(value, cfg.secretPatterns) : value;
-  return isUrl ? redactUrl(s, cfg.keepQueryKeys) : s;
+  if (kind === 1) return redactUrl(s, cfg.keepQueryKeys);
+  return kind === 2 ? redactUrl(`?${s}`, cfg.keepQueryKeys).slice(1) : s;
 };
 
 const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
@@ -235,12 +238,15 @@ export class Span implements SpanRecord {
     t.head = this;
     this[kWrites] = 0;
     if (!(flags & FLAG_SAMPLED)) return;
+    // Names are redacted and cut like any string: an app may put a URL or a token in one.
+    this.name = this.cleanString(this.name);
     const type = opts?.type;
     if (type && type !== 'span') this.write(A.OBSERVATION_TYPE, type);
     if (opts) {
       if (opts.attributes) this.setAttributes(opts.attributes);
       if (opts.input !== undefined) this.setInput(opts.input);
-      if (opts.links) for (const l of opts.links) this.addLink(l.context, l.attributes);
+      // Links are the caller's data: anything that is not a list of { context } is left out.
+      if (Array.isArray(opts.links)) for (const l of opts.links) if (l) this.addLink(l.context, l.attributes);
     }
     t.core.started(this);
   }
@@ -296,29 +302,36 @@ export class Span implements SpanRecord {
     return (this[kX] ??= { droppedAttrs: 0, droppedEvents: 0, droppedLinks: 0, truncated: 0 });
   }
 
-  /** @internal Shortens and redacts a string per the tracer's limits. */
+  /** @internal Redacts and then shortens a string per the tracer's limits. */
   cleanString(value: string, key?: string): string {
     const cfg = this[kT].core.cfg;
     let s = value;
-    if (s.length > cfg.maxStringLength) {
-      s = s.slice(0, cfg.maxStringLength);
-      this.ex().truncated++;
-    }
     const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
     const patterns = cfg.secretPatterns;
     // Short strings cannot hold a secret the default patterns find; a user's patterns may.
     const scan = patterns.length > 0 && (s.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS);
-    if (!isUrl && !scan) return s;
-    if (s.length > MAX_MEMO_CHARS) return redact(s, isUrl, cfg);
-    let memo = memos.get(cfg);
-    if (!memo) memos.set(cfg, (memo = [new Map(), new Map()]));
-    const known = memo[isUrl ? 1 : 0];
-    let out = known.get(s);
-    if (out === undefined) {
-      if (known.size >= MAX_MEMO_STRINGS) known.clear();
-      known.set(s, (out = redact(s, isUrl, cfg)));
+    // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
+    if (isUrl || scan) {
+      // `url.query` is a query without its `?`.
+      const kind = !isUrl ? 0 : key === 'url.query' ? 2 : 1;
+      if (s.length > MAX_MEMO_CHARS) s = redact(s, kind, cfg);
+      else {
+        let memo = memos.get(cfg);
+        if (!memo) memos.set(cfg, (memo = [new Map(), new Map(), new Map()]));
+        const known = memo[kind];
+        let out = known.get(s);
+        if (out === undefined) {
+          if (known.size >= MAX_MEMO_STRINGS) known.clear();
+          known.set(s, (out = redact(s, kind, cfg)));
+        }
+        s = out;
+      }
     }
-    return out;
+    if (s.length > cfg.maxStringLength) {
+      s = s.slice(0, cfg.maxStringLength);
+      this.ex().truncated++;
+    }
+    return s;
   }
 
   private clean(key: string, value: unknown): AttributeValue | undefined {
@@ -424,7 +437,11 @@ export class Span implements SpanRecord {
 
   /** Renames the span. */
   updateName(name: string): this {
-    if (typeof name === 'string' && name && this.endMs === 0) this.name = name;
+    try {
+      if (typeof name === 'string' && name && this.endMs === 0) this.name = this.cleanString(name);
+    } catch (error) {
+      reportInternal(error);
+    }
     return this;
   }
 
@@ -468,19 +485,7 @@ export class Span implements SpanRecord {
         return this;
       }
       const event: SpanEventRecord = { name: this.cleanString(String(name)), timeMs: typeof timeMs === 'number' ? timeMs : this[kT].core.now() };
-      if (attributes && typeof attributes === 'object') {
-        const attrs: Attributes = {};
-        let n = 0;
-        let dropped = 0;
-        for (const key of Object.keys(attributes)) {
-          const v = this.clean(key, attributes[key]);
-          if (v === undefined) continue;
-          if (n++ >= this[kT].core.cfg.maxAttributes) dropped++;
-          else attrs[key] = v;
-        }
-        event.attrs = attrs;
-        if (dropped) event.droppedAttrs = dropped;
-      }
+      if (attributes && typeof attributes === 'object') this.cleanAttrs(attributes, event);
       events.push(event);
     } catch (error) {
       reportInternal(error);
@@ -488,19 +493,38 @@ export class Span implements SpanRecord {
     return this;
   }
 
-  /** Links this span to another span, in this trace or another. */
+  /** @internal The attributes of an event or link, cleaned as `setAttribute` cleans them, at most `maxAttributes`. */
+  cleanAttrs(attributes: Record<string, unknown>, into: { attrs?: Attributes; droppedAttrs?: number }): void {
+    const attrs: Attributes = {};
+    let n = 0;
+    let dropped = 0;
+    for (const key of Object.keys(attributes)) {
+      const v = this.clean(key, attributes[key]);
+      if (v === undefined) continue;
+      if (n++ >= this[kT].core.cfg.maxAttributes) dropped++;
+      else attrs[key] = v;
+    }
+    into.attrs = attrs;
+    if (dropped) into.droppedAttrs = dropped;
+  }
+
+  /**
+   * Links this span to another span, in this trace or another. A context without a valid W3C
+   * trace and span id is ignored: one bad id would make a receiver refuse the whole request.
+   */
   addLink(context: SpanContext, attributes?: Attributes): this {
     try {
       const r = this;
-      if (!this.isRecording || this.endMs !== 0 || !context || typeof context.traceId !== 'string') return this;
+      if (!this.isRecording || this.endMs !== 0 || !context || !isValidTraceId(context.traceId) || !isValidSpanId(context.spanId)) return this;
       const links = r.links === NONE ? (r.links = []) : r.links;
       if (links.length >= this[kT].core.cfg.maxLinks) {
         this.ex().droppedLinks++;
         return this;
       }
       const link: SpanLinkRecord = { traceId: context.traceId, spanId: context.spanId, flags: context.flags };
-      if (context.traceState) link.traceState = context.traceState;
-      if (attributes) link.attrs = attributes;
+      const state = context.traceState && parseTracestate(context.traceState);
+      if (state) link.traceState = state;
+      if (attributes && typeof attributes === 'object') this.cleanAttrs(attributes, link);
       links.push(link);
     } catch (error) {
       reportInternal(error);
@@ -588,7 +612,7 @@ export class Span implements SpanRecord {
     if (this.endMs !== 0) return;
     try {
       const t = this[kT];
-      const end = typeof endMs === 'number' ? endMs : t.core.now();
+      const end = typeof endMs === 'number' && endMs > 0 ? endMs : t.core.now();
       // A clock that went backwards must not give a negative duration.
       this.endMs = end < this.startMs ? this.startMs : end;
       const prev = this[kPrev];

@@ -45,17 +45,23 @@ export interface Tracer {
   shutdown(): Promise<void>;
 }
 
-const matches = (m: SpanMatcher, r: SpanRecord): boolean =>
-  typeof m === 'string' ? m === r.name : m instanceof RegExp ? m.test(r.name) : m(r);
+const matches = (m: SpanMatcher, r: SpanRecord): boolean => {
+  if (typeof m === 'string') return m === r.name;
+  if (m instanceof RegExp) {
+    // A g or y flag makes test() start where the last match ended; every span starts afresh.
+    m.lastIndex = 0;
+    return m.test(r.name);
+  }
+  return m(r);
+};
 
 /** Whether a finished span passes the filter options. */
 export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
-  if (f.minDurationMs !== undefined && r.endMs - r.startMs < f.minDurationMs) return false;
+  const type = (r.attrs['langfuse.observation.type'] as string | undefined) ?? 'span';
+  // An event is a moment (it ends where it starts): a minimum duration is not for it.
+  if (f.minDurationMs !== undefined && type !== 'event' && r.endMs - r.startMs < f.minDurationMs) return false;
   if (f.kinds && !f.kinds.includes(r.kind)) return false;
-  if (f.types) {
-    const type = (r.attrs['langfuse.observation.type'] as string | undefined) ?? 'span';
-    if (!f.types.includes(type as never)) return false;
-  }
+  if (f.types && !f.types.includes(type as never)) return false;
   if (f.include && !f.include.some((m) => matches(m, r))) return false;
   if (f.exclude && f.exclude.some((m) => matches(m, r))) return false;
   return true;
@@ -149,13 +155,21 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     }
   };
 
-  const startSpan = (name: string, o: StartSpanOptions = {}): Span => {
-    const parent = o.parent === undefined ? ctx.active() : o.parent;
-    if (parent instanceof Span) return parent.startSpan(name, o);
-    if (isSpanContext(parent)) {
-      return new Span(shared(), name, o, { ...parent, flags: sampleFlags(parent.traceId, cfg.sampleRate, parent.flags), remote: true });
+  const startSpan = (name: string, opts?: StartSpanOptions): Span => {
+    try {
+      const o: StartSpanOptions = opts && typeof opts === 'object' ? opts : {};
+      const parent = o.parent === undefined ? ctx.active() : o.parent;
+      if (parent instanceof Span) return parent.startSpan(name, o);
+      if (isSpanContext(parent)) {
+        return new Span(shared(), name, o, { ...parent, flags: sampleFlags(parent.traceId, cfg.sampleRate, parent.flags), remote: true });
+      }
+      return createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
+    } catch (error) {
+      // A context manager that throws, options no one could read: an unrecorded span keeps the
+      // caller's code running.
+      reportInternal(error);
+      return new Trace(shared(), undefined, NO_OPTIONS, { traceId: newTraceId(), flags: 0 });
     }
-    return createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
   };
 
   return {

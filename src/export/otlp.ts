@@ -101,6 +101,7 @@ const toSpan = (r: SpanRecord): OtlpSpan => {
       const ol: OtlpLink = { traceId: l.traceId, spanId: l.spanId };
       if (l.traceState) ol.traceState = l.traceState;
       if (l.attrs) ol.attributes = toKeyValues(l.attrs);
+      if (l.droppedAttrs) ol.droppedAttributesCount = l.droppedAttrs;
       // Only the W3C byte: whether a linked context is remote is not recorded.
       if (l.flags !== undefined) ol.flags = l.flags & 0xff;
       return ol;

@@ -286,3 +286,63 @@ describe('limits', () => {
     expect(byName('s').dropped).toEqual({ attrs: 0, events: 3, links: 1 });
   });
 });
+
+describe('what callers hand a span is cleaned like attributes', () => {
+  const KEY = 'sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX';
+
+  it('redacts and cuts span names, also when renamed', () => {
+    const { tracer, byName } = testTracer({ limits: { maxStringLength: 40 } });
+    const t = tracer.createTrace(`call with Bearer abcdefghijklmnopqrstuvwxyz`);
+    t.startSpan('x'.repeat(100)).end();
+    const renamed = t.startSpan('plain');
+    renamed.updateName(`uses ${KEY}`);
+    renamed.end();
+    t.finish();
+    expect(byName('call with Bearer [REDACTED]')).toBeDefined();
+    expect(byName('x'.repeat(40))).toBeDefined();
+    expect(byName('uses [REDACTED]')).toBeDefined();
+  });
+
+  it('redacts before it cuts, so a secret at the limit does not leave a piece behind', () => {
+    // Cut at 20 characters first, too little of the key would be left for its pattern to find.
+    const { tracer, spans } = testTracer({ limits: { maxStringLength: 20 } });
+    tracer.createTrace('t').setAttribute('key', `key: ${KEY}`).finish();
+    expect(spans[0]!.attrs.key).toBe('key: [REDACTED]');
+  });
+
+  it('redacts the values of url.query, which has no "?"', () => {
+    const { tracer, spans } = testTracer();
+    tracer.createTrace('t').setAttribute('url.query', 'token=s3cr3tvalue&page=2').finish();
+    expect(spans[0]!.attrs['url.query']).toBe('token=[REDACTED]&page=[REDACTED]');
+  });
+
+  it('keeps only links with valid ids, with their attributes cleaned and bounded', () => {
+    const { tracer, spans } = testTracer({ limits: { maxAttributes: 1 } });
+    const other = tracer.createTrace('other');
+    const t = tracer.createTrace('t');
+    t.addLink({ traceId: 'nothex', spanId: 'x', flags: 1 });
+    t.addLink(other.spanContext(), { auth: 'Bearer abcdefghijklmnopqrstuvwxyz', extra: 1 });
+    t.finish();
+    other.finish();
+    const links = spans.find((s) => s.name === 't')!.links;
+    expect(links).toHaveLength(1);
+    expect(links[0]!.attrs).toEqual({ auth: 'Bearer [REDACTED]' });
+    expect(links[0]!.droppedAttrs).toBe(1);
+  });
+
+  it('never throws for options it cannot read, and records what it can', () => {
+    const { tracer, spans } = testTracer();
+    const t = tracer.createTrace('t');
+    expect(() => t.startSpan('a', { links: [null] } as never).end()).not.toThrow();
+    expect(() => t.span('b', { links: 5 } as never, () => undefined)).not.toThrow();
+    expect(() => tracer.startSpan('c', null as never).end()).not.toThrow();
+    t.finish();
+    expect(spans.map((s) => s.name).sort()).toEqual(['a', 'b', 'c', 't']);
+  });
+
+  it('ends at the current time when given an end time that is not one', () => {
+    const { tracer, spans, time } = testTracer();
+    tracer.createTrace('t').end(Number.NaN);
+    expect(spans[0]!.endMs).toBe(time());
+  });
+});

@@ -156,6 +156,24 @@ describe('records', () => {
 });
 
 describe('filters and beforeSend', () => {
+  it('keeps events under a minimum duration, and matches a RegExp with the g flag every time', () => {
+    const { tracer, spans, tick } = testTracer({ filter: { minDurationMs: 10, exclude: [/^health/g] } });
+    const t = tracer.createTrace('turn');
+    t.event('clicked');
+    for (let i = 0; i < 4; i++) {
+      const h = t.startSpan('healthcheck');
+      tick(20);
+      h.end();
+    }
+    tick(20);
+    t.finish();
+    expect(spans.map((s) => s.name).sort()).toEqual(['clicked', 'turn']);
+  });
+
+  it('refuses filter matchers that are not names, RegExps or functions, at creation', () => {
+    expect(() => testTracer({ filter: { include: [42 as never] } })).toThrow(/"filter\.include" must be an array of names, RegExps and functions/);
+  });
+
   it('drops spans shorter than minDurationMs', () => {
     const { tracer, spans, tick } = testTracer({ filter: { minDurationMs: 10 } });
     const t = tracer.createTrace('t');

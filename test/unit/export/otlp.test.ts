@@ -249,7 +249,7 @@ describe('toOtlpJson', () => {
           { name: 'plain', timeMs: 1732140000006 },
         ],
         links: [
-          { traceId: 'b'.repeat(32), spanId: 'c'.repeat(16), traceState: 'a=b', flags: 1, attrs: { n: 1 } },
+          { traceId: 'b'.repeat(32), spanId: 'c'.repeat(16), traceState: 'a=b', flags: 1, attrs: { n: 1 }, droppedAttrs: 3 },
           { traceId: 'd'.repeat(32), spanId: 'e'.repeat(16) },
         ],
       }),
@@ -271,6 +271,7 @@ describe('toOtlpJson', () => {
         traceState: 'a=b',
         flags: 1,
         attributes: [{ key: 'n', value: { intValue: '1' } }],
+        droppedAttributesCount: 3,
       },
       { traceId: 'd'.repeat(32), spanId: 'e'.repeat(16) },
     ]);
