@@ -77,10 +77,9 @@ export const getTracestate = (state: string | undefined, key: string): string | 
 
 /**
  * Sets `key=value` as the left-most entry (new and updated keys go to the front, as the spec
- * requires), keeping the order of the others. An invalid key or value returns `state` unchanged.
- * A 33rd member pushes out the right-most one; past 512 characters other entries are truncated
- * as in the policy above. The new entry itself is never dropped: if it alone cannot fit,
- * `state` is returned unchanged.
+ * requires), keeping the order of the others. A 33rd member pushes out the right-most one. An
+ * invalid key or value, or an entry that would take the whole past 512 characters, returns
+ * `state` unchanged (the same string), as OpenTelemetry's TraceState.set does.
  */
 export const setTracestate = (
   state: string | undefined,
@@ -90,8 +89,8 @@ export const setTracestate = (
   const member = `${key}=${value}`;
   if (!MEMBER_RE.test(member) || member.length > MAX_TRACESTATE_LENGTH) return state;
   const rest = typeof state === 'string' && state ? state.split(',') : [];
-  const others = rest.filter((m) => keyOf(m) !== key).slice(0, MAX_TRACESTATE_MEMBERS - 1);
-  return [member, ...fit(others, MAX_TRACESTATE_LENGTH - member.length - 1)].join(',');
+  const next = [member, ...rest.filter((m) => keyOf(m) !== key).slice(0, MAX_TRACESTATE_MEMBERS - 1)].join(',');
+  return next.length > MAX_TRACESTATE_LENGTH ? state : next;
 };
 
 /**
