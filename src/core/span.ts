@@ -44,6 +44,8 @@ export interface TraceShared {
   sessionId?: string;
   tags?: Set<string>;
   rootEnded?: boolean;
+  /** The trace's own environment, when it overrides the tracer's: its spans and scores carry it. */
+  environment?: string;
 }
 
 /** Options for starting a span. */
@@ -590,7 +592,7 @@ export class Span implements SpanRecord {
       if (dataType) score.dataType = dataType;
       if (opts?.comment) score.comment = String(opts.comment);
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
-      const env = this[kT].core.cfg.environment;
+      const env = this[kT].environment ?? this[kT].core.cfg.environment;
       if (env) score.environment = env;
       this[kT].core.emitScore(score);
     } catch (error) {
@@ -639,6 +641,7 @@ export class Span implements SpanRecord {
     if (t.userId) this.write(A.USER_ID, t.userId);
     if (t.sessionId) this.write(A.SESSION_ID, t.sessionId);
     if (t.tags?.size && (this.isTraceRoot() || t.rootEnded)) this.write(A.TRACE_TAGS, [...t.tags]);
+    if (t.environment && !this.isTraceRoot()) this.write(A.ENVIRONMENT, t.environment);
     const truncated = this[kX]?.truncated;
     if (truncated) this.write(A.TRUNCATED, truncated);
   }

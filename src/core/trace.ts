@@ -44,6 +44,7 @@ export class Trace extends Span {
     if (!this.isRecording) return;
     this.write(A.TRACE_NAME, this.name);
     const cfg = t.core.cfg;
+    if (typeof opts.environment === 'string' && opts.environment) t.environment = opts.environment;
     const env = opts.environment ?? cfg.environment;
     const release = opts.release ?? cfg.release;
     if (env) this.write(A.ENVIRONMENT, env);

@@ -135,7 +135,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
 
   // Every field from the start, so each trace's shared state has one shape and the spans that
   // read and write it stay on V8's fast path.
-  const shared = (): TraceShared => ({ core, head: undefined, userId: undefined, sessionId: undefined, tags: undefined, rootEnded: false });
+  const shared = (): TraceShared => ({ core, head: undefined, userId: undefined, sessionId: undefined, tags: undefined, rootEnded: false, environment: undefined });
 
   const createTrace = (arg?: TraceOptions | string): Trace => {
     try {

@@ -346,3 +346,22 @@ describe('what callers hand a span is cleaned like attributes', () => {
     expect(spans[0]!.endMs).toBe(time());
   });
 });
+
+describe('a trace with its own environment', () => {
+  it('puts it on every span of the trace and on its scores, not only on the root', () => {
+    const { tracer, spans, scores, byName } = testTracer({ environment: 'production' });
+    const t = tracer.createTrace({ name: 'staged', environment: 'staging' });
+    const child = t.startSpan('child');
+    child.score('quality', 1);
+    child.end();
+    t.finish();
+    expect(byName('staged').attrs[A.ENVIRONMENT]).toBe('staging');
+    expect(byName('child').attrs[A.ENVIRONMENT]).toBe('staging');
+    expect(scores[0]!.environment).toBe('staging');
+    // Other traces keep the tracer's: written once by the exporter, not on each child.
+    const other = tracer.createTrace('other');
+    other.startSpan('plain').end();
+    other.finish();
+    expect(spans.find((s) => s.name === 'plain')!.attrs[A.ENVIRONMENT]).toBeUndefined();
+  });
+});
