@@ -32,7 +32,8 @@ export interface CollectorOptions {
    */
   ingestToken?: string | readonly string[];
   /**
-   * Token for the query API (`/api/…`), sent the same ways; must differ from the ingest token.
+   * Token for the query API (`/api/…`), as `Authorization: Bearer` or `x-edgetrace-token` (never
+   * in the URL); must differ from the ingest token.
    * `false` opens the API to anyone (local development). Default: the API answers 403.
    */
   readToken?: string | false;
@@ -93,11 +94,14 @@ const sameSecret = (a: string, b: string): boolean => {
   return diff === 0;
 };
 
-/** The token a request carries: bearer, `x-edgetrace-token`, or `?token=`. */
-const tokenOf = (request: Request, url: URL): string | undefined => {
+/**
+ * The token a request carries: bearer, `x-edgetrace-token`, or (`url` given) `?token=`, which
+ * only the public ingest token may use: a URL ends up in logs and browser history.
+ */
+const tokenOf = (request: Request, url?: URL): string | undefined => {
   const auth = request.headers.get('authorization');
   const bearer = auth && /^Bearer\s+(.+)$/i.exec(auth.trim());
-  return (bearer ? bearer[1]!.trim() : undefined) ?? request.headers.get('x-edgetrace-token') ?? url.searchParams.get('token') ?? undefined;
+  return (bearer ? bearer[1]!.trim() : undefined) ?? request.headers.get('x-edgetrace-token') ?? url?.searchParams.get('token') ?? undefined;
 };
 
 const describeTarget = (e: Exporter, i: number): string => {
@@ -341,7 +345,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return json(403, errorBody(PERMISSION_DENIED, 'the query API is off: create the collector with a readToken (or readToken: false for local development)'), cors);
       }
       if (readToken !== false) {
-        const token = tokenOf(request, url);
+        const token = tokenOf(request);
         if (!token || !sameSecret(token, readToken)) {
           return json(401, errorBody(UNAUTHENTICATED, 'the query API needs the read token (Authorization: Bearer …)'), { ...cors, 'www-authenticate': 'Bearer' });
         }

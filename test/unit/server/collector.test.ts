@@ -335,6 +335,11 @@ describe('createCollector: query API', () => {
     expect(stats.byModel).toEqual([expect.objectContaining({ model: 'gpt-4o', totalTokens: 240 })]);
   });
 
+  it('takes the read token from headers only, never from the URL', async () => {
+    expect((await get(`/api/traces?token=${READ}`, {})).status).toBe(401);
+    expect((await get('/api/traces', { 'x-edgetrace-token': READ })).status).toBe(200);
+  });
+
   it('is off without a read token, and open with readToken: false', async () => {
     make({ readToken: undefined });
     expect((await get('/api/traces')).status).toBe(403);
