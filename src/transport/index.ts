@@ -90,6 +90,7 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
     },
     status: async () => memoryStatus(bp),
     deadLetters: async () => [],
+    stop: () => bp.shutdown?.(),
   };
 };
 
@@ -141,8 +142,11 @@ const statusChanged = (): void => {
  * runtimes, in-memory batches straight to `endpoint`. Throws (once, at init) on invalid options.
  */
 export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: ResolvedInit): void => {
-  active?.stop();
+  const previous = active;
+  previous?.stop();
   active = undefined;
+  // What an earlier init() still held because its delivery path never came up moves over.
+  const carried = previous?.buffer && !previous.sink ? previous.buffer.drain() : [];
   if (!resolved.endpoint || opts.exporter) return;
   const t = resolveTransport(opts);
   const headers = { ...resolved.headers, ...t.tokenHeaders };
@@ -157,6 +161,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   // The worker resolves a relative endpoint against its own URL; make it the page's meaning.
   const config: DeliveryConfig = { endpoint: new URL(resolved.endpoint, location.href).href, headers, delivery: t.delivery };
   const buffer = createPageBuffer(t.pageBuffer, () => checkSink());
+  for (const r of carried) (r.rec === 'span' ? buffer.processor.onEnd : buffer.processor.onScore)?.(r as never);
   // 'none' until a sink answers: tests and apps can wait for the path to be ready.
   const state: Active = { transport: 'none', buffer, stop: () => undefined };
   active = state;
@@ -166,11 +171,16 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     shutdown: async () => {
       state.stop();
       await buffer.processor.shutdown?.();
+      // The tail is handed over; what runs in this page for delivery stops with the tracer.
+      if (active === state) active = undefined;
+      await state.sink?.stop?.();
     },
   });
 
   const use = (sink: Sink): void => {
     if (active !== state) return;
+    // A path given up on (a page outbox whose IndexedDB fails) stops running in the page.
+    if (state.sink && state.sink !== sink) Promise.resolve(state.sink.stop?.()).catch(reportInternal);
     state.sink = sink;
     state.transport = sink.transport;
     buffer.setSink(sink);
@@ -179,7 +189,10 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   let toPage: Promise<void> | undefined;
   const usePage = (): Promise<void> =>
     (toPage ??= import('./pageOutbox').then(
-      (m) => use(m.startPageOutbox(config)),
+      (m) => {
+        // An init() since may have replaced this path: start nothing for it then.
+        if (active === state) use(m.startPageOutbox(config));
+      },
       (error: unknown) => {
         reportInternal(error);
         use(memorySink(config, tracer.config.batch));

@@ -5,14 +5,19 @@ import { reportInternal } from '../lib/reportInternal';
 
 /**
  * Browsers refuse `keepalive` requests once the bodies in flight exceed 64 KiB (Fetch standard,
- * "keepalive" inflight limit); staying under 60 KB leaves room for headers and a second request.
+ * "keepalive" inflight limit). At page hide the tail and one flush of the page outbox may both be
+ * in flight, so each stays under 30 KB.
  */
-export const KEEPALIVE_MAX_BYTES = 60_000;
+export const KEEPALIVE_MAX_BYTES = 30_000;
+
+/** The body's size in UTF-8 bytes, which is what the keepalive limit counts (not characters). */
+const byteLength = (body: string): number => new TextEncoder().encode(body).byteLength;
 
 /** fetch with `keepalive` for bodies under {@link KEEPALIVE_MAX_BYTES}, so they outlive the page. */
 export const keepaliveFetch: typeof fetch = (input, init) => {
   const body = init?.body;
-  const small = typeof body === 'string' && body.length < KEEPALIVE_MAX_BYTES;
+  // Characters first: a body this long in characters is over the limit in bytes too.
+  const small = typeof body === 'string' && body.length < KEEPALIVE_MAX_BYTES && byteLength(body) < KEEPALIVE_MAX_BYTES;
   return fetch(input, small ? { ...init, keepalive: true } : init);
 };
 
@@ -25,7 +30,7 @@ export const sendTail = (records: readonly TelemetryRecord[], config: DeliveryCo
   if (!config.endpoint) return;
   let spans = records.filter((r): r is SpanRecord => r.rec === 'span');
   // Halve until the encoded body fits; encoding is cheap next to losing the spans.
-  while (spans.length > 1 && encodeOtlp(spans).length >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
+  while (spans.length > 1 && byteLength(encodeOtlp(spans)) >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
   if (spans.length === 0) return;
   createOtlpExporter({ url: config.endpoint, headers: config.headers, fetch: keepaliveFetch }).export(spans).catch(reportInternal);
 };

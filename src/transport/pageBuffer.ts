@@ -15,6 +15,8 @@ export interface Sink {
   flushNow(): Promise<FlushResult>;
   status(): Promise<DeliveryStatus>;
   deadLetters(): Promise<DeadLetterRecord[]>;
+  /** Stops what the sink runs in this page (the page outbox's flusher and listeners). */
+  stop?(): Promise<void> | void;
 }
 
 /** The page buffer's options (validated). */
@@ -38,6 +40,8 @@ export interface PageBuffer {
   queued(): number;
   /** The records waiting in the page (not a copy: read, don't keep). */
   snapshot(): readonly TelemetryRecord[];
+  /** Takes every record waiting in the page out of the buffer, for another buffer to hand over. */
+  drain(): TelemetryRecord[];
   /** Records the page buffer dropped (its bound, or a sink that never took them). */
   dropped(): number;
   /** Consecutive hand-overs that failed, so the transport can switch to a fallback. */
@@ -191,6 +195,11 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     handAll,
     queued: () => buf.length,
     snapshot: () => buf,
+    drain: () => {
+      const all = buf;
+      buf = [];
+      return all;
+    },
     dropped: () => dropped,
     failures: () => failures,
   };

@@ -17,7 +17,8 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
   const delivery = startDelivery({ transport: 'page', fetch: keepaliveFetch, onError: reportInternal });
   const { api, flusher } = delivery;
   api.configure(config).catch(reportInternal);
-  addEventListener('online', () => flusher.start('online'));
+  const onOnline = (): void => flusher.start('online');
+  addEventListener('online', onOnline);
   return {
     transport: 'page',
     hand: (records, urgent) => {
@@ -28,5 +29,9 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
     flushNow: () => api.flushNow(),
     status: () => api.getStatus(),
     deadLetters: () => api.deadLetters(),
+    stop: () => {
+      removeEventListener('online', onOnline);
+      delivery.stop();
+    },
   };
 };

@@ -46,6 +46,28 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   });
 
 /**
+ * Resolves with `reg` once it has an active worker (activating counts, as for
+ * `navigator.serviceWorker.ready`: the worker takes messages while its activate event runs);
+ * rejects if the one installing fails.
+ */
+const activated = (reg: ServiceWorkerRegistration): Promise<ServiceWorkerRegistration> =>
+  new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (reg.active) resolve(reg);
+      else return false;
+      return true;
+    };
+    if (check()) return;
+    const worker = reg.installing ?? reg.waiting ?? reg.active;
+    if (!worker) return reject(new Error('[edgetrace] the service worker registration has no worker'));
+    const failed = (): void => reject(new Error('[edgetrace] the service worker failed to install'));
+    if (worker.state === 'redundant') return failed();
+    worker.addEventListener('statechange', () => {
+      if (!check() && worker.state === 'redundant') failed();
+    });
+  });
+
+/**
  * Registers (unless `workerUrl` is false) and talks to the trace service worker. A connection is a
  * fresh MessageChannel whose port goes to the worker in a message; the worker exposes its API on it
  * with comlink. A message wakes a stopped worker, so no call depends for long on a connection that
@@ -57,11 +79,14 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   let registration: ServiceWorkerRegistration | undefined;
 
   const ready = (async () => {
-    if (opts.workerUrl !== false) {
-      await container.register(opts.workerUrl, opts.workerScope ? { scope: opts.workerScope } : undefined);
-    }
-    const reg = opts.readyTimeoutMs === undefined ? await container.ready : await withTimeout(container.ready, opts.readyTimeoutMs, 'waiting for the service worker');
-    registration = reg;
+    // Our own registration, waited on until its worker is activated: `container.ready` would be
+    // the registration of the page's scope, which is another worker (or none) when `workerScope`
+    // does not cover the page or the app's own worker controls it.
+    const active =
+      opts.workerUrl === false
+        ? container.ready
+        : container.register(opts.workerUrl, opts.workerScope ? { scope: opts.workerScope } : undefined).then(activated);
+    registration = opts.readyTimeoutMs === undefined ? await active : await withTimeout(active, opts.readyTimeoutMs, 'waiting for the service worker');
   })();
 
   /** A connection: a comlink proxy over a MessagePort the worker exposes its API on. */
@@ -70,13 +95,14 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     port: MessagePort;
     worker: ServiceWorker;
     bornMs: number;
+    /** Calls waiting for an answer on it: the port closes only when none is left. */
+    users: number;
   }
   let cached: Connection | undefined;
 
-  const drop = (c: Connection | undefined): void => {
-    if (!c) return;
-    if (cached === c) cached = undefined;
-    c.port.close();
+  /** Closes `c` once no call is waiting on it and it is no longer the shared one. */
+  const release = (c: Connection): void => {
+    if (c.users === 0 && c !== cached) c.port.close();
   };
 
   const connect = (): Connection => {
@@ -87,7 +113,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     const api = wrap<WorkerApi>(port1);
     // Configuration first on each connection: a restarted worker may have been updated.
     void api.configure(opts.config);
-    const c: Connection = { api, port: port1, worker, bornMs: Date.now() };
+    const c: Connection = { api, port: port1, worker, bornMs: Date.now(), users: 0 };
     // Where supported, a port whose other end died (the worker stopped) says so at once.
     port1.addEventListener('close', () => {
       if (cached === c) cached = undefined;
@@ -108,17 +134,22 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     if (!c) {
       c = connect();
       if (reuse) {
-        drop(cached);
+        // The connection it replaces closes once the calls still waiting on it have their answers.
+        const old = cached;
         cached = c;
+        if (old) release(old);
       }
     }
+    c.users++;
     try {
       return await withTimeout(fn(c.api), ms, 'a call to the service worker');
     } catch (error) {
-      drop(c);
+      // No more calls on a connection that failed one; those already waiting keep it open.
+      if (cached === c) cached = undefined;
       throw error;
     } finally {
-      if (c !== cached) c.port.close();
+      c.users--;
+      release(c);
     }
   };
 

@@ -1,0 +1,95 @@
+import 'fake-indexeddb/auto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+// The page transport without a service worker: the page outbox over (fake) IndexedDB, in a page
+// stub whose window listeners the test can count, sending to a stubbed fetch.
+const listeners: [string, unknown][] = [];
+const sent: string[] = [];
+
+const stubPage = (): void => {
+  listeners.length = 0;
+  sent.length = 0;
+  vi.stubGlobal('document', { addEventListener: () => undefined, removeEventListener: () => undefined, visibilityState: 'visible' });
+  vi.stubGlobal('location', { href: 'https://app.test/', protocol: 'https:' });
+  vi.stubGlobal('addEventListener', (type: string, fn: unknown) => listeners.push([type, fn]));
+  vi.stubGlobal('removeEventListener', (type: string, fn: unknown) => {
+    const i = listeners.findIndex(([t, f]) => t === type && f === fn);
+    if (i >= 0) listeners.splice(i, 1);
+  });
+  vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
+    const body = JSON.parse(String(init.body)) as { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] };
+    for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) sent.push(s.name);
+    return new Response('{}', { status: 200 });
+  });
+};
+
+const opts = { endpoint: 'https://collector.test/v1/traces', transport: 'page' as const };
+const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+
+describe('setupTransport with the page outbox', () => {
+  beforeEach(() => {
+    vi.resetModules();
+    stubPage();
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('hands what an earlier setup held, before its path came up, to the next one, and runs one outbox', async () => {
+    const { setupTransport, flushNow } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const first = createTracer({});
+    setupTransport(first, opts, { endpoint: opts.endpoint });
+    for (const name of ['a1', 'a2', 'a3']) first.startSpan(name).end();
+    // What a second init() does: shut the old tracer down, then set up the new one at once.
+    const shut = first.shutdown();
+    const second = createTracer({});
+    setupTransport(second, opts, { endpoint: opts.endpoint });
+    second.startSpan('b1').end();
+    await shut;
+    await settle();
+    await flushNow();
+    await settle();
+    expect(sent.sort()).toEqual(['a1', 'a2', 'a3', 'b1']);
+    // The transport's own listener and one outbox's, not an orphaned second outbox's.
+    expect(listeners.filter(([t]) => t === 'online')).toHaveLength(2);
+  });
+
+  it('stops the page outbox and reports no transport once the tracer is shut down', async () => {
+    const { setupTransport, getStatus } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({});
+    setupTransport(tracer, opts, { endpoint: opts.endpoint });
+    tracer.startSpan('a1').end();
+    await settle();
+    expect((await getStatus()).transport).toBe('page');
+    await tracer.shutdown();
+    expect(listeners.filter(([t]) => t === 'online')).toHaveLength(0);
+    expect((await getStatus()).transport).toBe('none');
+  });
+});
+
+describe('keepalive', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('counts the body in UTF-8 bytes: a long text in CJK goes without keepalive', async () => {
+    const calls: RequestInit[] = [];
+    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => (calls.push(init), new Response('{}')));
+    const { keepaliveFetch, KEEPALIVE_MAX_BYTES } = await import('../../../src/transport/keepalive');
+    const ascii = 'a'.repeat(KEEPALIVE_MAX_BYTES - 100);
+    const cjk = '漢'.repeat(KEEPALIVE_MAX_BYTES / 2); // half as many characters, 1.5 times the bytes
+    await keepaliveFetch('/x', { method: 'POST', body: ascii });
+    await keepaliveFetch('/x', { method: 'POST', body: cjk });
+    expect(calls.map((c) => c.keepalive === true)).toEqual([true, false]);
+  });
+
+  it('sends a tail whose encoded body fits the budget in bytes', async () => {
+    const bodies: string[] = [];
+    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => (bodies.push(String(init.body)), new Response('{}')));
+    const { sendTail, KEEPALIVE_MAX_BYTES } = await import('../../../src/transport/keepalive');
+    const { spanRecord } = await import('../../helpers/records');
+    const records = Array.from({ length: 40 }, (_, i) => spanRecord(i, { name: `${'名'.repeat(600)}${i}` }));
+    sendTail(records, { endpoint: 'https://collector.test/v1/traces' });
+    await settle(10);
+    expect(bodies).toHaveLength(1);
+    expect(new TextEncoder().encode(bodies[0]).byteLength).toBeLessThan(KEEPALIVE_MAX_BYTES);
+  });
+});

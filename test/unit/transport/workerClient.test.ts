@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { connectWorker } from '../../../src/transport/workerClient';
+import { answerCalls } from '../../../worker/answerCalls';
+import { spanRecord } from '../../helpers/records';
+
+/** A service worker that answers the page's comlink calls with the real answerCalls(). */
+const fakeWorker = (enqueueMs = 0, state = 'activated') => {
+  const stored: number[] = [];
+  const api = {
+    configure: async () => undefined,
+    enqueue: async (p: { spans: unknown[] }) => {
+      await new Promise((r) => setTimeout(r, enqueueMs));
+      stored.push(p.spans.length / 9);
+      return p.spans.length / 9;
+    },
+    flushNow: async () => ({ ok: true, sent: 0 }),
+    getStatus: async () => ({}),
+    deadLetters: async () => [],
+  };
+  const events = new EventTarget();
+  const worker = Object.assign(events, {
+    state,
+    contacted: 0,
+    postMessage: (_m: unknown, ports: MessagePort[]) => {
+      worker.contacted++;
+      answerCalls(api, ports[0]!);
+    },
+    /** Moves the worker to `next` and tells listeners, as the browser does. */
+    become(next: string) {
+      worker.state = next;
+      events.dispatchEvent(new Event('statechange'));
+    },
+  });
+  return { stored, worker };
+};
+
+const config = { endpoint: 'https://collector.test/v1/traces' };
+
+describe('connectWorker', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+  });
+
+  it('lets a hand-over still waiting on a connection that was replaced get its answer', async () => {
+    const { stored, worker } = fakeWorker(100);
+    const reg = { active: worker };
+    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
+    await client.ready;
+    const t0 = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(t0);
+    await client.sink.hand([spanRecord(1)], false);
+    clock.mockReturnValue(t0 + 4_900);
+    const a = client.sink.hand([spanRecord(2)], false);
+    await new Promise((r) => setTimeout(r, 20));
+    // Past the reuse window: the next hand-over opens a new connection while `a` waits on the old.
+    clock.mockReturnValue(t0 + 5_100);
+    expect(await client.sink.hand([spanRecord(3)], false)).toBe(1);
+    expect(await a).toBe(1);
+    expect(stored).toEqual([1, 1, 1]);
+  });
+
+  it('talks to the worker it registered once that one is active, not to the page scope\'s worker', async () => {
+    const mine = fakeWorker(0, 'installing');
+    const theirs = fakeWorker();
+    const reg = { installing: mine.worker, waiting: null, active: null as typeof mine.worker | null };
+    vi.stubGlobal('navigator', {
+      serviceWorker: { register: async () => reg, ready: Promise.resolve({ active: theirs.worker }), controller: theirs.worker },
+    });
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', workerScope: '/tracing/', config });
+    let up = false;
+    void client.ready.then(() => (up = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(up).toBe(false);
+    reg.active = mine.worker;
+    mine.worker.become('activating');
+    await client.ready;
+    expect(await client.sink.hand([spanRecord(1)], false)).toBe(1);
+    expect(mine.stored).toEqual([1]);
+    expect(theirs.worker.contacted).toBe(0);
+  });
+
+  it('gives up when the worker it registered fails to install', async () => {
+    const mine = fakeWorker(0, 'installing');
+    const reg = { installing: mine.worker, waiting: null, active: null };
+    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: new Promise(() => undefined), controller: null } });
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
+    await new Promise((r) => setTimeout(r, 10));
+    mine.worker.become('redundant');
+    await expect(client.ready).rejects.toThrow(/failed to install/);
+  });
+});
