@@ -1,6 +1,7 @@
 import type { ExportResult, Exporter, SpanRecord, TelemetryRecord } from '../protocol';
 import { encodeOtlp } from './otlp';
 import { combineResults, networkError, toExportResult } from './result';
+import { scoresUrlFor } from '../lib/scoresUrl';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -33,15 +34,7 @@ export interface OtlpExporterOptions {
 export const settleScores = (result: ExportResult, count: number): ExportResult =>
   result.ok || result.retryable ? result : { ok: true, reason: `${count} score record(s) skipped: ${result.reason}` };
 
-/**
- * The scores route beside an OTLP trace endpoint: `…/v1/traces` becomes `…/v1/scores` (query
- * kept). Undefined when the URL does not end in `/v1/traces`: a plain OTLP receiver has no
- * place for scores.
- */
-export const scoresUrlFor = (tracesUrl: string): string | undefined => {
-  const m = /^([^?#]*\/v1\/)traces\/?([?#].*)?$/s.exec(tracesUrl);
-  return m ? `${m[1]}scores${m[2] ?? ''}` : undefined;
-};
+export { scoresUrlFor };
 
 /** One POST for {@link sendJson}. */
 export interface JsonRequest {

@@ -45,15 +45,22 @@ const isPlainObject = (v: object): boolean => {
   return proto === Object.prototype || proto === null;
 };
 
+/** The caller set trace headers of its own (in any spelling): we add none, not even the other one. */
+const isTraceHeader = (name: string): boolean => {
+  const l = name.toLowerCase();
+  return l === 'traceparent' || l === 'tracestate';
+};
+const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('tracestate');
+
 /**
  * Plain-object headers with the trace headers added to a copy (fetch reads a record just as it
- * reads a Headers object, and building one costs a Headers); `false` when the app set its own
- * traceparent, in any spelling; undefined for other shapes (Headers, pairs), which take the
+ * reads a Headers object, and building one costs a Headers); `false` when the app set trace
+ * headers of its own; undefined for other shapes (Headers, pairs, iterables), which take the
  * Headers path.
  */
 const withTraceFields = (span: Span, given: object): Record<string, string> | false | undefined => {
   if (!isPlainObject(given)) return undefined;
-  for (const name of Object.keys(given)) if (name.toLowerCase() === 'traceparent') return false;
+  for (const name of Object.keys(given)) if (isTraceHeader(name)) return false;
   const out: Record<string, string> = { ...(given as Record<string, string>) };
   inject(span.spanContext(), (name, value) => void (out[name] = value));
   return out;
@@ -78,16 +85,25 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
     const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);
     if (fields) return [input, { ...(init as RequestInit), headers: fields }];
     if (fields === false) return [input, init];
+    // Headers, pairs or any iterable, read once into our copy, which goes in their place: an
+    // iterator read here could not be read again by fetch.
     const headers = new Headers(given);
-    if (headers.has('traceparent')) return [input, init];
+    if (!hasTraceHeaders(headers)) inject(span.spanContext(), headers);
+    return [input, { ...(init as RequestInit), headers }];
+  }
+  const request = input as Request;
+  if (hasTraceHeaders(request.headers)) return [input, init];
+  if (init !== undefined && Object.keys(init).length > 0) {
+    // A Request with an init of the caller's (a body of its own, say): the headers still come from
+    // the Request, so fetch gets a copy of them with ours, and the Request and its body stay as
+    // they were. (An empty init would not change the request, but a headers member would.)
+    const headers = new Headers(request.headers);
     inject(span.spanContext(), headers);
     return [input, { ...(init as RequestInit), headers }];
   }
-  // A Request that carries its own headers: give the original fetch a copy, so the caller's
-  // Request object is not changed. Copying takes over its body, as fetch(request) itself does,
-  // so it comes last: nothing after it may fail and fall back to the consumed original.
-  const request = input as Request;
-  if (request.headers.has('traceparent')) return [input, init];
+  // A Request on its own: give the original fetch a copy, so the caller's Request object is not
+  // changed. Copying takes over its body, as fetch(request) itself does, so it comes last:
+  // nothing after it may fail and fall back to the consumed original.
   const copy = new Request(request);
   inject(span.spanContext(), copy.headers);
   return [copy, init];

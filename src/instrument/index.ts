@@ -3,6 +3,7 @@ import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
 import { reportInternal } from '../lib/reportInternal';
+import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
 import { instrumentFetch } from './fetch';
 import { instrumentInteractions } from './interaction';
@@ -26,7 +27,12 @@ const isBrowserPage = (): boolean =>
 /** URLs of our own delivery, never traced: the exporter must not record its own requests. */
 const ownUrls = (opts: InitOptions): UrlPattern[] => {
   const urls: UrlPattern[] = [];
-  if (typeof opts.endpoint === 'string' && opts.endpoint) urls.push(opts.endpoint);
+  if (typeof opts.endpoint === 'string' && opts.endpoint) {
+    urls.push(opts.endpoint);
+    // Scores go beside the traces (`…/v1/scores`); their uploads are ours too.
+    const scores = scoresUrlFor(opts.endpoint);
+    if (scores) urls.push(scores);
+  }
   if (opts.langfuse) urls.push(`${(opts.langfuse.baseUrl ?? LANGFUSE_DEFAULT_URL).replace(/\/+$/, '')}/api/public/`);
   return urls;
 };

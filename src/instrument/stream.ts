@@ -458,9 +458,9 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
     if (field !== 'data') return;
     let value = colon < 0 ? '' : text.slice(colon + 1);
     if (value.charCodeAt(0) === 32) value = value.slice(1);
-    if (hasData) data += '\n';
+    // Past the bound nothing is added, line breaks included: an endless event must not grow memory.
+    if (data.length < MAX_DATA_CHARS) data += hasData ? `\n${value}` : value;
     hasData = true;
-    if (data.length < MAX_DATA_CHARS) data += value;
   };
 
   return {
@@ -486,7 +486,8 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
         if (c === 13 && text.charCodeAt(i + 1) === 10) i++;
         start = i + 1;
       }
-      lastWasCr = text.length > 0 && text.charCodeAt(text.length - 1) === 13;
+      // An empty chunk (a decoder holding back half a character) changes nothing about the last one.
+      if (text.length > 0) lastWasCr = text.charCodeAt(text.length - 1) === 13;
       if (start < text.length && !skipping) {
         line += text.slice(start);
         if (line.length > MAX_LINE_CHARS) {

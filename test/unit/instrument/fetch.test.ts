@@ -305,4 +305,39 @@ describe('instrumentFetch', () => {
     expect(rejected).toBeInstanceOf(TypeError);
     expect(internalErrorCount()).toBeGreaterThan(before);
   });
+
+  it('sends the headers of an iterator carrying its own traceparent, read once', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const own = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const headers = new Map([
+      ['x-a', '1'],
+      ['traceparent', own],
+    ]).entries();
+    await (await fetch(`${base}/iter`, { headers: headers as unknown as HeadersInit })).text();
+    expect(lastSeen('/iter').headers).toMatchObject({ 'x-a': '1', traceparent: own });
+  });
+
+  it('leaves a Request and its body alone when the init of the caller brings a body of its own', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    const request = new Request(`${base}/post`, { method: 'POST', body: 'original', headers: { 'x-b': '2' } });
+    await (await fetch(request, { body: 'replaced' })).text();
+    expect(request.bodyUsed).toBe(false);
+    const got = lastSeen('/post');
+    expect(got.body).toBe('replaced');
+    expect(got.headers['x-b']).toBe('2');
+    expect(got.headers.traceparent).toMatch(/^00-/);
+  });
+
+  it('adds no trace headers next to a tracestate the caller set, in any spelling', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    await (await fetch(`${base}/ts1`, { headers: new Headers({ tracestate: 'app=1' }) })).text();
+    await (await fetch(`${base}/ts2`, { headers: { Tracestate: 'app=2' } })).text();
+    expect(lastSeen('/ts1').headers).toMatchObject({ tracestate: 'app=1' });
+    expect(lastSeen('/ts1').headers.traceparent).toBeUndefined();
+    expect(lastSeen('/ts2').headers).toMatchObject({ tracestate: 'app=2' });
+    expect(lastSeen('/ts2').headers.traceparent).toBeUndefined();
+  });
 });

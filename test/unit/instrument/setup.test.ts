@@ -44,6 +44,18 @@ describe('setupInstrumentation in a page', () => {
     vi.unstubAllGlobals();
   });
 
+  it('never traces its own uploads: the endpoint and the scores route beside it', async () => {
+    stubPage();
+    vi.stubGlobal('fetch', async () => new Response('{}'));
+    const exporter = createMemoryExporter();
+    init({ endpoint: 'https://collector.test/v1/traces', exporter, instrument: { ...onlyInteractions, fetch: true, interactions: false } });
+    await (await fetch('https://collector.test/v1/scores', { method: 'POST', body: '[]' })).text();
+    await (await fetch('https://collector.test/v1/traces', { method: 'POST', body: '{}' })).text();
+    await (await fetch('https://app.test/api')).text();
+    await stop();
+    expect(exporter.spans().map((s) => s.attrs['url.full'])).toEqual(['https://app.test/api']);
+  });
+
   it('stop() right after a click hands the pending interaction over', async () => {
     stubPage();
     const exporter = createMemoryExporter();

@@ -311,6 +311,21 @@ describe('createSseCounter', () => {
     expect(events).toBe(1);
   });
 
+  it('keeps the data of an event that never ends bounded, line breaks included', () => {
+    const parts = Array.from({ length: 100_000 }, () => 'data: x\n');
+    const { got } = feed([...parts, '\n']);
+    expect(got[0]!.length).toBeLessThanOrEqual((1 << 16) + 2);
+  });
+
+  it('treats CR, an empty chunk, then LF as one line end', () => {
+    const got: string[] = [];
+    const c = createSseCounter((d) => got.push(d));
+    c.push(enc.encode('data: a\r'));
+    c.push(new Uint8Array(0));
+    c.push(enc.encode('\ndata: b\r\n\r\n'));
+    expect(got).toEqual(['a\nb']);
+  });
+
   it('decodes UTF-8 split inside a character', () => {
     const bytes = enc.encode('data: né\n\n');
     const got: string[] = [];
