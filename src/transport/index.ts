@@ -241,18 +241,23 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     loadTail().catch(reportInternal);
   }
 
+  // The newest record a tail was sent for: a page hidden and then closed (visibilitychange,
+  // then pagehide) sends the same tail once.
+  let tailSentFor: unknown;
+  const sendTailOnce = (m: typeof import('./keepalive') | undefined): void => {
+    const records = buffer.snapshot();
+    const newest = records[records.length - 1];
+    if (!m || state.sink || newest === undefined || newest === tailSentFor) return;
+    tailSentFor = newest;
+    m.sendTail(records, config);
+  };
   // The tail goes at once when the page is hidden or leaves: it may never be visible again.
   const onHide = guard(() => {
     if (!state.sink) {
       // No sink: the page sends its newest records itself. A tab that lives on while hidden also
       // gets them out when the sender is still loading.
-      if (tail) tail.sendTail(buffer.snapshot(), config);
-      else
-        loadTail()
-          .then((m) => {
-            if (!state.sink) m?.sendTail(buffer.snapshot(), config);
-          })
-          .catch(reportInternal);
+      if (tail) sendTailOnce(tail);
+      else loadTail().then(sendTailOnce).catch(reportInternal);
     }
     buffer.handAll(true).catch(reportInternal);
   });

@@ -40,6 +40,9 @@ test('a tab closed before its service worker ever answered sends its tail with k
   await page.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(20, 'early-'));
   await page.close({ runBeforeUnload: true });
   await expect.poll(() => spansNamed(rx, 'early-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
+  // Closing a tab hides it, then removes it: one tail request, not one per event.
+  await new Promise((r) => setTimeout(r, 500));
+  expect(rx.requests.filter((r) => r.spans.some((s) => s.name.startsWith('early-')))).toHaveLength(1);
 });
 
 test('a page hidden while the tail sender is still loading sends its tail once it arrives', async ({ page }) => {
