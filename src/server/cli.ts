@@ -61,7 +61,8 @@ options:
 
 const number = (name: string, value: string | undefined, dflt: number, min = 0): number => {
   if (value === undefined) return dflt;
-  const n = Number(value);
+  // Decimal digits only: Number('') is 0 and Number('0x10') is 16, neither of which was meant.
+  const n = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : Number.NaN;
   if (!Number.isFinite(n) || n < min) throw new CliError(`--${name} must be a number ≥ ${min}, got ${JSON.stringify(value)}`);
   return n;
 };
@@ -101,6 +102,8 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const v = parsed.values;
   const port = number('port', v.port, 4318);
   if (!Number.isInteger(port) || port > 65535) throw new CliError(`--port must be a port number, got ${v.port}`);
+  // An empty --host would listen on every interface: refuse it rather than widen the exposure.
+  if (v.host !== undefined && !v.host.trim()) throw new CliError('--host must not be empty (default 127.0.0.1)');
   const host = v.host ?? '127.0.0.1';
   const retentionDays = number('retention-days', v['retention-days'], 30);
   const maxBodyBytes = number('max-body-bytes', v['max-body-bytes'], 5_000_000, 1);

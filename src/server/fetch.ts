@@ -26,6 +26,13 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
   let args: [RequestInfo | URL, RequestInit | undefined] = [input, init];
   let span;
   try {
+    // fetch(url, request), the Workers proxy idiom: the init is a Request whose method and body
+    // live on its prototype, which a spread would drop. Fold the two into one Request first.
+    if (isRequestLike(init)) {
+      input = new Request(input instanceof URL ? input.href : input, init);
+      init = undefined;
+      args = [input, init];
+    }
     const request = isRequestLike(input) ? input : undefined;
     const href = request ? request.url : String(input);
     const method = init?.method ?? request?.method ?? 'GET';

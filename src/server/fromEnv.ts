@@ -39,7 +39,8 @@ export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_H
     const eq = part.indexOf('=');
     const key = eq > 0 ? part.slice(0, eq).trim() : '';
     if (!key || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
-      fail(CALL, variable, 'a list of key=value pairs separated by commas', value.length > 80 ? `${value.slice(0, 80)}…` : value);
+      // Never the value itself: these headers carry credentials.
+      fail(CALL, variable, 'a list of key=value pairs separated by commas', `a malformed pair at position ${value.indexOf(part) + 1} (value not shown)`);
     }
     let v = part.slice(eq + 1).trim();
     try {

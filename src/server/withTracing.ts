@@ -4,10 +4,11 @@ import type { Trace } from '../core/trace';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
+import { anyUrl, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { instrumentServerFetch } from './fetch';
 import { fromEnv } from './fromEnv';
-import { errorType, serverRequestAttributes, spanMethod } from './httpAttributes';
+import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
 import { runInScope } from './scope';
 import { createServerTracer } from './serverTracer';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -82,8 +83,22 @@ const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => bo
       }
     };
   }
-  const list = [...p];
-  return (url) => list.some((m) => (typeof m === 'string' ? url.startsWith(m) : m.test(url)));
+  // The page's matching rules: an origin matches only that origin (not a look-alike host that
+  // starts with it), and a RegExp is tested from the start each time.
+  const tests = [...p].map((m) => toUrlTest(m));
+  return (url) => {
+    const origin = parseUrl(url)?.origin;
+    return origin !== undefined && anyUrl(tests, url, origin);
+  };
+};
+
+/** Hands `work` to the platform's waitUntil; one that throws is reported, never the handler's problem. */
+const keepAlive = (waitUntil: WaitUntil, work: Promise<unknown>): void => {
+  try {
+    waitUntil(work);
+  } catch (error) {
+    reportInternal(error);
+  }
 };
 
 const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] =>
@@ -211,7 +226,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       trace.setAttribute('error.type', errorType(error));
       trace.end();
       const flushed = flush(tracer);
-      if (waitUntil) waitUntil(flushed);
+      if (waitUntil) keepAlive(waitUntil, flushed);
       else await flushed;
       throw error;
     }
@@ -259,7 +274,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   const endNow = async (): Promise<void> => {
     trace.end();
     const flushed = flush(tracer);
-    if (waitUntil) waitUntil(flushed);
+    if (waitUntil) keepAlive(waitUntil, flushed);
     else await flushed;
   };
   if (!isResponseLike(response)) {
@@ -312,6 +327,6 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
     await endNow();
     return new Response(body, { status });
   }
-  if (waitUntil) waitUntil(bodyDone.then(() => flush(tracer)));
+  if (waitUntil) keepAlive(waitUntil, bodyDone.then(() => flush(tracer)));
   return out;
 };

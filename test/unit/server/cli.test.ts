@@ -68,6 +68,12 @@ describe('edgetrace CLI', () => {
     await expect(runCli(io(['collect', '--port', 'x']).io)).rejects.toThrow(/--port/);
     await expect(runCli(io(['collect', '--no-db']).io)).rejects.toThrow(/--no-db needs/);
     await expect(runCli(io(['collect', '--bogus']).io)).rejects.toThrow(CliError);
+    // Empty or hexadecimal values are mistakes, not 0 (a random port, no retention, no limit).
+    await expect(runCli(io(['collect', '--port=']).io)).rejects.toThrow(/--port/);
+    await expect(runCli(io(['collect', '--port', '0x10']).io)).rejects.toThrow(/--port/);
+    await expect(runCli(io(['collect', '--retention-days=']).io)).rejects.toThrow(/--retention-days/);
+    // An empty host would listen on every interface.
+    await expect(runCli(io(['collect', '--host=']).io)).rejects.toThrow(/--host must not be empty/);
     const help = io(['help']);
     expect(await runCli(help.io)).toBeUndefined();
     expect(help.out[0]).toMatch(/^usage: edgetrace collect/);

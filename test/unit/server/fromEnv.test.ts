@@ -89,6 +89,8 @@ describe('fromEnv', () => {
   it('parses OTEL_EXPORTER_OTLP_HEADERS and rejects malformed ones by name', () => {
     expect(parseOtlpHeaders('a=1,b=x%3Dy,c=')).toEqual({ a: '1', b: 'x=y', c: '' });
     expect(() => parseOtlpHeaders('novalue')).toThrow(/OTEL_EXPORTER_OTLP_HEADERS/);
+    // These headers carry credentials: a malformed list is described, never echoed.
+    expect(() => parseOtlpHeaders('Authorization: Bearer sk-live-abcdef123456')).toThrow(/^(?!.*sk-live).*position 1/);
     expect(() => fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', OTEL_EXPORTER_OTLP_TRACES_HEADERS: '=x' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_HEADERS/);
   });
 

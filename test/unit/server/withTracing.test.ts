@@ -460,6 +460,84 @@ describe('withTracing', () => {
     expect(byKind(rec.spans(), 'client')).toHaveLength(2);
   });
 
+  it('matches a propagateTo origin exactly, and a g-flag RegExp every time', async () => {
+    const rec = recorder();
+    const seen: string[] = [];
+    stopFetch?.();
+    vi.stubGlobal('fetch', async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (new Headers(init?.headers).has('traceparent')) seen.push(String(input));
+      return new Response('ok');
+    });
+    const handler = withTracing(
+      async () => {
+        for (const url of ['https://api.example.com/a', 'https://api.example.com.evil.test/b', 'https://api.example.company.io/c']) await tracedFetch(url);
+        for (let i = 0; i < 4; i++) await tracedFetch(`https://models.test/${i}`);
+        return new Response('x');
+      },
+      // traceFetch: false, so the global fetch this test stubs is not wrapped for later tests.
+      { exporter: rec.exporter, traceFetch: false, propagateTo: ['https://api.example.com', /^https:\/\/models\.test\//g] },
+    );
+    const { ctx, settle } = workerCtx();
+    try {
+      await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await settle();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(seen).toEqual(['https://api.example.com/a', 'https://models.test/0', 'https://models.test/1', 'https://models.test/2', 'https://models.test/3']);
+  });
+
+  it('keeps the method and body of fetch(url, request), the proxy idiom', async () => {
+    const rec = recorder();
+    stopFetch = instrumentServerFetch();
+    const handler = withTracing(
+      async (request: Request) => {
+        await (await fetch(`${rx.base}/proxied`, request)).text();
+        return new Response('x');
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    await (await handler(new Request('http://x/in', { method: 'POST', body: 'payload' }), {}, ctx)).text();
+    await settle();
+    const got = rx.received.find((r) => r.url === '/proxied')!;
+    expect(got.method).toBe('POST');
+    expect(got.body).toBe('payload');
+    expect(got.headers.traceparent).toBeDefined();
+  });
+
+  it('records URLs without their credentials', async () => {
+    const rec = recorder();
+    stopFetch?.();
+    vi.stubGlobal('fetch', async () => new Response('ok'));
+    const handler = withTracing(
+      async () => {
+        await tracedFetch('https://admin:hunter2@api.test/x');
+        return new Response('x');
+      },
+      { exporter: rec.exporter, traceFetch: false },
+    );
+    const { ctx, settle } = workerCtx();
+    try {
+      await (await handler(new Request('http://x/in'), {}, ctx)).text();
+      await settle();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    const urls = rec.spans().map((s) => String(s.attrs['url.full']));
+    expect(urls.sort()).toEqual(['http://x/in', 'https://api.test/x']);
+  });
+
+  it('answers and rethrows as the handler did when the platform waitUntil throws', async () => {
+    const rec = recorder();
+    const ctx = { waitUntil: () => { throw new Error('waitUntil failed'); }, passThroughOnException() {} };
+    const ok = withTracing(async () => new Response('fine'), { exporter: rec.exporter, traceFetch: false });
+    expect(await (await ok(new Request('http://x/'), {}, ctx)).text()).toBe('fine');
+    const boom = new Error('handler failed');
+    const failing = withTracing(async () => { throw boom; }, { exporter: rec.exporter, traceFetch: false });
+    await expect(failing(new Request('http://x/'), {}, ctx)).rejects.toBe(boom);
+  });
+
   it('records a failed outgoing fetch and passes the rejection on unchanged', async () => {
     const rec = recorder();
     stopFetch = instrumentServerFetch();
