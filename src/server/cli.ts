@@ -111,7 +111,8 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const burst = number('rate-burst', v['rate-burst'], 60, 1);
   const ingestToken = v['ingest-token'] ?? io.env.EDGETRACE_INGEST_TOKEN;
   if (v['open-read'] && v['read-token']) throw new CliError('--open-read and --read-token exclude each other');
-  const readToken: string | false = v['open-read'] ? false : (v['read-token'] ?? io.env.EDGETRACE_READ_TOKEN ?? randomToken());
+  const givenRead = v['read-token'] ?? io.env.EDGETRACE_READ_TOKEN;
+  const readToken: string | false = v['open-read'] ? false : (givenRead ?? randomToken());
 
   const forward: EnvExporter[] = [];
   for (const target of (v.forward ?? []).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean)) {
@@ -171,7 +172,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
 
   io.out(`edgetrace collector listening on ${url}`);
   io.out(`  ingest  POST ${url}/v1/traces (OTLP/HTTP JSON, gzip ok) and ${url}/v1/scores${ingestToken ? ', ingest token required' : ''}`);
-  io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats` + (readToken === false ? ' (open)' : ` with Authorization: Bearer ${readToken}`));
+  // A token made up here is printed (nobody else knows it); one given is not repeated into logs.
+  const readHow = readToken === false ? ' (open)' : givenRead ? ' with the read token given' : ` with Authorization: Bearer ${readToken}`;
+  io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats${readHow}`);
   io.out(`  store   ${store ? `${dbPath} (retention ${retentionDays > 0 ? `${retentionDays} days` : 'forever'})` : 'none'}`);
   io.out(`  forward ${forward.length ? forward.map((f) => f.target).join(', ') : 'none'}`);
   if (origins.length) io.out(`  origins ${origins.join(', ')}`);

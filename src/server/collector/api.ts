@@ -52,6 +52,8 @@ const TRACE_ID_RE = /^[0-9a-fA-F]{32}$/;
  *   tokens and cost by model.
  * Returns undefined for paths it does not serve.
  */
+const STATS_DEFAULT_MS = 24 * 3600 * 1000;
+
 export const serveApi = async (store: TraceStore, path: string, params: URLSearchParams): Promise<ApiReply | undefined> => {
   try {
     if (path === '/api/traces') {
@@ -82,7 +84,9 @@ export const serveApi = async (store: TraceStore, path: string, params: URLSearc
       return tree ? { status: 200, body: tree } : { status: 404, body: errorBody(NOT_FOUND, `no trace ${id.toLowerCase()} is stored`) };
     }
     if (path === '/api/stats') {
-      const q: StatsQuery = { fromMs: timeParam(params, 'from'), toMs: timeParam(params, 'to'), limit: intParam(params, 'limit') };
+      // Without `from`, the last day: all-time stats sort every stored span, and SQLite's
+      // synchronous work would hold up ingest meanwhile.
+      const q: StatsQuery = { fromMs: timeParam(params, 'from') ?? Date.now() - STATS_DEFAULT_MS, toMs: timeParam(params, 'to'), limit: intParam(params, 'limit') };
       const service = textParam(params, 'service');
       if (service !== undefined) q.service = service;
       return { status: 200, body: await store.stats(q) };

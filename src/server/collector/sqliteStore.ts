@@ -57,6 +57,9 @@ export const DEFAULT_DB_PATH = '.edgetrace/traces.db';
 const SCHEMA_VERSION = 1;
 // A whole trace is returned in one reply; beyond this many spans the rest are left out.
 const MAX_TRACE_SPANS = 10_000;
+// Scores of one trace in its tree: anyone with the (public) ingest token can add scores to any
+// trace id, so the read is bounded like the spans.
+const MAX_TRACE_SCORES = 1000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS spans (
@@ -328,9 +331,13 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     if (d.dropped) r.dropped = d.dropped;
     return r;
   };
-  const selectScores = db.prepare('SELECT record FROM scores WHERE trace_id = ? ORDER BY time_ms');
+  const selectScores = db.prepare(`SELECT record FROM scores WHERE trace_id = ? ORDER BY time_ms LIMIT ${MAX_TRACE_SCORES}`);
   const pruneSpans = db.prepare('DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?)');
-  const pruneScores = db.prepare('DELETE FROM scores WHERE time_ms < ? OR trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?)');
+  // The scores of pruned traces go with them; a score whose trace was never stored goes by its own
+  // time. A kept trace keeps its scores, whatever time their senders gave them.
+  const pruneScores = db.prepare(
+    'DELETE FROM scores WHERE trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?) OR (time_ms < ? AND trace_id NOT IN (SELECT trace_id FROM traces))',
+  );
   const pruneTraces = db.prepare('DELETE FROM traces WHERE end_ms < ?');
   // Statements that depend on which filters are given are prepared once per shape.
   const cache = new Map<string, SqliteStatement>();

@@ -328,8 +328,10 @@ describe('createCollector: query API', () => {
     expect((await get(`/api/traces/${'f'.repeat(32)}`)).status).toBe(404);
   });
 
-  it('serves stats', async () => {
-    const stats = (await (await get('/api/stats')).json()) as { spans: number; errors: number; byModel: { model: string; totalTokens: number }[] };
+  it('serves stats, over the last day unless asked for another window', async () => {
+    // The fixtures are from 2024: outside the default window, inside one that starts at 0.
+    expect(((await (await get('/api/stats')).json()) as { spans: number }).spans).toBe(0);
+    const stats = (await (await get('/api/stats?from=0')).json()) as { spans: number; errors: number; byModel: { model: string; totalTokens: number }[] };
     expect(stats.spans).toBe(6);
     expect(stats.errors).toBe(1);
     expect(stats.byModel).toEqual([expect.objectContaining({ model: 'gpt-4o', totalTokens: 240 })]);

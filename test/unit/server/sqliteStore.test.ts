@@ -143,6 +143,21 @@ describe('the SQLite store', () => {
     expect((await store.stats()).spans).toBe(3);
   });
 
+  it('keeps the scores of a kept trace, whatever time their sender gave them', async () => {
+    await store.insertSpans(chatTrace(T2, BASE + 10_000));
+    await store.insertScores([{ v: 1, rec: 'score', id: 'stale-clock', traceId: T2, name: 'n', value: 1, timeMs: BASE - 1_000_000 }]);
+    await store.insertScores([{ v: 1, rec: 'score', id: 'orphan', traceId: 'f'.repeat(32), name: 'n', value: 1, timeMs: BASE }]);
+    await store.prune(BASE + 5_000);
+    expect((await store.getTrace(T2))!.scores.map((x) => x.id)).toEqual(['stale-clock']);
+  });
+
+  it('returns a bounded number of scores with a trace', async () => {
+    await store.insertSpans(chatTrace(T1, BASE));
+    const many: ScoreRecord[] = Array.from({ length: 1500 }, (_, i) => ({ v: 1, rec: 'score', id: `s${i}`, traceId: T1, name: 'n', value: i, timeMs: BASE + i }));
+    await store.insertScores(many);
+    expect((await store.getTrace(T1))!.scores).toHaveLength(1000);
+  });
+
   it('opens a file with better-sqlite3, creating its folder, and keeps data across opens', async () => {
     const path = join(dir, 'deep', 'traces.db');
     const s1 = await openSqliteStore({ path });
