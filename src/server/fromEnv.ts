@@ -110,6 +110,19 @@ export const fromEnv = (env: Record<string, unknown> = {}, opts: FromEnvOptions 
   const serviceName = str(env, 'OTEL_SERVICE_NAME');
   const named = str(env, 'TRACING_MODE')?.toLowerCase();
   if (named !== undefined && !MODES.includes(named as TracingMode)) fail(CALL, 'TRACING_MODE', `one of ${MODES.join(', ')}`, env.TRACING_MODE);
+  if (named === undefined) {
+    // Without TRACING_MODE the mode is read from the variables set; half of a configuration is a
+    // mistake to name, not a reason to trace nothing in silence.
+    const missing = (set: string[], partner: string): void => {
+      const given = set.find((name) => str(env, name) !== undefined);
+      if (given && str(env, partner) === undefined) {
+        throw new TypeError(`[edgetrace] ${CALL}: ${given} is set but ${partner} is not; set both (or TRACING_MODE to choose a mode).`);
+      }
+    };
+    missing(['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_BASE_URL', 'LANGFUSE_HOST'], 'LANGFUSE_SECRET_KEY');
+    missing(['LANGFUSE_SECRET_KEY'], 'LANGFUSE_PUBLIC_KEY');
+    if (!str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')) missing(['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'], 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  }
   const mode: TracingMode =
     (named as TracingMode | undefined) ??
     (str(env, 'LANGFUSE_PUBLIC_KEY') && str(env, 'LANGFUSE_SECRET_KEY')

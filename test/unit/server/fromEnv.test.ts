@@ -94,12 +94,23 @@ describe('fromEnv', () => {
     expect(() => fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', OTEL_EXPORTER_OTLP_TRACES_HEADERS: '=x' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_HEADERS/);
   });
 
+  it('names the missing partner of half a configuration when TRACING_MODE is unset', () => {
+    expect(() => fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk-lf-1' })).toThrow(/LANGFUSE_PUBLIC_KEY is set but LANGFUSE_SECRET_KEY is not/);
+    expect(() => fromEnv({ LANGFUSE_SECRET_KEY: 'sk-lf-1' })).toThrow(/LANGFUSE_SECRET_KEY is set but LANGFUSE_PUBLIC_KEY is not/);
+    expect(() => fromEnv({ LANGFUSE_BASE_URL: 'https://lf.test' })).toThrow(/LANGFUSE_SECRET_KEY is not/);
+    expect(() => fromEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'a=1' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT is not/);
+    expect(() => fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk-lf-1', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toThrow(/LANGFUSE_SECRET_KEY/);
+    // A mode chosen by name reads only its own variables.
+    expect(fromEnv({ TRACING_MODE: 'none', LANGFUSE_PUBLIC_KEY: 'pk-lf-1' }).mode).toBe('none');
+  });
+
   it('infers the mode when TRACING_MODE is unset', () => {
     expect(fromEnv({}).mode).toBe('none');
     expect(fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }).mode).toBe('langfuse');
     expect(fromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' }).mode).toBe('otlp');
-    // Bindings that are not strings (a KV namespace) are ignored.
-    expect(fromEnv({ LANGFUSE_PUBLIC_KEY: {}, LANGFUSE_SECRET_KEY: 'sk' }).mode).toBe('none');
+    // Bindings that are not strings (a KV namespace) are ignored: what is left is half a configuration.
+    expect(fromEnv({ TRACING_ENV_NOTE: {} }).mode).toBe('none');
+    expect(() => fromEnv({ LANGFUSE_PUBLIC_KEY: {}, LANGFUSE_SECRET_KEY: 'sk' })).toThrow(/LANGFUSE_PUBLIC_KEY is not/);
   });
 
   it('prints in console mode and drops in none mode', async () => {
