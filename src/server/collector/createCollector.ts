@@ -280,16 +280,29 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return { refused: f.refused, rejected: save ? 0 : f.rejected };
   };
 
+  /** How far ahead of the collector's clock a span may start (clocks drift; days do not). */
+  const FUTURE_MS = 24 * 3600 * 1000;
+
   const ingestTraces = async (request: Request, cors: Record<string, string>): Promise<Response> => {
     const read = await readJson(request, cors);
     if (read instanceof Response) return read;
     const decoded = decodeOtlp((read as { parsed: unknown }).parsed, options.limits);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
-    const spans = decoded.spans;
+    // Times a sender's clock cannot mean: before the retention period (the next prune would delete
+    // the span right after acknowledging it, and one 1970 start would stretch its trace over
+    // decades) or more than a day ahead. Such spans are refused, one by one.
+    const t = now();
+    const oldest = store && retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY;
+    const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.startMs <= t + FUTURE_MS);
+    const outOfRange = decoded.spans.length - spans.length;
     const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors);
     if (kept instanceof Response) return kept;
-    const rejected = decoded.rejected + kept.rejected;
-    const messages = [...decoded.errors, ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`)];
+    const rejected = decoded.rejected + kept.rejected + outOfRange;
+    const messages = [
+      ...decoded.errors,
+      ...(outOfRange ? [`${outOfRange} span(s) start before the retention period or more than a day ahead`] : []),
+      ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
+    ];
     if (rejected === 0 && messages.length === 0) return json(200, {}, cors);
     return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
   };
