@@ -8,7 +8,15 @@ export interface BodyEnd {
   cancelled?: boolean;
   /** The body's source failed. */
   error?: unknown;
+  /** Nobody started reading the body in time (a router dropped the response, say). */
+  unread?: boolean;
 }
+
+/**
+ * How long a response may wait for its first read before its span ends as unread: a body nobody
+ * takes would otherwise keep the span, and the flush waiting on it, open for good.
+ */
+export const UNREAD_MS = 30_000;
 
 const sizeOf = (chunk: unknown): number =>
   chunk instanceof Uint8Array || chunk instanceof ArrayBuffer ? chunk.byteLength : typeof chunk === 'string' ? chunk.length : 0;
@@ -22,10 +30,18 @@ const sizeOf = (chunk: unknown): number =>
 export const observeBody = (
   body: ReadableStream<Uint8Array>,
   onEnd: (end: BodyEnd) => Promise<unknown> | void,
+  unreadMs = UNREAD_MS,
 ): ReadableStream<Uint8Array> => {
   const reader = body.getReader();
   let bytes = 0;
   let ended = false;
+  // Ends the watch, not the body: a consumer that comes later still gets every chunk.
+  let unread: ReturnType<typeof setTimeout> | undefined = setTimeout(() => void finish({ bytes: 0, unread: true }), unreadMs);
+  (unread as { unref?: () => void }).unref?.();
+  const started = (): void => {
+    clearTimeout(unread);
+    unread = undefined;
+  };
   const finish = async (end: BodyEnd): Promise<void> => {
     if (ended) return;
     ended = true;
@@ -38,6 +54,7 @@ export const observeBody = (
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        started();
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
           chunk = await reader.read();
@@ -55,6 +72,7 @@ export const observeBody = (
         controller.enqueue(chunk.value);
       },
       async cancel(reason) {
+        started();
         try {
           await reader.cancel(reason);
         } catch {

@@ -307,6 +307,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
       trace.setAttribute('error.type', errorType(end.error));
     }
     if (end.cancelled) trace.setAttribute('edgetrace.response.cancelled', true);
+    if (end.unread) trace.setAttribute('edgetrace.response.unread', true);
     trace.end();
     ended();
     // Without waitUntil, the body's last chunk waits for the export (see observeBody).

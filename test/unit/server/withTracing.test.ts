@@ -4,6 +4,7 @@ import { withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
 import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
 import { requestSpan } from '../../../src/server/scope';
+import { observeBody, type BodyEnd } from '../../../src/server/body';
 import { startReceiver, type Receiver } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -536,6 +537,15 @@ describe('withTracing', () => {
     const boom = new Error('handler failed');
     const failing = withTracing(async () => { throw boom; }, { exporter: rec.exporter, traceFetch: false });
     await expect(failing(new Request('http://x/'), {}, ctx)).rejects.toBe(boom);
+  });
+
+  it('ends the watch of a body nobody reads in time, and still serves it to a late reader', async () => {
+    const ends: BodyEnd[] = [];
+    const body = observeBody(new Response('late but whole').body!, (end) => void ends.push(end), 20);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(ends).toEqual([{ bytes: 0, unread: true }]);
+    expect(await new Response(body).text()).toBe('late but whole');
+    expect(ends).toHaveLength(1);
   });
 
   it('records a failed outgoing fetch and passes the rejection on unchanged', async () => {
