@@ -1,6 +1,6 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
-import type { DeadLetterRecord, DeliveryConfig, SpanRecord, TelemetryRecord } from '../src/protocol';
-import { DROPPED_RECORDS } from '../src/core/semconv';
+import type { DeadLetterRecord, DeliveryConfig, TelemetryRecord } from '../src/protocol';
+import { stampDropped } from '../src/lib/stampDropped';
 
 /*
  * The outbox: records waiting for delivery, in IndexedDB. This is the only file that imports
@@ -142,13 +142,9 @@ const sizeOf = (r: TelemetryRecord): number => {
  * `edgetrace.dropped_records` (added to any count it already has).
  */
 const stamp = (batch: OutboxBatch, stats: OutboxStats): OutboxBatch => {
-  const { records } = batch;
-  const at = stats.dropped ? records.findIndex((r) => r.rec === 'span') : -1;
+  // A copy: the stored record stays as it was, in case this batch must be sent again.
+  const at = stats.dropped ? stampDropped(batch.records, stats.dropped) : -1;
   if (at >= 0) {
-    const span = records[at] as SpanRecord;
-    const prior = span.attrs[DROPPED_RECORDS];
-    // A copy: the stored record stays as it was, in case this batch must be sent again.
-    records[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: stats.dropped + (typeof prior === 'number' ? prior : 0) } };
     batch.dropped = stats.dropped;
     batch.droppedAt = at;
   }

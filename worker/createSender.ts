@@ -1,7 +1,8 @@
 import type { ExportResult, SpanRecord, TelemetryRecord } from '../src/protocol';
 import { encodeOtlp, parseOtlpResponse } from '../src/export/otlp';
 import { parseRetryAfter } from '../src/export/result';
-import { scoresUrlFor, settleScores } from '../src/export/http';
+import { settleScores } from '../src/export/http';
+import { scoresUrlFor } from '../src/lib/scoresUrl';
 
 /** Where and how a sender posts. */
 export interface SenderOptions {

@@ -51,8 +51,12 @@ export const redactUrl = (url: string, keep: readonly string[] = []): string => 
   const h = url.indexOf('#');
   if (q < 0 || (h >= 0 && h < q)) return h >= 0 ? url.slice(0, h) : url;
   const end = h >= 0 ? h : url.length;
-  const query = url
-    .slice(q + 1, end)
+  return `${url.slice(0, q)}?${redactQueryValues(url.slice(q + 1, end), keep)}`;
+};
+
+/** Redacts the values of a query string without its `?` (`a=1&b=2`, OTel's `url.query`), except `keep` keys. */
+export const redactQueryValues = (query: string, keep: readonly string[] = []): string =>
+  query
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
@@ -61,5 +65,3 @@ export const redactUrl = (url: string, keep: readonly string[] = []): string => 
       return keep.includes(key) ? pair : `${key}=${REDACTED}`;
     })
     .join('&');
-  return `${url.slice(0, q)}?${query}`;
-};

@@ -18,7 +18,7 @@ import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { reportInternal } from '../lib/reportInternal';
-import { DEFAULT_SECRET_PATTERNS, MIN_SECRET_LENGTH, redactSecrets, redactUrl } from './redact';
+import { DEFAULT_SECRET_PATTERNS, MIN_SECRET_LENGTH, redactQueryValues, redactSecrets, redactUrl } from './redact';
 import { computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
 
@@ -108,7 +108,7 @@ const memos = new WeakMap<object, [plain: Map<string, string>, url: Map<string, 
 const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => {
   const s = cfg.secretPatterns.length ? redactSecrets(value, cfg.secretPatterns) : value;
   if (kind === 1) return redactUrl(s, cfg.keepQueryKeys);
-  return kind === 2 ? redactUrl(`?${s}`, cfg.keepQueryKeys).slice(1) : s;
+  return kind === 2 ? redactQueryValues(s, cfg.keepQueryKeys) : s;
 };
 
 const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {

@@ -34,8 +34,6 @@ export interface OtlpExporterOptions {
 export const settleScores = (result: ExportResult, count: number): ExportResult =>
   result.ok || result.retryable ? result : { ok: true, reason: `${count} score record(s) skipped: ${result.reason}` };
 
-export { scoresUrlFor };
-
 /** One POST for {@link sendJson}. */
 export interface JsonRequest {
   fetch: typeof fetch | undefined;

@@ -74,12 +74,7 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
 const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: boolean): [unknown, unknown] => {
   // An init that is a class instance (even a Request) cannot be copied field by field safely.
   if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
-  const given = (init as RequestInit | undefined)?.headers;
-  if (given === undefined && !isRequest) {
-    const headers: Record<string, string> = {};
-    inject(span.spanContext(), (name, value) => void (headers[name] = value));
-    return [input, init === undefined ? { headers } : { ...(init as RequestInit), headers }];
-  }
+  const given = (init as RequestInit | undefined)?.headers ?? (isRequest ? undefined : {});
   if (given !== undefined) {
     // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
     const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);

@@ -2,6 +2,7 @@ import type { Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
+import { withoutCredentials } from '../lib/withoutCredentials';
 
 /**
  * What fetch and XMLHttpRequest share: which URLs are traced and which get trace headers, and
@@ -108,9 +109,8 @@ const resolveTarget = (raw: string, rules: UrlRules, base: string | undefined): 
   const origin = url.origin;
   if (rules.ignore.length && anyUrl(rules.ignore, href, origin)) return null;
   // Credentials never belong in `url.full`.
-  const full = url.username || url.password ? href.replace(`${url.username}${url.password ? `:${url.password}` : ''}@`, '') : href;
   return {
-    full,
+    full: withoutCredentials(url),
     host: url.hostname,
     port: url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol],
     propagate: origin === rules.origin || anyUrl(rules.propagate, href, origin),

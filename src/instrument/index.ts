@@ -9,7 +9,7 @@ import { instrumentFetch } from './fetch';
 import { instrumentInteractions } from './interaction';
 import { getPageContext, interactionContext, isInteractionContext, setPageContext, type InteractionContext } from './interactionContext';
 import { instrumentNavigation } from './navigation';
-import { resolveInstrument, type ResolvedInstrument } from './options';
+import type { ResolvedInstrument } from './options';
 import { getUser, instrumentSession, touchSession } from './session';
 import { instrumentXhr } from './xhr';
 
@@ -42,7 +42,7 @@ const ownUrls = (opts: InitOptions): UrlPattern[] => {
  * back to the active interaction (see `interactionContext`). Undefined outside a page, or when
  * the caller passed a context manager of its own. Throws only for invalid options.
  */
-export const pageContext = (opts: InitOptions, r: ResolvedInstrument = resolveInstrument(opts)): InteractionContext | undefined => {
+export const pageContext = (opts: InitOptions, r: ResolvedInstrument): InteractionContext | undefined => {
   if (!isBrowserPage() || opts.contextManager !== undefined) return undefined;
   return interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now });
 };
@@ -56,8 +56,8 @@ export const pageContext = (opts: InitOptions, r: ResolvedInstrument = resolveIn
 export const setupInstrumentation = (
   tracer: Tracer,
   opts: InitOptions,
-  ctx?: InteractionContext,
-  r: ResolvedInstrument = resolveInstrument(opts),
+  ctx: InteractionContext | undefined,
+  r: ResolvedInstrument,
 ): Stop => {
   if (!isBrowserPage()) return () => undefined;
   const stops: Stop[] = [];

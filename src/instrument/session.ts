@@ -98,16 +98,19 @@ export const instrumentSession = (opts: SessionOptions = {}): Stop => {
  * The current session id, renewed when the session was inactive too long, and notes activity.
  * `undefined` when session tracking is off.
  */
+/** Starts a new session at `t`, keeping the user, stores it, and returns its id. */
+const renew = (t: number): string => {
+  const r: SessionRecord = (state.record = { id: newId(), lastMs: t });
+  if (state.userId) r.userId = state.userId;
+  write(t);
+  return r.id;
+};
+
 export const touchSession = (): string | undefined => {
   if (!state.on) return undefined;
   const t = state.now();
-  let r = state.record;
-  if (!r || t - r.lastMs > state.timeoutMs) {
-    r = state.record = { id: newId(), lastMs: t };
-    if (state.userId) r.userId = state.userId;
-    write(t);
-    return r.id;
-  }
+  const r = state.record;
+  if (!r || t - r.lastMs > state.timeoutMs) return renew(t);
   r.lastMs = t;
   if (t - state.writtenMs >= WRITE_EVERY_MS) write(t);
   return r.id;
@@ -119,12 +122,7 @@ export const touchSession = (): string | undefined => {
  */
 export const newSession = (): string | undefined => {
   try {
-    if (!state.on) return undefined;
-    const t = state.now();
-    const r: SessionRecord = (state.record = { id: newId(), lastMs: t });
-    if (state.userId) r.userId = state.userId;
-    write(t);
-    return r.id;
+    return state.on ? renew(state.now()) : undefined;
   } catch (error) {
     reportInternal(error);
     return undefined;

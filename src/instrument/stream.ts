@@ -1,5 +1,6 @@
 import type { Usage } from '../core/cost';
 import { reportInternal } from '../lib/reportInternal';
+import { utf8Bytes } from '../lib/utf8Bytes';
 
 /**
  * Watching a response body as the app reads it, on the very `Response` fetch() resolved with:
@@ -169,17 +170,6 @@ const sweep = (): void => {
  */
 const syncLock = (b: Branch, n: Native): void => {
   if (b.stream?.locked && !b.reader) b.reader = n.body.call(b.res)!.getReader();
-};
-
-/** Bytes of `s` in UTF-8 (what `text()` decoded). */
-const utf8Bytes = (s: string): number => {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    // Two bytes up to U+07FF, three above; a surrogate pair (two units) is four.
-    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
-  }
-  return n;
 };
 
 /** The body's length from `Content-Length`, when that is the decoded length too. */

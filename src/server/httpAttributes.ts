@@ -3,6 +3,8 @@
  * Query values in `url.full` are redacted by the tracer (see core/redact.ts).
  */
 
+import { withoutCredentials } from '../lib/withoutCredentials';
+
 // Methods the conventions name; anything else is recorded as `_OTHER` plus the original.
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY']);
 
@@ -27,15 +29,6 @@ export const spanMethod = (method: string): string => {
   return KNOWN_METHODS.has(upper) ? upper : 'HTTP';
 };
 
-/** The URL as `url.full` records it: without credentials, which the conventions forbid keeping. */
-const fullUrl = (url: URL): string => {
-  if (!url.username && !url.password) return url.href;
-  const copy = new URL(url.href);
-  copy.username = '';
-  copy.password = '';
-  return copy.href;
-};
-
 const portOf = (url: URL): number | undefined => {
   if (url.port) return Number(url.port);
   return url.protocol === 'https:' ? 443 : url.protocol === 'http:' ? 80 : undefined;
@@ -46,7 +39,7 @@ export const serverRequestAttributes = (request: Request, route: string | undefi
   const attrs: Record<string, unknown> = methodAttributes(request.method);
   const url = parseUrl(request.url);
   if (url) {
-    attrs['url.full'] = fullUrl(url);
+    attrs['url.full'] = withoutCredentials(url);
     attrs['url.path'] = url.pathname;
     attrs['url.scheme'] = url.protocol.slice(0, -1);
     attrs['server.address'] = url.hostname;
@@ -67,7 +60,7 @@ export const serverRequestAttributes = (request: Request, route: string | undefi
 export const clientRequestAttributes = (method: string, href: string): Record<string, unknown> => {
   const attrs: Record<string, unknown> = methodAttributes(method);
   const url = parseUrl(href);
-  attrs['url.full'] = url ? fullUrl(url) : href;
+  attrs['url.full'] = url ? withoutCredentials(url) : href;
   if (url) {
     attrs['server.address'] = url.hostname;
     const port = portOf(url);

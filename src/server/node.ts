@@ -103,7 +103,8 @@ const toRequest = (req: IncomingMessage, signal: AbortSignal): Request => {
     // The request target is a path on this host: `//other.example/x` is a path too, never a
     // host (new URL() would read it as one, and an origin check would then trust it).
     const target = req.url ?? '/';
-    const path = target.startsWith('/') ? target : new URL(target).pathname + new URL(target).search;
+    const absolute = target.startsWith('/') ? undefined : new URL(target);
+    const path = absolute ? absolute.pathname + absolute.search : target;
     url = new URL(`${encrypted ? 'https' : 'http'}://${host}${path}`);
   } catch {
     host = 'localhost';

@@ -4,6 +4,7 @@ import type { Trace } from '../core/trace';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
+import { guard } from '../lib/guard';
 import { anyUrl, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { instrumentServerFetch } from './fetch';
@@ -90,15 +91,6 @@ const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => bo
     const origin = parseUrl(url)?.origin;
     return origin !== undefined && anyUrl(tests, url, origin);
   };
-};
-
-/** Hands `work` to the platform's waitUntil; one that throws is reported, never the handler's problem. */
-const keepAlive = (waitUntil: WaitUntil, work: Promise<unknown>): void => {
-  try {
-    waitUntil(work);
-  } catch (error) {
-    reportInternal(error);
-  }
 };
 
 const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] =>
@@ -215,7 +207,9 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
 
     const { tracer } = s;
     const trace = root;
-    const waitUntil = findWaitUntil(env, ctx, s.opts.waitUntil);
+    // A platform waitUntil that throws is reported, never the handler's problem.
+    const found = findWaitUntil(env, ctx, s.opts.waitUntil);
+    const waitUntil = found && guard(found);
     let response: Response;
     try {
       response = await runInScope({ tracer, root: trace, propagate: s.propagate }, () =>
@@ -226,7 +220,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       trace.setAttribute('error.type', errorType(error));
       trace.end();
       const flushed = flush(tracer);
-      if (waitUntil) keepAlive(waitUntil, flushed);
+      if (waitUntil) waitUntil(flushed);
       else await flushed;
       throw error;
     }
@@ -274,7 +268,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   const endNow = async (): Promise<void> => {
     trace.end();
     const flushed = flush(tracer);
-    if (waitUntil) keepAlive(waitUntil, flushed);
+    if (waitUntil) waitUntil(flushed);
     else await flushed;
   };
   if (!isResponseLike(response)) {
@@ -328,6 +322,6 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
     await endNow();
     return new Response(body, { status });
   }
-  if (waitUntil) keepAlive(waitUntil, bodyDone.then(() => flush(tracer)));
+  if (waitUntil) waitUntil(bodyDone.then(() => flush(tracer)));
   return out;
 };

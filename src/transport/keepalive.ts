@@ -2,6 +2,7 @@ import type { DeliveryConfig, SpanRecord, TelemetryRecord } from '../protocol';
 import { createOtlpExporter } from '../export/http';
 import { encodeOtlp } from '../export/otlp';
 import { reportInternal } from '../lib/reportInternal';
+import { utf8Bytes } from '../lib/utf8Bytes';
 
 /**
  * Browsers refuse `keepalive` requests once the bodies in flight exceed 64 KiB (Fetch standard,
@@ -10,14 +11,12 @@ import { reportInternal } from '../lib/reportInternal';
  */
 export const KEEPALIVE_MAX_BYTES = 30_000;
 
-/** The body's size in UTF-8 bytes, which is what the keepalive limit counts (not characters). */
-const byteLength = (body: string): number => new TextEncoder().encode(body).byteLength;
 
 /** fetch with `keepalive` for bodies under {@link KEEPALIVE_MAX_BYTES}, so they outlive the page. */
 export const keepaliveFetch: typeof fetch = (input, init) => {
   const body = init?.body;
-  // Characters first: a body this long in characters is over the limit in bytes too.
-  const small = typeof body === 'string' && body.length < KEEPALIVE_MAX_BYTES && byteLength(body) < KEEPALIVE_MAX_BYTES;
+  // The keepalive limit counts bytes, not characters; a body this long in characters is over it anyway.
+  const small = typeof body === 'string' && body.length < KEEPALIVE_MAX_BYTES && utf8Bytes(body) < KEEPALIVE_MAX_BYTES;
   return fetch(input, small ? { ...init, keepalive: true } : init);
 };
 
@@ -30,7 +29,7 @@ export const sendTail = (records: readonly TelemetryRecord[], config: DeliveryCo
   if (!config.endpoint) return;
   let spans = records.filter((r): r is SpanRecord => r.rec === 'span');
   // Halve until the encoded body fits; encoding is cheap next to losing the spans.
-  while (spans.length > 1 && byteLength(encodeOtlp(spans)) >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
+  while (spans.length > 1 && utf8Bytes(encodeOtlp(spans)) >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
   if (spans.length === 0) return;
   createOtlpExporter({ url: config.endpoint, headers: config.headers, fetch: keepaliveFetch }).export(spans).catch(reportInternal);
 };

@@ -1,6 +1,6 @@
 import type { DeadLetterRecord, DeliveryStatus, FlushResult, SpanRecord, TelemetryRecord } from '../protocol';
 import type { SpanProcessor } from '../core/processors';
-import { DROPPED_RECORDS } from '../core/semconv';
+import { droppedOn, stampDropped } from '../lib/stampDropped';
 import { reportInternal } from '../lib/reportInternal';
 import { whenIdle } from './whenIdle';
 
@@ -79,10 +79,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
       unreported += over;
       // A dropped record that carried the count of earlier drops hands that count back, so the
       // next handed span reports it.
-      for (const r of buf.splice(0, over)) {
-        const carried = r.rec === 'span' ? r.attrs[DROPPED_RECORDS] : undefined;
-        if (typeof carried === 'number') unreported += carried;
-      }
+      for (const r of buf.splice(0, over)) unreported += droppedOn(r);
     }
   };
 
@@ -100,16 +97,8 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     if (!to || buf.length === 0) return Promise.resolve();
     const all = buf;
     buf = [];
-    if (unreported > 0) {
-      const at = all.findIndex((r) => r.rec === 'span');
-      if (at >= 0) {
-        const span = all[at] as SpanRecord;
-        // A record put back after a failed hand-over may carry an earlier count: add to it.
-        const prior = span.attrs[DROPPED_RECORDS];
-        all[at] = { ...span, attrs: { ...span.attrs, [DROPPED_RECORDS]: unreported + (typeof prior === 'number' ? prior : 0) } };
-        unreported = 0;
-      }
-    }
+    // A record put back after a failed hand-over may carry an earlier count: it is added to.
+    if (unreported > 0 && stampDropped(all, unreported) >= 0) unreported = 0;
     // A large buffer goes as several messages, all posted now: cloning one very large message
     // costs more per record. The tail on page hide stays one message, so the sink sees it whole
     // (the page outbox sends the newest records that fit in one keepalive request).
