@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
-import { createOtlpExporter, scoresUrlFor, sendJson } from '../../../src/export/http';
+import { createOtlpExporter, sendJson } from '../../../src/export/http';
+import { scoresUrlFor } from '../../../src/lib/scoresUrl';
 import { loopbackRecorder } from '../../helpers/loopback';
 import { scoreRecord, spanRecord } from '../../helpers/records';
 

@@ -20,7 +20,6 @@ const span = (over: Partial<SpanRecord> = {}): SpanRecord =>
     startMs: 1732140000000,
     endMs: 1732140000500,
     attrs: { 'langfuse.observation.type': 'generation' },
-    status: { code: 'unset' },
     resource: { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } },
     ...over,
   });

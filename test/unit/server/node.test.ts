@@ -19,15 +19,15 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A raw request with repeated header lines, for what fetch() cannot send. */
-const raw = (base: string, headers: [string, string][]) =>
-  new Promise<string>((resolve, reject) => {
+/** A raw request, for what fetch() cannot send: repeated header lines, a // path, TRACE. */
+const raw = (base: string, { path = '/x?y=1', method = 'GET', headers = [] as [string, string][] } = {}) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
     const url = new URL(base);
     const flat = ['host', url.host, ...headers.flat()];
-    const req = httpRequest({ host: url.hostname, port: url.port, path: '/x?y=1', method: 'GET', headers: flat as unknown as Record<string, string> }, (res) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path, method, headers: flat as unknown as Record<string, string> }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(body));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);
     req.end();
@@ -36,7 +36,7 @@ const raw = (base: string, headers: [string, string][]) =>
 describe('toNodeListener', () => {
   it('builds a Request with the URL, method and repeated header fields', async () => {
     const { base } = await serve((req) => new Response(JSON.stringify({ url: req.url, tp: req.headers.get('traceparent'), method: req.method })));
-    const body = JSON.parse(await raw(base, [['traceparent', 'a'], ['traceparent', 'b']]));
+    const body = JSON.parse((await raw(base, { headers: [['traceparent', 'a'], ['traceparent', 'b']] })).body);
     expect(body).toEqual({ url: `${base}/x?y=1`, tp: 'a, b', method: 'GET' });
   });
 
@@ -117,16 +117,7 @@ describe('toNodeListener', () => {
 
   it('reads a request target that starts with // as a path on this host, never as another host', async () => {
     const { base } = await serve((req) => new Response(new URL(req.url).host + ' ' + new URL(req.url).pathname));
-    const body = await new Promise<string>((resolve, reject) => {
-      const url = new URL(base);
-      const req = httpRequest({ host: url.hostname, port: url.port, path: '//evil.example/v1/traces' }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve(text));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const { body } = await raw(base, { path: '//evil.example/v1/traces' });
     expect(body).toBe(`${new URL(base).host} //evil.example/v1/traces`);
   });
 
@@ -155,15 +146,7 @@ describe('toNodeListener', () => {
   it('answers a method fetch cannot represent with 405, not a handler failure', async () => {
     const errors: unknown[] = [];
     const { base } = await serve(() => new Response('reached'), { onError: (e) => errors.push(e) });
-    const status = await new Promise<number>((resolve, reject) => {
-      const url = new URL(base);
-      const req = httpRequest({ host: url.hostname, port: url.port, path: '/', method: 'TRACE' }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const { status } = await raw(base, { path: '/', method: 'TRACE' });
     expect(status).toBe(405);
     expect(errors).toEqual([]);
   });

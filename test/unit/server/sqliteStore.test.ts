@@ -7,6 +7,7 @@ import { createSqliteStore, openSqliteStore, type SqliteDatabase } from '../../.
 import { buildTree, type TraceStore } from '../../../src/server/collector/store';
 import type { ScoreRecord } from '../../../src/protocol';
 import { chatTrace, spanRecord } from './otlpFixtures';
+import { scoreRecord } from '../../helpers/records';
 
 const T1 = 'a1000000000000000000000000000001';
 const T2 = 'a2000000000000000000000000000002';
@@ -145,15 +146,15 @@ describe('the SQLite store', () => {
 
   it('keeps the scores of a kept trace, whatever time their sender gave them', async () => {
     await store.insertSpans(chatTrace(T2, BASE + 10_000));
-    await store.insertScores([{ v: 1, rec: 'score', id: 'stale-clock', traceId: T2, name: 'n', value: 1, timeMs: BASE - 1_000_000 }]);
-    await store.insertScores([{ v: 1, rec: 'score', id: 'orphan', traceId: 'f'.repeat(32), name: 'n', value: 1, timeMs: BASE }]);
+    await store.insertScores([scoreRecord({ id: 'stale-clock', traceId: T2, name: 'n', timeMs: BASE - 1_000_000 })]);
+    await store.insertScores([scoreRecord({ id: 'orphan', traceId: 'f'.repeat(32), name: 'n', timeMs: BASE })]);
     await store.prune(BASE + 5_000);
     expect((await store.getTrace(T2))!.scores.map((x) => x.id)).toEqual(['stale-clock']);
   });
 
   it('returns a bounded number of scores with a trace', async () => {
     await store.insertSpans(chatTrace(T1, BASE));
-    const many: ScoreRecord[] = Array.from({ length: 1500 }, (_, i) => ({ v: 1, rec: 'score', id: `s${i}`, traceId: T1, name: 'n', value: i, timeMs: BASE + i }));
+    const many = Array.from({ length: 1500 }, (_, i) => scoreRecord({ id: `s${i}`, traceId: T1, name: 'n', value: i, timeMs: BASE + i }));
     await store.insertScores(many);
     expect((await store.getTrace(T1))!.scores).toHaveLength(1000);
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import { packRecords, unpackRecords } from '../../../src/transport/packRecords';
 import { testTracer } from '../../helpers/collect';
+import { spanRecord } from '../../helpers/records';
 
 describe('packRecords', () => {
   it('round-trips the records a tracer makes, spans and scores', () => {
@@ -31,10 +32,7 @@ describe('packRecords', () => {
   });
 
   it('carries the fields most spans leave unset, and a second resource, only where a span has them', () => {
-    const base: SpanRecord = {
-      v: 1, rec: 'span', traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1, name: 'plain', kind: 'internal',
-      startMs: 1, endMs: 2, attrs: { k: 1 }, events: [], links: [], status: { code: 'unset' }, resource: { attrs: { 'service.name': 'one' }, scope: { name: 's' } },
-    };
+    const base = spanRecord(1, { spanId: 'b'.repeat(16), name: 'plain', attrs: { k: 1 }, resource: { attrs: { 'service.name': 'one' }, scope: { name: 's' } } });
     const unusual: SpanRecord = {
       ...base, spanId: 'c'.repeat(16), name: 'unusual', remoteParent: true, traceState: 'k=v', dropped: { attrs: 2 },
       status: { code: 'error', message: 'boom' }, links: [{ traceId: 'd'.repeat(32), spanId: 'e'.repeat(16), attrs: {} }],

@@ -23,6 +23,17 @@ const fakeSink = (answer: () => number | Promise<number> = () => 0) => {
 
 const cfg = { maxRecords: 10, batchRecords: 4, maxDelayMs: 1000 };
 
+/** A small bound, handed over only when asked. */
+const tight = { maxRecords: 3, batchRecords: 100, maxDelayMs: 60_000 };
+
+/** A sink whose first hand-over waits for `release(stored)`; the later ones store at once. */
+const heldFirstSink = () => {
+  let answer: (stored: number) => void = () => undefined;
+  let calls = 0;
+  const s = fakeSink(() => (++calls === 1 ? new Promise<number>((r) => (answer = r)) : 0));
+  return { ...s, release: (stored: number) => answer(stored) };
+};
+
 describe('createPageBuffer', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
@@ -122,10 +133,8 @@ describe('createPageBuffer', () => {
   });
 
   it('never loses a count of drops when the record carrying it is put back or dropped itself', async () => {
-    let release: (stored: number) => void = () => undefined;
-    let calls = 0;
-    const { sink, handed } = fakeSink(() => (++calls === 1 ? new Promise<number>((r) => (release = r)) : 0));
-    const buffer = createPageBuffer({ maxRecords: 3, batchRecords: 100, maxDelayMs: 60_000 });
+    const { sink, handed, release } = heldFirstSink();
+    const buffer = createPageBuffer(tight);
     // No sink yet: x0 is dropped.
     buffer.processor.onEnd?.(spanRecord(0, { name: 'x0' }));
     buffer.processor.onScore?.(scoreRecord());
@@ -146,10 +155,8 @@ describe('createPageBuffer', () => {
   });
 
   it('hands the count of a dropped carrier on to the next span', async () => {
-    let release: (stored: number) => void = () => undefined;
-    let calls = 0;
-    const { sink, handed } = fakeSink(() => (++calls === 1 ? new Promise<number>((r) => (release = r)) : 0));
-    const buffer = createPageBuffer({ maxRecords: 3, batchRecords: 100, maxDelayMs: 60_000 });
+    const { sink, handed, release } = heldFirstSink();
+    const buffer = createPageBuffer(tight);
     for (let i = 0; i < 5; i++) buffer.processor.onEnd?.(span(i));
     buffer.setSink(sink);
     // s2 carries 2; while its batch is out, two more records wait, so putting it back drops s2 and s3.
