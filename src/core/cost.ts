@@ -18,8 +18,17 @@ export const findPrice = (prices: Record<string, ModelPrice>, model: string): Mo
 };
 
 /**
- * Cost of `usage` at `price` (USD per unit of each usage type). Usage types without a price are
- * left out; `total` is the sum. Returns undefined when nothing could be priced.
+ * The usage type a detail type is part of: `input_cached_tokens`, `input_cache_read` and the like
+ * are input, `output_reasoning_tokens` is output (Langfuse's naming).
+ */
+export const baseUsageType = (type: string): 'input' | 'output' | undefined =>
+  type.startsWith('input_') ? 'input' : type.startsWith('output_') ? 'output' : undefined;
+
+/**
+ * Cost of `usage` at `price` (USD per unit of each usage type). A detail type without a price of
+ * its own (cached input, say) is charged at the price of its base type, `input` or `output`, as
+ * it was before it was counted apart. Other types without a price are left out; `total` is the
+ * sum. Returns undefined when nothing could be priced.
  */
 export const computeCost = (usage: Usage, price: ModelPrice): Cost | undefined => {
   const cost: Cost = {};
@@ -27,7 +36,8 @@ export const computeCost = (usage: Usage, price: ModelPrice): Cost | undefined =
   let priced = false;
   for (const [type, amount] of Object.entries(usage)) {
     if (type === 'total') continue;
-    const unit = price[type];
+    const base = baseUsageType(type);
+    const unit = price[type] ?? (base && price[base]);
     if (unit === undefined || !Number.isFinite(amount)) continue;
     // Round to 1e-12 USD so float noise (0.1 + 0.2) does not show in the stored value.
     const c = Math.round(amount * unit * 1e12) / 1e12;

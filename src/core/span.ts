@@ -19,7 +19,7 @@ import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { reportInternal } from '../lib/reportInternal';
 import { DEFAULT_SECRET_PATTERNS, MIN_SECRET_LENGTH, redactQueryValues, redactSecrets, redactUrl } from './redact';
-import { computeCost, findPrice, type Cost, type Usage } from './cost';
+import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
 
 /**
@@ -703,8 +703,15 @@ export class Generation extends Span {
       for (const [k, v] of Object.entries(usage)) if (typeof v === 'number' && Number.isFinite(v) && v >= 0) clean[k] = Math.round(v);
       this[kUsage] = clean;
       this.put(A.USAGE_DETAILS, JSON.stringify(clean));
-      if (clean.input !== undefined) this.put(A.GEN_AI_INPUT_TOKENS, clean.input);
-      if (clean.output !== undefined) this.put(A.GEN_AI_OUTPUT_TOKENS, clean.output);
+      // OpenTelemetry's token counts include cached input and reasoning output: the sums of each
+      // base type and its details.
+      const sums: Usage = {};
+      for (const k of Object.keys(clean)) {
+        const base = k === 'input' || k === 'output' ? k : baseUsageType(k);
+        if (base) sums[base] = (sums[base] ?? 0) + clean[k]!;
+      }
+      if (sums.input !== undefined) this.put(A.GEN_AI_INPUT_TOKENS, sums.input);
+      if (sums.output !== undefined) this.put(A.GEN_AI_OUTPUT_TOKENS, sums.output);
     } catch (error) {
       reportInternal(error);
     }

@@ -491,10 +491,19 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
+/** A count from `o[key]`, where `o` is an object. */
+const field = (o: unknown, key: string): number | undefined => (o && typeof o === 'object' ? num((o as Record<string, unknown>)[key]) : undefined);
+
 /**
  * Token usage from one SSE event's data, when it carries any: OpenAI chat completions (final
  * chunk with `stream_options.include_usage`), the OpenAI Responses API (`response.usage`) and
  * Anthropic messages (`message.usage` at the start, `usage` in `message_delta`).
+ *
+ * Cached and reasoning tokens become usage types of their own, with Langfuse's names, and are
+ * taken out of `input` and `output` so that no token is priced twice: OpenAI counts cached tokens
+ * inside the prompt (`input_cached_tokens`) and reasoning inside the completion
+ * (`output_reasoning_tokens`); Anthropic counts cache reads and writes apart from `input_tokens`
+ * (`input_cache_read`, `input_cache_creation`).
  */
 export const usageFromEvent = (data: string): Usage | undefined => {
   if (!USAGE_RE.test(data)) return undefined;
@@ -508,8 +517,22 @@ export const usageFromEvent = (data: string): Usage | undefined => {
   const u = (p?.usage ?? p?.response?.usage ?? p?.message?.usage) as Record<string, unknown> | undefined;
   if (!u || typeof u !== 'object') return undefined;
   const usage: Usage = {};
-  const input = num(u.prompt_tokens) ?? num(u.input_tokens);
-  const output = num(u.completion_tokens) ?? num(u.output_tokens);
+  let input = num(u.prompt_tokens) ?? num(u.input_tokens);
+  let output = num(u.completion_tokens) ?? num(u.output_tokens);
+  const cached = field(u.prompt_tokens_details ?? u.input_tokens_details, 'cached_tokens');
+  const reasoning = field(u.completion_tokens_details ?? u.output_tokens_details, 'reasoning_tokens');
+  if (input !== undefined && cached) {
+    usage.input_cached_tokens = Math.min(cached, input);
+    input -= usage.input_cached_tokens;
+  }
+  if (output !== undefined && reasoning) {
+    usage.output_reasoning_tokens = Math.min(reasoning, output);
+    output -= usage.output_reasoning_tokens;
+  }
+  const cacheRead = num(u.cache_read_input_tokens);
+  const cacheCreation = num(u.cache_creation_input_tokens);
+  if (cacheRead !== undefined) usage.input_cache_read = cacheRead;
+  if (cacheCreation !== undefined) usage.input_cache_creation = cacheCreation;
   const total = num(u.total_tokens);
   if (input !== undefined) usage.input = input;
   if (output !== undefined) usage.output = output;

@@ -114,6 +114,26 @@ describe('generation', () => {
     expect(byName('llm').attrs[A.GEN_AI_COST]).toBe(0.0035);
   });
 
+  it('prices cached and reasoning tokens at their own price, else at their base type\'s', () => {
+    const { tracer, byName } = testTracer({ prices: { a: { input: 1e-6, input_cached_tokens: 1e-7, output: 1e-5 }, b: { input: 1e-6, output: 1e-5 } } });
+    const usage = { input: 86, input_cached_tokens: 1920, output: 44, output_reasoning_tokens: 256, total: 2306 };
+    const trace = tracer.createTrace('t');
+    trace.generation('own', { model: 'a' }, (g) => void g.setUsage(usage));
+    trace.generation('base', { model: 'b' }, (g) => void g.setUsage(usage));
+    // Reasoning has no price of its own under either model: it is output.
+    expect(JSON.parse(byName('own').attrs[A.COST_DETAILS] as string)).toEqual({
+      input: 0.000086,
+      input_cached_tokens: 0.000192,
+      output: 0.00044,
+      output_reasoning_tokens: 0.00256,
+      total: 0.003278,
+    });
+    // Without a cached price, the cached tokens cost what the whole prompt cost before the split.
+    expect(JSON.parse(byName('base').attrs[A.COST_DETAILS] as string)).toMatchObject({ input: 0.000086, input_cached_tokens: 0.00192, total: 0.005006 });
+    // OpenTelemetry's counts are the whole prompt and the whole completion.
+    expect(byName('own').attrs).toMatchObject({ [A.GEN_AI_INPUT_TOKENS]: 2006, [A.GEN_AI_OUTPUT_TOKENS]: 300 });
+  });
+
   it('keeps an explicit cost over the price table', () => {
     const { tracer, byName } = testTracer({ prices: { m: { input: 1 } } });
     tracer.createTrace('t').generation('llm', { model: 'm' }, (g) => {

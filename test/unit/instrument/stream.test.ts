@@ -344,6 +344,29 @@ describe('usageFromEvent', () => {
     expect(usageFromEvent('{"type":"message_delta","usage":{"output_tokens":15}}')).toEqual({ output: 15 });
   });
 
+  it('counts cached and reasoning tokens apart, so no token is in two usage types', () => {
+    // OpenAI chat: cached tokens are part of prompt_tokens, reasoning part of completion_tokens.
+    expect(
+      usageFromEvent(
+        '{"choices":[],"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920},"completion_tokens_details":{"reasoning_tokens":256}}}',
+      ),
+    ).toEqual({ input: 86, input_cached_tokens: 1920, output: 44, output_reasoning_tokens: 256, total: 2306 });
+    // OpenAI Responses: the same, under input_tokens_details / output_tokens_details.
+    expect(
+      usageFromEvent(
+        '{"type":"response.completed","response":{"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":64},"output_tokens":20,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":120}}}',
+      ),
+    ).toEqual({ input: 36, input_cached_tokens: 64, output: 20, total: 120 });
+    // Anthropic: cache reads and writes are counted apart from input_tokens already.
+    expect(
+      usageFromEvent('{"type":"message_start","message":{"usage":{"input_tokens":25,"cache_creation_input_tokens":1200,"cache_read_input_tokens":800,"output_tokens":1}}}'),
+    ).toEqual({ input: 25, input_cache_creation: 1200, input_cache_read: 800, output: 1 });
+    // A detail larger than its total (a provider bug) takes no more than the total.
+    expect(usageFromEvent('{"usage":{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":50}}}')).toEqual({ input: 0, input_cached_tokens: 10 });
+    // Details that are not counts are left out.
+    expect(usageFromEvent('{"usage":{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":"5"},"completion_tokens_details":null}}')).toEqual({ input: 10 });
+  });
+
   it('ignores events without usage, null usage and invalid JSON', () => {
     expect(usageFromEvent('{"choices":[{"delta":{"content":"hi"}}],"usage":null}')).toBeUndefined();
     expect(usageFromEvent('[DONE]')).toBeUndefined();
