@@ -55,6 +55,8 @@ options:
   --open-read             no token for the query API (local development only)
   --retention-days <n>    prune traces older than this (default 30; 0 keeps everything)
   --max-body-bytes <n>    largest request body after decompression (default 5000000)
+  --max-bytes-in-flight <n>
+                          body bytes held at once across requests (default 64000000)
   --rate-limit <n>        requests per second per client (default 20; 0 turns the limit off)
   --rate-burst <n>        requests a client may send at once (default 60)
 `;
@@ -91,6 +93,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
         'open-read': { type: 'boolean' },
         'retention-days': { type: 'string' },
         'max-body-bytes': { type: 'string' },
+        'max-bytes-in-flight': { type: 'string' },
         'rate-limit': { type: 'string' },
         'rate-burst': { type: 'string' },
       },
@@ -107,6 +110,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const host = v.host ?? '127.0.0.1';
   const retentionDays = number('retention-days', v['retention-days'], 30);
   const maxBodyBytes = number('max-body-bytes', v['max-body-bytes'], 5_000_000, 1);
+  const maxBytesInFlight = number('max-bytes-in-flight', v['max-bytes-in-flight'], Math.max(64_000_000, maxBodyBytes), 1);
   const rate = number('rate-limit', v['rate-limit'], 20);
   const burst = number('rate-burst', v['rate-burst'], 60, 1);
   const ingestToken = v['ingest-token'] ?? io.env.EDGETRACE_INGEST_TOKEN;
@@ -138,6 +142,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
       ingestToken,
       readToken,
       maxBodyBytes,
+      maxBytesInFlight,
       rateLimit: rate > 0 ? { perSecond: rate, burst } : false,
       retentionMs: retentionDays > 0 ? retentionDays * 86_400_000 : false,
       onError: (error) => io.err(`edgetrace collect: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),

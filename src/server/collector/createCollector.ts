@@ -6,7 +6,7 @@ import { errorBody, INVALID_ARGUMENT, NOT_FOUND, serveApi } from './api';
 import { decodeOtlp, type DecodeLimits } from './decodeOtlp';
 import { decodeScores } from './decodeScores';
 import { createRateLimiter, type RateLimitOptions } from './rateLimit';
-import { readBody } from './readBody';
+import { readBody, type BodyBudget } from './readBody';
 import type { TraceStore } from './store';
 
 /** Options for {@link createCollector}. Every field is optional. */
@@ -39,13 +39,23 @@ export interface CollectorOptions {
   readToken?: string | false;
   /** Largest body accepted, after gzip decompression. Default 5 MB (5,000,000 bytes). */
   maxBodyBytes?: number;
+  /**
+   * Body bytes (after decompression) held at once across every ingest request, from the first
+   * chunk read until the request is answered. A request that would pass it gets 503 with
+   * `Retry-After`, and the sender keeps its batch: many large bodies at once slow senders down
+   * instead of exhausting memory. At least `maxBodyBytes`. Default 64 MB (64,000,000 bytes).
+   */
+  maxBytesInFlight?: number;
   /** Per-client token bucket on the ingest routes, or `false` for none. Default 20/s, bursts of 60. */
   rateLimit?: false | RateLimitOptions;
   /** Stored traces older than this (by their last span's end) are pruned. Default 30 days; `false` keeps all. */
   retentionMs?: number | false;
   /** Pruning runs at most this often, on the back of an ingest request. Default 1 hour. */
   pruneIntervalMs?: number;
-  /** `Retry-After` (seconds) when forwarding or storing failed and the receiver gave none. Default 10. */
+  /**
+   * `Retry-After` (seconds) when forwarding or storing failed and the receiver gave none, or when
+   * `maxBytesInFlight` was reached. Default 10.
+   */
   retryAfterSec?: number;
   /**
    * The rate-limit key of a request. Default: the Node adapter's socket address, else, behind
@@ -148,6 +158,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   }
   const maxBodyBytes = options.maxBodyBytes ?? 5_000_000;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) fail(CALL, 'maxBodyBytes', 'a whole number ≥ 1', maxBodyBytes);
+  const maxBytesInFlight = options.maxBytesInFlight ?? Math.max(64_000_000, maxBodyBytes);
+  if (!Number.isInteger(maxBytesInFlight) || maxBytesInFlight < maxBodyBytes) {
+    fail(CALL, 'maxBytesInFlight', `a whole number ≥ maxBodyBytes (${maxBodyBytes})`, maxBytesInFlight);
+  }
+  let bytesInFlight = 0;
   const origins = options.allowedOrigins ?? [];
   if (origins !== '*' && !Array.isArray(origins)) fail(CALL, 'allowedOrigins', '"*" or an array of origins and RegExps', origins);
   const retentionMs = options.retentionMs === undefined ? 30 * DAY_MS : options.retentionMs;
@@ -235,14 +250,32 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return out;
   };
 
+  /** One request's share of `maxBytesInFlight`, given back when it is answered. */
+  const lease = (): BodyBudget & { release(): void } => {
+    let held = 0;
+    return {
+      take(bytes) {
+        if (bytesInFlight + bytes > maxBytesInFlight) return false;
+        bytesInFlight += bytes;
+        held += bytes;
+        return true;
+      },
+      release() {
+        bytesInFlight -= held;
+        held = 0;
+      },
+    };
+  };
+
   /** Reads, checks and parses the JSON body shared by both ingest routes; a Response when refused. */
-  const readJson = async (request: Request, cors: Record<string, string>): Promise<unknown> => {
+  const readJson = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<unknown> => {
     const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== JSON_TYPE && type !== 'text/plain') {
       const hint = type.includes('protobuf') ? 'OTLP/protobuf is not supported here; ' : '';
       return json(415, errorBody(INVALID_ARGUMENT, `${hint}content-type must be application/json (or text/plain for beacons), got "${type.slice(0, 60)}"`), cors);
     }
-    const body = await readBody(request, maxBodyBytes);
+    const body = await readBody(request, maxBodyBytes, budget);
+    if (!body.ok && body.status === 503) return json(503, errorBody(UNAVAILABLE, body.message), { ...cors, 'retry-after': String(retryAfterSec) });
     if (!body.ok) return json(body.status, errorBody(body.status === 413 ? RESOURCE_EXHAUSTED : INVALID_ARGUMENT, body.message), cors);
     try {
       return { parsed: body.text === '' ? {} : (JSON.parse(body.text) as unknown) };
@@ -283,8 +316,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   /** How far ahead of the collector's clock a span may start (clocks drift; days do not). */
   const FUTURE_MS = 24 * 3600 * 1000;
 
-  const ingestTraces = async (request: Request, cors: Record<string, string>): Promise<Response> => {
-    const read = await readJson(request, cors);
+  const ingestTraces = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<Response> => {
+    const read = await readJson(request, cors, budget);
     if (read instanceof Response) return read;
     const decoded = decodeOtlp((read as { parsed: unknown }).parsed, options.limits);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
@@ -307,8 +340,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
   };
 
-  const ingestScores = async (request: Request, cors: Record<string, string>): Promise<Response> => {
-    const read = await readJson(request, cors);
+  const ingestScores = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<Response> => {
+    const read = await readJson(request, cors, budget);
     if (read instanceof Response) return read;
     const decoded = decodeScores((read as { parsed: unknown }).parsed);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
@@ -397,7 +430,13 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return json(401, errorBody(UNAUTHENTICATED, 'missing or wrong ingest token'), { ...cors, 'www-authenticate': 'Bearer' });
       }
     }
-    const response = path === '/v1/traces' ? await ingestTraces(request, cors) : await ingestScores(request, cors);
+    const budget = lease();
+    let response: Response;
+    try {
+      response = path === '/v1/traces' ? await ingestTraces(request, cors, budget) : await ingestScores(request, cors, budget);
+    } finally {
+      budget.release();
+    }
     if (response.status === 200) maybePrune(findWaitUntil(env, ctx));
     return response;
   };

@@ -1,14 +1,20 @@
 /** A request body as text, or why it was refused (with the HTTP status to answer). */
-export type BodyResult = { ok: true; text: string } | { ok: false; status: 400 | 413 | 415; message: string };
+export type BodyResult = { ok: true; text: string } | { ok: false; status: 400 | 413 | 415 | 503; message: string };
+
+/** Room shared by the bodies being read at once: `take` reserves bytes, or says there is none. */
+export interface BodyBudget {
+  take(bytes: number): boolean;
+}
 
 /**
  * Reads a request body as UTF-8 text, at most `maxBytes` after decompression. `Content-Encoding`
  * may be absent, `identity` or `gzip` (through `DecompressionStream`, where the runtime has it).
  * A declared `Content-Length` above the limit is refused before anything is read; otherwise
  * reading stops, and the stream is cancelled, as soon as the limit is passed, so a small
- * compressed body cannot inflate into a large one.
+ * compressed body cannot inflate into a large one. With a `budget`, each chunk's bytes are
+ * reserved from it as they arrive; when it has no room, reading stops the same way (503).
  */
-export const readBody = async (request: Request, maxBytes: number): Promise<BodyResult> => {
+export const readBody = async (request: Request, maxBytes: number, budget?: BodyBudget): Promise<BodyResult> => {
   const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
   const gzip = encoding === 'gzip' || encoding === 'x-gzip';
   if (!gzip && encoding !== 'identity' && encoding !== '') {
@@ -39,6 +45,10 @@ export const readBody = async (request: Request, maxBytes: number): Promise<Body
       if (total > maxBytes) {
         await reader.cancel().catch(() => undefined);
         return { ok: false, status: 413, message: `the body is over the limit of ${maxBytes} bytes${gzip ? ' (after gzip decompression)' : ''}` };
+      }
+      if (budget && !budget.take(value.byteLength)) {
+        await reader.cancel().catch(() => undefined);
+        return { ok: false, status: 503, message: 'the collector is reading as many bodies as it holds at once; send again later' };
       }
       chunks.push(value);
     }

@@ -149,6 +149,46 @@ describe('createCollector: ingest', () => {
     expect(((await res.json()) as { message: string }).message).toMatch(/after gzip/);
   });
 
+  it('answers 503 with Retry-After while other bodies hold maxBytesInFlight, and gives the room back', async () => {
+    make({ maxBodyBytes: 4000, maxBytesInFlight: 4500, retryAfterSec: 3 });
+    const good = JSON.stringify(otlpBody(chatTrace('b1'.padEnd(32, '0'), BASE)));
+    expect(good.length).toBeGreaterThan(1500);
+    expect(good.length).toBeLessThan(2000);
+    // A slow sender: 3,000 bytes arrive, the rest is still on the way.
+    let finishSlow!: () => void;
+    const slowBody = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(3000).fill(32));
+        finishSlow = () => {
+          c.enqueue(new TextEncoder().encode('{}'));
+          c.close();
+        };
+      },
+    });
+    const slow = collector.fetch(
+      new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: slowBody, duplex: 'half' } as RequestInit),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    // 3,000 held + this body > 4,500: refused for now, as a retry, and nothing of it stored.
+    const busy = await post(good);
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('3');
+    expect(((await busy.json()) as { message: string }).message).toMatch(/send again later/);
+    expect(await store.getTrace('b1'.padEnd(32, '0'))).toBeUndefined();
+    finishSlow();
+    expect((await slow).status).toBe(200);
+    // Answered requests give their bytes back, refused ones too: the same body now goes in.
+    expect((await post('{not json')).status).toBe(400);
+    expect((await post(good)).status).toBe(200);
+    expect((await post(good)).status).toBe(200);
+    expect(await store.getTrace('b1'.padEnd(32, '0'))).toBeDefined();
+  });
+
+  it('refuses a maxBytesInFlight below maxBodyBytes at creation, naming the option', () => {
+    expect(() => createCollector({ store, maxBodyBytes: 1000, maxBytesInFlight: 999 })).toThrow(/maxBytesInFlight/);
+    expect(() => createCollector({ store, maxBytesInFlight: 1.5 })).toThrow(/maxBytesInFlight/);
+  });
+
   it('answers 401 without the ingest token or with a wrong one', async () => {
     expect((await post('{}', { authorization: '' })).status).toBe(401);
     const wrong = await post('{}', { authorization: 'Bearer nope-nope-nope' });
