@@ -229,6 +229,12 @@ const CURSOR_RE = /^(\d+(?:\.\d+)?):([0-9a-f]{32})$/;
 export const isValidCursor = (cursor: string): boolean => CURSOR_RE.test(cursor);
 
 /**
+ * A service name as kept in a trace's ",web,api," list: percent-encoded where it holds `%` or a
+ * comma, so no name can break the list or pass for another one (`a,b` and `a_b` stay apart).
+ */
+const listedService = (service: string): string => service.replace(/%/g, '%25').replace(/,/g, '%2C');
+
+/**
  * Creates the store over an open SQLite connection: sets WAL mode (for files), creates or checks
  * the schema, and prepares every statement once. Throws when the database was written by a newer
  * schema than this version knows.
@@ -441,8 +447,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       d.inputTokens += f.inputTokens ?? 0;
       d.outputTokens += f.outputTokens ?? 0;
       d.cost += f.costUsd ?? 0;
-      // Kept as ",web,api," in the trace row: a comma inside a name would break the list.
-      if (f.service) d.services.add(f.service.replace(/,/g, '_'));
+      if (f.service) d.services.add(listedService(f.service));
     }
     for (const d of deltas.values()) {
       const [first, ...more] = d.services;
@@ -503,7 +508,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     const params: unknown[] = [];
     if (q.service !== undefined) {
       where.push(`instr(t.services, ',' || ? || ',') > 0`);
-      params.push(q.service.replace(/,/g, '_'));
+      params.push(listedService(q.service));
     }
     if (q.name !== undefined) {
       where.push('t.name = ?');

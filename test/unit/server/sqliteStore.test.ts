@@ -60,6 +60,19 @@ describe('the SQLite store', () => {
     });
   });
 
+  it('keeps service names with a comma or a percent sign apart from look-alikes, in the list as in stats', async () => {
+    const ids = async (q: Parameters<TraceStore['listTraces']>[0]) => (await store.listTraces(q)).traces.map((t) => t.traceId);
+    const odd = ['b5000000000000000000000000000005', 'b6000000000000000000000000000006', 'b7000000000000000000000000000007'];
+    const names = ['eu,web', 'eu_web', 'eu%2Cweb'];
+    for (const [i, service] of names.entries()) {
+      await store.insertSpans([spanRecord({ traceId: odd[i]!, name: 'odd', startMs: BASE + 4000 + i, endMs: BASE + 4001 + i, resource: { attrs: { 'service.name': service }, scope: { name: 'x' } } })]);
+    }
+    for (const [i, service] of names.entries()) {
+      expect(await ids({ service })).toEqual([odd[i]]);
+      expect((await store.stats({ service, fromMs: BASE })).spans).toBe(1);
+    }
+  });
+
   it('filters the trace list and pages through it newest first', async () => {
     await store.insertSpans(chatTrace(T1, BASE, { user: 'u1' }));
     await store.insertSpans(chatTrace(T2, BASE + 1000, { user: 'u2', error: true }));
