@@ -27,6 +27,14 @@ const loadedPage = () => {
   return { history, tick: (ms: number) => void (now += ms), clock: () => now };
 };
 
+/** A tracer on the page's interaction context (the one init() sets up), on `page`'s clock. */
+const pageTracer = (page: ReturnType<typeof loadedPage>, c: ReturnType<typeof collector>) => {
+  const ctx = interactionContext({ idleMs: 500, timeoutMs: 30_000, now: page.clock });
+  const tracer = createTracer({ contextManager: ctx, now: page.clock, processors: [ctx.processor, c.processor] });
+  setPageContext(ctx);
+  return { ctx, tracer };
+};
+
 describe('instrumentNavigation', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => {
@@ -38,9 +46,7 @@ describe('instrumentNavigation', () => {
   it('ends the page load at loadEventEnd when it starts after the load, adopting nothing', async () => {
     const page = loadedPage();
     const c = collector();
-    const ctx = interactionContext({ idleMs: 500, timeoutMs: 30_000, now: page.clock });
-    const tracer = createTracer({ contextManager: ctx, now: page.clock, processors: [ctx.processor, c.processor] });
-    setPageContext(ctx);
+    const { tracer } = pageTracer(page, c);
     const stop = instrumentNavigation({ tracer, history: false });
     // Work started now belongs to no interaction: the load is long over.
     expect(tracer.currentSpan()).toBeUndefined();
@@ -65,9 +71,7 @@ describe('instrumentNavigation', () => {
   it('parents a route change to the span the code runs in before the interaction', () => {
     const page = loadedPage();
     const c = collector();
-    const ctx = interactionContext({ idleMs: 500, timeoutMs: 30_000, now: page.clock });
-    const tracer = createTracer({ contextManager: ctx, now: page.clock, processors: [ctx.processor, c.processor] });
-    setPageContext(ctx);
+    const { ctx, tracer } = pageTracer(page, c);
     const stop = instrumentNavigation({ tracer, pageLoad: false });
     const click = tracer.createTrace('click');
     ctx.begin(click);

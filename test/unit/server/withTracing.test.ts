@@ -30,6 +30,13 @@ const workerCtx = () => {
   return { ctx: { waitUntil: (p: Promise<unknown>) => void pending.push(p), passThroughOnException() {} }, settle: () => Promise.all(pending), pending };
 };
 
+/** Calls `handler` once as Workers would, reads its whole response, then waits on what it passed to waitUntil. */
+const serveOnce = async <E,>(handler: (request: Request, env: E, ctx: ReturnType<typeof workerCtx>['ctx']) => Promise<Response>, request = new Request('http://x/'), env = {} as E) => {
+  const { ctx, settle } = workerCtx();
+  await (await handler(request, env, ctx)).text();
+  await settle();
+};
+
 const byKind = (spans: SpanRecord[], kind: SpanRecord['kind']) => spans.filter((s) => s.kind === kind);
 
 let rx: Receiver;
@@ -348,9 +355,7 @@ describe('withTracing', () => {
       { tracer },
     );
     for (let i = 0; i < 3; i++) {
-      const { ctx, settle } = workerCtx();
-      await (await handler(new Request('http://x/'), {}, ctx)).text();
-      await settle();
+      await serveOnce(handler);
     }
     expect(rec.calls).toHaveLength(3);
     for (const call of rec.calls) {
@@ -364,9 +369,7 @@ describe('withTracing', () => {
   it('takes options from env per request (Workers), and fromEnv by default', async () => {
     const handler = withTracing(() => new Response('x'));
     const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, OTEL_SERVICE_NAME: 'from-env' };
-    const { ctx, settle } = workerCtx();
-    await (await handler(new Request('http://x/'), env, ctx)).text();
-    await settle();
+    await serveOnce(handler, new Request('http://x/'), env);
     const [req] = await rx.waitFor(1, '/v1/traces');
     const body = JSON.parse(req!.body);
     expect(body.resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'from-env' } });
@@ -398,9 +401,7 @@ describe('withTracing', () => {
       { exporter: rec.exporter, now: () => 1_700_000_000_000 },
     );
     stopFetch = instrumentServerFetch();
-    const { ctx, settle } = workerCtx();
-    await (await handler(new Request('http://x/'), {}, ctx)).text();
-    await settle();
+    await serveOnce(handler);
     const spans = rec.spans();
     expect(spans).toHaveLength(2);
     for (const s of spans) {
@@ -433,9 +434,7 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter, traceFetch: false },
     );
-    const { ctx, settle } = workerCtx();
-    await (await handler(new Request('http://x/', { headers: { traceparent: TRACEPARENT } }), {}, ctx)).text();
-    await settle();
+    await serveOnce(handler, new Request('http://x/', { headers: { traceparent: TRACEPARENT } }));
     expect(globalThis.fetch).toBe(before);
     expect(rx.received[0]!.headers.traceparent).toBeUndefined();
     expect(rx.received[1]!.headers.traceparent).toMatch(new RegExp(`^00-${TRACE}-`));
@@ -453,9 +452,7 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter, propagateTo: [rx.base] },
     );
-    const { ctx, settle } = workerCtx();
-    await (await handler(new Request('http://x/'), {}, ctx)).text();
-    await settle();
+    await serveOnce(handler);
     expect(rx.received.find((r) => r.url === '/inside')!.headers.traceparent).toBeDefined();
     expect(rx.received.find((r) => r.url === '/outside')!.headers.traceparent).toBeUndefined();
     expect(byKind(rec.spans(), 'client')).toHaveLength(2);
@@ -478,10 +475,8 @@ describe('withTracing', () => {
       // traceFetch: false, so the global fetch this test stubs is not wrapped for later tests.
       { exporter: rec.exporter, traceFetch: false, propagateTo: ['https://api.example.com', /^https:\/\/models\.test\//g] },
     );
-    const { ctx, settle } = workerCtx();
     try {
-      await (await handler(new Request('http://x/'), {}, ctx)).text();
-      await settle();
+      await serveOnce(handler);
     } finally {
       vi.unstubAllGlobals();
     }
@@ -498,9 +493,7 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    const { ctx, settle } = workerCtx();
-    await (await handler(new Request('http://x/in', { method: 'POST', body: 'payload' }), {}, ctx)).text();
-    await settle();
+    await serveOnce(handler, new Request('http://x/in', { method: 'POST', body: 'payload' }));
     const got = rx.received.find((r) => r.url === '/proxied')!;
     expect(got.method).toBe('POST');
     expect(got.body).toBe('payload');
@@ -518,10 +511,8 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter, traceFetch: false },
     );
-    const { ctx, settle } = workerCtx();
     try {
-      await (await handler(new Request('http://x/in'), {}, ctx)).text();
-      await settle();
+      await serveOnce(handler, new Request('http://x/in'));
     } finally {
       vi.unstubAllGlobals();
     }
@@ -563,9 +554,7 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    const { ctx, settle } = workerCtx();
-    await (await handler(new Request('http://x/'), {}, ctx)).text();
-    await settle();
+    await serveOnce(handler);
     expect(caught).toBeInstanceOf(TypeError);
     const [client] = byKind(rec.spans(), 'client');
     expect(client!.status.code).toBe('error');

@@ -23,6 +23,18 @@ const fakeSink = (answer: () => number | Promise<number> = () => 0) => {
 
 const cfg = { maxRecords: 10, batchRecords: 4, maxDelayMs: 1000 };
 
+/** A buffer handing over to `sink`. */
+const bufferOn = (sink: Sink, config = cfg) => {
+  const buffer = createPageBuffer(config);
+  buffer.setSink(sink);
+  return buffer;
+};
+
+/** Ends spans s0, s1… up to `count` into `buffer`. */
+const endSpans = (buffer: ReturnType<typeof createPageBuffer>, count: number): void => {
+  for (let i = 0; i < count; i++) buffer.processor.onEnd?.(span(i));
+};
+
 /** A small bound, handed over only when asked. */
 const tight = { maxRecords: 3, batchRecords: 100, maxDelayMs: 60_000 };
 
@@ -40,8 +52,7 @@ describe('createPageBuffer', () => {
 
   it('keeps the records as they are (no copy) and hands them over in one batch when idle', async () => {
     const { sink, handed } = fakeSink();
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
+    const buffer = bufferOn(sink);
     const a = span(1);
     buffer.processor.onEnd?.(a);
     buffer.processor.onEnd?.(span(2));
@@ -54,9 +65,8 @@ describe('createPageBuffer', () => {
 
   it('hands over in the next task once batchRecords wait, not inside the end() that filled the batch', async () => {
     const { sink, handed } = fakeSink();
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
-    for (let i = 0; i < 5; i++) buffer.processor.onEnd?.(span(i));
+    const buffer = bufferOn(sink);
+    endSpans(buffer, 5);
     expect(handed).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(0);
     expect(handed).toHaveLength(1);
@@ -65,9 +75,8 @@ describe('createPageBuffer', () => {
 
   it('hands a synchronous burst over at the bound instead of dropping it', () => {
     const { sink, handed } = fakeSink();
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
-    for (let i = 0; i < 25; i++) buffer.processor.onEnd?.(span(i));
+    const buffer = bufferOn(sink);
+    endSpans(buffer, 25);
     expect(handed.map((h) => h.records.length)).toEqual([10, 10]);
     expect(buffer.queued()).toBe(5);
     expect(buffer.dropped()).toBe(0);
@@ -75,13 +84,12 @@ describe('createPageBuffer', () => {
 
   it('posts a large buffer as several messages of at most 1024 records, all at once; the tail on page hide as one', () => {
     const { sink, handed } = fakeSink();
-    const buffer = createPageBuffer({ maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 1000 });
-    buffer.setSink(sink);
-    for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
+    const buffer = bufferOn(sink, { maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 1000 });
+    endSpans(buffer, 2500);
     void buffer.handAll(false);
     expect(handed.map((h) => h.records.length)).toEqual([1024, 1024, 452]);
     expect(handed.flatMap((h) => h.records.map((r) => (r as SpanRecord).name))).toEqual(Array.from({ length: 2500 }, (_, i) => `s${i}`));
-    for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
+    endSpans(buffer, 2500);
     void buffer.handAll(true);
     expect(handed.slice(3).map((h) => [h.records.length, h.urgent])).toEqual([[2500, true]]);
   });
@@ -90,9 +98,8 @@ describe('createPageBuffer', () => {
     let call = 0;
     // The first and last parts are refused, the middle one stored.
     const { sink } = fakeSink(() => (++call === 2 ? 0 : -1));
-    const buffer = createPageBuffer({ maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 60_000 });
-    buffer.setSink(sink);
-    for (let i = 0; i < 2500; i++) buffer.processor.onEnd?.(span(i));
+    const buffer = bufferOn(sink, { maxRecords: 10_000, batchRecords: 5000, maxDelayMs: 60_000 });
+    endSpans(buffer, 2500);
     await buffer.handAll(false);
     expect(buffer.failures()).toBe(1);
     const back = buffer.snapshot().map((r) => (r as SpanRecord).name);
@@ -102,9 +109,8 @@ describe('createPageBuffer', () => {
 
   it('hands over at maxRecords even when batchRecords is larger, dropping nothing', () => {
     const { sink, handed } = fakeSink();
-    const buffer = createPageBuffer({ maxRecords: 10, batchRecords: 20, maxDelayMs: 60_000 });
-    buffer.setSink(sink);
-    for (let i = 0; i < 15; i++) buffer.processor.onEnd?.(span(i));
+    const buffer = bufferOn(sink, { maxRecords: 10, batchRecords: 20, maxDelayMs: 60_000 });
+    endSpans(buffer, 15);
     expect(handed.map((h) => h.records.length)).toEqual([10]);
     expect(buffer.queued()).toBe(5);
     expect(buffer.dropped()).toBe(0);
@@ -112,8 +118,7 @@ describe('createPageBuffer', () => {
 
   it('posts the tail at once, marked urgent, when asked on page hide', () => {
     const { sink, handed } = fakeSink();
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
+    const buffer = bufferOn(sink);
     buffer.processor.onEnd?.(span(1));
     void buffer.handAll(true);
     expect(handed).toEqual([{ records: [span(1)], urgent: true }]);
@@ -121,7 +126,7 @@ describe('createPageBuffer', () => {
 
   it('holds records until a sink exists, within its bound, dropping the oldest and counting', async () => {
     const buffer = createPageBuffer(cfg);
-    for (let i = 0; i < 13; i++) buffer.processor.onEnd?.(span(i));
+    endSpans(buffer, 13);
     expect(buffer.queued()).toBe(10);
     expect(buffer.dropped()).toBe(3);
     const { sink, handed } = fakeSink();
@@ -157,7 +162,7 @@ describe('createPageBuffer', () => {
   it('hands the count of a dropped carrier on to the next span', async () => {
     const { sink, handed, release } = heldFirstSink();
     const buffer = createPageBuffer(tight);
-    for (let i = 0; i < 5; i++) buffer.processor.onEnd?.(span(i));
+    endSpans(buffer, 5);
     buffer.setSink(sink);
     // s2 carries 2; while its batch is out, two more records wait, so putting it back drops s2 and s3.
     const first = buffer.handAll(false);
@@ -175,8 +180,7 @@ describe('createPageBuffer', () => {
   it('puts a refused batch back in front and tries again later', async () => {
     let refuse = true;
     const { sink, handed } = fakeSink(() => (refuse ? -1 : 0));
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
+    const buffer = bufferOn(sink);
     buffer.processor.onEnd?.(span(1));
     await vi.advanceTimersByTimeAsync(1000);
     expect(buffer.queued()).toBe(1);
@@ -192,8 +196,7 @@ describe('createPageBuffer', () => {
 
   it('treats a rejected hand-over (a lost worker) like a refusal', async () => {
     const { sink } = fakeSink(() => Promise.reject(new Error('timed out')));
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
+    const buffer = bufferOn(sink);
     buffer.processor.onEnd?.(span(1));
     await vi.advanceTimersByTimeAsync(1000);
     expect(buffer.queued()).toBe(1);
@@ -202,8 +205,7 @@ describe('createPageBuffer', () => {
   it('forceFlush hands over and asks the sink to flush', async () => {
     const { sink, handed } = fakeSink();
     const flushNow = vi.spyOn(sink, 'flushNow');
-    const buffer = createPageBuffer(cfg);
-    buffer.setSink(sink);
+    const buffer = bufferOn(sink);
     buffer.processor.onEnd?.(span(1));
     await buffer.processor.forceFlush?.();
     expect(handed).toHaveLength(1);
