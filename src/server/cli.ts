@@ -110,7 +110,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const host = v.host ?? '127.0.0.1';
   const retentionDays = number('retention-days', v['retention-days'], 30);
   const maxBodyBytes = number('max-body-bytes', v['max-body-bytes'], 5_000_000, 1);
-  const maxBytesInFlight = number('max-bytes-in-flight', v['max-bytes-in-flight'], Math.max(64_000_000, maxBodyBytes), 1);
+  // Absent: the collector's own default, which depends on maxBodyBytes.
+  const inFlight = v['max-bytes-in-flight'];
+  const maxBytesInFlight = inFlight === undefined ? undefined : number('max-bytes-in-flight', inFlight, 0, 1);
   const rate = number('rate-limit', v['rate-limit'], 20);
   const burst = number('rate-burst', v['rate-burst'], 60, 1);
   const ingestToken = v['ingest-token'] ?? io.env.EDGETRACE_INGEST_TOKEN;
