@@ -267,16 +267,22 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     };
   };
 
+  /** 503 with `Retry-After`: the sender keeps the batch and sends it again. */
+  const unavailable = (message: string, cors: Record<string, string>, afterSec = retryAfterSec): Response =>
+    json(503, errorBody(UNAVAILABLE, message), { ...cors, 'retry-after': String(afterSec) });
+
   /** Reads, checks and parses the JSON body shared by both ingest routes; a Response when refused. */
-  const readJson = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<unknown> => {
+  const readJson = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<Response | { parsed: unknown }> => {
     const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== JSON_TYPE && type !== 'text/plain') {
       const hint = type.includes('protobuf') ? 'OTLP/protobuf is not supported here; ' : '';
       return json(415, errorBody(INVALID_ARGUMENT, `${hint}content-type must be application/json (or text/plain for beacons), got "${type.slice(0, 60)}"`), cors);
     }
     const body = await readBody(request, maxBodyBytes, budget);
-    if (!body.ok && body.status === 503) return json(503, errorBody(UNAVAILABLE, body.message), { ...cors, 'retry-after': String(retryAfterSec) });
-    if (!body.ok) return json(body.status, errorBody(body.status === 413 ? RESOURCE_EXHAUSTED : INVALID_ARGUMENT, body.message), cors);
+    if (!body.ok) {
+      if (body.status === 503) return unavailable(body.message, cors);
+      return json(body.status, errorBody(body.status === 413 ? RESOURCE_EXHAUSTED : INVALID_ARGUMENT, body.message), cors);
+    }
     try {
       return { parsed: body.text === '' ? {} : (JSON.parse(body.text) as unknown) };
     } catch (error) {
@@ -295,16 +301,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         await save();
       } catch (error) {
         report(error);
-        return json(503, errorBody(UNAVAILABLE, `the store could not take the batch: ${error instanceof Error ? error.message : String(error)}`), {
-          ...cors,
-          'retry-after': String(retryAfterSec),
-        });
+        return unavailable(`the store could not take the batch: ${error instanceof Error ? error.message : String(error)}`, cors);
       }
     }
     const f = await forwardAll(records);
-    if (f.retry) {
-      return json(503, errorBody(UNAVAILABLE, `forwarding failed, send again later: ${f.retry.reason}`), { ...cors, 'retry-after': String(f.retry.afterSec) });
-    }
+    if (f.retry) return unavailable(`forwarding failed, send again later: ${f.retry.reason}`, cors, f.retry.afterSec);
     if (f.tooLarge) return json(413, errorBody(RESOURCE_EXHAUSTED, `the forward target refused the batch as too large; split it: ${f.tooLarge}`), cors);
     if (f.refused.length && !save) {
       // Nobody kept it, and sending it again would be refused again.
@@ -313,20 +314,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return { refused: f.refused, rejected: save ? 0 : f.rejected };
   };
 
-  /** How far ahead of the collector's clock a span may start (clocks drift; days do not). */
-  const FUTURE_MS = 24 * 3600 * 1000;
-
-  const ingestTraces = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<Response> => {
-    const read = await readJson(request, cors, budget);
-    if (read instanceof Response) return read;
-    const decoded = decodeOtlp((read as { parsed: unknown }).parsed, options.limits);
+  const ingestTraces = async (parsed: unknown, cors: Record<string, string>): Promise<Response> => {
+    const decoded = decodeOtlp(parsed, options.limits);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     // Times a sender's clock cannot mean: before the retention period (the next prune would delete
     // the span right after acknowledging it, and one 1970 start would stretch its trace over
-    // decades) or more than a day ahead. Such spans are refused, one by one.
+    // decades) or more than a day ahead (clocks drift; days do not). Such spans are refused, one by one.
     const t = now();
     const oldest = store && retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY;
-    const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.startMs <= t + FUTURE_MS);
+    const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.startMs <= t + DAY_MS);
     const outOfRange = decoded.spans.length - spans.length;
     const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors);
     if (kept instanceof Response) return kept;
@@ -340,10 +336,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
   };
 
-  const ingestScores = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<Response> => {
-    const read = await readJson(request, cors, budget);
-    if (read instanceof Response) return read;
-    const decoded = decodeScores((read as { parsed: unknown }).parsed);
+  const ingestScores = async (parsed: unknown, cors: Record<string, string>): Promise<Response> => {
+    const decoded = decodeScores(parsed);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     const scores = decoded.scores;
     const kept = await keep(scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors);
@@ -433,7 +427,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const budget = lease();
     let response: Response;
     try {
-      response = path === '/v1/traces' ? await ingestTraces(request, cors, budget) : await ingestScores(request, cors, budget);
+      const read = await readJson(request, cors, budget);
+      if (read instanceof Response) response = read;
+      else response = path === '/v1/traces' ? await ingestTraces(read.parsed, cors) : await ingestScores(read.parsed, cors);
     } finally {
       budget.release();
     }

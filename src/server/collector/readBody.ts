@@ -11,10 +11,10 @@ export interface BodyBudget {
  * may be absent, `identity` or `gzip` (through `DecompressionStream`, where the runtime has it).
  * A declared `Content-Length` above the limit is refused before anything is read; otherwise
  * reading stops, and the stream is cancelled, as soon as the limit is passed, so a small
- * compressed body cannot inflate into a large one. With a `budget`, each chunk's bytes are
- * reserved from it as they arrive; when it has no room, reading stops the same way (503).
+ * compressed body cannot inflate into a large one. Each chunk's bytes are reserved from
+ * `budget` as they arrive; when it has no room, reading stops the same way (503).
  */
-export const readBody = async (request: Request, maxBytes: number, budget?: BodyBudget): Promise<BodyResult> => {
+export const readBody = async (request: Request, maxBytes: number, budget: BodyBudget): Promise<BodyResult> => {
   const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
   const gzip = encoding === 'gzip' || encoding === 'x-gzip';
   if (!gzip && encoding !== 'identity' && encoding !== '') {
@@ -46,7 +46,7 @@ export const readBody = async (request: Request, maxBytes: number, budget?: Body
         await reader.cancel().catch(() => undefined);
         return { ok: false, status: 413, message: `the body is over the limit of ${maxBytes} bytes${gzip ? ' (after gzip decompression)' : ''}` };
       }
-      if (budget && !budget.take(value.byteLength)) {
+      if (!budget.take(value.byteLength)) {
         await reader.cancel().catch(() => undefined);
         return { ok: false, status: 503, message: 'the collector is reading as many bodies as it holds at once; send again later' };
       }

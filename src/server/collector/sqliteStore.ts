@@ -447,10 +447,10 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       d.inputTokens += f.inputTokens ?? 0;
       d.outputTokens += f.outputTokens ?? 0;
       d.cost += f.costUsd ?? 0;
-      if (f.service) d.services.add(listedService(f.service));
+      if (f.service) d.services.add(f.service);
     }
     for (const d of deltas.values()) {
-      const [first, ...more] = d.services;
+      const [first, ...more] = [...d.services].map(listedService);
       upsertTrace.run(d.traceId, d.name, d.rank, d.service, d.userId, d.sessionId, d.startMs, d.endMs, d.spans, d.errors, d.inputTokens, d.outputTokens, d.cost, first ? `,${first},` : ',');
       for (const s of more) addService.run(s, d.traceId, s);
     }
