@@ -74,7 +74,11 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
 const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: boolean): [unknown, unknown] => {
   // An init that is a class instance (even a Request) cannot be copied field by field safely.
   if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
-  const given = (init as RequestInit | undefined)?.headers ?? (isRequest ? undefined : {});
+  // A Request with an init of the caller's (a body of its own, say): the headers still come from
+  // the Request, so fetch gets a copy of them with ours, and the Request and its body stay as they
+  // were. (An empty init would not change the request, but a headers member would.)
+  const withInit = init !== undefined && Object.keys(init).length > 0;
+  const given = (init as RequestInit | undefined)?.headers ?? (!isRequest ? {} : withInit ? (input as Request).headers : undefined);
   if (given !== undefined) {
     // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
     const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);
@@ -88,14 +92,6 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   }
   const request = input as Request;
   if (hasTraceHeaders(request.headers)) return [input, init];
-  if (init !== undefined && Object.keys(init).length > 0) {
-    // A Request with an init of the caller's (a body of its own, say): the headers still come from
-    // the Request, so fetch gets a copy of them with ours, and the Request and its body stay as
-    // they were. (An empty init would not change the request, but a headers member would.)
-    const headers = new Headers(request.headers);
-    inject(span.spanContext(), headers);
-    return [input, { ...(init as RequestInit), headers }];
-  }
   // A Request on its own: give the original fetch a copy, so the caller's Request object is not
   // changed. Copying takes over its body, as fetch(request) itself does, so it comes last:
   // nothing after it may fail and fall back to the consumed original.
