@@ -18,11 +18,11 @@ export const findPrice = (prices: Record<string, ModelPrice>, model: string): Mo
 };
 
 /**
- * The usage type a detail type is part of: `input_cached_tokens`, `input_cache_read` and the like
- * are input, `output_reasoning_tokens` is output (Langfuse's naming).
+ * The base usage type a type counts toward: `input` and `output` themselves, and their details
+ * (`input_cached_tokens`, `input_cache_read`, `output_reasoning_tokens`…, Langfuse's naming).
  */
 export const baseUsageType = (type: string): 'input' | 'output' | undefined =>
-  type.startsWith('input_') ? 'input' : type.startsWith('output_') ? 'output' : undefined;
+  type === 'input' || type.startsWith('input_') ? 'input' : type === 'output' || type.startsWith('output_') ? 'output' : undefined;
 
 /**
  * Cost of `usage` at `price` (USD per unit of each usage type). A detail type without a price of

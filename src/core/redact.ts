@@ -22,12 +22,18 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
 ];
 
 /** No default pattern can match a string shorter than this, so short values skip the default regexes. */
-export const MIN_SECRET_LENGTH = 12;
+const MIN_SECRET_LENGTH = 12;
+
+/**
+ * Whether `patterns` could find anything in `value`. A user's patterns may match short strings (a
+ * 6-digit PIN): only the defaults let short values through unscanned.
+ */
+export const mayHoldSecret = (value: string, patterns: readonly RegExp[]): boolean =>
+  patterns.length > 0 && (value.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS);
 
 /** Replaces every match of `patterns` in `value` with `[REDACTED]`. */
 export const redactSecrets = (value: string, patterns: readonly RegExp[]): string => {
-  // A user's patterns may match shorter strings (a 6-digit PIN): only the defaults take the shortcut.
-  if (value.length < MIN_SECRET_LENGTH && patterns === DEFAULT_SECRET_PATTERNS) return value;
+  if (!mayHoldSecret(value, patterns)) return value;
   let out = value;
   for (const re of patterns) {
     re.lastIndex = 0;

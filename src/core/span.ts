@@ -18,7 +18,7 @@ import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { reportInternal } from '../lib/reportInternal';
-import { DEFAULT_SECRET_PATTERNS, MIN_SECRET_LENGTH, redactQueryValues, redactSecrets, redactUrl } from './redact';
+import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl } from './redact';
 import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
 
@@ -29,6 +29,8 @@ export interface TracerCore {
   readonly cfg: ResolvedConfig;
   readonly ctx: ContextManager;
   readonly resource: SpanRecord['resource'];
+  /** Redacted strings by kind (plain, URL, query): see {@link RedactMemo}. */
+  readonly memo: RedactMemo;
   now(): number;
   started(span: Span): void;
   emit(span: Span): void;
@@ -97,16 +99,18 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);
 
-// Redacted strings, per tracer config: the same values come back on span after span (the URLs
-// an app calls, the session id), and running every secret pattern over them each time was
-// about a fifth of an HTTP span's cost. Bounded in count and length; starts over when full.
+/**
+ * Redacted strings, per tracer: the same values come back on span after span (the URLs an app
+ * calls, the session id), and running every secret pattern over them each time was about a fifth
+ * of an HTTP span's cost. Bounded in count and length; each map starts over when full.
+ */
+export type RedactMemo = [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>];
 const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
-const memos = new WeakMap<object, [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>]>();
 
 /** Secret patterns, then for a URL (`kind` 1) or a bare query (`kind` 2) its query values. */
 const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => {
-  const s = cfg.secretPatterns.length ? redactSecrets(value, cfg.secretPatterns) : value;
+  const s = redactSecrets(value, cfg.secretPatterns);
   if (kind === 1) return redactUrl(s, cfg.keepQueryKeys);
   return kind === 2 ? redactQueryValues(s, cfg.keepQueryKeys) : s;
 };
@@ -306,21 +310,18 @@ export class Span implements SpanRecord {
 
   /** @internal Redacts and then shortens a string per the tracer's limits. */
   cleanString(value: string, key?: string): string {
-    const cfg = this[kT].core.cfg;
+    const core = this[kT].core;
+    const cfg = core.cfg;
     let s = value;
     const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
-    const patterns = cfg.secretPatterns;
-    // Short strings cannot hold a secret the default patterns find; a user's patterns may.
-    const scan = patterns.length > 0 && (s.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS);
+    const scan = mayHoldSecret(s, cfg.secretPatterns);
     // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
     if (isUrl || scan) {
       // `url.query` is a query without its `?`.
       const kind = !isUrl ? 0 : key === 'url.query' ? 2 : 1;
       if (s.length > MAX_MEMO_CHARS) s = redact(s, kind, cfg);
       else {
-        let memo = memos.get(cfg);
-        if (!memo) memos.set(cfg, (memo = [new Map(), new Map(), new Map()]));
-        const known = memo[kind];
+        const known = core.memo[kind];
         let out = known.get(s);
         if (out === undefined) {
           if (known.size >= MAX_MEMO_STRINGS) known.clear();
@@ -707,7 +708,7 @@ export class Generation extends Span {
       // base type and its details.
       const sums: Usage = {};
       for (const k of Object.keys(clean)) {
-        const base = k === 'input' || k === 'output' ? k : baseUsageType(k);
+        const base = baseUsageType(k);
         if (base) sums[base] = (sums[base] ?? 0) + clean[k]!;
       }
       if (sums.input !== undefined) this.put(A.GEN_AI_INPUT_TOKENS, sums.input);

@@ -89,6 +89,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     cfg,
     ctx,
     resource: { attrs: cfg.resource, scope: { name: 'edgetrace', version: '0.1.0' } },
+    memo: [new Map(), new Map(), new Map()],
     now: opts.now ?? defaultNow,
     started(span) {
       for (const p of starters) {
@@ -137,6 +138,9 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
   // read and write it stay on V8's fast path.
   const shared = (): TraceShared => ({ core, head: undefined, userId: undefined, sessionId: undefined, tags: undefined, rootEnded: false, environment: undefined });
 
+  /** What a call gets back when a bug of ours threw: an unrecorded trace keeps its code running. */
+  const unrecorded = (): Trace => new Trace(shared(), undefined, NO_OPTIONS, { traceId: newTraceId(), flags: 0 });
+
   const createTrace = (arg?: TraceOptions | string): Trace => {
     try {
       const o: TraceOptions = typeof arg === 'object' && arg !== null ? arg : NO_OPTIONS;
@@ -149,9 +153,9 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
       const flags = sampleFlags(remote.traceId, cfg.sampleRate, remote.flags);
       return new Trace(shared(), name, o, { traceId: remote.traceId, spanId: remote.spanId, flags, traceState: remote.traceState, remote: true });
     } catch (error) {
-      // Only a bug of ours gets here; an unrecorded trace keeps the caller's code running.
+      // Only a bug of ours gets here.
       reportInternal(error);
-      return new Trace(shared(), undefined, NO_OPTIONS, { traceId: newTraceId(), flags: 0 });
+      return unrecorded();
     }
   };
 
@@ -165,10 +169,9 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
       }
       return createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
     } catch (error) {
-      // A context manager that throws, options no one could read: an unrecorded span keeps the
-      // caller's code running.
+      // A context manager that throws, options no one could read.
       reportInternal(error);
-      return new Trace(shared(), undefined, NO_OPTIONS, { traceId: newTraceId(), flags: 0 });
+      return unrecorded();
     }
   };
 
