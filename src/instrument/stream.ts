@@ -209,15 +209,14 @@ const read = (res: Response, method: Method, n: Native): Promise<unknown> => {
     target = res;
   }
   const promise = n.methods[method]!.call(target);
-  if (target === res) {
-    if (!follow) return promise;
-  } else {
+  if (target !== res) {
     // A read method fails its own way when the stream under it fails ("Failed to fetch" in
     // Chromium); the app must get the body's own error, an AbortError for an abort.
     return promise.catch((error: unknown) => {
       throw b.failure ? b.failure.reason : error;
     });
   }
+  if (!follow) return promise;
   // A new promise, not the native one with our handlers added: those would mark a rejection
   // the app never handles as handled, and hide it from `unhandledrejection`.
   return promise.then(
@@ -227,13 +226,13 @@ const read = (res: Response, method: Method, n: Native): Promise<unknown> => {
       else if (method === 'blob') bytes = (value as Blob).size;
       else if (typeof value === 'string') bytes = utf8Bytes(value);
       else bytes = declaredBytes(res);
-      callSafely(() => finish(b.watch, 'complete', { bytes, isStream: false }));
+      finish(b.watch, 'complete', { bytes, isStream: false });
       return value;
     },
     (error: unknown) => {
       // Text that is not JSON: the body itself was read to the end.
       if (method === 'json' && (error as { name?: unknown } | null)?.name === 'SyntaxError') {
-        callSafely(() => finish(b.watch, 'complete', { bytes: declaredBytes(res), isStream: false }));
+        finish(b.watch, 'complete', { bytes: declaredBytes(res), isStream: false });
       } else finish(b.watch, 'error', { error, isStream: false });
       throw error;
     },
@@ -348,10 +347,11 @@ const makeNative = (): Native | null => {
     writable: true,
     value: function clone(this: Response): Response {
       const b = branches.get(this);
-      if (b && !b.watch.done) callSafely(() => syncLock(b, n));
+      const watched = b !== undefined && !b.watch.done;
+      if (watched) callSafely(() => syncLock(b, n));
       const copy = n.clone.call(this);
       // The clone shares the watch: whichever of the two the app reads first is followed.
-      if (b && !b.watch.done) callSafely(() => attach(copy, b.watch, n));
+      if (watched) callSafely(() => attach(copy, b.watch, n));
       return copy;
     },
   };
