@@ -54,11 +54,10 @@ const activated = (reg: ServiceWorkerRegistration): Promise<ServiceWorkerRegistr
   new Promise((resolve, reject) => {
     const check = (): boolean => {
       if (reg.active) resolve(reg);
-      else return false;
-      return true;
+      return !!reg.active;
     };
     if (check()) return;
-    const worker = reg.installing ?? reg.waiting ?? reg.active;
+    const worker = reg.installing ?? reg.waiting;
     if (!worker) return reject(new Error('[edgetrace] the service worker registration has no worker'));
     const failed = (): void => reject(new Error('[edgetrace] the service worker failed to install'));
     if (worker.state === 'redundant') return failed();
