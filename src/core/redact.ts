@@ -12,7 +12,9 @@ export const REDACTED = '[REDACTED]';
  */
 export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
-  /\b((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret|password|passwd|client[_-]?secret)["']?\s*[:=]\s*["']?)[^\s"'&,;]{4,}/gi,
+  // The quotes may be escaped (`\"api_key\":\"…\"`): JSON text stored inside JSON, such as a
+  // request body among a function's recorded arguments. A value ends at an escaped quote.
+  /\b((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret|password|passwd|client[_-]?secret)(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)(?:[^\s"'&,;\\]|\\(?![\\"'])){4,}/gi,
   /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/g,
   /\bAKIA[0-9A-Z]{16}\b/g,
   /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g,
@@ -21,8 +23,11 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
 ];
 
-/** No default pattern can match a string shorter than this, so short values skip the default regexes. */
-const MIN_SECRET_LENGTH = 12;
+/**
+ * No default pattern can match a string shorter than this (`secret=` and a 4-character value is
+ * the shortest match), so shorter values skip the default regexes.
+ */
+const MIN_SECRET_LENGTH = 11;
 
 /**
  * Whether `patterns` could find anything in `value`. A user's patterns may match short strings (a

@@ -11,6 +11,13 @@ describe('redactSecrets', () => {
     ['url?api_key=abcd1234efgh&x=1', `url?api_key=${REDACTED}&x=1`],
     ['{"password": "hunter22"}', `{"password": "${REDACTED}"}`],
     ['token ghp_abcdefghijklmnopqrstuvwxyz0123456789', `token ${REDACTED}`],
+    // JSON text inside JSON (a request body among recorded arguments): the quotes are escaped.
+    [JSON.stringify(JSON.stringify({ api_key: 'tvly-abcd1234efgh5678', q: 'x' })), `"{\\"api_key\\":\\"${REDACTED}\\",\\"q\\":\\"x\\"}"`],
+    [JSON.stringify(JSON.stringify(JSON.stringify({ password: 'hunter22' }))).slice(1, -1), JSON.stringify(JSON.stringify(`{"password":"${REDACTED}"}`)).slice(1, -1)],
+    ['password=ab\\cdefg x', `password=${REDACTED} x`],
+    // The shortest match a default pattern has: a 6-letter key, `=` and 4 characters.
+    ['secret=abcd', `secret=${REDACTED}`],
+    ['apikey=1234', `apikey=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
     expect(redactSecrets(input, DEFAULT_SECRET_PATTERNS)).toBe(expected);
   });
