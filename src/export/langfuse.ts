@@ -153,10 +153,44 @@ export const toIngestionResult = (status: number, headers: Headers, body: string
 };
 
 /**
+ * Statuses with which the ingestion endpoint says it does not exist: Langfuse Cloud removed it on
+ * 2026-11-16 and self-hosted Langfuse v4 has none; the scores API (`POST /api/public/scores`)
+ * takes scores on every version.
+ */
+const GONE = new Set([404, 405, 410]);
+/** Scores API requests in flight at once for one batch. */
+const SCORE_REQUESTS_AT_ONCE = 8;
+
+/**
+ * One result for a batch sent as one request per score, read like the ingestion endpoint's 207:
+ * any retryable failure makes the batch retryable (scores are upserted by id, so those that went
+ * through are not counted twice); permanent failures alone are `rejected` when others went
+ * through, and fail the batch when none did.
+ */
+export const toScoresResult = (results: readonly ExportResult[]): ExportResult => {
+  const failed = results.filter((r): r is Extract<ExportResult, { ok: false }> => !r.ok);
+  if (failed.length === 0) return { ok: true };
+  const retry = failed.find((r) => r.retryable);
+  const first = retry ?? failed[0]!;
+  const reason = `${failed.length} of ${results.length} score(s) failed, e.g. ${first.reason}`;
+  if (retry) {
+    const waits = failed.map((r) => r.retryAfterMs).filter((ms): ms is number => ms !== undefined);
+    const out: ExportResult = { ok: false, retryable: true, reason };
+    if (retry.status !== undefined) out.status = retry.status;
+    if (waits.length) out.retryAfterMs = Math.max(...waits);
+    return out;
+  }
+  if (failed.length < results.length) return { ok: true, rejected: failed.length, reason };
+  const out: ExportResult = { ok: false, retryable: false, reason };
+  if (first.status !== undefined) out.status = first.status;
+  return out;
+};
+
+/**
  * Creates an exporter for Langfuse. Spans go as OTLP/HTTP JSON to `/api/public/otel/v1/traces`
  * (Langfuse reads `langfuse.*` and `gen_ai.*` attributes from them); scores go as `score-create`
- * events to `/api/public/ingestion`, which Langfuse Cloud removes on 2026-11-16 (a 404 then is a
- * permanent failure for the scores). Both requests run in parallel and the batch is ok only when
+ * events to `/api/public/ingestion`; where that endpoint is gone (Langfuse Cloud since 2026-11-16,
+ * self-hosted v4) they go to the scores API instead, one request each (see {@link GONE}). Both requests run in parallel and the batch is ok only when
  * both are; if either failure is retryable the whole batch is, since Langfuse upserts spans and
  * scores by id. The returned promise never rejects.
  */
@@ -188,16 +222,37 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
     return sendJson({ fetch: fetchFn, url: `${base}/api/public/otel/v1/traces`, headers: spanHeaders, body, timeoutMs });
   };
 
-  const sendScores = (scores: ScoreRecord[]): Promise<ExportResult> => {
-    const body = JSON.stringify(toScoreEvents(scores, env));
-    return sendJson({
-      fetch: fetchFn,
-      url: `${base}/api/public/ingestion`,
-      headers: scoreHeaders,
-      body,
-      timeoutMs,
-      classify: toIngestionResult,
-    });
+  // Set once the ingestion endpoint answered that it is gone: every later batch of scores goes
+  // straight to the scores API.
+  let ingestionGone = false;
+
+  const sendScores = async (scores: ScoreRecord[]): Promise<ExportResult> => {
+    const events = toScoreEvents(scores, env);
+    if (!ingestionGone) {
+      const result = await sendJson({
+        fetch: fetchFn,
+        url: `${base}/api/public/ingestion`,
+        headers: scoreHeaders,
+        body: JSON.stringify(events),
+        timeoutMs,
+        classify: toIngestionResult,
+      });
+      if (result.ok || !GONE.has(result.status ?? 0)) return result;
+      ingestionGone = true;
+    }
+    return sendEach(events.batch.map((e) => e.body));
+  };
+
+  /** `POST /api/public/scores`, one score per request, a few at a time; the body is the event's. */
+  const sendEach = async (bodies: ScoreEvent['body'][]): Promise<ExportResult> => {
+    const results: ExportResult[] = [];
+    for (let i = 0; i < bodies.length; i += SCORE_REQUESTS_AT_ONCE) {
+      const group = bodies.slice(i, i + SCORE_REQUESTS_AT_ONCE).map((body) =>
+        sendJson({ fetch: fetchFn, url: `${base}/api/public/scores`, headers: scoreHeaders, body: JSON.stringify(body), timeoutMs }),
+      );
+      results.push(...(await Promise.all(group)));
+    }
+    return toScoresResult(results);
   };
 
   return {

@@ -235,6 +235,54 @@ describe('score-create events against ingestion.yml and commons.yml', () => {
   });
 });
 
+describe('scores API bodies against openapi.yml (where the ingestion endpoint is gone)', () => {
+  interface Schema {
+    type?: string;
+    properties?: Record<string, { type?: string; $ref?: string; nullable?: boolean }>;
+    required?: string[];
+  }
+  let schema: Schema;
+  let bodies: Record<string, unknown>[];
+
+  beforeAll(async () => {
+    const openapi = YAML.parse(readFileSync(path.join(LF_DIR, 'openapi.yml'), 'utf8'), { maxAliasCount: -1 }) as {
+      paths: Record<string, { post?: { requestBody?: { content: Record<string, { schema: { $ref: string } }> } } }>;
+      components: { schemas: Record<string, Schema> };
+    };
+    const ref = openapi.paths['/api/public/scores']!.post!.requestBody!.content['application/json']!.schema.$ref;
+    schema = openapi.components.schemas[ref.split('/').pop()!]!;
+    // What the exporter sends when the ingestion endpoint answers 404: one body per request.
+    bodies = [];
+    const fake = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = String(input);
+      if (url.endsWith('/api/public/ingestion')) return new Response('', { status: 404 });
+      if (url.endsWith('/api/public/scores')) bodies.push(JSON.parse(String(init?.body)) as Record<string, unknown>);
+      return new Response('{"id":"x"}');
+    }) as typeof fetch;
+    const result = await createLangfuseExporter({ publicKey: 'pk', secretKey: 'sk', environment: 'production', fetch: fake }).export(SCORES);
+    expect(result).toEqual({ ok: true });
+  });
+
+  it('sends one CreateScoreRequest per score', () => {
+    expect(schema.type).toBe('object');
+    expect(schema.required).toEqual(expect.arrayContaining(['name', 'value']));
+    expect(bodies.map((b) => b.id)).toEqual(SCORES.map((s) => s.id));
+  });
+
+  it('uses only the request properties, each of its type, and sets the required ones', () => {
+    const props = schema.properties!;
+    for (const b of bodies) {
+      for (const k of schema.required ?? []) expect(b).toHaveProperty(k);
+      for (const [k, v] of Object.entries(b)) {
+        expect(Object.keys(props)).toContain(k);
+        const p = props[k]!;
+        if (p.type === 'string') expect(typeof v).toBe('string');
+        if (k === 'value') expect(['number', 'string']).toContain(typeof v);
+      }
+    }
+  });
+});
+
 describe('the Langfuse OTLP body against opentelemetry.yml', () => {
   // opentelemetry.yml describes only part of OTLP. These standard OTLP fields (checked below
   // against the official Span proto) are what we send beyond it; receivers read them per OTLP.

@@ -8,6 +8,7 @@ import {
   createLangfuseExporter,
   toIngestionResult,
   toScoreEvents,
+  toScoresResult,
   utf8ToBase64,
 } from '../../../src/export/langfuse';
 
@@ -158,6 +159,35 @@ describe('toIngestionResult', () => {
   });
 });
 
+describe('toScoresResult', () => {
+  const ok = { ok: true } as const;
+  const bad = { ok: false, retryable: false, status: 400, reason: 'HTTP 400 Bad Request' } as const;
+  const busy = { ok: false, retryable: true, status: 503, retryAfterMs: 2000, reason: 'HTTP 503 Service Unavailable' } as const;
+
+  it('is ok when every request was', () => {
+    expect(toScoresResult([ok, ok])).toEqual({ ok: true });
+  });
+
+  it('counts permanent failures as rejected when others went through', () => {
+    expect(toScoresResult([ok, bad, ok])).toEqual({ ok: true, rejected: 1, reason: '1 of 3 score(s) failed, e.g. HTTP 400 Bad Request' });
+  });
+
+  it('fails permanently when every request did', () => {
+    expect(toScoresResult([bad, bad])).toMatchObject({ ok: false, retryable: false, status: 400 });
+  });
+
+  it('is retryable when any request is, with the longest Retry-After', () => {
+    const later = { ...busy, retryAfterMs: 5000 };
+    expect(toScoresResult([ok, bad, busy, later])).toEqual({
+      ok: false,
+      retryable: true,
+      status: 503,
+      retryAfterMs: 5000,
+      reason: '3 of 4 score(s) failed, e.g. HTTP 503 Service Unavailable',
+    });
+  });
+});
+
 // --- against a local receiver ---
 
 const okReply = (res: ServerResponse, r: Recorded) => {
@@ -273,6 +303,59 @@ describe('createLangfuseExporter', () => {
     };
     const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span(), score()]);
     expect(result).toMatchObject({ ok: false, retryable: true, status: 502 });
+  });
+
+  it('sends scores to the scores API, one request each, once the ingestion endpoint is gone', async () => {
+    srv.reply = (res, { url }) => {
+      if (url.endsWith('/ingestion')) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"message":"Not found"}');
+      } else res.end('{"id":"x"}');
+    };
+    const exporter = createLangfuseExporter({ ...keys, baseUrl: srv.base, environment: 'production' });
+    expect(await exporter.export([span(), score({ id: 'a' }), score({ id: 'b', value: 'good', dataType: 'CATEGORICAL' })])).toEqual({ ok: true });
+    expect(srv.requests.map((r) => r.url).sort()).toEqual([
+      '/api/public/ingestion',
+      '/api/public/otel/v1/traces',
+      '/api/public/scores',
+      '/api/public/scores',
+    ]);
+    const sent = srv.requests.filter((r) => r.url === '/api/public/scores');
+    expect(sent.map((r) => r.headers.authorization)).toEqual([expect.stringMatching(/^Basic /), expect.stringMatching(/^Basic /)]);
+    expect(sent.map((r) => JSON.parse(r.body)).sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+      { id: 'a', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'helpfulness', value: 1, environment: 'production' },
+      { id: 'b', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'helpfulness', value: 'good', dataType: 'CATEGORICAL', environment: 'production' },
+    ]);
+    // Later batches skip the endpoint that is gone.
+    srv.requests.length = 0;
+    expect(await exporter.export([score({ id: 'c' })])).toEqual({ ok: true });
+    expect(srv.requests.map((r) => r.url)).toEqual(['/api/public/scores']);
+  });
+
+  it('keeps using the ingestion endpoint when it fails for another reason', async () => {
+    srv.reply = (res, { url }) => {
+      res.writeHead(url.endsWith('/ingestion') ? 503 : 200);
+      res.end('{}');
+    };
+    const exporter = createLangfuseExporter({ ...keys, baseUrl: srv.base });
+    expect(await exporter.export([score()])).toMatchObject({ ok: false, retryable: true, status: 503 });
+    expect(srv.requests.map((r) => r.url)).toEqual(['/api/public/ingestion']);
+  });
+
+  it('reads the scores API replies like a 207: retryable if any is, rejected counted when others went through', async () => {
+    let n = 0;
+    srv.reply = (res, { url }) => {
+      if (url.endsWith('/ingestion')) res.writeHead(404);
+      else res.writeHead(n++ === 0 ? 400 : 200);
+      res.end('{}');
+    };
+    const exporter = createLangfuseExporter({ ...keys, baseUrl: srv.base });
+    expect(await exporter.export([score({ id: 'a' }), score({ id: 'b' })])).toMatchObject({ ok: true, rejected: 1 });
+    srv.reply = (res) => {
+      res.writeHead(429, { 'retry-after': '7' });
+      res.end();
+    };
+    expect(await exporter.export([score({ id: 'c' })])).toMatchObject({ ok: false, retryable: true, status: 429, retryAfterMs: 7000 });
   });
 
   it('sends nothing for an empty batch', async () => {
