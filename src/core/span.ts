@@ -575,23 +575,27 @@ export class Span implements SpanRecord {
     return this;
   }
 
-  /** Scores this observation (user feedback, an evaluation). Booleans are sent as 1/0 BOOLEAN scores. */
+  /**
+   * Scores this observation (user feedback, an evaluation). Booleans are sent as 1/0 BOOLEAN
+   * scores. Text values and comments are redacted and cut like attributes. A trace that is not
+   * sampled records no scores: they would point at spans that were never sent.
+   */
   score(name: string, value: number | string | boolean, opts?: ScoreOptions): this {
     try {
-      if (typeof name !== 'string' || !name) return this;
+      if (typeof name !== 'string' || !name || !this.isRecording) return this;
       const score: ScoreRecord = {
         v: 1,
         rec: 'score',
         id: newId(),
         traceId: this.traceId,
-        name,
-        value: typeof value === 'boolean' ? (value ? 1 : 0) : value,
+        name: this.cleanString(name),
+        value: typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'string' ? this.cleanString(value) : value,
         timeMs: this[kT].core.now(),
       };
       if (!this.isTraceRoot()) score.observationId = this.spanId;
       const dataType = opts?.dataType ?? (typeof value === 'boolean' ? 'BOOLEAN' : undefined);
       if (dataType) score.dataType = dataType;
-      if (opts?.comment) score.comment = String(opts.comment);
+      if (opts?.comment) score.comment = this.cleanString(String(opts.comment));
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
       const env = this[kT].environment ?? this[kT].core.cfg.environment;
       if (env) score.environment = env;

@@ -1,5 +1,5 @@
 import type { ObservationType, SpanKind } from '../protocol';
-import { kNext, kT, Span, type TraceShared } from './span';
+import { kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import * as A from './semconv';
 
@@ -27,6 +27,8 @@ export interface TraceOptions {
   type?: ObservationType;
   attributes?: Record<string, unknown>;
   startMs?: number;
+  /** Links of the root span to other spans, e.g. the trace that caused this one. */
+  links?: SpanOptions['links'];
 }
 
 /**

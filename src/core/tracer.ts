@@ -167,7 +167,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
       if (isSpanContext(parent)) {
         return new Span(shared(), name, o, { ...parent, flags: sampleFlags(parent.traceId, cfg.sampleRate, parent.flags), remote: true });
       }
-      return createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input });
+      return createTrace({ name, kind: o.kind, type: o.type, startMs: o.startMs, attributes: o.attributes, input: o.input, links: o.links });
     } catch (error) {
       // A context manager that throws, options no one could read.
       reportInternal(error);

@@ -213,6 +213,25 @@ describe('trace-level fields', () => {
     expect(scores[1]?.observationId).toMatch(/^[0-9a-f]{16}$/);
     expect(scores[0]?.id).not.toBe(scores[1]?.id);
   });
+
+  it('redacts and cuts score names, text values and comments like attributes', () => {
+    const { tracer, scores } = testTracer({ limits: { maxStringLength: 40 } });
+    const trace = tracer.createTrace('t');
+    trace.score('feedback', 'my key sk-proj-abcdefghijklmnopqrstuvwx', { comment: 'Authorization: Bearer abcdefghijklmnop123' });
+    trace.score('long', 'x'.repeat(100), { comment: 'y'.repeat(100) });
+    expect(scores[0]).toMatchObject({ value: 'my key [REDACTED]', comment: 'Authorization: Bearer [REDACTED]' });
+    expect(scores[1]).toMatchObject({ value: 'x'.repeat(40), comment: 'y'.repeat(40) });
+  });
+
+  it('records no score on a trace that is not sampled', () => {
+    const { tracer, scores } = testTracer({ sampleRate: 0 });
+    const trace = tracer.createTrace('t');
+    trace.score('helpfulness', 1);
+    trace.span('answer', (s) => s.score('accuracy', 0.8));
+    const remote = tracer.createTrace({ name: 'r', parent: { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 0 } });
+    remote.score('helpfulness', 1);
+    expect(scores).toEqual([]);
+  });
 });
 
 describe('finish', () => {

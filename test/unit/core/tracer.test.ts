@@ -63,6 +63,17 @@ describe('context', () => {
       expect(fresh.traceId).not.toBe(tracer.currentSpan()?.traceId);
     });
   });
+
+  it('keeps the links of a span that starts a new trace', () => {
+    const { tracer, byName } = testTracer();
+    const cause = tracer.createTrace('cause');
+    const linked = tracer.startSpan('linked', { links: [{ context: cause.spanContext(), attributes: { why: 'fan-in' } }] });
+    tracer.span('run', { parent: null, links: [{ context: cause.spanContext() }] }, () => undefined);
+    linked.end();
+    cause.finish();
+    expect(byName('linked').links).toEqual([{ traceId: cause.traceId, spanId: cause.spanId, flags: cause.flags, attrs: { why: 'fan-in' } }]);
+    expect(byName('run').links).toHaveLength(1);
+  });
 });
 
 describe('remote parents and sampling', () => {
