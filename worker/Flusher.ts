@@ -111,6 +111,13 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   let learnedMax = Infinity;
   /** Records appended since a batch was last taken: size triggers without reading the database. */
   let appended = 0;
+  /** After stop(): a request already in flight finishes, nothing after it is sent or scheduled. */
+  let stopped = false;
+  /**
+   * Records sent since the current flush began, over every pass of it: a caller that joined a
+   * running flush hears what the whole flush sent.
+   */
+  let sent = 0;
   const idlers: (() => void)[] = [];
 
   const checkIdle = (): void => {
@@ -152,7 +159,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
    */
   const schedule = (ms: number, replace?: boolean): void => {
     const at = now() + ms;
-    if (!replace && timerAt! <= at) return;
+    if (stopped || (!replace && timerAt! <= at)) return;
     unschedule();
     timerAt = at;
     timer = setTimeout(() => {
@@ -223,7 +230,6 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
 
   const run = async (trigger: FlushTrigger): Promise<FlushResult> => {
     let forced = FORCING.includes(trigger);
-    let sent = 0;
     for (;;) {
       const cfg = config();
       const t = now();
@@ -271,6 +277,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       return running;
     }
     const p = (async (): Promise<FlushResult> => {
+      sent = 0;
       let result: FlushResult | undefined;
       let force: boolean;
       do {
@@ -323,6 +330,10 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       }),
     status,
     stop() {
+      // A stopped flusher holds an old configuration (endpoint, headers): it sends nothing more.
+      // No wait ends (a run returns at once) and no timer is set.
+      stopped = true;
+      retryAfterUntil = Infinity;
       unschedule();
       clearTimeout(statusTimer);
       statusTimer = undefined;

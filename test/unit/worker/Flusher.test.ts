@@ -242,8 +242,54 @@ describe('Flusher', () => {
     const second = f.flush('size');
     expect(second).toBe(first);
     release();
-    await first;
+    // Both callers hear what the whole flush sent, not only its last pass.
+    expect(await second).toEqual({ ok: true, sent: 5 });
     expect(sent.map((s) => s.n)).toEqual([2, 3]);
+  });
+
+  it('sends nothing more after stop(): no retry of the request in flight, no later flush', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        if (sent.length === 1) await gate;
+        return { ok: false, retryable: true, status: 503, reason: 'HTTP 503' };
+      },
+    });
+    outbox.add(25);
+    const running = f.flush('manual');
+    await settle();
+    f.stop();
+    release();
+    expect(await running).toMatchObject({ ok: false, retryable: true });
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(await f.flush('manual')).toMatchObject({ ok: false, retryable: true });
+    f.notify(25);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(sent).toHaveLength(1);
+    expect(outbox.left()).toBe(25);
+  });
+
+  it('takes no further batch after stop() when the request in flight succeeds', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        if (sent.length === 1) await gate;
+        return { ok: true };
+      },
+    });
+    outbox.add(25);
+    const running = f.flush('manual');
+    await settle();
+    f.stop();
+    release();
+    await running;
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(sent.map((s) => s.n)).toEqual([10]);
+    expect(outbox.left()).toBe(15);
   });
 
   it('waits for an endpoint, and backs off when another context holds the lock', async () => {
