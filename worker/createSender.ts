@@ -18,9 +18,9 @@ export interface SenderOptions {
  * Creates the function that POSTs a batch: spans as OTLP/HTTP JSON to `url`, score records as a
  * JSON array to the collector's scores route beside it (`scoresUrlFor`), or left out (counted as
  * delivered) where there is none. Replies are classified the way `toExportResult` does: 2xx is
- * success (with OTLP `partialSuccess.rejectedSpans` counted), 408, 429 and 5xx are retryable (with
- * `Retry-After`), other statuses are permanent, and no reply at all (offline, reset, timeout) is
- * retryable. A lean cousin of `createOtlpExporter`, written for the worker's size budget (its
+ * success (with OTLP `partialSuccess.rejectedSpans` counted), 408, 429, 5xx and redirects are
+ * retryable (with `Retry-After`), other statuses are permanent, and no reply at all (offline,
+ * reset, timeout) is retryable. A lean cousin of `createOtlpExporter`, written for the worker's size budget (its
  * reason phrases and error-body parsing cost more than the rest). Never rejects.
  */
 export const createSender = (opts: SenderOptions): ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) => {
@@ -39,6 +39,9 @@ export const createSender = (opts: SenderOptions): ((records: readonly Telemetry
         headers: { ...opts.headers, 'content-type': 'application/json' },
         body,
         signal: ctrl.signal,
+        // A redirect is not an answer: followed, a 302 to a sign-in page turns the POST into a GET
+        // whose 200 would count as delivery. (In a browser the reply is opaque, status 0.)
+        redirect: 'manual',
       });
       const text = await res.text().catch(() => '');
       status = res.status;
@@ -48,9 +51,10 @@ export const createSender = (opts: SenderOptions): ((records: readonly Telemetry
       }
       return {
         ok: false,
-        retryable: status === 408 || status === 429 || status > 499,
+        // Redirects (0 and 3xx) too: the records wait until the endpoint answers itself.
+        retryable: status === 408 || status === 429 || status > 499 || status < 400,
         status,
-        reason: `HTTP ${status}${text && ': ' + text.slice(0, 200)}`,
+        reason: `HTTP ${status || 'redirect'}${text && ': ' + text.slice(0, 200)}`,
         // Read on every failure; the flusher only looks at it for retryable ones.
         retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
       };

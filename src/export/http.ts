@@ -76,6 +76,8 @@ export const sendJson = async (req: JsonRequest): Promise<ExportResult> => {
       headers: req.headers,
       body: req.body,
       signal: ctrl?.signal,
+      // Not followed: see toExportResult.
+      redirect: 'manual',
     });
     let text = '';
     try {

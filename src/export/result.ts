@@ -72,6 +72,12 @@ export const toExportResult = (status: number, headers: Headers, body?: string):
     }
     return partial.message ? { ok: true, reason: partial.message } : { ok: true };
   }
+  if (status < 400) {
+    // Exporters send with `redirect: 'manual'`: followed, a 302 to a sign-in page would turn the
+    // POST into a GET whose 200 counts as delivery. A browser shows the redirect as status 0.
+    // Retryable: the records wait until the endpoint answers itself.
+    return { ok: false, retryable: true, status, reason: `redirected (${status ? httpReason(status) : 'opaque redirect'}): point the exporter at the final URL` };
+  }
   const detail = errorDetail(body);
   const reason = detail ? `${httpReason(status)}: ${detail}` : httpReason(status);
   if (!isRetryableStatus(status)) return { ok: false, retryable: false, status, reason };

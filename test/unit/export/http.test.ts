@@ -88,6 +88,17 @@ describe('createOtlpExporter', () => {
     expect(result).toEqual({ ok: false, retryable: false, status: 400, reason: 'HTTP 400 Bad Request: bad span id' });
   });
 
+  it('does not follow a redirect: the records are kept for a retry, not counted as delivered', async () => {
+    srv.reply = (res, r) => {
+      if (r.url === '/v1/traces') res.writeHead(302, { location: '/login' }).end();
+      else res.writeHead(200, { 'content-type': 'text/html' }).end('<form>sign in</form>');
+    };
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()]);
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 302 });
+    expect(result.reason).toContain('redirected (HTTP 302)');
+    expect(srv.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /v1/traces']);
+  });
+
   it('reports a 413 as not retryable so the caller can split the batch', async () => {
     srv.reply = status(413);
     expect(await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span()])).toMatchObject({

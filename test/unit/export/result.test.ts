@@ -73,8 +73,15 @@ describe('toExportResult', () => {
     expect(r).toMatchObject({ ok: false, retryable: true, status });
   });
 
-  it.each([300, 400, 401, 403, 404, 410, 413, 415, 422])('marks %i as not retryable', (status) => {
+  it.each([400, 401, 403, 404, 410, 413, 415, 422])('marks %i as not retryable', (status) => {
     expect(toExportResult(status, h())).toMatchObject({ ok: false, retryable: false, status });
+  });
+
+  // Exporters do not follow redirects; a browser shows one as status 0 (an opaque redirect).
+  it.each([0, 300, 301, 302, 303, 307, 308])('marks the redirect %i as retryable and says so', (status) => {
+    const r = toExportResult(status, h({ 'retry-after': '7' }));
+    expect(r).toMatchObject({ ok: false, retryable: true, status });
+    expect(r.reason).toMatch(/^redirected \(/);
   });
 
   it('reads Retry-After on retryable replies', () => {

@@ -51,6 +51,16 @@ describe('createSender', () => {
     expect(srv.requests.map((g) => g.url)).toEqual(['/otlp']);
   });
 
+  it('keeps the records when the endpoint redirects, instead of counting the page it leads to', async () => {
+    srv.reply = (res, r) => {
+      if (r.url === '/v1/traces') res.writeHead(302, { location: '/login' }).end();
+      else res.writeHead(200).end('<form>sign in</form>');
+    };
+    const result = await createSender({ url: `${srv.base}/v1/traces`, timeoutMs: 2000 })([span, score]);
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 302 });
+    expect(srv.requests.map((g) => `${g.method} ${g.url}`)).toEqual(['POST /v1/traces']);
+  });
+
   it('does not send scores when the spans failed', async () => {
     srv.reply = answer(() => 500);
     expect((await createSender({ url: `${srv.base}/v1/traces`, timeoutMs: 2000 })([span, score])).ok).toBe(false);
