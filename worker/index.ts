@@ -1,4 +1,5 @@
 import { startTraceWorker, type TraceWorkerOptions } from './startTraceWorker';
+import { resolveDelivery, type Fail } from '../src/transport/resolveDelivery';
 
 export type {
   DeadLetterRecord,
@@ -31,13 +32,16 @@ export type { TraceWorkerOptions } from './startTraceWorker';
  * ```
  */
 export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => void) => {
-  const { endpoint, headers, delivery = {} } = options;
-  // Configuration errors throw here, once, when the worker script starts.
-  const check = (ok: unknown, option: string, got: unknown): void => {
-    if (!ok) throw new TypeError(`[edgetrace] installTraceWorker(): "${option}" is invalid, got ${String(got)}.`);
+  const { endpoint, headers, delivery } = options;
+  // Configuration errors throw here, once, when the worker script starts, in the format init() uses.
+  const call = 'installTraceWorker()';
+  const fail: Fail = (_call, option, expected, got) => {
+    throw new TypeError(`[edgetrace] ${call}: "${option}" must be ${expected}, got ${typeof got === 'string' ? JSON.stringify(got) : String(got)}.`);
   };
-  check(endpoint === undefined || (typeof endpoint === 'string' && endpoint), 'endpoint', endpoint);
-  check(headers === undefined || (typeof headers === 'object' && headers), 'headers', headers);
-  for (const [key, v] of Object.entries(delivery)) check(typeof v === 'number' && v >= 0, `delivery.${key}`, v);
+  if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) fail(call, 'endpoint', 'a non-empty URL string', endpoint);
+  if (headers !== undefined && (typeof headers !== 'object' || !headers)) fail(call, 'headers', 'an object of header names to values', headers);
+  // The same rules as the page's `delivery` option: these win over what pages send, so a value
+  // the page would refuse (no records per batch, say) must not get through here.
+  resolveDelivery(delivery, call, fail);
   return startTraceWorker(options);
 };
