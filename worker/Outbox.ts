@@ -290,7 +290,7 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
         const reported = !refused && batch.droppedAt >= from && batch.droppedAt < to ? batch.dropped : 0;
         stats.dropped = Math.max(0, stats.dropped - gone - reported);
         stats.droppedTotal -= gone;
-        if ('dead' in how) {
+        if (refused) {
           const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: batch.records.slice(from, to) };
           if (how.status !== undefined) entry.status = how.status;
           await dead.add(entry);
@@ -301,8 +301,9 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
           if (over > 0) await dead.delete(IDBKeyRange.upperBound(keys[over - 1]!));
         } else {
           // Spans the receiver turned down (OTLP partial success) count as rejected, not delivered.
-          stats.delivered += how.delivered - (how.rejected ?? 0);
-          stats.rejected += how.rejected ?? 0;
+          const rejected = how.rejected ?? 0;
+          stats.delivered += how.delivered - rejected;
+          stats.rejected += rejected;
         }
       }),
 

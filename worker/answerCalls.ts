@@ -24,11 +24,15 @@ const reject = (message: string): never => {
   throw new TypeError(`[edgetrace] worker: ${message}`);
 };
 
-/** comlink's wire form of a thrown value: its "throw" transfer handler. */
+/**
+ * comlink's wire form of a thrown value: its "throw" transfer handler. Without the stack: the
+ * API's methods never reject (startDelivery's `safe`), so only this module's own refusals of a
+ * malformed call get here, and their stack says nothing the message does not.
+ */
 const thrown = (value: unknown): unknown => ({
   type: 'HANDLER',
   name: 'throw',
-  value: value instanceof Error ? { isError: true, value: { message: value.message, name: value.name, stack: value.stack } } : { isError: false, value },
+  value: value instanceof Error ? { isError: true, value: { message: value.message, name: value.name } } : { isError: false, value },
 });
 
 /** Answers comlink calls on `port` with `api`'s own methods. */

@@ -3,7 +3,7 @@
  * options as they are. Time and randomness come in, so the function is pure.
  */
 export interface DelayInput {
-  /** Consecutive failed attempts, counting the one just seen: 1 after the first failure. */
+  /** Consecutive failed attempts, counting the one just seen: 1 after the first failure (a whole number ≥ 1). */
   attempt: number;
   /** Delay ceiling for the first retry; it doubles per attempt. */
   backoffBaseMs: number;
@@ -35,10 +35,10 @@ export const MAX_RETRY_AFTER_MS = 600_000;
  * "Exponential Backoff And Jitter", 2015).
  */
 export const nextDelayMs = ({ attempt, backoffBaseMs, backoffCapMs, backoffJitter, random, retryAfterMs }: DelayInput): number => {
-  const clamp = (x: number): number => Math.min(1, Math.max(0, x));
-  // 2^30 already dwarfs any sane cap; bounding the exponent keeps the product finite.
-  const exp = Math.min(backoffCapMs, backoffBaseMs * 2 ** Math.min(Math.max(0, Math.floor(attempt) - 1 || 0), 30));
-  const backoff = Math.round(exp * (1 - clamp(backoffJitter) * clamp(random())));
+  // 2^30 already dwarfs any sane cap; bounding the exponent keeps the product finite. The inputs
+  // are the flusher's own (attempts count from 1) and validated options (jitter in [0, 1]).
+  const exp = Math.min(backoffCapMs, backoffBaseMs * 2 ** Math.min(attempt - 1, 30));
+  const backoff = Math.round(exp * (1 - backoffJitter * random()));
   // `>= 0` also turns NaN away.
   return retryAfterMs! >= 0 ? Math.max(backoff, Math.min(retryAfterMs!, MAX_RETRY_AFTER_MS)) : backoff;
 };
