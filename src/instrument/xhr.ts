@@ -21,6 +21,11 @@ interface XhrState {
   headers: Set<string>;
   span?: Span;
   failure?: string;
+  /**
+   * The status as of the last `readystatechange` from HEADERS_RECEIVED on: kept in case the app
+   * resets the XHR (abort() once the response is in) before the request's last event.
+   */
+  status?: number;
   /** Removes the listeners of this request. */
   off?: () => void;
 }
@@ -57,9 +62,28 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const handlers: [string, (e: Event) => void][] = [
       ['abort', guard(() => void (state.failure = 'AbortError'))],
       ['timeout', guard(() => void (state.failure = 'TimeoutError'))],
+      [
+        'readystatechange',
+        guard(() => {
+          const ready = xhr.readyState;
+          if (ready >= 2) state.status = xhr.status;
+          // DONE, or already reset to UNSENT by abort() from the app's own handler of DONE (which
+          // runs first): then neither load nor loadend follows, and this is the request's end.
+          if (ready === 4 || (ready === 0 && state.status !== undefined)) setTimeout(guard(() => finish(state, state.status!)), 0);
+        }),
+      ],
       // A request's own loadend finds it done; one dispatched after the app already opened and
       // sent the next request (from its onload) finds that one under way, and is not its end.
-      ['loadend', guard((e: Event) => void (xhr.readyState === 4 && finish(state, xhr.status, (e as ProgressEvent).loaded)))],
+      // Done and then reset to UNSENT: the app called abort() after the response (a wrapper's
+      // `finally`, between load and loadend), which does not undo the response it had.
+      [
+        'loadend',
+        guard((e: Event) => {
+          const loaded = (e as ProgressEvent).loaded;
+          if (xhr.readyState === 4) finish(state, xhr.status, loaded);
+          else if (xhr.readyState === 0 && state.status !== undefined) finish(state, state.status, loaded);
+        }),
+      ],
     ];
     for (const [type, fn] of handlers) xhr.addEventListener(type, fn);
     state.off = () => {

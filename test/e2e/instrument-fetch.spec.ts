@@ -173,3 +173,52 @@ test('a failure the page never handles still reaches unhandledrejection, as with
   });
   expect(await run()).toEqual(without);
 });
+
+test('an XHR the app aborts once its response is in still ends, with its status', async ({ page }) => {
+  await page.goto(s.page('/xhr-abort.html', testPage({ init: '{}' })));
+  await ready(page);
+  const events = await page.evaluate(async () => {
+    const seen: string[] = [];
+    // A wrapper honouring an AbortSignal: `finally` aborts between load and loadend.
+    const request = (url: string, signal: AbortSignal) =>
+      new Promise<string>((resolve, reject) => {
+        const x = new XMLHttpRequest();
+        signal.addEventListener('abort', () => x.abort());
+        x.open('GET', url);
+        x.onload = () => resolve(x.responseText);
+        x.onerror = () => reject(new Error('xhr failed'));
+        x.onloadend = () => seen.push(`loadend ${x.readyState}`);
+        x.send();
+      });
+    const c = new AbortController();
+    try {
+      await request('/api/xhr-finally-abort', c.signal);
+    } finally {
+      c.abort();
+    }
+    // abort() from the app's own handler at DONE: Chromium then fires neither load nor loadend.
+    await new Promise<void>((resolve) => {
+      const x = new XMLHttpRequest();
+      x.open('GET', '/api/xhr-abort-at-done');
+      x.onreadystatechange = () => {
+        if (x.readyState !== 4) return;
+        x.abort();
+        resolve();
+      };
+      x.onloadend = () => seen.push('loadend after abort at DONE');
+      x.send();
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    return seen;
+  });
+  // What makes this case: the request's own loadend comes with the XHR reset to UNSENT.
+  expect(events).toEqual(['loadend 0']);
+  await flush(page);
+  const spanOf = (path: string) => s.spans().find((x) => x.kind === 3 && String(x.attrs['url.full']).endsWith(path));
+  await expect.poll(() => [spanOf('/api/xhr-finally-abort'), spanOf('/api/xhr-abort-at-done')].filter(Boolean).length).toBe(2);
+  for (const path of ['/api/xhr-finally-abort', '/api/xhr-abort-at-done']) {
+    expect(spanOf(path)!.attrs['http.response.status_code']).toBe(200);
+    expect(spanOf(path)!.status).not.toBe(2);
+  }
+  expect(await pageErrors(page)).toEqual([]);
+});
