@@ -1,28 +1,10 @@
 import { init } from './index';
 import type { InitOptions } from './config';
+import { parseUrlList } from './lib/parseUrlList';
 
 // The `<script>` build: everything `edgetrace` and `edgetrace/otlp` export becomes `window.edgetrace`.
 export * from './index';
 export * from './otlp';
-
-/**
- * `data-propagate-to`: origins or URL prefixes separated by spaces or commas; an entry written
- * as `/pattern/flags` is a regular expression. Text that is not a valid pattern is handed over
- * as is, so init() names it in its warning.
- */
-const parseList = (text: string): (string | RegExp)[] =>
-  text
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map((item) => {
-      const m = /^\/(.+)\/([a-z]*)$/.exec(item);
-      if (!m) return item;
-      try {
-        return new RegExp(m[1]!, m[2]);
-      } catch {
-        return item;
-      }
-    });
 
 /**
  * Reads the options from the script tag that loaded us and calls `init()`, which traces the
@@ -40,7 +22,7 @@ const initFromScriptTag = (): void => {
     if (!data?.endpoint) return;
     const opts: InitOptions = { endpoint: data.endpoint };
     if (data.serviceName !== undefined) opts.serviceName = data.serviceName;
-    if (data.propagateTo !== undefined) opts.propagateTo = parseList(data.propagateTo);
+    if (data.propagateTo !== undefined) opts.propagateTo = parseUrlList(data.propagateTo);
     const rate = data.sampleRate;
     if (rate !== undefined) {
       // Hand over the raw text when it is not a number, so the warning shows what was written.
