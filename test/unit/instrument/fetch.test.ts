@@ -234,6 +234,16 @@ describe('instrumentFetch', () => {
     expect(span.status.code).toBe('error');
     expect(span.events[0]?.name).toBe('exception');
 
+    // Arguments fetch refuses are refused the same way: `headers: null` is not "no headers".
+    const nullHeaders = { headers: null } as unknown as RequestInit;
+    stop();
+    const refused = await fetch(`${base}/json`, nullHeaders).catch((e: unknown) => e);
+    stop = instrumentFetch({ tracer: t.tracer });
+    const refusedWithSdk = await fetch(`${base}/json`, nullHeaders).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(TypeError);
+    expect(refusedWithSdk).toBeInstanceOf(TypeError);
+    expect((refusedWithSdk as Error).message).toBe((refused as Error).message);
+
     const ctrl = new AbortController();
     ctrl.abort();
     const aborted = await fetch(`${base}/json`, { signal: ctrl.signal }).catch((e: unknown) => e);
