@@ -35,6 +35,7 @@ export const observeBody = (
   const reader = body.getReader();
   let bytes = 0;
   let ended = false;
+  let cancelled = false;
   // Ends the watch, not the body: a consumer that comes later still gets every chunk.
   let unread: ReturnType<typeof setTimeout> | undefined = setTimeout(() => void finish({ bytes: 0, unread: true }), unreadMs);
   (unread as { unref?: () => void }).unref?.();
@@ -64,7 +65,7 @@ export const observeBody = (
           return;
         }
         if (chunk.done) {
-          await finish({ bytes });
+          await finish(cancelled ? { bytes, cancelled } : { bytes });
           controller.close();
           return;
         }
@@ -73,6 +74,10 @@ export const observeBody = (
       },
       async cancel(reason) {
         started();
+        // Cancelling the source answers a read still pending (a client that went away while a
+        // stream waited for its next token) with done: pull() must record that as a cancel too.
+        // The source hears of it first, so what its own cancel handler records makes the span.
+        cancelled = true;
         try {
           await reader.cancel(reason);
         } catch {

@@ -231,6 +231,26 @@ describe('withTracing', () => {
     expect(rec.spans()[0]!.attrs).toMatchObject({ 'edgetrace.response.cancelled': true, 'http.response.body.size': 4 });
   });
 
+  it('records a client that goes away while a read waits for the next chunk as cancelled', async () => {
+    const rec = recorder();
+    let sent = 0;
+    // A stream that sends one chunk and then waits, like an SSE stream between tokens.
+    const handler = withTracing(
+      () => new Response(new ReadableStream({ pull: (c) => (sent++ === 0 ? c.enqueue(new Uint8Array(4)) : new Promise(() => undefined)) })),
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    const res = await handler(new Request('http://x/'), {}, ctx);
+    const reader = res.body!.getReader();
+    await reader.read();
+    const pending = reader.read();
+    await new Promise((r) => setTimeout(r, 10));
+    await reader.cancel();
+    expect((await pending).done).toBe(true);
+    await settle();
+    expect(rec.spans()[0]!.attrs).toMatchObject({ 'edgetrace.response.cancelled': true, 'http.response.body.size': 4 });
+  });
+
   it('without waitUntil, exports before returning a response without body', async () => {
     const rec = recorder();
     const handler = withTracing(() => new Response(null, { status: 204 }), { exporter: rec.exporter });
