@@ -319,17 +319,18 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     // Times a sender's clock cannot mean: before the retention period (the next prune would delete
     // the span right after acknowledging it, and one 1970 start would stretch its trace over
-    // decades) or more than a day ahead (clocks drift; days do not). Such spans are refused, one by one.
+    // decades) or ending more than a day ahead (clocks drift; days do not; and a trace is pruned
+    // by its last end, so one ending in 2126 would never be). Such spans are refused, one by one.
     const t = now();
     const oldest = store && retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY;
-    const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.startMs <= t + DAY_MS);
+    const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.endMs <= t + DAY_MS);
     const outOfRange = decoded.spans.length - spans.length;
     const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors);
     if (kept instanceof Response) return kept;
     const rejected = decoded.rejected + kept.rejected + outOfRange;
     const messages = [
       ...decoded.errors,
-      ...(outOfRange ? [`${outOfRange} span(s) start before the retention period or more than a day ahead`] : []),
+      ...(outOfRange ? [`${outOfRange} span(s) start before the retention period or end more than a day ahead`] : []),
       ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
     ];
     if (rejected === 0 && messages.length === 0) return json(200, {}, cors);

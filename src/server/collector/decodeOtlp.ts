@@ -246,11 +246,19 @@ const attributesAt = (list: unknown, at: string, lim: Required<DecodeLimits>): A
   return out;
 };
 
+/**
+ * A span's or an event's name. An empty name is allowed (trace.proto: "equivalent to an unknown
+ * span name"), and proto3 JSON leaves empty strings out, so a missing one is the empty name.
+ */
+const nameAt = (name: unknown): string => {
+  if (name === undefined || name === null) return '';
+  if (typeof name !== 'string') bad('.name', 'must be a string');
+  return name as string;
+};
+
 const eventAt = (e: unknown, lim: Required<DecodeLimits>): SpanEventRecord => {
   if (!isObject(e)) return bad('', 'must be an Event object');
-  const evName = e.name;
-  if (typeof evName !== 'string') bad('.name', 'must be a string');
-  const record: SpanEventRecord = { name: evName as string, timeMs: nanosAt(e.timeUnixNano, '.timeUnixNano') };
+  const record: SpanEventRecord = { name: nameAt(e.name), timeMs: nanosAt(e.timeUnixNano, '.timeUnixNano') };
   const attrs = attributesAt(e.attributes, '.attributes', lim);
   for (const _ in attrs) {
     record.attrs = attrs;
@@ -282,8 +290,7 @@ const spanAt = (raw: unknown, resource: ResourceRecord, lim: Required<DecodeLimi
   const spanId = spanIdAt(raw.spanId, '.spanId');
   const parent = raw.parentSpanId;
   const parentId = parent === undefined || parent === null || parent === '' ? undefined : spanIdAt(parent, '.parentSpanId');
-  const name = raw.name;
-  if (typeof name !== 'string' || name === '') bad('.name', 'must be a non-empty string');
+  const name = nameAt(raw.name);
   const kindNum = raw.kind === undefined || raw.kind === null ? 0 : raw.kind;
   if (typeof kindNum !== 'number' || !Number.isInteger(kindNum) || kindNum < 0 || kindNum > 5) {
     bad('.kind', 'must be an integer from 0 to 5 (enum names are not OTLP/JSON)');

@@ -86,17 +86,19 @@ describe('createCollector: ingest', () => {
     expect((await store.stats()).spans).toBe(1);
   });
 
-  it('refuses spans from before the retention period or more than a day ahead, keeping the rest', async () => {
+  it('refuses spans from before the retention period or ending more than a day ahead, keeping the rest', async () => {
     const DAY = 24 * 3600 * 1000;
     make({ retentionMs: 30 * DAY, now: () => BASE });
     const spans = [
       spanRecord({ spanId: '1'.repeat(16), name: 'fine', startMs: BASE - DAY, endMs: BASE - DAY + 5 }),
       spanRecord({ spanId: '2'.repeat(16), name: 'ancient', startMs: 1, endMs: BASE - DAY }),
       spanRecord({ spanId: '3'.repeat(16), name: 'ahead', startMs: BASE + 2 * DAY, endMs: BASE + 2 * DAY + 5 }),
+      // A start of now and an end a century on: its trace would outlive every prune.
+      spanRecord({ spanId: '4'.repeat(16), name: 'endless', startMs: BASE, endMs: BASE + 36_500 * DAY }),
     ];
     const body = (await (await post(JSON.stringify(otlpBody(spans)))).json()) as { partialSuccess?: { rejectedSpans: string; errorMessage: string } };
-    expect(body.partialSuccess?.rejectedSpans).toBe('2');
-    expect(body.partialSuccess?.errorMessage).toMatch(/2 span\(s\) start before the retention period or more than a day ahead/);
+    expect(body.partialSuccess?.rejectedSpans).toBe('3');
+    expect(body.partialSuccess?.errorMessage).toMatch(/3 span\(s\) start before the retention period or end more than a day ahead/);
     const listed = (await (await get('/api/traces?from=0')).json()) as { traces: { name: string }[] };
     expect(listed.traces.map((t) => t.name)).toEqual(['fine']);
   });

@@ -109,7 +109,7 @@ describe('decodeOtlp', () => {
       good,
       { ...good, traceId: '0'.repeat(32) },
       { ...good, spanId: 'xyz' },
-      { ...good, name: '' },
+      { ...good, name: 5 },
       { ...good, kind: 'SPAN_KIND_SERVER' },
       { ...good, startTimeUnixNano: '1.5e18' },
       { ...good, endTimeUnixNano: '1' },
@@ -127,6 +127,16 @@ describe('decodeOtlp', () => {
     expect(r.errors[0]).toBe('resourceSpans[0].scopeSpans[0].spans[1].traceId must be 32 hex characters, not all zero');
     expect(r.errors).toContain('resourceSpans[0].scopeSpans[0].spans[4].kind must be an integer from 0 to 5 (enum names are not OTLP/JSON)');
     expect(r.errors).toContain('resourceSpans[0].scopeSpans[0].spans[7].attributes[0].value must hold one value, has stringValue and intValue');
+  });
+
+  it('takes an empty or missing span or event name as the unknown name, as trace.proto does', () => {
+    const { name: _name, ...unnamed } = good;
+    const spans = [{ ...good, name: '' }, { ...unnamed, spanId: 'b'.repeat(16), events: [{ timeUnixNano: '1732140000005250000' }] }];
+    const r = decodeOtlp({ resourceSpans: [{ scopeSpans: [{ spans }] }] });
+    if (!r.ok) throw new Error(r.message);
+    expect(r.errors).toEqual([]);
+    expect(r.spans.map((sp) => sp.name)).toEqual(['', '']);
+    expect(r.spans[1]!.events).toEqual([{ name: '', timeMs: 1_732_140_000_005.25 }]);
   });
 
   it('rejects a malformed envelope as a whole, naming the path', () => {
