@@ -51,6 +51,20 @@ describe('Flusher', () => {
       ...over,
     });
 
+  /** A flusher whose first request waits until `release()`; every request answers `answer`. */
+  const gated = (answer: ExportResult) => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const f = make({
+      send: async (records) => {
+        sent.push({ at: Date.now(), n: records.length });
+        if (sent.length === 1) await gate;
+        return answer;
+      },
+    });
+    return { f, release };
+  };
+
   beforeEach(() => {
     vi.useFakeTimers({ now: 1_000_000 });
     sent = [];
@@ -226,15 +240,7 @@ describe('Flusher', () => {
   });
 
   it('joins a flush already running and looks once more when it ends', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const f = make({
-      send: async (records) => {
-        sent.push({ at: Date.now(), n: records.length });
-        if (sent.length === 1) await gate;
-        return { ok: true };
-      },
-    });
+    const { f, release } = gated({ ok: true });
     outbox.add(2);
     const first = f.flush('manual');
     await settle();
@@ -248,15 +254,7 @@ describe('Flusher', () => {
   });
 
   it('sends nothing more after stop(): no retry of the request in flight, no later flush', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const f = make({
-      send: async (records) => {
-        sent.push({ at: Date.now(), n: records.length });
-        if (sent.length === 1) await gate;
-        return { ok: false, retryable: true, status: 503, reason: 'HTTP 503' };
-      },
-    });
+    const { f, release } = gated({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' });
     outbox.add(25);
     const running = f.flush('manual');
     await settle();
@@ -272,15 +270,7 @@ describe('Flusher', () => {
   });
 
   it('takes no further batch after stop() when the request in flight succeeds', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const f = make({
-      send: async (records) => {
-        sent.push({ at: Date.now(), n: records.length });
-        if (sent.length === 1) await gate;
-        return { ok: true };
-      },
-    });
+    const { f, release } = gated({ ok: true });
     outbox.add(25);
     const running = f.flush('manual');
     await settle();
