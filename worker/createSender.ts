@@ -20,8 +20,8 @@ export interface SenderOptions {
  * delivered) where there is none. Replies are classified the way `toExportResult` does: 2xx is
  * success (with OTLP `partialSuccess.rejectedSpans` counted), 408, 429, 5xx and redirects are
  * retryable (with `Retry-After`), other statuses are permanent, and no reply at all (offline,
- * reset, timeout) is retryable. A lean cousin of `createOtlpExporter`, written for the worker's size budget (its
- * reason phrases and error-body parsing cost more than the rest). Never rejects.
+ * reset, timeout) is retryable. A lean cousin of `createOtlpExporter`, written for the worker's
+ * size budget (its reason phrases and error-body parsing cost more than the rest). Never rejects.
  */
 export const createSender = (opts: SenderOptions): ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) => {
   const { url, timeoutMs } = opts;

@@ -1,5 +1,6 @@
 import { startTraceWorker, type TraceWorkerOptions } from './startTraceWorker';
-import { resolveDelivery, type Fail } from '../src/transport/resolveDelivery';
+import { fail } from '../src/config';
+import { resolveDelivery } from '../src/transport/resolveDelivery';
 
 export type {
   DeadLetterRecord,
@@ -33,15 +34,13 @@ export type { TraceWorkerOptions } from './startTraceWorker';
  */
 export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => void) => {
   const { endpoint, headers, delivery } = options;
-  // Configuration errors throw here, once, when the worker script starts, in the format init() uses.
+  // Configuration errors throw here, once, when the worker script starts, in init()'s format
+  // (config's `fail`), with the page's `delivery` rules, since these options win over what pages
+  // send: no records per batch, say, must not get through here. (resolveInit() would check
+  // endpoint and headers too, but brings its Langfuse key checks into the worker bundle.)
   const call = 'installTraceWorker()';
-  const fail: Fail = (_call, option, expected, got) => {
-    throw new TypeError(`[edgetrace] ${call}: "${option}" must be ${expected}, got ${typeof got === 'string' ? JSON.stringify(got) : String(got)}.`);
-  };
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) fail(call, 'endpoint', 'a non-empty URL string', endpoint);
   if (headers !== undefined && (typeof headers !== 'object' || !headers)) fail(call, 'headers', 'an object of header names to values', headers);
-  // The same rules as the page's `delivery` option: these win over what pages send, so a value
-  // the page would refuse (no records per batch, say) must not get through here.
   resolveDelivery(delivery, call, fail);
   return startTraceWorker(options);
 };

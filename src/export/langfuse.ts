@@ -189,10 +189,11 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
 /**
  * Creates an exporter for Langfuse. Spans go as OTLP/HTTP JSON to `/api/public/otel/v1/traces`
  * (Langfuse reads `langfuse.*` and `gen_ai.*` attributes from them); scores go as `score-create`
- * events to `/api/public/ingestion`; where that endpoint is gone (Langfuse Cloud since 2026-11-16,
- * self-hosted v4) they go to the scores API instead, one request each (see {@link GONE}). Both requests run in parallel and the batch is ok only when
- * both are; if either failure is retryable the whole batch is, since Langfuse upserts spans and
- * scores by id. The returned promise never rejects.
+ * events to `/api/public/ingestion`; where that endpoint is gone (Langfuse Cloud since
+ * 2026-11-16, self-hosted v4) they go to the scores API instead, one request each (see
+ * {@link GONE}). Both requests run in parallel and the batch is ok only when both are; if either
+ * failure is retryable the whole batch is, since Langfuse upserts spans and scores by id. The
+ * returned promise never rejects.
  */
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
   const base = (opts.baseUrl ?? LANGFUSE_CLOUD_URL).replace(/\/+$/, '');

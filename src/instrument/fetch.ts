@@ -74,11 +74,11 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
 const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: boolean): [unknown, unknown] => {
   // An init that is a class instance (even a Request) cannot be copied field by field safely.
   if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
+  // `headers: null` is not "no headers": fetch refuses it, and must go on refusing it.
+  if ((init as RequestInit | undefined)?.headers === null) return [input, init];
   // A Request with an init of the caller's (a body of its own, say): the headers still come from
   // the Request, so fetch gets a copy of them with ours, and the Request and its body stay as they
   // were. (An empty init would not change the request, but a headers member would.)
-  // `headers: null` is not "no headers": fetch refuses it, and must go on refusing it.
-  if ((init as RequestInit | undefined)?.headers === null) return [input, init];
   const withInit = init !== undefined && Object.keys(init).length > 0;
   const given = (init as RequestInit | undefined)?.headers ?? (!isRequest ? {} : withInit ? (input as Request).headers : undefined);
   if (given !== undefined) {
