@@ -79,8 +79,9 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   // A Request with an init of the caller's (a body of its own, say): the headers still come from
   // the Request, so fetch gets a copy of them with ours, and the Request and its body stay as they
   // were. (An empty init would not change the request, but a headers member would.)
-  const withInit = init !== undefined && Object.keys(init).length > 0;
-  const given = (init as RequestInit | undefined)?.headers ?? (!isRequest ? {} : withInit ? (input as Request).headers : undefined);
+  const given =
+    (init as RequestInit | undefined)?.headers ??
+    (!isRequest ? {} : init !== undefined && Object.keys(init).length > 0 ? (input as Request).headers : undefined);
   if (given !== undefined) {
     // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
     const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);

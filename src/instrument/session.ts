@@ -94,10 +94,6 @@ export const instrumentSession = (opts: SessionOptions = {}): Stop => {
   };
 };
 
-/**
- * The current session id, renewed when the session was inactive too long, and notes activity.
- * `undefined` when session tracking is off.
- */
 /** Starts a new session at `t`, keeping the user, stores it, and returns its id. */
 const renew = (t: number): string => {
   const r: SessionRecord = (state.record = { id: newId(), lastMs: t });
@@ -106,6 +102,10 @@ const renew = (t: number): string => {
   return r.id;
 };
 
+/**
+ * The current session id, renewed when the session was inactive too long, and notes activity.
+ * `undefined` when session tracking is off.
+ */
 export const touchSession = (): string | undefined => {
   if (!state.on) return undefined;
   const t = state.now();

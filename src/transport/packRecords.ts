@@ -12,16 +12,16 @@ const PACKED = 2;
  * an entry in `rare`, so the common span clones nine values and one small object.
  */
 const rareFields = (r: SpanRecord, resource: ResourceRecord): Partial<SpanRecord> | undefined => {
-  const out: Partial<SpanRecord> = {};
-  let any = false;
-  if (r.remoteParent !== undefined) (out.remoteParent = r.remoteParent), (any = true);
-  if (r.traceState !== undefined) (out.traceState = r.traceState), (any = true);
-  if (r.events.length) (out.events = r.events), (any = true);
-  if (r.links.length) (out.links = r.links), (any = true);
-  if (r.status.code !== 'unset' || r.status.message !== undefined) (out.status = r.status), (any = true);
-  if (r.dropped !== undefined) (out.dropped = r.dropped), (any = true);
-  if (r.resource !== resource) (out.resource = r.resource), (any = true);
-  return any ? out : undefined;
+  // Allocated only for a span that has one.
+  let out: Partial<SpanRecord> | undefined;
+  if (r.remoteParent !== undefined) (out ??= {}).remoteParent = r.remoteParent;
+  if (r.traceState !== undefined) (out ??= {}).traceState = r.traceState;
+  if (r.events.length) (out ??= {}).events = r.events;
+  if (r.links.length) (out ??= {}).links = r.links;
+  if (r.status.code !== 'unset' || r.status.message !== undefined) (out ??= {}).status = r.status;
+  if (r.dropped !== undefined) (out ??= {}).dropped = r.dropped;
+  if (r.resource !== resource) (out ??= {}).resource = r.resource;
+  return out;
 };
 
 /** Flattens records for `postMessage` (see {@link PackedRecords}); the records are not changed. */

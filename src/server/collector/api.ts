@@ -43,6 +43,9 @@ const textParam = (params: URLSearchParams, name: string): string | undefined =>
 
 const TRACE_ID_RE = /^[0-9a-fA-F]{32}$/;
 
+/** The stats window when the query names no start: the last day. */
+const STATS_DEFAULT_MS = 24 * 3600 * 1000;
+
 /**
  * Serves the query API under `/api`:
  * - `GET /api/traces?service=&name=&user=&session=&status=ok|error&from=&to=&limit=&cursor=`: a page
@@ -52,8 +55,6 @@ const TRACE_ID_RE = /^[0-9a-fA-F]{32}$/;
  *   tokens and cost by model.
  * Returns undefined for paths it does not serve.
  */
-const STATS_DEFAULT_MS = 24 * 3600 * 1000;
-
 export const serveApi = async (store: TraceStore, path: string, params: URLSearchParams): Promise<ApiReply | undefined> => {
   try {
     if (path === '/api/traces') {

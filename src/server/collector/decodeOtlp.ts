@@ -93,13 +93,13 @@ const stringAt = (v: unknown, at: string): string | undefined => {
   return v as string;
 };
 
+/** 2^64 nanoseconds, in milliseconds. */
+const MAX_NANOS_MS = 2 ** 64 / 1e6;
+
 /**
  * A fixed64 nanosecond time (decimal string or JSON number) as fractional epoch milliseconds.
  * The string is split so that no precision is lost before the division.
  */
-/** 2^64 nanoseconds, in milliseconds. */
-const MAX_NANOS_MS = 2 ** 64 / 1e6;
-
 const nanosAt = (v: unknown, at: string): number => {
   let ms: number;
   if (typeof v === 'string' && UINT_RE.test(v)) {
