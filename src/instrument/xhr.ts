@@ -17,7 +17,7 @@ interface XhrState {
   method: string;
   url: string;
   isAsync: boolean;
-  /** Header names the app set, lowercase: a `traceparent` of its own is never doubled. */
+  /** Header names the app set, lowercase: trace headers of its own are never doubled or mixed with ours. */
   headers: Set<string>;
   span?: Span;
   failure?: string;
@@ -115,7 +115,8 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const tracer = opts.tracer ?? getTracer();
     const span = startHttpSpan(tracer, state.method, target, parentSpan(tracer));
     state.span = span;
-    if (target.propagate && !state.headers.has('traceparent')) {
+    // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
+    if (target.propagate && !state.headers.has('traceparent') && !state.headers.has('tracestate')) {
       inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value));
     }
     listen(xhr, state);

@@ -29,7 +29,11 @@ class StubXhr extends EventTarget {
     this.status = 0;
     this.readyState = 1;
   }
-  setRequestHeader(_name: string, _value: string): void {}
+  /** Header names set on this XHR, by the app or by us. */
+  sentHeaders: string[] = [];
+  setRequestHeader(name: string, _value: string): void {
+    this.sentHeaders.push(name.toLowerCase());
+  }
   send(): void {
     // A synchronous request has its response when send() returns.
     if (this.sync) {
@@ -104,6 +108,21 @@ describe('instrumentXhr', () => {
     t.tick(1000);
     xhr.respond(500);
     expect(t.spans[1]!.attrs['http.response.status_code']).toBe(500);
+  });
+
+  it('adds no trace headers next to a traceparent or tracestate the app set, as fetch does', () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const sent = (own?: string) => {
+      const xhr = make();
+      xhr.open('GET', '/same-origin');
+      if (own) xhr.setRequestHeader(own, 'x');
+      xhr.send();
+      return xhr.sentHeaders;
+    };
+    expect(sent()).toContain('traceparent');
+    expect(sent('TraceState')).toEqual(['tracestate']);
+    expect(sent('traceparent')).toEqual(['traceparent']);
   });
 
   it('leaves no listeners behind on an XHR the app reuses', () => {
