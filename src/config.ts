@@ -109,6 +109,8 @@ export interface BatchOptions {
   maxQueueSize?: number;
   /** How long a record may wait for its batch. Default 1000 ms. */
   delayMs?: number;
+  /** How long one export may take before it counts as a failed, retryable attempt. Default 30000 ms. */
+  exportTimeoutMs?: number;
 }
 
 /** The validated form of `TracerOptions`. */
@@ -221,6 +223,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     maxBatchSize: count('batch.maxBatchSize', b.maxBatchSize, 512, 1),
     maxQueueSize: count('batch.maxQueueSize', b.maxQueueSize, 2048, 1),
     delayMs: count('batch.delayMs', b.delayMs, 1000),
+    exportTimeoutMs: count('batch.exportTimeoutMs', b.exportTimeoutMs, 30_000, 1),
   };
   if (batch.maxBatchSize > batch.maxQueueSize) {
     // Odd but usable: clamp, as OpenTelemetry does for the same pair.

@@ -22,8 +22,36 @@ export interface SpanProcessor {
 }
 
 /** Keeps a timer from holding a Node, Deno or Bun process open. */
-const unref = (timer: unknown): void => {
+export const unref = (timer: unknown): void => {
   (timer as { unref?: () => void } | undefined)?.unref?.();
+};
+
+/**
+ * How long one export may take before the batch processor counts it as failed, and how long the
+ * tracer waits for one processor's `forceFlush()` or `shutdown()` (OpenTelemetry's defaults).
+ */
+export const EXPORT_TIMEOUT_MS = 30_000;
+
+/**
+ * Calls `exporter.export()` so that whatever a hand-written exporter does comes back as a result:
+ * a synchronous throw or a rejection is a retryable failure, a result that is not an object
+ * (an exporter returning nothing) counts as delivered, and with `timeoutMs` an export that never
+ * settles fails after that long, so one hung request cannot hold the queue or `flush()` forever.
+ */
+export const callExporter = (exporter: Exporter, records: TelemetryRecord[], timeoutMs?: number): Promise<ExportResult> => {
+  const failed = (error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const delivered: ExportResult = { ok: true };
+  const settled = new Promise<unknown>((resolve) => resolve(exporter.export(records))).then(
+    (result): ExportResult => (result && typeof result === 'object' ? (result as ExportResult) : delivered),
+    failed,
+  );
+  if (timeoutMs === undefined) return settled;
+  const timedOut = new Promise<ExportResult>((resolve) => {
+    timer = setTimeout(() => resolve(failed(`the export did not settle within ${timeoutMs} ms`)), timeoutMs);
+    unref(timer);
+  });
+  return Promise.race([settled, timedOut]).finally(() => clearTimeout(timer));
 };
 
 /**
@@ -33,9 +61,10 @@ const unref = (timer: unknown): void => {
 export const simpleProcessor = (exporter: Exporter): SpanProcessor => {
   const pending = new Set<Promise<unknown>>();
   const send = (record: TelemetryRecord): void => {
-    const p = exporter
-      .export([record])
-      .catch(reportInternal)
+    const p = callExporter(exporter, [record], EXPORT_TIMEOUT_MS)
+      .then((result) => {
+        if (!result.ok) warnOnce('simple-rejected', `simpleProcessor: export failed: ${result.reason}`);
+      })
       .finally(() => pending.delete(p));
     pending.add(p);
   };
@@ -72,6 +101,7 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
   const maxBatchSize = opts.maxBatchSize ?? 512;
   const maxQueueSize = opts.maxQueueSize ?? 2048;
   const delayMs = opts.delayMs ?? 1000;
+  const exportTimeoutMs = opts.exportTimeoutMs ?? EXPORT_TIMEOUT_MS;
   let queue: TelemetryRecord[] = [];
   let dropped = 0;
   let droppedTotal = 0;
@@ -113,18 +143,22 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
     if (inFlight) return inFlight;
     if (queue.length === 0) return Promise.resolve(true);
     const batch = queue.splice(0, maxBatchSize);
-    if (dropped) {
-      const first = batch.find((r): r is SpanRecord => r.rec === 'span');
-      if (first) {
-        first.attrs = { ...first.attrs, [DROPPED_RECORDS]: dropped };
-        dropped = 0;
-      }
+    // The drop count rides on the batch's first span until a receiver has accepted it.
+    const carrier = dropped ? batch.find((r): r is SpanRecord => r.rec === 'span') : undefined;
+    const carried = carrier ? dropped : 0;
+    const carrierAttrs = carrier?.attrs;
+    if (carrier) {
+      carrier.attrs = { ...carrierAttrs, [DROPPED_RECORDS]: carried };
+      dropped = 0;
     }
-    inFlight = exporter
-      .export(batch)
-      .catch((error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) }))
+    inFlight = callExporter(exporter, batch, exportTimeoutMs)
       .then((result) => {
         inFlight = undefined;
+        if (!result.ok && carrier) {
+          // Not delivered: the count goes back, and on whichever batch is accepted next.
+          carrier.attrs = carrierAttrs!;
+          dropped += carried;
+        }
         if (result.ok || !result.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;

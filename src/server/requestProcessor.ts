@@ -1,5 +1,5 @@
 import type { Exporter, SpanRecord, TelemetryRecord } from '../protocol';
-import type { SpanProcessor } from '../core/processors';
+import { callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
 import { DROPPED_RECORDS } from '../core/semconv';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 
@@ -49,21 +49,20 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   };
 
   const exportBatch = async (batch: TelemetryRecord[]): Promise<void> => {
-    if (pendingDrops) {
-      const first = batch.find((r): r is SpanRecord => r.rec === 'span');
-      if (first) {
-        // The count travels on the next batch, as the batch processor does it.
-        first.attrs = { ...first.attrs, [DROPPED_RECORDS]: pendingDrops };
-        pendingDrops = 0;
-      }
+    // The count travels on the next batch, as the batch processor does it, until one is accepted.
+    const carrier = pendingDrops ? batch.find((r): r is SpanRecord => r.rec === 'span') : undefined;
+    const carried = carrier ? pendingDrops : 0;
+    const carrierAttrs = carrier?.attrs;
+    if (carrier) {
+      carrier.attrs = { ...carrierAttrs, [DROPPED_RECORDS]: carried };
+      pendingDrops = 0;
     }
-    let result;
-    try {
-      result = await exporter.export(batch);
-    } catch (error) {
-      result = { ok: false as const, retryable: true, reason: String(error) };
-    }
+    const result = await callExporter(exporter, batch, EXPORT_TIMEOUT_MS);
     if (result.ok) return;
+    if (carrier) {
+      carrier.attrs = carrierAttrs!;
+      pendingDrops += carried;
+    }
     if (!result.retryable) {
       drop(batch.length);
       return;

@@ -12,7 +12,7 @@ describe('resolveConfig', () => {
     expect(cfg.sampleRate).toBe(1);
     expect(cfg.maxAttributes).toBe(128);
     expect(cfg.resource['service.name']).toBe('unknown_service');
-    expect(cfg.batch).toEqual({ maxBatchSize: 512, maxQueueSize: 2048, delayMs: 1000 });
+    expect(cfg.batch).toEqual({ maxBatchSize: 512, maxQueueSize: 2048, delayMs: 1000, exportTimeoutMs: 30_000 });
   });
 
   it('throws a TypeError naming the call, the option and the value', () => {
@@ -42,6 +42,7 @@ describe('resolveConfig', () => {
     [{ mask: 'x' }, 'mask'],
     [{ beforeSend: 1 }, 'beforeSend'],
     [{ batch: { maxBatchSize: 0 } }, 'batch.maxBatchSize'],
+    [{ batch: { exportTimeoutMs: 0 } }, 'batch.exportTimeoutMs'],
   ])('rejects %j naming "%s"', (opts, option) => {
     expect(() => resolveConfig(opts as never)).toThrowError(TypeError);
     expect(() => resolveConfig(opts as never)).toThrowError(`"${option}"`);

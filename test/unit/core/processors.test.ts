@@ -127,6 +127,74 @@ describe('batchProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it('keeps the drop count when the batch carrying it fails, even if that batch is dropped later', async () => {
+    const { exporter, batches } = scripted();
+    const p = batchProcessor(exporter, { maxQueueSize: 2, maxBatchSize: 2, delayMs: 1000 });
+    let release!: () => void;
+    const mock = exporter.export as ReturnType<typeof vi.fn>;
+    mock.mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
+      batches.push([...r]);
+      await new Promise<void>((res) => (release = res));
+      return { ok: true };
+    });
+    // a, b go out and hang; c, d, e queue behind them and c is dropped.
+    for (const n of ['a', 'b', 'c', 'd', 'e']) p.onEnd?.(record(n));
+    expect(p.dropped()).toBe(1);
+    let carriedOnFailed: unknown;
+    mock.mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
+      batches.push([...r]);
+      carriedOnFailed = (r[0] as SpanRecord).attrs[DROPPED_RECORDS];
+      return { ok: false, retryable: true, reason: 'HTTP 503', status: 503 };
+    });
+    release();
+    // d's arrival armed the delay timer while a, b were out.
+    await vi.advanceTimersByTimeAsync(1000);
+    // The failed batch [d, e] carried the count, and went back to the full queue.
+    expect(carriedOnFailed).toBe(1);
+    expect(p.queued()).toBe(2);
+    // f pushes d, the record that had carried the count, out of the queue.
+    p.onEnd?.(record('f'));
+    await p.forceFlush?.();
+    expect(batches[2]?.map((r) => (r as SpanRecord).name)).toEqual(['e', 'f']);
+    expect((batches[2]?.[0] as SpanRecord).attrs[DROPPED_RECORDS]).toBe(2);
+    expect(p.dropped()).toBe(2);
+  });
+
+  it('survives an exporter that throws synchronously or returns nothing', async () => {
+    const exporter: Exporter = {
+      export: vi
+        .fn()
+        .mockImplementationOnce(() => {
+          throw new Error('no url configured');
+        })
+        .mockReturnValue(undefined),
+    };
+    const p = batchProcessor(exporter, { delayMs: 10 });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(10);
+    // The throw is a retryable failure: the record waits for the next try.
+    expect(p.queued()).toBe(1);
+    await p.forceFlush?.();
+    // Returning nothing is taken as delivered.
+    expect(exporter.export).toHaveBeenCalledTimes(2);
+    expect(p.queued()).toBe(0);
+  });
+
+  it('fails an export that never settles after exportTimeoutMs, so flush() returns', async () => {
+    const exporter: Exporter = { export: vi.fn().mockReturnValueOnce(new Promise(() => undefined)).mockResolvedValue({ ok: true }) };
+    const p = batchProcessor(exporter, { delayMs: 10, exportTimeoutMs: 5000 });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(10);
+    let flushed = false;
+    const flushing = p.forceFlush!().then(() => (flushed = true));
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(flushed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await flushing;
+    expect(exporter.export).toHaveBeenCalledTimes(2);
+    expect(p.queued()).toBe(0);
+  });
+
   it('gives up a flush after three failed attempts instead of hanging', async () => {
     const fail: ExportResult = { ok: false, retryable: true, reason: 'down' };
     const { exporter, batches } = scripted(fail, fail, fail, fail);
@@ -146,5 +214,16 @@ describe('simpleProcessor', () => {
     p.onEnd?.(record('b'));
     await p.forceFlush?.();
     expect(batches.map((b) => b.length)).toEqual([1, 1]);
+  });
+
+  it('survives an exporter that throws synchronously', async () => {
+    const exporter: Exporter = {
+      export: () => {
+        throw new Error('no url configured');
+      },
+    };
+    const p = simpleProcessor(exporter);
+    p.onEnd?.(record('a'));
+    await expect(p.forceFlush?.()).resolves.toBeUndefined();
   });
 });

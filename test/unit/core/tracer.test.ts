@@ -266,6 +266,25 @@ describe('processors', () => {
     const { tracer } = testTracer({ processors: [{ forceFlush: () => Promise.reject(new Error('down')) }] });
     await expect(tracer.flush()).resolves.toBeUndefined();
   });
+
+  it('flush and shutdown stop waiting for a processor that hangs, after 30 s', async () => {
+    vi.useFakeTimers();
+    try {
+      const hang = () => new Promise<void>(() => undefined);
+      const { tracer } = testTracer({ processors: [{ forceFlush: hang, shutdown: hang }] });
+      for (const call of [() => tracer.flush(), () => tracer.shutdown()]) {
+        let done = false;
+        const p = call().then(() => (done = true));
+        await vi.advanceTimersByTimeAsync(29_999);
+        expect(done).toBe(false);
+        await vi.advanceTimersByTimeAsync(1);
+        await p;
+        expect(done).toBe(true);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('global tracer', () => {

@@ -68,6 +68,38 @@ describe('requestProcessor', () => {
     expect(p.dropped()).toBe(1);
   });
 
+  it('keeps the drop count when the batch carrying it fails, even if that batch is dropped later', async () => {
+    const { calls, exporter } = scripted([{ ok: false, retryable: true, reason: '503' }]);
+    const p = requestProcessor(exporter, { maxQueueSize: 2 });
+    for (const n of ['a', 'b', 'c']) p.onEnd!(span(n));
+    await p.forceFlush!();
+    expect(p.queued()).toBe(2);
+    // d pushes b, which carried the count on the failed try, out of the queue.
+    p.onEnd!(span('d'));
+    await p.forceFlush!();
+    const sent = calls[1] as SpanRecord[];
+    expect(sent.map((r) => r.name)).toEqual(['c', 'd']);
+    expect(sent[0]!.attrs['edgetrace.dropped_records']).toBe(2);
+  });
+
+  it('survives an exporter that throws synchronously or returns nothing', async () => {
+    let n = 0;
+    const exporter = {
+      export: () => {
+        if (n++ === 0) throw new Error('no url configured');
+        return undefined;
+      },
+    } as unknown as Exporter;
+    const p = requestProcessor(exporter);
+    p.onEnd!(span('a'));
+    await p.forceFlush!();
+    expect(p.queued()).toBe(1);
+    await p.forceFlush!();
+    expect(n).toBe(2);
+    expect(p.queued()).toBe(0);
+    expect(p.dropped()).toBe(0);
+  });
+
   it('treats a throwing exporter as retryable and shutdown flushes', async () => {
     let n = 0;
     const exporter: Exporter = {
