@@ -36,7 +36,13 @@ const MIN_SECRET_LENGTH = 11;
 export const mayHoldSecret = (value: string, patterns: readonly RegExp[]): boolean =>
   patterns.length > 0 && (value.length >= MIN_SECRET_LENGTH || patterns !== DEFAULT_SECRET_PATTERNS);
 
-/** Replaces every match of `patterns` in `value` with `[REDACTED]`. */
+const DEFAULTS = new Set(DEFAULT_SECRET_PATTERNS);
+
+/**
+ * Replaces every match of `patterns` in `value` with `[REDACTED]`. A default pattern keeps its
+ * first group, the part that names the secret (`Bearer`, `api_key=`); an app's own pattern loses
+ * its whole match, since its groups usually capture the secret itself.
+ */
 export const redactSecrets = (value: string, patterns: readonly RegExp[]): string => {
   if (!mayHoldSecret(value, patterns)) return value;
   let out = value;
@@ -44,10 +50,9 @@ export const redactSecrets = (value: string, patterns: readonly RegExp[]): strin
     re.lastIndex = 0;
     if (!re.test(out)) continue;
     re.lastIndex = 0;
-    // Group 1, where a pattern has one, is a prefix worth keeping (`Bearer`, `api_key=`).
-    out = out.replace(re, (_match: string, prefix?: unknown) =>
-      typeof prefix === 'string' ? `${prefix}${/\w$/.test(prefix) ? ' ' : ''}${REDACTED}` : REDACTED,
-    );
+    out = DEFAULTS.has(re)
+      ? out.replace(re, (_match: string, prefix?: unknown) => (typeof prefix === 'string' ? `${prefix}${/\w$/.test(prefix) ? ' ' : ''}${REDACTED}` : REDACTED))
+      : out.replace(re, REDACTED);
   }
   return out;
 };

@@ -74,6 +74,11 @@ describe('redaction in spans', () => {
     pin.tracer.startSpan('s').setAttribute('pin', 'pin 123456').setAttribute('short', 'id 42').end();
     expect(pin.byName('s').attrs).toMatchObject({ pin: `pin ${REDACTED}`, short: 'id 42' });
     expect(redactSecrets('pin 123456', [/\b\d{6}\b/g])).toBe(`pin ${REDACTED}`);
+    // A user's groups capture the secret itself: the whole match goes, not just what follows group 1.
+    const grouped = testTracer({ redact: { patterns: [/pin=(\d+)/, /(\d{4})-(\d{4})-(\d{4})-(\d{4})/] } });
+    grouped.tracer.startSpan('s').setAttribute('note', 'user pin=482915 paid with 4111-1111-1111-1111').setInput({ card: '4111-1111-1111-1111' }).end();
+    expect(grouped.byName('s').attrs.note).toBe(`user ${REDACTED} paid with ${REDACTED}`);
+    expect(grouped.byName('s').attrs['langfuse.observation.input']).toBe(`{"card":"${REDACTED}"}`);
     const off = testTracer({ redact: false });
     off.tracer.startSpan('s').setAttribute('url.full', '/x?a=1').setAttribute('t', 'Bearer abcdefghijklmnop').end();
     expect(off.byName('s').attrs).toMatchObject({ 'url.full': '/x?a=1', t: 'Bearer abcdefghijklmnop' });
