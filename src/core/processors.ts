@@ -22,7 +22,7 @@ export interface SpanProcessor {
 }
 
 /** Keeps a timer from holding a Node, Deno or Bun process open. */
-export const unref = (timer: unknown): void => {
+const unref = (timer: unknown): void => {
   (timer as { unref?: () => void } | undefined)?.unref?.();
 };
 
@@ -32,26 +32,30 @@ export const unref = (timer: unknown): void => {
  */
 export const EXPORT_TIMEOUT_MS = 30_000;
 
+/** Settles as `promise` does, or with `late()` once `ms` have passed, whichever comes first. */
+export const within = <T>(promise: Promise<T>, ms: number, late: () => T): Promise<T> => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(late()), ms);
+    unref(timer);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+};
+
 /**
  * Calls `exporter.export()` so that whatever a hand-written exporter does comes back as a result:
  * a synchronous throw or a rejection is a retryable failure, a result that is not an object
- * (an exporter returning nothing) counts as delivered, and with `timeoutMs` an export that never
- * settles fails after that long, so one hung request cannot hold the queue or `flush()` forever.
+ * (an exporter returning nothing) counts as delivered, and an export that has not settled after
+ * `timeoutMs` fails, so one hung request cannot hold the queue or `flush()` forever.
  */
-export const callExporter = (exporter: Exporter, records: TelemetryRecord[], timeoutMs?: number): Promise<ExportResult> => {
+export const callExporter = (exporter: Exporter, records: TelemetryRecord[], timeoutMs: number): Promise<ExportResult> => {
   const failed = (error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) });
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const delivered: ExportResult = { ok: true };
   const settled = new Promise<unknown>((resolve) => resolve(exporter.export(records))).then(
     (result): ExportResult => (result && typeof result === 'object' ? (result as ExportResult) : delivered),
     failed,
   );
-  if (timeoutMs === undefined) return settled;
-  const timedOut = new Promise<ExportResult>((resolve) => {
-    timer = setTimeout(() => resolve(failed(`the export did not settle within ${timeoutMs} ms`)), timeoutMs);
-    unref(timer);
-  });
-  return Promise.race([settled, timedOut]).finally(() => clearTimeout(timer));
+  return within(settled, timeoutMs, () => failed(`no answer within ${timeoutMs} ms`));
 };
 
 /**

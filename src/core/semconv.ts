@@ -48,5 +48,7 @@ export const EXCEPTION_STACKTRACE = 'exception.stacktrace';
 export const UNFINISHED = 'edgetrace.unfinished';
 /** Count of string values shortened by `maxStringLength` on this span. */
 export const TRUNCATED = 'edgetrace.truncated_values';
+/** Count of items a traced generator function yielded. */
+export const YIELDED_ITEMS = 'edgetrace.yielded_items';
 /** Count of records dropped before this batch (bounded buffers); set on the first span of a batch. */
 export const DROPPED_RECORDS = 'edgetrace.dropped_records';

@@ -93,8 +93,12 @@ interface SpanExtras {
 const UNSET: SpanStatus = Object.freeze({ code: 'unset' });
 const NONE = Object.freeze([]) as unknown as never[];
 
-const isThenable = (v: unknown): v is PromiseLike<unknown> =>
-  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+/**
+ * Only a real promise is awaited for a span's end. Other thenables are often lazy (a query builder
+ * of Knex, Drizzle or Prisma runs when `then()` is called): calling `then()` would run the query
+ * early and hand the caller back a plain promise instead of the builder. They are returned as is.
+ */
+export const isPromise = (v: unknown): v is Promise<unknown> => v instanceof Promise;
 
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);
@@ -139,7 +143,7 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
     span.end();
     throw error;
   }
-  if (isThenable(result)) {
+  if (isPromise(result)) {
     return result.then(
       (value) => {
         span.end();

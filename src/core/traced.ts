@@ -1,11 +1,12 @@
 import type { ObservationType } from '../protocol';
 import { getTracer } from './global';
-import { runInSpan, type Span } from './span';
+import { isPromise, kT, runInSpan, type Span } from './span';
+import { reportInternal } from '../lib/reportInternal';
+import { YIELDED_ITEMS } from './semconv';
 
 // Which traced() wrapper opened a span, to spot a function re-entering itself. Kept beside the
 // span rather than on it, so spans stay small.
 const origins = new WeakMap<Span, object>();
-import { reportInternal } from '../lib/reportInternal';
 
 /** Options for `traced()`. */
 export interface TracedOptions {
@@ -21,10 +22,79 @@ export interface TracedOptions {
 
 type AnyFn = (this: any, ...args: any[]) => any;
 
-const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string): F => {
+type Step = IteratorResult<unknown, unknown>;
+type AnyIterator = Iterator<unknown, unknown, unknown> | AsyncIterator<unknown, unknown, unknown>;
+
+/**
+ * The iterator of a traced generator function, watched: the span stays open while the caller
+ * iterates, the generator's body runs with the span current, and the span ends when the generator
+ * finishes, throws, or the caller stops early (`break` calls `return()`). The output is the
+ * yielded text when every item is a string (an LLM token stream), cut at the string limit, else
+ * the generator's return value.
+ */
+const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: boolean): AnyIterator => {
+  const tracer = getTracer();
+  const limit = span[kT].core.cfg.maxStringLength;
+  let text: string | undefined = '';
+  let items = 0;
+  const finish = (value: unknown): void => {
+    if (capture) span.setOutput(items && text !== undefined ? text : value);
+    span.setAttribute(YIELDED_ITEMS, items);
+    span.end();
+  };
+  const step = (r: Step): Step => {
+    if (span.isEnded) return r;
+    if (r.done) finish(r.value);
+    else {
+      items++;
+      // Past the limit the text is cut anyway; collecting stops there, so memory stays bounded.
+      if (text !== undefined && text.length <= limit) text = typeof r.value === 'string' ? text + r.value : undefined;
+    }
+    return r;
+  };
+  const fail = (error: unknown): never => {
+    if (!span.isEnded) {
+      span.recordError(error);
+      span.end();
+    }
+    throw error;
+  };
+  const call = (method: 'next' | 'return' | 'throw', arg: unknown): Step | Promise<Step> => {
+    const fn = (it as unknown as Record<string, ((v: unknown) => Step | Promise<Step>) | undefined>)[method];
+    // Custom iterators may lack return()/throw(): behave as the protocol says for a missing one.
+    if (typeof fn !== 'function') {
+      if (method === 'throw') throw arg;
+      const r: Step = { done: true, value: arg };
+      step(r);
+      return isAsync ? Promise.resolve(r) : r;
+    }
+    let r: Step | Promise<Step>;
+    try {
+      r = tracer.withSpan(span, () => fn.call(it, arg));
+    } catch (error) {
+      return fail(error);
+    }
+    return isAsync ? Promise.resolve(r).then(step, fail) : step(r as Step);
+  };
+  const watched = {
+    next: (v?: unknown) => call('next', v),
+    return: (v?: unknown) => call('return', v),
+    throw: (e?: unknown) => call('throw', e),
+    [isAsync ? Symbol.asyncIterator : Symbol.iterator]() {
+      return watched;
+    },
+  };
+  return watched as unknown as AnyIterator;
+};
+
+const kindOf = (fn: AnyFn): string => Object.prototype.toString.call(fn);
+
+const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, isStatic?: boolean): F => {
   // One marker per wrapped function: a span it opened is recognised when the function re-enters.
   const marker = {};
   const type = opts.type ?? 'span';
+  const isAsyncGenerator = kindOf(fn) === '[object AsyncGeneratorFunction]';
+  const isGenerator = isAsyncGenerator || kindOf(fn) === '[object GeneratorFunction]';
   function tracedFn(this: unknown, ...args: unknown[]): unknown {
     let span: Span;
     try {
@@ -32,7 +102,8 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string):
       const current = tracer.currentSpan();
       // Recursion: the function calling itself stays in the span it already has.
       if (current && origins.get(current) === marker && !current.isEnded) return fn.apply(this, args);
-      const cls = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name;
+      // A static method's `this` is the class itself.
+      const cls = isStatic ? (this as { name?: string } | undefined)?.name : (this as { constructor?: { name?: string } } | undefined)?.constructor?.name;
       const name = opts.name ?? (methodName ? (cls && cls !== 'Object' ? `${cls}.${methodName}` : methodName) : fn.name || 'anonymous');
       span = tracer.startSpan(name, { type });
       origins.set(span, marker);
@@ -41,11 +112,29 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string):
       reportInternal(error);
       return fn.apply(this, args);
     }
+    if (isGenerator) {
+      // Calling a generator function runs none of its body; the span lives as long as the iteration.
+      let it: AnyIterator;
+      try {
+        it = getTracer().withSpan(span, () => fn.apply(this, args) as AnyIterator);
+      } catch (error) {
+        span.recordError(error);
+        span.end();
+        throw error;
+      }
+      try {
+        return watchIterator(span, it, isAsyncGenerator, opts.captureOutput !== false);
+      } catch (error) {
+        reportInternal(error);
+        span.end();
+        return it;
+      }
+    }
     return runInSpan(span, (s) => {
       const out = fn.apply(this, args);
       if (opts.captureOutput === false) return out;
-      if (out && typeof (out as PromiseLike<unknown>).then === 'function') {
-        return (out as Promise<unknown>).then((v) => {
+      if (isPromise(out)) {
+        return out.then((v) => {
           s.setOutput(v);
           return v;
         });
@@ -63,6 +152,11 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string):
  * span (or in a new trace), with arguments as input and the result as output. A function that
  * calls itself stays in one span instead of nesting a copy per level.
  *
+ * When the span ends: for a promise, when it settles; for a generator function (`function*`,
+ * `async function*`), when the caller's iteration finishes, throws or stops early, with the
+ * yielded text as output; otherwise when the function returns. A thenable that is not a promise
+ * (a lazy query builder) is returned untouched: calling its `then()` would run it.
+ *
  * Two forms: `traced('tool', fn)` returns a wrapped function; `@traced('agent')` decorates a class
  * method (standard TypeScript 5 decorators).
  */
@@ -71,5 +165,5 @@ export function traced(kind: ObservationType | TracedOptions): <F extends AnyFn>
 export function traced<F extends AnyFn>(kind: ObservationType | TracedOptions, fn?: F): unknown {
   const opts: TracedOptions = typeof kind === 'string' ? { type: kind } : (kind ?? {});
   if (typeof fn === 'function') return wrap(fn, opts);
-  return <M extends AnyFn>(method: M, context: ClassMethodDecoratorContext): M => wrap(method, opts, String(context.name));
+  return <M extends AnyFn>(method: M, context: ClassMethodDecoratorContext): M => wrap(method, opts, String(context.name), context.static);
 }

@@ -3,7 +3,7 @@ import { resolveConfig, type FilterOptions, type ResolvedConfig, type SpanMatche
 import type { SpanContext } from '../propagation/traceparent';
 import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
-import { batchProcessor, EXPORT_TIMEOUT_MS, unref, type SpanProcessor } from './processors';
+import { batchProcessor, EXPORT_TIMEOUT_MS, within, type SpanProcessor } from './processors';
 import { runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
@@ -139,19 +139,10 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
    * hand-written exporter with no timeout) stops being waited for after EXPORT_TIMEOUT_MS, so
    * `flush()` and `shutdown()` always return.
    */
-  const settle = (method: string, run: () => Promise<void> | undefined): Promise<void> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        reportInternal(new Error(`a span processor's ${method}() did not finish within ${EXPORT_TIMEOUT_MS} ms`));
-        resolve();
-      }, EXPORT_TIMEOUT_MS);
-      unref(timer);
-    });
-    return Promise.race([Promise.resolve().then(run), late])
-      .catch(reportInternal)
-      .finally(() => clearTimeout(timer));
-  };
+  const settle = (method: string, run: () => Promise<void> | undefined): Promise<void> =>
+    within(Promise.resolve().then(run).catch(reportInternal), EXPORT_TIMEOUT_MS, () =>
+      reportInternal(new Error(`a span processor's ${method}() took over ${EXPORT_TIMEOUT_MS} ms`)),
+    );
 
   // Every field from the start, so each trace's shared state has one shape and the spans that
   // read and write it stay on V8's fast path.

@@ -1,16 +1,31 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import { traced } from '../../../src/core/traced';
 import { init, setTracer } from '../../../src/core/global';
-import { stackContext } from '../../../src/core/context';
+import { alsContext, stackContext } from '../../../src/core/context';
 import type { SpanRecord } from '../../../src/protocol';
 import * as A from '../../../src/core/semconv';
 
-const setup = () => {
+const setup = (contextManager = stackContext()) => {
   const spans: SpanRecord[] = [];
-  const tracer = init({ processors: [{ onEnd: (r) => spans.push(r) }], contextManager: stackContext() });
+  const tracer = init({ processors: [{ onEnd: (r) => spans.push(r) }], contextManager });
   return { spans, tracer };
 };
+
+/** A lazy query builder: it runs when then() is called, as Knex, Drizzle and Prisma queries do. */
+class Query {
+  filters: string[] = [];
+  runs = 0;
+  where(f: string): this {
+    this.filters.push(f);
+    return this;
+  }
+  then<R>(ok: (rows: string[]) => R): Promise<R> {
+    this.runs++;
+    return Promise.resolve(this.filters).then(ok);
+  }
+}
 
 describe('traced', () => {
   afterEach(() => setTracer(undefined));
@@ -86,6 +101,69 @@ describe('traced', () => {
     expect(spans[0]?.attrs[A.OBSERVATION_OUTPUT]).toBeUndefined();
   });
 
+  it('returns a lazy thenable untouched instead of running it', async () => {
+    const { spans, tracer } = setup();
+    const users = traced('retriever', function users() {
+      return new Query();
+    });
+    const q = users();
+    expect(q).toBeInstanceOf(Query);
+    expect(q.runs).toBe(0);
+    expect(spans[0]?.name).toBe('users');
+    const direct = tracer.withTrace('t', () => new Query());
+    expect(direct.runs).toBe(0);
+    await expect(q.where('active')).resolves.toEqual(['active']);
+    expect(q.runs).toBe(1);
+  });
+
+  it('keeps the span of an async generator open while it is iterated, with its body in the span', async () => {
+    const { spans, tracer } = setup(alsContext(AsyncLocalStorage));
+    const seen: (string | undefined)[] = [];
+    const stream = traced('generation', async function* stream(prompt: string) {
+      seen.push(tracer.currentSpan()?.name);
+      yield `${prompt}: `;
+      await new Promise((r) => setTimeout(r, 30));
+      seen.push(tracer.currentSpan()?.name);
+      yield 'hello';
+      yield ' world';
+    });
+    const out: string[] = [];
+    await tracer.withTrace('chat', async () => {
+      for await (const token of stream('q')) out.push(token);
+    });
+    expect(out.join('')).toBe('q: hello world');
+    expect(seen).toEqual(['stream', 'stream']);
+    const span = spans.find((s) => s.name === 'stream')!;
+    expect(span.endMs - span.startMs).toBeGreaterThanOrEqual(25);
+    expect(span.parentId).toBe(spans.find((s) => s.name === 'chat')?.spanId);
+    expect(span.attrs).toMatchObject({ [A.OBSERVATION_OUTPUT]: 'q: hello world', [A.YIELDED_ITEMS]: 3, [A.OBSERVATION_INPUT]: 'q' });
+  });
+
+  it('ends the span of a generator when the caller stops early, and records its throw', () => {
+    const { spans } = setup();
+    const count = traced('tool', function* count() {
+      yield 1;
+      yield 2;
+      yield 3;
+      return 'all';
+    });
+    for (const n of count()) if (n === 2) break;
+    expect(spans).toHaveLength(1);
+    expect(spans[0]?.attrs).toMatchObject({ [A.YIELDED_ITEMS]: 2 });
+    const all = [...count()];
+    expect(all).toEqual([1, 2, 3]);
+    // Items that are not text: the output is the return value.
+    expect(spans[1]?.attrs).toMatchObject({ [A.YIELDED_ITEMS]: 3, [A.OBSERVATION_OUTPUT]: 'all' });
+    const broken = traced('tool', function* broken() {
+      yield 'a';
+      throw new RangeError('out of tokens');
+    });
+    const it = broken();
+    expect(it.next().value).toBe('a');
+    expect(() => it.next()).toThrow(RangeError);
+    expect(spans[2]?.status).toEqual({ code: 'error', message: 'out of tokens' });
+  });
+
   // The class syntax is compiled by TypeScript itself (standard decorators, as users compile
   // them); the test's own transform does not lower decorators.
   const compile = (source: string): ((t: typeof traced) => any) => {
@@ -128,5 +206,19 @@ describe('traced', () => {
     expect(new Walker().depth(4)).toBe(4);
     expect(spans).toHaveLength(1);
     expect(spans[0]?.name).toBe('Walker.depth');
+  });
+
+  it('names a static method after its class', async () => {
+    const { spans } = setup();
+    const Agent = compile(`
+      class Agent {
+        @traced('agent')
+        static async create(): Promise<string> {
+          return 'made';
+        }
+      }
+      return Agent;`)(traced);
+    await expect(Agent.create()).resolves.toBe('made');
+    expect(spans[0]?.name).toBe('Agent.create');
   });
 });
