@@ -278,9 +278,6 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
       fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
     }
-    if (lf.secretKey !== undefined && (typeof lf.secretKey !== 'string' || !lf.secretKey)) {
-      fail(call, 'langfuse.secretKey', 'a non-empty string', lf.secretKey);
-    }
     if (lf.secretKey && (isBrowserPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
       throw new TypeError(
         `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
@@ -288,11 +285,16 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
           '(see edgetrace/server createCollector). For local development only, set "dangerouslyAllowSecretInBrowser: true".',
       );
     }
+    // Langfuse takes spans only with both keys; without the secret nothing could ever be sent.
+    if (typeof lf.secretKey !== 'string' || !lf.secretKey) fail(call, 'langfuse.secretKey', 'a non-empty string', lf.secretKey);
+    if (lf.baseUrl !== undefined && !(typeof lf.baseUrl === 'string' && /^https?:\/\/[^/?#\s]+/i.test(lf.baseUrl))) {
+      fail(call, 'langfuse.baseUrl', 'an absolute http(s) URL', lf.baseUrl);
+    }
   }
 
   return {
     endpoint: opts.endpoint,
     headers: opts.headers,
-    langfuse: lf?.secretKey ? { ...lf, secretKey: lf.secretKey } : undefined,
+    langfuse: lf as ResolvedInit['langfuse'],
   };
 };

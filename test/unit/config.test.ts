@@ -52,6 +52,15 @@ describe('resolveConfig', () => {
     expect(() => resolveInit({ langfuse: { publicKey: '' } })).toThrowError('"langfuse.publicKey"');
   });
 
+  it('rejects a Langfuse config that could never send: no secret key, or a base URL that is not one', () => {
+    expect(() => resolveInit({ langfuse: { publicKey: 'pk-lf-1' } })).toThrowError('"langfuse.secretKey" must be a non-empty string, got undefined');
+    const keys = { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' };
+    for (const baseUrl of [42, 'not a url', 'cloud.langfuse.com', '']) {
+      expect(() => resolveInit({ langfuse: { ...keys, baseUrl: baseUrl as string } })).toThrowError('"langfuse.baseUrl" must be an absolute http(s) URL');
+    }
+    expect(resolveInit({ langfuse: { ...keys, baseUrl: 'http://localhost:3000' } }).langfuse?.baseUrl).toBe('http://localhost:3000');
+  });
+
   it('clamps maxBatchSize to maxQueueSize instead of throwing', () => {
     expect(resolveConfig({ batch: { maxBatchSize: 100, maxQueueSize: 10 } }).batch.maxBatchSize).toBe(10);
   });
