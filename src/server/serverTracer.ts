@@ -23,5 +23,8 @@ export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
     }
     processors.push(requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize }));
   }
-  return createTracer({ contextManager: serverContext(), ...rest, processors }, 'createServerTracer()');
+  // `fromEnv(env)` carries OTEL_SERVICE_NAME on the exporter it returns; an explicit option wins.
+  const envName = (exporter as { serviceName?: unknown } | undefined)?.serviceName;
+  const serviceName = opts.serviceName ?? (typeof envName === 'string' ? envName : undefined);
+  return createTracer({ contextManager: serverContext(), ...rest, serviceName, processors }, 'createServerTracer()');
 };

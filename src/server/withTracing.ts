@@ -101,11 +101,7 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
     const envExporter = given ? undefined : fromEnv(env && typeof env === 'object' ? (env as Record<string, unknown>) : {});
-    tracer = createServerTracer({
-      ...opts,
-      serviceName: opts.serviceName ?? envExporter?.serviceName,
-      exporter: opts.exporter ?? envExporter,
-    });
+    tracer = createServerTracer({ ...opts, exporter: opts.exporter ?? envExporter });
   }
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   if (opts.traceFetch !== false) instrumentServerFetch();

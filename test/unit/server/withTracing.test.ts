@@ -5,6 +5,7 @@ import { createServerTracer } from '../../../src/server/serverTracer';
 import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
 import { requestSpan } from '../../../src/server/scope';
 import { observeBody, type BodyEnd } from '../../../src/server/body';
+import { fromEnv } from '../../../src/server/fromEnv';
 import { startReceiver, type Receiver } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -394,6 +395,18 @@ describe('withTracing', () => {
     const body = JSON.parse(req!.body);
     expect(body.resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'from-env' } });
     expect(body.resourceSpans[0].scopeSpans[0].spans[0].kind).toBe(2);
+  });
+
+  it('takes OTEL_SERVICE_NAME from a fromEnv() exporter passed explicitly, unless serviceName is given', async () => {
+    const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, OTEL_SERVICE_NAME: 'svc-from-env' };
+    const names: unknown[] = [];
+    for (const opts of [{ exporter: fromEnv(env) }, { exporter: fromEnv(env), serviceName: 'explicit' }]) {
+      await serveOnce(withTracing(() => new Response('x'), opts), new Request('http://x/'));
+      const [req] = await rx.waitFor(names.length + 1, '/v1/traces').then((all) => all.slice(-1));
+      const attrs = JSON.parse(req!.body).resourceSpans[0].resource.attributes as { key: string; value: { stringValue?: string } }[];
+      names.push(attrs.find((a) => a.key === 'service.name')?.value.stringValue);
+    }
+    expect(names).toEqual(['svc-from-env', 'explicit']);
   });
 
   it('serves requests untraced, and says so once, when env configuration is invalid', async () => {
