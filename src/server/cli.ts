@@ -133,7 +133,19 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
 
   let store: TraceStore | undefined;
   const dbPath = v.db ?? DEFAULT_DB_PATH;
-  if (!v['no-db']) store = await openSqliteStore({ path: dbPath });
+  if (!v['no-db']) {
+    try {
+      store = await openSqliteStore({ path: dbPath });
+    } catch (error) {
+      // Most often better-sqlite3 is not installed: an optional peer dependency.
+      const missing = /better-sqlite3 is needed/.test(String(error));
+      throw new CliError(
+        missing
+          ? 'the SQLite store needs better-sqlite3: run `npm i better-sqlite3`, or pass --no-db with a --forward target'
+          : `cannot open the store at ${dbPath}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
   const origins = v['allow-origin'] ?? [];
   let collector: Collector;
   try {

@@ -1,5 +1,5 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, CliError, type RunningCollector } from '../../../src/server/cli';
@@ -76,6 +76,11 @@ describe('edgetrace CLI', () => {
     await expect(runCli(io(['collect', '--retention-days=']).io)).rejects.toThrow(/--retention-days/);
     // An empty host would listen on every interface.
     await expect(runCli(io(['collect', '--host=']).io)).rejects.toThrow(/--host must not be empty/);
+    // A store that cannot be opened is a usage error that says where, not a stack trace.
+    const notAFile = join(dir, 'a-directory');
+    mkdirSync(notAFile);
+    await expect(runCli(io(['collect', '--db', notAFile, '--port', '0']).io)).rejects.toThrow(new RegExp(`cannot open the store at ${notAFile}`));
+    await expect(runCli(io(['collect', '--db', notAFile, '--port', '0']).io)).rejects.toThrow(CliError);
     const help = io(['help']);
     expect(await runCli(help.io)).toBeUndefined();
     expect(help.out[0]).toMatch(/^usage: edgetrace collect/);
