@@ -43,6 +43,9 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
     });
     if (scope.propagate(href)) {
       const headers = new Headers(init?.headers ?? request?.headers);
+      // A proxied request carries the caller's tracestate, which belongs to the caller's
+      // traceparent: the one injected here takes only this span's own.
+      headers.delete('tracestate');
       inject(span.spanContext(), headers);
       args = [input, { ...init, headers }];
     }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reportInternal } from '../lib/reportInternal';
+import { isDecoded } from './decoded';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -30,10 +31,11 @@ type Handler<Env> = (request: Request, env: Env, ctx: NodeContext) => Response |
 
 /**
  * The request body as a stream that reads from `req` only when pulled. A body the handler never
- * reads is left alone, and Node discards it after the response; one it stops reading (cancel) is
- * drained and dropped. Either way the connection stays usable for the next request.
+ * reads is left alone, and Node discards it after the response; one it stops reading (cancel), or
+ * reads only in part before answering, is drained and dropped. Either way the connection stays
+ * usable for the next request.
  */
-const bodyStream = (req: IncomingMessage): ReadableStream<Uint8Array> => {
+const bodyStream = (req: IncomingMessage, res: ServerResponse): ReadableStream<Uint8Array> => {
   const queue: Uint8Array[] = [];
   let ended = false;
   let failed: unknown;
@@ -57,6 +59,16 @@ const bodyStream = (req: IncomingMessage): ReadableStream<Uint8Array> => {
     req.off('end', onEnd);
     req.off('error', onError);
   };
+  const drain = (): void => {
+    detach();
+    req.on('error', () => undefined);
+    req.resume();
+  };
+  // Node discards an unread body itself, but not one with our `data` listener on a paused stream:
+  // the next request on this keep-alive connection would wait behind it.
+  res.once('finish', () => {
+    if (listening && !ended && failed === undefined) drain();
+  });
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -84,10 +96,8 @@ const bodyStream = (req: IncomingMessage): ReadableStream<Uint8Array> => {
         }
       },
       cancel() {
-        detach();
         // Read the rest and drop it, so the next request on this connection can be parsed.
-        req.on('error', () => undefined);
-        req.resume();
+        drain();
       },
     },
     { highWaterMark: 0 },
@@ -95,7 +105,7 @@ const bodyStream = (req: IncomingMessage): ReadableStream<Uint8Array> => {
 };
 
 /** Turns Node's request into a fetch `Request`; the body is streamed, not buffered. */
-const toRequest = (req: IncomingMessage, signal: AbortSignal): Request => {
+const toRequest = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Request => {
   const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
   let host = typeof req.headers.host === 'string' && req.headers.host ? req.headers.host : 'localhost';
   let url: URL;
@@ -128,7 +138,7 @@ const toRequest = (req: IncomingMessage, signal: AbortSignal): Request => {
   const method = req.method ?? 'GET';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (method !== 'GET' && method !== 'HEAD') {
-    init.body = bodyStream(req);
+    init.body = bodyStream(req, res);
     init.duplex = 'half';
   }
   return new Request(url, init);
@@ -139,8 +149,11 @@ const send = async (req: IncomingMessage, res: ServerResponse, response: Respons
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
   const cookies = typeof response.headers.getSetCookie === 'function' ? response.headers.getSetCookie() : [];
+  // A proxied upstream's body arrives decompressed: its length and encoding no longer apply.
+  const decoded = isDecoded(response);
   response.headers.forEach((value, name) => {
     if (name === 'set-cookie' && cookies.length) return;
+    if (decoded && (name === 'content-encoding' || name === 'content-length')) return;
     res.setHeader(name, value);
   });
   if (cookies.length) res.setHeader('set-cookie', cookies);
@@ -226,7 +239,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     const run = async (): Promise<void> => {
       let request: Request;
       try {
-        request = toRequest(req, abort.signal);
+        request = toRequest(req, res, abort.signal);
       } catch (error) {
         // A request fetch cannot represent (CONNECT, TRACE, a method name it refuses): the
         // client's mistake, not the handler's.

@@ -7,6 +7,7 @@ import { reportInternal } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
 import { anyUrl, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
+import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
 import { fromEnv } from './fromEnv';
 import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
@@ -247,12 +248,27 @@ const linkHeaders = (s: Setup, trace: Trace): [string, string][] => {
   return s.headers.map((h) => (h === 'traceresponse' ? ['traceresponse', value] : ['server-timing', `traceparent;desc="${value}"`]));
 };
 
-/** A copy of `response` with another body and extra headers; `undefined` if the runtime refuses. */
+/**
+ * A copy of `response` with another body and the trace-linking headers; `undefined` if the
+ * runtime refuses. The response itself is the init, so what a runtime keeps beyond status and
+ * headers carries over (workerd's `encodeBody: 'manual'` for a body already compressed).
+ * A proxied upstream's own `traceresponse` or Server-Timing `traceparent` gives way to ours.
+ */
 const rebuild = (response: Response, body: BodyInit | null, extra: [string, string][]): Response | undefined => {
   try {
-    const headers = new Headers(response.headers);
-    for (const [name, value] of extra) headers.append(name, value);
-    return new Response(body, { status: response.status, statusText: response.statusText, headers });
+    const out = new Response(body, response);
+    for (const [name, value] of extra) {
+      if (name === 'traceresponse') out.headers.set(name, value);
+      else {
+        const others = (out.headers.get(name) ?? '')
+          .split(',')
+          .filter((metric) => metric.trim() && !/^\s*traceparent\s*(;|$)/i.test(metric))
+          .join(',');
+        out.headers.set(name, others ? `${others}, ${value}` : value);
+      }
+    }
+    if (isDecoded(response)) markDecoded(out);
+    return out;
   } catch (error) {
     reportInternal(error);
     return undefined;

@@ -1,7 +1,9 @@
 import { describe, it, expect, afterEach } from 'vitest';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { toNodeListener, type NodeContext, type NodeListenerOptions } from '../../../src/server/node';
+import { withTracing } from '../../../src/server/withTracing';
 
 let server: Server | undefined;
 
@@ -113,6 +115,62 @@ describe('toNodeListener', () => {
     for (let i = 0; i < 500 && cancelled < 2; i++) await new Promise((r) => setTimeout(r, 10));
     expect(cancelled).toBe(2);
     expect(aborted).toBe(true);
+  });
+
+  it('keeps a keep-alive connection usable after a body the handler read only in part', async () => {
+    const { base } = await serve(async (req) => {
+      if (req.method === 'GET') return new Response('ok');
+      await req.body!.getReader().read();
+      return new Response('too large', { status: 413 });
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const send = (method: string, body?: Buffer) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const url = new URL(base);
+        const req = httpRequest({ host: url.hostname, port: url.port, path: '/', method, agent, timeout: 3000 }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        });
+        req.on('socket', (socket) => sockets.add(socket));
+        req.on('timeout', () => req.destroy(new Error(`${method} timed out`)));
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      expect((await send('POST', Buffer.alloc(1 << 20))).status).toBe(413);
+      expect(await send('GET')).toEqual({ status: 200, text: 'ok' });
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('passes on a proxied compressed response decoded, also through withTracing', async () => {
+    const text = 'hello '.repeat(1000);
+    const upstream = createServer((_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' });
+      res.end(gzipSync(text));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    try {
+      for (const handler of [() => fetch(origin), withTracing(() => fetch(origin), { exporter: { export: async () => ({ ok: true }) } })]) {
+        const { base } = await serve(handler);
+        const res = await fetch(base);
+        expect(await res.text()).toBe(text);
+        server!.closeAllConnections();
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+        server = undefined;
+      }
+      // A handler's own compressed body is sent as its headers say.
+      const { base } = await serve(() => new Response(gzipSync(text), { headers: { 'content-encoding': 'gzip' } }));
+      expect(await (await fetch(base)).text()).toBe(text);
+    } finally {
+      upstream.closeAllConnections();
+      upstream.close();
+    }
   });
 
   it('reads a request target that starts with // as a path on this host, never as another host', async () => {

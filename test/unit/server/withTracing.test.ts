@@ -533,6 +533,26 @@ describe('withTracing', () => {
     expect(got.headers.traceparent).toBeDefined();
   });
 
+  it('never passes a proxied tracestate on beside the traceparent it injects', async () => {
+    const rec = recorder();
+    stopFetch = instrumentServerFetch();
+    const handler = withTracing(
+      async (request: Request) => {
+        await (await fetch(new Request(`${rx.base}/proxied-ts`, request))).text();
+        return new Response('x');
+      },
+      { exporter: rec.exporter },
+    );
+    // Rejected traceparent: its tracestate must not reach the new trace.
+    await serveOnce(handler, new Request('http://x/in', { headers: { traceparent: 'garbage', tracestate: 'vendor=secret' } }));
+    // Valid traceparent with a malformed tracestate: dropped, not passed on.
+    await serveOnce(handler, new Request('http://x/in', { headers: { traceparent: TRACEPARENT, tracestate: 'FOO=1' } }));
+    // Valid pair: the span's own tracestate goes on.
+    await serveOnce(handler, new Request('http://x/in', { headers: { traceparent: TRACEPARENT, tracestate: 'vendor=abc' } }));
+    const got = rx.received.filter((r) => r.url === '/proxied-ts').map((r) => r.headers.tracestate);
+    expect(got).toEqual([undefined, undefined, 'vendor=abc']);
+  });
+
   it('records URLs without their credentials', async () => {
     const rec = recorder();
     stopFetch?.();
@@ -647,6 +667,19 @@ describe('withTracing with odd responses', () => {
     } finally {
       await rx2.close();
     }
+  });
+
+  it("replaces a proxied upstream's traceresponse and Server-Timing traceparent with its own", async () => {
+    const upstream = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+    const rec = recorder();
+    const handler = withTracing(
+      () => new Response('x', { headers: { traceresponse: upstream, 'server-timing': `db;dur=5, traceparent;desc="${upstream}", app;dur=9` } }),
+      { exporter: rec.exporter, responseHeaders: true },
+    );
+    const res = await handler(new Request('http://x/', { headers: { traceparent: TRACEPARENT } }));
+    const own = res.headers.get('traceresponse')!;
+    expect(own).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
+    expect(res.headers.get('server-timing')).toBe(`db;dur=5, app;dur=9, traceparent;desc="${own}"`);
   });
 
   it('passes on a value that is not a Response, and returns a 101 untouched', async () => {
