@@ -1,0 +1,40 @@
+// Compiled by `npm run test:types` against the built package under "moduleResolution":
+// "nodenext", importing edgetrace by its own name as an app does. Each `@ts-expect-error` proves
+// the types are real: if an import resolved to `any`, the line would compile and tsc would fail.
+
+import { createTracer, init, inject, extract, type Span } from 'edgetrace';
+import { installTraceWorker } from 'edgetrace/worker';
+import { instrumentVitals } from 'edgetrace/vitals';
+import { toOtlpJson } from 'edgetrace/otlp';
+import { fromEnv, toNodeListener, withTracing } from 'edgetrace/server';
+
+// @ts-expect-error serviceName is a string
+init({ serviceName: 1 });
+
+const tracer = createTracer({ serviceName: 'types' });
+const answer: Promise<string> = tracer.withTrace('chat', (trace) =>
+  trace.generation('llm', { model: 'small' }, async (gen) => {
+    gen.setUsage({ input: 3, output: 5 });
+    return 'ok';
+  }),
+);
+void answer;
+
+const span: Span = tracer.startSpan('manual');
+// @ts-expect-error end() takes a time in ms, not a string
+span.end('now');
+
+const headers = new Headers();
+inject(span.spanContext(), headers);
+const { context } = extract(headers);
+void context?.traceId.toUpperCase();
+
+const handler = withTracing(async (request: Request) => new Response(request.url), { serviceName: 'api', exporter: fromEnv(process.env) });
+const listener = toNodeListener(handler);
+// @ts-expect-error a Node listener takes (req, res)
+listener('not a request');
+
+void installTraceWorker;
+void instrumentVitals;
+// @ts-expect-error toOtlpJson takes records
+toOtlpJson(42);
