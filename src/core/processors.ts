@@ -2,7 +2,7 @@ import type { BatchOptions } from '../config';
 import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
 import type { Span } from './span';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
-import { DROPPED_RECORDS } from './semconv';
+import { stampDropped } from '../lib/stampDropped';
 
 /**
  * Receives spans as they start and end. Every method is optional; none may throw into the
@@ -147,22 +147,15 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
     if (inFlight) return inFlight;
     if (queue.length === 0) return Promise.resolve(true);
     const batch = queue.splice(0, maxBatchSize);
-    // The drop count rides on the batch's first span until a receiver has accepted it.
-    const carrier = dropped ? batch.find((r): r is SpanRecord => r.rec === 'span') : undefined;
-    const carried = carrier ? dropped : 0;
-    const carrierAttrs = carrier?.attrs;
-    if (carrier) {
-      carrier.attrs = { ...carrierAttrs, [DROPPED_RECORDS]: carried };
-      dropped = 0;
-    }
-    inFlight = callExporter(exporter, batch, exportTimeoutMs)
+    // The drop count rides on a copy of the batch's first span; until a receiver accepts it, it
+    // stays counted here, and the records that go back to the queue are the originals.
+    const sent = batch.slice();
+    const carried = dropped && stampDropped(sent, dropped) >= 0 ? dropped : 0;
+    dropped -= carried;
+    inFlight = callExporter(exporter, sent, exportTimeoutMs)
       .then((result) => {
         inFlight = undefined;
-        if (!result.ok && carrier) {
-          // Not delivered: the count goes back, and on whichever batch is accepted next.
-          carrier.attrs = carrierAttrs!;
-          dropped += carried;
-        }
+        if (!result.ok) dropped += carried;
         if (result.ok || !result.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;

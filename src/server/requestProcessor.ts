@@ -1,6 +1,6 @@
-import type { Exporter, SpanRecord, TelemetryRecord } from '../protocol';
+import type { Exporter, TelemetryRecord } from '../protocol';
 import { callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
-import { DROPPED_RECORDS } from '../core/semconv';
+import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 
 /** Options for {@link requestProcessor}. */
@@ -49,20 +49,13 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   };
 
   const exportBatch = async (batch: TelemetryRecord[]): Promise<void> => {
-    // The count travels on the next batch, as the batch processor does it, until one is accepted.
-    const carrier = pendingDrops ? batch.find((r): r is SpanRecord => r.rec === 'span') : undefined;
-    const carried = carrier ? pendingDrops : 0;
-    const carrierAttrs = carrier?.attrs;
-    if (carrier) {
-      carrier.attrs = { ...carrierAttrs, [DROPPED_RECORDS]: carried };
-      pendingDrops = 0;
-    }
-    const result = await callExporter(exporter, batch, EXPORT_TIMEOUT_MS);
+    // The count travels on a copy of the next batch's first span, as the batch processor does it.
+    const sent = batch.slice();
+    const carried = pendingDrops && stampDropped(sent, pendingDrops) >= 0 ? pendingDrops : 0;
+    pendingDrops -= carried;
+    const result = await callExporter(exporter, sent, EXPORT_TIMEOUT_MS);
     if (result.ok) return;
-    if (carrier) {
-      carrier.attrs = carrierAttrs!;
-      pendingDrops += carried;
-    }
+    pendingDrops += carried;
     if (!result.retryable) {
       drop(batch.length);
       return;
