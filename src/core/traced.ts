@@ -59,18 +59,11 @@ const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: b
     }
     throw error;
   };
+  // `it` is a generator object: next(), return() and throw() are always there.
   const call = (method: 'next' | 'return' | 'throw', arg: unknown): Step | Promise<Step> => {
-    const fn = (it as unknown as Record<string, ((v: unknown) => Step | Promise<Step>) | undefined>)[method];
-    // Custom iterators may lack return()/throw(): behave as the protocol says for a missing one.
-    if (typeof fn !== 'function') {
-      if (method === 'throw') throw arg;
-      const r: Step = { done: true, value: arg };
-      step(r);
-      return isAsync ? Promise.resolve(r) : r;
-    }
     let r: Step | Promise<Step>;
     try {
-      r = tracer.withSpan(span, () => fn.call(it, arg));
+      r = tracer.withSpan(span, () => (it as Generator<unknown, unknown, unknown>)[method](arg as never));
     } catch (error) {
       return fail(error);
     }
