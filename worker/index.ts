@@ -1,6 +1,6 @@
 import { startTraceWorker, type TraceWorkerOptions } from './startTraceWorker';
 import { fail } from '../src/config';
-import { resolveDelivery } from '../src/transport/resolveDelivery';
+import { givenDelivery, resolveDelivery } from '../src/transport/resolveDelivery';
 
 export type {
   DeadLetterRecord,
@@ -42,5 +42,5 @@ export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => voi
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) fail(call, 'endpoint', 'a non-empty URL string', endpoint);
   if (headers !== undefined && (typeof headers !== 'object' || !headers)) fail(call, 'headers', 'an object of header names to values', headers);
   resolveDelivery(delivery, call, fail);
-  return startTraceWorker(options);
+  return startTraceWorker({ ...options, delivery: givenDelivery(delivery) });
 };

@@ -55,6 +55,13 @@ export const resolveDelivery = (
   return out;
 };
 
+/**
+ * The delivery options actually given: `{ requestTimeoutMs: undefined }` means the default, but
+ * spread over the defaults (as the worker layers them) it would replace it with `undefined`.
+ */
+export const givenDelivery = (opts: DeliveryOptions | undefined): DeliveryOptions =>
+  Object.fromEntries(Object.entries(opts ?? {}).filter(([, v]) => v !== undefined));
+
 // --- names shared by the page and the worker below ---
 
 /** `data.edgetrace` of the message that hands the worker a MessagePort to expose its API on. */
