@@ -55,6 +55,11 @@ export interface Flusher {
   idle(): Promise<void>;
   /** The outbox's counters plus what the flusher is doing. */
   status(): Promise<DeliveryStatus>;
+  /**
+   * For a new receiver: forgets what the old one said (Retry-After, backoff, the circuit) and
+   * flushes. Does nothing after `stop()`.
+   */
+  reset(): void;
   /** Cancels scheduled attempts; a request under way finishes. */
   stop(): void;
 }
@@ -175,7 +180,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     try {
       result = await send(batch.records.slice(from, to));
     } catch (error) {
-      result = retry(`send failed: ${error}`) as Retry;
+      result = retry(String(error)) as Retry;
     }
     if (result.ok) {
       // Partial success is the receiver's final word on those spans: counted, not retried. A
@@ -185,6 +190,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
         transient = false;
       } else if (transient) lastError = undefined;
       await outbox.settle(batch, from, to, { delivered: to - from, rejected: result.rejected });
+      sent += to - from;
       return;
     }
     if (result.retryable) return result;
@@ -222,7 +228,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     } else {
       // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.
       attempt = nextAttemptAt = failingSince = 0;
-      lastError += " (retries paused until the next trigger)";
+      lastError += ' (paused until the next trigger)';
       emit();
     }
     return retry(lastError);
@@ -262,7 +268,6 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       // A limit learned from a 413 grows back with each accepted batch: one oversized record must
       // not leave every later request carrying a single record.
       learnedMax *= 2;
-      sent += n;
       forced = false;
       emit();
     }
@@ -301,9 +306,11 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       emit();
       checkIdle();
     };
-    // A run that failed on IndexedDB leaves its records stored: look again after an interval.
-    p.then(done, () => {
-      schedule(config().flushIntervalMs);
+    // A run that failed on IndexedDB (a full quota) leaves its records stored; the retry backs
+    // off like a failed request, or a refused batch that cannot be dead-lettered would be sent
+    // again every interval.
+    p.then(done, (error) => {
+      failed(retry(String(error)) as Retry);
       done();
     });
     return p;
@@ -329,6 +336,14 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
         checkIdle();
       }),
     status,
+    reset() {
+      if (!stopped) {
+        // A 413's limit stays: it doubles back with each accepted batch anyway.
+        retryAfterUntil = nextAttemptAt = attempt = failingSince = failures = openUntil = 0;
+        circuit = 'closed';
+        start('start');
+      }
+    },
     stop() {
       // A stopped flusher holds an old configuration (endpoint, headers): it sends nothing more.
       // No wait ends (a run returns at once) and no timer is set.

@@ -291,9 +291,8 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
         stats.dropped = Math.max(0, stats.dropped - gone - reported);
         stats.droppedTotal -= gone;
         if (refused) {
-          const entry: DeadLetterRecord = { atMs: how.atMs, reason: how.dead, records: batch.records.slice(from, to) };
-          if (how.status !== undefined) entry.status = how.status;
-          await dead.add(entry);
+          // A status that is undefined (a refusal without one) is stored as such: no test for it.
+          await dead.add({ atMs: how.atMs, reason: how.dead, status: how.status, records: batch.records.slice(from, to) });
           stats.deadLettered += to - from;
           // The oldest entries beyond the bound go, in one ranged delete.
           const keys = await dead.getAllKeys();

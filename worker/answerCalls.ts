@@ -46,7 +46,8 @@ export const answerCalls = (api: object, port: MessagePort): void => {
       if (type === 'APPLY') {
         const path = call.path;
         const name = Array.isArray(path) && path.length === 1 ? path[0] : undefined;
-        const fn = typeof name === 'string' && Object.prototype.hasOwnProperty.call(api, name) ? (api as Record<string, unknown>)[name] : undefined;
+        // Own methods only: a name like "constructor" or "__proto__" reaches nothing else.
+        const fn = typeof name === 'string' && {}.hasOwnProperty.call(api, name) ? (api as Record<string, unknown>)[name] : undefined;
         if (typeof fn !== 'function') reject(`no method ${JSON.stringify(path)}`);
         const args = (call.argumentList ?? []).map((a) => (a.type === 'RAW' ? a.value : reject('plain arguments only')));
         result = (fn as (...a: unknown[]) => unknown).apply(api, args);

@@ -71,7 +71,7 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
     delivery = layered(cfg.delivery);
     const url = own.endpoint ?? cfg.endpoint;
     const headers = { ...cfg.headers, ...own.headers };
-    const key = JSON.stringify([url, headers]);
+    const key = JSON.stringify([url, headers, delivery.requestTimeoutMs]);
     if (key === target) return false;
     target = key;
     send = url ? createSender({ url, headers, timeoutMs: delivery.requestTimeoutMs, fetch: setup.fetch }) : undefined;
@@ -82,7 +82,8 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const ready = outbox
     .loadTarget()
     .then((saved) => {
-      if (saved && !send) apply(saved);
+      // Also under the worker's own endpoint: the page's headers (its ingest token) still apply.
+      if (saved) apply(saved);
     })
     .catch(report)
     .then(() => flusher.start('start'));
@@ -104,7 +105,8 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
       await ready;
       if (apply(cfg)) {
         await outbox.saveTarget(cfg);
-        flusher.start('start');
+        // What the old receiver said (Retry-After, failures, the circuit) is not the new one's.
+        flusher.reset();
       }
     }, undefined),
     // -1: not stored; the page keeps the records and hands them over again later.

@@ -85,7 +85,8 @@ const toSpan = (r: SpanRecord): OtlpSpan => {
     endTimeUnixNano: msToNanos(r.endMs),
     attributes: toKeyValues(r.attrs),
     // Only an error status carries a message (trace.proto Status).
-    status: st?.code === 'ok' ? { code: 1 } : st?.code !== 'error' ? {} : st.message ? { code: 2, message: st.message } : { code: 2 },
+    // An error without a message gets `message: undefined`, which JSON leaves out.
+    status: st?.code === 'ok' ? { code: 1 } : st?.code === 'error' ? { code: 2, message: st.message } : {},
   };
   if (r.parentId) s.parentSpanId = r.parentId;
   if (r.traceState) s.traceState = r.traceState;

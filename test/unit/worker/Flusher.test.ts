@@ -359,20 +359,57 @@ describe('Flusher', () => {
     expect(outbox.left()).toBe(0);
   });
 
-  it('looks again after a flush failed on storage, keeping the records', async () => {
+  it('backs off after a flush failed on storage, keeping the records', async () => {
     let broken = true;
     const settleOriginal = outbox.box.settle;
     outbox.box.settle = async (...args) => {
-      if (broken) throw new DOMException('connection closed', 'InvalidStateError');
+      if (broken) throw new DOMException('the quota is full', 'QuotaExceededError');
       return settleOriginal(...args);
     };
     const f = make();
     outbox.add(2);
-    await expect(f.flush('manual')).rejects.toThrow('connection closed');
-    broken = false;
+    await expect(f.flush('manual')).rejects.toThrow('the quota is full');
+    expect((await f.status()).lastError).toContain('the quota is full');
+    // Not every flush interval: a refused batch that cannot be dead-lettered would be sent again
+    // and again. The next try waits like a failed request's (1 s, then 2 s...).
     await vi.advanceTimersByTimeAsync(cfg.flushIntervalMs);
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(cfg.backoffBaseMs - cfg.flushIntervalMs);
+    expect(sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(sent).toHaveLength(2);
+    broken = false;
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(3);
+    expect(outbox.left()).toBe(0);
+  });
+
+  it('forgets the old receiver\'s Retry-After and circuit on reset(), and sends at once', async () => {
+    answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 600_000, reason: 'HTTP 429' }];
+    const f = make();
+    outbox.add(2);
+    await f.flush('manual');
+    expect(await f.flush('manual')).toMatchObject({ ok: false });
+    expect(sent).toHaveLength(1);
+    f.reset();
+    await settle();
     expect(sent).toHaveLength(2);
     expect(outbox.left()).toBe(0);
+    // After stop(), reset() changes nothing and sends nothing.
+    outbox.add(1, 2);
+    f.stop();
+    f.reset();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('counts only delivered records as sent, not dead-lettered ones', async () => {
+    answers = [{ ok: false, retryable: false, status: 401, reason: 'HTTP 401' }];
+    const f = make();
+    outbox.add(2);
+    expect(await f.flush('manual')).toEqual({ ok: true, sent: 0 });
+    outbox.add(3, 2);
+    expect(await f.flush('manual')).toEqual({ ok: true, sent: 3 });
   });
 
   it('shows what a successful request left out (scores skipped) as the last error', async () => {

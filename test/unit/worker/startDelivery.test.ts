@@ -1,0 +1,71 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { startDelivery } from '../../../worker/startDelivery';
+import { spanRecord } from '../../helpers/records';
+
+let dbCount = 0;
+
+/** A fetch that records where it was sent, with which token, after what wait, and answers `reply`. */
+const receiver = (reply: (url: string, token: string | undefined) => Response | Promise<Response>) => {
+  const seen: { url: string; token: string | undefined; aborted: () => boolean }[] = [];
+  const fetch = (async (url: string, init: RequestInit) => {
+    const token = (init.headers as Record<string, string>)['x-edgetrace-token'];
+    seen.push({ url, token, aborted: () => init.signal?.aborted === true });
+    return reply(url, token);
+  }) as unknown as typeof globalThis.fetch;
+  return { seen, fetch };
+};
+
+describe('startDelivery', () => {
+  it("keeps sending with the page's headers after a restart, also under the worker's own endpoint", async () => {
+    const dbName = `delivery-${++dbCount}`;
+    let online = false;
+    const rx = receiver((_url, token) => {
+      if (!online) throw new TypeError('Failed to fetch');
+      return new Response('{}', { status: token === 'T' ? 200 : 401 });
+    });
+    const own = { endpoint: 'http://collector.test/v1/traces' };
+    const first = startDelivery({ transport: 'worker', own, fetch: rx.fetch, dbName });
+    await first.api.configure({ endpoint: own.endpoint, headers: { 'x-edgetrace-token': 'T' } });
+    await first.api.enqueue([spanRecord(1), spanRecord(2)]);
+    expect(await first.api.flushNow()).toMatchObject({ ok: false });
+    first.stop();
+    // The browser wakes the worker (Background Sync, online) with no page open.
+    online = true;
+    const second = startDelivery({ transport: 'worker', own, fetch: rx.fetch, dbName });
+    await second.ready;
+    expect(await second.flusher.flush('sync')).toEqual({ ok: true, sent: 2 });
+    expect(rx.seen.at(-1)).toMatchObject({ url: own.endpoint, token: 'T' });
+    expect(await second.api.getStatus()).toMatchObject({ queued: 0, delivered: 2, deadLettered: 0 });
+    second.stop();
+  });
+
+  it("sends to a newly configured endpoint at once, whatever the old one's Retry-After said", async () => {
+    const rx = receiver((url) =>
+      url.includes('old') ? new Response('slow down', { status: 429, headers: { 'retry-after': '600' } }) : new Response('{}'),
+    );
+    const d = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName: `delivery-${++dbCount}` });
+    await d.api.configure({ endpoint: 'http://old.test/v1/traces' });
+    await d.api.enqueue([spanRecord(1)]);
+    expect(await d.api.flushNow()).toMatchObject({ ok: false, reason: expect.stringContaining('429') });
+    await d.api.configure({ endpoint: 'http://new.test/v1/traces' });
+    expect(await d.api.flushNow()).toMatchObject({ ok: true });
+    expect(rx.seen.map((s) => new URL(s.url).host)).toContain('new.test');
+    expect(await d.api.getStatus()).toMatchObject({ queued: 0, delivered: 1 });
+    d.stop();
+  });
+
+  it("applies a page's requestTimeoutMs under the worker's own endpoint", async () => {
+    let answer: (() => void) | undefined;
+    const rx = receiver(() => new Promise<Response>((resolve) => (answer = () => resolve(new Response('{}')))));
+    const own = { endpoint: 'http://collector.test/v1/traces' };
+    const d = startDelivery({ transport: 'worker', own, fetch: rx.fetch, dbName: `delivery-${++dbCount}` });
+    await d.api.configure({ delivery: { requestTimeoutMs: 50 } });
+    await d.api.enqueue([spanRecord(1)]);
+    void d.api.flushNow();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(rx.seen[0]?.aborted()).toBe(true);
+    answer?.();
+    d.stop();
+  });
+});
