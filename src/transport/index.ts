@@ -104,12 +104,25 @@ const pickTransport = (t: ResolvedTransport): 'worker' | 'page' | 'memory' => {
     navigator?: { serviceWorker?: unknown };
   };
   if (t.transport === 'memory' || typeof g.document !== 'object' || !g.document) return 'memory';
-  const hasIdb = typeof g.indexedDB === 'object' && g.indexedDB !== null;
+  const hasIdb = has(() => g.indexedDB);
   if (!hasIdb) return 'memory';
   if (t.transport === 'page') return 'page';
   // Service workers need a secure context served over HTTP(S): never file://, nor some private modes.
-  const canWorker = !!g.navigator?.serviceWorker && g.isSecureContext !== false && /^https?:$/.test(g.location?.protocol ?? '');
+  const canWorker = has(() => g.navigator?.serviceWorker) && g.isSecureContext !== false && /^https?:$/.test(g.location?.protocol ?? '');
   return canWorker ? 'worker' : 'page';
+};
+
+/**
+ * Whether a browser feature is there to use. Reading `navigator.serviceWorker` or `indexedDB`
+ * throws a SecurityError in a sandboxed iframe and where storage is blocked; that means no.
+ */
+const has = (read: () => unknown): boolean => {
+  try {
+    const v = read();
+    return typeof v === 'object' && v !== null;
+  } catch {
+    return false;
+  }
 };
 
 const merged = (s: DeliveryStatus): DeliveryStatus => {
@@ -234,7 +247,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     const needTail = (): void => {
       if (!state.sink && active === state) loadTail().catch(reportInternal);
     };
-    if (navigator.serviceWorker?.controller) setTimeout(needTail, TAIL_LOAD_MS);
+    if (has(() => navigator.serviceWorker.controller)) setTimeout(needTail, TAIL_LOAD_MS);
     else needTail();
   } else {
     usePage().catch(reportInternal);

@@ -170,3 +170,37 @@ test('a script tag without data-endpoint only defines window.edgetrace', async (
   expect(seen.warnings.filter((w) => w.includes('[edgetrace]'))).toEqual([]);
   expect(seen.pageErrors).toEqual([]);
 });
+
+test('init() in a sandboxed iframe, where reading navigator.serviceWorker throws, traces without the worker', async ({ page }) => {
+  const seen = watch(page);
+  servePage(
+    '/sandboxed-inner.html',
+    `<script src="/edgetrace.iife.js"></script>
+<script>
+  var outcome;
+  try {
+    edgetrace.init({ endpoint: '${origin}/v1/traces', serviceName: 'sandboxed' });
+    var value = edgetrace.getTracer().withTrace('in-sandbox', function () { return 42; });
+    outcome = 'init ok, traced ' + value;
+  } catch (e) {
+    outcome = e.name + ': ' + e.message;
+  }
+  edgetrace.getStatus().then(function (s) { parent.postMessage({ outcome: outcome, transport: s.transport }, '*'); });
+</script>`,
+  );
+  const url = servePage(
+    '/sandbox-host.html',
+    `<script>
+  window.__inner = new Promise(function (resolve) { addEventListener('message', function (e) { resolve(e.data); }); });
+</script>
+<iframe sandbox="allow-scripts" src="/sandboxed-inner.html"></iframe>`,
+  );
+  await page.goto(url);
+  // The precondition: in this sandbox the property itself throws.
+  const frame = page.frames().find((f) => f.url().endsWith('/sandboxed-inner.html'))!;
+  expect(await frame.evaluate(() => { try { void navigator.serviceWorker; return 'readable'; } catch (e) { return (e as Error).name; } })).toBe('SecurityError');
+  const inner = await page.evaluate(() => (window as unknown as { __inner: Promise<{ outcome: string; transport: string }> }).__inner);
+  expect(inner.outcome).toBe('init ok, traced 42');
+  expect(inner.transport).not.toBe('worker');
+  expect(seen.pageErrors).toEqual([]);
+});
