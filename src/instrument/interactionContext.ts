@@ -221,8 +221,13 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     },
     endAll() {
       for (const p of [...pending]) {
-        for (const s of p.open) if (s.isEnded && (s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
-        settle(p, p.open.size ? now() : p.lastMs);
+        let busy = false;
+        for (const s of p.open) {
+          if (!s.isEnded) busy = true;
+          else if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+        }
+        // Work that ended before the page went away does not stretch the interaction to now.
+        settle(p, busy ? now() : p.lastMs);
       }
     },
     close() {

@@ -127,6 +127,29 @@ describe('interactionContext', () => {
     expect(ctx.current()).toBeUndefined();
   });
 
+  it('endAll() ends an interaction whose work has finished at that work, not at pagehide', async () => {
+    const { ctx, tracer, byName } = setup({ idleMs: 1000 });
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    await Promise.resolve();
+    const work = tracer.startSpan('GET');
+    await vi.advanceTimersByTimeAsync(10);
+    work.end();
+    const workEnd = Date.now();
+    // The page goes away within the idle gap, long after the work ended.
+    await vi.advanceTimersByTimeAsync(400);
+    ctx.endAll();
+    expect(byName('click')!.endMs).toBe(workEnd);
+    // Work still open at pagehide: the interaction ends then.
+    const other = tracer.createTrace('other');
+    ctx.begin(other);
+    await Promise.resolve();
+    tracer.startSpan('slow');
+    await vi.advanceTimersByTimeAsync(50);
+    ctx.endAll();
+    expect(byName('other')!.endMs).toBe(Date.now());
+  });
+
   it('close() stops adopting and ignores later begin()', async () => {
     const { ctx, tracer } = setup();
     ctx.close();
