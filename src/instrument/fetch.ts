@@ -38,7 +38,15 @@ interface Call {
   input: unknown;
   init: unknown;
   startMs: number;
+  /** A HEAD request: its response has no body to wait for. */
+  isHead: boolean;
 }
+
+/**
+ * Statuses whose responses have no body. Chromium still hands out an empty, unread `body` for
+ * them, which would keep the span open until it counts as unread.
+ */
+const NO_BODY = new Set([204, 205, 304]);
 
 const isPlainObject = (v: object): boolean => {
   const proto = Object.getPrototypeOf(v) as unknown;
@@ -137,7 +145,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const parent = parentSpan(tracer);
     const span = startHttpSpan(tracer, method, target, parent);
     const gen = parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
-    const call: Call = { span, gen, input, init, startMs: now() };
+    const call: Call = { span, gen, input, init, startMs: now(), isHead: /^head$/i.test(method) };
     if (target.propagate) {
       try {
         [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);
@@ -155,8 +163,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       setHttpStatus(span, res.status);
       const headersMs = now();
       span.setAttribute(BODY_ATTRS.timeToHeadersMs, headersMs - call.startMs);
-      // No body (204, HEAD…): watchBody says so below, without a second read of `body`.
-      if (!watchStreams || !span.isRecording) {
+      // No body: the request is done once the headers are in.
+      if (!watchStreams || !span.isRecording || call.isHead || NO_BODY.has(res.status)) {
         span.end();
         return;
       }
@@ -217,8 +225,24 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     }
   };
 
-  return patch(
-    g as { fetch: typeof fetch },
+  // A fetch that cannot be replaced (a read-only global on a locked-down page) goes untraced;
+  // the rest of the instrumentation still runs, as with XHR.
+  try {
+    return patchFetch(g as { fetch: typeof fetch }, begin, respond, failed);
+  } catch (error) {
+    reportInternal(error);
+    return () => undefined;
+  }
+};
+
+const patchFetch = (
+  g: { fetch: typeof fetch },
+  begin: (input: unknown, init: unknown) => Call | undefined,
+  respond: (call: Call, res: Response) => void,
+  failed: (call: Call, error: unknown) => void,
+): Stop =>
+  patch(
+    g,
     'fetch',
     (original, isOn) =>
       function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
@@ -259,4 +283,3 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
         );
       },
   );
-};

@@ -222,3 +222,48 @@ test('an XHR the app aborts once its response is in still ends, with its status'
   }
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a response without a body (204, HEAD) ends its span with the headers, not as unread a second later', async ({ page }) => {
+  await page.goto(s.page('/no-body.html', testPage({ init: '{}' })));
+  await ready(page);
+  const bodies = await page.evaluate(async () => {
+    const a = await fetch('/api/no-content', { method: 'POST', body: 'x' });
+    const b = await fetch('/api/head-only', { method: 'HEAD' });
+    // Chromium hands out an empty body object for both, which is why they looked unread.
+    return [a.status, a.body === null, b.status, b.body === null];
+  });
+  expect(bodies).toEqual([204, false, 200, false]);
+  await flush(page);
+  const spanOf = (path: string) => s.spans().find((x) => x.kind === 3 && String(x.attrs['url.full']).endsWith(path));
+  await expect.poll(() => [spanOf('/api/no-content'), spanOf('/api/head-only')].filter(Boolean).length).toBe(2);
+  for (const path of ['/api/no-content', '/api/head-only']) {
+    const span = spanOf(path)!;
+    expect(span.attrs['edgetrace.http.body_outcome']).toBeUndefined();
+    // The unread path would have held it for UNREAD_MS (1 s).
+    expect(span.endMs - span.startMs).toBeLessThan(500);
+  }
+});
+
+test('a fetch the page made read-only goes untraced, and the rest of the instrumentation still runs', async ({ page }) => {
+  const head = `<script>Object.defineProperty(window, 'fetch', { value: window.fetch, writable: false, configurable: true });</script>`;
+  await page.goto(s.page('/locked-fetch.html', testPage({ head, init: '{}' })));
+  await ready(page);
+  const patched = await page.evaluate(async () => {
+    await fetch('/api/locked-fetch');
+    await new Promise<void>((resolve) => {
+      const x = new XMLHttpRequest();
+      x.open('GET', '/api/locked-xhr');
+      x.onloadend = () => resolve();
+      x.send();
+    });
+    return XMLHttpRequest.prototype.send.toString().includes('[native code]');
+  });
+  expect(patched).toBe(false);
+  await flush(page);
+  const spanOf = (path: string) => s.spans().find((x) => x.kind === 3 && String(x.attrs['url.full']).endsWith(path));
+  await expect.poll(() => spanOf('/api/locked-xhr')).toBeDefined();
+  expect(spanOf('/api/locked-fetch')).toBeUndefined();
+  expect(headerOf('app', '/api/locked-fetch')).toBeUndefined();
+  expect(headerOf('app', '/api/locked-xhr')).toMatch(/^00-/);
+  expect(await pageErrors(page)).toEqual([]);
+});

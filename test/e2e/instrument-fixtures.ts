@@ -177,6 +177,7 @@ export const startServers = async (): Promise<Servers> => {
       return pump();
     }
     if (path === '/api/error') return void res.writeHead(500, { 'content-type': 'text/plain' }).end('broken');
+    if (path === '/api/no-content') return void res.writeHead(204).end();
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ server, path }));
   };
 
