@@ -95,6 +95,15 @@ const UNAVAILABLE = 14;
 const UNAUTHENTICATED = 16;
 
 const ALLOW_HEADERS = 'content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate';
+const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
+
+/**
+ * The headers a preflight allows: ours, plus those the page asks for. A page's `init({ headers })`
+ * or its own token header name must not make every delivery fail in the browser's preflight;
+ * the origin was checked already, and a header grants a request nothing here.
+ */
+const allowHeaders = (requested: string | null): string =>
+  requested && requested.length <= 2000 && HEADER_LIST_RE.test(requested.trim()) ? `${ALLOW_HEADERS}, ${requested.trim().toLowerCase()}` : ALLOW_HEADERS;
 const JSON_TYPE = 'application/json';
 
 /** Compares without stopping at the first difference, so timing does not reveal a prefix. */
@@ -223,8 +232,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   };
 
   /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
-  const forwardAll = async (records: TelemetryRecord[]): Promise<{ retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number }> => {
-    const out = { refused: [] as string[], rejected: 0 } as { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number };
+  type Forwarded = { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number; partly: string[] };
+  const forwardAll = async (records: TelemetryRecord[]): Promise<Forwarded> => {
+    const out: Forwarded = { refused: [], rejected: 0, partly: [] };
     if (forward.length === 0 || records.length === 0) return out;
     const results = await Promise.all(
       forward.map((e) =>
@@ -236,7 +246,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     results.forEach((r, i) => {
       const name = describeTarget(forward[i]!, i);
       if (r.ok) {
-        out.rejected += r.rejected ?? 0;
+        // Each target saw the same records: the batch lost at most what the strictest refused.
+        if (r.rejected) {
+          out.rejected = Math.min(records.length, Math.max(out.rejected, r.rejected));
+          out.partly.push(`${name}: ${r.reason ?? `${r.rejected} rejected`}`);
+        }
         return;
       }
       // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
@@ -295,7 +309,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     records: TelemetryRecord[],
     save: (() => unknown) | undefined,
     cors: Record<string, string>,
-  ): Promise<Response | { refused: string[]; rejected: number }> => {
+  ): Promise<Response | { refused: string[]; rejected: number; partly: string[] }> => {
     if (save) {
       try {
         await save();
@@ -311,7 +325,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       // Nobody kept it, and sending it again would be refused again.
       return json(400, errorBody(INVALID_ARGUMENT, `the forward target refused the batch: ${f.refused.join('; ')}`), cors);
     }
-    return { refused: f.refused, rejected: save ? 0 : f.rejected };
+    return { refused: f.refused, rejected: save ? 0 : f.rejected, partly: save ? [] : f.partly };
   };
 
   const ingestTraces = async (parsed: unknown, cors: Record<string, string>): Promise<Response> => {
@@ -332,6 +346,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       ...decoded.errors,
       ...(outOfRange ? [`${outOfRange} span(s) start before the retention period or end more than a day ahead`] : []),
       ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
+      ...kept.partly,
     ];
     if (rejected === 0 && messages.length === 0) return json(200, {}, cors);
     return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
@@ -373,7 +388,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         headers: {
           ...cors,
           'access-control-allow-methods': ingest ? 'POST, OPTIONS' : 'GET, OPTIONS',
-          'access-control-allow-headers': ALLOW_HEADERS,
+          'access-control-allow-headers': allowHeaders(request.headers.get('access-control-request-headers')),
+          vary: 'origin, access-control-request-headers',
           'access-control-max-age': '86400',
         },
       });

@@ -207,6 +207,13 @@ describe('createCollector: ingest', () => {
     expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
     expect(pre.headers.get('access-control-allow-headers')).toContain('content-encoding');
+    // Headers the page adds itself (init({ headers }), its own token header name) are allowed.
+    const asking = (requested: string) =>
+      collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': requested } }));
+    const custom = await asking('content-type,X-Tenant');
+    expect(custom.headers.get('access-control-allow-headers')).toMatch(/, content-type,x-tenant$/);
+    expect(custom.headers.get('vary')).toContain('access-control-request-headers');
+    expect((await asking('bad header(')).headers.get('access-control-allow-headers')).not.toContain('bad');
     const bad = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } }));
     expect(bad.status).toBe(403);
     expect(bad.headers.get('access-control-allow-origin')).toBeNull();
@@ -320,6 +327,18 @@ describe('createCollector: forwarding', () => {
     const partial = scripted(() => ({ ok: true, rejected: 1, reason: 'partial success: 1 rejected' }));
     make({ store: undefined, forward: partial.exporter });
     expect(await (await post(JSON.stringify(otlpBody([spanRecord(), spanRecord()])))).json()).toMatchObject({ partialSuccess: { rejectedSpans: '1' } });
+  });
+
+  it('without a store, reports what several targets rejected as at most the batch, with their reasons', async () => {
+    const a = scripted(() => ({ ok: true, rejected: 2, reason: 'partial success: 2 rejected (bad attribute)' }));
+    const b = scripted(() => ({ ok: true, rejected: 1 }));
+    make({ store: undefined, forward: [a.exporter, b.exporter] });
+    const res = await post(JSON.stringify(otlpBody([spanRecord(), spanRecord(), spanRecord()])));
+    const body = (await res.json()) as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
+    // Both targets saw the same three spans: the batch lost at most two of them, not three.
+    expect(body.partialSuccess.rejectedSpans).toBe('2');
+    expect(body.partialSuccess.errorMessage).toContain('bad attribute');
+    expect(body.partialSuccess.errorMessage).toContain('forward[1]: 1 rejected');
   });
 
   it('with a store, acknowledges a batch the target refuses for good and says so', async () => {
