@@ -36,7 +36,10 @@ const SPAN_ID_RE = /^[0-9a-fA-F]{16}$/;
 const ZERO_RE = /^0+$/;
 const UINT_RE = /^\d{1,20}$/;
 const INT_RE = /^-?\d{1,20}$/;
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// The proto3 JSON mapping accepts standard or URL-safe base64, with or without padding.
+const BASE64_RE = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$/;
+// It also accepts 32-bit integers as decimal strings.
+const UINT32_STRING_RE = /^\d{1,10}$/;
 // Error texts keep at most this many per request; the count is exact.
 const MAX_ERRORS = 10;
 
@@ -81,8 +84,15 @@ const spanIdAt = (v: unknown, at: string): string => {
   return (v as string).toLowerCase();
 };
 
+/** Base64 as we store and forward it: the standard alphabet, padded. */
+const standardBase64 = (b64: string): string => {
+  const s = b64.replace(/-/g, '+').replace(/_/g, '/');
+  return s.length % 4 ? s + '='.repeat(4 - (s.length % 4)) : s;
+};
+
 const uintAt = (v: unknown, at: string, max = 0xffffffff): number => {
   if (v === undefined || v === null) return 0;
+  if (typeof v === 'string' && UINT32_STRING_RE.test(v)) v = Number(v);
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) bad(at, `must be a whole number from 0 to ${max}`);
   return v as number;
 };
@@ -161,7 +171,7 @@ const plainValue = (v: unknown, depth: number, lim: Required<DecodeLimits>): unk
       return doubleValueOf(v.doubleValue);
     case 'bytesValue':
       if (typeof v.bytesValue !== 'string' || !BASE64_RE.test(v.bytesValue)) bad('.bytesValue', 'must be base64');
-      return v.bytesValue;
+      return standardBase64(v.bytesValue as string);
   }
   if (depth >= lim.maxDepth) bad('', `nests deeper than ${lim.maxDepth} levels`);
   if (found === 'arrayValue') {

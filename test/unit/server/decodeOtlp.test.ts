@@ -85,6 +85,23 @@ describe('decodeOtlp', () => {
     expect('empty' in attrs).toBe(false);
   });
 
+  it('accepts what the proto3 JSON mapping allows: 32-bit counts as strings, URL-safe or unpadded base64', () => {
+    const attributes = [
+      { key: 'unpadded', value: { bytesValue: 'aGVsbG8' } },
+      { key: 'urlsafe', value: { bytesValue: '_-8=' } },
+    ];
+    const r = decodeOtlp(one({ ...good, flags: '257', droppedAttributesCount: '3', attributes }));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.rejected).toBe(0);
+    // Stored (and forwarded) as standard, padded base64.
+    expect(r.spans[0]!.attrs).toMatchObject({ unpadded: 'aGVsbG8=', urlsafe: '/+8=' });
+    expect(r.spans[0]!.flags).toBe(1);
+    for (const bad of [{ flags: '0x101' }, { flags: '99999999999' }, { attributes: [{ key: 'b', value: { bytesValue: 'a' } }] }]) {
+      const refused = decodeOtlp(one({ ...good, ...bad }));
+      expect(refused.ok && refused.rejected, JSON.stringify(bad)).toBe(1);
+    }
+  });
+
   it('refuses a time beyond 64 bits of nanoseconds, naming the field', () => {
     const r = decodeOtlp(one({ ...good, startTimeUnixNano: 1e30, endTimeUnixNano: 1e30 }));
     expect(r.ok && r.rejected).toBe(1);
