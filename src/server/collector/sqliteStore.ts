@@ -284,8 +284,10 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   const selectResourceId = db.prepare('SELECT id FROM resources WHERE json = ?');
   const insertResource = db.prepare('INSERT INTO resources (json) VALUES (?)');
   const selectResource = db.prepare('SELECT json FROM resources WHERE id = ?');
-  const pruneResources = db.prepare('DELETE FROM resources WHERE id NOT IN (SELECT DISTINCT resource_id FROM spans)');
   // Resources repeat across batches (one per tracer): remembered both ways, a few hundred at most.
+  // Rows are never deleted, so an id always names the same resource, also in the caches of other
+  // processes sharing the file (the CLI and the playground): pruning them freed ids for SQLite to
+  // hand to a different resource, which such a cache still mapped to the old one.
   const resourceIds = new Map<string, number>();
   const resourcesById = new Map<number, SpanRecord['resource']>();
   const MAX_CACHED_RESOURCES = 512;
@@ -626,11 +628,6 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       pruneSpans.run(beforeMs);
       pruneScores.run(beforeMs, beforeMs);
       const pruned = Number(pruneTraces.run(beforeMs).changes);
-      if (pruned) {
-        pruneResources.run();
-        resourceIds.clear();
-        resourcesById.clear();
-      }
       return pruned;
     });
 

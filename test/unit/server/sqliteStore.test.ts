@@ -157,6 +157,29 @@ describe('the SQLite store', () => {
     expect((await store.stats()).spans).toBe(3);
   });
 
+  it('keeps the resource of each span when two processes share the file and one of them prunes', async () => {
+    const file = join(dir, 'shared.db');
+    const a = createSqliteStore(openDatabase(file));
+    const b = createSqliteStore(openDatabase(file));
+    const res = (service: string) => ({ attrs: { 'service.name': service }, scope: { name: 'x' } });
+    const span = (traceId: string, service: string, at: number) =>
+      spanRecord({ traceId, spanId: traceId.slice(0, 16), name: service, startMs: at, endMs: at + 1, resource: res(service) });
+    try {
+      await b.insertSpans([span(T1, 'web-v1', BASE)]);
+      // A prunes that trace: the resource row is no longer used by any span.
+      expect(await a.prune(BASE + 5_000)).toBe(1);
+      await b.insertSpans([span(T2, 'web-v1', BASE + 10_000)]);
+      await a.insertSpans([span(T3, 'other-service', BASE + 20_000)]);
+      for (const store of [a, b]) {
+        const tree = (await store.getTrace(T2))!;
+        expect(tree.roots[0]!.resource.attrs['service.name']).toBe('web-v1');
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   it('keeps the scores of a kept trace, whatever time their sender gave them', async () => {
     await store.insertSpans(chatTrace(T2, BASE + 10_000));
     await store.insertScores([scoreRecord({ id: 'stale-clock', traceId: T2, name: 'n', timeMs: BASE - 1_000_000 })]);
