@@ -71,7 +71,7 @@ byId('new-session').addEventListener('click', () => {
   viewer.refresh();
 });
 
-startRunPanel({ tracer, onRun: showSession, openTrace: (traceId) => viewer.select(traceId) });
+startRunPanel({ tracer, onRun: showSession, openTrace: (traceId) => viewer.select(traceId), onScore: (traceId) => viewer.watch(traceId) });
 startDeliveryPanel();
 
 // Where the collector forwards (Langfuse, an OTLP receiver), from the server.

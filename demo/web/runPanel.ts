@@ -17,6 +17,8 @@ export interface RunPanelOptions {
   onRun: () => void;
   /** Shows a trace in the viewer. */
   openTrace: (traceId: string) => void;
+  /** A score was given to this trace: the viewer should look for it. */
+  onScore?: (traceId: string) => void;
 }
 
 /** No token for this long and the run gives up on the stream. */
@@ -94,6 +96,7 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
     thumbUp.disabled = thumbDown.disabled = true;
     (up ? thumbUp : thumbDown).classList.add('chosen');
     feedbackNote.textContent = `Scored user-feedback = ${up ? 1 : 0} (thumbs ${up ? 'up' : 'down'}) on trace ${shortId(trace.traceId)}.`;
+    opts.onScore?.(trace.traceId);
   };
   thumbUp.addEventListener('click', () => score(true));
   thumbDown.addEventListener('click', () => score(false));

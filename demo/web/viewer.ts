@@ -20,7 +20,12 @@ export interface Viewer {
   select(traceId: string): void;
   /** Reloads the list now. */
   refresh(): void;
+  /** Something more is on its way for this trace (a score): keep reloading it for a while. */
+  watch(traceId: string): void;
 }
+
+/** How long a trace is reloaded after its last span ended, or after `watch()`. */
+const WATCH_MS = 15_000;
 
 const LIST_EVERY_MS = 1000;
 const STATS_EVERY_MS = 3000;
@@ -48,6 +53,8 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
 
   const waterfall: WaterfallState = {};
   let selected: string | undefined;
+  /** Traces to keep reloading until the given time (see `watch`). */
+  const watched = new Map<string, number>();
   let shownVersion = '';
   let listShown = '';
   let scoresShown = '';
@@ -144,8 +151,10 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
       }
       if (selected) {
         const summary = traces.find((t) => t.traceId === selected);
-        // Reload the open trace while its spans are still arriving (and for its scores).
-        if (!summary || versionOf(summary) !== shownVersion || force || Date.now() - summary.endMs < 15_000) await loadTrace().catch(() => undefined);
+        // Reload the open trace while its spans are still arriving, and while a score given to
+        // it later (which changes nothing in the list) may still be on its way.
+        const recent = Date.now() - (summary?.endMs ?? 0) < WATCH_MS || Date.now() < (watched.get(selected) ?? 0);
+        if (!summary || versionOf(summary) !== shownVersion || force || recent) await loadTrace().catch(() => undefined);
       }
       if (force || Date.now() - lastStatsMs >= STATS_EVERY_MS) {
         lastStatsMs = Date.now();
@@ -176,5 +185,12 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
   setInterval(() => void tick(), LIST_EVERY_MS);
   void tick(true);
 
-  return { select, refresh: () => void tick(true) };
+  return {
+    select,
+    refresh: () => void tick(true),
+    watch: (traceId) => {
+      watched.clear();
+      watched.set(traceId, Date.now() + WATCH_MS);
+    },
+  };
 };

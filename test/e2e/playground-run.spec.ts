@@ -111,3 +111,19 @@ test('a session groups runs, and the filters narrow the list', async ({ page }) 
   await traceRow(page, second).click();
   await expect(traceDetail(page)).toContainText(`session ${session}`);
 });
+
+test('a thumbs-up given long after the run still shows on its trace', async ({ page }) => {
+  // The page's clock runs as usual, and jumps ahead below: the score comes when the trace's
+  // spans ended well over the viewer's reload window ago, and changes nothing in the list.
+  await page.clock.install();
+  await openPlayground(page, playground());
+  await sendPrompt(page, 'Rate me later');
+  const traceId = await finishedRun(page);
+  const detail = traceDetail(page);
+  await expect(detail.getByTestId('trace-name')).toHaveText('send prompt', { timeout: 20_000 });
+  await expect(traceRow(page, traceId)).toHaveCount(1);
+  await page.clock.fastForward(30_000);
+  await page.getByRole('button', { name: 'Thumbs up' }).click();
+  await expect(page.locator('#feedback-note')).toContainText('user-feedback = 1');
+  await expect(detail.getByTestId('score')).toHaveText(/user-feedback = 1/, { timeout: 20_000 });
+});
