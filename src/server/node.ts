@@ -65,9 +65,13 @@ const bodyStream = (req: IncomingMessage, res: ServerResponse): ReadableStream<U
     req.resume();
   };
   // Node discards an unread body itself, but not one with our `data` listener on a paused stream:
-  // the next request on this keep-alive connection would wait behind it.
+  // the next request on this keep-alive connection would wait behind it. A handler still reading
+  // (a read waits for the next chunk: `req.text()` in waitUntil after a 202) goes on; one that
+  // stopped has the rest dropped, and a read it makes later fails instead of waiting forever.
   res.once('finish', () => {
-    if (listening && !ended && failed === undefined) drain();
+    if (!listening || ended || failed !== undefined || wake) return;
+    failed = new Error('the response was sent before the request body was read; the rest was dropped');
+    drain();
   });
   return new ReadableStream<Uint8Array>(
     {

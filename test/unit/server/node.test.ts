@@ -147,6 +147,28 @@ describe('toNodeListener', () => {
     }
   });
 
+  it('lets a handler that answered first go on reading the body in the background', async () => {
+    let got: Promise<string> | undefined;
+    const { base, listener } = await serve((req, _env, ctx) => {
+      got = req.text();
+      ctx.waitUntil(got);
+      return new Response(null, { status: 202 });
+    });
+    const url = new URL(base);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '/', method: 'POST' }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.write('first-chunk;');
+      setTimeout(() => req.end('second-chunk'), 200);
+    });
+    expect(status).toBe(202);
+    await listener.drain();
+    expect(await got).toBe('first-chunk;second-chunk');
+  });
+
   it('passes on a proxied compressed response decoded, also through withTracing', async () => {
     const text = 'hello '.repeat(1000);
     const upstream = createServer((_req, res) => {
