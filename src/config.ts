@@ -5,6 +5,7 @@ import { DEFAULT_SECRET_PATTERNS } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
+import { isHttpUrl } from './lib/isHttpUrl';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
 export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
@@ -287,9 +288,7 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     }
     // Langfuse takes spans only with both keys; without the secret nothing could ever be sent.
     if (typeof lf.secretKey !== 'string' || !lf.secretKey) fail(call, 'langfuse.secretKey', 'a non-empty string', lf.secretKey);
-    if (lf.baseUrl !== undefined && !(typeof lf.baseUrl === 'string' && /^https?:\/\/[^/?#\s]+/i.test(lf.baseUrl))) {
-      fail(call, 'langfuse.baseUrl', 'an absolute http(s) URL', lf.baseUrl);
-    }
+    if (lf.baseUrl !== undefined && !isHttpUrl(lf.baseUrl)) fail(call, 'langfuse.baseUrl', 'an absolute http(s) URL', lf.baseUrl);
   }
 
   return {

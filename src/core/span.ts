@@ -98,7 +98,17 @@ const NONE = Object.freeze([]) as unknown as never[];
  * of Knex, Drizzle or Prisma runs when `then()` is called): calling `then()` would run the query
  * early and hand the caller back a plain promise instead of the builder. They are returned as is.
  */
-export const isPromise = (v: unknown): v is Promise<unknown> => v instanceof Promise;
+export const isPromise = (v: unknown): v is Promise<unknown> => {
+  if (v instanceof Promise) return true;
+  if (v === null || typeof v !== 'object') return false;
+  // A promise of another realm, or a native one where the page replaced the global Promise
+  // (zone.js, polyfills): an async function still returns a real promise.
+  try {
+    return Object.prototype.toString.call(v) === '[object Promise]';
+  } catch {
+    return false;
+  }
+};
 
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);

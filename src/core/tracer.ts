@@ -3,7 +3,7 @@ import { resolveConfig, type FilterOptions, type ResolvedConfig, type SpanMatche
 import type { SpanContext } from '../propagation/traceparent';
 import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
-import { batchProcessor, EXPORT_TIMEOUT_MS, within, type SpanProcessor } from './processors';
+import { batchProcessor, within, type SpanProcessor } from './processors';
 import { runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
@@ -136,12 +136,12 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
 
   /**
    * Runs one processor's flush or shutdown. What it throws is reported, and one that hangs (a
-   * hand-written exporter with no timeout) stops being waited for after EXPORT_TIMEOUT_MS, so
+   * hand-written exporter with no timeout) stops being waited for after `batch.exportTimeoutMs`, so
    * `flush()` and `shutdown()` always return.
    */
   const settle = (method: string, run: () => Promise<void> | undefined): Promise<void> =>
-    within(Promise.resolve().then(run).catch(reportInternal), EXPORT_TIMEOUT_MS, () =>
-      reportInternal(new Error(`a span processor's ${method}() took over ${EXPORT_TIMEOUT_MS} ms`)),
+    within(Promise.resolve().then(run).catch(reportInternal), cfg.batch.exportTimeoutMs, () =>
+      reportInternal(new Error(`a span processor's ${method}() took over ${cfg.batch.exportTimeoutMs} ms`)),
     );
 
   // Every field from the start, so each trace's shared state has one shape and the spans that

@@ -5,6 +5,7 @@ import { createLangfuseExporter, LANGFUSE_CLOUD_URL } from '../export/langfuse';
 import { createConsoleExporter } from '../export/console';
 import { noneExporter } from '../export/none';
 import { createJsonlExporter, DEFAULT_JSONL_PATH } from './jsonl';
+import { isHttpUrl } from '../lib/isHttpUrl';
 
 /** The values of `TRACING_MODE`. */
 export type TracingMode = 'langfuse' | 'otlp' | 'console' | 'jsonl' | 'none';
@@ -54,13 +55,7 @@ export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_H
 };
 
 const httpUrl = (variable: string, value: string): string => {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(CALL, variable, 'an absolute http(s) URL', value);
+  if (!isHttpUrl(value)) fail(CALL, variable, 'an absolute http(s) URL', value);
   return value;
 };
 

@@ -9,6 +9,8 @@ export interface RequestProcessorOptions {
   maxBatchSize?: number;
   /** Records held between flushes; beyond it the oldest are dropped and counted. Default 2048. */
   maxQueueSize?: number;
+  /** How long one export may take before it counts as a failed, retryable attempt. Default 30000 ms. */
+  exportTimeoutMs?: number;
 }
 
 /** A request processor, plus what it holds and what it had to drop. */
@@ -21,14 +23,16 @@ export interface RequestProcessor extends SpanProcessor {
 
 /**
  * Holds finished records until `forceFlush()`, which `withTracing` calls once per request inside
- * that request's `waitUntil`. No timers: edge runtimes freeze or evict an isolate between
+ * that request's `waitUntil`. No batching timers: edge runtimes freeze or evict an isolate between
  * requests, and in Workers a timer that fires during another request may not do I/O for the one
- * that set it. A retryable failure puts the records back for the next request's flush (within the
- * queue bound); a permanent one drops and counts them.
+ * that set it. The only timer bounds an export in flight (`exportTimeoutMs`), inside the flush
+ * that started it. A retryable failure puts the records back for the next request's flush (within
+ * the queue bound); a permanent one drops and counts them.
  */
 export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptions = {}): RequestProcessor => {
   const maxBatchSize = Math.max(1, opts.maxBatchSize ?? 512);
   const maxQueueSize = Math.max(1, opts.maxQueueSize ?? 2048);
+  const exportTimeoutMs = Math.max(1, opts.exportTimeoutMs ?? EXPORT_TIMEOUT_MS);
   let queue: TelemetryRecord[] = [];
   let pendingDrops = 0;
   let droppedTotal = 0;
@@ -53,7 +57,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     const sent = batch.slice();
     const carried = pendingDrops && stampDropped(sent, pendingDrops) >= 0 ? pendingDrops : 0;
     pendingDrops -= carried;
-    const result = await callExporter(exporter, sent, EXPORT_TIMEOUT_MS);
+    const result = await callExporter(exporter, sent, exportTimeoutMs);
     if (result.ok) return;
     pendingDrops += carried;
     if (!result.retryable) {

@@ -21,7 +21,7 @@ export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
     if (typeof (exporter as Exporter | null)?.export !== 'function') {
       throw new TypeError(`[edgetrace] createServerTracer(): "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
     }
-    processors.push(requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize }));
+    processors.push(requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
   }
   // `fromEnv(env)` carries OTEL_SERVICE_NAME on the exporter it returns; an explicit option wins.
   const envName = (exporter as { serviceName?: unknown } | undefined)?.serviceName;

@@ -55,7 +55,7 @@ describe('resolveConfig', () => {
   it('rejects a Langfuse config that could never send: no secret key, or a base URL that is not one', () => {
     expect(() => resolveInit({ langfuse: { publicKey: 'pk-lf-1' } })).toThrowError('"langfuse.secretKey" must be a non-empty string, got undefined');
     const keys = { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' };
-    for (const baseUrl of [42, 'not a url', 'cloud.langfuse.com', '']) {
+    for (const baseUrl of [42, 'not a url', 'cloud.langfuse.com', '', 'https://cloud langfuse.com', 'http://[oops', 'https://ok.example:99999', 'ftp://lf.example']) {
       expect(() => resolveInit({ langfuse: { ...keys, baseUrl: baseUrl as string } })).toThrowError('"langfuse.baseUrl" must be an absolute http(s) URL');
     }
     expect(resolveInit({ langfuse: { ...keys, baseUrl: 'http://localhost:3000' } }).langfuse?.baseUrl).toBe('http://localhost:3000');

@@ -1,4 +1,5 @@
-import type { Exporter, ExportResult, TelemetryRecord } from '../../protocol';
+import type { Exporter, TelemetryRecord } from '../../protocol';
+import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
 import { reportInternal } from '../../lib/reportInternal';
 import { findWaitUntil } from '../waitUntil';
@@ -237,11 +238,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const out: Forwarded = { refused: [], rejected: 0, partly: [] };
     if (forward.length === 0 || records.length === 0) return out;
     const results = await Promise.all(
-      forward.map((e) =>
-        Promise.resolve()
-          .then(() => e.export(records))
-          .catch((error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) })),
-      ),
+      // A target that hangs must not hold the request (and its share of maxBytesInFlight).
+      forward.map((e) => callExporter(e, records, EXPORT_TIMEOUT_MS)),
     );
     results.forEach((r, i) => {
       const name = describeTarget(forward[i]!, i);

@@ -116,6 +116,24 @@ describe('traced', () => {
     expect(q.runs).toBe(1);
   });
 
+  it('waits for an async callback also where the page replaced the global Promise (zone.js)', async () => {
+    const { spans, tracer } = setup();
+    const Native = globalThis.Promise;
+    let result: Promise<unknown>;
+    (globalThis as { Promise: unknown }).Promise = function ZoneAwarePromise() {};
+    try {
+      result = tracer.withTrace('zoned', async () => {
+        await null;
+        throw new Error('late');
+      });
+    } finally {
+      globalThis.Promise = Native;
+    }
+    expect(spans).toHaveLength(0);
+    await expect(result).rejects.toThrow('late');
+    expect(spans[0]?.status).toEqual({ code: 'error', message: 'late' });
+  });
+
   it('keeps the span of an async generator open while it is iterated, with its body in the span', async () => {
     const { spans, tracer } = setup(alsContext(AsyncLocalStorage));
     const seen: (string | undefined)[] = [];

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { openDatabase } from './sqlite';
 import { gzipSync } from 'node:zlib';
 import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord } from '../../../src/protocol';
@@ -339,6 +339,24 @@ describe('createCollector: forwarding', () => {
     expect(body.partialSuccess.rejectedSpans).toBe('2');
     expect(body.partialSuccess.errorMessage).toContain('bad attribute');
     expect(body.partialSuccess.errorMessage).toContain('forward[1]: 1 rejected');
+  });
+
+  it('answers in time when a forward target hangs, and takes a target that returns nothing as delivered', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const hung: Exporter = { export: () => new Promise(() => undefined) };
+      make({ store: undefined, forward: hung });
+      const answer = post(JSON.stringify(otlpBody([spanRecord()])));
+      await vi.advanceTimersByTimeAsync(30_000);
+      const res = await answer;
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).not.toBeNull();
+      const silent = { export: () => undefined } as unknown as Exporter;
+      make({ store: undefined, forward: silent });
+      expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('with a store, acknowledges a batch the target refuses for good and says so', async () => {

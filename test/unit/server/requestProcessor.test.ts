@@ -100,6 +100,16 @@ describe('requestProcessor', () => {
     expect(p.dropped()).toBe(0);
   });
 
+  it('gives up an export that hangs after exportTimeoutMs, keeping its records', async () => {
+    const exporter: Exporter = { export: () => new Promise(() => undefined) };
+    const p = requestProcessor(exporter, { exportTimeoutMs: 50 });
+    p.onEnd!(span('a'));
+    const started = Date.now();
+    await p.forceFlush!();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(p.queued()).toBe(1);
+  });
+
   it('treats a throwing exporter as retryable and shutdown flushes', async () => {
     let n = 0;
     const exporter: Exporter = {
