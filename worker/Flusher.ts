@@ -228,7 +228,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     } else {
       // Give the receiver a rest: the records stay, and the next trigger starts a fresh series.
       attempt = nextAttemptAt = failingSince = 0;
-      lastError += ' (paused until the next trigger)';
+      lastError += ' (paused)';
       emit();
     }
     return retry(lastError);

@@ -37,7 +37,9 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const { own = {}, onError } = setup;
   const report = (error: unknown): void => onError?.(error);
   // Pages validate their options in init(); the worker's own were checked by installTraceWorker().
-  const layered = (page?: DeliveryOptions): ResolvedDelivery => ({ ...DELIVERY_DEFAULTS, ...page, ...own.delivery });
+  // A page of an earlier release may have saved options present but undefined; a spread would
+  // put undefined in place of the default. JSON leaves them out.
+  const layered = (page?: DeliveryOptions): ResolvedDelivery => ({ ...DELIVERY_DEFAULTS, ...JSON.parse(JSON.stringify(page ?? 0)), ...own.delivery });
   let delivery = layered();
   let send: ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) | undefined;
   /** Endpoint and headers of `send`, to tell whether a configuration changes them. */

@@ -1,6 +1,6 @@
 import type { DeliveryOptions } from '../protocol';
 import { fail } from '../config';
-import { givenDelivery, resolveDelivery } from './resolveDelivery';
+import { resolveDelivery } from './resolveDelivery';
 
 /** How `init()` delivers what the page records (see DESIGN.md section 4). Every field is optional. */
 export interface TransportOptions {
@@ -92,7 +92,7 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
     batchRecords: count('pageBuffer.batchRecords', pb.batchRecords, 256, 1),
     maxDelayMs: count('pageBuffer.maxDelayMs', pb.maxDelayMs, 1000, 0),
   };
-  const out: ResolvedTransport = { transport, workerUrl, workerTimeoutMs, tokenHeaders, delivery: givenDelivery(opts.delivery), pageBuffer };
+  const out: ResolvedTransport = { transport, workerUrl, workerTimeoutMs, tokenHeaders, delivery: { ...opts.delivery }, pageBuffer };
   if (opts.workerScope) out.workerScope = opts.workerScope;
   return out;
 };

@@ -57,7 +57,8 @@ export const resolveDelivery = (
 
 /**
  * The delivery options actually given: `{ requestTimeoutMs: undefined }` means the default, but
- * spread over the defaults (as the worker layers them) it would replace it with `undefined`.
+ * spread over the defaults it would replace it with `undefined`. For the worker's own options;
+ * the worker filters what pages send itself.
  */
 export const givenDelivery = (opts: DeliveryOptions | undefined): DeliveryOptions =>
   Object.fromEntries(Object.entries(opts ?? {}).filter(([, v]) => v !== undefined));

@@ -15,13 +15,6 @@ describe('resolveTransport', () => {
     });
   });
 
-  it('hands the worker only the delivery options given, so one set to undefined keeps its default', () => {
-    const { delivery } = resolveTransport({ delivery: { requestTimeoutMs: undefined, maxRecords: 5, backoffBaseMs: undefined } });
-    expect(delivery).toEqual({ maxRecords: 5 });
-    // The worker layers page options over its defaults with a spread.
-    expect({ ...DELIVERY_DEFAULTS, ...delivery }.requestTimeoutMs).toBe(DELIVERY_DEFAULTS.requestTimeoutMs);
-  });
-
   it('turns an ingest token into a header', () => {
     expect(resolveTransport({ ingestToken: 'pub-1' }).tokenHeaders).toEqual({ 'x-edgetrace-token': 'pub-1' });
     expect(resolveTransport({ ingestToken: 'pub-1', ingestTokenHeader: 'x-edge' }).tokenHeaders).toEqual({ 'x-edge': 'pub-1' });

@@ -11,7 +11,10 @@ const receiver = (reply: (url: string, token: string | undefined) => Response | 
   const fetch = (async (url: string, init: RequestInit) => {
     const token = (init.headers as Record<string, string>)['x-edgetrace-token'];
     seen.push({ url, token, aborted: () => init.signal?.aborted === true });
-    return reply(url, token);
+    const res = await reply(url, token);
+    // As fetch does: a request aborted before its answer fails.
+    if (init.signal?.aborted) throw new DOMException('The operation was aborted.', 'AbortError');
+    return res;
   }) as unknown as typeof globalThis.fetch;
   return { seen, fetch };
 };
@@ -53,6 +56,25 @@ describe('startDelivery', () => {
     expect(rx.seen.map((s) => new URL(s.url).host)).toContain('new.test');
     expect(await d.api.getStatus()).toMatchObject({ queued: 0, delivered: 1 });
     d.stop();
+  });
+
+  it('keeps the default for a delivery option a page sent as undefined, also from a saved target', async () => {
+    const dbName = `delivery-${++dbCount}`;
+    // A receiver that takes a moment to answer, as every real one does.
+    const rx = receiver(() => new Promise<Response>((resolve) => setTimeout(() => resolve(new Response('{}')), 20)));
+    const endpoint = 'http://collector.test/v1/traces';
+    const first = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName });
+    await first.api.configure({ endpoint, delivery: { requestTimeoutMs: undefined, maxBatchRecords: undefined } });
+    await first.api.enqueue([spanRecord(1), spanRecord(2)]);
+    expect(await first.api.flushNow()).toEqual({ ok: true, sent: 2 });
+    first.stop();
+    // Restarted with the saved target and no page: undefined would abort every request at once.
+    const second = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName });
+    await second.ready;
+    await second.api.enqueue([spanRecord(3)]);
+    expect(await second.flusher.flush('sync')).toEqual({ ok: true, sent: 1 });
+    expect(rx.seen.every((s) => !s.aborted())).toBe(true);
+    second.stop();
   });
 
   it("applies a page's requestTimeoutMs under the worker's own endpoint", async () => {
