@@ -8,6 +8,8 @@ export const LANGFUSE_CLOUD_URL = 'https://cloud.langfuse.com';
 
 // The span attribute Langfuse reads the environment from (same name as semconv's ENVIRONMENT).
 const ENVIRONMENT_ATTR = 'langfuse.environment';
+// OpenTelemetry's resource attribute, which the tracer's `environment` option sets.
+const DEPLOYMENT_ENVIRONMENT = 'deployment.environment.name';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -92,7 +94,10 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
     if (s.traceId) body.traceId = s.traceId;
     if (s.observationId) body.observationId = s.observationId;
     if (s.sessionId && !s.traceId) body.sessionId = s.sessionId;
-    if (s.dataType) body.dataType = s.dataType;
+    // Written out for text values: the ingestion API infers CATEGORICAL from them, but the scores
+    // API, which takes over where ingestion is gone, defaults to NUMERIC and refuses the value.
+    const dataType = s.dataType ?? (typeof s.value === 'string' ? 'CATEGORICAL' : undefined);
+    if (dataType) body.dataType = dataType;
     if (s.comment !== undefined) body.comment = s.comment;
     const env = s.environment ?? environment;
     if (env) body.environment = env;
@@ -208,16 +213,20 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
 
   const sendSpans = (spans: SpanRecord[]): Promise<ExportResult> => {
     const req = toOtlpJson(spans);
-    if (env) {
-      // Like Langfuse's own span processor: the configured environment applies to spans that
-      // carry none, on the span or on their resource (Langfuse reads both, span first).
-      const has = (kvs: { key: string }[]) => kvs.some((kv) => kv.key === ENVIRONMENT_ATTR);
-      for (const rs of req.resourceSpans) {
-        if (has(rs.resource.attributes)) continue;
-        for (const ss of rs.scopeSpans)
-          for (const sp of ss.spans)
-            if (!has(sp.attributes)) sp.attributes.push({ key: ENVIRONMENT_ATTR, value: { stringValue: env } });
-      }
+    // Like Langfuse's own span processor: spans that carry no environment, on the span or on
+    // their resource (Langfuse reads both, span first), get one. The tracer's own environment
+    // (the resource's deployment.environment.name, which a trace's root span also carries) comes
+    // before this exporter's: otherwise a trace's child spans would land in another environment
+    // than its root.
+    const has = (kvs: { key: string }[]) => kvs.some((kv) => kv.key === ENVIRONMENT_ATTR);
+    for (const rs of req.resourceSpans) {
+      if (has(rs.resource.attributes)) continue;
+      const own = rs.resource.attributes.find((kv) => kv.key === DEPLOYMENT_ENVIRONMENT)?.value.stringValue;
+      const value = own || env;
+      if (!value) continue;
+      for (const ss of rs.scopeSpans)
+        for (const sp of ss.spans)
+          if (!has(sp.attributes)) sp.attributes.push({ key: ENVIRONMENT_ATTR, value: { stringValue: value } });
     }
     const body = JSON.stringify(req);
     return sendJson({ fetch: fetchFn, url: `${base}/api/public/otel/v1/traces`, headers: spanHeaders, body, timeoutMs });

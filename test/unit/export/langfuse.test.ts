@@ -101,6 +101,11 @@ describe('toScoreEvents', () => {
     });
   });
 
+  it('names the data type of a text score, which the scores API would take for a number', () => {
+    const { batch } = toScoreEvents([score({ value: 'helpful' }), score({ id: 's2', value: 'x', dataType: 'TEXT' }), score({ id: 's3', value: 0.5 })]);
+    expect(batch.map((e) => e.body.dataType)).toEqual(['CATEGORICAL', 'TEXT', undefined]);
+  });
+
   it('fills in the exporter environment only where a score has none', () => {
     const { batch } = toScoreEvents([score(), score({ id: 's2', environment: 'dev' })], 'production');
     expect(batch.map((e) => e.body.environment)).toEqual(['production', 'dev']);
@@ -250,6 +255,20 @@ describe('createLangfuseExporter', () => {
     const env = (s: { attributes: { key: string; value: { stringValue?: string } }[] }) =>
       s.attributes.filter((kv) => kv.key === 'langfuse.environment').map((kv) => kv.value.stringValue);
     expect(spans.map(env)).toEqual([['production'], ['dev']]);
+  });
+
+  it("gives a trace's child spans the tracer's environment, not the exporter's", async () => {
+    const { createTracer } = await import('../../../src/core/tracer');
+    const records: SpanRecord[] = [];
+    const tracer = createTracer({ serviceName: 'web', environment: 'staging', processors: [{ onEnd: (r) => records.push(r) }] });
+    const trace = tracer.createTrace('turn');
+    trace.startSpan('child').end();
+    trace.finish();
+    await createLangfuseExporter({ ...keys, baseUrl: srv.base, environment: 'production' }).export(records);
+    const spans = JSON.parse(byPath('/traces')!.body).resourceSpans[0].scopeSpans[0].spans as { name: string; attributes: { key: string; value: { stringValue?: string } }[] }[];
+    const envOf = (name: string) => spans.find((s) => s.name === name)!.attributes.filter((kv) => kv.key === 'langfuse.environment').map((kv) => kv.value.stringValue);
+    expect(envOf('turn')).toEqual(['staging']);
+    expect(envOf('child')).toEqual(['staging']);
   });
 
   it('leaves spans alone when their resource names the environment', async () => {
