@@ -96,6 +96,20 @@ export const onVitals = (callback: (vital: VitalRecord, metric: MetricType) => v
 let flushQueued = false;
 
 /**
+ * Where web-vitals measures LCP, FCP and TTFB from, in ms after timeOrigin: the navigation, or
+ * for a page restored from the back/forward cache the restore (the value is measured up to now),
+ * or for a prerendered page its activation.
+ */
+const measuredFrom = (perf: Performance, navigationType: string | undefined, value: number): number => {
+  if (navigationType === 'back-forward-cache') return Math.max(0, perf.now() - value);
+  if (navigationType === 'prerender') {
+    const nav = perf.getEntriesByType?.('navigation')[0] as (PerformanceEntry & { activationStart?: number }) | undefined;
+    return nav?.activationStart ?? 0;
+  }
+  return 0;
+};
+
+/**
  * Records each Web Vital as a span on the page's trace (the `page load` trace from `init()`),
  * timed from navigation start for LCP, FCP and TTFB; INP is recorded under the interaction span
  * that caused it when edgetrace saw that interaction. Vitals reported while the page is hidden
@@ -118,7 +132,7 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
     let endMs: number | undefined;
     if (origin !== undefined && vital.name !== 'CLS') {
       const entry = vital.name === 'INP' ? metric.entries[0] : undefined;
-      startMs = origin + (entry ? entry.startTime : 0);
+      startMs = origin + (entry ? entry.startTime : measuredFrom(perf!, vital.navigationType, vital.value));
       endMs = startMs + vital.value;
     }
     const span = (interaction ?? page).startSpan(vital.name, {
