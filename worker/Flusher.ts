@@ -206,6 +206,12 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     await outbox.settle(batch, from, to, { dead: result.reason, status: result.status, atMs: now() });
   };
 
+  /** Forgets past failures: no backoff, the circuit closed (its `openUntil` then means nothing). */
+  const recovered = (): void => {
+    attempt = nextAttemptAt = failingSince = failures = 0;
+    circuit = 'closed';
+  };
+
   /** Records a failed attempt and schedules the next; returns the flush result. */
   const failed = (r: Retry): FlushResult => {
     const cfg = config();
@@ -262,9 +268,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
         inFlight = 0;
       }
       if (failure) return failed(failure);
-      attempt = nextAttemptAt = failingSince = 0;
-      circuit = 'closed';
-      failures = 0;
+      recovered();
       // A limit learned from a 413 grows back with each accepted batch: one oversized record must
       // not leave every later request carrying a single record.
       learnedMax *= 2;
@@ -339,8 +343,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     reset() {
       if (!stopped) {
         // A 413's limit stays: it doubles back with each accepted batch anyway.
-        retryAfterUntil = nextAttemptAt = attempt = failingSince = failures = openUntil = 0;
-        circuit = 'closed';
+        retryAfterUntil = 0;
+        recovered();
         start('start');
       }
     },

@@ -37,8 +37,9 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const { own = {}, onError } = setup;
   const report = (error: unknown): void => onError?.(error);
   // Pages validate their options in init(); the worker's own were checked by installTraceWorker().
-  // A page of an earlier release may have saved options present but undefined; a spread would
-  // put undefined in place of the default. JSON leaves them out.
+  // Only the options a page gave: one (also of an earlier release, from a saved target) may send
+  // some as undefined, which must keep the default. installTraceWorker() filters the worker's own.
+  // givenDelivery(page), written out: the call costs bytes the 6 kB budget lacks.
   const layered = (page?: DeliveryOptions): ResolvedDelivery => ({ ...DELIVERY_DEFAULTS, ...JSON.parse(JSON.stringify(page ?? 0)), ...own.delivery });
   let delivery = layered();
   let send: ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) | undefined;

@@ -53,8 +53,9 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
 
   const waterfall: WaterfallState = {};
   let selected: string | undefined;
-  /** Traces to keep reloading until the given time (see `watch`). */
-  const watched = new Map<string, number>();
+  /** The trace `watch()` named, reloaded until `watchUntil`. */
+  let watched: string | undefined;
+  let watchUntil = 0;
   let shownVersion = '';
   let listShown = '';
   let scoresShown = '';
@@ -153,7 +154,7 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
         const summary = traces.find((t) => t.traceId === selected);
         // Reload the open trace while its spans are still arriving, and while a score given to
         // it later (which changes nothing in the list) may still be on its way.
-        const recent = Date.now() - (summary?.endMs ?? 0) < WATCH_MS || Date.now() < (watched.get(selected) ?? 0);
+        const recent = Date.now() - (summary?.endMs ?? 0) < WATCH_MS || (watched === selected && Date.now() < watchUntil);
         if (!summary || versionOf(summary) !== shownVersion || force || recent) await loadTrace().catch(() => undefined);
       }
       if (force || Date.now() - lastStatsMs >= STATS_EVERY_MS) {
@@ -189,8 +190,8 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
     select,
     refresh: () => void tick(true),
     watch: (traceId) => {
-      watched.clear();
-      watched.set(traceId, Date.now() + WATCH_MS);
+      watched = traceId;
+      watchUntil = Date.now() + WATCH_MS;
     },
   };
 };

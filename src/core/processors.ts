@@ -3,6 +3,7 @@ import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord }
 import type { Span } from './span';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { stampDropped } from '../lib/stampDropped';
+import { within } from '../lib/within';
 
 /**
  * Receives spans as they start and end. Every method is optional; none may throw into the
@@ -26,21 +27,8 @@ const unref = (timer: unknown): void => {
   (timer as { unref?: () => void } | undefined)?.unref?.();
 };
 
-/**
- * How long one export may take before the batch processor counts it as failed, and how long the
- * tracer waits for one processor's `forceFlush()` or `shutdown()` (OpenTelemetry's defaults).
- */
+/** How long one export may take by default before it counts as failed (OpenTelemetry's default). */
 export const EXPORT_TIMEOUT_MS = 30_000;
-
-/** Settles as `promise` does, or with `late()` once `ms` have passed, whichever comes first. */
-export const within = <T>(promise: Promise<T>, ms: number, late: () => T): Promise<T> => {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(late()), ms);
-    unref(timer);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-};
 
 /**
  * Calls `exporter.export()` so that whatever a hand-written exporter does comes back as a result:

@@ -121,6 +121,8 @@ const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 's
 export type RedactMemo = [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>];
 const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
+// Longer than any secret the default patterns find (a JWT runs to a few thousand characters).
+const REDACT_MARGIN = 8192;
 
 /** Secret patterns, then for a URL (`kind` 1) or a bare query (`kind` 2) its query values. */
 const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => {
@@ -327,6 +329,10 @@ export class Span implements SpanRecord {
     const core = this[kT].core;
     const cfg = core.cfg;
     let s = value;
+    // A string far past the limit is first cut to the limit plus a margin: enough for a secret
+    // that starts before the limit to be found whole, without scanning what the cut drops anyway.
+    let cut = s.length > cfg.maxStringLength + REDACT_MARGIN;
+    if (cut) s = s.slice(0, cfg.maxStringLength + REDACT_MARGIN);
     const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
     const scan = mayHoldSecret(s, cfg.secretPatterns);
     // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
@@ -346,8 +352,9 @@ export class Span implements SpanRecord {
     }
     if (s.length > cfg.maxStringLength) {
       s = s.slice(0, cfg.maxStringLength);
-      this.ex().truncated++;
+      cut = true;
     }
+    if (cut) this.ex().truncated++;
     return s;
   }
 

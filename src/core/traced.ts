@@ -80,14 +80,13 @@ const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: b
   return watched as unknown as AnyIterator;
 };
 
-const kindOf = (fn: AnyFn): string => Object.prototype.toString.call(fn);
-
 const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, isStatic?: boolean): F => {
   // One marker per wrapped function: a span it opened is recognised when the function re-enters.
   const marker = {};
   const type = opts.type ?? 'span';
-  const isAsyncGenerator = kindOf(fn) === '[object AsyncGeneratorFunction]';
-  const isGenerator = isAsyncGenerator || kindOf(fn) === '[object GeneratorFunction]';
+  const kind = Object.prototype.toString.call(fn);
+  const isAsyncGenerator = kind === '[object AsyncGeneratorFunction]';
+  const isGenerator = isAsyncGenerator || kind === '[object GeneratorFunction]';
   function tracedFn(this: unknown, ...args: unknown[]): unknown {
     let span: Span;
     try {
@@ -115,13 +114,7 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
         span.end();
         throw error;
       }
-      try {
-        return watchIterator(span, it, isAsyncGenerator, opts.captureOutput !== false);
-      } catch (error) {
-        reportInternal(error);
-        span.end();
-        return it;
-      }
+      return watchIterator(span, it, isAsyncGenerator, opts.captureOutput !== false);
     }
     return runInSpan(span, (s) => {
       const out = fn.apply(this, args);

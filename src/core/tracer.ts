@@ -3,13 +3,14 @@ import { resolveConfig, type FilterOptions, type ResolvedConfig, type SpanMatche
 import type { SpanContext } from '../propagation/traceparent';
 import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
-import { batchProcessor, within, type SpanProcessor } from './processors';
+import { batchProcessor, type SpanProcessor } from './processors';
 import { runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
 import { now as defaultNow } from '../lib/now';
 import { reportInternal, setDebug } from '../lib/reportInternal';
+import { within } from '../lib/within';
 
 /** Options for `tracer.startSpan()`. */
 export interface StartSpanOptions extends SpanOptions {

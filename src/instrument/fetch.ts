@@ -4,12 +4,13 @@ import type { Usage } from '../core/cost';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { now } from '../lib/now';
-import { patch } from '../lib/patch';
+import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
+import { hasNoBody } from '../lib/hasNoBody';
 
 /** Options for {@link instrumentFetch}. */
 export interface FetchOptions extends HttpOptions {
@@ -38,26 +39,14 @@ interface Call {
   input: unknown;
   init: unknown;
   startMs: number;
-  /** A HEAD request: its response has no body to wait for. */
-  isHead: boolean;
+  method: string;
 }
-
-/**
- * Statuses whose responses have no body. Chromium still hands out an empty, unread `body` for
- * them, which would keep the span open until it counts as unread.
- */
-const NO_BODY = new Set([204, 205, 304]);
 
 const isPlainObject = (v: object): boolean => {
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
 };
 
-/** The caller set trace headers of its own (in any spelling): we add none, not even the other one. */
-const isTraceHeader = (name: string): boolean => {
-  const l = name.toLowerCase();
-  return l === 'traceparent' || l === 'tracestate';
-};
 const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('tracestate');
 
 /**
@@ -145,7 +134,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const parent = parentSpan(tracer);
     const span = startHttpSpan(tracer, method, target, parent);
     const gen = parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
-    const call: Call = { span, gen, input, init, startMs: now(), isHead: /^head$/i.test(method) };
+    const call: Call = { span, gen, input, init, startMs: now(), method };
     if (target.propagate) {
       try {
         [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);
@@ -163,8 +152,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       setHttpStatus(span, res.status);
       const headersMs = now();
       span.setAttribute(BODY_ATTRS.timeToHeadersMs, headersMs - call.startMs);
-      // No body: the request is done once the headers are in.
-      if (!watchStreams || !span.isRecording || call.isHead || NO_BODY.has(res.status)) {
+      // No body (Chromium still hands out an empty one, which would wait to count as unread):
+      // the request is done once the headers are in.
+      if (!watchStreams || !span.isRecording || hasNoBody(res.status, call.method)) {
         span.end();
         return;
       }
@@ -227,59 +217,48 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
 
   // A fetch that cannot be replaced (a read-only global on a locked-down page) goes untraced;
   // the rest of the instrumentation still runs, as with XHR.
-  try {
-    return patchFetch(g as { fetch: typeof fetch }, begin, respond, failed);
-  } catch (error) {
-    reportInternal(error);
-    return () => undefined;
-  }
-};
-
-const patchFetch = (
-  g: { fetch: typeof fetch },
-  begin: (input: unknown, init: unknown) => Call | undefined,
-  respond: (call: Call, res: Response) => void,
-  failed: (call: Call, error: unknown) => void,
-): Stop =>
-  patch(
-    g,
-    'fetch',
-    (original, isOn) =>
-      function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
-        if (!isOn()) return original.apply(this, args);
-        let call: Call | undefined;
-        try {
-          call = begin(args[0], args[1]);
-        } catch (error) {
-          reportInternal(error);
-        }
-        if (!call) return original.apply(this, args);
-        const traced = call;
-        let promise: Promise<Response>;
-        try {
-          promise = original.call(this, traced.input as RequestInfo, traced.init as RequestInit | undefined);
-        } catch (error) {
-          // Only a replaced fetch throws synchronously; the caller must see that throw as is.
-          failed(traced, error);
-          throw error;
-        }
-        if (!promise || typeof promise.then !== 'function') {
-          traced.span.end();
-          return promise;
-        }
-        // One step after the original: the same Response object (watched in place, see
-        // watchBody) or the same rejection reason. Not the original promise itself, because
-        // our rejection handler on it would hide a failure the app never handles from
-        // `unhandledrejection`, where the app's own error reporting looks for it.
-        return promise.then(
-          (res) => {
-            respond(traced, res);
-            return res;
-          },
-          (error: unknown) => {
+  return patchAllOrSkip(() =>
+    patch(
+      g as { fetch: typeof fetch },
+      'fetch',
+      (original, isOn) =>
+        function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
+          if (!isOn()) return original.apply(this, args);
+          let call: Call | undefined;
+          try {
+            call = begin(args[0], args[1]);
+          } catch (error) {
+            reportInternal(error);
+          }
+          if (!call) return original.apply(this, args);
+          const traced = call;
+          let promise: Promise<Response>;
+          try {
+            promise = original.call(this, traced.input as RequestInfo, traced.init as RequestInit | undefined);
+          } catch (error) {
+            // Only a replaced fetch throws synchronously; the caller must see that throw as is.
             failed(traced, error);
             throw error;
-          },
-        );
-      },
+          }
+          if (!promise || typeof promise.then !== 'function') {
+            traced.span.end();
+            return promise;
+          }
+          // One step after the original: the same Response object (watched in place, see
+          // watchBody) or the same rejection reason. Not the original promise itself, because
+          // our rejection handler on it would hide a failure the app never handles from
+          // `unhandledrejection`, where the app's own error reporting looks for it.
+          return promise.then(
+            (res) => {
+              respond(traced, res);
+              return res;
+            },
+            (error: unknown) => {
+              failed(traced, error);
+              throw error;
+            },
+          );
+        },
+    ),
   );
+};

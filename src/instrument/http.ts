@@ -69,6 +69,15 @@ export interface UrlRules {
 }
 
 /**
+ * Whether a header the app sets is a trace header (in any spelling). Where it set one, we add
+ * none, not even the other one: fetch and XHR follow the same rule.
+ */
+export const isTraceHeader = (name: string): boolean => {
+  const l = name.toLowerCase();
+  return l === 'traceparent' || l === 'tracestate';
+};
+
+/**
  * Compiles `propagateTo` and `ignoreUrls` against the page's URL; undefined, with the error
  * reported, when they cannot be compiled (the instrumentation then stays off).
  */

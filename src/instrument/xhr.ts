@@ -2,9 +2,9 @@ import type { Span } from '../core/span';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
-import { patch, patchAll } from '../lib/patch';
+import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import type { Stop } from './index';
@@ -17,8 +17,8 @@ interface XhrState {
   method: string;
   url: string;
   isAsync: boolean;
-  /** Header names the app set, lowercase: trace headers of its own are never doubled or mixed with ours. */
-  headers: Set<string>;
+  /** The app set a trace header itself: ours are never doubled or mixed with it. */
+  ownTraceHeaders: boolean;
   span?: Span;
   failure?: string;
   /**
@@ -116,7 +116,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const span = startHttpSpan(tracer, state.method, target, parentSpan(tracer));
     state.span = span;
     // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
-    if (target.propagate && !state.headers.has('traceparent') && !state.headers.has('tracestate')) {
+    if (target.propagate && !state.ownTraceHeaders) {
       inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value));
     }
     listen(xhr, state);
@@ -140,7 +140,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
           const [method, url, isAsync] = args;
           const raw = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
           // open(method, url, async): a given `async` is converted to a boolean, so 0 is synchronous.
-          if (raw !== undefined) states.set(this, { method: String(method), url: raw, isAsync: args.length < 3 || Boolean(isAsync), headers: new Set() });
+          if (raw !== undefined) states.set(this, { method: String(method), url: raw, isAsync: args.length < 3 || Boolean(isAsync), ownTraceHeaders: false });
           else states.delete(this);
         }
       } catch (error) {
@@ -154,7 +154,8 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       original.call(this, name, value);
       if (isOn()) {
         try {
-          states.get(this)?.headers.add(String(name).toLowerCase());
+          const state = states.get(this);
+          if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
         } catch (error) {
           reportInternal(error);
         }
@@ -199,14 +200,9 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
 
   // All three or none: a method that cannot be replaced leaves the others as they were, and
   // XHR goes untraced while the rest of the instrumentation runs.
-  try {
-    return patchAll(
-      () => patch(proto, 'open', wrapOpen),
-      () => patch(proto, 'setRequestHeader', wrapSetHeader),
-      () => patch(proto, 'send', wrapSend),
-    );
-  } catch (error) {
-    reportInternal(error);
-    return () => undefined;
-  }
+  return patchAllOrSkip(
+    () => patch(proto, 'open', wrapOpen),
+    () => patch(proto, 'setRequestHeader', wrapSetHeader),
+    () => patch(proto, 'send', wrapSend),
+  );
 };

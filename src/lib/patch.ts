@@ -48,3 +48,17 @@ export const patchAll = (...apply: (() => () => void)[]): (() => void) => {
     for (const u of undo) u();
   };
 };
+
+/**
+ * `patchAll` for an instrumentation that is skipped when it cannot be installed: a patch that
+ * throws (a read-only global on a locked-down page) leaves everything as it was, is reported,
+ * and the returned function does nothing. The rest of the instrumentation runs on.
+ */
+export const patchAllOrSkip = (...apply: (() => () => void)[]): (() => void) => {
+  try {
+    return patchAll(...apply);
+  } catch (error) {
+    reportInternal(error);
+    return () => undefined;
+  }
+};

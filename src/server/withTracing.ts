@@ -5,6 +5,7 @@ import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
+import { hasNoBody } from '../lib/hasNoBody';
 import { anyUrl, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
@@ -68,9 +69,6 @@ interface Setup {
 
 // Distinct env objects that get their own tracer before withTracing stops making new ones.
 const MAX_ENV_SETUPS = 8;
-
-// Statuses whose responses carry no body (RFC 9110), and 101, whose body is a WebSocket.
-const NO_BODY = new Set([101, 204, 205, 304]);
 
 const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => boolean) => {
   if (p === undefined || p === true) return () => true;
@@ -298,7 +296,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   // 101 and WebSocket upgrades (workerd's `webSocket` property) must go back as they are, and the
   // Response constructor only takes 200-599.
   const untouchable = status < 200 || status > 599 || (response as { webSocket?: unknown }).webSocket != null;
-  if (untouchable || !response.body || request.method === 'HEAD' || NO_BODY.has(status)) {
+  if (untouchable || !response.body || hasNoBody(status, request.method)) {
     const out = extra.length && !untouchable ? (rebuild(response, response.body, extra) ?? response) : response;
     await endNow();
     return out;

@@ -57,11 +57,11 @@ export const resolveDelivery = (
 
 /**
  * The delivery options actually given: `{ requestTimeoutMs: undefined }` means the default, but
- * spread over the defaults it would replace it with `undefined`. For the worker's own options;
- * the worker filters what pages send itself.
+ * spread over the defaults it would replace it with `undefined`. The options are plain numbers,
+ * so a JSON round trip, which leaves undefined out, is exact (and the shortest code for the
+ * 6 kB worker, which layers every page's and its own options with it).
  */
-export const givenDelivery = (opts: DeliveryOptions | undefined): DeliveryOptions =>
-  Object.fromEntries(Object.entries(opts ?? {}).filter(([, v]) => v !== undefined));
+export const givenDelivery = (opts: DeliveryOptions | undefined): DeliveryOptions => JSON.parse(JSON.stringify(opts ?? {})) as DeliveryOptions;
 
 // --- names shared by the page and the worker below ---
 

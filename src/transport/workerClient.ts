@@ -3,6 +3,7 @@ import type { DeliveryConfig, FlushResult, WorkerApi } from '../protocol';
 import type { Sink } from './pageBuffer';
 import { CONNECT_MESSAGE } from './resolveDelivery';
 import { packRecords } from './packRecords';
+import { within } from '../lib/within';
 
 /** Options of {@link connectWorker}. */
 export interface WorkerClientOptions {
@@ -31,19 +32,7 @@ const STATUS_TIMEOUT_MS = 3_000;
 const REUSE_MS = 5_000;
 
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`[edgetrace] ${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+  within(p, ms, () => Promise.reject(new Error(`[edgetrace] ${what} timed out after ${ms} ms`)));
 
 /**
  * Resolves with `reg` once it has an active worker (activating counts, as for

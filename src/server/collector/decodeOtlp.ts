@@ -201,7 +201,8 @@ const plainValue = (v: unknown, depth: number, lim: Required<DecodeLimits>): unk
  * `__proto__` would replace the object's prototype and lose the attribute.
  */
 const put = (out: Record<string, unknown>, key: string, value: unknown): void => {
-  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
 };
 
 const readKeyValues = (

@@ -19,6 +19,17 @@ const scripted = (...results: ExportResult[]) => {
   return { exporter, batches };
 };
 
+/** Makes the next export of a `scripted()` exporter record its batch and wait for `release()`. */
+const holdNext = ({ exporter, batches }: ReturnType<typeof scripted>) => {
+  let release!: () => void;
+  (exporter.export as ReturnType<typeof vi.fn>).mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
+    batches.push([...r]);
+    await new Promise<void>((res) => (release = res));
+    return { ok: true };
+  });
+  return () => release();
+};
+
 describe('batchProcessor', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
@@ -67,15 +78,11 @@ describe('batchProcessor', () => {
   });
 
   it('drops the oldest records beyond maxQueueSize and reports the count on the next batch', async () => {
-    const { exporter, batches } = scripted();
+    const target = scripted();
+    const { exporter, batches } = target;
     const p = batchProcessor(exporter, { maxQueueSize: 3, maxBatchSize: 3, delayMs: 1000 });
     // The first three fill a batch and export at once; hold the export so the queue backs up.
-    let release!: () => void;
-    (exporter.export as ReturnType<typeof vi.fn>).mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
-      batches.push([...r]);
-      await new Promise<void>((res) => (release = res));
-      return { ok: true };
-    });
+    const release = holdNext(target);
     for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) p.onEnd?.(record(n));
     expect(p.dropped()).toBe(2);
     release();
@@ -128,15 +135,11 @@ describe('batchProcessor', () => {
   });
 
   it('keeps the drop count when the batch carrying it fails, even if that batch is dropped later', async () => {
-    const { exporter, batches } = scripted();
+    const target = scripted();
+    const { exporter, batches } = target;
     const p = batchProcessor(exporter, { maxQueueSize: 2, maxBatchSize: 2, delayMs: 1000 });
-    let release!: () => void;
+    const release = holdNext(target);
     const mock = exporter.export as ReturnType<typeof vi.fn>;
-    mock.mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
-      batches.push([...r]);
-      await new Promise<void>((res) => (release = res));
-      return { ok: true };
-    });
     // a, b go out and hang; c, d, e queue behind them and c is dropped.
     for (const n of ['a', 'b', 'c', 'd', 'e']) p.onEnd?.(record(n));
     expect(p.dropped()).toBe(1);
