@@ -17,6 +17,7 @@ import { FLAG_SAMPLED, formatTraceparent, isValidSpanId, isValidTraceId } from '
 import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
+import { isTime } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl } from './redact';
 import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
@@ -123,6 +124,24 @@ const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
 // Longer than any secret the default patterns find (a JWT runs to a few thousand characters).
 const REDACT_MARGIN = 8192;
+
+/** The first `n` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair. */
+const cutAt = (s: string, n: number): string => {
+  const last = s.charCodeAt(n - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n);
+};
+
+type WellFormed = { isWellFormed?(): boolean; toWellFormed(): string };
+
+/**
+ * The string with each lone surrogate replaced by U+FFFD. A lone surrogate has no UTF-8 form:
+ * JSON carries it as a `\ud83d` escape that strict protobuf JSON parsers refuse, and with it the
+ * whole request. Runtimes without `isWellFormed()` (before Chrome 111, Safari 16.4) pass as is.
+ */
+const wellFormed = (s: string): string => {
+  const w = s as unknown as WellFormed;
+  return !w.isWellFormed || w.isWellFormed() ? s : w.toWellFormed();
+};
 
 /** Secret patterns, then for a URL (`kind` 1) or a bare query (`kind` 2) its query values. */
 const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => {
@@ -242,7 +261,7 @@ export class Span implements SpanRecord {
     this.kind = opts?.kind ?? 'internal';
     // A start time must be a positive epoch time: `endMs` stays 0 only while the span is open.
     const startMs = opts?.startMs;
-    this.startMs = typeof startMs === 'number' && startMs > 0 ? startMs : t.core.now();
+    this.startMs = isTime(startMs) ? startMs : t.core.now();
     this.endMs = 0;
     this.attrs = {};
     this.events = NONE;
@@ -332,7 +351,7 @@ export class Span implements SpanRecord {
     // A string far past the limit is first cut to the limit plus a margin: enough for a secret
     // that starts before the limit to be found whole, without scanning what the cut drops anyway.
     let cut = s.length > cfg.maxStringLength + REDACT_MARGIN;
-    if (cut) s = s.slice(0, cfg.maxStringLength + REDACT_MARGIN);
+    if (cut) s = cutAt(s, cfg.maxStringLength + REDACT_MARGIN);
     const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
     const scan = mayHoldSecret(s, cfg.secretPatterns);
     // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
@@ -351,11 +370,11 @@ export class Span implements SpanRecord {
       }
     }
     if (s.length > cfg.maxStringLength) {
-      s = s.slice(0, cfg.maxStringLength);
+      s = cutAt(s, cfg.maxStringLength);
       cut = true;
     }
     if (cut) this.ex().truncated++;
-    return s;
+    return wellFormed(s);
   }
 
   private clean(key: string, value: unknown): AttributeValue | undefined {
@@ -508,7 +527,7 @@ export class Span implements SpanRecord {
         this.ex().droppedEvents++;
         return this;
       }
-      const event: SpanEventRecord = { name: this.cleanString(String(name)), timeMs: typeof timeMs === 'number' ? timeMs : this[kT].core.now() };
+      const event: SpanEventRecord = { name: this.cleanString(String(name)), timeMs: isTime(timeMs) ? timeMs : this[kT].core.now() };
       if (attributes && typeof attributes === 'object') this.cleanAttrs(attributes, event);
       events.push(event);
     } catch (error) {
@@ -640,7 +659,7 @@ export class Span implements SpanRecord {
     if (this.endMs !== 0) return;
     try {
       const t = this[kT];
-      const end = typeof endMs === 'number' && endMs > 0 ? endMs : t.core.now();
+      const end = isTime(endMs) ? endMs : t.core.now();
       // A clock that went backwards must not give a negative duration.
       this.endMs = end < this.startMs ? this.startMs : end;
       const prev = this[kPrev];
@@ -759,7 +778,7 @@ export class Generation extends Span {
   /** Marks when the first token arrived (`completion_start_time`), now by default. */
   setCompletionStart(timeMs?: number): this {
     try {
-      const t = typeof timeMs === 'number' ? timeMs : this[kT].core.now();
+      const t = isTime(timeMs) ? timeMs : this[kT].core.now();
       this.put(A.COMPLETION_START_TIME, new Date(t).toISOString());
     } catch (error) {
       reportInternal(error);

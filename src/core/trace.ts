@@ -1,6 +1,7 @@
 import type { ObservationType, SpanKind } from '../protocol';
 import { kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
+import { isTime } from '../lib/now';
 import * as A from './semconv';
 
 /** Options for `createTrace()`. Every field is optional. */
@@ -119,7 +120,7 @@ export class Trace extends Span {
   override end(endMs?: number): void {
     if (this.isEnded) return;
     try {
-      const end = typeof endMs === 'number' ? endMs : this[kT].core.now();
+      const end = isTime(endMs) ? endMs : this[kT].core.now();
       for (let span = this[kT].head, next: Span | undefined; span; span = next) {
         next = span[kNext];
         if (span === this) continue;

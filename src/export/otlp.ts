@@ -20,11 +20,12 @@ const NO_RESOURCE: ResourceRecord = { attrs: {}, scope: { name: '' } };
 /**
  * Converts fractional epoch milliseconds to OTLP's nanosecond decimal string.
  * The whole milliseconds and the fraction are handled apart, so nothing is lost beyond the
- * precision the double itself carries (about 0.25 µs at today's epoch). Negative or non-finite
- * input gives "0".
+ * precision the double itself carries (about 0.25 µs at today's epoch). Input that is not a
+ * positive time before the year 2527 gives "0".
  */
 export const msToNanos = (ms: number): string => {
-  if (!(ms > 0 && ms < Infinity)) return '0';
+  // 2^44 ms (see isTime) keeps the nanoseconds within 64 bits and out of exponent notation.
+  if (!(ms > 0 && ms < 2 ** 44)) return '0';
   let whole = Math.floor(ms);
   // `ms - whole` is exact for doubles (Sterbenz), so rounding only happens here; it can round up
   // to a whole millisecond, never past one.

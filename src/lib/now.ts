@@ -18,3 +18,9 @@ let clock: Clock | undefined;
  * Feature detection waits for the first call, so importing this touches no global.
  */
 export const now = (): number => (clock ??= fromPerformance() ?? Date.now)();
+
+/**
+ * Whether `ms` can be given as a time: after the epoch and before 2^44 ms (the year 2527), so that
+ * its OTLP form, nanoseconds in 64 bits, cannot overflow. A time in µs or ns by mistake is not one.
+ */
+export const isTime = (ms: unknown): ms is number => typeof ms === 'number' && ms > 0 && ms < 2 ** 44;

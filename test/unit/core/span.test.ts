@@ -313,6 +313,34 @@ describe('limits', () => {
     expect(byName('s').attrs[A.TRUNCATED]).toBe(2);
   });
 
+  it('never cuts a surrogate pair in two, and replaces lone surrogates', () => {
+    const { tracer, byName } = testTracer({ limits: { maxStringLength: 16 } });
+    const span = tracer.createTrace('t').startSpan('s');
+    // The emoji's two UTF-16 units sit at positions 15 and 16: a cut at 16 would split it.
+    span.setAttribute('emoji', `${'x'.repeat(15)}😀 and more`);
+    span.setOutput('ok \ud83d \udc00 ok');
+    span.end();
+    expect(byName('s').attrs.emoji).toBe('x'.repeat(15));
+    expect(byName('s').attrs[A.OBSERVATION_OUTPUT]).toBe('ok \ufffd \ufffd ok');
+    expect(byName('s').attrs[A.TRUNCATED]).toBe(1);
+  });
+
+  it('ignores explicit times that are not epoch milliseconds (ns or µs by mistake, NaN, huge)', () => {
+    const { tracer, byName, time: clock } = testTracer();
+    const trace = tracer.createTrace('t');
+    const ns = Date.now() * 1e6;
+    const span = trace.startSpan('s', { startMs: ns });
+    span.recordEvent('e', undefined, 1e30);
+    span.recordEvent('nan', undefined, NaN);
+    span.end(1e22);
+    trace.finish(Date.now() * 1e3);
+    const s = byName('s');
+    expect(s.startMs).toBe(clock());
+    expect(s.endMs).toBe(clock());
+    expect(s.events.map((e) => e.timeMs)).toEqual([clock(), clock()]);
+    expect(byName('t').endMs).toBe(clock());
+  });
+
   it('caps events and links per span', () => {
     const { tracer, byName } = testTracer({ limits: { maxEvents: 2, maxLinks: 1 } });
     const span = tracer.startSpan('s');

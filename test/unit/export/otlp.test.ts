@@ -90,6 +90,12 @@ describe('msToNanos', () => {
   it('never uses exponent notation', () => {
     for (const ms of [1e-7, 1e-6, 1e15, 4102444800000.999]) expect(msToNanos(ms)).toMatch(/^\d+$/);
   });
+
+  it('gives "0" for times whose nanoseconds do not fit in 64 bits (ns or µs passed as ms)', () => {
+    expect(msToNanos(2 ** 44 - 1)).toBe(`${2 ** 44 - 1}000000`);
+    expect(BigInt(msToNanos(2 ** 44 - 1)) < 2n ** 64n).toBe(true);
+    for (const ms of [2 ** 44, 1.7e15, 1.7e18, 1e22]) expect(msToNanos(ms)).toBe('0');
+  });
 });
 
 describe('toAnyValue', () => {
