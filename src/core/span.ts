@@ -151,14 +151,36 @@ const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => 
 };
 
 const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
-  if (error instanceof Error) return { type: error.name || 'Error', message: error.message, stack: error.stack };
-  if (error !== null && typeof error === 'object') {
-    const e = error as { name?: unknown; message?: unknown; stack?: unknown };
-    if (typeof e.message === 'string') {
-      return { type: typeof e.name === 'string' ? e.name : 'Error', message: e.message, stack: typeof e.stack === 'string' ? e.stack : undefined };
+  try {
+    if (error instanceof Error) return { type: error.name || 'Error', message: String(error.message), stack: error.stack };
+    if (error !== null && typeof error === 'object') {
+      const e = error as { name?: unknown; message?: unknown; stack?: unknown };
+      if (typeof e.message === 'string') {
+        return { type: typeof e.name === 'string' ? e.name : 'Error', message: e.message, stack: typeof e.stack === 'string' ? e.stack : undefined };
+      }
     }
+  } catch {
+    // A getter or a (revoked) proxy that throws: the span still records that it failed.
+    return { type: 'Error', message: '[unreadable error]' };
   }
   return { type: typeof error, message: safeJson(error) };
+};
+
+/**
+ * Calls `fn` with each own enumerable key of `obj` and its value. A value whose getter throws is
+ * reported and skipped: the caller's other keys are still recorded.
+ */
+const eachEntry = (obj: object, fn: (key: string, value: unknown) => void): void => {
+  for (const key of Object.keys(obj)) {
+    let value: unknown;
+    try {
+      value = (obj as Record<string, unknown>)[key];
+    } catch (error) {
+      reportInternal(error);
+      continue;
+    }
+    fn(key, value);
+  }
 };
 
 /**
@@ -281,13 +303,18 @@ export class Span implements SpanRecord {
     if (!(flags & FLAG_SAMPLED)) return;
     // Names are redacted and cut like any string: an app may put a URL or a token in one.
     this.name = this.cleanString(this.name);
-    const type = opts?.type;
-    if (type && type !== 'span') this.write(A.OBSERVATION_TYPE, type);
-    if (opts) {
-      if (opts.attributes) this.setAttributes(opts.attributes);
-      if (opts.input !== undefined) this.setInput(opts.input);
-      // Links are the caller's data: anything that is not a list of { context } is left out.
-      if (Array.isArray(opts.links)) for (const l of opts.links) if (l) this.addLink(l.context, l.attributes);
+    // Linked into the trace by now: options that throw when read are reported, not thrown.
+    try {
+      const type = opts?.type;
+      if (type && type !== 'span') this.write(A.OBSERVATION_TYPE, type);
+      if (opts) {
+        if (opts.attributes) this.setAttributes(opts.attributes);
+        if (opts.input !== undefined) this.setInput(opts.input);
+        // Links are the caller's data: anything that is not a list of { context } is left out.
+        if (Array.isArray(opts.links)) for (const l of opts.links) if (l) this.addLink(l.context, l.attributes);
+      }
+    } catch (error) {
+      reportInternal(error);
     }
     t.core.started(this);
   }
@@ -411,7 +438,7 @@ export class Span implements SpanRecord {
   /** Sets several attributes. */
   setAttributes(attributes: Record<string, unknown>): this {
     try {
-      if (attributes && typeof attributes === 'object') for (const key of Object.keys(attributes)) this.put(key, attributes[key]);
+      if (attributes && typeof attributes === 'object') eachEntry(attributes, (key, value) => this.put(key, value));
     } catch (error) {
       reportInternal(error);
     }
@@ -428,7 +455,7 @@ export class Span implements SpanRecord {
     try {
       const prefix = this.metadataPrefix();
       if (typeof metadata === 'string') this.put(`${prefix}.${metadata}`, value);
-      else if (metadata && typeof metadata === 'object') for (const k of Object.keys(metadata)) this.put(`${prefix}.${k}`, metadata[k]);
+      else if (metadata && typeof metadata === 'object') eachEntry(metadata, (k, value) => this.put(`${prefix}.${k}`, value));
     } catch (error) {
       reportInternal(error);
     }
@@ -541,12 +568,12 @@ export class Span implements SpanRecord {
     const attrs: Attributes = {};
     let n = 0;
     let dropped = 0;
-    for (const key of Object.keys(attributes)) {
-      const v = this.clean(key, attributes[key]);
-      if (v === undefined) continue;
+    eachEntry(attributes, (key, value) => {
+      const v = this.clean(key, value);
+      if (v === undefined) return;
       if (n++ >= this[kT].core.cfg.maxAttributes) dropped++;
       else attrs[key] = v;
-    }
+    });
     into.attrs = attrs;
     if (dropped) into.droppedAttrs = dropped;
   }
@@ -579,12 +606,23 @@ export class Span implements SpanRecord {
 
   /** Starts a child span that you end yourself with `end()`. */
   startSpan(name: string, opts?: SpanOptions): Span {
-    return new Span(this[kT], name, opts, this);
+    try {
+      return new Span(this[kT], name, opts, this);
+    } catch (error) {
+      // Options that cannot be read (a throwing getter or proxy): the child starts without them.
+      reportInternal(error);
+      return new Span(this[kT], name, undefined, this);
+    }
   }
 
   /** Starts a child generation that you end yourself with `end()`. */
   startGeneration(name: string, opts?: GenerationOptions): Generation {
-    return new Generation(this[kT], name, opts, this);
+    try {
+      return new Generation(this[kT], name, opts, this);
+    } catch (error) {
+      reportInternal(error);
+      return new Generation(this[kT], name, undefined, this);
+    }
   }
 
   /**
@@ -706,8 +744,12 @@ export class Generation extends Span {
   constructor(t: TraceShared, name: string, opts: GenerationOptions | undefined, parent: ConstructorParameters<typeof Span>[3]) {
     super(t, name, { ...opts, type: 'generation' }, parent);
     if (!this.isRecording || !opts) return;
-    if (opts.model) this.setModel(opts.model);
-    if (opts.modelParameters) this.put(A.MODEL_PARAMETERS, safeJson(opts.modelParameters));
+    try {
+      if (opts.model) this.setModel(opts.model);
+      if (opts.modelParameters) this.put(A.MODEL_PARAMETERS, safeJson(opts.modelParameters));
+    } catch (error) {
+      reportInternal(error);
+    }
   }
 
   /** @internal Cost from the price table at the end, unless set explicitly. */

@@ -98,13 +98,21 @@ export class Trace extends Span {
 
   /** Records the trace's input (shown on the trace and its root observation). */
   override setInput(input: unknown): this {
-    this.io(A.TRACE_INPUT, input, 'input');
+    try {
+      this.io(A.TRACE_INPUT, input, 'input');
+    } catch (error) {
+      reportInternal(error);
+    }
     return super.setInput(input);
   }
 
   /** Records the trace's output. */
   override setOutput(output: unknown): this {
-    this.io(A.TRACE_OUTPUT, output, 'output');
+    try {
+      this.io(A.TRACE_OUTPUT, output, 'output');
+    } catch (error) {
+      reportInternal(error);
+    }
     return super.setOutput(output);
   }
 

@@ -345,6 +345,54 @@ describe('never throws into the caller', () => {
     expect(rec.name).toBe('span');
   });
 
+  it('takes hostile values and options (throwing proxies and getters) without losing the rest', () => {
+    const { tracer, spans } = testTracer();
+    const trap = new Proxy(function rpc() {}, { get: () => { throw new Error('trap'); } });
+    const hostileOpts = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const getter = {
+      a: 1,
+      get bad() {
+        throw new Error('getter');
+      },
+      c: 3,
+    };
+    const t = tracer.createTrace({ name: 'checkout', input: trap, userId: 'u1' });
+    expect(t.isRecording).toBe(true);
+    const calls: Array<() => unknown> = [
+      () => t.setInput(trap),
+      () => t.setOutput(trap),
+      () => t.startSpan('child', hostileOpts).end(),
+      () => t.startGeneration('gen', hostileOpts).end(),
+      () => t.span('run', hostileOpts, () => 1),
+      () => t.setAttributes(getter),
+      () => t.addMetadata(getter),
+      () => t.recordEvent('evt', getter),
+    ];
+    for (const call of calls) expect(call).not.toThrow();
+    let thrown: unknown;
+    try {
+      t.span('fails', () => {
+        throw revoked;
+      });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown === revoked).toBe(true);
+    t.finish();
+    expect(spans.map((r) => r.name).sort()).toEqual(['checkout', 'child', 'fails', 'gen', 'run']);
+    const root = spans.find((r) => r.name === 'checkout')!;
+    expect(root.attrs.a).toBe(1);
+    expect(root.attrs.c).toBe(3);
+    expect(root.attrs[`${A.TRACE_METADATA}.c`]).toBe(3);
+    expect(root.events[0]!.attrs).toEqual({ a: 1, c: 3 });
+    expect(root.attrs[A.OBSERVATION_INPUT]).toBe('[Function [Unserializable]]');
+    const fails = spans.find((r) => r.name === 'fails')!;
+    expect(fails.status.code).toBe('error');
+    expect(fails.events[0]!.attrs?.[A.EXCEPTION_MESSAGE]).toBe('[unreadable error]');
+  });
+
   it('a failing mask hides the value instead of leaking it', () => {
     const { tracer, byName } = testTracer({ mask: () => { throw new Error('mask bug'); } });
     tracer.startSpan('s').setInput('secret prompt').end();

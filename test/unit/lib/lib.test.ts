@@ -45,6 +45,43 @@ describe('safeJson', () => {
     expect(safeJson({ toJSON: () => { throw new Error('x'); } })).toBe('"[Unserializable]"');
   });
 
+  it('loses only the value that cannot be read, not its siblings', () => {
+    const getter = {
+      answer: 'Paris',
+      get bad() {
+        throw new Error('getter');
+      },
+      tokens: 12,
+    };
+    expect(JSON.parse(safeJson(getter))).toEqual({ answer: 'Paris', bad: '[Unserializable]', tokens: 12 });
+    const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    expect(JSON.parse(safeJson([1, trap, 3]))).toEqual([1, {}, 3]);
+    expect(JSON.parse(safeJson({ a: 1, fn: new Proxy(() => 1, { get: () => { throw new Error('trap'); } }) })).a).toBe(1);
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(JSON.parse(safeJson({ a: 1, revoked: proxy, c: 3 }))).toEqual({ a: 1, revoked: '[Unserializable]', c: 3 });
+  });
+
+  it('keeps the fields of errors and the errors of an AggregateError', () => {
+    const failure = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', errno: -111, config: { huge: true } });
+    const out = JSON.parse(safeJson(new AggregateError([failure, new TypeError('t')], 'all failed')));
+    expect(out).toMatchObject({ name: 'AggregateError', message: 'all failed', errors: [{ message: 'connect ECONNREFUSED', code: 'ECONNREFUSED', errno: -111 }, { name: 'TypeError' }] });
+    // Only primitive fields: an HTTP client's error carries its whole request and config.
+    expect(out.errors[0].config).toBeUndefined();
+  });
+
+  it('unwraps boxed primitives', () => {
+    // eslint-disable-next-line no-new-wrappers
+    expect(safeJson({ s: new String('hi'), n: new Number(42), b: new Boolean(false) })).toBe('{"s":"hi","n":42,"b":false}');
+  });
+
+  it('bounds the whole walk, not only each level', () => {
+    const wide = (depth: number): unknown => (depth === 0 ? 1 : Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, wide(depth - 1)])));
+    const text = safeJson(wide(3));
+    expect(text).toContain('[…]');
+    expect(text.length).toBeLessThan(60_000);
+  });
+
   it('bounds depth', () => {
     let deep: Record<string, unknown> = {};
     const root = deep;
