@@ -69,8 +69,12 @@ export const clientRequestAttributes = (method: string, href: string): Record<st
   return attrs;
 };
 
-/** `error.type` for a thrown value: its name (`TypeError`), else `_OTHER`. */
+/** `error.type` for a thrown value: its name (`TypeError`), else `_OTHER`, also when reading it throws. */
 export const errorType = (error: unknown): string => {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === 'string' && name ? name : '_OTHER';
+  try {
+    const name = (error as { name?: unknown } | null)?.name;
+    return typeof name === 'string' && name ? name : '_OTHER';
+  } catch {
+    return '_OTHER';
+  }
 };

@@ -304,6 +304,28 @@ describe('withTracing', () => {
     expect(span!.events[0]).toMatchObject({ name: 'exception', attrs: { 'exception.type': 'RangeError', 'exception.message': 'boom' } });
   });
 
+  it('rethrows a thrown value it cannot read (a revoked proxy) unchanged, and still exports the span', async () => {
+    const rec = recorder();
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const handler = withTracing(
+      async () => {
+        throw revoked;
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    let thrown: unknown;
+    await handler(new Request('http://x/'), {}, ctx).catch((error: unknown) => {
+      thrown = error;
+    });
+    expect(thrown === revoked).toBe(true);
+    await settle();
+    const [span] = rec.spans();
+    expect(span!.status.code).toBe('error');
+    expect(span!.attrs['error.type']).toBe('_OTHER');
+  });
+
   it('marks 5xx as errors and leaves 4xx unset', async () => {
     const rec = recorder();
     const handler = withTracing((req: Request) => new Response('x', { status: Number(new URL(req.url).searchParams.get('s')) }), { exporter: rec.exporter });
