@@ -661,13 +661,20 @@ export class Span implements SpanRecord {
   score(name: string, value: number | string | boolean, opts?: ScoreOptions): this {
     try {
       if (typeof name !== 'string' || !name || !this.isRecording) return this;
+      // A BigInt (a database count) becomes a number; NaN, the infinities and other types have no
+      // score form: JSON would send null, or fail to encode and take the batch's other scores along.
+      const v = typeof value === 'bigint' ? Number(value) : value;
+      if (typeof v === 'number' ? !Number.isFinite(v) : typeof v !== 'string' && typeof v !== 'boolean') {
+        reportInternal(new TypeError(`score "${name}": the value must be a finite number, a string or a boolean, not ${safeJson(v)}`));
+        return this;
+      }
       const score: ScoreRecord = {
         v: 1,
         rec: 'score',
         id: newId(),
         traceId: this.traceId,
         name: this.cleanString(name),
-        value: typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'string' ? this.cleanString(value) : value,
+        value: typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'string' ? this.cleanString(v) : v,
         timeMs: this[kT].core.now(),
       };
       if (!this.isTraceRoot()) score.observationId = this.spanId;

@@ -223,6 +223,21 @@ describe('trace-level fields', () => {
     expect(scores[1]).toMatchObject({ value: 'x'.repeat(40), comment: 'y'.repeat(40) });
   });
 
+  it('turns a BigInt score into a number and refuses values with no score form, keeping the others', async () => {
+    const { tracer, scores } = testTracer();
+    const trace = tracer.createTrace('t');
+    trace.score('rows', 42n as never);
+    for (const bad of [NaN, Infinity, null, { a: 1 }]) trace.score('bad', bad as never);
+    trace.score('ok', 0.5);
+    expect(scores.map((s) => [s.name, s.value])).toEqual([
+      ['rows', 42],
+      ['ok', 0.5],
+    ]);
+    // What is kept encodes: one bad score used to fail the whole batch.
+    const { toScoreEvents } = await import('../../../src/export/langfuse');
+    expect(() => JSON.stringify(toScoreEvents(scores))).not.toThrow();
+  });
+
   it('records no score on a trace that is not sampled', () => {
     const { tracer, scores } = testTracer({ sampleRate: 0 });
     const trace = tracer.createTrace('t');
