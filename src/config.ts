@@ -5,7 +5,7 @@ import { DEFAULT_SECRET_PATTERNS } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
-import { isHttpUrl } from './lib/isHttpUrl';
+import { isHttpUrl, pageBase } from './lib/isHttpUrl';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
 export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
@@ -147,6 +147,41 @@ export const fail = (call: string, option: string, expected: string, got: unknow
   throw new TypeError(`[edgetrace] ${call}: "${option}" must be ${expected}, got ${shown}.`);
 };
 
+/** The largest whole-number option: no timer waits longer (setTimeout would fire at once), and no count needs more. */
+export const MAX_WHOLE = 2 ** 31 - 1;
+
+/** What a whole-number option from `min` to {@link MAX_WHOLE} must be when `v` is not one; else undefined. */
+export const wholeNumber = (v: unknown, min: number): string | undefined =>
+  !Number.isInteger(v) || (v as number) < min ? `a whole number ≥ ${min}` : (v as number) > MAX_WHOLE ? `a whole number ≤ ${MAX_WHOLE}` : undefined;
+
+/** Whether `name: value` can go on a request: `Headers` refuses what fetch would refuse. */
+export const isHeader = (name: string, value: unknown): boolean => {
+  if (typeof value !== 'string') return false;
+  if (typeof Headers !== 'function') return true;
+  try {
+    new Headers([[name, value]]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Throws, naming the header, unless `headers` is undefined or an object of headers a request can carry. */
+export const checkHeaders = (call: string, headers: unknown): void => {
+  if (headers === undefined) return;
+  if (typeof headers !== 'object' || headers === null) fail(call, 'headers', 'an object of header names to values', headers);
+  for (const [name, value] of Object.entries(headers as object)) {
+    if (!isHeader(name, value)) fail(call, `headers["${name}"]`, 'a string a request header can carry (a token name, Latin-1 value)', value);
+  }
+};
+
+const SPAN_KINDS: readonly SpanKind[] = ['internal', 'server', 'client', 'producer', 'consumer'];
+const OBSERVATION_TYPES: readonly ObservationType[] = ['span', 'generation', 'event', 'agent', 'tool', 'chain', 'retriever', 'evaluator', 'embedding', 'guardrail'];
+
+const isScalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number';
+const isAttributeValue = (v: unknown): boolean =>
+  isScalar(v) || (Array.isArray(v) && v.every((x) => isScalar(x) && typeof x === typeof v[0]));
+
 const isBrowserPage = (): boolean => typeof (globalThis as { document?: unknown }).document === 'object';
 const isWorkerScope = (): boolean =>
   typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
@@ -165,8 +200,10 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   };
   const str = (name: keyof TracerOptions): string | undefined =>
     check(name, opts[name], typeof opts[name] === 'string' && opts[name] !== '', 'a non-empty string');
-  const count = (name: string, v: unknown, dflt: number, min = 0): number =>
-    check<number>(name, v, Number.isInteger(v) && (v as number) >= min, `a whole number ≥ ${min}`) ?? dflt;
+  const count = (name: string, v: unknown, dflt: number, min = 0): number => {
+    const problem = v === undefined ? undefined : wholeNumber(v, min);
+    return problem ? fail(call, name, problem, v) : ((v as number | undefined) ?? dflt);
+  };
   const object = (name: string, v: unknown, expected = 'an object'): Record<string, unknown> =>
     check(name, v, isObject(v), expected) ?? {};
   const array = (name: string, v: unknown, expected = 'an array'): unknown[] | undefined => check(name, v, Array.isArray(v), expected);
@@ -179,6 +216,10 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   const rate = opts.sampleRate;
   const sampleRate = check<number>('sampleRate', rate, typeof rate === 'number' && rate >= 0 && rate <= 1, 'a number from 0 to 1') ?? 1;
   const resourceOpt = object('resource', opts.resource, 'an object of attributes');
+  // Checked here: one value the encoder cannot write (a BigInt, a cycle) would fail every batch.
+  for (const [key, v] of Object.entries(resourceOpt)) {
+    if (!isAttributeValue(v)) fail(call, `resource["${key}"]`, 'a string, number, boolean or an array of one of them', v);
+  }
   check('exporter', opts.exporter, typeof opts.exporter?.export === 'function', 'an object with an export(records) method');
   array('processors', opts.processors, 'an array of span processors');
   check('contextManager', opts.contextManager, typeof opts.contextManager?.with === 'function', 'an object with active() and with()');
@@ -205,6 +246,13 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     const min = filter.minDurationMs;
     check('filter.minDurationMs', min, typeof min === 'number' && min >= 0, 'a number ≥ 0');
     for (const key of ['include', 'exclude', 'types', 'kinds'] as const) array(`filter.${key}`, filter[key]);
+    // A misspelt kind or type ("SERVER", "generations") would silently drop every span.
+    const oneOf = (key: 'types' | 'kinds', names: readonly string[]): void => {
+      const list: unknown[] = filter[key] ?? [];
+      if (!list.every((n) => names.includes(n as string))) fail(call, `filter.${key}`, `an array of ${names.map((n) => `"${n}"`).join(', ')}`, list);
+    };
+    oneOf('kinds', SPAN_KINDS);
+    oneOf('types', OBSERVATION_TYPES);
     for (const key of ['include', 'exclude'] as const) {
       const list = filter[key];
       if (list && !list.every((m) => typeof m === 'string' || m instanceof RegExp || typeof m === 'function')) {
@@ -268,12 +316,14 @@ export interface ResolvedInit {
 
 /** Validates what `init()` adds to the tracer options; throws like `resolveConfig`. */
 export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit => {
-  if (opts.endpoint !== undefined && (typeof opts.endpoint !== 'string' || opts.endpoint === '')) {
-    fail(call, 'endpoint', 'a non-empty URL string', opts.endpoint);
+  if (opts.endpoint !== undefined) {
+    // A page or worker sends to a URL relative to its own; elsewhere there is nothing to resolve against.
+    const page = pageBase();
+    if (opts.endpoint === '' || !isHttpUrl(opts.endpoint, page)) {
+      fail(call, 'endpoint', page ? 'an http(s) URL, absolute or relative to the page' : 'an absolute http(s) URL', opts.endpoint);
+    }
   }
-  if (opts.headers !== undefined && (typeof opts.headers !== 'object' || opts.headers === null)) {
-    fail(call, 'headers', 'an object of header names to values', opts.headers);
-  }
+  checkHeaders(call, opts.headers);
   const lf = opts.langfuse;
   if (lf !== undefined) {
     if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {

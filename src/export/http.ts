@@ -2,9 +2,17 @@ import type { ExportResult, Exporter, SpanRecord, TelemetryRecord } from '../pro
 import { encodeOtlp } from './otlp';
 import { combineResults, networkError, toExportResult } from './result';
 import { scoresUrlFor } from '../lib/scoresUrl';
+import { isHttpUrl, pageBase } from '../lib/isHttpUrl';
+import { checkHeaders, fail, wholeNumber } from '../config';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Throws, naming `timeoutMs`, unless it is undefined or a whole number of ms a timer can wait. */
+export const checkTimeout = (call: string, timeoutMs: unknown): void => {
+  const problem = timeoutMs === undefined ? undefined : wholeNumber(timeoutMs, 1);
+  if (problem) fail(call, 'timeoutMs', problem, timeoutMs);
+};
 
 /** Options for {@link createOtlpExporter}. */
 export interface OtlpExporterOptions {
@@ -114,6 +122,11 @@ export const splitSpans = (records: readonly TelemetryRecord[]): { spans: SpanRe
  * The returned promise never rejects.
  */
 export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
+  const call = 'createOtlpExporter()';
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  if (!isHttpUrl(opts.url, pageBase())) fail(call, 'url', 'an http(s) URL', opts.url);
+  checkHeaders(call, opts.headers);
+  checkTimeout(call, opts.timeoutMs);
   const fetchFn = captureFetch(opts.fetch);
   const headers = new Headers(opts.headers);
   headers.set('content-type', 'application/json');

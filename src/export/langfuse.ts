@@ -1,5 +1,5 @@
 import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
-import { captureFetch, DEFAULT_TIMEOUT_MS, sendJson } from './http';
+import { captureFetch, checkTimeout, DEFAULT_TIMEOUT_MS, sendJson } from './http';
 import { toOtlpJson } from './otlp';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 
@@ -201,6 +201,7 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
  * returned promise never rejects.
  */
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
+  checkTimeout('createLangfuseExporter()', opts.timeoutMs);
   const base = (opts.baseUrl ?? LANGFUSE_CLOUD_URL).replace(/\/+$/, '');
   const fetchFn = captureFetch(opts.fetch);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;

@@ -1,4 +1,4 @@
-import { fail } from '../config';
+import { fail, MAX_WHOLE } from '../config';
 import type { UrlPattern } from '../lib/matchUrl';
 
 /** Which browser instrumentations `init()` turns on; each is on unless set to `false`. */
@@ -76,7 +76,7 @@ const patterns = (call: string, name: string, value: unknown): UrlPattern[] => {
 
 const ms = (call: string, name: string, value: unknown, dflt: number): number => {
   if (value === undefined) return dflt;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(call, name, 'a number of milliseconds > 0', value);
+  if (typeof value !== 'number' || !(value > 0 && value <= MAX_WHOLE)) fail(call, name, `a number of milliseconds > 0 and ≤ ${MAX_WHOLE}`, value);
   return value as number;
 };
 

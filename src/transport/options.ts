@@ -1,5 +1,5 @@
 import type { DeliveryOptions } from '../protocol';
-import { fail } from '../config';
+import { fail, isHeader, wholeNumber } from '../config';
 import { resolveDelivery } from './resolveDelivery';
 
 /** How `init()` delivers what the page records (see DESIGN.md section 4). Every field is optional. */
@@ -70,13 +70,15 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
   }
   const count = (name: string, v: unknown, dflt: number, min: number): number => {
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(call, name, `a whole number ≥ ${min}`, v);
+    const problem = wholeNumber(v, min);
+    if (problem) fail(call, name, problem, v);
     return v as number;
   };
   const workerTimeoutMs = count('workerTimeoutMs', opts.workerTimeoutMs, 10_000, 0);
   const tokenHeaders: Record<string, string> = {};
   if (opts.ingestToken !== undefined) {
     if (typeof opts.ingestToken !== 'string' || !opts.ingestToken) fail(call, 'ingestToken', 'a non-empty string', opts.ingestToken);
+    if (!isHeader('x', opts.ingestToken)) fail(call, 'ingestToken', 'text a request header can carry (Latin-1)', opts.ingestToken);
     const header = opts.ingestTokenHeader ?? 'x-edgetrace-token';
     if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
       fail(call, 'ingestTokenHeader', 'an HTTP header name', header);

@@ -1,4 +1,5 @@
 import type { DeliveryOptions } from '../protocol';
+import { wholeNumber } from '../config';
 
 /** Delivery options with every default filled in. */
 export type ResolvedDelivery = Required<DeliveryOptions>;
@@ -47,8 +48,8 @@ export const resolveDelivery = (
     if (key === 'backoffJitter') {
       if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(call, `delivery.${key}`, 'a number from 0 to 1', v);
     } else {
-      const min = AT_LEAST_ONE.has(key) ? 1 : 0;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(call, `delivery.${key}`, `a whole number ≥ ${min}`, v);
+      const problem = wholeNumber(v, AT_LEAST_ONE.has(key) ? 1 : 0);
+      if (problem) fail(call, `delivery.${key}`, problem, v);
     }
     out[key] = v;
   }

@@ -79,7 +79,33 @@ describe('resolveConfig', () => {
 
   it('rejects a bad endpoint or headers at init', () => {
     expect(() => init({ endpoint: 42 as never })).toThrowError('"endpoint"');
-    expect(() => init({ endpoint: '/v1/traces', headers: 'x' as never })).toThrowError('"headers"');
+    expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: 'x' as never })).toThrowError('"headers"');
+  });
+
+  it('rejects at init an endpoint, header or token no request could carry', () => {
+    // No page here: a relative endpoint has nothing to resolve against.
+    expect(() => init({ endpoint: '/v1/traces' })).toThrowError('"endpoint" must be an absolute http(s) URL, got "/v1/traces"');
+    expect(() => init({ endpoint: 'not a url' })).toThrowError('"endpoint"');
+    expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: { 'x tenant': 'a' } })).toThrowError('"headers["x tenant"]"');
+    expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: { 'x-tenant': 'ключ' } })).toThrowError('"headers["x-tenant"]"');
+    expect(() => init({ endpoint: 'https://c.test/v1/traces', ingestToken: 'токен-123456' })).toThrowError('"ingestToken"');
+  });
+
+  it('rejects timeouts past what a timer can wait, and counts past 2^31 - 1', () => {
+    expect(() => resolveConfig({ batch: { exportTimeoutMs: Number.MAX_SAFE_INTEGER } })).toThrowError('"batch.exportTimeoutMs" must be a whole number ≤ 2147483647');
+    expect(() => resolveConfig({ batch: { delayMs: 2 ** 31 } })).toThrowError('"batch.delayMs"');
+    expect(resolveConfig({ batch: { exportTimeoutMs: 2 ** 31 - 1 } }).batch.exportTimeoutMs).toBe(2 ** 31 - 1);
+    expect(() => init({ endpoint: 'https://c.test/v1/traces', delivery: { requestTimeoutMs: 2 ** 31 } })).toThrowError('"delivery.requestTimeoutMs" must be a whole number ≤ 2147483647');
+  });
+
+  it('checks resource values and filter kinds and types, which would otherwise fail or drop every span', () => {
+    expect(() => resolveConfig({ resource: { 'k8s.pod.uid': 1n as never } })).toThrowError('"resource["k8s.pod.uid"]" must be a string, number, boolean or an array of one of them');
+    expect(() => resolveConfig({ resource: { cloud: { region: 'eu' } as never } })).toThrowError('"resource["cloud"]"');
+    expect(() => resolveConfig({ resource: { tags: ['a', 1] as never } })).toThrowError('"resource["tags"]"');
+    expect(resolveConfig({ resource: { region: 'eu', zones: ['a', 'b'], replicas: 3 } }).resource).toMatchObject({ region: 'eu', zones: ['a', 'b'], replicas: 3 });
+    expect(() => resolveConfig({ filter: { kinds: ['SERVER' as never] } })).toThrowError('"filter.kinds" must be an array of "internal", "server"');
+    expect(() => resolveConfig({ filter: { types: ['generations' as never] } })).toThrowError('"filter.types"');
+    expect(resolveConfig({ filter: { kinds: ['server'], types: ['generation'] } }).filter).toEqual({ kinds: ['server'], types: ['generation'] });
   });
 
   it('adds the g flag to user redaction patterns so every match goes', () => {

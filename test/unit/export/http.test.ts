@@ -3,6 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
 import { createOtlpExporter, sendJson } from '../../../src/export/http';
+import { createLangfuseExporter } from '../../../src/export/langfuse';
 import { scoresUrlFor } from '../../../src/lib/scoresUrl';
 import { loopbackRecorder } from '../../helpers/loopback';
 import { scoreRecord, spanRecord } from '../../helpers/records';
@@ -169,8 +170,20 @@ describe('createOtlpExporter', () => {
     const fake = (() => {
       throw new TypeError('bad url');
     }) as unknown as typeof fetch;
-    const result = await createOtlpExporter({ url: 'x', fetch: fake }).export([span()]);
+    const result = await createOtlpExporter({ url: 'https://collector.test/v1/traces', fetch: fake }).export([span()]);
     expect(result).toEqual({ ok: false, retryable: true, reason: 'network error: bad url' });
+  });
+
+  it('throws at creation, naming the option, for a URL, header or timeout it could never send with', () => {
+    const url = 'https://collector.test/v1/traces';
+    expect(() => createOtlpExporter({ url: 'collector.test/v1/traces' })).toThrow('"url" must be an http(s) URL');
+    expect(() => createOtlpExporter({ url: 'ftp://collector.test/' })).toThrow('"url"');
+    expect(() => createOtlpExporter({ url, headers: { 'x tenant': 'a' } })).toThrow('"headers["x tenant"]"');
+    expect(() => createOtlpExporter({ url, headers: { authorization: 'Bearer ключ' } })).toThrow('"headers["authorization"]"');
+    // setTimeout fires at once past 2^31 - 1 ms: every request would be aborted on the spot.
+    expect(() => createOtlpExporter({ url, timeoutMs: 2 ** 31 })).toThrow('"timeoutMs" must be a whole number ≤ 2147483647');
+    expect(() => createLangfuseExporter({ publicKey: 'pk', secretKey: 'sk', timeoutMs: 0 })).toThrow('"timeoutMs" must be a whole number ≥ 1');
+    expect(() => createOtlpExporter({ url, headers: { 'x-tenant': 'a' }, timeoutMs: 2 ** 31 - 1 })).not.toThrow();
   });
 
   it('posts score records as a JSON array to the scores route beside /v1/traces', async () => {

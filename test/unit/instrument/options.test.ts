@@ -35,7 +35,8 @@ describe('resolveInstrument', () => {
     expect(() => resolveInstrument({ ignoreUrls: [42] as never })).toThrow('"ignoreUrls" must be an array');
     expect(() => resolveInstrument({ instrument: 'all' as never })).toThrow('"instrument" must be false or an object of booleans, got "all"');
     expect(() => resolveInstrument({ instrument: { fetch: 'yes' as never } })).toThrow('"instrument.fetch" must be a boolean, got "yes"');
-    expect(() => resolveInstrument({ interactionIdleMs: -1 })).toThrow('"interactionIdleMs" must be a number of milliseconds > 0, got -1');
+    expect(() => resolveInstrument({ interactionIdleMs: -1 })).toThrow('"interactionIdleMs" must be a number of milliseconds > 0 and ≤ 2147483647, got -1');
+    expect(() => resolveInstrument({ interactionTimeoutMs: 2 ** 31 })).toThrow('"interactionTimeoutMs" must be a number of milliseconds > 0 and ≤ 2147483647');
     expect(() => resolveInstrument({ sessionTimeoutMs: Number.NaN })).toThrow('"sessionTimeoutMs"');
     expect(() => resolveInstrument({ interactionIdleMs: 1000, interactionTimeoutMs: 10 })).toThrow('"interactionTimeoutMs" must be at least interactionIdleMs (1000), got 10');
   });
