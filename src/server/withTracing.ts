@@ -4,6 +4,7 @@ import type { Trace } from '../core/trace';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
+import { within } from '../lib/within';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
 import { anyUrl, toUrlTest } from '../lib/matchUrl';
@@ -114,6 +115,17 @@ const isResponseLike = (r: unknown): r is Response =>
 const flush = (tracer: Tracer): Promise<void> => tracer.flush().catch(reportInternal);
 
 /**
+ * Where there is no waitUntil, how long a response (or its body's last chunk) waits for the
+ * request's export. A healthy collector answers well within it; one that hangs must not hold
+ * every response for the whole export timeout (Bun drops a request idle for 10 s). The export
+ * goes on after it, in runtimes that keep running.
+ */
+export const FLUSH_HOLD_MS = 2000;
+
+/** The flush, as long as a response may wait for it. */
+const held = (tracer: Tracer): Promise<void> => within(flush(tracer), FLUSH_HOLD_MS, () => undefined);
+
+/**
  * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
  * traced:
  * - the incoming W3C `traceparent`/`tracestate` is continued (a malformed one starts a new trace);
@@ -122,9 +134,9 @@ const flush = (tracer: Tracer): Promise<void> => tracer.flush().catch(reportInte
  * - status and thrown errors are recorded (a throw is passed on unchanged);
  * - the span ends when the response body has been sent, streams included;
  * - the request's spans are exported once, through `ctx.waitUntil` (Cloudflare, a FetchEvent),
- *   Vercel's request context or `options.waitUntil`; where there is none, the export is awaited
- *   before the response completes (before returning when there is no body, else before the
- *   body's last chunk is released).
+ *   Vercel's request context or `options.waitUntil`; where there is none, the response waits
+ *   for the export, for at most {@link FLUSH_HOLD_MS} (before returning when there is no body,
+ *   else before the body's last chunk is released).
  *
  * `options` may be a function of `env`, for Workers, whose configuration arrives with each
  * request. Without a tracer, exporter or processors, the exporter comes from `fromEnv(env)`.
@@ -214,9 +226,8 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       trace.recordError(error);
       trace.setAttribute('error.type', errorType(error));
       trace.end();
-      const flushed = flush(tracer);
-      if (waitUntil) waitUntil(flushed);
-      else await flushed;
+      if (waitUntil) waitUntil(flush(tracer));
+      else await held(tracer);
       throw error;
     }
     return respond(s, trace, request, response, waitUntil);
@@ -277,9 +288,8 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   const { tracer } = s;
   const endNow = async (): Promise<void> => {
     trace.end();
-    const flushed = flush(tracer);
-    if (waitUntil) waitUntil(flushed);
-    else await flushed;
+    if (waitUntil) waitUntil(flush(tracer));
+    else await held(tracer);
   };
   if (!isResponseLike(response)) {
     await endNow();
@@ -315,7 +325,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
     trace.end();
     ended();
     // Without waitUntil, the body's last chunk waits for the export (see observeBody).
-    return waitUntil ? undefined : flush(tracer);
+    return waitUntil ? undefined : held(tracer);
   };
   let body: ReadableStream<Uint8Array>;
   try {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
-import { withTracing } from '../../../src/server/withTracing';
+import { FLUSH_HOLD_MS, withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
 import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
 import { requestSpan } from '../../../src/server/scope';
@@ -284,6 +284,34 @@ describe('withTracing', () => {
     await last;
     expect(done).toBe(true);
     expect(rec.calls).toHaveLength(1);
+  });
+
+  it('without waitUntil, holds a response for an export that hangs only FLUSH_HOLD_MS', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let exports = 0;
+      const exporter: Exporter = { export: () => (exports++, new Promise<never>(() => undefined)) };
+      let returned = false;
+      const noBody = withTracing(() => new Response(null, { status: 204 }), { exporter });
+      const answered = noBody(new Request('http://x/')).then(() => (returned = true));
+      await vi.advanceTimersByTimeAsync(FLUSH_HOLD_MS - 100);
+      expect(exports).toBe(1);
+      expect(returned).toBe(false);
+      await vi.advanceTimersByTimeAsync(200);
+      await answered;
+      expect(returned).toBe(true);
+
+      let read: string | undefined;
+      const withBody = withTracing(() => new Response('body'), { exporter });
+      const reading = (await withBody(new Request('http://x/'))).text().then((t) => (read = t));
+      await vi.advanceTimersByTimeAsync(FLUSH_HOLD_MS - 100);
+      expect(read).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(200);
+      await reading;
+      expect(read).toBe('body');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('records a thrown error, exports, and rethrows it unchanged', async () => {
