@@ -29,6 +29,38 @@ export interface FromEnvOptions {
 
 const CALL = 'fromEnv()';
 
+/** `Deno.env`: its variables are read through `toObject()`, not as properties. */
+export interface DenoEnv {
+  toObject(): Record<string, string>;
+}
+
+const variablesOf = (env: object): Record<string, unknown> => {
+  const deno = (env as Partial<DenoEnv>).toObject;
+  if (typeof deno !== 'function') return env as Record<string, unknown>;
+  try {
+    return deno.call(env);
+  } catch {
+    return fail(CALL, 'env', 'readable (Deno needs --allow-env)', 'Deno.env without permission');
+  }
+};
+
+/**
+ * The process's environment where the runtime has one (`process.env` in Node and Bun,
+ * `Deno.env` when permitted), else an empty object. Never throws.
+ */
+export const processEnv = (): Record<string, unknown> => {
+  const g = globalThis as { Deno?: { env?: Partial<DenoEnv> }; process?: { env?: unknown } };
+  try {
+    const deno = g.Deno?.env;
+    if (typeof deno?.toObject === 'function') return deno.toObject();
+    const env = g.process?.env;
+    return env && typeof env === 'object' ? { ...(env as Record<string, unknown>) } : {};
+  } catch {
+    // Deno without --allow-env.
+    return {};
+  }
+};
+
 /**
  * Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs joined by `,`, values percent-encoded
  * (OpenTelemetry's exporter configuration). Whitespace around keys and values is dropped.
@@ -89,7 +121,7 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
 
 /**
  * Creates the exporter an environment asks for, from an object of variables (Workers pass
- * `env`; Node passes `process.env`):
+ * `env`; Node and Bun pass `process.env`, Deno `Deno.env`):
  * - `TRACING_MODE`: `langfuse` | `otlp` | `console` | `jsonl` | `none`. When unset: `langfuse` if
  *   both Langfuse keys are set, else `otlp` if an OTLP endpoint is, else `none`.
  * - langfuse: `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`, `LANGFUSE_BASE_URL` (or its older
@@ -100,8 +132,9 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`.
  * Throws a `TypeError` naming the variable that is missing or invalid.
  */
-export const fromEnv = (env: Record<string, unknown> = {}, opts: FromEnvOptions = {}): EnvExporter => {
-  if (typeof env !== 'object' || env === null) fail(CALL, 'env', 'an object of environment variables', env);
+export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: FromEnvOptions = {}): EnvExporter => {
+  if (typeof given !== 'object' || given === null) fail(CALL, 'env', 'an object of environment variables', given);
+  const env = variablesOf(given);
   const serviceName = str(env, 'OTEL_SERVICE_NAME');
   const named = str(env, 'TRACING_MODE')?.toLowerCase();
   if (named !== undefined && !MODES.includes(named as TracingMode)) fail(CALL, 'TRACING_MODE', `one of ${MODES.join(', ')}`, env.TRACING_MODE);

@@ -11,7 +11,7 @@ import { anyUrl, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
-import { fromEnv } from './fromEnv';
+import { fromEnv, processEnv } from './fromEnv';
 import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
 import { runInScope } from './scope';
 import { createServerTracer } from './serverTracer';
@@ -100,7 +100,10 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
-    const envExporter = given ? undefined : fromEnv(env && typeof env === 'object' ? (env as Record<string, unknown>) : {});
+    // The second argument is Workers' env, but Deno's connection info, Bun's server or Next's
+    // route params elsewhere: variables it lacks come from the process environment.
+    const own = env && typeof env === 'object' ? (env as Record<string, unknown>) : {};
+    const envExporter = given ? undefined : fromEnv({ ...processEnv(), ...own });
     tracer = createServerTracer({ ...opts, exporter: opts.exporter ?? envExporter });
   }
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.

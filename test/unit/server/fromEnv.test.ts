@@ -104,6 +104,15 @@ describe('fromEnv', () => {
     expect(fromEnv({ TRACING_MODE: 'none', LANGFUSE_PUBLIC_KEY: 'pk-lf-1' }).mode).toBe('none');
   });
 
+  it('reads Deno.env, whose variables are behind toObject()', () => {
+    const denoEnv = { toObject: () => ({ TRACING_MODE: 'console', OTEL_SERVICE_NAME: 'deno-svc' }), get: () => undefined };
+    const exporter = fromEnv(denoEnv);
+    expect(exporter.mode).toBe('console');
+    expect(exporter.serviceName).toBe('deno-svc');
+    const denied = { toObject: () => { throw new Error('NotCapable: Requires env access'); } };
+    expect(() => fromEnv(denied)).toThrow('"env" must be readable (Deno needs --allow-env)');
+  });
+
   it('infers the mode when TRACING_MODE is unset', () => {
     expect(fromEnv({}).mode).toBe('none');
     expect(fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }).mode).toBe('langfuse');

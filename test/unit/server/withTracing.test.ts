@@ -447,6 +447,21 @@ describe('withTracing', () => {
     expect(body.resourceSpans[0].scopeSpans[0].spans[0].kind).toBe(2);
   });
 
+  it('reads the process environment where the second argument is not an env (Deno info, Bun server)', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_ENDPOINT', rx.base);
+    vi.stubEnv('OTEL_SERVICE_NAME', 'from-process');
+    try {
+      const handler = withTracing(() => new Response('x'));
+      // Deno.serve passes connection info, Bun.serve the server: neither holds variables.
+      const info = { remoteAddr: { transport: 'tcp', hostname: '127.0.0.1', port: 50000 }, completed: Promise.resolve() };
+      await (await handler(new Request('http://x/'), info)).text();
+      const [req] = await rx.waitFor(1, '/v1/traces');
+      expect(JSON.parse(req!.body).resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'from-process' } });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('takes OTEL_SERVICE_NAME from a fromEnv() exporter passed explicitly, unless serviceName is given', async () => {
     const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, OTEL_SERVICE_NAME: 'svc-from-env' };
     const names: unknown[] = [];
