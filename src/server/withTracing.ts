@@ -1,6 +1,7 @@
 import type { TracerOptions } from '../config';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
+import { kT, type Span, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
@@ -96,6 +97,35 @@ const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => bo
 const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] =>
   h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
 
+/**
+ * Per trace, what to do when one of its spans ends after the request's own flush: work the
+ * handler left running in `ctx.waitUntil` (scoring, evaluation) would otherwise wait for the next
+ * request's export, which may never come to this isolate.
+ */
+const lateEnds = new WeakMap<TraceShared, () => void>();
+const watched = new WeakSet<Tracer>();
+
+const watchLateEnds = (tracer: Tracer): void => {
+  if (watched.has(tracer)) return;
+  watched.add(tracer);
+  tracer.addProcessor({ onEnd: (span) => lateEnds.get((span as Span)[kT])?.() });
+};
+
+/** From now on, spans of `trace` that end are flushed again, through `waitUntil` when there is one. */
+const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
+  let scheduled = false;
+  lateEnds.set(trace[kT], () => {
+    if (scheduled) return;
+    scheduled = true;
+    // A microtask later: spans ending together share one flush, queued by then in every processor.
+    const flushed = Promise.resolve().then(() => {
+      scheduled = false;
+      return flush(tracer);
+    });
+    waitUntil?.(flushed);
+  });
+};
+
 const setup = (opts: WithTracingOptions, env: unknown): Setup => {
   let tracer = opts.tracer;
   if (!tracer) {
@@ -106,6 +136,7 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
     const envExporter = given ? undefined : fromEnv({ ...processEnv(), ...own });
     tracer = createServerTracer({ ...opts, exporter: opts.exporter ?? envExporter });
   }
+  watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   if (opts.traceFetch !== false) instrumentServerFetch();
   return { tracer, opts, propagate: toPropagate(opts.propagateTo), headers: toHeaders(opts.responseHeaders) };
@@ -229,6 +260,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       trace.recordError(error);
       trace.setAttribute('error.type', errorType(error));
       trace.end();
+      flushLateEnds(tracer, trace, waitUntil);
       if (waitUntil) waitUntil(flush(tracer));
       else await held(tracer);
       throw error;
@@ -291,6 +323,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   const { tracer } = s;
   const endNow = async (): Promise<void> => {
     trace.end();
+    flushLateEnds(tracer, trace, waitUntil);
     if (waitUntil) waitUntil(flush(tracer));
     else await held(tracer);
   };
@@ -326,6 +359,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
     if (end.cancelled) trace.setAttribute('edgetrace.response.cancelled', true);
     if (end.unread) trace.setAttribute('edgetrace.response.unread', true);
     trace.end();
+    flushLateEnds(tracer, trace, waitUntil);
     ended();
     // Without waitUntil, the body's last chunk waits for the export (see observeBody).
     return waitUntil ? undefined : held(tracer);

@@ -314,6 +314,35 @@ describe('withTracing', () => {
     }
   });
 
+  it('exports spans and scores the handler makes in its own ctx.waitUntil work, without another request', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
+        const root = requestSpan()!;
+        ctx.waitUntil(
+          (async () => {
+            await new Promise((r) => setTimeout(r, 20));
+            root.span('post-process', () => undefined);
+            root.score('late', 1);
+          })(),
+        );
+        return new Response('accepted', { status: 202 });
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, pending } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    // Settle everything registered, including what is registered while settling.
+    for (let n = 0; n !== pending.length; ) {
+      n = pending.length;
+      await Promise.all(pending);
+    }
+    const names = rec.calls.flat().map((r) => (r.rec === 'span' ? r.name : `score:${r.name}`));
+    expect(names).toContain('post-process');
+    expect(names).toContain('score:late');
+    expect(rec.spans().filter((r) => r.kind === 'server')).toHaveLength(1);
+  });
+
   it('records a thrown error, exports, and rethrows it unchanged', async () => {
     const rec = recorder();
     const boom = new RangeError('boom');
