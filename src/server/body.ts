@@ -26,11 +26,13 @@ const sizeOf = (chunk: unknown): number =>
  * cloned, so endless streams stay cheap), and calls `onEnd` once when the body is done, failed
  * or cancelled. The returned stream closes only after the promise `onEnd` returns has settled,
  * which lets a runtime without `waitUntil` finish a flush while the response is still open.
+ * When `clientGone` aborts, the body counts as cancelled at once.
  */
 export const observeBody = (
   body: ReadableStream<Uint8Array>,
   onEnd: (end: BodyEnd) => Promise<unknown> | void,
   unreadMs = UNREAD_MS,
+  clientGone?: AbortSignal,
 ): ReadableStream<Uint8Array> => {
   const reader = body.getReader();
   let bytes = 0;
@@ -52,6 +54,17 @@ export const observeBody = (
       reportInternal(error);
     }
   };
+  // The request's signal, where the runtime aborts it when the client disconnects (Node through
+  // toNodeListener, Deno, Bun, workerd with enable_request_signal). A read waiting on an upstream
+  // body may then never settle and cancel() never come (workerd), so the span ends here.
+  if (clientGone && typeof clientGone.addEventListener === 'function') {
+    const gone = (): void => {
+      started();
+      void finish({ bytes, cancelled: true });
+    };
+    if (clientGone.aborted) gone();
+    else clientGone.addEventListener('abort', gone, { once: true });
+  }
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {

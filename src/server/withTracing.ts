@@ -366,7 +366,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   };
   let body: ReadableStream<Uint8Array>;
   try {
-    body = observeBody(response.body, onEnd);
+    body = observeBody(response.body, onEnd, undefined, request.signal);
   } catch (error) {
     // A body already locked or read (a Response reused by the handler): pass it on as it is.
     reportInternal(error);

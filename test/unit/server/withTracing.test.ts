@@ -343,6 +343,28 @@ describe('withTracing', () => {
     expect(rec.spans().filter((r) => r.kind === 'server')).toHaveLength(1);
   });
 
+  it('ends the span as cancelled when the request signal says the client went away, though the read never settles', async () => {
+    const rec = recorder();
+    // An upstream that never sends again: the pending read stays pending, and no cancel() comes.
+    const upstream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('data: first\n\n'));
+      },
+    });
+    const handler = withTracing(() => new Response(upstream, { headers: { 'content-type': 'text/event-stream' } }), { exporter: rec.exporter });
+    const client = new AbortController();
+    const { ctx, settle } = workerCtx();
+    const res = await handler(new Request('http://x/', { signal: client.signal }), {}, ctx);
+    const reader = res.body!.getReader();
+    await reader.read();
+    void reader.read();
+    client.abort();
+    await settle();
+    const [span] = rec.spans();
+    expect(span!.attrs['edgetrace.response.cancelled']).toBe(true);
+    expect(span!.attrs['http.response.body.size']).toBe(13);
+  });
+
   it('records a thrown error, exports, and rethrows it unchanged', async () => {
     const rec = recorder();
     const boom = new RangeError('boom');
