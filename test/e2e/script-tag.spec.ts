@@ -33,6 +33,13 @@ test.beforeAll(async () => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    // CORS for any origin: the sandboxed frame's origin is opaque ("null"), so its POSTs are cross-origin.
+    res.setHeader('access-control-allow-origin', '*');
+    if (req.method === 'OPTIONS' && path === '/v1/traces') {
+      res.writeHead(204, { 'access-control-allow-methods': 'POST', 'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'content-type') });
+      res.end();
+      return;
+    }
     if (req.method === 'POST' && path === '/v1/traces') {
       readBody(req)
         .then((text) => {
@@ -202,5 +209,7 @@ test('init() in a sandboxed iframe, where reading navigator.serviceWorker throws
   const inner = await page.evaluate(() => (window as unknown as { __inner: Promise<{ outcome: string; transport: string }> }).__inner);
   expect(inner.outcome).toBe('init ok, traced 42');
   expect(inner.transport).not.toBe('worker');
+  // And the trace made in the sandbox is delivered.
+  await expect.poll(() => spansOf(received).map((s) => s.name), { timeout: 15_000 }).toContain('in-sandbox');
   expect(seen.pageErrors).toEqual([]);
 });

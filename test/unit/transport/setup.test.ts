@@ -24,7 +24,9 @@ const stubPage = (): void => {
 };
 
 const opts = { endpoint: 'https://collector.test/v1/traces', transport: 'page' as const };
-const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+// The outbox's IndexedDB work and sends take as long as the machine makes them: poll, never sleep.
+const eventually = (check: () => unknown) => vi.waitFor(check, { timeout: 15_000, interval: 50 });
+const SLOW = 30_000;
 
 describe('setupTransport with the page outbox', () => {
   beforeEach(() => {
@@ -45,13 +47,13 @@ describe('setupTransport with the page outbox', () => {
     setupTransport(second, opts, { endpoint: opts.endpoint });
     second.startSpan('b1').end();
     await shut;
-    await settle();
-    await flushNow();
-    await settle();
-    expect(sent.sort()).toEqual(['a1', 'a2', 'a3', 'b1']);
+    await eventually(async () => {
+      await flushNow();
+      expect([...sent].sort()).toEqual(['a1', 'a2', 'a3', 'b1']);
+    });
     // The transport's own listener and one outbox's, not an orphaned second outbox's.
     expect(listeners.filter(([t]) => t === 'online')).toHaveLength(2);
-  });
+  }, SLOW);
 
   it('stops the page outbox and reports no transport once the tracer is shut down', async () => {
     const { setupTransport, getStatus } = await import('../../../src/transport/index');
@@ -59,12 +61,11 @@ describe('setupTransport with the page outbox', () => {
     const tracer = createTracer({});
     setupTransport(tracer, opts, { endpoint: opts.endpoint });
     tracer.startSpan('a1').end();
-    await settle();
-    expect((await getStatus()).transport).toBe('page');
+    await eventually(async () => expect((await getStatus()).transport).toBe('page'));
     await tracer.shutdown();
-    expect(listeners.filter(([t]) => t === 'online')).toHaveLength(0);
+    await eventually(() => expect(listeners.filter(([t]) => t === 'online')).toHaveLength(0));
     expect((await getStatus()).transport).toBe('none');
-  });
+  }, SLOW);
 });
 
 describe('keepalive', () => {
@@ -88,8 +89,7 @@ describe('keepalive', () => {
     const { spanRecord } = await import('../../helpers/records');
     const records = Array.from({ length: 40 }, (_, i) => spanRecord(i, { name: `${'名'.repeat(600)}${i}` }));
     sendTail(records, { endpoint: 'https://collector.test/v1/traces' });
-    await settle(10);
-    expect(bodies).toHaveLength(1);
+    await eventually(() => expect(bodies).toHaveLength(1));
     expect(new TextEncoder().encode(bodies[0]).byteLength).toBeLessThan(KEEPALIVE_MAX_BYTES);
   });
 });
