@@ -64,7 +64,10 @@ test('a click whose handler awaits twice and then fetches parents the fetches an
   expect(header.slice(3, 35)).toBe(click.traceId);
   expect(header.slice(36, 52)).toBe(first.spanId);
   // The interaction ends with its last piece of work, not when the idle wait ran out.
-  expect(Math.abs(click.endMs - second.endMs)).toBeLessThan(20);
+  // (Measured from the last child to end, whichever it is: a renderer pause can reorder them.)
+  const lastWork = Math.max(first.endMs, render.endMs, second.endMs);
+  expect(click.endMs).toBeGreaterThanOrEqual(lastWork - 1);
+  expect(click.endMs - lastWork).toBeLessThan(100);
   expect(await pageErrors(page)).toEqual([]);
 });
 

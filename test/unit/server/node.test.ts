@@ -83,17 +83,22 @@ describe('toNodeListener', () => {
   it('passes env, a waitUntil that drain() waits for, and the client address', async () => {
     let finished = false;
     let seen: NodeContext | undefined;
+    // A gate the test opens, not a timer: the work must still be pending when the response is in.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (open = r));
     const { base, listener } = await serve(
       (_req, env: { v: number }, ctx) => {
         seen = ctx;
-        ctx.waitUntil(new Promise<void>((r) => setTimeout(() => ((finished = true), r()), 30)));
+        ctx.waitUntil(gate.then(() => void (finished = true)));
         return new Response(String(env.v));
       },
       { env: { v: 42 } },
     );
     expect(await (await fetch(base)).text()).toBe('42');
     expect(finished).toBe(false);
-    await listener.drain();
+    const drained = listener.drain();
+    open();
+    await drained;
     expect(finished).toBe(true);
     expect(seen!.clientAddress).toMatch(/127\.0\.0\.1/);
   });
