@@ -1,4 +1,5 @@
 import { reportInternal } from '../lib/reportInternal';
+import { within } from '../lib/within';
 
 /** How a response body finished. */
 export interface BodyEnd {
@@ -17,6 +18,9 @@ export interface BodyEnd {
  * takes would otherwise keep the span, and the flush waiting on it, open for good.
  */
 export const UNREAD_MS = 30_000;
+
+/** How long a client's disconnect waits for the body's source to hear of it before the span ends. */
+const CANCEL_WAIT_MS = 1000;
 
 const sizeOf = (chunk: unknown): number =>
   chunk instanceof Uint8Array || chunk instanceof ArrayBuffer ? chunk.byteLength : typeof chunk === 'string' ? chunk.length : 0;
@@ -59,8 +63,13 @@ export const observeBody = (
   // body may then never settle and cancel() never come (workerd), so the span ends here.
   if (clientGone && typeof clientGone.addEventListener === 'function') {
     const gone = (): void => {
+      if (ended) return;
       started();
-      void finish({ bytes, cancelled: true });
+      cancelled = true;
+      // As a runtime's cancel() would: the source hears of it first (its own cancel handler may
+      // record on its spans), then the span ends; after at most a second if that cancel hangs.
+      const heard = reader.cancel(clientGone.reason).catch(() => undefined);
+      void within(heard, CANCEL_WAIT_MS, () => undefined).then(() => finish({ bytes, cancelled: true }));
     };
     if (clientGone.aborted) gone();
     else clientGone.addEventListener('abort', gone, { once: true });

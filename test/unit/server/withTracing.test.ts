@@ -365,6 +365,23 @@ describe('withTracing', () => {
     expect(span!.attrs['http.response.body.size']).toBe(13);
   });
 
+  it('lets the body source hear of a disconnect before the span ends, as a cancel would', async () => {
+    const log: string[] = [];
+    const source = new ReadableStream<Uint8Array>({
+      pull: () => new Promise(() => undefined),
+      // What a cancel handler records at once (the playground's "client went away") is in the span.
+      cancel: () => void log.push('source heard'),
+    });
+    const client = new AbortController();
+    let ended: (end: BodyEnd) => void = () => undefined;
+    const end = new Promise<BodyEnd>((r) => (ended = r));
+    const body = observeBody(source, (e) => (log.push('span ended'), ended(e)), 60_000, client.signal);
+    void body.getReader().read();
+    client.abort();
+    expect((await end).cancelled).toBe(true);
+    expect(log).toEqual(['source heard', 'span ended']);
+  });
+
   it('records a thrown error, exports, and rethrows it unchanged', async () => {
     const rec = recorder();
     const boom = new RangeError('boom');
