@@ -154,6 +154,13 @@ export const MAX_WHOLE = 2 ** 31 - 1;
 export const wholeNumber = (v: unknown, min: number): string | undefined =>
   !Number.isInteger(v) || (v as number) < min ? `a whole number ≥ ${min}` : (v as number) > MAX_WHOLE ? `a whole number ≤ ${MAX_WHOLE}` : undefined;
 
+/** A whole-number option: `dflt` when undefined, else `v` from `min` to {@link MAX_WHOLE}; throws naming it otherwise. */
+export const wholeOption = (call: string, name: string, v: unknown, dflt: number, min: number): number => {
+  if (v === undefined) return dflt;
+  const problem = wholeNumber(v, min);
+  return problem ? fail(call, name, problem, v) : (v as number);
+};
+
 /** Whether `name: value` can go on a request: `Headers` refuses what fetch would refuse. */
 export const isHeader = (name: string, value: unknown): boolean => {
   if (typeof value !== 'string') return false;
@@ -175,7 +182,8 @@ export const checkHeaders = (call: string, headers: unknown): void => {
   }
 };
 
-const SPAN_KINDS: readonly SpanKind[] = ['internal', 'server', 'client', 'producer', 'consumer'];
+/** OpenTelemetry span kinds, in OTLP's order: Span.SpanKind numbers each as its position plus one. */
+export const SPAN_KINDS: readonly SpanKind[] = ['internal', 'server', 'client', 'producer', 'consumer'];
 const OBSERVATION_TYPES: readonly ObservationType[] = ['span', 'generation', 'event', 'agent', 'tool', 'chain', 'retriever', 'evaluator', 'embedding', 'guardrail'];
 
 const isScalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number';
@@ -200,10 +208,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   };
   const str = (name: keyof TracerOptions): string | undefined =>
     check(name, opts[name], typeof opts[name] === 'string' && opts[name] !== '', 'a non-empty string');
-  const count = (name: string, v: unknown, dflt: number, min = 0): number => {
-    const problem = v === undefined ? undefined : wholeNumber(v, min);
-    return problem ? fail(call, name, problem, v) : ((v as number | undefined) ?? dflt);
-  };
+  const count = (name: string, v: unknown, dflt: number, min = 0): number => wholeOption(call, name, v, dflt, min);
   const object = (name: string, v: unknown, expected = 'an object'): Record<string, unknown> =>
     check(name, v, isObject(v), expected) ?? {};
   const array = (name: string, v: unknown, expected = 'an array'): unknown[] | undefined => check(name, v, Array.isArray(v), expected);

@@ -462,40 +462,36 @@ export class Span implements SpanRecord {
     return this;
   }
 
-  /** @internal Applies the `mask` hook and stores input or output as text. */
+  /** @internal Applies the `mask` hook and stores input or output as text. Never throws. */
   io(key: string, value: unknown, field: 'input' | 'output'): void {
-    if (!this.isRecording) return;
-    let v = value;
-    const mask = this[kT].core.cfg.mask;
-    if (mask) {
-      try {
-        v = mask(value, field);
-      } catch (error) {
-        // A failing mask must not leak the unmasked value.
-        reportInternal(error);
-        v = '[mask failed]';
+    try {
+      if (!this.isRecording) return;
+      let v = value;
+      const mask = this[kT].core.cfg.mask;
+      if (mask) {
+        try {
+          v = mask(value, field);
+        } catch (error) {
+          // A failing mask must not leak the unmasked value.
+          reportInternal(error);
+          v = '[mask failed]';
+        }
       }
+      if (v !== undefined) this.put(key, safeJson(v));
+    } catch (error) {
+      reportInternal(error);
     }
-    if (v !== undefined) this.put(key, safeJson(v));
   }
 
   /** Records the operation's input (a prompt, arguments). Passed through `mask`, stored as JSON text. */
   setInput(input: unknown): this {
-    try {
-      this.io(A.OBSERVATION_INPUT, input, 'input');
-    } catch (error) {
-      reportInternal(error);
-    }
+    this.io(A.OBSERVATION_INPUT, input, 'input');
     return this;
   }
 
   /** Records the operation's output. Passed through `mask`, stored as JSON text. */
   setOutput(output: unknown): this {
-    try {
-      this.io(A.OBSERVATION_OUTPUT, output, 'output');
-    } catch (error) {
-      reportInternal(error);
-    }
+    this.io(A.OBSERVATION_OUTPUT, output, 'output');
     return this;
   }
 
@@ -519,10 +515,12 @@ export class Span implements SpanRecord {
   setStatus(code: StatusCode, message?: string): this {
     try {
       if (this.endMs !== 0 || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
-      this.status = code === 'error' && message !== undefined ? { code, message: this.cleanString(String(message)) } : { code };
+      // Cleaned once: a long message is one cut value, not two.
+      const text = code === 'error' && message !== undefined ? this.cleanString(String(message)) : undefined;
+      this.status = text !== undefined ? { code, message: text } : { code };
       if (code === 'error') {
         this.put(A.OBSERVATION_LEVEL, 'ERROR');
-        if (message !== undefined) this.put(A.OBSERVATION_STATUS_MESSAGE, String(message));
+        if (text !== undefined) this.put(A.OBSERVATION_STATUS_MESSAGE, text);
       }
     } catch (error) {
       reportInternal(error);

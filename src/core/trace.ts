@@ -82,7 +82,8 @@ export class Trace extends Span {
     try {
       if (fields.name) {
         this.updateName(fields.name);
-        this.put(A.TRACE_NAME, fields.name);
+        // The name as updateName() cleaned it, as the constructor writes it.
+        this.put(A.TRACE_NAME, this.name);
       }
       if (fields.userId !== undefined) this.setUser(fields.userId);
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
@@ -98,21 +99,13 @@ export class Trace extends Span {
 
   /** Records the trace's input (shown on the trace and its root observation). */
   override setInput(input: unknown): this {
-    try {
-      this.io(A.TRACE_INPUT, input, 'input');
-    } catch (error) {
-      reportInternal(error);
-    }
+    this.io(A.TRACE_INPUT, input, 'input');
     return super.setInput(input);
   }
 
   /** Records the trace's output. */
   override setOutput(output: unknown): this {
-    try {
-      this.io(A.TRACE_OUTPUT, output, 'output');
-    } catch (error) {
-      reportInternal(error);
-    }
+    this.io(A.TRACE_OUTPUT, output, 'output');
     return super.setOutput(output);
   }
 

@@ -3,16 +3,13 @@ import { encodeOtlp } from './otlp';
 import { combineResults, networkError, toExportResult } from './result';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { isHttpUrl, pageBase } from '../lib/isHttpUrl';
-import { checkHeaders, fail, wholeNumber } from '../config';
+import { checkHeaders, fail, wholeOption } from '../config';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
-/** Throws, naming `timeoutMs`, unless it is undefined or a whole number of ms a timer can wait. */
-export const checkTimeout = (call: string, timeoutMs: unknown): void => {
-  const problem = timeoutMs === undefined ? undefined : wholeNumber(timeoutMs, 1);
-  if (problem) fail(call, 'timeoutMs', problem, timeoutMs);
-};
+/** The `timeoutMs` option: the default when unset, else a whole number of ms a timer can wait; throws naming it otherwise. */
+export const timeoutOption = (call: string, timeoutMs: unknown): number => wholeOption(call, 'timeoutMs', timeoutMs, DEFAULT_TIMEOUT_MS, 1);
 
 /** Options for {@link createOtlpExporter}. */
 export interface OtlpExporterOptions {
@@ -126,11 +123,10 @@ export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
   if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
   if (!isHttpUrl(opts.url, pageBase())) fail(call, 'url', 'an http(s) URL', opts.url);
   checkHeaders(call, opts.headers);
-  checkTimeout(call, opts.timeoutMs);
+  const timeoutMs = timeoutOption(call, opts.timeoutMs);
   const fetchFn = captureFetch(opts.fetch);
   const headers = new Headers(opts.headers);
   headers.set('content-type', 'application/json');
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const scoresUrl = opts.scoresUrl === false ? undefined : (opts.scoresUrl ?? scoresUrlFor(opts.url));
 
   return {

@@ -1,5 +1,5 @@
 import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
-import { captureFetch, checkTimeout, DEFAULT_TIMEOUT_MS, sendJson } from './http';
+import { captureFetch, sendJson, timeoutOption } from './http';
 import { toOtlpJson } from './otlp';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 
@@ -201,10 +201,9 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
  * returned promise never rejects.
  */
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
-  checkTimeout('createLangfuseExporter()', opts.timeoutMs);
   const base = (opts.baseUrl ?? LANGFUSE_CLOUD_URL).replace(/\/+$/, '');
   const fetchFn = captureFetch(opts.fetch);
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = timeoutOption('createLangfuseExporter()', opts.timeoutMs);
   const env = opts.environment;
   const auth = basicAuth(opts.publicKey, opts.secretKey);
   const scoreHeaders = new Headers({ authorization: auth, 'content-type': 'application/json' });

@@ -19,7 +19,7 @@ export interface BodyEnd {
  */
 export const UNREAD_MS = 30_000;
 
-/** How long a client's disconnect waits for the body's source to hear of it before the span ends. */
+/** How long a cancel waits for the body's source to hear of it before the span ends. */
 const CANCEL_WAIT_MS = 1000;
 
 const sizeOf = (chunk: unknown): number =>
@@ -30,7 +30,7 @@ const sizeOf = (chunk: unknown): number =>
  * cloned, so endless streams stay cheap), and calls `onEnd` once when the body is done, failed
  * or cancelled. The returned stream closes only after the promise `onEnd` returns has settled,
  * which lets a runtime without `waitUntil` finish a flush while the response is still open.
- * When `clientGone` aborts, the body counts as cancelled at once.
+ * When `clientGone` aborts, the body is cancelled as if its consumer had cancelled it.
  */
 export const observeBody = (
   body: ReadableStream<Uint8Array>,
@@ -58,19 +58,21 @@ export const observeBody = (
       reportInternal(error);
     }
   };
+  // The consumer cancelled, or the client went away. Cancelling the source answers a read still
+  // pending (a stream waiting for its next token) with done: pull() must record that as a cancel
+  // too. The source hears of it first, so what its own cancel handler records makes the span; a
+  // source whose cancel hangs holds the span for at most CANCEL_WAIT_MS.
+  const cancel = async (reason: unknown): Promise<void> => {
+    started();
+    cancelled = true;
+    await within(reader.cancel(reason).catch(() => undefined), CANCEL_WAIT_MS, () => undefined);
+    await finish({ bytes, cancelled: true });
+  };
   // The request's signal, where the runtime aborts it when the client disconnects (Node through
-  // toNodeListener, Deno, Bun, workerd with enable_request_signal). A read waiting on an upstream
-  // body may then never settle and cancel() never come (workerd), so the span ends here.
+  // toNodeListener, Deno, Bun, workerd with enable_request_signal): a read waiting on an upstream
+  // body may then never settle and cancel() never come (workerd).
   if (clientGone && typeof clientGone.addEventListener === 'function') {
-    const gone = (): void => {
-      if (ended) return;
-      started();
-      cancelled = true;
-      // As a runtime's cancel() would: the source hears of it first (its own cancel handler may
-      // record on its spans), then the span ends; after at most a second if that cancel hangs.
-      const heard = reader.cancel(clientGone.reason).catch(() => undefined);
-      void within(heard, CANCEL_WAIT_MS, () => undefined).then(() => finish({ bytes, cancelled: true }));
-    };
+    const gone = (): void => void (ended || cancel(clientGone.reason));
     if (clientGone.aborted) gone();
     else clientGone.addEventListener('abort', gone, { once: true });
   }
@@ -94,19 +96,7 @@ export const observeBody = (
         bytes += sizeOf(chunk.value);
         controller.enqueue(chunk.value);
       },
-      async cancel(reason) {
-        started();
-        // Cancelling the source answers a read still pending (a client that went away while a
-        // stream waited for its next token) with done: pull() must record that as a cancel too.
-        // The source hears of it first, so what its own cancel handler records makes the span.
-        cancelled = true;
-        try {
-          await reader.cancel(reason);
-        } catch {
-          // The source may already have failed; the consumer is gone either way.
-        }
-        await finish({ bytes, cancelled: true });
-      },
+      cancel,
     },
     // Pull only when the consumer asks, so the span ends with the last byte actually taken.
     { highWaterMark: 0 },

@@ -36,12 +36,14 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
     const request = isRequestLike(input) ? input : undefined;
     const href = request ? request.url : String(input);
     const method = init?.method ?? request?.method ?? 'GET';
-    const host = parseUrl(href)?.host;
+    // Parsed once, for the name, the attributes and the propagation rule.
+    const url = parseUrl(href);
+    const host = url?.host;
     span = parent.startSpan(host ? `${spanMethod(method)} ${host}` : spanMethod(method), {
       kind: 'client',
-      attributes: clientRequestAttributes(method, href),
+      attributes: clientRequestAttributes(method, href, url),
     });
-    if (scope.propagate(href)) {
+    if (scope.propagate(href, url)) {
       const headers = new Headers(init?.headers ?? request?.headers);
       // A proxied request carries the caller's tracestate, which belongs to the caller's
       // traceparent: the one injected here takes only this span's own.

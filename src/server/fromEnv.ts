@@ -49,12 +49,10 @@ const variablesOf = (env: object): Record<string, unknown> => {
  * `Deno.env` when permitted), else an empty object. Never throws.
  */
 export const processEnv = (): Record<string, unknown> => {
-  const g = globalThis as { Deno?: { env?: Partial<DenoEnv> }; process?: { env?: unknown } };
+  const g = globalThis as { Deno?: { env?: object }; process?: { env?: unknown } };
   try {
-    const deno = g.Deno?.env;
-    if (typeof deno?.toObject === 'function') return deno.toObject();
-    const env = g.process?.env;
-    return env && typeof env === 'object' ? { ...(env as Record<string, unknown>) } : {};
+    const env = g.Deno?.env ?? g.process?.env;
+    return env && typeof env === 'object' ? { ...variablesOf(env) } : {};
   } catch {
     // Deno without --allow-env.
     return {};

@@ -57,9 +57,8 @@ export const serverRequestAttributes = (request: Request, route: string | undefi
 };
 
 /** Attributes of an outgoing request for its CLIENT span. */
-export const clientRequestAttributes = (method: string, href: string): Record<string, unknown> => {
+export const clientRequestAttributes = (method: string, href: string, url = parseUrl(href)): Record<string, unknown> => {
   const attrs: Record<string, unknown> = methodAttributes(method);
-  const url = parseUrl(href);
   attrs['url.full'] = url ? withoutCredentials(url) : href;
   if (url) {
     attrs['server.address'] = url.hostname;

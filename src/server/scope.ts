@@ -17,8 +17,8 @@ export interface RequestScope {
   tracer: Tracer;
   /** The SERVER span of the request. */
   root: Trace;
-  /** Whether an outgoing request to `url` gets `traceparent`/`tracestate`. */
-  propagate: (url: string) => boolean;
+  /** Whether an outgoing request to `url` (`parsed`, when the caller has parsed it) gets `traceparent`/`tracestate`. */
+  propagate: (url: string, parsed?: URL) => boolean;
 }
 
 // Created on first use so that importing the entry has no side effect.

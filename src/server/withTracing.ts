@@ -14,7 +14,7 @@ import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
 import { fromEnv, processEnv } from './fromEnv';
 import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
-import { runInScope } from './scope';
+import { runInScope, type RequestScope } from './scope';
 import { createServerTracer } from './serverTracer';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
 
@@ -65,14 +65,14 @@ export type TracedHandler<H> = H & ((request: Request, env?: any, ctx?: any) => 
 interface Setup {
   tracer: Tracer;
   opts: WithTracingOptions;
-  propagate: (url: string) => boolean;
+  propagate: RequestScope['propagate'];
   headers: readonly ResponseHeader[];
 }
 
 // Distinct env objects that get their own tracer before withTracing stops making new ones.
 const MAX_ENV_SETUPS = 8;
 
-const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => boolean) => {
+const toPropagate = (p: WithTracingOptions['propagateTo']): RequestScope['propagate'] => {
   if (p === undefined || p === true) return () => true;
   if (p === false) return () => false;
   if (typeof p === 'function') {
@@ -88,8 +88,8 @@ const toPropagate = (p: WithTracingOptions['propagateTo']): ((url: string) => bo
   // The page's matching rules: an origin matches only that origin (not a look-alike host that
   // starts with it), and a RegExp is tested from the start each time.
   const tests = [...p].map((m) => toUrlTest(m));
-  return (url) => {
-    const origin = parseUrl(url)?.origin;
+  return (url, parsed = parseUrl(url)) => {
+    const origin = parsed?.origin;
     return origin !== undefined && anyUrl(tests, url, origin);
   };
 };
@@ -158,6 +158,19 @@ export const FLUSH_HOLD_MS = 2000;
 
 /** The flush, as long as a response may wait for it. */
 const held = (tracer: Tracer): Promise<void> => within(flush(tracer), FLUSH_HOLD_MS, () => undefined);
+
+/** Ends the request's trace; spans of it that end later are flushed again. */
+const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
+  trace.end();
+  flushLateEnds(tracer, trace, waitUntil);
+};
+
+/** Ends the request's trace and exports it: through waitUntil, else held for at most FLUSH_HOLD_MS. */
+const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): Promise<void> => {
+  endTrace(tracer, trace, waitUntil);
+  if (waitUntil) waitUntil(flush(tracer));
+  else await held(tracer);
+};
 
 /**
  * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
@@ -259,10 +272,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     } catch (error) {
       trace.recordError(error);
       trace.setAttribute('error.type', errorType(error));
-      trace.end();
-      flushLateEnds(tracer, trace, waitUntil);
-      if (waitUntil) waitUntil(flush(tracer));
-      else await held(tracer);
+      await endAndFlush(tracer, trace, waitUntil);
       throw error;
     }
     return respond(s, trace, request, response, waitUntil);
@@ -321,12 +331,7 @@ const rebuild = (response: Response, body: BodyInit | null, extra: [string, stri
 
 const respond = async (s: Setup, trace: Trace, request: Request, response: Response, waitUntil: WaitUntil | undefined): Promise<Response> => {
   const { tracer } = s;
-  const endNow = async (): Promise<void> => {
-    trace.end();
-    flushLateEnds(tracer, trace, waitUntil);
-    if (waitUntil) waitUntil(flush(tracer));
-    else await held(tracer);
-  };
+  const endNow = (): Promise<void> => endAndFlush(tracer, trace, waitUntil);
   if (!isResponseLike(response)) {
     await endNow();
     return response;
@@ -358,8 +363,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
     }
     if (end.cancelled) trace.setAttribute('edgetrace.response.cancelled', true);
     if (end.unread) trace.setAttribute('edgetrace.response.unread', true);
-    trace.end();
-    flushLateEnds(tracer, trace, waitUntil);
+    endTrace(tracer, trace, waitUntil);
     ended();
     // Without waitUntil, the body's last chunk waits for the export (see observeBody).
     return waitUntil ? undefined : held(tracer);

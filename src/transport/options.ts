@@ -1,5 +1,5 @@
 import type { DeliveryOptions } from '../protocol';
-import { fail, isHeader, wholeNumber } from '../config';
+import { fail, isHeader, wholeOption } from '../config';
 import { resolveDelivery } from './resolveDelivery';
 
 /** How `init()` delivers what the page records (see DESIGN.md section 4). Every field is optional. */
@@ -68,21 +68,16 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
   if (opts.workerScope !== undefined && (typeof opts.workerScope !== 'string' || !opts.workerScope)) {
     fail(call, 'workerScope', 'a non-empty URL string', opts.workerScope);
   }
-  const count = (name: string, v: unknown, dflt: number, min: number): number => {
-    if (v === undefined) return dflt;
-    const problem = wholeNumber(v, min);
-    if (problem) fail(call, name, problem, v);
-    return v as number;
-  };
+  const count = (name: string, v: unknown, dflt: number, min: number): number => wholeOption(call, name, v, dflt, min);
   const workerTimeoutMs = count('workerTimeoutMs', opts.workerTimeoutMs, 10_000, 0);
   const tokenHeaders: Record<string, string> = {};
   if (opts.ingestToken !== undefined) {
     if (typeof opts.ingestToken !== 'string' || !opts.ingestToken) fail(call, 'ingestToken', 'a non-empty string', opts.ingestToken);
-    if (!isHeader('x', opts.ingestToken)) fail(call, 'ingestToken', 'text a request header can carry (Latin-1)', opts.ingestToken);
     const header = opts.ingestTokenHeader ?? 'x-edgetrace-token';
     if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
       fail(call, 'ingestTokenHeader', 'an HTTP header name', header);
     }
+    if (!isHeader(header, opts.ingestToken)) fail(call, 'ingestToken', 'text a request header can carry (Latin-1)', opts.ingestToken);
     tokenHeaders[header] = opts.ingestToken;
   }
   // Validated in full here, so a bad option throws at init() rather than in the worker.

@@ -1,4 +1,5 @@
 import type { AttributeValue, Attributes, ResourceRecord, SpanEventRecord, SpanKind, SpanLinkRecord, SpanRecord, SpanStatus } from '../../protocol';
+import { SPAN_KINDS } from '../../config';
 
 /**
  * Strict reading of an OTLP/HTTP JSON ExportTraceServiceRequest into plain span records, the
@@ -29,7 +30,7 @@ export interface DecodeLimits {
 }
 
 // OTLP Span.SpanKind numbers (trace.proto); 0 (unspecified) is read as internal.
-const KINDS: readonly SpanKind[] = ['internal', 'internal', 'server', 'client', 'producer', 'consumer'];
+const KINDS: readonly SpanKind[] = ['internal', ...SPAN_KINDS];
 const STATUS: readonly SpanStatus['code'][] = ['unset', 'ok', 'error'];
 const TRACE_ID_RE = /^[0-9a-fA-F]{32}$/;
 const SPAN_ID_RE = /^[0-9a-fA-F]{16}$/;
