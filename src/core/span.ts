@@ -355,7 +355,11 @@ export class Span implements SpanRecord {
   write(key: string, value: unknown): void {
     // Strings, numbers and booleans, nearly every attribute, skip clean()'s general case.
     const clean = typeof value === 'string' ? this.cleanString(value, key) : typeof value === 'number' || typeof value === 'boolean' ? value : this.clean(key, value);
-    if (clean === undefined) return;
+    if (clean !== undefined) this.store(key, clean);
+  }
+
+  /** @internal Stores an attribute value that is already clean, within `maxAttributes`. */
+  store(key: string, clean: AttributeValue): void {
     const attrs = this.attrs;
     const max = this[kT].core.cfg.maxAttributes;
     if (++this[kWrites] > max && !(key in attrs) && Object.keys(attrs).length >= max) {

@@ -45,7 +45,8 @@ export class Trace extends Span {
     if (opts.sessionId !== undefined) this.setSession(opts.sessionId);
     if (Array.isArray(opts.tags)) this.addTag(...opts.tags);
     if (!this.isRecording) return;
-    this.write(A.TRACE_NAME, this.name);
+    // The name as the span's constructor cleaned it.
+    this.store(A.TRACE_NAME, this.name);
     const cfg = t.core.cfg;
     if (typeof opts.environment === 'string' && opts.environment) t.environment = opts.environment;
     const env = opts.environment ?? cfg.environment;
