@@ -686,6 +686,8 @@ export class Span implements SpanRecord {
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
       const env = this[kT].environment ?? this[kT].core.cfg.environment;
       if (env) score.environment = env;
+      // Under a symbol key, as on spans: processors can tell the trace, records carry nothing more.
+      (score as { [kT]?: TraceShared })[kT] = this[kT];
       this[kT].core.emitScore(score);
     } catch (error) {
       reportInternal(error);

@@ -98,9 +98,9 @@ const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseH
   h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
 
 /**
- * Per trace, what to do when one of its spans ends after the request's own flush: work the
- * handler left running in `ctx.waitUntil` (scoring, evaluation) would otherwise wait for the next
- * request's export, which may never come to this isolate.
+ * Per trace, what to do when one of its spans ends, or it gets a score, after the request's own
+ * flush: work the handler left running in `ctx.waitUntil` (scoring, evaluation) would otherwise
+ * wait for the next request's export, which may never come to this isolate.
  */
 const lateEnds = new WeakMap<TraceShared, () => void>();
 const watched = new WeakSet<Tracer>();
@@ -108,7 +108,8 @@ const watched = new WeakSet<Tracer>();
 const watchLateEnds = (tracer: Tracer): void => {
   if (watched.has(tracer)) return;
   watched.add(tracer);
-  tracer.addProcessor({ onEnd: (span) => lateEnds.get((span as Span)[kT])?.() });
+  const late = (record: object): void => lateEnds.get((record as { [kT]?: TraceShared })[kT]!)?.();
+  tracer.addProcessor({ onEnd: late, onScore: late });
 };
 
 /** From now on, spans of `trace` that end are flushed again, through `waitUntil` when there is one. */

@@ -343,6 +343,27 @@ describe('withTracing', () => {
     expect(rec.spans().filter((r) => r.kind === 'server')).toHaveLength(1);
   });
 
+  it('exports a score the handler gives in its ctx.waitUntil work, with no span ending after it', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
+        const root = requestSpan()!;
+        // An evaluation that only scores the answer once the response is out.
+        ctx.waitUntil(new Promise((r) => setTimeout(r, 20)).then(() => root.score('judge', 0.8)));
+        return new Response('answer');
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, pending } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    for (let n = 0; n !== pending.length; ) {
+      n = pending.length;
+      await Promise.all(pending);
+    }
+    const scores = rec.calls.flat().filter((r) => r.rec === 'score');
+    expect(scores.map((r) => r.name)).toEqual(['judge']);
+  });
+
   it('ends the span as cancelled when the request signal says the client went away, though the read never settles', async () => {
     const rec = recorder();
     // An upstream that never sends again: the pending read stays pending, and no cancel() comes.
