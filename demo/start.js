@@ -26,7 +26,9 @@ const main = async () => {
     root,
     logLevel: 'error',
     appType: 'custom',
-    server: { middlewareMode: true, hmr: false, watch: null },
+    // No HMR and no WebSocket server: `hmr: false` alone still opens Vite's WebSocket port on
+    // every interface, and the playground must listen on 127.0.0.1 only.
+    server: { middlewareMode: true, hmr: false, ws: false, watch: null },
     optimizeDeps: { noDiscovery: true, include: [] },
   });
   let playground;

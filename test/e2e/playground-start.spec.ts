@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,29 @@ import { test, expect } from '@playwright/test';
 test.setTimeout(60_000);
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The local addresses `pid` listens on for TCP, from /proc: the socket inodes among its open files,
+ * looked up in the kernel's tables. Hex as the kernel writes them: `0100007F:1F90` is 127.0.0.1:8080.
+ */
+const listeningAddresses = async (pid: number): Promise<string[]> => {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m) inodes.add(m[1]!);
+  }
+  const out: string[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    const rows = (await readFile(`/proc/${pid}/net/${table}`, 'utf8')).trim().split('\n').slice(1);
+    for (const row of rows) {
+      const f = row.trim().split(/\s+/);
+      // f[1] local address, f[3] state (0A: LISTEN), f[9] inode.
+      if (f[3] === '0A' && inodes.has(f[9]!)) out.push(f[1]!);
+    }
+  }
+  return out;
+};
 
 test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () => {
   const blocker = createServer();
@@ -47,6 +70,12 @@ test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () =
     expect(worker.headers.get('content-type')).toContain('javascript');
     expect(await (await fetch(new URL('/health', url))).json()).toMatchObject({ ok: true, store: true });
     expect((await (await fetch(new URL('/api/traces', url))).json()).traces).toEqual([]);
+
+    // The query API is open without a token because only this machine can reach it: nothing the
+    // process runs (Vite's module loader included) may listen on another interface.
+    const listening = await listeningAddresses(child.pid!);
+    expect(listening.length).toBeGreaterThan(0);
+    expect(listening.filter((a) => !/^(0100007F|00000000000000000000000001000000):/.test(a))).toEqual([]);
 
     child.kill('SIGINT');
     expect(await exited).toBe(0);
