@@ -11,18 +11,32 @@ export * from './otlp';
  * page's fetches, clicks, page load and errors:
  * `<script src="edgetrace.iife.js" data-endpoint="/v1/traces" data-service-name="shop"
  * data-propagate-to="https://api.example.com" data-sample-rate="0.1">`.
- * Does nothing without `data-endpoint`. A bad option turns tracing off with one console warning;
- * the page's own scripts keep running.
+ * Does nothing without `data-*` options (the page may call `edgetrace.init()` itself). A bad or
+ * missing option (other options without `data-endpoint`) turns tracing off with one console
+ * warning; the page's own scripts keep running.
  */
 const initFromScriptTag = (): void => {
   try {
     // Only defined while a classic script runs for the first time, so it is read right here.
     const script = typeof document === 'object' ? document.currentScript : null;
     const data = (script as HTMLScriptElement | null)?.dataset;
-    if (!data?.endpoint) return;
+    if (!data) return;
+    if (!data.endpoint) {
+      // No options at all: the page calls edgetrace.init() itself. Options without an endpoint
+      // were meant to trace, and would send nothing.
+      const given = ['service-name', 'propagate-to', 'sample-rate'].map((k) => `data-${k}`).filter((k) => script!.hasAttribute(k));
+      if (given.length) throw new TypeError(`data-endpoint is missing (the tag sets ${given.join(', ')})`);
+      return;
+    }
     const opts: InitOptions = { endpoint: data.endpoint };
     if (data.serviceName !== undefined) opts.serviceName = data.serviceName;
-    if (data.propagateTo !== undefined) opts.propagateTo = parseUrlList(data.propagateTo);
+    if (data.propagateTo !== undefined) {
+      try {
+        opts.propagateTo = parseUrlList(data.propagateTo);
+      } catch (error) {
+        throw new TypeError(`data-propagate-to: ${(error as Error).message}`);
+      }
+    }
     const rate = data.sampleRate;
     if (rate !== undefined) {
       // Hand over the raw text when it is not a number, so the warning shows what was written.

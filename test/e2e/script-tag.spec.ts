@@ -165,6 +165,32 @@ test('an invalid data-sample-rate warns and leaves the page running', async ({ p
   expect(received).toEqual([]);
 });
 
+for (const [label, attrs, named] of [
+  ['a data-propagate-to pattern that does not compile', `data-endpoint="/v1/traces" data-propagate-to="https://a.test /^(/"`, 'data-propagate-to: /^(/'],
+  ['options without data-endpoint', `data-service-name="shop" data-sample-rate="1"`, 'data-endpoint is missing (the tag sets data-service-name, data-sample-rate)'],
+] as const) {
+  test(`${label}: one warning naming it, tracing off, the page running`, async ({ page }) => {
+    const seen = watch(page);
+    const url = servePage(
+      `/bad-${label.length}.html`,
+      `<script src="/edgetrace.iife.js" ${attrs}></script>
+<p id="status">waiting</p>
+<script>
+  document.getElementById('status').textContent = 'page script ran';
+  fetch('/v1/traces-probe').catch(function () {});
+</script>`,
+    );
+    await page.goto(url);
+    await expect(page.locator('#status')).toHaveText('page script ran');
+    const warnings = seen.warnings.filter((w) => w.startsWith('[edgetrace]'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(named);
+    expect(seen.pageErrors).toEqual([]);
+    // Not initialised: fetch is the browser's own.
+    expect(await page.evaluate(() => String(window.fetch).includes('[native code]'))).toBe(true);
+  });
+}
+
 test('a script tag without data-endpoint only defines window.edgetrace', async ({ page }) => {
   const seen = watch(page);
   const url = servePage('/no-endpoint.html', `<script src="/edgetrace.iife.js"></script>`);

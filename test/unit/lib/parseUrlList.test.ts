@@ -19,7 +19,7 @@ describe('parseUrlList (the script tag data-propagate-to)', () => {
     expect(out.map((x) => (x instanceof RegExp ? `re:${x.source}` : x))).toEqual(['https://a.test', 're:^https:\\/\\/b\\.test\\/', 'https://c.test']);
   });
 
-  it('hands over text that does not compile as it was written', () => {
-    expect(parseUrlList('/(unclosed/')).toEqual(['/(unclosed/']);
+  it('names a pattern that does not compile, rather than take it for a URL prefix', () => {
+    expect(() => parseUrlList('https://a.test /^(/')).toThrow(/\/\^\(\/ is not a regular expression/);
   });
 });
