@@ -1,4 +1,5 @@
 import type { Exporter, ExportResult } from '../protocol';
+import { builtin } from './builtin';
 
 /** Options for {@link createJsonlExporter}. */
 export interface JsonlExporterOptions {
@@ -15,10 +16,12 @@ interface FsPromises {
 /** Default file of the `jsonl` mode. */
 export const DEFAULT_JSONL_PATH = '.edgetrace/spans.jsonl';
 
-// Through a variable, so bundlers for Workers and browsers leave the import alone: runtimes
-// without node:fs only fail when this exporter is used, not when the entry is loaded.
-const FS_MODULE = 'node:fs/promises';
-const loadFs = (): Promise<FsPromises> => import(/* @vite-ignore */ FS_MODULE) as Promise<FsPromises>;
+// Runtimes without node:fs only fail when this exporter is used, not when the entry is loaded.
+const loadFs = async (): Promise<FsPromises> => {
+  const fs = builtin<FsPromises>('node:fs/promises');
+  if (!fs) throw new Error('no process.getBuiltinModule("node:fs/promises")');
+  return fs;
+};
 
 const folderOf = (path: string): string => {
   const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));

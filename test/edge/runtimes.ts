@@ -107,9 +107,11 @@ export const RUNTIMES: Runtime[] = [
       const { Miniflare } = await import('miniflare');
       const scriptPath = await bundle('workerd', 'esm');
       const mf = new Miniflare({
-        // Given as one module: miniflare's own dependency scan refuses the variable `import()`s
-        // that keep better-sqlite3 and node:fs out of bundles (they never run in a Worker).
-        modules: [{ type: 'ESModule', path: 'worker.mjs', contents: readFileSync(scriptPath, 'utf8') }],
+        // The bundle as a file, as an app's test setup gives it: Miniflare then scans it for
+        // imports, and refuses a bundle with an import() of a module named in a variable.
+        modules: true,
+        scriptPath,
+        modulesRoot: tmp,
         compatibilityDate: '2025-09-01',
         compatibilityFlags: ['nodejs_compat'],
         bindings: { ...env },

@@ -1,4 +1,5 @@
 import type { ScoreRecord, SpanRecord } from '../../protocol';
+import { builtin } from '../builtin';
 import {
   buildTree,
   spanFacts,
@@ -648,9 +649,6 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   };
 };
 
-// Through variables, so bundlers for runtimes without them (Workers, browsers) leave the imports alone.
-const SQLITE_MODULE = 'better-sqlite3';
-const FS_MODULE = 'node:fs/promises';
 
 /**
  * Opens the embedded store: `options.database` if given, else the file at `options.path` with
@@ -663,7 +661,10 @@ export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise
   type Ctor = new (path: string) => SqliteDatabase;
   let Database: Ctor;
   try {
-    const mod = (await import(/* @vite-ignore */ SQLITE_MODULE)) as { default?: Ctor };
+    // Required from here, as an import would resolve it (see builtin() for why not import()).
+    const node = builtin<{ createRequire(from: string): (id: string) => unknown }>('node:module');
+    if (!node) throw new Error('this runtime has no process.getBuiltinModule("node:module")');
+    const mod = node.createRequire(import.meta.url)('better-sqlite3') as { default?: Ctor };
     Database = (mod.default ?? mod) as Ctor;
   } catch (error) {
     throw new Error(
@@ -673,8 +674,8 @@ export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise
   if (path !== ':memory:' && path !== '') {
     const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
     if (i > 0) {
-      const fs = (await import(/* @vite-ignore */ FS_MODULE)) as { mkdir(p: string, o: { recursive: true }): Promise<unknown> };
-      await fs.mkdir(path.slice(0, i), { recursive: true });
+      const fs = builtin<{ mkdirSync(p: string, o: { recursive: true }): unknown }>('node:fs');
+      fs?.mkdirSync(path.slice(0, i), { recursive: true });
     }
   }
   return createSqliteStore(new Database(path));
