@@ -196,6 +196,20 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
       return make(createJsonlExporter({ path }), path);
     }
     default:
+      if (named === undefined && !saidNone) {
+        // Chosen for want of variables, not asked for: say it once, or nothing is sent in silence.
+        saidNone = true;
+        try {
+          console.info(
+            `[edgetrace] ${CALL}: no exporter configured (TRACING_MODE, OTEL_EXPORTER_OTLP_ENDPOINT and the LANGFUSE_* keys are unset), so spans are not sent. Set TRACING_MODE=none to say that is meant.`,
+          );
+        } catch {
+          // A console replaced by the host.
+        }
+      }
       return make(noneExporter, 'none');
   }
 };
+
+/** Whether the `none` chosen for want of variables was announced (once per process). */
+let saidNone = false;

@@ -1,4 +1,4 @@
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterAll, vi } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,22 @@ describe('fromEnv', () => {
     const e = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_HOST: 'http://localhost:3000' });
     expect(e.target).toBe('http://localhost:3000/api/public/otel/v1/traces');
     expect(fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }).target).toBe('https://cloud.langfuse.com/api/public/otel/v1/traces');
+  });
+
+  it('says once that nothing is sent when no variable chose an exporter, and not when TRACING_MODE=none did', async () => {
+    vi.resetModules();
+    const fresh = (await import('../../../src/server/fromEnv')).fromEnv;
+    const info = vi.spyOn(console, 'info').mockImplementation(() => undefined);
+    try {
+      expect(fresh({ TRACING_MODE: 'none' }).mode).toBe('none');
+      expect(info).not.toHaveBeenCalled();
+      expect(fresh({}).mode).toBe('none');
+      expect(fresh({ PATH: '/bin' }).mode).toBe('none');
+      expect(info).toHaveBeenCalledTimes(1);
+      expect(String(info.mock.calls[0]![0])).toMatch(/no exporter configured .*OTEL_EXPORTER_OTLP_ENDPOINT.*spans are not sent/);
+    } finally {
+      info.mockRestore();
+    }
   });
 
   it('names the missing variable', () => {
