@@ -222,8 +222,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
  */
 export const runCli = async (io: CliIo): Promise<RunningCollector | undefined> => {
   const [command, ...rest] = io.argv;
-  if (command === 'collect') return startCollect(rest, io);
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+  const help = ['--help', '-h'];
+  if (command === 'collect' && !rest.some((a) => help.includes(a))) return startCollect(rest, io);
+  if (command === undefined || command === 'collect' || command === 'help' || help.includes(command)) {
     io.out(USAGE);
     return undefined;
   }

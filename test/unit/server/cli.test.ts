@@ -84,5 +84,11 @@ describe('edgetrace CLI', () => {
     const help = io(['help']);
     expect(await runCli(help.io)).toBeUndefined();
     expect(help.out[0]).toMatch(/^usage: edgetrace collect/);
+    // Asked for after the command too, as most CLIs take it: usage, not "unknown option".
+    for (const flag of ['--help', '-h']) {
+      const after = io(['collect', '--port', '0', flag]);
+      expect(await runCli(after.io)).toBeUndefined();
+      expect(after.out[0]).toMatch(/^usage: edgetrace collect/);
+    }
   });
 });
