@@ -123,16 +123,32 @@ export class Trace extends Span {
     if (this.isEnded) return;
     try {
       const end = isTime(endMs) ? endMs : this[kT].core.now();
-      for (let span = this[kT].head, next: Span | undefined; span; span = next) {
-        next = span[kNext];
-        if (span === this) continue;
-        span.put(A.UNFINISHED, true);
-        span.end(end);
-      }
+      this.endOpen(end);
       this[kT].rootEnded = true;
       super.end(end);
     } catch (error) {
       reportInternal(error);
+    }
+  }
+
+  /**
+   * @internal Ends the root span only, leaving spans of the trace that are still open to end on
+   * their own. Returns whether any are open; `endOpen()` ends them later.
+   */
+  endRoot(endMs?: number): boolean {
+    if (this.isEnded) return false;
+    this[kT].rootEnded = true;
+    super.end(endMs);
+    return this[kT].head !== undefined;
+  }
+
+  /** @internal Ends the spans of the trace still open, at `end`, marked `edgetrace.unfinished`. */
+  endOpen(end: number): void {
+    for (let span = this[kT].head, next: Span | undefined; span; span = next) {
+      next = span[kNext];
+      if (span === this) continue;
+      span.put(A.UNFINISHED, true);
+      span.end(end);
     }
   }
 }

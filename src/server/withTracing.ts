@@ -160,10 +160,27 @@ export const FLUSH_HOLD_MS = 2000;
 /** The flush, as long as a response may wait for it. */
 const held = (tracer: Tracer): Promise<void> => within(flush(tracer), FLUSH_HOLD_MS, () => undefined);
 
-/** Ends the request's trace; spans of it that end later are flushed again. */
+/**
+ * How long spans of a request still open when its span ends may take to end on their own: a
+ * generation whose callback settles just after the body's last chunk (a model stream that died,
+ * its error written to the client, then thrown) would otherwise lose what it records then.
+ */
+export const OPEN_SPAN_GRACE_MS = 1000;
+
+/**
+ * Ends the request's span; spans of it that end later are flushed again. Those still open get
+ * {@link OPEN_SPAN_GRACE_MS}, then end as unfinished at the request's end time.
+ */
 const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
-  trace.end();
+  const open = trace.endRoot();
   flushLateEnds(tracer, trace, waitUntil);
+  if (!open) return;
+  const grace = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, OPEN_SPAN_GRACE_MS);
+    // A Node process that is exiting need not wait for it.
+    (timer as { unref?: () => void }).unref?.();
+  }).then(() => trace.endOpen(trace.endMs));
+  waitUntil?.(grace);
 };
 
 /** Ends the request's trace and exports it: through waitUntil, else held for at most FLUSH_HOLD_MS. */

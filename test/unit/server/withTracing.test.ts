@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
-import { FLUSH_HOLD_MS, withTracing } from '../../../src/server/withTracing';
+import { FLUSH_HOLD_MS, OPEN_SPAN_GRACE_MS, withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
 import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
 import { requestSpan } from '../../../src/server/scope';
@@ -341,6 +341,63 @@ describe('withTracing', () => {
     expect(names).toContain('post-process');
     expect(names).toContain('score:late');
     expect(rec.spans().filter((r) => r.kind === 'server')).toHaveLength(1);
+  });
+
+  it('keeps what a generation records just after the body ends: a model stream that died, its error written to the client, then thrown', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+        const w = writable.getWriter();
+        requestSpan()!
+          .generation('model call', { model: 'm' }, async () => {
+            await w.write(new TextEncoder().encode('data: {"delta":"Hel"}\n\n'));
+            try {
+              throw new TypeError('terminated');
+            } finally {
+              await w.write(new TextEncoder().encode('data: {"error":"model failed"}\n\n'));
+              await w.close();
+            }
+          })
+          .catch(() => undefined);
+        return new Response(readable, { headers: { 'content-type': 'text/event-stream' } });
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, pending } = workerCtx();
+    await (await handler(new Request('http://x/', { method: 'POST' }), {}, ctx)).text();
+    for (let n = 0; n !== pending.length; ) {
+      n = pending.length;
+      await Promise.all(pending);
+    }
+    const gen = rec.spans().find((r) => r.name === 'model call')!;
+    expect(gen.status).toEqual({ code: 'error', message: 'terminated' });
+    expect(gen.attrs['langfuse.observation.level']).toBe('ERROR');
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(gen.events.map((e) => e.name)).toEqual(['exception']);
+  });
+
+  it('ends a span the handler left open as unfinished, at the request\'s end, once the grace has passed', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      () => {
+        requestSpan()!.startSpan('forgotten');
+        return new Response('ok');
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, pending } = workerCtx();
+    const started = Date.now();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    for (let n = 0; n !== pending.length; ) {
+      n = pending.length;
+      await Promise.all(pending);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(OPEN_SPAN_GRACE_MS - 50);
+    const server = rec.spans().find((r) => r.kind === 'server')!;
+    const forgotten = rec.spans().find((r) => r.name === 'forgotten')!;
+    expect(forgotten.attrs['edgetrace.unfinished']).toBe(true);
+    expect(forgotten.endMs).toBe(server.endMs);
   });
 
   it('exports a score the handler gives in its ctx.waitUntil work, with no span ending after it', async () => {
