@@ -45,20 +45,26 @@ export class Trace extends Span {
     if (opts.sessionId !== undefined) this.setSession(opts.sessionId);
     if (Array.isArray(opts.tags)) this.addTag(...opts.tags);
     if (!this.isRecording) return;
+    const root = this.isTraceRoot();
     // The name as the span's constructor cleaned it.
-    this.store(A.TRACE_NAME, this.name);
+    if (root) this.store(A.TRACE_NAME, this.name);
     const cfg = t.core.cfg;
     if (typeof opts.environment === 'string' && opts.environment) t.environment = opts.environment;
     const env = opts.environment ?? cfg.environment;
-    const release = opts.release ?? cfg.release;
+    const release = opts.release ?? (root ? cfg.release : undefined);
     if (env) this.write(A.ENVIRONMENT, env);
     if (release) this.write(A.RELEASE, release);
     if (opts.metadata) this.addMetadata(opts.metadata);
   }
 
-  /** @internal */
+  /**
+   * @internal Whether this is the trace's root: not when it continues a remote parent (a server
+   * handling a page's request). Langfuse takes trace-level attributes (name, release, input,
+   * output) from whichever span carries them, so a continued trace leaves them to the root, in the
+   * process that started the trace, unless `update()` sets them; its scores name its span.
+   */
   override isTraceRoot(): boolean {
-    return true;
+    return !this.remoteParent;
   }
 
   /** @internal */
@@ -90,23 +96,26 @@ export class Trace extends Span {
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
       if (fields.metadata) this.addMetadata(fields.metadata);
-      if (fields.input !== undefined) this.setInput(fields.input);
-      if (fields.output !== undefined) this.setOutput(fields.output);
+      // Trace-level, asked for by name: also on a trace that continues a remote parent.
+      if (fields.input !== undefined) this.io(A.TRACE_INPUT, fields.input, 'input');
+      if (fields.output !== undefined) this.io(A.TRACE_OUTPUT, fields.output, 'output');
+      if (fields.input !== undefined) super.setInput(fields.input);
+      if (fields.output !== undefined) super.setOutput(fields.output);
     } catch (error) {
       reportInternal(error);
     }
     return this;
   }
 
-  /** Records the trace's input (shown on the trace and its root observation). */
+  /** Records the trace's input (shown on the trace and its root observation; only the observation's when it continues a remote parent). */
   override setInput(input: unknown): this {
-    this.io(A.TRACE_INPUT, input, 'input');
+    if (this.isTraceRoot()) this.io(A.TRACE_INPUT, input, 'input');
     return super.setInput(input);
   }
 
-  /** Records the trace's output. */
+  /** Records the trace's output (as `setInput()`). */
   override setOutput(output: unknown): this {
-    this.io(A.TRACE_OUTPUT, output, 'output');
+    if (this.isTraceRoot()) this.io(A.TRACE_OUTPUT, output, 'output');
     return super.setOutput(output);
   }
 

@@ -92,6 +92,33 @@ describe('remote parents and sampling', () => {
     expect(root.kind).toBe('server');
   });
 
+  it('leaves the trace-level fields to the root when it continues a remote trace, unless update() sets them', () => {
+    const { tracer, byName, scores } = testTracer({ release: 'api-2' });
+    const parent = parseTraceparent(incoming)!;
+    const continued = tracer.createTrace({ name: 'POST /api/chat', kind: 'server', parent, input: 'prompt' });
+    continued.setOutput('answer');
+    continued.score('server-ok', 1);
+    continued.finish();
+    const server = byName('POST /api/chat');
+    // Langfuse takes these from any span: they would overwrite the page root's.
+    for (const key of [A.TRACE_NAME, A.RELEASE, A.TRACE_INPUT, A.TRACE_OUTPUT]) expect(server.attrs[key], key).toBeUndefined();
+    expect(server.attrs[A.OBSERVATION_INPUT]).toBe('prompt');
+    expect(server.attrs[A.OBSERVATION_OUTPUT]).toBe('answer');
+    // Its score is the span's, not the whole trace's.
+    expect(scores.find((r) => r.name === 'server-ok')).toMatchObject({ name: 'server-ok', observationId: server.spanId });
+
+    const named = tracer.createTrace({ name: 'server', parent });
+    named.update({ name: 'chat turn', input: 'q', output: 'a' });
+    named.finish();
+    expect(byName('chat turn').attrs).toMatchObject({ [A.TRACE_NAME]: 'chat turn', [A.TRACE_INPUT]: 'q', [A.TRACE_OUTPUT]: 'a' });
+
+    const own = tracer.createTrace({ name: 'job', input: 'x' });
+    own.score('job-ok', 1);
+    own.finish();
+    expect(byName('job').attrs).toMatchObject({ [A.TRACE_NAME]: 'job', [A.RELEASE]: 'api-2', [A.TRACE_INPUT]: 'x' });
+    expect(scores.find((r) => r.name === 'job-ok')).not.toHaveProperty('observationId');
+  });
+
   it('marks only the first local span as having a remote parent', () => {
     const { tracer, byName } = testTracer();
     const trace = tracer.createTrace({ name: 'server', parent: parseTraceparent(incoming)! });
