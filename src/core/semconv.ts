@@ -46,6 +46,8 @@ export const EXCEPTION_STACKTRACE = 'exception.stacktrace';
 // --- edgetrace diagnostics ---
 /** Set on a span that `finish()` ended because its trace finished first. */
 export const UNFINISHED = 'edgetrace.unfinished';
+/** The operation was cancelled on purpose (an AbortError): not a failure. */
+export const CANCELLED = 'edgetrace.cancelled';
 /** Count of string values shortened by `maxStringLength` on this span. */
 export const TRUNCATED = 'edgetrace.truncated_values';
 /** Count of items a traced generator function yielded. */

@@ -184,15 +184,35 @@ const eachEntry = (obj: object, fn: (key: string, value: unknown) => void): void
 };
 
 /**
+ * Records why an operation stopped: an `AbortError` (`controller.abort()`: a "stop generating"
+ * click) is the caller's choice, marked `edgetrace.cancelled` with the status message
+ * "cancelled" that Langfuse shows, not an error; anything else is an error.
+ */
+export const recordFailure = (span: Span, error: unknown): void => {
+  let name: unknown;
+  try {
+    name = (error as { name?: unknown } | null)?.name;
+  } catch {
+    // An unreadable error is recorded as one.
+  }
+  if (name !== 'AbortError') {
+    span.recordError(error);
+    return;
+  }
+  span.setAttribute(A.CANCELLED, true);
+  span.setAttribute(A.OBSERVATION_STATUS_MESSAGE, 'cancelled');
+};
+
+/**
  * Runs `fn` with `span` current, ends the span when `fn` returns or its promise settles, and
- * records a throw or rejection as an error before passing it on unchanged.
+ * records a throw or rejection (see {@link recordFailure}) before passing it on unchanged.
  */
 export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => {
   let result: R;
   try {
     result = span[kT].core.ctx.with(span, () => fn(span));
   } catch (error) {
-    span.recordError(error);
+    recordFailure(span, error);
     span.end();
     throw error;
   }
@@ -203,7 +223,7 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
         return value;
       },
       (error: unknown) => {
-        span.recordError(error);
+        recordFailure(span, error);
         span.end();
         throw error;
       },

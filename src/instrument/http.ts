@@ -1,4 +1,4 @@
-import type { Span } from '../core/span';
+import { recordFailure, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
@@ -178,6 +178,5 @@ export const setHttpFailure = (span: Span, error: unknown, type?: string): void 
   const name = type ?? (typeof given === 'string' && given ? given : 'Error');
   span.setAttribute('error.type', name);
   // A deliberate cancel is the caller's choice, not a failure of the request.
-  if (name === 'AbortError') span.setAttribute('edgetrace.cancelled', true);
-  else span.recordError(error);
+  recordFailure(span, error);
 };

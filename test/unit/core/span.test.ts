@@ -72,6 +72,22 @@ describe('trace.span', () => {
     expect(byName('rejects-str').events[0]?.attrs?.['exception.message']).toBe('plain string');
   });
 
+  it('records an abort (a "stop generating" click) as cancelled, not as an error, and rejects with it unchanged', async () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    const reason = new DOMException('signal is aborted without reason', 'AbortError');
+    await expect(trace.generation('answer', { model: 'm' }, async () => Promise.reject(reason))).rejects.toBe(reason);
+    const answer = byName('answer');
+    expect(answer.status.code).toBe('unset');
+    expect(answer.events).toEqual([]);
+    expect(answer.attrs).toMatchObject({ [A.CANCELLED]: true, [A.OBSERVATION_STATUS_MESSAGE]: 'cancelled' });
+    expect(answer.attrs[A.OBSERVATION_LEVEL]).toBeUndefined();
+    // A timeout is a failure.
+    const timeout = new DOMException('timed out', 'TimeoutError');
+    await expect(trace.span('slow', () => Promise.reject(timeout))).rejects.toBe(timeout);
+    expect(byName('slow').status.code).toBe('error');
+  });
+
   it('accepts options before the callback', () => {
     const { tracer, byName } = testTracer();
     tracer.createTrace('t').span('call', { kind: 'client', attributes: { a: 1 } }, () => undefined);
