@@ -77,6 +77,20 @@ describe('watchBody', () => {
     }
   });
 
+  it('takes the bytes of a long text() from Content-Length, and leaves them out rather than walk a long text without one', async () => {
+    const long = 'x'.repeat((1 << 18) + 1);
+    const declared = counted([long], { headers: { 'content-length': String(long.length) } });
+    const d = watcher();
+    watchBody(declared.res, d.w);
+    await declared.res.text();
+    expect(d.seen.ends).toEqual([['complete', { bytes: long.length, isStream: false }]]);
+    const chunked = counted([long]);
+    const c = watcher();
+    watchBody(chunked.res, c.w);
+    expect(await chunked.res.text()).toHaveLength(long.length);
+    expect(c.seen.ends).toEqual([['complete', { bytes: undefined, isStream: false }]]);
+  });
+
   it('gives back what the native method gives: the same value and the same rejection', async () => {
     const bad = counted(['not json']);
     const plain = counted(['not json']);
