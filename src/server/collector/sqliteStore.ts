@@ -159,9 +159,13 @@ interface SpanRow {
 const SPAN_COLUMNS = 'trace_id, span_id, parent_id, name, kind, start_ms, end_ms, status, resource_id, detail';
 
 // How strongly a span names its trace: a span without parent (the real root) beats one carrying
-// `langfuse.trace.name` (a server root continuing a browser trace), which beats any other span.
-const RANK_ROOT = 3;
-const RANK_TRACE_NAME = 2;
+// `langfuse.trace.name` (set by update() on a span that continued a remote trace), which beats a
+// span whose parent is remote (a server's request span, while the browser's spans are yet to
+// come), which beats any other span. Ranks already stored keep their order (root was 3, trace
+// name 2).
+const RANK_ROOT = 4;
+const RANK_TRACE_NAME = 3;
+const RANK_REMOTE_CHILD = 2;
 const RANK_ANY = 1;
 
 /** One trace's share of an insert batch. */
@@ -415,7 +419,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       // A span seen before changes nothing, so re-sent batches never count twice.
       if (Number(changes) === 0) continue;
       inserted++;
-      const rank = !r.parentId ? RANK_ROOT : f.traceName ? RANK_TRACE_NAME : RANK_ANY;
+      const rank = !r.parentId ? RANK_ROOT : f.traceName ? RANK_TRACE_NAME : r.remoteParent ? RANK_REMOTE_CHILD : RANK_ANY;
       const name = rank === RANK_TRACE_NAME ? f.traceName! : r.name;
       let d = deltas.get(r.traceId);
       if (!d) {

@@ -35,9 +35,10 @@ describe('the SQLite store', () => {
   });
 
   it('summarises a trace: root name, services, user, time range, errors, tokens and cost', async () => {
-    // The server's spans arrive before the browser's root.
+    // The server's spans arrive before the browser's root: its request span, whose parent is
+    // remote, names the trace until then, whatever the order of the batch.
     const [root, server, gen] = chatTrace(T1, BASE, { error: true, user: 'u1', cost: 0.25 });
-    await store.insertSpans([server!, gen!]);
+    await store.insertSpans([gen!, server!]);
     let [summary] = (await store.listTraces()).traces;
     expect(summary).toMatchObject({ name: 'POST /api/chat', service: 'api' });
     await store.insertSpans([root!]);
