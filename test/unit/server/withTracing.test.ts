@@ -28,7 +28,14 @@ const recorder = () => {
 /** A Workers-like ctx whose waitUntil promises the test can await. */
 const workerCtx = () => {
   const pending: Promise<unknown>[] = [];
-  return { ctx: { waitUntil: (p: Promise<unknown>) => void pending.push(p), passThroughOnException() {} }, settle: () => Promise.all(pending), pending };
+  /** Settles everything registered, including what is registered while settling. */
+  const drain = async (): Promise<void> => {
+    for (let n = 0; n !== pending.length; ) {
+      n = pending.length;
+      await Promise.all(pending);
+    }
+  };
+  return { ctx: { waitUntil: (p: Promise<unknown>) => void pending.push(p), passThroughOnException() {} }, settle: () => Promise.all(pending), pending, drain };
 };
 
 /** Calls `handler` once as Workers would, reads its whole response, then waits on what it passed to waitUntil. */
@@ -332,13 +339,9 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    const { ctx, pending } = workerCtx();
+    const { ctx, drain } = workerCtx();
     await (await handler(new Request('http://x/'), {}, ctx)).text();
-    // Settle everything registered, including what is registered while settling.
-    for (let n = 0; n !== pending.length; ) {
-      n = pending.length;
-      await Promise.all(pending);
-    }
+    await drain();
     const names = rec.calls.flat().map((r) => (r.rec === 'span' ? r.name : `score:${r.name}`));
     expect(names).toContain('post-process');
     expect(names).toContain('score:late');
@@ -366,12 +369,9 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    const { ctx, pending } = workerCtx();
+    const { ctx, drain } = workerCtx();
     await (await handler(new Request('http://x/', { method: 'POST' }), {}, ctx)).text();
-    for (let n = 0; n !== pending.length; ) {
-      n = pending.length;
-      await Promise.all(pending);
-    }
+    await drain();
     const gen = rec.spans().find((r) => r.name === 'model call')!;
     expect(gen.status).toEqual({ code: 'error', message: 'terminated' });
     expect(gen.attrs['langfuse.observation.level']).toBe('ERROR');
@@ -388,13 +388,10 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    const { ctx, pending } = workerCtx();
+    const { ctx, drain } = workerCtx();
     const started = Date.now();
     await (await handler(new Request('http://x/'), {}, ctx)).text();
-    for (let n = 0; n !== pending.length; ) {
-      n = pending.length;
-      await Promise.all(pending);
-    }
+    await drain();
     expect(Date.now() - started).toBeGreaterThanOrEqual(OPEN_SPAN_GRACE_MS - 50);
     const server = rec.spans().find((r) => r.kind === 'server')!;
     const forgotten = rec.spans().find((r) => r.name === 'forgotten')!;
@@ -413,12 +410,9 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    const { ctx, pending } = workerCtx();
+    const { ctx, drain } = workerCtx();
     await (await handler(new Request('http://x/'), {}, ctx)).text();
-    for (let n = 0; n !== pending.length; ) {
-      n = pending.length;
-      await Promise.all(pending);
-    }
+    await drain();
     const scores = rec.calls.flat().filter((r) => r.rec === 'score');
     expect(scores.map((r) => r.name)).toEqual(['judge']);
   });
