@@ -4,6 +4,7 @@ import type { Span } from './span';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { stampDropped } from '../lib/stampDropped';
 import { within } from '../lib/within';
+import { unref } from '../lib/unref';
 
 /**
  * Receives spans as they start and end. Every method is optional; none may throw into the
@@ -21,11 +22,6 @@ export interface SpanProcessor {
   /** Delivers everything held and releases resources. */
   shutdown?(): Promise<void>;
 }
-
-/** Keeps a timer from holding a Node, Deno or Bun process open. */
-const unref = (timer: unknown): void => {
-  (timer as { unref?: () => void } | undefined)?.unref?.();
-};
 
 /** How long one export may take by default before it counts as failed (OpenTelemetry's default). */
 export const EXPORT_TIMEOUT_MS = 30_000;

@@ -97,10 +97,14 @@ export class Trace extends Span {
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
       if (fields.metadata) this.addMetadata(fields.metadata);
       // Trace-level, asked for by name: also on a trace that continues a remote parent.
-      if (fields.input !== undefined) this.io(A.TRACE_INPUT, fields.input, 'input');
-      if (fields.output !== undefined) this.io(A.TRACE_OUTPUT, fields.output, 'output');
-      if (fields.input !== undefined) super.setInput(fields.input);
-      if (fields.output !== undefined) super.setOutput(fields.output);
+      if (fields.input !== undefined) {
+        this.io(A.TRACE_INPUT, fields.input, 'input');
+        super.setInput(fields.input);
+      }
+      if (fields.output !== undefined) {
+        this.io(A.TRACE_OUTPUT, fields.output, 'output');
+        super.setOutput(fields.output);
+      }
     } catch (error) {
       reportInternal(error);
     }
@@ -133,8 +137,7 @@ export class Trace extends Span {
     try {
       const end = isTime(endMs) ? endMs : this[kT].core.now();
       this.endOpen(end);
-      this[kT].rootEnded = true;
-      super.end(end);
+      this.endRoot(end);
     } catch (error) {
       reportInternal(error);
     }

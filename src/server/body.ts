@@ -1,5 +1,6 @@
 import { reportInternal } from '../lib/reportInternal';
 import { within } from '../lib/within';
+import { unref } from '../lib/unref';
 
 /** How a response body finished. */
 export interface BodyEnd {
@@ -43,8 +44,7 @@ export const observeBody = (
   let ended = false;
   let cancelled = false;
   // Ends the watch, not the body: a consumer that comes later still gets every chunk.
-  let unread: ReturnType<typeof setTimeout> | undefined = setTimeout(() => void finish({ bytes: 0, unread: true }), unreadMs);
-  (unread as { unref?: () => void }).unref?.();
+  let unread: ReturnType<typeof setTimeout> | undefined = unref(setTimeout(() => void finish({ bytes: 0, unread: true }), unreadMs));
   const started = (): void => {
     clearTimeout(unread);
     unread = undefined;

@@ -12,6 +12,9 @@ export type TracingMode = 'langfuse' | 'otlp' | 'console' | 'jsonl' | 'none';
 
 const MODES: readonly TracingMode[] = ['langfuse', 'otlp', 'console', 'jsonl', 'none'];
 
+/** Whether the `none` chosen for want of variables was announced (once per process). */
+let saidNone = false;
+
 /** An exporter made by {@link fromEnv}, with what it was made from. */
 export interface EnvExporter extends Exporter {
   readonly mode: TracingMode;
@@ -210,6 +213,3 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
       return make(noneExporter, 'none');
   }
 };
-
-/** Whether the `none` chosen for want of variables was announced (once per process). */
-let saidNone = false;

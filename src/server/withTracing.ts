@@ -1,11 +1,12 @@
 import type { TracerOptions } from '../config';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
-import { kT, type Span, type TraceShared } from '../core/span';
+import { kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
 import { within } from '../lib/within';
+import { unref } from '../lib/unref';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
 import { anyUrl, toUrlTest } from '../lib/matchUrl';
@@ -175,11 +176,8 @@ const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined
   const open = trace.endRoot();
   flushLateEnds(tracer, trace, waitUntil);
   if (!open) return;
-  const grace = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, OPEN_SPAN_GRACE_MS);
-    // A Node process that is exiting need not wait for it.
-    (timer as { unref?: () => void }).unref?.();
-  }).then(() => trace.endOpen(trace.endMs));
+  // Unref'd: a Node process that is exiting need not wait for it.
+  const grace = new Promise<void>((resolve) => void unref(setTimeout(resolve, OPEN_SPAN_GRACE_MS))).then(() => trace.endOpen(trace.endMs));
   waitUntil?.(grace);
 };
 
