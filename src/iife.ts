@@ -10,7 +10,7 @@ export * from './otlp';
  * Reads the options from the script tag that loaded us and calls `init()`, which traces the
  * page's fetches, clicks, page load and errors:
  * `<script src="edgetrace.iife.js" data-endpoint="/v1/traces" data-service-name="shop"
- * data-propagate-to="https://api.example.com" data-sample-rate="0.1">`.
+ * data-propagate-to="https://api.example.com" data-sample-rate="0.1" data-ingest-token="pub_…">`.
  * Does nothing without `data-*` options (the page may call `edgetrace.init()` itself). A bad or
  * missing option (other options without `data-endpoint`) turns tracing off with one console
  * warning; the page's own scripts keep running.
@@ -24,12 +24,15 @@ const initFromScriptTag = (): void => {
     if (!data.endpoint) {
       // No options at all: the page calls edgetrace.init() itself. Options without an endpoint
       // were meant to trace, and would send nothing.
-      const given = ['service-name', 'propagate-to', 'sample-rate'].map((k) => `data-${k}`).filter((k) => script!.hasAttribute(k));
+      const given = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token'].map((k) => `data-${k}`).filter((k) => script!.hasAttribute(k));
       if (given.length) throw new TypeError(`data-endpoint is missing (the tag sets ${given.join(', ')})`);
       return;
     }
     const opts: InitOptions = { endpoint: data.endpoint };
     if (data.serviceName !== undefined) opts.serviceName = data.serviceName;
+    // The collector's public ingest token, sent as a header: a page that can only add a tag
+    // would otherwise have to put it in data-endpoint's query.
+    if (data.ingestToken !== undefined) opts.ingestToken = data.ingestToken;
     if (data.propagateTo !== undefined) {
       try {
         opts.propagateTo = parseUrlList(data.propagateTo);

@@ -12,6 +12,7 @@ import type { OtlpAnyValue, OtlpSpan, OtlpTraceRequest } from '../../src/export/
 const IIFE = fileURLToPath(new URL('../../dist/edgetrace.iife.js', import.meta.url));
 interface Received {
   contentType: string | undefined;
+  token: string | undefined;
   body: OtlpTraceRequest;
 }
 
@@ -43,7 +44,7 @@ test.beforeAll(async () => {
     if (req.method === 'POST' && path === '/v1/traces') {
       readBody(req)
         .then((text) => {
-          received.push({ contentType: req.headers['content-type'], body: JSON.parse(text) as OtlpTraceRequest });
+          received.push({ contentType: req.headers['content-type'], token: req.headers['x-edgetrace-token'] as string | undefined, body: JSON.parse(text) as OtlpTraceRequest });
           reply(200, 'application/json', '{}');
         })
         .catch((error: unknown) => reply(400, 'text/plain', String(error)));
@@ -137,6 +138,25 @@ test('a script tag with data-endpoint sends the page\'s spans as OTLP JSON', asy
   }
   expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
   expect(seen.pageErrors).toEqual([]);
+});
+
+test('data-ingest-token travels with every request to data-endpoint', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage(
+    '/token.html',
+    `<script src="/edgetrace.iife.js" data-endpoint="${origin}/v1/traces" data-ingest-token="pub_tag_token_1"></script>
+<script>
+  edgetrace.getTracer().withTrace('with-token', function () {});
+  window.__flushed = edgetrace.getTracer().flush().then(function () { return 'flushed'; });
+</script>`,
+  );
+  await page.goto(url);
+  expect(await page.evaluate(() => (window as unknown as { __flushed: Promise<string> }).__flushed)).toBe('flushed');
+  await expect.poll(() => spansOf(received).filter((s) => s.name === 'with-token').length).toBe(1);
+  expect(received.map((r) => r.token)).toEqual(received.map(() => 'pub_tag_token_1'));
+  expect(seen.pageErrors).toEqual([]);
+  // This server has no service worker to give (Chromium says so); the tag itself has no complaint.
+  expect(seen.warnings.filter((w) => w.startsWith('[edgetrace]'))).toEqual([]);
 });
 
 test('an invalid data-sample-rate warns and leaves the page running', async ({ page }) => {
