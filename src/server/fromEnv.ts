@@ -20,7 +20,10 @@ export interface EnvExporter extends Exporter {
   readonly mode: TracingMode;
   /** `OTEL_SERVICE_NAME`, when set. */
   readonly serviceName?: string;
-  /** Where spans go: a URL, a file, `console` or `none`. Never holds a secret. */
+  /**
+   * Where spans go: a URL (origin and path only: a user name, password or query in the
+   * configured one stays out), a file, `console` or `none`.
+   */
   readonly target: string;
 }
 
@@ -103,8 +106,16 @@ export const otlpTracesUrl = (env: Record<string, unknown>): string | undefined 
   const base = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   if (!base) return undefined;
   httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT', base);
-  if (/\/v1\/traces\/?$/.test(base)) return base;
-  return base.replace(/\/+$/, '') + '/v1/traces';
+  // The signal's path goes on the base's path, ahead of any query the receiver wants.
+  const url = new URL(base);
+  if (!/\/v1\/traces\/?$/.test(url.pathname)) url.pathname = url.pathname.replace(/\/+$/, '') + '/v1/traces';
+  return url.href;
+};
+
+/** A URL as logs and status pages show it: without user name, password, query or fragment. */
+const shownUrl = (href: string): string => {
+  const url = new URL(href);
+  return url.origin + url.pathname;
 };
 
 const str = (env: Record<string, unknown>, name: string): string | undefined => {
@@ -175,7 +186,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
       const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
       const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
       const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch });
-      return make(exporter, `${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`);
+      return make(exporter, shownUrl(`${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`));
     }
     case 'otlp': {
       const url = otlpTracesUrl(env);
@@ -190,7 +201,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
         ...(general ? parseOtlpHeaders(general) : {}),
         ...(signal ? parseOtlpHeaders(signal, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') : {}),
       };
-      return make(createOtlpExporter({ url, headers, fetch: opts.fetch }), url);
+      return make(createOtlpExporter({ url, headers, fetch: opts.fetch }), shownUrl(url));
     }
     case 'console':
       return make(createConsoleExporter(), 'console');

@@ -124,10 +124,22 @@ const tokenOf = (request: Request, url?: URL): string | undefined => {
   return (bearer ? bearer[1]!.trim() : undefined) ?? request.headers.get('x-edgetrace-token') ?? url?.searchParams.get('token') ?? undefined;
 };
 
+/** A forward target as the collector's own logs name it (a URL, for targets made by fromEnv). */
 const describeTarget = (e: Exporter, i: number): string => {
   const target = (e as { target?: unknown }).target;
-  return typeof target === 'string' ? target : `forward[${i}]`;
+  return typeof target === 'string' ? `forward[${i}] (${target})` : `forward[${i}]`;
 };
+
+/**
+ * What a sender is told of a target's failure: its place and HTTP status only. The target's URL
+ * and its answer's text are for the collector's logs: the ingest token is public, and upstream
+ * error bodies can hold keys, tenants and internal addresses.
+ */
+const failureForSender = (r: { status?: number }, i: number): string =>
+  `forward[${i}]: ${r.status ? `HTTP ${r.status}` : 'no answer (network error or timeout)'}`;
+
+/** A failing target is logged at most this often, so an upstream outage is not a line per request. */
+const FORWARD_LOG_INTERVAL_MS = 60_000;
 
 /**
  * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
@@ -191,6 +203,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   }
   const limiter = rate === false ? undefined : createRateLimiter(rate ?? {}, now);
   let lastPruneMs = Number.NEGATIVE_INFINITY;
+  /** When each forward target's failure was last logged. */
+  const lastForwardLog: number[] = [];
 
   const report = (error: unknown): void => {
     try {
@@ -242,22 +256,28 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       forward.map((e) => callExporter(e, records, EXPORT_TIMEOUT_MS)),
     );
     results.forEach((r, i) => {
-      const name = describeTarget(forward[i]!, i);
       if (r.ok) {
         // Each target saw the same records: the batch lost at most what the strictest refused.
+        // Its reason (OTLP partialSuccess) is about the sender's data, so the sender hears it.
         if (r.rejected) {
           out.rejected = Math.min(records.length, Math.max(out.rejected, r.rejected));
-          out.partly.push(`${name}: ${r.reason ?? `${r.rejected} rejected`}`);
+          out.partly.push(`forward[${i}]: ${r.reason ?? `${r.rejected} rejected`}`);
         }
         return;
       }
+      const t = now();
+      if (t - (lastForwardLog[i] ?? Number.NEGATIVE_INFINITY) >= FORWARD_LOG_INTERVAL_MS) {
+        lastForwardLog[i] = t;
+        report(new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
+      }
+      const name = failureForSender(r, i);
       // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
       const retryable = r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined;
       if (retryable) {
         const afterSec = r.retryAfterMs !== undefined ? Math.max(1, Math.ceil(r.retryAfterMs / 1000)) : retryAfterSec;
-        if (!out.retry || afterSec > out.retry.afterSec) out.retry = { afterSec, reason: `${name}: ${r.reason}` };
-      } else if (r.status === 413) out.tooLarge = `${name}: ${r.reason}`;
-      else out.refused.push(`${name}: ${r.reason}`);
+        if (!out.retry || afterSec > out.retry.afterSec) out.retry = { afterSec, reason: name };
+      } else if (r.status === 413) out.tooLarge = name;
+      else out.refused.push(name);
     });
     return out;
   };
@@ -312,8 +332,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       try {
         await save();
       } catch (error) {
+        // The error's text (paths, SQLite's words) is for the collector's logs, not the sender.
         report(error);
-        return unavailable(`the store could not take the batch: ${error instanceof Error ? error.message : String(error)}`, cors);
+        return unavailable('the store could not take the batch', cors);
       }
     }
     const f = await forwardAll(records);

@@ -308,6 +308,37 @@ describe('createCollector: forwarding', () => {
     expect((await store.stats()).spans).toBe(2);
   });
 
+  it('tells the sender a target\'s status only, and logs its URL and answer at most once a minute', async () => {
+    const leaky: Exporter & { target: string } = {
+      target: 'http://127.0.0.1:4318/v1/traces',
+      export: async () => ({ ok: false, retryable: false, status: 401, reason: 'HTTP 401: invalid api key sk_live_internal_123 for tenant acme-prod' }),
+    };
+    const refusing = scripted(() => ({ ok: false, retryable: false, status: 422, reason: 'HTTP 422: schema v2 at 10.0.3.7 refused it' }));
+    let t = Date.UTC(2026, 0, 1);
+    const errors: unknown[] = [];
+    make({ store: undefined, forward: [leaky], onError: (e) => errors.push(e), now: () => t });
+    const body = JSON.stringify(otlpBody([spanRecord()]));
+    const first = await post(body);
+    expect(first.status).toBe(503);
+    const text = await first.text();
+    expect(JSON.parse(text)).toMatchObject({ message: 'forwarding failed, send again later: forward[0]: HTTP 401' });
+    expect(text).not.toMatch(/127\.0\.0\.1|sk_live|acme/);
+    expect(errors.map(String)).toEqual(['Error: forwarding to forward[0] (http://127.0.0.1:4318/v1/traces) failed: HTTP 401: invalid api key sk_live_internal_123 for tenant acme-prod']);
+    await post(body);
+    expect(errors).toHaveLength(1);
+    t += 60_000;
+    await post(body);
+    expect(errors).toHaveLength(2);
+
+    make({ forward: refusing.exporter, onError: () => undefined });
+    const stored = await post(body);
+    expect(await stored.json()).toEqual({ partialSuccess: { rejectedSpans: '0', errorMessage: 'stored, but a forward target refused it: forward[0]: HTTP 422' } });
+    make({ store: undefined, forward: refusing.exporter, onError: () => undefined });
+    const refused = await (await post(body)).text();
+    expect(refused).toContain('forward[0]: HTTP 422');
+    expect(refused).not.toContain('10.0.3.7');
+  });
+
   it('treats wrong server-side credentials as retryable (503), not the sender\'s fault', async () => {
     const target = scripted(() => ({ ok: false, retryable: false, status: 401, reason: 'HTTP 401 Unauthorized' }));
     make({ forward: [target.exporter] });

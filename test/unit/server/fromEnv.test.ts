@@ -100,6 +100,19 @@ describe('fromEnv', () => {
     expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/v1/traces' })).toBe('http://c:4318/v1/traces');
     expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t/custom' })).toBe('http://t/custom');
     expect(otlpTracesUrl({})).toBeUndefined();
+    // The path goes on the base's path, not after its query.
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/p?api_key=k1' })).toBe('http://c:4318/p/v1/traces?api_key=k1');
+  });
+
+  it('names its target without the user name, password or query the URL carries', async () => {
+    const f = fakeFetch();
+    const e = fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://ingest:S3cretPass@otel.example.com/?api_key=VENDORKEY' }, { fetch: f.fetch });
+    expect(e.target).toBe('https://otel.example.com/v1/traces');
+    await e.export([span]);
+    // The request itself still goes where it was configured to.
+    expect(f.calls[0]!.url).toContain('api_key=VENDORKEY');
+    const lf = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASE_URL: 'https://u:p@lf.example.com' });
+    expect(lf.target).toBe('https://lf.example.com/api/public/otel/v1/traces');
   });
 
   it('parses OTEL_EXPORTER_OTLP_HEADERS and rejects malformed ones by name', () => {
