@@ -57,12 +57,17 @@ export const redactSecrets = (value: string, patterns: readonly RegExp[]): strin
   return out;
 };
 
+const USERINFO = /^([a-z][a-z\d+.-]*:\/\/)[^/?#]*@/i;
+
 /**
- * Replaces every query value (and the fragment's) of a URL with `[REDACTED]`, keeping the keys:
- * `https://a.test/p?q=cats&key=1#x` → `https://a.test/p?q=[REDACTED]&key=[REDACTED]`.
+ * Replaces every query value of a URL with `[REDACTED]`, keeping the keys, and drops its fragment
+ * (OAuth's `#access_token=…`) and any user name and password:
+ * `https://u:p@a.test/p?q=cats&key=1#x` → `https://a.test/p?q=[REDACTED]&key=[REDACTED]`.
  * Works on relative URLs too and never throws.
  */
 export const redactUrl = (url: string, keep: readonly string[] = []): string => {
+  // Credentials end with the authority's `@`; the authority ends at `/`, `?` or `#`.
+  url = url.replace(USERINFO, '$1');
   const q = url.indexOf('?');
   const h = url.indexOf('#');
   if (q < 0 || (h >= 0 && h < q)) return h >= 0 ? url.slice(0, h) : url;
@@ -70,14 +75,33 @@ export const redactUrl = (url: string, keep: readonly string[] = []): string => 
   return `${url.slice(0, q)}?${redactQueryValues(url.slice(q + 1, end), keep)}`;
 };
 
-/** Redacts the values of a query string without its `?` (`a=1&b=2`, OTel's `url.query`), except `keep` keys. */
+/**
+ * Redacts the values of a query string without its `?` (`a=1&b=2`, OTel's `url.query`), except
+ * `keep` keys. A part with no `=` is a value too: magic links read `?<token>`.
+ */
 export const redactQueryValues = (query: string, keep: readonly string[] = []): string =>
   query
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
-      if (eq < 0) return pair;
+      if (eq < 0) return pair === '' || keep.includes(pair) ? pair : REDACTED;
       const key = pair.slice(0, eq);
       return keep.includes(key) ? pair : `${key}=${REDACTED}`;
     })
     .join('&');
+
+// An absolute URL inside text: a scheme, `://`, then up to a space, a quote or a bracket other
+// than `[ ]` (IPv6 hosts, and `[REDACTED]`: text redacted once comes out the same again).
+const URL_IN_TEXT = /\b[a-z][a-z\d+.-]*:\/\/[^\s"'`<>(){}]+/gi;
+// A stack frame's URL ends in `:line:column`, which is kept apart from its query.
+const LINE_COLUMN = /(?::\d+){1,2}$/;
+
+/**
+ * {@link redactUrl} for every absolute URL found in a message, stack trace or name:
+ * `at f (https://a.test/cb?code=x:5:7)` → `at f (https://a.test/cb?code=[REDACTED]:5:7)`.
+ */
+export const redactUrlsIn = (text: string, keep: readonly string[] = []): string =>
+  text.replace(URL_IN_TEXT, (url) => {
+    const tail = /[?#@]/.test(url) ? (LINE_COLUMN.exec(url)?.[0] ?? '') : '';
+    return redactUrl(url.slice(0, url.length - tail.length), keep) + tail;
+  });

@@ -19,7 +19,7 @@ import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { isTime } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
-import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl } from './redact';
+import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
 import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
 
@@ -113,13 +113,17 @@ export const isPromise = (v: unknown): v is Promise<unknown> => {
 
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);
+// Text that quotes URLs it did not choose to (an error message, a stack trace whose frames name
+// the page's URL, an app's span name): every absolute URL in it is redacted as a URL. Strings
+// cleaned without a key (names, status messages, score comments) count as such text.
+const TEXT_KEYS = new Set([A.EXCEPTION_MESSAGE, A.EXCEPTION_STACKTRACE, A.OBSERVATION_STATUS_MESSAGE]);
 
 /**
  * Redacted strings, per tracer: the same values come back on span after span (the URLs an app
  * calls, the session id), and running every secret pattern over them each time was about a fifth
  * of an HTTP span's cost. Bounded in count and length; each map starts over when full.
  */
-export type RedactMemo = [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>];
+export type RedactMemo = [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>, text: Map<string, string>];
 const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
 // Longer than any secret the default patterns find (a JWT runs to a few thousand characters).
@@ -143,10 +147,11 @@ const wellFormed = (s: string): string => {
   return !w.isWellFormed || w.isWellFormed() ? s : w.toWellFormed();
 };
 
-/** Secret patterns, then for a URL (`kind` 1) or a bare query (`kind` 2) its query values. */
-const redact = (value: string, kind: 0 | 1 | 2, cfg: ResolvedConfig): string => {
+/** Secret patterns, then for a URL (`kind` 1), a bare query (2) or text quoting URLs (3) their query values. */
+const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string => {
   const s = redactSecrets(value, cfg.secretPatterns);
   if (kind === 1) return redactUrl(s, cfg.keepQueryKeys);
+  if (kind === 3) return redactUrlsIn(s, cfg.keepQueryKeys);
   return kind === 2 ? redactQueryValues(s, cfg.keepQueryKeys) : s;
 };
 
@@ -404,11 +409,12 @@ export class Span implements SpanRecord {
     let cut = s.length > cfg.maxStringLength + REDACT_MARGIN;
     if (cut) s = cutAt(s, cfg.maxStringLength + REDACT_MARGIN);
     const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
+    const quotesUrl = cfg.redactQuery && !isUrl && (key === undefined || TEXT_KEYS.has(key)) && s.includes('://');
     const scan = mayHoldSecret(s, cfg.secretPatterns);
     // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
-    if (isUrl || scan) {
+    if (isUrl || quotesUrl || scan) {
       // `url.query` is a query without its `?`.
-      const kind = !isUrl ? 0 : key === 'url.query' ? 2 : 1;
+      const kind = quotesUrl ? 3 : !isUrl ? 0 : key === 'url.query' ? 2 : 1;
       if (s.length > MAX_MEMO_CHARS) s = redact(s, kind, cfg);
       else {
         const known = core.memo[kind];
@@ -442,7 +448,7 @@ export class Span implements SpanRecord {
     if (Array.isArray(value) && value.length > 0) {
       const first = typeof value[0];
       if ((first === 'string' || first === 'number' || first === 'boolean') && value.every((v) => typeof v === first)) {
-        return first === 'string' ? (value as string[]).map((v) => this.cleanString(v)) : (value.slice() as number[] | boolean[]);
+        return first === 'string' ? (value as string[]).map((v) => this.cleanString(v, key)) : (value.slice() as number[] | boolean[]);
       }
     }
     // Objects, BigInt, functions, Errors, DOM nodes: stored as JSON text, never thrown on.
@@ -540,7 +546,7 @@ export class Span implements SpanRecord {
     try {
       if (this.endMs !== 0 || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
       // Cleaned once: a long message is one cut value, not two.
-      const text = code === 'error' && message !== undefined ? this.cleanString(String(message)) : undefined;
+      const text = code === 'error' && message !== undefined ? this.cleanString(String(message), A.OBSERVATION_STATUS_MESSAGE) : undefined;
       this.status = text !== undefined ? { code, message: text } : { code };
       if (code === 'error') {
         this.put(A.OBSERVATION_LEVEL, 'ERROR');

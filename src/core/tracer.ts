@@ -90,7 +90,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     cfg,
     ctx,
     resource: { attrs: cfg.resource, scope: { name: 'edgetrace', version: '0.1.0' } },
-    memo: [new Map(), new Map(), new Map()],
+    memo: [new Map(), new Map(), new Map(), new Map()],
     now: opts.now ?? defaultNow,
     started(span) {
       for (const p of starters) {

@@ -14,7 +14,8 @@ test.beforeEach(() => s.reset());
 test('an error thrown in a click handler is recorded on the interaction; a later rejection on a span of its own', async ({ page }) => {
   const setup = `
     document.getElementById('boom').addEventListener('click', () => { throw new RangeError('handler broke'); });`;
-  await page.goto(s.page('/errors.html', testPage({ init: '{}', setup, body: '<button id="boom">Boom</button>' })));
+  // An OAuth-style callback URL: the inline handler's stack frames name it, code and all.
+  await page.goto(s.page('/errors.html', testPage({ init: '{}', setup, body: '<button id="boom">Boom</button>' })) + '?code=SECRET123&state=s1');
   await ready(page);
   await page.waitForTimeout(700);
   await page.click('#boom');
@@ -29,6 +30,8 @@ test('an error thrown in a click handler is recorded on the interaction; a later
   const clickError = click.events.find((e) => e.name === 'exception')!;
   expect(clickError.attrs).toMatchObject({ 'exception.type': 'RangeError', 'exception.message': 'handler broke' });
   expect(String(clickError.attrs['exception.stacktrace'])).toContain('handler broke');
+  expect(String(clickError.attrs['exception.stacktrace'])).toMatch(/errors\.html\?code=\[REDACTED\]&state=\[REDACTED\]:\d+:\d+/);
+  expect(JSON.stringify(spans)).not.toContain('SECRET123');
   expect(click.status).toBe(2);
   const rejection = spans.find((x) => x.name === 'unhandled rejection')!;
   expect(rejection.parentId).toBeUndefined();

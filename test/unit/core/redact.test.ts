@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SECRET_PATTERNS, REDACTED, redactSecrets, redactUrl } from '../../../src/core/redact';
+import { DEFAULT_SECRET_PATTERNS, REDACTED, redactSecrets, redactUrl, redactUrlsIn } from '../../../src/core/redact';
 import { testTracer } from '../../helpers/collect';
 
 describe('redactSecrets', () => {
@@ -39,13 +39,36 @@ describe('redactUrl', () => {
     ['/api/chat?session=abc#frag', `/api/chat?session=${REDACTED}`],
     ['https://a.test/p', 'https://a.test/p'],
     ['https://a.test/p#only-hash?x=1', 'https://a.test/p'],
-    ['https://a.test/p?flag&x=', `https://a.test/p?flag&x=${REDACTED}`],
+    // A part without `=` is a value: magic links read `?<token>`.
+    ['https://a.test/p?flag&x=', `https://a.test/p?${REDACTED}&x=${REDACTED}`],
+    ['https://a.test/verify?8f3a9c2e7b1d4f60a5e2c9d8', `https://a.test/verify?${REDACTED}`],
+    ['https://alice:hunter2@a.test/p?x=1', `https://a.test/p?x=${REDACTED}`],
+    ['https://token@a.test:8443/p', 'https://a.test:8443/p'],
+    ['https://a.test/users/@bob?x=1', `https://a.test/users/@bob?x=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);
   });
 
   it('keeps allowed keys', () => {
     expect(redactUrl('/s?page=2&token=x', ['page'])).toBe(`/s?page=2&token=${REDACTED}`);
+    expect(redactUrl('/s?debug&t=x', ['debug'])).toBe(`/s?debug&t=${REDACTED}`);
+  });
+});
+
+describe('redactUrlsIn', () => {
+  it.each([
+    // Chromium's frame for an inline script names the page's URL, OAuth code and all.
+    ['at f (http://127.0.0.1:37133/cb?code=SECRET123&state=s1:5:77)', `at f (http://127.0.0.1:37133/cb?code=${REDACTED}&state=${REDACTED}:5:77)`],
+    ['at http://alice:hunter2@h.test/app.js:1:2', 'at http://h.test/app.js:1:2'],
+    ['load https://api.test/v1/me?token=abcd1234 failed.', `load https://api.test/v1/me?token=${REDACTED} failed.`],
+    ['callback https://app.test/cb#access_token=ya29.a0', 'callback https://app.test/cb'],
+    ['see http://[::1]:8080/x?y=1 and "https://b.test/?z=2"', `see http://[::1]:8080/x?y=${REDACTED} and "https://b.test/?z=${REDACTED}"`],
+    ['no URL: a?b=c and 10:30', 'no URL: a?b=c and 10:30'],
+  ])('redacts %s', (input, expected) => {
+    const out = redactUrlsIn(input);
+    expect(out).toBe(expected);
+    // Redacting again changes nothing: a value cleaned twice is stored as cleaned once.
+    expect(redactUrlsIn(out)).toBe(out);
   });
 });
 
@@ -63,6 +86,30 @@ describe('redaction in spans', () => {
     expect(r.attrs['url.full']).toBe(`https://api.test/v1?user=${REDACTED}&q=${REDACTED}`);
     expect(r.attrs['langfuse.observation.input']).toBe(`{"apiKey":"${REDACTED}"}`);
     expect(r.events[0]?.attrs?.line).toBe(`api_key=${REDACTED}`);
+  });
+
+  it('redacts the URLs quoted in error messages, stack traces, status messages and names, not in other attributes', () => {
+    const { tracer, byName } = testTracer();
+    const s = tracer.startSpan('GET https://api.test/x?token=abc');
+    const error = new Error('load https://api.test/me?token=abcd1234 failed');
+    error.stack = 'Error: load failed\n    at cb (https://app.test/cb?code=SECRET123&state=s1:5:77)';
+    s.recordError(error);
+    s.setAttribute('prompt', 'summarise https://news.test/a?id=42');
+    s.setAttribute('links', ['https://a.test/?k=v']);
+    s.end();
+    const r = byName(`GET https://api.test/x?token=${REDACTED}`);
+    const ex = r.events[0]!.attrs!;
+    expect(ex['exception.message']).toBe(`load https://api.test/me?token=${REDACTED} failed`);
+    expect(ex['exception.stacktrace']).toBe(`Error: load failed\n    at cb (https://app.test/cb?code=${REDACTED}&state=${REDACTED}:5:77)`);
+    expect(r.status).toEqual({ code: 'error', message: `load https://api.test/me?token=${REDACTED} failed` });
+    expect(r.attrs['langfuse.observation.status_message']).toBe(`load https://api.test/me?token=${REDACTED} failed`);
+    // What the app wrote as data stays as written.
+    expect(r.attrs.prompt).toBe('summarise https://news.test/a?id=42');
+    expect(r.attrs.links).toEqual(['https://a.test/?k=v']);
+    // Off with the rest of URL redaction.
+    const off = testTracer({ redact: { queryValues: false } });
+    off.tracer.startSpan('GET https://api.test/x?token=abc').end();
+    expect(off.byName('GET https://api.test/x?token=abc')).toBeDefined();
   });
 
   it('applies user patterns and can be turned off', () => {
