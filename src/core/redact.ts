@@ -12,9 +12,12 @@ export const REDACTED = '[REDACTED]';
  */
 export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
-  // The quotes may be escaped (`\"api_key\":\"…\"`): JSON text stored inside JSON, such as a
-  // request body among a function's recorded arguments. A value ends at an escaped quote.
-  /\b((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret|password|passwd|client[_-]?secret)(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)(?:[^\s"'&,;\\]|\\(?![\\"'])){4,}/gi,
+  // A double-quoted value runs to its closing quote, spaces and all (`"password": "correct horse
+  // battery staple"`, the JSON of an input). The quotes may be escaped (`\"api_key\":\"…\"`):
+  // JSON text stored inside JSON, such as a request body among a function's recorded arguments.
+  /\b((?:api[_-]?key|apikey|(?:access|auth|refresh|id)[_-]?token|token|secret|password|passwd|client[_-]?secret)(?:\\*["'])?\s*[:=]\s*\\*")[^"\\\n]{4,}/gi,
+  // Any other value ends at a space, a quote, an escaped quote or a separator.
+  /\b((?:api[_-]?key|apikey|(?:access|auth|refresh|id)[_-]?token|token|secret|password|passwd|client[_-]?secret)(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)(?:[^\s"'&,;\\]|\\(?![\\"'])){4,}/gi,
   /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/g,
   /\bAKIA[0-9A-Z]{16}\b/g,
   /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g,
@@ -24,10 +27,10 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
 ];
 
 /**
- * No default pattern can match a string shorter than this (`secret=` and a 4-character value is
+ * No default pattern can match a string shorter than this (`token=` and a 4-character value is
  * the shortest match), so shorter values skip the default regexes.
  */
-const MIN_SECRET_LENGTH = 11;
+const MIN_SECRET_LENGTH = 10;
 
 /**
  * Whether `patterns` could find anything in `value`. A user's patterns may match short strings (a

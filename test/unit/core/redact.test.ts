@@ -15,7 +15,13 @@ describe('redactSecrets', () => {
     [JSON.stringify(JSON.stringify({ api_key: 'tvly-abcd1234efgh5678', q: 'x' })), `"{\\"api_key\\":\\"${REDACTED}\\",\\"q\\":\\"x\\"}"`],
     [JSON.stringify(JSON.stringify(JSON.stringify({ password: 'hunter22' }))).slice(1, -1), JSON.stringify(JSON.stringify(`{"password":"${REDACTED}"}`)).slice(1, -1)],
     ['password=ab\\cdefg x', `password=${REDACTED} x`],
-    // The shortest match a default pattern has: a 6-letter key, `=` and 4 characters.
+    // A double-quoted value runs to its closing quote: a passphrase loses every word.
+    ['{"password": "correct horse battery staple", "user": "bob"}', `{"password": "${REDACTED}", "user": "bob"}`],
+    ['config password: "two words" end', `config password: "${REDACTED}" end`],
+    ['refresh_token=1//0gAbCdEf expired', `refresh_token=${REDACTED} expired`],
+    ['{"id_token":"eyJabc.def.ghi"}', `{"id_token":"${REDACTED}"}`],
+    // The shortest match a default pattern has: `token`, `=` and 4 characters.
+    ['token=abcd', `token=${REDACTED}`],
     ['secret=abcd', `secret=${REDACTED}`],
     ['apikey=1234', `apikey=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
@@ -28,7 +34,7 @@ describe('redactSecrets', () => {
   });
 
   it('leaves ordinary text alone', () => {
-    const text = 'The skeleton key opened the basic door at 10:30; password reset flow explained.';
+    const text = 'The skeleton key opened the basic door at 10:30; password reset flow explained; tokens: 1234, max_token=4096.';
     expect(redactSecrets(text, DEFAULT_SECRET_PATTERNS)).toBe(text);
   });
 });
