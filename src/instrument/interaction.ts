@@ -74,17 +74,24 @@ const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
   return el.hasAttribute('role');
 };
 
+// An id, class or name built from data rather than chosen by a developer: an email address, a
+// long number, a hex id (`row-bob@example.com`, `user-18273645`, `item-9f3a2c1b`).
+const DATA_LIKE = /@|\d{5}|[\da-f]{8}/i;
+const chosen = (v: string | null): v is string => !!v && !DATA_LIKE.test(v);
+
 /**
  * A short, stable selector for naming: `button#send`, `a.nav.primary`, `input[name=q]`.
- * No text content: it may hold personal data, and changes with the language.
+ * No text content: it may hold personal data, and changes with the language. Ids, classes and
+ * names that look like data are passed over for the same reason, and because a name per row
+ * would make every row's clicks a trace name of their own.
  */
 export const shortSelector = (el: Element): string => {
   const tag = el.tagName.toLowerCase();
-  if (el.id) return `${tag}#${el.id}`.slice(0, 80);
-  const cls = typeof el.className === 'string' ? el.className.trim().split(/\s+/).filter(Boolean).slice(0, 2) : [];
+  if (chosen(el.id)) return `${tag}#${el.id}`.slice(0, 80);
+  const cls = typeof el.className === 'string' ? el.className.trim().split(/\s+/).filter(chosen).slice(0, 2) : [];
   if (cls.length) return `${tag}.${cls.join('.')}`.slice(0, 80);
   const name = el.getAttribute('name');
-  if (name) return `${tag}[name=${name}]`.slice(0, 80);
+  if (chosen(name)) return `${tag}[name=${name}]`.slice(0, 80);
   const role = el.getAttribute('role');
   return role ? `${tag}[role=${role}]` : tag;
 };
