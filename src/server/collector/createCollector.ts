@@ -35,7 +35,8 @@ export interface CollectorOptions {
   /**
    * Token for the query API (`/api/…`), as `Authorization: Bearer` or `x-edgetrace-token` (never
    * in the URL); must differ from the ingest token.
-   * `false` opens the API to anyone (local development). Default: the API answers 403.
+   * `false` opens the API to anyone on this machine (local development): only requests to a
+   * loopback host name (`localhost`, `127.0.0.1`, `[::1]`) are answered. Default: the API answers 403.
    */
   readToken?: string | false;
   /** Largest body accepted, after gzip decompression. Default 5 MB (5,000,000 bytes). */
@@ -123,6 +124,10 @@ const tokenOf = (request: Request, url?: URL): string | undefined => {
   const bearer = auth && /^Bearer\s+(.+)$/i.exec(auth.trim());
   return (bearer ? bearer[1]!.trim() : undefined) ?? request.headers.get('x-edgetrace-token') ?? url?.searchParams.get('token') ?? undefined;
 };
+
+/** Whether a URL's host name is this machine's by definition (RFC 6761 `localhost`, 127/8, ::1). */
+const isLoopbackHost = (hostname: string): boolean =>
+  hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 
 /** A forward target as the collector's own logs name it (a URL, for targets made by fromEnv). */
 const describeTarget = (e: Exporter, i: number): string => {
@@ -420,7 +425,14 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       if (readToken === undefined) {
         return json(403, errorBody(PERMISSION_DENIED, 'the query API is off: create the collector with a readToken (or readToken: false for local development)'), cors);
       }
-      if (readToken !== false) {
+      if (readToken === false) {
+        // Open means this machine only. A page on another site can rename itself to 127.0.0.1
+        // (DNS rebinding) and read a loopback server as its own origin; its requests still name
+        // its own host, which is how they are told apart.
+        if (!isLoopbackHost(url.hostname)) {
+          return json(403, errorBody(PERMISSION_DENIED, `the open query API (readToken: false) answers requests to localhost, 127.0.0.1 or [::1] only, not ${url.hostname.slice(0, 100)}; give a readToken to serve others`), cors);
+        }
+      } else {
         const token = tokenOf(request);
         if (!token || !sameSecret(token, readToken)) {
           return json(401, errorBody(UNAUTHENTICATED, 'the query API needs the read token (Authorization: Bearer …)'), { ...cors, 'www-authenticate': 'Bearer' });

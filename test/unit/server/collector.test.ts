@@ -471,7 +471,13 @@ describe('createCollector: query API', () => {
     make({ readToken: undefined });
     expect((await get('/api/traces')).status).toBe(403);
     make({ readToken: false });
-    expect((await get('/api/traces', {})).status).toBe(200);
+    const at = (base: string) => collector.fetch(new Request(`${base}/api/traces`));
+    for (const base of ['http://127.0.0.1:5173', 'http://localhost:5173', 'http://[::1]:5173', 'http://app.localhost']) expect((await at(base)).status).toBe(200);
+    // A page that rebound its own name to 127.0.0.1 still names its own host.
+    const rebound = await at('http://rebind.attacker.test:5173');
+    expect(rebound.status).toBe(403);
+    expect(((await rebound.json()) as { message: string }).message).toMatch(/readToken: false.*rebind\.attacker\.test/);
+    expect((await get('/api/traces', {})).status).toBe(403);
   });
 });
 
