@@ -87,8 +87,9 @@ export const startTraceWorker = (options: TraceWorkerOptions): (() => void) => {
       if (takeControl) event.waitUntil(scope.skipWaiting());
     },
     activate(event: ExtendableEvent) {
+      // Not held for the flush: Chromium holds every navigation in scope until activation
+      // settles, and while the receiver fails the flusher is never idle.
       if (takeControl) event.waitUntil(scope.clients.claim());
-      keepAlive(event);
     },
   };
   const each = (method: 'addEventListener' | 'removeEventListener'): void => {
