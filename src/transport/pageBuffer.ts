@@ -70,6 +70,13 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
   let failures = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let sinkSet: () => void = () => undefined;
+  /**
+   * The page is going away: it handed over urgently, and no ordinary hand-over ran since. A flush
+   * then (the instrumentation's, on pagehide) hands over without asking the sink to send: the
+   * urgent hand-over already made it send, as far as its backoff and circuit allow, and a
+   * `flushNow()` would probe a failing receiver once per page view.
+   */
+  let leaving = false;
   const hasSink = new Promise<void>((resolve) => (sinkSet = resolve));
 
   const bound = (): void => {
@@ -93,6 +100,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
 
   const handAll = (urgent: boolean): Promise<void> => {
     scheduled = false;
+    if (urgent) leaving = true;
     const to = sink;
     if (!to || buf.length === 0) return Promise.resolve();
     const all = buf;
@@ -139,6 +147,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     scheduled = true;
     whenIdle(() => {
       try {
+        leaving = false;
         if (scheduled) handAll(false).catch(reportInternal);
       } catch (error) {
         reportInternal(error);
@@ -167,10 +176,11 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
       onEnd: add,
       onScore: add,
       forceFlush: async () => {
+        const left = leaving;
         // A flush right after init() waits (briefly) for the delivery path to come up.
         if (!sink) await Promise.race([hasSink, new Promise((resolve) => setTimeout(resolve, FLUSH_WAIT_MS))]);
         await handAll(false);
-        if (!sink) return;
+        if (!sink || left) return;
         await sink.flushNow().catch(reportInternal);
       },
       shutdown: () => handAll(true),

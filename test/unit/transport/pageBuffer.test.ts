@@ -211,6 +211,27 @@ describe('createPageBuffer', () => {
     expect(handed).toHaveLength(1);
     expect(flushNow).toHaveBeenCalledOnce();
   });
+
+  it('after an urgent hand-over (the page going away), forceFlush hands over without asking the sink to send', async () => {
+    const { sink, handed } = fakeSink();
+    const flushNow = vi.spyOn(sink, 'flushNow');
+    const buffer = bufferOn(sink);
+    buffer.processor.onEnd?.(span(1));
+    await buffer.handAll(true);
+    // The interaction the instrumentation ends on pagehide, then its flush.
+    buffer.processor.onEnd?.(span(2));
+    await buffer.processor.forceFlush?.();
+    expect(handed.map((h) => [h.records.length, h.urgent])).toEqual([
+      [1, true],
+      [1, false],
+    ]);
+    // A flushNow() would have probed a failing receiver past its backoff, once per page view.
+    expect(flushNow).not.toHaveBeenCalled();
+    // The page lived on (a tab switch): once it runs idle work again, a flush asks the sink too.
+    await vi.advanceTimersByTimeAsync(1000);
+    await buffer.processor.forceFlush?.();
+    expect(flushNow).toHaveBeenCalledOnce();
+  });
 });
 
 describe('createPageBuffer forceFlush', () => {
