@@ -97,23 +97,32 @@ const watch = (page: Page): { pageErrors: string[]; warnings: string[] } => {
   return seen;
 };
 
+/** A page with the script tag (`attrs`), then `script`, then a flush the test can await with {@link flushed}. */
+const tagPage = (path: string, attrs: string, script: string): string =>
+  servePage(
+    path,
+    `<script src="/edgetrace.iife.js" ${attrs}></script>
+<script>
+  ${script}
+  window.__flushed = edgetrace.getTracer().flush().then(function () { return 'flushed'; });
+</script>`,
+  );
+const flushed = (page: Page): Promise<string> => page.evaluate(() => (window as unknown as { __flushed: Promise<string> }).__flushed);
+
 const spansOf = (requests: Received[]): OtlpSpan[] =>
   requests.flatMap((r) => r.body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
 
 test('a script tag with data-endpoint sends the page\'s spans as OTLP JSON', async ({ page }) => {
   const seen = watch(page);
-  const url = servePage(
+  const url = tagPage(
     '/traced.html',
-    `<script src="/edgetrace.iife.js" data-endpoint="${origin}/v1/traces" data-service-name="e2e-page"></script>
-<script>
-  edgetrace.getTracer().withTrace('page-trace', function (t) {
+    `data-endpoint="${origin}/v1/traces" data-service-name="e2e-page"`,
+    `edgetrace.getTracer().withTrace('page-trace', function (t) {
     return t.span('child', function (s) { s.setAttribute('k', 1); });
-  });
-  window.__flushed = edgetrace.getTracer().flush().then(function () { return 'flushed'; });
-</script>`,
+  });`,
   );
   await page.goto(url);
-  expect(await page.evaluate(() => (window as unknown as { __flushed: Promise<string> }).__flushed)).toBe('flushed');
+  expect(await flushed(page)).toBe('flushed');
   // The page's own trace; the page-load spans the instrumentation adds arrive beside it.
   const own = (): OtlpSpan[] => spansOf(received).filter((s) => s.name === 'page-trace' || s.name === 'child');
   await expect.poll(() => own().length).toBe(2);
@@ -142,16 +151,9 @@ test('a script tag with data-endpoint sends the page\'s spans as OTLP JSON', asy
 
 test('data-ingest-token travels with every request to data-endpoint', async ({ page }) => {
   const seen = watch(page);
-  const url = servePage(
-    '/token.html',
-    `<script src="/edgetrace.iife.js" data-endpoint="${origin}/v1/traces" data-ingest-token="pub_tag_token_1"></script>
-<script>
-  edgetrace.getTracer().withTrace('with-token', function () {});
-  window.__flushed = edgetrace.getTracer().flush().then(function () { return 'flushed'; });
-</script>`,
-  );
+  const url = tagPage('/token.html', `data-endpoint="${origin}/v1/traces" data-ingest-token="pub_tag_token_1"`, `edgetrace.getTracer().withTrace('with-token', function () {});`);
   await page.goto(url);
-  expect(await page.evaluate(() => (window as unknown as { __flushed: Promise<string> }).__flushed)).toBe('flushed');
+  expect(await flushed(page)).toBe('flushed');
   await expect.poll(() => spansOf(received).filter((s) => s.name === 'with-token').length).toBe(1);
   expect(received.map((r) => r.token)).toEqual(received.map(() => 'pub_tag_token_1'));
   expect(seen.pageErrors).toEqual([]);
