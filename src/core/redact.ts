@@ -27,10 +27,10 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
 ];
 
 /**
- * No default pattern can match a string shorter than this (`token=` and a 4-character value is
- * the shortest match), so shorter values skip the default regexes.
+ * Shorter strings skip the default regexes. Below this, only `token=` with a 4-character value
+ * would match, which is no credential; a span name such as `grandchild` then costs no lookup.
  */
-const MIN_SECRET_LENGTH = 10;
+const MIN_SECRET_LENGTH = 11;
 
 /**
  * Whether `patterns` could find anything in `value`. A user's patterns may match short strings (a

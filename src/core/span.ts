@@ -147,6 +147,13 @@ const wellFormed = (s: string): string => {
   return !w.isWellFormed || w.isWellFormed() ? s : w.toWellFormed();
 };
 
+/**
+ * How `s`, the value of `key`, is redacted as a URL, when `redact.queryValues` is on: 1 a URL,
+ * 2 a bare query (`url.query`, without its `?`), 3 text quoting URLs; 0 not as a URL.
+ */
+const urlKind = (s: string, key: string | undefined, cfg: ResolvedConfig): 0 | 1 | 2 | 3 =>
+  !cfg.redactQuery ? 0 : key !== undefined && URL_KEYS.has(key) ? (key === 'url.query' ? 2 : 1) : (key === undefined || TEXT_KEYS.has(key)) && s.includes('://') ? 3 : 0;
+
 /** Secret patterns, then for a URL (`kind` 1), a bare query (2) or text quoting URLs (3) their query values. */
 const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string => {
   const s = redactSecrets(value, cfg.secretPatterns);
@@ -408,13 +415,9 @@ export class Span implements SpanRecord {
     // that starts before the limit to be found whole, without scanning what the cut drops anyway.
     let cut = s.length > cfg.maxStringLength + REDACT_MARGIN;
     if (cut) s = cutAt(s, cfg.maxStringLength + REDACT_MARGIN);
-    const isUrl = cfg.redactQuery && key !== undefined && URL_KEYS.has(key);
-    const quotesUrl = cfg.redactQuery && !isUrl && (key === undefined || TEXT_KEYS.has(key)) && s.includes('://');
-    const scan = mayHoldSecret(s, cfg.secretPatterns);
+    const kind = urlKind(s, key, cfg);
     // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
-    if (isUrl || quotesUrl || scan) {
-      // `url.query` is a query without its `?`.
-      const kind = quotesUrl ? 3 : !isUrl ? 0 : key === 'url.query' ? 2 : 1;
+    if (kind !== 0 || mayHoldSecret(s, cfg.secretPatterns)) {
       if (s.length > MAX_MEMO_CHARS) s = redact(s, kind, cfg);
       else {
         const known = core.memo[kind];

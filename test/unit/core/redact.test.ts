@@ -20,8 +20,8 @@ describe('redactSecrets', () => {
     ['config password: "two words" end', `config password: "${REDACTED}" end`],
     ['refresh_token=1//0gAbCdEf expired', `refresh_token=${REDACTED} expired`],
     ['{"id_token":"eyJabc.def.ghi"}', `{"id_token":"${REDACTED}"}`],
-    // The shortest match a default pattern has: `token`, `=` and 4 characters.
-    ['token=abcd', `token=${REDACTED}`],
+    // The shortest string the default patterns are run on: 11 characters.
+    ['token=abcde', `token=${REDACTED}`],
     ['secret=abcd', `secret=${REDACTED}`],
     ['apikey=1234', `apikey=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
