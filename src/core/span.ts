@@ -114,8 +114,8 @@ export const isPromise = (v: unknown): v is Promise<unknown> => {
 // Attribute keys whose values are URLs: their query values are redacted by default.
 const URL_KEYS = new Set(['url.full', 'http.url', 'url.query', 'http.target', 'server.url']);
 // Text that quotes URLs it did not choose to (an error message, a stack trace whose frames name
-// the page's URL, an app's span name): every absolute URL in it is redacted as a URL. Strings
-// cleaned without a key (names, status messages, score comments) count as such text.
+// the page's URL, a status message): every absolute URL in it is redacted as a URL. Strings
+// cleaned without a key (span, event and score names, score comments) count as such text.
 const TEXT_KEYS = new Set([A.EXCEPTION_MESSAGE, A.EXCEPTION_STACKTRACE, A.OBSERVATION_STATUS_MESSAGE]);
 
 /**
@@ -548,12 +548,13 @@ export class Span implements SpanRecord {
   setStatus(code: StatusCode, message?: string): this {
     try {
       if (this.endMs !== 0 || (code !== 'ok' && code !== 'error' && code !== 'unset')) return this;
-      // Cleaned once: a long message is one cut value, not two.
+      // Cleaned once, under the attribute's key, and stored as it is: the status and the attribute
+      // are the same text, and redacting it again would find nothing new.
       const text = code === 'error' && message !== undefined ? this.cleanString(String(message), A.OBSERVATION_STATUS_MESSAGE) : undefined;
       this.status = text !== undefined ? { code, message: text } : { code };
       if (code === 'error') {
         this.put(A.OBSERVATION_LEVEL, 'ERROR');
-        if (text !== undefined) this.put(A.OBSERVATION_STATUS_MESSAGE, text);
+        if (text !== undefined && this.isRecording) this.store(A.OBSERVATION_STATUS_MESSAGE, text);
       }
     } catch (error) {
       reportInternal(error);
