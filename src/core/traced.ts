@@ -1,6 +1,6 @@
 import type { ObservationType } from '../protocol';
 import { getTracer } from './global';
-import { isPromise, kT, runInSpan, type Span } from './span';
+import { isPromise, kT, recordFailure, runInSpan, type Span } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { YIELDED_ITEMS } from './semconv';
 
@@ -37,8 +37,9 @@ const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: b
   const limit = span[kT].core.cfg.maxStringLength;
   let text: string | undefined = '';
   let items = 0;
+  // On a throw or an abort too: what was streamed before a "stop generating" is what the user saw.
   const finish = (value: unknown): void => {
-    if (capture) span.setOutput(items && text !== undefined ? text : value);
+    if (capture && (items || value !== undefined)) span.setOutput(items && text !== undefined ? text : value);
     span.setAttribute(YIELDED_ITEMS, items);
     span.end();
   };
@@ -54,8 +55,9 @@ const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: b
   };
   const fail = (error: unknown): never => {
     if (!span.isEnded) {
-      span.recordError(error);
-      span.end();
+      // An abort (the caller's "stop generating") is cancelled, as in a traced async function.
+      recordFailure(span, error);
+      finish(undefined);
     }
     throw error;
   };
@@ -110,7 +112,7 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
       try {
         it = getTracer().withSpan(span, () => fn.apply(this, args) as AnyIterator);
       } catch (error) {
-        span.recordError(error);
+        recordFailure(span, error);
         span.end();
         throw error;
       }

@@ -182,6 +182,30 @@ describe('traced', () => {
     expect(spans[2]?.status).toEqual({ code: 'error', message: 'out of tokens' });
   });
 
+  it('records an aborted token stream as cancelled, as a traced async function records it', async () => {
+    const { spans } = setup(alsContext(AsyncLocalStorage));
+    const controller = new AbortController();
+    const stream = traced('generation', async function* stream(signal: AbortSignal) {
+      yield 'hel';
+      await new Promise((r) => setTimeout(r, 5));
+      signal.throwIfAborted();
+      yield 'lo';
+    });
+    const out: string[] = [];
+    const reading = (async () => {
+      for await (const token of stream(controller.signal)) {
+        out.push(token);
+        controller.abort();
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+    expect(out).toEqual(['hel']);
+    const span = spans.find((s) => s.name === 'stream')!;
+    expect(span.status.code).not.toBe('error');
+    expect(span.events).toHaveLength(0);
+    expect(span.attrs).toMatchObject({ [A.CANCELLED]: true, [A.OBSERVATION_STATUS_MESSAGE]: 'cancelled', [A.YIELDED_ITEMS]: 1, [A.OBSERVATION_OUTPUT]: 'hel' });
+  });
+
   // The class syntax is compiled by TypeScript itself (standard decorators, as users compile
   // them); the test's own transform does not lower decorators.
   const compile = (source: string): ((t: typeof traced) => any) => {
