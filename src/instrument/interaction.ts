@@ -2,6 +2,7 @@ import type { Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { reportInternal } from '../lib/reportInternal';
+import { epochOf } from '../lib/now';
 import { getPageContext, interactionContext, setPageContext, type InteractionContext } from './interactionContext';
 import type { Stop } from './index';
 
@@ -110,7 +111,7 @@ const eventEpochMs = (e: Event): number | undefined => {
   const perf = (globalThis as { performance?: Performance }).performance;
   if (!perf || !(perf.timeOrigin > 0)) return undefined;
   const age = perf.now() - e.timeStamp;
-  return age >= 0 && age < 60_000 ? perf.timeOrigin + e.timeStamp : undefined;
+  return age >= 0 && age < 60_000 ? epochOf(e.timeStamp) : undefined;
 };
 
 /**

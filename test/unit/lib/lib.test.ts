@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { safeJson } from '../../../src/lib/safeJson';
 import { newId, newSpanId, newTraceId } from '../../../src/lib/ids';
-import { now } from '../../../src/lib/now';
+import { epochOf, now, resetClock } from '../../../src/lib/now';
 import { guard } from '../../../src/lib/guard';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
 
@@ -114,11 +114,58 @@ describe('ids', () => {
 });
 
 describe('now', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.restoreAllMocks();
+    resetClock();
+  });
+
   it('agrees with the wall clock and has sub-millisecond precision', () => {
     const a = now();
     expect(Math.abs(a - Date.now())).toBeLessThan(1000);
     const samples = Array.from({ length: 20 }, () => now());
     expect(samples.some((t) => !Number.isInteger(t))).toBe(true);
+  });
+
+  /** A performance clock that stops while the machine sleeps, beside a wall clock that does not. */
+  const machine = () => {
+    const ORIGIN = 1_700_000_000_000;
+    const m = { mono: 5_000.25, wall: ORIGIN + 5_000 };
+    vi.stubGlobal('performance', { timeOrigin: ORIGIN, now: () => m.mono });
+    vi.spyOn(Date, 'now').mockImplementation(() => m.wall);
+    resetClock();
+    return {
+      ORIGIN,
+      run: (ms: number) => ((m.mono += ms), (m.wall += ms)),
+      sleep: (ms: number) => (m.wall += ms),
+      stepWall: (ms: number) => (m.wall += ms),
+    };
+  };
+
+  it('follows the wall clock again after the machine slept, and keeps sub-millisecond steps', () => {
+    const clock = machine();
+    const before = now();
+    expect(before).toBe(clock.ORIGIN + 5_000.25);
+    const EIGHT_HOURS = 8 * 3600_000;
+    clock.sleep(EIGHT_HOURS);
+    clock.run(150);
+    // Woken: the first reading after the check interval is on the wall clock, not 8 h behind it.
+    const woken = now();
+    expect(woken - (before + 150)).toBeGreaterThan(EIGHT_HOURS - 1);
+    expect(woken - (before + 150)).toBeLessThan(EIGHT_HOURS + 1);
+    clock.run(0.5);
+    expect(now() - woken).toBeCloseTo(0.5, 6);
+    // A DOM event's timeStamp converts on the same footing.
+    expect(epochOf(5_000.25 + 150)).toBeCloseTo(woken, 0);
+  });
+
+  it('keeps its own time while the clocks agree within a second', () => {
+    const clock = machine();
+    const a = now();
+    clock.stepWall(400);
+    clock.run(200);
+    // A 400 ms difference is below DRIFT_MS: durations stay on the monotonic clock alone.
+    expect(now() - a).toBeCloseTo(200, 6);
   });
 });
 
