@@ -317,12 +317,13 @@ export const getStatus = async (): Promise<DeliveryStatus> => {
  */
 export const subscribe = (callback: (status: DeliveryStatus) => void): Unsubscribe => {
   listeners.add(callback);
-  if (!channel && typeof BroadcastChannel === 'function') {
-    channel = new BroadcastChannel(STATUS_CHANNEL);
-    channel.onmessage = guard((event: MessageEvent<DeliveryStatus>) => {
-      const s = event.data;
-      if (s && typeof s === 'object' && typeof s.queued === 'number') emit(merged(s));
-    });
+  if (listeners.size === 1) {
+    openChannel();
+    // Pages only: servers and edge runtimes have no back/forward cache (nor addEventListener).
+    if (typeof addEventListener === 'function') {
+      addEventListener('pagehide', parkChannel);
+      addEventListener('pageshow', unparkChannel);
+    }
   }
   getStatus()
     .then((s) => {
@@ -331,12 +332,51 @@ export const subscribe = (callback: (status: DeliveryStatus) => void): Unsubscri
     .catch(reportInternal);
   return () => {
     listeners.delete(callback);
-    if (listeners.size === 0 && channel) {
-      channel.close();
-      channel = undefined;
+    if (listeners.size === 0) {
+      closeChannel();
+      if (typeof removeEventListener === 'function') {
+        removeEventListener('pagehide', parkChannel);
+        removeEventListener('pageshow', unparkChannel);
+      }
     }
   };
 };
+
+const openChannel = (): void => {
+  if (channel || typeof BroadcastChannel !== 'function') return;
+  channel = new BroadcastChannel(STATUS_CHANNEL);
+  channel.onmessage = guard((event: MessageEvent<DeliveryStatus>) => {
+    const s = event.data;
+    if (s && typeof s === 'object' && typeof s.queued === 'number') emit(merged(s));
+  });
+};
+
+const closeChannel = (): void => {
+  channel?.close();
+  channel = undefined;
+};
+
+// A status message reaching the channel while the page sits in the back/forward cache would
+// have Chromium evict the page: the channel closes on the way in and opens again on the way
+// back, with the status as it is then.
+// (Plain functions, not guard() calls: a call at the top of the module would keep this code in
+// every bundle that imports the module, used or not.)
+function parkChannel(event: PageTransitionEvent): void {
+  try {
+    if (event.persisted) closeChannel();
+  } catch (error) {
+    reportInternal(error);
+  }
+}
+function unparkChannel(event: PageTransitionEvent): void {
+  try {
+    if (!event.persisted || listeners.size === 0) return;
+    openChannel();
+    getStatus().then(emit, reportInternal);
+  } catch (error) {
+    reportInternal(error);
+  }
+}
 
 /**
  * Hands everything the page holds to the outbox and sends the outbox now, bypassing ordinary

@@ -1,4 +1,4 @@
-import { wrap, type Remote } from 'comlink';
+import { wrap, type Endpoint } from 'comlink';
 import type { DeliveryConfig, FlushResult, WorkerApi } from '../protocol';
 import type { Sink } from './pageBuffer';
 import { CONNECT_MESSAGE } from './resolveDelivery';
@@ -77,9 +77,8 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     registration = opts.readyTimeoutMs === undefined ? await active : await withTimeout(active, opts.readyTimeoutMs, 'waiting for the service worker');
   })();
 
-  /** A connection: a comlink proxy over a MessagePort the worker exposes its API on. */
+  /** A connection: a MessagePort the worker exposes its API on. */
   interface Connection {
-    api: Remote<WorkerApi>;
     port: MessagePort;
     worker: ServiceWorker;
     bornMs: number;
@@ -87,6 +86,33 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     users: number;
   }
   let cached: Connection | undefined;
+  /** The connection the call being made right now posts on (comlink posts synchronously). */
+  let via: Connection | undefined;
+
+  // One comlink proxy for the client's life, over an endpoint that posts on the connection of
+  // the call being made and hears the answers of all of them. comlink registers each proxy it
+  // makes in a FinalizationRegistry, and the callback runs whenever the proxy is collected: a
+  // proxy per connection let that happen in a page frozen in the back/forward cache, and
+  // Chromium evicts a frozen page that runs script. These proxies live as long as the page.
+  const answers = new Set<EventListenerOrEventListenerObject>();
+  const endpoint: Endpoint = {
+    postMessage: (message: unknown, transfer?: Transferable[]) => via!.port.postMessage(message, transfer ?? []),
+    addEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => void answers.add(listener),
+    removeEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => void answers.delete(listener),
+  };
+  const remote = wrap<WorkerApi>(endpoint);
+  const api = { remote, configure: remote.configure, enqueue: remote.enqueue, flushNow: remote.flushNow, getStatus: remote.getStatus, deadLetters: remote.deadLetters };
+  type Api = typeof api;
+
+  /** Makes the call `fn` posts go out on `c`. */
+  const on = <T>(c: Connection, fn: (api: Api) => Promise<T>): Promise<T> => {
+    via = c;
+    try {
+      return fn(api);
+    } finally {
+      via = undefined;
+    }
+  };
 
   /** Closes `c` once no call is waiting on it and it is no longer the shared one. */
   const release = (c: Connection): void => {
@@ -98,14 +124,14 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     if (!worker) throw new Error('[edgetrace] no active service worker');
     const { port1, port2 } = new MessageChannel();
     worker.postMessage({ edgetrace: CONNECT_MESSAGE }, [port2]);
-    const api = wrap<WorkerApi>(port1);
+    // No listener for the port's close event: one would run script when the worker stops while
+    // the page sits in the back/forward cache. A stopped worker shows as a call that times out.
+    port1.onmessage = (event) => {
+      for (const a of answers) typeof a === 'function' ? a(event) : a.handleEvent(event);
+    };
+    const c: Connection = { port: port1, worker, bornMs: Date.now(), users: 0 };
     // Configuration first on each connection: a restarted worker may have been updated.
-    void api.configure(opts.config);
-    const c: Connection = { api, port: port1, worker, bornMs: Date.now(), users: 0 };
-    // Where supported, a port whose other end died (the worker stopped) says so at once.
-    port1.addEventListener('close', () => {
-      if (cached === c) cached = undefined;
-    });
+    void on(c, (a) => a.configure(opts.config)).catch(() => undefined);
     return c;
   };
 
@@ -115,7 +141,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
    * so a fresh one follows soon, and a worker stopped in between costs one timed-out hand-over
    * (its records are handed over again). Other calls always connect afresh.
    */
-  const call = async <T>(fn: (api: Remote<WorkerApi>) => Promise<T>, ms: number, reuse = false): Promise<T> => {
+  const call = async <T>(fn: (api: Api) => Promise<T>, ms: number, reuse = false): Promise<T> => {
     if (!registration) await ready;
     const worker = registration?.active ?? container.controller;
     let c = reuse && cached && cached.worker === worker && Date.now() - cached.bornMs < REUSE_MS ? cached : undefined;
@@ -130,7 +156,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     }
     c.users++;
     try {
-      return await withTimeout(fn(c.api), ms, 'a call to the service worker');
+      return await withTimeout(on(c, fn), ms, 'a call to the service worker');
     } catch (error) {
       // No more calls on a connection that failed one; those already waiting keep it open.
       if (cached === c) cached = undefined;
