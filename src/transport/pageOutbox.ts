@@ -1,4 +1,4 @@
-import type { DeliveryConfig } from '../protocol';
+import type { DeliveryConfig, TelemetryRecord } from '../protocol';
 import type { Sink } from './pageBuffer';
 import { reportInternal } from '../lib/reportInternal';
 // The fallback runs the worker's own outbox and flusher in the page. This file is reached only
@@ -19,12 +19,21 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
   api.configure(config).catch(reportInternal);
   const onOnline = (): void => flusher.start('online');
   addEventListener('online', onOnline);
+  /**
+   * Hand-overs not yet stored. A page frozen in the back/forward cache stops its IndexedDB
+   * transactions where they are, and loses them if it is evicted, so they go in the tail too.
+   */
+  const storing = new Set<readonly TelemetryRecord[]>();
   return {
     transport: 'page',
     hand: (records, urgent) => {
       // Storing may not finish before the page is gone; the tail also goes straight out.
-      if (urgent) sendTail(records, config);
-      return api.enqueue(records, urgent);
+      if (urgent) sendTail([...storing, records].flat(), config);
+      storing.add(records);
+      const stored = api.enqueue(records, urgent);
+      const done = (): void => void storing.delete(records);
+      stored.then(done, done);
+      return stored;
     },
     flushNow: () => api.flushNow(),
     status: () => api.getStatus(),

@@ -1,0 +1,51 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { TelemetryRecord } from '../../../src/protocol';
+import { spanRecord } from '../../helpers/records';
+
+// The page outbox's hand-over around its own storage (startDelivery) and its keepalive tail
+// (sendTail), both stood in for: what is checked is which records the tail carries.
+const enqueued: Array<{ records: TelemetryRecord[]; resolve(n: number): void }> = [];
+const tails: TelemetryRecord[][] = [];
+
+vi.mock('../../../worker/startDelivery', () => ({
+  startDelivery: () => ({
+    api: {
+      configure: async () => undefined,
+      enqueue: (records: TelemetryRecord[]) => new Promise<number>((resolve) => enqueued.push({ records, resolve })),
+    },
+    flusher: { start: () => undefined },
+    stop: () => undefined,
+  }),
+}));
+vi.mock('../../../src/transport/keepalive', () => ({
+  keepaliveFetch: fetch,
+  sendTail: (records: TelemetryRecord[]) => void tails.push([...records]),
+}));
+
+const { startPageOutbox } = await import('../../../src/transport/pageOutbox');
+// A page's globals for its `online` listener.
+vi.stubGlobal('addEventListener', () => undefined);
+vi.stubGlobal('removeEventListener', () => undefined);
+
+describe('page outbox', () => {
+  afterEach(() => {
+    enqueued.length = 0;
+    tails.length = 0;
+  });
+
+  it('puts hand-overs still being stored into the tail on page hide, and only those', async () => {
+    const sink = startPageOutbox({ endpoint: 'https://collector.test/v1/traces' });
+    const stored = [spanRecord(1)];
+    const storing = [spanRecord(2), spanRecord(3)];
+    const a = sink.hand(stored, false);
+    void sink.hand(storing, false);
+    enqueued[0]!.resolve(1);
+    await a;
+    // The page is hidden while the second hand-over's transaction is open: a page frozen in the
+    // back/forward cache would hold it there, and lose it when evicted.
+    const last = [spanRecord(4)];
+    void sink.hand(last, true);
+    expect(tails).toEqual([[...storing, ...last]]);
+    sink.stop?.();
+  });
+});
