@@ -3,7 +3,7 @@
 export { withTracing } from './withTracing';
 export { createServerTracer } from './serverTracer';
 export { requestProcessor } from './requestProcessor';
-export { serverContext, requestSpan } from './scope';
+export { serverContext, requestSpan, requestTrace } from './scope';
 export { tracedFetch, instrumentServerFetch } from './fetch';
 export { toNodeListener } from './node';
 export { fromEnv, parseOtlpHeaders, otlpTracesUrl } from './fromEnv';

@@ -41,3 +41,10 @@ export const requestSpan = (): Span | undefined => {
   // A span current in another trace (or an ended one) belongs to some other work.
   return current && current.traceId === scope.root.traceId && !current.isEnded ? current : scope.root;
 };
+
+/**
+ * The request's SERVER span itself, a `Trace`: its `update({ name, input, output, … })` sets the
+ * trace's own fields, also where the request continues a page's trace. `undefined` outside
+ * `withTracing`.
+ */
+export const requestTrace = (): Trace | undefined => currentScope()?.root;

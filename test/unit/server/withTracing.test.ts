@@ -3,7 +3,7 @@ import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protoco
 import { FLUSH_HOLD_MS, OPEN_SPAN_GRACE_MS, withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
 import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
-import { requestSpan } from '../../../src/server/scope';
+import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { observeBody, type BodyEnd } from '../../../src/server/body';
 import { fromEnv } from '../../../src/server/fromEnv';
 import { startReceiver, type Receiver } from './loopback';
@@ -97,6 +97,25 @@ describe('withTracing', () => {
     // Query values are redacted before anything is stored.
     expect(server!.attrs['url.full']).not.toContain('secret');
     expect(server!.resource.attrs['service.name']).toBe('api');
+  });
+
+  it('lets the handler set the trace\'s own name and input from inside a child span, as the README shows', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () =>
+        requestSpan()!.span('answer', async () => {
+          // Inside a child span requestSpan() is the child; requestTrace() is still the request's.
+          expect(requestSpan()!.name).toBe('answer');
+          requestTrace()?.update({ name: 'chat', input: { q: 'hi' } });
+          return new Response('ok');
+        }),
+      { exporter: rec.exporter },
+    );
+    await serveOnce(handler, new Request('https://api.example.com/chat', { headers: { traceparent: TRACEPARENT } }));
+    const server = rec.spans().find((r) => r.kind === 'server')!;
+    expect(server.attrs['http.response.status_code']).toBe(200);
+    expect(server.attrs).toMatchObject({ 'langfuse.trace.name': 'chat', 'langfuse.trace.input': '{"q":"hi"}' });
+    expect(requestTrace()).toBeUndefined();
   });
 
   it('starts a new trace when the incoming traceparent is malformed', async () => {
