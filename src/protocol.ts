@@ -75,8 +75,8 @@ export interface SpanRecord {
   traceId: string;
   /** 16 lowercase hex. */
   spanId: string;
-  /** 16 lowercase hex; absent for a root span. */
-  parentId?: string;
+  /** 16 lowercase hex; absent (or undefined) for a root span. */
+  parentId?: string | undefined;
   /** True when the parent came from another process (an incoming `traceparent`). */
   remoteParent?: boolean;
   /** W3C tracestate, serialised. */

@@ -288,7 +288,7 @@ export class Span implements SpanRecord {
   declare readonly traceState?: string;
   /** True when the parent came from another process. */
   declare readonly remoteParent?: boolean;
-  /** @internal */ declare dropped?: SpanRecord['dropped'];
+  /** @internal */ declare dropped?: NonNullable<SpanRecord['dropped']>;
   /** @internal */ declare [kT]: TraceShared;
   /** @internal */ declare [kX]: SpanExtras | undefined;
   /** @internal Neighbours in the trace's list of open spans. */

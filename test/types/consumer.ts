@@ -6,7 +6,7 @@ import { createTracer, init, inject, extract, type Span } from 'edgetrace';
 import { installTraceWorker } from 'edgetrace/worker';
 import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
-import { fromEnv, toNodeListener, withTracing } from 'edgetrace/server';
+import { fromEnv, requestSpan, requestTrace, toNodeListener, withTracing } from 'edgetrace/server';
 
 // @ts-expect-error serviceName is a string
 init({ serviceName: 1 });
@@ -29,7 +29,16 @@ inject(span.spanContext(), headers);
 const { context } = extract(headers);
 void context?.traceId.toUpperCase();
 
-const handler = withTracing(async (request: Request) => new Response(request.url), { serviceName: 'api', exporter: fromEnv(process.env) });
+const handler = withTracing(
+  async (request: Request) => {
+    // README section 4: the trace's own fields from anywhere inside the handler.
+    requestTrace()?.update({ name: 'chat', input: { q: request.url }, output: 'ok' });
+    // @ts-expect-error update() is the trace's: requestSpan() may be any span of the request
+    requestSpan()?.update({ name: 'chat' });
+    return new Response(request.url);
+  },
+  { serviceName: 'api', exporter: fromEnv(process.env) },
+);
 const listener = toNodeListener(handler);
 // @ts-expect-error a Node listener takes (req, res)
 listener('not a request');
