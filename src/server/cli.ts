@@ -193,7 +193,8 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   io.out(`  ingest  POST ${url}/v1/traces (OTLP/HTTP JSON, gzip ok) and ${url}/v1/scores${ingestToken ? ', ingest token required' : ''}`);
   // A token made up here is printed (nobody else knows it); one given is not repeated into logs.
   const readHow = readToken === false ? ' (open)' : givenRead ? ' with the read token given' : ` with Authorization: Bearer ${readToken}`;
-  io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats${readHow}`);
+  // Without a store there is nothing to query (the API answers 404): no line that says otherwise.
+  if (store) io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats${readHow}`);
   io.out(`  store   ${store ? `${dbPath} (retention ${retentionDays > 0 ? `${retentionDays} days` : 'forever'})` : 'none'}`);
   io.out(`  forward ${forward.length ? forward.map((f) => f.target).join(', ') : 'none'}`);
   if (origins.length) io.out(`  origins ${origins.join(', ')}`);

@@ -63,6 +63,8 @@ describe('edgetrace CLI', () => {
     running.push(r);
     expect(ok.out.join('\n')).toContain('forward http://127.0.0.1:9/base/v1/traces');
     expect(ok.out.join('\n')).toContain('store   none');
+    // Nothing to query without a store: the banner offers no query API (it would answer 404).
+    expect(ok.out.join('\n')).not.toContain('/api/traces');
   });
 
   it('rejects mistakes with a usage error', async () => {
