@@ -95,8 +95,10 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   // proxy per connection let that happen in a page frozen in the back/forward cache, and
   // Chromium evicts a frozen page that runs script. These proxies live as long as the page.
   const answers = new Set<EventListenerOrEventListenerObject>();
+  // A post outside a call of ours (comlink releasing the proxies of a client that init() replaced)
+  // has no connection to go on, and is dropped rather than thrown from a finalizer.
   const endpoint: Endpoint = {
-    postMessage: (message: unknown, transfer?: Transferable[]) => via!.port.postMessage(message, transfer ?? []),
+    postMessage: (message: unknown, transfer?: Transferable[]) => via?.port.postMessage(message, transfer ?? []),
     addEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => void answers.add(listener),
     removeEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => void answers.delete(listener),
   };
