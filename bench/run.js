@@ -339,7 +339,7 @@ const lines = [
   '',
   `Start + 3 attributes + end, per span, for a root → child → grandchild trace repeated ` +
     `${TRACES_PER_CHUNK * CHUNKS_PER_ROUND} times per round; ${ROUNDS} rounds each after ${WARMUP_ROUNDS} warm-up rounds, ` +
-    `alternated in one process. Both use a batch processor (batch ${BATCH.size}, queue ${BATCH.queue}) over an exporter that ` +
+    `rotated in one process. Both libraries use a batch processor (batch ${BATCH.size}, queue ${BATCH.queue}) over an exporter that ` +
     'accepts at once; batches are flushed outside the timed loops. Parents are explicit on both sides ' +
     '(`span.startSpan()` / `trace.setSpan(context.active(), parent)`).',
   '',
