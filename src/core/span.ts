@@ -495,8 +495,12 @@ export class Span implements SpanRecord {
     return this;
   }
 
-  /** @internal Applies the `mask` hook and stores input or output as text. Never throws. */
-  io(key: string, value: unknown, field: 'input' | 'output'): void {
+  /**
+   * @internal Applies the `mask` hook and stores input or output as text under `key`, and first
+   * under `traceKey` when given (a trace's own input or output): masked and serialised once.
+   * Never throws.
+   */
+  io(key: string, value: unknown, field: 'input' | 'output', traceKey?: string): void {
     try {
       if (!this.isRecording) return;
       let v = value;
@@ -510,7 +514,10 @@ export class Span implements SpanRecord {
           v = '[mask failed]';
         }
       }
-      if (v !== undefined) this.put(key, safeJson(v));
+      if (v === undefined) return;
+      const text = safeJson(v);
+      if (traceKey) this.put(traceKey, text);
+      this.put(key, text);
     } catch (error) {
       reportInternal(error);
     }

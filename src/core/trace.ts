@@ -97,14 +97,8 @@ export class Trace extends Span {
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
       if (fields.metadata) this.addMetadata(fields.metadata);
       // Trace-level, asked for by name: also on a trace that continues a remote parent.
-      if (fields.input !== undefined) {
-        this.io(A.TRACE_INPUT, fields.input, 'input');
-        super.setInput(fields.input);
-      }
-      if (fields.output !== undefined) {
-        this.io(A.TRACE_OUTPUT, fields.output, 'output');
-        super.setOutput(fields.output);
-      }
+      if (fields.input !== undefined) this.io(A.OBSERVATION_INPUT, fields.input, 'input', A.TRACE_INPUT);
+      if (fields.output !== undefined) this.io(A.OBSERVATION_OUTPUT, fields.output, 'output', A.TRACE_OUTPUT);
     } catch (error) {
       reportInternal(error);
     }
@@ -113,14 +107,14 @@ export class Trace extends Span {
 
   /** Records the trace's input (shown on the trace and its root observation; only the observation's when it continues a remote parent). */
   override setInput(input: unknown): this {
-    if (this.isTraceRoot()) this.io(A.TRACE_INPUT, input, 'input');
-    return super.setInput(input);
+    this.io(A.OBSERVATION_INPUT, input, 'input', this.isTraceRoot() ? A.TRACE_INPUT : undefined);
+    return this;
   }
 
   /** Records the trace's output (as `setInput()`). */
   override setOutput(output: unknown): this {
-    if (this.isTraceRoot()) this.io(A.TRACE_OUTPUT, output, 'output');
-    return super.setOutput(output);
+    this.io(A.OBSERVATION_OUTPUT, output, 'output', this.isTraceRoot() ? A.TRACE_OUTPUT : undefined);
+    return this;
   }
 
   /**

@@ -91,7 +91,10 @@ const plainer = () => {
     }
     if (Array.isArray(value) || value instanceof Set) {
       const out: unknown[] = [];
-      const items = Array.isArray(value) ? value : [...value];
+      // A Set is read only as far as it is kept (one past MAX_KEYS says there is more), not copied whole.
+      let items: unknown[] = [];
+      if (Array.isArray(value)) items = value;
+      else for (const item of value) if (items.push(item) > MAX_KEYS) break;
       for (let i = 0; i < items.length; i++) {
         if (i >= MAX_KEYS) {
           out.push('[…]');
