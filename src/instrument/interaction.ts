@@ -80,13 +80,22 @@ const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
 const DATA_LIKE = /@|\d{5}|[\da-f]{8}/i;
 const chosen = (v: string | null): v is string => !!v && !DATA_LIKE.test(v);
 
+/** The parts of `Element` that {@link shortSelector} reads, by shape (no DOM lib in the declarations). */
+export interface ElementLike {
+  readonly tagName: string;
+  readonly id: string;
+  /** A string on HTML elements; an SVG element's is an object, and is passed over. */
+  readonly className: unknown;
+  getAttribute(name: string): string | null;
+}
+
 /**
  * A short, stable selector for naming: `button#send`, `a.nav.primary`, `input[name=q]`.
  * No text content: it may hold personal data, and changes with the language. Ids, classes and
  * names that look like data are passed over for the same reason, and because a name per row
  * would make every row's clicks a trace name of their own.
  */
-export const shortSelector = (el: Element): string => {
+export const shortSelector = (el: ElementLike): string => {
   const tag = el.tagName.toLowerCase();
   if (chosen(el.id)) return `${tag}#${el.id}`.slice(0, 80);
   const cls = typeof el.className === 'string' ? el.className.trim().split(/\s+/).filter(chosen).slice(0, 2) : [];

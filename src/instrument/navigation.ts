@@ -61,12 +61,23 @@ const navigationEntry = (): PerformanceNavigationTiming | undefined => {
   return perf.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
 };
 
+// The parts of `Document` and `PerformanceNavigationTiming` that serverContext() reads, by shape,
+// so these declarations compile in projects without the DOM lib (Node, Workers).
+/** A document to read `<meta>` tags from. */
+export interface DocumentLike {
+  querySelector(selectors: string): { getAttribute(name: string): string | null } | null;
+}
+/** A navigation entry's `Server-Timing` values. */
+export interface NavigationEntryLike {
+  readonly serverTiming?: ReadonlyArray<{ readonly name: string; readonly description: string }>;
+}
+
 /**
  * The server span that rendered this document: `<meta name="traceparent" content="00-…">` (with
  * an optional `<meta name="tracestate">`), else a `Server-Timing: traceparent;desc="00-…"`
  * response header, which Navigation Timing exposes to the page.
  */
-export const serverContext = (doc: Pick<Document, 'querySelector'>, entry?: PerformanceNavigationTiming): SpanContext | undefined => {
+export const serverContext = (doc: DocumentLike, entry?: NavigationEntryLike): SpanContext | undefined => {
   const meta = (name: string): string | undefined => doc.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? undefined;
   let ctx = parseTraceparent(meta('traceparent'));
   if (ctx) {

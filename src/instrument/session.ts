@@ -4,6 +4,15 @@ import { reportInternal } from '../lib/reportInternal';
 import { DEFAULT_SESSION_TIMEOUT_MS } from './options';
 import type { Stop } from './index';
 
+/**
+ * The part of `Storage` the session uses, by shape: these declarations then compile in projects
+ * without the DOM lib (Node, Workers), which import the same entry.
+ */
+export interface SessionStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
 /** Options for {@link instrumentSession}. */
 export interface SessionOptions {
   /** A new session starts after this long without any trace. Default 30 minutes. */
@@ -11,7 +20,7 @@ export interface SessionOptions {
   /** sessionStorage key. Default `"edgetrace.session"`. */
   storageKey?: string;
   /** Where the session lives. Default `sessionStorage`; memory only when that is missing or refuses. */
-  storage?: Pick<Storage, 'getItem' | 'setItem'>;
+  storage?: SessionStorageLike;
   /** Clock in epoch ms. */
   now?: () => number;
 }
@@ -33,12 +42,12 @@ const state: {
   userId?: string;
   timeoutMs: number;
   key: string;
-  storage?: Pick<Storage, 'getItem' | 'setItem'>;
+  storage?: SessionStorageLike;
   now: () => number;
   writtenMs: number;
 } = { on: false, timeoutMs: DEFAULT_SESSION_TIMEOUT_MS, key: 'edgetrace.session', now: defaultNow, writtenMs: 0 };
 
-const pageStorage = (): Pick<Storage, 'getItem' | 'setItem'> | undefined => {
+const pageStorage = (): SessionStorageLike | undefined => {
   try {
     // Reading the property itself throws in sandboxed frames and with storage blocked.
     const s = (globalThis as { sessionStorage?: Storage }).sessionStorage;

@@ -24,7 +24,7 @@ export type { WithTracingOptions, ResponseHeader, TracedHandler } from './withTr
 export type { ServerTracerOptions } from './serverTracer';
 export type { RequestProcessor, RequestProcessorOptions } from './requestProcessor';
 export type { RequestScope } from './scope';
-export type { NodeContext, NodeListener, NodeListenerOptions } from './node';
+export type { NodeContext, NodeListener, NodeListenerOptions, NodeRequestLike, NodeResponseLike } from './node';
 export type { EnvExporter, FromEnvOptions, TracingMode } from './fromEnv';
 export type { JsonlExporterOptions } from './jsonl';
 export type { WaitUntil } from './waitUntil';

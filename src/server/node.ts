@@ -20,9 +20,26 @@ export interface NodeListenerOptions<Env = Record<string, unknown>> {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * Node's `http.IncomingMessage`, by a shape it has. The listener's declared types stop there, so
+ * they compile without `@types/node` (a Workers or Deno project that imports `edgetrace/server`);
+ * `http.createServer()` passes the real request and response.
+ */
+export interface NodeRequestLike {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** Node's `http.ServerResponse`, by a shape it has (see {@link NodeRequestLike}). */
+export interface NodeResponseLike {
+  statusCode: number;
+  readonly headersSent: boolean;
+}
+
 /** A Node `http` request listener that also knows the work it still has in flight. */
 export interface NodeListener {
-  (req: IncomingMessage, res: ServerResponse): void;
+  (req: NodeRequestLike, res: NodeResponseLike): void;
   /** Resolves when every `waitUntil` promise registered so far has settled, e.g. before exit. */
   drain(): Promise<void>;
 }

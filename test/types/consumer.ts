@@ -6,6 +6,7 @@ import { createTracer, init, inject, extract, type Span } from 'edgetrace';
 import { installTraceWorker } from 'edgetrace/worker';
 import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
+import { createServer } from 'node:http';
 import { fromEnv, requestSpan, requestTrace, toNodeListener, withTracing } from 'edgetrace/server';
 
 // @ts-expect-error serviceName is a string
@@ -40,6 +41,8 @@ const handler = withTracing(
   { serviceName: 'api', exporter: fromEnv(process.env) },
 );
 const listener = toNodeListener(handler);
+// Node's own request and response fit the listener's declared shapes.
+createServer(listener).close();
 // @ts-expect-error a Node listener takes (req, res)
 listener('not a request');
 
