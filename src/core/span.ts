@@ -485,8 +485,12 @@ export class Span implements SpanRecord {
 
   /** Adds metadata entries (`langfuse.observation.metadata.<key>`), as an object or one key and value. */
   addMetadata(metadata: Record<string, unknown> | string, value?: unknown): this {
+    return this.putMetadata(this.metadataPrefix(), metadata, value);
+  }
+
+  /** @internal `addMetadata()` under `prefix`. */
+  putMetadata(prefix: string, metadata: Record<string, unknown> | string, value?: unknown): this {
     try {
-      const prefix = this.metadataPrefix();
       if (typeof metadata === 'string') this.put(`${prefix}.${metadata}`, value);
       else if (metadata && typeof metadata === 'object') eachEntry(metadata, (k, value) => this.put(`${prefix}.${k}`, value));
     } catch (error) {

@@ -13,7 +13,10 @@ export interface TraceOptions {
   /** Session that groups traces (`session.id`), e.g. one chat. */
   sessionId?: string;
   tags?: string[];
-  /** Trace metadata (`langfuse.trace.metadata.<key>`). */
+  /**
+   * Trace metadata (`langfuse.trace.metadata.<key>`); on a trace that continues a remote parent,
+   * its root span's own (`langfuse.observation.metadata.<key>`), as with `addMetadata()`.
+   */
   metadata?: Record<string, unknown>;
   /** Overrides the tracer's release for this trace. */
   release?: string;
@@ -67,9 +70,13 @@ export class Trace extends Span {
     return !this.remoteParent;
   }
 
-  /** @internal */
+  /**
+   * @internal A continued trace's metadata is its root's, in the process that started it (the
+   * page's), as its name and input are: here `addMetadata()` adds to this span, and `update()` to
+   * the trace.
+   */
   override metadataPrefix(): string {
-    return A.TRACE_METADATA;
+    return this.isTraceRoot() ? A.TRACE_METADATA : A.OBSERVATION_METADATA;
   }
 
   /** Sets the end user (`user.id`) on every span of this trace that has not ended yet. */
@@ -95,7 +102,7 @@ export class Trace extends Span {
       if (fields.userId !== undefined) this.setUser(fields.userId);
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
-      if (fields.metadata) this.addMetadata(fields.metadata);
+      if (fields.metadata) this.putMetadata(A.TRACE_METADATA, fields.metadata);
       // Trace-level, asked for by name: also on a trace that continues a remote parent.
       if (fields.input !== undefined) this.io(A.OBSERVATION_INPUT, fields.input, 'input', A.TRACE_INPUT);
       if (fields.output !== undefined) this.io(A.OBSERVATION_OUTPUT, fields.output, 'output', A.TRACE_OUTPUT);

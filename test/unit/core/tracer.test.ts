@@ -92,30 +92,33 @@ describe('remote parents and sampling', () => {
     expect(root.kind).toBe('server');
   });
 
-  it('leaves the trace-level fields to the root when it continues a remote trace, unless update() sets them', () => {
+  it('leaves the trace-level fields (metadata too) to the root when it continues a remote trace, unless update() sets them', () => {
     const { tracer, byName, scores } = testTracer({ release: 'api-2' });
     const parent = parseTraceparent(incoming)!;
-    const continued = tracer.createTrace({ name: 'POST /api/chat', kind: 'server', parent, input: 'prompt' });
+    const continued = tracer.createTrace({ name: 'POST /api/chat', kind: 'server', parent, input: 'prompt', metadata: { region: 'eu' } });
     continued.setOutput('answer');
+    continued.addMetadata('pod', 'a1');
     continued.score('server-ok', 1);
     continued.finish();
     const server = byName('POST /api/chat');
     // Langfuse takes these from any span: they would overwrite the page root's.
-    for (const key of [A.TRACE_NAME, A.RELEASE, A.TRACE_INPUT, A.TRACE_OUTPUT]) expect(server.attrs[key], key).toBeUndefined();
+    for (const key of [A.TRACE_NAME, A.RELEASE, A.TRACE_INPUT, A.TRACE_OUTPUT, `${A.TRACE_METADATA}.region`, `${A.TRACE_METADATA}.pod`]) expect(server.attrs[key], key).toBeUndefined();
+    expect(server.attrs).toMatchObject({ [`${A.OBSERVATION_METADATA}.region`]: 'eu', [`${A.OBSERVATION_METADATA}.pod`]: 'a1' });
     expect(server.attrs[A.OBSERVATION_INPUT]).toBe('prompt');
     expect(server.attrs[A.OBSERVATION_OUTPUT]).toBe('answer');
     // Its score is the span's, not the whole trace's.
     expect(scores.find((r) => r.name === 'server-ok')).toMatchObject({ name: 'server-ok', observationId: server.spanId });
 
     const named = tracer.createTrace({ name: 'server', parent });
-    named.update({ name: 'chat turn', input: 'q', output: 'a' });
+    named.update({ name: 'chat turn', input: 'q', output: 'a', metadata: { region: 'eu' } });
     named.finish();
-    expect(byName('chat turn').attrs).toMatchObject({ [A.TRACE_NAME]: 'chat turn', [A.TRACE_INPUT]: 'q', [A.TRACE_OUTPUT]: 'a' });
+    expect(byName('chat turn').attrs).toMatchObject({ [A.TRACE_NAME]: 'chat turn', [A.TRACE_INPUT]: 'q', [A.TRACE_OUTPUT]: 'a', [`${A.TRACE_METADATA}.region`]: 'eu' });
 
-    const own = tracer.createTrace({ name: 'job', input: 'x' });
+    const own = tracer.createTrace({ name: 'job', input: 'x', metadata: { queue: 'q1' } });
+    own.addMetadata('attempt', 2);
     own.score('job-ok', 1);
     own.finish();
-    expect(byName('job').attrs).toMatchObject({ [A.TRACE_NAME]: 'job', [A.RELEASE]: 'api-2', [A.TRACE_INPUT]: 'x' });
+    expect(byName('job').attrs).toMatchObject({ [A.TRACE_NAME]: 'job', [A.RELEASE]: 'api-2', [A.TRACE_INPUT]: 'x', [`${A.TRACE_METADATA}.queue`]: 'q1', [`${A.TRACE_METADATA}.attempt`]: 2 });
     expect(scores.find((r) => r.name === 'job-ok')).not.toHaveProperty('observationId');
   });
 
