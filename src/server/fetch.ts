@@ -38,8 +38,9 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
     const method = init?.method ?? request?.method ?? 'GET';
     // Parsed once, for the name, the attributes and the propagation rule.
     const url = parseUrl(href);
-    const host = url?.host;
-    span = parent.startSpan(host ? `${spanMethod(method)} ${host}` : spanMethod(method), {
+    // `{method}`, as OpenTelemetry's HTTP conventions name a client span without a URL template,
+    // and as the page names its fetches; the host is `server.address`.
+    span = parent.startSpan(spanMethod(method), {
       kind: 'client',
       attributes: clientRequestAttributes(method, href, url),
     });
