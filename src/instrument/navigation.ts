@@ -61,6 +61,16 @@ const navigationEntry = (): PerformanceNavigationTiming | undefined => {
   return perf.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
 };
 
+/**
+ * A Resource Timing `nextHopProtocol`, an ALPN id (`http/1.1`, `h2`, `h3`), as OpenTelemetry's
+ * `network.protocol.name` and `network.protocol.version` (`http`, `1.1` / `2` / `3`). An id
+ * that is not HTTP's, or empty (a cross-origin entry), gives nothing.
+ */
+export const protocolAttributes = (alpn: string | undefined): Record<string, string> => {
+  const m = /^(?:http\/(\d(?:\.\d)?)|h(\d)c?(?:-\d+)?)$/.exec(alpn ?? '');
+  return m ? { 'network.protocol.name': 'http', 'network.protocol.version': (m[1] ?? m[2])! } : {};
+};
+
 // The parts of `Document` and `PerformanceNavigationTiming` that serverContext() reads, by shape,
 // so these declarations compile in projects without the DOM lib (Node, Workers).
 /** A document to read `<meta>` tags from. */
@@ -139,7 +149,7 @@ const startPageLoad = (opts: NavigationOptions): Stop => {
             'url.full': n.name,
             'http.response.status_code': n.responseStatus || undefined,
             'http.response.body.size': n.encodedBodySize || undefined,
-            'network.protocol.version': n.nextHopProtocol || undefined,
+            ...protocolAttributes(n.nextHopProtocol),
           },
         });
         doc.end(at(n.responseEnd || n.responseStart || n.fetchStart));

@@ -38,6 +38,8 @@ test('the page load continues the server trace from <meta name="traceparent"> an
   const doc = spans.find((x) => x.name === 'document fetch')!;
   expect(doc.parentId).toBe(load.spanId);
   expect(doc.kind).toBe(3);
+  // The loopback server speaks HTTP/1.1: nextHopProtocol "http/1.1".
+  expect(doc.attrs).toMatchObject({ 'network.protocol.name': 'http', 'network.protocol.version': '1.1' });
   const boot = spans.find((x) => String(x.attrs['url.full']).endsWith('/api/boot'))!;
   expect(boot.parentId).toBe(load.spanId);
   expect(s.seen.find((r) => r.path === '/api/boot')!.headers.traceparent).toContain(SERVER_TRACE);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { instrumentNavigation } from '../../../src/instrument/navigation';
+import { instrumentNavigation, protocolAttributes } from '../../../src/instrument/navigation';
 import { interactionContext, setPageContext } from '../../../src/instrument/interactionContext';
 import { createTracer } from '../../../src/core/tracer';
 import { collector } from '../../helpers/collect';
@@ -34,6 +34,19 @@ const pageTracer = (page: ReturnType<typeof loadedPage>, c: ReturnType<typeof co
   setPageContext(ctx);
   return { ctx, tracer };
 };
+
+describe('protocolAttributes', () => {
+  it("turns nextHopProtocol's ALPN ids into OpenTelemetry's protocol name and version", () => {
+    const version = (alpn: string | undefined) => protocolAttributes(alpn)['network.protocol.version'];
+    expect(protocolAttributes('http/1.1')).toEqual({ 'network.protocol.name': 'http', 'network.protocol.version': '1.1' });
+    expect(version('http/1.0')).toBe('1.0');
+    expect(version('h2')).toBe('2');
+    expect(version('h2c')).toBe('2');
+    expect(version('h3')).toBe('3');
+    expect(version('h3-29')).toBe('3');
+    for (const other of ['', undefined, 'hq', 'spdy/3.1', 'http/1.1x']) expect(protocolAttributes(other)).toEqual({});
+  });
+});
 
 describe('instrumentNavigation', () => {
   beforeEach(() => vi.useFakeTimers());
