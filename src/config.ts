@@ -6,6 +6,7 @@ import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
+import { SDK_VERSION, sdkLanguage } from './lib/sdk';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
 export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
@@ -285,7 +286,12 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     batch.maxBatchSize = batch.maxQueueSize;
   }
 
-  const resource: Attributes = { 'service.name': serviceName, 'telemetry.sdk.name': 'edgetrace', 'telemetry.sdk.language': 'webjs' };
+  const resource: Attributes = {
+    'service.name': serviceName,
+    'telemetry.sdk.name': 'edgetrace',
+    'telemetry.sdk.language': sdkLanguage(),
+    'telemetry.sdk.version': SDK_VERSION,
+  };
   if (serviceVersion) resource['service.version'] = serviceVersion;
   if (environment) resource['deployment.environment.name'] = environment;
   Object.assign(resource, resourceOpt);

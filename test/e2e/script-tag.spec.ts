@@ -143,6 +143,8 @@ test('a script tag with data-endpoint sends the page\'s spans as OTLP JSON', asy
     expect(r.contentType).toContain('application/json');
     for (const rs of r.body.resourceSpans) {
       expect(rs.resource?.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'e2e-page' } });
+      // A page is OpenTelemetry's `webjs`.
+      expect(rs.resource?.attributes).toContainEqual({ key: 'telemetry.sdk.language', value: { stringValue: 'webjs' } });
     }
   }
   expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);

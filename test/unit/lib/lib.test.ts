@@ -4,6 +4,23 @@ import { newId, newSpanId, newTraceId } from '../../../src/lib/ids';
 import { epochOf, now, resetClock } from '../../../src/lib/now';
 import { guard } from '../../../src/lib/guard';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
+import { SDK_VERSION, sdkLanguage } from '../../../src/lib/sdk';
+import { createTracer } from '../../../src/core/tracer';
+import { readFileSync } from 'node:fs';
+
+describe('sdk', () => {
+  it("is package.json's version", () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(SDK_VERSION).toBe(pkg.version);
+  });
+
+  it('tells Node-like runtimes from web ones, and says so in every resource', () => {
+    expect(sdkLanguage({ process: { versions: { node: '20.19.0' } } })).toBe('nodejs');
+    for (const web of [{}, { process: {} }, { process: { versions: {} } }]) expect(sdkLanguage(web)).toBe('webjs');
+    const { resource } = createTracer({ serviceName: 'api' }).config;
+    expect(resource).toMatchObject({ 'telemetry.sdk.name': 'edgetrace', 'telemetry.sdk.language': 'nodejs', 'telemetry.sdk.version': SDK_VERSION });
+  });
+});
 
 describe('safeJson', () => {
   it('serialises values that JSON.stringify cannot', () => {
