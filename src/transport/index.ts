@@ -183,7 +183,10 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     // Shutting the tracer down (init() again, or stop()) posts the tail and removes our listeners.
     shutdown: async () => {
       state.stop();
+      // Waits a moment for a delivery path still coming up (stop() right after init()).
       await buffer.processor.shutdown?.();
+      // None came: the page sends its newest records itself, as on page hide without a sink.
+      if (!state.sink && active === state) sendTailOnce(await loadTail());
       // The tail is handed over; what runs in this page for delivery stops with the tracer.
       if (active === state) active = undefined;
       await state.sink?.stop?.();

@@ -78,6 +78,11 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
    */
   let leaving = false;
   const hasSink = new Promise<void>((resolve) => (sinkSet = resolve));
+  /** Resolves once a sink is set, or after {@link FLUSH_WAIT_MS}. */
+  const sinkOrTimeout = (): Promise<void> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([hasSink, new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_WAIT_MS)))]).finally(() => clearTimeout(timer));
+  };
 
   const bound = (): void => {
     const over = buf.length - cfg.maxRecords;
@@ -178,12 +183,17 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
       forceFlush: async () => {
         const left = leaving;
         // A flush right after init() waits (briefly) for the delivery path to come up.
-        if (!sink) await Promise.race([hasSink, new Promise((resolve) => setTimeout(resolve, FLUSH_WAIT_MS))]);
+        if (!sink) await sinkOrTimeout();
         await handAll(false);
         if (!sink || left) return;
         await sink.flushNow().catch(reportInternal);
       },
-      shutdown: () => handAll(true),
+      // So does a shutdown (stop() right after init(), as React's StrictMode and HMR do) that has
+      // records to hand over; a later init() that takes them over ends the wait at its timeout.
+      shutdown: async () => {
+        if (!sink && buf.length) await sinkOrTimeout();
+        await handAll(true);
+      },
     },
     setSink(next) {
       sink = next;

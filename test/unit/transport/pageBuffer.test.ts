@@ -234,20 +234,50 @@ describe('createPageBuffer', () => {
   });
 });
 
-describe('createPageBuffer forceFlush', () => {
-  it('waits for a sink that is still coming, then hands over', async () => {
-    vi.useFakeTimers();
-    try {
-      const { sink, handed } = fakeSink();
-      const buffer = createPageBuffer(cfg);
-      buffer.processor.onEnd?.(span(1));
-      const flushed = buffer.processor.forceFlush?.();
-      await vi.advanceTimersByTimeAsync(100);
-      buffer.setSink(sink);
-      await flushed;
-      expect(handed).toHaveLength(1);
-    } finally {
-      vi.useRealTimers();
-    }
+describe('createPageBuffer waiting for its sink', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('forceFlush waits for a sink that is still coming, then hands over', async () => {
+    const { sink, handed } = fakeSink();
+    const buffer = createPageBuffer(cfg);
+    buffer.processor.onEnd?.(span(1));
+    const flushed = buffer.processor.forceFlush?.();
+    await vi.advanceTimersByTimeAsync(100);
+    buffer.setSink(sink);
+    await flushed;
+    expect(handed).toHaveLength(1);
+  });
+
+  it('shutdown right after init (StrictMode, HMR) waits for a sink still coming, then hands the records over as the tail', async () => {
+    const { sink, handed } = fakeSink();
+    const buffer = createPageBuffer(cfg);
+    buffer.processor.onEnd?.(span(1));
+    let done = false;
+    const shut = buffer.processor.shutdown!().then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(300);
+    expect(done).toBe(false);
+    buffer.setSink(sink);
+    await shut;
+    expect(handed.map((h) => [h.records.length, h.urgent])).toEqual([[1, true]]);
+  });
+
+  it('shutdown with no sink and nothing recorded does not wait; with records it gives up after 5 s, keeping them', async () => {
+    const empty = createPageBuffer(cfg);
+    let done = false;
+    void empty.processor.shutdown!().then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(true);
+
+    const buffer = createPageBuffer(cfg);
+    buffer.processor.onEnd?.(span(1));
+    done = false;
+    void buffer.processor.shutdown!().then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(4900);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(done).toBe(true);
+    // Still there, for the transport's keepalive tail.
+    expect(buffer.queued()).toBe(1);
   });
 });
