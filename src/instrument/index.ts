@@ -2,7 +2,7 @@ import type { InitOptions } from '../config';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
-import { reportInternal } from '../lib/reportInternal';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
 import { instrumentFetch } from './fetch';
@@ -19,6 +19,16 @@ export type Stop = () => void;
 // Langfuse Cloud, where the Langfuse exporter sends when no baseUrl is given. Kept here rather
 // than imported, so that the exporter's code stays out of the page's start-up bundle.
 const LANGFUSE_DEFAULT_URL = 'https://cloud.langfuse.com';
+
+/**
+ * Marks the copy of edgetrace whose instrumentations are on. A page may load two (a script tag
+ * beside a bundled copy, two micro-frontends): both would trace every request, click and load, and
+ * each would wrap the other's patches. The first to `init()` instruments; another keeps its own
+ * tracer and delivery for the spans its app makes, and patches nothing.
+ */
+const OWNER = Symbol.for('edgetrace.instrumentation');
+/** This copy of the module. */
+const THIS_COPY = {};
 
 const isBrowserPage = (): boolean =>
   typeof (globalThis as { document?: unknown }).document === 'object' &&
@@ -102,12 +112,19 @@ export const setupInstrumentation = (
     stops.push(removeProcessor);
 
     if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: opts.now }));
-    const http = { tracer, propagateTo: [...r.propagateTo], ignoreUrls: [...r.ignoreUrls, ...ownUrls(opts)] };
-    if (r.fetch) stops.push(instrumentFetch({ ...http, streams: r.streams }));
-    if (r.xhr) stops.push(instrumentXhr(http));
-    if (r.interactions) stops.push(instrumentInteractions({ tracer, context: page }));
-    if (r.navigation) stops.push(instrumentNavigation({ tracer }));
-    if (r.errors) stops.push(instrumentErrors({ tracer }));
+    const g = globalThis as { [OWNER]?: object };
+    if (g[OWNER] === undefined || g[OWNER] === THIS_COPY) {
+      g[OWNER] = THIS_COPY;
+      stops.push(() => {
+        if (g[OWNER] === THIS_COPY) delete g[OWNER];
+      });
+      const http = { tracer, propagateTo: [...r.propagateTo], ignoreUrls: [...r.ignoreUrls, ...ownUrls(opts)] };
+      if (r.fetch) stops.push(instrumentFetch({ ...http, streams: r.streams }));
+      if (r.xhr) stops.push(instrumentXhr(http));
+      if (r.interactions) stops.push(instrumentInteractions({ tracer, context: page }));
+      if (r.navigation) stops.push(instrumentNavigation({ tracer }));
+      if (r.errors) stops.push(instrumentErrors({ tracer }));
+    } else warnOnce('second-copy', 'another copy of edgetrace instruments this page; this one records only the spans your code makes.');
 
     // The page is going away: end what is pending so it is handed over in time.
     const onHide = (): void => {

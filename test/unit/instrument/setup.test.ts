@@ -56,6 +56,34 @@ describe('setupInstrumentation in a page', () => {
     expect(exporter.spans().map((s) => s.attrs['url.full'])).toEqual(['https://app.test/api']);
   });
 
+  it('leaves the page to another copy of edgetrace that instruments it, and records only its own spans', async () => {
+    stubPage();
+    const original = async () => new Response('{}');
+    vi.stubGlobal('fetch', original);
+    const owner = Symbol.for('edgetrace.instrumentation');
+    const g = globalThis as { [owner]?: object };
+    g[owner] = {};
+    try {
+      const exporter = createMemoryExporter();
+      const tracer = init({ exporter, instrument: { ...onlyInteractions, fetch: true } });
+      // Neither fetch nor the click listener: the other copy traces those.
+      expect(globalThis.fetch).toBe(original);
+      click();
+      tracer.createTrace('own work').finish();
+      await stop();
+      expect(exporter.spans().map((s) => s.name)).toEqual(['own work']);
+    } finally {
+      delete g[owner];
+    }
+    // With the other copy gone, the next init() instruments, and marks the page as its own until stop().
+    init({ exporter: createMemoryExporter(), instrument: { ...onlyInteractions, fetch: true } });
+    expect(globalThis.fetch).not.toBe(original);
+    expect(g[owner]).toBeDefined();
+    await stop();
+    expect(globalThis.fetch).toBe(original);
+    expect(g[owner]).toBeUndefined();
+  });
+
   it('stop() right after a click hands the pending interaction over', async () => {
     stubPage();
     const exporter = createMemoryExporter();
