@@ -325,13 +325,21 @@ export interface ResolvedInit {
   langfuse?: { publicKey: string; secretKey: string; baseUrl?: string };
 }
 
+let warnedRelative = false;
+
 /** Validates what `init()` adds to the tracer options; throws like `resolveConfig`. */
 export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit => {
-  if (opts.endpoint !== undefined) {
+  let endpoint = opts.endpoint;
+  if (endpoint !== undefined) {
     // A page or worker sends to a URL relative to its own; elsewhere there is nothing to resolve against.
     const page = pageBase();
-    if (opts.endpoint === '' || !isHttpUrl(opts.endpoint, page)) {
-      fail(call, 'endpoint', page ? 'an http(s) URL, absolute or relative to the page' : 'an absolute http(s) URL', opts.endpoint);
+    if (endpoint === '' || !isHttpUrl(endpoint, page)) {
+      if (page || !/^\.{0,2}\//.test(endpoint)) fail(call, 'endpoint', page ? 'an http(s) URL, absolute or relative to the page' : 'an absolute http(s) URL', endpoint);
+      // A page's relative endpoint where there is no page: its code also runs in server-side
+      // rendering. That init() records nothing, and says so once, rather than break the render.
+      if (!warnedRelative) console.warn(`[edgetrace] ${call}: "endpoint" ${JSON.stringify(endpoint)} is relative, and this runtime has no page to resolve it against: nothing is sent from here. Servers use an absolute URL, or edgetrace/server.`);
+      warnedRelative = true;
+      endpoint = undefined;
     }
   }
   checkHeaders(call, opts.headers);
@@ -353,7 +361,7 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
   }
 
   return {
-    endpoint: opts.endpoint,
+    endpoint,
     headers: opts.headers,
     langfuse: lf as ResolvedInit['langfuse'],
   };

@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveConfig, resolveInit } from '../../src/config';
 import { init } from '../../src/core/global';
+import { getStatus } from '../../src/transport/index';
 
 describe('resolveConfig', () => {
   afterEach(() => {
@@ -77,6 +78,20 @@ describe('resolveConfig', () => {
     expect(resolveInit({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } }).langfuse?.secretKey).toBe('sk-lf-1');
   });
 
+  it("takes a page's relative endpoint where there is no page (server-side rendering) as sending nothing, and says so once", async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const tracer = init({ endpoint: '/v1/traces' });
+      tracer.createTrace('rendered on the server').finish();
+      expect((await getStatus()).transport).toBe('none');
+      init({ endpoint: './v1/traces' });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toContain('init(): "endpoint" "/v1/traces" is relative, and this runtime has no page');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('rejects a bad endpoint or headers at init', () => {
     expect(() => init({ endpoint: 42 as never })).toThrowError('"endpoint"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: 'x' as never })).toThrowError('"headers"');
@@ -84,8 +99,7 @@ describe('resolveConfig', () => {
 
   it('rejects at init an endpoint, header or token no request could carry', () => {
     // No page here: a relative endpoint has nothing to resolve against.
-    expect(() => init({ endpoint: '/v1/traces' })).toThrowError('"endpoint" must be an absolute http(s) URL, got "/v1/traces"');
-    expect(() => init({ endpoint: 'not a url' })).toThrowError('"endpoint"');
+    expect(() => init({ endpoint: 'not a url' })).toThrowError('"endpoint" must be an absolute http(s) URL, got "not a url"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: { 'x tenant': 'a' } })).toThrowError('"headers["x tenant"]"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: { 'x-tenant': 'ключ' } })).toThrowError('"headers["x-tenant"]"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', ingestToken: 'токен-123456' })).toThrowError('"ingestToken"');
