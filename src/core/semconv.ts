@@ -33,6 +33,8 @@ export const COST_DETAILS = 'langfuse.observation.cost_details';
 
 // --- OpenTelemetry GenAI conventions ---
 export const GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const GEN_AI_OPERATION = 'gen_ai.operation.name';
+export const GEN_AI_PROVIDER = 'gen_ai.provider.name';
 export const GEN_AI_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
 export const GEN_AI_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
 export const GEN_AI_COST = 'gen_ai.usage.cost';

@@ -71,9 +71,21 @@ export interface SpanOptions {
 export interface GenerationOptions extends Omit<SpanOptions, 'type'> {
   /** Model name, e.g. `gpt-4o`; also selects the price for cost. */
   model?: string;
-  /** Model parameters such as temperature. */
+  /**
+   * Model parameters such as temperature (`langfuse.observation.model.parameters`); the ones
+   * OpenTelemetry names are also `gen_ai.request.*`: `temperature`, `top_p`, `top_k`,
+   * `max_tokens` (or `max_completion_tokens`, `max_output_tokens`), `frequency_penalty`,
+   * `presence_penalty`, `seed` and `stop` (as `stop_sequences`).
+   */
   modelParameters?: Record<string, unknown>;
+  /** `gen_ai.operation.name`: `chat` (the default), `text_completion`, `embeddings`, … */
+  operation?: string;
+  /** `gen_ai.provider.name`, e.g. `openai`, `anthropic`, `aws.bedrock`. */
+  provider?: string;
 }
+
+/** Model parameters that OpenTelemetry's GenAI conventions name `gen_ai.request.<name>` as they are. */
+const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequency_penalty', 'presence_penalty', 'seed'];
 
 /** Score options: free-text comment and explicit data type. */
 export interface ScoreOptions {
@@ -798,7 +810,22 @@ export class Generation extends Span {
     if (!this.isRecording || !opts) return;
     try {
       if (opts.model) this.setModel(opts.model);
-      if (opts.modelParameters) this.put(A.MODEL_PARAMETERS, safeJson(opts.modelParameters));
+      this.put(A.GEN_AI_OPERATION, opts.operation || 'chat');
+      if (opts.provider) this.put(A.GEN_AI_PROVIDER, opts.provider);
+      const params = opts.modelParameters;
+      if (params) {
+        this.put(A.MODEL_PARAMETERS, safeJson(params));
+        for (const key of Object.keys(params)) {
+          const v = params[key];
+          // Numbers, and the stop strings as a list: as the convention types them.
+          if (key === 'stop') {
+            if (typeof v === 'string' || Array.isArray(v)) this.put('gen_ai.request.stop_sequences', typeof v === 'string' ? [v] : v);
+          } else if (typeof v === 'number') {
+            const name = /^max_(completion|output)_tokens$/.test(key) ? 'max_tokens' : key;
+            if (REQUEST_PARAMS.includes(name)) this.put(`gen_ai.request.${name}`, v);
+          }
+        }
+      }
     } catch (error) {
       reportInternal(error);
     }

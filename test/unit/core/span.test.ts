@@ -121,6 +121,30 @@ describe('generation', () => {
     expect(JSON.parse(g.attrs[A.COST_DETAILS] as string)).toEqual({ input: 0.002, output: 0.001, total: 0.003 });
   });
 
+  it("speaks OpenTelemetry's GenAI conventions: the operation, the provider and the request parameters it names", () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    const params = { temperature: 0.2, top_p: 0.9, max_completion_tokens: 256, seed: 7, stop: 'END', frequency_penalty: '0.5', response_format: 'json', constructor: 1 };
+    trace.generation('chat', { model: 'gpt-4o', modelParameters: params }, () => undefined);
+    trace.generation('embed', { model: 'text-embedding-3-small', operation: 'embeddings', provider: 'openai', modelParameters: { stop: ['a', 'b'] } }, () => undefined);
+    trace.finish();
+    const chat = byName('chat').attrs;
+    expect(chat).toMatchObject({
+      [A.GEN_AI_OPERATION]: 'chat',
+      'gen_ai.request.temperature': 0.2,
+      'gen_ai.request.top_p': 0.9,
+      'gen_ai.request.max_tokens': 256,
+      'gen_ai.request.seed': 7,
+      'gen_ai.request.stop_sequences': ['END'],
+    });
+    // A number given as text, a parameter the convention does not name, an inherited name: only in the parameters' JSON.
+    expect(Object.keys(chat).filter((k) => k.startsWith('gen_ai.request.')).sort()).toEqual(
+      ['max_tokens', 'model', 'seed', 'stop_sequences', 'temperature', 'top_p'].map((k) => `gen_ai.request.${k}`),
+    );
+    expect(chat[A.GEN_AI_PROVIDER]).toBeUndefined();
+    expect(byName('embed').attrs).toMatchObject({ [A.GEN_AI_OPERATION]: 'embeddings', [A.GEN_AI_PROVIDER]: 'openai', 'gen_ai.request.stop_sequences': ['a', 'b'] });
+  });
+
   it('computes cost from the price table by the longest matching model prefix', () => {
     const { tracer, byName } = testTracer({ prices: { gpt: { input: 1, output: 1 }, 'gpt-4o': { input: 2.5e-6, output: 1e-5 } } });
     tracer.createTrace('t').generation('llm', { model: 'gpt-4o-2024-08-06' }, (g) => {
