@@ -807,10 +807,11 @@ export class Generation extends Span {
   /** @internal */
   constructor(t: TraceShared, name: string, opts: GenerationOptions | undefined, parent: ConstructorParameters<typeof Span>[3]) {
     super(t, name, { ...opts, type: 'generation' }, parent);
-    if (!this.isRecording || !opts) return;
+    if (!this.isRecording) return;
     try {
+      this.put(A.GEN_AI_OPERATION, (typeof opts?.operation === 'string' && opts.operation) || 'chat');
+      if (!opts) return;
       if (opts.model) this.setModel(opts.model);
-      this.put(A.GEN_AI_OPERATION, opts.operation || 'chat');
       if (opts.provider) this.put(A.GEN_AI_PROVIDER, opts.provider);
       const params = opts.modelParameters;
       if (params) {

@@ -127,7 +127,9 @@ describe('generation', () => {
     const params = { temperature: 0.2, top_p: 0.9, max_completion_tokens: 256, seed: 7, stop: 'END', frequency_penalty: '0.5', response_format: 'json', constructor: 1 };
     trace.generation('chat', { model: 'gpt-4o', modelParameters: params }, () => undefined);
     trace.generation('embed', { model: 'text-embedding-3-small', operation: 'embeddings', provider: 'openai', modelParameters: { stop: ['a', 'b'] } }, () => undefined);
+    trace.startGeneration('bare').end();
     trace.finish();
+    expect(byName('bare').attrs[A.GEN_AI_OPERATION]).toBe('chat');
     const chat = byName('chat').attrs;
     expect(chat).toMatchObject({
       [A.GEN_AI_OPERATION]: 'chat',
