@@ -3,6 +3,7 @@ import type { SpanProcessor } from '../core/processors';
 import { droppedOn, stampDropped } from '../lib/stampDropped';
 import { reportInternal } from '../lib/reportInternal';
 import { whenIdle } from './whenIdle';
+import { within } from '../lib/within';
 
 /** Where the page buffer hands records: the service worker, the page outbox, or memory. */
 export interface Sink {
@@ -79,10 +80,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
   let leaving = false;
   const hasSink = new Promise<void>((resolve) => (sinkSet = resolve));
   /** Resolves once a sink is set, or after {@link FLUSH_WAIT_MS}. */
-  const sinkOrTimeout = (): Promise<void> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    return Promise.race([hasSink, new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_WAIT_MS)))]).finally(() => clearTimeout(timer));
-  };
+  const sinkOrTimeout = (): Promise<void> => within(hasSink, FLUSH_WAIT_MS, () => undefined);
 
   const bound = (): void => {
     const over = buf.length - cfg.maxRecords;

@@ -103,6 +103,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     removeEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => void answers.delete(listener),
   };
   const remote = wrap<WorkerApi>(endpoint);
+  // `remote` is kept with its method proxies, unused, so that it is never collected either.
   const api = { remote, configure: remote.configure, enqueue: remote.enqueue, flushNow: remote.flushNow, getStatus: remote.getStatus, deadLetters: remote.deadLetters };
   type Api = typeof api;
 
