@@ -30,6 +30,9 @@ export const MODEL_NAME = 'langfuse.observation.model.name';
 export const MODEL_PARAMETERS = 'langfuse.observation.model.parameters';
 export const USAGE_DETAILS = 'langfuse.observation.usage_details';
 export const COST_DETAILS = 'langfuse.observation.cost_details';
+/** The Langfuse prompt a generation used: name and version are set together or not at all. */
+export const PROMPT_NAME = 'langfuse.observation.prompt.name';
+export const PROMPT_VERSION = 'langfuse.observation.prompt.version';
 
 // --- OpenTelemetry GenAI conventions ---
 export const GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';

@@ -82,6 +82,20 @@ export interface GenerationOptions extends Omit<SpanOptions, 'type'> {
   operation?: string;
   /** `gen_ai.provider.name`, e.g. `openai`, `anthropic`, `aws.bedrock`. */
   provider?: string;
+  /** The Langfuse prompt this call used, which links it to the prompt's version: see {@link Generation.setPrompt}. */
+  prompt?: PromptRef;
+}
+
+/**
+ * A Langfuse prompt version: its name and version number. A prompt object from Langfuse's own
+ * client (`getPrompt()`) has this shape and can be passed as it is.
+ */
+export interface PromptRef {
+  name: string;
+  /** The version number, from 1. */
+  version: number;
+  /** Set by Langfuse's client when it served its fallback text, which no prompt version holds: not linked. */
+  isFallback?: boolean;
 }
 
 /** Model parameters that OpenTelemetry's GenAI conventions name `gen_ai.request.<name>` as they are. */
@@ -813,6 +827,7 @@ export class Generation extends Span {
       if (!opts) return;
       if (opts.model) this.setModel(opts.model);
       if (opts.provider) this.put(A.GEN_AI_PROVIDER, opts.provider);
+      if (opts.prompt) this.setPrompt(opts.prompt);
       const params = opts.modelParameters;
       if (params) {
         this.put(A.MODEL_PARAMETERS, safeJson(params));
@@ -858,6 +873,25 @@ export class Generation extends Span {
       this[kModel] = model;
       this.put(A.MODEL_NAME, model);
       this.put(A.GEN_AI_REQUEST_MODEL, model);
+    }
+    return this;
+  }
+
+  /**
+   * Links this generation to the Langfuse prompt version it used, so that Langfuse shows the
+   * prompt beside the call and counts the call in that version's metrics. Langfuse needs the name
+   * and the version together; a prompt without a non-empty name and a whole version from 1, or a
+   * fallback prompt, links nothing.
+   */
+  setPrompt(prompt: PromptRef): this {
+    try {
+      const { name, version, isFallback } = prompt ?? {};
+      if (typeof name === 'string' && name && Number.isInteger(version) && version >= 1 && isFallback !== true) {
+        this.put(A.PROMPT_NAME, name);
+        this.put(A.PROMPT_VERSION, version);
+      }
+    } catch (error) {
+      reportInternal(error);
     }
     return this;
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testTracer } from '../../helpers/collect';
 import * as A from '../../../src/core/semconv';
+import { toOtlpJson } from '../../../src/export/otlp';
 
 describe('trace.span', () => {
   it('times a synchronous callback, nests children and returns the value', () => {
@@ -145,6 +146,27 @@ describe('generation', () => {
     );
     expect(chat[A.GEN_AI_PROVIDER]).toBeUndefined();
     expect(byName('embed').attrs).toMatchObject({ [A.GEN_AI_OPERATION]: 'embeddings', [A.GEN_AI_PROVIDER]: 'openai', 'gen_ai.request.stop_sequences': ['a', 'b'] });
+  });
+
+  it('links a generation to a Langfuse prompt version only with a name and a whole version together', () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('t');
+    // The shape of a prompt object from Langfuse's client, passed as it is.
+    const fromClient = { name: 'movie-critic', version: 3, prompt: 'Rate {{movie}}', config: {}, isFallback: false };
+    trace.generation('given', { model: 'gpt-4o', prompt: fromClient }, () => undefined);
+    trace.generation('later', { model: 'gpt-4o' }, (g) => void g.setPrompt({ name: 'summary', version: 1 }));
+    const bad = [{ name: '', version: 2 }, { name: 'x', version: 0 }, { name: 'x', version: 1.5 }, { name: 'x', version: '2' }, { name: 'x' }, { name: 'x', version: 4, isFallback: true }, null, 'x'];
+    bad.forEach((prompt, i) => trace.generation(`bad${i}`, { prompt: prompt as never }, (g) => void g.setPrompt(prompt as never)));
+    trace.finish();
+    expect(byName('given').attrs).toMatchObject({ [A.PROMPT_NAME]: 'movie-critic', [A.PROMPT_VERSION]: 3 });
+    expect(byName('later').attrs).toMatchObject({ [A.PROMPT_NAME]: 'summary', [A.PROMPT_VERSION]: 1 });
+    bad.forEach((_, i) => {
+      const attrs = byName(`bad${i}`).attrs;
+      expect([attrs[A.PROMPT_NAME], attrs[A.PROMPT_VERSION]], `case ${i}`).toEqual([undefined, undefined]);
+    });
+    // The version travels as an OTLP int, as Langfuse reads it.
+    const otlp = JSON.stringify(toOtlpJson([byName('given')]));
+    expect(otlp).toContain(`{"key":"${A.PROMPT_VERSION}","value":{"intValue":"3"}}`);
   });
 
   it('computes cost from the price table by the longest matching model prefix', () => {
