@@ -404,6 +404,22 @@ describe('limits', () => {
     expect(byName('s').attrs[A.TRUNCATED]).toBe(1);
   });
 
+  it('replaces lone surrogates also where strings have no isWellFormed() (before Chrome 111, Firefox 119, Safari 16.4)', () => {
+    const proto = String.prototype as { isWellFormed?: unknown };
+    const isWellFormed = proto.isWellFormed;
+    delete proto.isWellFormed;
+    try {
+      const { tracer, byName } = testTracer();
+      const span = tracer.createTrace('t').startSpan('s');
+      const values = ['ok \ud83d \udc00 ok', '😀\ud83d😀', '\udc00😀\ud83d', 'plain', 'pair 😀 only'];
+      values.forEach((v, i) => span.setAttribute(`v${i}`, v));
+      span.end();
+      expect(values.map((_, i) => byName('s').attrs[`v${i}`])).toEqual(['ok \ufffd \ufffd ok', '😀\ufffd😀', '\ufffd😀\ufffd', 'plain', 'pair 😀 only']);
+    } finally {
+      proto.isWellFormed = isWellFormed;
+    }
+  });
+
   it('ignores explicit times that are not epoch milliseconds (ns or µs by mistake, NaN, huge)', () => {
     const { tracer, byName, time: clock } = testTracer();
     const trace = tracer.createTrace('t');
