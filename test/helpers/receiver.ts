@@ -1,4 +1,4 @@
-import { test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
@@ -336,14 +336,16 @@ export const sdkPage = (rx: Receiver, path: string, options: Record<string, unkn
 </script></head><body><p>edgetrace e2e</p></body></html>`,
   );
 
-/** Waits until the page's SDK loaded and its delivery path is `transport` (from `getStatus()`). */
+/**
+ * Waits until the page's SDK loaded and its delivery path is `transport` (from `getStatus()`),
+ * polled from here: `waitForFunction` takes the promise an async predicate returns as a truthy
+ * value and returns at once.
+ */
 export const waitForTransport = async (page: import('@playwright/test').Page, transport: string, timeoutMs = 20_000): Promise<void> => {
   await page.waitForFunction(() => (window as unknown as { sdkLoaded?: boolean }).sdkLoaded === true, undefined, { timeout: timeoutMs });
-  await page.waitForFunction(
-    async (want) => (await (window as unknown as { et: { getStatus(): Promise<{ transport: string }> } }).et.getStatus()).transport === want,
-    transport,
-    { timeout: timeoutMs, polling: 100 },
-  );
+  await expect
+    .poll(async () => (await statusOf(page)).transport, { timeout: timeoutMs, intervals: [100], message: `the delivery path becomes "${transport}"` })
+    .toBe(transport);
 };
 
 /** The delivery status as the page sees it. */
