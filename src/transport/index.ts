@@ -71,9 +71,16 @@ const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
 
 const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('memory'), queued: bp.queued(), dropped: bp.dropped() });
 
-/** A sink over the core's in-memory batch processor: the page's last resort when IndexedDB fails too. */
+/**
+ * A sink over the core's in-memory batch processor: the page's path when the app asks for it, and
+ * its last resort when IndexedDB fails too. Nothing outlives the page here, so its requests go
+ * with `keepalive` when small enough, and all it holds goes at once when the page is hidden.
+ */
 const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
-  const bp = batchProcessor(otlpExporter(config.endpoint as string, config.headers), batch);
+  // Loaded now, not on the first batch: a page closed within its first second still sends.
+  loadTail().catch(reportInternal);
+  // A module that did not load fails the export, which the batch retries (lazyExporter).
+  const bp = batchProcessor(lazyExporter(() => loadTail().then((m) => m!.keepaliveExporter(config))), batch);
   return {
     transport: 'memory',
     hand: async (records) => {
@@ -83,6 +90,8 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
       }
       return records.length;
     },
+    // What waits for its batch leaves now, or never.
+    leaving: () => void bp.forceFlush?.().catch(reportInternal),
     flushNow: async () => {
       const queued = bp.queued();
       await bp.forceFlush?.();
@@ -164,7 +173,9 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const t = resolveTransport(opts);
   const headers = { ...resolved.headers, ...t.tokenHeaders };
   const transport = pickTransport(t);
-  if (transport === 'memory') {
+  // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
+  // memory still goes through the page buffer and the sink below, for its page-hide hand-over.
+  if (transport === 'memory' && typeof document !== 'object') {
     const memory = batchProcessor(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
     tracer.addProcessor(memory);
     active = { transport, memory, stop: () => undefined };
@@ -228,7 +239,8 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     }
   };
 
-  if (transport === 'worker') {
+  if (transport === 'memory') use(memorySink(config, tracer.config.batch));
+  else if (transport === 'worker') {
     const client = connectWorker({
       workerUrl: t.workerUrl,
       workerScope: t.workerScope,
@@ -276,6 +288,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       else loadTail().then(sendTailOnce).catch(reportInternal);
     }
     buffer.handAll(true).catch(reportInternal);
+    state.sink?.leaving?.();
   });
   const onVisibility = guard(() => {
     if (document.visibilityState === 'hidden') onHide();

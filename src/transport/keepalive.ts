@@ -20,6 +20,9 @@ export const keepaliveFetch: typeof fetch = (input, init) => {
   return fetch(input, small ? { ...init, keepalive: true } : init);
 };
 
+/** An OTLP exporter whose requests outlive the page when small enough: the page's memory path sends with it. */
+export const keepaliveExporter = (config: DeliveryConfig) => createOtlpExporter({ url: config.endpoint as string, headers: config.headers, fetch: keepaliveFetch });
+
 /**
  * Sends the newest spans of `records` that fit in one keepalive request, without waiting: the
  * last chance for a page that is closing with records the outbox may not get to store.
@@ -31,5 +34,5 @@ export const sendTail = (records: readonly TelemetryRecord[], config: DeliveryCo
   // Halve until the encoded body fits; encoding is cheap next to losing the spans.
   while (spans.length > 1 && utf8Bytes(encodeOtlp(spans)) >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
   if (spans.length === 0) return;
-  createOtlpExporter({ url: config.endpoint, headers: config.headers, fetch: keepaliveFetch }).export(spans).catch(reportInternal);
+  keepaliveExporter(config).export(spans).catch(reportInternal);
 };

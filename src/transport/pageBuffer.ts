@@ -16,6 +16,11 @@ export interface Sink {
   flushNow(): Promise<FlushResult>;
   status(): Promise<DeliveryStatus>;
   deadLetters(): Promise<DeadLetterRecord[]>;
+  /**
+   * The page is being hidden or closed: send what the sink holds in the page now, since it may
+   * never run again (the memory sink's batches). Called after the urgent hand-over.
+   */
+  leaving?(): void;
   /** Stops what the sink runs in this page (the page outbox's flusher and listeners). */
   stop?(): Promise<void> | void;
 }
