@@ -42,6 +42,8 @@ const SERVICE_WORKER_BUILD = {
   },
 };
 
+const IIFE_TARGET = ['chrome94', 'edge94', 'firefox102', 'safari15.4'];
+
 // Two builds from one file: the ESM library entries (default) and the self-initialising IIFE
 // for the `<script>` tag (`vite build --mode iife`), which must be one file with no imports.
 // A third, `--mode sw`, is the service worker above.
@@ -54,6 +56,9 @@ export default defineConfig(({ mode }) => ({
       ? {
           emptyOutDir: false,
           sourcemap: true,
+          // The page is the app's, not ours to compile for: the oldest browsers we support
+          // (README, "Where it runs"), not vite's default of recent ones.
+          target: IIFE_TARGET,
           lib: {
             entry: 'src/iife.ts',
             name: 'edgetrace',
