@@ -129,11 +129,18 @@ const callSafely = (fn: () => void): void => {
   }
 };
 
+/** What a finished watch holds in place of its watcher. */
+const FINISHED: BodyWatcher = { chunk: () => undefined, end: () => undefined };
+
 const finish = (w: Watch, outcome: BodyOutcome, detail: BodyEnd): void => {
   if (w.done) return;
   w.done = true;
   idle.delete(w);
-  callSafely(() => w.watcher.end(outcome, detail));
+  // The watcher holds the span and the call (its request and body); a response the app keeps
+  // (a cache of fetch promises) keeps its watch, and must not keep those.
+  const watcher = w.watcher;
+  w.watcher = FINISHED;
+  callSafely(() => watcher.end(outcome, detail));
 };
 
 /** Whether a read or an end seen on `b` counts: `b` is the first branch the app read. */

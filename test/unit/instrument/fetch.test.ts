@@ -1,5 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrumentFetch, BODY_ATTRS } from '../../../src/instrument/fetch';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
@@ -291,6 +293,33 @@ describe('instrumentFetch', () => {
     expect(gen.attrs['langfuse.observation.completion_start_time']).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, total: 11 });
     expect(http.endMs).toBeGreaterThanOrEqual(http.startMs);
+  });
+
+  it('a response the app keeps after reading it holds neither the request nor the call', async () => {
+    // Apps keep responses (a promise cache keyed by URL); the finished watch must let go of the
+    // request and its body. A third-party URL, so the caller's own Request is the one sent.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { tracer, spans } = testTracer();
+    stop = instrumentFetch({ tracer });
+    const kept: Response[] = [];
+    const sent: WeakRef<Request>[] = [];
+    for (let i = 0; i < 8; i++) {
+      const request = new Request(`${otherBase}/json`, { method: 'POST', body: 'x'.repeat(10_000) });
+      sent.push(new WeakRef(request));
+      const res = await fetch(request);
+      await res.json();
+      kept.push(res);
+    }
+    // WeakRef targets stay alive until the job that touched them ends.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+    }
+    expect(spans).toHaveLength(8);
+    // Node's fetch itself may still hold the latest request for a moment; never the earlier ones.
+    expect(sent.filter((ref) => ref.deref() !== undefined).length).toBeLessThanOrEqual(1);
+    expect(kept).toHaveLength(8);
   });
 
   it('stop() restores the original fetch', () => {
