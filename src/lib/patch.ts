@@ -1,11 +1,15 @@
 import { reportInternal } from './reportInternal';
 
+type Fn = (this: unknown, ...args: unknown[]) => unknown;
+
 /**
- * Replaces `target[key]` with `make(original, isOn)` and returns a function that undoes it.
+ * Replaces the method `target[key]` with `make(original, isOn)` and returns a function that undoes it.
  *
  * Undoing puts the original back only while our wrapper is still the one installed: if another
  * library wrapped it after us, removing ours would silently drop theirs. In that case the wrapper
- * stays, but `isOn()` turns false and it must pass every call straight to the original.
+ * stays, `isOn()` turns false, and the wrapper lets go of what `make()` built (the tracer, its
+ * buffers): what stays installed is a thin function that passes every call to the original, so
+ * `init()` and `stop()` repeated under another library's wrapper (hot reload) keep nothing alive.
  * A property that lived on the prototype (`history.pushState`) is deleted again rather than
  * left behind as an own property.
  */
@@ -17,10 +21,17 @@ export const patch = <T extends object, K extends keyof T>(
   let on = true;
   const hadOwn = Object.prototype.hasOwnProperty.call(target, key);
   const original = target[key];
-  const wrapper = make(original, () => on);
-  target[key] = wrapper;
+  const made = make(original, () => on) as Fn;
+  let impl: Fn | undefined = made;
+  const wrapper = function (this: unknown, ...args: unknown[]) {
+    return (impl ?? (original as Fn)).apply(this, args);
+  };
+  // Libraries read a patched global's name (`fetch.name`) and arity.
+  Object.defineProperties(wrapper, { name: { value: made.name }, length: { value: made.length } });
+  target[key] = wrapper as T[K];
   return () => {
     on = false;
+    impl = undefined;
     try {
       if (target[key] !== wrapper) return;
       if (hadOwn) target[key] = original;

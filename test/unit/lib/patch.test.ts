@@ -1,0 +1,45 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { patch } from '../../../src/lib/patch';
+
+const collectGarbage = async (): Promise<void> => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // WeakRef targets stay alive until the job that touched them ends.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+  }
+};
+
+describe('patch', () => {
+  it('wraps a method, keeps its name and arity, and puts the original back', () => {
+    const target = { greet(name: string, punctuation: string) { return `hi ${name}${punctuation}`; } };
+    const original = target.greet;
+    const undo = patch(target, 'greet', (orig) => function greet(this: unknown, name: string, p: string) { return orig.call(this, name.toUpperCase(), p); });
+    expect(target.greet('ada', '!')).toBe('hi ADA!');
+    expect([target.greet.name, target.greet.length]).toEqual(['greet', 2]);
+    undo();
+    expect(target.greet).toBe(original);
+  });
+
+  it('under a wrapper installed after it, stays in place, passes calls through and lets go of its state', async () => {
+    const target = { run: (x: number) => x + 1 };
+    let state: { tracer: object } | undefined = { tracer: {} };
+    const held = new WeakRef(state.tracer);
+    const undo = patch(target, 'run', (orig, isOn) => {
+      const captured = state!;
+      return (x: number) => (isOn() && captured.tracer ? orig(x) * 10 : orig(x));
+    });
+    state = undefined;
+    // Another library wraps after us.
+    const ours = target.run;
+    target.run = (x: number) => ours(x) + 1000;
+    expect(target.run(1)).toBe(1020);
+    undo();
+    expect(target.run(1)).toBe(1002);
+    await collectGarbage();
+    expect(held.deref()).toBeUndefined();
+  });
+});
