@@ -221,9 +221,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     patch(
       g as { fetch: typeof fetch },
       'fetch',
-      (original, isOn) =>
+      (original) =>
         function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
-          if (!isOn()) return original.apply(this, args);
           let call: Call | undefined;
           try {
             call = begin(args[0], args[1]);

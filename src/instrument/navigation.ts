@@ -211,11 +211,11 @@ const watchHistory = (opts: NavigationOptions): Stop => {
 
   const wrap =
     (kind: 'push' | 'replace') =>
-    (original: History['pushState'], isOn: () => boolean): History['pushState'] =>
+    (original: History['pushState']): History['pushState'] =>
       function (this: History, ...args: Parameters<History['pushState']>): void {
         // The original first: a SecurityError for a cross-origin URL reaches the app as is.
         original.apply(this, args);
-        if (isOn()) changed(kind);
+        changed(kind);
       };
   const onPop = (): void => changed('pop');
   // Both or neither: a method that cannot be replaced leaves the other as it was.

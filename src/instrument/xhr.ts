@@ -123,7 +123,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     return state;
   };
 
-  const wrapOpen = (original: XMLHttpRequest['open'], isOn: () => boolean): XMLHttpRequest['open'] =>
+  const wrapOpen = (original: XMLHttpRequest['open']): XMLHttpRequest['open'] =>
     function open(this: XMLHttpRequest, ...args: unknown[]): void {
       let endPrevious: (() => void) | undefined;
       try {
@@ -136,41 +136,35 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       const result = (original as (...a: unknown[]) => void).apply(this, args);
       try {
         endPrevious?.();
-        if (isOn()) {
-          const [method, url, isAsync] = args;
-          const raw = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
-          // open(method, url, async): a given `async` is converted to a boolean, so 0 is synchronous.
-          if (raw !== undefined) states.set(this, { method: String(method), url: raw, isAsync: args.length < 3 || Boolean(isAsync), ownTraceHeaders: false });
-          else states.delete(this);
-        }
+        const [method, url, isAsync] = args;
+        const raw = typeof url === 'string' ? url : url instanceof URL ? url.href : undefined;
+        // open(method, url, async): a given `async` is converted to a boolean, so 0 is synchronous.
+        if (raw !== undefined) states.set(this, { method: String(method), url: raw, isAsync: args.length < 3 || Boolean(isAsync), ownTraceHeaders: false });
+        else states.delete(this);
       } catch (error) {
         reportInternal(error);
       }
       return result;
     } as XMLHttpRequest['open'];
 
-  const wrapSetHeader = (original: XMLHttpRequest['setRequestHeader'], isOn: () => boolean): XMLHttpRequest['setRequestHeader'] =>
+  const wrapSetHeader = (original: XMLHttpRequest['setRequestHeader']): XMLHttpRequest['setRequestHeader'] =>
     function setRequestHeader(this: XMLHttpRequest, name: string, value: string): void {
       original.call(this, name, value);
-      if (isOn()) {
-        try {
-          const state = states.get(this);
-          if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
-        } catch (error) {
-          reportInternal(error);
-        }
+      try {
+        const state = states.get(this);
+        if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
+      } catch (error) {
+        reportInternal(error);
       }
     };
 
-  const wrapSend = (original: XMLHttpRequest['send'], isOn: () => boolean): XMLHttpRequest['send'] =>
+  const wrapSend = (original: XMLHttpRequest['send']): XMLHttpRequest['send'] =>
     function send(this: XMLHttpRequest, ...args: unknown[]): void {
       let state: XhrState | undefined;
-      if (isOn()) {
-        try {
-          state = begin(this);
-        } catch (error) {
-          reportInternal(error);
-        }
+      try {
+        state = begin(this);
+      } catch (error) {
+        reportInternal(error);
       }
       let result: void;
       try {

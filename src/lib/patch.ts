@@ -3,34 +3,34 @@ import { reportInternal } from './reportInternal';
 type Fn = (this: unknown, ...args: unknown[]) => unknown;
 
 /**
- * Replaces the method `target[key]` with `make(original, isOn)` and returns a function that undoes it.
+ * Replaces the method `target[key]` with `make(original)` and returns a function that undoes it.
  *
  * Undoing puts the original back only while our wrapper is still the one installed: if another
  * library wrapped it after us, removing ours would silently drop theirs. In that case the wrapper
- * stays, `isOn()` turns false, and the wrapper lets go of what `make()` built (the tracer, its
- * buffers): what stays installed is a thin function that passes every call to the original, so
- * `init()` and `stop()` repeated under another library's wrapper (hot reload) keep nothing alive.
+ * stays, but lets go of what `make()` built (the tracer, its buffers): what stays installed is a
+ * thin function that passes every call to the original, so `init()` and `stop()` repeated under
+ * another library's wrapper (hot reload) keep nothing alive, and what `make()` built never runs
+ * after the undo.
  * A property that lived on the prototype (`history.pushState`) is deleted again rather than
  * left behind as an own property.
  */
 export const patch = <T extends object, K extends keyof T>(
   target: T,
   key: K,
-  make: (original: T[K], isOn: () => boolean) => T[K],
+  make: (original: T[K]) => T[K],
 ): (() => void) => {
-  let on = true;
   const hadOwn = Object.prototype.hasOwnProperty.call(target, key);
   const original = target[key];
-  const made = make(original, () => on) as Fn;
+  const made = make(original) as Fn;
   let impl: Fn | undefined = made;
-  const wrapper = function (this: unknown, ...args: unknown[]) {
-    return (impl ?? (original as Fn)).apply(this, args);
+  // `arguments` rather than a rest parameter: no array per call on the way into fetch.
+  const wrapper = function (this: unknown) {
+    return (impl ?? (original as Fn)).apply(this, arguments as unknown as unknown[]);
   };
   // Libraries read a patched global's name (`fetch.name`) and arity.
   Object.defineProperties(wrapper, { name: { value: made.name }, length: { value: made.length } });
   target[key] = wrapper as T[K];
   return () => {
-    on = false;
     impl = undefined;
     try {
       if (target[key] !== wrapper) return;

@@ -28,9 +28,9 @@ describe('patch', () => {
     const target = { run: (x: number) => x + 1 };
     let state: { tracer: object } | undefined = { tracer: {} };
     const held = new WeakRef(state.tracer);
-    const undo = patch(target, 'run', (orig, isOn) => {
+    const undo = patch(target, 'run', (orig) => {
       const captured = state!;
-      return (x: number) => (isOn() && captured.tracer ? orig(x) * 10 : orig(x));
+      return (x: number) => (captured.tracer ? orig(x) * 10 : orig(x));
     });
     state = undefined;
     // Another library wraps after us.
