@@ -75,6 +75,7 @@ export default defineConfig(({ mode }) => ({
               index: 'src/index.ts',
               vitals: 'src/vitals.ts',
               otlp: 'src/otlp.ts',
+              otel: 'src/otel.ts',
               server: 'src/server/index.ts',
               // The `edgetrace` CLI (bin/edgetrace.js imports it); Node only.
               cli: 'src/server/cli.ts',

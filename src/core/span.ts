@@ -195,7 +195,8 @@ const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string
   return kind === 2 ? redactQueryValues(s, cfg.keepQueryKeys) : s;
 };
 
-const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
+/** The type, message and stack of any thrown value, for an `exception` event; never throws. */
+export const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
   try {
     if (error instanceof Error) return { type: error.name || 'Error', message: String(error.message), stack: error.stack };
     if (error !== null && typeof error === 'object') {

@@ -6,6 +6,7 @@ import { createTracer, init, inject, extract, type Span } from 'edgetrace';
 import { installTraceWorker } from 'edgetrace/worker';
 import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
+import { otelTracer, otelTracerProvider } from 'edgetrace/otel';
 import { createServer } from 'node:http';
 import { fromEnv, requestSpan, requestTrace, toNodeListener, withTracing } from 'edgetrace/server';
 
@@ -50,3 +51,14 @@ void installTraceWorker;
 void instrumentVitals;
 // @ts-expect-error toOtlpJson takes records
 toOtlpJson(42);
+
+// The OpenTelemetry API shapes: what a library calls on the tracer it is given.
+const otel = otelTracerProvider(tracer).getTracer('lib', '1.0.0');
+const answered: Promise<number> = otel.startActiveSpan('call', { kind: 2 }, async (s) => {
+  s.setAttribute('n', 1).addEvent('done', [1, 0]).setStatus({ code: 1 });
+  s.end();
+  return 1;
+});
+void answered;
+// @ts-expect-error a span's name is a string
+otelTracer(tracer).startSpan(1);

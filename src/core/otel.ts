@@ -1,0 +1,332 @@
+import type { Attributes, SpanKind } from '../protocol';
+import { isValidSpanId, isValidTraceId, type SpanContext } from '../propagation/traceparent';
+import { SPAN_KINDS } from '../config';
+import { epochOf } from '../lib/now';
+import { reportInternal } from '../lib/reportInternal';
+import { getTracer } from './global';
+import { errorParts, Span } from './span';
+import type { StartSpanOptions, Tracer } from './tracer';
+import * as A from './semconv';
+
+// The shapes of the OpenTelemetry JavaScript API (`@opentelemetry/api` 1.x) that libraries call,
+// written out here so that edgetrace depends on no OpenTelemetry package. They are structurally
+// the API's own: an `OtelTracer` can be passed wherever the API's `Tracer` is asked for.
+
+/** OpenTelemetry `TimeInput`: epoch or `performance.now()` milliseconds, `[seconds, nanoseconds]`, or a `Date`. */
+export type OtelTimeInput = number | [number, number] | Date;
+
+/** OpenTelemetry `TraceState`. */
+export interface OtelTraceState {
+  set(key: string, value: string): OtelTraceState;
+  unset(key: string): OtelTraceState;
+  get(key: string): string | undefined;
+  serialize(): string;
+}
+
+/** OpenTelemetry `SpanContext`. */
+export interface OtelSpanContext {
+  traceId: string;
+  spanId: string;
+  isRemote?: boolean;
+  traceFlags: number;
+  traceState?: OtelTraceState;
+}
+
+/** OpenTelemetry `Context`: where libraries carry the span they parent others to. */
+export interface OtelContext {
+  getValue(key: symbol): unknown;
+  setValue(key: symbol, value: unknown): OtelContext;
+  deleteValue(key: symbol): OtelContext;
+}
+
+/** OpenTelemetry `Link`. */
+export interface OtelLink {
+  context: OtelSpanContext;
+  attributes?: Record<string, unknown>;
+  droppedAttributesCount?: number;
+}
+
+/** OpenTelemetry `SpanOptions`. */
+export interface OtelSpanOptions {
+  /** OpenTelemetry `SpanKind`: 0 internal, 1 server, 2 client, 3 producer, 4 consumer. */
+  kind?: number;
+  attributes?: Record<string, unknown>;
+  links?: OtelLink[];
+  startTime?: OtelTimeInput;
+  /** A new trace, whatever the context holds. */
+  root?: boolean;
+}
+
+/** OpenTelemetry `SpanStatus`: code 0 unset, 1 ok, 2 error. */
+export interface OtelSpanStatus {
+  code: number;
+  message?: string;
+}
+
+/** OpenTelemetry `Span`, backed by an edgetrace {@link Span}. */
+export interface OtelSpan {
+  spanContext(): OtelSpanContext;
+  setAttribute(key: string, value: unknown): this;
+  setAttributes(attributes: Record<string, unknown>): this;
+  addEvent(name: string, attributesOrStartTime?: Record<string, unknown> | OtelTimeInput, startTime?: OtelTimeInput): this;
+  addLink(link: OtelLink): this;
+  addLinks(links: OtelLink[]): this;
+  setStatus(status: OtelSpanStatus): this;
+  updateName(name: string): this;
+  end(endTime?: OtelTimeInput): void;
+  isRecording(): boolean;
+  recordException(exception: unknown, time?: OtelTimeInput): void;
+}
+
+/** OpenTelemetry `Tracer`. */
+export interface OtelTracer {
+  startSpan(name: string, options?: OtelSpanOptions, context?: OtelContext): OtelSpan;
+  startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, options: OtelSpanOptions, fn: F): ReturnType<F>;
+  startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, options: OtelSpanOptions, context: OtelContext, fn: F): ReturnType<F>;
+}
+
+/** OpenTelemetry `TracerProvider`. */
+export interface OtelTracerProvider {
+  getTracer(name: string, version?: string, options?: { schemaUrl?: string }): OtelTracer;
+}
+
+/** The key under which the API's `trace.setSpan()` keeps a span in a context (`createContextKey` is `Symbol.for`). */
+const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
+
+const isTimeInput = (v: unknown): v is OtelTimeInput =>
+  typeof v === 'number' || v instanceof Date || (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number');
+
+/**
+ * Epoch milliseconds of an OpenTelemetry time, or undefined for "now". A number no larger than
+ * the performance clock's reading (plus a minute) is a `performance.now()` reading; anything
+ * larger is epoch milliseconds. (The OpenTelemetry SDK takes every number below the clock's origin
+ * for a `performance.now()` reading, which puts an epoch time from before the page opened decades
+ * ahead.)
+ */
+const toMs = (t: unknown): number | undefined => {
+  if (t instanceof Date) return t.getTime();
+  if (Array.isArray(t)) return isTimeInput(t) ? (t[0] as number) * 1000 + (t[1] as number) / 1e6 : undefined;
+  if (typeof t !== 'number') return undefined;
+  const perf = (globalThis as { performance?: { now?: () => number } }).performance;
+  return typeof perf?.now === 'function' && t <= perf.now() + 60_000 ? epochOf(t) : t;
+};
+
+/** A W3C tracestate as the API's `TraceState`; changes return a new one with the changed key first, as the W3C spec wants. */
+const traceStateOf = (members: ReadonlyArray<readonly [string, string]>): OtelTraceState => {
+  const without = (key: string) => members.filter(([k]) => k !== key);
+  return {
+    get: (key) => members.find(([k]) => k === key)?.[1],
+    set: (key, value) => traceStateOf([[key, value], ...without(key)]),
+    unset: (key) => traceStateOf(without(key)),
+    serialize: () => members.map(([k, v]) => `${k}=${v}`).join(','),
+  };
+};
+
+const parseTraceState = (header: string): OtelTraceState =>
+  traceStateOf(
+    header
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m.includes('='))
+      .map((m) => [m.slice(0, m.indexOf('=')), m.slice(m.indexOf('=') + 1)] as const),
+  );
+
+/** An edgetrace span context from the API's, or undefined when it is not a valid W3C one. */
+const fromOtelContext = (c: OtelSpanContext | undefined): SpanContext | undefined => {
+  if (!c || typeof c !== 'object') return undefined;
+  let traceState: string | undefined;
+  try {
+    traceState = c.traceState?.serialize() || undefined;
+  } catch (error) {
+    reportInternal(error);
+  }
+  const out = { traceId: c.traceId, spanId: c.spanId, flags: typeof c.traceFlags === 'number' ? c.traceFlags & 0xff : 0, traceState };
+  return isValidTraceId(out.traceId) && isValidSpanId(out.spanId) ? out : undefined;
+};
+
+const toLinks = (links: unknown): StartSpanOptions['links'] => {
+  if (!Array.isArray(links)) return undefined;
+  const out: NonNullable<StartSpanOptions['links']> = [];
+  for (const l of links as OtelLink[]) {
+    const context = fromOtelContext(l?.context);
+    if (context) out.push({ context, attributes: l.attributes as Attributes | undefined });
+  }
+  return out;
+};
+
+/** The API span that wraps an edgetrace span; `span` is the edgetrace span itself. */
+class BridgeSpan implements OtelSpan {
+  private context?: OtelSpanContext;
+
+  constructor(readonly span: Span) {}
+
+  spanContext(): OtelSpanContext {
+    const s = this.span;
+    return (this.context ??= {
+      traceId: s.traceId,
+      spanId: s.spanId,
+      traceFlags: s.flags,
+      isRemote: false,
+      traceState: s.traceState ? parseTraceState(s.traceState) : undefined,
+    });
+  }
+
+  setAttribute(key: string, value: unknown): this {
+    this.span.setAttribute(key, value);
+    return this;
+  }
+
+  setAttributes(attributes: Record<string, unknown>): this {
+    this.span.setAttributes(attributes);
+    return this;
+  }
+
+  addEvent(name: string, attributesOrStartTime?: Record<string, unknown> | OtelTimeInput, startTime?: OtelTimeInput): this {
+    try {
+      const [attrs, time] = isTimeInput(attributesOrStartTime) ? [undefined, attributesOrStartTime] : [attributesOrStartTime, startTime];
+      this.span.recordEvent(name, attrs, toMs(time));
+    } catch (error) {
+      reportInternal(error);
+    }
+    return this;
+  }
+
+  addLink(link: OtelLink): this {
+    return this.addLinks([link]);
+  }
+
+  addLinks(links: OtelLink[]): this {
+    try {
+      for (const l of toLinks(links) ?? []) this.span.addLink(l.context, l.attributes);
+    } catch (error) {
+      reportInternal(error);
+    }
+    return this;
+  }
+
+  setStatus(status: OtelSpanStatus): this {
+    try {
+      const code = status?.code;
+      if (code === 2) this.span.setStatus('error', typeof status.message === 'string' ? status.message : undefined);
+      else if (code === 1 || code === 0) this.span.setStatus(code === 1 ? 'ok' : 'unset');
+    } catch (error) {
+      reportInternal(error);
+    }
+    return this;
+  }
+
+  updateName(name: string): this {
+    this.span.updateName(name);
+    return this;
+  }
+
+  end(endTime?: OtelTimeInput): void {
+    try {
+      this.span.end(toMs(endTime));
+    } catch (error) {
+      reportInternal(error);
+    }
+  }
+
+  isRecording(): boolean {
+    return this.span.isRecording && !this.span.isEnded;
+  }
+
+  /** An `exception` event, as OpenTelemetry records one; unlike edgetrace's `recordError()`, the status is left to `setStatus()`. */
+  recordException(exception: unknown, time?: OtelTimeInput): void {
+    try {
+      const e = typeof exception === 'string' ? { type: 'Error', message: exception } : errorParts(exception);
+      const attrs: Record<string, unknown> = { [A.EXCEPTION_TYPE]: e.type, [A.EXCEPTION_MESSAGE]: e.message };
+      if (e.stack) attrs[A.EXCEPTION_STACKTRACE] = e.stack;
+      this.span.recordEvent(A.EXCEPTION_EVENT, attrs, toMs(time));
+    } catch (error) {
+      reportInternal(error);
+    }
+  }
+}
+
+/**
+ * The parent a context names: an edgetrace span (behind our API span), the context of another
+ * tracer's span, `null` for a new trace, or undefined for the current span.
+ */
+const parentIn = (context: OtelContext | undefined, root: boolean | undefined): Span | SpanContext | null | undefined => {
+  if (root) return null;
+  const held = typeof context?.getValue === 'function' ? context.getValue(SPAN_KEY) : undefined;
+  if (held instanceof BridgeSpan) return held.span;
+  // Another tracer's span, or one the API made from a remote context (`trace.wrapSpanContext`).
+  const other = held as { spanContext?: () => OtelSpanContext } | undefined;
+  return typeof other?.spanContext === 'function' ? fromOtelContext(other.spanContext()) : undefined;
+};
+
+const makeTracer = (tracerOf: () => Tracer, scope: { name: string; version?: string } | undefined): OtelTracer => {
+  // One resource per tracer resource, so the encoders group this scope's spans together.
+  const scoped = new WeakMap<object, Span['resource']>();
+
+  const startSpan = (name: string, options?: OtelSpanOptions, context?: OtelContext): BridgeSpan => {
+    const tracer = tracerOf();
+    let span: Span;
+    try {
+      const o = options && typeof options === 'object' ? options : {};
+      const kind: SpanKind | undefined = typeof o.kind === 'number' ? SPAN_KINDS[o.kind] : undefined;
+      span = tracer.startSpan(name, {
+        parent: parentIn(context, o.root),
+        kind,
+        attributes: o.attributes,
+        links: toLinks(o.links),
+        startMs: toMs(o.startTime),
+      });
+    } catch (error) {
+      // Options or a context no one could read: the span starts without them.
+      reportInternal(error);
+      span = tracer.startSpan(name);
+    }
+    if (scope) {
+      const base = span.resource;
+      let resource = scoped.get(base);
+      if (!resource) scoped.set(base, (resource = { attrs: base.attrs, scope }));
+      (span as { resource: Span['resource'] }).resource = resource;
+    }
+    return new BridgeSpan(span);
+  };
+
+  return {
+    startSpan,
+    startActiveSpan(name: string, ...rest: unknown[]): never {
+      const fn = rest[rest.length - 1] as ((span: OtelSpan) => unknown) | undefined;
+      const span = startSpan(name, rest.length > 1 ? (rest[0] as OtelSpanOptions) : undefined, rest.length > 2 ? (rest[1] as OtelContext) : undefined);
+      if (typeof fn !== 'function') {
+        reportInternal(new TypeError('startActiveSpan() needs a function as its last argument'));
+        span.end();
+        return undefined as never;
+      }
+      // The callback's own throw or rejection is the caller's, and reaches it unchanged.
+      return tracerOf().withSpan(span.span, () => fn(span)) as never;
+    },
+  };
+};
+
+const SDK_SCOPE = 'edgetrace';
+
+/**
+ * An OpenTelemetry `TracerProvider` whose tracers record edgetrace spans, so libraries that
+ * trace through the OpenTelemetry API (the Vercel AI SDK, OpenTelemetry instrumentations) send
+ * their spans the way the app's own go: `trace.setGlobalTracerProvider(otelTracerProvider())`.
+ * Each tracer's name and version become the spans' instrumentation scope. Spans nest under the
+ * span their context holds (`trace.setSpan()`), else under edgetrace's current span. `tracer`
+ * defaults to the global one (`getTracer()`) at each span.
+ */
+export const otelTracerProvider = (tracer?: Tracer): OtelTracerProvider => {
+  const tracerOf = (): Tracer => tracer ?? getTracer();
+  return {
+    getTracer: (name, version) =>
+      makeTracer(tracerOf, { name: typeof name === 'string' && name ? name : SDK_SCOPE, version: typeof version === 'string' && version ? version : undefined }),
+  };
+};
+
+/**
+ * One OpenTelemetry `Tracer` over edgetrace, e.g. for the Vercel AI SDK's
+ * `experimental_telemetry: { isEnabled: true, tracer: otelTracer() }`. See {@link otelTracerProvider}.
+ */
+export const otelTracer = (tracer?: Tracer): OtelTracer => makeTracer(() => tracer ?? getTracer(), undefined);
+

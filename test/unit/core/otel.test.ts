@@ -1,0 +1,275 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  context,
+  createTraceState,
+  INVALID_SPAN_CONTEXT,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer as ApiTracer,
+  type TracerProvider as ApiTracerProvider,
+} from '@opentelemetry/api';
+import { otelTracer, otelTracerProvider } from '../../../src/core/otel';
+import { createTracer } from '../../../src/core/tracer';
+import { alsContext } from '../../../src/core/context';
+import { setTracer } from '../../../src/core/global';
+import { internalErrorCount } from '../../../src/lib/reportInternal';
+import { toOtlpJson } from '../../../src/export/otlp';
+import type { SpanRecord } from '../../../src/protocol';
+import * as A from '../../../src/core/semconv';
+
+const setup = (opts: Parameters<typeof createTracer>[0] = {}) => {
+  const spans: SpanRecord[] = [];
+  const tracer = createTracer({ processors: [{ onEnd: (r) => spans.push(r) }], ...opts });
+  const byName = (name: string): SpanRecord => {
+    const found = spans.find((s) => s.name === name);
+    if (!found) throw new Error(`no span ${name} among ${spans.map((s) => s.name).join(', ')}`);
+    return found;
+  };
+  return { spans, tracer, byName };
+};
+
+describe('otelTracerProvider / otelTracer', () => {
+  afterEach(() => {
+    trace.disable();
+    setTracer(undefined);
+  });
+
+  it('records spans made through the OpenTelemetry API, nested, under the tracer scope', () => {
+    const { tracer, byName, spans } = setup();
+    // Typed as the API's own interfaces: edgetrace's shapes must be assignable to them.
+    const provider: ApiTracerProvider = otelTracerProvider(tracer);
+    expect(trace.setGlobalTracerProvider(provider)).toBe(true);
+    const api = trace.getTracer('chat-lib', '1.2.3');
+
+    const result = api.startActiveSpan('outer', { kind: SpanKind.SERVER, attributes: { route: '/chat' } }, (outer) => {
+      const inner = api.startSpan('inner', { kind: SpanKind.CLIENT }, trace.setSpan(context.active(), outer));
+      inner.setAttribute('n', 1).setAttributes({ ok: true, list: ['a', 'b'] });
+      inner.end();
+      outer.end();
+      return 42;
+    });
+
+    expect(result).toBe(42);
+    const outer = byName('outer');
+    const inner = byName('inner');
+    expect(outer).toMatchObject({ kind: 'server', parentId: undefined, attrs: { route: '/chat' } });
+    expect(inner).toMatchObject({ kind: 'client', parentId: outer.spanId, traceId: outer.traceId, attrs: { n: 1, ok: true, list: ['a', 'b'] } });
+    expect(inner.resource.scope).toEqual({ name: 'chat-lib', version: '1.2.3' });
+    expect(inner.resource.attrs['service.name']).toBe(tracer.config.serviceName);
+
+    // A native span of the same tracer keeps edgetrace's scope: the encoder writes two scopes.
+    tracer.createTrace('native').finish();
+    const [resource] = toOtlpJson(spans).resourceSpans;
+    expect(resource!.scopeSpans.map((s) => [s.scope.name, s.spans.length])).toEqual([
+      ['chat-lib', 2],
+      ['edgetrace', 1],
+    ]);
+  });
+
+  it('nests under edgetrace’s current span when the context holds none, and starts a trace for root', async () => {
+    const { tracer, byName } = setup({ contextManager: alsContext(AsyncLocalStorage) });
+    const api: ApiTracer = otelTracer(tracer);
+
+    await tracer.withTrace('turn', async () => {
+      await Promise.resolve();
+      // The API's context.active() is ROOT_CONTEXT without an OpenTelemetry context manager.
+      await api.startActiveSpan('llm', async (llm) => {
+        await new Promise((r) => setTimeout(r, 1));
+        api.startSpan('tool', undefined, context.active()).end();
+        llm.end();
+      });
+      api.startSpan('detached', { root: true }).end();
+    });
+
+    const turn = byName('turn');
+    expect(byName('llm')).toMatchObject({ parentId: turn.spanId, traceId: turn.traceId });
+    // Across an await: AsyncLocalStorage keeps `llm` current inside startActiveSpan's callback.
+    expect(byName('tool').parentId).toBe(byName('llm').spanId);
+    expect(byName('detached').parentId).toBeUndefined();
+    expect(byName('detached').traceId).not.toBe(turn.traceId);
+    expect(byName('llm').resource.scope.name).toBe('edgetrace');
+  });
+
+  it('nests under the span an explicit context holds, whatever is current', () => {
+    // The pattern of libraries that keep contexts themselves (AI SDK 7's @ai-sdk/otel): start a
+    // span, put it in a context with trace.setSpan(), start its children with that context.
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const root = api.startSpan('generate');
+    const rootContext = trace.setSpan(context.active(), root);
+    const step = api.startSpan('step 1', undefined, rootContext);
+    tracer.span('unrelated current span', () => api.startSpan('chat', undefined, trace.setSpan(rootContext, step)).end());
+    step.end();
+    root.end();
+    expect(trace.getSpan(rootContext)).toBe(root);
+    expect(byName('step 1').parentId).toBe(byName('generate').spanId);
+    expect(byName('chat').parentId).toBe(byName('step 1').spanId);
+  });
+
+  it('continues a remote or foreign span context held in the context', () => {
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const remote = {
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: 1,
+      isRemote: true,
+      traceState: createTraceState('vendor=abc,other=1'),
+    };
+    const span = api.startSpan('handler', { kind: SpanKind.SERVER }, trace.setSpanContext(ROOT_CONTEXT, remote));
+    expect(span.spanContext()).toMatchObject({ traceId: remote.traceId, traceFlags: 1, isRemote: false });
+    expect(span.spanContext().traceState?.serialize()).toBe('vendor=abc,other=1');
+    span.end();
+    expect(byName('handler')).toMatchObject({ traceId: remote.traceId, parentId: remote.spanId, remoteParent: true, traceState: 'vendor=abc,other=1' });
+
+    // An invalid context (the API's INVALID_SPAN_CONTEXT) names no parent: a new trace.
+    api.startSpan('fresh', undefined, trace.setSpanContext(ROOT_CONTEXT, INVALID_SPAN_CONTEXT)).end();
+    expect(byName('fresh').parentId).toBeUndefined();
+  });
+
+  it('maps the API span methods: events, links, status, exceptions, names and times', () => {
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const linked = tracer.createTrace('linked');
+    linked.finish();
+    const origin = performance.timeOrigin;
+    const span = api.startSpan('call', {
+      startTime: [1_700_000_000, 500_000_000],
+      links: [{ context: { traceId: linked.traceId, spanId: linked.spanId, traceFlags: 1 }, attributes: { why: 'retry' } }],
+    });
+    span.addEvent('first', { chunk: 1 }, new Date(1_700_000_000_600));
+    // An epoch time from before this process started stays an epoch time.
+    span.addEvent('second', 1_700_000_000_700);
+    span.addEvent('perf', performance.now());
+    span.addLink({ context: { traceId: linked.traceId, spanId: linked.spanId, traceFlags: 0 } });
+    span.recordException(new RangeError('too far'));
+    expect(span.isRecording()).toBe(true);
+    span.updateName('call renamed');
+    span.setStatus({ code: SpanStatusCode.ERROR, message: 'failed upstream' });
+    span.end([1_700_000_001, 0]);
+    expect(span.isRecording()).toBe(false);
+
+    const r = byName('call renamed');
+    expect(r.startMs).toBe(1_700_000_000_500);
+    expect(r.endMs).toBe(1_700_000_001_000);
+    expect(r.events.map((e) => [e.name, e.attrs])).toEqual([
+      ['first', { chunk: 1 }],
+      ['second', undefined],
+      ['perf', undefined],
+      [A.EXCEPTION_EVENT, { [A.EXCEPTION_TYPE]: 'RangeError', [A.EXCEPTION_MESSAGE]: 'too far', [A.EXCEPTION_STACKTRACE]: expect.stringContaining('too far') }],
+    ]);
+    expect(r.events[0]!.timeMs).toBe(1_700_000_000_600);
+    expect(r.events[1]!.timeMs).toBe(1_700_000_000_700);
+    // A performance.now() reading is placed on the epoch clock.
+    expect(Math.abs(r.events[2]!.timeMs - (origin + performance.now()))).toBeLessThan(5_000);
+    expect(r.links).toHaveLength(2);
+    expect(r.links[0]).toMatchObject({ traceId: linked.traceId, spanId: linked.spanId, flags: 1, attrs: { why: 'retry' } });
+    expect(r.status).toEqual({ code: 'error', message: 'failed upstream' });
+  });
+
+  it('records an exception without setting the status, as OpenTelemetry does', () => {
+    const { tracer, byName } = setup();
+    const span = otelTracer(tracer).startSpan('soft');
+    span.recordException('plain text');
+    span.recordException({ name: 'ApiError', message: 'rate limited', code: 429 });
+    span.setStatus({ code: SpanStatusCode.OK });
+    span.end();
+    const r = byName('soft');
+    expect(r.status.code).toBe('ok');
+    expect(r.events.map((e) => e.attrs)).toEqual([
+      { [A.EXCEPTION_TYPE]: 'Error', [A.EXCEPTION_MESSAGE]: 'plain text' },
+      { [A.EXCEPTION_TYPE]: 'ApiError', [A.EXCEPTION_MESSAGE]: 'rate limited' },
+    ]);
+  });
+
+  it('gives each span a spanContext whose tracestate changes as the W3C list does', () => {
+    const { tracer } = setup();
+    const parent = tracer.createTrace({ name: 'p', parent: { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1, traceState: 'x=1,y=2' } });
+    const span = otelTracer(tracer).startSpan('c', undefined, trace.setSpan(ROOT_CONTEXT, { spanContext: () => ({ traceId: parent.traceId, spanId: parent.spanId, traceFlags: 1, traceState: createTraceState('x=1,y=2') }) } as never));
+    const state = span.spanContext().traceState!;
+    expect(state.get('y')).toBe('2');
+    expect(state.set('y', '3').serialize()).toBe('y=3,x=1');
+    expect(state.unset('x').serialize()).toBe('y=2');
+    expect(state.serialize()).toBe('x=1,y=2');
+  });
+
+  it('does not record for an unsampled trace, but still carries its context', () => {
+    const { tracer, spans } = setup({ sampleRate: 0 });
+    const span = otelTracer(tracer).startSpan('quiet');
+    expect(span.isRecording()).toBe(false);
+    expect(span.spanContext().traceFlags & 1).toBe(0);
+    expect(span.spanContext().traceId).toMatch(/^[\da-f]{32}$/);
+    span.end();
+    expect(spans).toHaveLength(0);
+  });
+
+  it('uses the global tracer at each span when none is given', () => {
+    const first = setup();
+    setTracer(first.tracer);
+    const api = otelTracerProvider().getTracer('lib');
+    api.startSpan('one').end();
+    const second = setup();
+    setTracer(second.tracer);
+    api.startSpan('two').end();
+    expect(first.spans.map((s) => s.name)).toEqual(['one']);
+    expect(second.spans.map((s) => s.name)).toEqual(['two']);
+  });
+
+  it('passes the callback’s throw and rejection through unchanged', async () => {
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const error = new Error('app failure');
+    expect(() =>
+      api.startActiveSpan('sync', (span) => {
+        span.end();
+        throw error;
+      }),
+    ).toThrow(error);
+    await expect(
+      api.startActiveSpan('async', {}, ROOT_CONTEXT, async (span) => {
+        span.end();
+        throw error;
+      }),
+    ).rejects.toBe(error);
+    expect(byName('sync').status.code).toBe('unset');
+    expect(byName('async').status.code).toBe('unset');
+  });
+
+  it('never throws on hostile input, and still records what it can', () => {
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const before = internalErrorCount();
+    const throwing = Object.defineProperty({}, 'kind', {
+      enumerable: true,
+      get() {
+        throw new Error('getter');
+      },
+    });
+    const badContext = {
+      getValue() {
+        throw new Error('context');
+      },
+    };
+    const span = api.startSpan('hostile', throwing as never, badContext as never);
+    span.setAttributes(Object.defineProperty({ kept: 1 }, 'bad', { enumerable: true, get: () => { throw new Error('attr'); } }) as never);
+    span.addEvent('odd time', 'yesterday' as never);
+    span.addEvent('short hrtime', [1] as never);
+    span.addLinks(null as never);
+    span.addLink({ context: { traceId: 'nope', spanId: 'nope', traceFlags: 1 } });
+    span.setStatus(null as never);
+    span.recordException(Object.defineProperty({}, 'message', { get: () => { throw new Error('msg'); } }));
+    span.end('later' as never);
+    expect(api.startActiveSpan('no callback', {} as never)).toBeUndefined();
+
+    const r = byName('hostile');
+    expect(r.attrs).toMatchObject({ kept: 1 });
+    expect(r.links).toEqual([]);
+    expect(r.events.map((e) => e.name)).toEqual(['odd time', 'short hrtime', A.EXCEPTION_EVENT]);
+    expect(r.endMs).toBeGreaterThanOrEqual(r.startMs);
+    expect(byName('no callback').endMs).toBeGreaterThan(0);
+    expect(internalErrorCount()).toBeGreaterThan(before);
+  });
+});
