@@ -3,6 +3,7 @@ import { resolveInit } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
 import type { Span } from './span';
+import { scopedTracer } from './scoped';
 import { lazyExporter } from '../export/lazy';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { setupTransport } from '../transport/index';
@@ -53,10 +54,12 @@ export const stop = (): Promise<void> => {
 };
 
 /**
- * The global tracer set by `init()`. Before `init()` it is a tracer with no processors: spans work
- * and propagate ids, but nothing is recorded anywhere.
+ * The tracer in charge where it is called: inside a request that `withTracing` handles, that
+ * request's tracer (so `traced()`, `currentSpan()` and the like record into the request's trace);
+ * elsewhere the global tracer set by `init()`. Before `init()` it is a tracer with no processors:
+ * spans work and propagate ids, but nothing is recorded anywhere.
  */
-export const getTracer = (): Tracer => global ?? (fallback ??= createTracer());
+export const getTracer = (): Tracer => scopedTracer() ?? global ?? (fallback ??= createTracer());
 
 /** Makes `tracer` the global one (or clears it with `undefined`). */
 export const setTracer = (tracer: Tracer | undefined): void => {

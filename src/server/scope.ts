@@ -3,6 +3,7 @@ import { alsContext, type ContextManager } from '../core/context';
 import type { Tracer } from '../core/tracer';
 import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
+import { setScopedTracer } from '../core/scoped';
 
 /**
  * A context manager backed by `AsyncLocalStorage` from `node:async_hooks`, so the current span
@@ -25,7 +26,14 @@ export interface RequestScope {
 let scopes: AsyncLocalStorage<RequestScope> | undefined;
 
 /** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */
-export const runInScope = <R>(scope: RequestScope, fn: () => R): R => (scopes ??= new AsyncLocalStorage()).run(scope, fn);
+export const runInScope = <R>(scope: RequestScope, fn: () => R): R => {
+  if (!scopes) {
+    scopes = new AsyncLocalStorage();
+    // From here on, `getTracer()` inside a request is the request's tracer.
+    setScopedTracer(() => currentScope()?.tracer);
+  }
+  return scopes.run(scope, fn);
+};
 
 /** The request being handled here, if any. */
 export const currentScope = (): RequestScope | undefined => scopes?.getStore();

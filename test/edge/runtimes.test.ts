@@ -99,6 +99,20 @@ for (const runtime of RUNTIMES) {
       expect(res.headers.get('traceresponse')).toBe(`00-${traceId}-${server.spanId}-01`);
     });
 
+    it('records traced() functions and OpenTelemetry API spans into the request’s trace', async () => {
+      const traceId = newTraceId();
+      const res = await app.request('/traced?key=abc', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });
+      expect(res.text).toBe('ABC');
+      await app.settled();
+      const [exp] = await waitForExport(traceId);
+      const server = exp!.spans.find((s) => s.kind === 2)!;
+      const fn = exp!.spans.find((s) => s.name === 'lookup')!;
+      const library = exp!.spans.find((s) => s.name === 'library call')!;
+      expect(fn).toMatchObject({ traceId, parentSpanId: server.spanId });
+      expect(library).toMatchObject({ traceId, parentSpanId: fn.spanId, kind: 3 });
+      expect(attr(library, 'key')).toEqual({ stringValue: 'abc' });
+    });
+
     it('ends the span after the streamed body and exports it once', async () => {
       const traceId = newTraceId();
       const res = await app.request('/stream', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });

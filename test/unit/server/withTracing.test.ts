@@ -7,6 +7,11 @@ import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { observeBody, type BodyEnd } from '../../../src/server/body';
 import { fromEnv } from '../../../src/server/fromEnv';
 import { startReceiver, type Receiver } from './loopback';
+import { currentSpan, getTracer, setTracer } from '../../../src/core/global';
+import { traced } from '../../../src/core/traced';
+import { createTracer } from '../../../src/core/tracer';
+import { otelTracer } from '../../../src/core/otel';
+import * as A from '../../../src/core/semconv';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -918,5 +923,59 @@ describe('withTracing with odd responses', () => {
     expect(await ws(new Request('http://x/'))).toBe(upgrade);
     expect(rec.spans()).toHaveLength(2);
     expect(rec.spans()[1]!.attrs['http.response.status_code']).toBe(101);
+  });
+});
+
+describe('the root entry’s helpers inside withTracing', () => {
+  afterEach(() => setTracer(undefined));
+
+  it('record into the request’s trace: traced(), getTracer(), currentSpan() and otelTracer()', async () => {
+    const rec = recorder();
+    const search = traced('retriever', async function search(q: string) {
+      await new Promise((r) => setTimeout(r, 1));
+      return [q];
+    });
+    let current: string | undefined;
+    const handler = withTracing(
+      async () => {
+        await search('cats');
+        getTracer().span('step', () => undefined);
+        current = currentSpan()?.name;
+        otelTracer().startSpan('library call').end();
+        return new Response('ok');
+      },
+      { exporter: rec.exporter },
+    );
+    await serveOnce(handler, new Request('http://x/chat', { headers: { traceparent: TRACEPARENT } }));
+
+    const [server] = byKind(rec.spans(), 'server');
+    expect(current).toBe(server!.name);
+    const children = rec.spans().filter((s) => s !== server);
+    expect(children.map((s) => s.name).sort()).toEqual(['library call', 'search', 'step']);
+    for (const s of children) expect(s).toMatchObject({ traceId: TRACE, parentId: server!.spanId });
+    expect(children.find((s) => s.name === 'search')!.attrs[A.OBSERVATION_TYPE]).toBe('retriever');
+  });
+
+  it('keep two handlers’ requests apart, and use the global tracer outside a request', async () => {
+    const a = recorder();
+    const b = recorder();
+    const global = recorder();
+    setTracer(createTracer({ processors: [{ onEnd: (r) => void global.exporter.export([r]) }] }));
+    const work = traced('tool', async function work(tag: string) {
+      await new Promise((r) => setTimeout(r, 2));
+      return tag;
+    });
+    const ha = withTracing(async () => new Response(await work('a')), { exporter: a.exporter });
+    const hb = withTracing(async () => new Response(await work('b')), { exporter: b.exporter });
+    await Promise.all([serveOnce(ha), serveOnce(hb), serveOnce(ha)]);
+    await work('outside');
+
+    expect(a.spans().filter((s) => s.name === 'work')).toHaveLength(2);
+    expect(b.spans().filter((s) => s.name === 'work')).toHaveLength(1);
+    for (const rec of [a, b]) {
+      const servers = new Set(byKind(rec.spans(), 'server').map((s) => s.spanId));
+      for (const s of rec.spans().filter((s) => s.name === 'work')) expect(servers.has(s.parentId!)).toBe(true);
+    }
+    expect(global.spans().map((s) => s.name)).toEqual(['work']);
   });
 });
