@@ -3,7 +3,7 @@ import { defineConfig, devices } from '@playwright/test';
 // Playwright's own browser download cannot work on our machines, so the specs drive Debian's
 // Chromium. The extra flags keep it from calling home: on a closed network those connections
 // fail, slowly and noisily.
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

@@ -110,11 +110,19 @@ const pickTransport = (t: ResolvedTransport): 'worker' | 'page' | 'memory' => {
     indexedDB?: unknown;
     isSecureContext?: boolean;
     location?: { protocol?: string };
-    navigator?: { serviceWorker?: unknown };
+    navigator?: { serviceWorker?: unknown; locks?: unknown };
+    origin?: string;
   };
   if (t.transport === 'memory' || typeof g.document !== 'object' || !g.document) return 'memory';
-  const hasIdb = has(() => g.indexedDB);
-  if (!hasIdb) return 'memory';
+  // An opaque origin (a sandboxed iframe) has an indexedDB whose open() always throws.
+  if (!has(() => g.indexedDB) || g.origin === 'null') return 'memory';
+  // Every tab of the origin shares the page outbox and takes turns sending it under a Web Lock.
+  // Without Web Locks (outside a secure context: http:// other than localhost) each tab would
+  // send every record, so each sends its own from memory.
+  if (!has(() => g.navigator?.locks)) {
+    if (t.transport === 'page') warnOnce('page-no-locks', 'transport "page" needs Web Locks, which only secure contexts (https, localhost) have; sending from memory.');
+    return 'memory';
+  }
   if (t.transport === 'page') return 'page';
   // Service workers need a secure context served over HTTP(S): never file://, nor some private modes.
   const canWorker = has(() => g.navigator?.serviceWorker) && g.isSecureContext !== false && /^https?:$/.test(g.location?.protocol ?? '');

@@ -11,6 +11,8 @@ const stubPage = (): void => {
   sent.length = 0;
   vi.stubGlobal('document', { addEventListener: () => undefined, removeEventListener: () => undefined, visibilityState: 'visible' });
   vi.stubGlobal('location', { href: 'https://app.test/', protocol: 'https:' });
+  // A secure context's Web Locks, which the page outbox needs; one context here, so always granted.
+  vi.stubGlobal('navigator', { locks: { request: (_name: string, _opts: unknown, fn: (lock: object) => unknown) => Promise.resolve(fn({})) } });
   vi.stubGlobal('addEventListener', (type: string, fn: unknown) => listeners.push([type, fn]));
   vi.stubGlobal('removeEventListener', (type: string, fn: unknown) => {
     const i = listeners.findIndex(([t, f]) => t === type && f === fn);
