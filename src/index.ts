@@ -25,7 +25,7 @@ export type { Usage, Cost } from './core/cost';
 export type { SpanContext } from './propagation/traceparent';
 export type * from './protocol';
 export { getStatus, subscribe, flushNow, getDeadLetters } from './transport/index';
-export type { TransportOptions, PageBufferOptions } from './transport/options';
+export type { TransportOptions, PageBufferOptions, TrustedScriptUrlLike } from './transport/options';
 export type { Unsubscribe } from './transport/index';
 export { instrumentFetch } from './instrument/fetch';
 export { instrumentXhr } from './instrument/xhr';

@@ -14,9 +14,10 @@ export interface TransportOptions {
   transport?: 'auto' | 'worker' | 'page' | 'memory';
   /**
    * The service-worker script to register. Default `"/edgetrace-sw.js"` (from `dist/`). `false`
-   * registers nothing: the page's own service worker calls `installTraceWorker()`.
+   * registers nothing: the page's own service worker calls `installTraceWorker()`. Where Trusted
+   * Types are enforced, give a `TrustedScriptURL` made by one of the page's policies.
    */
-  workerUrl?: string | false;
+  workerUrl?: string | false | TrustedScriptUrlLike;
   /** Scope to register the worker with. Default: the browser's (the script's folder). */
   workerScope?: string;
   /** How long `auto` waits for an active worker before the page outbox takes over. Default 10000 ms. */
@@ -44,10 +45,21 @@ export interface PageBufferOptions {
   maxDelayMs?: number;
 }
 
+/** A `TrustedScriptURL` (Trusted Types): what a page that enforces them must register a worker with. */
+export interface TrustedScriptUrlLike {
+  toJSON(): string;
+}
+
+/** Whether `v` is a `TrustedScriptURL` of this page's. */
+const isTrustedScriptUrl = (v: unknown): v is TrustedScriptUrlLike => {
+  const T = (globalThis as { TrustedScriptURL?: new () => object }).TrustedScriptURL;
+  return typeof T === 'function' && v instanceof T;
+};
+
 /** The validated form of `TransportOptions`. */
 export interface ResolvedTransport {
   transport: NonNullable<TransportOptions['transport']>;
-  workerUrl: string | false;
+  workerUrl: string | false | TrustedScriptUrlLike;
   workerScope?: string;
   workerTimeoutMs: number;
   /** Extra headers from the ingest token. */
@@ -64,7 +76,7 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
   const transport = opts.transport ?? 'auto';
   if (!TRANSPORTS.includes(transport)) fail(call, 'transport', `one of ${TRANSPORTS.map((t) => `"${t}"`).join(', ')}`, transport);
   const workerUrl = opts.workerUrl ?? '/edgetrace-sw.js';
-  if (workerUrl !== false && (typeof workerUrl !== 'string' || !workerUrl)) fail(call, 'workerUrl', 'a script URL or false', workerUrl);
+  if (workerUrl !== false && !isTrustedScriptUrl(workerUrl) && (typeof workerUrl !== 'string' || !workerUrl)) fail(call, 'workerUrl', 'a script URL, a TrustedScriptURL or false', workerUrl);
   if (opts.workerScope !== undefined && (typeof opts.workerScope !== 'string' || !opts.workerScope)) {
     fail(call, 'workerScope', 'a non-empty URL string', opts.workerScope);
   }

@@ -4,11 +4,12 @@ import type { Sink } from './pageBuffer';
 import { CONNECT_MESSAGE } from './resolveDelivery';
 import { packRecords } from './packRecords';
 import { within } from '../lib/within';
+import type { TrustedScriptUrlLike } from './options';
 
 /** Options of {@link connectWorker}. */
 export interface WorkerClientOptions {
-  /** Script to register, or false to use the page's own (already registered) worker. */
-  workerUrl: string | false;
+  /** Script to register (a `TrustedScriptURL` where Trusted Types are enforced), or false to use the page's own (already registered) worker. */
+  workerUrl: string | false | TrustedScriptUrlLike;
   workerScope?: string;
   /** Give up waiting for an active worker after this long (undefined: wait as long as it takes). */
   readyTimeoutMs?: number;
@@ -73,7 +74,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     const active =
       opts.workerUrl === false
         ? container.ready
-        : container.register(opts.workerUrl, opts.workerScope ? { scope: opts.workerScope } : undefined).then(activated);
+        : container.register(opts.workerUrl as string, opts.workerScope ? { scope: opts.workerScope } : undefined).then(activated);
     registration = opts.readyTimeoutMs === undefined ? await active : await withTimeout(active, opts.readyTimeoutMs, 'waiting for the service worker');
   })();
 

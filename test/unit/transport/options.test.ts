@@ -22,7 +22,7 @@ describe('resolveTransport', () => {
 
   it.each([
     [{ transport: 'beacon' }, '"transport" must be one of "auto", "worker", "page", "memory", got "beacon"'],
-    [{ workerUrl: '' }, '"workerUrl" must be a script URL or false'],
+    [{ workerUrl: '' }, '"workerUrl" must be a script URL, a TrustedScriptURL or false'],
     [{ workerTimeoutMs: -1 }, '"workerTimeoutMs" must be a whole number ≥ 0, got -1'],
     [{ ingestToken: 'x', ingestTokenHeader: 'bad header' }, '"ingestTokenHeader" must be an HTTP header name'],
     [{ delivery: { maxRecords: 0 } }, '"delivery.maxRecords" must be a whole number ≥ 1, got 0'],
