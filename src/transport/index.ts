@@ -69,6 +69,17 @@ const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
     },
   ));
 
+/**
+ * Sends what `bp` holds now. A batch that fails goes back to the queue (as does everything while
+ * a receiver's Retry-After lasts), so what is still queued afterwards was not sent.
+ */
+const flushMemory = async (bp: BatchProcessor): Promise<FlushResult> => {
+  const queued = bp.queued();
+  await bp.forceFlush?.();
+  const left = bp.queued();
+  return left === 0 ? { ok: true, sent: queued } : { ok: false, retryable: true, reason: `${left} records are still waiting: the receiver did not take them` };
+};
+
 const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('memory'), queued: bp.queued(), dropped: bp.dropped() });
 
 /**
@@ -92,11 +103,7 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
     },
     // What waits for its batch leaves now, or never.
     leaving: () => void bp.forceFlush?.().catch(reportInternal),
-    flushNow: async () => {
-      const queued = bp.queued();
-      await bp.forceFlush?.();
-      return { ok: true, sent: queued - bp.queued() };
-    },
+    flushNow: () => flushMemory(bp),
     status: async () => memoryStatus(bp),
     deadLetters: async () => [],
     stop: () => bp.shutdown?.(),
@@ -410,11 +417,7 @@ export const flushNow = async (): Promise<FlushResult> => {
   const a = active;
   if (!a) return { ok: true, sent: 0 };
   try {
-    if (a.memory) {
-      const queued = a.memory.queued();
-      await a.memory.forceFlush?.();
-      return { ok: true, sent: queued - a.memory.queued() };
-    }
+    if (a.memory) return await flushMemory(a.memory);
     await a.buffer?.handAll(false);
     if (!a.sink) return { ok: false, retryable: true, reason: 'the delivery path is still starting' };
     return await a.sink.flushNow();

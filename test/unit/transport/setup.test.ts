@@ -95,3 +95,25 @@ describe('keepalive', () => {
     expect(new TextEncoder().encode(bodies[0]).byteLength).toBeLessThan(KEEPALIVE_MAX_BYTES);
   });
 });
+
+describe('flushNow from memory', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('says a flush that sent nothing failed, and counts what a flush sent', async () => {
+    vi.resetModules();
+    let up = false;
+    vi.stubGlobal('fetch', async () => new Response('{}', { status: up ? 200 : 503 }));
+    const { setupTransport, flushNow } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({ batch: { delayMs: 60_000 } });
+    const endpoint = 'https://collector.test/v1/traces';
+    setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint });
+    for (const name of ['m1', 'm2', 'm3']) tracer.startSpan(name).end();
+
+    expect(await flushNow()).toEqual({ ok: false, retryable: true, reason: expect.stringContaining('3 records are still waiting') });
+    up = true;
+    expect(await flushNow()).toEqual({ ok: true, sent: 3 });
+    expect(await flushNow()).toEqual({ ok: true, sent: 0 });
+    await tracer.shutdown();
+  });
+});
