@@ -12,9 +12,12 @@ let offset = POOL_BYTES;
 
 const refill = (): Uint8Array => {
   pool ??= new Uint8Array(POOL_BYTES);
-  const c = (globalThis as { crypto?: Crypto }).crypto;
-  if (c && typeof c.getRandomValues === 'function') c.getRandomValues(pool);
-  else for (let i = 0; i < POOL_BYTES; i++) pool[i] = (Math.random() * 256) | 0;
+  try {
+    // A locked-down page may make `crypto` a getter that throws.
+    (globalThis as { crypto: Crypto }).crypto.getRandomValues(pool);
+  } catch {
+    for (let i = 0; i < POOL_BYTES; i++) pool[i] = (Math.random() * 256) | 0;
+  }
   offset = 0;
   return pool;
 };

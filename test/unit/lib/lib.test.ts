@@ -209,3 +209,25 @@ describe('ids across pool refills', () => {
     expect([...seen].every((t) => /^[0-9a-f]{32}$/.test(t))).toBe(true);
   });
 });
+
+describe('ids where crypto cannot be read', () => {
+  it('still come, from Math.random, when reading crypto throws', async () => {
+    vi.resetModules();
+    const { newTraceId: trace, newSpanId: span } = await import('../../../src/lib/ids');
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    Object.defineProperty(globalThis, 'crypto', {
+      configurable: true,
+      get() {
+        throw new Error('crypto is locked down');
+      },
+    });
+    try {
+      const ids = [trace(), span(), trace()];
+      expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+      expect(ids[1]).toMatch(/^[0-9a-f]{16}$/);
+      expect(ids[0]).not.toBe(ids[2]);
+    } finally {
+      if (own) Object.defineProperty(globalThis, 'crypto', own);
+    }
+  });
+});
