@@ -1,5 +1,6 @@
 import type { Attributes, SpanKind } from '../protocol';
 import { isValidSpanId, isValidTraceId, type SpanContext } from '../propagation/traceparent';
+import { getTracestate, setTracestate, unsetTracestate } from '../propagation/tracestate';
 import { SPAN_KINDS } from '../config';
 import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
@@ -112,25 +113,13 @@ const toMs = (t: unknown): number | undefined => {
   return typeof perf?.now === 'function' && t <= perf.now() + 60_000 ? epochOf(t) : t;
 };
 
-/** A W3C tracestate as the API's `TraceState`; changes return a new one with the changed key first, as the W3C spec wants. */
-const traceStateOf = (members: ReadonlyArray<readonly [string, string]>): OtelTraceState => {
-  const without = (key: string) => members.filter(([k]) => k !== key);
-  return {
-    get: (key) => members.find(([k]) => k === key)?.[1],
-    set: (key, value) => traceStateOf([[key, value], ...without(key)]),
-    unset: (key) => traceStateOf(without(key)),
-    serialize: () => members.map(([k, v]) => `${k}=${v}`).join(','),
-  };
-};
-
-const parseTraceState = (header: string): OtelTraceState =>
-  traceStateOf(
-    header
-      .split(',')
-      .map((m) => m.trim())
-      .filter((m) => m.includes('='))
-      .map((m) => [m.slice(0, m.indexOf('=')), m.slice(m.indexOf('=') + 1)] as const),
-  );
+/** A normalised W3C tracestate as the API's `TraceState`; a change returns a new one. */
+const traceStateOf = (state: string | undefined): OtelTraceState => ({
+  get: (key) => getTracestate(state, key),
+  set: (key, value) => traceStateOf(setTracestate(state, key, value)),
+  unset: (key) => traceStateOf(unsetTracestate(state, key)),
+  serialize: () => state ?? '',
+});
 
 /** An edgetrace span context from the API's, or undefined when it is not a valid W3C one. */
 const fromOtelContext = (c: OtelSpanContext | undefined): SpanContext | undefined => {
@@ -168,7 +157,7 @@ class BridgeSpan implements OtelSpan {
       spanId: s.spanId,
       traceFlags: s.flags,
       isRemote: false,
-      traceState: s.traceState ? parseTraceState(s.traceState) : undefined,
+      traceState: s.traceState ? traceStateOf(s.traceState) : undefined,
     });
   }
 
@@ -259,7 +248,9 @@ const parentIn = (context: OtelContext | undefined, root: boolean | undefined): 
   return typeof other?.spanContext === 'function' ? fromOtelContext(other.spanContext()) : undefined;
 };
 
-const makeTracer = (tracerOf: () => Tracer, scope: { name: string; version?: string } | undefined): OtelTracer => {
+/** An API tracer over `tracer`, or over the tracer in charge at each span (`getTracer()`). */
+const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?: string } | undefined): OtelTracer => {
+  const tracerOf = (): Tracer => tracer ?? getTracer();
   // One resource per tracer resource, so the encoders group this scope's spans together.
   const scoped = new WeakMap<object, Span['resource']>();
 
@@ -313,20 +304,16 @@ const SDK_SCOPE = 'edgetrace';
  * trace through the OpenTelemetry API (the Vercel AI SDK, OpenTelemetry instrumentations) send
  * their spans the way the app's own go: `trace.setGlobalTracerProvider(otelTracerProvider())`.
  * Each tracer's name and version become the spans' instrumentation scope. Spans nest under the
- * span their context holds (`trace.setSpan()`), else under edgetrace's current span. `tracer`
- * defaults to the global one (`getTracer()`) at each span.
+ * span their context holds (`trace.setSpan()`), else under edgetrace's current span. Without
+ * `tracer`, each span goes to `getTracer()`'s: the request's inside `withTracing`, else the global one.
  */
-export const otelTracerProvider = (tracer?: Tracer): OtelTracerProvider => {
-  const tracerOf = (): Tracer => tracer ?? getTracer();
-  return {
-    getTracer: (name, version) =>
-      makeTracer(tracerOf, { name: typeof name === 'string' && name ? name : SDK_SCOPE, version: typeof version === 'string' && version ? version : undefined }),
-  };
-};
+export const otelTracerProvider = (tracer?: Tracer): OtelTracerProvider => ({
+  getTracer: (name, version) =>
+    makeTracer(tracer, { name: typeof name === 'string' && name ? name : SDK_SCOPE, version: typeof version === 'string' && version ? version : undefined }),
+});
 
 /**
  * One OpenTelemetry `Tracer` over edgetrace, e.g. for the Vercel AI SDK's
  * `experimental_telemetry: { isEnabled: true, tracer: otelTracer() }`. See {@link otelTracerProvider}.
  */
-export const otelTracer = (tracer?: Tracer): OtelTracer => makeTracer(() => tracer ?? getTracer(), undefined);
-
+export const otelTracer = (tracer?: Tracer): OtelTracer => makeTracer(tracer, undefined);
