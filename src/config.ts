@@ -6,7 +6,7 @@ import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
-import { SDK_VERSION, sdkLanguage } from './lib/sdk';
+import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
 export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
@@ -288,7 +288,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
 
   const resource: Attributes = {
     'service.name': serviceName,
-    'telemetry.sdk.name': 'edgetrace',
+    'telemetry.sdk.name': SDK_NAME,
     'telemetry.sdk.language': sdkLanguage(),
     'telemetry.sdk.version': SDK_VERSION,
   };

@@ -4,6 +4,7 @@ import { getTracestate, setTracestate, unsetTracestate } from '../propagation/tr
 import { SPAN_KINDS } from '../config';
 import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
+import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
 import { errorParts, Span } from './span';
 import type { StartSpanOptions, Tracer } from './tracer';
@@ -297,8 +298,6 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
   };
 };
 
-const SDK_SCOPE = 'edgetrace';
-
 /**
  * An OpenTelemetry `TracerProvider` whose tracers record edgetrace spans, so libraries that
  * trace through the OpenTelemetry API (the Vercel AI SDK, OpenTelemetry instrumentations) send
@@ -309,7 +308,7 @@ const SDK_SCOPE = 'edgetrace';
  */
 export const otelTracerProvider = (tracer?: Tracer): OtelTracerProvider => ({
   getTracer: (name, version) =>
-    makeTracer(tracer, { name: typeof name === 'string' && name ? name : SDK_SCOPE, version: typeof version === 'string' && version ? version : undefined }),
+    makeTracer(tracer, { name: typeof name === 'string' && name ? name : SDK_NAME, version: typeof version === 'string' && version ? version : undefined }),
 });
 
 /**

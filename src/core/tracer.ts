@@ -9,7 +9,7 @@ import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
 import { now as defaultNow } from '../lib/now';
-import { SDK_VERSION } from '../lib/sdk';
+import { SDK_NAME, SDK_VERSION } from '../lib/sdk';
 import { reportInternal, setDebug } from '../lib/reportInternal';
 import { within } from '../lib/within';
 
@@ -90,7 +90,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
   const core: TracerCore = {
     cfg,
     ctx,
-    resource: { attrs: cfg.resource, scope: { name: 'edgetrace', version: SDK_VERSION } },
+    resource: { attrs: cfg.resource, scope: { name: SDK_NAME, version: SDK_VERSION } },
     memo: [new Map(), new Map(), new Map(), new Map()],
     now: opts.now ?? defaultNow,
     started(span) {

@@ -118,7 +118,8 @@ const targetOf = (e: Event): Element | undefined => {
 /** Epoch ms of a DOM event, or undefined when its timeStamp is not on the performance clock. */
 const eventEpochMs = (e: Event): number | undefined => {
   const perf = (globalThis as { performance?: Performance }).performance;
-  if (!perf || !(perf.timeOrigin > 0)) return undefined;
+  if (!perf) return undefined;
+  // epochOf() is undefined where the clock does not read performance (no time origin).
   const age = perf.now() - e.timeStamp;
   return age >= 0 && age < 60_000 ? epochOf(e.timeStamp) : undefined;
 };

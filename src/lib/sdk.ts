@@ -1,3 +1,6 @@
+/** This package's name: `telemetry.sdk.name`, and the instrumentation scope of its own spans. */
+export const SDK_NAME = 'edgetrace';
+
 /** This package's version: the instrumentation scope's and `telemetry.sdk.version`. A unit test keeps it equal to package.json's. */
 export const SDK_VERSION = '0.1.0';
 
