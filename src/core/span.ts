@@ -149,7 +149,7 @@ const TEXT_KEYS = new Set([A.EXCEPTION_MESSAGE, A.EXCEPTION_STACKTRACE, A.OBSERV
  * calls, the session id), and running every secret pattern over them each time was about a fifth
  * of an HTTP span's cost. Bounded in count and length; each map starts over when full.
  */
-export type RedactMemo = [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>, text: Map<string, string>];
+export type RedactMemo = [plain: Map<string, string>, url: Map<string, string>, query: Map<string, string>, text: Map<string, string>, names: Set<string>];
 const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
 // Longer than any secret the default patterns find (a JWT runs to a few thousand characters).
@@ -328,7 +328,7 @@ export class Span implements SpanRecord {
   /** @internal Neighbours in the trace's list of open spans. */
   declare [kPrev]: Span | undefined;
   /** @internal */ declare [kNext]: Span | undefined;
-  /** @internal Attribute writes so far: the exact attribute count is only taken past the limit. */
+  /** @internal Attribute writes left before the exact attribute count must be taken (`maxAttributes` at start). */
   declare [kWrites]: number;
 
   /** @internal Use `trace.span()`, `span.startSpan()` or `tracer.startSpan()`. */
@@ -365,10 +365,10 @@ export class Span implements SpanRecord {
     if (head) head[kPrev] = this;
     this[kNext] = head;
     t.head = this;
-    this[kWrites] = 0;
+    this[kWrites] = t.core.cfg.maxAttributes;
     if (!(flags & FLAG_SAMPLED)) return;
     // Names are redacted and cut like any string: an app may put a URL or a token in one.
-    this.name = this.cleanString(this.name);
+    this.name = this.cleanName(this.name);
     // Linked into the trace by now: options that throw when read are reported, not thrown.
     try {
       const type = opts?.type;
@@ -427,12 +427,28 @@ export class Span implements SpanRecord {
   /** @internal Stores an attribute value that is already clean, within `maxAttributes`. */
   store(key: string, clean: AttributeValue): void {
     const attrs = this.attrs;
-    const max = this[kT].core.cfg.maxAttributes;
-    if (++this[kWrites] > max && !(key in attrs) && Object.keys(attrs).length >= max) {
+    // Until as many writes as the limit allows, no count is needed: the span cannot be full.
+    if (--this[kWrites] < 0 && !(key in attrs) && Object.keys(attrs).length >= this[kT].core.cfg.maxAttributes) {
       this.ex().droppedAttrs++;
       return;
     }
     attrs[key] = clean;
+  }
+
+  /**
+   * @internal A span name, cleaned as {@link cleanString} cleans it. Names repeat from span to span
+   * and most need nothing done: those that came out as they went in, uncut, are remembered, so
+   * the next span of that name skips the scans.
+   */
+  cleanName(name: string): string {
+    const plain = this[kT].core.memo[4];
+    if (plain.has(name)) return name;
+    const clean = this.cleanString(name);
+    if (clean === name && name.length <= MAX_MEMO_CHARS) {
+      if (plain.size >= MAX_MEMO_STRINGS) plain.clear();
+      plain.add(name);
+    }
+    return clean;
   }
 
   /** @internal */
@@ -495,7 +511,10 @@ export class Span implements SpanRecord {
   /** Sets an attribute. Non-primitive values are stored as JSON text. */
   setAttribute(key: string, value: unknown): this {
     try {
-      if (typeof key === 'string' && key) this.put(key, value);
+      if (typeof key !== 'string' || !key || this.endMs !== 0 || !(this.flags & FLAG_SAMPLED)) return this;
+      // Numbers and booleans, most attributes, are stored as they are.
+      if (typeof value === 'number' || typeof value === 'boolean') this.store(key, value);
+      else this.write(key, value);
     } catch (error) {
       reportInternal(error);
     }
@@ -792,7 +811,7 @@ export class Span implements SpanRecord {
       else if (t.head === this) t.head = next;
       if (next) next[kPrev] = prev;
       this[kPrev] = this[kNext] = undefined;
-      if (!this.isRecording) return;
+      if (!(this.flags & FLAG_SAMPLED)) return;
       this.finalAttrs();
       const x = this[kX];
       if (x && (x.droppedAttrs || x.droppedEvents || x.droppedLinks)) {

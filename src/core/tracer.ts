@@ -91,7 +91,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
     cfg,
     ctx,
     resource: { attrs: cfg.resource, scope: { name: SDK_NAME, version: SDK_VERSION } },
-    memo: [new Map(), new Map(), new Map(), new Map()],
+    memo: [new Map(), new Map(), new Map(), new Map(), new Set()],
     now: opts.now ?? defaultNow,
     started(span) {
       for (const p of starters) {

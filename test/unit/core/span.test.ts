@@ -465,6 +465,20 @@ describe('what callers hand a span is cleaned like attributes', () => {
     expect(byName('uses [REDACTED]')).toBeDefined();
   });
 
+  it('cleans a repeated name every time it needs it, and counts every cut', () => {
+    // Plain names are remembered after the first span; these must not be.
+    const { tracer, spans } = testTracer({ limits: { maxStringLength: 40 } });
+    const names = [`Bearer abcdefghijklmnopqrstuvwxyz`, 'x'.repeat(100), 'lone \ud83d', 'plain'];
+    for (let round = 0; round < 3; round++) {
+      const t = tracer.createTrace('t');
+      for (const name of names) t.startSpan(name).end();
+      t.finish();
+    }
+    const got = spans.filter((s) => s.name !== 't');
+    expect(got.map((s) => s.name)).toEqual(Array(3).fill(['Bearer [REDACTED]', 'x'.repeat(40), 'lone \ufffd', 'plain']).flat());
+    expect(got.map((s) => s.attrs[A.TRUNCATED])).toEqual(Array(3).fill([undefined, 1, undefined, undefined]).flat());
+  });
+
   it('redacts before it cuts, so a secret at the limit does not leave a piece behind', () => {
     // Cut at 20 characters first, too little of the key would be left for its pattern to find.
     const { tracer, spans } = testTracer({ limits: { maxStringLength: 20 } });

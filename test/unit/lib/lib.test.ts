@@ -231,3 +231,29 @@ describe('ids where crypto cannot be read', () => {
     }
   });
 });
+
+describe('ids from a source that returns zeros', () => {
+  it('skips all-zero bytes, which W3C forbids as an id', async () => {
+    vi.resetModules();
+    const { newTraceId: trace, newSpanId: span } = await import('../../../src/lib/ids');
+    // The first fill is all zeros, later ones have one set byte in 16.
+    let fills = 0;
+    vi.stubGlobal('crypto', {
+      getRandomValues: (a: Uint8Array) => {
+        a.fill(0);
+        if (fills++ > 0) for (let i = 15; i < a.length; i += 16) a[i] = 0xab;
+        return a;
+      },
+    });
+    try {
+      const ids = [trace(), span(), span(), trace()];
+      expect(ids.map((id) => id.length)).toEqual([32, 16, 16, 32]);
+      for (const id of ids) {
+        expect(id).toMatch(/^[0-9a-f]+$/);
+        expect(id).not.toMatch(/^0+$/);
+      }
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
