@@ -208,6 +208,12 @@ export interface DeliveryStatus {
   /** Epoch ms of the next scheduled attempt, when one is scheduled. */
   nextAttemptAt?: number;
   circuit: CircuitState;
+  /**
+   * In a page, why records do not take the path asked for (the service worker, for the default
+   * `transport: "auto"`): e.g. `no service worker (…the registration error…)`, or `no Web Locks:
+   * not a secure context (https, localhost)`. Absent while they do.
+   */
+  fallback?: string;
 }
 
 /** What `flushNow()` came to. */

@@ -20,6 +20,8 @@ interface Active {
   sink?: Sink;
   /** The in-memory path (servers, or the page's last resort). */
   memory?: BatchProcessor;
+  /** Why the records do not take the path asked for: see `DeliveryStatus.fallback`. */
+  fallback?: string;
   stop(): void;
 }
 
@@ -110,8 +112,8 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
   };
 };
 
-/** Which path `auto` and the others come to in this runtime. */
-const pickTransport = (t: ResolvedTransport): 'worker' | 'page' | 'memory' => {
+/** Which path `auto` and the others come to in this runtime, and why, when it is not the one asked for. */
+const pickTransport = (t: ResolvedTransport): [path: 'worker' | 'page' | 'memory', why?: string] => {
   const g = globalThis as {
     document?: unknown;
     indexedDB?: unknown;
@@ -120,20 +122,21 @@ const pickTransport = (t: ResolvedTransport): 'worker' | 'page' | 'memory' => {
     navigator?: { serviceWorker?: unknown; locks?: unknown };
     origin?: string;
   };
-  if (t.transport === 'memory' || typeof g.document !== 'object' || !g.document) return 'memory';
+  if (t.transport === 'memory' || typeof g.document !== 'object' || !g.document) return ['memory'];
   // An opaque origin (a sandboxed iframe) has an indexedDB whose open() always throws.
-  if (!has(() => g.indexedDB) || g.origin === 'null') return 'memory';
+  if (!has(() => g.indexedDB) || g.origin === 'null') return ['memory', 'no IndexedDB (a sandboxed frame, or storage blocked)'];
   // Every tab of the origin shares the page outbox and takes turns sending it under a Web Lock.
   // Without Web Locks (outside a secure context: http:// other than localhost) each tab would
   // send every record, so each sends its own from memory.
   if (!has(() => g.navigator?.locks)) {
-    if (t.transport === 'page') warnOnce('page-no-locks', 'transport "page" needs Web Locks, which only secure contexts (https, localhost) have; sending from memory.');
-    return 'memory';
+    const why = 'no Web Locks: not a secure context (https, localhost)';
+    if (t.transport === 'page') warnOnce('page-no-locks', `transport "page": ${why}; sending from memory.`);
+    return ['memory', why];
   }
-  if (t.transport === 'page') return 'page';
+  if (t.transport === 'page') return ['page'];
   // Service workers need a secure context served over HTTP(S): never file://, nor some private modes.
   const canWorker = has(() => g.navigator?.serviceWorker) && g.isSecureContext !== false && /^https?:$/.test(g.location?.protocol ?? '');
-  return canWorker ? 'worker' : 'page';
+  return canWorker ? ['worker'] : ['page', 'no service workers here'];
 };
 
 /**
@@ -187,7 +190,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   if (!resolved.endpoint || opts.exporter) return;
   const t = resolveTransport(opts);
   const headers = { ...resolved.headers, ...t.tokenHeaders };
-  const transport = pickTransport(t);
+  const [transport, why] = pickTransport(t);
   // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
   // memory still goes through the page buffer and the sink below, for its page-hide hand-over.
   if (transport === 'memory' && typeof document !== 'object') {
@@ -202,7 +205,12 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const buffer = createPageBuffer(t.pageBuffer, () => checkSink());
   for (const r of carried) (r.rec === 'span' ? buffer.processor.onEnd : buffer.processor.onScore)?.(r as never);
   // 'none' until a sink answers: tests and apps can wait for the path to be ready.
-  const state: Active = { transport: 'none', buffer, stop: () => undefined };
+  const state: Active = { transport: 'none', buffer, fallback: why, stop: () => undefined };
+  /** Records why the page leaves its path for the next one, for getStatus() and the debug log. */
+  const fallBack = (key: string, reason: string, next: string): void => {
+    state.fallback = reason;
+    warnOnce(key, `${reason}; using ${next}.`);
+  };
   active = state;
   tracer.addProcessor({
     ...buffer.processor,
@@ -237,6 +245,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       },
       (error: unknown) => {
         reportInternal(error);
+        fallBack('page-unloaded', `the page outbox did not load (${String(error)})`, 'memory');
         use(memorySink(config, tracer.config.batch));
       },
     ));
@@ -246,10 +255,10 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     if (!sink || buffer.failures() < MAX_FAILURES) return;
     // The current path keeps refusing records: move to the next one rather than hold them forever.
     if (sink.transport === 'worker' && t.transport === 'auto') {
-      warnOnce('worker-failing', 'the service worker stopped answering; using the page outbox.');
+      fallBack('worker-failing', 'the service worker stopped answering', 'the page outbox');
       usePage().catch(reportInternal);
     } else if (sink.transport === 'page') {
-      warnOnce('page-failing', 'IndexedDB is not usable in this page; sending from memory.');
+      fallBack('page-failing', 'IndexedDB is not usable in this page', 'memory');
       use(memorySink(config, tracer.config.batch));
     }
   };
@@ -266,7 +275,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       .then(
         () => use(client.sink),
         (error: unknown) => {
-          warnOnce('no-worker', `no service worker (${String(error)}); using the page outbox.`);
+          fallBack('no-worker', `no service worker (${String(error)})`, 'the page outbox');
           return usePage();
         },
       )
@@ -339,7 +348,8 @@ export const getStatus = async (): Promise<DeliveryStatus> => {
       s = { ...s, lastError: `status unavailable: ${String(error)}` };
     }
   }
-  return merged(s);
+  s = merged(s);
+  return a.fallback ? { ...s, fallback: a.fallback } : s;
 };
 
 /**

@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../../playwright.config';
-import { receiverPerFile, sdkPage, spansNamed, waitForTransport } from '../helpers/receiver';
+import { receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // A page served over plain http from a name other than localhost (an intranet app) is not a
 // secure context: it has neither service workers nor Web Locks. Tabs could not take turns sending
@@ -31,6 +31,7 @@ test('tabs on an http:// intranet origin each send their own spans once, also af
   for (const page of tabs) {
     expect(await page.evaluate(() => ({ secure: isSecureContext, locks: 'locks' in navigator }))).toEqual({ secure: false, locks: false });
     await waitForTransport(page, 'memory');
+    expect((await statusOf(page)).fallback).toBe('no Web Locks: not a secure context (https, localhost)');
   }
 
   await context.setOffline(true);

@@ -53,6 +53,7 @@ test('without IndexedDB the page moves to memory, and a tab closed then loses no
       { timeout: 20_000, intervals: [200] },
     )
     .toBe('memory');
+  expect((await statusOf(page)).fallback).toBe('IndexedDB is not usable in this page');
   await page.evaluate(() => (window as unknown as Sdk).makeSpans(20, 'no-idb-close-'));
   expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
   await page.close({ runBeforeUnload: true });

@@ -25,7 +25,12 @@ test('no service worker: the page outbox delivers, and two tabs never flush at o
   const done = rx.requests.filter((r) => r.endMs > 0).sort((a, b) => a.startMs - b.startMs);
   expect(done.length).toBeGreaterThan(4);
   for (let i = 1; i < done.length; i++) expect(done[i]!.startMs).toBeGreaterThanOrEqual(done[i - 1]!.endMs);
-  for (const tab of tabs) expect((await statusOf(tab)).transport).toBe('page');
+  for (const tab of tabs) {
+    const status = await statusOf(tab);
+    expect(status.transport).toBe('page');
+    // And the status says why.
+    expect(status.fallback).toMatch(/^no service worker/);
+  }
 });
 
 test('transport: "page" uses the page outbox even where a worker could run', async ({ page }) => {
@@ -33,4 +38,6 @@ test('transport: "page" uses the page outbox even where a worker could run', asy
   await waitForTransport(page, 'page');
   await makeSpans(page, 30, 'pm-');
   await expect.poll(() => spansNamed(rx, 'pm-').length, { timeout: 20_000, intervals: [250] }).toBe(30);
+  // The path asked for: no fallback to explain.
+  expect((await statusOf(page)).fallback).toBeUndefined();
 });

@@ -242,7 +242,7 @@ test('init() in a sandboxed iframe, where reading navigator.serviceWorker throws
   } catch (e) {
     outcome = e.name + ': ' + e.message;
   }
-  edgetrace.getStatus().then(function (s) { parent.postMessage({ outcome: outcome, transport: s.transport }, '*'); });
+  edgetrace.getStatus().then(function (s) { parent.postMessage({ outcome: outcome, transport: s.transport, fallback: s.fallback }, '*'); });
 </script>`,
   );
   const url = servePage(
@@ -256,11 +256,12 @@ test('init() in a sandboxed iframe, where reading navigator.serviceWorker throws
   // The precondition: in this sandbox the property itself throws.
   const frame = page.frames().find((f) => f.url().endsWith('/sandboxed-inner.html'))!;
   expect(await frame.evaluate(() => { try { void navigator.serviceWorker; return 'readable'; } catch (e) { return (e as Error).name; } })).toBe('SecurityError');
-  const inner = await page.evaluate(() => (window as unknown as { __inner: Promise<{ outcome: string; transport: string }> }).__inner);
+  const inner = await page.evaluate(() => (window as unknown as { __inner: Promise<{ outcome: string; transport: string; fallback?: string }> }).__inner);
   expect(inner.outcome).toBe('init ok, traced 42');
   // An opaque origin: no worker, and an indexedDB whose open() throws, so memory from the start
   // rather than after the page outbox failed three times.
   expect(inner.transport).toBe('memory');
+  expect(inner.fallback).toBe('no IndexedDB (a sandboxed frame, or storage blocked)');
   // And the trace made in the sandbox is delivered.
   await expect.poll(() => spansOf(received).map((s) => s.name), { timeout: 15_000 }).toContain('in-sandbox');
   expect(seen.pageErrors).toEqual([]);

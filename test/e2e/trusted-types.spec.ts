@@ -29,6 +29,7 @@ test('under Trusted Types a TrustedScriptURL registers the worker, which deliver
   await waitForTransport(tab, 'worker');
   await tab.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(5, 'tt-'));
   await expect.poll(() => spansNamed(rx, 'tt-').length, { timeout: 20_000, intervals: [250] }).toBe(5);
+  expect((await statusOf(tab)).fallback).toBeUndefined();
   expect(await tab.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
 });
 
@@ -37,6 +38,9 @@ test('under Trusted Types a plain string is refused by the browser, and the page
   await waitForTransport(tab, 'page');
   await tab.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(5, 'tt-string-'));
   await expect.poll(() => spansNamed(rx, 'tt-string-').length, { timeout: 20_000, intervals: [250] }).toBe(5);
-  expect((await statusOf(tab)).transport).toBe('page');
+  const status = await statusOf(tab);
+  expect(status.transport).toBe('page');
+  // The status carries the browser's refusal.
+  expect(status.fallback).toMatch(/^no service worker \(.*TrustedScriptURL/);
   expect(await tab.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
 });

@@ -64,9 +64,27 @@ describe('setupTransport with the page outbox', () => {
     setupTransport(tracer, opts, { endpoint: opts.endpoint });
     tracer.startSpan('a1').end();
     await eventually(async () => expect((await getStatus()).transport).toBe('page'));
+    // The path asked for: nothing to explain.
+    expect((await getStatus()).fallback).toBeUndefined();
     await tracer.shutdown();
     await eventually(() => expect(listeners.filter(([t]) => t === 'online')).toHaveLength(0));
     expect((await getStatus()).transport).toBe('none');
+  }, SLOW);
+
+  it('says why a page without Web Locks sends from memory, and still delivers', async () => {
+    vi.stubGlobal('navigator', {});
+    const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({});
+    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    tracer.startSpan('m1').end();
+    await eventually(async () => expect((await getStatus()).transport).toBe('memory'));
+    expect((await getStatus()).fallback).toBe('no Web Locks: not a secure context (https, localhost)');
+    await eventually(async () => {
+      await flushNow();
+      expect(sent).toEqual(['m1']);
+    });
+    await tracer.shutdown();
   }, SLOW);
 });
 
