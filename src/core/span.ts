@@ -615,10 +615,16 @@ export class Span implements SpanRecord {
       // Cleaned once, under the attribute's key, and stored as it is: the status and the attribute
       // are the same text, and redacting it again would find nothing new.
       const text = code === 'error' && message !== undefined ? this.cleanString(String(message), A.OBSERVATION_STATUS_MESSAGE) : undefined;
+      const was = this.status;
       this.status = text !== undefined ? { code, message: text } : { code };
       if (code === 'error') {
         this.put(A.OBSERVATION_LEVEL, 'ERROR');
         if (text !== undefined && this.isRecording) this.store(A.OBSERVATION_STATUS_MESSAGE, text);
+      } else if (was.code === 'error') {
+        // The error is over (a retry succeeded): Langfuse's level and message go with it.
+        const attrs = this.attrs;
+        if (attrs[A.OBSERVATION_LEVEL] === 'ERROR') delete attrs[A.OBSERVATION_LEVEL];
+        if (was.message !== undefined && attrs[A.OBSERVATION_STATUS_MESSAGE] === was.message) delete attrs[A.OBSERVATION_STATUS_MESSAGE];
       }
     } catch (error) {
       reportInternal(error);

@@ -97,6 +97,27 @@ describe('trace.span', () => {
   });
 });
 
+describe('status', () => {
+  it('drops the error level and message when the status becomes ok after an error, and keeps other messages', () => {
+    const { tracer, byName } = testTracer();
+    const t = tracer.createTrace('t');
+    const retried = t.startSpan('retried').recordError(new Error('503 from upstream'));
+    retried.setStatus('ok');
+    retried.end();
+    const cancelled = t.startSpan('cancelled').setAttribute(A.OBSERVATION_STATUS_MESSAGE, 'cancelled');
+    cancelled.setStatus('ok');
+    cancelled.end();
+    t.finish();
+    const r = byName('retried');
+    expect(r.status).toEqual({ code: 'ok' });
+    expect(r.attrs[A.OBSERVATION_LEVEL]).toBeUndefined();
+    expect(r.attrs[A.OBSERVATION_STATUS_MESSAGE]).toBeUndefined();
+    // The exception event stays: it happened.
+    expect(r.events.map((e) => e.name)).toEqual([A.EXCEPTION_EVENT]);
+    expect(byName('cancelled').attrs[A.OBSERVATION_STATUS_MESSAGE]).toBe('cancelled');
+  });
+});
+
 describe('generation', () => {
   it('records model, parameters, usage, explicit cost and first-token time', async () => {
     const { tracer, byName, time } = testTracer();
