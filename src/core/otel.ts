@@ -96,6 +96,29 @@ export interface OtelTracerProvider {
 /** The key under which the API's `trace.setSpan()` keeps a span in a context (`createContextKey` is `Symbol.for`). */
 const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
 
+/** OpenTelemetry `ContextManager`: the part the bridge calls. */
+interface OtelContextManager {
+  active(): OtelContext;
+  with<R>(context: OtelContext, fn: () => R): R;
+}
+
+/** Where the API (1.x) keeps what was registered globally: `context` is the context manager. */
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/**
+ * The context manager registered with the API (`context.setGlobalContextManager()`), if any. Read
+ * where the API itself keeps it, so that a span made active here is what `trace.getActiveSpan()`
+ * and `context.active()` see, as with OpenTelemetry's own SDK.
+ */
+const contextManager = (): OtelContextManager | undefined => {
+  try {
+    const cm = (globalThis as { [OTEL_GLOBAL]?: { context?: OtelContextManager } })[OTEL_GLOBAL]?.context;
+    return typeof cm?.active === 'function' && typeof cm.with === 'function' ? cm : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 const isTimeInput = (v: unknown): v is OtelTimeInput =>
   typeof v === 'number' || v instanceof Date || (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number');
 
@@ -110,8 +133,10 @@ const toMs = (t: unknown): number | undefined => {
   if (t instanceof Date) return t.getTime();
   if (Array.isArray(t)) return isTimeInput(t) ? (t[0] as number) * 1000 + (t[1] as number) / 1e6 : undefined;
   if (typeof t !== 'number') return undefined;
-  const perf = (globalThis as { performance?: { now?: () => number } }).performance;
-  return typeof perf?.now === 'function' && t <= perf.now() + 60_000 ? epochOf(t) : t;
+  const perf = (globalThis as { performance?: { now?: () => number; timeOrigin?: number } }).performance;
+  if (typeof perf?.now !== 'function' || t > perf.now() + 60_000) return t;
+  // Where the origin is 0 (Cloudflare Workers), the performance clock reads epoch milliseconds.
+  return epochOf(t) ?? (!(Number(perf.timeOrigin) > 0) ? t : undefined);
 };
 
 /** A normalised W3C tracestate as the API's `TraceState`; a change returns a new one. */
@@ -156,7 +181,9 @@ class BridgeSpan implements OtelSpan {
     return (this.context ??= {
       traceId: s.traceId,
       spanId: s.spanId,
-      traceFlags: s.flags,
+      // The sampled bit alone: code written against the API compares with TraceFlags.SAMPLED (1),
+      // which the W3C random bit (2) of a new trace would make fail.
+      traceFlags: s.flags & 1,
       isRemote: false,
       traceState: s.traceState ? traceStateOf(s.traceState) : undefined,
     });
@@ -195,11 +222,13 @@ class BridgeSpan implements OtelSpan {
     return this;
   }
 
+  /** As the API specifies: Ok is final, and Unset is ignored. */
   setStatus(status: OtelSpanStatus): this {
     try {
       const code = status?.code;
+      if (this.span.status.code === 'ok') return this;
       if (code === 2) this.span.setStatus('error', typeof status.message === 'string' ? status.message : undefined);
-      else if (code === 1 || code === 0) this.span.setStatus(code === 1 ? 'ok' : 'unset');
+      else if (code === 1) this.span.setStatus('ok');
     } catch (error) {
       reportInternal(error);
     }
@@ -238,12 +267,17 @@ class BridgeSpan implements OtelSpan {
 
 /**
  * The parent a context names: an edgetrace span (behind our API span), the context of another
- * tracer's span, `null` for a new trace, or undefined for the current span.
+ * tracer's span, `null` for a new trace, or undefined for the current span. An edgetrace span
+ * current inside the held one (an app's `span()` within a library's active span) is the nearer
+ * parent: it is in the same trace and started no earlier.
  */
-const parentIn = (context: OtelContext | undefined, root: boolean | undefined): Span | SpanContext | null | undefined => {
+const parentIn = (context: OtelContext | undefined, root: boolean | undefined, current: Span | undefined): Span | SpanContext | null | undefined => {
   if (root) return null;
   const held = typeof context?.getValue === 'function' ? context.getValue(SPAN_KEY) : undefined;
-  if (held instanceof BridgeSpan) return held.span;
+  if (held instanceof BridgeSpan) {
+    const h = held.span;
+    return current && current.traceId === h.traceId && current.startMs >= h.startMs ? current : h;
+  }
   // Another tracer's span, or one the API made from a remote context (`trace.wrapSpanContext`).
   const other = held as { spanContext?: () => OtelSpanContext } | undefined;
   return typeof other?.spanContext === 'function' ? fromOtelContext(other.spanContext()) : undefined;
@@ -262,7 +296,8 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
       const o = options && typeof options === 'object' ? options : {};
       const kind: SpanKind | undefined = typeof o.kind === 'number' ? SPAN_KINDS[o.kind] : undefined;
       span = tracer.startSpan(name, {
-        parent: parentIn(context, o.root),
+        // No context given: the API's active one, as OpenTelemetry's SDK takes it.
+        parent: parentIn(context ?? contextManager()?.active(), o.root, tracer.currentSpan()),
         kind,
         attributes: o.attributes,
         links: toLinks(o.links),
@@ -293,7 +328,17 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
         return undefined as never;
       }
       // The callback's own throw or rejection is the caller's, and reaches it unchanged.
-      return tracerOf().withSpan(span.span, () => fn(span)) as never;
+      const run = (): unknown => tracerOf().withSpan(span.span, () => fn(span));
+      // With a context manager registered, the span is also active in the API's context.
+      let active: [OtelContextManager, OtelContext] | undefined;
+      try {
+        const cm = contextManager();
+        const base = rest.length > 2 ? (rest[1] as OtelContext | undefined) : undefined;
+        if (cm) active = [cm, (base ?? cm.active()).setValue(SPAN_KEY, span)];
+      } catch (error) {
+        reportInternal(error);
+      }
+      return (active ? active[0].with(active[1], run) : run()) as never;
     },
   };
 };

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   context,
   createTraceState,
@@ -8,6 +8,9 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
+  type Context as ApiContext,
+  type ContextManager as ApiContextManager,
   type Tracer as ApiTracer,
   type TracerProvider as ApiTracerProvider,
 } from '@opentelemetry/api';
@@ -16,6 +19,7 @@ import { createTracer } from '../../../src/core/tracer';
 import { alsContext } from '../../../src/core/context';
 import { setTracer } from '../../../src/core/global';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
+import { resetClock } from '../../../src/lib/now';
 import { toOtlpJson } from '../../../src/export/otlp';
 import type { SpanRecord } from '../../../src/protocol';
 import * as A from '../../../src/core/semconv';
@@ -30,6 +34,27 @@ const setup = (opts: Parameters<typeof createTracer>[0] = {}) => {
   };
   return { spans, tracer, byName };
 };
+
+/** An AsyncLocalStorage context manager, as `@opentelemetry/context-async-hooks` registers one. */
+class AlsContextManager implements ApiContextManager {
+  private readonly als = new AsyncLocalStorage<ApiContext>();
+  active(): ApiContext {
+    return this.als.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: ApiContext, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+    return this.als.run(ctx, () => fn.apply(thisArg, args));
+  }
+  bind<T>(_ctx: ApiContext, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.als.disable();
+    return this;
+  }
+}
 
 describe('otelTracerProvider / otelTracer', () => {
   afterEach(() => {
@@ -194,6 +219,88 @@ describe('otelTracerProvider / otelTracer', () => {
     expect(state.set('y', '3').serialize()).toBe('y=3,x=1');
     expect(state.unset('x').serialize()).toBe('y=2');
     expect(state.serialize()).toBe('x=1,y=2');
+  });
+
+  it('follows the API rules for status: Ok is final, Unset is ignored, and Ok after an error clears its level', () => {
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const unset = api.startSpan('unset');
+    unset.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' }).setStatus({ code: SpanStatusCode.UNSET });
+    unset.end();
+    const final = api.startSpan('final');
+    final.setStatus({ code: SpanStatusCode.OK }).setStatus({ code: SpanStatusCode.ERROR, message: 'late' });
+    final.end();
+    const recovered = api.startSpan('recovered');
+    recovered.setStatus({ code: SpanStatusCode.ERROR, message: 'retrying' }).setStatus({ code: SpanStatusCode.OK });
+    recovered.end();
+    expect(byName('unset')).toMatchObject({ status: { code: 'error', message: 'boom' }, attrs: { [A.OBSERVATION_LEVEL]: 'ERROR' } });
+    expect(byName('final').status).toEqual({ code: 'ok' });
+    expect(byName('final').attrs[A.OBSERVATION_LEVEL]).toBeUndefined();
+    expect(byName('recovered').status).toEqual({ code: 'ok' });
+    expect(byName('recovered').attrs[A.OBSERVATION_LEVEL]).toBeUndefined();
+    expect(byName('recovered').attrs[A.OBSERVATION_STATUS_MESSAGE]).toBeUndefined();
+  });
+
+  it('reports the sampled flag as TraceFlags.SAMPLED, which API code compares with', () => {
+    const { tracer, byName } = setup();
+    const span = otelTracer(tracer).startSpan('sampled');
+    expect(span.spanContext().traceFlags).toBe(TraceFlags.SAMPLED);
+    span.end();
+    // The record keeps the W3C random bit of a trace this process started.
+    expect(byName('sampled').flags).toBe(3);
+  });
+
+  it('keeps epoch times where the performance clock reads epoch milliseconds (timeOrigin 0, as in Cloudflare Workers)', () => {
+    vi.stubGlobal('performance', { timeOrigin: 0, now: () => Date.now() });
+    resetClock();
+    try {
+      const { tracer, byName } = setup();
+      const start = Date.now() - 5_000;
+      const span = otelTracer(tracer).startSpan('earlier', { startTime: start });
+      span.addEvent('midway', start + 1_000);
+      span.end(start + 2_000);
+      expect(byName('earlier')).toMatchObject({ startMs: start, endMs: start + 2_000 });
+      expect(byName('earlier').events[0]!.timeMs).toBe(start + 1_000);
+    } finally {
+      vi.unstubAllGlobals();
+      resetClock();
+    }
+  });
+
+  it('with a context manager registered, uses the API context: its active span is the parent, and an active span is the API’s active span', async () => {
+    const cm = new AlsContextManager();
+    expect(context.setGlobalContextManager(cm)).toBe(true);
+    try {
+      const { tracer, byName } = setup({ contextManager: alsContext(AsyncLocalStorage) });
+      const api = otelTracer(tracer);
+      // A parent made active through the API's context alone.
+      const parent = api.startSpan('parent');
+      context.with(trace.setSpan(context.active(), parent as never), () => api.startSpan('child').end());
+      parent.end();
+      expect(byName('child').parentId).toBe(byName('parent').spanId);
+      // startActiveSpan: trace.getActiveSpan() is the span, across await; explicit contexts nest.
+      let seen: unknown;
+      await api.startActiveSpan('outer', async (outer) => {
+        await new Promise((r) => setTimeout(r, 1));
+        seen = trace.getActiveSpan();
+        api.startActiveSpan('inner', (inner) => {
+          api.startSpan('leaf', {}, context.active()).end();
+          inner.end();
+        });
+        // An app's span inside the library's: the nearer parent.
+        tracer.span('app step', () => api.startSpan('lib call').end());
+        outer.end();
+      });
+      const outer = byName('outer');
+      expect(seen).toBeDefined();
+      expect((seen as { spanContext(): { spanId: string } }).spanContext().spanId).toBe(outer.spanId);
+      expect(byName('inner').parentId).toBe(outer.spanId);
+      expect(byName('leaf').parentId).toBe(byName('inner').spanId);
+      expect(byName('lib call').parentId).toBe(byName('app step').spanId);
+      expect(byName('app step').parentId).toBe(outer.spanId);
+    } finally {
+      context.disable();
+    }
   });
 
   it('does not record for an unsampled trace, but still carries its context', () => {
