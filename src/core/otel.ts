@@ -6,7 +6,7 @@ import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
-import { errorParts, Span } from './span';
+import { errorParts, kNext, kT, Span } from './span';
 import type { StartSpanOptions, Tracer } from './tracer';
 import * as A from './semconv';
 
@@ -266,17 +266,32 @@ class BridgeSpan implements OtelSpan {
 }
 
 /**
+ * Whether `span` descends from `ancestor`: its parent ids, followed through the open spans of its
+ * trace, reach it. (Times cannot tell: where the clock stands still between I/O, as in Cloudflare
+ * Workers, a parent and its child start at the same millisecond.)
+ */
+const descends = (span: Span, ancestor: Span): boolean => {
+  for (let id = span.parentId, depth = 0; id !== undefined && depth < 64; depth++) {
+    if (id === ancestor.spanId) return true;
+    let open = span[kT].head;
+    while (open && open.spanId !== id) open = open[kNext];
+    id = open?.parentId;
+  }
+  return false;
+};
+
+/**
  * The parent a context names: an edgetrace span (behind our API span), the context of another
  * tracer's span, `null` for a new trace, or undefined for the current span. An edgetrace span
  * current inside the held one (an app's `span()` within a library's active span) is the nearer
- * parent: it is in the same trace and started no earlier.
+ * parent.
  */
 const parentIn = (context: OtelContext | undefined, root: boolean | undefined, current: Span | undefined): Span | SpanContext | null | undefined => {
   if (root) return null;
   const held = typeof context?.getValue === 'function' ? context.getValue(SPAN_KEY) : undefined;
   if (held instanceof BridgeSpan) {
     const h = held.span;
-    return current && current.traceId === h.traceId && current.startMs >= h.startMs ? current : h;
+    return current && current !== h && current.traceId === h.traceId && descends(current, h) ? current : h;
   }
   // Another tracer's span, or one the API made from a remote context (`trace.wrapSpanContext`).
   const other = held as { spanContext?: () => OtelSpanContext } | undefined;

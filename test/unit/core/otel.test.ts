@@ -303,6 +303,19 @@ describe('otelTracerProvider / otelTracer', () => {
     }
   });
 
+  it('keeps a library span the parent of its children when the app span around it started at the same millisecond', () => {
+    // Cloudflare Workers stop the clock between I/O: every span of one synchronous run starts at once.
+    const { tracer, byName } = setup({ now: () => 1_700_000_000_000 });
+    const api = otelTracer(tracer);
+    tracer.span('request', () => {
+      const generate = api.startSpan('generate');
+      api.startSpan('step', undefined, trace.setSpan(context.active(), generate)).end();
+      generate.end();
+    });
+    expect(byName('generate').parentId).toBe(byName('request').spanId);
+    expect(byName('step').parentId).toBe(byName('generate').spanId);
+  });
+
   it('does not record for an unsampled trace, but still carries its context', () => {
     const { tracer, spans } = setup({ sampleRate: 0 });
     const span = otelTracer(tracer).startSpan('quiet');
