@@ -152,9 +152,12 @@ const has = (read: () => unknown): boolean => {
   }
 };
 
+/** A status of the outbox (this page's, or another tab's or the worker's news) as this page sees it. */
 const merged = (s: DeliveryStatus): DeliveryStatus => {
-  const buffer = active?.buffer;
-  return buffer ? { ...s, queued: s.queued + buffer.queued(), dropped: s.dropped + buffer.dropped() } : s;
+  const a = active;
+  const buffer = a?.buffer;
+  const out = buffer ? { ...s, queued: s.queued + buffer.queued(), dropped: s.dropped + buffer.dropped() } : s;
+  return a?.fallback ? { ...out, fallback: a.fallback } : out;
 };
 
 const emit = (s: DeliveryStatus): void => {
@@ -348,8 +351,7 @@ export const getStatus = async (): Promise<DeliveryStatus> => {
       s = { ...s, lastError: `status unavailable: ${String(error)}` };
     }
   }
-  s = merged(s);
-  return a.fallback ? { ...s, fallback: a.fallback } : s;
+  return merged(s);
 };
 
 /**

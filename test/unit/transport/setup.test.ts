@@ -1,5 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DeliveryStatus } from '../../../src/protocol';
 
 // The page transport without a service worker: the page outbox over (fake) IndexedDB, in a page
 // stub whose window listeners the test can count, sending to a stubbed fetch.
@@ -85,6 +86,35 @@ describe('setupTransport with the page outbox', () => {
       expect(sent).toEqual(['m1']);
     });
     await tracer.shutdown();
+  }, SLOW);
+});
+
+describe('the fallback reason on status news', () => {
+  beforeEach(() => {
+    vi.resetModules();
+    stubPage();
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('comes with every status a subscriber gets, also those other tabs and the worker broadcast', async () => {
+    vi.stubGlobal('navigator', {});
+    const { setupTransport, subscribe } = await import('../../../src/transport/index');
+    const { STATUS_CHANNEL } = await import('../../../src/transport/resolveDelivery');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({});
+    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    const seen: DeliveryStatus[] = [];
+    const stop = subscribe((s) => seen.push(s));
+    const news = new BroadcastChannel(STATUS_CHANNEL);
+    try {
+      news.postMessage({ transport: 'page', queued: 0, inFlight: 0, delivered: 7, dropped: 0, deadLettered: 0, rejected: 0, circuit: 'closed' });
+      await eventually(() => expect(seen.find((s) => s.delivered === 7)).toBeDefined());
+      for (const s of seen) expect(s.fallback).toBe('no Web Locks: not a secure context (https, localhost)');
+    } finally {
+      news.close();
+      stop();
+      await tracer.shutdown();
+    }
   }, SLOW);
 });
 
