@@ -336,7 +336,9 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
     startSpan,
     startActiveSpan(name: string, ...rest: unknown[]): never {
       const fn = rest[rest.length - 1] as ((span: OtelSpan) => unknown) | undefined;
-      const span = startSpan(name, rest.length > 1 ? (rest[0] as OtelSpanOptions) : undefined, rest.length > 2 ? (rest[1] as OtelContext) : undefined);
+      // (name, fn), (name, options, fn) or (name, options, context, fn).
+      const given = rest.length > 2 ? (rest[1] as OtelContext | undefined) : undefined;
+      const span = startSpan(name, rest.length > 1 ? (rest[0] as OtelSpanOptions) : undefined, given);
       if (typeof fn !== 'function') {
         reportInternal(new TypeError('startActiveSpan() needs a function as its last argument'));
         span.end();
@@ -348,8 +350,7 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
       let active: [OtelContextManager, OtelContext] | undefined;
       try {
         const cm = contextManager();
-        const base = rest.length > 2 ? (rest[1] as OtelContext | undefined) : undefined;
-        if (cm) active = [cm, (base ?? cm.active()).setValue(SPAN_KEY, span)];
+        if (cm) active = [cm, (given ?? cm.active()).setValue(SPAN_KEY, span)];
       } catch (error) {
         reportInternal(error);
       }
