@@ -87,16 +87,8 @@ describe('setupTransport with the page outbox', () => {
     });
     await tracer.shutdown();
   }, SLOW);
-});
 
-describe('the fallback reason on status news', () => {
-  beforeEach(() => {
-    vi.resetModules();
-    stubPage();
-  });
-  afterEach(() => vi.unstubAllGlobals());
-
-  it('comes with every status a subscriber gets, also those other tabs and the worker broadcast', async () => {
+  it('gives the fallback reason with every status a subscriber gets, also those other tabs and the worker broadcast', async () => {
     vi.stubGlobal('navigator', {});
     const { setupTransport, subscribe } = await import('../../../src/transport/index');
     const { STATUS_CHANNEL } = await import('../../../src/transport/resolveDelivery');
