@@ -8,9 +8,10 @@ import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
-import { createSseCounter, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
+import { createSseCounter, isOutputEvent, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
+import * as A from '../core/semconv';
 
 /** Options for {@link instrumentFetch}. */
 export interface FetchOptions extends HttpOptions {
@@ -164,9 +165,20 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let usage: Usage | undefined;
       const gen = call.gen;
       const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+      // The generation's first token: the first event with output in it. A stream in a format
+      // whose events cannot be told apart falls back, at its end, to its first event. A time the
+      // app (or an earlier stream of the same generation) set is kept.
+      let firstEventMs: number | undefined;
+      let sawOutput = false;
       const sse = isSse
         ? createSseCounter((data, index) => {
-            if (gen && index === 0) gen.setCompletionStart();
+            if (gen && !sawOutput) {
+              if (index === 0) firstEventMs = now();
+              if (isOutputEvent(data)) {
+                sawOutput = true;
+                if (gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart();
+              }
+            }
             const found = usageFromEvent(data);
             if (found && gen) {
               // Anthropic splits usage over two events; OpenAI sends it once, at the end.
@@ -192,6 +204,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           else if (detail.bytes !== undefined) span.setAttribute(BODY_ATTRS.bytes, detail.bytes);
           span.setAttribute(BODY_ATTRS.outcome, outcome);
           if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
+          if (gen && !sawOutput && firstEventMs !== undefined && gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart(firstEventMs);
           if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);

@@ -501,6 +501,39 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
   };
 };
 
+/** A string or a list with something in it. */
+const filled = (v: unknown): boolean => (typeof v === 'string' || Array.isArray(v)) && v.length > 0;
+
+/**
+ * Whether one SSE event's data is model output, so that the first such event is the first token.
+ * LLM streams open with events that carry none, often sent with the headers: OpenAI chat's
+ * `role` chunk (empty `content`), Anthropic's `message_start`, `content_block_start` and `ping`,
+ * the Responses API's `response.created`, the AI SDK's `start`. So:
+ * - data that is not a JSON object (plain text tokens) is output, except `[DONE]`;
+ * - an event with a `type` is output when that type is a delta (`content_block_delta`,
+ *   `response.output_text.delta`, `text-delta`…), except Anthropic's closing `message_delta`;
+ * - OpenAI-style `choices` are output when a choice's `delta` (or the choice itself, for the
+ *   completions API) has content, text, reasoning, a refusal or tool calls;
+ * - any other JSON is output: a format we do not know, whose first event is the best guess.
+ */
+export const isOutputEvent = (data: string): boolean => {
+  const text = data.trimStart();
+  if (text.charCodeAt(0) !== 123) return text !== '[DONE]'; // not '{'
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    return true;
+  }
+  const { type, choices } = payload as { type?: unknown; choices?: unknown };
+  if (typeof type === 'string') return type !== 'message_delta' && type.includes('delta');
+  if (!Array.isArray(choices)) return true;
+  return choices.some((choice: unknown) => {
+    const d = ((choice as { delta?: unknown } | null)?.delta ?? choice) as Record<string, unknown> | null;
+    return !!d && typeof d === 'object' && (filled(d.content) || filled(d.text) || filled(d.reasoning_content) || filled(d.reasoning) || filled(d.refusal) || filled(d.tool_calls));
+  });
+};
+
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
 /** A count from `o[key]`, where `o` is an object. */

@@ -50,6 +50,25 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
       };
       return tick();
     }
+    if (url.pathname === '/sse-anthropic' || url.pathname === '/sse-custom') {
+      // Setup events at once, the first output after a pause: the model's time to first token.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const events =
+        url.pathname === '/sse-custom'
+          ? ['data: {"type":"progress","step":1}\n\n', 'data: {"type":"progress","step":2}\n\n']
+          : [
+              'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}\n\n',
+              'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+              'event: ping\ndata: {"type":"ping"}\n\n',
+            ];
+      res.write(events.join(''));
+      setTimeout(() => {
+        if (url.pathname === '/sse-custom') return void res.end('data: {"type":"progress","step":3}\n\n');
+        res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}\n\n');
+        res.end('event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}\n\n');
+      }, 150);
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
   });
 };
@@ -293,6 +312,39 @@ describe('instrumentFetch', () => {
     expect(gen.attrs['langfuse.observation.completion_start_time']).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, total: 11 });
     expect(http.endMs).toBeGreaterThanOrEqual(http.startMs);
+  });
+
+  it('takes first-token time from the first event with output, not from setup events sent with the headers', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    await trace.generation('llm', { model: 'claude' }, async () => {
+      await (await fetch(`${base}/sse-anthropic`)).text();
+    });
+    trace.finish();
+    const gen = t.byName('llm');
+    const first = Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string);
+    // message_start, content_block_start and ping came at once; the first delta 150 ms later.
+    expect(first - gen.startMs).toBeGreaterThanOrEqual(120);
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 25, output: 15 });
+  });
+
+  it('falls back to the first event for a stream whose events it cannot tell apart, and keeps a time the app set', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    await trace.generation('custom', {}, async () => {
+      await (await fetch(`${base}/sse-custom`)).text();
+    });
+    await trace.generation('set-by-app', {}, async (g) => {
+      g.setCompletionStart(Date.UTC(2026, 0, 1));
+      await (await fetch(`${base}/sse-anthropic`)).text();
+    });
+    trace.finish();
+    const custom = t.byName('custom');
+    const first = Date.parse(custom.attrs['langfuse.observation.completion_start_time'] as string);
+    expect(first - custom.startMs).toBeLessThan(120);
+    expect(t.byName('set-by-app').attrs['langfuse.observation.completion_start_time']).toBe('2026-01-01T00:00:00.000Z');
   });
 
   it('a response the app keeps after reading it holds neither the request nor the call', async () => {

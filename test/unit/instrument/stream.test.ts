@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { BODY_IDLE_MS, createSseCounter, UNREAD_MS, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
+import { BODY_IDLE_MS, createSseCounter, isOutputEvent, UNREAD_MS, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
 
 const enc = new TextEncoder();
 
@@ -347,6 +347,36 @@ describe('createSseCounter', () => {
     c.push(bytes.slice(0, 8));
     c.push(bytes.slice(8));
     expect(got).toEqual(['né']);
+  });
+});
+
+describe('isOutputEvent', () => {
+  it('tells output from the setup and bookkeeping events LLM streams open and close with', () => {
+    const output = [
+      'Hello',
+      ' {"not":"json"',
+      '{"choices":[{"delta":{"content":"Hel"}}]}',
+      '{"choices":[{"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"function":{"name":"f"}}]}}]}',
+      '{"choices":[{"delta":{"reasoning_content":"Let me think"}}]}',
+      '{"choices":[{"text":"Hel","index":0}]}',
+      '{"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}',
+      '{"type":"response.output_text.delta","delta":"Hi"}',
+      '{"type":"text-delta","id":"0","delta":"Hi"}',
+      '{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]}',
+    ];
+    const setup = [
+      '[DONE]',
+      '{"choices":[{"delta":{"role":"assistant","content":"","refusal":null}}],"usage":null}',
+      '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}',
+      '{"type":"message_start","message":{"usage":{"input_tokens":25}}}',
+      '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+      '{"type":"ping"}',
+      '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}',
+      '{"type":"response.created","response":{"usage":null}}',
+      '{"type":"start"}',
+    ];
+    expect(output.filter((d) => !isOutputEvent(d))).toEqual([]);
+    expect(setup.filter((d) => isOutputEvent(d))).toEqual([]);
   });
 });
 
