@@ -493,10 +493,17 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
       if (start < text.length && !skipping) {
         line += text.slice(start);
         if (line.length > MAX_LINE_CHARS) {
+          // Its start is all that is kept, but a data line still makes its event one to count
+          // and dispatch (with data cut short), as the spec dispatches it.
+          endLine(line);
           line = '';
           skipping = true;
         }
       }
+      // Data pieces are slices of this chunk's text, and in engines that share substrings each
+      // keeps its whole chunk alive: an event that spans chunks would hold every one of them.
+      // An own copy of the (bounded) data lets them go.
+      if (data) data = (' ' + data).slice(1);
     },
   };
 };

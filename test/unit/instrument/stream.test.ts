@@ -1,4 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { BODY_IDLE_MS, createSseCounter, isOutputEvent, UNREAD_MS, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
 
 const enc = new TextEncoder();
@@ -329,6 +331,32 @@ describe('createSseCounter', () => {
     const parts = Array.from({ length: 100_000 }, () => 'data: x\n');
     const { got } = feed([...parts, '\n']);
     expect(got[0]!.length).toBeLessThanOrEqual((1 << 16) + 2);
+  });
+
+  it('counts and dispatches an event whose data line is too long to keep, cut short, split over chunks', () => {
+    const part = 'b'.repeat(1 << 16);
+    const parts = ['data: ', ...Array.from({ length: 32 }, () => part), '\n\n', 'data: next\n\n'];
+    const { got, events } = feed(parts);
+    expect(events).toBe(2);
+    expect(got[0]!.length).toBeGreaterThan(0);
+    expect(got[0]!.length).toBeLessThanOrEqual((1 << 20) + (1 << 16));
+    expect(got[1]).toBe('next');
+  });
+
+  it('holds only the data of an event that spans chunks, not the chunks it came in', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const c = createSseCounter(() => undefined);
+    gc();
+    const before = getHeapStatistics().used_heap_size;
+    // Each chunk: a long comment, then one short data line of an event that has not ended.
+    for (let i = 0; i < 400; i++) c.push(enc.encode(`: ${'x'.repeat(64_000)}\ndata: piece ${String(i).padStart(20, '0')}\n`));
+    gc();
+    const held = getHeapStatistics().used_heap_size - before;
+    // 400 chunks are 25 MB of text; the data is 11 KB.
+    expect(held).toBeLessThan(4_000_000);
+    c.push(enc.encode('\n'));
+    expect(c.events).toBe(1);
   });
 
   it('treats CR, an empty chunk, then LF as one line end', () => {
