@@ -104,8 +104,12 @@ const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequenc
 /** Score options: free-text comment and explicit data type. */
 export interface ScoreOptions {
   comment?: string;
+  /** `TEXT` values are cut to {@link MAX_TEXT_SCORE_CHARS} characters, Langfuse's limit; an empty one is not recorded. */
   dataType?: ScoreRecord['dataType'];
 }
+
+/** Longest `TEXT` score value Langfuse takes (1 to 500 characters); it refuses longer ones. */
+export const MAX_TEXT_SCORE_CHARS = 500;
 
 /** Rarely needed per-span state, allocated on first use to keep spans small. */
 interface SpanExtras {
@@ -770,6 +774,11 @@ export class Span implements SpanRecord {
         reportInternal(new TypeError(`score "${name}": the value must be a finite number, a string or a boolean, not ${safeJson(v)}`));
         return this;
       }
+      const dataType = opts?.dataType ?? (typeof value === 'boolean' ? 'BOOLEAN' : undefined);
+      if (dataType === 'TEXT' && (typeof v !== 'string' || !v)) {
+        reportInternal(new TypeError(`score "${name}": a TEXT score needs a non-empty string value`));
+        return this;
+      }
       const score: ScoreRecord = {
         v: 1,
         rec: 'score',
@@ -780,8 +789,8 @@ export class Span implements SpanRecord {
         timeMs: this[kT].core.now(),
       };
       if (!this.isTraceRoot()) score.observationId = this.spanId;
-      const dataType = opts?.dataType ?? (typeof value === 'boolean' ? 'BOOLEAN' : undefined);
       if (dataType) score.dataType = dataType;
+      if (dataType === 'TEXT' && (score.value as string).length > MAX_TEXT_SCORE_CHARS) score.value = cutAt(score.value as string, MAX_TEXT_SCORE_CHARS);
       if (opts?.comment) score.comment = this.cleanString(String(opts.comment));
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
       const env = this[kT].environment ?? this[kT].core.cfg.environment;

@@ -308,6 +308,20 @@ describe('trace-level fields', () => {
     expect(scores[1]).toMatchObject({ value: 'x'.repeat(40), comment: 'y'.repeat(40) });
   });
 
+  it('cuts TEXT score values to the 500 characters Langfuse takes, and records no empty or non-text one', () => {
+    const { tracer, scores } = testTracer();
+    const trace = tracer.createTrace('t');
+    trace.score('review', `${'x'.repeat(499)}😀 and more`, { dataType: 'TEXT' });
+    trace.score('empty', '', { dataType: 'TEXT' });
+    trace.score('number', 3, { dataType: 'TEXT' });
+    trace.score('label', 'y'.repeat(600));
+    // 499 characters, then a surrogate pair that a cut at 500 would split: the pair is left out whole.
+    expect(scores.map((s) => [s.name, s.value])).toEqual([
+      ['review', 'x'.repeat(499)],
+      ['label', 'y'.repeat(600)],
+    ]);
+  });
+
   it('turns a BigInt score into a number and refuses values with no score form, keeping the others', async () => {
     const { tracer, scores } = testTracer();
     const trace = tracer.createTrace('t');
