@@ -508,6 +508,9 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
   };
 };
 
+/** Fields of an OpenAI-style choice (or its `delta`) that hold output when they hold anything. */
+const OUTPUT_FIELDS = ['content', 'text', 'reasoning_content', 'reasoning', 'refusal', 'tool_calls'];
+
 /** A string or a list with something in it. */
 const filled = (v: unknown): boolean => (typeof v === 'string' || Array.isArray(v)) && v.length > 0;
 
@@ -537,7 +540,7 @@ export const isOutputEvent = (data: string): boolean => {
   if (!Array.isArray(choices)) return true;
   return choices.some((choice: unknown) => {
     const d = ((choice as { delta?: unknown } | null)?.delta ?? choice) as Record<string, unknown> | null;
-    return !!d && typeof d === 'object' && (filled(d.content) || filled(d.text) || filled(d.reasoning_content) || filled(d.reasoning) || filled(d.refusal) || filled(d.tool_calls));
+    return !!d && typeof d === 'object' && OUTPUT_FIELDS.some((key) => filled(d[key]));
   });
 };
 
