@@ -191,13 +191,17 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
   return out;
 };
 
+/** Most ids of records already taken that an exporter remembers for the batch's retry. */
+const MAX_TAKEN = 10_000;
+
 /**
  * Creates an exporter for Langfuse. Spans go as OTLP/HTTP JSON to `/api/public/otel/v1/traces`
  * (Langfuse reads `langfuse.*` and `gen_ai.*` attributes from them); scores go as `score-create`
  * events to `/api/public/ingestion`; where that endpoint is gone (Langfuse Cloud since
  * 2026-11-16, self-hosted v4) they go to the scores API instead, one request each (see
  * {@link GONE}). Both requests run in parallel and the batch is ok only when both are; if either
- * failure is retryable the whole batch is, since Langfuse upserts spans and scores by id. The
+ * failure is retryable the whole batch is. Langfuse v4 does not deduplicate observations, so the
+ * part it already took is remembered and left out when the batch comes back to be retried. The
  * returned promise never rejects.
  */
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
@@ -265,12 +269,20 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
     return toScoresResult(results);
   };
 
+  // Ids of the spans and scores Langfuse took from a batch that failed as a whole (its scores
+  // failed retryably while its spans went through, or the other way round). The batch comes back
+  // to be retried, and these are not sent again; they are forgotten once it is done. A retry
+  // comes soon or never, so the set starts over when it grows past MAX_TAKEN.
+  const taken = new Set<string>();
+  const idOf = (r: TelemetryRecord): string => (r.rec === 'span' ? r.spanId : r.rec === 'score' ? r.id : '');
+
   return {
     async export(records: readonly TelemetryRecord[]) {
       try {
         const spans: SpanRecord[] = [];
         const scores: ScoreRecord[] = [];
         for (const r of records) {
+          if (taken.has(idOf(r))) continue;
           if (r.rec === 'span') spans.push(r);
           else if (r.rec === 'score') scores.push(r);
         }
@@ -279,7 +291,13 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
           spans.length ? sendSpans(spans) : ok,
           scores.length ? sendScores(scores) : ok,
         ]);
-        return combineResults(a, b);
+        const result = combineResults(a, b);
+        if (!result.ok && result.retryable) {
+          if (taken.size > MAX_TAKEN) taken.clear();
+          for (const r of a.ok ? spans : []) taken.add(r.spanId);
+          for (const r of b.ok ? scores : []) taken.add(r.id);
+        } else for (const r of records) taken.delete(idOf(r));
+        return result;
       } catch (err) {
         return { ok: false, retryable: false, reason: `encode failed: ${err instanceof Error ? err.message : String(err)}` };
       }

@@ -294,6 +294,25 @@ describe('createLangfuseExporter', () => {
     expect(result).toEqual({ ok: false, retryable: true, status: 503, retryAfterMs: 2000, reason: 'HTTP 503 Service Unavailable' });
   });
 
+  it('leaves out of the retry what Langfuse already took, which v4 would store twice', async () => {
+    let down = true;
+    srv.reply = (res, { url }) => {
+      if (url.endsWith('/ingestion') && down) res.writeHead(503).end();
+      else okReply(res, { url } as Recorded);
+    };
+    const exporter = createLangfuseExporter({ ...keys, baseUrl: srv.base });
+    const batch = [span(), score()];
+    expect(await exporter.export(batch)).toMatchObject({ ok: false, retryable: true });
+    expect(await exporter.export(batch)).toMatchObject({ ok: false, retryable: true });
+    down = false;
+    expect(await exporter.export(batch)).toEqual({ ok: true });
+    // The spans went once; the scores were tried three times. Once done, the ids are forgotten.
+    const count = (path: string) => srv.requests.filter((r) => r.url === path).length;
+    expect([count('/api/public/otel/v1/traces'), count('/api/public/ingestion')]).toEqual([1, 3]);
+    expect(await exporter.export(batch)).toEqual({ ok: true });
+    expect([count('/api/public/otel/v1/traces'), count('/api/public/ingestion')]).toEqual([2, 4]);
+  });
+
   it('is retryable when a 207 reports a 5xx for a score', async () => {
     srv.reply = (res, { url }) => {
       if (url.endsWith('/ingestion')) {
