@@ -1,6 +1,7 @@
 import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
 import { captureFetch, sendJson, timeoutOption } from './http';
 import { toOtlpJson } from './otlp';
+import { MAX_TAKEN, recordId } from '../lib/recordId';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
@@ -191,9 +192,6 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
   return out;
 };
 
-/** Most ids of records already taken that an exporter remembers for the batch's retry. */
-const MAX_TAKEN = 10_000;
-
 /**
  * Creates an exporter for Langfuse. Spans go as OTLP/HTTP JSON to `/api/public/otel/v1/traces`
  * (Langfuse reads `langfuse.*` and `gen_ai.*` attributes from them); scores go as `score-create`
@@ -274,7 +272,6 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
   // to be retried, and these are not sent again; they are forgotten once it is done. A retry
   // comes soon or never, so the set starts over when it grows past MAX_TAKEN.
   const taken = new Set<string>();
-  const idOf = (r: TelemetryRecord): string => (r.rec === 'span' ? r.spanId : r.rec === 'score' ? r.id : '');
 
   return {
     async export(records: readonly TelemetryRecord[]) {
@@ -282,7 +279,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
         const spans: SpanRecord[] = [];
         const scores: ScoreRecord[] = [];
         for (const r of records) {
-          if (taken.has(idOf(r))) continue;
+          if (taken.has(recordId(r))) continue;
           if (r.rec === 'span') spans.push(r);
           else if (r.rec === 'score') scores.push(r);
         }
@@ -296,7 +293,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
           if (taken.size > MAX_TAKEN) taken.clear();
           for (const r of a.ok ? spans : []) taken.add(r.spanId);
           for (const r of b.ok ? scores : []) taken.add(r.id);
-        } else for (const r of records) taken.delete(idOf(r));
+        } else for (const r of records) taken.delete(recordId(r));
         return result;
       } catch (err) {
         return { ok: false, retryable: false, reason: `encode failed: ${err instanceof Error ? err.message : String(err)}` };

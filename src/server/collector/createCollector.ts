@@ -1,4 +1,5 @@
-import type { Exporter, TelemetryRecord } from '../../protocol';
+import type { ExportResult, Exporter, TelemetryRecord } from '../../protocol';
+import { MAX_TAKEN, recordId } from '../../lib/recordId';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
 import { reportInternal } from '../../lib/reportInternal';
@@ -251,14 +252,25 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (waitUntil) waitUntil(p);
   };
 
+  /**
+   * Per forward target, the ids of records it took from a batch the sender was then told to send
+   * again (another target, or the store, failed). The re-sent batch leaves them out for that
+   * target, since receivers such as Langfuse v4 would store them twice; they are forgotten once a
+   * batch holding them is done. Each set starts over past MAX_TAKEN.
+   */
+  const taken = forward.map(() => new Set<string>());
+
   /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
   type Forwarded = { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number; partly: string[] };
   const forwardAll = async (records: TelemetryRecord[]): Promise<Forwarded> => {
     const out: Forwarded = { refused: [], rejected: 0, partly: [] };
     if (forward.length === 0 || records.length === 0) return out;
     const results = await Promise.all(
-      // A target that hangs must not hold the request (and its share of maxBytesInFlight).
-      forward.map((e) => callExporter(e, records, EXPORT_TIMEOUT_MS)),
+      forward.map((e, i) => {
+        const fresh = records.filter((r) => !taken[i]!.has(recordId(r)));
+        // A target that hangs must not hold the request (and its share of maxBytesInFlight).
+        return fresh.length ? callExporter(e, fresh, EXPORT_TIMEOUT_MS) : Promise.resolve<ExportResult>({ ok: true });
+      }),
     );
     results.forEach((r, i) => {
       if (r.ok) {
@@ -283,6 +295,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         if (!out.retry || afterSec > out.retry.afterSec) out.retry = { afterSec, reason: name };
       } else if (r.status === 413) out.tooLarge = name;
       else out.refused.push(name);
+    });
+    // When the sender is to send the batch again, the targets that took it must not get it twice.
+    results.forEach((r, i) => {
+      const ids = taken[i]!;
+      if (out.retry && r.ok && ids.size > MAX_TAKEN) ids.clear();
+      for (const record of records) {
+        if (!out.retry) ids.delete(recordId(record));
+        else if (r.ok) ids.add(recordId(record));
+      }
     });
     return out;
   };

@@ -372,6 +372,23 @@ describe('createCollector: forwarding', () => {
     expect(body.partialSuccess.errorMessage).toContain('forward[1]: 1 rejected');
   });
 
+  it('does not send a re-sent batch again to the targets that took it the first time', async () => {
+    let down = true;
+    const took = scripted(() => ({ ok: true }));
+    const flaky = scripted(() => (down ? { ok: false, retryable: true, status: 503, reason: 'HTTP 503' } : { ok: true }));
+    make({ store: undefined, forward: [took.exporter, flaky.exporter] });
+    const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+    expect((await post(body)).status).toBe(503);
+    expect((await post(body)).status).toBe(503);
+    down = false;
+    expect((await post(body)).status).toBe(200);
+    expect(took.got.map((batch) => batch.length)).toEqual([2]);
+    expect(flaky.got.map((batch) => batch.length)).toEqual([2, 2, 2]);
+    // Done: the same spans again (a new batch that repeats them) go to every target.
+    expect((await post(body)).status).toBe(200);
+    expect(took.got.map((batch) => batch.length)).toEqual([2, 2]);
+  });
+
   it('answers in time when a forward target hangs, and takes a target that returns nothing as delivered', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
