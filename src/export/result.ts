@@ -95,8 +95,8 @@ export const networkError = (err: unknown): ExportResult => {
 
 /**
  * Merges the results of two requests that together deliver one batch: ok only when both are;
- * retryable when any failed part is retryable (re-sending the part that went through is harmless,
- * receivers upsert by id), with the longer `retryAfterMs`.
+ * retryable when any failed part is retryable, with the longer `retryAfterMs`. The part that went
+ * through is the caller's to leave out of the retry (see the Langfuse exporter).
  */
 export const combineResults = (a: ExportResult, b: ExportResult): ExportResult => {
   const reason = [a.reason, b.reason].filter(Boolean).join('; ');
