@@ -254,7 +254,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
 
   /**
    * Per forward target, the ids of records it took from a batch the sender was then told to send
-   * again (another target, or the store, failed). The re-sent batch leaves them out for that
+   * again (another target failed). The re-sent batch leaves them out for that
    * target, since receivers such as Langfuse v4 would store them twice; they are forgotten once a
    * batch holding them is done. Each set starts over past MAX_TAKEN.
    */
