@@ -104,6 +104,12 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
 const SSE_RE = /^\s*text\/event-stream/i;
 
 /**
+ * Events an LLM stream may send before its first output (Responses API streams send about six);
+ * past them the stream is taken as one whose events cannot be told apart, and not parsed further.
+ */
+const SETUP_EVENTS = 32;
+
+/**
  * Records a CLIENT span for every `fetch()` the page makes (OpenTelemetry HTTP conventions,
  * query values redacted), adds `traceparent`/`tracestate` to same-origin and `propagateTo`
  * requests, and follows the response body as the app reads it. The page gets back the same
@@ -165,14 +171,14 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let usage: Usage | undefined;
       const gen = call.gen;
       const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
-      // The generation's first token: the first event with output in it. A stream in a format
-      // whose events cannot be told apart falls back, at its end, to its first event. A time the
-      // app (or an earlier stream of the same generation) set is kept.
+      // The generation's first token: the first event with output in it, looked for among the
+      // first SETUP_EVENTS. A stream whose events cannot be told apart falls back, at its end, to
+      // its first event. A time the app (or an earlier stream of the same generation) set is kept.
       let firstEventMs: number | undefined;
       let sawOutput = false;
       const sse = isSse
         ? createSseCounter((data, index) => {
-            if (gen && !sawOutput) {
+            if (gen && !sawOutput && index < SETUP_EVENTS) {
               if (index === 0) firstEventMs = now();
               if (isOutputEvent(data)) {
                 sawOutput = true;

@@ -50,6 +50,12 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
       };
       return tick();
     }
+    if (url.pathname === '/sse-many') {
+      // 40 events the classifier cannot call output, then, 150 ms later, one it can.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"type":"progress"}\n\n'.repeat(40));
+      return void setTimeout(() => res.end('data: {"type":"text-delta","delta":"Hi"}\n\n'), 150);
+    }
     if (url.pathname === '/sse-anthropic' || url.pathname === '/sse-custom') {
       // Setup events at once, the first output after a pause: the model's time to first token.
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -329,12 +335,15 @@ describe('instrumentFetch', () => {
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 25, output: 15 });
   });
 
-  it('falls back to the first event for a stream whose events it cannot tell apart, and keeps a time the app set', async () => {
+  it('falls back to the first event for a stream whose events it cannot tell apart (also past 32 events), and keeps a time the app set', async () => {
     const t = testTracer({ now: () => Date.now() });
     stop = instrumentFetch({ tracer: t.tracer });
     const trace = t.tracer.createTrace('chat');
     await trace.generation('custom', {}, async () => {
       await (await fetch(`${base}/sse-custom`)).text();
+    });
+    await trace.generation('many', {}, async () => {
+      await (await fetch(`${base}/sse-many`)).text();
     });
     await trace.generation('set-by-app', {}, async (g) => {
       g.setCompletionStart(Date.UTC(2026, 0, 1));
@@ -345,6 +354,9 @@ describe('instrumentFetch', () => {
     const first = Date.parse(custom.attrs['langfuse.observation.completion_start_time'] as string);
     expect(first - custom.startMs).toBeLessThan(120);
     expect(t.byName('set-by-app').attrs['langfuse.observation.completion_start_time']).toBe('2026-01-01T00:00:00.000Z');
+    // Past 32 events without output the stream counts as one whose events cannot be told apart.
+    const many = t.byName('many');
+    expect(Date.parse(many.attrs['langfuse.observation.completion_start_time'] as string) - many.startMs).toBeLessThan(120);
   });
 
   it('a response the app keeps after reading it holds neither the request nor the call', async () => {
