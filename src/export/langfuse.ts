@@ -1,7 +1,7 @@
 import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
 import { captureFetch, sendJson, timeoutOption } from './http';
 import { toOtlpJson } from './otlp';
-import { MAX_TAKEN, recordId } from '../lib/recordId';
+import { takenIds } from '../lib/recordId';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
@@ -267,19 +267,16 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
     return toScoresResult(results);
   };
 
-  // Ids of the spans and scores Langfuse took from a batch that failed as a whole (its scores
-  // failed retryably while its spans went through, or the other way round). The batch comes back
-  // to be retried, and these are not sent again; they are forgotten once it is done. A retry
-  // comes soon or never, so the set starts over when it grows past MAX_TAKEN.
-  const taken = new Set<string>();
+  // What Langfuse took from a batch that failed as a whole (its scores failed retryably while its
+  // spans went through, or the other way round): the retry does not send it again.
+  const taken = takenIds();
 
   return {
     async export(records: readonly TelemetryRecord[]) {
       try {
         const spans: SpanRecord[] = [];
         const scores: ScoreRecord[] = [];
-        for (const r of records) {
-          if (taken.has(recordId(r))) continue;
+        for (const r of taken.fresh(records)) {
           if (r.rec === 'span') spans.push(r);
           else if (r.rec === 'score') scores.push(r);
         }
@@ -289,11 +286,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
           scores.length ? sendScores(scores) : ok,
         ]);
         const result = combineResults(a, b);
-        if (!result.ok && result.retryable) {
-          if (taken.size > MAX_TAKEN) taken.clear();
-          for (const r of a.ok ? spans : []) taken.add(r.spanId);
-          for (const r of b.ok ? scores : []) taken.add(r.id);
-        } else for (const r of records) taken.delete(recordId(r));
+        taken.settle(records, [...(a.ok ? spans : []), ...(b.ok ? scores : [])], !result.ok && result.retryable);
         return result;
       } catch (err) {
         return { ok: false, retryable: false, reason: `encode failed: ${err instanceof Error ? err.message : String(err)}` };

@@ -4,7 +4,38 @@ import type { TelemetryRecord } from '../protocol';
 export const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.spanId : r.id);
 
 /**
- * Most ids a sender remembers of records a receiver already took from a batch that will be sent
- * again (see the Langfuse exporter and the collector's forwarding). A retry comes soon or never.
+ * Most ids remembered of records a receiver already took from a batch that will be sent again.
+ * A retry comes soon or never, so the memory starts over past this.
  */
-export const MAX_TAKEN = 10_000;
+const MAX_TAKEN = 10_000;
+
+/** What one receiver already took from batches that come back to be retried. */
+export interface TakenIds {
+  /** The records of `batch` the receiver has not taken yet. */
+  fresh<R extends TelemetryRecord>(batch: readonly R[]): R[];
+  /**
+   * After an attempt at `batch`: when it comes back (`again`), remembers that the receiver took
+   * `took`; when it is done, forgets all of it.
+   */
+  settle(batch: readonly TelemetryRecord[], took: readonly TelemetryRecord[], again: boolean): void;
+}
+
+/**
+ * Memory of the records a receiver took from a batch that failed as a whole and will be retried,
+ * so that the retry leaves them out: receivers such as Langfuse v4 keep every copy they get. Used
+ * by the Langfuse exporter (between its span and score requests) and by the collector (between
+ * its forward targets).
+ */
+export const takenIds = (): TakenIds => {
+  const ids = new Set<string>();
+  return {
+    fresh: (batch) => batch.filter((r) => !ids.has(recordId(r))),
+    settle(batch, took, again) {
+      if (!again) for (const r of batch) ids.delete(recordId(r));
+      else {
+        if (ids.size > MAX_TAKEN) ids.clear();
+        for (const r of took) ids.add(recordId(r));
+      }
+    },
+  };
+};

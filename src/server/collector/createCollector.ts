@@ -1,5 +1,5 @@
 import type { ExportResult, Exporter, TelemetryRecord } from '../../protocol';
-import { MAX_TAKEN, recordId } from '../../lib/recordId';
+import { takenIds } from '../../lib/recordId';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
 import { reportInternal } from '../../lib/reportInternal';
@@ -253,12 +253,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   };
 
   /**
-   * Per forward target, the ids of records it took from a batch the sender was then told to send
-   * again (another target failed). The re-sent batch leaves them out for that
-   * target, since receivers such as Langfuse v4 would store them twice; they are forgotten once a
-   * batch holding them is done. Each set starts over past MAX_TAKEN.
+   * Per forward target, what it took from a batch the sender was then told to send again (another
+   * target failed): the re-sent batch leaves that out for it.
    */
-  const taken = forward.map(() => new Set<string>());
+  const taken = forward.map(() => takenIds());
 
   /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
   type Forwarded = { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number; partly: string[] };
@@ -267,7 +265,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (forward.length === 0 || records.length === 0) return out;
     const results = await Promise.all(
       forward.map((e, i) => {
-        const fresh = records.filter((r) => !taken[i]!.has(recordId(r)));
+        const fresh = taken[i]!.fresh(records);
         // A target that hangs must not hold the request (and its share of maxBytesInFlight).
         return fresh.length ? callExporter(e, fresh, EXPORT_TIMEOUT_MS) : Promise.resolve<ExportResult>({ ok: true });
       }),
@@ -297,14 +295,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       else out.refused.push(name);
     });
     // When the sender is to send the batch again, the targets that took it must not get it twice.
-    results.forEach((r, i) => {
-      const ids = taken[i]!;
-      if (out.retry && r.ok && ids.size > MAX_TAKEN) ids.clear();
-      for (const record of records) {
-        if (!out.retry) ids.delete(recordId(record));
-        else if (r.ok) ids.add(recordId(record));
-      }
-    });
+    results.forEach((r, i) => taken[i]!.settle(records, r.ok ? records : [], out.retry !== undefined));
     return out;
   };
 
