@@ -46,9 +46,11 @@ const heldFirstSink = () => {
   return { ...s, release: (stored: number) => answer(stored) };
 };
 
+// Every test here runs on fake timers: the buffer hands over on idle callbacks and timeouts.
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
 describe('createPageBuffer', () => {
-  beforeEach(() => vi.useFakeTimers());
-  afterEach(() => vi.useRealTimers());
 
   it('keeps the records as they are (no copy) and hands them over in one batch when idle', async () => {
     const { sink, handed } = fakeSink();
@@ -235,8 +237,6 @@ describe('createPageBuffer', () => {
 });
 
 describe('createPageBuffer waiting for its sink', () => {
-  beforeEach(() => vi.useFakeTimers());
-  afterEach(() => vi.useRealTimers());
 
   it('forceFlush waits for a sink that is still coming, then hands over', async () => {
     const { sink, handed } = fakeSink();
