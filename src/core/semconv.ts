@@ -5,7 +5,7 @@
  * Names from Langfuse's OpenTelemetry integration and the OTel GenAI semantic conventions.
  */
 
-// --- trace level (on the root span; user and session on every span of the trace) ---
+// --- trace level (on the root span; copied to every span of the trace but input, output and long metadata) ---
 export const TRACE_NAME = 'langfuse.trace.name';
 export const TRACE_TAGS = 'langfuse.trace.tags';
 export const TRACE_INPUT = 'langfuse.trace.input';

@@ -46,7 +46,11 @@ export interface TraceShared {
   userId?: string;
   sessionId?: string;
   tags?: Set<string>;
-  rootEnded?: boolean;
+  /**
+   * The root's trace-level attributes every span of the trace carries (name, release, short
+   * metadata), cleaned: see `Trace.share()`.
+   */
+  shared?: Attributes;
   /** The trace's own environment, when it overrides the tracer's: its spans and scores carry it. */
   environment?: string;
 }
@@ -838,13 +842,24 @@ export class Span implements SpanRecord {
     }
   }
 
-  /** @internal Attributes known only at the end: trace user/session/tags, truncation count. */
+  /**
+   * @internal Attributes known only at the end: the trace's user, session, tags, environment and
+   * shared attributes as they are now, and the truncation count. Langfuse v4 reads trace-level
+   * fields from each observation, so a generation is filtered and costed by them only when it
+   * carries them itself.
+   */
   finalAttrs(): void {
     const t = this[kT];
     if (t.userId) this.write(A.USER_ID, t.userId);
     if (t.sessionId) this.write(A.SESSION_ID, t.sessionId);
-    if (t.tags?.size && (this.isTraceRoot() || t.rootEnded)) this.write(A.TRACE_TAGS, [...t.tags]);
+    if (t.tags?.size) this.write(A.TRACE_TAGS, [...t.tags]);
     if (t.environment && !this.isTraceRoot()) this.write(A.ENVIRONMENT, t.environment);
+    const shared = t.shared;
+    if (shared) {
+      const attrs = this.attrs;
+      // What the span set itself wins, the root's own among them.
+      for (const key in shared) if (!(key in attrs)) this.store(key, shared[key]!);
+    }
     const truncated = this[kX]?.truncated;
     if (truncated) this.write(A.TRUNCATED, truncated);
   }

@@ -4,6 +4,9 @@ import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
 import * as A from './semconv';
 
+/** Longest text value of trace metadata that every span carries; Langfuse drops longer ones. */
+export const MAX_SHARED_CHARS = 200;
+
 /** Options for `createTrace()`. Every field is optional. */
 export interface TraceOptions {
   /** Trace name (`langfuse.trace.name`) and its root span's name. Default `"trace"`. */
@@ -14,8 +17,9 @@ export interface TraceOptions {
   sessionId?: string;
   tags?: string[];
   /**
-   * Trace metadata (`langfuse.trace.metadata.<key>`); on a trace that continues a remote parent,
-   * its root span's own (`langfuse.observation.metadata.<key>`), as with `addMetadata()`.
+   * Trace metadata (`langfuse.trace.metadata.<key>`), on the root and, for entries of at most 200
+   * characters, on every span of the trace; on a trace that continues a remote parent, its root
+   * span's own (`langfuse.observation.metadata.<key>`), as with `addMetadata()`.
    */
   metadata?: Record<string, unknown>;
   /** Overrides the tracer's release for this trace. */
@@ -50,14 +54,48 @@ export class Trace extends Span {
     if (!this.isRecording) return;
     const root = this.isTraceRoot();
     // The name as the span's constructor cleaned it.
-    if (root) this.store(A.TRACE_NAME, this.name);
+    if (root) {
+      this.store(A.TRACE_NAME, this.name);
+      this.share(A.TRACE_NAME);
+    }
     const cfg = t.core.cfg;
     if (typeof opts.environment === 'string' && opts.environment) t.environment = opts.environment;
     const env = opts.environment ?? cfg.environment;
     const release = opts.release ?? (root ? cfg.release : undefined);
     if (env) this.write(A.ENVIRONMENT, env);
-    if (release) this.write(A.RELEASE, release);
+    if (release) {
+      this.write(A.RELEASE, release);
+      this.share(A.RELEASE);
+    }
     if (opts.metadata) this.addMetadata(opts.metadata);
+  }
+
+  /**
+   * @internal Keeps `key`, a trace-level attribute, for every span of the trace to copy when it
+   * ends (see `finalAttrs()`): as this span now stores it, when that is a number, a boolean or
+   * text of at most {@link MAX_SHARED_CHARS} characters (an object is stored as its JSON text).
+   * Langfuse's own SDKs propagate metadata with the same bound; longer values stay on the root,
+   * so a trace's payload does not repeat on every span.
+   */
+  share(key: string): void {
+    const kept = this.attrs[key];
+    const shared = (this[kT].shared ??= {});
+    if (kept === undefined || Array.isArray(kept) || (typeof kept === 'string' && kept.length > MAX_SHARED_CHARS)) delete shared[key];
+    else shared[key] = kept;
+  }
+
+  /** @internal Trace metadata is also kept for every span (see `share()`). */
+  override putMetadata(prefix: string, metadata: Record<string, unknown> | string, value?: unknown): this {
+    super.putMetadata(prefix, metadata, value);
+    if (prefix === A.TRACE_METADATA && this.isRecording) {
+      try {
+        if (typeof metadata === 'string') this.share(`${prefix}.${metadata}`);
+        else if (metadata && typeof metadata === 'object') for (const k of Object.keys(metadata)) this.share(`${prefix}.${k}`);
+      } catch (error) {
+        reportInternal(error);
+      }
+    }
+    return this;
   }
 
   /**
@@ -91,13 +129,17 @@ export class Trace extends Span {
     return this;
   }
 
-  /** Updates trace-level fields; fields left out are unchanged. */
+  /**
+   * Updates trace-level fields; fields left out are unchanged. Spans of the trace that end later
+   * carry the new name, tags and short metadata too; those already ended keep what they had.
+   */
   update(fields: Omit<TraceOptions, 'parent' | 'kind' | 'type' | 'startMs' | 'attributes' | 'release' | 'environment'> & { output?: unknown }): this {
     try {
       if (fields.name) {
         this.updateName(fields.name);
         // The name as updateName() cleaned it, as the constructor writes it.
         this.put(A.TRACE_NAME, this.name);
+        this.share(A.TRACE_NAME);
       }
       if (fields.userId !== undefined) this.setUser(fields.userId);
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
@@ -150,7 +192,6 @@ export class Trace extends Span {
    */
   endRoot(endMs?: number): boolean {
     if (this.isEnded) return false;
-    this[kT].rootEnded = true;
     super.end(endMs);
     return this[kT].head !== undefined;
   }

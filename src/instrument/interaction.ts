@@ -1,4 +1,5 @@
 import type { Span } from '../core/span';
+import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { reportInternal } from '../lib/reportInternal';
@@ -141,7 +142,7 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
     setPageContext(ctx);
   }
   const context = ctx;
-  let last: { span: Span; timeStamp: number; type: string } | undefined;
+  let last: { span: Trace; timeStamp: number; type: string } | undefined;
 
   const onEvent = (e: Event): void => {
     try {
@@ -160,8 +161,7 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
         // One gesture: the submit that a key press or click causes joins its interaction, and
         // names it, because "submit form#chat" says more than "keydown input[name=q]".
         if (type === 'submit' && last.type !== 'submit' && !label) {
-          last.span.updateName(name);
-          last.span.setAttribute('langfuse.trace.name', name);
+          last.span.update({ name });
           last.span.setAttribute(INTERACTION_ATTRS.type, type);
           last.span.setAttribute(INTERACTION_ATTRS.target, selector);
           last.type = type;

@@ -263,9 +263,54 @@ describe('trace-level fields', () => {
       [A.TRACE_INPUT]: '{"q":"hi"}',
       [A.TRACE_OUTPUT]: 'bye',
     });
-    // User and session go on every span so receivers can filter observations by them.
-    expect(byName('child').attrs).toMatchObject({ [A.USER_ID]: 'u1', [A.SESSION_ID]: 's1' });
-    expect(byName('child').attrs[A.TRACE_TAGS]).toBeUndefined();
+    // Langfuse v4 filters and costs observations by the trace-level fields each one carries.
+    expect(byName('child').attrs).toMatchObject({
+      [A.TRACE_NAME]: 'chat-turn',
+      [A.USER_ID]: 'u1',
+      [A.SESSION_ID]: 's1',
+      [A.TRACE_TAGS]: ['beta', 'prod'],
+      [`${A.TRACE_METADATA}.v`]: 2,
+      [A.RELEASE]: 'r1',
+    });
+    // A short object goes as its JSON text; the trace's input and output stay on the root.
+    expect(byName('child').attrs[`${A.TRACE_METADATA}.flags`]).toBe('{"a":true}');
+    for (const key of [A.TRACE_INPUT, A.TRACE_OUTPUT]) expect(byName('child').attrs[key]).toBeUndefined();
+  });
+
+  it('gives each span the trace-level fields as they are when it ends, its own values first', () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace({ name: 'draft', metadata: { short: 's', long: 'x'.repeat(201), edge: 'y'.repeat(200), list: { items: 'z'.repeat(200) } } });
+    trace.span('early', () => undefined);
+    trace.update({ name: 'final', tags: ['t1'], metadata: { short: 's2', added: true } });
+    trace.addMetadata({ edge: 'z'.repeat(201) });
+    trace.span('late', (s) => s.setAttribute(A.TRACE_NAME, 'own'));
+    trace.span('later', () => undefined);
+    trace.finish();
+    expect(byName('early').attrs).toMatchObject({ [A.TRACE_NAME]: 'draft', [`${A.TRACE_METADATA}.short`]: 's', [`${A.TRACE_METADATA}.edge`]: 'y'.repeat(200) });
+    expect(byName('early').attrs[A.TRACE_TAGS]).toBeUndefined();
+    expect(byName('early').attrs[`${A.TRACE_METADATA}.long`]).toBeUndefined();
+    expect(byName('early').attrs[`${A.TRACE_METADATA}.list`]).toBeUndefined();
+    expect(byName('late').attrs[A.TRACE_NAME]).toBe('own');
+    expect(byName('later').attrs).toMatchObject({ [A.TRACE_NAME]: 'final', [A.TRACE_TAGS]: ['t1'], [`${A.TRACE_METADATA}.short`]: 's2', [`${A.TRACE_METADATA}.added`]: true });
+    // Replaced by a value too long to copy: no longer copied, and not the old value either.
+    expect(byName('later').attrs[`${A.TRACE_METADATA}.edge`]).toBeUndefined();
+    expect(byName('final').attrs[`${A.TRACE_METADATA}.long`]).toBe('x'.repeat(201));
+  });
+
+  it('copies to the spans of a continued trace only what update() made trace-level', () => {
+    const { tracer, byName } = testTracer({ release: 'server-r' });
+    const parent = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
+    const trace = tracer.createTrace({ name: 'handler', parent, metadata: { route: '/chat' } });
+    trace.span('before', () => undefined);
+    trace.update({ name: 'chat', metadata: { plan: 'pro' } });
+    trace.span('after', () => undefined);
+    trace.finish();
+    for (const name of ['before', 'after']) {
+      expect(byName(name).attrs[A.RELEASE]).toBeUndefined();
+      expect(byName(name).attrs[`${A.OBSERVATION_METADATA}.route`]).toBeUndefined();
+    }
+    expect(byName('before').attrs[A.TRACE_NAME]).toBeUndefined();
+    expect(byName('after').attrs).toMatchObject({ [A.TRACE_NAME]: 'chat', [`${A.TRACE_METADATA}.plan`]: 'pro' });
   });
 
   it('uses observation metadata below the root', () => {
@@ -414,7 +459,8 @@ describe('limits', () => {
     tracer.createTrace('t').startSpan('s').setAttributes({ a: 1, b: 2, c: 3, d: 4, e: 5 }).setAttribute('a', 9).end();
     const s = byName('s');
     expect(s.attrs).toEqual({ a: 9, b: 2, c: 3 });
-    expect(s.dropped?.attrs).toBe(2);
+    // d, e, and the trace name the span would have carried.
+    expect(s.dropped?.attrs).toBe(3);
   });
 
   it('cuts long strings and counts them', () => {

@@ -271,6 +271,29 @@ describe('createLangfuseExporter', () => {
     expect(envOf('child')).toEqual(['staging']);
   });
 
+  it("sends each generation with the trace-level fields Langfuse v4 filters and costs it by", async () => {
+    const { createTracer } = await import('../../../src/core/tracer');
+    const records: SpanRecord[] = [];
+    const tracer = createTracer({ serviceName: 'web', release: 'v1.4.2', processors: [{ onEnd: (r) => records.push(r) }] });
+    const trace = tracer.createTrace({ name: 'chat-turn', userId: 'u-7', sessionId: 'chat-3', tags: ['beta'], metadata: { plan: 'pro', prompt: 'p'.repeat(300) } });
+    trace.generation('answer', { model: 'gpt-4o' }, (g) => void g.setUsage({ input: 10, output: 2 }));
+    trace.finish();
+    await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export(records);
+    type Kv = { key: string; value: { stringValue?: string; arrayValue?: { values: { stringValue: string }[] } } };
+    const spans = JSON.parse(byPath('/traces')!.body).resourceSpans[0].scopeSpans[0].spans as { name: string; attributes: Kv[] }[];
+    const attrs = Object.fromEntries(spans.find((s) => s.name === 'answer')!.attributes.map((kv) => [kv.key, kv.value.stringValue ?? kv.value.arrayValue?.values.map((v) => v.stringValue)]));
+    expect(attrs).toMatchObject({
+      'langfuse.observation.type': 'generation',
+      'langfuse.trace.name': 'chat-turn',
+      'user.id': 'u-7',
+      'session.id': 'chat-3',
+      'langfuse.trace.tags': ['beta'],
+      'langfuse.release': 'v1.4.2',
+      'langfuse.trace.metadata.plan': 'pro',
+    });
+    expect(attrs['langfuse.trace.metadata.prompt']).toBeUndefined();
+  });
+
   it('leaves spans alone when their resource names the environment', async () => {
     const resource = { attrs: { 'service.name': 'web', 'langfuse.environment': 'dev' }, scope: { name: 'edgetrace' } };
     await createLangfuseExporter({ ...keys, baseUrl: srv.base, environment: 'production' }).export([span({ resource })]);

@@ -61,6 +61,25 @@ describe('the SQLite store', () => {
     });
   });
 
+  it('names a trace by the trace name its spans carry until its root arrives, and by the root after', async () => {
+    // Every page span carries the trace's name as it was when the span ended; the root, renamed
+    // later, carries the final one.
+    const [root, server] = chatTrace(T1, BASE);
+    const web = root!.resource;
+    const early = spanRecord({ traceId: T1, parentId: root!.spanId, name: 'GET /config', attrs: { 'langfuse.trace.name': 'draft' }, resource: web });
+    const late = spanRecord({ traceId: T1, parentId: root!.spanId, name: 'GET /more', attrs: { 'langfuse.trace.name': 'chat-turn' }, resource: web });
+    await store.insertSpans([server!, early]);
+    let [summary] = (await store.listTraces()).traces;
+    expect(summary).toMatchObject({ name: 'draft', service: 'web' });
+    await store.insertSpans([root!]);
+    await store.insertSpans([spanRecord({ ...early, spanId: 'd'.repeat(16) })]);
+    [summary] = (await store.listTraces()).traces;
+    expect(summary).toMatchObject({ name: 'chat-turn', service: 'web' });
+    await store.insertSpans([late]);
+    [summary] = (await store.listTraces()).traces;
+    expect(summary).toMatchObject({ name: 'chat-turn', spanCount: 5 });
+  });
+
   it('keeps service names with a comma or a percent sign apart from look-alikes, in the list as in stats', async () => {
     const ids = async (q: Parameters<TraceStore['listTraces']>[0]) => (await store.listTraces(q)).traces.map((t) => t.traceId);
     const odd = ['b5000000000000000000000000000005', 'b6000000000000000000000000000006', 'b7000000000000000000000000000007'];
