@@ -177,7 +177,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let firstEventMs: number | undefined;
       let sawOutput = false;
       const sse = isSse
-        ? createSseCounter((data, index) => {
+        ? createSseCounter((data, index, end) => {
             if (gen && !sawOutput && index < SETUP_EVENTS) {
               if (index === 0) firstEventMs = now();
               if (isOutputEvent(data)) {
@@ -185,7 +185,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
                 if (gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart();
               }
             }
-            const found = usageFromEvent(data);
+            const found = usageFromEvent(data, end);
             if (found && gen) {
               // Anthropic splits usage over two events; OpenAI sends it once, at the end.
               usage = { ...usage, ...found };

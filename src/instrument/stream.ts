@@ -416,11 +416,18 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
 
 // --- Server-Sent Events below ---
 
-/** Longest line kept while waiting for its end; longer lines are skipped, not buffered. */
-const MAX_LINE_CHARS = 1 << 20;
-/** Longest event data kept to look for usage; longer events are counted, not parsed. */
+/** Longest event data kept from an event's start; the rest of a longer event is not kept whole. */
 const MAX_DATA_CHARS = 1 << 16;
+/** Longest line kept while waiting for its end; the rest of a longer line is skipped, not buffered. */
+const MAX_LINE_CHARS = MAX_DATA_CHARS;
+/**
+ * How much of the end of a longer event is kept, to read its usage: the Responses API's
+ * `response.completed` repeats the whole response (instructions, output, generated images) and
+ * puts `usage` near its end, followed only by `user` and at most 16 metadata entries.
+ */
+const MAX_END_CHARS = 1 << 15;
 const USAGE_RE = /"usage"\s*:\s*\{/;
+const LAST_USAGE_RE = /"usage"\s*:\s*\{/g;
 
 /** Counts Server-Sent Events as bytes arrive (the `text/event-stream` framing rules). */
 export interface SseCounter {
@@ -431,27 +438,46 @@ export interface SseCounter {
 }
 
 /**
- * Creates an incremental SSE parser that calls `onEvent` with each dispatched event's data.
- * Holds at most one partial line and one event's data (both bounded), whatever the stream's length.
+ * Creates an incremental SSE parser that calls `onEvent` with each dispatched event's data: all
+ * of it, or for an event longer than {@link MAX_DATA_CHARS} its start, with its last
+ * {@link MAX_END_CHARS} characters as `end`. Holds at most one partial line and one event's start
+ * and end (all bounded), whatever the stream's or an event's length.
  * Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
-export const createSseCounter = (onEvent: (data: string, index: number) => void): SseCounter => {
+export const createSseCounter = (onEvent: (data: string, index: number, end?: string) => void): SseCounter => {
   const decoder = new TextDecoder();
   let line = '';
   let skipping = false;
+  // Whether the line being skipped is a data line, whose rest belongs to the event's end.
+  let skippingData = false;
   let hasData = false;
   let data = '';
+  // What came after the event's first MAX_DATA_CHARS, cut to its last MAX_END_CHARS from time to time.
+  let rest = '';
   let events = 0;
   let lastWasCr = false;
 
+  const addData = (piece: string): void => {
+    const room = MAX_DATA_CHARS - data.length;
+    if (piece.length <= room) {
+      data += piece;
+      return;
+    }
+    if (room > 0) data += piece.slice(0, room);
+    rest += room > 0 ? piece.slice(room) : piece;
+    if (rest.length > 2 * MAX_END_CHARS) rest = rest.slice(-MAX_END_CHARS);
+  };
+
   const endLine = (text: string): void => {
+    skippingData = false;
     if (text === '') {
       if (hasData) {
         const index = events++;
-        onEvent(data, index);
+        const end = rest ? (rest.length >= MAX_END_CHARS ? rest : data + rest).slice(-MAX_END_CHARS) : undefined;
+        onEvent(data, index, end);
       }
       hasData = false;
-      data = '';
+      data = rest = '';
       return;
     }
     if (text.charCodeAt(0) === 58) return; // ':' starts a comment
@@ -460,9 +486,8 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
     if (field !== 'data') return;
     let value = colon < 0 ? '' : text.slice(colon + 1);
     if (value.charCodeAt(0) === 32) value = value.slice(1);
-    // Past the bound nothing is added, line breaks included: an endless event must not grow memory.
-    if (data.length < MAX_DATA_CHARS) data += hasData ? `\n${value}` : value;
-    hasData = true;
+    addData(hasData ? `\n${value}` : value);
+    hasData = skippingData = true;
   };
 
   return {
@@ -483,27 +508,33 @@ export const createSseCounter = (onEvent: (data: string, index: number) => void)
         }
         const piece = text.slice(start, i);
         if (!skipping) endLine(line + piece);
+        else if (skippingData) addData(piece);
         line = '';
-        skipping = false;
+        skipping = skippingData = false;
         if (c === 13 && text.charCodeAt(i + 1) === 10) i++;
         start = i + 1;
       }
       // An empty chunk (a decoder holding back half a character) changes nothing about the last one.
       if (text.length > 0) lastWasCr = text.charCodeAt(text.length - 1) === 13;
-      if (start < text.length && !skipping) {
-        line += text.slice(start);
-        if (line.length > MAX_LINE_CHARS) {
-          // Its start is all that is kept, but a data line still makes its event one to count
-          // and dispatch (with data cut short), as the spec dispatches it.
-          endLine(line);
-          line = '';
-          skipping = true;
+      if (start < text.length) {
+        if (skipping) {
+          if (skippingData) addData(text.slice(start));
+        } else {
+          line += text.slice(start);
+          if (line.length > MAX_LINE_CHARS) {
+            // Handled now as a whole line, the rest skipped: a data line's event still counts and
+            // dispatches, its data's start and end kept as for any long event.
+            endLine(line);
+            line = '';
+            skipping = true;
+          }
         }
       }
-      // Data pieces are slices of this chunk's text, and in engines that share substrings each
+      // Pieces of data are slices of this chunk's text, and in engines that share substrings each
       // keeps its whole chunk alive: an event that spans chunks would hold every one of them.
-      // An own copy of the (bounded) data lets them go.
+      // Own copies of the (bounded) start and end let them go.
       if (data) data = (' ' + data).slice(1);
+      if (rest) rest = (' ' + rest).slice(1);
     },
   };
 };
@@ -529,14 +560,14 @@ const filled = (v: unknown): boolean => (typeof v === 'string' || Array.isArray(
 export const isOutputEvent = (data: string): boolean => {
   const text = data.trimStart();
   if (text.charCodeAt(0) !== 123) return text !== '[DONE]'; // not '{'
-  let payload: unknown;
-  try {
-    payload = JSON.parse(text);
-  } catch {
-    return true;
+  const payload = parseJson(text) as { type?: unknown; choices?: unknown } | undefined;
+  if (!payload) {
+    // Cut short (a long event's start) or not JSON: a leading type still tells.
+    const type = LEADING_TYPE_RE.exec(text)?.[1];
+    return type === undefined || isDeltaType(type);
   }
-  const { type, choices } = payload as { type?: unknown; choices?: unknown };
-  if (typeof type === 'string') return type !== 'message_delta' && type.includes('delta');
+  const { type, choices } = payload;
+  if (typeof type === 'string') return isDeltaType(type);
   if (!Array.isArray(choices)) return true;
   return choices.some((choice: unknown) => {
     const d = ((choice as { delta?: unknown } | null)?.delta ?? choice) as Record<string, unknown> | null;
@@ -544,10 +575,46 @@ export const isOutputEvent = (data: string): boolean => {
   });
 };
 
+/** A typed event with output: a delta, except Anthropic's closing `message_delta`. */
+const isDeltaType = (type: string): boolean => type !== 'message_delta' && type.includes('delta');
+const LEADING_TYPE_RE = /^\{\s*"type"\s*:\s*"([^"\\]*)"/;
+
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
 /** A count from `o[key]`, where `o` is an object. */
 const field = (o: unknown, key: string): number | undefined => (o && typeof o === 'object' ? num((o as Record<string, unknown>)[key]) : undefined);
+
+/** JSON text's value, or undefined when it is not JSON. */
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The usage object of a whole event's data. */
+const usageOf = (data: string): unknown => {
+  if (!USAGE_RE.test(data)) return undefined;
+  const p = parseJson(data) as { usage?: unknown; response?: { usage?: unknown }; message?: { usage?: unknown } } | null | undefined;
+  return p?.usage ?? p?.response?.usage ?? p?.message?.usage;
+};
+
+/**
+ * The last usage object in the end of a long event: the response's own in the Responses API's
+ * `response.completed`, which comes after its output. Inside a string the key's quotes would be
+ * escaped, so what matches is a key; the object runs to its matching brace.
+ */
+const usageAtEnd = (end: string): unknown => {
+  let open = -1;
+  for (LAST_USAGE_RE.lastIndex = 0; LAST_USAGE_RE.test(end); ) open = LAST_USAGE_RE.lastIndex - 1;
+  for (let i = open, depth = 0; open >= 0 && i < end.length; i++) {
+    const c = end[i];
+    if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return parseJson(end.slice(open, i + 1));
+  }
+  return undefined;
+};
 
 /**
  * Token usage from one SSE event's data, when it carries any: OpenAI chat completions (final
@@ -560,16 +627,8 @@ const field = (o: unknown, key: string): number | undefined => (o && typeof o ==
  * (`output_reasoning_tokens`); Anthropic counts cache reads and writes apart from `input_tokens`
  * (`input_cache_read`, `input_cache_creation`).
  */
-export const usageFromEvent = (data: string): Usage | undefined => {
-  if (!USAGE_RE.test(data)) return undefined;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(data);
-  } catch {
-    return undefined;
-  }
-  const p = payload as { usage?: unknown; response?: { usage?: unknown }; message?: { usage?: unknown } } | null;
-  const u = (p?.usage ?? p?.response?.usage ?? p?.message?.usage) as Record<string, unknown> | undefined;
+export const usageFromEvent = (data: string, end?: string): Usage | undefined => {
+  const u = (end === undefined ? usageOf(data) : usageAtEnd(end)) as Record<string, unknown> | null | undefined;
   if (!u || typeof u !== 'object') return undefined;
   const usage: Usage = {};
   let input = num(u.prompt_tokens) ?? num(u.input_tokens);

@@ -56,6 +56,24 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
       res.write('data: {"type":"progress"}\n\n'.repeat(40));
       return void setTimeout(() => res.end('data: {"type":"text-delta","delta":"Hi"}\n\n'), 150);
     }
+    if (url.pathname === '/sse-responses') {
+      // The Responses API making an image: response.created repeats long instructions, the text
+      // comes after a pause, and response.completed repeats the 2 MB image before its usage.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const instructions = 'Follow the house style. '.repeat(4000);
+      res.write(`event: response.created\ndata: {"type":"response.created","response":{"instructions":"${instructions}","usage":null}}\n\n`);
+      setTimeout(() => {
+        res.write('event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Here"}\n\n');
+        const image = 'A'.repeat(2_000_000);
+        const usage = '{"input_tokens":1200,"output_tokens":4000,"total_tokens":5200}';
+        const completed = `{"type":"response.completed","response":{"instructions":"${instructions}","output":[{"type":"image_generation_call","result":"${image}"}],"usage":${usage},"user":null,"metadata":{}}}`;
+        // Sent in pieces, as the network would.
+        const event = `event: response.completed\ndata: ${completed}\n\n`;
+        for (let at = 0; at < event.length; at += 100_000) res.write(event.slice(at, at + 100_000));
+        res.end();
+      }, 150);
+      return;
+    }
     if (url.pathname === '/sse-anthropic' || url.pathname === '/sse-custom') {
       // Setup events at once, the first output after a pause: the model's time to first token.
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -333,6 +351,24 @@ describe('instrumentFetch', () => {
     // message_start, content_block_start and ping came at once; the first delta 150 ms later.
     expect(first - gen.startMs).toBeGreaterThanOrEqual(120);
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 25, output: 15 });
+  });
+
+  it('reads first-token time and usage from a Responses API stream whose events are megabytes long', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    let text = '';
+    await trace.generation('image', { model: 'gpt-image-1' }, async () => {
+      text = await (await fetch(`${base}/sse-responses`)).text();
+    });
+    trace.finish();
+    expect(text.length).toBeGreaterThan(2_000_000);
+    const gen = t.byName('image');
+    const first = Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string);
+    // response.created (about 100 KB) came with the headers; the first delta 150 ms later.
+    expect(first - gen.startMs).toBeGreaterThanOrEqual(120);
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 1200, output: 4000, total: 5200 });
+    expect(t.byName('GET').attrs[BODY_ATTRS.sseEvents]).toBe(3);
   });
 
   it('falls back to the first event for a stream whose events it cannot tell apart (also past 32 events), and keeps a time the app set', async () => {

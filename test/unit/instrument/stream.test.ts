@@ -5,6 +5,29 @@ import { BODY_IDLE_MS, createSseCounter, isOutputEvent, UNREAD_MS, usageFromEven
 
 const enc = new TextEncoder();
 
+/**
+ * A Responses API `response.completed` event as the API sends it: the whole response, its
+ * generated image (`imageChars` of base64) before its usage, then the user and metadata, one of
+ * whose values quotes a usage object, escaped.
+ */
+const responseCompleted = (imageChars: number): string =>
+  JSON.stringify({
+    type: 'response.completed',
+    sequence_number: 9,
+    response: {
+      id: 'resp_1',
+      instructions: 'Draw what the user asks for.',
+      output: [
+        { type: 'image_generation_call', id: 'ig_1', status: 'completed', result: 'iVBORw0KGgo'.padEnd(imageChars, 'A') },
+        { type: 'message', content: [{ type: 'output_text', text: 'Here it is: {"usage":{"input_tokens":1}}' }] },
+      ],
+      tools: [{ type: 'image_generation', quality: 'high' }],
+      usage: { input_tokens: 1200, input_tokens_details: { cached_tokens: 200 }, output_tokens: 4000, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 5200 },
+      user: null,
+      metadata: { note: '{"usage":{"input_tokens":7}}' },
+    },
+  });
+
 /** A Response over a pull-based source that counts how many chunks were pulled from it. */
 const counted = (chunks: string[] | ((i: number) => string | undefined), init?: ResponseInit & { bytes?: boolean }) => {
   const state = { pulled: 0, cancelled: undefined as unknown };
@@ -359,6 +382,39 @@ describe('createSseCounter', () => {
     expect(c.events).toBe(1);
   });
 
+  it('gives a long event its start and its end, wherever the chunks split it, holding neither whole', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const line = `data: ${responseCompleted(3_000_000)}\n\n`;
+    for (const size of [1000, 1 << 16, 1 << 20, line.length]) {
+      const got: Array<[string, string | undefined]> = [];
+      const c = createSseCounter((data, _index, end) => got.push([data, end]));
+      gc();
+      const before = getHeapStatistics().used_heap_size;
+      let held = 0;
+      for (let at = 0; at < line.length; at += size) {
+        c.push(enc.encode(line.slice(at, at + size)));
+        if (at === Math.floor(line.length / 2 / size) * size) {
+          gc();
+          held = getHeapStatistics().used_heap_size - before;
+        }
+      }
+      expect(got).toHaveLength(1);
+      const [data, end] = got[0]!;
+      expect(data).toBe(line.slice(6, 6 + (1 << 16)));
+      expect(end).toBe(line.slice(-2 - (1 << 15), -2));
+      // Halfway through a 3 MB line: the chunk in hand and the kept start and end, not the line.
+      expect(held).toBeLessThan(size + 1_000_000);
+    }
+  });
+
+  it('gives the end of a multi-line event that the start could not hold, with the line breaks', () => {
+    const got: Array<string | undefined> = [];
+    const c = createSseCounter((_data, _index, end) => got.push(end));
+    c.push(enc.encode(`data: ${'a'.repeat(70_000)}\ndata: tail\n\ndata: short\n\n`));
+    expect(got).toEqual([`${'a'.repeat((1 << 15) - 5)}\ntail`, undefined]);
+  });
+
   it('treats CR, an empty chunk, then LF as one line end', () => {
     const got: string[] = [];
     const c = createSseCounter((d) => got.push(d));
@@ -406,6 +462,13 @@ describe('isOutputEvent', () => {
     expect(output.filter((d) => !isOutputEvent(d))).toEqual([]);
     expect(setup.filter((d) => isOutputEvent(d))).toEqual([]);
   });
+
+  it("tells them apart by their leading type when only a long event's start is at hand", () => {
+    // response.created repeats the request's instructions and tools, often more than 64 KB.
+    expect(isOutputEvent(`{"type":"response.created","response":{"instructions":"${'x'.repeat(70_000)}`)).toBe(false);
+    expect(isOutputEvent(`{"type":"response.output_text.delta","delta":"${'x'.repeat(70_000)}`)).toBe(true);
+    expect(isOutputEvent(`{"choices":[{"delta":{"content":"${'x'.repeat(70_000)}`)).toBe(true);
+  });
 });
 
 describe('usageFromEvent', () => {
@@ -437,6 +500,21 @@ describe('usageFromEvent', () => {
     expect(usageFromEvent('{"usage":{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":50}}}')).toEqual({ input: 0, input_cached_tokens: 10 });
     // Details that are not counts are left out.
     expect(usageFromEvent('{"usage":{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":"5"},"completion_tokens_details":null}}')).toEqual({ input: 10 });
+  });
+
+  it("reads the response's usage from the end of a Responses API event too long to keep whole", () => {
+    const data = responseCompleted(3_000_000);
+    const got: Array<[string, string | undefined]> = [];
+    const c = createSseCounter((d, _index, end) => got.push([d, end]));
+    c.push(enc.encode(`data: ${data}\n\n`));
+    const [head, end] = got[0]!;
+    expect(usageFromEvent(head, end)).toEqual({ input: 1000, input_cached_tokens: 200, output: 4000, total: 5200 });
+    // An event short enough to keep whole is read whole, as before.
+    expect(usageFromEvent(responseCompleted(1000))).toEqual({ input: 1000, input_cached_tokens: 200, output: 4000, total: 5200 });
+    // An end with no usage, one whose usage is cut off, and one with only an escaped "usage" inside a string.
+    expect(usageFromEvent(head, '"output_tokens":4000},"user":null}}')).toBeUndefined();
+    expect(usageFromEvent(head, 'xx","usage":{"input_tokens":1000,"output_')).toBeUndefined();
+    expect(usageFromEvent(head, 'text":"say \\"usage\\":{\\"input_tokens\\":1} to me"}]}}')).toBeUndefined();
   });
 
   it('ignores events without usage, null usage and invalid JSON', () => {
