@@ -17,6 +17,7 @@ import { FLAG_SAMPLED, formatTraceparent, isValidSpanId, isValidTraceId } from '
 import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
+import { cutAt, MAX_TEXT_SCORE_CHARS } from '../lib/cutAt';
 import { isTime } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
@@ -108,12 +109,10 @@ const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequenc
 /** Score options: free-text comment and explicit data type. */
 export interface ScoreOptions {
   comment?: string;
-  /** `TEXT` values are cut to {@link MAX_TEXT_SCORE_CHARS} characters, Langfuse's limit; an empty one is not recorded. */
+  /** `TEXT` values are cut to 500 characters, Langfuse's limit; an empty one is not recorded. */
   dataType?: ScoreRecord['dataType'];
 }
 
-/** Longest `TEXT` score value Langfuse takes (1 to 500 characters); it refuses longer ones. */
-export const MAX_TEXT_SCORE_CHARS = 500;
 
 /** Rarely needed per-span state, allocated on first use to keep spans small. */
 interface SpanExtras {
@@ -162,12 +161,6 @@ const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
 // Longer than any secret the default patterns find (a JWT runs to a few thousand characters).
 const REDACT_MARGIN = 8192;
-
-/** The first `n` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair. */
-const cutAt = (s: string, n: number): string => {
-  const last = s.charCodeAt(n - 1);
-  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n);
-};
 
 type WellFormed = { isWellFormed?(): boolean; toWellFormed(): string };
 

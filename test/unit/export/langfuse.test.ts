@@ -106,6 +106,13 @@ describe('toScoreEvents', () => {
     expect(batch.map((e) => e.body.dataType)).toEqual(['CATEGORICAL', 'TEXT', undefined]);
   });
 
+  it('cuts a text score that a sender left longer than Langfuse takes, never inside a surrogate pair', () => {
+    // A collector passes on what older pages send: TEXT values of up to 16,384 characters.
+    const long = `${'x'.repeat(499)}😀${'y'.repeat(2000)}`;
+    const { batch } = toScoreEvents([score({ value: long, dataType: 'TEXT' }), score({ id: 's2', value: long })]);
+    expect(batch.map((e) => e.body.value)).toEqual(['x'.repeat(499), long]);
+  });
+
   it('fills in the exporter environment only where a score has none', () => {
     const { batch } = toScoreEvents([score(), score({ id: 's2', environment: 'dev' })], 'production');
     expect(batch.map((e) => e.body.environment)).toEqual(['production', 'dev']);
