@@ -847,14 +847,17 @@ export class Span implements SpanRecord {
     if (t.sessionId) this.write(A.SESSION_ID, t.sessionId);
     if (t.tags?.size) this.write(A.TRACE_TAGS, [...t.tags]);
     if (t.environment && !this.isTraceRoot()) this.write(A.ENVIRONMENT, t.environment);
+    const truncated = this[kX]?.truncated;
+    if (truncated) this.write(A.TRUNCATED, truncated);
     const shared = t.shared;
     if (shared) {
       const attrs = this.attrs;
-      // What the span set itself wins, the root's own among them.
-      for (const key in shared) if (!(key in attrs)) this.store(key, shared[key]!);
+      // What the span set itself wins, the root's own among them. Copies go only where there is
+      // room: they are the trace's, not attributes of this span that it lost.
+      for (const key in shared) {
+        if (!(key in attrs) && (this[kWrites] > 0 || Object.keys(attrs).length < t.core.cfg.maxAttributes)) this.store(key, shared[key]!);
+      }
     }
-    const truncated = this[kX]?.truncated;
-    if (truncated) this.write(A.TRUNCATED, truncated);
   }
 }
 

@@ -297,6 +297,16 @@ describe('trace-level fields', () => {
     expect(byName('final').attrs[`${A.TRACE_METADATA}.long`]).toBe('x'.repeat(201));
   });
 
+  it('copies trace fields only into room the span has left, after its own truncation count', () => {
+    const { tracer, byName } = testTracer({ limits: { maxAttributes: 6, maxStringLength: 16 } });
+    const trace = tracer.createTrace({ name: 't', metadata: { a: 1, b: 2, c: 3 } });
+    trace.span('s', (s) => s.setAttributes({ x1: 1, x2: 2, x3: 3, long: 'z'.repeat(50) }));
+    trace.finish();
+    const s = byName('s');
+    expect(s.attrs).toEqual({ x1: 1, x2: 2, x3: 3, long: 'z'.repeat(16), [A.TRUNCATED]: 1, [A.TRACE_NAME]: 't' });
+    expect(s.dropped).toBeUndefined();
+  });
+
   it('copies to the spans of a continued trace only what update() made trace-level', () => {
     const { tracer, byName } = testTracer({ release: 'server-r' });
     const parent = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
@@ -458,9 +468,9 @@ describe('limits', () => {
     const { tracer, byName } = testTracer({ limits: { maxAttributes: 3 } });
     tracer.createTrace('t').startSpan('s').setAttributes({ a: 1, b: 2, c: 3, d: 4, e: 5 }).setAttribute('a', 9).end();
     const s = byName('s');
+    // The trace name it would have carried takes no room and is not counted as dropped.
     expect(s.attrs).toEqual({ a: 9, b: 2, c: 3 });
-    // d, e, and the trace name the span would have carried.
-    expect(s.dropped?.attrs).toBe(3);
+    expect(s.dropped?.attrs).toBe(2);
   });
 
   it('cuts long strings and counts them', () => {
