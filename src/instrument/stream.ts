@@ -552,7 +552,8 @@ const filled = (v: unknown): boolean => (typeof v === 'string' || Array.isArray(
  * the Responses API's `response.created`, the AI SDK's `start`. So:
  * - data that is not a JSON object (plain text tokens) is output, except `[DONE]`;
  * - an event with a `type` is output when that type is a delta (`content_block_delta`,
- *   `response.output_text.delta`, `text-delta`…), except Anthropic's closing `message_delta`;
+ *   `response.output_text.delta`, `text-delta`…), except Anthropic's closing `message_delta`, or
+ *   a partial image; for a long event cut short, the type it starts with tells;
  * - OpenAI-style `choices` are output when a choice's `delta` (or the choice itself, for the
  *   completions API) has content, text, reasoning, a refusal or tool calls;
  * - any other JSON is output: a format we do not know, whose first event is the best guess.
@@ -575,8 +576,11 @@ export const isOutputEvent = (data: string): boolean => {
   });
 };
 
-/** A typed event with output: a delta, except Anthropic's closing `message_delta`. */
-const isDeltaType = (type: string): boolean => type !== 'message_delta' && type.includes('delta');
+/**
+ * A typed event with output: a delta, except Anthropic's closing `message_delta`, or one of the
+ * partial images an image generation streams (`response.image_generation_call.partial_image`).
+ */
+const isDeltaType = (type: string): boolean => (type !== 'message_delta' && type.includes('delta')) || type.endsWith('partial_image');
 const LEADING_TYPE_RE = /^\{\s*"type"\s*:\s*"([^"\\]*)"/;
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);

@@ -468,6 +468,10 @@ describe('isOutputEvent', () => {
     expect(isOutputEvent(`{"type":"response.created","response":{"instructions":"${'x'.repeat(70_000)}`)).toBe(false);
     expect(isOutputEvent(`{"type":"response.output_text.delta","delta":"${'x'.repeat(70_000)}`)).toBe(true);
     expect(isOutputEvent(`{"choices":[{"delta":{"content":"${'x'.repeat(70_000)}`)).toBe(true);
+    // An image generation's partial images are its first output, cut short or whole.
+    expect(isOutputEvent(`{"type":"response.image_generation_call.partial_image","partial_image_b64":"${'A'.repeat(70_000)}`)).toBe(true);
+    expect(isOutputEvent('{"type":"response.image_generation_call.partial_image","partial_image_index":0,"partial_image_b64":"AAAA"}')).toBe(true);
+    expect(isOutputEvent('{"type":"response.image_generation_call.in_progress"}')).toBe(false);
   });
 });
 
