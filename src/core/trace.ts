@@ -132,6 +132,8 @@ export class Trace extends Span {
   /**
    * Updates trace-level fields; fields left out are unchanged. Spans of the trace that end later
    * carry the new name, tags and short metadata too; those already ended keep what they had.
+   * After the root span has ended, only the user, session and tags still change (for spans still
+   * open).
    */
   update(fields: Omit<TraceOptions, 'parent' | 'kind' | 'type' | 'startMs' | 'attributes' | 'release' | 'environment'> & { output?: unknown }): this {
     try {
