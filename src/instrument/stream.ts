@@ -457,7 +457,11 @@ export const createSseCounter = (onEvent: (data: string, index: number, end?: st
   let events = 0;
   let lastWasCr = false;
 
+  // Whether the chunk being read added to the event's data.
+  let added = false;
+
   const addData = (piece: string): void => {
+    added = true;
     const room = MAX_DATA_CHARS - data.length;
     if (piece.length <= room) {
       data += piece;
@@ -496,6 +500,7 @@ export const createSseCounter = (onEvent: (data: string, index: number, end?: st
     },
     push(chunk) {
       const text = typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? decoder.decode(chunk, { stream: true }) : '';
+      added = false;
       let start = 0;
       for (let i = 0; i < text.length; i++) {
         const c = text.charCodeAt(i);
@@ -532,9 +537,11 @@ export const createSseCounter = (onEvent: (data: string, index: number, end?: st
       }
       // Pieces of data are slices of this chunk's text, and in engines that share substrings each
       // keeps its whole chunk alive: an event that spans chunks would hold every one of them.
-      // Own copies of the (bounded) start and end let them go.
-      if (data) data = (' ' + data).slice(1);
-      if (rest) rest = (' ' + rest).slice(1);
+      // Own copies of the (bounded) start and end, when this chunk added to them, let them go.
+      if (added) {
+        data = (' ' + data).slice(1);
+        rest = (' ' + rest).slice(1);
+      }
     },
   };
 };
