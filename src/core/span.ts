@@ -113,7 +113,6 @@ export interface ScoreOptions {
   dataType?: ScoreRecord['dataType'];
 }
 
-
 /** Rarely needed per-span state, allocated on first use to keep spans small. */
 interface SpanExtras {
   droppedAttrs: number;
@@ -425,12 +424,16 @@ export class Span implements SpanRecord {
     if (clean !== undefined) this.store(key, clean);
   }
 
-  /** @internal Stores an attribute value that is already clean, within `maxAttributes`. */
-  store(key: string, clean: AttributeValue): void {
+  /**
+   * @internal Stores an attribute value that is already clean, within `maxAttributes`. What does
+   * not fit is counted as dropped, unless `counted` is false (a copy of the trace's, which the
+   * span never set).
+   */
+  store(key: string, clean: AttributeValue, counted = true): void {
     const attrs = this.attrs;
     // Until as many writes as the limit allows, no count is needed: the span cannot be full.
     if (--this[kWrites] < 0 && !(key in attrs) && Object.keys(attrs).length >= this[kT].core.cfg.maxAttributes) {
-      this.ex().droppedAttrs++;
+      if (counted) this.ex().droppedAttrs++;
       return;
     }
     attrs[key] = clean;
@@ -854,9 +857,7 @@ export class Span implements SpanRecord {
       const attrs = this.attrs;
       // What the span set itself wins, the root's own among them. Copies go only where there is
       // room: they are the trace's, not attributes of this span that it lost.
-      for (const key in shared) {
-        if (!(key in attrs) && (this[kWrites] > 0 || Object.keys(attrs).length < t.core.cfg.maxAttributes)) this.store(key, shared[key]!);
-      }
+      for (const key in shared) if (!(key in attrs)) this.store(key, shared[key]!, false);
     }
   }
 }
