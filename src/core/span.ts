@@ -17,7 +17,7 @@ import { FLAG_SAMPLED, formatTraceparent, isValidSpanId, isValidTraceId } from '
 import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
-import { cutAt, MAX_TEXT_SCORE_CHARS } from '../lib/cutAt';
+import { cutAt, textScoreValue } from '../lib/cutAt';
 import { isTime } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
@@ -790,7 +790,7 @@ export class Span implements SpanRecord {
       };
       if (!this.isTraceRoot()) score.observationId = this.spanId;
       if (dataType) score.dataType = dataType;
-      if (dataType === 'TEXT' && (score.value as string).length > MAX_TEXT_SCORE_CHARS) score.value = cutAt(score.value as string, MAX_TEXT_SCORE_CHARS);
+      if (dataType === 'TEXT') score.value = textScoreValue(score.value as string);
       if (opts?.comment) score.comment = this.cleanString(String(opts.comment));
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
       const env = this[kT].environment ?? this[kT].core.cfg.environment;

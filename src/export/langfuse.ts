@@ -2,7 +2,7 @@ import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord }
 import { captureFetch, sendJson, timeoutOption } from './http';
 import { toOtlpJson } from './otlp';
 import { takenIds } from '../lib/recordId';
-import { cutAt, MAX_TEXT_SCORE_CHARS } from '../lib/cutAt';
+import { textScoreValue } from '../lib/cutAt';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
@@ -92,7 +92,7 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
     const s = scores[i]!;
     // A text value past Langfuse's bound would be refused for good: one from a sender that does
     // not cut it (an older page, through the collector) is cut here.
-    const value = s.dataType === 'TEXT' && typeof s.value === 'string' && s.value.length > MAX_TEXT_SCORE_CHARS ? cutAt(s.value, MAX_TEXT_SCORE_CHARS) : s.value;
+    const value = s.dataType === 'TEXT' && typeof s.value === 'string' ? textScoreValue(s.value) : s.value;
     const body: ScoreEvent['body'] = { id: s.id, name: s.name, value };
     // A Langfuse score belongs to one object: its trace (and observation) when it has one, else
     // its session. Langfuse refuses a score that names both, so the session only stands alone.

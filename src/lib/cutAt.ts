@@ -5,4 +5,7 @@ export const cutAt = (s: string, n: number): string => {
 };
 
 /** Longest `TEXT` score value Langfuse takes (1 to 500 characters); it refuses longer ones. */
-export const MAX_TEXT_SCORE_CHARS = 500;
+const MAX_TEXT_SCORE_CHARS = 500;
+
+/** A `TEXT` score value as Langfuse takes it: cut to its 500 characters. */
+export const textScoreValue = (value: string): string => (value.length > MAX_TEXT_SCORE_CHARS ? cutAt(value, MAX_TEXT_SCORE_CHARS) : value);
