@@ -3,6 +3,7 @@ import { captureFetch, sendJson, timeoutOption } from './http';
 import { toOtlpJson } from './otlp';
 import { takenIds } from '../lib/recordId';
 import { textScoreValue } from '../lib/cutAt';
+import { parseJson } from '../lib/parseJson';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
@@ -112,13 +113,9 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
 };
 
 // A 2xx without a readable body counts as accepted.
-const parseJson = (body: string): { successes?: unknown; errors?: unknown } | null => {
-  try {
-    const v: unknown = body ? JSON.parse(body) : null;
-    return v && typeof v === 'object' ? v : null;
-  } catch {
-    return null;
-  }
+const parseReply = (body: string): { successes?: unknown; errors?: unknown } | null => {
+  const v = body ? parseJson(body) : null;
+  return v && typeof v === 'object' ? v : null;
 };
 
 interface IngestionError {
@@ -135,7 +132,7 @@ interface IngestionError {
  */
 export const toIngestionResult = (status: number, headers: Headers, body: string): ExportResult => {
   if (status < 200 || status > 299) return toExportResult(status, headers, body);
-  const parsed = parseJson(body);
+  const parsed = parseReply(body);
   const errors: IngestionError[] = Array.isArray(parsed?.errors) ? parsed.errors : [];
   if (errors.length === 0) return { ok: true };
   const successes = Array.isArray(parsed?.successes) ? parsed.successes.length : 0;

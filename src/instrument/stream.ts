@@ -1,6 +1,7 @@
 import type { Usage } from '../core/cost';
 import { reportInternal } from '../lib/reportInternal';
 import { utf8Bytes } from '../lib/utf8Bytes';
+import { parseJson } from '../lib/parseJson';
 
 /**
  * Watching a response body as the app reads it, on the very `Response` fetch() resolved with:
@@ -427,7 +428,7 @@ const MAX_LINE_CHARS = MAX_DATA_CHARS;
  */
 const MAX_END_CHARS = 1 << 15;
 const USAGE_RE = /"usage"\s*:\s*\{/;
-const LAST_USAGE_RE = /"usage"\s*:\s*\{/g;
+const LAST_USAGE_RE = new RegExp(USAGE_RE.source, 'g');
 
 /** Counts Server-Sent Events as bytes arrive (the `text/event-stream` framing rules). */
 export interface SseCounter {
@@ -594,15 +595,6 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 
 /** A count from `o[key]`, where `o` is an object. */
 const field = (o: unknown, key: string): number | undefined => (o && typeof o === 'object' ? num((o as Record<string, unknown>)[key]) : undefined);
-
-/** JSON text's value, or undefined when it is not JSON. */
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
 
 /** The usage object of a whole event's data. */
 const usageOf = (data: string): unknown => {
