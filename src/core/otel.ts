@@ -8,7 +8,6 @@ import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
 import { errorParts, kNext, kT, Span } from './span';
 import type { StartSpanOptions, Tracer } from './tracer';
-import * as A from './semconv';
 
 // The shapes of the OpenTelemetry JavaScript API (`@opentelemetry/api` 1.x) that libraries call,
 // written out here so that edgetrace depends on no OpenTelemetry package. They are structurally
@@ -255,10 +254,7 @@ class BridgeSpan implements OtelSpan {
   /** An `exception` event, as OpenTelemetry records one; unlike edgetrace's `recordError()`, the status is left to `setStatus()`. */
   recordException(exception: unknown, time?: OtelTimeInput): void {
     try {
-      const e = typeof exception === 'string' ? { type: 'Error', message: exception } : errorParts(exception);
-      const attrs: Record<string, unknown> = { [A.EXCEPTION_TYPE]: e.type, [A.EXCEPTION_MESSAGE]: e.message };
-      if (e.stack) attrs[A.EXCEPTION_STACKTRACE] = e.stack;
-      this.span.recordEvent(A.EXCEPTION_EVENT, attrs, toMs(time));
+      this.span.exceptionEvent(typeof exception === 'string' ? { type: 'Error', message: exception } : errorParts(exception), toMs(time));
     } catch (error) {
       reportInternal(error);
     }

@@ -639,15 +639,20 @@ export class Span implements SpanRecord {
   /** Records an exception event (type, message, stack) and sets the error status. Any thrown value works. */
   recordError(error: unknown): this {
     try {
-      const { type, message, stack } = errorParts(error);
-      const attrs: Record<string, unknown> = { [A.EXCEPTION_TYPE]: type, [A.EXCEPTION_MESSAGE]: message };
-      if (stack) attrs[A.EXCEPTION_STACKTRACE] = stack;
-      this.recordEvent(A.EXCEPTION_EVENT, attrs);
-      this.setStatus('error', message);
+      const parts = errorParts(error);
+      this.exceptionEvent(parts);
+      this.setStatus('error', parts.message);
     } catch (e) {
       reportInternal(e);
     }
     return this;
+  }
+
+  /** @internal An `exception` event of a thrown value's parts (see {@link errorParts}), at `timeMs` or now. */
+  exceptionEvent({ type, message, stack }: ReturnType<typeof errorParts>, timeMs?: number): void {
+    const attrs: Record<string, unknown> = { [A.EXCEPTION_TYPE]: type, [A.EXCEPTION_MESSAGE]: message };
+    if (stack) attrs[A.EXCEPTION_STACKTRACE] = stack;
+    this.recordEvent(A.EXCEPTION_EVENT, attrs, timeMs);
   }
 
   /** Adds a timed event to this span (an OpenTelemetry span event). */
