@@ -282,11 +282,12 @@ const descends = (span: Span, ancestor: Span): boolean => {
  * current inside the held one (an app's `span()` within a library's active span) is the nearer
  * parent.
  */
-const parentIn = (context: OtelContext | undefined, root: boolean | undefined, current: Span | undefined): Span | SpanContext | null | undefined => {
+const parentIn = (context: OtelContext | undefined, root: boolean | undefined, tracer: Tracer): Span | SpanContext | null | undefined => {
   if (root) return null;
   const held = typeof context?.getValue === 'function' ? context.getValue(SPAN_KEY) : undefined;
   if (held instanceof BridgeSpan) {
     const h = held.span;
+    const current = tracer.currentSpan();
     return current && current !== h && current.traceId === h.traceId && descends(current, h) ? current : h;
   }
   // Another tracer's span, or one the API made from a remote context (`trace.wrapSpanContext`).
@@ -300,15 +301,15 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
   // One resource per tracer resource, so the encoders group this scope's spans together.
   const scoped = new WeakMap<object, Span['resource']>();
 
-  const startSpan = (name: string, options?: OtelSpanOptions, context?: OtelContext): BridgeSpan => {
-    const tracer = tracerOf();
+  /** `startSpan()` on `tracer`, in `context` (default the API's active one). */
+  const start = (tracer: Tracer, name: string, options: OtelSpanOptions | undefined, context: OtelContext | undefined): BridgeSpan => {
     let span: Span;
     try {
       const o = options && typeof options === 'object' ? options : {};
       const kind: SpanKind | undefined = typeof o.kind === 'number' ? SPAN_KINDS[o.kind] : undefined;
       span = tracer.startSpan(name, {
         // No context given: the API's active one, as OpenTelemetry's SDK takes it.
-        parent: parentIn(context ?? contextManager()?.active(), o.root, tracer.currentSpan()),
+        parent: parentIn(context ?? contextManager()?.active(), o.root, tracer),
         kind,
         attributes: o.attributes,
         links: toLinks(o.links),
@@ -329,28 +330,38 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
   };
 
   return {
-    startSpan,
+    startSpan: (name, options, context) => start(tracerOf(), name, options, context),
     startActiveSpan(name: string, ...rest: unknown[]): never {
       const fn = rest[rest.length - 1] as ((span: OtelSpan) => unknown) | undefined;
       // (name, fn), (name, options, fn) or (name, options, context, fn).
       const given = rest.length > 2 ? (rest[1] as OtelContext | undefined) : undefined;
-      const span = startSpan(name, rest.length > 1 ? (rest[0] as OtelSpanOptions) : undefined, given);
+      const tracer = tracerOf();
+      // The API's context manager and context, looked up once for the span's parent and for
+      // making it active.
+      let cm: OtelContextManager | undefined;
+      let context = given;
+      try {
+        cm = contextManager();
+        context ??= cm?.active();
+      } catch (error) {
+        reportInternal(error);
+      }
+      const span = start(tracer, name, rest.length > 1 ? (rest[0] as OtelSpanOptions) : undefined, context);
       if (typeof fn !== 'function') {
         reportInternal(new TypeError('startActiveSpan() needs a function as its last argument'));
         span.end();
         return undefined as never;
       }
       // The callback's own throw or rejection is the caller's, and reaches it unchanged.
-      const run = (): unknown => tracerOf().withSpan(span.span, () => fn(span));
+      const run = (): unknown => tracer.withSpan(span.span, () => fn(span));
       // With a context manager registered, the span is also active in the API's context.
-      let active: [OtelContextManager, OtelContext] | undefined;
+      let active: OtelContext | undefined;
       try {
-        const cm = contextManager();
-        if (cm) active = [cm, (given ?? cm.active()).setValue(SPAN_KEY, span)];
+        if (cm && context) active = context.setValue(SPAN_KEY, span);
       } catch (error) {
         reportInternal(error);
       }
-      return (active ? active[0].with(active[1], run) : run()) as never;
+      return (active ? cm!.with(active, run) : run()) as never;
     },
   };
 };
