@@ -1,7 +1,7 @@
 import type { TelemetryRecord } from '../protocol';
 
 /** The id a receiver knows a record by: a span's span id, a score's id. */
-export const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.spanId : r.id);
+const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.spanId : r.id);
 
 /**
  * Most ids remembered of records a receiver already took from a batch that will be sent again.
