@@ -6,6 +6,7 @@ import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
+import { isPage } from './lib/isPage';
 import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
@@ -191,7 +192,6 @@ const isScalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 
 const isAttributeValue = (v: unknown): boolean =>
   isScalar(v) || (Array.isArray(v) && v.every((x) => isScalar(x) && typeof x === typeof v[0]));
 
-const isBrowserPage = (): boolean => typeof (globalThis as { document?: unknown }).document === 'object';
 const isWorkerScope = (): boolean =>
   typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
 
@@ -348,7 +348,7 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
       fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
     }
-    if (lf.secretKey && (isBrowserPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
+    if (lf.secretKey && (isPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
       throw new TypeError(
         `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
           'Send spans to your own collector (`endpoint`), which relays them to Langfuse with the secret key kept on the server ' +

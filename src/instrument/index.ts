@@ -2,6 +2,7 @@ import type { InitOptions } from '../config';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
+import { isPage } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
@@ -31,7 +32,7 @@ const OWNER = Symbol.for('edgetrace.instrumentation');
 const THIS_COPY = {};
 
 const isBrowserPage = (): boolean =>
-  typeof (globalThis as { document?: unknown }).document === 'object' &&
+  isPage() &&
   typeof (globalThis as { addEventListener?: unknown }).addEventListener === 'function';
 
 /** URLs of our own delivery, never traced: the exporter must not record its own requests. */

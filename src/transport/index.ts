@@ -4,6 +4,7 @@ import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, FlushResult } fr
 import { batchProcessor, type BatchProcessor } from '../core/processors';
 import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
+import { isPage } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { resolveTransport, type ResolvedTransport } from './options';
 import { createPageBuffer, type PageBuffer, type Sink } from './pageBuffer';
@@ -115,14 +116,13 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
 /** Which path `auto` and the others come to in this runtime, and why, when it is not the one asked for. */
 const pickTransport = (t: ResolvedTransport): [path: 'worker' | 'page' | 'memory', why?: string] => {
   const g = globalThis as {
-    document?: unknown;
     indexedDB?: unknown;
     isSecureContext?: boolean;
     location?: { protocol?: string };
     navigator?: { serviceWorker?: unknown; locks?: unknown };
     origin?: string;
   };
-  if (t.transport === 'memory' || typeof g.document !== 'object' || !g.document) return ['memory'];
+  if (t.transport === 'memory' || !isPage()) return ['memory'];
   // An opaque origin (a sandboxed iframe) has an indexedDB whose open() always throws.
   if (!has(() => g.indexedDB) || g.origin === 'null') return ['memory', 'no IndexedDB (a sandboxed frame, or storage blocked)'];
   // Every tab of the origin shares the page outbox and takes turns sending it under a Web Lock.
@@ -196,7 +196,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const [transport, why] = pickTransport(t);
   // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
   // memory still goes through the page buffer and the sink below, for its page-hide hand-over.
-  if (transport === 'memory' && typeof document !== 'object') {
+  if (transport === 'memory' && !isPage()) {
     const memory = batchProcessor(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
     tracer.addProcessor(memory);
     active = { transport, memory, stop: () => undefined };

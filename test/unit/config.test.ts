@@ -74,7 +74,9 @@ describe('resolveConfig', () => {
     expect(() => resolveInit({ ...opts, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
   });
 
-  it('accepts a Langfuse secret key on a server', () => {
+  it('accepts a Langfuse secret key on a server, also one whose `document` is null', () => {
+    expect(resolveInit({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } }).langfuse?.secretKey).toBe('sk-lf-1');
+    (globalThis as { document?: unknown }).document = null;
     expect(resolveInit({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } }).langfuse?.secretKey).toBe('sk-lf-1');
   });
 

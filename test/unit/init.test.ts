@@ -1,12 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { init, setTracer } from '../../src/core/global';
+import { getStatus } from '../../src/transport/index';
 import { loopbackRecorder } from '../helpers/loopback';
 
 const srv = loopbackRecorder();
 const bodyOf = (i: number): any => JSON.parse(srv.requests[i]!.body);
 
 describe('init', () => {
-  afterEach(() => setTracer(undefined));
+  afterEach(() => {
+    setTracer(undefined);
+    vi.unstubAllGlobals();
+  });
 
   it('sends spans to endpoint as OTLP/HTTP JSON with the given headers', async () => {
     const tracer = init({ endpoint: `${srv.base}/v1/traces`, headers: { 'x-ingest-token': 'pub' }, serviceName: 'svc' });
@@ -26,5 +30,15 @@ describe('init', () => {
     expect(srv.requests[0]?.url).toBe('/api/public/otel/v1/traces');
     expect(srv.requests[0]?.headers.authorization).toBe(`Basic ${Buffer.from('pk-lf-ü:sk-lf-1', 'utf8').toString('base64')}`);
     expect(srv.requests[0]?.headers['x-langfuse-ingestion-version']).toBe('4');
+  });
+
+  it('sends from memory where `document` is null, as where it is missing (a server-side shim)', async () => {
+    // Some server renderers define the browser globals as null; there is no page, nor a location.
+    vi.stubGlobal('document', null);
+    const tracer = init({ endpoint: `${srv.base}/v1/traces` });
+    tracer.withTrace('t', () => undefined);
+    await tracer.flush();
+    expect((await getStatus()).transport).toBe('memory');
+    expect(srv.requests.map((r) => r.url)).toEqual(['/v1/traces']);
   });
 });

@@ -13,6 +13,19 @@ describe('setupInstrumentation through init()', () => {
     expect(globalThis.fetch).toBe(fetchBefore);
   });
 
+  it('patches nothing where `document` is null, even with window events (a server-side shim)', () => {
+    try {
+      const target = new EventTarget();
+      vi.stubGlobal('addEventListener', target.addEventListener.bind(target));
+      vi.stubGlobal('document', null);
+      const fetchBefore = globalThis.fetch;
+      init({ exporter: createMemoryExporter() });
+      expect(globalThis.fetch).toBe(fetchBefore);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('rejects invalid instrumentation options at init(), naming the option', () => {
     expect(() => init({ exporter: createMemoryExporter(), propagateTo: 'https://api.test' as never })).toThrow(
       /^\[edgetrace\] init\(\): "propagateTo" must be an array of URL strings and RegExps/,
