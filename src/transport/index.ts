@@ -62,6 +62,7 @@ const otlpExporter = (url: string, headers: Record<string, string> | undefined) 
 // worker has not answered within TAIL_LOAD_MS.
 let tail: typeof import('./keepalive') | undefined;
 let tailLoading: Promise<typeof import('./keepalive') | undefined> | undefined;
+/** Never rejects: a failed load is reported, resolves undefined, and is tried again next time. */
 const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
   (tailLoading ??= import('./keepalive').then(
     (m) => (tail = m),
@@ -92,7 +93,7 @@ const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('
  */
 const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
   // Loaded now, not on the first batch: a page closed within its first second still sends.
-  loadTail().catch(reportInternal);
+  void loadTail();
   // A module that did not load fails the export, which the batch retries (lazyExporter).
   const bp = batchProcessor(lazyExporter(() => loadTail().then((m) => m!.keepaliveExporter(config))), batch);
   return {
@@ -287,13 +288,13 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     // loads the tail sender now; a controlled page's worker answers in moments, so there it comes
     // only if that has not happened by TAIL_LOAD_MS.
     const needTail = (): void => {
-      if (!state.sink && active === state) loadTail().catch(reportInternal);
+      if (!state.sink && active === state) void loadTail();
     };
     if (has(() => navigator.serviceWorker.controller)) setTimeout(needTail, TAIL_LOAD_MS);
     else needTail();
   } else {
     usePage().catch(reportInternal);
-    loadTail().catch(reportInternal);
+    void loadTail();
   }
 
   // The newest record a tail was sent for: a page hidden and then closed (visibilitychange,
