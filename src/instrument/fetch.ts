@@ -8,7 +8,7 @@ import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
-import { createSseCounter, isOutputEvent, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
+import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
 import * as A from '../core/semconv';
@@ -211,6 +211,11 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           span.setAttribute(BODY_ATTRS.outcome, outcome);
           if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
           if (gen && !sawOutput && firstEventMs !== undefined && gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart(firstEventMs);
+          // A call that did not stream: its usage is in the body the app parsed.
+          if (gen && !sse) {
+            const found = usageFromBody(detail.value);
+            if (found) gen.setUsage(found);
+          }
           if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);

@@ -36,6 +36,8 @@ export interface BodyEnd {
   bytes?: number;
   /** Whether the app read through `response.body` (then every chunk went through `chunk`). */
   isStream: boolean;
+  /** What the read method gave the app (`json()`'s object, `text()`'s string…). */
+  value?: unknown;
 }
 
 /** Callbacks of {@link watchBody}. Throwing in them is caught and counted; the body goes on. */
@@ -239,7 +241,7 @@ const read = (res: Response, method: Method, n: Native): Promise<unknown> => {
       // it for free when it can, and a long text without one goes uncounted.
       else if (typeof value === 'string') bytes = declaredBytes(res) ?? (value.length <= MAX_COUNTED_CHARS ? utf8Bytes(value) : undefined);
       else bytes = declaredBytes(res);
-      finish(b.watch, 'complete', { bytes, isStream: false });
+      finish(b.watch, 'complete', { bytes, isStream: false, value });
       return value;
     },
     (error: unknown) => {
@@ -427,7 +429,8 @@ const MAX_LINE_CHARS = MAX_DATA_CHARS;
  * puts `usage` near its end, followed only by `user` and at most 16 metadata entries.
  */
 const MAX_END_CHARS = 1 << 15;
-const USAGE_RE = /"usage"\s*:\s*\{/;
+// OpenAI's and Anthropic's `usage`, Gemini's `usageMetadata`.
+const USAGE_RE = /"usage(?:Metadata)?"\s*:\s*\{/;
 const LAST_USAGE_RE = new RegExp(USAGE_RE.source, 'g');
 
 /** Counts Server-Sent Events as bytes arrive (the `text/event-stream` framing rules). */
@@ -596,12 +599,14 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 /** A count from `o[key]`, where `o` is an object. */
 const field = (o: unknown, key: string): number | undefined => (o && typeof o === 'object' ? num((o as Record<string, unknown>)[key]) : undefined);
 
-/** The usage object of a whole event's data. */
-const usageOf = (data: string): unknown => {
-  if (!USAGE_RE.test(data)) return undefined;
-  const p = parseJson(data) as { usage?: unknown; response?: { usage?: unknown }; message?: { usage?: unknown } } | null | undefined;
-  return p?.usage ?? p?.response?.usage ?? p?.message?.usage;
+/** The usage object in a parsed event or response body. */
+const usageIn = (p: unknown): unknown => {
+  const o = p as { usage?: unknown; response?: { usage?: unknown }; message?: { usage?: unknown }; usageMetadata?: unknown } | null | undefined;
+  return o?.usage ?? o?.response?.usage ?? o?.message?.usage ?? o?.usageMetadata;
 };
+
+/** The usage object of a whole event's data. */
+const usageOf = (data: string): unknown => (USAGE_RE.test(data) ? usageIn(parseJson(data)) : undefined);
 
 /**
  * The last usage object in the end of a long event: the response's own in the Responses API's
@@ -621,23 +626,41 @@ const usageAtEnd = (end: string): unknown => {
 
 /**
  * Token usage from one SSE event's data, when it carries any: OpenAI chat completions (final
- * chunk with `stream_options.include_usage`), the OpenAI Responses API (`response.usage`) and
- * Anthropic messages (`message.usage` at the start, `usage` in `message_delta`).
- *
- * Cached and reasoning tokens become usage types of their own, with Langfuse's names, and are
- * taken out of `input` and `output` so that no token is priced twice: OpenAI counts cached tokens
- * inside the prompt (`input_cached_tokens`) and reasoning inside the completion
- * (`output_reasoning_tokens`); Anthropic counts cache reads and writes apart from `input_tokens`
- * (`input_cache_read`, `input_cache_creation`).
+ * chunk with `stream_options.include_usage`), the OpenAI Responses API (`response.usage`),
+ * Anthropic messages (`message.usage` at the start, `usage` in `message_delta`) and Gemini
+ * (`usageMetadata`, in every chunk, counting so far). For an event cut short, `end` is its end.
  */
-export const usageFromEvent = (data: string, end?: string): Usage | undefined => {
-  const u = (end === undefined ? usageOf(data) : usageAtEnd(end)) as Record<string, unknown> | null | undefined;
+export const usageFromEvent = (data: string, end?: string): Usage | undefined => toUsage(end === undefined ? usageOf(data) : usageAtEnd(end));
+
+/**
+ * Token usage from a whole response body as `json()` or `text()` gave it to the app: a call
+ * that did not stream, in the same formats as {@link usageFromEvent}. A long text is not parsed
+ * again: its usage is read from its end, where all of these formats put it.
+ */
+export const usageFromBody = (body: unknown): Usage | undefined => {
+  if (typeof body !== 'string') return toUsage(usageIn(body));
+  return body.length <= MAX_DATA_CHARS ? usageFromEvent(body) : usageFromEvent('', body.slice(-MAX_END_CHARS));
+};
+
+/**
+ * Usage in Langfuse's terms from a provider's usage object. Cached and reasoning tokens become
+ * usage types of their own, with Langfuse's names, and no token is priced twice:
+ * - OpenAI counts cached tokens inside the prompt (`input_cached_tokens`) and reasoning inside
+ *   the completion (`output_reasoning_tokens`): both are taken out of `input` and `output`;
+ * - Gemini counts cached tokens inside the prompt too, and its thinking apart from the
+ *   candidates: the thinking becomes `output_reasoning_tokens` and `output` stays as it is;
+ * - Anthropic counts cache reads and writes apart from `input_tokens` (`input_cache_read`,
+ *   `input_cache_creation`).
+ */
+const toUsage = (raw: unknown): Usage | undefined => {
+  const u = raw as Record<string, unknown> | null | undefined;
   if (!u || typeof u !== 'object') return undefined;
   const usage: Usage = {};
-  let input = num(u.prompt_tokens) ?? num(u.input_tokens);
-  let output = num(u.completion_tokens) ?? num(u.output_tokens);
-  const cached = field(u.prompt_tokens_details ?? u.input_tokens_details, 'cached_tokens');
+  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? num(u.promptTokenCount);
+  let output = num(u.completion_tokens) ?? num(u.output_tokens) ?? num(u.candidatesTokenCount);
+  const cached = field(u.prompt_tokens_details ?? u.input_tokens_details, 'cached_tokens') ?? num(u.cachedContentTokenCount);
   const reasoning = field(u.completion_tokens_details ?? u.output_tokens_details, 'reasoning_tokens');
+  const thoughts = num(u.thoughtsTokenCount);
   if (input !== undefined && cached) {
     usage.input_cached_tokens = Math.min(cached, input);
     input -= usage.input_cached_tokens;
@@ -646,11 +669,12 @@ export const usageFromEvent = (data: string, end?: string): Usage | undefined =>
     usage.output_reasoning_tokens = Math.min(reasoning, output);
     output -= usage.output_reasoning_tokens;
   }
+  if (thoughts) usage.output_reasoning_tokens = thoughts;
   const cacheRead = num(u.cache_read_input_tokens);
   const cacheCreation = num(u.cache_creation_input_tokens);
   if (cacheRead !== undefined) usage.input_cache_read = cacheRead;
   if (cacheCreation !== undefined) usage.input_cache_creation = cacheCreation;
-  const total = num(u.total_tokens);
+  const total = num(u.total_tokens) ?? num(u.totalTokenCount);
   if (input !== undefined) usage.input = input;
   if (output !== undefined) usage.output = output;
   if (total !== undefined) usage.total = total;

@@ -32,6 +32,18 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
     seen.push({ path: url.pathname + url.search, method: req.method ?? '', headers: req.headers, body });
     if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}');
     if (url.pathname === '/missing') return void res.writeHead(404).end('nope');
+    if (url.pathname === '/completion') {
+      // A chat completion that did not stream, as OpenAI answers it.
+      const body = { id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' } }], usage: { prompt_tokens: 31, completion_tokens: 7, total_tokens: 38 } };
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    }
+    if (url.pathname === '/sse-gemini') {
+      // Gemini's streamGenerateContent?alt=sse: every chunk carries the usage so far.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (text: string, usage: object) => `data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0 }], usageMetadata: usage })}\r\n\r\n`;
+      res.write(chunk('Hel', { promptTokenCount: 9, totalTokenCount: 9 }));
+      return void setTimeout(() => res.end(chunk('lo', { promptTokenCount: 9, candidatesTokenCount: 2, thoughtsTokenCount: 120, totalTokenCount: 131 })), 20);
+    }
     if (url.pathname === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const events = [
@@ -369,6 +381,49 @@ describe('instrumentFetch', () => {
     expect(first - gen.startMs).toBeGreaterThanOrEqual(120);
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 1200, output: 4000, total: 5200 });
     expect(t.byName('GET').attrs[BODY_ATTRS.sseEvents]).toBe(3);
+  });
+
+  it("reads Gemini's usage from its stream: the counts of the last chunk, thinking apart", async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    await trace.generation('llm', { model: 'gemini-2.5-flash' }, async () => {
+      await (await fetch(`${base}/sse-gemini`)).text();
+    });
+    trace.finish();
+    const gen = t.byName('llm');
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, output_reasoning_tokens: 120, total: 131 });
+    expect(gen.attrs['gen_ai.usage.output_tokens']).toBe(122);
+    expect(gen.attrs['langfuse.observation.completion_start_time']).toMatch(/^\d{4}-/);
+  });
+
+  it('reads the usage of a call that did not stream from the body the app parsed, json() or text(); the app has the last word', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    const answers: unknown[] = [];
+    await trace.generation('by-json', { model: 'gpt-4o' }, async () => {
+      answers.push(await (await fetch(`${base}/completion`)).json());
+    });
+    await trace.generation('by-text', { model: 'gpt-4o' }, async () => {
+      answers.push(JSON.parse(await (await fetch(`${base}/completion`)).text()));
+    });
+    await trace.generation('own-usage', { model: 'gpt-4o' }, async (gen) => {
+      const body = (await (await fetch(`${base}/completion`)).json()) as { usage: { prompt_tokens: number } };
+      gen.setUsage({ input: body.usage.prompt_tokens, output: 1 });
+    });
+    // Not a generation: nothing to fill.
+    await trace.span('plain', async () => void (await (await fetch(`${base}/completion`)).json()));
+    trace.finish();
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toEqual(answers[1]);
+    for (const name of ['by-json', 'by-text']) {
+      expect(JSON.parse(t.byName(name).attrs['langfuse.observation.usage_details'] as string), name).toEqual({ input: 31, output: 7, total: 38 });
+    }
+    expect(JSON.parse(t.byName('own-usage').attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 31, output: 1 });
+    expect(t.byName('plain').attrs['langfuse.observation.usage_details']).toBeUndefined();
+    // A call that did not stream has no first token to time.
+    expect(t.byName('by-json').attrs['langfuse.observation.completion_start_time']).toBeUndefined();
   });
 
   it('falls back to the first event for a stream whose events it cannot tell apart (also past 32 events), and keeps a time the app set', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BODY_IDLE_MS, createSseCounter, isOutputEvent, UNREAD_MS, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
+import { BODY_IDLE_MS, createSseCounter, isOutputEvent, UNREAD_MS, usageFromBody, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
 
 const enc = new TextEncoder();
 
@@ -81,7 +81,8 @@ describe('watchBody', () => {
     expect(res.bodyUsed).toBe(true);
     expect(seen.chunks).toBe(0);
     // json() does not say how many bytes it read: Content-Length does, when not compressed.
-    expect(seen.ends).toEqual([['complete', { bytes: 15, isStream: false }]]);
+    // The parsed body is passed on, for the usage of a call that did not stream.
+    expect(seen.ends).toEqual([['complete', { bytes: 15, isStream: false, value: { a: 1, b: [2] } }]]);
     const gzipped = counted(['{}'], { headers: { 'content-length': '9', 'content-encoding': 'gzip' } }).res;
     const g = watcher();
     watchBody(gzipped, g.w);
@@ -98,7 +99,7 @@ describe('watchBody', () => {
       const value = await fn(res);
       expect(value, name).toBeDefined();
       // 'héllo wörld' is 11 characters and 13 bytes in UTF-8.
-      expect(seen.ends, name).toEqual([['complete', { bytes: 13, isStream: false }]]);
+      expect(seen.ends, name).toEqual([['complete', { bytes: 13, isStream: false, value }]]);
     }
   });
 
@@ -108,12 +109,12 @@ describe('watchBody', () => {
     const d = watcher();
     watchBody(declared.res, d.w);
     await declared.res.text();
-    expect(d.seen.ends).toEqual([['complete', { bytes: long.length, isStream: false }]]);
+    expect(d.seen.ends).toEqual([['complete', { bytes: long.length, isStream: false, value: long }]]);
     const chunked = counted([long]);
     const c = watcher();
     watchBody(chunked.res, c.w);
     expect(await chunked.res.text()).toHaveLength(long.length);
-    expect(c.seen.ends).toEqual([['complete', { bytes: undefined, isStream: false }]]);
+    expect(c.seen.ends).toEqual([['complete', { bytes: undefined, isStream: false, value: long }]]);
   });
 
   it('gives back what the native method gives: the same value and the same rejection', async () => {
@@ -229,7 +230,7 @@ describe('watchBody', () => {
     expect(copy).toBeInstanceOf(Response);
     expect(copy).not.toBe(res);
     expect(await copy.text()).toBe('abc');
-    expect(seen.ends).toEqual([['complete', { bytes: 3, isStream: false }]]);
+    expect(seen.ends).toEqual([['complete', { bytes: 3, isStream: false, value: 'abc' }]]);
     const reader = res.body!.getReader();
     let text = '';
     for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value as Uint8Array);
@@ -521,10 +522,48 @@ describe('usageFromEvent', () => {
     expect(usageFromEvent(head, 'text":"say \\"usage\\":{\\"input_tokens\\":1} to me"}]}}')).toBeUndefined();
   });
 
+  it("reads Gemini's usageMetadata: cached tokens out of the prompt, thinking apart from the candidates", () => {
+    // A streamed chunk (`streamGenerateContent?alt=sse`): every chunk carries the counts so far.
+    const chunk = (usage: object) => JSON.stringify({ candidates: [{ content: { parts: [{ text: 'Hi' }], role: 'model' }, index: 0 }], usageMetadata: usage, modelVersion: 'gemini-2.5-flash' });
+    expect(usageFromEvent(chunk({ promptTokenCount: 9, candidatesTokenCount: 2, totalTokenCount: 11 }))).toEqual({ input: 9, output: 2, total: 11 });
+    // Gemini's promptTokenCount includes the cached tokens; its thoughts are not in candidatesTokenCount.
+    expect(
+      usageFromEvent(chunk({ promptTokenCount: 2100, cachedContentTokenCount: 2048, candidatesTokenCount: 40, thoughtsTokenCount: 310, totalTokenCount: 2450 })),
+    ).toEqual({ input: 52, input_cached_tokens: 2048, output: 40, output_reasoning_tokens: 310, total: 2450 });
+    // The key alone, inside a text part, is no usage.
+    expect(usageFromEvent('{"candidates":[{"content":{"parts":[{"text":"\\"usageMetadata\\":{}"}]}}]}')).toBeUndefined();
+  });
+
   it('ignores events without usage, null usage and invalid JSON', () => {
     expect(usageFromEvent('{"choices":[{"delta":{"content":"hi"}}],"usage":null}')).toBeUndefined();
     expect(usageFromEvent('[DONE]')).toBeUndefined();
     expect(usageFromEvent('{"usage":{"prompt_tokens":1')).toBeUndefined();
     expect(usageFromEvent('{"usage":{"prompt_tokens":-1}}')).toBeUndefined();
+  });
+});
+
+describe('usageFromBody', () => {
+  const chat = { id: 'chatcmpl-1', object: 'chat.completion', choices: [{ message: { role: 'assistant', content: 'Hi' } }], usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 } };
+
+  it('reads the usage of a call that did not stream, from what json() or text() gave the app', () => {
+    expect(usageFromBody(chat)).toEqual({ input: 12, output: 5, total: 17 });
+    expect(usageFromBody(JSON.stringify(chat))).toEqual({ input: 12, output: 5, total: 17 });
+    expect(usageFromBody({ type: 'message', content: [], usage: { input_tokens: 25, cache_read_input_tokens: 800, output_tokens: 9 } })).toEqual({ input: 25, input_cache_read: 800, output: 9 });
+    expect(usageFromBody({ candidates: [], usageMetadata: { promptTokenCount: 4, candidatesTokenCount: 6, totalTokenCount: 10 } })).toEqual({ input: 4, output: 6, total: 10 });
+  });
+
+  it('reads a long text from its end, without parsing it again', () => {
+    const long = JSON.stringify({ ...chat, choices: [{ message: { role: 'assistant', content: 'x'.repeat(500_000) } }] });
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(usageFromBody(long)).toEqual({ input: 12, output: 5, total: 17 });
+      expect(parse.mock.calls.every(([text]) => String(text).length < 1000)).toBe(true);
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('finds nothing in bodies without usage: other JSON, text, arrays, null', () => {
+    for (const body of [{ answer: 'Hi' }, { usage: null }, 'plain text', '{"usage":', [], null, 42, '']) expect(usageFromBody(body), JSON.stringify(body)).toBeUndefined();
   });
 });
