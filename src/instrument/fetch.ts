@@ -6,7 +6,7 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, generationOf, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import type { Stop } from './index';
@@ -140,8 +140,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const tracer: Tracer = opts.tracer ?? getTracer();
     const parent = parentSpan(tracer);
     const span = startHttpSpan(tracer, method, target, parent);
-    const gen = parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
-    const call: Call = { span, gen, input, init, startMs: now(), method };
+    const call: Call = { span, gen: generationOf(parent), input, init, startMs: now(), method };
     if (target.propagate) {
       try {
         [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);

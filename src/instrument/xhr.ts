@@ -1,12 +1,13 @@
-import type { Span } from '../core/span';
+import type { Generation, Span } from '../core/span';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, generationOf, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
+import { usageFromBody } from './stream';
 import type { Stop } from './index';
 
 /** Options for {@link instrumentXhr}. */
@@ -20,6 +21,8 @@ interface XhrState {
   /** The app set a trace header itself: ours are never doubled or mixed with it. */
   ownTraceHeaders: boolean;
   span?: Span;
+  /** The generation the request runs in: its usage is read from the response. */
+  gen?: Generation;
   failure?: string;
   /**
    * The status as of the last `readystatechange` from HEADERS_RECEIVED on: kept in case the app
@@ -67,6 +70,12 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
         guard(() => {
           const ready = xhr.readyState;
           if (ready >= 2) state.status = xhr.status;
+          // Before load and loadend: usage the app sets from its handlers of those comes after.
+          if (ready === 4 && state.gen) {
+            const type = xhr.responseType;
+            const usage = usageFromBody(type === 'json' ? xhr.response : type === '' || type === 'text' ? xhr.responseText : undefined);
+            if (usage) state.gen.setUsage(usage);
+          }
           // DONE, or already reset to UNSENT by abort() from the app's own handler of DONE (which
           // runs first): then neither load nor loadend follows, and this is the request's end.
           if (ready === 4 || (ready === 0 && state.status !== undefined)) setTimeout(guard(() => finish(state, state.status!)), 0);
@@ -113,8 +122,10 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const target = classify(state.url, rules);
     if (!target) return undefined;
     const tracer = opts.tracer ?? getTracer();
-    const span = startHttpSpan(tracer, state.method, target, parentSpan(tracer));
+    const parent = parentSpan(tracer);
+    const span = startHttpSpan(tracer, state.method, target, parent);
     state.span = span;
+    state.gen = generationOf(parent);
     // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
     if (target.propagate && !state.ownTraceHeaders) {
       inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value));

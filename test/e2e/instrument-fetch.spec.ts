@@ -80,6 +80,41 @@ test('same-origin and allowlisted requests get traceparent, a third-party origin
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('a generation around a call that did not stream gets its usage, by fetch or XMLHttpRequest', async ({ page }) => {
+  await page.goto(s.page('/usage.html', testPage({ init: '{}' })));
+  await ready(page);
+  const answers = await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const xhr = (type: XMLHttpRequestResponseType) =>
+      new Promise<unknown>((resolve, reject) => {
+        const x = new XMLHttpRequest();
+        x.open('POST', '/api/completion');
+        x.responseType = type;
+        x.onload = () => resolve(type === 'json' ? x.response : JSON.parse(x.responseText));
+        x.onerror = () => reject(new Error('xhr failed'));
+        x.send('{}');
+      });
+    const trace = w.tracer.createTrace('usage');
+    const out = [
+      await trace.generation('by-fetch', { model: 'gpt-4o' }, async () => (await fetch('/api/completion', { method: 'POST', body: '{}' })).json()),
+      await trace.generation('by-xhr-json', { model: 'gpt-4o' }, () => xhr('json')),
+      await trace.generation('by-xhr-text', { model: 'gpt-4o' }, () => xhr('')),
+    ];
+    trace.finish();
+    return out;
+  });
+  expect(answers).toHaveLength(3);
+  for (const a of answers) expect(a).toMatchObject({ object: 'chat.completion', usage: { total_tokens: 38 } });
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'usage')).toBeDefined();
+  for (const name of ['by-fetch', 'by-xhr-json', 'by-xhr-text']) {
+    const gen = s.spans().find((x) => x.name === name)!;
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string), name).toEqual({ input: 31, output: 7, total: 38 });
+    expect(gen.attrs['gen_ai.usage.input_tokens'], name).toBe(31);
+  }
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('Request objects, Headers, tuples and plain objects keep their headers and bodies', async ({ page }) => {
   await page.goto(s.page('/forms.html', testPage({ init: '{}' })));
   await ready(page);

@@ -178,6 +178,11 @@ export const startServers = async (): Promise<Servers> => {
     }
     if (path === '/api/error') return void res.writeHead(500, { 'content-type': 'text/plain' }).end('broken');
     if (path === '/api/no-content') return void res.writeHead(204).end();
+    if (path === '/api/completion') {
+      // A chat completion that did not stream, as OpenAI answers it.
+      const completion = { object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' } }], usage: { prompt_tokens: 31, completion_tokens: 7, total_tokens: 38 } };
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ server, path }));
   };
 
