@@ -1,6 +1,5 @@
 import type { Generation, Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
-import type { Usage } from '../core/cost';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { now } from '../lib/now';
@@ -8,10 +7,10 @@ import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, generationOf, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
-import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
+import { watchBody, type BodyOutcome, type BodyWatcher } from './stream';
+import { generationBody } from './generationBody';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
-import * as A from '../core/semconv';
 
 /** Options for {@link instrumentFetch}. */
 export interface FetchOptions extends HttpOptions {
@@ -101,14 +100,6 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   return [copy, init];
 };
 
-const SSE_RE = /^\s*text\/event-stream/i;
-
-/**
- * Events an LLM stream may send before its first output (Responses API streams send about six);
- * past them the stream is taken as one whose events cannot be told apart, and not parsed further.
- */
-const SETUP_EVENTS = 32;
-
 /**
  * Records a CLIENT span for every `fetch()` the page makes (OpenTelemetry HTTP conventions,
  * query values redacted), adds `traceparent`/`tracestate` to same-origin and `propagateTo`
@@ -167,31 +158,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let chunks = 0;
       let bytes = 0;
       let lastMs = headersMs;
-      let usage: Usage | undefined;
-      const gen = call.gen;
-      const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
-      // The generation's first token: the first event with output in it, looked for among the
-      // first SETUP_EVENTS. A stream whose events cannot be told apart falls back, at its end, to
-      // its first event. A time the app (or an earlier stream of the same generation) set is kept.
-      let firstEventMs: number | undefined;
-      let sawOutput = false;
-      const sse = isSse
-        ? createSseCounter((data, index, end) => {
-            if (gen && !sawOutput && index < SETUP_EVENTS) {
-              if (index === 0) firstEventMs = now();
-              if (isOutputEvent(data)) {
-                sawOutput = true;
-                if (gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart();
-              }
-            }
-            const found = usageFromEvent(data, end);
-            if (found && gen) {
-              // Anthropic splits usage over two events; OpenAI sends it once, at the end.
-              usage = { ...usage, ...found };
-              gen.setUsage(usage);
-            }
-          })
-        : undefined;
+      const body = generationBody(res, call.gen, now);
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -200,7 +167,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
             span.recordEvent('first_chunk');
           }
           bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
-          sse?.push(chunk);
+          body.push(chunk);
         },
         end(outcome: BodyOutcome, detail) {
           // Read through response.body: every chunk was counted. Read with text() and the
@@ -208,13 +175,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
           else if (detail.bytes !== undefined) span.setAttribute(BODY_ATTRS.bytes, detail.bytes);
           span.setAttribute(BODY_ATTRS.outcome, outcome);
-          if (sse) span.setAttribute(BODY_ATTRS.sseEvents, sse.events);
-          if (gen && !sawOutput && firstEventMs !== undefined && gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart(firstEventMs);
-          // A call that did not stream: its usage is in the body the app parsed.
-          if (gen && !sse) {
-            const found = usageFromBody(detail.value);
-            if (found) gen.setUsage(found);
-          }
+          const events = body.end(detail.value);
+          if (body.isSse) span.setAttribute(BODY_ATTRS.sseEvents, events);
           if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
@@ -222,7 +184,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the
       // generation's first token, and only the stream sees when it arrives.
-      if (!watchBody(res, watcher, { now, isStreaming: isSse })) span.end();
+      if (!watchBody(res, watcher, { now, isStreaming: body.isSse })) span.end();
     } catch (error) {
       reportInternal(error);
       span.end();

@@ -1,0 +1,67 @@
+import type { Generation } from '../core/span';
+import type { Usage } from '../core/cost';
+import * as A from '../core/semconv';
+import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent } from './stream';
+
+const SSE_RE = /^\s*text\/event-stream/i;
+
+/**
+ * Events an LLM stream may send before its first output (Responses API streams send about six);
+ * past them the stream is taken as one whose events cannot be told apart, and not parsed further.
+ */
+const SETUP_EVENTS = 32;
+
+/** What a response body fed to {@link generationBody} tells, chunk by chunk and at its end. */
+export interface GenerationBody {
+  /** Whether the response is a `text/event-stream`. */
+  readonly isSse: boolean;
+  /** Feeds a chunk the app read through `response.body` (or `text()` of a stream). */
+  push(chunk: unknown): void;
+  /** The body was read; `value` is what a read method gave the app. Returns the SSE events seen. */
+  end(value?: unknown): number;
+}
+
+/**
+ * Follows a response body for the generation the request runs in (none: SSE events are only
+ * counted). A `text/event-stream` sets the first-token time (`completion_start_time`) at the first
+ * event with output, looked for among the first SETUP_EVENTS, or at its end at its first event
+ * when its events cannot be told apart; its usage events fill usage. A body that did not stream
+ * fills usage from what `json()` or `text()` gave the app. A first-token time already set (by the
+ * app, or by an earlier stream of the same generation) is kept.
+ */
+export const generationBody = (res: Response, gen: Generation | undefined, now: () => number): GenerationBody => {
+  const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+  let firstEventMs: number | undefined;
+  let sawOutput = false;
+  let usage: Usage | undefined;
+  const sse = isSse
+    ? createSseCounter((data, index, end) => {
+        if (gen && !sawOutput && index < SETUP_EVENTS) {
+          if (index === 0) firstEventMs = now();
+          if (isOutputEvent(data)) {
+            sawOutput = true;
+            if (gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart();
+          }
+        }
+        const found = usageFromEvent(data, end);
+        if (found && gen) {
+          // Anthropic splits usage over two events; OpenAI sends it once, at the end.
+          usage = { ...usage, ...found };
+          gen.setUsage(usage);
+        }
+      })
+    : undefined;
+  return {
+    isSse,
+    push: (chunk) => sse?.push(chunk),
+    end(value) {
+      if (gen && !sawOutput && firstEventMs !== undefined && gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart(firstEventMs);
+      // A call that did not stream: its usage is in the body the app parsed.
+      if (gen && !sse) {
+        const found = usageFromBody(value);
+        if (found) gen.setUsage(found);
+      }
+      return sse ? sse.events : 0;
+    },
+  };
+};
