@@ -73,7 +73,7 @@ export const BODY_IDLE_MS = 10_000;
 export const UNREAD_MS = 1_000;
 
 /** Longest `text()` result whose UTF-8 bytes are counted when no Content-Length tells them. */
-const MAX_COUNTED_CHARS = 1 << 18;
+const MAX_COUNTED_CHARS = 262_144;
 
 /** The body-reading methods of `Response.prototype` (those a runtime has are shadowed). */
 const METHODS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const;
@@ -149,13 +149,19 @@ const finish = (w: Watch, outcome: BodyOutcome, detail: BodyEnd): void => {
 /** Whether a read or an end seen on `b` counts: `b` is the first branch the app read. */
 const leads = (b: Branch): boolean => !b.watch.done && (b.watch.leader ??= b) === b;
 
-/** Runs the sweep within `delayMs`, or sooner if it is already due sooner. */
+/**
+ * Runs the sweep within `delayMs`, or sooner if it is already due sooner. A timer long overdue
+ * was dropped (Workers may cancel the timers of a request that has ended): it is set again. On a
+ * server the timer does not keep the process alive.
+ */
 const sweepIn = (delayMs: number): void => {
-  const due = Date.now() + delayMs;
-  if (sweepTimer !== undefined && sweepDueMs <= due) return;
+  const t = Date.now();
+  const due = t + delayMs;
+  if (sweepTimer !== undefined && sweepDueMs <= due && t < sweepDueMs + UNREAD_MS) return;
   clearTimeout(sweepTimer);
   sweepDueMs = due;
   sweepTimer = setTimeout(sweep, delayMs);
+  (sweepTimer as { unref?(): void }).unref?.();
 };
 
 /**
@@ -317,7 +323,9 @@ const streamOf = (b: Branch, n: Native): ReadableStream<unknown> => {
 const makeNative = (): Native | null => {
   if (typeof Response !== 'function') return null;
   const proto = Response.prototype as unknown as Record<string, unknown>;
-  const body = Object.getOwnPropertyDescriptor(proto, 'body')?.get;
+  // Workers define `body` on a prototype further up (Response extends Body there).
+  let body: unknown;
+  for (let o: object | null = proto; o && !body; o = Object.getPrototypeOf(o) as object | null) body = Object.getOwnPropertyDescriptor(o, 'body')?.get;
   const clone = proto.clone;
   if (typeof body !== 'function' || typeof clone !== 'function') return null;
   const n: Native = {
@@ -430,8 +438,8 @@ const MAX_LINE_CHARS = MAX_DATA_CHARS;
  */
 const MAX_END_CHARS = 1 << 15;
 // OpenAI's and Anthropic's `usage`, Gemini's `usageMetadata`.
-const USAGE_RE = /"usage(?:Metadata)?"\s*:\s*\{/;
-const LAST_USAGE_RE = new RegExp(USAGE_RE.source, 'g');
+// Global, to find the last one in an event's end; search() ignores the flag and `lastIndex`.
+const USAGE_RE = /"usage(?:Metadata)?"\s*:\s*\{/g;
 
 /** Counts Server-Sent Events as bytes arrive (the `text/event-stream` framing rules). */
 export interface SseCounter {
@@ -606,7 +614,7 @@ const usageIn = (p: unknown): unknown => {
 };
 
 /** The usage object of a whole event's data. */
-const usageOf = (data: string): unknown => (USAGE_RE.test(data) ? usageIn(parseJson(data)) : undefined);
+const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 ? usageIn(parseJson(data)) : undefined);
 
 /**
  * The last usage object in the end of a long event: the response's own in the Responses API's
@@ -615,7 +623,7 @@ const usageOf = (data: string): unknown => (USAGE_RE.test(data) ? usageIn(parseJ
  */
 const usageAtEnd = (end: string): unknown => {
   let open = -1;
-  for (LAST_USAGE_RE.lastIndex = 0; LAST_USAGE_RE.test(end); ) open = LAST_USAGE_RE.lastIndex - 1;
+  for (USAGE_RE.lastIndex = 0; USAGE_RE.test(end); ) open = USAGE_RE.lastIndex - 1;
   for (let i = open, depth = 0; open >= 0 && i < end.length; i++) {
     const c = end[i];
     if (c === '{') depth++;

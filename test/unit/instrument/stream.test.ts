@@ -303,6 +303,26 @@ describe('watchBody', () => {
     }
   });
 
+  it('sets its sweep timer again when the runtime dropped it (Workers may cancel the timers of an ended request)', async () => {
+    vi.resetModules();
+    vi.useFakeTimers();
+    try {
+      const { watchBody } = await import('../../../src/instrument/stream');
+      const first = watcher();
+      watchBody(counted(['a']).res, first.w, { now: Date.now });
+      // The request ended and its timers went with it; a later request watches another body.
+      vi.clearAllTimers();
+      vi.setSystemTime(Date.now() + 3 * UNREAD_MS);
+      const second = watcher();
+      watchBody(counted(['b']).res, second.w, { now: Date.now });
+      await vi.advanceTimersByTimeAsync(UNREAD_MS + 10);
+      expect(first.seen.ends).toEqual([['unread', { isStream: false }]]);
+      expect(second.seen.ends).toEqual([['unread', { isStream: false }]]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a watcher that throws does not disturb the body', async () => {
     const { res } = counted(['a', 'b']);
     watchBody(res, {
