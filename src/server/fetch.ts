@@ -2,6 +2,11 @@ import { inject } from '../propagation/index';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
+import { hasNoBody } from '../lib/hasNoBody';
+import { now } from '../lib/now';
+import { generationOf } from '../instrument/http';
+import { generationBody } from '../instrument/generationBody';
+import { watchBody } from '../instrument/stream';
 
 // The fetch in place before our patch; calls through it are never traced.
 let original: typeof fetch | undefined;
@@ -15,8 +20,9 @@ const isRequestLike = (input: unknown): input is Request =>
  * Sends through `send` and, inside a request handled by `withTracing`, records a CLIENT span
  * around it with `traceparent`/`tracestate` injected (for URLs the handler's `propagateTo`
  * allows). The caller gets `send`'s promise itself: same response, same rejection. The span ends
- * when the response headers arrive; the response body is not wrapped, so `response` stays the
- * very object `send` resolved with.
+ * when the response headers arrive, and `response` stays the very object `send` resolved with.
+ * Inside a generation (a model call made from the backend), its body is watched as the page's
+ * is, in place: the generation gets its first-token time and usage from it.
  */
 const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
   const scope = currentScope();
@@ -25,6 +31,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
   if (!scope || !parent) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
   let args: [RequestInfo | URL, RequestInit | undefined] = [input, init];
   let span;
+  let method = 'GET';
   try {
     // fetch(url, request), the Workers proxy idiom: the init is a Request whose method and body
     // live on its prototype, which a spread would drop. Fold the two into one Request first.
@@ -35,7 +42,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
     }
     const request = isRequestLike(input) ? input : undefined;
     const href = request ? request.url : String(input);
-    const method = init?.method ?? request?.method ?? 'GET';
+    method = init?.method ?? request?.method ?? 'GET';
     // Parsed once, for the name, the attributes and the propagation rule.
     const url = parseUrl(href);
     // `{method}`, as OpenTelemetry's HTTP conventions name a client span without a URL template,
@@ -72,6 +79,11 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
             s.setStatus('error', `HTTP ${res.status}`);
           }
           s.end();
+          const gen = generationOf(parent);
+          if (gen?.isRecording && !hasNoBody(res.status, method)) {
+            const body = generationBody(res, gen, now);
+            watchBody(res, { chunk: body.push, end: (_outcome, detail) => void body.end(detail.value) }, { now, isStreaming: body.isSse });
+          }
         },
         (error: unknown) => {
           s.recordError(error);

@@ -20,6 +20,14 @@ let rx: Receiver;
 beforeAll(async () => {
   rx = await startReceiver();
   rx.reply = (req, res) => {
+    if (req.url === '/model?stream') {
+      // An OpenAI-style stream: the role chunk with the headers, the first token 50 ms later.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
+      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}\n\ndata: [DONE]\n\n'), 50);
+      return;
+    }
+    if (req.url === '/model') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":31,"completion_tokens":7}}');
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(req.url.startsWith('/down') ? `down ${new URL(req.url, 'http://x').searchParams.get('i')}` : '{}');
   };
@@ -128,6 +136,24 @@ for (const runtime of RUNTIMES) {
       expect(attr(server, 'http.response.body.size')).toEqual({ intValue: String(res.text.length) });
       // Three chunks, 5 ms apart: the span covers the body, not just the headers.
       expect(BigInt(server.endTimeUnixNano) - BigInt(server.startTimeUnixNano)).toBeGreaterThanOrEqual(10_000_000n);
+    });
+
+    it('fills a generation around a model call from its response: first-token time and usage', async () => {
+      const traceId = newTraceId();
+      const res = await app.request('/llm', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });
+      expect(res.status).toBe(200);
+      const out = JSON.parse(res.text) as { streamed: string; whole: { usage: unknown } };
+      expect(out.streamed).toContain('[DONE]');
+      expect(out.whole.usage).toEqual({ prompt_tokens: 31, completion_tokens: 7 });
+      await app.settled();
+      const [exp] = await waitForExport(traceId);
+      const gen = exp!.spans.find((s) => s.name === 'llm')!;
+      const json = exp!.spans.find((s) => s.name === 'llm-json')!;
+      expect(JSON.parse(String(attr(gen, 'langfuse.observation.usage_details')?.stringValue))).toEqual({ input: 9, output: 2, total: 11 });
+      expect(JSON.parse(String(attr(json, 'langfuse.observation.usage_details')?.stringValue))).toEqual({ input: 31, output: 7 });
+      const first = Date.parse(String(attr(gen, 'langfuse.observation.completion_start_time')?.stringValue));
+      // Workers' clock stands still while code runs and moves on I/O: the 50 ms wait shows.
+      expect(first * 1e6 - Number(gen.startTimeUnixNano)).toBeGreaterThanOrEqual(30e6);
     });
 
     // encodeBody is workerd's alone; elsewhere there is no such option to lose.

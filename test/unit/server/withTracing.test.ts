@@ -178,6 +178,61 @@ describe('withTracing', () => {
     expect(rx.received[1]!.body).toBe('{}');
   });
 
+  it('fills a generation around a model call from its response: first-token time and usage, streamed or not', async () => {
+    const before = rx.reply;
+    rx.reply = (req, res) => {
+      if (req.url === '/v1/chat/completions?stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
+        setTimeout(() => {
+          res.write('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\n');
+          res.end('data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}\n\ndata: [DONE]\n\n');
+        }, 60);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":31,"completion_tokens":7}}');
+    };
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        async () => {
+          const span = requestSpan()!;
+          const streamed = await span.generation('streamed', { model: 'gpt-4o' }, async () => {
+            const res = await fetch(`${rx.base}/v1/chat/completions?stream`, { method: 'POST', body: '{}' });
+            // Read as the OpenAI SDK reads a stream: async iteration over the body.
+            let text = '';
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += new TextDecoder().decode(chunk);
+            return text;
+          });
+          const whole = await span.generation('whole', { model: 'gpt-4o' }, async () => (await fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' })).json());
+          // Not inside a generation: the body is left alone.
+          const plain = await fetch(`${rx.base}/v1/chat/completions`);
+          const untouched = Object.getPrototypeOf(plain) === Response.prototype;
+          await plain.text();
+          return Response.json({ streamed, whole, untouched });
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, settle } = workerCtx();
+      const out = (await (await handler(new Request('http://x/'), {}, ctx)).json()) as { streamed: string; whole: unknown; untouched: boolean };
+      await settle();
+      expect(out.streamed).toContain('[DONE]');
+      expect(out.whole).toMatchObject({ usage: { prompt_tokens: 31 } });
+      expect(out.untouched).toBe(true);
+      const spans = rec.spans();
+      const streamed = spans.find((s) => s.name === 'streamed')!;
+      const whole = spans.find((s) => s.name === 'whole')!;
+      expect(JSON.parse(streamed.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2, total: 11 });
+      // The role chunk came with the headers; the first token 60 ms later.
+      expect(Date.parse(streamed.attrs[A.COMPLETION_START_TIME] as string) - streamed.startMs).toBeGreaterThanOrEqual(40);
+      expect(JSON.parse(whole.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 31, output: 7 });
+      expect(byKind(spans, 'client').every((c) => c.parentId === streamed.spanId || c.parentId === whole.spanId || c.parentId === byKind(spans, 'server')[0]!.spanId)).toBe(true);
+    } finally {
+      rx.reply = before;
+    }
+  });
+
   it('keeps concurrent requests apart', async () => {
     const rec = recorder();
     stopFetch = instrumentServerFetch();
