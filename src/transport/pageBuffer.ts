@@ -1,4 +1,4 @@
-import type { DeadLetterRecord, DeliveryStatus, FlushResult, SpanRecord, TelemetryRecord } from '../protocol';
+import type { DeadLetterRecord, DeliveryStatus, FlushResult, TelemetryRecord } from '../protocol';
 import type { SpanProcessor } from '../core/processors';
 import { droppedOn, stampDropped } from '../lib/stampDropped';
 import { reportInternal } from '../lib/reportInternal';
