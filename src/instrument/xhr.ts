@@ -8,6 +8,7 @@ import { classify, compileRules, generationOf, isTraceHeader, setHttpFailure, se
 import { parentSpan } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
+import * as A from '../core/semconv';
 import type { Stop } from './index';
 
 /** Options for {@link instrumentXhr}. */
@@ -21,8 +22,10 @@ interface XhrState {
   /** The app set a trace header itself: ours are never doubled or mixed with it. */
   ownTraceHeaders: boolean;
   span?: Span;
-  /** The generation the request runs in: its usage is read from the response. */
+  /** The generation the request runs in, until its usage is read from the response. */
   gen?: Generation;
+  /** The generation's usage when the request was sent. */
+  usageAtSend?: unknown;
   failure?: string;
   /**
    * The status as of the last `readystatechange` from HEADERS_RECEIVED on: kept in case the app
@@ -51,6 +54,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   const finish = (state: XhrState, status: number, loaded?: number): void => {
     state.off?.();
     state.off = undefined;
+    state.gen = undefined;
     const span = state.span;
     if (!span || span.isEnded) return;
     if (status > 0) setHttpStatus(span, status);
@@ -58,6 +62,20 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     if (typeof loaded === 'number') span.setAttribute(BODY_ATTRS.bytes, loaded);
     span.end();
   };
+
+  /**
+   * Fills the generation the request ran in with the usage in its response (type json, or
+   * text), at DONE: before load and loadend, so usage the app sets from its handlers of those
+   * wins. The app's own handler of DONE runs before this one; usage it set there is kept.
+   */
+  const readUsage = guard((xhr: XMLHttpRequest, state: XhrState): void => {
+    const gen = state.gen;
+    state.gen = undefined;
+    if (!gen || gen.attrs[A.USAGE_DETAILS] !== state.usageAtSend) return;
+    const type = xhr.responseType;
+    const usage = usageFromBody(type === 'json' ? xhr.response : type === '' || type === 'text' ? xhr.responseText : undefined);
+    if (usage) gen.setUsage(usage);
+  });
 
   // The listeners belong to one request and go when it ends, so an XHR the app reuses (polling)
   // collects none, and a late `loadend` of an earlier request never ends a newer one.
@@ -70,15 +88,10 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
         guard(() => {
           const ready = xhr.readyState;
           if (ready >= 2) state.status = xhr.status;
-          // Before load and loadend: usage the app sets from its handlers of those comes after.
-          if (ready === 4 && state.gen) {
-            const type = xhr.responseType;
-            const usage = usageFromBody(type === 'json' ? xhr.response : type === '' || type === 'text' ? xhr.responseText : undefined);
-            if (usage) state.gen.setUsage(usage);
-          }
           // DONE, or already reset to UNSENT by abort() from the app's own handler of DONE (which
           // runs first): then neither load nor loadend follows, and this is the request's end.
           if (ready === 4 || (ready === 0 && state.status !== undefined)) setTimeout(guard(() => finish(state, state.status!)), 0);
+          if (ready === 4) readUsage(xhr, state);
         }),
       ],
       // A request's own loadend finds it done; one dispatched after the app already opened and
@@ -126,6 +139,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const span = startHttpSpan(tracer, state.method, target, parent);
     state.span = span;
     state.gen = generationOf(parent);
+    state.usageAtSend = state.gen?.attrs[A.USAGE_DETAILS];
     // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
     if (target.propagate && !state.ownTraceHeaders) {
       inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value));

@@ -41,12 +41,22 @@ class StubXhr extends EventTarget {
       this.readyState = 4;
     } else this.active = true;
   }
-  /** The response arrives. */
-  respond(status: number): void {
+  responseType: XMLHttpRequestResponseType = '';
+  responseText = '';
+  response: unknown = '';
+  onreadystatechange: (() => void) | null = null;
+  /** The response arrives; with `body`, DONE is announced first, as the standard orders it. */
+  respond(status: number, body?: string): void {
     if (!this.active) return;
     this.active = false;
     this.status = status;
     this.readyState = 4;
+    if (body !== undefined) {
+      this.responseText = this.responseType === 'json' ? '' : body;
+      this.response = this.responseType === 'json' ? JSON.parse(body) : body;
+      this.onreadystatechange?.();
+      this.dispatchEvent(new Event('readystatechange'));
+    }
     this.onload?.();
     this.dispatchEvent(new Event('load'));
     this.dispatchEvent(Object.assign(new Event('loadend'), { loaded: 2 }));
@@ -156,5 +166,34 @@ describe('instrumentXhr', () => {
     expect(Xhr.prototype.open).toBe(open);
     expect(Xhr.prototype.setRequestHeader).toBe(setHeader);
     expect(Object.prototype.hasOwnProperty.call(Xhr.prototype, 'open')).toBe(false);
+  });
+
+  it('fills the generation it runs in with the usage in the response; usage the app sets, before or after, is kept', async () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const body = '{"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":7}}';
+    const trace = t.tracer.createTrace('chat');
+    const run = (name: string, setup: (x: StubXhr, gen: { setUsage(u: object): void }) => void) =>
+      trace.generation(name, { model: 'gpt-4o' }, (gen) => {
+        const x = make();
+        x.open('POST', '/v1/chat/completions');
+        setup(x, gen);
+        x.send();
+        x.respond(200, body);
+      });
+    run('text', () => undefined);
+    run('json', (x) => void (x.responseType = 'json'));
+    run('set-at-done', (x, gen) => {
+      // The app's own handler of DONE was set before send(), so it runs before the SDK's listener.
+      x.onreadystatechange = () => void (x.readyState === 4 && gen.setUsage({ input: 1, output: 1 }));
+    });
+    run('set-in-onload', (x, gen) => void (x.onload = () => gen.setUsage({ input: 2, output: 2 })));
+    trace.finish();
+    await new Promise((r) => setTimeout(r, 5));
+    const usage = (name: string) => JSON.parse(t.byName(name).attrs['langfuse.observation.usage_details'] as string);
+    expect(usage('text')).toEqual({ input: 31, output: 7 });
+    expect(usage('json')).toEqual({ input: 31, output: 7 });
+    expect(usage('set-at-done')).toEqual({ input: 1, output: 1 });
+    expect(usage('set-in-onload')).toEqual({ input: 2, output: 2 });
   });
 });
