@@ -646,8 +646,10 @@ export const usageFromEvent = (data: string, end?: string): Usage | undefined =>
  * again: its usage is read from its end, where all of these formats put it.
  */
 export const usageFromBody = (body: unknown): Usage | undefined => {
-  if (typeof body !== 'string') return toUsage(usageIn(body));
-  return body.length <= MAX_DATA_CHARS ? usageFromEvent(body) : usageFromEvent('', body.slice(-MAX_END_CHARS));
+  // Gemini's streamGenerateContent without `alt=sse` answers a JSON array of chunks; the last has the final counts.
+  if (typeof body !== 'string') return toUsage(usageIn(Array.isArray(body) ? body[body.length - 1] : body));
+  // A text that parses to no usage (that array, SSE read as text) may still end with some.
+  return (body.length <= MAX_DATA_CHARS ? usageFromEvent(body) : undefined) ?? usageFromEvent('', body.slice(-MAX_END_CHARS));
 };
 
 /**
@@ -664,7 +666,9 @@ const toUsage = (raw: unknown): Usage | undefined => {
   const u = raw as Record<string, unknown> | null | undefined;
   if (!u || typeof u !== 'object') return undefined;
   const usage: Usage = {};
-  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? num(u.promptTokenCount);
+  // Gemini counts the prompts of its tool calls apart from promptTokenCount.
+  const prompt = num(u.promptTokenCount);
+  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? (prompt === undefined ? undefined : prompt + (num(u.toolUsePromptTokenCount) ?? 0));
   let output = num(u.completion_tokens) ?? num(u.output_tokens) ?? num(u.candidatesTokenCount);
   const cached = field(u.prompt_tokens_details ?? u.input_tokens_details, 'cached_tokens') ?? num(u.cachedContentTokenCount);
   const reasoning = field(u.completion_tokens_details ?? u.output_tokens_details, 'reasoning_tokens');

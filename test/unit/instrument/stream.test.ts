@@ -550,6 +550,8 @@ describe('usageFromEvent', () => {
     expect(
       usageFromEvent(chunk({ promptTokenCount: 2100, cachedContentTokenCount: 2048, candidatesTokenCount: 40, thoughtsTokenCount: 310, totalTokenCount: 2450 })),
     ).toEqual({ input: 52, input_cached_tokens: 2048, output: 40, output_reasoning_tokens: 310, total: 2450 });
+    // The prompts of its tool calls are input too, counted apart from promptTokenCount.
+    expect(usageFromEvent(chunk({ promptTokenCount: 100, toolUsePromptTokenCount: 50, candidatesTokenCount: 10, totalTokenCount: 160 }))).toEqual({ input: 150, output: 10, total: 160 });
     // The key alone, inside a text part, is no usage.
     expect(usageFromEvent('{"candidates":[{"content":{"parts":[{"text":"\\"usageMetadata\\":{}"}]}}]}')).toBeUndefined();
   });
@@ -570,6 +572,19 @@ describe('usageFromBody', () => {
     expect(usageFromBody(JSON.stringify(chat))).toEqual({ input: 12, output: 5, total: 17 });
     expect(usageFromBody({ type: 'message', content: [], usage: { input_tokens: 25, cache_read_input_tokens: 800, output_tokens: 9 } })).toEqual({ input: 25, input_cache_read: 800, output: 9 });
     expect(usageFromBody({ candidates: [], usageMetadata: { promptTokenCount: 4, candidatesTokenCount: 6, totalTokenCount: 10 } })).toEqual({ input: 4, output: 6, total: 10 });
+  });
+
+  it("reads Gemini's JSON array of chunks (no alt=sse) and an SSE stream read as text, whatever their length", () => {
+    const chunks = [
+      { candidates: [{ content: { parts: [{ text: 'Hel' }] } }], usageMetadata: { promptTokenCount: 4, totalTokenCount: 4 } },
+      { candidates: [{ content: { parts: [{ text: 'lo' }] } }], usageMetadata: { promptTokenCount: 4, candidatesTokenCount: 6, totalTokenCount: 10 } },
+    ];
+    expect(usageFromBody(chunks)).toEqual({ input: 4, output: 6, total: 10 });
+    expect(usageFromBody(JSON.stringify(chunks))).toEqual({ input: 4, output: 6, total: 10 });
+    const sse = 'data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n';
+    expect(usageFromBody(sse)).toEqual({ input: 9, output: 2 });
+    expect(usageFromBody('data: {"choices":[{"delta":{"content":"' + 'x'.repeat(100_000) + '"}}]}\n\n' + sse)).toEqual({ input: 9, output: 2 });
+    expect(usageFromBody([])).toBeUndefined();
   });
 
   it('reads a long text from its end, without parsing it again', () => {
