@@ -2,6 +2,7 @@ import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric, type MetricType } from
 import type { Span } from './core/span';
 import type { Tracer } from './core/tracer';
 import { getTracer } from './core/global';
+import { isPage } from './lib/isPage';
 import { reportInternal } from './lib/reportInternal';
 import { findInteraction } from './instrument/interaction';
 import { getPageTrace, setPageTrace } from './instrument/navigation';
@@ -79,7 +80,7 @@ export const onVitals = (callback: (vital: VitalRecord, metric: MetricType) => v
   };
   const reportOpts = { reportAllChanges: opts.reportAllChanges === true };
   // web-vitals checks for PerformanceObserver support itself; outside a page it has nothing to do.
-  if (typeof document === 'object') {
+  if (isPage()) {
     for (const subscribe of [onLCP, onINP, onCLS, onFCP, onTTFB]) {
       try {
         (subscribe as (cb: (m: MetricType) => void, o: typeof reportOpts) => void)(report, reportOpts);
@@ -147,7 +148,7 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
       },
     });
     span.end(endMs);
-    if (!flushQueued && typeof document === 'object' && document.visibilityState === 'hidden') {
+    if (!flushQueued && isPage() && document.visibilityState === 'hidden') {
       // Several vitals arrive in the same hidden event: one flush after all of them.
       flushQueued = true;
       queueMicrotask(() => {

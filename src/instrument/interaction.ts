@@ -2,6 +2,7 @@ import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
+import { isPage } from '../lib/isPage';
 import { reportInternal } from '../lib/reportInternal';
 import { epochOf } from '../lib/now';
 import { getPageContext, interactionContext, setPageContext, type InteractionContext } from './interactionContext';
@@ -135,7 +136,7 @@ const eventEpochMs = (e: Event): number | undefined => {
  */
 export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
   const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
-  if (typeof w.addEventListener !== 'function' || typeof document !== 'object') return () => undefined;
+  if (typeof w.addEventListener !== 'function' || !isPage()) return () => undefined;
   let ctx = opts.context ?? getPageContext();
   if (!ctx) {
     ctx = interactionContext();

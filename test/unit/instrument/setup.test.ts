@@ -2,6 +2,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { init, setTracer, stop } from '../../../src/core/global';
 import { createMemoryExporter } from '../../../src/export/memory';
 import { interactionContext } from '../../../src/instrument/interactionContext';
+import { instrumentInteractions } from '../../../src/instrument/interaction';
+import { instrumentNavigation } from '../../../src/instrument/navigation';
+import { instrumentVitals } from '../../../src/vitals';
+import { internalErrorCount } from '../../../src/lib/reportInternal';
 import { collector } from '../../helpers/collect';
 
 describe('setupInstrumentation through init()', () => {
@@ -21,6 +25,14 @@ describe('setupInstrumentation through init()', () => {
       const fetchBefore = globalThis.fetch;
       init({ exporter: createMemoryExporter() });
       expect(globalThis.fetch).toBe(fetchBefore);
+      // Called on their own, the page instrumentations listen to nothing there either.
+      const listen = vi.fn();
+      vi.stubGlobal('addEventListener', listen);
+      vi.stubGlobal('location', { href: 'https://app.test/', origin: 'https://app.test' });
+      const errors = internalErrorCount();
+      for (const stop of [instrumentInteractions(), instrumentNavigation(), instrumentVitals()]) stop();
+      expect(listen).not.toHaveBeenCalled();
+      expect(internalErrorCount()).toBe(errors);
     } finally {
       vi.unstubAllGlobals();
     }
