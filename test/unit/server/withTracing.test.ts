@@ -7,7 +7,7 @@ import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { observeBody, type BodyEnd } from '../../../src/server/body';
 import { fromEnv } from '../../../src/server/fromEnv';
 import { startReceiver, type Receiver } from './loopback';
-import { currentSpan, getTracer, setTracer } from '../../../src/core/global';
+import { currentSpan, getTracer, setTracer, withSpan } from '../../../src/core/global';
 import { traced } from '../../../src/core/traced';
 import { createTracer } from '../../../src/core/tracer';
 import { otelTracer } from '../../../src/core/otel';
@@ -235,6 +235,40 @@ describe('withTracing', () => {
       const late = spans.find((s) => s.name === 'late')!;
       expect(late.attrs[A.USAGE_DETAILS]).toBeUndefined();
       expect(byKind(spans, 'client').map((c) => spans.find((s) => s.spanId === c.parentId)?.name)).toEqual(['streamed', 'whole', 'GET', 'late']);
+    } finally {
+      rx.reply = before;
+    }
+  });
+
+  it('a generation around a model stream passed on to the client ends with that stream, as the README shows', async () => {
+    const before = rx.reply;
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
+      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), 60);
+    };
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        async () => {
+          const gen = requestSpan()!.startGeneration('answer', { model: 'gpt-4o' });
+          const upstream = await withSpan(gen, () => fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' }));
+          const end = new TransformStream({ flush: () => void gen.end() });
+          return new Response(upstream.body!.pipeThrough(end), { headers: { 'content-type': 'text/event-stream' } });
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, settle } = workerCtx();
+      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await settle();
+      expect(text).toContain('[DONE]');
+      const gen = rec.spans().find((s) => s.name === 'answer')!;
+      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
+      expect(Date.parse(gen.attrs[A.COMPLETION_START_TIME] as string) - gen.startMs).toBeGreaterThanOrEqual(40);
+      // Ended with the stream, not when the handler returned, nor by the request's end as unfinished.
+      expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(50);
+      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
     } finally {
       rx.reply = before;
     }
