@@ -294,8 +294,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       } else if (r.status === 413) out.tooLarge = name;
       else out.refused.push(name);
     });
-    // When the sender is to send the batch again, the targets that took it must not get it twice.
-    results.forEach((r, i) => taken[i]!.settle(records, r.ok ? records : [], out.retry !== undefined));
+    // When the sender is to send the batch again (later, or split in halves after a 413), the
+    // targets that took it must not get it twice.
+    const again = out.retry !== undefined || out.tooLarge !== undefined;
+    results.forEach((r, i) => taken[i]!.settle(records, r.ok ? records : [], again));
     return out;
   };
 

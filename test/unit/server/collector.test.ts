@@ -42,12 +42,12 @@ const get = (path: string, headers: Record<string, string> = { authorization: `B
   collector.fetch(new Request(URL_BASE + path, { headers }));
 
 /** An exporter whose answers the test scripts, recording what it got. */
-const scripted = (answer: () => ExportResult | Promise<ExportResult>) => {
+const scripted = (answer: (records: readonly TelemetryRecord[]) => ExportResult | Promise<ExportResult>) => {
   const got: TelemetryRecord[][] = [];
   const exporter: Exporter = {
     export: async (records) => {
       got.push([...records]);
-      return answer();
+      return answer(records);
     },
   };
   return { got, exporter };
@@ -387,6 +387,19 @@ describe('createCollector: forwarding', () => {
     // Done: the same spans again (a new batch that repeats them) go to every target.
     expect((await post(body)).status).toBe(200);
     expect(took.got.map((batch) => batch.length)).toEqual([2, 2]);
+  });
+
+  it('does not send the halves of a batch that another target refused as too large to the targets that took it', async () => {
+    const took = scripted(() => ({ ok: true }));
+    const small = scripted((records) => (records.length > 1 ? { ok: false, retryable: false, status: 413, reason: 'HTTP 413' } : { ok: true }));
+    make({ store: undefined, forward: [took.exporter, small.exporter] });
+    const [a, b] = [spanRecord(), spanRecord()];
+    expect((await post(JSON.stringify(otlpBody([a, b])))).status).toBe(413);
+    // The sender splits the batch and sends each half.
+    expect((await post(JSON.stringify(otlpBody([a])))).status).toBe(200);
+    expect((await post(JSON.stringify(otlpBody([b])))).status).toBe(200);
+    expect(took.got.map((batch) => batch.length)).toEqual([2]);
+    expect(small.got.map((batch) => batch.length)).toEqual([2, 1, 1]);
   });
 
   it('answers in time when a forward target hangs, and takes a target that returns nothing as delivered', async () => {
