@@ -112,12 +112,6 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
   return { batch };
 };
 
-// A 2xx without a readable body counts as accepted.
-const parseReply = (body: string): { successes?: unknown; errors?: unknown } | null => {
-  const v = body ? parseJson(body) : null;
-  return v && typeof v === 'object' ? v : null;
-};
-
 interface IngestionError {
   id?: unknown;
   status?: unknown;
@@ -132,7 +126,8 @@ interface IngestionError {
  */
 export const toIngestionResult = (status: number, headers: Headers, body: string): ExportResult => {
   if (status < 200 || status > 299) return toExportResult(status, headers, body);
-  const parsed = parseReply(body);
+  // A 2xx without a readable body counts as accepted.
+  const parsed = parseJson(body) as { successes?: unknown; errors?: unknown } | null | undefined;
   const errors: IngestionError[] = Array.isArray(parsed?.errors) ? parsed.errors : [];
   if (errors.length === 0) return { ok: true };
   const successes = Array.isArray(parsed?.successes) ? parsed.successes.length : 0;
