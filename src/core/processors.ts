@@ -32,7 +32,7 @@ export const EXPORT_TIMEOUT_MS = 30_000;
  * (an exporter returning nothing) counts as delivered, and an export that has not settled after
  * `timeoutMs` fails, so one hung request cannot hold the queue or `flush()` forever.
  */
-export const callExporter = (exporter: Exporter, records: TelemetryRecord[], timeoutMs: number): Promise<ExportResult> => {
+export const callExporter = (exporter: Exporter, records: readonly TelemetryRecord[], timeoutMs: number): Promise<ExportResult> => {
   const failed = (error: unknown): ExportResult => ({ ok: false, retryable: true, reason: String(error) });
   const delivered: ExportResult = { ok: true };
   const settled = new Promise<unknown>((resolve) => resolve(exporter.export(records))).then(

@@ -12,7 +12,7 @@ const MAX_TAKEN = 10_000;
 /** What one receiver already took from batches that come back to be retried. */
 export interface TakenIds {
   /** The records of `batch` the receiver has not taken yet. */
-  fresh<R extends TelemetryRecord>(batch: readonly R[]): R[];
+  fresh<R extends TelemetryRecord>(batch: readonly R[]): readonly R[];
   /**
    * After an attempt at `batch`: when it comes back (`again`), remembers that the receiver took
    * `took`; when it is done, forgets all of it.
@@ -29,10 +29,12 @@ export interface TakenIds {
 export const takenIds = (): TakenIds => {
   const ids = new Set<string>();
   return {
-    fresh: (batch) => batch.filter((r) => !ids.has(recordId(r))),
+    // Nearly always nothing is remembered: the batch is then passed on as it is.
+    fresh: (batch) => (ids.size ? batch.filter((r) => !ids.has(recordId(r))) : batch),
     settle(batch, took, again) {
-      if (!again) for (const r of batch) ids.delete(recordId(r));
-      else {
+      if (!again) {
+        if (ids.size) for (const r of batch) ids.delete(recordId(r));
+      } else {
         if (ids.size > MAX_TAKEN) ids.clear();
         for (const r of took) ids.add(recordId(r));
       }
