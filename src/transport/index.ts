@@ -114,7 +114,7 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
   };
 };
 
-/** Which path `auto` and the others come to in this runtime, and why, when it is not the one asked for. */
+/** Which path `auto` and the others come to in this page, and why, when it is not the one asked for. */
 const pickTransport = (t: ResolvedTransport): [path: 'worker' | 'page' | 'memory', why?: string] => {
   const g = globalThis as {
     indexedDB?: unknown;
@@ -123,7 +123,7 @@ const pickTransport = (t: ResolvedTransport): [path: 'worker' | 'page' | 'memory
     navigator?: { serviceWorker?: unknown; locks?: unknown };
     origin?: string;
   };
-  if (t.transport === 'memory' || !isPage()) return ['memory'];
+  if (t.transport === 'memory') return ['memory'];
   // An opaque origin (a sandboxed iframe) has an indexedDB whose open() always throws.
   if (!has(() => g.indexedDB) || g.origin === 'null') return ['memory', 'no IndexedDB (a sandboxed frame, or storage blocked)'];
   // Every tab of the origin shares the page outbox and takes turns sending it under a Web Lock.
@@ -194,15 +194,15 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   if (!resolved.endpoint || opts.exporter) return;
   const t = resolveTransport(opts);
   const headers = { ...resolved.headers, ...t.tokenHeaders };
-  const [transport, why] = pickTransport(t);
   // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
   // memory still goes through the page buffer and the sink below, for its page-hide hand-over.
-  if (transport === 'memory' && !isPage()) {
+  if (!isPage()) {
     const memory = batchProcessor(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
     tracer.addProcessor(memory);
-    active = { transport, memory, stop: () => undefined };
+    active = { transport: 'memory', memory, stop: () => undefined };
     return;
   }
+  const [transport, why] = pickTransport(t);
 
   // The worker resolves a relative endpoint against its own URL; make it the page's meaning.
   const config: DeliveryConfig = { endpoint: new URL(resolved.endpoint, location.href).href, headers, delivery: t.delivery };
