@@ -374,10 +374,20 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
  * span their context holds (`trace.setSpan()`), else under edgetrace's current span. Without
  * `tracer`, each span goes to `getTracer()`'s: the request's inside `withTracing`, else the global one.
  */
-export const otelTracerProvider = (tracer?: Tracer): OtelTracerProvider => ({
-  getTracer: (name, version) =>
-    makeTracer(tracer, { name: typeof name === 'string' && name ? name : SDK_NAME, version: typeof version === 'string' && version ? version : undefined }),
-});
+export const otelTracerProvider = (tracer?: Tracer): OtelTracerProvider => {
+  // One tracer per scope, as OpenTelemetry's SDK keeps them: the API's proxy asks again on every
+  // `trace.getTracer()` (the AI SDK does, per call), and each tracer holds its scope's resources.
+  const tracers = new Map<string, OtelTracer>();
+  return {
+    getTracer(name, version) {
+      const scope = { name: typeof name === 'string' && name ? name : SDK_NAME, version: typeof version === 'string' && version ? version : undefined };
+      const key = `${scope.name}\n${scope.version ?? ''}`;
+      let t = tracers.get(key);
+      if (!t) tracers.set(key, (t = makeTracer(tracer, scope)));
+      return t;
+    },
+  };
+};
 
 /**
  * One OpenTelemetry `Tracer` over edgetrace, e.g. for the Vercel AI SDK's
