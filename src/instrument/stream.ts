@@ -649,7 +649,7 @@ export const usageFromBody = (body: unknown): Usage | undefined => {
   // Gemini's streamGenerateContent without `alt=sse` answers a JSON array of chunks; the last has the final counts.
   if (typeof body !== 'string') return toUsage(usageIn(Array.isArray(body) ? body[body.length - 1] : body));
   // A text that parses to no usage (that array, SSE read as text) may still end with some.
-  return (body.length <= MAX_DATA_CHARS ? usageFromEvent(body) : undefined) ?? usageFromEvent('', body.slice(-MAX_END_CHARS));
+  return (body.length <= MAX_DATA_CHARS ? toUsage(usageOf(body)) : undefined) ?? toUsage(usageAtEnd(body.slice(-MAX_END_CHARS)));
 };
 
 /**
