@@ -5,10 +5,10 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, generationOf, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { watchBody, type BodyOutcome, type BodyWatcher } from './stream';
-import { generationBody } from './generationBody';
+import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
 

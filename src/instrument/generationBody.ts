@@ -1,4 +1,4 @@
-import type { Generation } from '../core/span';
+import type { Generation, Span } from '../core/span';
 import type { Usage } from '../core/cost';
 import * as A from '../core/semconv';
 import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent } from './stream';
@@ -10,6 +10,10 @@ const SSE_RE = /^\s*text\/event-stream/i;
  * past them the stream is taken as one whose events cannot be told apart, and not parsed further.
  */
 const SETUP_EVENTS = 32;
+
+/** The generation a request runs in, whose first-token time and usage its response may fill. */
+export const generationOf = (parent: Span | undefined): Generation | undefined =>
+  parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
 
 /** What a response body fed to {@link generationBody} tells, chunk by chunk and at its end. */
 export interface GenerationBody {

@@ -1,4 +1,4 @@
-import { recordFailure, type Generation, type Span } from '../core/span';
+import { recordFailure, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
@@ -148,10 +148,6 @@ export const classify = (raw: string, rules: UrlRules): HttpTarget | undefined =
   }
   return target ?? undefined;
 };
-
-/** The generation a request runs in, whose usage its response may fill. */
-export const generationOf = (parent: Span | undefined): Generation | undefined =>
-  parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
 
 /** Starts the CLIENT span for a request under `parent` (see `parentSpan`), or as a new trace. */
 export const startHttpSpan = (tracer: Tracer, method: string, target: HttpTarget, parent: Span | undefined): Span => {

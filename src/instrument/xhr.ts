@@ -4,10 +4,11 @@ import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, generationOf, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
+import { generationOf } from './generationBody';
 import * as A from '../core/semconv';
 import type { Stop } from './index';
 

@@ -4,8 +4,7 @@ import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './http
 import { currentScope, requestSpan } from './scope';
 import { hasNoBody } from '../lib/hasNoBody';
 import { now } from '../lib/now';
-import { generationOf } from '../instrument/http';
-import { generationBody } from '../instrument/generationBody';
+import { generationBody, generationOf } from '../instrument/generationBody';
 import { watchBody } from '../instrument/stream';
 
 // The fetch in place before our patch; calls through it are never traced.
