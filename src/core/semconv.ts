@@ -8,6 +8,8 @@
 // --- trace level (on the root span; copied to every span of the trace but input, output and long metadata) ---
 export const TRACE_NAME = 'langfuse.trace.name';
 export const TRACE_TAGS = 'langfuse.trace.tags';
+/** Whether anyone with the trace's link may view it in Langfuse. */
+export const TRACE_PUBLIC = 'langfuse.trace.public';
 export const TRACE_INPUT = 'langfuse.trace.input';
 export const TRACE_OUTPUT = 'langfuse.trace.output';
 /** Prefix: `langfuse.trace.metadata.<key>` holds one metadata entry. */

@@ -26,6 +26,11 @@ export interface TraceOptions {
   release?: string;
   /** Overrides the tracer's environment for this trace. */
   environment?: string;
+  /**
+   * Makes the trace viewable in Langfuse by anyone with its link (`langfuse.trace.public`), e.g. to
+   * share a playground run. Default false.
+   */
+  public?: boolean;
   input?: unknown;
   /** Continue a remote trace: the parsed incoming `traceparent`/`tracestate`. */
   parent?: import('../propagation/traceparent').SpanContext;
@@ -68,6 +73,7 @@ export class Trace extends Span {
       this.share(A.RELEASE);
     }
     if (opts.metadata) this.addMetadata(opts.metadata);
+    if (root && opts.public === true) this.update({ public: true });
   }
 
   /**
@@ -131,7 +137,7 @@ export class Trace extends Span {
 
   /**
    * Updates trace-level fields; fields left out are unchanged. Spans of the trace that end later
-   * carry the new name, tags and short metadata too; those already ended keep what they had.
+   * carry the new name, tags, `public` flag and short metadata too; those already ended keep what they had.
    * After the root span has ended, only the user, session and tags still change (for spans still
    * open).
    */
@@ -147,6 +153,10 @@ export class Trace extends Span {
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
       if (fields.metadata) this.putMetadata(A.TRACE_METADATA, fields.metadata);
+      if (typeof fields.public === 'boolean') {
+        this.put(A.TRACE_PUBLIC, fields.public);
+        this.share(A.TRACE_PUBLIC);
+      }
       // Trace-level, asked for by name: also on a trace that continues a remote parent.
       if (fields.input !== undefined) this.io(A.OBSERVATION_INPUT, fields.input, 'input', A.TRACE_INPUT);
       if (fields.output !== undefined) this.io(A.OBSERVATION_OUTPUT, fields.output, 'output', A.TRACE_OUTPUT);

@@ -297,6 +297,40 @@ describe('trace-level fields', () => {
     expect(byName('final').attrs[`${A.TRACE_METADATA}.long`]).toBe('x'.repeat(201));
   });
 
+  it('makes a trace public on every span, at creation or by update(), and private again', () => {
+    const { tracer, byName } = testTracer();
+    const shared = tracer.createTrace({ name: 'shared', public: true });
+    shared.span('step', () => undefined);
+    shared.finish();
+    expect(byName('shared').attrs[A.TRACE_PUBLIC]).toBe(true);
+    expect(byName('step').attrs[A.TRACE_PUBLIC]).toBe(true);
+
+    const later = tracer.createTrace({ name: 'later' });
+    later.span('before', () => undefined);
+    later.update({ public: true });
+    later.span('during', () => undefined);
+    later.update({ public: false });
+    later.span('after', () => undefined);
+    later.finish();
+    expect(byName('before').attrs[A.TRACE_PUBLIC]).toBeUndefined();
+    expect(byName('during').attrs[A.TRACE_PUBLIC]).toBe(true);
+    expect(byName('after').attrs[A.TRACE_PUBLIC]).toBe(false);
+    expect(byName('later').attrs[A.TRACE_PUBLIC]).toBe(false);
+  });
+
+  it('leaves a trace private unless asked, and a continued trace to update()', () => {
+    const { tracer, byName } = testTracer();
+    tracer.createTrace({ name: 'plain', public: 'yes' as unknown as boolean }).finish();
+    expect(byName('plain').attrs[A.TRACE_PUBLIC]).toBeUndefined();
+    const parent = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
+    const continued = tracer.createTrace({ name: 'handler', parent, public: true });
+    continued.span('inner', () => undefined);
+    continued.update({ public: true });
+    continued.finish();
+    expect(byName('inner').attrs[A.TRACE_PUBLIC]).toBeUndefined();
+    expect(byName('handler').attrs[A.TRACE_PUBLIC]).toBe(true);
+  });
+
   it('copies trace fields only into room the span has left, after its own truncation count', () => {
     const { tracer, byName } = testTracer({ limits: { maxAttributes: 6, maxStringLength: 16 } });
     const trace = tracer.createTrace({ name: 't', metadata: { a: 1, b: 2, c: 3 } });
