@@ -253,7 +253,10 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     const fail = (error: unknown): void => {
       report(error);
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        // Headers the response set before its body failed (its Content-Length, cookies) are
+        // not this reply's: a length it does not have would leave the client waiting.
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        res.writeHead(500, 'Internal Server Error', { 'content-type': 'text/plain; charset=utf-8' });
         res.end('Internal Server Error');
       } else res.destroy();
     };

@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { toNodeListener, type NodeContext, type NodeListenerOptions } from '../../../src/server/node';
 import { withTracing } from '../../../src/server/withTracing';
 
@@ -77,6 +77,31 @@ describe('toNodeListener', () => {
     const bad = await fetch(`${base}/bad`);
     expect(bad.status).toBe(500);
     expect(await (await fetch(`${base}/ok`)).text()).toBe('fine');
+    expect(errors).toHaveLength(1);
+  });
+
+  it("answers a body that fails before its first chunk with a plain 500, none of the response's headers", async () => {
+    const errors: unknown[] = [];
+    // A proxied upstream whose connection resets right after its headers.
+    const { base } = await serve(
+      () => {
+        const failing = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new Error('upstream reset')) });
+        return new Response(failing, { status: 201, statusText: 'Created', headers: { 'content-length': '100000', 'set-cookie': 'session=1', 'content-encoding': 'br' } });
+      },
+      { onError: (e) => errors.push(e) },
+    );
+    const { port } = new URL(base);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d) => (text += d));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    const [head, body] = reply.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+    expect(head).not.toMatch(/content-length: 100000|set-cookie|content-encoding/i);
+    expect(body).toContain('Internal Server Error');
     expect(errors).toHaveLength(1);
   });
 
