@@ -37,7 +37,9 @@ export interface CollectorOptions {
    * Token for the query API (`/api/…`), as `Authorization: Bearer` or `x-edgetrace-token` (never
    * in the URL); must differ from the ingest token.
    * `false` opens the API to anyone on this machine (local development): only requests to a
-   * loopback host name (`localhost`, `127.0.0.1`, `[::1]`) are answered. Default: the API answers 403.
+   * loopback host name (`localhost`, `127.0.0.1`, `[::1]`) are answered, and where the server
+   * passes the peer's address (`ctx.clientAddress`, as `toNodeListener` does), only requests from
+   * a loopback address. Default: the API answers 403.
    */
   readToken?: string | false;
   /** Largest body accepted, after gzip decompression. Default 5 MB (5,000,000 bytes). */
@@ -129,6 +131,9 @@ const tokenOf = (request: Request, url?: URL): string | undefined => {
 /** Whether a URL's host name is this machine's by definition (RFC 6761 `localhost`, 127/8, ::1). */
 const isLoopbackHost = (hostname: string): boolean =>
   hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+
+/** Whether a peer address is this machine's: 127/8 or ::1, also as an IPv4-mapped IPv6 address. */
+const isLoopbackPeer = (address: string): boolean => address === '::1' || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/i.test(address);
 
 /** A forward target as the collector's own logs name it (a URL, for targets made by fromEnv). */
 const describeTarget = (e: Exporter, i: number): string => {
@@ -445,6 +450,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         // its own host, which is how they are told apart.
         if (!isLoopbackHost(url.hostname)) {
           return json(403, errorBody(PERMISSION_DENIED, `the open query API (readToken: false) answers requests to localhost, 127.0.0.1 or [::1] only, not ${url.hostname.slice(0, 100)}; give a readToken to serve others`), cors);
+        }
+        // The host name is the client's to write: another machine can send `Host: localhost`.
+        // Where the server knows the peer (toNodeListener's clientAddress), it must be this machine.
+        const peer = (ctx as { clientAddress?: unknown } | undefined)?.clientAddress;
+        if (typeof peer === 'string' && !isLoopbackPeer(peer)) {
+          return json(403, errorBody(PERMISSION_DENIED, `the open query API (readToken: false) answers this machine only, not ${peer.slice(0, 100)}; give a readToken to serve others`), cors);
         }
       } else {
         const token = tokenOf(request);

@@ -509,6 +509,18 @@ describe('createCollector: query API', () => {
     expect(((await rebound.json()) as { message: string }).message).toMatch(/readToken: false.*rebind\.attacker\.test/);
     expect((await get('/api/traces', {})).status).toBe(403);
   });
+
+  it('with readToken: false, answers a peer the server names only when it is this machine', async () => {
+    make({ readToken: false });
+    // Another machine reaching a collector that listens on every interface writes its own Host.
+    const from = (clientAddress: string) => collector.fetch(new Request('http://localhost:4318/api/traces'), {}, { waitUntil: () => undefined, clientAddress });
+    for (const peer of ['127.0.0.1', '127.8.0.1', '::1', '::ffff:127.0.0.1']) expect((await from(peer)).status).toBe(200);
+    for (const peer of ['192.0.2.7', '::ffff:192.0.2.7', '2001:db8::1', '10.127.0.1']) {
+      const res = await from(peer);
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { message: string }).message).toContain(`this machine only, not ${peer}`);
+    }
+  });
 });
 
 describe('createCollector: retention', () => {
