@@ -1,13 +1,14 @@
 import type { TelemetryRecord } from '../protocol';
 
-/** The id a receiver knows a record by: a span's span id, a score's id. */
-const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.spanId : r.id);
+/** The id a receiver knows a record by: a span's trace and span ids, a score's id. */
+const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.traceId + r.spanId : r.id);
 
 /**
- * Most ids remembered of records a receiver already took from a batch that will be sent again.
- * A retry comes soon or never, so the memory starts over past this.
+ * Most ids remembered of records a receiver already took from a batch that will be sent again:
+ * about a hundred full batches of senders retrying through another receiver's outage, a few MB.
+ * Past it the oldest go first, the records whose retry is longest overdue.
  */
-const MAX_TAKEN = 10_000;
+const MAX_TAKEN = 50_000;
 
 /** What one receiver already took from batches that come back to be retried. */
 export interface TakenIds {
@@ -35,8 +36,12 @@ export const takenIds = (): TakenIds => {
       if (!again) {
         if (ids.size) for (const r of batch) ids.delete(recordId(r));
       } else {
-        if (ids.size > MAX_TAKEN) ids.clear();
         for (const r of took) ids.add(recordId(r));
+        // A Set iterates in insertion order, and deleting what was visited is safe.
+        for (const id of ids) {
+          if (ids.size <= MAX_TAKEN) break;
+          ids.delete(id);
+        }
       }
     },
   };
