@@ -239,6 +239,15 @@ export const isValidCursor = (cursor: string): boolean => CURSOR_RE.test(cursor)
  */
 const listedService = (service: string): string => service.replace(/%/g, '%25').replace(/,/g, '%2C');
 
+/** Longest a write waits for another connection's lock, in ms; the server stands still meanwhile. */
+const BUSY_WAIT_MS = 100;
+
+/** Whether an error is SQLite's "database is locked" (SQLITE_BUSY), in the words of any driver. */
+const isBusy = (error: unknown): boolean => {
+  const e = error as { code?: unknown; errcode?: unknown; message?: unknown } | null;
+  return e?.code === 'SQLITE_BUSY' || e?.errcode === 5 || (typeof e?.message === 'string' && /database is locked/i.test(e.message));
+};
+
 /**
  * Creates the store over an open SQLite connection: sets WAL mode (for files), creates or checks
  * the schema, and prepares every statement once. Throws when the database was written by a newer
@@ -255,6 +264,11 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   }
   db.exec(SCHEMA);
   if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  // SQLite's calls are synchronous: while another process (the CLI beside the playground) holds
+  // the write lock, a wait stops the whole server, /health included (better-sqlite3 waits up to
+  // 5 s). From here on a write waits BUSY_WAIT_MS at most, then fails, and its senders get a 503
+  // and send again. Setting up the schema above may wait longer: nothing is served yet.
+  db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`);
 
   const insertSpan = db.prepare(
     `INSERT OR IGNORE INTO spans (trace_id, span_id, parent_id, name, kind, service, start_ms, end_ms, duration_ms, status,
@@ -363,9 +377,13 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     return st;
   };
 
-  /** Runs `fn` in one transaction: all of it is written, or none. */
+  /**
+   * Runs `fn` in one transaction: all of it is written, or none. IMMEDIATE takes the write lock
+   * first, so a busy database is waited for (see busy_timeout) at BEGIN; a deferred transaction
+   * that read first would fail at its first write without waiting.
+   */
   const transaction = <R>(fn: () => R): R => {
-    db.exec('BEGIN');
+    db.exec('BEGIN IMMEDIATE');
     try {
       const out = fn();
       db.exec('COMMIT');
@@ -481,8 +499,10 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       const counts = transaction(() => jobs.map((j) => insertBatch(j.spans)));
       jobs.forEach((j, i) => j.resolve(counts[i]!));
     } catch (error) {
-      if (jobs.length === 1) {
-        jobs[0]!.reject(error);
+      // Another writer holds the database: no batch is at fault, and trying each alone would
+      // wait once per batch.
+      if (jobs.length === 1 || isBusy(error)) {
+        for (const j of jobs) j.reject(error);
         return;
       }
       // One batch that cannot be written must not fail the others: each on its own.

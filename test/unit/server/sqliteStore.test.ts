@@ -260,6 +260,29 @@ describe('the SQLite store: group commit', () => {
     expect((await store.listTraces()).traces.map((t) => t.traceId).sort()).toEqual([T1, T2]);
   });
 
+  it('fails writes fast while another connection holds the write lock, and writes again once it lets go', async () => {
+    const file = join(dir, 'busy.db');
+    const s = createSqliteStore(openDatabase(file));
+    const other = openDatabase(file);
+    try {
+      await s.insertSpans(chatTrace(T1, BASE));
+      other.exec('BEGIN IMMEDIATE');
+      const started = Date.now();
+      const results = await Promise.allSettled([T2, T3].map((t) => s.insertSpans(chatTrace(t, BASE))));
+      const waitedMs = Date.now() - started;
+      other.exec('ROLLBACK');
+      // A busy database is no batch's fault: both fail together, after one short wait (not
+      // better-sqlite3's 5 s, once per batch, with the server standing still).
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/locked|busy/i);
+      expect(waitedMs).toBeLessThan(2_000);
+      expect(await s.insertSpans(chatTrace(T2, BASE))).toBe(3);
+    } finally {
+      other.close();
+      await s.close();
+    }
+  });
+
   it('commits what is queued when closed', async () => {
     const path = join(dir, 'close.db');
     const s = await openSqliteStore({ path });
