@@ -80,12 +80,18 @@ export interface BatchProcessor extends SpanProcessor {
 /**
  * Collects records and exports them in batches: when `maxBatchSize` are waiting, or `delayMs`
  * after the first one. One export runs at a time. A retryable failure puts the batch back at the
- * front and waits (honouring Retry-After); beyond `maxQueueSize` the oldest records are dropped
- * and the count travels on the next batch as `edgetrace.dropped_records`.
+ * front and waits (honouring Retry-After); any other failure loses the batch (`onResult` hears
+ * of it); beyond `maxQueueSize` the oldest records are dropped and the count travels on the next
+ * batch as `edgetrace.dropped_records`.
  *
  * In memory only: the durable, offline-tolerant path is the service-worker outbox.
  */
-export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): BatchProcessor => {
+export const batchProcessor = (
+  exporter: Exporter,
+  opts: BatchOptions = {},
+  /** Told each export's result with the batch it was for (delivery status and dead letters). */
+  onResult?: (result: ExportResult, records: readonly TelemetryRecord[]) => void,
+): BatchProcessor => {
   const maxBatchSize = opts.maxBatchSize ?? 512;
   const maxQueueSize = opts.maxQueueSize ?? 2048;
   const delayMs = opts.delayMs ?? 1000;
@@ -139,6 +145,7 @@ export const batchProcessor = (exporter: Exporter, opts: BatchOptions = {}): Bat
     inFlight = callExporter(exporter, sent, exportTimeoutMs)
       .then((result) => {
         inFlight = undefined;
+        onResult?.(result, batch);
         if (!result.ok) dropped += carried;
         if (result.ok || !result.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);

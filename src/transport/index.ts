@@ -1,6 +1,6 @@
 import type { InitOptions, ResolvedInit, BatchOptions } from '../config';
 import type { Tracer } from '../core/tracer';
-import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, FlushResult } from '../protocol';
+import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, Exporter, FlushResult } from '../protocol';
 import { batchProcessor, type BatchProcessor } from '../core/processors';
 import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
@@ -19,8 +19,8 @@ interface Active {
   transport: DeliveryStatus['transport'];
   buffer?: PageBuffer;
   sink?: Sink;
-  /** The in-memory path (servers, or the page's last resort). */
-  memory?: BatchProcessor;
+  /** The in-memory path of a server or edge runtime (a page's goes through its sink). */
+  memory?: MemoryPath;
   /** Why the records do not take the path asked for: see `DeliveryStatus.fallback`. */
   fallback?: string;
   stop(): void;
@@ -73,18 +73,54 @@ const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
     },
   ));
 
-/**
- * Sends what `bp` holds now. A batch that fails goes back to the queue (as does everything while
- * a receiver's Retry-After lasts), so what is still queued afterwards was not sent.
- */
-const flushMemory = async (bp: BatchProcessor): Promise<FlushResult> => {
-  const queued = bp.queued();
-  await bp.forceFlush?.();
-  const left = bp.queued();
-  return left === 0 ? { ok: true, sent: queued } : { ok: false, retryable: true, reason: `${left} records are still waiting: the receiver did not take them` };
-};
+/** The core's batch processor, with the counts and last error the worker's flusher keeps. */
+interface MemoryPath {
+  bp: BatchProcessor;
+  status(): DeliveryStatus;
+  flushNow(): Promise<FlushResult>;
+}
 
-const memoryStatus = (bp: BatchProcessor): DeliveryStatus => ({ ...emptyStatus('memory'), queued: bp.queued(), dropped: bp.dropped() });
+/**
+ * A batch a receiver refused for good (a wrong token, an origin the collector does not allow) is
+ * lost here, as the worker dead-letters it: counted as `deadLettered` with its reason as
+ * `lastError`, never passed off as delivered. Nothing outlives the page, so none is kept.
+ */
+const memoryPath = (exporter: Exporter, batch: BatchOptions): MemoryPath => {
+  const counts = emptyStatus('memory');
+  // Whether lastError came from a failure a retry can fix: the next success clears it, while a
+  // refusal or a partial success stays until another failure replaces it (DeliveryStatus.lastError).
+  let transient = false;
+  const bp = batchProcessor(exporter, batch, (result, records) => {
+    if (result.ok) {
+      const rejected = result.rejected ?? 0;
+      counts.delivered += records.length - rejected;
+      counts.rejected += rejected;
+      if (result.reason || transient) counts.lastError = result.reason;
+      transient = false;
+    } else {
+      counts.lastError = result.reason;
+      transient = result.retryable;
+      if (!transient) counts.deadLettered += records.length;
+    }
+  });
+  return {
+    bp,
+    status: () => ({ ...counts, queued: bp.queued(), dropped: bp.dropped() }),
+    // A batch that fails for now goes back to the queue (as does everything while a receiver's
+    // Retry-After lasts), so what is still queued afterwards was not sent.
+    flushNow: async () => {
+      const queued = bp.queued();
+      const refused = counts.deadLettered;
+      await bp.forceFlush?.();
+      const left = bp.queued();
+      return counts.deadLettered > refused
+        ? { ok: false, retryable: false, reason: `the receiver refused ${counts.deadLettered - refused} records: ${counts.lastError}` }
+        : left
+          ? { ok: false, retryable: true, reason: `${left} records are still waiting: the receiver did not take them` }
+          : { ok: true, sent: queued };
+    },
+  };
+};
 
 /**
  * A sink over the core's in-memory batch processor: the page's path when the app asks for it, and
@@ -95,7 +131,8 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
   // Loaded now, not on the first batch: a page closed within its first second still sends.
   void loadTail();
   // A module that did not load fails the export, which the batch retries (lazyExporter).
-  const bp = batchProcessor(lazyExporter(() => loadTail().then((m) => m!.keepaliveExporter(config))), batch);
+  const memory = memoryPath(lazyExporter(() => loadTail().then((m) => m!.keepaliveExporter(config))), batch);
+  const { bp } = memory;
   return {
     transport: 'memory',
     hand: async (records) => {
@@ -107,8 +144,8 @@ const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
     },
     // What waits for its batch leaves now, or never.
     leaving: () => void bp.forceFlush?.().catch(reportInternal),
-    flushNow: () => flushMemory(bp),
-    status: async () => memoryStatus(bp),
+    flushNow: memory.flushNow,
+    status: async () => memory.status(),
     deadLetters: async () => [],
     stop: () => bp.shutdown?.(),
   };
@@ -197,8 +234,8 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
   // memory still goes through the page buffer and the sink below, for its page-hide hand-over.
   if (!isPage()) {
-    const memory = batchProcessor(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
-    tracer.addProcessor(memory);
+    const memory = memoryPath(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
+    tracer.addProcessor(memory.bp);
     active = { transport: 'memory', memory, stop: () => undefined };
     return;
   }
@@ -342,7 +379,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
 export const getStatus = async (): Promise<DeliveryStatus> => {
   const a = active;
   if (!a) return emptyStatus('none');
-  if (a.memory) return memoryStatus(a.memory);
+  if (a.memory) return a.memory.status();
   let s = emptyStatus(a.transport);
   if (a.sink) {
     try {
@@ -430,7 +467,7 @@ export const flushNow = async (): Promise<FlushResult> => {
   const a = active;
   if (!a) return { ok: true, sent: 0 };
   try {
-    if (a.memory) return await flushMemory(a.memory);
+    if (a.memory) return await a.memory.flushNow();
     await a.buffer?.handAll(false);
     if (!a.sink) return { ok: false, retryable: true, reason: 'the delivery path is still starting' };
     return await a.sink.flushNow();

@@ -156,4 +156,59 @@ describe('flushNow from memory', () => {
     expect(await flushNow()).toEqual({ ok: true, sent: 0 });
     await tracer.shutdown();
   });
+
+  it('does not pass off a batch the receiver refused as sent: it is counted and its reason shown', async () => {
+    vi.resetModules();
+    let reply = 403;
+    vi.stubGlobal('fetch', async () => new Response('{"code":7,"message":"origin not allowed"}', { status: reply }));
+    const { setupTransport, flushNow, getStatus } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({ batch: { delayMs: 60_000 } });
+    const endpoint = 'https://collector.test/v1/traces';
+    setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint });
+    for (const name of ['m1', 'm2', 'm3']) tracer.startSpan(name).end();
+
+    expect(await flushNow()).toEqual({ ok: false, retryable: false, reason: expect.stringMatching(/refused 3 records: .*403/) });
+    expect(await getStatus()).toMatchObject({ transport: 'memory', delivered: 0, deadLettered: 3, queued: 0, lastError: expect.stringContaining('origin not allowed') });
+
+    // A transient failure's reason goes with the next success; a refusal's stays until replaced.
+    reply = 200;
+    tracer.startSpan('m4').end();
+    expect(await flushNow()).toEqual({ ok: true, sent: 1 });
+    expect(await getStatus()).toMatchObject({ delivered: 1, deadLettered: 3, lastError: expect.stringContaining('403') });
+    reply = 503;
+    tracer.startSpan('m5').end();
+    expect(await flushNow()).toMatchObject({ ok: false, retryable: true });
+    expect((await getStatus()).lastError).toContain('503');
+    reply = 200;
+    expect(await flushNow()).toEqual({ ok: true, sent: 1 });
+    const status = await getStatus();
+    expect(status).toMatchObject({ delivered: 2, deadLettered: 3 });
+    expect(status.lastError).toBeUndefined();
+    await tracer.shutdown();
+  });
+});
+
+describe('the page sending from memory', () => {
+  beforeEach(() => {
+    vi.resetModules();
+    stubPage();
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('counts a refused batch as dead-lettered, not as delivered', async () => {
+    vi.stubGlobal('navigator', {});
+    vi.stubGlobal('fetch', async () => new Response('bad token', { status: 401 }));
+    const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({});
+    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    tracer.startSpan('p1').end();
+    await eventually(async () => expect((await getStatus()).transport).toBe('memory'));
+    await eventually(async () => {
+      await flushNow();
+      expect(await getStatus()).toMatchObject({ delivered: 0, deadLettered: 1, lastError: expect.stringContaining('401') });
+    });
+    await tracer.shutdown();
+  }, SLOW);
 });
