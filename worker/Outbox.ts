@@ -182,6 +182,10 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
       throw error;
     }));
     const tx = d.transaction(STORES, 'readwrite');
+    // A request that fails (the quota) aborts the transaction, and idb's `done` then rejects even
+    // when we no longer wait for it: handled here, or a page (the page outbox runs there) would
+    // see it as an unhandled rejection of its own. The await below still sees the failure.
+    tx.done.catch(() => undefined);
     const meta = tx.objectStore('meta');
     const stats: OutboxStats = { count: 0, bytes: 0, dropped: 0, droppedTotal: 0, delivered: 0, deadLettered: 0, rejected: 0, ...((await meta.get(STATS)) as OutboxStats | undefined) };
     const carried = lost;

@@ -157,6 +157,34 @@ describe('Outbox', () => {
     expect(await box.stats()).toMatchObject({ droppedTotal: 6, count: 2 });
   });
 
+  it('leaves no unhandled rejection behind when a write aborts its transaction', async () => {
+    const box = fresh();
+    await box.append(spans(0, 2), 0);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const proto = IDBObjectStore.prototype;
+    const add = proto.add;
+    // What a full disk does in a browser (or iOS, to a backgrounded page): the write's request
+    // fails and the transaction aborts, after the request was made.
+    proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
+      const request = add.apply(this, args);
+      this.transaction.abort();
+      return request;
+    };
+    try {
+      await expect(box.append(spans(2, 2), 0)).rejects.toMatchObject({ name: 'AbortError' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      proto.add = add;
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    // Nothing of the aborted write was kept, and the outbox goes on.
+    expect(await box.append(spans(4, 1), 0)).toBe(1);
+    expect(names((await box.takeBatch(100, 1e9, 0)).records)).toEqual(['s0', 's1', 's4']);
+  });
+
   it('remembers the delivery target', async () => {
     const box = fresh();
     expect(await box.loadTarget()).toBeUndefined();
