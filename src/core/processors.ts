@@ -145,7 +145,11 @@ export const batchProcessor = (
     inFlight = callExporter(exporter, sent, exportTimeoutMs)
       .then((result) => {
         inFlight = undefined;
-        onResult?.(result, batch);
+        try {
+          onResult?.(result, batch);
+        } catch (error) {
+          reportInternal(error);
+        }
         if (!result.ok) dropped += carried;
         if (result.ok || !result.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);

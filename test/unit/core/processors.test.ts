@@ -77,6 +77,26 @@ describe('batchProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it("tells onResult each export's result with its batch, and keeps going when onResult throws", async () => {
+    const { exporter, batches } = scripted({ ok: false, retryable: true, reason: 'HTTP 503' });
+    const seen: [boolean, string[]][] = [];
+    const p = batchProcessor(exporter, { delayMs: 10 }, (result, records) => {
+      seen.push([result.ok, records.map((r) => (r as SpanRecord).name)]);
+      throw new Error('a broken listener');
+    });
+    p.onEnd?.(record('a'));
+    await vi.advanceTimersByTimeAsync(10);
+    // The retryable batch went back to the queue despite the throw, and goes again.
+    expect(p.queued()).toBe(1);
+    await p.forceFlush?.();
+    expect(batches).toHaveLength(2);
+    expect(p.queued()).toBe(0);
+    expect(seen).toEqual([
+      [false, ['a']],
+      [true, ['a']],
+    ]);
+  });
+
   it('drops the oldest records beyond maxQueueSize and reports the count on the next batch', async () => {
     const target = scripted();
     const { exporter, batches } = target;
