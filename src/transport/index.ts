@@ -83,7 +83,7 @@ interface MemoryPath {
 /**
  * A batch a receiver refused for good (a wrong token, an origin the collector does not allow) is
  * lost here, as the worker dead-letters it: counted as `deadLettered` with its reason as
- * `lastError`, never passed off as delivered. Nothing outlives the page, so none is kept.
+ * `lastError`, never counted as sent. Nothing outlives the page, so none is kept.
  */
 const memoryPath = (exporter: Exporter, batch: BatchOptions): MemoryPath => {
   const counts = emptyStatus('memory');
@@ -102,22 +102,21 @@ const memoryPath = (exporter: Exporter, batch: BatchOptions): MemoryPath => {
       transient = result.retryable;
       if (!transient) counts.deadLettered += records.length;
     }
+    statusChanged();
   });
   return {
     bp,
     status: () => ({ ...counts, queued: bp.queued(), dropped: bp.dropped() }),
+    // As the worker's flush: ok when nothing is left waiting, counting what the receiver took.
     // A batch that fails for now goes back to the queue (as does everything while a receiver's
     // Retry-After lasts), so what is still queued afterwards was not sent.
     flushNow: async () => {
-      const queued = bp.queued();
-      const refused = counts.deadLettered;
+      const before = counts.delivered + counts.rejected;
       await bp.forceFlush?.();
       const left = bp.queued();
-      return counts.deadLettered > refused
-        ? { ok: false, retryable: false, reason: `the receiver refused ${counts.deadLettered - refused} records: ${counts.lastError}` }
-        : left
-          ? { ok: false, retryable: true, reason: `${left} records are still waiting: the receiver did not take them` }
-          : { ok: true, sent: queued };
+      return left
+        ? { ok: false, retryable: true, reason: `${left} records are still waiting: the receiver did not take them` }
+        : { ok: true, sent: counts.delivered + counts.rejected - before };
     },
   };
 };
