@@ -161,15 +161,19 @@ describe('flushNow from memory', () => {
     vi.resetModules();
     let reply = 403;
     vi.stubGlobal('fetch', async () => new Response('{"code":7,"message":"origin not allowed"}', { status: reply }));
-    const { setupTransport, flushNow, getStatus } = await import('../../../src/transport/index');
+    const { setupTransport, flushNow, getStatus, subscribe } = await import('../../../src/transport/index');
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({ batch: { delayMs: 60_000 } });
     const endpoint = 'https://collector.test/v1/traces';
     setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint });
+    const heard: DeliveryStatus[] = [];
+    const stop = subscribe((status) => heard.push(status));
     for (const name of ['m1', 'm2', 'm3']) tracer.startSpan(name).end();
 
     // As from the worker: nothing is left waiting, and nothing was sent.
     expect(await flushNow()).toEqual({ ok: true, sent: 0 });
+    await vi.waitFor(() => expect(heard.at(-1)).toMatchObject({ deadLettered: 3 }));
+    stop();
     expect(await getStatus()).toMatchObject({ transport: 'memory', delivered: 0, deadLettered: 3, queued: 0, lastError: expect.stringContaining('origin not allowed') });
 
     // A transient failure's reason goes with the next success; a refusal's stays until replaced.
