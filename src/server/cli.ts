@@ -195,6 +195,11 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const readHow = readToken === false ? ' (open)' : givenRead ? ' with the read token given' : ` with Authorization: Bearer ${readToken}`;
   // Without a store there is nothing to query (the API answers 404): no line that says otherwise.
   if (store) io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats${readHow}`);
+  // The open API answers loopback peers only: through a container's port mapping or from another
+  // machine nobody else gets in. (Behind a proxy on this machine everyone would: it is loopback.)
+  if (store && readToken === false && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+    io.err(`edgetrace collect: --open-read answers this machine only, not clients reaching ${host} from elsewhere (a container's host, a proxy); give them --read-token`);
+  }
   io.out(`  store   ${store ? `${dbPath} (retention ${retentionDays > 0 ? `${retentionDays} days` : 'forever'})` : 'none'}`);
   io.out(`  forward ${forward.length ? forward.map((f) => f.target).join(', ') : 'none'}`);
   if (origins.length) io.out(`  origins ${origins.join(', ')}`);

@@ -51,6 +51,11 @@ describe('edgetrace CLI', () => {
     const open = (await runCli(b.io))!;
     running.push(open);
     expect((await fetch(`${open.url}/api/stats`)).status).toBe(200);
+    expect(b.err).toEqual([]);
+    // On every interface (a container), the open API still answers this machine only: said at start.
+    const c = io(['collect', '--port', '0', '--db', ':memory:', '--open-read', '--host', '0.0.0.0']);
+    running.push((await runCli(c.io))!);
+    expect(c.err.join('\n')).toMatch(/--open-read answers this machine only.*0\.0\.0\.0.*--read-token/);
   });
 
   it('collect --forward reads credentials from the environment and names what is missing', async () => {
