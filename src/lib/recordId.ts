@@ -36,6 +36,12 @@ export const takenIds = (): TakenIds => {
       if (!again) {
         if (ids.size) for (const r of batch) ids.delete(recordId(r));
       } else {
+        // Ids this batch had taken before move to the newest end with the ones it took now: the
+        // bound lets go of batches no longer retried, not of the one under way.
+        for (const r of batch) {
+          const id = recordId(r);
+          if (ids.delete(id)) ids.add(id);
+        }
         for (const r of took) ids.add(recordId(r));
         // A Set iterates in insertion order, and deleting what was visited is safe.
         for (const id of ids) {

@@ -39,4 +39,17 @@ describe('takenIds', () => {
     expect(taken.fresh(batches[23]!)).toHaveLength(0);
     expect(taken.fresh(batches[119]!)).toHaveLength(0);
   });
+
+  it('keeps what a batch still being retried took, while batches of others come and go', () => {
+    const taken = takenIds();
+    const mine = batchOf(512, 1_000);
+    taken.settle(mine, mine.slice(0, 256), true);
+    for (let k = 0; k < 120; k++) {
+      const other = batchOf(512, k + 1);
+      taken.settle(other, other, true);
+      // Every tenth round my batch comes back and fails again, taking nothing new.
+      if (k % 10 === 9) taken.settle(mine, [], true);
+    }
+    expect(taken.fresh(mine)).toEqual(mine.slice(256));
+  });
 });
