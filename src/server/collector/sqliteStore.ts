@@ -242,15 +242,24 @@ const listedService = (service: string): string => service.replace(/%/g, '%25').
 /** Longest a write waits for another connection's lock, in ms; the server stands still meanwhile. */
 const BUSY_WAIT_MS = 100;
 
-/** Whether an error is SQLite's "database is locked" (SQLITE_BUSY), in the words of any driver. */
+/**
+ * Whether an error is SQLite's "database is locked" (SQLITE_BUSY, or one of its extended codes such
+ * as SQLITE_BUSY_SNAPSHOT), in the words of any driver.
+ */
 const isBusy = (error: unknown): boolean => {
   const e = error as { code?: unknown; errcode?: unknown; message?: unknown } | null;
-  return e?.code === 'SQLITE_BUSY' || e?.errcode === 5 || (typeof e?.message === 'string' && /database is locked/i.test(e.message));
+  return (
+    (typeof e?.code === 'string' && e.code.startsWith('SQLITE_BUSY')) ||
+    (typeof e?.errcode === 'number' && (e.errcode & 0xff) === 5) ||
+    (typeof e?.message === 'string' && /database is locked/i.test(e.message))
+  );
 };
 
 /**
  * Creates the store over an open SQLite connection: sets WAL mode (for files), creates or checks
- * the schema, and prepares every statement once. Throws when the database was written by a newer
+ * the schema, and prepares every statement once. Then sets the connection's busy timeout to
+ * 100 ms (a timeout given when it was opened no longer holds): a write finds another writer's
+ * lock, waits that long at most, and fails. Throws when the database was written by a newer
  * schema than this version knows.
  */
 export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
@@ -267,7 +276,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   // SQLite's calls are synchronous: while another process (the CLI beside the playground) holds
   // the write lock, a wait stops the whole server, /health included (better-sqlite3 waits up to
   // 5 s). From here on a write waits BUSY_WAIT_MS at most, then fails, and its senders get a 503
-  // and send again. Setting up the schema above may wait longer: nothing is served yet.
+  // and send again. Setting up the schema above waits as long as the driver's own timeout.
   db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`);
 
   const insertSpan = db.prepare(

@@ -262,11 +262,19 @@ describe('the SQLite store: group commit', () => {
 
   it('fails writes fast while another connection holds the write lock, and writes again once it lets go', async () => {
     const file = join(dir, 'busy.db');
-    const s = createSqliteStore(openDatabase(file));
+    const db = openDatabase(file);
+    const s = createSqliteStore(db);
     const other = openDatabase(file);
+    const exec = db.exec.bind(db);
+    const begun: string[] = [];
+    db.exec = (sql: string) => {
+      if (/^BEGIN/.test(sql)) begun.push(sql);
+      return exec(sql);
+    };
     try {
       await s.insertSpans(chatTrace(T1, BASE));
       other.exec('BEGIN IMMEDIATE');
+      begun.length = 0;
       const started = Date.now();
       const results = await Promise.allSettled([T2, T3].map((t) => s.insertSpans(chatTrace(t, BASE))));
       const waitedMs = Date.now() - started;
@@ -274,6 +282,7 @@ describe('the SQLite store: group commit', () => {
       // A busy database is no batch's fault: both fail together, after one short wait (not
       // better-sqlite3's 5 s, once per batch, with the server standing still).
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      expect(begun).toEqual(['BEGIN IMMEDIATE']);
       expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/locked|busy/i);
       expect(waitedMs).toBeLessThan(2_000);
       expect(await s.insertSpans(chatTrace(T2, BASE))).toBe(3);
