@@ -28,7 +28,8 @@ export interface TraceOptions {
   environment?: string;
   /**
    * Makes the trace viewable in Langfuse by anyone with its link (`langfuse.trace.public`), e.g. to
-   * share a playground run. Default false.
+   * share a playground run. Default false. Like the name and metadata, left to the page's root on
+   * a trace that continues a remote parent; `update({ public })` sets it there.
    */
   public?: boolean;
   input?: unknown;

@@ -331,6 +331,17 @@ describe('trace-level fields', () => {
     expect(byName('handler').attrs[A.TRACE_PUBLIC]).toBe(true);
   });
 
+  it('does not make a trace public once its root has ended', () => {
+    const { tracer, byName } = testTracer();
+    const trace = tracer.createTrace('done');
+    const open = trace.startSpan('open');
+    trace.endRoot();
+    trace.update({ public: true });
+    open.end();
+    expect(byName('done').attrs[A.TRACE_PUBLIC]).toBeUndefined();
+    expect(byName('open').attrs[A.TRACE_PUBLIC]).toBeUndefined();
+  });
+
   it('copies trace fields only into room the span has left, after its own truncation count', () => {
     const { tracer, byName } = testTracer({ limits: { maxAttributes: 6, maxStringLength: 16 } });
     const trace = tracer.createTrace({ name: 't', metadata: { a: 1, b: 2, c: 3 } });
