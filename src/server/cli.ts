@@ -7,6 +7,7 @@ import { DEFAULT_DB_PATH, openSqliteStore } from './collector/sqliteStore';
 import type { TraceStore } from './collector/store';
 import { fromEnv, type EnvExporter } from './fromEnv';
 import { toNodeListener } from './node';
+import { isLoopbackHost } from './loopback';
 
 /**
  * The `edgetrace` command line (Node only): `edgetrace collect` runs the collector on Node's
@@ -197,7 +198,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   if (store) io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats${readHow}`);
   // The open API answers loopback peers only: through a container's port mapping or from another
   // machine nobody else gets in. (Behind a proxy on this machine everyone would: it is loopback.)
-  if (store && readToken === false && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+  if (store && readToken === false && !isLoopbackHost(host)) {
     io.err(`edgetrace collect: --open-read answers this machine only, not clients reaching ${host} from elsewhere (a container's host, a proxy); give them --read-token`);
   }
   io.out(`  store   ${store ? `${dbPath} (retention ${retentionDays > 0 ? `${retentionDays} days` : 'forever'})` : 'none'}`);

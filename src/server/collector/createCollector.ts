@@ -1,5 +1,6 @@
 import type { ExportResult, Exporter, TelemetryRecord } from '../../protocol';
 import { takenIds } from '../../lib/recordId';
+import { isLoopbackAddress, isLoopbackHost } from '../loopback';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
 import { reportInternal } from '../../lib/reportInternal';
@@ -127,13 +128,6 @@ const tokenOf = (request: Request, url?: URL): string | undefined => {
   const bearer = auth && /^Bearer\s+(.+)$/i.exec(auth.trim());
   return (bearer ? bearer[1]!.trim() : undefined) ?? request.headers.get('x-edgetrace-token') ?? url?.searchParams.get('token') ?? undefined;
 };
-
-/** Whether a URL's host name is this machine's by definition (RFC 6761 `localhost`, 127/8, ::1). */
-const isLoopbackHost = (hostname: string): boolean =>
-  hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-
-/** Whether a peer address is this machine's: 127/8 or ::1, also as an IPv4-mapped IPv6 address. */
-const isLoopbackPeer = (address: string): boolean => address === '::1' || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/i.test(address);
 
 /** A forward target as the collector's own logs name it (a URL, for targets made by fromEnv). */
 const describeTarget = (e: Exporter, i: number): string => {
@@ -454,7 +448,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         // The host name is the client's to write: another machine can send `Host: localhost`.
         // Where the server knows the peer (toNodeListener's clientAddress), it must be this machine.
         const peer = (ctx as { clientAddress?: unknown } | undefined)?.clientAddress;
-        if (typeof peer === 'string' && !isLoopbackPeer(peer)) {
+        if (typeof peer === 'string' && !isLoopbackAddress(peer)) {
           return json(403, errorBody(PERMISSION_DENIED, `the open query API (readToken: false) answers this machine only, not ${peer.slice(0, 100)}; give a readToken to serve others`), cors);
         }
       } else {
