@@ -69,12 +69,15 @@ export class Trace extends Span {
     const env = opts.environment ?? cfg.environment;
     const release = opts.release ?? (root ? cfg.release : undefined);
     if (env) this.write(A.ENVIRONMENT, env);
-    if (release) {
-      this.write(A.RELEASE, release);
-      this.share(A.RELEASE);
-    }
+    if (release) this.putShared(A.RELEASE, release);
     if (opts.metadata) this.addMetadata(opts.metadata);
-    if (root && opts.public === true) this.update({ public: true });
+    if (root && opts.public === true) this.putShared(A.TRACE_PUBLIC, true);
+  }
+
+  /** @internal Sets a trace-level attribute on the root (while it runs) and for every span to copy. */
+  putShared(key: string, value: unknown): void {
+    this.put(key, value);
+    this.share(key);
   }
 
   /**
@@ -147,17 +150,13 @@ export class Trace extends Span {
       if (fields.name) {
         this.updateName(fields.name);
         // The name as updateName() cleaned it, as the constructor writes it.
-        this.put(A.TRACE_NAME, this.name);
-        this.share(A.TRACE_NAME);
+        this.putShared(A.TRACE_NAME, this.name);
       }
       if (fields.userId !== undefined) this.setUser(fields.userId);
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
       if (fields.metadata) this.putMetadata(A.TRACE_METADATA, fields.metadata);
-      if (typeof fields.public === 'boolean') {
-        this.put(A.TRACE_PUBLIC, fields.public);
-        this.share(A.TRACE_PUBLIC);
-      }
+      if (typeof fields.public === 'boolean') this.putShared(A.TRACE_PUBLIC, fields.public);
       // Trace-level, asked for by name: also on a trace that continues a remote parent.
       if (fields.input !== undefined) this.io(A.OBSERVATION_INPUT, fields.input, 'input', A.TRACE_INPUT);
       if (fields.output !== undefined) this.io(A.OBSERVATION_OUTPUT, fields.output, 'output', A.TRACE_OUTPUT);
