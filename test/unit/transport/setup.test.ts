@@ -88,6 +88,22 @@ describe('setupTransport with the page outbox', () => {
     await tracer.shutdown();
   }, SLOW);
 
+  it('counts a refused batch as dead-lettered, not as delivered', async () => {
+    vi.stubGlobal('navigator', {});
+    vi.stubGlobal('fetch', async () => new Response('bad token', { status: 401 }));
+    const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({});
+    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    tracer.startSpan('p1').end();
+    await eventually(async () => expect((await getStatus()).transport).toBe('memory'));
+    await eventually(async () => {
+      await flushNow();
+      expect(await getStatus()).toMatchObject({ delivered: 0, deadLettered: 1, lastError: expect.stringContaining('401') });
+    });
+    await tracer.shutdown();
+  }, SLOW);
+
   it('gives the fallback reason with every status a subscriber gets, also those other tabs and the worker broadcast', async () => {
     vi.stubGlobal('navigator', {});
     const { setupTransport, subscribe } = await import('../../../src/transport/index');
@@ -194,26 +210,3 @@ describe('flushNow from memory', () => {
   });
 });
 
-describe('the page sending from memory', () => {
-  beforeEach(() => {
-    vi.resetModules();
-    stubPage();
-  });
-  afterEach(() => vi.unstubAllGlobals());
-
-  it('counts a refused batch as dead-lettered, not as delivered', async () => {
-    vi.stubGlobal('navigator', {});
-    vi.stubGlobal('fetch', async () => new Response('bad token', { status: 401 }));
-    const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
-    const { createTracer } = await import('../../../src/core/tracer');
-    const tracer = createTracer({});
-    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
-    tracer.startSpan('p1').end();
-    await eventually(async () => expect((await getStatus()).transport).toBe('memory'));
-    await eventually(async () => {
-      await flushNow();
-      expect(await getStatus()).toMatchObject({ delivered: 0, deadLettered: 1, lastError: expect.stringContaining('401') });
-    });
-    await tracer.shutdown();
-  }, SLOW);
-});
