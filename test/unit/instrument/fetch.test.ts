@@ -126,6 +126,22 @@ afterAll(async () => {
 });
 
 let stop: (() => void) | undefined;
+
+/**
+ * Instruments fetch for a fresh tracer and reads `path` with text() inside a generation of a new
+ * trace: the tracer's records, the generation's and the text the app got.
+ */
+const readInGeneration = async (path: string, name: string, model: string) => {
+  const t = testTracer({ now: () => Date.now() });
+  stop = instrumentFetch({ tracer: t.tracer });
+  const trace = t.tracer.createTrace('chat');
+  let text = '';
+  await trace.generation(name, { model }, async () => {
+    text = await (await fetch(`${base}${path}`)).text();
+  });
+  trace.finish();
+  return { ...t, text, gen: t.byName(name) };
+};
 afterEach(() => {
   stop?.();
   stop = undefined;
@@ -328,17 +344,8 @@ describe('instrumentFetch', () => {
   });
 
   it('parents to the current span, and an SSE stream sets first-token time and usage on the generation', async () => {
-    const t = testTracer({ now: () => Date.now() });
-    stop = instrumentFetch({ tracer: t.tracer });
-    const trace = t.tracer.createTrace('chat');
-    let text = '';
-    await trace.generation('llm', { model: 'gpt-4o' }, async () => {
-      const res = await fetch(`${base}/sse`);
-      text = await res.text();
-    });
-    trace.finish();
+    const { text, gen, ...t } = await readInGeneration('/sse', 'llm', 'gpt-4o');
     expect(text).toContain('[DONE]');
-    const gen = t.byName('llm');
     const http = t.byName('GET');
     expect(http.parentId).toBe(gen.spanId);
     expect(http.attrs[BODY_ATTRS.sseEvents]).toBe(5);
@@ -351,14 +358,7 @@ describe('instrumentFetch', () => {
   });
 
   it('takes first-token time from the first event with output, not from setup events sent with the headers', async () => {
-    const t = testTracer({ now: () => Date.now() });
-    stop = instrumentFetch({ tracer: t.tracer });
-    const trace = t.tracer.createTrace('chat');
-    await trace.generation('llm', { model: 'claude' }, async () => {
-      await (await fetch(`${base}/sse-anthropic`)).text();
-    });
-    trace.finish();
-    const gen = t.byName('llm');
+    const { gen } = await readInGeneration('/sse-anthropic', 'llm', 'claude');
     const first = Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string);
     // message_start, content_block_start and ping came at once; the first delta 150 ms later.
     expect(first - gen.startMs).toBeGreaterThanOrEqual(120);
@@ -366,16 +366,8 @@ describe('instrumentFetch', () => {
   });
 
   it('reads first-token time and usage from a Responses API stream whose events are megabytes long', async () => {
-    const t = testTracer({ now: () => Date.now() });
-    stop = instrumentFetch({ tracer: t.tracer });
-    const trace = t.tracer.createTrace('chat');
-    let text = '';
-    await trace.generation('image', { model: 'gpt-image-1' }, async () => {
-      text = await (await fetch(`${base}/sse-responses`)).text();
-    });
-    trace.finish();
+    const { text, gen, ...t } = await readInGeneration('/sse-responses', 'image', 'gpt-image-1');
     expect(text.length).toBeGreaterThan(2_000_000);
-    const gen = t.byName('image');
     const first = Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string);
     // response.created (about 100 KB) came with the headers; the first delta 150 ms later.
     expect(first - gen.startMs).toBeGreaterThanOrEqual(120);
@@ -384,14 +376,7 @@ describe('instrumentFetch', () => {
   });
 
   it("reads Gemini's usage from its stream: the counts of the last chunk, thinking apart", async () => {
-    const t = testTracer({ now: () => Date.now() });
-    stop = instrumentFetch({ tracer: t.tracer });
-    const trace = t.tracer.createTrace('chat');
-    await trace.generation('llm', { model: 'gemini-2.5-flash' }, async () => {
-      await (await fetch(`${base}/sse-gemini`)).text();
-    });
-    trace.finish();
-    const gen = t.byName('llm');
+    const { gen } = await readInGeneration('/sse-gemini', 'llm', 'gemini-2.5-flash');
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, output_reasoning_tokens: 120, total: 131 });
     expect(gen.attrs['gen_ai.usage.output_tokens']).toBe(122);
     expect(gen.attrs['langfuse.observation.completion_start_time']).toMatch(/^\d{4}-/);
