@@ -281,12 +281,19 @@ describe('watchBody', () => {
     expect(Object.getPrototypeOf(frozen)).toBe(Response.prototype);
   });
 
-  it('ends an unread body after UNREAD_MS and an abandoned one after BODY_IDLE_MS', async () => {
-    // A fresh copy of the module: its one sweep timer must be a fake one from the start.
+  /** Runs `fn` with a fresh copy of the module under fake timers: its one sweep timer must be a fake one from the start. */
+  const withFakeSweep = async (fn: (m: typeof import('../../../src/instrument/stream')) => Promise<void>): Promise<void> => {
     vi.resetModules();
     vi.useFakeTimers();
     try {
-      const { watchBody } = await import('../../../src/instrument/stream');
+      await fn(await import('../../../src/instrument/stream'));
+    } finally {
+      vi.useRealTimers();
+    }
+  };
+
+  it('ends an unread body after UNREAD_MS and an abandoned one after BODY_IDLE_MS', () =>
+    withFakeSweep(async ({ watchBody }) => {
       const unread = watcher();
       watchBody(counted(['a']).res, unread.w, { now: Date.now });
       const dropped = watcher();
@@ -298,16 +305,10 @@ describe('watchBody', () => {
       expect(dropped.seen.ends).toEqual([]);
       await vi.advanceTimersByTimeAsync(BODY_IDLE_MS);
       expect(dropped.seen.ends).toEqual([['abandoned', { isStream: true }]]);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
-  it('sets its sweep timer again when the runtime dropped it (Workers may cancel the timers of an ended request)', async () => {
-    vi.resetModules();
-    vi.useFakeTimers();
-    try {
-      const { watchBody } = await import('../../../src/instrument/stream');
+  it('sets its sweep timer again when the runtime dropped it (Workers may cancel the timers of an ended request)', () =>
+    withFakeSweep(async ({ watchBody }) => {
       const first = watcher();
       watchBody(counted(['a']).res, first.w, { now: Date.now });
       // The request ended and its timers went with it; a later request watches another body.
@@ -318,10 +319,7 @@ describe('watchBody', () => {
       await vi.advanceTimersByTimeAsync(UNREAD_MS + 10);
       expect(first.seen.ends).toEqual([['unread', { isStream: false }]]);
       expect(second.seen.ends).toEqual([['unread', { isStream: false }]]);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
   it('a watcher that throws does not disturb the body', async () => {
     const { res } = counted(['a', 'b']);
