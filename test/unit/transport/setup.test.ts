@@ -72,14 +72,20 @@ describe('setupTransport with the page outbox', () => {
     expect((await getStatus()).transport).toBe('none');
   }, SLOW);
 
-  it('says why a page without Web Locks sends from memory, and still delivers', async () => {
+  /** A page without Web Locks, which sends from memory, with one span `name` ended. */
+  const pageInMemory = async (name: string) => {
     vi.stubGlobal('navigator', {});
-    const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
+    const transport = await import('../../../src/transport/index');
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({});
-    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
-    tracer.startSpan('m1').end();
-    await eventually(async () => expect((await getStatus()).transport).toBe('memory'));
+    transport.setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    tracer.startSpan(name).end();
+    await eventually(async () => expect((await transport.getStatus()).transport).toBe('memory'));
+    return { ...transport, tracer };
+  };
+
+  it('says why a page without Web Locks sends from memory, and still delivers', async () => {
+    const { getStatus, flushNow, tracer } = await pageInMemory('m1');
     expect((await getStatus()).fallback).toBe('no Web Locks: not a secure context (https, localhost)');
     await eventually(async () => {
       await flushNow();
@@ -89,14 +95,8 @@ describe('setupTransport with the page outbox', () => {
   }, SLOW);
 
   it('counts a refused batch as dead-lettered, not as delivered', async () => {
-    vi.stubGlobal('navigator', {});
     vi.stubGlobal('fetch', async () => new Response('bad token', { status: 401 }));
-    const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
-    const { createTracer } = await import('../../../src/core/tracer');
-    const tracer = createTracer({});
-    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
-    tracer.startSpan('p1').end();
-    await eventually(async () => expect((await getStatus()).transport).toBe('memory'));
+    const { getStatus, flushNow, tracer } = await pageInMemory('p1');
     await eventually(async () => {
       await flushNow();
       expect(await getStatus()).toMatchObject({ delivered: 0, deadLettered: 1, lastError: expect.stringContaining('401') });
