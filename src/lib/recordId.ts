@@ -4,8 +4,7 @@ import type { TelemetryRecord } from '../protocol';
 const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.traceId + r.spanId : r.id);
 
 /**
- * Most ids remembered of records a receiver already took from a batch that will be sent again:
- * about a hundred full batches of senders retrying through another receiver's outage, a few MB.
+ * Most ids remembered of records a receiver already took: about a hundred full batches, a few MB.
  * Past it the oldest go first, the records whose retry is longest overdue.
  */
 const MAX_TAKEN = 50_000;
@@ -24,8 +23,9 @@ export interface TakenIds {
 /**
  * Memory of the records a receiver took from a batch that failed as a whole and will be retried,
  * so that the retry leaves them out: receivers such as Langfuse v4 keep every copy they get. Used
- * by the Langfuse exporter (between its span and score requests) and by the collector (between
- * its forward targets).
+ * by the Langfuse exporter (between its span and score requests) and by the collector, which
+ * settles every batch as one that may come back (`again`): a sender that gave up waiting sends
+ * again what a forward target took.
  */
 export const takenIds = (): TakenIds => {
   const ids = new Set<string>();

@@ -5,6 +5,7 @@ import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
 import { reportInternal } from '../../lib/reportInternal';
 import { findWaitUntil } from '../waitUntil';
+import { within } from '../../lib/within';
 import { errorBody, INVALID_ARGUMENT, NOT_FOUND, serveApi } from './api';
 import { decodeOtlp, type DecodeLimits } from './decodeOtlp';
 import { decodeScores } from './decodeScores';
@@ -64,6 +65,13 @@ export interface CollectorOptions {
    */
   retryAfterSec?: number;
   /**
+   * How long a request waits for the forward targets before the sender is told to send the batch
+   * again (503 with `Retry-After`). Keep it below the senders' own request timeout (the SDK's is
+   * 10 s): a sender that gives up first sends again a batch a slow target took. A target that
+   * answers after this still counts as having taken the records. Default 8000 ms.
+   */
+  forwardTimeoutMs?: number;
+  /**
    * The rate-limit key of a request. Default: the Node adapter's socket address, else, behind
    * Cloudflare (`request.cf` present), `cf-connecting-ip`, else one shared key. On Deno, Bun or
    * behind another proxy, pass the client's address (Deno's `info.remoteAddr`, Bun's
@@ -76,7 +84,9 @@ export interface CollectorOptions {
   basePath?: string;
   /** Clock in epoch ms, for the rate limit and retention. Default `Date.now`. */
   now?: () => number;
-  /** Told about internal errors (a failing store, a bug); the request still gets a JSON answer. */
+  /**
+   * Told about internal errors (a failing store; a forward target, at most once a minute; a bug); the request still gets a JSON answer.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -143,8 +153,10 @@ const describeTarget = (e: Exporter, i: number): string => {
 const failureForSender = (r: { status?: number }, i: number): string =>
   `forward[${i}]: ${r.status ? `HTTP ${r.status}` : 'no answer (network error or timeout)'}`;
 
-/** A failing target is logged at most this often, so an upstream outage is not a line per request. */
-const FORWARD_LOG_INTERVAL_MS = 60_000;
+/** A failing target or store is logged at most this often, so an outage is not a line per request. */
+const LOG_INTERVAL_MS = 60_000;
+/** Below the SDK's 10 s request timeout, so the sender hears "again later" before it gives up. */
+const FORWARD_TIMEOUT_MS = 8_000;
 
 /**
  * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
@@ -196,6 +208,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   if (retentionMs !== false && !(typeof retentionMs === 'number' && retentionMs > 0)) fail(CALL, 'retentionMs', 'a number of ms > 0, or false', retentionMs);
   const pruneIntervalMs = options.pruneIntervalMs ?? 3_600_000;
   const retryAfterSec = options.retryAfterSec ?? 10;
+  const forwardTimeoutMs = options.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
+  if (!Number.isInteger(forwardTimeoutMs) || forwardTimeoutMs < 1 || forwardTimeoutMs > EXPORT_TIMEOUT_MS) {
+    fail(CALL, 'forwardTimeoutMs', `a whole number of ms from 1 to ${EXPORT_TIMEOUT_MS}`, forwardTimeoutMs);
+  }
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
   const now = options.now ?? Date.now;
   const rate = options.rateLimit;
@@ -252,8 +268,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   };
 
   /**
-   * Per forward target, what it took from a batch the sender was then told to send again (another
-   * target failed): the re-sent batch leaves that out for it.
+   * Per forward target, the records it took (the newest 50,000): a batch sent again (the sender
+   * was told to retry because another target failed, or gave up waiting for the answer) leaves
+   * them out for it. Langfuse keeps every copy it gets.
    */
   const taken = forward.map(() => takenIds());
 
@@ -263,10 +280,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const out: Forwarded = { refused: [], rejected: 0, partly: [] };
     if (forward.length === 0 || records.length === 0) return out;
     const results = await Promise.all(
-      forward.map((e, i) => {
+      forward.map((e, i): Promise<ExportResult> | ExportResult => {
         const fresh = taken[i]!.fresh(records);
+        if (!fresh.length) return { ok: true };
+        const done = callExporter(e, fresh, EXPORT_TIMEOUT_MS);
+        // Registered before the answer below waits: the memory is up to date when the sender hears
+        // it, and a target that answers only after the sender was told to retry is remembered too.
+        void done.then((r) => taken[i]!.settle(records, r.ok ? fresh : [], true));
         // A target that hangs must not hold the request (and its share of maxBytesInFlight).
-        return fresh.length ? callExporter(e, fresh, EXPORT_TIMEOUT_MS) : Promise.resolve<ExportResult>({ ok: true });
+        return within(done, forwardTimeoutMs, (): ExportResult => ({ ok: false, retryable: true, reason: `no answer within ${forwardTimeoutMs} ms` }));
       }),
     );
     results.forEach((r, i) => {
@@ -280,7 +302,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return;
       }
       const t = now();
-      if (t - (lastForwardLog[i] ?? Number.NEGATIVE_INFINITY) >= FORWARD_LOG_INTERVAL_MS) {
+      if (t - (lastForwardLog[i] ?? Number.NEGATIVE_INFINITY) >= LOG_INTERVAL_MS) {
         lastForwardLog[i] = t;
         report(new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
       }
@@ -293,10 +315,6 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       } else if (r.status === 413) out.tooLarge = name;
       else out.refused.push(name);
     });
-    // When the sender is to send the batch again (later, or split in halves after a 413), the
-    // targets that took it must not get it twice.
-    const again = out.retry !== undefined || out.tooLarge !== undefined;
-    results.forEach((r, i) => taken[i]!.settle(records, r.ok ? records : [], again));
     return out;
   };
 

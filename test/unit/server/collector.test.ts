@@ -377,16 +377,43 @@ describe('createCollector: forwarding', () => {
     const took = scripted(() => ({ ok: true }));
     const flaky = scripted(() => (down ? { ok: false, retryable: true, status: 503, reason: 'HTTP 503' } : { ok: true }));
     make({ store: undefined, forward: [took.exporter, flaky.exporter] });
-    const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+    const spans = [spanRecord(), spanRecord()];
+    const body = JSON.stringify(otlpBody(spans));
     expect((await post(body)).status).toBe(503);
     expect((await post(body)).status).toBe(503);
     down = false;
     expect((await post(body)).status).toBe(200);
     expect(took.got.map((batch) => batch.length)).toEqual([2]);
     expect(flaky.got.map((batch) => batch.length)).toEqual([2, 2, 2]);
-    // Done: the same spans again (a new batch that repeats them) go to every target.
+    // Once more, as a sender that missed the answer sends it: no target gets it again.
     expect((await post(body)).status).toBe(200);
-    expect(took.got.map((batch) => batch.length)).toEqual([2, 2]);
+    expect(took.got.map((batch) => batch.length)).toEqual([2]);
+    expect(flaky.got.map((batch) => batch.length)).toEqual([2, 2, 2]);
+    // New spans in the batch go on, without the ones taken.
+    const third = spanRecord();
+    expect((await post(JSON.stringify(otlpBody([...spans, third])))).status).toBe(200);
+    expect((took.got.at(-1) as SpanRecord[]).map((s) => s.spanId)).toEqual([third.spanId]);
+  });
+
+  it('answers 503 before a sender gives up on a slow target, and remembers what the target took late', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), 9_000)));
+      make({ store: undefined, forward: target.exporter });
+      const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+      const answer = post(body);
+      // The default wait, 8 s, is below the SDK's 10 s request timeout.
+      await vi.advanceTimersByTimeAsync(8_000);
+      const res = await answer;
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { message: string }).message).toMatch(/forward\[0\]: no answer/);
+      await vi.advanceTimersByTimeAsync(1_000);
+      // The target took the batch after all: the retry does not send it again.
+      expect((await post(body)).status).toBe(200);
+      expect(target.got.map((batch) => batch.length)).toEqual([2]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('does not send the halves of a batch that another target refused as too large to the targets that took it', async () => {
@@ -432,6 +459,7 @@ describe('createCollector: forwarding', () => {
     expect(() => createCollector({})).toThrow(/store/);
     expect(() => createCollector({ store, ingestToken: 'same-token', readToken: 'same-token' })).toThrow(/readToken/);
     expect(() => createCollector({ store, ingestToken: 'short' })).toThrow(/ingestToken/);
+    for (const bad of [0, 1.5, 60_000, '8000']) expect(() => createCollector({ store, forwardTimeoutMs: bad as number })).toThrow(/forwardTimeoutMs/);
   });
 });
 
