@@ -85,7 +85,8 @@ export interface CollectorOptions {
   /** Clock in epoch ms, for the rate limit and retention. Default `Date.now`. */
   now?: () => number;
   /**
-   * Told about internal errors (a failing store; a forward target, at most once a minute; a bug); the request still gets a JSON answer.
+   * Told about internal errors (a failing store or forward target, each at most once a minute; a
+   * bug); the request still gets a JSON answer.
    */
   onError?: (error: unknown) => void;
 }
@@ -226,6 +227,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   let lastPruneMs = Number.NEGATIVE_INFINITY;
   /** When each forward target's failure was last logged. */
   const lastForwardLog: number[] = [];
+  /** When a store failure was last logged. */
+  let lastStoreLog = Number.NEGATIVE_INFINITY;
 
   const report = (error: unknown): void => {
     try {
@@ -368,8 +371,13 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       try {
         await save();
       } catch (error) {
-        // The error's text (paths, SQLite's words) is for the collector's logs, not the sender.
-        report(error);
+        // The error's text (paths, SQLite's words) is for the collector's logs, not the sender. A
+        // store that stays busy (another writer holds the file) would log every batch: once a minute.
+        const t = now();
+        if (t - lastStoreLog >= LOG_INTERVAL_MS) {
+          lastStoreLog = t;
+          report(error);
+        }
         return unavailable('the store could not take the batch', cors);
       }
     }

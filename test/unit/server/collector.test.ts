@@ -276,6 +276,19 @@ describe('createCollector: ingest', () => {
     expect((await store.stats()).spans).toBe(1);
   });
 
+  it('logs a store that keeps failing (another writer holds the file) once a minute, and answers 503 each time', async () => {
+    let t = Date.UTC(2026, 0, 1);
+    const busy: TraceStore = { ...store, insertSpans: () => Promise.reject(new Error('database is locked')) };
+    const errors: unknown[] = [];
+    make({ store: busy, onError: (e) => errors.push(e), now: () => t });
+    const body = JSON.stringify(otlpBody([spanRecord()]));
+    for (let i = 0; i < 5; i++) expect((await post(body)).status).toBe(503);
+    expect(errors.map(String)).toEqual(['Error: database is locked']);
+    t += 60_000;
+    expect((await post(body)).status).toBe(503);
+    expect(errors).toHaveLength(2);
+  });
+
   it('never throws and always answers, whatever the body', async () => {
     const bodies = ['', 'null', '0', '"x"', '[]', '{}', '{"resourceSpans":[null]}', '{"resourceSpans":[{"scopeSpans":[{"spans":[null,1,"x",[]]}]}]}', '['.repeat(100_000), '{"a":'.repeat(50_000)];
     for (const b of bodies) {
