@@ -1,4 +1,4 @@
-import { openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
+import { wrap, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
 import type { DeadLetterRecord, DeliveryConfig, TelemetryRecord } from '../src/protocol';
 import { stampDropped } from '../src/lib/stampDropped';
 
@@ -163,21 +163,28 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
   };
 
   /**
+   * Opens the database, creating its stores the first time. Through `indexedDB.open()` and idb's
+   * `wrap()` rather than `openDB()`, whose general options the worker's size budget cannot carry.
+   */
+  const open = async (): Promise<IDBPDatabase<OutboxDb>> => {
+    const request = indexedDB.open(dbName, DB_VERSION);
+    // Chunks and dead letters by an increasing id; meta by a name (STATS, TARGET).
+    request.onupgradeneeded = () => STORES.map((name, i) => request.result.createObjectStore(name, i < 2 ? { keyPath: 'id', autoIncrement: true } : {}));
+    const d = (await wrap(request)) as unknown as IDBPDatabase<OutboxDb>;
+    // Another context wants a newer schema: step aside rather than block it.
+    d.onversionchange = close;
+    // The browser closed the connection (storage cleared, a crash): open it again next time.
+    d.onclose = () => (db = undefined);
+    return d;
+  };
+
+  /**
    * Runs `fn` in one read-write transaction over every store, with the stats read first and
    * written back after; resolves with `fn`'s result once committed. Every operation goes through
    * here, so the service worker bundle needs none of idb's shortcut methods (see vite.config.ts).
    */
   const inTx = async <T>(fn: (...stores: Stores) => Promise<T>): Promise<T> => {
-    const d = await (db ??= openDB<OutboxDb>(dbName, DB_VERSION, {
-      upgrade(up) {
-        up.createObjectStore('chunks', { keyPath: 'id', autoIncrement: true });
-        up.createObjectStore('dead', { keyPath: 'id', autoIncrement: true });
-        up.createObjectStore('meta');
-      },
-      // Another context wants a newer schema: step aside rather than block it.
-      blocking: close,
-      terminated: () => (db = undefined),
-    }).catch((error: unknown) => {
+    const d = await (db ??= open().catch((error: unknown) => {
       db = undefined;
       throw error;
     }));

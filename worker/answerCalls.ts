@@ -51,15 +51,12 @@ export const answerCalls = (api: object, port: MessagePort): void => {
         if (typeof fn !== 'function') reject(`no method ${JSON.stringify(path)}`);
         const args = (call.argumentList ?? []).map((a) => (a.type === 'RAW' ? a.value : reject('plain arguments only')));
         result = (fn as (...a: unknown[]) => unknown).apply(api, args);
-      } else if (type !== 'RELEASE') reject(`${String(type)} is not supported`);
+      } else if (type !== 'RELEASE') reject(`${type as string} is not supported`);
     } catch (error) {
       result = Promise.reject(error);
     }
     Promise.resolve(result)
-      .then(
-        (value) => ({ type: 'RAW', value }),
-        (error: unknown) => thrown(error),
-      )
+      .then((value) => ({ type: 'RAW', value }), thrown)
       .then((reply) => {
         try {
           port.postMessage({ ...(reply as object), id });

@@ -192,6 +192,21 @@ describe('Outbox', () => {
     expect(await box.loadTarget()).toEqual({ endpoint: 'https://x.test/v1/traces', headers: { a: 'b' } });
   });
 
+  it('steps aside when another context opens the database at a newer version', async () => {
+    const name = `upgrade-${++dbCount}`;
+    const box = createOutbox(() => limits, name);
+    await box.append(spans(0, 1), 0);
+    const upgraded = await new Promise<string>((resolve) => {
+      const request = indexedDB.open(name, 2);
+      request.onblocked = () => resolve('blocked');
+      request.onsuccess = () => {
+        request.result.close();
+        resolve('opened');
+      };
+    });
+    expect(upgraded).toBe('opened');
+  });
+
   it('shares one database across instances (the worker and page tabs)', async () => {
     const name = `shared-${++dbCount}`;
     const a = createOutbox(() => limits, name);
