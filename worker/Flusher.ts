@@ -1,6 +1,6 @@
 import type { CircuitState, DeliveryStatus, ExportResult, FlushResult, TelemetryRecord } from '../src/protocol';
 import type { ResolvedDelivery } from '../src/transport/resolveDelivery';
-import type { Outbox, OutboxBatch } from './Outbox';
+import type { Hold, Outbox, OutboxBatch } from './Outbox';
 import { MAX_RETRY_AFTER_MS, nextDelayMs } from './nextDelayMs';
 
 /**
@@ -12,7 +12,7 @@ export type FlushTrigger = 'size' | 'timer' | 'start' | 'online' | 'sync' | 'hid
 
 /** What a flusher needs; everything with side effects comes in here, so tests can fake it. */
 export interface FlusherDeps {
-  outbox: Pick<Outbox, 'takeBatch' | 'settle' | 'stats'>;
+  outbox: Pick<Outbox, 'takeBatch' | 'settle' | 'stats' | 'hold'>;
   /** Sends records; resolves with a result (a rejection counts as a network error). */
   send: (records: TelemetryRecord[]) => Promise<ExportResult>;
   /** The current delivery options (a page may change them). */
@@ -62,6 +62,11 @@ export interface Flusher {
   reset(): void;
   /** Cancels scheduled attempts; a request under way finishes. */
   stop(): void;
+  /**
+   * Reads the waits an earlier life kept in the outbox (a receiver's Retry-After, the backoff);
+   * the first flush does it too. Resolves once done; never rejects.
+   */
+  restore(): Promise<void>;
 }
 
 /** Status updates are coalesced to at most one per this many ms. */
@@ -124,6 +129,24 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
    */
   let sent = 0;
   const idlers: (() => void)[] = [];
+  /**
+   * The waits of an earlier life, read before the first flush. Browsers stop an idle service
+   * worker within minutes, and a page wakes it with every hand-over: without this, each restart
+   * would send at once, through a receiver's Retry-After and our own backoff.
+   */
+  let restored: Promise<void> | undefined;
+
+  const restore = (): Promise<void> =>
+    (restored ??= outbox.stats().then((s) => {
+      const h = s.hold;
+      // Not after stop(), whose endless wait must stay.
+      if (h && !stopped) [retryAfterUntil, nextAttemptAt, attempt, failingSince, failures] = h;
+    }, report));
+
+  /** Keeps the waits in the outbox, for the next life of this context or another. */
+  const save = (): void => {
+    outbox.hold([retryAfterUntil, nextAttemptAt, attempt, failingSince, failures]).catch(report);
+  };
 
   const checkIdle = (): void => {
     if (!running && timer === undefined) for (const resolve of idlers.splice(0)) resolve();
@@ -208,8 +231,12 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
 
   /** Forgets past failures: no backoff, the circuit closed (its `openUntil` then means nothing). */
   const recovered = (): void => {
-    attempt = nextAttemptAt = failingSince = failures = 0;
-    circuit = 'closed';
+    // Without failures there is nothing to forget (each failure counts), nor to write.
+    if (failures) {
+      attempt = nextAttemptAt = failingSince = failures = 0;
+      circuit = 'closed';
+      save();
+    }
   };
 
   /** Records a failed attempt and schedules the next; returns the flush result. */
@@ -237,6 +264,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       lastError += ' (paused)';
       emit();
     }
+    save();
     return retry(lastError);
   };
 
@@ -289,6 +317,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       sent = 0;
       let result: FlushResult | undefined;
       let force: boolean;
+      await restore();
       do {
         again = false;
         if (hasTarget && !hasTarget()) return retry('no endpoint yet');
@@ -334,6 +363,7 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     },
     flush,
     start,
+    restore,
     idle: () =>
       new Promise((resolve) => {
         idlers.push(resolve);

@@ -49,7 +49,16 @@ export interface OutboxStats {
   delivered: number;
   deadLettered: number;
   rejected: number;
+  /**
+   * The flusher's waits, so that a restarted context honours them: `[retryAfterUntil,
+   * nextAttemptAt, attempt, failingSince, failures]` (see Flusher.ts). Kept with the counters,
+   * which every transaction reads and writes anyway.
+   */
+  hold?: Hold;
 }
+
+/** See {@link OutboxStats.hold}. */
+export type Hold = [retryAfterUntil: number, nextAttemptAt: number, attempt: number, failingSince: number, failures: number];
 
 interface OutboxDb extends DBSchema {
   chunks: { key: number; value: ChunkEntry };
@@ -109,6 +118,8 @@ export interface Outbox {
    */
   settle(batch: OutboxBatch, from: number, to: number, how: Settlement): Promise<void>;
   stats(): Promise<OutboxStats>;
+  /** Keeps the flusher's waits (read back through `stats()`). */
+  hold(hold: Hold): Promise<void>;
   /** The dead-letter store, oldest first. */
   deadLetters(): Promise<DeadLetterRecord[]>;
   /** Remembers where to send, so a restarted service worker knows before any page talks to it. */
@@ -318,6 +329,7 @@ export const createOutbox = (limits: () => OutboxLimits, dbName = DB_NAME): Outb
       }),
 
     stats: () => inTx(async (_c, stats) => ({ ...stats })),
+    hold: (hold) => inTx(async (_c, stats) => void (stats.hold = hold)),
     deadLetters: () => inTx(async (_c, _s, dead) => (await dead.getAll()).map(({ id: _id, ...rest }) => rest)),
     saveTarget: (config) => inTx(async (_c, _s, _d, meta) => void (await meta.put(config, TARGET))),
     loadTarget: () => inTx(async (_c, _s, _d, meta) => (await meta.get(TARGET)) as DeliveryConfig | undefined),

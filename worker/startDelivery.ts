@@ -89,6 +89,8 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
       if (saved) apply(saved);
     })
     .catch(report)
+    // Before configure() can reset them for a new receiver: the waits of the worker's last life.
+    .then(flusher.restore)
     .then(() => flusher.start('start'));
 
   /** Worker methods never reject (comlink would re-create the error): errors are reported and `fallback` returned. */

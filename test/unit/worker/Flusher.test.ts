@@ -12,7 +12,7 @@ const memoryOutbox = () => {
   let records: TelemetryRecord[] = [];
   const stats: OutboxStats = { count: 0, bytes: 0, dropped: 0, droppedTotal: 0, delivered: 0, deadLettered: 0, rejected: 0 };
   const dead: { reason: string; n: number }[] = [];
-  const box: Pick<Outbox, 'takeBatch' | 'settle' | 'stats'> = {
+  const box: Pick<Outbox, 'takeBatch' | 'settle' | 'stats' | 'hold'> = {
     takeBatch: async (max) => ({ records: records.slice(0, max), sizes: [], pos: [], dropped: 0, droppedAt: -1 }),
     settle: async (batch: OutboxBatch, from, to, how) => {
       const gone = new Set(batch.records.slice(from, to));
@@ -26,6 +26,7 @@ const memoryOutbox = () => {
       }
     },
     stats: async () => ({ ...stats, count: records.length }),
+    hold: async (hold) => void (stats.hold = hold),
   };
   return { box, dead, add: (n: number, from = records.length) => records.push(...Array.from({ length: n }, (_, i) => span(from + i))), left: () => records.length };
 };
@@ -401,6 +402,86 @@ describe('Flusher', () => {
     f.reset();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(sent).toHaveLength(2);
+  });
+
+  describe('across restarts (a new flusher over the same outbox)', () => {
+    it('keeps to a Retry-After that an earlier life heard, even when asked to flush now', async () => {
+      answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
+      const first = make();
+      outbox.add(3);
+      await first.flush('start');
+      first.stop();
+      await settle();
+      const next = make();
+      expect(await next.flush('manual')).toMatchObject({ ok: false });
+      await vi.advanceTimersByTimeAsync(59_000);
+      expect(sent).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(sent).toHaveLength(2);
+      expect(sent[1]!.at - sent[0]!.at).toBe(60_000);
+      expect(outbox.left()).toBe(0);
+    });
+
+    it('goes on with the backoff where the earlier life stopped; only a forcing trigger skips it', async () => {
+      answers = [1, 2].map(() => ({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }));
+      const first = make();
+      outbox.add(3);
+      await first.flush('start');
+      first.stop();
+      await settle();
+      // Waking with a start-up flush: the first retry is still 1 s after the failure.
+      const next = make();
+      await next.flush('start');
+      await vi.advanceTimersByTimeAsync(999);
+      expect(sent).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sent).toHaveLength(2);
+      // That was the second failure in a row: the next wait is 2 s, not 1 s again.
+      expect((await next.status()).nextAttemptAt).toBe(sent[1]!.at + 2000);
+      next.stop();
+      await settle();
+      const third = make();
+      await third.flush('online');
+      expect(sent).toHaveLength(3);
+      expect(outbox.left()).toBe(0);
+    });
+
+    it('forgets the waits once a request succeeds, and on reset() for a new receiver', async () => {
+      answers = [{ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }];
+      const first = make();
+      outbox.add(2);
+      await first.flush('start');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(outbox.left()).toBe(0);
+      first.stop();
+      await settle();
+      // A fresh series: the first retry after a new failure waits 1 s, not 2 s.
+      answers = [{ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }];
+      const second = make();
+      outbox.add(2, 2);
+      await second.flush('start');
+      expect(sent).toHaveLength(3);
+      expect((await second.status()).nextAttemptAt).toBe(sent[2]!.at + 1000);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(sent).toHaveLength(4);
+      second.stop();
+
+      answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 600_000, reason: 'HTTP 429' }];
+      const fourth = make();
+      outbox.add(2, 4);
+      await fourth.flush('start');
+      expect(sent).toHaveLength(5);
+      const fifth = make();
+      await fifth.restore();
+      fifth.reset();
+      await settle();
+      expect(sent).toHaveLength(6);
+      fourth.stop();
+      fifth.stop();
+      outbox.add(1, 6);
+      await make().flush('start');
+      expect(sent).toHaveLength(7);
+    });
   });
 
   it('counts only delivered records as sent, not dead-lettered ones', async () => {

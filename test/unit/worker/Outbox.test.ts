@@ -192,6 +192,17 @@ describe('Outbox', () => {
     expect(await box.loadTarget()).toEqual({ endpoint: 'https://x.test/v1/traces', headers: { a: 'b' } });
   });
 
+  it('keeps the flusher\'s waits with its counters, for another instance to read', async () => {
+    const name = `hold-${++dbCount}`;
+    const a = createOutbox(() => limits, name);
+    await a.append(spans(0, 2), 0);
+    await a.hold([5000, 4000, 3, 1000, 3]);
+    await a.append(spans(2, 1), 0);
+    a.close();
+    const b = createOutbox(() => limits, name);
+    expect(await b.stats()).toMatchObject({ count: 3, hold: [5000, 4000, 3, 1000, 3] });
+  });
+
   it('steps aside when another context opens the database at a newer version', async () => {
     const name = `upgrade-${++dbCount}`;
     const box = createOutbox(() => limits, name);
