@@ -10,7 +10,8 @@ import { utf8Bytes } from '../lib/utf8Bytes';
  * in flight, so each stays under 30 KB.
  */
 export const KEEPALIVE_MAX_BYTES = 30_000;
-
+/** The tail's scores request, beside the spans' (see {@link sendTail}). */
+const SCORES_MAX_BYTES = 4_000;
 
 /** fetch with `keepalive` for bodies under {@link KEEPALIVE_MAX_BYTES}, so they outlive the page. */
 export const keepaliveFetch: typeof fetch = (input, init) => {
@@ -23,16 +24,24 @@ export const keepaliveFetch: typeof fetch = (input, init) => {
 /** An OTLP exporter whose requests outlive the page when small enough: the page's memory path sends with it. */
 export const keepaliveExporter = (config: DeliveryConfig) => createOtlpExporter({ url: config.endpoint as string, headers: config.headers, fetch: keepaliveFetch });
 
+/** The newest of `records` whose body (`encode`) stays under `max` bytes: halved until it fits, encoding is cheap next to losing them. */
+const newestThatFit = <R>(records: R[], encode: (rs: R[]) => string, max: number): R[] => {
+  while (records.length > 1 && utf8Bytes(encode(records)) >= max) records = records.slice(records.length >> 1);
+  return records;
+};
+
 /**
- * Sends the newest spans of `records` that fit in one keepalive request, without waiting: the
- * last chance for a page that is closing with records the outbox may not get to store.
- * Re-sends are harmless (receivers key spans by trace and span id).
+ * Sends the newest spans of `records` that fit in one keepalive request, and its scores in a
+ * second, both at once and without waiting: the last chance for a page that is closing with
+ * records the outbox may not get to store. A rating given just before the tab closes is often
+ * the last thing a chat UI records. Re-sends are harmless (receivers key spans by trace and span
+ * id, and scores by id).
  */
 export const sendTail = (records: readonly TelemetryRecord[], config: DeliveryConfig): void => {
   if (!config.endpoint) return;
-  let spans = records.filter((r): r is SpanRecord => r.rec === 'span');
-  // Halve until the encoded body fits; encoding is cheap next to losing the spans.
-  while (spans.length > 1 && utf8Bytes(encodeOtlp(spans)) >= KEEPALIVE_MAX_BYTES) spans = spans.slice(spans.length >> 1);
-  if (spans.length === 0) return;
-  keepaliveExporter(config).export(spans).catch(reportInternal);
+  const exporter = keepaliveExporter(config);
+  const spans = newestThatFit(records.filter((r): r is SpanRecord => r.rec === 'span'), encodeOtlp, KEEPALIVE_MAX_BYTES);
+  // Scores are small: a few KB keeps the two bodies and a page outbox flush under the 64 KiB.
+  const scores = newestThatFit(records.filter((r) => r.rec === 'score'), JSON.stringify, SCORES_MAX_BYTES);
+  for (const list of [spans, scores]) if (list.length) exporter.export(list).catch(reportInternal);
 };

@@ -38,8 +38,15 @@ test('a tab closed before its service worker ever answered sends its tail with k
   await tailLoaded;
   await page.waitForLoadState('networkidle');
   await page.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(20, 'early-'));
+  // A rating given just before closing: it goes in a keepalive request of its own.
+  await page.evaluate(() => {
+    const t = (window as unknown as { tracer: { createTrace(name: string): { score(name: string, value: number): void; finish(): void } } }).tracer.createTrace('rated');
+    t.score('last-word', 1);
+    t.finish();
+  });
   await page.close({ runBeforeUnload: true });
   await expect.poll(() => spansNamed(rx, 'early-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
+  await expect.poll(() => rx.scores.filter((s) => s.name === 'last-word').length, { timeout: 10_000 }).toBe(1);
   // Closing a tab hides it, then removes it: one tail request, not one per event.
   await new Promise((r) => setTimeout(r, 500));
   expect(rx.requests.filter((r) => r.spans.some((s) => s.name.startsWith('early-')))).toHaveLength(1);

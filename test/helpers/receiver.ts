@@ -66,6 +66,8 @@ export interface Receiver {
   readonly requests: ReceivedRequest[];
   /** Unique spans from accepted requests, keyed `traceId:spanId`. */
   spans(): Map<string, ReceivedSpan>;
+  /** Score records posted to `/v1/scores` (always answered 200). */
+  scores: { id: string; name: string; traceId: string }[];
   /** Serves `html` at `path` (wrapped in a minimal document unless it starts with `<!doctype`). */
   page(path: string, html: string): string;
   /** Serves any file body at `path`. */
@@ -125,6 +127,7 @@ const spansOf = (body: Buffer): ReceivedSpan[] => {
 /** Starts a receiver on 127.0.0.1 and a free port. */
 export const startReceiver = async (): Promise<Receiver> => {
   const requests: ReceivedRequest[] = [];
+  const scores: Receiver['scores'] = [];
   const files = new Map<string, { type: string; body: string | Buffer }>();
   let rules: Rule[] = [];
   let stalled: (() => void)[] = [];
@@ -194,6 +197,16 @@ export const startReceiver = async (): Promise<Receiver> => {
         });
       return;
     }
+    if (req.method === 'POST' && path === '/v1/scores') {
+      readBody(req)
+        .then((body) => {
+          scores.push(...(JSON.parse(body.toString('utf8')) as Receiver['scores']));
+          res.writeHead(200, { 'content-type': 'application/json', ...cors });
+          res.end('{}');
+        })
+        .catch(() => res.destroy());
+      return;
+    }
     const f = files.get(path);
     if (f) {
       res.writeHead(200, { 'content-type': f.type, 'cache-control': 'no-store' });
@@ -225,6 +238,7 @@ export const startReceiver = async (): Promise<Receiver> => {
     endpoint: `${origin}/v1/traces`,
     requests,
     spans,
+    scores,
     page(path, html) {
       const doc = /^<!doctype/i.test(html.trimStart())
         ? html
@@ -277,6 +291,7 @@ export const startReceiver = async (): Promise<Receiver> => {
     },
     reset() {
       requests.length = 0;
+      scores.length = 0;
       rules = [];
       stalling = false;
       stalled = [];

@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { DeliveryStatus } from '../../../src/protocol';
+import type { DeliveryStatus, ScoreRecord } from '../../../src/protocol';
 
 // The page transport without a service worker: the page outbox over (fake) IndexedDB, in a page
 // stub whose window listeners the test can count, sending to a stubbed fetch.
@@ -149,6 +149,26 @@ describe('keepalive', () => {
     sendTail(records, { endpoint: 'https://collector.test/v1/traces' });
     await eventually(() => expect(bodies).toHaveLength(1));
     expect(new TextEncoder().encode(bodies[0]).byteLength).toBeLessThan(KEEPALIVE_MAX_BYTES);
+  });
+});
+
+describe('keepalive tail with scores', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('sends the scores in a request of their own, at once beside the spans', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    // Never answers: a page that is closing does not live to see the first request's answer.
+    vi.stubGlobal('fetch', (url: string, init: RequestInit) => (calls.push({ url: String(url), init }), new Promise(() => undefined)));
+    const { sendTail } = await import('../../../src/transport/keepalive');
+    const { spanRecord, scoreRecord } = await import('../../helpers/records');
+    const score = (id: string) => scoreRecord({ id });
+    sendTail([spanRecord(1), score('sc-1'), spanRecord(2), score('sc-2')], { endpoint: 'https://collector.test/v1/traces' });
+    await eventually(() => expect(calls).toHaveLength(2));
+    expect(calls.map((c) => [c.url, c.init.keepalive])).toEqual([
+      ['https://collector.test/v1/traces', true],
+      ['https://collector.test/v1/scores', true],
+    ]);
+    expect((JSON.parse(String(calls[1]!.init.body)) as ScoreRecord[]).map((s) => s.id)).toEqual(['sc-1', 'sc-2']);
   });
 });
 
