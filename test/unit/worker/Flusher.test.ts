@@ -405,13 +405,18 @@ describe('Flusher', () => {
   });
 
   describe('across restarts (a new flusher over the same outbox)', () => {
-    it('keeps to a Retry-After that an earlier life heard, even when asked to flush now', async () => {
-      answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
+    /** A flusher's life that fails its first request with `answers`, then is stopped (the worker stopped). */
+    const failedLife = async (records: number): Promise<void> => {
       const first = make();
-      outbox.add(3);
+      outbox.add(records);
       await first.flush('start');
       first.stop();
       await settle();
+    };
+
+    it('keeps to a Retry-After that an earlier life heard, even when asked to flush now', async () => {
+      answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
+      await failedLife(3);
       const next = make();
       expect(await next.flush('manual')).toMatchObject({ ok: false });
       await vi.advanceTimersByTimeAsync(59_000);
@@ -424,11 +429,7 @@ describe('Flusher', () => {
 
     it('goes on with the backoff where the earlier life stopped; only a forcing trigger skips it', async () => {
       answers = [1, 2].map(() => ({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }));
-      const first = make();
-      outbox.add(3);
-      await first.flush('start');
-      first.stop();
-      await settle();
+      await failedLife(3);
       // Waking with a start-up flush: the first retry is still 1 s after the failure.
       const next = make();
       await next.flush('start');
