@@ -62,11 +62,6 @@ export interface Flusher {
   reset(): void;
   /** Cancels scheduled attempts; a request under way finishes. */
   stop(): void;
-  /**
-   * Reads the waits an earlier life kept in the outbox (a receiver's Retry-After, the backoff);
-   * the first flush does it too. Resolves once done; never rejects.
-   */
-  restore(): Promise<void>;
 }
 
 /** Status updates are coalesced to at most one per this many ms. */
@@ -132,20 +127,22 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   /**
    * The waits of an earlier life, read before the first flush. Browsers stop an idle service
    * worker within minutes, and a page wakes it with every hand-over: without this, each restart
-   * would send at once, through a receiver's Retry-After and our own backoff.
+   * would send at once, through a receiver's Retry-After and our own backoff. Only the two waits
+   * carry over; the next failure starts a new series (within one life it reaches the 60 s cap in
+   * about two minutes anyway), so a series cut short yesterday cannot pause today's first retry.
    */
   let restored: Promise<void> | undefined;
 
   const restore = (): Promise<void> =>
-    (restored ??= outbox.stats().then((s) => {
-      const h = s.hold;
-      // Not after stop(), whose endless wait must stay.
-      if (h && !stopped) [retryAfterUntil, nextAttemptAt, attempt, failingSince, failures] = h;
+    (restored ??= outbox.stats().then(({ hold }) => {
+      // Not a wait further off than any we set (saved while the clock was ahead), and not after
+      // stop(), whose endless wait (retryAfterUntil) must stay.
+      if (hold && Math.max(retryAfterUntil, ...hold) <= now() + MAX_RETRY_AFTER_MS) [retryAfterUntil, nextAttemptAt] = hold;
     }, report));
 
-  /** Keeps the waits in the outbox, for the next life of this context or another. */
+  /** Keeps the waits in the outbox, for the next life of this context or another; a stopped flusher's are its own. */
   const save = (): void => {
-    outbox.hold([retryAfterUntil, nextAttemptAt, attempt, failingSince, failures]).catch(report);
+    if (!stopped) outbox.hold([retryAfterUntil, nextAttemptAt]).catch(report);
   };
 
   const checkIdle = (): void => {
@@ -231,12 +228,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
 
   /** Forgets past failures: no backoff, the circuit closed (its `openUntil` then means nothing). */
   const recovered = (): void => {
-    // Without failures there is nothing to forget (each failure counts), nor to write.
-    if (failures) {
-      attempt = nextAttemptAt = failingSince = failures = 0;
-      circuit = 'closed';
-      save();
-    }
+    attempt = nextAttemptAt = failingSince = failures = 0;
+    circuit = 'closed';
   };
 
   /** Records a failed attempt and schedules the next; returns the flush result. */
@@ -317,9 +310,10 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       sent = 0;
       let result: FlushResult | undefined;
       let force: boolean;
-      await restore();
       do {
         again = false;
+        // After `again` is cleared: a flush that joins while the waits are read runs its pass.
+        await restore();
         if (hasTarget && !hasTarget()) return retry('no endpoint yet');
         result = await exclusive(() => run(trigger));
         if (!result) {
@@ -363,7 +357,6 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     },
     flush,
     start,
-    restore,
     idle: () =>
       new Promise((resolve) => {
         idlers.push(resolve);
@@ -375,6 +368,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
         // A 413's limit stays: it doubles back with each accepted batch anyway.
         retryAfterUntil = 0;
         recovered();
+        // Also for the next life: it must not wait for the old receiver either.
+        save();
         start('start');
       }
     },

@@ -51,14 +51,14 @@ export interface OutboxStats {
   rejected: number;
   /**
    * The flusher's waits, so that a restarted context honours them: `[retryAfterUntil,
-   * nextAttemptAt, attempt, failingSince, failures]` (see Flusher.ts). Kept with the counters,
-   * which every transaction reads and writes anyway.
+   * nextAttemptAt]` in epoch ms (see Flusher.ts). Kept with the counters, which every
+   * transaction reads and writes anyway.
    */
   hold?: Hold;
 }
 
 /** See {@link OutboxStats.hold}. */
-export type Hold = [retryAfterUntil: number, nextAttemptAt: number, attempt: number, failingSince: number, failures: number];
+export type Hold = [retryAfterUntil: number, nextAttemptAt: number];
 
 interface OutboxDb extends DBSchema {
   chunks: { key: number; value: ChunkEntry };

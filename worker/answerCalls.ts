@@ -48,7 +48,7 @@ export const answerCalls = (api: object, port: MessagePort): void => {
         const name = Array.isArray(path) && path.length === 1 ? path[0] : undefined;
         // Own methods only: a name like "constructor" or "__proto__" reaches nothing else.
         const fn = typeof name === 'string' && {}.hasOwnProperty.call(api, name) ? (api as Record<string, unknown>)[name] : undefined;
-        if (typeof fn !== 'function') reject(`no method ${JSON.stringify(path)}`);
+        if (typeof fn !== 'function') reject(`no method ${path as string}`);
         const args = (call.argumentList ?? []).map((a) => (a.type === 'RAW' ? a.value : reject('plain arguments only')));
         result = (fn as (...a: unknown[]) => unknown).apply(api, args);
       } else if (type !== 'RELEASE') reject(`${type as string} is not supported`);

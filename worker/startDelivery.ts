@@ -89,8 +89,9 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
       if (saved) apply(saved);
     })
     .catch(report)
-    // Before configure() can reset them for a new receiver: the waits of the worker's last life.
-    .then(flusher.restore)
+    // The start-up flush first reads the waits of the last life (Flusher's restore). configure()
+    // waits for `ready`, so its saveTarget() transaction comes after that read in IndexedDB's
+    // order, and a reset() for a new receiver after the waits are in.
     .then(() => flusher.start('start'));
 
   /** Worker methods never reject (comlink would re-create the error): errors are reported and `fallback` returned. */

@@ -46,11 +46,16 @@ test('a worker stopped while it waits out Retry-After still waits after it resta
   await expect.poll(heldUntil, { timeout: 10_000 }).toBeGreaterThan(rx.requests[0]!.endMs);
 
   const cdp = await context.newCDPSession(page);
+  const states: string[] = [];
+  cdp.on('ServiceWorker.workerVersionUpdated', ({ versions }) => states.push(...versions.map((v) => v.runningStatus)));
   await cdp.send('ServiceWorker.enable');
   await cdp.send('ServiceWorker.stopAllWorkers');
+  // Stopped for real: what it held in memory is gone.
+  await expect.poll(() => states.at(-1), { timeout: 10_000 }).toBe('stopped');
   // The app's call wakes the worker; neither its start-up flush nor flushNow() goes before 5 s.
   await page.evaluate(() => (window as unknown as { et: { flushNow(): Promise<unknown> } }).et.flushNow());
   await expect.poll(() => spansNamed(rx, 'rar-').length, { timeout: 30_000, intervals: [250] }).toBe(10);
   expect(rx.requests[0]!.status).toBe(429);
   expect(rx.requests[1]!.startMs - rx.requests[0]!.endMs).toBeGreaterThanOrEqual(5000);
+  expect(states.slice(states.lastIndexOf('stopped'))).toContain('running');
 });

@@ -427,7 +427,7 @@ describe('Flusher', () => {
       expect(outbox.left()).toBe(0);
     });
 
-    it('goes on with the backoff where the earlier life stopped; only a forcing trigger skips it', async () => {
+    it('waits out the backoff delay of the earlier life, then starts a new series; a forcing trigger skips the wait', async () => {
       answers = [1, 2].map(() => ({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }));
       await failedLife(3);
       // Waking with a start-up flush: the first retry is still 1 s after the failure.
@@ -437,8 +437,8 @@ describe('Flusher', () => {
       expect(sent).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(1);
       expect(sent).toHaveLength(2);
-      // That was the second failure in a row: the next wait is 2 s, not 1 s again.
-      expect((await next.status()).nextAttemptAt).toBe(sent[1]!.at + 2000);
+      // Only the waits carry over: this failure starts a series of its own.
+      expect((await next.status()).nextAttemptAt).toBe(sent[1]!.at + 1000);
       next.stop();
       await settle();
       const third = make();
@@ -447,41 +447,42 @@ describe('Flusher', () => {
       expect(outbox.left()).toBe(0);
     });
 
-    it('forgets the waits once a request succeeds, and on reset() for a new receiver', async () => {
-      answers = [{ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }];
-      const first = make();
-      outbox.add(2);
-      await first.flush('start');
-      await vi.advanceTimersByTimeAsync(1000);
-      expect(outbox.left()).toBe(0);
-      first.stop();
-      await settle();
-      // A fresh series: the first retry after a new failure waits 1 s, not 2 s.
-      answers = [{ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }];
-      const second = make();
-      outbox.add(2, 2);
-      await second.flush('start');
-      expect(sent).toHaveLength(3);
-      expect((await second.status()).nextAttemptAt).toBe(sent[2]!.at + 1000);
-      await vi.advanceTimersByTimeAsync(1000);
-      expect(sent).toHaveLength(4);
-      second.stop();
-
+    it('forgets the waits on reset() for a new receiver, in the next life too', async () => {
       answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 600_000, reason: 'HTTP 429' }];
-      const fourth = make();
-      outbox.add(2, 4);
-      await fourth.flush('start');
-      expect(sent).toHaveLength(5);
-      const fifth = make();
-      await fifth.restore();
-      fifth.reset();
+      await failedLife(2);
+      const next = make();
+      expect(await next.flush('start')).toMatchObject({ ok: false });
+      expect(sent).toHaveLength(1);
+      next.reset();
       await settle();
-      expect(sent).toHaveLength(6);
-      fourth.stop();
-      fifth.stop();
-      outbox.add(1, 6);
+      expect(sent).toHaveLength(2);
+      next.stop();
+      outbox.add(1, 2);
       await make().flush('start');
-      expect(sent).toHaveLength(7);
+      expect(sent).toHaveLength(3);
+    });
+
+    it('keeps no endless wait from a flusher stopped while its request was under way', async () => {
+      const { f, release } = gated({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' });
+      outbox.add(2);
+      const running = f.flush('start');
+      await settle();
+      f.stop();
+      release();
+      await running;
+      // Its failure came after stop(): nothing of that flusher's is kept.
+      expect((await outbox.box.stats()).hold).toBeUndefined();
+      const next = make({ send: async (records) => (sent.push({ at: Date.now(), n: records.length }), { ok: true }) });
+      await next.flush('start');
+      expect(sent).toHaveLength(2);
+      expect(outbox.left()).toBe(0);
+    });
+
+    it('ignores a kept wait further off than any it sets (the clock was ahead when it was kept)', async () => {
+      await outbox.box.hold([Date.now() + 3_600_000, Date.now() + 3_600_000]);
+      outbox.add(2);
+      await make().flush('start');
+      expect(sent).toHaveLength(1);
     });
   });
 
