@@ -1,7 +1,7 @@
 import type { TelemetryRecord } from '../protocol';
 
 /** The id a receiver knows a record by: a span's trace and span ids, a score's id. */
-const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.traceId + r.spanId : r.id);
+export const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.traceId + r.spanId : r.id);
 
 /**
  * Most ids remembered of records a receiver already took: about a hundred full batches, a few MB.

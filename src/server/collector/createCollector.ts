@@ -1,5 +1,5 @@
 import type { ExportResult, Exporter, TelemetryRecord } from '../../protocol';
-import { takenIds } from '../../lib/recordId';
+import { recordId, takenIds } from '../../lib/recordId';
 import { isLoopbackAddress, isLoopbackHost } from '../loopback';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
@@ -48,7 +48,8 @@ export interface CollectorOptions {
   maxBodyBytes?: number;
   /**
    * Body bytes (after decompression) held at once across every ingest request, from the first
-   * chunk read until the request is answered. A request that would pass it gets 503 with
+   * chunk read until the request is answered and the forward exports it started have settled
+   * (see `forwardTimeoutMs`). A request that would pass it gets 503 with
    * `Retry-After`, and the sender keeps its batch: many large bodies at once slow senders down
    * instead of exhausting memory. At least `maxBodyBytes`. Default 64 MB (64,000,000 bytes).
    */
@@ -99,6 +100,14 @@ export interface Collector {
   /** Closes the store and the forward targets. */
   close(): Promise<void>;
   readonly store?: TraceStore;
+}
+
+/** A request's share of `maxBytesInFlight` (see `lease()` in createCollector). */
+interface Lease extends BodyBudget {
+  /** Keeps the share until `p` settles too (a forward export that outlives the answer). */
+  until(p: Promise<unknown>): void;
+  /** Gives the share back now, or once every `until` promise settled: then that promise. */
+  release(): Promise<void> | void;
 }
 
 const CALL = 'createCollector()';
@@ -277,21 +286,40 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    */
   const taken = forward.map(() => takenIds());
 
+  /**
+   * Per forward target, the ids of the records an export to it is still sending. A sender that
+   * gave up waiting sends its batch again while the first copy may still arrive: those records
+   * wait for that answer instead of going twice.
+   */
+  const sending = forward.map(() => new Set<string>());
+
   /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
   type Forwarded = { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number; partly: string[] };
-  const forwardAll = async (records: TelemetryRecord[]): Promise<Forwarded> => {
+  const forwardAll = async (records: TelemetryRecord[], budget: Lease): Promise<Forwarded> => {
     const out: Forwarded = { refused: [], rejected: 0, partly: [] };
     if (forward.length === 0 || records.length === 0) return out;
     const results = await Promise.all(
       forward.map((e, i): Promise<ExportResult> | ExportResult => {
+        const busy = sending[i]!;
         const fresh = taken[i]!.fresh(records);
-        if (!fresh.length) return { ok: true };
-        const done = callExporter(e, fresh, EXPORT_TIMEOUT_MS);
+        const ready = busy.size ? fresh.filter((r) => !busy.has(recordId(r))) : fresh;
+        // Some are on their way in an earlier export: the sender comes back once that one is answered.
+        const later: ExportResult | undefined = ready.length < fresh.length ? { ok: false, retryable: true, reason: 'an earlier copy is still being sent' } : undefined;
+        if (!ready.length) return later ?? { ok: true };
+        const ids = ready.map(recordId);
+        for (const id of ids) busy.add(id);
+        const done = callExporter(e, ready, EXPORT_TIMEOUT_MS);
         // Registered before the answer below waits: the memory is up to date when the sender hears
         // it, and a target that answers only after the sender was told to retry is remembered too.
-        void done.then((r) => taken[i]!.settle(records, r.ok ? fresh : [], true));
-        // A target that hangs must not hold the request (and its share of maxBytesInFlight).
-        return within(done, forwardTimeoutMs, (): ExportResult => ({ ok: false, retryable: true, reason: `no answer within ${forwardTimeoutMs} ms` }));
+        void done.then((r) => {
+          for (const id of ids) busy.delete(id);
+          taken[i]!.settle(records, r.ok ? ready : [], true);
+        });
+        // The records stay in memory until the export settles, so their bytes stay counted.
+        budget.until(done);
+        // A target that hangs must not hold the request.
+        const answer = within(done, forwardTimeoutMs, (): ExportResult => ({ ok: false, retryable: true, reason: `no answer within ${forwardTimeoutMs} ms` }));
+        return later ? answer.then((r) => (r.ok ? later : r)) : answer;
       }),
     );
     results.forEach((r, i) => {
@@ -321,9 +349,17 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return out;
   };
 
-  /** One request's share of `maxBytesInFlight`, given back when it is answered. */
-  const lease = (): BodyBudget & { release(): void } => {
+  /**
+   * One request's share of `maxBytesInFlight`, given back when it is answered, or when the
+   * forward exports it started (`until`) have settled, if that is later.
+   */
+  const lease = (): Lease => {
     let held = 0;
+    const exports: Promise<unknown>[] = [];
+    const free = (): void => {
+      bytesInFlight -= held;
+      held = 0;
+    };
     return {
       take(bytes) {
         if (bytesInFlight + bytes > maxBytesInFlight) return false;
@@ -331,9 +367,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         held += bytes;
         return true;
       },
+      until: (p) => void exports.push(p),
       release() {
-        bytesInFlight -= held;
-        held = 0;
+        if (!exports.length) return free();
+        return Promise.all(exports).then(free);
       },
     };
   };
@@ -366,6 +403,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     records: TelemetryRecord[],
     save: (() => unknown) | undefined,
     cors: Record<string, string>,
+    budget: Lease,
   ): Promise<Response | { refused: string[]; rejected: number; partly: string[] }> => {
     if (save) {
       try {
@@ -381,7 +419,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return unavailable('the store could not take the batch', cors);
       }
     }
-    const f = await forwardAll(records);
+    const f = await forwardAll(records, budget);
     if (f.retry) return unavailable(`forwarding failed, send again later: ${f.retry.reason}`, cors, f.retry.afterSec);
     if (f.tooLarge) return json(413, errorBody(RESOURCE_EXHAUSTED, `the forward target refused the batch as too large; split it: ${f.tooLarge}`), cors);
     if (f.refused.length && !save) {
@@ -391,7 +429,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return { refused: f.refused, rejected: save ? 0 : f.rejected, partly: save ? [] : f.partly };
   };
 
-  const ingestTraces = async (parsed: unknown, cors: Record<string, string>): Promise<Response> => {
+  const ingestTraces = async (parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
     const decoded = decodeOtlp(parsed, options.limits);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     // Times a sender's clock cannot mean: before the retention period (the next prune would delete
@@ -402,7 +440,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const oldest = store && retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY;
     const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.endMs <= t + DAY_MS);
     const outOfRange = decoded.spans.length - spans.length;
-    const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors);
+    const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
     const rejected = decoded.rejected + kept.rejected + outOfRange;
     const messages = [
@@ -415,11 +453,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
   };
 
-  const ingestScores = async (parsed: unknown, cors: Record<string, string>): Promise<Response> => {
+  const ingestScores = async (parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
     const decoded = decodeScores(parsed);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     const scores = decoded.scores;
-    const kept = await keep(scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors);
+    const kept = await keep(scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
     const errors = [...decoded.errors, ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`)];
     return json(200, { accepted: scores.length, rejected: decoded.rejected, errors }, cors);
@@ -518,15 +556,19 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       }
     }
     const budget = lease();
+    const waitUntil = findWaitUntil(env, ctx);
     let response: Response;
     try {
       const read = await readJson(request, cors, budget);
       if (read instanceof Response) response = read;
-      else response = path === '/v1/traces' ? await ingestTraces(read.parsed, cors) : await ingestScores(read.parsed, cors);
+      else response = path === '/v1/traces' ? await ingestTraces(read.parsed, cors, budget) : await ingestScores(read.parsed, cors, budget);
     } finally {
-      budget.release();
+      // A forward still under way (the sender was told to retry) runs on after the answer; on
+      // Workers it must be waited for, or the isolate may stop it and its answer goes unheard.
+      const exporting = budget.release();
+      if (exporting) waitUntil?.(exporting);
     }
-    if (response.status === 200) maybePrune(findWaitUntil(env, ctx));
+    if (response.status === 200) maybePrune(waitUntil);
     return response;
   };
 

@@ -442,6 +442,58 @@ describe('createCollector: forwarding', () => {
     expect(small.got.map((batch) => batch.length)).toEqual([2, 1, 1]);
   });
 
+  it('does not send a batch again to a target still sending its first copy; the sender comes back later', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), 20_000)));
+      make({ store: undefined, forward: target.exporter });
+      const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+      const first = post(body);
+      await vi.advanceTimersByTimeAsync(8_000);
+      expect((await first).status).toBe(503);
+      // The sender retries at once (its own timeout, or a short Retry-After): not a second copy.
+      const second = await post(body);
+      expect(second.status).toBe(503);
+      expect(second.headers.get('retry-after')).not.toBeNull();
+      expect(target.got).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(12_000);
+      expect((await post(body)).status).toBe(200);
+      expect(target.got).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('counts a request\'s bytes until its forward export settles, and keeps that export alive on Workers', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // Slow the first time only.
+      const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), target.got.length > 1 ? 0 : 20_000)));
+      const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+      make({ store: undefined, forward: target.exporter, maxBodyBytes: body.length, maxBytesInFlight: body.length });
+      const kept: Promise<unknown>[] = [];
+      const ctx = { waitUntil: (p: Promise<unknown>) => void kept.push(p) };
+      const send = (b: string) => collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: b }), {}, ctx);
+      const first = send(body);
+      await vi.advanceTimersByTimeAsync(8_000);
+      expect((await first).status).toBe(503);
+      expect(kept).toHaveLength(1);
+      // The first batch's records are still held by its export: another batch finds no room.
+      const other = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+      const busy = await send(other);
+      expect(busy.status).toBe(503);
+      expect(target.got).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(12_000);
+      await kept[0];
+      const res = send(other);
+      await vi.advanceTimersByTimeAsync(0);
+      expect((await res).status).toBe(200);
+      expect(target.got).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('answers in time when a forward target hangs, and takes a target that returns nothing as delivered', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
