@@ -24,9 +24,13 @@ export const keepaliveFetch: typeof fetch = (input, init) => {
 /** An OTLP exporter whose requests outlive the page when small enough: the page's memory path sends with it. */
 export const keepaliveExporter = (config: DeliveryConfig) => createOtlpExporter({ url: config.endpoint as string, headers: config.headers, fetch: keepaliveFetch });
 
-/** The newest of `records` whose body (`encode`) stays under `max` bytes: halved until it fits, encoding is cheap next to losing them. */
+/**
+ * The newest of `records` whose body (`encode`) stays under `max` bytes: halved until it fits,
+ * encoding is cheap next to losing them. One record that is too large alone is left to the outbox:
+ * sent anyway, it could take the keepalive budget the other requests need.
+ */
 const newestThatFit = <R>(records: R[], encode: (rs: R[]) => string, max: number): R[] => {
-  while (records.length > 1 && utf8Bytes(encode(records)) >= max) records = records.slice(records.length >> 1);
+  while (records.length && utf8Bytes(encode(records)) >= max) records = records.slice(Math.max(1, records.length >> 1));
   return records;
 };
 

@@ -170,6 +170,17 @@ describe('keepalive tail with scores', () => {
     ]);
     expect((JSON.parse(String(calls[1]!.init.body)) as ScoreRecord[]).map((s) => s.id)).toEqual(['sc-1', 'sc-2']);
   });
+
+  it('leaves a score too large for the budget to the outbox, keeping the 64 KiB for the other requests', async () => {
+    const calls: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => (calls.push(String(url)), new Promise(() => undefined)));
+    const { sendTail } = await import('../../../src/transport/keepalive');
+    const { spanRecord, scoreRecord } = await import('../../helpers/records');
+    sendTail([spanRecord(1), scoreRecord({ id: 'long', comment: 'x'.repeat(25_000) })], { endpoint: 'https://collector.test/v1/traces' });
+    await eventually(() => expect(calls).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toEqual(['https://collector.test/v1/traces']);
+  });
 });
 
 describe('flushNow from memory', () => {
