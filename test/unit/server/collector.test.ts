@@ -53,6 +53,22 @@ const scripted = (answer: (records: readonly TelemetryRecord[]) => ExportResult 
   return { got, exporter };
 };
 
+/** Runs `fn` with fake setTimeout/clearTimeout: the collector's forward wait and slow targets. */
+const withFakeTimers = async (fn: () => Promise<void>): Promise<void> => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  try {
+    await fn();
+  } finally {
+    vi.useRealTimers();
+  }
+};
+
+/** A target that takes `delayMs(calls so far)` of (fake) time to accept each batch. */
+const slowTarget = (delayMs: (calls: number) => number) => {
+  const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), delayMs(target.got.length))));
+  return target;
+};
+
 describe('createCollector: ingest', () => {
   it('stores a good OTLP/JSON request and answers {}', async () => {
     const res = await post(JSON.stringify(otlpBody(chatTrace('a1'.padEnd(32, '0'), BASE))));
@@ -408,26 +424,30 @@ describe('createCollector: forwarding', () => {
     expect((took.got.at(-1) as SpanRecord[]).map((s) => s.spanId)).toEqual([third.spanId]);
   });
 
-  it('answers 503 before a sender gives up on a slow target, and remembers what the target took late', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), 9_000)));
-      make({ store: undefined, forward: target.exporter });
-      const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
-      const answer = post(body);
-      // The default wait, 8 s, is below the SDK's 10 s request timeout.
-      await vi.advanceTimersByTimeAsync(8_000);
-      const res = await answer;
+  /**
+   * A collector forwarding to a target that takes `delayMs`, and one batch posted to it that got
+   * its answer when the collector stopped waiting: after the default 8 s, below the SDK's 10 s
+   * request timeout.
+   */
+  const postToSlowTarget = async (delayMs: number) => {
+    const target = slowTarget(() => delayMs);
+    make({ store: undefined, forward: target.exporter });
+    const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+    const answer = post(body);
+    await vi.advanceTimersByTimeAsync(8_000);
+    return { target, body, res: await answer };
+  };
+
+  it('answers 503 before a sender gives up on a slow target, and remembers what the target took late', () =>
+    withFakeTimers(async () => {
+      const { target, body, res } = await postToSlowTarget(9_000);
       expect(res.status).toBe(503);
       expect(((await res.json()) as { message: string }).message).toMatch(/forward\[0\]: no answer/);
       await vi.advanceTimersByTimeAsync(1_000);
       // The target took the batch after all: the retry does not send it again.
       expect((await post(body)).status).toBe(200);
       expect(target.got.map((batch) => batch.length)).toEqual([2]);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
   it('does not send the halves of a batch that another target refused as too large to the targets that took it', async () => {
     const took = scripted(() => ({ ok: true }));
@@ -442,15 +462,10 @@ describe('createCollector: forwarding', () => {
     expect(small.got.map((batch) => batch.length)).toEqual([2, 1, 1]);
   });
 
-  it('does not send a batch again to a target still sending its first copy; the sender comes back later', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), 20_000)));
-      make({ store: undefined, forward: target.exporter });
-      const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
-      const first = post(body);
-      await vi.advanceTimersByTimeAsync(8_000);
-      expect((await first).status).toBe(503);
+  it('does not send a batch again to a target still sending its first copy; the sender comes back later', () =>
+    withFakeTimers(async () => {
+      const { target, body, res } = await postToSlowTarget(20_000);
+      expect(res.status).toBe(503);
       // The sender retries at once (its own timeout, or a short Retry-After): not a second copy.
       const second = await post(body);
       expect(second.status).toBe(503);
@@ -459,16 +474,12 @@ describe('createCollector: forwarding', () => {
       await vi.advanceTimersByTimeAsync(12_000);
       expect((await post(body)).status).toBe(200);
       expect(target.got).toHaveLength(1);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
-  it('counts a request\'s bytes until its forward export settles, and keeps that export alive on Workers', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
+  it('counts a request\'s bytes until its forward export settles, and keeps that export alive on Workers', () =>
+    withFakeTimers(async () => {
       // Slow the first time only.
-      const target = scripted(() => new Promise<ExportResult>((resolve) => setTimeout(() => resolve({ ok: true }), target.got.length > 1 ? 0 : 20_000)));
+      const target = slowTarget((calls) => (calls > 1 ? 0 : 20_000));
       const body = JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
       make({ store: undefined, forward: target.exporter, maxBodyBytes: body.length, maxBytesInFlight: body.length });
       const kept: Promise<unknown>[] = [];
@@ -489,14 +500,10 @@ describe('createCollector: forwarding', () => {
       await vi.advanceTimersByTimeAsync(0);
       expect((await res).status).toBe(200);
       expect(target.got).toHaveLength(2);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
-  it('answers in time when a forward target hangs, and takes a target that returns nothing as delivered', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
+  it('answers in time when a forward target hangs, and takes a target that returns nothing as delivered', () =>
+    withFakeTimers(async () => {
       const hung: Exporter = { export: () => new Promise(() => undefined) };
       make({ store: undefined, forward: hung });
       const answer = post(JSON.stringify(otlpBody([spanRecord()])));
@@ -507,10 +514,7 @@ describe('createCollector: forwarding', () => {
       const silent = { export: () => undefined } as unknown as Exporter;
       make({ store: undefined, forward: silent });
       expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(200);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
   it('with a store, acknowledges a batch the target refuses for good and says so', async () => {
     const refusing = scripted(() => ({ ok: false, retryable: false, status: 422, reason: 'HTTP 422' }));

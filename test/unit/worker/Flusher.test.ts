@@ -66,6 +66,20 @@ describe('Flusher', () => {
     return { f, release };
   };
 
+  /**
+   * A flusher with `records` stored, stopped while its first request is under way; that request
+   * then answers `answer`. Returns the flusher and what its flush resolved with.
+   */
+  const stoppedMidRequest = async (answer: ExportResult, records: number) => {
+    const { f, release } = gated(answer);
+    outbox.add(records);
+    const running = f.flush('manual');
+    await settle();
+    f.stop();
+    release();
+    return { f, result: await running };
+  };
+
   beforeEach(() => {
     vi.useFakeTimers({ now: 1_000_000 });
     sent = [];
@@ -255,13 +269,8 @@ describe('Flusher', () => {
   });
 
   it('sends nothing more after stop(): no retry of the request in flight, no later flush', async () => {
-    const { f, release } = gated({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' });
-    outbox.add(25);
-    const running = f.flush('manual');
-    await settle();
-    f.stop();
-    release();
-    expect(await running).toMatchObject({ ok: false, retryable: true });
+    const { f, result } = await stoppedMidRequest({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }, 25);
+    expect(result).toMatchObject({ ok: false, retryable: true });
     await vi.advanceTimersByTimeAsync(600_000);
     expect(await f.flush('manual')).toMatchObject({ ok: false, retryable: true });
     f.notify(25);
@@ -271,13 +280,7 @@ describe('Flusher', () => {
   });
 
   it('takes no further batch after stop() when the request in flight succeeds', async () => {
-    const { f, release } = gated({ ok: true });
-    outbox.add(25);
-    const running = f.flush('manual');
-    await settle();
-    f.stop();
-    release();
-    await running;
+    await stoppedMidRequest({ ok: true }, 25);
     await vi.advanceTimersByTimeAsync(600_000);
     expect(sent.map((s) => s.n)).toEqual([10]);
     expect(outbox.left()).toBe(15);
@@ -463,13 +466,7 @@ describe('Flusher', () => {
     });
 
     it('keeps no endless wait from a flusher stopped while its request was under way', async () => {
-      const { f, release } = gated({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' });
-      outbox.add(2);
-      const running = f.flush('start');
-      await settle();
-      f.stop();
-      release();
-      await running;
+      await stoppedMidRequest({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }, 2);
       // Its failure came after stop(): nothing of that flusher's is kept.
       expect((await outbox.box.stats()).hold).toBeUndefined();
       const next = make({ send: async (records) => (sent.push({ at: Date.now(), n: records.length }), { ok: true }) });
