@@ -135,9 +135,10 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
 
   const restore = (): Promise<void> =>
     (restored ??= outbox.stats().then(({ hold }) => {
-      // Not a wait further off than any we set (saved while the clock was ahead), and not after
-      // stop(), whose endless wait (retryAfterUntil) must stay.
-      if (hold && Math.max(retryAfterUntil, ...hold) <= now() + MAX_RETRY_AFTER_MS) [retryAfterUntil, nextAttemptAt] = hold;
+      // Not after stop(), whose endless wait (retryAfterUntil) must stay. Each wait at most 10
+      // minutes off: a longer one was kept while the clock was ahead, or comes from a circuit
+      // configured to stay open longer, which a restart may cut short.
+      if (hold && !stopped) [retryAfterUntil, nextAttemptAt] = hold.map((t) => Math.min(t, now() + MAX_RETRY_AFTER_MS)) as Hold;
     }, report));
 
   /** Keeps the waits in the outbox, for the next life of this context or another; a stopped flusher's are its own. */
@@ -228,7 +229,12 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
 
   /** Forgets past failures: no backoff, the circuit closed (its `openUntil` then means nothing). */
   const recovered = (): void => {
-    attempt = nextAttemptAt = failingSince = failures = 0;
+    // A forcing trigger succeeded before the backoff's time: the next life must not wait for it.
+    if (nextAttemptAt) {
+      nextAttemptAt = 0;
+      save();
+    }
+    attempt = failingSince = failures = 0;
     circuit = 'closed';
   };
 

@@ -60,8 +60,9 @@ export const answerCalls = (api: object, port: MessagePort): void => {
       .then((reply) => {
         try {
           port.postMessage({ ...(reply as object), id });
-        } catch {
-          port.postMessage({ ...(thrown(new TypeError('Unserializable return value')) as object), id });
+        } catch (error) {
+          // A reply structured clone cannot copy: the page's call rejects with the DataCloneError.
+          port.postMessage({ ...(thrown(error) as object), id });
         }
         if (type === 'RELEASE') port.close();
       })

@@ -408,7 +408,7 @@ describe('Flusher', () => {
   });
 
   describe('across restarts (a new flusher over the same outbox)', () => {
-    /** A flusher's life that fails its first request with `answers`, then is stopped (the worker stopped). */
+    /** A flusher's life that stores `records`, sends them once (answered from `answers`), and is stopped (the worker stopped). */
     const failedLife = async (records: number): Promise<void> => {
       const first = make();
       outbox.add(records);
@@ -450,6 +450,48 @@ describe('Flusher', () => {
       expect(outbox.left()).toBe(0);
     });
 
+    it('keeps a Retry-After also when the circuit is configured to stay open longer than 10 minutes', async () => {
+      cfg = { ...cfg, circuitFailures: 1, circuitOpenMs: 900_000 };
+      answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
+      await failedLife(2);
+      const next = make();
+      // A forcing trigger skips the (restored, shortened) circuit wait, never the Retry-After.
+      expect(await next.flush('manual')).toMatchObject({ ok: false });
+      await vi.advanceTimersByTimeAsync(59_999);
+      expect(sent).toHaveLength(1);
+      await next.flush('manual');
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await next.flush('manual')).toMatchObject({ ok: true });
+      expect(sent).toHaveLength(2);
+    });
+
+    it('forgets the backoff once a forcing trigger succeeded early, in the next life too', async () => {
+      answers = [1, 2, 3].map(() => ({ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }));
+      const first = make();
+      outbox.add(2);
+      await first.flush('start');
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(sent).toHaveLength(3);
+      // The network is back before the next retry (4 s away): delivered at once.
+      await first.flush('online');
+      expect(sent).toHaveLength(4);
+      first.stop();
+      outbox.add(1, 2);
+      await make().flush('start');
+      expect(sent).toHaveLength(5);
+    });
+
+    it('runs the pass of a forcing flush that joined while the waits were being read', async () => {
+      answers = [{ ok: false, retryable: true, status: 503, reason: 'HTTP 503' }];
+      await failedLife(2);
+      const next = make();
+      const start = next.flush('start');
+      const manual = next.flush('manual');
+      expect(await start).toMatchObject({ ok: true, sent: 2 });
+      expect(await manual).toMatchObject({ ok: true, sent: 2 });
+      expect(sent).toHaveLength(2);
+    });
+
     it('forgets the waits on reset() for a new receiver, in the next life too', async () => {
       answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 600_000, reason: 'HTTP 429' }];
       await failedLife(2);
@@ -475,10 +517,13 @@ describe('Flusher', () => {
       expect(outbox.left()).toBe(0);
     });
 
-    it('ignores a kept wait further off than any it sets (the clock was ahead when it was kept)', async () => {
+    it('waits at most 10 minutes for a kept wait (one kept while the clock was an hour ahead)', async () => {
       await outbox.box.hold([Date.now() + 3_600_000, Date.now() + 3_600_000]);
       outbox.add(2);
       await make().flush('start');
+      await vi.advanceTimersByTimeAsync(599_999);
+      expect(sent).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1);
       expect(sent).toHaveLength(1);
     });
   });

@@ -72,6 +72,12 @@ describe('answerCalls (the worker side of comlink)', () => {
     await expect(remote.throwsString()).rejects.toBe('plain string');
   });
 
+  it('rejects the call with the DataCloneError when the result cannot cross postMessage', async () => {
+    const odd = connect({ fn: () => () => 1 }) as unknown as { fn(): Promise<unknown> };
+    const error = await odd.fn().catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'DataCloneError' });
+  });
+
   it('refuses members that are not the API object\'s own, and calls nothing', async () => {
     const { api, calls } = makeApi();
     const remote = connect(api) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
