@@ -5,11 +5,11 @@ export const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.tr
 
 /**
  * Most ids remembered of records a receiver already took: about a hundred full batches, a few MB.
- * Past it the oldest go first, the records whose retry is longest overdue.
+ * Past it the oldest go first, the ones least likely to be sent again.
  */
 const MAX_TAKEN = 50_000;
 
-/** What one receiver already took from batches that come back to be retried. */
+/** What one receiver recently took, so that a batch sent again leaves it out. */
 export interface TakenIds {
   /** The records of `batch` the receiver has not taken yet. */
   fresh<R extends TelemetryRecord>(batch: readonly R[]): readonly R[];
@@ -21,11 +21,11 @@ export interface TakenIds {
 }
 
 /**
- * Memory of the records a receiver took from a batch that failed as a whole and will be retried,
- * so that the retry leaves them out: receivers such as Langfuse v4 keep every copy they get. Used
- * by the Langfuse exporter (between its span and score requests) and by the collector, which
- * settles every batch as one that may come back (`again`): a sender that gave up waiting sends
- * again what a forward target took.
+ * Memory of the records a receiver took, so that a batch sent again leaves them out: receivers
+ * such as Langfuse v4 keep every copy they get. The Langfuse exporter keeps what it took from a
+ * batch that failed as a whole and will be retried (its spans, when its scores failed) until that
+ * batch is done; the collector keeps all of it (`again` every time), since a sender that gave up
+ * waiting sends again what a forward target took.
  */
 export const takenIds = (): TakenIds => {
   const ids = new Set<string>();

@@ -6,8 +6,9 @@ import { utf8Bytes } from '../lib/utf8Bytes';
 
 /**
  * Browsers refuse `keepalive` requests once the bodies in flight exceed 64 KiB (Fetch standard,
- * "keepalive" inflight limit). At page hide the tail and one flush of the page outbox may both be
- * in flight, so each stays under 30 KB.
+ * "keepalive" inflight limit). At page hide the tail's spans, its scores (under
+ * {@link SCORES_MAX_BYTES}) and one flush of the page outbox may all be in flight, so the two
+ * larger stay under 30 KB.
  */
 export const KEEPALIVE_MAX_BYTES = 30_000;
 /** The tail's scores request, beside the spans' (see {@link sendTail}). */
@@ -26,8 +27,9 @@ export const keepaliveExporter = (config: DeliveryConfig) => createOtlpExporter(
 
 /**
  * The newest of `records` whose body (`encode`) stays under `max` bytes: halved until it fits,
- * encoding is cheap next to losing them. One record that is too large alone is left to the outbox:
- * sent anyway, it could take the keepalive budget the other requests need.
+ * encoding is cheap next to losing them. One record too large alone is not sent: a score of up to
+ * 30 KB would go with `keepalive` and take the budget the other requests need (the outbox, where
+ * there is one, still holds it).
  */
 const newestThatFit = <R>(records: R[], encode: (rs: R[]) => string, max: number): R[] => {
   while (records.length && utf8Bytes(encode(records)) >= max) records = records.slice(Math.max(1, records.length >> 1));

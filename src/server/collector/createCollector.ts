@@ -67,9 +67,10 @@ export interface CollectorOptions {
   retryAfterSec?: number;
   /**
    * How long a request waits for the forward targets before the sender is told to send the batch
-   * again (503 with `Retry-After`). Keep it below the senders' own request timeout (the SDK's is
-   * 10 s): a sender that gives up first sends again a batch a slow target took. A target that
-   * answers after this still counts as having taken the records. Default 8000 ms.
+   * again (503 with `Retry-After`), 1 to 30000. Keep it below the senders' own request timeout
+   * (the SDK's is 10 s): a sender that gives up first sends again a batch a slow target took. A
+   * target that answers after this, within 30 s of the export's start, still counts as having
+   * taken the records. Default 8000 ms.
    */
   forwardTimeoutMs?: number;
   /**
@@ -165,6 +166,8 @@ const failureForSender = (r: { status?: number }, i: number): string =>
 
 /** A failing target or store is logged at most this often, so an outage is not a line per request. */
 const LOG_INTERVAL_MS = 60_000;
+/** What a target is told to answer for records an earlier export to it is still sending. */
+const STILL_SENDING: ExportResult = { ok: false, retryable: true, reason: 'an earlier copy is still being sent' };
 /** Below the SDK's 10 s request timeout, so the sender hears "again later" before it gives up. */
 const FORWARD_TIMEOUT_MS = 8_000;
 
@@ -304,7 +307,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         const fresh = taken[i]!.fresh(records);
         const ready = busy.size ? fresh.filter((r) => !busy.has(recordId(r))) : fresh;
         // Some are on their way in an earlier export: the sender comes back once that one is answered.
-        const later: ExportResult | undefined = ready.length < fresh.length ? { ok: false, retryable: true, reason: 'an earlier copy is still being sent' } : undefined;
+        const later = ready.length < fresh.length ? STILL_SENDING : undefined;
         if (!ready.length) return later ?? { ok: true };
         const ids = ready.map(recordId);
         for (const id of ids) busy.add(id);
@@ -330,6 +333,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
           out.rejected = Math.min(records.length, Math.max(out.rejected, r.rejected));
           out.partly.push(`forward[${i}]: ${r.reason ?? `${r.rejected} rejected`}`);
         }
+        return;
+      }
+      // Not a failure of the target: nothing to log, and the sender hears what it is.
+      if (r === STILL_SENDING) {
+        out.retry ??= { afterSec: retryAfterSec, reason: `forward[${i}]: ${r.reason}` };
         return;
       }
       const t = now();
@@ -563,8 +571,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       if (read instanceof Response) response = read;
       else response = path === '/v1/traces' ? await ingestTraces(read.parsed, cors, budget) : await ingestScores(read.parsed, cors, budget);
     } finally {
-      // A forward still under way (the sender was told to retry) runs on after the answer; on
-      // Workers it must be waited for, or the isolate may stop it and its answer goes unheard.
+      // Once every forward export this request started has settled (already, unless the sender was
+      // told to retry while one ran on). On Workers that must be waited for, or the isolate may
+      // stop the export and its answer goes unheard.
       const exporting = budget.release();
       if (exporting) waitUntil?.(exporting);
     }

@@ -470,6 +470,7 @@ describe('createCollector: forwarding', () => {
       const second = await post(body);
       expect(second.status).toBe(503);
       expect(second.headers.get('retry-after')).not.toBeNull();
+      expect(((await second.json()) as { message: string }).message).toBe('forwarding failed, send again later: forward[0]: an earlier copy is still being sent');
       expect(target.got).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(12_000);
       expect((await post(body)).status).toBe(200);

@@ -171,7 +171,7 @@ describe('keepalive tail with scores', () => {
     expect((JSON.parse(String(calls[1]!.init.body)) as ScoreRecord[]).map((s) => s.id)).toEqual(['sc-1', 'sc-2']);
   });
 
-  it('leaves a score too large for the budget to the outbox, keeping the 64 KiB for the other requests', async () => {
+  it('does not send a score too large for its share of the budget, keeping the 64 KiB for the other requests', async () => {
     const calls: string[] = [];
     vi.stubGlobal('fetch', (url: string) => (calls.push(String(url)), new Promise(() => undefined)));
     const { sendTail } = await import('../../../src/transport/keepalive');
