@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { DELIVERY_DEFAULTS, type ResolvedDelivery } from '../../../src/transport/resolveDelivery';
-import { createFlusher, type FlusherDeps } from '../../../worker/Flusher';
+import { createFlusher, type Flusher, type FlusherDeps } from '../../../worker/Flusher';
 import type { Outbox, OutboxBatch, OutboxStats } from '../../../worker/Outbox';
 import { spanRecord } from '../../helpers/records';
 
@@ -417,11 +417,29 @@ describe('Flusher', () => {
       await settle();
     };
 
-    it('keeps to a Retry-After that an earlier life heard, even when asked to flush now', async () => {
+    /** Stops `f` and checks that a new life sends a new record at once: nothing of `f`'s waits holds it. */
+    const nextLifeSendsAtOnce = async (f: Flusher): Promise<void> => {
+      f.stop();
+      const before = sent.length;
+      outbox.add(1, 1000);
+      await make().flush('start');
+      expect(sent).toHaveLength(before + 1);
+    };
+
+    /**
+     * A life that heard 429 with Retry-After: 60 and stopped, and the next one, which a flushNow()
+     * woke at once and which did not send: returned.
+     */
+    const afterRetryAfter = async (records: number): Promise<Flusher> => {
       answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
-      await failedLife(3);
+      await failedLife(records);
       const next = make();
       expect(await next.flush('manual')).toMatchObject({ ok: false });
+      return next;
+    };
+
+    it('keeps to a Retry-After that an earlier life heard, even when asked to flush now', async () => {
+      await afterRetryAfter(3);
       await vi.advanceTimersByTimeAsync(59_000);
       expect(sent).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(1_000);
@@ -452,11 +470,8 @@ describe('Flusher', () => {
 
     it('keeps a Retry-After also when the circuit is configured to stay open longer than 10 minutes', async () => {
       cfg = { ...cfg, circuitFailures: 1, circuitOpenMs: 900_000 };
-      answers = [{ ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }];
-      await failedLife(2);
-      const next = make();
       // A forcing trigger skips the (restored, shortened) circuit wait, never the Retry-After.
-      expect(await next.flush('manual')).toMatchObject({ ok: false });
+      const next = await afterRetryAfter(2);
       await vi.advanceTimersByTimeAsync(59_999);
       expect(sent).toHaveLength(1);
       await next.flush('manual');
@@ -475,10 +490,7 @@ describe('Flusher', () => {
       // The network is back before the next retry (4 s away): delivered at once.
       await first.flush('online');
       expect(sent).toHaveLength(4);
-      first.stop();
-      outbox.add(1, 2);
-      await make().flush('start');
-      expect(sent).toHaveLength(5);
+      await nextLifeSendsAtOnce(first);
     });
 
     it('runs the pass of a forcing flush that joined while the waits were being read', async () => {
@@ -501,10 +513,7 @@ describe('Flusher', () => {
       next.reset();
       await settle();
       expect(sent).toHaveLength(2);
-      next.stop();
-      outbox.add(1, 2);
-      await make().flush('start');
-      expect(sent).toHaveLength(3);
+      await nextLifeSendsAtOnce(next);
     });
 
     it('keeps no endless wait from a flusher stopped while its request was under way', async () => {
