@@ -48,6 +48,11 @@ export interface TraceShared {
   sessionId?: string;
   tags?: Set<string>;
   /**
+   * `tags` as every span stores them, cleaned once, and how many of them were cut (each span
+   * counts those in its own `edgetrace.truncated`); reset by `addTag()`.
+   */
+  cleanTags?: [tags: string[], cut: number];
+  /**
    * The root's trace-level attributes every span of the trace carries (name, release, short
    * metadata), cleaned: see `Trace.share()`.
    */
@@ -598,7 +603,9 @@ export class Span implements SpanRecord {
 
   /** Adds tags to the trace (`langfuse.trace.tags`). */
   addTag(...tags: string[]): this {
-    for (const tag of tags) if (typeof tag === 'string' && tag) (this[kT].tags ??= new Set()).add(tag);
+    const t = this[kT];
+    for (const tag of tags) if (typeof tag === 'string' && tag) (t.tags ??= new Set()).add(tag);
+    t.cleanTags = undefined;
     return this;
   }
 
@@ -853,7 +860,19 @@ export class Span implements SpanRecord {
     const t = this[kT];
     if (t.userId) this.write(A.USER_ID, t.userId);
     if (t.sessionId) this.write(A.SESSION_ID, t.sessionId);
-    if (t.tags?.size) this.write(A.TRACE_TAGS, [...t.tags]);
+    if (t.tags?.size) {
+      // Every span carries the tags: cleaned once per change of them, not once per span.
+      let clean = t.cleanTags;
+      if (!clean) {
+        const x = this.ex();
+        const before = x.truncated;
+        const list = [...t.tags].map((tag) => this.cleanString(tag, A.TRACE_TAGS));
+        clean = t.cleanTags = [list, x.truncated - before];
+        x.truncated = before;
+      }
+      this.store(A.TRACE_TAGS, clean[0].slice());
+      if (clean[1]) this.ex().truncated += clean[1];
+    }
     if (t.environment && !this.isTraceRoot()) this.write(A.ENVIRONMENT, t.environment);
     const truncated = this[kX]?.truncated;
     if (truncated) this.write(A.TRUNCATED, truncated);
