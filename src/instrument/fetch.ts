@@ -158,7 +158,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let chunks = 0;
       let bytes = 0;
       let lastMs = headersMs;
-      const body = generationBody(res, call.gen, now);
+      const body = generationBody(res, call.gen);
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();

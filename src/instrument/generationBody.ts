@@ -1,6 +1,7 @@
 import type { Generation, Span } from '../core/span';
 import type { Usage } from '../core/cost';
 import * as A from '../core/semconv';
+import { now } from '../lib/now';
 import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent } from './stream';
 
 const SSE_RE = /^\s*text\/event-stream/i;
@@ -25,6 +26,9 @@ export interface GenerationBody {
   end(value?: unknown): number;
 }
 
+/** A body with no generation to fill that is not an event stream: nothing to follow. */
+const NOTHING: GenerationBody = { isSse: false, push() {}, end: () => 0 };
+
 /**
  * Follows a response body for the generation the request runs in (none: SSE events are only
  * counted). A `text/event-stream` sets the first-token time (`completion_start_time`) at the first
@@ -33,33 +37,44 @@ export interface GenerationBody {
  * fills usage from what `json()` or `text()` gave the app. A first-token time already set (by the
  * app, or by an earlier stream of the same generation) is kept.
  */
-export const generationBody = (res: Response, gen: Generation | undefined, now: () => number): GenerationBody => {
+export const generationBody = (res: Response, gen: Generation | undefined): GenerationBody => {
   const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+  // Most responses: no generation to fill and nothing to count.
+  if (!gen && !isSse) return NOTHING;
   let firstEventMs: number | undefined;
   let sawOutput = false;
   let usage: Usage | undefined;
+  /** Sets the first-token time unless one is set already. */
+  const startOnce = (timeMs?: number): void => {
+    if (gen!.attrs[A.COMPLETION_START_TIME] === undefined) gen!.setCompletionStart(timeMs);
+  };
   const sse = isSse
-    ? createSseCounter((data, index, end) => {
-        if (gen && !sawOutput && index < SETUP_EVENTS) {
-          if (index === 0) firstEventMs = now();
-          if (isOutputEvent(data)) {
-            sawOutput = true;
-            if (gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart();
-          }
-        }
-        const found = usageFromEvent(data, end);
-        if (found && gen) {
-          // Anthropic splits usage over two events; OpenAI sends it once, at the end.
-          usage = { ...usage, ...found };
-          gen.setUsage(usage);
-        }
-      })
+    ? // Without a generation the events are only counted: no usage parsing per event.
+      createSseCounter(
+        gen
+          ? (data, index, end) => {
+              if (!sawOutput && index < SETUP_EVENTS) {
+                if (index === 0) firstEventMs = now();
+                if (isOutputEvent(data)) {
+                  sawOutput = true;
+                  startOnce();
+                }
+              }
+              const found = usageFromEvent(data, end);
+              if (found) {
+                // Anthropic splits usage over two events; OpenAI sends it once, at the end.
+                usage = { ...usage, ...found };
+                gen.setUsage(usage);
+              }
+            }
+          : () => undefined,
+      )
     : undefined;
   return {
     isSse,
     push: (chunk) => sse?.push(chunk),
     end(value) {
-      if (gen && !sawOutput && firstEventMs !== undefined && gen.attrs[A.COMPLETION_START_TIME] === undefined) gen.setCompletionStart(firstEventMs);
+      if (gen && !sawOutput && firstEventMs !== undefined) startOnce(firstEventMs);
       // A call that did not stream: its usage is in the body the app parsed.
       if (gen && !sse) {
         const found = usageFromBody(value);

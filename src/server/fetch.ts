@@ -80,7 +80,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
           s.end();
           const gen = generationOf(parent);
           if (gen?.isRecording && !gen.isEnded && !hasNoBody(res.status, method)) {
-            const body = generationBody(res, gen, now);
+            const body = generationBody(res, gen);
             watchBody(res, { chunk: body.push, end: (_outcome, detail) => void body.end(detail.value) }, { now, isStreaming: body.isSse });
           }
         },
