@@ -5,7 +5,7 @@ import { isTime } from '../lib/now';
 import * as A from './semconv';
 
 /** Longest text value of trace metadata that every span carries; Langfuse drops longer ones. */
-export const MAX_SHARED_CHARS = 200;
+const MAX_SHARED_CHARS = 200;
 
 /** Options for `createTrace()`. Every field is optional. */
 export interface TraceOptions {

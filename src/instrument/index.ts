@@ -2,7 +2,7 @@ import type { InitOptions } from '../config';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
-import { isPage } from '../lib/isPage';
+import { isBrowserPage } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
@@ -30,10 +30,6 @@ const LANGFUSE_DEFAULT_URL = 'https://cloud.langfuse.com';
 const OWNER = Symbol.for('edgetrace.instrumentation');
 /** This copy of the module. */
 const THIS_COPY = {};
-
-const isBrowserPage = (): boolean =>
-  isPage() &&
-  typeof (globalThis as { addEventListener?: unknown }).addEventListener === 'function';
 
 /** URLs of our own delivery, never traced: the exporter must not record its own requests. */
 const ownUrls = (opts: InitOptions): UrlPattern[] => {

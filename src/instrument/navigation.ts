@@ -5,7 +5,7 @@ import { getTracer } from '../core/global';
 import { redactUrl } from '../core/redact';
 import { parseTraceparent, parseTracestate, type SpanContext } from '../propagation/index';
 import { patch, patchAll } from '../lib/patch';
-import { isPage } from '../lib/isPage';
+import { isBrowserPage } from '../lib/isPage';
 import { reportInternal } from '../lib/reportInternal';
 import { getPageContext, parentSpan } from './interactionContext';
 import type { Stop } from './index';
@@ -237,7 +237,7 @@ const watchHistory = (opts: NavigationOptions): Stop => {
  * as a `navigation` span. Call the returned function to restore `history` and remove listeners.
  */
 export const instrumentNavigation = (opts: NavigationOptions = {}): Stop => {
-  if (!isPage() || typeof location !== 'object' || typeof addEventListener !== 'function') return () => undefined;
+  if (!isBrowserPage() || typeof location !== 'object') return () => undefined;
   const stops: Stop[] = [];
   // Each part on its own: a page load that cannot be recorded leaves route changes traced.
   const start = (part: () => Stop): void => {

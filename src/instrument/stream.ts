@@ -2,6 +2,7 @@ import type { Usage } from '../core/cost';
 import { reportInternal } from '../lib/reportInternal';
 import { utf8Bytes } from '../lib/utf8Bytes';
 import { parseJson } from '../lib/parseJson';
+import { unref } from '../lib/unref';
 
 /**
  * Watching a response body as the app reads it, on the very `Response` fetch() resolved with:
@@ -160,8 +161,7 @@ const sweepIn = (delayMs: number): void => {
   if (sweepTimer !== undefined && sweepDueMs <= due && t < sweepDueMs + UNREAD_MS) return;
   clearTimeout(sweepTimer);
   sweepDueMs = due;
-  sweepTimer = setTimeout(sweep, delayMs);
-  (sweepTimer as { unref?(): void }).unref?.();
+  sweepTimer = unref(setTimeout(sweep, delayMs));
 };
 
 /**

@@ -6,3 +6,6 @@ export const isPage = (): boolean => {
   const d = (globalThis as { document?: unknown }).document;
   return typeof d === 'object' && d !== null;
 };
+
+/** Whether this is a browser page whose events can be listened to: what the page instrumentations need. */
+export const isBrowserPage = (): boolean => isPage() && typeof (globalThis as { addEventListener?: unknown }).addEventListener === 'function';
