@@ -237,10 +237,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   }
   const limiter = rate === false ? undefined : createRateLimiter(rate ?? {}, now);
   let lastPruneMs = Number.NEGATIVE_INFINITY;
-  /** When each forward target's failure was last logged. */
-  const lastForwardLog: number[] = [];
-  /** When a store failure was last logged. */
-  let lastStoreLog = Number.NEGATIVE_INFINITY;
+  /** When each forward target's failure (by index) and the store's were last logged. */
+  const lastLog = new Map<number | 'store', number>();
 
   const report = (error: unknown): void => {
     try {
@@ -249,6 +247,14 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     } catch {
       // An onError that throws must not turn into a failed request.
     }
+  };
+
+  /** Reports `error()` unless `source` was reported in the last minute: an outage is not a line per request. */
+  const reportOncePerMinute = (source: number | 'store', error: () => unknown): void => {
+    const t = now();
+    if (t - (lastLog.get(source) ?? Number.NEGATIVE_INFINITY) < LOG_INTERVAL_MS) return;
+    lastLog.set(source, t);
+    report(error());
   };
 
   const originAllowed = (origin: string, url: URL): boolean => {
@@ -305,11 +311,19 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       forward.map((e, i): Promise<ExportResult> | ExportResult => {
         const busy = sending[i]!;
         const fresh = taken[i]!.fresh(records);
-        const ready = busy.size ? fresh.filter((r) => !busy.has(recordId(r))) : fresh;
+        // The records not on their way already, with their ids (computed once).
+        const ready: TelemetryRecord[] = [];
+        const ids: string[] = [];
+        for (const r of fresh) {
+          const id = recordId(r);
+          if (!busy.has(id)) {
+            ready.push(r);
+            ids.push(id);
+          }
+        }
         // Some are on their way in an earlier export: the sender comes back once that one is answered.
         const later = ready.length < fresh.length ? STILL_SENDING : undefined;
         if (!ready.length) return later ?? { ok: true };
-        const ids = ready.map(recordId);
         for (const id of ids) busy.add(id);
         const done = callExporter(e, ready, EXPORT_TIMEOUT_MS);
         // Registered before the answer below waits: the memory is up to date when the sender hears
@@ -318,10 +332,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
           for (const id of ids) busy.delete(id);
           taken[i]!.settle(records, r.ok ? ready : [], true);
         });
-        // The records stay in memory until the export settles, so their bytes stay counted.
-        budget.until(done);
-        // A target that hangs must not hold the request.
-        const answer = within(done, forwardTimeoutMs, (): ExportResult => ({ ok: false, retryable: true, reason: `no answer within ${forwardTimeoutMs} ms` }));
+        // A target that hangs must not hold the request. Its records stay in memory until the export
+        // settles, so their bytes stay counted until then (an export answered in time is settled).
+        const answer = within(done, forwardTimeoutMs, (): ExportResult => {
+          budget.until(done);
+          return { ok: false, retryable: true, reason: `no answer within ${forwardTimeoutMs} ms` };
+        });
         return later ? answer.then((r) => (r.ok ? later : r)) : answer;
       }),
     );
@@ -340,11 +356,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         out.retry ??= { afterSec: retryAfterSec, reason: `forward[${i}]: ${r.reason}` };
         return;
       }
-      const t = now();
-      if (t - (lastForwardLog[i] ?? Number.NEGATIVE_INFINITY) >= LOG_INTERVAL_MS) {
-        lastForwardLog[i] = t;
-        report(new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
-      }
+      reportOncePerMinute(i, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
       const name = failureForSender(r, i);
       // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
       const retryable = r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined;
@@ -418,12 +430,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         await save();
       } catch (error) {
         // The error's text (paths, SQLite's words) is for the collector's logs, not the sender. A
-        // store that stays busy (another writer holds the file) would log every batch: once a minute.
-        const t = now();
-        if (t - lastStoreLog >= LOG_INTERVAL_MS) {
-          lastStoreLog = t;
-          report(error);
-        }
+        // store that stays busy (another writer holds the file) would log every batch.
+        reportOncePerMinute('store', () => error);
         return unavailable('the store could not take the batch', cors);
       }
     }
