@@ -229,7 +229,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
 
   /** Forgets past failures: no backoff, the circuit closed (its `openUntil` then means nothing). */
   const recovered = (): void => {
-    // A forcing trigger succeeded before the backoff's time: the next life must not wait for it.
+    // The kept backoff time goes too (once, after a run of failures): a forcing trigger may have
+    // succeeded before it, and the next life must not wait for it then.
     if (nextAttemptAt) {
       nextAttemptAt = 0;
       save();
@@ -372,9 +373,9 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     reset() {
       if (!stopped) {
         // A 413's limit stays: it doubles back with each accepted batch anyway.
-        retryAfterUntil = 0;
+        // Also for the next life, which must not wait for the old receiver either: one write.
+        retryAfterUntil = nextAttemptAt = 0;
         recovered();
-        // Also for the next life: it must not wait for the old receiver either.
         save();
         start('start');
       }
