@@ -550,11 +550,11 @@ export class Span implements SpanRecord {
     return this.putMetadata(this.metadataPrefix(), metadata, value);
   }
 
-  /** @internal `addMetadata()` under `prefix`. */
-  putMetadata(prefix: string, metadata: Record<string, unknown> | string, value?: unknown): this {
+  /** @internal `addMetadata()` under `prefix`, each entry stored through `put`. */
+  putMetadata(prefix: string, metadata: Record<string, unknown> | string, value?: unknown, put = (key: string, v: unknown): void => this.put(key, v)): this {
     try {
-      if (typeof metadata === 'string') this.put(`${prefix}.${metadata}`, value);
-      else if (metadata && typeof metadata === 'object') eachEntry(metadata, (k, value) => this.put(`${prefix}.${k}`, value));
+      if (typeof metadata === 'string') put(`${prefix}.${metadata}`, value);
+      else if (metadata && typeof metadata === 'object') eachEntry(metadata, (k, value) => put(`${prefix}.${k}`, value));
     } catch (error) {
       reportInternal(error);
     }

@@ -96,16 +96,7 @@ export class Trace extends Span {
 
   /** @internal Trace metadata is also kept for every span (see `share()`). */
   override putMetadata(prefix: string, metadata: Record<string, unknown> | string, value?: unknown): this {
-    super.putMetadata(prefix, metadata, value);
-    if (prefix === A.TRACE_METADATA && this.isRecording) {
-      try {
-        if (typeof metadata === 'string') this.share(`${prefix}.${metadata}`);
-        else if (metadata && typeof metadata === 'object') for (const k of Object.keys(metadata)) this.share(`${prefix}.${k}`);
-      } catch (error) {
-        reportInternal(error);
-      }
-    }
-    return this;
+    return super.putMetadata(prefix, metadata, value, prefix === A.TRACE_METADATA && this.isRecording ? (key, v) => this.putShared(key, v) : undefined);
   }
 
   /**
