@@ -2,7 +2,6 @@ import type { ObservationType } from '../protocol';
 import { getTracer } from './global';
 import { isPromise, kT, recordFailure, runInSpan, type Span } from './span';
 import { reportInternal } from '../lib/reportInternal';
-import type { Tracer } from './tracer';
 import { YIELDED_ITEMS } from './semconv';
 
 // Which traced() wrapper opened a span, to spot a function re-entering itself. Kept beside the
@@ -33,7 +32,7 @@ type AnyIterator = Iterator<unknown, unknown, unknown> | AsyncIterator<unknown, 
  * yielded text when every item is a string (an LLM token stream), cut at the string limit, else
  * the generator's return value.
  */
-const watchIterator = (tracer: Tracer, span: Span, it: AnyIterator, isAsync: boolean, capture: boolean): AnyIterator => {
+const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: boolean): AnyIterator => {
   const limit = span[kT].core.cfg.maxStringLength;
   let text: string | undefined = '';
   let items = 0;
@@ -65,7 +64,7 @@ const watchIterator = (tracer: Tracer, span: Span, it: AnyIterator, isAsync: boo
   const call = (method: 'next' | 'return' | 'throw', arg: unknown): Step | Promise<Step> => {
     let r: Step | Promise<Step>;
     try {
-      r = tracer.withSpan(span, () => (it as Generator<unknown, unknown, unknown>)[method](arg as never));
+      r = span[kT].core.ctx.with(span, () => (it as Generator<unknown, unknown, unknown>)[method](arg as never));
     } catch (error) {
       return fail(error);
     }
@@ -91,10 +90,9 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
   const isGenerator = isAsyncGenerator || kind === '[object GeneratorFunction]';
   function tracedFn(this: unknown, ...args: unknown[]): unknown {
     let span: Span;
-    // The tracer in charge (on a server, the request's: an AsyncLocalStorage read), looked up once.
-    let tracer: Tracer;
     try {
-      tracer = getTracer();
+      // The tracer in charge (on a server, the request's: an AsyncLocalStorage read), looked up once.
+      const tracer = getTracer();
       const current = tracer.currentSpan();
       // Recursion: the function calling itself stays in the span it already has.
       if (current && origins.get(current) === marker && !current.isEnded) return fn.apply(this, args);
@@ -112,13 +110,13 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
       // Calling a generator function runs none of its body; the span lives as long as the iteration.
       let it: AnyIterator;
       try {
-        it = tracer.withSpan(span, () => fn.apply(this, args) as AnyIterator);
+        it = span[kT].core.ctx.with(span, () => fn.apply(this, args) as AnyIterator);
       } catch (error) {
         recordFailure(span, error);
         span.end();
         throw error;
       }
-      return watchIterator(tracer, span, it, isAsyncGenerator, opts.captureOutput !== false);
+      return watchIterator(span, it, isAsyncGenerator, opts.captureOutput !== false);
     }
     return runInSpan(span, (s) => {
       const out = fn.apply(this, args);
