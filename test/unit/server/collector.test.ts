@@ -29,14 +29,19 @@ afterEach(async () => {
   await collector.close();
 });
 
-const post = (body: BodyInit | null, headers: Record<string, string> = {}, path = '/v1/traces') =>
+const post = (body: BodyInit | null, headers: Record<string, string> = {}, path = '/v1/traces', ctx?: unknown) =>
   collector.fetch(
     new Request(URL_BASE + path, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}`, ...headers },
       body,
     }),
+    {},
+    ctx,
   );
+
+/** The `message` of an error answer (a google.rpc.Status body). */
+const messageOf = async (res: Response): Promise<string> => ((await res.json()) as { message: string }).message;
 
 const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${READ}` }) =>
   collector.fetch(new Request(URL_BASE + path, { headers }));
@@ -135,13 +140,13 @@ describe('createCollector: ingest', () => {
     }
     const gz = await post(new Uint8Array([0x1f, 0x8b, 1, 2, 3]), { 'content-encoding': 'gzip' });
     expect(gz.status).toBe(400);
-    expect(((await gz.json()) as { message: string }).message).toMatch(/gzip/);
+    expect(await messageOf(gz)).toMatch(/gzip/);
   });
 
   it('answers 415 for protobuf and unknown encodings', async () => {
     const proto = await post('x', { 'content-type': 'application/x-protobuf' });
     expect(proto.status).toBe(415);
-    expect(((await proto.json()) as { message: string }).message).toMatch(/protobuf is not supported/);
+    expect(await messageOf(proto)).toMatch(/protobuf is not supported/);
     expect((await post('{}', { 'content-encoding': 'br' })).status).toBe(415);
   });
 
@@ -164,7 +169,7 @@ describe('createCollector: ingest', () => {
     expect(bomb.length).toBeLessThan(2000);
     const res = await post(bomb, { 'content-encoding': 'gzip' });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { message: string }).message).toMatch(/after gzip/);
+    expect(await messageOf(res)).toMatch(/after gzip/);
   });
 
   it('answers 503 with Retry-After while other bodies hold maxBytesInFlight, and gives the room back', async () => {
@@ -191,7 +196,7 @@ describe('createCollector: ingest', () => {
     const busy = await post(good);
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('3');
-    expect(((await busy.json()) as { message: string }).message).toMatch(/send again later/);
+    expect(await messageOf(busy)).toMatch(/send again later/);
     expect(await store.getTrace('b1'.padEnd(32, '0'))).toBeUndefined();
     finishSlow();
     expect((await slow).status).toBe(200);
@@ -328,7 +333,7 @@ describe('createCollector: forwarding', () => {
     const res = await post(body);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('7');
-    expect(((await res.json()) as { message: string }).message).toMatch(/forwarding failed/);
+    expect(await messageOf(res)).toMatch(/forwarding failed/);
     answer = { ok: true };
     expect((await post(body)).status).toBe(200);
     expect(target.got).toHaveLength(2);
@@ -442,7 +447,7 @@ describe('createCollector: forwarding', () => {
     withFakeTimers(async () => {
       const { target, body, res } = await postToSlowTarget(9_000);
       expect(res.status).toBe(503);
-      expect(((await res.json()) as { message: string }).message).toMatch(/forward\[0\]: no answer/);
+      expect(await messageOf(res)).toMatch(/forward\[0\]: no answer/);
       await vi.advanceTimersByTimeAsync(1_000);
       // The target took the batch after all: the retry does not send it again.
       expect((await post(body)).status).toBe(200);
@@ -470,7 +475,7 @@ describe('createCollector: forwarding', () => {
       const second = await post(body);
       expect(second.status).toBe(503);
       expect(second.headers.get('retry-after')).not.toBeNull();
-      expect(((await second.json()) as { message: string }).message).toBe('forwarding failed, send again later: forward[0]: an earlier copy is still being sent');
+      expect(await messageOf(second)).toBe('forwarding failed, send again later: forward[0]: an earlier copy is still being sent');
       expect(target.got).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(12_000);
       expect((await post(body)).status).toBe(200);
@@ -485,7 +490,7 @@ describe('createCollector: forwarding', () => {
       make({ store: undefined, forward: target.exporter, maxBodyBytes: body.length, maxBytesInFlight: body.length });
       const kept: Promise<unknown>[] = [];
       const ctx = { waitUntil: (p: Promise<unknown>) => void kept.push(p) };
-      const send = (b: string) => collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: b }), {}, ctx);
+      const send = (b: string) => post(b, {}, '/v1/traces', ctx);
       const first = send(body);
       await vi.advanceTimersByTimeAsync(8_000);
       expect((await first).status).toBe(503);
@@ -604,7 +609,7 @@ describe('createCollector: query API', () => {
     // A page that rebound its own name to 127.0.0.1 still names its own host.
     const rebound = await at('http://rebind.attacker.test:5173');
     expect(rebound.status).toBe(403);
-    expect(((await rebound.json()) as { message: string }).message).toMatch(/readToken: false.*rebind\.attacker\.test/);
+    expect(await messageOf(rebound)).toMatch(/readToken: false.*rebind\.attacker\.test/);
     expect((await get('/api/traces', {})).status).toBe(403);
   });
 
@@ -616,7 +621,7 @@ describe('createCollector: query API', () => {
     for (const peer of ['192.0.2.7', '::ffff:192.0.2.7', '2001:db8::1', '10.127.0.1']) {
       const res = await from(peer);
       expect(res.status).toBe(403);
-      expect(((await res.json()) as { message: string }).message).toContain(`this machine only, not ${peer}`);
+      expect(await messageOf(res)).toContain(`this machine only, not ${peer}`);
     }
   });
 });
@@ -628,12 +633,7 @@ describe('createCollector: retention', () => {
     await store.insertSpans(chatTrace('a1'.padEnd(32, '0'), BASE));
     const pending: Promise<unknown>[] = [];
     const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p) };
-    const send = (spans: SpanRecord[]) =>
-      collector.fetch(
-        new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: JSON.stringify(otlpBody(spans)) }),
-        {},
-        ctx,
-      );
+    const send = (spans: SpanRecord[]) => post(JSON.stringify(otlpBody(spans)), {}, '/v1/traces', ctx);
     await send([spanRecord({ startMs: t, endMs: t + 1 })]);
     await Promise.all(pending);
     expect(pending).toHaveLength(1);
