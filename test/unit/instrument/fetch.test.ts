@@ -1,12 +1,11 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrumentFetch, BODY_ATTRS } from '../../../src/instrument/fetch';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
 import type { Tracer } from '../../../src/core/tracer';
 import { testTracer } from '../../helpers/collect';
+import { collectGarbage } from '../../helpers/gc';
 
 // fetch instrumentation in Node, whose fetch, Request, Response and streams follow the same
 // standards as the browser's; `location` is faked to give the "page" an origin. Two loopback
@@ -438,8 +437,6 @@ describe('instrumentFetch', () => {
   it('a response the app keeps after reading it holds neither the request nor the call', async () => {
     // Apps keep responses (a promise cache keyed by URL); the finished watch must let go of the
     // request and its body. A third-party URL, so the caller's own Request is the one sent.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const { tracer, spans } = testTracer();
     stop = instrumentFetch({ tracer });
     const kept: Response[] = [];
@@ -451,11 +448,7 @@ describe('instrumentFetch', () => {
       await res.json();
       kept.push(res);
     }
-    // WeakRef targets stay alive until the job that touched them ends.
-    for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      gc();
-    }
+    await collectGarbage();
     expect(spans).toHaveLength(8);
     // Node's fetch itself may still hold the latest request for a moment; never the earlier ones.
     expect(sent.filter((ref) => ref.deref() !== undefined).length).toBeLessThanOrEqual(1);

@@ -1,7 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { BODY_IDLE_MS, createSseCounter, isOutputEvent, UNREAD_MS, usageFromBody, usageFromEvent, watchBody, type BodyEnd, type BodyOutcome } from '../../../src/instrument/stream';
+import { heapAfterGc } from '../../helpers/gc';
 
 const enc = new TextEncoder();
 
@@ -386,15 +385,11 @@ describe('createSseCounter', () => {
   });
 
   it('holds only the data of an event that spans chunks, not the chunks it came in', () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const c = createSseCounter(() => undefined);
-    gc();
-    const before = getHeapStatistics().used_heap_size;
+    const before = heapAfterGc();
     // Each chunk: a long comment, then one short data line of an event that has not ended.
     for (let i = 0; i < 400; i++) c.push(enc.encode(`: ${'x'.repeat(64_000)}\ndata: piece ${String(i).padStart(20, '0')}\n`));
-    gc();
-    const held = getHeapStatistics().used_heap_size - before;
+    const held = heapAfterGc() - before;
     // 400 chunks are 25 MB of text; the data is 11 KB.
     expect(held).toBeLessThan(4_000_000);
     c.push(enc.encode('\n'));
@@ -402,20 +397,16 @@ describe('createSseCounter', () => {
   });
 
   it('gives a long event its start and its end, wherever the chunks split it, holding neither whole', () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const line = `data: ${responseCompleted(3_000_000)}\n\n`;
     for (const size of [1000, 1 << 16, 1 << 20, line.length]) {
       const got: Array<[string, string | undefined]> = [];
       const c = createSseCounter((data, _index, end) => got.push([data, end]));
-      gc();
-      const before = getHeapStatistics().used_heap_size;
+      const before = heapAfterGc();
       let held = 0;
       for (let at = 0; at < line.length; at += size) {
         c.push(enc.encode(line.slice(at, at + size)));
         if (at === Math.floor(line.length / 2 / size) * size) {
-          gc();
-          held = getHeapStatistics().used_heap_size - before;
+          held = heapAfterGc() - before;
         }
       }
       expect(got).toHaveLength(1);

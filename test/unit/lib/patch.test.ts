@@ -1,17 +1,6 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { patch } from '../../../src/lib/patch';
-
-const collectGarbage = async (): Promise<void> => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  // WeakRef targets stay alive until the job that touched them ends.
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    gc();
-  }
-};
+import { collectGarbage } from '../../helpers/gc';
 
 describe('patch', () => {
   it('wraps a method, keeps its name and arity, and puts the original back', () => {
