@@ -59,7 +59,10 @@ class AlsContextManager implements ApiContextManager {
 describe('otelTracerProvider / otelTracer', () => {
   afterEach(() => {
     trace.disable();
+    context.disable();
     setTracer(undefined);
+    vi.unstubAllGlobals();
+    resetClock();
   });
 
   it('records spans made through the OpenTelemetry API, nested, under the tracer scope', () => {
@@ -253,54 +256,45 @@ describe('otelTracerProvider / otelTracer', () => {
   it('keeps epoch times where the performance clock reads epoch milliseconds (timeOrigin 0, as in Cloudflare Workers)', () => {
     vi.stubGlobal('performance', { timeOrigin: 0, now: () => Date.now() });
     resetClock();
-    try {
-      const { tracer, byName } = setup();
-      const start = Date.now() - 5_000;
-      const span = otelTracer(tracer).startSpan('earlier', { startTime: start });
-      span.addEvent('midway', start + 1_000);
-      span.end(start + 2_000);
-      expect(byName('earlier')).toMatchObject({ startMs: start, endMs: start + 2_000 });
-      expect(byName('earlier').events[0]!.timeMs).toBe(start + 1_000);
-    } finally {
-      vi.unstubAllGlobals();
-      resetClock();
-    }
+    const { tracer, byName } = setup();
+    const start = Date.now() - 5_000;
+    const span = otelTracer(tracer).startSpan('earlier', { startTime: start });
+    span.addEvent('midway', start + 1_000);
+    span.end(start + 2_000);
+    expect(byName('earlier')).toMatchObject({ startMs: start, endMs: start + 2_000 });
+    expect(byName('earlier').events[0]!.timeMs).toBe(start + 1_000);
   });
 
   it('with a context manager registered, uses the API context: its active span is the parent, and an active span is the API’s active span', async () => {
     const cm = new AlsContextManager();
     expect(context.setGlobalContextManager(cm)).toBe(true);
-    try {
-      const { tracer, byName } = setup({ contextManager: alsContext(AsyncLocalStorage) });
-      const api = otelTracer(tracer);
-      // A parent made active through the API's context alone.
-      const parent = api.startSpan('parent');
-      context.with(trace.setSpan(context.active(), parent as never), () => api.startSpan('child').end());
-      parent.end();
-      expect(byName('child').parentId).toBe(byName('parent').spanId);
-      // startActiveSpan: trace.getActiveSpan() is the span, across await; explicit contexts nest.
-      let seen: unknown;
-      await api.startActiveSpan('outer', async (outer) => {
-        await new Promise((r) => setTimeout(r, 1));
-        seen = trace.getActiveSpan();
-        api.startActiveSpan('inner', (inner) => {
-          api.startSpan('leaf', {}, context.active()).end();
-          inner.end();
-        });
-        // An app's span inside the library's: the nearer parent.
-        tracer.span('app step', () => api.startSpan('lib call').end());
-        outer.end();
+    const { tracer, byName } = setup({ contextManager: alsContext(AsyncLocalStorage) });
+    const api = otelTracer(tracer);
+    // A parent made active through the API's context alone.
+    const parent = api.startSpan('parent');
+    context.with(trace.setSpan(context.active(), parent as never), () => api.startSpan('child').end());
+    parent.end();
+    expect(byName('child').parentId).toBe(byName('parent').spanId);
+    // startActiveSpan: trace.getActiveSpan() is the span, across await; explicit contexts nest.
+    let seen: unknown;
+    await api.startActiveSpan('outer', async (outer) => {
+      await new Promise((r) => setTimeout(r, 1));
+      seen = trace.getActiveSpan();
+      api.startActiveSpan('inner', (inner) => {
+        api.startSpan('leaf', {}, context.active()).end();
+        inner.end();
       });
-      const outer = byName('outer');
-      expect(seen).toBeDefined();
-      expect((seen as { spanContext(): { spanId: string } }).spanContext().spanId).toBe(outer.spanId);
-      expect(byName('inner').parentId).toBe(outer.spanId);
-      expect(byName('leaf').parentId).toBe(byName('inner').spanId);
-      expect(byName('lib call').parentId).toBe(byName('app step').spanId);
-      expect(byName('app step').parentId).toBe(outer.spanId);
-    } finally {
-      context.disable();
-    }
+      // An app's span inside the library's: the nearer parent.
+      tracer.span('app step', () => api.startSpan('lib call').end());
+      outer.end();
+    });
+    const outer = byName('outer');
+    expect(seen).toBeDefined();
+    expect((seen as { spanContext(): { spanId: string } }).spanContext().spanId).toBe(outer.spanId);
+    expect(byName('inner').parentId).toBe(outer.spanId);
+    expect(byName('leaf').parentId).toBe(byName('inner').spanId);
+    expect(byName('lib call').parentId).toBe(byName('app step').spanId);
+    expect(byName('app step').parentId).toBe(outer.spanId);
   });
 
   it('keeps a library span the parent of its children when the app span around it started at the same millisecond', () => {

@@ -3,6 +3,9 @@ import { testTracer } from '../../helpers/collect';
 import * as A from '../../../src/core/semconv';
 import { toOtlpJson } from '../../../src/export/otlp';
 
+/** A sampled span of another process: a remote parent or a link target. */
+const REMOTE_PARENT = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
+
 describe('trace.span', () => {
   it('times a synchronous callback, nests children and returns the value', () => {
     const { tracer, spans, byName, tick } = testTracer();
@@ -322,7 +325,7 @@ describe('trace-level fields', () => {
     const { tracer, byName } = testTracer();
     tracer.createTrace({ name: 'plain', public: 'yes' as unknown as boolean }).finish();
     expect(byName('plain').attrs[A.TRACE_PUBLIC]).toBeUndefined();
-    const parent = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
+    const parent = REMOTE_PARENT;
     const continued = tracer.createTrace({ name: 'handler', parent, public: true });
     continued.span('inner', () => undefined);
     continued.update({ public: true });
@@ -354,7 +357,7 @@ describe('trace-level fields', () => {
 
   it('copies to the spans of a continued trace only what update() made trace-level', () => {
     const { tracer, byName } = testTracer({ release: 'server-r' });
-    const parent = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
+    const parent = REMOTE_PARENT;
     const trace = tracer.createTrace({ name: 'handler', parent, metadata: { route: '/chat' } });
     trace.span('before', () => undefined);
     trace.update({ name: 'chat', metadata: { plan: 'pro' } });
@@ -442,7 +445,7 @@ describe('trace-level fields', () => {
     const trace = tracer.createTrace('t');
     trace.score('helpfulness', 1);
     trace.span('answer', (s) => s.score('accuracy', 0.8));
-    const remote = tracer.createTrace({ name: 'r', parent: { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 0 } });
+    const remote = tracer.createTrace({ name: 'r', parent: { ...REMOTE_PARENT, flags: 0 } });
     remote.score('helpfulness', 1);
     expect(scores).toEqual([]);
   });
@@ -576,7 +579,7 @@ describe('limits', () => {
     const { tracer, byName } = testTracer({ limits: { maxEvents: 2, maxLinks: 1 } });
     const span = tracer.startSpan('s');
     for (let i = 0; i < 5; i++) span.recordEvent(`e${i}`);
-    span.addLink({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 });
+    span.addLink(REMOTE_PARENT);
     span.addLink({ traceId: 'c'.repeat(32), spanId: 'd'.repeat(16), flags: 1 });
     span.end();
     expect(byName('s').events.map((e) => e.name)).toEqual(['e0', 'e1']);
