@@ -129,40 +129,40 @@ describe('setupTransport with the page outbox', () => {
 describe('keepalive', () => {
   afterEach(() => vi.unstubAllGlobals());
 
+  /** Records every fetch; `answered: false` never answers, as for a page that is closing. */
+  const stubSends = (answered = true) => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    vi.stubGlobal('fetch', (url: string, init: RequestInit) => (calls.push({ url: String(url), init }), answered ? Promise.resolve(new Response('{}')) : new Promise(() => undefined)));
+    return calls;
+  };
+  const ENDPOINT = { endpoint: 'https://collector.test/v1/traces' };
+
   it('counts the body in UTF-8 bytes: a long text in CJK goes without keepalive', async () => {
-    const calls: RequestInit[] = [];
-    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => (calls.push(init), new Response('{}')));
+    const calls = stubSends();
     const { keepaliveFetch, KEEPALIVE_MAX_BYTES } = await import('../../../src/transport/keepalive');
     const ascii = 'a'.repeat(KEEPALIVE_MAX_BYTES - 100);
     const cjk = '漢'.repeat(KEEPALIVE_MAX_BYTES / 2); // half as many characters, 1.5 times the bytes
     await keepaliveFetch('/x', { method: 'POST', body: ascii });
     await keepaliveFetch('/x', { method: 'POST', body: cjk });
-    expect(calls.map((c) => c.keepalive === true)).toEqual([true, false]);
+    expect(calls.map((c) => c.init.keepalive === true)).toEqual([true, false]);
   });
 
   it('sends a tail whose encoded body fits the budget in bytes', async () => {
-    const bodies: string[] = [];
-    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => (bodies.push(String(init.body)), new Response('{}')));
+    const calls = stubSends();
     const { sendTail, KEEPALIVE_MAX_BYTES } = await import('../../../src/transport/keepalive');
     const { spanRecord } = await import('../../helpers/records');
     const records = Array.from({ length: 40 }, (_, i) => spanRecord(i, { name: `${'名'.repeat(600)}${i}` }));
-    sendTail(records, { endpoint: 'https://collector.test/v1/traces' });
-    await eventually(() => expect(bodies).toHaveLength(1));
-    expect(new TextEncoder().encode(bodies[0]).byteLength).toBeLessThan(KEEPALIVE_MAX_BYTES);
+    sendTail(records, ENDPOINT);
+    await eventually(() => expect(calls).toHaveLength(1));
+    expect(new TextEncoder().encode(String(calls[0]!.init.body)).byteLength).toBeLessThan(KEEPALIVE_MAX_BYTES);
   });
-});
-
-describe('keepalive tail with scores', () => {
-  afterEach(() => vi.unstubAllGlobals());
 
   it('sends the scores in a request of their own, at once beside the spans', async () => {
-    const calls: { url: string; init: RequestInit }[] = [];
-    // Never answers: a page that is closing does not live to see the first request's answer.
-    vi.stubGlobal('fetch', (url: string, init: RequestInit) => (calls.push({ url: String(url), init }), new Promise(() => undefined)));
+    const calls = stubSends(false);
     const { sendTail } = await import('../../../src/transport/keepalive');
     const { spanRecord, scoreRecord } = await import('../../helpers/records');
     const score = (id: string) => scoreRecord({ id });
-    sendTail([spanRecord(1), score('sc-1'), spanRecord(2), score('sc-2')], { endpoint: 'https://collector.test/v1/traces' });
+    sendTail([spanRecord(1), score('sc-1'), spanRecord(2), score('sc-2')], ENDPOINT);
     await eventually(() => expect(calls).toHaveLength(2));
     expect(calls.map((c) => [c.url, c.init.keepalive])).toEqual([
       ['https://collector.test/v1/traces', true],
@@ -172,14 +172,13 @@ describe('keepalive tail with scores', () => {
   });
 
   it('does not send a score too large for its share of the budget, keeping the 64 KiB for the other requests', async () => {
-    const calls: string[] = [];
-    vi.stubGlobal('fetch', (url: string) => (calls.push(String(url)), new Promise(() => undefined)));
+    const calls = stubSends(false);
     const { sendTail } = await import('../../../src/transport/keepalive');
     const { spanRecord, scoreRecord } = await import('../../helpers/records');
-    sendTail([spanRecord(1), scoreRecord({ id: 'long', comment: 'x'.repeat(25_000) })], { endpoint: 'https://collector.test/v1/traces' });
+    sendTail([spanRecord(1), scoreRecord({ id: 'long', comment: 'x'.repeat(25_000) })], ENDPOINT);
     await eventually(() => expect(calls).toHaveLength(1));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(calls).toEqual(['https://collector.test/v1/traces']);
+    expect(calls.map((c) => c.url)).toEqual(['https://collector.test/v1/traces']);
   });
 });
 
