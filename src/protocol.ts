@@ -179,6 +179,14 @@ export interface DeliveryTarget {
 /** The page's configuration for the worker: target plus delivery options. */
 export interface DeliveryConfig extends DeliveryTarget {
   delivery?: DeliveryOptions;
+  /**
+   * Set on the first configuration a page sends after its `init()`: only such a one replaces a
+   * target the worker already has. The page's later connections send the same configuration
+   * without it, so a tab left open since before the last deploy or token rotation cannot switch
+   * the worker back to its own endpoint and headers (a revoked token would send the outbox to
+   * the dead letters).
+   */
+  fresh?: boolean;
 }
 
 /** Circuit breaker state: `open` sends nothing until a probe is due, `half-open` sends one probe. */

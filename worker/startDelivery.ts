@@ -109,7 +109,8 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const api: WorkerApi = {
     configure: safe(async (cfg: DeliveryConfig) => {
       await ready;
-      if (apply(cfg)) {
+      // The newest init() wins: a page's reconnection only fills in a missing target.
+      if ((cfg.fresh || !send) && apply(cfg)) {
         await outbox.saveTarget(cfg);
         // What the old receiver said (Retry-After, failures, the circuit) is not the new one's.
         flusher.reset();

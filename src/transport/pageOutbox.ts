@@ -16,7 +16,7 @@ import { keepaliveFetch, sendTail } from './keepalive';
 export const startPageOutbox = (config: DeliveryConfig): Sink => {
   const delivery = startDelivery({ transport: 'page', fetch: keepaliveFetch, onError: reportInternal });
   const { api, flusher } = delivery;
-  api.configure(config).catch(reportInternal);
+  api.configure({ ...config, fresh: true }).catch(reportInternal);
   const onOnline = (): void => flusher.start('online');
   addEventListener('online', onOnline);
   /**
