@@ -49,10 +49,21 @@ export const stackContext = (): ContextManager => {
 };
 
 /**
- * AsyncLocalStorage when the runtime exposes it as a global (Next.js sets `globalThis.AsyncLocalStorage`
- * in its edge runtime), else a stack. Elsewhere `edgetrace/server` installs it from `node:async_hooks`.
+ * AsyncLocalStorage where the runtime has it: as a global (Next.js sets `globalThis.AsyncLocalStorage`
+ * in its edge runtime) or as `node:async_hooks` through `process.getBuiltinModule` (Node 20.16+,
+ * Deno, Bun, Workers with `nodejs_compat`), which needs no import a page bundler would follow.
+ * Else (pages) a stack.
  */
 export const defaultContext = (): ContextManager => {
-  const Als = (globalThis as { AsyncLocalStorage?: AsyncLocalStorageLike }).AsyncLocalStorage;
+  const g = globalThis as {
+    AsyncLocalStorage?: AsyncLocalStorageLike;
+    process?: { getBuiltinModule?(id: string): { AsyncLocalStorage?: AsyncLocalStorageLike } | undefined };
+  };
+  let Als = g.AsyncLocalStorage;
+  try {
+    Als ??= g.process?.getBuiltinModule?.('node:async_hooks')?.AsyncLocalStorage;
+  } catch {
+    // A runtime that refuses the module: the stack below.
+  }
   return typeof Als === 'function' ? alsContext(Als) : stackContext();
 };

@@ -121,6 +121,11 @@ for (const runtime of RUNTIMES) {
       expect(attr(library, 'key')).toEqual({ stringValue: 'abc' });
     });
 
+    it("keeps a core tracer's span current across awaits with the runtime's own AsyncLocalStorage", async () => {
+      const res = await app.request('/default-context');
+      expect(res.text).toBe('job');
+    });
+
     it('ends the span after the streamed body and exports it once', async () => {
       const traceId = newTraceId();
       const res = await app.request('/stream', { headers: { traceparent: `00-${traceId}-${PARENT}-01` } });

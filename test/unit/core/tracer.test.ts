@@ -33,6 +33,32 @@ describe('context', () => {
     expect(byName('outer').parentId).toBe(byName('t').spanId);
   });
 
+  it("uses Node's AsyncLocalStorage by default, with no import of node:async_hooks from the core", async () => {
+    // No contextManager: what a Node script gets from createTracer() or init().
+    const { tracer, byName } = testTracer({ contextManager: undefined });
+    await tracer.withTrace('job', async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      await tracer.span('after-await', async () => undefined);
+    });
+    expect(byName('after-await').parentId).toBe(byName('job').spanId);
+    expect(byName('after-await').traceId).toBe(byName('job').traceId);
+  });
+
+  it('falls back to the stack where the runtime has no AsyncLocalStorage (a page)', async () => {
+    vi.stubGlobal('process', { ...process, getBuiltinModule: undefined });
+    try {
+      const { tracer, byName } = testTracer({ contextManager: undefined });
+      await tracer.withTrace('job', async () => {
+        expect(tracer.currentSpan()?.name).toBe('job');
+        await new Promise((r) => setTimeout(r, 1));
+        tracer.startSpan('after-await').end();
+      });
+      expect(byName('after-await').traceId).not.toBe(byName('job').traceId);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('keeps concurrent traces apart with AsyncLocalStorage', async () => {
     const { tracer, spans } = testTracer({ contextManager: alsContext(AsyncLocalStorage) });
     const job = (name: string) =>
