@@ -7,6 +7,7 @@ import { scopedTracer } from './scoped';
 import { lazyExporter } from '../export/lazy';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { setupTransport } from '../transport/index';
+import { resolveTransport } from '../transport/options';
 import { pageContext, setupInstrumentation } from '../instrument/index';
 import { resolveInstrument } from '../instrument/options';
 
@@ -22,6 +23,8 @@ let fallback: Tracer | undefined;
 export const init = (opts: InitOptions = {}): Tracer => {
   // Everything that can throw runs before anything is patched or replaced.
   const extra = resolveInit(opts);
+  // Also where it goes unused (no endpoint, an exporter, a server): a mistake is one everywhere.
+  const transport = resolveTransport(opts);
   const instrument = resolveInstrument(opts);
   const page = pageContext(opts, instrument);
   const tracer = createTracer(page ? { ...opts, contextManager: page } : opts, 'init()');
@@ -29,7 +32,7 @@ export const init = (opts: InitOptions = {}): Tracer => {
     warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
     stop().catch(reportInternal);
   }
-  setupTransport(tracer, opts, extra);
+  setupTransport(tracer, opts, extra, transport);
   const lf = extra.langfuse;
   if (lf) {
     const environment = tracer.config.environment;

@@ -6,7 +6,7 @@ import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
 import { isPage } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
-import { resolveTransport, type ResolvedTransport } from './options';
+import type { ResolvedTransport } from './options';
 import { createPageBuffer, type PageBuffer, type Sink } from './pageBuffer';
 import { connectWorker } from './workerClient';
 import { STATUS_CHANNEL } from './resolveDelivery';
@@ -219,16 +219,15 @@ const statusChanged = (): void => {
 /**
  * Connects a tracer made by `init()` to its delivery path: in a page, a page buffer that hands
  * records to the service worker (or, without one, to the page outbox, loaded on demand); in other
- * runtimes, in-memory batches straight to `endpoint`. Throws (once, at init) on invalid options.
+ * runtimes, in-memory batches straight to `endpoint`. Takes the transport options `init()` checked.
  */
-export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: ResolvedInit): void => {
+export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: ResolvedInit, t: ResolvedTransport): void => {
   const previous = active;
   previous?.stop();
   active = undefined;
   // What an earlier init() still held because its delivery path never came up moves over.
   const carried = previous?.buffer && !previous.sink ? previous.buffer.drain() : [];
   if (!resolved.endpoint || opts.exporter) return;
-  const t = resolveTransport(opts);
   const headers = { ...resolved.headers, ...t.tokenHeaders };
   // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
   // memory still goes through the page buffer and the sink below, for its page-hide hand-over.

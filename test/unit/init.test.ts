@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { init, setTracer } from '../../src/core/global';
+import { getTracer, init, setTracer } from '../../src/core/global';
 import { getStatus } from '../../src/transport/index';
 import { loopbackRecorder } from '../helpers/loopback';
 
@@ -40,5 +40,23 @@ describe('init', () => {
     await tracer.flush();
     expect((await getStatus()).transport).toBe('memory');
     expect(srv.requests.map((r) => r.url)).toEqual(['/v1/traces']);
+  });
+
+  it('leaves the running tracer and its delivery in place when a second init() has a bad option', async () => {
+    const first = init({ endpoint: `${srv.base}/v1/traces` });
+    for (const bad of [{ delivery: { maxBatchRecords: 0 } }, { pageBuffer: { maxRecords: -1 } }, { transport: 'carrier-pigeon' }, { ingestToken: '' }]) {
+      expect(() => init({ endpoint: `${srv.base}/v1/traces`, ...bad } as never)).toThrow(TypeError);
+    }
+    expect(getTracer()).toBe(first);
+    first.withTrace('still-delivered', () => undefined);
+    await first.flush();
+    expect((await getStatus()).transport).toBe('memory');
+    expect(bodyOf(0).resourceSpans[0].scopeSpans[0].spans[0].name).toBe('still-delivered');
+  });
+
+  it('checks the delivery options also where they go unused: an exporter of its own, no endpoint', () => {
+    const exporter = { export: async () => ({ ok: true as const }) };
+    expect(() => init({ exporter, delivery: { maxBatchRecords: -1 } })).toThrow(/"delivery.maxBatchRecords"/);
+    expect(() => init({ transport: 'carrier-pigeon' } as never)).toThrow(/"transport"/);
   });
 });

@@ -1,6 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DeliveryStatus, ScoreRecord } from '../../../src/protocol';
+import { resolveTransport } from '../../../src/transport/options';
 
 // The page transport without a service worker: the page outbox over (fake) IndexedDB, in a page
 // stub whose window listeners the test can count, sending to a stubbed fetch.
@@ -42,12 +43,12 @@ describe('setupTransport with the page outbox', () => {
     const { setupTransport, flushNow } = await import('../../../src/transport/index');
     const { createTracer } = await import('../../../src/core/tracer');
     const first = createTracer({});
-    setupTransport(first, opts, { endpoint: opts.endpoint });
+    setupTransport(first, opts, { endpoint: opts.endpoint }, resolveTransport(opts));
     for (const name of ['a1', 'a2', 'a3']) first.startSpan(name).end();
     // What a second init() does: shut the old tracer down, then set up the new one at once.
     const shut = first.shutdown();
     const second = createTracer({});
-    setupTransport(second, opts, { endpoint: opts.endpoint });
+    setupTransport(second, opts, { endpoint: opts.endpoint }, resolveTransport(opts));
     second.startSpan('b1').end();
     await shut;
     await eventually(async () => {
@@ -62,7 +63,7 @@ describe('setupTransport with the page outbox', () => {
     const { setupTransport, getStatus } = await import('../../../src/transport/index');
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({});
-    setupTransport(tracer, opts, { endpoint: opts.endpoint });
+    setupTransport(tracer, opts, { endpoint: opts.endpoint }, resolveTransport(opts));
     tracer.startSpan('a1').end();
     await eventually(async () => expect((await getStatus()).transport).toBe('page'));
     // The path asked for: nothing to explain.
@@ -78,7 +79,7 @@ describe('setupTransport with the page outbox', () => {
     const transport = await import('../../../src/transport/index');
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({});
-    transport.setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    transport.setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint }, resolveTransport({}));
     tracer.startSpan(name).end();
     await eventually(async () => expect((await transport.getStatus()).transport).toBe('memory'));
     return { ...transport, tracer };
@@ -110,7 +111,7 @@ describe('setupTransport with the page outbox', () => {
     const { STATUS_CHANNEL } = await import('../../../src/transport/resolveDelivery');
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({});
-    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint });
+    setupTransport(tracer, { endpoint: opts.endpoint }, { endpoint: opts.endpoint }, resolveTransport({}));
     const seen: DeliveryStatus[] = [];
     const stop = subscribe((s) => seen.push(s));
     const news = new BroadcastChannel(STATUS_CHANNEL);
@@ -193,7 +194,7 @@ describe('flushNow from memory', () => {
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({ batch: { delayMs: 60_000 } });
     const endpoint = 'https://collector.test/v1/traces';
-    setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint });
+    setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint }, resolveTransport({ transport: 'memory' }));
     for (const name of ['m1', 'm2', 'm3']) tracer.startSpan(name).end();
 
     expect(await flushNow()).toEqual({ ok: false, retryable: true, reason: expect.stringContaining('3 records are still waiting') });
@@ -211,7 +212,7 @@ describe('flushNow from memory', () => {
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({ batch: { delayMs: 60_000 } });
     const endpoint = 'https://collector.test/v1/traces';
-    setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint });
+    setupTransport(tracer, { endpoint, transport: 'memory' }, { endpoint }, resolveTransport({ transport: 'memory' }));
     const heard: DeliveryStatus[] = [];
     const stop = subscribe((status) => heard.push(status));
     for (const name of ['m1', 'm2', 'm3']) tracer.startSpan(name).end();
