@@ -519,6 +519,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return json(403, errorBody(PERMISSION_DENIED, 'the query API is off: create the collector with a readToken (or readToken: false for local development)'), cors);
       }
       if (readToken === false) {
+        // Any site a browser on this machine opens comes from this machine too: "*" lets pages
+        // send, and never lets other origins read an open API. A listed origin may.
+        if (origin !== null && origin !== url.origin && origins === '*') {
+          return json(403, errorBody(PERMISSION_DENIED, `the open query API (readToken: false) does not answer other origins through allowedOrigins "*": list ${origin.slice(0, 200)} in allowedOrigins, or give a readToken`), { vary: 'origin' });
+        }
         // Open means this machine only. A page on another site can rename itself to 127.0.0.1
         // (DNS rebinding) and read a loopback server as its own origin; its requests still name
         // its own host, which is how they are told apart.

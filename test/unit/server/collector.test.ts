@@ -613,6 +613,26 @@ describe('createCollector: query API', () => {
     expect((await get('/api/traces', {})).status).toBe(403);
   });
 
+  it('with readToken: false, answers another origin only when it is listed, never through "*"', async () => {
+    const read = (origin: string) => collector.fetch(new Request('http://127.0.0.1:4396/api/traces', { headers: { origin } }));
+    // Any site a browser on this machine opens sends from this machine, to a loopback host.
+    make({ readToken: false, allowedOrigins: '*' });
+    const foreign = await read('https://evil.example');
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await messageOf(foreign)).toMatch(/allowedOrigins "\*".*https:\/\/evil\.example/);
+    // "*" still lets any page send, and the collector's own origin still reads.
+    expect((await read('http://127.0.0.1:4396')).status).toBe(200);
+    const sent = await collector.fetch(
+      new Request('http://127.0.0.1:4396/v1/traces', { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json', 'x-edgetrace-token': INGEST }, body: '{}' }),
+    );
+    expect(sent.status).toBe(200);
+    make({ readToken: false, allowedOrigins: ['http://localhost:5173'] });
+    const listed = await read('http://localhost:5173');
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+  });
+
   it('with readToken: false, answers a peer the server names only when it is this machine', async () => {
     make({ readToken: false });
     // Another machine reaching a collector that listens on every interface writes its own Host.
