@@ -156,6 +156,20 @@ const describeTarget = (e: Exporter, i: number): string => {
   return typeof target === 'string' ? `forward[${i}] (${target})` : `forward[${i}]`;
 };
 
+/** `o` as the `Origin` header of a page of that origin spells it; throws, naming `option`, unless it is one. */
+const originOf = (o: unknown, option: string): string => {
+  let url: URL | undefined;
+  try {
+    url = typeof o === 'string' ? new URL(o) : undefined;
+  } catch {
+    // Not a URL: the message below.
+  }
+  if (!url || url.origin === 'null' || url.pathname !== '/' || url.search || url.hash || url.username || url.password || !/^[a-z][a-z0-9+.-]*:\/\//i.test(o as string)) {
+    fail(CALL, option, 'an origin such as "https://app.example.com" (scheme, host and port only), or a RegExp', o);
+  }
+  return url!.origin;
+};
+
 /**
  * What a sender is told of a target's failure: its place and HTTP status only. The target's URL
  * and its answer's text are for the collector's logs: the ingest token is public, and upstream
@@ -215,8 +229,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     fail(CALL, 'maxBytesInFlight', `a whole number ≥ maxBodyBytes (${maxBodyBytes})`, maxBytesInFlight);
   }
   let bytesInFlight = 0;
-  const origins = options.allowedOrigins ?? [];
-  if (origins !== '*' && !Array.isArray(origins)) fail(CALL, 'allowedOrigins', '"*" or an array of origins and RegExps', origins);
+  const given = options.allowedOrigins ?? [];
+  if (given !== '*' && !Array.isArray(given)) fail(CALL, 'allowedOrigins', '"*" or an array of origins and RegExps', given);
+  // Browsers send an origin as scheme://host[:port], lowercase, without the default port: a
+  // listed one is put in that form, and one with a path, or no origin at all, is a mistake.
+  const origins = given === '*' ? given : given.map((o, i) => (o instanceof RegExp ? o : originOf(o, `allowedOrigins[${i}]`)));
   const retentionMs = options.retentionMs === undefined ? 30 * DAY_MS : options.retentionMs;
   if (retentionMs !== false && !(typeof retentionMs === 'number' && retentionMs > 0)) fail(CALL, 'retentionMs', 'a number of ms > 0, or false', retentionMs);
   const pruneIntervalMs = options.pruneIntervalMs ?? 3_600_000;
@@ -260,7 +277,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const originAllowed = (origin: string, url: URL): boolean => {
     if (origin === url.origin) return true;
     if (origins === '*') return true;
-    return origins.some((o) => (typeof o === 'string' ? o === origin : o.test(origin)));
+    return origins.some((o) => {
+      if (typeof o === 'string') return o === origin;
+      // A /g or /y pattern would go on from where its last match ended.
+      o.lastIndex = 0;
+      return o.test(origin);
+    });
   };
 
   const corsHeaders = (origin: string | null): Record<string, string> => {

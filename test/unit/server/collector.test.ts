@@ -222,6 +222,23 @@ describe('createCollector: ingest', () => {
     expect((await post('{}', { authorization: `Bearer ${READ}` })).status).toBe(401);
   });
 
+  it('takes allowed origins as a browser spells them, and refuses what is not an origin', async () => {
+    const from = (c: ReturnType<typeof make>, origin: string) => c.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { origin, 'x-edgetrace-token': INGEST }, body: '{}' }));
+    const c = make({ allowedOrigins: ['HTTPS://App.Example.com:443/', 'http://localhost:5173/'] });
+    expect((await from(c, 'https://app.example.com')).status).toBe(200);
+    expect((await from(c, 'http://localhost:5173')).status).toBe(200);
+    expect((await from(c, 'http://localhost:5174')).status).toBe(403);
+    for (const bad of ['notanorigin', 'app.example.com', 'https://app.example.com/app', 'https://app.example.com?x=1', 'file:///tmp/x', 42]) {
+      expect(() => createCollector({ store, allowedOrigins: ['https://ok.example', bad as string] })).toThrow(/"allowedOrigins\[1\]" must be an origin such as/);
+    }
+    await c.close();
+    // A /g pattern is stateful in JavaScript; every request is judged afresh.
+    const g = make({ allowedOrigins: [/^https:\/\/app\.example\.com$/g] });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await from(g, 'https://app.example.com')).status);
+    expect(statuses).toEqual([200, 200, 200, 200]);
+  });
+
   it('answers CORS preflight for allowed origins and 403 for others', async () => {
     const pre = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } }));
     expect(pre.status).toBe(204);
