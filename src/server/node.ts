@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { reportInternal } from '../lib/reportInternal';
 import { isDecoded } from './decoded';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
@@ -16,7 +15,10 @@ export interface NodeContext {
 export interface NodeListenerOptions<Env = Record<string, unknown>> {
   /** The handler's second argument. Default `{}`. */
   env?: Env;
-  /** Told about handler errors and failed writes; the adapter has already answered 500 or closed the socket. */
+  /**
+   * Told about handler errors and failed writes; the adapter has already answered 500 or closed
+   * the socket. Default: `console.error`, as Node prints an error nobody handled.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -229,7 +231,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
   const report = (error: unknown): void => {
     try {
       if (opts.onError) opts.onError(error);
-      else reportInternal(error);
+      else console.error('[edgetrace] toNodeListener:', error);
     } catch {
       // An onError that throws must not take the server down.
     }

@@ -3,7 +3,6 @@ import { recordId, takenIds } from '../../lib/recordId';
 import { isLoopbackAddress, isLoopbackHost } from '../loopback';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
 import { fail } from '../../config';
-import { reportInternal } from '../../lib/reportInternal';
 import { findWaitUntil } from '../waitUntil';
 import { within } from '../../lib/within';
 import { errorBody, INVALID_ARGUMENT, NOT_FOUND, serveApi } from './api';
@@ -88,7 +87,7 @@ export interface CollectorOptions {
   now?: () => number;
   /**
    * Told about internal errors (a failing store or forward target, each at most once a minute; a
-   * bug); the request still gets a JSON answer.
+   * bug); the request still gets a JSON answer. Default: `console.error`.
    */
   onError?: (error: unknown) => void;
 }
@@ -259,8 +258,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
 
   const report = (error: unknown): void => {
     try {
+      // A collector is run by an operator, who must hear of a target or store that fails.
       if (options.onError) options.onError(error);
-      else reportInternal(error);
+      else console.error('[edgetrace] collector:', error);
     } catch {
       // An onError that throws must not turn into a failed request.
     }

@@ -15,13 +15,16 @@ const READ = 'read-token-22';
 let store: TraceStore;
 let collector: Collector;
 
+/** What the collector reported (its onError), for the tests that make targets fail. */
+let logged: unknown[] = [];
 const make = (opts: Partial<CollectorOptions> = {}) => {
   // Fixture times are in 2024: without retentionMs: false the first ingest would prune them.
-  collector = createCollector({ store, ingestToken: INGEST, readToken: READ, allowedOrigins: ['https://app.example.com'], retentionMs: false, ...opts });
+  collector = createCollector({ store, ingestToken: INGEST, readToken: READ, allowedOrigins: ['https://app.example.com'], retentionMs: false, onError: (e) => void logged.push(e), ...opts });
   return collector;
 };
 
 beforeEach(() => {
+  logged = [];
   store = createSqliteStore(openDatabase());
   make();
 });
@@ -344,13 +347,18 @@ describe('createCollector: forwarding', () => {
   it('forwards accepted spans and scores, and answers 503 + Retry-After while a target fails', async () => {
     let answer: ExportResult = { ok: false, retryable: true, status: 503, retryAfterMs: 7000, reason: 'HTTP 503' };
     const target = scripted(() => answer);
-    make({ forward: target.exporter });
+    // With no onError of the app's, the operator reads it on the console.
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    make({ forward: target.exporter, onError: undefined });
     const spans = [spanRecord(), spanRecord()];
     const body = JSON.stringify(otlpBody(spans));
     const res = await post(body);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('7');
     expect(await messageOf(res)).toMatch(/forwarding failed/);
+    expect(consoleError).toHaveBeenCalledTimes(1);
+    expect(String(consoleError.mock.calls[0]![1])).toMatch(/forward\[0\].*HTTP 503/);
+    consoleError.mockRestore();
     answer = { ok: true };
     expect((await post(body)).status).toBe(200);
     expect(target.got).toHaveLength(2);

@@ -93,6 +93,8 @@ const readAll = (req: IncomingMessage) =>
     req.on('end', () => resolve(s));
   });
 
+/** What the collector reported through its onError. */
+const logged: string[] = [];
 let collectorServer: Server;
 let collectorUrl = '';
 let collector: Collector;
@@ -142,7 +144,7 @@ beforeAll(async () => {
   store = createSqliteStore(openDatabase());
   // Configured the way `edgetrace collect --forward langfuse` does it: from the environment.
   const forward = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: PK, LANGFUSE_SECRET_KEY: SK, LANGFUSE_BASE_URL: lfBase });
-  collector = createCollector({ store, forward, ingestToken: INGEST, retentionMs: false, rateLimit: false });
+  collector = createCollector({ store, forward, ingestToken: INGEST, retentionMs: false, rateLimit: false, onError: (e) => void logged.push(String(e)) });
   collectorServer = createServer(toNodeListener(collector.fetch));
   await new Promise<void>((resolve) => collectorServer.listen(0, '127.0.0.1', resolve));
   collectorUrl = `http://127.0.0.1:${(collectorServer.address() as AddressInfo).port}`;
@@ -226,5 +228,7 @@ describe('forwarding to Langfuse', () => {
     expect((await store.stats()).spans).toBe(3 + all.length);
     expect(problems).toEqual([]);
     expect(requests).toBeGreaterThan(3);
+    // The outage reached the collector's log once (a target's failures are logged once a minute).
+    expect(logged).toEqual([expect.stringMatching(/forward\[0\].*(503|overloaded)/)]);
   });
 });

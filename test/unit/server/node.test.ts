@@ -1,4 +1,4 @@
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect, afterEach, vi } from 'vitest';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { connect, type AddressInfo } from 'node:net';
@@ -78,6 +78,20 @@ describe('toNodeListener', () => {
     expect(bad.status).toBe(500);
     expect(await (await fetch(`${base}/ok`)).text()).toBe('fine');
     expect(errors).toHaveLength(1);
+  });
+
+  it("prints a handler's error on the console when the app gave no onError", async () => {
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const { base } = await serve(() => {
+        throw new Error('my app bug');
+      });
+      expect((await fetch(base)).status).toBe(500);
+      expect(consoleError).toHaveBeenCalledTimes(1);
+      expect(consoleError.mock.calls[0]).toEqual(['[edgetrace] toNodeListener:', new Error('my app bug')]);
+    } finally {
+      consoleError.mockRestore();
+    }
   });
 
   it("answers a body that fails before its first chunk with a plain 500, none of the response's headers", async () => {
