@@ -5,6 +5,7 @@ import { DEFAULT_SECRET_PATTERNS } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
+import type { Baggage } from './propagation/baggage';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
 import { isPage } from './lib/isPage';
 import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
@@ -45,6 +46,11 @@ export interface TracerOptions {
   filter?: FilterOptions;
   /** Prices by model name (exact, else the longest matching prefix) to compute cost from usage. */
   prices?: Record<string, ModelPrice>;
+  /**
+   * W3C baggage every new trace starts with, e.g. `{ tenant: 'acme' }`: sent in a `baggage`
+   * header wherever `traceparent` goes (see `Trace.setBaggage()`), never recorded on spans.
+   */
+  baggage?: Record<string, string>;
   /** How spans are batched for the exporter. */
   batch?: BatchOptions;
   /** How the current span is tracked; `edgetrace/server` installs AsyncLocalStorage. */
@@ -134,6 +140,7 @@ export interface ResolvedConfig {
   beforeSend?: TracerOptions['beforeSend'];
   filter?: FilterOptions;
   prices?: Record<string, ModelPrice>;
+  baggage?: Baggage;
   batch: Required<BatchOptions>;
   debug: boolean;
 }
@@ -273,6 +280,12 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     }
   }
 
+  let baggage: Baggage | undefined;
+  for (const [key, value] of Object.entries(object('baggage', opts.baggage, 'an object of keys to text'))) {
+    if (!key || typeof value !== 'string') fail(call, `baggage["${key}"]`, 'text', value);
+    (baggage ??= {})[key] = { value: value as string };
+  }
+
   const b = object('batch', opts.batch);
   const batch = {
     maxBatchSize: count('batch.maxBatchSize', b.maxBatchSize, 512, 1),
@@ -313,6 +326,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     beforeSend: opts.beforeSend,
     filter,
     prices: opts.prices,
+    baggage,
     batch,
     debug: opts.debug === true,
   };

@@ -13,6 +13,7 @@ import type {
 import type { ResolvedConfig } from '../config';
 import type { ContextManager } from './context';
 import type { SpanContext } from '../propagation/traceparent';
+import type { Baggage } from '../propagation/baggage';
 import { FLAG_SAMPLED, formatTraceparent, isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
@@ -59,7 +60,12 @@ export interface TraceShared {
   shared?: Attributes;
   /** The trace's own environment, when it overrides the tracer's: its spans and scores carry it. */
   environment?: string;
+  /** W3C baggage its outgoing requests carry; replaced, never changed in place (tracers share one). */
+  baggage?: Baggage;
 }
+
+/** @internal The baggage of `span`'s trace, for the instrumentations that inject headers. */
+export const baggageOf = (span: Span): Baggage | undefined => span[kT].baggage;
 
 /** Options for starting a span. */
 export interface SpanOptions {

@@ -3,6 +3,7 @@ import { kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
 import * as A from './semconv';
+import { MAX_BAGGAGE_MEMBERS, type Baggage, type BaggageEntry } from '../propagation/baggage';
 
 /** Longest text value of trace metadata that every span carries; Langfuse drops longer ones. */
 const MAX_SHARED_CHARS = 200;
@@ -35,6 +36,11 @@ export interface TraceOptions {
   input?: unknown;
   /** Continue a remote trace: the parsed incoming `traceparent`/`tracestate`. */
   parent?: import('../propagation/traceparent').SpanContext;
+  /**
+   * W3C baggage members, added to the tracer's (`baggage` option); see `setBaggage()`. A handler
+   * passes on what came in: `extract(request.headers).baggage`, entries with their properties.
+   */
+  baggage?: Record<string, string | BaggageEntry>;
   /** Root span kind; a server handler uses `server`. Default `internal`. */
   kind?: SpanKind;
   /** Root observation type. Default `span`. */
@@ -57,6 +63,8 @@ export class Trace extends Span {
     if (opts.userId !== undefined) this.setUser(opts.userId);
     if (opts.sessionId !== undefined) this.setSession(opts.sessionId);
     if (Array.isArray(opts.tags)) this.addTag(...opts.tags);
+    // Also unsampled: a backend may record a trace the page does not.
+    if (opts.baggage) this.setBaggage(opts.baggage);
     if (!this.isRecording) return;
     const root = this.isTraceRoot();
     // The name as the span's constructor cleaned it.
@@ -131,6 +139,39 @@ export class Trace extends Span {
   }
 
   /**
+   * Sets W3C baggage members, or removes them with `undefined`: the trace's outgoing requests
+   * carry them in a `baggage` header to the same origins that get `traceparent` (same-origin and
+   * `propagateTo` in a page), for the app's backends to read with `extract()`; `withTracing`
+   * passes what came in on to the handler's own calls. Members are not recorded on spans. At
+   * most 64 members; the header keeps those that fit in 8,192 bytes.
+   */
+  setBaggage(members: Record<string, string | BaggageEntry | undefined>): this {
+    try {
+      const t = this[kT];
+      // A new object each time: the tracer's own is shared by every trace.
+      const next: Baggage = { ...t.baggage };
+      for (const [key, v] of Object.entries(members)) {
+        if (v === undefined) delete next[key];
+        else if (key && (key in next || Object.keys(next).length < MAX_BAGGAGE_MEMBERS)) {
+          if (typeof v === 'string') next[key] = { value: v };
+          else if (typeof v?.value === 'string') next[key] = v.metadata === undefined ? { value: v.value } : { value: v.value, metadata: String(v.metadata) };
+        }
+      }
+      t.baggage = Object.keys(next).length ? next : undefined;
+    } catch (error) {
+      reportInternal(error);
+    }
+    return this;
+  }
+
+  /** The trace's baggage members (values only): the tracer's, what came in, and what was set. */
+  get baggage(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [key, entry] of Object.entries(this[kT].baggage ?? {})) out[key] = entry.value;
+    return out;
+  }
+
+  /**
    * Updates trace-level fields; fields left out are unchanged. Spans of the trace that end later
    * carry the new name, tags, `public` flag and short metadata too; those already ended keep what they had.
    * After the root span has ended, only the user, session and tags still change (for spans still
@@ -146,6 +187,7 @@ export class Trace extends Span {
       if (fields.userId !== undefined) this.setUser(fields.userId);
       if (fields.sessionId !== undefined) this.setSession(fields.sessionId);
       if (Array.isArray(fields.tags)) this.addTag(...fields.tags);
+      if (fields.baggage) this.setBaggage(fields.baggage);
       if (fields.metadata) this.putMetadata(A.TRACE_METADATA, fields.metadata);
       if (typeof fields.public === 'boolean') this.putShared(A.TRACE_PUBLIC, fields.public);
       // Trace-level, asked for by name: also on a trace that continues a remote parent.

@@ -1,4 +1,4 @@
-import type { Generation, Span } from '../core/span';
+import { baggageOf, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
@@ -49,6 +49,9 @@ const isPlainObject = (v: object): boolean => {
 
 const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('tracestate');
 
+/** The trace's baggage for a request, unless the app set a `baggage` header of its own. */
+const baggageFor = (span: Span, h: Headers) => (h.has('baggage') ? undefined : baggageOf(span));
+
 /**
  * Plain-object headers with the trace headers added to a copy (fetch reads a record just as it
  * reads a Headers object, and building one costs a Headers); `false` when the app set trace
@@ -57,9 +60,14 @@ const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('
  */
 const withTraceFields = (span: Span, given: object): Record<string, string> | false | undefined => {
   if (!isPlainObject(given)) return undefined;
-  for (const name of Object.keys(given)) if (isTraceHeader(name)) return false;
+  let baggage = baggageOf(span);
+  for (const name of Object.keys(given)) {
+    if (isTraceHeader(name)) return false;
+    // The app's own baggage goes as it is, without the trace's.
+    if (baggage && name.toLowerCase() === 'baggage') baggage = undefined;
+  }
   const out: Record<string, string> = { ...(given as Record<string, string>) };
-  inject(span.spanContext(), (name, value) => void (out[name] = value));
+  inject(span.spanContext(), (name, value) => void (out[name] = value), baggage);
   return out;
 };
 
@@ -87,7 +95,7 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
     // Headers, pairs or any iterable, read once into our copy, which goes in their place: an
     // iterator read here could not be read again by fetch.
     const headers = new Headers(given);
-    if (!hasTraceHeaders(headers)) inject(span.spanContext(), headers);
+    if (!hasTraceHeaders(headers)) inject(span.spanContext(), headers, baggageFor(span, headers));
     return [input, { ...(init as RequestInit), headers }];
   }
   const request = input as Request;
@@ -96,7 +104,7 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   // changed. Copying takes over its body, as fetch(request) itself does, so it comes last:
   // nothing after it may fail and fall back to the consumed original.
   const copy = new Request(request);
-  inject(span.spanContext(), copy.headers);
+  inject(span.spanContext(), copy.headers, baggageFor(span, copy.headers));
   return [copy, init];
 };
 

@@ -1,4 +1,4 @@
-import type { Generation, Span } from '../core/span';
+import { baggageOf, type Generation, type Span } from '../core/span';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
@@ -22,6 +22,8 @@ interface XhrState {
   isAsync: boolean;
   /** The app set a trace header itself: ours are never doubled or mixed with it. */
   ownTraceHeaders: boolean;
+  /** The app set `baggage` itself: the trace's is not added to it. */
+  ownBaggage?: boolean;
   span?: Span;
   /** The generation the request runs in, until its usage is read from the response. */
   gen?: Generation;
@@ -143,7 +145,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     state.usageAtSend = state.gen?.attrs[A.USAGE_DETAILS];
     // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
     if (target.propagate && !state.ownTraceHeaders) {
-      inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value));
+      inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value), state.ownBaggage ? undefined : baggageOf(span));
     }
     listen(xhr, state);
     return state;
@@ -179,6 +181,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       try {
         const state = states.get(this);
         if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
+        else if (state && String(name).toLowerCase() === 'baggage') state.ownBaggage = true;
       } catch (error) {
         reportInternal(error);
       }

@@ -1,4 +1,5 @@
 import { inject } from '../propagation/index';
+import { baggageOf } from '../core/span';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
@@ -55,7 +56,8 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
       // A proxied request carries the caller's tracestate, which belongs to the caller's
       // traceparent: the one injected here takes only this span's own.
       headers.delete('tracestate');
-      inject(span.spanContext(), headers);
+      // A baggage header the call carries (the incoming one, proxied) stays as it is.
+      inject(span.spanContext(), headers, headers.has('baggage') ? undefined : baggageOf(span));
       args = [input, { ...init, headers }];
     }
   } catch (error) {

@@ -297,10 +297,11 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {
-  const { context } = extract(request.headers);
+  // The incoming baggage goes on with the handler's own calls, as its trace context does.
+  const { context, baggage } = extract(request.headers);
   const route = s.opts.route?.(request);
   const name = s.opts.spanName?.(request) ?? (route ? `${spanMethod(request.method)} ${route}` : spanMethod(request.method));
-  const trace = s.tracer.createTrace({ name, kind: 'server', parent: context, attributes: serverRequestAttributes(request, route) });
+  const trace = s.tracer.createTrace({ name, kind: 'server', parent: context, baggage, attributes: serverRequestAttributes(request, route) });
   if (s.opts.onRequest) {
     try {
       s.opts.onRequest(trace, request);

@@ -14,8 +14,8 @@ test.beforeEach(() => s.reset());
 const headerOf = (server: string, path: string, name = 'traceparent'): unknown =>
   s.seen.find((r) => r.server === server && r.path === path)?.headers[name];
 
-test('same-origin and allowlisted requests get traceparent, a third-party origin never does', async ({ page }) => {
-  const url = s.page('/fetch.html', testPage({ init: `{ propagateTo: ['${s.allowed}'] }` }));
+test('same-origin and allowlisted requests get traceparent and baggage, a third-party origin never does', async ({ page }) => {
+  const url = s.page('/fetch.html', testPage({ init: `{ propagateTo: ['${s.allowed}'], baggage: { tenant: 'acme corp' } }` }));
   await page.goto(url);
   await ready(page);
   const results = await page.evaluate(
@@ -38,11 +38,12 @@ test('same-origin and allowlisted requests get traceparent, a third-party origin
         JSON.parse(await xhr('/api/xhr-same')),
         JSON.parse(await xhr(`${third}/api/xhr-third`)),
         JSON.parse(await xhr(`${allowed}/api/xhr-allowed`)),
+        await get('/api/own-baggage', { headers: { Baggage: 'app=1' } }),
       ];
     },
     [s.allowed, s.third],
   );
-  expect(results.map((r: { server: string }) => r.server)).toEqual(['app', 'allowed', 'third', 'third', 'app', 'third', 'allowed']);
+  expect(results.map((r: { server: string }) => r.server)).toEqual(['app', 'allowed', 'third', 'third', 'app', 'third', 'allowed', 'app']);
 
   const tp = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/;
   expect(headerOf('app', '/api/same?q=secret')).toMatch(tp);
@@ -54,13 +55,19 @@ test('same-origin and allowlisted requests get traceparent, a third-party origin
   expect(headerOf('app', '/api/xhr-same', 'x-app')).toBe('1');
   expect(headerOf('third', '/api/xhr-third')).toBeUndefined();
   expect(headerOf('allowed', '/api/xhr-allowed')).toMatch(tp);
+  // The tracer's baggage goes where traceparent goes; a request with its own keeps that.
+  for (const [server, path] of [['app', '/api/same?q=secret'], ['allowed', '/api/allowed'], ['app', '/api/xhr-same'], ['allowed', '/api/xhr-allowed']]) {
+    expect(headerOf(server!, path!, 'baggage'), path).toBe('tenant=acme%20corp');
+  }
+  expect(headerOf('app', '/api/own-baggage', 'baggage')).toBe('app=1');
+  expect(headerOf('app', '/api/own-baggage')).toMatch(tp);
   for (const r of s.seen.filter((r) => r.server === 'third')) {
     expect(r.headers.tracestate).toBeUndefined();
     expect(r.headers.baggage).toBeUndefined();
   }
 
   await flush(page);
-  await expect.poll(() => s.spans().filter((x) => x.kind === 3 && String(x.attrs['url.full']).includes('/api/')).length).toBe(7);
+  await expect.poll(() => s.spans().filter((x) => x.kind === 3 && String(x.attrs['url.full']).includes('/api/')).length).toBe(8);
   const spans = s.spans().filter((x) => x.kind === 3 && String(x.attrs['url.full']).includes('/api/'));
   // The header names the span that made the call, so the server's span becomes its child.
   const same = spans.find((x) => String(x.attrs['url.full']).includes('/api/same'))!;

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { testTracer } from '../../helpers/collect';
 import * as A from '../../../src/core/semconv';
 import { toOtlpJson } from '../../../src/export/otlp';
+import { inject } from '../../../src/propagation/index';
+import { baggageOf } from '../../../src/core/span';
 
 /** A sampled span of another process: a remote parent or a link target. */
 const REMOTE_PARENT = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
@@ -235,6 +237,47 @@ describe('generation', () => {
     const { tracer, byName } = testTracer({ prices: { other: { input: 1 } } });
     tracer.createTrace('t').generation('llm', { model: 'm' }, (g) => void g.setUsage({ input: 10 }));
     expect(byName('llm').attrs[A.COST_DETAILS]).toBeUndefined();
+  });
+});
+
+describe('baggage', () => {
+  it("starts each trace with the tracer's baggage, adds and removes per trace, and never records it", () => {
+    const { tracer, spans } = testTracer({ baggage: { tenant: 'acme', plan: 'pro' } });
+    const a = tracer.createTrace({ name: 'a', baggage: { step: 'search' } });
+    const b = tracer.createTrace('b');
+    a.setBaggage({ plan: undefined, flag: 'on' });
+    b.update({ baggage: { tenant: 'other' } });
+    expect(a.baggage).toEqual({ tenant: 'acme', step: 'search', flag: 'on' });
+    expect(b.baggage).toEqual({ tenant: 'other', plan: 'pro' });
+    // What one trace changes, the next one does not start with.
+    expect(tracer.createTrace('c').baggage).toEqual({ tenant: 'acme', plan: 'pro' });
+    // Spans of a trace send its baggage (the header, through inject()).
+    const headers: Record<string, string> = {};
+    const child = a.startSpan('call');
+    inject(child.spanContext(), headers, baggageOf(child));
+    expect(headers.baggage).toBe('tenant=acme,step=search,flag=on');
+    child.end();
+    a.finish();
+    b.finish();
+    expect(JSON.stringify(spans)).not.toMatch(/acme|search/);
+  });
+
+  it('keeps at most 64 members, and ignores what is not text', () => {
+    const { tracer } = testTracer();
+    const trace = tracer.createTrace('t');
+    trace.setBaggage(Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`k${i}`, String(i)])));
+    trace.setBaggage({ k0: 'changed', k69: 'late', bad: 42 as unknown as string, '': 'x' });
+    const kept = trace.baggage;
+    expect(Object.keys(kept)).toHaveLength(64);
+    expect(kept.k0).toBe('changed');
+    expect(kept.k69).toBeUndefined();
+    expect(kept.bad).toBeUndefined();
+    trace.finish();
+  });
+
+  it('throws at createTracer() for baggage that is not an object of text, naming the member', () => {
+    expect(() => testTracer({ baggage: { tenant: 7 as unknown as string } })).toThrow(/"baggage\["tenant"\]" must be text, got 7/);
+    expect(() => testTracer({ baggage: 'tenant=acme' as never })).toThrow(/"baggage" must be an object of keys to text/);
   });
 });
 

@@ -133,6 +133,32 @@ describe('withTracing', () => {
     expect(span!.traceState).toBeUndefined();
   });
 
+  it("passes the incoming baggage on to the handler's calls, with what the handler adds", async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        await (await fetch(`${rx.base}/as-received`)).text();
+        requestTrace()!.setBaggage({ step: 'rerank', tenant: undefined });
+        await (await fetch(`${rx.base}/changed`)).text();
+        // A call that names its own baggage keeps it.
+        await (await fetch(`${rx.base}/own`, { headers: { baggage: 'only=this' } })).text();
+        return new Response(JSON.stringify(requestTrace()!.baggage));
+      },
+      { exporter: rec.exporter },
+    );
+    stopFetch = instrumentServerFetch();
+    const { ctx, settle } = workerCtx();
+    const res = await handler(new Request('http://x/', { headers: { traceparent: TRACEPARENT, baggage: 'userId=alice, tenant=t1;ttl=60' } }), {}, ctx);
+    expect(await res.json()).toEqual({ userId: 'alice', step: 'rerank' });
+    await settle();
+    const baggageAt = (url: string) => rx.received.find((r) => r.url === url)!.headers.baggage;
+    expect(baggageAt('/as-received')).toBe('userId=alice,tenant=t1;ttl=60');
+    expect(baggageAt('/changed')).toBe('userId=alice,step=rerank');
+    expect(baggageAt('/own')).toBe('only=this');
+    // Baggage travels in headers only: no span records it.
+    expect(JSON.stringify(rec.spans())).not.toContain('alice');
+  });
+
   it('names the span from the route and records it', async () => {
     const rec = recorder();
     const handler = withTracing(() => new Response('ok'), { exporter: rec.exporter, route: () => '/users/:id' });
