@@ -15,6 +15,8 @@ const terserChunk = (): Plugin => ({
       const mapAsset = bundle[mapName];
       const out = await minify(chunk.code, {
         compress: { passes: 2 },
+        // As the other builds (ASCII_OUTPUT below): a script served without a charset still reads right.
+        format: { ascii_only: true },
         sourceMap: chunk.map ? { content: JSON.stringify(chunk.map), url: mapName } : false,
       });
       chunk.code = out.code!;
@@ -44,6 +46,11 @@ const SERVICE_WORKER_BUILD = {
 
 const IIFE_TARGET = ['chrome94', 'edge94', 'firefox102', 'safari15.4'];
 
+// Every build escapes non-ASCII characters in strings (the `…` of a cut value, `≥` in a message,
+// U+FFFD): a script served without a charset, on a page without <meta charset>, is read as
+// Latin-1 by browsers, and they would otherwise turn into mojibake in messages and span data.
+const ASCII_OUTPUT = { charset: 'ascii' as const };
+
 // Two builds from one file: the ESM library entries (default) and the self-initialising IIFE
 // for the `<script>` tag (`vite build --mode iife`), which must be one file with no imports.
 // A third, `--mode sw`, is the service worker above.
@@ -59,6 +66,7 @@ export default defineConfig(({ mode }) => ({
           // The page is the app's, not ours to compile for: the oldest browsers we support
           // (README, "Where it runs"), not vite's default of recent ones.
           target: IIFE_TARGET,
+          rolldownOptions: { output: ASCII_OUTPUT },
           lib: {
             entry: 'src/iife.ts',
             name: 'edgetrace',
@@ -88,6 +96,7 @@ export default defineConfig(({ mode }) => ({
             // only reached by the server entry.
             external: [/^node:/, 'idb', 'comlink', 'nanoid', 'web-vitals'],
             output: {
+              ...ASCII_OUTPUT,
               // The keepalive sender, loaded on demand, needs only this of the modules a page
               // loads at start-up. In a chunk of its own, it keeps the on-demand code from
               // reaching into the start-up chunks, so a bundler keeps those in one file rather than

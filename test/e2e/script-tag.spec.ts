@@ -58,7 +58,8 @@ test.beforeAll(async () => {
     }
     if (path === '/favicon.ico') return reply(204, 'image/x-icon', '');
     const html = pages.get(path);
-    if (html !== undefined) return reply(200, 'text/html; charset=utf-8', html);
+    // A page served without a charset (and with no <meta charset>), as some still are.
+    if (html !== undefined) return reply(200, path.endsWith('.nocharset.html') ? 'text/html' : 'text/html; charset=utf-8', html);
     reply(404, 'text/plain', 'not found');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -265,4 +266,24 @@ test('init() in a sandboxed iframe, where reading navigator.serviceWorker throws
   // And the trace made in the sandbox is delivered.
   await expect.poll(() => spansOf(received).map((s) => s.name), { timeout: 15_000 }).toContain('in-sandbox');
   expect(seen.pageErrors).toEqual([]);
+});
+
+test('reads right on a page with no charset: its text is ASCII, whatever the browser decodes it as', async ({ page }) => {
+  // Without a charset anywhere, Chromium reads the page and the script as windows-1252.
+  pages.set(
+    '/legacy.nocharset.html',
+    `<!doctype html><html><head><title>legacy</title><script src="/edgetrace.iife.js"></script></head><body>
+<script>
+  try {
+    edgetrace.init({ endpoint: '${origin}/v1/traces', delivery: { maxBatchRecords: 0 } });
+  } catch (error) {
+    window.__message = error.message;
+  }
+</script></body></html>`,
+  );
+  await page.goto(`${origin}/legacy.nocharset.html`);
+  expect(await page.evaluate(() => document.characterSet)).toBe('windows-1252');
+  const message = await page.evaluate(() => (window as unknown as { __message?: string }).__message);
+  expect(message).toContain('"delivery.maxBatchRecords" must be a whole number \u2265 1');
+  expect(/^[\x00-\x7f]*$/.test(await readFile(IIFE, 'utf8'))).toBe(true);
 });
