@@ -7,6 +7,9 @@ import { reportInternal } from '../lib/reportInternal';
 import { startDelivery } from '../../worker/startDelivery';
 import { keepaliveFetch, sendTail } from './keepalive';
 
+/** Where page outboxes tell each other of a newer page's configuration. */
+const TARGET_CHANNEL = 'edgetrace-target';
+
 /**
  * Starts the page outbox: IndexedDB and the flusher in the page, for when no service worker can
  * be used. Every tab of the origin runs one; a Web Lock lets one of them send at a time, and all
@@ -16,7 +19,22 @@ import { keepaliveFetch, sendTail } from './keepalive';
 export const startPageOutbox = (config: DeliveryConfig): Sink => {
   const delivery = startDelivery({ transport: 'page', fetch: keepaliveFetch, onError: reportInternal });
   const { api, flusher } = delivery;
-  api.configure({ ...config, fresh: true }).catch(reportInternal);
+  /** The configuration this tab sends with: its own, until a newer page's arrives. */
+  let current = config;
+  const use = (c: DeliveryConfig): void => {
+    current = c;
+    api.configure({ ...c, fresh: true }).catch(reportInternal);
+  };
+  use(config);
+  // The tabs take turns sending the shared outbox, each with its configuration: one open since an
+  // older deploy or token rotation would send the others' records with a revoked token. A new
+  // page outbox tells the open ones its configuration, and they take it: the newest init() wins,
+  // as with the service worker.
+  const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(TARGET_CHANNEL) : undefined;
+  if (channel) {
+    channel.onmessage = (event: MessageEvent<DeliveryConfig>) => use(event.data);
+    channel.postMessage(config);
+  }
   const onOnline = (): void => flusher.start('online');
   addEventListener('online', onOnline);
   /**
@@ -28,7 +46,7 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
     transport: 'page',
     hand: (records, urgent) => {
       // Storing may not finish before the page is gone; the tail also goes straight out.
-      if (urgent) sendTail([...storing, records].flat(), config);
+      if (urgent) sendTail([...storing, records].flat(), current);
       storing.add(records);
       const stored = api.enqueue(records, urgent);
       const done = (): void => void storing.delete(records);
@@ -40,6 +58,7 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
     deadLetters: () => api.deadLetters(),
     stop: () => {
       removeEventListener('online', onOnline);
+      channel?.close();
       delivery.stop();
     },
   };

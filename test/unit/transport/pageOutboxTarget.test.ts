@@ -33,4 +33,29 @@ describe('page outbox target', () => {
     expect(tokens).toEqual(['new']);
     sink.stop?.();
   });
+
+  it("makes an older tab's page outbox send with the newest page's configuration", async () => {
+    const endpoint = 'https://collector.test/v1/traces';
+    const sent: { token: string | undefined; keepalive: boolean }[] = [];
+    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
+      sent.push({ token: new Headers(init.headers).get('x-ingest-token') ?? undefined, keepalive: init.keepalive === true });
+      return new Response('{}');
+    });
+    vi.stubGlobal('addEventListener', () => undefined);
+    vi.stubGlobal('removeEventListener', () => undefined);
+    // Two tabs: one open since before the token was rotated, then one opened after.
+    const older = startPageOutbox({ endpoint, headers: { 'x-ingest-token': 'revoked' } });
+    const newer = startPageOutbox({ endpoint, headers: { 'x-ingest-token': 'new' } });
+    // The newer tab's announcement reaches the older one as a message (another task).
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await older.hand([spanRecord(1)], false)).toBe(1);
+    expect(await older.flushNow()).toMatchObject({ ok: true });
+    // Its page-hide tail too.
+    await older.hand([spanRecord(2)], true);
+    await vi.waitFor(() => expect(sent.filter((s) => s.keepalive).length).toBeGreaterThan(0));
+    expect(sent.length).toBeGreaterThan(1);
+    expect(new Set(sent.map((s) => s.token))).toEqual(new Set(['new']));
+    older.stop?.();
+    newer.stop?.();
+  });
 });
