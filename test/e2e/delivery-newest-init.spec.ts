@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type BrowserContext, type Page } from '@playwright/test';
 import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
 
 // Two tabs of one origin share one service worker, and so one endpoint and one set of headers.
@@ -7,17 +7,21 @@ import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTrans
 // shared outbox to the dead letters.
 
 const rx = receiverPerFile();
+const delivery = { flushIntervalMs: 200 };
+
+/** Opens a tab whose init() sends with `token`, once its worker connection is up. */
+const openTab = async (context: BrowserContext, path: string, token: string): Promise<Page> => {
+  const page = await context.newPage();
+  await page.goto(sdkPage(rx, path, { headers: { 'x-ingest-token': token }, delivery }));
+  await waitForTransport(page, 'worker');
+  return page;
+};
 
 test("an older tab's reconnections keep the newest init()'s headers", async ({ context }) => {
   // The old token is revoked: the receiver refuses it for good.
   rx.rule((r) => (r.headers['x-ingest-token'] === 'old' ? { status: 401, body: '{"message":"token revoked"}' } : undefined));
-  const delivery = { flushIntervalMs: 200 };
-  const oldTab = await context.newPage();
-  await oldTab.goto(sdkPage(rx, '/old.html', { headers: { 'x-ingest-token': 'old' }, delivery }));
-  await waitForTransport(oldTab, 'worker');
-  const newTab = await context.newPage();
-  await newTab.goto(sdkPage(rx, '/new.html', { headers: { 'x-ingest-token': 'new' }, delivery }));
-  await waitForTransport(newTab, 'worker');
+  const oldTab = await openTab(context, '/old.html', 'old');
+  const newTab = await openTab(context, '/new.html', 'new');
   const sentBefore = rx.requests.length;
 
   // The old tab keeps working: hand-overs and status calls, each on a connection of its own.
@@ -36,19 +40,14 @@ test("an older tab's reconnections keep the newest init()'s headers", async ({ c
 });
 
 test('a page that calls init() again with a new token switches the worker to it', async ({ context }) => {
-  const delivery = { flushIntervalMs: 200 };
-  const first = await context.newPage();
-  await first.goto(sdkPage(rx, '/first.html', { headers: { 'x-ingest-token': 'a' }, delivery }));
-  await waitForTransport(first, 'worker');
-  const second = await context.newPage();
-  await second.goto(sdkPage(rx, '/second.html', { headers: { 'x-ingest-token': 'b' }, delivery }));
-  await waitForTransport(second, 'worker');
+  const first = await openTab(context, '/first.html', 'a');
+  const second = await openTab(context, '/second.html', 'b');
   // The first page renews its token the documented way.
-  await first.evaluate(async (endpoint) => {
+  await first.evaluate(async ([endpoint, delivery]) => {
     const w = window as unknown as { et: { stop(): Promise<void>; init(o: object): unknown }; tracer: unknown };
     await w.et.stop();
-    w.tracer = w.et.init({ endpoint, serviceName: 'e2e', instrument: false, headers: { 'x-ingest-token': 'c' }, delivery: { flushIntervalMs: 200 } });
-  }, rx.endpoint);
+    w.tracer = w.et.init({ endpoint, serviceName: 'e2e', instrument: false, headers: { 'x-ingest-token': 'c' }, delivery });
+  }, [rx.endpoint, delivery] as const);
   await waitForTransport(first, 'worker');
   const sentBefore = rx.requests.length;
   await makeSpans(second, 10, 'renewed-');
