@@ -180,13 +180,13 @@ export interface DeliveryTarget {
 export interface DeliveryConfig extends DeliveryTarget {
   delivery?: DeliveryOptions;
   /**
-   * Set on the first configuration a page sends after its `init()`: only such a one replaces a
-   * target the worker already has. The page's later connections send the same configuration
-   * without it, so a tab left open since before the last deploy or token rotation cannot switch
-   * the worker back to its own endpoint and headers (a revoked token would send the outbox to
-   * the dead letters).
+   * When the page called `init()` (epoch ms): the worker, and the tabs' page outboxes, take a
+   * configuration only when it is no older than the one they use, and it is saved with the target.
+   * A tab left open since before a deploy or token rotation keeps reconnecting; it cannot switch
+   * them back to its own endpoint and headers (a revoked token would send the shared outbox to the
+   * dead letters). Pages of an earlier release send none, and are taken as before.
    */
-  fresh?: boolean;
+  at?: number;
 }
 
 /** Circuit breaker state: `open` sends nothing until a probe is due, `half-open` sends one probe. */

@@ -45,6 +45,8 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   let send: ((records: readonly TelemetryRecord[]) => Promise<ExportResult>) | undefined;
   /** Endpoint and headers of `send`, to tell whether a configuration changes them. */
   let target: string | undefined;
+  /** When the page whose configuration is in use called init(); see `DeliveryConfig.at`. */
+  let latest: number | undefined;
 
   const outbox = createOutbox(() => delivery, setup.dbName);
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(STATUS_CHANNEL) : undefined;
@@ -70,6 +72,7 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
 
   /** Applies a page's configuration under the worker's own; returns whether the target changed. */
   const apply = (cfg: DeliveryConfig): boolean => {
+    latest = cfg.at;
     // The worker's own options win over a page's, field by field.
     delivery = layered(cfg.delivery);
     const url = own.endpoint ?? cfg.endpoint;
@@ -109,8 +112,10 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const api: WorkerApi = {
     configure: safe(async (cfg: DeliveryConfig) => {
       await ready;
-      // The newest init() wins: a page's reconnection only fills in a missing target.
-      if ((cfg.fresh || !send) && apply(cfg)) {
+      // The newest init() wins: an older page's reconnection changes nothing. A time ahead of
+      // this clock (the clock was set back since) holds off no one.
+      if (cfg.at! < latest! && latest! < Date.now()) return;
+      if (apply(cfg)) {
         await outbox.saveTarget(cfg);
         // What the old receiver said (Retry-After, failures, the circuit) is not the new one's.
         flusher.reset();

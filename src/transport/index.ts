@@ -240,7 +240,8 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const [transport, why] = pickTransport(t);
 
   // The worker resolves a relative endpoint against its own URL; make it the page's meaning.
-  const config: DeliveryConfig = { endpoint: new URL(resolved.endpoint, location.href).href, headers, delivery: t.delivery };
+  // `at` orders the configurations of the origin's pages: the newest init() wins.
+  const config: DeliveryConfig = { endpoint: new URL(resolved.endpoint, location.href).href, headers, delivery: t.delivery, at: Date.now() };
   const buffer = createPageBuffer(t.pageBuffer, () => checkSink());
   for (const r of carried) (r.rec === 'span' ? buffer.processor.onEnd : buffer.processor.onScore)?.(r as never);
   // 'none' until a sink answers: tests and apps can wait for the path to be ready.

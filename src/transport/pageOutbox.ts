@@ -21,22 +21,42 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
   const { api, flusher } = delivery;
   /** The configuration this tab sends with: its own, until a newer page's arrives. */
   let current = config;
-  const use = (c: DeliveryConfig): void => {
-    current = c;
-    api.configure({ ...c, fresh: true }).catch(reportInternal);
-  };
-  use(config);
+  api.configure(config).catch(reportInternal);
   // The tabs take turns sending the shared outbox, each with its configuration: one open since an
-  // older deploy or token rotation would send the others' records with a revoked token. A new
-  // page outbox tells the open ones its configuration, and they take it: the newest init() wins,
-  // as with the service worker.
-  const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(TARGET_CHANNEL) : undefined;
-  if (channel) {
-    channel.onmessage = (event: MessageEvent<DeliveryConfig>) => use(event.data);
-    channel.postMessage(config);
-  }
+  // older deploy or token rotation would send the others' records with a revoked token. A page
+  // outbox says which configuration it has when it starts (or comes back from the back/forward
+  // cache); one that has a newer configuration answers with it. Each takes the newest it hears
+  // of: the newest init() wins, as with the service worker.
+  let channel: BroadcastChannel | undefined;
+  const hear = (event: MessageEvent<DeliveryConfig>): void => {
+    // Structured clones of what a page of this origin posted: plain data, checked for shape.
+    const c = event.data;
+    if (!c || typeof c.endpoint !== 'string' || typeof c.at !== 'number' || typeof (c.headers ?? {}) !== 'object') return;
+    if (c.at < current.at!) channel?.postMessage(current);
+    else api.configure((current = c)).catch(reportInternal);
+  };
+  /** (Re)joins the channel, saying which configuration this tab has. */
+  const join = (): void => {
+    if (typeof BroadcastChannel !== 'function') return;
+    channel = new BroadcastChannel(TARGET_CHANNEL);
+    channel.onmessage = hear;
+    channel.postMessage(current);
+  };
+  // A message reaching a page in the back/forward cache would have Chromium evict it: the channel
+  // closes on the way in and is joined again on the way back.
+  const park = (event: PageTransitionEvent): void => {
+    if (!event.persisted) return;
+    channel?.close();
+    channel = undefined;
+  };
+  const unpark = (event: PageTransitionEvent): void => {
+    if (event.persisted && !channel) join();
+  };
+  join();
   const onOnline = (): void => flusher.start('online');
   addEventListener('online', onOnline);
+  addEventListener('pagehide', park);
+  addEventListener('pageshow', unpark);
   /**
    * Hand-overs not yet stored. A page frozen in the back/forward cache stops its IndexedDB
    * transactions where they are, and loses them if it is evicted, so they go in the tail too.
@@ -58,7 +78,10 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
     deadLetters: () => api.deadLetters(),
     stop: () => {
       removeEventListener('online', onOnline);
+      removeEventListener('pagehide', park);
+      removeEventListener('pageshow', unpark);
       channel?.close();
+      channel = undefined;
       delivery.stop();
     },
   };

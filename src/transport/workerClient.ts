@@ -87,8 +87,6 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     users: number;
   }
   let cached: Connection | undefined;
-  /** Whether the worker has yet to take this client's configuration (see `DeliveryConfig.fresh`). */
-  let fresh = true;
   /** The connection the call being made right now posts on (comlink posts synchronously). */
   let via: Connection | undefined;
 
@@ -136,11 +134,9 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
       for (const a of answers) typeof a === 'function' ? a(event) : a.handleEvent(event);
     };
     const c: Connection = { port: port1, worker, bornMs: Date.now(), users: 0 };
-    // Configuration first on each connection: a restarted worker may have been updated. Marked
-    // fresh until the worker has taken it once, so it replaces what an older tab configured.
-    void on(c, (a) => a.configure(fresh ? { ...opts.config, fresh } : opts.config))
-      .then(() => (fresh = false))
-      .catch(() => undefined);
+    // Configuration first on each connection: a restarted worker may have been updated. Its
+    // `at` keeps an older tab's from replacing a newer one's (see DeliveryConfig.at).
+    void on(c, (a) => a.configure(opts.config)).catch(() => undefined);
     return c;
   };
 

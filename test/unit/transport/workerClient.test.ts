@@ -4,14 +4,10 @@ import { answerCalls } from '../../../worker/answerCalls';
 import { spanRecord } from '../../helpers/records';
 
 /** A service worker that answers the page's comlink calls with the real answerCalls(). */
-const fakeWorker = (enqueueMs = 0, state = 'activated', failConfigures = 0) => {
+const fakeWorker = (enqueueMs = 0, state = 'activated') => {
   const stored: number[] = [];
-  const configs: unknown[] = [];
   const api = {
-    configure: async (c: unknown) => {
-      configs.push(c);
-      if (failConfigures-- > 0) throw new Error('the worker stopped mid-call');
-    },
+    configure: async () => undefined,
     enqueue: async (p: { spans: unknown[] }) => {
       await new Promise((r) => setTimeout(r, enqueueMs));
       stored.push(p.spans.length / 9);
@@ -35,7 +31,7 @@ const fakeWorker = (enqueueMs = 0, state = 'activated', failConfigures = 0) => {
       events.dispatchEvent(new Event('statechange'));
     },
   });
-  return { stored, configs, worker };
+  return { stored, worker };
 };
 
 const config = { endpoint: 'https://collector.test/v1/traces' };
@@ -83,20 +79,6 @@ describe('connectWorker', () => {
     expect(await client.sink.hand([spanRecord(1)], false)).toBe(1);
     expect(mine.stored).toEqual([1]);
     expect(theirs.worker.contacted).toBe(0);
-  });
-
-  it('marks its configuration fresh until the worker has taken it once', async () => {
-    const { configs, worker } = fakeWorker(0, 'activated', 1);
-    const reg = { active: worker };
-    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
-    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
-    await client.ready;
-    // Status calls connect afresh each time, and each connection configures first.
-    await client.sink.status();
-    await client.sink.status();
-    await client.sink.status();
-    // The first did not reach it.
-    expect(configs).toEqual([{ ...config, fresh: true }, { ...config, fresh: true }, config]);
   });
 
   it('gives up when the worker it registered fails to install', async () => {

@@ -29,7 +29,7 @@ describe('startDelivery', () => {
     });
     const own = { endpoint: 'http://collector.test/v1/traces' };
     const first = startDelivery({ transport: 'worker', own, fetch: rx.fetch, dbName });
-    await first.api.configure({ endpoint: own.endpoint, headers: { 'x-edgetrace-token': 'T' }, fresh: true });
+    await first.api.configure({ endpoint: own.endpoint, headers: { 'x-edgetrace-token': 'T' } });
     await first.api.enqueue([spanRecord(1), spanRecord(2)]);
     expect(await first.api.flushNow()).toMatchObject({ ok: false });
     first.stop();
@@ -51,7 +51,7 @@ describe('startDelivery', () => {
     await d.api.configure({ endpoint: 'http://old.test/v1/traces' });
     await d.api.enqueue([spanRecord(1)]);
     expect(await d.api.flushNow()).toMatchObject({ ok: false, reason: expect.stringContaining('429') });
-    await d.api.configure({ endpoint: 'http://new.test/v1/traces', fresh: true });
+    await d.api.configure({ endpoint: 'http://new.test/v1/traces' });
     expect(await d.api.flushNow()).toMatchObject({ ok: true });
     expect(rx.seen.map((s) => new URL(s.url).host)).toContain('new.test');
     expect(await d.api.getStatus()).toMatchObject({ queued: 0, delivered: 1 });
@@ -62,15 +62,18 @@ describe('startDelivery', () => {
     const dbName = `delivery-${++dbCount}`;
     const rx = receiver((_url, token) => new Response('{}', { status: token === 'new' ? 200 : 401 }));
     const endpoint = 'http://collector.test/v1/traces';
-    const oldPage = { endpoint, headers: { 'x-edgetrace-token': 'old' } };
+    const t0 = Date.now();
+    const oldPage = { endpoint, headers: { 'x-edgetrace-token': 'old' }, at: t0 - 60_000 };
+    const newPage = { endpoint, headers: { 'x-edgetrace-token': 'new' }, at: t0 - 1000 };
     const first = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName });
-    await first.api.configure({ ...oldPage, fresh: true });
-    await first.api.configure({ endpoint, headers: { 'x-edgetrace-token': 'new' }, fresh: true });
-    // The older page's next connection sends its configuration again, not fresh.
+    await first.api.configure(oldPage);
+    await first.api.configure(newPage);
+    // The older page's next connection sends its configuration again.
     await first.api.configure(oldPage);
     await first.api.enqueue([spanRecord(1)]);
     expect(await first.api.flushNow()).toEqual({ ok: true, sent: 1 });
     first.stop();
+    // Restarted, the worker remembers which page was newest.
     const second = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName });
     await second.api.configure(oldPage);
     await second.api.enqueue([spanRecord(2)]);
@@ -80,13 +83,29 @@ describe('startDelivery', () => {
     second.stop();
   });
 
-  it('takes a reconnecting page\'s configuration when it has no target yet', async () => {
+  it('is not held off by a saved time ahead of its clock (the clock was set back since)', async () => {
+    const dbName = `delivery-${++dbCount}`;
+    const rx = receiver((_url, token) => new Response('{}', { status: token === 'now' ? 200 : 401 }));
+    const endpoint = 'http://collector.test/v1/traces';
+    const first = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName });
+    await first.api.configure({ endpoint, headers: { 'x-edgetrace-token': 'ahead' }, at: Date.now() + 86_400_000 });
+    first.stop();
+    const second = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName });
+    await second.api.configure({ endpoint, headers: { 'x-edgetrace-token': 'now' }, at: Date.now() });
+    await second.api.enqueue([spanRecord(1)]);
+    expect(await second.api.flushNow()).toEqual({ ok: true, sent: 1 });
+    expect(rx.seen.map((s) => s.token)).toEqual(['now']);
+    second.stop();
+  });
+
+  it('takes the configuration of a page of an earlier release, which sends no time', async () => {
     const rx = receiver(() => new Response('{}'));
     const d = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName: `delivery-${++dbCount}` });
-    // A worker whose database was cleared while the page stayed open.
-    await d.api.configure({ endpoint: 'http://collector.test/v1/traces' });
+    await d.api.configure({ endpoint: 'http://first.test/v1/traces', at: Date.now() });
+    await d.api.configure({ endpoint: 'http://earlier-release.test/v1/traces' });
     await d.api.enqueue([spanRecord(1)]);
     expect(await d.api.flushNow()).toEqual({ ok: true, sent: 1 });
+    expect(rx.seen.map((s) => new URL(s.url).host)).toEqual(['earlier-release.test']);
     d.stop();
   });
 
@@ -114,7 +133,7 @@ describe('startDelivery', () => {
     const rx = receiver(() => new Promise<Response>((resolve) => (answer = () => resolve(new Response('{}')))));
     const own = { endpoint: 'http://collector.test/v1/traces' };
     const d = startDelivery({ transport: 'worker', own, fetch: rx.fetch, dbName: `delivery-${++dbCount}` });
-    await d.api.configure({ delivery: { requestTimeoutMs: 50 }, fresh: true });
+    await d.api.configure({ delivery: { requestTimeoutMs: 50 } });
     await d.api.enqueue([spanRecord(1)]);
     void d.api.flushNow();
     // However slow the machine: the request starts, then its 50 ms timeout aborts it.
