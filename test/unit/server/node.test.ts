@@ -161,6 +161,37 @@ describe('toNodeListener', () => {
     expect(aborted).toBe(true);
   });
 
+  it('prints nothing when a client leaves a stream that follows its request signal', async () => {
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      let aborted = false;
+      // A proxied model stream: it fails with the request's abort when the client goes.
+      const { base } = await serve(
+        (req) =>
+          new Response(
+            new ReadableStream({
+              start(c) {
+                c.enqueue(new Uint8Array(8));
+                req.signal.addEventListener('abort', () => {
+                  aborted = true;
+                  c.error(req.signal.reason);
+                });
+              },
+            }),
+          ),
+      );
+      const ctrl = new AbortController();
+      const res = await fetch(base, { signal: ctrl.signal });
+      await res.body!.getReader().read();
+      ctrl.abort();
+      await vi.waitFor(() => expect(aborted).toBe(true));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
+    }
+  });
+
   it('keeps a keep-alive connection usable after a body the handler read only in part', async () => {
     const { base } = await serve(async (req) => {
       if (req.method === 'GET') return new Response('ok');
