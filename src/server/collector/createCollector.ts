@@ -157,16 +157,19 @@ const describeTarget = (e: Exporter, i: number): string => {
 
 /** `o` as the `Origin` header of a page of that origin spells it; throws, naming `option`, unless it is one. */
 const originOf = (o: unknown, option: string): string => {
-  let url: URL | undefined;
+  // scheme://host[:port], with a trailing slash at most: a path, query or user is no origin.
+  const m = typeof o === 'string' ? /^([a-z][a-z0-9+.-]*:\/\/[^/?#@\s]+)\/?$/i.exec(o) : null;
+  let origin: string | undefined;
   try {
-    url = typeof o === 'string' ? new URL(o) : undefined;
+    const url = m ? new URL(m[1]!) : undefined;
+    // http(s) as browsers send it (lower case, no default port); an app's own scheme
+    // (capacitor://localhost, chrome-extension://<id>) as written, in lower case.
+    if (url) origin = url.origin === 'null' ? m![1]!.toLowerCase() : url.origin;
   } catch {
     // Not a URL: the message below.
   }
-  if (!url || url.origin === 'null' || url.pathname !== '/' || url.search || url.hash || url.username || url.password || !/^[a-z][a-z0-9+.-]*:\/\//i.test(o as string)) {
-    fail(CALL, option, 'an origin such as "https://app.example.com" (scheme, host and port only), or a RegExp', o);
-  }
-  return url!.origin;
+  if (!origin) fail(CALL, option, 'an origin such as "https://app.example.com" (scheme, host and port only), or a RegExp', o);
+  return origin!;
 };
 
 /**
@@ -232,7 +235,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   if (given !== '*' && !Array.isArray(given)) fail(CALL, 'allowedOrigins', '"*" or an array of origins and RegExps', given);
   // Browsers send an origin as scheme://host[:port], lowercase, without the default port: a
   // listed one is put in that form, and one with a path, or no origin at all, is a mistake.
-  const origins = given === '*' ? given : given.map((o, i) => (o instanceof RegExp ? o : originOf(o, `allowedOrigins[${i}]`)));
+  // A /g or /y pattern would go on from where its last match ended: copied without those flags.
+  const origins = given === '*' ? given : given.map((o, i) => (o instanceof RegExp ? new RegExp(o.source, o.flags.replace(/[gy]/g, '')) : originOf(o, `allowedOrigins[${i}]`)));
   const retentionMs = options.retentionMs === undefined ? 30 * DAY_MS : options.retentionMs;
   if (retentionMs !== false && !(typeof retentionMs === 'number' && retentionMs > 0)) fail(CALL, 'retentionMs', 'a number of ms > 0, or false', retentionMs);
   const pruneIntervalMs = options.pruneIntervalMs ?? 3_600_000;
@@ -277,12 +281,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const originAllowed = (origin: string, url: URL): boolean => {
     if (origin === url.origin) return true;
     if (origins === '*') return true;
-    return origins.some((o) => {
-      if (typeof o === 'string') return o === origin;
-      // A /g or /y pattern would go on from where its last match ended.
-      o.lastIndex = 0;
-      return o.test(origin);
-    });
+    return origins.some((o) => (typeof o === 'string' ? o === origin : o.test(origin)));
   };
 
   const corsHeaders = (origin: string | null): Record<string, string> => {

@@ -227,11 +227,12 @@ describe('createCollector: ingest', () => {
 
   it('takes allowed origins as a browser spells them, and refuses what is not an origin', async () => {
     const from = (c: ReturnType<typeof make>, origin: string) => c.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers: { origin, 'x-edgetrace-token': INGEST }, body: '{}' }));
-    const c = make({ allowedOrigins: ['HTTPS://App.Example.com:443/', 'http://localhost:5173/'] });
-    expect((await from(c, 'https://app.example.com')).status).toBe(200);
-    expect((await from(c, 'http://localhost:5173')).status).toBe(200);
+    const c = make({ allowedOrigins: ['HTTPS://App.Example.com:443/', 'http://localhost:5173/', 'http://[::1]:3000', 'capacitor://localhost', 'chrome-extension://abcdefghijklmnop'] });
+    for (const origin of ['https://app.example.com', 'http://localhost:5173', 'http://[::1]:3000', 'capacitor://localhost', 'chrome-extension://abcdefghijklmnop']) {
+      expect((await from(c, origin)).status, origin).toBe(200);
+    }
     expect((await from(c, 'http://localhost:5174')).status).toBe(403);
-    for (const bad of ['notanorigin', 'app.example.com', 'https://app.example.com/app', 'https://app.example.com?x=1', 'file:///tmp/x', 42]) {
+    for (const bad of ['notanorigin', 'app.example.com', 'https://app.example.com/app', 'https://app.example.com?x=1', 'https://user@app.example.com', 'file:///tmp/x', 'null', 42]) {
       expect(() => createCollector({ store, allowedOrigins: ['https://ok.example', bad as string] })).toThrow(/"allowedOrigins\[1\]" must be an origin such as/);
     }
     await c.close();
