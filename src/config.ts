@@ -5,7 +5,7 @@ import { DEFAULT_SECRET_PATTERNS } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
-import type { Baggage } from './propagation/baggage';
+import { MAX_BAGGAGE_MEMBERS, withMembers, type Baggage } from './propagation/baggage';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
 import { isPage } from './lib/isPage';
 import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
@@ -280,11 +280,10 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     }
   }
 
-  let baggage: Baggage | undefined;
-  for (const [key, value] of Object.entries(object('baggage', opts.baggage, 'an object of keys to text'))) {
-    if (!key || typeof value !== 'string') fail(call, `baggage["${key}"]`, 'text', value);
-    (baggage ??= {})[key] = { value: value as string };
-  }
+  const members = Object.entries(object('baggage', opts.baggage, 'an object of keys to text'));
+  for (const [key, value] of members) if (!key || typeof value !== 'string') fail(call, `baggage["${key}"]`, 'text', value);
+  if (members.length > MAX_BAGGAGE_MEMBERS) fail(call, 'baggage', `at most ${MAX_BAGGAGE_MEMBERS} members`, members.length);
+  const baggage = withMembers(undefined, Object.fromEntries(members) as Record<string, string>);
 
   const b = object('batch', opts.batch);
   const batch = {

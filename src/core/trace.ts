@@ -3,7 +3,7 @@ import { kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
 import * as A from './semconv';
-import { MAX_BAGGAGE_MEMBERS, type Baggage, type BaggageEntry } from '../propagation/baggage';
+import { withMembers, type BaggageEntry } from '../propagation/baggage';
 
 /** Longest text value of trace metadata that every span carries; Langfuse drops longer ones. */
 const MAX_SHARED_CHARS = 200;
@@ -147,17 +147,9 @@ export class Trace extends Span {
    */
   setBaggage(members: Record<string, string | BaggageEntry | undefined>): this {
     try {
-      const t = this[kT];
       // A new object each time: the tracer's own is shared by every trace.
-      const next: Baggage = { ...t.baggage };
-      for (const [key, v] of Object.entries(members)) {
-        if (v === undefined) delete next[key];
-        else if (key && (key in next || Object.keys(next).length < MAX_BAGGAGE_MEMBERS)) {
-          if (typeof v === 'string') next[key] = { value: v };
-          else if (typeof v?.value === 'string') next[key] = v.metadata === undefined ? { value: v.value } : { value: v.value, metadata: String(v.metadata) };
-        }
-      }
-      t.baggage = Object.keys(next).length ? next : undefined;
+      const t = this[kT];
+      t.baggage = withMembers(t.baggage, members);
     } catch (error) {
       reportInternal(error);
     }

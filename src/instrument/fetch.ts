@@ -5,7 +5,7 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
@@ -50,7 +50,10 @@ const isPlainObject = (v: object): boolean => {
 const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('tracestate');
 
 /** The trace's baggage for a request, unless the app set a `baggage` header of its own. */
-const baggageFor = (span: Span, h: Headers) => (h.has('baggage') ? undefined : baggageOf(span));
+const baggageFor = (span: Span, h: Headers) => {
+  const baggage = baggageOf(span);
+  return baggage && !h.has('baggage') ? baggage : undefined;
+};
 
 /**
  * Plain-object headers with the trace headers added to a copy (fetch reads a record just as it
@@ -63,8 +66,7 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
   let baggage = baggageOf(span);
   for (const name of Object.keys(given)) {
     if (isTraceHeader(name)) return false;
-    // The app's own baggage goes as it is, without the trace's.
-    if (baggage && name.toLowerCase() === 'baggage') baggage = undefined;
+    if (baggage && isBaggageHeader(name)) baggage = undefined;
   }
   const out: Record<string, string> = { ...(given as Record<string, string>) };
   inject(span.spanContext(), (name, value) => void (out[name] = value), baggage);

@@ -77,6 +77,9 @@ export const isTraceHeader = (name: string): boolean => {
   return l === 'traceparent' || l === 'tracestate';
 };
 
+/** Whether `name` is `baggage`, in any case: an app's own goes as it is, without the trace's. */
+export const isBaggageHeader = (name: string): boolean => name.toLowerCase() === 'baggage';
+
 /**
  * Compiles `propagateTo` and `ignoreUrls` against the page's URL; undefined, with the error
  * reported, when they cannot be compiled (the instrumentation then stays off).

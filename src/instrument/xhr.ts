@@ -4,7 +4,7 @@ import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
@@ -181,7 +181,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       try {
         const state = states.get(this);
         if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
-        else if (state && String(name).toLowerCase() === 'baggage') state.ownBaggage = true;
+        else if (state && isBaggageHeader(String(name))) state.ownBaggage = true;
       } catch (error) {
         reportInternal(error);
       }

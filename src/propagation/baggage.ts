@@ -127,6 +127,24 @@ export const parseBaggage = (value: unknown): Baggage | undefined => {
 };
 
 /**
+ * `base` with `members` set (a text value, or an entry with its properties) or removed
+ * (`undefined`), as a new object: at most {@link MAX_BAGGAGE_MEMBERS} members, the ones already
+ * there first. Anything else is left out. `undefined` when no member is left.
+ */
+export const withMembers = (base: Baggage | undefined, members: Record<string, string | BaggageEntry | undefined>): Baggage | undefined => {
+  // No prototype: "__proto__" and "toString" are keys like any other.
+  const next: Baggage = Object.assign(Object.create(null), base);
+  for (const [key, v] of Object.entries(members)) {
+    const value = typeof v === 'string' ? v : v?.value;
+    if (v === undefined) delete next[key];
+    else if (key && typeof value === 'string' && (Object.hasOwn(next, key) || Object.keys(next).length < MAX_BAGGAGE_MEMBERS)) {
+      next[key] = typeof v === 'object' && v.metadata !== undefined ? { value, metadata: String(v.metadata) } : { value };
+    }
+  }
+  return Object.keys(next).length ? next : undefined;
+};
+
+/**
  * Splits a member's metadata into its properties, in order, with values percent-decoded.
  * A property without `=` is a bare key and is returned as written (not decoded).
  */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { testTracer } from '../../helpers/collect';
 import * as A from '../../../src/core/semconv';
 import { toOtlpJson } from '../../../src/export/otlp';
-import { inject } from '../../../src/propagation/index';
+import { extract, inject } from '../../../src/propagation/index';
 import { baggageOf } from '../../../src/core/span';
 
 /** A sampled span of another process: a remote parent or a link target. */
@@ -272,12 +272,29 @@ describe('baggage', () => {
     expect(kept.k0).toBe('changed');
     expect(kept.k69).toBeUndefined();
     expect(kept.bad).toBeUndefined();
+    // Names an object has by inheritance are members like any other, within the limit.
+    trace.setBaggage({ k1: undefined });
+    trace.setBaggage({ toString: 'x', constructor: 'y' });
+    expect(Object.keys(trace.baggage)).toHaveLength(64);
+    expect(trace.baggage.toString).toBe('x');
+    trace.finish();
+  });
+
+  it('passes on members named like Object.prototype properties, from a header', () => {
+    const { tracer } = testTracer();
+    const incoming = extract({ baggage: '__proto__=x,toString=y,userId=alice' }).baggage!;
+    const trace = tracer.createTrace({ name: 't', baggage: incoming });
+    const headers: Record<string, string> = {};
+    inject(trace.spanContext(), headers, baggageOf(trace));
+    expect(headers.baggage).toBe('__proto__=x,toString=y,userId=alice');
     trace.finish();
   });
 
   it('throws at createTracer() for baggage that is not an object of text, naming the member', () => {
     expect(() => testTracer({ baggage: { tenant: 7 as unknown as string } })).toThrow(/"baggage\["tenant"\]" must be text, got 7/);
     expect(() => testTracer({ baggage: 'tenant=acme' as never })).toThrow(/"baggage" must be an object of keys to text/);
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    expect(() => testTracer({ baggage: many })).toThrow(/"baggage" must be at most 64 members, got 65\./);
   });
 });
 
