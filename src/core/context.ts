@@ -59,11 +59,11 @@ export const defaultContext = (): ContextManager => {
     AsyncLocalStorage?: AsyncLocalStorageLike;
     process?: { getBuiltinModule?(id: string): { AsyncLocalStorage?: AsyncLocalStorageLike } | undefined };
   };
-  let Als = g.AsyncLocalStorage;
   try {
-    Als ??= g.process?.getBuiltinModule?.('node:async_hooks')?.AsyncLocalStorage;
+    const Als = g.AsyncLocalStorage ?? g.process?.getBuiltinModule?.('node:async_hooks')?.AsyncLocalStorage;
+    if (typeof Als === 'function') return alsContext(Als);
   } catch {
-    // A runtime that refuses the module: the stack below.
+    // A runtime that refuses the module, or a class that will not construct: the stack.
   }
-  return typeof Als === 'function' ? alsContext(Als) : stackContext();
+  return stackContext();
 };
