@@ -18,7 +18,7 @@ const isRequestLike = (input: unknown): input is Request =>
 
 /**
  * Sends through `send` and, inside a request handled by `withTracing`, records a CLIENT span
- * around it with `traceparent`/`tracestate` injected (for URLs the handler's `propagateTo`
+ * around it with `traceparent`/`tracestate` and the trace's baggage injected (for URLs the handler's `propagateTo`
  * allows). The caller gets `send`'s promise itself: same response, same rejection. The span ends
  * when the response headers arrive, and `response` stays the very object `send` resolved with.
  * Inside a generation (a model call made from the backend), its body is watched as the page's

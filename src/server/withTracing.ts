@@ -40,8 +40,9 @@ export interface WithTracingOptions extends TracerOptions {
    */
   traceFetch?: boolean;
   /**
-   * Which outgoing requests get `traceparent`/`tracestate`: true (all, the default), false
-   * (none), URL prefixes and patterns, or a predicate on the URL.
+   * Which outgoing requests get `traceparent`/`tracestate` and the trace's baggage (what the
+   * request brought, with what the handler added): true (all, the default), false (none), URL
+   * prefixes and patterns, or a predicate on the URL.
    */
   propagateTo?: boolean | ReadonlyArray<string | RegExp> | ((url: string) => boolean);
   /**
