@@ -107,6 +107,8 @@ export const batchProcessor = (
   let notBefore = 0;
   /** The receiver's Retry-After, which even flush() keeps to. */
   let retryAfterUntil = 0;
+  /** Records per export: halved by a 413 (too large), doubled back by each accepted batch. */
+  let limit = maxBatchSize;
 
   const schedule = (ms: number): void => {
     if (timer !== undefined || closed) return;
@@ -136,7 +138,7 @@ export const batchProcessor = (
   const exportOnce = (): Promise<boolean> => {
     if (inFlight) return inFlight;
     if (queue.length === 0) return Promise.resolve(true);
-    const batch = queue.splice(0, maxBatchSize);
+    const batch = queue.splice(0, limit);
     // The drop count rides on a copy of the batch's first span; until a receiver accepts it, it
     // stays counted here, and the records that go back to the queue are the originals.
     const sent = batch.slice();
@@ -145,35 +147,41 @@ export const batchProcessor = (
     inFlight = callExporter(exporter, sent, exportTimeoutMs)
       .then((result) => {
         inFlight = undefined;
+        // Too large: the batch goes back and is sent in halves, at once; one record alone is refused.
+        const split = !result.ok && result.status === 413 && batch.length > 1;
         try {
-          onResult?.(result, batch);
+          onResult?.(split ? { ...result, ok: false, retryable: true } : result, batch);
         } catch (error) {
           reportInternal(error);
         }
         if (!result.ok) dropped += carried;
-        if (result.ok || !result.retryable) {
+        limit = result.ok ? Math.min(maxBatchSize, limit * 2) : split ? batch.length >> 1 : limit;
+        if (result.ok || !(result.retryable || split)) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;
           notBefore = retryAfterUntil = 0;
           if (queue.length) schedule(queue.length >= maxBatchSize ? 0 : delayMs);
           return true;
         }
-        // Put the batch back in front, within the queue bound, and wait before the next try.
+        // Put the batch back in front, within the queue bound, and wait before the next try
+        // (a split goes on at once).
         const room = Math.max(0, maxQueueSize - queue.length);
         if (room < batch.length) {
           dropped += batch.length - room;
           droppedTotal += batch.length - room;
         }
         queue = batch.slice(0, room).concat(queue);
-        failures++;
-        const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10));
-        // The wait replaces a timer armed meanwhile by new records (it would come too soon).
-        notBefore = Date.now() + (result.retryAfterMs ?? backoff);
-        if (result.retryAfterMs !== undefined) retryAfterUntil = notBefore;
+        if (!split) {
+          failures++;
+          const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10));
+          notBefore = Date.now() + (result.retryAfterMs ?? backoff);
+          if (result.retryAfterMs !== undefined) retryAfterUntil = notBefore;
+        }
+        // The wait (none for a split) replaces a timer armed meanwhile by new records.
         clearTimeout(timer);
         timer = undefined;
         schedule(0);
-        return false;
+        return split;
       });
     return inFlight;
   };

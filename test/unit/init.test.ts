@@ -42,6 +42,18 @@ describe('init', () => {
     expect(srv.requests.map((r) => r.url)).toEqual(['/v1/traces']);
   });
 
+  it('sends a batch a server refuses as too large in smaller requests, losing nothing', async () => {
+    // A receiver that takes at most 40 KB a request, as a collector's maxBodyBytes does.
+    srv.reply = (res, req) => void res.writeHead(req.body.length > 40_000 ? 413 : 200).end('{}');
+    const tracer = init({ endpoint: `${srv.base}/v1/traces` });
+    // Generations with long outputs, as a busy LLM backend ends them: about 100 KB in all.
+    for (let i = 0; i < 10; i++) tracer.withTrace(`turn-${i}`, (t) => t.setOutput('x'.repeat(10_000)));
+    await tracer.flush();
+    const taken = srv.requests.filter((r) => r.body.length <= 40_000).flatMap((r) => JSON.parse(r.body).resourceSpans[0].scopeSpans[0].spans.map((s: { name: string }) => s.name));
+    expect(taken.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `turn-${i}`).sort());
+    expect(await getStatus()).toMatchObject({ delivered: 10, deadLettered: 0 });
+  });
+
   it('leaves the running tracer and its delivery in place when a second init() has a bad option', async () => {
     const first = init({ endpoint: `${srv.base}/v1/traces` });
     for (const bad of [{ delivery: { maxBatchRecords: 0 } }, { pageBuffer: { maxRecords: -1 } }, { transport: 'carrier-pigeon' }, { ingestToken: '' }]) {

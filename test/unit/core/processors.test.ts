@@ -77,6 +77,32 @@ describe('batchProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it('sends a batch refused as too large (413) again in halves, at once, and grows back after', async () => {
+    const tooLarge = (): ExportResult => ({ ok: false, retryable: false, status: 413, reason: 'HTTP 413' });
+    // 8 records refused, then 4 refused, then 2 taken, and each accepted batch doubles the size back
+    // (4, then 8); a single record refused alone is lost.
+    const { exporter, batches } = scripted(tooLarge(), tooLarge());
+    const results: [boolean, boolean | undefined, number][] = [];
+    const p = batchProcessor(exporter, { maxBatchSize: 8, delayMs: 10_000 }, (r, records) => results.push([r.ok, r.ok ? undefined : r.retryable, records.length]));
+    for (let i = 0; i < 8; i++) p.onEnd?.(record(`r${i}`));
+    await p.forceFlush?.();
+    expect(batches.map((b) => b.length)).toEqual([8, 4, 2, 4, 2]);
+    expect(new Set(batches.slice(2).flat().map((r) => (r as SpanRecord).name)).size).toBe(8);
+    // The splits were not losses: nothing counted as refused for good.
+    expect(results.filter(([ok, retryable]) => !ok && !retryable)).toEqual([]);
+    for (let i = 0; i < 8; i++) p.onEnd?.(record(`s${i}`));
+    await p.forceFlush?.();
+    expect(batches.slice(5).map((b) => b.length)).toEqual([8]);
+    (exporter.export as ReturnType<typeof vi.fn>).mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
+      batches.push([...r]);
+      return tooLarge();
+    });
+    p.onEnd?.(record('huge'));
+    await p.forceFlush?.();
+    expect(p.queued()).toBe(0);
+    expect(results.at(-1)).toEqual([false, false, 1]);
+  });
+
   it("tells onResult each export's result with its batch, and keeps going when onResult throws", async () => {
     const { exporter, batches } = scripted({ ok: false, retryable: true, reason: 'HTTP 503' });
     const seen: [boolean, string[]][] = [];
