@@ -112,9 +112,10 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const api: WorkerApi = {
     configure: safe(async (cfg: DeliveryConfig) => {
       await ready;
-      // The newest init() wins: an older page's reconnection changes nothing. A time ahead of
-      // this clock (the clock was set back since) holds off no one.
-      if (cfg.at! < latest! && latest! < Date.now()) return;
+      // The newest init() wins: an older page's reconnection changes nothing, nor does one of a
+      // page of an earlier release (no time) once a page has given one. A time ahead of this
+      // clock (the clock was set back since) holds off no one.
+      if (latest! > (cfg.at ?? 0) && latest! <= Date.now()) return;
       if (apply(cfg)) {
         await outbox.saveTarget(cfg);
         // What the old receiver said (Retry-After, failures, the circuit) is not the new one's.

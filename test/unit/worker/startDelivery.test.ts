@@ -98,14 +98,18 @@ describe('startDelivery', () => {
     second.stop();
   });
 
-  it('takes the configuration of a page of an earlier release, which sends no time', async () => {
+  it('takes the configuration of a page of an earlier release (no time) only while it has none with one', async () => {
     const rx = receiver(() => new Response('{}'));
     const d = startDelivery({ transport: 'worker', fetch: rx.fetch, dbName: `delivery-${++dbCount}` });
-    await d.api.configure({ endpoint: 'http://first.test/v1/traces', at: Date.now() });
     await d.api.configure({ endpoint: 'http://earlier-release.test/v1/traces' });
     await d.api.enqueue([spanRecord(1)]);
     expect(await d.api.flushNow()).toEqual({ ok: true, sent: 1 });
-    expect(rx.seen.map((s) => new URL(s.url).host)).toEqual(['earlier-release.test']);
+    await d.api.configure({ endpoint: 'http://this-release.test/v1/traces', at: Date.now() });
+    // A tab of the earlier release, still open, reconnects.
+    await d.api.configure({ endpoint: 'http://earlier-release.test/v1/traces' });
+    await d.api.enqueue([spanRecord(2)]);
+    expect(await d.api.flushNow()).toEqual({ ok: true, sent: 1 });
+    expect(rx.seen.map((s) => new URL(s.url).host)).toEqual(['earlier-release.test', 'this-release.test']);
     d.stop();
   });
 
