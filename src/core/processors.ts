@@ -107,8 +107,13 @@ export const batchProcessor = (
   let notBefore = 0;
   /** The receiver's Retry-After, which even flush() keeps to. */
   let retryAfterUntil = 0;
-  /** Records per export: halved by a 413 (too large), doubled back by each accepted batch. */
+  /**
+   * Records per export. A 413 (too large) halves it, and the half becomes the `ceiling` it grows
+   * back to, doubling with each accepted batch: a receiver refused the size above. A single
+   * record refused alone was the cause, and with it gone the ceiling goes too.
+   */
   let limit = maxBatchSize;
+  let ceiling = maxBatchSize;
 
   const schedule = (ms: number): void => {
     if (timer !== undefined || closed) return;
@@ -155,12 +160,14 @@ export const batchProcessor = (
           reportInternal(error);
         }
         if (!result.ok) dropped += carried;
-        limit = result.ok ? Math.min(maxBatchSize, limit * 2) : split ? batch.length >> 1 : limit;
+        if (split) limit = ceiling = batch.length >> 1;
+        else if (!result.ok && result.status === 413) ceiling = maxBatchSize;
+        else if (result.ok) limit = Math.min(ceiling, limit * 2);
         if (result.ok || !(result.retryable || split)) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;
           notBefore = retryAfterUntil = 0;
-          if (queue.length) schedule(queue.length >= maxBatchSize ? 0 : delayMs);
+          if (queue.length) schedule(queue.length >= limit ? 0 : delayMs);
           return true;
         }
         // Put the batch back in front, within the queue bound, and wait before the next try

@@ -77,30 +77,36 @@ describe('batchProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
-  it('sends a batch refused as too large (413) again in halves, at once, and grows back after', async () => {
+  it('sends a batch refused as too large (413) again in halves, at once, and stays below the size refused', async () => {
     const tooLarge = (): ExportResult => ({ ok: false, retryable: false, status: 413, reason: 'HTTP 413' });
-    // 8 records refused, then 4 refused, then 2 taken, and each accepted batch doubles the size back
-    // (4, then 8); a single record refused alone is lost.
+    const refuseNext = () =>
+      (exporter.export as ReturnType<typeof vi.fn>).mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
+        batches.push([...r]);
+        return tooLarge();
+      });
+    // 8 records refused, then 4 refused, then 2 at a time taken.
     const { exporter, batches } = scripted(tooLarge(), tooLarge());
     const results: [boolean, boolean | undefined, number][] = [];
     const p = batchProcessor(exporter, { maxBatchSize: 8, delayMs: 10_000 }, (r, records) => results.push([r.ok, r.ok ? undefined : r.retryable, records.length]));
-    for (let i = 0; i < 8; i++) p.onEnd?.(record(`r${i}`));
-    await p.forceFlush?.();
-    expect(batches.map((b) => b.length)).toEqual([8, 4, 2, 4, 2]);
+    const send = async (prefix: string, n: number) => {
+      for (let i = 0; i < n; i++) p.onEnd?.(record(`${prefix}${i}`));
+      await p.forceFlush?.();
+    };
+    await send('r', 8);
+    expect(batches.map((b) => b.length)).toEqual([8, 4, 2, 2, 2, 2]);
     expect(new Set(batches.slice(2).flat().map((r) => (r as SpanRecord).name)).size).toBe(8);
     // The splits were not losses: nothing counted as refused for good.
     expect(results.filter(([ok, retryable]) => !ok && !retryable)).toEqual([]);
-    for (let i = 0; i < 8; i++) p.onEnd?.(record(`s${i}`));
-    await p.forceFlush?.();
-    expect(batches.slice(5).map((b) => b.length)).toEqual([8]);
-    (exporter.export as ReturnType<typeof vi.fn>).mockImplementationOnce(async (r: readonly TelemetryRecord[]) => {
-      batches.push([...r]);
-      return tooLarge();
-    });
-    p.onEnd?.(record('huge'));
-    await p.forceFlush?.();
+    // Accepted batches do not grow back to a size the receiver refused.
+    await send('s', 4);
+    expect(batches.slice(6).map((b) => b.length)).toEqual([2, 2]);
+    // A record refused alone is lost, and it was the cause: sizes grow back, doubling.
+    refuseNext();
+    await send('huge', 1);
     expect(p.queued()).toBe(0);
     expect(results.at(-1)).toEqual([false, false, 1]);
+    await send('t', 8);
+    expect(batches.slice(9).map((b) => b.length)).toEqual([2, 4, 2]);
   });
 
   it("tells onResult each export's result with its batch, and keeps going when onResult throws", async () => {
