@@ -253,9 +253,9 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     };
     /** A handler that threw, or a response that failed while sent: 500 if nothing went out yet. */
     const fail = (error: unknown): void => {
-      // A client that went away aborts what reads request.signal (a proxied stream): not an error
-      // of the app's to print.
-      if (!abort.signal.aborted) report(error);
+      // A client that went away aborts what follows request.signal (a proxied stream): that abort
+      // is not an error of the app's to print; anything else is, client or not.
+      if (!abort.signal.aborted || (error as Error | undefined)?.name !== 'AbortError') report(error);
       if (!res.headersSent) {
         // Headers the response set before its body failed (its Content-Length, cookies) are
         // not this reply's: a length it does not have would leave the client waiting.

@@ -192,6 +192,28 @@ describe('toNodeListener', () => {
     }
   });
 
+  it('still prints an error the handler throws after its client went away', async () => {
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const { base } = await serve(async (req) => {
+        started();
+        await new Promise((r) => req.signal.addEventListener('abort', r));
+        throw new TypeError('a bug after the client left');
+      });
+      const ctrl = new AbortController();
+      const pending = fetch(base, { signal: ctrl.signal }).catch(() => undefined);
+      await running;
+      ctrl.abort();
+      await pending;
+      await vi.waitFor(() => expect(consoleError).toHaveBeenCalledTimes(1));
+      expect(String(consoleError.mock.calls[0]![1])).toContain('a bug after the client left');
+    } finally {
+      consoleError.mockRestore();
+    }
+  });
+
   it('keeps a keep-alive connection usable after a body the handler read only in part', async () => {
     const { base } = await serve(async (req) => {
       if (req.method === 'GET') return new Response('ok');
