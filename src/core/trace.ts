@@ -158,7 +158,7 @@ export class Trace extends Span {
 
   /** The trace's baggage members (values only): the tracer's, what came in, and what was set. */
   get baggage(): Record<string, string> {
-    const out: Record<string, string> = {};
+    const out: Record<string, string> = Object.create(null);
     for (const [key, entry] of Object.entries(this[kT].baggage ?? {})) out[key] = entry.value;
     return out;
   }

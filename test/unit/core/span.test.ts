@@ -287,6 +287,7 @@ describe('baggage', () => {
     const headers: Record<string, string> = {};
     inject(trace.spanContext(), headers, baggageOf(trace));
     expect(headers.baggage).toBe('__proto__=x,toString=y,userId=alice');
+    expect(Object.entries(trace.baggage)).toEqual([['__proto__', 'x'], ['toString', 'y'], ['userId', 'alice']]);
     trace.finish();
   });
 
