@@ -270,7 +270,7 @@ try {
     '| --- | ---: | ---: | --- |',
     `| worker ingest into IndexedDB (${INGEST_RECORDS} records, batches of ${INGEST_BATCH}, one transaction each) | ${Math.round(ingestRate).toLocaleString('en')} spans/s | ≥ ${BARS.ingest.toLocaleString('en')} | ${mark(ingestRate >= BARS.ingest)} |`,
     `| end to end, page → worker → loopback receiver (${E2E_SPANS} spans) | ${Math.round(e2eRate).toLocaleString('en')} spans/s | ≥ ${BARS.e2e.toLocaleString('en')} | ${mark(e2eRate >= BARS.e2e)} |`,
-    `| worker build \`dist/edgetrace-sw.js\` (idb, the comlink call answerer and the OTLP encoder inside), min + brotli | ${(swBrotli / 1000).toFixed(2)} kB | < ${(BARS.workerBytes / 1000).toFixed(0)} kB | ${mark(swBrotli < BARS.workerBytes)} |`,
+    `| worker build \`dist/edgetrace-sw.js\` (idb, the comlink call answerer and the OTLP encoder inside), min + brotli | ${swBrotli.toLocaleString('en-US')} B | < ${BARS.workerBytes.toLocaleString('en-US')} B | ${mark(swBrotli < BARS.workerBytes)} |`,
   ];
   const section = lines.join('\n');
   writeSection('delivery', section);
