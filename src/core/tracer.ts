@@ -148,7 +148,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'):
 
   // Every field from the start, so each trace's shared state has one shape and the spans that
   // read and write it stay on V8's fast path.
-  const shared = (): TraceShared => ({ core, head: undefined, userId: undefined, sessionId: undefined, tags: undefined, shared: undefined, environment: undefined, baggage: cfg.baggage });
+  const shared = (): TraceShared => ({ core, head: undefined, userId: undefined, sessionId: undefined, tags: undefined, cleanTags: undefined, shared: undefined, environment: undefined, baggage: cfg.baggage });
 
   /** What a call gets back when a bug of ours threw: an unrecorded trace keeps its code running. */
   const unrecorded = (): Trace => new Trace(shared(), undefined, NO_OPTIONS, { traceId: newTraceId(), flags: 0 });
