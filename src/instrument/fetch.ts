@@ -5,7 +5,7 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { baggageFor, classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
 import { watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
@@ -48,12 +48,6 @@ const isPlainObject = (v: object): boolean => {
 };
 
 const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('tracestate');
-
-/** The trace's baggage for a request, unless the app set a `baggage` header of its own. */
-const baggageFor = (span: Span, h: Headers) => {
-  const baggage = baggageOf(span);
-  return baggage && !h.has('baggage') ? baggage : undefined;
-};
 
 /**
  * Plain-object headers with the trace headers added to a copy (fetch reads a record just as it

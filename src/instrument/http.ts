@@ -1,4 +1,5 @@
-import { recordFailure, type Span } from '../core/span';
+import { baggageOf, recordFailure, type Span } from '../core/span';
+import type { Baggage } from '../propagation/baggage';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
@@ -79,6 +80,12 @@ export const isTraceHeader = (name: string): boolean => {
 
 /** Whether `name` is `baggage`, in any case: an app's own goes as it is, without the trace's. */
 export const isBaggageHeader = (name: string): boolean => name.toLowerCase() === 'baggage';
+
+/** The baggage of `span`'s trace for a request with `headers`, unless it sets a `baggage` header of its own. */
+export const baggageFor = (span: Span, headers: Headers): Baggage | undefined => {
+  const baggage = baggageOf(span);
+  return baggage && !headers.has('baggage') ? baggage : undefined;
+};
 
 /**
  * Compiles `propagateTo` and `ignoreUrls` against the page's URL; undefined, with the error

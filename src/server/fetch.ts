@@ -1,5 +1,5 @@
 import { inject } from '../propagation/index';
-import { baggageOf } from '../core/span';
+import { baggageFor } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
@@ -57,7 +57,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
       // traceparent: the one injected here takes only this span's own.
       headers.delete('tracestate');
       // A baggage header the call carries (the incoming one, proxied) stays as it is.
-      inject(span.spanContext(), headers, headers.has('baggage') ? undefined : baggageOf(span));
+      inject(span.spanContext(), headers, baggageFor(span, headers));
       args = [input, { ...init, headers }];
     }
   } catch (error) {
