@@ -184,7 +184,8 @@ export interface DeliveryConfig extends DeliveryTarget {
    * configuration only when it is no older than the one they use, and it is saved with the target.
    * A tab left open since before a deploy or token rotation keeps reconnecting; it cannot switch
    * them back to its own endpoint and headers (a revoked token would send the shared outbox to the
-   * dead letters). Pages of an earlier release send none, and are taken as before.
+   * dead letters). Pages of an earlier release send none: theirs is taken only while no
+   * configuration with a time is in use.
    */
   at?: number;
 }
