@@ -13,6 +13,8 @@ const MAX_TAKEN = 50_000;
 export interface TakenIds {
   /** The records of `batch` the receiver has not taken yet. */
   fresh<R extends TelemetryRecord>(batch: readonly R[]): readonly R[];
+  /** Whether the receiver took the record of this {@link recordId}. */
+  has(id: string): boolean;
   /**
    * After an attempt at `batch`: when it comes back (`again`), remembers that the receiver took
    * `took`; when it is done, forgets all of it.
@@ -32,6 +34,7 @@ export const takenIds = (): TakenIds => {
   return {
     // Nearly always nothing is remembered: the batch is then passed on as it is.
     fresh: (batch) => (ids.size ? batch.filter((r) => !ids.has(recordId(r))) : batch),
+    has: (id) => ids.has(id),
     settle(batch, took, again) {
       if (!again) {
         if (ids.size) for (const r of batch) ids.delete(recordId(r));

@@ -331,19 +331,22 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const results = await Promise.all(
       forward.map((e, i): Promise<ExportResult> | ExportResult => {
         const busy = sending[i]!;
-        const fresh = taken[i]!.fresh(records);
-        // The records not on their way already, with their ids (computed once).
+        const took = taken[i]!;
+        // The records the target has not taken and that are not on their way to it already, with
+        // their ids (computed once). Some on their way in an earlier export: the sender comes back
+        // once that one is answered.
         const ready: TelemetryRecord[] = [];
         const ids: string[] = [];
-        for (const r of fresh) {
+        let later: ExportResult | undefined;
+        for (const r of records) {
           const id = recordId(r);
-          if (!busy.has(id)) {
+          if (took.has(id)) continue;
+          if (busy.has(id)) later = STILL_SENDING;
+          else {
             ready.push(r);
             ids.push(id);
           }
         }
-        // Some are on their way in an earlier export: the sender comes back once that one is answered.
-        const later = ready.length < fresh.length ? STILL_SENDING : undefined;
         if (!ready.length) return later ?? { ok: true };
         for (const id of ids) busy.add(id);
         const done = callExporter(e, ready, EXPORT_TIMEOUT_MS);
@@ -351,7 +354,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         // it, and a target that answers only after the sender was told to retry is remembered too.
         void done.then((r) => {
           for (const id of ids) busy.delete(id);
-          taken[i]!.settle(records, r.ok ? ready : [], true);
+          took.settle(records, r.ok ? ready : [], true);
         });
         // A target that hangs must not hold the request. Its records stay in memory until the export
         // settles, so their bytes stay counted until then (an export answered in time is settled).
