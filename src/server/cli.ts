@@ -38,7 +38,7 @@ export class CliError extends Error {}
 /** What `edgetrace help` prints. */
 export const USAGE = `usage: edgetrace collect [options]
 
-Runs the edgetrace collector: OTLP/HTTP JSON in at POST /v1/traces (and scores at POST /v1/scores),
+Runs the edgetrace collector: OTLP/HTTP (JSON or protobuf) in at POST /v1/traces (and scores at POST /v1/scores),
 stored in SQLite and/or forwarded to Langfuse or an OTLP receiver, queried at GET /api/traces,
 /api/traces/<id> and /api/stats.
 
@@ -191,7 +191,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   timer.unref();
 
   io.out(`edgetrace collector listening on ${url}`);
-  io.out(`  ingest  POST ${url}/v1/traces (OTLP/HTTP JSON, gzip ok) and ${url}/v1/scores${ingestToken ? ', ingest token required' : ''}`);
+  io.out(`  ingest  POST ${url}/v1/traces (OTLP/HTTP JSON or protobuf, gzip ok) and ${url}/v1/scores${ingestToken ? ', ingest token required' : ''}`);
   // A token made up here is printed (nobody else knows it); one given is not repeated into logs.
   const readHow = readToken === false ? ' (open)' : givenRead ? ' with the read token given' : ` with Authorization: Bearer ${readToken}`;
   // Without a store there is nothing to query (the API answers 404): no line that says otherwise.

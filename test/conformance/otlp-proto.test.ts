@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { ResourceRecord, SpanKind, SpanRecord } from '../../src/protocol';
 import { encodeOtlp, toOtlpJson } from '../../src/export/otlp';
+import { decodeOtlp } from '../../src/server/collector/decodeOtlp';
+import { encodeExportResponse, encodeRpcStatus, readOtlpProtobuf } from '../../src/server/collector/otlpProtobuf';
 
 // Checks our OTLP/JSON against the official protos (opentelemetry-proto v1.11.0+,
 // ../shared/reference/otlp): every key must be a proto field, the message must verify, and
@@ -356,5 +358,144 @@ describe('OTLP/JSON against the official protos', () => {
       expect(spans[1]!.flags).toBe(0x101);
       expect(spans.at(-1)!.flags).toBe(0x100);
     });
+  });
+});
+
+describe('binary protobuf requests, as the collector reads them', () => {
+  let root: protobuf.Root;
+  let Req: protobuf.Type;
+
+  beforeAll(() => {
+    root = loadProtos();
+    Req = root.lookupType(REQUEST);
+  });
+
+  /** The binary form protobufjs gives an OTLP/JSON request (ids as bytes, 64-bit strings as Long). */
+  const binary = (json: Json): Uint8Array => Req.encode(Req.fromObject(mapIds(json, hexToBase64) as Json)).finish();
+  const request = (spans: Json[], resource: Json = {}): Json => ({ resourceSpans: [{ resource, scopeSpans: [{ scope: { name: 's' }, spans }] }] });
+  const span = (over: Json = {}): Json => ({
+    traceId: TRACE,
+    spanId: '00f067aa0ba902b7',
+    name: 'op',
+    kind: 2,
+    startTimeUnixNano: '1732140000123456789',
+    endTimeUnixNano: '1732140000223456789',
+    ...over,
+  });
+  const recordsOf = (bytes: Uint8Array) => {
+    const out = decodeOtlp(readOtlpProtobuf(bytes));
+    if (!out.ok) throw new Error(out.message);
+    return out;
+  };
+
+  it('reads every field the encoder writes into the same spans as the JSON form', () => {
+    const json = JSON.parse(encodeOtlp(RECORDS)) as Json;
+    const fromJson = decodeOtlp(json);
+    const fromBinary = decodeOtlp(readOtlpProtobuf(binary(json)));
+    expect(fromJson.ok).toBe(true);
+    expect(fromBinary).toEqual(fromJson);
+    // NaN survives the comparison above only because toEqual treats NaN as equal to itself.
+    expect(fromBinary.ok && fromBinary.spans[0]!.attrs.nan).toBeNaN();
+  });
+
+  it('reads the official example', () => {
+    const example = JSON.parse(readFileSync(path.join(OTLP_DIR, 'examples/trace.json'), 'utf8')) as Json;
+    expect(decodeOtlp(readOtlpProtobuf(binary(example)))).toEqual(decodeOtlp(example));
+  });
+
+  it('keeps 64-bit values whole: times to the nanosecond, integers past 2^53 and negative ones', () => {
+    const attributes = [
+      { key: 'big', value: { intValue: '9223372036854775807' } },
+      { key: 'min', value: { intValue: '-9223372036854775808' } },
+      { key: 'neg', value: { intValue: '-5' } },
+      { key: 'bytes', value: { bytesValue: Buffer.from([0, 1, 2, 250, 255]).toString('base64') } },
+      { key: 'kv', value: { kvlistValue: { values: [{ key: 'a', value: { arrayValue: { values: [{ boolValue: true }, { doubleValue: 0.25 }] } } }] } } },
+    ];
+    const out = recordsOf(binary(request([span({ attributes, flags: 0x301, status: { code: 2, message: 'boom' } })], { attributes: [{ key: 'service.name', value: { stringValue: 'py-api' } }] })));
+    const r = out.spans[0]!;
+    expect(r.attrs).toEqual({ big: '9223372036854775807', min: '-9223372036854775808', neg: -5, bytes: 'AAEC+v8=', kv: '{"a":[true,0.25]}' });
+    expect(r.startMs).toBe(1732140000123.4568);
+    expect(r.endMs - r.startMs).toBeCloseTo(100, 6);
+    expect(r).toMatchObject({ kind: 'server', flags: 1, remoteParent: true, status: { code: 'error', message: 'boom' } });
+    expect(r.resource).toEqual({ attrs: { 'service.name': 'py-api' }, scope: { name: 's' } });
+    expect(r.parentId).toBeUndefined();
+  });
+
+  // Wire-format builders, for requests protobufjs would not write.
+  const varint = (n: number): number[] => (n < 0x80 ? [n] : [(n & 0x7f) | 0x80, ...varint(n >>> 7)]);
+  const tag = (num: number, wire: number): number[] => varint((num << 3) | wire);
+  const field = (num: number, payload: ArrayLike<number>): number[] => [...tag(num, 2), ...varint(payload.length), ...Array.from(payload)];
+  const text = (num: number, value: string): number[] => field(num, Buffer.from(value));
+  const wrap = (spanBytes: number[]): Uint8Array => Uint8Array.from(field(1, field(2, field(2, spanBytes))));
+  const spanBytes = (): number[] => {
+    const Span = root.lookupType('opentelemetry.proto.trace.v1.Span');
+    return [...Span.encode(Span.fromObject(mapIds(span(), hexToBase64) as Json)).finish()];
+  };
+
+  it('takes the building helpers to mean what they say (self-test)', () => {
+    expect(recordsOf(wrap(spanBytes())).spans[0]!.spanId).toBe('00f067aa0ba902b7');
+  });
+
+  it('skips unknown fields of every wire type and treats the profiles-only string index as absent', () => {
+    const unknown = [
+      ...tag(99, 0), 0xff, 0x01, // varint
+      ...tag(98, 1), 1, 2, 3, 4, 5, 6, 7, 8, // 64-bit
+      ...field(97, [1, 2, 3]), // length-delimited
+      ...tag(96, 5), 1, 2, 3, 4, // 32-bit
+    ];
+    const stringIndex = field(9, [...text(1, 'k'), ...field(2, [...tag(8, 0), 7])]);
+    const out = recordsOf(wrap([...spanBytes(), ...unknown, ...stringIndex]));
+    expect(out.spans).toHaveLength(1);
+    expect(out.spans[0]!.attrs).toEqual({});
+  });
+
+  it('lets a later oneof member replace an earlier one, and merges a message field sent twice', () => {
+    const kv = field(9, [...text(1, 'k'), ...field(2, [...text(1, 'text'), ...tag(3, 0), 42])]);
+    const status = [...field(15, text(2, 'first')), ...field(15, [...tag(3, 0), 2])];
+    const r = recordsOf(wrap([...spanBytes(), ...kv, ...status])).spans[0]!;
+    expect(r.attrs).toEqual({ k: 42 });
+    expect(r.status).toEqual({ code: 'error', message: 'first' });
+  });
+
+  it('refuses malformed wire data with the field path and the problem, never an engine error', () => {
+    const good = spanBytes();
+    // An AnyValue holding an array of one AnyValue, `levels` deep, around a bool.
+    const deep = (levels: number): number[] => (levels === 0 ? [...tag(2, 0), 1] : field(5, field(1, deep(levels - 1))));
+    const cases: [number[] | Uint8Array, RegExp][] = [
+      [[...wrap(good)].slice(0, -1), /at resourceSpans\[0\] declares \d+ bytes where \d+ are left/],
+      [wrap(good.slice(0, -1)), /spans\[0\]\.endTimeUnixNano declares 8 bytes where 7 are left/],
+      [[...tag(1, 2), 0x7f], /at resourceSpans\[0\] declares 127 bytes where 0 are left/],
+      [[...tag(1, 2)], /at resourceSpans\[0\] ends inside a varint/],
+      [[...tag(1, 0), 1], /at resourceSpans has wire type 0; ExportTraceServiceRequest field 1 is wire type 2/],
+      [[...tag(5, 3)], /at <field 5> uses wire type 3 \(groups\)/],
+      [wrap(field(5, [0xff, 0xfe])), /at resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.name is not valid UTF-8/],
+      [[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], /varint longer than 10 bytes/],
+      [wrap(field(9, field(2, deep(500)))), /nests messages deeper than 40 levels/],
+    ];
+    for (const [bytes, problem] of cases) {
+      const run = () => readOtlpProtobuf(Uint8Array.from(bytes));
+      expect(run, String(problem)).toThrow(problem);
+      expect(run).toThrow(/^the protobuf body /);
+    }
+    // Nested within decodeOtlp's own bound, a deep value is the span's problem, not the request's.
+    const out = recordsOf(wrap([...good, ...field(9, [...text(1, 'd'), ...field(2, deep(12))])]));
+    expect(out.rejected).toBe(1);
+    expect(out.errors[0]).toMatch(/nests deeper than 8 levels/);
+  });
+
+  it('answers with messages the protos decode: ExportTraceServiceResponse and google.rpc.Status', () => {
+    const Res = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+    expect(encodeExportResponse()).toHaveLength(0);
+    expect(Res.toObject(Res.decode(encodeExportResponse()))).toEqual({});
+    const partial = Res.toObject(Res.decode(encodeExportResponse({ rejectedSpans: 3, errorMessage: 'spans[1].traceId must be 32 hex characters ☃' })), { longs: String });
+    expect(partial).toEqual({ partialSuccess: { rejectedSpans: '3', errorMessage: 'spans[1].traceId must be 32 hex characters ☃' } });
+    // A warning with nothing rejected leaves rejected_spans at its default, 0.
+    const warning = Res.toObject(Res.decode(encodeExportResponse({ rejectedSpans: 0, errorMessage: 'note' })), { longs: String, defaults: true });
+    expect(warning.partialSuccess).toEqual({ rejectedSpans: '0', errorMessage: 'note' });
+    // google/rpc/status.proto, fields 1-3; the OTLP protos refer to it without shipping it.
+    const rpc = protobuf.parse('syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; repeated bytes details = 3; }').root;
+    const Status = rpc.lookupType('google.rpc.Status');
+    expect(Status.toObject(Status.decode(encodeRpcStatus(3, 'the protobuf body is bad')))).toEqual({ code: 3, message: 'the protobuf body is bad' });
+    expect(Status.toObject(Status.decode(encodeRpcStatus(16, 'x'.repeat(300)))).message).toHaveLength(300);
   });
 });

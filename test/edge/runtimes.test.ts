@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { startReceiver, type Receiver } from '../unit/server/loopback';
-import { otlpBody, spanRecord } from '../unit/server/otlpFixtures';
+import { otlpBody, otlpProtobuf, spanRecord } from '../unit/server/otlpFixtures';
 import { FROZEN_MS } from './fixtures/app';
 import { cleanUp, RUNTIMES, type RunningApp } from './runtimes';
 import type { OtlpSpan } from '../../src/export/otlp';
@@ -216,6 +216,12 @@ for (const runtime of RUNTIMES) {
       const bad = await post('{"resourceSpans": 1}');
       expect(bad.status).toBe(400);
       expect(JSON.parse(bad.text)).toEqual({ code: 3, message: 'resourceSpans must be an array' });
+      // Binary protobuf, as a backend's OpenTelemetry SDK sends it, answered in kind.
+      const protoId = newTraceId();
+      const proto = await post(otlpProtobuf([spanRecord({ traceId: protoId, name: 'from-otel-sdk' })]), { 'content-type': 'application/x-protobuf' });
+      expect(proto.status).toBe(200);
+      expect(proto.headers.get('content-type')).toBe('application/x-protobuf');
+      expect((await waitForExport(protoId))[0]!.spans[0]!.name).toBe('from-otel-sdk');
       // gzip through DecompressionStream, where the runtime has it (edge-runtime's VM has not).
       const gz = await post(new Uint8Array(gzipSync(JSON.stringify(otlpBody([spanRecord()])))), { 'content-encoding': 'gzip' });
       expect(gz.status).toBe(runtime.name === 'edge-runtime' ? 415 : 200);

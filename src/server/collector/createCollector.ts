@@ -10,6 +10,7 @@ import { decodeOtlp, type DecodeLimits } from './decodeOtlp';
 import { decodeScores } from './decodeScores';
 import { createRateLimiter, type RateLimitOptions } from './rateLimit';
 import { readBody, type BodyBudget } from './readBody';
+import { encodeExportResponse, encodeRpcStatus, ProtobufError, readOtlpProtobuf } from './otlpProtobuf';
 import type { TraceStore } from './store';
 
 /** Options for {@link createCollector}. Every field is optional. */
@@ -131,6 +132,13 @@ const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9
 const allowHeaders = (requested: string | null): string =>
   requested && requested.length <= 2000 && HEADER_LIST_RE.test(requested.trim()) ? `${ALLOW_HEADERS}, ${requested.trim().toLowerCase()}` : ALLOW_HEADERS;
 const JSON_TYPE = 'application/json';
+const PROTOBUF_TYPE = 'application/x-protobuf';
+
+/** A request's media type, lower case, without parameters. */
+const mediaType = (request: Request): string => (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+
+/** Builds a reply: JSON, or its binary protobuf form for a request that came that way. */
+type Reply = (status: number, body: unknown, headers?: Record<string, string>) => Response;
 
 /** Compares without stopping at the first difference, so timing does not reveal a prefix. */
 const sameSecret = (a: string, b: string): boolean => {
@@ -190,8 +198,8 @@ const FORWARD_TIMEOUT_MS = 8_000;
 /**
  * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
  * Deno and Bun:
- * - `POST /v1/traces`: OTLP/HTTP JSON (`application/json`, or `text/plain` from beacons), gzip or
- *   not. Malformed requests get 400 with `{code, message}` naming the problem; malformed spans are
+ * - `POST /v1/traces`: OTLP/HTTP JSON (`application/json`, or `text/plain` from beacons) or binary
+ *   protobuf (`application/x-protobuf`, answered in kind), gzip or not. Malformed requests get 400 with `{code, message}` naming the problem; malformed spans are
  *   left out and reported as OTLP `partialSuccess`. Too large: 413. Wrong origin: 403. Missing or
  *   wrong ingest token: 401. Too many requests from one client: 429 with `Retry-After`.
  * - `POST /v1/scores`: a JSON array of `ScoreRecord`s (what `trace.score()` produces), stored and
@@ -293,8 +301,20 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     };
   };
 
-  const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
+  const json: Reply = (status, body, headers = {}) =>
     new Response(JSON.stringify(body), { status, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...headers } });
+
+  /**
+   * The replies `json` gives, as OTLP/HTTP wants them for a protobuf request: the same status and
+   * headers, with an `ExportTraceServiceResponse` on success and a `google.rpc.Status` otherwise.
+   */
+  const protobuf: Reply = (status, body, headers = {}) => {
+    const b = body as { code?: number; message?: string; partialSuccess?: { rejectedSpans: string; errorMessage: string } };
+    const p = b.partialSuccess;
+    const bytes =
+      status < 300 ? encodeExportResponse(p && { rejectedSpans: Number(p.rejectedSpans), errorMessage: p.errorMessage }) : encodeRpcStatus(b.code ?? 0, b.message ?? '');
+    return new Response(bytes, { status, headers: { 'content-type': PROTOBUF_TYPE, 'cache-control': 'no-store', ...headers } });
+  };
 
   const prune = async (): Promise<number> => {
     if (!store || retentionMs === false) return 0;
@@ -420,30 +440,49 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   };
 
   /** 503 with `Retry-After`: the sender keeps the batch and sends it again. */
-  const unavailable = (message: string, cors: Record<string, string>, afterSec = retryAfterSec): Response =>
-    json(503, errorBody(UNAVAILABLE, message), { ...cors, 'retry-after': String(afterSec) });
+  const unavailable = (reply: Reply, message: string, cors: Record<string, string>, afterSec = retryAfterSec): Response =>
+    reply(503, errorBody(UNAVAILABLE, message), { ...cors, 'retry-after': String(afterSec) });
 
-  /** Reads, checks and parses the JSON body shared by both ingest routes; a Response when refused. */
-  const readJson = async (request: Request, cors: Record<string, string>, budget: BodyBudget): Promise<Response | { parsed: unknown }> => {
-    const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== JSON_TYPE && type !== 'text/plain') {
-      const hint = type.includes('protobuf') ? 'OTLP/protobuf is not supported here; ' : '';
-      return json(415, errorBody(INVALID_ARGUMENT, `${hint}content-type must be application/json (or text/plain for beacons), got "${type.slice(0, 60)}"`), cors);
+  /**
+   * Reads, checks and parses the body of either ingest route: JSON, or on `/v1/traces` binary
+   * protobuf (read into the object its JSON form parses to). A Response when refused.
+   */
+  const readPayload = async (request: Request, path: string, reply: Reply, cors: Record<string, string>, budget: BodyBudget): Promise<Response | { parsed: unknown }> => {
+    const type = mediaType(request);
+    const proto = reply === protobuf;
+    if (type !== JSON_TYPE && type !== 'text/plain' && !proto) {
+      const accepted = path === '/v1/traces' ? 'application/json or application/x-protobuf (or text/plain for beacons)' : 'application/json';
+      return reply(415, errorBody(INVALID_ARGUMENT, `content-type must be ${accepted}, got "${type.slice(0, 60)}"`), cors);
     }
     const body = await readBody(request, maxBodyBytes, budget);
     if (!body.ok) {
-      if (body.status === 503) return unavailable(body.message, cors);
-      return json(body.status, errorBody(body.status === 413 ? RESOURCE_EXHAUSTED : INVALID_ARGUMENT, body.message), cors);
+      if (body.status === 503) return unavailable(reply, body.message, cors);
+      return reply(body.status, errorBody(body.status === 413 ? RESOURCE_EXHAUSTED : INVALID_ARGUMENT, body.message), cors);
+    }
+    if (proto) {
+      try {
+        return { parsed: readOtlpProtobuf(body.bytes) };
+      } catch (error) {
+        if (!(error instanceof ProtobufError)) throw error;
+        return reply(400, errorBody(INVALID_ARGUMENT, error.message), cors);
+      }
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
+    } catch {
+      return reply(400, errorBody(INVALID_ARGUMENT, 'the body is not valid UTF-8'), cors);
     }
     try {
-      return { parsed: body.text === '' ? {} : (JSON.parse(body.text) as unknown) };
+      return { parsed: text === '' ? {} : (JSON.parse(text) as unknown) };
     } catch (error) {
-      return json(400, errorBody(INVALID_ARGUMENT, `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`), cors);
+      return reply(400, errorBody(INVALID_ARGUMENT, `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`), cors);
     }
   };
 
   /** Stores then forwards; a Response for failures, or what to put in the success reply. */
   const keep = async (
+    reply: Reply,
     records: TelemetryRecord[],
     save: (() => unknown) | undefined,
     cors: Record<string, string>,
@@ -456,22 +495,22 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         // The error's text (paths, SQLite's words) is for the collector's logs, not the sender. A
         // store that stays busy (another writer holds the file) would log every batch.
         reportOncePerMinute('store', () => error);
-        return unavailable('the store could not take the batch', cors);
+        return unavailable(reply, 'the store could not take the batch', cors);
       }
     }
     const f = await forwardAll(records, budget);
-    if (f.retry) return unavailable(`forwarding failed, send again later: ${f.retry.reason}`, cors, f.retry.afterSec);
-    if (f.tooLarge) return json(413, errorBody(RESOURCE_EXHAUSTED, `the forward target refused the batch as too large; split it: ${f.tooLarge}`), cors);
+    if (f.retry) return unavailable(reply, `forwarding failed, send again later: ${f.retry.reason}`, cors, f.retry.afterSec);
+    if (f.tooLarge) return reply(413, errorBody(RESOURCE_EXHAUSTED, `the forward target refused the batch as too large; split it: ${f.tooLarge}`), cors);
     if (f.refused.length && !save) {
       // Nobody kept it, and sending it again would be refused again.
-      return json(400, errorBody(INVALID_ARGUMENT, `the forward target refused the batch: ${f.refused.join('; ')}`), cors);
+      return reply(400, errorBody(INVALID_ARGUMENT, `the forward target refused the batch: ${f.refused.join('; ')}`), cors);
     }
     return { refused: f.refused, rejected: save ? 0 : f.rejected, partly: save ? [] : f.partly };
   };
 
-  const ingestTraces = async (parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
+  const ingestTraces = async (reply: Reply, parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
     const decoded = decodeOtlp(parsed, options.limits);
-    if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
+    if (!decoded.ok) return reply(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     // Times a sender's clock cannot mean: before the retention period (the next prune would delete
     // the span right after acknowledging it, and one 1970 start would stretch its trace over
     // decades) or ending more than a day ahead (clocks drift; days do not; and a trace is pruned
@@ -480,7 +519,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const oldest = store && retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY;
     const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.endMs <= t + DAY_MS);
     const outOfRange = decoded.spans.length - spans.length;
-    const kept = await keep(spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors, budget);
+    const kept = await keep(reply, spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
     const rejected = decoded.rejected + kept.rejected + outOfRange;
     const messages = [
@@ -489,15 +528,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
       ...kept.partly,
     ];
-    if (rejected === 0 && messages.length === 0) return json(200, {}, cors);
-    return json(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
+    if (rejected === 0 && messages.length === 0) return reply(200, {}, cors);
+    return reply(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
   };
 
   const ingestScores = async (parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
     const decoded = decodeScores(parsed);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     const scores = decoded.scores;
-    const kept = await keep(scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors, budget);
+    const kept = await keep(json, scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
     const errors = [...decoded.errors, ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`)];
     return json(200, { accepted: scores.length, rejected: decoded.rejected, errors }, cors);
@@ -513,6 +552,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (basePath && !url.pathname.startsWith(basePath + '/')) return json(404, errorBody(NOT_FOUND, `nothing at ${url.pathname.slice(0, 200)}`));
     const path = url.pathname.slice(basePath.length);
     const ingest = path === '/v1/traces' || path === '/v1/scores';
+    // OTLP/HTTP: the reply's content type is the request's, errors (4xx, 5xx) included.
+    const answer = path === '/v1/traces' && request.method === 'POST' && mediaType(request) === PROTOBUF_TYPE ? protobuf : json;
     const api = path === '/api/traces' || path.startsWith('/api/traces/') || path === '/api/stats';
     if (!ingest && !api) {
       if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { ok: true, store: !!store, forward: forward.length });
@@ -535,7 +576,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         },
       });
     }
-    if (!allowed) return json(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector`), { vary: 'origin' });
+    if (!allowed) return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector`), { vary: 'origin' });
 
     if (api) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, errorBody(UNIMPLEMENTED, 'use GET'), { ...cors, allow: 'GET, OPTIONS' });
@@ -571,7 +612,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       return reply ? json(reply.status, reply.body, cors) : json(404, errorBody(NOT_FOUND, `nothing at ${path.slice(0, 200)}`), cors);
     }
 
-    if (request.method !== 'POST') return json(405, errorBody(UNIMPLEMENTED, 'use POST'), { ...cors, allow: 'POST, OPTIONS' });
+    if (request.method !== 'POST') return answer(405, errorBody(UNIMPLEMENTED, 'use POST'), { ...cors, allow: 'POST, OPTIONS' });
     if (limiter) {
       let key: string | undefined;
       try {
@@ -587,7 +628,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       const decision = limiter.take(String(key));
       if (!decision.ok) {
         await request.body?.cancel().catch(() => undefined);
-        return json(429, errorBody(RESOURCE_EXHAUSTED, `too many requests from this client; retry after ${decision.retryAfterSec} s`), {
+        return answer(429, errorBody(RESOURCE_EXHAUSTED, `too many requests from this client; retry after ${decision.retryAfterSec} s`), {
           ...cors,
           'retry-after': String(decision.retryAfterSec),
         });
@@ -597,16 +638,16 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       const token = tokenOf(request, url);
       if (!token || !ingestTokens.some((t) => sameSecret(token, t))) {
         await request.body?.cancel().catch(() => undefined);
-        return json(401, errorBody(UNAUTHENTICATED, 'missing or wrong ingest token'), { ...cors, 'www-authenticate': 'Bearer' });
+        return answer(401, errorBody(UNAUTHENTICATED, 'missing or wrong ingest token'), { ...cors, 'www-authenticate': 'Bearer' });
       }
     }
     const budget = lease();
     const waitUntil = findWaitUntil(env, ctx);
     let response: Response;
     try {
-      const read = await readJson(request, cors, budget);
+      const read = await readPayload(request, path, answer, cors, budget);
       if (read instanceof Response) response = read;
-      else response = path === '/v1/traces' ? await ingestTraces(read.parsed, cors, budget) : await ingestScores(read.parsed, cors, budget);
+      else response = path === '/v1/traces' ? await ingestTraces(answer, read.parsed, cors, budget) : await ingestScores(read.parsed, cors, budget);
     } finally {
       // Once every forward export this request started has settled (already, unless the sender was
       // told to retry while one ran on). On Workers that must be waited for, or the isolate may

@@ -1,5 +1,5 @@
-/** A request body as text, or why it was refused (with the HTTP status to answer). */
-export type BodyResult = { ok: true; text: string } | { ok: false; status: 400 | 413 | 415 | 503; message: string };
+/** A request body's bytes, or why it was refused (with the HTTP status to answer). */
+export type BodyResult = { ok: true; bytes: Uint8Array } | { ok: false; status: 400 | 413 | 415 | 503; message: string };
 
 /** Room shared by the bodies being read at once: `take` reserves bytes, or says there is none. */
 export interface BodyBudget {
@@ -7,7 +7,7 @@ export interface BodyBudget {
 }
 
 /**
- * Reads a request body as UTF-8 text, at most `maxBytes` after decompression. `Content-Encoding`
+ * Reads a request body, at most `maxBytes` after decompression. `Content-Encoding`
  * may be absent, `identity` or `gzip` (through `DecompressionStream`, where the runtime has it).
  * A declared `Content-Length` above the limit is refused before anything is read; otherwise
  * reading stops, and the stream is cancelled, as soon as the limit is passed, so a small
@@ -25,7 +25,7 @@ export const readBody = async (request: Request, maxBytes: number, budget: BodyB
     return { ok: false, status: 413, message: `the body is ${declared} bytes; the limit is ${maxBytes}` };
   }
   const raw = request.body;
-  if (!raw) return { ok: true, text: '' };
+  if (!raw) return { ok: true, bytes: new Uint8Array(0) };
   let stream: ReadableStream<Uint8Array> = raw;
   if (gzip) {
     if (typeof DecompressionStream !== 'function') {
@@ -57,19 +57,12 @@ export const readBody = async (request: Request, maxBytes: number, budget: BodyB
     const detail = error instanceof Error ? error.message : String(error);
     return { ok: false, status: 400, message: gzip ? `the gzip body could not be decompressed: ${detail}` : `the body could not be read: ${detail}` };
   }
-  let bytes: Uint8Array;
-  if (chunks.length === 1) bytes = chunks[0]!;
-  else {
-    bytes = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      bytes.set(c, at);
-      at += c.byteLength;
-    }
+  if (chunks.length === 1) return { ok: true, bytes: chunks[0]! };
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
   }
-  try {
-    return { ok: true, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
-  } catch {
-    return { ok: false, status: 400, message: 'the body is not valid UTF-8' };
-  }
+  return { ok: true, bytes };
 };

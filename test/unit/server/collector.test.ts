@@ -5,7 +5,7 @@ import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord }
 import { createCollector, type Collector, type CollectorOptions } from '../../../src/server/collector/createCollector';
 import { createSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
 import type { TraceStore } from '../../../src/server/collector/store';
-import { chatTrace, otlpBody, spanRecord } from './otlpFixtures';
+import { chatTrace, otlpBody, otlpProtobuf, spanRecord } from './otlpFixtures';
 
 const BASE = 1_732_140_000_000;
 const URL_BASE = 'https://collector.example.com';
@@ -146,11 +146,62 @@ describe('createCollector: ingest', () => {
     expect(await messageOf(gz)).toMatch(/gzip/);
   });
 
-  it('answers 415 for protobuf and unknown encodings', async () => {
-    const proto = await post('x', { 'content-type': 'application/x-protobuf' });
-    expect(proto.status).toBe(415);
-    expect(await messageOf(proto)).toMatch(/protobuf is not supported/);
+  it('answers 415 for other content types and encodings, naming what it takes', async () => {
+    const xml = await post('<spans/>', { 'content-type': 'application/xml' });
+    expect(xml.status).toBe(415);
+    expect(await messageOf(xml)).toBe('content-type must be application/json or application/x-protobuf (or text/plain for beacons), got "application/xml"');
+    // Scores are edgetrace's own JSON route: no protobuf form.
+    const scores = await post('x', { 'content-type': 'application/x-protobuf' }, '/v1/scores');
+    expect(scores.status).toBe(415);
+    expect(scores.headers.get('content-type')).toBe('application/json');
+    expect(await messageOf(scores)).toMatch(/must be application\/json, got "application\/x-protobuf"/);
     expect((await post('{}', { 'content-encoding': 'br' })).status).toBe(415);
+  });
+
+  describe('binary protobuf on /v1/traces', () => {
+    const PROTO = { 'content-type': 'application/x-protobuf' };
+    const protoBody = async (res: Response) => Buffer.from(await res.arrayBuffer());
+
+    it('stores the spans and answers an empty ExportTraceServiceResponse', async () => {
+      const a = spanRecord({ name: 'db' });
+      const res = await post(otlpProtobuf([a]), PROTO);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/x-protobuf');
+      expect((await protoBody(res)).length).toBe(0);
+      const tree = await store.getTrace(a.traceId);
+      expect(tree?.roots[0]).toMatchObject({ spanId: a.spanId, name: 'db', kind: 'server', startMs: a.startMs, endMs: a.endMs });
+    });
+
+    it('answers partial success in protobuf, and takes gzip', async () => {
+      const good = spanRecord();
+      const res = await post(gzipSync(otlpProtobuf([good, spanRecord({ traceId: '0'.repeat(32) })])), { ...PROTO, 'content-encoding': 'gzip' });
+      expect(res.status).toBe(200);
+      const reply = await protoBody(res);
+      // partial_success (field 1) { rejected_spans (1) = 1, error_message (2) = … }
+      expect([...reply.subarray(0, 1)]).toEqual([0x0a]);
+      expect([...reply.subarray(2, 4)]).toEqual([0x08, 1]);
+      expect(reply.subarray(6).toString()).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]\.traceId must be 32 hex characters, not all zero/);
+      expect(await store.getTrace(good.traceId)).toBeDefined();
+    });
+
+    it('answers every refusal as a protobuf google.rpc.Status', async () => {
+      const refusals = [
+        await post(Uint8Array.from([0x0a, 0x7f]), PROTO),
+        await post(otlpProtobuf([]), { ...PROTO, authorization: 'Bearer wrong' }),
+        await post(otlpProtobuf([]), { ...PROTO, 'content-length': '9999999' }),
+      ];
+      expect(refusals.map((r) => r.status)).toEqual([400, 401, 413]);
+      for (const res of refusals) {
+        expect(res.headers.get('content-type')).toBe('application/x-protobuf');
+        const body = await protoBody(res);
+        // code (field 1, varint), then message (field 2, length-delimited).
+        expect(body[0]).toBe(0x08);
+        expect(body[2]).toBe(0x12);
+      }
+      expect((await protoBody(await post(Uint8Array.from([0x0a, 0x7f]), PROTO))).subarray(4).toString()).toBe(
+        'the protobuf body at resourceSpans[0] declares 127 bytes where 0 are left',
+      );
+    });
   });
 
   it('answers 413 above maxBodyBytes, declared or not, and after decompression', async () => {

@@ -8,6 +8,9 @@ import { createSqliteStore, type SqliteDatabase } from '../../../src/server/coll
 import { toNodeListener } from '../../../src/server/node';
 import { createOtlpExporter } from '../../../src/export/http';
 import { otlpBody, spanRecord } from './otlpFixtures';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { context, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 
 // The collector behind Node's http server on loopback, as `edgetrace collect` runs it, against
 // good, malformed, oversized, gzip, wrong-origin, wrong-token and flooding clients.
@@ -58,6 +61,48 @@ describe('the collector over HTTP', () => {
   it('takes gzip', async () => {
     const res = await post(gzipSync(JSON.stringify(otlpBody([spanRecord()]))), { 'content-encoding': 'gzip' });
     expect(res.status).toBe(200);
+  });
+
+  it("takes binary protobuf as OpenTelemetry's own serializer writes it, and answers in kind", async () => {
+    // What a backend's OTel SDK sends by default (exporter-trace-otlp-proto, and Go, Java, Python):
+    // spans from OpenTelemetry's tracer, encoded by its own protobuf serializer.
+    const memory = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+    const tracer = provider.getTracer('py-api', '2.0.0');
+    const parent = tracer.startSpan('POST /chat', { kind: SpanKind.SERVER, attributes: { 'http.route': '/chat', 'http.status_code': 200, big: 2 ** 40, ratio: 0.5, ok: true, tags: ['a', 'b'] } });
+    const child = tracer.startSpan('llm call', { kind: SpanKind.CLIENT }, trace.setSpan(context.active(), parent));
+    child.addEvent('first token', { n: 1 });
+    child.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream 502' });
+    child.end();
+    parent.end();
+    await provider.forceFlush();
+    const [otelChild, otelParent] = memory.getFinishedSpans();
+    const body = Uint8Array.from(ProtobufTraceSerializer.serializeRequest([otelChild!, otelParent!])!);
+
+    const res = await post(body, { 'content-type': 'application/x-protobuf' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-protobuf');
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+
+    const { traceId, spanId } = otelParent!.spanContext();
+    const tree = await collector.store!.getTrace(traceId);
+    expect(tree?.summary.spanCount).toBe(2);
+    const root = tree!.roots[0]!;
+    expect(root).toMatchObject({ spanId, name: 'POST /chat', kind: 'server', attrs: { 'http.route': '/chat', 'http.status_code': 200, big: 2 ** 40, ratio: 0.5, ok: true, tags: ['a', 'b'] } });
+    expect(root.resource.scope).toEqual({ name: 'py-api', version: '2.0.0' });
+    const [hi, lo] = otelParent!.startTime;
+    expect(root.startMs).toBeCloseTo(hi * 1000 + lo / 1e6, 3);
+    expect(root.children[0]).toMatchObject({ spanId: otelChild!.spanContext().spanId, parentId: spanId, kind: 'client', status: { code: 'error', message: 'upstream 502' } });
+    expect(root.children[0]!.events).toMatchObject([{ name: 'first token', attrs: { n: 1 } }]);
+
+    // Errors come back as a protobuf google.rpc.Status: code 3 (field 1), then the message (field 2).
+    const bad = await post(new Uint8Array([0x0a, 0x05, 0x01]), { 'content-type': 'application/x-protobuf' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/x-protobuf');
+    const status = Buffer.from(await bad.arrayBuffer());
+    expect([...status.subarray(0, 2)]).toEqual([0x08, 3]);
+    expect(status.subarray(4).toString()).toBe('the protobuf body at resourceSpans[0] declares 5 bytes where 1 are left');
+    await healthy();
   });
 
   it('refuses malformed input with 400 and a reason', async () => {

@@ -31,6 +31,30 @@ export const spanRecord = (over: Partial<SpanRecord> = {}): SpanRecord => {
 /** An OTLP/JSON request body object for `spans`. */
 export const otlpBody = (spans: SpanRecord[]) => toOtlpJson(spans) as unknown as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Record<string, unknown>[] }> }> };
 
+/**
+ * The binary protobuf form of a request for `spans`, as an OpenTelemetry SDK would send it, written
+ * out by hand with the fields of trace.proto the collector needs: trace_id (1), span_id (2), name
+ * (5), kind (6, server), start and end (7, 8: fixed64 nanoseconds of whole milliseconds).
+ */
+export const otlpProtobuf = (spans: SpanRecord[]): Uint8Array<ArrayBuffer> => {
+  const len = (num: number, payload: number[]): number[] => [(num << 3) | 2, payload.length, ...payload];
+  const nanos = (ms: number): number[] => {
+    const b = new DataView(new ArrayBuffer(8));
+    b.setBigUint64(0, BigInt(Math.round(ms)) * 1_000_000n, true);
+    return [...new Uint8Array(b.buffer)];
+  };
+  const hexBytes = (h: string): number[] => h.match(/../g)!.map((x) => parseInt(x, 16));
+  const span = (r: SpanRecord): number[] => [
+    ...len(1, hexBytes(r.traceId)),
+    ...len(2, hexBytes(r.spanId)),
+    ...len(5, [...new TextEncoder().encode(r.name)]),
+    (6 << 3) | 0, 2,
+    (7 << 3) | 1, ...nanos(r.startMs),
+    (8 << 3) | 1, ...nanos(r.endMs),
+  ];
+  return Uint8Array.from(len(1, len(2, spans.flatMap((r) => len(2, span(r))))));
+};
+
 /** A trace: a browser root, a server span under it, and a generation under that. */
 export const chatTrace = (traceId: string, startMs: number, opts: { error?: boolean; user?: string; model?: string; cost?: number } = {}): SpanRecord[] => {
   const web = { attrs: { 'service.name': 'web' }, scope: { name: 'edgetrace' } };
