@@ -180,7 +180,9 @@ export const batchProcessor = (
         queue = batch.slice(0, room).concat(queue);
         if (!split) {
           failures++;
-          const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10));
+          // Half of the wait is random ("equal jitter"): the servers of one deployment that failed
+          // together against the same receiver do not all come back at the same moment.
+          const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
           notBefore = Date.now() + (result.retryAfterMs ?? backoff);
           if (result.retryAfterMs !== undefined) retryAfterUntil = notBefore;
         }

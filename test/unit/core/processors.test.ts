@@ -109,6 +109,32 @@ describe('batchProcessor', () => {
     expect(batches.slice(9).map((b) => b.length)).toEqual([2, 4, 2]);
   });
 
+  it('waits between half and all of the doubling backoff, at random, without a Retry-After', async () => {
+    const down: ExportResult = { ok: false, retryable: true, reason: 'HTTP 503' };
+    const retryAt = async (random: number) => {
+      vi.spyOn(Math, 'random').mockReturnValue(random);
+      const { exporter, batches } = scripted(down, down);
+      const p = batchProcessor(exporter, { delayMs: 100 });
+      p.onEnd?.(record('a'));
+      await vi.advanceTimersByTimeAsync(100);
+      const waits: number[] = [];
+      // Failures 1 and 2: backoffs of 200 and 400 ms before jitter.
+      for (const n of [2, 3]) {
+        let waited = 0;
+        while (batches.length < n && waited < 1000) {
+          await vi.advanceTimersByTimeAsync(10);
+          waited += 10;
+        }
+        waits.push(waited);
+      }
+      vi.mocked(Math.random).mockRestore();
+      return waits;
+    };
+    expect(await retryAt(0)).toEqual([100, 200]);
+    expect(await retryAt(0.999)).toEqual([200, 400]);
+    expect(await retryAt(0.5)).toEqual([150, 300]);
+  });
+
   it("tells onResult each export's result with its batch, and keeps going when onResult throws", async () => {
     const { exporter, batches } = scripted({ ok: false, retryable: true, reason: 'HTTP 503' });
     const seen: [boolean, string[]][] = [];
