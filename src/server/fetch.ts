@@ -24,10 +24,11 @@ const isRequestLike = (input: unknown): input is Request =>
  * Inside a generation (a model call made from the backend), its body is watched as the page's
  * is, in place: the generation gets its first-token time and usage from it.
  */
-const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestInit, patched = false): Promise<Response> => {
   const scope = currentScope();
-  const parent = scope && !scope.root.isEnded ? requestSpan() : undefined;
-  // Outside a traced request, and for exports that run after the request's span ended: untouched.
+  const parent = scope && !scope.root.isEnded && !(patched && scope.traceFetch === false) ? requestSpan() : undefined;
+  // Outside a traced request, for exports that run after the request's span ended, and through
+  // the global of a handler that turned it off (another handler patched it): untouched.
   if (!scope || !parent) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
   let args: [RequestInfo | URL, RequestInit | undefined] = [input, init];
   let span;
@@ -115,7 +116,7 @@ export const instrumentServerFetch = (): (() => void) => {
   if (!active) {
     const g = globalThis.fetch;
     if (typeof g !== 'function') return () => undefined;
-    const own: typeof fetch = (input, init) => (active && wrapper === own ? fetchVia(g, input, init) : Reflect.apply(g, globalThis, [input, init]));
+    const own: typeof fetch = (input, init) => (active && wrapper === own ? fetchVia(g, input, init, true) : Reflect.apply(g, globalThis, [input, init]));
     try {
       globalThis.fetch = own;
     } catch (error) {

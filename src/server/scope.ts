@@ -20,6 +20,12 @@ export interface RequestScope {
   root: Trace;
   /** Whether an outgoing request to `url` (`parsed`, when the caller has parsed it) gets `traceparent`/`tracestate`. */
   propagate: (url: string, parsed?: URL) => boolean;
+  /**
+   * False when the handler was wrapped with `traceFetch: false`: the global `fetch`, patched for
+   * another handler of the process, passes this request's calls through; `tracedFetch` still
+   * traces them.
+   */
+  traceFetch?: boolean;
 }
 
 // Created on first use so that importing the entry has no side effect.

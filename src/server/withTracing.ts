@@ -283,7 +283,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     const waitUntil = found && guard(found);
     let response: Response;
     try {
-      response = await runInScope({ tracer, root: trace, propagate: s.propagate }, () =>
+      response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.opts.traceFetch !== false }, () =>
         tracer.withSpan(trace, () => handler.apply(this, [request, ...rest])),
       );
     } catch (error) {

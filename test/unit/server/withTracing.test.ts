@@ -828,6 +828,23 @@ describe('withTracing', () => {
     expect(byKind(rec.spans(), 'client')).toHaveLength(1);
   });
 
+  it('keeps traceFetch: false when another handler of the process patched fetch', async () => {
+    const rec = recorder();
+    const h = async () => {
+      await (await fetch(`${rx.base}/plain`)).text();
+      return new Response('x');
+    };
+    const off = withTracing(h, { exporter: rec.exporter, traceFetch: false });
+    // A second handler with the default patches the global for the whole process.
+    withTracing(h, { exporter: recorder().exporter });
+    stopFetch = instrumentServerFetch();
+    await serveOnce(off, new Request('http://x/', { headers: { traceparent: TRACEPARENT } }));
+    expect(rx.received.at(-1)!.url).toBe('/plain');
+    expect(rx.received.at(-1)!.headers.traceparent).toBeUndefined();
+    expect(byKind(rec.spans(), 'client')).toHaveLength(0);
+    expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+  });
+
   it('injects only where propagateTo allows, and still records the call', async () => {
     const rec = recorder();
     stopFetch = instrumentServerFetch();
