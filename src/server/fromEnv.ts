@@ -50,18 +50,50 @@ const variablesOf = (env: object): Record<string, unknown> => {
   }
 };
 
+/** Every variable {@link fromEnv} reads. */
+const VARIABLES = [
+  'TRACING_MODE',
+  'TRACING_JSONL_PATH',
+  'OTEL_SERVICE_NAME',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'LANGFUSE_PUBLIC_KEY',
+  'LANGFUSE_SECRET_KEY',
+  'LANGFUSE_BASE_URL',
+  'LANGFUSE_HOST',
+  'LANGFUSE_TRACING_ENVIRONMENT',
+];
+
+/** Set when Deno refused to show the environment: the "nothing configured" notice says why. */
+let unreadable = false;
+
 /**
  * The process's environment where the runtime has one (`process.env` in Node and Bun,
- * `Deno.env` when permitted), else an empty object. Never throws.
+ * `Deno.env`), else an empty object. Never throws. Deno without `--allow-env` for everything
+ * still gives the variables it allows one by one (`--allow-env=OTEL_EXPORTER_OTLP_ENDPOINT,…`).
  */
 export const processEnv = (): Record<string, unknown> => {
-  const g = globalThis as { Deno?: { env?: object }; process?: { env?: unknown } };
+  const g = globalThis as { Deno?: { env?: { get?(name: string): string | undefined } }; process?: { env?: unknown } };
+  const env = g.Deno?.env ?? g.process?.env;
   try {
-    const env = g.Deno?.env ?? g.process?.env;
-    return env && typeof env === 'object' ? { ...variablesOf(env) } : {};
+    const all = env && typeof env === 'object' ? { ...variablesOf(env) } : {};
+    unreadable = false;
+    return all;
   } catch {
-    // Deno without --allow-env.
-    return {};
+    const out: Record<string, unknown> = {};
+    let refused = 0;
+    for (const name of VARIABLES) {
+      try {
+        const v = (env as { get(name: string): string | undefined }).get(name);
+        if (v !== undefined) out[name] = v;
+      } catch {
+        refused++;
+      }
+    }
+    unreadable = refused === VARIABLES.length;
+    return out;
   }
 };
 
@@ -215,7 +247,9 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
         saidNone = true;
         try {
           console.info(
-            `[edgetrace] ${CALL}: no exporter configured (TRACING_MODE, OTEL_EXPORTER_OTLP_ENDPOINT and the LANGFUSE_* keys are unset), so spans are not sent. Set TRACING_MODE=none to say that is meant.`,
+            unreadable
+              ? `[edgetrace] ${CALL}: no exporter configured: Deno refused to read the environment, so spans are not sent. Run with --allow-env (or --allow-env=${VARIABLES.join(',')}), or pass an exporter.`
+              : `[edgetrace] ${CALL}: no exporter configured (TRACING_MODE, OTEL_EXPORTER_OTLP_ENDPOINT and the LANGFUSE_* keys are unset), so spans are not sent. Set TRACING_MODE=none to say that is meant.`,
           );
         } catch {
           // A console replaced by the host.

@@ -70,6 +70,31 @@ describe('fromEnv', () => {
     }
   });
 
+  it("reads Deno's allowed variables one by one, and says when Deno let it read none", async () => {
+    vi.resetModules();
+    const fresh = await import('../../../src/server/fromEnv');
+    const info = vi.spyOn(console, 'info').mockImplementation(() => undefined);
+    const refuse = (): never => {
+      throw new Error('NotCapable: Requires env access, run again with the --allow-env flag');
+    };
+    const allowed: Record<string, string> = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+    vi.stubGlobal('Deno', { env: { toObject: refuse, get: (name: string) => allowed[name] ?? refuse() } });
+    try {
+      // --allow-env=OTEL_EXPORTER_OTLP_ENDPOINT: the whole environment is refused, that one is not.
+      expect(fresh.processEnv()).toEqual(allowed);
+      expect(fresh.fromEnv(fresh.processEnv()).target).toBe('http://127.0.0.1:4318/v1/traces');
+      // No --allow-env at all.
+      delete allowed.OTEL_EXPORTER_OTLP_ENDPOINT;
+      expect(fresh.processEnv()).toEqual({});
+      expect(fresh.fromEnv(fresh.processEnv()).mode).toBe('none');
+      expect(info).toHaveBeenCalledTimes(1);
+      expect(String(info.mock.calls[0]![0])).toMatch(/Deno refused to read the environment.*--allow-env \(or --allow-env=TRACING_MODE,.*OTEL_EXPORTER_OTLP_ENDPOINT,/);
+    } finally {
+      vi.unstubAllGlobals();
+      info.mockRestore();
+    }
+  });
+
   it('names the missing variable', () => {
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_SECRET_KEY: 'sk' })).toThrow(/LANGFUSE_PUBLIC_KEY/);
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk' })).toThrow(
