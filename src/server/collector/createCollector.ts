@@ -508,16 +508,24 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return { refused: f.refused, rejected: save ? 0 : f.rejected, partly: save ? [] : f.partly };
   };
 
+  /**
+   * The times the store can keep, for spans and scores alike: none before the retention period
+   * (the next prune would delete the record right after acknowledging it, and one 1970 start
+   * would stretch its trace over decades) and none more than a day ahead (clocks drift; days do
+   * not; and a trace is pruned by its last end, so one ending in 2126 would never be). Such
+   * records are refused one by one. Without a store nothing is pruned, and every time passes on.
+   */
+  const storable = (): { oldest: number; latest: number } => {
+    if (!store) return { oldest: Number.NEGATIVE_INFINITY, latest: Number.POSITIVE_INFINITY };
+    const t = now();
+    return { oldest: retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY, latest: t + DAY_MS };
+  };
+
   const ingestTraces = async (reply: Reply, parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
     const decoded = decodeOtlp(parsed, options.limits);
     if (!decoded.ok) return reply(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
-    // Times a sender's clock cannot mean: before the retention period (the next prune would delete
-    // the span right after acknowledging it, and one 1970 start would stretch its trace over
-    // decades) or ending more than a day ahead (clocks drift; days do not; and a trace is pruned
-    // by its last end, so one ending in 2126 would never be). Such spans are refused, one by one.
-    const t = now();
-    const oldest = store && retentionMs !== false ? t - retentionMs : Number.NEGATIVE_INFINITY;
-    const spans = decoded.spans.filter((sp) => sp.startMs >= oldest && sp.endMs <= t + DAY_MS);
+    const window = storable();
+    const spans = decoded.spans.filter((sp) => sp.startMs >= window.oldest && sp.endMs <= window.latest);
     const outOfRange = decoded.spans.length - spans.length;
     const kept = await keep(reply, spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
@@ -535,11 +543,17 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const ingestScores = async (parsed: unknown, cors: Record<string, string>, budget: Lease): Promise<Response> => {
     const decoded = decodeScores(parsed);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
-    const scores = decoded.scores;
+    const window = storable();
+    const scores = decoded.scores.filter((sc) => sc.timeMs >= window.oldest && sc.timeMs <= window.latest);
+    const outOfRange = decoded.scores.length - scores.length;
     const kept = await keep(json, scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
-    const errors = [...decoded.errors, ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`)];
-    return json(200, { accepted: scores.length, rejected: decoded.rejected, errors }, cors);
+    const errors = [
+      ...decoded.errors,
+      ...(outOfRange ? [`${outOfRange} score(s) dated before the retention period or more than a day ahead`] : []),
+      ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
+    ].slice(0, 10);
+    return json(200, { accepted: scores.length, rejected: decoded.rejected + outOfRange, errors }, cors);
   };
 
   const handle = async (request: Request, env: unknown, ctx: unknown): Promise<Response> => {

@@ -127,6 +127,16 @@ describe('createCollector: ingest', () => {
     expect(listed.traces.map((t) => t.name)).toEqual(['fine']);
   });
 
+  it('forwards spans of any time when there is no store to prune', async () => {
+    const DAY = 24 * 3600 * 1000;
+    const target = scripted(() => ({ ok: true }));
+    make({ store: undefined, forward: target.exporter, now: () => BASE });
+    const ahead = spanRecord({ name: 'device clock two days fast', startMs: BASE + 2 * DAY, endMs: BASE + 2 * DAY + 5 });
+    const res = await post(JSON.stringify(otlpBody([ahead, spanRecord({ name: 'old', startMs: 1, endMs: 2 })])));
+    expect(await res.json()).toEqual({});
+    expect(target.got.flat().map((r) => (r as SpanRecord).name)).toEqual(['device clock two days fast', 'old']);
+  });
+
   it('answers 400 naming the problem for a malformed request', async () => {
     const cases: [BodyInit, RegExp][] = [
       ['{"resourceSpans": [', /^the body is not valid JSON/],
@@ -627,6 +637,15 @@ describe('createCollector: scores', () => {
     expect(await res.json()).toEqual({ accepted: 1, rejected: 1, errors: ['scores[1].id must be a string of 1 to 800 characters'] });
     expect(target.got[1]).toEqual([score]);
     expect((await store.getTrace(score.traceId))!.scores).toEqual([score]);
+  });
+
+  it('refuses scores the store would prune at once or never, as it refuses such spans', async () => {
+    const DAY = 24 * 3600 * 1000;
+    make({ retentionMs: 30 * DAY, now: () => BASE });
+    const res = await post(JSON.stringify([score, { ...score, id: 'old', timeMs: 1 }, { ...score, id: 'far', timeMs: 1e300 }]), {}, '/v1/scores');
+    expect(await res.json()).toEqual({ accepted: 1, rejected: 2, errors: ['2 score(s) dated before the retention period or more than a day ahead'] });
+    await store.insertSpans(chatTrace(score.traceId, BASE));
+    expect((await store.getTrace(score.traceId))!.scores.map((s) => s.id)).toEqual(['sc-1']);
   });
 });
 
