@@ -6,6 +6,7 @@ import { createCollector, type Collector } from './collector/createCollector';
 import { DEFAULT_DB_PATH, openSqliteStore } from './collector/sqliteStore';
 import type { TraceStore } from './collector/store';
 import { fromEnv, type EnvExporter } from './fromEnv';
+import { EXPORT_TIMEOUT_MS } from '../core/processors';
 import { toNodeListener } from './node';
 import { isLoopbackHost } from './loopback';
 
@@ -125,7 +126,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   for (const target of (v.forward ?? []).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean)) {
     if (target !== 'langfuse' && target !== 'otlp') throw new CliError(`--forward must be langfuse or otlp, got ${JSON.stringify(target)}`);
     try {
-      forward.push(fromEnv({ ...io.env, TRACING_MODE: target }));
+      // As long as the collector waits for a late answer (30 s): a target that answers after the
+      // exporter's default 10 s would be sent the batch again, although it took it.
+      forward.push(fromEnv({ ...io.env, TRACING_MODE: target }, { timeoutMs: EXPORT_TIMEOUT_MS }));
     } catch (error) {
       throw new CliError(error instanceof Error ? error.message.replace(/^\[edgetrace\] fromEnv\(\): /, '') : String(error));
     }

@@ -31,6 +31,8 @@ export interface EnvExporter extends Exporter {
 export interface FromEnvOptions {
   /** The fetch the HTTP exporters send with. Default the global one. */
   fetch?: typeof fetch;
+  /** How long one request of the HTTP exporters may take. Default 10000 ms. */
+  timeoutMs?: number;
 }
 
 const CALL = 'fromEnv()';
@@ -217,7 +219,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
       const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
       const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
       const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
-      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch });
+      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch, timeoutMs: opts.timeoutMs });
       return make(exporter, shownUrl(`${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`));
     }
     case 'otlp': {
@@ -233,7 +235,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
         ...(general ? parseOtlpHeaders(general) : {}),
         ...(signal ? parseOtlpHeaders(signal, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') : {}),
       };
-      return make(createOtlpExporter({ url, headers, fetch: opts.fetch }), shownUrl(url));
+      return make(createOtlpExporter({ url, headers, fetch: opts.fetch, timeoutMs: opts.timeoutMs }), shownUrl(url));
     }
     case 'console':
       return make(createConsoleExporter(), 'console');

@@ -70,7 +70,8 @@ export interface CollectorOptions {
    * again (503 with `Retry-After`), 1 to 30000. Keep it below the senders' own request timeout
    * (the SDK's is 10 s): a sender that gives up first sends again a batch a slow target took. A
    * target that answers after this, within 30 s of the export's start, still counts as having
-   * taken the records. Default 8000 ms.
+   * taken the records, when its exporter waits that long (`timeoutMs: 30000`, as `edgetrace
+   * collect` gives them; the exporters' default is 10 s). Default 8000 ms.
    */
   forwardTimeoutMs?: number;
   /**

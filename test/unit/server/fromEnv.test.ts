@@ -95,6 +95,29 @@ describe('fromEnv', () => {
     }
   });
 
+  it('gives its HTTP exporters the timeoutMs it is given', async () => {
+    vi.useFakeTimers();
+    try {
+      const hang = (async (_url: string | URL | Request, init?: RequestInit) =>
+        new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))))) as typeof fetch;
+      for (const env of [
+        { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' },
+        { TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' },
+      ]) {
+        let result: unknown;
+        void fromEnv(env, { fetch: hang, timeoutMs: 30_000 })
+          .export([span])
+          .then((r) => (result = r));
+        await vi.advanceTimersByTimeAsync(10_001);
+        expect(result, env.TRACING_MODE).toBeUndefined();
+        await vi.advanceTimersByTimeAsync(20_000);
+        expect(result, env.TRACING_MODE).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/30000 ms/) });
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('names the missing variable', () => {
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_SECRET_KEY: 'sk' })).toThrow(/LANGFUSE_PUBLIC_KEY/);
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk' })).toThrow(
