@@ -189,8 +189,16 @@ export const spanFacts = (r: SpanRecord): SpanFacts => {
 };
 
 /**
+ * Deepest nesting a tree gives: below it, a span starts a new root. Whoever holds an ingest token
+ * can post a chain of thousands of spans into any trace, and a tree that deep breaks whatever
+ * walks it recursively, `JSON.stringify` of the API's reply first.
+ */
+export const MAX_TREE_DEPTH = 256;
+
+/**
  * Nests spans under their parents, children ordered by start. A span whose parent is missing,
- * and one caught in a parent cycle, becomes a root, so every span appears exactly once.
+ * one caught in a parent cycle, and one that would nest deeper than {@link MAX_TREE_DEPTH}
+ * becomes a root (its `parentId` still names its parent), so every span appears exactly once.
  */
 export const buildTree = (records: readonly SpanRecord[]): SpanNode[] => {
   const sorted = [...records].sort((a, b) => a.startMs - b.startMs);
@@ -213,18 +221,21 @@ export const buildTree = (records: readonly SpanRecord[]): SpanNode[] => {
   const attach = (root: SpanNode): void => {
     // Iterative: a chain of thousands of spans must not exhaust the stack.
     placed.add(root.spanId);
-    const stack = [root];
+    const stack: [SpanNode, number][] = [[root, 1]];
     while (stack.length) {
-      const node = stack.pop()!;
+      const [node, depth] = stack.pop()!;
       for (const child of childrenOf.get(node.spanId) ?? []) {
         if (placed.has(child.spanId)) continue;
         placed.add(child.spanId);
-        node.children.push(child);
-        stack.push(child);
+        if (depth < MAX_TREE_DEPTH) {
+          node.children.push(child);
+          stack.push([child, depth + 1]);
+        } else roots.push(child);
       }
     }
   };
-  for (const root of roots) attach(root);
+  // Roots found on the way are attached as they are reached.
+  for (let i = 0; i < roots.length; i++) attach(roots[i]!);
   for (const node of nodes.values()) {
     if (placed.has(node.spanId)) continue;
     roots.push(node);

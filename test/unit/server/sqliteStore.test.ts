@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStore, openSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
-import { buildTree, type TraceStore } from '../../../src/server/collector/store';
+import { buildTree, MAX_TREE_DEPTH, type TraceStore } from '../../../src/server/collector/store';
 import type { ScoreRecord } from '../../../src/protocol';
 import { chatTrace, spanRecord } from './otlpFixtures';
 import { scoreRecord } from '../../helpers/records';
@@ -321,11 +321,20 @@ describe('buildTree', () => {
     expect(() => JSON.stringify(roots)).not.toThrow();
   });
 
-  it('handles a chain of ten thousand spans', () => {
+  it('cuts a chain of ten thousand spans into roots no deeper than MAX_TREE_DEPTH, which JSON can write', () => {
     const chain = Array.from({ length: 10_000 }, (_, i) =>
       spanRecord({ traceId: T1, spanId: (i + 1).toString(16).padStart(16, '0'), parentId: i ? i.toString(16).padStart(16, '0') : undefined, startMs: i }),
     );
     const roots = buildTree(chain);
-    expect(roots).toHaveLength(1);
+    expect(roots).toHaveLength(Math.ceil(10_000 / MAX_TREE_DEPTH));
+    const depthOf = (n: (typeof roots)[number]): number => {
+      let depth = 1;
+      for (let c = n; c.children.length; c = c.children[0]!) depth++;
+      return depth;
+    };
+    expect(roots.map(depthOf).slice(0, 2)).toEqual([MAX_TREE_DEPTH, MAX_TREE_DEPTH]);
+    // Each cut keeps its parent's id: the chain reads on from where the last root ended.
+    expect(roots[1]!.parentId).toBe(MAX_TREE_DEPTH.toString(16).padStart(16, '0'));
+    expect(JSON.stringify(roots).length).toBeGreaterThan(0);
   });
 });
