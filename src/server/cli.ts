@@ -9,6 +9,7 @@ import { fromEnv, type EnvExporter } from './fromEnv';
 import { EXPORT_TIMEOUT_MS } from '../core/processors';
 import { toNodeListener } from './node';
 import { isLoopbackHost } from './loopback';
+import { unref } from '../lib/unref';
 
 /**
  * The `edgetrace` command line (Node only): `edgetrace collect` runs the collector on Node's
@@ -35,6 +36,11 @@ export interface RunningCollector {
 
 /** A usage or configuration mistake: printed without a stack, exit status 2. */
 export class CliError extends Error {}
+
+/** How long a request may take to arrive whole, headers and body. */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** How long `close()` waits for requests in flight before closing their connections. */
+export const CLOSE_GRACE_MS = 3000;
 
 /** What `edgetrace help` prints. */
 export const USAGE = `usage: edgetrace collect [options]
@@ -171,7 +177,18 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   }
 
   const listener = toNodeListener(collector.fetch, { onError: (error) => io.err(`edgetrace collect: ${String(error)}`) });
-  const server = createServer(listener);
+  // A body that stalls holds its share of the collector's bytes in flight: a minute, not Node's
+  // default five, is plenty for a sender whose own timeout is 10 s.
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, listener);
+  // Requests Node's parser refuses never reach the collector: answer them as it would, with a
+  // JSON google.rpc.Status, not an empty 400.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const [status, reason] =
+      error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+    const body = JSON.stringify({ code: status === 408 ? 4 : 3, message: `the request could not be read as HTTP/1.1 (${error.code ?? 'parse error'}: ${error.message})` });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -219,6 +236,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
+          // Requests still running get a moment to be answered; a client that stalls its upload
+          // must not hold a deploy's SIGTERM until its request times out.
+          unref(setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS));
         });
         await listener.drain();
         await collector.close();

@@ -2,7 +2,8 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, CliError, type RunningCollector } from '../../../src/server/cli';
+import { runCli, CliError, CLOSE_GRACE_MS, type RunningCollector } from '../../../src/server/cli';
+import { connect } from 'node:net';
 import { otlpBody, chatTrace } from './otlpFixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgetrace-cli-'));
@@ -18,7 +19,40 @@ const io = (argv: string[], env: Record<string, string> = {}) => {
   return { io: { argv, env, out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
 };
 
+/** Writes `raw` to the server and gives back everything it answers until it closes. */
+const rawExchange = (url: string, raw: string, keepOpen = false): Promise<string> & { socket?: ReturnType<typeof connect> } => {
+  const { port } = new URL(url);
+  let socket: ReturnType<typeof connect>;
+  const p = new Promise<string>((resolve) => {
+    let got = '';
+    socket = connect(Number(port), '127.0.0.1', () => socket.write(raw));
+    socket.on('data', (d) => (got += d.toString()));
+    socket.on('close', () => resolve(got));
+    socket.on('error', () => resolve(got));
+    if (!keepOpen) setTimeout(() => socket.end(), 2000);
+  });
+  return Object.assign(p, { socket: socket! });
+};
+
 describe('edgetrace CLI', () => {
+  it('collect: answers requests Node cannot parse with a JSON Status, and a stalled upload does not hold close()', async () => {
+    const r = (await runCli(io(['collect', '--port', '0', '--db', ':memory:']).io))!;
+    for (const raw of ['BREW / HTTP/1.1\r\nHost: x\r\n\r\n', 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n']) {
+      const reply = await rawExchange(r.url, raw);
+      expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { code: number; message: string };
+      expect(body.code).toBe(3);
+      expect(body.message).toMatch(/^the request could not be read as HTTP\/1\.1 \(HPE_/);
+    }
+    // Headers and part of a body, then nothing: a deploy's SIGTERM must still end the process.
+    const stalled = rawExchange(r.url, 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{', true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const t0 = Date.now();
+    await r.close();
+    expect(Date.now() - t0).toBeLessThan(CLOSE_GRACE_MS + 2000);
+    await stalled;
+  }, 15_000);
+
   it('collect: stores what it receives in the SQLite file and serves it to the read token', async () => {
     const db = join(dir, 'sub', 'traces.db');
     const { io: cliIo, out } = io(['collect', '--port', '0', '--db', db, '--ingest-token', 'ingest-123456', '--read-token', 'read-1234567', '--allow-origin', 'https://app.example.com']);
