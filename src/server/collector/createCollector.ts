@@ -51,7 +51,9 @@ export interface CollectorOptions {
    * chunk read until the request is answered and the forward exports it started have settled
    * (see `forwardTimeoutMs`). A request that would pass it gets 503 with
    * `Retry-After`, and the sender keeps its batch: many large bodies at once slow senders down
-   * instead of exhausting memory. At least `maxBodyBytes`. Default 64 MB (64,000,000 bytes).
+   * instead of exhausting memory. One client (by the rate limit's key, when one is known) holds at
+   * most a quarter of it, or `maxBodyBytes` if that is more, so a client that stalls its uploads
+   * cannot shut the others out. At least `maxBodyBytes`. Default 64 MB (64,000,000 bytes).
    */
   maxBytesInFlight?: number;
   /** Per-client token bucket on the ingest routes, or `false` for none. Default 20/s, bursts of 60. */
@@ -240,6 +242,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     fail(CALL, 'maxBytesInFlight', `a whole number ≥ maxBodyBytes (${maxBodyBytes})`, maxBytesInFlight);
   }
   let bytesInFlight = 0;
+  const maxBytesPerClient = Math.max(maxBodyBytes, Math.floor(maxBytesInFlight / 4));
+  /** Bytes in flight by client key, for the clients whose key is known. */
+  const clientBytes = new Map<string, number>();
   const given = options.allowedOrigins ?? [];
   if (given !== '*' && !Array.isArray(given)) fail(CALL, 'allowedOrigins', '"*" or an array of origins and RegExps', given);
   // Browsers send an origin as scheme://host[:port], lowercase, without the default port: a
@@ -418,16 +423,24 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    * One request's share of `maxBytesInFlight`, given back when it is answered, or when the
    * forward exports it started (`until`) have settled, if that is later.
    */
-  const lease = (): Lease => {
+  const lease = (client: string | undefined): Lease => {
     let held = 0;
     const exports: Promise<unknown>[] = [];
     const free = (): void => {
       bytesInFlight -= held;
+      if (client !== undefined) {
+        const left = clientBytes.get(client)! - held;
+        if (left > 0) clientBytes.set(client, left);
+        else clientBytes.delete(client);
+      }
       held = 0;
     };
     return {
       take(bytes) {
         if (bytesInFlight + bytes > maxBytesInFlight) return false;
+        const mine = client === undefined ? 0 : (clientBytes.get(client) ?? 0) + bytes;
+        if (mine > maxBytesPerClient) return false;
+        if (client !== undefined) clientBytes.set(client, mine);
         bytesInFlight += bytes;
         held += bytes;
         return true;
@@ -628,19 +641,21 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     }
 
     if (request.method !== 'POST') return answer(405, errorBody(UNIMPLEMENTED, 'use POST'), { ...cors, allow: 'POST, OPTIONS' });
+    // Who sends, for the rate limit and the share of bytes in flight; unknown on Deno and Bun
+    // without clientKey (one bucket for all, and no share of its own).
+    let client: string | undefined;
+    try {
+      client = options.clientKey?.(request, env, ctx);
+    } catch (error) {
+      report(error);
+    }
+    client ??= (ctx as { clientAddress?: unknown } | undefined)?.clientAddress as string | undefined;
+    // cf-connecting-ip is the client only behind Cloudflare (which sets request.cf); anywhere
+    // else a client writes it itself, and a new value each time would never be limited.
+    if ((request as { cf?: unknown }).cf) client ??= request.headers.get('cf-connecting-ip') ?? undefined;
+    if (client !== undefined) client = String(client);
     if (limiter) {
-      let key: string | undefined;
-      try {
-        key = options.clientKey?.(request, env, ctx);
-      } catch (error) {
-        report(error);
-      }
-      key ??= (ctx as { clientAddress?: unknown } | undefined)?.clientAddress as string | undefined;
-      // cf-connecting-ip is the client only behind Cloudflare (which sets request.cf); anywhere
-      // else a client writes it itself, and a new value each time would never be limited.
-      if ((request as { cf?: unknown }).cf) key ??= request.headers.get('cf-connecting-ip') ?? undefined;
-      key ??= 'anonymous';
-      const decision = limiter.take(String(key));
+      const decision = limiter.take(client ?? 'anonymous');
       if (!decision.ok) {
         await request.body?.cancel().catch(() => undefined);
         return answer(429, errorBody(RESOURCE_EXHAUSTED, `too many requests from this client; retry after ${decision.retryAfterSec} s`), {
@@ -656,7 +671,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return answer(401, errorBody(UNAUTHENTICATED, 'missing or wrong ingest token'), { ...cors, 'www-authenticate': 'Bearer' });
       }
     }
-    const budget = lease();
+    const budget = lease(client);
     const waitUntil = findWaitUntil(env, ctx);
     let response: Response;
     try {

@@ -48,7 +48,7 @@ export const readBody = async (request: Request, maxBytes: number, budget: BodyB
       }
       if (!budget.take(value.byteLength)) {
         await reader.cancel().catch(() => undefined);
-        return { ok: false, status: 503, message: 'the collector is reading as many bodies as it holds at once; send again later' };
+        return { ok: false, status: 503, message: 'the collector is reading as many bodies as it holds at once, in all or from this client; send again later' };
       }
       chunks.push(value);
     }

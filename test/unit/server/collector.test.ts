@@ -271,6 +271,38 @@ describe('createCollector: ingest', () => {
     expect(await store.getTrace('b1'.padEnd(32, '0'))).toBeDefined();
   });
 
+  it('lets one client hold at most a quarter of maxBytesInFlight, so its stalled uploads shut no one else out', async () => {
+    make({ maxBodyBytes: 4000, maxBytesInFlight: 16_000, rateLimit: false });
+    const good = JSON.stringify(otlpBody(chatTrace('b2'.padEnd(32, '0'), BASE)));
+    // Stalled uploads from one address: each has sent 1,500 bytes and stops there.
+    const finish: (() => void)[] = [];
+    const stalled = (from: string) => {
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array(1500).fill(32));
+          finish.push(() => {
+            c.enqueue(new TextEncoder().encode('{}'));
+            c.close();
+          });
+        },
+      });
+      const headers = { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` };
+      return collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'POST', headers, body, duplex: 'half' } as RequestInit), {}, { clientAddress: from });
+    };
+    const attack = [stalled('10.0.0.66'), stalled('10.0.0.66')];
+    await new Promise((r) => setTimeout(r, 20));
+    // A third from the same address would pass its 4,000 bytes (a quarter of 16,000): refused.
+    const third = await post(good, {}, '/v1/traces', { clientAddress: '10.0.0.66' });
+    expect(third.status).toBe(503);
+    expect(await messageOf(third)).toMatch(/from this client/);
+    // Everyone else still gets in.
+    expect((await post(good, {}, '/v1/traces', { clientAddress: '10.0.0.7' })).status).toBe(200);
+    for (const f of finish) f();
+    expect((await Promise.all(attack)).map((r) => r.status)).toEqual([200, 200]);
+    // Its bytes given back, the client may send again.
+    expect((await post(good, {}, '/v1/traces', { clientAddress: '10.0.0.66' })).status).toBe(200);
+  });
+
   it('refuses a maxBytesInFlight below maxBodyBytes at creation, naming the option', () => {
     expect(() => createCollector({ store, maxBodyBytes: 1000, maxBytesInFlight: 999 })).toThrow(/maxBytesInFlight/);
     expect(() => createCollector({ store, maxBytesInFlight: 1.5 })).toThrow(/maxBytesInFlight/);
