@@ -20,6 +20,7 @@ import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { cutAt, textScoreValue } from '../lib/cutAt';
 import { isTime } from '../lib/now';
+import { wellFormed } from '../lib/wellFormed';
 import { reportInternal } from '../lib/reportInternal';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
 import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
@@ -171,25 +172,6 @@ const MAX_MEMO_STRINGS = 256;
 const MAX_MEMO_CHARS = 2048;
 // Longer than any secret the default patterns find (a JWT runs to a few thousand characters).
 const REDACT_MARGIN = 8192;
-
-type WellFormed = { isWellFormed?(): boolean; toWellFormed(): string };
-
-const SURROGATE = /[\ud800-\udfff]/;
-// A pair is kept as it is; any other surrogate is lone. (No lookbehind: before Safari 16.4 a
-// regular expression with one is a syntax error that would stop the whole bundle.)
-const SURROGATES = /([\ud800-\udbff][\udc00-\udfff])|[\ud800-\udfff]/g;
-
-/**
- * The string with each lone surrogate replaced by U+FFFD. A lone surrogate has no UTF-8 form:
- * JSON carries it as a `\ud83d` escape that strict protobuf JSON parsers refuse, and with it the
- * whole request. Runtimes without `isWellFormed()` (before Chrome 111, Firefox 119, Safari 16.4)
- * look for a surrogate first, so a string without one costs one scan.
- */
-const wellFormed = (s: string): string => {
-  const w = s as unknown as WellFormed;
-  if (w.isWellFormed) return w.isWellFormed() ? s : w.toWellFormed();
-  return SURROGATE.test(s) ? s.replace(SURROGATES, (_, pair?: string) => pair ?? '\ufffd') : s;
-};
 
 /**
  * How `s`, the value of `key`, is redacted as a URL, when `redact.queryValues` is on: 1 a URL,

@@ -1,5 +1,6 @@
 import type { ScoreRecord, SpanRecord } from '../../protocol';
 import { builtin } from '../builtin';
+import { wellFormed } from '../../lib/wellFormed';
 import {
   buildTree,
   spanFacts,
@@ -426,7 +427,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
         r.traceId,
         r.spanId,
         r.parentId ?? null,
-        r.name,
+        wellFormed(r.name),
         r.kind,
         f.service ?? null,
         r.startMs,
@@ -447,7 +448,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       if (Number(changes) === 0) continue;
       inserted++;
       const rank = !r.parentId ? RANK_ROOT : f.traceName ? RANK_TRACE_NAME : r.remoteParent ? RANK_REMOTE_CHILD : RANK_ANY;
-      const name = rank === RANK_TRACE_NAME ? f.traceName! : r.name;
+      const name = rank === RANK_TRACE_NAME ? f.traceName! : wellFormed(r.name);
       let d = deltas.get(r.traceId);
       if (!d) {
         d = {
@@ -535,7 +536,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
 
   const insertScores = (scores: readonly ScoreRecord[]): number =>
     transaction(() => {
-      for (const s of scores) upsertScore.run(s.id, s.traceId, s.timeMs, JSON.stringify(s));
+      for (const s of scores) upsertScore.run(wellFormed(s.id), s.traceId, s.timeMs, JSON.stringify(s));
       return scores.length;
     });
 

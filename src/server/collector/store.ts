@@ -1,4 +1,5 @@
 import type { AttributeValue, ScoreRecord, SpanRecord } from '../../protocol';
+import { wellFormed } from '../../lib/wellFormed';
 
 /** A value, or a promise of it: stores may be synchronous (SQLite in-process) or not (a remote database). */
 export type MaybePromise<T> = T | Promise<T>;
@@ -143,7 +144,9 @@ export interface SpanFacts {
   isError: boolean;
 }
 
-const text = (v: AttributeValue | undefined): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+// Well-formed: a lone surrogate would reach SQLite's columns as bytes that are not UTF-8, which
+// no filter matches. (The span's detail JSON keeps it, escaped.)
+const text = (v: AttributeValue | undefined): string | undefined => (typeof v === 'string' && v !== '' ? wellFormed(v) : undefined);
 
 const count = (v: AttributeValue | undefined): number | undefined => {
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;

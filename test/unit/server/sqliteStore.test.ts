@@ -226,6 +226,25 @@ describe('the SQLite store', () => {
     await s2.close();
   });
 
+  it('stores a lone surrogate in its columns as U+FFFD, so the filters find the text', async () => {
+    const db = openDatabase();
+    const own = createSqliteStore(db);
+    try {
+      const span = spanRecord({ traceId: T1, name: 'na\u0000me\ud800x', attrs: { 'user.id': 'u\udfff1', 'session.id': 's\ud83d' } });
+      await own.insertSpans([span]);
+      // SQLite's own reading of the column: valid UTF-8 (hex of U+FFFD is EFBFBD).
+      const hex = db.prepare('SELECT hex(name) AS h FROM spans').get() as { h: string };
+      expect(hex.h).toBe('6E61006D65EFBFBD78');
+      const { traces } = await own.listTraces({ userId: 'u\ufffd1', sessionId: 's\ufffd', name: 'na\u0000me\ufffdx' });
+      expect(traces.map((t) => t.name)).toEqual(['na\u0000me\ufffdx']);
+      expect((await own.getTrace(T1))!.roots[0]!.name).toBe('na\u0000me\ufffdx');
+      await own.insertScores([scoreRecord({ traceId: T1, id: 'sc\ud800' })]);
+      expect((await own.getTrace(T1))!.scores).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses a database from a newer schema', () => {
     const db = openDatabase();
     db.exec('PRAGMA user_version = 99');
