@@ -237,12 +237,16 @@ export const buildTree = (records: readonly SpanRecord[]): SpanNode[] => {
       }
     }
   };
-  // Roots found on the way are attached as they are reached.
-  for (let i = 0; i < roots.length; i++) attach(roots[i]!);
+  // Roots found on the way (spans cut below MAX_TREE_DEPTH) are attached as they are reached.
+  let next = 0;
+  const attachRoots = (): void => {
+    for (; next < roots.length; next++) attach(roots[next]!);
+  };
+  attachRoots();
   for (const node of nodes.values()) {
     if (placed.has(node.spanId)) continue;
     roots.push(node);
-    attach(node);
+    attachRoots();
   }
   return roots;
 };

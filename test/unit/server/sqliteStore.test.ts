@@ -356,4 +356,17 @@ describe('buildTree', () => {
     expect(roots[1]!.parentId).toBe(MAX_TREE_DEPTH.toString(16).padStart(16, '0'));
     expect(JSON.stringify(roots).length).toBeGreaterThan(0);
   });
+
+  it('cuts a parent cycle longer than MAX_TREE_DEPTH the same way, every cut root keeping its children', () => {
+    const n = 600;
+    const id = (i: number) => (i + 1).toString(16).padStart(16, '0');
+    const cycle = Array.from({ length: n }, (_, i) => spanRecord({ traceId: T1, spanId: id(i), parentId: id((i + n - 1) % n), startMs: i }));
+    const roots = buildTree(cycle);
+    const sizeOf = (node: (typeof roots)[number]): number => {
+      let size = 0;
+      for (let c: (typeof roots)[number] | undefined = node; c; c = c.children[0]) size++;
+      return size;
+    };
+    expect(roots.map(sizeOf)).toEqual([MAX_TREE_DEPTH, MAX_TREE_DEPTH, n - 2 * MAX_TREE_DEPTH]);
+  });
 });
