@@ -566,7 +566,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       ...decoded.errors,
       ...(outOfRange ? [`${outOfRange} score(s) dated before the retention period or more than a day ahead`] : []),
       ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
-    ].slice(0, 10);
+    ];
     return json(200, { accepted: scores.length, rejected: decoded.rejected + outOfRange, errors }, cors);
   };
 

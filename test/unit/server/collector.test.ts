@@ -184,13 +184,14 @@ describe('createCollector: ingest', () => {
 
     it('answers partial success in protobuf, and takes gzip', async () => {
       const good = spanRecord();
-      const res = await post(gzipSync(otlpProtobuf([good, spanRecord({ traceId: '0'.repeat(32) })])), { ...PROTO, 'content-encoding': 'gzip' });
+      // Three spans: lengths past 127 bytes, written as multi-byte varints.
+      const res = await post(gzipSync(otlpProtobuf([good, spanRecord({ name: 'x'.repeat(200) }), spanRecord({ traceId: '0'.repeat(32) })])), { ...PROTO, 'content-encoding': 'gzip' });
       expect(res.status).toBe(200);
       const reply = await protoBody(res);
       // partial_success (field 1) { rejected_spans (1) = 1, error_message (2) = … }
       expect([...reply.subarray(0, 1)]).toEqual([0x0a]);
       expect([...reply.subarray(2, 4)]).toEqual([0x08, 1]);
-      expect(reply.subarray(6).toString()).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]\.traceId must be 32 hex characters, not all zero/);
+      expect(reply.subarray(6).toString()).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[2\]\.traceId must be 32 hex characters, not all zero/);
       expect(await store.getTrace(good.traceId)).toBeDefined();
     });
 
@@ -669,6 +670,15 @@ describe('createCollector: scores', () => {
     expect(await res.json()).toEqual({ accepted: 1, rejected: 1, errors: ['scores[1].id must be a string of 1 to 800 characters'] });
     expect(target.got[1]).toEqual([score]);
     expect((await store.getTrace(score.traceId))!.scores).toEqual([score]);
+  });
+
+  it("still says a forward target refused scores when ten of them were bad", async () => {
+    const target = scripted(() => ({ ok: false, retryable: false, status: 400, reason: 'HTTP 400: bad score' }));
+    make({ forward: target.exporter });
+    const bad = Array.from({ length: 10 }, (_, i) => ({ ...score, id: `bad-${i}`, traceId: 'x' }));
+    const body = (await (await post(JSON.stringify([score, ...bad]), {}, '/v1/scores')).json()) as { accepted: number; rejected: number; errors: string[] };
+    expect(body).toMatchObject({ accepted: 1, rejected: 10 });
+    expect(body.errors.at(-1)).toMatch(/^stored, but a forward target refused it: forward\[0\]: HTTP 400/);
   });
 
   it('refuses scores the store would prune at once or never, as it refuses such spans', async () => {

@@ -37,7 +37,8 @@ export const otlpBody = (spans: SpanRecord[]) => toOtlpJson(spans) as unknown as
  * (5), kind (6, server), start and end (7, 8: fixed64 nanoseconds of whole milliseconds).
  */
 export const otlpProtobuf = (spans: SpanRecord[]): Uint8Array<ArrayBuffer> => {
-  const len = (num: number, payload: number[]): number[] => [(num << 3) | 2, payload.length, ...payload];
+  const varint = (n: number): number[] => (n < 0x80 ? [n] : [(n & 0x7f) | 0x80, ...varint(n >>> 7)]);
+  const len = (num: number, payload: number[]): number[] => [(num << 3) | 2, ...varint(payload.length), ...payload];
   const nanos = (ms: number): number[] => {
     const b = new DataView(new ArrayBuffer(8));
     b.setBigUint64(0, BigInt(Math.round(ms)) * 1_000_000n, true);
