@@ -37,20 +37,11 @@ export interface FromEnvOptions {
 
 const CALL = 'fromEnv()';
 
-/** `Deno.env`: its variables are read through `toObject()`, not as properties. */
+/** `Deno.env`: its variables are read through `toObject()` or `get()`, not as properties. */
 export interface DenoEnv {
   toObject(): Record<string, string>;
+  get?(name: string): string | undefined;
 }
-
-const variablesOf = (env: object): Record<string, unknown> => {
-  const deno = (env as Partial<DenoEnv>).toObject;
-  if (typeof deno !== 'function') return env as Record<string, unknown>;
-  try {
-    return deno.call(env);
-  } catch {
-    return fail(CALL, 'env', 'readable (Deno needs --allow-env)', 'Deno.env without permission');
-  }
-};
 
 /** Every variable {@link fromEnv} reads. */
 const VARIABLES = [
@@ -68,34 +59,51 @@ const VARIABLES = [
   'LANGFUSE_TRACING_ENVIRONMENT',
 ];
 
+/**
+ * The variables of a plain object, or of `Deno.env`: all of them with `--allow-env`, else those
+ * Deno allows by name (`--allow-env=OTEL_EXPORTER_OTLP_ENDPOINT,…`), read one by one. Throws,
+ * naming the flag, when Deno allows none.
+ */
+const variablesOf = (env: object): Record<string, unknown> => {
+  const deno = env as Partial<DenoEnv>;
+  if (typeof deno.toObject !== 'function') return env as Record<string, unknown>;
+  try {
+    return deno.toObject();
+  } catch {
+    const denied = (): never => fail(CALL, 'env', 'readable (Deno needs --allow-env)', 'Deno.env without permission');
+    if (typeof deno.get !== 'function') return denied();
+    const out: Record<string, unknown> = {};
+    let refused = 0;
+    for (const name of VARIABLES) {
+      try {
+        const v = deno.get(name);
+        if (v !== undefined) out[name] = v;
+      } catch {
+        refused++;
+      }
+    }
+    return refused === VARIABLES.length ? denied() : out;
+  }
+};
+
 /** Set when Deno refused to show the environment: the "nothing configured" notice says why. */
 let unreadable = false;
 
 /**
  * The process's environment where the runtime has one (`process.env` in Node and Bun,
- * `Deno.env`), else an empty object. Never throws. Deno without `--allow-env` for everything
- * still gives the variables it allows one by one (`--allow-env=OTEL_EXPORTER_OTLP_ENDPOINT,…`).
+ * `Deno.env`, as far as Deno allows), else an empty object. Never throws.
  */
 export const processEnv = (): Record<string, unknown> => {
-  const g = globalThis as { Deno?: { env?: { get?(name: string): string | undefined } }; process?: { env?: unknown } };
+  const g = globalThis as { Deno?: { env?: object }; process?: { env?: unknown } };
   const env = g.Deno?.env ?? g.process?.env;
   try {
     const all = env && typeof env === 'object' ? { ...variablesOf(env) } : {};
     unreadable = false;
     return all;
   } catch {
-    const out: Record<string, unknown> = {};
-    let refused = 0;
-    for (const name of VARIABLES) {
-      try {
-        const v = (env as { get(name: string): string | undefined }).get(name);
-        if (v !== undefined) out[name] = v;
-      } catch {
-        refused++;
-      }
-    }
-    unreadable = refused === VARIABLES.length;
-    return out;
+    // Deno without --allow-env for any of the variables.
+    unreadable = true;
+    return {};
   }
 };
 

@@ -83,8 +83,11 @@ describe('fromEnv', () => {
       // --allow-env=OTEL_EXPORTER_OTLP_ENDPOINT: the whole environment is refused, that one is not.
       expect(fresh.processEnv()).toEqual(allowed);
       expect(fresh.fromEnv(fresh.processEnv()).target).toBe('http://127.0.0.1:4318/v1/traces');
+      const denoEnv = (globalThis as unknown as { Deno: { env: Parameters<typeof fresh.fromEnv>[0] } }).Deno.env;
+      expect(fresh.fromEnv(denoEnv).target).toBe('http://127.0.0.1:4318/v1/traces');
       // No --allow-env at all.
       delete allowed.OTEL_EXPORTER_OTLP_ENDPOINT;
+      expect(() => fresh.fromEnv(denoEnv)).toThrow(/"env" must be readable \(Deno needs --allow-env\)/);
       expect(fresh.processEnv()).toEqual({});
       expect(fresh.fromEnv(fresh.processEnv()).mode).toBe('none');
       expect(info).toHaveBeenCalledTimes(1);
