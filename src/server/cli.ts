@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Exporter } from '../protocol';
@@ -180,6 +180,12 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   // A body that stalls holds its share of the collector's bytes in flight: a minute, not Node's
   // default five, is plenty for a sender whose own timeout is 10 s.
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, listener);
+  // Requests being handled, for close(): those whose body is still arriving after the grace are cut.
+  const requests = new Set<IncomingMessage>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    requests.add(req);
+    res.once('close', () => requests.delete(req));
+  });
   // Requests Node's parser refuses never reach the collector: answer them as it would, with a
   // JSON google.rpc.Status, not an empty 400.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -236,9 +242,15 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
-          // Requests still running get a moment to be answered; a client that stalls its upload
-          // must not hold a deploy's SIGTERM until its request times out.
-          unref(setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS));
+          // A client that stalls its upload must not hold a deploy's SIGTERM until its request
+          // times out: after a grace, requests whose body has not arrived whole are cut. Those
+          // received are answered, also when they wait on a forward target: cut, the sender would
+          // send again what the target took.
+          unref(
+            setTimeout(() => {
+              for (const req of requests) if (!req.complete) req.socket.destroy();
+            }, CLOSE_GRACE_MS),
+          );
         });
         await listener.drain();
         await collector.close();

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, CliError, CLOSE_GRACE_MS, type RunningCollector } from '../../../src/server/cli';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { otlpBody, chatTrace } from './otlpFixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgetrace-cli-'));
@@ -51,6 +52,30 @@ describe('edgetrace CLI', () => {
     await r.close();
     expect(Date.now() - t0).toBeLessThan(CLOSE_GRACE_MS + 2000);
     await stalled;
+  }, 15_000);
+
+  it('collect: close() still answers a request that arrived whole and waits on a slow forward target', async () => {
+    // The target answers after the grace: cut then, the sender would send again what it took.
+    let hits = 0;
+    const target = createServer((req, res) => {
+      hits++;
+      req.resume();
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), CLOSE_GRACE_MS + 1000);
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+      const r = (await runCli(io(['collect', '--port', '0', '--no-db', '--forward', 'otlp'], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }).io))!;
+      const sent = fetch(`${r.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(otlpBody(chatTrace('c2'.padEnd(32, '0'), Date.now()))) });
+      while (hits === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      await r.close();
+      const res = await sent;
+      expect(res.status).toBe(200);
+      expect(hits).toBe(1);
+    } finally {
+      target.closeAllConnections();
+      target.close();
+    }
   }, 15_000);
 
   it('collect: stores what it receives in the SQLite file and serves it to the read token', async () => {
