@@ -218,14 +218,15 @@ const RECORDS: SpanRecord[] = [
   base({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '3000000000000001', resource: API, flags: 0, name: 'db' }),
 ];
 
-describe('OTLP/JSON against the official protos', () => {
-  let root: protobuf.Root;
-  let Req: protobuf.Type;
+// The official protos, loaded once for every describe below.
+let root: protobuf.Root;
+let Req: protobuf.Type;
+beforeAll(() => {
+  root = loadProtos();
+  Req = root.lookupType(REQUEST);
+});
 
-  beforeAll(() => {
-    root = loadProtos();
-    Req = root.lookupType(REQUEST);
-  });
+describe('OTLP/JSON against the official protos', () => {
 
   it('loads the official example with the same loader (sanity of the loader)', () => {
     const example = JSON.parse(readFileSync(path.join(OTLP_DIR, 'examples/trace.json'), 'utf8')) as Json;
@@ -362,13 +363,6 @@ describe('OTLP/JSON against the official protos', () => {
 });
 
 describe('binary protobuf requests, as the collector reads them', () => {
-  let root: protobuf.Root;
-  let Req: protobuf.Type;
-
-  beforeAll(() => {
-    root = loadProtos();
-    Req = root.lookupType(REQUEST);
-  });
 
   /** The binary form protobufjs gives an OTLP/JSON request (ids as bytes, 64-bit strings as Long). */
   const binary = (json: Json): Uint8Array => Req.encode(Req.fromObject(mapIds(json, hexToBase64) as Json)).finish();
