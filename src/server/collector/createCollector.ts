@@ -202,8 +202,9 @@ const FORWARD_TIMEOUT_MS = 8_000;
  * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
  * Deno and Bun:
  * - `POST /v1/traces`: OTLP/HTTP JSON (`application/json`, or `text/plain` from beacons) or binary
- *   protobuf (`application/x-protobuf`, answered in kind), gzip or not. Malformed requests get 400 with `{code, message}` naming the problem; malformed spans are
- *   left out and reported as OTLP `partialSuccess`. Too large: 413. Wrong origin: 403. Missing or
+ *   protobuf (`application/x-protobuf`, answered in kind), gzip or not. Malformed requests get
+ *   400 with `{code, message}` naming the problem; malformed spans are left out and reported as
+ *   OTLP `partialSuccess`. Too large: 413. Wrong origin: 403. Missing or
  *   wrong ingest token: 401. Too many requests from one client: 429 with `Retry-After`.
  * - `POST /v1/scores`: a JSON array of `ScoreRecord`s (what `trace.score()` produces), stored and
  *   forwarded (the Langfuse exporter sends them as `score-create`); answers `{accepted, rejected, errors}`.
@@ -465,7 +466,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const type = mediaType(request);
     const proto = reply === protobuf;
     if (type !== JSON_TYPE && type !== 'text/plain' && !proto) {
-      const accepted = path === '/v1/traces' ? 'application/json or application/x-protobuf (or text/plain for beacons)' : 'application/json';
+      const accepted = `application/json${path === '/v1/traces' ? ' or application/x-protobuf' : ''} (or text/plain for beacons)`;
       return reply(415, errorBody(INVALID_ARGUMENT, `content-type must be ${accepted}, got "${type.slice(0, 60)}"`), cors);
     }
     const body = await readBody(request, maxBodyBytes, budget);

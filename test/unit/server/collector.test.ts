@@ -164,7 +164,7 @@ describe('createCollector: ingest', () => {
     const scores = await post('x', { 'content-type': 'application/x-protobuf' }, '/v1/scores');
     expect(scores.status).toBe(415);
     expect(scores.headers.get('content-type')).toBe('application/json');
-    expect(await messageOf(scores)).toMatch(/must be application\/json, got "application\/x-protobuf"/);
+    expect(await messageOf(scores)).toBe('content-type must be application/json (or text/plain for beacons), got "application/x-protobuf"');
     expect((await post('{}', { 'content-encoding': 'br' })).status).toBe(415);
   });
 
