@@ -5,6 +5,7 @@ import { takenIds } from '../lib/recordId';
 import { textScoreValue } from '../lib/cutAt';
 import { parseJson } from '../lib/parseJson';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
+import { bytesToBase64 } from '../lib/base64';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
 export const LANGFUSE_CLOUD_URL = 'https://cloud.langfuse.com';
@@ -14,30 +15,8 @@ const ENVIRONMENT_ATTR = 'langfuse.environment';
 // OpenTelemetry's resource attribute, which the tracer's `environment` option sets.
 const DEPLOYMENT_ENVIRONMENT = 'deployment.environment.name';
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/**
- * Base64 of the UTF-8 bytes of `s` (standard alphabet, padded). Works in every runtime we target
- * without Buffer or btoa; btoa alone throws on characters beyond Latin-1.
- */
-export const utf8ToBase64 = (s: string): string => {
-  const bytes = new TextEncoder().encode(s);
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + '==';
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '=';
-  }
-  return out;
-};
+/** Base64 of the UTF-8 bytes of `s` (standard alphabet, padded). */
+export const utf8ToBase64 = (s: string): string => bytesToBase64(new TextEncoder().encode(s));
 
 /** The value of an HTTP Basic `authorization` header for `user:pass`, UTF-8 encoded. */
 export const basicAuth = (user: string, pass: string): string => 'Basic ' + utf8ToBase64(`${user}:${pass}`);

@@ -9,6 +9,8 @@
  * unknown fields are skipped, as proto3 requires.
  */
 
+import { bytesToBase64 } from '../../lib/base64';
+
 /** Wire types (protobuf encoding): 0 varint, 1 64-bit, 2 length-delimited, 5 32-bit. */
 const VARINT = 0;
 const I64 = 1;
@@ -119,26 +121,10 @@ export class ProtobufError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const HEX = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 const toHex = (b: Uint8Array): string => {
   let s = '';
   for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
-  return s;
-};
-
-/** Standard, padded base64, as the JSON path stores bytes values. */
-const toBase64 = (b: Uint8Array): string => {
-  let s = '';
-  let i = 0;
-  for (; i + 2 < b.length; i += 3) {
-    const n = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!;
-    s += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
-  }
-  if (i < b.length) {
-    const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8);
-    s += B64[n >> 18]! + B64[(n >> 12) & 63]! + (i + 1 < b.length ? B64[(n >> 6) & 63]! : '=') + '=';
-  }
   return s;
 };
 
@@ -171,9 +157,14 @@ class Reader {
     return lo;
   }
 
-  take(n: number, end: number): Uint8Array {
+  /** Where `n` bytes from here end, when they are there before `end`. */
+  upTo(n: number, end: number): number {
     if (n > end - this.pos) throw new ProtobufError('', `declares ${n} bytes where ${end - this.pos} are left`);
-    const out = this.buf.subarray(this.pos, this.pos + n);
+    return this.pos + n;
+  }
+
+  take(n: number, end: number): Uint8Array {
+    const out = this.buf.subarray(this.pos, this.upTo(n, end));
     this.pos += n;
     return out;
   }
@@ -202,7 +193,8 @@ const scalar = (r: Reader, kind: Exclude<Kind, Schema>, end: number): unknown =>
     case 'hex':
       return toHex(r.take(r.uint32(end), end));
     case 'base64':
-      return toBase64(r.take(r.uint32(end), end));
+      // Standard and padded, as the JSON path stores bytes values.
+      return bytesToBase64(r.take(r.uint32(end), end));
     case 'uint32':
       // An enum or count: a negative one (10 bytes on the wire) is out of range, which the
       // OTLP checks then say in their own words.
@@ -255,11 +247,10 @@ const message = (r: Reader, schema: Schema, end: number, depth: number, out: Rec
       let value: unknown;
       if (nested) {
         if (repeated) at += `[${((out[name] as unknown[] | undefined) ?? []).length}]`;
-        const len = r.uint32(end);
-        if (len > end - r.pos) throw new ProtobufError('', `declares ${len} bytes where ${end - r.pos} are left`);
+        const stop = r.upTo(r.uint32(end), end);
         // A message field that comes again is merged into the first, as protobuf parsers do.
         const merge = !repeated && !schema.oneof ? (out[name] as Record<string, unknown> | undefined) : undefined;
-        value = message(r, kind, r.pos + len, depth + 1, merge);
+        value = message(r, kind, stop, depth + 1, merge);
       } else value = scalar(r, kind, end);
       // A later member of a oneof replaces the earlier one.
       if (schema.oneof) for (const k of Object.keys(out)) delete out[k];
@@ -313,29 +304,30 @@ const putBytes = (out: number[], num: number, bytes: ArrayLike<number>): void =>
 };
 
 /**
+ * The two replies share one shape: field 1 a count (left out when 0) and field 2 a text (left out
+ * when empty). `ExportTracePartialSuccess` is rejected_spans and error_message; `google.rpc.Status`
+ * is code and message.
+ */
+const countAndText = (count: number, text: string): number[] => {
+  const out: number[] = [];
+  if (count > 0) {
+    out.push((1 << 3) | VARINT);
+    putVarint(out, count);
+  }
+  if (text) putBytes(out, 2, encoder.encode(text));
+  return out;
+};
+
+/**
  * An `ExportTraceServiceResponse`: empty on full success, or with `partial_success` holding the
  * rejected count (a non-negative safe integer) and the message.
  */
 export const encodeExportResponse = (partial?: { rejectedSpans: number; errorMessage: string }): Uint8Array<ArrayBuffer> => {
   if (!partial) return new Uint8Array(0);
-  const inner: number[] = [];
-  if (partial.rejectedSpans > 0) {
-    inner.push((1 << 3) | VARINT);
-    putVarint(inner, partial.rejectedSpans);
-  }
-  if (partial.errorMessage) putBytes(inner, 2, encoder.encode(partial.errorMessage));
   const out: number[] = [];
-  putBytes(out, 1, inner);
+  putBytes(out, 1, countAndText(partial.rejectedSpans, partial.errorMessage));
   return Uint8Array.from(out);
 };
 
 /** A `google.rpc.Status` (code 1, message 2): the body of every 4xx and 5xx protobuf reply. */
-export const encodeRpcStatus = (code: number, text: string): Uint8Array<ArrayBuffer> => {
-  const out: number[] = [];
-  if (code > 0) {
-    out.push((1 << 3) | VARINT);
-    putVarint(out, code);
-  }
-  if (text) putBytes(out, 2, encoder.encode(text));
-  return Uint8Array.from(out);
-};
+export const encodeRpcStatus = (code: number, text: string): Uint8Array<ArrayBuffer> => Uint8Array.from(countAndText(code, text));
