@@ -9,6 +9,7 @@ import { fromEnv, type EnvExporter } from './fromEnv';
 import { EXPORT_TIMEOUT_MS } from '../core/processors';
 import { toNodeListener } from './node';
 import { isLoopbackHost } from './loopback';
+import { DEADLINE_EXCEEDED, errorBody, INVALID_ARGUMENT } from './collector/api';
 import { unref } from '../lib/unref';
 
 /**
@@ -192,7 +193,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     const [status, reason] =
       error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-    const body = JSON.stringify({ code: status === 408 ? 4 : 3, message: `the request could not be read as HTTP/1.1 (${error.code ?? 'parse error'}: ${error.message})` });
+    const body = JSON.stringify(
+      errorBody(status === 408 ? DEADLINE_EXCEEDED : INVALID_ARGUMENT, `the request could not be read as HTTP/1.1 (${error.code ?? 'parse error'}: ${error.message})`),
+    );
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   try {

@@ -14,6 +14,8 @@ export const errorBody = (code: number, message: string): { code: number; messag
 export const INVALID_ARGUMENT = 3;
 /** google.rpc.Code for something that does not exist (404). */
 export const NOT_FOUND = 5;
+/** google.rpc.Code for a request that did not arrive in time (408). */
+export const DEADLINE_EXCEEDED = 4;
 
 /** Thrown by the parameter readers; turned into a 400. */
 class BadParam extends Error {}

@@ -136,6 +136,9 @@ const allowHeaders = (requested: string | null): string =>
   requested && requested.length <= 2000 && HEADER_LIST_RE.test(requested.trim()) ? `${ALLOW_HEADERS}, ${requested.trim().toLowerCase()}` : ALLOW_HEADERS;
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
+// Fatal: a body that is not UTF-8 is refused, not read with U+FFFD in it. One decoder serves every
+// request: decode() without `stream` keeps no state between calls.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A request's media type, lower case, without parameters. */
 const mediaType = (request: Request): string => (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -337,44 +340,41 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   };
 
   /**
-   * Per forward target, the records it took (the newest 50,000): a batch sent again (the sender
-   * was told to retry because another target failed, or gave up waiting for the answer) leaves
-   * them out for it. Langfuse keeps every copy it gets.
+   * Per forward target:
+   * - `took`: the records it took (the newest 50,000). A batch sent again (the sender was told to
+   *   retry because another target failed, or gave up waiting for the answer) leaves them out
+   *   for it; Langfuse keeps every copy it gets.
+   * - `busy`: the ids of the records an export to it is still sending. A sender that gave up
+   *   waiting sends its batch again while the first copy may still arrive: those records wait
+   *   for that answer instead of going twice.
    */
-  const taken = forward.map(() => takenIds());
-
-  /**
-   * Per forward target, the ids of the records an export to it is still sending. A sender that
-   * gave up waiting sends its batch again while the first copy may still arrive: those records
-   * wait for that answer instead of going twice.
-   */
-  const sending = forward.map(() => new Set<string>());
+  const targets = forward.map(() => ({ took: takenIds(), busy: new Set<string>() }));
 
   /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
   type Forwarded = { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number; partly: string[] };
   const forwardAll = async (records: TelemetryRecord[], budget: Lease): Promise<Forwarded> => {
     const out: Forwarded = { refused: [], rejected: 0, partly: [] };
     if (forward.length === 0 || records.length === 0) return out;
+    const recordIds = records.map(recordId);
     const results = await Promise.all(
       forward.map((e, i): Promise<ExportResult> | ExportResult => {
-        const busy = sending[i]!;
-        const took = taken[i]!;
+        const { took, busy } = targets[i]!;
         // The records the target has not taken and that are not on their way to it already, with
-        // their ids (computed once). Some on their way in an earlier export: the sender comes back
-        // once that one is answered.
+        // their ids. Some on their way in an earlier export: the sender comes back once that one
+        // is answered.
         const ready: TelemetryRecord[] = [];
         const ids: string[] = [];
-        let later: ExportResult | undefined;
-        for (const r of records) {
-          const id = recordId(r);
+        let stillSending = false;
+        for (let j = 0; j < records.length; j++) {
+          const id = recordIds[j]!;
           if (took.has(id)) continue;
-          if (busy.has(id)) later = STILL_SENDING;
+          if (busy.has(id)) stillSending = true;
           else {
-            ready.push(r);
+            ready.push(records[j]!);
             ids.push(id);
           }
         }
-        if (!ready.length) return later ?? { ok: true };
+        if (!ready.length) return stillSending ? STILL_SENDING : { ok: true };
         for (const id of ids) busy.add(id);
         const done = callExporter(e, ready, EXPORT_TIMEOUT_MS);
         // Registered before the answer below waits: the memory is up to date when the sender hears
@@ -389,7 +389,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
           budget.until(done);
           return { ok: false, retryable: true, reason: `no answer within ${forwardTimeoutMs} ms` };
         });
-        return later ? answer.then((r) => (r.ok ? later : r)) : answer;
+        return stillSending ? answer.then((r) => (r.ok ? STILL_SENDING : r)) : answer;
       }),
     );
     results.forEach((r, i) => {
@@ -462,9 +462,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    * Reads, checks and parses the body of either ingest route: JSON, or on `/v1/traces` binary
    * protobuf (read into the object its JSON form parses to). A Response when refused.
    */
-  const readPayload = async (request: Request, path: string, reply: Reply, cors: Record<string, string>, budget: BodyBudget): Promise<Response | { parsed: unknown }> => {
-    const type = mediaType(request);
-    const proto = reply === protobuf;
+  const readPayload = async (
+    request: Request,
+    type: string,
+    path: string,
+    reply: Reply,
+    cors: Record<string, string>,
+    budget: BodyBudget,
+  ): Promise<Response | { parsed: unknown }> => {
+    const proto = path === '/v1/traces' && type === PROTOBUF_TYPE;
     if (type !== JSON_TYPE && type !== 'text/plain' && !proto) {
       const accepted = `application/json${path === '/v1/traces' ? ' or application/x-protobuf' : ''} (or text/plain for beacons)`;
       return reply(415, errorBody(INVALID_ARGUMENT, `content-type must be ${accepted}, got "${type.slice(0, 60)}"`), cors);
@@ -484,7 +490,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     }
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
+      text = UTF8.decode(body.bytes);
     } catch {
       return reply(400, errorBody(INVALID_ARGUMENT, 'the body is not valid UTF-8'), cors);
     }
@@ -582,7 +588,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const path = url.pathname.slice(basePath.length);
     const ingest = path === '/v1/traces' || path === '/v1/scores';
     // OTLP/HTTP: the reply's content type is the request's, errors (4xx, 5xx) included.
-    const answer = path === '/v1/traces' && request.method === 'POST' && mediaType(request) === PROTOBUF_TYPE ? protobuf : json;
+    const type = mediaType(request);
+    const answer = path === '/v1/traces' && request.method === 'POST' && type === PROTOBUF_TYPE ? protobuf : json;
     const api = path === '/api/traces' || path.startsWith('/api/traces/') || path === '/api/stats';
     if (!ingest && !api) {
       if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { ok: true, store: !!store, forward: forward.length });
@@ -676,7 +683,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const waitUntil = findWaitUntil(env, ctx);
     let response: Response;
     try {
-      const read = await readPayload(request, path, answer, cors, budget);
+      const read = await readPayload(request, type, path, answer, cors, budget);
       if (read instanceof Response) response = read;
       else response = path === '/v1/traces' ? await ingestTraces(answer, read.parsed, cors, budget) : await ingestScores(read.parsed, cors, budget);
     } finally {

@@ -418,6 +418,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     let inserted = 0;
     for (const r of spans) {
       const f = spanFacts(r);
+      const spanName = wellFormed(r.name);
       let resourceId = resourceOf.get(r.resource);
       if (resourceId === undefined) {
         resourceId = resourceIdOf(JSON.stringify(r.resource ?? { attrs: {}, scope: { name: '' } }));
@@ -427,7 +428,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
         r.traceId,
         r.spanId,
         r.parentId ?? null,
-        wellFormed(r.name),
+        spanName,
         r.kind,
         f.service ?? null,
         r.startMs,
@@ -448,7 +449,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       if (Number(changes) === 0) continue;
       inserted++;
       const rank = !r.parentId ? RANK_ROOT : f.traceName ? RANK_TRACE_NAME : r.remoteParent ? RANK_REMOTE_CHILD : RANK_ANY;
-      const name = rank === RANK_TRACE_NAME ? f.traceName! : wellFormed(r.name);
+      const name = rank === RANK_TRACE_NAME ? f.traceName! : spanName;
       let d = deltas.get(r.traceId);
       if (!d) {
         d = {
