@@ -19,8 +19,6 @@ interface Active {
   transport: DeliveryStatus['transport'];
   buffer?: PageBuffer;
   sink?: Sink;
-  /** The in-memory path of a server or edge runtime (a page's goes through its sink). */
-  memory?: MemoryPath;
   /** Why the records do not take the path asked for: see `DeliveryStatus.fallback`. */
   fallback?: string;
   stop(): void;
@@ -73,19 +71,15 @@ const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
     },
   ));
 
-/** The core's batch processor, with the counts and last error the worker's flusher keeps. */
-interface MemoryPath {
-  bp: BatchProcessor;
-  status(): DeliveryStatus;
-  flushNow(): Promise<FlushResult>;
-}
-
 /**
- * A batch a receiver refused for good (a wrong token, an origin the collector does not allow) is
- * lost here, as the worker dead-letters it: counted as `deadLettered` with its reason as
- * `lastError`, never counted as sent. Nothing outlives the page, so none is kept.
+ * A sink over the core's in-memory batch processor, with the counts and last error the worker's
+ * flusher keeps: a server's path, a page's when the app asks for it, and a page's last resort
+ * when IndexedDB fails too. A batch a receiver refused for good (a wrong token, an origin the
+ * collector does not allow) is lost here, as the worker dead-letters it: counted as
+ * `deadLettered` with its reason as `lastError`, never counted as sent. Nothing outlives the
+ * process here, so none is kept.
  */
-const memoryPath = (exporter: Exporter, batch: BatchOptions): MemoryPath => {
+const memorySink = (exporter: Exporter, batch: BatchOptions): Sink & { bp: BatchProcessor } => {
   const counts = emptyStatus('memory');
   // Whether lastError came from a failure a retry can fix: the next success clears it, while a
   // refusal or a partial success stays until another failure replaces it (DeliveryStatus.lastError).
@@ -106,7 +100,16 @@ const memoryPath = (exporter: Exporter, batch: BatchOptions): MemoryPath => {
   });
   return {
     bp,
-    status: () => ({ ...counts, queued: bp.queued(), dropped: bp.dropped() }),
+    transport: 'memory',
+    hand: async (records) => {
+      for (const r of records) {
+        if (r.rec === 'span') bp.onEnd?.(r);
+        else bp.onScore?.(r);
+      }
+      return records.length;
+    },
+    // What waits for its batch leaves now, or never.
+    leaving: () => void bp.forceFlush?.().catch(reportInternal),
     // As the worker's flush: ok when nothing is left waiting, counting what the receiver took.
     // A batch that fails for now goes back to the queue (as does everything while a receiver's
     // Retry-After lasts), so what is still queued afterwards was not sent.
@@ -118,39 +121,23 @@ const memoryPath = (exporter: Exporter, batch: BatchOptions): MemoryPath => {
         ? { ok: false, retryable: true, reason: `${left} records are still waiting: the receiver did not take them` }
         : { ok: true, sent: counts.delivered + counts.rejected - before };
     },
-  };
-};
-
-/**
- * A sink over the core's in-memory batch processor: the page's path when the app asks for it, and
- * its last resort when IndexedDB fails too. Nothing outlives the page here, so its requests go
- * with `keepalive` when small enough, and all it holds goes at once when the page is hidden.
- */
-const memorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
-  // Loaded now, not on the first batch: a page closed within its first second still sends.
-  void loadTail();
-  // A module that did not load fails the export, which the batch retries (lazyExporter).
-  const memory = memoryPath(lazyExporter(() => loadTail().then((m) => m!.keepaliveExporter(config))), batch);
-  const { bp } = memory;
-  return {
-    transport: 'memory',
-    hand: async (records) => {
-      for (const r of records) {
-        if (r.rec === 'span') bp.onEnd?.(r);
-        else bp.onScore?.(r);
-      }
-      return records.length;
-    },
-    // What waits for its batch leaves now, or never.
-    leaving: () => void bp.forceFlush?.().catch(reportInternal),
-    flushNow: memory.flushNow,
-    status: async () => memory.status(),
+    status: async () => ({ ...counts, queued: bp.queued(), dropped: bp.dropped() }),
     deadLetters: async () => [],
     stop: () => bp.shutdown?.(),
   };
 };
 
-/** Which path `auto` and the others come to in this page, and why, when it is not the one asked for. */
+/**
+ * A page's memory sink: its requests go with `keepalive` when small enough, and all it holds goes
+ * at once when the page is hidden.
+ */
+const pageMemorySink = (config: DeliveryConfig, batch: BatchOptions): Sink => {
+  // Loaded now, not on the first batch: a page closed within its first second still sends.
+  void loadTail();
+  // A module that did not load fails the export, which the batch retries (lazyExporter).
+  return memorySink(lazyExporter(() => loadTail().then((m) => m!.keepaliveExporter(config))), batch);
+};
+
 const pickTransport = (t: ResolvedTransport): [path: 'worker' | 'page' | 'memory', why?: string] => {
   const g = globalThis as {
     indexedDB?: unknown;
@@ -232,9 +219,9 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   // Servers and edge runtimes batch from memory straight to the endpoint. A page that sends from
   // memory still goes through the page buffer and the sink below, for its page-hide hand-over.
   if (!isPage()) {
-    const memory = memoryPath(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
-    tracer.addProcessor(memory.bp);
-    active = { transport: 'memory', memory, stop: () => undefined };
+    const sink = memorySink(otlpExporter(resolved.endpoint, headers), tracer.config.batch);
+    tracer.addProcessor(sink.bp);
+    active = { transport: 'memory', sink, stop: () => undefined };
     return;
   }
   const [transport, why] = pickTransport(t);
@@ -286,7 +273,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       (error: unknown) => {
         reportInternal(error);
         fallBack('page-unloaded', `the page outbox did not load (${String(error)})`, 'memory');
-        use(memorySink(config, tracer.config.batch));
+        use(pageMemorySink(config, tracer.config.batch));
       },
     ));
   const checkSink = (): void => {
@@ -299,11 +286,11 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       usePage().catch(reportInternal);
     } else if (sink.transport === 'page') {
       fallBack('page-failing', 'IndexedDB is not usable in this page', 'memory');
-      use(memorySink(config, tracer.config.batch));
+      use(pageMemorySink(config, tracer.config.batch));
     }
   };
 
-  if (transport === 'memory') use(memorySink(config, tracer.config.batch));
+  if (transport === 'memory') use(pageMemorySink(config, tracer.config.batch));
   else if (transport === 'worker') {
     const client = connectWorker({
       workerUrl: t.workerUrl,
@@ -378,7 +365,6 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
 export const getStatus = async (): Promise<DeliveryStatus> => {
   const a = active;
   if (!a) return emptyStatus('none');
-  if (a.memory) return a.memory.status();
   let s = emptyStatus(a.transport);
   if (a.sink) {
     try {
@@ -466,7 +452,6 @@ export const flushNow = async (): Promise<FlushResult> => {
   const a = active;
   if (!a) return { ok: true, sent: 0 };
   try {
-    if (a.memory) return await a.memory.flushNow();
     await a.buffer?.handAll(false);
     if (!a.sink) return { ok: false, retryable: true, reason: 'the delivery path is still starting' };
     return await a.sink.flushNow();
