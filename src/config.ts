@@ -280,10 +280,11 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
     }
   }
 
-  const members = Object.entries(object('baggage', opts.baggage, 'an object of keys to text'));
+  const given = object('baggage', opts.baggage, 'an object of keys to text');
+  const members = Object.entries(given);
   for (const [key, value] of members) if (!key || typeof value !== 'string') fail(call, `baggage["${key}"]`, 'text', value);
   if (members.length > MAX_BAGGAGE_MEMBERS) fail(call, 'baggage', `at most ${MAX_BAGGAGE_MEMBERS} members`, members.length);
-  const baggage = withMembers(undefined, Object.fromEntries(members) as Record<string, string>);
+  const baggage = withMembers(undefined, given as Record<string, string>);
 
   const b = object('batch', opts.batch);
   const batch = {

@@ -154,8 +154,10 @@ export const batchProcessor = (
         inFlight = undefined;
         // Too large: the batch goes back and is sent in halves, at once; one record alone is refused.
         const split = !result.ok && result.status === 413 && batch.length > 1;
+        // What the batch came to: a split is a failure that goes again.
+        const outcome: ExportResult = split ? { ...result, ok: false, retryable: true } : result;
         try {
-          onResult?.(split ? { ...result, ok: false, retryable: true } : result, batch);
+          onResult?.(outcome, batch);
         } catch (error) {
           reportInternal(error);
         }
@@ -163,7 +165,7 @@ export const batchProcessor = (
         if (split) limit = ceiling = batch.length >> 1;
         else if (!result.ok && result.status === 413) ceiling = maxBatchSize;
         else if (result.ok) limit = Math.min(ceiling, limit * 2);
-        if (result.ok || !(result.retryable || split)) {
+        if (outcome.ok || !outcome.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;
           notBefore = retryAfterUntil = 0;
@@ -183,8 +185,8 @@ export const batchProcessor = (
           // Half of the wait is random ("equal jitter"): the servers of one deployment that failed
           // together against the same receiver do not all come back at the same moment.
           const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
-          notBefore = Date.now() + (result.retryAfterMs ?? backoff);
-          if (result.retryAfterMs !== undefined) retryAfterUntil = notBefore;
+          notBefore = Date.now() + (outcome.retryAfterMs ?? backoff);
+          if (outcome.retryAfterMs !== undefined) retryAfterUntil = notBefore;
         }
         // The wait (none for a split) replaces a timer armed meanwhile by new records.
         clearTimeout(timer);

@@ -852,14 +852,13 @@ export class Span implements SpanRecord {
       // Every span carries the tags: cleaned once per change of them, not once per span.
       let clean = t.cleanTags;
       if (!clean) {
+        // Cleaning counts its cuts on this span; later spans add the count kept with the tags.
         const x = this.ex();
         const before = x.truncated;
         const list = [...t.tags].map((tag) => this.cleanString(tag, A.TRACE_TAGS));
         clean = t.cleanTags = [list, x.truncated - before];
-        x.truncated = before;
-      }
+      } else if (clean[1]) this.ex().truncated += clean[1];
       this.store(A.TRACE_TAGS, clean[0].slice());
-      if (clean[1]) this.ex().truncated += clean[1];
     }
     if (t.environment && !this.isTraceRoot()) this.write(A.ENVIRONMENT, t.environment);
     const truncated = this[kX]?.truncated;

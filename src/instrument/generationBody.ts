@@ -74,7 +74,8 @@ export const generationBody = (res: Response, gen: Generation | undefined): Gene
     isSse,
     push: (chunk) => sse?.push(chunk),
     end(value) {
-      if (gen && !sawOutput && firstEventMs !== undefined) startOnce(firstEventMs);
+      // Set only while a generation listens.
+      if (!sawOutput && firstEventMs !== undefined) startOnce(firstEventMs);
       // A call that did not stream: its usage is in the body the app parsed.
       if (gen && !sse) {
         const found = usageFromBody(value);

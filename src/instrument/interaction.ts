@@ -2,7 +2,7 @@ import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
-import { isPage } from '../lib/isPage';
+import { isBrowserPage } from '../lib/isPage';
 import { reportInternal } from '../lib/reportInternal';
 import { epochOf } from '../lib/now';
 import { getPageContext, interactionContext, setPageContext, type InteractionContext } from './interactionContext';
@@ -136,7 +136,7 @@ const eventEpochMs = (e: Event): number | undefined => {
  */
 export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
   const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
-  if (typeof w.addEventListener !== 'function' || !isPage()) return () => undefined;
+  if (!isBrowserPage()) return () => undefined;
   let ctx = opts.context ?? getPageContext();
   if (!ctx) {
     ctx = interactionContext();
@@ -183,7 +183,7 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
   };
 
   const types = ['click', 'submit', 'keydown'];
-  for (const type of types) w.addEventListener(type, onEvent, true);
+  for (const type of types) w.addEventListener!(type, onEvent, true);
   return () => {
     for (const type of types) w.removeEventListener?.(type, onEvent, true);
   };

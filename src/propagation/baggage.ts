@@ -18,6 +18,7 @@
  *   There is no per-member cap: a single 8192-byte member is valid and is sent.
  */
 import { joinHeader, trimOws } from './carrier';
+import { wellFormed } from '../lib/wellFormed';
 
 /** One baggage member. */
 export interface BaggageEntry {
@@ -42,12 +43,10 @@ const HEX2_RE = /^[0-9a-fA-F]{2}$/;
 // encodeURIComponent leaves these alone although RFC 3986 reserves them; encoding them too
 // gives the output the W3C reference serializer expects.
 const EXTRA_ENCODE_RE = /[!'()*]/g;
-// A surrogate pair, or a lone surrogate. encodeURIComponent throws on a lone one; WHATWG's UTF-8
-// encoder writes U+FFFD instead, and so do we. (No lookbehind: Safari < 16.4 rejects it.)
-const SURROGATE_RE = /[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g;
-
+// encodeURIComponent throws on a lone surrogate; WHATWG's UTF-8 encoder writes U+FFFD instead,
+// and so do we (wellFormed).
 const percentEncode = (s: string): string =>
-  encodeURIComponent(s.replace(SURROGATE_RE, (m) => (m.length > 1 ? m : '\ufffd'))).replace(
+  encodeURIComponent(wellFormed(s)).replace(
     EXTRA_ENCODE_RE,
     (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase(),
   );
