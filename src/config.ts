@@ -7,7 +7,7 @@ import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
 import { MAX_BAGGAGE_MEMBERS, withMembers, type Baggage } from './propagation/baggage';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
-import { isPage } from './lib/isPage';
+import { isBrowser } from './lib/isPage';
 import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
@@ -199,14 +199,13 @@ const isScalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 
 const isAttributeValue = (v: unknown): boolean =>
   isScalar(v) || (Array.isArray(v) && v.every((x) => isScalar(x) && typeof x === typeof v[0]));
 
-const isWorkerScope = (): boolean =>
-  typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
-
 /**
  * Validates options and fills in defaults. This is the one place edgetrace throws: a `TypeError`
- * naming the call, the option, what was expected and what was received.
+ * naming the call, the option, what was expected and what was received. `detected` are resource
+ * attributes found in the runtime (the browser, the server runtime, `OTEL_RESOURCE_ATTRIBUTES`):
+ * the options given explicitly, `resource` above all, win over them.
  */
-export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): ResolvedConfig => {
+export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detected?: Attributes): ResolvedConfig => {
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
   if (!isObject(opts)) fail(call, 'options', 'an object', opts);
   // One checker per kind of option; each returns the value or throws naming the option.
@@ -300,6 +299,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()'): Resolv
   }
 
   const resource: Attributes = {
+    ...detected,
     'service.name': serviceName,
     'telemetry.sdk.name': SDK_NAME,
     'telemetry.sdk.language': sdkLanguage(),
@@ -362,7 +362,7 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
       fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
     }
-    if (lf.secretKey && (isPage() || isWorkerScope()) && opts.dangerouslyAllowSecretInBrowser !== true) {
+    if (lf.secretKey && isBrowser() && opts.dangerouslyAllowSecretInBrowser !== true) {
       throw new TypeError(
         `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
           'Send spans to your own collector (`endpoint`), which relays them to Langfuse with the secret key kept on the server ' +

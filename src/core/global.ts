@@ -5,6 +5,8 @@ import { batchProcessor } from './processors';
 import type { Span } from './span';
 import { scopedTracer } from './scoped';
 import { lazyExporter } from '../export/lazy';
+import { browserResource } from '../lib/browserResource';
+import { isBrowser } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { setupTransport } from '../transport/index';
 import { resolveTransport } from '../transport/options';
@@ -27,7 +29,8 @@ export const init = (opts: InitOptions = {}): Tracer => {
   const transport = resolveTransport(opts);
   const instrument = resolveInstrument(opts);
   const page = pageContext(opts, instrument);
-  const tracer = createTracer(page ? { ...opts, contextManager: page } : opts, 'init()');
+  // A page or a worker says which browser it is; a server's init() adds nothing (see createServerTracer).
+  const tracer = createTracer(page ? { ...opts, contextManager: page } : opts, 'init()', isBrowser() ? browserResource() : undefined);
   if (global) {
     warnOnce('init-twice', 'init() was called again; the new tracer replaces the old one, which is flushed and shut down.');
     stop().catch(reportInternal);

@@ -1,4 +1,4 @@
-import type { ScoreRecord, SpanRecord } from '../protocol';
+import type { Attributes, ScoreRecord, SpanRecord } from '../protocol';
 import { resolveConfig, type FilterOptions, type ResolvedConfig, type SpanMatcher, type TracerOptions } from '../config';
 import type { SpanContext } from '../propagation/traceparent';
 import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
@@ -76,10 +76,11 @@ const isSpanContext = (p: unknown): p is SpanContext =>
 
 /**
  * Creates a tracer. Throws a `TypeError` naming the option when `opts` is invalid; after that,
- * nothing it returns throws into the caller.
+ * nothing it returns throws into the caller. (`call` and `detected` are for `init()` and
+ * `createServerTracer()`: the name errors give, and the resource attributes they found.)
  */
-export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()'): Tracer => {
-  const cfg = resolveConfig(opts, call);
+export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', detected?: Attributes): Tracer => {
+  const cfg = resolveConfig(opts, call, detected);
   const ctx: ContextManager = opts.contextManager ?? defaultContext();
   const processors = opts.processors ? [...opts.processors] : [];
   if (opts.exporter) processors.push(batchProcessor(opts.exporter, cfg.batch));

@@ -9,3 +9,6 @@ export const isPage = (): boolean => {
 
 /** Whether this is a browser page whose events can be listened to: what the page instrumentations need. */
 export const isBrowserPage = (): boolean => isPage() && typeof (globalThis as { addEventListener?: unknown }).addEventListener === 'function';
+
+/** Whether this is a browser: a page, or a web or service worker (`importScripts` is theirs). */
+export const isBrowser = (): boolean => isPage() || typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';

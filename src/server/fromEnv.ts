@@ -1,4 +1,4 @@
-import type { Exporter } from '../protocol';
+import type { Attributes, Exporter } from '../protocol';
 import { fail } from '../config';
 import { createOtlpExporter } from '../export/http';
 import { createLangfuseExporter, LANGFUSE_CLOUD_URL } from '../export/langfuse';
@@ -18,8 +18,10 @@ let saidNone = false;
 /** An exporter made by {@link fromEnv}, with what it was made from. */
 export interface EnvExporter extends Exporter {
   readonly mode: TracingMode;
-  /** `OTEL_SERVICE_NAME`, when set. */
+  /** `OTEL_SERVICE_NAME`, when set, else `service.name` from `OTEL_RESOURCE_ATTRIBUTES`. */
   readonly serviceName?: string;
+  /** `OTEL_RESOURCE_ATTRIBUTES`, when set: the resource attributes every span of a tracer using this exporter carries. */
+  readonly resource?: Attributes;
   /**
    * Where spans go: a URL (origin and path only: a user name, password or query in the
    * configured one stays out), a file, `console` or `none`.
@@ -48,6 +50,7 @@ const VARIABLES = [
   'TRACING_MODE',
   'TRACING_JSONL_PATH',
   'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
   'OTEL_EXPORTER_OTLP_HEADERS',
@@ -132,6 +135,30 @@ export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_H
   return out;
 };
 
+/**
+ * Parses `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs joined by `,`, keys and values
+ * percent-encoded, every value a string (OpenTelemetry's resource SDK). A pair that cannot be
+ * read makes the whole variable a mistake: it throws naming the variable and the pair.
+ */
+export const parseResourceAttributes = (value: string): Attributes => {
+  const out: Attributes = {};
+  for (const part of value.split(',')) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    let key = '';
+    let v = '';
+    try {
+      key = decodeURIComponent(part.slice(0, Math.max(eq, 0)).trim());
+      v = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      key = '';
+    }
+    if (!key) fail(CALL, 'OTEL_RESOURCE_ATTRIBUTES', 'a list of key=value pairs separated by commas, percent-encoded', part.trim());
+    out[key] = v;
+  }
+  return out;
+};
+
 const httpUrl = (variable: string, value: string): string => {
   if (!isHttpUrl(value)) fail(CALL, variable, 'an absolute http(s) URL', value);
   return value;
@@ -183,13 +210,19 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - otlp: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus `/v1/traces`;
  *   `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`k=v,k2=v2`, percent-decoded).
  * - jsonl: `TRACING_JSONL_PATH` (default `.edgetrace/spans.jsonl`), Node, Deno and Bun only.
- * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`.
+ * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`, `OTEL_RESOURCE_ATTRIBUTES`
+ *   (`k=v,k2=v2`, percent-decoded) as `resource`; `createServerTracer` and `withTracing` put both
+ *   on their spans.
  * Throws a `TypeError` naming the variable that is missing or invalid.
  */
 export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: FromEnvOptions = {}): EnvExporter => {
   if (typeof given !== 'object' || given === null) fail(CALL, 'env', 'an object of environment variables', given);
   const env = variablesOf(given);
-  const serviceName = str(env, 'OTEL_SERVICE_NAME');
+  const attrs = str(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  const resource = attrs ? parseResourceAttributes(attrs) : undefined;
+  // OpenTelemetry's order: OTEL_SERVICE_NAME over the service.name in OTEL_RESOURCE_ATTRIBUTES.
+  const fromAttrs = resource?.['service.name'];
+  const serviceName = str(env, 'OTEL_SERVICE_NAME') ?? (typeof fromAttrs === 'string' && fromAttrs ? fromAttrs : undefined);
   const named = str(env, 'TRACING_MODE')?.toLowerCase();
   if (named !== undefined && !MODES.includes(named as TracingMode)) fail(CALL, 'TRACING_MODE', `one of ${MODES.join(', ')}`, env.TRACING_MODE);
   if (named === undefined) {
@@ -218,6 +251,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
     shutdown: () => exporter.shutdown?.() ?? Promise.resolve(),
     mode,
     serviceName,
+    resource,
     target,
   });
 

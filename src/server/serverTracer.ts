@@ -1,8 +1,9 @@
-import type { Exporter } from '../protocol';
+import type { Attributes, Exporter } from '../protocol';
 import type { TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
 import { requestProcessor } from './requestProcessor';
 import { serverContext } from './scope';
+import { runtimeResource } from './runtimeResource';
 
 /** Options for {@link createServerTracer}: the tracer's options; `exporter` is flushed per request. */
 export type ServerTracerOptions = TracerOptions;
@@ -11,7 +12,9 @@ export type ServerTracerOptions = TracerOptions;
  * Creates a tracer for a server or edge handler: the current span lives in AsyncLocalStorage
  * (unless `contextManager` says otherwise), and `exporter` sits behind a {@link requestProcessor},
  * which holds records until `tracer.flush()`, so `withTracing` sends each request's spans in one
- * export inside that request's `waitUntil`. Other `processors` are kept as given.
+ * export inside that request's `waitUntil`. Other `processors` are kept as given. The spans'
+ * resource names the runtime (`process.runtime.name`, `process.runtime.version`), under
+ * `OTEL_RESOURCE_ATTRIBUTES` when the exporter came from `fromEnv()`, under `resource`.
  * Throws a `TypeError` naming the option when `opts` is invalid.
  */
 export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
@@ -23,8 +26,12 @@ export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
     }
     processors.push(requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
   }
-  // `fromEnv(env)` carries OTEL_SERVICE_NAME on the exporter it returns; an explicit option wins.
-  const envName = (exporter as { serviceName?: unknown } | undefined)?.serviceName;
+  // `fromEnv(env)` carries OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on the exporter it
+  // returns; explicit options win over them, and they over what the runtime tells.
+  const fromEnv = exporter as { serviceName?: unknown; resource?: unknown } | undefined;
+  const envName = fromEnv?.serviceName;
   const serviceName = opts.serviceName ?? (typeof envName === 'string' ? envName : undefined);
-  return createTracer({ contextManager: serverContext(), ...rest, serviceName, processors }, 'createServerTracer()');
+  const envResource = fromEnv?.resource;
+  const detected = { ...runtimeResource(), ...(typeof envResource === 'object' && envResource !== null ? (envResource as Attributes) : undefined) };
+  return createTracer({ contextManager: serverContext(), ...rest, serviceName, processors }, 'createServerTracer()', detected);
 };

@@ -140,12 +140,24 @@ test('a script tag with data-endpoint sends the page\'s spans as OTLP JSON', asy
   expect(root!.parentSpanId ?? '').toBe('');
   expect(child!.attributes).toContainEqual({ key: 'k', value: { intValue: '1' } });
 
+  // The browser names itself on the resource, as the page reads it.
+  const nav = await page.evaluate(() => ({
+    ua: navigator.userAgent,
+    language: navigator.language,
+    brands: (navigator as unknown as { userAgentData: { brands: { brand: string; version: string }[] } }).userAgentData.brands.map((b) => `${b.brand} ${b.version}`),
+  }));
+  expect(nav.brands.some((b) => b.startsWith('Chromium '))).toBe(true);
   for (const r of received) {
     expect(r.contentType).toContain('application/json');
     for (const rs of r.body.resourceSpans) {
       expect(rs.resource?.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'e2e-page' } });
       // A page is OpenTelemetry's `webjs`.
       expect(rs.resource?.attributes).toContainEqual({ key: 'telemetry.sdk.language', value: { stringValue: 'webjs' } });
+      expect(rs.resource?.attributes).toContainEqual({ key: 'user_agent.original', value: { stringValue: nav.ua } });
+      expect(rs.resource?.attributes).toContainEqual({ key: 'browser.language', value: { stringValue: nav.language } });
+      expect(rs.resource?.attributes).toContainEqual({ key: 'browser.mobile', value: { boolValue: false } });
+      const brands = rs.resource?.attributes.find((a) => a.key === 'browser.brands')?.value as { arrayValue?: { values: { stringValue: string }[] } } | undefined;
+      expect(brands?.arrayValue?.values.map((v) => v.stringValue)).toEqual(nav.brands);
     }
   }
   expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);

@@ -13,8 +13,17 @@ import type { OtlpSpan } from '../../src/export/otlp';
 // runtime has it, awaited where it does not).
 interface Export {
   service: string;
+  resource: Record<string, string | undefined>;
   spans: OtlpSpan[];
 }
+
+// What each runtime calls itself on the spans' resource (`process.runtime.name`), and whether it tells its version.
+const RUNTIME_NAMES: Record<string, [name: string, versioned: boolean]> = {
+  workerd: ['cloudflare-workers', false],
+  'edge-runtime': ['edge-runtime', false],
+  deno: ['deno', true],
+  bun: ['bun', true],
+};
 
 let rx: Receiver;
 beforeAll(async () => {
@@ -44,6 +53,7 @@ const exportsOf = (traceId: string): Export[] =>
     .flatMap((body) =>
       body.resourceSpans.map((rs) => ({
         service: rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '',
+        resource: Object.fromEntries(rs.resource.attributes.map((a) => [a.key, a.value.stringValue])),
         spans: rs.scopeSpans.flatMap((ss) => ss.spans),
       })),
     )
@@ -88,6 +98,9 @@ for (const runtime of RUNTIMES) {
       const [exp, ...more] = await waitForExport(traceId);
       expect(more).toEqual([]);
       expect(exp!.service).toBe(`edge-${runtime.name}`);
+      const [runtimeName, versioned] = RUNTIME_NAMES[runtime.name]!;
+      expect(exp!.resource['process.runtime.name']).toBe(runtimeName);
+      expect(exp!.resource['process.runtime.version']).toEqual(versioned ? expect.stringMatching(/^\d+\.\d+\.\d+/) : undefined);
       const server = exp!.spans.find((s) => s.kind === 2)!;
       const clients = exp!.spans.filter((s) => s.kind === 3);
       expect(server).toMatchObject({ traceId, parentSpanId: PARENT, name: 'GET' });

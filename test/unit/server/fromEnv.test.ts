@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SpanRecord } from '../../../src/protocol';
-import { fromEnv, otlpTracesUrl, parseOtlpHeaders } from '../../../src/server/fromEnv';
+import { fromEnv, otlpTracesUrl, parseOtlpHeaders, parseResourceAttributes } from '../../../src/server/fromEnv';
 import { createJsonlExporter } from '../../../src/server/jsonl';
 import { spanRecord } from '../../helpers/records';
 
@@ -233,5 +233,30 @@ describe('createJsonlExporter', () => {
     const result = await e.export([span]);
     expect(result.ok).toBe(false);
     expect(result).toMatchObject({ retryable: true });
+  });
+
+  describe('OTEL_RESOURCE_ATTRIBUTES', () => {
+    it('parses percent-encoded pairs, every value a string', () => {
+      expect(parseResourceAttributes(' service.namespace = shop , k%2C1=a%3Db%20c,empty=,deployment.environment.name=prod ,')).toEqual({
+        'service.namespace': 'shop',
+        'k,1': 'a=b c',
+        empty: '',
+        'deployment.environment.name': 'prod',
+      });
+    });
+
+    it('throws naming the variable and the pair that cannot be read', () => {
+      expect(() => parseResourceAttributes('a=1,novalue')).toThrow(/fromEnv\(\): "OTEL_RESOURCE_ATTRIBUTES" must be a list of key=value pairs.*got "novalue"/);
+      expect(() => parseResourceAttributes('=1')).toThrow(/OTEL_RESOURCE_ATTRIBUTES.*got "=1"/);
+      expect(() => parseResourceAttributes('a=%E0%A4%A')).toThrow(/OTEL_RESOURCE_ATTRIBUTES.*got "a=%E0%A4%A"/);
+      expect(() => fromEnv({ TRACING_MODE: 'none', OTEL_RESOURCE_ATTRIBUTES: 'x' })).toThrow(/OTEL_RESOURCE_ATTRIBUTES/);
+    });
+
+    it('is carried as resource, its service.name under OTEL_SERVICE_NAME', () => {
+      const attrs = { TRACING_MODE: 'console', OTEL_RESOURCE_ATTRIBUTES: 'service.name=shop,team=checkout' };
+      expect(fromEnv(attrs)).toMatchObject({ serviceName: 'shop', resource: { 'service.name': 'shop', team: 'checkout' } });
+      expect(fromEnv({ ...attrs, OTEL_SERVICE_NAME: 'api' })).toMatchObject({ serviceName: 'api', resource: { team: 'checkout' } });
+      expect(fromEnv({ TRACING_MODE: 'console' }).resource).toBeUndefined();
+    });
   });
 });

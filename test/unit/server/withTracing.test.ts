@@ -763,6 +763,30 @@ describe('withTracing', () => {
     expect(names).toEqual(['svc-from-env', 'explicit']);
   });
 
+  it('names the runtime and carries OTEL_RESOURCE_ATTRIBUTES on the resource, under explicit options', async () => {
+    const env = {
+      TRACING_MODE: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.base,
+      OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs,service.version=9,cloud.region=eu%2Dwest,process.runtime.name=custom',
+    };
+    const seen: Record<string, unknown>[] = [];
+    const cases = [{ exporter: fromEnv(env) }, { exporter: fromEnv({ ...env, OTEL_SERVICE_NAME: 'svc' }), serviceVersion: '10', resource: { 'cloud.region': 'us' } }];
+    for (const opts of cases) {
+      await serveOnce(withTracing(() => new Response('x'), opts), new Request('http://x/'));
+      const [req] = await rx.waitFor(seen.length + 1, '/v1/traces').then((all) => all.slice(-1));
+      const attrs = JSON.parse(req!.body).resourceSpans[0].resource.attributes as { key: string; value: { stringValue?: string } }[];
+      seen.push(Object.fromEntries(attrs.map((a) => [a.key, a.value.stringValue])));
+    }
+    // OTEL_RESOURCE_ATTRIBUTES is read as given (also over the detected runtime name); the
+    // runtime's version stays, and explicit options win over the variable.
+    expect(seen[0]).toMatchObject({ 'service.name': 'from-attrs', 'service.version': '9', 'cloud.region': 'eu-west', 'process.runtime.name': 'custom', 'process.runtime.version': process.versions.node });
+    expect(seen[1]).toMatchObject({ 'service.name': 'svc', 'service.version': '10', 'cloud.region': 'us' });
+    // Without the variable, the runtime names itself.
+    await serveOnce(withTracing(() => new Response('x'), { exporter: fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base }) }), new Request('http://x/'));
+    const [last] = await rx.waitFor(3, '/v1/traces').then((all) => all.slice(-1));
+    expect(JSON.parse(last!.body).resourceSpans[0].resource.attributes).toContainEqual({ key: 'process.runtime.name', value: { stringValue: 'nodejs' } });
+  });
+
   it('serves requests untraced, and says so once, when env configuration is invalid', async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const handler = withTracing((_req: Request, env: { n: number }) => new Response(String(env.n)));
