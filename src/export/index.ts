@@ -13,7 +13,7 @@ export type {
 } from './otlp';
 export { combineResults, httpReason, isRetryableStatus, networkError, parseRetryAfter, toExportResult } from './result';
 export { captureFetch, createOtlpExporter, DEFAULT_TIMEOUT_MS, sendJson, splitSpans } from './http';
-export type { JsonRequest, OtlpExporterOptions } from './http';
+export type { Compression, JsonRequest, OtlpExporterOptions } from './http';
 export {
   basicAuth,
   createLangfuseExporter,

@@ -1,5 +1,5 @@
 import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
-import { captureFetch, sendJson, timeoutOption } from './http';
+import { captureFetch, compressionOption, sendJson, timeoutOption, type Compression } from './http';
 import { toOtlpJson } from './otlp';
 import { takenIds } from '../lib/recordId';
 import { textScoreValue } from '../lib/cutAt';
@@ -38,6 +38,8 @@ export interface LangfuseExporterOptions {
   fetch?: typeof fetch;
   /** Abort a request after this many milliseconds. Default 10000. */
   timeoutMs?: number;
+  /** `gzip` sends span requests gzip-compressed, which Langfuse's OTLP endpoint takes. Default `none`. */
+  compression?: Compression;
 }
 
 /** One `score-create` event of Langfuse's ingestion batch. */
@@ -181,6 +183,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
   const base = (opts.baseUrl ?? LANGFUSE_CLOUD_URL).replace(/\/+$/, '');
   const fetchFn = captureFetch(opts.fetch);
   const timeoutMs = timeoutOption('createLangfuseExporter()', opts.timeoutMs);
+  const gzip = compressionOption('createLangfuseExporter()', opts.compression);
   const env = opts.environment;
   const auth = basicAuth(opts.publicKey, opts.secretKey);
   const scoreHeaders = new Headers({ authorization: auth, 'content-type': 'application/json' });
@@ -206,7 +209,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
           if (!has(sp.attributes)) sp.attributes.push({ key: ENVIRONMENT_ATTR, value: { stringValue: value } });
     }
     const body = JSON.stringify(req);
-    return sendJson({ fetch: fetchFn, url: `${base}/api/public/otel/v1/traces`, headers: spanHeaders, body, timeoutMs });
+    return sendJson({ fetch: fetchFn, url: `${base}/api/public/otel/v1/traces`, headers: spanHeaders, body, timeoutMs, gzip });
   };
 
   // Set once the ingestion endpoint answered that it is gone: every later batch of scores goes

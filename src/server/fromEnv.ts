@@ -1,6 +1,6 @@
 import type { Attributes, Exporter } from '../protocol';
 import { fail } from '../config';
-import { createOtlpExporter } from '../export/http';
+import { createOtlpExporter, type Compression } from '../export/http';
 import { createLangfuseExporter, LANGFUSE_CLOUD_URL } from '../export/langfuse';
 import { createConsoleExporter } from '../export/console';
 import { noneExporter } from '../export/none';
@@ -55,6 +55,8 @@ const VARIABLES = [
   'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
   'OTEL_EXPORTER_OTLP_HEADERS',
   'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_EXPORTER_OTLP_COMPRESSION',
+  'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION',
   'LANGFUSE_PUBLIC_KEY',
   'LANGFUSE_SECRET_KEY',
   'LANGFUSE_BASE_URL',
@@ -209,6 +211,8 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  *   name `LANGFUSE_HOST`; default Langfuse Cloud), `LANGFUSE_TRACING_ENVIRONMENT`.
  * - otlp: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus `/v1/traces`;
  *   `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`k=v,k2=v2`, percent-decoded).
+ * - otlp and langfuse: `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` or `OTEL_EXPORTER_OTLP_COMPRESSION`,
+ *   `gzip` or `none` (the default).
  * - jsonl: `TRACING_JSONL_PATH` (default `.edgetrace/spans.jsonl`), Node, Deno and Bun only.
  * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`, `OTEL_RESOURCE_ATTRIBUTES`
  *   (`k=v,k2=v2`, percent-decoded) as `resource`; `createServerTracer` and `withTracing` put both
@@ -255,13 +259,20 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
     target,
   });
 
+  // OpenTelemetry's compression variables, the signal's over the general one; Langfuse's
+  // endpoint is an OTLP one too.
+  const zipVar = str(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ? 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION' : 'OTEL_EXPORTER_OTLP_COMPRESSION';
+  const zip = str(env, zipVar)?.toLowerCase();
+  if (zip !== undefined && zip !== 'gzip' && zip !== 'none') fail(CALL, zipVar, '"gzip" or "none"', env[zipVar]);
+  const compression = zip as Compression | undefined;
+
   switch (mode) {
     case 'langfuse': {
       const publicKey = need(env, 'LANGFUSE_PUBLIC_KEY', mode, 'the project public key, pk-lf-…');
       const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
       const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
       const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
-      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch, timeoutMs: opts.timeoutMs });
+      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression });
       return make(exporter, shownUrl(`${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`));
     }
     case 'otlp': {
@@ -277,7 +288,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
         ...(general ? parseOtlpHeaders(general) : {}),
         ...(signal ? parseOtlpHeaders(signal, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') : {}),
       };
-      return make(createOtlpExporter({ url, headers, fetch: opts.fetch, timeoutMs: opts.timeoutMs }), shownUrl(url));
+      return make(createOtlpExporter({ url, headers, fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression }), shownUrl(url));
     }
     case 'console':
       return make(createConsoleExporter(), 'console');

@@ -46,7 +46,7 @@ export type {
   ModelStats,
   MaybePromise,
 } from './collector/store';
-export type { OtlpExporterOptions } from '../export/http';
+export type { Compression, OtlpExporterOptions } from '../export/http';
 export type { LangfuseExporterOptions } from '../export/langfuse';
 export type { ConsoleExporterOptions } from '../export/console';
 export type { MemoryExporter } from '../export/memory';

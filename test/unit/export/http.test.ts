@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { gunzipSync } from 'node:zlib';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ScoreRecord, SpanRecord } from '../../../src/protocol';
@@ -226,6 +227,64 @@ describe('createOtlpExporter', () => {
 
   it('resolves shutdown', async () => {
     await expect(createOtlpExporter({ url: `${srv.base}/v1/traces` }).shutdown!()).resolves.toBeUndefined();
+  });
+});
+
+describe('compression', () => {
+  /** A fetch that keeps the headers and the body bytes it was given. */
+  const capture = () => {
+    const sent: { url: string; headers: Headers; body: Uint8Array }[] = [];
+    const fetch = (async (url: string | URL | Request, init?: RequestInit) => {
+      const body = init?.body;
+      sent.push({ url: String(url), headers: new Headers(init?.headers), body: typeof body === 'string' ? new TextEncoder().encode(body) : new Uint8Array(body as Uint8Array) });
+      return new Response('{}');
+    }) as typeof globalThis.fetch;
+    return { sent, fetch };
+  };
+
+  it('gzips span requests when asked, and leaves scores and the shared headers as they are', async () => {
+    const c = capture();
+    const exporter = createOtlpExporter({ url: 'https://rx.example/v1/traces', fetch: c.fetch, compression: 'gzip', headers: { 'x-api-key': 'k1' } });
+    const big = span({ attrs: { prompt: 'tell me a story '.repeat(500) } });
+    expect(await exporter.export([big, score])).toEqual({ ok: true });
+    expect(await exporter.export([big])).toEqual({ ok: true });
+    const [spans, scores, again] = c.sent;
+    expect(spans!.headers.get('content-encoding')).toBe('gzip');
+    expect(spans!.headers.get('x-api-key')).toBe('k1');
+    expect(spans!.headers.get('content-type')).toBe('application/json');
+    const json = gunzipSync(spans!.body).toString('utf8');
+    expect(JSON.parse(json).resourceSpans[0].scopeSpans[0].spans[0].attributes).toContainEqual({ key: 'prompt', value: { stringValue: 'tell me a story '.repeat(500) } });
+    expect(spans!.body.length).toBeLessThan(json.length / 10);
+    expect(scores!.url).toBe('https://rx.example/v1/scores');
+    expect(scores!.headers.get('content-encoding')).toBeNull();
+    expect(JSON.parse(new TextDecoder().decode(scores!.body))).toEqual([score]);
+    expect(again!.headers.get('content-encoding')).toBe('gzip');
+  });
+
+  it('sends plain JSON by default and with "none"', async () => {
+    for (const compression of [undefined, 'none' as const]) {
+      const c = capture();
+      await createOtlpExporter({ url: 'https://rx.example/v1/traces', fetch: c.fetch, compression }).export([span()]);
+      expect(c.sent[0]!.headers.get('content-encoding')).toBeNull();
+      expect(JSON.parse(new TextDecoder().decode(c.sent[0]!.body)).resourceSpans).toHaveLength(1);
+    }
+  });
+
+  it('gzips what goes to Langfuse’s OTLP endpoint, keeping its auth and version headers', async () => {
+    const c = capture();
+    const exporter = createLangfuseExporter({ publicKey: 'pk-lf-1', secretKey: 'sk-lf-1', baseUrl: 'https://lf.example', fetch: c.fetch, compression: 'gzip' });
+    expect(await exporter.export([span()])).toEqual({ ok: true });
+    const [req] = c.sent;
+    expect(req!.url).toBe('https://lf.example/api/public/otel/v1/traces');
+    expect(req!.headers.get('content-encoding')).toBe('gzip');
+    expect(req!.headers.get('x-langfuse-ingestion-version')).toBe('4');
+    expect(req!.headers.get('authorization')).toMatch(/^Basic /);
+    expect(JSON.parse(gunzipSync(req!.body).toString('utf8')).resourceSpans[0].scopeSpans[0].spans).toHaveLength(1);
+  });
+
+  it('refuses any other value at creation, naming the option', () => {
+    expect(() => createOtlpExporter({ url: 'https://rx.example/v1/traces', compression: 'br' as never })).toThrow(/createOtlpExporter\(\): "compression" must be "gzip" or "none", got "br"/);
+    expect(() => createLangfuseExporter({ publicKey: 'pk', secretKey: 'sk', compression: true as never })).toThrow(/createLangfuseExporter\(\): "compression"/);
   });
 });
 

@@ -58,6 +58,11 @@ describe('the collector over HTTP', () => {
     expect(await exporter.export([spanRecord(), spanRecord()])).toEqual({ ok: true });
   });
 
+  it('takes the OTLP exporter’s gzip-compressed batches', async () => {
+    const exporter = createOtlpExporter({ url: `${base}/v1/traces`, headers: { authorization: `Bearer ${INGEST}` }, compression: 'gzip' });
+    expect(await exporter.export([spanRecord(), spanRecord()])).toEqual({ ok: true });
+  });
+
   it('takes gzip', async () => {
     const res = await post(gzipSync(JSON.stringify(otlpBody([spanRecord()]))), { 'content-encoding': 'gzip' });
     expect(res.status).toBe(200);

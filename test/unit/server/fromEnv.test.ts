@@ -259,4 +259,29 @@ describe('createJsonlExporter', () => {
       expect(fromEnv({ TRACING_MODE: 'console' }).resource).toBeUndefined();
     });
   });
+
+  describe('OTEL_EXPORTER_OTLP_COMPRESSION', () => {
+    const sentWith = async (env: Record<string, string>) => {
+      const f = fakeFetch();
+      const calls: RequestInit[] = [];
+      const fetch = ((url: string, init?: RequestInit) => (calls.push(init!), f.fetch(url, init))) as typeof globalThis.fetch;
+      await fromEnv(env, { fetch }).export([span]);
+      return new Headers(calls[0]!.headers).get('content-encoding');
+    };
+    const otlp = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://rx.example' };
+    const langfuse = { LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-2' };
+
+    it('gzips OTLP and Langfuse span requests, the traces variable over the general one', async () => {
+      expect(await sentWith(otlp)).toBeNull();
+      expect(await sentWith({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' })).toBe('gzip');
+      expect(await sentWith({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'none' })).toBeNull();
+      expect(await sentWith({ ...otlp, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'GZIP' })).toBe('gzip');
+      expect(await sentWith({ ...langfuse, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' })).toBe('gzip');
+    });
+
+    it('throws naming the variable for any other value', () => {
+      expect(() => fromEnv({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' })).toThrow(/"OTEL_EXPORTER_OTLP_COMPRESSION" must be "gzip" or "none", got "zstd"/);
+      expect(() => fromEnv({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'br' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_COMPRESSION/);
+    });
+  });
 });
