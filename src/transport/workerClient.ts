@@ -36,6 +36,25 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   within(p, ms, () => Promise.reject(new Error(`[edgetrace] ${what} timed out after ${ms} ms`)));
 
 /**
+ * Registers the worker script. A refusal is often a setup mistake (the script missing or
+ * misplaced: a 404, a wrong MIME type, a scope above its folder) that the page outbox would hide,
+ * so it is said on the console once, whatever `debug` is: as information, since a site may also
+ * choose to serve no worker.
+ */
+const register = async (container: ServiceWorkerContainer, url: string, scope: string | undefined): Promise<ServiceWorkerRegistration> => {
+  try {
+    return await container.register(url, scope ? { scope } : undefined);
+  } catch (error) {
+    try {
+      console.info(`[edgetrace] the service worker ${url} could not be registered (${String(error)}), so spans are sent from the page.`);
+    } catch {
+      // A console replaced by the host.
+    }
+    throw error;
+  }
+};
+
+/**
  * Resolves with `reg` once it has an active worker (activating counts, as for
  * `navigator.serviceWorker.ready`: the worker takes messages while its activate event runs);
  * rejects if the one installing fails.
@@ -74,7 +93,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     const active =
       opts.workerUrl === false
         ? container.ready
-        : container.register(opts.workerUrl as string, opts.workerScope ? { scope: opts.workerScope } : undefined).then(activated);
+        : register(container, opts.workerUrl as string, opts.workerScope).then(activated);
     registration = opts.readyTimeoutMs === undefined ? await active : await withTimeout(active, opts.readyTimeoutMs, 'waiting for the service worker');
   })();
 
