@@ -66,7 +66,9 @@ export default defineConfig(({ mode }) => ({
           // The page is the app's, not ours to compile for: the oldest browsers we support
           // (README, "Where it runs"), not vite's default of recent ones.
           target: IIFE_TARGET,
-          rolldownOptions: { output: ASCII_OUTPUT },
+          // `var edgetrace` is a global only in a classic script; loaded as a module, the API
+          // would be out of reach without this.
+          rolldownOptions: { output: { ...ASCII_OUTPUT, footer: 'globalThis.edgetrace = edgetrace;' } },
           lib: {
             entry: 'src/iife.ts',
             name: 'edgetrace',

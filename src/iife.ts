@@ -19,6 +19,10 @@ const initFromScriptTag = (): void => {
   try {
     // Only defined while a classic script runs for the first time, so it is read right here.
     const script = typeof document === 'object' ? document.currentScript : null;
+    // A module script has no currentScript, so it cannot find the tag its options are on.
+    if (!script && typeof document === 'object' && document.querySelector('script[type="module"][data-endpoint]')) {
+      throw new TypeError('they cannot be read from a <script type="module">; use a classic <script>');
+    }
     const data = (script as HTMLScriptElement | null)?.dataset;
     if (!data) return;
     if (!data.endpoint) {

@@ -88,12 +88,13 @@ const servePage = (path: string, body: string): string => {
   return origin + path;
 };
 
-/** Collects uncaught page errors and console warnings while a test runs. */
-const watch = (page: Page): { pageErrors: string[]; warnings: string[] } => {
-  const seen = { pageErrors: [] as string[], warnings: [] as string[] };
+/** Collects uncaught page errors, console warnings and information while a test runs. */
+const watch = (page: Page): { pageErrors: string[]; warnings: string[]; infos: string[] } => {
+  const seen = { pageErrors: [] as string[], warnings: [] as string[], infos: [] as string[] };
   page.on('pageerror', (error) => seen.pageErrors.push(error.message));
   page.on('console', (msg) => {
     if (msg.type() === 'warning' || msg.type() === 'error') seen.warnings.push(msg.text());
+    if (msg.type() === 'info') seen.infos.push(msg.text());
   });
   return seen;
 };
@@ -172,8 +173,32 @@ test('data-ingest-token travels with every request to data-endpoint', async ({ p
   await expect.poll(() => spansOf(received).filter((s) => s.name === 'with-token').length).toBe(1);
   expect(received.map((r) => r.token)).toEqual(received.map(() => 'pub_tag_token_1'));
   expect(seen.pageErrors).toEqual([]);
-  // This server has no service worker to give (Chromium says so); the tag itself has no complaint.
+  // This server has no service worker to give (Chromium says so); the tag itself has no complaint,
+  // and the SDK tells, once, as information, what it does instead.
   expect(seen.warnings.filter((w) => w.startsWith('[edgetrace]'))).toEqual([]);
+  expect(seen.infos.filter((w) => w.startsWith('[edgetrace]'))).toEqual([
+    expect.stringMatching(/^\[edgetrace\] the service worker \/edgetrace-sw\.js could not be registered \(.*404.*\), so spans are sent from the page\./),
+  ]);
+});
+
+test('loaded as a module script, the tag defines window.edgetrace and says its data-* options cannot be read', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage(
+    '/module-tag.html',
+    `<script type="module" src="/edgetrace.iife.js" data-endpoint="${origin}/v1/traces"></script>
+<script type="module">
+  window.__api = typeof window.edgetrace?.init;
+  window.__patched = !String(window.fetch).includes('[native code]');
+</script>`,
+  );
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { __api?: string }).__api !== undefined);
+  expect(await page.evaluate(() => (window as unknown as { __api: string }).__api)).toBe('function');
+  // Tracing stays off: the options were not read.
+  expect(await page.evaluate(() => (window as unknown as { __patched: boolean }).__patched)).toBe(false);
+  const warnings = seen.warnings.filter((w) => w.startsWith('[edgetrace]'));
+  expect(warnings).toEqual([expect.stringContaining('they cannot be read from a <script type="module">')]);
+  expect(seen.pageErrors).toEqual([]);
 });
 
 test('an invalid data-sample-rate warns and leaves the page running', async ({ page }) => {
