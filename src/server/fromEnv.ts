@@ -139,26 +139,40 @@ export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_H
 
 /**
  * Parses `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs joined by `,`, keys and values
- * percent-encoded, every value a string (OpenTelemetry's resource SDK). A pair that cannot be
- * read makes the whole variable a mistake: it throws naming the variable and the pair.
+ * percent-encoded, every value a string (OpenTelemetry's resource SDK); a `%` that starts no
+ * escape stays as written, as in the header variables. Throws naming the variable and the pair
+ * when a pair has no `=` or no key.
  */
 export const parseResourceAttributes = (value: string): Attributes => {
   const out: Attributes = {};
+  const decode = (s: string): string => {
+    try {
+      return decodeURIComponent(s.trim());
+    } catch {
+      return s.trim();
+    }
+  };
   for (const part of value.split(',')) {
     if (!part.trim()) continue;
     const eq = part.indexOf('=');
-    let key = '';
-    let v = '';
-    try {
-      key = decodeURIComponent(part.slice(0, Math.max(eq, 0)).trim());
-      v = decodeURIComponent(part.slice(eq + 1).trim());
-    } catch {
-      key = '';
-    }
+    const key = eq > 0 ? decode(part.slice(0, eq)) : '';
     if (!key) fail(CALL, 'OTEL_RESOURCE_ATTRIBUTES', 'a list of key=value pairs separated by commas, percent-encoded', part.trim());
-    out[key] = v;
+    out[key] = decode(part.slice(eq + 1));
   }
   return out;
+};
+
+/**
+ * Tells once on the console that a variable which only changes how spans are described or sent
+ * is invalid and left out, as OpenTelemetry's SDKs do: a typo there must not stop tracing.
+ */
+const ignored = (error: unknown): undefined => {
+  try {
+    console.warn(`[edgetrace] ${error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : String(error)} It is ignored.`);
+  } catch {
+    // A console replaced by the host.
+  }
+  return undefined;
 };
 
 const httpUrl = (variable: string, value: string): string => {
@@ -217,13 +231,20 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`, `OTEL_RESOURCE_ATTRIBUTES`
  *   (`k=v,k2=v2`, percent-decoded) as `resource`; `createServerTracer` and `withTracing` put both
  *   on their spans.
- * Throws a `TypeError` naming the variable that is missing or invalid.
+ * Throws a `TypeError` naming the variable that is missing or invalid, except for the two that
+ * only describe or compress (`OTEL_RESOURCE_ATTRIBUTES` and the compression variables): an
+ * invalid one of those is logged and left out, as OpenTelemetry's SDKs do.
  */
 export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: FromEnvOptions = {}): EnvExporter => {
   if (typeof given !== 'object' || given === null) fail(CALL, 'env', 'an object of environment variables', given);
   const env = variablesOf(given);
   const attrs = str(env, 'OTEL_RESOURCE_ATTRIBUTES');
-  const resource = attrs ? parseResourceAttributes(attrs) : undefined;
+  let resource: Attributes | undefined;
+  try {
+    resource = attrs ? parseResourceAttributes(attrs) : undefined;
+  } catch (error) {
+    resource = ignored(error);
+  }
   // OpenTelemetry's order: OTEL_SERVICE_NAME over the service.name in OTEL_RESOURCE_ATTRIBUTES.
   const fromAttrs = resource?.['service.name'];
   const serviceName = str(env, 'OTEL_SERVICE_NAME') ?? (typeof fromAttrs === 'string' && fromAttrs ? fromAttrs : undefined);
@@ -260,11 +281,13 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
   });
 
   // OpenTelemetry's compression variables, the signal's over the general one; Langfuse's
-  // endpoint is an OTLP one too.
-  const zipVar = str(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ? 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION' : 'OTEL_EXPORTER_OTLP_COMPRESSION';
-  const zip = str(env, zipVar)?.toLowerCase();
-  if (zip !== undefined && zip !== 'gzip' && zip !== 'none') fail(CALL, zipVar, '"gzip" or "none"', env[zipVar]);
-  const compression = zip as Compression | undefined;
+  // endpoint is an OTLP one too. Read by the modes that send over HTTP only.
+  const compression = (): Compression | undefined => {
+    const name = str(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ? 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION' : 'OTEL_EXPORTER_OTLP_COMPRESSION';
+    const zip = str(env, name)?.toLowerCase();
+    if (zip === undefined || zip === 'gzip' || zip === 'none') return zip;
+    return ignored(new TypeError(`${CALL}: "${name}" must be "gzip" or "none", got ${JSON.stringify(env[name])}.`));
+  };
 
   switch (mode) {
     case 'langfuse': {
@@ -272,7 +295,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
       const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
       const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
       const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
-      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression });
+      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression: compression() });
       return make(exporter, shownUrl(`${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`));
     }
     case 'otlp': {
@@ -288,7 +311,7 @@ export const fromEnv = (given: Record<string, unknown> | DenoEnv = {}, opts: Fro
         ...(general ? parseOtlpHeaders(general) : {}),
         ...(signal ? parseOtlpHeaders(signal, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') : {}),
       };
-      return make(createOtlpExporter({ url, headers, fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression }), shownUrl(url));
+      return make(createOtlpExporter({ url, headers, fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression: compression() }), shownUrl(url));
     }
     case 'console':
       return make(createConsoleExporter(), 'console');

@@ -245,11 +245,23 @@ describe('createJsonlExporter', () => {
       });
     });
 
-    it('throws naming the variable and the pair that cannot be read', () => {
+    it('keeps a % that starts no escape as written, as the header variables do', () => {
+      expect(parseResourceAttributes('build.note=50%,a%ZZ=%E0%A4%A')).toEqual({ 'build.note': '50%', 'a%ZZ': '%E0%A4%A' });
+    });
+
+    it('throws naming the variable and a pair without = or key; fromEnv logs that and leaves the variable out', () => {
       expect(() => parseResourceAttributes('a=1,novalue')).toThrow(/fromEnv\(\): "OTEL_RESOURCE_ATTRIBUTES" must be a list of key=value pairs.*got "novalue"/);
       expect(() => parseResourceAttributes('=1')).toThrow(/OTEL_RESOURCE_ATTRIBUTES.*got "=1"/);
-      expect(() => parseResourceAttributes('a=%E0%A4%A')).toThrow(/OTEL_RESOURCE_ATTRIBUTES.*got "a=%E0%A4%A"/);
-      expect(() => fromEnv({ TRACING_MODE: 'none', OTEL_RESOURCE_ATTRIBUTES: 'x' })).toThrow(/OTEL_RESOURCE_ATTRIBUTES/);
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      try {
+        // A typo in how spans are described must not stop them being sent.
+        const exporter = fromEnv({ TRACING_MODE: 'console', OTEL_RESOURCE_ATTRIBUTES: 'team=a,oops', OTEL_SERVICE_NAME: 'api' });
+        expect(exporter).toMatchObject({ mode: 'console', serviceName: 'api', resource: undefined });
+        expect(warn).toHaveBeenCalledTimes(1);
+        expect(warn.mock.calls[0]![0]).toMatch(/^\[edgetrace\] fromEnv\(\): "OTEL_RESOURCE_ATTRIBUTES" must be .*got "oops"\. It is ignored\.$/);
+      } finally {
+        warn.mockRestore();
+      }
     });
 
     it('is carried as resource, its service.name under OTEL_SERVICE_NAME', () => {
@@ -279,9 +291,18 @@ describe('createJsonlExporter', () => {
       expect(await sentWith({ ...langfuse, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' })).toBe('gzip');
     });
 
-    it('throws naming the variable for any other value', () => {
-      expect(() => fromEnv({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' })).toThrow(/"OTEL_EXPORTER_OTLP_COMPRESSION" must be "gzip" or "none", got "zstd"/);
-      expect(() => fromEnv({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'br' })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_COMPRESSION/);
+    it('logs any other value and sends uncompressed; modes that do not send over HTTP never read it', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      try {
+        expect(await sentWith({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' })).toBeNull();
+        expect(warn.mock.calls.map((c) => c[0])).toEqual(['[edgetrace] fromEnv(): "OTEL_EXPORTER_OTLP_COMPRESSION" must be "gzip" or "none", got "zstd". It is ignored.']);
+        expect(await sentWith({ ...otlp, OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'br' })).toBeNull();
+        expect(warn.mock.calls[1]![0]).toContain('"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"');
+        fromEnv({ TRACING_MODE: 'console', OTEL_EXPORTER_OTLP_COMPRESSION: 'bogus' });
+        expect(warn).toHaveBeenCalledTimes(2);
+      } finally {
+        warn.mockRestore();
+      }
     });
   });
 });
