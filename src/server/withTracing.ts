@@ -1,4 +1,5 @@
 import type { TracerOptions } from '../config';
+import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
 import { kT, type TraceShared } from '../core/span';
@@ -14,6 +15,7 @@ import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
 import { fromEnv, processEnv } from './fromEnv';
+import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
 import { runInScope, type RequestScope } from './scope';
 import { createServerTracer } from './serverTracer';
@@ -136,13 +138,31 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
     // The second argument is Workers' env, but Deno's connection info, Bun's server or Next's
     // route params elsewhere: variables it lacks come from the process environment.
     const own = env && typeof env === 'object' ? (env as Record<string, unknown>) : {};
-    const envExporter = given ? undefined : fromEnv({ ...processEnv(), ...own });
+    let envExporter: Exporter | undefined;
+    try {
+      envExporter = given ? undefined : fromEnv({ ...processEnv(), ...own });
+    } catch (error) {
+      // Variables that do not say where to send (a missing key, a bad URL): the requests are still
+      // traced, so trace headers still reach the services they call, whose own spans still join
+      // up, but nothing is exported until the variables are fixed.
+      say('spans are not sent (trace headers still are)', error);
+      envExporter = noneExporter;
+    }
     tracer = createServerTracer({ ...opts, exporter: opts.exporter ?? envExporter });
   }
   watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   if (opts.traceFetch !== false) instrumentServerFetch();
   return { tracer, opts, propagate: toPropagate(opts.propagateTo), headers: toHeaders(opts.responseHeaders) };
+};
+
+/** Logs a configuration mistake that only shows at a request (options from `env`), once per setup. */
+const say = (what: string, error: unknown): void => {
+  try {
+    console.error(`[edgetrace] withTracing(): ${what}:`, error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : error);
+  } catch {
+    // No console: nothing else to tell.
+  }
 };
 
 const isResponseLike = (r: unknown): r is Response =>
@@ -205,8 +225,9 @@ const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | 
  * `options` may be a function of `env`, for Workers, whose configuration arrives with each
  * request. Without a tracer, exporter or processors, the exporter comes from `fromEnv(env)`.
  * Invalid static options throw a `TypeError` here; a configuration that can only be read from
- * `env` is checked at the first request, and if it is invalid the error is logged once and
- * requests are served untraced.
+ * `env` is checked at the first request. If its variables are invalid, the error is logged once
+ * and requests are traced without sending spans (trace headers still propagate); if the
+ * options function itself fails, it is logged once and requests are served untraced.
  */
 export const withTracing = <H extends (request: Request, ...rest: any[]) => Response | Promise<Response>>(
   handler: H,
@@ -226,11 +247,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   if (typeof options === 'object' && (options.tracer || options.exporter || options.processors?.length)) single = setup(options, undefined);
 
   const configFailed = (error: unknown): null => {
-    try {
-      console.error('[edgetrace] withTracing(): tracing is off for this handler:', error instanceof Error ? error.message : error);
-    } catch {
-      // No console: nothing else to tell.
-    }
+    say('tracing is off for this handler', error);
     return null;
   };
   const resolve = (env: unknown): Setup | null => {

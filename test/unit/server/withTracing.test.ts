@@ -787,14 +787,41 @@ describe('withTracing', () => {
     expect(JSON.parse(last!.body).resourceSpans[0].resource.attributes).toContainEqual({ key: 'process.runtime.name', value: { stringValue: 'nodejs' } });
   });
 
-  it('serves requests untraced, and says so once, when env configuration is invalid', async () => {
+  it('keeps tracing and propagating, sending nothing, and says so once, when env variables are invalid', async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    const handler = withTracing((_req: Request, env: { n: number }) => new Response(String(env.n)));
+    const handler = withTracing(async (_req: Request, env: { n: number }) => {
+      await (await fetch(`${rx.base}/downstream`)).text();
+      return new Response(String(env.n));
+    });
     const env = { n: 7, TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk-lf-1' };
+    const traceparent = `00-${TRACE}-00f067aa0ba902b7-01`;
+    expect(await (await handler(new Request('http://x/', { headers: { traceparent } }), env)).text()).toBe('7');
+    expect(await (await handler(new Request('http://x/'), env)).text()).toBe('7');
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(error.mock.calls[0]![0]).toBe('[edgetrace] withTracing(): spans are not sent (trace headers still are):');
+    expect(String(error.mock.calls[0]![1])).toMatch(/^fromEnv\(\): .*LANGFUSE_SECRET_KEY/);
+    // The downstream service still hears which trace it is part of.
+    const calls = rx.received.filter((r) => r.url === '/downstream');
+    expect(calls).toHaveLength(2);
+    expect(String(calls[0]!.headers.traceparent)).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
+    expect(String(calls[1]!.headers.traceparent)).toMatch(new RegExp(`^00-(?!${TRACE})[0-9a-f]{32}-[0-9a-f]{16}-0[13]$`));
+    // And nothing was exported anywhere.
+    expect(rx.received.filter((r) => r.url !== '/downstream')).toEqual([]);
+  });
+
+  it('serves requests untraced, and says so once, when the options function fails', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const handler = withTracing(
+      (_req: Request, env: { n: number }) => new Response(String(env.n)),
+      () => {
+        throw new TypeError('no options today');
+      },
+    );
+    const env = { n: 7 };
     expect(await (await handler(new Request('http://x/'), env)).text()).toBe('7');
     expect(await (await handler(new Request('http://x/'), env)).text()).toBe('7');
     expect(error).toHaveBeenCalledTimes(1);
-    expect(String(error.mock.calls[0]![1])).toContain('LANGFUSE_SECRET_KEY');
+    expect(error.mock.calls[0]).toEqual(['[edgetrace] withTracing(): tracing is off for this handler:', 'no options today']);
   });
 
   it('throws at wrap time for invalid static options', () => {
