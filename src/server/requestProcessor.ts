@@ -36,6 +36,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   let queue: TelemetryRecord[] = [];
   let pendingDrops = 0;
   let droppedTotal = 0;
+  let saidRefused = false;
 
   const drop = (n: number): void => {
     if (n <= 0) return;
@@ -61,9 +62,20 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     if (result.ok) return;
     pendingDrops += carried;
     if (!result.retryable) {
+      // A refusal for good is nearly always the setup (a wrong URL, token or key), which every
+      // later export will meet too: said once, whatever `debug` is, or spans vanish unexplained.
+      if (!saidRefused) {
+        saidRefused = true;
+        try {
+          console.warn(`[edgetrace] the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`);
+        } catch {
+          // A console replaced by the host.
+        }
+      }
       drop(batch.length);
       return;
     }
+    warnOnce('request-retry', `requestProcessor: an export failed and is kept for the next request's flush: ${result.reason ?? 'no reason given'}.`);
     // Back to the front for the next flush, newest kept when the bound is reached.
     const room = Math.max(0, maxQueueSize - queue.length);
     if (room < batch.length) drop(batch.length - room);

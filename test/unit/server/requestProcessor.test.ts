@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import type { Exporter, ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { requestProcessor } from '../../../src/server/requestProcessor';
 import { spanRecord } from '../../helpers/records';
@@ -124,5 +124,22 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(1);
     await p.shutdown!();
     expect(p.queued()).toBe(0);
+  });
+
+  it('says once on the console that the exporter refused a batch for good, with its reason; not for a retryable failure', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const refused: ExportResult = { ok: false, retryable: false, status: 401, reason: 'HTTP 401: missing ingest token' };
+      const { exporter } = scripted([{ ok: false, retryable: true, reason: 'network error: ECONNREFUSED' }, refused, { ...refused, reason: 'HTTP 403: wrong origin' }]);
+      const p = requestProcessor(exporter);
+      for (const name of ['a', 'b', 'c']) {
+        p.onEnd!(span(name));
+        await p.forceFlush!();
+      }
+      expect(p.dropped()).toBe(3);
+      expect(warn.mock.calls.map((c) => c[0])).toEqual(['[edgetrace] the exporter refused a batch, which is dropped: HTTP 401: missing ingest token. Later refusals are not logged.']);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
