@@ -32,7 +32,8 @@ const timeParam = (params: URLSearchParams, name: string): number | undefined =>
 const intParam = (params: URLSearchParams, name: string): number | undefined => {
   const v = params.get(name);
   if (v === null || v === '') return undefined;
-  if (!/^\d{1,6}$/.test(v) || Number(v) < 1) throw new BadParam(`"${name}" must be a whole number from 1 to 500, got ${JSON.stringify(v.slice(0, 40))}`);
+  // Any larger number asks for as many as there may be: at most 500 are returned.
+  if (!/^\d{1,15}$/.test(v) || Number(v) < 1) throw new BadParam(`"${name}" must be a whole number from 1 (at most 500 are returned), got ${JSON.stringify(v.slice(0, 40))}`);
   return Math.min(500, Number(v));
 };
 

@@ -707,6 +707,8 @@ describe('createCollector: query API', () => {
     const page = (await (await get('/api/traces?limit=1')).json()) as { nextCursor: string };
     const next = (await (await get(`/api/traces?limit=1&cursor=${encodeURIComponent(page.nextCursor)}`)).json()) as { traces: { traceId: string }[] };
     expect(next.traces[0]!.traceId).toBe('a1'.padEnd(32, '0'));
+    // A limit past the most one page holds gets that page, however large it is.
+    for (const limit of ['501', '1000000']) expect(((await (await get(`/api/traces?limit=${limit}`)).json()) as { traces: unknown[] }).traces, limit).toHaveLength(2);
   });
 
   it('answers 400 for bad parameters', async () => {
