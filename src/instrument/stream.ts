@@ -88,6 +88,8 @@ interface Watch {
   done: boolean;
   /** The branch (the response or one of its clones) the app read first; only it is followed. */
   leader: Branch | undefined;
+  /** Branches made and not cancelled unread: a copy cancelled unread ends the watch only when it is the last. */
+  open: number;
   /** Stream reads in progress; a pending read is never abandoned. */
   reading: number;
   /** When the app last received a chunk, or the watch began. */
@@ -149,6 +151,12 @@ const finish = (w: Watch, outcome: BodyOutcome, detail: BodyEnd): void => {
 
 /** Whether a read or an end seen on `b` counts: `b` is the first branch the app read. */
 const leads = (b: Branch): boolean => !b.watch.done && (b.watch.leader ??= b) === b;
+
+/**
+ * How a failed read ended: an `AbortError` (the app's AbortController, a "stop generating"
+ * button) is the app's choice, as a cancelled reader is; anything else is an error.
+ */
+const failedAs = (error: unknown): BodyOutcome => ((error as { name?: unknown } | null)?.name === 'AbortError' ? 'cancelled' : 'error');
 
 /**
  * Runs the sweep within `delayMs`, or sooner if it is already due sooner. A timer long overdue
@@ -254,7 +262,7 @@ const read = (res: Response, method: Method, n: Native): Promise<unknown> => {
       // Text that is not JSON: the body itself was read to the end.
       if (method === 'json' && (error as { name?: unknown } | null)?.name === 'SyntaxError') {
         finish(b.watch, 'complete', { bytes: declaredBytes(res), isStream: false });
-      } else finish(b.watch, 'error', { error, isStream: false });
+      } else finish(b.watch, failedAs(error), { error, isStream: false });
       throw error;
     },
   );
@@ -303,14 +311,16 @@ const streamOf = (b: Branch, n: Native): ReadableStream<unknown> => {
           b.failure = { reason: error };
           if (counts) {
             w.reading--;
-            finish(w, 'error', { error, isStream: true });
+            finish(w, failedAs(error), { error, isStream: true });
           }
           controller.error(error);
         },
       );
     },
     cancel(reason) {
-      if (leads(b)) finish(w, 'cancelled', { isStream: true });
+      // The branch being read, or the last one left unread, ends the watch; a copy cancelled
+      // unread beside others (`res.clone().body.cancel()`) leaves them to be followed.
+      if (w.leader === b || (!w.leader && --w.open === 0)) finish(w, 'cancelled', { isStream: true });
       // Cancelling the original aborts the network request, exactly as cancelling it directly would.
       return (b.reader ?? n.body.call(res)!).cancel(reason);
     },
@@ -392,6 +402,7 @@ const attach = (res: Response, watch: Watch, n: Native): boolean => {
   if (Object.getPrototypeOf(res) !== Response.prototype || !Object.isExtensible(res)) return false;
   Object.setPrototypeOf(res, n.proto);
   branches.set(res, { watch, res });
+  watch.open++;
   return true;
 };
 
@@ -416,6 +427,7 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
     isStreaming: opts.isStreaming === true,
     done: false,
     leader: undefined,
+    open: 0,
     reading: 0,
     lastMs: now(),
   };

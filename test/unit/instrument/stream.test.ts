@@ -238,6 +238,45 @@ describe('watchBody', () => {
     expect(seen.ends).toHaveLength(1);
   });
 
+  it('a copy cancelled unread leaves the other to be followed; the last one left cancels the watch', async () => {
+    // res.clone().body.cancel(), then the app reads the original: what it read is recorded.
+    const first = counted(['ab', 'c']);
+    const one = watcher();
+    watchBody(first.res, one.w);
+    void first.res.clone().body!.cancel();
+    expect(await first.res.text()).toBe('abc');
+    expect(one.seen.ends).toEqual([['complete', { bytes: 3, isStream: false, value: 'abc' }]]);
+    // Both copies cancelled unread: the body was, as a whole.
+    const second = counted(['ab', 'c']);
+    const two = watcher();
+    watchBody(second.res, two.w);
+    const copy = second.res.clone();
+    void copy.body!.cancel();
+    expect(two.seen.ends).toEqual([]);
+    void second.res.body!.cancel();
+    expect(two.seen.ends).toEqual([['cancelled', { isStream: true }]]);
+  });
+
+  it('an abort while the body is read ends the watch as cancelled, as a cancelled reader does', async () => {
+    for (const read of [(r: Response) => r.text(), async (r: Response) => { const reader = r.body!.getReader(); for (;;) if ((await reader.read()).done) return; }]) {
+      const ctrl = new AbortController();
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(enc.encode('data: a\n\n'));
+          ctrl.signal.addEventListener('abort', () => c.error(new DOMException('The operation was aborted.', 'AbortError')));
+        },
+      });
+      const res = new Response(stream, { headers: { 'content-type': 'text/event-stream' } });
+      const { seen, w } = watcher();
+      watchBody(res, w, { isStreaming: true });
+      const reading = read(res).catch((e: unknown) => e);
+      await tick();
+      ctrl.abort();
+      expect(((await reading) as Error).name).toBe('AbortError');
+      expect(seen.ends.map(([outcome]) => outcome)).toEqual(['cancelled']);
+    }
+  });
+
   it('streams: text() reads through the counting body, so chunks are seen as they arrive', async () => {
     const { res } = counted(['data: a\n\n', 'data: b\n\n'], { headers: { 'content-type': 'text/event-stream' } });
     const { seen, w } = watcher();
