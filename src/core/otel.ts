@@ -7,6 +7,8 @@ import { reportInternal } from '../lib/reportInternal';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
 import { errorParts, kNext, kT, Span } from './span';
+import { computeCost, findPrice, type Usage } from './cost';
+import * as A from './semconv';
 import type { StartSpanOptions, Tracer } from './tracer';
 
 // The shapes of the OpenTelemetry JavaScript API (`@opentelemetry/api` 1.x) that libraries call,
@@ -169,6 +171,30 @@ const toLinks = (links: unknown): StartSpanOptions['links'] => {
   return out;
 };
 
+/**
+ * The cost of a model call an instrumentation recorded through the API (the AI SDK's
+ * `doStream`/`doGenerate` spans, OpenLLMetry's): from its `gen_ai.usage.*` token counts and its
+ * model (the response's, else the request's) at the tracer's `prices`, as a generation gets its
+ * own, unless the span carries a cost already. Counts that include cached input are priced at the
+ * input price, as the instrumentation does not tell them apart.
+ */
+const priceModelCall = (span: Span): void => {
+  const prices = span[kT].core.cfg.prices;
+  const a = span.attrs;
+  if (!prices || !span.isRecording || a[A.GEN_AI_COST] !== undefined || a[A.COST_DETAILS] !== undefined) return;
+  const model = a['gen_ai.response.model'] ?? a[A.GEN_AI_REQUEST_MODEL];
+  const usage: Usage = {};
+  const input = a[A.GEN_AI_INPUT_TOKENS];
+  const output = a[A.GEN_AI_OUTPUT_TOKENS];
+  if (typeof input === 'number') usage.input = input;
+  if (typeof output === 'number') usage.output = output;
+  const price = typeof model === 'string' && (usage.input !== undefined || usage.output !== undefined) ? findPrice(prices, model) : undefined;
+  const cost = price && computeCost(usage, price);
+  if (!cost) return;
+  span.setAttribute(A.COST_DETAILS, JSON.stringify(cost));
+  span.setAttribute(A.GEN_AI_COST, cost.total);
+};
+
 /** The API span that wraps an edgetrace span; `span` is the edgetrace span itself. */
 class BridgeSpan implements OtelSpan {
   private context?: OtelSpanContext;
@@ -241,6 +267,7 @@ class BridgeSpan implements OtelSpan {
 
   end(endTime?: OtelTimeInput): void {
     try {
+      if (!this.span.isEnded) priceModelCall(this.span);
       this.span.end(toMs(endTime));
     } catch (error) {
       reportInternal(error);

@@ -18,9 +18,9 @@ const usage = (input: number, output: number) => ({
   outputTokens: { total: output, text: output, reasoning: 0 },
 });
 
-const setup = () => {
+const setup = (prices?: Record<string, Record<string, number>>) => {
   const spans: SpanRecord[] = [];
-  const tracer = createTracer({ serviceName: 'chat-api', contextManager: alsContext(AsyncLocalStorage), processors: [{ onEnd: (r) => spans.push(r) }] });
+  const tracer = createTracer({ serviceName: 'chat-api', contextManager: alsContext(AsyncLocalStorage), processors: [{ onEnd: (r) => spans.push(r) }], prices });
   const named = (name: string): SpanRecord[] => spans.filter((s) => s.name === name);
   const one = (name: string): SpanRecord => {
     const [found, ...more] = named(name);
@@ -143,5 +143,39 @@ describe('the Vercel AI SDK through otelTracer()', () => {
     expect(call.status).toEqual({ code: 'error', message: 'upstream 500' });
     expect(call.events.find((e) => e.name === A.EXCEPTION_EVENT)?.attrs).toMatchObject({ [A.EXCEPTION_MESSAGE]: 'upstream 500' });
     expect(one('failing-turn').status.code).toBe('error');
+  });
+
+  it('prices each model call from the tracer’s prices, as a generation is priced, and only the call', async () => {
+    const { tracer, one, named } = setup({ 'mock-': { input: 1e-6, output: 4e-6 } });
+    let step = 0;
+    const model = new MockLanguageModelV3({
+      modelId: 'mock-priced',
+      doGenerate: async () =>
+        step++ === 0
+          ? { content: [{ type: 'tool-call', toolCallId: 'c1', toolName: 'noop', input: '{}' }], finishReason: { unified: 'tool-calls', raw: 'tool_calls' }, usage: usage(20, 5), warnings: [] }
+          : { content: [{ type: 'text', text: 'done' }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(30, 8), warnings: [] },
+    });
+    await tracer.withTrace('priced-turn', () =>
+      generateText({
+        model,
+        prompt: 'Go',
+        stopWhen: stepCountIs(3),
+        tools: { noop: tool({ inputSchema: z.object({}), execute: async () => 'ok' }) },
+        experimental_telemetry: { isEnabled: true, tracer: otelTracer(tracer) },
+      }),
+    );
+    const calls = named('ai.generateText.doGenerate');
+    expect(calls.map((c) => c.attrs[A.GEN_AI_COST])).toEqual([40e-6, 62e-6]);
+    expect(JSON.parse(String(calls[0]!.attrs[A.COST_DETAILS]))).toEqual({ input: 20e-6, output: 20e-6, total: 40e-6 });
+    // The call around the steps carries the steps' sums in ai.usage.*, not gen_ai.usage.*: not priced again.
+    expect(one('ai.generateText').attrs[A.GEN_AI_COST]).toBeUndefined();
+    // Without prices, or with a cost the instrumentation set, nothing is added or changed.
+    const bare = setup();
+    const span = otelTracer(bare.tracer).startSpan('llm', { attributes: { [A.GEN_AI_REQUEST_MODEL]: 'mock-x', [A.GEN_AI_INPUT_TOKENS]: 10 } });
+    span.end();
+    expect(bare.one('llm').attrs[A.GEN_AI_COST]).toBeUndefined();
+    const own = otelTracer(tracer).startSpan('llm-own', { attributes: { [A.GEN_AI_REQUEST_MODEL]: 'mock-x', [A.GEN_AI_INPUT_TOKENS]: 10, [A.GEN_AI_COST]: 0.5 } });
+    own.end();
+    expect(one('llm-own').attrs[A.GEN_AI_COST]).toBe(0.5);
   });
 });
