@@ -51,7 +51,7 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
   const outbox = createOutbox(() => delivery, setup.dbName);
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(STATUS_CHANNEL) : undefined;
   // Only a service worker has a registration; a page's globalThis has none.
-  const scope = globalThis as { registration?: { sync?: { register(tag: string): Promise<void> } } };
+  const scope = globalThis as { registration?: { sync?: { register(tag: string): Promise<void> } }; navigator?: { onLine?: boolean } };
 
   const flusher = createFlusher({
     outbox,
@@ -61,9 +61,12 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
     exclusive,
     send: async (records) => {
       const result = await send!(records);
-      // While records wait for the network, ask the browser to wake the worker when it is back
+      // While the device is offline, ask the browser to wake the worker when it is back
       // (Chromium's Background Sync); elsewhere the `online` event, start-up and pages cover it.
-      if (!result.ok && result.retryable && result.status === undefined) scope.registration?.sync?.register(SYNC_TAG).catch(report);
+      // Not while online with the receiver down: the sync would fire at once, probe past the
+      // backoff, fail and ask again, a loop of requests. (A send that worked offline, to a
+      // receiver on this machine, only asks for a harmless extra flush.)
+      if (scope.navigator?.onLine === false) scope.registration?.sync?.register(SYNC_TAG).catch(report);
       return result;
     },
     onStatus: (status) => channel?.postMessage(status),

@@ -29,8 +29,9 @@ describe('startTraceWorker', () => {
     vi.unstubAllGlobals();
   });
 
-  it('asks for a Background Sync after a network error, and a sync event delivers or fails so the browser retries', async () => {
+  it('asks for a Background Sync after a failure while offline, and a sync event delivers or fails so the browser retries', async () => {
     let online = false;
+    vi.stubGlobal('navigator', { get onLine() { return online; } });
     const sent: number[] = [];
     vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
       if (!online) throw new TypeError('Failed to fetch');
@@ -62,6 +63,42 @@ describe('startTraceWorker', () => {
       const [up] = scope.fire('sync', { tag: SYNC_TAG });
       await expect(up).resolves.toBeUndefined();
       expect(sent).toEqual([2]);
+      port1.close();
+    } finally {
+      stop();
+    }
+  });
+
+  it('online with the receiver unreachable, asks for no sync: the backoff alone paces the retries', async () => {
+    // A sync asked for while online fires at once; its probe skips the backoff, fails, and would
+    // ask again: requests in a tight loop for as long as the receiver is down.
+    vi.stubGlobal('navigator', { onLine: true });
+    let attempts = 0;
+    vi.stubGlobal('fetch', async () => {
+      attempts++;
+      throw new TypeError('Failed to fetch');
+    });
+    const scope = workerScope();
+    const stop = startTraceWorker({ endpoint: 'https://collector.example.com/v1/traces', delivery: { flushIntervalMs: 60_000, backoffBaseMs: 60_000 } });
+    try {
+      const { port1, port2 } = new MessageChannel();
+      scope.fire('message', { data: { edgetrace: 'connect' }, ports: [port2] });
+      const answer = (id: string) => new Promise((resolve) => port1.addEventListener('message', (e) => e.data.id === id && resolve(e.data)));
+      port1.start();
+      const queued = answer('1');
+      port1.postMessage({ id: '1', type: 'APPLY', path: ['enqueue'], argumentList: [{ type: 'RAW', value: [spanRecord(1)] }] });
+      await queued;
+      const flushed = answer('2');
+      port1.postMessage({ id: '2', type: 'APPLY', path: ['flushNow'], argumentList: [] });
+      await flushed;
+      const tried = attempts;
+      expect(tried).toBeGreaterThan(0);
+      expect(scope.registered).toEqual([]);
+      // A sync the browser fires anyway (registered earlier) tries once and asks for no other.
+      const [held] = scope.fire('sync', { tag: SYNC_TAG });
+      await expect(held).rejects.toThrow(/Failed to fetch/);
+      expect(attempts).toBe(tried + 1);
+      expect(scope.registered).toEqual([]);
       port1.close();
     } finally {
       stop();
