@@ -106,6 +106,11 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
     if (running) return;
     const text = prompt.value.trim();
     if (!text) {
+      // The last run's answer and thumbs go: a thumb now would seem to rate the empty prompt.
+      scored = undefined;
+      feedback.hidden = true;
+      answer.textContent = '';
+      metrics.replaceChildren();
       run.hidden = false;
       setStatus('Type a prompt first.', 'idle');
       prompt.focus();

@@ -62,3 +62,15 @@ test('Stop ends a run without calling it a failure', async ({ page }) => {
   await expect(traceDetail(page).getByTestId('span-events')).toContainText('client went away');
   await expect(spanRow(page, 'decode').locator('.err-mark')).toHaveCount(0);
 });
+
+test('an empty prompt clears the last answer, so no thumb seems to rate it', async ({ page }) => {
+  await openPlayground(page, playground());
+  await sendPrompt(page, 'Say something short.');
+  await finishedRun(page);
+  await expect(page.getByRole('button', { name: 'Thumbs up' })).toBeVisible();
+  await sendPrompt(page, '   ');
+  await expect(runStatus(page)).toHaveText('Type a prompt first.');
+  await expect(page.getByTestId('answer')).toBeEmpty();
+  await expect(page.locator('#run-metrics')).toBeEmpty();
+  await expect(page.getByRole('button', { name: 'Thumbs up' })).toBeHidden();
+});
