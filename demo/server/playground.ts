@@ -270,6 +270,9 @@ export const startPlayground = async (opts: PlaygroundOptions = {}): Promise<Pla
       // A connection that does not close within a few seconds must not hold up the exit.
       await Promise.race([closed, new Promise((done) => setTimeout(done, 3000).unref())]);
       await modelListener.drain();
+      // The model server's spans that an export could not hand over yet (the collector answered
+      // 503 while Langfuse was down) wait for the next request's flush: there is none now.
+      await Promise.race([model.tracer.shutdown(), new Promise((done) => setTimeout(done, 5000).unref())]);
       await collectorListener.drain();
       await collector.close();
     })());

@@ -87,3 +87,43 @@ test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () =
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('on close, the model server hands over the spans an outage of the forward target held back', async () => {
+  // An OTLP receiver standing in for Langfuse: down (503) until the test lets it answer.
+  const { createServer: createHttpServer } = await import('node:http');
+  const { startPlayground } = await import('../../demo/server/playground');
+  let up = false;
+  const taken: string[] = [];
+  const rx = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (!up) return void res.writeHead(503, { 'retry-after': '1' }).end();
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { resourceSpans?: { scopeSpans: { spans: { name: string }[] }[] }[] };
+      for (const rs of body.resourceSpans ?? []) for (const ss of rs.scopeSpans) for (const s of ss.spans) taken.push(s.name);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((done) => rx.listen(0, '127.0.0.1', done));
+  const dir = await mkdtemp(join(tmpdir(), 'edgetrace-close-'));
+  const endpoint = `http://127.0.0.1:${(rx.address() as AddressInfo).port}`;
+  const pg = await startPlayground({ port: 0, dbPath: join(dir, 'traces.db'), env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, pace: 0.05, log: () => undefined });
+  try {
+    const res = await fetch(new URL('/v1/chat/completions', pg.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock-mini', messages: [{ role: 'user', content: 'hello' }] }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    // The request's export reached the collector, whose forward failed: nothing taken yet.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(taken).toEqual([]);
+    up = true;
+  } finally {
+    await pg.close();
+    await new Promise<void>((done) => rx.close(() => done()));
+    await rm(dir, { recursive: true, force: true });
+  }
+  expect(taken).toEqual(expect.arrayContaining(['POST /v1/chat/completions', 'prefill', 'decode']));
+});
