@@ -132,8 +132,12 @@ const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9
  * or its own token header name must not make every delivery fail in the browser's preflight;
  * the origin was checked already, and a header grants a request nothing here.
  */
-const allowHeaders = (requested: string | null): string =>
-  requested && requested.length <= 2000 && HEADER_LIST_RE.test(requested.trim()) ? `${ALLOW_HEADERS}, ${requested.trim().toLowerCase()}` : ALLOW_HEADERS;
+const allowHeaders = (requested: string | null): string => {
+  if (!requested || requested.length > 2000 || !HEADER_LIST_RE.test(requested.trim())) return ALLOW_HEADERS;
+  const ours = ALLOW_HEADERS.split(', ');
+  const more = requested.toLowerCase().split(',').map((h) => h.trim()).filter((h, i, all) => !ours.includes(h) && all.indexOf(h) === i);
+  return more.length ? `${ALLOW_HEADERS}, ${more.join(', ')}` : ALLOW_HEADERS;
+};
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
 // Fatal: a body that is not UTF-8 is refused, not read with U+FFFD in it. One decoder serves every

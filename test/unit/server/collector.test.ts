@@ -347,7 +347,9 @@ describe('createCollector: ingest', () => {
     const asking = (requested: string) =>
       collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': requested } }));
     const custom = await asking('content-type,X-Tenant');
-    expect(custom.headers.get('access-control-allow-headers')).toMatch(/, content-type,x-tenant$/);
+    // Each once: ours, then what the page asks for beyond them.
+    expect(custom.headers.get('access-control-allow-headers')).toBe('content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate, x-tenant');
+    expect((await asking('traceparent, tracestate, content-type')).headers.get('access-control-allow-headers')).toBe('content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate');
     expect(custom.headers.get('vary')).toContain('access-control-request-headers');
     expect((await asking('bad header(')).headers.get('access-control-allow-headers')).not.toContain('bad');
     const bad = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } }));
