@@ -64,9 +64,8 @@ export const startDelivery = (setup: DeliverySetup): Delivery => {
       // While the device is offline, ask the browser to wake the worker when it is back
       // (Chromium's Background Sync); elsewhere the `online` event, start-up and pages cover it.
       // Not while online with the receiver down: the sync would fire at once, probe past the
-      // backoff, fail and ask again, a loop of requests. (A send that worked offline, to a
-      // receiver on this machine, only asks for a harmless extra flush.)
-      if (scope.navigator?.onLine === false) scope.registration?.sync?.register(SYNC_TAG).catch(report);
+      // backoff, fail and ask again, a loop of requests.
+      if (!result.ok && !scope.navigator?.onLine) scope.registration?.sync?.register(SYNC_TAG).catch(report);
       return result;
     },
     onStatus: (status) => channel?.postMessage(status),
