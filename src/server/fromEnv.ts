@@ -112,6 +112,15 @@ export const processEnv = (): Record<string, unknown> => {
   }
 };
 
+/** A percent-encoded value of the `key=value` variables, trimmed; a `%` that starts no escape stays as written. */
+const decoded = (s: string): string => {
+  try {
+    return decodeURIComponent(s.trim());
+  } catch {
+    return s.trim();
+  }
+};
+
 /**
  * Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs joined by `,`, values percent-encoded
  * (OpenTelemetry's exporter configuration). Whitespace around keys and values is dropped.
@@ -126,13 +135,7 @@ export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_H
       // Never the value itself: these headers carry credentials.
       fail(CALL, variable, 'a list of key=value pairs separated by commas', `a malformed pair at position ${value.indexOf(part) + 1} (value not shown)`);
     }
-    let v = part.slice(eq + 1).trim();
-    try {
-      v = decodeURIComponent(v);
-    } catch {
-      // A stray `%` stays as written.
-    }
-    out[key.toLowerCase()] = v;
+    out[key.toLowerCase()] = decoded(part.slice(eq + 1));
   }
   return out;
 };
@@ -145,19 +148,12 @@ export const parseOtlpHeaders = (value: string, variable = 'OTEL_EXPORTER_OTLP_H
  */
 export const parseResourceAttributes = (value: string): Attributes => {
   const out: Attributes = {};
-  const decode = (s: string): string => {
-    try {
-      return decodeURIComponent(s.trim());
-    } catch {
-      return s.trim();
-    }
-  };
   for (const part of value.split(',')) {
     if (!part.trim()) continue;
     const eq = part.indexOf('=');
-    const key = eq > 0 ? decode(part.slice(0, eq)) : '';
+    const key = eq > 0 ? decoded(part.slice(0, eq)) : '';
     if (!key) fail(CALL, 'OTEL_RESOURCE_ATTRIBUTES', 'a list of key=value pairs separated by commas, percent-encoded', part.trim());
-    out[key] = decode(part.slice(eq + 1));
+    out[key] = decoded(part.slice(eq + 1));
   }
   return out;
 };
