@@ -20,6 +20,8 @@ export interface TakenIds {
    * `took`; when it is done, forgets all of it.
    */
   settle(batch: readonly TelemetryRecord[], took: readonly TelemetryRecord[], again: boolean): void;
+  /** `settle(batch, took, true)` for a caller that has the ids of both already. */
+  remember(batchIds: readonly string[], tookIds: readonly string[]): void;
 }
 
 /**
@@ -31,27 +33,25 @@ export interface TakenIds {
  */
 export const takenIds = (): TakenIds => {
   const ids = new Set<string>();
+  const remember = (batchIds: readonly string[], tookIds: readonly string[]): void => {
+    // Ids this batch had taken before move to the newest end with the ones it took now: the
+    // bound lets go of batches no longer retried, not of the one under way.
+    for (const id of batchIds) if (ids.delete(id)) ids.add(id);
+    for (const id of tookIds) ids.add(id);
+    // A Set iterates in insertion order, and deleting what was visited is safe.
+    for (const id of ids) {
+      if (ids.size <= MAX_TAKEN) break;
+      ids.delete(id);
+    }
+  };
   return {
     // Nearly always nothing is remembered: the batch is then passed on as it is.
     fresh: (batch) => (ids.size ? batch.filter((r) => !ids.has(recordId(r))) : batch),
     has: (id) => ids.has(id),
     settle(batch, took, again) {
-      if (!again) {
-        if (ids.size) for (const r of batch) ids.delete(recordId(r));
-      } else {
-        // Ids this batch had taken before move to the newest end with the ones it took now: the
-        // bound lets go of batches no longer retried, not of the one under way.
-        for (const r of batch) {
-          const id = recordId(r);
-          if (ids.delete(id)) ids.add(id);
-        }
-        for (const r of took) ids.add(recordId(r));
-        // A Set iterates in insertion order, and deleting what was visited is safe.
-        for (const id of ids) {
-          if (ids.size <= MAX_TAKEN) break;
-          ids.delete(id);
-        }
-      }
+      if (again) remember(batch.map(recordId), took.map(recordId));
+      else if (ids.size) for (const r of batch) ids.delete(recordId(r));
     },
+    remember,
   };
 };

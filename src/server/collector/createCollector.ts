@@ -10,7 +10,7 @@ import { decodeOtlp, type DecodeLimits } from './decodeOtlp';
 import { decodeScores } from './decodeScores';
 import { createRateLimiter, type RateLimitOptions } from './rateLimit';
 import { readBody, type BodyBudget } from './readBody';
-import { encodeExportResponse, encodeRpcStatus, ProtobufError, readOtlpProtobuf } from './otlpProtobuf';
+import { encodeExportResponse, encodeRpcStatus, ProtobufError, readOtlpProtobuf, UTF8 } from './otlpProtobuf';
 import type { TraceStore } from './store';
 
 /** Options for {@link createCollector}. Every field is optional. */
@@ -140,9 +140,6 @@ const allowHeaders = (requested: string | null): string => {
 };
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
-// Fatal: a body that is not UTF-8 is refused, not read with U+FFFD in it. One decoder serves every
-// request: decode() without `stream` keeps no state between calls.
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A request's media type, lower case, without parameters. */
 const mediaType = (request: Request): string => (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -385,7 +382,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         // it, and a target that answers only after the sender was told to retry is remembered too.
         void done.then((r) => {
           for (const id of ids) busy.delete(id);
-          took.settle(records, r.ok ? ready : [], true);
+          took.remember(recordIds, r.ok ? ids : []);
         });
         // A target that hangs must not hold the request. Its records stay in memory until the export
         // settles, so their bytes stay counted until then (an export answered in time is settled).
@@ -470,11 +467,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     request: Request,
     type: string,
     path: string,
+    proto: boolean,
     reply: Reply,
     cors: Record<string, string>,
     budget: BodyBudget,
   ): Promise<Response | { parsed: unknown }> => {
-    const proto = path === '/v1/traces' && type === PROTOBUF_TYPE;
     if (type !== JSON_TYPE && type !== 'text/plain' && !proto) {
       const accepted = `application/json${path === '/v1/traces' ? ' or application/x-protobuf' : ''} (or text/plain for beacons)`;
       return reply(415, errorBody(INVALID_ARGUMENT, `content-type must be ${accepted}, got "${type.slice(0, 60)}"`), cors);
@@ -593,7 +590,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const ingest = path === '/v1/traces' || path === '/v1/scores';
     // OTLP/HTTP: the reply's content type is the request's, errors (4xx, 5xx) included.
     const type = mediaType(request);
-    const answer = path === '/v1/traces' && request.method === 'POST' && type === PROTOBUF_TYPE ? protobuf : json;
+    const proto = path === '/v1/traces' && request.method === 'POST' && type === PROTOBUF_TYPE;
+    const answer = proto ? protobuf : json;
     const api = path === '/api/traces' || path.startsWith('/api/traces/') || path === '/api/stats';
     if (!ingest && !api) {
       if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { ok: true, store: !!store, forward: forward.length });
@@ -687,7 +685,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const waitUntil = findWaitUntil(env, ctx);
     let response: Response;
     try {
-      const read = await readPayload(request, type, path, answer, cors, budget);
+      const read = await readPayload(request, type, path, proto, answer, cors, budget);
       if (read instanceof Response) response = read;
       else response = path === '/v1/traces' ? await ingestTraces(answer, read.parsed, cors, budget) : await ingestScores(read.parsed, cors, budget);
     } finally {

@@ -119,7 +119,12 @@ export class ProtobufError extends Error {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Strict UTF-8: a body or string field that is not UTF-8 is refused, not read with U+FFFD in it.
+ * One decoder serves every request (the collector's JSON bodies too): decode() without `stream`
+ * keeps no state between calls.
+ */
+export const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const HEX = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
 
 const toHex = (b: Uint8Array): string => {
@@ -185,7 +190,7 @@ const scalar = (r: Reader, kind: Exclude<Kind, Schema>, end: number): unknown =>
   switch (kind) {
     case 'string':
       try {
-        return utf8.decode(r.take(r.uint32(end), end));
+        return UTF8.decode(r.take(r.uint32(end), end));
       } catch (error) {
         if (error instanceof ProtobufError) throw error;
         throw new ProtobufError('', 'is not valid UTF-8');
