@@ -6,8 +6,8 @@ import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
-import { errorParts, kNext, kT, Span } from './span';
-import { computeCost, findPrice, type Usage } from './cost';
+import { errorParts, kNext, kT, priceOf, Span, writeCostAttrs } from './span';
+import type { Usage } from './cost';
 import * as A from './semconv';
 import type { StartSpanOptions, Tracer } from './tracer';
 
@@ -188,11 +188,8 @@ const priceModelCall = (span: Span): void => {
   const output = a[A.GEN_AI_OUTPUT_TOKENS];
   if (typeof input === 'number') usage.input = input;
   if (typeof output === 'number') usage.output = output;
-  const price = typeof model === 'string' && (usage.input !== undefined || usage.output !== undefined) ? findPrice(prices, model) : undefined;
-  const cost = price && computeCost(usage, price);
-  if (!cost) return;
-  span.setAttribute(A.COST_DETAILS, JSON.stringify(cost));
-  span.setAttribute(A.GEN_AI_COST, cost.total);
+  const cost = priceOf(span, model, usage);
+  if (cost) writeCostAttrs(span, cost);
 };
 
 /** The API span that wraps an edgetrace span; `span` is the edgetrace span itself. */

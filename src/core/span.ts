@@ -125,6 +125,22 @@ export interface ScoreOptions {
   dataType?: ScoreRecord['dataType'];
 }
 
+/**
+ * @internal The cost of `usage` by `model` at the prices of `span`'s tracer: undefined without
+ * prices, usage or a model name, or when nothing in `usage` has a price.
+ */
+export const priceOf = (span: Span, model: unknown, usage: Usage | undefined): Cost | undefined => {
+  const prices = span[kT].core.cfg.prices;
+  const price = prices && usage && typeof model === 'string' ? findPrice(prices, model) : undefined;
+  return price && computeCost(usage!, price);
+};
+
+/** @internal A cost's attributes (`cost_details`, `gen_ai.usage.cost`), written on a span still recording. */
+export const writeCostAttrs = (span: Span, cost: Cost): void => {
+  span.write(A.COST_DETAILS, JSON.stringify(cost));
+  if (cost.total !== undefined) span.write(A.GEN_AI_COST, cost.total);
+};
+
 /** Rarely needed per-span state, allocated on first use to keep spans small. */
 interface SpanExtras {
   droppedAttrs: number;
@@ -914,22 +930,15 @@ export class Generation extends Span {
 
   /** @internal Cost from the price table at the end, unless set explicitly. */
   override finalAttrs(): void {
-    const prices = this[kT].core.cfg.prices;
-    const model = this[kModel];
-    const usage = this[kUsage];
-    if (!this[kCost] && usage && model && prices) {
-      const price = findPrice(prices, model);
-      const cost = price && computeCost(usage, price);
-      if (cost) this.writeCost(cost);
-    }
+    const cost = !this[kCost] && priceOf(this, this[kModel], this[kUsage]);
+    if (cost) this.writeCost(cost);
     super.finalAttrs();
   }
 
   /** @internal */
   writeCost(cost: Cost): void {
     this[kCost] = true;
-    this.write(A.COST_DETAILS, JSON.stringify(cost));
-    if (cost.total !== undefined) this.write(A.GEN_AI_COST, cost.total);
+    writeCostAttrs(this, cost);
   }
 
   /** Sets the model name (and `gen_ai.request.model`). */
