@@ -22,6 +22,7 @@ import { cutAt, textScoreValue } from '../lib/cutAt';
 import { isTime } from '../lib/now';
 import { wellFormed } from '../lib/wellFormed';
 import { reportInternal } from '../lib/reportInternal';
+import { isAbortError } from '../lib/isAbortError';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
 import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
 import * as A from './semconv';
@@ -244,13 +245,8 @@ const eachEntry = (obj: object, fn: (key: string, value: unknown) => void): void
  * "cancelled" that Langfuse shows, not an error; anything else is an error.
  */
 export const recordFailure = (span: Span, error: unknown): void => {
-  let name: unknown;
-  try {
-    name = (error as { name?: unknown } | null)?.name;
-  } catch {
-    // An unreadable error is recorded as one.
-  }
-  if (name !== 'AbortError') {
+  // An unreadable error is recorded as one.
+  if (!isAbortError(error)) {
     span.recordError(error);
     return;
   }

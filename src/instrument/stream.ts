@@ -3,6 +3,7 @@ import { reportInternal } from '../lib/reportInternal';
 import { utf8Bytes } from '../lib/utf8Bytes';
 import { parseJson } from '../lib/parseJson';
 import { unref } from '../lib/unref';
+import { isAbortError } from '../lib/isAbortError';
 
 /**
  * Watching a response body as the app reads it, on the very `Response` fetch() resolved with:
@@ -156,7 +157,7 @@ const leads = (b: Branch): boolean => !b.watch.done && (b.watch.leader ??= b) ==
  * How a failed read ended: an `AbortError` (the app's AbortController, a "stop generating"
  * button) is the app's choice, as a cancelled reader is; anything else is an error.
  */
-const failedAs = (error: unknown): BodyOutcome => ((error as { name?: unknown } | null)?.name === 'AbortError' ? 'cancelled' : 'error');
+const failedAs = (error: unknown): BodyOutcome => (isAbortError(error) ? 'cancelled' : 'error');
 
 /**
  * Runs the sweep within `delayMs`, or sooner if it is already due sooner. A timer long overdue

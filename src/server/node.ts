@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isDecoded } from './decoded';
+import { isAbortError } from '../lib/isAbortError';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -255,7 +256,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     const fail = (error: unknown): void => {
       // A client that went away aborts what follows request.signal (a proxied stream): that abort
       // is not an error of the app's to print; anything else is, client or not.
-      if (!abort.signal.aborted || (error as Error | undefined)?.name !== 'AbortError') report(error);
+      if (!abort.signal.aborted || !isAbortError(error)) report(error);
       if (!res.headersSent) {
         // Headers the response set before its body failed (its Content-Length, cookies) are
         // not this reply's: a length it does not have would leave the client waiting.
