@@ -7,6 +7,7 @@ import { createServer as createViteServer, type ViteDevServer } from 'vite';
 import { createCollector, createOtlpExporter, fromEnv, openSqliteStore, toNodeListener } from '../../src/server/index';
 import type { Collector, EnvExporter } from '../../src/server/index';
 import { createMockModel } from './mockModel';
+import { within } from '../../src/lib/within';
 
 /**
  * The playground behind `npm start`: one Node process, one URL, serving
@@ -268,11 +269,11 @@ export const startPlayground = async (opts: PlaygroundOptions = {}): Promise<Pla
       httpServer.closeAllConnections();
       await vite.close();
       // A connection that does not close within a few seconds must not hold up the exit.
-      await Promise.race([closed, new Promise((done) => setTimeout(done, 3000).unref())]);
+      await within(closed, 3000, () => undefined);
       await modelListener.drain();
       // The model server's spans that an export could not hand over yet (the collector answered
       // 503 while Langfuse was down) wait for the next request's flush: there is none now.
-      await Promise.race([model.tracer.shutdown(), new Promise((done) => setTimeout(done, 5000).unref())]);
+      await within(model.tracer.shutdown(), 5000, () => undefined);
       await collectorListener.drain();
       await collector.close();
     })());

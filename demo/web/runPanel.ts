@@ -77,6 +77,14 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
   let running: { controller: AbortController; stoppedByUser: boolean } | undefined;
   let scored: Trace | undefined;
 
+  /** Takes the last run's answer, metrics and thumbs off the panel. */
+  const clearLastRun = (): void => {
+    scored = undefined;
+    feedback.hidden = true;
+    answer.textContent = '';
+    metrics.replaceChildren();
+  };
+
   const setStatus = (text: string, kind: 'busy' | 'ok' | 'error' | 'idle'): void => {
     status.className = `run-status ${kind}`;
     status.textContent = text;
@@ -107,10 +115,7 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
     const text = prompt.value.trim();
     if (!text) {
       // The last run's answer and thumbs go: a thumb now would seem to rate the empty prompt.
-      scored = undefined;
-      feedback.hidden = true;
-      answer.textContent = '';
-      metrics.replaceChildren();
+      clearLastRun();
       run.hidden = false;
       setStatus('Type a prompt first.', 'idle');
       prompt.focus();
@@ -140,18 +145,15 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
     const controller = new AbortController();
     const state = { controller, stoppedByUser: false };
     running = state;
-    scored = undefined;
+    clearLastRun();
     send.disabled = true;
     stop.hidden = false;
     run.hidden = false;
-    feedback.hidden = true;
     thumbUp.disabled = thumbDown.disabled = false;
     thumbUp.classList.remove('chosen');
     thumbDown.classList.remove('chosen');
     feedbackNote.textContent = '';
     answer.className = 'answer streaming';
-    answer.textContent = '';
-    metrics.replaceChildren();
     setStatus('Waiting for the first token…', 'busy');
 
     const messages = [...(input.system ? [{ role: 'system', content: input.system }] : []), { role: 'user', content: input.prompt }];
