@@ -4,9 +4,15 @@ import { isPromise, kT, recordFailure, runInSpan, type Span } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { YIELDED_ITEMS } from './semconv';
 
-// Which traced() wrapper opened a span, to spot a function re-entering itself. Kept beside the
-// span rather than on it, so spans stay small.
-const origins = new WeakMap<Span, object>();
+// Which traced() wrapper opened a span, and for which receiver, to spot a component re-entering
+// itself. Kept beside the span rather than on it, so spans stay small.
+interface Origin {
+  /** The wrapped function's marker, or for a method its name: an override that calls `super` is the same component. */
+  key: object | string;
+  /** `this` of the call: another instance of the same class is another component (a sub-agent). */
+  self: unknown;
+}
+const origins = new WeakMap<Span, Origin>();
 
 /** Options for `traced()`. */
 export interface TracedOptions {
@@ -82,8 +88,10 @@ const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: b
 };
 
 const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, isStatic?: boolean): F => {
-  // One marker per wrapped function: a span it opened is recognised when the function re-enters.
-  const marker = {};
+  // What a span this wrapper opened is recognised by when the component re-enters: a method by
+  // its name (a decorated override calling a decorated `super` method is one component), a
+  // function by a marker of its own.
+  const key: object | string = methodName ?? {};
   const type = opts.type ?? 'span';
   const kind = Object.prototype.toString.call(fn);
   const isAsyncGenerator = kind === '[object AsyncGeneratorFunction]';
@@ -94,13 +102,15 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
       // The tracer in charge (on a server, the request's: an AsyncLocalStorage read), looked up once.
       const tracer = getTracer();
       const current = tracer.currentSpan();
-      // Recursion: the function calling itself stays in the span it already has.
-      if (current && origins.get(current) === marker && !current.isEnded) return fn.apply(this, args);
+      // Recursion: the function calling itself, on the same receiver, stays in the span it
+      // already has. The same method on another instance (a sub-agent) gets a span of its own.
+      const origin = current && !current.isEnded ? origins.get(current) : undefined;
+      if (origin && origin.key === key && origin.self === this) return fn.apply(this, args);
       // A static method's `this` is the class itself.
       const cls = isStatic ? (this as { name?: string } | undefined)?.name : (this as { constructor?: { name?: string } } | undefined)?.constructor?.name;
       const name = opts.name ?? (methodName ? (cls && cls !== 'Object' ? `${cls}.${methodName}` : methodName) : fn.name || 'anonymous');
       span = tracer.startSpan(name, { type });
-      origins.set(span, marker);
+      origins.set(span, { key, self: this });
       if (opts.captureInput !== false && args.length) span.setInput(args.length === 1 ? args[0] : args);
     } catch (error) {
       reportInternal(error);
@@ -138,7 +148,9 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
 /**
  * Traces a function: every call runs in a span of the given observation type under the current
  * span (or in a new trace), with arguments as input and the result as output. A function that
- * calls itself stays in one span instead of nesting a copy per level.
+ * calls itself stays in one span instead of nesting a copy per level, and so does a decorated
+ * method that calls itself or its decorated `super` method on the same object; the same method
+ * called on another object (a sub-agent of the same class) gets a span of its own.
  *
  * When the span ends: for a promise, when it settles; for a generator function (`function*`,
  * `async function*`), when the caller's iteration finishes, throws or stops early, with the

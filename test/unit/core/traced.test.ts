@@ -250,6 +250,47 @@ describe('traced', () => {
     expect(spans[0]?.name).toBe('Walker.depth');
   });
 
+  it('gives the same method on another instance (a sub-agent) a span of its own', () => {
+    const { spans } = setup();
+    const Agent = compile(`
+      class Agent {
+        constructor(public helper?: Agent) {}
+        @traced('agent')
+        run(task: string): string {
+          return this.helper ? 'boss got: ' + this.helper.run('part of ' + task) : 'leaf did ' + task;
+        }
+      }
+      return Agent;`)(traced);
+    const boss = new Agent(new Agent());
+    expect(boss.run('plan trip')).toBe('boss got: leaf did part of plan trip');
+    expect(spans.map((s) => s.name)).toEqual(['Agent.run', 'Agent.run']);
+    const [leaf, top] = spans;
+    expect(leaf?.parentId).toBe(top?.spanId);
+    expect(leaf?.attrs[A.OBSERVATION_INPUT]).toBe('part of plan trip');
+    expect(leaf?.attrs[A.OBSERVATION_OUTPUT]).toBe('leaf did part of plan trip');
+  });
+
+  it('keeps a decorated override that calls its decorated super method in one span', () => {
+    const { spans } = setup();
+    const Child = compile(`
+      class Base {
+        @traced('agent')
+        run(task: string): string {
+          return 'base:' + task;
+        }
+      }
+      class Child extends Base {
+        @traced('agent')
+        run(task: string): string {
+          return 'child+' + super.run(task);
+        }
+      }
+      return Child;`)(traced);
+    expect(new Child().run('t')).toBe('child+base:t');
+    expect(spans).toHaveLength(1);
+    expect(spans[0]?.name).toBe('Child.run');
+  });
+
   it('names a static method after its class', async () => {
     const { spans } = setup();
     const Agent = compile(`
