@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// A script that awaits shutdown() must get its answer even when the exporter never answers and
+// holds nothing open: the deadline has to keep the process alive, or Node exits with the await
+// unsettled (exit code 13) and the script's last lines never run. Only a real process shows it.
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'edgetrace-shutdown-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const run = async (source: string): Promise<{ status: number | null; stdout: string }> => {
+  const outfile = join(dir, `script-${Math.random().toString(36).slice(2)}.mjs`);
+  await build({ stdin: { contents: source, resolveDir: ROOT, loader: 'ts' }, bundle: true, format: 'esm', platform: 'node', outfile, logLevel: 'error' });
+  const child = spawnSync(process.execPath, [outfile], { encoding: 'utf8', timeout: 20_000 });
+  return { status: child.status, stdout: child.stdout };
+};
+
+describe('shutdown() in a process with nothing else pending', () => {
+  it('answers after batch.exportTimeoutMs when the exporter never does', async () => {
+    const { status, stdout } = await run(`
+      import { createTracer } from './src/core/tracer';
+      const tracer = createTracer({
+        exporter: { export: () => new Promise(() => undefined) },
+        batch: { exportTimeoutMs: 300 },
+      });
+      tracer.withTrace('job', () => undefined);
+      const started = Date.now();
+      await tracer.shutdown();
+      console.log('after shutdown ' + (Date.now() - started));
+    `);
+    expect(status).toBe(0);
+    const waited = Number(/after shutdown (\d+)/.exec(stdout)?.[1]);
+    expect(waited).toBeGreaterThanOrEqual(250);
+  });
+
+  it('answers after batch.exportTimeoutMs when a processor hangs in forceFlush', async () => {
+    const { status, stdout } = await run(`
+      import { createTracer } from './src/core/tracer';
+      const tracer = createTracer({
+        processors: [{ forceFlush: () => new Promise(() => undefined) }],
+        batch: { exportTimeoutMs: 300 },
+      });
+      await tracer.flush();
+      console.log('after flush');
+    `);
+    expect(status).toBe(0);
+    expect(stdout).toContain('after flush');
+  });
+});
