@@ -233,7 +233,8 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
     if (!isAttributeValue(v)) fail(call, `resource["${key}"]`, 'a string, number, boolean or an array of one of them', v);
   }
   check('exporter', opts.exporter, typeof opts.exporter?.export === 'function', 'an object with an export(records) method');
-  array('processors', opts.processors, 'an array of span processors');
+  check('processors', opts.processors, Array.isArray(opts.processors) && opts.processors.every(isObject), 'an array of span processor objects');
+  check('debug', opts.debug, typeof opts.debug === 'boolean', 'true or false');
   check('contextManager', opts.contextManager, typeof opts.contextManager?.with === 'function', 'an object with active() and with()');
   const limits = object('limits', opts.limits);
 
@@ -247,6 +248,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
     if (!extra.every((p) => p instanceof RegExp)) fail(call, 'redact.patterns', 'an array of RegExp', r.patterns);
     // Patterns are used with replace(); without the g flag only the first match would go.
     const global = extra.map((p) => (p.global ? p : new RegExp(p.source, `${p.flags}g`)));
+    for (const key of ['defaults', 'queryValues'] as const) check(`redact.${key}`, r[key], typeof r[key] === 'boolean', 'true or false');
     secretPatterns = [...(r.defaults === false ? [] : DEFAULT_SECRET_PATTERNS), ...global];
     redactQuery = r.queryValues !== false;
     keepQueryKeys = (array('redact.keepQueryKeys', r.keepQueryKeys) ?? []) as string[];

@@ -4,7 +4,7 @@ import type { SpanContext } from '../propagation/traceparent';
 import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
 import { batchProcessor, type SpanProcessor } from './processors';
-import { runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
+import { isPromise, runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
@@ -71,6 +71,14 @@ export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
 
 const NO_OPTIONS: TraceOptions = Object.freeze({});
 
+/**
+ * A processor hook typed `void` may still be an `async` function: its rejection is reported like
+ * a throw, rather than reaching the runtime as an unhandled rejection (which ends a Node process).
+ */
+const caught = (out: unknown): void => {
+  if (isPromise(out)) out.then(undefined, reportInternal);
+};
+
 const isSpanContext = (p: unknown): p is SpanContext =>
   typeof p === 'object' && p !== null && isValidTraceId((p as SpanContext).traceId) && isValidSpanId((p as SpanContext).spanId);
 
@@ -86,6 +94,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
   if (opts.exporter) processors.push(batchProcessor(opts.exporter, cfg.batch));
   let starters = processors.filter((p) => p.onStart);
   let closed = false;
+  let shutdown: Promise<void> | undefined;
   if (cfg.debug) setDebug(true);
 
   const core: TracerCore = {
@@ -95,9 +104,10 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
     memo: [new Map(), new Map(), new Map(), new Map(), new Set()],
     now: opts.now ?? defaultNow,
     started(span) {
+      if (closed) return;
       for (const p of starters) {
         try {
-          p.onStart?.(span);
+          caught(p.onStart?.(span));
         } catch (error) {
           reportInternal(error);
         }
@@ -119,7 +129,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
       }
       for (const p of processors) {
         try {
-          p.onEnd?.(record);
+          caught(p.onEnd?.(record));
         } catch (error) {
           reportInternal(error);
         }
@@ -129,7 +139,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
       if (closed) return;
       for (const p of processors) {
         try {
-          p.onScore?.(score);
+          caught(p.onScore?.(score));
         } catch (error) {
           reportInternal(error);
         }
@@ -218,10 +228,11 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
     async flush() {
       await Promise.all(processors.map((p) => settle('forceFlush', () => p.forceFlush?.())));
     },
-    async shutdown() {
-      if (closed) return;
-      await Promise.all(processors.map((p) => settle('shutdown', () => p.shutdown?.())));
-      closed = true;
+    shutdown() {
+      // Once: a second call, also one made while the first is running, waits for the same work.
+      return (shutdown ??= Promise.all(processors.map((p) => settle('shutdown', () => p.shutdown?.()))).then(() => {
+        closed = true;
+      }));
     },
   };
 };

@@ -6,6 +6,7 @@ import { createTracer } from '../../../src/core/tracer';
 import { getTracer, init, setTracer, currentSpan } from '../../../src/core/global';
 import { parseTraceparent } from '../../../src/propagation/traceparent';
 import * as A from '../../../src/core/semconv';
+import { internalErrorCount } from '../../../src/lib/reportInternal';
 
 describe('context', () => {
   it('makes a callback span current synchronously with the stack context', () => {
@@ -304,6 +305,37 @@ describe('processors', () => {
     });
     expect(() => tracer.startSpan('s').end()).not.toThrow();
     expect(spans).toHaveLength(1);
+  });
+
+  it('reports an async hook that rejects instead of leaving an unhandled rejection', async () => {
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      const before = internalErrorCount();
+      const fail = async (): Promise<void> => {
+        throw new Error('database down');
+      };
+      const { tracer, spans } = testTracer({ processors: [{ onStart: fail, onEnd: fail, onScore: fail }] });
+      tracer.withTrace('t', (t) => t.score('helpful', 1));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).not.toHaveBeenCalled();
+      expect(internalErrorCount() - before).toBe(3);
+      expect(spans).toHaveLength(1);
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+  });
+
+  it('shuts each processor down once, also when shutdown() is called again while it runs', async () => {
+    const shut = vi.fn(() => new Promise<void>((resolve) => setTimeout(resolve, 10)));
+    const started = vi.fn();
+    const { tracer } = testTracer({ processors: [{ shutdown: shut, onStart: started }] });
+    const first = tracer.shutdown();
+    const second = tracer.shutdown();
+    await Promise.all([first, second, tracer.shutdown()]);
+    expect(shut).toHaveBeenCalledOnce();
+    tracer.startSpan('late').end();
+    expect(started).not.toHaveBeenCalled();
   });
 
   it('flushes and shuts down every processor, then records nothing', async () => {
