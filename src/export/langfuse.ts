@@ -6,6 +6,8 @@ import { textScoreValue } from '../lib/cutAt';
 import { parseJson } from '../lib/parseJson';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 import { bytesToBase64 } from '../lib/base64';
+import { isHttpUrl } from '../lib/isHttpUrl';
+import { fail } from '../config';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
 export const LANGFUSE_CLOUD_URL = 'https://cloud.langfuse.com';
@@ -180,10 +182,16 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
  * returned promise never rejects.
  */
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
+  const call = 'createLangfuseExporter()';
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  // Without both keys every request would be refused; a base URL that is none would fail as a
+  // network error, which is retried and so never said.
+  for (const key of ['publicKey', 'secretKey'] as const) if (typeof opts[key] !== 'string' || !opts[key]) fail(call, key, 'a non-empty string', opts[key]);
+  if (opts.baseUrl !== undefined && !isHttpUrl(opts.baseUrl)) fail(call, 'baseUrl', 'an absolute http(s) URL', opts.baseUrl);
   const base = (opts.baseUrl ?? LANGFUSE_CLOUD_URL).replace(/\/+$/, '');
   const fetchFn = captureFetch(opts.fetch);
-  const timeoutMs = timeoutOption('createLangfuseExporter()', opts.timeoutMs);
-  const gzip = compressionOption('createLangfuseExporter()', opts.compression);
+  const timeoutMs = timeoutOption(call, opts.timeoutMs);
+  const gzip = compressionOption(call, opts.compression);
   const env = opts.environment;
   const auth = basicAuth(opts.publicKey, opts.secretKey);
   const scoreHeaders = new Headers({ authorization: auth, 'content-type': 'application/json' });

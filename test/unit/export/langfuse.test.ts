@@ -215,6 +215,17 @@ const byPath = (suffix: string) => srv.requests.find((r) => r.url.endsWith(suffi
 describe('createLangfuseExporter', () => {
   const keys = { publicKey: 'pk-lf-1', secretKey: 'sk-lf-ü' };
 
+  it('throws naming the option for missing keys and a base URL that is not one', () => {
+    const call = (opts: object) => () => createLangfuseExporter(opts as never);
+    expect(call({ baseUrl: 'http://127.0.0.1:1' })).toThrowError('createLangfuseExporter(): "publicKey" must be a non-empty string, got undefined');
+    expect(call({ publicKey: 'pk-lf-1', secretKey: '' })).toThrowError('"secretKey" must be a non-empty string');
+    for (const baseUrl of ['nope', 'cloud.langfuse.com', 'ftp://lf.example']) {
+      expect(call({ ...keys, baseUrl })).toThrowError(`"baseUrl" must be an absolute http(s) URL, got "${baseUrl}"`);
+    }
+    expect(call(undefined as never)).toThrowError('"options" must be an object');
+    expect(call({ ...keys, baseUrl: 'http://localhost:3000' })).not.toThrow();
+  });
+
   it('sends spans as OTLP JSON to the OTel endpoint with Basic auth and ingestion version 4', async () => {
     const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span()]);
     expect(result).toEqual({ ok: true });
