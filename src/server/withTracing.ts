@@ -1,4 +1,4 @@
-import type { TracerOptions } from '../config';
+import { fail, resolveConfig, type TracerOptions } from '../config';
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
@@ -76,8 +76,13 @@ interface Setup {
 // Distinct env objects that get their own tracer before withTracing stops making new ones.
 const MAX_ENV_SETUPS = 8;
 
+const CALL = 'withTracing()';
+
 const toPropagate = (p: WithTracingOptions['propagateTo']): RequestScope['propagate'] => {
   if (p === undefined || p === true) return () => true;
+  if (typeof p !== 'boolean' && typeof p !== 'function' && !(Array.isArray(p) && p.every((m) => (typeof m === 'string' && m !== '') || m instanceof RegExp))) {
+    fail(CALL, 'propagateTo', 'true, false, a function of the URL, or an array of URL strings and RegExps', p);
+  }
   if (p === false) return () => false;
   if (typeof p === 'function') {
     return (url) => {
@@ -98,8 +103,12 @@ const toPropagate = (p: WithTracingOptions['propagateTo']): RequestScope['propag
   };
 };
 
-const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] =>
-  h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
+const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] => {
+  if (h !== undefined && typeof h !== 'boolean' && !(Array.isArray(h) && h.every((n) => n === 'traceresponse' || n === 'server-timing'))) {
+    fail(CALL, 'responseHeaders', 'true, false, or an array of "traceresponse" and "server-timing"', h);
+  }
+  return h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
+};
 
 /**
  * Per trace, what to do when one of its spans ends, or it gets a score, after the request's own
@@ -243,8 +252,16 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   let envSetups = 0;
   let lastSetup: Setup | null | undefined;
   let single: Setup | null | undefined;
-  // Static options that do not depend on env are checked now, so mistakes surface at start-up.
-  if (typeof options === 'object' && (options.tracer || options.exporter || options.processors?.length)) single = setup(options, undefined);
+  // Static options are checked now, so mistakes surface at start-up: in full when they say where
+  // spans go, else all but the variables the first request's env brings.
+  if (typeof options === 'object') {
+    if (options.tracer || options.exporter || options.processors?.length) single = setup(options, undefined);
+    else {
+      toPropagate(options.propagateTo);
+      toHeaders(options.responseHeaders);
+      resolveConfig(options, CALL);
+    }
+  }
 
   const configFailed = (error: unknown): null => {
     say('tracing is off for this handler', error);

@@ -829,6 +829,21 @@ describe('withTracing', () => {
     expect(() => withTracing('nope' as never)).toThrow(/handler/);
   });
 
+  it('names a bad propagateTo, responseHeaders or tracer option at wrap time, with or without an exporter', () => {
+    const h = () => new Response();
+    const rec = recorder();
+    for (const extra of [{}, { exporter: rec.exporter }]) {
+      expect(() => withTracing(h, { ...extra, propagateTo: 5 as never })).toThrowError('withTracing(): "propagateTo" must be true, false, a function of the URL, or an array of URL strings and RegExps, got 5');
+      expect(() => withTracing(h, { ...extra, propagateTo: ['https://api.example/', ''] })).toThrowError('"propagateTo"');
+      expect(() => withTracing(h, { ...extra, responseHeaders: 'yes' as never })).toThrowError('"responseHeaders" must be true, false, or an array');
+      expect(() => withTracing(h, { ...extra, responseHeaders: ['traceparent' as never] })).toThrowError('"responseHeaders"');
+    }
+    // Env comes with the first request; the tracer's own options do not wait for it.
+    expect(() => withTracing(h, { sampleRate: 2 })).toThrowError('withTracing(): "sampleRate" must be a number from 0 to 1');
+    expect(() => withTracing(h, { propagateTo: ['https://api.example/', /internal/], responseHeaders: ['traceresponse'], sampleRate: 0.5 })).not.toThrow();
+    expect(() => withTracing(h, { propagateTo: (url) => url.startsWith('https://'), responseHeaders: false })).not.toThrow();
+  });
+
   it('records a frozen clock as zero-length spans, never negative', async () => {
     const rec = recorder();
     const handler = withTracing(
