@@ -495,8 +495,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     } catch {
       return reply(400, errorBody(INVALID_ARGUMENT, 'the body is not valid UTF-8'), cors);
     }
+    // An empty protobuf body is an empty message; an empty JSON body is a lost one, not a success.
+    if (text === '') return reply(400, errorBody(INVALID_ARGUMENT, 'the body is empty: expected a JSON object'), cors);
     try {
-      return { parsed: text === '' ? {} : (JSON.parse(text) as unknown) };
+      return { parsed: JSON.parse(text) as unknown };
     } catch (error) {
       return reply(400, errorBody(INVALID_ARGUMENT, `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`), cors);
     }

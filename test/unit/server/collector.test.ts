@@ -140,6 +140,8 @@ describe('createCollector: ingest', () => {
   it('answers 400 naming the problem for a malformed request', async () => {
     const cases: [BodyInit, RegExp][] = [
       ['{"resourceSpans": [', /^the body is not valid JSON/],
+      ['', /^the body is empty/],
+      ['   ', /^the body is not valid JSON/],
       ['[1,2]', /must be a JSON object/],
       ['{"resourceSpans": 5}', /^resourceSpans must be an array$/],
       [new Uint8Array([0xff, 0xfe, 0x7b]), /not valid UTF-8/],
