@@ -9,6 +9,12 @@ export interface ContextManager {
   active(): Span | undefined;
   /** Runs `fn` with `span` current and returns what it returns. */
   with<R>(span: Span | undefined, fn: () => R): R;
+  /**
+   * Optional: told when a callback that `span()`, `generation()` or `withTrace()` ran with `span`
+   * current returned a promise, which ends the span when it settles. A context that cannot follow
+   * `await` (the page's) keeps such spans as the parent of work started after one.
+   */
+  awaiting?(span: Span): void;
 }
 
 /** The constructor shape of `AsyncLocalStorage` from `node:async_hooks`. */

@@ -259,15 +259,21 @@ export const recordFailure = (span: Span, error: unknown): void => {
  * records a throw or rejection (see {@link recordFailure}) before passing it on unchanged.
  */
 export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => {
+  const ctx = span[kT].core.ctx;
   let result: R;
   try {
-    result = span[kT].core.ctx.with(span, () => fn(span));
+    result = ctx.with(span, () => fn(span));
   } catch (error) {
     recordFailure(span, error);
     span.end();
     throw error;
   }
   if (isPromise(result)) {
+    try {
+      ctx.awaiting?.(span);
+    } catch (error) {
+      reportInternal(error);
+    }
     return result.then(
       (value) => {
         span.end();

@@ -18,7 +18,14 @@ import { DEFAULT_INTERACTION_IDLE_MS, DEFAULT_INTERACTION_TIMEOUT_MS } from './o
  *
  * 1. **The synchronous stack.** `withSpan()`, `span.span()` and `tracer.span()` make a span current
  *    while their callback runs synchronously. This is exact, and it always wins.
- * 2. **The active interaction.** When a click, submit or key press starts an interaction span,
+ * 2. **The awaited callback.** A `span()`, `generation()` or `withTrace()` whose async callback has
+ *    not settled yet stays the parent of spans and requests started after its `await`s: a chat
+ *    handler's `generation('answer', async () => { await token(); return fetch(…) })` gets its
+ *    request, and so its usage and first token. When several such callbacks are pending, the
+ *    parent is the innermost one they all run inside (two generations awaited side by side give
+ *    their shared parent, which cannot tell them apart); when they share none, or the active
+ *    interaction began after them, this layer gives way to the next.
+ * 3. **The active interaction.** When a click, submit or key press starts an interaction span,
  *    that span becomes the fallback parent: any span started while the stack is empty (after
  *    an `await`, in a timer, in a promise callback) becomes its child, and so does every
  *    `fetch()` and `XMLHttpRequest`. The interaction stays active while work it started is
@@ -79,6 +86,32 @@ export const INTERACTION_TIMED_OUT = 'edgetrace.interaction.timed_out';
 const MAX_PENDING = 32;
 // Even work that never ends (an endless stream read forever) releases its interaction after this.
 const MAX_OPEN_MS = 10 * 60_000;
+// Callbacks awaited at once that the context keeps; past this the oldest is forgotten.
+const MAX_AWAITED = 32;
+
+/**
+ * The span that work started after an `await` belongs to, of the spans whose async callbacks are
+ * still pending (see layer 2 above): the innermost span every one of them runs inside. Spans link
+ * through their parent ids; undefined when they share no such span.
+ */
+const innermost = (awaited: Span[]): Span | undefined => {
+  if (awaited.length < 2) return awaited[0];
+  const byId = new Map(awaited.map((s) => [s.spanId, s]));
+  const parents = new Set(awaited.map((s) => s.parentId));
+  let shared: Span[] | undefined;
+  for (const leaf of awaited) {
+    if (parents.has(leaf.spanId)) continue;
+    const chain: Span[] = [];
+    for (let s: Span | undefined = leaf; s; s = s.parentId === undefined ? undefined : byId.get(s.parentId)) chain.unshift(s);
+    if (!shared) shared = chain;
+    else {
+      let n = 0;
+      while (n < shared.length && shared[n] === chain[n]) n++;
+      shared.length = n;
+    }
+  }
+  return shared?.[shared.length - 1];
+};
 
 /** Work an interaction waits for: a span of its trace, or a hold. */
 interface Work {
@@ -170,6 +203,18 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
 
   const current = (): Span | undefined => (active && !active.span.isEnded ? active.span : undefined);
 
+  /** Spans whose async callback is pending; each leaves when it ends. */
+  const awaited: Span[] = [];
+  const fallback = (): Span | undefined => {
+    const interaction = current();
+    if (!awaited.length) return interaction;
+    for (let i = awaited.length - 1; i >= 0; i--) if (awaited[i]!.isEnded) awaited.splice(i, 1);
+    const span = innermost(awaited);
+    // A click after the callback started is the newer context (a second click while an answer
+    // still streams): its work is its own.
+    return span && !(interaction && interaction.startMs > span.startMs) ? span : interaction;
+  };
+
   const track = (span: Span): void => {
     for (let i = pending.length - 1; i >= 0; i--) {
       const p = pending[i]!;
@@ -184,8 +229,13 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
   };
 
   const ctx: InteractionContext = {
-    active: () => inner.active() ?? current(),
+    active: () => inner.active() ?? fallback(),
     with: (span, fn) => inner.with(span, fn),
+    awaiting(span) {
+      if (closed || span.isEnded) return;
+      if (awaited.length >= MAX_AWAITED) awaited.shift();
+      awaited.push(span);
+    },
     current,
     begin(span) {
       try {
@@ -233,6 +283,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     close() {
       closed = true;
       active = undefined;
+      awaited.length = 0;
       for (const p of pending) p.detached = true;
     },
   };

@@ -262,6 +262,29 @@ test('an SSE stream read with text() still marks the first token when it arrives
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('a generation that awaits before its fetch still gets the request, its usage and first token', async ({ page }) => {
+  await page.goto(s.page('/sse-after-await.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('chat-turn');
+    await trace.generation('llm', { model: 'gpt-4o-mini' }, async () => {
+      // A token or a setting read first: the page has no async context past this point.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return (await fetch('/sse?n=8&after=await')).text();
+    });
+    trace.finish();
+  });
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'chat-turn')).toBeDefined();
+  const gen = s.spans().find((x) => x.name === 'llm')!;
+  const http = httpSpan('&after=')!;
+  expect(http.parentId).toBe(gen.spanId);
+  expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 21, output: 8, total: 29 });
+  expect(gen.attrs['langfuse.observation.completion_start_time']).toEqual(expect.any(String));
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('an abort while the body is read rejects as without the SDK, and the span says cancelled', async ({ page }) => {
   await page.goto(s.page('/abort-body.html', testPage({ setup: 'window.rawFetch = window.fetch;' })));
   await ready(page);

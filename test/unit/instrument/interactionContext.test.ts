@@ -167,6 +167,91 @@ describe('interactionContext', () => {
     expect(spans.filter((s) => /^i\d+$/.test(s.name))).toHaveLength(8);
   });
 
+  describe('callbacks still awaited', () => {
+    const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('keep a generation the parent of a request it starts after an await', async () => {
+      const { ctx, tracer, byName } = setup();
+      const click = tracer.createTrace('click');
+      ctx.begin(click);
+      const answer = click.generation('answer', { model: 'gpt-4o' }, async () => {
+        await tick();
+        tracer.startSpan('POST').end();
+        await tick();
+        tracer.startSpan('after-second-await').end();
+      });
+      await vi.advanceTimersByTimeAsync(20);
+      await answer;
+      // Settled: work after it belongs to the interaction again.
+      tracer.startSpan('later').end();
+      await vi.advanceTimersByTimeAsync(500);
+      const gen = byName('answer')!;
+      expect(gen.parentId).toBe(click.spanId);
+      expect(byName('POST')!.parentId).toBe(gen.spanId);
+      expect(byName('after-second-await')!.parentId).toBe(gen.spanId);
+      expect(byName('later')!.parentId).toBe(click.spanId);
+    });
+
+    it('give the innermost pending span: nested callbacks the deepest, side-by-side ones their shared parent', async () => {
+      const { tracer, byName } = setup();
+      const run = tracer.withTrace('chat', async () => {
+        await Promise.all(
+          ['a', 'b'].map((n) =>
+            tracer.span(n, async () => {
+              await tick(n === 'a' ? 5 : 15);
+              tracer.startSpan(`${n}-work`).end();
+            }),
+          ),
+        );
+        tracer.startSpan('chat-work').end();
+      });
+      await vi.advanceTimersByTimeAsync(10);
+      // Only b is pending once a settled: b's work is b's.
+      await vi.advanceTimersByTimeAsync(10);
+      await run;
+      const chat = byName('chat')!;
+      expect(byName('a')!.parentId).toBe(chat.spanId);
+      // While a and b were both pending, a's work could only be placed under chat.
+      expect(byName('a-work')!.parentId).toBe(chat.spanId);
+      expect(byName('b-work')!.parentId).toBe(byName('b')!.spanId);
+      expect(byName('chat-work')!.parentId).toBe(chat.spanId);
+    });
+
+    it('give way to the interaction when they share no span, or when the interaction is newer', async () => {
+      const { ctx, tracer, byName } = setup();
+      const one = tracer.withTrace('one', () => tick(50));
+      const two = tracer.withTrace('two', () => tick(50));
+      await vi.advanceTimersByTimeAsync(1);
+      tracer.startSpan('unplaced').end();
+      await vi.advanceTimersByTimeAsync(2);
+      const click = tracer.createTrace('click');
+      ctx.begin(click);
+      tracer.startSpan('clicked').end();
+      await vi.advanceTimersByTimeAsync(60);
+      await Promise.all([one, two]);
+      expect(byName('unplaced')!.parentId).toBeUndefined();
+      expect(byName('clicked')!.parentId).toBe(click.spanId);
+    });
+
+    it('do not outlive their span, and stop counting after close()', async () => {
+      const { ctx, tracer, byName } = setup();
+      let inside: ReturnType<typeof tracer.startSpan> | undefined;
+      const job = tracer.withTrace('job', async (t) => {
+        inside = t;
+        await tick(20);
+      });
+      inside!.end();
+      tracer.startSpan('after-end').end();
+      ctx.close();
+      const again = tracer.withTrace('again', () => tick(5));
+      tracer.startSpan('after-close').end();
+      await vi.advanceTimersByTimeAsync(30);
+      await Promise.all([job, again]);
+      expect(byName('after-end')!.parentId).toBeUndefined();
+      expect(byName('after-close')!.parentId).toBeUndefined();
+    });
+  });
+
   it('currentInteraction() returns the page\'s active interaction trace while its work runs, then nothing', async () => {
     const { ctx, tracer } = setup();
     expect(currentInteraction()).toBeUndefined();
