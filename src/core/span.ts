@@ -260,6 +260,12 @@ export const recordFailure = (span: Span, error: unknown): void => {
  */
 export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => {
   const ctx = span[kT].core.ctx;
+  if (typeof fn !== 'function') {
+    // A plain-JS caller that forgot the callback: the span is kept, the call returns nothing.
+    reportInternal(new TypeError(`[edgetrace] span "${span.name}": the callback must be a function`));
+    span.end();
+    return undefined as R;
+  }
   let result: R;
   try {
     result = ctx.with(span, () => fn(span));

@@ -215,7 +215,11 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
         return undefined;
       }
     },
-    withSpan: (span, fn) => ctx.with(span, fn),
+    withSpan(span, fn) {
+      if (typeof fn === 'function') return ctx.with(span, fn);
+      reportInternal(new TypeError('[edgetrace] withSpan(): the callback must be a function'));
+      return undefined as never;
+    },
     addProcessor(processor) {
       processors.push(processor);
       starters = processors.filter((p) => p.onStart);

@@ -396,6 +396,21 @@ describe('global tracer', () => {
 });
 
 describe('never throws into the caller', () => {
+  it('keeps the span and returns nothing when a plain-JS caller leaves out the callback', () => {
+    const { tracer, spans } = testTracer();
+    const before = internalErrorCount();
+    const t = tracer.createTrace('t');
+    expect(() => tracer.span('no-fn' as never, undefined as never)).not.toThrow();
+    expect(t.span('child' as never, {} as never)).toBeUndefined();
+    expect(() => t.generation('gen', { model: 'm' } as never, undefined as never)).not.toThrow();
+    expect(() => tracer.withTrace('job', undefined as never)).not.toThrow();
+    expect(tracer.withSpan(t, undefined as never)).toBeUndefined();
+    t.finish();
+    expect(spans.map((s) => s.name).sort()).toEqual(['child', 'gen', 'job', 'no-fn', 't']);
+    expect(spans.every((s) => s.status.code !== 'error')).toBe(true);
+    expect(internalErrorCount() - before).toBe(5);
+  });
+
   it('accepts garbage arguments on every span method', () => {
     const { tracer, spans } = testTracer();
     const t = tracer.createTrace(42 as never);
