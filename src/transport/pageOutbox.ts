@@ -62,16 +62,30 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
    * transactions where they are, and loses them if it is evicted, so they go in the tail too.
    */
   const storing = new Set<readonly TelemetryRecord[]>();
+  /** Hand-overs a tail already carried. */
+  const tailed = new WeakSet<readonly TelemetryRecord[]>();
+  const tail = (batches: (readonly TelemetryRecord[])[]): void => {
+    const untold = batches.filter((b) => !tailed.has(b));
+    for (const b of untold) tailed.add(b);
+    if (untold.length) sendTail(untold.flat(), current);
+  };
   return {
     transport: 'page',
     hand: (records, urgent) => {
       // Storing may not finish before the page is gone; the tail also goes straight out.
-      if (urgent) sendTail([...storing, records].flat(), current);
+      if (urgent) tail([...storing, records]);
       storing.add(records);
       const stored = api.enqueue(records, urgent);
       const done = (): void => void storing.delete(records);
       stored.then(done, done);
       return stored;
+    },
+    // The page is going away, perhaps with nothing left to hand over: what an earlier hand-over
+    // is still storing goes in a tail (the write may never commit), and what is stored but waits
+    // for the flush interval goes now (keepalive requests outlive the page).
+    leaving: () => {
+      tail([...storing]);
+      flusher.start('hidden');
     },
     flushNow: () => api.flushNow(),
     status: () => api.getStatus(),

@@ -6,6 +6,7 @@ import { spanRecord } from '../../helpers/records';
 // (sendTail), both stood in for: what is checked is which records the tail carries.
 const enqueued: Array<{ records: TelemetryRecord[]; resolve(n: number): void }> = [];
 const tails: TelemetryRecord[][] = [];
+const flushes: string[] = [];
 
 vi.mock('../../../worker/startDelivery', () => ({
   startDelivery: () => ({
@@ -13,7 +14,7 @@ vi.mock('../../../worker/startDelivery', () => ({
       configure: async () => undefined,
       enqueue: (records: TelemetryRecord[]) => new Promise<number>((resolve) => enqueued.push({ records, resolve })),
     },
-    flusher: { start: () => undefined },
+    flusher: { start: (trigger: string) => void flushes.push(trigger) },
     stop: () => undefined,
   }),
 }));
@@ -31,6 +32,7 @@ describe('page outbox', () => {
   afterEach(() => {
     enqueued.length = 0;
     tails.length = 0;
+    flushes.length = 0;
   });
 
   it('puts hand-overs still being stored into the tail on page hide, and only those', async () => {
@@ -45,6 +47,33 @@ describe('page outbox', () => {
     // back/forward cache would hold it there, and lose it when evicted.
     const last = [spanRecord(4)];
     void sink.hand(last, true);
+    expect(tails).toEqual([[...storing, ...last]]);
+    sink.stop?.();
+  });
+
+  it('sends the tail of a hand-over still being stored when the page leaves with nothing left to hand', async () => {
+    const sink = startPageOutbox({ endpoint: 'https://collector.test/v1/traces' });
+    const stored = [spanRecord(1)];
+    const storing = [spanRecord(2), spanRecord(3)];
+    const a = sink.hand(stored, false);
+    void sink.hand(storing, false);
+    enqueued[0]!.resolve(1);
+    await a;
+    // The buffer was handed over in idle time before the page went: no urgent hand-over comes.
+    sink.leaving?.();
+    expect(tails).toEqual([storing]);
+    // What is stored already is sent now rather than at the next flush interval.
+    expect(flushes).toEqual(['hidden']);
+    sink.stop?.();
+  });
+
+  it('does not send a hand-over twice when an urgent hand-over already carried it', () => {
+    const sink = startPageOutbox({ endpoint: 'https://collector.test/v1/traces' });
+    const storing = [spanRecord(1)];
+    const last = [spanRecord(2)];
+    void sink.hand(storing, false);
+    void sink.hand(last, true);
+    sink.leaving?.();
     expect(tails).toEqual([[...storing, ...last]]);
     sink.stop?.();
   });
