@@ -246,10 +246,12 @@ const eachEntry = (obj: object, fn: (key: string, value: unknown) => void): void
  */
 export const recordFailure = (span: Span, error: unknown): void => {
   // An unreadable error is recorded as one.
-  if (!isAbortError(error)) {
-    span.recordError(error);
-    return;
-  }
+  if (isAbortError(error)) markCancelled(span);
+  else span.recordError(error);
+};
+
+/** Marks `span` as cancelled by the caller: `edgetrace.cancelled` and the status message Langfuse shows. */
+export const markCancelled = (span: Span): void => {
   span.setAttribute(A.CANCELLED, true);
   span.setAttribute(A.OBSERVATION_STATUS_MESSAGE, 'cancelled');
 };

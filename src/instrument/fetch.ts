@@ -11,6 +11,7 @@ import { watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
+import { noteAbortReason } from '../lib/isAbortError';
 
 /** Options for {@link instrumentFetch}. */
 export interface FetchOptions extends HttpOptions {
@@ -41,6 +42,23 @@ interface Call {
   startMs: number;
   method: string;
 }
+
+/**
+ * Whether `error` is the reason the app aborted this call with (`controller.abort(reason)`): a
+ * cancel like an AbortError, also when the reason is an Error or a text of the app's. A
+ * TimeoutError (`AbortSignal.timeout()`) stays a failure.
+ */
+const abortedWith = (call: Call, error: unknown): boolean => {
+  try {
+    const { input, init } = call;
+    const signal = (init as RequestInit | undefined)?.signal ?? (typeof Request === 'function' && input instanceof Request ? input.signal : undefined);
+    if (!signal?.aborted || signal.reason !== error || (error as { name?: unknown } | null)?.name === 'TimeoutError') return false;
+    noteAbortReason(error);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const isPlainObject = (v: object): boolean => {
   const proto = Object.getPrototypeOf(v) as unknown;
@@ -173,7 +191,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
           body.push(chunk);
         },
-        end(outcome: BodyOutcome, detail) {
+        end(ended: BodyOutcome, detail) {
+          const outcome = ended === 'error' && abortedWith(call, detail.error) ? 'cancelled' : ended;
           // Read through response.body: every chunk was counted. Read with text() and the
           // like: the method's result tells the bytes, when it can.
           if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
@@ -197,7 +216,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
 
   const failed = (call: Call, error: unknown): void => {
     try {
-      setHttpFailure(call.span, error);
+      setHttpFailure(call.span, error, undefined, abortedWith(call, error));
       call.span.end();
     } catch (e) {
       reportInternal(e);

@@ -1,4 +1,4 @@
-import { baggageOf, recordFailure, type Span } from '../core/span';
+import { baggageOf, markCancelled, recordFailure, type Span } from '../core/span';
 import type { Baggage } from '../propagation/baggage';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
@@ -183,10 +183,11 @@ export const setHttpStatus = (span: Span, status: number): void => {
 };
 
 /** Records a request that failed without a response (network error, abort, timeout). */
-export const setHttpFailure = (span: Span, error: unknown, type?: string): void => {
+export const setHttpFailure = (span: Span, error: unknown, type?: string, cancel?: boolean): void => {
   const given = (error as { name?: unknown } | null)?.name;
   const name = type ?? (typeof given === 'string' && given ? given : 'Error');
   span.setAttribute('error.type', name);
   // A deliberate cancel is the caller's choice, not a failure of the request.
-  recordFailure(span, error);
+  if (cancel) markCancelled(span);
+  else recordFailure(span, error);
 };

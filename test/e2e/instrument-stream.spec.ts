@@ -285,6 +285,57 @@ test('a generation that awaits before its fetch still gets the request, its usag
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('a stop that aborts with a reason of its own is a cancel too, on the request and on its generation', async ({ page }) => {
+  await page.goto(s.page('/abort-reason.html', testPage({ init: '{}' })));
+  await ready(page);
+  const seen = await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('stopped-turn');
+    const out: string[] = [];
+    for (const [name, reason] of [
+      ['mid-body', new Error('stopped by user')],
+      ['before-headers', 'user pressed stop'],
+    ] as const) {
+      const ctrl = new AbortController();
+      try {
+        await trace.generation(name, { model: 'gpt-4o-mini' }, async () => {
+          if (name === 'before-headers') setTimeout(() => ctrl.abort(reason), 0);
+          const res = await fetch(`/sse-slow?n=20&${name === 'mid-body' ? 'mid' : 'pre'}=1`, { signal: ctrl.signal });
+          setTimeout(() => ctrl.abort(reason), 60);
+          return res.text();
+        });
+        out.push('read');
+      } catch (e) {
+        out.push(e === reason ? 'the reason itself' : String(e));
+      }
+    }
+    // A timeout is no one's choice: it stays a failure.
+    try {
+      await (await fetch('/sse-slow?n=20&late=1', { signal: AbortSignal.timeout(60) })).text();
+    } catch (e) {
+      out.push((e as Error).name);
+    }
+    trace.finish();
+    return out;
+  });
+  expect(seen).toEqual(['the reason itself', 'the reason itself', 'TimeoutError']);
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'stopped-turn')).toBeDefined();
+  await expect.poll(() => httpSpan('&late=')?.attrs['error.type']).toBe('TimeoutError');
+  expect(httpSpan('&late=')!.attrs['edgetrace.cancelled']).toBeUndefined();
+  expect(httpSpan('&late=')!.status).toBe(2);
+  for (const key of ['&mid=', '&pre=']) {
+    const http = httpSpan(key)!;
+    expect(http.attrs).toMatchObject({ 'edgetrace.cancelled': true });
+    expect(http.status).not.toBe(2);
+    expect(http.events.filter((e) => e.name === 'exception')).toEqual([]);
+  }
+  // An Error reason also reaches the generation the app's code rejected; a text one cannot be told apart.
+  const gen = s.spans().find((x) => x.name === 'mid-body')!;
+  expect(gen.attrs).toMatchObject({ 'edgetrace.cancelled': true, 'langfuse.observation.status_message': 'cancelled' });
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('an abort while the body is read rejects as without the SDK, and the span says cancelled', async ({ page }) => {
   await page.goto(s.page('/abort-body.html', testPage({ setup: 'window.rawFetch = window.fetch;' })));
   await ready(page);
