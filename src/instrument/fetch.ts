@@ -192,7 +192,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           body.push(chunk);
         },
         end(ended: BodyOutcome, detail) {
-          const outcome = ended === 'error' && abortedWith(call, detail.error) ? 'cancelled' : ended;
+          // A cancel after the model stream's last event (an app that breaks out of its loop
+          // there) cut nothing short.
+          const outcome = ended === 'error' && abortedWith(call, detail.error) ? 'cancelled' : ended === 'cancelled' && body.done ? 'complete' : ended;
           // Read through response.body: every chunk was counted. Read with text() and the
           // like: the method's result tells the bytes, when it can.
           if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });

@@ -12,6 +12,13 @@ const SSE_RE = /^\s*text\/event-stream/i;
  */
 const SETUP_EVENTS = 32;
 
+/**
+ * The event a model stream ends with: OpenAI's `[DONE]`, Anthropic's `message_stop`, the Responses
+ * API's `response.completed`. An app may stop reading once it has it (`break` in `for await`),
+ * which cancels the stream without cutting anything short.
+ */
+const LAST_EVENT_RE = /^(?:\[DONE\]$|\{\s*"type"\s*:\s*"(?:message_stop|response\.completed)")/;
+
 /** The generation a request runs in, whose first-token time and usage its response may fill. */
 export const generationOf = (parent: Span | undefined): Generation | undefined =>
   parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
@@ -20,6 +27,8 @@ export const generationOf = (parent: Span | undefined): Generation | undefined =
 export interface GenerationBody {
   /** Whether the response is a `text/event-stream`. */
   readonly isSse: boolean;
+  /** Whether a model stream's last event came: a cancel after it ended nothing early. */
+  readonly done: boolean;
   /** Feeds a chunk the app read through `response.body` (or `text()` of a stream). */
   push(chunk: unknown): void;
   /** The body was read; `value` is what a read method gave the app. Returns the SSE events seen. */
@@ -27,7 +36,7 @@ export interface GenerationBody {
 }
 
 /** A body with no generation to fill that is not an event stream: nothing to follow. */
-const NOTHING: GenerationBody = { isSse: false, push() {}, end: () => 0 };
+const NOTHING: GenerationBody = { isSse: false, done: false, push() {}, end: () => 0 };
 
 /**
  * Follows a response body for the generation the request runs in (none: SSE events are only
@@ -44,6 +53,7 @@ export const generationBody = (res: Response, gen: Generation | undefined): Gene
   let firstEventMs: number | undefined;
   let sawOutput = false;
   let usage: Usage | undefined;
+  let done = false;
   /** Sets the first-token time unless one is set already. */
   const startOnce = (timeMs?: number): void => {
     if (gen!.attrs[A.COMPLETION_START_TIME] === undefined) gen!.setCompletionStart(timeMs);
@@ -53,6 +63,7 @@ export const generationBody = (res: Response, gen: Generation | undefined): Gene
       createSseCounter(
         gen
           ? (data, index, end) => {
+              done ||= LAST_EVENT_RE.test(data);
               if (!sawOutput && index < SETUP_EVENTS) {
                 if (index === 0) firstEventMs = now();
                 if (isOutputEvent(data)) {
@@ -67,11 +78,14 @@ export const generationBody = (res: Response, gen: Generation | undefined): Gene
                 gen.setUsage(usage);
               }
             }
-          : () => undefined,
+          : (data) => void (done ||= LAST_EVENT_RE.test(data)),
       )
     : undefined;
   return {
     isSse,
+    get done() {
+      return done;
+    },
     push: (chunk) => sse?.push(chunk),
     end(value) {
       // Set only while a generation listens.

@@ -336,6 +336,30 @@ test('a stop that aborts with a reason of its own is a cancel too, on the reques
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('an app that stops reading at [DONE] completed the stream; one that stops before it cancelled it', async ({ page }) => {
+  await page.goto(s.page('/sse-break.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const read = async (url: string, stopAt: string) => {
+      const res = await fetch(url);
+      const decoder = new TextDecoder();
+      let text = '';
+      // The loop chat UIs write: break once the marker is in (which cancels the stream).
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+        if (text.includes(stopAt)) break;
+      }
+    };
+    await read('/sse-slow?n=6&at_done=1', 'data: [DONE]');
+    await read('/sse-slow?n=20&early=1', 'data: {"choices":[{"delta":{"content":"t2 ');
+  });
+  await flush(page);
+  await expect.poll(() => httpSpan('&early=')).toBeDefined();
+  expect(httpSpan('&at_done=')!.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'complete' });
+  expect(httpSpan('&at_done=')!.attrs['edgetrace.cancelled']).toBeUndefined();
+  expect(httpSpan('&early=')!.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'cancelled', 'edgetrace.cancelled': true });
+});
+
 test('an abort while the body is read rejects as without the SDK, and the span says cancelled', async ({ page }) => {
   await page.goto(s.page('/abort-body.html', testPage({ setup: 'window.rawFetch = window.fetch;' })));
   await ready(page);
