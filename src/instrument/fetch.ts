@@ -7,7 +7,7 @@ import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { baggageFor, classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { parentSpan } from './interactionContext';
-import { watchBody, type BodyOutcome, type BodyWatcher } from './stream';
+import { BODY_IDLE_MS, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
@@ -209,7 +209,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the
       // generation's first token, and only the stream sees when it arrives.
-      if (!watchBody(res, watcher, { now, isStreaming: body.isSse })) span.end();
+      // Inside a generation the app may start reading later (its usage and first token are in
+      // the body), and the generation is open meanwhile anyway.
+      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen ? BODY_IDLE_MS : undefined })) span.end();
     } catch (error) {
       reportInternal(error);
       span.end();

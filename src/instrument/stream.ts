@@ -59,6 +59,8 @@ export interface WatchBodyOptions {
    * so that chunks are seen as they arrive (Server-Sent Events). Default false.
    */
   isStreaming?: boolean;
+  /** How long after the headers the app may start reading: {@link UNREAD_MS} unless given. */
+  unreadMs?: number;
 }
 
 /**
@@ -86,6 +88,7 @@ interface Watch {
   watcher: BodyWatcher;
   now: () => number;
   isStreaming: boolean;
+  unreadMs: number;
   done: boolean;
   /** The branch (the response or one of its clones) the app read first; only it is followed. */
   leader: Branch | undefined;
@@ -183,7 +186,7 @@ const sweep = (): void => {
   let next = Infinity;
   for (const w of idle) {
     callSafely(() => {
-      const limit = w.leader ? BODY_IDLE_MS : UNREAD_MS;
+      const limit = w.leader ? BODY_IDLE_MS : w.unreadMs;
       const quiet = w.now() - w.lastMs;
       if (w.reading || quiet < limit) next = Math.min(next, w.reading ? limit : limit - quiet);
       else finish(w, w.leader ? 'abandoned' : 'unread', { isStream: w.leader?.stream !== undefined });
@@ -426,6 +429,7 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
     watcher,
     now,
     isStreaming: opts.isStreaming === true,
+    unreadMs: opts.unreadMs ?? UNREAD_MS,
     done: false,
     leader: undefined,
     open: 0,
@@ -434,7 +438,7 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
   };
   if (!attach(res, watch, n)) return false;
   idle.add(watch);
-  sweepIn(UNREAD_MS);
+  sweepIn(watch.unreadMs);
   return true;
 };
 

@@ -285,6 +285,27 @@ test('a generation that awaits before its fetch still gets the request, its usag
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('a generation whose app starts reading 1.5 s after the headers still gets its usage', async ({ page }) => {
+  await page.goto(s.page('/sse-late-read.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('late-turn');
+    await trace.generation('late-llm', { model: 'gpt-4o-mini' }, async () => {
+      const res = await fetch('/sse?n=8&late_read=1');
+      // Past the second an unread body outside a generation is given up after.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return res.text();
+    });
+    trace.finish();
+  });
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'late-turn')).toBeDefined();
+  expect(httpSpan('&late_read=')!.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'complete' });
+  const gen = s.spans().find((x) => x.name === 'late-llm')!;
+  expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 21, output: 8, total: 29 });
+});
+
 test('a stop that aborts with a reason of its own is a cancel too, on the request and on its generation', async ({ page }) => {
   await page.goto(s.page('/abort-reason.html', testPage({ init: '{}' })));
   await ready(page);

@@ -345,6 +345,21 @@ describe('watchBody', () => {
       expect(dropped.seen.ends).toEqual([['abandoned', { isStream: true }]]);
     }));
 
+  it('waits unreadMs instead, when given, for the first read', () =>
+    withFakeSweep(async ({ watchBody }) => {
+      const late = watcher();
+      const res = counted(['a']).res;
+      watchBody(res, late.w, { now: Date.now, unreadMs: 5 * UNREAD_MS });
+      await vi.advanceTimersByTimeAsync(2 * UNREAD_MS);
+      expect(late.seen.ends).toEqual([]);
+      await res.text();
+      expect(late.seen.ends).toEqual([['complete', expect.objectContaining({ isStream: false })]]);
+      const never = watcher();
+      watchBody(counted(['b']).res, never.w, { now: Date.now, unreadMs: 5 * UNREAD_MS });
+      await vi.advanceTimersByTimeAsync(5 * UNREAD_MS + 10);
+      expect(never.seen.ends).toEqual([['unread', { isStream: false }]]);
+    }));
+
   it('sets its sweep timer again when the runtime dropped it (Workers may cancel the timers of an ended request)', () =>
     withFakeSweep(async ({ watchBody }) => {
       const first = watcher();
