@@ -79,7 +79,8 @@ const plainer = () => {
     if (value instanceof String || value instanceof Number || value instanceof Boolean) return toPlain(value.valueOf(), depth, ancestors);
     if (typeof read(obj, 'nodeType') === 'number' && 'nodeName' in obj) return describeNode(obj);
     if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
-      return `[${value.constructor.name}(${value.byteLength})]`;
+      // A typed array by its element count, as consoles show it; a buffer or DataView by its bytes.
+      return `[${value.constructor.name}(${(value as { length?: number }).length ?? value.byteLength})]`;
     }
     const toJSON = read(obj, 'toJSON');
     if (typeof toJSON === 'function') {

@@ -29,7 +29,7 @@ describe('safeJson', () => {
     const err = new TypeError('bad', { cause: new Error('root') });
     const fakeNode = { nodeType: 1, nodeName: 'BUTTON', id: 'send', className: 'btn primary' };
     const out = JSON.parse(
-      safeJson({ cyclic, big: 12345678901234567890n, fn: function named() {}, sym: Symbol('s'), err, node: fakeNode, undef: undefined, nan: NaN, date: new Date(0), set: new Set([1]), map: new Map([['k', 2]]), bytes: new Uint8Array(3) }),
+      safeJson({ cyclic, big: 12345678901234567890n, fn: function named() {}, sym: Symbol('s'), err, node: fakeNode, undef: undefined, nan: NaN, date: new Date(0), set: new Set([1]), map: new Map([['k', 2]]), bytes: new Uint8Array(3), floats: new Float64Array([1.5, 2]), buffer: new ArrayBuffer(16) }),
     );
     expect(out).toMatchObject({
       cyclic: { a: 1, me: '[Circular]' },
@@ -43,6 +43,8 @@ describe('safeJson', () => {
       set: [1],
       map: { k: 2 },
       bytes: '[Uint8Array(3)]',
+      floats: '[Float64Array(2)]',
+      buffer: '[ArrayBuffer(16)]',
     });
     expect('undef' in out).toBe(false);
   });
