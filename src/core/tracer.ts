@@ -153,8 +153,12 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
    * `flush()` and `shutdown()` always return.
    */
   const settle = (method: string, run: () => Promise<void> | undefined): Promise<void> =>
-    within(Promise.resolve().then(run).catch(reportInternal), cfg.batch.exportTimeoutMs, () =>
-      reportInternal(new Error(`a span processor's ${method}() took over ${cfg.batch.exportTimeoutMs} ms`)),
+    within(
+      Promise.resolve().then(run).catch(reportInternal),
+      cfg.batch.exportTimeoutMs,
+      () => reportInternal(new Error(`a span processor's ${method}() took over ${cfg.batch.exportTimeoutMs} ms`)),
+      // The caller awaits flush() or shutdown(): the deadline keeps a script alive to answer it.
+      true,
     );
 
   // Every field from the start, so each trace's shared state has one shape and the spans that

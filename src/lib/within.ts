@@ -1,14 +1,18 @@
+import { unref } from './unref';
+
 /**
  * Settles as `promise` does, or as `late()` does once `ms` have passed, whichever comes first
  * (`late` may return a rejected promise to fail). The timer is cleared as soon as `promise`
- * settles. Until then it holds a Node, Deno or Bun process open on purpose: a script that awaits
- * `shutdown()` over an exporter that never answers (and holds no socket) gets its answer after
- * `ms` instead of exiting with the await unsettled.
+ * settles. It holds a Node, Deno or Bun process open only when `hold` is set, for a caller that
+ * awaits the answer: a script awaiting `shutdown()` over an exporter that never answers (and holds
+ * no socket) then gets it after `ms` instead of exiting with the await unsettled. Background work
+ * keeps no process alive.
  */
-export const within = <T>(promise: Promise<T>, ms: number, late: () => T | Promise<T>): Promise<T> => {
+export const within = <T>(promise: Promise<T>, ms: number, late: () => T | Promise<T>, hold = false): Promise<T> => {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<T>((resolve) => {
     timer = setTimeout(() => resolve(late()), ms);
+    if (!hold) unref(timer);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 };

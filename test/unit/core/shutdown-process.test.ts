@@ -22,7 +22,8 @@ const run = async (source: string): Promise<{ status: number | null; stdout: str
 };
 
 describe('shutdown() in a process with nothing else pending', () => {
-  it('answers after batch.exportTimeoutMs when the exporter never does', async () => {
+  // Bundling and a child process take seconds on a loaded machine.
+  it('answers after batch.exportTimeoutMs when the exporter never does', { timeout: 30_000 }, async () => {
     const { status, stdout } = await run(`
       import { createTracer } from './src/core/tracer';
       const tracer = createTracer({
@@ -39,7 +40,7 @@ describe('shutdown() in a process with nothing else pending', () => {
     expect(waited).toBeGreaterThanOrEqual(250);
   });
 
-  it('answers after batch.exportTimeoutMs when a processor hangs in forceFlush', async () => {
+  it('answers after batch.exportTimeoutMs when a processor hangs in forceFlush', { timeout: 30_000 }, async () => {
     const { status, stdout } = await run(`
       import { createTracer } from './src/core/tracer';
       const tracer = createTracer({
