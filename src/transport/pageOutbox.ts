@@ -81,12 +81,9 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
       return stored;
     },
     // The page is going away, perhaps with nothing left to hand over: what an earlier hand-over
-    // is still storing goes in a tail (the write may never commit), and what is stored but waits
-    // for the flush interval goes now (keepalive requests outlive the page).
-    leaving: () => {
-      tail([...storing]);
-      flusher.start('hidden');
-    },
+    // is still storing goes in a tail, since the write may never commit. (What is stored is safe;
+    // a flush started here would keep the page out of the back/forward cache.)
+    leaving: () => tail([...storing]),
     flushNow: () => api.flushNow(),
     status: () => api.getStatus(),
     deadLetters: () => api.deadLetters(),

@@ -41,15 +41,3 @@ test('transport: "page" uses the page outbox even where a worker could run', asy
   // The path asked for: no fallback to explain.
   expect((await statusOf(page)).fallback).toBeUndefined();
 });
-
-test('page outbox: records stored and waiting for the flush interval go out when the page is hidden', async ({ page }) => {
-  // A long interval: only the page hiding can send what the outbox stored.
-  await page.goto(sdkPage(rx, '/page-hide.html', { transport: 'page', delivery: { flushIntervalMs: 60_000 }, pageBuffer: { maxDelayMs: 50 } }));
-  await waitForTransport(page, 'page');
-  await makeSpans(page, 20, 'ph-');
-  // Handed over in idle time and stored: nothing is left in the page buffer for the hide to hand.
-  await expect.poll(async () => (await statusOf(page)).queued, { timeout: 10_000 }).toBe(20);
-  expect(spansNamed(rx, 'ph-')).toHaveLength(0);
-  await page.evaluate(() => dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
-  await expect.poll(() => spansNamed(rx, 'ph-').length, { timeout: 10_000, intervals: [250] }).toBe(20);
-});
