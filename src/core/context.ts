@@ -12,7 +12,7 @@ export interface ContextManager {
   /**
    * Optional: told when a callback that `span()`, `generation()` or `withTrace()` ran with `span`
    * current returned a promise, which ends the span when it settles. A context that cannot follow
-   * `await` (the page's) keeps such spans as the parent of work started after one.
+   * `await` (the page's) keeps such spans as the parent of requests made after one.
    */
   awaiting?(span: Span): void;
 }

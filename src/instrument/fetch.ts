@@ -6,7 +6,7 @@ import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { baggageFor, classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
-import { parentSpan } from './interactionContext';
+import { requestParent } from './interactionContext';
 import { BODY_IDLE_MS, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
@@ -151,7 +151,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const given = init && (init as RequestInit).method;
     const method = typeof given === 'string' ? given : isRequest ? (input as Request).method : 'GET';
     const tracer: Tracer = opts.tracer ?? getTracer();
-    const parent = parentSpan(tracer);
+    const parent = requestParent(tracer);
     const span = startHttpSpan(tracer, method, target, parent);
     const call: Call = { span, gen: generationOf(parent), input, init, startMs: now(), method };
     if (target.propagate) {

@@ -1,7 +1,7 @@
 import type { ContextManager } from '../core/context';
 import { stackContext } from '../core/context';
 import type { SpanProcessor } from '../core/processors';
-import type { Span } from '../core/span';
+import { kNext, kT, type Span } from '../core/span';
 import { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import { now as defaultNow } from '../lib/now';
@@ -18,13 +18,15 @@ import { DEFAULT_INTERACTION_IDLE_MS, DEFAULT_INTERACTION_TIMEOUT_MS } from './o
  *
  * 1. **The synchronous stack.** `withSpan()`, `span.span()` and `tracer.span()` make a span current
  *    while their callback runs synchronously. This is exact, and it always wins.
- * 2. **The awaited callback.** A `span()`, `generation()` or `withTrace()` whose async callback has
- *    not settled yet stays the parent of spans and requests started after its `await`s: a chat
- *    handler's `generation('answer', async () => { await token(); return fetch(…) })` gets its
- *    request, and so its usage and first token. When several such callbacks are pending, the
- *    parent is the innermost one they all run inside (two generations awaited side by side give
- *    their shared parent, which cannot tell them apart); when they share none, or the active
- *    interaction began after them, this layer gives way to the next.
+ * 2. **The awaited callback, for requests.** A `span()`, `generation()` or `withTrace()` whose
+ *    async callback has not settled yet is the parent of the `fetch()` and `XMLHttpRequest` calls
+ *    made after its `await`s: a chat handler's
+ *    `generation('answer', async () => { await token(); return fetch(…) })` gets its request, and
+ *    so its usage and first token. When several such callbacks are pending, the parent is the
+ *    innermost span they all run inside (two generations awaited side by side give their shared
+ *    parent, which cannot tell them apart); when they share none, or the active interaction
+ *    began after them, this layer gives way to the next. Spans the app starts itself are left to
+ *    the stack and the interaction: a guess must not end up inside a span that ends before it.
  * 3. **The active interaction.** When a click, submit or key press starts an interaction span,
  *    that span becomes the fallback parent: any span started while the stack is empty (after
  *    an `await`, in a timer, in a promise callback) becomes its child, and so does every
@@ -50,6 +52,11 @@ import { DEFAULT_INTERACTION_IDLE_MS, DEFAULT_INTERACTION_TIMEOUT_MS } from './o
 export interface InteractionContext extends ContextManager {
   /** The interaction that adopts work started outside any synchronous span, if one is active. */
   current(): Span | undefined;
+  /**
+   * The innermost span whose async callback is still pending (layer 2 above), unless the active
+   * interaction began after it: the parent of a request made with an empty stack.
+   */
+  awaited(): Span | undefined;
   /** Makes `span` the active interaction and ends it once its work settles. */
   begin(span: Span): void;
   /**
@@ -86,28 +93,33 @@ export const INTERACTION_TIMED_OUT = 'edgetrace.interaction.timed_out';
 const MAX_PENDING = 32;
 // Even work that never ends (an endless stream read forever) releases its interaction after this.
 const MAX_OPEN_MS = 10 * 60_000;
-// Callbacks awaited at once that the context keeps; past this the oldest is forgotten.
+// Callbacks awaited at once that the context keeps; past this, the newest started give way.
 const MAX_AWAITED = 32;
 
 /**
  * The span that work started after an `await` belongs to, of the spans whose async callbacks are
- * still pending (see layer 2 above): the innermost span every one of them runs inside. Spans link
- * through their parent ids; undefined when they share no such span.
+ * still pending (see layer 2 above): the innermost span every one of them runs inside. Ancestry
+ * goes through every open span of their traces, so a span between two awaited ones (a
+ * `withSpan()` step) does not break it; undefined when they share no span.
  */
 const innermost = (awaited: Span[]): Span | undefined => {
   if (awaited.length < 2) return awaited[0];
-  const byId = new Map(awaited.map((s) => [s.spanId, s]));
-  const parents = new Set(awaited.map((s) => s.parentId));
-  let shared: Span[] | undefined;
-  for (const leaf of awaited) {
-    if (parents.has(leaf.spanId)) continue;
+  const byId = new Map<string, Span>();
+  for (const a of awaited) for (let s: Span | undefined = a[kT].head; s; s = s[kNext]) byId.set(s.spanId, s);
+  const chains = awaited.map((leaf) => {
     const chain: Span[] = [];
-    for (let s: Span | undefined = leaf; s; s = s.parentId === undefined ? undefined : byId.get(s.parentId)) chain.unshift(s);
+    for (let s: Span | undefined = leaf; s; s = s.parentId === undefined ? undefined : byId.get(s.parentId)) chain.push(s);
+    return chain.reverse();
+  });
+  let shared: Span[] | undefined;
+  for (const chain of chains) {
+    // A span other pending callbacks run inside is not where work after an await goes.
+    if (chains.some((c) => c !== chain && c.includes(chain[chain.length - 1]!))) continue;
     if (!shared) shared = chain;
     else {
       let n = 0;
       while (n < shared.length && shared[n] === chain[n]) n++;
-      shared.length = n;
+      shared = shared.slice(0, n);
     }
   }
   return shared?.[shared.length - 1];
@@ -205,14 +217,24 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
 
   /** Spans whose async callback is pending; each leaves when it ends. */
   const awaited: Span[] = [];
-  const fallback = (): Span | undefined => {
-    const interaction = current();
-    if (!awaited.length) return interaction;
-    for (let i = awaited.length - 1; i >= 0; i--) if (awaited[i]!.isEnded) awaited.splice(i, 1);
-    const span = innermost(awaited);
+  /** What innermost() gave for `awaited` as it is (undefined: ask again). */
+  let chosen: { span: Span | undefined } | undefined;
+  const prune = (): void => {
+    for (let i = awaited.length - 1; i >= 0; i--) {
+      if (!awaited[i]!.isEnded) continue;
+      awaited.splice(i, 1);
+      chosen = undefined;
+    }
+  };
+  const awaitedParent = (): Span | undefined => {
+    if (!awaited.length) return undefined;
+    prune();
+    if (chosen?.span?.isEnded) chosen = undefined;
+    const span = (chosen ??= { span: innermost(awaited) }).span;
     // A click after the callback started is the newer context (a second click while an answer
     // still streams): its work is its own.
-    return span && !(interaction && interaction.startMs > span.startMs) ? span : interaction;
+    const interaction = current();
+    return span && !(interaction && interaction.startMs > span.startMs) ? span : undefined;
   };
 
   const track = (span: Span): void => {
@@ -229,14 +251,32 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
   };
 
   const ctx: InteractionContext = {
-    active: () => inner.active() ?? fallback(),
+    active: () => inner.active() ?? current(),
     with: (span, fn) => inner.with(span, fn),
     awaiting(span) {
-      if (closed || span.isEnded) return;
-      if (awaited.length >= MAX_AWAITED) awaited.shift();
-      awaited.push(span);
+      // A microtask later: the caller's own code right after the call (a second call beside it,
+      // as in Promise.all) is not inside this callback; what runs after its awaits is.
+      queueMicrotask(() => {
+        try {
+          if (closed || span.isEnded) return;
+          prune();
+          if (awaited.length >= MAX_AWAITED) {
+            // Full: keep the outer callbacks, which started first (and, returning last, come
+            // last): this one takes the place of the newest held, unless it is newer still.
+            let at = 0;
+            for (let i = 1; i < awaited.length; i++) if (awaited[i]!.startMs >= awaited[at]!.startMs) at = i;
+            if (span.startMs > awaited[at]!.startMs) return;
+            awaited.splice(at, 1);
+          }
+          awaited.push(span);
+          chosen = undefined;
+        } catch (error) {
+          reportInternal(error);
+        }
+      });
     },
     current,
+    awaited: awaitedParent,
     begin(span) {
       try {
         if (closed) return;
@@ -284,6 +324,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       closed = true;
       active = undefined;
       awaited.length = 0;
+      chosen = undefined;
       for (const p of pending) p.detached = true;
     },
   };
@@ -306,6 +347,17 @@ export const setPageContext = (ctx: InteractionContext | undefined): void => {
  * active interaction. Works whether or not the tracer itself uses the interaction context.
  */
 export const parentSpan = (tracer: Tracer): Span | undefined => tracer.currentSpan() ?? page?.current();
+
+/**
+ * The parent for a `fetch()` or `XMLHttpRequest` span: the tracer's current span from the
+ * stack, else a callback still pending (a generation that awaited before its request), else the
+ * active interaction.
+ */
+export const requestParent = (tracer: Tracer): Span | undefined => {
+  const exact = tracer.currentSpan();
+  if (exact && exact !== page?.current()) return exact;
+  return page?.awaited() ?? exact ?? page?.current();
+};
 
 /**
  * The interaction (click, submit, key press) whose work is running now, if any: its trace, to

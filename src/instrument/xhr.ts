@@ -5,7 +5,7 @@ import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
-import { parentSpan } from './interactionContext';
+import { requestParent } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
 import { generationOf } from './generationBody';
@@ -138,7 +138,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const target = classify(state.url, rules);
     if (!target) return undefined;
     const tracer = opts.tracer ?? getTracer();
-    const parent = parentSpan(tracer);
+    const parent = requestParent(tracer);
     const span = startHttpSpan(tracer, state.method, target, parent);
     state.span = span;
     state.gen = generationOf(parent);

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { currentInteraction, interactionContext, INTERACTION_TIMED_OUT, setPageContext } from '../../../src/instrument/interactionContext';
+import { currentInteraction, interactionContext, INTERACTION_TIMED_OUT, requestParent, setPageContext } from '../../../src/instrument/interactionContext';
 import { createTracer } from '../../../src/core/tracer';
+import { setTracer } from '../../../src/core/global';
+import { traced } from '../../../src/core/traced';
 import type { SpanRecord } from '../../../src/protocol';
 
 const setup = (opts: { idleMs?: number; timeoutMs?: number } = {}) => {
@@ -167,86 +169,169 @@ describe('interactionContext', () => {
     expect(spans.filter((s) => /^i\d+$/.test(s.name))).toHaveLength(8);
   });
 
-  describe('callbacks still awaited', () => {
+  describe('callbacks still awaited, as the parent of requests', () => {
     const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** What fetch and XHR do for a request: a span under requestParent(). */
+    const request = (tracer: ReturnType<typeof setup>['tracer'], name: string) => tracer.startSpan(name, { parent: requestParent(tracer) ?? null }).end();
+    let page: ReturnType<typeof setup>;
+    beforeEach(() => {
+      page = setup();
+      setPageContext(page.ctx);
+    });
+    afterEach(() => setPageContext(undefined));
 
-    it('keep a generation the parent of a request it starts after an await', async () => {
-      const { ctx, tracer, byName } = setup();
+    it('keep a generation the parent of a request it makes after an await; spans the app starts stay with the interaction', async () => {
+      const { ctx, tracer, byName } = page;
       const click = tracer.createTrace('click');
       ctx.begin(click);
       const answer = click.generation('answer', { model: 'gpt-4o' }, async () => {
         await tick();
-        tracer.startSpan('POST').end();
+        request(tracer, 'POST');
+        tracer.startSpan('own-span').end();
         await tick();
-        tracer.startSpan('after-second-await').end();
+        request(tracer, 'after-second-await');
       });
       await vi.advanceTimersByTimeAsync(20);
       await answer;
-      // Settled: work after it belongs to the interaction again.
-      tracer.startSpan('later').end();
+      // Settled: requests after it belong to the interaction again.
+      request(tracer, 'later');
       await vi.advanceTimersByTimeAsync(500);
       const gen = byName('answer')!;
       expect(gen.parentId).toBe(click.spanId);
       expect(byName('POST')!.parentId).toBe(gen.spanId);
       expect(byName('after-second-await')!.parentId).toBe(gen.spanId);
+      expect(byName('own-span')!.parentId).toBe(click.spanId);
       expect(byName('later')!.parentId).toBe(click.spanId);
     });
 
     it('give the innermost pending span: nested callbacks the deepest, side-by-side ones their shared parent', async () => {
-      const { tracer, byName } = setup();
+      const { tracer, byName } = page;
       const run = tracer.withTrace('chat', async () => {
         await Promise.all(
           ['a', 'b'].map((n) =>
             tracer.span(n, async () => {
               await tick(n === 'a' ? 5 : 15);
-              tracer.startSpan(`${n}-work`).end();
+              request(tracer, `${n}-work`);
             }),
           ),
         );
-        tracer.startSpan('chat-work').end();
+        request(tracer, 'chat-work');
       });
       await vi.advanceTimersByTimeAsync(10);
-      // Only b is pending once a settled: b's work is b's.
+      // Only b is pending once a settled: b's request is b's.
       await vi.advanceTimersByTimeAsync(10);
       await run;
       const chat = byName('chat')!;
-      expect(byName('a')!.parentId).toBe(chat.spanId);
-      // While a and b were both pending, a's work could only be placed under chat.
+      // While a and b were both pending, a's request could only be placed under chat.
       expect(byName('a-work')!.parentId).toBe(chat.spanId);
       expect(byName('b-work')!.parentId).toBe(byName('b')!.spanId);
       expect(byName('chat-work')!.parentId).toBe(chat.spanId);
     });
 
-    it('give way to the interaction when they share no span, or when the interaction is newer', async () => {
-      const { ctx, tracer, byName } = setup();
+    it('follow ancestry through a span between two pending callbacks', async () => {
+      const { tracer, byName } = page;
+      const chat = tracer.withTrace('chat', async (t) => {
+        const step = t.startSpan('step');
+        await tracer.withSpan(step, () =>
+          tracer.span('gen', async () => {
+            await tick();
+            request(tracer, 'POST');
+          }),
+        );
+        step.end();
+      });
+      await vi.advanceTimersByTimeAsync(10);
+      await chat;
+      expect(byName('POST')!.parentId).toBe(byName('gen')!.spanId);
+    });
+
+    it('give way to the interaction when they share no span', async () => {
+      const { ctx, tracer, byName } = page;
       const one = tracer.withTrace('one', () => tick(50));
       const two = tracer.withTrace('two', () => tick(50));
       await vi.advanceTimersByTimeAsync(1);
-      tracer.startSpan('unplaced').end();
-      await vi.advanceTimersByTimeAsync(2);
+      request(tracer, 'unplaced');
       const click = tracer.createTrace('click');
       ctx.begin(click);
-      tracer.startSpan('clicked').end();
+      request(tracer, 'clicked');
       await vi.advanceTimersByTimeAsync(60);
       await Promise.all([one, two]);
       expect(byName('unplaced')!.parentId).toBeUndefined();
       expect(byName('clicked')!.parentId).toBe(click.spanId);
     });
 
+    it('give way to an interaction that began after them', async () => {
+      const { ctx, tracer, byName } = page;
+      const chat = tracer.withTrace('chat', () => tick(50));
+      await vi.advanceTimersByTimeAsync(5);
+      request(tracer, 'before-click');
+      const click = tracer.createTrace('second-click');
+      ctx.begin(click);
+      request(tracer, 'after-click');
+      await vi.advanceTimersByTimeAsync(60);
+      await chat;
+      expect(byName('before-click')!.parentId).toBe(byName('chat')!.spanId);
+      expect(byName('after-click')!.parentId).toBe(click.spanId);
+    });
+
+    it('leave the caller\'s own code right after the call out, so calls side by side stay siblings', async () => {
+      const { ctx, tracer, byName, spans } = page;
+      setTracer(tracer);
+      try {
+        const click = tracer.createTrace('click');
+        ctx.begin(click);
+        const ask = traced('generation', async function ask(q: string) {
+          await tick();
+          request(tracer, `POST ${q}`);
+          return q;
+        });
+        const x = tracer.span('x', () => tick(10));
+        request(tracer, 'beside-x');
+        const asked = Promise.all([ask('a'), ask('b')]);
+        await vi.advanceTimersByTimeAsync(20);
+        await Promise.all([x, asked]);
+        await vi.advanceTimersByTimeAsync(500);
+        expect(byName('beside-x')!.parentId).toBe(click.spanId);
+        const asks = spans.filter((s) => s.name === 'ask');
+        expect(asks.map((s) => s.attrs['langfuse.observation.input']).sort()).toEqual(['a', 'b']);
+        expect(asks.every((s) => s.parentId === click.spanId)).toBe(true);
+      } finally {
+        setTracer(undefined);
+      }
+    });
+
+    it('keep the outer callback when more than 32 are pending', async () => {
+      const { tracer, byName } = page;
+      const chat = tracer.withTrace('chat', async () => {
+        await Promise.all(Array.from({ length: 40 }, (_, i) => tracer.span(`part-${i}`, () => tick(5))));
+        request(tracer, 'final');
+        await tick(5);
+        request(tracer, 'after-await');
+      });
+      await vi.advanceTimersByTimeAsync(20);
+      await chat;
+      expect(byName('final')!.parentId).toBe(byName('chat')!.spanId);
+      expect(byName('after-await')!.parentId).toBe(byName('chat')!.spanId);
+    });
+
     it('do not outlive their span, and stop counting after close()', async () => {
-      const { ctx, tracer, byName } = setup();
+      const { ctx, tracer, byName } = page;
       let inside: ReturnType<typeof tracer.startSpan> | undefined;
       const job = tracer.withTrace('job', async (t) => {
         inside = t;
         await tick(20);
       });
+      await vi.advanceTimersByTimeAsync(1);
+      request(tracer, 'while-pending');
       inside!.end();
-      tracer.startSpan('after-end').end();
+      request(tracer, 'after-end');
       ctx.close();
       const again = tracer.withTrace('again', () => tick(5));
-      tracer.startSpan('after-close').end();
+      await vi.advanceTimersByTimeAsync(1);
+      request(tracer, 'after-close');
       await vi.advanceTimersByTimeAsync(30);
       await Promise.all([job, again]);
+      expect(byName('while-pending')!.parentId).toBe(byName('job')!.spanId);
       expect(byName('after-end')!.parentId).toBeUndefined();
       expect(byName('after-close')!.parentId).toBeUndefined();
     });
