@@ -1,4 +1,4 @@
-import { baggageOf, type Generation, type Span } from '../core/span';
+import { baggageOf, markCancelled, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
@@ -194,7 +194,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
         end(ended: BodyOutcome, detail) {
           // A cancel after the model stream's last event (an app that breaks out of its loop
           // there) cut nothing short.
-          const outcome = ended === 'error' && abortedWith(call, detail.error) ? 'cancelled' : ended === 'cancelled' && body.done ? 'complete' : ended;
+          let outcome = ended === 'error' && abortedWith(call, detail.error) ? 'cancelled' : ended;
+          if (outcome === 'cancelled' && body.done) outcome = 'complete';
           // Read through response.body: every chunk was counted. Read with text() and the
           // like: the method's result tells the bytes, when it can.
           if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
@@ -202,16 +203,16 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           span.setAttribute(BODY_ATTRS.outcome, outcome);
           const events = body.end(detail.value);
           if (body.isSse) span.setAttribute(BODY_ATTRS.sseEvents, events);
-          if (outcome === 'cancelled') span.setAttribute('edgetrace.cancelled', true);
+          if (outcome === 'cancelled') markCancelled(span);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
         },
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the
       // generation's first token, and only the stream sees when it arrives.
-      // Inside a generation the app may start reading later (its usage and first token are in
-      // the body), and the generation is open meanwhile anyway.
-      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen ? BODY_IDLE_MS : undefined })) span.end();
+      // A generation's stream may be read later (its usage and first token are in the body), and
+      // the generation is open meanwhile anyway.
+      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isSse ? BODY_IDLE_MS : undefined })) span.end();
     } catch (error) {
       reportInternal(error);
       span.end();
