@@ -150,7 +150,8 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
  * span (or in a new trace), with arguments as input and the result as output. A function that
  * calls itself stays in one span instead of nesting a copy per level, and so does a decorated
  * method that calls itself or its decorated `super` method on the same object; the same method
- * called on another object (a sub-agent of the same class) gets a span of its own.
+ * called on another object (a sub-agent of the same class) gets a span of its own, and so does
+ * each object of a recursion that walks from one to another (a tree's nodes).
  *
  * When the span ends: for a promise, when it settles; for a generator function (`function*`,
  * `async function*`), when the caller's iteration finishes, throws or stops early, with the
