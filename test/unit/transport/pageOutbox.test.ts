@@ -35,14 +35,19 @@ describe('page outbox', () => {
     flushes.length = 0;
   });
 
-  it('puts hand-overs still being stored into the tail on page hide, and only those', async () => {
+  /** A page outbox with one hand-over stored and a second one still being stored. */
+  const storedAndStoring = async () => {
     const sink = startPageOutbox({ endpoint: 'https://collector.test/v1/traces' });
-    const stored = [spanRecord(1)];
     const storing = [spanRecord(2), spanRecord(3)];
-    const a = sink.hand(stored, false);
+    const stored = sink.hand([spanRecord(1)], false);
     void sink.hand(storing, false);
     enqueued[0]!.resolve(1);
-    await a;
+    await stored;
+    return { sink, storing };
+  };
+
+  it('puts hand-overs still being stored into the tail on page hide, and only those', async () => {
+    const { sink, storing } = await storedAndStoring();
     // The page is hidden while the second hand-over's transaction is open: a page frozen in the
     // back/forward cache would hold it there, and lose it when evicted.
     const last = [spanRecord(4)];
@@ -52,13 +57,7 @@ describe('page outbox', () => {
   });
 
   it('sends the tail of a hand-over still being stored when the page leaves with nothing left to hand', async () => {
-    const sink = startPageOutbox({ endpoint: 'https://collector.test/v1/traces' });
-    const stored = [spanRecord(1)];
-    const storing = [spanRecord(2), spanRecord(3)];
-    const a = sink.hand(stored, false);
-    void sink.hand(storing, false);
-    enqueued[0]!.resolve(1);
-    await a;
+    const { sink, storing } = await storedAndStoring();
     // The buffer was handed over in idle time before the page went: no urgent hand-over comes.
     sink.leaving?.();
     expect(tails).toEqual([storing]);
