@@ -396,6 +396,19 @@ describe('global tracer', () => {
 });
 
 describe('never throws into the caller', () => {
+  it('falls back to its own clock when the now option throws or gives no epoch time', () => {
+    for (const now of [() => { throw new Error('clock down'); }, () => 'x' as unknown as number, () => Number.NaN, () => -5]) {
+      const { tracer, spans } = testTracer({ now });
+      const before = Date.now();
+      expect(() => tracer.withTrace('job', (t) => t.span('step', () => 1))).not.toThrow();
+      expect(spans.map((s) => s.name)).toEqual(['step', 'job']);
+      for (const s of spans) {
+        expect(s.startMs).toBeGreaterThanOrEqual(before - 1);
+        expect(s.endMs).toBeGreaterThanOrEqual(s.startMs);
+      }
+    }
+  });
+
   it('keeps the span and returns nothing when a plain-JS caller leaves out the callback', () => {
     const { tracer, spans } = testTracer();
     const before = internalErrorCount();
