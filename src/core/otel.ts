@@ -174,7 +174,7 @@ const toLinks = (links: unknown): StartSpanOptions['links'] => {
 /**
  * The cost of a model call an instrumentation recorded through the API (the AI SDK's
  * `doStream`/`doGenerate` spans, OpenLLMetry's): from its `gen_ai.usage.*` token counts and its
- * model (the response's, else the request's) at the tracer's `prices`, as a generation gets its
+ * model (the response's, else, when that has no price, the request's) at the tracer's `prices`, as a generation gets its
  * own, unless the span carries a cost already. Counts that include cached input are priced at the
  * input price, as the instrumentation does not tell them apart.
  */
@@ -182,13 +182,14 @@ const priceModelCall = (span: Span): void => {
   const prices = span[kT].core.cfg.prices;
   const a = span.attrs;
   if (!prices || !span.isRecording || a[A.GEN_AI_COST] !== undefined || a[A.COST_DETAILS] !== undefined) return;
-  const model = a['gen_ai.response.model'] ?? a[A.GEN_AI_REQUEST_MODEL];
   const usage: Usage = {};
   const input = a[A.GEN_AI_INPUT_TOKENS];
   const output = a[A.GEN_AI_OUTPUT_TOKENS];
   if (typeof input === 'number') usage.input = input;
   if (typeof output === 'number') usage.output = output;
-  const cost = priceOf(span, model, usage);
+  // The dated model the provider answered with may be missing from a table keyed by the name
+  // that was called (an alias such as `-latest`, a deployment name).
+  const cost = priceOf(span, a['gen_ai.response.model'], usage) ?? priceOf(span, a[A.GEN_AI_REQUEST_MODEL], usage);
   if (cost) writeCostAttrs(span, cost);
 };
 

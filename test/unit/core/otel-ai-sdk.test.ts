@@ -178,4 +178,13 @@ describe('the Vercel AI SDK through otelTracer()', () => {
     own.end();
     expect(one('llm-own').attrs[A.GEN_AI_COST]).toBe(0.5);
   });
+
+  it('prices a model call by the model it called when the dated model it got is not in the table', () => {
+    const { tracer, one } = setup({ 'claude-sonnet-latest': { input: 3e-6, output: 15e-6 } });
+    const call = otelTracer(tracer).startSpan('llm', {
+      attributes: { [A.GEN_AI_REQUEST_MODEL]: 'claude-sonnet-latest', 'gen_ai.response.model': 'claude-sonnet-20241022', [A.GEN_AI_INPUT_TOKENS]: 100, [A.GEN_AI_OUTPUT_TOKENS]: 20 },
+    });
+    call.end();
+    expect(one('llm').attrs[A.GEN_AI_COST]).toBeCloseTo(600e-6, 12);
+  });
 });
