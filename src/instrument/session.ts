@@ -40,6 +40,8 @@ const state: {
   on: boolean;
   record?: SessionRecord;
   userId?: string;
+  /** `setUser()` was called since the last `instrumentSession()`: its user (or none) wins over the stored one. */
+  userGiven?: boolean;
   timeoutMs: number;
   key: string;
   storage?: SessionStorageLike;
@@ -91,9 +93,17 @@ export const instrumentSession = (opts: SessionOptions = {}): Stop => {
     state.key = opts.storageKey ?? 'edgetrace.session';
     state.now = opts.now ?? defaultNow;
     state.storage = opts.storage ?? pageStorage();
-    state.record = read();
+    const r = (state.record = read());
     state.writtenMs = 0;
-    if (state.userId === undefined && state.record?.userId) state.userId = state.record.userId;
+    // A user set (or cleared, at sign-out) before init() is the page's word; else the session's
+    // stored user carries over the reload.
+    if (!state.userGiven) state.userId = r?.userId;
+    else if (r && r.userId !== state.userId) {
+      if (state.userId) r.userId = state.userId;
+      else delete r.userId;
+      write(state.now());
+    }
+    state.userGiven = false;
     state.on = true;
   } catch (error) {
     reportInternal(error);
@@ -148,6 +158,7 @@ export const getSessionId = (): string | undefined => (state.on ? state.record?.
 export const setUser = (userId: string | undefined): void => {
   try {
     state.userId = typeof userId === 'string' && userId ? userId : undefined;
+    state.userGiven = true;
     const r = state.record;
     if (!r) return;
     if (state.userId) r.userId = state.userId;

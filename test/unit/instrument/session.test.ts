@@ -1,9 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getSessionId, getUser, instrumentSession, newSession, setUser, touchSession } from '../../../src/instrument/session';
 
 const memoryStorage = () => {
   const map = new Map<string, string>();
   return { map, getItem: (k: string) => map.get(k) ?? null, setItem: (k: string, v: string) => void map.set(k, v) };
+};
+
+/** The module as a page loading it again (a reload) gets it: no user, no session in memory. */
+const freshModule = async () => {
+  vi.resetModules();
+  return import('../../../src/instrument/session');
 };
 
 describe('session', () => {
@@ -45,7 +51,7 @@ describe('session', () => {
     expect(touchSession()).not.toBe(id);
   });
 
-  it('keeps the user with the session and clears it with setUser(undefined)', () => {
+  it('keeps the user with the session and clears it with setUser(undefined)', async () => {
     const storage = memoryStorage();
     stop = instrumentSession({ storage });
     touchSession();
@@ -58,11 +64,31 @@ describe('session', () => {
     expect(getUser()).toBeUndefined();
     setUser('u-7');
     stop();
-    // A reload: the module starts with no user in memory and reads it back from storage.
-    (setUser as (u: string | undefined) => void)(undefined);
+    stop = undefined;
+    // A reload: a fresh module, with no user in memory, reads it back from storage.
+    const reloaded = await freshModule();
     storage.map.set('edgetrace.session', JSON.stringify({ id: 'abc', lastMs: Date.now(), userId: 'u-7' }));
-    stop = instrumentSession({ storage });
-    expect(getUser()).toBe('u-7');
+    reloaded.instrumentSession({ storage })();
+    expect(reloaded.getUser()).toBe('u-7');
+  });
+
+  it('takes a user set or cleared before init() over the stored one, and stores it for the next reload', async () => {
+    const storage = memoryStorage();
+    storage.map.set('edgetrace.session', JSON.stringify({ id: 'abc', lastMs: Date.now(), userId: 'carol' }));
+    // Signed out before the page called init(): carol must not come back.
+    const signedOut = await freshModule();
+    signedOut.setUser(undefined);
+    signedOut.instrumentSession({ storage })();
+    expect(signedOut.getUser()).toBeUndefined();
+    expect(JSON.parse(storage.map.get('edgetrace.session')!).userId).toBeUndefined();
+    // Another user signed in before init(): stored, so a reload that sets none keeps bob.
+    const signedIn = await freshModule();
+    signedIn.setUser('bob');
+    signedIn.instrumentSession({ storage })();
+    expect(signedIn.getUser()).toBe('bob');
+    const reloaded = await freshModule();
+    reloaded.instrumentSession({ storage })();
+    expect(reloaded.getUser()).toBe('bob');
   });
 
   it('works in memory when storage throws, and ignores foreign data under its key', () => {
