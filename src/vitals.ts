@@ -1,5 +1,5 @@
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric, type MetricType } from 'web-vitals';
-import type { Span } from './core/span';
+import { kT, type Span } from './core/span';
 import type { Tracer } from './core/tracer';
 import { getTracer } from './core/global';
 import { isPage } from './lib/isPage';
@@ -136,7 +136,8 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
       startMs = origin + (entry ? entry.startTime : measuredFrom(perf!, vital.navigationType, vital.value));
       endMs = startMs + vital.value;
     }
-    const span = (interaction ?? page).startSpan(vital.name, {
+    const parent = interaction ?? page;
+    const options = {
       startMs,
       attributes: {
         [VITAL_ATTRS.name]: vital.name,
@@ -146,7 +147,11 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
         [VITAL_ATTRS.id]: vital.id,
         [VITAL_ATTRS.navigationType]: vital.navigationType,
       },
-    });
+    };
+    // A page trace of a tracer since replaced (init() again after stop(), as StrictMode and hot
+    // reloads do) would record into the stopped one: the tracer in charge takes the span, in the
+    // same trace.
+    const span = parent[kT].core.cfg === tracer.config ? parent.startSpan(vital.name, options) : tracer.startSpan(vital.name, { ...options, parent: parent.spanContext() });
     span.end(endMs);
     if (!flushQueued && isPage() && document.visibilityState === 'hidden') {
       // Several vitals arrive in the same hidden event: one flush after all of them.

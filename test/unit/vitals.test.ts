@@ -43,4 +43,21 @@ describe('instrumentVitals', () => {
     expect(fcp.startMs).toBeGreaterThan(origin);
     stop();
   });
+
+  it('records through the tracer in charge when the page trace belongs to one since shut down (init, stop, init)', async () => {
+    const first = createTracer();
+    const page = first.createTrace('page load');
+    page.end();
+    setPageTrace(page);
+    await first.shutdown();
+    const spans: SpanRecord[] = [];
+    const tracer = createTracer({ processors: [{ onEnd: (r) => spans.push(r) }] });
+    const stop = instrumentVitals({ tracer });
+    callbacks.get('LCP')!(metric('LCP', 120, 'navigate'));
+    const lcp = spans.find((s) => s.name === 'LCP')!;
+    expect(lcp).toBeDefined();
+    expect(lcp.traceId).toBe(page.traceId);
+    expect(lcp.parentId).toBe(page.spanId);
+    stop();
+  });
 });
