@@ -125,14 +125,10 @@ const watchLateEnds = (tracer: Tracer): void => {
   tracer.addProcessor({ onEnd: late, onScore: late });
 };
 
-/**
- * From now on, spans of `trace` that end are flushed again, through `waitUntil` when there is one;
- * `ended` hears of each.
- */
-const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined, ended: () => void): void => {
+/** From now on, spans of `trace` that end are flushed again, through `waitUntil` when there is one. */
+const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
   let scheduled = false;
   lateEnds.set(trace[kT], () => {
-    ended();
     if (scheduled) return;
     scheduled = true;
     // A microtask later: spans ending together share one flush, queued by then in every processor.
@@ -203,30 +199,15 @@ const held = (tracer: Tracer): Promise<void> => within(flush(tracer), FLUSH_HOLD
 export const OPEN_SPAN_GRACE_MS = 1000;
 
 /**
- * The same with a `waitUntil`, which keeps the work the handler left running alive (a model call
- * finished in `ctx.waitUntil`, a stream consumed after the client left): its spans may take this
- * long to end on their own, each exported as it ends. Under Workers' 30 s for waitUntil work.
- */
-export const BACKGROUND_GRACE_MS = 25_000;
-
-/**
  * Ends the request's span; spans of it that end later are flushed again. Those still open get
- * {@link OPEN_SPAN_GRACE_MS} ({@link BACKGROUND_GRACE_MS} with a waitUntil), then end as
- * unfinished at the request's end time; the wait is over as soon as none is open.
+ * {@link OPEN_SPAN_GRACE_MS}, then end as unfinished at the request's end time.
  */
 const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
   const open = trace.endRoot();
-  let over = (): void => undefined;
-  flushLateEnds(tracer, trace, waitUntil, () => trace[kT].head === undefined && over());
+  flushLateEnds(tracer, trace, waitUntil);
   if (!open) return;
   // Unref'd: a Node process that is exiting need not wait for it.
-  const grace = new Promise<void>((resolve) => {
-    const timer = unref(setTimeout(resolve, waitUntil && trace.isRecording ? BACKGROUND_GRACE_MS : OPEN_SPAN_GRACE_MS));
-    over = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-  }).then(() => trace.endOpen(trace.endMs));
+  const grace = new Promise<void>((resolve) => void unref(setTimeout(resolve, OPEN_SPAN_GRACE_MS))).then(() => trace.endOpen(trace.endMs));
   waitUntil?.(grace);
 };
 
