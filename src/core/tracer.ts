@@ -8,7 +8,7 @@ import { isPromise, runInSpan, Span, type SpanOptions, type TraceShared, type Tr
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
-import { isTime, now as defaultNow } from '../lib/now';
+import { now as defaultNow, ownClock } from '../lib/now';
 import { SDK_NAME, SDK_VERSION } from '../lib/sdk';
 import { reportInternal, setDebug } from '../lib/reportInternal';
 import { within } from '../lib/within';
@@ -70,19 +70,6 @@ export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
 };
 
 const NO_OPTIONS: TraceOptions = Object.freeze({});
-
-/** The app's `now` option, where a throw or a value that is no epoch time falls back to ours. */
-const ownClock =
-  (now: () => number) =>
-  (): number => {
-    try {
-      const t = now();
-      if (isTime(t)) return t;
-    } catch (error) {
-      reportInternal(error);
-    }
-    return defaultNow();
-  };
 
 /**
  * A processor hook typed `void` may still be an `async` function: its rejection is reported like

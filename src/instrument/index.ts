@@ -1,4 +1,5 @@
 import type { InitOptions } from '../config';
+import { ownClock } from '../lib/now';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
@@ -51,7 +52,7 @@ const ownUrls = (opts: InitOptions): UrlPattern[] => {
  */
 export const pageContext = (opts: InitOptions, r: ResolvedInstrument): InteractionContext | undefined => {
   if (!isBrowserPage() || opts.contextManager !== undefined) return undefined;
-  return interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now });
+  return interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now && ownClock(opts.now) });
 };
 
 /**
@@ -82,7 +83,7 @@ export const setupInstrumentation = (
     // then still group their own work through a context of their own.
     const given = opts.contextManager;
     const page =
-      ctx ?? (isInteractionContext(given) ? given : interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now }));
+      ctx ?? (isInteractionContext(given) ? given : interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now && ownClock(opts.now) }));
     const previous = getPageContext();
     setPageContext(page);
     stops.push(() => {
@@ -108,7 +109,7 @@ export const setupInstrumentation = (
     });
     stops.push(removeProcessor);
 
-    if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: opts.now }));
+    if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: opts.now && ownClock(opts.now) }));
     const g = globalThis as { [OWNER]?: object };
     if (g[OWNER] === undefined || g[OWNER] === THIS_COPY) {
       g[OWNER] = THIS_COPY;

@@ -1,3 +1,5 @@
+import { reportInternal } from './reportInternal';
+
 type Clock = () => number;
 
 // performance.now() stops while the machine sleeps (macOS, Linux) and never catches up, so
@@ -59,3 +61,16 @@ export const resetClock = (): void => {
  * its OTLP form, nanoseconds in 64 bits, cannot overflow. A time in µs or ns by mistake is not one.
  */
 export const isTime = (ms: unknown): ms is number => typeof ms === 'number' && ms > 0 && ms < 2 ** 44;
+
+/** An app's `now` option, where a throw or a value that is no epoch time falls back to {@link now}. */
+export const ownClock =
+  (given: () => number) =>
+  (): number => {
+    try {
+      const t = given();
+      if (isTime(t)) return t;
+    } catch (error) {
+      reportInternal(error);
+    }
+    return now();
+  };

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { safeJson } from '../../../src/lib/safeJson';
 import { newId, newSpanId, newTraceId } from '../../../src/lib/ids';
-import { epochOf, now, resetClock } from '../../../src/lib/now';
+import { epochOf, now, ownClock, resetClock } from '../../../src/lib/now';
 import { guard } from '../../../src/lib/guard';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
 import { SDK_VERSION, sdkLanguage } from '../../../src/lib/sdk';
@@ -129,6 +129,18 @@ describe('ids', () => {
   it('makes url-safe unique ids for other records', () => {
     expect(newId()).toMatch(/^[A-Za-z0-9_-]{21}$/);
     expect(newId()).not.toBe(newId());
+  });
+});
+
+describe('ownClock', () => {
+  it('passes an epoch time through, and falls back to now() for a throw or anything else', () => {
+    expect(ownClock(() => 1_700_000_000_000)()).toBe(1_700_000_000_000);
+    for (const bad of [() => { throw new Error('clock down'); }, () => Number.NaN, () => 'x' as unknown as number, () => 0, () => -1]) {
+      const before = Date.now();
+      const t = ownClock(bad)();
+      expect(t).toBeGreaterThanOrEqual(before - 1);
+      expect(t).toBeLessThanOrEqual(Date.now() + 1);
+    }
   });
 });
 
