@@ -97,8 +97,10 @@ export const instrumentSession = (opts: SessionOptions = {}): Stop => {
     state.writtenMs = 0;
     // A user set (or cleared, at sign-out) before init() is the page's word; else the session's
     // stored user carries over the reload.
-    if (!state.userGiven) state.userId = r?.userId;
-    else if (r && r.userId !== state.userId) {
+    if (!state.userGiven) {
+      // Without storage (a sandboxed frame), nothing comes back: the user in memory stays.
+      if (r?.userId) state.userId = r.userId;
+    } else if (r && r.userId !== state.userId) {
       if (state.userId) r.userId = state.userId;
       else delete r.userId;
       write(state.now());

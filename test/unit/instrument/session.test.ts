@@ -72,6 +72,15 @@ describe('session', () => {
     expect(reloaded.getUser()).toBe('u-7');
   });
 
+  it('keeps the user through init(), stop(), init() where nothing can be stored', async () => {
+    const session = await freshModule();
+    const refusing = { getItem: () => null, setItem: () => { throw new Error('blocked'); } };
+    session.setUser('bob');
+    session.instrumentSession({ storage: refusing })();
+    session.instrumentSession({ storage: refusing })();
+    expect(session.getUser()).toBe('bob');
+  });
+
   it('takes a user set or cleared before init() over the stored one, and stores it for the next reload', async () => {
     const storage = memoryStorage();
     storage.map.set('edgetrace.session', JSON.stringify({ id: 'abc', lastMs: Date.now(), userId: 'carol' }));
