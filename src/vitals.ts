@@ -151,7 +151,13 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
     // A page trace of a tracer since replaced (init() again after stop(), as StrictMode and hot
     // reloads do) would record into the stopped one: the tracer in charge takes the span, in the
     // same trace.
-    const span = parent[kT].core.cfg === tracer.config ? parent.startSpan(vital.name, options) : tracer.startSpan(vital.name, { ...options, parent: parent.spanContext() });
+    let span: Span;
+    if (parent[kT].core.cfg === tracer.config) span = parent.startSpan(vital.name, options);
+    else {
+      // Its trace's user and session, which a span of another tracer does not share.
+      const { userId, sessionId } = parent[kT];
+      span = tracer.startSpan(vital.name, { ...options, attributes: { ...options.attributes, 'user.id': userId, 'session.id': sessionId }, parent: parent.spanContext() });
+    }
     span.end(endMs);
     if (!flushQueued && isPage() && document.visibilityState === 'hidden') {
       // Several vitals arrive in the same hidden event: one flush after all of them.

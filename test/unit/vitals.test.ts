@@ -46,7 +46,7 @@ describe('instrumentVitals', () => {
 
   it('records through the tracer in charge when the page trace belongs to one since shut down (init, stop, init)', async () => {
     const first = createTracer();
-    const page = first.createTrace('page load');
+    const page = first.createTrace({ name: 'page load', userId: 'u-1', sessionId: 's-1' });
     page.end();
     setPageTrace(page);
     await first.shutdown();
@@ -58,6 +58,7 @@ describe('instrumentVitals', () => {
     expect(lcp).toBeDefined();
     expect(lcp.traceId).toBe(page.traceId);
     expect(lcp.parentId).toBe(page.spanId);
+    expect(lcp.attrs).toMatchObject({ 'user.id': 'u-1', 'session.id': 's-1' });
     stop();
   });
 });
