@@ -199,15 +199,53 @@ const held = (tracer: Tracer): Promise<void> => within(flush(tracer), FLUSH_HOLD
 export const OPEN_SPAN_GRACE_MS = 1000;
 
 /**
+ * How long spans still open may wait instead for the work the handler itself passed to
+ * `ctx.waitUntil` (a model call finished after the response, an evaluation), each exported as it
+ * ends. Under Workers' 30 s for waitUntil work.
+ */
+export const OWN_WORK_GRACE_MS = 25_000;
+
+/** Per request, what the handler passed to its `ctx.waitUntil`. */
+const ownWork = new WeakMap<Trace, Promise<unknown>[]>();
+
+/**
+ * The handler's arguments with `ctx` (the second after the request) seen through a proxy that
+ * notes each promise the handler passes to its `waitUntil` in `work`, and otherwise is `ctx`.
+ */
+const watchOwnWork = (rest: unknown[], work: Promise<unknown>[]): unknown[] => {
+  const ctx = rest[1];
+  if (!ctx || typeof ctx !== 'object' || typeof (ctx as { waitUntil?: unknown }).waitUntil !== 'function') return rest;
+  const seen = new Proxy(ctx, {
+    get(target, key) {
+      const v: unknown = Reflect.get(target, key);
+      if (typeof v !== 'function') return v;
+      // Methods of workerd's ExecutionContext must be called on it ("Illegal invocation").
+      if (key !== 'waitUntil') return v.bind(target);
+      return (promise: Promise<unknown>) => {
+        work.push(promise);
+        return Reflect.apply(v, target, [promise]);
+      };
+    },
+  });
+  return [rest[0], seen, ...rest.slice(2)];
+};
+
+/**
  * Ends the request's span; spans of it that end later are flushed again. Those still open get
- * {@link OPEN_SPAN_GRACE_MS}, then end as unfinished at the request's end time.
+ * {@link OPEN_SPAN_GRACE_MS}, or as long as the handler's own `waitUntil` work runs (at most
+ * {@link OWN_WORK_GRACE_MS}), then end as unfinished at the request's end time.
  */
 const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
   const open = trace.endRoot();
   flushLateEnds(tracer, trace, waitUntil);
   if (!open) return;
+  const work = ownWork.get(trace);
   // Unref'd: a Node process that is exiting need not wait for it.
-  const grace = new Promise<void>((resolve) => void unref(setTimeout(resolve, OPEN_SPAN_GRACE_MS))).then(() => trace.endOpen(trace.endMs));
+  const grace = (
+    work?.length && waitUntil
+      ? within(Promise.allSettled(work), OWN_WORK_GRACE_MS, () => [])
+      : new Promise<void>((resolve) => void unref(setTimeout(resolve, OPEN_SPAN_GRACE_MS)))
+  ).then(() => trace.endOpen(trace.endMs));
   waitUntil?.(grace);
 };
 
@@ -315,10 +353,13 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     // A platform waitUntil that throws is reported, never the handler's problem.
     const found = findWaitUntil(env, ctx, s.opts.waitUntil);
     const waitUntil = found && guard(found);
+    const work: Promise<unknown>[] = [];
+    ownWork.set(trace, work);
+    const args = watchOwnWork(rest, work);
     let response: Response;
     try {
       response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.opts.traceFetch !== false }, () =>
-        tracer.withSpan(trace, () => handler.apply(this, [request, ...rest])),
+        tracer.withSpan(trace, () => handler.apply(this, [request, ...args])),
       );
     } catch (error) {
       trace.recordError(error);

@@ -546,6 +546,89 @@ describe('withTracing', () => {
     expect(forgotten.endMs).toBe(server.endMs);
   });
 
+  it('records a model call the handler finishes in its own ctx.waitUntil work seconds after the response', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
+          ctx.waitUntil(
+            requestSpan()!.generation('background answer', { model: 'gpt-4o' }, async (gen) => {
+              await new Promise((resolve) => setTimeout(resolve, 5000));
+              gen.setUsage({ input: 100, output: 20 });
+            }),
+          );
+          return new Response('accepted', { status: 202 });
+        },
+        { exporter: rec.exporter },
+      );
+      const { ctx, drain } = workerCtx();
+      await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await vi.advanceTimersByTimeAsync(5000);
+      await drain();
+      const gen = rec.spans().find((r) => r.name === 'background answer')!;
+      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+      expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 100, output: 20 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('ends a span left open beside the handler\'s own waitUntil work when that work is done, not later', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
+          requestSpan()!.startSpan('forgotten');
+          ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 50)));
+          return new Response('ok');
+        },
+        { exporter: rec.exporter },
+      );
+      const { ctx, drain } = workerCtx();
+      await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await vi.advanceTimersByTimeAsync(60);
+      await drain();
+      expect(rec.spans().find((r) => r.name === 'forgotten')!.attrs['edgetrace.unfinished']).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('hands the handler a ctx whose other methods still run on the platform\'s object', async () => {
+    class Ctx {
+      #kept: Promise<unknown>[] = [];
+      #passed = false;
+      waitUntil(p: Promise<unknown>): void {
+        this.#kept.push(p);
+      }
+      passThroughOnException(): void {
+        this.#passed = true;
+      }
+      get passed(): boolean {
+        return this.#passed;
+      }
+      settle(): Promise<unknown> {
+        return Promise.all(this.#kept);
+      }
+    }
+    const rec = recorder();
+    const ctx = new Ctx();
+    const handler = withTracing(
+      (_request: Request, _env: unknown, c: Ctx) => {
+        c.passThroughOnException();
+        const { waitUntil } = c;
+        waitUntil(Promise.resolve());
+        return new Response(String(c.passed));
+      },
+      { exporter: rec.exporter },
+    );
+    expect(await (await handler(new Request('http://x/'), {}, ctx)).text()).toBe('true');
+    await ctx.settle();
+    expect(ctx.passed).toBe(true);
+  });
+
   it('exports a score the handler gives in its ctx.waitUntil work, with no span ending after it', async () => {
     const rec = recorder();
     const handler = withTracing(
