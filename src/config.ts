@@ -233,7 +233,9 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
     if (!isAttributeValue(v)) fail(call, `resource["${key}"]`, 'a string, number, boolean or an array of one of them', v);
   }
   check('exporter', opts.exporter, typeof opts.exporter?.export === 'function', 'an object with an export(records) method');
-  check('processors', opts.processors, Array.isArray(opts.processors) && opts.processors.every(isObject), 'an array of span processor objects');
+  for (const [i, p] of (array('processors', opts.processors, 'an array of span processors') ?? []).entries()) {
+    if (!isObject(p)) fail(call, `processors[${i}]`, 'a span processor object', p);
+  }
   check('debug', opts.debug, typeof opts.debug === 'boolean', 'true or false');
   check('contextManager', opts.contextManager, typeof opts.contextManager?.with === 'function', 'an object with active() and with()');
   const limits = object('limits', opts.limits);
