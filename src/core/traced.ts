@@ -162,9 +162,11 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
  * method (standard TypeScript 5 decorators).
  */
 export function traced<F extends AnyFn>(kind: ObservationType | TracedOptions, fn: F): F;
-export function traced(kind: ObservationType | TracedOptions): <F extends AnyFn>(method: F, context: ClassMethodDecoratorContext) => F;
+export function traced(kind: ObservationType | TracedOptions): <F extends AnyFn>(method: F, context?: ClassMethodDecoratorContext) => F;
 export function traced<F extends AnyFn>(kind: ObservationType | TracedOptions, fn?: F): unknown {
   const opts: TracedOptions = typeof kind === 'string' ? { type: kind } : (kind ?? {});
   if (typeof fn === 'function') return wrap(fn, opts);
-  return <M extends AnyFn>(method: M, context: ClassMethodDecoratorContext): M => wrap(method, opts, String(context.name), context.static);
+  // Called on a plain function (`traced('tool')(fn)`), it wraps it as `traced('tool', fn)` does.
+  return <M extends AnyFn>(method: M, context?: ClassMethodDecoratorContext): M =>
+    context ? wrap(method, opts, String(context.name), context.static) : wrap(method, opts);
 }

@@ -69,6 +69,15 @@ describe('traced', () => {
     expect(spans).toHaveLength(1);
   });
 
+  it('wraps a plain function given to the decorator form, as the two-argument form does', () => {
+    const { spans } = setup();
+    const double = traced('tool')(function double(n: number) {
+      return n * 2;
+    });
+    expect(double(21)).toBe(42);
+    expect(spans.map((s) => [s.name, s.attrs[A.OBSERVATION_TYPE]])).toEqual([['double', 'tool']]);
+  });
+
   it('still nests different traced functions', () => {
     const { spans } = setup();
     const tool = traced('tool', function tool() {
