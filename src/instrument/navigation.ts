@@ -181,10 +181,9 @@ const pathOf = (href: string): string => {
 const watchHistory = (opts: NavigationOptions): Stop => {
   let lastHref = location.href;
 
-  const changed = (kind: 'push' | 'replace' | 'pop'): void => {
+  const changed = (kind: 'push' | 'replace' | 'pop', to = location.href): void => {
     try {
       const from = lastHref;
-      const to = location.href;
       lastHref = to;
       // Only a new document address is a navigation: not a hash or history-state update,
       // nor a replaceState that keeps the path (scroll positions, filters in the query).
@@ -225,8 +224,18 @@ const watchHistory = (opts: NavigationOptions): Stop => {
     () => patch(history, 'replaceState', wrap('replace')),
   );
   addEventListener('popstate', onPop);
+  // Where the Navigation API is there, a back or forward step is seen at its `navigate` event,
+  // before any `popstate` listener runs: a router's listener added before init() then finds the
+  // navigation for its fetches. `popstate` afterwards sees the same address and adds nothing.
+  const nav = (globalThis as { navigation?: EventTarget }).navigation;
+  const onNavigate = (event: Event): void => {
+    const e = event as Event & { navigationType?: string; destination?: { url?: unknown; sameDocument?: boolean } };
+    if (e.navigationType === 'traverse' && e.destination?.sameDocument && typeof e.destination.url === 'string') changed('pop', e.destination.url);
+  };
+  nav?.addEventListener('navigate', onNavigate);
   return () => {
     removeEventListener('popstate', onPop);
+    nav?.removeEventListener('navigate', onNavigate);
     unpatch();
   };
 };

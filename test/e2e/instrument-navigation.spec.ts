@@ -94,3 +94,22 @@ test('History API route changes and popstate become navigation spans', async ({ 
   expect(await page.evaluate(() => location.pathname)).toBe('/app/home');
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a router that listened for popstate before init() still gets its fetches under the back navigation', async ({ page }) => {
+  // The app's router registers its listener first, as a bundle's router module does: a window's
+  // popstate listeners run in the order they were added.
+  const head = `<script>addEventListener('popstate', () => { fetch('/api/route-data-early'); });</script>`;
+  await page.goto(s.page('/app/first', testPage({ init: '{}', head })));
+  await ready(page);
+  await page.evaluate(() => history.pushState({}, '', '/app/second'));
+  // Past the push's own moment, so that the back navigation is an interaction of its own.
+  await page.waitForTimeout(800);
+  await page.evaluate(() => history.back());
+  await expect.poll(async () => (await flush(page), s.spans().some((x) => String(x.attrs['url.full']).endsWith('/api/route-data-early'))), { timeout: 10_000 }).toBe(true);
+  const pops = () => s.spans().filter((x) => x.name === 'navigation' && x.attrs['edgetrace.navigation.type'] === 'pop');
+  await expect.poll(async () => (await flush(page), pops().length)).toBe(1);
+  const data = s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/route-data-early'))!;
+  expect(data.parentId).toBe(pops()[0]!.spanId);
+  expect(pops()[0]!.attrs['url.full']).toBe(`${s.app}/app/first`);
+  expect(await pageErrors(page)).toEqual([]);
+});
