@@ -52,8 +52,12 @@ const ownUrls = (opts: InitOptions): UrlPattern[] => {
  */
 export const pageContext = (opts: InitOptions, r: ResolvedInstrument): InteractionContext | undefined => {
   if (!isBrowserPage() || opts.contextManager !== undefined) return undefined;
-  return interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now && ownClock(opts.now) });
+  return newPageContext(opts, r);
 };
+
+/** An interaction context with `init()`'s timeouts, on the app's clock made safe. */
+const newPageContext = (opts: InitOptions, r: ResolvedInstrument): InteractionContext =>
+  interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now && ownClock(opts.now) });
 
 /**
  * Turns on the browser instrumentations `init()` asks for (all by default) and returns one
@@ -82,8 +86,7 @@ export const setupInstrumentation = (
     // A caller's own context manager is left alone (they chose how context flows); interactions
     // then still group their own work through a context of their own.
     const given = opts.contextManager;
-    const page =
-      ctx ?? (isInteractionContext(given) ? given : interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now && ownClock(opts.now) }));
+    const page = ctx ?? (isInteractionContext(given) ? given : newPageContext(opts, r));
     const previous = getPageContext();
     setPageContext(page);
     stops.push(() => {

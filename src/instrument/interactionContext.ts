@@ -105,7 +105,7 @@ const MAX_AWAITED = 32;
 const innermost = (awaited: Span[]): Span | undefined => {
   if (awaited.length < 2) return awaited[0];
   const byId = new Map<string, Span>();
-  for (const a of awaited) for (let s: Span | undefined = a[kT].head; s; s = s[kNext]) byId.set(s.spanId, s);
+  for (const t of new Set(awaited.map((a) => a[kT]))) for (let s: Span | undefined = t.head; s; s = s[kNext]) byId.set(s.spanId, s);
   const chains = awaited.map((leaf) => {
     const chain: Span[] = [];
     for (let s: Span | undefined = leaf; s; s = s.parentId === undefined ? undefined : byId.get(s.parentId)) chain.push(s);
@@ -355,8 +355,10 @@ export const parentSpan = (tracer: Tracer): Span | undefined => tracer.currentSp
  */
 export const requestParent = (tracer: Tracer): Span | undefined => {
   const exact = tracer.currentSpan();
-  if (exact && exact !== page?.current()) return exact;
-  return page?.awaited() ?? exact ?? page?.current();
+  const interaction = page?.current();
+  if (exact && exact !== interaction) return exact;
+  // Here `exact` is the interaction, or nothing.
+  return page?.awaited() ?? interaction;
 };
 
 /**
