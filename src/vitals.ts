@@ -1,5 +1,6 @@
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric, type MetricType } from 'web-vitals';
 import { kT, type Span } from './core/span';
+import * as A from './core/semconv';
 import type { Tracer } from './core/tracer';
 import { getTracer } from './core/global';
 import { isPage } from './lib/isPage';
@@ -156,7 +157,8 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
     else {
       // Its trace's user and session, which a span of another tracer does not share.
       const { userId, sessionId } = parent[kT];
-      span = tracer.startSpan(vital.name, { ...options, attributes: { ...options.attributes, 'user.id': userId, 'session.id': sessionId }, parent: parent.spanContext() });
+      Object.assign(options.attributes, { [A.USER_ID]: userId, [A.SESSION_ID]: sessionId });
+      span = tracer.startSpan(vital.name, { ...options, parent: parent.spanContext() });
     }
     span.end(endMs);
     if (!flushQueued && isPage() && document.visibilityState === 'hidden') {

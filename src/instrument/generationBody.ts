@@ -59,27 +59,24 @@ export const generationBody = (res: Response, gen: Generation | undefined): Gene
     if (gen!.attrs[A.COMPLETION_START_TIME] === undefined) gen!.setCompletionStart(timeMs);
   };
   const sse = isSse
-    ? // Without a generation the events are only counted: no usage parsing per event.
-      createSseCounter(
-        gen
-          ? (data, index, end) => {
-              done ||= LAST_EVENT_RE.test(data);
-              if (!sawOutput && index < SETUP_EVENTS) {
-                if (index === 0) firstEventMs = now();
-                if (isOutputEvent(data)) {
-                  sawOutput = true;
-                  startOnce();
-                }
-              }
-              const found = usageFromEvent(data, end);
-              if (found) {
-                // Anthropic splits usage over two events; OpenAI sends it once, at the end.
-                usage = { ...usage, ...found };
-                gen.setUsage(usage);
-              }
-            }
-          : (data) => void (done ||= LAST_EVENT_RE.test(data)),
-      )
+    ? createSseCounter((data, index, end) => {
+        done ||= LAST_EVENT_RE.test(data);
+        // Without a generation the events are only counted: no usage parsing per event.
+        if (!gen) return;
+        if (!sawOutput && index < SETUP_EVENTS) {
+          if (index === 0) firstEventMs = now();
+          if (isOutputEvent(data)) {
+            sawOutput = true;
+            startOnce();
+          }
+        }
+        const found = usageFromEvent(data, end);
+        if (found) {
+          // Anthropic splits usage over two events; OpenAI sends it once, at the end.
+          usage = { ...usage, ...found };
+          gen.setUsage(usage);
+        }
+      })
     : undefined;
   return {
     isSse,

@@ -100,11 +100,7 @@ export const instrumentSession = (opts: SessionOptions = {}): Stop => {
     if (!state.userGiven) {
       // Without storage (a sandboxed frame), nothing comes back: the user in memory stays.
       if (r?.userId) state.userId = r.userId;
-    } else if (r && r.userId !== state.userId) {
-      if (state.userId) r.userId = state.userId;
-      else delete r.userId;
-      write(state.now());
-    }
+    } else if (r && r.userId !== state.userId) storeUser(r);
     state.userGiven = false;
     state.on = true;
   } catch (error) {
@@ -113,6 +109,13 @@ export const instrumentSession = (opts: SessionOptions = {}): Stop => {
   return () => {
     state.on = false;
   };
+};
+
+/** Puts the user in memory (or none) on the session record `r`, and stores it. */
+const storeUser = (r: SessionRecord): void => {
+  if (state.userId) r.userId = state.userId;
+  else delete r.userId;
+  write(state.now());
 };
 
 /** Starts a new session at `t`, keeping the user, stores it, and returns its id. */
@@ -161,11 +164,7 @@ export const setUser = (userId: string | undefined): void => {
   try {
     state.userId = typeof userId === 'string' && userId ? userId : undefined;
     state.userGiven = true;
-    const r = state.record;
-    if (!r) return;
-    if (state.userId) r.userId = state.userId;
-    else delete r.userId;
-    write(state.now());
+    if (state.record) storeUser(state.record);
   } catch (error) {
     reportInternal(error);
   }
