@@ -71,6 +71,7 @@ interface Setup {
   opts: WithTracingOptions;
   propagate: RequestScope['propagate'];
   headers: readonly ResponseHeader[];
+  traceFetch: boolean;
 }
 
 // Distinct env objects that get their own tracer before withTracing stops making new ones.
@@ -161,8 +162,9 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
   }
   watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
-  if (opts.traceFetch !== false) instrumentServerFetch();
-  return { tracer, opts, propagate: toPropagate(opts.propagateTo), headers: toHeaders(opts.responseHeaders) };
+  const traceFetch = opts.traceFetch !== false;
+  if (traceFetch) instrumentServerFetch();
+  return { tracer, opts, propagate: toPropagate(opts.propagateTo), headers: toHeaders(opts.responseHeaders), traceFetch };
 };
 
 /** Logs a configuration mistake that only shows at a request (options from `env`), once per setup. */
@@ -210,11 +212,14 @@ const ownWork = new WeakMap<Trace, Promise<unknown>[]>();
 
 /**
  * The handler's arguments with `ctx` (the second after the request) seen through a proxy that
- * notes each promise the handler passes to its `waitUntil` in `work`, and otherwise is `ctx`.
+ * notes each promise the handler passes to its `waitUntil` as the trace's own work, and
+ * otherwise is `ctx`.
  */
-const watchOwnWork = (rest: unknown[], work: Promise<unknown>[]): unknown[] => {
+const watchOwnWork = (rest: unknown[], trace: Trace): unknown[] => {
   const ctx = rest[1];
   if (!ctx || typeof ctx !== 'object' || typeof (ctx as { waitUntil?: unknown }).waitUntil !== 'function') return rest;
+  const work: Promise<unknown>[] = [];
+  ownWork.set(trace, work);
   const seen = new Proxy(ctx, {
     get(target, key) {
       const v: unknown = Reflect.get(target, key);
@@ -242,7 +247,7 @@ const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined
   const work = ownWork.get(trace);
   // Unref'd: a Node process that is exiting need not wait for it.
   const grace = (
-    work?.length && waitUntil
+    work?.length
       ? within(Promise.allSettled(work), OWN_WORK_GRACE_MS, () => [])
       : new Promise<void>((resolve) => void unref(setTimeout(resolve, OPEN_SPAN_GRACE_MS)))
   ).then(() => trace.endOpen(trace.endMs));
@@ -353,12 +358,10 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     // A platform waitUntil that throws is reported, never the handler's problem.
     const found = findWaitUntil(env, ctx, s.opts.waitUntil);
     const waitUntil = found && guard(found);
-    const work: Promise<unknown>[] = [];
-    ownWork.set(trace, work);
-    const args = watchOwnWork(rest, work);
+    const args = watchOwnWork(rest, trace);
     let response: Response;
     try {
-      response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.opts.traceFetch !== false }, () =>
+      response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
         tracer.withSpan(trace, () => handler.apply(this, [request, ...args])),
       );
     } catch (error) {
