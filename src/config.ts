@@ -219,6 +219,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   const object = (name: string, v: unknown, expected = 'an object'): Record<string, unknown> =>
     check(name, v, isObject(v), expected) ?? {};
   const array = (name: string, v: unknown, expected = 'an array'): unknown[] | undefined => check(name, v, Array.isArray(v), expected);
+  const bool = (name: string, v: unknown): void => void check(name, v, typeof v === 'boolean', 'true or false');
 
   const serviceName = str('serviceName') ?? 'unknown_service';
   const serviceVersion = str('serviceVersion');
@@ -236,7 +237,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   for (const [i, p] of (array('processors', opts.processors, 'an array of span processors') ?? []).entries()) {
     if (!isObject(p)) fail(call, `processors[${i}]`, 'a span processor object', p);
   }
-  check('debug', opts.debug, typeof opts.debug === 'boolean', 'true or false');
+  bool('debug', opts.debug);
   check('contextManager', opts.contextManager, typeof opts.contextManager?.with === 'function', 'an object with active() and with()');
   const limits = object('limits', opts.limits);
 
@@ -250,7 +251,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
     if (!extra.every((p) => p instanceof RegExp)) fail(call, 'redact.patterns', 'an array of RegExp', r.patterns);
     // Patterns are used with replace(); without the g flag only the first match would go.
     const global = extra.map((p) => (p.global ? p : new RegExp(p.source, `${p.flags}g`)));
-    for (const key of ['defaults', 'queryValues'] as const) check(`redact.${key}`, r[key], typeof r[key] === 'boolean', 'true or false');
+    for (const key of ['defaults', 'queryValues'] as const) bool(`redact.${key}`, r[key]);
     secretPatterns = [...(r.defaults === false ? [] : DEFAULT_SECRET_PATTERNS), ...global];
     redactQuery = r.queryValues !== false;
     keepQueryKeys = (array('redact.keepQueryKeys', r.keepQueryKeys) ?? []) as string[];

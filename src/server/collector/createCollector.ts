@@ -125,6 +125,7 @@ const UNAVAILABLE = 14;
 const UNAUTHENTICATED = 16;
 
 const ALLOW_HEADERS = 'content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate';
+const OUR_HEADERS = ALLOW_HEADERS.split(', ');
 const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
 
 /**
@@ -134,9 +135,7 @@ const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9
  */
 const allowHeaders = (requested: string | null): string => {
   if (!requested || requested.length > 2000 || !HEADER_LIST_RE.test(requested.trim())) return ALLOW_HEADERS;
-  const ours = ALLOW_HEADERS.split(', ');
-  const more = requested.toLowerCase().split(',').map((h) => h.trim()).filter((h, i, all) => !ours.includes(h) && all.indexOf(h) === i);
-  return more.length ? `${ALLOW_HEADERS}, ${more.join(', ')}` : ALLOW_HEADERS;
+  return [...new Set([...OUR_HEADERS, ...requested.toLowerCase().split(',').map((h) => h.trim())])].join(', ');
 };
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
@@ -440,9 +439,11 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return {
       take(bytes) {
         if (bytesInFlight + bytes > maxBytesInFlight) return false;
-        const mine = client === undefined ? 0 : (clientBytes.get(client) ?? 0) + bytes;
-        if (mine > maxBytesPerClient) return false;
-        if (client !== undefined) clientBytes.set(client, mine);
+        if (client !== undefined) {
+          const mine = (clientBytes.get(client) ?? 0) + bytes;
+          if (mine > maxBytesPerClient) return false;
+          clientBytes.set(client, mine);
+        }
         bytesInFlight += bytes;
         held += bytes;
         return true;
