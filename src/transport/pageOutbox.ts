@@ -58,23 +58,23 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
   addEventListener('pagehide', park);
   addEventListener('pageshow', unpark);
   /**
-   * Hand-overs not yet stored. A page frozen in the back/forward cache stops its IndexedDB
-   * transactions where they are, and loses them if it is evicted, so they go in the tail too.
+   * Hand-overs not yet stored, nor carried by a tail. A page frozen in the back/forward cache
+   * stops its IndexedDB transactions where they are, and loses them if it is evicted, so they go
+   * in the tail too.
    */
   const storing = new Set<readonly TelemetryRecord[]>();
-  /** Hand-overs a tail already carried. */
-  const tailed = new WeakSet<readonly TelemetryRecord[]>();
-  const tail = (batches: (readonly TelemetryRecord[])[]): void => {
-    const untold = batches.filter((b) => !tailed.has(b));
-    for (const b of untold) tailed.add(b);
-    if (untold.length) sendTail(untold.flat(), current);
+  /** Sends what is being stored, and `also`, in a tail; a tail carries each hand-over once. */
+  const tail = (also: readonly TelemetryRecord[] = []): void => {
+    const all = [...storing, also].flat();
+    storing.clear();
+    if (all.length) sendTail(all, current);
   };
   return {
     transport: 'page',
     hand: (records, urgent) => {
       // Storing may not finish before the page is gone; the tail also goes straight out.
-      if (urgent) tail([...storing, records]);
-      storing.add(records);
+      if (urgent) tail(records);
+      else storing.add(records);
       const stored = api.enqueue(records, urgent);
       const done = (): void => void storing.delete(records);
       stored.then(done, done);
@@ -83,7 +83,7 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
     // The page is going away, perhaps with nothing left to hand over: what an earlier hand-over
     // is still storing goes in a tail, since the write may never commit. (What is stored is safe;
     // a flush started here would keep the page out of the back/forward cache.)
-    leaving: () => tail([...storing]),
+    leaving: () => tail(),
     flushNow: () => api.flushNow(),
     status: () => api.getStatus(),
     deadLetters: () => api.deadLetters(),
