@@ -21,18 +21,16 @@ const io = (argv: string[], env: Record<string, string> = {}) => {
 };
 
 /** Writes `raw` to the server and gives back everything it answers until it closes. */
-const rawExchange = (url: string, raw: string, keepOpen = false): Promise<string> & { socket?: ReturnType<typeof connect> } => {
+const rawExchange = (url: string, raw: string, keepOpen = false): Promise<string> => {
   const { port } = new URL(url);
-  let socket: ReturnType<typeof connect>;
-  const p = new Promise<string>((resolve) => {
+  return new Promise<string>((resolve) => {
     let got = '';
-    socket = connect(Number(port), '127.0.0.1', () => socket.write(raw));
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(raw));
     socket.on('data', (d) => (got += d.toString()));
     socket.on('close', () => resolve(got));
     socket.on('error', () => resolve(got));
     if (!keepOpen) setTimeout(() => socket.end(), 2000);
   });
-  return Object.assign(p, { socket: socket! });
 };
 
 describe('edgetrace CLI', () => {

@@ -324,6 +324,14 @@ describe('the SQLite store: group commit', () => {
 });
 
 describe('buildTree', () => {
+  type TreeNode = ReturnType<typeof buildTree>[number];
+  /** Nodes from `node` down its first children. */
+  const chainLength = (node: TreeNode): number => {
+    let n = 0;
+    for (let c: TreeNode | undefined = node; c; c = c.children[0]) n++;
+    return n;
+  };
+
   it('makes orphans and parent cycles roots, with every span once', () => {
     const a = spanRecord({ traceId: T1, spanId: 'a'.repeat(16), parentId: 'b'.repeat(16), startMs: 1 });
     const b = spanRecord({ traceId: T1, spanId: 'b'.repeat(16), parentId: 'a'.repeat(16), startMs: 2 });
@@ -346,12 +354,7 @@ describe('buildTree', () => {
     );
     const roots = buildTree(chain);
     expect(roots).toHaveLength(Math.ceil(10_000 / MAX_TREE_DEPTH));
-    const depthOf = (n: (typeof roots)[number]): number => {
-      let depth = 1;
-      for (let c = n; c.children.length; c = c.children[0]!) depth++;
-      return depth;
-    };
-    expect(roots.map(depthOf).slice(0, 2)).toEqual([MAX_TREE_DEPTH, MAX_TREE_DEPTH]);
+    expect(roots.map(chainLength).slice(0, 2)).toEqual([MAX_TREE_DEPTH, MAX_TREE_DEPTH]);
     // Each cut keeps its parent's id: the chain reads on from where the last root ended.
     expect(roots[1]!.parentId).toBe(MAX_TREE_DEPTH.toString(16).padStart(16, '0'));
     expect(JSON.stringify(roots).length).toBeGreaterThan(0);
@@ -362,11 +365,6 @@ describe('buildTree', () => {
     const id = (i: number) => (i + 1).toString(16).padStart(16, '0');
     const cycle = Array.from({ length: n }, (_, i) => spanRecord({ traceId: T1, spanId: id(i), parentId: id((i + n - 1) % n), startMs: i }));
     const roots = buildTree(cycle);
-    const sizeOf = (node: (typeof roots)[number]): number => {
-      let size = 0;
-      for (let c: (typeof roots)[number] | undefined = node; c; c = c.children[0]) size++;
-      return size;
-    };
-    expect(roots.map(sizeOf)).toEqual([MAX_TREE_DEPTH, MAX_TREE_DEPTH, n - 2 * MAX_TREE_DEPTH]);
+    expect(roots.map(chainLength)).toEqual([MAX_TREE_DEPTH, MAX_TREE_DEPTH, n - 2 * MAX_TREE_DEPTH]);
   });
 });

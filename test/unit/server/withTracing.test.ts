@@ -61,6 +61,7 @@ beforeAll(async () => {
 afterEach(() => {
   rx.received.length = 0;
   vi.restoreAllMocks();
+  vi.useRealTimers();
 });
 afterAll(async () => {
   stopFetch?.();
@@ -444,30 +445,26 @@ describe('withTracing', () => {
 
   it('without waitUntil, holds a response for an export that hangs only FLUSH_HOLD_MS', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      let exports = 0;
-      const exporter: Exporter = { export: () => (exports++, new Promise<never>(() => undefined)) };
-      let returned = false;
-      const noBody = withTracing(() => new Response(null, { status: 204 }), { exporter });
-      const answered = noBody(new Request('http://x/')).then(() => (returned = true));
-      await vi.advanceTimersByTimeAsync(FLUSH_HOLD_MS - 100);
-      expect(exports).toBe(1);
-      expect(returned).toBe(false);
-      await vi.advanceTimersByTimeAsync(200);
-      await answered;
-      expect(returned).toBe(true);
+    let exports = 0;
+    const exporter: Exporter = { export: () => (exports++, new Promise<never>(() => undefined)) };
+    let returned = false;
+    const noBody = withTracing(() => new Response(null, { status: 204 }), { exporter });
+    const answered = noBody(new Request('http://x/')).then(() => (returned = true));
+    await vi.advanceTimersByTimeAsync(FLUSH_HOLD_MS - 100);
+    expect(exports).toBe(1);
+    expect(returned).toBe(false);
+    await vi.advanceTimersByTimeAsync(200);
+    await answered;
+    expect(returned).toBe(true);
 
-      let read: string | undefined;
-      const withBody = withTracing(() => new Response('body'), { exporter });
-      const reading = (await withBody(new Request('http://x/'))).text().then((t) => (read = t));
-      await vi.advanceTimersByTimeAsync(FLUSH_HOLD_MS - 100);
-      expect(read).toBeUndefined();
-      await vi.advanceTimersByTimeAsync(200);
-      await reading;
-      expect(read).toBe('body');
-    } finally {
-      vi.useRealTimers();
-    }
+    let read: string | undefined;
+    const withBody = withTracing(() => new Response('body'), { exporter });
+    const reading = (await withBody(new Request('http://x/'))).text().then((t) => (read = t));
+    await vi.advanceTimersByTimeAsync(FLUSH_HOLD_MS - 100);
+    expect(read).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(200);
+    await reading;
+    expect(read).toBe('body');
   });
 
   it('exports spans and scores the handler makes in its own ctx.waitUntil work, without another request', async () => {
@@ -548,52 +545,44 @@ describe('withTracing', () => {
 
   it('records a model call the handler finishes in its own ctx.waitUntil work seconds after the response', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const rec = recorder();
-      const handler = withTracing(
-        (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
-          ctx.waitUntil(
-            requestSpan()!.generation('background answer', { model: 'gpt-4o' }, async (gen) => {
-              await new Promise((resolve) => setTimeout(resolve, 5000));
-              gen.setUsage({ input: 100, output: 20 });
-            }),
-          );
-          return new Response('accepted', { status: 202 });
-        },
-        { exporter: rec.exporter },
-      );
-      const { ctx, drain } = workerCtx();
-      await (await handler(new Request('http://x/'), {}, ctx)).text();
-      await vi.advanceTimersByTimeAsync(5000);
-      await drain();
-      const gen = rec.spans().find((r) => r.name === 'background answer')!;
-      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
-      expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 100, output: 20 });
-    } finally {
-      vi.useRealTimers();
-    }
+    const rec = recorder();
+    const handler = withTracing(
+      (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
+        ctx.waitUntil(
+          requestSpan()!.generation('background answer', { model: 'gpt-4o' }, async (gen) => {
+            await new Promise((resolve) => setTimeout(resolve, 5000));
+            gen.setUsage({ input: 100, output: 20 });
+          }),
+        );
+        return new Response('accepted', { status: 202 });
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    await vi.advanceTimersByTimeAsync(5000);
+    await drain();
+    const gen = rec.spans().find((r) => r.name === 'background answer')!;
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 100, output: 20 });
   });
 
   it('ends a span left open beside the handler\'s own waitUntil work when that work is done, not later', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const rec = recorder();
-      const handler = withTracing(
-        (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
-          requestSpan()!.startSpan('forgotten');
-          ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 50)));
-          return new Response('ok');
-        },
-        { exporter: rec.exporter },
-      );
-      const { ctx, drain } = workerCtx();
-      await (await handler(new Request('http://x/'), {}, ctx)).text();
-      await vi.advanceTimersByTimeAsync(60);
-      await drain();
-      expect(rec.spans().find((r) => r.name === 'forgotten')!.attrs['edgetrace.unfinished']).toBe(true);
-    } finally {
-      vi.useRealTimers();
-    }
+    const rec = recorder();
+    const handler = withTracing(
+      (_request: Request, _env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => {
+        requestSpan()!.startSpan('forgotten');
+        ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 50)));
+        return new Response('ok');
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await (await handler(new Request('http://x/'), {}, ctx)).text();
+    await vi.advanceTimersByTimeAsync(60);
+    await drain();
+    expect(rec.spans().find((r) => r.name === 'forgotten')!.attrs['edgetrace.unfinished']).toBe(true);
   });
 
   it('hands the handler a ctx whose other methods still run on the platform\'s object', async () => {
