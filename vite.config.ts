@@ -41,6 +41,9 @@ const SERVICE_WORKER_BUILD = {
     // go: about 1.3 kB minified of the worker's 6 kB budget. If Outbox.ts ever needs them, drop
     // this line; the delivery e2e specs run against this build.
     treeshake: { manualPureFunctions: ['replaceTraps'] },
+    // terserChunk() is most of this build's time, by design; rolldown's note that a plugin took
+    // most of the build would greet every `npm start` and tell nothing.
+    checks: { bundlerTimings: false },
   },
 };
 
