@@ -21,6 +21,8 @@ import { safeJson } from '../lib/safeJson';
 import { cutAt, textScoreValue } from '../lib/cutAt';
 import { isTime } from '../lib/now';
 import { wellFormed } from '../lib/wellFormed';
+import { isPrimitiveList } from '../lib/isPrimitiveList';
+import { setOwn } from '../lib/setOwn';
 import { reportInternal } from '../lib/reportInternal';
 import { isAbortError } from '../lib/isAbortError';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
@@ -455,7 +457,7 @@ export class Span implements SpanRecord {
       if (counted) this.ex().droppedAttrs++;
       return;
     }
-    attrs[key] = clean;
+    setOwn(attrs, key, clean);
   }
 
   /**
@@ -521,11 +523,8 @@ export class Span implements SpanRecord {
         return undefined;
     }
     if (value === null) return undefined;
-    if (Array.isArray(value) && value.length > 0) {
-      const first = typeof value[0];
-      if ((first === 'string' || first === 'number' || first === 'boolean') && value.every((v) => typeof v === first)) {
-        return first === 'string' ? (value as string[]).map((v) => this.cleanString(v, key)) : (value.slice() as number[] | boolean[]);
-      }
+    if (Array.isArray(value) && isPrimitiveList(value)) {
+      return typeof value[0] === 'string' ? (value as string[]).map((v) => this.cleanString(v, key)) : (value.slice() as number[] | boolean[]);
     }
     // Objects, BigInt, functions, Errors, DOM nodes: stored as JSON text, never thrown on.
     return this.cleanString(safeJson(value), key);
@@ -704,7 +703,7 @@ export class Span implements SpanRecord {
       const v = this.clean(key, value);
       if (v === undefined) return;
       if (n++ >= this[kT].core.cfg.maxAttributes) dropped++;
-      else attrs[key] = v;
+      else setOwn(attrs, key, v);
     });
     into.attrs = attrs;
     if (dropped) into.droppedAttrs = dropped;

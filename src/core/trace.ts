@@ -2,6 +2,7 @@ import type { ObservationType, SpanKind } from '../protocol';
 import { kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
+import { setOwn } from '../lib/setOwn';
 import * as A from './semconv';
 import { withMembers, type BaggageEntry } from '../propagation/baggage';
 
@@ -99,7 +100,7 @@ export class Trace extends Span {
     const kept = this.attrs[key];
     const shared = (this[kT].shared ??= {});
     if (kept === undefined || Array.isArray(kept) || (typeof kept === 'string' && kept.length > MAX_SHARED_CHARS)) delete shared[key];
-    else shared[key] = kept;
+    else setOwn(shared, key, kept);
   }
 
   /** @internal Trace metadata is also kept for every span (see `share()`). */

@@ -1,5 +1,7 @@
 import type { AttributeValue, Attributes, ResourceRecord, SpanEventRecord, SpanKind, SpanLinkRecord, SpanRecord, SpanStatus } from '../../protocol';
 import { SPAN_KINDS } from '../../config';
+import { isPrimitiveList } from '../../lib/isPrimitiveList';
+import { setOwn } from '../../lib/setOwn';
 
 /**
  * Strict reading of an OTLP/HTTP JSON ExportTraceServiceRequest into plain span records, the
@@ -193,17 +195,8 @@ const plainValue = (v: unknown, depth: number, lim: Required<DecodeLimits>): unk
   const inner = v.kvlistValue;
   if (!isObject(inner)) return bad('.kvlistValue', 'must be an object with "values"');
   const out: Record<string, unknown> = {};
-  readKeyValues(inner.values, '.kvlistValue.values', depth + 1, lim, (key, value) => put(out, key, value));
+  readKeyValues(inner.values, '.kvlistValue.values', depth + 1, lim, (key, value) => setOwn(out, key, value));
   return out;
-};
-
-/**
- * Stores `key` as an own data property, whatever its name: `out[key] = v` with the key
- * `__proto__` would replace the object's prototype and lose the attribute.
- */
-const put = (out: Record<string, unknown>, key: string, value: unknown): void => {
-  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-  else out[key] = value;
 };
 
 const readKeyValues = (
@@ -236,25 +229,17 @@ const readKeyValues = (
   }
 };
 
-const isPrimitiveList = (a: unknown[]): boolean => {
-  if (a.length === 0) return false;
-  const t = typeof a[0];
-  if (t !== 'string' && t !== 'number' && t !== 'boolean') return false;
-  for (let i = 1; i < a.length; i++) if (typeof a[i] !== t) return false;
-  return true;
-};
-
 /** A plain value as a SpanRecord attribute: primitives and flat lists as they are, the rest as JSON text. */
 const toAttribute = (v: unknown): AttributeValue => {
   if (typeof v === 'string' || typeof v === 'boolean') return v;
   if (typeof v === 'number') return v;
-  if (Array.isArray(v) && isPrimitiveList(v)) return v as string[] | number[] | boolean[];
+  if (Array.isArray(v) && isPrimitiveList(v)) return v;
   return JSON.stringify(v);
 };
 
 const attributesAt = (list: unknown, at: string, lim: Required<DecodeLimits>): Attributes => {
   const out: Attributes = {};
-  readKeyValues(list, at, 0, lim, (key, value) => put(out, key, toAttribute(value)));
+  readKeyValues(list, at, 0, lim, (key, value) => setOwn(out, key, toAttribute(value)));
   return out;
 };
 

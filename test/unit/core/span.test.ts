@@ -551,6 +551,36 @@ describe('finish', () => {
     expect(byName('s').attrs.late).toBeUndefined();
   });
 
+  it('keeps an attribute named __proto__ as an attribute, on spans, events and links', () => {
+    const { tracer, byName } = testTracer();
+    const root = tracer.createTrace('t');
+    const span = root.startSpan('s', { links: [{ context: root.spanContext(), attributes: JSON.parse('{"__proto__":"l"}') }] });
+    // JSON.parse makes __proto__ an own key: what an app gets from a request body.
+    span.setAttributes(JSON.parse('{"__proto__":["a","b"],"ok":1}'));
+    span.setAttribute('__proto__', 42);
+    span.recordEvent('e', JSON.parse('{"__proto__":"x"}'));
+    span.end();
+    const s = byName('s');
+    expect(Object.getPrototypeOf(s.attrs)).toBe(Object.prototype);
+    expect(Object.keys(s.attrs).sort()).toEqual(['__proto__', A.TRACE_NAME, 'ok']);
+    expect(Object.getOwnPropertyDescriptor(s.attrs, '__proto__')?.value).toBe(42);
+    expect(Object.getOwnPropertyDescriptor(s.events[0]!.attrs, '__proto__')?.value).toBe('x');
+    expect(Object.getOwnPropertyDescriptor(s.links[0]!.attrs, '__proto__')?.value).toBe('l');
+    const otlp = toOtlpJson([s]).resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    expect(otlp.attributes.map((a) => a.key).sort()).toEqual(['__proto__', A.TRACE_NAME, 'ok']);
+  });
+
+  it('keeps an empty list as a list, and stores a list with holes as JSON text, holes as null', () => {
+    const { tracer, byName } = testTracer();
+    const span = tracer.createTrace('t').startSpan('s');
+    span.setAttribute('none', []);
+    // eslint-disable-next-line no-sparse-arrays
+    span.setAttribute('sparse', [1, , 3]);
+    span.setAttribute('same', [1, 2, 3]);
+    span.end();
+    expect(byName('s').attrs).toMatchObject({ none: [], sparse: '[1,null,3]', same: [1, 2, 3] });
+  });
+
   it('never gives a negative duration when the clock goes backwards', () => {
     const { tracer, byName, tick } = testTracer();
     const span = tracer.startSpan('s');
