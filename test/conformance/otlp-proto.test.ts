@@ -462,6 +462,7 @@ describe('binary protobuf requests, as the collector reads them', () => {
       [[...tag(1, 2)], /at resourceSpans\[0\] ends inside a varint/],
       [[...tag(1, 0), 1], /at resourceSpans has wire type 0; ExportTraceServiceRequest field 1 is wire type 2/],
       [[...tag(5, 3)], /at <field 5> uses wire type 3 \(groups\)/],
+      [wrap([...tag(0, 0), 1]), /spans\[0\] has field number 0, which protobuf does not allow/],
       [wrap(field(5, [0xff, 0xfe])), /at resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.name is not valid UTF-8/],
       [[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], /varint longer than 10 bytes/],
       [wrap(field(9, field(2, deep(500)))), /nests messages deeper than 40 levels/],

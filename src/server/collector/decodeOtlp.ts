@@ -128,23 +128,35 @@ const nanosAt = (v: unknown, at: string): number => {
   return ms;
 };
 
+/** Whether the decimal digits `s` (INT_RE) are an int64: from -2^63 to 2^63 - 1. */
+const inInt64 = (s: string): boolean => {
+  // Up to 18 digits always fit; only longer ones need the exact comparison.
+  if (s.length < (s[0] === '-' ? 20 : 19)) return true;
+  const n = BigInt(s);
+  return n >= -(2n ** 63n) && n < 2n ** 63n;
+};
+
 const intValueOf = (v: unknown): number | string => {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
-  if (typeof v === 'string' && INT_RE.test(v)) {
+  // A JSON number past 2^53 was already rounded by JSON.parse; 2^63 itself may be 2^63 - 1 rounded.
+  if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 2 ** 63) return v;
+  if (typeof v === 'string' && INT_RE.test(v) && inInt64(v)) {
     const n = Number(v);
     // Beyond 2^53 a double would change the number: keep its digits instead.
     return Number.isSafeInteger(n) ? n : v;
   }
-  return bad('.intValue', 'must be an integer (a decimal string)');
+  return bad('.intValue', 'must be a 64-bit integer (a decimal string)');
 };
+
+// A JSON number's grammar, which the proto3 JSON mapping also takes inside a string ("1.5", "2e-3").
+const DECIMAL_RE = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 const doubleValueOf = (v: unknown): number => {
   if (typeof v === 'number') return v;
   if (v === 'NaN') return Number.NaN;
   if (v === 'Infinity') return Number.POSITIVE_INFINITY;
   if (v === '-Infinity') return Number.NEGATIVE_INFINITY;
-  // Numbers sent as strings are allowed by the proto3 JSON mapping.
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  // Not Number() alone: it also reads hex, binary and octal ("0x1F" is 31), which the mapping does not.
+  if (typeof v === 'string' && DECIMAL_RE.test(v) && Number.isFinite(Number(v))) return Number(v);
   return bad('.doubleValue', 'must be a number');
 };
 

@@ -234,6 +234,8 @@ const message = (r: Reader, schema: Schema, end: number, depth: number, out: Rec
     const tag = r.uint32(end);
     const num = tag >>> 3;
     const wire = tag & 7;
+    // Field numbers start at 1; a 0 is no field a sender can write, so the bytes are not protobuf.
+    if (num === 0) throw new ProtobufError('', 'has field number 0, which protobuf does not allow');
     const field = schema.fields[num];
     if (!field) {
       try {

@@ -102,6 +102,33 @@ describe('decodeOtlp', () => {
     }
   });
 
+  it('takes int64 and double values within the mapping only: 64-bit range, decimal text, empty lists as lists', () => {
+    const attributes = [
+      { key: 'max', value: { intValue: '9223372036854775807' } },
+      { key: 'min', value: { intValue: '-9223372036854775808' } },
+      { key: 'exp', value: { doubleValue: '2.5e-3' } },
+      { key: 'none', value: { arrayValue: { values: [] } } },
+    ];
+    const r = decodeOtlp(one({ ...good, attributes }));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.rejected).toBe(0);
+    expect(r.spans[0]!.attrs).toEqual({ max: '9223372036854775807', min: '-9223372036854775808', exp: 0.0025, none: [] });
+    const refusals = [
+      [{ intValue: '9223372036854775808' }, 'intValue must be a 64-bit integer'],
+      [{ intValue: '-9223372036854775809' }, 'intValue must be a 64-bit integer'],
+      [{ intValue: '99999999999999999999' }, 'intValue must be a 64-bit integer'],
+      [{ intValue: 1e300 }, 'intValue must be a 64-bit integer'],
+      [{ doubleValue: '0x1F' }, 'doubleValue must be a number'],
+      [{ doubleValue: '0b11' }, 'doubleValue must be a number'],
+      [{ doubleValue: ' 5' }, 'doubleValue must be a number'],
+      [{ doubleValue: '1e999' }, 'doubleValue must be a number'],
+    ] as const;
+    for (const [value, message] of refusals) {
+      const refused = decodeOtlp(one({ ...good, attributes: [{ key: 'k', value }] }));
+      expect(refused.ok && refused.errors.join(' '), JSON.stringify(value)).toContain(`attributes[0].value.${message}`);
+    }
+  });
+
   it('refuses a time beyond 64 bits of nanoseconds, naming the field', () => {
     const r = decodeOtlp(one({ ...good, startTimeUnixNano: 1e30, endTimeUnixNano: 1e30 }));
     expect(r.ok && r.rejected).toBe(1);
