@@ -141,8 +141,14 @@ const toDetail = (r: SpanRecord): string => {
   if (r.remoteParent) d.remoteParent = true;
   if (r.dropped) d.dropped = r.dropped;
   if (r.status?.message) d.statusMessage = r.status.message;
-  return JSON.stringify(d);
+  const json = JSON.stringify(d);
+  // JSON has no NaN or Infinity and writes null for them. A detail with the text `null` somewhere
+  // is written again keeping their OTLP/JSON names ("NaN", "Infinity", "-Infinity"); nearly every
+  // span has none and is written once.
+  return json.includes('null') ? JSON.stringify(d, nonFiniteAsText) : json;
 };
+
+const nonFiniteAsText = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
 
 interface SpanRow {
   trace_id: string;

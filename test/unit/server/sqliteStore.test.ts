@@ -130,6 +130,14 @@ describe('the SQLite store', () => {
     expect(await store.getTrace(T2)).toBeUndefined();
   });
 
+  it('keeps NaN and the infinities by their OTLP/JSON names, which JSON alone would store as null', async () => {
+    const attrs = { ratio: Number.NaN, limit: Number.POSITIVE_INFINITY, floor: Number.NEGATIVE_INFINITY, note: 'null', list: [1.5, Number.NaN] };
+    await store.insertSpans([spanRecord({ traceId: T1, attrs, events: [{ name: 'e', timeMs: BASE, attrs: { x: Number.NaN } }] })]);
+    const span = (await store.getTrace(T1))!.roots[0]!;
+    expect(span.attrs).toEqual({ ratio: 'NaN', limit: 'Infinity', floor: '-Infinity', note: 'null', list: [1.5, 'NaN'] });
+    expect(span.events).toEqual([{ name: 'e', timeMs: BASE, attrs: { x: 'NaN' } }]);
+  });
+
   it('computes count, error rate, p50/p95 by name, and tokens and cost by model', async () => {
     const spans = Array.from({ length: 20 }, (_, i) =>
       spanRecord({ traceId: T1, name: 'db', startMs: BASE + i, endMs: BASE + i + (i + 1), status: i < 2 ? { code: 'error' } : { code: 'ok' } }),
