@@ -17,7 +17,7 @@ export * as semconv from './core/semconv';
 export type { Tracer, StartSpanOptions } from './core/tracer';
 export type { SpanOptions, GenerationOptions, PromptRef, ScoreOptions } from './core/span';
 export type { TraceOptions } from './core/trace';
-export type { TracedOptions } from './core/traced';
+export type { TracedDecorator, TracedOptions } from './core/traced';
 export type { SpanProcessor, BatchProcessor } from './core/processors';
 export type { ContextManager, AsyncLocalStorageLike } from './core/context';
 export type { TracerOptions, InitOptions, LimitOptions, RedactOptions, FilterOptions, BatchOptions, ModelPrice, SpanMatcher, ResolvedConfig } from './config';

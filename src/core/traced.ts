@@ -146,6 +146,16 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
 };
 
 /**
+ * What `traced(kind)` returns: a decorator for class methods, standard (TypeScript 5, the first
+ * signature) or legacy (`experimentalDecorators`, as NestJS, Angular and TypeORM projects keep
+ * on: the second), that also wraps a plain function given to it.
+ */
+export interface TracedDecorator {
+  <F extends AnyFn>(method: F, context?: ClassMethodDecoratorContext): F;
+  <F extends AnyFn>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<F>): TypedPropertyDescriptor<F>;
+}
+
+/**
  * Traces a function: every call runs in a span of the given observation type under the current
  * span (or in a new trace), with arguments as input and the result as output. A function that
  * calls itself stays in one span instead of nesting a copy per level, and so does a decorated
@@ -159,14 +169,21 @@ const wrap = <F extends AnyFn>(fn: F, opts: TracedOptions, methodName?: string, 
  * (a lazy query builder) is returned untouched: calling its `then()` would run it.
  *
  * Two forms: `traced('tool', fn)` returns a wrapped function; `@traced('agent')` decorates a class
- * method (standard TypeScript 5 decorators).
+ * method, with standard TypeScript 5 decorators or legacy ones (`experimentalDecorators`).
  */
 export function traced<F extends AnyFn>(kind: ObservationType | TracedOptions, fn: F): F;
-export function traced(kind: ObservationType | TracedOptions): <F extends AnyFn>(method: F, context?: ClassMethodDecoratorContext) => F;
+export function traced(kind: ObservationType | TracedOptions): TracedDecorator;
 export function traced<F extends AnyFn>(kind: ObservationType | TracedOptions, fn?: F): unknown {
   const opts: TracedOptions = typeof kind === 'string' ? { type: kind } : (kind ?? {});
   if (typeof fn === 'function') return wrap(fn, opts);
-  // Called on a plain function (`traced('tool')(fn)`), it wraps it as `traced('tool', fn)` does.
-  return <M extends AnyFn>(method: M, context?: ClassMethodDecoratorContext): M =>
-    context ? wrap(method, opts, String(context.name), context.static) : wrap(method, opts);
+  return (method: AnyFn | object, context?: ClassMethodDecoratorContext | string | symbol, descriptor?: PropertyDescriptor): unknown => {
+    // Legacy: the prototype (the class, for a static method), the method's name and its descriptor.
+    if (typeof context === 'string' || typeof context === 'symbol') {
+      if (descriptor && typeof descriptor.value === 'function') descriptor.value = wrap(descriptor.value, opts, String(context), typeof method === 'function');
+      return descriptor;
+    }
+    // Standard: the method and its context. Called on a plain function (`traced('tool')(fn)`),
+    // it wraps it as `traced('tool', fn)` does.
+    return context ? wrap(method as AnyFn, opts, String(context.name), context.static) : wrap(method as AnyFn, opts);
+  };
 }

@@ -215,12 +215,48 @@ describe('traced', () => {
     expect(span.attrs).toMatchObject({ [A.CANCELLED]: true, [A.OBSERVATION_STATUS_MESSAGE]: 'cancelled', [A.YIELDED_ITEMS]: 1, [A.OBSERVATION_OUTPUT]: 'hel' });
   });
 
-  // The class syntax is compiled by TypeScript itself (standard decorators, as users compile
-  // them); the test's own transform does not lower decorators.
-  const compile = (source: string): ((t: typeof traced) => any) => {
-    const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.None } }).outputText;
+  // The class syntax is compiled by TypeScript itself (standard decorators, or legacy ones with
+  // `legacy`, as users compile them); the test's own transform does not lower decorators.
+  const compile = (source: string, legacy = false): ((t: typeof traced) => any) => {
+    const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.None, experimentalDecorators: legacy };
+    const js = ts.transpileModule(source, { compilerOptions }).outputText;
     return new Function('traced', js) as (t: typeof traced) => any;
   };
+
+  it('decorates with legacy decorators (experimentalDecorators) as with standard ones', async () => {
+    const { spans } = setup();
+    const source = `
+      class Base {
+        @traced('agent')
+        run(task: string): string {
+          return 'base:' + task;
+        }
+      }
+      class Agent extends Base {
+        constructor(public helper?: Agent) { super(); }
+        @traced({ type: 'agent', captureInput: false })
+        run(task: string): string {
+          return this.helper ? 'boss got: ' + this.helper.run('part of ' + task) : super.run(task);
+        }
+        @traced('tool')
+        static async create(): Promise<string> {
+          return 'made';
+        }
+      }
+      return Agent;`;
+    // The emitted code calls TypeScript's __decorate with (prototype, name, descriptor).
+    expect(ts.transpileModule(source, { compilerOptions: { experimentalDecorators: true } }).outputText).toContain('__decorate([');
+    const Agent = compile(source, true)(traced);
+    expect(new Agent(new Agent()).run('t')).toBe('boss got: base:part of t');
+    await expect(Agent.create()).resolves.toBe('made');
+    // The leaf's own run() and the Base run() it calls through super are one component.
+    expect(spans.map((s) => s.name)).toEqual(['Agent.run', 'Agent.run', 'Agent.create']);
+    const [leaf, boss, create] = spans;
+    expect(leaf?.parentId).toBe(boss?.spanId);
+    expect(leaf?.attrs[A.OBSERVATION_OUTPUT]).toBe('base:part of t');
+    expect(boss?.attrs[A.OBSERVATION_INPUT]).toBeUndefined();
+    expect(create?.attrs[A.OBSERVATION_TYPE]).toBe('tool');
+  });
 
   it('decorates class methods as Class.method', async () => {
     const { spans } = setup();
