@@ -60,10 +60,12 @@ export interface WithTracingOptions extends TracerOptions {
 }
 
 /**
- * What `withTracing` returns: the handler's own signature, also callable as
- * `(request, env?, ctx?)` as runtimes do, always returning a promise.
+ * What `withTracing` returns: the handler's own parameters, also callable as
+ * `(request, env?, ctx?)` as runtimes do, always returning a promise (also for a handler that
+ * returns its response directly).
  */
-export type TracedHandler<H> = H & ((request: Request, env?: any, ctx?: any) => Promise<Response>);
+export type TracedHandler<H> = (H extends (...args: infer P) => unknown ? (...args: P) => Promise<Response> : H) &
+  ((request: Request, env?: any, ctx?: any) => Promise<Response>);
 
 /** Per-tracer state, built once per options (and per `env` when options come from a function). */
 interface Setup {

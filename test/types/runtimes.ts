@@ -4,7 +4,7 @@
 // root, server and otel entries load must compile in both, or such a project cannot import them.
 
 import { createTracer, inject, type Span } from 'edgetrace';
-import { createCollector, requestTrace, withTracing, type NodeListener } from 'edgetrace/server';
+import { createCollector, fromEnv, requestTrace, withTracing, type NodeListener } from 'edgetrace/server';
 import { otelTracer } from 'edgetrace/otel';
 
 const tracer = createTracer({ serviceName: 'edge' });
@@ -20,6 +20,24 @@ export default {
     return new Response('ok');
   }),
 };
+
+// A Workers project declares its bindings as an interface (by hand or with `wrangler types`).
+interface Env {
+  LANGFUSE_PUBLIC_KEY: string;
+  LANGFUSE_SECRET_KEY: string;
+}
+export const worker = {
+  fetch: withTracing(
+    (request: Request, env: Env) => new Response(`${request.url} ${env.LANGFUSE_PUBLIC_KEY}`),
+    (env: Env) => ({ exporter: fromEnv(env) }),
+  ),
+};
+// The traced handler always answers with a promise, also for a handler that does not.
+const answer: Promise<Response> = worker.fetch(new Request('https://example.test/'), { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' });
+// @ts-expect-error a promise has no status
+void answer.status;
+// @ts-expect-error fromEnv takes an object of variables
+fromEnv('TRACING_MODE=none');
 
 const collector = createCollector({});
 void collector.fetch;
