@@ -43,6 +43,13 @@ export const callExporter = (exporter: Exporter, records: readonly TelemetryReco
 };
 
 /**
+ * How long to wait after the `failures`-th retryable failure in a row: doubling from `baseMs`, at
+ * most 30 s, and half of it random ("equal jitter"), so that the servers of one deployment that
+ * failed together against the same receiver do not all come back at the same moment.
+ */
+export const backoffMs = (failures: number, baseMs: number): number => Math.min(30_000, baseMs * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
+
+/**
  * Hands each record to the exporter as soon as it ends. For tests and for runtimes that flush at
  * the end of every request anyway; elsewhere prefer `batchProcessor`.
  */
@@ -182,10 +189,7 @@ export const batchProcessor = (
         queue = batch.slice(0, room).concat(queue);
         if (!split) {
           failures++;
-          // Half of the wait is random ("equal jitter"): the servers of one deployment that failed
-          // together against the same receiver do not all come back at the same moment.
-          const backoff = Math.min(30_000, delayMs * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
-          notBefore = Date.now() + (outcome.retryAfterMs ?? backoff);
+          notBefore = Date.now() + (outcome.retryAfterMs ?? backoffMs(failures, delayMs));
           if (outcome.retryAfterMs !== undefined) retryAfterUntil = notBefore;
         }
         // The wait (none for a split) replaces a timer armed meanwhile by new records.

@@ -1,5 +1,5 @@
 import type { Exporter, TelemetryRecord } from '../protocol';
-import { callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
+import { backoffMs, callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
 import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 
@@ -27,7 +27,11 @@ export interface RequestProcessor extends SpanProcessor {
  * requests, and in Workers a timer that fires during another request may not do I/O for the one
  * that set it. The only timer bounds an export in flight (`exportTimeoutMs`), inside the flush
  * that started it. A retryable failure puts the records back for the next request's flush (within
- * the queue bound); a permanent one drops and counts them.
+ * the queue bound), and the flushes of the requests that follow send nothing until a backoff has
+ * passed (doubling from under a second up to 30 s) or the receiver's `Retry-After`: a receiver that is down or
+ * throttling is not sent the whole queue again by every request. A permanent failure drops and
+ * counts them; a 413 (too large) sends the batch again in halves. `shutdown()` makes a last try
+ * whatever the wait, and waits for the exports still running.
  */
 export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptions = {}): RequestProcessor => {
   const maxBatchSize = Math.max(1, opts.maxBatchSize ?? 512);
@@ -37,6 +41,12 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   let pendingDrops = 0;
   let droppedTotal = 0;
   let saidRefused = false;
+  /** Retryable failures in a row, and until when flushes wait because of them. */
+  let failures = 0;
+  let notBefore = 0;
+  /** The receiver's own Retry-After, which a success of an export started earlier does not lift. */
+  let retryAfterUntil = 0;
+  const running = new Set<Promise<void>>();
 
   const drop = (n: number): void => {
     if (n <= 0) return;
@@ -59,8 +69,17 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     const carried = pendingDrops && stampDropped(sent, pendingDrops) >= 0 ? pendingDrops : 0;
     pendingDrops -= carried;
     const result = await callExporter(exporter, sent, exportTimeoutMs);
-    if (result.ok) return;
+    if (result.ok) {
+      failures = 0;
+      notBefore = 0;
+      return;
+    }
     pendingDrops += carried;
+    if (result.status === 413 && batch.length > 1) {
+      const half = batch.length >> 1;
+      await exportBatch(batch.slice(0, half));
+      return exportBatch(batch.slice(half));
+    }
     if (!result.retryable) {
       // A refusal for good is nearly always the setup (a wrong URL, token or key), which every
       // later export will meet too: said once, whatever `debug` is, or spans vanish unexplained.
@@ -75,28 +94,41 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
       drop(batch.length);
       return;
     }
-    warnOnce('request-retry', `requestProcessor: an export failed and is kept for the next request's flush: ${result.reason ?? 'no reason given'}.`);
+    warnOnce('request-retry', `requestProcessor: an export failed and is kept for a later request's flush: ${result.reason ?? 'no reason given'}.`);
+    failures++;
+    const now = Date.now();
+    notBefore = Math.max(notBefore, now + backoffMs(failures, 500));
+    if (result.retryAfterMs !== undefined) retryAfterUntil = Math.max(retryAfterUntil, now + result.retryAfterMs);
     // Back to the front for the next flush, newest kept when the bound is reached.
     const room = Math.max(0, maxQueueSize - queue.length);
     if (room < batch.length) drop(batch.length - room);
     queue = batch.slice(batch.length - Math.min(room, batch.length)).concat(queue);
   };
 
-  const flush = async (): Promise<void> => {
-    if (queue.length === 0) return;
+  /** Sends what is queued, unless a failure's wait has not passed (`last`: the final try). */
+  const flush = async (last = false): Promise<void> => {
+    if (queue.length === 0 || (!last && Date.now() < Math.max(notBefore, retryAfterUntil))) return;
     const taken = queue;
     queue = [];
     const batches: Promise<void>[] = [];
-    for (let i = 0; i < taken.length; i += maxBatchSize) batches.push(exportBatch(taken.slice(i, i + maxBatchSize)).catch(reportInternal));
+    for (let i = 0; i < taken.length; i += maxBatchSize) {
+      const p = exportBatch(taken.slice(i, i + maxBatchSize))
+        .catch(reportInternal)
+        .finally(() => running.delete(p));
+      running.add(p);
+      batches.push(p);
+    }
+    // Only this flush's own exports: on Workers, a request must not wait on another one's I/O.
     await Promise.all(batches);
   };
 
   return {
     onEnd: add,
     onScore: add,
-    forceFlush: flush,
+    forceFlush: () => flush(),
     shutdown: async () => {
-      await flush();
+      await flush(true);
+      await Promise.all([...running]);
       await exporter.shutdown?.();
     },
     queued: () => queue.length,

@@ -1,4 +1,4 @@
-import { describe, it, expect, vi } from 'vitest';
+import { afterEach, beforeEach, describe, it, expect, vi } from 'vitest';
 import type { Exporter, ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { requestProcessor } from '../../../src/server/requestProcessor';
 import { spanRecord } from '../../helpers/records';
@@ -14,6 +14,18 @@ const scripted = (results: ExportResult[]) => {
     },
   };
   return { calls, exporter };
+};
+
+// Only Date is faked: exports' own timeouts run on real timers.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+/** Past any wait a retryable failure sets (at most 30 s). */
+const later = (): void => {
+  vi.setSystemTime(Date.now() + 31_000);
 };
 
 describe('requestProcessor', () => {
@@ -48,6 +60,7 @@ describe('requestProcessor', () => {
     p.onEnd!(span('a'));
     await p.forceFlush!();
     expect(p.queued()).toBe(1);
+    later();
     p.onEnd!(span('b'));
     await p.forceFlush!();
     expect(calls[1]!.map((r) => (r as SpanRecord).name)).toEqual(['a', 'b']);
@@ -76,6 +89,7 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(2);
     // d pushes b, which carried the count on the failed try, out of the queue.
     p.onEnd!(span('d'));
+    later();
     await p.forceFlush!();
     const sent = calls[1] as SpanRecord[];
     expect(sent.map((r) => r.name)).toEqual(['c', 'd']);
@@ -94,6 +108,7 @@ describe('requestProcessor', () => {
     p.onEnd!(span('a'));
     await p.forceFlush!();
     expect(p.queued()).toBe(1);
+    later();
     await p.forceFlush!();
     expect(n).toBe(2);
     expect(p.queued()).toBe(0);
@@ -104,9 +119,9 @@ describe('requestProcessor', () => {
     const exporter: Exporter = { export: () => new Promise(() => undefined) };
     const p = requestProcessor(exporter, { exportTimeoutMs: 50 });
     p.onEnd!(span('a'));
-    const started = Date.now();
+    const started = performance.now();
     await p.forceFlush!();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
     expect(p.queued()).toBe(1);
   });
 
@@ -126,6 +141,68 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it('waits after a retryable failure before sending again, doubling, and for the receiver\'s Retry-After', async () => {
+    const down: ExportResult = { ok: false, retryable: true, reason: 'network error: ECONNREFUSED' };
+    const { calls, exporter } = scripted([down, down, { ok: false, retryable: true, status: 429, retryAfterMs: 60_000, reason: 'HTTP 429' }]);
+    const p = requestProcessor(exporter);
+    const attemptsAfter = async (ms: number): Promise<number> => {
+      vi.setSystemTime(Date.now() + ms);
+      p.onEnd!(span('x'));
+      await p.forceFlush!();
+      return calls.length;
+    };
+    // The first failure waits 0.5 to 1 s (half of it random), the second 1 to 2 s: requests
+    // meanwhile send nothing, and each try carries everything held.
+    expect(await attemptsAfter(0)).toBe(1);
+    expect(await attemptsAfter(400)).toBe(1);
+    expect(await attemptsAfter(700)).toBe(2);
+    expect(await attemptsAfter(900)).toBe(2);
+    expect(await attemptsAfter(1200)).toBe(3);
+    expect(calls[2]).toHaveLength(5);
+    // Retry-After: 60 s, well past the backoff.
+    expect(await attemptsAfter(31_000)).toBe(3);
+    expect(await attemptsAfter(30_000)).toBe(4);
+    expect(calls[3]).toHaveLength(7);
+    expect(p.queued()).toBe(0);
+  });
+
+  it('sends a batch refused as too large (413) again in halves, and drops a single record refused so', async () => {
+    const tooLarge: ExportResult = { ok: false, retryable: false, status: 413, reason: 'HTTP 413' };
+    const { calls, exporter } = scripted([tooLarge, tooLarge, { ok: true }, tooLarge, tooLarge]);
+    const p = requestProcessor(exporter);
+    for (const n of ['a', 'b', 'c', 'd', 'e']) p.onEnd!(span(n));
+    await p.forceFlush!();
+    // ab is refused too and goes as a and b; b alone is refused and dropped; cde is refused and
+    // goes as c and de.
+    expect(calls.map((c) => c.map((r) => (r as SpanRecord).name).join(''))).toEqual(['abcde', 'ab', 'a', 'b', 'cde', 'c', 'de']);
+    expect(p.dropped()).toBe(1);
+    expect(p.queued()).toBe(0);
+  });
+
+  it('makes a last try at shutdown whatever the wait, and waits for exports still running', async () => {
+    let answer: (r: ExportResult) => void = () => undefined;
+    const results: Promise<ExportResult>[] = [Promise.resolve({ ok: false, retryable: true, reason: '503' }), new Promise((r) => (answer = r))];
+    const calls: number[] = [];
+    const p = requestProcessor({ export: (records) => (calls.push(records.length), results.shift() ?? Promise.resolve({ ok: true })) });
+    p.onEnd!(span('a'));
+    await p.forceFlush!();
+    p.onEnd!(span('b'));
+    await p.forceFlush!();
+    expect(calls).toEqual([1]);
+    // A request's flush starts an export that has not answered when shutdown() is called.
+    later();
+    const pending = p.forceFlush!();
+    let done = false;
+    const shut = p.shutdown!().then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual([1, 2]);
+    expect(done).toBe(false);
+    answer({ ok: true });
+    await Promise.all([pending, shut]);
+    expect(done).toBe(true);
+    expect(p.queued()).toBe(0);
+  });
+
   it('says once on the console that the exporter refused a batch for good, with its reason; not for a retryable failure', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
@@ -135,6 +212,7 @@ describe('requestProcessor', () => {
       for (const name of ['a', 'b', 'c']) {
         p.onEnd!(span(name));
         await p.forceFlush!();
+        later();
       }
       expect(p.dropped()).toBe(3);
       expect(warn.mock.calls.map((c) => c[0])).toEqual(['[edgetrace] the exporter refused a batch, which is dropped: HTTP 401: missing ingest token. Later refusals are not logged.']);
