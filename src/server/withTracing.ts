@@ -113,6 +113,19 @@ const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseH
   return h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
 };
 
+/** The options that are functions or flags: a wrong type would otherwise turn tracing off at the first request, silently. */
+const checkHooks = (opts: WithTracingOptions): void => {
+  for (const name of ['spanName', 'route', 'onRequest', 'waitUntil'] as const) {
+    const v = opts[name];
+    if (v !== undefined && typeof v !== 'function') fail(CALL, name, name === 'route' ? 'a function of the request that returns the route template' : 'a function', v);
+  }
+  if (opts.traceFetch !== undefined && typeof opts.traceFetch !== 'boolean') fail(CALL, 'traceFetch', 'true or false', opts.traceFetch);
+  const t = opts.tracer as Partial<Tracer> | undefined;
+  if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.startSpan !== 'function' || typeof t.addProcessor !== 'function' || typeof t.flush !== 'function')) {
+    fail(CALL, 'tracer', 'a tracer from createServerTracer() or createTracer()', t);
+  }
+};
+
 /**
  * Per trace, what to do when one of its spans ends, or it gets a score, after the request's own
  * flush: work the handler left running in `ctx.waitUntil` (scoring, evaluation) would otherwise
@@ -144,6 +157,7 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
 };
 
 const setup = (opts: WithTracingOptions, env: unknown): Setup => {
+  checkHooks(opts);
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
@@ -302,6 +316,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   if (typeof options === 'object') {
     if (options.tracer || options.exporter || options.processors?.length) single = setup(options, undefined);
     else {
+      checkHooks(options);
       toPropagate(options.propagateTo);
       toHeaders(options.responseHeaders);
       resolveConfig(options, CALL);

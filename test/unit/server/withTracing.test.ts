@@ -909,7 +909,16 @@ describe('withTracing', () => {
       expect(() => withTracing(h, { ...extra, propagateTo: ['https://api.example/', ''] })).toThrowError('"propagateTo"');
       expect(() => withTracing(h, { ...extra, responseHeaders: 'yes' as never })).toThrowError('"responseHeaders" must be true, false, or an array');
       expect(() => withTracing(h, { ...extra, responseHeaders: ['traceparent' as never] })).toThrowError('"responseHeaders"');
+      // A route template given as a string, where a function of the request is wanted.
+      expect(() => withTracing(h, { ...extra, route: '/users/:id' as never })).toThrowError('withTracing(): "route" must be a function of the request that returns the route template, got "/users/:id"');
+      expect(() => withTracing(h, { ...extra, spanName: 'users' as never })).toThrowError('"spanName" must be a function');
+      expect(() => withTracing(h, { ...extra, onRequest: 1 as never })).toThrowError('"onRequest" must be a function');
+      expect(() => withTracing(h, { ...extra, waitUntil: true as never })).toThrowError('"waitUntil" must be a function');
+      expect(() => withTracing(h, { ...extra, traceFetch: 'no' as never })).toThrowError('"traceFetch" must be true or false');
     }
+    expect(() => withTracing(h, { tracer: {} as never })).toThrowError('withTracing(): "tracer" must be a tracer from createServerTracer() or createTracer()');
+    // Options from env are checked at the first request, where a mistake turns tracing off, said once.
+    expect(() => withTracing(h, () => ({ route: '/users/:id' as never }))).not.toThrow();
     // Env comes with the first request; the tracer's own options do not wait for it.
     expect(() => withTracing(h, { sampleRate: 2 })).toThrowError('withTracing(): "sampleRate" must be a number from 0 to 1');
     expect(() => withTracing(h, { propagateTo: ['https://api.example/', /internal/], responseHeaders: ['traceresponse'], sampleRate: 0.5 })).not.toThrow();
