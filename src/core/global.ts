@@ -16,6 +16,20 @@ import { resolveInstrument } from '../instrument/options';
 let global: Tracer | undefined;
 let stopInstrumentation: (() => void) | undefined;
 let fallback: Tracer | undefined;
+let exitHooked = false;
+
+/**
+ * Outside a page: a script that simply ends (a CLI, a cron job, a queue consumer that drains)
+ * still sends what the global tracer holds. Node, Deno and Bun emit `beforeExit` when nothing is
+ * left to do; the flush's request keeps the process alive until it is answered (within the export
+ * timeout), and the next `beforeExit`, with no listener left, lets it exit.
+ */
+const flushAtExit = (): void => {
+  if (exitHooked) return;
+  exitHooked = true;
+  // flush() never rejects; a runtime whose `process` has no `once` has no beforeExit either.
+  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => void global?.flush());
+};
 
 /**
  * Creates the app's tracer, sends what it records to `endpoint` (OTLP/HTTP JSON) or Langfuse,
@@ -44,6 +58,7 @@ export const init = (opts: InitOptions = {}): Tracer => {
   }
   stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);
   global = tracer;
+  if (!page) flushAtExit();
   return tracer;
 };
 

@@ -54,3 +54,29 @@ describe('shutdown() in a process with nothing else pending', () => {
     expect(stdout).toContain('after flush');
   });
 });
+
+describe('init() in a script that simply ends', () => {
+  it('sends what the global tracer holds before the process exits', { timeout: 30_000 }, async () => {
+    // The exporter answers on a timer, as a request over the network would: the process must stay
+    // for it, and end once it has answered.
+    const { status, stdout } = await run(`
+      import { init, getTracer } from './src/core/global';
+      init({
+        exporter: {
+          export: (records) =>
+            new Promise((resolve) => setTimeout(() => {
+              console.log('exported ' + records.map((r) => r.name).join(','));
+              resolve({ ok: true });
+            }, 50)),
+        },
+        // Longer than the script lives: only the exit flush can send it.
+        batch: { delayMs: 60_000 },
+      });
+      getTracer().withTrace('job', (t) => t.span('step', () => undefined));
+      console.log('script done');
+    `);
+    expect(status).toBe(0);
+    expect(stdout).toContain('script done\nexported ');
+    expect(stdout.match(/exported (.*)/)?.[1]?.split(',').sort()).toEqual(['job', 'step']);
+  });
+});
