@@ -19,107 +19,107 @@ export type ModelPrice = Record<string, number>;
 /** Options for `createTracer()` (and `init()`). Every field is optional. */
 export interface TracerOptions {
   /** `service.name` on every span. Default `"unknown_service"`. */
-  serviceName?: string;
+  serviceName?: string | undefined;
   /** `service.version`. */
-  serviceVersion?: string;
+  serviceVersion?: string | undefined;
   /** Deployment environment (`langfuse.environment`), e.g. `"production"`. */
-  environment?: string;
+  environment?: string | undefined;
   /** Release or build id (`langfuse.release`). */
-  release?: string;
+  release?: string | undefined;
   /** Extra resource attributes for every span. */
-  resource?: Attributes;
+  resource?: Attributes | undefined;
   /** Where finished records go. A shortcut for `processors: [batchProcessor(exporter)]`. */
-  exporter?: Exporter;
+  exporter?: Exporter | undefined;
   /** Receivers of span start and end, in order. */
-  processors?: SpanProcessor[];
+  processors?: SpanProcessor[] | undefined;
   /** Share of new traces that are recorded, from 0 to 1 (by trace id). Default 1. */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** Size limits; what is cut is counted on the span. */
-  limits?: LimitOptions;
+  limits?: LimitOptions | undefined;
   /** Secret redaction. `false` turns it off. */
-  redact?: false | RedactOptions;
+  redact?: false | RedactOptions | undefined;
   /** Rewrites span input and output before they are stored, e.g. to drop personal data. */
-  mask?: (value: unknown, field: 'input' | 'output') => unknown;
+  mask?: ((value: unknown, field: 'input' | 'output') => unknown) | undefined;
   /** Last look at each finished span; return `null` to drop it or a changed record to replace it. */
-  beforeSend?: (span: SpanRecord) => SpanRecord | null | undefined | void;
+  beforeSend?: ((span: SpanRecord) => SpanRecord | null | undefined | void) | undefined;
   /** Which finished spans are kept. */
-  filter?: FilterOptions;
+  filter?: FilterOptions | undefined;
   /** Prices by model name (exact, else the longest matching prefix) to compute cost from usage. */
-  prices?: Record<string, ModelPrice>;
+  prices?: Record<string, ModelPrice> | undefined;
   /**
    * W3C baggage every new trace starts with, e.g. `{ tenant: 'acme' }`: sent in a `baggage`
    * header wherever `traceparent` goes (see `Trace.setBaggage()`), never recorded on spans.
    */
-  baggage?: Record<string, string>;
+  baggage?: Record<string, string> | undefined;
   /** How spans are batched for the exporter. */
-  batch?: BatchOptions;
+  batch?: BatchOptions | undefined;
   /** How the current span is tracked; `edgetrace/server` installs AsyncLocalStorage. */
-  contextManager?: ContextManager;
+  contextManager?: ContextManager | undefined;
   /** Clock in epoch milliseconds, for tests and frozen-clock runtimes. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Logs internal errors and dropped data to the console. Default false. */
-  debug?: boolean;
+  debug?: boolean | undefined;
 }
 
 /** Options for `init()`: the tracer's options plus where the page sends what it records. */
 export interface InitOptions extends TracerOptions, TransportOptions, InstrumentOptions {
   /** OTLP/HTTP endpoint (`…/v1/traces`) for the default exporter when none is given. */
-  endpoint?: string;
+  endpoint?: string | undefined;
   /** Extra headers for `endpoint`, such as a public ingest token. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Langfuse project keys, for sending straight to Langfuse from a server. */
-  langfuse?: { publicKey: string; secretKey?: string; baseUrl?: string };
+  langfuse?: { publicKey: string; secretKey?: string | undefined; baseUrl?: string | undefined } | undefined;
   /**
    * Lets a page hold a Langfuse secret key. Only for local development against a local Langfuse:
    * anyone who opens the page can read the key.
    */
-  dangerouslyAllowSecretInBrowser?: boolean;
+  dangerouslyAllowSecretInBrowser?: boolean | undefined;
 }
 
 export interface LimitOptions {
   /** Attributes per span. Default 128. */
-  maxAttributes?: number;
+  maxAttributes?: number | undefined;
   /** Characters per string value; longer ones are cut. Default 16384. */
-  maxStringLength?: number;
+  maxStringLength?: number | undefined;
   /** Events per span. Default 128. */
-  maxEvents?: number;
+  maxEvents?: number | undefined;
   /** Links per span. Default 32. */
-  maxLinks?: number;
+  maxLinks?: number | undefined;
 }
 
 export interface RedactOptions {
   /** Extra patterns whose matches are replaced with `[REDACTED]`. Use the `g` flag. */
-  patterns?: RegExp[];
+  patterns?: RegExp[] | undefined;
   /** Keep the built-in patterns (bearer tokens, API keys). Default true. */
-  defaults?: boolean;
+  defaults?: boolean | undefined;
   /** Redact URL query values in `url.full`-like attributes. Default true. */
-  queryValues?: boolean;
+  queryValues?: boolean | undefined;
   /** Query keys whose values are kept, e.g. `["page"]`. */
-  keepQueryKeys?: string[];
+  keepQueryKeys?: string[] | undefined;
 }
 
 export interface FilterOptions {
   /** Spans shorter than this are dropped (their children stay, parented to the dropped id). */
-  minDurationMs?: number;
+  minDurationMs?: number | undefined;
   /** When set, only spans matching one of these are kept. */
-  include?: SpanMatcher[];
+  include?: SpanMatcher[] | undefined;
   /** Spans matching one of these are dropped. */
-  exclude?: SpanMatcher[];
+  exclude?: SpanMatcher[] | undefined;
   /** Only keep these observation types (`span`, `generation`, `tool`…). */
-  types?: ObservationType[];
+  types?: ObservationType[] | undefined;
   /** Only keep these span kinds. */
-  kinds?: SpanKind[];
+  kinds?: SpanKind[] | undefined;
 }
 
 export interface BatchOptions {
   /** Records per export. Default 512. */
-  maxBatchSize?: number;
+  maxBatchSize?: number | undefined;
   /** Records held while an export is pending; beyond it the oldest are dropped and counted. Default 2048. */
-  maxQueueSize?: number;
+  maxQueueSize?: number | undefined;
   /** How long a record may wait for its batch. Default 1000 ms. */
-  delayMs?: number;
+  delayMs?: number | undefined;
   /** How long one export may take before it counts as a failed, retryable attempt. Default 30000 ms. */
-  exportTimeoutMs?: number;
+  exportTimeoutMs?: number | undefined;
 }
 
 /** The validated form of `TracerOptions`. */

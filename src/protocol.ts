@@ -136,49 +136,49 @@ export interface Exporter {
  */
 export interface DeliveryOptions {
   /** Records per request. Default 512. */
-  maxBatchRecords?: number;
+  maxBatchRecords?: number | undefined;
   /** Estimated JSON bytes per request; a single larger record still goes alone. Default 256000. */
-  maxBatchBytes?: number;
+  maxBatchBytes?: number | undefined;
   /** How long records may wait for a batch to fill before it is sent. Default 1000 ms. */
-  flushIntervalMs?: number;
+  flushIntervalMs?: number | undefined;
   /** First retry delay; it doubles per consecutive failure. Default 1000 ms. */
-  backoffBaseMs?: number;
+  backoffBaseMs?: number | undefined;
   /** Longest retry delay. Default 60000 ms. */
-  backoffCapMs?: number;
+  backoffCapMs?: number | undefined;
   /**
    * After failing this long without a success the retry timer stops; records stay in the outbox
    * and the next trigger (new records, online, sync, start-up, flushNow) starts over. Default 900000 ms.
    */
-  backoffMaxElapsedMs?: number;
+  backoffMaxElapsedMs?: number | undefined;
   /** Share of each delay that is random, from 0 (none) to 1 (full jitter, the default). */
-  backoffJitter?: number;
+  backoffJitter?: number | undefined;
   /** Consecutive failed requests that open the circuit breaker. Default 5. */
-  circuitFailures?: number;
+  circuitFailures?: number | undefined;
   /** How long an open circuit waits before one probe request. Default 30000 ms. */
-  circuitOpenMs?: number;
+  circuitOpenMs?: number | undefined;
   /** Records the outbox holds; beyond it the oldest are dropped and counted. Default 10000. */
-  maxRecords?: number;
+  maxRecords?: number | undefined;
   /** Estimated bytes the outbox holds; beyond it the oldest are dropped and counted. Default 5000000. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Records older than this are dropped (and counted) instead of sent. Default 86400000 ms (a day). */
-  maxAgeMs?: number;
+  maxAgeMs?: number | undefined;
   /** Batches kept in the dead-letter store; beyond it the oldest go. Default 50. */
-  maxDeadLetters?: number;
+  maxDeadLetters?: number | undefined;
   /** Abort a request after this long. Default 10000 ms. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
 }
 
 /** Where the outbox sends: what the page tells the worker, persisted so a restarted worker knows. */
 export interface DeliveryTarget {
   /** Absolute OTLP/HTTP trace endpoint, e.g. `https://example.com/v1/traces`. */
-  endpoint?: string;
+  endpoint?: string | undefined;
   /** Extra request headers, such as a public ingest token. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
 /** The page's configuration for the worker: target plus delivery options. */
 export interface DeliveryConfig extends DeliveryTarget {
-  delivery?: DeliveryOptions;
+  delivery?: DeliveryOptions | undefined;
   /**
    * When the page called `init()` (epoch ms): the worker, and the tabs' page outboxes, take a
    * configuration only when it is no older than the one they use, and it is saved with the target.

@@ -31,9 +31,9 @@ export interface VitalRecord {
 /** Options for {@link onVitals} and {@link instrumentVitals}. */
 export interface VitalsOptions {
   /** Report every change instead of the final value (web-vitals `reportAllChanges`). Default false. */
-  reportAllChanges?: boolean;
+  reportAllChanges?: boolean | undefined;
   /** `instrumentVitals` only: the tracer to record with. Default: the global one. */
-  tracer?: Tracer;
+  tracer?: Tracer | undefined;
 }
 
 /** Attribute names on web-vital spans. */

@@ -9,9 +9,9 @@ export interface TraceWorkerOptions extends DeliveryConfig {
    * Activate a new version at once and take control of open pages (`skipWaiting()` and
    * `clients.claim()`). Default false: an app's own worker decides that itself.
    */
-  takeControl?: boolean;
+  takeControl?: boolean | undefined;
   /** Logs the worker's internal errors to the console. Default false. */
-  debug?: boolean;
+  debug?: boolean | undefined;
 }
 
 // The few service-worker types we touch; the DOM lib this project compiles with has none of them.

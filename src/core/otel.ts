@@ -52,12 +52,12 @@ export interface OtelLink {
 /** OpenTelemetry `SpanOptions`. */
 export interface OtelSpanOptions {
   /** OpenTelemetry `SpanKind`: 0 internal, 1 server, 2 client, 3 producer, 4 consumer. */
-  kind?: number;
-  attributes?: Record<string, unknown>;
-  links?: OtelLink[];
-  startTime?: OtelTimeInput;
+  kind?: number | undefined;
+  attributes?: Record<string, unknown> | undefined;
+  links?: OtelLink[] | undefined;
+  startTime?: OtelTimeInput | undefined;
   /** A new trace, whatever the context holds. */
-  root?: boolean;
+  root?: boolean | undefined;
 }
 
 /** OpenTelemetry `SpanStatus`: code 0 unset, 1 ok, 2 error. */

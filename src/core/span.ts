@@ -74,36 +74,36 @@ export const baggageOf = (span: Span): Baggage | undefined => span[kT].baggage;
 /** Options for starting a span. */
 export interface SpanOptions {
   /** OpenTelemetry span kind. Default `internal`. */
-  kind?: SpanKind;
+  kind?: SpanKind | undefined;
   /** Langfuse observation type. Default `span`. */
-  type?: ObservationType;
+  type?: ObservationType | undefined;
   /** Attributes to set at start. */
-  attributes?: Record<string, unknown>;
+  attributes?: Record<string, unknown> | undefined;
   /** Input of the operation (`langfuse.observation.input`). */
-  input?: unknown;
+  input?: unknown | undefined;
   /** Start time in epoch ms. Default now. */
-  startMs?: number;
+  startMs?: number | undefined;
   /** Links to other spans. */
-  links?: Array<{ context: SpanContext; attributes?: Attributes }>;
+  links?: Array<{ context: SpanContext; attributes?: Attributes }> | undefined;
 }
 
 /** Options for a generation (an LLM call). */
 export interface GenerationOptions extends Omit<SpanOptions, 'type'> {
   /** Model name, e.g. `gpt-4o`; also selects the price for cost. */
-  model?: string;
+  model?: string | undefined;
   /**
    * Model parameters such as temperature (`langfuse.observation.model.parameters`); the ones
    * OpenTelemetry names are also `gen_ai.request.*`: `temperature`, `top_p`, `top_k`,
    * `max_tokens` (or `max_completion_tokens`, `max_output_tokens`), `frequency_penalty`,
    * `presence_penalty`, `seed` and `stop` (as `stop_sequences`).
    */
-  modelParameters?: Record<string, unknown>;
+  modelParameters?: Record<string, unknown> | undefined;
   /** `gen_ai.operation.name`: `chat` (the default), `text_completion`, `embeddings`, … */
-  operation?: string;
+  operation?: string | undefined;
   /** `gen_ai.provider.name`, e.g. `openai`, `anthropic`, `aws.bedrock`. */
-  provider?: string;
+  provider?: string | undefined;
   /** The Langfuse prompt this call used, which links it to the prompt's version: see {@link Generation.setPrompt}. */
-  prompt?: PromptRef;
+  prompt?: PromptRef | undefined;
 }
 
 /**
@@ -123,9 +123,9 @@ const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequenc
 
 /** Score options: free-text comment and explicit data type. */
 export interface ScoreOptions {
-  comment?: string;
+  comment?: string | undefined;
   /** `TEXT` values are cut to 500 characters, Langfuse's limit; an empty one is not recorded. */
-  dataType?: ScoreRecord['dataType'];
+  dataType?: ScoreRecord['dataType'] | undefined;
 }
 
 /**

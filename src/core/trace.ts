@@ -12,44 +12,44 @@ const MAX_SHARED_CHARS = 200;
 /** Options for `createTrace()`. Every field is optional. */
 export interface TraceOptions {
   /** Trace name (`langfuse.trace.name`) and its root span's name. Default `"trace"`. */
-  name?: string;
+  name?: string | undefined;
   /** End user (`user.id`): Langfuse's users view. */
-  userId?: string;
+  userId?: string | undefined;
   /** Session that groups traces (`session.id`), e.g. one chat. */
-  sessionId?: string;
-  tags?: string[];
+  sessionId?: string | undefined;
+  tags?: string[] | undefined;
   /**
    * Trace metadata (`langfuse.trace.metadata.<key>`), on the root and, for entries of at most 200
    * characters, on every span of the trace; on a trace that continues a remote parent, its root
    * span's own (`langfuse.observation.metadata.<key>`), as with `addMetadata()`.
    */
-  metadata?: Record<string, unknown>;
+  metadata?: Record<string, unknown> | undefined;
   /** Overrides the tracer's release for this trace. */
-  release?: string;
+  release?: string | undefined;
   /** Overrides the tracer's environment for this trace. */
-  environment?: string;
+  environment?: string | undefined;
   /**
    * Makes the trace viewable in Langfuse by anyone with its link (`langfuse.trace.public`), e.g. to
    * share a playground run. Default false. Like the name and metadata, left to the page's root on
    * a trace that continues a remote parent; `update({ public })` sets it there.
    */
-  public?: boolean;
-  input?: unknown;
+  public?: boolean | undefined;
+  input?: unknown | undefined;
   /** Continue a remote trace: the parsed incoming `traceparent`/`tracestate`. */
-  parent?: import('../propagation/traceparent').SpanContext;
+  parent?: import('../propagation/traceparent').SpanContext | undefined;
   /**
    * W3C baggage members, added to the tracer's (`baggage` option); see `setBaggage()`. A handler
    * passes on what came in: `extract(request.headers).baggage`, entries with their properties.
    */
-  baggage?: Record<string, string | BaggageEntry>;
+  baggage?: Record<string, string | BaggageEntry> | undefined;
   /** Root span kind; a server handler uses `server`. Default `internal`. */
-  kind?: SpanKind;
+  kind?: SpanKind | undefined;
   /** Root observation type. Default `span`. */
-  type?: ObservationType;
-  attributes?: Record<string, unknown>;
-  startMs?: number;
+  type?: ObservationType | undefined;
+  attributes?: Record<string, unknown> | undefined;
+  startMs?: number | undefined;
   /** Links of the root span to other spans, e.g. the trace that caused this one. */
-  links?: SpanOptions['links'];
+  links?: SpanOptions['links'] | undefined;
 }
 
 /**

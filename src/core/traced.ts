@@ -17,13 +17,13 @@ const origins = new WeakMap<Span, Origin>();
 /** Options for `traced()`. */
 export interface TracedOptions {
   /** Observation type: agent, tool, chain, retriever… Default `span`. */
-  type?: ObservationType;
+  type?: ObservationType | undefined;
   /** Span name. Default: the function's name, or `Class.method` for methods. */
-  name?: string;
+  name?: string | undefined;
   /** Record the arguments as input. Default true. */
-  captureInput?: boolean;
+  captureInput?: boolean | undefined;
   /** Record the return value as output. Default true. */
-  captureOutput?: boolean;
+  captureOutput?: boolean | undefined;
 }
 
 type AnyFn = (this: any, ...args: any[]) => any;

@@ -19,7 +19,7 @@ export interface StartSpanOptions extends SpanOptions {
    * Parent: a local span, a remote `SpanContext`, or `null` for a new trace.
    * Default: the current span, else a new trace.
    */
-  parent?: Span | SpanContext | null;
+  parent?: Span | SpanContext | null | undefined;
 }
 
 /** Creates traces and spans and sends what they record to its processors. */

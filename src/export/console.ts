@@ -84,7 +84,7 @@ const scoreLine = (s: ScoreRecord): string =>
 /** Options for {@link createConsoleExporter}. */
 export interface ConsoleExporterOptions {
   /** Where each batch's text goes. Default `console.log`. */
-  log?: (text: string) => void;
+  log?: ((text: string) => void) | undefined;
 }
 
 /**

@@ -25,24 +25,24 @@ export interface OtlpExporterOptions {
   /** Full URL of the receiver's trace endpoint, e.g. `https://collector.example.com/v1/traces`. */
   url: string;
   /** Extra request headers (auth, tenant). `content-type` is always `application/json`. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /**
    * The fetch to send with. Defaults to `globalThis.fetch` as it is when the exporter is
    * created, so later patching by our own fetch instrumentation never traces the export.
    */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** Abort a request after this many milliseconds. Default 10000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * `gzip` sends span requests with `content-encoding: gzip` (OTLP/HTTP allows it; OTLP JSON
    * shrinks about tenfold), where the runtime has `CompressionStream`. Default `none`.
    */
-  compression?: Compression;
+  compression?: Compression | undefined;
   /**
    * Where score records go, as a JSON array (the edgetrace collector's `POST /v1/scores`).
    * Default: `url` with its `/v1/traces` ending replaced by `/v1/scores`; `false` skips scores.
    */
-  scoresUrl?: string | false;
+  scoresUrl?: string | false | undefined;
 }
 
 /**

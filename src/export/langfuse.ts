@@ -30,18 +30,18 @@ export interface LangfuseExporterOptions {
   /** Project secret key (`sk-lf-…`). Server side only: never ship it to a browser. */
   secretKey: string;
   /** Langfuse origin, self-hosted or cloud. Default `https://cloud.langfuse.com`. */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /**
    * Environment for spans and scores that do not name one (`langfuse.environment`). Langfuse
    * wants lower case `[a-z0-9-_]`, not starting with `langfuse`.
    */
-  environment?: string;
+  environment?: string | undefined;
   /** The fetch to send with; defaults to `globalThis.fetch` as captured at creation. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** Abort a request after this many milliseconds. Default 10000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** `gzip` sends span requests gzip-compressed, which Langfuse's OTLP endpoint takes. Default `none`. */
-  compression?: Compression;
+  compression?: Compression | undefined;
 }
 
 /** One `score-create` event of Langfuse's ingestion batch. */

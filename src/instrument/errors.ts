@@ -7,9 +7,9 @@ import type { Stop } from './index';
 /** Options for {@link instrumentErrors}. */
 export interface ErrorsOptions {
   /** The tracer to record with. Default: the global one. */
-  tracer?: Tracer;
+  tracer?: Tracer | undefined;
   /** Most errors recorded per minute; a render loop that throws 60 times a second must not flood. Default 30. */
-  maxPerMinute?: number;
+  maxPerMinute?: number | undefined;
 }
 
 /** Set on the next recorded error span when errors were skipped by `maxPerMinute`. */

@@ -20,7 +20,7 @@ export interface FetchOptions extends HttpOptions {
    * chunks, bytes, SSE events and how the read ended. Default true. When false, spans end when
    * the headers arrive and the response is handed over untouched.
    */
-  streams?: boolean;
+  streams?: boolean | undefined;
 }
 
 /** Attribute names for what the body watch records (no OpenTelemetry convention covers these). */

@@ -14,11 +14,11 @@ import { withoutCredentials } from '../lib/withoutCredentials';
 /** Options both HTTP instrumentations take. */
 export interface HttpOptions {
   /** The tracer to record with. Default: the global one (`init()`), looked up at each request. */
-  tracer?: Tracer;
+  tracer?: Tracer | undefined;
   /** Other origins or URL prefixes that receive trace headers; same-origin URLs always do. */
-  propagateTo?: UrlPattern[];
+  propagateTo?: UrlPattern[] | undefined;
   /** URLs not traced at all. */
-  ignoreUrls?: UrlPattern[];
+  ignoreUrls?: UrlPattern[] | undefined;
 }
 
 /** The compiled URL rules of one instrumentation. */

@@ -11,9 +11,9 @@ import type { Stop } from './index';
 /** Options for {@link instrumentInteractions}. */
 export interface InteractionOptions {
   /** The tracer to record with. Default: the global one, looked up at each interaction. */
-  tracer?: Tracer;
+  tracer?: Tracer | undefined;
   /** Where interactions become the fallback parent. Default: the page's, created if missing. */
-  context?: InteractionContext;
+  context?: InteractionContext | undefined;
 }
 
 /** Attribute names on interaction spans. */

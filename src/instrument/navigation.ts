@@ -13,11 +13,11 @@ import type { Stop } from './index';
 /** Options for {@link instrumentNavigation}. */
 export interface NavigationOptions {
   /** The tracer to record with. Default: the global one. */
-  tracer?: Tracer;
+  tracer?: Tracer | undefined;
   /** Record the page load from Navigation Timing. Default true. */
-  pageLoad?: boolean;
+  pageLoad?: boolean | undefined;
   /** Record History API route changes (`pushState`, `replaceState` of the path, `popstate`). Default true. */
-  history?: boolean;
+  history?: boolean | undefined;
 }
 
 /** Attribute names on page-load and navigation spans. */

@@ -28,17 +28,17 @@ export interface InstrumentOptions {
    * A string that is just an origin (`https://api.example.com`) matches that origin exactly;
    * another string matches URLs that start with it; a RegExp is tested on the full URL.
    */
-  propagateTo?: UrlPattern[];
+  propagateTo?: UrlPattern[] | undefined;
   /** Requests to these URLs are not traced at all (same matching as `propagateTo`). `endpoint` never is. */
-  ignoreUrls?: UrlPattern[];
+  ignoreUrls?: UrlPattern[] | undefined;
   /** Turns instrumentations on or off; `false` turns all of them off. Default: all on in a browser page. */
-  instrument?: false | InstrumentToggles;
+  instrument?: false | InstrumentToggles | undefined;
   /** An interaction ends once no work it started has been running for this long. Default 500 ms. */
-  interactionIdleMs?: number;
+  interactionIdleMs?: number | undefined;
   /** After this long an interaction stops adopting new work, whatever is still running. Default 30000 ms. */
-  interactionTimeoutMs?: number;
+  interactionTimeoutMs?: number | undefined;
   /** A new session id starts after this long without any span. Default 30 minutes. */
-  sessionTimeoutMs?: number;
+  sessionTimeoutMs?: number | undefined;
 }
 
 /** The validated form of `InstrumentOptions`. */

@@ -16,13 +16,13 @@ export interface SessionStorageLike {
 /** Options for {@link instrumentSession}. */
 export interface SessionOptions {
   /** A new session starts after this long without any trace. Default 30 minutes. */
-  inactivityTimeoutMs?: number;
+  inactivityTimeoutMs?: number | undefined;
   /** sessionStorage key. Default `"edgetrace.session"`. */
-  storageKey?: string;
+  storageKey?: string | undefined;
   /** Where the session lives. Default `sessionStorage`; memory only when that is missing or refuses. */
-  storage?: SessionStorageLike;
+  storage?: SessionStorageLike | undefined;
   /** Clock in epoch ms. */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** What is kept in storage: plain data, one small JSON string. */

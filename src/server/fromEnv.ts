@@ -32,9 +32,9 @@ export interface EnvExporter extends Exporter {
 /** Options for {@link fromEnv}. */
 export interface FromEnvOptions {
   /** The fetch the HTTP exporters send with. Default the global one. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** How long one request of the HTTP exporters may take. Default 10000 ms. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 const CALL = 'fromEnv()';

@@ -4,7 +4,7 @@ import { builtin } from './builtin';
 /** Options for {@link createJsonlExporter}. */
 export interface JsonlExporterOptions {
   /** File to append to; its folder is created. Default `.edgetrace/spans.jsonl`. */
-  path?: string;
+  path?: string | undefined;
 }
 
 /** The part of `node:fs/promises` this exporter uses. */

@@ -15,12 +15,12 @@ export interface NodeContext {
 /** Options for {@link toNodeListener}. */
 export interface NodeListenerOptions<Env = Record<string, unknown>> {
   /** The handler's second argument. Default `{}`. */
-  env?: Env;
+  env?: Env | undefined;
   /**
    * Told about handler errors and failed writes; the adapter has already answered 500 or closed
    * the socket. Default: `console.error`, as Node prints an error nobody handled.
    */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 /**

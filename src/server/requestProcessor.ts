@@ -6,11 +6,11 @@ import { reportInternal, warnOnce } from '../lib/reportInternal';
 /** Options for {@link requestProcessor}. */
 export interface RequestProcessorOptions {
   /** Records per export call. Default 512. */
-  maxBatchSize?: number;
+  maxBatchSize?: number | undefined;
   /** Records held between flushes; beyond it the oldest are dropped and counted. Default 2048. */
-  maxQueueSize?: number;
+  maxQueueSize?: number | undefined;
   /** How long one export may take before it counts as a failed, retryable attempt. Default 30000 ms. */
-  exportTimeoutMs?: number;
+  exportTimeoutMs?: number | undefined;
 }
 
 /** A request processor, plus what it holds and what it had to drop. */

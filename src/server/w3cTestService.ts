@@ -51,11 +51,11 @@ export const w3cTestHandler = withTracing(
 /** Options for {@link startW3cTestService}. */
 export interface W3cServiceOptions {
   /** Default 5000; 0 picks a free port. */
-  port?: number;
+  port?: number | undefined;
   /** Default 127.0.0.1. */
-  host?: string;
+  host?: string | undefined;
   /** Variables for `fromEnv` (TRACING_MODE and friends). */
-  env?: Record<string, unknown>;
+  env?: Record<string, unknown> | undefined;
 }
 
 /** Starts the test service on Node's http server; resolves with its URL and the server. */

@@ -31,32 +31,32 @@ export interface WithTracingOptions extends TracerOptions {
    * with `exporter` (or, when there is neither exporter nor processors, `fromEnv(env)`) flushed
    * once per request.
    */
-  tracer?: Tracer;
+  tracer?: Tracer | undefined;
   /** The SERVER span's name. Default `"GET /route"` when `route` gives one, else `"GET"` (HTTP semantic conventions). */
-  spanName?: (request: Request) => string;
+  spanName?: ((request: Request) => string) | undefined;
   /** The matched route template, such as `/api/chat/:id`, for `http.route` and the span name. */
-  route?: (request: Request) => string | undefined;
+  route?: ((request: Request) => string | undefined) | undefined;
   /**
    * Traces `fetch()` calls made while a request is handled, by wrapping `globalThis.fetch` once
    * (see `instrumentServerFetch`). Default true. With false, use `tracedFetch` where wanted.
    */
-  traceFetch?: boolean;
+  traceFetch?: boolean | undefined;
   /**
    * Which outgoing requests get `traceparent`/`tracestate` and the trace's baggage (what the
    * request brought, with what the handler added): true (all, the default), false (none), URL
    * prefixes and patterns, or a predicate on the URL.
    */
-  propagateTo?: boolean | ReadonlyArray<string | RegExp> | ((url: string) => boolean);
+  propagateTo?: boolean | ReadonlyArray<string | RegExp> | ((url: string) => boolean) | undefined;
   /**
    * Adds headers that let the page link to this trace: `traceresponse` (Trace Context Level 2)
    * and `Server-Timing: traceparent;desc="00-…"`. `true` adds both. Default none. Cross-origin
    * pages also need them exposed (`Access-Control-Expose-Headers`, `Timing-Allow-Origin`).
    */
-  responseHeaders?: boolean | readonly ResponseHeader[];
+  responseHeaders?: boolean | readonly ResponseHeader[] | undefined;
   /** Used when neither the handler's `ctx` nor the platform offers `waitUntil`. */
-  waitUntil?: WaitUntil;
+  waitUntil?: WaitUntil | undefined;
   /** Called when the SERVER span starts, to add attributes, the user or the session from the request. */
-  onRequest?: (trace: Trace, request: Request) => void;
+  onRequest?: ((trace: Trace, request: Request) => void) | undefined;
 }
 
 /**

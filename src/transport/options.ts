@@ -11,25 +11,25 @@ export interface TransportOptions {
    * `page`: the page outbox. `memory`: plain batches from memory, as on servers.
    * Where there is no page (Node, edge runtimes) it is always `memory`.
    */
-  transport?: 'auto' | 'worker' | 'page' | 'memory';
+  transport?: 'auto' | 'worker' | 'page' | 'memory' | undefined;
   /**
    * The service-worker script to register. Default `"/edgetrace-sw.js"` (from `dist/`). `false`
    * registers nothing: the page's own service worker calls `installTraceWorker()`. Where Trusted
    * Types are enforced, give a `TrustedScriptURL` made by one of the page's policies.
    */
-  workerUrl?: string | false | TrustedScriptUrlLike;
+  workerUrl?: string | false | TrustedScriptUrlLike | undefined;
   /** Scope to register the worker with. Default: the browser's (the script's folder). */
-  workerScope?: string;
+  workerScope?: string | undefined;
   /** How long `auto` waits for an active worker before the page outbox takes over. Default 10000 ms. */
-  workerTimeoutMs?: number;
+  workerTimeoutMs?: number | undefined;
   /** A public ingest token for your collector, sent in `ingestTokenHeader`. */
-  ingestToken?: string;
+  ingestToken?: string | undefined;
   /** Header for `ingestToken`. Default `"x-edgetrace-token"`, which the edgetrace collector reads. */
-  ingestTokenHeader?: string;
+  ingestTokenHeader?: string | undefined;
   /** Outbox bounds, batching, backoff and circuit breaker (the worker uses them too). */
-  delivery?: DeliveryOptions;
+  delivery?: DeliveryOptions | undefined;
   /** The page's own small buffer in front of the outbox. */
-  pageBuffer?: PageBufferOptions;
+  pageBuffer?: PageBufferOptions | undefined;
 }
 
 /** The buffer that collects finished records in the page until they are handed over. */
@@ -38,11 +38,11 @@ export interface PageBufferOptions {
    * Records held. Reaching it hands them over at once; while there is nowhere to hand them yet,
    * beyond it the oldest are dropped and counted. Default 5000.
    */
-  maxRecords?: number;
+  maxRecords?: number | undefined;
   /** Hand over in the next task once this many wait. Default 256. */
-  batchRecords?: number;
+  batchRecords?: number | undefined;
   /** Longest wait for an idle moment before handing over anyway. Default 1000 ms. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
 }
 
 /** A `TrustedScriptURL` (Trusted Types): what a page that enforces them must register a worker with. */

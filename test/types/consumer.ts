@@ -62,3 +62,14 @@ const answered: Promise<number> = otel.startActiveSpan('call', { kind: 2 }, asyn
 void answered;
 // @ts-expect-error a span's name is a string
 otelTracer(tracer).startSpan(1);
+
+// Under exactOptionalPropertyTypes, an option read from a variable that may be unset is still an
+// option: undefined is the default, as at run time.
+declare const unset: string | undefined;
+declare const unsetNumber: number | undefined;
+createTracer({ serviceName: unset, sampleRate: unsetNumber, limits: { maxAttributes: unsetNumber }, batch: { delayMs: unsetNumber } });
+init({ endpoint: unset, serviceName: unset, headers: undefined, propagateTo: undefined, delivery: { maxRecords: unsetNumber } });
+withTracing(() => new Response(), { serviceName: unset, route: undefined, waitUntil: undefined });
+fromEnv(process.env, { timeoutMs: unsetNumber });
+installTraceWorker({ endpoint: '/v1/traces', headers: undefined });
+tracer.createTrace({ name: 'x', userId: unset, sessionId: unset });

@@ -16,25 +16,25 @@ import type { TraceStore } from './store';
 /** Options for {@link createCollector}. Every field is optional. */
 export interface CollectorOptions {
   /** Where spans and scores are kept (see `openSqliteStore`). Without one the collector only forwards. */
-  store?: TraceStore;
+  store?: TraceStore | undefined;
   /**
    * Receivers every accepted batch is also sent to, with server-side credentials:
    * `createLangfuseExporter(…)`, `createOtlpExporter(…)`, `fromEnv(env)`. A batch is acknowledged
    * only when each of them took it (or refused it for good while the store kept it).
    */
-  forward?: Exporter | readonly Exporter[];
+  forward?: Exporter | readonly Exporter[] | undefined;
   /**
    * Page origins allowed to send (and read) cross-origin, e.g. `["https://app.example.com"]`, or
    * `"*"`. Requests without an `Origin` header (servers) and same-origin requests are always
    * allowed. Default: none.
    */
-  allowedOrigins?: '*' | ReadonlyArray<string | RegExp>;
+  allowedOrigins?: '*' | ReadonlyArray<string | RegExp> | undefined;
   /**
    * Public ingest token(s) for `/v1/traces` and `/v1/scores`: `Authorization: Bearer <token>`,
    * `x-edgetrace-token`, or `?token=` (for beacons). Public means a page may hold it: it limits
    * who can write, never who can read. Default: no token needed.
    */
-  ingestToken?: string | readonly string[];
+  ingestToken?: string | readonly string[] | undefined;
   /**
    * Token for the query API (`/api/…`), as `Authorization: Bearer` or `x-edgetrace-token` (never
    * in the URL); must differ from the ingest token.
@@ -43,9 +43,9 @@ export interface CollectorOptions {
    * passes the peer's address (`ctx.clientAddress`, as `toNodeListener` does), only requests from
    * a loopback address. Default: the API answers 403.
    */
-  readToken?: string | false;
+  readToken?: string | false | undefined;
   /** Largest body accepted, after gzip decompression. Default 5 MB (5,000,000 bytes). */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /**
    * Body bytes (after decompression) held at once across every ingest request, from the first
    * chunk read until the request is answered and the forward exports it started have settled
@@ -55,18 +55,18 @@ export interface CollectorOptions {
    * most a quarter of it, or `maxBodyBytes` if that is more, so a client that stalls its uploads
    * cannot shut the others out. At least `maxBodyBytes`. Default 64 MB (64,000,000 bytes).
    */
-  maxBytesInFlight?: number;
+  maxBytesInFlight?: number | undefined;
   /** Per-client token bucket on the ingest routes, or `false` for none. Default 20/s, bursts of 60. */
-  rateLimit?: false | RateLimitOptions;
+  rateLimit?: false | RateLimitOptions | undefined;
   /** Stored traces older than this (by their last span's end) are pruned. Default 30 days; `false` keeps all. */
-  retentionMs?: number | false;
+  retentionMs?: number | false | undefined;
   /** Pruning runs at most this often, on the back of an ingest request. Default 1 hour. */
-  pruneIntervalMs?: number;
+  pruneIntervalMs?: number | undefined;
   /**
    * `Retry-After` (seconds) when forwarding or storing failed and the receiver gave none, or when
    * `maxBytesInFlight` was reached. Default 10.
    */
-  retryAfterSec?: number;
+  retryAfterSec?: number | undefined;
   /**
    * How long a request waits for the forward targets before the sender is told to send the batch
    * again (503 with `Retry-After`), 1 to 30000. Keep it below the senders' own request timeout
@@ -75,25 +75,25 @@ export interface CollectorOptions {
    * taken the records, when its exporter waits that long (`timeoutMs: 30000`, as `edgetrace
    * collect` gives them; the exporters' default is 10 s). Default 8000 ms.
    */
-  forwardTimeoutMs?: number;
+  forwardTimeoutMs?: number | undefined;
   /**
    * The rate-limit key of a request. Default: the Node adapter's socket address, else, behind
    * Cloudflare (`request.cf` present), `cf-connecting-ip`, else one shared key. On Deno, Bun or
    * behind another proxy, pass the client's address (Deno's `info.remoteAddr`, Bun's
    * `server.requestIP()`, a header your proxy sets): a header the client can write is no key.
    */
-  clientKey?: (request: Request, env: unknown, ctx: unknown) => string | undefined;
+  clientKey?: ((request: Request, env: unknown, ctx: unknown) => string | undefined) | undefined;
   /** Bounds on attributes, events, links and nesting per span. */
-  limits?: DecodeLimits;
+  limits?: DecodeLimits | undefined;
   /** Path prefix the collector is mounted at, e.g. `/collector`. Default none. */
-  basePath?: string;
+  basePath?: string | undefined;
   /** Clock in epoch ms, for the rate limit and retention. Default `Date.now`. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * Told about internal errors (a failing store or forward target, each at most once a minute; a
    * bug); the request still gets a JSON answer. Default: `console.error`.
    */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 /** A fetch-style collector: `fetch` fits `export default`, `Deno.serve`, `Bun.serve` and `toNodeListener`. */

@@ -22,13 +22,13 @@ export type DecodeResult =
 /** Bounds that keep one request from costing too much. */
 export interface DecodeLimits {
   /** Attributes per span, resource, event or link. Default 1024. */
-  maxAttributes?: number;
+  maxAttributes?: number | undefined;
   /** Events per span. Default 1024. */
-  maxEvents?: number;
+  maxEvents?: number | undefined;
   /** Links per span. Default 1024. */
-  maxLinks?: number;
+  maxLinks?: number | undefined;
   /** Nesting of array and kvlist values. Default 8. */
-  maxDepth?: number;
+  maxDepth?: number | undefined;
 }
 
 // OTLP Span.SpanKind numbers (trace.proto); 0 (unspecified) is read as internal.
@@ -371,7 +371,6 @@ const spanAt = (raw: unknown, resource: ResourceRecord, lim: Required<DecodeLimi
 
 const message = (e: Invalid): string => `${e.at} ${e.expected}`;
 
-const DEFAULT_LIMITS: Required<DecodeLimits> = { maxAttributes: 1024, maxEvents: 1024, maxLinks: 1024, maxDepth: 8 };
 
 /**
  * Reads a parsed OTLP/JSON trace request. Never throws: a malformed envelope gives
@@ -379,7 +378,13 @@ const DEFAULT_LIMITS: Required<DecodeLimits> = { maxAttributes: 1024, maxEvents:
  * `rejected` with their reasons in `errors` (at most ten texts).
  */
 export const decodeOtlp = (body: unknown, limits: DecodeLimits = {}): DecodeResult => {
-  const lim = { ...DEFAULT_LIMITS, ...limits };
+  // Not a spread over the defaults: `{ maxDepth: undefined }` would lift the bound.
+  const lim: Required<DecodeLimits> = {
+    maxAttributes: limits.maxAttributes ?? 1024,
+    maxEvents: limits.maxEvents ?? 1024,
+    maxLinks: limits.maxLinks ?? 1024,
+    maxDepth: limits.maxDepth ?? 8,
+  };
   try {
     if (!isObject(body)) return { ok: false, message: 'the body must be a JSON object (an OTLP ExportTraceServiceRequest)' };
     if (body.resourceSpans === undefined && body.resource_spans !== undefined) {

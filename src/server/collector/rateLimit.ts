@@ -1,11 +1,11 @@
 /** Options for the collector's per-client rate limit. */
 export interface RateLimitOptions {
   /** Requests a client may make per second, on average. Default 20. */
-  perSecond?: number;
+  perSecond?: number | undefined;
   /** Requests a client may make at once after being idle (the bucket size). Default 60. */
-  burst?: number;
+  burst?: number | undefined;
   /** Clients remembered; the least recently seen are forgotten beyond it. Default 10000. */
-  maxClients?: number;
+  maxClients?: number | undefined;
 }
 
 /** Whether a request may go ahead, and if not, after how many seconds it may. */

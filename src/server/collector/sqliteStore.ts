@@ -47,9 +47,9 @@ export interface SqliteDatabase {
 /** Options for {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
   /** Database file; its folder is created. `:memory:` keeps nothing. Default `.edgetrace/traces.db`. */
-  path?: string;
+  path?: string | undefined;
   /** An open connection to use instead of opening `path` with better-sqlite3. */
-  database?: SqliteDatabase;
+  database?: SqliteDatabase | undefined;
 }
 
 /** Default database file of the collector. */

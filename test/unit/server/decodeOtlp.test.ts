@@ -205,6 +205,9 @@ describe('decodeOtlp', () => {
     for (let i = 0; i < 20; i++) v = { arrayValue: { values: [v] } };
     const r = decodeOtlp(one({ ...good, attributes: [{ key: 'deep', value: v }] }));
     expect(r.ok && r.rejected).toBe(1);
+    // A limit given as undefined (an option read from an unset variable) is the default.
+    const unset = decodeOtlp(one({ ...good, attributes: [{ key: 'deep', value: v }] }), { maxDepth: undefined, maxAttributes: undefined });
+    expect(unset.ok && unset.rejected).toBe(1);
     const many = Array.from({ length: 3 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } }));
     const r2 = decodeOtlp(one({ ...good, attributes: many }), { maxAttributes: 2 });
     expect(r2.ok && r2.rejected).toBe(1);
