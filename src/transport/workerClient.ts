@@ -28,6 +28,8 @@ export interface WorkerClient {
 // worker start plus an IndexedDB commit on a loaded machine can take seconds.
 const CALL_TIMEOUT_MS = 10_000;
 const STATUS_TIMEOUT_MS = 3_000;
+// How long one try to hear from a newly active worker waits: a cold start takes well under it.
+const PROBE_MS = 2_000;
 // How long hand-overs share one connection; well under the 30 s after which Chromium stops an
 // idle worker, so the worker always saw a message event recently.
 const REUSE_MS = 5_000;
@@ -86,7 +88,9 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   const container = navigator.serviceWorker;
   let registration: ServiceWorkerRegistration | undefined;
 
-  const ready = (async () => {
+  // One budget for both waits below: activation, then an answer.
+  const deadline = opts.readyTimeoutMs === undefined ? Infinity : Date.now() + opts.readyTimeoutMs;
+  const activation = (async () => {
     // Our own registration, waited on until its worker is activated: `container.ready` would be
     // the registration of the page's scope, which is another worker (or none) when `workerScope`
     // does not cover the page or the app's own worker controls it.
@@ -166,7 +170,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
    * (its records are handed over again). Other calls always connect afresh.
    */
   const call = async <T>(fn: (api: Api) => Promise<T>, ms: number, reuse = false): Promise<T> => {
-    if (!registration) await ready;
+    if (!registration) await activation;
     const worker = registration?.active ?? container.controller;
     let c = reuse && cached && cached.worker === worker && Date.now() - cached.bornMs < REUSE_MS ? cached : undefined;
     if (!c) {
@@ -190,6 +194,23 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
       release(c);
     }
   };
+
+  const ready = activation.then(async () => {
+    // The active worker must also answer. With `workerUrl: false` it is the app's, and the one of
+    // an earlier release (its new one, which calls installTraceWorker(), still waiting for the old
+    // tabs to close) takes every message and answers none: hand-overs to it would be lost with the
+    // tab. Until an answer comes the page keeps its records, and a tab closed meanwhile sends the
+    // newest itself. Any answer will do, so none waits on the worker's IndexedDB: the refusal of a
+    // property read (the trace worker answers method calls only) shows it listens. Each try goes
+    // on a new connection, to the registration's active worker of the moment.
+    const answered = (): boolean => true;
+    const probe = (a: Api): Promise<boolean> => Promise.resolve((a.remote as unknown as Record<string, PromiseLike<unknown>>).probe).then(answered, answered);
+    for (;;) {
+      const ms = Math.min(PROBE_MS, deadline - Date.now());
+      if (!(ms > 0)) throw new Error('[edgetrace] the active service worker does not answer (is installTraceWorker() in it?)');
+      if (await call(probe, ms).catch(() => false)) return;
+    }
+  });
 
   const sink: Sink = {
     transport: 'worker',

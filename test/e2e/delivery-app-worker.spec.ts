@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
-import { makeSpans, sdkPage, spansNamed, startReceiver, type Receiver, waitForTransport } from '../helpers/receiver';
+import { makeSpans, sdkPage, spansNamed, startReceiver, statusOf, type Receiver, waitForTransport } from '../helpers/receiver';
 
 // An app with its own service worker imports `installTraceWorker()` from `edgetrace/worker` (here
 // bundled from dist/worker.js as an app's bundler would); the page tells init() not to register
@@ -42,4 +42,51 @@ test("an app's own service worker calling installTraceWorker() delivers the same
   await page.reload();
   await waitForTransport(page, 'worker');
   expect(await page.evaluate(() => fetch('/app-hello').then((r) => r.text()))).toBe('hello from the app worker');
+});
+
+test("while the app's old worker (without installTraceWorker) still runs, a tab keeps its spans and closing it sends them", async ({ context }) => {
+  // Release 1 of the app's worker: no edgetrace in it. It takes control of the scope.
+  rx.file('/old-app-sw.js', 'text/javascript', 'self.addEventListener("install", () => self.skipWaiting()); self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));');
+  const keeper = await context.newPage();
+  await keeper.goto(rx.page('/old-app.html', '<p>release 1 of the app</p>'));
+  await keeper.evaluate(async () => {
+    await navigator.serviceWorker.register('/old-app-sw.js');
+    await navigator.serviceWorker.ready;
+  });
+  await keeper.reload();
+  expect(await keeper.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
+  // Release 2 calls installTraceWorker() but, as an app's worker usually does, waits for the
+  // open tabs of release 1 to close before it takes over.
+  const worker = await build({
+    stdin: { contents: `import { installTraceWorker } from ${JSON.stringify(WORKER)}; installTraceWorker({ endpoint: ${JSON.stringify(rx.endpoint)} });`, resolveDir: process.cwd(), loader: 'js' },
+    bundle: true,
+    format: 'iife',
+    write: false,
+  });
+  rx.file('/old-app-sw.js', 'text/javascript', worker.outputFiles[0]!.text);
+  await keeper.evaluate(async () => {
+    const reg = (await navigator.serviceWorker.getRegistration())!;
+    await reg.update();
+    for (let i = 0; i < 100 && !reg.waiting; i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  expect(await keeper.evaluate(async () => !!(await navigator.serviceWorker.getRegistration())?.waiting)).toBe(true);
+
+  // A page of release 2, on release 1's worker: it does not hand its spans to a worker that never
+  // answers, and a close before it gives up on that worker sends them itself.
+  const url = sdkPage(rx, '/old-worker.html', { workerUrl: false, pageBuffer: { maxDelayMs: 60_000, batchRecords: 1000 } });
+  const page = await context.newPage();
+  await page.goto(url);
+  await makeSpans(page, 30, 'on-old-worker-');
+  // Past the moment the tail sender loads for a page a worker controls.
+  await page.waitForTimeout(3_000);
+  expect((await statusOf(page)).transport).toBe('none');
+  await page.close({ runBeforeUnload: true });
+  await expect.poll(() => spansNamed(rx, 'on-old-worker-').length, { timeout: 30_000, intervals: [250] }).toBe(30);
+
+  // A page that stays open gives up on that worker after workerTimeoutMs and sends from the page.
+  const staying = await context.newPage();
+  await staying.goto(sdkPage(rx, '/old-worker-stays.html', { workerUrl: false, workerTimeoutMs: 3_000 }));
+  await waitForTransport(staying, 'page');
+  await makeSpans(staying, 20, 'after-fallback-');
+  await expect.poll(() => spansNamed(rx, 'after-fallback-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
 });

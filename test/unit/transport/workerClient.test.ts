@@ -81,6 +81,40 @@ describe('connectWorker', () => {
     expect(theirs.worker.contacted).toBe(0);
   });
 
+  // An app's own worker of an earlier release, without installTraceWorker(): it takes messages and answers none.
+  const silentWorker = () => {
+    const worker = { state: 'activated', contacted: 0, postMessage: () => void worker.contacted++ };
+    return worker;
+  };
+
+  it("gives up on an active worker that never answers (the app's old one) within the time it has", async () => {
+    const old = silentWorker();
+    const reg = { active: old };
+    vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve(reg), controller: old } });
+    const started = Date.now();
+    const client = connectWorker({ workerUrl: false, readyTimeoutMs: 300, config });
+    await expect(client.ready).rejects.toThrow('the active service worker does not answer (is installTraceWorker() in it?)');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(old.contacted).toBeGreaterThan(0);
+  });
+
+  it('talks to the new worker once it takes over from a silent one, within the time it has', { timeout: 10_000 }, async () => {
+    const old = silentWorker();
+    const next = fakeWorker();
+    const reg: { active: unknown } = { active: old };
+    vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve(reg), controller: old } });
+    const client = connectWorker({ workerUrl: false, readyTimeoutMs: 8_000, config });
+    let up = false;
+    void client.ready.then(() => (up = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(up).toBe(false);
+    // The old tabs closed: the app's new worker, which calls installTraceWorker(), is active.
+    reg.active = next.worker;
+    await client.ready;
+    expect(await client.sink.hand([spanRecord(1)], false)).toBe(1);
+    expect(next.stored).toEqual([1]);
+  });
+
   it('gives up when the worker it registered fails to install', async () => {
     const mine = fakeWorker(0, 'installing');
     const reg = { installing: mine.worker, waiting: null, active: null };
