@@ -127,8 +127,17 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     removeEventListener: (_type: string, listener: EventListenerOrEventListenerObject) => void answers.delete(listener),
   };
   const remote = wrap<WorkerApi>(endpoint);
-  // `remote` is kept with its method proxies, unused, so that it is never collected either.
-  const api = { remote, configure: remote.configure, enqueue: remote.enqueue, flushNow: remote.flushNow, getStatus: remote.getStatus, deadLetters: remote.deadLetters };
+  // `remote` is kept with its method proxies, unused, so that it is never collected either; so is
+  // `probe`, a property whose reading the worker refuses (see `ready`).
+  const api = {
+    remote,
+    configure: remote.configure,
+    enqueue: remote.enqueue,
+    flushNow: remote.flushNow,
+    getStatus: remote.getStatus,
+    deadLetters: remote.deadLetters,
+    probe: (remote as unknown as Record<string, PromiseLike<unknown>>).probe!,
+  };
   type Api = typeof api;
 
   /** Makes the call `fn` posts go out on `c`. */
@@ -204,7 +213,8 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     // property read (the trace worker answers method calls only) shows it listens. Each try goes
     // on a new connection, to the registration's active worker of the moment.
     const answered = (): boolean => true;
-    const probe = (a: Api): Promise<boolean> => Promise.resolve((a.remote as unknown as Record<string, PromiseLike<unknown>>).probe).then(answered, answered);
+    // Reading `then` of the kept proxy posts comlink's GET; the worker answers it with a refusal.
+    const probe = (a: Api): Promise<boolean> => Promise.resolve(a.probe).then(answered, answered);
     for (;;) {
       const ms = Math.min(PROBE_MS, deadline - Date.now());
       if (!(ms > 0)) throw new Error('[edgetrace] the active service worker does not answer (is installTraceWorker() in it?)');
