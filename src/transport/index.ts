@@ -4,6 +4,7 @@ import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, Exporter, FlushR
 import { batchProcessor, type BatchProcessor } from '../core/processors';
 import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
+import { within } from '../lib/within';
 import { isPage } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import type { ResolvedTransport } from './options';
@@ -36,6 +37,9 @@ const STATUS_THROTTLE_MS = 250;
 // A controlling worker that has not answered this soon after init() has the page load the tail
 // sender, in case the tab closes before the worker answers.
 const TAIL_LOAD_MS = 2000;
+// How long getStatus() and flushNow() wait for the delivery path before they answer without it.
+const ANSWER_MS = 5_000;
+const FLUSH_MS = 30_000;
 
 const emptyStatus = (transport: DeliveryStatus['transport']): DeliveryStatus => ({
   transport,
@@ -368,7 +372,9 @@ export const getStatus = async (): Promise<DeliveryStatus> => {
   let s = emptyStatus(a.transport);
   if (a.sink) {
     try {
-      s = await a.sink.status();
+      // Bounded: the page outbox's IndexedDB can be blocked for as long as another tab holds an
+      // old connection open (a pending upgrade or deletion waits for it).
+      s = await within(a.sink.status(), ANSWER_MS, () => Promise.reject(new Error(`no answer within ${ANSWER_MS} ms`)));
     } catch (error) {
       reportInternal(error);
       s = { ...s, lastError: `status unavailable: ${String(error)}` };
@@ -452,9 +458,13 @@ export const flushNow = async (): Promise<FlushResult> => {
   const a = active;
   if (!a) return { ok: true, sent: 0 };
   try {
-    await a.buffer?.handAll(false);
-    if (!a.sink) return { ok: false, retryable: true, reason: 'the delivery path is still starting' };
-    return await a.sink.flushNow();
+    // Bounded as getStatus() is, with room for the hand-over and one request.
+    const flushed = (async (): Promise<FlushResult> => {
+      await a.buffer?.handAll(false);
+      if (!a.sink) return { ok: false, retryable: true, reason: 'the delivery path is still starting' };
+      return a.sink.flushNow();
+    })();
+    return await within(flushed, FLUSH_MS, () => Promise.reject(new Error(`no answer within ${FLUSH_MS} ms`)));
   } catch (error) {
     reportInternal(error);
     return { ok: false, retryable: true, reason: String(error) };

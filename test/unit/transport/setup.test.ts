@@ -59,6 +59,30 @@ describe('setupTransport with the page outbox', () => {
     expect(listeners.filter(([t]) => t === 'online')).toHaveLength(2);
   }, SLOW);
 
+  it('answers getStatus() and flushNow() while IndexedDB is blocked by another tab\'s old connection', async () => {
+    // Another tab holds the database open and ignores versionchange; a deletion waits for it, and
+    // every open after it waits behind the deletion.
+    const holder = await new Promise<IDBDatabase>((resolve) => {
+      const req = indexedDB.open('edgetrace');
+      req.onsuccess = () => resolve(req.result);
+    });
+    indexedDB.deleteDatabase('edgetrace');
+    try {
+      const { setupTransport, getStatus, flushNow } = await import('../../../src/transport/index');
+      const { createTracer } = await import('../../../src/core/tracer');
+      const tracer = createTracer({});
+      setupTransport(tracer, opts, { endpoint: opts.endpoint }, resolveTransport(opts));
+      tracer.startSpan('a1').end();
+      await eventually(async () => expect((await getStatus()).transport).toBe('page'));
+      const started = Date.now();
+      expect((await getStatus()).lastError).toMatch(/^status unavailable: .*no answer within 5000 ms/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(await flushNow()).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('no answer within 30000 ms') });
+    } finally {
+      holder.close();
+    }
+  }, 90_000);
+
   it('stops the page outbox and reports no transport once the tracer is shut down', async () => {
     const { setupTransport, getStatus } = await import('../../../src/transport/index');
     const { createTracer } = await import('../../../src/core/tracer');
