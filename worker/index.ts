@@ -42,5 +42,8 @@ export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => voi
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) fail(call, 'endpoint', 'a non-empty URL string', endpoint);
   if (headers !== undefined && (typeof headers !== 'object' || !headers)) fail(call, 'headers', 'an object of header names to values', headers);
   resolveDelivery(delivery, call, fail);
+  // A module of the worker imported elsewhere by mistake (server rendering, a unit test): only a
+  // service worker has a `registration`.
+  if (typeof (globalThis as { registration?: unknown }).registration !== 'object') throw new TypeError(`[edgetrace] ${call} must run in a service worker, at its script's top level`);
   return startTraceWorker({ ...options, delivery: givenDelivery(delivery) });
 };

@@ -17,4 +17,8 @@ describe('installTraceWorker', () => {
     expect(() => installTraceWorker(options as never)).toThrow(message);
     expect(() => installTraceWorker(options as never)).toThrow(/^\[edgetrace\] installTraceWorker\(\): /);
   });
+
+  it('says it must run in a service worker when called elsewhere (here, Node)', () => {
+    expect(() => installTraceWorker({ endpoint: '/v1/traces' })).toThrowError('[edgetrace] installTraceWorker() must run in a service worker, at its script\'s top level');
+  });
 });
