@@ -30,8 +30,9 @@ export interface RequestProcessor extends SpanProcessor {
  * the queue bound), and the flushes of the requests that follow send nothing until a backoff has
  * passed (doubling from under a second up to 30 s) or the receiver's `Retry-After`: a receiver that is down or
  * throttling is not sent the whole queue again by every request. A permanent failure drops and
- * counts them; a 413 (too large) sends the batch again in halves. `shutdown()` makes a last try
- * whatever the wait, and waits for the exports still running.
+ * counts them; a 413 (too large) sends the batch again in halves, and later exports start at the
+ * size that was accepted. `shutdown()` waits for the exports still running, then makes a last try
+ * whatever the wait.
  */
 export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptions = {}): RequestProcessor => {
   const maxBatchSize = Math.max(1, opts.maxBatchSize ?? 512);
@@ -41,9 +42,23 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   let pendingDrops = 0;
   let droppedTotal = 0;
   let saidRefused = false;
-  /** Retryable failures in a row, and until when flushes wait because of them. */
+  /**
+   * Retryable failures in a row, and until when flushes wait because of them. Flushes overlap (one
+   * per request), so a failure counts only for an export that started after the last counted one
+   * (`epoch` tells), and only such an export's success ends the series: the batches of one flush
+   * that fail together, or an export that started before an outage and succeeds during it, do
+   * not move the wait.
+   */
   let failures = 0;
   let notBefore = 0;
+  let epoch = 0;
+  /**
+   * Records per export. A 413 (too large) halves it, and the half becomes the `ceiling` it grows
+   * back to, doubling with each accepted batch, as in the batch processor; a single record refused
+   * alone was the cause, and with it gone the ceiling goes too.
+   */
+  let limit = maxBatchSize;
+  let ceiling = maxBatchSize;
   /** The receiver's own Retry-After, which a success of an export started earlier does not lift. */
   let retryAfterUntil = 0;
   const running = new Set<Promise<void>>();
@@ -68,17 +83,23 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     const sent = batch.slice();
     const carried = pendingDrops && stampDropped(sent, pendingDrops) >= 0 ? pendingDrops : 0;
     pendingDrops -= carried;
+    const started = epoch;
     const result = await callExporter(exporter, sent, exportTimeoutMs);
     if (result.ok) {
-      failures = 0;
-      notBefore = 0;
+      limit = Math.min(ceiling, limit * 2);
+      if (started === epoch) failures = notBefore = 0;
       return;
     }
     pendingDrops += carried;
-    if (result.status === 413 && batch.length > 1) {
-      const half = batch.length >> 1;
-      await exportBatch(batch.slice(0, half));
-      return exportBatch(batch.slice(half));
+    if (result.status === 413) {
+      if (batch.length > 1) {
+        // Later flushes start at the size that is left, rather than learn it again each time.
+        const half = batch.length >> 1;
+        limit = ceiling = Math.min(ceiling, half);
+        await exportBatch(batch.slice(0, half));
+        return exportBatch(batch.slice(half));
+      }
+      ceiling = maxBatchSize;
     }
     if (!result.retryable) {
       // A refusal for good is nearly always the setup (a wrong URL, token or key), which every
@@ -95,9 +116,12 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
       return;
     }
     warnOnce('request-retry', `requestProcessor: an export failed and is kept for a later request's flush: ${result.reason ?? 'no reason given'}.`);
-    failures++;
     const now = Date.now();
-    notBefore = Math.max(notBefore, now + backoffMs(failures, 500));
+    if (started === epoch) {
+      epoch++;
+      failures++;
+      notBefore = now + backoffMs(failures, 500);
+    }
     if (result.retryAfterMs !== undefined) retryAfterUntil = Math.max(retryAfterUntil, now + result.retryAfterMs);
     // Back to the front for the next flush, newest kept when the bound is reached.
     const room = Math.max(0, maxQueueSize - queue.length);
@@ -111,8 +135,8 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     const taken = queue;
     queue = [];
     const batches: Promise<void>[] = [];
-    for (let i = 0; i < taken.length; i += maxBatchSize) {
-      const p = exportBatch(taken.slice(i, i + maxBatchSize))
+    for (let i = 0, n = limit; i < taken.length; i += n) {
+      const p = exportBatch(taken.slice(i, i + n))
         .catch(reportInternal)
         .finally(() => running.delete(p));
       running.add(p);
@@ -127,8 +151,9 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     onScore: add,
     forceFlush: () => flush(),
     shutdown: async () => {
+      // The exports still running first: one that fails puts its records back for the last try.
+      while (running.size) await Promise.all([...running]);
       await flush(true);
-      await Promise.all([...running]);
       await exporter.shutdown?.();
     },
     queued: () => queue.length,

@@ -179,6 +179,66 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it('counts the failures of exports that overlap as one, and keeps waiting after an older export succeeds', async () => {
+    const calls: number[] = [];
+    const answers: ((r: ExportResult) => void)[] = [];
+    const p = requestProcessor({ export: (records) => (calls.push(records.length), new Promise((r) => answers.push(r))) }, { maxBatchSize: 2 });
+    // A request's export that will succeed late, then one flush of four batches that all fail.
+    p.onEnd!(span('early'));
+    const early = p.forceFlush!();
+    for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) p.onEnd!(span(n));
+    const burst = p.forceFlush!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls).toEqual([1, 2, 2, 2, 2]);
+    for (const answer of answers.slice(1)) answer({ ok: false, retryable: true, reason: '503' });
+    await burst;
+    answers[0]!({ ok: true });
+    await early;
+    expect(p.queued()).toBe(8);
+    // One failure: a wait of 0.5 to 1 s, which the early success did not lift.
+    vi.setSystemTime(Date.now() + 450);
+    await p.forceFlush!();
+    expect(calls).toHaveLength(5);
+    vi.setSystemTime(Date.now() + 600);
+    const retry = p.forceFlush!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls).toHaveLength(9);
+    for (const answer of answers.slice(5)) answer({ ok: true });
+    await retry;
+    expect(p.queued()).toBe(0);
+  });
+
+  it('starts later exports at the size a 413 left', async () => {
+    const { calls, exporter } = scripted([{ ok: false, retryable: false, status: 413, reason: 'HTTP 413' }]);
+    const p = requestProcessor(exporter, { maxBatchSize: 8 });
+    for (let i = 0; i < 8; i++) p.onEnd!(span(`a${i}`));
+    await p.forceFlush!();
+    expect(calls.map((c) => c.length)).toEqual([8, 4, 4]);
+    // The next request's flush sends batches of the size accepted, not 8 first.
+    for (let i = 0; i < 12; i++) p.onEnd!(span(`b${i}`));
+    await p.forceFlush!();
+    expect(calls.slice(3).map((c) => c.length)).toEqual([4, 4, 4]);
+  });
+
+  it('puts back the records of an export that fails while shutdown waits, and sends them in its last try', async () => {
+    let answer: (r: ExportResult) => void = () => undefined;
+    const calls: string[][] = [];
+    const p = requestProcessor({
+      export: (records) => {
+        calls.push(records.map((r) => (r as SpanRecord).name));
+        return calls.length === 1 ? new Promise((r) => (answer = r)) : Promise.resolve({ ok: true });
+      },
+    });
+    p.onEnd!(span('a'));
+    const pending = p.forceFlush!();
+    const shut = p.shutdown!();
+    await new Promise((r) => setTimeout(r, 10));
+    answer({ ok: false, retryable: true, reason: '503' });
+    await Promise.all([pending, shut]);
+    expect(calls).toEqual([['a'], ['a']]);
+    expect(p.queued()).toBe(0);
+  });
+
   it('makes a last try at shutdown whatever the wait, and waits for exports still running', async () => {
     let answer: (r: ExportResult) => void = () => undefined;
     const results: Promise<ExportResult>[] = [Promise.resolve({ ok: false, retryable: true, reason: '503' }), new Promise((r) => (answer = r))];
