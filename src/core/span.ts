@@ -453,7 +453,8 @@ export class Span implements SpanRecord {
   store(key: string, clean: AttributeValue, counted = true): void {
     const attrs = this.attrs;
     // Until as many writes as the limit allows, no count is needed: the span cannot be full.
-    if (--this[kWrites] < 0 && !(key in attrs) && Object.keys(attrs).length >= this[kT].core.cfg.maxAttributes) {
+    // Own keys only: `in` also finds what every object inherits, such as `__proto__`.
+    if (--this[kWrites] < 0 && !Object.prototype.hasOwnProperty.call(attrs, key) && Object.keys(attrs).length >= this[kT].core.cfg.maxAttributes) {
       if (counted) this.ex().droppedAttrs++;
       return;
     }

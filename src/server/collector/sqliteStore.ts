@@ -141,14 +141,24 @@ const toDetail = (r: SpanRecord): string => {
   if (r.remoteParent) d.remoteParent = true;
   if (r.dropped) d.dropped = r.dropped;
   if (r.status?.message) d.statusMessage = r.status.message;
-  const json = JSON.stringify(d);
-  // JSON has no NaN or Infinity and writes null for them. A detail with the text `null` somewhere
-  // is written again keeping their OTLP/JSON names ("NaN", "Infinity", "-Infinity"); nearly every
-  // span has none and is written once.
-  return json.includes('null') ? JSON.stringify(d, nonFiniteAsText) : json;
+  // JSON has no NaN or Infinity and writes null for them: a span with one is written keeping
+  // their OTLP/JSON names ("NaN", "Infinity", "-Infinity"), as text. Nearly every span has none.
+  return JSON.stringify(d, hasNonFinite(r) ? nonFiniteAsText : undefined);
 };
 
 const nonFiniteAsText = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+
+const isNonFinite = (v: unknown): boolean => typeof v === 'number' && !Number.isFinite(v);
+const anyNonFinite = (attrs: SpanRecord['attrs'] | undefined): boolean => {
+  for (const k in attrs) {
+    const v = attrs[k];
+    if (isNonFinite(v) || (Array.isArray(v) && v.some(isNonFinite))) return true;
+  }
+  return false;
+};
+/** Whether any attribute value of `r`, its events or its links is, or holds, NaN or an infinity. */
+const hasNonFinite = (r: SpanRecord): boolean =>
+  anyNonFinite(r.attrs) || !!r.events?.some((e) => anyNonFinite(e.attrs)) || !!r.links?.some((l) => anyNonFinite(l.attrs));
 
 interface SpanRow {
   trace_id: string;

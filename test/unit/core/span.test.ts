@@ -612,6 +612,14 @@ describe('limits', () => {
     expect(s.dropped?.attrs).toBe(2);
   });
 
+  it('counts an attribute named __proto__ against the cap like any other', () => {
+    // A root span: the trace's name takes one of the three places.
+    const { tracer, byName } = testTracer({ limits: { maxAttributes: 3 } });
+    tracer.startSpan('s').setAttributes({ a: 1, b: 2 }).setAttribute('__proto__', 3).end();
+    expect(Object.keys(byName('s').attrs).sort()).toEqual(['a', 'b', A.TRACE_NAME]);
+    expect(byName('s').dropped?.attrs).toBe(1);
+  });
+
   it('cuts long strings and counts them', () => {
     const { tracer, byName } = testTracer({ limits: { maxStringLength: 16 } });
     const span = tracer.createTrace('t').startSpan('s');
