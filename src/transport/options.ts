@@ -20,7 +20,7 @@ export interface TransportOptions {
   workerUrl?: string | false | TrustedScriptUrlLike | undefined;
   /** Scope to register the worker with. Default: the browser's (the script's folder). */
   workerScope?: string | undefined;
-  /** How long `auto` waits for an active worker before the page outbox takes over. Default 10000 ms. */
+  /** How long `auto` waits for an active worker that answers before the page outbox takes over. Default 10000 ms. */
   workerTimeoutMs?: number | undefined;
   /** A public ingest token for your collector, sent in `ingestTokenHeader`. */
   ingestToken?: string | undefined;

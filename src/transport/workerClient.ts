@@ -11,7 +11,7 @@ export interface WorkerClientOptions {
   /** Script to register (a `TrustedScriptURL` where Trusted Types are enforced), or false to use the page's own (already registered) worker. */
   workerUrl: string | false | TrustedScriptUrlLike;
   workerScope?: string;
-  /** Give up waiting for an active worker after this long (undefined: wait as long as it takes). */
+  /** Give up waiting for an active worker that answers after this long (undefined: wait as long as it takes). */
   readyTimeoutMs?: number;
   /** Sent to the worker on every connection. */
   config: DeliveryConfig;
@@ -20,7 +20,7 @@ export interface WorkerClientOptions {
 /** A service-worker sink, and a promise that rejects if no worker can be used. */
 export interface WorkerClient {
   readonly sink: Sink;
-  /** Resolves when a worker is active; rejects (with the reason) when registration fails or times out. */
+  /** Resolves when a worker is active and answers; rejects (with the reason) when registration fails or that times out. */
   readonly ready: Promise<void>;
 }
 
@@ -215,10 +215,12 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     const answered = (): boolean => true;
     // Reading `then` of the kept proxy posts comlink's GET; the worker answers it with a refusal.
     const probe = (a: Api): Promise<boolean> => Promise.resolve(a.probe).then(answered, answered);
-    for (;;) {
-      const ms = Math.min(PROBE_MS, deadline - Date.now());
+    // Without a deadline (`transport: 'worker'`) the tries space out, up to a minute apart.
+    for (let wait = PROBE_MS; ; wait = Math.min(wait * 2, 60_000)) {
+      const ms = Math.min(wait, deadline - Date.now());
       if (!(ms > 0)) throw new Error('[edgetrace] the active service worker does not answer (is installTraceWorker() in it?)');
-      if (await call(probe, ms).catch(() => false)) return;
+      // The connection is the one the first hand-over then uses.
+      if (await call(probe, ms, true).catch(() => false)) return;
     }
   });
 
