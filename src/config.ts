@@ -8,6 +8,7 @@ import type { InstrumentOptions } from './instrument/options';
 import { MAX_BAGGAGE_MEMBERS, withMembers, type Baggage } from './propagation/baggage';
 import { isHttpUrl, pageBase } from './lib/isHttpUrl';
 import { isBrowser } from './lib/isPage';
+import { isPrimitiveList } from './lib/isPrimitiveList';
 import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
@@ -122,6 +123,12 @@ export interface BatchOptions {
   exportTimeoutMs?: number | undefined;
 }
 
+/**
+ * `T` with every option filled in. Not `Required<T>`: where an app compiles with
+ * `exactOptionalPropertyTypes`, that keeps the options' `| undefined`.
+ */
+export type Filled<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
+
 /** The validated form of `TracerOptions`. */
 export interface ResolvedConfig {
   resource: Attributes;
@@ -141,7 +148,7 @@ export interface ResolvedConfig {
   filter?: FilterOptions;
   prices?: Record<string, ModelPrice>;
   baggage?: Baggage;
-  batch: Required<BatchOptions>;
+  batch: Filled<BatchOptions>;
   debug: boolean;
 }
 
@@ -196,8 +203,7 @@ export const SPAN_KINDS: readonly SpanKind[] = ['internal', 'server', 'client', 
 const OBSERVATION_TYPES: readonly ObservationType[] = ['span', 'generation', 'event', 'agent', 'tool', 'chain', 'retriever', 'evaluator', 'embedding', 'guardrail'];
 
 const isScalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number';
-const isAttributeValue = (v: unknown): boolean =>
-  isScalar(v) || (Array.isArray(v) && v.every((x) => isScalar(x) && typeof x === typeof v[0]));
+const isAttributeValue = (v: unknown): boolean => isScalar(v) || (Array.isArray(v) && isPrimitiveList(v));
 
 /**
  * Validates options and fills in defaults. This is the one place edgetrace throws: a `TypeError`

@@ -231,9 +231,9 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * only describe or compress (`OTEL_RESOURCE_ATTRIBUTES` and the compression variables): an
  * invalid one of those is logged and left out, as OpenTelemetry's SDKs do.
  */
-// `object`, not a record type: a Workers `interface Env { … }` has no index signature, and an
-// interface is not assignable to one.
-export const fromEnv = (given: object | DenoEnv = {}, opts: FromEnvOptions = {}): EnvExporter => {
+// `object` (which `Deno.env`, a DenoEnv, is too), not a record type: a Workers `interface Env { … }`
+// has no index signature, and an interface is not assignable to one.
+export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExporter => {
   if (typeof given !== 'object' || given === null) fail(CALL, 'env', 'an object of environment variables', given);
   const env = variablesOf(given);
   const attrs = str(env, 'OTEL_RESOURCE_ATTRIBUTES');

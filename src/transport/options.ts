@@ -1,5 +1,5 @@
 import type { DeliveryOptions } from '../protocol';
-import { fail, isHeader, wholeOption } from '../config';
+import { fail, isHeader, wholeOption, type Filled } from '../config';
 import { resolveDelivery } from './resolveDelivery';
 
 /** How `init()` delivers what the page records (see DESIGN.md section 4). Every field is optional. */
@@ -66,7 +66,7 @@ export interface ResolvedTransport {
   tokenHeaders: Record<string, string>;
   /** Only the delivery options the caller gave (validated): the worker fills in the rest. */
   delivery: DeliveryOptions;
-  pageBuffer: Required<PageBufferOptions>;
+  pageBuffer: Filled<PageBufferOptions>;
 }
 
 const TRANSPORTS = ['auto', 'worker', 'page', 'memory'];

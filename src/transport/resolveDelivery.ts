@@ -1,8 +1,8 @@
 import type { DeliveryOptions } from '../protocol';
-import { wholeNumber } from '../config';
+import { wholeNumber, type Filled } from '../config';
 
 /** Delivery options with every default filled in. */
-export type ResolvedDelivery = Required<DeliveryOptions>;
+export type ResolvedDelivery = Filled<DeliveryOptions>;
 
 /** Throws the configuration error; `fail` from config.ts fits, and the worker passes its own. */
 export type Fail = (call: string, option: string, expected: string, got: unknown) => never;

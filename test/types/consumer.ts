@@ -73,3 +73,6 @@ withTracing(() => new Response(), { serviceName: unset, route: undefined, waitUn
 fromEnv(process.env, { timeoutMs: unsetNumber });
 installTraceWorker({ endpoint: '/v1/traces', headers: undefined });
 tracer.createTrace({ name: 'x', userId: unset, sessionId: unset });
+// The resolved configuration has every option filled in, also under exactOptionalPropertyTypes.
+const delayMs: number = tracer.config.batch.delayMs;
+void delayMs;

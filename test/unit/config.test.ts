@@ -122,6 +122,9 @@ describe('resolveConfig', () => {
   it('checks resource values and filter kinds and types, which would otherwise fail or drop every span', () => {
     expect(() => resolveConfig({ resource: { 'k8s.pod.uid': 1n as never } })).toThrowError('"resource["k8s.pod.uid"]" must be a string, number, boolean or an array of one of them');
     expect(() => resolveConfig({ resource: { cloud: { region: 'eu' } as never } })).toThrowError('"resource["cloud"]"');
+    // A list with a hole would lose it in the encoders, moving the later values up.
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => resolveConfig({ resource: { 'host.ip': ['10.0.0.1', , '10.0.0.3'] as never } })).toThrowError('"resource["host.ip"]"');
     expect(() => resolveConfig({ resource: { tags: ['a', 1] as never } })).toThrowError('"resource["tags"]"');
     expect(resolveConfig({ resource: { region: 'eu', zones: ['a', 'b'], replicas: 3 } }).resource).toMatchObject({ region: 'eu', zones: ['a', 'b'], replicas: 3 });
     expect(() => resolveConfig({ filter: { kinds: ['SERVER' as never] } })).toThrowError('"filter.kinds" must be an array of "internal", "server"');
