@@ -917,12 +917,24 @@ describe('withTracing', () => {
       expect(() => withTracing(h, { ...extra, traceFetch: 'no' as never })).toThrowError('"traceFetch" must be true or false');
     }
     expect(() => withTracing(h, { tracer: {} as never })).toThrowError('withTracing(): "tracer" must be a tracer from createServerTracer() or createTracer()');
-    // Options from env are checked at the first request, where a mistake turns tracing off, said once.
-    expect(() => withTracing(h, () => ({ route: '/users/:id' as never }))).not.toThrow();
     // Env comes with the first request; the tracer's own options do not wait for it.
     expect(() => withTracing(h, { sampleRate: 2 })).toThrowError('withTracing(): "sampleRate" must be a number from 0 to 1');
     expect(() => withTracing(h, { propagateTo: ['https://api.example/', /internal/], responseHeaders: ['traceresponse'], sampleRate: 0.5 })).not.toThrow();
     expect(() => withTracing(h, { propagateTo: (url) => url.startsWith('https://'), responseHeaders: false })).not.toThrow();
+  });
+
+  it('names a bad hook in options from env at the first request, where tracing turns off and the request is served', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const rec = recorder();
+      const handler = withTracing(() => new Response('served'), () => ({ exporter: rec.exporter, route: '/users/:id' as never }));
+      for (let i = 0; i < 2; i++) expect(await (await handler(new Request('https://api.test/users/1'))).text()).toBe('served');
+      expect(error).toHaveBeenCalledTimes(1);
+      expect(error.mock.calls[0]).toEqual(['[edgetrace] withTracing(): tracing is off for this handler:', 'withTracing(): "route" must be a function of the request that returns the route template, got "/users/:id".']);
+      expect(rec.spans()).toHaveLength(0);
+    } finally {
+      error.mockRestore();
+    }
   });
 
   it('records a frozen clock as zero-length spans, never negative', async () => {
