@@ -16,3 +16,7 @@ export const within = <T>(promise: Promise<T>, ms: number, late: () => T | Promi
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 };
+
+/** Settles as `promise` does, or rejects once `ms` have passed with "[edgetrace] `what` timed out after `ms` ms". */
+export const rejectAfter = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  within(promise, ms, () => Promise.reject(new Error(`[edgetrace] ${what} timed out after ${ms} ms`)));

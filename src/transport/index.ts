@@ -4,7 +4,7 @@ import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, Exporter, FlushR
 import { batchProcessor, type BatchProcessor } from '../core/processors';
 import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
-import { within } from '../lib/within';
+import { rejectAfter } from '../lib/within';
 import { isPage } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import type { ResolvedTransport } from './options';
@@ -374,7 +374,7 @@ export const getStatus = async (): Promise<DeliveryStatus> => {
     try {
       // Bounded: the page outbox's IndexedDB can be blocked for as long as another tab holds an
       // old connection open (a pending upgrade or deletion waits for it).
-      s = await within(a.sink.status(), ANSWER_MS, () => Promise.reject(new Error(`no answer within ${ANSWER_MS} ms`)));
+      s = await rejectAfter(a.sink.status(), ANSWER_MS, 'the status');
     } catch (error) {
       reportInternal(error);
       s = { ...s, lastError: `status unavailable: ${String(error)}` };
@@ -465,7 +465,7 @@ export const flushNow = async (): Promise<FlushResult> => {
     })();
     // Bounded as getStatus() is, with room for the hand-over and one request; the worker's calls
     // have bounds of their own, which allow for its request timeout.
-    return await (a.sink?.transport === 'worker' ? flushed : within(flushed, FLUSH_MS, () => Promise.reject(new Error(`no answer within ${FLUSH_MS} ms`))));
+    return await (a.sink?.transport === 'worker' ? flushed : rejectAfter(flushed, FLUSH_MS, 'the flush'));
   } catch (error) {
     reportInternal(error);
     return { ok: false, retryable: true, reason: String(error) };

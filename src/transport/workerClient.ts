@@ -3,7 +3,7 @@ import type { DeliveryConfig, FlushResult, WorkerApi } from '../protocol';
 import type { Sink } from './pageBuffer';
 import { CONNECT_MESSAGE } from './resolveDelivery';
 import { packRecords } from './packRecords';
-import { within } from '../lib/within';
+import { rejectAfter } from '../lib/within';
 import type { TrustedScriptUrlLike } from './options';
 
 /** Options of {@link connectWorker}. */
@@ -34,8 +34,6 @@ const PROBE_MS = 2_000;
 // idle worker, so the worker always saw a message event recently.
 const REUSE_MS = 5_000;
 
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  within(p, ms, () => Promise.reject(new Error(`[edgetrace] ${what} timed out after ${ms} ms`)));
 
 /**
  * Registers the worker script. A refusal is often a setup mistake (the script missing or
@@ -98,7 +96,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
       opts.workerUrl === false
         ? container.ready
         : register(container, opts.workerUrl as string, opts.workerScope).then(activated);
-    registration = opts.readyTimeoutMs === undefined ? await active : await withTimeout(active, opts.readyTimeoutMs, 'waiting for the service worker');
+    registration = opts.readyTimeoutMs === undefined ? await active : await rejectAfter(active, opts.readyTimeoutMs, 'waiting for the service worker');
   })();
 
   /** A connection: a MessagePort the worker exposes its API on. */
@@ -193,7 +191,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     }
     c.users++;
     try {
-      return await withTimeout(on(c, fn), ms, 'a call to the service worker');
+      return await rejectAfter(on(c, fn), ms, 'a call to the service worker');
     } catch (error) {
       // No more calls on a connection that failed one; those already waiting keep it open.
       if (cached === c) cached = undefined;

@@ -74,10 +74,8 @@ describe('setupTransport with the page outbox', () => {
       setupTransport(tracer, opts, { endpoint: opts.endpoint }, resolveTransport(opts));
       tracer.startSpan('a1').end();
       await eventually(async () => expect((await getStatus()).transport).toBe('page'));
-      const started = Date.now();
-      expect((await getStatus()).lastError).toMatch(/^status unavailable: .*no answer within 5000 ms/);
-      expect(Date.now() - started).toBeLessThan(15_000);
-      expect(await flushNow()).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('no answer within 30000 ms') });
+      expect((await getStatus()).lastError).toMatch(/^status unavailable: .*the status timed out after 5000 ms/);
+      expect(await flushNow()).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('the flush timed out after 30000 ms') });
     } finally {
       holder.close();
     }
