@@ -187,6 +187,8 @@ const priceModelCall = (span: Span): void => {
   const output = a[A.GEN_AI_OUTPUT_TOKENS];
   if (typeof input === 'number') usage.input = input;
   if (typeof output === 'number') usage.output = output;
+  // No counts, no cost: the price look-ups below would find one only to compute nothing.
+  if (usage.input === undefined && usage.output === undefined) return;
   // The dated model the provider answered with may be missing from a table keyed by the name
   // that was called (an alias such as `-latest`, a deployment name).
   const cost = priceOf(span, a['gen_ai.response.model'], usage) ?? priceOf(span, a[A.GEN_AI_REQUEST_MODEL], usage);
