@@ -2,7 +2,7 @@ import type { Generation, Span } from '../core/span';
 import type { Usage } from '../core/cost';
 import * as A from '../core/semconv';
 import { now } from '../lib/now';
-import { createSseCounter, isOutputEvent, usageFromBody, usageFromEvent } from './stream';
+import { createSseCounter, isOutputEvent, leadingType, usageFromBody, usageFromEvent } from './stream';
 
 const SSE_RE = /^\s*text\/event-stream/i;
 
@@ -17,7 +17,7 @@ const SETUP_EVENTS = 32;
  * API's `response.completed`. An app may stop reading once it has it (`break` in `for await`),
  * which cancels the stream without cutting anything short.
  */
-const LAST_EVENT_RE = /^(?:\[DONE\]$|\{\s*"type"\s*:\s*"(?:message_stop|response\.completed)")/;
+const LAST_TYPES = new Set(['message_stop', 'response.completed']);
 
 /** The generation a request runs in, whose first-token time and usage its response may fill. */
 export const generationOf = (parent: Span | undefined): Generation | undefined =>
@@ -60,7 +60,7 @@ export const generationBody = (res: Response, gen: Generation | undefined): Gene
   };
   const sse = isSse
     ? createSseCounter((data, index, end) => {
-        done ||= LAST_EVENT_RE.test(data);
+        done ||= data === '[DONE]' || LAST_TYPES.has(leadingType(data)!);
         // Without a generation the events are only counted: no usage parsing per event.
         if (!gen) return;
         if (!sawOutput && index < SETUP_EVENTS) {

@@ -600,7 +600,7 @@ export const isOutputEvent = (data: string): boolean => {
   const payload = parseJson(text) as { type?: unknown; choices?: unknown } | undefined;
   if (!payload) {
     // Cut short (a long event's start) or not JSON: a leading type still tells.
-    const type = LEADING_TYPE_RE.exec(text)?.[1];
+    const type = leadingType(text);
     return type === undefined || isDeltaType(type);
   }
   const { type, choices } = payload;
@@ -618,6 +618,9 @@ export const isOutputEvent = (data: string): boolean => {
  */
 const isDeltaType = (type: string): boolean => (type !== 'message_delta' && type.includes('delta')) || type.endsWith('partial_image');
 const LEADING_TYPE_RE = /^\{\s*"type"\s*:\s*"([^"\\]*)"/;
+
+/** The `type` an event's JSON text starts with (`{"type":"message_stop",…`), read without parsing it. */
+export const leadingType = (data: string): string | undefined => LEADING_TYPE_RE.exec(data)?.[1];
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
