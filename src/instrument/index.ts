@@ -1,5 +1,4 @@
 import type { InitOptions } from '../config';
-import { ownClock } from '../lib/now';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
@@ -52,12 +51,12 @@ const ownUrls = (opts: InitOptions): UrlPattern[] => {
  */
 export const pageContext = (opts: InitOptions, r: ResolvedInstrument): InteractionContext | undefined => {
   if (!isBrowserPage() || opts.contextManager !== undefined) return undefined;
-  return newPageContext(opts, r);
+  return newPageContext(r);
 };
 
 /** An interaction context with `init()`'s timeouts, on the app's clock made safe. */
-const newPageContext = (opts: InitOptions, r: ResolvedInstrument): InteractionContext =>
-  interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: opts.now && ownClock(opts.now) });
+const newPageContext = (r: ResolvedInstrument): InteractionContext =>
+  interactionContext({ idleMs: r.interactionIdleMs, timeoutMs: r.interactionTimeoutMs, now: r.now });
 
 /**
  * Turns on the browser instrumentations `init()` asks for (all by default) and returns one
@@ -86,7 +85,7 @@ export const setupInstrumentation = (
     // A caller's own context manager is left alone (they chose how context flows); interactions
     // then still group their own work through a context of their own.
     const given = opts.contextManager;
-    const page = ctx ?? (isInteractionContext(given) ? given : newPageContext(opts, r));
+    const page = ctx ?? (isInteractionContext(given) ? given : newPageContext(r));
     const previous = getPageContext();
     setPageContext(page);
     stops.push(() => {
@@ -112,7 +111,7 @@ export const setupInstrumentation = (
     });
     stops.push(removeProcessor);
 
-    if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: opts.now && ownClock(opts.now) }));
+    if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: r.now }));
     const g = globalThis as { [OWNER]?: object };
     if (g[OWNER] === undefined || g[OWNER] === THIS_COPY) {
       g[OWNER] = THIS_COPY;

@@ -1,5 +1,6 @@
 import { fail, MAX_WHOLE } from '../config';
 import type { UrlPattern } from '../lib/matchUrl';
+import { ownClock } from '../lib/now';
 
 /** Which browser instrumentations `init()` turns on; each is on unless set to `false`. */
 export interface InstrumentToggles {
@@ -55,6 +56,8 @@ export interface ResolvedInstrument {
   interactionIdleMs: number;
   interactionTimeoutMs: number;
   sessionTimeoutMs: number;
+  /** The app's `now` option, made safe once (see `ownClock`), for the interaction context and the session. */
+  now: (() => number) | undefined;
 }
 
 /** Default idle gap that ends an interaction: long enough for a short timer or two between awaits. */
@@ -84,7 +87,7 @@ const ms = (call: string, name: string, value: unknown, dflt: number): number =>
  * Validates the instrumentation options and fills in defaults. Throws a `TypeError` naming the
  * option, like the rest of `init()`'s validation.
  */
-export const resolveInstrument = (opts: InstrumentOptions = {}, call = 'init()'): ResolvedInstrument => {
+export const resolveInstrument = (opts: InstrumentOptions & { now?: (() => number) | undefined } = {}, call = 'init()'): ResolvedInstrument => {
   const toggles = opts.instrument;
   if (toggles !== undefined && toggles !== false && (typeof toggles !== 'object' || toggles === null)) {
     fail(call, 'instrument', 'false or an object of booleans', toggles);
@@ -105,5 +108,6 @@ export const resolveInstrument = (opts: InstrumentOptions = {}, call = 'init()')
     interactionIdleMs: idle,
     interactionTimeoutMs: timeout,
     sessionTimeoutMs: ms(call, 'sessionTimeoutMs', opts.sessionTimeoutMs, DEFAULT_SESSION_TIMEOUT_MS),
+    now: opts.now && ownClock(opts.now),
   };
 };
