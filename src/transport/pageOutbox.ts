@@ -1,6 +1,7 @@
 import type { DeliveryConfig, TelemetryRecord } from '../protocol';
 import type { Sink } from './pageBuffer';
 import { reportInternal } from '../lib/reportInternal';
+import { rejectAfter } from '../lib/within';
 // The fallback runs the worker's own outbox and flusher in the page. This file is reached only
 // through a dynamic import(), so pages with a service worker never download it; that is why it
 // may import worker/ code at run time, which src/ otherwise does not.
@@ -9,6 +10,8 @@ import { keepaliveFetch, sendTail } from './keepalive';
 
 /** Where page outboxes tell each other of a newer page's configuration. */
 const TARGET_CHANNEL = 'edgetrace-target';
+// How long getStatus() waits for the outbox's counters.
+const STATUS_MS = 5_000;
 
 /**
  * Starts the page outbox: IndexedDB and the flusher in the page, for when no service worker can
@@ -85,7 +88,9 @@ export const startPageOutbox = (config: DeliveryConfig): Sink => {
     // a flush started here would keep the page out of the back/forward cache.)
     leaving: () => tail(),
     flushNow: () => api.flushNow(),
-    status: () => api.getStatus(),
+    // Bounded: IndexedDB can be blocked for as long as another tab holds an old connection open
+    // (a pending upgrade or deletion waits for it); the worker client bounds its calls the same way.
+    status: () => rejectAfter(api.getStatus(), STATUS_MS, 'the status'),
     deadLetters: () => api.deadLetters(),
     stop: () => {
       removeEventListener('online', onOnline);
