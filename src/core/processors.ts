@@ -50,6 +50,31 @@ export const callExporter = (exporter: Exporter, records: readonly TelemetryReco
 export const backoffMs = (failures: number, baseMs: number): number => Math.min(30_000, baseMs * 2 ** Math.min(failures, 10)) * (0.5 + Math.random() / 2);
 
 /**
+ * Records per export, learned from 413s (too large): a refused batch of `n` halves the size, and
+ * the half becomes the ceiling it grows back to, doubling with each accepted batch. A single
+ * record refused alone was the cause, and with it gone the ceiling goes too.
+ */
+export const batchSizer = (max: number) => {
+  let limit = max;
+  let ceiling = max;
+  return {
+    size: (): number => limit,
+    /** Learns from the export of `n` records; true when they are to go again in halves. */
+    settled(n: number, result: ExportResult): boolean {
+      if (result.ok) limit = Math.min(ceiling, limit * 2);
+      else if (result.status === 413) {
+        if (n > 1) {
+          limit = ceiling = Math.min(ceiling, n >> 1);
+          return true;
+        }
+        ceiling = max;
+      }
+      return false;
+    },
+  };
+};
+
+/**
  * Hands each record to the exporter as soon as it ends. For tests and for runtimes that flush at
  * the end of every request anyway; elsewhere prefer `batchProcessor`.
  */
@@ -114,13 +139,7 @@ export const batchProcessor = (
   let notBefore = 0;
   /** The receiver's Retry-After, which even flush() keeps to. */
   let retryAfterUntil = 0;
-  /**
-   * Records per export. A 413 (too large) halves it, and the half becomes the `ceiling` it grows
-   * back to, doubling with each accepted batch: a receiver refused the size above. A single
-   * record refused alone was the cause, and with it gone the ceiling goes too.
-   */
-  let limit = maxBatchSize;
-  let ceiling = maxBatchSize;
+  const sizer = batchSizer(maxBatchSize);
 
   const schedule = (ms: number): void => {
     if (timer !== undefined || closed) return;
@@ -150,7 +169,7 @@ export const batchProcessor = (
   const exportOnce = (): Promise<boolean> => {
     if (inFlight) return inFlight;
     if (queue.length === 0) return Promise.resolve(true);
-    const batch = queue.splice(0, limit);
+    const batch = queue.splice(0, sizer.size());
     // The drop count rides on a copy of the batch's first span; until a receiver accepts it, it
     // stays counted here, and the records that go back to the queue are the originals.
     const sent = batch.slice();
@@ -160,23 +179,20 @@ export const batchProcessor = (
       .then((result) => {
         inFlight = undefined;
         // Too large: the batch goes back and is sent in halves, at once; one record alone is refused.
-        const split = !result.ok && result.status === 413 && batch.length > 1;
+        const split = sizer.settled(batch.length, result);
         // What the batch came to: a split is a failure that goes again.
-        const outcome: ExportResult = split ? { ...result, ok: false, retryable: true } : result;
+        const outcome: ExportResult = split && !result.ok ? { ...result, ok: false, retryable: true } : result;
         try {
           onResult?.(outcome, batch);
         } catch (error) {
           reportInternal(error);
         }
         if (!result.ok) dropped += carried;
-        if (split) limit = ceiling = batch.length >> 1;
-        else if (!result.ok && result.status === 413) ceiling = maxBatchSize;
-        else if (result.ok) limit = Math.min(ceiling, limit * 2);
         if (outcome.ok || !outcome.retryable) {
           if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
           failures = 0;
           notBefore = retryAfterUntil = 0;
-          if (queue.length) schedule(queue.length >= limit ? 0 : delayMs);
+          if (queue.length) schedule(queue.length >= sizer.size() ? 0 : delayMs);
           return true;
         }
         // Put the batch back in front, within the queue bound, and wait before the next try

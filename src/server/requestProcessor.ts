@@ -1,5 +1,5 @@
 import type { Exporter, TelemetryRecord } from '../protocol';
-import { backoffMs, callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
+import { backoffMs, batchSizer, callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
 import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 
@@ -52,13 +52,8 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   let failures = 0;
   let notBefore = 0;
   let epoch = 0;
-  /**
-   * Records per export. A 413 (too large) halves it, and the half becomes the `ceiling` it grows
-   * back to, doubling with each accepted batch, as in the batch processor; a single record refused
-   * alone was the cause, and with it gone the ceiling goes too.
-   */
-  let limit = maxBatchSize;
-  let ceiling = maxBatchSize;
+  /** Records per export, learned from 413s as the batch processor learns them. */
+  const sizer = batchSizer(maxBatchSize);
   /** The receiver's own Retry-After, which a success of an export started earlier does not lift. */
   let retryAfterUntil = 0;
   const running = new Set<Promise<void>>();
@@ -85,21 +80,17 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     pendingDrops -= carried;
     const started = epoch;
     const result = await callExporter(exporter, sent, exportTimeoutMs);
+    // A 413 also sets the size later flushes start at, rather than learn it again each time.
+    const split = sizer.settled(batch.length, result);
     if (result.ok) {
-      limit = Math.min(ceiling, limit * 2);
       if (started === epoch) failures = notBefore = 0;
       return;
     }
     pendingDrops += carried;
-    if (result.status === 413) {
-      if (batch.length > 1) {
-        // Later flushes start at the size that is left, rather than learn it again each time.
-        const half = batch.length >> 1;
-        limit = ceiling = Math.min(ceiling, half);
-        await exportBatch(batch.slice(0, half));
-        return exportBatch(batch.slice(half));
-      }
-      ceiling = maxBatchSize;
+    if (split) {
+      const half = batch.length >> 1;
+      await exportBatch(batch.slice(0, half));
+      return exportBatch(batch.slice(half));
     }
     if (!result.retryable) {
       // A refusal for good is nearly always the setup (a wrong URL, token or key), which every
@@ -135,7 +126,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     const taken = queue;
     queue = [];
     const batches: Promise<void>[] = [];
-    for (let i = 0, n = limit; i < taken.length; i += n) {
+    for (let i = 0, n = sizer.size(); i < taken.length; i += n) {
       const p = exportBatch(taken.slice(i, i + n))
         .catch(reportInternal)
         .finally(() => running.delete(p));
