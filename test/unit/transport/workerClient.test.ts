@@ -38,6 +38,7 @@ const config = { endpoint: 'https://collector.test/v1/traces' };
 
 describe('connectWorker', () => {
   afterEach(() => {
+    vi.useRealTimers();
     vi.restoreAllMocks();
     vi.unstubAllGlobals();
   });
@@ -100,25 +101,21 @@ describe('connectWorker', () => {
 
   it('without a deadline, tries a silent worker again at doubling intervals, up to a minute', async () => {
     vi.useFakeTimers();
-    try {
-      const old = silentWorker();
-      vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve({ active: old }), controller: old } });
-      const client = connectWorker({ workerUrl: false, config });
-      void client.ready.catch(() => undefined);
-      // Tries at 0, 2, 6, 14 and 30 s.
-      const contactsAt = async (ms: number): Promise<number> => {
-        await vi.advanceTimersByTimeAsync(ms);
-        return old.contacted;
-      };
-      expect(await contactsAt(1_000)).toBe(1);
-      expect(await contactsAt(1_500)).toBe(2);
-      expect(await contactsAt(3_000)).toBe(2);
-      expect(await contactsAt(1_000)).toBe(3);
-      expect(await contactsAt(9_000)).toBe(4);
-      expect(await contactsAt(16_000)).toBe(5);
-    } finally {
-      vi.useRealTimers();
-    }
+    const old = silentWorker();
+    vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve({ active: old }), controller: old } });
+    const client = connectWorker({ workerUrl: false, config });
+    void client.ready.catch(() => undefined);
+    // Tries at 0, 2, 6, 14 and 30 s.
+    const contactsAt = async (ms: number): Promise<number> => {
+      await vi.advanceTimersByTimeAsync(ms);
+      return old.contacted;
+    };
+    expect(await contactsAt(1_000)).toBe(1);
+    expect(await contactsAt(1_500)).toBe(2);
+    expect(await contactsAt(3_000)).toBe(2);
+    expect(await contactsAt(1_000)).toBe(3);
+    expect(await contactsAt(9_000)).toBe(4);
+    expect(await contactsAt(16_000)).toBe(5);
   });
 
   it('talks to the new worker once it takes over from a silent one, within the time it has', { timeout: 10_000 }, async () => {
