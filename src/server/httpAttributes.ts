@@ -34,8 +34,15 @@ const portOf = (url: URL): number | undefined => {
   return url.protocol === 'https:' ? 443 : url.protocol === 'http:' ? 80 : undefined;
 };
 
+/** What {@link serverRequestAttributes} reads of a request: a fetch `Request` has it. */
+export interface RequestHead {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+}
+
 /** Attributes of an incoming request for its SERVER span. */
-export const serverRequestAttributes = (request: Request, route: string | undefined): Record<string, unknown> => {
+export const serverRequestAttributes = (request: RequestHead, route: string | undefined): Record<string, unknown> => {
   const attrs: Record<string, unknown> = methodAttributes(request.method);
   const url = parseUrl(request.url);
   if (url) {

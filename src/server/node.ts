@@ -128,27 +128,48 @@ const bodyStream = (req: IncomingMessage, res: ServerResponse): ReadableStream<U
   );
 };
 
-/** Turns Node's request into a fetch `Request`; the body is streamed, not buffered. */
-const toRequest = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Request => {
-  const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
-  let host = typeof req.headers.host === 'string' && req.headers.host ? req.headers.host : 'localhost';
-  let url: URL;
+/** The full URL of Node's request: its target on the `Host` it came to, or on localhost. */
+export const requestUrl = (req: NodeRequestLike & { readonly socket?: object | null | undefined }): URL => {
+  const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http';
+  const host = typeof req.headers.host === 'string' && req.headers.host ? req.headers.host : 'localhost';
   try {
     // The request target is a path on this host: `//other.example/x` is a path too, never a
     // host (new URL() would read it as one, and an origin check would then trust it).
     const target = req.url ?? '/';
     const absolute = target.startsWith('/') ? undefined : new URL(target);
     const path = absolute ? absolute.pathname + absolute.search : target;
-    url = new URL(`${encrypted ? 'https' : 'http'}://${host}${path}`);
+    return new URL(`${scheme}://${host}${path}`);
   } catch {
-    host = 'localhost';
-    url = new URL(`${encrypted ? 'https' : 'http'}://localhost/`);
+    const root = new URL(`${scheme}://localhost/`);
     try {
-      url = new URL(req.url ?? '/', url);
+      return new URL(req.url ?? '/', root);
     } catch {
-      // keep the root
+      return root;
     }
   }
+};
+
+/**
+ * Work that goes on after responses (exports), tracked so that `drain()` can wait for it. A
+ * promise that rejects is told to `report`.
+ */
+export const pendingWork = (report: (error: unknown) => void): { waitUntil(promise: Promise<unknown>): void; drain(): Promise<void> } => {
+  const pending = new Set<Promise<unknown>>();
+  return {
+    waitUntil(promise) {
+      const p = Promise.resolve(promise).catch(report);
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+    },
+    async drain() {
+      while (pending.size) await Promise.all([...pending]);
+    },
+  };
+};
+
+/** Turns Node's request into a fetch `Request`; the body is streamed, not buffered. */
+const toRequest = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Request => {
+  const url = requestUrl(req);
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -228,7 +249,6 @@ const send = async (req: IncomingMessage, res: ServerResponse, response: Respons
  */
 export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<Env>, opts: NodeListenerOptions<Env> = {}): NodeListener => {
   const env = (opts.env ?? {}) as Env;
-  const pending = new Set<Promise<unknown>>();
   const report = (error: unknown): void => {
     try {
       if (opts.onError) opts.onError(error);
@@ -237,6 +257,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       // An onError that throws must not take the server down.
     }
   };
+  const work = pendingWork(report);
 
   const listener = ((req: IncomingMessage, res: ServerResponse) => {
     const abort = new AbortController();
@@ -244,11 +265,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       if (!res.writableFinished) abort.abort();
     });
     const ctx: NodeContext = {
-      waitUntil(promise) {
-        const p = Promise.resolve(promise).catch(report);
-        pending.add(p);
-        void p.finally(() => pending.delete(p));
-      },
+      waitUntil: work.waitUntil,
       passThroughOnException() {},
       clientAddress: req.socket?.remoteAddress,
     };
@@ -288,8 +305,6 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     };
     run().catch(report);
   }) as NodeListener;
-  listener.drain = async () => {
-    while (pending.size) await Promise.all([...pending]);
-  };
+  listener.drain = work.drain;
   return listener;
 };

@@ -24,18 +24,18 @@ import { findWaitUntil, type WaitUntil } from './waitUntil';
 /** Which trace-linking headers go on responses. */
 export type ResponseHeader = 'traceresponse' | 'server-timing';
 
-/** Options for {@link withTracing}. Every field is optional; tracer options apply when no `tracer` is given. */
-export interface WithTracingOptions extends TracerOptions {
+/**
+ * The options of both request wrappers, {@link withTracing} and `withNodeTracing`: the tracer's,
+ * and how requests are traced. Every field is optional; tracer options apply when no `tracer` is
+ * given.
+ */
+export interface ServerTracingOptions extends TracerOptions {
   /**
    * The tracer to record with. Default: one made by `createServerTracer()` from these options,
    * with `exporter` (or, when there is neither exporter nor processors, `fromEnv(env)`) flushed
    * once per request.
    */
   tracer?: Tracer | undefined;
-  /** The SERVER span's name. Default `"GET /route"` when `route` gives one, else `"GET"` (HTTP semantic conventions). */
-  spanName?: ((request: Request) => string) | undefined;
-  /** The matched route template, such as `/api/chat/:id`, for `http.route` and the span name. */
-  route?: ((request: Request) => string | undefined) | undefined;
   /**
    * Traces `fetch()` calls made while a request is handled, by wrapping `globalThis.fetch` once
    * (see `instrumentServerFetch`). Default true. With false, use `tracedFetch` where wanted.
@@ -53,11 +53,22 @@ export interface WithTracingOptions extends TracerOptions {
    * pages also need them exposed (`Access-Control-Expose-Headers`, `Timing-Allow-Origin`).
    */
   responseHeaders?: boolean | readonly ResponseHeader[] | undefined;
+}
+
+/** Options for {@link withTracing}. */
+export interface WithTracingOptions extends ServerTracingOptions {
+  /** The SERVER span's name. Default `"GET /route"` when `route` gives one, else `"GET"` (HTTP semantic conventions). */
+  spanName?: ((request: Request) => string) | undefined;
+  /** The matched route template, such as `/api/chat/:id`, for `http.route` and the span name. */
+  route?: ((request: Request) => string | undefined) | undefined;
   /** Used when neither the handler's `ctx` nor the platform offers `waitUntil`. */
   waitUntil?: WaitUntil | undefined;
   /** Called when the SERVER span starts, to add attributes, the user or the session from the request. */
   onRequest?: ((trace: Trace, request: Request) => void) | undefined;
 }
+
+/** Options with the per-request hooks, of either wrapper, as far as checking them goes. */
+type HookOptions = ServerTracingOptions & { spanName?: unknown; route?: unknown; onRequest?: unknown; waitUntil?: unknown };
 
 /**
  * What `withTracing` returns: the handler's own parameters, also callable as
@@ -68,9 +79,9 @@ export type TracedHandler<H> = (H extends (...args: infer P) => unknown ? (...ar
   ((request: Request, env?: any, ctx?: any) => Promise<Response>);
 
 /** Per-tracer state, built once per options (and per `env` when options come from a function). */
-interface Setup {
+export interface Setup<O = WithTracingOptions> {
   tracer: Tracer;
-  opts: WithTracingOptions;
+  opts: O;
   propagate: RequestScope['propagate'];
   headers: readonly ResponseHeader[];
   traceFetch: boolean;
@@ -81,10 +92,10 @@ const MAX_ENV_SETUPS = 8;
 
 const CALL = 'withTracing()';
 
-const toPropagate = (p: WithTracingOptions['propagateTo']): RequestScope['propagate'] => {
+const toPropagate = (p: WithTracingOptions['propagateTo'], call: string): RequestScope['propagate'] => {
   if (p === undefined || p === true) return () => true;
   if (typeof p !== 'boolean' && typeof p !== 'function' && !(Array.isArray(p) && p.every((m) => (typeof m === 'string' && m !== '') || m instanceof RegExp))) {
-    fail(CALL, 'propagateTo', 'true, false, a function of the URL, or an array of URL strings and RegExps', p);
+    fail(call, 'propagateTo', 'true, false, a function of the URL, or an array of URL strings and RegExps', p);
   }
   if (p === false) return () => false;
   if (typeof p === 'function') {
@@ -106,23 +117,23 @@ const toPropagate = (p: WithTracingOptions['propagateTo']): RequestScope['propag
   };
 };
 
-const toHeaders = (h: WithTracingOptions['responseHeaders']): readonly ResponseHeader[] => {
+const toHeaders = (h: WithTracingOptions['responseHeaders'], call: string): readonly ResponseHeader[] => {
   if (h !== undefined && typeof h !== 'boolean' && !(Array.isArray(h) && h.every((n) => n === 'traceresponse' || n === 'server-timing'))) {
-    fail(CALL, 'responseHeaders', 'true, false, or an array of "traceresponse" and "server-timing"', h);
+    fail(call, 'responseHeaders', 'true, false, or an array of "traceresponse" and "server-timing"', h);
   }
   return h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
 };
 
 /** The options that are functions or flags: a wrong type would otherwise turn tracing off at the first request, silently. */
-const checkHooks = (opts: WithTracingOptions): void => {
+const checkHooks = (opts: HookOptions, call: string): void => {
   for (const name of ['spanName', 'route', 'onRequest', 'waitUntil'] as const) {
     const v = opts[name];
-    if (v !== undefined && typeof v !== 'function') fail(CALL, name, name === 'route' ? 'a function of the request that returns the route template' : 'a function', v);
+    if (v !== undefined && typeof v !== 'function') fail(call, name, name === 'route' ? 'a function of the request that returns the route template' : 'a function', v);
   }
-  if (opts.traceFetch !== undefined && typeof opts.traceFetch !== 'boolean') fail(CALL, 'traceFetch', 'true or false', opts.traceFetch);
+  if (opts.traceFetch !== undefined && typeof opts.traceFetch !== 'boolean') fail(call, 'traceFetch', 'true or false', opts.traceFetch);
   const t = opts.tracer as Partial<Tracer> | undefined;
   if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.startSpan !== 'function' || typeof t.addProcessor !== 'function' || typeof t.flush !== 'function')) {
-    fail(CALL, 'tracer', 'a tracer from createServerTracer() or createTracer()', t);
+    fail(call, 'tracer', 'a tracer from createServerTracer() or createTracer()', t);
   }
 };
 
@@ -156,8 +167,13 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
   });
 };
 
-const setup = (opts: WithTracingOptions, env: unknown): Setup => {
-  checkHooks(opts);
+/**
+ * The tracer and the per-request settings for `opts`, checked (a mistake throws a `TypeError`
+ * naming the option and `call`). Without a tracer, exporter or processors, the exporter comes from
+ * `fromEnv()` over the process environment and `env`.
+ */
+export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL): Setup<O> => {
+  checkHooks(opts, call);
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
@@ -171,7 +187,7 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
       // Variables that do not say where to send (a missing key, a bad URL): the requests are still
       // traced, so trace headers still reach the services they call, whose own spans still join
       // up, but nothing is exported until the variables are fixed.
-      say('spans are not sent (trace headers still are)', error);
+      say(call, 'spans are not sent (trace headers still are)', error);
       envExporter = noneExporter;
     }
     tracer = createServerTracer({ ...opts, exporter: opts.exporter ?? envExporter });
@@ -180,13 +196,13 @@ const setup = (opts: WithTracingOptions, env: unknown): Setup => {
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
   if (traceFetch) instrumentServerFetch();
-  return { tracer, opts, propagate: toPropagate(opts.propagateTo), headers: toHeaders(opts.responseHeaders), traceFetch };
+  return { tracer, opts, propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call), traceFetch };
 };
 
 /** Logs a configuration mistake that only shows at a request (options from `env`), once per setup. */
-const say = (what: string, error: unknown): void => {
+const say = (call: string, what: string, error: unknown): void => {
   try {
-    console.error(`[edgetrace] withTracing(): ${what}:`, error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : error);
+    console.error(`[edgetrace] ${call}: ${what}:`, error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : error);
   } catch {
     // No console: nothing else to tell.
   }
@@ -271,7 +287,7 @@ const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined
 };
 
 /** Ends the request's trace and exports it: through waitUntil, else held for at most FLUSH_HOLD_MS. */
-const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): Promise<void> => {
+export const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): Promise<void> => {
   endTrace(tracer, trace, waitUntil);
   if (waitUntil) waitUntil(flush(tracer));
   else await held(tracer);
@@ -314,17 +330,17 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   // Static options are checked now, so mistakes surface at start-up: in full when they say where
   // spans go, else all but the variables the first request's env brings.
   if (typeof options === 'object') {
-    if (options.tracer || options.exporter || options.processors?.length) single = setup(options, undefined);
+    if (options.tracer || options.exporter || options.processors?.length) single = setupTracing(options, undefined);
     else {
-      checkHooks(options);
-      toPropagate(options.propagateTo);
-      toHeaders(options.responseHeaders);
+      checkHooks(options, CALL);
+      toPropagate(options.propagateTo, CALL);
+      toHeaders(options.responseHeaders, CALL);
       resolveConfig(options, CALL);
     }
   }
 
   const configFailed = (error: unknown): null => {
-    say('tracing is off for this handler', error);
+    say(CALL, 'tracing is off for this handler', error);
     return null;
   };
   const resolve = (env: unknown): Setup | null => {
@@ -332,7 +348,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     if (!keyed) {
       if (single === undefined) {
         try {
-          single = setup(typeof options === 'function' ? options(env) : options, env);
+          single = setupTracing(typeof options === 'function' ? options(env) : options, env);
         } catch (error) {
           single = configFailed(error);
         }
@@ -346,7 +362,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       // a few distinct objects the last setup is reused.
       if (envSetups >= MAX_ENV_SETUPS && lastSetup !== undefined) return lastSetup;
       try {
-        s = setup((options as (env: unknown) => WithTracingOptions)(env), env);
+        s = setupTracing((options as (env: unknown) => WithTracingOptions)(env), env);
       } catch (error) {
         s = configFailed(error);
       }
@@ -409,7 +425,7 @@ const startRoot = (s: Setup, request: Request): Trace => {
 };
 
 /** The trace-linking headers for `trace`, as configured. */
-const linkHeaders = (s: Setup, trace: Trace): [string, string][] => {
+export const linkHeaders = (s: Setup, trace: Trace): [string, string][] => {
   if (s.headers.length === 0) return [];
   const value = formatTraceparent(trace);
   return s.headers.map((h) => (h === 'traceresponse' ? ['traceresponse', value] : ['server-timing', `traceparent;desc="${value}"`]));
