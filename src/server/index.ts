@@ -6,6 +6,7 @@ export { requestProcessor } from './requestProcessor';
 export { serverContext, requestSpan, requestTrace } from './scope';
 export { tracedFetch, instrumentServerFetch } from './fetch';
 export { toNodeListener } from './node';
+export { withNodeTracing } from './nodeTracing';
 export { fromEnv, parseOtlpHeaders, otlpTracesUrl } from './fromEnv';
 export { createJsonlExporter } from './jsonl';
 export { createCollector } from './collector/createCollector';
@@ -20,7 +21,8 @@ export { createMemoryExporter } from '../export/memory';
 export { noneExporter } from '../export/none';
 export { alsContext } from '../core/context';
 
-export type { WithTracingOptions, ResponseHeader, TracedHandler } from './withTracing';
+export type { WithTracingOptions, ServerTracingOptions, ResponseHeader, TracedHandler } from './withTracing';
+export type { NodeTracingOptions } from './nodeTracing';
 export type { ServerTracerOptions } from './serverTracer';
 export type { RequestProcessor, RequestProcessorOptions } from './requestProcessor';
 export type { RequestScope } from './scope';

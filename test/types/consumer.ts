@@ -8,7 +8,8 @@ import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
 import { otelTracer, otelTracerProvider } from 'edgetrace/otel';
 import { createServer } from 'node:http';
-import { fromEnv, requestSpan, requestTrace, toNodeListener, withTracing } from 'edgetrace/server';
+import { fromEnv, requestSpan, requestTrace, toNodeListener, withNodeTracing, withTracing } from 'edgetrace/server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // @ts-expect-error serviceName is a string
 init({ serviceName: 1 });
@@ -46,6 +47,14 @@ const listener = toNodeListener(handler);
 createServer(listener).close();
 // @ts-expect-error a Node listener takes (req, res)
 listener('not a request');
+
+// withNodeTracing keeps the listener's own parameters, and its hooks get the listener's request.
+const app = (req: IncomingMessage & { user?: string }, res: ServerResponse): void => void res.end(req.user);
+const tracedApp = withNodeTracing(app, { route: (req) => (req.user ? '/me' : undefined), exporter: fromEnv(process.env) });
+createServer(tracedApp).close();
+void tracedApp.drain();
+// @ts-expect-error route returns a string or undefined
+withNodeTracing(app, { route: () => 42 });
 
 void installTraceWorker;
 void instrumentVitals;

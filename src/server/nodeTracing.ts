@@ -1,0 +1,217 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Trace } from '../core/trace';
+import { extract } from '../propagation/index';
+import { joinHeader } from '../propagation/carrier';
+import { reportInternal } from '../lib/reportInternal';
+import { errorType, serverRequestAttributes, spanMethod } from './httpAttributes';
+import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
+import { runInScope } from './scope';
+import type { WaitUntil } from './waitUntil';
+import { endAndFlush, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+
+/** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
+export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
+  /** The SERVER span's name, when the request arrives. Default `"GET /route"` once the route is known, else `"GET"`. */
+  spanName?: ((req: Req) => string) | undefined;
+  /**
+   * The matched route template, such as `/users/:id`, for `http.route` and the span name; asked
+   * when the response has been sent, after the app's router has run. Default: Express's
+   * (`req.baseUrl` + `req.route.path`), else what the app set as the span's `http.route`.
+   */
+  route?: ((req: Req) => string | undefined) | undefined;
+  /** Called when the SERVER span starts, to add attributes, the user or the session from the request. */
+  onRequest?: ((trace: Trace, req: Req) => void) | undefined;
+}
+
+/** The request type a listener declares, or Node's by its shape. */
+type ReqOf<L> = L extends (req: infer R, ...rest: any[]) => unknown ? (unknown extends R ? NodeRequestLike : R) : NodeRequestLike;
+
+type NodeSetup = Setup<NodeTracingOptions<any>>;
+
+const CALL = 'withNodeTracing()';
+
+/** Requests already traced by a listener: one wrapped twice records them once. */
+const seen = new WeakSet<object>();
+
+/** Runs `hook`; a hook of the app's that throws is reported, and counts as not given. */
+const ask = <A extends unknown[], R>(hook: ((...args: A) => R) | undefined, ...args: A): R | undefined => {
+  if (!hook) return undefined;
+  try {
+    return hook(...args);
+  } catch (error) {
+    reportInternal(error);
+    return undefined;
+  }
+};
+
+/** Express's matched routes, by request: the routers' mount path and the route's own path. */
+const expressRoutes = new WeakMap<object, string>();
+
+/**
+ * Notes Express's route when its router sets `req.route`, with `req.baseUrl` as it is then:
+ * when the response ends, an error or a 404 has taken the request back out of the mounted
+ * routers, and `req.baseUrl` no longer says where the route was.
+ */
+const watchExpressRoute = (req: IncomingMessage): void => {
+  if (Object.prototype.hasOwnProperty.call(req, 'route')) return;
+  let route: unknown;
+  Object.defineProperty(req, 'route', {
+    configurable: true,
+    enumerable: true,
+    get: () => route,
+    set(value: { path?: unknown } | undefined) {
+      route = value;
+      try {
+        const path = value?.path;
+        if (typeof path !== 'string') return;
+        const base = (req as { baseUrl?: unknown }).baseUrl;
+        expressRoutes.set(req, typeof base === 'string' && base ? (path === '/' ? base : base + path) : path);
+      } catch (error) {
+        reportInternal(error);
+      }
+    },
+  });
+};
+
+/**
+ * Node calls `req` and `res` listeners from the socket's callbacks, outside the request's async
+ * context: a body parser's `end` listener, and the route handler it calls, would see no current
+ * span. Every event of the two is emitted inside the context the listener was called in instead.
+ */
+const keepContext = (req: IncomingMessage, res: ServerResponse): void => {
+  try {
+    // Static since Node 18.16; runtimes whose AsyncLocalStorage lacks it keep Node's behaviour.
+    const snapshot = (AsyncLocalStorage as { snapshot?: () => <R>(fn: () => R) => R }).snapshot;
+    if (typeof snapshot !== 'function') return;
+    const inContext = snapshot();
+    for (const emitter of [req, res] as { emit: (...args: unknown[]) => boolean }[]) {
+      const emit = emitter.emit;
+      emitter.emit = function (this: unknown, ...args: unknown[]) {
+        return inContext(() => emit.apply(this, args));
+      };
+    }
+  } catch (error) {
+    reportInternal(error);
+  }
+};
+
+/** Records how the response went, once it has been sent or the client went away. */
+const settle = (s: NodeSetup, trace: Trace, req: IncomingMessage, res: ServerResponse, sent: boolean, firstName: string): void => {
+  if (res.headersSent) {
+    const status = res.statusCode;
+    trace.setAttribute('http.response.status_code', status);
+    // A server's span is an error only for 5xx; a 4xx is the client's mistake (semantic conventions).
+    if (status >= 500) {
+      // A throw already named its type.
+      if (trace.attrs['error.type'] === undefined) trace.setAttribute('error.type', String(status));
+      trace.setStatus('error', `HTTP ${status}`);
+    }
+    const length = Number(res.getHeader('content-length'));
+    if (Number.isSafeInteger(length) && length >= 0) trace.setAttribute('http.response.body.size', length);
+  }
+  if (!sent) trace.setAttribute('edgetrace.response.cancelled', true);
+  const given = ask(s.opts.route, req) ?? expressRoutes.get(req) ?? trace.attrs['http.route'];
+  if (typeof given !== 'string' || !given) return;
+  trace.setAttribute('http.route', given);
+  // A name the app chose (spanName, or the trace's update() in onRequest) stays.
+  if (s.opts.spanName || trace.name !== firstName) return;
+  const name = `${firstName} ${given}`;
+  if (trace.isTraceRoot()) trace.update({ name });
+  else trace.updateName(name);
+};
+
+/** Starts the request's SERVER span, and ends it with the response. */
+const start = (s: NodeSetup, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil): Trace | undefined => {
+  // Not Node's request and response (a test double, another server's objects): not traced.
+  if (typeof req?.headers !== 'object' || req.headers === null || typeof res?.once !== 'function' || typeof res.setHeader !== 'function' || seen.has(req)) {
+    return undefined;
+  }
+  seen.add(req);
+  watchExpressRoute(req);
+  const { tracer, opts } = s;
+  const method = typeof req.method === 'string' ? req.method : 'GET';
+  const headers = req.headers;
+  const attributes = serverRequestAttributes({ method, url: requestUrl(req).href, headers: { get: (name) => joinHeader(headers[name]) ?? null } }, undefined);
+  const peer = req.socket?.remoteAddress;
+  if (peer) {
+    attributes['network.peer.address'] = peer;
+    // Without a proxy's header naming the client, the peer is the client.
+    attributes['client.address'] ??= peer;
+  }
+  if (req.httpVersion) attributes['network.protocol.version'] = req.httpVersion;
+  const firstName = spanMethod(method);
+  const named = ask(opts.spanName, req);
+  const { context, baggage } = extract(headers);
+  const trace = tracer.createTrace({ name: typeof named === 'string' && named ? named : firstName, kind: 'server', parent: context, baggage, attributes });
+  ask(opts.onRequest, trace, req);
+  if (!res.headersSent) for (const [name, value] of linkHeaders(s, trace)) res.setHeader(name, value);
+  let done = false;
+  const end = (sent: boolean): void => {
+    if (done) return;
+    done = true;
+    try {
+      settle(s, trace, req, res, sent, firstName);
+    } catch (error) {
+      reportInternal(error);
+    }
+    void endAndFlush(tracer, trace, waitUntil);
+  };
+  res.once('finish', () => end(true));
+  // Before 'finish': the client went away first, or the app destroyed the response.
+  res.once('close', () => end(res.writableFinished));
+  return trace;
+};
+
+/**
+ * Traces a Node `http` request listener, `(req, res) => void`: an Express or Connect app, Koa's
+ * `app.callback()`, the handler Fastify's `serverFactory` is given, Next.js's request handler.
+ * Each request gets a SERVER span (HTTP semantic conventions) that continues the incoming
+ * `traceparent`, is current while the app handles it (also in its `req`/`res` event listeners,
+ * so after a body parser), makes the `fetch()` calls inside it CLIENT spans that carry the trace,
+ * and ends when the response has been sent, with its status, or when the client went away.
+ * `req` and `res` are the app's own objects, not copies.
+ *
+ * Each request's spans are exported when it ends, beside the next requests; `drain()` waits for
+ * those exports, before exit. Options are those of `withTracing`, with `spanName`, `route` and
+ * `onRequest` taking Node's request; mistakes in them throw a `TypeError` here, naming the option.
+ * Without an exporter, tracer or processors, the exporter comes from `fromEnv(process.env)`.
+ */
+export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
+  listener: L,
+  options: NodeTracingOptions<ReqOf<L>> = {},
+): NodeListener => {
+  if (typeof listener !== 'function') {
+    throw new TypeError(`[edgetrace] ${CALL}: "listener" must be a request listener, (req, res) => void, got ${String(listener)}.`);
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`[edgetrace] ${CALL}: "options" must be an object, got ${String(options)}.`);
+  }
+  const s: NodeSetup = setupTracing(options, undefined, CALL);
+  const work = pendingWork(reportInternal);
+  const traced = function (this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
+    let root: Trace | undefined;
+    try {
+      root = start(s, req, res, work.waitUntil);
+    } catch (error) {
+      reportInternal(error);
+    }
+    if (!root) return listener.call(this, req, res);
+    const trace = root;
+    const { tracer } = s;
+    return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+      tracer.withSpan(trace, () => {
+        keepContext(req, res);
+        try {
+          return listener.call(this, req, res);
+        } catch (error) {
+          // Passed on unchanged; the span ends when the response does (or the client goes).
+          trace.recordError(error);
+          trace.setAttribute('error.type', errorType(error));
+          throw error;
+        }
+      }),
+    );
+  };
+  return Object.assign(traced, { drain: work.drain }) as unknown as NodeListener;
+};

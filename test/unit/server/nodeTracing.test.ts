@@ -1,0 +1,317 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Koa from 'koa';
+import Router from '@koa/router';
+import Fastify from 'fastify';
+import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { withNodeTracing } from '../../../src/server/nodeTracing';
+import type { NodeListener } from '../../../src/server/node';
+import { requestSpan, requestTrace } from '../../../src/server/scope';
+import { startReceiver, type Receiver } from './loopback';
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT = '00f067aa0ba902b7';
+const TRACEPARENT = `00-${TRACE}-${PARENT}-01`;
+
+/** An exporter that keeps what it is given; `delayMs` holds each export that long. */
+const recorder = (delayMs = 0) => {
+  const records: TelemetryRecord[] = [];
+  let exports = 0;
+  const exporter: Exporter = {
+    export: async (batch) => {
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      records.push(...batch);
+      exports++;
+      return { ok: true };
+    },
+  };
+  const spans = (): SpanRecord[] => records.filter((r): r is SpanRecord => r.rec === 'span');
+  return { exporter, spans, exports: () => exports };
+};
+
+let server: Server | undefined;
+let rx: Receiver;
+
+beforeAll(async () => {
+  rx = await startReceiver();
+});
+afterAll(async () => {
+  await rx.close();
+});
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+  rx.received.length = 0;
+});
+
+const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
+  server = createServer(listener);
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
+};
+
+const serverSpan = (spans: SpanRecord[]): SpanRecord => {
+  const found = spans.filter((s) => s.kind === 'server');
+  expect(found).toHaveLength(1);
+  return found[0]!;
+};
+
+describe('withNodeTracing', () => {
+  it('records a SERVER span that continues the incoming trace, with the response status', async () => {
+    const { exporter, spans } = recorder();
+    const traced = withNodeTracing(
+      (req, res) => {
+        res.statusCode = 201;
+        res.setHeader('content-length', '2');
+        res.end('ok');
+      },
+      { exporter, responseHeaders: ['traceresponse'] },
+    );
+    const base = await listen(traced);
+    const res = await fetch(`${base}/items?token=secret`, { headers: { traceparent: TRACEPARENT, 'user-agent': 'probe/1' } });
+    expect(await res.text()).toBe('ok');
+    await traced.drain();
+    const span = serverSpan(spans());
+    expect(span.traceId).toBe(TRACE);
+    expect(span.parentId).toBe(PARENT);
+    expect(span.name).toBe('GET');
+    expect(span.attrs).toMatchObject({
+      'http.request.method': 'GET',
+      'url.path': '/items',
+      'http.response.status_code': 201,
+      'http.response.body.size': 2,
+      'user_agent.original': 'probe/1',
+      'client.address': '127.0.0.1',
+      'network.peer.address': '127.0.0.1',
+      'network.protocol.version': '1.1',
+    });
+    // Query values are redacted as everywhere else.
+    expect(String(span.attrs['url.full'])).not.toContain('secret');
+    expect(res.headers.get('traceresponse')).toBe(`00-${TRACE}-${span.spanId}-01`);
+  });
+
+  it('keeps the request current in req/res listeners, so spans and fetches after the body join it', async () => {
+    const { exporter, spans } = recorder();
+    const traced = withNodeTracing(
+      (req, res) => {
+        let size = 0;
+        req.on('data', (chunk: Buffer) => (size += chunk.length));
+        req.on('end', () => {
+          // The 'end' listener runs from the socket's callbacks, outside the listener's call.
+          const parent = requestSpan();
+          void parent!.span('read', async () => {
+            await fetch(`${rx.base}/downstream`);
+            res.end(`got ${size}`);
+          });
+        });
+      },
+      { exporter },
+    );
+    const base = await listen(traced);
+    const res = await fetch(base, { method: 'POST', body: 'x'.repeat(300_000) });
+    expect(await res.text()).toBe('got 300000');
+    await traced.drain();
+    const all = spans();
+    const root = serverSpan(all);
+    const read = all.find((s) => s.name === 'read')!;
+    const client = all.find((s) => s.kind === 'client')!;
+    expect(read.parentId).toBe(root.spanId);
+    expect(client.parentId).toBe(read.spanId);
+    expect(rx.received[0]!.headers.traceparent).toMatch(new RegExp(`^00-${root.traceId}-${client.spanId}-0[13]$`));
+  });
+
+  it('names the span from the Express route, also under a mounted router and after express.json()', async () => {
+    const { exporter, spans } = recorder();
+    const app = express();
+    const api = express.Router();
+    api.post('/users/:id', express.json(), async (req, res) => {
+      await new Promise((r) => setTimeout(r, 5));
+      const inner = requestSpan()!.startSpan('load');
+      inner.end();
+      res.json({ id: req.params.id, name: (req.body as { name: string }).name });
+    });
+    api.get('/fail', () => {
+      throw new Error('broken');
+    });
+    app.use('/api', api);
+    const traced = withNodeTracing(app, { exporter });
+    const base = await listen(traced);
+    const res = await fetch(`${base}/api/users/7`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ada"}' });
+    expect(await res.json()).toEqual({ id: '7', name: 'ada' });
+    expect((await fetch(`${base}/api/fail`)).status).toBe(500);
+    expect((await fetch(`${base}/nowhere`)).status).toBe(404);
+    await traced.drain();
+    const servers = spans().filter((s) => s.kind === 'server');
+    expect(servers.map((s) => s.name)).toEqual(['POST /api/users/:id', 'GET /api/fail', 'GET']);
+    const [ok, failed, missing] = servers;
+    expect(ok!.attrs['http.route']).toBe('/api/users/:id');
+    expect(spans().find((s) => s.name === 'load')!.parentId).toBe(ok!.spanId);
+    expect(failed!.status.code).toBe('error');
+    expect(failed!.attrs['error.type']).toBe('500');
+    expect(missing!.attrs['http.response.status_code']).toBe(404);
+    expect(missing!.status.code).toBe('unset');
+    expect(missing!.attrs['http.route']).toBeUndefined();
+  });
+
+  it('traces a Koa app, with the route the app reports', async () => {
+    const { exporter, spans } = recorder();
+    const app = new Koa();
+    const router = new Router();
+    app.use(async (ctx, next) => {
+      await next();
+      requestTrace()?.setAttribute('http.route', (ctx as { _matchedRoute?: string })._matchedRoute);
+    });
+    router.get('/books/:id', async (ctx) => {
+      await fetch(`${rx.base}/book`);
+      ctx.body = { id: ctx.params.id };
+    });
+    app.use(router.routes());
+    const traced = withNodeTracing(app.callback(), { exporter });
+    const base = await listen(traced);
+    expect(await (await fetch(`${base}/books/3`)).json()).toEqual({ id: '3' });
+    await traced.drain();
+    const root = serverSpan(spans());
+    expect(root.name).toBe('GET /books/:id');
+    expect(root.attrs['http.response.status_code']).toBe(200);
+    const client = spans().find((s) => s.kind === 'client')!;
+    expect(client.parentId).toBe(root.spanId);
+    expect(rx.received[0]!.headers.traceparent).toContain(root.traceId);
+  });
+
+  it('traces Fastify through serverFactory', async () => {
+    const { exporter, spans } = recorder();
+    let traced: NodeListener | undefined;
+    const app = Fastify({
+      serverFactory: (handler) => {
+        traced = withNodeTracing(handler, { exporter });
+        return createServer(traced);
+      },
+    });
+    app.addHook('onRequest', async (request) => {
+      requestTrace()?.setAttribute('http.route', request.routeOptions.url);
+    });
+    app.get('/orders/:id', async (request) => {
+      const child = requestSpan()!.startSpan('lookup');
+      child.end();
+      return { id: (request.params as { id: string }).id };
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      expect(await (await fetch(`${base}/orders/9`, { headers: { traceparent: TRACEPARENT } })).json()).toEqual({ id: '9' });
+      await traced!.drain();
+    } finally {
+      await app.close();
+    }
+    const root = serverSpan(spans());
+    expect(root.name).toBe('GET /orders/:id');
+    expect(root.traceId).toBe(TRACE);
+    expect(spans().find((s) => s.name === 'lookup')!.parentId).toBe(root.spanId);
+  });
+
+  it('marks a request the client left before the response as cancelled', async () => {
+    const { exporter, spans } = recorder();
+    let arrived!: () => void;
+    const seen = new Promise<void>((r) => (arrived = r));
+    const traced = withNodeTracing(() => arrived(), { exporter });
+    const base = await listen(traced);
+    const url = new URL(base);
+    const req = httpRequest({ host: url.hostname, port: url.port, path: '/slow' });
+    req.on('error', () => undefined);
+    req.end();
+    await seen;
+    req.destroy();
+    for (let i = 0; i < 100 && spans().length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      await traced.drain();
+    }
+    const span = serverSpan(spans());
+    expect(span.attrs['edgetrace.response.cancelled']).toBe(true);
+    expect(span.attrs['http.response.status_code']).toBeUndefined();
+  });
+
+  it('passes a throw from the listener on unchanged and records it', async () => {
+    const { exporter, spans } = recorder();
+    const boom = new TypeError('listener failed');
+    const traced = withNodeTracing(() => {
+      throw boom;
+    }, { exporter });
+    const caught: unknown[] = [];
+    const base = await listen((req, res) => {
+      try {
+        traced(req, res);
+      } catch (error) {
+        caught.push(error);
+        res.statusCode = 500;
+        res.end();
+      }
+    });
+    expect((await fetch(base)).status).toBe(500);
+    await traced.drain();
+    expect(caught).toEqual([boom]);
+    const span = serverSpan(spans());
+    expect(span.status.code).toBe('error');
+    expect(span.attrs['error.type']).toBe('TypeError');
+    expect(span.events.map((e) => e.name)).toContain('exception');
+  });
+
+  it('serves as usual when its hooks throw, and traces a request once when wrapped twice', async () => {
+    const { exporter, spans } = recorder();
+    const inner = withNodeTracing((req, res) => res.end('fine'), { exporter });
+    const traced = withNodeTracing(inner, {
+      exporter,
+      spanName: () => {
+        throw new Error('spanName');
+      },
+      onRequest: () => {
+        throw new Error('onRequest');
+      },
+      route: () => {
+        throw new Error('route');
+      },
+    });
+    const base = await listen(traced);
+    expect(await (await fetch(base)).text()).toBe('fine');
+    await traced.drain();
+    await inner.drain();
+    expect(serverSpan(spans()).name).toBe('GET');
+  });
+
+  it('takes spanName and route from the options', async () => {
+    const { exporter, spans } = recorder();
+    const traced = withNodeTracing((req, res) => res.end(), {
+      exporter,
+      spanName: (req) => `custom ${req.url}`,
+      route: () => '/r/:id',
+    });
+    const base = await listen(traced);
+    await (await fetch(`${base}/r/1`)).text();
+    await traced.drain();
+    const span = serverSpan(spans());
+    // A name the app chose stays; the route is still recorded.
+    expect(span.name).toBe('custom /r/1');
+    expect(span.attrs['http.route']).toBe('/r/:id');
+  });
+
+  it('drain() waits for the exports still running', async () => {
+    const { exporter, exports } = recorder(200);
+    const traced = withNodeTracing((req, res) => res.end('x'), { exporter });
+    const base = await listen(traced);
+    await (await fetch(base)).text();
+    // The response did not wait for the export.
+    expect(exports()).toBe(0);
+    await traced.drain();
+    expect(exports()).toBe(1);
+  });
+
+  it('throws at wrap time, naming the option', () => {
+    const { exporter } = recorder();
+    expect(() => withNodeTracing((() => undefined) as never, { exporter, route: '/users/:id' as never })).toThrow(/withNodeTracing\(\): "route" must be/);
+    expect(() => withNodeTracing((() => undefined) as never, { exporter, propagateTo: 5 as never })).toThrow(/withNodeTracing\(\): "propagateTo"/);
+    expect(() => withNodeTracing('app' as never)).toThrow(/"listener" must be a request listener/);
+    expect(() => withNodeTracing((() => undefined) as never, null as never)).toThrow(/"options" must be an object/);
+  });
+});
