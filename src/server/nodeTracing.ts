@@ -1,5 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncResource as NodeAsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { builtin } from './builtin';
 import type { Trace } from '../core/trace';
 import { extract } from '../propagation/index';
 import { joinHeader } from '../propagation/carrier';
@@ -47,31 +48,31 @@ const ask = <A extends unknown[], R>(hook: ((...args: A) => R) | undefined, ...a
 
 /** Express's matched routes, by request: the routers' mount path and the route's own path. */
 const expressRoutes = new WeakMap<object, string>();
+const kRoute = Symbol('route');
 
 /**
- * Notes Express's route when its router sets `req.route`, with `req.baseUrl` as it is then:
+ * `req.route` as Express's router sets it, noting the route with `req.baseUrl` as it is then:
  * when the response ends, an error or a 404 has taken the request back out of the mounted
- * routers, and `req.baseUrl` no longer says where the route was.
+ * routers, and `req.baseUrl` no longer says where the route was. One accessor pair for every
+ * request, so they all keep one shape.
  */
-const watchExpressRoute = (req: IncomingMessage): void => {
-  if (Object.prototype.hasOwnProperty.call(req, 'route')) return;
-  let route: unknown;
-  Object.defineProperty(req, 'route', {
-    configurable: true,
-    enumerable: true,
-    get: () => route,
-    set(value: { path?: unknown } | undefined) {
-      route = value;
-      try {
-        const path = value?.path;
-        if (typeof path !== 'string') return;
-        const base = (req as { baseUrl?: unknown }).baseUrl;
-        expressRoutes.set(req, typeof base === 'string' && base ? (path === '/' ? base : base + path) : path);
-      } catch (error) {
-        reportInternal(error);
-      }
-    },
-  });
+const routeProperty: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: { [kRoute]?: unknown }) {
+    return this[kRoute];
+  },
+  set(this: { [kRoute]?: unknown; baseUrl?: unknown }, value: { path?: unknown } | undefined) {
+    this[kRoute] = value;
+    try {
+      const path = value?.path;
+      if (typeof path !== 'string') return;
+      const base = this.baseUrl;
+      expressRoutes.set(this, typeof base === 'string' && base ? (path === '/' ? base : base + path) : path);
+    } catch (error) {
+      reportInternal(error);
+    }
+  },
 };
 
 /**
@@ -81,14 +82,16 @@ const watchExpressRoute = (req: IncomingMessage): void => {
  */
 const keepContext = (req: IncomingMessage, res: ServerResponse): void => {
   try {
-    // Static since Node 18.16; runtimes whose AsyncLocalStorage lacks it keep Node's behaviour.
-    const snapshot = (AsyncLocalStorage as { snapshot?: () => <R>(fn: () => R) => R }).snapshot;
-    if (typeof snapshot !== 'function') return;
-    const inContext = snapshot();
+    // Taken from the runtime, not imported: the entry also loads where `node:async_hooks` has
+    // AsyncLocalStorage only (Vercel Edge). In Node 20, AsyncLocalStorage.snapshot() would cost
+    // a request several times more.
+    const Resource = builtin<{ AsyncResource?: typeof NodeAsyncResource }>('node:async_hooks')?.AsyncResource;
+    if (typeof Resource !== 'function') return;
+    const scope = new Resource('edgetrace.request');
     for (const emitter of [req, res] as { emit: (...args: unknown[]) => boolean }[]) {
       const emit = emitter.emit;
       emitter.emit = function (this: unknown, ...args: unknown[]) {
-        return inContext(() => emit.apply(this, args));
+        return scope.runInAsyncScope(emit, this, ...args);
       };
     }
   } catch (error) {
@@ -128,7 +131,7 @@ const start = (s: NodeSetup, req: IncomingMessage, res: ServerResponse, waitUnti
     return undefined;
   }
   seen.add(req);
-  watchExpressRoute(req);
+  if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
   const { tracer, opts } = s;
   const method = typeof req.method === 'string' ? req.method : 'GET';
   const headers = req.headers;
