@@ -4,6 +4,7 @@ export { withTracing } from './withTracing';
 export { createServerTracer } from './serverTracer';
 export { requestProcessor } from './requestProcessor';
 export { serverContext, requestSpan, requestTrace } from './scope';
+export { setRoute } from './route';
 export { tracedFetch, instrumentServerFetch } from './fetch';
 export { toNodeListener } from './node';
 export { withNodeTracing } from './nodeTracing';

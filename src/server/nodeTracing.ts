@@ -5,6 +5,9 @@ import type { Trace } from '../core/trace';
 import { extract } from '../propagation/index';
 import { joinHeader } from '../propagation/carrier';
 import { reportInternal } from '../lib/reportInternal';
+import { guard } from '../lib/guard';
+import { hasNoBody } from '../lib/hasNoBody';
+import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, spanMethod } from './httpAttributes';
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
 import { runInScope } from './scope';
@@ -17,8 +20,9 @@ export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracing
   spanName?: ((req: Req) => string) | undefined;
   /**
    * The matched route template, such as `/users/:id`, for `http.route` and the span name; asked
-   * when the response has been sent, after the app's router has run. Default: Express's
-   * (`req.baseUrl` + `req.route.path`), else what the app set as the span's `http.route`.
+   * when the response has been sent or the client went away, after the app's router has run.
+   * Default: Express's route (`req.baseUrl` + `req.route.path`) as soon as its router matches,
+   * else what the app tells `setRoute()`.
    */
   route?: ((req: Req) => string | undefined) | undefined;
   /** Called when the SERVER span starts, to add attributes, the user or the session from the request. */
@@ -32,29 +36,24 @@ type NodeSetup = Setup<NodeTracingOptions<any>>;
 
 const CALL = 'withNodeTracing()';
 
-/** Requests already traced by a listener: one wrapped twice records them once. */
-const seen = new WeakSet<object>();
+/** Requests being traced, with their trace: a listener wrapped twice records them once. */
+const requests = new WeakMap<object, Trace>();
 
-/** Runs `hook`; a hook of the app's that throws is reported, and counts as not given. */
-const ask = <A extends unknown[], R>(hook: ((...args: A) => R) | undefined, ...args: A): R | undefined => {
-  if (!hook) return undefined;
-  try {
-    return hook(...args);
-  } catch (error) {
-    reportInternal(error);
-    return undefined;
-  }
-};
+/** The options' hooks, each guarded once: one that throws is reported and counts as not given. */
+interface Hooks {
+  spanName: ((req: unknown) => string | undefined) | undefined;
+  route: ((req: unknown) => string | undefined) | undefined;
+  onRequest: ((trace: Trace, req: unknown) => void) | undefined;
+}
 
-/** Express's matched routes, by request: the routers' mount path and the route's own path. */
-const expressRoutes = new WeakMap<object, string>();
 const kRoute = Symbol('route');
 
 /**
- * `req.route` as Express's router sets it, noting the route with `req.baseUrl` as it is then:
- * when the response ends, an error or a 404 has taken the request back out of the mounted
- * routers, and `req.baseUrl` no longer says where the route was. One accessor pair for every
- * request, so they all keep one shape.
+ * `req.route` as Express's router sets it, before the route's handlers run: the route, with the
+ * routers' mount path (`req.baseUrl`) as it is then, names the request from there on. (When the
+ * response ends, an error or a 404 has taken the request back out of the mounted routers, and
+ * `req.baseUrl` no longer says where the route was.) One accessor pair for every request, so
+ * they all keep one shape.
  */
 const routeProperty: PropertyDescriptor = {
   configurable: true,
@@ -66,9 +65,10 @@ const routeProperty: PropertyDescriptor = {
     this[kRoute] = value;
     try {
       const path = value?.path;
-      if (typeof path !== 'string') return;
+      const trace = requests.get(this);
+      if (typeof path !== 'string' || !trace) return;
       const base = this.baseUrl;
-      expressRoutes.set(this, typeof base === 'string' && base ? (path === '/' ? base : base + path) : path);
+      routeTrace(trace, typeof base === 'string' && base ? (path === '/' ? base : base + path) : path);
     } catch (error) {
       reportInternal(error);
     }
@@ -80,12 +80,14 @@ const routeProperty: PropertyDescriptor = {
  * context: a body parser's `end` listener, and the route handler it calls, would see no current
  * span. Every event of the two is emitted inside the context the listener was called in instead.
  */
+let Resource: typeof NodeAsyncResource | null | undefined;
+
 const keepContext = (req: IncomingMessage, res: ServerResponse): void => {
   try {
     // Taken from the runtime, not imported: the entry also loads where `node:async_hooks` has
     // AsyncLocalStorage only (Vercel Edge). In Node 20, AsyncLocalStorage.snapshot() would cost
     // a request several times more.
-    const Resource = builtin<{ AsyncResource?: typeof NodeAsyncResource }>('node:async_hooks')?.AsyncResource;
+    Resource ??= builtin<{ AsyncResource?: typeof NodeAsyncResource }>('node:async_hooks')?.AsyncResource ?? null;
     if (typeof Resource !== 'function') return;
     const scope = new Resource('edgetrace.request');
     for (const emitter of [req, res] as { emit: (...args: unknown[]) => boolean }[]) {
@@ -100,7 +102,7 @@ const keepContext = (req: IncomingMessage, res: ServerResponse): void => {
 };
 
 /** Records how the response went, once it has been sent or the client went away. */
-const settle = (s: NodeSetup, trace: Trace, req: IncomingMessage, res: ServerResponse, sent: boolean, firstName: string): void => {
+const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerResponse, sent: boolean): void => {
   if (res.headersSent) {
     const status = res.statusCode;
     trace.setAttribute('http.response.status_code', status);
@@ -111,31 +113,25 @@ const settle = (s: NodeSetup, trace: Trace, req: IncomingMessage, res: ServerRes
       trace.setStatus('error', `HTTP ${status}`);
     }
     const length = Number(res.getHeader('content-length'));
-    if (Number.isSafeInteger(length) && length >= 0) trace.setAttribute('http.response.body.size', length);
+    if (Number.isSafeInteger(length) && length >= 0 && !hasNoBody(status, req.method ?? 'GET')) trace.setAttribute('http.response.body.size', length);
   }
   if (!sent) trace.setAttribute('edgetrace.response.cancelled', true);
-  const given = ask(s.opts.route, req) ?? expressRoutes.get(req) ?? trace.attrs['http.route'];
-  if (typeof given !== 'string' || !given) return;
-  trace.setAttribute('http.route', given);
-  // A name the app chose (spanName, or the trace's update() in onRequest) stays.
-  if (s.opts.spanName || trace.name !== firstName) return;
-  const name = `${firstName} ${given}`;
-  if (trace.isTraceRoot()) trace.update({ name });
-  else trace.updateName(name);
+  const route = hooks.route?.(req);
+  if (typeof route === 'string' && route) routeTrace(trace, route);
 };
 
 /** Starts the request's SERVER span, and ends it with the response. */
-const start = (s: NodeSetup, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil): Trace | undefined => {
+const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil): Trace | undefined => {
   // Not Node's request and response (a test double, another server's objects): not traced.
-  if (typeof req?.headers !== 'object' || req.headers === null || typeof res?.once !== 'function' || typeof res.setHeader !== 'function' || seen.has(req)) {
+  if (typeof req?.headers !== 'object' || req.headers === null || typeof res?.once !== 'function' || typeof res.setHeader !== 'function' || requests.has(req)) {
     return undefined;
   }
-  seen.add(req);
-  if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
-  const { tracer, opts } = s;
+  const { tracer } = s;
   const method = typeof req.method === 'string' ? req.method : 'GET';
-  const headers = req.headers;
-  const attributes = serverRequestAttributes({ method, url: requestUrl(req).href, headers: { get: (name) => joinHeader(headers[name]) ?? null } }, undefined);
+  const raw = req.headers;
+  // Node's header names are lowercase: a direct lookup, for the attributes and the trace context.
+  const headers = { get: (name: string) => joinHeader(raw[name]) ?? null };
+  const attributes = serverRequestAttributes({ method, url: requestUrl(req).href, headers }, undefined);
   const peer = req.socket?.remoteAddress;
   if (peer) {
     attributes['network.peer.address'] = peer;
@@ -143,18 +139,21 @@ const start = (s: NodeSetup, req: IncomingMessage, res: ServerResponse, waitUnti
     attributes['client.address'] ??= peer;
   }
   if (req.httpVersion) attributes['network.protocol.version'] = req.httpVersion;
-  const firstName = spanMethod(method);
-  const named = ask(opts.spanName, req);
+  const named = hooks.spanName?.(req);
+  const own = typeof named !== 'string' || !named;
   const { context, baggage } = extract(headers);
-  const trace = tracer.createTrace({ name: typeof named === 'string' && named ? named : firstName, kind: 'server', parent: context, baggage, attributes });
-  ask(opts.onRequest, trace, req);
+  const trace = tracer.createTrace({ name: own ? spanMethod(method) : named, kind: 'server', parent: context, baggage, attributes });
+  if (own) nameIsOwn(trace, spanMethod(method));
+  requests.set(req, trace);
+  if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
+  hooks.onRequest?.(trace, req);
   if (!res.headersSent) for (const [name, value] of linkHeaders(s, trace)) res.setHeader(name, value);
   let done = false;
   const end = (sent: boolean): void => {
     if (done) return;
     done = true;
     try {
-      settle(s, trace, req, res, sent, firstName);
+      settle(hooks, trace, req, res, sent);
     } catch (error) {
       reportInternal(error);
     }
@@ -191,11 +190,13 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     throw new TypeError(`[edgetrace] ${CALL}: "options" must be an object, got ${String(options)}.`);
   }
   const s: NodeSetup = setupTracing(options, undefined, CALL);
+  const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
+  const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
   const traced = function (this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
     let root: Trace | undefined;
     try {
-      root = start(s, req, res, work.waitUntil);
+      root = start(s, hooks, req, res, work.waitUntil);
     } catch (error) {
       reportInternal(error);
     }

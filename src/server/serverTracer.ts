@@ -17,12 +17,15 @@ export type ServerTracerOptions = TracerOptions;
  * `OTEL_RESOURCE_ATTRIBUTES` when the exporter came from `fromEnv()`, under `resource`.
  * Throws a `TypeError` naming the option when `opts` is invalid.
  */
-export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
+export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => serverTracer(opts, 'createServerTracer()');
+
+/** {@link createServerTracer}, its errors naming `call`, the function the app called. */
+export const serverTracer = (opts: ServerTracerOptions, call: string): Tracer => {
   const { exporter, ...rest } = opts;
   const processors = [...(opts.processors ?? [])];
   if (exporter !== undefined) {
     if (typeof (exporter as Exporter | null)?.export !== 'function') {
-      throw new TypeError(`[edgetrace] createServerTracer(): "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
+      throw new TypeError(`[edgetrace] ${call}: "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
     }
     processors.push(requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
   }
@@ -33,5 +36,5 @@ export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
   const serviceName = opts.serviceName ?? (typeof envName === 'string' ? envName : undefined);
   const envResource = fromEnv?.resource;
   const detected = { ...runtimeResource(), ...(typeof envResource === 'object' && envResource !== null ? (envResource as Attributes) : undefined) };
-  return createTracer({ contextManager: serverContext(), ...rest, serviceName, processors }, 'createServerTracer()', detected);
+  return createTracer({ contextManager: serverContext(), ...rest, serviceName, processors }, call, detected);
 };

@@ -18,7 +18,8 @@ import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
 import { runInScope, type RequestScope } from './scope';
-import { createServerTracer } from './serverTracer';
+import { serverTracer } from './serverTracer';
+import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
 
 /** Which trace-linking headers go on responses. */
@@ -190,7 +191,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
       say(call, 'spans are not sent (trace headers still are)', error);
       envExporter = noneExporter;
     }
-    tracer = createServerTracer({ ...opts, exporter: opts.exporter ?? envExporter });
+    tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call);
   }
   watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
@@ -414,6 +415,7 @@ const startRoot = (s: Setup, request: Request): Trace => {
   const route = s.opts.route?.(request);
   const name = s.opts.spanName?.(request) ?? (route ? `${spanMethod(request.method)} ${route}` : spanMethod(request.method));
   const trace = s.tracer.createTrace({ name, kind: 'server', parent: context, baggage, attributes: serverRequestAttributes(request, route) });
+  if (!s.opts.spanName) nameIsOwn(trace, spanMethod(request.method));
   if (s.opts.onRequest) {
     try {
       s.opts.onRequest(trace, request);

@@ -8,7 +8,9 @@ import Fastify from 'fastify';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import type { NodeListener } from '../../../src/server/node';
-import { requestSpan, requestTrace } from '../../../src/server/scope';
+import { requestSpan } from '../../../src/server/scope';
+import { setRoute } from '../../../src/server/route';
+import { withTracing } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -148,7 +150,11 @@ describe('withNodeTracing', () => {
     expect(servers.map((s) => s.name)).toEqual(['POST /api/users/:id', 'GET /api/fail', 'GET']);
     const [ok, failed, missing] = servers;
     expect(ok!.attrs['http.route']).toBe('/api/users/:id');
-    expect(spans().find((s) => s.name === 'load')!.parentId).toBe(ok!.spanId);
+    const load = spans().find((s) => s.name === 'load')!;
+    expect(load.parentId).toBe(ok!.spanId);
+    // Named when the router matched, before the handler ran: its spans carry the trace's name too.
+    expect(load.attrs['langfuse.trace.name']).toBe('POST /api/users/:id');
+    expect(ok!.attrs['langfuse.trace.name']).toBe('POST /api/users/:id');
     expect(failed!.status.code).toBe('error');
     expect(failed!.attrs['error.type']).toBe('500');
     expect(missing!.attrs['http.response.status_code']).toBe(404);
@@ -162,7 +168,7 @@ describe('withNodeTracing', () => {
     const router = new Router();
     app.use(async (ctx, next) => {
       await next();
-      requestTrace()?.setAttribute('http.route', (ctx as { _matchedRoute?: string })._matchedRoute);
+      setRoute((ctx as { _matchedRoute?: string })._matchedRoute!);
     });
     router.get('/books/:id', async (ctx) => {
       await fetch(`${rx.base}/book`);
@@ -190,9 +196,7 @@ describe('withNodeTracing', () => {
         return createServer(traced);
       },
     });
-    app.addHook('onRequest', async (request) => {
-      requestTrace()?.setAttribute('http.route', request.routeOptions.url);
-    });
+    app.addHook('onRequest', async (request) => setRoute(request.routeOptions.url!));
     app.get('/orders/:id', async (request) => {
       const child = requestSpan()!.startSpan('lookup');
       child.end();
@@ -209,7 +213,11 @@ describe('withNodeTracing', () => {
     const root = serverSpan(spans());
     expect(root.name).toBe('GET /orders/:id');
     expect(root.traceId).toBe(TRACE);
-    expect(spans().find((s) => s.name === 'lookup')!.parentId).toBe(root.spanId);
+    const lookup = spans().find((s) => s.name === 'lookup')!;
+    expect(lookup.parentId).toBe(root.spanId);
+    // The trace continues the caller's, whose name it is to give: the route names the span only.
+    expect(lookup.attrs['langfuse.trace.name']).toBeUndefined();
+    expect(root.attrs['langfuse.trace.name']).toBeUndefined();
   });
 
   it('marks a request the client left before the response as cancelled', async () => {
@@ -280,6 +288,35 @@ describe('withNodeTracing', () => {
     expect(serverSpan(spans()).name).toBe('GET');
   });
 
+  it('records no body size for a HEAD response', async () => {
+    const { exporter, spans } = recorder();
+    const app = express();
+    app.get('/x', (req, res) => void res.send('hello world'));
+    const traced = withNodeTracing(app, { exporter });
+    const base = await listen(traced);
+    const res = await fetch(`${base}/x`, { method: 'HEAD' });
+    expect(res.headers.get('content-length')).toBe('11');
+    await traced.drain();
+    const span = serverSpan(spans());
+    expect(span.name).toBe('HEAD /x');
+    expect(span.attrs['http.response.body.size']).toBeUndefined();
+  });
+
+  it('lets the route name the span when spanName fails', async () => {
+    const { exporter, spans } = recorder();
+    const traced = withNodeTracing((req, res) => res.end(), {
+      exporter,
+      spanName: () => {
+        throw new Error('spanName');
+      },
+      route: () => '/r/:id',
+    });
+    const base = await listen(traced);
+    await (await fetch(`${base}/r/1`)).text();
+    await traced.drain();
+    expect(serverSpan(spans()).name).toBe('GET /r/:id');
+  });
+
   it('takes spanName and route from the options', async () => {
     const { exporter, spans } = recorder();
     const traced = withNodeTracing((req, res) => res.end(), {
@@ -311,7 +348,49 @@ describe('withNodeTracing', () => {
     const { exporter } = recorder();
     expect(() => withNodeTracing((() => undefined) as never, { exporter, route: '/users/:id' as never })).toThrow(/withNodeTracing\(\): "route" must be/);
     expect(() => withNodeTracing((() => undefined) as never, { exporter, propagateTo: 5 as never })).toThrow(/withNodeTracing\(\): "propagateTo"/);
+    // Tracer options too, though the tracer is made by another function.
+    expect(() => withNodeTracing((() => undefined) as never, { exporter: 5 as never })).toThrow(/withNodeTracing\(\): "exporter" must be/);
+    expect(() => withNodeTracing((() => undefined) as never, { exporter, sampleRate: 'x' as never })).toThrow(/withNodeTracing\(\): "sampleRate"/);
     expect(() => withNodeTracing('app' as never)).toThrow(/"listener" must be a request listener/);
     expect(() => withNodeTracing((() => undefined) as never, null as never)).toThrow(/"options" must be an object/);
+  });
+});
+
+describe('setRoute', () => {
+  it('names a withTracing request from a route its router found', async () => {
+    const { exporter, spans } = recorder();
+    const handler = withTracing(
+      async () => {
+        setRoute('/items/:id');
+        requestSpan()!.startSpan('inner').end();
+        return new Response('ok');
+      },
+      { exporter },
+    );
+    const pending: Promise<unknown>[] = [];
+    await (await handler(new Request('http://x/items/4'), {}, { waitUntil: (p: Promise<unknown>) => void pending.push(p) })).text();
+    await Promise.all(pending);
+    const root = serverSpan(spans());
+    expect(root.name).toBe('GET /items/:id');
+    expect(root.attrs['http.route']).toBe('/items/:id');
+    expect(spans().find((s) => s.name === 'inner')!.attrs['langfuse.trace.name']).toBe('GET /items/:id');
+  });
+
+  it('keeps a name the app chose, and does nothing outside a request', async () => {
+    const { exporter, spans } = recorder();
+    setRoute('/nowhere');
+    const handler = withTracing(
+      async () => {
+        setRoute('/items/:id');
+        return new Response('ok');
+      },
+      { exporter, spanName: () => 'chosen' },
+    );
+    const pending: Promise<unknown>[] = [];
+    await (await handler(new Request('http://x/items/4'), {}, { waitUntil: (p: Promise<unknown>) => void pending.push(p) })).text();
+    await Promise.all(pending);
+    const root = serverSpan(spans());
+    expect(root.name).toBe('chosen');
+    expect(root.attrs['http.route']).toBe('/items/:id');
   });
 });

@@ -1,0 +1,39 @@
+import type { Trace } from '../core/trace';
+import { reportInternal } from '../lib/reportInternal';
+import { currentScope } from './scope';
+
+/** Per request, the name its wrapper gave it (`GET`) and its method, while that name stands. */
+const ownNames = new WeakMap<Trace, { name: string; method: string }>();
+
+/** Notes that `trace` has the name its wrapper gave it, which a route may replace; `method` as span names spell it. */
+export const nameIsOwn = (trace: Trace, method: string): void => void ownNames.set(trace, { name: trace.name, method });
+
+/**
+ * Sets the request's `http.route` and, unless the app named the request itself, names it
+ * `GET /route`: the trace too, so the spans that end from now on carry that name.
+ */
+export const routeTrace = (trace: Trace, route: string): void => {
+  trace.setAttribute('http.route', route);
+  const own = ownNames.get(trace);
+  if (!own || trace.name !== own.name) return;
+  const name = `${own.method} ${route}`;
+  // Only a trace that starts here has its name: one continued from a caller keeps the caller's.
+  if (trace.isTraceRoot()) trace.update({ name });
+  else trace.updateName(name);
+  own.name = trace.name;
+};
+
+/**
+ * Tells the request being handled its route template (`/books/:id`), once the app's router
+ * knows it: for `http.route`, and the span name `GET /books/:id` unless `spanName` or the app
+ * named it. For routers `withTracing` and `withNodeTracing` cannot see into (Hono, Koa,
+ * Fastify); Express's route is found without it. Does nothing outside a traced request.
+ */
+export const setRoute = (route: string): void => {
+  try {
+    const root = currentScope()?.root;
+    if (root && typeof route === 'string' && route) routeTrace(root, route);
+  } catch (error) {
+    reportInternal(error);
+  }
+};
