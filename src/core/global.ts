@@ -1,4 +1,5 @@
 import type { InitOptions } from '../config';
+import { atBeforeExit } from '../lib/beforeExit';
 import { resolveInit } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
@@ -27,8 +28,8 @@ let exitHooked = false;
 const flushAtExit = (): void => {
   if (exitHooked) return;
   exitHooked = true;
-  // flush() never rejects; a runtime whose `process` has no `once` has no beforeExit either.
-  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => void global?.flush());
+  // flush() never rejects.
+  atBeforeExit(() => void global?.flush());
 };
 
 /**

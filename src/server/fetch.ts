@@ -26,10 +26,12 @@ const isRequestLike = (input: unknown): input is Request =>
  */
 const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestInit, patched = false): Promise<Response> => {
   const scope = currentScope();
-  const parent = scope && !scope.root.isEnded && !(patched && scope.traceFetch === false) ? requestSpan() : undefined;
-  // Outside a traced request, for exports that run after the request's span ended, and through
-  // the global of a handler that turned it off (another handler patched it): untouched.
-  if (!scope || !parent) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
+  const parent = scope && !(patched && scope.traceFetch === false) ? requestSpan() : undefined;
+  // Outside a traced request, for exports that run after the request's span ended (no span of
+  // the request is current), and through the global of a handler that turned it off (another
+  // handler patched it): untouched. Work the app goes on with after the response, inside a span
+  // of its own still open (a model call the client left), is traced.
+  if (!scope || !parent || parent.isEnded) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
   let args: [RequestInfo | URL, RequestInit | undefined] = [input, init];
   let span;
   let method = 'GET';

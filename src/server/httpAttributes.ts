@@ -3,6 +3,7 @@
  * Query values in `url.full` are redacted by the tracer (see core/redact.ts).
  */
 
+import type { Span } from '../core/span';
 import { withoutCredentials } from '../lib/withoutCredentials';
 
 // Methods the conventions name; anything else is recorded as `_OTHER` plus the original.
@@ -83,4 +84,16 @@ export const errorType = (error: unknown): string => {
   } catch {
     return '_OTHER';
   }
+};
+
+/**
+ * Records a SERVER span's response status. Only a 5xx makes it an error (a 4xx is the client's
+ * mistake, say the conventions); an error type or status message already recorded (a throw, the
+ * app's `recordError()`) stays.
+ */
+export const setServerStatus = (span: Span, status: number): void => {
+  span.setAttribute('http.response.status_code', status);
+  if (status < 500) return;
+  if (span.attrs['error.type'] === undefined) span.setAttribute('error.type', String(status));
+  if (span.status.code !== 'error') span.setStatus('error', `HTTP ${status}`);
 };

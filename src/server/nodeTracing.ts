@@ -8,11 +8,12 @@ import { reportInternal } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
 import { nameIsOwn, routeTrace } from './route';
-import { errorType, serverRequestAttributes, spanMethod } from './httpAttributes';
+import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
 import { runInScope } from './scope';
 import type { WaitUntil } from './waitUntil';
-import { endAndFlush, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { endAndFlush, endTrace, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { atBeforeExit } from '../lib/beforeExit';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -49,6 +50,26 @@ interface Hooks {
 const kRoute = Symbol('route');
 
 /**
+ * `req.baseUrl` as a template: the segments that are values of the mount's parameters (Express
+ * sets `req.route` while `req.params` still holds the router mounted right above it) named as
+ * such, so `/tenants/t1` becomes `/tenants/:tenant`, not a name per tenant.
+ */
+const mountTemplate = (base: string, params: unknown): string => {
+  if (typeof params !== 'object' || params === null) return base;
+  const names = new Map<string, string>();
+  for (const [key, value] of Object.entries(params)) {
+    if (typeof value !== 'string' || !value) continue;
+    names.set(value, key);
+    names.set(encodeURIComponent(value), key);
+  }
+  if (names.size === 0) return base;
+  return base
+    .split('/')
+    .map((segment) => (names.has(segment) ? `:${names.get(segment)}` : segment))
+    .join('/');
+};
+
+/**
  * `req.route` as Express's router sets it, before the route's handlers run: the route, with the
  * routers' mount path (`req.baseUrl`) as it is then, names the request from there on. (When the
  * response ends, an error or a 404 has taken the request back out of the mounted routers, and
@@ -61,14 +82,18 @@ const routeProperty: PropertyDescriptor = {
   get(this: { [kRoute]?: unknown }) {
     return this[kRoute];
   },
-  set(this: { [kRoute]?: unknown; baseUrl?: unknown }, value: { path?: unknown } | undefined) {
+  set(this: { [kRoute]?: unknown; baseUrl?: unknown; params?: unknown }, value: { path?: unknown } | undefined) {
+    const before = this[kRoute];
     this[kRoute] = value;
     try {
+      // Express sets it twice: in the router, while `req.params` are the mount's, then again
+      // in the route with the route's own.
+      if (value === before) return;
       const path = value?.path;
       const trace = requests.get(this);
       if (typeof path !== 'string' || !trace) return;
-      const base = this.baseUrl;
-      routeTrace(trace, typeof base === 'string' && base ? (path === '/' ? base : base + path) : path);
+      const base = typeof this.baseUrl === 'string' && this.baseUrl ? mountTemplate(this.baseUrl, this.params) : '';
+      routeTrace(trace, base ? (path === '/' ? base : base + path) : path);
     } catch (error) {
       reportInternal(error);
     }
@@ -105,13 +130,7 @@ const keepContext = (req: IncomingMessage, res: ServerResponse): void => {
 const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerResponse, sent: boolean): void => {
   if (res.headersSent) {
     const status = res.statusCode;
-    trace.setAttribute('http.response.status_code', status);
-    // A server's span is an error only for 5xx; a 4xx is the client's mistake (semantic conventions).
-    if (status >= 500) {
-      // A throw already named its type.
-      if (trace.attrs['error.type'] === undefined) trace.setAttribute('error.type', String(status));
-      trace.setStatus('error', `HTTP ${status}`);
-    }
+    setServerStatus(trace, status);
     const length = Number(res.getHeader('content-length'));
     if (Number.isSafeInteger(length) && length >= 0 && !hasNoBody(status, req.method ?? 'GET')) trace.setAttribute('http.response.body.size', length);
   }
@@ -121,7 +140,7 @@ const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerRes
 };
 
 /** Starts the request's SERVER span, and ends it with the response. */
-const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil): Trace | undefined => {
+const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil, batching: boolean): Trace | undefined => {
   // Not Node's request and response (a test double, another server's objects): not traced.
   if (typeof req?.headers !== 'object' || req.headers === null || typeof res?.once !== 'function' || typeof res.setHeader !== 'function' || requests.has(req)) {
     return undefined;
@@ -157,7 +176,10 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
     } catch (error) {
       reportInternal(error);
     }
-    void endAndFlush(tracer, trace, waitUntil);
+    // The wrapper's own tracer sends in batches; one the app gave may hold records until it is
+    // flushed (createServerTracer's), so it is flushed per request, as withTracing does.
+    if (batching) endTrace(tracer, trace, waitUntil, false);
+    else void endAndFlush(tracer, trace, waitUntil);
   };
   res.once('finish', () => end(true));
   // Before 'finish': the client went away first, or the app destroyed the response.
@@ -189,33 +211,62 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`[edgetrace] ${CALL}: "options" must be an object, got ${String(options)}.`);
   }
-  const s: NodeSetup = setupTracing(options, undefined, CALL);
+  const batching = options.tracer === undefined;
+  const s: NodeSetup = setupTracing(options, undefined, CALL, false);
+  const flush = (): Promise<void> => s.tracer.flush().catch(reportInternal);
+  // A server closed without drain() still sends what its last batch holds.
+  if (batching) atBeforeExit(() => void flush());
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
   const traced = function (this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
     let root: Trace | undefined;
     try {
-      root = start(s, hooks, req, res, work.waitUntil);
+      root = start(s, hooks, req, res, work.waitUntil, batching);
     } catch (error) {
       reportInternal(error);
     }
     if (!root) return listener.call(this, req, res);
     const trace = root;
     const { tracer } = s;
-    return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-      tracer.withSpan(trace, () => {
-        keepContext(req, res);
-        try {
-          return listener.call(this, req, res);
-        } catch (error) {
-          // Passed on unchanged; the span ends when the response does (or the client goes).
-          trace.recordError(error);
-          trace.setAttribute('error.type', errorType(error));
-          throw error;
-        }
-      }),
-    );
+    let called = false;
+    try {
+      return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+        tracer.withSpan(trace, () => {
+          called = true;
+          keepContext(req, res);
+          try {
+            return listener.call(this, req, res);
+          } catch (error) {
+            // Passed on unchanged; the span ends when the response does (or the client goes).
+            trace.recordError(error);
+            trace.setAttribute('error.type', errorType(error));
+            throw error;
+          }
+        }),
+      );
+    } catch (error) {
+      if (called) throw error;
+      // Our own context failed (a contextManager of the app's that throws): serve untraced.
+      reportInternal(error);
+      return listener.call(this, req, res);
+    }
   };
-  return Object.assign(traced, { drain: work.drain }) as unknown as NodeListener;
+  const drain = async (): Promise<void> => {
+    // The caller awaits this before exiting: the unref'd timers inside (a span's grace, an
+    // export's timeout) must not let the process end first.
+    const hold = setInterval(() => undefined, 60_000);
+    try {
+      // `server.close()` calls back before the requests `closeAllConnections()` cut have seen
+      // their 'close': let those end their spans first.
+      await new Promise((resolve) => setImmediate(resolve));
+      // Spans a request left open end (within a second), then what is held is sent.
+      await work.drain();
+      await flush();
+      await work.drain();
+    } finally {
+      clearInterval(hold);
+    }
+  };
+  return Object.assign(traced, { drain }) as unknown as NodeListener;
 };

@@ -1,6 +1,7 @@
 import type { Attributes, Exporter } from '../protocol';
 import type { TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
+import { batchProcessor } from '../core/processors';
 import { requestProcessor } from './requestProcessor';
 import { serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
@@ -19,15 +20,25 @@ export type ServerTracerOptions = TracerOptions;
  */
 export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => serverTracer(opts, 'createServerTracer()');
 
-/** {@link createServerTracer}, its errors naming `call`, the function the app called. */
-export const serverTracer = (opts: ServerTracerOptions, call: string): Tracer => {
+/**
+ * {@link createServerTracer}, its errors naming `call`, the function the app called. With
+ * `perRequest` false, for a long-lived process, `exporter` sits behind a batch processor instead.
+ */
+export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest = true): Tracer => {
   const { exporter, ...rest } = opts;
+  if (opts.processors !== undefined && !Array.isArray(opts.processors)) {
+    throw new TypeError(`[edgetrace] ${call}: "processors" must be an array of span processors, got ${String(opts.processors)}.`);
+  }
   const processors = [...(opts.processors ?? [])];
   if (exporter !== undefined) {
     if (typeof (exporter as Exporter | null)?.export !== 'function') {
       throw new TypeError(`[edgetrace] ${call}: "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
     }
-    processors.push(requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
+    processors.push(
+      perRequest
+        ? requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs })
+        : batchProcessor(exporter, opts.batch),
+    );
   }
   // `fromEnv(env)` carries OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on the exporter it
   // returns; explicit options win over them, and they over what the runtime tells.

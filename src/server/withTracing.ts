@@ -16,7 +16,7 @@ import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
-import { errorType, parseUrl, serverRequestAttributes, spanMethod } from './httpAttributes';
+import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { runInScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
@@ -171,9 +171,10 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
 /**
  * The tracer and the per-request settings for `opts`, checked (a mistake throws a `TypeError`
  * naming the option and `call`). Without a tracer, exporter or processors, the exporter comes from
- * `fromEnv()` over the process environment and `env`.
+ * `fromEnv()` over the process environment and `env`. The tracer made here exports per request
+ * (`requestProcessor`), or in batches with `perRequest` false.
  */
-export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL): Setup<O> => {
+export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true): Setup<O> => {
   checkHooks(opts, call);
   let tracer = opts.tracer;
   if (!tracer) {
@@ -191,7 +192,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
       say(call, 'spans are not sent (trace headers still are)', error);
       envExporter = noneExporter;
     }
-    tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call);
+    tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call, perRequest);
   }
   watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
@@ -269,13 +270,14 @@ const watchOwnWork = (rest: unknown[], trace: Trace): unknown[] => {
 };
 
 /**
- * Ends the request's span; spans of it that end later are flushed again. Those still open get
+ * Ends the request's span; spans of it that end later are flushed again (unless `lateFlush` is
+ * false: a batching tracer sends them with its next batch). Those still open get
  * {@link OPEN_SPAN_GRACE_MS}, or as long as the handler's own `waitUntil` work runs (at most
  * {@link OWN_WORK_GRACE_MS}), then end as unfinished at the request's end time.
  */
-const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
+export const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined, lateFlush = true): void => {
   const open = trace.endRoot();
-  flushLateEnds(tracer, trace, waitUntil);
+  if (lateFlush) flushLateEnds(tracer, trace, waitUntil);
   if (!open) return;
   const work = ownWork.get(trace);
   // Unref'd: a Node process that is exiting need not wait for it.
@@ -468,12 +470,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
     return response;
   }
   const status = response.status;
-  trace.setAttribute('http.response.status_code', status);
-  // A server's span is an error only for 5xx; a 4xx is the client's mistake (semantic conventions).
-  if (status >= 500) {
-    trace.setAttribute('error.type', String(status));
-    trace.setStatus('error', `HTTP ${status}`);
-  }
+  setServerStatus(trace, status);
   const extra = linkHeaders(s, trace);
   // 101 and WebSocket upgrades (workerd's `webSocket` property) must go back as they are, and the
   // Response constructor only takes 200-599.

@@ -80,3 +80,59 @@ describe('init() in a script that simply ends', () => {
     expect(stdout.match(/exported (.*)/)?.[1]?.split(',').sort()).toEqual(['job', 'step']);
   });
 });
+
+describe('withNodeTracing in a server that closes without drain()', () => {
+  it('sends the last batch before the process exits', { timeout: 30_000 }, async () => {
+    const { status, stdout } = await run(`
+      import { createServer } from 'node:http';
+      import { withNodeTracing } from './src/server/nodeTracing';
+      const listener = withNodeTracing((req, res) => res.end('ok'), {
+        exporter: {
+          export: (records) =>
+            new Promise((resolve) => setTimeout(() => {
+              console.log('exported ' + records.map((r) => r.kind).join(','));
+              resolve({ ok: true });
+            }, 50)),
+        },
+        // Longer than the server lives: only the exit flush can send it.
+        batch: { delayMs: 60_000 },
+      });
+      const server = createServer(listener).listen(0, '127.0.0.1', async () => {
+        const res = await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { connection: 'close' } });
+        await res.text();
+        server.close(() => console.log('closed'));
+      });
+    `);
+    expect(status).toBe(0);
+    expect(stdout).toContain('closed\nexported server');
+  });
+});
+
+describe('withNodeTracing drain() before exit', () => {
+  it('keeps the process until a span the request left open has ended and been sent', { timeout: 30_000 }, async () => {
+    const { status, stdout } = await run(`
+      import { createServer } from 'node:http';
+      import { withNodeTracing } from './src/server/nodeTracing';
+      import { requestSpan } from './src/server/scope';
+      const listener = withNodeTracing(
+        (req, res) => {
+          requestSpan().startSpan('left-open');
+          res.end('ok');
+        },
+        { exporter: { export: async (records) => (console.log('exported ' + records.map((r) => r.name).sort().join(',')), { ok: true }) } },
+      );
+      const server = createServer(listener).listen(0, '127.0.0.1', async () => {
+        await (await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { connection: 'close' } })).text();
+        server.close(() => void listener.drain().then(() => {
+          console.log('drained');
+          process.exit(0);
+        }));
+      });
+    `);
+    expect(status).toBe(0);
+    // Both spans were sent (in one batch or two) before drain() resolved.
+    const sent = stdout.slice(0, stdout.indexOf('drained'));
+    expect(stdout).toContain('drained');
+    expect([...sent.matchAll(/exported (.*)/g)].flatMap((m) => m[1]!.split(',')).sort()).toEqual(['GET', 'left-open']);
+  });
+});

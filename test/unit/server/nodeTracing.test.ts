@@ -11,6 +11,7 @@ import type { NodeListener } from '../../../src/server/node';
 import { requestSpan } from '../../../src/server/scope';
 import { setRoute } from '../../../src/server/route';
 import { withTracing } from '../../../src/server/withTracing';
+import { createServerTracer } from '../../../src/server/serverTracer';
 import { startReceiver, type Receiver } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -125,6 +126,33 @@ describe('withNodeTracing', () => {
     expect(rx.received[0]!.headers.traceparent).toMatch(new RegExp(`^00-${root.traceId}-${client.spanId}-0[13]$`));
   });
 
+  it('traces a fetch the app makes after the response, inside a span of its own still open', async () => {
+    const { exporter, spans } = recorder();
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const traced = withNodeTracing(
+      (req, res) => {
+        res.end('accepted');
+        // The response is out; the work goes on, as a model call does when the client has left.
+        void requestSpan()!
+          .span('late', async () => {
+            await new Promise((r) => setTimeout(r, 20));
+            await fetch(`${rx.base}/after`);
+          })
+          .finally(done);
+      },
+      { exporter },
+    );
+    const base = await listen(traced);
+    expect(await (await fetch(base)).text()).toBe('accepted');
+    await finished;
+    await traced.drain();
+    const late = spans().find((s) => s.name === 'late')!;
+    const client = spans().find((s) => s.kind === 'client')!;
+    expect(client.parentId).toBe(late.spanId);
+    expect(rx.received[0]!.headers.traceparent).toMatch(new RegExp(`^00-${late.traceId}-${client.spanId}-0[13]$`));
+  });
+
   it('names the span from the Express route, also under a mounted router and after express.json()', async () => {
     const { exporter, spans } = recorder();
     const app = express();
@@ -160,6 +188,24 @@ describe('withNodeTracing', () => {
     expect(missing!.attrs['http.response.status_code']).toBe(404);
     expect(missing!.status.code).toBe('unset');
     expect(missing!.attrs['http.route']).toBeUndefined();
+  });
+
+  it('names a route under routers mounted at paths with parameters by the template, not the values', async () => {
+    const { exporter, spans } = recorder();
+    const app = express();
+    const tenant = express.Router();
+    tenant.get('/items/:id', (req, res) => void res.send('x'));
+    app.use('/tenant/:tenant', tenant);
+    const orgs = express.Router({ mergeParams: true });
+    orgs.get('/teams/:team', (req, res) => void res.send('x'));
+    const v2 = express.Router();
+    v2.use('/orgs/:org', orgs);
+    app.use('/api/v2', v2);
+    const traced = withNodeTracing(app, { exporter });
+    const base = await listen(traced);
+    for (const path of ['/tenant/t1/items/3', '/tenant/t%20two/items/4', '/api/v2/orgs/acme/teams/7']) await (await fetch(base + path)).text();
+    await traced.drain();
+    expect(spans().map((s) => s.name)).toEqual(['GET /tenant/:tenant/items/:id', 'GET /tenant/:tenant/items/:id', 'GET /api/v2/orgs/:org/teams/:team']);
   });
 
   it('traces a Koa app, with the route the app reports', async () => {
@@ -288,6 +334,24 @@ describe('withNodeTracing', () => {
     expect(serverSpan(spans()).name).toBe('GET');
   });
 
+  it('keeps the message of an error the app recorded on a 5xx', async () => {
+    const { exporter, spans } = recorder();
+    const traced = withNodeTracing(
+      (req, res) => {
+        requestSpan()!.recordError(new Error('database down'));
+        res.statusCode = 503;
+        res.end();
+      },
+      { exporter },
+    );
+    const base = await listen(traced);
+    expect((await fetch(base)).status).toBe(503);
+    await traced.drain();
+    const span = serverSpan(spans());
+    expect(span.status).toMatchObject({ code: 'error', message: 'database down' });
+    expect(span.attrs['http.response.status_code']).toBe(503);
+  });
+
   it('records no body size for a HEAD response', async () => {
     const { exporter, spans } = recorder();
     const app = express();
@@ -333,15 +397,42 @@ describe('withNodeTracing', () => {
     expect(span.attrs['http.route']).toBe('/r/:id');
   });
 
-  it('drain() waits for the exports still running', async () => {
-    const { exporter, exports } = recorder(200);
-    const traced = withNodeTracing((req, res) => res.end('x'), { exporter });
+  it('sends in batches, and drain() sends what is held and waits for it', async () => {
+    const { exporter, exports, spans } = recorder(200);
+    const traced = withNodeTracing((req, res) => res.end('x'), { exporter, batch: { delayMs: 60_000 } });
     const base = await listen(traced);
-    await (await fetch(base)).text();
-    // The response did not wait for the export.
+    await Promise.all(Array.from({ length: 20 }, async () => (await fetch(base)).text()));
+    // No export per request: a long-lived server sends its requests' spans together.
+    await new Promise((r) => setTimeout(r, 50));
     expect(exports()).toBe(0);
     await traced.drain();
     expect(exports()).toBe(1);
+    expect(spans().filter((s) => s.kind === 'server')).toHaveLength(20);
+  });
+
+  it('flushes a tracer the app gave at the end of each request, as withTracing does', async () => {
+    const { exporter, spans } = recorder();
+    // createServerTracer's tracer holds records until it is flushed.
+    const traced = withNodeTracing((req, res) => res.end('x'), { tracer: createServerTracer({ exporter }) });
+    const base = await listen(traced);
+    await (await fetch(base)).text();
+    for (let i = 0; i < 100 && spans().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(serverSpan(spans()).kind).toBe('server');
+  });
+
+  it('serves the request when its own context fails', async () => {
+    const { exporter, spans } = recorder();
+    const broken = {
+      active: () => undefined,
+      with: () => {
+        throw new Error('context manager');
+      },
+    };
+    const traced = withNodeTracing((req, res) => res.end('served'), { exporter, contextManager: broken as never });
+    const base = await listen(traced);
+    expect(await (await fetch(base)).text()).toBe('served');
+    await traced.drain();
+    expect(spans().filter((s) => s.kind === 'server')).toHaveLength(1);
   });
 
   it('throws at wrap time, naming the option', () => {
@@ -351,6 +442,7 @@ describe('withNodeTracing', () => {
     // Tracer options too, though the tracer is made by another function.
     expect(() => withNodeTracing((() => undefined) as never, { exporter: 5 as never })).toThrow(/withNodeTracing\(\): "exporter" must be/);
     expect(() => withNodeTracing((() => undefined) as never, { exporter, sampleRate: 'x' as never })).toThrow(/withNodeTracing\(\): "sampleRate"/);
+    expect(() => withNodeTracing((() => undefined) as never, { exporter, processors: {} as never })).toThrow(/withNodeTracing\(\): "processors" must be an array/);
     expect(() => withNodeTracing('app' as never)).toThrow(/"listener" must be a request listener/);
     expect(() => withNodeTracing((() => undefined) as never, null as never)).toThrow(/"options" must be an object/);
   });
