@@ -1,5 +1,4 @@
 import type { InitOptions } from '../config';
-import { atBeforeExit } from '../lib/beforeExit';
 import { resolveInit } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
@@ -28,8 +27,8 @@ let exitHooked = false;
 const flushAtExit = (): void => {
   if (exitHooked) return;
   exitHooked = true;
-  // flush() never rejects.
-  atBeforeExit(() => void global?.flush());
+  // flush() never rejects; a runtime whose `process` has no `once` has no beforeExit either.
+  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => void global?.flush());
 };
 
 /**
