@@ -2,6 +2,7 @@ import type { AsyncResource as NodeAsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { builtin } from './builtin';
 import type { Trace } from '../core/trace';
+import type { Tracer } from '../core/tracer';
 import { extract } from '../propagation/index';
 import { joinHeader } from '../propagation/carrier';
 import { reportInternal } from '../lib/reportInternal';
@@ -10,10 +11,9 @@ import { hasNoBody } from '../lib/hasNoBody';
 import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
-import { runInScope } from './scope';
+import { outsideRequest, runInScope } from './scope';
 import type { WaitUntil } from './waitUntil';
 import { endAndFlush, endTrace, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
-import { atBeforeExit } from '../lib/beforeExit';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -37,6 +37,25 @@ type NodeSetup = Setup<NodeTracingOptions<any>>;
 
 const CALL = 'withNodeTracing()';
 
+/** The batching tracers made here, flushed when the process has nothing left to do. */
+const batchingTracers = new Set<WeakRef<Tracer>>();
+
+/**
+ * A server closed without drain() still sends what its last batch holds: one `beforeExit`
+ * listener for every wrapper (tests and hot reloads make many), which keeps none of them alive.
+ * The flush's request keeps the process until it is answered.
+ */
+const flushAtExit = (tracer: Tracer): void => {
+  if (batchingTracers.size === 0) {
+    (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => {
+      const refs = [...batchingTracers];
+      batchingTracers.clear();
+      for (const ref of refs) void ref.deref()?.flush().catch(reportInternal);
+    });
+  }
+  batchingTracers.add(new WeakRef(tracer));
+};
+
 /** Requests being traced, with their trace: a listener wrapped twice records them once. */
 const requests = new WeakMap<object, Trace>();
 
@@ -50,23 +69,29 @@ interface Hooks {
 const kRoute = Symbol('route');
 
 /**
- * `req.baseUrl` as a template: the segments that are values of the mount's parameters (Express
- * sets `req.route` while `req.params` still holds the router mounted right above it) named as
- * such, so `/tenants/t1` becomes `/tenants/:tenant`, not a name per tenant.
+ * `req.baseUrl` as a template: the segments that are values of the mounts' parameters (Express
+ * sets `req.route` while `req.params` still holds those of the router mounted right above it,
+ * and of those further up where routers merge them) named as such, so `/tenants/t1` becomes
+ * `/tenants/:tenant`, not a name per tenant. Parameters come in path order: each is looked for
+ * from the right, left of the one after it. Those of a RegExp mount (numbered) are not named.
  */
 const mountTemplate = (base: string, params: unknown): string => {
   if (typeof params !== 'object' || params === null) return base;
-  const names = new Map<string, string>();
-  for (const [key, value] of Object.entries(params)) {
-    if (typeof value !== 'string' || !value) continue;
-    names.set(value, key);
-    names.set(encodeURIComponent(value), key);
+  const entries = Object.entries(params).filter(([key, value]) => typeof value === 'string' && value && !/^\d+$/.test(key));
+  if (entries.length === 0) return base;
+  const segments = base.split('/');
+  let at = segments.length;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const [key, value] = entries[i] as [string, string];
+    for (let j = at - 1; j > 0; j--) {
+      if (segments[j] === value || segments[j] === encodeURIComponent(value)) {
+        segments[j] = `:${key}`;
+        at = j;
+        break;
+      }
+    }
   }
-  if (names.size === 0) return base;
-  return base
-    .split('/')
-    .map((segment) => (names.has(segment) ? `:${names.get(segment)}` : segment))
-    .join('/');
+  return segments.join('/');
 };
 
 /**
@@ -189,16 +214,17 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
 
 /**
  * Traces a Node `http` request listener, `(req, res) => void`: an Express or Connect app, Koa's
- * `app.callback()`, the handler Fastify's `serverFactory` is given, Next.js's request handler.
+ * `app.callback()`, the handler Fastify's `serverFactory` is given.
  * Each request gets a SERVER span (HTTP semantic conventions) that continues the incoming
  * `traceparent`, is current while the app handles it (also in its `req`/`res` event listeners,
  * so after a body parser), makes the `fetch()` calls inside it CLIENT spans that carry the trace,
  * and ends when the response has been sent, with its status, or when the client went away.
  * `req` and `res` are the app's own objects, not copies.
  *
- * Each request's spans are exported when it ends, beside the next requests; `drain()` waits for
- * those exports, before exit. Options are those of `withTracing`, with `spanName`, `route` and
- * `onRequest` taking Node's request; mistakes in them throw a `TypeError` here, naming the option.
+ * Spans are sent in batches (with a `tracer` or `processors` of the app's, flushed as each request
+ * ends); `drain()` ends what requests left open and sends what is held, before exit. Options are
+ * those of `withTracing`, with `spanName`, `route` and `onRequest` taking Node's request; mistakes
+ * in them throw a `TypeError` here, naming the option.
  * Without an exporter, tracer or processors, the exporter comes from `fromEnv(process.env)`.
  */
 export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
@@ -211,11 +237,12 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`[edgetrace] ${CALL}: "options" must be an object, got ${String(options)}.`);
   }
-  const batching = options.tracer === undefined;
-  const s: NodeSetup = setupTracing(options, undefined, CALL, false);
-  const flush = (): Promise<void> => s.tracer.flush().catch(reportInternal);
-  // A server closed without drain() still sends what its last batch holds.
-  if (batching) atBeforeExit(() => void flush());
+  // Only a tracer made here batches: a tracer or processors of the app's may hold records until
+  // they are flushed (createServerTracer's, requestProcessor), so they are flushed per request.
+  const batching = options.tracer === undefined && !options.processors?.length;
+  const s: NodeSetup = setupTracing(options, undefined, CALL, !batching);
+  const flush = (): Promise<void> => outsideRequest(() => s.tracer.flush()).catch(reportInternal);
+  if (batching) flushAtExit(s.tracer);
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
@@ -229,28 +256,19 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     if (!root) return listener.call(this, req, res);
     const trace = root;
     const { tracer } = s;
-    let called = false;
-    try {
-      return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-        tracer.withSpan(trace, () => {
-          called = true;
-          keepContext(req, res);
-          try {
-            return listener.call(this, req, res);
-          } catch (error) {
-            // Passed on unchanged; the span ends when the response does (or the client goes).
-            trace.recordError(error);
-            trace.setAttribute('error.type', errorType(error));
-            throw error;
-          }
-        }),
-      );
-    } catch (error) {
-      if (called) throw error;
-      // Our own context failed (a contextManager of the app's that throws): serve untraced.
-      reportInternal(error);
-      return listener.call(this, req, res);
-    }
+    return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+      tracer.withSpan(trace, () => {
+        keepContext(req, res);
+        try {
+          return listener.call(this, req, res);
+        } catch (error) {
+          // Passed on unchanged; the span ends when the response does (or the client goes).
+          trace.recordError(error);
+          trace.setAttribute('error.type', errorType(error));
+          throw error;
+        }
+      }),
+    );
   };
   const drain = async (): Promise<void> => {
     // The caller awaits this before exiting: the unref'd timers inside (a span's grace, an
@@ -258,8 +276,9 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     const hold = setInterval(() => undefined, 60_000);
     try {
       // `server.close()` calls back before the requests `closeAllConnections()` cut have seen
-      // their 'close': let those end their spans first.
-      await new Promise((resolve) => setImmediate(resolve));
+      // their 'close', which comes with the sockets' close callbacks, after this loop turn's
+      // immediates: a timer runs in the next turn, once those requests have ended their spans.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       // Spans a request left open end (within a second), then what is held is sent.
       await work.drain();
       await flush();

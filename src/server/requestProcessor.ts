@@ -1,7 +1,25 @@
-import type { Exporter, TelemetryRecord } from '../protocol';
+import type { Exporter, ExportResult, TelemetryRecord } from '../protocol';
 import { backoffMs, batchSizer, callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
 import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
+
+/**
+ * Says once, whatever `debug` is, that the exporter refused a batch for good: nearly always the
+ * setup (a wrong URL, token or key), which every later export meets too, or spans would vanish
+ * unexplained. One teller per exporter.
+ */
+export const refusalTeller = (): ((result: ExportResult) => void) => {
+  let said = false;
+  return (result) => {
+    if (said || result.ok || result.retryable) return;
+    said = true;
+    try {
+      console.warn(`[edgetrace] the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`);
+    } catch {
+      // A console replaced by the host.
+    }
+  };
+};
 
 /** Options for {@link requestProcessor}. */
 export interface RequestProcessorOptions {
@@ -41,7 +59,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   let queue: TelemetryRecord[] = [];
   let pendingDrops = 0;
   let droppedTotal = 0;
-  let saidRefused = false;
+  const tellRefusal = refusalTeller();
   /**
    * Retryable failures in a row, and until when flushes wait because of them. Flushes overlap (one
    * per request), so a failure counts only for an export that started after the last counted one
@@ -93,16 +111,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
       return exportBatch(batch.slice(half));
     }
     if (!result.retryable) {
-      // A refusal for good is nearly always the setup (a wrong URL, token or key), which every
-      // later export will meet too: said once, whatever `debug` is, or spans vanish unexplained.
-      if (!saidRefused) {
-        saidRefused = true;
-        try {
-          console.warn(`[edgetrace] the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`);
-        } catch {
-          // A console replaced by the host.
-        }
-      }
+      tellRefusal(result);
       drop(batch.length);
       return;
     }

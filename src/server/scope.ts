@@ -4,6 +4,8 @@ import type { Tracer } from '../core/tracer';
 import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
 import { setScopedTracer } from '../core/scoped';
+import { reportInternal } from '../lib/reportInternal';
+import { guard } from '../lib/guard';
 
 /**
  * A context manager backed by `AsyncLocalStorage` from `node:async_hooks`, so the current span
@@ -12,6 +14,40 @@ import { setScopedTracer } from '../core/scoped';
  * `createTracer()`.
  */
 export const serverContext = (): ContextManager => alsContext(AsyncLocalStorage);
+
+/**
+ * An app's context manager that cannot throw into a request: what `active()` throws counts as no
+ * span, and a `with()` that fails around its callback still runs it once (a throw of the
+ * callback's own goes on to the caller, as it would have).
+ */
+export const guardedContext = (cm: ContextManager): ContextManager => ({
+  active() {
+    try {
+      return cm.active();
+    } catch (error) {
+      reportInternal(error);
+      return undefined;
+    }
+  },
+  with<R>(span: Span | undefined, fn: () => R): R {
+    // 0: not called yet, 1: running, 2: returned `result`.
+    let state = 0;
+    let result: R | undefined;
+    try {
+      return cm.with(span, () => {
+        state = 1;
+        result = fn();
+        state = 2;
+        return result;
+      });
+    } catch (error) {
+      if (state === 1) throw error;
+      reportInternal(error);
+      return state === 2 ? (result as R) : fn();
+    }
+  },
+  awaiting: cm.awaiting && ((span) => void guard(() => cm.awaiting!(span))()),
+});
 
 /** What `withTracing` knows about the request being handled, for code that runs inside it. */
 export interface RequestScope {
@@ -43,6 +79,13 @@ export const runInScope = <R>(scope: RequestScope, fn: () => R): R => {
 
 /** The request being handled here, if any. */
 export const currentScope = (): RequestScope | undefined => scopes?.getStore();
+
+/**
+ * Runs `fn` outside any request: an export started from a batch timer set inside a request (the
+ * timer keeps that request's async context) must not be traced as the request's work, or each
+ * export's own `fetch` would be a span for the next export.
+ */
+export const outsideRequest = <R>(fn: () => R): R => (scopes ? scopes.run(undefined as unknown as RequestScope, fn) : fn());
 
 /**
  * The span to hang work on inside a traced handler: the current span of the request's tracer,

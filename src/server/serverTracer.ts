@@ -1,9 +1,8 @@
-import type { Attributes, Exporter } from '../protocol';
+import type { Attributes, Exporter, ExportResult } from '../protocol';
 import type { TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
-import { batchProcessor } from '../core/processors';
-import { requestProcessor } from './requestProcessor';
-import { serverContext } from './scope';
+import { refusalTeller, requestProcessor } from './requestProcessor';
+import { guardedContext, outsideRequest, serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
 
 /** Options for {@link createServerTracer}: the tracer's options; `exporter` is flushed per request. */
@@ -21,24 +20,39 @@ export type ServerTracerOptions = TracerOptions;
 export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => serverTracer(opts, 'createServerTracer()');
 
 /**
+ * `exporter`, its exports run outside any request (see `outsideRequest`); with `tell`, what it
+ * answers is told to it as well.
+ */
+const exportingOutside = (exporter: Exporter, tell?: (result: ExportResult) => void): Exporter => {
+  const outside: Exporter = Object.create(exporter);
+  outside.export = (records) => {
+    const answer = outsideRequest(() => exporter.export(records));
+    if (tell) void Promise.resolve(answer).then((result) => result && tell(result), () => undefined);
+    return answer;
+  };
+  return outside;
+};
+
+/**
  * {@link createServerTracer}, its errors naming `call`, the function the app called. With
- * `perRequest` false, for a long-lived process, `exporter` sits behind a batch processor instead.
+ * `perRequest` false, for a long-lived process, `exporter` sits behind the tracer's batch
+ * processor instead.
  */
 export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest = true): Tracer => {
   const { exporter, ...rest } = opts;
-  if (opts.processors !== undefined && !Array.isArray(opts.processors)) {
-    throw new TypeError(`[edgetrace] ${call}: "processors" must be an array of span processors, got ${String(opts.processors)}.`);
-  }
-  const processors = [...(opts.processors ?? [])];
+  // Not an array: createTracer says so, naming the option.
+  const processors = opts.processors === undefined ? [] : Array.isArray(opts.processors) ? [...opts.processors] : opts.processors;
+  let sent: Exporter | undefined;
   if (exporter !== undefined) {
     if (typeof (exporter as Exporter | null)?.export !== 'function') {
       throw new TypeError(`[edgetrace] ${call}: "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
     }
-    processors.push(
-      perRequest
-        ? requestProcessor(exporter, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs })
-        : batchProcessor(exporter, opts.batch),
-    );
+    // The request processor tells a refusal itself; the batch processor only with `debug`.
+    sent = exportingOutside(exporter, perRequest ? undefined : refusalTeller());
+    if (perRequest) {
+      if (Array.isArray(processors)) processors.push(requestProcessor(sent, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
+      sent = undefined;
+    }
   }
   // `fromEnv(env)` carries OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on the exporter it
   // returns; explicit options win over them, and they over what the runtime tells.
@@ -47,5 +61,8 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
   const serviceName = opts.serviceName ?? (typeof envName === 'string' ? envName : undefined);
   const envResource = fromEnv?.resource;
   const detected = { ...runtimeResource(), ...(typeof envResource === 'object' && envResource !== null ? (envResource as Attributes) : undefined) };
-  return createTracer({ contextManager: serverContext(), ...rest, serviceName, processors }, call, detected);
+  // A context manager of the app's that throws would otherwise throw into every request.
+  const given = opts.contextManager;
+  const contextManager = typeof given?.with === 'function' && typeof given.active === 'function' ? guardedContext(given) : (given ?? serverContext());
+  return createTracer({ ...rest, contextManager, serviceName, processors, exporter: sent }, call, detected);
 };

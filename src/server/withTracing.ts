@@ -17,7 +17,7 @@ import { instrumentServerFetch } from './fetch';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { runInScope, type RequestScope } from './scope';
+import { outsideRequest, runInScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -194,7 +194,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
     }
     tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call, perRequest);
   }
-  watchLateEnds(tracer);
+  if (perRequest) watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
   if (traceFetch) instrumentServerFetch();
@@ -213,8 +213,12 @@ const say = (call: string, what: string, error: unknown): void => {
 const isResponseLike = (r: unknown): r is Response =>
   typeof r === 'object' && r !== null && typeof (r as Response).status === 'number' && typeof (r as Response).headers === 'object';
 
-/** Delivers what the tracer holds; never rejects. */
-const flush = (tracer: Tracer): Promise<void> => tracer.flush().catch(reportInternal);
+/**
+ * Delivers what the tracer holds; never rejects. Outside the request: an exporter of the app's
+ * that sends with the global `fetch` would otherwise record its own request, to be sent by the
+ * next flush.
+ */
+const flush = (tracer: Tracer): Promise<void> => outsideRequest(() => tracer.flush()).catch(reportInternal);
 
 /**
  * Where there is no waitUntil, how long a response (or its body's last chunk) waits for the

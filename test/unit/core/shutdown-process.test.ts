@@ -136,3 +136,35 @@ describe('withNodeTracing drain() before exit', () => {
     expect([...sent.matchAll(/exported (.*)/g)].flatMap((m) => m[1]!.split(',')).sort()).toEqual(['GET', 'left-open']);
   });
 });
+
+describe('withNodeTracing drain() after closeAllConnections()', () => {
+  it('sends the spans of the requests the close cut', { timeout: 30_000 }, async () => {
+    const { status, stdout } = await run(`
+      import { createServer } from 'node:http';
+      import { withNodeTracing } from './src/server/nodeTracing';
+      import { requestSpan } from './src/server/scope';
+      const listener = withNodeTracing(
+        (req, res) => {
+          // Never answers: only the close ends it.
+          requestSpan().startSpan('inner').end();
+          console.log('arrived');
+        },
+        { exporter: { export: async (records) => (console.log('exported ' + records.map((r) => r.name).sort().join(',')), { ok: true }) } },
+      );
+      const server = createServer(listener).listen(0, '127.0.0.1', () => {
+        fetch('http://127.0.0.1:' + server.address().port + '/').catch(() => undefined);
+        setTimeout(() => {
+          server.close(() => void listener.drain().then(() => {
+            console.log('drained');
+            process.exit(0);
+          }));
+          server.closeAllConnections();
+        }, 300);
+      });
+    `);
+    expect(status).toBe(0);
+    const sent = stdout.slice(0, stdout.indexOf('drained'));
+    expect(stdout).toContain('drained');
+    expect([...sent.matchAll(/exported (.*)/g)].flatMap((m) => m[1]!.split(',')).sort()).toEqual(['GET', 'inner']);
+  });
+});

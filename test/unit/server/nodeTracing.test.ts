@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -12,6 +12,7 @@ import { requestSpan } from '../../../src/server/scope';
 import { setRoute } from '../../../src/server/route';
 import { withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
+import { requestProcessor } from '../../../src/server/requestProcessor';
 import { startReceiver, type Receiver } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -203,9 +204,19 @@ describe('withNodeTracing', () => {
     app.use('/api/v2', v2);
     const traced = withNodeTracing(app, { exporter });
     const base = await listen(traced);
-    for (const path of ['/tenant/t1/items/3', '/tenant/t%20two/items/4', '/api/v2/orgs/acme/teams/7']) await (await fetch(base + path)).text();
+    const users = express.Router();
+    users.get('/posts', (req, res) => void res.send('x'));
+    app.use('/users/:user', users);
+    const paths = ['/tenant/t1/items/3', '/tenant/t%20two/items/4', '/api/v2/orgs/acme/teams/7', '/users/users/posts'];
+    for (const path of paths) await (await fetch(base + path)).text();
     await traced.drain();
-    expect(spans().map((s) => s.name)).toEqual(['GET /tenant/:tenant/items/:id', 'GET /tenant/:tenant/items/:id', 'GET /api/v2/orgs/:org/teams/:team']);
+    expect(spans().map((s) => s.name)).toEqual([
+      'GET /tenant/:tenant/items/:id',
+      'GET /tenant/:tenant/items/:id',
+      'GET /api/v2/orgs/:org/teams/:team',
+      // A value that is also a literal segment: the parameter is the one nearest the route.
+      'GET /users/:user/posts',
+    ]);
   });
 
   it('traces a Koa app, with the route the app reports', async () => {
@@ -435,6 +446,78 @@ describe('withNodeTracing', () => {
     expect(spans().filter((s) => s.kind === 'server')).toHaveLength(1);
   });
 
+  it('never traces an export, also one that sends with the global fetch from a batch timer set inside a request', async () => {
+    const { spans, exporter: keep } = recorder();
+    // Sends with the patched global fetch, as a hand-written exporter would.
+    const exporter: Exporter = {
+      export: async (records) => {
+        await fetch(`${rx.base}/ingest`, { method: 'POST', body: String(records.length) });
+        return keep.export(records);
+      },
+    };
+    let finish!: () => void;
+    const release = new Promise<void>((r) => (finish = r));
+    const traced = withNodeTracing(
+      (req, res) => {
+        res.end('ok');
+        // A span of the app's stays open while its children end: each end arms the batch timer
+        // in this context.
+        void requestSpan()!.span('background', async (bg) => {
+          for (let i = 0; i < 5; i++) {
+            bg.startSpan(`step${i}`).end();
+            await new Promise((r) => setTimeout(r, 40));
+          }
+          await release;
+        });
+      },
+      { exporter, batch: { delayMs: 30 } },
+    );
+    const base = await listen(traced);
+    await (await fetch(base)).text();
+    await new Promise((r) => setTimeout(r, 400));
+    finish();
+    await traced.drain();
+    expect(rx.received.filter((r) => r.url === '/ingest').length).toBeGreaterThan(1);
+    // No span records an export's own request, and none of those requests carried a trace.
+    expect(spans().filter((s) => s.kind === 'client')).toEqual([]);
+    expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
+    expect(spans().map((s) => s.name).sort()).toEqual(['GET', 'background', 'step0', 'step1', 'step2', 'step3', 'step4']);
+  });
+
+  it('flushes processors the app gave at the end of each request', async () => {
+    const { exporter, spans } = recorder();
+    const traced = withNodeTracing((req, res) => res.end('x'), { processors: [requestProcessor(exporter)] });
+    const base = await listen(traced);
+    await (await fetch(base)).text();
+    for (let i = 0; i < 100 && spans().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(serverSpan(spans()).kind).toBe('server');
+  });
+
+  it('says once that the exporter refused a batch for good', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const exporter: Exporter = { export: async () => ({ ok: false, retryable: false, reason: 'HTTP 401 Unauthorized' }) };
+      const traced = withNodeTracing((req, res) => res.end('x'), { exporter });
+      const base = await listen(traced);
+      await (await fetch(base)).text();
+      await traced.drain();
+      await (await fetch(base)).text();
+      await traced.drain();
+      const said = warn.mock.calls.filter(([m]) => String(m).includes('refused a batch'));
+      expect(said).toHaveLength(1);
+      expect(String(said[0]![0])).toContain('HTTP 401 Unauthorized');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('adds one beforeExit listener, however many listeners it wraps', () => {
+    const before = process.listenerCount('beforeExit');
+    const { exporter } = recorder();
+    for (let i = 0; i < 12; i++) withNodeTracing((req, res) => res.end(), { exporter });
+    expect(process.listenerCount('beforeExit') - before).toBeLessThanOrEqual(1);
+  });
+
   it('throws at wrap time, naming the option', () => {
     const { exporter } = recorder();
     expect(() => withNodeTracing((() => undefined) as never, { exporter, route: '/users/:id' as never })).toThrow(/withNodeTracing\(\): "route" must be/);
@@ -484,5 +567,29 @@ describe('setRoute', () => {
     const root = serverSpan(spans());
     expect(root.name).toBe('chosen');
     expect(root.attrs['http.route']).toBe('/items/:id');
+  });
+});
+
+describe('a context manager of the app that throws', () => {
+  it('does not keep withTracing from serving, and a throw of the handler still goes to the caller', async () => {
+    const { exporter } = recorder();
+    const broken = {
+      active: () => {
+        throw new Error('active');
+      },
+      with: () => {
+        throw new Error('with');
+      },
+    };
+    const ok = withTracing(async () => new Response('served'), { exporter, contextManager: broken as never });
+    expect(await (await ok(new Request('http://x/'), {}, { waitUntil: () => undefined })).text()).toBe('served');
+    const boom = new Error('handler');
+    const failing = withTracing(
+      async () => {
+        throw boom;
+      },
+      { exporter, contextManager: broken as never },
+    );
+    await expect(failing(new Request('http://x/'), {}, { waitUntil: () => undefined })).rejects.toBe(boom);
   });
 });
