@@ -531,6 +531,13 @@ describe('withNodeTracing', () => {
   });
 });
 
+/** Calls a withTracing handler as Workers would, reads the response, then awaits its waitUntil work. */
+const serveOnce = async (handler: (request: Request, env: unknown, ctx: { waitUntil(p: Promise<unknown>): void }) => Promise<Response>, request: Request) => {
+  const pending: Promise<unknown>[] = [];
+  await (await handler(request, {}, { waitUntil: (p) => void pending.push(p) })).text();
+  await Promise.all(pending);
+};
+
 describe('setRoute', () => {
   it('names a withTracing request from a route its router found', async () => {
     const { exporter, spans } = recorder();
@@ -542,9 +549,7 @@ describe('setRoute', () => {
       },
       { exporter },
     );
-    const pending: Promise<unknown>[] = [];
-    await (await handler(new Request('http://x/items/4'), {}, { waitUntil: (p: Promise<unknown>) => void pending.push(p) })).text();
-    await Promise.all(pending);
+    await serveOnce(handler, new Request('http://x/items/4'));
     const root = serverSpan(spans());
     expect(root.name).toBe('GET /items/:id');
     expect(root.attrs['http.route']).toBe('/items/:id');
@@ -561,9 +566,7 @@ describe('setRoute', () => {
       },
       { exporter, spanName: () => 'chosen' },
     );
-    const pending: Promise<unknown>[] = [];
-    await (await handler(new Request('http://x/items/4'), {}, { waitUntil: (p: Promise<unknown>) => void pending.push(p) })).text();
-    await Promise.all(pending);
+    await serveOnce(handler, new Request('http://x/items/4'));
     const root = serverSpan(spans());
     expect(root.name).toBe('chosen');
     expect(root.attrs['http.route']).toBe('/items/:id');
