@@ -11,7 +11,7 @@ import { hasNoBody } from '../lib/hasNoBody';
 import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
-import { outsideRequest, runInScope } from './scope';
+import { aroundSafely, outsideRequest, runInScope } from './scope';
 import type { WaitUntil } from './waitUntil';
 import { endAndFlush, endTrace, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
@@ -53,6 +53,7 @@ const flushAtExit = (tracer: Tracer): void => {
       for (const ref of refs) void ref.deref()?.flush().catch(reportInternal);
     });
   }
+  for (const ref of batchingTracers) if (!ref.deref()) batchingTracers.delete(ref);
   batchingTracers.add(new WeakRef(tracer));
 };
 
@@ -83,8 +84,9 @@ const mountTemplate = (base: string, params: unknown): string => {
   let at = segments.length;
   for (let i = entries.length - 1; i >= 0; i--) {
     const [key, value] = entries[i] as [string, string];
+    const encoded = encodeURIComponent(value);
     for (let j = at - 1; j > 0; j--) {
-      if (segments[j] === value || segments[j] === encodeURIComponent(value)) {
+      if (segments[j] === value || segments[j] === encoded) {
         segments[j] = `:${key}`;
         at = j;
         break;
@@ -256,8 +258,10 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     if (!root) return listener.call(this, req, res);
     const trace = root;
     const { tracer } = s;
-    return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-      tracer.withSpan(trace, () => {
+    // A tracer of the app's may have a context manager that throws: the listener runs anyway.
+    return aroundSafely(
+      (fn) => runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => tracer.withSpan(trace, fn)),
+      () => {
         keepContext(req, res);
         try {
           return listener.call(this, req, res);
@@ -267,7 +271,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
           trace.setAttribute('error.type', errorType(error));
           throw error;
         }
-      }),
+      },
     );
   };
   const drain = async (): Promise<void> => {

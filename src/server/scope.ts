@@ -16,36 +16,35 @@ import { guard } from '../lib/guard';
 export const serverContext = (): ContextManager => alsContext(AsyncLocalStorage);
 
 /**
+ * Runs `fn` once through `around`, which is to call it inside some context. If `around` fails
+ * before calling it (a context manager of the app's that throws), `fn` runs without; if it fails
+ * after, what `fn` returned stands. A throw of `fn`'s own goes on to the caller as it is.
+ */
+export const aroundSafely = <R>(around: (fn: () => R) => R, fn: () => R): R => {
+  // 0: not called yet, 1: running, 2: returned `result`.
+  let state = 0;
+  let result: R | undefined;
+  try {
+    return around(() => {
+      state = 1;
+      result = fn();
+      state = 2;
+      return result;
+    });
+  } catch (error) {
+    if (state === 1) throw error;
+    reportInternal(error);
+    return state === 2 ? (result as R) : fn();
+  }
+};
+
+/**
  * An app's context manager that cannot throw into a request: what `active()` throws counts as no
- * span, and a `with()` that fails around its callback still runs it once (a throw of the
- * callback's own goes on to the caller, as it would have).
+ * span, and `with()` runs its callback through {@link aroundSafely}.
  */
 export const guardedContext = (cm: ContextManager): ContextManager => ({
-  active() {
-    try {
-      return cm.active();
-    } catch (error) {
-      reportInternal(error);
-      return undefined;
-    }
-  },
-  with<R>(span: Span | undefined, fn: () => R): R {
-    // 0: not called yet, 1: running, 2: returned `result`.
-    let state = 0;
-    let result: R | undefined;
-    try {
-      return cm.with(span, () => {
-        state = 1;
-        result = fn();
-        state = 2;
-        return result;
-      });
-    } catch (error) {
-      if (state === 1) throw error;
-      reportInternal(error);
-      return state === 2 ? (result as R) : fn();
-    }
-  },
+  active: guard(() => cm.active()),
+  with: (span, fn) => aroundSafely((f) => cm.with(span, f), fn),
   awaiting: cm.awaiting && ((span) => void guard(() => cm.awaiting!(span))()),
 });
 

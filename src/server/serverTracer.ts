@@ -1,6 +1,7 @@
-import type { Attributes, Exporter, ExportResult } from '../protocol';
+import type { Attributes, Exporter } from '../protocol';
 import type { TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
+import { batchProcessor } from '../core/processors';
 import { refusalTeller, requestProcessor } from './requestProcessor';
 import { guardedContext, outsideRequest, serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
@@ -20,39 +21,32 @@ export type ServerTracerOptions = TracerOptions;
 export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => serverTracer(opts, 'createServerTracer()');
 
 /**
- * `exporter`, its exports run outside any request (see `outsideRequest`); with `tell`, what it
- * answers is told to it as well.
+ * `exporter`, its exports run outside any request (see `outsideRequest`). A plain object that
+ * calls the exporter's own methods: a class instance keeps its `this` and private fields, and a
+ * frozen one need not be written to.
  */
-const exportingOutside = (exporter: Exporter, tell?: (result: ExportResult) => void): Exporter => {
-  const outside: Exporter = Object.create(exporter);
-  outside.export = (records) => {
-    const answer = outsideRequest(() => exporter.export(records));
-    if (tell) void Promise.resolve(answer).then((result) => result && tell(result), () => undefined);
-    return answer;
-  };
-  return outside;
-};
+const exportingOutside = (exporter: Exporter): Exporter => ({
+  export: (records) => outsideRequest(() => exporter.export(records)),
+  shutdown: () => Promise.resolve(exporter.shutdown?.()),
+});
 
 /**
  * {@link createServerTracer}, its errors naming `call`, the function the app called. With
- * `perRequest` false, for a long-lived process, `exporter` sits behind the tracer's batch
- * processor instead.
+ * `perRequest` false, for a long-lived process, `exporter` sits behind a batch processor instead.
  */
 export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest = true): Tracer => {
   const { exporter, ...rest } = opts;
-  // Not an array: createTracer says so, naming the option.
-  const processors = opts.processors === undefined ? [] : Array.isArray(opts.processors) ? [...opts.processors] : opts.processors;
-  let sent: Exporter | undefined;
+  if (opts.processors !== undefined && !Array.isArray(opts.processors)) {
+    throw new TypeError(`[edgetrace] ${call}: "processors" must be an array of span processors, got ${String(opts.processors)}.`);
+  }
+  const processors = [...(opts.processors ?? [])];
+  let outside: Exporter | undefined;
   if (exporter !== undefined) {
     if (typeof (exporter as Exporter | null)?.export !== 'function') {
       throw new TypeError(`[edgetrace] ${call}: "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
     }
-    // The request processor tells a refusal itself; the batch processor only with `debug`.
-    sent = exportingOutside(exporter, perRequest ? undefined : refusalTeller());
-    if (perRequest) {
-      if (Array.isArray(processors)) processors.push(requestProcessor(sent, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
-      sent = undefined;
-    }
+    outside = exportingOutside(exporter);
+    if (perRequest) processors.push(requestProcessor(outside, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
   }
   // `fromEnv(env)` carries OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on the exporter it
   // returns; explicit options win over them, and they over what the runtime tells.
@@ -64,5 +58,13 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
   // A context manager of the app's that throws would otherwise throw into every request.
   const given = opts.contextManager;
   const contextManager = typeof given?.with === 'function' && typeof given.active === 'function' ? guardedContext(given) : (given ?? serverContext());
-  return createTracer({ ...rest, contextManager, serviceName, processors, exporter: sent }, call, detected);
+  const tracer = createTracer({ ...rest, contextManager, serviceName, processors }, call, detected);
+  if (outside && !perRequest) {
+    // Batched with the tracer's validated batch options. The request processor says a refusal
+    // itself; the batch processor says it only with `debug`, so its outcome (a 413 that is
+    // split and sent again is not one) is told here.
+    const tell = refusalTeller();
+    tracer.addProcessor(batchProcessor(outside, tracer.config.batch, (result) => tell(result)));
+  }
+  return tracer;
 };

@@ -17,7 +17,7 @@ import { instrumentServerFetch } from './fetch';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { outsideRequest, runInScope, type RequestScope } from './scope';
+import { aroundSafely, outsideRequest, runInScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -401,8 +401,10 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     const args = watchOwnWork(rest, trace);
     let response: Response;
     try {
-      response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-        tracer.withSpan(trace, () => handler.apply(this, [request, ...args])),
+      // A tracer of the app's may have a context manager that throws: the handler runs anyway.
+      response = await aroundSafely(
+        (fn) => runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => tracer.withSpan(trace, fn)),
+        () => handler.apply(this, [request, ...args]),
       );
     } catch (error) {
       trace.recordError(error);

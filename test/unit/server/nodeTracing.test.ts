@@ -511,6 +511,72 @@ describe('withNodeTracing', () => {
     }
   });
 
+  it('does not take a 413 it splits and sends again for a refusal', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      let refuse = false;
+      const exporter: Exporter = {
+        export: async (records) =>
+          refuse ? { ok: false, retryable: false, reason: 'HTTP 401 Unauthorized' }
+          : records.length > 1 ? { ok: false, retryable: false, status: 413, reason: 'HTTP 413 Payload Too Large' }
+          : { ok: true },
+      };
+      const traced = withNodeTracing((req, res) => res.end('x'), { exporter });
+      const base = await listen(traced);
+      await Promise.all([1, 2, 3].map(async () => (await fetch(base)).text()));
+      await traced.drain();
+      expect(warn.mock.calls.filter(([m]) => String(m).includes('refused a batch'))).toHaveLength(0);
+      refuse = true;
+      await (await fetch(base)).text();
+      await traced.drain();
+      const said = warn.mock.calls.filter(([m]) => String(m).includes('refused a batch'));
+      expect(said).toHaveLength(1);
+      expect(String(said[0]![0])).toContain('HTTP 401');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('keeps a class exporter whole: its own this, private fields included', async () => {
+    class FileExporter implements Exporter {
+      #open = true;
+      sent = 0;
+      async export(records: readonly TelemetryRecord[]) {
+        if (!this.#open) return { ok: false, retryable: false, reason: 'closed' };
+        this.sent += records.length;
+        return { ok: true };
+      }
+      async shutdown() {
+        this.#open = false;
+      }
+      isOpen() {
+        return this.#open;
+      }
+    }
+    const exporter = new FileExporter();
+    const tracer = createServerTracer({ exporter });
+    tracer.startSpan('one').end();
+    await tracer.flush();
+    await tracer.shutdown();
+    expect(exporter.sent).toBe(1);
+    expect(exporter.isOpen()).toBe(false);
+  });
+
+  it('serves the request when a tracer of the app has a context manager that throws', async () => {
+    const { exporter } = recorder();
+    const broken = {
+      active: () => undefined,
+      with: () => {
+        throw new Error('context manager');
+      },
+    };
+    const { createTracer } = await import('../../../src/core/tracer');
+    const tracer = createTracer({ exporter, contextManager: broken as never });
+    const traced = withNodeTracing((req, res) => res.end('served'), { tracer });
+    const base = await listen(traced);
+    expect(await (await fetch(base)).text()).toBe('served');
+  });
+
   it('adds one beforeExit listener, however many listeners it wraps', () => {
     const before = process.listenerCount('beforeExit');
     const { exporter } = recorder();
