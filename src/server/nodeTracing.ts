@@ -259,19 +259,22 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     const trace = root;
     const { tracer } = s;
     // A tracer of the app's may have a context manager that throws: the listener runs anyway.
-    return aroundSafely(
-      (fn) => runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => tracer.withSpan(trace, fn)),
-      () => {
-        keepContext(req, res);
-        try {
-          return listener.call(this, req, res);
-        } catch (error) {
-          // Passed on unchanged; the span ends when the response does (or the client goes).
-          trace.recordError(error);
-          trace.setAttribute('error.type', errorType(error));
-          throw error;
-        }
-      },
+    // Inside the request's scope either way, so requestSpan() and traced fetch still work.
+    return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+      aroundSafely(
+        (fn) => tracer.withSpan(trace, fn),
+        () => {
+          keepContext(req, res);
+          try {
+            return listener.call(this, req, res);
+          } catch (error) {
+            // Passed on unchanged; the span ends when the response does (or the client goes).
+            trace.recordError(error);
+            trace.setAttribute('error.type', errorType(error));
+            throw error;
+          }
+        },
+      ),
     );
   };
   const drain = async (): Promise<void> => {

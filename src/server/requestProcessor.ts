@@ -10,14 +10,25 @@ import { reportInternal, warnOnce } from '../lib/reportInternal';
  */
 export const refusalTeller = (): ((result: ExportResult) => void) => {
   let said = false;
-  return (result) => {
-    if (said || result.ok || result.retryable) return;
-    said = true;
+  let saidTooLarge = false;
+  const say = (text: string): void => {
     try {
-      console.warn(`[edgetrace] the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`);
+      console.warn(`[edgetrace] ${text}`);
     } catch {
       // A console replaced by the host.
     }
+  };
+  return (result) => {
+    if (result.ok || result.retryable) return;
+    // One record too large for the receiver is that record's, not the setup's: told apart, so
+    // that a wrong key after it is still told.
+    if (result.status === 413) {
+      if (!saidTooLarge) say(`a record too large for the receiver was dropped: ${result.reason ?? 'HTTP 413'}. Later ones are not logged.`);
+      saidTooLarge = true;
+      return;
+    }
+    if (!said) say(`the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`);
+    said = true;
   };
 };
 

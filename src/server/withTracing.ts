@@ -402,9 +402,12 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     let response: Response;
     try {
       // A tracer of the app's may have a context manager that throws: the handler runs anyway.
-      response = await aroundSafely(
-        (fn) => runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => tracer.withSpan(trace, fn)),
-        () => handler.apply(this, [request, ...args]),
+      // Inside the request's scope either way, so requestSpan() and traced fetch still work.
+      response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+        aroundSafely(
+          (fn) => tracer.withSpan(trace, fn),
+          () => handler.apply(this, [request, ...args]),
+        ),
       );
     } catch (error) {
       trace.recordError(error);

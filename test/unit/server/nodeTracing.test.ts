@@ -5,7 +5,7 @@ import express from 'express';
 import Koa from 'koa';
 import Router from '@koa/router';
 import Fastify from 'fastify';
-import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import type { Exporter, ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import type { NodeListener } from '../../../src/server/node';
 import { requestSpan } from '../../../src/server/scope';
@@ -511,6 +511,25 @@ describe('withNodeTracing', () => {
     }
   });
 
+  it('tells a record too large apart from a refusal, so a wrong key after it is still said', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      let answer: ExportResult = { ok: false, retryable: false, status: 413, reason: 'HTTP 413' };
+      const traced = withNodeTracing((req, res) => res.end('x'), { exporter: { export: async () => answer } });
+      const base = await listen(traced);
+      await (await fetch(base)).text();
+      await traced.drain();
+      answer = { ok: false, retryable: false, status: 401, reason: 'HTTP 401 Unauthorized' };
+      await (await fetch(base)).text();
+      await traced.drain();
+      const said = warn.mock.calls.map(([m]) => String(m));
+      expect(said.filter((m) => m.includes('too large'))).toHaveLength(1);
+      expect(said.filter((m) => m.includes('refused a batch') && m.includes('HTTP 401'))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('does not take a 413 it splits and sends again for a refusal', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
@@ -541,7 +560,7 @@ describe('withNodeTracing', () => {
     class FileExporter implements Exporter {
       #open = true;
       sent = 0;
-      async export(records: readonly TelemetryRecord[]) {
+      async export(records: readonly TelemetryRecord[]): Promise<ExportResult> {
         if (!this.#open) return { ok: false, retryable: false, reason: 'closed' };
         this.sent += records.length;
         return { ok: true };
@@ -572,9 +591,17 @@ describe('withNodeTracing', () => {
     };
     const { createTracer } = await import('../../../src/core/tracer');
     const tracer = createTracer({ exporter, contextManager: broken as never });
-    const traced = withNodeTracing((req, res) => res.end('served'), { tracer });
+    const traced = withNodeTracing(
+      async (req, res) => {
+        // Still inside the request: its span is at hand, and its fetches carry the trace.
+        await fetch(`${rx.base}/down`);
+        res.end(requestSpan() ? 'served in the request' : 'served outside');
+      },
+      { tracer },
+    );
     const base = await listen(traced);
-    expect(await (await fetch(base)).text()).toBe('served');
+    expect(await (await fetch(base)).text()).toBe('served in the request');
+    expect(rx.received[0]!.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
   });
 
   it('adds one beforeExit listener, however many listeners it wraps', () => {
