@@ -63,6 +63,28 @@ const serverSpan = (spans: SpanRecord[]): SpanRecord => {
   return found[0]!;
 };
 
+/** The console warnings `fn` caused, console.warn silenced meanwhile; `fn` is given those so far. */
+const warnings = async (fn: (soFar: () => string[]) => Promise<void>): Promise<string[]> => {
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  const soFar = (): string[] => warn.mock.calls.map(([m]) => String(m));
+  try {
+    await fn(soFar);
+    return soFar();
+  } finally {
+    warn.mockRestore();
+  }
+};
+
+/** A traced listener that answers "x", served on loopback; `hit(n)` makes n requests at once, then drains. */
+const serveTraced = async (options: Parameters<typeof withNodeTracing>[1]) => {
+  const traced = withNodeTracing((req, res) => res.end('x'), options);
+  const base = await listen(traced);
+  return async (n = 1): Promise<void> => {
+    await Promise.all(Array.from({ length: n }, async () => (await fetch(base)).text()));
+    await traced.drain();
+  };
+};
+
 describe('withNodeTracing', () => {
   it('records a SERVER span that continues the incoming trace, with the response status', async () => {
     const { exporter, spans } = recorder();
@@ -494,66 +516,46 @@ describe('withNodeTracing', () => {
   });
 
   it('says once that the exporter refused a batch for good', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      const exporter: Exporter = { export: async () => ({ ok: false, retryable: false, reason: 'HTTP 401 Unauthorized' }) };
-      const traced = withNodeTracing((req, res) => res.end('x'), { exporter });
-      const base = await listen(traced);
-      await (await fetch(base)).text();
-      await traced.drain();
-      await (await fetch(base)).text();
-      await traced.drain();
-      const said = warn.mock.calls.filter(([m]) => String(m).includes('refused a batch'));
-      expect(said).toHaveLength(1);
-      expect(String(said[0]![0])).toContain('HTTP 401 Unauthorized');
-    } finally {
-      warn.mockRestore();
-    }
+    const exporter: Exporter = { export: async () => ({ ok: false, retryable: false, reason: 'HTTP 401 Unauthorized' }) };
+    const said = await warnings(async () => {
+      const hit = await serveTraced({ exporter });
+      await hit();
+      await hit();
+    });
+    expect(said.filter((m) => m.includes('refused a batch'))).toEqual([expect.stringContaining('HTTP 401 Unauthorized')]);
   });
 
   it('tells a record too large apart from a refusal, so a wrong key after it is still said', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      let answer: ExportResult = { ok: false, retryable: false, status: 413, reason: 'HTTP 413' };
-      const traced = withNodeTracing((req, res) => res.end('x'), { exporter: { export: async () => answer } });
-      const base = await listen(traced);
-      await (await fetch(base)).text();
-      await traced.drain();
+    let answer: ExportResult = { ok: false, retryable: false, status: 413, reason: 'HTTP 413' };
+    const said = await warnings(async () => {
+      const hit = await serveTraced({ exporter: { export: async () => answer } });
+      await hit();
       answer = { ok: false, retryable: false, status: 401, reason: 'HTTP 401 Unauthorized' };
-      await (await fetch(base)).text();
-      await traced.drain();
-      const said = warn.mock.calls.map(([m]) => String(m));
-      expect(said.filter((m) => m.includes('too large'))).toHaveLength(1);
-      expect(said.filter((m) => m.includes('refused a batch') && m.includes('HTTP 401'))).toHaveLength(1);
-    } finally {
-      warn.mockRestore();
-    }
+      await hit();
+    });
+    expect(said.filter((m) => m.includes('too large'))).toHaveLength(1);
+    expect(said.filter((m) => m.includes('refused a batch'))).toEqual([expect.stringContaining('HTTP 401')]);
   });
 
   it('does not take a 413 it splits and sends again for a refusal', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      let refuse = false;
-      const exporter: Exporter = {
-        export: async (records) =>
-          refuse ? { ok: false, retryable: false, reason: 'HTTP 401 Unauthorized' }
-          : records.length > 1 ? { ok: false, retryable: false, status: 413, reason: 'HTTP 413 Payload Too Large' }
-          : { ok: true },
-      };
-      const traced = withNodeTracing((req, res) => res.end('x'), { exporter });
-      const base = await listen(traced);
-      await Promise.all([1, 2, 3].map(async () => (await fetch(base)).text()));
-      await traced.drain();
-      expect(warn.mock.calls.filter(([m]) => String(m).includes('refused a batch'))).toHaveLength(0);
+    let refuse = false;
+    const exporter: Exporter = {
+      export: async (records) =>
+        refuse ? { ok: false, retryable: false, reason: 'HTTP 401 Unauthorized' }
+        : records.length > 1 ? { ok: false, retryable: false, status: 413, reason: 'HTTP 413 Payload Too Large' }
+        : { ok: true },
+    };
+    let beforeRefusal: string[] = [];
+    const said = await warnings(async (soFar) => {
+      const hit = await serveTraced({ exporter });
+      // Three requests in one batch of three records: split down to single records, all sent.
+      await hit(3);
+      beforeRefusal = soFar();
       refuse = true;
-      await (await fetch(base)).text();
-      await traced.drain();
-      const said = warn.mock.calls.filter(([m]) => String(m).includes('refused a batch'));
-      expect(said).toHaveLength(1);
-      expect(String(said[0]![0])).toContain('HTTP 401');
-    } finally {
-      warn.mockRestore();
-    }
+      await hit();
+    });
+    expect(beforeRefusal).toEqual([]);
+    expect(said.filter((m) => m.includes('refused a batch'))).toEqual([expect.stringContaining('HTTP 401')]);
   });
 
   it('keeps a class exporter whole: its own this, private fields included', async () => {
