@@ -131,6 +131,13 @@ const checkHooks = (opts: HookOptions, call: string): void => {
     const v = opts[name];
     if (v !== undefined && typeof v !== 'function') fail(call, name, name === 'route' ? 'a function of the request that returns the route template' : 'a function', v);
   }
+  // init()'s ways of saying where spans go: a server wrapper would ignore them and send nothing.
+  for (const name of ['endpoint', 'headers', 'langfuse']) {
+    const v = (opts as Record<string, unknown>)[name];
+    if (v !== undefined) {
+      fail(call, name, 'left out: it is an option of init(); give an exporter instead (createOtlpExporter({ url, headers }), createLangfuseExporter(), or fromEnv() with OTEL_EXPORTER_OTLP_ENDPOINT)', v);
+    }
+  }
   if (opts.traceFetch !== undefined && typeof opts.traceFetch !== 'boolean') fail(call, 'traceFetch', 'true or false', opts.traceFetch);
   const t = opts.tracer as Partial<Tracer> | undefined;
   if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.startSpan !== 'function' || typeof t.addProcessor !== 'function' || typeof t.flush !== 'function')) {

@@ -621,6 +621,9 @@ describe('withNodeTracing', () => {
     expect(() => withNodeTracing((() => undefined) as never, { exporter: 5 as never })).toThrow(/withNodeTracing\(\): "exporter" must be/);
     expect(() => withNodeTracing((() => undefined) as never, { exporter, sampleRate: 'x' as never })).toThrow(/withNodeTracing\(\): "sampleRate"/);
     expect(() => withNodeTracing((() => undefined) as never, { exporter, processors: {} as never })).toThrow(/withNodeTracing\(\): "processors" must be an array/);
+    // init()'s options would be ignored here, and nothing sent: refused, for both wrappers.
+    expect(() => withNodeTracing((() => undefined) as never, { endpoint: 'http://collector/v1/traces' } as never)).toThrow(/withNodeTracing\(\): "endpoint" must be left out: it is an option of init\(\); give an exporter/);
+    expect(() => withTracing((() => new Response()) as never, { langfuse: { publicKey: 'pk' } } as never)).toThrow(/withTracing\(\): "langfuse" must be left out/);
     expect(() => withNodeTracing('app' as never)).toThrow(/"listener" must be a request listener/);
     expect(() => withNodeTracing((() => undefined) as never, null as never)).toThrow(/"options" must be an object/);
   });
