@@ -193,7 +193,21 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   requests.set(req, trace);
   if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
   hooks.onRequest?.(trace, req);
-  if (!res.headersSent) for (const [name, value] of linkHeaders(s, trace)) res.setHeader(name, value);
+  const extra = linkHeaders(s, trace);
+  if (extra.length && !res.headersSent) {
+    for (const [name, value] of extra) res.setHeader(name, value);
+    // An error handler may clear every header before it answers (Koa's does): they are set
+    // again, if missing, as the headers go out.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      try {
+        for (const [name, value] of extra) if (!this.hasHeader(name)) this.setHeader(name, value);
+      } catch (error) {
+        reportInternal(error);
+      }
+      return Reflect.apply(writeHead, this, args) as ServerResponse;
+    } as ServerResponse['writeHead'];
+  }
   let done = false;
   const end = (sent: boolean): void => {
     if (done) return;

@@ -266,6 +266,20 @@ describe('withNodeTracing', () => {
     expect(rx.received[0]!.headers.traceparent).toContain(root.traceId);
   });
 
+  it('keeps the trace-linking headers on a response whose error handler cleared the headers', async () => {
+    const { exporter, spans } = recorder();
+    const app = new Koa();
+    app.silent = true;
+    app.use((ctx) => ctx.throw(503, 'down'));
+    const traced = withNodeTracing(app.callback(), { exporter, responseHeaders: ['traceresponse'] });
+    const base = await listen(traced);
+    const res = await fetch(base);
+    expect(res.status).toBe(503);
+    await traced.drain();
+    const span = serverSpan(spans());
+    expect(res.headers.get('traceresponse')).toMatch(new RegExp(`^00-${span.traceId}-${span.spanId}-0[13]$`));
+  });
+
   it('traces Fastify through serverFactory', async () => {
     const { exporter, spans } = recorder();
     let traced: NodeListener | undefined;
