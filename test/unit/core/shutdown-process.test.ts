@@ -21,6 +21,25 @@ const run = async (source: string): Promise<{ status: number | null; stdout: str
   return { status: child.status, stdout: child.stdout };
 };
 
+/**
+ * Script text for an exporter that answers after 50 ms, as a request over the network would (the
+ * process must stay for it), and prints `exported` with the given field of each record.
+ */
+const lateExporter = (field: 'name' | 'kind'): string => `{
+  export: (records) =>
+    new Promise((resolve) => setTimeout(() => {
+      console.log('exported ' + records.map((r) => r.${field}).join(','));
+      resolve({ ok: true });
+    }, 50)),
+}`;
+
+/** What a script printed as `exported a,b` lines before it printed `marker` (which it must print), sorted. */
+const exportedBefore = (stdout: string, marker: string): string[] => {
+  expect(stdout).toContain(marker);
+  const sent = stdout.slice(0, stdout.indexOf(marker));
+  return [...sent.matchAll(/exported (.*)/g)].flatMap((m) => m[1]!.split(',')).sort();
+};
+
 describe('shutdown() in a process with nothing else pending', () => {
   // Bundling and a child process take seconds on a loaded machine.
   it('answers after batch.exportTimeoutMs when the exporter never does', { timeout: 30_000 }, async () => {
@@ -62,13 +81,7 @@ describe('init() in a script that simply ends', () => {
     const { status, stdout } = await run(`
       import { init, getTracer } from './src/core/global';
       init({
-        exporter: {
-          export: (records) =>
-            new Promise((resolve) => setTimeout(() => {
-              console.log('exported ' + records.map((r) => r.name).join(','));
-              resolve({ ok: true });
-            }, 50)),
-        },
+        exporter: ${lateExporter('name')},
         // Longer than the script lives: only the exit flush can send it.
         batch: { delayMs: 60_000 },
       });
@@ -87,13 +100,7 @@ describe('withNodeTracing in a server that closes without drain()', () => {
       import { createServer } from 'node:http';
       import { withNodeTracing } from './src/server/nodeTracing';
       const listener = withNodeTracing((req, res) => res.end('ok'), {
-        exporter: {
-          export: (records) =>
-            new Promise((resolve) => setTimeout(() => {
-              console.log('exported ' + records.map((r) => r.kind).join(','));
-              resolve({ ok: true });
-            }, 50)),
-        },
+        exporter: ${lateExporter('kind')},
         // Longer than the server lives: only the exit flush can send it.
         batch: { delayMs: 60_000 },
       });
@@ -131,9 +138,7 @@ describe('withNodeTracing drain() before exit', () => {
     `);
     expect(status).toBe(0);
     // Both spans were sent (in one batch or two) before drain() resolved.
-    const sent = stdout.slice(0, stdout.indexOf('drained'));
-    expect(stdout).toContain('drained');
-    expect([...sent.matchAll(/exported (.*)/g)].flatMap((m) => m[1]!.split(',')).sort()).toEqual(['GET', 'left-open']);
+    expect(exportedBefore(stdout, 'drained')).toEqual(['GET', 'left-open']);
   });
 });
 
@@ -163,8 +168,6 @@ describe('withNodeTracing drain() after closeAllConnections()', () => {
       });
     `);
     expect(status).toBe(0);
-    const sent = stdout.slice(0, stdout.indexOf('drained'));
-    expect(stdout).toContain('drained');
-    expect([...sent.matchAll(/exported (.*)/g)].flatMap((m) => m[1]!.split(',')).sort()).toEqual(['GET', 'inner']);
+    expect(exportedBefore(stdout, 'drained')).toEqual(['GET', 'inner']);
   });
 });
