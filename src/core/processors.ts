@@ -181,7 +181,7 @@ export const batchProcessor = (
         // Too large: the batch goes back and is sent in halves, at once; one record alone is refused.
         const split = sizer.settled(batch.length, result);
         // What the batch came to: a split is a failure that goes again.
-        const outcome: ExportResult = split && !result.ok ? { ...result, ok: false, retryable: true } : result;
+        const outcome: ExportResult = !result.ok && split ? { ...result, retryable: true } : result;
         try {
           onResult?.(outcome, batch);
         } catch (error) {
