@@ -42,10 +42,9 @@ export interface RequestHead {
   readonly headers: { get(name: string): string | null };
 }
 
-/** Attributes of an incoming request for its SERVER span. */
-export const serverRequestAttributes = (request: RequestHead, route: string | undefined): Record<string, unknown> => {
+/** Attributes of an incoming request for its SERVER span (`url`, when the caller has parsed it). */
+export const serverRequestAttributes = (request: RequestHead, route: string | undefined, url = parseUrl(request.url)): Record<string, unknown> => {
   const attrs: Record<string, unknown> = methodAttributes(request.method);
-  const url = parseUrl(request.url);
   if (url) {
     attrs['url.full'] = withoutCredentials(url);
     attrs['url.path'] = url.pathname;

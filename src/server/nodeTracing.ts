@@ -11,9 +11,9 @@ import { hasNoBody } from '../lib/hasNoBody';
 import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
-import { aroundSafely, outsideRequest, runInScope } from './scope';
+import { aroundSafely, runInScope } from './scope';
 import type { WaitUntil } from './waitUntil';
-import { endAndFlush, endTrace, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { endAndFlush, endTrace, flush, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -162,8 +162,7 @@ const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerRes
     if (Number.isSafeInteger(length) && length >= 0 && !hasNoBody(status, req.method ?? 'GET')) trace.setAttribute('http.response.body.size', length);
   }
   if (!sent) trace.setAttribute('edgetrace.response.cancelled', true);
-  const route = hooks.route?.(req);
-  if (typeof route === 'string' && route) routeTrace(trace, route);
+  routeTrace(trace, hooks.route?.(req));
 };
 
 /** Starts the request's SERVER span, and ends it with the response. */
@@ -177,7 +176,8 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const raw = req.headers;
   // Node's header names are lowercase: a direct lookup, for the attributes and the trace context.
   const headers = { get: (name: string) => joinHeader(raw[name]) ?? null };
-  const attributes = serverRequestAttributes({ method, url: requestUrl(req).href, headers }, undefined);
+  const url = requestUrl(req);
+  const attributes = serverRequestAttributes({ method, url: url.href, headers }, undefined, url);
   const peer = req.socket?.remoteAddress;
   if (peer) {
     attributes['network.peer.address'] = peer;
@@ -188,8 +188,9 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const named = hooks.spanName?.(req);
   const own = typeof named !== 'string' || !named;
   const { context, baggage } = extract(headers);
-  const trace = tracer.createTrace({ name: own ? spanMethod(method) : named, kind: 'server', parent: context, baggage, attributes });
-  if (own) nameIsOwn(trace, spanMethod(method));
+  const methodName = spanMethod(method);
+  const trace = tracer.createTrace({ name: own ? methodName : named, kind: 'server', parent: context, baggage, attributes });
+  if (own) nameIsOwn(trace, methodName);
   requests.set(req, trace);
   if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
   hooks.onRequest?.(trace, req);
@@ -219,7 +220,7 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
     }
     // The wrapper's own tracer sends in batches; one the app gave may hold records until it is
     // flushed (createServerTracer's), so it is flushed per request, as withTracing does.
-    if (batching) endTrace(tracer, trace, waitUntil, false);
+    if (batching) endTrace(tracer, trace, waitUntil);
     else void endAndFlush(tracer, trace, waitUntil);
   };
   res.once('finish', () => end(true));
@@ -257,7 +258,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   // they are flushed (createServerTracer's, requestProcessor), so they are flushed per request.
   const batching = options.tracer === undefined && !options.processors?.length;
   const s: NodeSetup = setupTracing(options, undefined, CALL, !batching);
-  const flush = (): Promise<void> => outsideRequest(() => s.tracer.flush()).catch(reportInternal);
+  const flushOwn = (): Promise<void> => flush(s.tracer);
   if (batching) flushAtExit(s.tracer);
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
@@ -302,7 +303,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       await new Promise((resolve) => setTimeout(resolve, 0));
       // Spans a request left open end (within a second), then what is held is sent.
       await work.drain();
-      await flush();
+      await flushOwn();
       await work.drain();
     } finally {
       clearInterval(hold);

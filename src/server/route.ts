@@ -10,9 +10,11 @@ export const nameIsOwn = (trace: Trace, method: string): void => void ownNames.s
 
 /**
  * Sets the request's `http.route` and, unless the app named the request itself, names it
- * `GET /route`: the trace too, so the spans that end from now on carry that name.
+ * `GET /route`: the trace too, so the spans that end from now on carry that name. A route that is
+ * not a non-empty string is no route.
  */
-export const routeTrace = (trace: Trace, route: string): void => {
+export const routeTrace = (trace: Trace, route: unknown): void => {
+  if (typeof route !== 'string' || !route) return;
   trace.setAttribute('http.route', route);
   const own = ownNames.get(trace);
   if (!own || trace.name !== own.name) return;
@@ -32,7 +34,7 @@ export const routeTrace = (trace: Trace, route: string): void => {
 export const setRoute = (route: string): void => {
   try {
     const root = currentScope()?.root;
-    if (root && typeof route === 'string' && route) routeTrace(root, route);
+    if (root) routeTrace(root, route);
   } catch (error) {
     reportInternal(error);
   }

@@ -63,8 +63,7 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
     // Batched with the tracer's validated batch options. The request processor says a refusal
     // itself; the batch processor says it only with `debug`, so its outcome (a 413 that is
     // split and sent again is not one) is told here.
-    const tell = refusalTeller();
-    tracer.addProcessor(batchProcessor(outside, tracer.config.batch, (result) => tell(result)));
+    tracer.addProcessor(batchProcessor(outside, tracer.config.batch, refusalTeller()));
   }
   return tracer;
 };

@@ -145,6 +145,12 @@ const checkHooks = (opts: HookOptions, call: string): void => {
   }
 };
 
+/** The request options checked (a mistake throws naming it and `call`), as each request uses them. */
+const checkOptions = (opts: HookOptions, call: string): Pick<Setup, 'propagate' | 'headers'> => {
+  checkHooks(opts, call);
+  return { propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call) };
+};
+
 /**
  * Per trace, what to do when one of its spans ends, or it gets a score, after the request's own
  * flush: work the handler left running in `ctx.waitUntil` (scoring, evaluation) would otherwise
@@ -182,7 +188,7 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
  * (`requestProcessor`), or in batches with `perRequest` false.
  */
 export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true): Setup<O> => {
-  checkHooks(opts, call);
+  const { propagate, headers } = checkOptions(opts, call);
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
@@ -205,7 +211,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
   if (traceFetch) instrumentServerFetch();
-  return { tracer, opts, propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call), traceFetch };
+  return { tracer, opts, propagate, headers, traceFetch };
 };
 
 /** Logs a configuration mistake that only shows at a request (options from `env`), once per setup. */
@@ -225,7 +231,7 @@ const isResponseLike = (r: unknown): r is Response =>
  * that sends with the global `fetch` would otherwise record its own request, to be sent by the
  * next flush.
  */
-const flush = (tracer: Tracer): Promise<void> => outsideRequest(() => tracer.flush()).catch(reportInternal);
+export const flush = (tracer: Tracer): Promise<void> => outsideRequest(() => tracer.flush()).catch(reportInternal);
 
 /**
  * Where there is no waitUntil, how long a response (or its body's last chunk) waits for the
@@ -281,14 +287,14 @@ const watchOwnWork = (rest: unknown[], trace: Trace): unknown[] => {
 };
 
 /**
- * Ends the request's span; spans of it that end later are flushed again (unless `lateFlush` is
- * false: a batching tracer sends them with its next batch). Those still open get
+ * Ends the request's span; spans of it that end later are flushed again, where flushes are per
+ * request (a batching tracer sends them with its next batch). Those still open get
  * {@link OPEN_SPAN_GRACE_MS}, or as long as the handler's own `waitUntil` work runs (at most
  * {@link OWN_WORK_GRACE_MS}), then end as unfinished at the request's end time.
  */
-export const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined, lateFlush = true): void => {
+export const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
   const open = trace.endRoot();
-  if (lateFlush) flushLateEnds(tracer, trace, waitUntil);
+  if (watched.has(tracer)) flushLateEnds(tracer, trace, waitUntil);
   if (!open) return;
   const work = ownWork.get(trace);
   // Unref'd: a Node process that is exiting need not wait for it.
@@ -346,9 +352,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   if (typeof options === 'object') {
     if (options.tracer || options.exporter || options.processors?.length) single = setupTracing(options, undefined);
     else {
-      checkHooks(options, CALL);
-      toPropagate(options.propagateTo, CALL);
-      toHeaders(options.responseHeaders, CALL);
+      checkOptions(options, CALL);
       resolveConfig(options, CALL);
     }
   }
@@ -431,9 +435,10 @@ const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
   const { context, baggage } = extract(request.headers);
   const route = s.opts.route?.(request);
-  const name = s.opts.spanName?.(request) ?? (route ? `${spanMethod(request.method)} ${route}` : spanMethod(request.method));
+  const method = spanMethod(request.method);
+  const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);
   const trace = s.tracer.createTrace({ name, kind: 'server', parent: context, baggage, attributes: serverRequestAttributes(request, route) });
-  if (!s.opts.spanName) nameIsOwn(trace, spanMethod(request.method));
+  if (!s.opts.spanName) nameIsOwn(trace, method);
   if (s.opts.onRequest) {
     try {
       s.opts.onRequest(trace, request);

@@ -146,9 +146,8 @@ const toDetail = (r: SpanRecord): string => {
   return JSON.stringify(d, hasNonFinite(r) ? nonFiniteAsText : undefined);
 };
 
-const nonFiniteAsText = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
-
 const isNonFinite = (v: unknown): boolean => typeof v === 'number' && !Number.isFinite(v);
+const nonFiniteAsText = (_key: string, v: unknown): unknown => (isNonFinite(v) ? String(v) : v);
 const anyNonFinite = (attrs: SpanRecord['attrs'] | undefined): boolean => {
   for (const k in attrs) {
     const v = attrs[k];
