@@ -1,5 +1,5 @@
 import { inject } from '../propagation/index';
-import { baggageFor } from '../instrument/http';
+import { baggageFor, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
@@ -76,12 +76,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
     response
       .then(
         (res) => {
-          s.setAttribute('http.response.status_code', res.status);
-          // For a client every 4xx and 5xx is a failed call (HTTP semantic conventions).
-          if (res.status >= 400) {
-            s.setAttribute('error.type', String(res.status));
-            s.setStatus('error', `HTTP ${res.status}`);
-          }
+          setHttpStatus(s, res.status);
           s.end();
           const gen = generationOf(parent);
           if (gen?.isRecording && !gen.isEnded && !hasNoBody(res.status, method)) {

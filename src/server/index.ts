@@ -6,6 +6,7 @@ export { requestProcessor } from './requestProcessor';
 export { serverContext, requestSpan, requestTrace } from './scope';
 export { setRoute } from './route';
 export { tracedFetch, instrumentServerFetch } from './fetch';
+export { instrumentNodeHttp } from './nodeHttp';
 export { toNodeListener } from './node';
 export { withNodeTracing } from './nodeTracing';
 export { fromEnv, parseOtlpHeaders, otlpTracesUrl } from './fromEnv';

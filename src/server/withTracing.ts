@@ -14,6 +14,7 @@ import { anyUrl, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
+import { instrumentNodeHttp } from './nodeHttp';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
@@ -38,8 +39,10 @@ export interface ServerTracingOptions extends TracerOptions {
    */
   tracer?: Tracer | undefined;
   /**
-   * Traces `fetch()` calls made while a request is handled, by wrapping `globalThis.fetch` once
-   * (see `instrumentServerFetch`). Default true. With false, use `tracedFetch` where wanted.
+   * Traces the calls a handler makes to other services: `fetch()`, by wrapping `globalThis.fetch`
+   * once (see `instrumentServerFetch`), and in Node `http.request`/`https.request` and their
+   * `get`s, which axios, got and node-fetch use (see `instrumentNodeHttp`). Default true. With
+   * false, use `tracedFetch` where wanted.
    */
   traceFetch?: boolean | undefined;
   /**
@@ -210,7 +213,10 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
   if (perRequest) watchLateEnds(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
-  if (traceFetch) instrumentServerFetch();
+  if (traceFetch) {
+    instrumentServerFetch();
+    instrumentNodeHttp();
+  }
   return { tracer, opts, propagate, headers, traceFetch };
 };
 

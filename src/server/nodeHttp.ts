@@ -1,0 +1,233 @@
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import { inject } from '../propagation/index';
+import { baggageOf, markCancelled, type Span } from '../core/span';
+import { isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus } from '../instrument/http';
+import { reportInternal } from '../lib/reportInternal';
+import { builtin } from './builtin';
+import { clientRequestAttributes, parseUrl, spanMethod } from './httpAttributes';
+import { currentScope, requestSpan } from './scope';
+
+type Send = (...args: unknown[]) => ClientRequest;
+interface HttpModule {
+  request: Send;
+  get: Send;
+}
+
+/** One patched function: the module it lives on, the name, what was there, and ours. */
+interface Patch {
+  module: HttpModule;
+  name: 'request' | 'get';
+  original: Send;
+  wrapper: Send;
+}
+
+// The wrappers in place; each knows the install it belongs to and traces only while that install is this one.
+let patches: Patch[] | undefined;
+
+/** Node's own test for a URL object given in place of a string (`isURL` in lib/internal/url). */
+const isUrlLike = (value: unknown): value is URL =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as URL).href === 'string' &&
+  typeof (value as URL).protocol === 'string' &&
+  (value as { auth?: unknown }).auth === undefined &&
+  (value as { path?: unknown }).path === undefined;
+
+/** The arguments of `request()`/`get()` in one form: `(url?, options, callback?)`. */
+interface Call {
+  url: string | URL | undefined;
+  options: RequestOptions;
+  callback: unknown;
+}
+
+const readCall = (args: unknown[]): Call => {
+  const [a, b, c] = args;
+  if (typeof a === 'string' || isUrlLike(a)) {
+    return typeof b === 'function' ? { url: a, options: {}, callback: b } : { url: a, options: (b ?? {}) as RequestOptions, callback: c };
+  }
+  return { url: undefined, options: (a ?? {}) as RequestOptions, callback: b };
+};
+
+/**
+ * The URL the request goes to, as Node puts it together: the URL given, with what the options
+ * say over it, else the options alone (`host` defaults to localhost, `path` to `/`).
+ */
+const hrefOf = ({ url, options }: Call, defaultProtocol: string): string => {
+  const base = url === undefined ? undefined : typeof url === 'string' ? new URL(url) : url;
+  const agent = options.agent as { protocol?: unknown } | undefined | false;
+  const protocol = options.protocol ?? base?.protocol ?? (agent && typeof agent.protocol === 'string' ? agent.protocol : defaultProtocol);
+  let host = String(options.hostname ?? options.host ?? base?.hostname ?? 'localhost');
+  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
+  const port = options.port ?? (base ? base.port : options.defaultPort);
+  const path = options.path ?? (base ? base.pathname + base.search : '/');
+  return `${protocol}//${host}${port ? `:${port}` : ''}${path}`;
+};
+
+/**
+ * `headers` with `span`'s trace headers and the trace's baggage: a proxied request's own
+ * `traceparent` and `tracestate` are replaced (they belong to the caller's span), a `baggage`
+ * header it carries stays. Node takes headers as an object or as a flat `[name, value, …]` list.
+ */
+const withTraceHeaders = (headers: RequestOptions['headers'], span: Span): RequestOptions['headers'] => {
+  const ours: [string, string][] = [];
+  const names = Array.isArray(headers) ? headers.filter((_, i) => i % 2 === 0).map(String) : headers ? Object.keys(headers) : [];
+  const baggage = baggageOf(span);
+  inject(span.spanContext(), (name, value) => void ours.push([name, value]), baggage && !names.some(isBaggageHeader) ? baggage : undefined);
+  if (Array.isArray(headers)) {
+    const list: string[] = [];
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (!isTraceHeader(String(headers[i]))) list.push(headers[i] as string, headers[i + 1] as string);
+    }
+    for (const [name, value] of ours) list.push(name, value);
+    return list;
+  }
+  const record: Record<string, unknown> = {};
+  if (headers) for (const [key, value] of Object.entries(headers)) if (!isTraceHeader(key)) record[key] = value;
+  for (const [name, value] of ours) record[name] = value;
+  return record as RequestOptions['headers'];
+};
+
+/**
+ * Follows `req` through its events without listening to them: a `response` listener would keep
+ * Node from discarding a body the app never reads, and an `error` listener would swallow an
+ * error the app does not handle. The span ends when the response head arrives, as a traced
+ * `fetch()`'s does, or with the error or the close that came first.
+ */
+const follow = (req: ClientRequest, span: Span): void => {
+  const emit = req.emit;
+  req.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
+    if (!span.isEnded) {
+      try {
+        if (event === 'response') {
+          setHttpStatus(span, (args[0] as IncomingMessage).statusCode ?? 0);
+          span.end();
+        } else if (event === 'error') {
+          // An abort through the `signal` option is the caller's choice, not a failed call.
+          setHttpFailure(span, args[0]);
+          span.end();
+        } else if (event === 'abort' || event === 'close') {
+          // `req.abort()` (which older clients use to cancel; the 'error' of the socket it
+          // closes comes after), or a close before an answer with no error at all.
+          markCancelled(span);
+          span.end();
+        }
+      } catch (error) {
+        reportInternal(error);
+      }
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  } as typeof req.emit;
+};
+
+/**
+ * `request` or `get` of `http` or `https` that, inside a request handled by `withNodeTracing` or
+ * `withTracing`, records a CLIENT span with the trace headers injected (for URLs the handler's
+ * `propagateTo` allows). The caller gets the very `ClientRequest` Node made.
+ */
+const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send =>
+  function (this: unknown, ...args: unknown[]): ClientRequest {
+    const scope = patches === install ? currentScope() : undefined;
+    const parent = scope && scope.traceFetch !== false ? requestSpan() : undefined;
+    if (!scope || !parent || parent.isEnded) return Reflect.apply(original, this, args);
+    let span: Span | undefined;
+    let sent = args;
+    try {
+      const call = readCall(args);
+      const href = hrefOf(call, defaultProtocol);
+      const method = call.options.method ?? 'GET';
+      const url = parseUrl(href);
+      span = parent.startSpan(spanMethod(method), { kind: 'client', attributes: clientRequestAttributes(method, href, url) });
+      if (scope.propagate(href, url)) {
+        const options = { ...call.options, headers: withTraceHeaders(call.options.headers, span) };
+        sent = call.url === undefined ? [options, call.callback] : [call.url, options, call.callback];
+      }
+    } catch (error) {
+      // Arguments Node itself will refuse, a hostile options object: sent as the caller gave them.
+      reportInternal(error);
+      span?.end();
+      span = undefined;
+      sent = args;
+    }
+    let req: ClientRequest;
+    try {
+      req = Reflect.apply(original, this, sent);
+    } catch (error) {
+      // Node refused the arguments (an invalid header, an unknown protocol): the caller's error.
+      try {
+        if (span) setHttpFailure(span, error);
+      } catch (failure) {
+        reportInternal(failure);
+      }
+      span?.end();
+      throw error;
+    }
+    if (span) {
+      try {
+        follow(req, span);
+      } catch (error) {
+        reportInternal(error);
+        span.end();
+      }
+    }
+    return req;
+  };
+
+const esmSync = (): void => {
+  try {
+    builtin<{ syncBuiltinESMExports?(): void }>('node:module')?.syncBuiltinESMExports?.();
+  } catch (error) {
+    reportInternal(error);
+  }
+};
+
+const install = (): void => {
+  const added: Patch[] = [];
+  for (const [id, protocol] of [
+    ['node:http', 'http:'],
+    ['node:https', 'https:'],
+  ] as const) {
+    const module = builtin<HttpModule>(id);
+    if (!module) continue;
+    for (const name of ['request', 'get'] as const) {
+      const original = module[name];
+      if (typeof original !== 'function') continue;
+      const wrapper = traced(original, protocol, added);
+      try {
+        module[name] = wrapper;
+        added.push({ module, name, original, wrapper });
+      } catch (error) {
+        reportInternal(error);
+      }
+    }
+  }
+  if (added.length === 0) return;
+  patches = added;
+  esmSync();
+};
+
+/**
+ * Traces Node's `http.request`, `http.get`, `https.request` and `https.get` (and so axios, got,
+ * node-fetch and the rest built on them) inside requests handled by `withNodeTracing` or
+ * `withTracing`, as {@link instrumentServerFetch} traces `fetch()`; ES module imports of them see
+ * the wrappers too. Outside a traced request the calls go straight through. Node 20.16 and
+ * later; elsewhere (Deno and Bun, whose `node:http` is their own, Workers, Vercel Edge) it does
+ * nothing. Calling it again while installed changes nothing. Returns a function that removes the
+ * wrappers still in place (one wrapped again by another library stays, passing calls through).
+ */
+export const instrumentNodeHttp = (): (() => void) => {
+  const versions = (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions;
+  if (!patches && versions?.node && !versions.bun && !('Deno' in globalThis)) install();
+  const mine = patches;
+  return () => {
+    if (!mine || patches !== mine) return;
+    patches = undefined;
+    for (const { module, name, original, wrapper } of mine) {
+      try {
+        if (module[name] === wrapper) module[name] = original;
+      } catch (error) {
+        reportInternal(error);
+      }
+    }
+    esmSync();
+  };
+};

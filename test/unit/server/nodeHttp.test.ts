@@ -1,0 +1,299 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import http, { createServer, get as esmGet, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { withNodeTracing } from '../../../src/server/nodeTracing';
+import { withTracing } from '../../../src/server/withTracing';
+import { toNodeListener } from '../../../src/server/node';
+import { instrumentNodeHttp } from '../../../src/server/nodeHttp';
+import type { NodeListener } from '../../../src/server/node';
+import { startReceiver, type Receiver } from './loopback';
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const TRACEPARENT = `00-${TRACE}-00f067aa0ba902b7-01`;
+
+const recorder = () => {
+  const records: TelemetryRecord[] = [];
+  const exporter: Exporter = {
+    export: async (batch) => {
+      records.push(...batch);
+      return { ok: true };
+    },
+  };
+  const spans = (): SpanRecord[] => records.filter((r): r is SpanRecord => r.rec === 'span');
+  return { exporter, spans };
+};
+
+let server: Server | undefined;
+let rx: Receiver;
+
+beforeAll(async () => {
+  rx = await startReceiver();
+});
+afterAll(async () => {
+  await rx.close();
+});
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+  rx.received.length = 0;
+  rx.reply = (_req, res) => res.end('{}');
+});
+
+const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
+  server = createServer(listener);
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
+};
+
+/** The body of `res`, read to the end. */
+const text = (res: IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => (body += c));
+    res.on('end', () => resolve(body));
+    res.on('error', reject);
+  });
+
+/** Settles when `req` has its response (its body read), or with its error. */
+const answered = (req: ClientRequest): Promise<string> =>
+  new Promise((resolve, reject) => {
+    req.on('response', (res) => void text(res).then(resolve, reject));
+    req.on('error', reject);
+  });
+
+/**
+ * A listener wrapped by withNodeTracing whose handler runs `call` (an outgoing request, made
+ * while the request is handled) and answers with what it settled with; `hit()` requests it
+ * (with `traceparent`), drains, and gives the spans.
+ */
+const serve = async (call: () => Promise<string>, options: Parameters<typeof withNodeTracing>[1] = {}) => {
+  const { exporter, spans } = recorder();
+  const traced: NodeListener = withNodeTracing((req, res) => {
+    call().then(
+      (body) => res.end(`ok:${body}`),
+      (error: Error) => res.end(`failed:${error.message}`),
+    );
+  }, { exporter, ...options });
+  const base = await listen(traced);
+  return async (): Promise<{ body: string; spans: SpanRecord[] }> => {
+    const body = await (await fetch(base, { headers: { traceparent: TRACEPARENT } })).text();
+    await traced.drain();
+    return { body, spans: spans() };
+  };
+};
+
+const only = (spans: SpanRecord[], kind: SpanRecord['kind']): SpanRecord => {
+  const found = spans.filter((s) => s.kind === kind);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+};
+
+describe('instrumentNodeHttp', () => {
+  it('traces http.get inside a request: a CLIENT span, child of the request, whose trace the downstream server gets', async () => {
+    rx.reply = (_req, res) => res.writeHead(202).end('down');
+    const hit = await serve(() => answered(http.get(`${rx.base}/down?key=secret`)));
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:down');
+    const serverSpan = only(spans, 'server');
+    const client = only(spans, 'client');
+    expect(client.traceId).toBe(TRACE);
+    expect(client.parentId).toBe(serverSpan.spanId);
+    expect(client.name).toBe('GET');
+    expect(client.attrs).toMatchObject({
+      'http.request.method': 'GET',
+      'server.address': '127.0.0.1',
+      'server.port': Number(new URL(rx.base).port),
+      'http.response.status_code': 202,
+    });
+    expect(String(client.attrs['url.full'])).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/down\?key=/);
+    expect(String(client.attrs['url.full'])).not.toContain('secret');
+    expect(rx.received[0]!.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
+  });
+
+  it('traces the ES module imports of node:http too', async () => {
+    const hit = await serve(() => answered(esmGet(`${rx.base}/esm`)));
+    const { spans } = await hit();
+    const client = only(spans, 'client');
+    expect(rx.received[0]!.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
+  });
+
+  it('keeps the caller’s options, headers and body, and replaces a proxied trace', async () => {
+    const port = Number(new URL(rx.base).port);
+    const hit = await serve(() => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        path: '/items?id=1',
+        method: 'POST',
+        headers: { 'X-App': 'kept', 'Content-Type': 'text/plain', Traceparent: TRACEPARENT, tracestate: 'caller=1', baggage: 'own=1' },
+      });
+      const done = answered(req);
+      req.end('the body');
+      return done;
+    });
+    const { spans } = await hit();
+    const client = only(spans, 'client');
+    expect(client.name).toBe('POST');
+    expect(String(client.attrs['url.full'])).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/items\\?id=`));
+    const got = rx.received[0]!;
+    expect(got).toMatchObject({ method: 'POST', url: '/items?id=1', body: 'the body' });
+    expect(got.headers['x-app']).toBe('kept');
+    expect(got.headers['content-type']).toBe('text/plain');
+    expect(got.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
+    // The caller's tracestate belonged to the caller's span; its own baggage goes as it was.
+    expect(got.headers.tracestate).toBeUndefined();
+    expect(got.headers.baggage).toBe('own=1');
+  });
+
+  it('takes headers as Node’s flat list and a URL with options over it', async () => {
+    const hit = await serve(() => {
+      const req = http.request(new URL(`${rx.base}/list`), { method: 'PUT', headers: ['Host', new URL(rx.base).host, 'X-One', '1', 'traceparent', TRACEPARENT] });
+      const done = answered(req);
+      req.end();
+      return done;
+    });
+    const { spans } = await hit();
+    const client = only(spans, 'client');
+    expect(client.name).toBe('PUT');
+    const got = rx.received[0]!;
+    expect(got.method).toBe('PUT');
+    expect(got.headers['x-one']).toBe('1');
+    expect(got.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
+  });
+
+  it('adds no header where propagateTo says no, and still records the call', async () => {
+    const hit = await serve(() => answered(http.get(`${rx.base}/private`)), { propagateTo: ['https://api.example.com'] });
+    const { spans } = await hit();
+    only(spans, 'client');
+    expect(rx.received[0]!.headers.traceparent).toBeUndefined();
+  });
+
+  it('leaves a response nobody listens for to Node, which discards its body and frees the socket', async () => {
+    // With one socket, the second request waits for the first response's body to be
+    // discarded: a 'response' listener of ours would keep it, and the second would never go.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    rx.reply = (_req, res) => res.end('x'.repeat(200_000));
+    try {
+      const hit = await serve(async () => {
+        const first = http.get(`${rx.base}/a`, { agent });
+        expect(first.listenerCount('response')).toBe(0);
+        expect(first.listenerCount('error')).toBe(0);
+        return answered(http.get(`${rx.base}/b`, { agent })).then((body) => String(body.length));
+      });
+      const { body, spans } = await hit();
+      expect(body).toBe('ok:200000');
+      expect(spans.filter((s) => s.kind === 'client')).toHaveLength(2);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('records a failed call as an error and gives the app its error unchanged', async () => {
+    let seen: unknown;
+    const hit = await serve(() =>
+      answered(https.get('https://127.0.0.1:1/refused')).catch((error: NodeJS.ErrnoException) => {
+        seen = error;
+        throw error;
+      }),
+    );
+    const { body, spans } = await hit();
+    expect(body).toBe('failed:connect ECONNREFUSED 127.0.0.1:1');
+    expect((seen as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    const client = only(spans, 'client');
+    expect(client.attrs).toMatchObject({ 'url.full': 'https://127.0.0.1:1/refused', 'server.port': 1, 'error.type': 'Error' });
+    expect(client.status.code).toBe('error');
+    expect(client.events.some((e) => e.name === 'exception')).toBe(true);
+  });
+
+  it('marks a call the app aborted as cancelled, not failed', async () => {
+    rx.reply = () => undefined; // never answers
+    const hit = await serve(() => {
+      const controller = new AbortController();
+      const req = http.get(`${rx.base}/slow`, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      return answered(req);
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('failed:The operation was aborted');
+    const client = only(spans, 'client');
+    expect(client.attrs['edgetrace.cancelled']).toBe(true);
+    expect(client.status.code).not.toBe('error');
+  });
+
+  it('marks a request the app aborted with req.abort() as cancelled, before and after it went out', async () => {
+    rx.reply = () => undefined; // never answers
+    const hit = await serve(async () => {
+      const aborted = (delayMs: number) =>
+        new Promise<string>((resolve) => {
+          const req = http.get(`${rx.base}/never`);
+          // The socket's "socket hang up" follows an abort once the request went out.
+          req.on('error', () => undefined);
+          req.on('close', () => resolve(String(req.destroyed)));
+          if (delayMs) setTimeout(() => req.abort(), delayMs);
+          else req.abort();
+        });
+      return `${await aborted(0)},${await aborted(50)}`;
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:true,true');
+    const clients = spans.filter((s) => s.kind === 'client');
+    expect(clients).toHaveLength(2);
+    for (const client of clients) {
+      expect(client.attrs['edgetrace.cancelled']).toBe(true);
+      expect(client.status.code).not.toBe('error');
+    }
+  });
+
+  it('passes a throw of Node’s for bad arguments to the caller, and records it', async () => {
+    let thrown: unknown;
+    const hit = await serve(async () => {
+      try {
+        http.request(`${rx.base}/x`, { headers: { 'bad header': '1' } });
+      } catch (error) {
+        thrown = error;
+      }
+      return 'done';
+    });
+    const { spans } = await hit();
+    expect((thrown as NodeJS.ErrnoException).code).toBe('ERR_INVALID_HTTP_TOKEN');
+    expect(only(spans, 'client').status.code).toBe('error');
+  });
+
+  it('traces a fetch-style handler served by toNodeListener, and nothing with traceFetch: false', async () => {
+    const { exporter, spans } = recorder();
+    const handler = withTracing(async (request: Request) => answered(http.get(`${rx.base}${new URL(request.url).pathname}`)).then((b) => new Response(b)), { exporter });
+    const quiet = withTracing(async () => answered(http.get(`${rx.base}/quiet`)).then((b) => new Response(b)), { exporter, traceFetch: false });
+    const base = await listen(toNodeListener((request) => (new URL(request.url).pathname === '/quiet' ? quiet(request) : handler(request))));
+    await (await fetch(`${base}/loud`)).text();
+    await (await fetch(`${base}/quiet`)).text();
+    const loud = rx.received.find((r) => r.url === '/loud')!;
+    const client = spans().find((s) => s.kind === 'client')!;
+    // A new trace, with the random flag (03).
+    expect(loud.headers.traceparent).toBe(`00-${client.traceId}-${client.spanId}-03`);
+    expect(rx.received.find((r) => r.url === '/quiet')!.headers.traceparent).toBeUndefined();
+    expect(spans().filter((s) => s.kind === 'client')).toHaveLength(1);
+  });
+
+  it('sends outside a traced request as it was asked, and restores the originals when removed', async () => {
+    const wrapped = http.request;
+    expect(wrapped.name).not.toBe('request');
+    await answered(http.get(`${rx.base}/outside`));
+    expect(rx.received[0]!.headers.traceparent).toBeUndefined();
+    const stop = instrumentNodeHttp();
+    stop();
+    try {
+      expect(http.request).not.toBe(wrapped);
+      expect(http.request.name).toBe('request');
+      expect(https.get.name).toBe('get');
+      expect(esmGet).toBe(http.get);
+    } finally {
+      instrumentNodeHttp();
+    }
+    expect(http.request).not.toBe(wrapped);
+    expect(http.request.name).not.toBe('request');
+  });
+});
