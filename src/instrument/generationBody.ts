@@ -46,7 +46,7 @@ const NOTHING: GenerationBody = { isSse: false, done: false, push() {}, end: () 
  * fills usage from what `json()` or `text()` gave the app. A first-token time already set (by the
  * app, or by an earlier stream of the same generation) is kept.
  */
-export const generationBody = (res: Response, gen: Generation | undefined): GenerationBody => {
+export const generationBody = (res: { readonly headers: { get(name: string): string | null } }, gen: Generation | undefined): GenerationBody => {
   const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
   // Most responses: no generation to fill and nothing to count.
   if (!gen && !isSse) return NOTHING;

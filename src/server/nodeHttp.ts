@@ -1,6 +1,8 @@
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { inject } from '../propagation/index';
-import { baggageOf, markCancelled, type Span } from '../core/span';
+import { baggageOf, markCancelled, type Generation, type Span } from '../core/span';
+import { generationBody, generationOf } from '../instrument/generationBody';
+import { hasNoBody } from '../lib/hasNoBody';
 import { isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { builtin } from './builtin';
@@ -87,20 +89,96 @@ const withTraceHeaders = (headers: RequestOptions['headers'], span: Span): Reque
   return record as RequestOptions['headers'];
 };
 
+type Inflate = (data: Uint8Array, options: { maxOutputLength: number }) => Uint8Array;
+interface Zlib {
+  gunzipSync: Inflate;
+  inflateSync: Inflate;
+  brotliDecompressSync: Inflate;
+}
+
+// A compressed answer is kept up to this size, and inflated at its end up to MAX_INFLATED.
+const MAX_COMPRESSED = 1 << 20;
+const MAX_INFLATED = 1 << 23;
+// Of an answer, its start is kept, or once it is longer, its end: usageFromBody reads the one
+// or the other (the lengths the page's stream parser keeps; not imported, which would move
+// them into a chunk the page shares with the server entry).
+const MAX_DATA_CHARS = 1 << 16;
+const MAX_END_CHARS = 1 << 15;
+
+/** How to inflate a body sent with `encoding`: undefined for none, null for one we cannot read. */
+const inflaterFor = (encoding: string | undefined): ((data: Uint8Array) => Uint8Array) | undefined | null => {
+  const e = encoding?.trim().toLowerCase();
+  if (!e || e === 'identity') return undefined;
+  const zlib = builtin<Zlib>('node:zlib');
+  const inflate = !zlib ? undefined : e === 'gzip' || e === 'x-gzip' ? zlib.gunzipSync : e === 'deflate' ? zlib.inflateSync : e === 'br' ? zlib.brotliDecompressSync : undefined;
+  return inflate ? (data) => inflate(data, { maxOutputLength: MAX_INFLATED }) : null;
+};
+
+/**
+ * Follows the body of a model call's response as the app reads it (any way it reads: `data`
+ * listeners, `pipe()`, `for await`, all of which emit `data`), for the generation the call was
+ * made in: a stream's first-token time and usage, a JSON answer's usage. Only an answer's start
+ * (or, for a longer one, its end) is kept; a compressed answer is kept as it came (up to 1 MB)
+ * and inflated at its end, before the app hears of the end. A compressed stream is not followed.
+ */
+const followBody = (res: IncomingMessage, gen: Generation): void => {
+  const body = generationBody({ headers: { get: (name) => (res.headers[name] === undefined ? null : String(res.headers[name])) } }, gen);
+  const inflate = inflaterFor(res.headers['content-encoding']);
+  if (inflate === null || (inflate && body.isSse)) return;
+  const decoder = new TextDecoder();
+  let text = '';
+  const append = (chunk: unknown): void => {
+    text += typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? decoder.decode(chunk, { stream: true }) : '';
+    if (text.length > MAX_DATA_CHARS) text = text.slice(-MAX_END_CHARS);
+  };
+  const packed: Uint8Array[] = [];
+  let packedSize = 0;
+  const take = (chunk: unknown): void => {
+    if (body.isSse) body.push(chunk);
+    else if (!inflate) append(chunk);
+    else if (chunk instanceof Uint8Array && (packedSize += chunk.length) <= MAX_COMPRESSED) packed.push(chunk);
+  };
+  let ended = false;
+  const finish = (): void => {
+    if (ended) return;
+    ended = true;
+    if (inflate && packedSize <= MAX_COMPRESSED) {
+      try {
+        append(inflate(Buffer.concat(packed)));
+      } catch {
+        // Cut short, or not what its header says: no usage to read.
+      }
+    }
+    body.end(body.isSse ? undefined : text);
+  };
+  const emit = res.emit;
+  res.emit = function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
+    try {
+      if (event === 'data') take(args[0]);
+      else if (event === 'end' || event === 'close') finish();
+    } catch (error) {
+      reportInternal(error);
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  } as typeof res.emit;
+};
+
 /**
  * Follows `req` through its events without listening to them: a `response` listener would keep
  * Node from discarding a body the app never reads, and an `error` listener would swallow an
  * error the app does not handle. The span ends when the response head arrives, as a traced
  * `fetch()`'s does, or with the error or the close that came first.
  */
-const follow = (req: ClientRequest, span: Span): void => {
+const follow = (req: ClientRequest, span: Span, method: string, gen: Generation | undefined): void => {
   const emit = req.emit;
   req.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
     if (!span.isEnded) {
       try {
         if (event === 'response') {
-          setHttpStatus(span, (args[0] as IncomingMessage).statusCode ?? 0);
+          const res = args[0] as IncomingMessage;
+          setHttpStatus(span, res.statusCode ?? 0);
           span.end();
+          if (gen?.isRecording && !gen.isEnded && !hasNoBody(res.statusCode ?? 0, method)) followBody(res, gen);
         } else if (event === 'error') {
           // An abort through the `signal` option is the caller's choice, not a failed call.
           setHttpFailure(span, args[0]);
@@ -122,7 +200,9 @@ const follow = (req: ClientRequest, span: Span): void => {
 /**
  * `request` or `get` of `http` or `https` that, inside a request handled by `withNodeTracing` or
  * `withTracing`, records a CLIENT span with the trace headers injected (for URLs the handler's
- * `propagateTo` allows). The caller gets the very `ClientRequest` Node made.
+ * `propagateTo` allows). The caller gets the very `ClientRequest` Node made. Inside a generation
+ * (a model call through an SDK that sends with `http.request`), the body fills the generation as
+ * a traced `fetch()`'s does.
  */
 const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send =>
   function (this: unknown, ...args: unknown[]): ClientRequest {
@@ -131,10 +211,11 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     if (!scope || !parent || parent.isEnded) return Reflect.apply(original, this, args);
     let span: Span | undefined;
     let sent = args;
+    let method = 'GET';
     try {
       const call = readCall(args);
       const href = hrefOf(call, defaultProtocol);
-      const method = call.options.method ?? 'GET';
+      method = call.options.method ?? 'GET';
       const url = parseUrl(href);
       span = parent.startSpan(spanMethod(method), { kind: 'client', attributes: clientRequestAttributes(method, href, url) });
       if (scope.propagate(href, url)) {
@@ -163,7 +244,7 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     }
     if (span) {
       try {
-        follow(req, span);
+        follow(req, span, method, generationOf(parent));
       } catch (error) {
         reportInternal(error);
         span.end();

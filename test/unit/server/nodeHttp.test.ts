@@ -2,6 +2,8 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import http, { createServer, get as esmGet, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createGunzip, gzipSync } from 'node:zlib';
+import { requestSpan } from '../../../src/server/scope';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { withTracing } from '../../../src/server/withTracing';
@@ -246,6 +248,66 @@ describe('instrumentNodeHttp', () => {
       expect(client.attrs['edgetrace.cancelled']).toBe(true);
       expect(client.status.code).not.toBe('error');
     }
+  });
+
+  it('fills the generation a call is made in from its body as the app reads it: a model stream, and a compressed JSON answer', async () => {
+    const events = [
+      { choices: [{ delta: { role: 'assistant' } }] },
+      { choices: [{ delta: { content: 'Hel' } }] },
+      { choices: [{ delta: { content: 'lo' } }] },
+      { choices: [], usage: { prompt_tokens: 11, completion_tokens: 2 } },
+    ];
+    rx.reply = (req, res) => {
+      if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        // Sent in pieces that cut through events, the first output well after the head.
+        const text = events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') + 'data: [DONE]\n\n';
+        res.write(text.slice(0, 30));
+        setTimeout(() => res.end(text.slice(30)), 60);
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+        res.end(gzipSync(JSON.stringify({ choices: [{ message: { content: 'Hi' } }], usage: { prompt_tokens: 5, completion_tokens: 1 } })));
+      }
+    };
+    let headAt = 0;
+    const hit = await serve(async () => {
+      const parent = requestSpan()!;
+      const streamed = await parent.generation('stream', { model: 'gpt-4o' }, () =>
+        new Promise<string>((resolve, reject) => {
+          const req = http.get(`${rx.base}/stream`, (res) => {
+            headAt = Date.now();
+            let out = '';
+            res.setEncoding('utf8');
+            // Read as many clients do, through async iteration.
+            void (async () => {
+              for await (const chunk of res) out += chunk as string;
+              resolve(String(out.length > 0));
+            })().catch(reject);
+          });
+          req.on('error', reject);
+        }),
+      );
+      // Inflated as clients do, the generation ending when the app has the answer.
+      const json = await parent.generation('json', { model: 'gpt-4o' }, () =>
+        new Promise<string>((resolve, reject) => {
+          http.get(`${rx.base}/json`, (res) => {
+            let out = '';
+            res.pipe(createGunzip()).on('data', (c: Buffer) => (out += c.toString())).on('end', () => resolve(out)).on('error', reject);
+          });
+        }),
+      );
+      return `${streamed},${JSON.parse(json).choices[0].message.content}`;
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:true,Hi');
+    const stream = spans.find((s) => s.name === 'stream')!;
+    expect(JSON.parse(stream.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 11, output: 2 });
+    const first = Date.parse(String(stream.attrs['langfuse.observation.completion_start_time']));
+    expect(first).toBeGreaterThanOrEqual(headAt + 40);
+    const json = spans.find((s) => s.name === 'json')!;
+    expect(JSON.parse(json.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 5, output: 1 });
+    // Each call is its own CLIENT span, child of its generation.
+    for (const gen of [stream, json]) expect(spans.filter((s) => s.kind === 'client' && s.parentId === gen.spanId)).toHaveLength(1);
   });
 
   it('passes a throw of Node’s for bad arguments to the caller, and records it', async () => {
