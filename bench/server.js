@@ -288,6 +288,12 @@ export const runServerBench = async () => {
   const http = await measureHttp();
   const f0 = (n) => Math.round(n).toLocaleString('en-US');
   const f1 = (n) => n.toFixed(1);
+  /** A table of autocannon runs, a row per server. */
+  const rpsTable = (what, runs) => [
+    `| ${what} | requests/s | latency p50 | latency p99 |`,
+    '| --- | ---: | ---: | ---: |',
+    ...Object.entries(runs).map(([name, r]) => `| ${name} | ${f0(r.rps)} | ${r.p50} ms | ${r.p99} ms |`),
+  ];
   const lines = [
     `Measured with \`node bench/server.js\` (part of \`npm run bench\`) on ${new Date().toISOString().slice(0, 10)}: Node ${process.version}; server and load generator in separate processes on loopback.`,
     '',
@@ -319,24 +325,15 @@ export const runServerBench = async () => {
     '',
     `Over HTTP on loopback (Node http + \`toNodeListener\`), autocannon, ${HTTP_CONNECTIONS} connections, ${HTTP_SECONDS} s (second of two runs each):`,
     '',
-    '| handler | requests/s | latency p50 | latency p99 |',
-    '| --- | ---: | ---: | ---: |',
-    `| plain | ${f0(http.plain.rps)} | ${http.plain.p50} ms | ${http.plain.p99} ms |`,
-    `| withTracing | ${f0(http.traced.rps)} | ${http.traced.p50} ms | ${http.traced.p99} ms |`,
+    ...rpsTable('handler', { plain: http.plain, withTracing: http.traced }),
     '',
     'A Node request listener (`res.end(\'ok\')`, as Express and the like are at the bottom), on its own and in `withNodeTracing`, the same way:',
     '',
-    '| listener | requests/s | latency p50 | latency p99 |',
-    '| --- | ---: | ---: | ---: |',
-    `| plain | ${f0(http.node.rps)} | ${http.node.p50} ms | ${http.node.p99} ms |`,
-    `| withNodeTracing | ${f0(http.nodeTraced.rps)} | ${http.nodeTraced.p50} ms | ${http.nodeTraced.p99} ms |`,
+    ...rpsTable('listener', { plain: http.node, withNodeTracing: http.nodeTraced }),
     '',
     'A listener that first calls a service on loopback with `http.get` (keep-alive agent) and answers when its body has ended; in `withNodeTracing` that call is a CLIENT span and carries `traceparent`:',
     '',
-    '| listener | requests/s | latency p50 | latency p99 |',
-    '| --- | ---: | ---: | ---: |',
-    `| plain | ${f0(http.nodeCall.rps)} | ${http.nodeCall.p50} ms | ${http.nodeCall.p99} ms |`,
-    `| withNodeTracing | ${f0(http.nodeCallTraced.rps)} | ${http.nodeCallTraced.p50} ms | ${http.nodeCallTraced.p99} ms |`,
+    ...rpsTable('listener', { plain: http.nodeCall, withNodeTracing: http.nodeCallTraced }),
   ];
   const section = lines.join('\n');
   writeSection('server', section);

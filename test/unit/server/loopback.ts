@@ -1,4 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
@@ -20,8 +21,9 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export const startReceiver = async (): Promise<Receiver> => {
-  const rx: Receiver = {
+/** Starts a receiver; `into`, when given, is made the receiver (for one created before it starts). */
+export const startReceiver = async (into?: Receiver): Promise<Receiver> => {
+  const rx: Receiver = Object.assign(into ?? ({} as Receiver), {
     base: '',
     received: [],
     reply: (_req, res) => {
@@ -41,7 +43,7 @@ export const startReceiver = async (): Promise<Receiver> => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-  };
+  } satisfies Receiver);
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -56,4 +58,33 @@ export const startReceiver = async (): Promise<Receiver> => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   rx.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return rx;
+};
+
+/**
+ * For a test file whose tests serve a Node listener on loopback that calls a receiver: `rx`, one
+ * receiver for the file, and `listen(listener)`, which serves it for the test that called it
+ * (closed after the test, with what the receiver got and its reply reset).
+ */
+export const loopbackPerTest = (): { rx: Receiver; listen(listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> } => {
+  const rx = {} as Receiver;
+  let reply: Receiver['reply'];
+  let server: Server | undefined;
+  beforeAll(async () => {
+    await startReceiver(rx);
+    reply = rx.reply;
+  });
+  afterAll(() => rx.close());
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+    rx.received.length = 0;
+    rx.reply = reply;
+  });
+  const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
+    server = createServer(listener);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
+  };
+  return { rx, listen };
 };

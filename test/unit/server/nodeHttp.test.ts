@@ -1,7 +1,6 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import http, { createServer, get as esmGet, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { describe, it, expect } from 'vitest';
+import http, { get as esmGet, type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { createGunzip, gzipSync } from 'node:zlib';
 import { requestSpan } from '../../../src/server/scope';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
@@ -10,7 +9,7 @@ import { withTracing } from '../../../src/server/withTracing';
 import { toNodeListener } from '../../../src/server/node';
 import { instrumentNodeHttp } from '../../../src/server/nodeHttp';
 import type { NodeListener } from '../../../src/server/node';
-import { startReceiver, type Receiver } from './loopback';
+import { loopbackPerTest } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE}-00f067aa0ba902b7-01`;
@@ -27,28 +26,7 @@ const recorder = () => {
   return { exporter, spans };
 };
 
-let server: Server | undefined;
-let rx: Receiver;
-
-beforeAll(async () => {
-  rx = await startReceiver();
-});
-afterAll(async () => {
-  await rx.close();
-});
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  server = undefined;
-  rx.received.length = 0;
-  rx.reply = (_req, res) => res.end('{}');
-});
-
-const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
-  server = createServer(listener);
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
-};
+const { rx, listen } = loopbackPerTest();
 
 /** The body of `res`, read to the end. */
 const text = (res: IncomingMessage): Promise<string> =>

@@ -1,5 +1,5 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { describe, it, expect, vi } from 'vitest';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Koa from 'koa';
@@ -13,7 +13,7 @@ import { setRoute } from '../../../src/server/route';
 import { withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
 import { requestProcessor } from '../../../src/server/requestProcessor';
-import { startReceiver, type Receiver } from './loopback';
+import { loopbackPerTest } from './loopback';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -35,27 +35,7 @@ const recorder = (delayMs = 0) => {
   return { exporter, spans, exports: () => exports };
 };
 
-let server: Server | undefined;
-let rx: Receiver;
-
-beforeAll(async () => {
-  rx = await startReceiver();
-});
-afterAll(async () => {
-  await rx.close();
-});
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  server = undefined;
-  rx.received.length = 0;
-});
-
-const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
-  server = createServer(listener);
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
-};
+const { rx, listen } = loopbackPerTest();
 
 const serverSpan = (spans: SpanRecord[]): SpanRecord => {
   const found = spans.filter((s) => s.kind === 'server');
