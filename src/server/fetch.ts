@@ -1,5 +1,5 @@
 import { inject } from '../propagation/index';
-import { baggageFor, setHttpStatus } from '../instrument/http';
+import { baggageFor, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
@@ -85,9 +85,12 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
           }
         },
         (error: unknown) => {
-          s.recordError(error);
-          s.setAttribute('error.type', errorType(error));
-          s.end();
+          try {
+            // An abort (the client left, a "stop generating") is the caller's choice, not a failure.
+            setHttpFailure(s, error, errorType(error));
+          } finally {
+            s.end();
+          }
         },
       )
       .catch(reportInternal);

@@ -167,6 +167,28 @@ describe('withTracing', () => {
     expect(rec.spans()[0]).toMatchObject({ name: 'POST /users/:id', attrs: { 'http.route': '/users/:id' } });
   });
 
+  it('marks a fetch() the handler aborted as cancelled, not failed, and a refused one as failed', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        // Aborted before it goes out, so the receiver never hears of it.
+        const aborted = fetch(`${rx.base}/aborted`, { signal: AbortSignal.abort() });
+        const outcomes = await Promise.allSettled([aborted, fetch('http://127.0.0.1:1/refused')]);
+        return new Response(outcomes.map((o) => o.status).join());
+      },
+      { exporter: rec.exporter },
+    );
+    stopFetch = instrumentServerFetch();
+    const { ctx, settle } = workerCtx();
+    expect(await (await handler(new Request('http://x/'), {}, ctx)).text()).toBe('rejected,rejected');
+    await settle();
+    const client = (path: string) => rec.spans().find((s) => s.kind === 'client' && String(s.attrs['url.full']).endsWith(path))!;
+    expect(client('/aborted').attrs).toMatchObject({ 'edgetrace.cancelled': true, 'error.type': 'AbortError' });
+    expect(client('/aborted').status.code).not.toBe('error');
+    expect(client('/refused').attrs['edgetrace.cancelled']).toBeUndefined();
+    expect(client('/refused').status.code).toBe('error');
+  });
+
   it('traces fetch() calls made in the handler, after awaits, with the trace injected', async () => {
     const rec = recorder();
     const handler = withTracing(
