@@ -6,7 +6,8 @@ import { hasNoBody } from '../lib/hasNoBody';
 import { isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { builtin } from './builtin';
-import { clientRequestAttributes, parseUrl, spanMethod } from './httpAttributes';
+import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
+import { isAbortError } from '../lib/isAbortError';
 import { currentScope, requestSpan } from './scope';
 
 type Send = (...args: unknown[]) => ClientRequest;
@@ -38,16 +39,16 @@ const isUrlLike = (value: unknown): value is URL =>
 /** The arguments of `request()`/`get()` in one form: `(url?, options, callback?)`. */
 interface Call {
   url: string | URL | undefined;
+  /** The options' own properties, each read once, as Node copies them. */
   options: RequestOptions;
   callback: unknown;
 }
 
 const readCall = (args: unknown[]): Call => {
   const [a, b, c] = args;
-  if (typeof a === 'string' || isUrlLike(a)) {
-    return typeof b === 'function' ? { url: a, options: {}, callback: b } : { url: a, options: (b ?? {}) as RequestOptions, callback: c };
-  }
-  return { url: undefined, options: (a ?? {}) as RequestOptions, callback: b };
+  const [url, options, callback] = typeof a === 'string' || isUrlLike(a) ? (typeof b === 'function' ? [a, {}, b] : [a, b ?? {}, c]) : [undefined, a ?? {}, b];
+  if (typeof options !== 'object') throw new TypeError('options is not an object');
+  return { url, options: { ...(options as RequestOptions) }, callback };
 };
 
 /**
@@ -68,25 +69,48 @@ const hrefOf = ({ url, options }: Call, defaultProtocol: string): string => {
 /**
  * `headers` with `span`'s trace headers and the trace's baggage: a proxied request's own
  * `traceparent` and `tracestate` are replaced (they belong to the caller's span), a `baggage`
- * header it carries stays. Node takes headers as an object or as a flat `[name, value, …]` list.
+ * header it carries stays. Node takes headers as an object, a flat `[name, value, …]` list or a
+ * list of `[name, value]` pairs; a list Node would refuse is left for Node to refuse (undefined).
  */
-const withTraceHeaders = (headers: RequestOptions['headers'], span: Span): RequestOptions['headers'] => {
-  const ours: [string, string][] = [];
-  const names = Array.isArray(headers) ? headers.filter((_, i) => i % 2 === 0).map(String) : headers ? Object.keys(headers) : [];
-  const baggage = baggageOf(span);
-  inject(span.spanContext(), (name, value) => void ours.push([name, value]), baggage && !names.some(isBaggageHeader) ? baggage : undefined);
+const withTraceHeaders = (headers: unknown, span: Span): unknown => {
+  let pairs: [unknown, unknown][];
   if (Array.isArray(headers)) {
-    const list: string[] = [];
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      if (!isTraceHeader(String(headers[i]))) list.push(headers[i] as string, headers[i + 1] as string);
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      if (!headers.every((pair) => Array.isArray(pair) && pair.length === 2)) return undefined;
+      pairs = headers as [unknown, unknown][];
+    } else {
+      if (headers.length % 2 !== 0) return undefined;
+      pairs = [];
+      for (let i = 0; i < headers.length; i += 2) pairs.push([headers[i], headers[i + 1]]);
     }
-    for (const [name, value] of ours) list.push(name, value);
-    return list;
+  } else {
+    pairs = headers && typeof headers === 'object' ? Object.entries(headers) : [];
   }
-  const record: Record<string, unknown> = {};
-  if (headers) for (const [key, value] of Object.entries(headers)) if (!isTraceHeader(key)) record[key] = value;
-  for (const [name, value] of ours) record[name] = value;
-  return record as RequestOptions['headers'];
+  const kept = pairs.filter(([name]) => !isTraceHeader(String(name)));
+  const baggage = baggageOf(span);
+  inject(span.spanContext(), (name, value) => void kept.push([name, value]), baggage && !pairs.some(([name]) => isBaggageHeader(String(name))) ? baggage : undefined);
+  if (!Array.isArray(headers)) return Object.fromEntries(kept);
+  return Array.isArray(headers[0]) ? kept : kept.flat();
+};
+
+/** Sets `object[key]` to `fn`, a method of its own that, like the prototype's, is not enumerable. */
+const ownMethod = <T extends object, K extends keyof T>(object: T, key: K, fn: T[K]): void => {
+  Object.defineProperty(object, key, { value: fn, writable: true, configurable: true, enumerable: false });
+};
+
+/**
+ * Whether `error`, given to `req.destroy()`, makes it a cancel: no error, an `AbortError`, or
+ * the cancel of a client library (axios's `CanceledError`, got's `CancelError`). A timeout's
+ * error, or any other, makes the call a failure.
+ */
+const isCancel = (error: unknown): boolean => {
+  if (error === undefined || error === null || isAbortError(error)) return true;
+  try {
+    const { name, code } = error as { name?: unknown; code?: unknown };
+    return name === 'CanceledError' || name === 'CancelError' || code === 'ERR_CANCELED' || code === 'ABORT_ERR';
+  } catch {
+    return false;
+  }
 };
 
 type Inflate = (data: Uint8Array, options: { maxOutputLength: number }) => Uint8Array;
@@ -152,7 +176,7 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
     body.end(body.isSse ? undefined : text);
   };
   const emit = res.emit;
-  res.emit = function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
+  ownMethod(res, 'emit', function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
     try {
       if (event === 'data') take(args[0]);
       else if (event === 'end' || event === 'close') finish();
@@ -160,7 +184,7 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
       reportInternal(error);
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
-  } as typeof res.emit;
+  } as typeof res.emit);
 };
 
 /**
@@ -170,8 +194,15 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
  * `fetch()`'s does, or with the error or the close that came first.
  */
 const follow = (req: ClientRequest, span: Span, method: string, gen: Generation | undefined): void => {
+  // Whether the caller destroyed the request before its answer, to cancel it.
+  let cancelled = false;
+  const destroy = req.destroy;
+  ownMethod(req, 'destroy', function (this: ClientRequest, ...args: [Error?]) {
+    if (!span.isEnded && isCancel(args[0])) cancelled = true;
+    return Reflect.apply(destroy, this, args) as ClientRequest;
+  });
   const emit = req.emit;
-  req.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
+  ownMethod(req, 'emit', function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
     if (!span.isEnded) {
       try {
         if (event === 'response') {
@@ -180,9 +211,13 @@ const follow = (req: ClientRequest, span: Span, method: string, gen: Generation 
           span.end();
           if (gen?.isRecording && !gen.isEnded && !hasNoBody(res.statusCode ?? 0, method)) followBody(res, gen);
         } else if (event === 'error') {
-          // An abort through the `signal` option is the caller's choice, not a failed call.
-          setHttpFailure(span, args[0]);
-          span.end();
+          // After a cancel the caller chose (the socket's "socket hang up", an abort through
+          // the `signal` option) the call did not fail.
+          try {
+            setHttpFailure(span, args[0], errorType(args[0]), cancelled);
+          } finally {
+            span.end();
+          }
         } else if (event === 'abort' || event === 'close') {
           // `req.abort()` (which older clients use to cancel; the 'error' of the socket it
           // closes comes after), or a close before an answer with no error at all.
@@ -194,7 +229,7 @@ const follow = (req: ClientRequest, span: Span, method: string, gen: Generation 
       }
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
-  } as typeof req.emit;
+  } as typeof req.emit);
 };
 
 /**
@@ -214,14 +249,15 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     let method = 'GET';
     try {
       const call = readCall(args);
+      const { options } = call;
       const href = hrefOf(call, defaultProtocol);
-      method = call.options.method ?? 'GET';
+      method = options.method ?? 'GET';
       const url = parseUrl(href);
+      // Node gets the copy read here: a getter of the caller's is read once, as without us.
+      sent = call.url === undefined ? [options, call.callback] : [call.url, options, call.callback];
       span = parent.startSpan(spanMethod(method), { kind: 'client', attributes: clientRequestAttributes(method, href, url) });
-      if (scope.propagate(href, url)) {
-        const options = { ...call.options, headers: withTraceHeaders(call.options.headers, span) };
-        sent = call.url === undefined ? [options, call.callback] : [call.url, options, call.callback];
-      }
+      const headers = scope.propagate(href, url) ? withTraceHeaders(options.headers, span) : undefined;
+      if (headers) options.headers = headers as RequestOptions['headers'];
     } catch (error) {
       // Arguments Node itself will refuse, a hostile options object: sent as the caller gave them.
       reportInternal(error);
@@ -235,7 +271,7 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     } catch (error) {
       // Node refused the arguments (an invalid header, an unknown protocol): the caller's error.
       try {
-        if (span) setHttpFailure(span, error);
+        if (span) setHttpFailure(span, error, errorType(error));
       } catch (failure) {
         reportInternal(failure);
       }
@@ -273,6 +309,8 @@ const install = (): void => {
       const original = module[name];
       if (typeof original !== 'function') continue;
       const wrapper = traced(original, protocol, added);
+      // Named and sized as Node's, for code that looks (`request.name`, `request.length`).
+      Object.defineProperties(wrapper, { name: { value: original.name }, length: { value: original.length } });
       try {
         module[name] = wrapper;
         added.push({ module, name, original, wrapper });

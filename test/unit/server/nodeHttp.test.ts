@@ -145,6 +145,44 @@ describe('instrumentNodeHttp', () => {
     expect(got.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
   });
 
+  it('takes headers as [name, value] pairs, and leaves a list Node refuses for Node to refuse', async () => {
+    let refused: unknown;
+    const hit = await serve(async () => {
+      const req = http.request(`${rx.base}/pairs`, { headers: [['Host', new URL(rx.base).host], ['X-Pair', '1'], ['traceparent', TRACEPARENT]] as never });
+      const done = answered(req);
+      req.end();
+      await done;
+      try {
+        http.request(`${rx.base}/odd`, { headers: ['X-A', '1', 'X-B'] });
+      } catch (error) {
+        refused = error;
+      }
+      return 'done';
+    });
+    const { spans } = await hit();
+    const client = spans.find((s) => s.kind === 'client' && String(s.attrs['url.full']).endsWith('/pairs'))!;
+    const got = rx.received[0]!;
+    expect(got.url).toBe('/pairs');
+    expect(got.headers['x-pair']).toBe('1');
+    expect(got.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
+    expect((refused as NodeJS.ErrnoException).code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(rx.received).toHaveLength(1);
+  });
+
+  it('reads each option once and only the options’ own properties, as Node does', async () => {
+    let reads = 0;
+    const proto = { headers: { 'x-proto': 'inherited' } };
+    const options = Object.assign(Object.create(proto) as http.RequestOptions, { host: '127.0.0.1', port: Number(new URL(rx.base).port) });
+    Object.defineProperty(options, 'path', { enumerable: true, get: () => (reads++, '/counted') });
+    const hit = await serve(() => answered(http.get(options)));
+    await hit();
+    const got = rx.received[0]!;
+    expect(got.url).toBe('/counted');
+    expect(reads).toBe(1);
+    expect(got.headers['x-proto']).toBeUndefined();
+    expect(got.headers.traceparent).toMatch(new RegExp(`^00-${TRACE}-`));
+  });
+
   it('adds no header where propagateTo says no, and still records the call', async () => {
     const hit = await serve(() => answered(http.get(`${rx.base}/private`)), { propagateTo: ['https://api.example.com'] });
     const { spans } = await hit();
@@ -288,6 +326,30 @@ describe('instrumentNodeHttp', () => {
     for (const gen of [stream, json]) expect(spans.filter((s) => s.kind === 'client' && s.parentId === gen.spanId)).toHaveLength(1);
   });
 
+  it('takes a destroy() of the caller’s before the answer for a cancel, unless it gives an error of its own', async () => {
+    rx.reply = () => undefined; // never answers
+    const hit = await serve(async () => {
+      const destroyed = (reason?: Error) =>
+        new Promise<string>((resolve) => {
+          const req = http.get(`${rx.base}/never`);
+          req.on('error', (error) => resolve(error.message));
+          req.on('socket', () => setTimeout(() => req.destroy(reason), 30));
+        });
+      // As axios cancels, as got cancels (no error), and as a timeout handler gives up.
+      const axios = Object.assign(new Error('canceled'), { name: 'CanceledError', code: 'ERR_CANCELED' });
+      return [await destroyed(axios), await destroyed(), await destroyed(new Error('timed out'))].join('|');
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:canceled|socket hang up|timed out');
+    const [axios, got, timeout] = spans.filter((s) => s.kind === 'client').sort((a, b) => a.startMs - b.startMs);
+    for (const cancelled of [axios!, got!]) {
+      expect(cancelled.attrs['edgetrace.cancelled']).toBe(true);
+      expect(cancelled.status.code).not.toBe('error');
+    }
+    expect(timeout!.attrs['edgetrace.cancelled']).toBeUndefined();
+    expect(timeout!.status).toMatchObject({ code: 'error', message: 'timed out' });
+  });
+
   it('passes a throw of Node’s for bad arguments to the caller, and records it', async () => {
     let thrown: unknown;
     const hit = await serve(async () => {
@@ -320,20 +382,21 @@ describe('instrumentNodeHttp', () => {
 
   it('sends outside a traced request as it was asked, and restores the originals when removed', async () => {
     const wrapped = http.request;
-    expect(wrapped.name).not.toBe('request');
     await answered(http.get(`${rx.base}/outside`));
     expect(rx.received[0]!.headers.traceparent).toBeUndefined();
     const stop = instrumentNodeHttp();
     stop();
+    const original = http.request;
     try {
-      expect(http.request).not.toBe(wrapped);
-      expect(http.request.name).toBe('request');
-      expect(https.get.name).toBe('get');
+      expect(original).not.toBe(wrapped);
+      expect(original.name).toBe('request');
+      // Named and sized as Node's.
+      expect([wrapped.name, wrapped.length]).toEqual([original.name, original.length]);
       expect(esmGet).toBe(http.get);
     } finally {
       instrumentNodeHttp();
     }
-    expect(http.request).not.toBe(wrapped);
-    expect(http.request.name).not.toBe('request');
+    expect(http.request).not.toBe(original);
+    expect(esmGet).toBe(http.get);
   });
 });
