@@ -5,6 +5,7 @@ import { batchProcessor } from '../core/processors';
 import { refusalTeller, requestProcessor } from './requestProcessor';
 import { guardedContext, outsideRequest, serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
+import { checkKeys } from './optionKeys';
 
 /** Options for {@link createServerTracer}: the tracer's options; `exporter` is flushed per request. */
 export type ServerTracerOptions = TracerOptions;
@@ -18,7 +19,10 @@ export type ServerTracerOptions = TracerOptions;
  * `OTEL_RESOURCE_ATTRIBUTES` when the exporter came from `fromEnv()`, under `resource`.
  * Throws a `TypeError` naming the option when `opts` is invalid.
  */
-export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => serverTracer(opts, 'createServerTracer()');
+export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
+  if (typeof opts === 'object' && opts !== null) checkKeys(opts, 'createServerTracer()', false);
+  return serverTracer(opts, 'createServerTracer()');
+};
 
 /**
  * `exporter`, its exports run outside any request (see `outsideRequest`). A plain object that

@@ -15,6 +15,7 @@ import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
 import { instrumentNodeHttp } from './nodeHttp';
+import { checkKeys } from './optionKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
@@ -146,6 +147,7 @@ const checkHooks = (opts: HookOptions, call: string): void => {
   if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.startSpan !== 'function' || typeof t.addProcessor !== 'function' || typeof t.flush !== 'function')) {
     fail(call, 'tracer', 'a tracer from createServerTracer() or createTracer()', t);
   }
+  checkKeys(opts, call, true);
 };
 
 /** The request options checked (a mistake throws naming it and `call`), as each request uses them. */

@@ -618,6 +618,14 @@ describe('withNodeTracing', () => {
     // init()'s options would be ignored here, and nothing sent: refused, for both wrappers.
     expect(() => withNodeTracing((() => undefined) as never, { endpoint: 'http://collector/v1/traces' } as never)).toThrow(/withNodeTracing\(\): "endpoint" must be left out: it is an option of init\(\); give an exporter/);
     expect(() => withTracing((() => new Response()) as never, { langfuse: { publicKey: 'pk' } } as never)).toThrow(/withTracing\(\): "langfuse" must be left out/);
+    // A misspelt option would be ignored, and the exporter taken from the environment: refused, with the likely one.
+    expect(() => withNodeTracing((() => undefined) as never, { exporer: exporter } as never)).toThrow(/withNodeTracing\(\): "exporer" is not an option \(did you mean "exporter"\?\)/);
+    expect(() => withTracing((() => new Response()) as never, { exporter, sampleRatio: 0.5 } as never)).toThrow(/withTracing\(\): "sampleRatio" is not an option \(did you mean "sampleRate"\?\)/);
+    expect(() => withTracing((() => new Response()) as never, { colour: 'red' } as never)).toThrow(/withTracing\(\): "colour" is not an option\.$/);
+    // createServerTracer() takes the tracer's options, not the wrappers'.
+    expect(() => createServerTracer({ exporter, traceFetch: false } as never)).toThrow(/createServerTracer\(\): "traceFetch" is not an option/);
+    // Every option named in the types is taken.
+    expect(() => withTracing((() => new Response()) as never, { exporter, traceFetch: true, propagateTo: true, responseHeaders: true, spanName: () => 'x', route: () => '/', onRequest: () => undefined, waitUntil: () => undefined, debug: false, now: Date.now, batch: {}, filter: {}, limits: {} })).not.toThrow();
     expect(() => withNodeTracing('app' as never)).toThrow(/"listener" must be a request listener/);
     expect(() => withNodeTracing((() => undefined) as never, null as never)).toThrow(/"options" must be an object/);
   });
