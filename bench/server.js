@@ -61,14 +61,15 @@ const serve = async (kind, dbPath) => {
   let downstream;
   let nodeCall;
   if (kind === 'nodeCall' || kind === 'nodeCallTraced') {
-    const { Agent, get } = await import('node:http');
+    // `http.get` read at each call: a copy taken now would be Node's own, not the traced one.
+    const httpModule = await import('node:http');
     downstream = createServer((req, res) => void res.end('ok'));
     await new Promise((resolve) => downstream.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${downstream.address().port}/backend`;
-    const agent = new Agent({ keepAlive: true });
+    const agent = new httpModule.Agent({ keepAlive: true });
     nodeCall = Object.assign(
       (req, res) =>
-        void get(url, { agent }, (down) => {
+        void httpModule.get(url, { agent }, (down) => {
           down.resume();
           down.on('end', () => res.end('ok'));
         }),

@@ -3,9 +3,10 @@ import { inject } from '../propagation/index';
 import { baggageOf, markCancelled, type Generation, type Span } from '../core/span';
 import { generationBody, generationOf } from '../instrument/generationBody';
 import { hasNoBody } from '../lib/hasNoBody';
-import { isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus } from '../instrument/http';
+import { isBaggageHeader, isTraceHeader, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { builtin } from './builtin';
+import { joinHeader } from '../propagation/carrier';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { isAbortError } from '../lib/isAbortError';
 import { currentScope, requestSpan } from './scope';
@@ -52,17 +53,18 @@ const readCall = (args: unknown[]): Call => {
 };
 
 /**
- * The URL the request goes to, as Node puts it together: the URL given, with what the options
- * say over it, else the options alone (`host` defaults to localhost, `path` to `/`).
+ * The URL the request goes to, as Node puts it together: the options laid over the URL's own
+ * (Node's `urlToHttpOptions`), `hostname` before `host` (so a `host` beside a URL changes
+ * nothing), then the defaults: the agent's protocol, `localhost`, `/`.
  */
 const hrefOf = ({ url, options }: Call, defaultProtocol: string): string => {
   const base = url === undefined ? undefined : typeof url === 'string' ? new URL(url) : url;
   const agent = options.agent as { protocol?: unknown } | undefined | false;
-  const protocol = options.protocol ?? base?.protocol ?? (agent && typeof agent.protocol === 'string' ? agent.protocol : defaultProtocol);
-  let host = String(options.hostname ?? options.host ?? base?.hostname ?? 'localhost');
-  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
-  const port = options.port ?? (base ? base.port : options.defaultPort);
-  const path = options.path ?? (base ? base.pathname + base.search : '/');
+  const protocol = options.protocol || base?.protocol || (agent && typeof agent.protocol === 'string' ? agent.protocol : defaultProtocol);
+  let host = String(options.hostname || base?.hostname || options.host || 'localhost').replace(/^\[(.*)\]$/, '$1');
+  if (host.includes(':')) host = `[${host}]`;
+  const port = options.port || base?.port || options.defaultPort;
+  const path = options.path || (base ? base.pathname + base.search : '/');
   return `${protocol}//${host}${port ? `:${port}` : ''}${path}`;
 };
 
@@ -100,14 +102,16 @@ const ownMethod = <T extends object, K extends keyof T>(object: T, key: K, fn: T
 
 /**
  * Whether `error`, given to `req.destroy()`, makes it a cancel: no error, an `AbortError`, or
- * the cancel of a client library (axios's `CanceledError`, got's `CancelError`). A timeout's
- * error, or any other, makes the call a failure.
+ * the cancel of a client library (axios's `CanceledError`, got's `CancelError`), unless it says
+ * a timeout ended it (an `AbortSignal.timeout()` reaches Node as an `AbortError` whose cause is
+ * a `TimeoutError`). A timeout's error, or any other, makes the call a failure.
  */
 const isCancel = (error: unknown): boolean => {
-  if (error === undefined || error === null || isAbortError(error)) return true;
+  if (error === undefined || error === null) return true;
   try {
-    const { name, code } = error as { name?: unknown; code?: unknown };
-    return name === 'CanceledError' || name === 'CancelError' || code === 'ERR_CANCELED' || code === 'ABORT_ERR';
+    const { name, code, cause } = error as { name?: unknown; code?: unknown; cause?: { name?: unknown } };
+    if (name === 'TimeoutError' || cause?.name === 'TimeoutError') return false;
+    return isAbortError(error) || name === 'CanceledError' || name === 'CancelError' || code === 'ERR_CANCELED';
   } catch {
     return false;
   }
@@ -120,12 +124,14 @@ interface Zlib {
   brotliDecompressSync: Inflate;
 }
 
-// A compressed answer is kept up to this size, and inflated at its end up to MAX_INFLATED.
-const MAX_COMPRESSED = 1 << 20;
-const MAX_INFLATED = 1 << 23;
-// Of an answer, its start is kept, or once it is longer, its end: usageFromBody reads the one
-// or the other (the lengths the page's stream parser keeps; not imported, which would move
-// them into a chunk the page shares with the server entry).
+// A compressed answer is kept up to MAX_COMPRESSED_BYTES and inflated at its end, on the event
+// loop, up to MAX_INFLATED_BYTES: a model's JSON answer is a few kB, and one that is more holds
+// no usage we need that badly.
+const MAX_COMPRESSED_BYTES = 1 << 16;
+const MAX_INFLATED_BYTES = 1 << 20;
+// Of an answer, its start is kept, or once it is longer, its end: usageFromBody reads the one or
+// the other. (The lengths stream.ts keeps; importing them from there changed how the build
+// splits the page's chunks.)
 const MAX_DATA_CHARS = 1 << 16;
 const MAX_END_CHARS = 1 << 15;
 
@@ -135,19 +141,21 @@ const inflaterFor = (encoding: string | undefined): ((data: Uint8Array) => Uint8
   if (!e || e === 'identity') return undefined;
   const zlib = builtin<Zlib>('node:zlib');
   const inflate = !zlib ? undefined : e === 'gzip' || e === 'x-gzip' ? zlib.gunzipSync : e === 'deflate' ? zlib.inflateSync : e === 'br' ? zlib.brotliDecompressSync : undefined;
-  return inflate ? (data) => inflate(data, { maxOutputLength: MAX_INFLATED }) : null;
+  return inflate ? (data) => inflate(data, { maxOutputLength: MAX_INFLATED_BYTES }) : null;
 };
 
 /**
  * Follows the body of a model call's response as the app reads it (any way it reads: `data`
  * listeners, `pipe()`, `for await`, all of which emit `data`), for the generation the call was
- * made in: a stream's first-token time and usage, a JSON answer's usage. Only an answer's start
- * (or, for a longer one, its end) is kept; a compressed answer is kept as it came (up to 1 MB)
- * and inflated at its end, before the app hears of the end. A compressed stream is not followed.
+ * made in: a stream's first-token time and usage, a JSON answer's usage. Other bodies (audio,
+ * images, files) are not read. Only an answer's start (or, for a longer one, its end) is kept; a
+ * compressed answer is kept as it came and inflated at its end, before the app hears of the end.
+ * A compressed stream is not followed.
  */
 const followBody = (res: IncomingMessage, gen: Generation): void => {
-  const body = generationBody({ headers: { get: (name) => (res.headers[name] === undefined ? null : String(res.headers[name])) } }, gen);
-  const inflate = inflaterFor(res.headers['content-encoding']);
+  const body = generationBody({ headers: { get: (name) => joinHeader(res.headers[name]) ?? null } }, gen);
+  if (!body.isSse && !/json/i.test(joinHeader(res.headers['content-type']) ?? '')) return;
+  const inflate = inflaterFor(joinHeader(res.headers['content-encoding']));
   if (inflate === null || (inflate && body.isSse)) return;
   const decoder = new TextDecoder();
   let text = '';
@@ -155,22 +163,28 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
     text += typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? decoder.decode(chunk, { stream: true }) : '';
     if (text.length > MAX_DATA_CHARS) text = text.slice(-MAX_END_CHARS);
   };
-  const packed: Uint8Array[] = [];
-  let packedSize = 0;
+  let packed: Uint8Array[] | undefined = [];
+  let packedBytes = 0;
   const take = (chunk: unknown): void => {
     if (body.isSse) body.push(chunk);
     else if (!inflate) append(chunk);
-    else if (chunk instanceof Uint8Array && (packedSize += chunk.length) <= MAX_COMPRESSED) packed.push(chunk);
+    else if (packed && chunk instanceof Uint8Array) {
+      packedBytes += chunk.length;
+      if (packedBytes <= MAX_COMPRESSED_BYTES) packed.push(chunk);
+      else packed = undefined;
+    }
   };
   let ended = false;
   const finish = (): void => {
     if (ended) return;
     ended = true;
-    if (inflate && packedSize <= MAX_COMPRESSED) {
+    if (inflate && packed) {
       try {
-        append(inflate(Buffer.concat(packed)));
+        const bytes = inflate(Buffer.concat(packed));
+        // A long answer's usage is at its end: only that much is decoded.
+        append(bytes.length > MAX_DATA_CHARS ? bytes.subarray(Math.max(0, bytes.length - 4 * MAX_END_CHARS)) : bytes);
       } catch {
-        // Cut short, or not what its header says: no usage to read.
+        // Cut short, larger than kept, or not what its header says: no usage to read.
       }
     }
     body.end(body.isSse ? undefined : text);
@@ -190,38 +204,51 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
 /**
  * Follows `req` through its events without listening to them: a `response` listener would keep
  * Node from discarding a body the app never reads, and an `error` listener would swallow an
- * error the app does not handle. The span ends when the response head arrives, as a traced
- * `fetch()`'s does, or with the error or the close that came first.
+ * error the app does not handle. The span ends when the response head arrives (or the answer
+ * to an upgrade or a CONNECT), as a traced `fetch()`'s does, or with the error or the close
+ * that came first. `onResponse` is given the response.
  */
-const follow = (req: ClientRequest, span: Span, method: string, gen: Generation | undefined): void => {
-  // Whether the caller destroyed the request before its answer, to cancel it.
+const follow = (req: ClientRequest, span: Span, onResponse?: (res: IncomingMessage) => void): void => {
+  // Whether the caller destroyed the request before its answer, to cancel it; and whether Node
+  // said it timed out first (its `timeout` event, after which the app destroys it).
   let cancelled = false;
+  let timedOut = false;
   const destroy = req.destroy;
   ownMethod(req, 'destroy', function (this: ClientRequest, ...args: [Error?]) {
-    if (!span.isEnded && isCancel(args[0])) cancelled = true;
+    if (!span.isEnded && !timedOut && isCancel(args[0])) cancelled = true;
     return Reflect.apply(destroy, this, args) as ClientRequest;
   });
   const emit = req.emit;
   ownMethod(req, 'emit', function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
     if (!span.isEnded) {
       try {
-        if (event === 'response') {
+        if (event === 'response' || event === 'upgrade' || event === 'connect') {
           const res = args[0] as IncomingMessage;
           setHttpStatus(span, res.statusCode ?? 0);
           span.end();
-          if (gen?.isRecording && !gen.isEnded && !hasNoBody(res.statusCode ?? 0, method)) followBody(res, gen);
+          if (event === 'response') onResponse?.(res);
+        } else if (event === 'timeout') {
+          timedOut = true;
         } else if (event === 'error') {
-          // After a cancel the caller chose (the socket's "socket hang up", an abort through
-          // the `signal` option) the call did not fail.
           try {
-            setHttpFailure(span, args[0], errorType(args[0]), cancelled);
+            // The socket's "socket hang up" after a cancel the caller chose (an abort through
+            // the `signal` option included): the call did not fail.
+            span.setAttribute('error.type', timedOut ? 'timeout' : errorType(args[0]));
+            if (cancelled) markCancelled(span);
+            else span.recordError(args[0]);
           } finally {
             span.end();
           }
         } else if (event === 'abort' || event === 'close') {
           // `req.abort()` (which older clients use to cancel; the 'error' of the socket it
-          // closes comes after), or a close before an answer with no error at all.
-          markCancelled(span);
+          // closes comes after), or a close before an answer with no error at all. After
+          // Node's `timeout`, it is how the app gave up waiting.
+          if (timedOut) {
+            span.setAttribute('error.type', 'timeout');
+            span.setStatus('error', 'timed out');
+          } else {
+            markCancelled(span);
+          }
           span.end();
         }
       } catch (error) {
@@ -270,17 +297,17 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
       req = Reflect.apply(original, this, sent);
     } catch (error) {
       // Node refused the arguments (an invalid header, an unknown protocol): the caller's error.
-      try {
-        if (span) setHttpFailure(span, error, errorType(error));
-      } catch (failure) {
-        reportInternal(failure);
+      if (span) {
+        span.setAttribute('error.type', errorType(error));
+        span.recordError(error);
+        span.end();
       }
-      span?.end();
       throw error;
     }
     if (span) {
       try {
-        follow(req, span, method, generationOf(parent));
+        const gen = generationOf(parent);
+        follow(req, span, gen && ((res) => gen.isRecording && !gen.isEnded && !hasNoBody(res.statusCode ?? 0, method) && followBody(res, gen)));
       } catch (error) {
         reportInternal(error);
         span.end();

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import http, { get as esmGet, type ClientRequest, type IncomingMessage } from 'node:http';
+import http, { createServer, get as esmGet, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import https from 'node:https';
 import { createGunzip, gzipSync } from 'node:zlib';
 import { requestSpan } from '../../../src/server/scope';
@@ -181,6 +182,82 @@ describe('instrumentNodeHttp', () => {
     expect(reads).toBe(1);
     expect(got.headers['x-proto']).toBeUndefined();
     expect(got.headers.traceparent).toMatch(new RegExp(`^00-${TRACE}-`));
+  });
+
+  it('finds the host as Node does: a host option beside a URL changes nothing, so propagateTo is asked about the real one', async () => {
+    const hit = await serve(() => answered(http.get(`${rx.base}/real`, { host: 'trusted.internal' })), { propagateTo: [/trusted\.internal/] });
+    const { spans } = await hit();
+    expect(rx.received[0]!.url).toBe('/real');
+    expect(rx.received[0]!.headers.traceparent).toBeUndefined();
+    expect(only(spans, 'client').attrs['server.address']).toBe('127.0.0.1');
+  });
+
+  it('never throws into the caller: options whose getters throw reach Node, which throws as without the SDK', async () => {
+    const thrown: unknown[] = [];
+    const hostile = (key: string) => Object.defineProperty({ host: '127.0.0.1' }, key, { enumerable: true, get: () => { throw new Error(`${key} getter`); } });
+    const hit = await serve(async () => {
+      for (const key of ['headers', 'method', 'path']) {
+        try {
+          http.get(hostile(key) as http.RequestOptions);
+        } catch (error) {
+          thrown.push((error as Error).message);
+        }
+      }
+      return 'done';
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:done');
+    expect(thrown).toEqual(['headers getter', 'method getter', 'path getter']);
+    expect(spans.filter((s) => s.kind === 'client')).toHaveLength(0);
+  });
+
+  it('records an upgrade answered with 101 as answered, not cancelled', async () => {
+    const upgrading = createServer();
+    upgrading.on('upgrade', (_req, socket: Socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: probe\r\nConnection: Upgrade\r\n\r\n'));
+    await new Promise<void>((resolve) => upgrading.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (upgrading.address() as AddressInfo).port;
+      const hit = await serve(
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const req = http.request({ host: '127.0.0.1', port, headers: { Connection: 'Upgrade', Upgrade: 'probe' } });
+            req.on('upgrade', (res: IncomingMessage, socket: Socket) => {
+              socket.destroy();
+              resolve(String(res.statusCode));
+            });
+            req.on('error', reject);
+            req.end();
+          }),
+      );
+      const { body, spans } = await hit();
+      expect(body).toBe('ok:101');
+      const client = only(spans, 'client');
+      expect(client.attrs['http.response.status_code']).toBe(101);
+      expect(client.attrs['edgetrace.cancelled']).toBeUndefined();
+    } finally {
+      upgrading.close();
+    }
+  });
+
+  it('records a timeout as a failure, not a cancel: Node’s timeout the app gives up on, and AbortSignal.timeout()', async () => {
+    rx.reply = () => undefined; // never answers
+    const hit = await serve(async () => {
+      const outcome = (req: ClientRequest) => new Promise<string>((resolve) => req.on('error', (e) => resolve(e.name)));
+      // As Node's documentation does: destroy() at the timeout event.
+      const viaEvent = http.get(`${rx.base}/event`, { timeout: 40 });
+      viaEvent.on('timeout', () => viaEvent.destroy());
+      const viaSignal = http.get(`${rx.base}/signal`, { signal: AbortSignal.timeout(40) });
+      return (await Promise.all([outcome(viaEvent), outcome(viaSignal)])).join();
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:Error,AbortError');
+    const clients = spans.filter((s) => s.kind === 'client');
+    expect(clients).toHaveLength(2);
+    for (const client of clients) {
+      expect(client.attrs['edgetrace.cancelled']).toBeUndefined();
+      expect(client.status.code).toBe('error');
+    }
+    expect(clients.find((c) => String(c.attrs['url.full']).endsWith('/event'))!.attrs['error.type']).toBe('timeout');
   });
 
   it('adds no header where propagateTo says no, and still records the call', async () => {
@@ -381,6 +458,7 @@ describe('instrumentNodeHttp', () => {
   });
 
   it('sends outside a traced request as it was asked, and restores the originals when removed', async () => {
+    instrumentNodeHttp();
     const wrapped = http.request;
     await answered(http.get(`${rx.base}/outside`));
     expect(rx.received[0]!.headers.traceparent).toBeUndefined();
