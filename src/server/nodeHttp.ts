@@ -54,17 +54,19 @@ const readCall = (args: unknown[]): Call => {
 
 /**
  * The URL the request goes to, as Node puts it together: the options laid over the URL's own
- * (Node's `urlToHttpOptions`), `hostname` before `host` (so a `host` beside a URL changes
- * nothing), then the defaults: the agent's protocol, `localhost`, `/`.
+ * (Node's `urlToHttpOptions`; an option given as undefined counts), `hostname` before `host` (so
+ * a `host` beside a URL changes nothing), then the defaults: the agent's protocol, `localhost`,
+ * `/`. A CONNECT's path is the tunnel's target, not a path: its URL is the proxy's origin.
  */
 const hrefOf = ({ url, options }: Call, defaultProtocol: string): string => {
   const base = url === undefined ? undefined : typeof url === 'string' ? new URL(url) : url;
-  const agent = options.agent as { protocol?: unknown } | undefined | false;
-  const protocol = options.protocol || base?.protocol || (agent && typeof agent.protocol === 'string' ? agent.protocol : defaultProtocol);
-  let host = String(options.hostname || base?.hostname || options.host || 'localhost').replace(/^\[(.*)\]$/, '$1');
+  const merged: RequestOptions = base ? { protocol: base.protocol, hostname: base.hostname, port: base.port, path: base.pathname + base.search, ...options } : options;
+  const agent = merged.agent as { protocol?: unknown } | undefined | false;
+  const protocol = merged.protocol || (agent && typeof agent.protocol === 'string' ? agent.protocol : defaultProtocol);
+  let host = String(merged.hostname || merged.host || 'localhost').replace(/^\[(.*)\]$/, '$1');
   if (host.includes(':')) host = `[${host}]`;
-  const port = options.port || base?.port || options.defaultPort;
-  const path = options.path || (base ? base.pathname + base.search : '/');
+  const port = merged.port || merged.defaultPort;
+  const path = String(merged.method).toUpperCase() === 'CONNECT' ? '' : merged.path || '/';
   return `${protocol}//${host}${port ? `:${port}` : ''}${path}`;
 };
 

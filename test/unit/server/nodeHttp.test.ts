@@ -192,6 +192,26 @@ describe('instrumentNodeHttp', () => {
     expect(only(spans, 'client').attrs['server.address']).toBe('127.0.0.1');
   });
 
+  it('records a CONNECT by the proxy it went to, and an option given as undefined as Node takes it', async () => {
+    const port = Number(new URL(rx.base).port);
+    const hit = await serve(async () => {
+      const tunnel = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: 'example.com:443' });
+      tunnel.on('error', () => undefined);
+      tunnel.on('connect', (_res, socket: Socket) => socket.destroy());
+      tunnel.end();
+      // An undefined hostname wipes the URL's out, and Node goes to localhost.
+      const local = http.get(`http://127.0.0.1:${port}/local`, { hostname: undefined });
+      local.on('error', () => undefined);
+      await new Promise((resolve) => local.on('close', resolve));
+      tunnel.destroy();
+      return 'done';
+    });
+    const { spans } = await hit();
+    const urls = spans.filter((s) => s.kind === 'client').map((s) => s.attrs['url.full']);
+    expect(urls).toContain(`http://127.0.0.1:${port}/`);
+    expect(urls).toContain(`http://localhost:${port}/local`);
+  });
+
   it('never throws into the caller: options whose getters throw reach Node, which throws as without the SDK', async () => {
     const thrown: unknown[] = [];
     const hostile = (key: string) => Object.defineProperty({ host: '127.0.0.1' }, key, { enumerable: true, get: () => { throw new Error(`${key} getter`); } });
