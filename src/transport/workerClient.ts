@@ -34,7 +34,6 @@ const PROBE_MS = 2_000;
 // idle worker, so the worker always saw a message event recently.
 const REUSE_MS = 5_000;
 
-
 /**
  * Registers the worker script. A refusal is often a setup mistake (the script missing or
  * misplaced: a 404, a wrong MIME type, a scope above its folder) that the page outbox would hide,
