@@ -10,6 +10,7 @@ import { isHttpUrl, pageBase } from './lib/isHttpUrl';
 import { isBrowser } from './lib/isPage';
 import { isPrimitiveList } from './lib/isPrimitiveList';
 import { SDK_NAME, SDK_VERSION, sdkLanguage } from './lib/sdk';
+import { checkKeys, type AllKeys } from './lib/checkKeys';
 
 /** Matches a span by name: an exact string, a RegExp, or a predicate on the finished record. */
 export type SpanMatcher = string | RegExp | ((span: SpanRecord) => boolean);
@@ -122,6 +123,46 @@ export interface BatchOptions {
   /** How long one export may take before it counts as a failed, retryable attempt. Default 30000 ms. */
   exportTimeoutMs?: number | undefined;
 }
+
+const TRACER_LIST = [
+  'serviceName',
+  'serviceVersion',
+  'environment',
+  'release',
+  'resource',
+  'exporter',
+  'processors',
+  'sampleRate',
+  'limits',
+  'redact',
+  'mask',
+  'beforeSend',
+  'filter',
+  'prices',
+  'baggage',
+  'batch',
+  'contextManager',
+  'now',
+  'debug',
+] as const satisfies readonly (keyof TracerOptions)[];
+/** Every option of `createTracer()`; one added to `TracerOptions` and not here fails to compile. */
+export const TRACER_KEYS: AllKeys<TracerOptions, typeof TRACER_LIST> = TRACER_LIST;
+
+const INIT_LIST = ['endpoint', 'headers', 'langfuse', 'dangerouslyAllowSecretInBrowser'] as const satisfies readonly (keyof InitOptions)[];
+/** What `init()` adds to the tracer's, transport's and instrumentations' options. */
+export const INIT_KEYS: AllKeys<Omit<InitOptions, keyof TracerOptions | keyof TransportOptions | keyof InstrumentOptions>, typeof INIT_LIST> = INIT_LIST;
+
+// The nested options' keys, checked the same way.
+const LIMIT_LIST = ['maxAttributes', 'maxStringLength', 'maxEvents', 'maxLinks'] as const satisfies readonly (keyof LimitOptions)[];
+const LIMIT_KEYS: AllKeys<LimitOptions, typeof LIMIT_LIST> = LIMIT_LIST;
+const REDACT_LIST = ['patterns', 'defaults', 'queryValues', 'keepQueryKeys'] as const satisfies readonly (keyof RedactOptions)[];
+const REDACT_KEYS: AllKeys<RedactOptions, typeof REDACT_LIST> = REDACT_LIST;
+const FILTER_LIST = ['minDurationMs', 'include', 'exclude', 'types', 'kinds'] as const satisfies readonly (keyof FilterOptions)[];
+const FILTER_KEYS: AllKeys<FilterOptions, typeof FILTER_LIST> = FILTER_LIST;
+const BATCH_LIST = ['maxBatchSize', 'maxQueueSize', 'delayMs', 'exportTimeoutMs'] as const satisfies readonly (keyof BatchOptions)[];
+const BATCH_KEYS: AllKeys<BatchOptions, typeof BATCH_LIST> = BATCH_LIST;
+const LANGFUSE_LIST = ['publicKey', 'secretKey', 'baseUrl'] as const satisfies readonly (keyof NonNullable<InitOptions['langfuse']>)[];
+const LANGFUSE_KEYS: AllKeys<NonNullable<InitOptions['langfuse']>, typeof LANGFUSE_LIST> = LANGFUSE_LIST;
 
 /**
  * `T` with every option filled in. Not `Required<T>`: where an app compiles with
@@ -246,6 +287,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   bool('debug', opts.debug);
   check('contextManager', opts.contextManager, typeof opts.contextManager?.with === 'function', 'an object with active() and with()');
   const limits = object('limits', opts.limits);
+  checkKeys(call, limits, LIMIT_KEYS, 'limits.');
 
   let secretPatterns: readonly RegExp[] = DEFAULT_SECRET_PATTERNS;
   let redactQuery = opts.redact !== false;
@@ -253,6 +295,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   if (opts.redact === false) secretPatterns = [];
   else if (opts.redact !== undefined) {
     const r = object('redact', opts.redact, 'false or an object') as RedactOptions;
+    checkKeys(call, r, REDACT_KEYS, 'redact.');
     const extra = (array('redact.patterns', r.patterns) ?? []) as RegExp[];
     if (!extra.every((p) => p instanceof RegExp)) fail(call, 'redact.patterns', 'an array of RegExp', r.patterns);
     // Patterns are used with replace(); without the g flag only the first match would go.
@@ -265,7 +308,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
 
   const filter = opts.filter;
   if (filter !== undefined) {
-    object('filter', filter);
+    checkKeys(call, object('filter', filter), FILTER_KEYS, 'filter.');
     const min = filter.minDurationMs;
     check('filter.minDurationMs', min, typeof min === 'number' && min >= 0, 'a number ≥ 0');
     for (const key of ['include', 'exclude', 'types', 'kinds'] as const) array(`filter.${key}`, filter[key]);
@@ -297,6 +340,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   const baggage = withMembers(undefined, given as Record<string, string>);
 
   const b = object('batch', opts.batch);
+  checkKeys(call, b, BATCH_KEYS, 'batch.');
   const batch = {
     maxBatchSize: count('batch.maxBatchSize', b.maxBatchSize, 512, 1),
     maxQueueSize: count('batch.maxQueueSize', b.maxQueueSize, 2048, 1),
@@ -370,6 +414,7 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
   checkHeaders(call, opts.headers);
   const lf = opts.langfuse;
   if (lf !== undefined) {
+    if (typeof lf === 'object' && lf !== null) checkKeys(call, lf, LANGFUSE_KEYS, 'langfuse.');
     if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
       fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
     }

@@ -5,6 +5,8 @@ import type { Tracer } from './core/tracer';
 import { getTracer } from './core/global';
 import { isPage } from './lib/isPage';
 import { reportInternal } from './lib/reportInternal';
+import { checkKeys, type AllKeys } from './lib/checkKeys';
+import { fail } from './config';
 import { findInteraction } from './instrument/interaction';
 import { getPageTrace, setPageTrace } from './instrument/navigation';
 import type { Stop } from './instrument/index';
@@ -111,14 +113,22 @@ const measuredFrom = (perf: Performance, navigationType: string | undefined, val
   return 0;
 };
 
+const VITALS_LIST = ['reportAllChanges', 'tracer'] as const;
+const VITALS_KEYS: AllKeys<VitalsOptions, typeof VITALS_LIST> = VITALS_LIST;
+
 /**
  * Records each Web Vital as a span on the page's trace (the `page load` trace from `init()`),
  * timed from navigation start for LCP, FCP and TTFB; INP is recorded under the interaction span
  * that caused it when edgetrace saw that interaction. Vitals reported while the page is hidden
  * are flushed at once, because the page may not come back.
  */
-export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
-  onVitals((vital, metric) => {
+export const instrumentVitals = (opts: VitalsOptions = {}): Stop => {
+  const call = 'instrumentVitals()';
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  checkKeys(call, opts, VITALS_KEYS);
+  if (opts.reportAllChanges !== undefined && typeof opts.reportAllChanges !== 'boolean') fail(call, 'reportAllChanges', 'true or false', opts.reportAllChanges);
+  if (opts.tracer !== undefined && typeof opts.tracer?.createTrace !== 'function') fail(call, 'tracer', 'a tracer from init() or createTracer()', opts.tracer);
+  return onVitals((vital, metric) => {
     const tracer = opts.tracer ?? getTracer();
     const perf = (globalThis as { performance?: Performance }).performance;
     const origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : undefined;
@@ -170,3 +180,4 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop =>
       });
     }
   }, opts);
+};

@@ -1,6 +1,7 @@
 import { startTraceWorker, type TraceWorkerOptions } from './startTraceWorker';
 import { fail } from '../src/config';
-import { givenDelivery, resolveDelivery } from '../src/transport/resolveDelivery';
+import { DELIVERY_DEFAULTS, givenDelivery, resolveDelivery } from '../src/transport/resolveDelivery';
+import { checkKeys, type AllKeys } from '../src/lib/checkKeys';
 
 export type {
   DeadLetterRecord,
@@ -18,6 +19,9 @@ export type {
 } from '../src/protocol';
 
 export type { TraceWorkerOptions } from './startTraceWorker';
+
+const WORKER_LIST = ['endpoint', 'headers', 'delivery', 'at', 'takeControl', 'debug'] as const;
+const WORKER_KEYS: AllKeys<TraceWorkerOptions, typeof WORKER_LIST> = WORKER_LIST;
 
 /**
  * Makes the current service worker the origin's trace outbox: it accepts records from pages
@@ -39,9 +43,11 @@ export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => voi
   // send: no records per batch, say, must not get through here. (resolveInit() would check
   // endpoint and headers too, but brings its Langfuse key checks into the worker bundle.)
   const call = 'installTraceWorker()';
+  checkKeys(call, options, WORKER_KEYS);
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) fail(call, 'endpoint', 'a non-empty URL string', endpoint);
   if (headers !== undefined && (typeof headers !== 'object' || !headers)) fail(call, 'headers', 'an object of header names to values', headers);
   resolveDelivery(delivery, call, fail);
+  if (delivery) checkKeys(call, delivery, Object.keys(DELIVERY_DEFAULTS), 'delivery.');
   // A module of the worker imported elsewhere by mistake (server rendering, a unit test): only a
   // service worker has a `registration`.
   if (typeof (globalThis as { registration?: unknown }).registration !== 'object') throw new TypeError(`[edgetrace] ${call} must run in a service worker, at its script's top level`);

@@ -1,5 +1,5 @@
 import type { Attributes, ScoreRecord, SpanRecord } from '../protocol';
-import { resolveConfig, type FilterOptions, type ResolvedConfig, type SpanMatcher, type TracerOptions } from '../config';
+import { resolveConfig, TRACER_KEYS, type FilterOptions, type ResolvedConfig, type SpanMatcher, type TracerOptions } from '../config';
 import type { SpanContext } from '../propagation/traceparent';
 import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
@@ -12,6 +12,7 @@ import { now as defaultNow, ownClock } from '../lib/now';
 import { SDK_NAME, SDK_VERSION } from '../lib/sdk';
 import { reportInternal, setDebug } from '../lib/reportInternal';
 import { within } from '../lib/within';
+import { checkKeys } from '../lib/checkKeys';
 
 /** Options for `tracer.startSpan()`. */
 export interface StartSpanOptions extends SpanOptions {
@@ -88,6 +89,8 @@ const isSpanContext = (p: unknown): p is SpanContext =>
  * `createServerTracer()`: the name errors give, and the resource attributes they found.)
  */
 export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', detected?: Attributes): Tracer => {
+  // init() and the server's calls take more options than these, and check them themselves.
+  if (call === 'createTracer()' && typeof opts === 'object' && opts !== null) checkKeys(call, opts, TRACER_KEYS);
   const cfg = resolveConfig(opts, call, detected);
   const ctx: ContextManager = opts.contextManager ?? defaultContext();
   const processors = opts.processors ? [...opts.processors] : [];

@@ -1,4 +1,6 @@
 import type { AttributeValue, Exporter, ScoreRecord, SpanRecord } from '../protocol';
+import { fail } from '../config';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
 // Attributes worth a glance in a terminal, with the short label they print under.
 const KEY_ATTRS: readonly (readonly [string, string])[] = [
@@ -87,11 +89,18 @@ export interface ConsoleExporterOptions {
   log?: ((text: string) => void) | undefined;
 }
 
+const CONSOLE_LIST = ['log'] as const;
+const CONSOLE_KEYS: AllKeys<ConsoleExporterOptions, typeof CONSOLE_LIST> = CONSOLE_LIST;
+
 /**
  * Creates an exporter that prints each batch as readable trace trees (see {@link formatTree})
  * followed by its scores. For development; always succeeds.
  */
 export const createConsoleExporter = (opts: ConsoleExporterOptions = {}): Exporter => {
+  const call = 'createConsoleExporter()';
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  checkKeys(call, opts, CONSOLE_KEYS);
+  if (opts.log !== undefined && typeof opts.log !== 'function') fail(call, 'log', 'a function', opts.log);
   const log = opts.log ?? ((text: string) => console.log(text));
   return {
     async export(records) {

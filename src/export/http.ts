@@ -4,6 +4,7 @@ import { combineResults, networkError, toExportResult } from './result';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { isHttpUrl, pageBase } from '../lib/isHttpUrl';
 import { checkHeaders, fail, wholeOption } from '../config';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -148,6 +149,9 @@ export const splitSpans = (records: readonly TelemetryRecord[]): { spans: SpanRe
   return { spans, others: records.length - spans.length };
 };
 
+const OTLP_LIST = ['url', 'headers', 'fetch', 'timeoutMs', 'compression', 'scoresUrl'] as const satisfies readonly (keyof OtlpExporterOptions)[];
+const OTLP_KEYS: AllKeys<OtlpExporterOptions, typeof OTLP_LIST> = OTLP_LIST;
+
 /**
  * Creates an exporter that POSTs spans as OTLP/HTTP JSON to any OpenTelemetry receiver, and
  * score records as a JSON array to the collector's scores route beside it (see `scoresUrl`).
@@ -158,7 +162,9 @@ export const splitSpans = (records: readonly TelemetryRecord[]): { spans: SpanRe
 export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
   const call = 'createOtlpExporter()';
   if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  checkKeys(call, opts, OTLP_KEYS);
   if (!isHttpUrl(opts.url, pageBase())) fail(call, 'url', 'an http(s) URL', opts.url);
+  if (opts.scoresUrl !== undefined && opts.scoresUrl !== false && !isHttpUrl(opts.scoresUrl, pageBase())) fail(call, 'scoresUrl', 'an http(s) URL or false', opts.scoresUrl);
   checkHeaders(call, opts.headers);
   const timeoutMs = timeoutOption(call, opts.timeoutMs);
   const zip = compressionOption(call, opts.compression);

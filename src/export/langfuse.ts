@@ -8,6 +8,7 @@ import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExpor
 import { bytesToBase64 } from '../lib/base64';
 import { isHttpUrl } from '../lib/isHttpUrl';
 import { fail } from '../config';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
 export const LANGFUSE_CLOUD_URL = 'https://cloud.langfuse.com';
@@ -171,6 +172,9 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
   return out;
 };
 
+const LANGFUSE_LIST = ['publicKey', 'secretKey', 'baseUrl', 'environment', 'fetch', 'timeoutMs', 'compression'] as const satisfies readonly (keyof LangfuseExporterOptions)[];
+const LANGFUSE_KEYS: AllKeys<LangfuseExporterOptions, typeof LANGFUSE_LIST> = LANGFUSE_LIST;
+
 /**
  * Creates an exporter for Langfuse. Spans go as OTLP/HTTP JSON to `/api/public/otel/v1/traces`
  * (Langfuse reads `langfuse.*` and `gen_ai.*` attributes from them); scores go as `score-create`
@@ -184,6 +188,8 @@ export const toScoresResult = (results: readonly ExportResult[]): ExportResult =
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
   const call = 'createLangfuseExporter()';
   if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  checkKeys(call, opts, LANGFUSE_KEYS);
+  if (opts.environment !== undefined && (typeof opts.environment !== 'string' || !opts.environment)) fail(call, 'environment', 'a non-empty string', opts.environment);
   // Without both keys every request would be refused; a base URL that is none would fail as a
   // network error, which is retried and so never said.
   for (const key of ['publicKey', 'secretKey'] as const) if (typeof opts[key] !== 'string' || !opts[key]) fail(call, key, 'a non-empty string', opts[key]);

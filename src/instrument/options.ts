@@ -1,6 +1,7 @@
 import { fail, MAX_WHOLE } from '../config';
 import type { UrlPattern } from '../lib/matchUrl';
 import { ownClock } from '../lib/now';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
 /** Which browser instrumentations `init()` turns on; each is on unless set to `false`. */
 export interface InstrumentToggles {
@@ -67,7 +68,12 @@ export const DEFAULT_INTERACTION_TIMEOUT_MS = 30_000;
 /** Default session inactivity timeout: 30 minutes, the common web analytics convention. */
 export const DEFAULT_SESSION_TIMEOUT_MS = 30 * 60_000;
 
-const TOGGLES = ['fetch', 'xhr', 'streams', 'interactions', 'navigation', 'errors', 'session'] as const;
+const TOGGLES = ['fetch', 'xhr', 'streams', 'interactions', 'navigation', 'errors', 'session'] as const satisfies readonly (keyof InstrumentToggles)[];
+const TOGGLE_KEYS: AllKeys<InstrumentToggles, typeof TOGGLES> = TOGGLES;
+
+const INSTRUMENT_LIST = ['propagateTo', 'ignoreUrls', 'instrument', 'interactionIdleMs', 'interactionTimeoutMs', 'sessionTimeoutMs'] as const satisfies readonly (keyof InstrumentOptions)[];
+/** Every instrumentation option of `init()`; one added to `InstrumentOptions` and not here fails to compile. */
+export const INSTRUMENT_KEYS: AllKeys<InstrumentOptions, typeof INSTRUMENT_LIST> = INSTRUMENT_LIST;
 
 const patterns = (call: string, name: string, value: unknown): UrlPattern[] => {
   if (value === undefined) return [];
@@ -92,8 +98,9 @@ export const resolveInstrument = (opts: InstrumentOptions & { now?: (() => numbe
   if (toggles !== undefined && toggles !== false && (typeof toggles !== 'object' || toggles === null)) {
     fail(call, 'instrument', 'false or an object of booleans', toggles);
   }
+  if (toggles) checkKeys(call, toggles, TOGGLE_KEYS, 'instrument.');
   const on = {} as Record<(typeof TOGGLES)[number], boolean>;
-  for (const key of TOGGLES) {
+  for (const key of TOGGLE_KEYS) {
     const v = toggles === false ? false : toggles?.[key];
     if (v !== undefined && typeof v !== 'boolean') fail(call, `instrument.${key}`, 'a boolean', v);
     on[key] = v !== false;

@@ -1,11 +1,16 @@
 import type { Exporter, ExportResult } from '../protocol';
 import { builtin } from './builtin';
+import { fail } from '../config';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
 /** Options for {@link createJsonlExporter}. */
 export interface JsonlExporterOptions {
   /** File to append to; its folder is created. Default `.edgetrace/spans.jsonl`. */
   path?: string | undefined;
 }
+
+const JSONL_LIST = ['path'] as const;
+const JSONL_KEYS: AllKeys<JsonlExporterOptions, typeof JSONL_LIST> = JSONL_LIST;
 
 /** The part of `node:fs/promises` this exporter uses. */
 interface FsPromises {
@@ -34,6 +39,10 @@ const folderOf = (path: string): string => {
  * A runtime without `node:fs` gets a permanent failure; a write error is retryable.
  */
 export const createJsonlExporter = (opts: JsonlExporterOptions = {}): Exporter => {
+  const call = 'createJsonlExporter()';
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  checkKeys(call, opts, JSONL_KEYS);
+  if (opts.path !== undefined && (typeof opts.path !== 'string' || !opts.path)) fail(call, 'path', 'a non-empty file path', opts.path);
   const path = opts.path ?? DEFAULT_JSONL_PATH;
   let fs: Promise<FsPromises> | undefined;
   let ready: Promise<unknown> | undefined;

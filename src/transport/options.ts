@@ -1,6 +1,7 @@
 import type { DeliveryOptions } from '../protocol';
 import { fail, isHeader, wholeOption, type Filled } from '../config';
-import { resolveDelivery } from './resolveDelivery';
+import { DELIVERY_DEFAULTS, resolveDelivery } from './resolveDelivery';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
 /** How `init()` delivers what the page records (see DESIGN.md section 4). Every field is optional. */
 export interface TransportOptions {
@@ -32,6 +33,10 @@ export interface TransportOptions {
   pageBuffer?: PageBufferOptions | undefined;
 }
 
+const TRANSPORT_LIST = ['transport', 'workerUrl', 'workerScope', 'workerTimeoutMs', 'ingestToken', 'ingestTokenHeader', 'delivery', 'pageBuffer'] as const satisfies readonly (keyof TransportOptions)[];
+/** Every transport option of `init()`; one added to `TransportOptions` and not here fails to compile. */
+export const TRANSPORT_KEYS: AllKeys<TransportOptions, typeof TRANSPORT_LIST> = TRANSPORT_LIST;
+
 /** The buffer that collects finished records in the page until they are handed over. */
 export interface PageBufferOptions {
   /**
@@ -44,6 +49,9 @@ export interface PageBufferOptions {
   /** Longest wait for an idle moment before handing over anyway. Default 1000 ms. */
   maxDelayMs?: number | undefined;
 }
+
+const PAGE_BUFFER_LIST = ['maxRecords', 'batchRecords', 'maxDelayMs'] as const satisfies readonly (keyof PageBufferOptions)[];
+const PAGE_BUFFER_KEYS: AllKeys<PageBufferOptions, typeof PAGE_BUFFER_LIST> = PAGE_BUFFER_LIST;
 
 /** A `TrustedScriptURL` (Trusted Types): what a page that enforces them must register a worker with. */
 export interface TrustedScriptUrlLike {
@@ -94,8 +102,12 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
   }
   // Validated in full here, so a bad option throws at init() rather than in the worker.
   resolveDelivery(opts.delivery, call, fail);
+  // After resolveDelivery, which refuses a delivery that is not an object; the worker's size
+  // budget leaves the key check to the page.
+  if (opts.delivery) checkKeys(call, opts.delivery, Object.keys(DELIVERY_DEFAULTS), 'delivery.');
   const pb = opts.pageBuffer ?? {};
   if (typeof pb !== 'object' || pb === null) fail(call, 'pageBuffer', 'an object', pb);
+  checkKeys(call, pb, PAGE_BUFFER_KEYS, 'pageBuffer.');
   const pageBuffer = {
     maxRecords: count('pageBuffer.maxRecords', pb.maxRecords, 5000, 1),
     batchRecords: count('pageBuffer.batchRecords', pb.batchRecords, 256, 1),

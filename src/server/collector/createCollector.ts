@@ -2,7 +2,8 @@ import type { ExportResult, Exporter, TelemetryRecord } from '../../protocol';
 import { recordId, takenIds } from '../../lib/recordId';
 import { isLoopbackAddress, isLoopbackHost } from '../loopback';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
-import { fail } from '../../config';
+import { fail, wholeOption } from '../../config';
+import { checkKeys, type AllKeys } from '../../lib/checkKeys';
 import { findWaitUntil } from '../waitUntil';
 import { within } from '../../lib/within';
 import { errorBody, INVALID_ARGUMENT, NOT_FOUND, serveApi } from './api';
@@ -219,8 +220,34 @@ const FORWARD_TIMEOUT_MS = 8_000;
  * forwarded. Whatever arrives, the handler answers; it does not throw.
  * Throws a `TypeError` naming the option when `options` is invalid.
  */
+const COLLECTOR_LIST = [
+  'store',
+  'forward',
+  'allowedOrigins',
+  'ingestToken',
+  'readToken',
+  'maxBodyBytes',
+  'maxBytesInFlight',
+  'rateLimit',
+  'retentionMs',
+  'pruneIntervalMs',
+  'retryAfterSec',
+  'forwardTimeoutMs',
+  'clientKey',
+  'limits',
+  'basePath',
+  'now',
+  'onError',
+] as const satisfies readonly (keyof CollectorOptions)[];
+const COLLECTOR_KEYS: AllKeys<CollectorOptions, typeof COLLECTOR_LIST> = COLLECTOR_LIST;
+const RATE_LIST = ['perSecond', 'burst', 'maxClients'] as const satisfies readonly (keyof RateLimitOptions)[];
+const RATE_KEYS: AllKeys<RateLimitOptions, typeof RATE_LIST> = RATE_LIST;
+const DECODE_LIST = ['maxAttributes', 'maxEvents', 'maxLinks', 'maxDepth'] as const satisfies readonly (keyof DecodeLimits)[];
+const DECODE_KEYS: AllKeys<DecodeLimits, typeof DECODE_LIST> = DECODE_LIST;
+
 export const createCollector = (options: CollectorOptions = {}): Collector => {
   if (typeof options !== 'object' || options === null) fail(CALL, 'options', 'an object', options);
+  checkKeys(CALL, options, COLLECTOR_KEYS);
   const store = options.store;
   if (store !== undefined && typeof store?.insertSpans !== 'function') fail(CALL, 'store', 'a TraceStore (see openSqliteStore)', store);
   const forward: readonly Exporter[] = options.forward === undefined ? [] : Array.isArray(options.forward) ? options.forward : [options.forward as Exporter];
@@ -257,17 +284,30 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const origins = given === '*' ? given : given.map((o, i) => (o instanceof RegExp ? new RegExp(o.source, o.flags.replace(/[gy]/g, '')) : originOf(o, `allowedOrigins[${i}]`)));
   const retentionMs = options.retentionMs === undefined ? 30 * DAY_MS : options.retentionMs;
   if (retentionMs !== false && !(typeof retentionMs === 'number' && retentionMs > 0)) fail(CALL, 'retentionMs', 'a number of ms > 0, or false', retentionMs);
-  const pruneIntervalMs = options.pruneIntervalMs ?? 3_600_000;
-  const retryAfterSec = options.retryAfterSec ?? 10;
+  const pruneIntervalMs = wholeOption(CALL, 'pruneIntervalMs', options.pruneIntervalMs, 3_600_000, 0);
+  const retryAfterSec = wholeOption(CALL, 'retryAfterSec', options.retryAfterSec, 10, 1);
   const forwardTimeoutMs = options.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
   if (!Number.isInteger(forwardTimeoutMs) || forwardTimeoutMs < 1 || forwardTimeoutMs > EXPORT_TIMEOUT_MS) {
     fail(CALL, 'forwardTimeoutMs', `a whole number of ms from 1 to ${EXPORT_TIMEOUT_MS}`, forwardTimeoutMs);
   }
+  if (options.basePath !== undefined && (typeof options.basePath !== 'string' || !/^(\/[^/?#]+)*\/?$/.test(options.basePath))) {
+    fail(CALL, 'basePath', 'a path such as "/telemetry"', options.basePath);
+  }
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  for (const key of ['clientKey', 'now', 'onError'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') fail(CALL, key, 'a function', options[key]);
+  }
   const now = options.now ?? Date.now;
+  const limits = options.limits;
+  if (limits !== undefined) {
+    if (typeof limits !== 'object' || limits === null) fail(CALL, 'limits', 'an object', limits);
+    checkKeys(CALL, limits, DECODE_KEYS, 'limits.');
+    for (const key of DECODE_KEYS) wholeOption(CALL, `limits.${key}`, limits[key], 0, key === 'maxDepth' ? 1 : 0);
+  }
   const rate = options.rateLimit;
   if (rate !== undefined && rate !== false) {
     if (typeof rate !== 'object' || rate === null) fail(CALL, 'rateLimit', 'false or an object', rate);
+    checkKeys(CALL, rate, RATE_KEYS, 'rateLimit.');
     for (const key of ['perSecond', 'burst', 'maxClients'] as const) {
       const v = rate[key];
       if (v !== undefined && !(typeof v === 'number' && v > 0 && v < Infinity)) fail(CALL, `rateLimit.${key}`, 'a number > 0', v);
