@@ -28,7 +28,7 @@ const initFromScriptTag = (): void => {
     if (!data.endpoint) {
       // No options at all: the page calls edgetrace.init() itself. Options without an endpoint
       // were meant to trace, and would send nothing.
-      const given = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token'].map((k) => `data-${k}`).filter((k) => script!.hasAttribute(k));
+      const given = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token', 'worker-url'].map((k) => `data-${k}`).filter((k) => script!.hasAttribute(k));
       if (given.length) throw new TypeError(`data-endpoint is missing (the tag sets ${given.join(', ')})`);
       return;
     }
@@ -37,6 +37,9 @@ const initFromScriptTag = (): void => {
     // The collector's public ingest token, sent as a header: a page that can only add a tag
     // would otherwise have to put it in data-endpoint's query.
     if (data.ingestToken !== undefined) opts.ingestToken = data.ingestToken;
+    // The service worker to register, or "false" where the site's own worker calls installTraceWorker().
+    const worker = data.workerUrl;
+    if (worker !== undefined) opts.workerUrl = worker === 'false' ? false : worker;
     if (data.propagateTo !== undefined) {
       try {
         opts.propagateTo = parseUrlList(data.propagateTo);

@@ -35,21 +35,53 @@ const PROBE_MS = 2_000;
 const REUSE_MS = 5_000;
 
 /**
- * Registers the worker script. A refusal is often a setup mistake (the script missing or
- * misplaced: a 404, a wrong MIME type, a scope above its folder) that the page outbox would hide,
- * so it is said on the console once, whatever `debug` is: as information, since a site may also
- * choose to serve no worker.
+ * The registration at the scope `url` would be registered with, and its script, when that is
+ * the site's own worker: a scope holds one worker, so registering ours there would replace it,
+ * and the site's offline cache and push handling with it (and the site's register() would swap
+ * it back on the next load). Another version or path of our own script, known by its file name,
+ * is ours to update. Undefined too where that cannot be told (a container without
+ * getRegistration()).
+ */
+const siteWorker = async (container: ServiceWorkerContainer, url: string, scope: string | undefined): Promise<[ServiceWorkerRegistration, string] | undefined> => {
+  try {
+    const script = new URL(String(url), location.href);
+    const at = new URL(scope ?? './', script).href;
+    const existing = await container.getRegistration(at);
+    const other = existing?.scope === at ? (existing.active ?? existing.waiting ?? existing.installing)?.scriptURL : undefined;
+    const file = (u: string): string | undefined => new URL(u).pathname.split('/').pop();
+    return other && file(other) !== file(script.href) ? [existing!, other] : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Registers the worker script, unless the scope has the site's own worker (see `siteWorker`). A refusal
+ * is often a setup mistake (the script missing or misplaced: a 404, a wrong MIME type, a scope
+ * above its folder) that the page outbox would hide, so it is said on the console once, whatever
+ * `debug` is: as information, since a site may also choose to serve no worker. So is leaving the
+ * site's worker in place.
  */
 const register = async (container: ServiceWorkerContainer, url: string, scope: string | undefined): Promise<ServiceWorkerRegistration> => {
+  let said: string | undefined;
   try {
+    // There, the site's worker is used as with `workerUrl: false`: it carries the spans if it
+    // calls installTraceWorker(); if it does not answer, the page sends them itself.
+    const site = await siteWorker(container, url, scope);
+    if (site) {
+      said = `[edgetrace] ${site[0].scope} already has the site's own service worker (${site[1]}); edgetrace does not replace it. Spans go through it if it calls installTraceWorker(), else from the page (set workerUrl: false to say so).`;
+      return site[0];
+    }
     return await container.register(url, scope ? { scope } : undefined);
   } catch (error) {
+    said = `[edgetrace] the service worker ${url} could not be registered (${String(error)}), so spans are sent from the page.`;
+    throw error;
+  } finally {
     try {
-      console.info(`[edgetrace] the service worker ${url} could not be registered (${String(error)}), so spans are sent from the page.`);
+      if (said) console.info(said);
     } catch {
       // A console replaced by the host.
     }
-    throw error;
   }
 };
 

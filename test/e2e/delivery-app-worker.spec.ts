@@ -90,3 +90,36 @@ test("while the app's old worker (without installTraceWorker) still runs, a tab 
   await makeSpans(staying, 20, 'after-fallback-');
   await expect.poll(() => spansNamed(rx, 'after-fallback-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
 });
+
+test("init() with the default workerUrl leaves the site's own worker in place and uses it", async ({ page }) => {
+  // The site's worker, registered and in control before the SDK loads (a returning visit).
+  const register = `<script>navigator.serviceWorker.register('/app-sw.js');</script>`;
+  await page.goto(rx.page('/first.html', `${register}<p>before edgetrace</p>`));
+  await page.evaluate(async () => void (await navigator.serviceWorker.ready));
+  const info: string[] = [];
+  page.on('console', (m) => void (m.type() === 'info' && info.push(m.text())));
+  // No workerUrl: the SDK would register /edgetrace-sw.js at the same scope, replacing the app's.
+  await page.goto(sdkPage(rx, '/default-url.html', {}, register));
+  await waitForTransport(page, 'worker');
+  await makeSpans(page, 20, 'through-app-worker-');
+  await expect.poll(() => spansNamed(rx, 'through-app-worker-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
+  const scripts = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).map((r) => [r.active, r.waiting, r.installing].map((w) => w?.scriptURL ?? '')));
+  expect(scripts).toEqual([[`${rx.origin}/app-sw.js`, '', '']]);
+  expect(info.filter((t) => t.includes("already has the site's own service worker"))).toHaveLength(1);
+  expect(await page.evaluate(() => fetch('/app-hello').then((r) => r.text()))).toBe('hello from the app worker');
+});
+
+test("a site's worker without installTraceWorker() is not replaced either: the page sends its spans", async ({ page }) => {
+  rx.file('/plain-app-sw.js', 'text/javascript', 'self.addEventListener("install", () => self.skipWaiting()); self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));');
+  await page.goto(rx.page('/plain-first.html', '<p>before edgetrace</p>'));
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.register('/plain-app-sw.js');
+    await navigator.serviceWorker.ready;
+  });
+  await page.goto(sdkPage(rx, '/plain-default-url.html', { workerTimeoutMs: 3_000 }));
+  await waitForTransport(page, 'page');
+  await makeSpans(page, 20, 'beside-plain-worker-');
+  await expect.poll(() => spansNamed(rx, 'beside-plain-worker-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
+  const scripts = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).map((r) => [r.active, r.waiting, r.installing].map((w) => w?.scriptURL ?? '')));
+  expect(scripts).toEqual([[`${rx.origin}/plain-app-sw.js`, '', '']]);
+});

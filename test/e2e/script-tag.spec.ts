@@ -181,6 +181,22 @@ test('data-ingest-token travels with every request to data-endpoint', async ({ p
   ]);
 });
 
+test('data-worker-url names the service worker to register, and "false" registers none', async ({ page }) => {
+  const seen = watch(page);
+  await page.goto(tagPage('/worker-url.html', `data-endpoint="${origin}/v1/traces" data-worker-url="/static/trace-sw.js"`, `edgetrace.getTracer().withTrace('custom-worker', function () {});`));
+  expect(await flushed(page)).toBe('flushed');
+  await expect.poll(() => seen.infos.filter((w) => w.startsWith('[edgetrace]'))).toEqual([
+    expect.stringMatching(/^\[edgetrace\] the service worker \/static\/trace-sw\.js could not be registered/),
+  ]);
+  const none = watch(page);
+  await page.goto(tagPage('/worker-url-false.html', `data-endpoint="${origin}/v1/traces" data-worker-url="false" data-sample-rate="1"`, `edgetrace.getTracer().withTrace('no-worker', function () {});`));
+  expect(await flushed(page)).toBe('flushed');
+  // Waits for the site's own worker, which this page does not have: nothing registered, nothing said.
+  expect(await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).length)).toBe(0);
+  expect(none.infos.filter((w) => w.startsWith('[edgetrace]'))).toEqual([]);
+  expect([...seen.pageErrors, ...seen.warnings.filter((w) => w.startsWith('[edgetrace]'))]).toEqual([]);
+});
+
 test('loaded as a module script, the tag defines window.edgetrace and says its data-* options cannot be read', async ({ page }) => {
   const seen = watch(page);
   const url = servePage(
