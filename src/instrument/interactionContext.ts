@@ -57,8 +57,13 @@ export interface InteractionContext extends ContextManager {
    * interaction began after it: the parent of a request made with an empty stack.
    */
   awaited(): Span | undefined;
-  /** Makes `span` the active interaction and ends it once its work settles. */
-  begin(span: Span): void;
+  /**
+   * Makes `span` the active interaction and ends it once its work settles. A `loose` one (the
+   * page load) is not held past its deadline by work still open, a stream or a long poll, nor
+   * stretched by it when the page goes away: it ends where its last finished work did, and the
+   * open work goes on as its children.
+   */
+  begin(span: Span, loose?: boolean): void;
   /**
    * Keeps the pending interaction `span` open for work that is not a span (the page load
    * waiting for its `load` event). Call the returned function, with the work's end time if it
@@ -140,6 +145,11 @@ interface Pending {
   deadlineMs: number;
   detached: boolean;
   first: boolean;
+  loose: boolean;
+  /** Holds not yet let go. */
+  holds: number;
+  /** When the last piece of work ended (or the interaction began). */
+  endedMs: number;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -162,6 +172,8 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
   const pending: Pending[] = [];
   let active: Pending | undefined;
   let closed = false;
+  /** Loose interactions that ended with work of theirs still open: ended on pagehide. */
+  const outliving: Trace[] = [];
 
   const settle = (p: Pending, endMs: number): void => {
     clearTimeout(p.timer);
@@ -169,8 +181,10 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     if (i >= 0) pending.splice(i, 1);
     if (active === p) active = undefined;
     // A Trace's end() also ends children still open (marked unfinished): only reached on
-    // pagehide, on the pending bound, or after MAX_OPEN_MS.
-    p.span.end(endMs);
+    // pagehide, on the pending bound, or after MAX_OPEN_MS. A loose one leaves them open.
+    if (p.loose && p.span instanceof Trace) {
+      if (p.span.endRoot(endMs)) outliving.push(p.span);
+    } else p.span.end(endMs);
   };
 
   const schedule = (p: Pending, ms: number): void => {
@@ -191,6 +205,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         if (!s.isEnded) continue;
         p.open.delete(s);
         if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+        if ((s.endMs as number) > p.endedMs) p.endedMs = s.endMs as number;
       }
       if (!p.detached && t >= p.deadlineMs) {
         p.detached = true;
@@ -201,6 +216,10 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         const quiet = t - p.lastMs;
         if (p.detached || quiet >= idleMs) settle(p, p.lastMs);
         else schedule(p, idleMs - quiet);
+        return;
+      }
+      if (p.loose && p.detached && p.holds === 0) {
+        settle(p, p.endedMs);
         return;
       }
       if (t - p.span.startMs >= MAX_OPEN_MS) {
@@ -277,12 +296,12 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     },
     current,
     awaited: awaitedParent,
-    begin(span) {
+    begin(span, loose) {
       try {
         if (closed) return;
         if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
         const t = now();
-        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined };
+        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: loose === true, holds: 0, endedMs: t };
         pending.push(p);
         active = p;
         schedule(p, 0);
@@ -293,10 +312,14 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     hold(span) {
       const token = { isEnded: false, endMs: undefined as number | undefined };
       const p = pending.find((q) => q.span === span);
-      if (p) p.open.add(token);
+      if (p) {
+        p.open.add(token);
+        p.holds++;
+      }
       return (endMs) => {
         if (token.isEnded) return;
         token.isEnded = true;
+        if (p) p.holds--;
         token.endMs = typeof endMs === 'number' ? endMs : now();
         // Without a pending interaction (never begun, or already ended) there is nothing to wait for.
         if (!p) return;
@@ -314,11 +337,17 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         let busy = false;
         for (const s of p.open) {
           if (!s.isEnded) busy = true;
-          else if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+          else {
+            if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+            if ((s.endMs as number) > p.endedMs) p.endedMs = s.endMs as number;
+          }
         }
-        // Work that ended before the page went away does not stretch the interaction to now.
-        settle(p, busy ? now() : p.lastMs);
+        // Work that ended before the page went away does not stretch the interaction to now,
+        // nor does work still open stretch a loose one whose own holds were let go.
+        settle(p, !busy ? p.lastMs : p.loose && p.holds === 0 ? p.endedMs : now());
       }
+      const t = now();
+      for (const trace of outliving.splice(0)) trace.endOpen(t);
     },
     close() {
       closed = true;

@@ -122,9 +122,11 @@ const startPageLoad = (opts: NavigationOptions): Stop => {
   });
   pageTrace = trace;
   // Fetches the app makes while the page loads are part of the load: the page load is the
-  // active interaction, held open until the load event has finished.
+  // active interaction, held open until the load event has finished and its work has ended. It
+  // is loose: a request still open at its deadline (interactionTimeoutMs), a long poll or an
+  // event stream, or when the page goes away, neither holds it nor stretches it.
   const ctx = over ? undefined : getPageContext();
-  ctx?.begin(trace);
+  ctx?.begin(trace, true);
   const release = ctx?.hold(trace);
   let done = false;
 

@@ -48,6 +48,39 @@ test('the page load continues the server trace from <meta name="traceparent"> an
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('a long poll started during the load neither holds the page load open nor stretches it', async ({ page }) => {
+  const url = s.page(
+    '/long-poll.html',
+    testPage({
+      // A chat UI's notifications: a request the server answers only when there is news.
+      init: '{ interactionTimeoutMs: 2000 }',
+      setup: "fetch('/api/slow?ms=8000'); fetch('/api/slow?ms=600').then((r) => r.text());",
+    }),
+  );
+  await page.goto(url);
+  await ready(page);
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  const spans = s.spans();
+  const load = spans.find((x) => x.name === 'page load')!;
+  // Sent once the deadline passed, before the poll is answered. (Query values are redacted, so
+  // the two requests are told apart by when they end.)
+  const calls = (): typeof spans => s.spans().filter((x) => String(x.attrs['url.full']).includes('/api/slow'));
+  expect(calls()).toHaveLength(1);
+  const data = calls()[0]!;
+  expect(data.parentId).toBe(load.spanId);
+  // It ends where its last finished work did: the data request, not the poll.
+  expect(load.endMs).toBeGreaterThanOrEqual(data.endMs - 1);
+  expect(load.endMs - load.startMs).toBeLessThan(2000);
+  expect(data.endMs - data.startMs).toBeLessThan(5000);
+  // The poll goes on as the page load's child, and is sent when it is answered.
+  await expect.poll(async () => (await flush(page), calls().length), { timeout: 30_000, intervals: [1000] }).toBe(2);
+  const poll = calls().find((x) => x.spanId !== data.spanId)!;
+  expect(poll.parentId).toBe(load.spanId);
+  expect(poll.traceId).toBe(load.traceId);
+  expect(poll.endMs - poll.startMs).toBeGreaterThan(7_000);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('without a meta tag, a Server-Timing traceparent links the page load', async ({ page }) => {
   const tp = `00-${SERVER_TRACE}-${SERVER_SPAN}-01`;
   await page.goto(`${s.page('/timing.html', testPage({ init: '{}' }))}?server-timing=${tp}`);

@@ -152,6 +152,67 @@ describe('interactionContext', () => {
     expect(byName('other')!.endMs).toBe(Date.now());
   });
 
+  it('a loose interaction (the page load) is not held past its deadline by open work, which goes on as its child', async () => {
+    const { ctx, tracer, byName } = setup({ timeoutMs: 1000 });
+    const load = tracer.createTrace('page load');
+    ctx.begin(load, true);
+    const release = ctx.hold(load);
+    const stream = tracer.startSpan('GET /events');
+    const data = tracer.startSpan('GET /api/data');
+    await vi.advanceTimersByTimeAsync(200);
+    release();
+    await vi.advanceTimersByTimeAsync(200);
+    data.end();
+    const dataEnd = Date.now();
+    // Held while within the deadline, as a click is by its answer.
+    await vi.advanceTimersByTimeAsync(500);
+    expect(byName('page load')).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(byName('page load')!.endMs).toBe(dataEnd);
+    expect(stream.isEnded).toBe(false);
+    expect(ctx.current()).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(5000);
+    stream.end();
+    expect(byName('GET /events')!.parentId).toBe(load.spanId);
+    expect(byName('GET /events')!.attrs['edgetrace.unfinished']).toBeUndefined();
+  });
+
+  it('at pagehide a loose interaction ends at its last finished work, and its work still open with the page', async () => {
+    const { ctx, tracer, byName } = setup({ timeoutMs: 30_000 });
+    const load = tracer.createTrace('page load');
+    ctx.begin(load, true);
+    const release = ctx.hold(load);
+    tracer.startSpan('GET /events');
+    await vi.advanceTimersByTimeAsync(300);
+    release();
+    const loaded = Date.now();
+    await vi.advanceTimersByTimeAsync(8000);
+    ctx.endAll();
+    expect(byName('page load')!.endMs).toBe(loaded);
+    expect(byName('GET /events')!.endMs).toBe(Date.now());
+    expect(byName('GET /events')!.attrs['edgetrace.unfinished']).toBe(true);
+    // A click's open work at pagehide still stretches the click to then (its answer was coming).
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    await Promise.resolve();
+    tracer.startSpan('POST /chat');
+    await vi.advanceTimersByTimeAsync(50);
+    ctx.endAll();
+    expect(byName('click')!.endMs).toBe(Date.now());
+  });
+
+  it('a page load whose load event has not come holds on at pagehide, and ends then', async () => {
+    const { ctx, tracer, byName } = setup({ timeoutMs: 1000 });
+    const load = tracer.createTrace('page load');
+    ctx.begin(load, true);
+    ctx.hold(load);
+    tracer.startSpan('GET /big.js');
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(byName('page load')).toBeUndefined();
+    ctx.endAll();
+    expect(byName('page load')!.endMs).toBe(Date.now());
+  });
+
   it('close() stops adopting and ignores later begin()', async () => {
     const { ctx, tracer } = setup();
     ctx.close();
