@@ -1,5 +1,5 @@
 import { fail, MAX_WHOLE } from '../config';
-import type { UrlPattern } from '../lib/matchUrl';
+import { isUrlPattern, type UrlPattern } from '../lib/matchUrl';
 import { ownClock } from '../lib/now';
 import { checkKeys, type AllKeys } from '../lib/checkKeys';
 
@@ -77,9 +77,8 @@ export const INSTRUMENT_KEYS: AllKeys<InstrumentOptions, typeof INSTRUMENT_LIST>
 
 const patterns = (call: string, name: string, value: unknown): UrlPattern[] => {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((p) => (typeof p === 'string' && p !== '') || p instanceof RegExp)) {
-    fail(call, name, 'an array of URL strings and RegExps', value);
-  }
+  if (!Array.isArray(value)) fail(call, name, 'an array of URL strings and RegExps', value);
+  (value as unknown[]).forEach((p, i) => isUrlPattern(p, true) || fail(call, `${name}[${i}]`, 'a URL with its scheme ("https://api.example.com"), a path ("/api/") or a RegExp', p));
   return [...(value as UrlPattern[])];
 };
 

@@ -36,6 +36,15 @@ export const toUrlTest = (pattern: UrlPattern, base?: string): UrlTest => {
   return (href) => href.startsWith(prefix);
 };
 
+/**
+ * Whether `p` is a pattern that can match: a RegExp, a URL with its scheme
+ * (`https://api.example.com`), or, on a page, a path (`/api/`, `./x`, `//host`). A bare host
+ * (`api.example.com`, as other SDKs take it) or `*` would resolve as a path of the page, or
+ * nothing on a server, and match nothing.
+ */
+export const isUrlPattern = (p: unknown, page: boolean): boolean =>
+  p instanceof RegExp || (typeof p === 'string' && (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]/i.test(p) || (page && /^\.{0,2}\//.test(p))));
+
 /** Tells whether any of `tests` matches. */
 export const anyUrl = (tests: readonly UrlTest[], href: string, origin: string): boolean => {
   for (let i = 0; i < tests.length; i++) if (tests[i]!(href, origin)) return true;

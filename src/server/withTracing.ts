@@ -10,7 +10,7 @@ import { within } from '../lib/within';
 import { unref } from '../lib/unref';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
-import { anyUrl, toUrlTest } from '../lib/matchUrl';
+import { anyUrl, isUrlPattern, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
@@ -99,9 +99,10 @@ const CALL = 'withTracing()';
 
 const toPropagate = (p: WithTracingOptions['propagateTo'], call: string): RequestScope['propagate'] => {
   if (p === undefined || p === true) return () => true;
-  if (typeof p !== 'boolean' && typeof p !== 'function' && !(Array.isArray(p) && p.every((m) => (typeof m === 'string' && m !== '') || m instanceof RegExp))) {
+  if (typeof p !== 'boolean' && typeof p !== 'function' && !Array.isArray(p)) {
     fail(call, 'propagateTo', 'true, false, a function of the URL, or an array of URL strings and RegExps', p);
   }
+  if (Array.isArray(p)) p.forEach((m, i) => isUrlPattern(m, false) || fail(call, `propagateTo[${i}]`, 'a URL with its scheme ("https://api.example.com") or a RegExp', m));
   if (p === false) return () => false;
   if (typeof p === 'function') {
     return (url) => {

@@ -32,7 +32,13 @@ describe('resolveInstrument', () => {
     expect(() => resolveInstrument({ propagateTo: 'https://api.test' as never })).toThrow(
       '[edgetrace] init(): "propagateTo" must be an array of URL strings and RegExps, got "https://api.test".',
     );
-    expect(() => resolveInstrument({ ignoreUrls: [42] as never })).toThrow('"ignoreUrls" must be an array');
+    expect(() => resolveInstrument({ ignoreUrls: [42] as never })).toThrow('"ignoreUrls[0]" must be a URL with its scheme ("https://api.example.com"), a path ("/api/") or a RegExp, got 42.');
+    expect(() => resolveInstrument({ ignoreUrls: 'x' as never })).toThrow('"ignoreUrls" must be an array');
+    // Targets written as other SDKs take them would resolve as paths of the page and match nothing.
+    for (const [i, bad] of [[1, 'api.example.com'], [1, 'localhost:3000'], [1, '*'], [1, ''], [1, 'https://']] as const) {
+      expect(() => resolveInstrument({ propagateTo: ['https://ok.example', bad] })).toThrow(`"propagateTo[${i}]" must be a URL with its scheme ("https://api.example.com"), a path ("/api/") or a RegExp, got ${JSON.stringify(bad)}.`);
+    }
+    expect(resolveInstrument({ propagateTo: ['https://api.example.com', 'http://localhost:3000/v1/', '/api/', './rel/', '../up/', '//cdn.example.com/', /^https:\/\/x\//] }).propagateTo).toHaveLength(7);
     expect(() => resolveInstrument({ instrument: 'all' as never })).toThrow('"instrument" must be false or an object of booleans, got "all"');
     expect(() => resolveInstrument({ instrument: { fetch: 'yes' as never } })).toThrow('"instrument.fetch" must be a boolean, got "yes"');
     expect(() => resolveInstrument({ interactionIdleMs: -1 })).toThrow('"interactionIdleMs" must be a number of milliseconds > 0 and ≤ 2147483647, got -1');

@@ -928,7 +928,10 @@ describe('withTracing', () => {
     const rec = recorder();
     for (const extra of [{}, { exporter: rec.exporter }]) {
       expect(() => withTracing(h, { ...extra, propagateTo: 5 as never })).toThrowError('withTracing(): "propagateTo" must be true, false, a function of the URL, or an array of URL strings and RegExps, got 5');
-      expect(() => withTracing(h, { ...extra, propagateTo: ['https://api.example/', ''] })).toThrowError('"propagateTo"');
+      expect(() => withTracing(h, { ...extra, propagateTo: ['https://api.example/', ''] })).toThrowError('"propagateTo[1]" must be a URL with its scheme ("https://api.example.com") or a RegExp, got "".');
+      // A bare host (other SDKs take one) or a path has nothing to resolve against on a server, and would match nothing.
+      expect(() => withTracing(h, { ...extra, propagateTo: ['api.example.com'] })).toThrowError('"propagateTo[0]" must be a URL with its scheme');
+      expect(() => withTracing(h, { ...extra, propagateTo: ['/v1/'] })).toThrowError('"propagateTo[0]" must be a URL with its scheme');
       expect(() => withTracing(h, { ...extra, responseHeaders: 'yes' as never })).toThrowError('"responseHeaders" must be true, false, or an array');
       expect(() => withTracing(h, { ...extra, responseHeaders: ['traceparent' as never] })).toThrowError('"responseHeaders"');
       // A route template given as a string, where a function of the request is wanted.
