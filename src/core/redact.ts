@@ -62,20 +62,28 @@ export const redactSecrets = (value: string, patterns: readonly RegExp[]): strin
 
 const USERINFO = /^([a-z][a-z\d+.-]*:\/\/)[^/?#]*@/i;
 
+/** A fragment that is a hash router's route (`#/users/1`, `#!/users/1`), not an anchor or a token. */
+export const HASH_ROUTE = /^#!?\//;
+
+/** `part` with the values of its query (after the first `?`) redacted. */
+const queryRedacted = (part: string, keep: readonly string[]): string => {
+  const q = part.indexOf('?');
+  return q < 0 ? part : `${part.slice(0, q)}?${redactQueryValues(part.slice(q + 1), keep)}`;
+};
+
 /**
  * Replaces every query value of a URL with `[REDACTED]`, keeping the keys, and drops its fragment
  * (OAuth's `#access_token=…`) and any user name and password:
  * `https://u:p@a.test/p?q=cats&key=1#x` → `https://a.test/p?q=[REDACTED]&key=[REDACTED]`.
+ * A hash router's route stays, its query values redacted the same way (`…/app#/users/1?t=[REDACTED]`).
  * Works on relative URLs too and never throws.
  */
 export const redactUrl = (url: string, keep: readonly string[] = []): string => {
   // Credentials end with the authority's `@`; the authority ends at `/`, `?` or `#`.
   url = url.replace(USERINFO, '$1');
-  const q = url.indexOf('?');
   const h = url.indexOf('#');
-  if (q < 0 || (h >= 0 && h < q)) return h >= 0 ? url.slice(0, h) : url;
-  const end = h >= 0 ? h : url.length;
-  return `${url.slice(0, q)}?${redactQueryValues(url.slice(q + 1, end), keep)}`;
+  const fragment = h < 0 ? '' : url.slice(h);
+  return queryRedacted(h < 0 ? url : url.slice(0, h), keep) + (HASH_ROUTE.test(fragment) ? queryRedacted(fragment, keep) : '');
 };
 
 /**

@@ -2,7 +2,7 @@ import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
-import { redactUrl } from '../core/redact';
+import { HASH_ROUTE, redactUrl } from '../core/redact';
 import { parseTraceparent, parseTracestate, type SpanContext } from '../propagation/index';
 import { patch, patchAll } from '../lib/patch';
 import { isBrowserPage } from '../lib/isPage';
@@ -175,9 +175,16 @@ const startPageLoad = (opts: NavigationOptions): Stop => {
   };
 };
 
+/** The address a route change changes: without an anchor (`#top`), with a hash router's route (`#/users/1`). */
 const pathOf = (href: string): string => {
   const hash = href.indexOf('#');
-  return hash < 0 ? href : href.slice(0, hash);
+  return hash < 0 || HASH_ROUTE.test(href.slice(hash)) ? href : href.slice(0, hash);
+};
+
+/** The route's path: the pathname, and a hash route's own path. */
+const routePath = (href: string): string => {
+  const { pathname, hash } = new URL(href);
+  return HASH_ROUTE.test(hash) ? pathname + hash.split('?')[0] : pathname;
 };
 
 const watchHistory = (opts: NavigationOptions): Stop => {
@@ -187,10 +194,11 @@ const watchHistory = (opts: NavigationOptions): Stop => {
     try {
       const from = lastHref;
       lastHref = to;
-      // Only a new document address is a navigation: not a hash or history-state update,
-      // nor a replaceState that keeps the path (scroll positions, filters in the query).
+      // Only a new document address is a navigation: not an anchor or history-state update,
+      // nor a replaceState that keeps the path (scroll positions, filters in the query). A hash
+      // router's route (`#/users/1`, Vue's and React Router's hash history) counts as the path.
       if (pathOf(from) === pathOf(to)) return;
-      if (kind === 'replace' && new URL(from).pathname === new URL(to).pathname) return;
+      if (kind === 'replace' && routePath(from) === routePath(to)) return;
       const tracer = opts.tracer ?? getTracer();
       const cfg = tracer.config;
       const ctx = getPageContext();

@@ -128,6 +128,39 @@ test('History API route changes and popstate become navigation spans', async ({ 
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test("a hash router's route changes are navigations; an anchor is not", async ({ page }) => {
+  await page.goto(s.page('/hash-app', testPage({ init: '{}' })));
+  await ready(page);
+  // Vue's and React Router's hash history: pushState / replaceState with '#/route', then back.
+  await page.evaluate(() => history.pushState({}, '', '#/users/1?tab=2'));
+  await page.evaluate(() => history.pushState({}, '', '#/users/1?tab=3'));
+  await page.evaluate(() => history.replaceState({}, '', '#/settings'));
+  await page.evaluate(() => history.pushState({}, '', '#/settings#section'));
+  await page.evaluate(() => new Promise<void>((r) => {
+    addEventListener('popstate', () => r(), { once: true });
+    history.back();
+  }));
+  // An older router sets location.hash. Leaving the routes for an anchor leaves the route; from
+  // one anchor to another is no navigation.
+  await page.evaluate(() => void (location.hash = '#!/inbox'));
+  await page.evaluate(() => void (location.hash = '#top'));
+  await page.evaluate(() => void (location.hash = '#bottom'));
+  await expect.poll(async () => (await flush(page), s.spans().filter((x) => x.name === 'navigation').length), { timeout: 10_000 }).toBeGreaterThanOrEqual(7);
+  await page.waitForTimeout(300);
+  await flush(page);
+  const navs = s.spans().filter((x) => x.name === 'navigation').sort((a, b) => a.startMs - b.startMs);
+  expect(navs.map((n) => [n.attrs['edgetrace.navigation.type'], n.attrs['url.full']])).toEqual([
+    ['push', `${s.app}/hash-app#/users/1?tab=[REDACTED]`],
+    ['push', `${s.app}/hash-app#/users/1?tab=[REDACTED]`],
+    ['replace', `${s.app}/hash-app#/settings`],
+    ['push', `${s.app}/hash-app#/settings#section`],
+    ['pop', `${s.app}/hash-app#/settings`],
+    ['pop', `${s.app}/hash-app#!/inbox`],
+    ['pop', `${s.app}/hash-app`],
+  ]);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('a router that listened for popstate before init() still gets its fetches under the back navigation', async ({ page }) => {
   // The app's router registers its listener first, as a bundle's router module does: a window's
   // popstate listeners run in the order they were added.

@@ -51,6 +51,11 @@ describe('redactUrl', () => {
     ['https://alice:hunter2@a.test/p?x=1', `https://a.test/p?x=${REDACTED}`],
     ['https://token@a.test:8443/p', 'https://a.test:8443/p'],
     ['https://a.test/users/@bob?x=1', `https://a.test/users/@bob?x=${REDACTED}`],
+    // A hash router's route stays, its own query redacted; an anchor or a token in the fragment goes.
+    ['https://a.test/app#/users/1', 'https://a.test/app#/users/1'],
+    ['https://a.test/app?x=1#!/users/1?tab=2&t=abc', `https://a.test/app?x=${REDACTED}#!/users/1?tab=${REDACTED}&t=${REDACTED}`],
+    ['https://a.test/cb#access_token=ya29.a0&state=1', 'https://a.test/cb'],
+    ['/app#/search?q=cats', `/app#/search?q=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);
   });
