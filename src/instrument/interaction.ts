@@ -33,6 +33,7 @@ export interface InteractionEntry {
 // INP is reported late (on page hide), so a few dozen recent interactions are kept to match it.
 const MAX_RECENT = 50;
 const recent: InteractionEntry[] = [];
+const MATCH_MS = 10;
 
 /**
  * The interaction whose event happened at `timeStamps` (Event Timing `startTime`s of one
@@ -50,9 +51,12 @@ export const findInteraction = (timeStamps: readonly number[]): InteractionEntry
       }
     }
   }
-  // Event Timing reports the event's own timeStamp; a wider gap is a different interaction.
-  // (pointerdown to click of one tap is the widest spread inside one interaction.)
-  return bestGap <= 1000 ? best : undefined;
+  // Event Timing reports the event's own timeStamp as `startTime`, so the click or key press we
+  // recorded is one of the entries to the millisecond. A few ms more for a key that a control
+  // turns into a click (the click comes within the keydown's task); any wider gap is another
+  // interaction, such as a key press in a text field, which is not recorded as one, 200 ms after
+  // a click.
+  return bestGap <= MATCH_MS ? best : undefined;
 };
 
 // Native controls turn Enter and Space into a click event, which is traced as the click.

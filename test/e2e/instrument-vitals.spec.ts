@@ -67,3 +67,40 @@ test('vitals arrive after the page is hidden, on the page trace, with INP under 
   expect(reports.find((r) => r.name === 'INP')?.interactionSpanId).toBe(click!.spanId);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('INP caused by a key press in a text field is not put under a click made just before it', async ({ page }) => {
+  const setup = `
+    window.vitals.instrumentVitals();
+    window.reports = [];
+    window.vitals.onVitals((v) => window.reports.push(v));
+    document.getElementById('q').addEventListener('keydown', () => {
+      const end = performance.now() + 300;
+      while (performance.now() < end) {}
+    });`;
+  await page.goto(
+    s.page('/vitals-typing.html', testPage({ vitals: true, init: '{ batch: { delayMs: 60000 } }', setup, body: '<h1>Search</h1><button id="fast">Fast</button><input id="q">' })),
+  );
+  await ready(page);
+  await page.waitForTimeout(300);
+  await page.click('#fast');
+  await page.waitForTimeout(200);
+  // Typing is no interaction of ours (only Enter in a field is), but it is the slowest one INP sees.
+  await page.locator('#q').press('a');
+  await page.waitForTimeout(1200);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await expect.poll(() => s.spans().find((x) => x.attrs['web_vital.name'] === 'INP'), { timeout: 10_000 }).toBeDefined();
+  const spans = s.spans();
+  const inp = spans.find((x) => x.attrs['web_vital.name'] === 'INP')!;
+  const click = spans.find((x) => x.name === 'click button#fast');
+  expect(inp.attrs['web_vital.value']).toBeGreaterThanOrEqual(250);
+  expect(click, 'the click was recorded').toBeDefined();
+  expect(inp.parentId).not.toBe(click!.spanId);
+  expect(inp.parentId).toBe(spans.find((x) => x.name === 'page load')!.spanId);
+  const reports = await page.evaluate(() => (window as unknown as { reports: { name: string; interactionSpanId?: string }[] }).reports);
+  expect(reports.find((r) => r.name === 'INP')!.interactionSpanId).toBeUndefined();
+  expect(await pageErrors(page)).toEqual([]);
+});
