@@ -5,6 +5,13 @@ import { now } from '../lib/now';
 import { createSseCounter, isOutputEvent, leadingType, usageFromBody, usageFromEvent } from './stream';
 
 const SSE_RE = /^\s*text\/event-stream/i;
+/**
+ * Streams of JSON lines (Ollama's `application/x-ndjson`) and of text (hand-written token streams,
+ * the AI SDK's data stream): inside a generation their first text is the first token.
+ */
+const LINES_RE = /^\s*(application\/(x-)?ndjson|application\/jsonl|text\/plain)/i;
+// What is kept of such a stream's end, for the usage its last line may carry.
+const MAX_TAIL_CHARS = 1 << 15;
 
 /**
  * Events an LLM stream may send before its first output (Responses API streams send about six);
@@ -47,9 +54,13 @@ const NOTHING: GenerationBody = { isSse: false, done: false, push() {}, end: () 
  * app, or by an earlier stream of the same generation) is kept.
  */
 export const generationBody = (res: { readonly headers: { get(name: string): string | null } }, gen: Generation | undefined): GenerationBody => {
-  const isSse = SSE_RE.test(res.headers.get('content-type') ?? '');
+  const type = res.headers.get('content-type') ?? '';
+  const isSse = SSE_RE.test(type);
   // Most responses: no generation to fill and nothing to count.
   if (!gen && !isSse) return NOTHING;
+  const lines = !isSse && LINES_RE.test(type);
+  let decoder: TextDecoder | undefined;
+  let tail = '';
   let firstEventMs: number | undefined;
   let sawOutput = false;
   let usage: Usage | undefined;
@@ -83,13 +94,25 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
     get done() {
       return done;
     },
-    push: (chunk) => sse?.push(chunk),
+    push(chunk) {
+      if (sse) return sse.push(chunk);
+      if (!lines) return;
+      const text = typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? (decoder ??= new TextDecoder()).decode(chunk, { stream: true }) : '';
+      if (/\S/.test(text)) startOnce();
+      tail = (tail + text).slice(-MAX_TAIL_CHARS);
+    },
     end(value) {
       // Set only while a generation listens.
       if (!sawOutput && firstEventMs !== undefined) startOnce(firstEventMs);
-      // A call that did not stream: its usage is in the body the app parsed.
+      // A call that did not stream: its usage is in the body the app parsed. A stream of lines
+      // has it in its last line.
       if (gen && !sse) {
-        const found = usageFromBody(value);
+        let body = value;
+        if (lines) {
+          const text = (typeof value === 'string' ? value.slice(-MAX_TAIL_CHARS) : tail).trimEnd();
+          body = text.slice(text.lastIndexOf('\n') + 1);
+        }
+        const found = usageFromBody(body);
         if (found) gen.setUsage(found);
       }
       return sse ? sse.events : 0;

@@ -630,11 +630,12 @@ const field = (o: unknown, key: string): number | undefined => (o && typeof o ==
 /** The usage object in a parsed event or response body. */
 const usageIn = (p: unknown): unknown => {
   const o = p as { usage?: unknown; response?: { usage?: unknown }; message?: { usage?: unknown }; usageMetadata?: unknown } | null | undefined;
-  return o?.usage ?? o?.response?.usage ?? o?.message?.usage ?? o?.usageMetadata;
+  // Ollama counts at the top level of its last line (or of its answer).
+  return o?.usage ?? o?.response?.usage ?? o?.message?.usage ?? o?.usageMetadata ?? (typeof (o as { eval_count?: unknown } | null)?.eval_count === 'number' ? o : undefined);
 };
 
 /** The usage object of a whole event's data. */
-const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 ? usageIn(parseJson(data)) : undefined);
+const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 || data.includes('"eval_count"') ? usageIn(parseJson(data)) : undefined);
 
 /**
  * The last usage object in the end of a long event: the response's own in the Responses API's
@@ -669,7 +670,23 @@ export const usageFromBody = (body: unknown): Usage | undefined => {
   // Gemini's streamGenerateContent without `alt=sse` answers a JSON array of chunks; the last has the final counts.
   if (typeof body !== 'string') return toUsage(usageIn(Array.isArray(body) ? body[body.length - 1] : body));
   // A text that parses to no usage (that array, SSE read as text) may still end with some.
-  return (body.length <= MAX_DATA_CHARS ? toUsage(usageOf(body)) : undefined) ?? toUsage(usageAtEnd(body.slice(-MAX_END_CHARS)));
+  const end = body.slice(-MAX_END_CHARS);
+  return (body.length <= MAX_DATA_CHARS ? toUsage(usageOf(body)) : undefined) ?? toUsage(usageAtEnd(end)) ?? ollamaAtEnd(end);
+};
+
+/**
+ * Ollama's counts at the end of its answer or stream, read without parsing it: its last line
+ * may hold a long `context` array before them, cut off in what is kept.
+ */
+const ollamaAtEnd = (end: string): Usage | undefined => {
+  const at = end.lastIndexOf('"eval_count"');
+  if (at < 0) return undefined;
+  const line = end.slice(end.lastIndexOf('\n', at) + 1);
+  const count = (key: string): number | undefined => {
+    const m = new RegExp(`"${key}"\\s*:\\s*(\\d+)`).exec(line);
+    return m ? Number(m[1]) : undefined;
+  };
+  return toUsage({ prompt_eval_count: count('prompt_eval_count'), eval_count: count('eval_count') });
 };
 
 /**
@@ -688,8 +705,8 @@ const toUsage = (raw: unknown): Usage | undefined => {
   const usage: Usage = {};
   // Gemini counts the prompts of its tool calls apart from promptTokenCount.
   const prompt = num(u.promptTokenCount);
-  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? (prompt === undefined ? undefined : prompt + (num(u.toolUsePromptTokenCount) ?? 0));
-  let output = num(u.completion_tokens) ?? num(u.output_tokens) ?? num(u.candidatesTokenCount);
+  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? (prompt === undefined ? undefined : prompt + (num(u.toolUsePromptTokenCount) ?? 0)) ?? num(u.prompt_eval_count);
+  let output = num(u.completion_tokens) ?? num(u.output_tokens) ?? num(u.candidatesTokenCount) ?? num(u.eval_count);
   const cached = field(u.prompt_tokens_details ?? u.input_tokens_details, 'cached_tokens') ?? num(u.cachedContentTokenCount);
   const reasoning = field(u.completion_tokens_details ?? u.output_tokens_details, 'reasoning_tokens');
   const thoughts = num(u.thoughtsTokenCount);

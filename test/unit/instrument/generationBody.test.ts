@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generationBody } from '../../../src/instrument/generationBody';
+import { createTracer } from '../../../src/core/tracer';
 
 // Whether a model stream's last event came: an app that stops reading there (a `break` in its
 // loop) cancelled a stream that had nothing more to say.
@@ -23,5 +24,61 @@ describe('generationBody: the last event of a model stream', () => {
     const body = generationBody(res, undefined);
     body.push(sse('{"choices":[{"delta":{"content":"[DONE]"}}]}', '{"type":"content_block_delta","delta":{"text":"message_stop"}}', '[DONE] soon'));
     expect(body.done).toBe(false);
+  });
+});
+
+describe('generationBody: streams of lines and text in a generation', () => {
+  const setup = (type: string) => {
+    const records: import('../../../src/protocol').SpanRecord[] = [];
+    const tracer = createTracer({ processors: [{ onEnd: (r) => void records.push(r) }] });
+    const gen = tracer.createTrace('chat').startGeneration('answer', { model: 'llama3.2' });
+    const body = generationBody(new Response('', { headers: { 'content-type': type } }), gen);
+    return { gen, body, record: () => (gen.end(), records.find((r) => r.name === 'answer')!) };
+  };
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  // Ollama's /api/chat with stream: true; its last line carries the counts (after a long context
+  // array for /api/generate).
+  const ollama = [
+    '{"model":"llama3.2","message":{"role":"assistant","content":"Hel"},"done":false}\n',
+    '{"model":"llama3.2","message":{"role":"assistant","content":"lo"},"done":false}\n',
+    `{"model":"llama3.2","message":{"role":"assistant","content":""},"done":true,"context":[${'1,'.repeat(20_000)}1],"prompt_eval_count":26,"eval_count":298}\n`,
+  ];
+
+  it('sets the first-token time at the first chunk with text, and usage from the last line of an NDJSON stream', () => {
+    const { gen, body, record } = setup('application/x-ndjson');
+    body.push(bytes('  \n'));
+    expect(gen.attrs['langfuse.observation.completion_start_time']).toBeUndefined();
+    body.push(bytes(ollama[0]!));
+    const first = gen.attrs['langfuse.observation.completion_start_time'];
+    expect(first).toBeDefined();
+    body.push(bytes(ollama[1]!));
+    // The last line, split across chunks the way a network splits it.
+    const last = bytes(ollama[2]!);
+    body.push(last.subarray(0, 5000));
+    body.push(last.subarray(5000));
+    body.end();
+    expect(gen.attrs['langfuse.observation.completion_start_time']).toBe(first);
+    expect(record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 26, output: 298 }));
+  });
+
+  it('reads the usage of an NDJSON stream the app read with text(), and of an Ollama answer that did not stream', () => {
+    const read = setup('application/x-ndjson; charset=utf-8');
+    read.body.end(ollama.join(''));
+    expect(read.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 26, output: 298 }));
+    const json = setup('application/json');
+    json.body.end({ model: 'llama3.2', message: { role: 'assistant', content: 'Hello' }, done: true, prompt_eval_count: 12, eval_count: 40 });
+    expect(json.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 12, output: 40 }));
+  });
+
+  it('takes the first text of a plain-text stream as its first token, and leaves a JSON answer read in chunks without one', () => {
+    const text = setup('text/plain; charset=utf-8');
+    text.body.push(bytes('0:"Hi"\n'));
+    expect(text.gen.attrs['langfuse.observation.completion_start_time']).toBeDefined();
+    const json = setup('application/json');
+    json.body.push(bytes('{"choices":[{"message":{"content":"Hi"}}]'));
+    json.body.push(bytes(',"usage":{"prompt_tokens":3,"completion_tokens":1}}'));
+    json.body.end('{"choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}');
+    expect(json.gen.attrs['langfuse.observation.completion_start_time']).toBeUndefined();
+    expect(json.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 3, output: 1 }));
   });
 });
