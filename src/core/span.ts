@@ -406,6 +406,13 @@ export class Span implements SpanRecord {
     t.core.started(this);
   }
 
+  /** @internal Ends the span with no record: an interaction that turned out to be nothing. */
+  discard(): void {
+    if (this.endMs !== 0) return;
+    (this as { flags: number }).flags &= ~FLAG_SAMPLED;
+    this.end();
+  }
+
   /** Whether this span produces a record (its trace is sampled). */
   get isRecording(): boolean {
     return (this.flags & FLAG_SAMPLED) === FLAG_SAMPLED;

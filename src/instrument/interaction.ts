@@ -43,6 +43,8 @@ export const findInteraction = (timeStamps: readonly number[]): InteractionEntry
   let best: InteractionEntry | undefined;
   let bestGap = Infinity;
   for (const entry of recent) {
+    // A click that turned out to be nothing was not sent.
+    if (!entry.span.isRecording) continue;
     for (const t of timeStamps) {
       const gap = Math.abs(entry.timeStamp - t);
       if (gap < bestGap) {
@@ -157,7 +159,8 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       if (type === 'keydown' && !isKeyInteraction(el, e as KeyboardEvent)) return;
       const named = el.closest('[data-trace-name]');
       const label = named?.getAttribute('data-trace-name');
-      const control = named ?? el.closest(CONTROL_SELECTOR) ?? el;
+      const onControl = named ?? el.closest(CONTROL_SELECTOR);
+      const control = onControl ?? el;
       const selector = shortSelector(control);
       const name = label || `${type} ${selector}`;
 
@@ -177,7 +180,9 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       const attributes: Record<string, unknown> = { [INTERACTION_ATTRS.type]: type, [INTERACTION_ATTRS.target]: selector };
       if (type === 'keydown') attributes[INTERACTION_ATTRS.key] = (e as KeyboardEvent).key === ' ' ? 'Space' : 'Enter';
       const span = tracer.createTrace({ name, startMs: eventEpochMs(e), attributes });
-      context.begin(span);
+      // A click on no control (text, a blank spot) may still run a handler (a card, a row); if it
+      // starts nothing, it is not sent.
+      context.begin(span, { minor: !onControl });
       last = { span, timeStamp: e.timeStamp, type };
       recent.push({ span, timeStamp: e.timeStamp });
       if (recent.length > MAX_RECENT) recent.shift();

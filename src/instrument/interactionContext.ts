@@ -61,9 +61,11 @@ export interface InteractionContext extends ContextManager {
    * Makes `span` the active interaction and ends it once its work settles. A `loose` one (the
    * page load) is not held past its deadline by work still open, a stream or a long poll, nor
    * stretched by it when the page goes away: it ends where its last finished work did, and the
-   * open work goes on as its children.
+   * open work goes on as its children. A `minor` one (a click on no control: text, a blank
+   * spot) is not recorded at all if it turns out to be nothing: no work, no event, nothing the
+   * app set on it, and quicker than a long task.
    */
-  begin(span: Span, loose?: boolean): void;
+  begin(span: Span, how?: { loose?: boolean; minor?: boolean }): void;
   /**
    * Keeps the pending interaction `span` open for work that is not a span (the page load
    * waiting for its `load` event). Call the returned function, with the work's end time if it
@@ -98,6 +100,9 @@ export const INTERACTION_TIMED_OUT = 'edgetrace.interaction.timed_out';
 const MAX_PENDING = 32;
 // Even work that never ends (an endless stream read forever) releases its interaction after this.
 const MAX_OPEN_MS = 10 * 60_000;
+// An interaction this long is worth its span even with nothing in it: a handler that blocked the
+// page this long is a long task, and shows in INP.
+const LONG_TASK_MS = 50;
 // Callbacks awaited at once that the context keeps; past this, the newest started give way.
 const MAX_AWAITED = 32;
 
@@ -146,6 +151,11 @@ interface Pending {
   detached: boolean;
   first: boolean;
   loose: boolean;
+  minor: boolean;
+  /** Whether any work (a span, a hold) was adopted. */
+  adopted: boolean;
+  /** How many attributes the span had when it began. */
+  attrs: number;
   /** Holds not yet let go. */
   holds: number;
   /** When the last piece of work ended (or the interaction began). */
@@ -184,6 +194,8 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     // pagehide, on the pending bound, or after MAX_OPEN_MS. A loose one leaves them open.
     if (p.loose && p.span instanceof Trace) {
       if (p.span.endRoot(endMs)) outliving.push(p.span);
+    } else if (p.minor && !p.adopted && !p.span.events.length && Object.keys(p.span.attrs).length === p.attrs && endMs - p.span.startMs < LONG_TASK_MS) {
+      p.span.discard();
     } else p.span.end(endMs);
   };
 
@@ -262,6 +274,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       if (p.span.traceId !== span.traceId) continue;
       if (span !== p.span) {
         p.open.add(span);
+        p.adopted = true;
         const t = now();
         if (t > p.lastMs) p.lastMs = t;
       }
@@ -296,12 +309,12 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     },
     current,
     awaited: awaitedParent,
-    begin(span, loose) {
+    begin(span, how) {
       try {
         if (closed) return;
         if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
         const t = now();
-        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: loose === true, holds: 0, endedMs: t };
+        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, attrs: Object.keys(span.attrs).length, holds: 0, endedMs: t };
         pending.push(p);
         active = p;
         schedule(p, 0);
@@ -315,6 +328,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       if (p) {
         p.open.add(token);
         p.holds++;
+        p.adopted = true;
       }
       return (endMs) => {
         if (token.isEnded) return;

@@ -126,7 +126,7 @@ const startPageLoad = (opts: NavigationOptions): Stop => {
   // is loose: a request still open at its deadline (interactionTimeoutMs), a long poll or an
   // event stream, or when the page goes away, neither holds it nor stretches it.
   const ctx = over ? undefined : getPageContext();
-  ctx?.begin(trace, true);
+  ctx?.begin(trace, { loose: true });
   const release = ctx?.hold(trace);
   let done = false;
 

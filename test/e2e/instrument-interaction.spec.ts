@@ -93,3 +93,27 @@ test('interactions are named from data-trace-name or a short selector; submit an
   expect(parentOf('/api/prompt')).toBe('keydown textarea#prompt');
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a click on text or a blank spot is sent only when it starts something', async ({ page }) => {
+  const body = `<h1>Chat</h1><p id="answer">An answer to read.</p><div class="card" id="c1">A card</div><div style="height:200px"></div><button id="noop">Noop</button>`;
+  const setup = `
+    document.getElementById('c1').addEventListener('click', () => { fetch('/api/card').then((r) => r.text()); });
+    document.getElementById('noop').addEventListener('click', () => { document.title = 'noop'; });`;
+  await page.goto(s.page('/minor.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  // Reading: clicks that select text or land on nothing.
+  for (let i = 0; i < 3; i++) await page.click('#answer');
+  await page.mouse.click(5, 150);
+  await page.click('#c1');
+  await page.click('#noop');
+  await expect.poll(async () => (await flush(page), s.spans().filter((x) => x.attrs['edgetrace.interaction.type'] === 'click').length), { timeout: 10_000 }).toBe(2);
+  // Past every interaction's idle end, nothing more comes.
+  await page.waitForTimeout(1200);
+  await flush(page);
+  const clicks = s.spans().filter((x) => x.attrs['edgetrace.interaction.type'] === 'click');
+  expect(clicks.map((x) => x.name).sort()).toEqual(['click button#noop', 'click div#c1']);
+  const card = clicks.find((x) => x.name === 'click div#c1')!;
+  expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/card'))!.parentId).toBe(card.spanId);
+  expect(await pageErrors(page)).toEqual([]);
+});

@@ -155,7 +155,7 @@ describe('interactionContext', () => {
   it('a loose interaction (the page load) is not held past its deadline by open work, which goes on as its child', async () => {
     const { ctx, tracer, byName } = setup({ timeoutMs: 1000 });
     const load = tracer.createTrace('page load');
-    ctx.begin(load, true);
+    ctx.begin(load, { loose: true });
     const release = ctx.hold(load);
     const stream = tracer.startSpan('GET /events');
     const data = tracer.startSpan('GET /api/data');
@@ -180,7 +180,7 @@ describe('interactionContext', () => {
   it('at pagehide a loose interaction ends at its last finished work, and its work still open with the page', async () => {
     const { ctx, tracer, byName } = setup({ timeoutMs: 30_000 });
     const load = tracer.createTrace('page load');
-    ctx.begin(load, true);
+    ctx.begin(load, { loose: true });
     const release = ctx.hold(load);
     tracer.startSpan('GET /events');
     await vi.advanceTimersByTimeAsync(300);
@@ -204,13 +204,44 @@ describe('interactionContext', () => {
   it('a page load whose load event has not come holds on at pagehide, and ends then', async () => {
     const { ctx, tracer, byName } = setup({ timeoutMs: 1000 });
     const load = tracer.createTrace('page load');
-    ctx.begin(load, true);
+    ctx.begin(load, { loose: true });
     ctx.hold(load);
     tracer.startSpan('GET /big.js');
     await vi.advanceTimersByTimeAsync(3000);
     expect(byName('page load')).toBeUndefined();
     ctx.endAll();
     expect(byName('page load')!.endMs).toBe(Date.now());
+  });
+
+  it('does not record a minor interaction that turns out to be nothing, and records one that is something', async () => {
+    const { ctx, tracer, spans, byName } = setup();
+    const begin = (name: string) => {
+      const span = tracer.createTrace({ name, attributes: { 'edgetrace.interaction.type': 'click' } });
+      ctx.begin(span, { minor: true });
+      return span;
+    };
+    const idle = begin('click p');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(idle.isEnded).toBe(true);
+    expect(idle.isRecording).toBe(false);
+    expect(spans).toEqual([]);
+    // A card's handler that fetches; one that records an error; one the app names; a slow one.
+    const card = begin('click div.card');
+    tracer.startSpan('GET /api/card').end();
+    const failed = begin('click span');
+    failed.recordError(new Error('boom'));
+    const named = begin('click li');
+    named.setAttribute('app.item', 3);
+    const slow = begin('click td');
+    // Its handler blocks the page for 80 ms before any timer can run.
+    vi.setSystemTime(Date.now() + 80);
+    await vi.advanceTimersByTimeAsync(500);
+    for (const s of [card, failed, named, slow]) expect(byName(s.name), s.name).toBeDefined();
+    // A control's click is recorded even when it starts nothing (begin without minor).
+    const button = tracer.createTrace('click button#noop');
+    ctx.begin(button);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(byName('click button#noop')).toBeDefined();
   });
 
   it('close() stops adopting and ignores later begin()', async () => {

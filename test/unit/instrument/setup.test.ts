@@ -48,7 +48,8 @@ describe('setupInstrumentation through init()', () => {
 
 describe('setupInstrumentation in a page', () => {
   let page = new EventTarget();
-  const button = { tagName: 'BUTTON', id: 'send', className: '', closest: () => null, getAttribute: () => null };
+  // A button is a control: closest() finds it for the controls' selector, and nothing named.
+  const button: Record<string, unknown> = { tagName: 'BUTTON', id: 'send', className: '', closest: (sel: string) => (sel.startsWith('button') ? button : null), getAttribute: () => null };
   const click = (): void => {
     const e = new Event('click');
     Object.defineProperty(e, 'composedPath', { value: () => [button] });
