@@ -48,14 +48,20 @@ export interface Tracer {
   shutdown(): Promise<void>;
 }
 
-const matches = (m: SpanMatcher, r: SpanRecord): boolean => {
+/** Whether `m` matches `r`; `failed` when `m` is a function of the app's that throws. */
+const matches = (m: SpanMatcher, r: SpanRecord, failed: boolean): boolean => {
   if (typeof m === 'string') return m === r.name;
   if (m instanceof RegExp) {
     // A g or y flag makes test() start where the last match ended; every span starts afresh.
     m.lastIndex = 0;
     return m.test(r.name);
   }
-  return m(r);
+  try {
+    return !!m(r);
+  } catch (error) {
+    reportInternal(error);
+    return failed;
+  }
 };
 
 /** Whether a finished span passes the filter options. */
@@ -65,8 +71,9 @@ export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
   if (f.minDurationMs !== undefined && type !== 'event' && r.endMs - r.startMs < f.minDurationMs) return false;
   if (f.kinds && !f.kinds.includes(r.kind)) return false;
   if (f.types && !f.types.includes(type as never)) return false;
-  if (f.include && !f.include.some((m) => matches(m, r))) return false;
-  if (f.exclude && f.exclude.some((m) => matches(m, r))) return false;
+  // A matcher that throws keeps the span (a broken hook loses no data, as with beforeSend).
+  if (f.include && !f.include.some((m) => matches(m, r, true))) return false;
+  if (f.exclude && f.exclude.some((m) => matches(m, r, false))) return false;
   return true;
 };
 

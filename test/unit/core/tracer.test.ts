@@ -260,6 +260,21 @@ describe('filters and beforeSend', () => {
     expect(spans.map((s) => s.name)).toEqual(['keep-a', 't']);
   });
 
+  it('keeps a span whose filter function throws, and says so', () => {
+    const boom = (): boolean => {
+      throw new Error('matcher bug');
+    };
+    const { tracer, spans } = testTracer({ debug: true, filter: { include: [boom], exclude: [boom] } });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      tracer.createTrace('kept').end();
+      expect(String(warn.mock.calls.flat())).toContain('matcher bug');
+    } finally {
+      warn.mockRestore();
+    }
+    expect(spans.map((s) => s.name)).toEqual(['kept']);
+  });
+
   it('filters by observation type and span kind', () => {
     const { tracer, spans } = testTracer({ filter: { types: ['generation'] } });
     const t = tracer.createTrace('t');
