@@ -149,14 +149,16 @@ const inflaterFor = (encoding: string | undefined): ((data: Uint8Array) => Uint8
 /**
  * Follows the body of a model call's response as the app reads it (any way it reads: `data`
  * listeners, `pipe()`, `for await`, all of which emit `data`), for the generation the call was
- * made in: a stream's first-token time and usage, a JSON answer's usage. Other bodies (audio,
+ * made in: a stream's first-token time and usage (an event stream, JSON lines, text), a JSON
+ * answer's usage. Other bodies (audio,
  * images, files) are not read. Only an answer's start (or, for a longer one, its end) is kept; a
  * compressed answer is kept as it came and inflated at its end, before the app hears of the end.
  * A compressed stream is not followed.
  */
 const followBody = (res: IncomingMessage, gen: Generation): void => {
   const body = generationBody({ headers: { get: (name) => joinHeader(res.headers[name]) ?? null } }, gen);
-  if (!body.isSse && !/json/i.test(joinHeader(res.headers['content-type']) ?? '')) return;
+  // Event streams, JSON (and JSON lines, Ollama's stream) and text streams; not audio or files.
+  if (!body.isSse && !/json|^\s*text\/plain/i.test(joinHeader(res.headers['content-type']) ?? '')) return;
   const inflate = inflaterFor(joinHeader(res.headers['content-encoding']));
   if (inflate === null || (inflate && body.isSse)) return;
   const decoder = new TextDecoder();
@@ -169,7 +171,11 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
   let packedBytes = 0;
   const take = (chunk: unknown): void => {
     if (body.isSse) body.push(chunk);
-    else if (!inflate) append(chunk);
+    else if (!inflate) {
+      append(chunk);
+      // A stream of lines or text: its first chunk with text is the first token.
+      body.push(chunk);
+    }
     else if (packed && chunk instanceof Uint8Array) {
       packedBytes += chunk.length;
       if (packedBytes <= MAX_COMPRESSED_BYTES) packed.push(chunk);

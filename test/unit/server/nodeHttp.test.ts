@@ -423,6 +423,32 @@ describe('instrumentNodeHttp', () => {
     for (const gen of [stream, json]) expect(spans.filter((s) => s.kind === 'client' && s.parentId === gen.spanId)).toHaveLength(1);
   });
 
+  it('fills a generation from a stream of JSON lines: Ollama’s first token and counts', async () => {
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"message":{"content":"Hel"},"done":false}\n');
+      setTimeout(() => res.end('{"message":{"content":"lo"},"done":false}\n{"message":{"content":""},"done":true,"prompt_eval_count":26,"eval_count":298}\n'), 60);
+    };
+    let headAt = 0;
+    const hit = await serve(async () => {
+      await requestSpan()!.generation('chat', { model: 'llama3.2' }, () =>
+        new Promise<void>((resolve, reject) => {
+          http.get(`${rx.base}/api/chat`, (res) => {
+            headAt = Date.now();
+            res.on('data', () => undefined).on('end', resolve).on('error', reject);
+          });
+        }),
+      );
+      return 'done';
+    });
+    const { spans } = await hit();
+    const chat = spans.find((s) => s.name === 'chat')!;
+    expect(JSON.parse(chat.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 26, output: 298 });
+    const first = Date.parse(String(chat.attrs['langfuse.observation.completion_start_time']));
+    expect(first).toBeGreaterThanOrEqual(headAt - 5);
+    expect(first).toBeLessThan(Date.parse(new Date(chat.endMs).toISOString()) - 30);
+  });
+
   it('takes a destroy() of the caller’s before the answer for a cancel, unless it gives an error of its own', async () => {
     rx.reply = () => undefined; // never answers
     const hit = await serve(async () => {
