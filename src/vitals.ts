@@ -51,8 +51,7 @@ export const VITAL_ATTRS = {
 /** The interaction an INP report belongs to, from its Event Timing entries' start times. */
 const interactionOf = (metric: MetricType): Span | undefined => {
   if (metric.name !== 'INP') return undefined;
-  const stamps = metric.entries.map((e) => e.startTime);
-  return stamps.length ? findInteraction(stamps)?.span : undefined;
+  return findInteraction(metric.entries)?.span;
 };
 
 /**
@@ -127,7 +126,6 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop => {
   if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
   checkKeys(call, opts, VITALS_KEYS);
   if (opts.reportAllChanges !== undefined && typeof opts.reportAllChanges !== 'boolean') fail(call, 'reportAllChanges', 'true or false', opts.reportAllChanges);
-  if (opts.tracer !== undefined && typeof opts.tracer?.createTrace !== 'function') fail(call, 'tracer', 'a tracer from init() or createTracer()', opts.tracer);
   return onVitals((vital, metric) => {
     const tracer = opts.tracer ?? getTracer();
     const perf = (globalThis as { performance?: Performance }).performance;

@@ -33,32 +33,39 @@ export interface InteractionEntry {
 // INP is reported late (on page hide), so a few dozen recent interactions are kept to match it.
 const MAX_RECENT = 50;
 const recent: InteractionEntry[] = [];
+// Slack around an entry: its duration is rounded to 8 ms.
 const MATCH_MS = 10;
 
+/** Keeps `span`, an interaction whose event happened at `timeStamp`, for {@link findInteraction}. */
+export const remember = (span: Span, timeStamp: number): void => {
+  recent.push({ span, timeStamp });
+  if (recent.length > MAX_RECENT) recent.shift();
+};
+
 /**
- * The interaction whose event happened at `timeStamps` (Event Timing `startTime`s of one
- * interaction's events: pointerdown, pointerup, click, keydown…), if it is still remembered.
+ * The interaction whose event Event Timing measured in `entries` (one interaction's entries,
+ * as web-vitals gives INP's), if it is still remembered. An entry's `startTime` is its event's
+ * own timeStamp, but web-vitals keeps only the longest of the events handled together: when the
+ * page was busy as the user pressed, that is the pointerdown (or keydown), and the click we
+ * recorded came later, within the entry's duration. So a recorded event from just before an
+ * entry's start to its end matches, the nearest to the start first; a key press in a text field
+ * (no interaction of ours) 200 ms after a click does not match the click.
  */
-export const findInteraction = (timeStamps: readonly number[]): InteractionEntry | undefined => {
+export const findInteraction = (entries: readonly { startTime: number; duration: number }[]): InteractionEntry | undefined => {
   let best: InteractionEntry | undefined;
   let bestGap = Infinity;
   for (const entry of recent) {
     // A click that turned out to be nothing was not sent.
     if (!entry.span.isRecording) continue;
-    for (const t of timeStamps) {
-      const gap = Math.abs(entry.timeStamp - t);
-      if (gap < bestGap) {
+    for (const { startTime, duration } of entries) {
+      const gap = entry.timeStamp - startTime;
+      if (gap >= -MATCH_MS && gap <= duration + MATCH_MS && Math.abs(gap) < bestGap) {
         best = entry;
-        bestGap = gap;
+        bestGap = Math.abs(gap);
       }
     }
   }
-  // Event Timing reports the event's own timeStamp as `startTime`, so the click or key press we
-  // recorded is one of the entries to the millisecond. A few ms more for a key that a control
-  // turns into a click (the click comes within the keydown's task); any wider gap is another
-  // interaction, such as a key press in a text field, which is not recorded as one, 200 ms after
-  // a click.
-  return bestGap <= MATCH_MS ? best : undefined;
+  return best;
 };
 
 // Native controls turn Enter and Space into a click event, which is traced as the click.
@@ -182,10 +189,9 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       const span = tracer.createTrace({ name, startMs: eventEpochMs(e), attributes });
       // A click on no control (text, a blank spot) may still run a handler (a card, a row); if it
       // starts nothing, it is not sent.
-      context.begin(span, { minor: !onControl });
+      context.begin(span, { minor: type === 'click' && !onControl });
       last = { span, timeStamp: e.timeStamp, type };
-      recent.push({ span, timeStamp: e.timeStamp });
-      if (recent.length > MAX_RECENT) recent.shift();
+      remember(span, e.timeStamp);
     } catch (error) {
       reportInternal(error);
     }

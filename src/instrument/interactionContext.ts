@@ -357,7 +357,9 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
           }
         }
         // Work that ended before the page went away does not stretch the interaction to now,
-        // nor does work still open stretch a loose one whose own holds were let go.
+        // nor does work still open stretch a loose one whose own holds were let go. A minor
+        // click is kept: it may be what took the page away (a card whose handler navigates).
+        p.minor = false;
         settle(p, !busy ? p.lastMs : p.loose && p.holds === 0 ? p.endedMs : now());
       }
       const t = now();

@@ -103,17 +103,27 @@ test('a click on text or a blank spot is sent only when it starts something', as
   await ready(page);
   await page.waitForTimeout(700);
   // Reading: clicks that select text or land on nothing.
-  for (let i = 0; i < 3; i++) await page.click('#answer');
+  // (100 ms apart: two clicks within 50 ms are taken for one gesture.)
+  for (let i = 0; i < 3; i++) {
+    await page.click('#answer');
+    await page.waitForTimeout(100);
+  }
   await page.mouse.click(5, 150);
+  await page.waitForTimeout(100);
   await page.click('#c1');
+  await page.waitForTimeout(100);
   await page.click('#noop');
-  await expect.poll(async () => (await flush(page), s.spans().filter((x) => x.attrs['edgetrace.interaction.type'] === 'click').length), { timeout: 10_000 }).toBe(2);
+  const clicks = () => s.spans().filter((x) => x.attrs['edgetrace.interaction.type'] === 'click');
+  await expect.poll(async () => (await flush(page), clicks().filter((x) => x.name === 'click button#noop' || x.name === 'click div#c1').length), { timeout: 10_000 }).toBe(2);
   // Past every interaction's idle end, nothing more comes.
   await page.waitForTimeout(1200);
   await flush(page);
-  const clicks = s.spans().filter((x) => x.attrs['edgetrace.interaction.type'] === 'click');
-  expect(clicks.map((x) => x.name).sort()).toEqual(['click button#noop', 'click div#c1']);
-  const card = clicks.find((x) => x.name === 'click div#c1')!;
+  // The clicks on text and the blank spot are not sent: unless the renderer, on a loaded
+  // machine, took 50 ms or more to get to them, which counts as a long task.
+  const minor = clicks().filter((x) => x.name !== 'click button#noop' && x.name !== 'click div#c1');
+  for (const x of minor) expect(x.endMs - x.startMs, x.name).toBeGreaterThanOrEqual(50);
+  expect(clicks().length).toBe(2 + minor.length);
+  const card = clicks().find((x) => x.name === 'click div#c1')!;
   expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/card'))!.parentId).toBe(card.spanId);
   expect(await pageErrors(page)).toEqual([]);
 });

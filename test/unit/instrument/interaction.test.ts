@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { shortSelector } from '../../../src/instrument/interaction';
+import { findInteraction, remember, shortSelector } from '../../../src/instrument/interaction';
+import { createTracer } from '../../../src/core/tracer';
 
 /** The parts of an element shortSelector reads. */
 const el = (tagName: string, a: { id?: string; className?: string; name?: string; role?: string } = {}): Element =>
@@ -25,5 +26,31 @@ describe('shortSelector', () => {
     expect(shortSelector(el('TR', { id: 'item-9f3a2c1b', name: 'order-550e8400' }))).toBe('tr');
     // Short numbers are a developer's: a column, a step.
     expect(shortSelector(el('DIV', { id: 'step-3', className: 'col-12' }))).toBe('div#step-3');
+  });
+});
+
+describe('findInteraction', () => {
+  const tracer = createTracer();
+  const at = (name: string, timeStamp: number) => {
+    const span = tracer.createTrace(name);
+    remember(span, timeStamp);
+    return span;
+  };
+  const earlier = at('click button#a', 1000);
+  const busy = at('click button#b', 5100);
+  const idle = at('click p', 9000);
+  idle.discard();
+
+  it('matches the click an entry measured, also one made later within a long entry', () => {
+    // Event Timing's startTime is the event's own timeStamp.
+    expect(findInteraction([{ startTime: 1000, duration: 16 }])?.span).toBe(earlier);
+    // Pressed while the page was busy: web-vitals keeps the pointerdown, and the click came
+    // 100 ms later, within its 400 ms.
+    expect(findInteraction([{ startTime: 5000, duration: 400 }])?.span).toBe(busy);
+  });
+
+  it('matches nothing for a key press 200 ms after a click, nor a click that was not sent', () => {
+    expect(findInteraction([{ startTime: 1200, duration: 300 }])).toBeUndefined();
+    expect(findInteraction([{ startTime: 9000, duration: 16 }])).toBeUndefined();
   });
 });

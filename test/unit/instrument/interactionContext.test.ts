@@ -237,6 +237,11 @@ describe('interactionContext', () => {
     vi.setSystemTime(Date.now() + 80);
     await vi.advanceTimersByTimeAsync(500);
     for (const s of [card, failed, named, slow]) expect(byName(s.name), s.name).toBeDefined();
+    // At pagehide a minor click is kept: it may be what took the page away.
+    const leaving = begin('click div.row');
+    ctx.endAll();
+    expect(byName('click div.row')).toBeDefined();
+    expect(leaving.isRecording).toBe(true);
     // A control's click is recorded even when it starts nothing (begin without minor).
     const button = tracer.createTrace('click button#noop');
     ctx.begin(button);
