@@ -43,11 +43,17 @@ export const installTraceWorker = (options: TraceWorkerOptions = {}): (() => voi
   // send: no records per batch, say, must not get through here. (resolveInit() would check
   // endpoint and headers too, but brings its Langfuse key checks into the worker bundle.)
   const call = 'installTraceWorker()';
-  checkKeys(call, options, WORKER_KEYS);
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !endpoint)) fail(call, 'endpoint', 'a non-empty URL string', endpoint);
   if (headers !== undefined && (typeof headers !== 'object' || !headers)) fail(call, 'headers', 'an object of header names to values', headers);
   resolveDelivery(delivery, call, fail);
-  if (delivery) checkKeys(call, delivery, Object.keys(DELIVERY_DEFAULTS), 'delivery.');
+  // An unknown key (a config shared with the page's init(), a typo) is said, not thrown: a throw
+  // here stops the site's whole worker from installing, its offline cache and push with it.
+  try {
+    checkKeys(call, options, WORKER_KEYS);
+    if (delivery) checkKeys(call, delivery, Object.keys(DELIVERY_DEFAULTS), 'delivery.');
+  } catch (error) {
+    console.warn((error as Error).message);
+  }
   // A module of the worker imported elsewhere by mistake (server rendering, a unit test): only a
   // service worker has a `registration`.
   if (typeof (globalThis as { registration?: unknown }).registration !== 'object') throw new TypeError(`[edgetrace] ${call} must run in a service worker, at its script's top level`);

@@ -298,6 +298,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   else if (transport === 'worker') {
     const client = connectWorker({
       workerUrl: t.workerUrl,
+      siteWorker: t.defaultWorker,
       workerScope: t.workerScope,
       readyTimeoutMs: t.transport === 'worker' ? undefined : t.workerTimeoutMs,
       config,

@@ -68,6 +68,8 @@ const isTrustedScriptUrl = (v: unknown): v is TrustedScriptUrlLike => {
 export interface ResolvedTransport {
   transport: NonNullable<TransportOptions['transport']>;
   workerUrl: string | false | TrustedScriptUrlLike;
+  /** Whether `workerUrl` is the default: the app said nothing of a worker of its own. */
+  defaultWorker: boolean;
   workerScope?: string;
   workerTimeoutMs: number;
   /** Extra headers from the ingest token. */
@@ -113,7 +115,7 @@ export const resolveTransport = (opts: TransportOptions, call = 'init()'): Resol
     batchRecords: count('pageBuffer.batchRecords', pb.batchRecords, 256, 1),
     maxDelayMs: count('pageBuffer.maxDelayMs', pb.maxDelayMs, 1000, 0),
   };
-  const out: ResolvedTransport = { transport, workerUrl, workerTimeoutMs, tokenHeaders, delivery: { ...opts.delivery }, pageBuffer };
+  const out: ResolvedTransport = { transport, workerUrl, defaultWorker: opts.workerUrl === undefined, workerTimeoutMs, tokenHeaders, delivery: { ...opts.delivery }, pageBuffer };
   if (opts.workerScope) out.workerScope = opts.workerScope;
   return out;
 };

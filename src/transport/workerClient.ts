@@ -10,6 +10,8 @@ import type { TrustedScriptUrlLike } from './options';
 export interface WorkerClientOptions {
   /** Script to register (a `TrustedScriptURL` where Trusted Types are enforced), or false to use the page's own (already registered) worker. */
   workerUrl: string | false | TrustedScriptUrlLike;
+  /** Leave a worker of the site's own at the scope in place (workerUrl is the default, not the app's choice). */
+  siteWorker?: boolean;
   workerScope?: string;
   /** Give up waiting for an active worker that answers after this long (undefined: wait as long as it takes). */
   readyTimeoutMs?: number;
@@ -38,9 +40,8 @@ const REUSE_MS = 5_000;
  * The registration at the scope `url` would be registered with, and its script, when that is
  * the site's own worker: a scope holds one worker, so registering ours there would replace it,
  * and the site's offline cache and push handling with it (and the site's register() would swap
- * it back on the next load). Another version or path of our own script, known by its file name,
- * is ours to update. Undefined too where that cannot be told (a container without
- * getRegistration()).
+ * it back on the next load). Asked only where `workerUrl` is the default: a URL the app chose is
+ * its decision. Undefined too where that cannot be told (a container without getRegistration()).
  */
 const siteWorker = async (container: ServiceWorkerContainer, url: string, scope: string | undefined): Promise<[ServiceWorkerRegistration, string] | undefined> => {
   try {
@@ -48,8 +49,8 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
     const at = new URL(scope ?? './', script).href;
     const existing = await container.getRegistration(at);
     const other = existing?.scope === at ? (existing.active ?? existing.waiting ?? existing.installing)?.scriptURL : undefined;
-    const file = (u: string): string | undefined => new URL(u).pathname.split('/').pop();
-    return other && file(other) !== file(script.href) ? [existing!, other] : undefined;
+    // Ours under any path or version (a bundler's `edgetrace-sw-<hash>.js`) is ours to update.
+    return other && !/^edgetrace-sw/.test(new URL(other).pathname.split('/').pop()!) ? [existing!, other] : undefined;
   } catch {
     return undefined;
   }
@@ -62,14 +63,17 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
  * `debug` is: as information, since a site may also choose to serve no worker. So is leaving the
  * site's worker in place.
  */
-const register = async (container: ServiceWorkerContainer, url: string, scope: string | undefined): Promise<ServiceWorkerRegistration> => {
+const register = async (container: ServiceWorkerContainer, url: string, opts: WorkerClientOptions): Promise<ServiceWorkerRegistration> => {
+  const scope = opts.workerScope;
   let said: string | undefined;
   try {
     // There, the site's worker is used as with `workerUrl: false`: it carries the spans if it
-    // calls installTraceWorker(); if it does not answer, the page sends them itself.
-    const site = await siteWorker(container, url, scope);
+    // calls installTraceWorker(); if it does not answer, the page sends them itself (unless
+    // `transport: 'worker'` waits for it).
+    const site = opts.siteWorker ? await siteWorker(container, url, scope) : undefined;
     if (site) {
-      said = `[edgetrace] ${site[0].scope} already has the site's own service worker (${site[1]}); edgetrace does not replace it. Spans go through it if it calls installTraceWorker(), else from the page (set workerUrl: false to say so).`;
+      const otherwise = opts.readyTimeoutMs === undefined ? 'waited for until it does' : 'else sent from the page';
+      said = `[edgetrace] ${site[0].scope} already has the site's own service worker (${site[1]}); edgetrace does not replace it. Spans go through it if it calls installTraceWorker(), ${otherwise} (set workerUrl: false to say so).`;
       return site[0];
     }
     return await container.register(url, scope ? { scope } : undefined);
@@ -126,7 +130,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     const active =
       opts.workerUrl === false
         ? container.ready
-        : register(container, opts.workerUrl as string, opts.workerScope).then(activated);
+        : register(container, opts.workerUrl as string, opts).then(activated);
     registration = opts.readyTimeoutMs === undefined ? await active : await rejectAfter(active, opts.readyTimeoutMs, 'waiting for the service worker');
   })();
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { init, stop } from '../../src/core/global';
 import { createTracer } from '../../src/core/tracer';
 import { createMemoryExporter } from '../../src/export/memory';
@@ -63,7 +63,7 @@ describe('unknown option keys', () => {
     expect(createTracer({ serviceName: 'svc' }).config.serviceName).toBe('svc');
   });
 
-  it('the exporters, the collector, vitals and the worker refuse unknown keys too', () => {
+  it('the exporters, the collector and vitals refuse unknown keys too', () => {
     expect(() => createOtlpExporter({ url: 'http://localhost:4318/v1/traces', header: {} } as never)).toThrowError('[edgetrace] createOtlpExporter(): "header" is not an option (did you mean "headers"?)');
     expect(() => createOtlpExporter({ url: 'http://localhost:4318/v1/traces', scoresUrl: 42 } as never)).toThrowError('"scoresUrl" must be an http(s) URL or false, got 42');
     expect(() => createLangfuseExporter({ publicKey: 'pk', secretKey: 'sk', host: 'http://localhost:3000' } as never)).toThrowError('[edgetrace] createLangfuseExporter(): "host" is not an option.');
@@ -83,8 +83,21 @@ describe('unknown option keys', () => {
     expect(() => createCollector({ forward, basePath: '/telemetry/', limits: { maxDepth: 4 }, rateLimit: { perSecond: 5 } })).not.toThrow();
     expect(() => instrumentVitals({ reportAllChange: true } as never)).toThrowError('[edgetrace] instrumentVitals(): "reportAllChange" is not an option (did you mean "reportAllChanges"?)');
     expect(() => instrumentVitals({ reportAllChanges: 'yes' } as never)).toThrowError('"reportAllChanges" must be true or false');
-    expect(() => installTraceWorker({ endpoint: '/v1/traces', takeControll: true } as never)).toThrowError('[edgetrace] installTraceWorker(): "takeControll" is not an option (did you mean "takeControl"?)');
-    expect(() => installTraceWorker({ delivery: { backoffCap: 1 } } as never)).toThrowError('"delivery.backoffCap" is not an option (did you mean "delivery.backoffCapMs"?)');
+  });
+
+  it("installTraceWorker() warns of an unknown key rather than stop the site's worker from installing", () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      // Outside a service worker it then throws for that, so the warning came first.
+      expect(() => installTraceWorker({ endpoint: '/v1/traces', takeControll: true } as never)).toThrowError('must run in a service worker');
+      expect(() => installTraceWorker({ delivery: { backoffCap: 1 } } as never)).toThrowError('must run in a service worker');
+      expect(warn.mock.calls.map((c) => c[0])).toEqual([
+        '[edgetrace] installTraceWorker(): "takeControll" is not an option (did you mean "takeControl"?).',
+        '[edgetrace] installTraceWorker(): "delivery.backoffCap" is not an option (did you mean "delivery.backoffCapMs"?).',
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('suggests by case first, then by a letter or two, and nothing for what is far from every option', () => {

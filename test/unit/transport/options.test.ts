@@ -8,11 +8,17 @@ describe('resolveTransport', () => {
     expect(resolveTransport({})).toEqual({
       transport: 'auto',
       workerUrl: '/edgetrace-sw.js',
+      defaultWorker: true,
       workerTimeoutMs: 10_000,
       tokenHeaders: {},
       delivery: {},
       pageBuffer: { maxRecords: 5000, batchRecords: 256, maxDelayMs: 1000 },
     });
+  });
+
+  it('tells a default worker URL from one the app chose, the same one included', () => {
+    expect(resolveTransport({ workerUrl: '/edgetrace-sw.js' }).defaultWorker).toBe(false);
+    expect(resolveTransport({ workerUrl: false }).defaultWorker).toBe(false);
   });
 
   it('turns an ingest token into a header', () => {
