@@ -83,7 +83,18 @@ export const redactUrl = (url: string, keep: readonly string[] = []): string => 
   url = url.replace(USERINFO, '$1');
   const h = url.indexOf('#');
   const fragment = h < 0 ? '' : url.slice(h);
-  return queryRedacted(h < 0 ? url : url.slice(0, h), keep) + (HASH_ROUTE.test(fragment) ? queryRedacted(fragment, keep) : '');
+  return queryRedacted(h < 0 ? url : url.slice(0, h), keep) + (HASH_ROUTE.test(fragment) ? routeRedacted(fragment, keep) : '');
+};
+
+/**
+ * A hash route with its query values redacted; a route that is a query itself (Vue Router's hash
+ * mode turns an OAuth answer's `#state=…&code=…` into `#/state=…&code=…`) has its values redacted
+ * after the route's `/`.
+ */
+const routeRedacted = (fragment: string, keep: readonly string[]): string => {
+  if (fragment.includes('?') || !fragment.includes('=')) return queryRedacted(fragment, keep);
+  const at = fragment.indexOf('/') + 1;
+  return fragment.slice(0, at) + redactQueryValues(fragment.slice(at), keep);
 };
 
 /**

@@ -175,16 +175,22 @@ const startPageLoad = (opts: NavigationOptions): Stop => {
   };
 };
 
+/**
+ * Whether `fragment` is a hash router's route other than its root: a router that starts at `/`
+ * makes it `/#/` at once, which is the same page.
+ */
+const isRoute = (fragment: string): boolean => HASH_ROUTE.test(fragment) && !/^#!?\/$/.test(fragment);
+
 /** The address a route change changes: without an anchor (`#top`), with a hash router's route (`#/users/1`). */
 const pathOf = (href: string): string => {
   const hash = href.indexOf('#');
-  return hash < 0 || HASH_ROUTE.test(href.slice(hash)) ? href : href.slice(0, hash);
+  return hash < 0 || isRoute(href.slice(hash)) ? href : href.slice(0, hash);
 };
 
 /** The route's path: the pathname, and a hash route's own path. */
 const routePath = (href: string): string => {
   const { pathname, hash } = new URL(href);
-  return HASH_ROUTE.test(hash) ? pathname + hash.split('?')[0] : pathname;
+  return isRoute(hash) ? pathname + hash.split('?')[0] : pathname;
 };
 
 const watchHistory = (opts: NavigationOptions): Stop => {

@@ -70,7 +70,6 @@ test('a long poll started during the load neither holds the page load open nor s
   expect(data.parentId).toBe(load.spanId);
   // It ends where its last finished work did: the data request, not the poll.
   expect(load.endMs).toBeGreaterThanOrEqual(data.endMs - 1);
-  expect(load.endMs - load.startMs).toBeLessThan(2000);
   expect(data.endMs - data.startMs).toBeLessThan(5000);
   // The poll goes on as the page load's child, and is sent when it is answered.
   await expect.poll(async () => (await flush(page), calls().length), { timeout: 30_000, intervals: [1000] }).toBe(2);
@@ -78,6 +77,8 @@ test('a long poll started during the load neither holds the page load open nor s
   expect(poll.parentId).toBe(load.spanId);
   expect(poll.traceId).toBe(load.traceId);
   expect(poll.endMs - poll.startMs).toBeGreaterThan(7_000);
+  // Not stretched by it: the load ended long before the poll was answered.
+  expect(load.endMs).toBeLessThan(poll.startMs + 5_000);
   expect(await pageErrors(page)).toEqual([]);
 });
 
@@ -131,6 +132,8 @@ test('History API route changes and popstate become navigation spans', async ({ 
 test("a hash router's route changes are navigations; an anchor is not", async ({ page }) => {
   await page.goto(s.page('/hash-app', testPage({ init: '{}' })));
   await ready(page);
+  // A router that starts at the root makes it #/ at once: the same page, no navigation.
+  await page.evaluate(() => history.replaceState({}, '', '#/'));
   // Vue's and React Router's hash history: pushState / replaceState with '#/route', then back.
   await page.evaluate(() => history.pushState({}, '', '#/users/1?tab=2'));
   await page.evaluate(() => history.pushState({}, '', '#/users/1?tab=3'));

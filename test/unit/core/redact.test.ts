@@ -56,6 +56,8 @@ describe('redactUrl', () => {
     ['https://a.test/app?x=1#!/users/1?tab=2&t=abc', `https://a.test/app?x=${REDACTED}#!/users/1?tab=${REDACTED}&t=${REDACTED}`],
     ['https://a.test/cb#access_token=ya29.a0&state=1', 'https://a.test/cb'],
     ['/app#/search?q=cats', `/app#/search?q=${REDACTED}`],
+    // An OAuth answer a hash router rewrote into a route keeps no code.
+    ['https://app.test/#/state=abc&session_state=x&code=AUTHCODE123', `https://app.test/#/state=${REDACTED}&session_state=${REDACTED}&code=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);
   });
