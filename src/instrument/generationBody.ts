@@ -107,12 +107,11 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
       // A call that did not stream: its usage is in the body the app parsed. A stream of lines
       // has it in its last line.
       if (gen && !sse) {
-        let body = value;
-        if (lines) {
+        let found = usageFromBody(value);
+        if (!found && lines) {
           const text = (typeof value === 'string' ? value.slice(-MAX_TAIL_CHARS) : tail).trimEnd();
-          body = text.slice(text.lastIndexOf('\n') + 1);
+          found = usageFromBody(text.slice(text.lastIndexOf('\n') + 1));
         }
-        const found = usageFromBody(body);
         if (found) gen.setUsage(found);
       }
       return sse ? sse.events : 0;

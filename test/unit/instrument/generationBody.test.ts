@@ -70,6 +70,15 @@ describe('generationBody: streams of lines and text in a generation', () => {
     expect(json.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 12, output: 40 }));
   });
 
+  it('still reads usage from a whole text/plain body the app parsed: pretty-printed, or through json()', () => {
+    const pretty = setup('text/plain');
+    pretty.body.end(JSON.stringify({ choices: [], usage: { prompt_tokens: 7, completion_tokens: 2 } }, null, 2));
+    expect(pretty.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 7, output: 2 }));
+    const parsed = setup('text/plain');
+    parsed.body.end({ choices: [], usage: { prompt_tokens: 4, completion_tokens: 1 } });
+    expect(parsed.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 4, output: 1 }));
+  });
+
   it('takes the first text of a plain-text stream as its first token, and leaves a JSON answer read in chunks without one', () => {
     const text = setup('text/plain; charset=utf-8');
     text.body.push(bytes('0:"Hi"\n'));
