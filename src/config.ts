@@ -204,6 +204,12 @@ export const fail = (call: string, option: string, expected: string, got: unknow
   throw new TypeError(`[edgetrace] ${call}: "${option}" must be ${expected}, got ${shown}.`);
 };
 
+/** Throws, naming `call`, unless `opts` is an object of options whose every key is one of `known`. */
+export const checkOptions = (call: string, opts: unknown, known: readonly string[]): void => {
+  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
+  checkKeys(call, opts as object, known);
+};
+
 /** The largest whole-number option: no timer waits longer (setTimeout would fire at once), and no count needs more. */
 export const MAX_WHOLE = 2 ** 31 - 1;
 

@@ -5,8 +5,8 @@ import type { Tracer } from './core/tracer';
 import { getTracer } from './core/global';
 import { isPage } from './lib/isPage';
 import { reportInternal } from './lib/reportInternal';
-import { checkKeys, type AllKeys } from './lib/checkKeys';
-import { fail } from './config';
+import type { AllKeys } from './lib/checkKeys';
+import { checkOptions, fail } from './config';
 import { findInteraction } from './instrument/interaction';
 import { getPageTrace, setPageTrace } from './instrument/navigation';
 import type { Stop } from './instrument/index';
@@ -123,8 +123,7 @@ const VITALS_KEYS: AllKeys<VitalsOptions, typeof VITALS_LIST> = VITALS_LIST;
  */
 export const instrumentVitals = (opts: VitalsOptions = {}): Stop => {
   const call = 'instrumentVitals()';
-  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
-  checkKeys(call, opts, VITALS_KEYS);
+  checkOptions(call, opts, VITALS_KEYS);
   if (opts.reportAllChanges !== undefined && typeof opts.reportAllChanges !== 'boolean') fail(call, 'reportAllChanges', 'true or false', opts.reportAllChanges);
   return onVitals((vital, metric) => {
     const tracer = opts.tracer ?? getTracer();

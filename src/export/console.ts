@@ -1,6 +1,6 @@
 import type { AttributeValue, Exporter, ScoreRecord, SpanRecord } from '../protocol';
-import { fail } from '../config';
-import { checkKeys, type AllKeys } from '../lib/checkKeys';
+import { checkOptions, fail } from '../config';
+import type { AllKeys } from '../lib/checkKeys';
 
 // Attributes worth a glance in a terminal, with the short label they print under.
 const KEY_ATTRS: readonly (readonly [string, string])[] = [
@@ -98,8 +98,7 @@ const CONSOLE_KEYS: AllKeys<ConsoleExporterOptions, typeof CONSOLE_LIST> = CONSO
  */
 export const createConsoleExporter = (opts: ConsoleExporterOptions = {}): Exporter => {
   const call = 'createConsoleExporter()';
-  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
-  checkKeys(call, opts, CONSOLE_KEYS);
+  checkOptions(call, opts, CONSOLE_KEYS);
   if (opts.log !== undefined && typeof opts.log !== 'function') fail(call, 'log', 'a function', opts.log);
   const log = opts.log ?? ((text: string) => console.log(text));
   return {

@@ -3,8 +3,8 @@ import { encodeOtlp } from './otlp';
 import { combineResults, networkError, toExportResult } from './result';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { isHttpUrl, pageBase } from '../lib/isHttpUrl';
-import { checkHeaders, fail, wholeOption } from '../config';
-import { checkKeys, type AllKeys } from '../lib/checkKeys';
+import { checkHeaders, checkOptions, fail, wholeOption } from '../config';
+import type { AllKeys } from '../lib/checkKeys';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -161,8 +161,7 @@ const OTLP_KEYS: AllKeys<OtlpExporterOptions, typeof OTLP_LIST> = OTLP_LIST;
  */
 export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
   const call = 'createOtlpExporter()';
-  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
-  checkKeys(call, opts, OTLP_KEYS);
+  checkOptions(call, opts, OTLP_KEYS);
   if (!isHttpUrl(opts.url, pageBase())) fail(call, 'url', 'an http(s) URL', opts.url);
   if (opts.scoresUrl !== undefined && opts.scoresUrl !== false && !isHttpUrl(opts.scoresUrl, pageBase())) fail(call, 'scoresUrl', 'an http(s) URL or false', opts.scoresUrl);
   checkHeaders(call, opts.headers);

@@ -7,8 +7,8 @@ import { parseJson } from '../lib/parseJson';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 import { bytesToBase64 } from '../lib/base64';
 import { isHttpUrl } from '../lib/isHttpUrl';
-import { fail } from '../config';
-import { checkKeys, type AllKeys } from '../lib/checkKeys';
+import { checkOptions, fail } from '../config';
+import type { AllKeys } from '../lib/checkKeys';
 
 /** Langfuse Cloud (EU). US: `https://us.cloud.langfuse.com`. */
 export const LANGFUSE_CLOUD_URL = 'https://cloud.langfuse.com';
@@ -187,8 +187,7 @@ const LANGFUSE_KEYS: AllKeys<LangfuseExporterOptions, typeof LANGFUSE_LIST> = LA
  */
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
   const call = 'createLangfuseExporter()';
-  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
-  checkKeys(call, opts, LANGFUSE_KEYS);
+  checkOptions(call, opts, LANGFUSE_KEYS);
   if (opts.environment !== undefined && (typeof opts.environment !== 'string' || !opts.environment)) fail(call, 'environment', 'a non-empty string', opts.environment);
   // Without both keys every request would be refused; a base URL that is none would fail as a
   // network error, which is retried and so never said.

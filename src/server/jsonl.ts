@@ -1,7 +1,7 @@
 import type { Exporter, ExportResult } from '../protocol';
 import { builtin } from './builtin';
-import { fail } from '../config';
-import { checkKeys, type AllKeys } from '../lib/checkKeys';
+import { checkOptions, fail } from '../config';
+import type { AllKeys } from '../lib/checkKeys';
 
 /** Options for {@link createJsonlExporter}. */
 export interface JsonlExporterOptions {
@@ -40,8 +40,7 @@ const folderOf = (path: string): string => {
  */
 export const createJsonlExporter = (opts: JsonlExporterOptions = {}): Exporter => {
   const call = 'createJsonlExporter()';
-  if (typeof opts !== 'object' || opts === null) fail(call, 'options', 'an object', opts);
-  checkKeys(call, opts, JSONL_KEYS);
+  checkOptions(call, opts, JSONL_KEYS);
   if (opts.path !== undefined && (typeof opts.path !== 'string' || !opts.path)) fail(call, 'path', 'a non-empty file path', opts.path);
   const path = opts.path ?? DEFAULT_JSONL_PATH;
   let fs: Promise<FsPromises> | undefined;

@@ -2,7 +2,7 @@ import type { ExportResult, Exporter, TelemetryRecord } from '../../protocol';
 import { recordId, takenIds } from '../../lib/recordId';
 import { isLoopbackAddress, isLoopbackHost } from '../loopback';
 import { callExporter, EXPORT_TIMEOUT_MS } from '../../core/processors';
-import { fail, wholeOption } from '../../config';
+import { checkOptions, fail, wholeOption } from '../../config';
 import { checkKeys, type AllKeys } from '../../lib/checkKeys';
 import { findWaitUntil } from '../waitUntil';
 import { within } from '../../lib/within';
@@ -246,8 +246,7 @@ const DECODE_LIST = ['maxAttributes', 'maxEvents', 'maxLinks', 'maxDepth'] as co
 const DECODE_KEYS: AllKeys<DecodeLimits, typeof DECODE_LIST> = DECODE_LIST;
 
 export const createCollector = (options: CollectorOptions = {}): Collector => {
-  if (typeof options !== 'object' || options === null) fail(CALL, 'options', 'an object', options);
-  checkKeys(CALL, options, COLLECTOR_KEYS);
+  checkOptions(CALL, options, COLLECTOR_KEYS);
   const store = options.store;
   if (store !== undefined && typeof store?.insertSpans !== 'function') fail(CALL, 'store', 'a TraceStore (see openSqliteStore)', store);
   const forward: readonly Exporter[] = options.forward === undefined ? [] : Array.isArray(options.forward) ? options.forward : [options.forward as Exporter];
