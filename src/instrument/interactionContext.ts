@@ -263,9 +263,12 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     if (chosen?.span?.isEnded) chosen = undefined;
     const span = (chosen ??= { span: innermost(awaited) }).span;
     // A click after the callback started is the newer context (a second click while an answer
-    // still streams): its work is its own.
-    const interaction = current();
-    return span && !(interaction && interaction.startMs > span.startMs) ? span : undefined;
+    // still streams): its work is its own. A click on no control (the answer's text, selected
+    // while it streams) takes only the work of its own handler's task: what the callback does
+    // after that is still the callback's.
+    const p = active;
+    const newer = p && !p.span.isEnded && p.span.startMs > (span?.startMs ?? Infinity) && !(p.minor && !p.first);
+    return span && !newer ? span : undefined;
   };
 
   const track = (span: Span): void => {

@@ -127,3 +127,29 @@ test('a click on text or a blank spot is sent only when it starts something', as
   expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/card'))!.parentId).toBe(card.spanId);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test("selecting the answer's text while it streams leaves the generation's later requests with it", async ({ page }) => {
+  const body = `<button id="ask">Ask</button><p id="answer">The answer so far.</p><p id="status"></p>`;
+  const setup = `
+    document.getElementById('ask').addEventListener('click', () => {
+      window.et.currentSpan().generation('answer', { model: 'm' }, async () => {
+        await (await fetch('/api/slow?ms=800')).text();
+        await (await fetch('/api/after-answer')).text();
+        document.getElementById('status').textContent = 'done';
+      });
+    });`;
+  await page.goto(s.page('/select.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('#ask');
+  // Shortly before the first request is answered: the click is still the page's active
+  // interaction (its idle time) when the generation makes its second request.
+  await page.waitForTimeout(550);
+  await page.click('#answer');
+  await expect(page.locator('#status')).toHaveText('done');
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/after-answer'))), { timeout: 10_000 }).toBeDefined();
+  const spans = s.spans();
+  const answer = spans.find((x) => x.name === 'answer')!;
+  expect(spans.find((x) => String(x.attrs['url.full']).endsWith('/api/after-answer'))!.parentId).toBe(answer.spanId);
+  expect(await pageErrors(page)).toEqual([]);
+});

@@ -371,6 +371,22 @@ describe('interactionContext', () => {
       expect(byName('after-click')!.parentId).toBe(click.spanId);
     });
 
+    it('keep their work from a click on no control, past that click\'s own handler', async () => {
+      const { ctx, tracer, byName } = page;
+      const chat = tracer.withTrace('chat', () => tick(50));
+      await vi.advanceTimersByTimeAsync(5);
+      // The user selects some of the answer while it streams.
+      const select = tracer.createTrace('click p#answer');
+      ctx.begin(select, { minor: true });
+      request(tracer, 'in-handler');
+      await vi.advanceTimersByTimeAsync(10);
+      request(tracer, 'after-handler');
+      await vi.advanceTimersByTimeAsync(60);
+      await chat;
+      expect(byName('in-handler')!.parentId).toBe(select.spanId);
+      expect(byName('after-handler')!.parentId).toBe(byName('chat')!.spanId);
+    });
+
     it('leave the caller\'s own code right after the call out, so calls side by side stay siblings', async () => {
       const { ctx, tracer, byName, spans } = page;
       setTracer(tracer);
