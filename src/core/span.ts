@@ -66,6 +66,8 @@ export interface TraceShared {
   environment?: string;
   /** W3C baggage its outgoing requests carry; replaced, never changed in place (tracers share one). */
   baggage?: Baggage;
+  /** Whether a score was sent for the trace (an interaction that has one is not discarded). */
+  scored?: boolean;
 }
 
 /** @internal The baggage of `span`'s trace, for the instrumentations that inject headers. */
@@ -830,6 +832,7 @@ export class Span implements SpanRecord {
       if (env) score.environment = env;
       // Under a symbol key, as on spans: processors can tell the trace, records carry nothing more.
       (score as { [kT]?: TraceShared })[kT] = this[kT];
+      this[kT].scored = true;
       this[kT].core.emitScore(score);
     } catch (error) {
       reportInternal(error);

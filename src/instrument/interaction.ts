@@ -47,19 +47,22 @@ export const remember = (span: Span, timeStamp: number): void => {
  * as web-vitals gives INP's), if it is still remembered. An entry's `startTime` is its event's
  * own timeStamp, but web-vitals keeps only the longest of the events handled together: when the
  * page was busy as the user pressed, that is the pointerdown (or keydown), and the click we
- * recorded came later, within the entry's duration. So a recorded event from just before an
- * entry's start to its end matches, the nearest to the start first; a key press in a text field
- * (no interaction of ours) 200 ms after a click does not match the click.
+ * recorded came later, within that entry's duration. So a recorded event at an entry's start
+ * matches, and after a press also one up to the press's end, the nearest to a start first; a key
+ * press in a text field (no interaction of ours) does not match a click before or during it.
  */
-export const findInteraction = (entries: readonly { startTime: number; duration: number }[]): InteractionEntry | undefined => {
+export const findInteraction = (entries: readonly { name?: string; startTime: number; duration: number }[]): InteractionEntry | undefined => {
   let best: InteractionEntry | undefined;
   let bestGap = Infinity;
   for (const entry of recent) {
     // A click that turned out to be nothing was not sent.
     if (!entry.span.isRecording) continue;
-    for (const { startTime, duration } of entries) {
+    for (const { name, startTime, duration } of entries) {
       const gap = entry.timeStamp - startTime;
-      if (gap >= -MATCH_MS && gap <= duration + MATCH_MS && Math.abs(gap) < bestGap) {
+      // Only a press (pointerdown, mousedown) is followed by a click within its duration; a key
+      // press is recorded as itself, and a click during a slow keystroke is another interaction.
+      const reach = /^(pointer|mouse)down$/.test(name ?? '') ? duration : 0;
+      if (gap >= -MATCH_MS && gap <= reach + MATCH_MS && Math.abs(gap) < bestGap) {
         best = entry;
         bestGap = Math.abs(gap);
       }

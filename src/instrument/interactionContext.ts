@@ -135,6 +135,16 @@ const innermost = (awaited: Span[]): Span | undefined => {
   return shared?.[shared.length - 1];
 };
 
+/**
+ * What the app may have done to an interaction through `currentInteraction()` or
+ * `currentSpan()`: renamed it, set attributes, status, user, session or tags, recorded an event
+ * or an error, scored it. A minor interaction that changed in none of these is nothing.
+ */
+const look = (s: Span): string => {
+  const t = s[kT];
+  return [s.name, Object.keys(s.attrs).length, s.events.length, s.status.code, t.userId, t.sessionId, t.tags?.size, t.scored].join('\u0000');
+};
+
 /** Work an interaction waits for: a span of its trace, or a hold. */
 interface Work {
   readonly isEnded: boolean;
@@ -154,8 +164,8 @@ interface Pending {
   minor: boolean;
   /** Whether any work (a span, a hold) was adopted. */
   adopted: boolean;
-  /** How many attributes the span had when it began. */
-  attrs: number;
+  /** What the app could have changed on the span, as it was when it began (see `look`). */
+  look: string;
   /** Holds not yet let go. */
   holds: number;
   /** When the last piece of work ended (or the interaction began). */
@@ -194,7 +204,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     // pagehide, on the pending bound, or after MAX_OPEN_MS. A loose one leaves them open.
     if (p.loose && p.span instanceof Trace) {
       if (p.span.endRoot(endMs)) outliving.push(p.span);
-    } else if (p.minor && !p.adopted && !p.span.events.length && Object.keys(p.span.attrs).length === p.attrs && endMs - p.span.startMs < LONG_TASK_MS) {
+    } else if (p.minor && !p.adopted && look(p.span) === p.look && endMs - p.span.startMs < LONG_TASK_MS) {
       p.span.discard();
     } else p.span.end(endMs);
   };
@@ -230,9 +240,15 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         else schedule(p, idleMs - quiet);
         return;
       }
-      if (p.loose && p.detached && p.holds === 0) {
-        settle(p, p.endedMs);
-        return;
+      if (p.loose && p.holds === 0) {
+        if (p.detached) {
+          settle(p, p.endedMs);
+          return;
+        }
+        // The load is over and nothing started or ended for a while: what is still open (an
+        // event stream) is waited for until the deadline, but new work (a heartbeat) is no
+        // longer the load's.
+        if (t - p.lastMs >= idleMs && active === p) active = undefined;
       }
       if (t - p.span.startMs >= MAX_OPEN_MS) {
         settle(p, t);
@@ -317,7 +333,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         if (closed) return;
         if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
         const t = now();
-        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, attrs: Object.keys(span.attrs).length, holds: 0, endedMs: t };
+        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, look: look(span), holds: 0, endedMs: t };
         pending.push(p);
         active = p;
         schedule(p, 0);

@@ -46,11 +46,13 @@ describe('findInteraction', () => {
     expect(findInteraction([{ startTime: 1000, duration: 16 }])?.span).toBe(earlier);
     // Pressed while the page was busy: web-vitals keeps the pointerdown, and the click came
     // 100 ms later, within its 400 ms.
-    expect(findInteraction([{ startTime: 5000, duration: 400 }])?.span).toBe(busy);
+    expect(findInteraction([{ name: 'pointerdown', startTime: 5000, duration: 400 }])?.span).toBe(busy);
   });
 
   it('matches nothing for a key press 200 ms after a click, nor a click that was not sent', () => {
-    expect(findInteraction([{ startTime: 1200, duration: 300 }])).toBeUndefined();
+    expect(findInteraction([{ name: 'keydown', startTime: 1200, duration: 300 }])).toBeUndefined();
+    // A click made during a slow keystroke is not what the keystroke's entry measured.
+    expect(findInteraction([{ name: 'keydown', startTime: 5050, duration: 300 }])).toBeUndefined();
     expect(findInteraction([{ startTime: 9000, duration: 16 }])).toBeUndefined();
   });
 });

@@ -177,6 +177,24 @@ describe('interactionContext', () => {
     expect(byName('GET /events')!.attrs['edgetrace.unfinished']).toBeUndefined();
   });
 
+  it('a loose interaction stops adopting once its load is over and nothing happened for the idle time', async () => {
+    const { ctx, tracer, byName } = setup({ idleMs: 100, timeoutMs: 5000 });
+    const load = tracer.createTrace('page load');
+    ctx.begin(load, { loose: true });
+    const release = ctx.hold(load);
+    tracer.startSpan('GET /events');
+    await vi.advanceTimersByTimeAsync(300);
+    release();
+    expect(ctx.current()).toBe(load);
+    await vi.advanceTimersByTimeAsync(200);
+    // A heartbeat a while later is not the load's.
+    expect(ctx.current()).toBeUndefined();
+    tracer.startSpan('GET /heartbeat').end();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(byName('page load')!.endMs).toBe(byName('page load')!.startMs + 300);
+    expect(byName('GET /heartbeat')!.parentId).toBeUndefined();
+  });
+
   it('at pagehide a loose interaction ends at its last finished work, and its work still open with the page', async () => {
     const { ctx, tracer, byName } = setup({ timeoutMs: 30_000 });
     const load = tracer.createTrace('page load');
@@ -225,18 +243,26 @@ describe('interactionContext', () => {
     expect(idle.isEnded).toBe(true);
     expect(idle.isRecording).toBe(false);
     expect(spans).toEqual([]);
-    // A card's handler that fetches; one that records an error; one the app names; a slow one.
-    const card = begin('click div.card');
-    tracer.startSpan('GET /api/card').end();
-    const failed = begin('click span');
-    failed.recordError(new Error('boom'));
-    const named = begin('click li');
-    named.setAttribute('app.item', 3);
+    // Each of these is something, on its own, quick: a card's handler that fetches, one that
+    // records an error, one the app sets an attribute on, renames, tags, or scores.
+    const cases: [string, (s: ReturnType<typeof begin>) => void][] = [
+      ['click div.card', () => tracer.startSpan('GET /api/card').end()],
+      ['click span', (s) => s.recordError(new Error('boom'))],
+      ['click li', (s) => s.setAttribute('app.item', 3)],
+      ['click em', (s) => s.update({ name: 'pick item' })],
+      ['click b', (s) => s.addTag('picked')],
+      ['click i', (s) => s.score('liked', 1)],
+    ];
+    for (const [name, act] of cases) {
+      act(begin(name));
+      await vi.advanceTimersByTimeAsync(500);
+    }
+    for (const name of ['click div.card', 'click span', 'click li', 'pick item', 'click b', 'click i']) expect(byName(name), name).toBeDefined();
+    // And one whose handler blocks the page for 80 ms before any timer can run.
     const slow = begin('click td');
-    // Its handler blocks the page for 80 ms before any timer can run.
     vi.setSystemTime(Date.now() + 80);
     await vi.advanceTimersByTimeAsync(500);
-    for (const s of [card, failed, named, slow]) expect(byName(s.name), s.name).toBeDefined();
+    expect(byName(slow.name)).toBeDefined();
     // At pagehide a minor click is kept: it may be what took the page away.
     const leaving = begin('click div.row');
     ctx.endAll();
