@@ -46,7 +46,8 @@ const REUSE_MS = 5_000;
 const siteWorker = async (container: ServiceWorkerContainer, url: string, scope: string | undefined): Promise<[ServiceWorkerRegistration, string] | undefined> => {
   try {
     const script = new URL(String(url), location.href);
-    const at = new URL(scope ?? './', script).href;
+    // A scope given is relative to the page, as register() takes it; the default is the script's folder.
+    const at = (scope === undefined ? new URL('./', script) : new URL(scope, location.href)).href;
     const existing = await container.getRegistration(at);
     const other = existing?.scope === at ? (existing.active ?? existing.waiting ?? existing.installing)?.scriptURL : undefined;
     // Ours under any path or version (a bundler's `edgetrace-sw-<hash>.js`) is ours to update.

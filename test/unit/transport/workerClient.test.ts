@@ -145,3 +145,51 @@ describe('connectWorker', () => {
     await expect(client.ready).rejects.toThrow(/failed to install/);
   });
 });
+
+describe("connectWorker and the site's own worker", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+  });
+
+  /** A container whose registration at `scope` runs `script`; records what was asked. */
+  const site = (scope: string, script: string) => {
+    const asked: { getRegistration: string[]; register: string[] } = { getRegistration: [], register: [] };
+    const { worker } = fakeWorker();
+    const theirs = { scope, active: Object.assign(worker, { scriptURL: script }) };
+    const ours = { scope, active: fakeWorker().worker };
+    vi.stubGlobal('location', { href: 'https://app.test/shop/cart' });
+    vi.stubGlobal('navigator', {
+      serviceWorker: {
+        getRegistration: async (at: string) => (asked.getRegistration.push(at), at === scope ? theirs : undefined),
+        register: async (url: string) => (asked.register.push(url), ours),
+        ready: Promise.resolve(theirs),
+        controller: null,
+      },
+    });
+    vi.spyOn(console, 'info').mockImplementation(() => undefined);
+    return asked;
+  };
+
+  it('leaves a worker of another script at the default scope in place, and uses it', async () => {
+    const asked = site('https://app.test/', 'https://app.test/sw.js');
+    await connectWorker({ workerUrl: '/edgetrace-sw.js', siteWorker: true, readyTimeoutMs: 5000, config }).ready;
+    expect(asked).toEqual({ getRegistration: ['https://app.test/'], register: [] });
+    expect(String(vi.mocked(console.info).mock.calls[0])).toContain("already has the site's own service worker (https://app.test/sw.js)");
+  });
+
+  it('updates its own worker under another name, and registers a URL the app chose as it says', async () => {
+    const hashed = site('https://app.test/', 'https://app.test/assets/edgetrace-sw-4f2a9c.js');
+    await connectWorker({ workerUrl: '/edgetrace-sw.js', siteWorker: true, config }).ready;
+    expect(hashed.register).toEqual(['/edgetrace-sw.js']);
+    const chosen = site('https://app.test/', 'https://app.test/sw.js');
+    await connectWorker({ workerUrl: '/edgetrace-sw.js', config }).ready;
+    expect(chosen).toEqual({ getRegistration: [], register: ['/edgetrace-sw.js'] });
+  });
+
+  it('reads a workerScope as the page does, relative to the page', async () => {
+    const asked = site('https://app.test/shop/', 'https://app.test/shop/sw.js');
+    await connectWorker({ workerUrl: '/edgetrace-sw.js', workerScope: './', siteWorker: true, readyTimeoutMs: 5000, config }).ready;
+    expect(asked).toEqual({ getRegistration: ['https://app.test/shop/'], register: [] });
+  });
+});
