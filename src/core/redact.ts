@@ -92,7 +92,8 @@ export const redactUrl = (url: string, keep: readonly string[] = []): string => 
  * after the route's `/`.
  */
 const routeRedacted = (fragment: string, keep: readonly string[]): string => {
-  if (fragment.includes('?') || !fragment.includes('=')) return queryRedacted(fragment, keep);
+  const q = fragment.indexOf('?');
+  if (!(q < 0 ? fragment : fragment.slice(0, q)).includes('=')) return queryRedacted(fragment, keep);
   const at = fragment.indexOf('/') + 1;
   return fragment.slice(0, at) + redactQueryValues(fragment.slice(at), keep);
 };

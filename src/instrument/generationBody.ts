@@ -58,7 +58,8 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
   const isSse = SSE_RE.test(type);
   // Most responses: no generation to fill and nothing to count.
   if (!gen && !isSse) return NOTHING;
-  const lines = !isSse && LINES_RE.test(type);
+  // An error's text (a 500's message) is no first token.
+  const lines = !isSse && LINES_RE.test(type) && (res as { ok?: boolean }).ok !== false;
   let decoder: TextDecoder | undefined;
   let tail = '';
   let firstEventMs: number | undefined;

@@ -58,6 +58,7 @@ describe('redactUrl', () => {
     ['/app#/search?q=cats', `/app#/search?q=${REDACTED}`],
     // An OAuth answer a hash router rewrote into a route keeps no code.
     ['https://app.test/#/state=abc&session_state=x&code=AUTHCODE123', `https://app.test/#/state=${REDACTED}&session_state=${REDACTED}&code=${REDACTED}`],
+    ['https://app.test/#/state=a&code=b?x=1', `https://app.test/#/state=${REDACTED}&code=${REDACTED}`],
   ])('redacts %s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);
   });

@@ -83,6 +83,12 @@ describe('generationBody: streams of lines and text in a generation', () => {
     const text = setup('text/plain; charset=utf-8');
     text.body.push(bytes('0:"Hi"\n'));
     expect(text.gen.attrs['langfuse.observation.completion_start_time']).toBeDefined();
+    // An error's text is not the model's first token.
+    const records: import('../../../src/protocol').SpanRecord[] = [];
+    const failed = createTracer({ processors: [{ onEnd: (r) => void records.push(r) }] }).createTrace('chat').startGeneration('answer');
+    const body = generationBody(new Response('', { status: 500, headers: { 'content-type': 'text/plain' } }), failed);
+    body.push(bytes('upstream timed out'));
+    expect(failed.attrs['langfuse.observation.completion_start_time']).toBeUndefined();
     const json = setup('application/json');
     json.body.push(bytes('{"choices":[{"message":{"content":"Hi"}}]'));
     json.body.push(bytes(',"usage":{"prompt_tokens":3,"completion_tokens":1}}'));
