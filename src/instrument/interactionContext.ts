@@ -164,7 +164,7 @@ interface Pending {
   minor: boolean;
   /** Whether any work (a span, a hold) was adopted. */
   adopted: boolean;
-  /** What the app could have changed on the span, as it was when it began (see `look`). */
+  /** For a minor one: what the app could have changed on the span, as it began (see `look`). */
   look: string;
   /** Holds not yet let go. */
   holds: number;
@@ -209,6 +209,17 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     } else p.span.end(endMs);
   };
 
+  /** Takes the work of `p` that has ended out of its open set, noting when; says whether any is still open. */
+  const sweep = (p: Pending): boolean => {
+    for (const s of p.open) {
+      if (!s.isEnded) continue;
+      p.open.delete(s);
+      if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
+      if ((s.endMs as number) > p.endedMs) p.endedMs = s.endMs as number;
+    }
+    return p.open.size > 0;
+  };
+
   const schedule = (p: Pending, ms: number): void => {
     clearTimeout(p.timer);
     p.timer = setTimeout(() => check(p), Math.max(0, Math.ceil(ms)));
@@ -223,12 +234,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         p.first = false;
         if (t > p.lastMs) p.lastMs = t;
       }
-      for (const s of p.open) {
-        if (!s.isEnded) continue;
-        p.open.delete(s);
-        if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
-        if ((s.endMs as number) > p.endedMs) p.endedMs = s.endMs as number;
-      }
+      sweep(p);
       if (!p.detached && t >= p.deadlineMs) {
         p.detached = true;
         if (active === p) active = undefined;
@@ -333,7 +339,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         if (closed) return;
         if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
         const t = now();
-        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, look: look(span), holds: 0, endedMs: t };
+        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, look: how?.minor ? look(span) : '', holds: 0, endedMs: t };
         pending.push(p);
         active = p;
         schedule(p, 0);
@@ -367,14 +373,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     },
     endAll() {
       for (const p of [...pending]) {
-        let busy = false;
-        for (const s of p.open) {
-          if (!s.isEnded) busy = true;
-          else {
-            if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
-            if ((s.endMs as number) > p.endedMs) p.endedMs = s.endMs as number;
-          }
-        }
+        const busy = sweep(p);
         // Work that ended before the page went away does not stretch the interaction to now,
         // nor does work still open stretch a loose one whose own holds were let go. A minor
         // click is kept: it may be what took the page away (a card whose handler navigates).

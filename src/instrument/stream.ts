@@ -635,7 +635,7 @@ const usageIn = (p: unknown): unknown => {
 };
 
 /** The usage object of a whole event's data. */
-const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 || data.includes('"eval_count"') ? usageIn(parseJson(data)) : undefined);
+const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 ? usageIn(parseJson(data)) : undefined);
 
 /**
  * The last usage object in the end of a long event: the response's own in the Responses API's
@@ -674,6 +674,9 @@ export const usageFromBody = (body: unknown): Usage | undefined => {
   return (body.length <= MAX_DATA_CHARS ? toUsage(usageOf(body)) : undefined) ?? toUsage(usageAtEnd(end)) ?? ollamaAtEnd(end);
 };
 
+const PROMPT_EVAL_RE = /"prompt_eval_count"\s*:\s*(\d+)/;
+const EVAL_RE = /"eval_count"\s*:\s*(\d+)/;
+
 /**
  * Ollama's counts at the end of its answer or stream, read without parsing it: its last line
  * may hold a long `context` array before them, cut off in what is kept.
@@ -682,11 +685,7 @@ const ollamaAtEnd = (end: string): Usage | undefined => {
   const at = end.lastIndexOf('"eval_count"');
   if (at < 0) return undefined;
   const line = end.slice(end.lastIndexOf('\n', at) + 1);
-  const count = (key: string): number | undefined => {
-    const m = new RegExp(`"${key}"\\s*:\\s*(\\d+)`).exec(line);
-    return m ? Number(m[1]) : undefined;
-  };
-  return toUsage({ prompt_eval_count: count('prompt_eval_count'), eval_count: count('eval_count') });
+  return toUsage({ prompt_eval_count: Number(PROMPT_EVAL_RE.exec(line)?.[1]), eval_count: Number(EVAL_RE.exec(line)?.[1]) });
 };
 
 /**
