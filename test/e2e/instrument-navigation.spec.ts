@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { flush, pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
 
 // Page load from Navigation Timing, continued from the server's trace, and SPA route changes.
@@ -9,6 +9,14 @@ test.beforeAll(async () => {
 });
 test.afterAll(async () => s.close());
 test.beforeEach(() => s.reset());
+
+/** Opens `url` and waits for its page-load span to be delivered. */
+const pageLoadOf = async (page: Page, url: string): Promise<ReturnType<Servers['spans']>[number]> => {
+  await page.goto(url);
+  await ready(page);
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  return s.spans().find((x) => x.name === 'page load')!;
+};
 
 const SERVER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SERVER_SPAN = '00f067aa0ba902b7';
@@ -23,11 +31,8 @@ test('the page load continues the server trace from <meta name="traceparent"> an
       body: '<h1>Hello</h1>',
     }),
   );
-  await page.goto(url);
-  await ready(page);
-  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  const load = await pageLoadOf(page, url);
   const spans = s.spans();
-  const load = spans.find((x) => x.name === 'page load')!;
   expect(load.traceId).toBe(SERVER_TRACE);
   expect(load.parentId).toBe(SERVER_SPAN);
   expect(load.attrs['url.full']).toBe(url);
@@ -57,11 +62,8 @@ test('a long poll started during the load neither holds the page load open nor s
       setup: "fetch('/api/slow?ms=8000'); fetch('/api/slow?ms=600').then((r) => r.text());",
     }),
   );
-  await page.goto(url);
-  await ready(page);
-  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  const load = await pageLoadOf(page, url);
   const spans = s.spans();
-  const load = spans.find((x) => x.name === 'page load')!;
   // Sent once the deadline passed, before the poll is answered. (Query values are redacted, so
   // the two requests are told apart by when they end.)
   const calls = (): typeof spans => s.spans().filter((x) => String(x.attrs['url.full']).includes('/api/slow'));
@@ -84,10 +86,7 @@ test('a long poll started during the load neither holds the page load open nor s
 
 test('without a meta tag, a Server-Timing traceparent links the page load', async ({ page }) => {
   const tp = `00-${SERVER_TRACE}-${SERVER_SPAN}-01`;
-  await page.goto(`${s.page('/timing.html', testPage({ init: '{}' }))}?server-timing=${tp}`);
-  await ready(page);
-  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
-  const load = s.spans().find((x) => x.name === 'page load')!;
+  const load = await pageLoadOf(page, `${s.page('/timing.html', testPage({ init: '{}' }))}?server-timing=${tp}`);
   expect(load.traceId).toBe(SERVER_TRACE);
   expect(load.parentId).toBe(SERVER_SPAN);
 });

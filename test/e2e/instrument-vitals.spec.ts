@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
 
 // edgetrace/vitals: the Web Vitals arrive on the page's trace once the page is hidden, without
@@ -11,14 +11,28 @@ test.beforeAll(async () => {
 test.afterAll(async () => s.close());
 test.beforeEach(() => s.reset());
 
-test('vitals arrive after the page is hidden, on the page trace, with INP under its interaction', async ({ page }) => {
-  const setup = `
+/** Page script: vitals recorded, and every report kept in `window.reports` as onVitals gives it. */
+const REPORTING = `
     window.vitals.instrumentVitals();
     window.reports = [];
-    window.vitals.onVitals((v) => window.reports.push(v));
+    window.vitals.onVitals((v) => window.reports.push(v));`;
+
+/** Page script that keeps the main thread busy for `ms`. */
+const block = (ms: number): string => `const end = performance.now() + ${ms};
+      while (performance.now() < end) {}`;
+
+/** What a tab switch does: the document becomes hidden and says so. */
+const hide = (page: Page): Promise<void> =>
+  page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+
+test('vitals arrive after the page is hidden, on the page trace, with INP under its interaction', async ({ page }) => {
+  const setup = `${REPORTING}
     document.getElementById('slow').addEventListener('click', () => {
-      const end = performance.now() + 120;
-      while (performance.now() < end) {}
+      ${block(120)}
       document.getElementById('out').textContent = 'clicked';
     });`;
   // A long batch delay: only the flush that follows the hidden page can deliver in time.
@@ -40,12 +54,7 @@ test('vitals arrive after the page is hidden, on the page trace, with INP under 
   // web-vitals takes in Event Timing entries when the page is idle (at most 1 s later); an
   // interaction not taken in before the page is hidden is not part of the INP it reports then.
   await page.waitForTimeout(1200);
-  // What a tab switch does: the document becomes hidden and says so.
-  await page.evaluate(() => {
-    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
-    Object.defineProperty(document, 'hidden', { value: true, configurable: true });
-    document.dispatchEvent(new Event('visibilitychange'));
-  });
+  await hide(page);
   await expect.poll(() => s.spans().filter((x) => x.attrs['web_vital.name']).map((x) => x.name).sort(), { timeout: 10_000 }).toEqual(
     expect.arrayContaining(['FCP', 'INP', 'LCP', 'TTFB']),
   );
@@ -69,13 +78,9 @@ test('vitals arrive after the page is hidden, on the page trace, with INP under 
 });
 
 test('INP caused by a key press in a text field is not put under a click made just before it', async ({ page }) => {
-  const setup = `
-    window.vitals.instrumentVitals();
-    window.reports = [];
-    window.vitals.onVitals((v) => window.reports.push(v));
+  const setup = `${REPORTING}
     document.getElementById('q').addEventListener('keydown', () => {
-      const end = performance.now() + 300;
-      while (performance.now() < end) {}
+      ${block(300)}
     });`;
   await page.goto(
     s.page('/vitals-typing.html', testPage({ vitals: true, init: '{ batch: { delayMs: 60000 } }', setup, body: '<h1>Search</h1><button id="fast">Fast</button><input id="q">' })),
@@ -87,11 +92,7 @@ test('INP caused by a key press in a text field is not put under a click made ju
   // Typing is no interaction of ours (only Enter in a field is), but it is the slowest one INP sees.
   await page.locator('#q').press('a');
   await page.waitForTimeout(1200);
-  await page.evaluate(() => {
-    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
-    Object.defineProperty(document, 'hidden', { value: true, configurable: true });
-    document.dispatchEvent(new Event('visibilitychange'));
-  });
+  await hide(page);
   await expect.poll(() => s.spans().find((x) => x.attrs['web_vital.name'] === 'INP'), { timeout: 10_000 }).toBeDefined();
   const spans = s.spans();
   const inp = spans.find((x) => x.attrs['web_vital.name'] === 'INP')!;
