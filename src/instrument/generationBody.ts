@@ -2,6 +2,7 @@ import type { Generation, Span } from '../core/span';
 import type { Usage } from '../core/cost';
 import * as A from '../core/semconv';
 import { now } from '../lib/now';
+import { hasNoBody } from '../lib/hasNoBody';
 import { createSseCounter, isOutputEvent, leadingType, usageFromBody, usageFromEvent } from './stream';
 
 const SSE_RE = /^\s*text\/event-stream/i;
@@ -29,6 +30,9 @@ const LAST_TYPES = new Set(['message_stop', 'response.completed']);
 /** The generation a request runs in, whose first-token time and usage its response may fill. */
 export const generationOf = (parent: Span | undefined): Generation | undefined =>
   parent && typeof (parent as Generation).setCompletionStart === 'function' ? (parent as Generation) : undefined;
+
+/** Whether a response of `status` to `method` fills `gen`: one still recording, and a response with a body. */
+export const fillsGeneration = (gen: Generation, status: number, method: string): boolean => gen.isRecording && !gen.isEnded && !hasNoBody(status, method);
 
 /** What a response body fed to {@link generationBody} tells, chunk by chunk and at its end. */
 export interface GenerationBody {

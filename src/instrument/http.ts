@@ -82,7 +82,7 @@ export const isTraceHeader = (name: string): boolean => {
 export const isBaggageHeader = (name: string): boolean => name.toLowerCase() === 'baggage';
 
 /** The baggage of `span`'s trace for a request with `headers`, unless it sets a `baggage` header of its own. */
-export const baggageFor = (span: Span, headers: Headers): Baggage | undefined => {
+export const baggageFor = (span: Span, headers: { has(name: string): boolean }): Baggage | undefined => {
   const baggage = baggageOf(span);
   return baggage && !headers.has('baggage') ? baggage : undefined;
 };

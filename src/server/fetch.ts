@@ -3,9 +3,8 @@ import { baggageFor, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
-import { hasNoBody } from '../lib/hasNoBody';
 import { now } from '../lib/now';
-import { generationBody, generationOf } from '../instrument/generationBody';
+import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
 import { watchBody } from '../instrument/stream';
 
 // The fetch in place before our patch; calls through it are never traced.
@@ -79,7 +78,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
           setHttpStatus(s, res.status);
           s.end();
           const gen = generationOf(parent);
-          if (gen?.isRecording && !gen.isEnded && !hasNoBody(res.status, method)) {
+          if (gen && fillsGeneration(gen, res.status, method)) {
             const body = generationBody(res, gen);
             watchBody(res, { chunk: body.push, end: (_outcome, detail) => void body.end(detail.value) }, { now, isStreaming: body.isSse });
           }

@@ -1,10 +1,10 @@
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { inject } from '../propagation/index';
-import { baggageOf, markCancelled, type Generation, type Span } from '../core/span';
-import { generationBody, generationOf } from '../instrument/generationBody';
-import { hasNoBody } from '../lib/hasNoBody';
-import { isBaggageHeader, isTraceHeader, setHttpStatus } from '../instrument/http';
+import { markCancelled, type Generation, type Span } from '../core/span';
+import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
+import { baggageFor, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
+import { patch } from '../lib/patch';
 import { builtin } from './builtin';
 import { joinHeader } from '../propagation/carrier';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
@@ -17,16 +17,8 @@ interface HttpModule {
   get: Send;
 }
 
-/** One patched function: the module it lives on, the name, what was there, and ours. */
-interface Patch {
-  module: HttpModule;
-  name: 'request' | 'get';
-  original: Send;
-  wrapper: Send;
-}
-
-// The wrappers in place; each knows the install it belongs to and traces only while that install is this one.
-let patches: Patch[] | undefined;
+// Undoes the wrappers in place, while they are (see `patch`: one undone passes calls through).
+let installed: (() => void) | undefined;
 
 /** Node's own test for a URL object given in place of a string (`isURL` in lib/internal/url). */
 const isUrlLike = (value: unknown): value is URL =>
@@ -91,8 +83,7 @@ const withTraceHeaders = (headers: unknown, span: Span): unknown => {
     pairs = headers && typeof headers === 'object' ? Object.entries(headers) : [];
   }
   const kept = pairs.filter(([name]) => !isTraceHeader(String(name)));
-  const baggage = baggageOf(span);
-  inject(span.spanContext(), (name, value) => void kept.push([name, value]), baggage && !pairs.some(([name]) => isBaggageHeader(String(name))) ? baggage : undefined);
+  inject(span.spanContext(), (name, value) => void kept.push([name, value]), baggageFor(span, { has: () => pairs.some(([name]) => isBaggageHeader(String(name))) }));
   if (!Array.isArray(headers)) return Object.fromEntries(kept);
   return Array.isArray(headers[0]) ? kept : kept.flat();
 };
@@ -163,19 +154,19 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
   if (inflate === null || (inflate && body.isSse)) return;
   const decoder = new TextDecoder();
   let text = '';
-  const append = (chunk: unknown): void => {
-    text += typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? decoder.decode(chunk, { stream: true }) : '';
+  /** Keeps `chunk`'s text (the start, or for a longer answer the end) and returns it. */
+  const append = (chunk: unknown): string => {
+    const piece = typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? decoder.decode(chunk, { stream: true }) : '';
+    text += piece;
     if (text.length > MAX_DATA_CHARS) text = text.slice(-MAX_END_CHARS);
+    return piece;
   };
   let packed: Uint8Array[] | undefined = [];
   let packedBytes = 0;
   const take = (chunk: unknown): void => {
     if (body.isSse) body.push(chunk);
-    else if (!inflate) {
-      append(chunk);
-      // A stream of lines or text: its first chunk with text is the first token.
-      body.push(chunk);
-    }
+    // A stream of lines or text: its first chunk with text is the first token.
+    else if (!inflate) body.push(append(chunk));
     else if (packed && chunk instanceof Uint8Array) {
       packedBytes += chunk.length;
       if (packedBytes <= MAX_COMPRESSED_BYTES) packed.push(chunk);
@@ -274,9 +265,9 @@ const follow = (req: ClientRequest, span: Span, onResponse?: (res: IncomingMessa
  * (a model call through an SDK that sends with `http.request`), the body fills the generation as
  * a traced `fetch()`'s does.
  */
-const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send =>
-  function (this: unknown, ...args: unknown[]): ClientRequest {
-    const scope = patches === install ? currentScope() : undefined;
+const traced = (original: Send, defaultProtocol: string): Send => {
+  const send = function (this: unknown, ...args: unknown[]): ClientRequest {
+    const scope = currentScope();
     const parent = scope && scope.traceFetch !== false ? requestSpan() : undefined;
     if (!scope || !parent || parent.isEnded) return Reflect.apply(original, this, args);
     let span: Span | undefined;
@@ -306,8 +297,7 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     } catch (error) {
       // Node refused the arguments (an invalid header, an unknown protocol): the caller's error.
       if (span) {
-        span.setAttribute('error.type', errorType(error));
-        span.recordError(error);
+        setHttpFailure(span, error, errorType(error));
         span.end();
       }
       throw error;
@@ -315,7 +305,7 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     if (span) {
       try {
         const gen = generationOf(parent);
-        follow(req, span, gen && ((res) => gen.isRecording && !gen.isEnded && !hasNoBody(res.statusCode ?? 0, method) && followBody(res, gen)));
+        follow(req, span, gen && ((res) => fillsGeneration(gen, res.statusCode ?? 0, method) && followBody(res, gen)));
       } catch (error) {
         reportInternal(error);
         span.end();
@@ -323,6 +313,10 @@ const traced = (original: Send, defaultProtocol: string, install: Patch[]): Send
     }
     return req;
   };
+  // Named and sized as Node's, for code that looks (`request.name`, `request.length`): `patch`
+  // gives its wrapper these.
+  return Object.defineProperties(send, { name: { value: original.name }, length: { value: original.length } });
+};
 
 const esmSync = (): void => {
   try {
@@ -333,7 +327,7 @@ const esmSync = (): void => {
 };
 
 const install = (): void => {
-  const added: Patch[] = [];
+  const undo: (() => void)[] = [];
   for (const [id, protocol] of [
     ['node:http', 'http:'],
     ['node:https', 'https:'],
@@ -341,21 +335,19 @@ const install = (): void => {
     const module = builtin<HttpModule>(id);
     if (!module) continue;
     for (const name of ['request', 'get'] as const) {
-      const original = module[name];
-      if (typeof original !== 'function') continue;
-      const wrapper = traced(original, protocol, added);
-      // Named and sized as Node's, for code that looks (`request.name`, `request.length`).
-      Object.defineProperties(wrapper, { name: { value: original.name }, length: { value: original.length } });
+      if (typeof module[name] !== 'function') continue;
       try {
-        module[name] = wrapper;
-        added.push({ module, name, original, wrapper });
+        undo.push(patch(module, name, (original) => traced(original, protocol)));
       } catch (error) {
         reportInternal(error);
       }
     }
   }
-  if (added.length === 0) return;
-  patches = added;
+  if (undo.length === 0) return;
+  installed = () => {
+    for (const u of undo) u();
+    esmSync();
+  };
   esmSync();
 };
 
@@ -370,18 +362,11 @@ const install = (): void => {
  */
 export const instrumentNodeHttp = (): (() => void) => {
   const versions = (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions;
-  if (!patches && versions?.node && !versions.bun && !('Deno' in globalThis)) install();
-  const mine = patches;
+  if (!installed && versions?.node && !versions.bun && !('Deno' in globalThis)) install();
+  const mine = installed;
   return () => {
-    if (!mine || patches !== mine) return;
-    patches = undefined;
-    for (const { module, name, original, wrapper } of mine) {
-      try {
-        if (module[name] === wrapper) module[name] = original;
-      } catch (error) {
-        reportInternal(error);
-      }
-    }
-    esmSync();
+    if (!mine || installed !== mine) return;
+    installed = undefined;
+    mine();
   };
 };

@@ -258,7 +258,6 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   // they are flushed (createServerTracer's, requestProcessor), so they are flushed per request.
   const batching = options.tracer === undefined && !options.processors?.length;
   const s: NodeSetup = setupTracing(options, undefined, CALL, !batching);
-  const flushOwn = (): Promise<void> => flush(s.tracer);
   if (batching) flushAtExit(s.tracer);
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
@@ -303,7 +302,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       await new Promise((resolve) => setTimeout(resolve, 0));
       // Spans a request left open end (within a second), then what is held is sent.
       await work.drain();
-      await flushOwn();
+      await flush(s.tracer);
       await work.drain();
     } finally {
       clearInterval(hold);

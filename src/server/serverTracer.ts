@@ -1,11 +1,11 @@
 import type { Attributes, Exporter } from '../protocol';
-import type { TracerOptions } from '../config';
+import { TRACER_KEYS, type TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
 import { batchProcessor } from '../core/processors';
 import { refusalTeller, requestProcessor } from './requestProcessor';
 import { guardedContext, outsideRequest, serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
-import { checkKeys } from './optionKeys';
+import { checkKeys } from '../lib/checkKeys';
 
 /** Options for {@link createServerTracer}: the tracer's options; `exporter` is flushed per request. */
 export type ServerTracerOptions = TracerOptions;
@@ -20,7 +20,7 @@ export type ServerTracerOptions = TracerOptions;
  * Throws a `TypeError` naming the option when `opts` is invalid.
  */
 export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
-  if (typeof opts === 'object' && opts !== null) checkKeys(opts, 'createServerTracer()', false);
+  if (typeof opts === 'object' && opts !== null) checkKeys('createServerTracer()', opts, TRACER_KEYS);
   return serverTracer(opts, 'createServerTracer()');
 };
 

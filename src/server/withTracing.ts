@@ -1,4 +1,4 @@
-import { fail, resolveConfig, type TracerOptions } from '../config';
+import { fail, resolveConfig, TRACER_KEYS, type TracerOptions } from '../config';
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
@@ -15,7 +15,7 @@ import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
 import { instrumentServerFetch } from './fetch';
 import { instrumentNodeHttp } from './nodeHttp';
-import { checkKeys } from './optionKeys';
+import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
@@ -97,6 +97,11 @@ const MAX_ENV_SETUPS = 8;
 
 const CALL = 'withTracing()';
 
+const WRAPPER_LIST = ['tracer', 'traceFetch', 'propagateTo', 'responseHeaders', 'spanName', 'route', 'onRequest', 'waitUntil'] as const satisfies readonly (keyof WithTracingOptions)[];
+/** What the server wrappers take beside the tracer's options (`withNodeTracing` the same, with Node's request). */
+const WRAPPER_KEYS: AllKeys<Omit<WithTracingOptions, (typeof TRACER_KEYS)[number]>, typeof WRAPPER_LIST> = WRAPPER_LIST;
+const ALL_WRAPPER_KEYS: readonly string[] = [...TRACER_KEYS, ...WRAPPER_KEYS];
+
 const toPropagate = (p: WithTracingOptions['propagateTo'], call: string): RequestScope['propagate'] => {
   if (p === undefined || p === true) return () => true;
   if (typeof p !== 'boolean' && typeof p !== 'function' && !Array.isArray(p)) {
@@ -148,11 +153,11 @@ const checkHooks = (opts: HookOptions, call: string): void => {
   if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.startSpan !== 'function' || typeof t.addProcessor !== 'function' || typeof t.flush !== 'function')) {
     fail(call, 'tracer', 'a tracer from createServerTracer() or createTracer()', t);
   }
-  checkKeys(opts, call, true);
+  checkKeys(call, opts, ALL_WRAPPER_KEYS);
 };
 
 /** The request options checked (a mistake throws naming it and `call`), as each request uses them. */
-const checkOptions = (opts: HookOptions, call: string): Pick<Setup, 'propagate' | 'headers'> => {
+const checkRequestOptions = (opts: HookOptions, call: string): Pick<Setup, 'propagate' | 'headers'> => {
   checkHooks(opts, call);
   return { propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call) };
 };
@@ -194,7 +199,7 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
  * (`requestProcessor`), or in batches with `perRequest` false.
  */
 export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true): Setup<O> => {
-  const { propagate, headers } = checkOptions(opts, call);
+  const { propagate, headers } = checkRequestOptions(opts, call);
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
@@ -361,7 +366,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   if (typeof options === 'object') {
     if (options.tracer || options.exporter || options.processors?.length) single = setupTracing(options, undefined);
     else {
-      checkOptions(options, CALL);
+      checkRequestOptions(options, CALL);
       resolveConfig(options, CALL);
     }
   }

@@ -202,24 +202,6 @@ const STILL_SENDING: ExportResult = { ok: false, retryable: true, reason: 'an ea
 /** Below the SDK's 10 s request timeout, so the sender hears "again later" before it gives up. */
 const FORWARD_TIMEOUT_MS = 8_000;
 
-/**
- * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
- * Deno and Bun:
- * - `POST /v1/traces`: OTLP/HTTP JSON (`application/json`, or `text/plain` from beacons) or binary
- *   protobuf (`application/x-protobuf`, answered in kind), gzip or not. Malformed requests get
- *   400 with `{code, message}` naming the problem; malformed spans are left out and reported as
- *   OTLP `partialSuccess`. Too large: 413. Wrong origin: 403. Missing or
- *   wrong ingest token: 401. Too many requests from one client: 429 with `Retry-After`.
- * - `POST /v1/scores`: a JSON array of `ScoreRecord`s (what `trace.score()` produces), stored and
- *   forwarded (the Langfuse exporter sends them as `score-create`); answers `{accepted, rejected, errors}`.
- * - `GET /api/traces`, `/api/traces/<id>`, `/api/stats`: the query API (read token), see `serveApi`.
- * - `GET /health`; `OPTIONS` preflight for allowed origins.
- * Accepted data is stored, then forwarded; if the store or a forward target fails in a way a
- * retry can fix, the answer is 503 with `Retry-After`, so the sender keeps the batch (re-sends are
- * harmless: the store ignores spans it has). Nothing is acknowledged that was neither stored nor
- * forwarded. Whatever arrives, the handler answers; it does not throw.
- * Throws a `TypeError` naming the option when `options` is invalid.
- */
 const COLLECTOR_LIST = [
   'store',
   'forward',
@@ -245,6 +227,24 @@ const RATE_KEYS: AllKeys<RateLimitOptions, typeof RATE_LIST> = RATE_LIST;
 const DECODE_LIST = ['maxAttributes', 'maxEvents', 'maxLinks', 'maxDepth'] as const satisfies readonly (keyof DecodeLimits)[];
 const DECODE_KEYS: AllKeys<DecodeLimits, typeof DECODE_LIST> = DECODE_LIST;
 
+/**
+ * Creates the collector, a fetch-style handler that runs in Node (with `toNodeListener`), Workers,
+ * Deno and Bun:
+ * - `POST /v1/traces`: OTLP/HTTP JSON (`application/json`, or `text/plain` from beacons) or binary
+ *   protobuf (`application/x-protobuf`, answered in kind), gzip or not. Malformed requests get
+ *   400 with `{code, message}` naming the problem; malformed spans are left out and reported as
+ *   OTLP `partialSuccess`. Too large: 413. Wrong origin: 403. Missing or
+ *   wrong ingest token: 401. Too many requests from one client: 429 with `Retry-After`.
+ * - `POST /v1/scores`: a JSON array of `ScoreRecord`s (what `trace.score()` produces), stored and
+ *   forwarded (the Langfuse exporter sends them as `score-create`); answers `{accepted, rejected, errors}`.
+ * - `GET /api/traces`, `/api/traces/<id>`, `/api/stats`: the query API (read token), see `serveApi`.
+ * - `GET /health`; `OPTIONS` preflight for allowed origins.
+ * Accepted data is stored, then forwarded; if the store or a forward target fails in a way a
+ * retry can fix, the answer is 503 with `Retry-After`, so the sender keeps the batch (re-sends are
+ * harmless: the store ignores spans it has). Nothing is acknowledged that was neither stored nor
+ * forwarded. Whatever arrives, the handler answers; it does not throw.
+ * Throws a `TypeError` naming the option when `options` is invalid.
+ */
 export const createCollector = (options: CollectorOptions = {}): Collector => {
   checkOptions(CALL, options, COLLECTOR_KEYS);
   const store = options.store;
@@ -307,7 +307,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   if (rate !== undefined && rate !== false) {
     if (typeof rate !== 'object' || rate === null) fail(CALL, 'rateLimit', 'false or an object', rate);
     checkKeys(CALL, rate, RATE_KEYS, 'rateLimit.');
-    for (const key of ['perSecond', 'burst', 'maxClients'] as const) {
+    for (const key of RATE_KEYS) {
       const v = rate[key];
       if (v !== undefined && !(typeof v === 'number' && v > 0 && v < Infinity)) fail(CALL, `rateLimit.${key}`, 'a number > 0', v);
     }
