@@ -238,7 +238,9 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       if (!p.detached && t >= p.deadlineMs) {
         p.detached = true;
         if (active === p) active = undefined;
-        p.span.setAttribute(INTERACTION_TIMED_OUT, true);
+        // A loose one whose own holds were let go is not waiting on anything: what is still open
+        // (an event stream, a long poll) simply goes on without it.
+        if (!p.loose || p.holds > 0) p.span.setAttribute(INTERACTION_TIMED_OUT, true);
       }
       if (p.open.size === 0) {
         const quiet = t - p.lastMs;

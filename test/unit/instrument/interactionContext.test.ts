@@ -175,6 +175,8 @@ describe('interactionContext', () => {
     expect(byName('page load')).toBeUndefined();
     await vi.advanceTimersByTimeAsync(200);
     expect(byName('page load')!.endMs).toBe(dataEnd);
+    // Let go, not timed out: nothing of its own was still pending.
+    expect(byName('page load')!.attrs[INTERACTION_TIMED_OUT]).toBeUndefined();
     expect(stream.isEnded).toBe(false);
     expect(ctx.current()).toBeUndefined();
     await vi.advanceTimersByTimeAsync(5000);
@@ -225,6 +227,7 @@ describe('interactionContext', () => {
     expect(byName('page load')).toBeUndefined();
     ctx.endAll();
     expect(byName('page load')!.endMs).toBe(Date.now());
+    expect(byName('page load')!.attrs[INTERACTION_TIMED_OUT]).toBe(true);
   });
 
   it('does not record a minor interaction that turns out to be nothing, and records one that is something', async () => {
