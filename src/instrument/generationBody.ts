@@ -62,8 +62,10 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
   const isSse = SSE_RE.test(type);
   // Most responses: no generation to fill and nothing to count.
   if (!gen && !isSse) return NOTHING;
-  // An error's text (a 500's message) is no first token.
-  const lines = !isSse && LINES_RE.test(type) && (res as { ok?: boolean }).ok !== false;
+  const lines = !isSse && LINES_RE.test(type);
+  // Only a body sent as it is made is a stream of tokens: one whose length was known ahead (a
+  // prompt template fetched before the model call) is not, nor is an error's text (a 500's message).
+  const streamed = lines && (res as { ok?: boolean }).ok !== false && res.headers.get('content-length') === null;
   let decoder: TextDecoder | undefined;
   let tail = '';
   let firstEventMs: number | undefined;
@@ -103,7 +105,7 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
       if (sse) return sse.push(chunk);
       if (!lines) return;
       const text = typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? (decoder ??= new TextDecoder()).decode(chunk, { stream: true }) : '';
-      if (/\S/.test(text)) startOnce();
+      if (streamed && /\S/.test(text)) startOnce();
       tail = (tail + text).slice(-MAX_TAIL_CHARS);
     },
     end(value) {

@@ -89,6 +89,19 @@ describe('generationBody: streams of lines and text in a generation', () => {
     const body = generationBody(new Response('', { status: 500, headers: { 'content-type': 'text/plain' } }), failed);
     body.push(bytes('upstream timed out'));
     expect(failed.attrs['langfuse.observation.completion_start_time']).toBeUndefined();
+    // Nor is a text whose length was known before it was sent: a prompt template fetched in the
+    // generation before the model call. Its JSON lines still give usage.
+    const template = createTracer().createTrace('chat').startGeneration('answer');
+    const file = generationBody(new Response('', { headers: { 'content-type': 'text/plain', 'content-length': '64' } }), template);
+    file.push(bytes('You are a helpful assistant. Answer in {{language}}.\n'));
+    file.end();
+    expect(template.attrs['langfuse.observation.completion_start_time']).toBeUndefined();
+    const buffered = createTracer().createTrace('chat').startGeneration('answer');
+    const whole = generationBody(new Response('', { headers: { 'content-type': 'application/x-ndjson', 'content-length': '120' } }), buffered);
+    whole.push(bytes(ollama[2]!));
+    whole.end();
+    expect(buffered.attrs['langfuse.observation.completion_start_time']).toBeUndefined();
+    expect(buffered.attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 26, output: 298 }));
     const json = setup('application/json');
     json.body.push(bytes('{"choices":[{"message":{"content":"Hi"}}]'));
     json.body.push(bytes(',"usage":{"prompt_tokens":3,"completion_tokens":1}}'));
