@@ -64,6 +64,9 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
  * `debug` is: as information, since a site may also choose to serve no worker. So is leaving the
  * site's worker in place.
  */
+/** What was said on the console already: a second init() (React StrictMode's) says it once. */
+const saidOnce = new Set<string>();
+
 const register = async (container: ServiceWorkerContainer, url: string, opts: WorkerClientOptions): Promise<ServiceWorkerRegistration> => {
   const scope = opts.workerScope;
   let said: string | undefined;
@@ -83,7 +86,10 @@ const register = async (container: ServiceWorkerContainer, url: string, opts: Wo
     throw error;
   } finally {
     try {
-      if (said) console.info(said);
+      if (said && !saidOnce.has(said)) {
+        saidOnce.add(said);
+        console.info(said);
+      }
     } catch {
       // A console replaced by the host.
     }

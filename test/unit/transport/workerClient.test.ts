@@ -176,6 +176,10 @@ describe("connectWorker and the site's own worker", () => {
     await connectWorker({ workerUrl: '/edgetrace-sw.js', siteWorker: true, readyTimeoutMs: 5000, config }).ready;
     expect(asked).toEqual({ getRegistration: ['https://app.test/'], register: [] });
     expect(String(vi.mocked(console.info).mock.calls[0])).toContain("already has the site's own service worker (https://app.test/sw.js)");
+    // A second init() (React StrictMode runs effects twice) says it no second time.
+    await connectWorker({ workerUrl: '/edgetrace-sw.js', siteWorker: true, readyTimeoutMs: 5000, config }).ready;
+    expect(asked.getRegistration).toHaveLength(2);
+    expect(console.info).toHaveBeenCalledTimes(1);
   });
 
   it('updates its own worker under another name, and registers a URL the app chose as it says', async () => {
