@@ -97,6 +97,19 @@ const mountTemplate = (base: string, params: unknown): string => {
 };
 
 /**
+ * A route's path as Express keeps it, as text: a template as is, a RegExp route as its source
+ * (`/\/files\/.*\/`), and a route of several paths as them all, joined by commas (which of them
+ * matched is not kept). Undefined for anything else.
+ */
+const routeText = (path: unknown): string | undefined => {
+  if (typeof path === 'string') return path;
+  if (path instanceof RegExp) return String(path);
+  if (!Array.isArray(path) || path.length === 0) return undefined;
+  const parts = path.map(routeText);
+  return parts.every((p) => p !== undefined) ? parts.join(',') : undefined;
+};
+
+/**
  * `req.route` as Express's router sets it, before the route's handlers run: the route, with the
  * routers' mount path (`req.baseUrl`) as it is then, names the request from there on. (When the
  * response ends, an error or a 404 has taken the request back out of the mounted routers, and
@@ -116,9 +129,9 @@ const routeProperty: PropertyDescriptor = {
       // Express sets it twice: in the router, while `req.params` are the mount's, then again
       // in the route with the route's own.
       if (value === before) return;
-      const path = value?.path;
+      const path = routeText(value?.path);
       const trace = requests.get(this);
-      if (typeof path !== 'string' || !trace) return;
+      if (path === undefined || !trace) return;
       const base = typeof this.baseUrl === 'string' && this.baseUrl ? mountTemplate(this.baseUrl, this.params) : '';
       routeTrace(trace, base ? (path === '/' ? base : base + path) : path);
     } catch (error) {

@@ -193,6 +193,25 @@ describe('withNodeTracing', () => {
     expect(missing!.attrs['http.route']).toBeUndefined();
   });
 
+  it('names a RegExp route by its source and a route of several paths by them all', async () => {
+    const { exporter, spans } = recorder();
+    const app = express();
+    app.get(/^\/files\/.+$/, (req, res) => void res.send('x'));
+    app.get(['/about', '/team'], (req, res) => void res.send('x'));
+    const docs = express.Router();
+    docs.get(/^\/v\d+$/, (req, res) => void res.send('x'));
+    app.use('/docs', docs);
+    const traced = withNodeTracing(app, { exporter });
+    const base = await listen(traced);
+    for (const path of ['/files/a/b.txt', '/team', '/docs/v2']) await (await fetch(base + path)).text();
+    await traced.drain();
+    expect(spans().map((s) => [s.name, s.attrs['http.route']])).toEqual([
+      ['GET /^\\/files\\/.+$/', '/^\\/files\\/.+$/'],
+      ['GET /about,/team', '/about,/team'],
+      ['GET /docs/^\\/v\\d+$/', '/docs/^\\/v\\d+$/'],
+    ]);
+  });
+
   it('names a route under routers mounted at paths with parameters by the template, not the values', async () => {
     const { exporter, spans } = recorder();
     const app = express();
