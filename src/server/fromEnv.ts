@@ -1,5 +1,6 @@
 import type { Attributes, Exporter } from '../protocol';
-import { fail } from '../config';
+import { checkOptions, fail } from '../config';
+import type { AllKeys } from '../lib/checkKeys';
 import { createOtlpExporter, type Compression } from '../export/http';
 import { createLangfuseExporter, LANGFUSE_CLOUD_URL } from '../export/langfuse';
 import { createConsoleExporter } from '../export/console';
@@ -38,6 +39,9 @@ export interface FromEnvOptions {
 }
 
 const CALL = 'fromEnv()';
+
+const OPTION_LIST = ['fetch', 'timeoutMs'] as const;
+const OPTION_KEYS: AllKeys<FromEnvOptions, typeof OPTION_LIST> = OPTION_LIST;
 
 /** `Deno.env`: its variables are read through `toObject()` or `get()`, not as properties. */
 export interface DenoEnv {
@@ -235,6 +239,8 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
 // has no index signature, and an interface is not assignable to one.
 export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExporter => {
   if (typeof given !== 'object' || given === null) fail(CALL, 'env', 'an object of environment variables', given);
+  // A misspelt timeout would leave the default in place: refused, as the exporters refuse it.
+  checkOptions(CALL, opts, OPTION_KEYS);
   const env = variablesOf(given);
   const attrs = str(env, 'OTEL_RESOURCE_ATTRIBUTES');
   let resource: Attributes | undefined;

@@ -13,7 +13,7 @@ import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from 
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
 import { aroundSafely, runInScope } from './scope';
 import type { WaitUntil } from './waitUntil';
-import { endAndFlush, endTrace, flush, linkHeaders, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { endAndFlush, endTrace, flush, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -270,7 +270,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   // Only a tracer made here batches: a tracer or processors of the app's may hold records until
   // they are flushed (createServerTracer's, requestProcessor), so they are flushed per request.
   const batching = options.tracer === undefined && !options.processors?.length;
-  const s: NodeSetup = setupTracing(options, undefined, CALL, !batching);
+  const s: NodeSetup = setupTracing(options, undefined, CALL, !batching, NODE_WRAPPER_KEYS);
   if (batching) flushAtExit(s.tracer);
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };

@@ -101,6 +101,8 @@ const WRAPPER_LIST = ['tracer', 'traceFetch', 'propagateTo', 'responseHeaders', 
 /** What the server wrappers take beside the tracer's options (`withNodeTracing` the same, with Node's request). */
 const WRAPPER_KEYS: AllKeys<Omit<WithTracingOptions, (typeof TRACER_KEYS)[number]>, typeof WRAPPER_LIST> = WRAPPER_LIST;
 const ALL_WRAPPER_KEYS: readonly string[] = [...TRACER_KEYS, ...WRAPPER_KEYS];
+/** `withNodeTracing`'s: the same but `waitUntil` (a Node process outlives its responses). */
+export const NODE_WRAPPER_KEYS: readonly string[] = ALL_WRAPPER_KEYS.filter((k) => k !== 'waitUntil');
 
 const toPropagate = (p: WithTracingOptions['propagateTo'], call: string): RequestScope['propagate'] => {
   if (p === undefined || p === true) return () => true;
@@ -136,7 +138,7 @@ const toHeaders = (h: WithTracingOptions['responseHeaders'], call: string): read
 };
 
 /** The options that are functions or flags: a wrong type would otherwise turn tracing off at the first request, silently. */
-const checkHooks = (opts: HookOptions, call: string): void => {
+const checkHooks = (opts: HookOptions, call: string, keys: readonly string[]): void => {
   for (const name of ['spanName', 'route', 'onRequest', 'waitUntil'] as const) {
     const v = opts[name];
     if (v !== undefined && typeof v !== 'function') fail(call, name, name === 'route' ? 'a function of the request that returns the route template' : 'a function', v);
@@ -153,12 +155,12 @@ const checkHooks = (opts: HookOptions, call: string): void => {
   if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.startSpan !== 'function' || typeof t.addProcessor !== 'function' || typeof t.flush !== 'function')) {
     fail(call, 'tracer', 'a tracer from createServerTracer() or createTracer()', t);
   }
-  checkKeys(call, opts, ALL_WRAPPER_KEYS);
+  checkKeys(call, opts, keys);
 };
 
 /** The request options checked (a mistake throws naming it and `call`), as each request uses them. */
-const checkRequestOptions = (opts: HookOptions, call: string): Pick<Setup, 'propagate' | 'headers'> => {
-  checkHooks(opts, call);
+const checkRequestOptions = (opts: HookOptions, call: string, keys: readonly string[]): Pick<Setup, 'propagate' | 'headers'> => {
+  checkHooks(opts, call, keys);
   return { propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call) };
 };
 
@@ -198,8 +200,8 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
  * `fromEnv()` over the process environment and `env`. The tracer made here exports per request
  * (`requestProcessor`), or in batches with `perRequest` false.
  */
-export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true): Setup<O> => {
-  const { propagate, headers } = checkRequestOptions(opts, call);
+export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true, keys = ALL_WRAPPER_KEYS): Setup<O> => {
+  const { propagate, headers } = checkRequestOptions(opts, call, keys);
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
@@ -366,7 +368,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   if (typeof options === 'object') {
     if (options.tracer || options.exporter || options.processors?.length) single = setupTracing(options, undefined);
     else {
-      checkRequestOptions(options, CALL);
+      checkRequestOptions(options, CALL, ALL_WRAPPER_KEYS);
       resolveConfig(options, CALL);
     }
   }

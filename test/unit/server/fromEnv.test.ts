@@ -121,6 +121,13 @@ describe('fromEnv', () => {
     }
   });
 
+  it('refuses an option it does not have, naming the likely one', () => {
+    const env = { TRACING_MODE: 'none' };
+    expect(() => fromEnv(env, { timeout: 30_000 } as never)).toThrow('[edgetrace] fromEnv(): "timeout" is not an option (did you mean "timeoutMs"?).');
+    expect(() => fromEnv(env, null as never)).toThrow(/fromEnv\(\): "options" must be an object/);
+    expect(() => fromEnv(env, { fetch: globalThis.fetch, timeoutMs: 5000 })).not.toThrow();
+  });
+
   it('names the missing variable', () => {
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_SECRET_KEY: 'sk' })).toThrow(/LANGFUSE_PUBLIC_KEY/);
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk' })).toThrow(

@@ -641,6 +641,8 @@ describe('withNodeTracing', () => {
     expect(() => withNodeTracing((() => undefined) as never, { exporer: exporter } as never)).toThrow(/withNodeTracing\(\): "exporer" is not an option \(did you mean "exporter"\?\)/);
     expect(() => withTracing((() => new Response()) as never, { exporter, sampleRatio: 0.5 } as never)).toThrow(/withTracing\(\): "sampleRatio" is not an option \(did you mean "sampleRate"\?\)/);
     expect(() => withTracing((() => new Response()) as never, { colour: 'red' } as never)).toThrow(/withTracing\(\): "colour" is not an option\.$/);
+    // waitUntil is withTracing's: a Node process outlives its responses, and would ignore it.
+    expect(() => withNodeTracing((() => undefined) as never, { exporter, waitUntil: () => undefined } as never)).toThrow(/withNodeTracing\(\): "waitUntil" is not an option/);
     // createServerTracer() takes the tracer's options, not the wrappers'.
     expect(() => createServerTracer({ exporter, traceFetch: false } as never)).toThrow(/createServerTracer\(\): "traceFetch" is not an option/);
     // Every option named in the types is taken.
