@@ -15,12 +15,15 @@ export * from './otlp';
  * missing option (other options without `data-endpoint`) turns tracing off with one console
  * warning; the page's own scripts keep running.
  */
+/** The tag's options besides `data-endpoint`. */
+const OPTION_ATTRS = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token', 'worker-url'].map((k) => `data-${k}`);
+
 const initFromScriptTag = (): void => {
   try {
     // Only defined while a classic script runs for the first time, so it is read right here.
     const script = typeof document === 'object' ? document.currentScript : null;
     // A module script has no currentScript, so it cannot find the tag its options are on.
-    if (!script && typeof document === 'object' && document.querySelector('script[type="module"][data-endpoint]')) {
+    if (!script && typeof document === 'object' && document.querySelector(['data-endpoint', ...OPTION_ATTRS].map((a) => `script[type="module"][${a}]`).join())) {
       throw new TypeError('they cannot be read from a <script type="module">; use a classic <script>');
     }
     const data = (script as HTMLScriptElement | null)?.dataset;
@@ -28,7 +31,7 @@ const initFromScriptTag = (): void => {
     if (!data.endpoint) {
       // No options at all: the page calls edgetrace.init() itself. Options without an endpoint
       // were meant to trace, and would send nothing.
-      const given = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token', 'worker-url'].map((k) => `data-${k}`).filter((k) => script!.hasAttribute(k));
+      const given = OPTION_ATTRS.filter((k) => script!.hasAttribute(k));
       if (given.length) throw new TypeError(`data-endpoint is missing (the tag sets ${given.join(', ')})`);
       return;
     }

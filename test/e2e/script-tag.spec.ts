@@ -220,6 +220,19 @@ test('loaded as a module script, the tag defines window.edgetrace and says its d
   expect(seen.pageErrors).toEqual([]);
 });
 
+test('a module script tag with options but no data-endpoint says so too', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage(
+    '/module-tag-no-endpoint.html',
+    `<script type="module" src="/edgetrace.iife.js" data-service-name="shop" data-ingest-token="pub-1"></script>
+<script type="module">window.__api = typeof window.edgetrace?.init;</script>`,
+  );
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { __api?: string }).__api !== undefined);
+  expect(seen.warnings.filter((w) => w.startsWith('[edgetrace]'))).toEqual([expect.stringContaining('they cannot be read from a <script type="module">')]);
+  expect(seen.pageErrors).toEqual([]);
+});
+
 test('an invalid data-sample-rate warns and leaves the page running', async ({ page }) => {
   const seen = watch(page);
   const url = servePage(
