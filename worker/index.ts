@@ -20,7 +20,7 @@ export type {
 
 export type { TraceWorkerOptions } from './startTraceWorker';
 
-const WORKER_LIST = ['endpoint', 'headers', 'delivery', 'at', 'takeControl', 'debug'] as const;
+const WORKER_LIST = ['endpoint', 'headers', 'delivery', 'takeControl', 'debug'] as const;
 const WORKER_KEYS: AllKeys<TraceWorkerOptions, typeof WORKER_LIST> = WORKER_LIST;
 
 /**

@@ -4,7 +4,8 @@ import { startDelivery } from './startDelivery';
 import { answerCalls } from './answerCalls';
 
 /** Options for `installTraceWorker()`: where to send and how, all optional. */
-export interface TraceWorkerOptions extends DeliveryConfig {
+/** The worker's own target (`at`, when a page's configuration was made, is the pages' to send). */
+export interface TraceWorkerOptions extends Omit<DeliveryConfig, 'at'> {
   /**
    * Activate a new version at once and take control of open pages (`skipWaiting()` and
    * `clients.claim()`). Default false: an app's own worker decides that itself.
