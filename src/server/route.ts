@@ -29,9 +29,10 @@ export const routeTrace = (trace: Trace, route: unknown): void => {
  * Tells the request being handled its route template (`/books/:id`), once the app's router
  * knows it: for `http.route`, and the span name `GET /books/:id` unless `spanName` or the app
  * named it. For routers `withTracing` and `withNodeTracing` cannot see into (Hono, Koa,
- * Fastify); Express's route is found without it. Does nothing outside a traced request.
+ * Fastify); Express's route is found without it. Does nothing outside a traced request, or
+ * without a route (Fastify's `routeOptions.url` on a 404).
  */
-export const setRoute = (route: string): void => {
+export const setRoute = (route: string | undefined): void => {
   try {
     const root = currentScope()?.root;
     if (root) routeTrace(root, route);

@@ -8,7 +8,7 @@ import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
 import { otelTracer, otelTracerProvider } from 'edgetrace/otel';
 import { createServer } from 'node:http';
-import { fromEnv, requestSpan, requestTrace, toNodeListener, withNodeTracing, withTracing } from 'edgetrace/server';
+import { fromEnv, requestSpan, requestTrace, setRoute, toNodeListener, withNodeTracing, withTracing } from 'edgetrace/server';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // @ts-expect-error serviceName is a string
@@ -38,6 +38,8 @@ const handler = withTracing(
     requestTrace()?.update({ name: 'chat', input: { q: request.url }, output: 'ok' });
     // @ts-expect-error update() is the trace's: requestSpan() may be any span of the request
     requestSpan()?.update({ name: 'chat' });
+    // README section 4: Fastify's routeOptions.url, undefined on a 404.
+    setRoute(new URL(request.url).pathname === '/' ? '/' : (undefined as string | undefined));
     return new Response(request.url);
   },
   { serviceName: 'api', exporter: fromEnv(process.env) },
