@@ -113,6 +113,12 @@ describe('edgetrace CLI', () => {
     const c = io(['collect', '--port', '0', '--db', ':memory:', '--open-read', '--host', '0.0.0.0']);
     running.push((await runCli(c.io))!);
     expect(c.err.join('\n')).toMatch(/--open-read answers this machine only.*0\.0\.0\.0.*--read-token/);
+    // The flag wins over a token in the environment, and says so.
+    const d = io(['collect', '--port', '0', '--db', ':memory:', '--open-read'], { EDGETRACE_READ_TOKEN: 'read-1234567' });
+    const flagged = (await runCli(d.io))!;
+    running.push(flagged);
+    expect((await fetch(`${flagged.url}/api/stats`)).status).toBe(200);
+    expect(d.err).toEqual(['edgetrace collect: --open-read leaves EDGETRACE_READ_TOKEN unused: the query API takes no token']);
   });
 
   it('collect --forward reads credentials from the environment and names what is missing', async () => {
