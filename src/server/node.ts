@@ -55,7 +55,7 @@ type Handler<Env> = (request: Request, env: Env, ctx: NodeContext) => Response |
  * reads only in part before answering, is drained and dropped. Either way the connection stays
  * usable for the next request.
  */
-const bodyStream = (req: IncomingMessage, res: ServerResponse): ReadableStream<Uint8Array> => {
+const bodyStream = (req: IncomingMessage, res: ServerResponse, abort: AbortController): ReadableStream<Uint8Array> => {
   const queue: Uint8Array[] = [];
   let ended = false;
   let failed: unknown;
@@ -71,7 +71,13 @@ const bodyStream = (req: IncomingMessage, res: ServerResponse): ReadableStream<U
     wake?.();
   };
   const onError = (error: unknown): void => {
-    failed = error;
+    // Node's "aborted" (ECONNRESET): the client went away mid-upload. A read then fails with the
+    // request signal's AbortError, as the work that follows request.signal does: the client's
+    // leaving, not an error of the app's.
+    if ((error as { code?: unknown } | null)?.code === 'ECONNRESET') {
+      abort.abort();
+      failed = abort.signal.reason;
+    } else failed = error;
     wake?.();
   };
   const detach = (): void => {
@@ -168,7 +174,7 @@ export const pendingWork = (report: (error: unknown) => void): { waitUntil(promi
 };
 
 /** Turns Node's request into a fetch `Request`; the body is streamed, not buffered. */
-const toRequest = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Request => {
+const toRequest = (req: IncomingMessage, res: ServerResponse, abort: AbortController): Request => {
   const url = requestUrl(req);
   const headers = new Headers();
   const raw = req.rawHeaders;
@@ -181,9 +187,9 @@ const toRequest = (req: IncomingMessage, res: ServerResponse, signal: AbortSigna
     }
   }
   const method = req.method ?? 'GET';
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: abort.signal };
   if (method !== 'GET' && method !== 'HEAD') {
-    init.body = bodyStream(req, res);
+    init.body = bodyStream(req, res, abort);
     init.duplex = 'half';
   }
   return new Request(url, init);
@@ -285,7 +291,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     const run = async (): Promise<void> => {
       let request: Request;
       try {
-        request = toRequest(req, res, abort.signal);
+        request = toRequest(req, res, abort);
       } catch (error) {
         // A request fetch cannot represent (CONNECT, TRACE, a method name it refuses): the
         // client's mistake, not the handler's.

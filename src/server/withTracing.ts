@@ -6,6 +6,7 @@ import { kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
+import { isAbortError } from '../lib/isAbortError';
 import { within } from '../lib/within';
 import { unref } from '../lib/unref';
 import { guard } from '../lib/guard';
@@ -437,14 +438,33 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
         ),
       );
     } catch (error) {
-      trace.recordError(error);
-      trace.setAttribute('error.type', errorType(error));
+      // The client went away, and the handler's work that followed request.signal stopped with
+      // it (a proxied model call, a "stop generating" that closed the tab): cancelled, as a
+      // response stream the client leaves is, not a failure of the server's.
+      if (leftBy(request, error)) trace.setAttribute(RESPONSE_CANCELLED, true);
+      else {
+        trace.recordError(error);
+        trace.setAttribute('error.type', errorType(error));
+      }
       await endAndFlush(tracer, trace, waitUntil);
       throw error;
     }
     return respond(s, trace, request, response, waitUntil);
   };
   return traced as unknown as TracedHandler<H>;
+};
+
+/** On a SERVER span: the client went away before the response was complete. */
+const RESPONSE_CANCELLED = 'edgetrace.response.cancelled';
+
+/** Whether `error` is the client leaving: the request's signal aborted, and the error is that abort. */
+const leftBy = (request: Request, error: unknown): boolean => {
+  try {
+    const signal = request.signal as AbortSignal | undefined;
+    return signal?.aborted === true && (signal.reason === error || isAbortError(error));
+  } catch {
+    return false;
+  }
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {
@@ -526,7 +546,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
       trace.recordError(end.error);
       trace.setAttribute('error.type', errorType(end.error));
     }
-    if (end.cancelled) trace.setAttribute('edgetrace.response.cancelled', true);
+    if (end.cancelled) trace.setAttribute(RESPONSE_CANCELLED, true);
     if (end.unread) trace.setAttribute('edgetrace.response.unread', true);
     endTrace(tracer, trace, waitUntil);
     ended();

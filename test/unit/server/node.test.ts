@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { connect, type AddressInfo } from 'node:net';
 import { toNodeListener, type NodeContext, type NodeListenerOptions } from '../../../src/server/node';
 import { withTracing } from '../../../src/server/withTracing';
+import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 
 let server: Server | undefined;
 
@@ -190,6 +191,38 @@ describe('toNodeListener', () => {
     } finally {
       consoleError.mockRestore();
     }
+  });
+
+  it('fails the body read of a client that left mid-upload with the request abort, printed nowhere, and the traced request is cancelled', async () => {
+    const onError = vi.fn();
+    const spans: SpanRecord[] = [];
+    let readFailed!: (error: unknown) => void;
+    const failure = new Promise<unknown>((r) => (readFailed = r));
+    const exporter: Exporter = { export: async (records: readonly TelemetryRecord[]) => (spans.push(...records.filter((r): r is SpanRecord => r.rec === 'span')), { ok: true }) };
+    const handler = withTracing(
+      async (request: Request) => {
+        try {
+          return new Response(await request.text());
+        } catch (error) {
+          readFailed(error);
+          throw error;
+        }
+      },
+      { exporter },
+    );
+    const { base, listener } = await serve(handler, { onError });
+    const url = new URL(base);
+    const req = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: '/upload', headers: { 'content-length': '1000' } });
+    req.on('error', () => undefined);
+    req.write('x'.repeat(10));
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    expect(await failure).toMatchObject({ name: 'AbortError' });
+    await listener.drain();
+    await vi.waitFor(() => expect(spans).toHaveLength(1));
+    expect(onError).not.toHaveBeenCalled();
+    expect(spans[0]!.attrs['edgetrace.response.cancelled']).toBe(true);
+    expect(spans[0]!.status.code).not.toBe('error');
   });
 
   it('still prints an error the handler throws after its client went away', async () => {

@@ -680,6 +680,50 @@ describe('withTracing', () => {
     expect(span!.attrs['http.response.body.size']).toBe(13);
   });
 
+  it('marks a request whose handler stopped with the client abort as cancelled, and a bug after it as failed', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async (request: Request) => {
+        // A proxied model call that follows the request's signal, as the runtimes stop it when the client leaves.
+        await new Promise((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason)));
+        return new Response('never');
+      },
+      { exporter: rec.exporter },
+    );
+    const client = new AbortController();
+    const { ctx, settle } = workerCtx();
+    const pending = handler(new Request('http://x/', { signal: client.signal }), {}, ctx);
+    client.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    // Bun and Deno abort it with errors of their own: the signal's reason, whatever its name.
+    const closed = new Error('The connection was closed.');
+    const other = new AbortController();
+    const second = handler(new Request('http://x/', { signal: other.signal }), {}, ctx);
+    other.abort(closed);
+    await expect(second).rejects.toBe(closed);
+    const buggy = withTracing(
+      async (request: Request) => {
+        await new Promise((resolve) => request.signal.addEventListener('abort', resolve));
+        throw new TypeError('a bug after the client left');
+      },
+      { exporter: rec.exporter },
+    );
+    const third = new AbortController();
+    const failing = buggy(new Request('http://x/bug', { signal: third.signal }), {}, ctx);
+    third.abort();
+    await expect(failing).rejects.toThrow('a bug after the client left');
+    await settle();
+    const [left, gone, bug] = rec.spans();
+    for (const span of [left!, gone!]) {
+      expect(span.attrs['edgetrace.response.cancelled']).toBe(true);
+      expect(span.status.code).not.toBe('error');
+      expect(span.attrs['error.type']).toBeUndefined();
+      expect(span.events).toEqual([]);
+    }
+    expect(bug!.status).toMatchObject({ code: 'error', message: 'a bug after the client left' });
+    expect(bug!.attrs['error.type']).toBe('TypeError');
+  });
+
   it('lets the body source hear of a disconnect before the span ends, as a cancel would', async () => {
     const log: string[] = [];
     const source = new ReadableStream<Uint8Array>({
