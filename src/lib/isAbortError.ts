@@ -1,11 +1,17 @@
 // Reasons an app passed to \`controller.abort(reason)\` that ended a request the SDK watched: the
-// same value then rejects the app's own code, whose span says cancelled too. (Only objects can be
-// held weakly; a text reason marks the request's span alone.)
+// same value then rejects the app's own code, whose span says cancelled too. Objects are held
+// weakly; a text reason ("stopped by user") is kept among the last few, which is as long as a
+// stop's rejection takes to reach the app's span.
 const reasons = new WeakSet<object>();
+const texts: unknown[] = [];
+const MAX_TEXTS = 8;
 
 /** Remembers `reason` as an abort: an app's "stop generating" that carried a reason of its own. */
 export const noteAbortReason = (reason: unknown): void => {
   if (typeof reason === 'object' && reason !== null) reasons.add(reason);
+  else if (reason !== undefined && !texts.includes(reason)) {
+    if (texts.push(reason) > MAX_TEXTS) texts.shift();
+  }
 };
 
 /**
@@ -15,7 +21,8 @@ export const noteAbortReason = (reason: unknown): void => {
  */
 export const isAbortError = (error: unknown): boolean => {
   try {
-    return (error as { name?: unknown } | null)?.name === 'AbortError' || reasons.has(error as object);
+    if (typeof error !== 'object' || error === null) return error !== undefined && texts.includes(error);
+    return (error as { name?: unknown }).name === 'AbortError' || reasons.has(error);
   } catch {
     return false;
   }

@@ -351,9 +351,12 @@ test('a stop that aborts with a reason of its own is a cancel too, on the reques
     expect(http.status).not.toBe(2);
     expect(http.events.filter((e) => e.name === 'exception')).toEqual([]);
   }
-  // An Error reason also reaches the generation the app's code rejected; a text one cannot be told apart.
-  const gen = s.spans().find((x) => x.name === 'mid-body')!;
-  expect(gen.attrs).toMatchObject({ 'edgetrace.cancelled': true, 'langfuse.observation.status_message': 'cancelled' });
+  // The reason, an Error or a text, also reaches the generation the app's code rejected.
+  for (const name of ['mid-body', 'before-headers']) {
+    const gen = s.spans().find((x) => x.name === name)!;
+    expect(gen.attrs).toMatchObject({ 'edgetrace.cancelled': true, 'langfuse.observation.status_message': 'cancelled' });
+    expect(gen.status).not.toBe(2);
+  }
   expect(await pageErrors(page)).toEqual([]);
 });
 
