@@ -190,6 +190,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           }
           bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
           body.push(chunk);
+          // The model stream's last event: a reader that returns there (without cancel) read it all.
+          return body.done;
         },
         end(ended: BodyOutcome, detail) {
           // A cancel after the model stream's last event (an app that breaks out of its loop

@@ -44,8 +44,12 @@ export interface BodyEnd {
 
 /** Callbacks of {@link watchBody}. Throwing in them is caught and counted; the body goes on. */
 export interface BodyWatcher {
-  /** A chunk was handed to the app through `response.body`. */
-  chunk(chunk: unknown): void;
+  /**
+   * A chunk was handed to the app through `response.body`. Returning true ends the watch there
+   * as `complete`: the chunk held the last of what is followed (a model stream's last event),
+   * and an app that stops reading there, without reading the stream's close, read it all.
+   */
+  chunk(chunk: unknown): boolean | void;
   /** The read ended. Called at most once. */
   end(outcome: BodyOutcome, detail: BodyEnd): void;
 }
@@ -307,7 +311,7 @@ const streamOf = (b: Branch, n: Native): ReadableStream<unknown> => {
             return;
           }
           const chunk: unknown = result.value;
-          if (counts && !w.done) callSafely(() => w.watcher.chunk(chunk));
+          if (counts && !w.done) callSafely(() => void (w.watcher.chunk(chunk) === true && finish(w, 'complete', { isStream: true })));
           // A byte stream refuses empty chunks; the app would not have seen one from the original either.
           if (!isBytes || (chunk as ArrayBufferView).byteLength > 0) controller.enqueue(chunk);
         },

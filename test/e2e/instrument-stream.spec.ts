@@ -376,12 +376,25 @@ test('an app that stops reading at [DONE] completed the stream; one that stops b
     };
     await read('/sse-slow?n=6&at_done=1', 'data: [DONE]');
     await read('/sse-slow?n=20&early=1', 'data: {"choices":[{"delta":{"content":"t2 ');
+    // The reader loop hand-written chat UIs use: return at [DONE], neither cancel nor read the close.
+    const res = await fetch('/sse-slow?n=6&no_cancel=1');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (text.includes('data: [DONE]')) break;
+    }
   });
   await flush(page);
   await expect.poll(() => httpSpan('&early=')).toBeDefined();
   expect(httpSpan('&at_done=')!.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'complete' });
   expect(httpSpan('&at_done=')!.attrs['edgetrace.cancelled']).toBeUndefined();
   expect(httpSpan('&early=')!.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'cancelled', 'edgetrace.cancelled': true });
+  // Ended there and then, complete: not abandoned ten seconds later, nor stretched to a reload.
+  expect(httpSpan('&no_cancel=')?.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'complete', 'edgetrace.sse.events': 9 });
 });
 
 test('an abort while the body is read rejects as without the SDK, and the span says cancelled', async ({ page }) => {
