@@ -13,6 +13,7 @@ import { instrumentNavigation } from './navigation';
 import type { ResolvedInstrument } from './options';
 import { getUser, instrumentSession, touchSession } from './session';
 import { instrumentXhr } from './xhr';
+import { endUnread } from './stream';
 
 /** Undoes what a setup or instrumentation did. */
 export type Stop = () => void;
@@ -129,6 +130,8 @@ export const setupInstrumentation = (
     // The page is going away: end what is pending so it is handed over in time.
     const onHide = (): void => {
       try {
+        // Before the interactions end, so an unread response ends at its headers, not now.
+        endUnread();
         page.endAll();
         tracer.flush().catch(reportInternal);
       } catch (error) {

@@ -446,6 +446,14 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
   return true;
 };
 
+/**
+ * Ends, as `unread`, the watches of bodies nobody has started reading: at pagehide, their spans
+ * end where their headers came, as they would have a little later, not at the page's last moment.
+ */
+export const endUnread = (): void => {
+  for (const w of idle) if (!w.leader) finish(w, 'unread', { isStream: false });
+};
+
 // --- Server-Sent Events below ---
 
 /** Longest event data kept from an event's start; the rest of a longer event is not kept whole. */

@@ -286,6 +286,24 @@ test('a response without a body (204, HEAD) ends its span with the headers, not 
   }
 });
 
+test('a response nobody read when the page goes away ends at its headers, not at the last moment', async ({ page }) => {
+  await page.goto(s.page('/unread-at-hide.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    await fetch('/api/prep');
+    await new Promise((r) => setTimeout(r, 400));
+    // A reload or tab close within a second of it, before the unread check.
+    dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+  });
+  await flush(page);
+  const spanOf = () => s.spans().find((x) => x.kind === 3 && String(x.attrs['url.full']).endsWith('/api/prep'));
+  await expect.poll(spanOf).toBeDefined();
+  const span = spanOf()!;
+  expect(span.attrs['edgetrace.http.body_outcome']).toBe('unread');
+  expect(span.attrs['edgetrace.unfinished']).toBeUndefined();
+  expect(span.endMs - span.startMs).toBeLessThan(300);
+});
+
 test('a fetch the page made read-only goes untraced, and the rest of the instrumentation still runs', async ({ page }) => {
   const head = `<script>Object.defineProperty(window, 'fetch', { value: window.fetch, writable: false, configurable: true });</script>`;
   await page.goto(s.page('/locked-fetch.html', testPage({ head, init: '{}' })));
