@@ -19,6 +19,7 @@ import { parseTracestate } from '../propagation/tracestate';
 import { newId, newSpanId } from '../lib/ids';
 import { safeJson } from '../lib/safeJson';
 import { cutAt, textScoreValue } from '../lib/cutAt';
+import { cutJson } from '../lib/cutJson';
 import { isTime } from '../lib/now';
 import { wellFormed } from '../lib/wellFormed';
 import { isPrimitiveList } from '../lib/isPrimitiveList';
@@ -443,14 +444,14 @@ export class Span implements SpanRecord {
   // --- attributes ---
 
   /** @internal Sets one attribute after limits, truncation and redaction; no-op once ended. */
-  put(key: string, value: unknown): void {
-    if (this.endMs === 0 && this.flags & FLAG_SAMPLED) this.write(key, value);
+  put(key: string, value: unknown, json?: boolean): void {
+    if (this.endMs === 0 && this.flags & FLAG_SAMPLED) this.write(key, value, json);
   }
 
-  /** @internal `put()` without the ended check, for the attributes `end()` adds. */
-  write(key: string, value: unknown): void {
+  /** @internal `put()` without the ended check, for the attributes `end()` adds; `json`: a string that is JSON text. */
+  write(key: string, value: unknown, json?: boolean): void {
     // Strings, numbers and booleans, nearly every attribute, skip clean()'s general case.
-    const clean = typeof value === 'string' ? this.cleanString(value, key) : typeof value === 'number' || typeof value === 'boolean' ? value : this.clean(key, value);
+    const clean = typeof value === 'string' ? this.cleanString(value, key, json) : typeof value === 'number' || typeof value === 'boolean' ? value : this.clean(key, value);
     if (clean !== undefined) this.store(key, clean);
   }
 
@@ -491,8 +492,11 @@ export class Span implements SpanRecord {
     return (this[kX] ??= { droppedAttrs: 0, droppedEvents: 0, droppedLinks: 0, truncated: 0 });
   }
 
-  /** @internal Redacts and then shortens a string per the tracer's limits. */
-  cleanString(value: string, key?: string): string {
+  /**
+   * @internal Redacts and then shortens a string per the tracer's limits; `json` text (an object
+   * stored as JSON) is shortened to valid JSON.
+   */
+  cleanString(value: string, key?: string, json?: boolean): string {
     const core = this[kT].core;
     const cfg = core.cfg;
     let s = value;
@@ -515,7 +519,7 @@ export class Span implements SpanRecord {
       }
     }
     if (s.length > cfg.maxStringLength) {
-      s = cutAt(s, cfg.maxStringLength);
+      s = (json ? cutJson : cutAt)(s, cfg.maxStringLength);
       cut = true;
     }
     if (cut) this.ex().truncated++;
@@ -537,7 +541,7 @@ export class Span implements SpanRecord {
       return typeof value[0] === 'string' ? (value as string[]).map((v) => this.cleanString(v, key)) : (value.slice() as number[] | boolean[]);
     }
     // Objects, BigInt, functions, Errors, DOM nodes: stored as JSON text, never thrown on.
-    return this.cleanString(safeJson(value), key);
+    return this.cleanString(safeJson(value), key, true);
   }
 
   /** Sets an attribute. Non-primitive values are stored as JSON text. */
@@ -605,8 +609,10 @@ export class Span implements SpanRecord {
       }
       if (v === undefined) return;
       const text = safeJson(v);
-      if (traceKey) this.put(traceKey, text);
-      this.put(key, text);
+      // An object's JSON is cut to valid JSON, so it still reads as messages.
+      const json = typeof v === 'object' && v !== null;
+      if (traceKey) this.put(traceKey, text, json);
+      this.put(key, text, json);
     } catch (error) {
       reportInternal(error);
     }

@@ -630,6 +630,24 @@ describe('limits', () => {
     expect(byName('s').attrs[A.TRUNCATED]).toBe(2);
   });
 
+  it('cuts an object stored as JSON to valid JSON, so Langfuse still shows chat messages', () => {
+    const { tracer, byName } = testTracer({ limits: { maxStringLength: 100 } });
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'q'.repeat(200) },
+    ];
+    const span = tracer.createTrace('t').startGeneration('g');
+    span.setInput(messages).setAttribute('meta', { list: [1, 2, 3], text: 'w'.repeat(100) });
+    span.end();
+    const input = byName('g').attrs[A.OBSERVATION_INPUT] as string;
+    expect(input.length).toBeLessThanOrEqual(100);
+    const parsed = JSON.parse(input) as typeof messages;
+    expect(parsed[0]).toEqual(messages[0]);
+    expect(parsed[1]!.content).toMatch(/^q+…$/);
+    expect(JSON.parse(byName('g').attrs.meta as string)).toMatchObject({ list: [1, 2, 3] });
+    expect(byName('g').attrs[A.TRUNCATED]).toBe(2);
+  });
+
   it('never cuts a surrogate pair in two, and replaces lone surrogates', () => {
     const { tracer, byName } = testTracer({ limits: { maxStringLength: 16 } });
     const span = tracer.createTrace('t').startSpan('s');
