@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isDecoded } from './decoded';
 import { isAbortError } from '../lib/isAbortError';
+import { checkOptions, fail } from '../config';
+import type { AllKeys } from '../lib/checkKeys';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -48,6 +50,10 @@ export interface NodeListener {
 }
 
 type Handler<Env> = (request: Request, env: Env, ctx: NodeContext) => Response | Promise<Response>;
+
+const CALL = 'toNodeListener()';
+const LISTENER_LIST = ['env', 'onError'] as const;
+const LISTENER_KEYS: AllKeys<NodeListenerOptions, typeof LISTENER_LIST> = LISTENER_LIST;
 
 /**
  * The request body as a stream that reads from `req` only when pulled. A body the handler never
@@ -254,6 +260,10 @@ const send = async (req: IncomingMessage, res: ServerResponse, response: Respons
  * throws gets a 500 (or a closed socket once headers are out); the server keeps running.
  */
 export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<Env>, opts: NodeListenerOptions<Env> = {}): NodeListener => {
+  // Mistakes throw here, at start-up, not as a 500 on every request.
+  if (typeof handler !== 'function') fail(CALL, 'handler', 'a fetch-style handler, (request, env, ctx) => Response', handler);
+  checkOptions(CALL, opts, LISTENER_KEYS);
+  if (opts.onError !== undefined && typeof opts.onError !== 'function') fail(CALL, 'onError', 'a function', opts.onError);
   const env = (opts.env ?? {}) as Env;
   const report = (error: unknown): void => {
     try {

@@ -66,6 +66,13 @@ describe('toNodeListener', () => {
     expect(await res.text()).toBe('p0p1p2');
   });
 
+  it('throws at once for a handler that is not a function or an option it does not have', () => {
+    expect(() => toNodeListener('app' as never)).toThrow('[edgetrace] toNodeListener(): "handler" must be a fetch-style handler, (request, env, ctx) => Response, got "app".');
+    expect(() => toNodeListener(() => new Response(), { onerror: () => undefined } as never)).toThrow(/toNodeListener\(\): "onerror" is not an option \(did you mean "onError"\?\)/);
+    expect(() => toNodeListener(() => new Response(), { onError: 'log' as never })).toThrow(/"onError" must be a function/);
+    expect(() => toNodeListener(() => new Response(), { env: {}, onError: () => undefined })).not.toThrow();
+  });
+
   it('answers 500 when the handler throws, and keeps serving', async () => {
     const errors: unknown[] = [];
     const { base } = await serve(
