@@ -6,6 +6,9 @@ import { parseUrlList } from './lib/parseUrlList';
 export * from './index';
 export * from './otlp';
 
+/** The tag's options besides `data-endpoint`. */
+const OPTION_ATTRS = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token', 'worker-url'].map((k) => `data-${k}`);
+
 /**
  * Reads the options from the script tag that loaded us and calls `init()`, which traces the
  * page's fetches, clicks, page load and errors:
@@ -15,9 +18,6 @@ export * from './otlp';
  * missing option (other options without `data-endpoint`) turns tracing off with one console
  * warning; the page's own scripts keep running.
  */
-/** The tag's options besides `data-endpoint`. */
-const OPTION_ATTRS = ['service-name', 'propagate-to', 'sample-rate', 'ingest-token', 'worker-url'].map((k) => `data-${k}`);
-
 const initFromScriptTag = (): void => {
   try {
     // Only defined while a classic script runs for the first time, so it is read right here.

@@ -224,10 +224,10 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const readHow = readToken === false ? ' (open)' : givenRead ? ' with the read token given' : ` with Authorization: Bearer ${readToken}`;
   // Without a store there is nothing to query (the API answers 404): no line that says otherwise.
   if (store) io.out(`  query   GET  ${url}/api/traces, /api/traces/<id>, /api/stats${readHow}`);
-  // The open API answers loopback peers only: through a container's port mapping or from another
-  // machine nobody else gets in. (Behind a proxy on this machine everyone would: it is loopback.)
   // The flag wins over the environment, as flags do; a token set there for this was meant to be used.
   if (readToken === false && io.env.EDGETRACE_READ_TOKEN) io.err('edgetrace collect: --open-read leaves EDGETRACE_READ_TOKEN unused: the query API takes no token');
+  // The open API answers loopback peers only: through a container's port mapping or from another
+  // machine nobody else gets in. (Behind a proxy on this machine everyone would: it is loopback.)
   if (store && readToken === false && !isLoopbackHost(host)) {
     io.err(`edgetrace collect: --open-read answers this machine only, not clients reaching ${host} from elsewhere (a container's host, a proxy); give them --read-token`);
   }
