@@ -18,6 +18,15 @@ const ENVIRONMENT_ATTR = 'langfuse.environment';
 // OpenTelemetry's resource attribute, which the tracer's `environment` option sets.
 const DEPLOYMENT_ENVIRONMENT = 'deployment.environment.name';
 
+/**
+ * Whether Langfuse keeps `env` as an environment: it lower-cases it and then takes `[a-z0-9-_]`
+ * only; any other value it stores, without a word, as `default`.
+ */
+export const isLangfuseEnvironment = (env: string): boolean => /^[a-z0-9_-]+$/.test(env.toLowerCase());
+
+/** What an environment Langfuse keeps is made of, for messages. */
+export const ENVIRONMENT_RULE = 'letters, digits, "-" and "_" only (Langfuse stores any other value as "default")';
+
 /** Base64 of the UTF-8 bytes of `s` (standard alphabet, padded). */
 export const utf8ToBase64 = (s: string): string => bytesToBase64(new TextEncoder().encode(s));
 
@@ -188,7 +197,7 @@ const LANGFUSE_KEYS: AllKeys<LangfuseExporterOptions, typeof LANGFUSE_LIST> = LA
 export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter => {
   const call = 'createLangfuseExporter()';
   checkOptions(call, opts, LANGFUSE_KEYS);
-  if (opts.environment !== undefined && (typeof opts.environment !== 'string' || !opts.environment)) fail(call, 'environment', 'a non-empty string', opts.environment);
+  if (opts.environment !== undefined && (typeof opts.environment !== 'string' || !isLangfuseEnvironment(opts.environment))) fail(call, 'environment', ENVIRONMENT_RULE, opts.environment);
   // Without both keys every request would be refused; a base URL that is none would fail as a
   // network error, which is retried and so never said.
   for (const key of ['publicKey', 'secretKey'] as const) if (typeof opts[key] !== 'string' || !opts[key]) fail(call, key, 'a non-empty string', opts[key]);
@@ -204,6 +213,9 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
   const spanHeaders = new Headers(scoreHeaders);
   spanHeaders.set('x-langfuse-ingestion-version', '4');
 
+  // Environments already said to be ones Langfuse does not keep.
+  const warned = new Set<string>();
+
   const sendSpans = (spans: SpanRecord[]): Promise<ExportResult> => {
     const req = toOtlpJson(spans);
     // Like Langfuse's own span processor: spans that carry no environment, on the span or on
@@ -215,6 +227,11 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
     for (const rs of req.resourceSpans) {
       if (has(rs.resource.attributes)) continue;
       const own = rs.resource.attributes.find((kv) => kv.key === DEPLOYMENT_ENVIRONMENT)?.value.stringValue;
+      if (own && !isLangfuseEnvironment(own) && !warned.has(own)) {
+        // The tracer's `environment` is OpenTelemetry's too, where any text goes: said, not refused.
+        warned.add(own);
+        console.warn(`[edgetrace] createLangfuseExporter(): the environment ${JSON.stringify(own)} will show in Langfuse as "default"; use ${ENVIRONMENT_RULE.replace(/ \(.*/, '')}.`);
+      }
       const value = own || env;
       if (!value) continue;
       for (const ss of rs.scopeSpans)

@@ -2,7 +2,7 @@ import type { Attributes, Exporter } from '../protocol';
 import { checkOptions, fail } from '../config';
 import type { AllKeys } from '../lib/checkKeys';
 import { createOtlpExporter, type Compression } from '../export/http';
-import { createLangfuseExporter, LANGFUSE_CLOUD_URL } from '../export/langfuse';
+import { createLangfuseExporter, ENVIRONMENT_RULE, isLangfuseEnvironment, LANGFUSE_CLOUD_URL } from '../export/langfuse';
 import { createConsoleExporter } from '../export/console';
 import { noneExporter } from '../export/none';
 import { createJsonlExporter, DEFAULT_JSONL_PATH } from './jsonl';
@@ -299,7 +299,12 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
       const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
       const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
       const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
-      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment: str(env, 'LANGFUSE_TRACING_ENVIRONMENT'), fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression: compression() });
+      // It only describes, as the resource attributes do: an environment Langfuse does not keep is said and left out.
+      let environment = str(env, 'LANGFUSE_TRACING_ENVIRONMENT');
+      if (environment !== undefined && !isLangfuseEnvironment(environment)) {
+        environment = ignored(new TypeError(`${CALL}: "LANGFUSE_TRACING_ENVIRONMENT" must be ${ENVIRONMENT_RULE}, got ${JSON.stringify(environment)}.`));
+      }
+      const exporter = createLangfuseExporter({ publicKey, secretKey, baseUrl, environment, fetch: opts.fetch, timeoutMs: opts.timeoutMs, compression: compression() });
       return make(exporter, shownUrl(`${baseUrl.replace(/\/+$/, '')}/api/public/otel/v1/traces`));
     }
     case 'otlp': {

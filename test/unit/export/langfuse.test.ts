@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import type { ServerResponse } from 'node:http';
 import { loopbackRecorder, type Recorded } from '../../helpers/loopback';
 import { scoreRecord, spanRecord } from '../../helpers/records';
@@ -224,6 +224,9 @@ describe('createLangfuseExporter', () => {
     }
     expect(call(undefined as never)).toThrowError('"options" must be an object');
     expect(call({ ...keys, baseUrl: 'http://localhost:3000' })).not.toThrow();
+    // An environment Langfuse would silently store as "default"; its lower-casing is fine.
+    expect(call({ ...keys, environment: 'Prod EU' })).toThrowError('"environment" must be letters, digits, "-" and "_" only (Langfuse stores any other value as "default"), got "Prod EU"');
+    expect(call({ ...keys, environment: 'Staging_eu-2' })).not.toThrow();
   });
 
   it('sends spans as OTLP JSON to the OTel endpoint with Basic auth and ingestion version 4', async () => {
@@ -273,6 +276,24 @@ describe('createLangfuseExporter', () => {
     const env = (s: { attributes: { key: string; value: { stringValue?: string } }[] }) =>
       s.attributes.filter((kv) => kv.key === 'langfuse.environment').map((kv) => kv.value.stringValue);
     expect(spans.map(env)).toEqual([['production'], ['dev']]);
+  });
+
+  it("says once, and sends anyway, when the tracer's environment is one Langfuse stores as default", async () => {
+    const { createTracer } = await import('../../../src/core/tracer');
+    const records: SpanRecord[] = [];
+    const tracer = createTracer({ serviceName: 'web', environment: 'Prod EU', processors: [{ onEnd: (r) => records.push(r) }] });
+    tracer.createTrace('turn').finish();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const exporter = createLangfuseExporter({ ...keys, baseUrl: srv.base });
+      expect(await exporter.export(records)).toEqual({ ok: true });
+      expect(await exporter.export(records)).toEqual({ ok: true });
+      expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
+        '[edgetrace] createLangfuseExporter(): the environment "Prod EU" will show in Langfuse as "default"; use letters, digits, "-" and "_" only.',
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("gives a trace's child spans the tracer's environment, not the exporter's", async () => {

@@ -48,6 +48,26 @@ describe('fromEnv', () => {
     expect(f.calls[0]!.headers.get('x-langfuse-ingestion-version')).toBe('4');
   });
 
+  it('takes LANGFUSE_TRACING_ENVIRONMENT for spans without one, and logs and leaves out one Langfuse would store as default', async () => {
+    const keys = { TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' };
+    const envOf = async (value: string) => {
+      const f = fakeFetch();
+      await fromEnv({ ...keys, LANGFUSE_TRACING_ENVIRONMENT: value }, { fetch: f.fetch }).export([span]);
+      const attrs = JSON.parse(f.calls[0]!.body).resourceSpans[0].scopeSpans[0].spans[0].attributes as { key: string; value: { stringValue?: string } }[];
+      return attrs.find((kv) => kv.key === 'langfuse.environment')?.value.stringValue;
+    };
+    expect(await envOf('staging')).toBe('staging');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(await envOf('Prod EU')).toBeUndefined();
+      expect(String(warn.mock.calls[0]?.[0])).toBe(
+        '[edgetrace] fromEnv(): "LANGFUSE_TRACING_ENVIRONMENT" must be letters, digits, "-" and "_" only (Langfuse stores any other value as "default"), got "Prod EU". It is ignored.',
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('reads LANGFUSE_HOST as the older name of LANGFUSE_BASE_URL', () => {
     const e = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_HOST: 'http://localhost:3000' });
     expect(e.target).toBe('http://localhost:3000/api/public/otel/v1/traces');
