@@ -31,7 +31,7 @@ export { instrumentFetch } from './instrument/fetch';
 export { instrumentXhr } from './instrument/xhr';
 export { instrumentInteractions } from './instrument/interaction';
 export { instrumentNavigation } from './instrument/navigation';
-export { instrumentErrors } from './instrument/errors';
+export { instrumentErrors, captureError } from './instrument/errors';
 export { instrumentSession, setUser, getSessionId, newSession } from './instrument/session';
 export { interactionContext, currentInteraction } from './instrument/interactionContext';
 export { resolveInstrument } from './instrument/options';

@@ -15,6 +15,49 @@ export interface ErrorsOptions {
 /** Set on the next recorded error span when errors were skipped by `maxPerMinute`. */
 export const SKIPPED_ERRORS = 'edgetrace.skipped_errors';
 
+// One limit for every way an error reaches the page's traces (events and captureError()).
+let maxPerMinute = 30;
+let windowStart = 0;
+let inWindow = 0;
+let skipped = 0;
+
+/** Records `error` on the current span or interaction, else on a new span `name`, within the limit. */
+const recordOne = (tracer: Tracer, error: unknown, name: string): void => {
+  const t = Date.now();
+  if (t - windowStart >= 60_000) {
+    windowStart = t;
+    inWindow = 0;
+  }
+  if (++inWindow > maxPerMinute) {
+    skipped++;
+    warnOnce('errors-skipped', `instrumentErrors: more than ${maxPerMinute} errors a minute; skipping the rest of each minute.`);
+    return;
+  }
+  const target = parentSpan(tracer);
+  const span = target ?? tracer.startSpan(name, { parent: null });
+  if (skipped) {
+    span.setAttribute(SKIPPED_ERRORS, skipped);
+    skipped = 0;
+  }
+  span.recordError(error);
+  if (!target) span.end();
+};
+
+/**
+ * Records an error the app or its framework caught before it could reach `window.onerror`, as an
+ * uncaught one is recorded: on the current span or interaction, else on a span `caught error`.
+ * For the hooks frameworks give instead: Vue's `app.config.errorHandler`, React's error
+ * boundaries (`componentDidCatch`) and `createRoot(el, { onCaughtError })`, Angular's `ErrorHandler`.
+ * Never throws.
+ */
+export const captureError = (error: unknown): void => {
+  try {
+    recordOne(getTracer(), error, 'caught error');
+  } catch (e) {
+    reportInternal(e);
+  }
+};
+
 /**
  * Records uncaught errors (`error` events) and unhandled promise rejections as exception events
  * (`exception.type`, `exception.message`, `exception.stacktrace`): on the current span or active
@@ -24,32 +67,8 @@ export const SKIPPED_ERRORS = 'edgetrace.skipped_errors';
  */
 export const instrumentErrors = (opts: ErrorsOptions = {}): Stop => {
   if (typeof addEventListener !== 'function' || typeof ErrorEvent !== 'function') return () => undefined;
-  const maxPerMinute = opts.maxPerMinute ?? 30;
-  let windowStart = 0;
-  let inWindow = 0;
-  let skipped = 0;
-
-  const record = (error: unknown, name: string): void => {
-    const t = Date.now();
-    if (t - windowStart >= 60_000) {
-      windowStart = t;
-      inWindow = 0;
-    }
-    if (++inWindow > maxPerMinute) {
-      skipped++;
-      warnOnce('errors-skipped', `instrumentErrors: more than ${maxPerMinute} errors a minute; skipping the rest of each minute.`);
-      return;
-    }
-    const tracer = opts.tracer ?? getTracer();
-    const target = parentSpan(tracer);
-    const span = target ?? tracer.startSpan(name, { parent: null });
-    if (skipped) {
-      span.setAttribute(SKIPPED_ERRORS, skipped);
-      skipped = 0;
-    }
-    span.recordError(error);
-    if (!target) span.end();
-  };
+  maxPerMinute = opts.maxPerMinute ?? 30;
+  const record = (error: unknown, name: string): void => recordOne(opts.tracer ?? getTracer(), error, name);
 
   const onError = (e: Event): void => {
     try {

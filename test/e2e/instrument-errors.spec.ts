@@ -39,3 +39,26 @@ test('an error thrown in a click handler is recorded on the interaction; a later
   // The page's own handlers saw both, once each, as they would without the SDK.
   expect(await pageErrors(page)).toEqual(['Uncaught RangeError: handler broke', 'unhandled rejection: TypeError: nobody caught me']);
 });
+
+test("an error a framework caught (Vue's errorHandler) is recorded through captureError(), on the interaction or a span of its own", async ({ page }) => {
+  // As Vue calls a handler: the error never reaches window.onerror, only the app's error hook.
+  const setup = `
+    const hook = (error) => window.et.captureError(error);
+    document.getElementById('save').addEventListener('click', () => {
+      try { throw new TypeError('save failed'); } catch (e) { hook(e); }
+    });`;
+  await page.goto(s.page('/caught.html', testPage({ init: '{}', setup, body: '<button id="save">Save</button>' })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('#save');
+  await page.waitForTimeout(700);
+  await page.evaluate(() => (window as unknown as { et: { captureError(e: unknown): void } }).et.captureError(new RangeError('in a timer')));
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'caught error'))).toBeDefined();
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'click button#save'))).toBeDefined();
+  const click = s.spans().find((x) => x.name === 'click button#save')!;
+  expect(click.events.find((e) => e.name === 'exception')!.attrs).toMatchObject({ 'exception.type': 'TypeError', 'exception.message': 'save failed' });
+  expect(click.status).toBe(2);
+  const alone = s.spans().find((x) => x.name === 'caught error')!;
+  expect(alone.events[0]!.attrs).toMatchObject({ 'exception.type': 'RangeError', 'exception.message': 'in a timer' });
+  expect(await pageErrors(page)).toEqual([]);
+});
