@@ -27,6 +27,22 @@ describe('shortSelector', () => {
     // Short numbers are a developer's: a column, a step.
     expect(shortSelector(el('DIV', { id: 'step-3', className: 'col-12' }))).toBe('div#step-3');
   });
+
+  it('passes over ids and classes a tool made, which change from build to build or render to render', () => {
+    // React's useId, in the forms of React 18, 19.0 and 19.3, alone or inside a library's id.
+    for (const id of [':r1:', '«r1»', '_r_0_', 'radix-:r3:-trigger']) expect(shortSelector(el('BUTTON', { id, className: 'save' })), id).toBe('button.save');
+    // CSS modules (Vite, webpack), emotion, styled-components, Svelte: the hand-written class stays.
+    expect(shortSelector(el('BUTTON', { className: '_primary_1sqgt_1 send' }))).toBe('button.send');
+    expect(shortSelector(el('BUTTON', { className: 'Button_primary__3xYz9 send' }))).toBe('button.send');
+    expect(shortSelector(el('BUTTON', { className: 'css-1x2y3z4 send' }))).toBe('button.send');
+    expect(shortSelector(el('BUTTON', { className: 'sc-bdVaJa kXyZab send' }))).toBe('button.send');
+    expect(shortSelector(el('BUTTON', { className: 'svelte-1ab2c3d' }))).toBe('button');
+    // Hand-written names with digits and capitals stay.
+    expect(shortSelector(el('BUTTON', { id: 'link42', className: 'h1-title' }))).toBe('button#link42');
+    expect(shortSelector(el('DIV', { className: 'navBarItem col-2xl btn-primary' }))).toBe('div.navBarItem.col-2xl');
+    // A form field's name may hold brackets and dots (Rails, nested forms).
+    expect(shortSelector(el('INPUT', { name: 'post[title]' }))).toBe('input[name=post[title]]');
+  });
 });
 
 describe('findInteraction', () => {
