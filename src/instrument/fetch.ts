@@ -5,7 +5,7 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { baggageFor, classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { baggageFor, classify, compileRules, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { BODY_IDLE_MS, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
@@ -135,6 +135,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const rules = compileRules(opts);
   if (!rules) return () => undefined;
   const watchStreams = opts.streams !== false;
+  const open = inFlight();
 
   const begin = (input: unknown, init: unknown): Call | undefined => {
     let isRequest = false;
@@ -153,6 +154,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const tracer: Tracer = opts.tracer ?? getTracer();
     const parent = requestParent(tracer);
     const span = startHttpSpan(tracer, method, target, parent);
+    open.add(span);
     const call: Call = { span, gen: generationOf(parent), input, init, startMs: now(), method };
     if (target.propagate) {
       try {
@@ -232,7 +234,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
 
   // A fetch that cannot be replaced (a read-only global on a locked-down page) goes untraced;
   // the rest of the instrumentation still runs, as with XHR.
-  return patchAllOrSkip(() =>
+  const undo = patchAllOrSkip(() =>
     patch(
       g as { fetch: typeof fetch },
       'fetch',
@@ -275,4 +277,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
         },
     ),
   );
+  return () => {
+    undo();
+    open.endAll();
+  };
 };

@@ -2,6 +2,7 @@ import { baggageOf, markCancelled, recordFailure, type Span } from '../core/span
 import type { Baggage } from '../propagation/baggage';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
+import { UNFINISHED } from '../core/semconv';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
 import { withoutCredentials } from '../lib/withoutCredentials';
 
@@ -171,6 +172,40 @@ export const startHttpSpan = (tracer: Tracer, method: string, target: HttpTarget
   };
   if (!known) attributes['http.request.method_original'] = method;
   return tracer.startSpan(known ? upper : 'HTTP', { kind: 'client', attributes, parent: parent ?? null });
+};
+
+/** The request spans an instrumentation has open; see {@link inFlight}. */
+export interface InFlight {
+  add(span: Span): void;
+  /** Ends those still open, marked `edgetrace.unfinished`. */
+  endAll(): void;
+}
+
+/**
+ * The request spans still open, for `stop()`: their `traceparent` went out, so the backend's
+ * spans name them as parent, and once the tracer has shut down their own end would be dropped.
+ * Ended there, unfinished, they still reach the trace. Ended spans are let go as the set grows.
+ */
+export const inFlight = (): InFlight => {
+  const spans = new Set<Span>();
+  let bound = 64;
+  return {
+    add(span) {
+      if (spans.size >= bound) {
+        for (const s of spans) if (s.isEnded) spans.delete(s);
+        bound = Math.max(64, spans.size * 2);
+      }
+      spans.add(span);
+    },
+    endAll() {
+      for (const s of spans) {
+        if (s.isEnded) continue;
+        s.setAttribute(UNFINISHED, true);
+        s.end();
+      }
+      spans.clear();
+    },
+  };
 };
 
 /** Records the status on an HTTP span: 4xx and 5xx are errors of a client span. */

@@ -4,7 +4,7 @@ import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
@@ -53,6 +53,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   const proto = Xhr.prototype;
   const setHeader = proto.setRequestHeader;
   const states = new WeakMap<XMLHttpRequest, XhrState>();
+  const open = inFlight();
 
   const finish = (state: XhrState, status: number, loaded?: number): void => {
     state.off?.();
@@ -140,6 +141,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     const tracer = opts.tracer ?? getTracer();
     const parent = requestParent(tracer);
     const span = startHttpSpan(tracer, state.method, target, parent);
+    open.add(span);
     state.span = span;
     state.gen = generationOf(parent);
     state.usageAtSend = state.gen?.attrs[A.USAGE_DETAILS];
@@ -223,9 +225,13 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
 
   // All three or none: a method that cannot be replaced leaves the others as they were, and
   // XHR goes untraced while the rest of the instrumentation runs.
-  return patchAllOrSkip(
+  const undo = patchAllOrSkip(
     () => patch(proto, 'open', wrapOpen),
     () => patch(proto, 'setRequestHeader', wrapSetHeader),
     () => patch(proto, 'send', wrapSend),
   );
+  return () => {
+    undo();
+    open.endAll();
+  };
 };

@@ -31,6 +31,7 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
     seen.push({ path: url.pathname + url.search, method: req.method ?? '', headers: req.headers, body });
     if (url.pathname === '/json') return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}');
     if (url.pathname === '/missing') return void res.writeHead(404).end('nope');
+    if (url.pathname === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('late'), 150);
     if (url.pathname === '/completion') {
       // A chat completion that did not stream, as OpenAI answers it.
       const body = { id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' } }], usage: { prompt_tokens: 31, completion_tokens: 7, total_tokens: 38 } };
@@ -171,6 +172,21 @@ describe('instrumentFetch', () => {
       [BODY_ATTRS.bytes]: 11,
     });
     expect(span.status.code).toBe('unset');
+  });
+
+  it('ends a request still under way when it is stopped, as unfinished: its traceparent went out, so its span must arrive', async () => {
+    const t = testTracer();
+    const undo = instrumentFetch({ tracer: t.tracer });
+    const pending = fetch(`${base}/slow`);
+    await new Promise((r) => setTimeout(r, 50));
+    // stop(): the tracer shuts down after this, and would drop the span's own end.
+    undo();
+    const span = t.byName('GET');
+    expect(span.attrs['edgetrace.unfinished']).toBe(true);
+    expect(await (await pending).text()).toBe('late');
+    expect(lastSeen('/slow').headers.traceparent).toMatch(new RegExp(`^00-${span.traceId}-${span.spanId}-0[13]$`));
+    // The answer after it changes nothing.
+    expect(t.spans.filter((s) => s.name === 'GET')).toHaveLength(1);
   });
 
   it('hands back the very Response the original fetch resolved with, and ends the span when it is read', async () => {
