@@ -74,6 +74,9 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
   /** Drops not yet stamped on a handed-over span. */
   let unreported = 0;
   let failures = 0;
+  /** Hand-overs started so far, and how many had started when the last failure was counted. */
+  let started = 0;
+  let countedAt = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let sinkSet: () => void = () => undefined;
   /**
@@ -111,6 +114,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     if (urgent) leaving = true;
     const to = sink;
     if (!to || buf.length === 0) return Promise.resolve();
+    const mine = ++started;
     const all = buf;
     buf = [];
     // A record put back after a failed hand-over may carry an earlier count: it is added to.
@@ -130,11 +134,20 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     return Promise.all(taken)
       .then((ok) => {
         const refused = parts.filter((_, i) => !ok[i]);
-        if (refused.length === 0) failures = 0;
-        else {
+        // Only the sink in place counts: a late answer from the one it replaced (a worker that
+        // stopped answering) says nothing of the page outbox after it.
+        const current = to === sink;
+        if (refused.length === 0) {
+          if (current) failures = 0;
+        } else {
           // One failed hand-over, however many parts: the refused ones go back to the front in
-          // their order. The stamp travels with the record that carries it.
-          failures++;
+          // their order. The stamp travels with the record that carries it. Failures in a row
+          // count, not those under way together: hand-overs posted on a port whose worker then
+          // stopped all time out at once, for one stop.
+          if (current && mine > countedAt) {
+            failures++;
+            countedAt = started;
+          }
           buf = refused.flat().concat(buf);
           bound();
           retryLater();

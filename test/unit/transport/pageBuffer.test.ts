@@ -196,6 +196,36 @@ describe('createPageBuffer', () => {
     expect(buffer.failures()).toBe(0);
   });
 
+  it('counts hand-overs that failed together as one failure, and none of a sink since replaced', async () => {
+    // A worker that stopped: every hand-over posted on its port times out, at about one time.
+    let fail!: () => void;
+    const stopped = new Promise<number>((_, reject) => (fail = () => reject(new Error('timed out'))));
+    const dead = fakeSink(() => stopped);
+    const buffer = bufferOn(dead.sink);
+    for (let i = 0; i < 3; i++) {
+      buffer.processor.onEnd?.(span(i));
+      void buffer.handAll(false);
+    }
+    expect(dead.handed).toHaveLength(3);
+    fail();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(buffer.failures()).toBe(1);
+    // A retry that fails after them is the next in a row.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(buffer.failures()).toBe(2);
+    // The page outbox took over meanwhile; late answers from the worker say nothing of it.
+    let late!: () => void;
+    const slow = new Promise<number>((_, reject) => (late = () => reject(new Error('timed out'))));
+    const replaced = fakeSink(() => slow);
+    const next = bufferOn(replaced.sink);
+    next.processor.onEnd?.(span(9));
+    const pending = next.handAll(false);
+    next.setSink(fakeSink().sink);
+    late();
+    await pending;
+    expect(next.failures()).toBe(0);
+  });
+
   it('treats a rejected hand-over (a lost worker) like a refusal', async () => {
     const { sink } = fakeSink(() => Promise.reject(new Error('timed out')));
     const buffer = bufferOn(sink);
