@@ -642,9 +642,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
 
     const origin = request.headers.get('origin');
     const allowed = origin === null || originAllowed(origin, url);
-    const cors = allowed ? corsHeaders(origin) : {};
+    // A page of an origin not allowed to send still gets to read its 403 (the CORS headers name
+    // it): otherwise the browser shows it only a network error, and the SDK retries what it can
+    // never send, with nothing to tell the mistake by. The POST itself is refused either way.
+    const cors = allowed || ingest ? corsHeaders(origin) : {};
     if (request.method === 'OPTIONS') {
-      if (!allowed || !origin) return new Response(null, { status: allowed ? 204 : 403, headers: { vary: 'origin' } });
+      if ((!allowed && !ingest) || !origin) return new Response(null, { status: allowed ? 204 : 403, headers: { vary: 'origin' } });
       return new Response(null, {
         status: 204,
         headers: {
@@ -656,7 +659,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         },
       });
     }
-    if (!allowed) return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector`), { vary: 'origin' });
+    if (!allowed) return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector (allowedOrigins)`), { vary: 'origin', ...cors });
 
     if (api) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, errorBody(UNIMPLEMENTED, 'use GET'), { ...cors, allow: 'GET, OPTIONS' });

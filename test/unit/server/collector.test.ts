@@ -354,9 +354,15 @@ describe('createCollector: ingest', () => {
     expect((await asking('traceparent, tracestate, content-type')).headers.get('access-control-allow-headers')).toBe('content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate');
     expect(custom.headers.get('vary')).toContain('access-control-request-headers');
     expect((await asking('bad header(')).headers.get('access-control-allow-headers')).not.toContain('bad');
-    const bad = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } }));
-    expect(bad.status).toBe(403);
-    expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+    // Another origin's page may send its request, only to read the 403 that refuses it: a network
+    // error would have the SDK retry what it can never send, with nothing to say why.
+    const bad = await collector.fetch(new Request(`${URL_BASE}/v1/traces`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } }));
+    expect(bad.status).toBe(204);
+    expect(bad.headers.get('access-control-allow-origin')).toBe('https://evil.example');
+    // The query API tells it nothing.
+    const reading = await collector.fetch(new Request(`${URL_BASE}/api/traces`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } }));
+    expect(reading.status).toBe(403);
+    expect(reading.headers.get('access-control-allow-origin')).toBeNull();
 
     const ok = await post('{}', { origin: 'https://app.example.com' });
     expect(ok.status).toBe(200);
@@ -364,6 +370,8 @@ describe('createCollector: ingest', () => {
     expect(ok.headers.get('access-control-expose-headers')).toBe('retry-after');
     const evil = await post('{}', { origin: 'https://evil.example' });
     expect(evil.status).toBe(403);
+    expect(evil.headers.get('access-control-allow-origin')).toBe('https://evil.example');
+    expect(((await evil.json()) as { message: string }).message).toBe('origin https://evil.example is not allowed to use this collector (allowedOrigins)');
     // Same origin and server-to-server (no Origin) need no allowlist entry.
     expect((await post('{}', { origin: URL_BASE })).status).toBe(200);
   });
