@@ -97,14 +97,14 @@ const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
 // long number, a hex id (`row-bob@example.com`, `user-18273645`, `item-9f3a2c1b`).
 const DATA_LIKE = /@|\d{5}|[\da-f]{8}/i;
 // An id or class made by a tool, different from build to build or from render to render: React's
-// useId (`:r1:`, `«r1»`, `_r_0_`), CSS-in-JS (`css-1x2y3z4`, `sc-bdVaJa`, `svelte-1ab2c3d`) and
-// CSS-module hashes (`_primary_1sqgt_1`: a part of five or more that starts with a digit, which a
-// hand-written class cannot, and has letters). (A form field's name may hold `[` and `.`.)
-const GENERATED = /[^\w-]|^_r_\w*_$|^(?:css|sc|svelte|jsx|emotion)-|(?:^|[-_])(?=\d[\da-z]{4,}(?:$|[-_]))[\da-z]*[a-z]/i;
-// styled-components' second class: a few letters, mixed case (`kXyZab`).
+// useId (`:r1:`, `«r1»`, `_r_0_`), CSS-module hashes (Vite's `_primary_1sqgt_1`, webpack's and
+// Next's `Home_main__nLjYH`) and CSS-in-JS classes (`css-1x2y3z4`, `sc-bdVaJa`, `svelte-1ab2c3d`):
+// each with a digit or a capital in its hash, so `css-grid` or BEM's `card__title` stay.
+const GENERATED = /[:«»]|^_r_\w*_$|^_.+_[\da-z]{5}_\d+$|__(?=[\w-]{5}$)[\w-]*[\dA-Z]|^(?:css|jsx|svelte|emotion|sc)-(?=[\w-]*[\dA-Z])/;
+// styled-components' second class, beside its `sc-` one: a few letters, mixed case (`kXyZab`).
 const MIXED_CASE = /^(?=[a-zA-Z]{5,8}$)[a-z]+[A-Z][a-z]*[A-Z]/;
 const chosen = (v: string | null): v is string => !!v && !DATA_LIKE.test(v);
-const handWritten = (v: string): boolean => chosen(v) && !GENERATED.test(v) && !MIXED_CASE.test(v);
+const handWritten = (v: string): boolean => chosen(v) && !GENERATED.test(v);
 
 /** The parts of `Element` that {@link shortSelector} reads, by shape (no DOM lib in the declarations). */
 export interface ElementLike {
@@ -124,7 +124,9 @@ export interface ElementLike {
 export const shortSelector = (el: ElementLike): string => {
   const tag = el.tagName.toLowerCase();
   if (handWritten(el.id)) return `${tag}#${el.id}`.slice(0, 80);
-  const cls = typeof el.className === 'string' ? el.className.trim().split(/\s+/).filter(handWritten).slice(0, 2) : [];
+  const all = typeof el.className === 'string' ? el.className.trim().split(/\s+/) : [];
+  const styled = all.some((c) => c.startsWith('sc-'));
+  const cls = all.filter((c) => handWritten(c) && !(styled && MIXED_CASE.test(c))).slice(0, 2);
   if (cls.length) return `${tag}.${cls.join('.')}`.slice(0, 80);
   const name = el.getAttribute('name');
   if (chosen(name)) return `${tag}[name=${name}]`.slice(0, 80);

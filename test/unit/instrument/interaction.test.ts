@@ -37,9 +37,14 @@ describe('shortSelector', () => {
     expect(shortSelector(el('BUTTON', { className: 'css-1x2y3z4 send' }))).toBe('button.send');
     expect(shortSelector(el('BUTTON', { className: 'sc-bdVaJa kXyZab send' }))).toBe('button.send');
     expect(shortSelector(el('BUTTON', { className: 'svelte-1ab2c3d' }))).toBe('button');
-    // Hand-written names with digits and capitals stay.
+    expect(shortSelector(el('BUTTON', { className: 'Home_main__nLjYH send' }))).toBe('button.send');
+    // Hand-written names with digits, units, capitals, tool-like prefixes, BEM or other scripts stay.
     expect(shortSelector(el('BUTTON', { id: 'link42', className: 'h1-title' }))).toBe('button#link42');
     expect(shortSelector(el('DIV', { className: 'navBarItem col-2xl btn-primary' }))).toBe('div.navBarItem.col-2xl');
+    for (const name of ['h-100vh', 'w-100px', 'col-10rem', 'grid-3cols', 'report-2024q1', 'css-grid', 'sc-header', 'jsx-button', 'card__title', 'café', '登录']) {
+      expect(shortSelector(el('DIV', { className: name })), name).toBe(`div.${name}`);
+    }
+    for (const id of ['chatUI', 'appUI', 'myNavBar', 'logInBtn']) expect(shortSelector(el('DIV', { id })), id).toBe(`div#${id}`);
     // A form field's name may hold brackets and dots (Rails, nested forms).
     expect(shortSelector(el('INPUT', { name: 'post[title]' }))).toBe('input[name=post[title]]');
   });
