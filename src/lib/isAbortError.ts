@@ -1,16 +1,19 @@
 // Reasons an app passed to \`controller.abort(reason)\` that ended a request the SDK watched: the
 // same value then rejects the app's own code, whose span says cancelled too. Objects are held
-// weakly; a text reason ("stopped by user") is kept among the last few, which is as long as a
-// stop's rejection takes to reach the app's span.
+// weakly. A text reason ("stopped by user") is kept a few seconds, as long as a stop's rejection
+// takes to reach the app's span: the same text thrown later, elsewhere, is an error again.
 const reasons = new WeakSet<object>();
-const texts: unknown[] = [];
-const MAX_TEXTS = 8;
+const texts = new Map<string, number>();
+const TEXT_MS = 5000;
 
 /** Remembers `reason` as an abort: an app's "stop generating" that carried a reason of its own. */
 export const noteAbortReason = (reason: unknown): void => {
   if (typeof reason === 'object' && reason !== null) reasons.add(reason);
-  else if (reason !== undefined && !texts.includes(reason)) {
-    if (texts.push(reason) > MAX_TEXTS) texts.shift();
+  else if (typeof reason === 'string' && reason) {
+    texts.delete(reason);
+    texts.set(reason, Date.now());
+    // The oldest first: a few at most.
+    if (texts.size > 8) texts.delete(texts.keys().next().value!);
   }
 };
 
@@ -21,8 +24,8 @@ export const noteAbortReason = (reason: unknown): void => {
  */
 export const isAbortError = (error: unknown): boolean => {
   try {
-    if (typeof error !== 'object' || error === null) return error !== undefined && texts.includes(error);
-    return (error as { name?: unknown }).name === 'AbortError' || reasons.has(error);
+    if (typeof error === 'string') return Date.now() - (texts.get(error) ?? -Infinity) < TEXT_MS;
+    return (error as { name?: unknown } | null)?.name === 'AbortError' || reasons.has(error as object);
   } catch {
     return false;
   }

@@ -271,3 +271,30 @@ describe('ids from a source that returns zeros', () => {
     }
   });
 });
+
+describe('isAbortError', () => {
+  it('takes an abort reason the app gave as a cancel: an object as long as it lives, a text for a few seconds', async () => {
+    const { isAbortError, noteAbortReason } = await import('../../../src/lib/isAbortError');
+    vi.useFakeTimers();
+    try {
+      const reason = { why: 'stop' };
+      expect(isAbortError(reason)).toBe(false);
+      noteAbortReason(reason);
+      noteAbortReason('stopped by user');
+      expect(isAbortError(reason)).toBe(true);
+      expect(isAbortError('stopped by user')).toBe(true);
+      expect(isAbortError(new DOMException('x', 'AbortError'))).toBe(true);
+      // Nothing empty, nothing null: a later `throw null` is no cancel.
+      noteAbortReason('');
+      noteAbortReason(null);
+      expect(isAbortError('')).toBe(false);
+      expect(isAbortError(null)).toBe(false);
+      // The same text thrown much later, for another reason, is an error again.
+      vi.advanceTimersByTime(6000);
+      expect(isAbortError('stopped by user')).toBe(false);
+      expect(isAbortError(reason)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
