@@ -192,7 +192,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           }
           bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
           body.push(chunk);
-          // The model stream's last event: a reader that returns there (without cancel) read it all.
+          // The model stream's last event: a reader that stops there (without cancel) read it all.
           return body.done;
         },
         end(ended: BodyOutcome, detail) {
@@ -209,7 +209,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (body.isSse) span.setAttribute(BODY_ATTRS.sseEvents, events);
           if (outcome === 'cancelled') markCancelled(span);
           if (outcome === 'error') setHttpFailure(span, detail.error);
-          span.end(outcome === 'abandoned' || outcome === 'unread' ? lastMs : undefined);
+          // Ended by time (no read for a while), or complete with its last event: at the last chunk.
+          span.end(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : undefined);
         },
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the

@@ -45,9 +45,10 @@ export interface BodyEnd {
 /** Callbacks of {@link watchBody}. Throwing in them is caught and counted; the body goes on. */
 export interface BodyWatcher {
   /**
-   * A chunk was handed to the app through `response.body`. Returning true ends the watch there
-   * as `complete`: the chunk held the last of what is followed (a model stream's last event),
-   * and an app that stops reading there, without reading the stream's close, read it all.
+   * A chunk was handed to the app through `response.body`. Returning true says it held the last
+   * of what is followed (a model stream's last event): an app that stops reading there, without
+   * reading the stream's close, read it all, and the watch ends as `complete` once no read has
+   * been made for {@link UNREAD_MS} (a proxy that relays several messages reads on).
    */
   chunk(chunk: unknown): boolean | void;
   /** The read ended. Called at most once. */
@@ -102,6 +103,8 @@ interface Watch {
   reading: number;
   /** When the app last received a chunk, or the watch began. */
   lastMs: number;
+  /** The watcher said the last of what it follows came (see BodyWatcher.chunk). */
+  final?: boolean;
 }
 
 /** A watched response: the one fetch() returned, or a clone of it. */
@@ -190,10 +193,10 @@ const sweep = (): void => {
   let next = Infinity;
   for (const w of idle) {
     callSafely(() => {
-      const limit = w.leader ? BODY_IDLE_MS : w.unreadMs;
+      const limit = w.final ? UNREAD_MS : w.leader ? BODY_IDLE_MS : w.unreadMs;
       const quiet = w.now() - w.lastMs;
       if (w.reading || quiet < limit) next = Math.min(next, w.reading ? limit : limit - quiet);
-      else finish(w, w.leader ? 'abandoned' : 'unread', { isStream: w.leader?.stream !== undefined });
+      else finish(w, w.final ? 'complete' : w.leader ? 'abandoned' : 'unread', { isStream: w.leader?.stream !== undefined });
     });
   }
   if (idle.size) sweepIn(Number.isFinite(next) ? next : UNREAD_MS);
@@ -311,7 +314,13 @@ const streamOf = (b: Branch, n: Native): ReadableStream<unknown> => {
             return;
           }
           const chunk: unknown = result.value;
-          if (counts && !w.done) callSafely(() => void (w.watcher.chunk(chunk) === true && finish(w, 'complete', { isStream: true })));
+          if (counts && !w.done) {
+            callSafely(() => {
+              if (w.watcher.chunk(chunk) !== true || w.final) return;
+              w.final = true;
+              sweepIn(UNREAD_MS);
+            });
+          }
           // A byte stream refuses empty chunks; the app would not have seen one from the original either.
           if (!isBytes || (chunk as ArrayBufferView).byteLength > 0) controller.enqueue(chunk);
         },

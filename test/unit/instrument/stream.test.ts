@@ -345,6 +345,45 @@ describe('watchBody', () => {
       expect(dropped.seen.ends).toEqual([['abandoned', { isStream: true }]]);
     }));
 
+  it('ends as complete a watch whose last event came, once the reader has stopped; one that reads on goes on', () =>
+    withFakeSweep(async ({ watchBody }) => {
+      const ends: BodyOutcome[] = [];
+      // The watcher says the last of what it follows came with the chunk "end".
+      const last = { chunk: (c: unknown) => new TextDecoder().decode(c as Uint8Array) === 'end', end: (o: BodyOutcome) => void ends.push(o) };
+      const stopped = counted(['a', 'end', 'close']).res;
+      watchBody(stopped, last, { now: Date.now });
+      const reader = stopped.body!.getReader();
+      await reader.read();
+      await reader.read();
+      // It returns there: no cancel, no read of the close.
+      await vi.advanceTimersByTimeAsync(UNREAD_MS + 10);
+      expect(ends).toEqual(['complete']);
+      // A proxy relaying several messages: "end", then more a while later, read as they come.
+      let release!: () => void;
+      const later = new Promise<void>((r) => (release = r));
+      const relayed = new Response(
+        new ReadableStream<Uint8Array>({
+          async start(c) {
+            c.enqueue(enc.encode('end'));
+            await later;
+            c.enqueue(enc.encode('more'));
+            c.close();
+          },
+        }),
+      );
+      const more: BodyOutcome[] = [];
+      watchBody(relayed, { ...last, end: (o) => void more.push(o) }, { now: Date.now });
+      const r2 = relayed.body!.getReader();
+      await r2.read();
+      const pending = r2.read();
+      await vi.advanceTimersByTimeAsync(3 * UNREAD_MS);
+      expect(more).toEqual([]);
+      release();
+      expect(new TextDecoder().decode((await pending).value)).toBe('more');
+      expect((await r2.read()).done).toBe(true);
+      expect(more).toEqual(['complete']);
+    }));
+
   it('waits unreadMs instead, when given, for the first read', () =>
     withFakeSweep(async ({ watchBody }) => {
       const late = watcher();
