@@ -3,8 +3,10 @@ import { CONNECT_MESSAGE, SYNC_TAG } from '../src/transport/resolveDelivery';
 import { startDelivery } from './startDelivery';
 import { answerCalls } from './answerCalls';
 
-/** Options for `installTraceWorker()`: where to send and how, all optional. */
-/** The worker's own target (`at`, when a page's configuration was made, is the pages' to send). */
+/**
+ * Options for `installTraceWorker()`: where to send and how, all optional. (Not `at`, when a
+ * page's configuration was made: that is the pages' to send.)
+ */
 export interface TraceWorkerOptions extends Omit<DeliveryConfig, 'at'> {
   /**
    * Activate a new version at once and take control of open pages (`skipWaiting()` and

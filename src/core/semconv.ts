@@ -53,6 +53,8 @@ export const EXCEPTION_STACKTRACE = 'exception.stacktrace';
 // --- edgetrace diagnostics ---
 /** Set on a span that `finish()` ended because its trace finished first. */
 export const UNFINISHED = 'edgetrace.unfinished';
+/** On a SERVER span: the client went away before the response was complete. */
+export const RESPONSE_CANCELLED = 'edgetrace.response.cancelled';
 /** The operation was cancelled on purpose (an AbortError): not a failure. */
 export const CANCELLED = 'edgetrace.cancelled';
 /** Count of string values shortened by `maxStringLength` on this span. */

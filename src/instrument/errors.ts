@@ -15,8 +15,10 @@ export interface ErrorsOptions {
 /** Set on the next recorded error span when errors were skipped by `maxPerMinute`. */
 export const SKIPPED_ERRORS = 'edgetrace.skipped_errors';
 
-// One limit for every way an error reaches the page's traces (events and captureError()).
+// One limit for every way an error reaches the page's traces (events and captureError()), and
+// the tracer instrumentErrors() was given, which captureError() records with too.
 let maxPerMinute = 30;
+let errorTracer: Tracer | undefined;
 let windowStart = 0;
 let inWindow = 0;
 let skipped = 0;
@@ -30,7 +32,7 @@ const recordOne = (tracer: Tracer, error: unknown, name: string): void => {
   }
   if (++inWindow > maxPerMinute) {
     skipped++;
-    warnOnce('errors-skipped', `instrumentErrors: more than ${maxPerMinute} errors a minute; skipping the rest of each minute.`);
+    warnOnce('errors-skipped', `more than ${maxPerMinute} errors a minute; skipping the rest of each minute.`);
     return;
   }
   const target = parentSpan(tracer);
@@ -52,7 +54,7 @@ const recordOne = (tracer: Tracer, error: unknown, name: string): void => {
  */
 export const captureError = (error: unknown): void => {
   try {
-    recordOne(getTracer(), error, 'caught error');
+    recordOne(errorTracer ?? getTracer(), error, 'caught error');
   } catch (e) {
     reportInternal(e);
   }
@@ -68,7 +70,8 @@ export const captureError = (error: unknown): void => {
 export const instrumentErrors = (opts: ErrorsOptions = {}): Stop => {
   if (typeof addEventListener !== 'function' || typeof ErrorEvent !== 'function') return () => undefined;
   maxPerMinute = opts.maxPerMinute ?? 30;
-  const record = (error: unknown, name: string): void => recordOne(opts.tracer ?? getTracer(), error, name);
+  const tracer = (errorTracer = opts.tracer);
+  const record = (error: unknown, name: string): void => recordOne(tracer ?? getTracer(), error, name);
 
   const onError = (e: Event): void => {
     try {
@@ -95,5 +98,6 @@ export const instrumentErrors = (opts: ErrorsOptions = {}): Stop => {
   return () => {
     removeEventListener('error', onError);
     removeEventListener('unhandledrejection', onRejection);
+    if (errorTracer === tracer) errorTracer = undefined;
   };
 };

@@ -62,10 +62,11 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
   const isSse = SSE_RE.test(type);
   // Most responses: no generation to fill and nothing to count.
   if (!gen && !isSse) return NOTHING;
-  const lines = !isSse && LINES_RE.test(type);
+  // An error's text (a 500's message) is no first token, nor is its last line usage.
+  const lines = !isSse && LINES_RE.test(type) && (res as { ok?: boolean }).ok !== false;
   // Only a body sent as it is made is a stream of tokens: one whose length was known ahead (a
-  // prompt template fetched before the model call) is not, nor is an error's text (a 500's message).
-  const streamed = lines && (res as { ok?: boolean }).ok !== false && res.headers.get('content-length') === null;
+  // prompt template fetched before the model call) is not.
+  const streamed = lines && res.headers.get('content-length') === null;
   let decoder: TextDecoder | undefined;
   let tail = '';
   let firstEventMs: number | undefined;

@@ -191,6 +191,8 @@ export const inFlight = (): InFlight => {
   let bound = 64;
   return {
     add(span) {
+      // An unsampled span records nothing to end.
+      if (!span.isRecording) return;
       if (spans.size >= bound) {
         for (const s of spans) if (s.isEnded) spans.delete(s);
         bound = Math.max(64, spans.size * 2);

@@ -8,6 +8,7 @@ import { joinHeader } from '../propagation/carrier';
 import { reportInternal } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
+import { RESPONSE_CANCELLED } from '../core/semconv';
 import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
@@ -97,9 +98,9 @@ const mountTemplate = (base: string, params: unknown): string => {
 };
 
 /**
- * A route's path as Express keeps it, as text: a template as is, a RegExp route as its source
- * (`/\/files\/.*\/`), and a route of several paths as them all, joined by commas (which of them
- * matched is not kept). Undefined for anything else.
+ * A route's path as Express keeps it, as text: a template as is, a RegExp route as written
+ * (`/^\/files\/.+$/i`, flags and all), and a route of several paths as them all, joined by
+ * commas (which of them matched is not kept). Undefined for anything else.
  */
 const routeText = (path: unknown): string | undefined => {
   if (typeof path === 'string') return path;
@@ -174,7 +175,7 @@ const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerRes
     const length = Number(res.getHeader('content-length'));
     if (Number.isSafeInteger(length) && length >= 0 && !hasNoBody(status, req.method ?? 'GET')) trace.setAttribute('http.response.body.size', length);
   }
-  if (!sent) trace.setAttribute('edgetrace.response.cancelled', true);
+  if (!sent) trace.setAttribute(RESPONSE_CANCELLED, true);
   routeTrace(trace, hooks.route?.(req));
 };
 

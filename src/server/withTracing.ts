@@ -7,6 +7,7 @@ import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
 import { isAbortError } from '../lib/isAbortError';
+import { RESPONSE_CANCELLED } from '../core/semconv';
 import { within } from '../lib/within';
 import { unref } from '../lib/unref';
 import { guard } from '../lib/guard';
@@ -453,9 +454,6 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   };
   return traced as unknown as TracedHandler<H>;
 };
-
-/** On a SERVER span: the client went away before the response was complete. */
-const RESPONSE_CANCELLED = 'edgetrace.response.cancelled';
 
 /** Whether `error` is the client leaving: the request's signal aborted, and the error is that abort. */
 const leftBy = (request: Request, error: unknown): boolean => {

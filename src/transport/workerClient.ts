@@ -57,6 +57,9 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
   }
 };
 
+/** What was said on the console already: a second init() (React StrictMode's) says it once. */
+const saidOnce = new Set<string>();
+
 /**
  * Registers the worker script, unless the scope has the site's own worker (see `siteWorker`). A refusal
  * is often a setup mistake (the script missing or misplaced: a 404, a wrong MIME type, a scope
@@ -64,9 +67,6 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
  * `debug` is: as information, since a site may also choose to serve no worker. So is leaving the
  * site's worker in place.
  */
-/** What was said on the console already: a second init() (React StrictMode's) says it once. */
-const saidOnce = new Set<string>();
-
 const register = async (container: ServiceWorkerContainer, url: string, opts: WorkerClientOptions): Promise<ServiceWorkerRegistration> => {
   const scope = opts.workerScope;
   let said: string | undefined;
