@@ -101,6 +101,21 @@ describe('instrumentXhr', () => {
     expect(t.spans.map((s) => s.attrs['http.response.status_code'])).toEqual([200, 204]);
   });
 
+  it('ends a request still under way when it is stopped, as unfinished, with the trace headers it sent', () => {
+    const t = testTracer();
+    const undo = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    xhr.open('GET', '/slow');
+    xhr.send();
+    expect(xhr.sentHeaders).toContain('traceparent');
+    undo();
+    expect(t.spans).toHaveLength(1);
+    expect(t.spans[0]!.attrs['edgetrace.unfinished']).toBe(true);
+    // The answer after it adds nothing.
+    xhr.respond(200);
+    expect(t.spans).toHaveLength(1);
+  });
+
   it('ends a request that open() cancels there, as cancelled, not at the next response', () => {
     const t = testTracer();
     stop = instrumentXhr({ tracer: t.tracer });
