@@ -25,7 +25,8 @@ const DEPLOYMENT_ENVIRONMENT = 'deployment.environment.name';
 export const isLangfuseEnvironment = (env: string): boolean => /^[a-z0-9_-]+$/.test(env.toLowerCase());
 
 /** What an environment Langfuse keeps is made of, for messages. */
-export const ENVIRONMENT_RULE = 'letters, digits, "-" and "_" only (Langfuse stores any other value as "default")';
+const ENVIRONMENT_CHARS = 'letters, digits, "-" and "_" only';
+export const ENVIRONMENT_RULE = `${ENVIRONMENT_CHARS} (Langfuse stores any other value as "default")`;
 
 /** Base64 of the UTF-8 bytes of `s` (standard alphabet, padded). */
 export const utf8ToBase64 = (s: string): string => bytesToBase64(new TextEncoder().encode(s));
@@ -230,7 +231,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
       if (own && !isLangfuseEnvironment(own) && !warned.has(own)) {
         // The tracer's `environment` is OpenTelemetry's too, where any text goes: said, not refused.
         warned.add(own);
-        console.warn(`[edgetrace] createLangfuseExporter(): the environment ${JSON.stringify(own)} will show in Langfuse as "default"; use ${ENVIRONMENT_RULE.replace(/ \(.*/, '')}.`);
+        console.warn(`[edgetrace] createLangfuseExporter(): the environment ${JSON.stringify(own)} will show in Langfuse as "default"; use ${ENVIRONMENT_CHARS}.`);
       }
       const value = own || env;
       if (!value) continue;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isDecoded } from './decoded';
-import { isAbortError } from '../lib/isAbortError';
+import { abortedBy } from './abortedBy';
 import { checkOptions, fail } from '../config';
 import type { AllKeys } from '../lib/checkKeys';
 
@@ -289,7 +289,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     const fail = (error: unknown): void => {
       // A client that went away aborts what follows request.signal (a proxied stream): that abort
       // is not an error of the app's to print; anything else is, client or not.
-      if (!abort.signal.aborted || !isAbortError(error)) report(error);
+      if (!abortedBy(abort.signal, error)) report(error);
       if (!res.headersSent) {
         // Headers the response set before its body failed (its Content-Length, cookies) are
         // not this reply's: a length it does not have would leave the client waiting.

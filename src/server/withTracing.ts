@@ -6,7 +6,7 @@ import { kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
-import { isAbortError } from '../lib/isAbortError';
+import { abortedBy } from './abortedBy';
 import { RESPONSE_CANCELLED } from '../core/semconv';
 import { within } from '../lib/within';
 import { unref } from '../lib/unref';
@@ -442,7 +442,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       // The client went away, and the handler's work that followed request.signal stopped with
       // it (a proxied model call, a "stop generating" that closed the tab): cancelled, as a
       // response stream the client leaves is, not a failure of the server's.
-      if (leftBy(request, error)) trace.setAttribute(RESPONSE_CANCELLED, true);
+      if (abortedBy(request.signal, error)) trace.setAttribute(RESPONSE_CANCELLED, true);
       else {
         trace.recordError(error);
         trace.setAttribute('error.type', errorType(error));
@@ -453,16 +453,6 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     return respond(s, trace, request, response, waitUntil);
   };
   return traced as unknown as TracedHandler<H>;
-};
-
-/** Whether `error` is the client leaving: the request's signal aborted, and the error is that abort. */
-const leftBy = (request: Request, error: unknown): boolean => {
-  try {
-    const signal = request.signal as AbortSignal | undefined;
-    return signal?.aborted === true && (signal.reason === error || isAbortError(error));
-  } catch {
-    return false;
-  }
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {
