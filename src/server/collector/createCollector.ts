@@ -84,7 +84,7 @@ export interface CollectorOptions {
    * `server.requestIP()`, a header your proxy sets): a header the client can write is no key.
    */
   clientKey?: ((request: Request, env: unknown, ctx: unknown) => string | undefined) | undefined;
-  /** Bounds on attributes, events, links and nesting per span. */
+  /** Bounds on attributes, array values, events, links and nesting per span; what is past them is left out and counted. */
   limits?: DecodeLimits | undefined;
   /** Path prefix the collector is mounted at, e.g. `/collector`. Default none. */
   basePath?: string | undefined;
@@ -224,7 +224,7 @@ const COLLECTOR_LIST = [
 const COLLECTOR_KEYS: AllKeys<CollectorOptions, typeof COLLECTOR_LIST> = COLLECTOR_LIST;
 const RATE_LIST = ['perSecond', 'burst', 'maxClients'] as const satisfies readonly (keyof RateLimitOptions)[];
 const RATE_KEYS: AllKeys<RateLimitOptions, typeof RATE_LIST> = RATE_LIST;
-const DECODE_LIST = ['maxAttributes', 'maxEvents', 'maxLinks', 'maxDepth'] as const satisfies readonly (keyof DecodeLimits)[];
+const DECODE_LIST = ['maxAttributes', 'maxArrayValues', 'maxEvents', 'maxLinks', 'maxDepth'] as const satisfies readonly (keyof DecodeLimits)[];
 const DECODE_KEYS: AllKeys<DecodeLimits, typeof DECODE_LIST> = DECODE_LIST;
 
 /**

@@ -12,6 +12,12 @@ import { setOwn } from '../../lib/setOwn';
  * Two levels of failure: a malformed envelope (not an object, `resourceSpans` not a list, a bad
  * resource or scope) rejects the whole request; a malformed span rejects only that span, so the
  * rest are kept and the reply can carry OTLP `partialSuccess`.
+ *
+ * A span over a bound is not malformed: what is beyond it goes, and is counted, as an SDK's own
+ * limits do. Attributes, events and links past their count are left out; an attribute whose value
+ * is too large (an array past `maxArrayValues`, a map past `maxAttributes`, nesting past
+ * `maxDepth`) is left out whole, since a cut one would read as the real value. Both add to the
+ * span's (event's, link's) dropped counts.
  */
 
 /** What a request came to: the accepted spans, or a reason for rejecting all of it. */
@@ -21,8 +27,10 @@ export type DecodeResult =
 
 /** Bounds that keep one request from costing too much. */
 export interface DecodeLimits {
-  /** Attributes per span, resource, event or link. Default 1024. */
+  /** Attributes per span, resource, event or link, and entries per map value. Default 1024. */
   maxAttributes?: number | undefined;
+  /** Values per array attribute: an embedding of 3,072 floats fits. Default 8192. */
+  maxArrayValues?: number | undefined;
   /** Events per span. Default 1024. */
   maxEvents?: number | undefined;
   /** Links per span. Default 1024. */
@@ -62,6 +70,9 @@ class Invalid {
 const bad = (at: string, expected: string): never => {
   throw new Invalid(at, expected);
 };
+
+/** Thrown for an attribute value past a bound; the attribute is left out and counted. */
+const OVER = Symbol('over a bound');
 
 /** Re-throws `error` with `segment` in front of its path. */
 const within = (error: unknown, segment: string): never => {
@@ -188,12 +199,12 @@ const plainValue = (v: unknown, depth: number, lim: Required<DecodeLimits>): unk
       if (typeof v.bytesValue !== 'string' || !BASE64_RE.test(v.bytesValue)) bad('.bytesValue', 'must be base64');
       return standardBase64(v.bytesValue as string);
   }
-  if (depth >= lim.maxDepth) bad('', `nests deeper than ${lim.maxDepth} levels`);
+  if (depth >= lim.maxDepth) throw OVER;
   if (found === 'arrayValue') {
     const inner = v.arrayValue;
     if (!isObject(inner)) return bad('.arrayValue', 'must be an object with "values"');
     const values = listAt(inner.values, '.arrayValue.values');
-    if (values.length > lim.maxAttributes) bad('.arrayValue.values', `has more than ${lim.maxAttributes} values`);
+    if (values.length > lim.maxArrayValues) throw OVER;
     const out: unknown[] = [];
     for (let i = 0; i < values.length; i++) {
       try {
@@ -211,16 +222,23 @@ const plainValue = (v: unknown, depth: number, lim: Required<DecodeLimits>): unk
   return out;
 };
 
+/**
+ * Reads a KeyValue list into `put`; returns how many entries were left out for a bound. At the
+ * top (`depth` 0: attributes) those past `maxAttributes`, and those whose value is over a bound,
+ * go; inside a value (a map) either makes the whole value over its bound.
+ */
 const readKeyValues = (
   list: unknown,
   at: string,
   depth: number,
   lim: Required<DecodeLimits>,
   put: (key: string, value: unknown) => void,
-): void => {
+): number => {
   const kvs = listAt(list, at);
-  if (kvs.length > lim.maxAttributes) bad(at, `has more than ${lim.maxAttributes} entries`);
-  for (let i = 0; i < kvs.length; i++) {
+  const n = Math.min(kvs.length, lim.maxAttributes);
+  let left = kvs.length - n;
+  if (left && depth) throw OVER;
+  for (let i = 0; i < n; i++) {
     try {
       const kv = kvs[i];
       if (!isObject(kv)) bad('', 'must be a KeyValue object');
@@ -232,6 +250,10 @@ const readKeyValues = (
       try {
         plain = plainValue(value, depth, lim);
       } catch (error) {
+        if (error === OVER && !depth) {
+          left++;
+          continue;
+        }
         within(error, '.value');
       }
       if (plain !== undefined) put(key as string, plain);
@@ -239,6 +261,7 @@ const readKeyValues = (
       within(error, `${at}[${i}]`);
     }
   }
+  return left;
 };
 
 /** A plain value as a SpanRecord attribute: primitives and flat lists as they are, the rest as JSON text. */
@@ -249,10 +272,24 @@ const toAttribute = (v: unknown): AttributeValue => {
   return JSON.stringify(v);
 };
 
-const attributesAt = (list: unknown, at: string, lim: Required<DecodeLimits>): Attributes => {
+/** Attributes, and how many were left out for a bound. */
+const attributesAt = (list: unknown, at: string, lim: Required<DecodeLimits>): [attrs: Attributes, left: number] => {
   const out: Attributes = {};
-  readKeyValues(list, at, 0, lim, (key, value) => setOwn(out, key, toAttribute(value)));
-  return out;
+  return [out, readKeyValues(list, at, 0, lim, (key, value) => setOwn(out, key, toAttribute(value)))];
+};
+
+/** A list of events or links, the first `max` read by `read`; and how many were past `max`. */
+const listOf = <T>(list: unknown, at: string, max: number, read: (v: unknown) => T): [items: T[], left: number] => {
+  const raw = listAt(list, at);
+  const items: T[] = [];
+  for (let i = 0; i < raw.length && i < max; i++) {
+    try {
+      items.push(read(raw[i]));
+    } catch (error) {
+      within(error, `${at}[${i}]`);
+    }
+  }
+  return [items, Math.max(0, raw.length - max)];
 };
 
 /**
@@ -268,12 +305,12 @@ const nameAt = (name: unknown): string => {
 const eventAt = (e: unknown, lim: Required<DecodeLimits>): SpanEventRecord => {
   if (!isObject(e)) return bad('', 'must be an Event object');
   const record: SpanEventRecord = { name: nameAt(e.name), timeMs: nanosAt(e.timeUnixNano, '.timeUnixNano') };
-  const attrs = attributesAt(e.attributes, '.attributes', lim);
+  const [attrs, left] = attributesAt(e.attributes, '.attributes', lim);
   for (const _ in attrs) {
     record.attrs = attrs;
     break;
   }
-  const dropped = uintAt(e.droppedAttributesCount, '.droppedAttributesCount');
+  const dropped = uintAt(e.droppedAttributesCount, '.droppedAttributesCount') + left;
   if (dropped) record.droppedAttrs = dropped;
   return record;
 };
@@ -283,12 +320,15 @@ const linkAt = (l: unknown, lim: Required<DecodeLimits>): SpanLinkRecord => {
   const link: SpanLinkRecord = { traceId: traceIdAt(l.traceId, '.traceId'), spanId: spanIdAt(l.spanId, '.spanId') };
   const ts = stringAt(l.traceState, '.traceState');
   if (ts) link.traceState = ts;
-  if (l.flags !== undefined && l.flags !== null) link.flags = uintAt(l.flags, '.flags');
-  const attrs = attributesAt(l.attributes, '.attributes', lim);
+  // The W3C trace flags, as for spans; bits 8 and 9 (is the link remote) are not kept.
+  if (l.flags !== undefined && l.flags !== null) link.flags = uintAt(l.flags, '.flags') & 0xff;
+  const [attrs, left] = attributesAt(l.attributes, '.attributes', lim);
   for (const _ in attrs) {
     link.attrs = attrs;
     break;
   }
+  const dropped = uintAt(l.droppedAttributesCount, '.droppedAttributesCount') + left;
+  if (dropped) link.droppedAttrs = dropped;
   return link;
 };
 
@@ -305,8 +345,9 @@ const spanAt = (raw: unknown, resource: ResourceRecord, lim: Required<DecodeLimi
     bad('.kind', 'must be an integer from 0 to 5 (enum names are not OTLP/JSON)');
   }
   const startMs = nanosAt(raw.startTimeUnixNano, '.startTimeUnixNano');
-  const endMs = nanosAt(raw.endTimeUnixNano, '.endTimeUnixNano');
-  if (endMs < startMs) bad('.endTimeUnixNano', 'must not be before startTimeUnixNano');
+  // An end before the start (an explicit end time from a skewed clock) is taken as no duration,
+  // as OpenTelemetry's SDKs take it.
+  const endMs = Math.max(startMs, nanosAt(raw.endTimeUnixNano, '.endTimeUnixNano'));
   const flags = uintAt(raw.flags, '.flags');
   const traceState = stringAt(raw.traceState, '.traceState');
 
@@ -320,27 +361,9 @@ const spanAt = (raw: unknown, resource: ResourceRecord, lim: Required<DecodeLimi
     status = message ? { code: STATUS[code as number]!, message } : { code: STATUS[code as number]! };
   }
 
-  const events: SpanEventRecord[] = [];
-  const rawEvents = listAt(raw.events, '.events');
-  if (rawEvents.length > lim.maxEvents) bad('.events', `has more than ${lim.maxEvents} events`);
-  for (let i = 0; i < rawEvents.length; i++) {
-    try {
-      events.push(eventAt(rawEvents[i], lim));
-    } catch (error) {
-      within(error, `.events[${i}]`);
-    }
-  }
-
-  const links: SpanLinkRecord[] = [];
-  const rawLinks = listAt(raw.links, '.links');
-  if (rawLinks.length > lim.maxLinks) bad('.links', `has more than ${lim.maxLinks} links`);
-  for (let i = 0; i < rawLinks.length; i++) {
-    try {
-      links.push(linkAt(rawLinks[i], lim));
-    } catch (error) {
-      within(error, `.links[${i}]`);
-    }
-  }
+  const [events, eventsLeft] = listOf(raw.events, '.events', lim.maxEvents, (e) => eventAt(e, lim));
+  const [links, linksLeft] = listOf(raw.links, '.links', lim.maxLinks, (l) => linkAt(l, lim));
+  const [attrs, attrsLeft] = attributesAt(raw.attributes, '.attributes', lim);
 
   const record: SpanRecord = {
     v: 1,
@@ -352,7 +375,7 @@ const spanAt = (raw: unknown, resource: ResourceRecord, lim: Required<DecodeLimi
     kind: KINDS[kindNum as number]!,
     startMs,
     endMs,
-    attrs: attributesAt(raw.attributes, '.attributes', lim),
+    attrs,
     events,
     links,
     status,
@@ -362,9 +385,9 @@ const spanAt = (raw: unknown, resource: ResourceRecord, lim: Required<DecodeLimi
   // Span flags bit 9 (0x200): the parent is remote, valid when bit 8 (0x100) says it is known.
   if ((flags & 0x300) === 0x300) record.remoteParent = true;
   if (traceState) record.traceState = traceState;
-  const da = uintAt(raw.droppedAttributesCount, '.droppedAttributesCount');
-  const de = uintAt(raw.droppedEventsCount, '.droppedEventsCount');
-  const dl = uintAt(raw.droppedLinksCount, '.droppedLinksCount');
+  const da = uintAt(raw.droppedAttributesCount, '.droppedAttributesCount') + attrsLeft;
+  const de = uintAt(raw.droppedEventsCount, '.droppedEventsCount') + eventsLeft;
+  const dl = uintAt(raw.droppedLinksCount, '.droppedLinksCount') + linksLeft;
   if (da || de || dl) record.dropped = { attrs: da, events: de, links: dl };
   return record;
 };
@@ -381,6 +404,7 @@ export const decodeOtlp = (body: unknown, limits: DecodeLimits = {}): DecodeResu
   // Not a spread over the defaults: `{ maxDepth: undefined }` would lift the bound.
   const lim: Required<DecodeLimits> = {
     maxAttributes: limits.maxAttributes ?? 1024,
+    maxArrayValues: limits.maxArrayValues ?? 8192,
     maxEvents: limits.maxEvents ?? 1024,
     maxLinks: limits.maxLinks ?? 1024,
     maxDepth: limits.maxDepth ?? 8,
@@ -402,7 +426,8 @@ export const decodeOtlp = (body: unknown, limits: DecodeLimits = {}): DecodeResu
       if (rs.resource !== undefined && rs.resource !== null) {
         if (!isObject(rs.resource)) return { ok: false, message: `${rPath}.resource must be a Resource object` };
         try {
-          attrs = attributesAt(rs.resource.attributes, '.resource.attributes', lim);
+          // What a bound leaves out of a resource has no count to go in: our records carry none.
+          [attrs] = attributesAt(rs.resource.attributes, '.resource.attributes', lim);
         } catch (error) {
           within(error, rPath);
         }

@@ -156,7 +156,7 @@ describe('decodeOtlp', () => {
       { ...good, name: 5 },
       { ...good, kind: 'SPAN_KIND_SERVER' },
       { ...good, startTimeUnixNano: '1.5e18' },
-      { ...good, endTimeUnixNano: '1' },
+      { ...good, endTimeUnixNano: '-1' },
       { ...good, attributes: [{ key: 'a', value: { stringValue: 'x', intValue: '1' } }] },
       { ...good, attributes: [{ key: 'a', value: { stringValue: 5 } }] },
       { ...good, status: { code: 4 } },
@@ -200,17 +200,61 @@ describe('decodeOtlp', () => {
     expect(decodeOtlp({ resourceSpans: [] })).toEqual({ ok: true, spans: [], rejected: 0, errors: [] });
   });
 
-  it('bounds nesting and counts', () => {
-    let v: Record<string, unknown> = { stringValue: 'x' };
-    for (let i = 0; i < 20; i++) v = { arrayValue: { values: [v] } };
-    const r = decodeOtlp(one({ ...good, attributes: [{ key: 'deep', value: v }] }));
-    expect(r.ok && r.rejected).toBe(1);
+  it('leaves out what is past a bound and counts it, keeping the span', () => {
+    const nest = (levels: number): Record<string, unknown> => {
+      let v: Record<string, unknown> = { stringValue: 'x' };
+      for (let i = 0; i < levels; i++) v = { arrayValue: { values: [v] } };
+      return v;
+    };
+    const ints = (n: number) => ({ arrayValue: { values: Array.from({ length: n }, (_, i) => ({ intValue: i })) } });
+    const attributes = [
+      { key: 'deep', value: nest(20) },
+      { key: 'fits', value: nest(7) },
+      // A 1,536-float embedding (the common size) is kept; one past maxArrayValues goes whole.
+      { key: 'embedding', value: ints(1536) },
+      { key: 'huge', value: ints(8193) },
+      { key: 'map', value: { kvlistValue: { values: Array.from({ length: 1025 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } })) } } },
+      { key: 'last', value: { boolValue: true } },
+    ];
+    const r = decodeOtlp(one({ ...good, attributes, droppedAttributesCount: 2 }));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.rejected).toBe(0);
+    const span = r.spans[0]!;
+    expect(Object.keys(span.attrs)).toEqual(['fits', 'embedding', 'last']);
+    expect(span.attrs.embedding).toHaveLength(1536);
+    // The sender's own count plus the three left out here.
+    expect(span.dropped).toEqual({ attrs: 5, events: 0, links: 0 });
+
     // A limit given as undefined (an option read from an unset variable) is the default.
-    const unset = decodeOtlp(one({ ...good, attributes: [{ key: 'deep', value: v }] }), { maxDepth: undefined, maxAttributes: undefined });
-    expect(unset.ok && unset.rejected).toBe(1);
+    const unset = decodeOtlp(one({ ...good, attributes }), { maxDepth: undefined, maxAttributes: undefined, maxArrayValues: undefined });
+    expect(unset.ok && Object.keys(unset.spans[0]!.attrs)).toEqual(['fits', 'embedding', 'last']);
+
+    // Past the counts: the first ones stay, in order.
     const many = Array.from({ length: 3 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } }));
-    const r2 = decodeOtlp(one({ ...good, attributes: many }), { maxAttributes: 2 });
-    expect(r2.ok && r2.rejected).toBe(1);
+    const events = Array.from({ length: 3 }, (_, i) => ({ name: `e${i}`, timeUnixNano: good.startTimeUnixNano, attributes: many }));
+    const links = Array.from({ length: 3 }, (_, i) => ({ traceId: 'c'.repeat(32), spanId: `${i + 1}`.repeat(16), attributes: many }));
+    const r2 = decodeOtlp(one({ ...good, attributes: many, events, links, droppedEventsCount: 1 }), { maxAttributes: 2, maxEvents: 2, maxLinks: 1 });
+    if (!r2.ok) throw new Error(r2.message);
+    const cut = r2.spans[0]!;
+    expect(Object.keys(cut.attrs)).toEqual(['k0', 'k1']);
+    expect(cut.events.map((e) => [e.name, e.droppedAttrs])).toEqual([
+      ['e0', 1],
+      ['e1', 1],
+    ]);
+    expect(cut.links.map((l) => [l.spanId, l.droppedAttrs])).toEqual([['1'.repeat(16), 1]]);
+    expect(cut.dropped).toEqual({ attrs: 1, events: 2, links: 2 });
+    // A malformed value is still an error, not a bound: the span goes.
+    const malformed = decodeOtlp(one({ ...good, attributes: [...many, { key: 'x', value: { boolValue: 1 } }] }), { maxAttributes: 2 });
+    expect(malformed.ok && malformed.rejected).toBe(0);
+    const malformedFirst = decodeOtlp(one({ ...good, attributes: [{ key: 'x', value: { boolValue: 1 } }, ...many] }), { maxAttributes: 2 });
+    expect(malformedFirst.ok && malformedFirst.rejected).toBe(1);
+  });
+
+  it('takes an end before the start as no duration, and keeps only the W3C byte of link flags', () => {
+    const r = decodeOtlp(one({ ...good, endTimeUnixNano: '1732139999000000000', links: [{ traceId: 'c'.repeat(32), spanId: 'd'.repeat(16), flags: 0x301 }] }));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.spans[0]!.endMs).toBe(r.spans[0]!.startMs);
+    expect(r.spans[0]!.links[0]!.flags).toBe(1);
   });
 
   it('never throws, whatever it is given', () => {
