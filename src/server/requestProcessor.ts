@@ -6,11 +6,14 @@ import { reportInternal, warnOnce } from '../lib/reportInternal';
 /**
  * Says once, whatever `debug` is, that the exporter refused a batch for good: nearly always the
  * setup (a wrong URL, token or key), which every later export meets too, or spans would vanish
- * unexplained. One teller per exporter.
+ * unexplained. Likewise, once, a receiver that took a batch but refused some of its spans (OTLP
+ * `partialSuccess`: a bound or a rule of the receiver's), which are not sent again. One teller
+ * per exporter.
  */
 export const refusalTeller = (): ((result: ExportResult) => void) => {
   let said = false;
   let saidTooLarge = false;
+  let saidPartly = false;
   const say = (text: string): void => {
     try {
       console.warn(`[edgetrace] ${text}`);
@@ -19,6 +22,10 @@ export const refusalTeller = (): ((result: ExportResult) => void) => {
     }
   };
   return (result) => {
+    if (result.ok && result.rejected && !saidPartly) {
+      saidPartly = true;
+      say(`the receiver refused ${result.rejected} record(s) of a batch it took: ${result.reason ?? 'no reason given'}. Later ones are not logged.`);
+    }
     if (result.ok || result.retryable) return;
     // One record too large for the receiver is that record's, not the setup's: told apart, so
     // that a wrong key after it is still told.
@@ -113,6 +120,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     const split = sizer.settled(batch.length, result);
     if (result.ok) {
       if (started === epoch) failures = notBefore = 0;
+      tellRefusal(result);
       return;
     }
     pendingDrops += carried;

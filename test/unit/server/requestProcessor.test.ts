@@ -263,6 +263,26 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it('says once on the console that the receiver refused part of a batch it took (OTLP partialSuccess)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const partly: ExportResult = { ok: true, rejected: 1, reason: 'partial success: 1 rejected (spans[0].links must be an array)' };
+      const { exporter } = scripted([partly, partly]);
+      const p = requestProcessor(exporter);
+      for (const name of ['a', 'b']) {
+        p.onEnd!(span(name));
+        await p.forceFlush!();
+        later();
+      }
+      expect(p.dropped()).toBe(0);
+      expect(warn.mock.calls.map((c) => c[0])).toEqual([
+        '[edgetrace] the receiver refused 1 record(s) of a batch it took: partial success: 1 rejected (spans[0].links must be an array). Later ones are not logged.',
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('says once on the console that the exporter refused a batch for good, with its reason; not for a retryable failure', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
