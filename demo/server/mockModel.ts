@@ -289,6 +289,14 @@ export const createMockModel = (opts: MockModelOptions): MockModelServer => {
         span.end();
       }
     };
+    /** The server is stopping (Ctrl-C): the spans still open end now, saying so, and are sent before it exits. */
+    const stopped = (): void => {
+      for (const span of [prefill, decode]) {
+        if (!span || span.isEnded) continue;
+        span.recordEvent('server shutting down');
+        span.end();
+      }
+    };
 
     const events = produce();
     const body = new ReadableStream<Uint8Array>(
@@ -299,7 +307,8 @@ export const createMockModel = (opts: MockModelOptions): MockModelServer => {
             if (next.done) controller.close();
             else controller.enqueue(encoder.encode(next.value));
           } catch (error) {
-            if (!shutdown.signal.aborted) clientGone();
+            if (shutdown.signal.aborted) stopped();
+            else clientGone();
             try {
               controller.error(error);
             } catch {

@@ -151,7 +151,9 @@ export const startPlayground = async (opts: PlaygroundOptions = {}): Promise<Pla
       fetch: (input, init) => collector.fetch(new Request(input, init)),
     }),
   });
-  const modelListener = toNodeListener(model.fetch, { onError: errorLine('mock model') });
+  // A stream that Ctrl-C cuts fails with the shutdown's own error: not one to print on the way out.
+  const modelError = errorLine('mock model');
+  const modelListener = toNodeListener(model.fetch, { onError: (error) => closing || modelError(error) });
 
   const httpServer = createHttpServer();
   let vite: ViteDevServer;

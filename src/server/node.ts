@@ -174,7 +174,14 @@ export const pendingWork = (report: (error: unknown) => void): { waitUntil(promi
       void p.finally(() => pending.delete(p));
     },
     async drain() {
-      while (pending.size) await Promise.all([...pending]);
+      // The caller awaits this before exiting: the unref'd timers inside (an open span's grace,
+      // an export's timeout) must not let the process end first, with this never settled.
+      const hold = setInterval(() => undefined, 60_000);
+      try {
+        while (pending.size) await Promise.all([...pending]);
+      } finally {
+        clearInterval(hold);
+      }
     },
   };
 };

@@ -171,3 +171,32 @@ describe('withNodeTracing drain() after closeAllConnections()', () => {
     expect(exportedBefore(stdout, 'drained')).toEqual(['GET', 'inner']);
   });
 });
+
+describe('toNodeListener drain() before exit', () => {
+  it('keeps the process until a span the handler left open has ended and been sent', { timeout: 30_000 }, async () => {
+    const { status, stdout } = await run(`
+      import { createServer } from 'node:http';
+      import { toNodeListener } from './src/server/node';
+      import { withTracing } from './src/server/withTracing';
+      import { requestSpan } from './src/server/scope';
+      const listener = toNodeListener(
+        withTracing(
+          () => {
+            requestSpan().startSpan('left-open');
+            return new Response('ok');
+          },
+          { exporter: { export: async (records) => (console.log('exported ' + records.map((r) => r.name).sort().join(',')), { ok: true }) } },
+        ),
+      );
+      const server = createServer(listener).listen(0, '127.0.0.1', async () => {
+        await (await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { connection: 'close' } })).text();
+        server.close(() => void listener.drain().then(() => {
+          console.log('drained');
+          process.exit(0);
+        }));
+      });
+    `);
+    expect(status).toBe(0);
+    expect(exportedBefore(stdout, 'drained')).toEqual(['GET', 'left-open']);
+  });
+});
