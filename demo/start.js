@@ -34,9 +34,12 @@ const main = async () => {
   let playground;
   try {
     const { startPlayground, DEFAULT_PLAYGROUND_DB } = await loader.ssrLoadModule('/demo/server/playground.ts');
-    playground = await startPlayground({ port, dbPath: process.env.EDGETRACE_DB || DEFAULT_PLAYGROUND_DB, env: process.env });
+    // A port the user chose is kept or refused, never swapped: another port is another origin,
+    // with another session and service-worker outbox. Only the default gives way.
+    playground = await startPlayground({ port, fallbackPort: port === undefined, dbPath: process.env.EDGETRACE_DB || DEFAULT_PLAYGROUND_DB, env: process.env });
   } catch (error) {
     await loader.close();
+    if (error?.code === 'EADDRINUSE') throw new Error(`port ${port} (PORT) is taken: stop what uses it, choose another, or unset PORT to take a free one.`);
     throw error;
   }
 

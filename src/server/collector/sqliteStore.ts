@@ -721,12 +721,17 @@ export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise
       `[edgetrace] openSqliteStore(): better-sqlite3 is needed for a SQLite file in Node (npm i better-sqlite3), or pass "database" (bun:sqlite, node:sqlite). ${String(error)}`,
     );
   }
-  if (path !== ':memory:' && path !== '') {
-    const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
-    if (i > 0) {
-      const fs = builtin<{ mkdirSync(p: string, o: { recursive: true }): unknown }>('node:fs');
-      fs?.mkdirSync(path.slice(0, i), { recursive: true });
+  try {
+    if (path !== ':memory:' && path !== '') {
+      const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+      if (i > 0) {
+        const fs = builtin<{ mkdirSync(p: string, o: { recursive: true }): unknown }>('node:fs');
+        fs?.mkdirSync(path.slice(0, i), { recursive: true });
+      }
     }
+    return createSqliteStore(new Database(path));
+  } catch (error) {
+    // SQLite's own words ("unable to open database file", "file is not a database") name no file.
+    throw new Error(`[edgetrace] openSqliteStore(): cannot use ${JSON.stringify(path)} as the database: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  return createSqliteStore(new Database(path));
 };

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach, afterAll } from 'vitest';
 import { openDatabase } from './sqlite';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStore, openSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
@@ -232,6 +232,13 @@ describe('the SQLite store', () => {
     const s2 = await openSqliteStore({ path });
     expect((await s2.listTraces()).traces).toHaveLength(1);
     await s2.close();
+  });
+
+  it('names the file when it cannot be used: a folder, a file that is no database', async () => {
+    await expect(openSqliteStore({ path: dir })).rejects.toThrow(`openSqliteStore(): cannot use ${JSON.stringify(dir)} as the database: unable to open database file`);
+    const notDb = join(dir, 'notes.txt');
+    writeFileSync(notDb, 'plain text, long enough to be read as a page header by SQLite '.repeat(4));
+    await expect(openSqliteStore({ path: notDb })).rejects.toThrow(`cannot use ${JSON.stringify(notDb)} as the database: file is not a database`);
   });
 
   it('stores a lone surrogate in its columns as U+FFFD, so the filters find the text', async () => {
