@@ -72,3 +72,29 @@ test('a page hidden while the tail sender is still loading sends its tail once i
   releaseChunks();
   await expect.poll(() => spansNamed(rx, 'hidden-').length, { timeout: 30_000, intervals: [250] }).toBe(10);
 });
+
+test("the clicks that take the page away are in the tail of a page whose worker is the site's and does not answer", async ({ page }) => {
+  // The site's own worker, without installTraceWorker(), controls the page: the page gets no
+  // answer from it for workerTimeoutMs and sends its tail itself at pagehide.
+  rx.file('/site-sw.js', 'text/javascript', 'addEventListener("install", () => skipWaiting()); addEventListener("activate", (e) => e.waitUntil(clients.claim()));');
+  rx.page('/elsewhere.html', '<p>elsewhere</p>');
+  const body = `<body><button id="load" onclick="fetch('/elsewhere.html')">load</button><a id="away" href="/elsewhere.html">leave</a></body>`;
+  const url = sdkPage(rx, '/leave.html', { workerUrl: false, workerTimeoutMs: 60_000, instrument: { xhr: false, navigation: false, errors: false, session: false } }, body);
+  await page.goto(url);
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.register('/site-sw.js');
+    await navigator.serviceWorker.ready;
+  });
+  await page.reload();
+  await waitForTransport(page, 'none');
+  expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
+  // The tail sender loads a moment after start-up on a controlled page.
+  await page.waitForRequest((r) => ENCODER_CHUNK.test(r.url()), { timeout: 20_000 });
+  await Promise.all([page.waitForResponse('**/elsewhere.html'), page.click('#load')]);
+  // Both interactions are still open (their idle wait) when the page hides: they must end
+  // before the tail goes.
+  await page.click('#away');
+  await page.waitForURL('**/elsewhere.html');
+  await expect.poll(() => spansNamed(rx, 'click ').map((s) => s.name).sort(), { timeout: 15_000, intervals: [250] }).toEqual(['click a#away', 'click button#load']);
+  expect(spansNamed(rx, 'GET').map((s) => s.name)).toEqual(['GET']);
+});
