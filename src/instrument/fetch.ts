@@ -7,6 +7,7 @@ import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
 import { baggageFor, classify, compileRules, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
+import { UNFINISHED } from '../core/semconv';
 import { BODY_IDLE_MS, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
@@ -208,6 +209,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           const events = body.end(detail.value);
           if (body.isSse) span.setAttribute(BODY_ATTRS.sseEvents, events);
           if (outcome === 'cancelled') markCancelled(span);
+          if (outcome === 'unfinished') span.setAttribute(UNFINISHED, true);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           // Ended by time (no read for a while), or complete with its last event: at the last chunk.
           span.end(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : undefined);
@@ -280,6 +282,6 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   );
   return () => {
     undo();
-    open.endAll();
+    open.release();
   };
 };

@@ -181,15 +181,32 @@ export interface InFlight {
   endAll(): void;
 }
 
+/** Every instrumentation's open request spans, for {@link endInFlight}. */
+const everyInFlight = new Set<InFlight>();
+
+/**
+ * The page is going away for good (pagehide, not into the back/forward cache): ends every open
+ * request span as unfinished now, so it is handed over with the rest. The browser then cuts the
+ * requests with a network error, which is the page's leaving, not the request's failure.
+ */
+export const endInFlight = (): void => {
+  for (const f of everyInFlight) f.endAll();
+};
+
 /**
  * The request spans still open, for `stop()`: their `traceparent` went out, so the backend's
  * spans name them as parent, and once the tracer has shut down their own end would be dropped.
  * Ended there, unfinished, they still reach the trace. Ended spans are let go as the set grows.
+ * `release()` (at `stop()`) ends them and forgets the set.
  */
-export const inFlight = (): InFlight => {
+export const inFlight = (): InFlight & { release(): void } => {
   const spans = new Set<Span>();
   let bound = 64;
-  return {
+  const f: InFlight & { release(): void } = {
+    release() {
+      f.endAll();
+      everyInFlight.delete(f);
+    },
     add(span) {
       // An unsampled span records nothing to end.
       if (!span.isRecording) return;
@@ -208,6 +225,8 @@ export const inFlight = (): InFlight => {
       spans.clear();
     },
   };
+  everyInFlight.add(f);
+  return f;
 };
 
 /** Records the status on an HTTP span: 4xx and 5xx are errors of a client span. */

@@ -14,6 +14,7 @@ import type { ResolvedInstrument } from './options';
 import { getUser, instrumentSession, touchSession } from './session';
 import { instrumentXhr } from './xhr';
 import { endUnread } from './stream';
+import { endInFlight } from './http';
 
 /** Undoes what a setup or instrumentation did. */
 export type Stop = () => void;
@@ -128,10 +129,12 @@ export const setupInstrumentation = (
     } else warnOnce('second-copy', 'another copy of edgetrace instruments this page; this one records only the spans your code makes.');
 
     // The page is going away: end what is pending so it is handed over in time.
-    const onHide = (): void => {
+    const onHide = (event: PageTransitionEvent): void => {
       try {
+        const leaving = !event.persisted;
         // Before the interactions end, so an unread response ends at its headers, not now.
-        endUnread();
+        endUnread(leaving);
+        if (leaving) endInFlight();
         page.endAll();
         tracer.flush().catch(reportInternal);
       } catch (error) {

@@ -28,7 +28,7 @@ import { isAbortError } from '../lib/isAbortError';
  * `abandoned`: it stopped reading for {@link BODY_IDLE_MS}. Either way the watch ends there and
  * later reads pass through unwatched.
  */
-export type BodyOutcome = 'complete' | 'cancelled' | 'error' | 'unread' | 'abandoned';
+export type BodyOutcome = 'complete' | 'cancelled' | 'error' | 'unread' | 'abandoned' | 'unfinished';
 
 /** What is known when a body read ends. */
 export interface BodyEnd {
@@ -456,11 +456,18 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
 };
 
 /**
- * Ends, as `unread`, the watches of bodies nobody has started reading: at pagehide, their spans
+ * At pagehide. Ends, as `unread`, the watches of bodies nobody has started reading: their spans
  * end where their headers came, as they would have a little later, not at the page's last moment.
+ * When the page is `leaving` (not kept in the back/forward cache), also those of streams still
+ * being read, as `unfinished` with what was counted so far: the browser is about to cut them with
+ * a network error, which is not the request's failure, and the span would end too late to be
+ * handed over.
  */
-export const endUnread = (): void => {
-  for (const w of idle) if (!w.leader) finish(w, 'unread', { isStream: false });
+export const endUnread = (leaving?: boolean): void => {
+  for (const w of idle) {
+    if (!w.leader) finish(w, 'unread', { isStream: false });
+    else if (leaving) finish(w, 'unfinished', { isStream: w.leader.stream !== undefined });
+  }
 };
 
 // --- Server-Sent Events below ---

@@ -232,6 +232,6 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   );
   return () => {
     undo();
-    open.endAll();
+    open.release();
   };
 };

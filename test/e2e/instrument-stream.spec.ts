@@ -444,3 +444,27 @@ test('an abort while the body is read rejects as without the SDK, and the span s
   }
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a stream still read when the page leaves ends as unfinished, with what was read, not as a network error', async ({ page }) => {
+  await page.goto(s.page('/sse-leave.html', testPage({ init: '{}' })));
+  await ready(page);
+  const got = await page.evaluate(async () => {
+    const res = await fetch('/sse-slow?n=50');
+    const reader = res.body!.getReader();
+    let chunks = 0;
+    while (chunks < 3) if (!(await reader.read()).done) chunks++;
+    // Leaving for good (not into the back/forward cache): the browser cuts the body after
+    // this, with a TypeError.
+    dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+    await reader.cancel(new TypeError('network error'));
+    return chunks;
+  });
+  expect(got).toBe(3);
+  await flush(page);
+  await expect.poll(() => httpSpan('/sse-slow')).toBeDefined();
+  const http = httpSpan('/sse-slow')!;
+  expect(http.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'unfinished', 'edgetrace.unfinished': true });
+  expect(http.attrs['edgetrace.http.body_chunks']).toBeGreaterThanOrEqual(3);
+  expect(http.status).not.toBe(2);
+  expect(await pageErrors(page)).toEqual([]);
+});
