@@ -84,7 +84,9 @@ export const observeBody = (
         try {
           chunk = await reader.read();
         } catch (error) {
-          await finish({ bytes, error });
+          // A source that follows the request's signal (a proxied upstream body) may fail with
+          // the client's abort before the signal's listener runs (Bun): still the client's leaving.
+          await finish(cancelled || clientGone?.aborted ? { bytes, cancelled: true } : { bytes, error });
           controller.error(error);
           return;
         }

@@ -431,6 +431,32 @@ describe('withTracing', () => {
     expect(rec.spans()[0]!.attrs).toMatchObject({ 'edgetrace.response.cancelled': true, 'http.response.body.size': 4 });
   });
 
+  it("counts a source that fails with the client's abort before the signal's listener ran as cancelled (Bun)", async () => {
+    // An upstream body that follows request.signal: on Bun its read rejects with the abort
+    // before the signal's listeners run. A signal whose listener never runs shows that order.
+    const signal = { aborted: false, reason: undefined as unknown, addEventListener: () => undefined } as unknown as AbortSignal;
+    let fail: (error: unknown) => void = () => undefined;
+    const source = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new Uint8Array(3)),
+      pull: () => new Promise((_, reject) => (fail = reject)),
+    });
+    const ends: BodyEnd[] = [];
+    const reader = observeBody(source, (end) => void ends.push(end), 60_000, signal).getReader();
+    await reader.read();
+    const pending = reader.read().catch((error: unknown) => error);
+    await new Promise((r) => setTimeout(r, 10));
+    const abort = new DOMException('The connection was closed.', 'AbortError');
+    Object.assign(signal, { aborted: true, reason: abort });
+    fail(abort);
+    expect(await pending).toBe(abort);
+    expect(ends).toEqual([{ bytes: 3, cancelled: true }]);
+    // An upstream failure while the client is still there stays an error.
+    const broken = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new TypeError('upstream reset')) });
+    const errs: BodyEnd[] = [];
+    await observeBody(broken, (end) => void errs.push(end), 60_000, new AbortController().signal).getReader().read().catch(() => undefined);
+    expect(errs).toMatchObject([{ bytes: 0, error: { message: 'upstream reset' } }]);
+  });
+
   it('without waitUntil, exports before returning a response without body', async () => {
     const rec = recorder();
     const handler = withTracing(() => new Response(null, { status: 204 }), { exporter: rec.exporter });
