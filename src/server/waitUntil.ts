@@ -24,8 +24,10 @@ const fromVercel = (): WaitUntil | undefined => {
 /**
  * Finds a way to finish work after the response: the handler's `ctx.waitUntil` (Cloudflare
  * Workers, a FetchEvent), Vercel's request context, a second argument that has `waitUntil`
- * (Next.js middleware's `NextFetchEvent`), else `fallback`. `undefined` when there is none, so
- * the caller must await instead.
+ * (Next.js middleware's `NextFetchEvent`), else `fallback`, else the `ctx` of the object the
+ * handler was called on (`owner`): a Durable Object's or a `WorkerEntrypoint`'s `this.ctx`, since
+ * workerd calls their `fetch(request)` with neither env nor ctx. `undefined` when there is none,
+ * so the caller must await instead.
  */
-export const findWaitUntil = (env: unknown, ctx: unknown, fallback?: WaitUntil): WaitUntil | undefined =>
-  methodOf(ctx) ?? fromVercel() ?? methodOf(env) ?? fallback;
+export const findWaitUntil = (env: unknown, ctx: unknown, fallback?: WaitUntil, owner?: unknown): WaitUntil | undefined =>
+  methodOf(ctx) ?? fromVercel() ?? methodOf(env) ?? fallback ?? methodOf((owner as { ctx?: unknown } | undefined)?.ctx);

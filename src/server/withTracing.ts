@@ -425,7 +425,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     const { tracer } = s;
     const trace = root;
     // A platform waitUntil that throws is reported, never the handler's problem.
-    const found = findWaitUntil(env, ctx, s.opts.waitUntil);
+    const found = findWaitUntil(env, ctx, s.opts.waitUntil, this);
     const waitUntil = found && guard(found);
     const args = watchOwnWork(rest, trace);
     let response: Response;

@@ -457,6 +457,27 @@ describe('withTracing', () => {
     expect(errs).toMatchObject([{ bytes: 0, error: { message: 'upstream reset' } }]);
   });
 
+  it("exports through this.ctx.waitUntil when called as a Durable Object's fetch(request), without holding the response", async () => {
+    let release: () => void = () => undefined;
+    const calls: TelemetryRecord[][] = [];
+    // An exporter that answers only when told: a response held for it would never come.
+    const exporter: Exporter = {
+      export: (records) => {
+        calls.push([...records]);
+        return new Promise((resolve) => (release = () => resolve({ ok: true })));
+      },
+    };
+    const { ctx, pending } = workerCtx();
+    const durableObject = { ctx, fetch: withTracing(() => new Response('state'), { exporter }) };
+    const res = await durableObject.fetch(new Request('http://do/counter'));
+    expect(await res.text()).toBe('state');
+    expect(pending.length).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    release();
+    await Promise.all(pending);
+    expect(calls.flat().map((r) => (r as SpanRecord).name)).toEqual(['GET']);
+  });
+
   it('without waitUntil, exports before returning a response without body', async () => {
     const rec = recorder();
     const handler = withTracing(() => new Response(null, { status: 204 }), { exporter: rec.exporter });
