@@ -61,6 +61,13 @@ const LISTENER_KEYS: AllKeys<NodeListenerOptions, typeof LISTENER_LIST> = LISTEN
  * reads only in part before answering, is drained and dropped. Either way the connection stays
  * usable for the next request.
  */
+/**
+ * How much of a body the handler did not read is read and dropped to keep the connection for the
+ * next request. Past this the connection closes after the response instead: a client could
+ * otherwise send gigabytes after its 413, each read and dropped at a core's full cost.
+ */
+const DRAIN_MAX_BYTES = 64 * 1024;
+
 const bodyStream = (req: IncomingMessage, res: ServerResponse, abort: AbortController): ReadableStream<Uint8Array> => {
   const queue: Uint8Array[] = [];
   let ended = false;
@@ -94,6 +101,21 @@ const bodyStream = (req: IncomingMessage, res: ServerResponse, abort: AbortContr
   const drain = (): void => {
     detach();
     req.on('error', () => undefined);
+    let left = DRAIN_MAX_BYTES;
+    const close = (): void => {
+      req.socket?.destroy();
+    };
+    const onDropped = (chunk: Uint8Array): void => {
+      left -= chunk.byteLength;
+      if (left >= 0) return;
+      req.off('data', onDropped);
+      req.pause();
+      // Say so in the answer when it has not gone yet; end the connection once it has.
+      res.shouldKeepAlive = false;
+      if (res.writableFinished) close();
+      else res.once('finish', close);
+    };
+    req.on('data', onDropped);
     req.resume();
   };
   // Node discards an unread body itself, but not one with our `data` listener on a paused stream:

@@ -137,6 +137,32 @@ describe('the collector over HTTP', () => {
     await healthy();
   });
 
+  it('closes the connection of a client that goes on uploading after its 413, rather than read it all', async () => {
+    // A raw socket: a chunked upload that never ends, as a hostile client would send it.
+    const { port } = server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${INGEST}\r\ntransfer-encoding: chunked\r\n\r\n`);
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => undefined);
+    let sent = 0;
+    let open = true;
+    void closed.then(() => (open = false));
+    // Up to 64 MB: a server that reads and drops it all would take it.
+    while (open && sent < 64 * 1024 * 1024) {
+      const ok = socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1');
+      sent += chunk.length;
+      if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+    }
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(sent).toBeLessThan(8 * 1024 * 1024);
+    await healthy();
+  });
+
   it('refuses other origins with 403 and answers preflight for the allowed one', async () => {
     expect((await post('{}', { origin: 'https://evil.example' })).status).toBe(403);
     const pre = await fetch(`${base}/v1/traces`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
