@@ -62,11 +62,13 @@ const LISTENER_KEYS: AllKeys<NodeListenerOptions, typeof LISTENER_LIST> = LISTEN
  * usable for the next request.
  */
 /**
- * How much of a body the handler did not read is read and dropped to keep the connection for the
- * next request. Past this the connection closes after the response instead: a client could
- * otherwise send gigabytes after its 413, each read and dropped at a core's full cost.
+ * How much of a body the handler did not read is read and dropped, so that the client reads the
+ * answer (a sender splits its batch on a 413; a connection cut while it still writes shows it a
+ * reset instead) and the connection serves the next request. Past this the connection closes
+ * once the answer is out: a client could otherwise go on sending gigabytes after its 413, each
+ * read and dropped at a core's full cost.
  */
-const DRAIN_MAX_BYTES = 64 * 1024;
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
 
 const bodyStream = (req: IncomingMessage, res: ServerResponse, abort: AbortController): ReadableStream<Uint8Array> => {
   const queue: Uint8Array[] = [];
