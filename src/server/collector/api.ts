@@ -20,11 +20,16 @@ export const DEADLINE_EXCEEDED = 4;
 /** Thrown by the parameter readers; turned into a 400. */
 class BadParam extends Error {}
 
+// ISO-8601 as Date.parse reads it by the standard: a date, or a date and time with seconds,
+// fractions and zone optional. Anything else Date.parse would guess at ("-1" as 2001, "foo 12"
+// as December), in the server's own time zone.
+const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+
 /** Epoch ms from `1732140000000` or an ISO-8601 date. */
 const timeParam = (params: URLSearchParams, name: string): number | undefined => {
   const v = params.get(name);
   if (v === null || v === '') return undefined;
-  const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : Date.parse(v);
+  const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : ISO_DATE_RE.test(v) ? Date.parse(v) : NaN;
   if (!Number.isFinite(n)) throw new BadParam(`"${name}" must be epoch milliseconds or an ISO-8601 date, got ${JSON.stringify(v.slice(0, 40))}`);
   return n;
 };

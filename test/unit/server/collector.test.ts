@@ -716,6 +716,9 @@ describe('createCollector: query API', () => {
     expect(all.traces.map((t) => t.traceId)).toEqual(['a2'.padEnd(32, '0'), 'a1'.padEnd(32, '0')]);
     const filtered = (await (await get(`/api/traces?user=u1&status=ok&from=${BASE - 1}&to=${new Date(BASE + 500).toISOString()}`)).json()) as { traces: unknown[] };
     expect(filtered.traces).toHaveLength(1);
+    // A date alone, and a time with an offset, are ISO-8601 too.
+    const day = new Date(BASE).toISOString().slice(0, 10);
+    expect(((await (await get(`/api/traces?from=${day}&to=${encodeURIComponent(new Date(BASE + 500).toISOString().replace('Z', '+00:00'))}`)).json()) as { traces: unknown[] }).traces.length).toBeGreaterThan(0);
     const page = (await (await get('/api/traces?limit=1')).json()) as { nextCursor: string };
     const next = (await (await get(`/api/traces?limit=1&cursor=${encodeURIComponent(page.nextCursor)}`)).json()) as { traces: { traceId: string }[] };
     expect(next.traces[0]!.traceId).toBe('a1'.padEnd(32, '0'));
@@ -724,7 +727,8 @@ describe('createCollector: query API', () => {
   });
 
   it('answers 400 for bad parameters', async () => {
-    for (const q of ['status=maybe', 'limit=0', 'limit=x', 'from=yesterday', 'cursor=abc']) {
+    // Dates Date.parse would guess at are refused too: '-1' and 'foo 12' read as 2001.
+    for (const q of ['status=maybe', 'limit=0', 'limit=x', 'from=yesterday', 'from=-1', 'from=foo%2012', "from=%25'%20OR%20'1'%3D'1", 'to=Mar%205', 'cursor=abc']) {
       const res = await get(`/api/traces?${q}`);
       expect(res.status, q).toBe(400);
     }
