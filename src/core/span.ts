@@ -338,11 +338,13 @@ export class Span implements SpanRecord {
   declare readonly startMs: number;
   /** Epoch milliseconds; 0 until the span ends (so also: whether it ended). */
   declare endMs: number;
-  /** @internal Use setAttribute(). */ declare attrs: Attributes;
-  /** @internal */ declare events: SpanEventRecord[];
-  /** @internal */ declare links: SpanLinkRecord[];
-  /** @internal */ declare status: SpanStatus;
-  /** @internal */ declare readonly resource: SpanRecord['resource'];
+  // The record's own fields (a span is the SpanRecord processors receive): read them; write
+  // through setAttribute(), recordEvent(), addLink() and setStatus(), which apply the limits.
+  /** The attributes so far. Use setAttribute() to change them. */ declare attrs: Attributes;
+  /** The events so far. Use recordEvent(). */ declare events: SpanEventRecord[];
+  /** The links. */ declare links: SpanLinkRecord[];
+  /** The status. Use setStatus(). */ declare status: SpanStatus;
+  /** The tracer's resource and scope. */ declare readonly resource: SpanRecord['resource'];
   declare readonly traceState?: string;
   /** True when the parent came from another process. */
   declare readonly remoteParent?: boolean;
