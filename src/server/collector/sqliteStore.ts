@@ -714,11 +714,25 @@ export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise
     // Required from here, as an import would resolve it (see builtin() for why not import()).
     const node = builtin<{ createRequire(from: string): (id: string) => unknown }>('node:module');
     if (!node) throw new Error('this runtime has no process.getBuiltinModule("node:module")');
-    const mod = node.createRequire(import.meta.url)('better-sqlite3') as { default?: Ctor };
-    Database = (mod.default ?? mod) as Ctor;
+    const load = (from: string | undefined): unknown => node.createRequire(from!)('better-sqlite3');
+    let mod: unknown;
+    try {
+      mod = load(import.meta.url);
+    } catch (error) {
+      // Bundled into the app: esbuild's CommonJS output has no import.meta.url, and webpack
+      // writes in the path of the build machine. The app's own folder is where it is installed.
+      const cwd = (globalThis as { process?: { cwd?(): string } }).process?.cwd?.();
+      if (!cwd) throw error;
+      mod = load(`${cwd}/`);
+    }
+    Database = ((mod as { default?: Ctor }).default ?? mod) as Ctor;
   } catch (error) {
+    const missing = (error as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND';
     throw new Error(
-      `[edgetrace] openSqliteStore(): better-sqlite3 is needed for a SQLite file in Node (npm i better-sqlite3), or pass "database" (bun:sqlite, node:sqlite). ${String(error)}`,
+      missing
+        ? `[edgetrace] openSqliteStore(): better-sqlite3 is needed for a SQLite file in Node (npm i better-sqlite3), or pass "database" (new Database(path) of better-sqlite3, bun:sqlite, node:sqlite). ${String(error)}`
+        : `[edgetrace] openSqliteStore(): better-sqlite3 could not be loaded; pass "database" (new Database(path)) to open it yourself. ${String(error)}`,
+      { cause: error },
     );
   }
   try {

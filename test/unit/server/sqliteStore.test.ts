@@ -3,11 +3,15 @@ import { openDatabase } from './sqlite';
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createSqliteStore, openSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
 import { buildTree, MAX_TREE_DEPTH, type TraceStore } from '../../../src/server/collector/store';
 import type { ScoreRecord } from '../../../src/protocol';
 import { chatTrace, spanRecord } from './otlpFixtures';
 import { scoreRecord } from '../../helpers/records';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 const T1 = 'a1000000000000000000000000000001';
 const T2 = 'a2000000000000000000000000000002';
@@ -232,6 +236,25 @@ describe('the SQLite store', () => {
     const s2 = await openSqliteStore({ path });
     expect((await s2.listTraces()).traces).toHaveLength(1);
     await s2.close();
+  });
+
+  it('finds better-sqlite3 from the app when bundled into a CommonJS file without import.meta.url', { timeout: 30_000 }, async () => {
+    const { build } = await import('esbuild');
+    const outfile = join(dir, 'bundled-app.cjs');
+    const db = join(dir, 'bundled.db');
+    await build({
+      stdin: { contents: `import { openSqliteStore } from './src/server/collector/sqliteStore';\nopenSqliteStore({ path: ${JSON.stringify(db)} }).then(async (s) => { console.log('opened'); await s.close(); }, (e) => { console.log(String(e)); process.exitCode = 1; });`, resolveDir: ROOT, loader: 'ts' },
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      external: ['better-sqlite3'],
+      outfile,
+      logLevel: 'silent',
+    });
+    // Run from the app's folder (here the repository, where better-sqlite3 is installed).
+    const child = spawnSync(process.execPath, [outfile], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    expect(child.stdout.trim()).toBe('opened');
+    expect(existsSync(db)).toBe(true);
   });
 
   it('names the file when it cannot be used: a folder, a file that is no database', async () => {
