@@ -6,7 +6,8 @@ import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
-import { errorParts, kNext, kT, priceOf, Span, writeCostAttrs } from './span';
+import { errorParts, isPromise, kNext, kT, priceOf, Span, writeCostAttrs } from './span';
+import { Trace } from './trace';
 import type { Usage } from './cost';
 import * as A from './semconv';
 import type { StartSpanOptions, Tracer } from './tracer';
@@ -261,7 +262,14 @@ class BridgeSpan implements OtelSpan {
   }
 
   updateName(name: string): this {
-    this.span.updateName(name);
+    try {
+      // A trace's root names the trace (Langfuse's trace name): an HTTP instrumentation that
+      // renames its span once the route is known renames the trace with it, as update() does.
+      if (this.span instanceof Trace) this.span.update({ name });
+      else this.span.updateName(name);
+    } catch (error) {
+      reportInternal(error);
+    }
     return this;
   }
 
@@ -380,7 +388,20 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
         return undefined as never;
       }
       // The callback's own throw or rejection is the caller's, and reaches it unchanged.
-      const run = (): unknown => tracer.withSpan(span.span, () => fn(span));
+      const run = (): unknown => {
+        const result = tracer.withSpan(span.span, () => fn(span));
+        // An async callback: where the context is a page's (no AsyncLocalStorage), what the
+        // callback starts after its awaits (a fetch) still goes under this span, as it does in
+        // trace.span(): the context follows the promise, as runInSpan() tells it to.
+        if (isPromise(result)) {
+          try {
+            span.span[kT].core.ctx.awaiting?.(span.span);
+          } catch (error) {
+            reportInternal(error);
+          }
+        }
+        return result;
+      };
       // With a context manager registered, the span is also active in the API's context.
       let active: OtelContext | undefined;
       try {

@@ -332,6 +332,51 @@ describe('otelTracerProvider / otelTracer', () => {
     expect(second.spans.map((s) => s.name)).toEqual(['two']);
   });
 
+  it('renames the trace when a root span is renamed, as an HTTP instrumentation does once it knows the route', () => {
+    const { tracer, byName } = setup();
+    const api = otelTracer(tracer);
+    const root = api.startSpan('GET');
+    const ctx = trace.setSpan(ROOT_CONTEXT, root);
+    const child = api.startSpan('db', {}, ctx);
+    root.updateName('GET /users/:id');
+    child.end();
+    root.end();
+    expect(byName('GET /users/:id').attrs[A.TRACE_NAME]).toBe('GET /users/:id');
+    expect(byName('db').attrs[A.TRACE_NAME]).toBe('GET /users/:id');
+    // A child's name is its own.
+    const other = api.startSpan('outer');
+    const inner = api.startSpan('inner', {}, trace.setSpan(ROOT_CONTEXT, other));
+    inner.updateName('inner renamed');
+    inner.end();
+    other.end();
+    expect(byName('inner renamed').attrs[A.TRACE_NAME]).toBe('outer');
+  });
+
+  it('tells a context that cannot follow await that an async startActiveSpan callback is under way, as span() does', async () => {
+    const awaiting: string[] = [];
+    const stack: unknown[] = [];
+    const contextManager = {
+      active: () => stack[stack.length - 1] as never,
+      with: <R>(span: unknown, fn: () => R): R => {
+        stack.push(span);
+        try {
+          return fn();
+        } finally {
+          stack.pop();
+        }
+      },
+      awaiting: (span: { name: string }) => void awaiting.push(span.name),
+    };
+    const { tracer } = setup({ contextManager });
+    const api = otelTracer(tracer);
+    api.startActiveSpan('sync', (span) => span.end());
+    await api.startActiveSpan('lib.async', async (span) => {
+      await Promise.resolve();
+      span.end();
+    });
+    expect(awaiting).toEqual(['lib.async']);
+  });
+
   it('passes the callback’s throw and rejection through unchanged', async () => {
     const { tracer, byName } = setup();
     const api = otelTracer(tracer);
