@@ -315,7 +315,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const limiter = rate === false ? undefined : createRateLimiter(rate ?? {}, now);
   let lastPruneMs = Number.NEGATIVE_INFINITY;
   /** When each forward target's failure (by index) and the store's were last logged. */
-  const lastLog = new Map<number | 'store', number>();
+  const lastLog = new Map<string, number>();
+  /** When the store last refused a write, until one succeeds: `/health` says so. */
+  let storeFailedAt: number | undefined;
 
   const report = (error: unknown): void => {
     try {
@@ -327,8 +329,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     }
   };
 
-  /** Reports `error()` unless `source` was reported in the last minute: an outage is not a line per request. */
-  const reportOncePerMinute = (source: number | 'store', error: () => unknown): void => {
+  /**
+   * Reports `error()` unless `source` was reported in the last minute: an outage is not a line per
+   * request. A target's source includes its status, so a change of cause (503, then a 401 that
+   * wants the operator) is told at once.
+   */
+  const reportOncePerMinute = (source: string, error: () => unknown): void => {
     const t = now();
     if (t - (lastLog.get(source) ?? Number.NEGATIVE_INFINITY) < LOG_INTERVAL_MS) return;
     lastLog.set(source, t);
@@ -446,7 +452,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         out.retry ??= { afterSec: retryAfterSec, reason: `forward[${i}]: ${r.reason}` };
         return;
       }
-      reportOncePerMinute(i, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
+      reportOncePerMinute(`${i} ${r.status ?? ''}`, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
       const name = failureForSender(r, i);
       // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
       const retryable = r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined;
@@ -555,10 +561,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (save) {
       try {
         await save();
+        storeFailedAt = undefined;
       } catch (error) {
         // The error's text (paths, SQLite's words) is for the collector's logs, not the sender. A
         // store that stays busy (another writer holds the file) would log every batch.
         reportOncePerMinute('store', () => error);
+        storeFailedAt = now();
         return unavailable(reply, 'the store could not take the batch', cors);
       }
     }
@@ -636,7 +644,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const answer = proto ? protobuf : json;
     const api = path === '/api/traces' || path.startsWith('/api/traces/') || path === '/api/stats';
     if (!ingest && !api) {
-      if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { ok: true, store: !!store, forward: forward.length });
+      if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) {
+        // A store refusing writes (a full disk, a file another writer holds) makes a collector
+        // that answers every batch with 503: not ready, whatever else works.
+        if (storeFailedAt !== undefined) return json(503, { ok: false, store: true, forward: forward.length, storeFailingSince: new Date(storeFailedAt).toISOString() });
+        return json(200, { ok: true, store: !!store, forward: forward.length });
+      }
       return json(404, errorBody(NOT_FOUND, `nothing at ${path.slice(0, 200)}`));
     }
 

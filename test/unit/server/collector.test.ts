@@ -419,9 +419,14 @@ describe('createCollector: ingest', () => {
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('10');
     expect(errors).toHaveLength(1);
+    // A probe hears it: not ready while writes fail.
+    const sick = await get('/health', {});
+    expect(sick.status).toBe(503);
+    expect(await sick.json()).toMatchObject({ ok: false, store: true, storeFailingSince: expect.any(String) });
     failing = false;
     expect((await post(body)).status).toBe(200);
     expect((await store.stats()).spans).toBe(1);
+    expect(await (await get('/health', {})).json()).toEqual({ ok: true, store: true, forward: 0 });
   });
 
   it('logs a store that keeps failing (another writer holds the file) once a minute, and answers 503 each time', async () => {
