@@ -59,6 +59,10 @@ export const DEFAULT_DB_PATH = '.edgetrace/traces.db';
 const SCHEMA_VERSION = 1;
 // A whole trace is returned in one reply; beyond this many spans the rest are left out.
 const MAX_TRACE_SPANS = 10_000;
+// Nor beyond this many bytes of stored span detail: anyone with the (public) ingest token can
+// fill one trace id with large spans, and a reply of gigabytes would take the collector with it.
+// The first span always comes, whatever its size.
+const MAX_TRACE_BYTES = 32 * 1024 * 1024;
 // Scores of one trace in its tree: anyone with the (public) ingest token can add scores to any
 // trace id, so the read is bounded like the spans.
 const MAX_TRACE_SCORES = 1000;
@@ -324,7 +328,12 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   const addService = db.prepare(`UPDATE traces SET services = services || ? || ',' WHERE trace_id = ? AND instr(services, ',' || ? || ',') = 0`);
   const upsertScore = db.prepare('INSERT OR REPLACE INTO scores (id, trace_id, time_ms, record) VALUES (?, ?, ?, ?)');
   const selectTrace = db.prepare(`SELECT ${TRACE_COLUMNS} FROM traces WHERE trace_id = ?`);
-  const selectSpans = db.prepare(`SELECT ${SPAN_COLUMNS} FROM spans WHERE trace_id = ? ORDER BY start_ms LIMIT ${MAX_TRACE_SPANS}`);
+  const selectSpans = db.prepare(
+    `SELECT ${SPAN_COLUMNS} FROM (
+       SELECT ${SPAN_COLUMNS}, SUM(length(detail)) OVER (ORDER BY start_ms ROWS UNBOUNDED PRECEDING) - length(detail) AS before
+       FROM spans WHERE trace_id = ?
+     ) WHERE before < ${MAX_TRACE_BYTES} ORDER BY start_ms LIMIT ${MAX_TRACE_SPANS}`,
+  );
   const selectResourceId = db.prepare('SELECT id FROM resources WHERE json = ?');
   const insertResource = db.prepare('INSERT INTO resources (json) VALUES (?)');
   const selectResource = db.prepare('SELECT json FROM resources WHERE id = ?');

@@ -220,6 +220,16 @@ describe('the SQLite store', () => {
     expect((await store.getTrace(T2))!.scores.map((x) => x.id)).toEqual(['stale-clock']);
   });
 
+  it('returns a trace of very large spans only up to a bound of bytes, the first span always', async () => {
+    const big = 'x'.repeat(17 * 1024 * 1024);
+    const spans = Array.from({ length: 3 }, (_, i) => spanRecord({ traceId: T1, name: `big${i}`, startMs: BASE + i, endMs: BASE + i + 1, attrs: { payload: big } }));
+    await store.insertSpans(spans);
+    const tree = (await store.getTrace(T1))!;
+    // 17 MB, then 17 more starting below the 32 MB bound; the third would start past it.
+    expect(tree.roots.map((r) => r.name)).toEqual(['big0', 'big1']);
+    expect(tree.summary.spanCount).toBe(3);
+  });
+
   it('returns a bounded number of scores with a trace', async () => {
     await store.insertSpans(chatTrace(T1, BASE));
     const many = Array.from({ length: 1500 }, (_, i) => scoreRecord({ id: `s${i}`, traceId: T1, name: 'n', value: i, timeMs: BASE + i }));
