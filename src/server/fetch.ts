@@ -105,6 +105,19 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
 export const tracedFetch: typeof fetch = (input, init) => fetchVia(original ?? globalThis.fetch, input, init);
 
 /**
+ * The `fetch` of a binding, traced as {@link tracedFetch} traces the global one: a Cloudflare
+ * service binding (`env.AUTH`) or a Durable Object stub, whose calls `globalThis.fetch` never
+ * sees. Inside `withTracing` each call is a CLIENT span, and the callee's `withTracing` continues
+ * the trace from its `traceparent`: `const auth = tracedFetcher(env.AUTH); await auth('https://auth/check')`.
+ */
+export const tracedFetcher = (binding: { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> }): typeof fetch => {
+  if (typeof binding?.fetch !== 'function') throw new TypeError('[edgetrace] tracedFetcher(): give it an object with a fetch method (a service binding or a Durable Object stub)');
+  // Called as the binding's method: workerd's bindings refuse a detached fetch.
+  const send = ((input: RequestInfo | URL, init?: RequestInit) => binding.fetch(input, init)) as typeof fetch;
+  return (input, init) => fetchVia(send, input, init);
+};
+
+/**
  * Replaces `globalThis.fetch` with a wrapper that behaves as {@link tracedFetch}. Safe with
  * concurrent requests: the wrapper finds the request it belongs to through AsyncLocalStorage,
  * and outside a traced request it calls the original straight away. Calling it again while

@@ -5,7 +5,7 @@ export { createServerTracer } from './serverTracer';
 export { requestProcessor } from './requestProcessor';
 export { serverContext, requestSpan, requestTrace } from './scope';
 export { setRoute } from './route';
-export { tracedFetch, instrumentServerFetch } from './fetch';
+export { tracedFetch, tracedFetcher, instrumentServerFetch } from './fetch';
 export { instrumentNodeHttp } from './nodeHttp';
 export { toNodeListener } from './node';
 export { withNodeTracing } from './nodeTracing';

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { FLUSH_HOLD_MS, OPEN_SPAN_GRACE_MS, withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
-import { instrumentServerFetch, tracedFetch } from '../../../src/server/fetch';
+import { instrumentServerFetch, tracedFetch, tracedFetcher } from '../../../src/server/fetch';
 import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { observeBody, type BodyEnd } from '../../../src/server/body';
 import { fromEnv } from '../../../src/server/fromEnv';
@@ -1101,6 +1101,35 @@ describe('withTracing', () => {
     expect(rx.received[0]!.headers.traceparent).toBeUndefined();
     expect(rx.received[1]!.headers.traceparent).toMatch(new RegExp(`^00-${TRACE}-`));
     expect(byKind(rec.spans(), 'client')).toHaveLength(1);
+  });
+
+  it('traces a service binding through tracedFetcher(): a CLIENT span, and the callee continues the trace', async () => {
+    const rec = recorder();
+    const { ctx, drain } = workerCtx();
+    const callee = withTracing(() => new Response('checked'), { exporter: rec.exporter, serviceName: 'auth' });
+    // A binding's fetch, as workerd gives it: a method that needs its object.
+    const binding = {
+      name: 'AUTH',
+      fetch(this: { name: string }, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+        if (this?.name !== 'AUTH') throw new TypeError('Illegal invocation');
+        return callee(new Request(input, init), {}, ctx);
+      },
+    };
+    const caller = withTracing(
+      async () => new Response(await (await tracedFetcher(binding)('https://auth/check')).text()),
+      { exporter: rec.exporter, serviceName: 'web', traceFetch: false },
+    );
+    const res = await caller(new Request('http://x/', { headers: { traceparent: TRACEPARENT } }), {}, ctx);
+    expect(await res.text()).toBe('checked');
+    await drain();
+    const spans = rec.spans();
+    const client = byKind(spans, 'client')[0]!;
+    const servers = byKind(spans, 'server');
+    const auth = servers.find((s) => s.resource.attrs['service.name'] === 'auth')!;
+    expect(client.traceId).toBe(TRACE);
+    expect(auth.traceId).toBe(TRACE);
+    expect(auth.parentId).toBe(client.spanId);
+    expect(() => tracedFetcher({} as never)).toThrow(/tracedFetcher\(\): give it an object with a fetch method/);
   });
 
   it('keeps traceFetch: false when another handler of the process patched fetch', async () => {
