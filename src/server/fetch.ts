@@ -110,10 +110,10 @@ export const tracedFetch: typeof fetch = (input, init) => fetchVia(original ?? g
  * sees. Inside `withTracing` each call is a CLIENT span, and the callee's `withTracing` continues
  * the trace from its `traceparent`: `const auth = tracedFetcher(env.AUTH); await auth('https://auth/check')`.
  */
-export const tracedFetcher = (binding: { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> }): typeof fetch => {
+export const tracedFetcher = (binding: { fetch(input: Request | string | URL, init?: RequestInit): Promise<Response> }): typeof fetch => {
   if (typeof binding?.fetch !== 'function') throw new TypeError('[edgetrace] tracedFetcher(): give it an object with a fetch method (a service binding or a Durable Object stub)');
   // Called as the binding's method: workerd's bindings refuse a detached fetch.
-  const send = ((input: RequestInfo | URL, init?: RequestInit) => binding.fetch(input, init)) as typeof fetch;
+  const send = ((input: Request | string | URL, init?: RequestInit) => binding.fetch(input, init)) as typeof fetch;
   return (input, init) => fetchVia(send, input, init);
 };
 

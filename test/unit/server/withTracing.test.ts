@@ -1110,7 +1110,7 @@ describe('withTracing', () => {
     // A binding's fetch, as workerd gives it: a method that needs its object.
     const binding = {
       name: 'AUTH',
-      fetch(this: { name: string }, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+      fetch(this: { name: string }, input: Request | string | URL, init?: RequestInit): Promise<Response> {
         if (this?.name !== 'AUTH') throw new TypeError('Illegal invocation');
         return callee(new Request(input, init), {}, ctx);
       },
