@@ -11,7 +11,8 @@ import { instrumentInteractions } from './interaction';
 import { getPageContext, interactionContext, isInteractionContext, setPageContext, type InteractionContext } from './interactionContext';
 import { instrumentNavigation } from './navigation';
 import type { ResolvedInstrument } from './options';
-import { getUser, instrumentSession, touchSession } from './session';
+import { getUser, instrumentSession, onUser, touchSession } from './session';
+import { kT } from '../core/span';
 import { instrumentXhr } from './xhr';
 import { endUnread } from './stream';
 import { endInFlight } from './http';
@@ -98,6 +99,9 @@ export const setupInstrumentation = (
       if (getPageContext() === page) setPageContext(previous);
     });
 
+    // Traces still open that started with no user: a setUser() right after init() (the usual
+    // place) still reaches the page load, and a sign-in the chat turn under way.
+    const anonymous = new Set<Trace>();
     const removeProcessor = tracer.addProcessor({
       onStart(span) {
         page.processor.onStart?.(span);
@@ -109,9 +113,19 @@ export const setupInstrumentation = (
         if (session) root.setSession(session);
         const user = getUser();
         if (user) root.setUser?.(user);
+        else anonymous.add(span as Trace);
+      },
+      onEnd(record) {
+        anonymous.delete(record as Trace);
       },
     });
     stops.push(removeProcessor);
+    stops.push(
+      onUser((user) => {
+        for (const t of anonymous) if (!t[kT].userId) t.setUser(user);
+        anonymous.clear();
+      }),
+    );
 
     if (r.session) stops.push(instrumentSession({ inactivityTimeoutMs: r.sessionTimeoutMs, now: r.now }));
     const g = globalThis as { [OWNER]?: object };

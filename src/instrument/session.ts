@@ -165,9 +165,18 @@ export const setUser = (userId: string | undefined): void => {
     state.userId = typeof userId === 'string' && userId ? userId : undefined;
     state.userGiven = true;
     if (state.record) storeUser(state.record);
+    if (state.userId) for (const fn of userListeners) fn(state.userId);
   } catch (error) {
     reportInternal(error);
   }
+};
+
+const userListeners = new Set<(userId: string) => void>();
+
+/** Calls `fn` with each user {@link setUser} sets (not a sign-out); returns the unsubscribe. */
+export const onUser = (fn: (userId: string) => void): (() => void) => {
+  userListeners.add(fn);
+  return () => void userListeners.delete(fn);
 };
 
 /** The user set with {@link setUser}, if any. */

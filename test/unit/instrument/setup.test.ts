@@ -7,6 +7,7 @@ import { instrumentNavigation } from '../../../src/instrument/navigation';
 import { instrumentVitals } from '../../../src/vitals';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
 import { collector } from '../../helpers/collect';
+import { setUser } from '../../../src/instrument/session';
 
 describe('setupInstrumentation through init()', () => {
   afterEach(() => setTracer(undefined));
@@ -108,6 +109,24 @@ describe('setupInstrumentation in a page', () => {
     await stop();
     expect(globalThis.fetch).toBe(original);
     expect(g[owner]).toBeUndefined();
+  });
+
+  it('gives a user set after init() to the traces still open without one, not to those with their own', async () => {
+    stubPage();
+    const exporter = createMemoryExporter();
+    const tracer = init({ exporter, instrument: onlyInteractions });
+    // As the page load is open when an app calls setUser() right after init().
+    const load = tracer.createTrace('page load');
+    const own = tracer.createTrace({ name: 'own user', userId: 'svc' });
+    const done = tracer.createTrace('ended before');
+    done.finish();
+    setUser('ada');
+    load.finish();
+    own.finish();
+    await stop();
+    const user = (name: string) => exporter.spans().find((s) => s.name === name)!.attrs['user.id'];
+    expect([user('page load'), user('own user'), user('ended before')]).toEqual(['ada', 'svc', undefined]);
+    setUser(undefined);
   });
 
   it('stop() right after a click hands the pending interaction over', async () => {
