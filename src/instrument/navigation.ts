@@ -249,8 +249,27 @@ const watchHistory = (opts: NavigationOptions): Stop => {
     if (e.navigationType === 'traverse' && e.destination?.sameDocument && typeof e.destination.url === 'string') changed('pop', e.destination.url);
   };
   nav?.addEventListener('navigate', onNavigate);
+  // A page restored from the back/forward cache is a page view the person sees, with no load:
+  // a `navigation` of type `back_forward_cache`, the interaction its first fetches go under.
+  const onShow = (event: Event): void => {
+    if (!(event as PageTransitionEvent).persisted) return;
+    try {
+      lastHref = location.href;
+      const span = (opts.tracer ?? getTracer()).startSpan('navigation', {
+        parent: null,
+        attributes: { 'url.full': lastHref, [NAVIGATION_ATTRS.type]: 'back_forward_cache' },
+      });
+      const ctx = getPageContext();
+      if (ctx) ctx.begin(span);
+      else span.end();
+    } catch (error) {
+      reportInternal(error);
+    }
+  };
+  addEventListener('pageshow', onShow);
   return () => {
     removeEventListener('popstate', onPop);
+    removeEventListener('pageshow', onShow);
     nav?.removeEventListener('navigate', onNavigate);
     unpatch();
   };

@@ -24,7 +24,7 @@ const loadedPage = () => {
     replaceState() {},
   };
   vi.stubGlobal('history', history);
-  return { history, tick: (ms: number) => void (now += ms), clock: () => now };
+  return { history, events, tick: (ms: number) => void (now += ms), clock: () => now };
 };
 
 /** A tracer on the page's interaction context (the one init() sets up), on `page`'s clock. */
@@ -94,6 +94,29 @@ describe('instrumentNavigation', () => {
       page.history.pushState(null, '', '/b');
     });
     expect(c.byName('navigation').parentId).toBe(routeId);
+    stop();
+  });
+
+  it('records a page restored from the back/forward cache as a navigation, an interaction its fetches go under', () => {
+    const page = loadedPage();
+    const c = collector();
+    const { ctx, tracer } = pageTracer(page, c);
+    const stop = instrumentNavigation({ tracer, pageLoad: false });
+    const show = (persisted: boolean): void => {
+      const e = new Event('pageshow');
+      Object.defineProperty(e, 'persisted', { value: persisted });
+      page.events.dispatchEvent(e);
+    };
+    // The first show of a document is its load, recorded as such.
+    show(false);
+    expect(c.spans).toHaveLength(0);
+    show(true);
+    const fetch = tracer.startSpan('GET');
+    fetch.end();
+    ctx.endAll();
+    const nav = c.byName('navigation');
+    expect(nav.attrs).toMatchObject({ 'edgetrace.navigation.type': 'back_forward_cache', 'url.full': 'https://app.test/a' });
+    expect(c.byName('GET').parentId).toBe(nav.spanId);
     stop();
   });
 
