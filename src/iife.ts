@@ -1,6 +1,7 @@
 import { init } from './index';
 import type { InitOptions } from './config';
 import { parseUrlList } from './lib/parseUrlList';
+import { nearestKey } from './lib/checkKeys';
 
 // The `<script>` build: everything `edgetrace` and `edgetrace/otlp` export becomes `window.edgetrace`.
 export * from './index';
@@ -28,6 +29,13 @@ const initFromScriptTag = (): void => {
     }
     const data = (script as HTMLScriptElement | null)?.dataset;
     if (!data) return;
+    // A misspelt option (data-propagte-to) would be ignored without a word: no trace headers to
+    // the API. Other data-* attributes on the tag are someone else's, and left alone.
+    const known = ['data-endpoint', ...OPTION_ATTRS];
+    for (const name of script!.getAttributeNames()) {
+      const near = known.includes(name) ? undefined : nearestKey(name, known);
+      if (near) warn(`${name} is not an option of the tag and is ignored (did you mean ${near}?)`);
+    }
     if (!data.endpoint) {
       // No options at all: the page calls edgetrace.init() itself. Options without an endpoint
       // were meant to trace, and would send nothing.
@@ -58,12 +66,20 @@ const initFromScriptTag = (): void => {
     }
     init(opts);
   } catch (error) {
-    try {
-      const reason = error instanceof Error ? error.message.replace(/^\[edgetrace\]\s*/, '') : String(error);
-      console.warn(`[edgetrace] tracing is off: the <script> tag's data-* options are invalid: ${reason}`);
-    } catch {
-      // A console replaced by the host; there is nowhere left to say it.
-    }
+    // init()'s words name its options ("sampleRate"): name the attribute the page wrote instead.
+    const reason = (error instanceof Error ? error.message.replace(/^\[edgetrace\]\s*(init\(\): )?/, '') : String(error)).replace(/"(\w+)(\[\d+\])?"/g, (text, key: string) => {
+      const attr = `data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      return OPTION_ATTRS.includes(attr) ? attr : text;
+    });
+    warn(`tracing is off: the <script> tag's data-* options are invalid: ${reason}`);
+  }
+};
+
+const warn = (text: string): void => {
+  try {
+    console.warn(`[edgetrace] ${text}`);
+  } catch {
+    // A console replaced by the host; there is nowhere left to say it.
   }
 };
 

@@ -17,6 +17,10 @@ const distance = (a: string, b: string): number => {
   return row[b.length]!;
 };
 
+/** The entry of `known` that `key` is likely a typo of: the same but for case, or a letter or two away. */
+export const nearestKey = (key: string, known: readonly string[]): string | undefined =>
+  known.find((k) => k.toLowerCase() === key.toLowerCase() || distance(k, key) <= 2);
+
 /**
  * Throws a `TypeError` naming the first key of `opts` that `known` lacks, with the known key it
  * is likely a typo of, rather than leave it ignored: `propagateTO` would otherwise send no trace
@@ -26,7 +30,7 @@ const distance = (a: string, b: string): number => {
 export const checkKeys = (call: string, opts: object, known: readonly string[], prefix = ''): void => {
   for (const key of Object.keys(opts)) {
     if (known.includes(key)) continue;
-    const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || distance(k, key) <= 2);
+    const near = nearestKey(key, known);
     throw new TypeError(`[edgetrace] ${call}: "${prefix}${key}" is not an option${near ? ` (did you mean "${prefix}${near}"?)` : ''}.`);
   }
 };

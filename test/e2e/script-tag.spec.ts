@@ -252,7 +252,8 @@ test('an invalid data-sample-rate warns and leaves the page running', async ({ p
 
   const warning = seen.warnings.find((w) => w.startsWith('[edgetrace]'));
   expect(warning, 'one [edgetrace] console warning').toBeDefined();
-  expect(warning).toContain('sampleRate');
+  // Named as the page wrote it, not as init() calls it.
+  expect(warning).toContain('data-sample-rate must be');
   expect(warning).toContain('"50%"');
   expect(await page.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
   expect(seen.pageErrors).toEqual([]);
@@ -284,6 +285,20 @@ for (const [label, attrs, named] of [
     expect(await page.evaluate(() => String(window.fetch).includes('[native code]'))).toBe(true);
   });
 }
+
+test('a misspelt data-* option is named with the one it is likely meant as; tracing goes on; other data-* are left alone', async ({ page }) => {
+  const seen = watch(page);
+  const url = servePage(
+    '/typo.html',
+    `<script src="/edgetrace.iife.js" data-endpoint="/v1/traces" data-propagte-to="https://api.test" data-cfasync="false"></script>`,
+  );
+  await page.goto(url);
+  const warnings = seen.warnings.filter((w) => w.startsWith('[edgetrace]'));
+  expect(warnings).toEqual(['[edgetrace] data-propagte-to is not an option of the tag and is ignored (did you mean data-propagate-to?)']);
+  // Initialised all the same: fetch is traced.
+  expect(await page.evaluate(() => String(window.fetch).includes('[native code]'))).toBe(false);
+  expect(seen.pageErrors).toEqual([]);
+});
 
 test('a script tag without data-endpoint only defines window.edgetrace', async ({ page }) => {
   const seen = watch(page);
