@@ -262,7 +262,8 @@ export const startRunPanel = (opts: RunPanelOptions): void => {
     answer.classList.remove('streaming');
     if (failed) {
       trace.setStatus('error', failed.message);
-      const retry = failed instanceof ModelError && failed.retryAfterS ? ` Retry after ${failed.retryAfterS} s.` : '';
+      // Said once: a message that already says when (OpenAI's "try again in 2s") gets no second line.
+      const retry = failed instanceof ModelError && failed.retryAfterS && !/try again in/i.test(failed.message) ? ` Retry after ${failed.retryAfterS} s.` : '';
       const title = failed instanceof ModelError && failed.status === 429 ? 'Rate limited (HTTP 429)' : failed instanceof ModelError && failed.status ? `Failed (HTTP ${failed.status})` : 'Failed';
       setStatus(`${title}: ${failed.message}${retry}`, 'error');
       if (!text) answer.classList.add('empty');

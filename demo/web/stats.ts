@@ -69,5 +69,6 @@ export const renderStats = (el: HTMLElement, stats: TraceStats): void => {
     ),
   );
 
-  replace(el, cards, h('div', { class: 'stat-tables' }, h('div', {}, h('h4', {}, 'Tokens and cost by model'), models), h('div', {}, h('h4', {}, `Latency by span name (top ${TOP_NAMES})`), spans)));
+  // Each table scrolls on its own in a narrow window, rather than the whole page sideways.
+  replace(el, cards, h('div', { class: 'stat-tables' }, h('div', { class: 'scroll-x' }, h('h4', {}, 'Tokens and cost by model'), models), h('div', { class: 'scroll-x' }, h('h4', {}, `Latency by span name (top ${TOP_NAMES})`), spans)));
 };

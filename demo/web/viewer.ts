@@ -28,6 +28,8 @@ export interface Viewer {
 const WATCH_MS = 15_000;
 
 const LIST_EVERY_MS = 1000;
+/** How long a chosen trace that the list does not show yet is waited for before it is asked for. */
+const LIST_WAIT_MS = 8000;
 const STATS_EVERY_MS = 3000;
 
 const getJson = async <T>(url: string): Promise<T | undefined> => {
@@ -58,6 +60,9 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
   let watchUntil = 0;
   let shownVersion = '';
   let listShown = '';
+  /** The trace ids of the last list, and when the open trace was chosen. */
+  let listed = new Set<string>();
+  let selectedAt = 0;
   let scoresShown = '';
   const names = new Set<string>();
   let busy = false;
@@ -119,16 +124,21 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
     );
   };
 
+  const waiting = (id: string): void => {
+    shownVersion = '';
+    replace(detail, h('p', { class: 'muted', dataset: { testid: 'trace-waiting' } }, `Waiting for the spans of trace ${id.slice(0, 8)} to reach the collector…`));
+  };
+
   const loadTrace = async (): Promise<void> => {
     const id = selected;
     if (!id) return;
+    // A run's trace opened as it starts is not in the collector yet: wait for the list to show
+    // it rather than ask for it (each 404 is an error line in the console). Past a few seconds,
+    // or with filters that leave it out of the list, ask all the same.
+    if (!listed.has(id) && Date.now() - selectedAt < LIST_WAIT_MS) return waiting(id);
     const tree = await getJson<TraceTree>(`/api/traces/${id}`);
     if (id !== selected) return;
-    if (!tree) {
-      shownVersion = '';
-      replace(detail, h('p', { class: 'muted', dataset: { testid: 'trace-waiting' } }, `Waiting for the spans of trace ${id.slice(0, 8)} to reach the collector…`));
-      return;
-    }
+    if (!tree) return waiting(id);
     const scores = JSON.stringify(tree.scores.map((s) => s.id));
     // Re-render only when something changed, so an open span keeps its place on the page.
     if (versionOf(tree.summary) === shownVersion && scores === scoresShown) return;
@@ -144,6 +154,7 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
     try {
       const list = await getJson<TraceList>(`/api/traces?${query()}`);
       const traces = list?.traces ?? [];
+      listed = new Set(traces.map((t) => t.traceId));
       addNames(traces);
       const shown = JSON.stringify(traces.map((t) => [t.traceId, versionOf(t), t.userId, t.inputTokens, t.outputTokens, t.costUsd]));
       if (shown !== listShown || force) {
@@ -174,6 +185,7 @@ export const startViewer = (opts: ViewerOptions): Viewer => {
 
   const select = (traceId: string): void => {
     selected = traceId;
+    selectedAt = Date.now();
     shownVersion = '';
     scoresShown = '';
     for (const tr of Array.from(rows.querySelectorAll('tr'))) tr.classList.toggle('selected', (tr as HTMLElement).dataset.traceId === traceId);

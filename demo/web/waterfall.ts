@@ -232,7 +232,7 @@ export const renderTrace = (el: HTMLElement, tree: TraceTree, state: WaterfallSt
   });
 
   const s = tree.summary;
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { class: 'tick', style: { left: `${f * 100}%` } }, fmtMs(f * total)));
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { class: 'tick', style: { left: `${f * 100}%` } }, f ? fmtMs(f * total) : '0'));
   const scores = tree.scores.map((sc) =>
     h(
       'span',

@@ -25,7 +25,8 @@ test('HTTP 500, a rate limit and a stall each fail the run and mark the trace', 
   await expect(spanRow(page, 'chat completion').locator('.err-mark')).toHaveCount(1);
 
   await sendPrompt(page, 'Too many requests?', { failure: 'rate-limit' });
-  await finishedRun(page, /^Rate limited \(HTTP 429\): .* Retry after 2 s\.$/);
+  // The model says when to try again; the page does not say it twice.
+  await finishedRun(page, /^Rate limited \(HTTP 429\): .*Please try again in 2s\.$/);
   await wholeTrace(page);
   await spanRow(page, 'rate limiter').click();
   await expect(detail.getByTestId('span-events')).toContainText('rate limit exceeded');
