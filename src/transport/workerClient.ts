@@ -60,6 +60,25 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
 /** What was said on the console already: a second init() (React StrictMode's) says it once. */
 const saidOnce = new Set<string>();
 
+const SAID_KEY = 'edgetrace.said';
+
+/**
+ * Says `text` once per tab: each page of a multi-page site would otherwise say it again at every
+ * load. Kept in sessionStorage (where there is one), newest last, within a few kilobytes.
+ */
+const sayOncePerTab = (text: string): void => {
+  if (saidOnce.has(text)) return;
+  saidOnce.add(text);
+  try {
+    const seen = sessionStorage.getItem(SAID_KEY) ?? '';
+    if (seen.split('\n').includes(text)) return;
+    sessionStorage.setItem(SAID_KEY, `${seen}\n${text}`.slice(-4000));
+  } catch {
+    // No storage (a sandboxed frame): once per page then.
+  }
+  console.info(text);
+};
+
 /**
  * Registers the worker script, unless the scope has the site's own worker (see `siteWorker`). A refusal
  * is often a setup mistake (the script missing or misplaced: a 404, a wrong MIME type, a scope
@@ -86,10 +105,7 @@ const register = async (container: ServiceWorkerContainer, url: string, opts: Wo
     throw error;
   } finally {
     try {
-      if (said && !saidOnce.has(said)) {
-        saidOnce.add(said);
-        console.info(said);
-      }
+      if (said) sayOncePerTab(said);
     } catch {
       // A console replaced by the host.
     }

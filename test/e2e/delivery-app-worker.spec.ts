@@ -107,6 +107,10 @@ test("init() with the default workerUrl leaves the site's own worker in place an
   expect(scripts).toEqual([[`${rx.origin}/app-sw.js`, '', '']]);
   expect(info.filter((t) => t.includes("already has the site's own service worker"))).toHaveLength(1);
   expect(await page.evaluate(() => fetch('/app-hello').then((r) => r.text()))).toBe('hello from the app worker');
+  // The next page of the site, in the same tab, does not say it again.
+  await page.goto(sdkPage(rx, '/default-url-2.html', {}, register));
+  await waitForTransport(page, 'worker');
+  expect(info.filter((t) => t.includes("already has the site's own service worker"))).toHaveLength(1);
 });
 
 test("a site's worker without installTraceWorker() is not replaced either: the page sends its spans", async ({ page }) => {
