@@ -187,6 +187,12 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     requests.add(req);
     res.once('close', () => requests.delete(req));
   });
+  // A sender that asks before it uploads (`Expect: 100-continue`) and declares a body over the
+  // limit gets its 413 without being invited to send it first; Node would say 100 at once.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers['content-length']) > maxBodyBytes)) res.writeContinue();
+    server.emit('request', req, res);
+  });
   // Requests Node's parser refuses never reach the collector: answer them as it would, with a
   // JSON google.rpc.Status, not an empty 400.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {

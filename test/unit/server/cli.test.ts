@@ -43,6 +43,12 @@ describe('edgetrace CLI', () => {
       expect(body.code).toBe(3);
       expect(body.message).toMatch(/^the request could not be read as HTTP\/1\.1 \(HPE_/);
     }
+    // Expect: 100-continue over the limit: the 413 comes first, without the invitation to send.
+    const asked = await rawExchange(r.url, 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n');
+    expect(asked).toMatch(/^HTTP\/1\.1 413 /);
+    // Within it, the sender is asked to go on.
+    const small = await rawExchange(r.url, 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n');
+    expect(small).toMatch(/^HTTP\/1\.1 100 Continue\r\n/);
     // Headers and part of a body, then nothing: a deploy's SIGTERM must still end the process.
     const stalled = rawExchange(r.url, 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{', true);
     await new Promise((resolve) => setTimeout(resolve, 100));
