@@ -35,6 +35,15 @@ export interface RunningCollector {
   close(): Promise<void>;
 }
 
+/** The flag each createCollector() option comes from, for its error messages. */
+const FLAG_OF = {
+  allowedOrigins: '--allow-origin',
+  ingestToken: '--ingest-token',
+  readToken: '--read-token',
+  maxBodyBytes: '--max-body-bytes',
+  maxBytesInFlight: '--max-bytes-in-flight',
+} as const;
+
 /** A usage or configuration mistake: printed without a stack, exit status 2. */
 export class CliError extends Error {}
 
@@ -174,7 +183,12 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     });
   } catch (error) {
     await store?.close();
-    throw new CliError(error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : String(error));
+    // createCollector() names its options; the person typed flags.
+    const text = (error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : String(error)).replace(
+      /"(allowedOrigins|ingestToken|readToken|maxBodyBytes|maxBytesInFlight)(\[\d+\])?"/g,
+      (_m, key: keyof typeof FLAG_OF) => FLAG_OF[key],
+    );
+    throw new CliError(text);
   }
 
   const listener = toNodeListener(collector.fetch, { onError: (error) => io.err(`edgetrace collect: ${String(error)}`) });

@@ -145,6 +145,9 @@ describe('edgetrace CLI', () => {
     await expect(runCli(io(['frobnicate']).io)).rejects.toThrow(/unknown command/);
     await expect(runCli(io(['collect', '--port', 'x']).io)).rejects.toThrow(/--port/);
     await expect(runCli(io(['collect', '--no-db']).io)).rejects.toThrow(/--no-db needs/);
+    // The collector's own checks, named by the flag the person typed.
+    await expect(runCli(io(['collect', '--port', '0', '--db', ':memory:', '--allow-origin', 'app.example.com']).io)).rejects.toThrow(/^createCollector\(\): --allow-origin must be/);
+    await expect(runCli(io(['collect', '--port', '0', '--db', ':memory:', '--ingest-token', 'short']).io)).rejects.toThrow(/--ingest-token/);
     await expect(runCli(io(['collect', '--bogus']).io)).rejects.toThrow(CliError);
     // Empty or hexadecimal values are mistakes, not 0 (a random port, no retention, no limit).
     await expect(runCli(io(['collect', '--port=']).io)).rejects.toThrow(/--port/);
