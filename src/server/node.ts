@@ -56,12 +56,6 @@ const LISTENER_LIST = ['env', 'onError'] as const;
 const LISTENER_KEYS: AllKeys<NodeListenerOptions, typeof LISTENER_LIST> = LISTENER_LIST;
 
 /**
- * The request body as a stream that reads from `req` only when pulled. A body the handler never
- * reads is left alone, and Node discards it after the response; one it stops reading (cancel), or
- * reads only in part before answering, is drained and dropped. Either way the connection stays
- * usable for the next request.
- */
-/**
  * How much of a body the handler did not read is read and dropped, so that the client reads the
  * answer (a sender splits its batch on a 413; a connection cut while it still writes shows it a
  * reset instead) and the connection serves the next request. Past this the connection closes
@@ -70,12 +64,24 @@ const LISTENER_KEYS: AllKeys<NodeListenerOptions, typeof LISTENER_LIST> = LISTEN
  */
 const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
 
+/** Whether the handler has left `req`'s body unread so far (see {@link send}). */
+const unread = new WeakMap<IncomingMessage, () => boolean>();
+
+/**
+ * The request body as a stream that reads from `req` only when pulled. A body the handler never
+ * reads is left to Node, which discards it after the response (one larger than
+ * {@link DRAIN_MAX_BYTES}, or of no declared length, closes the connection instead: see
+ * {@link send}); one it stops reading (cancel), or reads only in part before answering, is
+ * drained and dropped up to that bound. The connection stays usable for the next request, or,
+ * past the bound, closes after the answer.
+ */
 const bodyStream = (req: IncomingMessage, res: ServerResponse, abort: AbortController): ReadableStream<Uint8Array> => {
   const queue: Uint8Array[] = [];
   let ended = false;
   let failed: unknown;
   let wake: (() => void) | undefined;
   let listening = false;
+  unread.set(req, () => !listening);
   const onData = (chunk: Buffer | string): void => {
     queue.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     req.pause();
@@ -236,6 +242,10 @@ const toRequest = (req: IncomingMessage, res: ServerResponse, abort: AbortContro
 const send = async (req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> => {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
+  // A body nobody read (a 413 for its declared length, a 415), still arriving, and too large to
+  // drop for the connection's sake, or of no declared length: the answer says Connection: close,
+  // and Node ends the connection after it rather than read the whole upload.
+  if (!req.complete && unread.get(req)?.() && !(Number(req.headers['content-length']) <= DRAIN_MAX_BYTES)) res.shouldKeepAlive = false;
   const cookies = typeof response.headers.getSetCookie === 'function' ? response.headers.getSetCookie() : [];
   // A proxied upstream's body arrives decompressed: its length and encoding no longer apply.
   const decoded = isDecoded(response);

@@ -137,31 +137,41 @@ describe('the collector over HTTP', () => {
     await healthy();
   });
 
-  it('closes the connection of a client that goes on uploading after its 413, rather than read it all', async () => {
-    // A raw socket: a chunked upload that never ends, as a hostile client would send it.
-    const { port } = server.address() as AddressInfo;
-    const socket = connect(port, '127.0.0.1');
-    await new Promise<void>((resolve) => socket.once('connect', resolve));
-    socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${INGEST}\r\ntransfer-encoding: chunked\r\n\r\n`);
-    const chunk = Buffer.alloc(16 * 1024, 0x20);
-    let answer = '';
-    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.on('error', () => undefined);
-    let sent = 0;
-    let open = true;
-    void closed.then(() => (open = false));
-    // Up to 256 MB: a server that reads and drops it all would take it.
-    while (open && sent < 256 * 1024 * 1024) {
-      const ok = socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1');
-      sent += chunk.length;
-      if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+  it('closes the connection of a client that goes on uploading after its 413 or 415, rather than read it all', async () => {
+    const auth = `content-type: application/json\r\nauthorization: Bearer ${INGEST}`;
+    // Raw sockets, as a hostile client would send: a chunked upload that never ends (refused
+    // while read), a declared length over the limit and a refused content type (refused unread).
+    for (const [head, status] of [
+      [`${auth}\r\ntransfer-encoding: chunked`, 413],
+      [`${auth}\r\ncontent-length: 10000000000`, 413],
+      [`content-type: image/png\r\nauthorization: Bearer ${INGEST}\r\ncontent-length: 10000000000`, 415],
+    ] as const) {
+      const chunked = head.includes('chunked');
+      const { port } = server.address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\n${head}\r\n\r\n`);
+      const chunk = Buffer.alloc(16 * 1024, 0x20);
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => undefined);
+      let sent = 0;
+      let open = true;
+      void closed.then(() => (open = false));
+      // Up to 256 MB: a server that reads and drops it all would take it.
+      while (open && sent < 256 * 1024 * 1024) {
+        const ok = chunked ? socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1') : socket.write(chunk);
+        sent += chunk.length;
+        if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+      }
+      socket.destroy();
+      await closed;
+      expect(answer, head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(sent, head).toBeLessThan(64 * 1024 * 1024);
     }
-    await closed;
-    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
-    expect(sent).toBeLessThan(64 * 1024 * 1024);
     await healthy();
-  });
+  }, 30_000);
 
   it('refuses other origins with 403 and answers preflight for the allowed one', async () => {
     expect((await post('{}', { origin: 'https://evil.example' })).status).toBe(403);
