@@ -99,9 +99,11 @@ export const setupInstrumentation = (
       if (getPageContext() === page) setPageContext(previous);
     });
 
-    // Traces still open that started with no user: a setUser() right after init() (the usual
-    // place) still reaches the page load, and a sign-in the chat turn under way.
+    // Traces that started with no user: a setUser() right after init() (the usual place) still
+    // reaches the page load, and a sign-in the chat turn under way. Ended ones are let go as the
+    // set grows (a discarded click or a filtered trace never reaches onEnd).
     const anonymous = new Set<Trace>();
+    let bound = 64;
     const removeProcessor = tracer.addProcessor({
       onStart(span) {
         page.processor.onStart?.(span);
@@ -113,15 +115,19 @@ export const setupInstrumentation = (
         if (session) root.setSession(session);
         const user = getUser();
         if (user) root.setUser?.(user);
-        else anonymous.add(span as Trace);
-      },
-      onEnd(record) {
-        anonymous.delete(record as Trace);
+        else {
+          if (anonymous.size >= bound) {
+            for (const t of anonymous) if (t.isEnded) anonymous.delete(t);
+            bound = Math.max(64, anonymous.size * 2);
+          }
+          anonymous.add(span as Trace);
+        }
       },
     });
     stops.push(removeProcessor);
     stops.push(
       onUser((user) => {
+        // An ended root still names the user for its children that end later.
         for (const t of anonymous) if (!t[kT].userId) t.setUser(user);
         anonymous.clear();
       }),
