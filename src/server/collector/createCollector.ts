@@ -646,8 +646,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (!ingest && !api) {
       if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) {
         // A store refusing writes (a full disk, a file another writer holds) makes a collector
-        // that answers every batch with 503: not ready, whatever else works.
-        if (storeFailedAt !== undefined) return json(503, { ok: false, store: true, forward: forward.length, storeFailingSince: new Date(storeFailedAt).toISOString() });
+        // that answers every batch with 503: not ready, whatever else works. For a minute after
+        // the last refusal: a probe that takes the collector out of rotation also stops the
+        // writes that would show it well again, and must see it ready to try.
+        if (storeFailedAt !== undefined && now() - storeFailedAt < LOG_INTERVAL_MS) {
+          return json(503, { ok: false, store: true, forward: forward.length, storeFailedAt: new Date(storeFailedAt).toISOString() });
+        }
         return json(200, { ok: true, store: !!store, forward: forward.length });
       }
       return json(404, errorBody(NOT_FOUND, `nothing at ${path.slice(0, 200)}`));

@@ -328,11 +328,15 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   const addService = db.prepare(`UPDATE traces SET services = services || ? || ',' WHERE trace_id = ? AND instr(services, ',' || ? || ',') = 0`);
   const upsertScore = db.prepare('INSERT OR REPLACE INTO scores (id, trace_id, time_ms, record) VALUES (?, ?, ?, ?)');
   const selectTrace = db.prepare(`SELECT ${TRACE_COLUMNS} FROM traces WHERE trace_id = ?`);
+  // The ids first, in order with the running size of what comes before each (in bytes: a BLOB's
+  // length), so the sort carries no span detail; then the rows of those within the bounds.
   const selectSpans = db.prepare(
-    `SELECT ${SPAN_COLUMNS} FROM (
-       SELECT ${SPAN_COLUMNS}, SUM(length(detail)) OVER (ORDER BY start_ms ROWS UNBOUNDED PRECEDING) - length(detail) AS before
-       FROM spans WHERE trace_id = ?
-     ) WHERE before < ${MAX_TRACE_BYTES} ORDER BY start_ms LIMIT ${MAX_TRACE_SPANS}`,
+    `SELECT ${SPAN_COLUMNS} FROM spans WHERE rowid IN (
+       SELECT id FROM (
+         SELECT rowid AS id, SUM(length(CAST(detail AS BLOB))) OVER (ORDER BY start_ms, rowid ROWS UNBOUNDED PRECEDING) - length(CAST(detail AS BLOB)) AS before
+         FROM spans WHERE trace_id = ? ORDER BY start_ms, rowid LIMIT ${MAX_TRACE_SPANS}
+       ) WHERE before < ${MAX_TRACE_BYTES}
+     ) ORDER BY start_ms, rowid`,
   );
   const selectResourceId = db.prepare('SELECT id FROM resources WHERE json = ?');
   const insertResource = db.prepare('INSERT INTO resources (json) VALUES (?)');

@@ -422,7 +422,7 @@ describe('createCollector: ingest', () => {
     // A probe hears it: not ready while writes fail.
     const sick = await get('/health', {});
     expect(sick.status).toBe(503);
-    expect(await sick.json()).toMatchObject({ ok: false, store: true, storeFailingSince: expect.any(String) });
+    expect(await sick.json()).toMatchObject({ ok: false, store: true, storeFailedAt: expect.any(String) });
     failing = false;
     expect((await post(body)).status).toBe(200);
     expect((await store.stats()).spans).toBe(1);
@@ -440,6 +440,10 @@ describe('createCollector: ingest', () => {
     t += 60_000;
     expect((await post(body)).status).toBe(503);
     expect(errors).toHaveLength(2);
+    expect((await get('/health', {})).status).toBe(503);
+    // A minute with no write, as when a probe took it out of rotation: ready to be tried again.
+    t += 60_000;
+    expect((await get('/health', {})).status).toBe(200);
   });
 
   it('never throws and always answers, whatever the body', async () => {

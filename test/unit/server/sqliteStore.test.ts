@@ -221,7 +221,8 @@ describe('the SQLite store', () => {
   });
 
   it('returns a trace of very large spans only up to a bound of bytes, the first span always', async () => {
-    const big = 'x'.repeat(17 * 1024 * 1024);
+    // Bytes, not characters: 'é' is two of them in the stored UTF-8.
+    const big = 'é'.repeat(8.5 * 1024 * 1024);
     const spans = Array.from({ length: 3 }, (_, i) => spanRecord({ traceId: T1, name: `big${i}`, startMs: BASE + i, endMs: BASE + i + 1, attrs: { payload: big } }));
     await store.insertSpans(spans);
     const tree = (await store.getTrace(T1))!;
