@@ -206,9 +206,14 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (detail.isStream) span.setAttributes({ [BODY_ATTRS.chunks]: chunks, [BODY_ATTRS.bytes]: bytes });
           else if (detail.bytes !== undefined) span.setAttribute(BODY_ATTRS.bytes, detail.bytes);
           span.setAttribute(BODY_ATTRS.outcome, outcome);
-          const events = body.end(detail.value);
+          const events = body.end(detail.value, outcome === 'complete');
           if (body.isSse) span.setAttribute(BODY_ATTRS.sseEvents, events);
-          if (outcome === 'cancelled') markCancelled(span);
+          if (outcome === 'cancelled') {
+            markCancelled(span);
+            // The app stopped the model's stream (reader.cancel(), a break out of for await) and
+            // its generation goes on to end normally: it was stopped all the same.
+            if (call.gen && !call.gen.isEnded) markCancelled(call.gen);
+          }
           if (outcome === 'unfinished') span.setAttribute(UNFINISHED, true);
           if (outcome === 'error') setHttpFailure(span, detail.error);
           // Ended by time (no read for a while), or complete with its last event: at the last chunk.

@@ -42,8 +42,11 @@ export interface GenerationBody {
   readonly done: boolean;
   /** Feeds a chunk the app read through `response.body` (or `text()` of a stream). */
   push(chunk: unknown): void;
-  /** The body was read; `value` is what a read method gave the app. Returns the SSE events seen. */
-  end(value?: unknown): number;
+  /**
+   * The body was read; `value` is what a read method gave the app, `complete` whether it was read
+   * to its end (default true). Returns the SSE events seen.
+   */
+  end(value?: unknown, complete?: boolean): number;
 }
 
 /** A body with no generation to fill that is not an event stream: nothing to follow. */
@@ -71,6 +74,8 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
   let tail = '';
   let firstEventMs: number | undefined;
   let sawOutput = false;
+  // The AI SDK's data stream (`0:"text"` lines): its text parts are the tokens, not its first line.
+  const dataStream = lines && res.headers.get('x-vercel-ai-data-stream') !== null;
   let usage: Usage | undefined;
   let done = false;
   /** Sets the first-token time unless one is set already. */
@@ -90,6 +95,9 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
           }
         }
         const found = usageFromEvent(data, end);
+        // Anthropic's message_start carries the input and a placeholder output of 1, which its
+        // message_delta replaces: a stream stopped between them produced no output to price.
+        if (found && leadingType(data) === 'message_start') delete found.output;
         if (found) {
           // Anthropic splits usage over two events; OpenAI sends it once, at the end.
           usage = { ...usage, ...found };
@@ -106,19 +114,22 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
       if (sse) return sse.push(chunk);
       if (!lines) return;
       const text = typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? (decoder ??= new TextDecoder()).decode(chunk, { stream: true }) : '';
-      if (streamed && /\S/.test(text)) startOnce();
+      if (streamed && (dataStream ? /(^|\n)[0g]:/ : /\S/).test(text)) startOnce();
       tail = (tail + text).slice(-MAX_TAIL_CHARS);
     },
-    end(value) {
-      // Set only while a generation listens.
-      if (!sawOutput && firstEventMs !== undefined) startOnce(firstEventMs);
+    end(value, complete = true) {
+      // A stream read to its end whose events could not be told apart: its first event is the
+      // best guess. Not for one stopped early: no output may have come at all (a person who
+      // stopped a slow model). firstEventMs is set only while a generation listens.
+      if (complete && !sawOutput && firstEventMs !== undefined) startOnce(firstEventMs);
       // A call that did not stream: its usage is in the body the app parsed. A stream of lines
-      // has it in its last line.
+      // has it in its last line (the AI SDK's data stream behind its `d:` prefix).
       if (gen && !sse) {
         let found = usageFromBody(value);
         if (!found && lines) {
           const text = (typeof value === 'string' ? value.slice(-MAX_TAIL_CHARS) : tail).trimEnd();
-          found = usageFromBody(text.slice(text.lastIndexOf('\n') + 1));
+          const last = text.slice(text.lastIndexOf('\n') + 1);
+          found = usageFromBody(dataStream ? last.replace(/^[0-9a-z]+:/, '') : last);
         }
         if (found) gen.setUsage(found);
       }

@@ -732,8 +732,9 @@ const toUsage = (raw: unknown): Usage | undefined => {
   const usage: Usage = {};
   // Gemini counts the prompts of its tool calls apart from promptTokenCount.
   const prompt = num(u.promptTokenCount);
-  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? (prompt === undefined ? undefined : prompt + (num(u.toolUsePromptTokenCount) ?? 0)) ?? num(u.prompt_eval_count);
-  let output = num(u.completion_tokens) ?? num(u.output_tokens) ?? num(u.candidatesTokenCount) ?? num(u.eval_count);
+  // The AI SDK's own names last: promptTokens (its data stream), inputTokens (its usage since v5).
+  let input = num(u.prompt_tokens) ?? num(u.input_tokens) ?? (prompt === undefined ? undefined : prompt + (num(u.toolUsePromptTokenCount) ?? 0)) ?? num(u.prompt_eval_count) ?? num(u.promptTokens) ?? num(u.inputTokens);
+  let output = num(u.completion_tokens) ?? num(u.output_tokens) ?? num(u.candidatesTokenCount) ?? num(u.eval_count) ?? num(u.completionTokens) ?? num(u.outputTokens);
   const cached = field(u.prompt_tokens_details ?? u.input_tokens_details, 'cached_tokens') ?? num(u.cachedContentTokenCount);
   const reasoning = field(u.completion_tokens_details ?? u.output_tokens_details, 'reasoning_tokens');
   const thoughts = num(u.thoughtsTokenCount);

@@ -80,7 +80,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
           const gen = generationOf(parent);
           if (gen && fillsGeneration(gen, res.status, method)) {
             const body = generationBody(res, gen);
-            watchBody(res, { chunk: body.push, end: (_outcome, detail) => void body.end(detail.value) }, { now, isStreaming: body.isSse });
+            watchBody(res, { chunk: body.push, end: (outcome, detail) => void body.end(detail.value, outcome === 'complete') }, { now, isStreaming: body.isSse });
           }
         },
         (error: unknown) => {

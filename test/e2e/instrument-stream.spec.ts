@@ -401,6 +401,34 @@ test('an app that stops reading at [DONE] completed the stream; one that stops b
   expect(noCancel.endMs - noCancel.startMs).toBeLessThan(1000);
 });
 
+test("a generation whose stream the app stops reading early is cancelled, though its callback ends normally", async ({ page }) => {
+  await page.goto(s.page('/sse-gen-break.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const read = async (url: string, stopAt: string) => {
+      const res = await fetch(url);
+      const decoder = new TextDecoder();
+      let text = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+        if (text.includes(stopAt)) break;
+      }
+    };
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('turn');
+    // A stop button that breaks out of the loop (no AbortError reaches the callback).
+    await trace.generation('stopped', { model: 'm' }, () => read('/sse-slow?n=20&early=1&g=1', 'data: {"choices":[{"delta":{"content":"t2 '));
+    await trace.generation('whole', { model: 'm' }, () => read('/sse-slow?n=6&at_done=1&g=1', 'data: [DONE]'));
+    trace.finish();
+  });
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'turn')).toBeDefined();
+  const gen = (name: string) => s.spans().find((x) => x.name === name)!;
+  expect(gen('stopped').attrs['edgetrace.cancelled']).toBe(true);
+  expect(gen('stopped').status).not.toBe(2);
+  expect(gen('whole').attrs['edgetrace.cancelled']).toBeUndefined();
+});
+
 test('an abort while the body is read rejects as without the SDK, and the span says cancelled', async ({ page }) => {
   await page.goto(s.page('/abort-body.html', testPage({ setup: 'window.rawFetch = window.fetch;' })));
   await ready(page);

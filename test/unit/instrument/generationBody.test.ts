@@ -110,3 +110,53 @@ describe('generationBody: streams of lines and text in a generation', () => {
     expect(json.record().attrs['langfuse.observation.usage_details']).toBe(JSON.stringify({ input: 3, output: 1 }));
   });
 });
+
+describe('generationBody: streams stopped early, and the AI SDK data stream', () => {
+  const setup = (headers: Record<string, string>) => {
+    const records: import('../../../src/protocol').SpanRecord[] = [];
+    const tracer = createTracer({ processors: [{ onEnd: (r) => void records.push(r) }] });
+    const gen = tracer.createTrace('chat').startGeneration('answer', { model: 'claude-x' });
+    const body = generationBody(new Response('', { headers }), gen);
+    return { gen, body, record: () => (gen.end(), records.find((r) => r.name === 'answer')!) };
+  };
+  const FIRST_TOKEN = 'langfuse.observation.completion_start_time';
+  const usageOf = (r: import('../../../src/protocol').SpanRecord) => JSON.parse(String(r.attrs['langfuse.observation.usage_details'] ?? 'null'));
+
+  it('invents no first token for a stream stopped before its output, and prices no placeholder output', () => {
+    const { body, record } = setup({ 'content-type': 'text/event-stream' });
+    body.push(sse('{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}', '{"type":"ping"}'));
+    body.end(undefined, false);
+    const r = record();
+    expect(r.attrs[FIRST_TOKEN]).toBeUndefined();
+    expect(usageOf(r)).toEqual({ input: 25 });
+  });
+
+  it('guesses the first event of a stream of unknown events only when it was read to its end', () => {
+    const stopped = setup({ 'content-type': 'text/event-stream' });
+    stopped.body.push(sse('{"type":"token.begin"}', '{"type":"token.begin"}'));
+    stopped.body.end(undefined, false);
+    expect(stopped.record().attrs[FIRST_TOKEN]).toBeUndefined();
+    const read = setup({ 'content-type': 'text/event-stream' });
+    read.body.push(sse('{"type":"token.begin"}'));
+    read.body.end(undefined, true);
+    expect(read.record().attrs[FIRST_TOKEN]).toBeDefined();
+  });
+
+  it('takes the first text part of an AI SDK data stream as its first token, and its usage from the d: line', () => {
+    const { gen, body, record } = setup({ 'content-type': 'text/plain; charset=utf-8', 'x-vercel-ai-data-stream': 'v1' });
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    body.push(bytes('f:{"messageId":"msg-1"}\n'));
+    expect(gen.attrs[FIRST_TOKEN]).toBeUndefined();
+    body.push(bytes('0:"Hel"\n0:"lo"\n'));
+    expect(gen.attrs[FIRST_TOKEN]).toBeDefined();
+    body.push(bytes('e:{"finishReason":"stop","usage":{"promptTokens":10,"completionTokens":20},"isContinued":false}\nd:{"finishReason":"stop","usage":{"promptTokens":10,"completionTokens":20}}\n'));
+    body.end(undefined, true);
+    expect(usageOf(record())).toEqual({ input: 10, output: 20 });
+  });
+
+  it("reads the AI SDK's own usage names (inputTokens, outputTokens) from a body", () => {
+    const { body, record } = setup({ 'content-type': 'application/json' });
+    body.end({ usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 } }, true);
+    expect(usageOf(record())).toEqual({ input: 3, output: 4 });
+  });
+});
