@@ -262,8 +262,20 @@ export const markCancelled = (span: Span): void => {
 };
 
 /**
+ * @internal Response bodies the page follows for spans, set by the fetch instrumentation:
+ * `held(span, value)`, when `value` (what a generation's callback resolved with) is a response
+ * whose body is followed for that generation, resolves with the end time of that body's read,
+ * which the generation's end waits for; `settle(span)` ends a request span whose body is still
+ * followed through that follow (complete at the stream's last event, else unfinished with what it
+ * counted), and says whether it did.
+ */
+export const follows: { held?(span: Span, value: unknown): Promise<number | undefined> | undefined; settle?(span: Span): boolean } = {};
+
+/**
  * Runs `fn` with `span` current, ends the span when `fn` returns or its promise settles, and
- * records a throw or rejection (see {@link recordFailure}) before passing it on unchanged.
+ * records a throw or rejection (see {@link recordFailure}) before passing it on unchanged. A
+ * generation whose callback resolves with the model's response (`() => fetch(…)`) ends when that
+ * response's body has been read, so its first-token time and usage land on it.
  */
 export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => {
   const ctx = span[kT].core.ctx;
@@ -289,7 +301,9 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
     }
     return result.then(
       (value) => {
-        span.end();
+        const held = follows.held?.(span, value);
+        if (held) held.then((endMs) => span.end(endMs));
+        else span.end();
         return value;
       },
       (error: unknown) => {

@@ -1,5 +1,5 @@
 import type { ObservationType, SpanKind } from '../protocol';
-import { kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
+import { follows, kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
 import { setOwn } from '../lib/setOwn';
@@ -238,7 +238,9 @@ export class Trace extends Span {
   endOpen(end: number): void {
     for (let span = this[kT].head, next: Span | undefined; span; span = next) {
       next = span[kNext];
-      if (span === this) continue;
+      // A request whose body is still followed ends through that follow: complete, when its
+      // stream gave its last event (an app that stopped reading there), else unfinished.
+      if (span === this || follows.settle?.(span)) continue;
       span.put(A.UNFINISHED, true);
       span.end(end);
     }

@@ -1,4 +1,4 @@
-import { baggageOf, markCancelled, type Generation, type Span } from '../core/span';
+import { baggageOf, follows, markCancelled, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
@@ -8,7 +8,7 @@ import { reportInternal } from '../lib/reportInternal';
 import { baggageFor, classify, compileRules, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { UNFINISHED } from '../core/semconv';
-import { BODY_IDLE_MS, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
+import { BODY_IDLE_MS, endWatch, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
 import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
@@ -130,6 +130,19 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
  * outcome: the same Response object, or the same rejection. Call the returned function to
  * restore the original `fetch`.
  */
+/** For each followed response of a generation's request: that generation and when the read ended. */
+const heldBy = new WeakMap<Response, { gen: Generation; ended: Promise<number | undefined> }>();
+/** The response whose body each request span follows. */
+const followedBy = new WeakMap<Span, Response>();
+follows.held = (span, value) => {
+  const held = value instanceof Response ? heldBy.get(value) : undefined;
+  return held?.gen === span ? held.ended : undefined;
+};
+follows.settle = (span) => {
+  const res = followedBy.get(span);
+  return !!res && endWatch(res);
+};
+
 export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const g = globalThis as { fetch?: typeof fetch };
   if (typeof g.fetch !== 'function') return () => undefined;
@@ -184,6 +197,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let bytes = 0;
       let lastMs = headersMs;
       const body = generationBody(res, call.gen);
+      // When the read ends, for a generation whose callback resolved with this response.
+      let release: (endMs: number | undefined) => void = () => undefined;
+      const ended = new Promise<number | undefined>((resolve) => (release = resolve));
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -218,6 +234,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (outcome === 'error') setHttpFailure(span, detail.error);
           // Ended by time (no read for a while), or complete with its last event: at the last chunk.
           span.end(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : undefined);
+          release(span.endMs || undefined);
         },
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the
@@ -225,6 +242,10 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       // A generation's stream may be read later (its usage and first token are in the body), and
       // the generation is open meanwhile anyway.
       if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isSse ? BODY_IDLE_MS : undefined })) span.end();
+      else {
+        followedBy.set(span, res);
+        if (call.gen) heldBy.set(res, { gen: call.gen, ended });
+      }
     } catch (error) {
       reportInternal(error);
       span.end();

@@ -470,6 +470,18 @@ export const endUnread = (leaving?: boolean): void => {
   }
 };
 
+/**
+ * Ends the watch of `res` now, if it is still followed: `complete` when its stream gave its last
+ * event (the app stopped reading there), else `unfinished` with what was counted. For a trace that
+ * ends before a body it follows; true when there was a watch to end.
+ */
+export const endWatch = (res: Response): boolean => {
+  const w = branches.get(res)?.watch;
+  if (!w || w.done) return false;
+  finish(w, w.final ? 'complete' : 'unfinished', { isStream: w.leader?.stream !== undefined });
+  return true;
+};
+
 // --- Server-Sent Events below ---
 
 /** Longest event data kept from an event's start; the rest of a longer event is not kept whole. */

@@ -496,3 +496,47 @@ test('a stream still read when the page leaves ends as unfinished, with what was
   expect(http.status).not.toBe(2);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a generation around the fetch alone ends when its stream has been read, with first token and usage', async ({ page }) => {
+  await page.goto(s.page('/gen-fetch-only.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('chat-turn');
+    // As a chat library's fetch option is hooked: the callback returns the response at its headers.
+    const res: Response = await trace.generation('answer', { model: 'gpt-4o-mini' }, () => fetch('/sse?n=8'));
+    const reader = res.body!.getReader();
+    while (!(await reader.read()).done);
+    trace.finish();
+  });
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'chat-turn')).toBeDefined();
+  const gen = s.spans().find((x) => x.name === 'answer')!;
+  const http = httpSpan('/sse')!;
+  expect(gen.attrs['langfuse.observation.completion_start_time']).toBeDefined();
+  expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 21, output: 8, total: 29 });
+  expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+  expect(gen.endMs).toBeGreaterThanOrEqual(http.endMs - 1);
+  expect(http.attrs['edgetrace.http.body_outcome']).toBe('complete');
+});
+
+test('a trace that ends right after its code stopped reading at the last event keeps the stream complete, with its counts', async ({ page }) => {
+  await page.goto(s.page('/withtrace-done.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { withTrace(n: string, fn: () => Promise<void>): Promise<void> } };
+    await w.tracer.withTrace('turn', async () => {
+      const res = await fetch('/sse-slow?n=6&no_cancel=1&wt=1');
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      // Returns at [DONE]: neither cancel nor a read of the close.
+      while (!text.includes('data: [DONE]')) text += decoder.decode((await reader.read()).value, { stream: true });
+    });
+  });
+  await flush(page);
+  await expect.poll(() => httpSpan('&wt=')).toBeDefined();
+  const http = httpSpan('&wt=')!;
+  expect(http.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'complete', 'edgetrace.sse.events': 9 });
+  expect(http.attrs['edgetrace.unfinished']).toBeUndefined();
+});
