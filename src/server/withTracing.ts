@@ -410,7 +410,9 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
   };
 
   const traced = async function (this: unknown, request: Request, ...rest: unknown[]): Promise<Response> {
-    const env = rest[0];
+    // A Durable Object's (or a WorkerEntrypoint's) fetch gets the request alone: its bindings
+    // and ctx are on the object, as this.env and this.ctx.
+    const env = rest.length ? rest[0] : (this as { env?: unknown } | undefined)?.env;
     const ctx = rest[1];
     let s: Setup | null = null;
     let root: Trace | undefined;

@@ -468,7 +468,8 @@ describe('withTracing', () => {
       },
     };
     const { ctx, pending } = workerCtx();
-    const durableObject = { ctx, fetch: withTracing(() => new Response('state'), { exporter }) };
+    // Options from the object's env, as fromEnv() would read its bindings.
+    const durableObject = { ctx, env: { exporter }, fetch: withTracing(() => new Response('state'), (env: { exporter: Exporter }) => ({ exporter: env.exporter })) };
     const res = await durableObject.fetch(new Request('http://do/counter'));
     expect(await res.text()).toBe('state');
     expect(pending.length).toBeGreaterThan(0);
