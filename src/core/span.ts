@@ -371,7 +371,7 @@ export class Span implements SpanRecord {
   /** @internal Attribute writes left before the exact attribute count must be taken (`maxAttributes` at start). */
   declare [kWrites]: number;
 
-  /** @internal Use `trace.span()`, `span.startSpan()` or `tracer.startSpan()`. */
+  /** Not for apps: use `trace.span()`, `span.startSpan()` or `tracer.startSpan()`. */
   constructor(
     t: TraceShared,
     name: string,
@@ -941,7 +941,7 @@ export class Generation extends Span {
   /** @internal */ declare [kUsage]: Usage | undefined;
   /** @internal */ declare [kCost]: boolean | undefined;
 
-  /** @internal */
+  /** Not for apps: use `span.generation()` or `span.startGeneration()`. */
   constructor(t: TraceShared, name: string, opts: GenerationOptions | undefined, parent: ConstructorParameters<typeof Span>[3]) {
     super(t, name, { ...opts, type: 'generation' }, parent);
     if (!this.isRecording) return;

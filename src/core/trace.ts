@@ -57,7 +57,7 @@ export interface TraceOptions {
  * fields Langfuse shows (name, user, session, tags, metadata). Spans under it share its trace id.
  */
 export class Trace extends Span {
-  /** @internal Use `tracer.createTrace()`. */
+  /** Not for apps: use `tracer.createTrace()`. */
   constructor(t: TraceShared, name: string | undefined, opts: TraceOptions, parent: ConstructorParameters<typeof Span>[3]) {
     // Span's constructor applies kind, type, start time, attributes and input.
     super(t, typeof name === 'string' && name ? name : 'trace', opts, parent);

@@ -2,7 +2,7 @@
 // "nodenext", importing edgetrace by its own name as an app does. Each `@ts-expect-error` proves
 // the types are real: if an import resolved to `any`, the line would compile and tsc would fail.
 
-import { createTracer, init, inject, extract, type Span } from 'edgetrace';
+import { createTracer, init, inject, extract, Span, Generation } from 'edgetrace';
 import { installTraceWorker } from 'edgetrace/worker';
 import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
@@ -13,6 +13,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // @ts-expect-error serviceName is a string
 init({ serviceName: 1 });
+
+// Spans come from the tracer: the public types show no constructor an app could call bare, and
+// none of the internals (a span's discard(), which would drop it without a word).
+// @ts-expect-error the constructor needs the tracer's internals
+export const bare = () => new Span();
+// @ts-expect-error nor a generation's
+export const bareGeneration = () => new Generation();
+// @ts-expect-error discard() is internal
+export const dropped = (s: Span) => s.discard();
 
 const tracer = createTracer({ serviceName: 'types' });
 const answer: Promise<string> = tracer.withTrace('chat', (trace) =>
