@@ -69,7 +69,7 @@ const initFromScriptTag = (): void => {
     // init()'s words name its options ("sampleRate"): name the attribute the page wrote instead.
     const reason = (error instanceof Error ? error.message.replace(/^\[edgetrace\]\s*(init\(\): )?/, '') : String(error)).replace(/"(\w+)(\[\d+\])?"/g, (text, key: string) => {
       const attr = `data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-      return OPTION_ATTRS.includes(attr) ? attr : text;
+      return attr === 'data-endpoint' || OPTION_ATTRS.includes(attr) ? attr : text;
     });
     warn(`tracing is off: the <script> tag's data-* options are invalid: ${reason}`);
   }

@@ -759,6 +759,6 @@ export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise
     return createSqliteStore(new Database(path));
   } catch (error) {
     // SQLite's own words ("unable to open database file", "file is not a database") name no file.
-    throw new Error(`[edgetrace] openSqliteStore(): cannot use ${JSON.stringify(path)} as the database: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`[edgetrace] openSqliteStore(): cannot open the database at ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 };

@@ -243,7 +243,8 @@ describe('decodeOtlp', () => {
     ]);
     expect(cut.links.map((l) => [l.spanId, l.droppedAttrs])).toEqual([['1'.repeat(16), 1]]);
     expect(cut.dropped).toEqual({ attrs: 1, events: 2, links: 2 });
-    // A malformed value is still an error, not a bound: the span goes.
+    // A malformed value is still an error, not a bound, and the span goes; past the count it is
+    // not read at all.
     const malformed = decodeOtlp(one({ ...good, attributes: [...many, { key: 'x', value: { boolValue: 1 } }] }), { maxAttributes: 2 });
     expect(malformed.ok && malformed.rejected).toBe(0);
     const malformedFirst = decodeOtlp(one({ ...good, attributes: [{ key: 'x', value: { boolValue: 1 } }, ...many] }), { maxAttributes: 2 });

@@ -269,10 +269,10 @@ describe('the SQLite store', () => {
   });
 
   it('names the file when it cannot be used: a folder, a file that is no database', async () => {
-    await expect(openSqliteStore({ path: dir })).rejects.toThrow(`openSqliteStore(): cannot use ${JSON.stringify(dir)} as the database: unable to open database file`);
+    await expect(openSqliteStore({ path: dir })).rejects.toThrow(`openSqliteStore(): cannot open the database at ${JSON.stringify(dir)}: unable to open database file`);
     const notDb = join(dir, 'notes.txt');
     writeFileSync(notDb, 'plain text, long enough to be read as a page header by SQLite '.repeat(4));
-    await expect(openSqliteStore({ path: notDb })).rejects.toThrow(`cannot use ${JSON.stringify(notDb)} as the database: file is not a database`);
+    await expect(openSqliteStore({ path: notDb })).rejects.toThrow(`cannot open the database at ${JSON.stringify(notDb)}: file is not a database`);
   });
 
   it('stores a lone surrogate in its columns as U+FFFD, so the filters find the text', async () => {
