@@ -162,7 +162,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
       throw new CliError(
         missing
           ? 'the SQLite store needs better-sqlite3: run `npm i better-sqlite3`, or pass --no-db with a --forward target'
-          : `cannot open the store at ${dbPath}: ${error instanceof Error ? error.message : String(error)}`,
+          : `cannot open the store at ${dbPath}: ${(error instanceof Error ? error.message : String(error)).replace(/^\[edgetrace\] openSqliteStore\(\): cannot open the database at "[^"]*": /, '')}`,
       );
     }
   }
