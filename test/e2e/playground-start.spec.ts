@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, expect } from '@playwright/test';
+import { DEFAULT_PORT } from '../../demo/server/playground';
 
 // `npm start` after its build step: `node demo/start.js` prints one URL, serves the page, the
 // service worker and the collector there, moves to a free port when its port is taken, and stops
@@ -37,16 +38,26 @@ const listeningAddresses = async (pid: number): Promise<string[]> => {
   return out;
 };
 
-test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () => {
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const taken = (blocker.address() as AddressInfo).port;
-  const dir = await mkdtemp(join(tmpdir(), 'edgetrace-start-'));
+/** This process's environment without what would make the playground forward, or choose its port. */
+const cleanEnv = (): Record<string, string> => {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LANGFUSE_|OTEL_|TRACING_)/.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LANGFUSE_|OTEL_|TRACING_|PORT$)/.test(k)) env[k] = v;
+  return env;
+};
+
+test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () => {
+  // The default port, taken (by this test, or already by something else): the playground moves
+  // to a free one.
+  const taken = DEFAULT_PORT;
+  const blocker = createServer();
+  await new Promise<void>((resolve) => {
+    blocker.once('error', () => resolve());
+    blocker.listen(taken, '127.0.0.1', resolve);
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'edgetrace-start-'));
   const child = spawn(process.execPath, ['demo/start.js'], {
     cwd: ROOT,
-    env: { ...env, PORT: String(taken), EDGETRACE_DB: join(dir, 'traces.db') },
+    env: { ...cleanEnv(), EDGETRACE_DB: join(dir, 'traces.db') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -81,6 +92,31 @@ test('start.js prints one URL, answers on it, and exits 0 on SIGINT', async () =
     expect(await exited).toBe(0);
     expect(out).toContain('stopped: servers closed, database closed.');
     await expect(fetch(url)).rejects.toThrow();
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    blocker.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('start.js refuses a PORT that is taken, naming it, rather than move to another origin', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const dir = await mkdtemp(join(tmpdir(), 'edgetrace-port-'));
+  const child = spawn(process.execPath, ['demo/start.js'], {
+    cwd: ROOT,
+    env: { ...cleanEnv(), PORT: String(taken), EDGETRACE_DB: join(dir, 'traces.db') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expect(out).toContain(`port ${taken} (PORT) is taken`);
+    expect(out).not.toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     blocker.close();
