@@ -360,20 +360,26 @@ test('a stop that aborts with a reason of its own is a cancel too, on the reques
   expect(await pageErrors(page)).toEqual([]);
 });
 
+/**
+ * Page code for `readUntil(url, stopAt)`: the loop chat UIs write, which breaks out once the
+ * marker is in (and so cancels the stream).
+ */
+const READ_UNTIL = `window.readUntil = async (url, stopAt) => {
+  const res = await fetch(url);
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of res.body) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.includes(stopAt)) break;
+  }
+};`;
+type ReadUntil = { readUntil(url: string, stopAt: string): Promise<void> };
+
 test('an app that stops reading at [DONE] completed the stream; one that stops before it cancelled it', async ({ page }) => {
-  await page.goto(s.page('/sse-break.html', testPage({ init: '{}' })));
+  await page.goto(s.page('/sse-break.html', testPage({ init: '{}', setup: READ_UNTIL })));
   await ready(page);
   await page.evaluate(async () => {
-    const read = async (url: string, stopAt: string) => {
-      const res = await fetch(url);
-      const decoder = new TextDecoder();
-      let text = '';
-      // The loop chat UIs write: break once the marker is in (which cancels the stream).
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        text += decoder.decode(chunk, { stream: true });
-        if (text.includes(stopAt)) break;
-      }
-    };
+    const read = (window as unknown as ReadUntil).readUntil;
     await read('/sse-slow?n=6&at_done=1', 'data: [DONE]');
     await read('/sse-slow?n=20&early=1', 'data: {"choices":[{"delta":{"content":"t2 ');
     // The reader loop hand-written chat UIs use: return at [DONE], neither cancel nor read the close.
@@ -402,18 +408,10 @@ test('an app that stops reading at [DONE] completed the stream; one that stops b
 });
 
 test("a generation whose stream the app stops reading early is cancelled, though its callback ends normally", async ({ page }) => {
-  await page.goto(s.page('/sse-gen-break.html', testPage({ init: '{}' })));
+  await page.goto(s.page('/sse-gen-break.html', testPage({ init: '{}', setup: READ_UNTIL })));
   await ready(page);
   await page.evaluate(async () => {
-    const read = async (url: string, stopAt: string) => {
-      const res = await fetch(url);
-      const decoder = new TextDecoder();
-      let text = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        text += decoder.decode(chunk, { stream: true });
-        if (text.includes(stopAt)) break;
-      }
-    };
+    const read = (window as unknown as ReadUntil).readUntil;
     const w = window as unknown as { tracer: { createTrace(n: string): any } };
     const trace = w.tracer.createTrace('turn');
     // A stop button that breaks out of the loop (no AbortError reaches the callback).

@@ -33,6 +33,19 @@ const lateExporter = (field: 'name' | 'kind'): string => `{
     }, 50)),
 }`;
 
+/**
+ * Script text that serves `listener` on loopback, makes one request, then closes the server,
+ * awaits `listener.drain()`, prints `drained` and exits.
+ */
+const ONE_REQUEST_THEN_DRAIN = `
+  const server = createServer(listener).listen(0, '127.0.0.1', async () => {
+    await (await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { connection: 'close' } })).text();
+    server.close(() => void listener.drain().then(() => {
+      console.log('drained');
+      process.exit(0);
+    }));
+  });`;
+
 /** What a script printed as `exported a,b` lines before it printed `marker` (which it must print), sorted. */
 const exportedBefore = (stdout: string, marker: string): string[] => {
   expect(stdout).toContain(marker);
@@ -128,13 +141,7 @@ describe('withNodeTracing drain() before exit', () => {
         },
         { exporter: { export: async (records) => (console.log('exported ' + records.map((r) => r.name).sort().join(',')), { ok: true }) } },
       );
-      const server = createServer(listener).listen(0, '127.0.0.1', async () => {
-        await (await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { connection: 'close' } })).text();
-        server.close(() => void listener.drain().then(() => {
-          console.log('drained');
-          process.exit(0);
-        }));
-      });
+      ${ONE_REQUEST_THEN_DRAIN}
     `);
     expect(status).toBe(0);
     // Both spans were sent (in one batch or two) before drain() resolved.
@@ -188,13 +195,7 @@ describe('toNodeListener drain() before exit', () => {
           { exporter: { export: async (records) => (console.log('exported ' + records.map((r) => r.name).sort().join(',')), { ok: true }) } },
         ),
       );
-      const server = createServer(listener).listen(0, '127.0.0.1', async () => {
-        await (await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { connection: 'close' } })).text();
-        server.close(() => void listener.drain().then(() => {
-          console.log('drained');
-          process.exit(0);
-        }));
-      });
+      ${ONE_REQUEST_THEN_DRAIN}
     `);
     expect(status).toBe(0);
     expect(exportedBefore(stdout, 'drained')).toEqual(['GET', 'left-open']);
