@@ -99,7 +99,8 @@ export const networkError = (err: unknown): ExportResult => {
  * through is the caller's to leave out of the retry (see the Langfuse exporter).
  */
 export const combineResults = (a: ExportResult, b: ExportResult): ExportResult => {
-  const reason = [a.reason, b.reason].filter(Boolean).join('; ');
+  // The same failure of both requests (the receiver down) is said once.
+  const reason = [...new Set([a.reason, b.reason].filter(Boolean))].join('; ');
   if (a.ok && b.ok) {
     const rejected = (a.rejected ?? 0) + (b.rejected ?? 0);
     const out: ExportResult = { ok: true };

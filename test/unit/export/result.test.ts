@@ -159,6 +159,10 @@ describe('combineResults', () => {
 
   it('waits for the longer Retry-After', () => {
     const r = combineResults(retry, { ok: false, retryable: true, retryAfterMs: 9000, reason: 'x' });
-    expect(r).toMatchObject({ retryAfterMs: 9000 });
+    expect(r).toMatchObject({ retryAfterMs: 9000, reason: 'HTTP 503; x' });
+  });
+
+  it('says the same failure of both requests once', () => {
+    expect(combineResults(retry, { ...retry, retryAfterMs: 1000 }).reason).toBe('HTTP 503');
   });
 });
