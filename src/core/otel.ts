@@ -6,7 +6,7 @@ import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
-import { errorParts, isPromise, kNext, kT, priceOf, Span, writeCostAttrs } from './span';
+import { errorParts, isPromise, kNext, kT, priceOf, Span, tellAwaiting, writeCostAttrs } from './span';
 import { Trace } from './trace';
 import type { Usage } from './cost';
 import * as A from './semconv';
@@ -393,13 +393,7 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
         // An async callback: where the context is a page's (no AsyncLocalStorage), what the
         // callback starts after its awaits (a fetch) still goes under this span, as it does in
         // trace.span(): the context follows the promise, as runInSpan() tells it to.
-        if (isPromise(result)) {
-          try {
-            span.span[kT].core.ctx.awaiting?.(span.span);
-          } catch (error) {
-            reportInternal(error);
-          }
-        }
+        if (isPromise(result)) tellAwaiting(span.span);
         return result;
       };
       // With a context manager registered, the span is also active in the API's context.

@@ -272,6 +272,18 @@ export const markCancelled = (span: Span): void => {
 export const follows: { held?(span: Span, value: unknown): Promise<number | undefined> | undefined; settle?(span: Span): boolean } = {};
 
 /**
+ * Tells the span's context that a callback run with `span` current returned a promise (see
+ * `ContextManager.awaiting`): a page's context keeps it the parent of what starts after its awaits.
+ */
+export const tellAwaiting = (span: Span): void => {
+  try {
+    span[kT].core.ctx.awaiting?.(span);
+  } catch (error) {
+    reportInternal(error);
+  }
+};
+
+/**
  * Runs `fn` with `span` current, ends the span when `fn` returns or its promise settles, and
  * records a throw or rejection (see {@link recordFailure}) before passing it on unchanged. A
  * generation whose callback resolves with the model's response (`() => fetch(…)`) ends when that
@@ -294,11 +306,7 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
     throw error;
   }
   if (isPromise(result)) {
-    try {
-      ctx.awaiting?.(span);
-    } catch (error) {
-      reportInternal(error);
-    }
+    tellAwaiting(span);
     return result.then(
       (value) => {
         const held = follows.held?.(span, value);

@@ -123,6 +123,20 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   return [copy, init];
 };
 
+/** For each followed response of a generation's request: that generation and when the read ended. */
+const heldBy = new WeakMap<Response, { gen: Generation; ended: Promise<number | undefined> }>();
+/** The response whose body each request span follows. */
+const followedBy = new WeakMap<Span, Response>();
+/** The core's hooks into the bodies followed here (see `follows`). */
+const held: NonNullable<typeof follows.held> = (span, value) => {
+  const h = value instanceof Response ? heldBy.get(value) : undefined;
+  return h?.gen === span ? h.ended : undefined;
+};
+const settle: NonNullable<typeof follows.settle> = (span) => {
+  const res = followedBy.get(span);
+  return !!res && endWatch(res);
+};
+
 /**
  * Records a CLIENT span for every `fetch()` the page makes (OpenTelemetry HTTP conventions,
  * query values redacted), adds `traceparent`/`tracestate` to same-origin and `propagateTo`
@@ -130,24 +144,13 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
  * outcome: the same Response object, or the same rejection. Call the returned function to
  * restore the original `fetch`.
  */
-/** For each followed response of a generation's request: that generation and when the read ended. */
-const heldBy = new WeakMap<Response, { gen: Generation; ended: Promise<number | undefined> }>();
-/** The response whose body each request span follows. */
-const followedBy = new WeakMap<Span, Response>();
-follows.held = (span, value) => {
-  const held = value instanceof Response ? heldBy.get(value) : undefined;
-  return held?.gen === span ? held.ended : undefined;
-};
-follows.settle = (span) => {
-  const res = followedBy.get(span);
-  return !!res && endWatch(res);
-};
-
 export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
   const g = globalThis as { fetch?: typeof fetch };
   if (typeof g.fetch !== 'function') return () => undefined;
   const rules = compileRules(opts);
   if (!rules) return () => undefined;
+  follows.held = held;
+  follows.settle = settle;
   const watchStreams = opts.streams !== false;
   const open = inFlight();
 
@@ -197,9 +200,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let bytes = 0;
       let lastMs = headersMs;
       const body = generationBody(res, call.gen);
-      // When the read ends, for a generation whose callback resolved with this response.
-      let release: (endMs: number | undefined) => void = () => undefined;
-      const ended = new Promise<number | undefined>((resolve) => (release = resolve));
+      // When the read ends, for a generation whose callback may resolve with this response.
+      let release: ((endMs: number | undefined) => void) | undefined;
+      const ended = call.gen && new Promise<number | undefined>((resolve) => (release = resolve));
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -234,7 +237,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (outcome === 'error') setHttpFailure(span, detail.error);
           // Ended by time (no read for a while), or complete with its last event: at the last chunk.
           span.end(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : undefined);
-          release(span.endMs || undefined);
+          release?.(span.endMs || undefined);
         },
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the
@@ -244,7 +247,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isSse ? BODY_IDLE_MS : undefined })) span.end();
       else {
         followedBy.set(span, res);
-        if (call.gen) heldBy.set(res, { gen: call.gen, ended });
+        if (ended) heldBy.set(res, { gen: call.gen!, ended });
       }
     } catch (error) {
       reportInternal(error);

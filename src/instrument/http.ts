@@ -5,6 +5,7 @@ import { reportInternal } from '../lib/reportInternal';
 import { UNFINISHED } from '../core/semconv';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
 import { withoutCredentials } from '../lib/withoutCredentials';
+import { liveSet } from '../lib/liveSet';
 
 /**
  * What fetch and XMLHttpRequest share: which URLs are traced and which get trace headers, and
@@ -200,8 +201,8 @@ export const endInFlight = (): void => {
  * `release()` (at `stop()`) ends them and forgets the set.
  */
 export const inFlight = (): InFlight & { release(): void } => {
-  const spans = new Set<Span>();
-  let bound = 64;
+  const live = liveSet<Span>();
+  const spans = live.items;
   const f: InFlight & { release(): void } = {
     release() {
       f.endAll();
@@ -209,12 +210,7 @@ export const inFlight = (): InFlight & { release(): void } => {
     },
     add(span) {
       // An unsampled span records nothing to end.
-      if (!span.isRecording) return;
-      if (spans.size >= bound) {
-        for (const s of spans) if (s.isEnded) spans.delete(s);
-        bound = Math.max(64, spans.size * 2);
-      }
-      spans.add(span);
+      if (span.isRecording) live.add(span);
     },
     endAll() {
       for (const s of spans) {

@@ -13,6 +13,7 @@ import { instrumentNavigation } from './navigation';
 import type { ResolvedInstrument } from './options';
 import { getUser, instrumentSession, onUser, touchSession } from './session';
 import { kT } from '../core/span';
+import { liveSet } from '../lib/liveSet';
 import { instrumentXhr } from './xhr';
 import { endUnread } from './stream';
 import { endInFlight } from './http';
@@ -102,8 +103,7 @@ export const setupInstrumentation = (
     // Traces that started with no user: a setUser() right after init() (the usual place) still
     // reaches the page load, and a sign-in the chat turn under way. Ended ones are let go as the
     // set grows (a discarded click or a filtered trace never reaches onEnd).
-    const anonymous = new Set<Trace>();
-    let bound = 64;
+    const anonymous = liveSet<Trace>();
     const removeProcessor = tracer.addProcessor({
       onStart(span) {
         page.processor.onStart?.(span);
@@ -115,21 +115,15 @@ export const setupInstrumentation = (
         if (session) root.setSession(session);
         const user = getUser();
         if (user) root.setUser?.(user);
-        else {
-          if (anonymous.size >= bound) {
-            for (const t of anonymous) if (t.isEnded) anonymous.delete(t);
-            bound = Math.max(64, anonymous.size * 2);
-          }
-          anonymous.add(span as Trace);
-        }
+        else anonymous.add(span as Trace);
       },
     });
     stops.push(removeProcessor);
     stops.push(
       onUser((user) => {
         // An ended root still names the user for its children that end later.
-        for (const t of anonymous) if (!t[kT].userId) t.setUser(user);
-        anonymous.clear();
+        for (const t of anonymous.items) if (!t[kT].userId) t.setUser(user);
+        anonymous.items.clear();
       }),
     );
 

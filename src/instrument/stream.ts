@@ -160,6 +160,9 @@ const finish = (w: Watch, outcome: BodyOutcome, detail: BodyEnd): void => {
   callSafely(() => watcher.end(outcome, detail));
 };
 
+/** Ends `w` by the watch's own account: read through the counting stream or not. */
+const endAs = (w: Watch, outcome: BodyOutcome): void => finish(w, outcome, { isStream: w.leader?.stream !== undefined });
+
 /** Whether a read or an end seen on `b` counts: `b` is the first branch the app read. */
 const leads = (b: Branch): boolean => !b.watch.done && (b.watch.leader ??= b) === b;
 
@@ -196,7 +199,7 @@ const sweep = (): void => {
       const limit = w.final ? UNREAD_MS : w.leader ? BODY_IDLE_MS : w.unreadMs;
       const quiet = w.now() - w.lastMs;
       if (w.reading || quiet < limit) next = Math.min(next, w.reading ? limit : limit - quiet);
-      else finish(w, w.final ? 'complete' : w.leader ? 'abandoned' : 'unread', { isStream: w.leader?.stream !== undefined });
+      else endAs(w, w.final ? 'complete' : w.leader ? 'abandoned' : 'unread');
     });
   }
   if (idle.size) sweepIn(Number.isFinite(next) ? next : UNREAD_MS);
@@ -464,10 +467,7 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
  * handed over.
  */
 export const endUnread = (leaving?: boolean): void => {
-  for (const w of idle) {
-    if (!w.leader) finish(w, 'unread', { isStream: false });
-    else if (leaving) finish(w, 'unfinished', { isStream: w.leader.stream !== undefined });
-  }
+  for (const w of idle) if (!w.leader || leaving) endAs(w, w.leader ? 'unfinished' : 'unread');
 };
 
 /**
@@ -478,7 +478,7 @@ export const endUnread = (leaving?: boolean): void => {
 export const endWatch = (res: Response): boolean => {
   const w = branches.get(res)?.watch;
   if (!w || w.done) return false;
-  finish(w, w.final ? 'complete' : 'unfinished', { isStream: w.leader?.stream !== undefined });
+  endAs(w, w.final ? 'complete' : 'unfinished');
   return true;
 };
 

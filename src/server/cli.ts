@@ -159,10 +159,12 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     } catch (error) {
       // Most often better-sqlite3 is not installed: an optional peer dependency.
       const missing = /better-sqlite3 is needed/.test(String(error));
+      // The store's message names the path again; its cause is SQLite's own words.
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
       throw new CliError(
         missing
           ? 'the SQLite store needs better-sqlite3: run `npm i better-sqlite3`, or pass --no-db with a --forward target'
-          : `cannot open the store at ${dbPath}: ${(error instanceof Error ? error.message : String(error)).replace(/^\[edgetrace\] openSqliteStore\(\): cannot open the database at "[^"]*": /, '')}`,
+          : `cannot open the store at ${dbPath}: ${cause instanceof Error ? cause.message : String(cause)}`,
       );
     }
   }
@@ -185,7 +187,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     await store?.close();
     // createCollector() names its options; the person typed flags.
     const text = (error instanceof Error ? error.message.replace(/^\[edgetrace\] /, '') : String(error)).replace(
-      /"(allowedOrigins|ingestToken|readToken|maxBodyBytes|maxBytesInFlight)(\[\d+\])?"/g,
+      new RegExp(`"(${Object.keys(FLAG_OF).join('|')})(\\[\\d+\\])?"`, 'g'),
       (_m, key: keyof typeof FLAG_OF) => FLAG_OF[key],
     );
     throw new CliError(text);

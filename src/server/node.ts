@@ -64,9 +64,6 @@ const LISTENER_KEYS: AllKeys<NodeListenerOptions, typeof LISTENER_LIST> = LISTEN
  */
 const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
 
-/** Whether the handler has left `req`'s body unread so far (see {@link send}). */
-const unread = new WeakMap<IncomingMessage, () => boolean>();
-
 /**
  * The request body as a stream that reads from `req` only when pulled. A body the handler never
  * reads is left to Node, which discards it after the response (one larger than
@@ -81,7 +78,6 @@ const bodyStream = (req: IncomingMessage, res: ServerResponse, abort: AbortContr
   let failed: unknown;
   let wake: (() => void) | undefined;
   let listening = false;
-  unread.set(req, () => !listening);
   const onData = (chunk: Buffer | string): void => {
     queue.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     req.pause();
@@ -192,6 +188,20 @@ export const requestUrl = (req: NodeRequestLike & { readonly socket?: object | n
 };
 
 /**
+ * Runs `work` keeping the process alive until it settles. For what a caller awaits before it
+ * exits (a `drain()`): the unref'd timers inside (an open span's grace, an export's timeout) must
+ * not let the process end first, with the await never settled.
+ */
+export const keepingProcess = async <T>(work: () => Promise<T>): Promise<T> => {
+  const hold = setInterval(() => undefined, 60_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(hold);
+  }
+};
+
+/**
  * Work that goes on after responses (exports), tracked so that `drain()` can wait for it. A
  * promise that rejects is told to `report`.
  */
@@ -203,16 +213,10 @@ export const pendingWork = (report: (error: unknown) => void): { waitUntil(promi
       pending.add(p);
       void p.finally(() => pending.delete(p));
     },
-    async drain() {
-      // The caller awaits this before exiting: the unref'd timers inside (an open span's grace,
-      // an export's timeout) must not let the process end first, with this never settled.
-      const hold = setInterval(() => undefined, 60_000);
-      try {
+    drain: () =>
+      keepingProcess(async () => {
         while (pending.size) await Promise.all([...pending]);
-      } finally {
-        clearInterval(hold);
-      }
-    },
+      }),
   };
 };
 
@@ -242,10 +246,11 @@ const toRequest = (req: IncomingMessage, res: ServerResponse, abort: AbortContro
 const send = async (req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> => {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
-  // A body nobody read (a 413 for its declared length, a 415), still arriving, and too large to
-  // drop for the connection's sake, or of no declared length: the answer says Connection: close,
-  // and Node ends the connection after it rather than read the whole upload.
-  if (!req.complete && unread.get(req)?.() && !(Number(req.headers['content-length']) <= DRAIN_MAX_BYTES)) res.shouldKeepAlive = false;
+  // A body nobody read (a 413 for its declared length, a 415: no `data` listener, as the body
+  // stream adds one at its first read), still arriving, and too large to drop for the
+  // connection's sake, or of no declared length: the answer says Connection: close, and Node ends
+  // the connection after it rather than read the whole upload.
+  if (!req.complete && req.listenerCount('data') === 0 && !(Number(req.headers['content-length']) <= DRAIN_MAX_BYTES)) res.shouldKeepAlive = false;
   const cookies = typeof response.headers.getSetCookie === 'function' ? response.headers.getSetCookie() : [];
   // A proxied upstream's body arrives decompressed: its length and encoding no longer apply.
   const decoded = isDecoded(response);

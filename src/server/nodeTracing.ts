@@ -11,7 +11,7 @@ import { hasNoBody } from '../lib/hasNoBody';
 import { RESPONSE_CANCELLED } from '../core/semconv';
 import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
+import { keepingProcess, pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
 import { aroundSafely, runInScope } from './scope';
 import type { WaitUntil } from './waitUntil';
 import { endAndFlush, endTrace, flush, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
@@ -305,11 +305,8 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       ),
     );
   };
-  const drain = async (): Promise<void> => {
-    // The caller awaits this before exiting: the unref'd timers inside (a span's grace, an
-    // export's timeout) must not let the process end first.
-    const hold = setInterval(() => undefined, 60_000);
-    try {
+  const drain = (): Promise<void> =>
+    keepingProcess(async () => {
       // `server.close()` calls back before the requests `closeAllConnections()` cut have seen
       // their 'close', which comes with the sockets' close callbacks, after this loop turn's
       // immediates: a timer runs in the next turn, once those requests have ended their spans.
@@ -318,9 +315,6 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       await work.drain();
       await flush(s.tracer);
       await work.drain();
-    } finally {
-      clearInterval(hold);
-    }
-  };
+    });
   return Object.assign(traced, { drain }) as unknown as NodeListener;
 };
