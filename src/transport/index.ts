@@ -60,8 +60,8 @@ const otlpExporter = (url: string, headers: Record<string, string> | undefined) 
   lazyExporter(() => import('../export/http').then((m) => m.createOtlpExporter({ url, headers })));
 
 // The keepalive tail sender (with the OTLP encoder) matters only while no sink answers, so it is
-// loaded then: with the page outbox, on a page no worker controls yet, or when a controlling
-// worker has not answered within TAIL_LOAD_MS.
+// loaded then: with the page outbox, on a page no worker controls yet, when a controlling
+// worker has not answered within TAIL_LOAD_MS, or when another worker may replace the one that did.
 let tail: typeof import('./keepalive') | undefined;
 let tailLoading: Promise<typeof import('./keepalive') | undefined> | undefined;
 /** Never rejects: a failed load is reported, resolves undefined, and is tried again next time. */
@@ -283,7 +283,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const checkSink = (): void => {
     statusChanged();
     const sink = state.sink;
-    if (!sink || buffer.failures() < MAX_FAILURES) return;
+    if (!sink || (buffer.failures() < MAX_FAILURES && !sink.lost?.())) return;
     // The current path keeps refusing records: move to the next one rather than hold them forever.
     if (sink.transport === 'worker' && t.transport === 'auto') {
       fallBack('worker-failing', 'the service worker stopped answering', 'the page outbox');
@@ -302,6 +302,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       workerScope: t.workerScope,
       readyTimeoutMs: t.transport === 'worker' ? undefined : t.workerTimeoutMs,
       config,
+      onDoubt: () => void loadTail(),
     });
     client.ready
       .then(
@@ -328,18 +329,21 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   // The newest record a tail was sent for: a page hidden and then closed (visibilitychange,
   // then pagehide) sends the same tail once.
   let tailSentFor: unknown;
+  /** No sink is known to take records now: none yet, or a worker that replaced the one that answered. */
+  const unsure = (): boolean => !state.sink || !!state.sink.unsure?.();
   const sendTailOnce = (m: typeof import('./keepalive') | undefined): void => {
     const records = buffer.snapshot();
     const newest = records[records.length - 1];
-    if (!m || state.sink || newest === undefined || newest === tailSentFor) return;
+    if (!m || !unsure() || newest === undefined || newest === tailSentFor) return;
     tailSentFor = newest;
     m.sendTail(records, config);
   };
   // The tail goes at once when the page is hidden or leaves: it may never be visible again.
   const onHide = guard(() => {
-    if (!state.sink) {
-      // No sink: the page sends its newest records itself. A tab that lives on while hidden also
-      // gets them out when the sender is still loading.
+    if (unsure()) {
+      // No sink to trust: the page sends its newest records itself (and hands them over too, to a
+      // worker not heard from yet). A tab that lives on while hidden also gets them out when the
+      // sender is still loading.
       if (tail) sendTailOnce(tail);
       else loadTail().then(sendTailOnce).catch(reportInternal);
     }

@@ -21,6 +21,13 @@ export interface Sink {
    * never run again (the memory sink's batches). Called after the urgent hand-over.
    */
   leaving?(): void;
+  /**
+   * The sink is not known to take records right now (a worker that replaced the one that
+   * answered, not heard from yet): on page hide the page sends its newest records itself too.
+   */
+  unsure?(): boolean;
+  /** The sink will take no more records (a worker that replaced ours and does not answer): the page moves on at once. */
+  lost?(): boolean;
   /** Stops what the sink runs in this page (the page outbox's flusher and listeners). */
   stop?(): Promise<void> | void;
 }
@@ -44,7 +51,7 @@ export interface PageBuffer {
   handAll(urgent: boolean): Promise<void>;
   /** Records waiting in the page. */
   queued(): number;
-  /** The records waiting in the page (not a copy: read, don't keep). */
+  /** The records not known to be taken: those in hand-overs not answered yet, then those waiting, oldest first. */
   snapshot(): readonly TelemetryRecord[];
   /** Takes every record waiting in the page out of the buffer, for another buffer to hand over. */
   drain(): TelemetryRecord[];
@@ -78,6 +85,8 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
   let started = 0;
   let countedAt = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The parts of hand-overs not answered yet. */
+  const handing = new Set<TelemetryRecord[]>();
   let sinkSet: () => void = () => undefined;
   /**
    * The page is going away: it handed over urgently, and no ordinary hand-over ran since. A flush
@@ -125,12 +134,16 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     const parts: TelemetryRecord[][] = [];
     if (urgent || all.length <= HAND_MAX) parts.push(all);
     else for (let i = 0; i < all.length; i += HAND_MAX) parts.push(all.slice(i, i + HAND_MAX));
-    const taken = parts.map((part) =>
-      to.hand(part, urgent).then(
-        (stored) => stored >= 0,
-        () => false,
-      ),
-    );
+    const taken = parts.map((part) => {
+      handing.add(part);
+      return to
+        .hand(part, urgent)
+        .then(
+          (stored) => stored >= 0,
+          () => false,
+        )
+        .finally(() => handing.delete(part));
+    });
     return Promise.all(taken)
       .then((ok) => {
         const refused = parts.filter((_, i) => !ok[i]);
@@ -219,7 +232,7 @@ export const createPageBuffer = (cfg: PageBufferConfig, onChange: () => void = (
     },
     handAll,
     queued: () => buf.length,
-    snapshot: () => buf,
+    snapshot: () => (handing.size ? [...handing].flat().concat(buf) : buf),
     drain: () => {
       const all = buf;
       buf = [];

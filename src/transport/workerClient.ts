@@ -17,6 +17,11 @@ export interface WorkerClientOptions {
   readyTimeoutMs?: number;
   /** Sent to the worker on every connection. */
   config: DeliveryConfig;
+  /**
+   * Called when the worker that answered may be replaced (an update was found, or another worker
+   * is active now): the page should be ready to send its newest records itself on page hide.
+   */
+  onDoubt?: () => void;
 }
 
 /** A service-worker sink, and a promise that rejects if no worker can be used. */
@@ -49,9 +54,11 @@ const siteWorker = async (container: ServiceWorkerContainer, url: string, scope:
     // A scope given is relative to the page, as register() takes it; the default is the script's folder.
     const at = (scope === undefined ? new URL('./', script) : new URL(scope, location.href)).href;
     const existing = await container.getRegistration(at);
-    const other = existing?.scope === at ? (existing.active ?? existing.waiting ?? existing.installing)?.scriptURL : undefined;
-    // Ours under any path or version (a bundler's `edgetrace-sw-<hash>.js`) is ours to update.
-    return other && !/^edgetrace-sw/.test(new URL(other).pathname.split('/').pop()!) ? [existing!, other] : undefined;
+    // Ours under any path or version (a bundler's `edgetrace-sw-<hash>.js`) is ours to update. Any
+    // other worker there, also one installing over an active one of ours (a site that added its
+    // worker since the last visit), is the site's.
+    const other = existing?.scope === at ? [existing.installing, existing.waiting, existing.active].find((w) => w && !/^edgetrace-sw/.test(new URL(w.scriptURL).pathname.split('/').pop()!)) : undefined;
+    return other ? [existing!, other.scriptURL] : undefined;
   } catch {
     return undefined;
   }
@@ -196,6 +203,20 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   };
   type Api = typeof api;
 
+  /** The worker that last answered: one that replaced it must answer before it gets records. */
+  let answered: ServiceWorker | undefined;
+  /** The probe of a worker that replaced `answered`, which the calls meeting it share. */
+  let doubt: [ServiceWorker | null | undefined, Promise<boolean>] | undefined;
+  /** The worker that replaced ours did not answer. */
+  let lost = false;
+  const current = (): ServiceWorker | null | undefined => registration?.active ?? container.controller;
+
+  // Any answer will do, so none waits on the worker's IndexedDB: the refusal of a property read
+  // (the trace worker answers method calls only) shows it listens. Reading `then` of the kept
+  // proxy posts comlink's GET.
+  const answer = (): boolean => true;
+  const probe = (a: Api): Promise<boolean> => Promise.resolve(a.probe).then(answer, answer);
+
   /** Makes the call `fn` posts go out on `c`. */
   const on = <T>(c: Connection, fn: (api: Api) => Promise<T>): Promise<T> => {
     via = c;
@@ -236,7 +257,19 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
    */
   const call = async <T>(fn: (api: Api) => Promise<T>, ms: number, reuse = false): Promise<T> => {
     if (!registration) await activation;
-    const worker = registration?.active ?? container.controller;
+    const worker = current();
+    if (answered && worker !== answered && fn !== probe) {
+      // Another worker took the scope since ours answered: our update, or the site's own worker,
+      // registered after init() on a first visit, which takes every message and answers none.
+      if (doubt?.[0] !== worker) {
+        opts.onDoubt?.();
+        doubt = [worker, call(probe, PROBE_MS * 2, true).then(answer, () => false)];
+      }
+      if (!(await doubt![1])) {
+        lost = true;
+        throw new Error('[edgetrace] the service worker was replaced by one that does not answer');
+      }
+    }
     let c = reuse && cached && cached.worker === worker && Date.now() - cached.bornMs < REUSE_MS ? cached : undefined;
     if (!c) {
       c = connect();
@@ -249,7 +282,9 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     }
     c.users++;
     try {
-      return await rejectAfter(on(c, fn), ms, 'a call to the service worker');
+      const result = await rejectAfter(on(c, fn), ms, 'a call to the service worker');
+      if (fn === probe) answered = c.worker;
+      return result;
     } catch (error) {
       // No more calls on a connection that failed one; those already waiting keep it open.
       if (cached === c) cached = undefined;
@@ -265,19 +300,17 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     // an earlier release (its new one, which calls installTraceWorker(), still waiting for the old
     // tabs to close) takes every message and answers none: hand-overs to it would be lost with the
     // tab. Until an answer comes the page keeps its records, and a tab closed meanwhile sends the
-    // newest itself. Any answer will do, so none waits on the worker's IndexedDB: the refusal of a
-    // property read (the trace worker answers method calls only) shows it listens. Each try goes
-    // on a new connection, to the registration's active worker of the moment.
-    const answered = (): boolean => true;
-    // Reading `then` of the kept proxy posts comlink's GET; the worker answers it with a refusal.
-    const probe = (a: Api): Promise<boolean> => Promise.resolve(a.probe).then(answered, answered);
+    // newest itself. Each try goes on a new connection, to the registration's active worker of
+    // the moment.
     // Without a deadline (`transport: 'worker'`) the tries space out, up to a minute apart.
     for (let wait = PROBE_MS; ; wait = Math.min(wait * 2, 60_000)) {
       const ms = Math.min(wait, deadline - Date.now());
       if (!(ms > 0)) throw new Error('[edgetrace] the active service worker does not answer (is installTraceWorker() in it?)');
       // The connection is the one the first hand-over then uses.
-      if (await call(probe, ms, true).catch(() => false)) return;
+      if (await call(probe, ms, true).catch(() => false)) break;
     }
+    // An update found may end in another worker: the page gets ready to send on hide itself.
+    registration?.addEventListener('updatefound', () => opts.onDoubt?.());
   });
 
   const sink: Sink = {
@@ -286,6 +319,8 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     flushNow: () => call<FlushResult>((api) => api.flushNow(), CALL_TIMEOUT_MS + (opts.config.delivery?.requestTimeoutMs ?? 10_000)),
     status: () => call((api) => api.getStatus(), STATUS_TIMEOUT_MS),
     deadLetters: () => call((api) => api.deadLetters(), STATUS_TIMEOUT_MS),
+    unsure: () => !lost && current() !== answered,
+    lost: () => lost,
   };
   return { sink, ready };
 };

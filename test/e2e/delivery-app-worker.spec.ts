@@ -127,3 +127,58 @@ test("a site's worker without installTraceWorker() is not replaced either: the p
   const scripts = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).map((r) => [r.active, r.waiting, r.installing].map((w) => w?.scriptURL ?? '')));
   expect(scripts).toEqual([[`${rx.origin}/plain-app-sw.js`, '', '']]);
 });
+
+test("a site's worker registered after init() on a first visit: the page gives up on it at once and loses nothing", async ({ page }) => {
+  rx.file('/late-app-sw.js', 'text/javascript', 'self.addEventListener("install", () => self.skipWaiting()); self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));');
+  // A long batching delay: what the page holds at the takeover is still in it when the tab closes.
+  await page.goto(sdkPage(rx, '/late-site-worker.html', { pageBuffer: { maxDelayMs: 60_000, batchRecords: 1000 } }));
+  await waitForTransport(page, 'worker');
+  await makeSpans(page, 5, 'before-takeover-');
+  await page.evaluate(() => (window as unknown as { tracer: { flush(): Promise<void> } }).tracer.flush());
+  await expect.poll(() => spansNamed(rx, 'before-takeover-').length, { timeout: 30_000, intervals: [250] }).toBe(5);
+
+  // The site's own worker, registered after init(), replaces ours at the same scope.
+  await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.register('/late-app-sw.js');
+    for (let i = 0; i < 100 && !reg.active?.scriptURL.endsWith('/late-app-sw.js'); i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  // Spans ended now wait in the page; closing the tab sends them from the page, since the
+  // worker now active never answered.
+  await makeSpans(page, 12, 'at-takeover-');
+  await page.close({ runBeforeUnload: true });
+  await expect.poll(() => spansNamed(rx, 'at-takeover-').length, { timeout: 30_000, intervals: [250] }).toBe(12);
+});
+
+test("a page whose worker was replaced by one that does not answer moves to the page outbox within seconds", async ({ page }) => {
+  rx.file('/later-app-sw.js', 'text/javascript', 'self.addEventListener("install", () => self.skipWaiting()); self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));');
+  await page.goto(sdkPage(rx, '/later-site-worker.html'));
+  await waitForTransport(page, 'worker');
+  await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.register('/later-app-sw.js');
+    for (let i = 0; i < 100 && !reg.active?.scriptURL.endsWith('/later-app-sw.js'); i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  const t0 = Date.now();
+  await makeSpans(page, 20, 'after-replaced-');
+  // One probe of the new worker (4 s), not three hand-overs timing out (30 s).
+  await waitForTransport(page, 'page', 15_000);
+  expect(Date.now() - t0).toBeLessThan(15_000);
+  await expect.poll(() => spansNamed(rx, 'after-replaced-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
+  expect((await statusOf(page)).fallback).toMatch(/stopped answering/);
+});
+
+test("a site that adds its own worker while ours is active from an earlier visit gets the scope", async ({ page }) => {
+  // The site's worker installs slowly, so it is still installing when the SDK looks.
+  rx.file('/slow-app-sw.js', 'text/javascript', 'self.addEventListener("install", (e) => { self.skipWaiting(); e.waitUntil(new Promise((r) => setTimeout(r, 3000))); });');
+  await page.goto(sdkPage(rx, '/earlier-visit.html'));
+  await waitForTransport(page, 'worker');
+  const register = `<script>navigator.serviceWorker.register('/slow-app-sw.js');</script>`;
+  await page.goto(sdkPage(rx, '/site-adds-worker.html', { workerTimeoutMs: 8_000 }, register));
+  await page.waitForFunction(() => (window as unknown as { sdkLoaded?: boolean }).sdkLoaded === true);
+  await expect
+    .poll(() => page.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.active?.scriptURL ?? ''), { timeout: 20_000, intervals: [250] })
+    .toBe(`${rx.origin}/slow-app-sw.js`);
+  // Ours did not register itself over the site's: nothing is installing or waiting after it.
+  await page.waitForTimeout(1_000);
+  const scripts = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).map((r) => [r.active, r.waiting, r.installing].map((w) => w?.scriptURL ?? '')));
+  expect(scripts).toEqual([[`${rx.origin}/slow-app-sw.js`, '', '']]);
+});

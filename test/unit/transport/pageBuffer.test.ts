@@ -109,6 +109,20 @@ describe('createPageBuffer', () => {
     expect(buffer.dropped()).toBe(0);
   });
 
+  it('counts records in hand-overs not answered yet as not taken, oldest first, until the answer', async () => {
+    let answer!: (n: number) => void;
+    const { sink } = fakeSink(() => new Promise<number>((r) => (answer = r)));
+    const buffer = bufferOn(sink, tight);
+    endSpans(buffer, 2);
+    const handed = buffer.handAll(false);
+    buffer.processor.onEnd?.(span(7));
+    expect(buffer.snapshot().map((r) => (r as SpanRecord).name)).toEqual(['s0', 's1', 's7']);
+    expect(buffer.queued()).toBe(1);
+    answer(0);
+    await handed;
+    expect(buffer.snapshot().map((r) => (r as SpanRecord).name)).toEqual(['s7']);
+  });
+
   it('hands over at maxRecords even when batchRecords is larger, dropping nothing', () => {
     const { sink, handed } = fakeSink();
     const buffer = bufferOn(sink, { maxRecords: 10, batchRecords: 20, maxDelayMs: 60_000 });

@@ -36,6 +36,9 @@ const fakeWorker = (enqueueMs = 0, state = 'activated') => {
 
 const config = { endpoint: 'https://collector.test/v1/traces' };
 
+/** A registration with `fields`, which takes listeners as the browser's does. */
+const registration = <T extends object>(fields: T): EventTarget & T => Object.assign(new EventTarget(), fields);
+
 describe('connectWorker', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -45,7 +48,7 @@ describe('connectWorker', () => {
 
   it('lets a hand-over still waiting on a connection that was replaced get its answer', async () => {
     const { stored, worker } = fakeWorker(100);
-    const reg = { active: worker };
+    const reg = registration({ active: worker });
     vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
     const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
     await client.ready;
@@ -65,9 +68,9 @@ describe('connectWorker', () => {
   it('talks to the worker it registered once that one is active, not to the page scope\'s worker', async () => {
     const mine = fakeWorker(0, 'installing');
     const theirs = fakeWorker();
-    const reg = { installing: mine.worker, waiting: null, active: null as typeof mine.worker | null };
+    const reg = registration({ installing: mine.worker, waiting: null, active: null as typeof mine.worker | null });
     vi.stubGlobal('navigator', {
-      serviceWorker: { register: async () => reg, ready: Promise.resolve({ active: theirs.worker }), controller: theirs.worker },
+      serviceWorker: { register: async () => reg, ready: Promise.resolve(registration({ active: theirs.worker })), controller: theirs.worker },
     });
     const client = connectWorker({ workerUrl: '/edgetrace-sw.js', workerScope: '/tracing/', config });
     let up = false;
@@ -90,7 +93,7 @@ describe('connectWorker', () => {
 
   it("gives up on an active worker that never answers (the app's old one) within the time it has", async () => {
     const old = silentWorker();
-    const reg = { active: old };
+    const reg = registration({ active: old });
     vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve(reg), controller: old } });
     const started = Date.now();
     const client = connectWorker({ workerUrl: false, readyTimeoutMs: 300, config });
@@ -102,7 +105,7 @@ describe('connectWorker', () => {
   it('without a deadline, tries a silent worker again at doubling intervals, up to a minute', async () => {
     vi.useFakeTimers();
     const old = silentWorker();
-    vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve({ active: old }), controller: old } });
+    vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve(registration({ active: old })), controller: old } });
     const client = connectWorker({ workerUrl: false, config });
     void client.ready.catch(() => undefined);
     // Tries at 0, 2, 6, 14 and 30 s.
@@ -121,7 +124,7 @@ describe('connectWorker', () => {
   it('talks to the new worker once it takes over from a silent one, within the time it has', { timeout: 10_000 }, async () => {
     const old = silentWorker();
     const next = fakeWorker();
-    const reg: { active: unknown } = { active: old };
+    const reg = registration<{ active: unknown }>({ active: old });
     vi.stubGlobal('navigator', { serviceWorker: { ready: Promise.resolve(reg), controller: old } });
     const client = connectWorker({ workerUrl: false, readyTimeoutMs: 8_000, config });
     let up = false;
@@ -135,9 +138,41 @@ describe('connectWorker', () => {
     expect(next.stored).toEqual([1]);
   });
 
+  it('asks a worker that replaced the one that answered before handing it records, and gives up on a silent one', { timeout: 10_000 }, async () => {
+    const first = fakeWorker();
+    const reg = registration<{ active: unknown }>({ active: first.worker });
+    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
+    const doubts: number[] = [];
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config, onDoubt: () => doubts.push(Date.now()) });
+    await client.ready;
+    expect(await client.sink.hand([spanRecord(1)], false)).toBe(1);
+    expect([client.sink.unsure?.(), client.sink.lost?.()]).toEqual([false, false]);
+
+    // An update of ours: it answers, and takes the records.
+    const update = fakeWorker();
+    reg.active = update.worker;
+    expect(client.sink.unsure?.()).toBe(true);
+    expect(await client.sink.hand([spanRecord(2)], false)).toBe(1);
+    expect(update.stored).toEqual([1]);
+    expect([client.sink.unsure?.(), client.sink.lost?.(), doubts.length]).toEqual([false, false, 1]);
+
+    // The site's own worker: it takes messages and answers none.
+    const site = silentWorker();
+    reg.active = site;
+    const started = Date.now();
+    const [a, b] = await Promise.allSettled([client.sink.hand([spanRecord(3)], false), client.sink.hand([spanRecord(4)], false)]);
+    expect(a.status === 'rejected' && String(a.reason)).toMatch(/replaced by one that does not answer/);
+    expect(b.status).toBe('rejected');
+    expect(Date.now() - started).toBeLessThan(6_000);
+    // One probe for both hand-overs, and no record posted to it.
+    expect(site.contacted).toBe(1);
+    expect(doubts).toHaveLength(2);
+    expect([client.sink.unsure?.(), client.sink.lost?.()]).toEqual([false, true]);
+  });
+
   it('gives up when the worker it registered fails to install', async () => {
     const mine = fakeWorker(0, 'installing');
-    const reg = { installing: mine.worker, waiting: null, active: null };
+    const reg = registration({ installing: mine.worker, waiting: null, active: null });
     vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: new Promise(() => undefined), controller: null } });
     const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
     await new Promise((r) => setTimeout(r, 10));
@@ -156,8 +191,8 @@ describe("connectWorker and the site's own worker", () => {
   const site = (scope: string, script: string) => {
     const asked: { getRegistration: string[]; register: string[] } = { getRegistration: [], register: [] };
     const { worker } = fakeWorker();
-    const theirs = { scope, active: Object.assign(worker, { scriptURL: script }) };
-    const ours = { scope, active: fakeWorker().worker };
+    const theirs = registration({ scope, active: Object.assign(worker, { scriptURL: script }) });
+    const ours = registration({ scope, active: fakeWorker().worker });
     vi.stubGlobal('location', { href: 'https://app.test/shop/cart' });
     vi.stubGlobal('navigator', {
       serviceWorker: {
@@ -180,6 +215,15 @@ describe("connectWorker and the site's own worker", () => {
     await connectWorker({ workerUrl: '/edgetrace-sw.js', siteWorker: true, readyTimeoutMs: 5000, config }).ready;
     expect(asked.getRegistration).toHaveLength(2);
     expect(console.info).toHaveBeenCalledTimes(1);
+  });
+
+  it("leaves the scope to the site's worker installing over an active one of ours (a site that added its worker since)", async () => {
+    const asked = site('https://app.test/', 'https://app.test/sw.js');
+    const theirs = await navigator.serviceWorker.getRegistration('https://app.test/');
+    asked.getRegistration.length = 0;
+    Object.assign(theirs!, { installing: theirs!.active, active: Object.assign(fakeWorker().worker, { scriptURL: 'https://app.test/edgetrace-sw.js' }) });
+    await connectWorker({ workerUrl: '/edgetrace-sw.js', siteWorker: true, readyTimeoutMs: 5000, config }).ready;
+    expect(asked).toEqual({ getRegistration: ['https://app.test/'], register: [] });
   });
 
   it('updates its own worker under another name, and registers a URL the app chose as it says', async () => {
