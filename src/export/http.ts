@@ -4,6 +4,7 @@ import { combineResults, networkError, toExportResult } from './result';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { isHttpUrl, pageBase } from '../lib/isHttpUrl';
 import { checkHeaders, checkOptions, fail, wholeOption } from '../config';
+import { untracedFetch } from '../lib/untracedFetch';
 import type { AllKeys } from '../lib/checkKeys';
 
 /** Default time a request may take, headers and body together (OTel's exporter default). */
@@ -82,14 +83,10 @@ export interface JsonRequest {
 }
 
 /**
- * Captures the global fetch now, bound to the global object (some browsers refuse a detached
- * call with another `this`).
+ * Captures the fetch to send with now, bound to the global object (some browsers refuse a
+ * detached call with another `this`): the one our fetch instrumentation wrapped, if it did.
  */
-export const captureFetch = (given?: typeof fetch): typeof fetch | undefined => {
-  if (given) return given;
-  const g = globalThis.fetch;
-  return typeof g === 'function' ? g.bind(globalThis) : undefined;
-};
+export const captureFetch = (given?: typeof fetch): typeof fetch | undefined => given ?? untracedFetch();
 
 /**
  * POSTs a JSON body and classifies the reply. Resolves with a result in every case: a timeout or

@@ -12,6 +12,7 @@ import { BODY_IDLE_MS, endWatch, watchBody, type BodyOutcome, type BodyWatcher }
 import { generationBody, generationOf } from './generationBody';
 import type { Stop } from './index';
 import { hasNoBody } from '../lib/hasNoBody';
+import { UNTRACED_FETCH } from '../lib/untracedFetch';
 import { noteAbortReason } from '../lib/isAbortError';
 
 /** Options for {@link instrumentFetch}. */
@@ -266,12 +267,14 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
 
   // A fetch that cannot be replaced (a read-only global on a locked-down page) goes untraced;
   // the rest of the instrumentation still runs, as with XHR.
+  let wrapped: typeof fetch | undefined;
   const undo = patchAllOrSkip(() =>
     patch(
       g as { fetch: typeof fetch },
       'fetch',
-      (original) =>
-        function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
+      (original) => {
+        wrapped = original;
+        return function fetch(this: unknown, ...args: Parameters<typeof globalThis.fetch>): Promise<Response> {
           let call: Call | undefined;
           try {
             call = begin(args[0], args[1]);
@@ -306,11 +309,15 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
               throw error;
             },
           );
-        },
+        };
+      },
     ),
   );
+  const keep = g as { [UNTRACED_FETCH]?: typeof fetch };
+  if (wrapped) keep[UNTRACED_FETCH] = wrapped;
   return () => {
     undo();
+    if (keep[UNTRACED_FETCH] === wrapped) delete keep[UNTRACED_FETCH];
     open.release();
   };
 };

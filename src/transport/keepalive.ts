@@ -3,6 +3,7 @@ import { createOtlpExporter } from '../export/http';
 import { encodeOtlp } from '../export/otlp';
 import { reportInternal } from '../lib/reportInternal';
 import { utf8Bytes } from '../lib/utf8Bytes';
+import { untracedFetch } from '../lib/untracedFetch';
 
 /**
  * Browsers refuse `keepalive` requests once the bodies in flight exceed 64 KiB (Fetch standard,
@@ -14,12 +15,12 @@ export const KEEPALIVE_MAX_BYTES = 30_000;
 /** The tail's scores request, beside the spans' (see {@link sendTail}). */
 const SCORES_MAX_BYTES = 4_000;
 
-/** fetch with `keepalive` for bodies under {@link KEEPALIVE_MAX_BYTES}, so they outlive the page. */
+/** The untraced fetch, with `keepalive` for bodies under {@link KEEPALIVE_MAX_BYTES}, so they outlive the page. */
 export const keepaliveFetch: typeof fetch = (input, init) => {
   const body = init?.body;
   // The keepalive limit counts bytes, not characters; a body this long in characters is over it anyway.
   const small = typeof body === 'string' && body.length < KEEPALIVE_MAX_BYTES && utf8Bytes(body) < KEEPALIVE_MAX_BYTES;
-  return fetch(input, small ? { ...init, keepalive: true } : init);
+  return untracedFetch()!(input, small ? { ...init, keepalive: true } : init);
 };
 
 /** An OTLP exporter whose requests outlive the page when small enough: the page's memory path sends with it. */

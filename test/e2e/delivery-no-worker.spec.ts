@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { makeSpans, receiverPerFile, sdkPage, spansNamed, statusOf, waitForTransport } from '../helpers/receiver';
+import { makeSpans, receiverPerFile, sdkPage, spansNamed, startReceiver, statusOf, waitForTransport } from '../helpers/receiver';
 
 // Without a service worker (here: blocked by the browser context), the same outbox and flusher run
 // in the page; a Web Lock lets one tab send at a time, so the receiver never sees two requests
@@ -40,4 +40,28 @@ test('transport: "page" uses the page outbox even where a worker could run', asy
   await expect.poll(() => spansNamed(rx, 'pm-').length, { timeout: 20_000, intervals: [250] }).toBe(30);
   // The path asked for: no fallback to explain.
   expect((await statusOf(page)).fallback).toBeUndefined();
+});
+
+test("the page outbox never traces its own requests, also to a newer page's endpoint", async ({ context }) => {
+  // A newer deploy's page sends to another endpoint; the outbox of every tab takes it.
+  const other = await startReceiver();
+  try {
+    const fetchOnly = { instrument: { xhr: false, interactions: false, navigation: false, errors: false }, delivery: { flushIntervalMs: 50 } };
+    const older = await context.newPage();
+    await older.goto(sdkPage(rx, '/outbox-older.html', { transport: 'page', ...fetchOnly }));
+    await waitForTransport(older, 'page');
+    const newer = await context.newPage();
+    await newer.goto(sdkPage(rx, '/outbox-newer.html', { transport: 'page', ...fetchOnly, endpoint: other.endpoint }));
+    await waitForTransport(newer, 'page');
+    await newer.close();
+    await makeSpans(older, 5, 'own-requests-');
+    await expect.poll(() => spansNamed(other, 'own-requests-').length, { timeout: 30_000, intervals: [250] }).toBe(5);
+    // A few flush intervals more: a traced export would be sent, and traced, again and again.
+    await older.waitForTimeout(3_000);
+    const all = [...other.spans().values(), ...rx.spans().values()];
+    expect(all.filter((s) => s.name.startsWith('POST'))).toEqual([]);
+    expect(other.requests.filter((r) => r.headers.traceparent !== undefined)).toEqual([]);
+  } finally {
+    await other.close();
+  }
 });
