@@ -107,6 +107,8 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
   let shutdown: Promise<void> | undefined;
   if (cfg.debug) setDebug(true);
 
+  /** Whether `beforeSend` threw already (said once per tracer). */
+  let hookFailed = false;
   const core: TracerCore = {
     cfg,
     ctx,
@@ -133,8 +135,18 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
           if (out === null) return;
           if (out && typeof out === 'object') record = out;
         } catch (error) {
-          // A broken hook must not lose data: send the record as it was.
+          // The hook is often where data is scrubbed, so a span it failed on is not sent as it
+          // was: dropped, and said once whatever `debug` is, since every span may be failing.
           reportInternal(error);
+          if (!hookFailed) {
+            hookFailed = true;
+            try {
+              console.warn('[edgetrace] beforeSend threw, so the span was dropped (as are the others it throws on):', error);
+            } catch {
+              // A console replaced by the host.
+            }
+          }
+          return;
         }
       }
       for (const p of processors) {
