@@ -94,7 +94,10 @@ export interface RedactOptions {
   patterns?: RegExp[] | undefined;
   /** Keep the built-in patterns (bearer tokens, API keys). Default true. */
   defaults?: boolean | undefined;
-  /** Redact URL query values in `url.full`-like attributes. Default true. */
+  /**
+   * Redact URL query values in `url.full`-like attributes and in URLs quoted by messages. Default
+   * true. False keeps the values; fragments and user:password still go.
+   */
   queryValues?: boolean | undefined;
   /** Query keys whose values are kept, e.g. `["page"]`. */
   keepQueryKeys?: string[] | undefined;
@@ -182,8 +185,10 @@ export interface ResolvedConfig {
   maxEvents: number;
   maxLinks: number;
   secretPatterns: readonly RegExp[];
+  /** URLs are redacted (their fragments and user:password go); false only with `redact: false`. */
   redactQuery: boolean;
-  keepQueryKeys: readonly string[];
+  /** Query keys whose values stay, or true for all of them (`redact.queryValues: false`). */
+  keepQueryKeys: readonly string[] | true;
   mask?: TracerOptions['mask'];
   beforeSend?: TracerOptions['beforeSend'];
   filter?: FilterOptions;
@@ -297,7 +302,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
 
   let secretPatterns: readonly RegExp[] = DEFAULT_SECRET_PATTERNS;
   let redactQuery = opts.redact !== false;
-  let keepQueryKeys: readonly string[] = [];
+  let keepQueryKeys: readonly string[] | true = [];
   if (opts.redact === false) secretPatterns = [];
   else if (opts.redact !== undefined) {
     const r = object('redact', opts.redact, 'false or an object') as RedactOptions;
@@ -308,8 +313,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
     const global = extra.map((p) => (p.global ? p : new RegExp(p.source, `${p.flags}g`)));
     for (const key of ['defaults', 'queryValues'] as const) bool(`redact.${key}`, r[key]);
     secretPatterns = [...(r.defaults === false ? [] : DEFAULT_SECRET_PATTERNS), ...global];
-    redactQuery = r.queryValues !== false;
-    keepQueryKeys = (array('redact.keepQueryKeys', r.keepQueryKeys) ?? []) as string[];
+    keepQueryKeys = r.queryValues === false || ((array('redact.keepQueryKeys', r.keepQueryKeys) ?? []) as string[]);
   }
 
   const filter = opts.filter;

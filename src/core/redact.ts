@@ -66,8 +66,8 @@ const USERINFO = /^([a-z][a-z\d+.-]*:\/\/)[^/?#]*@/i;
 export const HASH_ROUTE = /^#!?\//;
 
 /** `part` with the values of its query (after the first `?`) redacted. */
-const queryRedacted = (part: string, keep: readonly string[]): string => {
-  const q = part.indexOf('?');
+const queryRedacted = (part: string, keep: readonly string[] | true): string => {
+  const q = keep === true ? -1 : part.indexOf('?');
   return q < 0 ? part : `${part.slice(0, q)}?${redactQueryValues(part.slice(q + 1), keep)}`;
 };
 
@@ -78,7 +78,7 @@ const queryRedacted = (part: string, keep: readonly string[]): string => {
  * A hash router's route stays, its query values redacted the same way (`…/app#/users/1?t=[REDACTED]`).
  * Works on relative URLs too and never throws.
  */
-export const redactUrl = (url: string, keep: readonly string[] = []): string => {
+export const redactUrl = (url: string, keep: readonly string[] | true = []): string => {
   // Credentials end with the authority's `@`; the authority ends at `/`, `?` or `#`.
   url = url.replace(USERINFO, '$1');
   const h = url.indexOf('#');
@@ -91,7 +91,7 @@ export const redactUrl = (url: string, keep: readonly string[] = []): string => 
  * mode turns an OAuth answer's `#state=…&code=…` into `#/state=…&code=…`) has its values redacted
  * after the route's `/`.
  */
-const routeRedacted = (fragment: string, keep: readonly string[]): string => {
+const routeRedacted = (fragment: string, keep: readonly string[] | true): string => {
   const q = fragment.indexOf('?');
   if (!(q < 0 ? fragment : fragment.slice(0, q)).includes('=')) return queryRedacted(fragment, keep);
   const at = fragment.indexOf('/') + 1;
@@ -100,31 +100,36 @@ const routeRedacted = (fragment: string, keep: readonly string[]): string => {
 
 /**
  * Redacts the values of a query string without its `?` (`a=1&b=2`, OTel's `url.query`), except
- * `keep` keys. A part with no `=` is a value too: magic links read `?<token>`.
+ * `keep` keys (true: all of them). A part with no `=` is a value too: magic links read `?<token>`.
  */
-export const redactQueryValues = (query: string, keep: readonly string[] = []): string =>
-  query
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=');
-      if (eq < 0) return pair === '' || keep.includes(pair) ? pair : REDACTED;
-      const key = pair.slice(0, eq);
-      return keep.includes(key) ? pair : `${key}=${REDACTED}`;
-    })
-    .join('&');
+export const redactQueryValues = (query: string, keep: readonly string[] | true = []): string =>
+  keep === true
+    ? query
+    : query
+        .split('&')
+        .map((pair) => {
+          const eq = pair.indexOf('=');
+          if (eq < 0) return pair === '' || keep.includes(pair) ? pair : REDACTED;
+          const key = pair.slice(0, eq);
+          return keep.includes(key) ? pair : `${key}=${REDACTED}`;
+        })
+        .join('&');
 
-// An absolute URL inside text: a scheme, `://`, then up to a space, a quote or a bracket other
-// than `[ ]` (IPv6 hosts, and `[REDACTED]`: text redacted once comes out the same again).
-const URL_IN_TEXT = /\b[a-z][a-z\d+.-]*:\/\/[^\s"'`<>(){}]+/gi;
+// A URL inside text: a scheme, `://`, then up to a space, a quote or a bracket other than `[ ]`
+// (IPv6 hosts, and `[REDACTED]`: text redacted once comes out the same again). Or a path with a
+// query after a space, a quote or a bracket (`[GET] "/api/users?email=…": 404`, as fetch
+// wrappers word their errors): its first group is what comes before it.
+const URL_IN_TEXT = /\b[a-z][a-z\d+.-]*:\/\/[^\s"'`<>(){}]+|(^|[\s"'`(])(\/[^\s"'`<>(){}?#]*\?[^\s"'`<>(){}]+)/gi;
 // A stack frame's URL ends in `:line:column`, which is kept apart from its query.
 const LINE_COLUMN = /(?::\d+){1,2}$/;
 
 /**
- * {@link redactUrl} for every absolute URL found in a message, stack trace or name:
- * `at f (https://a.test/cb?code=x:5:7)` → `at f (https://a.test/cb?code=[REDACTED]:5:7)`.
+ * {@link redactUrl} for every URL found in a message, stack trace or name, absolute or a path with
+ * a query: `at f (https://a.test/cb?code=x:5:7)` → `at f (https://a.test/cb?code=[REDACTED]:5:7)`.
  */
-export const redactUrlsIn = (text: string, keep: readonly string[] = []): string =>
-  text.replace(URL_IN_TEXT, (url) => {
+export const redactUrlsIn = (text: string, keep: readonly string[] | true = []): string =>
+  text.replace(URL_IN_TEXT, (match: string, before: string | undefined, path: string | undefined) => {
+    const url = path ?? match;
     const tail = /[?#@]/.test(url) ? (LINE_COLUMN.exec(url)?.[0] ?? '') : '';
-    return redactUrl(url.slice(0, url.length - tail.length), keep) + tail;
+    return (before ?? '') + redactUrl(url.slice(0, url.length - tail.length), keep) + tail;
   });

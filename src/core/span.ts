@@ -196,11 +196,11 @@ const MAX_MEMO_CHARS = 2048;
 const REDACT_MARGIN = 8192;
 
 /**
- * How `s`, the value of `key`, is redacted as a URL, when `redact.queryValues` is on: 1 a URL,
- * 2 a bare query (`url.query`, without its `?`), 3 text quoting URLs; 0 not as a URL.
+ * How `s`, the value of `key`, is redacted as a URL, unless `redact` is false: 1 a URL, 2 a bare
+ * query (`url.query`, without its `?`), 3 text quoting URLs; 0 not as a URL.
  */
 const urlKind = (s: string, key: string | undefined, cfg: ResolvedConfig): 0 | 1 | 2 | 3 =>
-  !cfg.redactQuery ? 0 : key !== undefined && URL_KEYS.has(key) ? (key === 'url.query' ? 2 : 1) : (key === undefined || TEXT_KEYS.has(key)) && s.includes('://') ? 3 : 0;
+  !cfg.redactQuery ? 0 : key !== undefined && URL_KEYS.has(key) ? (key === 'url.query' ? 2 : 1) : (key === undefined || TEXT_KEYS.has(key)) && (s.includes('://') || s.includes('?')) ? 3 : 0;
 
 /** Secret patterns, then for a URL (`kind` 1), a bare query (2) or text quoting URLs (3) their query values. */
 const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string => {

@@ -78,6 +78,11 @@ describe('redactUrlsIn', () => {
     ['callback https://app.test/cb#access_token=ya29.a0', 'callback https://app.test/cb'],
     ['see http://[::1]:8080/x?y=1 and "https://b.test/?z=2"', `see http://[::1]:8080/x?y=${REDACTED} and "https://b.test/?z=${REDACTED}"`],
     ['no URL: a?b=c and 10:30', 'no URL: a?b=c and 10:30'],
+    // A relative URL quoted by a fetch wrapper's error (ofetch's `FetchError`), and in a stack frame.
+    ['[GET] "/api/users?email=jane@example.com&invite=8f3a9c2d": 404 Not Found', `[GET] "/api/users?email=${REDACTED}&invite=${REDACTED}": 404 Not Found`],
+    ['at load (/assets/app.js?v=3:5:7)', `at load (/assets/app.js?v=${REDACTED}:5:7)`],
+    ['/reset?token=abc sent', `/reset?token=${REDACTED} sent`],
+    ['is it and/or? What is AI?', 'is it and/or? What is AI?'],
   ])('redacts %s', (input, expected) => {
     const out = redactUrlsIn(input);
     expect(out).toBe(expected);
@@ -120,10 +125,24 @@ describe('redaction in spans', () => {
     // What the app wrote as data stays as written.
     expect(r.attrs.prompt).toBe('summarise https://news.test/a?id=42');
     expect(r.attrs.links).toEqual(['https://a.test/?k=v']);
-    // Off with the rest of URL redaction.
-    const off = testTracer({ redact: { queryValues: false } });
-    off.tracer.startSpan('GET https://api.test/x?token=abc').end();
-    expect(off.byName('GET https://api.test/x?token=abc')).toBeDefined();
+    // Query values kept: fragments and credentials still go.
+    const kept = testTracer({ redact: { queryValues: false } });
+    const k = kept.tracer.startSpan('GET https://api.test/x?q=cats');
+    k.setAttribute('url.full', 'https://u:pw@app.test/cb?q=cats&code=1#/cb?code=oauth123&state=s1');
+    k.setAttribute('url.query', 'q=cats');
+    k.recordError(new Error('connect https://svc:Pa55word99@db.internal/x?q=1 refused'));
+    k.end();
+    const kr = kept.byName('GET https://api.test/x?q=cats');
+    expect(kr.attrs['url.full']).toBe('https://app.test/cb?q=cats&code=1#/cb?code=oauth123&state=s1');
+    expect(kr.attrs['url.query']).toBe('q=cats');
+    expect(kr.events[0]!.attrs!['exception.message']).toBe('connect https://db.internal/x?q=1 refused');
+    const token = testTracer({ redact: { queryValues: false } });
+    token.tracer.startSpan('s').setAttribute('url.full', 'https://app.test/cb#access_token=ya29.a0&state=xyz').end();
+    expect(token.byName('s').attrs['url.full']).toBe('https://app.test/cb');
+    // All of it off.
+    const off = testTracer({ redact: false });
+    off.tracer.startSpan('s').setAttribute('url.full', 'https://u:pw@api.test/x?token=abc#t=1').end();
+    expect(off.byName('s').attrs['url.full']).toBe('https://u:pw@api.test/x?token=abc#t=1');
   });
 
   it('applies user patterns and can be turned off', () => {
