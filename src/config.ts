@@ -1,7 +1,7 @@
 import type { Attributes, Exporter, ObservationType, SpanKind, SpanRecord } from './protocol';
 import type { ContextManager } from './core/context';
 import type { SpanProcessor } from './core/processors';
-import { DEFAULT_SECRET_PATTERNS } from './core/redact';
+import { DEFAULT_SECRET_PATTERNS, USERINFO } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
@@ -203,6 +203,8 @@ export const fail = (call: string, option: string, expected: string, got: unknow
   let shown: string;
   try {
     shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'function' ? 'a function' : String(got);
+    // Error messages end up in logs: a URL's password is not repeated there.
+    if (typeof got === 'string' && USERINFO.test(got)) shown = `${JSON.stringify(got.replace(USERINFO, '$1[REDACTED]@'))}, with user:password, which fetch refuses (credentials go in headers)`;
   } catch {
     shown = typeof got;
   }

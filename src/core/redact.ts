@@ -60,7 +60,8 @@ export const redactSecrets = (value: string, patterns: readonly RegExp[]): strin
   return out;
 };
 
-const USERINFO = /^([a-z][a-z\d+.-]*:\/\/)[^/?#]*@/i;
+/** The user:password of a URL (its first group is the scheme and `//`). */
+export const USERINFO = /^([a-z][a-z\d+.-]*:\/\/)[^/?#]*@/i;
 
 /** A fragment that is a hash router's route (`#/users/1`, `#!/users/1`), not an anchor or a token. */
 export const HASH_ROUTE = /^#!?\//;

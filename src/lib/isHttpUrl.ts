@@ -1,9 +1,12 @@
-/** Whether `value` is an http: or https: URL that `new URL()` accepts: absolute, or relative to `base` when given. */
+/**
+ * Whether `value` is an http: or https: URL that `new URL()` accepts: absolute, or relative to
+ * `base` when given. Not one with user:password, which fetch refuses to send to.
+ */
 export const isHttpUrl = (value: unknown, base?: string): value is string => {
   if (typeof value !== 'string') return false;
   try {
-    const { protocol } = new URL(value, base);
-    return protocol === 'http:' || protocol === 'https:';
+    const { protocol, username, password } = new URL(value, base);
+    return (protocol === 'http:' || protocol === 'https:') && !username && !password;
   } catch {
     return false;
   }

@@ -110,6 +110,11 @@ describe('resolveConfig', () => {
     expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: { 'x tenant': 'a' } })).toThrowError('"headers["x tenant"]"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: { 'x-tenant': 'ключ' } })).toThrowError('"headers["x-tenant"]"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', ingestToken: 'токен-123456' })).toThrowError('"ingestToken"');
+    // fetch refuses a URL with credentials; the message does not repeat the password.
+    const withPassword = (): unknown => init({ endpoint: 'https://otlp:s3cretPw@c.test/v1/traces' });
+    expect(withPassword).toThrowError('"endpoint" must be an absolute http(s) URL, got "https://[REDACTED]@c.test/v1/traces", with user:password');
+    expect(withPassword).not.toThrowError('s3cretPw');
+    expect(() => init({ endpoint: 'https://c.test/v1/traces', langfuse: { publicKey: 'pk', secretKey: 'sk', baseUrl: 'https://a:b@lf.test' } } as never)).toThrowError('"langfuse.baseUrl"');
   });
 
   it('rejects timeouts past what a timer can wait, and counts past 2^31 - 1', () => {

@@ -182,15 +182,18 @@ describe('fromEnv', () => {
     expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/p?api_key=k1' })).toBe('http://c:4318/p/v1/traces?api_key=k1');
   });
 
-  it('names its target without the user name, password or query the URL carries', async () => {
+  it('names its target without the query the URL carries, and refuses user:password without repeating it', async () => {
     const f = fakeFetch();
-    const e = fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://ingest:S3cretPass@otel.example.com/?api_key=VENDORKEY' }, { fetch: f.fetch });
+    const e = fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example.com/?api_key=VENDORKEY' }, { fetch: f.fetch });
     expect(e.target).toBe('https://otel.example.com/v1/traces');
     await e.export([span]);
     // The request itself still goes where it was configured to.
     expect(f.calls[0]!.url).toContain('api_key=VENDORKEY');
-    const lf = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASE_URL: 'https://u:p@lf.example.com' });
-    expect(lf.target).toBe('https://lf.example.com/api/public/otel/v1/traces');
+    // fetch refuses to send to a URL with credentials: every export would fail.
+    const withPassword = (): unknown => fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://ingest:S3cretPass@otel.example.com' });
+    expect(withPassword).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT.*"https:\/\/\[REDACTED\]@otel\.example\.com".*user:password/);
+    expect(withPassword).not.toThrow(/S3cretPass/);
+    expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASE_URL: 'https://u:p@lf.example.com' })).toThrow(/LANGFUSE_BASE_URL/);
   });
 
   it('parses OTEL_EXPORTER_OTLP_HEADERS and rejects malformed ones by name', () => {
