@@ -133,6 +133,13 @@ const renew = (t: number): string => {
 export const touchSession = (): string | undefined => {
   if (!state.on) return undefined;
   const t = state.now();
+  // Another copy of edgetrace on the page (a script tag beside the app's bundle) keeps the same
+  // record: its newSession() or setUser() is taken up here, not written over with ours.
+  const stored = read();
+  if (stored && (stored.id !== state.record?.id || stored.userId !== state.record.userId)) {
+    state.record = stored;
+    state.userId = stored.userId;
+  }
   const r = state.record;
   if (!r || t - r.lastMs > state.timeoutMs) return renew(t);
   r.lastMs = t;

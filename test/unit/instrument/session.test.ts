@@ -19,6 +19,27 @@ describe('session', () => {
     setUser(undefined);
   });
 
+  it("takes up what another copy of the SDK on the page stored (its newSession(), setUser()) instead of writing over it", async () => {
+    let t = 1_000_000;
+    const storage = memoryStorage();
+    const other = await freshModule();
+    stop = instrumentSession({ storage, now: () => t });
+    const stopOther = other.instrumentSession({ storage, now: () => t });
+    const first = touchSession();
+    expect(other.touchSession()).toBe(first);
+    other.setUser('u-42');
+    const renewed = other.newSession();
+    expect(renewed).not.toBe(first);
+    expect(touchSession()).toBe(renewed);
+    expect(getUser()).toBe('u-42');
+    // Past the interval at which activity is written: still the other copy's record.
+    t += 10_000;
+    expect(touchSession()).toBe(renewed);
+    expect(JSON.parse(storage.map.get('edgetrace.session')!)).toMatchObject({ id: renewed, userId: 'u-42', lastMs: t });
+    stopOther();
+    other.setUser(undefined);
+  });
+
   it('keeps one id while active and renews it after the inactivity timeout', () => {
     let t = 1_000_000;
     const storage = memoryStorage();
