@@ -3,7 +3,7 @@ import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
 import { isBrowserPage } from '../lib/isPage';
-import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { reportInternal } from '../lib/reportInternal';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
 import { instrumentFetch } from './fetch';
@@ -32,6 +32,8 @@ const LANGFUSE_DEFAULT_URL = 'https://cloud.langfuse.com';
  * tracer and delivery for the spans its app makes, and patches nothing.
  */
 const OWNER = Symbol.for('edgetrace.instrumentation');
+/** This copy said already that another instruments the page. */
+let toldSecondCopy = false;
 /** This copy of the module. */
 const THIS_COPY = {};
 
@@ -140,7 +142,13 @@ export const setupInstrumentation = (
       if (r.interactions) stops.push(instrumentInteractions({ tracer, context: page }));
       if (r.navigation) stops.push(instrumentNavigation({ tracer }));
       if (r.errors) stops.push(instrumentErrors({ tracer }));
-    } else warnOnce('second-copy', 'another copy of edgetrace instruments this page; this one records only the spans your code makes.');
+    } else if (!toldSecondCopy) {
+      // Said whatever `debug` is: this copy's spans lose the requests made inside them.
+      toldSecondCopy = true;
+      console.warn(
+        '[edgetrace] another copy of edgetrace already instruments this page (requests, clicks, navigation, errors): this one records only the spans your code makes, and the requests made inside them are recorded by the other copy, not under them. Load one copy of edgetrace per page.',
+      );
+    }
 
     // The page is going away: end what is pending so it is handed over in time.
     const onHide = (event: PageTransitionEvent): void => {

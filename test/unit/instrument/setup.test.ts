@@ -90,9 +90,13 @@ describe('setupInstrumentation in a page', () => {
     const owner = Symbol.for('edgetrace.instrumentation');
     const g = globalThis as { [owner]?: object };
     g[owner] = {};
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       const exporter = createMemoryExporter();
       const tracer = init({ exporter, instrument: { ...onlyInteractions, fetch: true } });
+      // Said without debug, and once: the app's spans lose the requests made inside them.
+      init({ exporter, instrument: { ...onlyInteractions, fetch: true } });
+      expect(warn.mock.calls.filter((c) => String(c[0]).includes('another copy of edgetrace already instruments this page'))).toHaveLength(1);
       // Neither fetch nor the click listener: the other copy traces those.
       expect(globalThis.fetch).toBe(original);
       click();
@@ -101,6 +105,7 @@ describe('setupInstrumentation in a page', () => {
       expect(exporter.spans().map((s) => s.name)).toEqual(['own work']);
     } finally {
       delete g[owner];
+      warn.mockRestore();
     }
     // With the other copy gone, the next init() instruments, and marks the page as its own until stop().
     init({ exporter: createMemoryExporter(), instrument: { ...onlyInteractions, fetch: true } });
