@@ -51,7 +51,10 @@ export interface Flusher {
   flush(trigger: FlushTrigger): Promise<FlushResult>;
   /** `flush()` without waiting; errors go to `onError`. */
   start(trigger: FlushTrigger): void;
-  /** Resolves when no flush runs and none is scheduled (a service worker may then sleep). */
+  /**
+   * Resolves when no flush runs and none is due within {@link IDLE_WITHIN_MS} (a service worker
+   * may then sleep: a later retry is kept in the outbox, and the next wake-up runs it).
+   */
   idle(): Promise<void>;
   /** The outbox's counters plus what the flusher is doing. */
   status(): Promise<DeliveryStatus>;
@@ -65,6 +68,14 @@ export interface Flusher {
 }
 
 /** Status updates are coalesced to at most one per this many ms. */
+/**
+ * A flush due later than this does not keep the worker's events open. Events held through a
+ * backoff or an open circuit would hold back every new worker of the scope, the site's own
+ * release too: the browser activates one, even one that skips waiting, only once the old one
+ * has no event left under way.
+ */
+const IDLE_WITHIN_MS = 10_000;
+
 export const STATUS_THROTTLE_MS = 100;
 
 /** Triggers that bypass ordinary backoff and probe an open circuit. */
@@ -147,7 +158,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   };
 
   const checkIdle = (): void => {
-    if (!running && timer === undefined) for (const resolve of idlers.splice(0)) resolve();
+    // (No timer: NaN, not within.)
+    if (!running && !(timerAt! - now() < IDLE_WITHIN_MS)) for (const resolve of idlers.splice(0)) resolve();
   };
 
   const status = async (): Promise<DeliveryStatus> => {

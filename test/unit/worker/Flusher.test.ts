@@ -254,6 +254,25 @@ describe('Flusher', () => {
     expect(sent.length).toBe(attempts + 1);
   });
 
+  it('is idle through a wait longer than 10 s (an open circuit), not through a short one', async () => {
+    cfg = { ...cfg, circuitFailures: 1, circuitOpenMs: 30_000 };
+    const f = make({ send: async (r) => (sent.push({ at: Date.now(), n: r.length }), { ok: false, retryable: true, reason: 'HTTP 503' }) });
+    let idle = false;
+    // A flush due in a second (the interval after a hand-over) keeps the worker's events open.
+    outbox.add(3);
+    f.notify(3);
+    void f.idle().then(() => (idle = true));
+    await settle();
+    expect((await f.status()).nextAttemptAt).toBeDefined();
+    expect(idle).toBe(false);
+    // It fails, and the circuit opens for 30 s: a wait no event should be held open for, since
+    // the browser activates a new worker of the scope only once the old one has none.
+    await vi.advanceTimersByTimeAsync(cfg.flushIntervalMs);
+    expect(sent).toHaveLength(1);
+    expect((await f.status()).circuit).toBe('open');
+    expect(idle).toBe(true);
+  });
+
   it('joins a flush already running and looks once more when it ends', async () => {
     const { f, release } = gated({ ok: true });
     outbox.add(2);
