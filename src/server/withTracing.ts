@@ -77,13 +77,16 @@ export interface WithTracingOptions extends ServerTracingOptions {
 /** Options with the per-request hooks, of either wrapper, as far as checking them goes. */
 type HookOptions = ServerTracingOptions & { spanName?: unknown; route?: unknown; onRequest?: unknown; waitUntil?: unknown };
 
+/** What a handler answers: a response, or nothing (a Next.js middleware that lets the request go on). */
+type Answer<H> = H extends (...args: any[]) => infer R ? Awaited<R> : Response;
+
 /**
  * What `withTracing` returns: the handler's own parameters, also callable as
  * `(request, env?, ctx?)` as runtimes do, always returning a promise (also for a handler that
  * returns its response directly).
  */
-export type TracedHandler<H> = (H extends (...args: infer P) => unknown ? (...args: P) => Promise<Response> : H) &
-  ((request: Request, env?: any, ctx?: any) => Promise<Response>);
+export type TracedHandler<H> = (H extends (...args: infer P) => unknown ? (...args: P) => Promise<Answer<H>> : H) &
+  ((request: Request, env?: any, ctx?: any) => Promise<Answer<H>>);
 
 /** Per-tracer state, built once per options (and per `env` when options come from a function). */
 export interface Setup<O = WithTracingOptions> {
@@ -351,7 +354,11 @@ export const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitU
  * and requests are traced without sending spans (trace headers still propagate); if the
  * options function itself fails, it is logged once and requests are served untraced.
  */
-export const withTracing = <H extends (request: Request, ...rest: any[]) => Response | Promise<Response>>(
+// `request: never`: a handler may take a subtype of Request (Next.js's `NextRequest`). What it
+// answers is not constrained, since a constraint would type `.then((b) => new Response(b))` in
+// its body as `Response | undefined`: `TracedHandler` carries it on, to `toNodeListener` and
+// the runtime, which check it.
+export const withTracing = <H extends (request: never, ...rest: any[]) => unknown>(
   handler: H,
   options: WithTracingOptions | ((env: any) => WithTracingOptions) = {},
 ): TracedHandler<H> => {
@@ -409,6 +416,8 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     return s;
   };
 
+  // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
+  const handle = handler as unknown as (this: unknown, request: Request, ...rest: unknown[]) => Response | Promise<Response>;
   const traced = async function (this: unknown, request: Request, ...rest: unknown[]): Promise<Response> {
     // A Durable Object's (or a WorkerEntrypoint's) fetch gets the request alone: its bindings
     // and ctx are on the object, as this.env and this.ctx.
@@ -422,7 +431,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
     } catch (error) {
       reportInternal(error);
     }
-    if (!s || !root) return handler.apply(this, [request, ...rest]);
+    if (!s || !root) return handle.apply(this, [request, ...rest]);
 
     const { tracer } = s;
     const trace = root;
@@ -437,7 +446,7 @@ export const withTracing = <H extends (request: Request, ...rest: any[]) => Resp
       response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
         aroundSafely(
           (fn) => tracer.withSpan(trace, fn),
-          () => handler.apply(this, [request, ...args]),
+          () => handle.apply(this, [request, ...args]),
         ),
       );
     } catch (error) {

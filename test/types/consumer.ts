@@ -53,6 +53,17 @@ const handler = withTracing(
   },
   { serviceName: 'api', exporter: fromEnv(process.env) },
 );
+// Next.js: a route handler typed with its own request (a subtype of Request) and { params },
+// and a middleware that answers nothing to let the request go on.
+interface NextLikeRequest extends Request {
+  nextUrl: URL;
+}
+export const GET = withTracing(async (req: NextLikeRequest, { params }: { params: Promise<{ id: string }> }) => Response.json({ id: (await params).id, path: req.nextUrl.pathname }));
+export const middleware = withTracing(async (req: Request): Promise<Response | undefined> => (req.url.endsWith('/old') ? Response.redirect('https://app.test/new') : undefined));
+const goesOn: Promise<Response | undefined> = middleware(new Request('https://app.test/'));
+void goesOn;
+// @ts-expect-error a middleware that may answer nothing is no handler for toNodeListener
+toNodeListener(middleware);
 const listener = toNodeListener(handler);
 // Node's own request and response fit the listener's declared shapes.
 createServer(listener).close();
