@@ -4,6 +4,7 @@ import { getTracestate, setTracestate, unsetTracestate } from '../propagation/tr
 import { SPAN_KINDS } from '../config';
 import { epochOf } from '../lib/now';
 import { reportInternal } from '../lib/reportInternal';
+import { safeJson } from '../lib/safeJson';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
 import { errorParts, isPromise, kNext, kT, priceOf, Span, tellAwaiting, writeCostAttrs } from './span';
@@ -196,6 +197,43 @@ const priceModelCall = (span: Span): void => {
   if (cost) writeCostAttrs(span, cost);
 };
 
+/**
+ * Attributes in which libraries record a model call's input or output: the AI SDK's,
+ * OpenTelemetry's GenAI conventions', OpenInference's and Langfuse's own. `mask` applies to them as
+ * to `setInput()` and `setOutput()`: a mask meant to keep prompts out would let every library's
+ * through otherwise.
+ */
+const IO_KEYS = new Map<string, 'input' | 'output'>([
+  ...['ai.prompt', 'ai.prompt.messages', 'ai.toolCall.args', 'gen_ai.prompt', 'gen_ai.input.messages', 'input.value', A.OBSERVATION_INPUT, A.TRACE_INPUT].map((k) => [k, 'input'] as const),
+  ...['ai.response.text', 'ai.response.object', 'ai.response.toolCalls', 'ai.toolCall.result', 'gen_ai.completion', 'gen_ai.output.messages', 'output.value', A.OBSERVATION_OUTPUT, A.TRACE_OUTPUT].map((k) => [k, 'output'] as const),
+]);
+
+/** `value` of the attribute `key`, through `mask` when it is an input or output; never throws. */
+const masked = (mask: ((value: unknown, field: 'input' | 'output') => unknown) | undefined, key: string, value: unknown): unknown => {
+  const field = mask && IO_KEYS.get(key);
+  if (!field) return value;
+  try {
+    const v = mask(value, field);
+    return v === undefined || typeof v === 'string' ? v : safeJson(v);
+  } catch (error) {
+    // A failing mask must not leak the unmasked value.
+    reportInternal(error);
+    return '[mask failed]';
+  }
+};
+
+/** `attrs` with `mask` applied to the inputs and outputs among them (the same object when there are none). */
+const maskedAll = (mask: Parameters<typeof masked>[0], attrs: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
+  if (!mask || !attrs || typeof attrs !== 'object') return attrs;
+  let out = attrs;
+  for (const key of Object.keys(attrs)) {
+    if (!IO_KEYS.has(key)) continue;
+    if (out === attrs) out = { ...attrs };
+    out[key] = masked(mask, key, attrs[key]);
+  }
+  return out;
+};
+
 /** The API span that wraps an edgetrace span; `span` is the edgetrace span itself. */
 class BridgeSpan implements OtelSpan {
   private context?: OtelSpanContext;
@@ -216,12 +254,12 @@ class BridgeSpan implements OtelSpan {
   }
 
   setAttribute(key: string, value: unknown): this {
-    this.span.setAttribute(key, value);
+    this.span.setAttribute(key, masked(this.span[kT].core.cfg.mask, key, value));
     return this;
   }
 
   setAttributes(attributes: Record<string, unknown>): this {
-    this.span.setAttributes(attributes);
+    this.span.setAttributes(maskedAll(this.span[kT].core.cfg.mask, attributes)!);
     return this;
   }
 
@@ -346,7 +384,7 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
         // No context given: the API's active one, as OpenTelemetry's SDK takes it.
         parent: parentIn(context ?? contextManager()?.active(), o.root, tracer),
         kind,
-        attributes: o.attributes,
+        attributes: maskedAll(tracer.config.mask, o.attributes as Record<string, unknown> | undefined) as Attributes | undefined,
         links: toLinks(o.links),
         startMs: toMs(o.startTime),
       });

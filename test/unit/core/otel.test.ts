@@ -158,6 +158,35 @@ describe('otelTracerProvider / otelTracer', () => {
     expect(byName('fresh').parentId).toBeUndefined();
   });
 
+  it("passes the inputs and outputs libraries record as attributes (the AI SDK's prompts) through mask", () => {
+    const seen: [unknown, string][] = [];
+    const { tracer, byName } = setup({ mask: (value, field) => (seen.push([value, field]), field === 'input' ? '[masked input]' : { hidden: true }) });
+    const api = otelTracer(tracer);
+    const span = api.startSpan('ai.generateText', { attributes: { 'ai.prompt': '{"prompt":"my card is 4111"}', 'ai.model.id': 'gpt-4o' } });
+    span.setAttribute('ai.response.text', 'the answer');
+    span.setAttributes({ 'gen_ai.input.messages': '[{"role":"user"}]', 'gen_ai.request.model': 'gpt-4o' });
+    span.setAttribute('langfuse.observation.output', 'out');
+    span.end();
+    expect(byName('ai.generateText').attrs).toMatchObject({
+      'ai.prompt': '[masked input]',
+      'ai.model.id': 'gpt-4o',
+      'ai.response.text': '{"hidden":true}',
+      'gen_ai.input.messages': '[masked input]',
+      'gen_ai.request.model': 'gpt-4o',
+      'langfuse.observation.output': '{"hidden":true}',
+    });
+    expect(seen).toEqual([
+      ['{"prompt":"my card is 4111"}', 'input'],
+      ['the answer', 'output'],
+      ['[{"role":"user"}]', 'input'],
+      ['out', 'output'],
+    ]);
+    // A mask that throws keeps the value out.
+    const failing = setup({ mask: () => { throw new Error('mask bug'); } });
+    otelTracer(failing.tracer).startSpan('s', { attributes: { 'ai.prompt': 'secret' } }).end();
+    expect(failing.byName('s').attrs['ai.prompt']).toBe('[mask failed]');
+  });
+
   it('maps the API span methods: events, links, status, exceptions, names and times', () => {
     const { tracer, byName } = setup();
     const api = otelTracer(tracer);
