@@ -217,6 +217,26 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   const answer = (): boolean => true;
   const probe = (a: Api): Promise<boolean> => Promise.resolve(a.probe).then(answer, answer);
 
+  /**
+   * Whether the active worker answers: at once for the one that did. Another that took the scope
+   * since (our update, or the site's own worker registered after init() on a first visit, which
+   * takes every message and answers none) is asked once, the calls that meet it sharing the
+   * answer. Asking connects, so a new worker of ours also gets this page's configuration.
+   */
+  const gaveUp = (): boolean => {
+    lost = true;
+    return false;
+  };
+  const trusted = (): Promise<boolean> | boolean => {
+    const worker = current();
+    if (!answered || worker === answered) return true;
+    if (doubt?.[0] !== worker) {
+      opts.onDoubt?.();
+      doubt = [worker, call(probe, PROBE_MS * 2, true).then(answer, gaveUp)];
+    }
+    return doubt![1];
+  };
+
   /** Makes the call `fn` posts go out on `c`. */
   const on = <T>(c: Connection, fn: (api: Api) => Promise<T>): Promise<T> => {
     via = c;
@@ -258,18 +278,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   const call = async <T>(fn: (api: Api) => Promise<T>, ms: number, reuse = false): Promise<T> => {
     if (!registration) await activation;
     const worker = current();
-    if (answered && worker !== answered && fn !== probe) {
-      // Another worker took the scope since ours answered: our update, or the site's own worker,
-      // registered after init() on a first visit, which takes every message and answers none.
-      if (doubt?.[0] !== worker) {
-        opts.onDoubt?.();
-        doubt = [worker, call(probe, PROBE_MS * 2, true).then(answer, () => false)];
-      }
-      if (!(await doubt![1])) {
-        lost = true;
-        throw new Error('[edgetrace] the service worker was replaced by one that does not answer');
-      }
-    }
+    if (fn !== probe && !(await trusted())) throw new Error('[edgetrace] the service worker was replaced by one that does not answer');
     let c = reuse && cached && cached.worker === worker && Date.now() - cached.bornMs < REUSE_MS ? cached : undefined;
     if (!c) {
       c = connect();
@@ -309,8 +318,15 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
       // The connection is the one the first hand-over then uses.
       if (await call(probe, ms, true).catch(() => false)) break;
     }
-    // An update found may end in another worker: the page gets ready to send on hide itself.
-    registration?.addEventListener('updatefound', () => opts.onDoubt?.());
+    // An update found may end in another worker: the page gets ready to send on hide itself, and
+    // asks the new worker once it is active. A new one of ours read the saved configuration as it
+    // started, maybe before this page's init() saved its own (a deploy that moved the endpoint),
+    // and an idle tab would never tell it otherwise.
+    registration?.addEventListener('updatefound', () => {
+      opts.onDoubt?.();
+      const next = registration!.installing;
+      next?.addEventListener('statechange', () => void (next.state === 'activated' && trusted()));
+    });
   });
 
   const sink: Sink = {

@@ -170,6 +170,25 @@ describe('connectWorker', () => {
     expect([client.sink.unsure?.(), client.sink.lost?.()]).toEqual([false, true]);
   });
 
+  it('tells a new worker of ours this page\'s configuration once it is active, without waiting for records', async () => {
+    const first = fakeWorker();
+    const reg = registration<{ active: unknown; installing: unknown }>({ active: first.worker, installing: null });
+    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
+    const next = fakeWorker(0, 'installing');
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
+    await client.ready;
+    // The update: it installs, then activates (its script read the saved configuration as it started).
+    reg.installing = next.worker;
+    reg.dispatchEvent(new Event('updatefound'));
+    reg.installing = null;
+    reg.active = next.worker;
+    next.worker.become('activated');
+    await new Promise((r) => setTimeout(r, 50));
+    // Connected (a connection's first message is the configuration) and asked.
+    expect(next.worker.contacted).toBeGreaterThan(0);
+    expect(client.sink.unsure?.()).toBe(false);
+  });
+
   it('gives up when the worker it registered fails to install', async () => {
     const mine = fakeWorker(0, 'installing');
     const reg = registration({ installing: mine.worker, waiting: null, active: null });
