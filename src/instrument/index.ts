@@ -146,7 +146,7 @@ export const setupInstrumentation = (
       // Said whatever `debug` is: this copy's spans lose the requests made inside them.
       toldSecondCopy = true;
       console.warn(
-        '[edgetrace] another copy of edgetrace already instruments this page (requests, clicks, navigation, errors): this one records only the spans your code makes, and the requests made inside them are recorded by the other copy, not under them. Load one copy of edgetrace per page.',
+        '[edgetrace] another copy of edgetrace instruments this page: this one records only the spans your code makes, without the requests made in them. Load one copy per page.',
       );
     }
 
