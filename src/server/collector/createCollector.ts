@@ -183,7 +183,8 @@ const originOf = (o: unknown, option: string): string => {
   } catch {
     // Not a URL: the message below.
   }
-  if (!origin) fail(CALL, option, 'an origin such as "https://app.example.com" (scheme, host and port only), or a RegExp', o);
+  // '*' is the whole option's value, never one origin among others.
+  if (!origin) fail(CALL, option, `an origin such as "https://app.example.com" (scheme, host and port only), or a RegExp${o === '*' ? " (any origin is allowedOrigins: '*' alone, not in a list)" : ''}`, o);
   return origin!;
 };
 

@@ -331,6 +331,7 @@ describe('createCollector: ingest', () => {
     for (const bad of ['notanorigin', 'app.example.com', 'https://app.example.com/app', 'https://app.example.com?x=1', 'https://user@app.example.com', 'file:///tmp/x', 'null', 42]) {
       expect(() => createCollector({ store, allowedOrigins: ['https://ok.example', bad as string] })).toThrow(/"allowedOrigins\[1\]" must be an origin such as/);
     }
+    expect(() => createCollector({ store, allowedOrigins: ['*'] })).toThrow(/any origin is allowedOrigins: '\*' alone, not in a list/);
     await c.close();
     // A /g pattern is stateful in JavaScript; every request is judged afresh.
     const g = make({ allowedOrigins: [/^https:\/\/app\.example\.com$/g] });
