@@ -303,6 +303,7 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
       readyTimeoutMs: t.transport === 'worker' ? undefined : t.workerTimeoutMs,
       config,
       onDoubt: () => void loadTail(),
+      onLost: () => checkSink(),
     });
     client.ready
       .then(

@@ -23,7 +23,8 @@ export interface Sink {
   leaving?(): void;
   /**
    * The sink is not known to take records right now (a worker that replaced the one that
-   * answered, not heard from yet): on page hide the page sends its newest records itself too.
+   * answered, not heard from yet or silent): on page hide the page sends its newest records
+   * itself too.
    */
   unsure?(): boolean;
   /** The sink will take no more records (a worker that replaced ours and does not answer): the page moves on at once. */

@@ -22,6 +22,8 @@ export interface WorkerClientOptions {
    * is active now): the page should be ready to send its newest records itself on page hide.
    */
   onDoubt?: () => void;
+  /** Called when the worker that replaced the one that answered does not answer: the page should move on. */
+  onLost?: () => void;
 }
 
 /** A service-worker sink, and a promise that rejects if no worker can be used. */
@@ -223,16 +225,23 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
    * takes every message and answers none) is asked once, the calls that meet it sharing the
    * answer. Asking connects, so a new worker of ours also gets this page's configuration.
    */
-  const gaveUp = (): boolean => {
-    lost = true;
-    return false;
-  };
   const trusted = (): Promise<boolean> | boolean => {
     const worker = current();
     if (!answered || worker === answered) return true;
     if (doubt?.[0] !== worker) {
       opts.onDoubt?.();
-      doubt = [worker, call(probe, PROBE_MS * 2, true).then(answer, gaveUp)];
+      const asked: typeof doubt = [
+        worker,
+        call(probe, PROBE_MS * 2, true).then(answer, () => {
+          // Only the worker still in place is given up on: one replaced meanwhile says nothing
+          // of the next (ours, after the site's silent one).
+          if (doubt !== asked || current() !== worker) return false;
+          lost = true;
+          opts.onLost?.();
+          return false;
+        }),
+      ];
+      doubt = asked;
     }
     return doubt![1];
   };
@@ -335,7 +344,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     flushNow: () => call<FlushResult>((api) => api.flushNow(), CALL_TIMEOUT_MS + (opts.config.delivery?.requestTimeoutMs ?? 10_000)),
     status: () => call((api) => api.getStatus(), STATUS_TIMEOUT_MS),
     deadLetters: () => call((api) => api.deadLetters(), STATUS_TIMEOUT_MS),
-    unsure: () => !lost && current() !== answered,
+    unsure: () => lost || current() !== answered,
     lost: () => lost,
   };
   return { sink, ready };

@@ -157,11 +157,9 @@ test("a page whose worker was replaced by one that does not answer moves to the 
     const reg = await navigator.serviceWorker.register('/later-app-sw.js');
     for (let i = 0; i < 100 && !reg.active?.scriptURL.endsWith('/later-app-sw.js'); i++) await new Promise((r) => setTimeout(r, 100));
   });
-  const t0 = Date.now();
-  await makeSpans(page, 20, 'after-replaced-');
-  // One probe of the new worker (4 s), not three hand-overs timing out (30 s).
+  // Asked as soon as it is active (4 s), not at the next hand-over: an idle page moves on too.
   await waitForTransport(page, 'page', 15_000);
-  expect(Date.now() - t0).toBeLessThan(15_000);
+  await makeSpans(page, 20, 'after-replaced-');
   await expect.poll(() => spansNamed(rx, 'after-replaced-').length, { timeout: 30_000, intervals: [250] }).toBe(20);
   expect((await statusOf(page)).fallback).toMatch(/stopped answering/);
 });

@@ -143,7 +143,8 @@ describe('connectWorker', () => {
     const reg = registration<{ active: unknown }>({ active: first.worker });
     vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
     const doubts: number[] = [];
-    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config, onDoubt: () => doubts.push(Date.now()) });
+    let losses = 0;
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config, onDoubt: () => doubts.push(Date.now()), onLost: () => losses++ });
     await client.ready;
     expect(await client.sink.hand([spanRecord(1)], false)).toBe(1);
     expect([client.sink.unsure?.(), client.sink.lost?.()]).toEqual([false, false]);
@@ -167,7 +168,8 @@ describe('connectWorker', () => {
     // One probe for both hand-overs, and no record posted to it.
     expect(site.contacted).toBe(1);
     expect(doubts).toHaveLength(2);
-    expect([client.sink.unsure?.(), client.sink.lost?.()]).toEqual([false, true]);
+    // Nothing to trust: on hide the page sends its newest itself.
+    expect([client.sink.unsure?.(), client.sink.lost?.(), losses]).toEqual([true, true, 1]);
   });
 
   it('tells a new worker of ours this page\'s configuration once it is active, without waiting for records', async () => {
