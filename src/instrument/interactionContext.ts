@@ -30,12 +30,14 @@ import { DEFAULT_INTERACTION_IDLE_MS, DEFAULT_INTERACTION_TIMEOUT_MS } from './o
  * 3. **The active interaction.** When a click, submit or key press starts an interaction span,
  *    that span becomes the fallback parent: any span started while the stack is empty (after
  *    an `await`, in a timer, in a promise callback) becomes its child, and so does every
- *    `fetch()` and `XMLHttpRequest`. The interaction stays active while work it started is
- *    pending: every span of its trace that is still open (a fetch whose body is being read, a
- *    span the handler opened) keeps it alive, and after the last one ends it waits
- *    `interactionIdleMs` (default 500 ms) for the next step of the handler (the code after an
- *    `await fetch()` runs in the same moment the fetch ends, and a short `setTimeout` fits in the
- *    gap). Then it ends, at the time its last piece of work ended, not when the wait ran out.
+ *    `fetch()` and `XMLHttpRequest`. The interaction waits for every span of its trace that is
+ *    still open (a fetch whose body is being read, a span the handler opened), and after the
+ *    last one ends it waits `interactionIdleMs` (default 500 ms) for the next step of the
+ *    handler (the code after an `await fetch()` runs in the same moment the fetch ends, and a
+ *    short `setTimeout` fits in the gap). Then it ends, at the time its last piece of work
+ *    ended, not when the wait ran out. It adopts new work while work of the handler's own is
+ *    open (started in the handler's task, or within 50 ms of it or of the end of a piece of its
+ *    work), or while something of it started or ended within `interactionIdleMs`.
  *
  * **Where it stops.** Attribution is by time, not by cause:
  * - Work the handler starts after a pause longer than `interactionIdleMs` with nothing open
@@ -45,7 +47,9 @@ import { DEFAULT_INTERACTION_IDLE_MS, DEFAULT_INTERACTION_TIMEOUT_MS } from './o
  * - Unrelated work that starts while an interaction is active (a polling timer, another
  *   component's fetch) is adopted too. A newer interaction replaces the active one at once, so
  *   the window is short in practice; pass a span explicitly (`span.span(...)`,
- *   `withSpan(span, fn)`) where it matters.
+ *   `withSpan(span, fn)`) where it matters. Work adopted only by time (a long poll that began
+ *   just after the click's answer) is waited for, but does not keep the interaction adopting:
+ *   the next poll and a heartbeat meanwhile start their own traces.
  * - Async work that creates no span (IndexedDB, `postMessage`, a microtask-only chain) is not
  *   seen, so it does not extend the interaction; only its spans do.
  */
@@ -105,6 +109,10 @@ const MAX_OPEN_MS = 10 * 60_000;
 const LONG_TASK_MS = 50;
 // Callbacks awaited at once that the context keeps; past this, the newest started give way.
 const MAX_AWAITED = 32;
+// Work that starts this soon after a step of the handler is its next step: the code after an
+// `await fetch()` runs as the fetch ends, a render's effect within a frame or two. A long poll
+// or a timer that happens to start a little later is not.
+const STEP_MS = 50;
 
 /**
  * The span that work started after an `await` belongs to, of the spans whose async callbacks are
@@ -153,10 +161,15 @@ interface Work {
 
 interface Pending {
   span: Span;
-  /** Work of the interaction's trace that was open when last checked. */
-  open: Set<Work>;
+  /**
+   * Work of the interaction's trace that was open when last checked, each with whether it is a
+   * step of the handler's own (see `track`), which keeps the interaction adopting while open.
+   */
+  open: Map<Work, boolean>;
   /** When the last piece of work was seen (started or ended). */
   lastMs: number;
+  /** When the handler last ran a step that can be seen: its own task, or the end of a piece of its work. */
+  stepMs: number;
   deadlineMs: number;
   detached: boolean;
   first: boolean;
@@ -211,11 +224,13 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
 
   /** Takes the work of `p` that has ended out of its open set, noting when; says whether any is still open. */
   const sweep = (p: Pending): boolean => {
-    for (const s of p.open) {
+    for (const [s] of p.open) {
       if (!s.isEnded) continue;
       p.open.delete(s);
-      if ((s.endMs as number) > p.lastMs) p.lastMs = s.endMs as number;
-      if ((s.endMs as number) > p.endedMs) p.endedMs = s.endMs as number;
+      const endMs = s.endMs as number;
+      if (endMs > p.lastMs) p.lastMs = endMs;
+      if (endMs > p.endedMs) p.endedMs = endMs;
+      if (endMs > p.stepMs) p.stepMs = endMs;
     }
     return p.open.size > 0;
   };
@@ -233,6 +248,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       if (p.first) {
         p.first = false;
         if (t > p.lastMs) p.lastMs = t;
+        p.stepMs = t;
       }
       sweep(p);
       if (!p.detached && t >= p.deadlineMs) {
@@ -248,21 +264,25 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         else schedule(p, idleMs - quiet);
         return;
       }
-      if (p.loose && p.holds === 0) {
-        if (p.detached) {
-          settle(p, p.endedMs);
-          return;
-        }
-        // The load is over and nothing started or ended for a while: what is still open (an
-        // event stream) is waited for until the deadline, but new work (a heartbeat) is no
-        // longer the load's.
-        if (t - p.lastMs >= idleMs && active === p) active = undefined;
+      if (p.loose && p.holds === 0 && p.detached) {
+        settle(p, p.endedMs);
+        return;
       }
       if (t - p.span.startMs >= MAX_OPEN_MS) {
         settle(p, t);
         return;
       }
-      schedule(p, p.detached ? idleMs : Math.min(idleMs, p.deadlineMs - t));
+      let waitMs = idleMs;
+      if (active === p && ![...p.open.values()].includes(true)) {
+        // Nothing of the handler's own is open, only work taken in by time (a long poll that
+        // began just after the click's answer, the page's event stream after its load): that is
+        // waited for, but once nothing started or ended for idleMs, new work (the next poll, a
+        // heartbeat) is no longer the interaction's, so it cannot keep itself adopting.
+        const quiet = t - p.lastMs;
+        if (quiet >= idleMs) active = undefined;
+        else waitMs = idleMs - quiet;
+      }
+      schedule(p, p.detached ? idleMs : Math.min(waitMs, p.deadlineMs - t));
     } catch (error) {
       reportInternal(error);
     }
@@ -300,9 +320,12 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       const p = pending[i]!;
       if (p.span.traceId !== span.traceId) continue;
       if (span !== p.span) {
-        p.open.add(span);
-        p.adopted = true;
         const t = now();
+        sweep(p);
+        // A step of the handler's own: started in its task, or as a piece of its work ended.
+        // Not the page load's: its holds keep it, and what it fetches meanwhile does not.
+        p.open.set(span, !p.loose && (p.first || t - p.stepMs <= STEP_MS));
+        p.adopted = true;
         if (t > p.lastMs) p.lastMs = t;
       }
       return;
@@ -341,7 +364,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         if (closed) return;
         if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
         const t = now();
-        const p: Pending = { span, open: new Set(), lastMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, look: how?.minor ? look(span) : '', holds: 0, endedMs: t };
+        const p: Pending = { span, open: new Map(), lastMs: t, stepMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, look: how?.minor ? look(span) : '', holds: 0, endedMs: t };
         pending.push(p);
         active = p;
         schedule(p, 0);
@@ -353,7 +376,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
       const token = { isEnded: false, endMs: undefined as number | undefined };
       const p = pending.find((q) => q.span === span);
       if (p) {
-        p.open.add(token);
+        p.open.set(token, true);
         p.holds++;
         p.adopted = true;
       }

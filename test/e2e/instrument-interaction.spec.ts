@@ -153,3 +153,36 @@ test("selecting the answer's text while it streams leaves the generation's later
   expect(spans.find((x) => String(x.attrs['url.full']).endsWith('/api/after-answer'))!.parentId).toBe(answer.spanId);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a long poll that starts just after a click is waited for, but does not keep the click adopting', async ({ page }) => {
+  const body = `<button id="like" data-trace-name="like">Like</button><p id="status"></p>`;
+  const setup = `
+    document.getElementById('like').addEventListener('click', async () => { await (await fetch('/api/like', { method: 'POST' })).json(); });
+    // Other parts of the page: a long poll that happens to start 100 ms after the click, and a
+    // heartbeat 1 s after it, while that poll is open.
+    document.addEventListener('click', () => {
+      setTimeout(async () => {
+        for (let i = 0; i < 2; i++) await (await fetch('/api/slow?ms=1500')).json();
+        document.getElementById('status').textContent = 'polled';
+      }, 100);
+      setTimeout(() => fetch('/api/heartbeat').then((r) => r.json()), 1000);
+    }, { once: true });`;
+  await page.goto(s.page('/poll.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('#like');
+  await expect(page.locator('#status')).toHaveText('polled', { timeout: 10_000 });
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'like')), { timeout: 10_000 }).toBeDefined();
+  const spans = s.spans();
+  const like = spans.find((x) => x.name === 'like')!;
+  const byUrl = (part: string) => spans.filter((x) => String(x.attrs['url.full']).includes(part)).sort((a, b) => a.startMs - b.startMs);
+  const [first, next] = byUrl('/api/slow');
+  // The first poll is taken in (a timer of the handler's looks the same) and waited for.
+  expect(first!.parentId).toBe(like.spanId);
+  expect(like.endMs).toBeGreaterThanOrEqual(first!.endMs - 1);
+  // But nothing of the click's own was open or moving: the heartbeats and the next poll are not its.
+  expect(next!.traceId).not.toBe(like.traceId);
+  expect(byUrl('/api/heartbeat').length).toBeGreaterThan(0);
+  for (const x of byUrl('/api/heartbeat')) expect(x.traceId).not.toBe(like.traceId);
+  expect(await pageErrors(page)).toEqual([]);
+});

@@ -81,6 +81,66 @@ describe('interactionContext', () => {
     expect(byName('late')!.traceId).not.toBe(click.traceId);
   });
 
+  it('stops adopting once its own work is quiet: a long poll taken in by time cannot keep it adopting', async () => {
+    const { ctx, tracer, byName, spans } = setup({ idleMs: 100, timeoutMs: 30_000 });
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    const post = tracer.startSpan('POST /like');
+    await vi.advanceTimersByTimeAsync(25);
+    post.end();
+    // A long poll's next request, 75 ms after the click's answer: taken in, as a timer of the
+    // handler's would be.
+    await vi.advanceTimersByTimeAsync(75);
+    const poll = tracer.startSpan('GET /poll 1');
+    await vi.advanceTimersByTimeAsync(300);
+    // Nothing of the click's own is open and nothing started or ended since: a heartbeat is not its.
+    tracer.startSpan('GET /heartbeat').end();
+    await vi.advanceTimersByTimeAsync(1200);
+    poll.end();
+    const pollEnd = Date.now();
+    // The poll's next request, as the last one ends, is not the click's either.
+    tracer.startSpan('GET /poll 2').end();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(byName('GET /poll 1')!.parentId).toBe(click.spanId);
+    expect(byName('GET /heartbeat')!.parentId).toBeUndefined();
+    expect(byName('GET /poll 2')!.parentId).toBeUndefined();
+    // The work it took in is still waited for.
+    expect(byName('click')!.endMs).toBe(pollEnd);
+    expect(spans.filter((s) => s.traceId === click.traceId).map((s) => s.name).sort()).toEqual(['GET /poll 1', 'POST /like', 'click']);
+  });
+
+  it('keeps adopting the steps of a handler whose requests are slow, also after a wait or a timer', async () => {
+    const { ctx, tracer, byName } = setup({ idleMs: 100, timeoutMs: 30_000 });
+    const step = async (name: string, ms: number) => {
+      const s = tracer.startSpan(name);
+      await vi.advanceTimersByTimeAsync(ms);
+      s.end();
+    };
+    // click → slow fetch → await body → slow fetch → await → fetch.
+    const click = tracer.createTrace('click');
+    ctx.begin(click);
+    await step('first', 400);
+    await step('second', 400);
+    await step('third', 10);
+    // click → a wait that makes no span (IndexedDB) → slow fetch → fetch.
+    await vi.advanceTimersByTimeAsync(500);
+    const other = tracer.createTrace('other');
+    ctx.begin(other);
+    await vi.advanceTimersByTimeAsync(20);
+    await step('after wait', 400);
+    await step('after wait, next', 10);
+    // click → setTimeout(…, 60) → fetch.
+    await vi.advanceTimersByTimeAsync(500);
+    const timer = tracer.createTrace('timer');
+    ctx.begin(timer);
+    await vi.advanceTimersByTimeAsync(60);
+    await step('from timer', 10);
+    await vi.advanceTimersByTimeAsync(500);
+    for (const name of ['first', 'second', 'third']) expect(byName(name)!.parentId, name).toBe(click.spanId);
+    for (const name of ['after wait', 'after wait, next']) expect(byName(name)!.parentId, name).toBe(other.spanId);
+    expect(byName('from timer')!.parentId).toBe(timer.spanId);
+  });
+
   it('stops adopting at the timeout but waits for work it already started', async () => {
     const { ctx, tracer, byName } = setup({ timeoutMs: 1000 });
     const click = tracer.createTrace('click');
