@@ -143,6 +143,20 @@ const targetOf = (e: Event): Element | undefined => {
   return parent ?? undefined;
 };
 
+/**
+ * The nearest element matching `selector` on the event's way to `el`: along its composed path,
+ * which crosses open shadow roots where `closest()` stops (a design system's `<button>` inside
+ * its custom element, a `data-trace-name` on the host).
+ */
+const nearest = (e: Event, el: Element, selector: string): Element | null => {
+  for (const n of e.composedPath?.() ?? []) if ((n as Element).matches?.(selector)) return n as Element;
+  // A path without elements in it (an event built by hand): from the target, as closest() goes.
+  return el.closest(selector);
+};
+
+/** The element that names a control: itself, or for one inside a shadow root, its host. */
+const namedBy = (el: Element): Element => (el.getRootNode?.() as ShadowRoot | undefined)?.host ?? el;
+
 /** Epoch ms of a DOM event, or undefined when its timeStamp is not on the performance clock. */
 const eventEpochMs = (e: Event): number | undefined => {
   const perf = (globalThis as { performance?: Performance }).performance;
@@ -155,7 +169,8 @@ const eventEpochMs = (e: Event): number | undefined => {
 /**
  * Starts an interaction span for every click, form submit, and Enter/Space on controls that do
  * not turn those keys into a click (text fields, custom `role` controls). The span is named from
- * the nearest `data-trace-name` attribute, else `<event> <short selector>`, starts a new trace,
+ * the nearest `data-trace-name` attribute, else `<event> <short selector>` (of the shadow host
+ * for a control inside an open shadow root), starts a new trace,
  * and becomes the parent of the work the handler starts, also after `await`s, until that work
  * settles (see `interactionContext`). Listeners run in the capture phase on `window`, before the
  * app's, and never stop or change the event. Call the returned function to remove them.
@@ -177,11 +192,11 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       const el = targetOf(e);
       if (!el) return;
       if (type === 'keydown' && !isKeyInteraction(el, e as KeyboardEvent)) return;
-      const named = el.closest('[data-trace-name]');
+      const named = nearest(e, el, '[data-trace-name]');
       const label = named?.getAttribute('data-trace-name');
-      const onControl = named ?? el.closest(CONTROL_SELECTOR);
-      const control = onControl ?? el;
-      const selector = shortSelector(control);
+      const onControl = named ?? nearest(e, el, CONTROL_SELECTOR);
+      // Every design-system button is a `button.button` in its shadow root: the host tells them apart.
+      const selector = shortSelector(namedBy(onControl ?? el));
       const name = label || `${type} ${selector}`;
 
       const active = context.current();

@@ -186,3 +186,28 @@ test('a long poll that starts just after a click is waited for, but does not kee
   for (const x of byUrl('/api/heartbeat')) expect(x.traceId).not.toBe(like.traceId);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('a control inside an open shadow root is named from its host, or from data-trace-name on the path', async ({ page }) => {
+  const body = `<x-button id="save">Save</x-button><x-button id="delete" data-trace-name="delete doc">Delete</x-button>`;
+  const setup = `
+    // A design-system button (Shoelace, Material, Ionic): an open shadow root around a native button.
+    customElements.define('x-button', class extends HTMLElement {
+      constructor() { super(); this.attachShadow({ mode: 'open' }).innerHTML = '<button class="button" part="base"><slot></slot></button>'; }
+    });
+    document.getElementById('save').addEventListener('click', () => { fetch('/api/save').then((r) => r.text()); });
+    document.getElementById('delete').addEventListener('click', () => { fetch('/api/delete').then((r) => r.text()); });`;
+  await page.goto(s.page('/shadow.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('#save');
+  await page.waitForTimeout(100);
+  await page.click('#delete');
+  const clicks = () => s.spans().filter((x) => x.attrs['edgetrace.interaction.type'] === 'click');
+  await expect.poll(async () => (await flush(page), clicks().length), { timeout: 10_000 }).toBe(2);
+  expect(clicks().map((x) => x.name)).toEqual(['click x-button#save', 'delete doc']);
+  expect(clicks().map((x) => x.attrs['edgetrace.interaction.target'])).toEqual(['x-button#save', 'x-button#delete']);
+  const parentOf = (path: string) => s.spans().find((x) => x.spanId === s.spans().find((y) => String(y.attrs['url.full']).endsWith(path))?.parentId)?.name;
+  expect(parentOf('/api/save')).toBe('click x-button#save');
+  expect(parentOf('/api/delete')).toBe('delete doc');
+  expect(await pageErrors(page)).toEqual([]);
+});
