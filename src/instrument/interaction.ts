@@ -184,7 +184,8 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
     setPageContext(ctx);
   }
   const context = ctx;
-  let last: { span: Trace; timeStamp: number; type: string } | undefined;
+  /** The latest interaction; `inTask` until the task that dispatched its event is over. */
+  let last: { span: Trace; timeStamp: number; type: string; inTask: boolean } | undefined;
 
   const onEvent = (e: Event): void => {
     try {
@@ -200,9 +201,10 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       const name = label || `${type} ${selector}`;
 
       const active = context.current();
-      if (last && active === last.span && Math.abs(e.timeStamp - last.timeStamp) < SAME_GESTURE_MS) {
+      if (last && active === last.span && (last.inTask || Math.abs(e.timeStamp - last.timeStamp) < SAME_GESTURE_MS)) {
         // One gesture: the submit that a key press or click causes joins its interaction, and
-        // names it, because "submit form#chat" says more than "keydown input[name=q]".
+        // names it, because "submit form#chat" says more than "keydown input[name=q]". A submit
+        // button's click submits in the same task, however long its handlers ran.
         if (type === 'submit' && last.type !== 'submit' && !label) {
           last.span.update({ name });
           last.span.setAttribute(INTERACTION_ATTRS.type, type);
@@ -218,7 +220,8 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       // A click on no control (text, a blank spot) may still run a handler (a card, a row); if it
       // starts nothing, it is not sent.
       context.begin(span, { minor: type === 'click' && !onControl });
-      last = { span, timeStamp: e.timeStamp, type };
+      const mark: typeof last = (last = { span, timeStamp: e.timeStamp, type, inTask: true });
+      setTimeout(() => (mark.inTask = false), 0);
       remember(span, e.timeStamp);
     } catch (error) {
       reportInternal(error);

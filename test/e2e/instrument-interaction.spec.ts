@@ -211,3 +211,22 @@ test('a control inside an open shadow root is named from its host, or from data-
   expect(parentOf('/api/delete')).toBe('delete doc');
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test("a submit button's click joins its submit however long the click's handler runs", async ({ page }) => {
+  const body = `<form id="order"><input name="qty" value="1"><button id="place">Place order</button></form>`;
+  const setup = `
+    // A heavy synchronous re-render in the click handler: the submit comes 80 ms after the click.
+    document.getElementById('place').addEventListener('click', () => { const t = performance.now(); while (performance.now() - t < 80); });
+    document.getElementById('order').addEventListener('submit', (e) => { e.preventDefault(); fetch('/api/order', { method: 'POST' }).then((r) => r.text()); });`;
+  await page.goto(s.page('/slow-submit.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  await page.click('#place');
+  await expect.poll(async () => (await flush(page), s.spans().some((x) => String(x.attrs['url.full']).endsWith('/api/order'))), { timeout: 10_000 }).toBe(true);
+  await page.waitForTimeout(700);
+  await flush(page);
+  const interactions = s.spans().filter((x) => x.attrs['edgetrace.interaction.type']);
+  expect(interactions.map((x) => x.name)).toEqual(['submit form#order']);
+  expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/order'))!.parentId).toBe(interactions[0]!.spanId);
+  expect(await pageErrors(page)).toEqual([]);
+});
