@@ -74,10 +74,15 @@ export const findInteraction = (entries: readonly { name?: string; startTime: nu
 // Native controls turn Enter and Space into a click event, which is traced as the click.
 const CLICKS_ON_KEY = /^(BUTTON|SUMMARY|SELECT|A)$/;
 const CLICK_INPUT_TYPES = /^(button|submit|reset|image|checkbox|radio|file|color)$/i;
+const TEXT_INPUT_TYPES = /^(text|search|email|url|tel|password|number)$/i;
 const CONTROL_SELECTOR =
   'button,a[href],input,select,textarea,summary,label,[role=button],[role=link],[role=menuitem],[role=tab],[role=option],[role=checkbox],[role=switch],[contenteditable=""],[contenteditable=true]';
 // Two events this close belong to one gesture: Enter in a field and the submit it causes.
 const SAME_GESTURE_MS = 50;
+
+/** Whether `el` is typed into, where a click only places the caret. */
+const isTextEntry = (el: Element): boolean =>
+  el.tagName === 'TEXTAREA' || (el as HTMLElement).isContentEditable || (el.tagName === 'INPUT' && TEXT_INPUT_TYPES.test((el as HTMLInputElement).type));
 
 /** Whether a key press on `el` is an interaction of its own (not turned into a click). */
 const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
@@ -217,9 +222,11 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       const attributes: Record<string, unknown> = { [INTERACTION_ATTRS.type]: type, [INTERACTION_ATTRS.target]: selector };
       if (type === 'keydown') attributes[INTERACTION_ATTRS.key] = (e as KeyboardEvent).key === ' ' ? 'Space' : 'Enter';
       const span = tracer.createTrace({ name, startMs: eventEpochMs(e), attributes });
-      // A click on no control (text, a blank spot) may still run a handler (a card, a row); if it
-      // starts nothing, it is not sent.
-      context.begin(span, { minor: type === 'click' && !onControl });
+      // A click on no control (text, a blank spot) may still run a handler (a card, a row), and
+      // so may one into a text field, or Enter in a text area (a new line, or a chat's send):
+      // each is sent only if it turns out to be something. Enter in a one-line field submits.
+      const minor = type === 'click' ? !onControl || isTextEntry(onControl) : type === 'keydown' && el.tagName !== 'INPUT' && isTextEntry(el) && 'key';
+      context.begin(span, { minor });
       const mark: typeof last = (last = { span, timeStamp: e.timeStamp, type, inTask: true });
       setTimeout(() => (mark.inTask = false), 0);
       remember(span, e.timeStamp);

@@ -66,10 +66,13 @@ export interface InteractionContext extends ContextManager {
    * page load) is not held past its deadline by work still open, a stream or a long poll, nor
    * stretched by it when the page goes away: it ends where its last finished work did, and the
    * open work goes on as its children. A `minor` one (a click on no control: text, a blank
-   * spot) is not recorded at all if it turns out to be nothing: no work, no event, nothing the
-   * app set on it, and quicker than a long task.
+   * spot, or into a text field) is not recorded at all if it turns out to be nothing: no work,
+   * no event, nothing the app set on it, and quicker than a long task. `minor: 'key'` is the
+   * same for a key press that may be nothing (Enter in a text area, a new line) or a command
+   * (the same Enter, sending a chat message): as a command, it takes work from a callback still
+   * pending as any other interaction does, where a minor click gives way after its own task.
    */
-  begin(span: Span, how?: { loose?: boolean; minor?: boolean }): void;
+  begin(span: Span, how?: { loose?: boolean; minor?: boolean | 'key' }): void;
   /**
    * Keeps the pending interaction `span` open for work that is not a span (the page load
    * waiting for its `load` event). Call the returned function, with the work's end time if it
@@ -174,7 +177,7 @@ interface Pending {
   detached: boolean;
   first: boolean;
   loose: boolean;
-  minor: boolean;
+  minor: boolean | 'key';
   /** Whether any work (a span, a hold) was adopted. */
   adopted: boolean;
   /** For a minor one: what the app could have changed on the span, as it began (see `look`). */
@@ -309,9 +312,9 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
     // A click after the callback started is the newer context (a second click while an answer
     // still streams): its work is its own. A click on no control (the answer's text, selected
     // while it streams) takes only the work of its own handler's task: what the callback does
-    // after that is still the callback's.
+    // after that is still the callback's. So does a click into a text field; Enter there may send.
     const p = active;
-    const newer = p && !p.span.isEnded && p.span.startMs > (span?.startMs ?? Infinity) && !(p.minor && !p.first);
+    const newer = p && !p.span.isEnded && p.span.startMs > (span?.startMs ?? Infinity) && !(p.minor === true && !p.first);
     return span && !newer ? span : undefined;
   };
 
@@ -364,7 +367,7 @@ export const interactionContext = (opts: InteractionContextOptions = {}): Intera
         if (closed) return;
         if (pending.length >= MAX_PENDING) settle(pending[0]!, pending[0]!.lastMs);
         const t = now();
-        const p: Pending = { span, open: new Map(), lastMs: t, stepMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor === true, adopted: false, look: how?.minor ? look(span) : '', holds: 0, endedMs: t };
+        const p: Pending = { span, open: new Map(), lastMs: t, stepMs: t, deadlineMs: t + timeoutMs, detached: false, first: true, timer: undefined, loose: how?.loose === true, minor: how?.minor ?? false, adopted: false, look: how?.minor ? look(span) : '', holds: 0, endedMs: t };
         pending.push(p);
         active = p;
         schedule(p, 0);

@@ -230,3 +230,42 @@ test("a submit button's click joins its submit however long the click's handler 
   expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/order'))!.parentId).toBe(interactions[0]!.spanId);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('clicking into a text field and Enter in a text area are sent only when they start something', async ({ page }) => {
+  const body = `<textarea id="notes"></textarea><div id="editor" contenteditable="true"><p>Doc</p></div><input id="title"><textarea id="chat"></textarea><button id="done">Done</button>`;
+  const setup = `
+    document.getElementById('chat').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); fetch('/api/chat').then((r) => r.text()); } });`;
+  await page.goto(s.page('/typing.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  // (100 ms apart: two events within 50 ms are taken for one gesture.)
+  const pause = () => page.waitForTimeout(100);
+  await page.click('#notes');
+  await pause();
+  await page.keyboard.type('one');
+  await page.keyboard.press('Enter');
+  await pause();
+  await page.keyboard.press('Enter');
+  await pause();
+  await page.click('#editor');
+  await pause();
+  await page.keyboard.press('Enter');
+  await pause();
+  await page.click('#title');
+  await pause();
+  await page.focus('#chat');
+  await page.keyboard.press('Enter');
+  await pause();
+  await page.click('#done');
+  const interactions = () => s.spans().filter((x) => x.attrs['edgetrace.interaction.type']);
+  await expect.poll(async () => (await flush(page), interactions().map((x) => x.name)), { timeout: 10_000 }).toEqual(expect.arrayContaining(['keydown textarea#chat', 'click button#done']));
+  await page.waitForTimeout(700);
+  await flush(page);
+  // The rest are not sent: unless the renderer, on a loaded machine, took 50 ms or more to get
+  // to them, which counts as a long task.
+  const rest = interactions().filter((x) => x.name !== 'keydown textarea#chat' && x.name !== 'click button#done');
+  for (const x of rest) expect(x.endMs - x.startMs, x.name).toBeGreaterThanOrEqual(50);
+  const chat = interactions().find((x) => x.name === 'keydown textarea#chat')!;
+  expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/chat'))!.parentId).toBe(chat.spanId);
+  expect(await pageErrors(page)).toEqual([]);
+});

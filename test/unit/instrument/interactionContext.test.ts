@@ -472,6 +472,22 @@ describe('interactionContext', () => {
       expect(byName('after-handler')!.parentId).toBe(byName('chat')!.spanId);
     });
 
+    it('give way to a minor key press after its own handler, as it may be a send', async () => {
+      const { ctx, tracer, byName } = page;
+      const chat = tracer.withTrace('chat', () => tick(50));
+      await vi.advanceTimersByTimeAsync(5);
+      // Enter in the chat's text area while the answer streams: a new line, or the next question.
+      const enter = tracer.createTrace('keydown textarea#prompt');
+      ctx.begin(enter, { minor: 'key' });
+      await vi.advanceTimersByTimeAsync(10);
+      request(tracer, 'after-handler');
+      await vi.advanceTimersByTimeAsync(60);
+      await chat;
+      expect(byName('after-handler')!.parentId).toBe(enter.spanId);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(byName('keydown textarea#prompt')).toBeDefined();
+    });
+
     it('leave the caller\'s own code right after the call out, so calls side by side stay siblings', async () => {
       const { ctx, tracer, byName, spans } = page;
       setTracer(tracer);
