@@ -71,8 +71,14 @@ export const findInteraction = (entries: readonly { name?: string; startTime: nu
   return best;
 };
 
-// Native controls turn Enter and Space into a click event, which is traced as the click.
-const CLICKS_ON_KEY = /^(BUTTON|SUMMARY|SELECT|A)$/;
+// Native controls turn Enter and Space into a click event, which is traced as the click (a link
+// with an href turns only Enter into one).
+const CLICKS_ON_KEY = /^(BUTTON|SUMMARY|SELECT)$/;
+// Roles of controls that act like buttons, which Space and Enter activate; links take Enter only
+// (Space scrolls the page), and other roles (a focused dialog, a list) neither.
+const BUTTON_ROLES = 'button|checkbox|switch|menuitem|menuitemcheckbox|menuitemradio|tab|option|radio';
+const SPACE_ROLES = new RegExp(`^(${BUTTON_ROLES})$`);
+const ENTER_ROLES = new RegExp(`^(${BUTTON_ROLES}|link)$`);
 const CLICK_INPUT_TYPES = /^(button|submit|reset|image|checkbox|radio|file|color)$/i;
 const TEXT_INPUT_TYPES = /^(text|search|email|url|tel|password|number)$/i;
 const CONTROL_SELECTOR =
@@ -90,12 +96,12 @@ const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
   const key = e.key;
   if (key !== 'Enter' && key !== ' ') return false;
   const tag = el.tagName;
-  if (CLICKS_ON_KEY.test(tag)) return false;
+  if (CLICKS_ON_KEY.test(tag) || (tag === 'A' && key === 'Enter' && el.hasAttribute('href'))) return false;
   if (tag === 'INPUT') return key === 'Enter' && !CLICK_INPUT_TYPES.test((el as HTMLInputElement).type);
   // Shift+Enter in a text area is a new line, not a send.
   if (tag === 'TEXTAREA') return key === 'Enter' && !e.shiftKey;
   if ((el as HTMLElement).isContentEditable) return key === 'Enter' && !e.shiftKey;
-  return el.hasAttribute('role');
+  return (key === ' ' ? SPACE_ROLES : ENTER_ROLES).test(el.getAttribute('role') ?? '');
 };
 
 // An id, class or name built from data rather than chosen by a developer: an email address, a
@@ -173,11 +179,11 @@ const eventEpochMs = (e: Event): number | undefined => {
 
 /**
  * Starts an interaction span for every click, form submit, and Enter/Space on controls that do
- * not turn those keys into a click (text fields, custom `role` controls). The span is named from
- * the nearest `data-trace-name` attribute, else `<event> <short selector>` (of the shadow host
- * for a control inside an open shadow root), starts a new trace,
- * and becomes the parent of the work the handler starts, also after `await`s, until that work
- * settles (see `interactionContext`). Listeners run in the capture phase on `window`, before the
+ * not turn those keys into a click (text fields, custom controls with a button-like or link
+ * `role`). The span is named from the nearest `data-trace-name` attribute, else `<event>
+ * <short selector>` (of the shadow host for a control inside an open shadow root), starts a new
+ * trace, and becomes the parent of the work the handler starts, also after `await`s, until that
+ * work settles (see `interactionContext`). Listeners run in the capture phase on `window`, before the
  * app's, and never stop or change the event. Call the returned function to remove them.
  */
 export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {

@@ -269,3 +269,48 @@ test('clicking into a text field and Enter in a text area are sent only when the
   expect(s.spans().find((x) => String(x.attrs['url.full']).endsWith('/api/chat'))!.parentId).toBe(chat.spanId);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('Enter and Space count on the roles they activate, and a link only with an href', async ({ page }) => {
+  const body = `
+    <div role="link" id="rl" tabindex="0">Role link</div>
+    <div role="dialog" id="dlg" tabindex="-1">Dialog</div>
+    <a role="button" tabindex="0" id="menu">Menu item</a>
+    <div role="checkbox" id="check" tabindex="0">Check</div>
+    <button id="done">Done</button>`;
+  const setup = `
+    const act = (id, path) => document.getElementById(id).addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); fetch(path).then((r) => r.text()); }
+    });
+    act('menu', '/api/menu');
+    act('check', '/api/check');`;
+  await page.goto(s.page('/roles.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  // (100 ms apart: two events within 50 ms are taken for one gesture.)
+  const press = async (selector: string, key: string) => {
+    await page.focus(selector);
+    await page.keyboard.press(key);
+    await page.waitForTimeout(100);
+  };
+  await press('#rl', 'Space');
+  await press('#rl', 'Enter');
+  await press('#dlg', 'Space');
+  await press('#dlg', 'Enter');
+  await press('#menu', 'Enter');
+  await press('#check', 'Space');
+  await page.click('#done');
+  const interactions = () => s.spans().filter((x) => x.attrs['edgetrace.interaction.type']);
+  await expect.poll(async () => (await flush(page), interactions().some((x) => x.name === 'click button#done')), { timeout: 10_000 }).toBe(true);
+  await page.waitForTimeout(700);
+  await flush(page);
+  expect(interactions().map((x) => `${x.name} ${x.attrs['edgetrace.interaction.key'] ?? ''}`.trim())).toEqual([
+    'keydown div#rl Enter',
+    'keydown a#menu Enter',
+    'keydown div#check Space',
+    'click button#done',
+  ]);
+  const parentOf = (path: string) => s.spans().find((x) => x.spanId === s.spans().find((y) => String(y.attrs['url.full']).endsWith(path))?.parentId)?.name;
+  expect(parentOf('/api/menu')).toBe('keydown a#menu');
+  expect(parentOf('/api/check')).toBe('keydown div#check');
+  expect(await pageErrors(page)).toEqual([]);
+});
