@@ -354,11 +354,17 @@ export const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitU
  * and requests are traced without sending spans (trace headers still propagate); if the
  * options function itself fails, it is logged once and requests are served untraced.
  */
-// `request: never`: a handler may take a subtype of Request (Next.js's `NextRequest`). What it
-// answers is not constrained, since a constraint would type `.then((b) => new Response(b))` in
-// its body as `Response | undefined`: `TracedHandler` carries it on, to `toNodeListener` and
-// the runtime, which check it.
-export const withTracing = <H extends (request: never, ...rest: any[]) => unknown>(
+/**
+ * A fetch-style handler. Written as a method, whose parameters TypeScript compares both ways, so a
+ * handler typed with a subtype of Request (Next.js's `NextRequest`) fits, and an unannotated one
+ * still gets `Request`. What it answers is left open (a Next.js middleware answers nothing to let
+ * the request go on): a `Response | undefined` here would make TypeScript type a
+ * `.then((b) => new Response(b))` in the handler's body as possibly undefined. `TracedHandler`
+ * carries the answer on, for `toNodeListener` and the runtime to check.
+ */
+type FetchHandler = { h(request: Request, ...rest: any[]): unknown }['h'];
+
+export const withTracing = <H extends FetchHandler>(
   handler: H,
   options: WithTracingOptions | ((env: any) => WithTracingOptions) = {},
 ): TracedHandler<H> => {

@@ -62,6 +62,10 @@ export const GET = withTracing(async (req: NextLikeRequest, { params }: { params
 export const middleware = withTracing(async (req: Request): Promise<Response | undefined> => (req.url.endsWith('/old') ? Response.redirect('https://app.test/new') : undefined));
 const goesOn: Promise<Response | undefined> = middleware(new Request('https://app.test/'));
 void goesOn;
+// An unannotated request is a Request; a handler of something else is refused.
+withTracing(async (request, env: { KEY?: string }) => new Response(request.url + (env.KEY ?? '')));
+// @ts-expect-error a handler takes a request
+withTracing((n: number) => new Response(String(n)));
 // @ts-expect-error a middleware that may answer nothing is no handler for toNodeListener
 toNodeListener(middleware);
 const listener = toNodeListener(handler);
