@@ -47,6 +47,8 @@ const state: {
   storage?: SessionStorageLike;
   now: () => number;
   writtenMs: number;
+  /** The stored text this copy last read or wrote: another text there is another copy's. */
+  seen?: string | null;
 } = { on: false, timeoutMs: DEFAULT_SESSION_TIMEOUT_MS, key: 'edgetrace.session', now: defaultNow, writtenMs: 0 };
 
 const pageStorage = (): SessionStorageLike | undefined => {
@@ -62,15 +64,20 @@ const pageStorage = (): SessionStorageLike | undefined => {
 const write = (t: number): void => {
   state.writtenMs = t;
   try {
-    state.storage?.setItem(state.key, JSON.stringify(state.record));
+    const text = JSON.stringify(state.record);
+    state.storage?.setItem(state.key, text);
+    state.seen = text;
   } catch {
     // Quota or blocked storage: the session lives on in memory for this page.
   }
 };
 
-const read = (): SessionRecord | undefined => {
+/** The stored session record; with `changed`, only when another copy stored it since this one looked. */
+const read = (changed?: boolean): SessionRecord | undefined => {
   try {
     const text = state.storage?.getItem(state.key);
+    if (changed && text === state.seen) return undefined;
+    state.seen = text;
     if (!text) return undefined;
     const r = JSON.parse(text) as Partial<SessionRecord> | null;
     if (r && typeof r.id === 'string' && r.id && typeof r.lastMs === 'number') {
@@ -134,9 +141,11 @@ export const touchSession = (): string | undefined => {
   if (!state.on) return undefined;
   const t = state.now();
   // Another copy of edgetrace on the page (a script tag beside the app's bundle) keeps the same
-  // record: its newSession() or setUser() is taken up here, not written over with ours.
-  const stored = read();
-  if (stored && (stored.id !== state.record?.id || stored.userId !== state.record.userId)) {
+  // record: its newSession() or setUser() is taken up here, not written over with ours. Only a
+  // text this copy did not read or write counts: storage that refuses writes (a full quota)
+  // would otherwise undo this copy's own changes with what it holds.
+  const stored = read(true);
+  if (stored) {
     state.record = stored;
     state.userId = stored.userId;
   }

@@ -40,6 +40,24 @@ describe('session', () => {
     other.setUser(undefined);
   });
 
+  it('keeps its own changes when storage stops taking writes (a full quota)', () => {
+    let t = 1_000_000;
+    const storage = memoryStorage();
+    stop = instrumentSession({ storage, now: () => t });
+    setUser('alice');
+    const first = touchSession();
+    storage.setItem = () => {
+      throw new Error('QuotaExceededError');
+    };
+    // Sign-out, and a new session: neither is stored, and what is stored must not come back.
+    setUser(undefined);
+    const second = newSession();
+    t += 10_000;
+    expect(touchSession()).toBe(second);
+    expect(second).not.toBe(first);
+    expect(getUser()).toBeUndefined();
+  });
+
   it('keeps one id while active and renews it after the inactivity timeout', () => {
     let t = 1_000_000;
     const storage = memoryStorage();
