@@ -16,10 +16,7 @@ export interface NodeContext {
 
 /** Options for {@link toNodeListener}. */
 export interface NodeListenerOptions<Env = Record<string, unknown>> {
-  /**
-   * The handler's second argument, with Node's request and response added as `incoming` and
-   * `outgoing`, as `@hono/node-server` gives them (Hono's `getConnInfo()` reads them). Default `{}`.
-   */
+  /** The handler's second argument. Default `{}`. */
   env?: Env | undefined;
   /**
    * Told about handler errors and failed writes; the adapter has already answered 500 or closed
@@ -313,6 +310,8 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
   if (typeof handler !== 'function') fail(CALL, 'handler', 'a fetch-style handler, (request, env, ctx) => Response', handler);
   checkOptions(CALL, opts, LISTENER_KEYS);
   if (opts.onError !== undefined && typeof opts.onError !== 'function') fail(CALL, 'onError', 'a function', opts.onError);
+  // One object for every request: withTracing keys its per-env setup on it.
+  const env = (opts.env ?? {}) as Env;
   const report = (error: unknown): void => {
     try {
       if (opts.onError) opts.onError(error);
@@ -360,7 +359,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       }
       let response: Response;
       try {
-        response = await handler(request, { incoming: req, outgoing: res, ...opts.env } as Env, ctx);
+        response = await handler(request, env, ctx);
       } catch (error) {
         fail(error);
         return;
