@@ -67,7 +67,6 @@ export interface Flusher {
   stop(): void;
 }
 
-/** Status updates are coalesced to at most one per this many ms. */
 /**
  * A flush due later than this does not keep the worker's events open. Events held through a
  * backoff or an open circuit would hold back every new worker of the scope, the site's own
@@ -76,6 +75,7 @@ export interface Flusher {
  */
 const IDLE_WITHIN_MS = 10_000;
 
+/** Status updates are coalesced to at most one per this many ms. */
 export const STATUS_THROTTLE_MS = 100;
 
 /** Triggers that bypass ordinary backoff and probe an open circuit. */

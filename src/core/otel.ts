@@ -199,18 +199,26 @@ const priceModelCall = (span: Span): void => {
 
 /**
  * Attributes in which libraries record a model call's input or output: the AI SDK's,
- * OpenTelemetry's GenAI conventions', OpenInference's and Langfuse's own. `mask` applies to them as
- * to `setInput()` and `setOutput()`: a mask meant to keep prompts out would let every library's
- * through otherwise.
+ * OpenTelemetry's GenAI conventions' (also as attributes of their `gen_ai.content.*` events),
+ * OpenLLMetry's and OpenInference's indexed messages, and Langfuse's own. `mask` applies to them
+ * as to `setInput()` and `setOutput()`: a mask meant to keep prompts out would let every
+ * library's through otherwise.
  */
 const IO_KEYS = new Map<string, 'input' | 'output'>([
   ...['ai.prompt', 'ai.prompt.messages', 'ai.toolCall.args', 'gen_ai.prompt', 'gen_ai.input.messages', 'input.value', A.OBSERVATION_INPUT, A.TRACE_INPUT].map((k) => [k, 'input'] as const),
   ...['ai.response.text', 'ai.response.object', 'ai.response.toolCalls', 'ai.toolCall.result', 'gen_ai.completion', 'gen_ai.output.messages', 'output.value', A.OBSERVATION_OUTPUT, A.TRACE_OUTPUT].map((k) => [k, 'output'] as const),
 ]);
+// `gen_ai.prompt.0.content`, `llm.input_messages.0.message.content` and their output sides.
+const INDEXED_INPUT = /^(?:gen_ai\.prompt|llm\.input_messages)\./;
+const INDEXED_OUTPUT = /^(?:gen_ai\.completion|llm\.output_messages)\./;
+
+/** Whether the attribute `key` holds an input or an output. */
+const ioField = (key: string): 'input' | 'output' | undefined =>
+  IO_KEYS.get(key) ?? (INDEXED_INPUT.test(key) ? 'input' : INDEXED_OUTPUT.test(key) ? 'output' : undefined);
 
 /** `value` of the attribute `key`, through `mask` when it is an input or output; never throws. */
 const masked = (mask: ((value: unknown, field: 'input' | 'output') => unknown) | undefined, key: string, value: unknown): unknown => {
-  const field = mask && IO_KEYS.get(key);
+  const field = mask && ioField(key);
   if (!field) return value;
   try {
     const v = mask(value, field);
@@ -227,7 +235,7 @@ const maskedAll = (mask: Parameters<typeof masked>[0], attrs: Record<string, unk
   if (!mask || !attrs || typeof attrs !== 'object') return attrs;
   let out = attrs;
   for (const key of Object.keys(attrs)) {
-    if (!IO_KEYS.has(key)) continue;
+    if (!ioField(key)) continue;
     if (out === attrs) out = { ...attrs };
     out[key] = masked(mask, key, attrs[key]);
   }
@@ -266,7 +274,7 @@ class BridgeSpan implements OtelSpan {
   addEvent(name: string, attributesOrStartTime?: Record<string, unknown> | OtelTimeInput, startTime?: OtelTimeInput): this {
     try {
       const [attrs, time] = isTimeInput(attributesOrStartTime) ? [undefined, attributesOrStartTime] : [attributesOrStartTime, startTime];
-      this.span.recordEvent(name, attrs, toMs(time));
+      this.span.recordEvent(name, maskedAll(this.span[kT].core.cfg.mask, attrs), toMs(time));
     } catch (error) {
       reportInternal(error);
     }

@@ -71,7 +71,8 @@ export const keepSpan = (f: FilterOptions, r: SpanRecord): boolean => {
   if (f.minDurationMs !== undefined && type !== 'event' && r.endMs - r.startMs < f.minDurationMs) return false;
   if (f.kinds && !f.kinds.includes(r.kind)) return false;
   if (f.types && !f.types.includes(type as never)) return false;
-  // A matcher that throws keeps the span (a broken hook loses no data, as with beforeSend).
+  // A matcher that throws keeps the span: a filter only chooses what to send, unlike beforeSend,
+  // which may be where data is scrubbed.
   if (f.include && !f.include.some((m) => matches(m, r, true))) return false;
   if (f.exclude && f.exclude.some((m) => matches(m, r, false))) return false;
   return true;

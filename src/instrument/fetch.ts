@@ -314,7 +314,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     ),
   );
   const keep = g as { [UNTRACED_FETCH]?: typeof fetch };
-  if (wrapped) keep[UNTRACED_FETCH] = wrapped;
+  // The first wrapper's original: a second instrumentFetch() (in a worker, beside init()) wraps ours.
+  if (wrapped) keep[UNTRACED_FETCH] ??= wrapped;
   return () => {
     undo();
     if (keep[UNTRACED_FETCH] === wrapped) delete keep[UNTRACED_FETCH];

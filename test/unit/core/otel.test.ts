@@ -166,6 +166,9 @@ describe('otelTracerProvider / otelTracer', () => {
     span.setAttribute('ai.response.text', 'the answer');
     span.setAttributes({ 'gen_ai.input.messages': '[{"role":"user"}]', 'gen_ai.request.model': 'gpt-4o' });
     span.setAttribute('langfuse.observation.output', 'out');
+    // Indexed messages (OpenLLMetry, OpenInference), and the GenAI conventions' content events.
+    span.setAttributes({ 'gen_ai.prompt.0.content': 'hi', 'llm.output_messages.0.message.content': 'yo', 'gen_ai.prompt_tokens': 3 });
+    span.addEvent('gen_ai.content.prompt', { 'gen_ai.prompt': 'event prompt' });
     span.end();
     expect(byName('ai.generateText').attrs).toMatchObject({
       'ai.prompt': '[masked input]',
@@ -174,12 +177,19 @@ describe('otelTracerProvider / otelTracer', () => {
       'gen_ai.input.messages': '[masked input]',
       'gen_ai.request.model': 'gpt-4o',
       'langfuse.observation.output': '{"hidden":true}',
+      'gen_ai.prompt.0.content': '[masked input]',
+      'llm.output_messages.0.message.content': '{"hidden":true}',
+      'gen_ai.prompt_tokens': 3,
     });
+    expect(byName('ai.generateText').events[0]!.attrs).toEqual({ 'gen_ai.prompt': '[masked input]' });
     expect(seen).toEqual([
       ['{"prompt":"my card is 4111"}', 'input'],
       ['the answer', 'output'],
       ['[{"role":"user"}]', 'input'],
       ['out', 'output'],
+      ['hi', 'input'],
+      ['yo', 'output'],
+      ['event prompt', 'input'],
     ]);
     // A mask that throws keeps the value out.
     const failing = setup({ mask: () => { throw new Error('mask bug'); } });
