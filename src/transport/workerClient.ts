@@ -313,6 +313,16 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     }
   };
 
+  /** The client was stopped: a worker update wakes nothing of it. */
+  let stopped = false;
+  /** An update found (see its registration below). */
+  const onUpdate = (): void => {
+    if (stopped) return;
+    opts.onDoubt?.();
+    const next = registration!.installing;
+    next?.addEventListener('statechange', () => void (!stopped && next.state === 'activated' && trusted()));
+  };
+
   const ready = activation.then(async () => {
     // The active worker must also answer. With `workerUrl: false` it is the app's, and the one of
     // an earlier release (its new one, which calls installTraceWorker(), still waiting for the old
@@ -331,11 +341,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     // asks the new worker once it is active. A new one of ours read the saved configuration as it
     // started, maybe before this page's init() saved its own (a deploy that moved the endpoint),
     // and an idle tab would never tell it otherwise.
-    registration?.addEventListener('updatefound', () => {
-      opts.onDoubt?.();
-      const next = registration!.installing;
-      next?.addEventListener('statechange', () => void (next.state === 'activated' && trusted()));
-    });
+    registration?.addEventListener('updatefound', onUpdate);
   });
 
   const sink: Sink = {
@@ -346,6 +352,11 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     deadLetters: () => call((api) => api.deadLetters(), STATUS_TIMEOUT_MS),
     unsure: () => lost || current() !== answered,
     lost: () => lost,
+    // After stop() (or init() again), a worker update wakes nothing of this client's.
+    stop: () => {
+      stopped = true;
+      registration?.removeEventListener('updatefound', onUpdate);
+    },
   };
   return { sink, ready };
 };

@@ -189,6 +189,15 @@ describe('connectWorker', () => {
     // Connected (a connection's first message is the configuration) and asked.
     expect(next.worker.contacted).toBeGreaterThan(0);
     expect(client.sink.unsure?.()).toBe(false);
+    // A stopped client (stop(), or init() again) hears no more updates.
+    const later = fakeWorker(0, 'installing');
+    await client.sink.stop?.();
+    reg.installing = later.worker;
+    reg.dispatchEvent(new Event('updatefound'));
+    reg.active = later.worker;
+    later.worker.become('activated');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(later.worker.contacted).toBe(0);
   });
 
   it('gives up when the worker it registered fails to install', async () => {
