@@ -279,7 +279,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
   };
 
   /**
-   * Runs one call. `reuse` (hand-overs, which come in bursts) keeps a connection for
+   * Runs one call. `reuse` (hand-overs, which come in bursts, and status reads) keeps a connection for
    * {@link REUSE_MS}: messages on a port do not keep a worker alive the way a message event does,
    * so a fresh one follows soon, and a worker stopped in between costs one timed-out hand-over
    * (its records are handed over again). Other calls always connect afresh.
@@ -315,13 +315,13 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
 
   /** The client was stopped: a worker update wakes nothing of it. */
   let stopped = false;
-  /** An update found (see its registration below). */
-  const onUpdate = (): void => {
-    if (stopped) return;
+  /** A worker on its way to the scope (see where it is called below). */
+  const watch = (next: ServiceWorker | null | undefined): void => {
+    if (stopped || !next) return;
     opts.onDoubt?.();
-    const next = registration!.installing;
-    next?.addEventListener('statechange', () => void (!stopped && next.state === 'activated' && trusted()));
+    next.addEventListener('statechange', () => void (!stopped && next.state === 'activated' && trusted()));
   };
+  const onUpdate = (): void => watch(registration!.installing);
 
   const ready = activation.then(async () => {
     // The active worker must also answer. With `workerUrl: false` it is the app's, and the one of
@@ -340,16 +340,21 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     // An update found may end in another worker: the page gets ready to send on hide itself, and
     // asks the new worker once it is active. A new one of ours read the saved configuration as it
     // started, maybe before this page's init() saved its own (a deploy that moved the endpoint),
-    // and an idle tab would never tell it otherwise.
+    // and an idle tab would never tell it otherwise. The update this page's own register() found
+    // came before the answer, so a worker already installing or waiting is watched too.
     registration?.addEventListener('updatefound', onUpdate);
+    watch(registration?.installing ?? registration?.waiting);
   });
 
   const sink: Sink = {
     transport: 'worker',
     hand: (records, urgent) => call((api) => api.enqueue(packRecords(records), urgent), CALL_TIMEOUT_MS, true),
     flushNow: () => call<FlushResult>((api) => api.flushNow(), CALL_TIMEOUT_MS + (opts.config.delivery?.requestTimeoutMs ?? 10_000)),
-    status: () => call((api) => api.getStatus(), STATUS_TIMEOUT_MS),
-    deadLetters: () => call((api) => api.deadLetters(), STATUS_TIMEOUT_MS),
+    // On the shared connection, as hand-overs are: a page polling its status for a panel would
+    // otherwise send the worker a message event per call, each holding it busy a while, and the
+    // browser activates a new worker only once the old one has no event under way.
+    status: () => call((api) => api.getStatus(), STATUS_TIMEOUT_MS, true),
+    deadLetters: () => call((api) => api.deadLetters(), STATUS_TIMEOUT_MS, true),
     unsure: () => lost || current() !== answered,
     lost: () => lost,
     // After stop() (or init() again), a worker update wakes nothing of this client's.

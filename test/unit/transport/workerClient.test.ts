@@ -200,6 +200,34 @@ describe('connectWorker', () => {
     expect(later.worker.contacted).toBe(0);
   });
 
+  it("watches a new worker this page's own register() found before the old one answered", async () => {
+    const first = fakeWorker();
+    const next = fakeWorker(0, 'installed');
+    // The deploy's page registered the new worker's URL: it waits while the old one still answers.
+    const reg = registration<{ active: unknown; waiting: unknown }>({ active: first.worker, waiting: next.worker });
+    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js?v=2', config });
+    await client.ready;
+    expect(next.worker.contacted).toBe(0);
+    reg.waiting = null;
+    reg.active = next.worker;
+    next.worker.become('activated');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(next.worker.contacted).toBeGreaterThan(0);
+  });
+
+  it('reads the status on the shared connection: a panel polling it sends the worker no message event per read', async () => {
+    const { worker } = fakeWorker();
+    const reg = registration({ active: worker });
+    vi.stubGlobal('navigator', { serviceWorker: { register: async () => reg, ready: Promise.resolve(reg), controller: null } });
+    const client = connectWorker({ workerUrl: '/edgetrace-sw.js', config });
+    await client.ready;
+    const before = worker.contacted;
+    for (let i = 0; i < 10; i++) await client.sink.status();
+    await client.sink.deadLetters();
+    expect(worker.contacted).toBe(before);
+  });
+
   it('gives up when the worker it registered fails to install', async () => {
     const mine = fakeWorker(0, 'installing');
     const reg = registration({ installing: mine.worker, waiting: null, active: null });
