@@ -261,8 +261,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     if (c.users === 0 && c !== cached) c.port.close();
   };
 
-  const connect = (): Connection => {
-    const worker = registration?.active ?? container.controller;
+  const connect = (worker = registration?.active ?? container.controller): Connection => {
     if (!worker) throw new Error('[edgetrace] no active service worker');
     const { port1, port2 } = new MessageChannel();
     worker.postMessage({ edgetrace: CONNECT_MESSAGE }, [port2]);
@@ -315,11 +314,25 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
 
   /** The client was stopped: a worker update wakes nothing of it. */
   let stopped = false;
+  /**
+   * Tells a worker that is installed but not active yet this page's configuration, on a
+   * connection of its own: it runs, and sends what the outbox holds, from the moment it is
+   * installed, with the configuration saved when its script started.
+   */
+  const configure = (worker: ServiceWorker): void => {
+    if (stopped) return;
+    const c = connect(worker);
+    setTimeout(() => c.port.close(), CALL_TIMEOUT_MS);
+  };
   /** A worker on its way to the scope (see where it is called below). */
   const watch = (next: ServiceWorker | null | undefined): void => {
     if (stopped || !next) return;
     opts.onDoubt?.();
-    next.addEventListener('statechange', () => void (!stopped && next.state === 'activated' && trusted()));
+    if (next.state === 'installed') configure(next);
+    next.addEventListener('statechange', () => {
+      if (next.state === 'installed') configure(next);
+      else if (!stopped && next.state === 'activated') void trusted();
+    });
   };
   const onUpdate = (): void => watch(registration!.installing);
 
