@@ -303,7 +303,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   checkKeys(call, limits, LIMIT_KEYS, 'limits.');
 
   let secretPatterns: readonly RegExp[] = DEFAULT_SECRET_PATTERNS;
-  let redactQuery = opts.redact !== false;
+  const redactQuery = opts.redact !== false;
   let keepQueryKeys: readonly string[] | true = [];
   if (opts.redact === false) secretPatterns = [];
   else if (opts.redact !== undefined) {

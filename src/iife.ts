@@ -2,6 +2,7 @@ import { init } from './index';
 import type { InitOptions } from './config';
 import { parseUrlList } from './lib/parseUrlList';
 import { nearestKey } from './lib/checkKeys';
+import { warn } from './lib/reportInternal';
 
 // The `<script>` build: everything `edgetrace` and `edgetrace/otlp` export becomes `window.edgetrace`.
 export * from './index';
@@ -72,14 +73,6 @@ const initFromScriptTag = (): void => {
       return attr === 'data-endpoint' || OPTION_ATTRS.includes(attr) ? attr : text;
     });
     warn(`tracing is off: the <script> tag's data-* options are invalid: ${reason}`);
-  }
-};
-
-const warn = (text: string): void => {
-  try {
-    console.warn(`[edgetrace] ${text}`);
-  } catch {
-    // A console replaced by the host; there is nowhere left to say it.
   }
 };
 

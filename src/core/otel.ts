@@ -246,6 +246,11 @@ const maskedAll = (mask: Parameters<typeof masked>[0], attrs: Record<string, unk
 class BridgeSpan implements OtelSpan {
   private context?: OtelSpanContext;
 
+  /** The tracer's `mask`, for the inputs and outputs libraries set as attributes. */
+  private get mask(): Parameters<typeof masked>[0] {
+    return this.span[kT].core.cfg.mask;
+  }
+
   constructor(readonly span: Span) {}
 
   spanContext(): OtelSpanContext {
@@ -262,19 +267,19 @@ class BridgeSpan implements OtelSpan {
   }
 
   setAttribute(key: string, value: unknown): this {
-    this.span.setAttribute(key, masked(this.span[kT].core.cfg.mask, key, value));
+    this.span.setAttribute(key, masked(this.mask, key, value));
     return this;
   }
 
   setAttributes(attributes: Record<string, unknown>): this {
-    this.span.setAttributes(maskedAll(this.span[kT].core.cfg.mask, attributes)!);
+    this.span.setAttributes(maskedAll(this.mask, attributes)!);
     return this;
   }
 
   addEvent(name: string, attributesOrStartTime?: Record<string, unknown> | OtelTimeInput, startTime?: OtelTimeInput): this {
     try {
       const [attrs, time] = isTimeInput(attributesOrStartTime) ? [undefined, attributesOrStartTime] : [attributesOrStartTime, startTime];
-      this.span.recordEvent(name, maskedAll(this.span[kT].core.cfg.mask, attrs), toMs(time));
+      this.span.recordEvent(name, maskedAll(this.mask, attrs), toMs(time));
     } catch (error) {
       reportInternal(error);
     }

@@ -10,7 +10,7 @@ import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
 import { now as defaultNow, ownClock } from '../lib/now';
 import { SDK_NAME, SDK_VERSION } from '../lib/sdk';
-import { reportInternal, setDebug } from '../lib/reportInternal';
+import { reportInternal, setDebug, warn } from '../lib/reportInternal';
 import { within } from '../lib/within';
 import { checkKeys } from '../lib/checkKeys';
 
@@ -141,11 +141,7 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
           reportInternal(error);
           if (!hookFailed) {
             hookFailed = true;
-            try {
-              console.warn('[edgetrace] beforeSend threw, so the span was dropped (as are the others it throws on):', error);
-            } catch {
-              // A console replaced by the host.
-            }
+            warn('beforeSend threw, so the span was dropped (as are the others it throws on):', error);
           }
           return;
         }

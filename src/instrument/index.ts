@@ -3,7 +3,7 @@ import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
 import type { UrlPattern } from '../lib/matchUrl';
 import { isBrowserPage } from '../lib/isPage';
-import { reportInternal } from '../lib/reportInternal';
+import { reportInternal, warn } from '../lib/reportInternal';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
 import { instrumentFetch } from './fetch';
@@ -145,9 +145,7 @@ export const setupInstrumentation = (
     } else if (!toldSecondCopy) {
       // Said whatever `debug` is: this copy's spans lose the requests made inside them.
       toldSecondCopy = true;
-      console.warn(
-        '[edgetrace] another copy of edgetrace instruments this page: this one records only the spans your code makes, without the requests made in them. Load one copy per page.',
-      );
+      warn('another copy of edgetrace instruments this page: this one records only the spans your code makes, without the requests made in them. Load one copy per page.');
     }
 
     // The page is going away: end what is pending so it is handed over in time.

@@ -22,16 +22,21 @@ export const reportInternal = (error: unknown): void => {
   }
 };
 
+/** Logs a warning whatever `debug` is, for what the app must hear of (a setup mistake); never throws. */
+export const warn = (message: string, ...detail: unknown[]): void => {
+  try {
+    console.warn(`[edgetrace] ${message}`, ...detail);
+  } catch {
+    // See reportInternal.
+  }
+};
+
 /** Logs a warning once per `key` when `debug` is on: for bounded loss and odd-but-usable options. */
 export const warnOnce = (() => {
   const seen = new Set<string>();
   return (key: string, message: string): void => {
     if (!state.debug || seen.has(key)) return;
     seen.add(key);
-    try {
-      console.warn(`[edgetrace] ${message}`);
-    } catch {
-      // See reportInternal.
-    }
+    warn(message);
   };
 })();

@@ -230,18 +230,18 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     if (!answered || worker === answered) return true;
     if (doubt?.[0] !== worker) {
       opts.onDoubt?.();
-      const asked: typeof doubt = [
+      doubt = [
         worker,
         call(probe, PROBE_MS * 2, true).then(answer, () => {
           // Only the worker still in place is given up on: one replaced meanwhile says nothing
           // of the next (ours, after the site's silent one).
-          if (doubt !== asked || current() !== worker) return false;
-          lost = true;
-          opts.onLost?.();
+          if (current() === worker) {
+            lost = true;
+            opts.onLost?.();
+          }
           return false;
         }),
       ];
-      doubt = asked;
     }
     return doubt![1];
   };
@@ -261,7 +261,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     if (c.users === 0 && c !== cached) c.port.close();
   };
 
-  const connect = (worker = registration?.active ?? container.controller): Connection => {
+  const connect = (worker = current()): Connection => {
     if (!worker) throw new Error('[edgetrace] no active service worker');
     const { port1, port2 } = new MessageChannel();
     worker.postMessage({ edgetrace: CONNECT_MESSAGE }, [port2]);
@@ -289,7 +289,7 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     if (fn !== probe && !(await trusted())) throw new Error('[edgetrace] the service worker was replaced by one that does not answer');
     let c = reuse && cached && cached.worker === worker && Date.now() - cached.bornMs < REUSE_MS ? cached : undefined;
     if (!c) {
-      c = connect();
+      c = connect(worker);
       if (reuse) {
         // The connection it replaces closes once the calls still waiting on it have their answers.
         const old = cached;
@@ -320,7 +320,6 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
    * installed, with the configuration saved when its script started.
    */
   const configure = (worker: ServiceWorker): void => {
-    if (stopped) return;
     const c = connect(worker);
     setTimeout(() => c.port.close(), CALL_TIMEOUT_MS);
   };
@@ -330,8 +329,9 @@ export const connectWorker = (opts: WorkerClientOptions): WorkerClient => {
     opts.onDoubt?.();
     if (next.state === 'installed') configure(next);
     next.addEventListener('statechange', () => {
+      if (stopped) return;
       if (next.state === 'installed') configure(next);
-      else if (!stopped && next.state === 'activated') void trusted();
+      else if (next.state === 'activated') void trusted();
     });
   };
   const onUpdate = (): void => watch(registration!.installing);
