@@ -83,6 +83,12 @@ export interface LimitOptions {
   maxAttributes?: number | undefined;
   /** Characters per string value; longer ones are cut. Default 16384. */
   maxStringLength?: number | undefined;
+  /**
+   * Characters per input or output (`setInput()`, `setOutput()`, a trace's `input`, and the
+   * prompts and completions libraries record through the OpenTelemetry API). Default 65536, or
+   * `maxStringLength` when that is more.
+   */
+  maxIoLength?: number | undefined;
   /** Events per span. Default 128. */
   maxEvents?: number | undefined;
   /** Links per span. Default 32. */
@@ -156,7 +162,7 @@ const INIT_LIST = ['endpoint', 'headers', 'langfuse', 'dangerouslyAllowSecretInB
 export const INIT_KEYS: AllKeys<Omit<InitOptions, keyof TracerOptions | keyof TransportOptions | keyof InstrumentOptions>, typeof INIT_LIST> = INIT_LIST;
 
 // The nested options' keys, checked the same way.
-const LIMIT_LIST = ['maxAttributes', 'maxStringLength', 'maxEvents', 'maxLinks'] as const satisfies readonly (keyof LimitOptions)[];
+const LIMIT_LIST = ['maxAttributes', 'maxStringLength', 'maxIoLength', 'maxEvents', 'maxLinks'] as const satisfies readonly (keyof LimitOptions)[];
 const LIMIT_KEYS: AllKeys<LimitOptions, typeof LIMIT_LIST> = LIMIT_LIST;
 const REDACT_LIST = ['patterns', 'defaults', 'queryValues', 'keepQueryKeys'] as const satisfies readonly (keyof RedactOptions)[];
 const REDACT_KEYS: AllKeys<RedactOptions, typeof REDACT_LIST> = REDACT_LIST;
@@ -182,6 +188,7 @@ export interface ResolvedConfig {
   sampleRate: number;
   maxAttributes: number;
   maxStringLength: number;
+  maxIoLength: number;
   maxEvents: number;
   maxLinks: number;
   secretPatterns: readonly RegExp[];
@@ -376,6 +383,7 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
   if (environment) resource['deployment.environment.name'] = environment;
   Object.assign(resource, resourceOpt);
 
+  const maxStringLength = count('limits.maxStringLength', limits.maxStringLength, 16_384, 16);
   return {
     resource,
     serviceName,
@@ -383,7 +391,8 @@ export const resolveConfig = (opts: TracerOptions = {}, call = 'init()', detecte
     release,
     sampleRate,
     maxAttributes: count('limits.maxAttributes', limits.maxAttributes, 128),
-    maxStringLength: count('limits.maxStringLength', limits.maxStringLength, 16_384, 16),
+    maxStringLength,
+    maxIoLength: count('limits.maxIoLength', limits.maxIoLength, Math.max(65_536, maxStringLength), 16),
     maxEvents: count('limits.maxEvents', limits.maxEvents, 128),
     maxLinks: count('limits.maxLinks', limits.maxLinks, 32),
     secretPatterns,

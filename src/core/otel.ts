@@ -7,7 +7,7 @@ import { reportInternal } from '../lib/reportInternal';
 import { safeJson } from '../lib/safeJson';
 import { SDK_NAME } from '../lib/sdk';
 import { getTracer } from './global';
-import { errorParts, isPromise, kNext, kT, priceOf, Span, tellAwaiting, writeCostAttrs } from './span';
+import { eachEntry, errorParts, isPromise, kNext, kT, priceOf, Span, tellAwaiting, writeCostAttrs } from './span';
 import { Trace } from './trace';
 import type { Usage } from './cost';
 import * as A from './semconv';
@@ -267,12 +267,22 @@ class BridgeSpan implements OtelSpan {
   }
 
   setAttribute(key: string, value: unknown): this {
-    this.span.setAttribute(key, masked(this.mask, key, value));
+    try {
+      // An input or output is masked and has its own length limit, as through setInput().
+      if (typeof key === 'string' && ioField(key)) this.span.put(key, masked(this.mask, key, value), false, true);
+      else this.span.setAttribute(key, value);
+    } catch (error) {
+      reportInternal(error);
+    }
     return this;
   }
 
   setAttributes(attributes: Record<string, unknown>): this {
-    this.span.setAttributes(maskedAll(this.mask, attributes)!);
+    try {
+      if (attributes && typeof attributes === 'object') eachEntry(attributes, (key, value) => this.setAttribute(key, value));
+    } catch (error) {
+      reportInternal(error);
+    }
     return this;
   }
 
@@ -390,14 +400,26 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
   /** `startSpan()` on `tracer`, in `context` (default the API's active one). */
   const start = (tracer: Tracer, name: string, options: OtelSpanOptions | undefined, context: OtelContext | undefined): BridgeSpan => {
     let span: Span;
+    // Inputs and outputs among the attributes are set once the span is there, masked and with
+    // their own limit, as setAttribute() sets them.
+    let io: Record<string, unknown> | undefined;
     try {
       const o = options && typeof options === 'object' ? options : {};
+      let attributes = o.attributes as Record<string, unknown> | undefined;
+      if (attributes && typeof attributes === 'object') {
+        for (const key of Object.keys(attributes)) {
+          if (!ioField(key)) continue;
+          (io ??= {})[key] = attributes[key];
+          if (attributes === o.attributes) attributes = { ...attributes };
+          delete attributes[key];
+        }
+      }
       const kind: SpanKind | undefined = typeof o.kind === 'number' ? SPAN_KINDS[o.kind] : undefined;
       span = tracer.startSpan(name, {
         // No context given: the API's active one, as OpenTelemetry's SDK takes it.
         parent: parentIn(context ?? contextManager()?.active(), o.root, tracer),
         kind,
-        attributes: maskedAll(tracer.config.mask, o.attributes as Record<string, unknown> | undefined) as Attributes | undefined,
+        attributes: attributes as Attributes | undefined,
         links: toLinks(o.links),
         startMs: toMs(o.startTime),
       });
@@ -405,6 +427,7 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
       // Options or a context no one could read: the span starts without them.
       reportInternal(error);
       span = tracer.startSpan(name);
+      io = undefined;
     }
     if (scope) {
       const base = span.resource;
@@ -412,7 +435,9 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
       if (!resource) scoped.set(base, (resource = { attrs: base.attrs, scope }));
       (span as { resource: Span['resource'] }).resource = resource;
     }
-    return new BridgeSpan(span);
+    const bridge = new BridgeSpan(span);
+    if (io) bridge.setAttributes(io);
+    return bridge;
   };
 
   return {

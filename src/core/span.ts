@@ -231,7 +231,7 @@ export const errorParts = (error: unknown): { type: string; message: string; sta
  * Calls `fn` with each own enumerable key of `obj` and its value. A value whose getter throws is
  * reported and skipped: the caller's other keys are still recorded.
  */
-const eachEntry = (obj: object, fn: (key: string, value: unknown) => void): void => {
+export const eachEntry = (obj: object, fn: (key: string, value: unknown) => void): void => {
   for (const key of Object.keys(obj)) {
     let value: unknown;
     try {
@@ -467,15 +467,18 @@ export class Span implements SpanRecord {
 
   // --- attributes ---
 
-  /** @internal Sets one attribute after limits, truncation and redaction; no-op once ended. */
-  put(key: string, value: unknown, json?: boolean): void {
-    if (this.endMs === 0 && this.flags & FLAG_SAMPLED) this.write(key, value, json);
+  /**
+   * @internal Sets one attribute after limits, truncation and redaction; no-op once ended. `io`:
+   * an input or output, cut at `maxIoLength`.
+   */
+  put(key: string, value: unknown, json?: boolean, io?: boolean): void {
+    if (this.endMs === 0 && this.flags & FLAG_SAMPLED) this.write(key, value, json, io);
   }
 
   /** @internal `put()` without the ended check, for the attributes `end()` adds; `json`: a string that is JSON text. */
-  write(key: string, value: unknown, json?: boolean): void {
+  write(key: string, value: unknown, json?: boolean, io?: boolean): void {
     // Strings, numbers and booleans, nearly every attribute, skip clean()'s general case.
-    const clean = typeof value === 'string' ? this.cleanString(value, key, json) : typeof value === 'number' || typeof value === 'boolean' ? value : this.clean(key, value);
+    const clean = typeof value === 'string' ? this.cleanString(value, key, json, io) : typeof value === 'number' || typeof value === 'boolean' ? value : this.clean(key, value, io);
     if (clean !== undefined) this.store(key, clean);
   }
 
@@ -518,16 +521,17 @@ export class Span implements SpanRecord {
 
   /**
    * @internal Redacts and then shortens a string per the tracer's limits; `json` text (an object
-   * stored as JSON) is shortened to valid JSON.
+   * stored as JSON) is shortened to valid JSON; `io` (an input or output) has its own limit.
    */
-  cleanString(value: string, key?: string, json?: boolean): string {
+  cleanString(value: string, key?: string, json?: boolean, io?: boolean): string {
     const core = this[kT].core;
     const cfg = core.cfg;
+    const max = io ? cfg.maxIoLength : cfg.maxStringLength;
     let s = value;
     // A string far past the limit is first cut to the limit plus a margin: enough for a secret
     // that starts before the limit to be found whole, without scanning what the cut drops anyway.
-    let cut = s.length > cfg.maxStringLength + REDACT_MARGIN;
-    if (cut) s = cutAt(s, cfg.maxStringLength + REDACT_MARGIN);
+    let cut = s.length > max + REDACT_MARGIN;
+    if (cut) s = cutAt(s, max + REDACT_MARGIN);
     const kind = urlKind(s, key, cfg);
     // Redacted before it is cut: a secret cut short could escape the pattern that finds it whole.
     if (kind !== 0 || mayHoldSecret(s, cfg.secretPatterns)) {
@@ -542,18 +546,18 @@ export class Span implements SpanRecord {
         s = out;
       }
     }
-    if (s.length > cfg.maxStringLength) {
-      s = (json ? cutJson : cutAt)(s, cfg.maxStringLength);
+    if (s.length > max) {
+      s = (json ? cutJson : cutAt)(s, max);
       cut = true;
     }
     if (cut) this.ex().truncated++;
     return wellFormed(s);
   }
 
-  private clean(key: string, value: unknown): AttributeValue | undefined {
+  private clean(key: string, value: unknown, io?: boolean): AttributeValue | undefined {
     switch (typeof value) {
       case 'string':
-        return this.cleanString(value, key);
+        return this.cleanString(value, key, false, io);
       case 'number':
       case 'boolean':
         return value;
@@ -562,10 +566,10 @@ export class Span implements SpanRecord {
     }
     if (value === null) return undefined;
     if (Array.isArray(value) && isPrimitiveList(value)) {
-      return typeof value[0] === 'string' ? (value as string[]).map((v) => this.cleanString(v, key)) : (value.slice() as number[] | boolean[]);
+      return typeof value[0] === 'string' ? (value as string[]).map((v) => this.cleanString(v, key, false, io)) : (value.slice() as number[] | boolean[]);
     }
     // Objects, BigInt, functions, Errors, DOM nodes: stored as JSON text, never thrown on.
-    return this.cleanString(safeJson(value), key, true);
+    return this.cleanString(safeJson(value), key, true, io);
   }
 
   /** Sets an attribute. Non-primitive values are stored as JSON text. */
@@ -635,8 +639,8 @@ export class Span implements SpanRecord {
       const text = safeJson(v);
       // An object's JSON is cut to valid JSON, so it still reads as messages.
       const json = typeof v === 'object' && v !== null;
-      if (traceKey) this.put(traceKey, text, json);
-      this.put(key, text, json);
+      if (traceKey) this.put(traceKey, text, json, true);
+      this.put(key, text, json, true);
     } catch (error) {
       reportInternal(error);
     }

@@ -35,11 +35,11 @@ type AnyIterator = Iterator<unknown, unknown, unknown> | AsyncIterator<unknown, 
  * The iterator of a traced generator function, watched: the span stays open while the caller
  * iterates, the generator's body runs with the span current, and the span ends when the generator
  * finishes, throws, or the caller stops early (`break` calls `return()`). The output is the
- * yielded text when every item is a string (an LLM token stream), cut at the string limit, else
+ * yielded text when every item is a string (an LLM token stream), cut at `maxIoLength`, else
  * the generator's return value.
  */
 const watchIterator = (span: Span, it: AnyIterator, isAsync: boolean, capture: boolean): AnyIterator => {
-  const limit = span[kT].core.cfg.maxStringLength;
+  const limit = span[kT].core.cfg.maxIoLength;
   let text: string | undefined = '';
   let items = 0;
   // On a throw or an abort too: what was streamed before a "stop generating" is what the user saw.

@@ -33,6 +33,7 @@ describe('resolveConfig', () => {
     [{ serviceName: 42 }, 'serviceName'],
     [{ limits: { maxAttributes: -1 } }, 'limits.maxAttributes'],
     [{ limits: { maxStringLength: 1.5 } }, 'limits.maxStringLength'],
+    [{ limits: { maxIoLength: 8 } }, 'limits.maxIoLength'],
     [{ redact: { patterns: ['secret'] } }, 'redact.patterns'],
     [{ redact: 'yes' }, 'redact'],
     [{ filter: { minDurationMs: -3 } }, 'filter.minDurationMs'],

@@ -197,6 +197,23 @@ describe('otelTracerProvider / otelTracer', () => {
     expect(failing.byName('s').attrs['ai.prompt']).toBe('[mask failed]');
   });
 
+  it('gives the inputs and outputs libraries record as attributes the input/output limit', () => {
+    const { tracer, byName } = setup({ limits: { maxStringLength: 100, maxIoLength: 1000 } });
+    const api = otelTracer(tracer);
+    const prompt = 'p'.repeat(800);
+    const span = api.startSpan('ai.generateText', { attributes: { 'ai.prompt': prompt, 'ai.settings': 's'.repeat(800) } });
+    span.setAttribute('gen_ai.completion.0.content', 'c'.repeat(2000));
+    span.setAttributes({ 'gen_ai.input.messages': prompt, 'other': 'o'.repeat(800) });
+    span.end();
+    const attrs = byName('ai.generateText').attrs;
+    expect(attrs['ai.prompt']).toBe(prompt);
+    expect(attrs['gen_ai.input.messages']).toBe(prompt);
+    expect(attrs['gen_ai.completion.0.content']).toHaveLength(1000);
+    expect(attrs['ai.settings']).toHaveLength(100);
+    expect(attrs.other).toHaveLength(100);
+    expect(attrs[A.TRUNCATED]).toBe(3);
+  });
+
   it('maps the API span methods: events, links, status, exceptions, names and times', () => {
     const { tracer, byName } = setup();
     const api = otelTracer(tracer);

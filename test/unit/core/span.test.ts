@@ -621,17 +621,38 @@ describe('limits', () => {
   });
 
   it('cuts long strings and counts them', () => {
-    const { tracer, byName } = testTracer({ limits: { maxStringLength: 16 } });
+    const { tracer, byName } = testTracer({ limits: { maxStringLength: 16, maxIoLength: 20 } });
     const span = tracer.createTrace('t').startSpan('s');
     span.setAttribute('long', 'x'.repeat(100)).setInput('y'.repeat(50));
     span.end();
     expect(byName('s').attrs.long).toBe('x'.repeat(16));
-    expect(byName('s').attrs[A.OBSERVATION_INPUT]).toHaveLength(16);
+    expect(byName('s').attrs[A.OBSERVATION_INPUT]).toBe('y'.repeat(20));
     expect(byName('s').attrs[A.TRUNCATED]).toBe(2);
   });
 
+  it('keeps a RAG-sized prompt whole: inputs and outputs have their own, larger limit', () => {
+    const { tracer, byName } = testTracer();
+    const context = 'chunk of a retrieved document. '.repeat(1500); // 46,500 characters
+    const trace = tracer.createTrace({ name: 'chat', input: context });
+    const g = trace.startGeneration('answer');
+    g.setAttribute('context', context).setInput([{ role: 'user', content: context }]).setOutput('z'.repeat(70_000));
+    g.end();
+    trace.finish();
+    const attrs = byName('answer').attrs;
+    expect(attrs.context).toHaveLength(16_384);
+    expect(attrs[A.OBSERVATION_INPUT] === JSON.stringify([{ role: 'user', content: context }])).toBe(true);
+    expect(attrs[A.OBSERVATION_OUTPUT]).toHaveLength(65_536);
+    expect(attrs[A.TRUNCATED]).toBe(2);
+    expect(byName('chat').attrs[A.TRACE_INPUT] === context).toBe(true);
+    // Never shorter than other strings may be.
+    const wide = testTracer({ limits: { maxStringLength: 100_000 } });
+    const s = wide.tracer.startSpan('s');
+    s.setOutput('w'.repeat(90_000)).end();
+    expect(wide.byName('s').attrs[A.OBSERVATION_OUTPUT]).toHaveLength(90_000);
+  });
+
   it('cuts an object stored as JSON to valid JSON, so Langfuse still shows chat messages', () => {
-    const { tracer, byName } = testTracer({ limits: { maxStringLength: 100 } });
+    const { tracer, byName } = testTracer({ limits: { maxStringLength: 100, maxIoLength: 100 } });
     const messages = [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'q'.repeat(200) },

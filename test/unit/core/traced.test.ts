@@ -166,6 +166,20 @@ describe('traced', () => {
     expect(span.attrs).toMatchObject({ [A.OBSERVATION_OUTPUT]: 'q: hello world', [A.YIELDED_ITEMS]: 3, [A.OBSERVATION_INPUT]: 'q' });
   });
 
+  it("collects a generator's text up to the input/output limit, not the shorter string limit", () => {
+    const { spans } = setup();
+    const tokens = traced('generation', function* tokens(n: number) {
+      for (let i = 0; i < n; i++) yield 'token ';
+    });
+    // 30,000 characters: past maxStringLength (16,384), within maxIoLength (65,536).
+    for (const _ of tokens(5_000));
+    for (const _ of tokens(20_000));
+    expect((spans[0]?.attrs[A.OBSERVATION_OUTPUT] as string).length).toBe(30_000);
+    expect((spans[1]?.attrs[A.OBSERVATION_OUTPUT] as string).length).toBe(65_536);
+    // Cut once as the observation's output and once as the trace's: the span is a trace's root.
+    expect(spans[1]?.attrs[A.TRUNCATED]).toBe(2);
+  });
+
   it('ends the span of a generator when the caller stops early, and records its throw', () => {
     const { spans } = setup();
     const count = traced('tool', function* count() {
