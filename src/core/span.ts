@@ -210,22 +210,65 @@ const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string
   return kind === 2 ? redactQueryValues(s, cfg.keepQueryKeys) : s;
 };
 
-/** The type, message and stack of any thrown value, for an `exception` event; never throws. */
-export const errorParts = (error: unknown): { type: string; message: string; stack?: string } => {
+type ErrorParts = { type: string; message: string; stack?: string | undefined };
+
+// A message longer than this is shortened where it heads a stack (V8 starts `stack` with it):
+// an HTML error page thrown as a message would otherwise take the frames' room.
+const STACK_MESSAGE = 1024;
+
+/** The type, message and stack of one thrown value. */
+const partsOf = (error: unknown): ErrorParts => {
+  if (error === null || typeof error !== 'object') return { type: typeof error, message: safeJson(error) };
+  const { name, message, stack } = error as { name?: unknown; message?: unknown; stack?: unknown };
+  // A rejected Response or Event, a plain object: named by its class.
+  if (!(error instanceof Error) && typeof message !== 'string') return { type: error.constructor?.name || 'Object', message: safeJson(error) };
+  const type = typeof name === 'string' && name ? name : 'Error';
+  const text = String(message);
+  const head = `${type}: ${text}`;
+  return {
+    type,
+    message: text,
+    stack: typeof stack !== 'string' ? undefined : text.length > STACK_MESSAGE && stack.startsWith(head) ? `${head.slice(0, type.length + 2 + STACK_MESSAGE)}…${stack.slice(head.length)}` : stack,
+  };
+};
+
+/** `label`, then what `error` is and its frames, for a stack of what wraps it. */
+const nested = (label: string, error: unknown): string => {
+  const { type, message, stack } = partsOf(error);
+  return `\n${label}${stack?.startsWith(type) ? stack : `${type}: ${message}${stack ? `\n${stack}` : ''}`}`;
+};
+
+/**
+ * The type, message and stack of any thrown value, for an `exception` event; never throws. What
+ * the error wraps follows its stack, as OpenTelemetry Java writes it: the `cause` chain, three
+ * deep ("Caused by: "), and the first five errors of an `AggregateError` ("Includes: ").
+ */
+export const errorParts = (error: unknown): ErrorParts => {
+  let parts: ErrorParts;
   try {
-    if (error instanceof Error) return { type: error.name || 'Error', message: String(error.message), stack: error.stack };
-    if (error !== null && typeof error === 'object') {
-      const e = error as { name?: unknown; message?: unknown; stack?: unknown };
-      if (typeof e.message === 'string') {
-        return { type: typeof e.name === 'string' ? e.name : 'Error', message: e.message, stack: typeof e.stack === 'string' ? e.stack : undefined };
-      }
-    }
+    parts = partsOf(error);
   } catch {
     // A getter or a (revoked) proxy that throws: the span still records that it failed.
     return { type: 'Error', message: '[unreadable error]' };
   }
-  return { type: typeof error, message: safeJson(error) };
+  let more = '';
+  try {
+    const inner = (error as { errors?: unknown } | null)?.errors;
+    if (Array.isArray(inner)) for (const e of inner.slice(0, 5)) more += nested('Includes: ', e);
+    let e = error as { cause?: unknown } | null | undefined;
+    for (let depth = 0; depth < 3 && e !== null && typeof e === 'object' && e.cause !== undefined; depth++) more += nested('Caused by: ', (e = e.cause as typeof e));
+  } catch {
+    // What it wraps could not be read: the error itself is recorded.
+  }
+  if (more) parts.stack = (parts.stack ?? `${parts.type}: ${parts.message}`) + more;
+  return parts;
 };
+
+/** Errors already recorded on a span, which a page's global handler then need not record again. */
+const recorded = new WeakSet<object>();
+
+/** Whether `error` (an object) was recorded on a span by `recordError()`. */
+export const wasRecorded = (error: unknown): boolean => error !== null && typeof error === 'object' && recorded.has(error);
 
 /**
  * Calls `fn` with each own enumerable key of `obj` and its value. A value whose getter throws is
@@ -703,6 +746,7 @@ export class Span implements SpanRecord {
   /** Records an exception event (type, message, stack) and sets the error status. Any thrown value works. */
   recordError(error: unknown): this {
     try {
+      if (error !== null && typeof error === 'object') recorded.add(error);
       const parts = errorParts(error);
       this.exceptionEvent(parts);
       this.setStatus('error', parts.message);

@@ -1,6 +1,8 @@
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { wasRecorded } from '../core/span';
+import { isAbortError } from '../lib/isAbortError';
 import { parentSpan } from './interactionContext';
 import type { Stop } from './index';
 
@@ -12,8 +14,12 @@ export interface ErrorsOptions {
   maxPerMinute?: number | undefined;
 }
 
-/** Set on the next recorded error span when errors were skipped by `maxPerMinute`. */
+/** On a span `skipped errors`, at the end of a minute in which errors were skipped: how many. */
 export const SKIPPED_ERRORS = 'edgetrace.skipped_errors';
+
+// At most this many of one error (its type and message) a minute, within maxPerMinute: one that
+// repeats (a render loop throwing every frame) leaves room for the others.
+const PER_ERROR = 5;
 
 // One limit for every way an error reaches the page's traces (events and captureError()), and
 // the tracer instrumentErrors() was given, which captureError() records with too.
@@ -22,25 +28,55 @@ let errorTracer: Tracer | undefined;
 let windowStart = 0;
 let inWindow = 0;
 let skipped = 0;
+const perError = new Map<string, number>();
+let summary: ReturnType<typeof setTimeout> | undefined;
 
-/** Records `error` on the current span or interaction, else on a new span `name`, within the limit. */
+/** A span that says how many errors the limit skipped, once they are counted (the minute is over, or the page goes). */
+const reportSkipped = (): void => {
+  clearTimeout(summary);
+  summary = undefined;
+  if (!skipped) return;
+  const span = (errorTracer ?? getTracer()).startSpan('skipped errors', { parent: null });
+  span.setAttribute(SKIPPED_ERRORS, skipped);
+  skipped = 0;
+  span.end();
+};
+
+/** What tells errors apart for the limit: `Error.prototype.toString()`'s type and message, short. */
+const errorKey = (error: unknown): string => {
+  try {
+    return String(error).slice(0, 200);
+  } catch {
+    return '';
+  }
+};
+
+/**
+ * Records `error` on the current span or interaction, else on a new span `name`, within the
+ * limit. An error a span already recorded (rethrown until it reached the page) and a stop the
+ * app chose (an `AbortError`, recorded as cancelled where it happened) are not recorded again.
+ */
 const recordOne = (tracer: Tracer, error: unknown, name: string): void => {
+  if (wasRecorded(error) || isAbortError(error)) return;
   const t = Date.now();
-  if (t - windowStart >= 60_000) {
+  if (t < windowStart || t - windowStart >= 60_000) {
     windowStart = t;
     inWindow = 0;
-  }
-  if (++inWindow > maxPerMinute) {
-    skipped++;
-    warnOnce('errors-skipped', `more than ${maxPerMinute} errors a minute; skipping the rest of each minute.`);
-    return;
+    perError.clear();
   }
   const target = parentSpan(tracer);
-  const span = target ?? tracer.startSpan(name, { parent: null });
-  if (skipped) {
-    span.setAttribute(SKIPPED_ERRORS, skipped);
-    skipped = 0;
+  const key = errorKey(error);
+  const n = (perError.get(key) ?? 0) + 1;
+  if (n <= PER_ERROR + 1) perError.set(key, n);
+  if (n > PER_ERROR || ++inWindow > maxPerMinute) {
+    skipped++;
+    // The interaction still shows that it failed, without the event.
+    target?.setStatus('error', key);
+    summary ??= setTimeout(reportSkipped, windowStart + 60_000 - t);
+    warnOnce('errors-skipped', `more than ${PER_ERROR} of one error or ${maxPerMinute} errors a minute; the rest are counted (${SKIPPED_ERRORS}).`);
+    return;
   }
+  const span = target ?? tracer.startSpan(name, { parent: null });
   span.recordError(error);
   if (!target) span.end();
 };
@@ -75,12 +111,19 @@ export const instrumentErrors = (opts: ErrorsOptions = {}): Stop => {
 
   const onError = (e: Event): void => {
     try {
-      // Resource load failures (an <img> 404) arrive as plain Events; only script errors count.
+      // Resource load failures (an <img> 404) are not dispatched to window's bubbling listeners,
+      // and other plain Events are not errors: only script errors count.
       if (!(e instanceof ErrorEvent)) return;
-      const error =
-        e.error ??
-        // A cross-origin script without CORS gives only "Script error." and no error object.
-        { name: 'Error', message: e.message || 'Script error.', stack: e.filename ? `at ${e.filename}:${e.lineno}:${e.colno}` : undefined };
+      let error: unknown = e.error;
+      if (error == null) {
+        // A cross-origin script without CORS gives only "Script error." and nothing else to go
+        // on: not recorded (its script tag needs `crossorigin` and the CDN's CORS header).
+        if (!e.filename && (!e.message || e.message === 'Script error.')) return;
+        // No error object (a Web Worker's error reaching the page, `throw null`): its text,
+        // "Uncaught TypeError: …", gives the type and the message.
+        const [, type = 'Error', message = ''] = /^(?:Uncaught )?(?:([A-Z]\w*(?:Error|Exception)): )?([^]*)$/.exec(e.message) ?? [];
+        error = { name: type, message, stack: e.filename ? `at ${e.filename}:${e.lineno}:${e.colno}` : undefined };
+      }
       record(error, 'uncaught error');
     } catch (error) {
       reportInternal(error);
@@ -95,9 +138,12 @@ export const instrumentErrors = (opts: ErrorsOptions = {}): Stop => {
   };
   addEventListener('error', onError);
   addEventListener('unhandledrejection', onRejection);
+  addEventListener('pagehide', reportSkipped);
   return () => {
     removeEventListener('error', onError);
     removeEventListener('unhandledrejection', onRejection);
+    removeEventListener('pagehide', reportSkipped);
+    reportSkipped();
     if (errorTracer === tracer) errorTracer = undefined;
   };
 };

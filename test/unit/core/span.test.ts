@@ -123,6 +123,52 @@ describe('status', () => {
   });
 });
 
+describe('recordError', () => {
+  const recorded = (error: unknown) => {
+    const { tracer, spans } = testTracer();
+    tracer.startSpan('s').recordError(error).end();
+    const attrs = spans[0]!.events[0]!.attrs!;
+    return { type: attrs[A.EXCEPTION_TYPE], message: attrs[A.EXCEPTION_MESSAGE], stack: attrs[A.EXCEPTION_STACKTRACE] as string | undefined };
+  };
+
+  it('writes what an error wraps after its stack: the cause chain, three deep, and an AggregateError\'s errors', () => {
+    const root = new TypeError('db down');
+    const error = new Error('save failed', { cause: new Error('query failed', { cause: root }) });
+    const { type, message, stack } = recorded(error);
+    expect([type, message]).toEqual(['Error', 'save failed']);
+    expect(stack).toMatch(/^Error: save failed\n\s+at [^]*\nCaused by: Error: query failed\n\s+at [^]*\nCaused by: TypeError: db down\n\s+at /);
+    // A cause that is not an Error, and a chain that loops, end.
+    const looped = new Error('outer', { cause: 'timeout after 3 tries' }) as Error & { cause: unknown };
+    expect(recorded(looped).stack).toMatch(/\nCaused by: string: timeout after 3 tries$/);
+    looped.cause = looped;
+    expect(recorded(looped).stack!.match(/Caused by/g)).toHaveLength(3);
+    const all = recorded(new AggregateError([new RangeError('a failed'), { code: 42 }], 'all failed'));
+    expect([all.type, all.message]).toEqual(['AggregateError', 'all failed']);
+    expect(all.stack).toMatch(/\nIncludes: RangeError: a failed\n\s+at [^]*\nIncludes: Object: \{"code":42\}$/);
+    // A cause that cannot be read still leaves the error itself.
+    const guarded = new Error('guarded');
+    Object.defineProperty(guarded, 'cause', { get: () => { throw new Error('no'); } });
+    expect(recorded(guarded)).toMatchObject({ type: 'Error', message: 'guarded' });
+  });
+
+  it('keeps the frames of an error whose message is a whole error page', () => {
+    const page = `<html>${'x'.repeat(40_000)}</html>`;
+    const { message, stack } = recorded(new Error(page));
+    expect(message).toHaveLength(16_384);
+    expect(stack).toMatch(/^Error: <html>x{1018}…\n\s+at /);
+  });
+
+  it('names a thrown object by its class, and a primitive by its type', () => {
+    class HttpFailure {
+      status = 503;
+    }
+    expect(recorded(new HttpFailure())).toEqual({ type: 'HttpFailure', message: '{"status":503}', stack: undefined });
+    expect(recorded(new Event('close'))).toMatchObject({ type: 'Event' });
+    expect(recorded(Object.create(null))).toMatchObject({ type: 'Object' });
+    expect(recorded('plain text')).toEqual({ type: 'string', message: 'plain text', stack: undefined });
+  });
+});
+
 describe('generation', () => {
   it('records model, parameters, usage, explicit cost and first-token time', async () => {
     const { tracer, byName, time } = testTracer();
