@@ -78,26 +78,29 @@ export const protocolAttributes = (alpn: string | undefined): Record<string, str
 export interface DocumentLike {
   querySelector(selectors: string): { getAttribute(name: string): string | null } | null;
 }
-/** A navigation entry's `Server-Timing` values. */
+/** A navigation entry's `Server-Timing` values, and where the document came from. */
 export interface NavigationEntryLike {
   readonly serverTiming?: ReadonlyArray<{ readonly name: string; readonly description: string }>;
+  /** `'cache'` for a document from the HTTP cache (Chromium 109+). */
+  readonly deliveryType?: string;
 }
 
 /**
  * The server span that rendered this document: `<meta name="traceparent" content="00-…">` (with
  * an optional `<meta name="tracestate">`), else a `Server-Timing: traceparent;desc="00-…"`
- * response header, which Navigation Timing exposes to the page.
+ * response header, which Navigation Timing exposes to the page. When they differ, the header
+ * wins: it came with the newest response, while a body revalidated with a 304 keeps the meta tags
+ * of the response that first carried it. A document from the HTTP cache has none: the server
+ * span that rendered it is long over, and may have been another visitor's.
  */
 export const serverContext = (doc: DocumentLike, entry?: NavigationEntryLike): SpanContext | undefined => {
+  if (entry?.deliveryType === 'cache') return undefined;
   const meta = (name: string): string | undefined => doc.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? undefined;
-  let ctx = parseTraceparent(meta('traceparent'));
-  if (ctx) {
-    const state = parseTracestate(meta('tracestate'));
-    if (state) ctx.traceState = state;
-    return ctx;
-  }
-  const timing = entry?.serverTiming?.find((t) => t.name === 'traceparent');
-  ctx = parseTraceparent(timing?.description);
+  const ctx = parseTraceparent(meta('traceparent'));
+  const timing = parseTraceparent(entry?.serverTiming?.find((t) => t.name === 'traceparent')?.description);
+  if (!ctx || (timing && timing.spanId !== ctx.spanId)) return timing;
+  const state = parseTracestate(meta('tracestate'));
+  if (state) ctx.traceState = state;
   return ctx;
 };
 

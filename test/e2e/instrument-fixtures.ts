@@ -130,7 +130,8 @@ export const startServers = async (): Promise<Servers> => {
     }
     const html = pages.get(path);
     if (html !== undefined) {
-      const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
+      // `?cache=1`: a page the browser may take from its HTTP cache, as a CDN-cached page is.
+      const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8', 'cache-control': url.searchParams.has('cache') ? 'max-age=3600' : 'no-store' };
       const timing = url.searchParams.get('server-timing');
       if (timing) headers['server-timing'] = `traceparent;desc="${timing}"`;
       return void res.writeHead(200, headers).end(html);

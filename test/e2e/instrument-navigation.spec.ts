@@ -91,6 +91,32 @@ test('without a meta tag, a Server-Timing traceparent links the page load', asyn
   expect(load.parentId).toBe(SERVER_SPAN);
 });
 
+test("a page from the HTTP cache is not linked to the server span that once rendered it, and Server-Timing wins over a stale meta tag", async ({ page }) => {
+  const head = `<meta name="traceparent" content="00-${SERVER_TRACE}-${SERVER_SPAN}-01">`;
+  const cached = `${s.page('/cached.html', testPage({ head, init: '{}', body: '<a id="other" href="/other.html">other</a>' }))}?cache=1`;
+  s.page('/other.html', testPage({ body: `<a id="back" href="${cached}">back</a>` }));
+  const first = await pageLoadOf(page, cached);
+  expect(first.parentId).toBe(SERVER_SPAN);
+  // Away and back by a link: the browser takes the page from its cache, meta tag and all.
+  await page.click('#other');
+  await page.waitForURL('**/other.html');
+  s.reset();
+  await page.click('#back');
+  await ready(page);
+  const entry = await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming & { deliveryType?: string }).deliveryType);
+  expect(entry).toBe('cache');
+  await expect.poll(async () => (await flush(page), s.spans().find((x) => x.name === 'page load')), { timeout: 10_000 }).toBeDefined();
+  const again = s.spans().find((x) => x.name === 'page load')!;
+  expect(again.parentId).toBeUndefined();
+  expect(again.traceId).not.toBe(SERVER_TRACE);
+
+  // A body revalidated with a 304 keeps its old meta tag; the header came with the new response.
+  s.reset();
+  const fresh = '11111111111111111111111111111111';
+  const load = await pageLoadOf(page, `${s.page('/revalidated.html', testPage({ head, init: '{}' }))}?server-timing=00-${fresh}-2222222222222222-01`);
+  expect([load.traceId, load.parentId]).toEqual([fresh, '2222222222222222']);
+});
+
 test('History API route changes and popstate become navigation spans', async ({ page }) => {
   const setup = `
     document.getElementById('nav').addEventListener('click', () => {
