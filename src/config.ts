@@ -439,9 +439,10 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     if (typeof lf !== 'object' || lf === null || typeof lf.publicKey !== 'string' || !lf.publicKey) {
       fail(call, 'langfuse.publicKey', 'a non-empty string', lf?.publicKey);
     }
-    if (lf.secretKey && isBrowser() && opts.dangerouslyAllowSecretInBrowser !== true) {
+    // Said first, with or without a secret key given: a page with the public key alone could send nothing.
+    if (isBrowser() && opts.dangerouslyAllowSecretInBrowser !== true) {
       throw new TypeError(
-        `[edgetrace] ${call}: "langfuse.secretKey" must not be set in a browser: anyone who opens the page can read it. ` +
+        `[edgetrace] ${call}: "langfuse" cannot be used in a browser: Langfuse takes spans only with the project's secret key ("langfuse.secretKey"), and anyone who opens the page can read it. ` +
           'Send spans to your own collector (`endpoint`), which relays them to Langfuse with the secret key kept on the server ' +
           '(see edgetrace/server createCollector). For local development only, set "dangerouslyAllowSecretInBrowser: true".',
       );

@@ -14,7 +14,7 @@ export { createConsoleExporter } from './export/console';
 export { createMemoryExporter } from './export/memory';
 export * as semconv from './core/semconv';
 
-export type { Tracer, StartSpanOptions } from './core/tracer';
+export type { Tracer, StartSpanOptions, ScoreTarget } from './core/tracer';
 export type { SpanOptions, GenerationOptions, PromptRef, ScoreOptions } from './core/span';
 export type { TraceOptions } from './core/trace';
 export type { TracedDecorator, TracedOptions } from './core/traced';

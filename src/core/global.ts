@@ -55,7 +55,11 @@ export const init = (opts: InitOptions = {}): Tracer => {
   const lf = extra.langfuse;
   if (lf) {
     const environment = tracer.config.environment;
-    const exporter = lazyExporter(() => import('../export/langfuse').then((m) => m.createLangfuseExporter({ ...lf, environment })));
+    // An environment Langfuse does not keep only describes: the exporter says so and sends the
+    // spans, which the tracer's resource still names it in. Passed on, it would refuse to load.
+    const exporter = lazyExporter(() =>
+      import('../export/langfuse').then((m) => m.createLangfuseExporter({ ...lf, environment: environment && m.isLangfuseEnvironment(environment) ? environment : undefined })),
+    );
     tracer.addProcessor(batchProcessor(exporter, tracer.config.batch));
   }
   stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);

@@ -189,7 +189,7 @@ export const batchProcessor = (
         }
         if (!result.ok) dropped += carried;
         if (outcome.ok || !outcome.retryable) {
-          if (!result.ok) warnOnce('batch-rejected', `batchProcessor: export rejected: ${result.reason}`);
+          if (!result.ok) warnOnce('batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, true);
           failures = 0;
           notBefore = retryAfterUntil = 0;
           if (queue.length) schedule(queue.length >= sizer.size() ? 0 : delayMs);

@@ -24,7 +24,7 @@ import { isTime } from '../lib/now';
 import { wellFormed } from '../lib/wellFormed';
 import { isPrimitiveList } from '../lib/isPrimitiveList';
 import { setOwn } from '../lib/setOwn';
-import { reportInternal } from '../lib/reportInternal';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { isAbortError } from '../lib/isAbortError';
 import { mayHoldSecret, redactQueryValues, redactSecrets, redactUrl, redactUrlsIn } from './redact';
 import { baseUsageType, computeCost, findPrice, type Cost, type Usage } from './cost';
@@ -878,18 +878,30 @@ export class Span implements SpanRecord {
    * sampled records no scores: they would point at spans that were never sent.
    */
   score(name: string, value: number | string | boolean, opts?: ScoreOptions): this {
+    return this.scoreFor(this.isTraceRoot() ? undefined : this.spanId, name, value, opts);
+  }
+
+  /** @internal A score of this span's trace, on the observation `observationId` or the trace itself. */
+  scoreFor(observationId: string | undefined, name: string, value: number | string | boolean, opts?: ScoreOptions): this {
     try {
       if (typeof name !== 'string' || !name || !this.isRecording) return this;
       // A BigInt (a database count) becomes a number; NaN, the infinities and other types have no
       // score form: JSON would send null, or fail to encode and take the batch's other scores along.
       const v = typeof value === 'bigint' ? Number(value) : value;
-      if (typeof v === 'number' ? !Number.isFinite(v) : typeof v !== 'string' && typeof v !== 'boolean') {
-        reportInternal(new TypeError(`score "${name}": the value must be a finite number, a string or a boolean, not ${safeJson(v)}`));
-        return this;
-      }
       const dataType = opts?.dataType ?? (typeof value === 'boolean' ? 'BOOLEAN' : undefined);
-      if (dataType === 'TEXT' && (typeof v !== 'string' || !v)) {
-        reportInternal(new TypeError(`score "${name}": a TEXT score needs a non-empty string value`));
+      // What Langfuse takes for the data type: any other value it refuses, long after this call.
+      const need =
+        typeof v === 'number' && !Number.isFinite(v)
+          ? 'a finite number'
+          : dataType === 'NUMERIC'
+            ? typeof v !== 'number' && 'a number'
+            : dataType === 'BOOLEAN'
+              ? typeof v !== 'boolean' && v !== 0 && v !== 1 && 'true, false, 1 or 0'
+              : dataType === 'TEXT' || dataType === 'CATEGORICAL'
+                ? (typeof v !== 'string' || !v) && 'a non-empty string'
+                : typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean' && 'a finite number, a string or a boolean';
+      if (need) {
+        warnOnce(`score ${name}`, `score "${name}"${dataType ? ` (${dataType})` : ''} needs ${need}, not ${typeof v === 'string' ? JSON.stringify(v) : safeJson(v)}: not sent.`, true);
         return this;
       }
       const score: ScoreRecord = {
@@ -901,7 +913,7 @@ export class Span implements SpanRecord {
         value: typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'string' ? this.cleanString(v) : v,
         timeMs: this[kT].core.now(),
       };
-      if (!this.isTraceRoot()) score.observationId = this.spanId;
+      if (observationId) score.observationId = observationId;
       if (dataType) score.dataType = dataType;
       if (dataType === 'TEXT') score.value = textScoreValue(score.value as string);
       if (opts?.comment) score.comment = this.cleanString(String(opts.comment));

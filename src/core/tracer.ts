@@ -1,16 +1,17 @@
 import type { Attributes, ScoreRecord, SpanRecord } from '../protocol';
 import { resolveConfig, TRACER_KEYS, type FilterOptions, type ResolvedConfig, type SpanMatcher, type TracerOptions } from '../config';
 import type { SpanContext } from '../propagation/traceparent';
-import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
+import { FLAG_SAMPLED, isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
 import { batchProcessor, type SpanProcessor } from './processors';
-import { isPromise, runInSpan, Span, type SpanOptions, type TraceShared, type TracerCore } from './span';
+import { isPromise, runInSpan, Span, type ScoreOptions, type SpanOptions, type TraceShared, type TracerCore } from './span';
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
 import { now as defaultNow, ownClock } from '../lib/now';
 import { SDK_NAME, SDK_VERSION } from '../lib/sdk';
-import { reportInternal, setDebug, warn } from '../lib/reportInternal';
+import { reportInternal, setDebug, warn, warnOnce } from '../lib/reportInternal';
+import { safeJson } from '../lib/safeJson';
 import { within } from '../lib/within';
 import { checkKeys } from '../lib/checkKeys';
 
@@ -24,6 +25,16 @@ export interface StartSpanOptions extends SpanOptions {
 }
 
 /** Creates traces and spans and sends what they record to its processors. */
+/** What {@link Tracer.score} scores: a trace by its id, or one of its observations (spans). */
+export interface ScoreTarget {
+  /** The trace's id, 32 lower-case hex digits (`span.traceId`, or from a `traceparent`). */
+  traceId: string;
+  /** An observation's (span's) id, 16 lower-case hex digits; without it, the trace is scored. */
+  observationId?: string | undefined;
+  /** The session the score belongs to, as Langfuse groups them. */
+  sessionId?: string | undefined;
+}
+
 export interface Tracer {
   /** The validated options. */
   readonly config: ResolvedConfig;
@@ -40,6 +51,12 @@ export interface Tracer {
   currentSpan(): Span | undefined;
   /** Runs `fn` with `span` current. */
   withSpan<R>(span: Span | undefined, fn: () => R): R;
+  /**
+   * Scores a trace, or one of its observations, by id: user feedback that arrives later or
+   * elsewhere (a rating after a reload, a backend given `{ traceId }`). As `span.score()` does
+   * otherwise; a score whose ids are not W3C trace and span ids is left out.
+   */
+  score(target: ScoreTarget, name: string, value: number | string | boolean, opts?: ScoreOptions): void;
   /** Adds a processor after those given at creation; call the returned function to remove it. */
   addProcessor(processor: SpanProcessor): () => void;
   /** Delivers everything held by the processors. Never rejects. */
@@ -226,6 +243,21 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
     createTrace,
     withTrace: (arg, fn) => runInSpan(createTrace(arg), fn),
     startSpan,
+    score(target, name, value, opts) {
+      try {
+        const { traceId, observationId, sessionId } = target;
+        if (!isValidTraceId(traceId) || (observationId !== undefined && !isValidSpanId(observationId))) {
+          warnOnce('score-ids', `score "${name}": ${safeJson(target)} holds no W3C trace id (or span id as observationId): not sent.`, true);
+          return;
+        }
+        // A span of the trace, never started or ended, that only lends the score its trace.
+        const t = shared();
+        if (typeof sessionId === 'string' && sessionId) t.sessionId = sessionId;
+        new Span(t, 'score', undefined, { traceId, flags: FLAG_SAMPLED }).scoreFor(observationId, name, value, opts);
+      } catch (error) {
+        reportInternal(error);
+      }
+    },
     span<R>(name: string, a: StartSpanOptions | ((span: Span) => R), b?: (span: Span) => R): R {
       const [o, fn] = typeof a === 'function' ? [undefined, a] : [a, b as (span: Span) => R];
       return runInSpan(startSpan(name, o), fn);

@@ -31,11 +31,14 @@ export const warn = (message: string, ...detail: unknown[]): void => {
   }
 };
 
-/** Logs a warning once per `key` when `debug` is on: for bounded loss and odd-but-usable options. */
+/**
+ * Logs a warning once per `key` when `debug` is on: for bounded loss and odd-but-usable options;
+ * `always`, whatever `debug` is: for what is lost for good by a mistake the app can mend.
+ */
 export const warnOnce = (() => {
   const seen = new Set<string>();
-  return (key: string, message: string): void => {
-    if (!state.debug || seen.has(key)) return;
+  return (key: string, message: string, always?: boolean): void => {
+    if ((!state.debug && !always) || seen.has(key)) return;
     seen.add(key);
     warn(message);
   };

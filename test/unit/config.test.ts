@@ -75,8 +75,10 @@ describe('resolveConfig', () => {
   it('refuses a Langfuse secret key in a browser page and explains the collector relay', () => {
     (globalThis as { document?: unknown }).document = {};
     const opts = { langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } };
-    expect(() => resolveInit(opts)).toThrowError(/"langfuse.secretKey" must not be set in a browser.*collector/);
-    expect(() => init(opts)).toThrowError(/init\(\): "langfuse.secretKey"/);
+    expect(() => resolveInit(opts)).toThrowError(/"langfuse" cannot be used in a browser: .*secret key.*collector/);
+    expect(() => init(opts)).toThrowError(/init\(\): "langfuse" cannot be used in a browser/);
+    // The public key alone is told the same, not first that a secret key is missing.
+    expect(() => resolveInit({ langfuse: { publicKey: 'pk-lf-1' } })).toThrowError(/"langfuse" cannot be used in a browser/);
     expect(() => resolveInit({ ...opts, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
   });
 

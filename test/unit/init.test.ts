@@ -32,6 +32,29 @@ describe('init', () => {
     expect(srv.requests[0]?.headers['x-langfuse-ingestion-version']).toBe('4');
   });
 
+  it('sends to Langfuse with an environment Langfuse does not keep, and says so; a refusal is said once without debug', async () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const tracer = init({ environment: 'Prod EU', langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1', baseUrl: srv.base } });
+      tracer.withTrace('t', () => undefined);
+      await tracer.flush();
+      expect(srv.requests.map((r) => r.url)).toEqual(['/api/public/otel/v1/traces']);
+      expect(warned.mock.calls.flat().join('\n')).toMatch(/"Prod EU" will show in Langfuse as "default"/);
+      // Wrong keys: Langfuse answers 401, which is told once, whatever `debug` is.
+      srv.reply = (res) => void res.writeHead(401).end('{"message":"Invalid credentials"}');
+      warned.mockClear();
+      for (const name of ['a', 'b']) {
+        tracer.withTrace(name, () => undefined);
+        await tracer.flush();
+      }
+      const told = warned.mock.calls.flat().filter((m) => String(m).includes('refused a batch'));
+      expect(told).toHaveLength(1);
+      expect(String(told[0])).toMatch(/401/);
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
   it('sends from memory where `document` is null, as where it is missing (a server-side shim)', async () => {
     // Some server renderers define the browser globals as null; there is no page, nor a location.
     vi.stubGlobal('document', null);

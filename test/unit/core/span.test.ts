@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { testTracer } from '../../helpers/collect';
 import * as A from '../../../src/core/semconv';
 import { toOtlpJson } from '../../../src/export/otlp';
@@ -545,6 +545,63 @@ describe('trace-level fields', () => {
     // What is kept encodes: one bad score used to fail the whole batch.
     const { toScoreEvents } = await import('../../../src/export/langfuse');
     expect(() => JSON.stringify(toScoreEvents(scores))).not.toThrow();
+  });
+
+  it("refuses a value its data type does not take, as Langfuse would long after, and says so once per score", () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const { tracer, scores } = testTracer();
+      const trace = tracer.createTrace('t');
+      trace.score('stars', 4, { dataType: 'BOOLEAN' });
+      trace.score('stars', 5, { dataType: 'BOOLEAN' });
+      trace.score('grade', 'good', { dataType: 'NUMERIC' });
+      trace.score('bucket', 3, { dataType: 'CATEGORICAL' });
+      trace.score('note', '', { dataType: 'TEXT' });
+      trace.score('liked', 1, { dataType: 'BOOLEAN' });
+      trace.score('bucket', 'b', { dataType: 'CATEGORICAL' });
+      trace.score('grade', 2, { dataType: 'NUMERIC' });
+      expect(scores.map((s) => [s.name, s.value, s.dataType])).toEqual([
+        ['liked', 1, 'BOOLEAN'],
+        ['bucket', 'b', 'CATEGORICAL'],
+        ['grade', 2, 'NUMERIC'],
+      ]);
+      expect(warned.mock.calls.map((c) => c[0])).toEqual([
+        '[edgetrace] score "stars" (BOOLEAN) needs true, false, 1 or 0, not 4: not sent.',
+        '[edgetrace] score "grade" (NUMERIC) needs a number, not "good": not sent.',
+        '[edgetrace] score "bucket" (CATEGORICAL) needs a non-empty string, not 3: not sent.',
+        '[edgetrace] score "note" (TEXT) needs a non-empty string, not "": not sent.',
+      ]);
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
+  it('scores a trace or an observation by id, for feedback that comes later or from elsewhere', () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const { tracer, scores, spans } = testTracer({ environment: 'prod' });
+      const trace = tracer.createTrace('chat');
+      const answer = trace.startGeneration('answer');
+      answer.end();
+      trace.finish();
+      tracer.score({ traceId: trace.traceId }, 'helpful', true, { comment: 'thanks' });
+      tracer.score({ traceId: trace.traceId, observationId: answer.spanId, sessionId: 's-1' }, 'accuracy', 0.5);
+      tracer.score({ traceId: 'nope' }, 'lost', 1);
+      tracer.score({ traceId: trace.traceId, observationId: 'ABC' }, 'lost', 1);
+      tracer.score({ traceId: trace.traceId }, 'thumbs', 9, { dataType: 'BOOLEAN' });
+      expect(scores.map(({ id, timeMs, ...rest }) => JSON.parse(JSON.stringify(rest)))).toEqual([
+        { v: 1, rec: 'score', traceId: trace.traceId, name: 'helpful', value: 1, dataType: 'BOOLEAN', comment: 'thanks', environment: 'prod' },
+        { v: 1, rec: 'score', traceId: trace.traceId, observationId: answer.spanId, name: 'accuracy', value: 0.5, sessionId: 's-1', environment: 'prod' },
+      ]);
+      // No span of its own is sent, and the ids were said to be wrong.
+      expect(spans.map((s) => s.name)).toEqual(['answer', 'chat']);
+      expect(warned.mock.calls.map((c) => String(c[0]))).toEqual([
+        expect.stringMatching(/^\[edgetrace\] score "lost": \{"traceId":"nope"\} holds no W3C trace id .*: not sent\.$/),
+        expect.stringMatching(/^\[edgetrace\] score "thumbs" \(BOOLEAN\) needs true, false, 1 or 0/),
+      ]);
+    } finally {
+      warned.mockRestore();
+    }
   });
 
   it('records no score on a trace that is not sampled', () => {
