@@ -9,6 +9,7 @@ import type { AllKeys } from './lib/checkKeys';
 import { checkOptions, fail } from './config';
 import { findInteraction } from './instrument/interaction';
 import { getPageTrace, setPageTrace } from './instrument/navigation';
+import { pageHost, type PageHost } from './instrument/pageHost';
 import type { Stop } from './instrument/index';
 
 // The `edgetrace/vitals` entry: Core Web Vitals through Google's `web-vitals`, the only module
@@ -48,11 +49,15 @@ export const VITAL_ATTRS = {
   navigationType: 'web_vital.navigation_type',
 } as const;
 
-/** The interaction an INP report belongs to, from its Event Timing entries' start times. */
-const interactionOf = (metric: MetricType): Span | undefined => {
-  if (metric.name !== 'INP') return undefined;
-  return findInteraction(metric.entries)?.span;
-};
+/** This copy's own page: where no copy of edgetrace instruments the page (no `init()`, or one in a worker). */
+const LOCAL: PageHost = { tracer: getTracer, getPageTrace, setPageTrace, findInteraction };
+
+/**
+ * The interaction an INP report belongs to, from its Event Timing entries' start times: among
+ * those of the copy of edgetrace that instruments the page.
+ */
+const interactionOf = (metric: MetricType): Span | undefined =>
+  metric.name === 'INP' ? (pageHost() ?? LOCAL).findInteraction(metric.entries)?.span : undefined;
 
 /**
  * Calls `callback` with LCP, INP, CLS, FCP and TTFB as web-vitals reports them: FCP and TTFB
@@ -126,15 +131,17 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop => {
   checkOptions(call, opts, VITALS_KEYS);
   if (opts.reportAllChanges !== undefined && typeof opts.reportAllChanges !== 'boolean') fail(call, 'reportAllChanges', 'true or false', opts.reportAllChanges);
   return onVitals((vital, metric) => {
-    const tracer = opts.tracer ?? getTracer();
+    // The copy of edgetrace that instruments the page, which may not be this one (the script tag).
+    const host = pageHost() ?? LOCAL;
+    const tracer = opts.tracer ?? host.tracer();
     const perf = (globalThis as { performance?: Performance }).performance;
     const origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : undefined;
-    let page = getPageTrace();
+    let page = host.getPageTrace();
     if (!page) {
       // No page-load span (navigation instrumentation off): one empty trace stands for the page.
       page = tracer.createTrace({ name: 'page', startMs: origin });
       page.end();
-      setPageTrace(page);
+      host.setPageTrace(page);
     }
     const interaction = interactionOf(metric);
     let startMs: number | undefined;

@@ -371,7 +371,7 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
 // Keys of a span's internal state. Structured clone, JSON.stringify and Object.keys all skip
 // symbol keys, so the span object itself is the plain record its processors receive and that
 // crosses postMessage: ending a span allocates no second object.
-/** @internal */ export const kT = Symbol('trace');
+/** @internal Global, so that a copy of edgetrace loaded apart (vitals beside the script tag) reads another copy's traces. */ export const kT = Symbol.for('edgetrace.trace');
 /** @internal */ export const kX = Symbol('extras');
 /** @internal */ export const kPrev = Symbol('prev');
 /** @internal */ export const kNext = Symbol('next');

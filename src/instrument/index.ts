@@ -7,9 +7,10 @@ import { reportInternal, warn } from '../lib/reportInternal';
 import { scoresUrlFor } from '../lib/scoresUrl';
 import { instrumentErrors } from './errors';
 import { instrumentFetch } from './fetch';
-import { instrumentInteractions } from './interaction';
+import { findInteraction, instrumentInteractions } from './interaction';
 import { getPageContext, interactionContext, isInteractionContext, setPageContext, type InteractionContext } from './interactionContext';
-import { instrumentNavigation } from './navigation';
+import { getPageTrace, instrumentNavigation, setPageTrace } from './navigation';
+import { PAGE_HOST, type PageHost } from './pageHost';
 import type { ResolvedInstrument } from './options';
 import { getUser, instrumentSession, onUser, touchSession } from './session';
 import { kT } from '../core/span';
@@ -133,8 +134,13 @@ export const setupInstrumentation = (
     const g = globalThis as { [OWNER]?: object };
     if (g[OWNER] === undefined || g[OWNER] === THIS_COPY) {
       g[OWNER] = THIS_COPY;
+      // For edgetrace/vitals, which may be another copy (an import beside the script tag).
+      const host: PageHost = { tracer: () => tracer, getPageTrace, setPageTrace, findInteraction };
+      const h = globalThis as { [PAGE_HOST]?: PageHost };
+      h[PAGE_HOST] = host;
       stops.push(() => {
         if (g[OWNER] === THIS_COPY) delete g[OWNER];
+        if (h[PAGE_HOST] === host) delete h[PAGE_HOST];
       });
       const http = { tracer, propagateTo: [...r.propagateTo], ignoreUrls: [...r.ignoreUrls, ...ownUrls(opts)] };
       if (r.fetch) stops.push(instrumentFetch({ ...http, streams: r.streams }));

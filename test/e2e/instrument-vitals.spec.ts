@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
+import { IMPORT_MAP, pageErrors, ready, startServers, testPage, type Servers } from './instrument-fixtures';
 
 // edgetrace/vitals: the Web Vitals arrive on the page's trace once the page is hidden, without
 // an explicit flush, and INP sits under the interaction that caused it.
@@ -104,4 +104,37 @@ test('INP caused by a key press in a text field is not put under a click made ju
   const reports = await page.evaluate(() => (window as unknown as { reports: { name: string; interactionSpanId?: string }[] }).reports);
   expect(reports.find((r) => r.name === 'INP')!.interactionSpanId).toBeUndefined();
   expect(await pageErrors(page)).toEqual([]);
+});
+
+test('edgetrace/vitals imported beside the script tag records on the tag\'s page load and clicks', async ({ page }) => {
+  // The tag bundles its own copy of edgetrace; the import is the ESM build, a second copy.
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>tag and vitals</title>
+<script src="/dist/edgetrace.iife.js" data-endpoint="/v1/traces" data-service-name="tag"></script>
+<script type="importmap">${IMPORT_MAP}</script>
+<script type="module">
+  import { instrumentVitals } from '/dist/vitals.js';
+  instrumentVitals();
+  document.getElementById('slow').addEventListener('click', () => {
+    ${block(120)}
+    document.getElementById('out').textContent = 'clicked';
+  });
+  window.__ready = true;
+</script></head><body><h1>Largest text on the page</h1><button id="slow">Slow</button><p id="out"></p></body></html>`;
+  await page.goto(s.page('/tag-vitals.html', html));
+  await ready(page);
+  await page.waitForTimeout(300);
+  await page.click('#slow');
+  await expect(page.locator('#out')).toHaveText('clicked');
+  await page.waitForTimeout(1200);
+  await hide(page);
+  await expect.poll(() => s.spans().filter((x) => x.attrs['web_vital.name']).map((x) => x.name).sort(), { timeout: 15_000 }).toEqual(
+    expect.arrayContaining(['FCP', 'INP', 'LCP', 'TTFB']),
+  );
+  const spans = s.spans();
+  const load = spans.find((x) => x.name === 'page load')!;
+  const vital = (n: string) => spans.find((x) => x.attrs['web_vital.name'] === n)!;
+  for (const n of ['FCP', 'LCP', 'TTFB']) expect([vital(n).traceId, vital(n).parentId]).toEqual([load.traceId, load.spanId]);
+  await expect.poll(() => s.spans().find((x) => x.name === 'click button#slow'), { timeout: 10_000 }).toBeDefined();
+  expect(vital('INP').parentId).toBe(s.spans().find((x) => x.name === 'click button#slow')!.spanId);
+  expect(await page.evaluate(() => (window as unknown as { edgetrace: { internalErrorCount(): number } }).edgetrace.internalErrorCount())).toBe(0);
 });
