@@ -231,6 +231,33 @@ test("a submit button's click joins its submit however long the click's handler 
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test("two quick clicks on two buttons are two interactions; a label's click passed on to its checkbox is one", async ({ page }) => {
+  const body = `<button id="up">Thumbs up</button><button id="retry">Retry</button><label id="agree-label">Agree <input type="checkbox" id="agree"></label>`;
+  const setup = `
+    document.getElementById('up').addEventListener('click', () => { fetch('/api/feedback').then((r) => r.text()); });
+    document.getElementById('retry').addEventListener('click', () => { fetch('/api/retry').then((r) => r.text()); });
+    document.getElementById('agree').addEventListener('click', () => { fetch('/api/agree').then((r) => r.text()); });`;
+  await page.goto(s.page('/quick-clicks.html', testPage({ init: '{}', setup, body })));
+  await ready(page);
+  await page.waitForTimeout(700);
+  // 10 ms apart, each in a task of its own, as a fast user or a test runner clicks.
+  await page.evaluate(() => {
+    document.getElementById('up')!.click();
+    setTimeout(() => document.getElementById('retry')!.click(), 10);
+  });
+  await page.waitForTimeout(300);
+  await page.click('#agree-label');
+  await expect.poll(async () => (await flush(page), s.spans().filter((x) => /\/api\/(feedback|retry|agree)$/.test(String(x.attrs['url.full']))).length), { timeout: 10_000 }).toBe(3);
+  await page.waitForTimeout(700);
+  await flush(page);
+  const spans = s.spans();
+  const interactions = spans.filter((x) => x.attrs['edgetrace.interaction.type']);
+  expect(interactions.map((x) => x.name).sort()).toEqual(['click button#retry', 'click button#up', 'click label#agree-label']);
+  const parentOf = (path: string) => interactions.find((i) => i.spanId === spans.find((x) => String(x.attrs['url.full']).endsWith(path))!.parentId)?.name;
+  expect([parentOf('/api/feedback'), parentOf('/api/retry'), parentOf('/api/agree')]).toEqual(['click button#up', 'click button#retry', 'click label#agree-label']);
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('clicking into a text field and Enter in a text area are sent only when they start something', async ({ page }) => {
   const body = `<textarea id="notes"></textarea><div id="editor" contenteditable="true"><p>Doc</p></div><input id="title"><textarea id="chat"></textarea><button id="done">Done</button>`;
   const setup = `
