@@ -405,14 +405,11 @@ const makeTracer = (tracer: Tracer | undefined, scope: { name: string; version?:
     let io: Record<string, unknown> | undefined;
     try {
       const o = options && typeof options === 'object' ? options : {};
-      let attributes = o.attributes as Record<string, unknown> | undefined;
-      if (attributes && typeof attributes === 'object') {
-        for (const key of Object.keys(attributes)) {
-          if (!ioField(key)) continue;
-          (io ??= {})[key] = attributes[key];
-          if (attributes === o.attributes) attributes = { ...attributes };
-          delete attributes[key];
-        }
+      // Each value read once; one whose getter throws is left out, not the span's other options.
+      let attributes: Record<string, unknown> | undefined;
+      if (o.attributes && typeof o.attributes === 'object') {
+        attributes = {};
+        eachEntry(o.attributes, (key, value) => void ((ioField(key) ? (io ??= {}) : attributes!)[key] = value));
       }
       const kind: SpanKind | undefined = typeof o.kind === 'number' ? SPAN_KINDS[o.kind] : undefined;
       span = tracer.startSpan(name, {

@@ -189,7 +189,8 @@ export const batchProcessor = (
         }
         if (!result.ok) dropped += carried;
         if (outcome.ok || !outcome.retryable) {
-          if (!result.ok) warnOnce('batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, true);
+          // Said whatever `debug` is, unless the owner of `onResult` says it its own way (the servers).
+          if (!result.ok) warnOnce('batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, !onResult);
           failures = 0;
           notBefore = retryAfterUntil = 0;
           if (queue.length) schedule(queue.length >= sizer.size() ? 0 : delayMs);

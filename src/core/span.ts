@@ -746,7 +746,8 @@ export class Span implements SpanRecord {
   /** Records an exception event (type, message, stack) and sets the error status. Any thrown value works. */
   recordError(error: unknown): this {
     try {
-      if (error !== null && typeof error === 'object') recorded.add(error);
+      // Only while open: an ended span records nothing, and the page's handler must then do so.
+      if (this.endMs === 0 && error !== null && typeof error === 'object') recorded.add(error);
       const parts = errorParts(error);
       this.exceptionEvent(parts);
       this.setStatus('error', parts.message);

@@ -1,10 +1,10 @@
 import type { Attributes, ScoreRecord, SpanRecord } from '../protocol';
 import { resolveConfig, TRACER_KEYS, type FilterOptions, type ResolvedConfig, type SpanMatcher, type TracerOptions } from '../config';
 import type { SpanContext } from '../propagation/traceparent';
-import { FLAG_SAMPLED, isValidSpanId, isValidTraceId } from '../propagation/traceparent';
+import { isValidSpanId, isValidTraceId } from '../propagation/traceparent';
 import { defaultContext, type ContextManager } from './context';
 import { batchProcessor, type SpanProcessor } from './processors';
-import { isPromise, runInSpan, Span, type ScoreOptions, type SpanOptions, type TraceShared, type TracerCore } from './span';
+import { isPromise, kT, runInSpan, Span, type ScoreOptions, type SpanOptions, type TraceShared, type TracerCore } from './span';
 import { Trace, type TraceOptions } from './trace';
 import { sampleFlags } from './sampling';
 import { newTraceId } from '../lib/ids';
@@ -24,17 +24,17 @@ export interface StartSpanOptions extends SpanOptions {
   parent?: Span | SpanContext | null | undefined;
 }
 
-/** Creates traces and spans and sends what they record to its processors. */
 /** What {@link Tracer.score} scores: a trace by its id, or one of its observations (spans). */
 export interface ScoreTarget {
   /** The trace's id, 32 lower-case hex digits (`span.traceId`, or from a `traceparent`). */
   traceId: string;
   /** An observation's (span's) id, 16 lower-case hex digits; without it, the trace is scored. */
   observationId?: string | undefined;
-  /** The session the score belongs to, as Langfuse groups them. */
+  /** The session the score belongs to: kept by the collector's store (Langfuse takes the trace's). */
   sessionId?: string | undefined;
 }
 
+/** Creates traces and spans and sends what they record to its processors. */
 export interface Tracer {
   /** The validated options. */
   readonly config: ResolvedConfig;
@@ -250,10 +250,13 @@ export const createTracer = (opts: TracerOptions = {}, call = 'createTracer()', 
           warnOnce('score-ids', `score "${name}": ${safeJson(target)} holds no W3C trace id (or span id as observationId): not sent.`, true);
           return;
         }
-        // A span of the trace, never started or ended, that only lends the score its trace.
+        // The trace's stand-in: a Span's methods on its ids alone, never constructed, so no
+        // processor sees a span start. Sampled as the trace was where it started, by its id at
+        // the same rate.
         const t = shared();
         if (typeof sessionId === 'string' && sessionId) t.sessionId = sessionId;
-        new Span(t, 'score', undefined, { traceId, flags: FLAG_SAMPLED }).scoreFor(observationId, name, value, opts);
+        const stand = Object.assign(Object.create(Span.prototype) as Span, { traceId, flags: sampleFlags(traceId, cfg.sampleRate), [kT]: t });
+        stand.scoreFor(observationId, name, value, opts);
       } catch (error) {
         reportInternal(error);
       }

@@ -99,7 +99,8 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
     const dataType = s.dataType ?? (typeof s.value === 'string' ? 'CATEGORICAL' : undefined);
     if (dataType) body.dataType = dataType;
     if (s.comment !== undefined) body.comment = s.comment;
-    const env = s.environment ?? environment;
+    // One Langfuse does not keep (the tracer's own, "Prod EU") is left out, as on spans.
+    const env = s.environment && isLangfuseEnvironment(s.environment) ? s.environment : environment;
     if (env) body.environment = env;
     batch.push({ id: s.id, timestamp: isoTime(s.timeMs), type: 'score-create', body });
   }

@@ -3,6 +3,8 @@ import { getTracer } from '../core/global';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { wasRecorded } from '../core/span';
 import { isAbortError } from '../lib/isAbortError';
+import { safeJson } from '../lib/safeJson';
+import { unref } from '../lib/unref';
 import { parentSpan } from './interactionContext';
 import type { Stop } from './index';
 
@@ -42,10 +44,11 @@ const reportSkipped = (): void => {
   span.end();
 };
 
-/** What tells errors apart for the limit: `Error.prototype.toString()`'s type and message, short. */
+/** What tells errors apart for the limit: the type and message, or what else was thrown, short. */
 const errorKey = (error: unknown): string => {
   try {
-    return String(error).slice(0, 200);
+    const e = error as { name?: unknown; message?: unknown } | null | undefined;
+    return (typeof e?.message === 'string' ? `${String(e.name ?? 'Error')}: ${e.message}` : safeJson(error)).slice(0, 200);
   } catch {
     return '';
   }
@@ -67,12 +70,14 @@ const recordOne = (tracer: Tracer, error: unknown, name: string): void => {
   const target = parentSpan(tracer);
   const key = errorKey(error);
   const n = (perError.get(key) ?? 0) + 1;
-  if (n <= PER_ERROR + 1) perError.set(key, n);
+  // Bounded: past 500 different errors a minute, the new ones are held by the total alone.
+  if (n <= PER_ERROR + 1 && (perError.size < 500 || n > 1)) perError.set(key, n);
   if (n > PER_ERROR || ++inWindow > maxPerMinute) {
     skipped++;
     // The interaction still shows that it failed, without the event.
     target?.setStatus('error', key);
-    summary ??= setTimeout(reportSkipped, windowStart + 60_000 - t);
+    // Unref'd: captureError() in a Node process must not keep it alive.
+    summary ??= unref(setTimeout(reportSkipped, windowStart + 60_000 - t));
     warnOnce('errors-skipped', `more than ${PER_ERROR} of one error or ${maxPerMinute} errors a minute; the rest are counted (${SKIPPED_ERRORS}).`);
     return;
   }
@@ -121,7 +126,7 @@ export const instrumentErrors = (opts: ErrorsOptions = {}): Stop => {
         if (!e.filename && (!e.message || e.message === 'Script error.')) return;
         // No error object (a Web Worker's error reaching the page, `throw null`): its text,
         // "Uncaught TypeError: …", gives the type and the message.
-        const [, type = 'Error', message = ''] = /^(?:Uncaught )?(?:([A-Z]\w*(?:Error|Exception)): )?([^]*)$/.exec(e.message) ?? [];
+        const [, type = 'Error', message = ''] = /^(?:Uncaught )?(?:((?:[A-Z]\w*)?(?:Error|Exception)): )?([^]*)$/.exec(e.message) ?? [];
         error = { name: type, message, stack: e.filename ? `at ${e.filename}:${e.lineno}:${e.colno}` : undefined };
       }
       record(error, 'uncaught error');

@@ -212,9 +212,9 @@ export const instrumentInteractions = (opts: InteractionOptions = {}): Stop => {
       const name = label || `${type} ${selector}`;
 
       const active = context.current();
-      // A click, a key press or a submit in the task of the one before (a label's click passed on
-      // to its control, a submit button's submit), and a submit or a key press's click shortly
-      // after: one gesture. Two clicks of the user's are two, however quick.
+      // An event in the task of the one before (a label's click passed on to its control, a
+      // submit button's submit), a submit shortly after, and anything shortly after a key press
+      // (the click Enter or Space causes): one gesture. Two clicks of the user's are two, however quick.
       if (last && active === last.span && (last.inTask || ((type === 'submit' || last.type === 'keydown') && Math.abs(e.timeStamp - last.timeStamp) < SAME_GESTURE_MS))) {
         // One gesture: the submit that a key press or click causes joins its interaction, and
         // names it, because "submit form#chat" says more than "keydown input[name=q]". A submit

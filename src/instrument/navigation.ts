@@ -88,9 +88,10 @@ export interface NavigationEntryLike {
 /**
  * The server span that rendered this document: `<meta name="traceparent" content="00-…">` (with
  * an optional `<meta name="tracestate">`), else a `Server-Timing: traceparent;desc="00-…"`
- * response header, which Navigation Timing exposes to the page. When they differ, the header
- * wins: it came with the newest response, while a body revalidated with a 304 keeps the meta tags
- * of the response that first carried it. A document from the HTTP cache has none: the server
+ * response header, which Navigation Timing exposes to the page. When they name two traces, the
+ * header wins: it came with the newest response, while a body revalidated with a 304 keeps the
+ * meta tags of the response that first carried it. (Within one trace, the meta tag may name a
+ * span nearer the page than the header's.) A document from the HTTP cache has none: the server
  * span that rendered it is long over, and may have been another visitor's.
  */
 export const serverContext = (doc: DocumentLike, entry?: NavigationEntryLike): SpanContext | undefined => {
@@ -98,7 +99,7 @@ export const serverContext = (doc: DocumentLike, entry?: NavigationEntryLike): S
   const meta = (name: string): string | undefined => doc.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? undefined;
   const ctx = parseTraceparent(meta('traceparent'));
   const timing = parseTraceparent(entry?.serverTiming?.find((t) => t.name === 'traceparent')?.description);
-  if (!ctx || (timing && timing.spanId !== ctx.spanId)) return timing;
+  if (!ctx || (timing && timing.traceId !== ctx.traceId)) return timing;
   const state = parseTracestate(meta('tracestate'));
   if (state) ctx.traceState = state;
   return ctx;

@@ -91,7 +91,7 @@ test('without a meta tag, a Server-Timing traceparent links the page load', asyn
   expect(load.parentId).toBe(SERVER_SPAN);
 });
 
-test("a page from the HTTP cache is not linked to the server span that once rendered it, and Server-Timing wins over a stale meta tag", async ({ page }) => {
+test("a page from the HTTP cache is not linked to the server span that once rendered it, and Server-Timing wins over a meta tag of another trace", async ({ page }) => {
   const head = `<meta name="traceparent" content="00-${SERVER_TRACE}-${SERVER_SPAN}-01">`;
   const cached = `${s.page('/cached.html', testPage({ head, init: '{}', body: '<a id="other" href="/other.html">other</a>' }))}?cache=1`;
   s.page('/other.html', testPage({ body: `<a id="back" href="${cached}">back</a>` }));
@@ -110,7 +110,8 @@ test("a page from the HTTP cache is not linked to the server span that once rend
   expect(again.parentId).toBeUndefined();
   expect(again.traceId).not.toBe(SERVER_TRACE);
 
-  // A body revalidated with a 304 keeps its old meta tag; the header came with the new response.
+  // A meta tag and a header that name two traces, as after a 304 (the body, meta tag and all, is
+  // the old response's; the header comes with the new one): the header wins.
   s.reset();
   const fresh = '11111111111111111111111111111111';
   const load = await pageLoadOf(page, `${s.page('/revalidated.html', testPage({ head, init: '{}' }))}?server-timing=00-${fresh}-2222222222222222-01`);

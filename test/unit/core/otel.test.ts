@@ -212,6 +212,13 @@ describe('otelTracerProvider / otelTracer', () => {
     expect(attrs['ai.settings']).toHaveLength(100);
     expect(attrs.other).toHaveLength(100);
     expect(attrs[A.TRUNCATED]).toBe(3);
+    // A getter that throws loses its own attribute only: the prompt and the parent stay.
+    const parent = api.startSpan('parent');
+    const withGetter = { 'ai.prompt': 'kept', get broken(): string { throw new Error('getter'); } };
+    api.startSpan('child', { attributes: withGetter as never }, trace.setSpan(context.active(), parent)).end();
+    parent.end();
+    expect(byName('child').attrs['ai.prompt']).toBe('kept');
+    expect(byName('child').parentId).toBe(byName('parent').spanId);
   });
 
   it('maps the API span methods: events, links, status, exceptions, names and times', () => {

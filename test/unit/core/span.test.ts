@@ -595,6 +595,14 @@ describe('trace-level fields', () => {
       ]);
       // No span of its own is sent, and the ids were said to be wrong.
       expect(spans.map((s) => s.name)).toEqual(['answer', 'chat']);
+      // A trace the rate leaves out gets no score either, and no processor sees a span start.
+      const started: string[] = [];
+      const none = testTracer({ sampleRate: 0, processors: [{ onStart: (sp) => void started.push(sp.name) }] });
+      none.tracer.score({ traceId: trace.traceId }, 'helpful', true);
+      expect([none.scores, started]).toEqual([[], []]);
+      const all = testTracer({ processors: [{ onStart: (sp) => void started.push(sp.name) }] });
+      all.tracer.score({ traceId: trace.traceId }, 'helpful', true);
+      expect([all.scores.length, started]).toEqual([1, []]);
       expect(warned.mock.calls.map((c) => String(c[0]))).toEqual([
         expect.stringMatching(/^\[edgetrace\] score "lost": \{"traceId":"nope"\} holds no W3C trace id .*: not sent\.$/),
         expect.stringMatching(/^\[edgetrace\] score "thumbs" \(BOOLEAN\) needs true, false, 1 or 0/),

@@ -71,6 +71,12 @@ describe('toScoreEvents', () => {
     });
   });
 
+  it("leaves out a score's environment that Langfuse does not keep, for the exporter's own", () => {
+    const { batch } = toScoreEvents([score({ environment: 'Prod EU' }), score({ id: 's2', environment: 'staging' })], 'production');
+    expect(batch.map((e) => e.body.environment)).toEqual(['production', 'staging']);
+    expect('environment' in toScoreEvents([score({ environment: 'Prod EU' })]).batch[0]!.body).toBe(false);
+  });
+
   it('names the trace of a score on a trace, and the session only for a score on a session alone', () => {
     const { batch } = toScoreEvents([score({ sessionId: 'sess-1' }), score({ id: 's2', traceId: '', sessionId: 'sess-1' })]);
     expect(batch[0]!.body).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });

@@ -86,10 +86,34 @@ describe('instrumentErrors', () => {
     // A Web Worker's error reaching the page: only its text and file.
     uncaught({ message: 'Uncaught TypeError: x is not a function', filename: 'https://app.example/worker.js' });
     uncaught({ message: 'Uncaught null', filename: 'https://app.example/app.js' });
+    uncaught({ message: 'Uncaught Error: boom', filename: 'https://app.example/worker.js' });
     expect(spans.map((s) => s.events[0]!.attrs)).toEqual([
       { [A.EXCEPTION_TYPE]: 'TypeError', [A.EXCEPTION_MESSAGE]: 'x is not a function', [A.EXCEPTION_STACKTRACE]: 'at https://app.example/worker.js:3:7' },
       { [A.EXCEPTION_TYPE]: 'Error', [A.EXCEPTION_MESSAGE]: 'null', [A.EXCEPTION_STACKTRACE]: 'at https://app.example/app.js:3:7' },
+      { [A.EXCEPTION_TYPE]: 'Error', [A.EXCEPTION_MESSAGE]: 'boom', [A.EXCEPTION_STACKTRACE]: 'at https://app.example/worker.js:3:7' },
     ]);
+  });
+
+  it('tells apart thrown values that are not Errors by what they hold, and records an error a span could not', () => {
+    vi.useFakeTimers({ now: 6_000_000_000_000 });
+    const { tracer, spans } = testTracer();
+    stop = instrumentErrors({ tracer });
+    for (let i = 0; i < 8; i++) unhandled({ code: 'E_ONE' });
+    for (let i = 0; i < 3; i++) unhandled({ code: 'E_TWO' });
+    for (let i = 0; i < 8; i++) uncaught({ message: 'Uncaught TypeError: from a worker', filename: 'https://app.example/w.js' });
+    for (let i = 0; i < 2; i++) uncaught({ message: 'Uncaught RangeError: from another', filename: 'https://app.example/w.js' });
+    const messages = spans.map((s) => s.events[0]!.attrs![A.EXCEPTION_MESSAGE]);
+    expect(messages.filter((m) => m === '{"code":"E_ONE"}')).toHaveLength(5);
+    expect(messages.filter((m) => m === '{"code":"E_TWO"}')).toHaveLength(3);
+    expect(messages.filter((m) => m === 'from a worker')).toHaveLength(5);
+    expect(messages.filter((m) => m === 'from another')).toHaveLength(2);
+    // Recorded on a span already ended: nothing was kept there, so the page's handler records it.
+    const late = tracer.startSpan('done');
+    late.end();
+    const error = new Error('after the end');
+    late.recordError(error);
+    unhandled(error);
+    expect(spans.at(-1)).toMatchObject({ name: 'unhandled rejection', events: [{ attrs: { [A.EXCEPTION_MESSAGE]: 'after the end' } }] });
   });
 
   it('records at most five of one error a minute, leaves room for others, marks the span that failed, and counts the rest', () => {
