@@ -52,12 +52,14 @@ export const VITAL_ATTRS = {
 /** This copy's own page: where no copy of edgetrace instruments the page (no `init()`, or one in a worker). */
 const LOCAL: PageHost = { tracer: getTracer, getPageTrace, setPageTrace, findInteraction };
 
+/** The copy of edgetrace that instruments the page, which may not be this one (the script tag). */
+const host = (): PageHost => pageHost() ?? LOCAL;
+
 /**
  * The interaction an INP report belongs to, from its Event Timing entries' start times: among
  * those of the copy of edgetrace that instruments the page.
  */
-const interactionOf = (metric: MetricType): Span | undefined =>
-  metric.name === 'INP' ? (pageHost() ?? LOCAL).findInteraction(metric.entries)?.span : undefined;
+const interactionOf = (metric: MetricType): Span | undefined => (metric.name === 'INP' ? host().findInteraction(metric.entries)?.span : undefined);
 
 /**
  * Calls `callback` with LCP, INP, CLS, FCP and TTFB as web-vitals reports them: FCP and TTFB
@@ -131,17 +133,16 @@ export const instrumentVitals = (opts: VitalsOptions = {}): Stop => {
   checkOptions(call, opts, VITALS_KEYS);
   if (opts.reportAllChanges !== undefined && typeof opts.reportAllChanges !== 'boolean') fail(call, 'reportAllChanges', 'true or false', opts.reportAllChanges);
   return onVitals((vital, metric) => {
-    // The copy of edgetrace that instruments the page, which may not be this one (the script tag).
-    const host = pageHost() ?? LOCAL;
-    const tracer = opts.tracer ?? host.tracer();
+    const owner = host();
+    const tracer = opts.tracer ?? owner.tracer();
     const perf = (globalThis as { performance?: Performance }).performance;
     const origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : undefined;
-    let page = host.getPageTrace();
+    let page = owner.getPageTrace();
     if (!page) {
       // No page-load span (navigation instrumentation off): one empty trace stands for the page.
       page = tracer.createTrace({ name: 'page', startMs: origin });
       page.end();
-      host.setPageTrace(page);
+      owner.setPageTrace(page);
     }
     const interaction = interactionOf(metric);
     let startMs: number | undefined;

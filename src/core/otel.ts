@@ -216,10 +216,9 @@ const INDEXED_OUTPUT = /^(?:gen_ai\.completion|llm\.output_messages)\./;
 const ioField = (key: string): 'input' | 'output' | undefined =>
   IO_KEYS.get(key) ?? (INDEXED_INPUT.test(key) ? 'input' : INDEXED_OUTPUT.test(key) ? 'output' : undefined);
 
-/** `value` of the attribute `key`, through `mask` when it is an input or output; never throws. */
-const masked = (mask: ((value: unknown, field: 'input' | 'output') => unknown) | undefined, key: string, value: unknown): unknown => {
-  const field = mask && ioField(key);
-  if (!field) return value;
+/** `value`, an input or output (`field`), through `mask` when there is one; never throws. */
+const masked = (mask: ((value: unknown, field: 'input' | 'output') => unknown) | undefined, field: 'input' | 'output', value: unknown): unknown => {
+  if (!mask) return value;
   try {
     const v = mask(value, field);
     return v === undefined || typeof v === 'string' ? v : safeJson(v);
@@ -235,9 +234,10 @@ const maskedAll = (mask: Parameters<typeof masked>[0], attrs: Record<string, unk
   if (!mask || !attrs || typeof attrs !== 'object') return attrs;
   let out = attrs;
   for (const key of Object.keys(attrs)) {
-    if (!ioField(key)) continue;
+    const field = ioField(key);
+    if (!field) continue;
     if (out === attrs) out = { ...attrs };
-    out[key] = masked(mask, key, attrs[key]);
+    out[key] = masked(mask, field, attrs[key]);
   }
   return out;
 };
@@ -269,7 +269,8 @@ class BridgeSpan implements OtelSpan {
   setAttribute(key: string, value: unknown): this {
     try {
       // An input or output is masked and has its own length limit, as through setInput().
-      if (typeof key === 'string' && ioField(key)) this.span.put(key, masked(this.mask, key, value), false, true);
+      const field = typeof key === 'string' ? ioField(key) : undefined;
+      if (field) this.span.put(key, masked(this.mask, field, value), false, true);
       else this.span.setAttribute(key, value);
     } catch (error) {
       reportInternal(error);
