@@ -23,7 +23,7 @@ export { createMemoryExporter } from '../export/memory';
 export { noneExporter } from '../export/none';
 export { alsContext } from '../core/context';
 
-export type { WithTracingOptions, ServerTracingOptions, ResponseHeader, TracedHandler } from './withTracing';
+export type { WithTracingOptions, ServerTracingOptions, ResponseHeader, TracedHandler, TracedHandlers, TracedEventHandler, WorkerHandlers } from './withTracing';
 export type { NodeTracingOptions } from './nodeTracing';
 export type { ServerTracerOptions } from './serverTracer';
 export type { RequestProcessor, RequestProcessorOptions } from './requestProcessor';

@@ -4,7 +4,7 @@ import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
 import { kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
-import { formatTraceparent } from '../propagation/traceparent';
+import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
 import { abortedBy } from './abortedBy';
 import { RESPONSE_CANCELLED } from '../core/semconv';
@@ -335,6 +335,53 @@ export const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitU
 };
 
 /**
+ * A fetch-style handler. Written as a method, whose parameters TypeScript compares both ways, so a
+ * handler typed with a subtype of Request (Next.js's `NextRequest`) fits, and an unannotated one
+ * still gets `Request`. What it answers is left open (a Next.js middleware answers nothing to let
+ * the request go on): a `Response | undefined` here would make TypeScript type a
+ * `.then((b) => new Response(b))` in the handler's body as possibly undefined. `TracedHandler`
+ * carries the answer on, for `toNodeListener` and the runtime to check.
+ */
+type FetchHandler = { h(request: Request, ...rest: any[]): unknown }['h'];
+
+/** What `withTracing` returns for a Worker's handlers object: the same object with `fetch`, `scheduled` and `queue` traced. */
+export type TracedHandlers<W> = { [K in keyof W]: K extends 'fetch' ? TracedHandler<W[K]> : K extends 'scheduled' | 'queue' ? TracedEventHandler<W[K]> : W[K] };
+
+/** A traced `scheduled` or `queue` handler: the handler's own parameters, also callable as `(event, env?, ctx?)`, always returning a promise. */
+export type TracedEventHandler<F> = F extends (event: infer E, ...rest: infer P) => infer R
+  ? ((event: E, ...rest: P) => Promise<Awaited<R>>) & ((event: E, env?: any, ctx?: any) => Promise<Awaited<R>>)
+  : F;
+
+/**
+ * A module Worker's handlers, as its `export default` gives them (or Bun's and Deno's `export
+ * default { fetch }`). `fetch` is traced as a request, `scheduled` (a Cron Trigger) and `queue` (a
+ * batch of Queues messages) as a trace each; the other keys (`email`, `tail`, Bun's `port`) pass
+ * through as they are.
+ */
+export interface WorkerHandlers {
+  fetch?: FetchHandler | undefined;
+  scheduled?: EventHandler<ScheduledEventLike> | undefined;
+  queue?: EventHandler<QueueBatchLike> | undefined;
+}
+
+/** A `scheduled` or `queue` handler: the event, then the Worker's env and ctx. Written as a method so the app's own event types fit. */
+type EventHandler<E> = { h(event: E, ...rest: any[]): unknown }['h'];
+
+/** What `withTracing` reads of a Cron Trigger's controller. */
+interface ScheduledEventLike {
+  readonly cron?: string;
+  readonly scheduledTime?: number;
+}
+
+/** What `withTracing` reads of a Queues batch. */
+interface QueueBatchLike {
+  readonly queue?: string;
+  readonly messages?: readonly { readonly body?: unknown }[];
+}
+
+const HANDLER_HINT = 'a function (request, env, ctx) => Response, or an object of handlers with fetch, scheduled or queue';
+
+/**
  * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
  * traced:
  * - the incoming W3C `traceparent`/`tracestate` is continued (a malformed one starts a new trace);
@@ -347,6 +394,14 @@ export const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitU
  *   for the export, for at most {@link FLUSH_HOLD_MS} (before returning when there is no body,
  *   else before the body's last chunk is released).
  *
+ * Given a Worker's handlers object instead (`{ fetch, scheduled, queue }`), it returns a copy
+ * with each of those traced through one tracer: a Cron Trigger as a SERVER span `scheduled
+ * <cron>` (`faas.trigger` "timer"), a batch of Queues messages as a CONSUMER span `process
+ * <queue>` that continues the trace a single message carries in its body's `traceparent`, or
+ * links to each message's. Their `fetch()` calls are traced as a request's are, and their spans
+ * exported through `ctx.waitUntil` when the handler settles. `spanName`, `route` and `onRequest`
+ * apply to `fetch` only.
+ *
  * `options` may be a function of `env`, for Workers, whose configuration arrives with each
  * request. Without a tracer, exporter or processors, the exporter comes from `fromEnv(env)`.
  * Invalid static options throw a `TypeError` here; a configuration that can only be read from
@@ -354,26 +409,37 @@ export const endAndFlush = async (tracer: Tracer, trace: Trace, waitUntil: WaitU
  * and requests are traced without sending spans (trace headers still propagate); if the
  * options function itself fails, it is logged once and requests are served untraced.
  */
-/**
- * A fetch-style handler. Written as a method, whose parameters TypeScript compares both ways, so a
- * handler typed with a subtype of Request (Next.js's `NextRequest`) fits, and an unannotated one
- * still gets `Request`. What it answers is left open (a Next.js middleware answers nothing to let
- * the request go on): a `Response | undefined` here would make TypeScript type a
- * `.then((b) => new Response(b))` in the handler's body as possibly undefined. `TracedHandler`
- * carries the answer on, for `toNodeListener` and the runtime to check.
- */
-type FetchHandler = { h(request: Request, ...rest: any[]): unknown }['h'];
-
-export const withTracing = <H extends FetchHandler>(
-  handler: H,
-  options: WithTracingOptions | ((env: any) => WithTracingOptions) = {},
-): TracedHandler<H> => {
-  if (typeof handler !== 'function') {
-    throw new TypeError(`[edgetrace] withTracing(): "handler" must be a function (request, env, ctx) => Response, got ${String(handler)}.`);
+export function withTracing<H extends FetchHandler>(handler: H, options?: WithTracingOptions | ((env: any) => WithTracingOptions)): TracedHandler<H>;
+export function withTracing<W extends WorkerHandlers>(handlers: W, options?: WithTracingOptions | ((env: any) => WithTracingOptions)): TracedHandlers<W>;
+export function withTracing(handler: unknown, options: WithTracingOptions | ((env: any) => WithTracingOptions) = {}): unknown {
+  const isObject = typeof handler === 'object' && handler !== null;
+  const own = isObject ? (handler as Record<string, unknown>) : {};
+  if (isObject ? !['fetch', 'scheduled', 'queue'].some((k) => own[k] !== undefined) : typeof handler !== 'function') {
+    throw new TypeError(`[edgetrace] withTracing(): "handler" must be ${HANDLER_HINT}, got ${String(handler)}.`);
+  }
+  for (const k of ['fetch', 'scheduled', 'queue']) {
+    if (own[k] !== undefined && typeof own[k] !== 'function') throw new TypeError(`[edgetrace] withTracing(): "handler.${k}" must be a function, got ${String(own[k])}.`);
   }
   if (typeof options !== 'function' && (typeof options !== 'object' || options === null)) {
     throw new TypeError(`[edgetrace] withTracing(): "options" must be an object or a function of env, got ${String(options)}.`);
   }
+  const resolve = setupsOf(options);
+  if (!isObject) return tracedFetchHandler(handler as Handle<Request>, resolve);
+  // A copy with the same prototype: an app object (Hono's) keeps its methods for `this`.
+  const out = Object.assign(Object.create(Object.getPrototypeOf(handler)) as Record<string, unknown>, own);
+  if (own['fetch']) out['fetch'] = tracedFetchHandler(own['fetch'] as Handle<Request>, resolve);
+  if (own['scheduled']) out['scheduled'] = tracedEvent(own['scheduled'] as Handle<ScheduledEventLike>, resolve, startScheduled);
+  if (own['queue']) out['queue'] = tracedEvent(own['queue'] as Handle<QueueBatchLike>, resolve, startQueue);
+  return out;
+}
+
+/** A handler as called: an event (a request, a controller, a batch) and the rest of the arguments. */
+type Handle<E> = (this: unknown, event: E, ...rest: unknown[]) => unknown;
+
+/** Finds the setup for an `env`: one for static options, else one per env object (a few at most). */
+type Resolve = (env: unknown) => Setup | null;
+
+const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOptions)): Resolve => {
   const byEnv = new WeakMap<object, Setup | null>();
   let envSetups = 0;
   let lastSetup: Setup | null | undefined;
@@ -392,7 +458,7 @@ export const withTracing = <H extends FetchHandler>(
     say(CALL, 'tracing is off for this handler', error);
     return null;
   };
-  const resolve = (env: unknown): Setup | null => {
+  return (env) => {
     const keyed = typeof options === 'function' && env !== null && (typeof env === 'object' || typeof env === 'function');
     if (!keyed) {
       if (single === undefined) {
@@ -421,55 +487,145 @@ export const withTracing = <H extends FetchHandler>(
     }
     return s;
   };
+};
 
-  // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
-  const handle = handler as unknown as (this: unknown, request: Request, ...rest: unknown[]) => Response | Promise<Response>;
-  const traced = async function (this: unknown, request: Request, ...rest: unknown[]): Promise<Response> {
-    // A Durable Object's (or a WorkerEntrypoint's) fetch gets the request alone: its bindings
-    // and ctx are on the object, as this.env and this.ctx.
-    const env = rest.length ? rest[0] : (this as { env?: unknown } | undefined)?.env;
-    const ctx = rest[1];
-    let s: Setup | null = null;
-    let root: Trace | undefined;
-    try {
-      s = resolve(env);
-      if (s) root = startRoot(s, request);
-    } catch (error) {
-      reportInternal(error);
-    }
-    if (!s || !root) return handle.apply(this, [request, ...rest]);
+/**
+ * Runs `handle` with `trace` current and as the scope's root, so `fetch()` inside it is traced,
+ * its ctx's `waitUntil` work noted as the trace's own.
+ */
+const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, event: E, rest: unknown[]): Promise<unknown> => {
+  const { tracer } = s;
+  const args = watchOwnWork(rest, trace);
+  // A tracer of the app's may have a context manager that throws: the handler runs anyway.
+  // Inside the scope either way, so requestSpan() and traced fetch still work.
+  return Promise.resolve(
+    runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+      aroundSafely(
+        (fn) => tracer.withSpan(trace, fn),
+        () => handle.apply(that, [event, ...args]),
+      ),
+    ),
+  );
+};
 
-    const { tracer } = s;
-    const trace = root;
-    // A platform waitUntil that throws is reported, never the handler's problem.
-    const found = findWaitUntil(env, ctx, s.opts.waitUntil, this);
-    const waitUntil = found && guard(found);
-    const args = watchOwnWork(rest, trace);
+/** The handler's env: its second argument, or a Durable Object's (or a WorkerEntrypoint's) `this.env`, as those get the event alone. */
+const envOf = (that: unknown, rest: unknown[]): unknown => (rest.length ? rest[0] : (that as { env?: unknown } | undefined)?.env);
+
+/** The way to finish work after the handler, from its ctx, the platform or the options; one that throws is reported, never the handler's problem. */
+const waitUntilOf = (s: Setup, env: unknown, rest: unknown[], that: unknown): WaitUntil | undefined => {
+  const found = findWaitUntil(env, rest[1], s.opts.waitUntil, that);
+  return found && guard(found);
+};
+
+/** Starts the trace of an event, or nothing when tracing is off or starting it failed. */
+const begin = <E>(resolve: Resolve, env: unknown, start: (s: Setup, event: E) => Trace, event: E): [Setup, Trace] | undefined => {
+  try {
+    const s = resolve(env);
+    if (s) return [s, start(s, event)];
+  } catch (error) {
+    reportInternal(error);
+  }
+  return undefined;
+};
+
+const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
+  async function (this: unknown, request: Request, ...rest: unknown[]): Promise<unknown> {
+    const env = envOf(this, rest);
+    const started = begin(resolve, env, startRoot, request);
+    // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
+    if (!started) return handle.apply(this, [request, ...rest]);
+    const [s, trace] = started;
+    const waitUntil = waitUntilOf(s, env, rest, this);
     let response: Response;
     try {
-      // A tracer of the app's may have a context manager that throws: the handler runs anyway.
-      // Inside the request's scope either way, so requestSpan() and traced fetch still work.
-      response = await runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-        aroundSafely(
-          (fn) => tracer.withSpan(trace, fn),
-          () => handle.apply(this, [request, ...args]),
-        ),
-      );
+      response = (await runTraced(this, s, trace, handle, request, rest)) as Response;
     } catch (error) {
       // The client went away, and the handler's work that followed request.signal stopped with
       // it (a proxied model call, a "stop generating" that closed the tab): cancelled, as a
       // response stream the client leaves is, not a failure of the server's.
       if (abortedBy(request.signal, error)) trace.setAttribute(RESPONSE_CANCELLED, true);
-      else {
-        trace.recordError(error);
-        trace.setAttribute('error.type', errorType(error));
-      }
-      await endAndFlush(tracer, trace, waitUntil);
+      else recordFailure(trace, error);
+      await endAndFlush(s.tracer, trace, waitUntil);
       throw error;
     }
     return respond(s, trace, request, response, waitUntil);
   };
-  return traced as unknown as TracedHandler<H>;
+
+const recordFailure = (trace: Trace, error: unknown): void => {
+  trace.recordError(error);
+  trace.setAttribute('error.type', errorType(error));
+};
+
+/**
+ * A `scheduled` or `queue` handler traced: the trace `start` makes is current while it runs and
+ * ends when it settles (a throw is recorded and passed on), its spans exported through
+ * `ctx.waitUntil`, else awaited for at most {@link FLUSH_HOLD_MS}.
+ */
+const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, event: E) => Trace) =>
+  async function (this: unknown, event: E, ...rest: unknown[]): Promise<unknown> {
+    const env = envOf(this, rest);
+    const started = begin(resolve, env, start, event);
+    if (!started) return handle.apply(this, [event, ...rest]);
+    const [s, trace] = started;
+    const waitUntil = waitUntilOf(s, env, rest, this);
+    try {
+      const result = await runTraced(this, s, trace, handle, event, rest);
+      await endAndFlush(s.tracer, trace, waitUntil);
+      return result;
+    } catch (error) {
+      recordFailure(trace, error);
+      await endAndFlush(s.tracer, trace, waitUntil);
+      throw error;
+    }
+  };
+
+/** A Cron Trigger's trace (FaaS semantic conventions, timer trigger). */
+const startScheduled = (s: Setup, controller: ScheduledEventLike): Trace => {
+  const cron = typeof controller?.cron === 'string' && controller.cron ? controller.cron : undefined;
+  const time = controller?.scheduledTime;
+  return s.tracer.createTrace({
+    name: cron ? `scheduled ${cron}` : 'scheduled',
+    kind: 'server',
+    attributes: {
+      'faas.trigger': 'timer',
+      'faas.cron': cron,
+      'faas.time': typeof time === 'number' && Number.isFinite(time) ? new Date(time).toISOString() : undefined,
+    },
+  });
+};
+
+/**
+ * A Queues batch's trace (messaging semantic conventions, a process span). A message whose body
+ * is an object with `traceparent` (and `tracestate`) names the trace that sent it: a batch of one
+ * such message continues that trace; a larger batch links to each.
+ */
+const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
+  const queue = typeof batch?.queue === 'string' ? batch.queue : undefined;
+  const messages = Array.isArray(batch?.messages) ? batch.messages : [];
+  const sent: SpanContext[] = [];
+  for (const m of messages) {
+    const body: unknown = m?.body;
+    if (body && typeof body === 'object' && Object.hasOwn(body, 'traceparent')) {
+      const { traceparent, tracestate } = body as { traceparent?: unknown; tracestate?: unknown };
+      const context = typeof traceparent === 'string' ? extract({ traceparent, tracestate: typeof tracestate === 'string' ? tracestate : undefined }).context : undefined;
+      if (context) sent.push(context);
+    }
+  }
+  const single = messages.length === 1 ? sent[0] : undefined;
+  return s.tracer.createTrace({
+    name: queue ? `process ${queue}` : 'process',
+    kind: 'consumer',
+    parent: single,
+    links: single ? undefined : sent.map((context) => ({ context })),
+    attributes: {
+      'faas.trigger': 'pubsub',
+      'messaging.system': 'cloudflare_queues',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': queue,
+      'messaging.batch.message_count': messages.length,
+    },
+  });
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {

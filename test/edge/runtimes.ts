@@ -43,7 +43,7 @@ const alsFromGlobal: Plugin = {
   },
 };
 
-const bundle = async (entry: string, format: 'esm' | 'iife', plugins: Plugin[] = []): Promise<string> => {
+export const bundle = async (entry: string, format: 'esm' | 'iife', plugins: Plugin[] = []): Promise<string> => {
   const outfile = join(tmp, `${entry}.${format === 'esm' ? 'mjs' : 'js'}`);
   await build({
     entryPoints: [join(FIXTURES, `${entry}.ts`)],

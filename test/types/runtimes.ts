@@ -36,6 +36,29 @@ export const worker = {
 const answer: Promise<Response> = worker.fetch(new Request('https://example.test/'), { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' });
 // @ts-expect-error a promise has no status
 void answer.status;
+// A Worker's whole `export default`: a Cron Trigger and a Queues consumer beside fetch, typed
+// with the app's own controller and batch types; other keys pass through.
+interface Job {
+  doc: string;
+}
+export const whole = withTracing(
+  {
+    fetch: (request: Request, env: Env) => new Response(`${request.url} ${env.LANGFUSE_PUBLIC_KEY}`),
+    async scheduled(controller: { readonly cron: string; readonly scheduledTime: number }, env: Env, ctx: { waitUntil(p: Promise<unknown>): void }) {
+      ctx.waitUntil(fetch(`https://sync.example/${controller.cron}?k=${env.LANGFUSE_PUBLIC_KEY}`));
+    },
+    async queue(batch: { readonly queue: string; readonly messages: readonly { readonly body: Job; ack(): void }[] }) {
+      for (const m of batch.messages) m.ack();
+    },
+    email: (message: { from: string }) => void message.from,
+  },
+  (env: Env) => ({ exporter: fromEnv(env) }),
+);
+const fromWhole: Promise<Response> = whole.fetch(new Request('https://example.test/'), { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' });
+void fromWhole;
+whole.email({ from: 'a@example.test' });
+// @ts-expect-error a handler in the object must be a function
+withTracing({ fetch: 'app' });
 // @ts-expect-error fromEnv takes an object of variables
 fromEnv('TRACING_MODE=none');
 

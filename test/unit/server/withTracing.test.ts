@@ -1423,3 +1423,137 @@ describe('the root entry’s helpers inside withTracing', () => {
     expect(global.spans().map((s) => s.name)).toEqual(['work']);
   });
 });
+
+describe("withTracing with a Worker's handlers object", () => {
+  const CRON = '*/5 * * * *';
+  const SCHEDULED_AT = Date.UTC(2026, 10, 20, 12, 5);
+  const message = (body: unknown) => ({ id: 'm', timestamp: new Date(), attempts: 1, body, ack() {}, retry() {} });
+
+  it('traces a Cron Trigger as a trace of its own, with its fetch calls as children, exported through waitUntil', async () => {
+    const rec = recorder();
+    const seen: unknown[] = [];
+    const worker = withTracing(
+      {
+        port: 8787,
+        async fetch() {
+          return new Response('ok');
+        },
+        async scheduled(controller: { cron: string; scheduledTime: number }, env: { URL: string }) {
+          seen.push(this);
+          await new Promise((r) => setTimeout(r, 2));
+          await fetch(`${env.URL}/sync`, { method: 'POST', body: '{}' });
+        },
+      },
+      { exporter: rec.exporter, serviceName: 'cron' },
+    );
+    expect(worker.port).toBe(8787);
+    const { ctx, drain } = workerCtx();
+    await worker.scheduled({ cron: CRON, scheduledTime: SCHEDULED_AT }, { URL: rx.base }, ctx);
+    await drain();
+    // The handler kept its `this`: the object the runtime calls it on.
+    expect(seen).toEqual([worker]);
+    expect(rec.calls).toHaveLength(1);
+    const [root] = byKind(rec.spans(), 'server');
+    expect(root).toMatchObject({ name: `scheduled ${CRON}`, parentId: undefined, status: { code: 'unset' } });
+    expect(root!.attrs).toMatchObject({ 'faas.trigger': 'timer', 'faas.cron': CRON, 'faas.time': '2026-11-20T12:05:00.000Z' });
+    const [client] = byKind(rec.spans(), 'client');
+    expect(client).toMatchObject({ traceId: root!.traceId, parentId: root!.spanId });
+    expect(rx.received[0]!.headers.traceparent).toMatch(new RegExp(`^00-${root!.traceId}-${client!.spanId}-0[13]$`));
+    // fetch still works and is traced as before.
+    await serveOnce(worker.fetch, new Request('http://x/', { headers: { traceparent: TRACEPARENT } }));
+    expect(byKind(rec.spans(), 'server').map((s) => s.traceId)).toEqual([root!.traceId, TRACE]);
+  });
+
+  it('records a failing job, passes the throw on, and still exports', async () => {
+    const rec = recorder();
+    const worker = withTracing(
+      {
+        scheduled: async () => {
+          throw new TypeError('sync failed');
+        },
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await expect(worker.scheduled({ cron: CRON, scheduledTime: SCHEDULED_AT }, {}, ctx)).rejects.toThrow('sync failed');
+    await drain();
+    const [root] = rec.spans();
+    expect(root).toMatchObject({ name: `scheduled ${CRON}`, status: { code: 'error' } });
+    expect(root!.attrs['error.type']).toBe('TypeError');
+    expect(root!.events.map((e) => e.name)).toEqual(['exception']);
+  });
+
+  it('continues the trace a single queued message carries, and links a batch to each sender', async () => {
+    const rec = recorder();
+    const bodies: unknown[] = [];
+    const worker = withTracing(
+      {
+        queue: async (batch: { queue: string; messages: { body: unknown }[] }) => {
+          for (const m of batch.messages) bodies.push(m.body);
+          requestSpan()?.span('summarise', () => undefined);
+        },
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await worker.queue({ queue: 'jobs', messages: [message({ job: 1, traceparent: TRACEPARENT, tracestate: 'a=1' })] }, {}, ctx);
+    const OTHER = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
+    await worker.queue({ queue: 'jobs', messages: [message({ job: 2, traceparent: TRACEPARENT }), message('plain text'), message({ job: 3, traceparent: OTHER }), message({ traceparent: 'junk' })] }, {}, ctx);
+    await drain();
+    expect(bodies).toHaveLength(5);
+    const [one, batch] = byKind(rec.spans(), 'consumer');
+    expect(one).toMatchObject({ name: 'process jobs', traceId: TRACE, parentId: PARENT, remoteParent: true, links: [] });
+    expect(one!.traceState).toBe('a=1');
+    expect(one!.attrs).toMatchObject({ 'faas.trigger': 'pubsub', 'messaging.operation.type': 'process', 'messaging.destination.name': 'jobs', 'messaging.batch.message_count': 1 });
+    expect(batch!.traceId).not.toBe(TRACE);
+    expect(batch!.parentId).toBeUndefined();
+    expect(batch!.links.map((l) => `${l.traceId}-${l.spanId}`)).toEqual([`${TRACE}-${PARENT}`, `${'ab'.repeat(16)}-${'cd'.repeat(8)}`]);
+    expect(batch!.attrs['messaging.batch.message_count']).toBe(4);
+    // The handler's own spans hang under the batch's.
+    const children = rec.spans().filter((s) => s.name === 'summarise');
+    expect(children.map((s) => s.parentId)).toEqual([one!.spanId, batch!.spanId]);
+  });
+
+  it('waits for the export where there is no waitUntil, and shares one setup between the handlers', async () => {
+    const rec = recorder();
+    let setups = 0;
+    const env = { KEY: 'k' };
+    const worker = withTracing(
+      { fetch: async () => new Response('ok'), scheduled: async () => undefined },
+      () => {
+        setups++;
+        return { exporter: rec.exporter };
+      },
+    );
+    await worker.scheduled({ cron: CRON }, env);
+    // Exported before the handler's promise settled, with nothing to keep the runtime alive.
+    expect(rec.calls).toHaveLength(1);
+    await (await worker.fetch(new Request('http://x/'), env)).text();
+    expect(setups).toBe(1);
+  });
+
+  it('takes an app object whose fetch is a method of its class, which keeps its other methods', async () => {
+    const rec = recorder();
+    class App {
+      greeting = 'hi';
+      async fetch(request: Request) {
+        return new Response(`${this.greet()} ${new URL(request.url).pathname}`);
+      }
+      greet() {
+        return this.greeting;
+      }
+    }
+    const app = withTracing(new App(), { exporter: rec.exporter });
+    const { ctx, settle } = workerCtx();
+    expect(await (await app.fetch(new Request('http://x/chat'), {}, ctx)).text()).toBe('hi /chat');
+    await settle();
+    expect(app).toBeInstanceOf(App);
+    expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+  });
+
+  it('refuses an object without handlers, or a handler that is not a function, naming it', () => {
+    expect(() => withTracing({} as never)).toThrow(/withTracing\(\): "handler" must be a function .* or an object of handlers with fetch, scheduled or queue/);
+    expect(() => withTracing({ fetch: 'app' } as never)).toThrow('withTracing(): "handler.fetch" must be a function, got app.');
+    expect(() => withTracing({ scheduled: async () => undefined }, { propagateTo: 'all' } as never)).toThrow(/propagateTo/);
+  });
+});
