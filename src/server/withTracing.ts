@@ -608,7 +608,8 @@ const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
     if (body && typeof body === 'object' && Object.hasOwn(body, 'traceparent')) {
       const { traceparent, tracestate } = body as { traceparent?: unknown; tracestate?: unknown };
       const context = typeof traceparent === 'string' ? extract({ traceparent, tracestate: typeof tracestate === 'string' ? tracestate : undefined }).context : undefined;
-      if (context) sent.push(context);
+      // Messages sent together (`sendBatch` in one request) name one span: one link for them.
+      if (context && !sent.some((c) => c.spanId === context.spanId && c.traceId === context.traceId)) sent.push(context);
     }
   }
   const single = messages.length === 1 ? sent[0] : undefined;

@@ -1498,9 +1498,9 @@ describe("withTracing with a Worker's handlers object", () => {
     const { ctx, drain } = workerCtx();
     await worker.queue({ queue: 'jobs', messages: [message({ job: 1, traceparent: TRACEPARENT, tracestate: 'a=1' })] }, {}, ctx);
     const OTHER = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
-    await worker.queue({ queue: 'jobs', messages: [message({ job: 2, traceparent: TRACEPARENT }), message('plain text'), message({ job: 3, traceparent: OTHER }), message({ traceparent: 'junk' })] }, {}, ctx);
+    await worker.queue({ queue: 'jobs', messages: [message({ job: 2, traceparent: TRACEPARENT }), message('plain text'), message({ job: 3, traceparent: OTHER }), message({ traceparent: 'junk' }), message({ job: 4, traceparent: OTHER })] }, {}, ctx);
     await drain();
-    expect(bodies).toHaveLength(5);
+    expect(bodies).toHaveLength(6);
     const [one, batch] = byKind(rec.spans(), 'consumer');
     expect(one).toMatchObject({ name: 'process jobs', traceId: TRACE, parentId: PARENT, remoteParent: true, links: [] });
     expect(one!.traceState).toBe('a=1');
@@ -1508,7 +1508,8 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(batch!.traceId).not.toBe(TRACE);
     expect(batch!.parentId).toBeUndefined();
     expect(batch!.links.map((l) => `${l.traceId}-${l.spanId}`)).toEqual([`${TRACE}-${PARENT}`, `${'ab'.repeat(16)}-${'cd'.repeat(8)}`]);
-    expect(batch!.attrs['messaging.batch.message_count']).toBe(4);
+    // Two messages sent from one span make one link.
+    expect(batch!.attrs['messaging.batch.message_count']).toBe(5);
     // The handler's own spans hang under the batch's.
     const children = rec.spans().filter((s) => s.name === 'summarise');
     expect(children.map((s) => s.parentId)).toEqual([one!.spanId, batch!.spanId]);
