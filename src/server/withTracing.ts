@@ -21,7 +21,7 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { aroundSafely, outsideRequest, runInScope, type RequestScope } from './scope';
+import { aroundSafely, currentScope, outsideRequest, runInScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -182,6 +182,21 @@ const watchLateEnds = (tracer: Tracer): void => {
   watched.add(tracer);
   const late = (record: object): void => lateEnds.get((record as { [kT]?: TraceShared })[kT]!)?.();
   tracer.addProcessor({ onEnd: late, onScore: late });
+};
+
+/**
+ * While `trace`'s handler runs, each `batch.maxBatchSize` of its spans that end are exported then,
+ * through `waitUntil` when there is one: a long Cron run or queue batch would otherwise hold every
+ * span until it settles, past the queue's bound, and lose the oldest.
+ */
+const flushAsItGrows = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
+  const every = tracer.config.batch.maxBatchSize;
+  let ended = 0;
+  lateEnds.set(trace[kT], () => {
+    if (++ended % every !== 0) return;
+    const flushed = Promise.resolve().then(() => flush(tracer));
+    waitUntil?.(flushed);
+  });
 };
 
 /** From now on, spans of `trace` that end are flushed again, through `waitUntil` when there is one. */
@@ -367,17 +382,15 @@ export interface WorkerHandlers {
 /** A `scheduled` or `queue` handler: the event, then the Worker's env and ctx. Written as a method so the app's own event types fit. */
 type EventHandler<E> = { h(event: E, ...rest: any[]): unknown }['h'];
 
-/** What `withTracing` reads of a Cron Trigger's controller. */
-interface ScheduledEventLike {
-  readonly cron?: string;
-  readonly scheduledTime?: number;
-}
+/**
+ * What `withTracing` reads of a Cron Trigger's controller. The handlers' parameters are typed
+ * `any` where the app leaves them unannotated, as its `env` and `ctx` are: annotate them, or use
+ * `satisfies ExportedHandler<Env>` (`@cloudflare/workers-types`), for the platform's types.
+ */
+type ScheduledEventLike = any;
 
-/** What `withTracing` reads of a Queues batch. */
-interface QueueBatchLike {
-  readonly queue?: string;
-  readonly messages?: readonly { readonly body?: unknown }[];
-}
+/** What `withTracing` reads of a Queues batch: `queue`, and each message's `body`. */
+type QueueBatchLike = any;
 
 const HANDLER_HINT = 'a function (request, env, ctx) => Response, or an object of handlers with fetch, scheduled or queue';
 
@@ -424,12 +437,23 @@ export function withTracing(handler: unknown, options: WithTracingOptions | ((en
     throw new TypeError(`[edgetrace] withTracing(): "options" must be an object or a function of env, got ${String(options)}.`);
   }
   const resolve = setupsOf(options);
-  if (!isObject) return tracedFetchHandler(handler as Handle<Request>, resolve);
-  // A copy with the same prototype: an app object (Hono's) keeps its methods for `this`.
+  if (!isObject) {
+    // A class (a WorkerEntrypoint, a Durable Object) is a function too, but workerd constructs it.
+    if (/^class\b/.test(Function.prototype.toString.call(handler))) {
+      throw new TypeError('[edgetrace] withTracing(): "handler" is a class; wrap its methods instead, as class fields: fetch = withTracing(async (request) => …).');
+    }
+    return tracedFetchHandler(handler as Handle<Request>, resolve);
+  }
+  // A copy with the same prototype, so `instanceof` holds; the handlers still run with the
+  // object itself as `this` (its private fields, and what they write, are its own).
   const out = Object.assign(Object.create(Object.getPrototypeOf(handler)) as Record<string, unknown>, own);
-  if (own['fetch']) out['fetch'] = tracedFetchHandler(own['fetch'] as Handle<Request>, resolve);
-  if (own['scheduled']) out['scheduled'] = tracedEvent(own['scheduled'] as Handle<ScheduledEventLike>, resolve, startScheduled);
-  if (own['queue']) out['queue'] = tracedEvent(own['queue'] as Handle<QueueBatchLike>, resolve, startQueue);
+  const onOwn = (traced: (this: unknown, ...args: unknown[]) => Promise<unknown>) =>
+    function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      return traced.apply(this === out ? handler : this, args);
+    };
+  if (own['fetch']) out['fetch'] = onOwn(tracedFetchHandler(own['fetch'] as Handle<Request>, resolve) as never);
+  if (own['scheduled']) out['scheduled'] = onOwn(tracedEvent(own['scheduled'] as Handle<ScheduledEventLike>, resolve, startScheduled) as never);
+  if (own['queue']) out['queue'] = onOwn(tracedEvent(own['queue'] as Handle<QueueBatchLike>, resolve, startQueue) as never);
   return out;
 }
 
@@ -493,13 +517,14 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
  * Runs `handle` with `trace` current and as the scope's root, so `fetch()` inside it is traced,
  * its ctx's `waitUntil` work noted as the trace's own.
  */
-const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, event: E, rest: unknown[]): Promise<unknown> => {
+const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, event: E, rest: unknown[], waitUntil: WaitUntil | undefined): Promise<unknown> => {
   const { tracer } = s;
   const args = watchOwnWork(rest, trace);
+  if (watched.has(tracer)) flushAsItGrows(tracer, trace, waitUntil);
   // A tracer of the app's may have a context manager that throws: the handler runs anyway.
   // Inside the scope either way, so requestSpan() and traced fetch still work.
   return Promise.resolve(
-    runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
+    runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, event }, () =>
       aroundSafely(
         (fn) => tracer.withSpan(trace, fn),
         () => handle.apply(that, [event, ...args]),
@@ -508,8 +533,11 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   );
 };
 
-/** The handler's env: its second argument, or a Durable Object's (or a WorkerEntrypoint's) `this.env`, as those get the event alone. */
-const envOf = (that: unknown, rest: unknown[]): unknown => (rest.length ? rest[0] : (that as { env?: unknown } | undefined)?.env);
+/**
+ * The handler's env: its second argument, else a Durable Object's (or a WorkerEntrypoint's)
+ * `this.env`, as workerd calls those with the event and `undefined` for env and ctx.
+ */
+const envOf = (that: unknown, rest: unknown[]): unknown => rest[0] ?? (that as { env?: unknown } | undefined)?.env;
 
 /** The way to finish work after the handler, from its ctx, the platform or the options; one that throws is reported, never the handler's problem. */
 const waitUntilOf = (s: Setup, env: unknown, rest: unknown[], that: unknown): WaitUntil | undefined => {
@@ -531,14 +559,15 @@ const begin = <E>(resolve: Resolve, env: unknown, start: (s: Setup, event: E) =>
 const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
   async function (this: unknown, request: Request, ...rest: unknown[]): Promise<unknown> {
     const env = envOf(this, rest);
-    const started = begin(resolve, env, startRoot, request);
+    // A handler wrapped twice (the inner wrapper kept inside a wrapped export) traces once.
+    const started = currentScope()?.event === request ? undefined : begin(resolve, env, startRoot, request);
     // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
     if (!started) return handle.apply(this, [request, ...rest]);
     const [s, trace] = started;
     const waitUntil = waitUntilOf(s, env, rest, this);
     let response: Response;
     try {
-      response = (await runTraced(this, s, trace, handle, request, rest)) as Response;
+      response = (await runTraced(this, s, trace, handle, request, rest, waitUntil)) as Response;
     } catch (error) {
       // The client went away, and the handler's work that followed request.signal stopped with
       // it (a proxied model call, a "stop generating" that closed the tab): cancelled, as a
@@ -564,12 +593,12 @@ const recordFailure = (trace: Trace, error: unknown): void => {
 const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, event: E) => Trace) =>
   async function (this: unknown, event: E, ...rest: unknown[]): Promise<unknown> {
     const env = envOf(this, rest);
-    const started = begin(resolve, env, start, event);
+    const started = currentScope()?.event === event ? undefined : begin(resolve, env, start, event);
     if (!started) return handle.apply(this, [event, ...rest]);
     const [s, trace] = started;
     const waitUntil = waitUntilOf(s, env, rest, this);
     try {
-      const result = await runTraced(this, s, trace, handle, event, rest);
+      const result = await runTraced(this, s, trace, handle, event, rest, waitUntil);
       await endAndFlush(s.tracer, trace, waitUntil);
       return result;
     } catch (error) {

@@ -57,6 +57,16 @@ export const whole = withTracing(
 const fromWhole: Promise<Response> = whole.fetch(new Request('https://example.test/'), { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' });
 void fromWhole;
 whole.email({ from: 'a@example.test' });
+// Unannotated, the event is `any`, as env and ctx are: the platform's own methods stay callable.
+export const loose = withTracing({
+  async queue(batch) {
+    for (const m of batch.messages) m.ack();
+    batch.ackAll();
+  },
+  async scheduled(controller) {
+    controller.noRetry();
+  },
+});
 // @ts-expect-error a handler in the object must be a function
 withTracing({ fetch: 'app' });
 // @ts-expect-error fromEnv takes an object of variables

@@ -1432,26 +1432,25 @@ describe("withTracing with a Worker's handlers object", () => {
   it('traces a Cron Trigger as a trace of its own, with its fetch calls as children, exported through waitUntil', async () => {
     const rec = recorder();
     const seen: unknown[] = [];
-    const worker = withTracing(
-      {
-        port: 8787,
-        async fetch() {
-          return new Response('ok');
-        },
-        async scheduled(controller: { cron: string; scheduledTime: number }, env: { URL: string }) {
-          seen.push(this);
-          await new Promise((r) => setTimeout(r, 2));
-          await fetch(`${env.URL}/sync`, { method: 'POST', body: '{}' });
-        },
+    const handlers = {
+      port: 8787,
+      async fetch() {
+        return new Response('ok');
       },
-      { exporter: rec.exporter, serviceName: 'cron' },
-    );
+      async scheduled(controller: { cron: string; scheduledTime: number }, env: { URL: string }) {
+        seen.push(this);
+        await new Promise((r) => setTimeout(r, 2));
+        await fetch(`${env.URL}/sync`, { method: 'POST', body: '{}' });
+      },
+    };
+    const worker = withTracing(handlers, { exporter: rec.exporter, serviceName: 'cron' });
     expect(worker.port).toBe(8787);
     const { ctx, drain } = workerCtx();
     await worker.scheduled({ cron: CRON, scheduledTime: SCHEDULED_AT }, { URL: rx.base }, ctx);
     await drain();
-    // The handler kept its `this`: the object the runtime calls it on.
-    expect(seen).toEqual([worker]);
+    // Called on the wrapped object, the handler runs on the app's own.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBe(handlers);
     expect(rec.calls).toHaveLength(1);
     const [root] = byKind(rec.spans(), 'server');
     expect(root).toMatchObject({ name: `scheduled ${CRON}`, parentId: undefined, status: { code: 'unset' } });
@@ -1533,23 +1532,81 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(setups).toBe(1);
   });
 
-  it('takes an app object whose fetch is a method of its class, which keeps its other methods', async () => {
+  it('takes an app object whose fetch is a method of its class, run on the object itself', async () => {
     const rec = recorder();
     class App {
-      greeting = 'hi';
+      #greeting = 'hi';
+      served = 0;
       async fetch(request: Request) {
+        this.served++;
         return new Response(`${this.greet()} ${new URL(request.url).pathname}`);
       }
       greet() {
-        return this.greeting;
+        return this.#greeting;
       }
     }
-    const app = withTracing(new App(), { exporter: rec.exporter });
+    const original = new App();
+    const app = withTracing(original, { exporter: rec.exporter });
     const { ctx, settle } = workerCtx();
     expect(await (await app.fetch(new Request('http://x/chat'), {}, ctx)).text()).toBe('hi /chat');
     await settle();
     expect(app).toBeInstanceOf(App);
+    expect(original.served).toBe(1);
     expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+  });
+
+  it("reads a Durable Object's this.env when workerd passes undefined for env and ctx", async () => {
+    const rec = recorder();
+    const seen: unknown[] = [];
+    const { ctx, drain } = workerCtx();
+    const room = {
+      env: { EXPORTER: rec.exporter },
+      ctx,
+      fetch: withTracing(async () => new Response('ok'), (env: { EXPORTER: typeof rec.exporter }) => {
+        seen.push(env);
+        return { exporter: env.EXPORTER };
+      }),
+    };
+    await (await room.fetch(new Request('http://do/'), undefined, undefined)).text();
+    await drain();
+    expect(seen).toEqual([room.env]);
+    expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+  });
+
+  it('traces a handler wrapped twice once, and refuses a class, which workerd would construct', async () => {
+    const rec = recorder();
+    const inner = withTracing(async () => new Response('ok'), { exporter: rec.exporter });
+    const worker = withTracing({ fetch: inner }, { exporter: rec.exporter });
+    await serveOnce(worker.fetch);
+    expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+    class Entry {
+      fetch() {
+        return new Response('ok');
+      }
+    }
+    expect(() => withTracing(Entry as never)).toThrow('withTracing(): "handler" is a class; wrap its methods instead');
+  });
+
+  it('exports a long run as it goes, so its spans stay within the queue bound', async () => {
+    const rec = recorder();
+    const worker = withTracing(
+      {
+        async scheduled() {
+          for (let i = 0; i < 1000; i++) {
+            requestSpan()!.span(`item-${i}`, () => undefined);
+            if (i % 100 === 0) await new Promise((r) => setTimeout(r, 0));
+          }
+        },
+      },
+      { exporter: rec.exporter, batch: { maxBatchSize: 100, maxQueueSize: 300 } },
+    );
+    const { ctx, drain } = workerCtx();
+    await worker.scheduled({ cron: CRON }, {}, ctx);
+    await drain();
+    const names = new Set(rec.spans().map((s) => s.name));
+    expect(names.size).toBe(1001);
+    expect(names.has('item-0')).toBe(true);
+    expect(rec.calls.length).toBeGreaterThan(3);
   });
 
   it('refuses an object without handlers, or a handler that is not a function, naming it', () => {
