@@ -228,7 +228,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           span.setAttribute(BODY_ATTRS.outcome, outcome);
           const events = body.end(detail.value, outcome === 'complete');
           if (body.isSse) span.setAttribute(BODY_ATTRS.sseEvents, events);
-          if (outcome === 'cancelled') {
+          // An error's body thrown away (an SDK that retries a 429 or a 5xx does) stopped no
+          // answer: the request keeps its HTTP status, and the generation its own outcome.
+          if (outcome === 'cancelled' && res.ok) {
             markCancelled(span);
             // The app stopped the model's stream (reader.cancel(), a break out of for await) and
             // its generation goes on to end normally: it was stopped all the same.

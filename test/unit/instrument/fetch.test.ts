@@ -229,6 +229,23 @@ describe('instrumentFetch', () => {
     expect(cancelled.attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'cancelled', 'edgetrace.cancelled': true });
   });
 
+  it("leaves an error response's discarded body a failure, and the generation that retried uncancelled", async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer });
+    // An SDK's retry: the 404's body is cancelled unread, then the call is made again.
+    const answer = await t.tracer.createTrace({ name: 'chat' }).generation('retried', { model: 'm' }, async () => {
+      const first = await fetch(`${base}/missing`);
+      await first.body!.cancel();
+      return (await fetch(`${base}/json`)).json();
+    });
+    expect(answer).toEqual({ ok: true });
+    const [failed] = t.spans.filter((s) => s.name === 'GET');
+    expect(failed!.attrs).toMatchObject({ [BODY_ATTRS.outcome]: 'cancelled', 'http.response.status_code': 404 });
+    expect(failed!.attrs['edgetrace.cancelled']).toBeUndefined();
+    expect(failed!.status).toEqual({ code: 'error', message: 'HTTP 404' });
+    expect(t.byName('retried').attrs['edgetrace.cancelled']).toBeUndefined();
+  });
+
   it('adds traceparent to same-origin and allowlisted requests only', async () => {
     const t = testTracer();
     stop = instrumentFetch({ tracer: t.tracer, propagateTo: [`${otherBase}/allowed/`] });
