@@ -118,6 +118,10 @@ export interface BatchProcessor extends SpanProcessor {
  *
  * In memory only: the durable, offline-tolerant path is the service-worker outbox.
  */
+/** Says once, whatever `debug` is, that a receiver refused a batch for good, and why: a wrong token or endpoint would otherwise drop every span unseen. */
+export const sayRefused = (result: ExportResult): void =>
+  warnOnce('batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, true);
+
 export const batchProcessor = (
   exporter: Exporter,
   opts: BatchOptions = {},
@@ -190,7 +194,7 @@ export const batchProcessor = (
         if (!result.ok) dropped += carried;
         if (outcome.ok || !outcome.retryable) {
           // Said whatever `debug` is, unless the owner of `onResult` says it its own way (the servers).
-          if (!result.ok) warnOnce('batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, !onResult);
+          if (!result.ok && !onResult) sayRefused(result);
           failures = 0;
           notBefore = retryAfterUntil = 0;
           if (queue.length) schedule(queue.length >= sizer.size() ? 0 : delayMs);

@@ -1,7 +1,7 @@
 import type { InitOptions, ResolvedInit, BatchOptions } from '../config';
 import type { Tracer } from '../core/tracer';
 import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, Exporter, FlushResult } from '../protocol';
-import { batchProcessor, type BatchProcessor } from '../core/processors';
+import { batchProcessor, sayRefused, type BatchProcessor } from '../core/processors';
 import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
 import { rejectAfter } from '../lib/within';
@@ -98,7 +98,10 @@ const memorySink = (exporter: Exporter, batch: BatchOptions): Sink & { bp: Batch
     } else {
       counts.lastError = result.reason;
       transient = result.retryable;
-      if (!transient) counts.deadLettered += records.length;
+      if (!transient) {
+        counts.deadLettered += records.length;
+        sayRefused(result);
+      }
     }
     statusChanged();
   });

@@ -239,9 +239,13 @@ describe('flushNow from memory', () => {
     const stop = subscribe((status) => heard.push(status));
     for (const name of ['m1', 'm2', 'm3']) tracer.startSpan(name).end();
 
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     // As from the worker: nothing is left waiting, and nothing was sent.
     expect(await flushNow()).toEqual({ ok: true, sent: 0 });
     await vi.waitFor(() => expect(heard.at(-1)).toMatchObject({ deadLettered: 3 }));
+    // Said once without `debug`: a wrong token or endpoint would otherwise lose everything unseen.
+    expect(warned.mock.calls.map((c) => String(c.join(' ')))).toEqual([expect.stringContaining('the exporter refused a batch, which is dropped: HTTP 403')]);
+    warned.mockRestore();
     stop();
     expect(await getStatus()).toMatchObject({ transport: 'memory', delivered: 0, deadLettered: 3, queued: 0, lastError: expect.stringContaining('origin not allowed') });
 
