@@ -162,7 +162,8 @@ export const batchProcessor = (
       queue.shift();
       dropped++;
       droppedTotal++;
-      warnOnce('batch-dropped', `batchProcessor: queue full (${maxQueueSize}); dropping the oldest records.`);
+      // Said whatever `debug` is: an outage that outlasts the queue loses spans for good.
+      warnOnce('batch-dropped', `export queue full (${maxQueueSize}): dropping the oldest records. Is the receiver down?`, true);
     }
     queue.push(record);
     if (queue.length >= maxBatchSize && !inFlight && Date.now() >= notBefore) exportOnce().catch(reportInternal);

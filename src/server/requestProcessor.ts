@@ -98,7 +98,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     if (n <= 0) return;
     pendingDrops += n;
     droppedTotal += n;
-    warnOnce('request-dropped', `requestProcessor: dropped ${n} record(s) (queue bound ${maxQueueSize} or a rejected export).`);
+    warnOnce('request-dropped', `dropped ${n} record(s): the export queue is full (${maxQueueSize}; is the receiver down?), or the receiver refused them. Later drops are not logged.`, true);
   };
 
   const add = (record: TelemetryRecord): void => {

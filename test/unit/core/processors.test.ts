@@ -161,8 +161,12 @@ describe('batchProcessor', () => {
     const p = batchProcessor(exporter, { maxQueueSize: 3, maxBatchSize: 3, delayMs: 1000 });
     // The first three fill a batch and export at once; hold the export so the queue backs up.
     const release = holdNext(target);
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) p.onEnd?.(record(n));
     expect(p.dropped()).toBe(2);
+    // Said once, without `debug`: spans lost for good.
+    expect(warned.mock.calls.map((c) => c.join(' '))).toEqual([expect.stringContaining('export queue full (3): dropping the oldest records')]);
+    warned.mockRestore();
     release();
     await p.forceFlush?.();
     expect(batches[1]?.map((r) => (r as SpanRecord).name)).toEqual(['f', 'g', 'h']);
