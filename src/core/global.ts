@@ -64,7 +64,13 @@ export const init = (opts: InitOptions = {}): Tracer => {
   }
   stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);
   global = tracer;
-  if (!page) flushAtExit();
+  if (!page) {
+    flushAtExit();
+    // A script's init() reads no environment variables: without a destination it records into nothing, unseen.
+    if (!isBrowser() && !opts.endpoint && !opts.exporter && !lf && !opts.processors?.length) {
+      warnOnce('init-nowhere', 'init(): nothing is sent: give endpoint, langfuse or exporter (fromEnv(process.env) reads OTEL_* variables).', true);
+    }
+  }
   return tracer;
 };
 

@@ -55,6 +55,22 @@ describe('init', () => {
     }
   });
 
+  it('says once that a script\'s init() with nowhere to send sends nothing; not when it has somewhere', () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      init({ endpoint: `${srv.base}/v1/traces` });
+      init({ processors: [{ onEnd: () => undefined }] });
+      expect(warned.mock.calls.map((c) => c.join(' ')).filter((m) => m.includes('nothing is sent'))).toEqual([]);
+      init({ serviceName: 'job' });
+      init({});
+      expect(warned.mock.calls.map((c) => c.join(' ')).filter((m) => m.includes('nothing is sent'))).toEqual([
+        expect.stringContaining('init(): nothing is sent: give endpoint, langfuse or exporter (fromEnv(process.env)'),
+      ]);
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
   it('sends from memory where `document` is null, as where it is missing (a server-side shim)', async () => {
     // Some server renderers define the browser globals as null; there is no page, nor a location.
     vi.stubGlobal('document', null);
