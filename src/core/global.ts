@@ -68,7 +68,7 @@ export const init = (opts: InitOptions = {}): Tracer => {
     flushAtExit();
     // A script's init() reads no environment variables: without a destination it records into nothing, unseen.
     if (!isBrowser() && !opts.endpoint && !opts.exporter && !lf && !opts.processors?.length) {
-      warnOnce('init-nowhere', 'init(): nothing is sent: give endpoint, langfuse or exporter (fromEnv(process.env) reads OTEL_* variables).', true);
+      warnOnce('init-nowhere', 'init(): nothing is sent: give endpoint, langfuse or exporter (edgetrace/server: fromEnv(process.env) reads OTEL_*; noneExporter sends nothing).', true);
     }
   }
   return tracer;

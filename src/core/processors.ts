@@ -5,6 +5,7 @@ import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { stampDropped } from '../lib/stampDropped';
 import { within } from '../lib/within';
 import { unref } from '../lib/unref';
+import { isPage } from '../lib/isPage';
 
 /**
  * Receives spans as they start and end. Every method is optional; none may throw into the
@@ -110,6 +111,16 @@ export interface BatchProcessor extends SpanProcessor {
 }
 
 /**
+ * @internal Says once, whatever `debug` is, that a receiver refused a batch for good, and why: a
+ * wrong token or endpoint would otherwise drop every span unseen. A 413 is one record too large,
+ * not the setup's mistake: left to `debug`, so a wrong key after it is still said.
+ */
+export const sayRefused = (result: ExportResult): void => {
+  const tooLarge = !result.ok && result.status === 413;
+  warnOnce(tooLarge ? 'batch-too-large' : 'batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, !tooLarge);
+};
+
+/**
  * Collects records and exports them in batches: when `maxBatchSize` are waiting, or `delayMs`
  * after the first one. One export runs at a time. A retryable failure puts the batch back at the
  * front and waits (honouring Retry-After); any other failure loses the batch (`onResult` hears
@@ -118,10 +129,6 @@ export interface BatchProcessor extends SpanProcessor {
  *
  * In memory only: the durable, offline-tolerant path is the service-worker outbox.
  */
-/** Says once, whatever `debug` is, that a receiver refused a batch for good, and why: a wrong token or endpoint would otherwise drop every span unseen. */
-export const sayRefused = (result: ExportResult): void =>
-  warnOnce('batch-rejected', `the exporter refused a batch, which is dropped: ${result.reason ?? 'no reason given'}. Later refusals are not logged.`, true);
-
 export const batchProcessor = (
   exporter: Exporter,
   opts: BatchOptions = {},
@@ -162,8 +169,9 @@ export const batchProcessor = (
       queue.shift();
       dropped++;
       droppedTotal++;
-      // Said whatever `debug` is: an outage that outlasts the queue loses spans for good.
-      warnOnce('batch-dropped', `export queue full (${maxQueueSize}): dropping the oldest records. Is the receiver down?`, true);
+      // Said whatever `debug` is outside a page (a page's visitors going offline is no news to them):
+      // an outage that outlasts the queue loses spans for good.
+      warnOnce('batch-dropped', `export queue full (${maxQueueSize}): dropping the oldest records. Is the receiver down?`, !isPage());
     }
     queue.push(record);
     if (queue.length >= maxBatchSize && !inFlight && Date.now() >= notBefore) exportOnce().catch(reportInternal);

@@ -94,17 +94,18 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   let retryAfterUntil = 0;
   const running = new Set<Promise<void>>();
 
-  const drop = (n: number): void => {
+  /** Counts `n` records lost; those the queue's bound pushed out (`full`) are said once whatever `debug` is (the refusal teller says its own). */
+  const drop = (n: number, full = false): void => {
     if (n <= 0) return;
     pendingDrops += n;
     droppedTotal += n;
-    warnOnce('request-dropped', `dropped ${n} record(s): the export queue is full (${maxQueueSize}; is the receiver down?), or the receiver refused them. Later drops are not logged.`, true);
+    if (full) warnOnce('request-dropped', `dropped ${n} record(s): the export queue is full (${maxQueueSize}; is the receiver down?). Later drops are not logged.`, true);
   };
 
   const add = (record: TelemetryRecord): void => {
     if (queue.length >= maxQueueSize) {
       queue.shift();
-      drop(1);
+      drop(1, true);
     }
     queue.push(record);
   };
@@ -144,7 +145,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     if (result.retryAfterMs !== undefined) retryAfterUntil = Math.max(retryAfterUntil, now + result.retryAfterMs);
     // Back to the front for the next flush, newest kept when the bound is reached.
     const room = Math.max(0, maxQueueSize - queue.length);
-    if (room < batch.length) drop(batch.length - room);
+    if (room < batch.length) drop(batch.length - room, true);
     queue = batch.slice(batch.length - Math.min(room, batch.length)).concat(queue);
   };
 

@@ -61,8 +61,6 @@ export interface RequestScope {
    * traces them.
    */
   traceFetch?: boolean;
-  /** What the handler was called for: the request, a Cron controller or a Queues batch. */
-  event?: unknown;
 }
 
 // Created on first use so that importing the entry has no side effect.

@@ -21,7 +21,7 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { aroundSafely, currentScope, outsideRequest, runInScope, type RequestScope } from './scope';
+import { aroundSafely, outsideRequest, runInScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -190,7 +190,9 @@ const watchLateEnds = (tracer: Tracer): void => {
  * span until it settles, past the queue's bound, and lose the oldest.
  */
 const flushAsItGrows = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | undefined): void => {
-  const every = tracer.config.batch.maxBatchSize;
+  // A tracer of the app's (a mock, another copy's) may lack the resolved batch options.
+  const every = tracer.config?.batch?.maxBatchSize;
+  if (!(typeof every === 'number' && every > 0)) return;
   let ended = 0;
   lateEnds.set(trace[kT], () => {
     if (++ended % every !== 0) return;
@@ -442,20 +444,44 @@ export function withTracing(handler: unknown, options: WithTracingOptions | ((en
     if (/^class\b/.test(Function.prototype.toString.call(handler))) {
       throw new TypeError('[edgetrace] withTracing(): "handler" is a class; wrap its methods instead, as class fields: fetch = withTracing(async (request) => …).');
     }
-    return tracedFetchHandler(handler as Handle<Request>, resolve);
+    return markTraced(tracedFetchHandler(handler as Handle<Request>, resolve));
   }
-  // A copy with the same prototype, so `instanceof` holds; the handlers still run with the
-  // object itself as `this` (its private fields, and what they write, are its own).
-  const out = Object.assign(Object.create(Object.getPrototypeOf(handler)) as Record<string, unknown>, own);
-  const onOwn = (traced: (this: unknown, ...args: unknown[]) => Promise<unknown>) =>
-    function (this: unknown, ...args: unknown[]): Promise<unknown> {
-      return traced.apply(this === out ? handler : this, args);
-    };
-  if (own['fetch']) out['fetch'] = onOwn(tracedFetchHandler(own['fetch'] as Handle<Request>, resolve) as never);
-  if (own['scheduled']) out['scheduled'] = onOwn(tracedEvent(own['scheduled'] as Handle<ScheduledEventLike>, resolve, startScheduled) as never);
-  if (own['queue']) out['queue'] = onOwn(tracedEvent(own['queue'] as Handle<QueueBatchLike>, resolve, startQueue) as never);
-  return out;
+  const target = handler as object;
+  // A handler already wrapped (kept inside a wrapped export) is used as it is, with its own options.
+  const wrap = (k: string, make: (h: Handle<any>) => (this: unknown, ...args: any[]) => Promise<unknown>): Record<string, unknown> => {
+    const h = own[k] as Handle<unknown> | undefined;
+    if (!h) return {};
+    if (tracedOnes.has(h)) return { [k]: h };
+    const traced = make(h);
+    return { [k]: markTraced(function (this: unknown, ...args: unknown[]) {
+      // Called on the wrapper, as the runtime calls it: the app's handler runs on its own object.
+      return traced.apply(this === wrapper ? target : this, args);
+    }) };
+  };
+  const traced: Record<string | symbol, unknown> = {
+    ...wrap('fetch', (h) => tracedFetchHandler(h, resolve)),
+    ...wrap('scheduled', (h) => tracedEvent(h, resolve, startScheduled)),
+    ...wrap('queue', (h) => tracedEvent(h, resolve, startQueue)),
+  };
+  // The app's object itself, but for the traced handlers: its getters and other methods run on it
+  // (private fields included), what is written lands on it, and `instanceof` holds.
+  const bound = new WeakMap<(...args: unknown[]) => unknown, unknown>();
+  const wrapper: object = new Proxy(target, {
+    get(t, key) {
+      if (Object.hasOwn(traced, key)) return traced[key];
+      const v: unknown = Reflect.get(t, key, t);
+      if (typeof v !== 'function' || key === 'constructor') return v;
+      const f = v as (...args: unknown[]) => unknown;
+      if (!bound.has(f)) bound.set(f, f.bind(t));
+      return bound.get(f);
+    },
+  });
+  return wrapper;
 }
+
+/** The handlers withTracing made, so one already traced is not traced again inside a wrapped export. */
+const tracedOnes = new WeakSet<object>();
+const markTraced = <F extends object>(f: F): F => (tracedOnes.add(f), f);
 
 /** A handler as called: an event (a request, a controller, a batch) and the rest of the arguments. */
 type Handle<E> = (this: unknown, event: E, ...rest: unknown[]) => unknown;
@@ -524,7 +550,7 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   // A tracer of the app's may have a context manager that throws: the handler runs anyway.
   // Inside the scope either way, so requestSpan() and traced fetch still work.
   return Promise.resolve(
-    runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, event }, () =>
+    runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
       aroundSafely(
         (fn) => tracer.withSpan(trace, fn),
         () => handle.apply(that, [event, ...args]),
@@ -559,8 +585,7 @@ const begin = <E>(resolve: Resolve, env: unknown, start: (s: Setup, event: E) =>
 const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
   async function (this: unknown, request: Request, ...rest: unknown[]): Promise<unknown> {
     const env = envOf(this, rest);
-    // A handler wrapped twice (the inner wrapper kept inside a wrapped export) traces once.
-    const started = currentScope()?.event === request ? undefined : begin(resolve, env, startRoot, request);
+    const started = begin(resolve, env, startRoot, request);
     // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
     if (!started) return handle.apply(this, [request, ...rest]);
     const [s, trace] = started;
@@ -593,7 +618,7 @@ const recordFailure = (trace: Trace, error: unknown): void => {
 const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, event: E) => Trace) =>
   async function (this: unknown, event: E, ...rest: unknown[]): Promise<unknown> {
     const env = envOf(this, rest);
-    const started = currentScope()?.event === event ? undefined : begin(resolve, env, start, event);
+    const started = begin(resolve, env, start, event);
     if (!started) return handle.apply(this, [event, ...rest]);
     const [s, trace] = started;
     const waitUntil = waitUntilOf(s, env, rest, this);

@@ -64,7 +64,7 @@ describe('init', () => {
       init({ serviceName: 'job' });
       init({});
       expect(warned.mock.calls.map((c) => c.join(' ')).filter((m) => m.includes('nothing is sent'))).toEqual([
-        expect.stringContaining('init(): nothing is sent: give endpoint, langfuse or exporter (fromEnv(process.env)'),
+        expect.stringContaining('init(): nothing is sent: give endpoint, langfuse or exporter (edgetrace/server: fromEnv(process.env)'),
       ]);
     } finally {
       warned.mockRestore();

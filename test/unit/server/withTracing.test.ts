@@ -1551,8 +1551,29 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(await (await app.fetch(new Request('http://x/chat'), {}, ctx)).text()).toBe('hi /chat');
     await settle();
     expect(app).toBeInstanceOf(App);
+    // One object: state written by the handler reads the same through the wrapper, and its
+    // other methods still reach its private fields.
     expect(original.served).toBe(1);
+    expect(app.served).toBe(1);
+    expect(app.greet()).toBe('hi');
     expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+  });
+
+  it('takes handlers behind a getter or on a frozen prototype', async () => {
+    const rec = recorder();
+    const proto = Object.freeze({
+      fetch: async () => new Response('frozen'),
+    });
+    const frozen = withTracing(Object.create(proto) as { fetch(request: Request): Promise<Response> }, { exporter: rec.exporter });
+    await serveOnce(frozen.fetch);
+    class Lazy {
+      get fetch() {
+        return async () => new Response('got');
+      }
+    }
+    const lazy = withTracing(new Lazy(), { exporter: rec.exporter });
+    await serveOnce(lazy.fetch);
+    expect(byKind(rec.spans(), 'server')).toHaveLength(2);
   });
 
   it("reads a Durable Object's this.env when workerd passes undefined for env and ctx", async () => {
@@ -1573,12 +1594,17 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(byKind(rec.spans(), 'server')).toHaveLength(1);
   });
 
-  it('traces a handler wrapped twice once, and refuses a class, which workerd would construct', async () => {
-    const rec = recorder();
-    const inner = withTracing(async () => new Response('ok'), { exporter: rec.exporter });
-    const worker = withTracing({ fetch: inner }, { exporter: rec.exporter });
+  it('keeps a handler already wrapped as it is, with its own options, and refuses a class, which workerd would construct', async () => {
+    const inner = recorder();
+    const outer = recorder();
+    const fetch = withTracing(async () => new Response('ok'), { exporter: inner.exporter, route: () => '/api/users/:id' });
+    const worker = withTracing({ fetch, scheduled: async () => undefined }, { exporter: outer.exporter });
     await serveOnce(worker.fetch);
-    expect(byKind(rec.spans(), 'server')).toHaveLength(1);
+    expect(byKind(inner.spans(), 'server').map((s) => s.name)).toEqual(['GET /api/users/:id']);
+    expect(outer.spans()).toEqual([]);
+    // A Cron controller the runtime left out is still a run.
+    await worker.scheduled(undefined, {});
+    expect(outer.spans().map((s) => s.name)).toEqual(['scheduled']);
     class Entry {
       fetch() {
         return new Response('ok');
