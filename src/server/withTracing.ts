@@ -464,11 +464,15 @@ export function withTracing(handler: unknown, options: WithTracingOptions | ((en
     ...wrap('queue', (h) => tracedEvent(h, resolve, startQueue)),
   };
   // The app's object itself, but for the traced handlers: its getters and other methods run on it
-  // (private fields included), what is written lands on it, and `instanceof` holds.
+  // (private fields included), what is written lands on it, and `instanceof` holds. The proxy's
+  // own target is an empty object over it, so a frozen object's own `fetch` can be answered with
+  // the traced one (a proxy may not change a frozen target's own property).
   const bound = new WeakMap<(...args: unknown[]) => unknown, unknown>();
-  const wrapper: object = new Proxy(target, {
-    get(t, key) {
+  const wrapper: object = new Proxy(Object.create(target) as object, {
+    set: (_, key, value) => Reflect.set(target, key, value),
+    get(_, key) {
       if (Object.hasOwn(traced, key)) return traced[key];
+      const t = target;
       const v: unknown = Reflect.get(t, key, t);
       if (typeof v !== 'function' || key === 'constructor') return v;
       const f = v as (...args: unknown[]) => unknown;

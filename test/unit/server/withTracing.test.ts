@@ -1559,7 +1559,7 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(byKind(rec.spans(), 'server')).toHaveLength(1);
   });
 
-  it('takes handlers behind a getter or on a frozen prototype', async () => {
+  it('takes handlers behind a getter, on a frozen prototype or on a frozen object', async () => {
     const rec = recorder();
     const proto = Object.freeze({
       fetch: async () => new Response('frozen'),
@@ -1573,7 +1573,10 @@ describe("withTracing with a Worker's handlers object", () => {
     }
     const lazy = withTracing(new Lazy(), { exporter: rec.exporter });
     await serveOnce(lazy.fetch);
-    expect(byKind(rec.spans(), 'server')).toHaveLength(2);
+    const sealed = withTracing(Object.freeze({ fetch: async () => new Response('sealed'), port: 8787 }), { exporter: rec.exporter });
+    await serveOnce(sealed.fetch);
+    expect(sealed.port).toBe(8787);
+    expect(byKind(rec.spans(), 'server')).toHaveLength(3);
   });
 
   it("reads a Durable Object's this.env when workerd passes undefined for env and ctx", async () => {
