@@ -472,11 +472,10 @@ export function withTracing(handler: unknown, options: WithTracingOptions | ((en
     set: (_, key, value) => Reflect.set(target, key, value),
     get(_, key) {
       if (Object.hasOwn(traced, key)) return traced[key];
-      const t = target;
-      const v: unknown = Reflect.get(t, key, t);
+      const v: unknown = Reflect.get(target, key, target);
       if (typeof v !== 'function' || key === 'constructor') return v;
       const f = v as (...args: unknown[]) => unknown;
-      if (!bound.has(f)) bound.set(f, f.bind(t));
+      if (!bound.has(f)) bound.set(f, f.bind(target));
       return bound.get(f);
     },
   });
@@ -575,11 +574,15 @@ const waitUntilOf = (s: Setup, env: unknown, rest: unknown[], that: unknown): Wa
   return found && guard(found);
 };
 
-/** Starts the trace of an event, or nothing when tracing is off or starting it failed. */
-const begin = <E>(resolve: Resolve, env: unknown, start: (s: Setup, event: E) => Trace, event: E): [Setup, Trace] | undefined => {
+/**
+ * Starts the trace of a call of a handler (on `that`, with the arguments after the event): its
+ * setup, its trace and how to finish work after it; nothing when tracing is off or starting failed.
+ */
+const begin = <E>(that: unknown, resolve: Resolve, start: (s: Setup, event: E) => Trace, event: E, rest: unknown[]): [Setup, Trace, WaitUntil | undefined] | undefined => {
   try {
+    const env = envOf(that, rest);
     const s = resolve(env);
-    if (s) return [s, start(s, event)];
+    if (s) return [s, start(s, event), waitUntilOf(s, env, rest, that)];
   } catch (error) {
     reportInternal(error);
   }
@@ -588,12 +591,10 @@ const begin = <E>(resolve: Resolve, env: unknown, start: (s: Setup, event: E) =>
 
 const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
   async function (this: unknown, request: Request, ...rest: unknown[]): Promise<unknown> {
-    const env = envOf(this, rest);
-    const started = begin(resolve, env, startRoot, request);
+    const started = begin(this, resolve, startRoot, request, rest);
     // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
     if (!started) return handle.apply(this, [request, ...rest]);
-    const [s, trace] = started;
-    const waitUntil = waitUntilOf(s, env, rest, this);
+    const [s, trace, waitUntil] = started;
     let response: Response;
     try {
       response = (await runTraced(this, s, trace, handle, request, rest, waitUntil)) as Response;
@@ -621,11 +622,9 @@ const recordFailure = (trace: Trace, error: unknown): void => {
  */
 const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, event: E) => Trace) =>
   async function (this: unknown, event: E, ...rest: unknown[]): Promise<unknown> {
-    const env = envOf(this, rest);
-    const started = begin(resolve, env, start, event);
+    const started = begin(this, resolve, start, event, rest);
     if (!started) return handle.apply(this, [event, ...rest]);
-    const [s, trace] = started;
-    const waitUntil = waitUntilOf(s, env, rest, this);
+    const [s, trace, waitUntil] = started;
     try {
       const result = await runTraced(this, s, trace, handle, event, rest, waitUntil);
       await endAndFlush(s.tracer, trace, waitUntil);
