@@ -1,6 +1,6 @@
 // The `edgetrace/server` entry: request middleware, exporters, the env factory and the collector.
 // Named re-exports only.
-export { withTracing } from './withTracing';
+export { withTracing, withMessage } from './withTracing';
 export { createServerTracer } from './serverTracer';
 export { requestProcessor } from './requestProcessor';
 export { serverContext, requestSpan, requestTrace } from './scope';
@@ -23,7 +23,7 @@ export { createMemoryExporter } from '../export/memory';
 export { noneExporter } from '../export/none';
 export { alsContext } from '../core/context';
 
-export type { WithTracingOptions, ServerTracingOptions, ResponseHeader, TracedHandler, TracedHandlers, TracedEventHandler, WorkerHandlers } from './withTracing';
+export type { WithTracingOptions, ServerTracingOptions, ResponseHeader, TracedHandler, TracedHandlers, TracedEventHandler, WorkerHandlers, QueueMessageLike } from './withTracing';
 export type { NodeTracingOptions } from './nodeTracing';
 export type { ServerTracerOptions } from './serverTracer';
 export type { RequestProcessor, RequestProcessorOptions } from './requestProcessor';

@@ -2,7 +2,7 @@ import { fail, resolveConfig, TRACER_KEYS, type TracerOptions } from '../config'
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
-import { kT, type TraceShared } from '../core/span';
+import { isPromise, kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
 import { reportInternal } from '../lib/reportInternal';
@@ -21,7 +21,7 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { aroundSafely, outsideRequest, runInScope, type RequestScope } from './scope';
+import { aroundSafely, currentScope, outsideRequest, runInScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -625,6 +625,8 @@ const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, e
     const started = begin(this, resolve, start, event, rest);
     if (!started) return handle.apply(this, [event, ...rest]);
     const [s, trace, waitUntil] = started;
+    const batch = batches.get(trace);
+    if (batch) batch.waitUntil = waitUntil;
     try {
       const result = await runTraced(this, s, trace, handle, event, rest, waitUntil);
       await endAndFlush(s.tracer, trace, waitUntil);
@@ -656,21 +658,36 @@ const startScheduled = (s: Setup, controller: ScheduledEventLike): Trace => {
  * is an object with `traceparent` (and `tracestate`) names the trace that sent it: a batch of one
  * such message continues that trace; a larger batch links to each.
  */
+/** The trace a queued message names by an object body with `traceparent` (and `tracestate`). */
+const senderOf = (message: unknown): SpanContext | undefined => {
+  const body: unknown = (message as { body?: unknown } | null | undefined)?.body;
+  if (!body || typeof body !== 'object' || !Object.hasOwn(body, 'traceparent')) return undefined;
+  const { traceparent, tracestate } = body as { traceparent?: unknown; tracestate?: unknown };
+  return typeof traceparent === 'string' ? extract({ traceparent, tracestate: typeof tracestate === 'string' ? tracestate : undefined }).context : undefined;
+};
+
+const sameSpan = (a: SpanContext, b: SpanContext): boolean => a.spanId === b.spanId && a.traceId === b.traceId;
+
+/** What {@link withMessage} needs of a batch being traced: its queue, the sender it continues, and how to finish work after it. */
+interface BatchScope {
+  queue: string | undefined;
+  continued: SpanContext | undefined;
+  waitUntil?: WaitUntil | undefined;
+}
+const batches = new WeakMap<Trace, BatchScope>();
+
+/** A Queues batch's trace (messaging semantic conventions, process operation). */
 const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
   const queue = typeof batch?.queue === 'string' ? batch.queue : undefined;
-  const messages = Array.isArray(batch?.messages) ? batch.messages : [];
+  const messages: unknown[] = Array.isArray(batch?.messages) ? batch.messages : [];
   const sent: SpanContext[] = [];
   for (const m of messages) {
-    const body: unknown = m?.body;
-    if (body && typeof body === 'object' && Object.hasOwn(body, 'traceparent')) {
-      const { traceparent, tracestate } = body as { traceparent?: unknown; tracestate?: unknown };
-      const context = typeof traceparent === 'string' ? extract({ traceparent, tracestate: typeof tracestate === 'string' ? tracestate : undefined }).context : undefined;
-      // Messages sent together (`sendBatch` in one request) name one span: one link for them.
-      if (context && !sent.some((c) => c.spanId === context.spanId && c.traceId === context.traceId)) sent.push(context);
-    }
+    const context = senderOf(m);
+    // Messages sent together (`sendBatch` in one request) name one span: one link for them.
+    if (context && !sent.some((c) => sameSpan(c, context))) sent.push(context);
   }
   const single = messages.length === 1 ? sent[0] : undefined;
-  return s.tracer.createTrace({
+  const trace = s.tracer.createTrace({
     name: queue ? `process ${queue}` : 'process',
     kind: 'consumer',
     parent: single,
@@ -684,6 +701,75 @@ const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
       'messaging.batch.message_count': messages.length,
     },
   });
+  batches.set(trace, { queue, continued: single });
+  return trace;
+};
+
+/** A queued message as a Queues consumer gets it: what {@link withMessage} reads. */
+export interface QueueMessageLike {
+  readonly id?: string | undefined;
+  readonly body?: unknown;
+}
+
+/**
+ * Handles one message of a batch that `withTracing` traces as a trace of its own, continuing the
+ * trace that sent it (an object body with `traceparent`): a CONSUMER span `process <queue>` with
+ * `messaging.message.id`, linked to the batch's span, current while `fn` runs, so its spans and
+ * `fetch` calls hang under it and `requestSpan()` is it. A throw or rejection is recorded and
+ * passed on. Ends when `fn` returns or its promise settles, and is exported with the batch.
+ * Outside a traced batch (and for the one message of a batch that already continues its trace)
+ * `fn` runs as it is, in the trace that is current.
+ */
+export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
+  const scope = currentScope();
+  const batch = scope && batches.get(scope.root);
+  if (!batch) return fn();
+  let trace: Trace;
+  try {
+    const sender = senderOf(message);
+    if (sender && batch.continued && sameSpan(sender, batch.continued)) return fn();
+    const id = (message as { id?: unknown } | null | undefined)?.id;
+    trace = scope.tracer.createTrace({
+      name: batch.queue ? `process ${batch.queue}` : 'process',
+      kind: 'consumer',
+      parent: sender,
+      links: [{ context: scope.root.spanContext() }],
+      attributes: {
+        'messaging.system': 'cloudflare_queues',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': batch.queue,
+        'messaging.message.id': typeof id === 'string' ? id : undefined,
+      },
+    });
+    if (watched.has(scope.tracer)) flushAsItGrows(scope.tracer, trace, batch.waitUntil);
+  } catch (error) {
+    reportInternal(error);
+    return fn();
+  }
+  const { tracer } = scope;
+  const end = (): void => endTrace(tracer, trace, batch.waitUntil);
+  const failed = (error: unknown): never => {
+    recordFailure(trace, error);
+    end();
+    throw error;
+  };
+  let result: R;
+  try {
+    result = runInScope({ ...scope, root: trace }, () =>
+      aroundSafely(
+        (f) => tracer.withSpan(trace, f),
+        fn,
+      ),
+    );
+  } catch (error) {
+    return failed(error);
+  }
+  if (!isPromise(result)) {
+    end();
+    return result;
+  }
+  return result.then((value) => (end(), value), failed) as R;
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {

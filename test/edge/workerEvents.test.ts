@@ -99,4 +99,25 @@ describe('a Worker’s scheduled and queue handlers in workerd', () => {
     expect(attr(batch, 'messaging.batch.message_count')).toBe('2');
     expect(batch.events?.map((e) => e.name)).toEqual(['exception']);
   });
+
+  it('puts each message of a batch in the trace that sent it through withMessage', async () => {
+    const worker = await workerOf();
+    const OTHER = 'ab'.repeat(16);
+    const result = await worker.queue('each', [
+      { id: 'e1', timestamp: new Date(), attempts: 1, body: { traceparent: `00-${TRACE}-${PARENT}-01` } },
+      { id: 'e2', timestamp: new Date(), attempts: 1, body: { traceparent: `00-${OTHER}-${'cd'.repeat(8)}-01` } },
+    ]);
+    expect(result.outcome).toBe('ok');
+    await waitForSpan('process each');
+    for (const [id, traceId, parentSpanId] of [['e1', TRACE, PARENT], ['e2', OTHER, 'cd'.repeat(8)]] as const) {
+      for (const t0 = Date.now(); Date.now() - t0 < 10_000 && !exported().some((s) => s.traceId === traceId && attr(s, 'messaging.message.id') === id); ) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const message = exported().find((s) => s.traceId === traceId && attr(s, 'messaging.message.id') === id);
+      expect(message).toMatchObject({ name: 'process each', kind: 5, parentSpanId });
+      const client = exported().find((s) => s.kind === 3 && s.parentSpanId === message!.spanId);
+      expect(client?.traceId).toBe(traceId);
+      expect(rx.received.find((r) => r.url === `/down?i=${id}`)?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-${client!.spanId}-`));
+    }
+  });
 });

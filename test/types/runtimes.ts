@@ -4,7 +4,7 @@
 // root, server and otel entries load must compile in both, or such a project cannot import them.
 
 import { createTracer, inject, type Span } from 'edgetrace';
-import { createCollector, fromEnv, requestTrace, withTracing, type NodeListener } from 'edgetrace/server';
+import { createCollector, fromEnv, requestTrace, withMessage, withTracing, type NodeListener } from 'edgetrace/server';
 import { otelTracer } from 'edgetrace/otel';
 
 const tracer = createTracer({ serviceName: 'edge' });
@@ -47,8 +47,13 @@ export const whole = withTracing(
     async scheduled(controller: { readonly cron: string; readonly scheduledTime: number }, env: Env, ctx: { waitUntil(p: Promise<unknown>): void }) {
       ctx.waitUntil(fetch(`https://sync.example/${controller.cron}?k=${env.LANGFUSE_PUBLIC_KEY}`));
     },
-    async queue(batch: { readonly queue: string; readonly messages: readonly { readonly body: Job; ack(): void }[] }) {
-      for (const m of batch.messages) m.ack();
+    async queue(batch: { readonly queue: string; readonly messages: readonly { readonly id: string; readonly body: Job; ack(): void }[] }) {
+      for (const m of batch.messages) {
+        // The callback's own result comes back, typed.
+        const doc: Promise<string> = withMessage(m, async () => m.body.doc);
+        await doc;
+        m.ack();
+      }
     },
     email: (message: { from: string }) => void message.from,
   },
@@ -60,7 +65,7 @@ whole.email({ from: 'a@example.test' });
 // Unannotated, the event is `any`, as env and ctx are: the platform's own methods stay callable.
 export const loose = withTracing({
   async queue(batch) {
-    for (const m of batch.messages) m.ack();
+    for (const m of batch.messages) withMessage(m, () => m.ack());
     batch.ackAll();
   },
   async scheduled(controller) {
@@ -69,6 +74,8 @@ export const loose = withTracing({
 });
 // @ts-expect-error a handler in the object must be a function
 withTracing({ fetch: 'app' });
+// @ts-expect-error withMessage takes a queued message, not its body
+withMessage('job', () => 1);
 // @ts-expect-error fromEnv takes an object of variables
 fromEnv('TRACING_MODE=none');
 

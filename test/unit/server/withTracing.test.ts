@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
-import { FLUSH_HOLD_MS, OPEN_SPAN_GRACE_MS, withTracing } from '../../../src/server/withTracing';
+import { FLUSH_HOLD_MS, OPEN_SPAN_GRACE_MS, withMessage, withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
 import { instrumentServerFetch, tracedFetch, tracedFetcher } from '../../../src/server/fetch';
 import { requestSpan, requestTrace } from '../../../src/server/scope';
@@ -1512,6 +1512,85 @@ describe("withTracing with a Worker's handlers object", () => {
     // The handler's own spans hang under the batch's.
     const children = rec.spans().filter((s) => s.name === 'summarise');
     expect(children.map((s) => s.parentId)).toEqual([one!.spanId, batch!.spanId]);
+  });
+
+  it('gives each message of a batch its sender’s trace through withMessage, with its fetch calls and failures', async () => {
+    const rec = recorder();
+    const seen: (string | undefined)[] = [];
+    const OTHER = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
+    const worker = withTracing(
+      {
+        queue: async (batch: { queue: string; messages: { id: string; body: unknown; retry(): void }[] }) => {
+          requestSpan()?.span('before', () => undefined);
+          for (const m of batch.messages) {
+            try {
+              await withMessage(m, async () => {
+                seen.push(requestSpan()?.spanId, requestTrace()?.spanId);
+                await new Promise((r) => setTimeout(r, 1));
+                await (await fetch(`${rx.base}/job`)).text();
+                if ((m.body as { fail?: boolean }).fail) throw new RangeError('bad job');
+              });
+            } catch {
+              m.retry();
+            }
+          }
+          // Synchronous work gets its message trace too.
+          withMessage(batch.messages[0]!, () => requestSpan()?.span('sync', () => undefined));
+        },
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await worker.queue(
+      { queue: 'jobs', messages: [{ ...message({ traceparent: TRACEPARENT }), id: 'm1' }, { ...message({ traceparent: OTHER, fail: true }), id: 'm2' }, { ...message('plain'), id: 'm3' }] },
+      {},
+      ctx,
+    );
+    await drain();
+    const consumers = byKind(rec.spans(), 'consumer');
+    const batch = consumers.find((s) => s.attrs['messaging.batch.message_count'] === 3)!;
+    const [m1, m2, m3, sync] = consumers.filter((s) => s !== batch);
+    // Each message is a CONSUMER span in its sender's trace (a new one without), linked to the batch.
+    expect(m1).toMatchObject({ name: 'process jobs', traceId: TRACE, parentId: PARENT, remoteParent: true });
+    expect(m2).toMatchObject({ traceId: 'ab'.repeat(16), parentId: 'cd'.repeat(8), status: { code: 'error' } });
+    expect(m2!.attrs['error.type']).toBe('RangeError');
+    expect(m3!.parentId).toBeUndefined();
+    expect(new Set([m3!.traceId, batch.traceId, TRACE]).size).toBe(3);
+    for (const m of [m1, m2, m3]) expect(m!.links.map((l) => l.spanId)).toEqual([batch.spanId]);
+    expect([m1, m2, m3].map((m) => m!.attrs['messaging.message.id'])).toEqual(['m1', 'm2', 'm3']);
+    // Inside, requestSpan() and requestTrace() are the message's span.
+    expect(seen).toEqual([m1, m1, m2, m2, m3, m3].map((m) => m!.spanId));
+    expect(m1!.attrs).toMatchObject({ 'messaging.destination.name': 'jobs', 'messaging.operation.type': 'process' });
+    // Each message's fetch is its child and carries its trace.
+    const clients = byKind(rec.spans(), 'client');
+    expect(clients.map((c) => c.parentId)).toEqual([m1!.spanId, m2!.spanId, m3!.spanId]);
+    const sentTo = rx.received.filter((r) => r.url === '/job').slice(-3).map((r) => r.headers.traceparent?.slice(3, 35));
+    expect(sentTo).toEqual([TRACE, 'ab'.repeat(16), m3!.traceId]);
+    // Work outside withMessage stays the batch's; the synchronous call had its own message span.
+    expect(rec.spans().find((s) => s.name === 'before')?.parentId).toBe(batch.spanId);
+    expect(sync).toMatchObject({ traceId: TRACE, parentId: PARENT });
+    expect(rec.spans().find((s) => s.name === 'sync')?.parentId).toBe(sync!.spanId);
+  });
+
+  it('keeps the one message of a batch that already continues its trace in that trace, and runs withMessage as is outside a batch', async () => {
+    const rec = recorder();
+    const worker = withTracing(
+      {
+        queue: async (batch: { queue: string; messages: { body: unknown }[] }) => withMessage(batch.messages[0]!, () => requestSpan()?.span('job', () => 'done')),
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await worker.queue({ queue: 'jobs', messages: [message({ traceparent: TRACEPARENT })] }, {}, ctx);
+    await drain();
+    const consumers = byKind(rec.spans(), 'consumer');
+    expect(consumers).toHaveLength(1);
+    expect(rec.spans().find((s) => s.name === 'job')?.parentId).toBe(consumers[0]!.spanId);
+    // Outside a traced batch (no handler, or a request's): the callback's result, nothing recorded.
+    expect(withMessage(message({ traceparent: TRACEPARENT }), () => 42)).toBe(42);
+    await expect(withMessage({ body: null }, async () => { throw new Error('x'); })).rejects.toThrow('x');
+    const web = withTracing(async () => new Response(String(withMessage(message({}), () => requestSpan()?.name))), { exporter: rec.exporter });
+    expect(await (await web(new Request('http://w/'), {}, ctx)).text()).toBe('GET');
   });
 
   it('waits for the export where there is no waitUntil, and shares one setup between the handlers', async () => {
