@@ -202,15 +202,21 @@ const REDACT_MARGIN = 8192;
 const urlKind = (s: string, key: string | undefined, cfg: ResolvedConfig): 0 | 1 | 2 | 3 =>
   !cfg.redactQuery ? 0 : key !== undefined && URL_KEYS.has(key) ? (key === 'url.query' ? 2 : 1) : (key === undefined || TEXT_KEYS.has(key)) && (s.includes('://') || s.includes('?')) ? 3 : 0;
 
-/** Secret patterns, then for a URL (`kind` 1), a bare query (2) or text quoting URLs (3) their query values. */
-const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string => {
-  const s = redactSecrets(value, cfg.secretPatterns);
-  if (kind === 1) return redactUrl(s, cfg.keepQueryKeys);
-  if (kind === 3) return redactUrlsIn(s, cfg.keepQueryKeys);
-  return kind === 2 ? redactQueryValues(s, cfg.keepQueryKeys) : s;
-};
+/**
+ * For a URL (`kind` 1), a bare query (2) or text quoting URLs (3) their query values and
+ * fragments, then secret patterns. URLs first: a `token=` value runs to the next `&`, so a
+ * pattern would take a fragment's `#` with it and leave the fragment's other values as a query's.
+ */
+const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string =>
+  redactSecrets(
+    kind === 1 ? redactUrl(value, cfg.keepQueryKeys) : kind === 3 ? redactUrlsIn(value, cfg.keepQueryKeys) : kind === 2 ? redactQueryValues(value, cfg.keepQueryKeys) : value,
+    cfg.secretPatterns,
+  );
 
 type ErrorParts = { type: string; message: string; stack?: string | undefined };
+
+/** How many keys of a thrown object that is not an Error are named. */
+const MAX_KEYS = 10;
 
 // A message longer than this is shortened where it heads a stack (V8 starts `stack` with it):
 // an HTML error page thrown as a message would otherwise take the frames' room.
@@ -220,8 +226,18 @@ const STACK_MESSAGE = 1024;
 const partsOf = (error: unknown): ErrorParts => {
   if (error === null || typeof error !== 'object') return { type: typeof error, message: safeJson(error) };
   const { name, message, stack } = error as { name?: unknown; message?: unknown; stack?: unknown };
-  // A rejected Response or Event, a plain object: named by its class.
-  if (!(error instanceof Error) && typeof message !== 'string') return { type: error.constructor?.name || 'Object', message: safeJson(error) };
+  // A rejected Response or Event, a plain object: named by its class and keys. Not its values:
+  // such an object is often an API's answer, with the customer's data in it.
+  if (!(error instanceof Error) && typeof message !== 'string') {
+    const type = error.constructor?.name || 'Object';
+    const keys = Object.keys(error);
+    // An event says what happened by its type (an image's `error`, a socket's `close`).
+    const event = typeof Event === 'function' && error instanceof Event;
+    return {
+      type,
+      message: event ? `${type} "${error.type}"` : keys.length ? `${type} with keys: ${keys.slice(0, MAX_KEYS).join(', ')}${keys.length > MAX_KEYS ? ', …' : ''}` : type,
+    };
+  }
   const type = typeof name === 'string' && name ? name : 'Error';
   const text = String(message);
   const head = `${type}: ${text}`;
@@ -235,7 +251,9 @@ const partsOf = (error: unknown): ErrorParts => {
 /** `label`, then what `error` is and its frames, for a stack of what wraps it. */
 const nested = (label: string, error: unknown): string => {
   const { type, message, stack } = partsOf(error);
-  return `\n${label}${stack?.startsWith(type) ? stack : `${type}: ${message}${stack ? `\n${stack}` : ''}`}`;
+  // An object that is not an Error already starts its message with its class.
+  const head = !(error instanceof Error) && message.startsWith(type) ? message : `${type}: ${message}`;
+  return `\n${label}${stack?.startsWith(type) ? stack : `${head}${stack ? `\n${stack}` : ''}`}`;
 };
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SECRET_PATTERNS, REDACTED, redactSecrets, redactUrl, redactUrlsIn } from '../../../src/core/redact';
 import { testTracer } from '../../helpers/collect';
+import type { RedactOptions } from '../../../src/config';
 
 describe('redactSecrets', () => {
   it.each([
@@ -139,6 +140,20 @@ describe('redaction in spans', () => {
     const token = testTracer({ redact: { queryValues: false } });
     token.tracer.startSpan('s').setAttribute('url.full', 'https://app.test/cb#access_token=ya29.a0&state=xyz').end();
     expect(token.byName('s').attrs['url.full']).toBe('https://app.test/cb');
+    // A secret-named query key just before the fragment does not take the fragment's `#` with it.
+    const cb = 'https://app.test/cb?token=abc12345#access_token=ya29.a0&email=jane@example.com&id_token_hint=XYZ';
+    const cases: [RedactOptions | undefined, string][] = [
+      [undefined, `https://app.test/cb?token=${REDACTED}`],
+      [{ queryValues: false }, `https://app.test/cb?token=${REDACTED}`],
+      [{ keepQueryKeys: ['email'] }, `https://app.test/cb?token=${REDACTED}`],
+    ];
+    for (const [redact, full] of cases) {
+      const t = testTracer({ redact });
+      t.tracer.startSpan('s').setAttribute('url.full', cb).end();
+      t.tracer.startSpan('e').recordError(new Error(`load ${cb} failed`)).end();
+      expect(t.byName('s').attrs['url.full']).toBe(full);
+      expect(t.byName('e').events[0]!.attrs!['exception.message']).toBe(`load ${full} failed`);
+    }
     // All of it off.
     const off = testTracer({ redact: false });
     off.tracer.startSpan('s').setAttribute('url.full', 'https://u:pw@api.test/x?token=abc#t=1').end();

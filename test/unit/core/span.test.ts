@@ -144,7 +144,7 @@ describe('recordError', () => {
     expect(recorded(looped).stack!.match(/Caused by/g)).toHaveLength(3);
     const all = recorded(new AggregateError([new RangeError('a failed'), { code: 42 }], 'all failed'));
     expect([all.type, all.message]).toEqual(['AggregateError', 'all failed']);
-    expect(all.stack).toMatch(/\nIncludes: RangeError: a failed\n\s+at [^]*\nIncludes: Object: \{"code":42\}$/);
+    expect(all.stack).toMatch(/\nIncludes: RangeError: a failed\n\s+at [^]*\nIncludes: Object with keys: code$/);
     // A cause that cannot be read still leaves the error itself.
     const guarded = new Error('guarded');
     Object.defineProperty(guarded, 'cause', { get: () => { throw new Error('no'); } });
@@ -162,9 +162,14 @@ describe('recordError', () => {
     class HttpFailure {
       status = 503;
     }
-    expect(recorded(new HttpFailure())).toEqual({ type: 'HttpFailure', message: '{"status":503}', stack: undefined });
-    expect(recorded(new Event('close'))).toMatchObject({ type: 'Event' });
-    expect(recorded(Object.create(null))).toMatchObject({ type: 'Object' });
+    expect(recorded(new HttpFailure())).toEqual({ type: 'HttpFailure', message: 'HttpFailure with keys: status', stack: undefined });
+    expect(recorded(new Event('close'))).toMatchObject({ type: 'Event', message: 'Event "close"' });
+    expect(recorded(Object.create(null))).toMatchObject({ type: 'Object', message: 'Object' });
+    // Not its values: a rejected API answer carries the customer's data.
+    const answer = { code: 'E_DENIED', customer: { name: 'Jane Doe', email: 'jane@example.com' } };
+    expect(recorded(answer)).toEqual({ type: 'Object', message: 'Object with keys: code, customer', stack: undefined });
+    const wide = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`k${i}`, i]));
+    expect(recorded(wide).message).toBe('Object with keys: k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, …');
     expect(recorded('plain text')).toEqual({ type: 'string', message: 'plain text', stack: undefined });
   });
 });
