@@ -31,6 +31,13 @@ export const ENVIRONMENT_RULE = `${ENVIRONMENT_CHARS} (Langfuse stores any other
 /** Base64 of the UTF-8 bytes of `s` (standard alphabet, padded). */
 export const utf8ToBase64 = (s: string): string => bytesToBase64(new TextEncoder().encode(s));
 
+/**
+ * Integer attributes as JSON numbers, not the decimal strings proto3 JSON writes (which receivers
+ * must also take): Langfuse builds before mid-2026 read a string `intValue` as NaN and dropped the
+ * span, its trace's metadata with it. Every `intValue` the encoder writes is a safe integer.
+ */
+const intsAsNumbers = (key: string, value: unknown): unknown => (key === 'intValue' ? Number(value) : value);
+
 /** The value of an HTTP Basic `authorization` header for `user:pass`, UTF-8 encoded. */
 export const basicAuth = (user: string, pass: string): string => 'Basic ' + utf8ToBase64(`${user}:${pass}`);
 
@@ -240,7 +247,7 @@ export const createLangfuseExporter = (opts: LangfuseExporterOptions): Exporter 
         for (const sp of ss.spans)
           if (!has(sp.attributes)) sp.attributes.push({ key: ENVIRONMENT_ATTR, value: { stringValue: value } });
     }
-    const body = JSON.stringify(req);
+    const body = JSON.stringify(req, intsAsNumbers);
     return sendJson({ fetch: fetchFn, url: `${base}/api/public/otel/v1/traces`, headers: spanHeaders, body, timeoutMs, gzip });
   };
 

@@ -248,6 +248,21 @@ describe('createLangfuseExporter', () => {
     expect(s.attributes).toEqual([{ key: 'langfuse.observation.type', value: { stringValue: 'generation' } }]);
   });
 
+  it('sends integer attributes as JSON numbers, which every Langfuse version reads', async () => {
+    const attrs = { 'langfuse.observation.prompt.version': 3, 'langfuse.trace.metadata.tenant': 7, big: 2 ** 53 - 1, ratio: 0.5, ids: [1, 2] };
+    await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([span({ attrs })]);
+    const body = srv.requests[0]!.body;
+    expect(body).toContain('{"key":"langfuse.observation.prompt.version","value":{"intValue":3}}');
+    const s = JSON.parse(body).resourceSpans[0].scopeSpans[0].spans[0];
+    const value = (key: string) => s.attributes.find((kv: { key: string }) => kv.key === key)?.value;
+    expect(value('langfuse.trace.metadata.tenant')).toEqual({ intValue: 7 });
+    expect(value('big')).toEqual({ intValue: 2 ** 53 - 1 });
+    expect(value('ratio')).toEqual({ doubleValue: 0.5 });
+    expect(value('ids')).toEqual({ arrayValue: { values: [{ intValue: 1 }, { intValue: 2 }] } });
+    // Times stay decimal strings: they pass 2^53.
+    expect(typeof s.startTimeUnixNano).toBe('string');
+  });
+
   it('sends scores as score-create events to the ingestion endpoint', async () => {
     const result = await createLangfuseExporter({ ...keys, baseUrl: srv.base }).export([score()]);
     expect(result).toEqual({ ok: true });
