@@ -49,6 +49,13 @@ export interface DenoEnv {
   get?(name: string): string | undefined;
 }
 
+/**
+ * The names of Langfuse's base URL, first found wins: today's, the one Langfuse's JS SDK v3 reads,
+ * and the older one. A self-hosted team's `.env` with either of the others would otherwise send
+ * its traces to Langfuse Cloud.
+ */
+const BASE_URL_NAMES = ['LANGFUSE_BASE_URL', 'LANGFUSE_BASEURL', 'LANGFUSE_HOST'];
+
 /** Every variable {@link fromEnv} reads. */
 const VARIABLES = [
   'TRACING_MODE',
@@ -64,6 +71,7 @@ const VARIABLES = [
   'LANGFUSE_PUBLIC_KEY',
   'LANGFUSE_SECRET_KEY',
   'LANGFUSE_BASE_URL',
+  'LANGFUSE_BASEURL',
   'LANGFUSE_HOST',
   'LANGFUSE_TRACING_ENVIRONMENT',
 ];
@@ -222,7 +230,7 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - `TRACING_MODE`: `langfuse` | `otlp` | `console` | `jsonl` | `none`. When unset: `langfuse` if
  *   both Langfuse keys are set, else `otlp` if an OTLP endpoint is, else `none`.
  * - langfuse: `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`, `LANGFUSE_BASE_URL` (or its older
- *   name `LANGFUSE_HOST`; default Langfuse Cloud), `LANGFUSE_TRACING_ENVIRONMENT`.
+ *   names `LANGFUSE_BASEURL` and `LANGFUSE_HOST`; default Langfuse Cloud), `LANGFUSE_TRACING_ENVIRONMENT`.
  * - otlp: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus `/v1/traces`;
  *   `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`k=v,k2=v2`, percent-decoded).
  * - otlp and langfuse: `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` or `OTEL_EXPORTER_OTLP_COMPRESSION`,
@@ -263,7 +271,7 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
         throw new TypeError(`[edgetrace] ${CALL}: ${given} is set but ${partner} is not; set both (or TRACING_MODE to choose a mode).`);
       }
     };
-    missing(['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_BASE_URL', 'LANGFUSE_HOST'], 'LANGFUSE_SECRET_KEY');
+    missing(['LANGFUSE_PUBLIC_KEY', ...BASE_URL_NAMES], 'LANGFUSE_SECRET_KEY');
     missing(['LANGFUSE_SECRET_KEY'], 'LANGFUSE_PUBLIC_KEY');
     if (!str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')) missing(['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'], 'OTEL_EXPORTER_OTLP_ENDPOINT');
   }
@@ -297,8 +305,8 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
     case 'langfuse': {
       const publicKey = need(env, 'LANGFUSE_PUBLIC_KEY', mode, 'the project public key, pk-lf-…');
       const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
-      const base = str(env, 'LANGFUSE_BASE_URL') ?? str(env, 'LANGFUSE_HOST');
-      const baseUrl = base ? httpUrl(str(env, 'LANGFUSE_BASE_URL') ? 'LANGFUSE_BASE_URL' : 'LANGFUSE_HOST', base) : LANGFUSE_CLOUD_URL;
+      const named = BASE_URL_NAMES.find((name) => str(env, name) !== undefined);
+      const baseUrl = named ? httpUrl(named, str(env, named)!) : LANGFUSE_CLOUD_URL;
       // It only describes, as the resource attributes do: an environment Langfuse does not keep is said and left out.
       let environment = str(env, 'LANGFUSE_TRACING_ENVIRONMENT');
       if (environment !== undefined && !isLangfuseEnvironment(environment)) {

@@ -68,10 +68,16 @@ describe('fromEnv', () => {
     }
   });
 
-  it('reads LANGFUSE_HOST as the older name of LANGFUSE_BASE_URL', () => {
+  it('reads LANGFUSE_BASEURL and LANGFUSE_HOST as other names of LANGFUSE_BASE_URL', () => {
     const e = fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_HOST: 'http://localhost:3000' });
     expect(e.target).toBe('http://localhost:3000/api/public/otel/v1/traces');
     expect(fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }).target).toBe('https://cloud.langfuse.com/api/public/otel/v1/traces');
+    // Langfuse's JS SDK v3 name, without TRACING_MODE too; LANGFUSE_BASE_URL wins over both.
+    expect(fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASEURL: 'https://lf.internal' }).target).toBe('https://lf.internal/api/public/otel/v1/traces');
+    const all = { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASE_URL: 'https://a.test', LANGFUSE_BASEURL: 'https://b.test', LANGFUSE_HOST: 'https://c.test' };
+    expect(fromEnv(all).target).toBe('https://a.test/api/public/otel/v1/traces');
+    expect(() => fromEnv({ LANGFUSE_BASEURL: 'lf.internal' })).toThrowError('LANGFUSE_BASEURL is set but LANGFUSE_SECRET_KEY is not');
+    expect(() => fromEnv({ ...all, LANGFUSE_BASE_URL: undefined, LANGFUSE_BASEURL: 'lf.internal' })).toThrowError('LANGFUSE_BASEURL');
   });
 
   it('says once that nothing is sent when no variable chose an exporter, and not when TRACING_MODE=none did', async () => {
