@@ -417,6 +417,20 @@ export interface ResolvedInit {
 
 let warnedRelative = false;
 
+// A secret API key: Langfuse's, OpenAI's, Anthropic's.
+const SECRET_KEY = /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/;
+
+/** Whether `value`, a header or token a page would send, holds a secret key, also inside Basic credentials (Langfuse's OTLP setup). */
+const holdsSecretKey = (value: unknown): boolean => {
+  if (typeof value !== 'string') return false;
+  const basic = /^\s*Basic\s+([\w+/=-]+)\s*$/i.exec(value);
+  try {
+    return SECRET_KEY.test(value) || (!!basic && SECRET_KEY.test(atob(basic[1]!)));
+  } catch {
+    return false;
+  }
+};
+
 /** Validates what `init()` adds to the tracer options; throws like `resolveConfig`. */
 export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit => {
   let endpoint = opts.endpoint;
@@ -433,6 +447,17 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     }
   }
   checkHeaders(call, opts.headers);
+  if (isBrowser() && opts.dangerouslyAllowSecretInBrowser !== true) {
+    // What a page sends, anyone who opens it can read: a key there is a key given away.
+    const sent: [string, unknown][] = [...Object.entries(opts.headers ?? {}).map(([name, v]): [string, unknown] => [`headers["${name}"]`, v]), ['ingestToken', (opts as { ingestToken?: unknown }).ingestToken]];
+    const found = sent.find(([, v]) => holdsSecretKey(v));
+    if (found) {
+      throw new TypeError(
+        `[edgetrace] ${call}: "${found[0]}" holds a secret API key (sk-…), which anyone who opens the page can read. ` +
+          'Send spans to your own collector (`endpoint`, with a public ingest token at most), which holds the keys on the server. For local development only, set "dangerouslyAllowSecretInBrowser: true".',
+      );
+    }
+  }
   const lf = opts.langfuse;
   if (lf !== undefined) {
     if (typeof lf === 'object' && lf !== null) checkKeys(call, lf, LANGFUSE_KEYS, 'langfuse.');

@@ -82,6 +82,24 @@ describe('resolveConfig', () => {
     expect(() => resolveInit({ ...opts, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
   });
 
+  it('refuses a secret API key in the headers or ingest token a page sends, Basic credentials included', () => {
+    (globalThis as { document?: unknown }).document = {};
+    const lfKey = 'sk-lf-0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+    const basic = `Basic ${Buffer.from(`pk-lf-1:${lfKey}`).toString('base64')}`;
+    const endpoint = 'https://lf.example/api/public/otel/v1/traces';
+    expect(() => resolveInit({ endpoint, headers: { Authorization: basic } })).toThrowError(/init\(\): "headers\["Authorization"\]" holds a secret API key \(sk-…\), which anyone who opens the page can read/);
+    expect(() => resolveInit({ endpoint, headers: { 'x-api-key': 'sk-proj-abcdefghijklmnop1234' } })).toThrowError('"headers["x-api-key"]" holds a secret API key');
+    expect(() => init({ endpoint, ingestToken: lfKey })).toThrowError('init(): "ingestToken" holds a secret API key');
+    // A user's own token, a public ingest token, and the page's escape hatch for local development.
+    expect(() => resolveInit({ endpoint, headers: { Authorization: 'Bearer eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl', 'x-task': 'task-abcdefghijklmnopqrstu' } })).not.toThrow();
+    expect(() => resolveInit({ endpoint, headers: { Authorization: 'Basic !!not base64!!' } })).not.toThrow();
+    expect(() => resolveInit({ endpoint, ingestToken: 'pub_4f1c2a9e' } as never)).not.toThrow();
+    expect(() => resolveInit({ endpoint, headers: { Authorization: basic }, dangerouslyAllowSecretInBrowser: true })).not.toThrow();
+    // A server holds its keys.
+    (globalThis as { document?: unknown }).document = undefined;
+    expect(() => resolveInit({ endpoint, headers: { Authorization: basic } })).not.toThrow();
+  });
+
   it('accepts a Langfuse secret key on a server, also one whose `document` is null', () => {
     expect(resolveInit({ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1' } }).langfuse?.secretKey).toBe('sk-lf-1');
     (globalThis as { document?: unknown }).document = null;
