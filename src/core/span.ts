@@ -126,6 +126,12 @@ const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequenc
 
 /** Score options: free-text comment and explicit data type. */
 export interface ScoreOptions {
+  /**
+   * The score's own id. Scoring again with the same id replaces that score in Langfuse and the
+   * collector's store, rather than adding one: a thumbs-up the user turns into a thumbs-down.
+   * Default a new id per call.
+   */
+  id?: string | undefined;
   comment?: string | undefined;
   /** `TEXT` values are cut to 500 characters, Langfuse's limit; an empty one is not recorded. */
   dataType?: ScoreRecord['dataType'] | undefined;
@@ -926,7 +932,8 @@ export class Span implements SpanRecord {
       const score: ScoreRecord = {
         v: 1,
         rec: 'score',
-        id: newId(),
+        // An id a receiver would refuse (the collector takes 1 to 800 characters) gives way to a new one.
+        id: typeof opts?.id === 'string' && opts.id && opts.id.length <= 800 ? opts.id : newId(),
         traceId: this.traceId,
         name: this.cleanString(name),
         value: typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'string' ? this.cleanString(v) : v,

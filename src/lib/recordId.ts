@@ -1,7 +1,10 @@
 import type { TelemetryRecord } from '../protocol';
 
-/** The id a receiver knows a record by: a span's trace and span ids, a score's id. */
-export const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.traceId + r.spanId : r.id);
+/**
+ * The id a receiver knows a record by: a span's trace and span ids, a score's id and time (the
+ * app scores again with the same id to replace a score: that is another record, a retry is not).
+ */
+export const recordId = (r: TelemetryRecord): string => (r.rec === 'span' ? r.traceId + r.spanId : `${r.id}@${r.timeMs}`);
 
 /**
  * Most ids remembered of records a receiver already took: about a hundred full batches, a few MB.

@@ -514,6 +514,19 @@ describe('trace-level fields', () => {
     expect(scores[0]?.id).not.toBe(scores[1]?.id);
   });
 
+  it('keeps the id a score is given, so scoring again replaces it, and a new id for one a receiver would refuse', () => {
+    const { tracer, scores } = testTracer();
+    const trace = tracer.createTrace('chat');
+    trace.score('thumbs', true, { id: 'feedback-msg-1' });
+    trace.score('thumbs', false, { id: 'feedback-msg-1' });
+    trace.score('thumbs', true, { id: '' });
+    trace.score('thumbs', true, { id: 'x'.repeat(801) });
+    expect(scores.map((s) => s.id).slice(0, 2)).toEqual(['feedback-msg-1', 'feedback-msg-1']);
+    expect(scores.map((s) => s.value).slice(0, 2)).toEqual([1, 0]);
+    expect(scores[2]!.id).toMatch(/^[\w-]{21}$/);
+    expect(scores[3]!.id).toMatch(/^[\w-]{21}$/);
+  });
+
   it('redacts and cuts score names, text values and comments like attributes', () => {
     const { tracer, scores } = testTracer({ limits: { maxStringLength: 40 } });
     const trace = tracer.createTrace('t');

@@ -694,6 +694,19 @@ describe('createCollector: scores', () => {
     expect((await store.getTrace(score.traceId))!.scores).toEqual([score]);
   });
 
+  it('stores and forwards a score given again under its id, once per change, the newest kept', async () => {
+    const target = scripted(() => ({ ok: true }));
+    make({ forward: target.exporter });
+    await post(JSON.stringify(otlpBody(chatTrace(score.traceId, BASE))));
+    const up = { ...score, id: 'feedback-msg-1' };
+    const down = { ...up, value: 0, timeMs: BASE + 5_000 };
+    for (const batch of [[up], [up], [down], [up], [down]]) expect((await post(JSON.stringify(batch), {}, '/v1/scores')).status).toBe(200);
+    // A retry of the same record is not sent again; the change is, and a late copy of the first
+    // goes to the target (its own copy is older) but does not replace the change in the store.
+    expect(target.got.slice(1)).toEqual([[up], [down]]);
+    expect((await store.getTrace(up.traceId))!.scores).toEqual([down]);
+  });
+
   it("still says a forward target refused scores when ten of them were bad", async () => {
     const target = scripted(() => ({ ok: false, retryable: false, status: 400, reason: 'HTTP 400: bad score' }));
     make({ forward: target.exporter });

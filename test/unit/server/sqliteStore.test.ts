@@ -134,6 +134,16 @@ describe('the SQLite store', () => {
     expect(await store.getTrace(T2)).toBeUndefined();
   });
 
+  it('replaces a score given again under its id with a newer one, not with an older copy', async () => {
+    await store.insertSpans(chatTrace(T1, BASE));
+    const up: ScoreRecord = { v: 1, rec: 'score', id: 'feedback-1', traceId: T1, name: 'helpful', value: 1, timeMs: BASE + 200 };
+    const down = { ...up, value: 0, timeMs: BASE + 900 };
+    await store.insertScores([up]);
+    await store.insertScores([down]);
+    await store.insertScores([up]);
+    expect((await store.getTrace(T1))!.scores).toEqual([down]);
+  });
+
   it('keeps NaN and the infinities by their OTLP/JSON names, which JSON alone would store as null', async () => {
     const attrs = { ratio: Number.NaN, limit: Number.POSITIVE_INFINITY, floor: Number.NEGATIVE_INFINITY, note: 'null', list: [1.5, Number.NaN] };
     await store.insertSpans([spanRecord({ traceId: T1, attrs, events: [{ name: 'e', timeMs: BASE, attrs: { x: Number.NaN } }] })]);
