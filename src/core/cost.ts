@@ -6,13 +6,24 @@ export type Usage = Record<string, number>;
 /** Cost in USD by usage type, plus `total`. */
 export type Cost = Record<string, number>;
 
-/** The price entry for `model`: an exact match, else the longest key that `model` starts with. */
+/**
+ * What may follow a price's key in a model name that is a version of that model: a date or
+ * version number (`-2024-08-06`, `-002`, Bedrock's `-20240620-v1:0`), a tag (`:8b`, `@20241022`)
+ * or `-latest`. Another name (`gpt-4o-mini` after `gpt-4o`, `gpt-4.1` after `gpt-4`) is another
+ * model, at another price.
+ */
+const VERSION_SUFFIX = /^(?:[-_]\d|[:@]|-latest$)/;
+
+/**
+ * The price entry for `model`: an exact match, else the longest key of which `model` is a
+ * version, else the longest key ending in a separator (`gpt-4o-`, `openai/`) that `model` starts with.
+ */
 export const findPrice = (prices: Record<string, ModelPrice>, model: string): ModelPrice | undefined => {
   const exact = prices[model];
   if (exact) return exact;
   let best: string | undefined;
   for (const key of Object.keys(prices)) {
-    if (model.startsWith(key) && (best === undefined || key.length > best.length)) best = key;
+    if (model.startsWith(key) && (/[-_:@/.]$/.test(key) || VERSION_SUFFIX.test(model.slice(key.length))) && (best === undefined || key.length > best.length)) best = key;
   }
   return best === undefined ? undefined : prices[best];
 };

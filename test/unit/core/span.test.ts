@@ -255,6 +255,28 @@ describe('generation', () => {
     expect(byName('llm').attrs[A.GEN_AI_COST]).toBe(0.0035);
   });
 
+  it('prices a dated or tagged version of a model at its price, and another model named after it not', () => {
+    const price = (input: number) => ({ input, output: input });
+    const prices = { 'gpt-4o': price(1), 'gpt-4': price(2), 'claude-3-5-sonnet': price(3), llama3: price(4), 'openai/': price(5), 'anthropic.claude-3-5-sonnet': price(6) };
+    const cases: [string, number | undefined][] = [
+      ['gpt-4o-2024-08-06', 1],
+      ['gpt-4o-mini', undefined],
+      ['gpt-4-0613', 2],
+      ['gpt-4-turbo', undefined],
+      ['gpt-4.1', undefined],
+      ['claude-3-5-sonnet-20241022', 3],
+      ['claude-3-5-sonnet-latest', 3],
+      ['claude-3-5-sonnet@20241022', 3],
+      ['llama3:8b', 4],
+      ['llama3.1', undefined],
+      ['openai/gpt-oss-120b', 5],
+      ['anthropic.claude-3-5-sonnet-20240620-v1:0', 6],
+    ];
+    const { tracer, byName } = testTracer({ prices });
+    for (const [model] of cases) tracer.createTrace('t').generation(model, { model }, (g) => void g.setUsage({ input: 1 }));
+    expect(cases.map(([model]) => byName(model).attrs[A.GEN_AI_COST])).toEqual(cases.map(([, cost]) => cost));
+  });
+
   it('prices cached and reasoning tokens at their own price, else at their base type\'s', () => {
     const { tracer, byName } = testTracer({ prices: { a: { input: 1e-6, input_cached_tokens: 1e-7, output: 1e-5 }, b: { input: 1e-6, output: 1e-5 } } });
     const usage = { input: 86, input_cached_tokens: 1920, output: 44, output_reasoning_tokens: 256, total: 2306 };
