@@ -1133,7 +1133,8 @@ export class Generation extends Span {
   setCost(cost: number | Cost): this {
     try {
       const c: Cost = typeof cost === 'number' ? { total: cost } : { ...cost };
-      if (c.total === undefined) c.total = Object.values(c).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+      // Rounded as a computed cost is: 0.00007 + 0.000035 is 0.00010499999999999999 in doubles.
+      if (c.total === undefined) c.total = Math.round(Object.values(c).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) * 1e12) / 1e12;
       if (this.isRecording && this.endMs === 0) this.writeCost(c);
     } catch (error) {
       reportInternal(error);
@@ -1141,10 +1142,11 @@ export class Generation extends Span {
     return this;
   }
 
-  /** Marks when the first token arrived (`completion_start_time`), now by default. */
-  setCompletionStart(timeMs?: number): this {
+  /** Marks when the first token arrived (`completion_start_time`): epoch milliseconds or a `Date`, now by default. */
+  setCompletionStart(timeMs?: number | Date): this {
     try {
-      const t = isTime(timeMs) ? timeMs : this[kT].core.now();
+      const ms = timeMs instanceof Date ? timeMs.getTime() : timeMs;
+      const t = isTime(ms) ? ms : this[kT].core.now();
       this.put(A.COMPLETION_START_TIME, new Date(t).toISOString());
     } catch (error) {
       reportInternal(error);

@@ -199,6 +199,17 @@ describe('generation', () => {
     expect(JSON.parse(g.attrs[A.COST_DETAILS] as string)).toEqual({ input: 0.002, output: 0.001, total: 0.003 });
   });
 
+  it('takes a Date for the first-token time, as Langfuse\'s SDK does, and rounds a total it adds up', () => {
+    const { tracer, byName, time } = testTracer();
+    tracer.createTrace('t').generation('llm', { model: 'm' }, (gen) => {
+      gen.setCompletionStart(new Date(time() + 5_000));
+      gen.setCost({ input: 0.00007, output: 0.000035 });
+    });
+    const g = byName('llm');
+    expect(g.attrs[A.COMPLETION_START_TIME]).toBe(new Date(time() + 5_000).toISOString());
+    expect(JSON.parse(g.attrs[A.COST_DETAILS] as string).total).toBe(0.000105);
+  });
+
   it("speaks OpenTelemetry's GenAI conventions: the operation, the provider and the request parameters it names", () => {
     const { tracer, byName } = testTracer();
     const trace = tracer.createTrace('t');
