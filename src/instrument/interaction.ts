@@ -105,8 +105,9 @@ const isKeyInteraction = (el: Element, e: KeyboardEvent): boolean => {
 };
 
 // An id, class or name built from data rather than chosen by a developer: an email address, a
-// long number, a hex id (`row-bob@example.com`, `user-18273645`, `item-9f3a2c1b`).
-const DATA_LIKE = /@|\d{5}|[\da-f]{8}/i;
+// long number, also one written in groups, a hex id (`row-bob@example.com`, `user-18273645`,
+// `card-4111-1111-1111-1111`, `ssn-123-45-6789`, `item-9f3a2c1b`).
+const DATA_LIKE = /@|\d(?:[-_. ]?\d){4}|[\da-f]{8}/i;
 // An id or class made by a tool, different from build to build or from render to render: React's
 // useId (`:r1:`, `«r1»`, `_r_0_`), CSS-module hashes (Vite's `_primary_1sqgt_1`, webpack's and
 // Next's `Home_main__nLjYH`) and CSS-in-JS classes (`css-1x2y3z4`, `sc-bdVaJa`, `svelte-1ab2c3d`):

@@ -24,8 +24,12 @@ describe('shortSelector', () => {
     expect(shortSelector(el('BUTTON', { id: 'row-bob.smith@example.com', className: 'row-action' }))).toBe('button.row-action');
     expect(shortSelector(el('LI', { className: 'contact user-18273645 vip' }))).toBe('li.contact.vip');
     expect(shortSelector(el('TR', { id: 'item-9f3a2c1b', name: 'order-550e8400' }))).toBe('tr');
-    // Short numbers are a developer's: a column, a step.
+    // Numbers written in groups: a card number, a social security number, a phone number.
+    expect(shortSelector(el('BUTTON', { id: 'card-4111-1111-1111-1111', className: 'pay' }))).toBe('button.pay');
+    expect(shortSelector(el('A', { id: 'ssn-123-45-6789', className: 'call_+49_30_1234' }))).toBe('a');
+    // Short numbers are a developer's: a column, a step, a version.
     expect(shortSelector(el('DIV', { id: 'step-3', className: 'col-12' }))).toBe('div#step-3');
+    expect(shortSelector(el('DIV', { id: 'step-1-of-3', className: 'v1-2-0' }))).toBe('div#step-1-of-3');
   });
 
   it('passes over ids and classes a tool made, which change from build to build or render to render', () => {
