@@ -235,7 +235,8 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
 
   // The worker resolves a relative endpoint against its own URL; make it the page's meaning.
   // `at` orders the configurations of the origin's pages: the newest init() wins.
-  const config: DeliveryConfig = { endpoint: new URL(resolved.endpoint, location.href).href, headers, delivery: t.delivery, at: Date.now() };
+  const target = new URL(resolved.endpoint, location.href);
+  const config: DeliveryConfig = { endpoint: target.href, headers, delivery: t.delivery, at: Date.now() };
   const buffer = createPageBuffer(t.pageBuffer, () => checkSink());
   for (const r of carried) (r.rec === 'span' ? buffer.processor.onEnd : buffer.processor.onScore)?.(r as never);
   // 'none' until a sink answers: tests and apps can wait for the path to be ready.
@@ -360,12 +361,23 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   const onOnline = guard(() => {
     if (state.sink?.transport === 'worker') state.sink.flushNow().catch(reportInternal);
   });
+  // A policy whose connect-src leaves out the endpoint fails every send from the page as a
+  // network error, retried with backoff: said once, by its name. (The worker follows its own
+  // script's policy.)
+  const { origin } = target;
+  const onViolation = guard((e: SecurityPolicyViolationEvent) => {
+    if (e.effectiveDirective === 'connect-src' && e.blockedURI.startsWith(origin)) {
+      warnOnce('csp', `The page's Content-Security-Policy (connect-src) blocks the endpoint ${origin}: nothing reaches it from this page. Add ${origin} to connect-src.`, true);
+    }
+  });
   addEventListener('pagehide', onHide);
   addEventListener('online', onOnline);
+  addEventListener('securitypolicyviolation', onViolation);
   document.addEventListener('visibilitychange', onVisibility);
   state.stop = () => {
     removeEventListener('pagehide', onHide);
     removeEventListener('online', onOnline);
+    removeEventListener('securitypolicyviolation', onViolation);
     document.removeEventListener('visibilitychange', onVisibility);
   };
 };
