@@ -110,7 +110,10 @@ const register = async (container: ServiceWorkerContainer, url: string, opts: Wo
     }
     return await container.register(url, scope ? { scope } : undefined);
   } catch (error) {
-    said = `[edgetrace] the service worker ${url} could not be registered (${String(error)}), so spans are sent from the page.`;
+    const why = String(error);
+    // Trusted Types refuse a plain string here: the way out is the app's own policy.
+    const hint = why.includes('TrustedScriptURL') ? ` Under Trusted Types, pass init({ workerUrl: policy.createScriptURL('${url}') }) from a policy of the page's.` : '';
+    said = `[edgetrace] the service worker ${url} could not be registered (${why}), so spans are sent from the page.${hint}`;
     throw error;
   } finally {
     try {

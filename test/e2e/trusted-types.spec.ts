@@ -34,6 +34,8 @@ test('under Trusted Types a TrustedScriptURL registers the worker, which deliver
 });
 
 test('under Trusted Types a plain string is refused by the browser, and the page outbox delivers instead', async ({ page: tab }) => {
+  const said: string[] = [];
+  tab.on('console', (m) => void (m.text().startsWith('[edgetrace]') && said.push(m.text())));
   await tab.goto(page('/tt-string.html', `'/edgetrace-sw.js'`));
   await waitForTransport(tab, 'page');
   await tab.evaluate(() => (window as unknown as { makeSpans(n: number, p: string): void }).makeSpans(5, 'tt-string-'));
@@ -42,5 +44,7 @@ test('under Trusted Types a plain string is refused by the browser, and the page
   expect(status.transport).toBe('page');
   // The status carries the browser's refusal.
   expect(status.fallback).toMatch(/^no service worker \(.*TrustedScriptURL/);
+  // The console says how to register it under the policy.
+  expect(said.find((t) => t.includes('could not be registered'))).toMatch(/Under Trusted Types, pass init\(\{ workerUrl: policy\.createScriptURL\('\/edgetrace-sw\.js'\) \}\)/);
   expect(await tab.evaluate(() => (window as unknown as { __errors: string[] }).__errors)).toEqual([]);
 });
