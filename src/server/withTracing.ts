@@ -653,11 +653,6 @@ const startScheduled = (s: Setup, controller: ScheduledEventLike): Trace => {
   });
 };
 
-/**
- * A Queues batch's trace (messaging semantic conventions, a process span). A message whose body
- * is an object with `traceparent` (and `tracestate`) names the trace that sent it: a batch of one
- * such message continues that trace; a larger batch links to each.
- */
 /** The trace a queued message names by an object body with `traceparent` (and `tracestate`). */
 const senderOf = (message: unknown): SpanContext | undefined => {
   const body: unknown = (message as { body?: unknown } | null | undefined)?.body;
@@ -676,7 +671,10 @@ interface BatchScope {
 }
 const batches = new WeakMap<Trace, BatchScope>();
 
-/** A Queues batch's trace (messaging semantic conventions, process operation). */
+/**
+ * A Queues batch's trace (messaging semantic conventions, a process span): a batch of one message
+ * that names its sender continues that trace; a larger batch links to each sender.
+ */
 const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
   const queue = typeof batch?.queue === 'string' ? batch.queue : undefined;
   const messages: unknown[] = Array.isArray(batch?.messages) ? batch.messages : [];
