@@ -51,7 +51,8 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
   const rules = compileRules(opts);
   if (!rules) return () => undefined;
   const proto = Xhr.prototype;
-  const setHeader = proto.setRequestHeader;
+  // While we add our own headers: our wrapper of setRequestHeader then does not take them for the app's.
+  let injecting = false;
   const states = new WeakMap<XMLHttpRequest, XhrState>();
   const open = inFlight();
 
@@ -147,7 +148,12 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     state.usageAtSend = state.gen?.attrs[A.USAGE_DETAILS];
     // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
     if (target.propagate && !state.ownTraceHeaders) {
-      inject(span.spanContext(), (name, value) => setHeader.call(xhr, name, value), state.ownBaggage ? undefined : baggageOf(span));
+      // Through the XHR's own method rather than the prototype's: a library that wraps it on the
+      // instance (Sentry does, in open()) then sees our traceparent and adds none of its own,
+      // which would make the header two values that servers refuse.
+      injecting = true;
+      inject(span.spanContext(), (name, value) => xhr.setRequestHeader(name, value), state.ownBaggage ? undefined : baggageOf(span));
+      injecting = false;
     }
     listen(xhr, state);
     return state;
@@ -181,7 +187,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     function setRequestHeader(this: XMLHttpRequest, name: string, value: string): void {
       original.call(this, name, value);
       try {
-        const state = states.get(this);
+        const state = injecting ? undefined : states.get(this);
         if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
         else if (state && isBaggageHeader(String(name))) state.ownBaggage = true;
       } catch (error) {

@@ -150,6 +150,37 @@ describe('instrumentXhr', () => {
     expect(sent('traceparent')).toEqual(['traceparent']);
   });
 
+  it("adds its headers through the XHR's own setRequestHeader, so a wrapper there (Sentry's) sees them and adds no second traceparent", () => {
+    // Sentry, loaded first: its open() wraps setRequestHeader on the instance to note each header,
+    // and its send() adds a traceparent of its own unless one was noted.
+    const Xhr = g.XMLHttpRequest as typeof StubXhr;
+    const { open, send } = Xhr.prototype;
+    const noted = new WeakMap<StubXhr, Record<string, string>>();
+    Xhr.prototype.open = function (this: StubXhr, method: string, url: string) {
+      const headers: Record<string, string> = {};
+      noted.set(this, headers);
+      const own = this.setRequestHeader;
+      this.setRequestHeader = function (this: StubXhr, name: string, value: string) {
+        headers[name.toLowerCase()] = value;
+        own.call(this, name, value);
+      };
+      open.call(this, method, url);
+    };
+    Xhr.prototype.send = function (this: StubXhr) {
+      if (!noted.get(this)?.traceparent) this.setRequestHeader('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+      send.call(this);
+    };
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    xhr.open('GET', '/same-origin');
+    xhr.send();
+    xhr.respond(200);
+    expect(xhr.sentHeaders.filter((name) => name === 'traceparent')).toHaveLength(1);
+    const span = t.spans[0]!;
+    expect(noted.get(xhr)!.traceparent).toBe(`00-${span.traceId}-${span.spanId}-0${span.flags}`);
+  });
+
   it('leaves no listeners behind on an XHR the app reuses', () => {
     const t = testTracer();
     stop = instrumentXhr({ tracer: t.tracer });
