@@ -109,10 +109,13 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
     if (fields) return [input, { ...(init as RequestInit), headers: fields }];
     if (fields === false) return [input, init];
     // Headers, pairs or any iterable, read once into our copy, which goes in their place: an
-    // iterator read here could not be read again by fetch.
+    // iterator read here could not be read again by fetch. The copy goes as a plain object, which
+    // fetch reads as it reads a Headers (same-name values joined either way): a fetch polyfill
+    // installed before us (whatwg-fetch) builds its own Headers class, which copies only from
+    // itself, pairs and plain objects, and would drop every field of a browser Headers.
     const headers = new Headers(given);
     if (!hasTraceHeaders(headers)) inject(span.spanContext(), headers, baggageFor(span, headers));
-    return [input, { ...(init as RequestInit), headers }];
+    return [input, { ...(init as RequestInit), headers: Object.fromEntries(headers) }];
   }
   const request = input as Request;
   if (hasTraceHeaders(request.headers)) return [input, init];

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { instrumentFetch, BODY_ATTRS } from '../../../src/instrument/fetch';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
 import type { Tracer } from '../../../src/core/tracer';
@@ -153,6 +153,75 @@ const lastSeen = (path: string): Seen => {
   if (!found) throw new Error(`no request to ${path}`);
   return found;
 };
+
+/**
+ * Just enough of whatwg-fetch forced onto globalThis.fetch: its own Headers class, which copies
+ * only from itself, pairs and plain objects (a browser Headers has no own properties to copy);
+ * the request goes out by XMLHttpRequest, opened and sent within the fetch() call; and its
+ * Response is its own, not the browser's.
+ */
+class PolyHeaders {
+  map: Record<string, string> = {};
+  constructor(init?: unknown) {
+    if (init instanceof PolyHeaders) for (const [name, value] of Object.entries(init.map)) this.append(name, value);
+    else if (Array.isArray(init)) for (const [name, value] of init as [string, string][]) this.append(name, value);
+    else if (init) for (const name of Object.getOwnPropertyNames(init)) this.append(name, (init as Record<string, string>)[name]!);
+  }
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    this.map[key] = key in this.map ? `${this.map[key]}, ${value}` : value;
+  }
+  get(name: string): string | null {
+    return this.map[name.toLowerCase()] ?? null;
+  }
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    yield* Object.entries(this.map);
+  }
+}
+
+/** The XMLHttpRequest the polyfill sends with: it answers 200 a moment after send(). */
+class PolyXhr extends EventTarget {
+  readyState = 0;
+  status = 0;
+  sent = new PolyHeaders();
+  open(): void {
+    this.readyState = 1;
+  }
+  setRequestHeader(name: string, value: string): void {
+    this.sent.append(name, value);
+  }
+  send(): void {
+    setTimeout(() => {
+      this.status = 200;
+      this.readyState = 4;
+      for (const type of ['readystatechange', 'load', 'loadend']) this.dispatchEvent(new Event(type));
+    }, 1);
+  }
+}
+
+class PolyResponse {
+  readonly ok = true;
+  readonly headers = new PolyHeaders({ 'content-type': 'text/plain' });
+  constructor(readonly status: number) {}
+  text(): Promise<string> {
+    return Promise.resolve('polyfilled');
+  }
+}
+
+/** The polyfill's fetch; `sent` gets the header fields of each request. */
+const polyfillFetch = (sent: Record<string, string>[]) =>
+  ((_url: string, init?: RequestInit) =>
+    new Promise<PolyResponse>((resolve) => {
+      const headers = new PolyHeaders(init?.headers);
+      const xhr = new (globalThis as unknown as { XMLHttpRequest: typeof PolyXhr }).XMLHttpRequest();
+      xhr.open();
+      for (const [name, value] of headers) xhr.setRequestHeader(name, value);
+      xhr.addEventListener('load', () => {
+        sent.push(xhr.sent.map);
+        resolve(new PolyResponse(xhr.status));
+      });
+      xhr.send();
+    })) as unknown as typeof fetch;
 
 describe('instrumentFetch', () => {
   it('records a CLIENT span with HTTP conventions and redacted query values', async () => {
@@ -544,5 +613,28 @@ describe('instrumentFetch', () => {
     expect(lastSeen('/ts1').headers.traceparent).toBeUndefined();
     expect(lastSeen('/ts2').headers).toMatchObject({ tracestate: 'app=2' });
     expect(lastSeen('/ts2').headers.traceparent).toBeUndefined();
+  });
+
+  it("hands a fetch polyfill installed before it the app's headers in every form, with its own", async () => {
+    vi.stubGlobal('XMLHttpRequest', PolyXhr);
+    const sent: Record<string, string>[] = [];
+    vi.stubGlobal('fetch', polyfillFetch(sent));
+    try {
+      const t = testTracer();
+      stop = instrumentFetch({ tracer: t.tracer });
+      await fetch(`${base}/pairs`, { headers: [['x-a', '1'], ['x-a', '2']] });
+      await fetch(`${base}/own-class`, { headers: new PolyHeaders({ 'x-b': '3' }) as unknown as HeadersInit });
+      await fetch(`${base}/browser-class`, { headers: new Headers({ 'x-c': '4' }) });
+      const tp = expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
+      expect(sent).toEqual([
+        { 'x-a': '1, 2', traceparent: tp },
+        { 'x-b': '3', traceparent: tp },
+        { 'x-c': '4', traceparent: tp },
+      ]);
+    } finally {
+      stop?.();
+      stop = undefined;
+      vi.unstubAllGlobals();
+    }
   });
 });
