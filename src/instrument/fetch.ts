@@ -5,7 +5,7 @@ import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { baggageFor, classify, compileRules, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { UNFINISHED } from '../core/semconv';
 import { BODY_IDLE_MS, endWatch, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
@@ -289,12 +289,15 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           if (!call) return original.apply(this, args);
           const traced = call;
           let promise: Promise<Response>;
+          inFetch.depth++;
           try {
             promise = original.call(this, traced.input as RequestInfo, traced.init as RequestInit | undefined);
           } catch (error) {
             // Only a replaced fetch throws synchronously; the caller must see that throw as is.
             failed(traced, error);
             throw error;
+          } finally {
+            inFetch.depth--;
           }
           if (!promise || typeof promise.then !== 'function') {
             traced.span.end();

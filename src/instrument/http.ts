@@ -83,6 +83,13 @@ export const isTraceHeader = (name: string): boolean => {
 /** Whether `name` is `baggage`, in any case: an app's own goes as it is, without the trace's. */
 export const isBaggageHeader = (name: string): boolean => name.toLowerCase() === 'baggage';
 
+/**
+ * How many calls of the fetch we wrapped are running now. A fetch polyfill made of
+ * XMLHttpRequest (whatwg-fetch) opens and sends its XHR within the call: that request is the
+ * fetch's, traced already, so the XHR instrumentation leaves it alone.
+ */
+export const inFetch = { depth: 0 };
+
 /** The baggage of `span`'s trace for a request with `headers`, unless it sets a `baggage` header of its own. */
 export const baggageFor = (span: Span, headers: { has(name: string): boolean }): Baggage | undefined => {
   const baggage = baggageOf(span);

@@ -437,7 +437,8 @@ const attach = (res: Response, watch: Watch, n: Native): boolean => {
  */
 export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOptions = {}): boolean => {
   const n = (native ??= makeNative());
-  if (!n) return false;
+  // A fetch polyfill's response (whatwg-fetch's) is no Response: the native getters refuse it.
+  if (!n || !(res instanceof Response)) return false;
   const body = n.body.call(res);
   if (!body || body.locked || res.bodyUsed) return false;
   const now = opts.now ?? Date.now;

@@ -4,7 +4,7 @@ import { inject } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
@@ -136,7 +136,8 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
 
   const begin = (xhr: XMLHttpRequest): XhrState | undefined => {
     const state = states.get(xhr);
-    if (!state || state.span) return undefined;
+    // Sent by a fetch polyfill from within a traced fetch (see inFetch): the fetch's span has it.
+    if (!state || state.span || inFetch.depth) return undefined;
     const target = classify(state.url, rules);
     if (!target) return undefined;
     const tracer = opts.tracer ?? getTracer();

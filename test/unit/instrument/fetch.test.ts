@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { instrumentFetch, BODY_ATTRS } from '../../../src/instrument/fetch';
+import { instrumentXhr } from '../../../src/instrument/xhr';
 import { internalErrorCount } from '../../../src/lib/reportInternal';
 import type { Tracer } from '../../../src/core/tracer';
 import { testTracer } from '../../helpers/collect';
@@ -184,7 +185,7 @@ class PolyXhr extends EventTarget {
   readyState = 0;
   status = 0;
   sent = new PolyHeaders();
-  open(): void {
+  open(_method: string, _url: string, _async: boolean): void {
     this.readyState = 1;
   }
   setRequestHeader(name: string, value: string): void {
@@ -210,11 +211,11 @@ class PolyResponse {
 
 /** The polyfill's fetch; `sent` gets the header fields of each request. */
 const polyfillFetch = (sent: Record<string, string>[]) =>
-  ((_url: string, init?: RequestInit) =>
+  ((url: string, init?: RequestInit) =>
     new Promise<PolyResponse>((resolve) => {
       const headers = new PolyHeaders(init?.headers);
       const xhr = new (globalThis as unknown as { XMLHttpRequest: typeof PolyXhr }).XMLHttpRequest();
-      xhr.open();
+      xhr.open(init?.method ?? 'GET', url, true);
       for (const [name, value] of headers) xhr.setRequestHeader(name, value);
       xhr.addEventListener('load', () => {
         sent.push(xhr.sent.map);
@@ -636,5 +637,31 @@ describe('instrumentFetch', () => {
       stop = undefined;
       vi.unstubAllGlobals();
     }
+  });
+
+  it('traces a request made through a fetch polyfill of XMLHttpRequest once, as its fetch, and reports no internal error', async () => {
+    vi.stubGlobal('XMLHttpRequest', PolyXhr);
+    const sent: Record<string, string>[] = [];
+    vi.stubGlobal('fetch', polyfillFetch(sent));
+    const t = testTracer();
+    const stopXhr = instrumentXhr({ tracer: t.tracer });
+    try {
+      const before = internalErrorCount();
+      stop = instrumentFetch({ tracer: t.tracer });
+      const res = await fetch(`${base}/polyfilled`);
+      expect(await res.text()).toBe('polyfilled');
+      // Time for a traced XHR to end (its loadend ends it in a timer).
+      await new Promise((r) => setTimeout(r, 10));
+      expect(internalErrorCount()).toBe(before);
+    } finally {
+      stop?.();
+      stop = undefined;
+      stopXhr();
+      vi.unstubAllGlobals();
+    }
+    expect(t.spans).toHaveLength(1);
+    const [span] = t.spans;
+    expect(span!.attrs).toMatchObject({ 'url.full': `${base}/polyfilled`, 'http.response.status_code': 200 });
+    expect(sent[0]!.traceparent).toBe(`00-${span!.traceId}-${span!.spanId}-0${span!.flags}`);
   });
 });
