@@ -1,11 +1,11 @@
-import { baggageOf, follows, markCancelled, type Generation, type Span } from '../core/span';
+import { follows, markCancelled, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { inject } from '../propagation/index';
 import { now } from '../lib/now';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { addBaggage, baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { UNFINISHED } from '../core/semconv';
 import { BODY_IDLE_MS, endWatch, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
@@ -77,13 +77,16 @@ const hasTraceHeaders = (h: Headers): boolean => h.has('traceparent') || h.has('
  */
 const withTraceFields = (span: Span, given: object): Record<string, string> | false | undefined => {
   if (!isPlainObject(given)) return undefined;
-  let baggage = baggageOf(span);
+  let own: string | undefined;
   for (const name of Object.keys(given)) {
     if (isTraceHeader(name)) return false;
-    if (baggage && isBaggageHeader(name)) baggage = undefined;
+    if (isBaggageHeader(name)) own = name;
   }
   const out: Record<string, string> = { ...(given as Record<string, string>) };
-  inject(span.spanContext(), (name, value) => void (out[name] = value), baggage);
+  inject(span.spanContext(), (name, value) => void (out[name] = value));
+  const ownValue = own && String(out[own]);
+  const more = baggageFor(span, ownValue);
+  if (more) out[own ?? 'baggage'] = ownValue ? `${ownValue},${more}` : more;
   return out;
 };
 
@@ -114,7 +117,10 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
     // installed before us (whatwg-fetch) builds its own Headers class, which copies only from
     // itself, pairs and plain objects, and would drop every field of a browser Headers.
     const headers = new Headers(given);
-    if (!hasTraceHeaders(headers)) inject(span.spanContext(), headers, baggageFor(span, headers));
+    if (!hasTraceHeaders(headers)) {
+      inject(span.spanContext(), headers);
+      addBaggage(span, headers);
+    }
     return [input, { ...(init as RequestInit), headers: Object.fromEntries(headers) }];
   }
   const request = input as Request;
@@ -123,7 +129,8 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   // changed. Copying takes over its body, as fetch(request) itself does, so it comes last:
   // nothing after it may fail and fall back to the consumed original.
   const copy = new Request(request);
-  inject(span.spanContext(), copy.headers, baggageFor(span, copy.headers));
+  inject(span.spanContext(), copy.headers);
+  addBaggage(span, copy.headers);
   return [copy, init];
 };
 

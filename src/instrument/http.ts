@@ -1,5 +1,5 @@
 import { baggageOf, markCancelled, recordFailure, type Span } from '../core/span';
-import type { Baggage } from '../propagation/baggage';
+import { baggageAfter } from '../propagation/baggage';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
 import { UNFINISHED } from '../core/semconv';
@@ -80,7 +80,7 @@ export const isTraceHeader = (name: string): boolean => {
   return l === 'traceparent' || l === 'tracestate';
 };
 
-/** Whether `name` is `baggage`, in any case: an app's own goes as it is, without the trace's. */
+/** Whether `name` is `baggage`, in any case: an app's own keeps its members, and gets the trace's others. */
 export const isBaggageHeader = (name: string): boolean => name.toLowerCase() === 'baggage';
 
 /**
@@ -90,10 +90,17 @@ export const isBaggageHeader = (name: string): boolean => name.toLowerCase() ===
  */
 export const inFetch = { depth: 0 };
 
-/** The baggage of `span`'s trace for a request with `headers`, unless it sets a `baggage` header of its own. */
-export const baggageFor = (span: Span, headers: { has(name: string): boolean }): Baggage | undefined => {
-  const baggage = baggageOf(span);
-  return baggage && !headers.has('baggage') ? baggage : undefined;
+/**
+ * The `baggage` of `span`'s trace for a request whose own `baggage` header is `own`, if it has
+ * one: then only the members whose keys it lacks, to go after it (see `baggageAfter`), so the
+ * members the app or another tracer (Sentry) set stay, and the trace's arrive too.
+ */
+export const baggageFor = (span: Span, own?: string | null): string | undefined => baggageAfter(baggageOf(span), own);
+
+/** Adds the trace's baggage to fetch `headers`, after their own `baggage` (see {@link baggageFor}). */
+export const addBaggage = (span: Span, headers: Headers): void => {
+  const more = baggageFor(span, headers.get('baggage'));
+  if (more) headers.append('baggage', more);
 };
 
 /**

@@ -1,10 +1,10 @@
-import { baggageOf, type Generation, type Span } from '../core/span';
+import type { Generation, Span } from '../core/span';
 import { getTracer } from '../core/global';
-import { inject } from '../propagation/index';
+import { inject, writeHeader } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
@@ -22,8 +22,8 @@ interface XhrState {
   isAsync: boolean;
   /** The app set a trace header itself: ours are never doubled or mixed with it. */
   ownTraceHeaders: boolean;
-  /** The app set `baggage` itself: the trace's is not added to it. */
-  ownBaggage?: boolean;
+  /** The `baggage` the app (or another tracer) set: the trace's members go after its own. */
+  baggage?: string;
   span?: Span;
   /** The generation the request runs in, until its usage is read from the response. */
   gen?: Generation;
@@ -152,8 +152,12 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       // Through the XHR's own method rather than the prototype's: a library that wraps it on the
       // instance (Sentry does, in open()) then sees our traceparent and adds none of its own,
       // which would make the header two values that servers refuse.
+      const set = (name: string, value: string): void => xhr.setRequestHeader(name, value);
       injecting = true;
-      inject(span.spanContext(), (name, value) => xhr.setRequestHeader(name, value), state.ownBaggage ? undefined : baggageOf(span));
+      inject(span.spanContext(), set);
+      // XHR joins a header set twice, so a baggage of the app's gets ours after it.
+      const more = baggageFor(span, state.baggage);
+      if (more) writeHeader(set, 'baggage', more);
       injecting = false;
     }
     listen(xhr, state);
@@ -190,7 +194,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       try {
         const state = injecting ? undefined : states.get(this);
         if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
-        else if (state && isBaggageHeader(String(name))) state.ownBaggage = true;
+        else if (state && isBaggageHeader(String(name))) state.baggage = state.baggage === undefined ? String(value) : `${state.baggage}, ${value}`;
       } catch (error) {
         reportInternal(error);
       }

@@ -16,6 +16,8 @@
  *   dropped, never part of a member.
  * - Outgoing: members are emitted until 8192 bytes; a member that would not fit is skipped.
  *   There is no per-member cap: a single 8192-byte member is valid and is sent.
+ * - Added to a request's own header: only the keys it lacks, the two within 180 members (the
+ *   grammar's) and 8192 bytes.
  */
 import { joinHeader, trimOws } from './carrier';
 import { wellFormed } from '../lib/wellFormed';
@@ -164,19 +166,46 @@ export const parseBaggageMetadata = (
  * metadata is normalised, and dropped if malformed. Members are added in key order until 8192
  * bytes; one that would not fit is skipped. Returns `undefined` when nothing is left to send.
  */
-export const formatBaggage = (baggage: Baggage | undefined): string | undefined => {
+export const formatBaggage = (baggage: Baggage | undefined): string | undefined => format(baggage, MAX_BAGGAGE_BYTES, Infinity);
+
+/** Most members of one `baggage` header: the spec's grammar has a first and up to 179 more. */
+const MAX_HEADER_MEMBERS = 180;
+
+/**
+ * The members of `baggage` to add to a request that has a `baggage` header already (the app's,
+ * or another tracer's), formatted to go after it: those whose keys `header` lacks, so its own
+ * members stay as they are, and one the app set wins for its key. With the comma and space that
+ * join them, the two stay within 180 members and 8192 bytes. Without `header`, all of `baggage`,
+ * as {@link formatBaggage} formats it.
+ */
+export const baggageAfter = (baggage: Baggage | undefined, header?: string | null): string | undefined => {
+  if (!header) return formatBaggage(baggage);
+  const keys = new Set<string>();
+  let members = 0;
+  for (const member of header.split(',')) {
+    const key = trimOws(member.split('=', 1)[0]!);
+    if (!key) continue;
+    keys.add(key);
+    members++;
+  }
+  return format(baggage, MAX_BAGGAGE_BYTES - header.length - 2, MAX_HEADER_MEMBERS - members, keys);
+};
+
+/** {@link formatBaggage} in `room` bytes and at most `members` members, leaving out the keys in `skip`. */
+const format = (baggage: Baggage | undefined, room: number, members: number, skip?: Set<string>): string | undefined => {
   if (!baggage || typeof baggage !== 'object') return undefined;
   let out = '';
   for (const key of Object.keys(baggage)) {
     const entry = baggage[key];
-    if (!key || !entry || typeof entry.value !== 'string') continue;
+    if (!key || !entry || typeof entry.value !== 'string' || skip?.has(key)) continue;
     const metadata = typeof entry.metadata === 'string' ? normaliseMetadata(entry.metadata) : undefined;
     const member =
       (TOKEN_RE.test(key) ? key : percentEncode(key)) +
       '=' +
       percentEncode(entry.value) +
       (metadata ? ';' + metadata : '');
-    if (out.length + (out ? 1 : 0) + member.length > MAX_BAGGAGE_BYTES) continue;
+    if (out.length + (out ? 1 : 0) + member.length > room) continue;
+    if (members-- < 1) break;
     out += (out ? ',' : '') + member;
   }
   return out || undefined;

@@ -1,5 +1,5 @@
 import { inject } from '../propagation/index';
-import { baggageFor, setHttpFailure, setHttpStatus } from '../instrument/http';
+import { addBaggage, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { currentScope, requestSpan } from './scope';
@@ -58,8 +58,10 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
       // A proxied request carries the caller's tracestate, which belongs to the caller's
       // traceparent: the one injected here takes only this span's own.
       headers.delete('tracestate');
-      // A baggage header the call carries (the incoming one, proxied) stays as it is.
-      inject(span.spanContext(), headers, baggageFor(span, headers));
+      // A baggage header the call carries (the incoming one, proxied) keeps its members; the
+      // trace's others go after them.
+      inject(span.spanContext(), headers);
+      addBaggage(span, headers);
       args = [input, { ...init, headers }];
     }
   } catch (error) {

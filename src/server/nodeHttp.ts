@@ -65,8 +65,9 @@ const hrefOf = ({ url, options }: Call, defaultProtocol: string): string => {
 /**
  * `headers` with `span`'s trace headers and the trace's baggage: a proxied request's own
  * `traceparent` and `tracestate` are replaced (they belong to the caller's span), a `baggage`
- * header it carries stays. Node takes headers as an object, a flat `[name, value, …]` list or a
- * list of `[name, value]` pairs; a list Node would refuse is left for Node to refuse (undefined).
+ * header it carries keeps its members, and the trace's others go after them. Node takes headers
+ * as an object, a flat `[name, value, …]` list or a list of `[name, value]` pairs; a list Node
+ * would refuse is left for Node to refuse (undefined).
  */
 const withTraceHeaders = (headers: unknown, span: Span): unknown => {
   let pairs: [unknown, unknown][];
@@ -83,7 +84,14 @@ const withTraceHeaders = (headers: unknown, span: Span): unknown => {
     pairs = headers && typeof headers === 'object' ? Object.entries(headers) : [];
   }
   const kept = pairs.filter(([name]) => !isTraceHeader(String(name)));
-  inject(span.spanContext(), (name, value) => void kept.push([name, value]), baggageFor(span, { has: () => pairs.some(([name]) => isBaggageHeader(String(name))) }));
+  inject(span.spanContext(), (name, value) => void kept.push([name, value]));
+  const at = kept.findIndex(([name]) => isBaggageHeader(String(name)));
+  const own = at < 0 ? undefined : String(kept[at]![1]);
+  const more = baggageFor(span, own);
+  if (more) {
+    if (at < 0) kept.push(['baggage', more]);
+    else kept[at] = [kept[at]![0], `${own},${more}`];
+  }
   if (!Array.isArray(headers)) return Object.fromEntries(kept);
   return Array.isArray(headers[0]) ? kept : kept.flat();
 };

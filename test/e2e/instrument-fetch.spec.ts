@@ -55,11 +55,12 @@ test('same-origin and allowlisted requests get traceparent and baggage, a third-
   expect(headerOf('app', '/api/xhr-same', 'x-app')).toBe('1');
   expect(headerOf('third', '/api/xhr-third')).toBeUndefined();
   expect(headerOf('allowed', '/api/xhr-allowed')).toMatch(tp);
-  // The tracer's baggage goes where traceparent goes; a request with its own keeps that.
+  // The tracer's baggage goes where traceparent goes; a request with its own keeps its members,
+  // and gets the tracer's after them.
   for (const [server, path] of [['app', '/api/same?q=secret'], ['allowed', '/api/allowed'], ['app', '/api/xhr-same'], ['allowed', '/api/xhr-allowed']]) {
     expect(headerOf(server!, path!, 'baggage'), path).toBe('tenant=acme%20corp');
   }
-  expect(headerOf('app', '/api/own-baggage', 'baggage')).toBe('app=1');
+  expect(headerOf('app', '/api/own-baggage', 'baggage')).toBe('app=1,tenant=acme%20corp');
   expect(headerOf('app', '/api/own-baggage')).toMatch(tp);
   for (const r of s.seen.filter((r) => r.server === 'third')) {
     expect(r.headers.tracestate).toBeUndefined();

@@ -397,6 +397,21 @@ describe('instrumentFetch', () => {
     expect(lastSeen('/own3').headers['x-a']).toBe('1');
   });
 
+  it("adds the trace's baggage after a baggage header the request has (Sentry's), whose keys win, in every header form", async () => {
+    const t = testTracer({ baggage: { tenant: 'acme', plan: 'pro' } });
+    stop = instrumentFetch({ tracer: t.tracer });
+    await (await fetch(`${base}/b1`, { headers: { Baggage: 'sentry-trace_id=abc,plan=free' } })).text();
+    await (await fetch(`${base}/b2`, { headers: new Headers({ baggage: 'sentry-sampled=true' }) })).text();
+    await (await fetch(new Request(`${base}/b3`, { headers: { baggage: 'tenant=mine' } }))).text();
+    await (await fetch(`${base}/b4`, { headers: [['baggage', 'tenant=mine,plan=free']] })).text();
+    await (await fetch(`${base}/b5`)).text();
+    expect(lastSeen('/b1').headers.baggage).toBe('sentry-trace_id=abc,plan=free,tenant=acme');
+    expect(lastSeen('/b2').headers.baggage).toBe('sentry-sampled=true, tenant=acme,plan=pro');
+    expect(lastSeen('/b3').headers.baggage).toBe('tenant=mine, plan=pro');
+    expect(lastSeen('/b4').headers.baggage).toBe('tenant=mine,plan=free');
+    expect(lastSeen('/b5').headers.baggage).toBe('tenant=acme,plan=pro');
+  });
+
   it('passes the same rejection through and records it', async () => {
     const t = testTracer();
     const closed = 'http://127.0.0.1:9/refused';

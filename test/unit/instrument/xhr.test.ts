@@ -31,8 +31,12 @@ class StubXhr extends EventTarget {
   }
   /** Header names set on this XHR, by the app or by us. */
   sentHeaders: string[] = [];
-  setRequestHeader(name: string, _value: string): void {
-    this.sentHeaders.push(name.toLowerCase());
+  /** The header fields as they go out: a header set twice has its values joined, as XHR joins them. */
+  fields: Record<string, string> = {};
+  setRequestHeader(name: string, value: string): void {
+    const key = name.toLowerCase();
+    this.sentHeaders.push(key);
+    this.fields[key] = key in this.fields ? `${this.fields[key]}, ${value}` : value;
   }
   send(): void {
     // A synchronous request has its response when send() returns.
@@ -179,6 +183,21 @@ describe('instrumentXhr', () => {
     expect(xhr.sentHeaders.filter((name) => name === 'traceparent')).toHaveLength(1);
     const span = t.spans[0]!;
     expect(noted.get(xhr)!.traceparent).toBe(`00-${span.traceId}-${span.spanId}-0${span.flags}`);
+  });
+
+  it("adds the trace's baggage after a baggage the app or another tracer set, whose keys win", () => {
+    const t = testTracer({ baggage: { tenant: 'acme', plan: 'pro' } });
+    stop = instrumentXhr({ tracer: t.tracer });
+    const sent = (own?: string) => {
+      const xhr = make();
+      xhr.open('GET', '/same-origin');
+      if (own) xhr.setRequestHeader('Baggage', own);
+      xhr.send();
+      return xhr.fields.baggage;
+    };
+    expect(sent()).toBe('tenant=acme,plan=pro');
+    expect(sent('sentry-sampled=true,plan=free')).toBe('sentry-sampled=true,plan=free, tenant=acme');
+    expect(sent('tenant=mine,plan=free')).toBe('tenant=mine,plan=free');
   });
 
   it('leaves no listeners behind on an XHR the app reuses', () => {

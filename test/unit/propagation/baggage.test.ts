@@ -3,6 +3,7 @@ import type { Baggage } from '../../../src/propagation/baggage';
 import {
   MAX_BAGGAGE_BYTES,
   MAX_BAGGAGE_MEMBERS,
+  baggageAfter,
   formatBaggage,
   parseBaggage,
   parseBaggageMetadata,
@@ -333,5 +334,36 @@ describe('formatBaggage: policy', () => {
     ['an empty key', { '': { value: 'v' } }],
   ])('returns undefined for %s', (_, baggage) => {
     expect(formatBaggage(baggage as unknown as Baggage)).toBeUndefined();
+  });
+});
+
+describe('baggageAfter', () => {
+  const trace: Baggage = { tenant: { value: 'acme' }, plan: { value: 'pro plus' } };
+
+  it("adds the members whose keys a request's own header lacks; the header's members win", () => {
+    // Sentry's baggage, set before ours.
+    expect(baggageAfter(trace, 'sentry-trace_id=abc,sentry-sampled=true')).toBe('tenant=acme,plan=pro%20plus');
+    expect(baggageAfter(trace, ' tenant = mine ;p, x=1')).toBe('plan=pro%20plus');
+    expect(baggageAfter(trace, 'tenant=mine,plan=free')).toBeUndefined();
+  });
+
+  it('is formatBaggage without a header', () => {
+    expect(baggageAfter(trace, undefined)).toBe(formatBaggage(trace));
+    expect(baggageAfter(trace, null)).toBe(formatBaggage(trace));
+    expect(baggageAfter(undefined, 'a=1')).toBeUndefined();
+  });
+
+  it('keeps the header and what it adds within 8192 bytes, joined by a comma and a space', () => {
+    const header = `big=${'x'.repeat(MAX_BAGGAGE_BYTES - 20)}`;
+    const more = baggageAfter({ tooLong: { value: '1234567890' }, fits: { value: '123456789' } }, header)!;
+    expect(more).toBe('fits=123456789');
+    expect(`${header}, ${more}`).toHaveLength(MAX_BAGGAGE_BYTES);
+  });
+
+  it('keeps the header and what it adds within 180 members', () => {
+    const header = range(175).map((i) => `h${i}=1`).join(',');
+    const baggage: Baggage = {};
+    for (const i of range(10)) baggage[`t${i}`] = { value: '1' };
+    expect(baggageAfter(baggage, header)!.split(',')).toEqual(['t0=1', 't1=1', 't2=1', 't3=1', 't4=1']);
   });
 });

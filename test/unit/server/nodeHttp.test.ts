@@ -115,7 +115,7 @@ describe('instrumentNodeHttp', () => {
       const done = answered(req);
       req.end('the body');
       return done;
-    });
+    }, { baggage: { tenant: 'acme', own: 'trace' } });
     const { spans } = await hit();
     const client = only(spans, 'client');
     expect(client.name).toBe('POST');
@@ -125,9 +125,10 @@ describe('instrumentNodeHttp', () => {
     expect(got.headers['x-app']).toBe('kept');
     expect(got.headers['content-type']).toBe('text/plain');
     expect(got.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
-    // The caller's tracestate belonged to the caller's span; its own baggage goes as it was.
+    // The caller's tracestate belonged to the caller's span; its own baggage keeps its members
+    // and gets the trace's others.
     expect(got.headers.tracestate).toBeUndefined();
-    expect(got.headers.baggage).toBe('own=1');
+    expect(got.headers.baggage).toBe('own=1,tenant=acme');
   });
 
   it('takes headers as Node’s flat list and a URL with options over it', async () => {

@@ -141,8 +141,8 @@ describe('withTracing', () => {
         await (await fetch(`${rx.base}/as-received`)).text();
         requestTrace()!.setBaggage({ step: 'rerank', tenant: undefined });
         await (await fetch(`${rx.base}/changed`)).text();
-        // A call that names its own baggage keeps it.
-        await (await fetch(`${rx.base}/own`, { headers: { baggage: 'only=this' } })).text();
+        // A call that names its own baggage keeps its members, and gets the trace's others.
+        await (await fetch(`${rx.base}/own`, { headers: { baggage: 'own=this,step=mine' } })).text();
         return new Response(JSON.stringify(requestTrace()!.baggage));
       },
       { exporter: rec.exporter },
@@ -155,7 +155,7 @@ describe('withTracing', () => {
     const baggageAt = (url: string) => rx.received.find((r) => r.url === url)!.headers.baggage;
     expect(baggageAt('/as-received')).toBe('userId=alice,tenant=t1;ttl=60');
     expect(baggageAt('/changed')).toBe('userId=alice,step=rerank');
-    expect(baggageAt('/own')).toBe('only=this');
+    expect(baggageAt('/own')).toBe('own=this,step=mine, userId=alice');
     // Baggage travels in headers only: no span records it.
     expect(JSON.stringify(rec.spans())).not.toContain('alice');
   });
