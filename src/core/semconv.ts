@@ -57,6 +57,12 @@ export const UNFINISHED = 'edgetrace.unfinished';
 export const RESPONSE_CANCELLED = 'edgetrace.response.cancelled';
 /** The operation was cancelled on purpose (an AbortError): not a failure. */
 export const CANCELLED = 'edgetrace.cancelled';
+/**
+ * On a request span whose context the server does not get: `skipped`, the request carried a
+ * trace header another tracer (or the app) set, which went instead; `overridden`, a fetch
+ * wrapper installed before ours replaced the `traceparent` we set.
+ */
+export const PROPAGATION = 'edgetrace.propagation';
 /** Count of string values shortened by `maxStringLength` on this span. */
 export const TRUNCATED = 'edgetrace.truncated_values';
 /** Count of items a traced generator function yielded. */

@@ -1,11 +1,12 @@
 import { follows, markCancelled, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
-import { inject } from '../propagation/index';
+import { inject, readHeader } from '../propagation/index';
 import { now } from '../lib/now';
+import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { addBaggage, baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { addBaggage, baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, notPropagated, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { UNFINISHED } from '../core/semconv';
 import { BODY_IDLE_MS, endWatch, watchBody, type BodyOutcome, type BodyWatcher } from './stream';
@@ -43,6 +44,8 @@ interface Call {
   init: unknown;
   startMs: number;
   method: string;
+  /** The `traceparent` we set, if we did: a fetch wrapper under ours may replace it. */
+  tp?: string | null | undefined;
 }
 
 /**
@@ -92,10 +95,11 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
 
 /**
  * The arguments for the original fetch with `traceparent`/`tracestate` added, keeping every
- * header, the body and the caller's objects as they were. Throws when the arguments are invalid
- * (the caller then passes the originals through, so fetch rejects exactly as it would have).
+ * header, the body and the caller's objects as they were, and the `traceparent` we set. Throws
+ * when the arguments are invalid (the caller then passes the originals through, so fetch
+ * rejects exactly as it would have).
  */
-const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: boolean): [unknown, unknown] => {
+const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: boolean): [unknown, unknown, (string | null)?] => {
   // An init that is a class instance (even a Request) cannot be copied field by field safely.
   if (init !== undefined && (typeof init !== 'object' || init === null || !isPlainObject(init))) return [input, init];
   // `headers: null` is not "no headers": fetch refuses it, and must go on refusing it.
@@ -109,30 +113,51 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   if (given !== undefined) {
     // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
     const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);
-    if (fields) return [input, { ...(init as RequestInit), headers: fields }];
-    if (fields === false) return [input, init];
+    if (fields) return [input, { ...(init as RequestInit), headers: fields }, fields.traceparent];
+    if (fields === false) {
+      notPropagated(span, 'skipped', readHeader(given, 'traceparent'));
+      return [input, init];
+    }
     // Headers, pairs or any iterable, read once into our copy, which goes in their place: an
     // iterator read here could not be read again by fetch. The copy goes as a plain object, which
     // fetch reads as it reads a Headers (same-name values joined either way): a fetch polyfill
     // installed before us (whatwg-fetch) builds its own Headers class, which copies only from
     // itself, pairs and plain objects, and would drop every field of a browser Headers.
     const headers = new Headers(given);
-    if (!hasTraceHeaders(headers)) {
+    const isOwn = hasTraceHeaders(headers);
+    if (isOwn) notPropagated(span, 'skipped', headers.get('traceparent'));
+    else {
       inject(span.spanContext(), headers);
       addBaggage(span, headers);
     }
-    return [input, { ...(init as RequestInit), headers: Object.fromEntries(headers) }];
+    const copy = Object.fromEntries(headers);
+    return [input, { ...(init as RequestInit), headers: copy }, isOwn ? undefined : copy.traceparent];
   }
   const request = input as Request;
-  if (hasTraceHeaders(request.headers)) return [input, init];
+  if (hasTraceHeaders(request.headers)) {
+    notPropagated(span, 'skipped', request.headers.get('traceparent'));
+    return [input, init];
+  }
   // A Request on its own: give the original fetch a copy, so the caller's Request object is not
   // changed. Copying takes over its body, as fetch(request) itself does, so it comes last:
   // nothing after it may fail and fall back to the consumed original.
   const copy = new Request(request);
   inject(span.spanContext(), copy.headers);
   addBaggage(span, copy.headers);
-  return [copy, init];
+  return [copy, init, copy.headers.get('traceparent')];
 };
+
+/**
+ * Marks the call `overridden` when what went down to the original fetch holds another
+ * `traceparent` than the one we set: a wrapper installed before ours (OpenTelemetry's, writing
+ * into a Headers or Request) put its own in its place, so the server never sees our span.
+ */
+const checkOverride = guard((call: Call): void => {
+  const h = ((call.init as RequestInit | undefined)?.headers ?? (call.input as Request).headers) as Headers | Record<string, unknown> | undefined;
+  const get = h?.get;
+  const sent = typeof get === 'function' ? get.call(h, 'traceparent') : (h as Record<string, unknown> | undefined)?.traceparent;
+  if (sent != null && sent !== call.tp) notPropagated(call.span, 'overridden', sent);
+});
 
 /** For each followed response of a generation's request: that generation and when the read ended. */
 const heldBy = new WeakMap<Response, { gen: Generation; ended: Promise<number | undefined> }>();
@@ -186,7 +211,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const call: Call = { span, gen: generationOf(parent), input, init, startMs: now(), method };
     if (target.propagate) {
       try {
-        [call.input, call.init] = withTraceHeaders(span, input, init, isRequest);
+        [call.input, call.init, call.tp] = withTraceHeaders(span, input, init, isRequest);
       } catch (error) {
         // Invalid headers or a used body: fetch will reject on the originals just as it would have.
         reportInternal(error);
@@ -306,6 +331,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           } finally {
             inFetch.depth--;
           }
+          if (traced.tp) checkOverride(traced);
           if (!promise || typeof promise.then !== 'function') {
             traced.span.end();
             return promise;

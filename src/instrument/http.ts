@@ -2,7 +2,8 @@ import { baggageOf, markCancelled, recordFailure, type Span } from '../core/span
 import { baggageAfter } from '../propagation/baggage';
 import type { Tracer } from '../core/tracer';
 import { reportInternal } from '../lib/reportInternal';
-import { UNFINISHED } from '../core/semconv';
+import { PROPAGATION, UNFINISHED } from '../core/semconv';
+import { parseTraceparent } from '../propagation/traceparent';
 import { anyUrl, toUrlTest, type UrlPattern, type UrlTest } from '../lib/matchUrl';
 import { withoutCredentials } from '../lib/withoutCredentials';
 import { liveSet } from '../lib/liveSet';
@@ -82,6 +83,16 @@ export const isTraceHeader = (name: string): boolean => {
 
 /** Whether `name` is `baggage`, in any case: an app's own keeps its members, and gets the trace's others. */
 export const isBaggageHeader = (name: string): boolean => name.toLowerCase() === 'baggage';
+
+/**
+ * Records that `span`'s context did not reach the server with its request (see `PROPAGATION`),
+ * linked to the context that did, from the `traceparent` the request went with.
+ */
+export const notPropagated = (span: Span, how: 'skipped' | 'overridden', traceparent: unknown): void => {
+  span.setAttribute(PROPAGATION, how);
+  const other = parseTraceparent(traceparent);
+  if (other) span.addLink(other);
+};
 
 /**
  * How many calls of the fetch we wrapped are running now. A fetch polyfill made of

@@ -4,7 +4,7 @@ import { inject, writeHeader } from '../propagation/index';
 import { guard } from '../lib/guard';
 import { patch, patchAllOrSkip } from '../lib/patch';
 import { reportInternal } from '../lib/reportInternal';
-import { baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
+import { baggageFor, classify, compileRules, inFetch, inFlight, isBaggageHeader, isTraceHeader, notPropagated, setHttpFailure, setHttpStatus, startHttpSpan, type HttpOptions } from './http';
 import { requestParent } from './interactionContext';
 import { BODY_ATTRS } from './fetch';
 import { usageFromBody } from './stream';
@@ -20,8 +20,10 @@ interface XhrState {
   method: string;
   url: string;
   isAsync: boolean;
-  /** The app set a trace header itself: ours are never doubled or mixed with it. */
+  /** The app (or another tracer) set a trace header itself: ours are never doubled or mixed with it. */
   ownTraceHeaders: boolean;
+  /** The `traceparent` it set, if any. */
+  traceparent?: string;
   /** The `baggage` the app (or another tracer) set: the trace's members go after its own. */
   baggage?: string;
   span?: Span;
@@ -38,6 +40,9 @@ interface XhrState {
   /** Removes the listeners of this request. */
   off?: () => void;
 }
+
+/** `value` after `prev`, as XHR joins the values of a header set twice. */
+const joined = (prev: string | undefined, value: unknown): string => (prev === undefined ? String(value) : `${prev}, ${value}`);
 
 /**
  * Records a CLIENT span for every `XMLHttpRequest`, like {@link instrumentFetch}: same
@@ -147,8 +152,10 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
     state.span = span;
     state.gen = generationOf(parent);
     state.usageAtSend = state.gen?.attrs[A.USAGE_DETAILS];
-    // The rule fetch follows: trace headers the app set itself (either one) get none of ours.
-    if (target.propagate && !state.ownTraceHeaders) {
+    // The rule fetch follows: trace headers the app (or another tracer) set itself, either one,
+    // get none of ours, and the span says so.
+    if (target.propagate && state.ownTraceHeaders) notPropagated(span, 'skipped', state.traceparent);
+    else if (target.propagate) {
       // Through the XHR's own method rather than the prototype's: a library that wraps it on the
       // instance (Sentry does, in open()) then sees our traceparent and adds none of its own,
       // which would make the header two values that servers refuse.
@@ -193,8 +200,11 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       original.call(this, name, value);
       try {
         const state = injecting ? undefined : states.get(this);
-        if (state && isTraceHeader(String(name))) state.ownTraceHeaders = true;
-        else if (state && isBaggageHeader(String(name))) state.baggage = state.baggage === undefined ? String(value) : `${state.baggage}, ${value}`;
+        if (!state) return;
+        const key = String(name);
+        if (isTraceHeader(key)) state.ownTraceHeaders = true;
+        if (key.toLowerCase() === 'traceparent') state.traceparent = joined(state.traceparent, value);
+        else if (isBaggageHeader(key)) state.baggage = joined(state.baggage, value);
       } catch (error) {
         reportInternal(error);
       }

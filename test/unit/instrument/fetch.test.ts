@@ -412,6 +412,59 @@ describe('instrumentFetch', () => {
     expect(lastSeen('/b5').headers.baggage).toBe('tenant=acme,plan=pro');
   });
 
+  it('says on the span when the request went with a trace header not its own, linked to the context it carried', async () => {
+    const t = testTracer();
+    stop = instrumentFetch({ tracer: t.tracer, propagateTo: [`${otherBase}/allowed/`] });
+    const own = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await (await fetch(`${base}/s1`, { headers: { TraceParent: own } })).text();
+    await (await fetch(`${base}/s2`, { headers: [['traceparent', own]] })).text();
+    await (await fetch(new Request(`${base}/s3`, { headers: { traceparent: own } }))).text();
+    await (await fetch(`${base}/s4`, { headers: { tracestate: 'app=1' } })).text();
+    await (await fetch(`${base}/s5`)).text();
+    // No trace headers of ours would go there anyway.
+    await (await fetch(`${otherBase}/s6`, { headers: { traceparent: own } })).text();
+    const [s1, s2, s3, s4, s5, s6] = t.spans;
+    for (const span of [s1, s2, s3]) {
+      expect(span!.attrs['edgetrace.propagation']).toBe('skipped');
+      expect(span!.links).toMatchObject([{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', flags: 1 }]);
+    }
+    expect(s4!.attrs['edgetrace.propagation']).toBe('skipped');
+    expect(s4!.links).toEqual([]);
+    for (const span of [s5, s6]) {
+      expect(span!.attrs['edgetrace.propagation']).toBeUndefined();
+      expect(span!.links).toEqual([]);
+    }
+  });
+
+  it('says so when a fetch wrapper installed before it puts its own traceparent in place of ours', async () => {
+    const original = globalThis.fetch;
+    const theirs = '00-11111111111111111111111111111111-2222222222222222-01';
+    // OpenTelemetry's fetch instrumentation: it sets its traceparent on a Request's or a Headers
+    // object's fields, over ours; into plain-object headers it merges with the caller's on top.
+    globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+      const options = input instanceof Request ? input : (init ?? {});
+      if (options instanceof Request || options.headers instanceof Headers) (options.headers as Headers).set('traceparent', theirs);
+      else options.headers = Object.assign({}, { traceparent: theirs }, options.headers);
+      return options instanceof Request ? original(options) : original(input, options);
+    }) as typeof fetch;
+    const t = testTracer();
+    try {
+      stop = instrumentFetch({ tracer: t.tracer });
+      await (await fetch(new Request(`${base}/o1`))).text();
+      await (await fetch(`${base}/o2`, { headers: { 'x-a': '1' } })).text();
+    } finally {
+      stop?.();
+      stop = undefined;
+      globalThis.fetch = original;
+    }
+    const [o1, o2] = t.spans;
+    expect(lastSeen('/o1').headers.traceparent).toBe(theirs);
+    expect(o1!.attrs['edgetrace.propagation']).toBe('overridden');
+    expect(o1!.links).toMatchObject([{ traceId: '11111111111111111111111111111111', spanId: '2222222222222222' }]);
+    expect(lastSeen('/o2').headers.traceparent).toBe(`00-${o2!.traceId}-${o2!.spanId}-0${o2!.flags}`);
+    expect(o2!.attrs['edgetrace.propagation']).toBeUndefined();
+  });
+
   it('passes the same rejection through and records it', async () => {
     const t = testTracer();
     const closed = 'http://127.0.0.1:9/refused';

@@ -183,6 +183,24 @@ describe('instrumentXhr', () => {
     expect(xhr.sentHeaders.filter((name) => name === 'traceparent')).toHaveLength(1);
     const span = t.spans[0]!;
     expect(noted.get(xhr)!.traceparent).toBe(`00-${span.traceId}-${span.spanId}-0${span.flags}`);
+    expect(span.attrs['edgetrace.propagation']).toBeUndefined();
+  });
+
+  it('says on the span when the request went with a trace header the app or another tracer set, linked to its context', () => {
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const send = (header?: [string, string]) => {
+      const xhr = make();
+      xhr.open('GET', '/same-origin');
+      if (header) xhr.setRequestHeader(...header);
+      xhr.send();
+      xhr.respond(200);
+    };
+    send(['Traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']);
+    send(['tracestate', 'app=1']);
+    send();
+    expect(t.spans.map((s) => s.attrs['edgetrace.propagation'])).toEqual(['skipped', 'skipped', undefined]);
+    expect(t.spans.map((s) => s.links)).toMatchObject([[{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', flags: 1 }], [], []]);
   });
 
   it("adds the trace's baggage after a baggage the app or another tracer set, whose keys win", () => {
