@@ -328,3 +328,120 @@ test('a fetch the page made read-only goes untraced, and the rest of the instrum
   expect(headerOf('app', '/api/locked-xhr')).toMatch(/^00-/);
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('beside Sentry-style and OpenTelemetry-style wrappers, the server gets one traceparent and both sides baggage', async ({ page }) => {
+  const other = '00-11111111111111111111111111111111-2222222222222222-01';
+  // Before init(): XHR instrumentation as Sentry's (open() wraps setRequestHeader on the instance
+  // to note headers; send() adds its own unless noted), and a fetch wrapper as OpenTelemetry's
+  // (it sets its traceparent over the fields of a Request).
+  const head = `<script>
+    (function () {
+      var proto = XMLHttpRequest.prototype, open = proto.open, send = proto.send;
+      proto.open = function () {
+        var noted = (this.__noted = {}), own = this.setRequestHeader;
+        this.setRequestHeader = function (name, value) { noted[String(name).toLowerCase()] = value; return own.call(this, name, value); };
+        return open.apply(this, arguments);
+      };
+      proto.send = function () {
+        var noted = this.__noted || {};
+        if (!noted.traceparent) this.setRequestHeader('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+        if (!/sentry-/.test(noted.baggage || '')) this.setRequestHeader('baggage', 'sentry-trace_id=0af7651916cd43dd8448eb211c80319c');
+        return send.apply(this, arguments);
+      };
+      var native = window.fetch;
+      window.fetch = function (input, init) {
+        if (input instanceof Request) input.headers.set('traceparent', '${other}');
+        return native.call(this, input, init);
+      };
+    })();
+  </script>`;
+  // After init(): fetch instrumentation as Sentry's default mode, which adds its baggage first.
+  const setup = `
+    const inner = window.fetch;
+    window.fetch = function (input, init) {
+      if (input instanceof Request) return inner.call(this, input, init);
+      return inner.call(this, input, { ...init, headers: { ...init?.headers, baggage: 'sentry-sampled=true' } });
+    };`;
+  await page.goto(s.page('/coexist.html', testPage({ head, init: `{ baggage: { tenant: 'acme' } }`, setup })));
+  await ready(page);
+  await page.evaluate(async () => {
+    await new Promise<void>((resolve) => {
+      const x = new XMLHttpRequest();
+      x.open('GET', '/api/sentry-xhr');
+      x.onloadend = () => resolve();
+      x.send();
+    });
+    await (await fetch('/api/sentry-fetch')).text();
+    await (await fetch(new Request('/api/otel-request'))).text();
+  });
+  expect(headerOf('app', '/api/sentry-xhr', 'baggage')).toBe('tenant=acme, sentry-trace_id=0af7651916cd43dd8448eb211c80319c');
+  expect(headerOf('app', '/api/sentry-fetch', 'baggage')).toBe('sentry-sampled=true,tenant=acme');
+  expect(headerOf('app', '/api/otel-request')).toBe(other);
+  await flush(page);
+  const spanOf = (path: string) => s.spans().find((x) => x.kind === 3 && String(x.attrs['url.full']).endsWith(path));
+  await expect.poll(() => ['/api/sentry-xhr', '/api/sentry-fetch', '/api/otel-request'].filter((p) => spanOf(p)).length).toBe(3);
+  for (const path of ['/api/sentry-xhr', '/api/sentry-fetch']) {
+    const span = spanOf(path)!;
+    expect(headerOf('app', path)).toMatch(new RegExp(`^00-${span.traceId}-${span.spanId}-0[13]$`));
+    expect(span.attrs['edgetrace.propagation'], path).toBeUndefined();
+  }
+  expect(spanOf('/api/otel-request')!.attrs['edgetrace.propagation']).toBe('overridden');
+  expect(await pageErrors(page)).toEqual([]);
+});
+
+test('a fetch polyfill made of XMLHttpRequest, installed before init(), keeps the headers and is traced once', async ({ page }) => {
+  // As whatwg-fetch forced onto window.fetch: a Headers class of its own that copies only from
+  // itself, pairs and plain objects; the request goes by XHR; the response is its own object.
+  const head = `<script>
+    (function () {
+      function PolyHeaders(init) {
+        var map = (this.map = {});
+        var add = function (name, value) { name = String(name).toLowerCase(); map[name] = map[name] ? map[name] + ', ' + value : String(value); };
+        if (init instanceof PolyHeaders) Object.keys(init.map).forEach(function (n) { add(n, init.map[n]); });
+        else if (Array.isArray(init)) init.forEach(function (pair) { add(pair[0], pair[1]); });
+        else if (init) Object.getOwnPropertyNames(init).forEach(function (n) { add(n, init[n]); });
+      }
+      PolyHeaders.prototype.get = function (name) { var v = this.map[String(name).toLowerCase()]; return v === undefined ? null : v; };
+      PolyHeaders.prototype[Symbol.iterator] = function () { var map = this.map; return Object.keys(map).map(function (n) { return [n, map[n]]; })[Symbol.iterator](); };
+      window.PolyHeaders = PolyHeaders;
+      window.fetch = function (url, init) {
+        return new Promise(function (resolve, reject) {
+          var headers = new PolyHeaders(init && init.headers), x = new XMLHttpRequest();
+          x.open((init && init.method) || 'GET', url, true);
+          Object.keys(headers.map).forEach(function (n) { x.setRequestHeader(n, headers.map[n]); });
+          x.onload = function () {
+            resolve({ status: x.status, ok: x.status < 300, headers: new PolyHeaders({ 'content-type': x.getResponseHeader('content-type') || '' }), text: function () { return Promise.resolve(x.responseText); } });
+          };
+          x.onerror = function () { reject(new TypeError('Network request failed')); };
+          x.send((init && init.body) || null);
+        });
+      };
+    })();
+  </script>`;
+  await page.goto(s.page('/polyfill.html', testPage({ head, init: '{}' })));
+  await ready(page);
+  const errors = await page.evaluate(async () => {
+    const w = window as unknown as { PolyHeaders: new (init: object) => HeadersInit; et: { internalErrorCount(): number } };
+    const before = w.et.internalErrorCount();
+    await (await fetch('/api/poly-pairs', { headers: [['x-app', 'pairs']] })).text();
+    await (await fetch('/api/poly-class', { headers: new w.PolyHeaders({ 'x-app': 'class' }) })).text();
+    return w.et.internalErrorCount() - before;
+  });
+  expect(errors).toBe(0);
+  for (const [path, value] of [['/api/poly-pairs', 'pairs'], ['/api/poly-class', 'class']]) {
+    expect(headerOf('app', path!, 'x-app')).toBe(value);
+    expect(headerOf('app', path!)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
+  }
+  await flush(page);
+  const polySpans = () => s.spans().filter((x) => x.kind === 3 && String(x.attrs['url.full']).includes('/api/poly-'));
+  await expect.poll(() => polySpans().length).toBeGreaterThanOrEqual(2);
+  // Give a second, XHR span of the same requests time to arrive.
+  await page.waitForTimeout(300);
+  await flush(page);
+  expect(polySpans()).toHaveLength(2);
+  for (const span of polySpans()) {
+    const path = new URL(String(span.attrs['url.full'])).pathname;
+    expect(headerOf('app', path)).toBe(`00-${span.traceId}-${span.spanId}-0${(headerOf('app', path) as string).slice(-1)}`);
+  }
+  expect(await pageErrors(page)).toEqual([]);
+});
