@@ -59,8 +59,8 @@ export const RESPONSE_CANCELLED = 'edgetrace.response.cancelled';
 export const CANCELLED = 'edgetrace.cancelled';
 /**
  * On a request span whose context the server does not get: `skipped`, the request carried a
- * trace header another tracer (or the app) set, which went instead; `overridden`, a fetch
- * wrapper installed before ours replaced the `traceparent` we set.
+ * trace header another tracer (or the app) set, which went instead; `overridden`, a wrapper of
+ * fetch or XHR installed before ours replaced the `traceparent` we set, or added a second one.
  */
 export const PROPAGATION = 'edgetrace.propagation';
 /** Count of string values shortened by `maxStringLength` on this span. */

@@ -24,6 +24,8 @@ interface XhrState {
   ownTraceHeaders: boolean;
   /** The `traceparent` it set, if any. */
   traceparent?: string;
+  /** We set our trace headers. */
+  propagated?: boolean;
   /** The `baggage` the app (or another tracer) set: the trace's members go after its own. */
   baggage?: string;
   span?: Span;
@@ -161,6 +163,7 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
       // which would make the header two values that servers refuse.
       const set = (name: string, value: string): void => xhr.setRequestHeader(name, value);
       injecting = true;
+      state.propagated = true;
       inject(span.spanContext(), set);
       // XHR joins a header set twice, so a baggage of the app's gets ours after it.
       const more = baggageFor(span, state.baggage);
@@ -203,8 +206,12 @@ export const instrumentXhr = (opts: XhrOptions = {}): Stop => {
         if (!state) return;
         const key = String(name);
         if (isTraceHeader(key)) state.ownTraceHeaders = true;
-        if (key.toLowerCase() === 'traceparent') state.traceparent = joined(state.traceparent, value);
-        else if (isBaggageHeader(key)) state.baggage = joined(state.baggage, value);
+        if (key.toLowerCase() === 'traceparent') {
+          // Set after ours, within our send(), by a wrapper of send() installed before ours
+          // (OpenTelemetry's XHR instrumentation): the server gets two values and takes neither.
+          if (state.propagated) notPropagated(state.span!, 'overridden', value);
+          state.traceparent = joined(state.traceparent, value);
+        } else if (isBaggageHeader(key)) state.baggage = joined(state.baggage, value);
       } catch (error) {
         reportInternal(error);
       }

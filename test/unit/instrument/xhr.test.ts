@@ -203,6 +203,26 @@ describe('instrumentXhr', () => {
     expect(t.spans.map((s) => s.links)).toMatchObject([[{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', flags: 1 }], [], []]);
   });
 
+  it('says so when a wrapper of send() installed before it adds a second traceparent (OpenTelemetry does)', () => {
+    const Xhr = g.XMLHttpRequest as typeof StubXhr;
+    const { send } = Xhr.prototype;
+    const theirs = '00-11111111111111111111111111111111-2222222222222222-01';
+    Xhr.prototype.send = function (this: StubXhr) {
+      this.setRequestHeader('traceparent', theirs);
+      send.call(this);
+    };
+    const t = testTracer();
+    stop = instrumentXhr({ tracer: t.tracer });
+    const xhr = make();
+    xhr.open('GET', '/same-origin');
+    xhr.send();
+    xhr.respond(200);
+    const span = t.spans[0]!;
+    expect(xhr.fields.traceparent).toBe(`00-${span.traceId}-${span.spanId}-0${span.flags}, ${theirs}`);
+    expect(span.attrs['edgetrace.propagation']).toBe('overridden');
+    expect(span.links).toMatchObject([{ traceId: '11111111111111111111111111111111', spanId: '2222222222222222' }]);
+  });
+
   it("adds the trace's baggage after a baggage the app or another tracer set, whose keys win", () => {
     const t = testTracer({ baggage: { tenant: 'acme', plan: 'pro' } });
     stop = instrumentXhr({ tracer: t.tracer });
