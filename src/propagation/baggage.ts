@@ -166,7 +166,23 @@ export const parseBaggageMetadata = (
  * metadata is normalised, and dropped if malformed. Members are added in key order until 8192
  * bytes; one that would not fit is skipped. Returns `undefined` when nothing is left to send.
  */
-export const formatBaggage = (baggage: Baggage | undefined): string | undefined => format(baggage, MAX_BAGGAGE_BYTES, Infinity);
+export const formatBaggage = (baggage: Baggage | undefined): string | undefined => {
+  if (!baggage || typeof baggage !== 'object') return undefined;
+  let out = '';
+  for (const key of Object.keys(baggage)) {
+    const entry = baggage[key];
+    if (!key || !entry || typeof entry.value !== 'string') continue;
+    const metadata = typeof entry.metadata === 'string' ? normaliseMetadata(entry.metadata) : undefined;
+    const member =
+      (TOKEN_RE.test(key) ? key : percentEncode(key)) +
+      '=' +
+      percentEncode(entry.value) +
+      (metadata ? ';' + metadata : '');
+    if (out.length + (out ? 1 : 0) + member.length > MAX_BAGGAGE_BYTES) continue;
+    out += (out ? ',' : '') + member;
+  }
+  return out || undefined;
+};
 
 /** Most members of one `baggage` header: the spec's grammar has a first and up to 179 more. */
 const MAX_HEADER_MEMBERS = 180;
@@ -175,8 +191,8 @@ const MAX_HEADER_MEMBERS = 180;
  * The members of `baggage` to add to a request that has a `baggage` header already (the app's,
  * or another tracer's), formatted to go after it: those whose keys `header` lacks, so its own
  * members stay as they are, and one the app set wins for its key. With the comma and space that
- * join them, the two stay within 180 members and 8192 bytes. Without `header`, all of `baggage`,
- * as {@link formatBaggage} formats it.
+ * join them, the two stay within 180 members and 8192 bytes (members past that are left off the
+ * end). Without `header`, all of `baggage`, as {@link formatBaggage} formats it.
  */
 export const baggageAfter = (baggage: Baggage | undefined, header?: string | null): string | undefined => {
   if (!header) return formatBaggage(baggage);
@@ -188,25 +204,9 @@ export const baggageAfter = (baggage: Baggage | undefined, header?: string | nul
     keys.add(key);
     members++;
   }
-  return format(baggage, MAX_BAGGAGE_BYTES - header.length - 2, MAX_HEADER_MEMBERS - members, keys);
-};
-
-/** {@link formatBaggage} in `room` bytes and at most `members` members, leaving out the keys in `skip`. */
-const format = (baggage: Baggage | undefined, room: number, members: number, skip?: Set<string>): string | undefined => {
-  if (!baggage || typeof baggage !== 'object') return undefined;
-  let out = '';
-  for (const key of Object.keys(baggage)) {
-    const entry = baggage[key];
-    if (!key || !entry || typeof entry.value !== 'string' || skip?.has(key)) continue;
-    const metadata = typeof entry.metadata === 'string' ? normaliseMetadata(entry.metadata) : undefined;
-    const member =
-      (TOKEN_RE.test(key) ? key : percentEncode(key)) +
-      '=' +
-      percentEncode(entry.value) +
-      (metadata ? ';' + metadata : '');
-    if (out.length + (out ? 1 : 0) + member.length > room) continue;
-    if (members-- < 1) break;
-    out += (out ? ',' : '') + member;
-  }
-  return out || undefined;
+  const rest: Baggage = Object.create(null);
+  for (const key in baggage) if (!keys.has(key) && members++ < MAX_HEADER_MEMBERS) rest[key] = baggage[key]!;
+  let out = formatBaggage(rest);
+  while (out && header.length + 2 + out.length > MAX_BAGGAGE_BYTES) out = out.slice(0, Math.max(out.lastIndexOf(','), 0)) || undefined;
+  return out;
 };

@@ -353,11 +353,12 @@ describe('baggageAfter', () => {
     expect(baggageAfter(undefined, 'a=1')).toBeUndefined();
   });
 
-  it('keeps the header and what it adds within 8192 bytes, joined by a comma and a space', () => {
+  it('keeps the header and what it adds within 8192 bytes, joined by a comma and a space, leaving members off the end', () => {
     const header = `big=${'x'.repeat(MAX_BAGGAGE_BYTES - 20)}`;
-    const more = baggageAfter({ tooLong: { value: '1234567890' }, fits: { value: '123456789' } }, header)!;
+    const more = baggageAfter({ fits: { value: '123456789' }, over: { value: '1' } }, header)!;
     expect(more).toBe('fits=123456789');
     expect(`${header}, ${more}`).toHaveLength(MAX_BAGGAGE_BYTES);
+    expect(baggageAfter({ tooLong: { value: '1234567890' } }, header)).toBeUndefined();
   });
 
   it('keeps the header and what it adds within 180 members', () => {
