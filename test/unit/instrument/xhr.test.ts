@@ -83,6 +83,15 @@ describe('instrumentXhr', () => {
   });
 
   const make = () => new (g.XMLHttpRequest as typeof StubXhr)();
+  /** A same-origin GET, with the header the app sets first if any, sent and answered 200. */
+  const sendSameOrigin = (header?: [string, string]): StubXhr => {
+    const xhr = make();
+    xhr.open('GET', '/same-origin');
+    if (header) xhr.setRequestHeader(...header);
+    xhr.send();
+    xhr.respond(200);
+    return xhr;
+  };
 
   it('keeps the status of a request whose onload opens the next one (polling), and traces the next', () => {
     const t = testTracer();
@@ -176,10 +185,7 @@ describe('instrumentXhr', () => {
     };
     const t = testTracer();
     stop = instrumentXhr({ tracer: t.tracer });
-    const xhr = make();
-    xhr.open('GET', '/same-origin');
-    xhr.send();
-    xhr.respond(200);
+    const xhr = sendSameOrigin();
     expect(xhr.sentHeaders.filter((name) => name === 'traceparent')).toHaveLength(1);
     const span = t.spans[0]!;
     expect(noted.get(xhr)!.traceparent).toBe(`00-${span.traceId}-${span.spanId}-0${span.flags}`);
@@ -189,16 +195,9 @@ describe('instrumentXhr', () => {
   it('says on the span when the request went with a trace header the app or another tracer set, linked to its context', () => {
     const t = testTracer();
     stop = instrumentXhr({ tracer: t.tracer });
-    const send = (header?: [string, string]) => {
-      const xhr = make();
-      xhr.open('GET', '/same-origin');
-      if (header) xhr.setRequestHeader(...header);
-      xhr.send();
-      xhr.respond(200);
-    };
-    send(['Traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']);
-    send(['tracestate', 'app=1']);
-    send();
+    sendSameOrigin(['Traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']);
+    sendSameOrigin(['tracestate', 'app=1']);
+    sendSameOrigin();
     expect(t.spans.map((s) => s.attrs['edgetrace.propagation'])).toEqual(['skipped', 'skipped', undefined]);
     expect(t.spans.map((s) => s.links)).toMatchObject([[{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', flags: 1 }], [], []]);
   });
@@ -213,10 +212,7 @@ describe('instrumentXhr', () => {
     };
     const t = testTracer();
     stop = instrumentXhr({ tracer: t.tracer });
-    const xhr = make();
-    xhr.open('GET', '/same-origin');
-    xhr.send();
-    xhr.respond(200);
+    const xhr = sendSameOrigin();
     const span = t.spans[0]!;
     expect(xhr.fields.traceparent).toBe(`00-${span.traceId}-${span.spanId}-0${span.flags}, ${theirs}`);
     expect(span.attrs['edgetrace.propagation']).toBe('overridden');
