@@ -629,9 +629,11 @@ const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, e
     if (batch) batch.waitUntil = waitUntil;
     try {
       const result = await runTraced(this, s, trace, handle, event, rest, waitUntil);
+      if (batch) batch.ended = true;
       await endAndFlush(s.tracer, trace, waitUntil);
       return result;
     } catch (error) {
+      if (batch) batch.ended = true;
       recordFailure(trace, error);
       await endAndFlush(s.tracer, trace, waitUntil);
       throw error;
@@ -661,13 +663,12 @@ const senderOf = (message: unknown): SpanContext | undefined => {
   return typeof traceparent === 'string' ? extract({ traceparent, tracestate: typeof tracestate === 'string' ? tracestate : undefined }).context : undefined;
 };
 
-const sameSpan = (a: SpanContext, b: SpanContext): boolean => a.spanId === b.spanId && a.traceId === b.traceId;
-
-/** What {@link withMessage} needs of a batch being traced: its queue, the sender it continues, and how to finish work after it. */
+/** What {@link withMessage} needs of a batch being traced: its queue, whether it is one message, how to finish work after it, and whether it has ended. */
 interface BatchScope {
   queue: string | undefined;
-  continued: SpanContext | undefined;
+  single: boolean;
   waitUntil?: WaitUntil | undefined;
+  ended?: boolean;
 }
 const batches = new WeakMap<Trace, BatchScope>();
 
@@ -682,7 +683,7 @@ const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
   for (const m of messages) {
     const context = senderOf(m);
     // Messages sent together (`sendBatch` in one request) name one span: one link for them.
-    if (context && !sent.some((c) => sameSpan(c, context))) sent.push(context);
+    if (context && !sent.some((c) => c.spanId === context.spanId && c.traceId === context.traceId)) sent.push(context);
   }
   const single = messages.length === 1 ? sent[0] : undefined;
   const trace = s.tracer.createTrace({
@@ -699,7 +700,7 @@ const startQueue = (s: Setup, batch: QueueBatchLike): Trace => {
       'messaging.batch.message_count': messages.length,
     },
   });
-  batches.set(trace, { queue, continued: single });
+  batches.set(trace, { queue, single: messages.length === 1 });
   return trace;
 };
 
@@ -714,39 +715,23 @@ export interface QueueMessageLike {
  * trace that sent it (an object body with `traceparent`): a CONSUMER span `process <queue>` with
  * `messaging.message.id`, linked to the batch's span, current while `fn` runs, so its spans and
  * `fetch` calls hang under it and `requestSpan()` is it. A throw or rejection is recorded and
- * passed on. Ends when `fn` returns or its promise settles, and is exported with the batch.
- * Outside a traced batch (and for the one message of a batch that already continues its trace)
- * `fn` runs as it is, in the trace that is current.
+ * passed on. Ends when `fn` returns or its promise settles, and is exported with the batch (or
+ * then, when it settles after the handler). Outside a traced batch, and in a batch of one message,
+ * whose trace is that message's already, `fn` runs as it is.
  */
 export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
   const scope = currentScope();
   const batch = scope && batches.get(scope.root);
-  if (!batch) return fn();
-  let trace: Trace;
-  try {
-    const sender = senderOf(message);
-    if (sender && batch.continued && sameSpan(sender, batch.continued)) return fn();
-    const id = (message as { id?: unknown } | null | undefined)?.id;
-    trace = scope.tracer.createTrace({
-      name: batch.queue ? `process ${batch.queue}` : 'process',
-      kind: 'consumer',
-      parent: sender,
-      links: [{ context: scope.root.spanContext() }],
-      attributes: {
-        'messaging.system': 'cloudflare_queues',
-        'messaging.operation.type': 'process',
-        'messaging.operation.name': 'process',
-        'messaging.destination.name': batch.queue,
-        'messaging.message.id': typeof id === 'string' ? id : undefined,
-      },
-    });
-    if (watched.has(scope.tracer)) flushAsItGrows(scope.tracer, trace, batch.waitUntil);
-  } catch (error) {
-    reportInternal(error);
-    return fn();
-  }
-  const { tracer } = scope;
-  const end = (): void => endTrace(tracer, trace, batch.waitUntil);
+  const trace = batch && !batch.single ? messageTrace(scope!, batch, message) : undefined;
+  if (!trace) return fn();
+  const { tracer } = scope!;
+  const end = (): void => {
+    endTrace(tracer, trace, batch!.waitUntil);
+    // Settled after the handler (work it left to waitUntil): the batch's export has gone.
+    if (!batch!.ended) return;
+    const flushed = flush(tracer);
+    batch!.waitUntil?.(flushed);
+  };
   const failed = (error: unknown): never => {
     recordFailure(trace, error);
     end();
@@ -754,7 +739,7 @@ export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
   };
   let result: R;
   try {
-    result = runInScope({ ...scope, root: trace }, () =>
+    result = runInScope({ ...scope!, root: trace }, () =>
       aroundSafely(
         (f) => tracer.withSpan(trace, f),
         fn,
@@ -768,6 +753,31 @@ export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
     return result;
   }
   return result.then((value) => (end(), value), failed) as R;
+};
+
+/** The trace of one message of `batch`, in the scope of the batch's; none if making it failed. */
+const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMessageLike): Trace | undefined => {
+  try {
+    const id = (message as { id?: unknown } | null | undefined)?.id;
+    const trace = scope.tracer.createTrace({
+      name: batch.queue ? `process ${batch.queue}` : 'process',
+      kind: 'consumer',
+      parent: senderOf(message),
+      links: [{ context: scope.root.spanContext() }],
+      attributes: {
+        'messaging.system': 'cloudflare_queues',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': batch.queue,
+        'messaging.message.id': typeof id === 'string' ? id : undefined,
+      },
+    });
+    if (watched.has(scope.tracer)) flushAsItGrows(scope.tracer, trace, batch.waitUntil);
+    return trace;
+  } catch (error) {
+    reportInternal(error);
+    return undefined;
+  }
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {

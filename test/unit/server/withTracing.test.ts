@@ -1572,25 +1572,59 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(rec.spans().find((s) => s.name === 'sync')?.parentId).toBe(sync!.spanId);
   });
 
-  it('keeps the one message of a batch that already continues its trace in that trace, and runs withMessage as is outside a batch', async () => {
+  it('runs a batch of one message in the batch\'s trace, once, even when it throws; and as is outside a batch', async () => {
     const rec = recorder();
+    let runs = 0;
     const worker = withTracing(
       {
-        queue: async (batch: { queue: string; messages: { body: unknown }[] }) => withMessage(batch.messages[0]!, () => requestSpan()?.span('job', () => 'done')),
+        queue: async (batch: { queue: string; messages: { body: unknown }[] }) =>
+          withMessage(batch.messages[0]!, () => {
+            runs++;
+            requestSpan()?.span('job', () => 'done');
+            if ((batch.messages[0]!.body as { fail?: boolean }).fail) throw new RangeError('charge failed');
+          }),
       },
       { exporter: rec.exporter },
     );
     const { ctx, drain } = workerCtx();
+    // With and without a sender: one trace each, the batch's.
     await worker.queue({ queue: 'jobs', messages: [message({ traceparent: TRACEPARENT })] }, {}, ctx);
+    await worker.queue({ queue: 'jobs', messages: [message('plain')] }, {}, ctx);
+    // A job that throws synchronously runs once, and its error is the batch's.
+    await expect(worker.queue({ queue: 'jobs', messages: [message({ traceparent: TRACEPARENT, fail: true })] }, {}, ctx)).rejects.toThrow('charge failed');
     await drain();
+    expect(runs).toBe(3);
     const consumers = byKind(rec.spans(), 'consumer');
-    expect(consumers).toHaveLength(1);
-    expect(rec.spans().find((s) => s.name === 'job')?.parentId).toBe(consumers[0]!.spanId);
+    expect(consumers).toHaveLength(3);
+    expect(rec.spans().filter((s) => s.name === 'job').map((s) => s.parentId)).toEqual(consumers.map((c) => c.spanId));
+    expect(consumers[2]!.status).toMatchObject({ code: 'error' });
     // Outside a traced batch (no handler, or a request's): the callback's result, nothing recorded.
     expect(withMessage(message({ traceparent: TRACEPARENT }), () => 42)).toBe(42);
     await expect(withMessage({ body: null }, async () => { throw new Error('x'); })).rejects.toThrow('x');
     const web = withTracing(async () => new Response(String(withMessage(message({}), () => requestSpan()?.name))), { exporter: rec.exporter });
     expect(await (await web(new Request('http://w/'), {}, ctx)).text()).toBe('GET');
+  });
+
+  it('exports a message trace that settles after the handler returned, through waitUntil', async () => {
+    const rec = recorder();
+    let release!: () => void;
+    const later = new Promise<void>((r) => (release = r));
+    const worker = withTracing(
+      {
+        queue: async (batch: { queue: string; messages: { body: unknown }[] }, _env: unknown, c: { waitUntil(p: Promise<unknown>): void }) => {
+          for (const m of batch.messages) c.waitUntil(withMessage(m, () => later));
+        },
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    await worker.queue({ queue: 'jobs', messages: [message({ traceparent: TRACEPARENT }), message('plain')] }, {}, ctx);
+    release();
+    await drain();
+    const consumers = byKind(rec.spans(), 'consumer');
+    // The batch's span, and both messages' though they ended after it.
+    expect(consumers).toHaveLength(3);
+    expect(consumers.filter((c) => c.traceId === TRACE)).toHaveLength(1);
   });
 
   it('waits for the export where there is no waitUntil, and shares one setup between the handlers', async () => {
