@@ -1,7 +1,7 @@
 import type { ExportResult, Exporter, ScoreRecord, SpanRecord, TelemetryRecord } from '../protocol';
 import { captureFetch, compressionOption, sendJson, timeoutOption, type Compression } from './http';
 import { toOtlpJson } from './otlp';
-import { takenIds } from '../lib/recordId';
+import { recordId, takenIds } from '../lib/recordId';
 import { textScoreValue } from '../lib/cutAt';
 import { parseJson } from '../lib/parseJson';
 import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
@@ -84,9 +84,11 @@ export interface ScoreEvent {
 const isoTime = (ms: number): string => new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString();
 
 /**
- * Builds the `POST /api/public/ingestion` body for scores. The event id is the score id, so a
- * re-sent batch is recognised rather than counted twice; `environment` fills in where a score
- * has none. A score on a trace does not name the trace's session as well.
+ * Builds the `POST /api/public/ingestion` body for scores. The score keeps its id, which Langfuse
+ * updates a score by; the event's own id, which Langfuse drops repeats by, is the score's id and
+ * time: the same for a re-sent batch, another for a score the app gave again under its id (a
+ * changed thumbs), which would otherwise be dropped as a repeat. `environment` fills in where a
+ * score has none. A score on a trace does not name the trace's session as well.
  */
 export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: string): { batch: ScoreEvent[] } => {
   const batch: ScoreEvent[] = [];
@@ -109,7 +111,7 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
     // One Langfuse does not keep (the tracer's own, "Prod EU") is left out, as on spans.
     const env = s.environment && isLangfuseEnvironment(s.environment) ? s.environment : environment;
     if (env) body.environment = env;
-    batch.push({ id: s.id, timestamp: isoTime(s.timeMs), type: 'score-create', body });
+    batch.push({ id: recordId(s), timestamp: isoTime(s.timeMs), type: 'score-create', body });
   }
   return { batch };
 };

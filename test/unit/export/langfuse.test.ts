@@ -62,13 +62,22 @@ describe('toScoreEvents', () => {
     expect(toScoreEvents([score()])).toEqual({
       batch: [
         {
-          id: 'score-1',
+          id: `score-1@${Date.UTC(2024, 10, 20, 22, 0, 0, 123) + 0.456}`,
           timestamp: '2024-11-20T22:00:00.123Z',
           type: 'score-create',
           body: { id: 'score-1', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'helpfulness', value: 1 },
         },
       ],
     });
+  });
+
+  it('sends a score given again under its id as a new event for the same score', () => {
+    const { batch } = toScoreEvents([score({ id: 'thumbs-m1', value: 1 }), score({ id: 'thumbs-m1', value: 0, timeMs: Date.UTC(2024, 10, 20, 22, 5) })]);
+    expect(batch.map((e) => e.body.id)).toEqual(['thumbs-m1', 'thumbs-m1']);
+    // Langfuse drops an event whose id it has seen: the change must not look like a repeat.
+    expect(new Set(batch.map((e) => e.id)).size).toBe(2);
+    // A batch sent again is the same events.
+    expect(toScoreEvents([score({ id: 'thumbs-m1', value: 1 })]).batch[0]!.id).toBe(batch[0]!.id);
   });
 
   it("leaves out a score's environment that Langfuse does not keep, for the exporter's own", () => {
