@@ -8,11 +8,12 @@ export type Cost = Record<string, number>;
 
 /**
  * What may follow a price's key in a model name that is a version of that model: a date or
- * version number (`-2024-08-06`, `-002`, Bedrock's `-20240620-v1:0`), a tag (`:8b`, `@20241022`)
- * or `-latest`. Another name (`gpt-4o-mini` after `gpt-4o`, `gpt-4.1` after `gpt-4`) is another
- * model, at another price.
+ * snapshot number of three digits or more (`-2024-08-06`, `-0613`, `-002`, Bedrock's
+ * `-20240620-v1:0`), a tag (`:8b`, `@20241022`) or `-latest`. Anything else (`gpt-4o-mini` after
+ * `gpt-4o`, `gpt-4-32k` or `gpt-4.1` after `gpt-4`, `claude-3-5-haiku` after `claude-3`) is
+ * another model, at another price.
  */
-const VERSION_SUFFIX = /^(?:[-_]\d|[:@]|-latest$)/;
+const VERSION_SUFFIX = /^(?:[-_]\d{3,}(?:-\d\d-\d\d)?(?:-v\d+(?::\d+)?)?$|[:@]|-latest$)/;
 
 /**
  * The price entry for `model`: an exact match, else the longest key of which `model` is a

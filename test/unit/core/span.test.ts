@@ -268,13 +268,18 @@ describe('generation', () => {
 
   it('prices a dated or tagged version of a model at its price, and another model named after it not', () => {
     const price = (input: number) => ({ input, output: input });
-    const prices = { 'gpt-4o': price(1), 'gpt-4': price(2), 'claude-3-5-sonnet': price(3), llama3: price(4), 'openai/': price(5), 'anthropic.claude-3-5-sonnet': price(6) };
+    const prices = { 'gpt-4o': price(1), 'gpt-4': price(2), 'claude-3-5-sonnet': price(3), llama3: price(4), 'openai/': price(5), 'anthropic.claude-3-5-sonnet': price(6), 'gemini-1.5-pro': price(7), 'mistral-large': price(8) };
     const cases: [string, number | undefined][] = [
       ['gpt-4o-2024-08-06', 1],
       ['gpt-4o-mini', undefined],
       ['gpt-4-0613', 2],
       ['gpt-4-turbo', undefined],
       ['gpt-4.1', undefined],
+      ['gpt-4-32k', undefined],
+      ['gpt-4-1106-preview', undefined],
+      ['claude-3-5-sonnet-2', undefined],
+      ['gemini-1.5-pro-002', 7],
+      ['mistral-large-latest', 8],
       ['claude-3-5-sonnet-20241022', 3],
       ['claude-3-5-sonnet-latest', 3],
       ['claude-3-5-sonnet@20241022', 3],
