@@ -327,11 +327,12 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   // Only for a batch that brings a trace more than one new service (rare).
   const addService = db.prepare(`UPDATE traces SET services = services || ? || ',' WHERE trace_id = ? AND instr(services, ',' || ? || ',') = 0`);
   // A score given again under its id (the app changed it) replaces it; an older copy arriving
-  // late (a retry after the change) does not.
+  // late (a retry after the change) does not, nor one for another trace: an app's ids can be
+  // guessed, and a sender holding the public ingest token must not move a user's score.
   const upsertScore = db.prepare(
     `INSERT INTO scores (id, trace_id, time_ms, record) VALUES (?, ?, ?, ?)
-     ON CONFLICT (id) DO UPDATE SET trace_id = excluded.trace_id, time_ms = excluded.time_ms, record = excluded.record
-     WHERE excluded.time_ms >= scores.time_ms`,
+     ON CONFLICT (id) DO UPDATE SET time_ms = excluded.time_ms, record = excluded.record
+     WHERE excluded.time_ms >= scores.time_ms AND excluded.trace_id = scores.trace_id`,
   );
   const selectTrace = db.prepare(`SELECT ${TRACE_COLUMNS} FROM traces WHERE trace_id = ?`);
   // The ids first, in order with the running size of what comes before each (in bytes: a BLOB's

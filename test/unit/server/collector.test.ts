@@ -701,8 +701,8 @@ describe('createCollector: scores', () => {
     const up = { ...score, id: 'feedback-msg-1' };
     const down = { ...up, value: 0, timeMs: BASE + 5_000 };
     for (const batch of [[up], [up], [down], [up], [down]]) expect((await post(JSON.stringify(batch), {}, '/v1/scores')).status).toBe(200);
-    // A retry of the same record is not sent again; the change is, and a late copy of the first
-    // goes to the target (its own copy is older) but does not replace the change in the store.
+    // A retry of the same record is not sent again, the change is, and the late copy of the first
+    // neither goes again nor replaces the change in the store.
     expect(target.got.slice(1)).toEqual([[up], [down]]);
     expect((await store.getTrace(up.traceId))!.scores).toEqual([down]);
   });

@@ -134,14 +134,18 @@ describe('the SQLite store', () => {
     expect(await store.getTrace(T2)).toBeUndefined();
   });
 
-  it('replaces a score given again under its id with a newer one, not with an older copy', async () => {
+  it('replaces a score given again under its id with a newer one, not with an older copy or one for another trace', async () => {
     await store.insertSpans(chatTrace(T1, BASE));
     const up: ScoreRecord = { v: 1, rec: 'score', id: 'feedback-1', traceId: T1, name: 'helpful', value: 1, timeMs: BASE + 200 };
     const down = { ...up, value: 0, timeMs: BASE + 900 };
     await store.insertScores([up]);
     await store.insertScores([down]);
     await store.insertScores([up]);
+    // Nor with one for another trace under the same id.
+    await store.insertSpans(chatTrace(T2, BASE));
+    await store.insertScores([{ ...down, traceId: T2, timeMs: BASE + 1_000 }]);
     expect((await store.getTrace(T1))!.scores).toEqual([down]);
+    expect((await store.getTrace(T2))!.scores).toEqual([]);
   });
 
   it('keeps NaN and the infinities by their OTLP/JSON names, which JSON alone would store as null', async () => {
