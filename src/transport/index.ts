@@ -366,7 +366,8 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   // script's policy.)
   const { origin } = target;
   const onViolation = guard((e: SecurityPolicyViolationEvent) => {
-    if (e.effectiveDirective === 'connect-src' && e.blockedURI.startsWith(origin)) {
+    // A report-only policy blocks nothing.
+    if (e.disposition === 'enforce' && e.effectiveDirective === 'connect-src' && new URL(e.blockedURI).origin === origin) {
       warnOnce('csp', `The page's Content-Security-Policy (connect-src) blocks the endpoint ${origin}: nothing reaches it from this page. Add ${origin} to connect-src.`, true);
     }
   });
