@@ -219,7 +219,8 @@ const redact = (value: string, kind: 0 | 1 | 2 | 3, cfg: ResolvedConfig): string
     cfg.secretPatterns,
   );
 
-type ErrorParts = { type: string; message: string; stack?: string | undefined };
+/** What one thrown value is; `named` when its message already names its class (an object that is not an Error). */
+type ErrorParts = { type: string; message: string; stack?: string | undefined; named?: boolean };
 
 /** How many keys of a thrown object that is not an Error are named. */
 const MAX_KEYS = 10;
@@ -242,6 +243,7 @@ const partsOf = (error: unknown): ErrorParts => {
     return {
       type,
       message: event ? `${type} "${error.type}"` : keys.length ? `${type} with keys: ${keys.slice(0, MAX_KEYS).join(', ')}${keys.length > MAX_KEYS ? ', …' : ''}` : type,
+      named: true,
     };
   }
   const type = typeof name === 'string' && name ? name : 'Error';
@@ -256,9 +258,8 @@ const partsOf = (error: unknown): ErrorParts => {
 
 /** `label`, then what `error` is and its frames, for a stack of what wraps it. */
 const nested = (label: string, error: unknown): string => {
-  const { type, message, stack } = partsOf(error);
-  // An object that is not an Error already starts its message with its class.
-  const head = !(error instanceof Error) && message.startsWith(type) ? message : `${type}: ${message}`;
+  const { type, message, stack, named } = partsOf(error);
+  const head = named ? message : `${type}: ${message}`;
   return `\n${label}${stack?.startsWith(type) ? stack : `${head}${stack ? `\n${stack}` : ''}`}`;
 };
 

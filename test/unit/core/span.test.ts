@@ -142,6 +142,9 @@ describe('recordError', () => {
     expect(recorded(looped).stack).toMatch(/\nCaused by: string: timeout after 3 tries$/);
     looped.cause = looped;
     expect(recorded(looped).stack!.match(/Caused by/g)).toHaveLength(3);
+    // An error-like object whose message starts with its name keeps its `Type: ` heading.
+    const like = recorded(new Error('outer', { cause: { name: 'HttpError', message: 'HttpError 503' } }));
+    expect(like.stack).toMatch(/\nCaused by: HttpError: HttpError 503$/);
     const all = recorded(new AggregateError([new RangeError('a failed'), { code: 42 }], 'all failed'));
     expect([all.type, all.message]).toEqual(['AggregateError', 'all failed']);
     expect(all.stack).toMatch(/\nIncludes: RangeError: a failed\n\s+at [^]*\nIncludes: Object with keys: code$/);
