@@ -1,7 +1,7 @@
 import type { Attributes, Exporter, ObservationType, SpanKind, SpanRecord } from './protocol';
 import type { ContextManager } from './core/context';
 import type { SpanProcessor } from './core/processors';
-import { DEFAULT_SECRET_PATTERNS, USERINFO } from './core/redact';
+import { DEFAULT_SECRET_PATTERNS, SECRET_KEY, USERINFO } from './core/redact';
 import { warnOnce } from './lib/reportInternal';
 import type { TransportOptions } from './transport/options';
 import type { InstrumentOptions } from './instrument/options';
@@ -417,15 +417,13 @@ export interface ResolvedInit {
 
 let warnedRelative = false;
 
-// A secret API key: Langfuse's, OpenAI's, Anthropic's.
-const SECRET_KEY = /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/;
-
 /** Whether `value`, a header or token a page would send, holds a secret key, also inside Basic credentials (Langfuse's OTLP setup). */
 const holdsSecretKey = (value: unknown): boolean => {
   if (typeof value !== 'string') return false;
   const basic = /^\s*Basic\s+([\w+/=-]+)\s*$/i.exec(value);
   try {
-    return SECRET_KEY.test(value) || (!!basic && SECRET_KEY.test(atob(basic[1]!)));
+    // search() reads the global pattern from its start and leaves its lastIndex alone.
+    return value.search(SECRET_KEY) >= 0 || (!!basic && atob(basic[1]!).search(SECRET_KEY) >= 0);
   } catch {
     return false;
   }

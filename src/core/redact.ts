@@ -5,6 +5,9 @@
 /** What replaces a redacted secret or query value. */
 export const REDACTED = '[REDACTED]';
 
+/** A secret API key: OpenAI's and Anthropic's `sk-…`, Langfuse's `sk-lf-…`. */
+export const SECRET_KEY = /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/g;
+
 /**
  * Default secret patterns: bearer/basic credentials, `key=value` pairs whose key names a secret,
  * and well-known API key shapes (OpenAI/Anthropic `sk-…`, Langfuse `sk-lf-…`, AWS access keys,
@@ -18,7 +21,7 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   /\b((?:api[_-]?key|apikey|(?:access|auth|refresh|id)[_-]?token|token|secret|password|passwd|client[_-]?secret)(?:\\*["'])?\s*[:=]\s*\\*")[^"\\\n]{4,}/gi,
   // Any other value ends at a space, a quote, an escaped quote or a separator.
   /\b((?:api[_-]?key|apikey|(?:access|auth|refresh|id)[_-]?token|token|secret|password|passwd|client[_-]?secret)(?:\\*["'])?\s*[:=]\s*(?:\\*["'])?)(?:[^\s"'&,;\\]|\\(?![\\"'])){4,}/gi,
-  /\bsk-(?:lf-|ant-|proj-)?[A-Za-z0-9_-]{16,}/g,
+  SECRET_KEY,
   /\bAKIA[0-9A-Z]{16}\b/g,
   /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g,
   /\bxox[abposr]-[A-Za-z0-9-]{10,}/g,
