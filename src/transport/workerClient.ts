@@ -112,7 +112,7 @@ const register = async (container: ServiceWorkerContainer, url: string, opts: Wo
   } catch (error) {
     const why = String(error);
     // Trusted Types refuse a plain string here: the way out is the app's own policy.
-    const hint = why.includes('TrustedScriptURL') ? ` Under Trusted Types, pass init({ workerUrl: policy.createScriptURL('${url}') }) from a policy of the page's.` : '';
+    const hint = why.includes('TrustedScriptURL') ? ` Under Trusted Types, pass init({ workerUrl: policy.createScriptURL('${url}') }) from a policy of the page's, with the module build (the script tag can give only a string).` : '';
     said = `[edgetrace] the service worker ${url} could not be registered (${why}), so spans are sent from the page.${hint}`;
     throw error;
   } finally {
