@@ -196,7 +196,7 @@ describe('forwarding to Langfuse', () => {
     const score: ScoreRecord = { v: 1, rec: 'score', id: 'fb-1', traceId: 'b1'.padEnd(32, '0'), name: 'helpful', value: 1, dataType: 'BOOLEAN', timeMs: Date.now() };
     const res = await fetch(`${collectorUrl}/v1/scores`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}` }, body: JSON.stringify([score]) });
     expect(res.status).toBe(200);
-    expect(scores).toContainEqual(expect.objectContaining({ id: 'fb-1', type: 'score-create', body: expect.objectContaining({ traceId: score.traceId, value: 1 }) }));
+    expect(scores).toContainEqual(expect.objectContaining({ id: `fb-1@${score.timeMs}`, type: 'score-create', body: expect.objectContaining({ id: 'fb-1', traceId: score.traceId, value: 1 }) }));
   });
 
   it('answers 503 + Retry-After while Langfuse fails, and loses nothing once it is back', async () => {
