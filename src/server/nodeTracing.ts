@@ -12,7 +12,7 @@ import { RESPONSE_CANCELLED } from '../core/semconv';
 import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { keepingProcess, pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
-import { aroundSafely, runInScope } from './scope';
+import { runInRoot } from './scope';
 import type { WaitUntil } from './waitUntil';
 import { endAndFlush, endTrace, flush, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
@@ -285,25 +285,17 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     }
     if (!root) return listener.call(this, req, res);
     const trace = root;
-    const { tracer } = s;
-    // A tracer of the app's may have a context manager that throws: the listener runs anyway.
-    // Inside the request's scope either way, so requestSpan() and traced fetch still work.
-    return runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-      aroundSafely(
-        (fn) => tracer.withSpan(trace, fn),
-        () => {
-          keepContext(req, res);
-          try {
-            return listener.call(this, req, res);
-          } catch (error) {
-            // Passed on unchanged; the span ends when the response does (or the client goes).
-            trace.recordError(error);
-            trace.setAttribute('error.type', errorType(error));
-            throw error;
-          }
-        },
-      ),
-    );
+    return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => {
+      keepContext(req, res);
+      try {
+        return listener.call(this, req, res);
+      } catch (error) {
+        // Passed on unchanged; the span ends when the response does (or the client goes).
+        trace.recordError(error);
+        trace.setAttribute('error.type', errorType(error));
+        throw error;
+      }
+    });
   };
   const drain = (): Promise<void> =>
     keepingProcess(async () => {

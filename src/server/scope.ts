@@ -3,6 +3,7 @@ import { alsContext, type ContextManager } from '../core/context';
 import type { Tracer } from '../core/tracer';
 import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
+import type { WaitUntil } from './waitUntil';
 import { setScopedTracer } from '../core/scoped';
 import { reportInternal } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
@@ -61,6 +62,8 @@ export interface RequestScope {
    * traces them.
    */
   traceFetch?: boolean;
+  /** How work that outlives the handler is kept going (the platform's `ctx.waitUntil`), if there is a way. */
+  waitUntil?: WaitUntil | undefined;
 }
 
 // Created on first use so that importing the entry has no side effect.
@@ -75,6 +78,12 @@ export const runInScope = <R>(scope: RequestScope, fn: () => R): R => {
   }
   return scopes.run(scope, fn);
 };
+
+/**
+ * Runs `fn` in `scope` with its root current. A tracer of the app's may have a context manager
+ * that throws: `fn` runs anyway, inside the scope, so requestSpan() and traced fetch still work.
+ */
+export const runInRoot = <R>(scope: RequestScope, fn: () => R): R => runInScope(scope, () => aroundSafely((f) => scope.tracer.withSpan(scope.root, f), fn));
 
 /** The request being handled here, if any. */
 export const currentScope = (): RequestScope | undefined => scopes?.getStore();

@@ -21,7 +21,7 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { aroundSafely, currentScope, outsideRequest, runInScope, type RequestScope } from './scope';
+import { currentScope, outsideRequest, runInRoot, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -550,16 +550,7 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   const { tracer } = s;
   const args = watchOwnWork(rest, trace);
   if (watched.has(tracer)) flushAsItGrows(tracer, trace, waitUntil);
-  // A tracer of the app's may have a context manager that throws: the handler runs anyway.
-  // Inside the scope either way, so requestSpan() and traced fetch still work.
-  return Promise.resolve(
-    runInScope({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () =>
-      aroundSafely(
-        (fn) => tracer.withSpan(trace, fn),
-        () => handle.apply(that, [event, ...args]),
-      ),
-    ),
-  );
+  return Promise.resolve(runInRoot({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil }, () => handle.apply(that, [event, ...args])));
 };
 
 /**
@@ -625,15 +616,11 @@ const tracedEvent = <E>(handle: Handle<E>, resolve: Resolve, start: (s: Setup, e
     const started = begin(this, resolve, start, event, rest);
     if (!started) return handle.apply(this, [event, ...rest]);
     const [s, trace, waitUntil] = started;
-    const batch = batches.get(trace);
-    if (batch) batch.waitUntil = waitUntil;
     try {
       const result = await runTraced(this, s, trace, handle, event, rest, waitUntil);
-      if (batch) batch.ended = true;
       await endAndFlush(s.tracer, trace, waitUntil);
       return result;
     } catch (error) {
-      if (batch) batch.ended = true;
       recordFailure(trace, error);
       await endAndFlush(s.tracer, trace, waitUntil);
       throw error;
@@ -663,12 +650,10 @@ const senderOf = (message: unknown): SpanContext | undefined => {
   return typeof traceparent === 'string' ? extract({ traceparent, tracestate: typeof tracestate === 'string' ? tracestate : undefined }).context : undefined;
 };
 
-/** What {@link withMessage} needs of a batch being traced: its queue, whether it is one message, how to finish work after it, and whether it has ended. */
+/** What {@link withMessage} needs of a batch being traced: its queue, and whether it is one message. */
 interface BatchScope {
   queue: string | undefined;
   single: boolean;
-  waitUntil?: WaitUntil | undefined;
-  ended?: boolean;
 }
 const batches = new WeakMap<Trace, BatchScope>();
 
@@ -724,13 +709,13 @@ export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
   const batch = scope && batches.get(scope.root);
   const trace = batch && !batch.single ? messageTrace(scope!, batch, message) : undefined;
   if (!trace) return fn();
-  const { tracer } = scope!;
+  const { tracer, root, waitUntil } = scope!;
   const end = (): void => {
-    endTrace(tracer, trace, batch!.waitUntil);
+    endTrace(tracer, trace, waitUntil);
     // Settled after the handler (work it left to waitUntil): the batch's export has gone.
-    if (!batch!.ended) return;
+    if (!root.isEnded) return;
     const flushed = flush(tracer);
-    batch!.waitUntil?.(flushed);
+    waitUntil?.(flushed);
   };
   const failed = (error: unknown): never => {
     recordFailure(trace, error);
@@ -739,12 +724,7 @@ export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
   };
   let result: R;
   try {
-    result = runInScope({ ...scope!, root: trace }, () =>
-      aroundSafely(
-        (f) => tracer.withSpan(trace, f),
-        fn,
-      ),
-    );
+    result = runInRoot({ ...scope!, root: trace }, fn);
   } catch (error) {
     return failed(error);
   }
@@ -772,7 +752,7 @@ const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMess
         'messaging.message.id': typeof id === 'string' ? id : undefined,
       },
     });
-    if (watched.has(scope.tracer)) flushAsItGrows(scope.tracer, trace, batch.waitUntil);
+    if (watched.has(scope.tracer)) flushAsItGrows(scope.tracer, trace, scope.waitUntil);
     return trace;
   } catch (error) {
     reportInternal(error);
