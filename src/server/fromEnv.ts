@@ -24,6 +24,12 @@ export interface EnvExporter extends Exporter {
   /** `OTEL_RESOURCE_ATTRIBUTES`, when set: the resource attributes every span of a tracer using this exporter carries. */
   readonly resource?: Attributes;
   /**
+   * The share of new traces kept, from `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG`) or
+   * `LANGFUSE_SAMPLE_RATE`, when one of them sets it: a tracer using this exporter takes it as
+   * its `sampleRate` unless given one.
+   */
+  readonly sampleRate?: number;
+  /**
    * Where spans go: a URL (origin and path only: a user name, password or query in the
    * configured one stays out), a file, `console` or `none`.
    */
@@ -72,6 +78,9 @@ const VARIABLES = [
   'LANGFUSE_SECRET_KEY',
   ...BASE_URL_NAMES,
   'LANGFUSE_TRACING_ENVIRONMENT',
+  'LANGFUSE_SAMPLE_RATE',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
 ];
 
 /**
@@ -181,6 +190,66 @@ const ignored = (error: unknown): undefined => {
   return undefined;
 };
 
+/** Tells once on the console what a variable was read as, when that is not quite what it says. */
+const noted = (message: string): void => {
+  try {
+    console.warn(`[edgetrace] ${CALL}: ${message}`);
+  } catch {
+    // A console replaced by the host.
+  }
+};
+
+/** A share from 0 to 1 written as a number (`0.25`, `1`), else undefined. */
+const share = (value: string | undefined): number | undefined => {
+  if (value === undefined || !/^\s*(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?\s*$/i.test(value)) return undefined;
+  const n = Number(value);
+  return n >= 0 && n <= 1 ? n : undefined;
+};
+
+/**
+ * The sample rate OpenTelemetry's `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` ask for:
+ * `always_on` 1, `always_off` 0, `traceidratio` the argument (1 when it is unset or invalid),
+ * each also as `parentbased_…`. edgetrace always follows a caller's sampled flag, which is what
+ * the `parentbased_` forms do; the other three are read as those, and said so. A sampler edgetrace
+ * has not (`jaeger_remote`, `xray`, a typo) or an invalid argument is logged and left out, as
+ * OpenTelemetry's SDKs do.
+ */
+export const samplerRate = (env: Record<string, unknown>): number | undefined => {
+  const sampler = str(env, 'OTEL_TRACES_SAMPLER')?.toLowerCase();
+  if (sampler === undefined) return undefined;
+  const kind = sampler.replace(/^parentbased_/, '');
+  if (kind !== 'always_on' && kind !== 'always_off' && kind !== 'traceidratio') {
+    return ignored(
+      new TypeError(`${CALL}: "OTEL_TRACES_SAMPLER" must be one of always_on, always_off, traceidratio, each also as parentbased_…, got ${JSON.stringify(env.OTEL_TRACES_SAMPLER)}.`),
+    );
+  }
+  if (kind === sampler) noted(`OTEL_TRACES_SAMPLER=${sampler} is read as parentbased_${sampler}: a trace continued from a caller keeps the caller's sampled flag.`);
+  if (kind !== 'traceidratio') return kind === 'always_on' ? 1 : 0;
+  const arg = str(env, 'OTEL_TRACES_SAMPLER_ARG');
+  const rate = share(arg);
+  if (arg !== undefined && rate === undefined) {
+    ignored(new TypeError(`${CALL}: "OTEL_TRACES_SAMPLER_ARG" must be a number from 0 to 1 for ${sampler}, got ${JSON.stringify(env.OTEL_TRACES_SAMPLER_ARG)}; the rate is 1.`));
+  }
+  return rate ?? 1;
+};
+
+/**
+ * The sample rate of the environment: `OTEL_TRACES_SAMPLER`'s, else `LANGFUSE_SAMPLE_RATE`
+ * (a number from 0 to 1, as Langfuse's SDKs read it; an invalid one is logged and left out).
+ */
+const sampleRateOf = (env: Record<string, unknown>): number | undefined => {
+  const langfuse = str(env, 'LANGFUSE_SAMPLE_RATE');
+  let fromLangfuse = share(langfuse);
+  if (langfuse !== undefined && fromLangfuse === undefined) {
+    fromLangfuse = ignored(new TypeError(`${CALL}: "LANGFUSE_SAMPLE_RATE" must be a number from 0 to 1, got ${JSON.stringify(env.LANGFUSE_SAMPLE_RATE)}.`));
+  }
+  const fromOtel = samplerRate(env);
+  if (fromOtel !== undefined && fromLangfuse !== undefined && fromOtel !== fromLangfuse) {
+    noted(`OTEL_TRACES_SAMPLER asks for a rate of ${fromOtel} and LANGFUSE_SAMPLE_RATE for ${fromLangfuse}; OTEL_TRACES_SAMPLER's is used.`);
+  }
+  return fromOtel ?? fromLangfuse;
+};
+
 const httpUrl = (variable: string, value: string): string => {
   if (!isHttpUrl(value)) fail(CALL, variable, 'an absolute http(s) URL', value);
   return value;
@@ -236,10 +305,11 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - jsonl: `TRACING_JSONL_PATH` (default `.edgetrace/spans.jsonl`), Node, Deno and Bun only.
  * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`, `OTEL_RESOURCE_ATTRIBUTES`
  *   (`k=v,k2=v2`, percent-decoded) as `resource`; `createServerTracer` and `withTracing` put both
- *   on their spans.
- * Throws a `TypeError` naming the variable that is missing or invalid, except for the two that
- * only describe or compress (`OTEL_RESOURCE_ATTRIBUTES` and the compression variables): an
- * invalid one of those is logged and left out, as OpenTelemetry's SDKs do.
+ *   on their spans. `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG`), else
+ *   `LANGFUSE_SAMPLE_RATE`, is carried as `sampleRate`, which they sample new traces by.
+ * Throws a `TypeError` naming the variable that is missing or invalid, except for those that
+ * only describe, compress or sample (`OTEL_RESOURCE_ATTRIBUTES`, the compression and sampling
+ * variables): an invalid one of those is logged and left out, as OpenTelemetry's SDKs do.
  */
 // `object` (which `Deno.env`, a DenoEnv, is too), not a record type: a Workers `interface Env { … }`
 // has no index signature, and an interface is not assignable to one.
@@ -281,12 +351,14 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
         ? 'otlp'
         : 'none');
 
+  const sampleRate = sampleRateOf(env);
   const make = (exporter: Exporter, target: string): EnvExporter => ({
     export: (records) => exporter.export(records),
     shutdown: () => exporter.shutdown?.() ?? Promise.resolve(),
     mode,
     serviceName,
     resource,
+    sampleRate,
     target,
   });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SpanRecord } from '../../../src/protocol';
-import { fromEnv, otlpTracesUrl, parseOtlpHeaders, parseResourceAttributes } from '../../../src/server/fromEnv';
+import { fromEnv, otlpTracesUrl, parseOtlpHeaders, parseResourceAttributes, samplerRate } from '../../../src/server/fromEnv';
 import { createJsonlExporter } from '../../../src/server/jsonl';
 import { spanRecord } from '../../helpers/records';
 
@@ -270,7 +270,9 @@ describe('createJsonlExporter', () => {
     expect(result.ok).toBe(false);
     expect(result).toMatchObject({ retryable: true });
   });
+});
 
+describe('fromEnv, variables that describe, compress or sample', () => {
   describe('OTEL_RESOURCE_ATTRIBUTES', () => {
     it('parses percent-encoded pairs, every value a string', () => {
       expect(parseResourceAttributes(' service.namespace = shop , k%2C1=a%3Db%20c,empty=,deployment.environment.name=prod ,')).toEqual({
@@ -339,6 +341,75 @@ describe('createJsonlExporter', () => {
       } finally {
         warn.mockRestore();
       }
+    });
+  });
+
+  describe('OTEL_TRACES_SAMPLER and LANGFUSE_SAMPLE_RATE', () => {
+    const warned = (fn: () => unknown): { value: unknown; said: string[] } => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      try {
+        return { value: fn(), said: warn.mock.calls.map((c) => String(c[0])) };
+      } finally {
+        warn.mockRestore();
+      }
+    };
+
+    it("reads OpenTelemetry's samplers as the rate of new traces, the parent-based forms in silence", () => {
+      const cases: [Record<string, string>, number | undefined][] = [
+        [{}, undefined],
+        [{ OTEL_TRACES_SAMPLER: 'parentbased_always_on' }, 1],
+        [{ OTEL_TRACES_SAMPLER: 'parentbased_always_off' }, 0],
+        [{ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }, 0.25],
+        [{ OTEL_TRACES_SAMPLER: 'PARENTBASED_TRACEIDRATIO', OTEL_TRACES_SAMPLER_ARG: ' .5 ' }, 0.5],
+        [{ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1e-2' }, 0.01],
+        // OpenTelemetry's default argument.
+        [{ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' }, 1],
+      ];
+      for (const [env, rate] of cases) {
+        const { value, said } = warned(() => samplerRate(env));
+        expect([env, value, said]).toEqual([env, rate, []]);
+      }
+    });
+
+    it('reads the samplers that ignore a caller as their parent-based forms, and says so', () => {
+      for (const [sampler, rate] of [['always_on', 1], ['always_off', 0], ['traceidratio', 0.1]] as const) {
+        const { value, said } = warned(() => samplerRate({ OTEL_TRACES_SAMPLER: sampler, OTEL_TRACES_SAMPLER_ARG: '0.1' }));
+        expect(value).toBe(rate);
+        expect(said).toEqual([`[edgetrace] fromEnv(): OTEL_TRACES_SAMPLER=${sampler} is read as parentbased_${sampler}: a trace continued from a caller keeps the caller's sampled flag.`]);
+      }
+    });
+
+    it('logs and leaves out a sampler it has not and an argument that is no share, as OpenTelemetry does', () => {
+      for (const sampler of ['parentbased_jaeger_remote', 'xray', 'ratio']) {
+        const { value, said } = warned(() => samplerRate({ OTEL_TRACES_SAMPLER: sampler }));
+        expect(value).toBeUndefined();
+        expect(said).toEqual([
+          `[edgetrace] fromEnv(): "OTEL_TRACES_SAMPLER" must be one of always_on, always_off, traceidratio, each also as parentbased_…, got "${sampler}". It is ignored.`,
+        ]);
+      }
+      for (const arg of ['10%', '1.5', '-0.1', 'half', '0x1']) {
+        const { value, said } = warned(() => samplerRate({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: arg }));
+        expect(value).toBe(1);
+        expect(said).toEqual([
+          `[edgetrace] fromEnv(): "OTEL_TRACES_SAMPLER_ARG" must be a number from 0 to 1 for parentbased_traceidratio, got "${arg}"; the rate is 1. It is ignored.`,
+        ]);
+      }
+    });
+
+    it("carries the rate on the exporter in every mode, LANGFUSE_SAMPLE_RATE's when OpenTelemetry's sampler is unset", () => {
+      const langfuse = { LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-2' };
+      expect(fromEnv(langfuse).sampleRate).toBeUndefined();
+      expect(fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '0.2' }).sampleRate).toBe(0.2);
+      expect(fromEnv({ TRACING_MODE: 'console', LANGFUSE_SAMPLE_RATE: '0' }).sampleRate).toBe(0);
+      expect(fromEnv({ TRACING_MODE: 'none', OTEL_TRACES_SAMPLER: 'parentbased_always_off' }).sampleRate).toBe(0);
+      const invalid = warned(() => fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '20%' }));
+      expect((invalid.value as { sampleRate?: number }).sampleRate).toBeUndefined();
+      expect(invalid.said).toEqual(['[edgetrace] fromEnv(): "LANGFUSE_SAMPLE_RATE" must be a number from 0 to 1, got "20%". It is ignored.']);
+      const both = warned(() => fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '0.2', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5' }));
+      expect((both.value as { sampleRate?: number }).sampleRate).toBe(0.5);
+      expect(both.said).toEqual(["[edgetrace] fromEnv(): OTEL_TRACES_SAMPLER asks for a rate of 0.5 and LANGFUSE_SAMPLE_RATE for 0.2; OTEL_TRACES_SAMPLER's is used."]);
+      // The same rate twice is no conflict.
+      expect(warned(() => fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '1', OTEL_TRACES_SAMPLER: 'parentbased_always_on' })).said).toEqual([]);
     });
   });
 });

@@ -949,6 +949,23 @@ describe('withTracing', () => {
     expect(names).toEqual(['svc-from-env', 'explicit']);
   });
 
+  it("samples new traces by a fromEnv() exporter's OTEL_TRACES_SAMPLER, follows a caller's flag, and yields to sampleRate", async () => {
+    const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' };
+    const sent: string[] = [];
+    const serve = async (opts: Parameters<typeof withTracing>[1], path: string, headers: Record<string, string> = {}) => {
+      await serveOnce(withTracing(() => new Response('x'), opts), new Request(`http://x${path}`, { headers }));
+    };
+    await serve({ exporter: fromEnv(env) }, '/new');
+    await serve({ exporter: fromEnv(env) }, '/continued', { traceparent: TRACEPARENT });
+    await serve({ exporter: fromEnv(env), sampleRate: 1 }, '/explicit');
+    // Workers: the variables come from env at the first request.
+    await serveOnce(withTracing(() => new Response('x')), new Request('http://x/workers'), env);
+    for (const req of await rx.waitFor(2, '/v1/traces')) {
+      for (const rs of JSON.parse(req.body).resourceSpans) for (const ss of rs.scopeSpans) for (const sp of ss.spans) sent.push(sp.attributes.find((a: { key: string }) => a.key === 'url.path').value.stringValue);
+    }
+    expect(sent.sort()).toEqual(['/continued', '/explicit']);
+  });
+
   it('names the runtime and carries OTEL_RESOURCE_ATTRIBUTES on the resource, under explicit options', async () => {
     const env = {
       TRACING_MODE: 'otlp',
