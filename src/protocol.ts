@@ -210,8 +210,8 @@ export interface DeliveryStatus {
   /** Spans the receiver accepted the request for but rejected (OTLP `partialSuccess.rejectedSpans`). */
   rejected: number;
   /**
-   * The last failure's reason. A transient one (network, 5xx, 429) is cleared by the next success;
-   * a refusal (dead letter, partial success) stays until another failure replaces it.
+   * The last failure's reason (or a partial success's: what the receiver said of the spans it
+   * rejected), until the next success. A refused batch keeps its reason in the dead letters.
    */
   lastError?: string;
   /** Epoch ms of the next scheduled attempt, when one is scheduled. */

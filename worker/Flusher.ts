@@ -120,9 +120,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
   let failures = 0;
   let openUntil = 0;
   let inFlight = 0;
+  /** The last failure's reason (or a partial success's), until the next success. */
   let lastError: string | undefined;
-  /** Whether lastError came from a failure a retry can fix (cleared by the next success). */
-  let transient = false;
   /** A 413 taught us that batches this big are refused; later ones stay under it. */
   let learnedMax = Infinity;
   /** Records appended since a batch was last taken: size triggers without reading the database. */
@@ -216,19 +215,16 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
       result = retry(String(error)) as Retry;
     }
     if (result.ok) {
-      // Partial success is the receiver's final word on those spans: counted, not retried. A
-      // success ends a run of transient failures, so their reason goes; a refusal stays.
-      if (result.reason) {
-        lastError = result.reason;
-        transient = false;
-      } else if (transient) lastError = undefined;
+      // Partial success is the receiver's final word on those spans: counted, not retried, and
+      // its reason kept. Any success clears an earlier failure's reason: a refusal's stays with
+      // its batch in the dead letters, and a page fixed since must not look broken still.
+      lastError = result.reason;
       await outbox.settle(batch, from, to, { delivered: to - from, rejected: result.rejected });
       sent += to - from;
       return;
     }
     if (result.retryable) return result;
     lastError = result.reason;
-    transient = false;
     if (result.status === 413 && to - from > 1) {
       // Too large: halve until it fits; a single record that still does not fit is dead-lettered.
       const mid = (from + to) >> 1;
@@ -258,7 +254,6 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
     attempt++;
     failingSince ||= t;
     lastError = r.reason;
-    transient = true;
     // A failed probe, or one failure too many, opens the circuit.
     if (++failures >= cfg.circuitFailures || circuit === 'half-open') {
       circuit = 'open';

@@ -18,8 +18,8 @@ export interface SenderOptions {
  * Creates the function that POSTs a batch: spans as OTLP/HTTP JSON to `url`, score records as a
  * JSON array to the collector's scores route beside it (`scoresUrlFor`), or left out (counted as
  * delivered) where there is none. Replies are classified the way `toExportResult` does: 2xx is
- * success (with OTLP `partialSuccess.rejectedSpans` counted), 408, 429, 5xx and redirects are
- * retryable (with `Retry-After`), other statuses are permanent, and no reply at all (offline,
+ * success (with OTLP `partialSuccess.rejectedSpans` counted) unless it is an HTML page; that, 408,
+ * 429, 5xx and redirects are retryable (with `Retry-After`), other statuses are permanent, and no reply at all (offline,
  * reset, timeout) is retryable. A lean cousin of `createOtlpExporter`, written for the worker's
  * size budget (its reason phrases and error-body parsing cost more than the rest). Never rejects.
  */
@@ -45,7 +45,9 @@ export const createSender = (opts: SenderOptions): ((records: readonly Telemetry
       });
       const text = await res.text().catch(() => '');
       status = res.status;
-      if (status > 199 && status < 300) {
+      // A 2xx with an HTML page (a site's catch-all route answering any path) is no receiver's
+      // answer: it fails below as retryable, its start in the reason.
+      if (status > 199 && status < 300 && !/^\s*</.test(text)) {
         const { rejected, message } = parseOtlpResponse(text);
         return rejected ? { ok: true, rejected, reason: `partial success: ${rejected} rejected${message ? ': ' + message : ''}` } : { ok: true };
       }

@@ -4,7 +4,7 @@ import { toOtlpJson } from './otlp';
 import { recordId, takenIds } from '../lib/recordId';
 import { textScoreValue } from '../lib/cutAt';
 import { parseJson } from '../lib/parseJson';
-import { combineResults, httpReason, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
+import { combineResults, httpReason, isHtml, isRetryableStatus, parseRetryAfter, toExportResult } from './result';
 import { bytesToBase64 } from '../lib/base64';
 import { isHttpUrl } from '../lib/isHttpUrl';
 import { checkOptions, fail } from '../config';
@@ -129,7 +129,7 @@ interface IngestionError {
  * `rejected` when other events went through and a failure when none did.
  */
 export const toIngestionResult = (status: number, headers: Headers, body: string): ExportResult => {
-  if (status < 200 || status > 299) return toExportResult(status, headers, body);
+  if (status < 200 || status > 299 || isHtml(body)) return toExportResult(status, headers, body);
   // A 2xx without a readable body counts as accepted.
   const parsed = parseJson(body) as { successes?: unknown; errors?: unknown } | null | undefined;
   const errors: IngestionError[] = Array.isArray(parsed?.errors) ? parsed.errors : [];

@@ -58,12 +58,21 @@ const errorDetail = (body: string | undefined): string => {
   return text.length > MAX_DETAIL ? text.slice(0, MAX_DETAIL) + '…' : text;
 };
 
+/** Whether a reply's body is markup (an HTML page), which no trace receiver answers with. */
+export const isHtml = (body: string | undefined): boolean => !!body && /^\s*</.test(body);
+
 /**
  * Classifies an HTTP reply from an OTLP receiver. 2xx is success, with
- * `partialSuccess.rejectedSpans` read from the body as `rejected`; 408, 429 and 5xx are retryable,
- * with `retryAfterMs` from `Retry-After` when sent; every other status is a permanent failure.
+ * `partialSuccess.rejectedSpans` read from the body as `rejected`, unless the body is an HTML page;
+ * that, 408, 429 and 5xx are retryable, with `retryAfterMs` from `Retry-After` when sent; every
+ * other status is a permanent failure.
  */
 export const toExportResult = (status: number, headers: Headers, body?: string): ExportResult => {
+  if (status >= 200 && status <= 299 && isHtml(body)) {
+    // A site's catch-all route answers every path and method with its page: counted as sent, the
+    // records would be lost in silence. Retryable: they wait until the endpoint is put right.
+    return { ok: false, retryable: true, status, reason: `${httpReason(status)} with an HTML page, not a receiver's answer (a site's catch-all route?): check the endpoint` };
+  }
   if (status >= 200 && status <= 299) {
     const partial = body ? parseOtlpResponse(body) : { rejected: 0 };
     if (partial.rejected > 0) {

@@ -85,23 +85,16 @@ const loadTail = (): Promise<typeof import('./keepalive') | undefined> =>
  */
 const memorySink = (exporter: Exporter, batch: BatchOptions): Sink & { bp: BatchProcessor } => {
   const counts = emptyStatus('memory');
-  // Whether lastError came from a failure a retry can fix: the next success clears it, while a
-  // refusal or a partial success stays until another failure replaces it (DeliveryStatus.lastError).
-  let transient = false;
   const bp = batchProcessor(exporter, batch, (result, records) => {
+    // The last failure's reason, or a partial success's, until the next success (DeliveryStatus.lastError).
+    counts.lastError = result.reason;
     if (result.ok) {
       const rejected = result.rejected ?? 0;
       counts.delivered += records.length - rejected;
       counts.rejected += rejected;
-      if (result.reason || transient) counts.lastError = result.reason;
-      transient = false;
-    } else {
-      counts.lastError = result.reason;
-      transient = result.retryable;
-      if (!transient) {
-        counts.deadLettered += records.length;
-        sayRefused(result);
-      }
+    } else if (!result.retryable) {
+      counts.deadLettered += records.length;
+      sayRefused(result);
     }
     statusChanged();
   });
@@ -375,11 +368,34 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   addEventListener('online', onOnline);
   addEventListener('securitypolicyviolation', onViolation);
   document.addEventListener('visibilitychange', onVisibility);
+  const unwatch = subscribe(watchDelivery(target.href, origin));
   state.stop = () => {
+    unwatch();
     removeEventListener('pagehide', onHide);
     removeEventListener('online', onOnline);
     removeEventListener('securitypolicyviolation', onViolation);
     document.removeEventListener('visibilitychange', onVisibility);
+  };
+};
+
+/**
+ * Tells the console once when `endpoint` refuses records for good (a wrong path, token or origin)
+ * and once when it keeps failing while the device is online: the worker and the page outbox show
+ * these only in `getStatus()`, which a page being set up does not yet ask. The memory path says
+ * its refusals itself (`sayRefused`). Counts before the path answered (earlier visits') are not news.
+ */
+const watchDelivery = (endpoint: string, origin: string) => {
+  let seen: number | undefined;
+  return (s: DeliveryStatus): void => {
+    if (s.transport === 'none' || s.transport === 'memory') return;
+    const why = s.lastError ? ` (${s.lastError})` : '';
+    if (seen !== undefined && s.deadLettered > seen) {
+      warnOnce('refused', `${endpoint} refused ${s.deadLettered - seen} records for good${why}: see getDeadLetters(). Check the endpoint, ingestToken, and that it allows this origin.`, true);
+    } else if (s.circuit === 'open' && navigator.onLine) {
+      const cors = origin !== location.origin && s.lastError?.startsWith('network') ? ' (does it allow this origin? CORS)' : '';
+      warnOnce('failing', `sending to ${endpoint} keeps failing${why}; records are kept and retried. Check the endpoint${cors}.`, true);
+    }
+    seen = s.deadLettered;
   };
 };
 

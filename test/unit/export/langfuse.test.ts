@@ -142,6 +142,10 @@ describe('toScoreEvents', () => {
 describe('toIngestionResult', () => {
   const h = new Headers();
 
+  it('keeps the scores when a 2xx is an HTML page, as the OTLP replies do', () => {
+    expect(toIngestionResult(200, new Headers(), '<!doctype html><title>Langfuse</title>')).toMatchObject({ ok: false, retryable: true, status: 200 });
+  });
+
   it('is ok when every event succeeded', () => {
     expect(toIngestionResult(207, h, '{"successes":[{"id":"a","status":201}],"errors":[]}')).toEqual({ ok: true });
     expect(toIngestionResult(200, h, '')).toEqual({ ok: true });

@@ -84,6 +84,18 @@ describe('toExportResult', () => {
     expect(r.reason).toMatch(/^redirected \(/);
   });
 
+  it("keeps the records when a 2xx is an HTML page (a site's catch-all route), not a receiver's answer", () => {
+    for (const body of ['<!doctype html><html><body>app</body></html>', '\n  <html lang="en">']) {
+      const r = toExportResult(200, h({ 'content-type': 'text/html' }), body);
+      expect(r).toMatchObject({ ok: false, retryable: true, status: 200 });
+      expect(r.reason).toBe("HTTP 200 with an HTML page, not a receiver's answer (a site's catch-all route?): check the endpoint");
+    }
+    // A receiver's own answers, and none, still count as delivered.
+    expect(toExportResult(200, h(), '')).toEqual({ ok: true });
+    expect(toExportResult(200, h(), '{}')).toEqual({ ok: true });
+    expect(toExportResult(204, h())).toEqual({ ok: true });
+  });
+
   it('reads Retry-After on retryable replies', () => {
     expect(toExportResult(429, h({ 'retry-after': '7' }))).toEqual({
       ok: false,

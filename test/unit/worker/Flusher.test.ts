@@ -190,7 +190,22 @@ describe('Flusher', () => {
     expect(outbox.dead).toEqual([{ reason: 'HTTP 400 Bad Request', n: 10 }]);
     expect(sent).toHaveLength(2);
     const s = await f.status();
-    expect(s).toMatchObject({ delivered: 5, deadLettered: 10, lastError: 'HTTP 400 Bad Request', circuit: 'closed' });
+    expect(s).toMatchObject({ delivered: 5, deadLettered: 10, circuit: 'closed' });
+    // The batch after it went: the refusal's reason stays with its dead letter, not in the status.
+    expect(s.lastError).toBeUndefined();
+  });
+
+  it('shows a refusal as the last error until the next success', async () => {
+    const f = make();
+    answers = [{ ok: false, retryable: false, status: 401, reason: 'HTTP 401: wrong token' }];
+    outbox.add(3);
+    await f.flush('manual');
+    expect(await f.status()).toMatchObject({ delivered: 0, deadLettered: 3, lastError: 'HTTP 401: wrong token' });
+    outbox.add(1);
+    await f.flush('manual');
+    const s = await f.status();
+    expect(s).toMatchObject({ delivered: 1, deadLettered: 3 });
+    expect(s.lastError).toBeUndefined();
   });
 
   it('counts partial success as rejected, without retrying', async () => {

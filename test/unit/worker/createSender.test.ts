@@ -61,6 +61,15 @@ describe('createSender', () => {
     expect(srv.requests.map((g) => `${g.method} ${g.url}`)).toEqual(['POST /v1/traces']);
   });
 
+  it("keeps the records when a site's catch-all route answers 200 with its page", async () => {
+    srv.reply = (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!DOCTYPE html>\n<html><div id="root"></div></html>');
+    const result = await createSender({ url: `${srv.base}/v1/traces`, timeoutMs: 2000 })([span, score]);
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 200 });
+    expect(result.reason).toMatch(/^HTTP 200: <!DOCTYPE html>/);
+    // The spans failed: the scores wait for their retry.
+    expect(srv.requests.map((g) => g.url)).toEqual(['/v1/traces']);
+  });
+
   it('does not send scores when the spans failed', async () => {
     srv.reply = answer(() => 500);
     expect((await createSender({ url: `${srv.base}/v1/traces`, timeoutMs: 2000 })([span, score])).ok).toBe(false);
