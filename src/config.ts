@@ -435,8 +435,11 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
   if (endpoint !== undefined) {
     // A page or worker sends to a URL relative to its own; elsewhere there is nothing to resolve against.
     const page = pageBase();
-    if (endpoint === '' || !isHttpUrl(endpoint, page)) {
-      if (page || !/^\.{0,2}\//.test(endpoint)) fail(call, 'endpoint', page ? 'an http(s) URL, absolute or relative to the page' : 'an absolute http(s) URL', endpoint);
+    // A path of the page starts with `/`, `./` or `../`: `collector.example.com/v1/traces` (a host
+    // without its scheme) or `v1/traces` (relative to the route the page is on) is a mistake.
+    const relative = /^\.{0,2}\//.test(endpoint);
+    if (endpoint === '' || !isHttpUrl(endpoint, page) || (page && !relative && !/^https?:/i.test(endpoint))) {
+      if (page || !relative) fail(call, 'endpoint', page ? 'an http(s) URL with its scheme, or a path of the page ("/v1/traces")' : 'an absolute http(s) URL', endpoint);
       // A page's relative endpoint where there is no page: its code also runs in server-side
       // rendering. That init() records nothing, and says so once, rather than break the render.
       if (!warnedRelative) console.warn(`[edgetrace] ${call}: "endpoint" ${JSON.stringify(endpoint)} is relative, and this runtime has no page to resolve it against: nothing is sent from here. Servers use an absolute URL, or edgetrace/server.`);

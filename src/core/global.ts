@@ -64,11 +64,15 @@ export const init = (opts: InitOptions = {}): Tracer => {
   }
   stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);
   global = tracer;
-  if (!page) {
-    flushAtExit();
-    // A script's init() reads no environment variables: without a destination it records into nothing, unseen.
-    if (!isBrowser() && !opts.endpoint && !opts.exporter && !lf && !opts.processors?.length) {
+  if (!page) flushAtExit();
+  // Without a destination init() records into nothing, unseen. A script's reads no environment
+  // variables; a page's `endpoint: import.meta.env.X` is undefined when X was missing from the
+  // build (a page that leaves endpoint out, to send trace headers only, is not told).
+  if (!opts.endpoint && !opts.exporter && !lf && !opts.processors?.length) {
+    if (!isBrowser()) {
       warnOnce('init-nowhere', 'init(): nothing is sent: give endpoint, langfuse or exporter (edgetrace/server: fromEnv(process.env) reads OTEL_*; noneExporter sends nothing).', true);
+    } else if ('endpoint' in opts) {
+      warnOnce('init-nowhere', 'init(): "endpoint" is undefined (a variable missing from the build?), so nothing is sent.', true);
     }
   }
   return tracer;

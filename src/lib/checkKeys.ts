@@ -17,9 +17,21 @@ const distance = (a: string, b: string): number => {
   return row[b.length]!;
 };
 
-/** The entry of `known` that `key` is likely a typo of: the same but for case, or a letter or two away. */
-export const nearestKey = (key: string, known: readonly string[]): string | undefined =>
-  known.find((k) => k.toLowerCase() === key.toLowerCase() || distance(k, key) <= 2);
+/** A key as compared: lower case, without a tag attribute's `data-`. */
+const bare = (key: string): string => key.toLowerCase().replace(/^data-/, '');
+
+/**
+ * The entry of `known` that `key` is likely a typo of: the same but for case, a letter or two
+ * away, or the start or end of it (`service` for `serviceName`, `data-propagate` for
+ * `data-propagate-to`, `token` for `ingestToken`).
+ */
+export const nearestKey = (key: string, known: readonly string[]): string | undefined => {
+  const b = bare(key);
+  return known.find((k) => {
+    const kb = bare(k);
+    return kb === b || distance(k, key) <= 2 || (b.length > 3 && (kb.startsWith(b) || kb.endsWith(b)));
+  });
+};
 
 /**
  * Throws a `TypeError` naming the first key of `opts` that `known` lacks, with the known key it

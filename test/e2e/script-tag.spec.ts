@@ -290,11 +290,16 @@ test('a misspelt data-* option is named with the one it is likely meant as; trac
   const seen = watch(page);
   const url = servePage(
     '/typo.html',
-    `<script src="/edgetrace.iife.js" data-endpoint="/v1/traces" data-propagte-to="https://api.test" data-cfasync="false"></script>`,
+    `<script src="/edgetrace.iife.js" data-endpoint="/v1/traces" data-propagte-to="https://api.test" data-propagate="https://api.test" data-token="pub_1" data-cfasync="false" data-domain="shop.test"></script>`,
   );
   await page.goto(url);
   const warnings = seen.warnings.filter((w) => w.startsWith('[edgetrace]'));
-  expect(warnings).toEqual(['[edgetrace] data-propagte-to is not an option of the tag and is ignored (did you mean data-propagate-to?)']);
+  // Also a part of an option's name, as other tags spell theirs.
+  expect(warnings).toEqual([
+    '[edgetrace] data-propagte-to is not an option of the tag and is ignored (did you mean data-propagate-to?)',
+    '[edgetrace] data-propagate is not an option of the tag and is ignored (did you mean data-propagate-to?)',
+    '[edgetrace] data-token is not an option of the tag and is ignored (did you mean data-ingest-token?)',
+  ]);
   // Initialised all the same: fetch is traced.
   expect(await page.evaluate(() => String(window.fetch).includes('[native code]'))).toBe(false);
   expect(seen.pageErrors).toEqual([]);

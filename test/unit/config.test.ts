@@ -120,6 +120,24 @@ describe('resolveConfig', () => {
     }
   });
 
+  it("refuses a page's endpoint that is a host without its scheme, or a path relative to the route", () => {
+    (globalThis as { document?: unknown }).document = {};
+    vi.stubGlobal('location', new URL('https://shop.example/app/chat'));
+    try {
+      for (const endpoint of ['collector.example.com/v1/traces', 'v1/traces']) {
+        expect(() => resolveInit({ endpoint })).toThrowError(
+          `[edgetrace] init(): "endpoint" must be an http(s) URL with its scheme, or a path of the page ("/v1/traces"), got "${endpoint}".`,
+        );
+      }
+      for (const endpoint of ['/v1/traces', './v1/traces', '../v1/traces', '//collector.example.com/v1/traces', 'HTTPS://collector.example.com/v1/traces']) {
+        expect(resolveInit({ endpoint }).endpoint, endpoint).toBe(endpoint);
+      }
+    } finally {
+      vi.unstubAllGlobals();
+      (globalThis as { document?: unknown }).document = undefined;
+    }
+  });
+
   it('rejects a bad endpoint or headers at init', () => {
     expect(() => init({ endpoint: 42 as never })).toThrowError('"endpoint"');
     expect(() => init({ endpoint: 'https://c.test/v1/traces', headers: 'x' as never })).toThrowError('"headers"');

@@ -71,6 +71,27 @@ describe('init', () => {
     }
   });
 
+  it("says once, in a browser, that an endpoint given as undefined (missing from the build) sends nothing; not when it was left out", async () => {
+    vi.resetModules();
+    // A web worker: a browser without a page.
+    vi.stubGlobal('importScripts', () => undefined);
+    const fresh = await import('../../src/core/global');
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const nowhere = () => warned.mock.calls.map((c) => c.join(' ')).filter((m) => m.includes('nothing is sent'));
+      // Trace headers only: nothing to deliver, and meant so.
+      fresh.init({ serviceName: 'chat' });
+      fresh.init({ endpoint: undefined, exporter: { export: async () => ({ ok: true }) } });
+      expect(nowhere()).toEqual([]);
+      fresh.init({ endpoint: undefined, serviceName: 'chat' });
+      fresh.init({ endpoint: undefined });
+      expect(nowhere()).toEqual(['[edgetrace] init(): "endpoint" is undefined (a variable missing from the build?), so nothing is sent.']);
+    } finally {
+      warned.mockRestore();
+      await fresh.stop();
+    }
+  });
+
   it('sends from memory where `document` is null, as where it is missing (a server-side shim)', async () => {
     // Some server renderers define the browser globals as null; there is no page, nor a location.
     vi.stubGlobal('document', null);

@@ -31,6 +31,11 @@ describe('unknown option keys', () => {
       [{ delivery: { maxBatchRecord: 10 } }, '"delivery.maxBatchRecord" is not an option (did you mean "delivery.maxBatchRecords"?).'],
       [{ pageBuffer: { maxRecord: 10 } }, '"pageBuffer.maxRecord" is not an option (did you mean "pageBuffer.maxRecords"?).'],
       [{ langfuse: { publicKey: 'pk-lf-1', secretKey: 'sk-lf-1', baseURL: 'http://localhost:3000' } }, '"langfuse.baseURL" is not an option (did you mean "langfuse.baseUrl"?).'],
+      // The start or end of an option's name, as other SDKs and the tag's attributes spell it.
+      [{ service: 'web' }, '"service" is not an option (did you mean "serviceName"?).'],
+      [{ propagate: ['https://api.example.com'] }, '"propagate" is not an option (did you mean "propagateTo"?).'],
+      [{ token: 'pub_1' }, '"token" is not an option (did you mean "ingestToken"?).'],
+      [{ url: '/v1/traces' }, '"url" is not an option.'],
     ];
     for (const [opts, message] of cases) expect(() => init(opts as never), JSON.stringify(opts)).toThrowError(new TypeError(`[edgetrace] init(): ${message}`));
   });
@@ -74,7 +79,7 @@ describe('unknown option keys', () => {
     expect(() => createJsonlExporter({ path: '' })).toThrowError('"path" must be a non-empty file path');
     const forward = createMemoryExporter();
     expect(() => createCollector({ forward, readtoken: 'x'.repeat(8) } as never)).toThrowError('[edgetrace] createCollector(): "readtoken" is not an option (did you mean "readToken"?)');
-    expect(() => createCollector({ forward, rateLimit: { perSec: 5 } } as never)).toThrowError('"rateLimit.perSec" is not an option.');
+    expect(() => createCollector({ forward, rateLimit: { perSec: 5 } } as never)).toThrowError('"rateLimit.perSec" is not an option (did you mean "rateLimit.perSecond"?).');
     expect(() => createCollector({ forward, limits: { maxDepht: 5 } } as never)).toThrowError('"limits.maxDepht" is not an option (did you mean "limits.maxDepth"?)');
     expect(() => createCollector({ forward, limits: { maxDepth: 0 } })).toThrowError('"limits.maxDepth" must be a whole number ≥ 1, got 0');
     expect(() => createCollector({ forward, retryAfterSec: '10' } as never)).toThrowError('"retryAfterSec" must be a whole number ≥ 1, got "10"');
