@@ -96,10 +96,16 @@ export const toExportResult = (status: number, headers: Headers, body?: string):
     : { ok: false, retryable: true, status, retryAfterMs, reason };
 };
 
-/** The retryable result for a request that got no HTTP reply (offline, DNS, reset, CORS). */
+/**
+ * The retryable result for a request that got no HTTP reply (offline, DNS, reset, CORS). Node's
+ * fetch says only "fetch failed"; its `cause` tells a refused connection, an unknown host and a
+ * certificate apart (`connect ECONNREFUSED 127.0.0.1:3000`, `getaddrinfo ENOTFOUND lf.example`).
+ */
 export const networkError = (err: unknown): ExportResult => {
   const message = err instanceof Error ? err.message || err.name : String(err);
-  return { ok: false, retryable: true, reason: `network error: ${message}` };
+  const cause = (err as { cause?: { message?: unknown; code?: unknown } } | null)?.cause;
+  const why = cause && typeof cause === 'object' ? cause.message || cause.code : undefined;
+  return { ok: false, retryable: true, reason: `network error: ${message}${why ? ` (${String(why)})` : ''}` };
 };
 
 /**

@@ -139,6 +139,21 @@ describe('networkError', () => {
     expect(networkError('offline').reason).toBe('network error: offline');
   });
 
+  it("adds the cause Node's fetch hides behind \"fetch failed\": a refused connection, an unknown host", async () => {
+    // A port just freed: nothing listens there.
+    const { createServer } = await import('node:net');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise((resolve) => server.close(resolve));
+    const refused = await fetch(`http://127.0.0.1:${port}/v1/traces`).catch((e: unknown) => e);
+    expect(networkError(refused).reason).toBe(`network error: fetch failed (connect ECONNREFUSED 127.0.0.1:${port})`);
+    const unknownHost = new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND lf.exmple.com'), { code: 'ENOTFOUND' }) });
+    expect(networkError(unknownHost).reason).toBe('network error: fetch failed (getaddrinfo ENOTFOUND lf.exmple.com)');
+    // An AggregateError (both addresses of localhost refused) has a code and no message.
+    expect(networkError(new TypeError('fetch failed', { cause: Object.assign(new AggregateError([]), { code: 'ECONNREFUSED' }) })).reason).toBe('network error: fetch failed (ECONNREFUSED)');
+  });
+
   it('falls back to the error name when there is no message', () => {
     const err = new Error('');
     err.name = 'AbortError';
