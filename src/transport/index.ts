@@ -386,8 +386,12 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
  */
 const watchDelivery = (endpoint: string, origin: string) => {
   let seen: number | undefined;
+  let path: string | undefined;
   return (s: DeliveryStatus): void => {
     if (s.transport === 'none' || s.transport === 'memory') return;
+    // Another path (the page outbox after the worker failed) counts apart: its first count is no news either.
+    if (s.transport !== path) seen = undefined;
+    path = s.transport;
     const why = s.lastError ? ` (${s.lastError})` : '';
     if (seen !== undefined && s.deadLettered > seen) {
       warnOnce('refused', `${endpoint} refused ${s.deadLettered - seen} records for good${why}: see getDeadLetters(). Check the endpoint, ingestToken, and that it allows this origin.`, true);
