@@ -240,6 +240,9 @@ const DECODE_KEYS: AllKeys<DecodeLimits, typeof DECODE_LIST> = DECODE_LIST;
  *   forwarded (the Langfuse exporter sends them as `score-create`); answers `{accepted, rejected, errors}`.
  * - `GET /api/traces`, `/api/traces/<id>`, `/api/stats`: the query API (read token), see `serveApi`.
  * - `GET /health`; `OPTIONS` preflight for allowed origins.
+ * - Any other path: 404 naming the ingest routes, with CORS headers (and a preflight) for allowed
+ *   origins, so a page sending to a wrong URL can read why. The ingest routes also take a trailing
+ *   slash.
  * Accepted data is stored, then forwarded; if the store or a forward target fails in a way a
  * retry can fix, the answer is 503 with `Retry-After`, so the sender keeps the batch (re-sends are
  * harmless: the store ignores spans it has). Nothing is acknowledged that was neither stored nor
@@ -355,6 +358,32 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       'access-control-expose-headers': 'retry-after',
       vary: 'origin',
     };
+  };
+
+  /** The answer to an allowed origin's CORS preflight, for the `methods` its route takes. */
+  const preflight = (request: Request, cors: Record<string, string>, methods: string): Response =>
+    new Response(null, {
+      status: 204,
+      headers: {
+        ...cors,
+        'access-control-allow-methods': methods,
+        'access-control-allow-headers': allowHeaders(request.headers.get('access-control-request-headers')),
+        vary: 'origin, access-control-request-headers',
+        'access-control-max-age': '86400',
+      },
+    });
+
+  /**
+   * A path no route serves: 404, naming the routes there are. An allowed page gets its preflight
+   * and the CORS headers here too: a page whose endpoint is a slip (`/v1/trace`, the bare base
+   * URL) then reads this answer and dead-letters its batch, where the browser would otherwise show
+   * it only a network error, retried for good with nothing to tell the mistake by.
+   */
+  const unrouted = (request: Request, url: URL, origin: string | null, allowed: boolean): Response => {
+    const cors = allowed ? corsHeaders(origin) : {};
+    if (request.method === 'OPTIONS' && allowed && origin) return preflight(request, cors, 'GET, POST, OPTIONS');
+    const routes = `spans go to POST ${basePath}/v1/traces, scores to POST ${basePath}/v1/scores`;
+    return json(404, errorBody(NOT_FOUND, `nothing at ${url.pathname.slice(0, 200)}: ${routes}`), cors);
   };
 
   const json: Reply = (status, body, headers = {}) =>
@@ -636,8 +665,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     } catch {
       return json(400, errorBody(INVALID_ARGUMENT, 'the request URL is not absolute'));
     }
-    if (basePath && !url.pathname.startsWith(basePath + '/')) return json(404, errorBody(NOT_FOUND, `nothing at ${url.pathname.slice(0, 200)}`));
-    const path = url.pathname.slice(basePath.length);
+    const origin = request.headers.get('origin');
+    const allowed = origin === null || originAllowed(origin, url);
+    if (basePath && !url.pathname.startsWith(basePath + '/')) return unrouted(request, url, origin, allowed);
+    let path = url.pathname.slice(basePath.length);
+    // A page's endpoint with a trailing slash is the same route, not a 404 that dead-letters every batch.
+    if (path === '/v1/traces/' || path === '/v1/scores/') path = path.slice(0, -1);
     const ingest = path === '/v1/traces' || path === '/v1/scores';
     // OTLP/HTTP: the reply's content type is the request's, errors (4xx, 5xx) included.
     const type = mediaType(request);
@@ -655,27 +688,16 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         }
         return json(200, { ok: true, store: !!store, forward: forward.length });
       }
-      return json(404, errorBody(NOT_FOUND, `nothing at ${path.slice(0, 200)}`));
+      return unrouted(request, url, origin, allowed);
     }
 
-    const origin = request.headers.get('origin');
-    const allowed = origin === null || originAllowed(origin, url);
     // A page of an origin not allowed to send still gets to read its 403 (the CORS headers name
     // it): otherwise the browser shows it only a network error, and the SDK retries what it can
     // never send, with nothing to tell the mistake by. The POST itself is refused either way.
     const cors = allowed || ingest ? corsHeaders(origin) : {};
     if (request.method === 'OPTIONS') {
       if ((!allowed && !ingest) || !origin) return new Response(null, { status: allowed ? 204 : 403, headers: { vary: 'origin' } });
-      return new Response(null, {
-        status: 204,
-        headers: {
-          ...cors,
-          'access-control-allow-methods': ingest ? 'POST, OPTIONS' : 'GET, OPTIONS',
-          'access-control-allow-headers': allowHeaders(request.headers.get('access-control-request-headers')),
-          vary: 'origin, access-control-request-headers',
-          'access-control-max-age': '86400',
-        },
-      });
+      return preflight(request, cors, ingest ? 'POST, OPTIONS' : 'GET, OPTIONS');
     }
     if (!allowed) return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector (allowedOrigins)`), { vary: 'origin', ...cors });
 

@@ -410,6 +410,45 @@ describe('createCollector: ingest', () => {
     expect(await (await get('/health', {})).json()).toEqual({ ok: true, store: true, forward: 0 });
   });
 
+  it('lets an allowed page read the 404 of a path it mistyped, which names the routes', async () => {
+    const page = 'https://app.example.com';
+    const ask = (path: string, origin = page) =>
+      collector.fetch(new Request(URL_BASE + path, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } }));
+    for (const path of ['/v1/trace', '/', '/v1/traces/extra']) {
+      const pre = await ask(path);
+      expect(pre.status, path).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin'), path).toBe(page);
+      expect(pre.headers.get('access-control-allow-methods'), path).toContain('POST');
+      expect(pre.headers.get('access-control-allow-headers'), path).toContain('authorization');
+      const res = await post('{}', { origin: page }, path);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('access-control-allow-origin'), path).toBe(page);
+      expect(await messageOf(res)).toBe(`nothing at ${path}: spans go to POST /v1/traces, scores to POST /v1/scores`);
+    }
+    // Another origin learns nothing of paths it may not use.
+    expect((await ask('/v1/trace', 'https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    expect((await post('{}', { origin: 'https://evil.example' }, '/v1/trace')).headers.get('access-control-allow-origin')).toBeNull();
+    // Mounted elsewhere, the answer names where.
+    make({ basePath: '/collector' });
+    for (const path of ['/v1/traces', '/collector/v1/trace']) {
+      expect((await ask(path)).status, path).toBe(204);
+      const res = await post('{}', { origin: page }, path);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('access-control-allow-origin'), path).toBe(page);
+      expect(await messageOf(res)).toBe(`nothing at ${path}: spans go to POST /collector/v1/traces, scores to POST /collector/v1/scores`);
+    }
+  });
+
+  it('takes the ingest routes with a trailing slash', async () => {
+    const spans = await post(JSON.stringify(otlpBody([spanRecord()])), { origin: 'https://app.example.com' }, '/v1/traces/');
+    expect(spans.status).toBe(200);
+    expect(spans.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect((await store.stats()).spans).toBe(1);
+    expect((await post('[]', {}, '/v1/scores/')).status).toBe(200);
+    const pre = await collector.fetch(new Request(`${URL_BASE}/v1/traces/`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } }));
+    expect(pre.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
+  });
+
   it('answers 503 with Retry-After when the store fails, and takes the retry later', async () => {
     let failing = true;
     const flaky: TraceStore = { ...store, insertSpans: (s) => (failing ? Promise.reject(new Error('disk full')) : store.insertSpans(s)) };
