@@ -92,7 +92,9 @@ export interface CollectorOptions {
   now?: (() => number) | undefined;
   /**
    * Told about internal errors (a failing store or forward target, each at most once a minute; a
-   * bug); the request still gets a JSON answer. Default: `console.error`.
+   * bug), and about senders refused for a missing or wrong ingest token (401) or an origin not
+   * allowed (403), at most once a minute per status and origin; the request still gets a JSON
+   * answer. Default: `console.error`.
    */
   onError?: ((error: unknown) => void) | undefined;
 }
@@ -198,6 +200,8 @@ const failureForSender = (r: { status?: number }, i: number): string =>
 
 /** A failing target or store is logged at most this often, so an outage is not a line per request. */
 const LOG_INTERVAL_MS = 60_000;
+/** Distinct refusals (status and origin) logged in a minute: the Origin header is the client's to write. */
+const MAX_REFUSALS_LOGGED = 32;
 /** What a target is told to answer for records an earlier export to it is still sending. */
 const STILL_SENDING: ExportResult = { ok: false, retryable: true, reason: 'an earlier copy is still being sent' };
 /** Below the SDK's 10 s request timeout, so the sender hears "again later" before it gives up. */
@@ -343,6 +347,26 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (t - (lastLog.get(source) ?? Number.NEGATIVE_INFINITY) < LOG_INTERVAL_MS) return;
     lastLog.set(source, t);
     report(error());
+  };
+
+  /** When each refusal (`status origin`) was last logged, oldest first. */
+  const refusalsLogged = new Map<string, number>();
+
+  /**
+   * Tells the operator why a sender was refused (401, 403), at most once a minute per status and
+   * origin: otherwise only the page's own console says why nothing arrives. Never the token.
+   */
+  const logRefusal = (status: number, origin: string | null, reason: string): void => {
+    const t = now();
+    for (const [key, at] of refusalsLogged) {
+      if (t - at < LOG_INTERVAL_MS) break;
+      refusalsLogged.delete(key);
+    }
+    const key = `${status} ${origin ?? ''}`;
+    if (refusalsLogged.has(key) || refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
+    refusalsLogged.set(key, t);
+    const from = origin === null ? 'a request without Origin (a server or a script)' : `a request from origin ${origin.slice(0, 200)}`;
+    report(new Error(`refused ${from} with ${status}: ${reason}`));
   };
 
   const originAllowed = (origin: string, url: URL): boolean => {
@@ -699,7 +723,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       if ((!allowed && !ingest) || !origin) return new Response(null, { status: allowed ? 204 : 403, headers: { vary: 'origin' } });
       return preflight(request, cors, ingest ? 'POST, OPTIONS' : 'GET, OPTIONS');
     }
-    if (!allowed) return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector (allowedOrigins)`), { vary: 'origin', ...cors });
+    if (!allowed) {
+      // Both spellings of the one setting: createCollector()'s option and edgetrace collect's flag.
+      const why = 'allowedOrigins (--allow-origin of edgetrace collect) does not list it';
+      logRefusal(403, origin, why);
+      return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector: ${why}`), { vary: 'origin', ...cors });
+    }
 
     if (api) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, errorBody(UNIMPLEMENTED, 'use GET'), { ...cors, allow: 'GET, OPTIONS' });
@@ -762,6 +791,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (ingestTokens.length) {
       const token = tokenOf(request, url);
       if (!token || !ingestTokens.some((t) => sameSecret(token, t))) {
+        logRefusal(401, origin, token ? 'a wrong ingest token' : 'no ingest token (Authorization: Bearer, x-edgetrace-token or ?token=)');
         await request.body?.cancel().catch(() => undefined);
         return answer(401, errorBody(UNAUTHENTICATED, 'missing or wrong ingest token'), { ...cors, 'www-authenticate': 'Bearer' });
       }

@@ -372,9 +372,41 @@ describe('createCollector: ingest', () => {
     const evil = await post('{}', { origin: 'https://evil.example' });
     expect(evil.status).toBe(403);
     expect(evil.headers.get('access-control-allow-origin')).toBe('https://evil.example');
-    expect(((await evil.json()) as { message: string }).message).toBe('origin https://evil.example is not allowed to use this collector (allowedOrigins)');
+    expect(((await evil.json()) as { message: string }).message).toBe('origin https://evil.example is not allowed to use this collector: allowedOrigins (--allow-origin of edgetrace collect) does not list it');
     // Same origin and server-to-server (no Origin) need no allowlist entry.
     expect((await post('{}', { origin: URL_BASE })).status).toBe(200);
+  });
+
+  it('logs the senders it refuses for their token or origin once a minute per origin, never the token', async () => {
+    let t = Date.UTC(2026, 0, 1);
+    make({ now: () => t });
+    const from = (origin: string | undefined, token?: string) =>
+      collector.fetch(
+        new Request(`${URL_BASE}/v1/traces`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(origin ? { origin } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: '{}',
+        }),
+      );
+    for (let i = 0; i < 3; i++) expect((await from('https://evil.example', INGEST)).status).toBe(403);
+    for (let i = 0; i < 3; i++) expect((await from('https://app.example.com', 'not-the-token')).status).toBe(401);
+    expect((await from('https://app.example.com')).status).toBe(401);
+    expect((await from(undefined)).status).toBe(401);
+    expect((await from('https://other.example', INGEST)).status).toBe(403);
+    expect(logged.map((e) => (e as Error).message)).toEqual([
+      'refused a request from origin https://evil.example with 403: allowedOrigins (--allow-origin of edgetrace collect) does not list it',
+      'refused a request from origin https://app.example.com with 401: a wrong ingest token',
+      'refused a request without Origin (a server or a script) with 401: no ingest token (Authorization: Bearer, x-edgetrace-token or ?token=)',
+      'refused a request from origin https://other.example with 403: allowedOrigins (--allow-origin of edgetrace collect) does not list it',
+    ]);
+    expect(logged.map(String).join('\n')).not.toContain('not-the-token');
+    // A minute on, the same mistake is told again.
+    t += 60_000;
+    await from('https://evil.example', INGEST);
+    expect(logged).toHaveLength(5);
+    // The Origin header is the client's to write: a flood of made-up ones logs a bounded number of lines.
+    for (let i = 0; i < 100; i++) await from(`https://x${i}.example`, INGEST);
+    expect(logged.length).toBeLessThanOrEqual(5 + 32);
   });
 
   it('rate-limits each client with a token bucket and Retry-After', async () => {
