@@ -5,7 +5,7 @@ import type { Trace } from '../core/trace';
 import { isPromise, kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
-import { reportInternal } from '../lib/reportInternal';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { abortedBy } from './abortedBy';
 import { RESPONSE_CANCELLED } from '../core/semconv';
 import { within } from '../lib/within';
@@ -396,6 +396,23 @@ type QueueBatchLike = any;
 
 const HANDLER_HINT = 'a function (request, env, ctx) => Response, or an object of handlers with fetch, scheduled or queue';
 
+/** Where a Node app that takes `(req, res)` goes instead: withTracing would hand it a fetch Request. */
+const NODE_APP_HINT = 'Express, Connect, Koa, Fastify and other (req, res) listeners are traced with withNodeTracing: createServer(withNodeTracing(app)), for Koa withNodeTracing(app.callback())';
+
+/** Whether `h` is an Express or Connect app: a function with `use` and `handle`. */
+const isConnectApp = (h: unknown): boolean =>
+  typeof h === 'function' && typeof (h as { use?: unknown }).use === 'function' && typeof (h as { handle?: unknown }).handle === 'function';
+
+/**
+ * Whether a fetch handler got Node's own request, as from `createServer(withTracing(handler))`
+ * without `toNodeListener`: it has a socket and events, and headers that are a plain object.
+ */
+const isNodeRequest = (r: unknown): boolean => {
+  if (typeof r !== 'object' || r === null) return false;
+  const { socket, on, headers } = r as { socket?: unknown; on?: unknown; headers?: unknown };
+  return (socket !== undefined || typeof on === 'function') && typeof headers === 'object' && headers !== null && typeof (headers as { get?: unknown }).get !== 'function';
+};
+
 /**
  * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
  * traced:
@@ -423,6 +440,8 @@ const HANDLER_HINT = 'a function (request, env, ctx) => Response, or an object o
  * `env` is checked at the first request. If its variables are invalid, the error is logged once
  * and requests are traced without sending spans (trace headers still propagate); if the
  * options function itself fails, it is logged once and requests are served untraced.
+ * An Express or Connect app throws (it takes Node's `(req, res)`: see `withNodeTracing`); a
+ * handler called with Node's own request, not through `toNodeListener`, runs untraced, said once.
  */
 export function withTracing<H extends FetchHandler>(handler: H, options?: WithTracingOptions | ((env: any) => WithTracingOptions)): TracedHandler<H>;
 export function withTracing<W extends WorkerHandlers>(handlers: W, options?: WithTracingOptions | ((env: any) => WithTracingOptions)): TracedHandlers<W>;
@@ -430,8 +449,11 @@ export function withTracing(handler: unknown, options: WithTracingOptions | ((en
   const isObject = typeof handler === 'object' && handler !== null;
   const own = isObject ? (handler as Record<string, unknown>) : {};
   if (isObject ? !['fetch', 'scheduled', 'queue'].some((k) => own[k] !== undefined) : typeof handler !== 'function') {
-    throw new TypeError(`[edgetrace] withTracing(): "handler" must be ${HANDLER_HINT}, got ${String(handler)}.`);
+    const app = isObject && typeof own.use === 'function' ? `; ${NODE_APP_HINT}` : '';
+    throw new TypeError(`[edgetrace] withTracing(): "handler" must be ${HANDLER_HINT}, got ${String(handler)}${app}.`);
   }
+  // It would be called with a fetch Request and answer 500s ("res.setHeader is not a function").
+  if (isConnectApp(handler)) throw new TypeError(`[edgetrace] withTracing(): "handler" is an Express or Connect app, which takes Node's (req, res), not a fetch Request; ${NODE_APP_HINT}.`);
   for (const k of ['fetch', 'scheduled', 'queue']) {
     if (own[k] !== undefined && typeof own[k] !== 'function') throw new TypeError(`[edgetrace] withTracing(): "handler.${k}" must be a function, got ${String(own[k])}.`);
   }
@@ -582,6 +604,15 @@ const begin = <E>(that: unknown, resolve: Resolve, start: (s: Setup, event: E) =
 
 const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
   async function (this: unknown, request: Request, ...rest: unknown[]): Promise<unknown> {
+    if (isNodeRequest(request)) {
+      // Always said: every request goes untraced, and the handler itself is likely to fail on it.
+      warnOnce(
+        'withTracing-node-request',
+        `withTracing(): the handler was called with Node's request (http.IncomingMessage), not a fetch Request, so requests are not traced. Serve a fetch-style handler, (request) => Response, with createServer(toNodeListener(withTracing(handler))); ${NODE_APP_HINT}.`,
+        true,
+      );
+      return handle.apply(this, [request, ...rest]);
+    }
     const started = begin(this, resolve, startRoot, request, rest);
     // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
     if (!started) return handle.apply(this, [request, ...rest]);

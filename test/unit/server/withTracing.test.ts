@@ -1,4 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import express from 'express';
+import Koa from 'koa';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { FLUSH_HOLD_MS, OPEN_SPAN_GRACE_MS, withMessage, withTracing } from '../../../src/server/withTracing';
 import { createServerTracer } from '../../../src/server/serverTracer';
@@ -1766,6 +1770,27 @@ describe("withTracing with a Worker's handlers object", () => {
     expect(names.size).toBe(1001);
     expect(names.has('item-0')).toBe(true);
     expect(rec.calls.length).toBeGreaterThan(3);
+  });
+
+  it("says how to serve a handler on Node when it is called with Node's request, once, without debug", async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const got: unknown[] = [];
+    // createServer(withTracing(handler)), without toNodeListener.
+    const listener = withTracing(async (request: Request) => (got.push(request), new Response('hi')), { exporter: recorder().exporter }) as unknown as (req: unknown, res: unknown) => Promise<unknown>;
+    const req = new IncomingMessage(new Socket());
+    req.url = '/hi';
+    await listener(req, {});
+    await listener(req, {});
+    expect(got).toEqual([req, req]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toBe(
+      "[edgetrace] withTracing(): the handler was called with Node's request (http.IncomingMessage), not a fetch Request, so requests are not traced. Serve a fetch-style handler, (request) => Response, with createServer(toNodeListener(withTracing(handler))); Express, Connect, Koa, Fastify and other (req, res) listeners are traced with withNodeTracing: createServer(withNodeTracing(app)), for Koa withNodeTracing(app.callback()).",
+    );
+  });
+
+  it('refuses an Express or Koa app, naming withNodeTracing', () => {
+    expect(() => withTracing(express() as never)).toThrow(/withTracing\(\): "handler" is an Express or Connect app, which takes Node's \(req, res\), not a fetch Request; .*createServer\(withNodeTracing\(app\)\)/);
+    expect(() => withTracing(new Koa() as never)).toThrow(/"handler" must be a function .*; Express, Connect, Koa, Fastify .* withNodeTracing\(app\.callback\(\)\)/);
   });
 
   it('refuses an object without handlers, or a handler that is not a function, naming it', () => {
