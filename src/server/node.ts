@@ -3,6 +3,7 @@ import { isDecoded } from './decoded';
 import { abortedBy } from './abortedBy';
 import { checkOptions, fail } from '../config';
 import type { AllKeys } from '../lib/checkKeys';
+import { warnOnce } from '../lib/reportInternal';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -298,12 +299,29 @@ const send = async (req: IncomingMessage, res: ServerResponse, response: Respons
   if (!gone) res.end();
 };
 
+/** Where a `(req, res)` listener goes instead of toNodeListener. */
+const LISTENER_HINT = 'a (req, res) listener (Express, Koa, Fastify) is served with createServer(listener) as it is, and traced with withNodeTracing(listener)';
+
+/** What a handler answered, as the error that says it is no Response names it. */
+const describe = (v: unknown): string => {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)})`;
+  if (typeof v !== 'object' && typeof v !== 'function') return `${typeof v} ${String(v)}`;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name && name !== 'Object' ? `a ${name}` : `an ${typeof v}`;
+};
+
+/** What `send` uses of a Response; another realm's or a polyfill's will do. */
+const isResponse = (v: unknown): v is Response =>
+  typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && typeof (v as Response).headers?.forEach === 'function';
+
 /**
  * Adapts a fetch-style handler, such as one wrapped by `withTracing` or a collector's `fetch`, to
  * Node's `http.createServer()`: builds a `Request` (repeated header fields kept, body streamed,
  * aborted when the client goes away), passes `env` and a Workers-like `ctx` whose `waitUntil`
  * keeps promises tracked, and streams the `Response` back with back-pressure. A handler that
- * throws gets a 500 (or a closed socket once headers are out); the server keeps running.
+ * throws, or answers with something other than a Response, gets a 500 (or a closed socket once
+ * headers are out); the server keeps running.
  */
 export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<Env>, opts: NodeListenerOptions<Env> = {}): NodeListener => {
   // Mistakes throw here, at start-up, not as a 500 on every request.
@@ -360,7 +378,13 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       let response: Response;
       try {
         response = await handler(request, env, ctx);
+        if (!isResponse(response)) {
+          throw new TypeError(`[edgetrace] toNodeListener(): the handler returned ${describe(response)}, not a Response. A fetch-style handler answers with a Response (or a promise of one); ${LISTENER_HINT}.`);
+        }
       } catch (error) {
+        // A (req, res) listener given env for its `res`: its error names only the missing method.
+        const method = error instanceof TypeError ? /\b(setHeader|writeHead) is not a function/.exec(error.message)?.[1] : undefined;
+        if (method) warnOnce('toNodeListener-listener', `toNodeListener(): the handler called ${method}() on its second argument, which here is env, not Node's response: ${LISTENER_HINT}.`, true);
         fail(error);
         return;
       }

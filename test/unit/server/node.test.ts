@@ -88,6 +88,35 @@ describe('toNodeListener', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('answers 500 naming what a handler returned that is no Response', async () => {
+    const errors: unknown[] = [];
+    const answers: Record<string, unknown> = { '/none': undefined, '/text': 'hello', '/object': { status: 'ok' }, '/null': null };
+    const { base } = await serve((req) => answers[new URL(req.url).pathname] as Response, { onError: (e) => errors.push(e) });
+    for (const path of Object.keys(answers)) expect((await fetch(base + path)).status, path).toBe(500);
+    expect(errors.map((e) => (e as Error).message.replace(/^\[edgetrace\] toNodeListener\(\): the handler returned (.*?), not a Response\..*$/, '$1'))).toEqual([
+      'undefined',
+      'a string ("hello")',
+      'an object',
+      'null',
+    ]);
+    expect((errors[0] as Error).message).toMatch(/withNodeTracing\(listener\)/);
+  });
+
+  it('says where a (req, res) listener goes when it calls res.setHeader on env', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const errors: unknown[] = [];
+    // Express, or withTracing((req, res) => …), given to toNodeListener.
+    const { base } = await serve(((_req: Request, res: { setHeader(name: string, value: string): void }) => res.setHeader('x-a', '1')) as never, { onError: (e) => errors.push(e) });
+    expect((await fetch(base)).status).toBe(500);
+    expect((await fetch(base)).status).toBe(500);
+    expect(errors).toHaveLength(2);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toBe(
+      "[edgetrace] toNodeListener(): the handler called setHeader() on its second argument, which here is env, not Node's response: a (req, res) listener (Express, Koa, Fastify) is served with createServer(listener) as it is, and traced with withNodeTracing(listener).",
+    );
+    warn.mockRestore();
+  });
+
   it("prints a handler's error on the console when the app gave no onError", async () => {
     const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
