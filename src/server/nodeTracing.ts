@@ -3,9 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { builtin } from './builtin';
 import type { Trace } from '../core/trace';
 import type { Tracer } from '../core/tracer';
+import { isPromise } from '../core/span';
 import { extract } from '../propagation/index';
 import { joinHeader } from '../propagation/carrier';
-import { reportInternal } from '../lib/reportInternal';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
 import { RESPONSE_CANCELLED } from '../core/semconv';
@@ -243,6 +244,30 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   return trace;
 };
 
+/** Whether `v` is a fetch Response (Node's `res`, which Express's methods return, is none). */
+const isFetchResponse = (v: unknown): boolean =>
+  typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && typeof (v as Response).headers?.get === 'function' && typeof (v as Response).arrayBuffer === 'function';
+
+/**
+ * Passes on what the listener returned, warning once when it is a Response or a promise of one:
+ * a fetch-style handler (Hono's `app.fetch`) given here, whose every request would hang in silence.
+ */
+const noticeResponse = (returned: unknown): unknown => {
+  const check = guard((v: unknown): void => {
+    if (!isFetchResponse(v)) return;
+    warnOnce(
+      'withNodeTracing-response',
+      `${CALL}: the listener returned a fetch Response, which Node's server never sends, so the request hangs. Serve a fetch-style handler, (request) => Response such as Hono's app.fetch, with createServer(toNodeListener(withTracing(handler))); withNodeTracing takes (req, res) listeners.`,
+      true,
+    );
+  });
+  // Only the value is looked at. A rejection is passed on, not caught: caught here, an async
+  // listener's unhandled rejection (a crash, by Node's default) would vanish.
+  if (isPromise(returned)) void returned.then(check);
+  else check(returned);
+  return returned;
+};
+
 /**
  * Traces a Node `http` request listener, `(req, res) => void`: an Express or Connect app, Koa's
  * `app.callback()`, the handler Fastify's `serverFactory` is given.
@@ -257,6 +282,8 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
  * those of `withTracing`, with `spanName`, `route` and `onRequest` taking Node's request; mistakes
  * in them throw a `TypeError` here, naming the option.
  * Without an exporter, tracer or processors, the exporter comes from `fromEnv(process.env)`.
+ * A listener that returns a fetch Response (a fetch-style handler given here by mistake) is said
+ * once on the console: Node never sends it.
  */
 export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   listener: L,
@@ -283,12 +310,12 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     } catch (error) {
       reportInternal(error);
     }
-    if (!root) return listener.call(this, req, res);
+    if (!root) return noticeResponse(listener.call(this, req, res));
     const trace = root;
     return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => {
       keepContext(req, res);
       try {
-        return listener.call(this, req, res);
+        return noticeResponse(listener.call(this, req, res));
       } catch (error) {
         // Passed on unchanged; the span ends when the response does (or the client goes).
         trace.recordError(error);

@@ -333,6 +333,33 @@ describe('withNodeTracing', () => {
     expect(span.attrs['http.response.status_code']).toBeUndefined();
   });
 
+  it('says once that a fetch-style handler given in place of a listener leaves every request hanging', async () => {
+    const { exporter } = recorder();
+    let calls = 0;
+    // Hono's app.fetch, mixed up with a (req, res) listener.
+    const traced = withNodeTracing((async () => (calls++, new Response('hi'))) as never, { exporter });
+    const base = await listen(traced);
+    const said = await warnings(async (soFar) => {
+      // Both hang until the server is closed after the test.
+      for (let i = 0; i < 2; i++) void fetch(base).catch(() => undefined);
+      await vi.waitFor(() => expect(calls).toBe(2));
+      await vi.waitFor(() => expect(soFar()).toHaveLength(1));
+    });
+    expect(said).toEqual([
+      "[edgetrace] withNodeTracing(): the listener returned a fetch Response, which Node's server never sends, so the request hangs. Serve a fetch-style handler, (request) => Response such as Hono's app.fetch, with createServer(toNodeListener(withTracing(handler))); withNodeTracing takes (req, res) listeners.",
+    ]);
+  });
+
+  it("says nothing of a listener that returns Node's response, as res.end() and Express's res.send() do", async () => {
+    const { exporter } = recorder();
+    const traced = withNodeTracing((_req, res) => res.end('x'), { exporter });
+    const said = await warnings(async () => {
+      expect(await (await fetch(await listen(traced))).text()).toBe('x');
+      await traced.drain();
+    });
+    expect(said).toEqual([]);
+  });
+
   it('passes a throw from the listener on unchanged and records it', async () => {
     const { exporter, spans } = recorder();
     const boom = new TypeError('listener failed');
