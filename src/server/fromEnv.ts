@@ -1,6 +1,6 @@
 import type { Attributes, Exporter } from '../protocol';
 import { checkOptions, fail } from '../config';
-import type { AllKeys } from '../lib/checkKeys';
+import { nearestKey, type AllKeys } from '../lib/checkKeys';
 import { createOtlpExporter, type Compression } from '../export/http';
 import { createLangfuseExporter, ENVIRONMENT_RULE, isLangfuseEnvironment, LANGFUSE_CLOUD_URL } from '../export/langfuse';
 import { createConsoleExporter } from '../export/console';
@@ -82,6 +82,30 @@ const VARIABLES = [
   'OTEL_TRACES_SAMPLER',
   'OTEL_TRACES_SAMPLER_ARG',
 ];
+
+/** The prefixes of those variables: a name with one that fromEnv does not read may be a typo. */
+const OUR_PREFIX = /^(OTEL|LANGFUSE|TRACING)_/i;
+
+/**
+ * The variables `env` holds that are likely typos of one of `wanted` (a letter or two off, or in
+ * other case: `OTEL_EXPORTER_OTLP_ENDPOINTS`), each said as `X is set: did you mean Y?`. Only
+ * names with our prefixes are looked at, and never their values.
+ */
+const nearMisses = (env: Record<string, unknown>, wanted: readonly string[] = VARIABLES): string[] => {
+  const found: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!OUR_PREFIX.test(name) || VARIABLES.includes(name) || str(env, name) === undefined) continue;
+    const near = nearestKey(name.toUpperCase(), wanted);
+    if (near) found.push(`${name} is set: did you mean ${near}?`);
+  }
+  return found;
+};
+
+/** {@link nearMisses} of `wanted`, as an aside to a message that `wanted` is not set. */
+const typosOf = (env: Record<string, unknown>, wanted: readonly string[]): string => {
+  const found = nearMisses(env, wanted);
+  return found.length ? ` (${found.join('; ')})` : '';
+};
 
 /**
  * The variables of a plain object, or of `Deno.env`: all of them with `--allow-env`, else those
@@ -286,7 +310,7 @@ const str = (env: Record<string, unknown>, name: string): string | undefined => 
 const need = (env: Record<string, unknown>, name: string, mode: TracingMode, what: string): string => {
   const v = str(env, name);
   if (v === undefined) {
-    throw new TypeError(`[edgetrace] ${CALL}: TRACING_MODE=${mode} needs ${name} (${what}), which is not set.`);
+    throw new TypeError(`[edgetrace] ${CALL}: TRACING_MODE=${mode} needs ${name} (${what}), which is not set${typosOf(env, [name])}.`);
   }
   return v;
 };
@@ -310,6 +334,8 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * Throws a `TypeError` naming the variable that is missing or invalid, except for those that
  * only describe, compress or sample (`OTEL_RESOURCE_ATTRIBUTES`, the compression and sampling
  * variables): an invalid one of those is logged and left out, as OpenTelemetry's SDKs do.
+ * Where a variable is missing, or none chose an exporter, one set under a name a letter or two
+ * off (`LANGFUSE_PUBLICKEY`) is named as the likely typo.
  */
 // `object` (which `Deno.env`, a DenoEnv, is too), not a record type: a Workers `interface Env { … }`
 // has no index signature, and an interface is not assignable to one.
@@ -336,7 +362,7 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
     const missing = (set: string[], partner: string): void => {
       const given = set.find((name) => str(env, name) !== undefined);
       if (given && str(env, partner) === undefined) {
-        throw new TypeError(`[edgetrace] ${CALL}: ${given} is set but ${partner} is not; set both (or TRACING_MODE to choose a mode).`);
+        throw new TypeError(`[edgetrace] ${CALL}: ${given} is set but ${partner} is not${typosOf(env, [partner])}; set both (or TRACING_MODE to choose a mode).`);
       }
     };
     missing(['LANGFUSE_PUBLIC_KEY', ...BASE_URL_NAMES], 'LANGFUSE_SECRET_KEY');
@@ -389,7 +415,7 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
       const url = otlpTracesUrl(env);
       if (!url) {
         throw new TypeError(
-          `[edgetrace] ${CALL}: TRACING_MODE=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT (the receiver's base URL, e.g. http://localhost:4318) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which is not set.`,
+          `[edgetrace] ${CALL}: TRACING_MODE=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT (the receiver's base URL, e.g. http://localhost:4318) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which is not set${typosOf(env, ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'])}.`,
         );
       }
       const general = str(env, 'OTEL_EXPORTER_OTLP_HEADERS');
@@ -410,11 +436,13 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
       if (named === undefined && !saidNone) {
         // Chosen for want of variables, not asked for: say it once, or nothing is sent in silence.
         saidNone = true;
+        // A typo in a variable's name is a mistake to mend, not a choice: a warning, naming it.
+        const typos = nearMisses(env);
         try {
-          console.info(
+          console[typos.length ? 'warn' : 'info'](
             unreadable
               ? `[edgetrace] ${CALL}: no exporter configured: Deno refused to read the environment, so spans are not sent. Run with --allow-env (or --allow-env=${VARIABLES.join(',')}), or pass an exporter.`
-              : `[edgetrace] ${CALL}: no exporter configured (TRACING_MODE, OTEL_EXPORTER_OTLP_ENDPOINT and the LANGFUSE_* keys are unset), so spans are not sent. Set TRACING_MODE=none to say that is meant.`,
+              : `[edgetrace] ${CALL}: no exporter configured (TRACING_MODE, OTEL_EXPORTER_OTLP_ENDPOINT and the LANGFUSE_* keys are unset${typos.map((t) => `; ${t}`).join('')}), so spans are not sent. Set TRACING_MODE=none to say that is meant.`,
           );
         } catch {
           // A console replaced by the host.

@@ -96,6 +96,31 @@ describe('fromEnv', () => {
     }
   });
 
+  it('names a variable set under a near-miss name, where the one it is likely a typo of is missing', async () => {
+    vi.resetModules();
+    const fresh = (await import('../../../src/server/fromEnv')).fromEnv;
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      // Other variables of OpenTelemetry and Langfuse, and other names, are no typos.
+      const others = { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://c', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', LANGFUSE_RELEASE: 'v1', LANGFUSE_DEBUG: 'true', TRACING_ENABLED: '1', OTEL_EXPORTER_OTLP_ENDPOINTX: '' };
+      expect(fresh({ ...others, OTEL_EXPORTER_OTLP_ENDPOINTS: 'http://c:4318', otel_exporter_otlp_enpoint: 'http://c:4318' }).mode).toBe('none');
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toBe(
+        '[edgetrace] fromEnv(): no exporter configured (TRACING_MODE, OTEL_EXPORTER_OTLP_ENDPOINT and the LANGFUSE_* keys are unset; OTEL_EXPORTER_OTLP_ENDPOINTS is set: did you mean OTEL_EXPORTER_OTLP_ENDPOINT?; otel_exporter_otlp_enpoint is set: did you mean OTEL_EXPORTER_OTLP_ENDPOINT?), so spans are not sent. Set TRACING_MODE=none to say that is meant.',
+      );
+    } finally {
+      warn.mockRestore();
+    }
+    // Half a configuration, or a mode without its variable, names the near miss too; never its value.
+    expect(() => fromEnv({ LANGFUSE_PUBLICKEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-very-secret' })).toThrow(
+      '[edgetrace] fromEnv(): LANGFUSE_SECRET_KEY is set but LANGFUSE_PUBLIC_KEY is not (LANGFUSE_PUBLICKEY is set: did you mean LANGFUSE_PUBLIC_KEY?); set both (or TRACING_MODE to choose a mode).',
+    );
+    expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRETKEY: 'sk-lf-very-secret' })).toThrow(
+      '[edgetrace] fromEnv(): TRACING_MODE=langfuse needs LANGFUSE_SECRET_KEY (the project secret key, sk-lf-…), which is not set (LANGFUSE_SECRETKEY is set: did you mean LANGFUSE_SECRET_KEY?).',
+    );
+    expect(() => fromEnv({ TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENPOINT: 'http://c:4318' })).toThrow(/which is not set \(OTEL_EXPORTER_OTLP_ENPOINT is set: did you mean OTEL_EXPORTER_OTLP_ENDPOINT\?\)\.$/);
+  });
+
   it("reads Deno's allowed variables one by one, and says when Deno let it read none", async () => {
     vi.resetModules();
     const fresh = await import('../../../src/server/fromEnv');
