@@ -401,6 +401,15 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
     case 'langfuse': {
       const publicKey = need(env, 'LANGFUSE_PUBLIC_KEY', mode, 'the project public key, pk-lf-…');
       const secretKey = need(env, 'LANGFUSE_SECRET_KEY', mode, 'the project secret key, sk-lf-…');
+      // Each key in the other's variable passes every check here and fails the first send with a
+      // 401 that names neither. Told by their prefixes only: the secret key is never shown.
+      const swapped = [
+        ...(publicKey.startsWith('sk-lf-') ? ['LANGFUSE_PUBLIC_KEY holds a secret key (sk-lf-…)'] : []),
+        ...(secretKey.startsWith('pk-lf-') ? ['LANGFUSE_SECRET_KEY holds a public key (pk-lf-…)'] : []),
+      ];
+      if (swapped.length) {
+        throw new TypeError(`[edgetrace] ${CALL}: LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY look swapped: ${swapped.join(' and ')}; the public key is pk-lf-…, the secret key sk-lf-….`);
+      }
       const named = BASE_URL_NAMES.find((name) => str(env, name) !== undefined);
       const baseUrl = named ? httpUrl(named, str(env, named)!) : LANGFUSE_CLOUD_URL;
       // It only describes, as the resource attributes do: an environment Langfuse does not keep is said and left out.

@@ -190,6 +190,20 @@ describe('fromEnv', () => {
     expect(() => fromEnv({ TRACING_MODE: 'langfuse', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_BASE_URL: 'nope' })).toThrow(/LANGFUSE_BASE_URL/);
   });
 
+  it('refuses Langfuse keys that look swapped, naming both variables and showing neither key', () => {
+    const secret = 'sk-lf-0123-very-secret';
+    const swapped = '[edgetrace] fromEnv(): LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY look swapped:';
+    for (const mode of [{ TRACING_MODE: 'langfuse' }, {}]) {
+      const both = () => fromEnv({ ...mode, LANGFUSE_PUBLIC_KEY: secret, LANGFUSE_SECRET_KEY: 'pk-lf-4567' });
+      expect(both).toThrow(TypeError);
+      expect(both).toThrow(`${swapped} LANGFUSE_PUBLIC_KEY holds a secret key (sk-lf-…) and LANGFUSE_SECRET_KEY holds a public key (pk-lf-…); the public key is pk-lf-…, the secret key sk-lf-….`);
+      expect(() => fromEnv({ ...mode, LANGFUSE_PUBLIC_KEY: secret, LANGFUSE_SECRET_KEY: secret })).toThrow(`${swapped} LANGFUSE_PUBLIC_KEY holds a secret key (sk-lf-…);`);
+      expect(() => fromEnv({ ...mode, LANGFUSE_PUBLIC_KEY: 'pk-lf-4567', LANGFUSE_SECRET_KEY: 'pk-lf-4567' })).toThrow(`${swapped} LANGFUSE_SECRET_KEY holds a public key (pk-lf-…);`);
+    }
+    expect(() => fromEnv({ LANGFUSE_PUBLIC_KEY: secret, LANGFUSE_SECRET_KEY: 'pk-lf-4567' })).toThrow(/^(?![\s\S]*(0123|4567))/);
+    expect(fromEnv({ LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-2' }).mode).toBe('langfuse');
+  });
+
   it('sends OTLP to the base endpoint plus /v1/traces, with the headers', async () => {
     const f = fakeFetch();
     const e = fromEnv(
