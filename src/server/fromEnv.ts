@@ -296,6 +296,19 @@ export const otlpTracesUrl = (env: Record<string, unknown>): string | undefined 
   return url.href;
 };
 
+/**
+ * Langfuse's base URL from `variable`, without an API path pasted along with it (`/api/public`,
+ * `/api/public/otel`, `/api/public/otel/v1/traces`): the exporter appends its own, and would
+ * otherwise post to `/api/public/api/public/otel/v1/traces`.
+ */
+const langfuseBaseUrl = (variable: string, value: string): string => {
+  const url = new URL(httpUrl(variable, value));
+  const bare = url.pathname.replace(/\/api\/public(?:\/otel(?:\/v1\/traces)?)?\/*$/, '');
+  if (bare === url.pathname) return value;
+  url.pathname = bare;
+  return url.href;
+};
+
 /** A URL as logs and status pages show it: without user name, password, query or fragment. */
 const shownUrl = (href: string): string => {
   const url = new URL(href);
@@ -321,7 +334,8 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - `TRACING_MODE`: `langfuse` | `otlp` | `console` | `jsonl` | `none`. When unset: `langfuse` if
  *   both Langfuse keys are set, else `otlp` if an OTLP endpoint is, else `none`.
  * - langfuse: `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`, `LANGFUSE_BASE_URL` (or its older
- *   names `LANGFUSE_BASEURL` and `LANGFUSE_HOST`; default Langfuse Cloud), `LANGFUSE_TRACING_ENVIRONMENT`.
+ *   names `LANGFUSE_BASEURL` and `LANGFUSE_HOST`; default Langfuse Cloud; a trailing `/api/public`,
+ *   `/api/public/otel` or `/api/public/otel/v1/traces` left out), `LANGFUSE_TRACING_ENVIRONMENT`.
  * - otlp: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus `/v1/traces`;
  *   `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`k=v,k2=v2`, percent-decoded).
  * - otlp and langfuse: `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` or `OTEL_EXPORTER_OTLP_COMPRESSION`,
@@ -411,7 +425,7 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
         throw new TypeError(`[edgetrace] ${CALL}: LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY look swapped: ${swapped.join(' and ')}; the public key is pk-lf-…, the secret key sk-lf-….`);
       }
       const named = BASE_URL_NAMES.find((name) => str(env, name) !== undefined);
-      const baseUrl = named ? httpUrl(named, str(env, named)!) : LANGFUSE_CLOUD_URL;
+      const baseUrl = named ? langfuseBaseUrl(named, str(env, named)!) : LANGFUSE_CLOUD_URL;
       // It only describes, as the resource attributes do: an environment Langfuse does not keep is said and left out.
       let environment = str(env, 'LANGFUSE_TRACING_ENVIRONMENT');
       if (environment !== undefined && !isLangfuseEnvironment(environment)) {

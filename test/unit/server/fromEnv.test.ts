@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { SpanRecord } from '../../../src/protocol';
 import { fromEnv, otlpTracesUrl, parseOtlpHeaders, parseResourceAttributes, samplerRate } from '../../../src/server/fromEnv';
 import { createJsonlExporter } from '../../../src/server/jsonl';
-import { spanRecord } from '../../helpers/records';
+import { scoreRecord, spanRecord } from '../../helpers/records';
 
 const span: SpanRecord = spanRecord(1, {
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
@@ -46,6 +46,30 @@ describe('fromEnv', () => {
     expect(f.calls[0]!.url).toBe('https://lf.example.com/api/public/otel/v1/traces');
     expect(f.calls[0]!.headers.get('authorization')).toBe(`Basic ${Buffer.from('pk-lf-1:sk-lf-2').toString('base64')}`);
     expect(f.calls[0]!.headers.get('x-langfuse-ingestion-version')).toBe('4');
+  });
+
+  it("trims an API path pasted into LANGFUSE_BASE_URL, so spans and scores reach Langfuse's own routes", async () => {
+    const keys = { LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-2' };
+    const cases: [string, string][] = [
+      ['https://lf.example.com/api/public', 'https://lf.example.com'],
+      ['https://lf.example.com/api/public/', 'https://lf.example.com'],
+      ['https://lf.example.com/api/public/otel', 'https://lf.example.com'],
+      ['https://lf.example.com/api/public/otel/v1/traces', 'https://lf.example.com'],
+      ['https://example.com/langfuse/api/public/otel/', 'https://example.com/langfuse'],
+      ['https://example.com/langfuse', 'https://example.com/langfuse'],
+    ];
+    for (const [given, base] of cases) {
+      const calls: string[] = [];
+      // The ingestion endpoint is gone (Langfuse v4): scores then go to the scores API.
+      const fetch = (async (url: string | URL | Request) => {
+        calls.push(String(url));
+        return new Response('{}', { status: String(url).endsWith('/ingestion') ? 404 : 200 });
+      }) as typeof globalThis.fetch;
+      const exporter = fromEnv({ ...keys, LANGFUSE_BASE_URL: given }, { fetch });
+      expect(exporter.target, given).toBe(`${base}/api/public/otel/v1/traces`);
+      expect(await exporter.export([span, scoreRecord()]), given).toEqual({ ok: true });
+      expect(calls.sort(), given).toEqual([`${base}/api/public/ingestion`, `${base}/api/public/otel/v1/traces`, `${base}/api/public/scores`]);
+    }
   });
 
   it('takes LANGFUSE_TRACING_ENVIRONMENT for spans without one, and logs and leaves out one Langfuse would store as default', async () => {
