@@ -437,8 +437,9 @@ export const resolveInit = (opts: InitOptions, call = 'init()'): ResolvedInit =>
     const page = pageBase();
     // A path of the page starts with `/`, `./` or `../`: `collector.example.com/v1/traces` (a host
     // without its scheme) or `v1/traces` (relative to the route the page is on) is a mistake.
-    const relative = /^\.{0,2}\//.test(endpoint);
-    if (endpoint === '' || !isHttpUrl(endpoint, page) || (page && !relative && !/^https?:/i.test(endpoint))) {
+    // (Read as URL parsing reads it: without the whitespace around it.)
+    const relative = /^\s*\.{0,2}\//.test(endpoint);
+    if (endpoint === '' || !isHttpUrl(endpoint, page) || (page && !relative && !/^\s*https?:\/\//i.test(endpoint))) {
       if (page || !relative) fail(call, 'endpoint', page ? 'an http(s) URL with its scheme, or a path of the page ("/v1/traces")' : 'an absolute http(s) URL', endpoint);
       // A page's relative endpoint where there is no page: its code also runs in server-side
       // rendering. That init() records nothing, and says so once, rather than break the render.

@@ -1,5 +1,5 @@
 import type { InitOptions } from '../config';
-import { INIT_KEYS, resolveInit, TRACER_KEYS } from '../config';
+import { checkOptions, INIT_KEYS, resolveInit, TRACER_KEYS } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
 import type { Span } from './span';
@@ -12,7 +12,6 @@ import { setupTransport } from '../transport/index';
 import { resolveTransport, TRANSPORT_KEYS } from '../transport/options';
 import { pageContext, setupInstrumentation } from '../instrument/index';
 import { INSTRUMENT_KEYS, resolveInstrument } from '../instrument/options';
-import { checkKeys } from '../lib/checkKeys';
 
 let global: Tracer | undefined;
 let stopInstrumentation: (() => void) | undefined;
@@ -39,7 +38,7 @@ const flushAtExit = (): void => {
  */
 export const init = (opts: InitOptions = {}): Tracer => {
   // Everything that can throw runs before anything is patched or replaced.
-  if (typeof opts === 'object' && opts !== null) checkKeys('init()', opts, [...TRACER_KEYS, ...INIT_KEYS, ...TRANSPORT_KEYS, ...INSTRUMENT_KEYS]);
+  checkOptions('init()', opts, [...TRACER_KEYS, ...INIT_KEYS, ...TRANSPORT_KEYS, ...INSTRUMENT_KEYS]);
   const extra = resolveInit(opts);
   // Also where it goes unused (no endpoint, an exporter, a server): a mistake is one everywhere.
   const transport = resolveTransport(opts);

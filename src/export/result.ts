@@ -104,8 +104,9 @@ export const toExportResult = (status: number, headers: Headers, body?: string):
 export const networkError = (err: unknown): ExportResult => {
   const message = err instanceof Error ? err.message || err.name : String(err);
   const cause = (err as { cause?: { message?: unknown; code?: unknown } } | null)?.cause;
-  const why = cause && typeof cause === 'object' ? cause.message || cause.code : undefined;
-  return { ok: false, retryable: true, reason: `network error: ${message}${why ? ` (${String(why)})` : ''}` };
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  const why = cause && typeof cause === 'object' ? text(cause.message) || text(cause.code) : '';
+  return { ok: false, retryable: true, reason: `network error: ${message}${why ? ` (${why})` : ''}` };
 };
 
 /**

@@ -7,6 +7,7 @@ import { createConsoleExporter } from '../export/console';
 import { noneExporter } from '../export/none';
 import { createJsonlExporter, DEFAULT_JSONL_PATH } from './jsonl';
 import { isHttpUrl } from '../lib/isHttpUrl';
+import { warnOnce } from '../lib/reportInternal';
 
 /** The values of `TRACING_MODE`. */
 export type TracingMode = 'langfuse' | 'otlp' | 'console' | 'jsonl' | 'none';
@@ -214,14 +215,8 @@ const ignored = (error: unknown): undefined => {
   return undefined;
 };
 
-/** Tells once on the console what a variable was read as, when that is not quite what it says. */
-const noted = (message: string): void => {
-  try {
-    console.warn(`[edgetrace] ${CALL}: ${message}`);
-  } catch {
-    // A console replaced by the host.
-  }
-};
+/** Tells once per process (per `key`) what a variable was read as, when that is not quite what it says. */
+const noted = (key: string, message: string): void => warnOnce(key, `${CALL}: ${message}`, true);
 
 /** A share from 0 to 1 written as a number (`0.25`, `1`), else undefined. */
 const share = (value: string | undefined): number | undefined => {
@@ -247,7 +242,7 @@ export const samplerRate = (env: Record<string, unknown>): number | undefined =>
       new TypeError(`${CALL}: "OTEL_TRACES_SAMPLER" must be one of always_on, always_off, traceidratio, each also as parentbased_…, got ${JSON.stringify(env.OTEL_TRACES_SAMPLER)}.`),
     );
   }
-  if (kind === sampler) noted(`OTEL_TRACES_SAMPLER=${sampler} is read as parentbased_${sampler}: a trace continued from a caller keeps the caller's sampled flag.`);
+  if (kind === sampler) noted(`sampler-${sampler}`, `OTEL_TRACES_SAMPLER=${sampler} is read as parentbased_${sampler}: a trace continued from a caller keeps the caller's sampled flag.`);
   if (kind !== 'traceidratio') return kind === 'always_on' ? 1 : 0;
   const arg = str(env, 'OTEL_TRACES_SAMPLER_ARG');
   const rate = share(arg);
@@ -269,7 +264,7 @@ const sampleRateOf = (env: Record<string, unknown>): number | undefined => {
   }
   const fromOtel = samplerRate(env);
   if (fromOtel !== undefined && fromLangfuse !== undefined && fromOtel !== fromLangfuse) {
-    noted(`OTEL_TRACES_SAMPLER asks for a rate of ${fromOtel} and LANGFUSE_SAMPLE_RATE for ${fromLangfuse}; OTEL_TRACES_SAMPLER's is used.`);
+    noted('sample-rates', `OTEL_TRACES_SAMPLER asks for a rate of ${fromOtel} and LANGFUSE_SAMPLE_RATE for ${fromLangfuse}; OTEL_TRACES_SAMPLER's is used.`);
   }
   return fromOtel ?? fromLangfuse;
 };

@@ -4,6 +4,7 @@ import { abortedBy } from './abortedBy';
 import { checkOptions, fail } from '../config';
 import type { AllKeys } from '../lib/checkKeys';
 import { warnOnce } from '../lib/reportInternal';
+import { isResponseLike } from '../lib/isResponseLike';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -311,10 +312,6 @@ const describe = (v: unknown): string => {
   return typeof name === 'string' && name && name !== 'Object' ? `a ${name}` : `an ${typeof v}`;
 };
 
-/** What `send` uses of a Response; another realm's or a polyfill's will do. */
-const isResponse = (v: unknown): v is Response =>
-  typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && typeof (v as Response).headers?.forEach === 'function';
-
 /**
  * Adapts a fetch-style handler, such as one wrapped by `withTracing` or a collector's `fetch`, to
  * Node's `http.createServer()`: builds a `Request` (repeated header fields kept, body streamed,
@@ -378,7 +375,7 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
       let response: Response;
       try {
         response = await handler(request, env, ctx);
-        if (!isResponse(response)) {
+        if (!isResponseLike(response)) {
           throw new TypeError(`[edgetrace] toNodeListener(): the handler returned ${describe(response)}, not a Response. A fetch-style handler answers with a Response (or a promise of one); ${LISTENER_HINT}.`);
         }
       } catch (error) {

@@ -7,6 +7,7 @@ import { isPromise } from '../core/span';
 import { extract } from '../propagation/index';
 import { joinHeader } from '../propagation/carrier';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { isResponseLike } from '../lib/isResponseLike';
 import { guard } from '../lib/guard';
 import { hasNoBody } from '../lib/hasNoBody';
 import { RESPONSE_CANCELLED } from '../core/semconv';
@@ -244,26 +245,22 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   return trace;
 };
 
-/** Whether `v` is a fetch Response (Node's `res`, which Express's methods return, is none). */
-const isFetchResponse = (v: unknown): boolean =>
-  typeof v === 'object' && v !== null && typeof (v as Response).status === 'number' && typeof (v as Response).headers?.get === 'function' && typeof (v as Response).arrayBuffer === 'function';
-
 /**
  * Passes on what the listener returned, warning once when it is a Response or a promise of one:
  * a fetch-style handler (Hono's `app.fetch`) given here, whose every request would hang in silence.
  */
 const noticeResponse = (returned: unknown): unknown => {
   const check = guard((v: unknown): void => {
-    if (!isFetchResponse(v)) return;
+    if (!isResponseLike(v)) return;
     warnOnce(
       'withNodeTracing-response',
       `${CALL}: the listener returned a fetch Response, which Node's server never sends, so the request hangs. Serve a fetch-style handler, (request) => Response such as Hono's app.fetch, with createServer(toNodeListener(withTracing(handler))); withNodeTracing takes (req, res) listeners.`,
       true,
     );
   });
-  // Only the value is looked at. A rejection is passed on, not caught: caught here, an async
-  // listener's unhandled rejection (a crash, by Node's default) would vanish.
-  if (isPromise(returned)) void returned.then(check);
+  // Only the value is looked at: the rejection handler here is this branch's own, so the caller's
+  // promise (returned as it is) still rejects for whoever handles it, or goes unhandled as before.
+  if (isPromise(returned)) returned.then(check, () => undefined);
   else check(returned);
   return returned;
 };

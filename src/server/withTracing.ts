@@ -6,6 +6,7 @@ import { isPromise, kT, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { isResponseLike } from '../lib/isResponseLike';
 import { abortedBy } from './abortedBy';
 import { RESPONSE_CANCELLED } from '../core/semconv';
 import { within } from '../lib/within';
@@ -260,9 +261,6 @@ const say = (call: string, what: string, error: unknown): void => {
     // No console: nothing else to tell.
   }
 };
-
-const isResponseLike = (r: unknown): r is Response =>
-  typeof r === 'object' && r !== null && typeof (r as Response).status === 'number' && typeof (r as Response).headers === 'object';
 
 /**
  * Delivers what the tracer holds; never rejects. Outside the request: an exporter of the app's

@@ -194,9 +194,15 @@ const emit = (s: DeliveryStatus): void => {
   }
 };
 
+/**
+ * Listeners that hear only what the status channel brings (the worker's and the page outbox's
+ * news): the page's own delivery notice, for which no status is read on each local change.
+ */
+const channelOnly = new WeakSet<(status: DeliveryStatus) => void>();
+
 /** Reads the status and tells subscribers, at most every STATUS_THROTTLE_MS. */
 const statusChanged = (): void => {
-  if (listeners.size === 0 || statusTimer !== undefined) return;
+  if (statusTimer !== undefined || ![...listeners].some((cb) => !channelOnly.has(cb))) return;
   statusTimer = setTimeout(() => {
     statusTimer = undefined;
     getStatus().then(emit, reportInternal);
@@ -368,9 +374,15 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
   addEventListener('online', onOnline);
   addEventListener('securitypolicyviolation', onViolation);
   document.addEventListener('visibilitychange', onVisibility);
-  const unwatch = subscribe(watchDelivery(target.href, origin));
+  // From memory, refusals are said as they happen (sayRefused), and there is no circuit to watch.
+  let unwatch: Unsubscribe | undefined;
+  if (transport !== 'memory') {
+    const watch = watchDelivery(target.href, origin);
+    channelOnly.add(watch);
+    unwatch = subscribe(watch);
+  }
   state.stop = () => {
-    unwatch();
+    unwatch?.();
     removeEventListener('pagehide', onHide);
     removeEventListener('online', onOnline);
     removeEventListener('securitypolicyviolation', onViolation);
@@ -394,7 +406,14 @@ const watchDelivery = (endpoint: string, origin: string) => {
     path = s.transport;
     const why = s.lastError ? ` (${s.lastError})` : '';
     if (seen !== undefined && s.deadLettered > seen) {
-      warnOnce('refused', `${endpoint} refused ${s.deadLettered - seen} records for good${why}: see getDeadLetters(). Check the endpoint, ingestToken, and that it allows this origin.`, true);
+      const n = s.deadLettered - seen;
+      // The refused batch's own reason: a success right after it clears lastError.
+      getDeadLetters()
+        .then((dead) => {
+          const reason = dead[dead.length - 1]?.reason;
+          warnOnce('refused', `${endpoint} refused ${n} records for good${reason ? ` (${reason})` : why}: see getDeadLetters(). Check the endpoint, ingestToken, and that it allows this origin.`, true);
+        })
+        .catch(reportInternal);
     } else if (s.circuit === 'open' && navigator.onLine) {
       const cors = origin !== location.origin && s.lastError?.startsWith('network') ? ' (does it allow this origin? CORS)' : '';
       warnOnce('failing', `sending to ${endpoint} keeps failing${why}; records are kept and retried. Check the endpoint${cors}.`, true);
@@ -456,7 +475,13 @@ export const subscribe = (callback: (status: DeliveryStatus) => void): Unsubscri
 
 const openChannel = (): void => {
   if (channel || typeof BroadcastChannel !== 'function') return;
-  channel = new BroadcastChannel(STATUS_CHANNEL);
+  try {
+    channel = new BroadcastChannel(STATUS_CHANNEL);
+  } catch (error) {
+    // Firefox with storage blocked throws a SecurityError: subscribers hear this page's own news only.
+    reportInternal(error);
+    return;
+  }
   channel.onmessage = guard((event: MessageEvent<DeliveryStatus>) => {
     const s = event.data;
     if (s && typeof s === 'object' && typeof s.queued === 'number') emit(merged(s));

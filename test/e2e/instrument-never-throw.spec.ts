@@ -229,3 +229,19 @@ test('init() again with instrument: false restores every patched global and list
   expect(out).toEqual({ patched: [true, true, true, true, true, true], restored: true, listened: true, left: [] });
   expect(await pageErrors(page)).toEqual([]);
 });
+
+test('init() with options that are no object throws before it patches anything', async ({ page }) => {
+  await open(page);
+  const out = await page.evaluate(() => {
+    const w = window as any;
+    const before = [window.fetch, XMLHttpRequest.prototype.open, history.pushState];
+    let message = '';
+    try {
+      w.et.init('x');
+    } catch (error) {
+      message = String(error);
+    }
+    return { message, untouched: [window.fetch, XMLHttpRequest.prototype.open, history.pushState].every((g, i) => g === before[i]) };
+  });
+  expect(out).toEqual({ message: 'TypeError: [edgetrace] init(): "options" must be an object, got "x".', untouched: true });
+});

@@ -124,12 +124,13 @@ describe('resolveConfig', () => {
     (globalThis as { document?: unknown }).document = {};
     vi.stubGlobal('location', new URL('https://shop.example/app/chat'));
     try {
-      for (const endpoint of ['collector.example.com/v1/traces', 'v1/traces']) {
+      for (const endpoint of ['collector.example.com/v1/traces', 'v1/traces', 'https:collector.example.com/v1/traces']) {
         expect(() => resolveInit({ endpoint })).toThrowError(
           `[edgetrace] init(): "endpoint" must be an http(s) URL with its scheme, or a path of the page ("/v1/traces"), got "${endpoint}".`,
         );
       }
-      for (const endpoint of ['/v1/traces', './v1/traces', '../v1/traces', '//collector.example.com/v1/traces', 'HTTPS://collector.example.com/v1/traces']) {
+      // Whitespace around it, as a multi-line data-endpoint attribute has, is URL parsing's to drop.
+      for (const endpoint of ['/v1/traces', './v1/traces', '../v1/traces', '//collector.example.com/v1/traces', 'HTTPS://collector.example.com/v1/traces', ' https://c.example/v1/traces', '\n  /v1/traces\n']) {
         expect(resolveInit({ endpoint }).endpoint, endpoint).toBe(endpoint);
       }
     } finally {

@@ -86,6 +86,8 @@ describe('init', () => {
       fresh.init({ endpoint: undefined, serviceName: 'chat' });
       fresh.init({ endpoint: undefined });
       expect(nowhere()).toEqual(['[edgetrace] init(): "endpoint" is undefined (a variable missing from the build?), so nothing is sent.']);
+      // Options that are no object are refused as such, not by the check for a missing endpoint.
+      expect(() => fresh.init('x' as never)).toThrowError('[edgetrace] init(): "options" must be an object, got "x".');
     } finally {
       warned.mockRestore();
       await fresh.stop();

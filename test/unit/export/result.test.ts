@@ -152,6 +152,9 @@ describe('networkError', () => {
     expect(networkError(unknownHost).reason).toBe('network error: fetch failed (getaddrinfo ENOTFOUND lf.exmple.com)');
     // An AggregateError (both addresses of localhost refused) has a code and no message.
     expect(networkError(new TypeError('fetch failed', { cause: Object.assign(new AggregateError([]), { code: 'ECONNREFUSED' }) })).reason).toBe('network error: fetch failed (ECONNREFUSED)');
+    // A cause that is no text is left out, and nothing of it is called.
+    const hostile = { message: { toString: () => { throw new Error('no'); } } };
+    expect(networkError(new TypeError('fetch failed', { cause: hostile })).reason).toBe('network error: fetch failed');
   });
 
   it('falls back to the error name when there is no message', () => {

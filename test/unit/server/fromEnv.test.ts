@@ -440,6 +440,8 @@ describe('fromEnv, variables that describe, compress or sample', () => {
         expect(value).toBe(rate);
         expect(said).toEqual([`[edgetrace] fromEnv(): OTEL_TRACES_SAMPLER=${sampler} is read as parentbased_${sampler}: a trace continued from a caller keeps the caller's sampled flag.`]);
       }
+      // Once per process: a collector forwarding to two targets reads the variables twice.
+      expect(warned(() => samplerRate({ OTEL_TRACES_SAMPLER: 'always_on' }))).toEqual({ value: 1, said: [] });
     });
 
     it('logs and leaves out a sampler it has not and an argument that is no share, as OpenTelemetry does', () => {

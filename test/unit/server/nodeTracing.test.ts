@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { describe, it, expect, vi } from 'vitest';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -358,6 +359,27 @@ describe('withNodeTracing', () => {
       await traced.drain();
     });
     expect(said).toEqual([]);
+  });
+
+  it("leaves an async listener's rejection to whoever handles it, adding no unhandled one", async () => {
+    const { exporter } = recorder();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const boom = new Error('app failed');
+      const traced = withNodeTracing(async () => {
+        throw boom;
+      }, { exporter });
+      // A caller that awaits the listener, as adapters and tests do, handles the rejection.
+      const req = Object.assign(new EventEmitter(), { method: 'GET', url: '/', headers: {}, socket: {} }) as never;
+      const res = Object.assign(new EventEmitter(), { statusCode: 200, writableFinished: false, getHeader: () => undefined, setHeader: () => undefined }) as never;
+      await expect(traced(req, res) as unknown as Promise<unknown>).rejects.toBe(boom);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('passes a throw from the listener on unchanged and records it', async () => {
