@@ -182,6 +182,11 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
       rateLimit: rate > 0 ? { perSecond: rate, burst } : false,
       retentionMs: retentionDays > 0 ? retentionDays * 86_400_000 : false,
       onError: (error) => io.err(`edgetrace collect: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+      onPrune: (r) => {
+        if (r.traces + (r.spans ?? 0) + (r.scores ?? 0) === 0) return;
+        const before = new Date(r.beforeMs).toISOString();
+        io.out(`edgetrace collect: pruned ${r.traces} trace(s), ${r.spans ?? 0} span(s) and ${r.scores ?? 0} score(s) older than ${before} in ${(r.durationMs / 1000).toFixed(1)} s`);
+      },
     });
   } catch (error) {
     await store?.close();
@@ -232,9 +237,10 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
 
-  // Prune now and then hourly; the timer must not keep the process alive on its own.
+  // Prune now and then hourly; the timer must not keep the process alive on its own. A failure
+  // was told to onError, and ingest tries again within minutes.
   const pruneOnce = (): void => {
-    collector.prune().catch((error: unknown) => io.err(`edgetrace collect: pruning failed: ${String(error)}`));
+    collector.prune().catch(() => undefined);
   };
   pruneOnce();
   const timer = setInterval(pruneOnce, 3_600_000);

@@ -12,6 +12,7 @@ export { withNodeTracing } from './nodeTracing';
 export { fromEnv, parseOtlpHeaders, otlpTracesUrl } from './fromEnv';
 export { createJsonlExporter } from './jsonl';
 export { createCollector } from './collector/createCollector';
+export { CollectorError } from './collector/collectorError';
 export { decodeOtlp } from './collector/decodeOtlp';
 export { decodeScores } from './collector/decodeScores';
 export { openSqliteStore, createSqliteStore, DEFAULT_DB_PATH } from './collector/sqliteStore';
@@ -32,7 +33,7 @@ export type { NodeContext, NodeListener, NodeListenerOptions, NodeRequestLike, N
 export type { EnvExporter, FromEnvOptions, TracingMode } from './fromEnv';
 export type { JsonlExporterOptions } from './jsonl';
 export type { WaitUntil } from './waitUntil';
-export type { Collector, CollectorOptions } from './collector/createCollector';
+export type { Collector, CollectorOptions, PruneReport } from './collector/createCollector';
 export type { DecodeLimits, DecodeResult } from './collector/decodeOtlp';
 export type { ScoreDecodeResult } from './collector/decodeScores';
 export type { SqliteDatabase, SqliteStatement, SqliteStoreOptions } from './collector/sqliteStore';
@@ -48,6 +49,7 @@ export type {
   TraceStats,
   NameStats,
   ModelStats,
+  PruneResult,
   MaybePromise,
 } from './collector/store';
 export type { Compression, OtlpExporterOptions } from '../export/http';

@@ -13,6 +13,7 @@ import { createRateLimiter, type RateLimitOptions } from './rateLimit';
 import { readBody, type BodyBudget } from './readBody';
 import { encodeExportResponse, encodeRpcStatus, ProtobufError, readOtlpProtobuf, UTF8 } from './otlpProtobuf';
 import type { TraceStore } from './store';
+import { CollectorError } from './collectorError';
 
 /** Options for {@link createCollector}. Every field is optional. */
 export interface CollectorOptions {
@@ -61,8 +62,13 @@ export interface CollectorOptions {
   rateLimit?: false | RateLimitOptions | undefined;
   /** Stored traces older than this (by their last span's end) are pruned. Default 30 days; `false` keeps all. */
   retentionMs?: number | false | undefined;
-  /** Pruning runs at most this often, on the back of an ingest request. Default 1 hour. */
+  /**
+   * Pruning runs at most this often, on the back of an ingest request. Default 1 hour; after a
+   * prune failed, or while the store refuses writes, every 2 minutes.
+   */
   pruneIntervalMs?: number | undefined;
+  /** Told what each prune removed (`spans` and `scores` when the store counts them). Default: nothing. */
+  onPrune?: ((removed: PruneReport) => void) | undefined;
   /**
    * `Retry-After` (seconds) when forwarding or storing failed and the receiver gave none, or when
    * `maxBytesInFlight` was reached. Default 10.
@@ -99,10 +105,22 @@ export interface CollectorOptions {
   onError?: ((error: unknown) => void) | undefined;
 }
 
+/** What a prune removed, and which traces it looked for: those whose last span ended before `beforeMs`. */
+export interface PruneReport {
+  traces: number;
+  spans?: number;
+  scores?: number;
+  beforeMs: number;
+  durationMs: number;
+}
+
 /** A fetch-style collector: `fetch` fits `export default`, `Deno.serve`, `Bun.serve` and `toNodeListener`. */
 export interface Collector {
   fetch(request: Request, env?: unknown, ctx?: unknown): Promise<Response>;
-  /** Prunes the store now; resolves to the number of traces removed (0 without store or retention). */
+  /**
+   * Prunes the store now; resolves to the number of traces removed (0 without store or retention).
+   * A failure is told to `onError` too.
+   */
   prune(): Promise<number>;
   /** Closes the store and the forward targets. */
   close(): Promise<void>;
@@ -198,6 +216,8 @@ const originOf = (o: unknown, option: string): string => {
 const failureForSender = (r: { status?: number }, i: number): string =>
   `forward[${i}]: ${r.status ? `HTTP ${r.status}` : 'no answer (network error or timeout)'}`;
 
+/** A prune that failed (on a full disk, say) is tried again this soon, not a whole interval later. */
+const PRUNE_RETRY_MS = 120_000;
 /** A failing target or store is logged at most this often, so an outage is not a line per request. */
 const LOG_INTERVAL_MS = 60_000;
 /** Distinct refusals (status and origin) logged in a minute: the Origin header is the client's to write. */
@@ -218,6 +238,7 @@ const COLLECTOR_LIST = [
   'rateLimit',
   'retentionMs',
   'pruneIntervalMs',
+  'onPrune',
   'retryAfterSec',
   'forwardTimeoutMs',
   'clientKey',
@@ -301,7 +322,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     fail(CALL, 'basePath', 'a path such as "/telemetry"', options.basePath);
   }
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
-  for (const key of ['clientKey', 'now', 'onError'] as const) {
+  for (const key of ['clientKey', 'now', 'onError', 'onPrune'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'function') fail(CALL, key, 'a function', options[key]);
   }
   const now = options.now ?? Date.now;
@@ -322,6 +343,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   }
   const limiter = rate === false ? undefined : createRateLimiter(rate ?? {}, now);
   let lastPruneMs = Number.NEGATIVE_INFINITY;
+  let pruneFailed = false;
   /** When each forward target's failure (by index) and the store's were last logged. */
   const lastLog = new Map<string, number>();
   /** When the store last refused a write, until one succeeds: `/health` says so. */
@@ -427,14 +449,37 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
 
   const prune = async (): Promise<number> => {
     if (!store || retentionMs === false) return 0;
-    lastPruneMs = now();
-    return Number(await store.prune(lastPruneMs - retentionMs));
+    const startMs = now();
+    lastPruneMs = startMs;
+    const beforeMs = startMs - retentionMs;
+    try {
+      const r = await store.prune(beforeMs);
+      pruneFailed = false;
+      const removed = typeof r === 'number' ? { traces: r } : r;
+      try {
+        options.onPrune?.({ ...removed, beforeMs, durationMs: now() - startMs });
+      } catch (error) {
+        report(error);
+      }
+      return removed.traces;
+    } catch (error) {
+      pruneFailed = true;
+      report(new CollectorError(`pruning the store failed; trying again in ${PRUNE_RETRY_MS / 60_000} minutes`, { cause: error }));
+      throw error;
+    }
   };
 
+  /**
+   * Prunes when it is due: every `pruneIntervalMs`, and every PRUNE_RETRY_MS after a prune failed
+   * or while the store refuses writes (a full disk, which a prune may be what frees).
+   */
   const maybePrune = (waitUntil: ((p: Promise<unknown>) => void) | undefined): void => {
-    if (!store || retentionMs === false || now() - lastPruneMs < pruneIntervalMs) return;
+    if (!store || retentionMs === false) return;
+    const interval = pruneFailed || storeFailedAt !== undefined ? Math.min(PRUNE_RETRY_MS, pruneIntervalMs) : pruneIntervalMs;
+    if (now() - lastPruneMs < interval) return;
     lastPruneMs = now();
-    const p = prune().catch(report);
+    // Told to onError already.
+    const p = prune().catch(() => undefined);
     if (waitUntil) waitUntil(p);
   };
 
@@ -810,7 +855,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       const exporting = budget.release();
       if (exporting) waitUntil?.(exporting);
     }
-    if (response.status === 200) maybePrune(waitUntil);
+    if (response.status === 200 || storeFailedAt !== undefined) maybePrune(waitUntil);
     return response;
   };
 

@@ -1,11 +1,13 @@
 import type { ScoreRecord, SpanRecord } from '../../protocol';
 import { builtin } from '../builtin';
 import { wellFormed } from '../../lib/wellFormed';
+import { watchDbFile } from './sqliteFile';
 import {
   buildTree,
   spanFacts,
   type ModelStats,
   type NameStats,
+  type PruneResult,
   type StatsQuery,
   type TraceList,
   type TraceQuery,
@@ -259,6 +261,16 @@ export const isValidCursor = (cursor: string): boolean => CURSOR_RE.test(cursor)
  */
 const listedService = (service: string): string => service.replace(/%/g, '%25').replace(/,/g, '%2C');
 
+/**
+ * Rows deleted per prune transaction. Each transaction's pages go through the WAL, which must have
+ * room for them: one transaction that pruned 90,000 spans from a 170 MB file grew it to 74 MB,
+ * and on a full disk failed. In chunks it stayed under 6 MB, and the event loop, which SQLite's
+ * calls hold, was free between them: about 13 ms per chunk, 100 ms for one that checkpoints.
+ */
+const PRUNE_CHUNK_ROWS = 500;
+/** Size the WAL is cut back to after a checkpoint (see journal_size_limit below). */
+const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
+
 /** Longest a write waits for another connection's lock, in ms; the server stands still meanwhile. */
 const BUSY_WAIT_MS = 100;
 
@@ -281,12 +293,18 @@ const isBusy = (error: unknown): boolean => {
  * 100 ms (a timeout given when it was opened no longer holds): a write finds another writer's
  * lock, waits that long at most, and fails. Throws when the database was written by a newer
  * schema than this version knows.
+ *
+ * For a file, writes stop (and fail) while its disk has less than 64 MB free, or a tenth of a
+ * smaller disk, counting the pages pruning freed inside the file: what is left lets a prune run.
  */
 export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   // WAL lets readers (the query API) run beside the writer; NORMAL sync is safe with WAL and
   // spares an fsync per transaction. Both are no-ops for :memory:.
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
+  // A checkpoint rewinds the WAL without shrinking it: one large transaction would leave a WAL of
+  // its size until the process ends. It is cut back to this instead.
+  db.exec(`PRAGMA journal_size_limit = ${WAL_LIMIT_BYTES}`);
   const version = Number((db.prepare('PRAGMA user_version').get() as { user_version?: number } | undefined)?.user_version ?? 0);
   if (version > SCHEMA_VERSION) {
     throw new Error(`[edgetrace] openSqliteStore(): the database has schema version ${version}; this edgetrace knows up to ${SCHEMA_VERSION}.`);
@@ -298,6 +316,17 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   // 5 s). From here on a write waits BUSY_WAIT_MS at most, then fails, and its senders get a 503
   // and send again. Setting up the schema above waits as long as the driver's own timeout.
   db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`);
+  // '' in memory.
+  const file = String((db.prepare('PRAGMA database_list').all() as { name?: unknown; file?: unknown }[]).find((r) => r.name === 'main')?.file ?? '');
+  const watched = file ? watchDbFile(file) : undefined;
+  const freelistCount = db.prepare('PRAGMA freelist_count');
+  const pageSize = Number((db.prepare('PRAGMA page_size').get() as { page_size?: number } | undefined)?.page_size ?? 4096);
+  /** Throws when the disk is too full to write (see createSqliteStore); SQLITE_FULL, as SQLite's own. */
+  const checkRoom = (): void => {
+    const free = Number((freelistCount.get() as { freelist_count?: number } | undefined)?.freelist_count ?? 0) * pageSize;
+    const why = watched?.noRoom(free);
+    if (why) throw Object.assign(new Error(why), { code: 'SQLITE_FULL' });
+  };
 
   const insertSpan = db.prepare(
     `INSERT OR IGNORE INTO spans (trace_id, span_id, parent_id, name, kind, service, start_ms, end_ms, duration_ms, status,
@@ -404,13 +433,16 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     return r;
   };
   const selectScores = db.prepare(`SELECT record FROM scores WHERE trace_id = ? ORDER BY time_ms LIMIT ${MAX_TRACE_SCORES}`);
-  const pruneSpans = db.prepare('DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?)');
+  // Oldest first, through the start index: a trace ends after it starts.
+  const selectExpired = db.prepare('SELECT trace_id FROM traces WHERE start_ms < ? AND end_ms < ? ORDER BY start_ms LIMIT ?');
+  const pruneSpansOf = db.prepare('DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id = ? LIMIT ?)');
   // The scores of pruned traces go with them; a score whose trace was never stored goes by its own
   // time. A kept trace keeps its scores, whatever time their senders gave them.
-  const pruneScores = db.prepare(
-    'DELETE FROM scores WHERE trace_id IN (SELECT trace_id FROM traces WHERE end_ms < ?) OR (time_ms < ? AND trace_id NOT IN (SELECT trace_id FROM traces))',
+  const pruneScoresOf = db.prepare('DELETE FROM scores WHERE rowid IN (SELECT rowid FROM scores WHERE trace_id = ? LIMIT ?)');
+  const pruneTrace = db.prepare('DELETE FROM traces WHERE trace_id = ?');
+  const pruneOrphanScores = db.prepare(
+    'DELETE FROM scores WHERE rowid IN (SELECT rowid FROM scores WHERE time_ms < ? AND trace_id NOT IN (SELECT trace_id FROM traces) LIMIT ?)',
   );
-  const pruneTraces = db.prepare('DELETE FROM traces WHERE end_ms < ?');
   // Statements that depend on which filters are given are prepared once per shape.
   const cache = new Map<string, SqliteStatement>();
   const prepared = (sql: string): SqliteStatement => {
@@ -542,6 +574,12 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     queue = [];
     if (jobs.length === 0) return;
     try {
+      checkRoom();
+    } catch (error) {
+      for (const j of jobs) j.reject(error);
+      return;
+    }
+    try {
       const counts = transaction(() => jobs.map((j) => insertBatch(j.spans)));
       jobs.forEach((j, i) => j.resolve(counts[i]!));
     } catch (error) {
@@ -570,11 +608,13 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       }
     });
 
-  const insertScores = (scores: readonly ScoreRecord[]): number =>
-    transaction(() => {
+  const insertScores = (scores: readonly ScoreRecord[]): number => {
+    checkRoom();
+    return transaction(() => {
       for (const s of scores) upsertScore.run(wellFormed(s.id), s.traceId, s.timeMs, JSON.stringify(s));
       return scores.length;
     });
+  };
 
   const listTraces = (q: TraceQuery = {}): TraceList => {
     const where: string[] = [];
@@ -694,13 +734,53 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     return { spans: n, errors: Number(totals.e), errorRate: n ? Number(totals.e) / n : 0, byName, byModel };
   };
 
-  const prune = (beforeMs: number): number =>
+  /**
+   * Deletes at most PRUNE_CHUNK_ROWS rows of what `prune` removes, in one transaction; a trace
+   * goes once its spans and scores are gone. Resolves to what it deleted, nothing when done.
+   */
+  const pruneChunk = (beforeMs: number): PruneResult =>
     transaction(() => {
-      pruneSpans.run(beforeMs);
-      pruneScores.run(beforeMs, beforeMs);
-      const pruned = Number(pruneTraces.run(beforeMs).changes);
-      return pruned;
+      const removed: PruneResult = { traces: 0, spans: 0, scores: 0 };
+      let left = PRUNE_CHUNK_ROWS;
+      for (const { trace_id: id } of selectExpired.all(beforeMs, beforeMs, PRUNE_CHUNK_ROWS) as { trace_id: string }[]) {
+        const spans = Number(pruneSpansOf.run(id, left).changes);
+        removed.spans += spans;
+        left -= spans;
+        if (left <= 0) return removed;
+        const scores = Number(pruneScoresOf.run(id, left).changes);
+        removed.scores += scores;
+        left -= scores;
+        if (left <= 0) return removed;
+        pruneTrace.run(id);
+        removed.traces++;
+        if (--left <= 0) return removed;
+      }
+      removed.scores += Number(pruneOrphanScores.run(beforeMs, left).changes);
+      return removed;
     });
+
+  const pruneAll = async (beforeMs: number): Promise<PruneResult> => {
+    const total: PruneResult = { traces: 0, spans: 0, scores: 0 };
+    while (!closed) {
+      const removed = pruneChunk(beforeMs);
+      if (removed.traces + removed.spans + removed.scores === 0) break;
+      total.traces += removed.traces;
+      total.spans += removed.spans;
+      total.scores += removed.scores;
+      // The event loop serves requests meanwhile, and the batches they bring are written.
+      await new Promise<void>(later);
+    }
+    // The pages freed are copied into the file, where new rows reuse them; the WAL then starts
+    // over from its beginning, cut back to WAL_LIMIT_BYTES.
+    if (!closed && total.traces + total.spans + total.scores > 0) db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    return total;
+  };
+  /** The prune running, which a second call joins rather than running another beside it. */
+  let pruning: Promise<PruneResult> | undefined;
+  const prune = (beforeMs: number): Promise<PruneResult> =>
+    (pruning ??= pruneAll(beforeMs).finally(() => {
+      pruning = undefined;
+    }));
 
   let closed = false;
   return {

@@ -109,6 +109,13 @@ export interface TraceStats {
   byModel: ModelStats[];
 }
 
+/** What {@link TraceStore.prune} removed. */
+export interface PruneResult {
+  traces: number;
+  spans: number;
+  scores: number;
+}
+
 /**
  * Where the collector keeps spans and scores. The collector runs without one (forwarding only);
  * `openSqliteStore()` gives the embedded SQLite one. Writes are idempotent: a span is keyed by
@@ -123,8 +130,11 @@ export interface TraceStore {
   /** The whole trace, or undefined when no span of it is stored. */
   getTrace(traceId: string): MaybePromise<TraceTree | undefined>;
   stats(query?: StatsQuery): MaybePromise<TraceStats>;
-  /** Deletes traces whose last span ended before `beforeMs`, with their spans and scores. Resolves to the number of traces. */
-  prune(beforeMs: number): MaybePromise<number>;
+  /**
+   * Deletes traces whose last span ended before `beforeMs`, with their spans and scores, and scores
+   * of traces never stored dated before it. Resolves to what it removed, or the number of traces.
+   */
+  prune(beforeMs: number): MaybePromise<PruneResult | number>;
   close(): MaybePromise<void>;
 }
 

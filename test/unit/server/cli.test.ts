@@ -6,6 +6,8 @@ import { runCli, CliError, CLOSE_GRACE_MS, type RunningCollector } from '../../.
 import { connect, type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { otlpBody, chatTrace } from './otlpFixtures';
+import { openDatabase } from './sqlite';
+import { createSqliteStore } from '../../../src/server/collector/sqliteStore';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgetrace-cli-'));
 const running: RunningCollector[] = [];
@@ -102,6 +104,17 @@ describe('edgetrace CLI', () => {
     const list = (await (await fetch(`${r.url}/api/traces`, { headers: { authorization: 'Bearer read-1234567' } })).json()) as { traces: { traceId: string }[] };
     expect(list.traces.map((t) => t.traceId)).toEqual([traceId]);
     expect((await fetch(`${r.url}/api/traces`, { headers: { authorization: 'Bearer ingest-123456' } })).status).toBe(401);
+  });
+
+  it('collect: prunes at start and logs what each prune removed', async () => {
+    const db = join(dir, 'old.db');
+    const old = createSqliteStore(openDatabase(db));
+    await old.insertSpans(chatTrace('c3'.padEnd(32, '0'), Date.now() - 3 * 86_400_000));
+    await old.close();
+    const { io: cliIo, out } = io(['collect', '--port', '0', '--db', db, '--retention-days', '1']);
+    running.push((await runCli(cliIo))!);
+    while (!out.some((l) => l.includes('pruned'))) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(out.find((l) => l.includes('pruned'))).toMatch(/^edgetrace collect: pruned 1 trace\(s\), 3 span\(s\) and 0 score\(s\) older than \d{4}-\d\d-\d\dT[\d:.]+Z in \d+\.\d s$/);
   });
 
   it('collect: makes up a read token when none is given, and --open-read needs none', async () => {

@@ -915,4 +915,39 @@ describe('createCollector: retention', () => {
     expect(pending).toHaveLength(2);
     expect(await collector.prune()).toBe(0);
   });
+
+  it('tries a failed prune again within minutes while the store refuses writes, and says what each prune removed', async () => {
+    let t = BASE + 40 * 86_400_000;
+    let full = true;
+    const diskFull = () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    const filling: TraceStore = {
+      ...store,
+      insertSpans: (s) => (full ? Promise.reject(diskFull()) : store.insertSpans(s)),
+      prune: (before) => (full ? Promise.reject(diskFull()) : store.prune(before)),
+    };
+    const pruned: unknown[] = [];
+    make({ store: filling, now: () => t, retentionMs: 30 * 86_400_000, onPrune: (r) => pruned.push(r) });
+    await store.insertSpans(chatTrace('a1'.padEnd(32, '0'), BASE));
+    const pending: Promise<unknown>[] = [];
+    const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p) };
+    const send = () => post(JSON.stringify(otlpBody([spanRecord({ startMs: t, endMs: t + 1 })])), {}, '/v1/traces', ctx);
+    expect((await send()).status).toBe(503);
+    await Promise.all(pending);
+    expect(pending).toHaveLength(1);
+    expect(logged.map(String)).toContain('CollectorError: pruning the store failed; trying again in 2 minutes');
+    // Not an hour later: the disk stays full until a prune frees it.
+    t += 60_000;
+    await send();
+    expect(pending).toHaveLength(1);
+    full = false;
+    t += 60_000;
+    expect((await send()).status).toBe(200);
+    expect(pending).toHaveLength(2);
+    await Promise.all(pending);
+    expect(pruned).toEqual([{ traces: 1, spans: 3, scores: 0, beforeMs: t - 30 * 86_400_000, durationMs: 0 }]);
+    // Well again: the next prune is an interval away.
+    t += 120_000;
+    await send();
+    expect(pending).toHaveLength(2);
+  });
 });

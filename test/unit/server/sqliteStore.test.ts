@@ -1,6 +1,6 @@
-import { describe, it, expect, beforeEach, afterEach, afterAll } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, afterAll, vi } from 'vitest';
 import { openDatabase } from './sqlite';
-import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -197,10 +197,72 @@ describe('the SQLite store', () => {
     await store.insertSpans(chatTrace(T1, BASE));
     await store.insertSpans(chatTrace(T2, BASE + 10_000));
     await store.insertScores([{ v: 1, rec: 'score', id: 'old', traceId: T1, name: 'n', value: 1, timeMs: BASE + 50 }]);
-    expect(await store.prune(BASE + 5_000)).toBe(1);
+    expect(await store.prune(BASE + 5_000)).toEqual({ traces: 1, spans: 3, scores: 1 });
     expect((await store.listTraces()).traces.map((t) => t.traceId)).toEqual([T2]);
     expect(await store.getTrace(T1)).toBeUndefined();
     expect((await store.stats()).spans).toBe(3);
+  });
+
+  it('prunes in small transactions, writing the batches that arrive meanwhile, and keeps the WAL small', async () => {
+    const file = join(dir, 'prune-chunks.db');
+    const db = openDatabase(file);
+    const big = createSqliteStore(db);
+    try {
+      // The WAL is cut back after a checkpoint, not left as large as the largest transaction.
+      expect(db.prepare('PRAGMA journal_size_limit').get()).toEqual({ journal_size_limit: 32 * 1024 * 1024 });
+      // 40 traces of 100 spans to prune, each with a score, and one orphan score.
+      for (let t = 0; t < 40; t++) {
+        const traceId = `c${String(t).padStart(31, '0')}`;
+        await big.insertSpans(Array.from({ length: 100 }, (_, i) => spanRecord({ traceId, startMs: BASE + i, endMs: BASE + i + 1, attrs: { pad: 'x'.repeat(500) } })));
+        await big.insertScores([scoreRecord({ id: `s${t}`, traceId, timeMs: BASE })]);
+      }
+      await big.insertScores([scoreRecord({ id: 'orphan', traceId: 'f'.repeat(32), timeMs: BASE })]);
+      // Small enough to be passed here: WAL frames are written over once a checkpoint copied them.
+      db.exec('PRAGMA wal_autocheckpoint = 100');
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      const order: string[] = [];
+      const pruned = Promise.resolve(big.prune(BASE + 5_000)).then((r) => {
+        order.push('prune');
+        return r;
+      });
+      const written = Promise.resolve(big.insertSpans([spanRecord({ traceId: T1, startMs: BASE + 10_000, endMs: BASE + 10_001 })])).then(() => order.push('insert'));
+      // A second prune meanwhile joins the first.
+      const joined = big.prune(BASE + 5_000);
+      await written;
+      expect(await pruned).toEqual({ traces: 40, spans: 4000, scores: 41 });
+      expect(await joined).toEqual({ traces: 40, spans: 4000, scores: 41 });
+      // One transaction for all would have put nearly every page of the file in the WAL at once.
+      expect(statSync(`${file}-wal`).size).toBeLessThan(statSync(file).size / 3);
+      expect(order).toEqual(['insert', 'prune']);
+      expect((await big.listTraces()).traces.map((t) => t.traceId)).toEqual([T1]);
+    } finally {
+      big.close();
+    }
+  });
+
+  it('stops writing while its disk is nearly full, and writes again once a prune freed pages in the file', async () => {
+    const real = process.getBuiltinModule.bind(process);
+    const fs = process.getBuiltinModule('node:fs');
+    // 100 GB, of which freeBytes are free: the reserve is 64 MB.
+    let freeBytes = 1e9;
+    const disk = { bsize: 4096, blocks: 25_000_000, get bavail() { return Math.floor(freeBytes / 4096); } };
+    const spy = vi.spyOn(process, 'getBuiltinModule').mockImplementation(((id: string) => (id === 'node:fs' ? { ...fs, statfsSync: () => disk } : real(id))) as typeof process.getBuiltinModule);
+    const file = join(dir, 'full.db');
+    const s = createSqliteStore(openDatabase(file));
+    try {
+      await s.insertSpans(Array.from({ length: 50 }, (_, i) => spanRecord({ traceId: T1, startMs: BASE + i, endMs: BASE + i + 1, attrs: { pad: 'x'.repeat(2000) } })));
+      freeBytes = 64 * 1024 * 1024 - 100_000;
+      const refused = await Promise.allSettled([s.insertSpans(chatTrace(T2, BASE + 10_000))]);
+      expect(refused[0]).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_FULL' } });
+      expect(String((refused[0] as PromiseRejectedResult).reason)).toMatch(/full\.db has 63\.9 MB free .*stops writing below 64 MB, which pruning needs/);
+      expect(() => s.insertScores([scoreRecord()])).toThrow(/MB free/);
+      // What the prune frees is reused by the next writes: room enough again.
+      expect(await s.prune(BASE + 5_000)).toMatchObject({ traces: 1, spans: 50 });
+      expect(await s.insertSpans(chatTrace(T2, BASE + 10_000))).toBe(3);
+    } finally {
+      spy.mockRestore();
+      s.close();
+    }
   });
 
   it('keeps the resource of each span when two processes share the file and one of them prunes', async () => {
@@ -213,7 +275,7 @@ describe('the SQLite store', () => {
     try {
       await b.insertSpans([span(T1, 'web-v1', BASE)]);
       // A prunes that trace: the resource row is no longer used by any span.
-      expect(await a.prune(BASE + 5_000)).toBe(1);
+      expect(await a.prune(BASE + 5_000)).toMatchObject({ traces: 1 });
       await b.insertSpans([span(T2, 'web-v1', BASE + 10_000)]);
       await a.insertSpans([span(T3, 'other-service', BASE + 20_000)]);
       for (const store of [a, b]) {

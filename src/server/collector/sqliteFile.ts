@@ -1,0 +1,41 @@
+import { builtin } from '../builtin';
+
+/** The SQLite store's file and the disk it lives on: room left for writes. */
+
+interface Fs {
+  statfsSync?(path: string): { bsize: number | bigint; blocks: number | bigint; bavail: number | bigint };
+}
+
+/**
+ * Room the store leaves on its disk, at most: what a prune needs to free space (its chunks' WAL
+ * frames, and a checkpoint that may first grow the file by the pages the WAL holds). A store that
+ * filled its disk to the last byte could never prune again. A tenth of a smaller disk.
+ */
+export const RESERVE_BYTES = 64 * 1024 * 1024;
+
+/** The file of an open database, watched. */
+export interface DbFile {
+  /**
+   * Why a write should not go ahead, or undefined: less than the reserve is free on the disk,
+   * counting `freeInFileBytes`, the pages a prune freed inside the file, which writes reuse first.
+   */
+  noRoom(freeInFileBytes: number): string | undefined;
+}
+
+const MB = 1024 * 1024;
+
+/** Watches `path`, the file behind an open connection; undefined where there is no `node:fs`. */
+export const watchDbFile = (path: string): DbFile | undefined => {
+  const fs = builtin<Fs>('node:fs');
+  if (!fs?.statfsSync) return undefined;
+  const folder = path.replace(/[/\\][^/\\]*$/, '') || '.';
+  return {
+    noRoom(freeInFileBytes) {
+      const s = fs.statfsSync!(folder);
+      const reserve = Math.min(RESERVE_BYTES, (Number(s.blocks) * Number(s.bsize)) / 10);
+      const room = Number(s.bavail) * Number(s.bsize) + freeInFileBytes;
+      if (room >= reserve) return undefined;
+      return `the disk holding ${path} has ${(room / MB).toFixed(1)} MB free (counting free pages in the file); the store stops writing below ${(reserve / MB).toFixed(0)} MB, which pruning needs: free some space, lower the retention, or move the database`;
+    },
+  };
+};
