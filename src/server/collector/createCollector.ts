@@ -268,10 +268,11 @@ const DECODE_KEYS: AllKeys<DecodeLimits, typeof DECODE_LIST> = DECODE_LIST;
  * - Any other path: 404 naming the ingest routes, with CORS headers (and a preflight) for allowed
  *   origins, so a page sending to a wrong URL can read why. The ingest routes also take a trailing
  *   slash.
- * Accepted data is stored, then forwarded; if the store or a forward target fails in a way a
- * retry can fix, the answer is 503 with `Retry-After`, so the sender keeps the batch (re-sends are
- * harmless: the store ignores spans it has). Nothing is acknowledged that was neither stored nor
- * forwarded. Whatever arrives, the handler answers; it does not throw.
+ * Accepted data is stored, then forwarded; if a forward target fails in a way a retry can fix,
+ * or the store does and not every target took the batch, the answer is 503 with `Retry-After`, so
+ * the sender keeps the batch (re-sends are harmless: the store ignores spans it has). Nothing is
+ * acknowledged that was neither stored nor forwarded. Records outside the store's time window
+ * are forwarded all the same. Whatever arrives, the handler answers; it does not throw.
  * Throws a `TypeError` naming the option when `options` is invalid.
  */
 export const createCollector = (options: CollectorOptions = {}): Collector => {
@@ -348,6 +349,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const lastLog = new Map<string, number>();
   /** When the store last refused a write, until one succeeds: `/health` says so. */
   let storeFailedAt: number | undefined;
+  /** When a batch was last sent back (503) because the store refused it and no target took it all. */
+  let storeRefusedAt: number | undefined;
+  /** Records the forward targets took while the store could not keep them, since the last report. */
+  let unstored = 0;
 
   const report = (error: unknown): void => {
     try {
@@ -649,34 +654,73 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     }
   };
 
-  /** Stores then forwards; a Response for failures, or what to put in the success reply. */
+  /** How `keep` went: whether the store kept its records, and the forward targets' refusals. */
+  type Kept = { stored: boolean; refused: string[]; rejected: number; partly: string[] };
+
+  /**
+   * Stores `save`'s records (if any), then forwards `records`; a Response for failures, or what
+   * to put in the success reply. A batch every forward target took was delivered, so a store
+   * that failed to keep it costs the local copy only, and the sender is not told to send again.
+   */
   const keep = async (
     reply: Reply,
     records: TelemetryRecord[],
     save: (() => unknown) | undefined,
     cors: Record<string, string>,
     budget: Lease,
-  ): Promise<Response | { refused: string[]; rejected: number; partly: string[] }> => {
+  ): Promise<Response | Kept> => {
+    let storeError: unknown;
+    let stored = false;
     if (save) {
       try {
         await save();
-        storeFailedAt = undefined;
+        storeFailedAt = storeRefusedAt = undefined;
+        stored = true;
       } catch (error) {
-        // The error's text (paths, SQLite's words) is for the collector's logs, not the sender. A
-        // store that stays busy (another writer holds the file) would log every batch.
-        reportOncePerMinute('store', () => error);
+        storeError = error;
         storeFailedAt = now();
-        return unavailable(reply, 'the store could not take the batch', cors);
       }
     }
     const f = await forwardAll(records, budget);
+    if (storeError !== undefined) {
+      const delivered = forward.length > 0 && !f.retry && !f.tooLarge && f.refused.length === 0;
+      if (delivered) unstored += records.length;
+      else storeRefusedAt = now();
+      // The error's text (paths, SQLite's words) is for the collector's logs, not the sender. A
+      // store that stays busy (another writer holds the file) would log every batch.
+      reportOncePerMinute('store', () => {
+        const missing = unstored ? `; ${unstored} record(s) reached every forward target without a local copy since the last report` : '';
+        unstored = 0;
+        return new CollectorError(`the store could not take a batch${missing}`, { cause: storeError });
+      });
+      if (!delivered && !f.retry) return unavailable(reply, 'the store could not take the batch', cors);
+    }
     if (f.retry) return unavailable(reply, `forwarding failed, send again later: ${f.retry.reason}`, cors, f.retry.afterSec);
     if (f.tooLarge) return reply(413, errorBody(RESOURCE_EXHAUSTED, `the forward target refused the batch as too large; split it: ${f.tooLarge}`), cors);
-    if (f.refused.length && !save) {
+    if (f.refused.length && !stored) {
       // Nobody kept it, and sending it again would be refused again.
       return reply(400, errorBody(INVALID_ARGUMENT, `the forward target refused the batch: ${f.refused.join('; ')}`), cors);
     }
-    return { refused: f.refused, rejected: save ? 0 : f.rejected, partly: save ? [] : f.partly };
+    return { stored, refused: f.refused, rejected: f.rejected, partly: f.partly };
+  };
+
+  /**
+   * What a batch of `total` records lost, `outOfRange` of them outside the store's time window
+   * (`why`: how they are), and what the sender is told of it. A record the store kept is not
+   * lost, nor one every forward target took: those outside the window go on to the targets,
+   * and the sender hears they were not stored, without counting them as rejected.
+   */
+  const outcome = (kept: Kept, total: number, outOfRange: number, why: string): { lost: number; messages: string[] } => {
+    const unstored = kept.stored ? outOfRange : total;
+    const forwarded = forward.length > 0 && kept.refused.length === 0;
+    // A target's partial rejections are a count: at most that many of those not stored are lost.
+    const lost = forwarded ? Math.min(unstored, kept.rejected) : unstored;
+    const messages = [
+      ...(outOfRange ? [forwarded ? `${outOfRange} ${why}: forwarded, not stored` : `${outOfRange} ${why}`] : []),
+      ...(kept.stored ? kept.refused.map((r) => `stored, but a forward target refused it: ${r}`) : []),
+      ...(lost ? kept.partly : []),
+    ];
+    return { lost, messages };
   };
 
   /**
@@ -696,17 +740,13 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const decoded = decodeOtlp(parsed, options.limits);
     if (!decoded.ok) return reply(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     const window = storable();
-    const spans = decoded.spans.filter((sp) => sp.startMs >= window.oldest && sp.endMs <= window.latest);
-    const outOfRange = decoded.spans.length - spans.length;
-    const kept = await keep(reply, spans, store && spans.length ? () => store.insertSpans(spans) : undefined, cors, budget);
+    const storing = decoded.spans.filter((sp) => sp.startMs >= window.oldest && sp.endMs <= window.latest);
+    const outOfRange = decoded.spans.length - storing.length;
+    const kept = await keep(reply, decoded.spans, store && storing.length ? () => store.insertSpans(storing) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
-    const rejected = decoded.rejected + kept.rejected + outOfRange;
-    const messages = [
-      ...decoded.errors,
-      ...(outOfRange ? [`${outOfRange} span(s) start before the retention period or end more than a day ahead`] : []),
-      ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
-      ...kept.partly,
-    ];
+    const { lost, messages } = outcome(kept, decoded.spans.length, outOfRange, 'span(s) start before the retention period or end more than a day ahead');
+    const rejected = decoded.rejected + lost;
+    messages.unshift(...decoded.errors);
     if (rejected === 0 && messages.length === 0) return reply(200, {}, cors);
     return reply(200, { partialSuccess: { rejectedSpans: String(rejected), errorMessage: messages.join('; ').slice(0, 2000) } }, cors);
   };
@@ -715,16 +755,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const decoded = decodeScores(parsed);
     if (!decoded.ok) return json(400, errorBody(INVALID_ARGUMENT, decoded.message), cors);
     const window = storable();
-    const scores = decoded.scores.filter((sc) => sc.timeMs >= window.oldest && sc.timeMs <= window.latest);
-    const outOfRange = decoded.scores.length - scores.length;
-    const kept = await keep(json, scores, store && scores.length ? () => store.insertScores(scores) : undefined, cors, budget);
+    const storing = decoded.scores.filter((sc) => sc.timeMs >= window.oldest && sc.timeMs <= window.latest);
+    const outOfRange = decoded.scores.length - storing.length;
+    const kept = await keep(json, decoded.scores, store && storing.length ? () => store.insertScores(storing) : undefined, cors, budget);
     if (kept instanceof Response) return kept;
-    const errors = [
-      ...decoded.errors,
-      ...(outOfRange ? [`${outOfRange} score(s) dated before the retention period or more than a day ahead`] : []),
-      ...kept.refused.map((r) => `stored, but a forward target refused it: ${r}`),
-    ];
-    return json(200, { accepted: scores.length, rejected: decoded.rejected + outOfRange, errors }, cors);
+    const { lost, messages } = outcome(kept, decoded.scores.length, outOfRange, 'score(s) dated before the retention period or more than a day ahead');
+    return json(200, { accepted: decoded.scores.length - lost, rejected: decoded.rejected + lost, errors: [...decoded.errors, ...messages] }, cors);
   };
 
   const handle = async (request: Request, env: unknown, ctx: unknown): Promise<Response> => {
@@ -749,13 +785,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (!ingest && !api) {
       if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) {
         // A store refusing writes (a full disk, a file another writer holds) makes a collector
-        // that answers every batch with 503: not ready, whatever else works. For a minute after
-        // the last refusal: a probe that takes the collector out of rotation also stops the
-        // writes that would show it well again, and must see it ready to try.
-        if (storeFailedAt !== undefined && now() - storeFailedAt < LOG_INTERVAL_MS) {
-          return json(503, { ok: false, store: true, forward: forward.length, storeFailedAt: new Date(storeFailedAt).toISOString() });
+        // that answers batches with 503 (those its forward targets do not all take): not ready,
+        // whatever else works. For a minute after the last such answer: a probe that takes the
+        // collector out of rotation also stops the writes that would show it well again, and
+        // must see it ready to try. One whose targets take what its store cannot still delivers.
+        const failedAt = storeFailedAt !== undefined ? { storeFailedAt: new Date(storeFailedAt).toISOString() } : {};
+        if (storeRefusedAt !== undefined && now() - storeRefusedAt < LOG_INTERVAL_MS) {
+          return json(503, { ok: false, store: true, forward: forward.length, ...failedAt });
         }
-        return json(200, { ok: true, store: !!store, forward: forward.length });
+        return json(200, { ok: true, store: !!store, forward: forward.length, ...failedAt });
       }
       return unrouted(request, url, origin, allowed);
     }

@@ -508,7 +508,7 @@ describe('createCollector: ingest', () => {
     make({ store: busy, onError: (e) => errors.push(e), now: () => t });
     const body = JSON.stringify(otlpBody([spanRecord()]));
     for (let i = 0; i < 5; i++) expect((await post(body)).status).toBe(503);
-    expect(errors.map(String)).toEqual(['Error: database is locked']);
+    expect(errors.map((e) => [String(e), String((e as Error).cause)])).toEqual([['CollectorError: the store could not take a batch', 'Error: database is locked']]);
     t += 60_000;
     expect((await post(body)).status).toBe(503);
     expect(errors).toHaveLength(2);
@@ -741,6 +741,67 @@ describe('createCollector: forwarding', () => {
     const res = await post(JSON.stringify(otlpBody([spanRecord()])));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ partialSuccess: { rejectedSpans: '0', errorMessage: 'stored, but a forward target refused it: forward[0]: HTTP 422' } });
+  });
+
+  it('with a store that fails, answers 200 for a batch every target took, logs that its local copy is missing, and stays ready', async () => {
+    let t = Date.UTC(2026, 0, 1);
+    let targetUp = true;
+    const target = scripted(() => (targetUp ? { ok: true } : { ok: false, retryable: true, status: 503, reason: 'HTTP 503' }));
+    const full: TraceStore = { ...store, insertSpans: () => Promise.reject(new Error('database or disk is full')) };
+    make({ store: full, forward: target.exporter, now: () => t });
+    const batch = () => JSON.stringify(otlpBody([spanRecord(), spanRecord()]));
+    const res = await post(batch());
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({});
+    expect(target.got.flat()).toHaveLength(2);
+    expect(logged.map((e) => [String(e), String((e as Error).cause)])).toEqual([
+      ['CollectorError: the store could not take a batch; 2 record(s) reached every forward target without a local copy since the last report', 'Error: database or disk is full'],
+    ]);
+    // Delivering still: in rotation, and the body tells a monitor of the store.
+    const health = await get('/health', {});
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ ok: true, store: true, forward: 1, storeFailedAt: new Date(t).toISOString() });
+    expect((await post(batch())).status).toBe(200);
+    t += 60_000;
+    expect((await post(batch())).status).toBe(200);
+    expect(String(logged[1])).toBe('CollectorError: the store could not take a batch; 4 record(s) reached every forward target without a local copy since the last report');
+    // Neither kept it: the sender keeps it, and the probe says not ready.
+    targetUp = false;
+    expect((await post(batch())).status).toBe(503);
+    expect((await get('/health', {})).status).toBe(503);
+  });
+
+  it('forwards spans and scores the store refuses for their time (a clock two days ahead), and says they were not stored', async () => {
+    const DAY = 24 * 3600 * 1000;
+    const target = scripted(() => ({ ok: true }));
+    make({ forward: target.exporter, retentionMs: 30 * DAY, now: () => BASE });
+    const fine = spanRecord({ name: 'fine', startMs: BASE - 5, endMs: BASE });
+    const ahead = spanRecord({ name: 'ahead', startMs: BASE + 2 * DAY, endMs: BASE + 2 * DAY + 5 });
+    const res = await post(JSON.stringify(otlpBody([fine, ahead])));
+    // Delivered, so not rejected: the sender hears why there is no local copy.
+    expect(await res.json()).toEqual({
+      partialSuccess: { rejectedSpans: '0', errorMessage: '1 span(s) start before the retention period or end more than a day ahead: forwarded, not stored' },
+    });
+    expect(target.got.flat().map((r) => (r as SpanRecord).name)).toEqual(['fine', 'ahead']);
+    expect((await store.stats({ fromMs: 0 })).spans).toBe(1);
+    const score: ScoreRecord = { v: 1, rec: 'score', id: 'sc-ahead', traceId: ahead.traceId, name: 'n', value: 1, timeMs: BASE + 2 * DAY };
+    expect(await (await post(JSON.stringify([score]), {}, '/v1/scores')).json()).toEqual({
+      accepted: 1,
+      rejected: 0,
+      errors: ['1 score(s) dated before the retention period or more than a day ahead: forwarded, not stored'],
+    });
+    expect(target.got.at(-1)).toEqual([score]);
+    // A target that refuses the batch: the one it stored is kept, the other is lost.
+    const refusing = scripted(() => ({ ok: false, retryable: false, status: 422, reason: 'HTTP 422' }));
+    make({ forward: refusing.exporter, retentionMs: 30 * DAY, now: () => BASE });
+    expect(await (await post(JSON.stringify(otlpBody([spanRecord({ startMs: BASE - 5, endMs: BASE }), spanRecord({ startMs: BASE + 2 * DAY, endMs: BASE + 2 * DAY + 5 })])))).json()).toEqual({
+      partialSuccess: {
+        rejectedSpans: '1',
+        errorMessage: '1 span(s) start before the retention period or end more than a day ahead; stored, but a forward target refused it: forward[0]: HTTP 422',
+      },
+    });
+    // Nothing in the window, and refused: nobody kept any of it.
+    expect((await post(JSON.stringify(otlpBody([spanRecord({ startMs: BASE + 2 * DAY, endMs: BASE + 2 * DAY + 5 })])))).status).toBe(400);
   });
 
   it('refuses to start with neither store nor forward target', () => {
