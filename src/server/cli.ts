@@ -77,6 +77,8 @@ options:
                           body bytes held at once across requests (default 64000000)
   --rate-limit <n>        requests per second per client (default 20; 0 turns the limit off)
   --rate-burst <n>        requests a client may send at once (default 60)
+  --trust-proxy <hops>    reverse proxies in front that set X-Forwarded-For/-Proto/-Host (default 0:
+                          none; these headers are any client's to write otherwise)
 `;
 
 const number = (name: string, value: string | undefined, dflt: number, min = 0): number => {
@@ -114,6 +116,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
         'max-bytes-in-flight': { type: 'string' },
         'rate-limit': { type: 'string' },
         'rate-burst': { type: 'string' },
+        'trust-proxy': { type: 'string' },
       },
       strict: true,
     });
@@ -133,6 +136,8 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const maxBytesInFlight = inFlight === undefined ? undefined : number('max-bytes-in-flight', inFlight, 0, 1);
   const rate = number('rate-limit', v['rate-limit'], 20);
   const burst = number('rate-burst', v['rate-burst'], 60, 1);
+  const hops = number('trust-proxy', v['trust-proxy'], 0);
+  if (!Number.isInteger(hops)) throw new CliError(`--trust-proxy must be a whole number of proxies, got ${v['trust-proxy']}`);
   const ingestToken = v['ingest-token'] ?? io.env.EDGETRACE_INGEST_TOKEN;
   if (v['open-read'] && v['read-token']) throw new CliError('--open-read and --read-token exclude each other');
   const givenRead = v['read-token'] ?? io.env.EDGETRACE_READ_TOKEN;
@@ -180,6 +185,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
       maxBodyBytes,
       maxBytesInFlight,
       rateLimit: rate > 0 ? { perSecond: rate, burst } : false,
+      trustProxy: hops > 0 ? hops : false,
       retentionMs: retentionDays > 0 ? retentionDays * 86_400_000 : false,
       onError: (error) => io.err(`edgetrace collect: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
       onPrune: (r) => {

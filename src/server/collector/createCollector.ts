@@ -11,6 +11,7 @@ import { decodeOtlp, type DecodeLimits } from './decodeOtlp';
 import { decodeScores } from './decodeScores';
 import { createRateLimiter, type RateLimitOptions } from './rateLimit';
 import { readBody, type BodyBudget } from './readBody';
+import { throughProxies } from './forwarded';
 import { encodeExportResponse, encodeRpcStatus, ProtobufError, readOtlpProtobuf, UTF8 } from './otlpProtobuf';
 import type { TraceStore } from './store';
 import { CollectorError } from './collectorError';
@@ -84,12 +85,23 @@ export interface CollectorOptions {
    */
   forwardTimeoutMs?: number | undefined;
   /**
-   * The rate-limit key of a request. Default: the Node adapter's socket address, else, behind
-   * Cloudflare (`request.cf` present), `cf-connecting-ip`, else one shared key. On Deno, Bun or
-   * behind another proxy, pass the client's address (Deno's `info.remoteAddr`, Bun's
-   * `server.requestIP()`, a header your proxy sets): a header the client can write is no key.
+   * The rate-limit key of a request. Default: the client's address from `X-Forwarded-For` under
+   * `trustProxy`, else the Node adapter's socket address, else, behind Cloudflare (`request.cf`
+   * present), `cf-connecting-ip`, else one shared key. On Deno or Bun, pass the client's address
+   * (Deno's `info.remoteAddr`, Bun's `server.requestIP()`): a header the client can write is no key.
    */
   clientKey?: ((request: Request, env: unknown, ctx: unknown) => string | undefined) | undefined;
+  /**
+   * How many reverse proxies stand in front of the collector (nginx, a load balancer that ends
+   * TLS), each adding to `X-Forwarded-For`, or `false`. With a number, the client's address (its
+   * rate limit, its share of `maxBytesInFlight`, the open query API's loopback check) is the entry
+   * of `X-Forwarded-For` that many from the right, never one a client wrote further left, and the
+   * URL the client used (for the same-origin check) takes its scheme and host from
+   * `X-Forwarded-Proto` and `X-Forwarded-Host`, which the proxy must set; a page's preflight
+   * may then not ask to send those headers. Default `false`: every one of these headers is a
+   * client's to write, and nothing behind none of your proxies should trust them.
+   */
+  trustProxy?: number | false | undefined;
   /** Bounds on attributes, array values, events, links and nesting per span; what is past them is left out and counted. */
   limits?: DecodeLimits | undefined;
   /** Path prefix the collector is mounted at, e.g. `/collector`. Default none. */
@@ -147,6 +159,7 @@ const UNAUTHENTICATED = 16;
 
 const ALLOW_HEADERS = 'content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate';
 const OUR_HEADERS = ALLOW_HEADERS.split(', ');
+const FORWARDED_RE = /^(?:x-forwarded-|forwarded$)/;
 const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
 
 /**
@@ -154,9 +167,12 @@ const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9
  * or its own token header name must not make every delivery fail in the browser's preflight;
  * the origin was checked already, and a header grants a request nothing here.
  */
-const allowHeaders = (requested: string | null): string => {
+const allowHeaders = (requested: string | null, trustProxy: boolean): string => {
   if (!requested || requested.length > 2000 || !HEADER_LIST_RE.test(requested.trim())) return ALLOW_HEADERS;
-  return [...new Set([...OUR_HEADERS, ...requested.toLowerCase().split(',').map((h) => h.trim())])].join(', ');
+  // Behind trusted proxies, a page of another site that sent its own X-Forwarded-Host would pass
+  // for the collector's own origin wherever a proxy leaves the header as it came.
+  const asked = requested.toLowerCase().split(',').map((h) => h.trim()).filter((h) => !(trustProxy && FORWARDED_RE.test(h)));
+  return [...new Set([...OUR_HEADERS, ...asked])].join(', ');
 };
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
@@ -242,6 +258,7 @@ const COLLECTOR_LIST = [
   'retryAfterSec',
   'forwardTimeoutMs',
   'clientKey',
+  'trustProxy',
   'limits',
   'basePath',
   'now',
@@ -327,6 +344,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (options[key] !== undefined && typeof options[key] !== 'function') fail(CALL, key, 'a function', options[key]);
   }
   const now = options.now ?? Date.now;
+  const trustProxy = options.trustProxy ?? false;
+  if (trustProxy !== false) wholeOption(CALL, 'trustProxy', trustProxy, 1, 1);
   const limits = options.limits;
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null) fail(CALL, 'limits', 'an object', limits);
@@ -418,7 +437,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       headers: {
         ...cors,
         'access-control-allow-methods': methods,
-        'access-control-allow-headers': allowHeaders(request.headers.get('access-control-request-headers')),
+        'access-control-allow-headers': allowHeaders(request.headers.get('access-control-request-headers'), trustProxy !== false),
         vary: 'origin, access-control-request-headers',
         'access-control-max-age': '86400',
       },
@@ -770,6 +789,13 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     } catch {
       return json(400, errorBody(INVALID_ARGUMENT, 'the request URL is not absolute'));
     }
+    // The peer as the server knows it (toNodeListener's clientAddress), or as trusted proxies name it.
+    let peer = (ctx as { clientAddress?: unknown } | undefined)?.clientAddress as string | undefined;
+    if (trustProxy !== false) {
+      const proxied = throughProxies(request, url, trustProxy);
+      url = proxied.url;
+      peer = proxied.client ?? peer;
+    }
     const origin = request.headers.get('origin');
     const allowed = origin === null || originAllowed(origin, url);
     if (basePath && !url.pathname.startsWith(basePath + '/')) return unrouted(request, url, origin, allowed);
@@ -832,7 +858,6 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         }
         // The host name is the client's to write: another machine can send `Host: localhost`.
         // Where the server knows the peer (toNodeListener's clientAddress), it must be this machine.
-        const peer = (ctx as { clientAddress?: unknown } | undefined)?.clientAddress;
         if (typeof peer === 'string' && !isLoopbackAddress(peer)) {
           return json(403, errorBody(PERMISSION_DENIED, `the open query API (readToken: false) answers this machine only, not ${peer.slice(0, 100)}; give a readToken to serve others`), cors);
         }
@@ -856,7 +881,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     } catch (error) {
       report(error);
     }
-    client ??= (ctx as { clientAddress?: unknown } | undefined)?.clientAddress as string | undefined;
+    client ??= peer;
     // cf-connecting-ip is the client only behind Cloudflare (which sets request.cf); anywhere
     // else a client writes it itself, and a new value each time would never be limited.
     if ((request as { cf?: unknown }).cf) client ??= request.headers.get('cf-connecting-ip') ?? undefined;

@@ -117,6 +117,14 @@ describe('edgetrace CLI', () => {
     expect(out.find((l) => l.includes('pruned'))).toMatch(/^edgetrace collect: pruned 1 trace\(s\), 3 span\(s\) and 0 score\(s\) older than \d{4}-\d\d-\d\dT[\d:.]+Z in \d+\.\d s$/);
   });
 
+  it('collect --trust-proxy: each client behind the proxy gets its own rate limit', async () => {
+    const r = (await runCli(io(['collect', '--port', '0', '--db', ':memory:', '--rate-limit', '1', '--rate-burst', '1', '--trust-proxy', '1']).io))!;
+    running.push(r);
+    const send = (client: string) =>
+      fetch(`${r.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': client }, body: '{}' }).then((res) => res.status);
+    expect([await send('198.51.100.1'), await send('198.51.100.2'), await send('198.51.100.1')]).toEqual([200, 200, 429]);
+  });
+
   it('collect: makes up a read token when none is given, and --open-read needs none', async () => {
     const a = io(['collect', '--port', '0', '--db', ':memory:']);
     const r = (await runCli(a.io))!;
@@ -162,6 +170,7 @@ describe('edgetrace CLI', () => {
     await expect(runCli(io(['collect', '--port', '0', '--db', ':memory:', '--allow-origin', 'app.example.com']).io)).rejects.toThrow(/^createCollector\(\): --allow-origin must be/);
     await expect(runCli(io(['collect', '--port', '0', '--db', ':memory:', '--ingest-token', 'short']).io)).rejects.toThrow(/--ingest-token/);
     await expect(runCli(io(['collect', '--bogus']).io)).rejects.toThrow(CliError);
+    await expect(runCli(io(['collect', '--trust-proxy', '1.5']).io)).rejects.toThrow(/--trust-proxy must be a whole number/);
     // Empty or hexadecimal values are mistakes, not 0 (a random port, no retention, no limit).
     await expect(runCli(io(['collect', '--port=']).io)).rejects.toThrow(/--port/);
     await expect(runCli(io(['collect', '--port', '0x10']).io)).rejects.toThrow(/--port/);

@@ -430,6 +430,74 @@ describe('createCollector: ingest', () => {
     expect(statuses).toEqual([200, 200, 429, 429]);
   });
 
+  describe('behind reverse proxies (trustProxy)', () => {
+    const PROXY = { waitUntil: () => undefined, clientAddress: '127.0.0.1' };
+    const via = (headers: Record<string, string>, url = `${URL_BASE}/v1/traces`) =>
+      collector.fetch(
+        new Request(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST}`, ...headers }, body: '{}' }),
+        {},
+        PROXY,
+      );
+
+    it('limits each client by the address its proxy put in X-Forwarded-For, never one the client wrote', async () => {
+      make({ rateLimit: { perSecond: 1, burst: 1 }, now: () => 0, trustProxy: 1 });
+      expect((await via({ 'x-forwarded-for': '198.51.100.1' })).status).toBe(200);
+      expect((await via({ 'x-forwarded-for': '198.51.100.2' })).status).toBe(200);
+      expect((await via({ 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
+      // What the client wrote stands left of what the proxy added.
+      expect((await via({ 'x-forwarded-for': '203.0.113.77, 198.51.100.1' })).status).toBe(429);
+      // Two proxies: the outer one wrote the client's address, one entry further left.
+      make({ rateLimit: { perSecond: 1, burst: 1 }, now: () => 0, trustProxy: 2 });
+      expect((await via({ 'x-forwarded-for': '203.0.113.77, [2001:db8::5]:41000, 10.0.0.2' })).status).toBe(200);
+      expect((await via({ 'x-forwarded-for': '2001:db8::5, 10.0.0.3' })).status).toBe(429);
+      // Without trustProxy every client behind the proxy shares its address, as before.
+      make({ rateLimit: { perSecond: 1, burst: 1 }, now: () => 0 });
+      expect((await via({ 'x-forwarded-for': '198.51.100.1' })).status).toBe(200);
+      expect((await via({ 'x-forwarded-for': '198.51.100.2' })).status).toBe(429);
+    });
+
+    it('takes a same-origin page behind a proxy that ends TLS as same-origin, from X-Forwarded-Proto and -Host', async () => {
+      // Node's adapter rebuilds the URL from what reached it: http, and the proxy's upstream host.
+      const page = { origin: 'https://collector.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'collector.example.com' };
+      make({ trustProxy: 1 });
+      expect((await via(page, 'http://127.0.0.1:4318/v1/traces')).status).toBe(200);
+      expect((await via({ ...page, origin: 'https://elsewhere.example' }, 'http://127.0.0.1:4318/v1/traces')).status).toBe(403);
+      // A host that is no host leaves the URL as it came.
+      expect((await via({ ...page, 'x-forwarded-host': 'collector.example.com/x@y' }, 'http://127.0.0.1:4318/v1/traces')).status).toBe(403);
+      make();
+      expect((await via(page, 'http://collector.example.com/v1/traces')).status).toBe(403);
+    });
+
+    it('lets no page ask in a preflight to send X-Forwarded headers, which would name its own origin', async () => {
+      const preflight = () =>
+        collector.fetch(
+          new Request(`${URL_BASE}/v1/traces`, {
+            method: 'OPTIONS',
+            headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-forwarded-host, forwarded, x-app' },
+          }),
+        );
+      make({ trustProxy: 1 });
+      expect((await preflight()).headers.get('access-control-allow-headers')).toBe(
+        'content-type, content-encoding, authorization, x-edgetrace-token, traceparent, tracestate, x-app',
+      );
+      make();
+      expect((await preflight()).headers.get('access-control-allow-headers')).toContain('x-forwarded-host');
+    });
+
+    it('answers the open query API for the client the proxy names, not for the proxy', async () => {
+      make({ readToken: false, trustProxy: 1 });
+      const read = (xff: string) => collector.fetch(new Request('http://localhost:4318/api/traces', { headers: { 'x-forwarded-for': xff } }), {}, PROXY);
+      expect((await read('127.0.0.1')).status).toBe(200);
+      const res = await read('192.0.2.7');
+      expect(res.status).toBe(403);
+      expect(await messageOf(res)).toContain('this machine only, not 192.0.2.7');
+    });
+
+    it('refuses a trustProxy that is not a number of proxies', () => {
+      for (const bad of [0, 1.5, -1, '1', true]) expect(() => createCollector({ store, trustProxy: bad as number })).toThrow(/"trustProxy" must be a whole number ≥ 1/);
+    });
+  });
+
   it('refuses rate-limit options that would block every client for good', () => {
     for (const rateLimit of [{ perSecond: 0 }, { burst: 0 }, { perSecond: Number.NaN }, { maxClients: -1 }]) {
       expect(() => createCollector({ store, rateLimit })).toThrow(/"rateLimit\.(perSecond|burst|maxClients)" must be a number > 0/);
