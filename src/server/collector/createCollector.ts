@@ -232,6 +232,11 @@ const originOf = (o: unknown, option: string): string => {
 const failureForSender = (r: { status?: number }, i: number): string =>
   `forward[${i}]: ${r.status ? `HTTP ${r.status}` : 'no answer (network error or timeout)'}`;
 
+/**
+ * Exports to one target for one batch at most, when a 400 makes it send the batch again in parts:
+ * enough to find two bad records in a batch of a thousand.
+ */
+const MAX_SPLIT_EXPORTS = 40;
 /** A prune that failed (on a full disk, say) is tried again this soon, not a whole interval later. */
 const PRUNE_RETRY_MS = 120_000;
 /** A failing target or store is logged at most this often, so an outage is not a line per request. */
@@ -516,7 +521,58 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    *   waiting sends its batch again while the first copy may still arrive: those records wait
    *   for that answer instead of going twice.
    */
-  const targets = forward.map(() => ({ took: takenIds(), busy: new Set<string>() }));
+  const targets = forward.map(() => ({ took: takenIds(), busy: new Set<string>(), refusedSinceReport: 0 }));
+
+  /**
+   * Exports `records` (whose ids are `ids`) to `e`. A 400 for more than one record is most often
+   * one bad record: the batch goes again in halves, down to the records the target refuses, so
+   * they alone are lost, as the page splits a batch on 413. `budget.exports` bounds the exports
+   * (a target refusing everything would otherwise get two per record); a part that would pass it
+   * counts as refused whole. Resolves to the outcome, the ids taken, the ids refused and the
+   * target's words for the first refusal.
+   */
+  const exportSplitting = async (
+    e: Exporter,
+    records: readonly TelemetryRecord[],
+    ids: readonly string[],
+    budget: { exports: number },
+  ): Promise<{ result: ExportResult; took: string[]; refused: string[]; why?: string }> => {
+    budget.exports--;
+    const r = await callExporter(e, records, EXPORT_TIMEOUT_MS);
+    if (r.ok) return { result: r, took: [...ids], refused: [] };
+    if (r.status !== 400) return { result: r, took: [], refused: [] };
+    if (records.length < 2 || budget.exports < 2) return { result: r, took: [], refused: [...ids], why: r.reason };
+    const half = Math.ceil(records.length / 2);
+    const [a, b] = await Promise.all([
+      exportSplitting(e, records.slice(0, half), ids.slice(0, half), budget),
+      exportSplitting(e, records.slice(half), ids.slice(half), budget),
+    ]);
+    const took = [...a.took, ...b.took];
+    const refused = [...a.refused, ...b.refused];
+    const why = a.why ?? b.why;
+    // A failure of another kind (the target went down meanwhile) is the outcome: the sender sends
+    // again, and what was taken is not sent twice.
+    for (const part of [a, b]) if (!part.result.ok && part.result.status !== 400) return { result: part.result, took, refused, why };
+    if (!took.length) return { result: r, took, refused, why };
+    // What the parts lost: those refused, and those an accepting part rejected (OTLP partialSuccess).
+    const rejected = (part: { result: ExportResult; refused: string[] }): number => (part.result.ok ? (part.result.rejected ?? 0) : part.refused.length);
+    return { result: { ok: true, rejected: rejected(a) + rejected(b), reason: `refused ${refused.length} of ${records.length} record(s) (HTTP 400)` }, took, refused, why };
+  };
+
+  /**
+   * Logs, at most once a minute per target, that target `i` refused `refused` of `of` records as
+   * invalid (400, in its words `why`), with the count since the last such line.
+   */
+  const reportRefused = (i: number, refused: number, of: number, why: string | undefined): void => {
+    const target = targets[i]!;
+    target.refusedSinceReport += refused;
+    reportOncePerMinute(`${i} 400`, () => {
+      const n = target.refusedSinceReport;
+      target.refusedSinceReport = 0;
+      const rest = refused < of ? ' and took the rest' : '';
+      return new Error(`${describeTarget(forward[i]!, i)} refused ${refused} of ${of} record(s) as invalid (${why ?? 'HTTP 400'})${rest}; ${n} record(s) refused since the last report`);
+    });
+  };
 
   /** Sends to every forward target; the first answer that should make the sender retry, else ok. */
   type Forwarded = { retry?: { afterSec: number; reason: string }; tooLarge?: string; refused: string[]; rejected: number; partly: string[] };
@@ -544,12 +600,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         }
         if (!ready.length) return stillSending ? STILL_SENDING : { ok: true };
         for (const id of ids) busy.add(id);
-        const done = callExporter(e, ready, EXPORT_TIMEOUT_MS);
+        const sent = exportSplitting(e, ready, ids, { exports: MAX_SPLIT_EXPORTS });
         // Registered before the answer below waits: the memory is up to date when the sender hears
         // it, and a target that answers only after the sender was told to retry is remembered too.
-        void done.then((r) => {
+        // Records it refused as bad are remembered with those it took: they would be refused again.
+        const done = sent.then(({ result, took: taken, refused, why }) => {
           for (const id of ids) busy.delete(id);
-          took.remember(recordIds, r.ok ? ids : []);
+          took.remember(recordIds, [...taken, ...refused]);
+          if (refused.length) reportRefused(i, refused.length, ready.length, why);
+          return result;
         });
         // A target that hangs must not hold the request. Its records stay in memory until the export
         // settles, so their bytes stay counted until then (an export answered in time is settled).
@@ -575,7 +634,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         out.retry ??= { afterSec: retryAfterSec, reason: `forward[${i}]: ${r.reason}` };
         return;
       }
-      reportOncePerMinute(`${i} ${r.status ?? ''}`, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
+      // A 400 was logged with its count (reportRefused).
+      if (r.status !== 400) reportOncePerMinute(`${i} ${r.status ?? ''}`, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
       const name = failureForSender(r, i);
       // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
       const retryable = r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined;
@@ -737,7 +797,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const messages = [
       ...(outOfRange ? [forwarded ? `${outOfRange} ${why}: forwarded, not stored` : `${outOfRange} ${why}`] : []),
       ...(kept.stored ? kept.refused.map((r) => `stored, but a forward target refused it: ${r}`) : []),
-      ...(lost ? kept.partly : []),
+      ...(kept.stored ? kept.partly.map((p) => `stored, but ${p}`) : lost ? kept.partly : []),
     ];
     return { lost, messages };
   };

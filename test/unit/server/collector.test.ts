@@ -872,6 +872,47 @@ describe('createCollector: forwarding', () => {
     expect((await post(JSON.stringify(otlpBody([spanRecord({ startMs: BASE + 2 * DAY, endMs: BASE + 2 * DAY + 5 })])))).status).toBe(400);
   });
 
+  it('sends a batch a target refuses with 400 again in halves, so it loses only the bad span, and counts it', async () => {
+    let t = Date.UTC(2026, 0, 1);
+    const picky = scripted((records) =>
+      records.some((r) => (r as SpanRecord).name === 'bad') ? { ok: false, retryable: false, status: 400, reason: 'HTTP 400: Invalid span: bad' } : { ok: true },
+    );
+    make({ store: undefined, forward: picky.exporter, now: () => t });
+    const batch = () => [...Array.from({ length: 10 }, () => spanRecord({ name: 'good' })), spanRecord({ name: 'bad' })];
+    const first = batch();
+    const res = await post(JSON.stringify(otlpBody(first)));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: 'forward[0]: refused 1 of 11 record(s) (HTTP 400)' } });
+    const taken = picky.got.filter((b) => !b.some((r) => (r as SpanRecord).name === 'bad')).flat();
+    expect(taken.map((r) => (r as SpanRecord).spanId).sort()).toEqual(first.slice(0, 10).map((r) => r.spanId).sort());
+    // log2(11) rounds of two exports, not one per span.
+    expect(picky.got.length).toBeLessThanOrEqual(9);
+    expect(logged.map(String)).toEqual(['Error: forward[0] refused 1 of 11 record(s) as invalid (HTTP 400: Invalid span: bad) and took the rest; 1 record(s) refused since the last report']);
+    // Sent again (the answer was lost): nothing goes to the target twice, the bad span included.
+    const exports = picky.got.length;
+    expect(await (await post(JSON.stringify(otlpBody(first)))).json()).toEqual({});
+    expect(picky.got.length).toBe(exports);
+    // Counted between the lines the log prints once a minute.
+    await post(JSON.stringify(otlpBody(batch())));
+    t += 60_000;
+    await post(JSON.stringify(otlpBody(batch())));
+    expect(String(logged.at(-1))).toMatch(/; 2 record\(s\) refused since the last report$/);
+    // With a store the page's spans were kept: it hears what the target refused, not counted as lost.
+    make({ forward: picky.exporter, now: () => t });
+    expect(await (await post(JSON.stringify(otlpBody(batch())))).json()).toEqual({
+      partialSuccess: { rejectedSpans: '0', errorMessage: 'stored, but forward[0]: refused 1 of 11 record(s) (HTTP 400)' },
+    });
+  });
+
+  it('bounds the exports that look for bad spans when a target refuses every one', async () => {
+    const refusing = scripted(() => ({ ok: false, retryable: false, status: 400, reason: 'HTTP 400: bad' }));
+    make({ store: undefined, forward: refusing.exporter });
+    const res = await post(JSON.stringify(otlpBody(Array.from({ length: 600 }, () => spanRecord()))));
+    expect(res.status).toBe(400);
+    expect(refusing.got.length).toBeLessThanOrEqual(40);
+    expect(String(logged[0])).toMatch(/^Error: forward\[0\] refused 600 of 600 record\(s\) as invalid \(HTTP 400: bad\); 600 record\(s\) refused/);
+  });
+
   it('refuses to start with neither store nor forward target', () => {
     expect(() => createCollector({})).toThrow(/store/);
     expect(() => createCollector({ store, ingestToken: 'same-token', readToken: 'same-token' })).toThrow(/readToken/);
