@@ -239,6 +239,13 @@ const failureForSender = (r: { status?: number }, i: number): string =>
 const MAX_SPLIT_EXPORTS = 40;
 /** A prune that failed (on a full disk, say) is tried again this soon, not a whole interval later. */
 const PRUNE_RETRY_MS = 120_000;
+/**
+ * Whether a failed export is the target's failure, for the sender to send again later: retryable,
+ * no answer, or wrong credentials or URL (401/403/404), which are ours to fix, not the sender's data.
+ */
+const isTargetFailure = (r: ExportResult): boolean =>
+  !r.ok && (r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined);
+
 /** A failing target or store is logged at most this often, so an outage is not a line per request. */
 const LOG_INTERVAL_MS = 60_000;
 /** Distinct refusals (status and origin) logged in a minute: the Origin header is the client's to write. */
@@ -373,6 +380,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   const lastLog = new Map<string, number>();
   /** When the store last refused a write, until one succeeds: `/health` says so. */
   let storeFailedAt: number | undefined;
+  /** When the store's file was last checked (see TraceStore.check). */
+  let fileCheckedAt = Number.NEGATIVE_INFINITY;
   /** When a batch was last sent back (503) because the store refused it and no target took it all. */
   let storeRefusedAt: number | undefined;
   /** Records the forward targets took while the store could not keep them, since the last report. */
@@ -521,7 +530,15 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    *   waiting sends its batch again while the first copy may still arrive: those records wait
    *   for that answer instead of going twice.
    */
-  const targets = forward.map(() => ({ took: takenIds(), busy: new Set<string>(), refusedSinceReport: 0 }));
+  const targets = forward.map(() => ({
+    took: takenIds(),
+    busy: new Set<string>(),
+    refusedSinceReport: 0,
+    /** Since when its exports fail (a retryable failure or wrong credentials), until one is taken; for /health. */
+    failingSince: undefined as number | undefined,
+    lastError: undefined as string | undefined,
+    deliveredAt: undefined as number | undefined,
+  }));
 
   /**
    * Exports `records` (whose ids are `ids`) to `e`. A 400 for more than one record is most often
@@ -608,6 +625,14 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
           for (const id of ids) busy.delete(id);
           took.remember(recordIds, [...taken, ...refused]);
           if (refused.length) reportRefused(i, refused.length, ready.length, why);
+          const t = targets[i]!;
+          if (result.ok) {
+            t.failingSince = t.lastError = undefined;
+            t.deliveredAt = now();
+          } else if (isTargetFailure(result)) {
+            t.failingSince ??= now();
+            t.lastError = failureForSender(result, i);
+          }
           return result;
         });
         // A target that hangs must not hold the request. Its records stay in memory until the export
@@ -637,9 +662,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       // A 400 was logged with its count (reportRefused).
       if (r.status !== 400) reportOncePerMinute(`${i} ${r.status ?? ''}`, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
       const name = failureForSender(r, i);
-      // Wrong credentials or URL (401/403/404) are ours to fix, not the sender's data: retry later.
-      const retryable = r.retryable || r.status === 401 || r.status === 403 || r.status === 404 || r.status === undefined;
-      if (retryable) {
+      if (isTargetFailure(r)) {
         const afterSec = r.retryAfterMs !== undefined ? Math.max(1, Math.ceil(r.retryAfterMs / 1000)) : retryAfterSec;
         if (!out.retry || afterSec > out.retry.afterSec) out.retry = { afterSec, reason: name };
       } else if (r.status === 413) out.tooLarge = name;
@@ -842,6 +865,47 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return json(200, { accepted: decoded.scores.length - lost, rejected: decoded.rejected + lost, errors: [...decoded.errors, ...messages] }, cors);
   };
 
+  /** Checks the store's file (see TraceStore.check), saying so loudly when it was deleted or replaced. */
+  const checkStoreFile = (): boolean => {
+    fileCheckedAt = now();
+    let problem: string | undefined;
+    try {
+      problem = store?.check?.();
+    } catch (error) {
+      report(error);
+    }
+    if (problem) reportOncePerMinute('file', () => new CollectorError(problem));
+    return problem !== undefined;
+  };
+
+  /**
+   * What `/health` answers. Not ready (`ok: false`, 503) for a minute after the store's failures
+   * made the collector send a batch back (a full disk, a file another writer holds: not all its
+   * forward targets took it): a probe that takes the collector out of rotation also stops the
+   * writes that would show it well again, and must see it ready to try. Not ready either while
+   * its file was deleted or replaced under it, which a restart mends. A forward target that
+   * fails is the same for every instance: the body says so for monitors, the status does not.
+   */
+  const health = () => {
+    const moved = checkStoreFile();
+    const refusing = storeRefusedAt !== undefined && now() - storeRefusedAt < LOG_INTERVAL_MS;
+    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+    return {
+      ok: !refusing && !moved,
+      store: !!store,
+      forward: forward.length,
+      ...(storeFailedAt !== undefined && { storeFailedAt: iso(storeFailedAt) }),
+      ...(moved && { storeFileMoved: true }),
+      ...(forward.length > 0 && {
+        forwarding: targets.map((t, i) => ({
+          target: `forward[${i}]`,
+          ...(t.failingSince !== undefined && { failingSince: iso(t.failingSince), lastError: t.lastError }),
+          ...(t.deliveredAt !== undefined && { lastDeliveredAt: iso(t.deliveredAt) }),
+        })),
+      }),
+    };
+  };
+
   const handle = async (request: Request, env: unknown, ctx: unknown): Promise<Response> => {
     let url: URL;
     try {
@@ -870,16 +934,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const api = path === '/api/traces' || path.startsWith('/api/traces/') || path === '/api/stats';
     if (!ingest && !api) {
       if (path === '/health' && (request.method === 'GET' || request.method === 'HEAD')) {
-        // A store refusing writes (a full disk, a file another writer holds) makes a collector
-        // that answers batches with 503 (those its forward targets do not all take): not ready,
-        // whatever else works. For a minute after the last such answer: a probe that takes the
-        // collector out of rotation also stops the writes that would show it well again, and
-        // must see it ready to try. One whose targets take what its store cannot still delivers.
-        const failedAt = storeFailedAt !== undefined ? { storeFailedAt: new Date(storeFailedAt).toISOString() } : {};
-        if (storeRefusedAt !== undefined && now() - storeRefusedAt < LOG_INTERVAL_MS) {
-          return json(503, { ok: false, store: true, forward: forward.length, ...failedAt });
-        }
-        return json(200, { ok: true, store: !!store, forward: forward.length, ...failedAt });
+        const h = health();
+        return json(h.ok ? 200 : 503, h);
       }
       return unrouted(request, url, origin, allowed);
     }
@@ -979,6 +1035,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       if (exporting) waitUntil?.(exporting);
     }
     if (response.status === 200 || storeFailedAt !== undefined) maybePrune(waitUntil);
+    if (store?.check && now() - fileCheckedAt >= LOG_INTERVAL_MS) checkStoreFile();
     return response;
   };
 

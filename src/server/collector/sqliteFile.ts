@@ -1,8 +1,12 @@
 import { builtin } from '../builtin';
 
-/** The SQLite store's file and the disk it lives on: room left for writes. */
+/**
+ * The SQLite store's file and the disk it lives on: room left for writes, and whether the path
+ * still names the open file.
+ */
 
 interface Fs {
+  statSync(path: string, options?: { throwIfNoEntry: false }): { ino: number | bigint; dev: number | bigint } | undefined;
   statfsSync?(path: string): { bsize: number | bigint; blocks: number | bigint; bavail: number | bigint };
 }
 
@@ -20,6 +24,8 @@ export interface DbFile {
    * counting `freeInFileBytes`, the pages a prune freed inside the file, which writes reuse first.
    */
   noRoom(freeInFileBytes: number): string | undefined;
+  /** Why the path no longer names the file that is open (deleted, replaced), or undefined. */
+  moved(): string | undefined;
 }
 
 const MB = 1024 * 1024;
@@ -27,15 +33,22 @@ const MB = 1024 * 1024;
 /** Watches `path`, the file behind an open connection; undefined where there is no `node:fs`. */
 export const watchDbFile = (path: string): DbFile | undefined => {
   const fs = builtin<Fs>('node:fs');
-  if (!fs?.statfsSync) return undefined;
+  const opened = fs?.statSync(path, { throwIfNoEntry: false });
+  if (!fs || !opened) return undefined;
   const folder = path.replace(/[/\\][^/\\]*$/, '') || '.';
   return {
     noRoom(freeInFileBytes) {
-      const s = fs.statfsSync!(folder);
+      const s = fs.statfsSync?.(folder);
+      if (!s) return undefined;
       const reserve = Math.min(RESERVE_BYTES, (Number(s.blocks) * Number(s.bsize)) / 10);
       const room = Number(s.bavail) * Number(s.bsize) + freeInFileBytes;
       if (room >= reserve) return undefined;
       return `the disk holding ${path} has ${(room / MB).toFixed(1)} MB free (counting free pages in the file); the store stops writing below ${(reserve / MB).toFixed(0)} MB, which pruning needs: free some space, lower the retention, or move the database`;
+    },
+    moved() {
+      const now = fs.statSync(path, { throwIfNoEntry: false });
+      if (now && now.ino === opened.ino && now.dev === opened.dev) return undefined;
+      return `the database file ${path} was ${now ? 'replaced' : 'deleted'} while open: what is stored now goes to the old file and is lost when the collector stops; restart it to open ${now ? 'the new file' : 'a new one'}`;
     },
   };
 };

@@ -790,6 +790,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     getTrace,
     stats,
     prune,
+    check: () => watched?.moved(),
     close() {
       if (closed) return;
       closed = true;

@@ -135,6 +135,11 @@ export interface TraceStore {
    * of traces never stored dated before it. Resolves to what it removed, or the number of traces.
    */
   prune(beforeMs: number): MaybePromise<PruneResult | number>;
+  /**
+   * A fault that writes do not show, or undefined: the SQLite store's file deleted or replaced
+   * while open, so that what it stores is lost at the next start. `/health` reports it.
+   */
+  check?(): string | undefined;
   close(): MaybePromise<void>;
 }
 

@@ -1,6 +1,9 @@
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { openDatabase } from './sqlite';
 import { gzipSync } from 'node:zlib';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { createCollector, type Collector, type CollectorOptions } from '../../../src/server/collector/createCollector';
 import { createSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
@@ -828,7 +831,13 @@ describe('createCollector: forwarding', () => {
     // Delivering still: in rotation, and the body tells a monitor of the store.
     const health = await get('/health', {});
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ ok: true, store: true, forward: 1, storeFailedAt: new Date(t).toISOString() });
+    expect(await health.json()).toEqual({
+      ok: true,
+      store: true,
+      forward: 1,
+      storeFailedAt: new Date(t).toISOString(),
+      forwarding: [{ target: 'forward[0]', lastDeliveredAt: new Date(t).toISOString() }],
+    });
     expect((await post(batch())).status).toBe(200);
     t += 60_000;
     expect((await post(batch())).status).toBe(200);
@@ -911,6 +920,37 @@ describe('createCollector: forwarding', () => {
     expect(res.status).toBe(400);
     expect(refusing.got.length).toBeLessThanOrEqual(40);
     expect(String(logged[0])).toMatch(/^Error: forward\[0\] refused 600 of 600 record\(s\) as invalid \(HTTP 400: bad\); 600 record\(s\) refused/);
+  });
+
+  it('says in /health since when and why each forward target fails, so a monitor can alert, and stays ready', async () => {
+    let t = Date.UTC(2026, 0, 1);
+    let answer: ExportResult = { ok: false, retryable: false, status: 401, reason: 'HTTP 401: invalid key sk-lf-secret for tenant acme' };
+    const target = scripted(() => answer);
+    const other = scripted(() => ({ ok: true }));
+    make({ forward: [target.exporter, other.exporter], now: () => t });
+    expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(503);
+    const since = new Date(t).toISOString();
+    t += 30_000;
+    expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(503);
+    // Every instance fails alike: the status is for rotation, the body for whoever watches.
+    const failing = await get('/health', {});
+    expect(failing.status).toBe(200);
+    const text = await failing.text();
+    expect(JSON.parse(text)).toEqual({
+      ok: true,
+      store: true,
+      forward: 2,
+      forwarding: [
+        { target: 'forward[0]', failingSince: since, lastError: 'forward[0]: HTTP 401' },
+        { target: 'forward[1]', lastDeliveredAt: new Date(t).toISOString() },
+      ],
+    });
+    // Anyone may read /health: the target's words stay in the log.
+    expect(text).not.toMatch(/sk-lf|acme/);
+    answer = { ok: true };
+    t += 30_000;
+    expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(200);
+    expect(((await (await get('/health', {})).json()) as { forwarding: unknown[] }).forwarding[0]).toEqual({ target: 'forward[0]', lastDeliveredAt: new Date(t).toISOString() });
   });
 
   it('refuses to start with neither store nor forward target', () => {
@@ -1062,6 +1102,33 @@ describe('createCollector: query API', () => {
       const res = await from(peer);
       expect(res.status).toBe(403);
       expect(await messageOf(res)).toContain(`this machine only, not ${peer}`);
+    }
+  });
+});
+
+describe('createCollector: the store\'s file', () => {
+  it('says loudly, in the log and in /health, when the database file was deleted while the collector runs', async () => {
+    let t = Date.UTC(2026, 0, 1);
+    const dir = mkdtempSync(join(tmpdir(), 'edgetrace-collector-'));
+    const file = join(dir, 'traces.db');
+    try {
+      make({ store: createSqliteStore(openDatabase(file)), now: () => t });
+      expect((await get('/health', {})).status).toBe(200);
+      rmSync(file);
+      // Writes still succeed, into a file no path names: lost at the next start. Ingest checks
+      // the file once a minute, /health each time.
+      t += 60_000;
+      expect((await post(JSON.stringify(otlpBody([spanRecord()])))).status).toBe(200);
+      expect(logged.map(String)).toEqual([`CollectorError: the database file ${file} was deleted while open: what is stored now goes to the old file and is lost when the collector stops; restart it to open a new one`]);
+      const res = await get('/health', {});
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ ok: false, store: true, forward: 0, storeFileMoved: true });
+      // Once a minute, as long as it lasts.
+      t += 60_000;
+      await post(JSON.stringify(otlpBody([spanRecord()])));
+      expect(logged).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -265,6 +265,22 @@ describe('the SQLite store', () => {
     }
   });
 
+  it('says when its file was deleted or replaced while open', async () => {
+    const file = join(dir, 'moved.db');
+    const s = createSqliteStore(openDatabase(file));
+    try {
+      expect(s.check?.()).toBeUndefined();
+      rmSync(file);
+      expect(s.check?.()).toMatch(/moved\.db was deleted while open: what is stored now goes to the old file and is lost when the collector stops; restart it/);
+      writeFileSync(file, '');
+      expect(s.check?.()).toMatch(/moved\.db was replaced while open/);
+      // In memory there is no file to lose.
+      expect(store.check?.()).toBeUndefined();
+    } finally {
+      s.close();
+    }
+  });
+
   it('keeps the resource of each span when two processes share the file and one of them prunes', async () => {
     const file = join(dir, 'shared.db');
     const a = createSqliteStore(openDatabase(file));
