@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Exporter } from '../protocol';
 import { createCollector, type Collector } from './collector/createCollector';
+import { CollectorError, oneLine } from './collector/collectorError';
 import { DEFAULT_DB_PATH, openSqliteStore } from './collector/sqliteStore';
 import type { TraceStore } from './collector/store';
 import { fromEnv, type EnvExporter } from './fromEnv';
@@ -187,7 +188,8 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
       rateLimit: rate > 0 ? { perSecond: rate, burst } : false,
       trustProxy: hops > 0 ? hops : false,
       retentionMs: retentionDays > 0 ? retentionDays * 86_400_000 : false,
-      onError: (error) => io.err(`edgetrace collect: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+      // What the collector expects to happen (a target or the store failing) in one line; a bug with its stack.
+      onError: (error) => io.err(`edgetrace collect: ${error instanceof CollectorError || !(error instanceof Error) ? oneLine(error) : (error.stack ?? error.message)}`),
       onPrune: (r) => {
         if (r.traces + (r.spans ?? 0) + (r.scores ?? 0) === 0) return;
         const before = new Date(r.beforeMs).toISOString();

@@ -112,7 +112,8 @@ export interface CollectorOptions {
    * Told about internal errors (a failing store or forward target, each at most once a minute; a
    * bug), and about senders refused for a missing or wrong ingest token (401) or an origin not
    * allowed (403), at most once a minute per status and origin; the request still gets a JSON
-   * answer. Default: `console.error`.
+   * answer. What it expects to happen while it runs comes as a `CollectorError`, whose message
+   * and `cause` say all (a stack would not); anything else is a bug. Default: `console.error`.
    */
   onError?: ((error: unknown) => void) | undefined;
 }
@@ -426,7 +427,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     if (refusalsLogged.has(key) || refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
     refusalsLogged.set(key, t);
     const from = origin === null ? 'a request without Origin (a server or a script)' : `a request from origin ${origin.slice(0, 200)}`;
-    report(new Error(`refused ${from} with ${status}: ${reason}`));
+    report(new CollectorError(`refused ${from} with ${status}: ${reason}`));
   };
 
   const originAllowed = (origin: string, url: URL): boolean => {
@@ -587,7 +588,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       const n = target.refusedSinceReport;
       target.refusedSinceReport = 0;
       const rest = refused < of ? ' and took the rest' : '';
-      return new Error(`${describeTarget(forward[i]!, i)} refused ${refused} of ${of} record(s) as invalid (${why ?? 'HTTP 400'})${rest}; ${n} record(s) refused since the last report`);
+      return new CollectorError(`${describeTarget(forward[i]!, i)} refused ${refused} of ${of} record(s) as invalid (${why ?? 'HTTP 400'})${rest}; ${n} record(s) refused since the last report`);
     });
   };
 
@@ -660,7 +661,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
         return;
       }
       // A 400 was logged with its count (reportRefused).
-      if (r.status !== 400) reportOncePerMinute(`${i} ${r.status ?? ''}`, () => new Error(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
+      if (r.status !== 400) reportOncePerMinute(`${i} ${r.status ?? ''}`, () => new CollectorError(`forwarding to ${describeTarget(forward[i]!, i)} failed: ${r.reason}`));
       const name = failureForSender(r, i);
       if (isTargetFailure(r)) {
         const afterSec = r.retryAfterMs !== undefined ? Math.max(1, Math.ceil(r.retryAfterMs / 1000)) : retryAfterSec;

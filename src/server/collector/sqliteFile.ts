@@ -1,8 +1,8 @@
 import { builtin } from '../builtin';
 
 /**
- * The SQLite store's file and the disk it lives on: room left for writes, and whether the path
- * still names the open file.
+ * The SQLite store's file and the disk it lives on: room left for writes, whether the path still
+ * names the open file, and SQLite's errors in words that say what to do about them.
  */
 
 interface Fs {
@@ -51,4 +51,27 @@ export const watchDbFile = (path: string): DbFile | undefined => {
       return `the database file ${path} was ${now ? 'replaced' : 'deleted'} while open: what is stored now goes to the old file and is lost when the collector stops; restart it to open ${now ? 'the new file' : 'a new one'}`;
     },
   };
+};
+
+/**
+ * `error` (from SQLite) with a hint where its own words leave the cause open, keeping its `code`
+ * (and the original as `cause`); `error` itself otherwise.
+ */
+export const explainSqliteError = (error: unknown, path: string): unknown => {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  const where = path ? ` ${path}` : ' the database';
+  let hint: string | undefined;
+  if (code.startsWith('SQLITE_BUSY') || /database is locked/i.test(message)) {
+    hint = `another process may be using${where} (a second collector on the same file?)`;
+  } else if (code === 'SQLITE_READONLY_DIRECTORY' || (code.startsWith('SQLITE_READONLY') && /directory/i.test(message))) {
+    hint = `its folder is not writable: SQLite's WAL mode creates${where}-wal and${where}-shm beside the file`;
+  } else if (code.startsWith('SQLITE_READONLY') || /readonly database/i.test(message)) {
+    hint = `${where.trim()} or its folder is not writable (WAL mode also creates the -wal and -shm files beside it)`;
+  } else if (code === 'SQLITE_FULL' || /disk is full/i.test(message)) {
+    hint = `the disk holding${where} is full`;
+  }
+  if (!hint || !message) return error;
+  return Object.assign(new Error(`${message}: ${hint}`, { cause: error }), { code });
 };

@@ -1,7 +1,7 @@
 import type { ScoreRecord, SpanRecord } from '../../protocol';
 import { builtin } from '../builtin';
 import { wellFormed } from '../../lib/wellFormed';
-import { watchDbFile } from './sqliteFile';
+import { explainSqliteError, watchDbFile } from './sqliteFile';
 import {
   buildTree,
   spanFacts,
@@ -287,17 +287,8 @@ const isBusy = (error: unknown): boolean => {
   );
 };
 
-/**
- * Creates the store over an open SQLite connection: sets WAL mode (for files), creates or checks
- * the schema, and prepares every statement once. Then sets the connection's busy timeout to
- * 100 ms (a timeout given when it was opened no longer holds): a write finds another writer's
- * lock, waits that long at most, and fails. Throws when the database was written by a newer
- * schema than this version knows.
- *
- * For a file, writes stop (and fail) while its disk has less than 64 MB free, or a tenth of a
- * smaller disk, counting the pages pruning freed inside the file: what is left lets a prune run.
- */
-export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
+/** Sets WAL mode and the schema up (see createSqliteStore). */
+const setUp = (db: SqliteDatabase): void => {
   // WAL lets readers (the query API) run beside the writer; NORMAL sync is safe with WAL and
   // spares an fsync per transaction. Both are no-ops for :memory:.
   db.exec('PRAGMA journal_mode = WAL');
@@ -316,8 +307,26 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   // 5 s). From here on a write waits BUSY_WAIT_MS at most, then fails, and its senders get a 503
   // and send again. Setting up the schema above waits as long as the driver's own timeout.
   db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`);
+};
+
+/**
+ * Creates the store over an open SQLite connection: sets WAL mode (for files), creates or checks
+ * the schema, and prepares every statement once. Then sets the connection's busy timeout to
+ * 100 ms (a timeout given when it was opened no longer holds): a write finds another writer's
+ * lock, waits that long at most, and fails. Throws when the database was written by a newer
+ * schema than this version knows.
+ *
+ * For a file, writes stop (and fail) while its disk has less than 64 MB free, or a tenth of a
+ * smaller disk, counting the pages pruning freed inside the file: what is left lets a prune run.
+ */
+export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
   // '' in memory.
   const file = String((db.prepare('PRAGMA database_list').all() as { name?: unknown; file?: unknown }[]).find((r) => r.name === 'main')?.file ?? '');
+  try {
+    setUp(db);
+  } catch (error) {
+    throw explainSqliteError(error, file);
+  }
   const watched = file ? watchDbFile(file) : undefined;
   const freelistCount = db.prepare('PRAGMA freelist_count');
   const pageSize = Number((db.prepare('PRAGMA page_size').get() as { page_size?: number } | undefined)?.page_size ?? 4096);
@@ -460,7 +469,11 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
    * that read first would fail at its first write without waiting.
    */
   const transaction = <R>(fn: () => R): R => {
-    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw explainSqliteError(error, file);
+    }
     try {
       const out = fn();
       db.exec('COMMIT');
@@ -473,7 +486,7 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
       }
       // A resource stored in the rolled-back transaction is gone again.
       resourceIds.clear();
-      throw error;
+      throw explainSqliteError(error, file);
     }
   };
 

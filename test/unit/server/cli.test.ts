@@ -148,6 +148,17 @@ describe('edgetrace CLI', () => {
     expect(d.err).toEqual(['edgetrace collect: --open-read leaves EDGETRACE_READ_TOKEN unused: the query API takes no token']);
   });
 
+  it('collect: logs a failure it expects (a forward target down) as one line with its cause, not a stack', async () => {
+    const { io: cliIo, err } = io(['collect', '--port', '0', '--no-db', '--forward', 'otlp'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' });
+    const r = (await runCli(cliIo))!;
+    running.push(r);
+    const res = await fetch(`${r.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(otlpBody(chatTrace('c4'.padEnd(32, '0'), Date.now()))) });
+    expect(res.status).toBe(503);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/^edgetrace collect: forwarding to forward\[0\] \(http:\/\/127\.0\.0\.1:9\/v1\/traces\) failed: network error: fetch failed/);
+    expect(err[0]).not.toContain('\n');
+  });
+
   it('collect --forward reads credentials from the environment and names what is missing', async () => {
     await expect(runCli(io(['collect', '--port', '0', '--db', ':memory:', '--forward', 'langfuse'], { LANGFUSE_PUBLIC_KEY: 'pk' }).io)).rejects.toThrow(
       /LANGFUSE_SECRET_KEY/,

@@ -641,7 +641,7 @@ describe('createCollector: forwarding', () => {
     const text = await first.text();
     expect(JSON.parse(text)).toMatchObject({ message: 'forwarding failed, send again later: forward[0]: HTTP 401' });
     expect(text).not.toMatch(/127\.0\.0\.1|sk_live|acme/);
-    expect(errors.map(String)).toEqual(['Error: forwarding to forward[0] (http://127.0.0.1:4318/v1/traces) failed: HTTP 401: invalid api key sk_live_internal_123 for tenant acme-prod']);
+    expect(errors.map(String)).toEqual(['CollectorError: forwarding to forward[0] (http://127.0.0.1:4318/v1/traces) failed: HTTP 401: invalid api key sk_live_internal_123 for tenant acme-prod']);
     await post(body);
     expect(errors).toHaveLength(1);
     t += 60_000;
@@ -896,7 +896,7 @@ describe('createCollector: forwarding', () => {
     expect(taken.map((r) => (r as SpanRecord).spanId).sort()).toEqual(first.slice(0, 10).map((r) => r.spanId).sort());
     // log2(11) rounds of two exports, not one per span.
     expect(picky.got.length).toBeLessThanOrEqual(9);
-    expect(logged.map(String)).toEqual(['Error: forward[0] refused 1 of 11 record(s) as invalid (HTTP 400: Invalid span: bad) and took the rest; 1 record(s) refused since the last report']);
+    expect(logged.map(String)).toEqual(['CollectorError: forward[0] refused 1 of 11 record(s) as invalid (HTTP 400: Invalid span: bad) and took the rest; 1 record(s) refused since the last report']);
     // Sent again (the answer was lost): nothing goes to the target twice, the bad span included.
     const exports = picky.got.length;
     expect(await (await post(JSON.stringify(otlpBody(first)))).json()).toEqual({});
@@ -919,7 +919,7 @@ describe('createCollector: forwarding', () => {
     const res = await post(JSON.stringify(otlpBody(Array.from({ length: 600 }, () => spanRecord()))));
     expect(res.status).toBe(400);
     expect(refusing.got.length).toBeLessThanOrEqual(40);
-    expect(String(logged[0])).toMatch(/^Error: forward\[0\] refused 600 of 600 record\(s\) as invalid \(HTTP 400: bad\); 600 record\(s\) refused/);
+    expect(String(logged[0])).toMatch(/^CollectorError: forward\[0\] refused 600 of 600 record\(s\) as invalid \(HTTP 400: bad\); 600 record\(s\) refused/);
   });
 
   it('says in /health since when and why each forward target fails, so a monitor can alert, and stays ready', async () => {

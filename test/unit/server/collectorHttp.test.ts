@@ -231,6 +231,6 @@ describe('the collector over HTTP', () => {
     });
     await healthy();
     // The wrong-origin and wrong-token clients above are told to the operator; nothing failed.
-    expect(errors.map(String).filter((e) => !e.startsWith('Error: refused a request'))).toEqual([]);
+    expect(errors.map(String).filter((e) => !e.startsWith('CollectorError: refused a request'))).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createSqliteStore, openSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
 import { buildTree, MAX_TREE_DEPTH, type TraceStore } from '../../../src/server/collector/store';
+import { explainSqliteError } from '../../../src/server/collector/sqliteFile';
 import type { ScoreRecord } from '../../../src/protocol';
 import { chatTrace, spanRecord } from './otlpFixtures';
 import { scoreRecord } from '../../helpers/records';
@@ -281,6 +282,19 @@ describe('the SQLite store', () => {
     }
   });
 
+  it('says what SQLite means when the folder of the file is read-only', () => {
+    const error = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY_DIRECTORY' });
+    const explained = explainSqliteError(error, '/data/traces.db') as Error & { code: string };
+    expect(explained.message).toBe(
+      "attempt to write a readonly database: its folder is not writable: SQLite's WAL mode creates /data/traces.db-wal and /data/traces.db-shm beside the file",
+    );
+    expect(explained.code).toBe('SQLITE_READONLY_DIRECTORY');
+    expect(explained.cause).toBe(error);
+    // Errors it has nothing to add to pass through unchanged.
+    const other = new Error('no such table: x');
+    expect(explainSqliteError(other, '/data/traces.db')).toBe(other);
+  });
+
   it('keeps the resource of each span when two processes share the file and one of them prunes', async () => {
     const file = join(dir, 'shared.db');
     const a = createSqliteStore(openDatabase(file));
@@ -443,7 +457,8 @@ describe('the SQLite store: group commit', () => {
       // better-sqlite3's 5 s, once per batch, with the server standing still).
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
       expect(begun).toEqual(['BEGIN IMMEDIATE']);
-      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/locked|busy/i);
+      // SQLite's words, and what they usually mean here.
+      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/database is locked: another process may be using \S*busy\.db \(a second collector on the same file\?\)/);
       expect(waitedMs).toBeLessThan(2_000);
       expect(await s.insertSpans(chatTrace(T2, BASE))).toBe(3);
     } finally {
