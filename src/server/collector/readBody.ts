@@ -6,9 +6,47 @@ export interface BodyBudget {
   take(bytes: number): boolean;
 }
 
+/** The first bytes of every gzip stream (RFC 1952). Neither JSON nor protobuf can start with them. */
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+/**
+ * `stream`'s bytes, with whether they start as gzip does: at least two bytes are read to tell, and
+ * given back at the front of the stream returned.
+ */
+const sniffGzip = async (stream: ReadableStream<Uint8Array>): Promise<{ stream: ReadableStream<Uint8Array>; isGzip: boolean }> => {
+  const reader = stream.getReader();
+  const head: Uint8Array[] = [];
+  let seen = 0;
+  let done = false;
+  while (seen < GZIP_MAGIC.length && !done) {
+    const r = await reader.read();
+    if (r.done) done = true;
+    else {
+      head.push(r.value);
+      seen += r.value.byteLength;
+    }
+  }
+  const bytes = head.flatMap((c) => [...c.subarray(0, GZIP_MAGIC.length)]).slice(0, GZIP_MAGIC.length);
+  const isGzip = GZIP_MAGIC.every((b, i) => bytes[i] === b);
+  const rest = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const c of head) controller.enqueue(c);
+      if (done) controller.close();
+    },
+    async pull(controller) {
+      const r = await reader.read();
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { stream: rest, isGzip };
+};
+
 /**
  * Reads a request body, at most `maxBytes` after decompression. `Content-Encoding`
  * may be absent, `identity` or `gzip` (through `DecompressionStream`, where the runtime has it).
+ * A body without it that starts as gzip does is gzip too: a proxy dropped the header.
  * A declared `Content-Length` above the limit is refused before anything is read; otherwise
  * reading stops, and the stream is cancelled, as soon as the limit is passed, so a small
  * compressed body cannot inflate into a large one. Each chunk's bytes are reserved from
@@ -16,16 +54,24 @@ export interface BodyBudget {
  */
 export const readBody = async (request: Request, maxBytes: number, budget: BodyBudget): Promise<BodyResult> => {
   const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
-  const gzip = encoding === 'gzip' || encoding === 'x-gzip';
-  if (!gzip && encoding !== 'identity' && encoding !== '') {
+  const declaredGzip = encoding === 'gzip' || encoding === 'x-gzip';
+  if (!declaredGzip && encoding !== 'identity' && encoding !== '') {
     return { ok: false, status: 415, message: `content-encoding "${encoding.slice(0, 40)}" is not supported; send gzip or none` };
   }
   const declared = Number(request.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     return { ok: false, status: 413, message: `the body is ${declared} bytes; the limit is ${maxBytes}` };
   }
-  const raw = request.body;
-  if (!raw) return { ok: true, bytes: new Uint8Array(0) };
+  if (!request.body) return { ok: true, bytes: new Uint8Array(0) };
+  let raw: ReadableStream<Uint8Array> = request.body;
+  let gzip = declaredGzip;
+  if (!gzip) {
+    try {
+      ({ stream: raw, isGzip: gzip } = await sniffGzip(raw));
+    } catch (error) {
+      return { ok: false, status: 400, message: `the body could not be read: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
   let stream: ReadableStream<Uint8Array> = raw;
   if (gzip) {
     if (typeof DecompressionStream !== 'function') {
@@ -55,7 +101,8 @@ export const readBody = async (request: Request, maxBytes: number, budget: BodyB
   } catch (error) {
     await reader.cancel().catch(() => undefined);
     const detail = error instanceof Error ? error.message : String(error);
-    return { ok: false, status: 400, message: gzip ? `the gzip body could not be decompressed: ${detail}` : `the body could not be read: ${detail}` };
+    const undeclared = gzip && !declaredGzip ? ' (it starts as gzip does but came without Content-Encoding: gzip, which a proxy may have dropped)' : '';
+    return { ok: false, status: 400, message: gzip ? `the gzip body could not be decompressed${undeclared}: ${detail}` : `the body could not be read: ${detail}` };
   }
   if (chunks.length === 1) return { ok: true, bytes: chunks[0]! };
   const bytes = new Uint8Array(total);

@@ -95,6 +95,19 @@ describe('createCollector: ingest', () => {
     expect((await store.stats()).spans).toBe(1);
   });
 
+  it('takes a gzip body whose Content-Encoding a proxy dropped, and says so when it is broken', async () => {
+    const zipped = gzipSync(JSON.stringify(otlpBody([spanRecord()])));
+    expect((await post(zipped)).status).toBe(200);
+    expect((await store.stats()).spans).toBe(1);
+    expect((await post(gzipSync(otlpProtobuf([spanRecord()])), { 'content-type': 'application/x-protobuf' })).status).toBe(200);
+    const broken = await post(zipped.subarray(0, 20));
+    expect(broken.status).toBe(400);
+    expect(await messageOf(broken)).toMatch(/^the gzip body could not be decompressed \(it starts as gzip does but came without Content-Encoding: gzip, which a proxy may have dropped\): /);
+    // Within the limit after decompression, as a declared gzip body.
+    make({ maxBodyBytes: 1000 });
+    expect((await post(gzipSync(JSON.stringify(otlpBody(Array.from({ length: 20 }, () => spanRecord())))))).status).toBe(413);
+  });
+
   it('accepts text/plain bodies (beacons) and the token as ?token=', async () => {
     const res = await collector.fetch(
       new Request(`${URL_BASE}/v1/traces?token=${INGEST}`, { method: 'POST', headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: JSON.stringify(otlpBody([spanRecord()])) }),
