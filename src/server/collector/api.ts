@@ -93,8 +93,8 @@ export const serveApi = async (store: TraceStore, path: string, params: URLSearc
       return tree ? { status: 200, body: tree } : { status: 404, body: errorBody(NOT_FOUND, `no trace ${id.toLowerCase()} is stored`) };
     }
     if (path === '/api/stats') {
-      // Without `from`, the last day: all-time stats sort every stored span, and SQLite's
-      // synchronous work would hold up ingest meanwhile.
+      // Without `from`, the last day: all-time stats read every stored span, and share the
+      // process with ingest meanwhile.
       const q: StatsQuery = { fromMs: timeParam(params, 'from') ?? Date.now() - STATS_DEFAULT_MS, toMs: timeParam(params, 'to'), limit: intParam(params, 'limit') };
       const service = textParam(params, 'service');
       if (service !== undefined) q.service = service;
@@ -102,7 +102,8 @@ export const serveApi = async (store: TraceStore, path: string, params: URLSearc
     }
     return undefined;
   } catch (error) {
-    if (error instanceof BadParam || error instanceof URIError) return { status: 400, body: errorBody(INVALID_ARGUMENT, error.message) };
+    // A RangeError is a store's: a window too large to read at once.
+    if (error instanceof BadParam || error instanceof URIError || error instanceof RangeError) return { status: 400, body: errorBody(INVALID_ARGUMENT, error.message) };
     throw error;
   }
 };

@@ -271,6 +271,31 @@ const PRUNE_CHUNK_ROWS = 500;
 /** Size the WAL is cut back to after a checkpoint (see journal_size_limit below). */
 const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
 
+/** Spans stats read per query; each chunk holds the event loop for about 20 ms on a month's file. */
+const STATS_CHUNK_ROWS = 2000;
+/**
+ * Most spans one stats request reads: their durations are held in memory, and reading them takes
+ * about a second per 100,000 (of the process's time, shared with ingest).
+ */
+const MAX_STATS_SPANS = 1_000_000;
+
+/** A span's columns that stats read. */
+interface StatsRow {
+  id: number | bigint;
+  start_ms: number;
+  name: string;
+  duration_ms: number;
+  status: string;
+  service: string | null;
+  model: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost: number | null;
+}
+
+/** Orders names by UTF-16 code unit, so equal counts come in a stable order (SQLite's by UTF-8 byte differs past U+E000 only). */
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Longest a write waits for another connection's lock, in ms; the server stands still meanwhile. */
 const BUSY_WAIT_MS = 100;
 
@@ -685,66 +710,87 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     return { summary: toSummary(row), roots: buildTree(spans), scores };
   };
 
-  const stats = (q: StatsQuery = {}): TraceStats => {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.fromMs !== undefined) {
-      where.push('start_ms >= ?');
-      params.push(q.fromMs);
+  // The spans of a stats window in start order, a chunk at a time, after (start, rowid) of the last.
+  const selectStatsChunk = db.prepare(
+    `SELECT rowid AS id, start_ms, name, duration_ms, status, service, model, input_tokens, output_tokens, cost FROM spans
+     WHERE start_ms >= ? AND start_ms < ? AND (start_ms, rowid) > (?, ?) ORDER BY start_ms, rowid LIMIT ${STATS_CHUNK_ROWS}`,
+  );
+  // Through the start index alone: the service is in the rows, and counting by it would read them all.
+  const countWindow = db.prepare('SELECT COUNT(*) AS n FROM spans WHERE start_ms >= ? AND start_ms < ?');
+  /** The stats being worked out: one at a time, so that several do not hold their spans in memory together. */
+  let statsQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Stats read the window's spans STATS_CHUNK_ROWS at a time, leaving the event loop to ingest
+   * between chunks: one query sorting a month of spans held the process for seconds. The
+   * percentiles are worked out here from the durations, by name.
+   */
+  const computeStats = async (q: StatsQuery): Promise<TraceStats> => {
+    const fromMs = q.fromMs ?? Number.NEGATIVE_INFINITY;
+    const toMs = q.toMs ?? Number.POSITIVE_INFINITY;
+    const inWindow = Number((countWindow.get(fromMs, toMs) as { n: number }).n);
+    if (inWindow > MAX_STATS_SPANS) {
+      throw new RangeError(`the window holds ${inWindow} spans; stats read at most ${MAX_STATS_SPANS} at once (they share the process with ingest): narrow "from" and "to"`);
     }
-    if (q.toMs !== undefined) {
-      where.push('start_ms < ?');
-      params.push(q.toMs);
+    let spans = 0;
+    let errors = 0;
+    const names = new Map<string, { durations: number[]; errors: number }>();
+    const models = new Map<string, { count: number; input: number; output: number; cost: number }>();
+    let after: [number, number] = [Number.NEGATIVE_INFINITY, 0];
+    for (;;) {
+      const rows = selectStatsChunk.all(fromMs, toMs, after[0], after[1]) as StatsRow[];
+      for (const r of rows) {
+        if (q.service !== undefined && r.service !== q.service) continue;
+        const isError = r.status === 'error';
+        spans++;
+        if (isError) errors++;
+        let n = names.get(r.name);
+        if (!n) names.set(r.name, (n = { durations: [], errors: 0 }));
+        n.durations.push(r.duration_ms);
+        if (isError) n.errors++;
+        if (r.model !== null) {
+          let m = models.get(r.model);
+          if (!m) models.set(r.model, (m = { count: 0, input: 0, output: 0, cost: 0 }));
+          m.count++;
+          m.input += Number(r.input_tokens ?? 0);
+          m.output += Number(r.output_tokens ?? 0);
+          m.cost += Number(r.cost ?? 0);
+        }
+      }
+      if (rows.length < STATS_CHUNK_ROWS) break;
+      const last = rows[rows.length - 1]!;
+      after = [last.start_ms, Number(last.id)];
+      await new Promise<void>(later);
     }
-    if (q.service !== undefined) {
-      where.push('service = ?');
-      params.push(q.service);
-    }
-    const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
     const limit = clampLimit(q.limit, 100);
-    const totals = prepared(`SELECT COUNT(*) AS n, COALESCE(SUM(status = 'error'), 0) AS e FROM spans${filter}`).get(...params) as { n: number; e: number };
     // Nearest-rank percentiles: the smallest duration whose rank reaches p% of the count.
-    const byName = (
-      prepared(
-        `WITH r AS (
-           SELECT name, duration_ms, status,
-                  ROW_NUMBER() OVER (PARTITION BY name ORDER BY duration_ms) AS rn,
-                  COUNT(*) OVER (PARTITION BY name) AS n
-           FROM spans${filter})
-         SELECT name, MAX(n) AS count, SUM(status = 'error') AS errors,
-                MIN(CASE WHEN rn * 100 >= n * 50 THEN duration_ms END) AS p50,
-                MIN(CASE WHEN rn * 100 >= n * 95 THEN duration_ms END) AS p95
-         FROM r GROUP BY name ORDER BY count DESC, name LIMIT ?`,
-      ).all(...params, limit) as { name: string; count: number; errors: number; p50: number; p95: number }[]
-    ).map(
-      (r): NameStats => ({
-        name: r.name,
-        count: Number(r.count),
-        errors: Number(r.errors),
-        errorRate: Number(r.count) ? Number(r.errors) / Number(r.count) : 0,
-        p50Ms: r.p50,
-        p95Ms: r.p95,
-      }),
-    );
-    const byModel = (
-      prepared(
-        `SELECT model, COUNT(*) AS count, COALESCE(SUM(input_tokens), 0) AS input, COALESCE(SUM(output_tokens), 0) AS output,
-                COALESCE(SUM(cost), 0) AS cost
-         FROM spans${filter ? `${filter} AND` : ' WHERE'} model IS NOT NULL
-         GROUP BY model ORDER BY cost DESC, count DESC, model LIMIT ?`,
-      ).all(...params, limit) as { model: string; count: number; input: number; output: number; cost: number }[]
-    ).map(
-      (r): ModelStats => ({
-        model: r.model,
-        count: Number(r.count),
-        inputTokens: Number(r.input),
-        outputTokens: Number(r.output),
-        totalTokens: Number(r.input) + Number(r.output),
-        costUsd: Math.round(Number(r.cost) * 1e12) / 1e12,
-      }),
-    );
-    const n = Number(totals.n);
-    return { spans: n, errors: Number(totals.e), errorRate: n ? Number(totals.e) / n : 0, byName, byModel };
+    const rank = (sorted: number[], p: number): number => sorted[Math.max(0, Math.ceil((sorted.length * p) / 100) - 1)]!;
+    const byName = [...names]
+      .sort(([a, x], [b, y]) => y.durations.length - x.durations.length || byText(a, b))
+      .slice(0, limit)
+      .map(([name, n]): NameStats => {
+        const sorted = n.durations.sort((a, b) => a - b);
+        return { name, count: sorted.length, errors: n.errors, errorRate: n.errors / sorted.length, p50Ms: rank(sorted, 50), p95Ms: rank(sorted, 95) };
+      });
+    const byModel = [...models]
+      .sort(([a, x], [b, y]) => y.cost - x.cost || y.count - x.count || byText(a, b))
+      .slice(0, limit)
+      .map(
+        ([model, m]): ModelStats => ({
+          model,
+          count: m.count,
+          inputTokens: m.input,
+          outputTokens: m.output,
+          totalTokens: m.input + m.output,
+          costUsd: Math.round(m.cost * 1e12) / 1e12,
+        }),
+      );
+    return { spans, errors, errorRate: spans ? errors / spans : 0, byName, byModel };
+  };
+  const stats = (q: StatsQuery = {}): Promise<TraceStats> => {
+    const run = statsQueue.then(() => computeStats(q));
+    statsQueue = run.catch(() => undefined);
+    return run;
   };
 
   /**

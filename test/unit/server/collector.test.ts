@@ -1068,6 +1068,13 @@ describe('createCollector: query API', () => {
     expect(stats.byModel).toEqual([expect.objectContaining({ model: 'gpt-4o', totalTokens: 240 })]);
   });
 
+  it('answers 400 for a stats window too large to read at once, naming what to narrow', async () => {
+    make({ store: { ...store, stats: () => Promise.reject(new RangeError('the window holds 2000000 spans; stats read at most 1000000 at once')) } });
+    const res = await get('/api/stats?from=0');
+    expect(res.status).toBe(400);
+    expect(await messageOf(res)).toBe('the window holds 2000000 spans; stats read at most 1000000 at once');
+  });
+
   it('takes the read token from headers only, never from the URL', async () => {
     expect((await get(`/api/traces?token=${READ}`, {})).status).toBe(401);
     expect((await get('/api/traces', { 'x-edgetrace-token': READ })).status).toBe(200);

@@ -180,6 +180,39 @@ describe('the SQLite store', () => {
     expect((await store.stats({ fromMs: BASE + 100_000 })).spans).toBe(0);
   });
 
+  it('reads a long window in chunks, writing the batches that arrive meanwhile, with the same figures', async () => {
+    // 5,001 spans of one name (durations 1..5001 ms, every tenth an error) and 2,000 of another
+    // service: stats read 2,000 at a time.
+    for (let k = 0; k < 5; k++) {
+      await store.insertSpans(
+        Array.from({ length: 1000 }, (_, i) => {
+          const n = k * 1000 + i;
+          return spanRecord({ name: 'render', startMs: BASE + n, endMs: BASE + n + n + 1, status: n % 10 === 0 ? { code: 'error' } : { code: 'ok' } });
+        }),
+      );
+    }
+    await store.insertSpans([spanRecord({ name: 'render', startMs: BASE + 5000, endMs: BASE + 10_001 })]);
+    const api = { attrs: { 'service.name': 'api' }, scope: { name: 'x' } };
+    await store.insertSpans(Array.from({ length: 2000 }, (_, i) => spanRecord({ name: 'query', startMs: BASE + i, endMs: BASE + i + 1, resource: api })));
+    const order: string[] = [];
+    const all = Promise.resolve(store.stats({ fromMs: BASE })).then((r) => {
+      order.push('stats');
+      return r;
+    });
+    const written = Promise.resolve(store.insertSpans([spanRecord({ traceId: T1, startMs: BASE - 10, endMs: BASE - 5 })])).then(() => order.push('insert'));
+    const [stats] = await Promise.all([all, written]);
+    expect(order).toEqual(['insert', 'stats']);
+    expect(stats.spans).toBe(7001);
+    expect(stats.errors).toBe(500);
+    // Nearest rank over 1..5001: p50 the 2,501st, p95 the 4,751st.
+    expect(stats.byName).toEqual([
+      { name: 'render', count: 5001, errors: 500, errorRate: 500 / 5001, p50Ms: 2501, p95Ms: 4751 },
+      { name: 'query', count: 2000, errors: 0, errorRate: 0, p50Ms: 1, p95Ms: 1 },
+    ]);
+    expect((await store.stats({ fromMs: BASE, service: 'api' })).spans).toBe(2000);
+    expect((await store.stats({ fromMs: BASE, toMs: BASE + 1000 })).spans).toBe(2000);
+  });
+
   it('reads tokens and cost from Langfuse usage and cost details too', async () => {
     await store.insertSpans([
       spanRecord({
