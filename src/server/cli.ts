@@ -12,6 +12,7 @@ import { toNodeListener } from './node';
 import { isLoopbackHost } from './loopback';
 import { DEADLINE_EXCEEDED, errorBody, INVALID_ARGUMENT } from './collector/api';
 import { unref } from '../lib/unref';
+import { within } from '../lib/within';
 
 /**
  * The `edgetrace` command line (Node only): `edgetrace collect` runs the collector on Node's
@@ -32,7 +33,10 @@ export interface RunningCollector {
   url: string;
   server: Server;
   collector: Collector;
-  /** Stops listening, finishes work in flight and closes the store. */
+  /**
+   * Stops listening, finishes work in flight (for `--drain-seconds` at most, 6 by default) and
+   * closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -52,6 +56,8 @@ export class CliError extends Error {}
 const REQUEST_TIMEOUT_MS = 60_000;
 /** How long `close()` waits for requests in flight before closing their connections. */
 export const CLOSE_GRACE_MS = 3000;
+/** How long `close()` waits for requests and forward exports in flight, in all, by default. */
+export const DRAIN_MS = 6000;
 
 /** What `edgetrace help` prints. */
 export const USAGE = `usage: edgetrace collect [options]
@@ -78,6 +84,8 @@ options:
                           body bytes held at once across requests (default 64000000)
   --rate-limit <n>        requests per second per client (default 20; 0 turns the limit off)
   --rate-burst <n>        requests a client may send at once (default 60)
+  --drain-seconds <n>     on SIGTERM, how long to wait for requests and forward exports in flight
+                          (default 6, inside docker stop's 10)
   --trust-proxy <hops>    reverse proxies in front that set X-Forwarded-For/-Proto/-Host (default 0:
                           none; these headers are any client's to write otherwise)
 `;
@@ -118,6 +126,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
         'rate-limit': { type: 'string' },
         'rate-burst': { type: 'string' },
         'trust-proxy': { type: 'string' },
+        'drain-seconds': { type: 'string' },
       },
       strict: true,
     });
@@ -137,6 +146,7 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   const maxBytesInFlight = inFlight === undefined ? undefined : number('max-bytes-in-flight', inFlight, 0, 1);
   const rate = number('rate-limit', v['rate-limit'], 20);
   const burst = number('rate-burst', v['rate-burst'], 60, 1);
+  const drainMs = number('drain-seconds', v['drain-seconds'], DRAIN_MS / 1000) * 1000;
   const hops = number('trust-proxy', v['trust-proxy'], 0);
   if (!Number.isInteger(hops)) throw new CliError(`--trust-proxy must be a whole number of proxies, got ${v['trust-proxy']}`);
   const ingestToken = v['ingest-token'] ?? io.env.EDGETRACE_INGEST_TOKEN;
@@ -211,9 +221,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
   // default five, is plenty for a sender whose own timeout is 10 s.
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, listener);
   // Requests being handled, for close(): those whose body is still arriving after the grace are cut.
-  const requests = new Set<IncomingMessage>();
+  const requests = new Map<IncomingMessage, ServerResponse>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    requests.add(req);
+    requests.set(req, res);
     res.once('close', () => requests.delete(req));
   });
   // A sender that asks before it uploads (`Expect: 100-continue`) and declares a body over the
@@ -279,20 +289,38 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     close: () =>
       (closing ??= (async () => {
         clearInterval(timer);
-        await new Promise<void>((resolve) => {
+        const closed = new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
+          // Those answered from now on close their connection after the answer, rather than
+          // leave it open for the client's next request, which close() would wait for.
+          for (const res of requests.values()) if (!res.headersSent) res.shouldKeepAlive = false;
           // A client that stalls its upload must not hold a deploy's SIGTERM until its request
           // times out: after a grace, requests whose body has not arrived whole are cut. Those
           // received are answered, also when they wait on a forward target: cut, the sender would
           // send again what the target took.
           unref(
             setTimeout(() => {
-              for (const req of requests) if (!req.complete) req.socket.destroy();
+              for (const req of requests.keys()) if (!req.complete) req.socket.destroy();
             }, CLOSE_GRACE_MS),
           );
         });
-        await listener.drain();
+        // Within drainMs, well inside the 10 s `docker stop` and most orchestrators give before
+        // SIGKILL: a forward target that hangs would hold exports for 30 s. Nothing answered as
+        // taken is lost when they are left: it is stored, or every target took it; the rest was
+        // not acknowledged, and its senders send it again.
+        const drained = await within(
+          closed.then(() => listener.drain()).then(() => true),
+          drainMs,
+          () => false,
+          true,
+        );
+        if (!drained) {
+          const sending = (collector.health().forwarding ?? []).flatMap((f, i) => (f.sending ? [`${f.sending} record(s) to ${f.target} (${forward[i]!.target})`] : []));
+          const waiting = [...(requests.size ? [`${requests.size} request(s) still being answered`] : []), ...sending].join(', ') || 'work after the answers (a prune)';
+          io.err(`edgetrace collect: closing after ${drainMs / 1000} s without waiting longer for ${waiting}; what was not acknowledged is sent again by its senders`);
+          server.closeAllConnections();
+        }
         await collector.close();
       })()),
   };

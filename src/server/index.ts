@@ -33,7 +33,7 @@ export type { NodeContext, NodeListener, NodeListenerOptions, NodeRequestLike, N
 export type { EnvExporter, FromEnvOptions, TracingMode } from './fromEnv';
 export type { JsonlExporterOptions } from './jsonl';
 export type { WaitUntil } from './waitUntil';
-export type { Collector, CollectorOptions, PruneReport } from './collector/createCollector';
+export type { Collector, CollectorHealth, CollectorOptions, ForwardHealth, PruneReport } from './collector/createCollector';
 export type { DecodeLimits, DecodeResult } from './collector/decodeOtlp';
 export type { ScoreDecodeResult } from './collector/decodeScores';
 export type { SqliteDatabase, SqliteStatement, SqliteStoreOptions } from './collector/sqliteStore';

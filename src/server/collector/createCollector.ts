@@ -135,9 +135,42 @@ export interface Collector {
    * A failure is told to `onError` too.
    */
   prune(): Promise<number>;
+  /** What `/health` answers (checking the store's file, and saying so in the log when it moved). */
+  health(): CollectorHealth;
   /** Closes the store and the forward targets. */
   close(): Promise<void>;
   readonly store?: TraceStore;
+}
+
+/** What `/health` answers: 200 when `ok`, else 503. */
+export interface CollectorHealth {
+  /**
+   * Ready for batches: false for a minute after the store's failures made it send a batch back,
+   * and while the store's file is moved (a restart mends that).
+   */
+  ok: boolean;
+  store: boolean;
+  /** How many forward targets there are. */
+  forward: number;
+  /** While the store refuses writes: since when (ISO 8601). */
+  storeFailedAt?: string;
+  /** The database file was deleted or replaced under the running collector. */
+  storeFileMoved?: true;
+  /** Each forward target's state, in the order given. */
+  forwarding?: ForwardHealth[];
+}
+
+/** One forward target in {@link CollectorHealth}. */
+export interface ForwardHealth {
+  /** `forward[i]`: its URL stays in the log, as its errors' text does. */
+  target: string;
+  /** Since when its exports fail (ISO 8601), until one is taken. */
+  failingSince?: string;
+  /** The last failure, as senders hear it: `forward[0]: HTTP 401`. */
+  lastError?: string;
+  lastDeliveredAt?: string;
+  /** Records on their way to it now. */
+  sending?: number;
 }
 
 /** A request's share of `maxBytesInFlight` (see `lease()` in createCollector). */
@@ -887,24 +920,26 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    * its file was deleted or replaced under it, which a restart mends. A forward target that
    * fails is the same for every instance: the body says so for monitors, the status does not.
    */
-  const health = () => {
+  const health = (): CollectorHealth => {
     const moved = checkStoreFile();
     const refusing = storeRefusedAt !== undefined && now() - storeRefusedAt < LOG_INTERVAL_MS;
-    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
-    return {
-      ok: !refusing && !moved,
-      store: !!store,
-      forward: forward.length,
-      ...(storeFailedAt !== undefined && { storeFailedAt: iso(storeFailedAt) }),
-      ...(moved && { storeFileMoved: true }),
-      ...(forward.length > 0 && {
-        forwarding: targets.map((t, i) => ({
-          target: `forward[${i}]`,
-          ...(t.failingSince !== undefined && { failingSince: iso(t.failingSince), lastError: t.lastError }),
-          ...(t.deliveredAt !== undefined && { lastDeliveredAt: iso(t.deliveredAt) }),
-        })),
-      }),
-    };
+    const iso = (t: number) => new Date(t).toISOString();
+    const h: CollectorHealth = { ok: !refusing && !moved, store: !!store, forward: forward.length };
+    if (storeFailedAt !== undefined) h.storeFailedAt = iso(storeFailedAt);
+    if (moved) h.storeFileMoved = true;
+    if (forward.length > 0) {
+      h.forwarding = targets.map((t, i) => {
+        const f: ForwardHealth = { target: `forward[${i}]` };
+        if (t.failingSince !== undefined) {
+          f.failingSince = iso(t.failingSince);
+          f.lastError = t.lastError!;
+        }
+        if (t.deliveredAt !== undefined) f.lastDeliveredAt = iso(t.deliveredAt);
+        if (t.busy.size) f.sending = t.busy.size;
+        return f;
+      });
+    }
+    return h;
   };
 
   const handle = async (request: Request, env: unknown, ctx: unknown): Promise<Response> => {
@@ -1055,6 +1090,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       }
     },
     prune,
+    health,
     async close() {
       await Promise.all(forward.map((e) => Promise.resolve(e.shutdown?.()).catch(report)));
       await Promise.resolve(store?.close()).catch(report);

@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, CliError, CLOSE_GRACE_MS, type RunningCollector } from '../../../src/server/cli';
+import { runCli, CliError, CLOSE_GRACE_MS, DRAIN_MS, type RunningCollector } from '../../../src/server/cli';
 import { connect, type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { otlpBody, chatTrace } from './otlpFixtures';
@@ -71,18 +71,54 @@ describe('edgetrace CLI', () => {
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
     try {
       const endpoint = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
-      const r = (await runCli(io(['collect', '--port', '0', '--no-db', '--forward', 'otlp'], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }).io))!;
+      const { io: cliIo, err } = io(['collect', '--port', '0', '--no-db', '--forward', 'otlp'], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
+      const r = (await runCli(cliIo))!;
       const sent = fetch(`${r.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(otlpBody(chatTrace('c2'.padEnd(32, '0'), Date.now()))) });
       while (hits === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      const t0 = Date.now();
       await r.close();
       const res = await sent;
       expect(res.status).toBe(200);
       expect(hits).toBe(1);
+      // Done once answered: the client's kept-alive connection is closed with the answer, not waited for.
+      expect(Date.now() - t0).toBeLessThan(DRAIN_MS);
+      expect(err).toEqual([]);
     } finally {
       target.closeAllConnections();
       target.close();
     }
   }, 15_000);
+
+  it('collect: closes within the drain time while a forward target hangs, saying what it leaves', async () => {
+    expect(DRAIN_MS).toBeLessThan(10_000);
+    let hits = 0;
+    const target = createServer((req) => {
+      hits++;
+      req.resume();
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+      const { io: cliIo, err } = io(['collect', '--port', '0', '--no-db', '--forward', 'otlp', '--drain-seconds', '1'], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
+      const r = (await runCli(cliIo))!;
+      const sent = fetch(`${r.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(otlpBody(chatTrace('c5'.padEnd(32, '0'), Date.now()))) }).then(
+        (res) => res.status,
+        () => 'cut',
+      );
+      while (hits === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      const t0 = Date.now();
+      await r.close();
+      expect(Date.now() - t0).toBeLessThan(2500);
+      // Not acknowledged: the sender sends it again.
+      expect(await sent).toBe('cut');
+      expect(err).toEqual([
+        `edgetrace collect: closing after 1 s without waiting longer for 1 request(s) still being answered, 3 record(s) to forward[0] (${endpoint}/v1/traces); what was not acknowledged is sent again by its senders`,
+      ]);
+    } finally {
+      target.closeAllConnections();
+      target.close();
+    }
+  });
 
   it('collect: stores what it receives in the SQLite file and serves it to the read token', async () => {
     const db = join(dir, 'sub', 'traces.db');
