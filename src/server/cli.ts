@@ -160,7 +160,9 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
     try {
       // As long as the collector waits for a late answer (30 s): a target that answers after the
       // exporter's default 10 s would be sent the batch again, although it took it.
-      forward.push(fromEnv({ ...io.env, TRACING_MODE: target }, { timeoutMs: EXPORT_TIMEOUT_MS }));
+      // The collector forwards what it gets and samples nothing: a sampler variable meant for the
+      // services beside it in the same environment is not read here (nor told of).
+      forward.push(fromEnv({ ...io.env, TRACING_MODE: target, OTEL_TRACES_SAMPLER: undefined, LANGFUSE_SAMPLE_RATE: undefined }, { timeoutMs: EXPORT_TIMEOUT_MS }));
     } catch (error) {
       throw new CliError(error instanceof Error ? error.message.replace(/^\[edgetrace\] fromEnv\(\): /, '') : String(error));
     }

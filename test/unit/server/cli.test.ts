@@ -1,4 +1,4 @@
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterAll, vi } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,6 +207,18 @@ describe('edgetrace CLI', () => {
     expect(ok.out.join('\n')).toContain('store   none');
     // Nothing to query without a store: the banner offers no query API (it would answer 404).
     expect(ok.out.join('\n')).not.toContain('/api/traces');
+  });
+
+  it('collect --forward reads no sampler: the collector forwards all it gets, and says nothing of the variables', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_TRACES_SAMPLER: 'always_off', LANGFUSE_SAMPLE_RATE: '0.5' };
+      const r = (await runCli(io(['collect', '--port', '0', '--no-db', '--forward', 'otlp', '--forward', 'otlp'], env).io))!;
+      running.push(r);
+      expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('SAMPLE'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('rejects mistakes with a usage error', async () => {
