@@ -1,4 +1,4 @@
-import type { StatsQuery, TraceQuery, TraceStore } from './store';
+import { STATS_WINDOW_TOO_LARGE, type StatsQuery, type TraceQuery, type TraceStore } from './store';
 import { isValidCursor } from './sqliteStore';
 
 /** A JSON reply: status and body. */
@@ -102,8 +102,9 @@ export const serveApi = async (store: TraceStore, path: string, params: URLSearc
     }
     return undefined;
   } catch (error) {
-    // A RangeError is a store's: a window too large to read at once.
-    if (error instanceof BadParam || error instanceof URIError || error instanceof RangeError) return { status: 400, body: errorBody(INVALID_ARGUMENT, error.message) };
+    // A store's window too large to read at once is the query's to narrow; any other error is the store's.
+    const tooLarge = error instanceof RangeError && (error as { code?: unknown }).code === STATS_WINDOW_TOO_LARGE;
+    if (error instanceof BadParam || error instanceof URIError || tooLarge) return { status: 400, body: errorBody(INVALID_ARGUMENT, (error as Error).message) };
     throw error;
   }
 };

@@ -519,7 +519,13 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     return new Response(bytes, { status, headers: { 'content-type': PROTOBUF_TYPE, 'cache-control': 'no-store', ...headers } });
   };
 
-  const prune = async (): Promise<number> => {
+  /** The prune under way: a second call (the timer, an ingest's retry) joins it, and it is reported once. */
+  let pruneRunning: Promise<number> | undefined;
+  const prune = (): Promise<number> =>
+    (pruneRunning ??= pruneOnce().finally(() => {
+      pruneRunning = undefined;
+    }));
+  const pruneOnce = async (): Promise<number> => {
     if (!store || retentionMs === false) return 0;
     const startMs = now();
     lastPruneMs = startMs;
@@ -566,6 +572,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    */
   const targets = forward.map(() => ({
     took: takenIds(),
+    /** The records it refused as invalid (400): a batch sent again hears of them again, not of a success. */
+    refusedIds: takenIds(),
     busy: new Set<string>(),
     refusedSinceReport: 0,
     /** Since when its exports fail (a retryable failure or wrong credentials), until one is taken; for /health. */
@@ -633,31 +641,42 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const recordIds = records.map(recordId);
     const results = await Promise.all(
       forward.map((e, i): Promise<ExportResult> | ExportResult => {
-        const { took, busy } = targets[i]!;
+        const { took, busy, refusedIds } = targets[i]!;
         // The records the target has not taken and that are not on their way to it already, with
         // their ids. Some on their way in an earlier export: the sender comes back once that one
-        // is answered.
+        // is answered. Those it refused before count as refused again, unsent.
         const ready: TelemetryRecord[] = [];
         const ids: string[] = [];
         let stillSending = false;
+        let refusedBefore = 0;
+        let takenBefore = 0;
         for (let j = 0; j < records.length; j++) {
           const id = recordIds[j]!;
-          if (took.has(id)) continue;
-          if (busy.has(id)) stillSending = true;
+          if (took.has(id)) takenBefore++;
+          else if (refusedIds.has(id)) refusedBefore++;
+          else if (busy.has(id)) stillSending = true;
           else {
             ready.push(records[j]!);
             ids.push(id);
           }
         }
-        if (!ready.length) return stillSending ? STILL_SENDING : { ok: true };
+        const again = `refused ${refusedBefore} of ${records.length} record(s) when first sent (HTTP 400)`;
+        if (!ready.length) {
+          if (stillSending) return STILL_SENDING;
+          if (!refusedBefore) return { ok: true };
+          // As the first answer was: refused whole when it took none, else a partial success.
+          return takenBefore ? { ok: true, rejected: refusedBefore, reason: again } : { ok: false, retryable: false, status: 400, reason: again };
+        }
         for (const id of ids) busy.add(id);
         const sent = exportSplitting(e, ready, ids, { exports: MAX_SPLIT_EXPORTS });
         // Registered before the answer below waits: the memory is up to date when the sender hears
         // it, and a target that answers only after the sender was told to retry is remembered too.
-        // Records it refused as bad are remembered with those it took: they would be refused again.
-        const done = sent.then(({ result, took: taken, refused, why }) => {
+        // Records it refused as bad are remembered apart: they would be refused again.
+        const done = sent.then(({ result: got, took: taken, refused, why }) => {
           for (const id of ids) busy.delete(id);
-          took.remember(recordIds, [...taken, ...refused]);
+          took.remember(recordIds, taken);
+          refusedIds.remember(recordIds, refused);
+          const result: ExportResult = got.ok && refusedBefore ? { ok: true, rejected: (got.rejected ?? 0) + refusedBefore, reason: got.reason ?? again } : got;
           if (refused.length) reportRefused(i, refused.length, ready.length, why);
           const t = targets[i]!;
           if (result.ok) {

@@ -38,7 +38,13 @@ export const watchDbFile = (path: string): DbFile | undefined => {
   const folder = path.replace(/[/\\][^/\\]*$/, '') || '.';
   return {
     noRoom(freeInFileBytes) {
-      const s = fs.statfsSync?.(folder);
+      let s: ReturnType<NonNullable<Fs['statfsSync']>> | undefined;
+      try {
+        s = fs.statfsSync?.(folder);
+      } catch {
+        // The folder gone (its file too, which /health says): SQLite's own write error tells the rest.
+        return undefined;
+      }
       if (!s) return undefined;
       const reserve = Math.min(RESERVE_BYTES, (Number(s.blocks) * Number(s.bsize)) / 10);
       const room = Number(s.bavail) * Number(s.bsize) + freeInFileBytes;

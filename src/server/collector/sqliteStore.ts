@@ -5,6 +5,7 @@ import { explainSqliteError, watchDbFile } from './sqliteFile';
 import {
   buildTree,
   spanFacts,
+  STATS_WINDOW_TOO_LARGE,
   type ModelStats,
   type NameStats,
   type PruneResult,
@@ -730,7 +731,9 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     const toMs = q.toMs ?? Number.POSITIVE_INFINITY;
     const inWindow = Number((countWindow.get(fromMs, toMs) as { n: number }).n);
     if (inWindow > MAX_STATS_SPANS) {
-      throw new RangeError(`the window holds ${inWindow} spans; stats read at most ${MAX_STATS_SPANS} at once (they share the process with ingest): narrow "from" and "to"`);
+      throw Object.assign(new RangeError(`the window holds ${inWindow} spans; stats read at most ${MAX_STATS_SPANS} at once (they share the process with ingest): narrow "from" and "to"`), {
+        code: STATS_WINDOW_TOO_LARGE,
+      });
     }
     let spans = 0;
     let errors = 0;
@@ -738,7 +741,8 @@ export const createSqliteStore = (db: SqliteDatabase): TraceStore => {
     const models = new Map<string, { count: number; input: number; output: number; cost: number }>();
     let after: [number, number] = [Number.NEGATIVE_INFINITY, 0];
     for (;;) {
-      const rows = selectStatsChunk.all(fromMs, toMs, after[0], after[1]) as StatsRow[];
+      // From the cursor's start, not the window's: the index walk stays one chunk long.
+      const rows = selectStatsChunk.all(Math.max(fromMs, after[0]), toMs, after[0], after[1]) as StatsRow[];
       for (const r of rows) {
         if (q.service !== undefined && r.service !== q.service) continue;
         const isError = r.status === 'error';

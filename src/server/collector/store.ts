@@ -109,6 +109,12 @@ export interface TraceStats {
   byModel: ModelStats[];
 }
 
+/**
+ * The `code` of the RangeError a store's `stats()` throws for a window too large to read at once:
+ * the query API answers it with 400, where any other error is the store's own, a 500.
+ */
+export const STATS_WINDOW_TOO_LARGE = 'ERR_STATS_WINDOW_TOO_LARGE';
+
 /** What {@link TraceStore.prune} removed. */
 export interface PruneResult {
   traces: number;

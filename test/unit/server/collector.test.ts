@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Exporter, ExportResult, ScoreRecord, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { createCollector, type Collector, type CollectorOptions } from '../../../src/server/collector/createCollector';
 import { createSqliteStore, type SqliteDatabase } from '../../../src/server/collector/sqliteStore';
-import type { TraceStore } from '../../../src/server/collector/store';
+import { STATS_WINDOW_TOO_LARGE, type TraceStore } from '../../../src/server/collector/store';
 import { chatTrace, otlpBody, otlpProtobuf, spanRecord } from './otlpFixtures';
 
 const BASE = 1_732_140_000_000;
@@ -910,9 +910,12 @@ describe('createCollector: forwarding', () => {
     // log2(11) rounds of two exports, not one per span.
     expect(picky.got.length).toBeLessThanOrEqual(9);
     expect(logged.map(String)).toEqual(['CollectorError: forward[0] refused 1 of 11 record(s) as invalid (HTTP 400: Invalid span: bad) and took the rest; 1 record(s) refused since the last report']);
-    // Sent again (the answer was lost): nothing goes to the target twice, the bad span included.
+    // Sent again (the answer was lost): nothing goes to the target twice, the bad span included,
+    // and the sender hears of it again, not of a success.
     const exports = picky.got.length;
-    expect(await (await post(JSON.stringify(otlpBody(first)))).json()).toEqual({});
+    expect(await (await post(JSON.stringify(otlpBody(first)))).json()).toEqual({
+      partialSuccess: { rejectedSpans: '1', errorMessage: 'forward[0]: refused 1 of 11 record(s) when first sent (HTTP 400)' },
+    });
     expect(picky.got.length).toBe(exports);
     // Counted between the lines the log prints once a minute.
     await post(JSON.stringify(otlpBody(batch())));
@@ -929,9 +932,15 @@ describe('createCollector: forwarding', () => {
   it('bounds the exports that look for bad spans when a target refuses every one', async () => {
     const refusing = scripted(() => ({ ok: false, retryable: false, status: 400, reason: 'HTTP 400: bad' }));
     make({ store: undefined, forward: refusing.exporter });
-    const res = await post(JSON.stringify(otlpBody(Array.from({ length: 600 }, () => spanRecord()))));
+    const batch = JSON.stringify(otlpBody(Array.from({ length: 600 }, () => spanRecord())));
+    const res = await post(batch);
     expect(res.status).toBe(400);
     expect(refusing.got.length).toBeLessThanOrEqual(40);
+    // Sent again (a first answer lost, or a 503 for another target): refused again, not sent
+    // again, and never a 200 that would have the sender drop what no one kept.
+    const exports = refusing.got.length;
+    expect((await post(batch)).status).toBe(400);
+    expect(refusing.got.length).toBe(exports);
     expect(String(logged[0])).toMatch(/^CollectorError: forward\[0\] refused 600 of 600 record\(s\) as invalid \(HTTP 400: bad\); 600 record\(s\) refused/);
   });
 
@@ -1068,11 +1077,16 @@ describe('createCollector: query API', () => {
     expect(stats.byModel).toEqual([expect.objectContaining({ model: 'gpt-4o', totalTokens: 240 })]);
   });
 
-  it('answers 400 for a stats window too large to read at once, naming what to narrow', async () => {
-    make({ store: { ...store, stats: () => Promise.reject(new RangeError('the window holds 2000000 spans; stats read at most 1000000 at once')) } });
+  it('answers 400 for a stats window too large to read at once, naming what to narrow; any other error of the store is its own', async () => {
+    const tooLarge = Object.assign(new RangeError('the window holds 2000000 spans; stats read at most 1000000 at once'), { code: STATS_WINDOW_TOO_LARGE });
+    make({ store: { ...store, stats: () => Promise.reject(tooLarge) } });
     const res = await get('/api/stats?from=0');
     expect(res.status).toBe(400);
     expect(await messageOf(res)).toBe('the window holds 2000000 spans; stats read at most 1000000 at once');
+    // A bug's RangeError (a stack overflow, a bind count) is no fault of the query.
+    make({ store: { ...store, stats: () => Promise.reject(new RangeError('Maximum call stack size exceeded')) } });
+    expect((await get('/api/stats?from=0')).status).toBe(500);
+    expect(logged.map(String)).toContain('RangeError: Maximum call stack size exceeded');
   });
 
   it('takes the read token from headers only, never from the URL', async () => {
@@ -1206,5 +1220,10 @@ describe('createCollector: retention', () => {
     t += 120_000;
     await send();
     expect(pending).toHaveLength(2);
+    // Two prunes asked for at once (the timer and an ingest's retry) run, and are told, once.
+    t += 31 * 86_400_000;
+    await store.insertSpans(chatTrace('a2'.padEnd(32, '0'), t - 31 * 86_400_000));
+    await Promise.all([collector.prune(), collector.prune()]);
+    expect(pruned).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach, afterAll, vi } from 'vitest';
 import { openDatabase } from './sqlite';
-import { mkdtempSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -312,6 +312,17 @@ describe('the SQLite store', () => {
       expect(store.check?.()).toBeUndefined();
     } finally {
       s.close();
+    }
+    // Its whole folder gone: writes are not refused for the disk check's own failure.
+    const folder = join(dir, 'gone');
+    mkdirSync(folder);
+    const g = createSqliteStore(openDatabase(join(folder, 'gone.db')));
+    try {
+      rmSync(folder, { recursive: true });
+      expect(g.check?.()).toMatch(/gone\.db was deleted while open/);
+      await expect(Promise.resolve(g.insertSpans([spanRecord({ name: 'after' })]))).resolves.toBe(1);
+    } finally {
+      g.close();
     }
   });
 
