@@ -436,11 +436,27 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    * request. A target's source includes its status, so a change of cause (503, then a 401 that
    * wants the operator) is told at once.
    */
-  const reportOncePerMinute = (source: string, error: () => unknown): void => {
+  /**
+   * Whether `source` may be logged now, noting it in `log` if so: not logged in the last minute,
+   * and, for sources a client names (an origin), fewer than `cap` logged in it. `log` holds the
+   * last minute's sources, oldest first.
+   */
+  const due = (log: Map<string, number>, source: string, cap = Infinity): boolean => {
     const t = now();
-    if (t - (lastLog.get(source) ?? Number.NEGATIVE_INFINITY) < LOG_INTERVAL_MS) return;
-    lastLog.set(source, t);
-    report(error());
+    for (const [key, at] of log) {
+      if (t - at < LOG_INTERVAL_MS) break;
+      log.delete(key);
+    }
+    const at = log.get(source);
+    if (at !== undefined ? t - at < LOG_INTERVAL_MS : log.size >= cap) return false;
+    // Moved to the newest end, so the oldest stay first.
+    log.delete(source);
+    log.set(source, t);
+    return true;
+  };
+
+  const reportOncePerMinute = (source: string, error: () => unknown): void => {
+    if (due(lastLog, source)) report(error());
   };
 
   /** When each refusal (`status origin`) was last logged, oldest first. */
@@ -451,14 +467,7 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
    * origin: otherwise only the page's own console says why nothing arrives. Never the token.
    */
   const logRefusal = (status: number, origin: string | null, reason: string): void => {
-    const t = now();
-    for (const [key, at] of refusalsLogged) {
-      if (t - at < LOG_INTERVAL_MS) break;
-      refusalsLogged.delete(key);
-    }
-    const key = `${status} ${origin ?? ''}`;
-    if (refusalsLogged.has(key) || refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
-    refusalsLogged.set(key, t);
+    if (!due(refusalsLogged, `${status} ${origin ?? ''}`, MAX_REFUSALS_LOGGED)) return;
     const from = origin === null ? 'a request without Origin (a server or a script)' : `a request from origin ${origin.slice(0, 200)}`;
     report(new CollectorError(`refused ${from} with ${status}: ${reason}`));
   };
@@ -641,7 +650,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     const recordIds = records.map(recordId);
     const results = await Promise.all(
       forward.map((e, i): Promise<ExportResult> | ExportResult => {
-        const { took, busy, refusedIds } = targets[i]!;
+        const target = targets[i]!;
+        const { took, busy, refusedIds } = target;
         // The records the target has not taken and that are not on their way to it already, with
         // their ids. Some on their way in an earlier export: the sender comes back once that one
         // is answered. Those it refused before count as refused again, unsent.
@@ -678,13 +688,12 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
           refusedIds.remember(recordIds, refused);
           const result: ExportResult = got.ok && refusedBefore ? { ok: true, rejected: (got.rejected ?? 0) + refusedBefore, reason: got.reason ?? again } : got;
           if (refused.length) reportRefused(i, refused.length, ready.length, why);
-          const t = targets[i]!;
           if (result.ok) {
-            t.failingSince = t.lastError = undefined;
-            t.deliveredAt = now();
+            target.failingSince = target.lastError = undefined;
+            target.deliveredAt = now();
           } else if (isTargetFailure(result)) {
-            t.failingSince ??= now();
-            t.lastError = failureForSender(result, i);
+            target.failingSince ??= now();
+            target.lastError = failureForSender(result, i);
           }
           return result;
         });

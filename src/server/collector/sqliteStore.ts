@@ -274,10 +274,7 @@ const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
 
 /** Spans stats read per query; each chunk holds the event loop for about 20 ms on a month's file. */
 const STATS_CHUNK_ROWS = 2000;
-/**
- * Most spans one stats request reads: their durations are held in memory, and reading them takes
- * about a second per 100,000 (of the process's time, shared with ingest).
- */
+/** Most spans one stats request reads: their durations are held in memory while it runs. */
 const MAX_STATS_SPANS = 1_000_000;
 
 /** A span's columns that stats read. */
