@@ -109,6 +109,10 @@ export interface ScoreRecord {
   value: number | string;
   dataType?: 'NUMERIC' | 'BOOLEAN' | 'CATEGORICAL' | 'TEXT';
   comment?: string;
+  /** Entries as span metadata keeps them: text, numbers, booleans, lists; objects as JSON text. */
+  metadata?: Attributes;
+  /** A Langfuse score config the score must match (name, data type, range or categories). */
+  configId?: string;
   environment?: string;
   timeMs: number;
 }

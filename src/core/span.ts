@@ -124,7 +124,10 @@ export interface PromptRef {
 /** Model parameters that OpenTelemetry's GenAI conventions name `gen_ai.request.<name>` as they are. */
 const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequency_penalty', 'presence_penalty', 'seed'];
 
-/** Score options: free-text comment and explicit data type. */
+/** Langfuse's observation levels, from least to most severe. */
+export type ObservationLevel = 'DEBUG' | 'DEFAULT' | 'WARNING' | 'ERROR';
+
+/** Score options: free-text comment, metadata, explicit data type and Langfuse score config. */
 export interface ScoreOptions {
   /**
    * The score's own id. Scoring again with the same id replaces that score in Langfuse and the
@@ -135,6 +138,17 @@ export interface ScoreOptions {
   comment?: string | undefined;
   /** `TEXT` values are cut to 500 characters, Langfuse's limit; an empty one is not recorded. */
   dataType?: ScoreRecord['dataType'] | undefined;
+  /**
+   * Entries shown with the score in Langfuse (the evaluator's model, the rubric): redacted and cut
+   * like span metadata, objects stored as JSON text, at most `maxAttributes` entries.
+   */
+  metadata?: Record<string, unknown> | undefined;
+  /**
+   * The id of a Langfuse score config. Langfuse then checks the score against it: the name must
+   * be the config's, the value within its range or one of its categories. A score that does not
+   * match is refused for good, as Langfuse answers it.
+   */
+  configId?: string | undefined;
 }
 
 /**
@@ -768,6 +782,27 @@ export class Span implements SpanRecord {
     return this;
   }
 
+  /**
+   * Sets the Langfuse level (`DEBUG`, `DEFAULT`, `WARNING` or `ERROR`), which Langfuse shows and
+   * filters by, with an optional status message: a fallback model used, a retry needed.
+   * `ERROR` is `setStatus('error', message)`; the others leave the span's status as it is.
+   */
+  setLevel(level: ObservationLevel, message?: string): this {
+    try {
+      if (level === 'ERROR') return this.setStatus('error', message);
+      if (level !== 'DEBUG' && level !== 'DEFAULT' && level !== 'WARNING') {
+        const name = JSON.stringify(String(level));
+        warnOnce(`level ${name}`, `setLevel(${name}): the level is DEBUG, DEFAULT, WARNING or ERROR; not set.`, true);
+        return this;
+      }
+      this.put(A.OBSERVATION_LEVEL, level);
+      if (message !== undefined) this.put(A.OBSERVATION_STATUS_MESSAGE, String(message));
+    } catch (error) {
+      reportInternal(error);
+    }
+    return this;
+  }
+
   /** Records an exception event (type, message, stack) and sets the error status. Any thrown value works. */
   recordError(error: unknown): this {
     try {
@@ -944,6 +979,15 @@ export class Span implements SpanRecord {
       if (dataType) score.dataType = dataType;
       if (dataType === 'TEXT') score.value = textScoreValue(score.value as string);
       if (opts?.comment) score.comment = this.cleanString(String(opts.comment));
+      const meta = opts?.metadata;
+      if (meta && typeof meta === 'object') {
+        const out: Attributes = (score.metadata = {});
+        eachEntry(meta, (k, val) => {
+          const c = this.clean(k, val);
+          if (c !== undefined) setOwn(out, k, c);
+        });
+      }
+      if (opts?.configId) score.configId = String(opts.configId);
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
       const env = this[kT].environment ?? this[kT].core.cfg.environment;
       if (env) score.environment = env;

@@ -77,6 +77,8 @@ export interface ScoreEvent {
     value: number | string;
     dataType?: NonNullable<ScoreRecord['dataType']>;
     comment?: string;
+    metadata?: ScoreRecord['metadata'];
+    configId?: string;
     environment?: string;
   };
 }
@@ -108,6 +110,8 @@ export const toScoreEvents = (scores: readonly ScoreRecord[], environment?: stri
     const dataType = s.dataType ?? (typeof s.value === 'string' ? 'CATEGORICAL' : undefined);
     if (dataType) body.dataType = dataType;
     if (s.comment !== undefined) body.comment = s.comment;
+    if (s.metadata !== undefined) body.metadata = s.metadata;
+    if (s.configId !== undefined) body.configId = s.configId;
     // One Langfuse does not keep (the tracer's own, "Prod EU") is left out, as on spans.
     const env = s.environment && isLangfuseEnvironment(s.environment) ? s.environment : environment;
     if (env) body.environment = env;

@@ -143,6 +143,7 @@ const SCORES: ScoreRecord[] = [
   score({ id: 's-cat', value: 'partially correct', dataType: 'CATEGORICAL', observationId: '00f067aa0ba902b7' }),
   score({ id: 's-text', value: 'free text answer', dataType: 'TEXT', sessionId: 'sess-1', environment: 'staging' }),
   score({ id: 's-env', value: 0 }),
+  score({ id: 's-config', value: 'good', dataType: 'CATEGORICAL', configId: '9203-4567-89ab-cdef', metadata: { model: 'gpt-4o', rubric: ['a', 'b'], k: 3 } }),
 ];
 
 describe('score-create events against ingestion.yml and commons.yml', () => {

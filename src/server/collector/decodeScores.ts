@@ -14,6 +14,16 @@ const MAX_NAME = 1000;
 const MAX_TEXT = 16_384;
 const MAX_ERRORS = 10;
 
+/** A plain object whose JSON fits the text bound: what `score()` makes of its metadata option. */
+const isMetadata = (m: unknown): boolean => {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return false;
+  try {
+    return JSON.stringify(m).length <= MAX_TEXT;
+  } catch {
+    return false;
+  }
+};
+
 const check = (raw: unknown, path: string): ScoreRecord | string => {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return `${path} must be a ScoreRecord object`;
   const s = raw as Record<string, unknown>;
@@ -29,6 +39,8 @@ const check = (raw: unknown, path: string): ScoreRecord | string => {
   }
   if (s.dataType !== undefined && !DATA_TYPES.has(s.dataType as string)) return `${path}.dataType must be NUMERIC, BOOLEAN, CATEGORICAL or TEXT`;
   if (s.comment !== undefined && (typeof s.comment !== 'string' || s.comment.length > MAX_TEXT)) return `${path}.comment must be a string`;
+  if (s.metadata !== undefined && !isMetadata(s.metadata)) return `${path}.metadata must be an object of at most ${MAX_TEXT} characters as JSON`;
+  if (s.configId !== undefined && (typeof s.configId !== 'string' || !s.configId || s.configId.length > MAX_ID)) return `${path}.configId must be a string of 1 to ${MAX_ID} characters`;
   if (s.sessionId !== undefined && (typeof s.sessionId !== 'string' || s.sessionId.length > MAX_ID)) return `${path}.sessionId must be a string`;
   if (s.environment !== undefined && (typeof s.environment !== 'string' || s.environment.length > 40)) return `${path}.environment must be a string of at most 40 characters`;
   if (typeof s.timeMs !== 'number' || !Number.isFinite(s.timeMs) || s.timeMs <= 0) return `${path}.timeMs must be epoch milliseconds`;
@@ -37,6 +49,8 @@ const check = (raw: unknown, path: string): ScoreRecord | string => {
   if (s.sessionId !== undefined) out.sessionId = s.sessionId as string;
   if (s.dataType !== undefined) out.dataType = s.dataType as ScoreRecord['dataType'];
   if (s.comment !== undefined) out.comment = s.comment as string;
+  if (s.metadata !== undefined) out.metadata = s.metadata as ScoreRecord['metadata'];
+  if (s.configId !== undefined) out.configId = s.configId as string;
   if (s.environment !== undefined) out.environment = s.environment as string;
   return out;
 };

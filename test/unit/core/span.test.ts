@@ -121,6 +121,35 @@ describe('status', () => {
     expect(r.events.map((e) => e.name)).toEqual([A.EXCEPTION_EVENT]);
     expect(byName('cancelled').attrs[A.OBSERVATION_STATUS_MESSAGE]).toBe('cancelled');
   });
+
+  it('sets the Langfuse level with a redacted message; ERROR is the error status; a bad level is said once and ignored', () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const { tracer, byName } = testTracer();
+      const t = tracer.createTrace('t');
+      t.startSpan('fallback').setLevel('WARNING', 'fell back to gpt-4o-mini, key sk-proj-abcdefghijklmnopqrstuvwx').end();
+      t.startSpan('debug').setLevel('DEBUG').end();
+      t.startSpan('failed').setLevel('ERROR', 'quota').end();
+      const bad = t.startSpan('bad').setLevel('warning' as never, 'x');
+      bad.setLevel('warning' as never);
+      bad.end();
+      const late = t.startSpan('late');
+      late.end();
+      late.setLevel('WARNING', 'after end');
+      t.finish();
+      expect(byName('fallback').attrs).toMatchObject({ [A.OBSERVATION_LEVEL]: 'WARNING', [A.OBSERVATION_STATUS_MESSAGE]: 'fell back to gpt-4o-mini, key [REDACTED]' });
+      expect(byName('fallback').status.code).toBe('unset');
+      expect(byName('debug').attrs[A.OBSERVATION_LEVEL]).toBe('DEBUG');
+      expect(byName('debug').attrs).not.toHaveProperty(A.OBSERVATION_STATUS_MESSAGE);
+      expect(byName('failed').status).toEqual({ code: 'error', message: 'quota' });
+      expect(byName('failed').attrs).toMatchObject({ [A.OBSERVATION_LEVEL]: 'ERROR', [A.OBSERVATION_STATUS_MESSAGE]: 'quota' });
+      expect(byName('bad').attrs).not.toHaveProperty(A.OBSERVATION_LEVEL);
+      expect(byName('late').attrs).not.toHaveProperty(A.OBSERVATION_LEVEL);
+      expect(warned.mock.calls.filter((c) => String(c[0]).includes('setLevel("warning")'))).toHaveLength(1);
+    } finally {
+      warned.mockRestore();
+    }
+  });
 });
 
 describe('recordError', () => {
@@ -575,6 +604,24 @@ describe('trace-level fields', () => {
     trace.score('long', 'x'.repeat(100), { comment: 'y'.repeat(100) });
     expect(scores[0]).toMatchObject({ value: 'my key [REDACTED]', comment: 'Authorization: Bearer [REDACTED]' });
     expect(scores[1]).toMatchObject({ value: 'x'.repeat(40), comment: 'y'.repeat(40) });
+  });
+
+  it('carries score metadata cleaned like span metadata, and a score config id', () => {
+    const { tracer, scores } = testTracer({ limits: { maxStringLength: 40 } });
+    const trace = tracer.createTrace('t');
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle.self = cycle;
+    trace.score('accuracy', 0.5, {
+      configId: 'cfg-1',
+      metadata: { evaluator: 'gpt-4o', prompt: 'Bearer abcdefghijklmnop123', rubric: ['clear', 'x'.repeat(100)], k: 3 },
+    });
+    trace.score('nested', 1, { metadata: { judge: { model: 'm', cycle }, none: undefined, nil: null } });
+    trace.score('plain', 1, { metadata: 'not an object' as never, configId: '' });
+    expect(scores[0]).toMatchObject({ configId: 'cfg-1', metadata: { evaluator: 'gpt-4o', prompt: 'Bearer [REDACTED]', rubric: ['clear', 'x'.repeat(40)], k: 3 } });
+    // An object is JSON text (a cycle never throws); undefined and null are left out.
+    expect(scores[1]!.metadata).toEqual({ judge: expect.stringMatching(/^\{"model":"m"/) });
+    expect(scores[2]).not.toHaveProperty('metadata');
+    expect(scores[2]).not.toHaveProperty('configId');
   });
 
   it('cuts TEXT score values to the 500 characters Langfuse takes, and records no empty or non-text one', () => {

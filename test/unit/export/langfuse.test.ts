@@ -71,6 +71,11 @@ describe('toScoreEvents', () => {
     });
   });
 
+  it('passes a score config id and metadata on to Langfuse', () => {
+    const { body } = toScoreEvents([score({ configId: 'cfg-1', metadata: { model: 'gpt-4o', tags: ['a'] } })]).batch[0]!;
+    expect(body).toMatchObject({ configId: 'cfg-1', metadata: { model: 'gpt-4o', tags: ['a'] } });
+  });
+
   it('sends a score given again under its id as a new event for the same score', () => {
     const { batch } = toScoreEvents([score({ id: 'thumbs-m1', value: 1 }), score({ id: 'thumbs-m1', value: 0, timeMs: Date.UTC(2024, 10, 20, 22, 5) })]);
     expect(batch.map((e) => e.body.id)).toEqual(['thumbs-m1', 'thumbs-m1']);

@@ -294,4 +294,15 @@ describe('decodeScores', () => {
     if (r.ok) expect(r.errors[0]).toBe('scores[1].traceId must be 32 lowercase hex characters');
     expect(decodeScores({})).toMatchObject({ ok: false });
   });
+
+  it('keeps metadata and a config id, and names what is wrong with them', () => {
+    const good = { ...score, metadata: { model: 'gpt-4o', k: 3 }, configId: 'cfg-1' };
+    expect(decodeScores([good])).toMatchObject({ ok: true, rejected: 0, scores: [good] });
+    const r = decodeScores([{ ...score, metadata: 'x' }, { ...score, metadata: [1] }, { ...score, metadata: { t: 'x'.repeat(20_000) } }, { ...score, configId: '' }, { ...score, configId: 5 }]);
+    expect(r).toMatchObject({ ok: true, rejected: 5, scores: [] });
+    if (r.ok) {
+      expect(r.errors.slice(0, 3)).toEqual(Array.from({ length: 3 }, (_, i) => `scores[${i}].metadata must be an object of at most 16384 characters as JSON`));
+      expect(r.errors[3]).toBe('scores[3].configId must be a string of 1 to 800 characters');
+    }
+  });
 });
