@@ -30,6 +30,8 @@ export interface EnvExporter extends Exporter {
    * its `sampleRate` unless given one.
    */
   readonly sampleRate?: number;
+  /** `LANGFUSE_RELEASE`, when set: a tracer using this exporter takes it as its `release` unless given one. */
+  readonly release?: string;
   /**
    * Where spans go: a URL (origin and path only: a user name, password or query in the
    * configured one stays out), a file, `console` or `none`.
@@ -80,6 +82,7 @@ const VARIABLES = [
   ...BASE_URL_NAMES,
   'LANGFUSE_TRACING_ENVIRONMENT',
   'LANGFUSE_SAMPLE_RATE',
+  'LANGFUSE_RELEASE',
   'OTEL_TRACES_SAMPLER',
   'OTEL_TRACES_SAMPLER_ARG',
 ];
@@ -339,7 +342,8 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  * - every mode: `OTEL_SERVICE_NAME` is carried as `serviceName`, `OTEL_RESOURCE_ATTRIBUTES`
  *   (`k=v,k2=v2`, percent-decoded) as `resource`; `createServerTracer` and `withTracing` put both
  *   on their spans. `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG`), else
- *   `LANGFUSE_SAMPLE_RATE`, is carried as `sampleRate`, which they sample new traces by.
+ *   `LANGFUSE_SAMPLE_RATE`, is carried as `sampleRate`, which they sample new traces by, and
+ *   `LANGFUSE_RELEASE` as `release` (`langfuse.release` on their spans).
  * Throws a `TypeError` naming the variable that is missing or invalid, except for those that
  * only describe, compress or sample (`OTEL_RESOURCE_ATTRIBUTES`, the compression and sampling
  * variables): an invalid one of those is logged and left out, as OpenTelemetry's SDKs do.
@@ -387,6 +391,7 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
         : 'none');
 
   const sampleRate = sampleRateOf(env);
+  const release = str(env, 'LANGFUSE_RELEASE');
   const make = (exporter: Exporter, target: string): EnvExporter => ({
     export: (records) => exporter.export(records),
     shutdown: () => exporter.shutdown?.() ?? Promise.resolve(),
@@ -394,6 +399,7 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
     serviceName,
     resource,
     sampleRate,
+    release,
     target,
   });
 

@@ -17,8 +17,8 @@ export type ServerTracerOptions = TracerOptions;
  * export inside that request's `waitUntil`. Other `processors` are kept as given. The spans'
  * resource names the runtime (`process.runtime.name`, `process.runtime.version`), under
  * `OTEL_RESOURCE_ATTRIBUTES` when the exporter came from `fromEnv()`, under `resource`; such an
- * exporter's `sampleRate` (`OTEL_TRACES_SAMPLER`, `LANGFUSE_SAMPLE_RATE`) applies unless
- * `sampleRate` is given.
+ * exporter's `sampleRate` (`OTEL_TRACES_SAMPLER`, `LANGFUSE_SAMPLE_RATE`) and `release`
+ * (`LANGFUSE_RELEASE`) apply unless given here.
  * Throws a `TypeError` naming the option when `opts` is invalid.
  */
 export const createServerTracer = (opts: ServerTracerOptions = {}): Tracer => {
@@ -56,18 +56,20 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
   }
   // `fromEnv(env)` carries OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on the exporter it
   // returns; explicit options win over them, and they over what the runtime tells.
-  const fromEnv = exporter as { serviceName?: unknown; resource?: unknown; sampleRate?: unknown } | undefined;
+  const fromEnv = exporter as { serviceName?: unknown; resource?: unknown; sampleRate?: unknown; release?: unknown } | undefined;
   const envName = fromEnv?.serviceName;
   const serviceName = opts.serviceName ?? (typeof envName === 'string' ? envName : undefined);
   // OTEL_TRACES_SAMPLER or LANGFUSE_SAMPLE_RATE, read and checked by fromEnv().
   const envRate = fromEnv?.sampleRate;
   const sampleRate = opts.sampleRate ?? (typeof envRate === 'number' ? envRate : undefined);
+  const envRelease = fromEnv?.release;
+  const release = opts.release ?? (typeof envRelease === 'string' ? envRelease : undefined);
   const envResource = fromEnv?.resource;
   const detected = { ...runtimeResource(), ...(typeof envResource === 'object' && envResource !== null ? (envResource as Attributes) : undefined) };
   // A context manager of the app's that throws would otherwise throw into every request.
   const given = opts.contextManager;
   const contextManager = typeof given?.with === 'function' && typeof given.active === 'function' ? guardedContext(given) : (given ?? serverContext());
-  const tracer = createTracer({ ...rest, contextManager, serviceName, sampleRate, processors }, call, detected);
+  const tracer = createTracer({ ...rest, contextManager, serviceName, sampleRate, release, processors }, call, detected);
   if (outside && !perRequest) {
     // Batched with the tracer's validated batch options. The request processor says a refusal
     // itself; the batch processor says it only with `debug`, so its outcome (a 413 that is

@@ -953,6 +953,18 @@ describe('withTracing', () => {
     expect(names).toEqual(['svc-from-env', 'explicit']);
   });
 
+  it("puts a fromEnv() exporter's LANGFUSE_RELEASE on every span as langfuse.release, unless release is given", async () => {
+    const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, LANGFUSE_RELEASE: ' v2.1.24 ' };
+    const releases: unknown[] = [];
+    for (const opts of [{ exporter: fromEnv(env) }, { exporter: fromEnv(env), release: 'explicit' }, { exporter: fromEnv({ ...env, LANGFUSE_RELEASE: '' }) }]) {
+      await serveOnce(withTracing(() => new Response('x'), opts), new Request('http://x/'));
+      const [req] = await rx.waitFor(releases.length + 1, '/v1/traces').then((all) => all.slice(-1));
+      const span = JSON.parse(req!.body).resourceSpans[0].scopeSpans[0].spans[0] as { attributes: { key: string; value: { stringValue?: string } }[] };
+      releases.push(span.attributes.find((a) => a.key === 'langfuse.release')?.value.stringValue);
+    }
+    expect(releases).toEqual(['v2.1.24', 'explicit', undefined]);
+  });
+
   it("samples new traces by a fromEnv() exporter's OTEL_TRACES_SAMPLER, follows a caller's flag, and yields to sampleRate", async () => {
     const env = { TRACING_MODE: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: rx.base, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' };
     const sent: string[] = [];
