@@ -40,8 +40,11 @@ export interface TracerOptions {
   limits?: LimitOptions | undefined;
   /** Secret redaction. `false` turns it off. */
   redact?: false | RedactOptions | undefined;
-  /** Rewrites span input and output before they are stored, e.g. to drop personal data. */
-  mask?: ((value: unknown, field: 'input' | 'output') => unknown) | undefined;
+  /**
+   * Rewrites inputs, outputs and each metadata entry's value before they are stored, e.g. to
+   * drop personal data; `undefined` leaves the value out.
+   */
+  mask?: ((value: unknown, field: 'input' | 'output' | 'metadata') => unknown) | undefined;
   /** Last look at each finished span; return `null` to drop it or a changed record to replace it. */
   beforeSend?: ((span: SpanRecord) => SpanRecord | null | undefined | void) | undefined;
   /** Which finished spans are kept. */

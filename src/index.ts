@@ -15,7 +15,7 @@ export { createMemoryExporter } from './export/memory';
 export * as semconv from './core/semconv';
 
 export type { Tracer, StartSpanOptions, ScoreTarget } from './core/tracer';
-export type { SpanOptions, GenerationOptions, PromptRef, ScoreOptions, ObservationLevel } from './core/span';
+export type { SpanOptions, GenerationOptions, PromptRef, ScoreOptions, ObservationLevel, MaskField } from './core/span';
 export type { TraceOptions } from './core/trace';
 export type { TracedDecorator, TracedOptions } from './core/traced';
 export type { SpanProcessor, BatchProcessor } from './core/processors';

@@ -124,6 +124,9 @@ export interface PromptRef {
 /** Model parameters that OpenTelemetry's GenAI conventions name `gen_ai.request.<name>` as they are. */
 const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequency_penalty', 'presence_penalty', 'seed'];
 
+/** What a `mask` hook is given: an input, an output, or one metadata entry's value. */
+export type MaskField = 'input' | 'output' | 'metadata';
+
 /** Langfuse's observation levels, from least to most severe. */
 export type ObservationLevel = 'DEBUG' | 'DEFAULT' | 'WARNING' | 'ERROR';
 
@@ -687,11 +690,12 @@ export class Span implements SpanRecord {
     return this.putMetadata(this.metadataPrefix(), metadata, value);
   }
 
-  /** @internal `addMetadata()` under `prefix`, each entry stored through `put`. */
+  /** @internal `addMetadata()` under `prefix`, each entry's value through `mask` and stored through `put`. */
   putMetadata(prefix: string, metadata: Record<string, unknown> | string, value?: unknown, put = (key: string, v: unknown): void => this.put(key, v)): this {
     try {
-      if (typeof metadata === 'string') put(`${prefix}.${metadata}`, value);
-      else if (metadata && typeof metadata === 'object') eachEntry(metadata, (k, value) => put(`${prefix}.${k}`, value));
+      const each = (k: string, v: unknown): void => put(`${prefix}.${k}`, this.masked(v, 'metadata'));
+      if (typeof metadata === 'string') each(metadata, value);
+      else if (metadata && typeof metadata === 'object') eachEntry(metadata, each);
     } catch (error) {
       reportInternal(error);
     }
@@ -706,17 +710,7 @@ export class Span implements SpanRecord {
   io(key: string, value: unknown, field: 'input' | 'output', traceKey?: string): void {
     try {
       if (!this.isRecording) return;
-      let v = value;
-      const mask = this[kT].core.cfg.mask;
-      if (mask) {
-        try {
-          v = mask(value, field);
-        } catch (error) {
-          // A failing mask must not leak the unmasked value.
-          reportInternal(error);
-          v = '[mask failed]';
-        }
-      }
+      const v = this.masked(value, field);
       if (v === undefined) return;
       const text = safeJson(v);
       // An object's JSON is cut to valid JSON, so it still reads as messages.
@@ -725,6 +719,19 @@ export class Span implements SpanRecord {
       this.put(key, text, json, true);
     } catch (error) {
       reportInternal(error);
+    }
+  }
+
+  /** @internal `value` through the tracer's `mask` hook as `field`, when it has one. */
+  masked(value: unknown, field: MaskField): unknown {
+    const mask = this[kT].core.cfg.mask;
+    if (!mask) return value;
+    try {
+      return mask(value, field);
+    } catch (error) {
+      // A failing mask must not leak the unmasked value.
+      reportInternal(error);
+      return '[mask failed]';
     }
   }
 
@@ -983,7 +990,7 @@ export class Span implements SpanRecord {
       if (meta && typeof meta === 'object') {
         const out: Attributes = (score.metadata = {});
         eachEntry(meta, (k, val) => {
-          const c = this.clean(k, val);
+          const c = this.clean(k, this.masked(val, 'metadata'));
           if (c !== undefined) setOwn(out, k, c);
         });
       }

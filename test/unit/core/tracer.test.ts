@@ -541,4 +541,39 @@ describe('never throws into the caller', () => {
     expect(byName('s').attrs[A.OBSERVATION_INPUT]).toBe('card ####');
     expect(byName('s').attrs[A.OBSERVATION_OUTPUT]).toBe('ok 1');
   });
+
+  it('mask sees each metadata entry of spans, traces and scores, and can drop one', () => {
+    const seen: string[] = [];
+    const scores: unknown[] = [];
+    const email = /[\w.]+@[\w.]+/g;
+    const { tracer, byName } = testTracer({
+      mask: (v, field) => {
+        seen.push(field);
+        if (field !== 'metadata') return v;
+        if (v === 'drop me') return undefined;
+        return typeof v === 'string' ? v.replace(email, '<email>') : v;
+      },
+      processors: [{ onScore: (s) => scores.push(s) }],
+    });
+    const trace = tracer.createTrace({ name: 't', metadata: { owner: 'ana@example.com' } });
+    trace.span('s', (s) => s.addMetadata({ contact: 'bo@example.com', n: 2, gone: 'drop me' }).addMetadata('one', 'cy@example.com'));
+    trace.score('rated', 1, { metadata: { by: 'di@example.com' } });
+    trace.finish();
+    expect(byName('t').attrs[`${A.TRACE_METADATA}.owner`]).toBe('<email>');
+    const s = byName('s').attrs;
+    expect(s[`${A.OBSERVATION_METADATA}.contact`]).toBe('<email>');
+    expect(s[`${A.OBSERVATION_METADATA}.one`]).toBe('<email>');
+    expect(s[`${A.OBSERVATION_METADATA}.n`]).toBe(2);
+    expect(s).not.toHaveProperty(`${A.OBSERVATION_METADATA}.gone`);
+    // Trace metadata every span carries comes masked too.
+    expect(s[`${A.TRACE_METADATA}.owner`]).toBe('<email>');
+    expect(scores).toMatchObject([{ metadata: { by: '<email>' } }]);
+    expect(seen.filter((f) => f === 'metadata')).toHaveLength(6);
+  });
+
+  it('a failing mask hides metadata too', () => {
+    const { tracer, byName } = testTracer({ mask: () => { throw new Error('mask bug'); } });
+    tracer.createTrace('t').span('s', (s) => s.addMetadata('user', 'ana@example.com'));
+    expect(byName('s').attrs[`${A.OBSERVATION_METADATA}.user`]).toBe('[mask failed]');
+  });
 });
