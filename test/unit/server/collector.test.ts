@@ -986,15 +986,16 @@ describe('createCollector: forwarding', () => {
 describe('createCollector: scores', () => {
   const score: ScoreRecord = { v: 1, rec: 'score', id: 'sc-1', traceId: 'a1'.padEnd(32, '0'), name: 'helpful', value: 1, dataType: 'BOOLEAN', timeMs: BASE };
 
-  it('stores and forwards scores posted to /v1/scores', async () => {
+  it('stores and forwards scores posted to /v1/scores, with their metadata and score config', async () => {
     const target = scripted(() => ({ ok: true }));
     make({ forward: target.exporter });
     await post(JSON.stringify(otlpBody(chatTrace(score.traceId, BASE))));
-    const res = await post(JSON.stringify([score, { ...score, id: '' }]), {}, '/v1/scores');
+    const rated = { ...score, metadata: { judge: 'gpt-4o', rubric: ['clear'] }, configId: 'cfg-1' };
+    const res = await post(JSON.stringify([rated, { ...score, id: '' }]), {}, '/v1/scores');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ accepted: 1, rejected: 1, errors: ['scores[1].id must be a string of 1 to 800 characters'] });
-    expect(target.got[1]).toEqual([score]);
-    expect((await store.getTrace(score.traceId))!.scores).toEqual([score]);
+    expect(target.got[1]).toEqual([rated]);
+    expect((await store.getTrace(score.traceId))!.scores).toEqual([rated]);
   });
 
   it('stores and forwards a score given again under its id, once per change, the newest kept', async () => {
