@@ -142,8 +142,9 @@ export interface ScoreOptions {
   /** `TEXT` values are cut to 500 characters, Langfuse's limit; an empty one is not recorded. */
   dataType?: ScoreRecord['dataType'] | undefined;
   /**
-   * Entries shown with the score in Langfuse (the evaluator's model, the rubric): redacted and cut
-   * like span metadata, objects stored as JSON text, at most `maxAttributes` entries.
+   * Entries shown with the score in Langfuse (the evaluator's model, the rubric): through `mask`,
+   * redacted and cut like span metadata, objects stored as JSON text. The collector takes up to
+   * 16,384 characters of it as JSON, and refuses the score past that.
    */
   metadata?: Record<string, unknown> | undefined;
   /**
