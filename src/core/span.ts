@@ -714,8 +714,8 @@ export class Span implements SpanRecord {
       const v = this.masked(value, field);
       if (v === undefined) return;
       const text = safeJson(v);
-      // An object's JSON is cut to valid JSON, so it still reads as messages.
-      const json = typeof v === 'object' && v !== null;
+      // An object's JSON, also as a mask gave it back, is cut to valid JSON, so it still reads as messages.
+      const json = (typeof v === 'object' && v !== null) || (typeof value === 'object' && value !== null);
       if (traceKey) this.put(traceKey, text, json, true);
       this.put(key, text, json, true);
     } catch (error) {
@@ -723,12 +723,23 @@ export class Span implements SpanRecord {
     }
   }
 
-  /** @internal `value` through the tracer's `mask` hook as `field`, when it has one. */
+  /**
+   * @internal `value` through the tracer's `mask` hook as `field`, when it has one. A mask that
+   * gives an object back as it came (one written for text, a pattern over strings, as Langfuse's
+   * are) is given the object's JSON text as well: what it takes out of text, it takes out of
+   * objects. One that returns `undefined` for a value is said once: Langfuse's `({ data }) => …`
+   * reads nothing from a value and would leave every input and output out unseen.
+   */
   masked(value: unknown, field: MaskField): unknown {
     const mask = this[kT].core.cfg.mask;
     if (!mask) return value;
     try {
-      return mask(value, field);
+      let v = mask(value, field);
+      if (v === value && typeof v === 'object' && v !== null) v = mask(safeJson(v), field);
+      if (v === undefined && value !== undefined) {
+        warnOnce('mask', `mask(value, "${field}") returned undefined: the value is left out (said once). mask gets the value, not Langfuse's { data }.`, true);
+      }
+      return v;
     } catch (error) {
       // A failing mask must not leak the unmasked value.
       reportInternal(error);

@@ -571,6 +571,31 @@ describe('never throws into the caller', () => {
     expect(seen.filter((f) => f === 'metadata')).toHaveLength(6);
   });
 
+  it("a mask written for text also masks objects: one given back as it came is masked again as its JSON text", () => {
+    const calls: unknown[] = [];
+    const email = /[\w.]+@[\w.]+/g;
+    const { tracer, byName } = testTracer({
+      mask: (v) => {
+        calls.push(v);
+        return typeof v === 'string' ? v.replace(email, '<email>') : v;
+      },
+    });
+    const messages = [{ role: 'user', content: 'I am ana@example.com' }];
+    tracer.createTrace('t').span('s', (s) => s.setInput(messages).setOutput('to bo@example.com').addMetadata({ flags: { contact: 'cy@example.com' } }));
+    const attrs = byName('s').attrs;
+    expect(JSON.parse(String(attrs[A.OBSERVATION_INPUT]))).toEqual([{ role: 'user', content: 'I am <email>' }]);
+    expect(attrs[A.OBSERVATION_OUTPUT]).toBe('to <email>');
+    expect(attrs[`${A.OBSERVATION_METADATA}.flags`]).toBe('{"contact":"<email>"}');
+    // The caller's object is not changed.
+    expect(messages[0]!.content).toBe('I am ana@example.com');
+    // A mask that gives back a new object is called once for it.
+    calls.length = 0;
+    const { tracer: t2, byName: by2 } = testTracer({ mask: (v) => (calls.push(v), typeof v === 'object' && v ? { masked: true } : v) });
+    t2.createTrace('t').span('s2', (s) => s.setInput({ a: 1 }));
+    expect(calls).toHaveLength(1);
+    expect(by2('s2').attrs[A.OBSERVATION_INPUT]).toBe('{"masked":true}');
+  });
+
   it('a failing mask hides metadata too', () => {
     const { tracer, byName } = testTracer({ mask: () => { throw new Error('mask bug'); } });
     tracer.createTrace('t').span('s', (s) => s.addMetadata('user', 'ana@example.com'));
