@@ -166,11 +166,12 @@ export class Trace extends Span {
 
   /**
    * Updates trace-level fields; fields left out are unchanged. Spans of the trace that end later
-   * carry the new name, tags, `public` flag and short metadata too; those already ended keep what they had.
+   * carry the new name, tags, `public` flag, release, environment and short metadata too (and
+   * later scores the environment); those already ended keep what they had.
    * After the root span has ended, only the user, session and tags still change (for spans still
    * open).
    */
-  update(fields: Omit<TraceOptions, 'parent' | 'kind' | 'type' | 'startMs' | 'attributes' | 'release' | 'environment'> & { output?: unknown }): this {
+  update(fields: Omit<TraceOptions, 'parent' | 'kind' | 'type' | 'startMs' | 'attributes'> & { output?: unknown }): this {
     try {
       if (fields.name) {
         this.updateName(fields.name);
@@ -183,6 +184,13 @@ export class Trace extends Span {
       if (fields.baggage) this.setBaggage(fields.baggage);
       if (fields.metadata) this.putMetadata(A.TRACE_METADATA, fields.metadata);
       if (typeof fields.public === 'boolean') this.putShared(A.TRACE_PUBLIC, fields.public);
+      // A request's own release or environment (a canary), chosen once the handler knows it.
+      if (typeof fields.release === 'string' && fields.release) this.putShared(A.RELEASE, fields.release);
+      const env = fields.environment;
+      if (typeof env === 'string' && env) {
+        this[kT].environment = env;
+        this.put(A.ENVIRONMENT, env);
+      }
       // Trace-level, asked for by name: also on a trace that continues a remote parent.
       if (fields.input !== undefined) this.io(A.OBSERVATION_INPUT, fields.input, 'input', A.TRACE_INPUT);
       if (fields.output !== undefined) this.io(A.OBSERVATION_OUTPUT, fields.output, 'output', A.TRACE_OUTPUT);

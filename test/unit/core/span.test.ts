@@ -1034,4 +1034,21 @@ describe('a trace with its own environment', () => {
     other.finish();
     expect(spans.find((s) => s.name === 'plain')!.attrs[A.ENVIRONMENT]).toBeUndefined();
   });
+
+  it('takes an environment and release from update(), for the spans and scores that end after it (a canary request)', () => {
+    const { tracer, scores, byName } = testTracer({ environment: 'production', release: 'r1' });
+    const t = tracer.createTrace('request');
+    t.span('before', () => undefined);
+    t.update({ environment: 'canary', release: 'r2' });
+    t.span('after', () => undefined);
+    t.score('quality', 1);
+    t.update({ environment: '', release: '' });
+    t.finish();
+    expect(byName('request').attrs).toMatchObject({ [A.ENVIRONMENT]: 'canary', [A.RELEASE]: 'r2' });
+    expect(byName('after').attrs).toMatchObject({ [A.ENVIRONMENT]: 'canary', [A.RELEASE]: 'r2' });
+    // Ended before: as they were.
+    expect(byName('before').attrs[A.RELEASE]).toBe('r1');
+    expect(byName('before').attrs[A.ENVIRONMENT]).toBeUndefined();
+    expect(scores[0]!.environment).toBe('canary');
+  });
 });
