@@ -268,6 +268,10 @@ const sampleRateOf = (env: Record<string, unknown>): number | undefined => {
   const fromOtel = samplerRate(env);
   if (fromOtel !== undefined && fromLangfuse !== undefined && fromOtel !== fromLangfuse) {
     noted('sample-rates', `OTEL_TRACES_SAMPLER asks for a rate of ${fromOtel} and LANGFUSE_SAMPLE_RATE for ${fromLangfuse}; OTEL_TRACES_SAMPLER's is used.`);
+  } else if (fromOtel === undefined && fromLangfuse !== undefined && fromLangfuse < 1) {
+    // Langfuse's Python SDK and its JS SDK v3 sample by it; its JS SDK v4 and later do not, so a
+    // variable a JS service ignored before (set for the Python ones beside it) now drops traces.
+    noted('langfuse-rate', `LANGFUSE_SAMPLE_RATE=${fromLangfuse} keeps that share of new traces (Langfuse's JS SDK v4 and later leave the variable unread; its Python SDK reads it as edgetrace does).`);
   }
   return fromOtel ?? fromLangfuse;
 };

@@ -464,7 +464,13 @@ describe('fromEnv, variables that describe, compress or sample', () => {
     it("carries the rate on the exporter in every mode, LANGFUSE_SAMPLE_RATE's when OpenTelemetry's sampler is unset", () => {
       const langfuse = { LANGFUSE_PUBLIC_KEY: 'pk-lf-1', LANGFUSE_SECRET_KEY: 'sk-lf-2' };
       expect(fromEnv(langfuse).sampleRate).toBeUndefined();
-      expect(fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '0.2' }).sampleRate).toBe(0.2);
+      // Said once: Langfuse's JS SDK v4 and later do not read the variable, so it may be new to the service.
+      const lowered = warned(() => fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '0.2' }));
+      expect((lowered.value as { sampleRate?: number }).sampleRate).toBe(0.2);
+      expect(lowered.said).toEqual([
+        "[edgetrace] fromEnv(): LANGFUSE_SAMPLE_RATE=0.2 keeps that share of new traces (Langfuse's JS SDK v4 and later leave the variable unread; its Python SDK reads it as edgetrace does).",
+      ]);
+      expect(warned(() => fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '0.3' })).said).toEqual([]);
       expect(fromEnv({ TRACING_MODE: 'console', LANGFUSE_SAMPLE_RATE: '0' }).sampleRate).toBe(0);
       expect(fromEnv({ TRACING_MODE: 'none', OTEL_TRACES_SAMPLER: 'parentbased_always_off' }).sampleRate).toBe(0);
       const invalid = warned(() => fromEnv({ ...langfuse, LANGFUSE_SAMPLE_RATE: '20%' }));
