@@ -36,6 +36,15 @@ const span: Span = tracer.startSpan('manual');
 // @ts-expect-error end() takes a time in ms, not a string
 span.end('now');
 
+// Langfuse's level, score config and metadata, a request's own release and environment, and a
+// mask that tells metadata from inputs and outputs.
+span.setLevel('WARNING', 'fell back to a smaller model');
+// @ts-expect-error Langfuse's levels are upper case
+span.setLevel('warning');
+span.score('accuracy', 0.9, { configId: 'cfg-1', metadata: { judge: 'gpt-4o' } });
+tracer.createTrace('canary').update({ environment: 'canary', release: 'r2' });
+createTracer({ mask: (value, field) => (field === 'metadata' ? undefined : value) });
+
 const headers = new Headers();
 inject(span.spanContext(), headers);
 const { context } = extract(headers);
