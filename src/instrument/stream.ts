@@ -465,10 +465,10 @@ export const watchBody = (res: Response, watcher: BodyWatcher, opts: WatchBodyOp
  * When the page is `leaving` (not kept in the back/forward cache), also those of streams still
  * being read, as `unfinished` with what was counted so far: the browser is about to cut them with
  * a network error, which is not the request's failure, and the span would end too late to be
- * handed over.
+ * handed over. A stream whose last event came (the app stopped reading there) is `complete`.
  */
 export const endUnread = (leaving?: boolean): void => {
-  for (const w of idle) if (!w.leader || leaving) endAs(w, w.leader ? 'unfinished' : 'unread');
+  for (const w of idle) if (!w.leader || leaving) endAs(w, w.final ? 'complete' : w.leader ? 'unfinished' : 'unread');
 };
 
 /**

@@ -495,6 +495,26 @@ test('a stream still read when the page leaves ends as unfinished, with what was
   expect(await pageErrors(page)).toEqual([]);
 });
 
+test('a stream read to its last event is complete when the page leaves right after, though the app never read its close', async ({ page }) => {
+  await page.goto(s.page('/sse-done-leave.html', testPage({ init: '{}' })));
+  await ready(page);
+  await page.evaluate(async () => {
+    const res = await fetch('/sse-slow?n=4&no_cancel=1&dl=1');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    // As chat UIs do: return at [DONE], then the user reloads within the second that follows.
+    while (!text.includes('data: [DONE]')) text += decoder.decode((await reader.read()).value, { stream: true });
+    dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+  });
+  await flush(page);
+  await expect.poll(() => httpSpan('&dl=')).toBeDefined();
+  const http = httpSpan('&dl=')!;
+  expect(http.attrs).toMatchObject({ 'edgetrace.http.body_outcome': 'complete', 'edgetrace.sse.events': 7 });
+  expect(http.attrs['edgetrace.unfinished']).toBeUndefined();
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('a generation around the fetch alone ends when its stream has been read, with first token and usage', async ({ page }) => {
   await page.goto(s.page('/gen-fetch-only.html', testPage({ init: '{}' })));
   await ready(page);
