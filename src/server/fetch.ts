@@ -120,6 +120,35 @@ export const tracedFetcher = (binding: { fetch(input: Request | string | URL, in
 };
 
 /**
+ * Whether the fetch `f` is `target` or calls through to it, as far as wrappers that name what they
+ * wrap tell: Next's patched fetch (`_nextOriginalFetch`), shimmer's and Sentry's (`__original`).
+ */
+const reaches = (f: unknown, target: unknown): boolean => {
+  for (let i = 0; i < 8 && typeof f === 'function'; i++) {
+    if (f === target) return true;
+    const named = f as { _nextOriginalFetch?: unknown; __original?: unknown };
+    f = named._nextOriginalFetch ?? named.__original;
+  }
+  return false;
+};
+
+/**
+ * Puts the wrapper back, once per request, where the global `fetch` was reset under it: Next's dev
+ * server restores its own fetch at every rebuild, and a route module that was not rebuilt never
+ * installs it again, so its requests' calls went untraced until a restart. Only over the fetch it
+ * wrapped, or one that names what it wraps and does not reach ours; another library's wrapper
+ * put over ours (which calls ours) stays as it is.
+ */
+export const keepServerFetch = (): void => {
+  const g = globalThis.fetch;
+  if (!active || g === wrapper || typeof g !== 'function') return;
+  if ((g === original || '_nextOriginalFetch' in g || '__original' in g) && !reaches(g, wrapper)) {
+    active = false;
+    instrumentServerFetch();
+  }
+};
+
+/**
  * Replaces `globalThis.fetch` with a wrapper that behaves as {@link tracedFetch}. Safe with
  * concurrent requests: the wrapper finds the request it belongs to through AsyncLocalStorage,
  * and outside a traced request it calls the original straight away. Calling it again while

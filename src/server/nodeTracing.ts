@@ -15,6 +15,7 @@ import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { keepingProcess, pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
 import { runInRoot } from './scope';
+import { keepServerFetch } from './fetch';
 import type { WaitUntil } from './waitUntil';
 import { endAndFlush, endTrace, flush, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
@@ -309,6 +310,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     }
     if (!root) return noticeResponse(listener.call(this, req, res));
     const trace = root;
+    if (s.traceFetch) keepServerFetch();
     return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => {
       keepContext(req, res);
       try {

@@ -16,7 +16,7 @@ import { hasNoBody } from '../lib/hasNoBody';
 import { anyUrl, isUrlPattern, toUrlTest } from '../lib/matchUrl';
 import { observeBody, type BodyEnd } from './body';
 import { isDecoded, markDecoded } from './decoded';
-import { instrumentServerFetch } from './fetch';
+import { instrumentServerFetch, keepServerFetch } from './fetch';
 import { instrumentNodeHttp } from './nodeHttp';
 import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
@@ -570,6 +570,7 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   const { tracer } = s;
   const args = watchOwnWork(rest, trace);
   if (watched.has(tracer)) flushAsItGrows(tracer, trace, waitUntil);
+  if (s.traceFetch) keepServerFetch();
   return Promise.resolve(runInRoot({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil }, () => handle.apply(that, [event, ...args])));
 };
 

@@ -58,6 +58,8 @@ const byKind = (spans: SpanRecord[], kind: SpanRecord['kind']) => spans.filter((
 
 let rx: Receiver;
 let stopFetch: () => void;
+/** The runtime's own fetch, from before any test wrapped it. */
+const NATIVE_FETCH = globalThis.fetch;
 
 beforeAll(async () => {
   rx = await startReceiver();
@@ -1164,6 +1166,36 @@ describe('withTracing', () => {
     expect(auth.traceId).toBe(TRACE);
     expect(auth.parentId).toBe(client.spanId);
     expect(() => tracedFetcher({} as never)).toThrow(/tracedFetcher\(\): give it an object with a fetch method/);
+  });
+
+  it("wraps fetch again where Next's dev server put its own back at a rebuild, and leaves a library's wrapper over ours as it is", async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      async () => {
+        await (await fetch(`${rx.base}/after-reset`)).text();
+        return new Response('x');
+      },
+      { exporter: rec.exporter },
+    );
+    stopFetch = instrumentServerFetch();
+    const request = () => new Request('http://x/', { headers: { traceparent: TRACEPARENT } });
+    // What Next's dev reloader does at each rebuild: the runtime's fetch back, patched anew by Next.
+    globalThis.fetch = Object.assign((input: RequestInfo | URL, init?: RequestInit) => NATIVE_FETCH(input, init), { _nextOriginalFetch: NATIVE_FETCH });
+    await serveOnce(handler, request());
+    expect(rx.received.at(-1)!.headers.traceparent).toBeDefined();
+    expect(byKind(rec.spans(), 'client')).toHaveLength(1);
+    // A library's wrapper put over ours (naming what it wraps) is kept: one span per call, not two.
+    const ours = globalThis.fetch;
+    const library = Object.assign((input: RequestInfo | URL, init?: RequestInit) => ours(input, init), { __original: ours });
+    globalThis.fetch = library;
+    try {
+      await serveOnce(handler, request());
+      expect(globalThis.fetch).toBe(library);
+      expect(byKind(rec.spans(), 'client')).toHaveLength(2);
+      expect(rx.received.at(-1)!.headers.traceparent).toBeDefined();
+    } finally {
+      globalThis.fetch = ours;
+    }
   });
 
   it('keeps traceFetch: false when another handler of the process patched fetch', async () => {
