@@ -866,22 +866,27 @@ describe('withTracing', () => {
     expect(res.headers.get('server-timing')).toBe(`db;dur=5, traceparent;desc="${expected}"`);
   });
 
-  it("uses Vercel's request-context waitUntil when the handler has no ctx", async () => {
-    const rec = recorder();
-    const pending: Promise<unknown>[] = [];
-    const key = Symbol.for('@vercel/request-context');
-    (globalThis as Record<symbol, unknown>)[key] = { get: () => ({ waitUntil: (p: Promise<unknown>) => pending.push(p) }) };
-    try {
-      const handler = withTracing(() => new Response('x'), { exporter: rec.exporter });
-      const res = await handler(new Request('http://x/'));
-      expect(pending).toHaveLength(1);
-      await res.text();
-      await Promise.all(pending);
-      expect(rec.calls).toHaveLength(1);
-    } finally {
-      delete (globalThis as Record<symbol, unknown>)[key];
-    }
-  });
+  for (const [platform, name] of [
+    ['Vercel', '@vercel/request-context'],
+    ["Next.js's edge runtime (next start)", '@next/request-context'],
+  ]) {
+    it(`uses ${platform}'s request-context waitUntil when the handler has no ctx`, async () => {
+      const rec = recorder();
+      const pending: Promise<unknown>[] = [];
+      const key = Symbol.for(name!);
+      (globalThis as Record<symbol, unknown>)[key] = { get: () => ({ waitUntil: (p: Promise<unknown>) => pending.push(p) }) };
+      try {
+        const handler = withTracing(() => new Response('x'), { exporter: rec.exporter });
+        const res = await handler(new Request('http://x/'));
+        expect(pending).toHaveLength(1);
+        await res.text();
+        await Promise.all(pending);
+        expect(rec.calls).toHaveLength(1);
+      } finally {
+        delete (globalThis as Record<symbol, unknown>)[key];
+      }
+    });
+  }
 
   it("uses a Next.js middleware event's waitUntil (the second argument)", async () => {
     const rec = recorder();
