@@ -461,7 +461,9 @@ export const fromEnv = (given: object = {}, opts: FromEnvOptions = {}): EnvExpor
       return make(createJsonlExporter({ path }), path);
     }
     default:
-      if (named === undefined && !saidNone) {
+      // `next build` loads route modules to collect page data, without the variables meant for
+      // run time: nothing is sent there, and the notice would only mislead.
+      if (named === undefined && !saidNone && str(env, 'NEXT_PHASE') !== 'phase-production-build') {
         // Chosen for want of variables, not asked for: say it once, or nothing is sent in silence.
         saidNone = true;
         // A typo in a variable's name is a mistake to mend, not a choice: a warning, naming it.

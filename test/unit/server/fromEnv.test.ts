@@ -111,6 +111,9 @@ describe('fromEnv', () => {
     try {
       expect(fresh({ TRACING_MODE: 'none' }).mode).toBe('none');
       expect(info).not.toHaveBeenCalled();
+      // next build loads route modules without the variables meant for run time: not said there.
+      expect(fresh({ NEXT_PHASE: 'phase-production-build' }).mode).toBe('none');
+      expect(info).not.toHaveBeenCalled();
       expect(fresh({}).mode).toBe('none');
       expect(fresh({ PATH: '/bin' }).mode).toBe('none');
       expect(info).toHaveBeenCalledTimes(1);
