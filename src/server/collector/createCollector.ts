@@ -201,6 +201,17 @@ const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9
  * or its own token header name must not make every delivery fail in the browser's preflight;
  * the origin was checked already, and a header grants a request nothing here.
  */
+/** Whether `request` came through a proxy that names `origin`'s host (`X-Forwarded-Host`, first hop). */
+const viaProxyFor = (request: Request, origin: string | null): boolean => {
+  const forwarded = request.headers.get('x-forwarded-host');
+  if (!forwarded || !origin) return false;
+  try {
+    return new URL(origin).host === forwarded.split(',')[0]!.trim().toLowerCase();
+  } catch {
+    return false;
+  }
+};
+
 const allowHeaders = (requested: string | null, trustProxy: boolean): string => {
   if (!requested || requested.length > 2000 || !HEADER_LIST_RE.test(requested.trim())) return ALLOW_HEADERS;
   // Behind trusted proxies, a page of another site that sent its own X-Forwarded-Host would pass
@@ -1014,7 +1025,10 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
     }
     if (!allowed) {
       // Both spellings of the one setting: createCollector()'s option and edgetrace collect's flag.
-      const why = 'allowedOrigins (--allow-origin of edgetrace collect) does not list it';
+      let why = 'allowedOrigins (--allow-origin of edgetrace collect) does not list it';
+      // A page sending to its own origin, proxied on to the collector (a Next.js rewrite, a dev
+      // server's proxy): the proxy names the page's host, which only a trusted proxy may do.
+      if (trustProxy === false && viaProxyFor(request, origin)) why += '; it came through a proxy for that host (X-Forwarded-Host): trustProxy (--trust-proxy 1) lets in a page of the proxy\'s own origin';
       logRefusal(403, origin, why);
       return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector: ${why}`), { vary: 'origin', ...cors });
     }

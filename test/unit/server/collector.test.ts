@@ -391,6 +391,15 @@ describe('createCollector: ingest', () => {
     expect(((await evil.json()) as { message: string }).message).toBe('origin https://evil.example is not allowed to use this collector: allowedOrigins (--allow-origin of edgetrace collect) does not list it');
     // Same origin and server-to-server (no Origin) need no allowlist entry.
     expect((await post('{}', { origin: URL_BASE })).status).toBe(200);
+    // A page's own origin, proxied on by its app (a Next.js rewrite): still refused, with the setting that lets it in named.
+    const proxied = await post('{}', { origin: 'http://127.0.0.1:3000', 'x-forwarded-host': '127.0.0.1:3000', 'x-forwarded-proto': 'http' });
+    expect(proxied.status).toBe(403);
+    expect(((await proxied.json()) as { message: string }).message).toBe(
+      "origin http://127.0.0.1:3000 is not allowed to use this collector: allowedOrigins (--allow-origin of edgetrace collect) does not list it; it came through a proxy for that host (X-Forwarded-Host): trustProxy (--trust-proxy 1) lets in a page of the proxy's own origin",
+    );
+    // A proxy for another host says nothing of it.
+    const other = await post('{}', { origin: 'https://evil.example', 'x-forwarded-host': 'app.example.com' });
+    expect(((await other.json()) as { message: string }).message).not.toContain('trust-proxy');
   });
 
   it('logs the senders it refuses for their token or origin once a minute per origin, never the token', async () => {
