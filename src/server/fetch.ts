@@ -121,7 +121,7 @@ export const tracedFetcher = (binding: { fetch(input: Request | string | URL, in
 
 /**
  * Whether the fetch `f` is `target` or calls through to it, as far as wrappers that name what they
- * wrap tell: Next's patched fetch (`_nextOriginalFetch`), shimmer's and Sentry's (`__original`).
+ * wrap tell: Next's patched fetch (`_nextOriginalFetch`), shimmer's (`__original`).
  */
 const reaches = (f: unknown, target: unknown): boolean => {
   for (let i = 0; i < 8 && typeof f === 'function'; i++) {
@@ -132,19 +132,46 @@ const reaches = (f: unknown, target: unknown): boolean => {
   return false;
 };
 
+/** Counts the installs that removers tell apart: a wrap again after a reset keeps its number. */
+let generation = 0;
+/** The global `keepServerFetch` last tried to wrap and could not (a setter that ignores or refuses it). */
+let refused: unknown;
+
+/** Puts a new wrapper over the global fetch; the one before, if any, passes calls straight on from now. */
+const install = (): boolean => {
+  const g = globalThis.fetch;
+  if (typeof g !== 'function') return false;
+  const own: typeof fetch = (input, init) => (active && wrapper === own ? fetchVia(g, input, init, true) : Reflect.apply(g, globalThis, [input, init]));
+  try {
+    globalThis.fetch = own;
+  } catch (error) {
+    // A runtime with a read-only fetch: tracedFetch still works.
+    reportInternal(error);
+    return false;
+  }
+  original = g;
+  wrapper = own;
+  active = true;
+  return true;
+};
+
 /**
  * Puts the wrapper back, once per request, where the global `fetch` was reset under it: Next's dev
- * server restores its own fetch at every rebuild, and a route module that was not rebuilt never
- * installs it again, so its requests' calls went untraced until a restart. Only over the fetch it
- * wrapped, or one that names what it wraps and does not reach ours; another library's wrapper
- * put over ours (which calls ours) stays as it is.
+ * server (15 and later) puts the runtime's fetch back at every rebuild and patches it anew, and a
+ * route module that was not rebuilt never installed ours again, so its requests' calls went
+ * untraced until a restart. Only over the fetch it wrapped, or over Next's own patch while Next
+ * holds its global "patched" flag (it then patches no more, where Next 14, which checks a flag
+ * on the global function, would patch over ours at each request, and the two would pile up);
+ * another library's wrapper put over ours stays as it is. Never throws.
  */
 export const keepServerFetch = (): void => {
-  const g = globalThis.fetch;
-  if (!active || g === wrapper || typeof g !== 'function') return;
-  if ((g === original || '_nextOriginalFetch' in g || '__original' in g) && !reaches(g, wrapper)) {
-    active = false;
-    instrumentServerFetch();
+  try {
+    const g = globalThis.fetch;
+    if (!active || g === wrapper || g === refused || typeof g !== 'function') return;
+    const nextAnew = '_nextOriginalFetch' in g && (globalThis as Record<symbol, unknown>)[Symbol.for('next-patch')] === true;
+    if ((g === original || nextAnew) && !reaches(g, wrapper) && (!install() || globalThis.fetch !== wrapper)) refused = g;
+  } catch (error) {
+    reportInternal(error);
   }
 };
 
@@ -153,30 +180,19 @@ export const keepServerFetch = (): void => {
  * concurrent requests: the wrapper finds the request it belongs to through AsyncLocalStorage,
  * and outside a traced request it calls the original straight away. Calling it again while
  * installed changes nothing. Returns a function that removes the wrapper when it is still the
- * global one (and otherwise turns it into a plain pass-through).
+ * global one (and otherwise turns it into a plain pass-through); one of an install since removed does nothing.
  */
 export const instrumentServerFetch = (): (() => void) => {
   if (!active) {
-    const g = globalThis.fetch;
-    if (typeof g !== 'function') return () => undefined;
-    const own: typeof fetch = (input, init) => (active && wrapper === own ? fetchVia(g, input, init, true) : Reflect.apply(g, globalThis, [input, init]));
-    try {
-      globalThis.fetch = own;
-    } catch (error) {
-      // A runtime with a read-only fetch: tracedFetch still works.
-      reportInternal(error);
-      return () => undefined;
-    }
-    original = g;
-    wrapper = own;
-    active = true;
+    if (!install()) return () => undefined;
+    generation++;
   }
-  const mine = wrapper;
+  const mine = generation;
   return () => {
-    if (!active || wrapper !== mine) return;
+    if (!active || generation !== mine) return;
     active = false;
     try {
-      if (globalThis.fetch === mine && original) globalThis.fetch = original;
+      if (globalThis.fetch === wrapper && original) globalThis.fetch = original;
     } catch (error) {
       reportInternal(error);
     }

@@ -1182,24 +1182,99 @@ describe('withTracing', () => {
       },
       { exporter: rec.exporter },
     );
-    stopFetch = instrumentServerFetch();
     const request = () => new Request('http://x/', { headers: { traceparent: TRACEPARENT } });
-    // What Next's dev reloader does at each rebuild: the runtime's fetch back, patched anew by Next.
-    globalThis.fetch = Object.assign((input: RequestInfo | URL, init?: RequestInit) => NATIVE_FETCH(input, init), { _nextOriginalFetch: NATIVE_FETCH });
-    await serveOnce(handler, request());
-    expect(rx.received.at(-1)!.headers.traceparent).toBeDefined();
-    expect(byKind(rec.spans(), 'client')).toHaveLength(1);
-    // A library's wrapper put over ours (naming what it wraps) is kept: one span per call, not two.
-    const ours = globalThis.fetch;
-    const library = Object.assign((input: RequestInfo | URL, init?: RequestInit) => ours(input, init), { __original: ours });
-    globalThis.fetch = library;
+    // A remover taken before the reset still removes the wrapper put back after it.
+    const stop = instrumentServerFetch();
+    const flag = Symbol.for('next-patch');
+    const g = globalThis as unknown as Record<symbol, unknown>;
+    // What Next 15 and later do at each rebuild under next dev: the runtime's fetch back, patched
+    // anew (over its dedupe layer, which names nothing), and the global flag that stops a second patch.
+    const dedupe = (input: RequestInfo | URL, init?: RequestInit) => NATIVE_FETCH(input, init);
+    globalThis.fetch = Object.assign((input: RequestInfo | URL, init?: RequestInit) => dedupe(input, init), { __nextPatched: true, _nextOriginalFetch: dedupe });
+    g[flag] = true;
     try {
       await serveOnce(handler, request());
-      expect(globalThis.fetch).toBe(library);
-      expect(byKind(rec.spans(), 'client')).toHaveLength(2);
       expect(rx.received.at(-1)!.headers.traceparent).toBeDefined();
+      expect(byKind(rec.spans(), 'client')).toHaveLength(1);
+      // A library's wrapper put over ours (naming what it wraps) is kept.
+      const ours = globalThis.fetch;
+      const library = Object.assign((input: RequestInfo | URL, init?: RequestInit) => ours(input, init), { __original: ours });
+      globalThis.fetch = library;
+      try {
+        await serveOnce(handler, request());
+        expect(globalThis.fetch).toBe(library);
+        expect(byKind(rec.spans(), 'client')).toHaveLength(2);
+        expect(rx.received.at(-1)!.headers.traceparent).toBeDefined();
+      } finally {
+        globalThis.fetch = ours;
+      }
+      stop();
+      expect(globalThis.fetch).not.toBe(ours);
+      expect(globalThis.fetch).toHaveProperty('_nextOriginalFetch', dedupe);
     } finally {
-      globalThis.fetch = ours;
+      delete g[flag];
+    }
+  });
+
+  it("does not pile wrappers up with Next 14, which patches over ours before each route's request", async () => {
+    const rec = recorder();
+    const depths: number[] = [];
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = Infinity;
+    const before = globalThis.fetch;
+    // The network, as deep as the call stack of wrappers above it.
+    const network = ((_input: RequestInfo | URL) => {
+      depths.push(new Error().stack!.split('\n').length);
+      return Promise.resolve(new Response('ok'));
+    }) as typeof fetch;
+    // Next 14's patchFetch() at each app route request: skipped only when the global function carries its flag.
+    const patchFetch14 = () => {
+      const current = globalThis.fetch as typeof fetch & { __nextPatched?: boolean };
+      if (current.__nextPatched) return;
+      const dedupe = (input: RequestInfo | URL, init?: RequestInit) => current(input, init);
+      globalThis.fetch = Object.assign((input: RequestInfo | URL, init?: RequestInit) => dedupe(input, init), { __nextPatched: true, _nextOriginalFetch: dedupe });
+    };
+    try {
+      // Ours over the network first, as at a process's start, and Next's patch over ours.
+      instrumentServerFetch()();
+      globalThis.fetch = network;
+      const handler = withTracing(
+        async () => {
+          await fetch('http://upstream.example/x');
+          return new Response('x');
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      for (let i = 0; i < 30; i++) {
+        patchFetch14();
+        await serveOnce(handler, new Request('http://x/', { headers: { traceparent: TRACEPARENT } }));
+      }
+      expect(depths).toHaveLength(30);
+      expect(depths.at(-1)).toBe(depths[1]);
+      expect(byKind(rec.spans(), 'client')).toHaveLength(30);
+    } finally {
+      Error.stackTraceLimit = limit;
+      // Ours off the fake network, for the tests after this one to wrap the real fetch again.
+      instrumentServerFetch()();
+      globalThis.fetch = before;
+    }
+  });
+
+  it('a global fetch that throws when looked at stops no request', async () => {
+    const before = globalThis.fetch;
+    const handler = withTracing(() => new Response('ran'), { exporter: recorder().exporter });
+    stopFetch = instrumentServerFetch();
+    globalThis.fetch = new Proxy(before, {
+      has() {
+        throw new Error('has trap');
+      },
+    });
+    try {
+      const res = await handler(new Request('http://x/'), {}, workerCtx().ctx);
+      expect(await res.text()).toBe('ran');
+    } finally {
+      globalThis.fetch = before;
     }
   });
 
