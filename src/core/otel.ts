@@ -216,28 +216,22 @@ const INDEXED_OUTPUT = /^(?:gen_ai\.completion|llm\.output_messages)\./;
 const ioField = (key: string): 'input' | 'output' | undefined =>
   IO_KEYS.get(key) ?? (INDEXED_INPUT.test(key) ? 'input' : INDEXED_OUTPUT.test(key) ? 'output' : undefined);
 
-/** `value`, an input or output (`field`), through `mask` when there is one; never throws. */
-const masked = (mask: ((value: unknown, field: 'input' | 'output') => unknown) | undefined, field: 'input' | 'output', value: unknown): unknown => {
-  if (!mask) return value;
-  try {
-    const v = mask(value, field);
-    return v === undefined || typeof v === 'string' ? v : safeJson(v);
-  } catch (error) {
-    // A failing mask must not leak the unmasked value.
-    reportInternal(error);
-    return '[mask failed]';
-  }
+/** `value`, an input or output (`field`), through the tracer's `mask` when it has one, as text; never throws. */
+const masked = (span: Span, field: 'input' | 'output', value: unknown): unknown => {
+  if (!span[kT].core.cfg.mask) return value;
+  const v = span.masked(value, field);
+  return v === undefined || typeof v === 'string' ? v : safeJson(v);
 };
 
 /** `attrs` with `mask` applied to the inputs and outputs among them (the same object when there are none). */
-const maskedAll = (mask: Parameters<typeof masked>[0], attrs: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
-  if (!mask || !attrs || typeof attrs !== 'object') return attrs;
+const maskedAll = (span: Span, attrs: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
+  if (!span[kT].core.cfg.mask || !attrs || typeof attrs !== 'object') return attrs;
   let out = attrs;
   for (const key of Object.keys(attrs)) {
     const field = ioField(key);
     if (!field) continue;
     if (out === attrs) out = { ...attrs };
-    out[key] = masked(mask, field, attrs[key]);
+    out[key] = masked(span, field, attrs[key]);
   }
   return out;
 };
@@ -245,11 +239,6 @@ const maskedAll = (mask: Parameters<typeof masked>[0], attrs: Record<string, unk
 /** The API span that wraps an edgetrace span; `span` is the edgetrace span itself. */
 class BridgeSpan implements OtelSpan {
   private context?: OtelSpanContext;
-
-  /** The tracer's `mask`, for the inputs and outputs libraries set as attributes. */
-  private get mask(): Parameters<typeof masked>[0] {
-    return this.span[kT].core.cfg.mask;
-  }
 
   constructor(readonly span: Span) {}
 
@@ -270,7 +259,7 @@ class BridgeSpan implements OtelSpan {
     try {
       // An input or output is masked and has its own length limit, as through setInput().
       const field = typeof key === 'string' ? ioField(key) : undefined;
-      if (field) this.span.put(key, masked(this.mask, field, value), false, true);
+      if (field) this.span.put(key, masked(this.span, field, value), false, true);
       else this.span.setAttribute(key, value);
     } catch (error) {
       reportInternal(error);
@@ -290,7 +279,7 @@ class BridgeSpan implements OtelSpan {
   addEvent(name: string, attributesOrStartTime?: Record<string, unknown> | OtelTimeInput, startTime?: OtelTimeInput): this {
     try {
       const [attrs, time] = isTimeInput(attributesOrStartTime) ? [undefined, attributesOrStartTime] : [attributesOrStartTime, startTime];
-      this.span.recordEvent(name, maskedAll(this.mask, attrs), toMs(time));
+      this.span.recordEvent(name, maskedAll(this.span, attrs), toMs(time));
     } catch (error) {
       reportInternal(error);
     }

@@ -127,6 +127,9 @@ const REQUEST_PARAMS = ['temperature', 'top_p', 'top_k', 'max_tokens', 'frequenc
 /** What a `mask` hook is given: an input, an output, or one metadata entry's value. */
 export type MaskField = 'input' | 'output' | 'metadata';
 
+/** The longest score metadata, as JSON, that the collector takes (`decodeScores`). */
+const MAX_SCORE_METADATA = 16_384;
+
 /** Langfuse's observation levels, from least to most severe. */
 export type ObservationLevel = 'DEBUG' | 'DEFAULT' | 'WARNING' | 'ERROR';
 
@@ -143,8 +146,8 @@ export interface ScoreOptions {
   dataType?: ScoreRecord['dataType'] | undefined;
   /**
    * Entries shown with the score in Langfuse (the evaluator's model, the rubric): through `mask`,
-   * redacted and cut like span metadata, objects stored as JSON text. The collector takes up to
-   * 16,384 characters of it as JSON, and refuses the score past that.
+   * redacted and cut like span metadata, objects stored as JSON text. Entries past 16,384
+   * characters of JSON in all, the collector's bound, are left out (counted as cut).
    */
   metadata?: Record<string, unknown> | undefined;
   /**
@@ -714,8 +717,8 @@ export class Span implements SpanRecord {
       const v = this.masked(value, field);
       if (v === undefined) return;
       const text = safeJson(v);
-      // An object's JSON, also as a mask gave it back, is cut to valid JSON, so it still reads as messages.
-      const json = (typeof v === 'object' && v !== null) || (typeof value === 'object' && value !== null);
+      // An object's JSON is cut to valid JSON, so it still reads as messages.
+      const json = typeof v === 'object' && v !== null;
       if (traceKey) this.put(traceKey, text, json, true);
       this.put(key, text, json, true);
     } catch (error) {
@@ -726,17 +729,38 @@ export class Span implements SpanRecord {
   /**
    * @internal `value` through the tracer's `mask` hook as `field`, when it has one. A mask that
    * gives an object back as it came (one written for text, a pattern over strings, as Langfuse's
-   * are) is given the object's JSON text as well: what it takes out of text, it takes out of
-   * objects. One that returns `undefined` for a value is said once: Langfuse's `({ data }) => …`
-   * reads nothing from a value and would leave every input and output out unseen.
+   * are) is given the object's JSON text as well, and what comes back, still JSON, stands for the
+   * object: what it takes out of text, it takes out of objects. A mask that fails on that text
+   * (one that edits objects in place) or makes it something else keeps the object it gave back.
+   * `undefined` for an input or output is said once (Langfuse's `({ data }) => …` returns it for
+   * everything), and so is a promise, which a mask cannot give: it is `[mask failed]`.
    */
   masked(value: unknown, field: MaskField): unknown {
     const mask = this[kT].core.cfg.mask;
     if (!mask) return value;
     try {
       let v = mask(value, field);
-      if (v === value && typeof v === 'object' && v !== null) v = mask(safeJson(v), field);
-      if (v === undefined && value !== undefined) {
+      if (v === value && typeof v === 'object' && v !== null) {
+        const text = safeJson(v);
+        let t: unknown;
+        try {
+          t = mask(text, field);
+        } catch {
+          // Written for objects only: the object it gave back stands.
+        }
+        if (typeof t === 'string' && t !== text) {
+          try {
+            v = JSON.parse(t);
+          } catch {
+            // No longer JSON (the text replaced whole): the object it gave back stands.
+          }
+        }
+      } else if (typeof (v as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (v as PromiseLike<unknown>).then(undefined, reportInternal);
+        warnOnce('mask-async', 'mask returned a promise: it must give the value back at once; recorded as [mask failed].', true);
+        return '[mask failed]';
+      }
+      if (v === undefined && value !== undefined && field !== 'metadata') {
         warnOnce('mask', `mask(value, "${field}") returned undefined: the value is left out (said once). mask gets the value, not Langfuse's { data }.`, true);
       }
       return v;
@@ -1001,12 +1025,21 @@ export class Span implements SpanRecord {
       const meta = opts?.metadata;
       if (meta && typeof meta === 'object') {
         const out: Attributes = (score.metadata = {});
+        // Entries while their JSON fits the collector's bound, which refuses the whole score past it.
+        let room = MAX_SCORE_METADATA - 2;
         eachEntry(meta, (k, val) => {
           const c = this.clean(k, this.masked(val, 'metadata'));
-          if (c !== undefined) setOwn(out, k, c);
+          // Cleaned values are text, numbers, booleans and lists of them: JSON as they are.
+          const size = c === undefined ? 0 : JSON.stringify(k).length + JSON.stringify(c).length + 2;
+          if (size > room) this.ex().truncated++;
+          else if (c !== undefined) {
+            room -= size;
+            setOwn(out, k, c);
+          }
         });
       }
-      if (opts?.configId) score.configId = String(opts.configId);
+      const configId = opts?.configId === undefined ? '' : String(opts.configId);
+      if (configId && configId.length <= 800) score.configId = configId;
       if (this[kT].sessionId) score.sessionId = this[kT].sessionId;
       const env = this[kT].environment ?? this[kT].core.cfg.environment;
       if (env) score.environment = env;

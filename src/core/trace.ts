@@ -168,8 +168,8 @@ export class Trace extends Span {
    * Updates trace-level fields; fields left out are unchanged. Spans of the trace that end later
    * carry the new name, tags, `public` flag, release, environment and short metadata too (and
    * later scores the environment); those already ended keep what they had.
-   * After the root span has ended, only the user, session and tags still change (for spans still
-   * open).
+   * After the root span has ended, only the user, session, tags and environment still change (for
+   * spans still open, and scores still to come).
    */
   update(fields: Omit<TraceOptions, 'parent' | 'kind' | 'type' | 'startMs' | 'attributes'> & { output?: unknown }): this {
     try {

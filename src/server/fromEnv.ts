@@ -30,7 +30,7 @@ export interface EnvExporter extends Exporter {
    * its `sampleRate` unless given one.
    */
   readonly sampleRate?: number;
-  /** `LANGFUSE_RELEASE`, when set: a tracer using this exporter takes it as its `release` unless given one. */
+  /** `LANGFUSE_RELEASE`, when set: a tracer using this exporter takes it as its `release` (for the traces it starts) unless given one. */
   readonly release?: string;
   /**
    * Where spans go: a URL (origin and path only: a user name, password or query in the
@@ -347,7 +347,7 @@ const need = (env: Record<string, unknown>, name: string, mode: TracingMode, wha
  *   (`k=v,k2=v2`, percent-decoded) as `resource`; `createServerTracer` and `withTracing` put both
  *   on their spans. `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG`), else
  *   `LANGFUSE_SAMPLE_RATE`, is carried as `sampleRate`, which they sample new traces by, and
- *   `LANGFUSE_RELEASE` as `release` (`langfuse.release` on their spans).
+ *   `LANGFUSE_RELEASE` as `release` (`langfuse.release` on the traces they start).
  * Throws a `TypeError` naming the variable that is missing or invalid, except for those that
  * only describe, compress or sample (`OTEL_RESOURCE_ATTRIBUTES`, the compression and sampling
  * variables): an invalid one of those is logged and left out, as OpenTelemetry's SDKs do.

@@ -196,11 +196,6 @@ const OUR_HEADERS = ALLOW_HEADERS.split(', ');
 const FORWARDED_RE = /^(?:x-forwarded-|forwarded$)/;
 const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
 
-/**
- * The headers a preflight allows: ours, plus those the page asks for. A page's `init({ headers })`
- * or its own token header name must not make every delivery fail in the browser's preflight;
- * the origin was checked already, and a header grants a request nothing here.
- */
 /** Whether `request` came through a proxy that names `origin`'s host (`X-Forwarded-Host`, first hop). */
 const viaProxyFor = (request: Request, origin: string | null): boolean => {
   const forwarded = request.headers.get('x-forwarded-host');
@@ -212,6 +207,11 @@ const viaProxyFor = (request: Request, origin: string | null): boolean => {
   }
 };
 
+/**
+ * The headers a preflight allows: ours, plus those the page asks for. A page's `init({ headers })`
+ * or its own token header name must not make every delivery fail in the browser's preflight;
+ * the origin was checked already, and a header grants a request nothing here.
+ */
 const allowHeaders = (requested: string | null, trustProxy: boolean): string => {
   if (!requested || requested.length > 2000 || !HEADER_LIST_RE.test(requested.trim())) return ALLOW_HEADERS;
   // Behind trusted proxies, a page of another site that sent its own X-Forwarded-Host would pass

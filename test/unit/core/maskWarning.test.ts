@@ -21,4 +21,24 @@ describe('mask', () => {
       warned.mockRestore();
     }
   });
+
+  it('records a promise from a mask as [mask failed], says so once, and leaves no unhandled rejection', async () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { tracer, byName } = testTracer({ mask: (async () => Promise.reject(new Error('dlp down'))) as never });
+      tracer.createTrace('t').span('s', (s) => s.setInput('hello').addMetadata('who', 'ana'));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(byName('s').attrs).toMatchObject({ [A.OBSERVATION_INPUT]: '[mask failed]', [`${A.OBSERVATION_METADATA}.who`]: '[mask failed]' });
+      expect(warned.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('promise'))).toEqual([
+        '[edgetrace] mask returned a promise: it must give the value back at once; recorded as [mask failed].',
+      ]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      warned.mockRestore();
+    }
+  });
 });

@@ -195,6 +195,10 @@ describe('otelTracerProvider / otelTracer', () => {
     const failing = setup({ mask: () => { throw new Error('mask bug'); } });
     otelTracer(failing.tracer).startSpan('s', { attributes: { 'ai.prompt': 'secret' } }).end();
     expect(failing.byName('s').attrs['ai.prompt']).toBe('[mask failed]');
+    // A mask of text patterns also masks a list a library records, as it masks the span's own input.
+    const text = setup({ mask: (v) => (typeof v === 'string' ? v.replace(/[\w.]+@[\w.]+/g, '<email>') : v) });
+    otelTracer(text.tracer).startSpan('list', { attributes: { 'gen_ai.prompt': ['I am ana@example.com', 'hi'] } }).end();
+    expect(text.byName('list').attrs['gen_ai.prompt']).toBe('["I am <email>","hi"]');
   });
 
   it('gives the inputs and outputs libraries record as attributes the input/output limit', () => {

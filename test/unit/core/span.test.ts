@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { testTracer } from '../../helpers/collect';
 import * as A from '../../../src/core/semconv';
+import { decodeScores } from '../../../src/server/collector/decodeScores';
 import { toOtlpJson } from '../../../src/export/otlp';
 import { extract, inject } from '../../../src/propagation/index';
 import { baggageOf } from '../../../src/core/span';
@@ -617,11 +618,25 @@ describe('trace-level fields', () => {
     });
     trace.score('nested', 1, { metadata: { judge: { model: 'm', cycle }, none: undefined, nil: null } });
     trace.score('plain', 1, { metadata: 'not an object' as never, configId: '' });
+    // Past the collector's bound of 16,384 characters of JSON, entries are left out, not the score; an id it refuses too.
+    trace.score('long', 1, { metadata: { a: '"'.repeat(20), b: 'x'.repeat(40) }, configId: 'c'.repeat(801) });
     expect(scores[0]).toMatchObject({ configId: 'cfg-1', metadata: { evaluator: 'gpt-4o', prompt: 'Bearer [REDACTED]', rubric: ['clear', 'x'.repeat(40)], k: 3 } });
     // An object is JSON text (a cycle never throws); undefined and null are left out.
     expect(scores[1]!.metadata).toEqual({ judge: expect.stringMatching(/^\{"model":"m"/) });
     expect(scores[2]).not.toHaveProperty('metadata');
     expect(scores[2]).not.toHaveProperty('configId');
+    expect(scores[3]).not.toHaveProperty('configId');
+  });
+
+  it('leaves out the score metadata entries past the 16,384 characters of JSON the collector takes, and keeps the score', () => {
+    const { tracer, scores } = testTracer({ limits: { maxStringLength: 16_384 } });
+    const trace = tracer.createTrace('t');
+    trace.score('rubric', 1, { metadata: { judge: 'gpt-4o', rubric: 'x'.repeat(9000), notes: '"'.repeat(4000), more: 'y'.repeat(9000), last: 1 } });
+    const meta = scores[0]!.metadata!;
+    // `notes` is 4,000 characters, but 8,002 as JSON: with the rubric's 9,000 past the bound.
+    expect(Object.keys(meta)).toEqual(['judge', 'rubric', 'last']);
+    expect(JSON.stringify(meta).length).toBeLessThanOrEqual(16_384);
+    expect(decodeScores([scores[0]])).toMatchObject({ ok: true, rejected: 0 });
   });
 
   it('cuts TEXT score values to the 500 characters Langfuse takes, and records no empty or non-text one', () => {

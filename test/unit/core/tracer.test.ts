@@ -596,6 +596,32 @@ describe('never throws into the caller', () => {
     expect(by2('s2').attrs[A.OBSERVATION_INPUT]).toBe('{"masked":true}');
   });
 
+  it('keeps what masks written for objects gave back, whatever they do with text', () => {
+    const big = { email: 'ana@example.com', messages: [{ role: 'user', content: 'hi' }] };
+    const cases: [string, (v: unknown) => unknown, unknown][] = [
+      // Edits the object in place and returns it: given the text too, it throws, and its object stands.
+      ['in place', (v) => (typeof v === 'object' && v && 'email' in v ? Object.assign(v, { email: '<hidden>' }) : v), { email: '<hidden>', messages: big.messages }],
+      // Drops text, keeps objects.
+      ['drops text', (v) => (typeof v === 'string' ? undefined : v), big],
+      // Replaces long text whole: not JSON any more, so the object stands.
+      ['replaces text whole', (v) => (typeof v === 'string' && v.length > 20 ? '[long text]' : v), big],
+    ];
+    for (const [name, mask, recorded] of cases) {
+      const { tracer, byName } = testTracer({ mask });
+      tracer.createTrace('t').span(name, (s) => s.setInput(structuredClone(big)));
+      expect(JSON.parse(String(byName(name).attrs[A.OBSERVATION_INPUT])), name).toEqual(recorded);
+    }
+  });
+
+  it('keeps a list of metadata values a list, masked element by element through its JSON', () => {
+    const email = /[\w.]+@[\w.]+/g;
+    const text = testTracer({ mask: (v) => (typeof v === 'string' ? v.replace(email, '<email>') : v) });
+    const plain = testTracer({ mask: (v) => v });
+    for (const { tracer } of [text, plain]) tracer.createTrace('t').span('s', (s) => s.addMetadata({ owners: ['ana@example.com', 'bo'], n: [1, 2] }));
+    expect(text.byName('s').attrs).toMatchObject({ [`${A.OBSERVATION_METADATA}.owners`]: ['<email>', 'bo'], [`${A.OBSERVATION_METADATA}.n`]: [1, 2] });
+    expect(plain.byName('s').attrs).toMatchObject({ [`${A.OBSERVATION_METADATA}.owners`]: ['ana@example.com', 'bo'], [`${A.OBSERVATION_METADATA}.n`]: [1, 2] });
+  });
+
   it('a failing mask hides metadata too', () => {
     const { tracer, byName } = testTracer({ mask: () => { throw new Error('mask bug'); } });
     tracer.createTrace('t').span('s', (s) => s.addMetadata('user', 'ana@example.com'));
