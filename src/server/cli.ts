@@ -179,10 +179,13 @@ export const startCollect = async (args: readonly string[], io: CliIo): Promise<
       const missing = /better-sqlite3 is needed/.test(String(error));
       // The store's message names the path again; its cause is SQLite's own words.
       const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      const unbuilt = error instanceof Error && /native module did not load/.test(error.message);
       throw new CliError(
         missing
           ? 'the SQLite store needs better-sqlite3: run `npm i better-sqlite3`, or pass --no-db with a --forward target'
-          : `cannot open the store at ${dbPath}: ${cause instanceof Error ? cause.message : String(cause)}`,
+          : unbuilt
+            ? `${(error as Error).message.replace(/^\[edgetrace\] openSqliteStore\(\): /, '')} Or pass --no-db with a --forward target.`
+            : `cannot open the store at ${dbPath}: ${cause instanceof Error ? cause.message : String(cause)}`,
       );
     }
   }

@@ -906,7 +906,19 @@ export const openSqliteStore = async (options: SqliteStoreOptions = {}): Promise
     }
     return createSqliteStore(new Database(path));
   } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // better-sqlite3 loads its native module at the first database: installed without its build
+    // (an install script not allowed to run, as npm 12 asks) or built for another Node.
+    if (NATIVE_MISSING_RE.test(message)) {
+      throw new Error(
+        `[edgetrace] openSqliteStore(): better-sqlite3 is installed but its native module did not load: its install script did not run (allow it, as npm 12 asks in package.json's "allowScripts", then \`npm rebuild better-sqlite3\`), or it was built for another Node version (\`npm rebuild better-sqlite3\`). ${message.split('\n')[0]!.replace(/\s*Tried:$/, '')}`,
+        { cause: error },
+      );
+    }
     // SQLite's own words ("unable to open database file", "file is not a database") name no file.
-    throw new Error(`[edgetrace] openSqliteStore(): cannot open the database at ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`[edgetrace] openSqliteStore(): cannot open the database at ${JSON.stringify(path)}: ${message}`, { cause: error });
   }
 };
+
+/** What better-sqlite3 throws when its native module is not built, or built for another Node. */
+const NATIVE_MISSING_RE = /Could not locate the bindings file|NODE_MODULE_VERSION|better_sqlite3\.node/;

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach, afterAll, vi } from 'vitest';
 import { openDatabase } from './sqlite';
-import { mkdirSync, mkdtempSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -416,6 +416,29 @@ describe('the SQLite store', () => {
     const child = spawnSync(process.execPath, [outfile], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
     expect(child.stdout.trim()).toBe('opened');
     expect(existsSync(db)).toBe(true);
+  });
+
+  it('says when better-sqlite3 is installed without its native build (an install script not allowed to run)', { timeout: 30_000 }, async () => {
+    const { build } = await import('esbuild');
+    // An app whose better-sqlite3 has its JavaScript but no build/ folder.
+    const app = join(dir, 'unbuilt-app');
+    for (const pkg of ['better-sqlite3', 'bindings', 'file-uri-to-path']) {
+      cpSync(join(ROOT, 'node_modules', pkg), join(app, 'node_modules', pkg), { recursive: true, filter: (src) => !src.includes(`${pkg}/build`) && !src.includes(`${pkg}/deps`) && !src.includes(`${pkg}/src`) });
+    }
+    const outfile = join(app, 'bundled-app.cjs');
+    await build({
+      stdin: { contents: `import { openSqliteStore } from './src/server/collector/sqliteStore';\nopenSqliteStore({ path: 'x.db' }).then(() => console.log('opened'), (e) => console.log(e.message));`, resolveDir: ROOT, loader: 'ts' },
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      external: ['better-sqlite3'],
+      outfile,
+      logLevel: 'silent',
+    });
+    const child = spawnSync(process.execPath, [outfile], { cwd: app, encoding: 'utf8', timeout: 20_000 });
+    expect(child.stdout.trim()).toMatch(
+      /^\[edgetrace\] openSqliteStore\(\): better-sqlite3 is installed but its native module did not load: its install script did not run \(allow it, as npm 12 asks in package\.json's "allowScripts", then `npm rebuild better-sqlite3`\), or it was built for another Node version \(`npm rebuild better-sqlite3`\)\. Could not locate the bindings file\.$/,
+    );
   });
 
   it('names the file when it cannot be used: a folder, a file that is no database', async () => {
