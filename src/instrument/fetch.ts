@@ -94,6 +94,17 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
 };
 
 /**
+ * `init` with `headers` in place of its own, every other member as it was, also those not
+ * enumerable: a fetch wrapper under ours may mark its calls so (SvelteKit's dev `fetch` does,
+ * and warns of a load's `fetch` it does not find marked).
+ */
+const withHeaders = (init: unknown, headers: Record<string, string>): RequestInit => {
+  const members = Object.getOwnPropertyDescriptors(init ?? {}) as PropertyDescriptorMap;
+  members.headers = { value: headers, writable: true, enumerable: true, configurable: true };
+  return Object.defineProperties({}, members) as RequestInit;
+};
+
+/**
  * The arguments for the original fetch with `traceparent`/`tracestate` added, keeping every
  * header, the body and the caller's objects as they were, and the `traceparent` we set. Throws
  * when the arguments are invalid (the caller then passes the originals through, so fetch
@@ -113,7 +124,7 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
   if (given !== undefined) {
     // fetch reads init.headers in place of the Request's, so adding to a copy of them is exact.
     const fields = typeof given === 'object' && given !== null && withTraceFields(span, given);
-    if (fields) return [input, { ...(init as RequestInit), headers: fields }, fields.traceparent];
+    if (fields) return [input, withHeaders(init, fields), fields.traceparent];
     if (fields === false) {
       notPropagated(span, 'skipped', readHeader(given, 'traceparent'));
       return [input, init];
@@ -131,7 +142,7 @@ const withTraceHeaders = (span: Span, input: unknown, init: unknown, isRequest: 
       addBaggage(span, headers);
     }
     const copy = Object.fromEntries(headers);
-    return [input, { ...(init as RequestInit), headers: copy }, isOwn ? undefined : copy.traceparent];
+    return [input, withHeaders(init, copy), isOwn ? undefined : copy.traceparent];
   }
   const request = input as Request;
   if (hasTraceHeaders(request.headers)) {

@@ -358,6 +358,31 @@ describe('instrumentFetch', () => {
     for (const p of ['/h1', '/h2', '/h3', '/h4', '/h5']) expect(lastSeen(p).headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]$/);
   });
 
+  it("keeps the init's members a fetch wrapper under ours hid from enumeration (SvelteKit's mark on its own calls)", async () => {
+    const t = testTracer();
+    const native = globalThis.fetch;
+    const marks: unknown[] = [];
+    // SvelteKit's dev fetch marks its load's calls with a member it does not enumerate, and its
+    // window.fetch wrapper, under ours, warns of a load's call it does not find marked.
+    globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit & { __mark?: boolean }) => {
+      marks.push(init?.__mark);
+      return native(input, init);
+    }) as typeof fetch;
+    try {
+      stop = instrumentFetch({ tracer: t.tracer });
+      const marked = (headers?: HeadersInit) => Object.defineProperty({ method: 'GET', headers } as RequestInit, '__mark', { value: true, enumerable: false });
+      await (await fetch(`${base}/marked-plain`, marked({ 'x-a': '1' }))).text();
+      await (await fetch(`${base}/marked-headers`, marked(new Headers({ 'x-b': '2' })))).text();
+      expect(marks).toEqual([true, true]);
+      expect(lastSeen('/marked-plain').headers).toMatchObject({ 'x-a': '1', traceparent: expect.stringMatching(/^00-/) });
+      expect(lastSeen('/marked-headers').headers).toMatchObject({ 'x-b': '2', traceparent: expect.stringMatching(/^00-/) });
+    } finally {
+      stop?.();
+      stop = undefined;
+      globalThis.fetch = native;
+    }
+  });
+
   it('resolves relative URLs against the page as it is now, not as it was at the last call', async () => {
     const t = testTracer();
     const original = globalThis.fetch;
