@@ -22,7 +22,7 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { currentScope, outsideRequest, runInRoot, type RequestScope } from './scope';
+import { currentScope, outsideRequest, requestSpan, runInRoot, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -415,6 +415,8 @@ const isNodeRequest = (r: unknown): boolean => {
  * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
  * traced:
  * - the incoming W3C `traceparent`/`tracestate` is continued (a malformed one starts a new trace);
+ *   a request answered in-process inside another traced one, without a traceparent, continues
+ *   the span current there;
  * - a SERVER span (HTTP semantic conventions) is current while the handler runs, through
  *   AsyncLocalStorage, and `fetch()` calls inside it become CLIENT spans that carry the trace;
  * - status and thrown errors are recorded (a throw is passed on unchanged);
@@ -792,7 +794,11 @@ const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMess
 
 const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
-  const { context, baggage } = extract(request.headers);
+  const { context: sent, baggage } = extract(request.headers);
+  // A request answered in-process inside another one (SvelteKit's `event.fetch` of its own
+  // routes runs `handle` again, never through `fetch`) carries no traceparent: it continues the
+  // span current there, rather than starting a trace of its own.
+  const context = sent ?? requestSpan()?.spanContext();
   const route = s.opts.route?.(request);
   const method = spanMethod(request.method);
   const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);

@@ -888,6 +888,30 @@ describe('withTracing', () => {
     });
   }
 
+  it("continues the current span for a request answered in-process inside another (SvelteKit's event.fetch), unless it brings a traceparent", async () => {
+    const rec = recorder();
+    const inner = withTracing(() => new Response('inner'), { exporter: rec.exporter, waitUntil: (p) => void p, spanName: () => 'inner' });
+    const outer = withTracing(
+      async () => {
+        const span = requestSpan()!;
+        await span.span('load', async () => {
+          await (await inner(new Request('http://x/api/threads/42'))).text();
+          await (await inner(new Request('http://x/api/other', { headers: { traceparent: TRACEPARENT } }))).text();
+        });
+        return new Response('page');
+      },
+      { exporter: rec.exporter, waitUntil: (p) => void p, spanName: () => 'outer' },
+    );
+    await (await outer(new Request('http://x/'))).text();
+    await vi.waitFor(() => expect(byKind(rec.spans(), 'server')).toHaveLength(3));
+    const servers = byKind(rec.spans(), 'server');
+    const page = servers.find((x) => x.name === 'outer')!;
+    const load = rec.spans().find((x) => x.name === 'load')!;
+    const [nested, sent] = servers.filter((x) => x.name === 'inner');
+    expect(nested).toMatchObject({ traceId: page.traceId, parentId: load.spanId });
+    expect(sent).toMatchObject({ traceId: TRACE, parentId: PARENT });
+  });
+
   it("uses a Next.js middleware event's waitUntil (the second argument)", async () => {
     const rec = recorder();
     const pending: Promise<unknown>[] = [];
