@@ -14,6 +14,23 @@ import { scoreRecord } from '../../helpers/records';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
+/**
+ * Bundles `code`, which calls `openSqliteStore`, into the CommonJS file `outfile`, as an app's
+ * bundler would: better-sqlite3 left out, to be found at run time, and no `import.meta.url`.
+ */
+const bundleApp = async (outfile: string, code: string): Promise<void> => {
+  const { build } = await import('esbuild');
+  await build({
+    stdin: { contents: `import { openSqliteStore } from './src/server/collector/sqliteStore';\n${code}`, resolveDir: ROOT, loader: 'ts' },
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    external: ['better-sqlite3'],
+    outfile,
+    logLevel: 'silent',
+  });
+};
+
 const T1 = 'a1000000000000000000000000000001';
 const T2 = 'a2000000000000000000000000000002';
 const T3 = 'a3000000000000000000000000000003';
@@ -400,18 +417,9 @@ describe('the SQLite store', () => {
   });
 
   it('finds better-sqlite3 from the app when bundled into a CommonJS file without import.meta.url', { timeout: 30_000 }, async () => {
-    const { build } = await import('esbuild');
     const outfile = join(dir, 'bundled-app.cjs');
     const db = join(dir, 'bundled.db');
-    await build({
-      stdin: { contents: `import { openSqliteStore } from './src/server/collector/sqliteStore';\nopenSqliteStore({ path: ${JSON.stringify(db)} }).then(async (s) => { console.log('opened'); await s.close(); }, (e) => { console.log(String(e)); process.exitCode = 1; });`, resolveDir: ROOT, loader: 'ts' },
-      bundle: true,
-      format: 'cjs',
-      platform: 'node',
-      external: ['better-sqlite3'],
-      outfile,
-      logLevel: 'silent',
-    });
+    await bundleApp(outfile, `openSqliteStore({ path: ${JSON.stringify(db)} }).then(async (s) => { console.log('opened'); await s.close(); }, (e) => { console.log(String(e)); process.exitCode = 1; });`);
     // Run from the app's folder (here the repository, where better-sqlite3 is installed).
     const child = spawnSync(process.execPath, [outfile], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
     expect(child.stdout.trim()).toBe('opened');
@@ -419,22 +427,13 @@ describe('the SQLite store', () => {
   });
 
   it('says when better-sqlite3 is installed without its native build (an install script not allowed to run)', { timeout: 30_000 }, async () => {
-    const { build } = await import('esbuild');
     // An app whose better-sqlite3 has its JavaScript but no build/ folder.
     const app = join(dir, 'unbuilt-app');
     for (const pkg of ['better-sqlite3', 'bindings', 'file-uri-to-path']) {
       cpSync(join(ROOT, 'node_modules', pkg), join(app, 'node_modules', pkg), { recursive: true, filter: (src) => !src.includes(`${pkg}/build`) && !src.includes(`${pkg}/deps`) && !src.includes(`${pkg}/src`) });
     }
     const outfile = join(app, 'bundled-app.cjs');
-    await build({
-      stdin: { contents: `import { openSqliteStore } from './src/server/collector/sqliteStore';\nopenSqliteStore({ path: 'x.db' }).then(() => console.log('opened'), (e) => console.log(e.message));`, resolveDir: ROOT, loader: 'ts' },
-      bundle: true,
-      format: 'cjs',
-      platform: 'node',
-      external: ['better-sqlite3'],
-      outfile,
-      logLevel: 'silent',
-    });
+    await bundleApp(outfile, `openSqliteStore({ path: 'x.db' }).then(() => console.log('opened'), (e) => console.log(e.message));`);
     const child = spawnSync(process.execPath, [outfile], { cwd: app, encoding: 'utf8', timeout: 20_000 });
     expect(child.stdout.trim()).toMatch(
       /^\[edgetrace\] openSqliteStore\(\): better-sqlite3 is installed but its native module did not load: its install script did not run \(allow it, as npm 12 asks in package\.json's "allowScripts", then `npm rebuild better-sqlite3`\), or it was built for another Node version \(`npm rebuild better-sqlite3`\)\. Could not locate the bindings file\.$/,
