@@ -99,9 +99,10 @@ const withTraceFields = (span: Span, given: object): Record<string, string> | fa
  * and warns of a load's `fetch` it does not find marked).
  */
 const withHeaders = (init: unknown, headers: Record<string, string>): RequestInit => {
-  const members = Object.getOwnPropertyDescriptors(init ?? {}) as PropertyDescriptorMap;
-  members.headers = { value: headers, writable: true, enumerable: true, configurable: true };
-  return Object.defineProperties({}, members) as RequestInit;
+  const copy: Record<PropertyKey, unknown> = { ...(init as object), headers };
+  // Read from the caller's object, as fetch would read them: a getter sees the object it was defined on.
+  if (init) for (const key of Reflect.ownKeys(init)) if (!(key in copy)) copy[key] = (init as Record<PropertyKey, unknown>)[key];
+  return copy as RequestInit;
 };
 
 /**

@@ -64,6 +64,8 @@ export interface RequestScope {
   traceFetch?: boolean;
   /** How work that outlives the handler is kept going (the platform's `ctx.waitUntil`), if there is a way. */
   waitUntil?: WaitUntil | undefined;
+  /** The URL of the request, for a fetch-style handler: a request answered in-process inside it is told by its origin. */
+  url?: string | undefined;
 }
 
 // Created on first use so that importing the entry has no side effect.

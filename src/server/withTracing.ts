@@ -415,8 +415,8 @@ const isNodeRequest = (r: unknown): boolean => {
  * Wraps a fetch-style handler, `(request, env?, ctx?) => Response`, so that each request is
  * traced:
  * - the incoming W3C `traceparent`/`tracestate` is continued (a malformed one starts a new trace);
- *   a request answered in-process inside another traced one, without a traceparent, continues
- *   the span current there;
+ *   a request answered in-process inside another traced one that still runs, for its origin and
+ *   without a traceparent, continues the span current there;
  * - a SERVER span (HTTP semantic conventions) is current while the handler runs, through
  *   AsyncLocalStorage, and `fetch()` calls inside it become CLIENT spans that carry the trace;
  * - status and thrown errors are recorded (a throw is passed on unchanged);
@@ -573,7 +573,9 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   const args = watchOwnWork(rest, trace);
   if (watched.has(tracer)) flushAsItGrows(tracer, trace, waitUntil);
   if (s.traceFetch) keepServerFetch();
-  return Promise.resolve(runInRoot({ tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil }, () => handle.apply(that, [event, ...args])));
+  const url = (event as { url?: unknown } | null)?.url;
+  const scope: RequestScope = { tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil, url: typeof url === 'string' ? url : undefined };
+  return Promise.resolve(runInRoot(scope, () => handle.apply(that, [event, ...args])));
 };
 
 /**
@@ -792,13 +794,25 @@ const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMess
   }
 };
 
+/**
+ * The span a request answered in-process inside another one continues: SvelteKit's `event.fetch`
+ * of the app's own routes runs `handle` again, never through `fetch`, so it carries no
+ * traceparent. Only while that other request runs, for a URL of its origin that its
+ * `propagateTo` would have sent trace headers to: a job or poller a request started, calling a
+ * handler later or elsewhere, starts a trace of its own.
+ */
+const inProcessParent = (request: Request): SpanContext | undefined => {
+  const outer = currentScope();
+  if (!outer?.url || outer.root.isEnded || !outer.propagate(request.url)) return undefined;
+  const a = parseUrl(outer.url);
+  const b = parseUrl(request.url);
+  return a && b && a.origin === b.origin ? requestSpan()?.spanContext() : undefined;
+};
+
 const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
   const { context: sent, baggage } = extract(request.headers);
-  // A request answered in-process inside another one (SvelteKit's `event.fetch` of its own
-  // routes runs `handle` again, never through `fetch`) carries no traceparent: it continues the
-  // span current there, rather than starting a trace of its own.
-  const context = sent ?? requestSpan()?.spanContext();
+  const context = sent ?? inProcessParent(request);
   const route = s.opts.route?.(request);
   const method = spanMethod(request.method);
   const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);

@@ -374,6 +374,12 @@ describe('instrumentFetch', () => {
       await (await fetch(`${base}/marked-plain`, marked({ 'x-a': '1' }))).text();
       await (await fetch(`${base}/marked-headers`, marked(new Headers({ 'x-b': '2' })))).text();
       expect(marks).toEqual([true, true]);
+      // A getter reads from the object it was defined on, as fetch would call it without us.
+      const own = new WeakSet<object>();
+      const withGetter = { headers: { 'x-c': '3' }, get method() { if (!own.has(this)) throw new TypeError('not the caller\'s init'); return 'GET'; } };
+      own.add(withGetter);
+      await (await fetch(`${base}/getter`, withGetter)).text();
+      expect(lastSeen('/getter').headers).toMatchObject({ 'x-c': '3', traceparent: expect.stringMatching(/^00-/) });
       expect(lastSeen('/marked-plain').headers).toMatchObject({ 'x-a': '1', traceparent: expect.stringMatching(/^00-/) });
       expect(lastSeen('/marked-headers').headers).toMatchObject({ 'x-b': '2', traceparent: expect.stringMatching(/^00-/) });
     } finally {

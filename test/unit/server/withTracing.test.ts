@@ -912,6 +912,31 @@ describe('withTracing', () => {
     expect(sent).toMatchObject({ traceId: TRACE, parentId: PARENT });
   });
 
+  it('starts a trace of its own for a handler called in-process for another origin, or after the request that started the work has ended', async () => {
+    const rec = recorder();
+    const job = withTracing(() => new Response('done'), { exporter: rec.exporter, waitUntil: (p) => void p, spanName: (r) => `job ${new URL(r.url).host}` });
+    let later: Promise<unknown> = Promise.resolve();
+    const outer = withTracing(
+      async () => {
+        await (await job(new Request('http://internal/job'))).text();
+        // A poller the request started, running on after it in its async context.
+        later = new Promise((r) => setTimeout(r, 20)).then(async () => (await job(new Request('http://x/job'))).text());
+        return new Response('page');
+      },
+      { exporter: rec.exporter, waitUntil: (p) => void p, spanName: () => 'outer' },
+    );
+    await (await outer(new Request('http://x/'))).text();
+    await later;
+    await vi.waitFor(() => expect(byKind(rec.spans(), 'server')).toHaveLength(3));
+    const servers = byKind(rec.spans(), 'server');
+    const page = servers.find((x) => x.name === 'outer')!;
+    for (const name of ['job internal', 'job x']) {
+      const span = servers.find((x) => x.name === name)!;
+      expect(span.traceId, name).not.toBe(page.traceId);
+      expect(span.parentId, name).toBeUndefined();
+    }
+  });
+
   it("uses a Next.js middleware event's waitUntil (the second argument)", async () => {
     const rec = recorder();
     const pending: Promise<unknown>[] = [];
