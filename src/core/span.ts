@@ -1029,10 +1029,11 @@ export class Span implements SpanRecord {
         let room = MAX_SCORE_METADATA - 2;
         eachEntry(meta, (k, val) => {
           const c = this.clean(k, this.masked(val, 'metadata'));
+          if (c === undefined) return;
           // Cleaned values are text, numbers, booleans and lists of them: JSON as they are.
-          const size = c === undefined ? 0 : JSON.stringify(k).length + JSON.stringify(c).length + 2;
+          const size = JSON.stringify(k).length + JSON.stringify(c).length + 2;
           if (size > room) this.ex().truncated++;
-          else if (c !== undefined) {
+          else {
             room -= size;
             setOwn(out, k, c);
           }

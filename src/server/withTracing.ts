@@ -803,10 +803,10 @@ const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMess
  */
 const inProcessParent = (request: Request): SpanContext | undefined => {
   const outer = currentScope();
-  if (!outer?.url || outer.root.isEnded || !outer.propagate(request.url)) return undefined;
-  const a = parseUrl(outer.url);
-  const b = parseUrl(request.url);
-  return a && b && a.origin === b.origin ? requestSpan()?.spanContext() : undefined;
+  if (!outer?.url || outer.root.isEnded) return undefined;
+  const target = parseUrl(request.url);
+  if (!target || target.origin !== parseUrl(outer.url)?.origin || !outer.propagate(request.url, target)) return undefined;
+  return requestSpan()?.spanContext();
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {

@@ -196,17 +196,6 @@ const OUR_HEADERS = ALLOW_HEADERS.split(', ');
 const FORWARDED_RE = /^(?:x-forwarded-|forwarded$)/;
 const HEADER_LIST_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
 
-/** Whether `request` came through a proxy that names `origin`'s host (`X-Forwarded-Host`, first hop). */
-const viaProxyFor = (request: Request, origin: string | null): boolean => {
-  const forwarded = request.headers.get('x-forwarded-host');
-  if (!forwarded || !origin) return false;
-  try {
-    return new URL(origin).host === forwarded.split(',')[0]!.trim().toLowerCase();
-  } catch {
-    return false;
-  }
-};
-
 /**
  * The headers a preflight allows: ours, plus those the page asks for. A page's `init({ headers })`
  * or its own token header name must not make every delivery fail in the browser's preflight;
@@ -443,14 +432,9 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
   };
 
   /**
-   * Reports `error()` unless `source` was reported in the last minute: an outage is not a line per
-   * request. A target's source includes its status, so a change of cause (503, then a 401 that
-   * wants the operator) is told at once.
-   */
-  /**
    * Whether `source` may be logged now, noting it in `log` if so: not logged in the last minute,
    * and, for sources a client names (an origin), fewer than `cap` logged in it. `log` holds the
-   * last minute's sources, oldest first.
+   * last minute's sources, oldest first: what is left after the older are dropped is recent.
    */
   const due = (log: Map<string, number>, source: string, cap = Infinity): boolean => {
     const t = now();
@@ -458,14 +442,16 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       if (t - at < LOG_INTERVAL_MS) break;
       log.delete(key);
     }
-    const at = log.get(source);
-    if (at !== undefined ? t - at < LOG_INTERVAL_MS : log.size >= cap) return false;
-    // Moved to the newest end, so the oldest stay first.
-    log.delete(source);
+    if (log.has(source) || log.size >= cap) return false;
     log.set(source, t);
     return true;
   };
 
+  /**
+   * Reports `error()` unless `source` was reported in the last minute: an outage is not a line per
+   * request. A target's source includes its status, so a change of cause (503, then a 401 that
+   * wants the operator) is told at once.
+   */
   const reportOncePerMinute = (source: string, error: () => unknown): void => {
     if (due(lastLog, source)) report(error());
   };
@@ -1028,7 +1014,8 @@ export const createCollector = (options: CollectorOptions = {}): Collector => {
       let why = 'allowedOrigins (--allow-origin of edgetrace collect) does not list it';
       // A page sending to its own origin, proxied on to the collector (a Next.js rewrite, a dev
       // server's proxy): the proxy names the page's host, which only a trusted proxy may do.
-      if (trustProxy === false && viaProxyFor(request, origin)) why += '; it came through a proxy for that host (X-Forwarded-Host): trustProxy (--trust-proxy 1) lets in a page of the proxy\'s own origin';
+      // Told when one trusted proxy would let it in, as `throughProxies` reads it.
+      if (trustProxy === false && request.headers.has('x-forwarded-host') && originAllowed(origin!, throughProxies(request, url, 1).url)) why += '; it came through a proxy for that host (X-Forwarded-Host): trustProxy (--trust-proxy 1) lets in a page of the proxy\'s own origin';
       logRefusal(403, origin, why);
       return answer(403, errorBody(PERMISSION_DENIED, `origin ${origin!.slice(0, 200)} is not allowed to use this collector: ${why}`), { vary: 'origin', ...cors });
     }
