@@ -3,7 +3,7 @@ import { checkOptions, INIT_KEYS, resolveInit, TRACER_KEYS } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
 import type { Span } from './span';
-import { scopedTracer } from './scoped';
+import { processTracer, scopedTracer } from './scoped';
 import { lazyExporter } from '../export/lazy';
 import { browserResource } from '../lib/browserResource';
 import { isBrowser } from '../lib/isPage';
@@ -92,10 +92,11 @@ export const stop = (): Promise<void> => {
 /**
  * The tracer in charge where it is called: inside a request that `withTracing` handles, that
  * request's tracer (so `traced()`, `currentSpan()` and the like record into the request's trace);
- * elsewhere the global tracer set by `init()`. Before `init()` it is a tracer with no processors:
- * spans work and propagate ids, but nothing is recorded anywhere.
+ * elsewhere the global tracer set by `init()`, and without `init()` the tracer of the server
+ * wrapper (`withTracing`, `withNodeTracing`) made last. Before any of them it is a tracer with no
+ * processors: spans work and propagate ids, but nothing is recorded anywhere.
  */
-export const getTracer = (): Tracer => scopedTracer() ?? global ?? (fallback ??= createTracer());
+export const getTracer = (): Tracer => scopedTracer() ?? global ?? processTracer() ?? (fallback ??= createTracer());
 
 /** Makes `tracer` the global one (or clears it with `undefined`). */
 export const setTracer = (tracer: Tracer | undefined): void => {

@@ -12,3 +12,18 @@ export const setScopedTracer = (lookup: () => Tracer | undefined): void => {
 
 /** The tracer in charge of the current work, if a lookup is registered and finds one. */
 export const scopedTracer = (): Tracer | undefined => find?.();
+
+let processWide: WeakRef<Tracer> | undefined;
+
+/**
+ * Registers the tracer of the server wrapper made last, for `getTracer()` outside its requests
+ * where `init()` set none: a background job or a shutdown hook in a traced server records and
+ * flushes there, not into a tracer that sends nothing. Held weakly: a wrapper dropped (a hot
+ * reload) takes its tracer with it.
+ */
+export const setProcessTracer = (tracer: Tracer): void => {
+  processWide = new WeakRef(tracer);
+};
+
+/** The tracer {@link setProcessTracer} registered, while it lives. */
+export const processTracer = (): Tracer | undefined => processWide?.deref();

@@ -41,26 +41,6 @@ type NodeSetup = Setup<NodeTracingOptions<any>>;
 
 const CALL = 'withNodeTracing()';
 
-/** The batching tracers made here, flushed when the process has nothing left to do. */
-const batchingTracers = new Set<WeakRef<Tracer>>();
-
-/**
- * A server closed without drain() still sends what its last batch holds: one `beforeExit`
- * listener for every wrapper (tests and hot reloads make many), which keeps none of them alive.
- * The flush's request keeps the process until it is answered.
- */
-const flushAtExit = (tracer: Tracer): void => {
-  if (batchingTracers.size === 0) {
-    (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => {
-      const refs = [...batchingTracers];
-      batchingTracers.clear();
-      for (const ref of refs) void ref.deref()?.flush().catch(reportInternal);
-    });
-  }
-  for (const ref of batchingTracers) if (!ref.deref()) batchingTracers.delete(ref);
-  batchingTracers.add(new WeakRef(tracer));
-};
-
 /** Requests being traced, with their trace: a listener wrapped twice records them once. */
 const requests = new WeakMap<object, Trace>();
 
@@ -297,7 +277,6 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   // they are flushed (createServerTracer's, requestProcessor), so they are flushed per request.
   const batching = options.tracer === undefined && !options.processors?.length;
   const s: NodeSetup = setupTracing(options, undefined, CALL, !batching, NODE_WRAPPER_KEYS);
-  if (batching) flushAtExit(s.tracer);
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
@@ -331,7 +310,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       await new Promise((resolve) => setTimeout(resolve, 0));
       // Spans a request left open end (within a second), then what is held is sent.
       await work.drain();
-      await flush(s.tracer);
+      await flush(s.tracer, true);
       await work.drain();
     });
   return Object.assign(traced, { drain }) as unknown as NodeListener;

@@ -2,6 +2,7 @@ import type { Exporter, ExportResult, TelemetryRecord } from '../protocol';
 import { backoffMs, batchSizer, callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
 import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { inRequest } from './scope';
 
 /**
  * Says once, whatever `debug` is, that the exporter refused a batch for good: nearly always the
@@ -67,8 +68,9 @@ export interface RequestProcessor extends SpanProcessor {
  * passed (doubling from under a second up to 30 s) or the receiver's `Retry-After`: a receiver that is down or
  * throttling is not sent the whole queue again by every request. A permanent failure drops and
  * counts them; a 413 (too large) sends the batch again in halves, and later exports start at the
- * size that was accepted. `shutdown()` waits for the exports still running, then makes a last try
- * whatever the wait.
+ * size that was accepted. A flush outside any request (a shutdown hook, a background job that
+ * ends, `listener.drain()`) and `shutdown()` wait for the exports still running, then try what is
+ * held whatever the wait.
  */
 export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptions = {}): RequestProcessor => {
   const maxBatchSize = Math.max(1, opts.maxBatchSize ?? 512);
@@ -166,14 +168,18 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     await Promise.all(batches);
   };
 
+  /** Everything: the exports still running first (one that fails puts its records back), then what is held. */
+  const flushAll = async (): Promise<void> => {
+    while (running.size) await Promise.all([...running]);
+    await flush(true);
+  };
+
   return {
     onEnd: add,
     onScore: add,
-    forceFlush: () => flush(),
+    forceFlush: () => (inRequest() ? flush() : flushAll()),
     shutdown: async () => {
-      // The exports still running first: one that fails puts its records back for the last try.
-      while (running.size) await Promise.all([...running]);
-      await flush(true);
+      await flushAll();
       await exporter.shutdown?.();
     },
     queued: () => queue.length,

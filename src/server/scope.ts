@@ -71,15 +71,18 @@ export interface RequestScope {
 // Created on first use so that importing the entry has no side effect.
 let scopes: AsyncLocalStorage<RequestScope> | undefined;
 
-/** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */
-export const runInScope = <R>(scope: RequestScope, fn: () => R): R => {
+/** The requests' storage, made at the first request (or request flush). */
+const requestStore = (): AsyncLocalStorage<RequestScope> => {
   if (!scopes) {
     scopes = new AsyncLocalStorage();
     // From here on, `getTracer()` inside a request is the request's tracer.
     setScopedTracer(() => currentScope()?.tracer);
   }
-  return scopes.run(scope, fn);
+  return scopes;
 };
+
+/** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */
+export const runInScope = <R>(scope: RequestScope, fn: () => R): R => requestStore().run(scope, fn);
 
 /**
  * Runs `fn` in `scope` with its root current. A tracer of the app's may have a context manager
@@ -87,8 +90,26 @@ export const runInScope = <R>(scope: RequestScope, fn: () => R): R => {
  */
 export const runInRoot = <R>(scope: RequestScope, fn: () => R): R => runInScope(scope, () => aroundSafely((f) => scope.tracer.withSpan(scope.root, f), fn));
 
+/**
+ * The store while `withTracing` flushes a request's spans: outside the request (the exporter's
+ * own `fetch` is no span of it), yet on its behalf, so the flush waits only for its own exports.
+ */
+const REQUEST_FLUSH = Object.freeze({}) as RequestScope;
+
 /** The request being handled here, if any. */
-export const currentScope = (): RequestScope | undefined => scopes?.getStore();
+export const currentScope = (): RequestScope | undefined => {
+  const scope = scopes?.getStore();
+  return scope === REQUEST_FLUSH ? undefined : scope;
+};
+
+/** Runs `fn` outside any request, as the flush of one (see {@link inRequest}). */
+export const forRequestFlush = <R>(fn: () => R): R => requestStore().run(REQUEST_FLUSH, fn);
+
+/**
+ * Whether this runs for some request: inside it, or in its flush. A flush outside any request (a
+ * shutdown hook, the end of a background job) is the app's call to send everything.
+ */
+export const inRequest = (): boolean => scopes?.getStore() !== undefined;
 
 /**
  * Runs `fn` outside any request: an export started from a batch timer set inside a request (the

@@ -22,8 +22,10 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { currentScope, outsideRequest, requestSpan, runInRoot, type RequestScope } from './scope';
+import { currentScope, forRequestFlush, outsideRequest, requestSpan, runInRoot, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
+import { flushAtExit } from './exitFlush';
+import { setProcessTracer } from '../core/scoped';
 import { nameIsOwn } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
 
@@ -244,6 +246,8 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
     tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call, perRequest);
   }
   if (perRequest) watchLateEnds(tracer);
+  setProcessTracer(tracer);
+  flushAtExit(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
   if (traceFetch) {
@@ -265,9 +269,10 @@ const say = (call: string, what: string, error: unknown): void => {
 /**
  * Delivers what the tracer holds; never rejects. Outside the request: an exporter of the app's
  * that sends with the global `fetch` would otherwise record its own request, to be sent by the
- * next flush.
+ * next flush. A request's flush waits for its own exports only (on Workers, a request must not
+ * wait on another one's I/O); `all` (a drain) waits for every export still running too.
  */
-export const flush = (tracer: Tracer): Promise<void> => outsideRequest(() => tracer.flush()).catch(reportInternal);
+export const flush = (tracer: Tracer, all = false): Promise<void> => (all ? outsideRequest : forRequestFlush)(() => tracer.flush()).catch(reportInternal);
 
 /**
  * Where there is no waitUntil, how long a response (or its body's last chunk) waits for the

@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, it, expect, vi } from 'vitest';
 import type { Exporter, ExportResult, SpanRecord, TelemetryRecord } from '../../../src/protocol';
-import { requestProcessor } from '../../../src/server/requestProcessor';
+import { requestProcessor, type RequestProcessor } from '../../../src/server/requestProcessor';
+import { forRequestFlush } from '../../../src/server/scope';
 import { spanRecord } from '../../helpers/records';
 
 const span = (name: string): SpanRecord => spanRecord(1, { name });
+
+/** A flush as `withTracing` makes it for one request. */
+const requestFlush = (p: RequestProcessor): Promise<void> => forRequestFlush(() => p.forceFlush!());
 
 const scripted = (results: ExportResult[]) => {
   const calls: TelemetryRecord[][] = [];
@@ -36,9 +40,9 @@ describe('requestProcessor', () => {
     p.onEnd!(span('b'));
     expect(calls).toHaveLength(0);
     expect(p.queued()).toBe(2);
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls.map((c) => c.map((r) => (r as SpanRecord).name))).toEqual([['a', 'b']]);
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls).toHaveLength(1);
   });
 
@@ -46,7 +50,7 @@ describe('requestProcessor', () => {
     const { calls, exporter } = scripted([]);
     const p = requestProcessor(exporter, { maxBatchSize: 2 });
     for (const n of ['a', 'b', 'c']) p.onEnd!(span(n));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls.map((c) => c.length)).toEqual([2, 1]);
   });
 
@@ -58,14 +62,14 @@ describe('requestProcessor', () => {
     ]);
     const p = requestProcessor(exporter);
     p.onEnd!(span('a'));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(p.queued()).toBe(1);
     later();
     p.onEnd!(span('b'));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls[1]!.map((r) => (r as SpanRecord).name)).toEqual(['a', 'b']);
     p.onEnd!(span('c'));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(p.queued()).toBe(0);
     expect(p.dropped()).toBe(1);
   });
@@ -74,7 +78,7 @@ describe('requestProcessor', () => {
     const { calls, exporter } = scripted([]);
     const p = requestProcessor(exporter, { maxQueueSize: 2 });
     for (const n of ['a', 'b', 'c']) p.onEnd!(span(n));
-    await p.forceFlush!();
+    await requestFlush(p);
     const sent = calls[0] as SpanRecord[];
     expect(sent.map((r) => r.name)).toEqual(['b', 'c']);
     expect(sent[0]!.attrs['edgetrace.dropped_records']).toBe(1);
@@ -85,12 +89,12 @@ describe('requestProcessor', () => {
     const { calls, exporter } = scripted([{ ok: false, retryable: true, reason: '503' }]);
     const p = requestProcessor(exporter, { maxQueueSize: 2 });
     for (const n of ['a', 'b', 'c']) p.onEnd!(span(n));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(p.queued()).toBe(2);
     // d pushes b, which carried the count on the failed try, out of the queue.
     p.onEnd!(span('d'));
     later();
-    await p.forceFlush!();
+    await requestFlush(p);
     const sent = calls[1] as SpanRecord[];
     expect(sent.map((r) => r.name)).toEqual(['c', 'd']);
     expect(sent[0]!.attrs['edgetrace.dropped_records']).toBe(2);
@@ -106,10 +110,10 @@ describe('requestProcessor', () => {
     } as unknown as Exporter;
     const p = requestProcessor(exporter);
     p.onEnd!(span('a'));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(p.queued()).toBe(1);
     later();
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(n).toBe(2);
     expect(p.queued()).toBe(0);
     expect(p.dropped()).toBe(0);
@@ -120,7 +124,7 @@ describe('requestProcessor', () => {
     const p = requestProcessor(exporter, { exportTimeoutMs: 50 });
     p.onEnd!(span('a'));
     const started = performance.now();
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
     expect(p.queued()).toBe(1);
   });
@@ -135,7 +139,7 @@ describe('requestProcessor', () => {
     };
     const p = requestProcessor(exporter);
     p.onScore!({ v: 1, rec: 'score', id: 's', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', name: 'n', value: 1, timeMs: 1 });
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(p.queued()).toBe(1);
     await p.shutdown!();
     expect(p.queued()).toBe(0);
@@ -148,7 +152,7 @@ describe('requestProcessor', () => {
     const attemptsAfter = async (ms: number): Promise<number> => {
       vi.setSystemTime(Date.now() + ms);
       p.onEnd!(span('x'));
-      await p.forceFlush!();
+      await requestFlush(p);
       return calls.length;
     };
     // The first failure waits 0.5 to 1 s (half of it random), the second 1 to 2 s: requests
@@ -171,7 +175,7 @@ describe('requestProcessor', () => {
     const { calls, exporter } = scripted([tooLarge, tooLarge, { ok: true }, tooLarge, tooLarge]);
     const p = requestProcessor(exporter);
     for (const n of ['a', 'b', 'c', 'd', 'e']) p.onEnd!(span(n));
-    await p.forceFlush!();
+    await requestFlush(p);
     // ab is refused too and goes as a and b; b alone is refused and dropped; cde is refused and
     // goes as c and de.
     expect(calls.map((c) => c.map((r) => (r as SpanRecord).name).join(''))).toEqual(['abcde', 'ab', 'a', 'b', 'cde', 'c', 'de']);
@@ -185,9 +189,9 @@ describe('requestProcessor', () => {
     const p = requestProcessor({ export: (records) => (calls.push(records.length), new Promise((r) => answers.push(r))) }, { maxBatchSize: 2 });
     // A request's export that will succeed late, then one flush of four batches that all fail.
     p.onEnd!(span('early'));
-    const early = p.forceFlush!();
+    const early = requestFlush(p);
     for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) p.onEnd!(span(n));
-    const burst = p.forceFlush!();
+    const burst = requestFlush(p);
     await new Promise((r) => setTimeout(r, 0));
     expect(calls).toEqual([1, 2, 2, 2, 2]);
     for (const answer of answers.slice(1)) answer({ ok: false, retryable: true, reason: '503' });
@@ -197,10 +201,10 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(8);
     // One failure: a wait of 0.5 to 1 s, which the early success did not lift.
     vi.setSystemTime(Date.now() + 450);
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls).toHaveLength(5);
     vi.setSystemTime(Date.now() + 600);
-    const retry = p.forceFlush!();
+    const retry = requestFlush(p);
     await new Promise((r) => setTimeout(r, 0));
     expect(calls).toHaveLength(9);
     for (const answer of answers.slice(5)) answer({ ok: true });
@@ -212,11 +216,11 @@ describe('requestProcessor', () => {
     const { calls, exporter } = scripted([{ ok: false, retryable: false, status: 413, reason: 'HTTP 413' }]);
     const p = requestProcessor(exporter, { maxBatchSize: 8 });
     for (let i = 0; i < 8; i++) p.onEnd!(span(`a${i}`));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls.map((c) => c.length)).toEqual([8, 4, 4]);
     // The next request's flush sends batches of the size accepted, not 8 first.
     for (let i = 0; i < 12; i++) p.onEnd!(span(`b${i}`));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls.slice(3).map((c) => c.length)).toEqual([4, 4, 4]);
   });
 
@@ -230,7 +234,7 @@ describe('requestProcessor', () => {
       },
     });
     p.onEnd!(span('a'));
-    const pending = p.forceFlush!();
+    const pending = requestFlush(p);
     const shut = p.shutdown!();
     await new Promise((r) => setTimeout(r, 10));
     answer({ ok: false, retryable: true, reason: '503' });
@@ -245,13 +249,13 @@ describe('requestProcessor', () => {
     const calls: number[] = [];
     const p = requestProcessor({ export: (records) => (calls.push(records.length), results.shift() ?? Promise.resolve({ ok: true })) });
     p.onEnd!(span('a'));
-    await p.forceFlush!();
+    await requestFlush(p);
     p.onEnd!(span('b'));
-    await p.forceFlush!();
+    await requestFlush(p);
     expect(calls).toEqual([1]);
     // A request's flush starts an export that has not answered when shutdown() is called.
     later();
-    const pending = p.forceFlush!();
+    const pending = requestFlush(p);
     let done = false;
     const shut = p.shutdown!().then(() => (done = true));
     await new Promise((r) => setTimeout(r, 20));
@@ -263,6 +267,39 @@ describe('requestProcessor', () => {
     expect(p.queued()).toBe(0);
   });
 
+  it('sends at once what a failure held back when flushed outside any request (a shutdown hook, a job that ended)', async () => {
+    const { calls, exporter } = scripted([{ ok: false, retryable: true, reason: '503' }]);
+    const p = requestProcessor(exporter);
+    p.onEnd!(span('a'));
+    await requestFlush(p);
+    // Inside the failure's wait, a request's flush sends nothing; the app's own flush does.
+    p.onEnd!(span('b'));
+    await requestFlush(p);
+    expect(calls).toHaveLength(1);
+    await p.forceFlush!();
+    expect(calls.map((c) => c.map((r) => (r as SpanRecord).name))).toEqual([['a'], ['a', 'b']]);
+    expect(p.queued()).toBe(0);
+  });
+
+  it('waits for the exports other flushes started when flushed outside any request; a request’s flush waits for its own only', async () => {
+    let answer: (r: ExportResult) => void = () => undefined;
+    const results: Promise<ExportResult>[] = [new Promise((r) => (answer = r))];
+    const calls: string[][] = [];
+    const p = requestProcessor({ export: (records) => (calls.push(records.map((r) => (r as SpanRecord).name)), results.shift() ?? Promise.resolve({ ok: true })) });
+    p.onEnd!(span('a'));
+    const first = requestFlush(p);
+    let flushed = false;
+    const outside = p.forceFlush!().then(() => (flushed = true));
+    p.onEnd!(span('b'));
+    await requestFlush(p);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual([['a'], ['b']]);
+    expect(flushed).toBe(false);
+    answer({ ok: true });
+    await Promise.all([first, outside]);
+    expect(flushed).toBe(true);
+  });
+
   it('says once on the console that the receiver refused part of a batch it took (OTLP partialSuccess)', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
@@ -271,7 +308,7 @@ describe('requestProcessor', () => {
       const p = requestProcessor(exporter);
       for (const name of ['a', 'b']) {
         p.onEnd!(span(name));
-        await p.forceFlush!();
+        await requestFlush(p);
         later();
       }
       expect(p.dropped()).toBe(0);
@@ -291,7 +328,7 @@ describe('requestProcessor', () => {
       const p = requestProcessor(exporter);
       for (const name of ['a', 'b', 'c']) {
         p.onEnd!(span(name));
-        await p.forceFlush!();
+        await requestFlush(p);
         later();
       }
       expect(p.dropped()).toBe(3);

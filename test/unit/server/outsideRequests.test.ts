@@ -1,0 +1,95 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { getTracer, setTracer } from '../../../src/core/global';
+import { createTracer } from '../../../src/core/tracer';
+import { withNodeTracing } from '../../../src/server/nodeTracing';
+import { withTracing } from '../../../src/server/withTracing';
+
+// Work a traced server does outside its requests: a background job, a shutdown hook's flush.
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+const recorder = () => {
+  const records: TelemetryRecord[] = [];
+  const exporter: Exporter = {
+    export: async (batch) => {
+      records.push(...batch);
+      return { ok: true };
+    },
+  };
+  const names = (): string[] => records.filter((r): r is SpanRecord => r.rec === 'span').map((s) => s.name);
+  return { exporter, names };
+};
+
+afterEach(() => setTracer(undefined));
+
+describe('getTracer() outside a request of a traced server', () => {
+  it('is the Node listener’s tracer: a background job’s trace is sent, and getTracer().flush() sends it', async () => {
+    const { exporter, names } = recorder();
+    const listener = withNodeTracing((_req, res) => res.end(), { exporter });
+    const job = getTracer().createTrace('nightly-reindex');
+    job.span('batch', () => undefined);
+    job.finish();
+    await getTracer().flush();
+    expect(names().sort()).toEqual(['batch', 'nightly-reindex']);
+    await listener.drain();
+  });
+
+  it('is a fetch-style handler’s tracer: what is recorded there is sent by getTracer().flush()', async () => {
+    const { exporter, names } = recorder();
+    const handler = withTracing(() => new Response('ok'), { exporter });
+    await handler(new Request('http://app.test/'), {}, { waitUntil: () => undefined });
+    getTracer().createTrace('cache-warm').finish();
+    await getTracer().flush();
+    expect(names()).toContain('cache-warm');
+  });
+
+  it('is the one init() or setTracer() made, where there is one', async () => {
+    const { exporter, names } = recorder();
+    withNodeTracing((_req, res) => res.end(), { exporter });
+    const wrapper = getTracer();
+    const mine = createTracer();
+    setTracer(mine);
+    expect(getTracer()).toBe(mine);
+    setTracer(undefined);
+    expect(getTracer()).toBe(wrapper);
+    wrapper.createTrace('recorded').finish();
+    await wrapper.flush();
+    expect(names()).toEqual(['recorded']);
+  });
+
+  it('sends what a fetch-style server recorded outside its requests when the process ends', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgetrace-exit-'));
+    try {
+      const outfile = join(dir, 'app.mjs');
+      const { build } = await import('esbuild');
+      await build({
+        stdin: {
+          contents: `import { withTracing } from './src/server/index';
+import { getTracer } from './src/index';
+const exporter = { export: async (records) => { console.log(JSON.stringify(records.map((r) => r.name))); return { ok: true }; } };
+withTracing(() => new Response('ok'), { exporter });
+// No request ever comes: only the exit's flush can send this.
+getTracer().createTrace('startup-migration').finish();`,
+          resolveDir: ROOT,
+          loader: 'ts',
+        },
+        bundle: true,
+        format: 'esm',
+        platform: 'node',
+        outfile,
+        logLevel: 'silent',
+      });
+      const child = spawnSync(process.execPath, [outfile], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+      expect(child.stderr).toBe('');
+      expect(child.stdout.trim()).toBe('["startup-migration"]');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
