@@ -32,6 +32,8 @@ export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracing
   route?: ((req: Req) => string | undefined) | undefined;
   /** Called when the SERVER span starts, to add attributes, the user or the session from the request. */
   onRequest?: ((trace: Trace, req: Req) => void) | undefined;
+  /** Requests not traced at all: see `ServerTracingOptions.ignoreRequests`; a function gets Node's request. */
+  ignoreRequests?: ReadonlyArray<string | RegExp> | ((req: Req) => boolean) | undefined;
 }
 
 /** The request type a listener declares, or Node's by its shape. */
@@ -283,7 +285,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   const traced = function (this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
     let root: Trace | undefined;
     try {
-      root = start(s, hooks, req, res, work.waitUntil, batching);
+      if (!s.ignored?.(req)) root = start(s, hooks, req, res, work.waitUntil, batching);
     } catch (error) {
       reportInternal(error);
     }

@@ -63,10 +63,19 @@ export interface ServerTracingOptions extends TracerOptions {
    * pages also need them exposed (`Access-Control-Expose-Headers`, `Timing-Allow-Origin`).
    */
   responseHeaders?: boolean | readonly ResponseHeader[] | undefined;
+  /**
+   * Incoming requests not traced at all (health checks, static files): the handler runs as it
+   * would unwrapped, with no span and its calls untraced. Paths (`'/healthz'` matches that path and
+   * those under it, `'/healthz/live'`, not `'/healthzz'`) and RegExps tested against the path,
+   * without the query; `withTracing` and `withNodeTracing` also take a function of the request.
+   */
+  ignoreRequests?: ReadonlyArray<string | RegExp> | ((request: any) => boolean) | undefined;
 }
 
 /** Options for {@link withTracing}. */
 export interface WithTracingOptions extends ServerTracingOptions {
+  /** Requests not traced at all: see {@link ServerTracingOptions.ignoreRequests}; a function gets the `Request`. */
+  ignoreRequests?: ReadonlyArray<string | RegExp> | ((request: Request) => boolean) | undefined;
   /** The SERVER span's name. Default `"GET /route"` when `route` gives one, else `"GET"` (HTTP semantic conventions). */
   spanName?: ((request: Request) => string) | undefined;
   /** The matched route template, such as `/api/chat/:id`, for `http.route` and the span name. */
@@ -98,6 +107,8 @@ export interface Setup<O = WithTracingOptions> {
   propagate: RequestScope['propagate'];
   headers: readonly ResponseHeader[];
   traceFetch: boolean;
+  /** Whether a request (a `Request`, or Node's) is left untraced (`ignoreRequests`). */
+  ignored: ((request: any) => boolean) | undefined;
 }
 
 // Distinct env objects that get their own tracer before withTracing stops making new ones.
@@ -105,7 +116,7 @@ const MAX_ENV_SETUPS = 8;
 
 const CALL = 'withTracing()';
 
-const WRAPPER_LIST = ['tracer', 'traceFetch', 'propagateTo', 'responseHeaders', 'spanName', 'route', 'onRequest', 'waitUntil'] as const satisfies readonly (keyof WithTracingOptions)[];
+const WRAPPER_LIST = ['tracer', 'traceFetch', 'propagateTo', 'responseHeaders', 'ignoreRequests', 'spanName', 'route', 'onRequest', 'waitUntil'] as const satisfies readonly (keyof WithTracingOptions)[];
 /** What the server wrappers take beside the tracer's options (`withNodeTracing` the same, with Node's request). */
 const WRAPPER_KEYS: AllKeys<Omit<WithTracingOptions, (typeof TRACER_KEYS)[number]>, typeof WRAPPER_LIST> = WRAPPER_LIST;
 const ALL_WRAPPER_KEYS: readonly string[] = [...TRACER_KEYS, ...WRAPPER_KEYS];
@@ -145,6 +156,55 @@ const toHeaders = (h: WithTracingOptions['responseHeaders'], call: string): read
   return h === true ? ['traceresponse', 'server-timing'] : Array.isArray(h) ? h : [];
 };
 
+/**
+ * The path of a request target, without its query: Node's `req.url` (`/healthz?full=1`, or an
+ * absolute URL from a proxy) or a `Request`'s URL.
+ */
+export const requestPath = (target: string): string => {
+  if (target.startsWith('/')) {
+    const end = target.search(/[?#]/);
+    return end < 0 ? target : target.slice(0, end);
+  }
+  return parseUrl(target)?.pathname ?? target;
+};
+
+/** `ignoreRequests` as a test of a request (its `url`: a `Request`'s, or Node's target), or undefined for none. */
+const toIgnored = (given: unknown, call: string): ((request: any) => boolean) | undefined => {
+  if (given === undefined) return undefined;
+  if (typeof given === 'function') {
+    return (request) => {
+      try {
+        return given(request) === true;
+      } catch (error) {
+        // Traced, as without the option: a request is never lost to a hook's mistake.
+        reportInternal(error);
+        return false;
+      }
+    };
+  }
+  if (!Array.isArray(given)) fail(call, 'ignoreRequests', 'an array of paths ("/healthz") and RegExps, or a function of the request', given);
+  const paths: string[] = [];
+  const patterns: RegExp[] = [];
+  (given as unknown[]).forEach((p, i) => {
+    if (p instanceof RegExp) patterns.push(p);
+    else if (typeof p === 'string' && p.startsWith('/')) paths.push(p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p);
+    else fail(call, `ignoreRequests[${i}]`, 'a path starting with "/" ("/healthz", "/assets/") or a RegExp', p);
+  });
+  if (paths.length + patterns.length === 0) return undefined;
+  return (request: { url?: unknown }) => {
+    const url = request?.url;
+    if (typeof url !== 'string') return false;
+    const path = requestPath(url);
+    for (const p of paths) if (p === '/' || path === p || path.startsWith(`${p}/`)) return true;
+    for (const re of patterns) {
+      // A `g` or `y` flag makes test() start at lastIndex, which would make matches alternate.
+      re.lastIndex = 0;
+      if (re.test(path)) return true;
+    }
+    return false;
+  };
+};
+
 /** The options that are functions or flags: a wrong type would otherwise turn tracing off at the first request, silently. */
 const checkHooks = (opts: HookOptions, call: string, keys: readonly string[]): void => {
   for (const name of ['spanName', 'route', 'onRequest', 'waitUntil'] as const) {
@@ -167,9 +227,9 @@ const checkHooks = (opts: HookOptions, call: string, keys: readonly string[]): v
 };
 
 /** The request options checked (a mistake throws naming it and `call`), as each request uses them. */
-const checkRequestOptions = (opts: HookOptions, call: string, keys: readonly string[]): Pick<Setup, 'propagate' | 'headers'> => {
+const checkRequestOptions = (opts: HookOptions, call: string, keys: readonly string[]): Pick<Setup, 'propagate' | 'headers' | 'ignored'> => {
   checkHooks(opts, call, keys);
-  return { propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call) };
+  return { propagate: toPropagate(opts.propagateTo, call), headers: toHeaders(opts.responseHeaders, call), ignored: toIgnored(opts.ignoreRequests, call) };
 };
 
 /**
@@ -226,7 +286,7 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
  * (`requestProcessor`), or in batches with `perRequest` false.
  */
 export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true, keys = ALL_WRAPPER_KEYS): Setup<O> => {
-  const { propagate, headers } = checkRequestOptions(opts, call, keys);
+  const { propagate, headers, ignored } = checkRequestOptions(opts, call, keys);
   let tracer = opts.tracer;
   if (!tracer) {
     const given = opts.exporter !== undefined || (opts.processors?.length ?? 0) > 0;
@@ -254,7 +314,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
     instrumentServerFetch();
     instrumentNodeHttp();
   }
-  return { tracer, opts, propagate, headers, traceFetch };
+  return { tracer, opts, propagate, headers, traceFetch, ignored };
 };
 
 /** Logs a configuration mistake that only shows at a request (options from `env`), once per setup. */
@@ -599,11 +659,11 @@ const waitUntilOf = (s: Setup, env: unknown, rest: unknown[], that: unknown): Wa
  * Starts the trace of a call of a handler (on `that`, with the arguments after the event): its
  * setup, its trace and how to finish work after it; nothing when tracing is off or starting failed.
  */
-const begin = <E>(that: unknown, resolve: Resolve, start: (s: Setup, event: E) => Trace, event: E, rest: unknown[]): [Setup, Trace, WaitUntil | undefined] | undefined => {
+const begin = <E>(that: unknown, resolve: Resolve, start: (s: Setup, event: E) => Trace, event: E, rest: unknown[], request = false): [Setup, Trace, WaitUntil | undefined] | undefined => {
   try {
     const env = envOf(that, rest);
     const s = resolve(env);
-    if (s) return [s, start(s, event), waitUntilOf(s, env, rest, that)];
+    if (s && !(request && s.ignored?.(event))) return [s, start(s, event), waitUntilOf(s, env, rest, that)];
   } catch (error) {
     reportInternal(error);
   }
@@ -621,7 +681,7 @@ const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
       );
       return handle.apply(this, [request, ...rest]);
     }
-    const started = begin(this, resolve, startRoot, request, rest);
+    const started = begin(this, resolve, startRoot, request, rest, true);
     // A handler that answers nothing is passed on as it is (`respond` leaves what is not a response).
     if (!started) return handle.apply(this, [request, ...rest]);
     const [s, trace, waitUntil] = started;

@@ -90,6 +90,12 @@ createServer(tracedApp).close();
 void tracedApp.drain();
 // @ts-expect-error route returns a string or undefined
 withNodeTracing(app, { route: () => 42 });
+// Requests left untraced: paths and RegExps, or a function of each wrapper's own request.
+withNodeTracing(app, { ignoreRequests: (req) => req.user === 'probe' || req.url === '/healthz' });
+withTracing(() => new Response(), { ignoreRequests: ['/healthz', /\.css$/] });
+withTracing(() => new Response(), { ignoreRequests: (request) => request.headers.has('x-probe') });
+// @ts-expect-error a path, a RegExp or a function
+withTracing(() => new Response(), { ignoreRequests: [42] });
 
 void installTraceWorker;
 void instrumentVitals;
