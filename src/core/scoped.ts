@@ -1,19 +1,24 @@
 import type { Tracer } from './tracer';
+import { processShared } from '../lib/processShared';
 
 // How `getTracer()` finds the tracer of the work running now, where something other than the page
 // decides it: `edgetrace/server` registers a lookup of the request that `withTracing` is handling.
 // A module of its own, so the server entry can register without importing the page's `init()`.
-let find: (() => Tracer | undefined) | undefined;
+
+/** Kept where every copy of edgetrace in the process finds it (see `processShared`). */
+interface Shared {
+  find?: (() => Tracer | undefined) | undefined;
+  processWide?: WeakRef<Tracer> | undefined;
+}
+const shared = (): Shared => processShared<Shared>('scoped.1', () => ({}));
 
 /** Registers the lookup of the tracer in charge of the current work (one per process). */
 export const setScopedTracer = (lookup: () => Tracer | undefined): void => {
-  find = lookup;
+  shared().find = lookup;
 };
 
 /** The tracer in charge of the current work, if a lookup is registered and finds one. */
-export const scopedTracer = (): Tracer | undefined => find?.();
-
-let processWide: WeakRef<Tracer> | undefined;
+export const scopedTracer = (): Tracer | undefined => shared().find?.();
 
 /**
  * Registers the tracer of the server wrapper made last, for `getTracer()` outside its requests
@@ -22,8 +27,8 @@ let processWide: WeakRef<Tracer> | undefined;
  * reload) takes its tracer with it.
  */
 export const setProcessTracer = (tracer: Tracer): void => {
-  processWide = new WeakRef(tracer);
+  shared().processWide = new WeakRef(tracer);
 };
 
 /** The tracer {@link setProcessTracer} registered, while it lives. */
-export const processTracer = (): Tracer | undefined => processWide?.deref();
+export const processTracer = (): Tracer | undefined => shared().processWide?.deref();

@@ -1,5 +1,5 @@
 import type { ObservationType, SpanKind } from '../protocol';
-import { follows, kNext, kT, Span, type SpanOptions, type TraceShared } from './span';
+import { follows, kNext, kT, markCancelled, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
 import { setOwn } from '../lib/setOwn';
@@ -242,14 +242,18 @@ export class Trace extends Span {
     return this[kT].head !== undefined;
   }
 
-  /** @internal Ends the spans of the trace still open, at `end`, marked `edgetrace.unfinished`. */
-  endOpen(end: number): void {
+  /**
+   * @internal Ends the spans of the trace still open, at `end`, marked `edgetrace.unfinished`;
+   * also as cancelled (`cancelled`: the client went away and took their work with it).
+   */
+  endOpen(end: number, cancelled?: boolean): void {
     for (let span = this[kT].head, next: Span | undefined; span; span = next) {
       next = span[kNext];
       // A request whose body is still followed ends through that follow: complete, when its
       // stream gave its last event (an app that stopped reading there), else unfinished.
       if (span === this || follows.settle?.(span)) continue;
       span.put(A.UNFINISHED, true);
+      if (cancelled) markCancelled(span);
       span.end(end);
     }
   }

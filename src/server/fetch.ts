@@ -2,7 +2,7 @@ import { inject } from '../propagation/index';
 import { addBaggage, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
-import { currentScope, requestSpan } from './scope';
+import { outgoingParent } from './scope';
 import { now } from '../lib/now';
 import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
 import { watchBody } from '../instrument/stream';
@@ -24,13 +24,13 @@ const isRequestLike = (input: unknown): input is Request =>
  * is, in place: the generation gets its first-token time and usage from it.
  */
 const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestInit, patched = false): Promise<Response> => {
-  const scope = currentScope();
-  const parent = scope && !(patched && scope.traceFetch === false) ? requestSpan() : undefined;
-  // Outside a traced request, for exports that run after the request's span ended (no span of
-  // the request is current), and through the global of a handler that turned it off (another
-  // handler patched it): untouched. Work the app goes on with after the response, inside a span
-  // of its own still open (a model call the client left), is traced.
-  if (!scope || !parent || parent.isEnded) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
+  const out = outgoingParent();
+  const parent = out && !(patched && !out.traceFetch) ? out.span : undefined;
+  // Outside a traced request and a background job's span, for exports (edgetrace's own work), and
+  // through the global of a handler that turned it off (another handler patched it): untouched.
+  // Work the app goes on with after the response, inside a span of its own still open (a model
+  // call the client left), is traced.
+  if (!out || !parent) return Reflect.apply(send, globalThis, [input, init]) as Promise<Response>;
   let args: [RequestInfo | URL, RequestInit | undefined] = [input, init];
   let span;
   let method = 'GET';
@@ -53,7 +53,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
       kind: 'client',
       attributes: clientRequestAttributes(method, href, url),
     });
-    if (scope.propagate(href, url)) {
+    if (out.propagate(href, url)) {
       const headers = new Headers(init?.headers ?? request?.headers);
       // A proxied request carries the caller's tracestate, which belongs to the caller's
       // traceparent: the one injected here takes only this span's own.

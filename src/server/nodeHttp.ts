@@ -9,7 +9,7 @@ import { builtin } from './builtin';
 import { joinHeader } from '../propagation/carrier';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { isAbortError } from '../lib/isAbortError';
-import { currentScope, requestSpan } from './scope';
+import { outgoingParent } from './scope';
 
 type Send = (...args: unknown[]) => ClientRequest;
 interface HttpModule {
@@ -275,9 +275,9 @@ const follow = (req: ClientRequest, span: Span, onResponse?: (res: IncomingMessa
  */
 const traced = (original: Send, defaultProtocol: string): Send => {
   const send = function (this: unknown, ...args: unknown[]): ClientRequest {
-    const scope = currentScope();
-    const parent = scope && scope.traceFetch !== false ? requestSpan() : undefined;
-    if (!scope || !parent || parent.isEnded) return Reflect.apply(original, this, args);
+    const out = outgoingParent();
+    const parent = out?.traceFetch ? out.span : undefined;
+    if (!out || !parent) return Reflect.apply(original, this, args);
     let span: Span | undefined;
     let sent = args;
     let method = 'GET';
@@ -290,7 +290,7 @@ const traced = (original: Send, defaultProtocol: string): Send => {
       // Node gets the copy read here: a getter of the caller's is read once, as without us.
       sent = call.url === undefined ? [options, call.callback] : [call.url, options, call.callback];
       span = parent.startSpan(spanMethod(method), { kind: 'client', attributes: clientRequestAttributes(method, href, url) });
-      const headers = scope.propagate(href, url) ? withTraceHeaders(options.headers, span) : undefined;
+      const headers = out.propagate(href, url) ? withTraceHeaders(options.headers, span) : undefined;
       if (headers) options.headers = headers as RequestOptions['headers'];
     } catch (error) {
       // Arguments Node itself will refuse, a hostile options object: sent as the caller gave them.

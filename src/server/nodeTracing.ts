@@ -17,7 +17,7 @@ import { keepingProcess, pendingWork, requestUrl, type NodeListener, type NodeRe
 import { runInRoot } from './scope';
 import { keepServerFetch } from './fetch';
 import type { WaitUntil } from './waitUntil';
-import { endAndFlush, endTrace, flush, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { endAndFlush, endTrace, flush, inProcessParent, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -154,7 +154,8 @@ const keepContext = (req: IncomingMessage, res: ServerResponse): void => {
 
 /** Records how the response went, once it has been sent or the client went away. */
 const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerResponse, sent: boolean): void => {
-  if (res.headersSent) {
+  // A response that finished was sent, also one that never says so (Nitro's in-process response).
+  if (res.headersSent || sent) {
     const status = res.statusCode;
     setServerStatus(trace, status);
     const length = Number(res.getHeader('content-length'));
@@ -164,8 +165,8 @@ const settle = (hooks: Hooks, trace: Trace, req: IncomingMessage, res: ServerRes
   routeTrace(trace, hooks.route?.(req));
 };
 
-/** Starts the request's SERVER span, and ends it with the response. */
-const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil, batching: boolean): Trace | undefined => {
+/** Starts the request's SERVER span, and ends it with the response; gives it with the request's URL. */
+const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResponse, waitUntil: WaitUntil, batching: boolean): [Trace, string] | undefined => {
   // Not Node's request and response (a test double, another server's objects): not traced.
   if (typeof req?.headers !== 'object' || req.headers === null || typeof res?.once !== 'function' || typeof res.setHeader !== 'function' || requests.has(req)) {
     return undefined;
@@ -188,7 +189,8 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const own = typeof named !== 'string' || !named;
   const { context, baggage } = extract(headers);
   const methodName = spanMethod(method);
-  const trace = tracer.createTrace({ name: own ? methodName : named, kind: 'server', parent: context, baggage, attributes });
+  const parent = context ?? inProcessParent(url.href, url, !raw.host);
+  const trace = tracer.createTrace({ name: own ? methodName : named, kind: 'server', parent, baggage, attributes });
   if (own) nameIsOwn(trace, methodName);
   requests.set(req, trace);
   if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
@@ -225,7 +227,7 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   res.once('finish', () => end(true));
   // Before 'finish': the client went away first, or the app destroyed the response.
   res.once('close', () => end(res.writableFinished));
-  return trace;
+  return [trace, url.href];
 };
 
 /**
@@ -283,16 +285,17 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
   const traced = function (this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
-    let root: Trace | undefined;
+    let started: [Trace, string] | undefined;
     try {
-      if (!s.ignored?.(req)) root = start(s, hooks, req, res, work.waitUntil, batching);
+      if (!s.ignored?.(req)) started = start(s, hooks, req, res, work.waitUntil, batching);
     } catch (error) {
       reportInternal(error);
     }
-    if (!root) return noticeResponse(listener.call(this, req, res));
-    const trace = root;
+    if (!started) return noticeResponse(listener.call(this, req, res));
+    const [trace, url] = started;
     if (s.traceFetch) keepServerFetch();
-    return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch }, () => {
+    // With its URL, so that a fetch-style wrapper inside (a framework's middleware) continues it.
+    return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, url }, () => {
       keepContext(req, res);
       try {
         return noticeResponse(listener.call(this, req, res));

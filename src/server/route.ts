@@ -1,22 +1,35 @@
 import type { Trace } from '../core/trace';
 import { reportInternal } from '../lib/reportInternal';
 import { currentScope } from './scope';
+import { processShared } from '../lib/processShared';
 
-/** Per request, the name its wrapper gave it (`GET`) and its method, while that name stands. */
-const ownNames = new WeakMap<Trace, { name: string; method: string }>();
+/**
+ * Per request, the name its wrapper gave it (`GET`) and its method, while that name stands;
+ * shared by every copy in the process, as the requests are, so any copy's `setRoute()` names it.
+ */
+const ownNames = (): WeakMap<Trace, { name: string; method: string }> => processShared('ownNames.1', () => new WeakMap());
 
 /** Notes that `trace` has the name its wrapper gave it, which a route may replace; `method` as span names spell it. */
-export const nameIsOwn = (trace: Trace, method: string): void => void ownNames.set(trace, { name: trace.name, method });
+export const nameIsOwn = (trace: Trace, method: string): void => void ownNames().set(trace, { name: trace.name, method });
+
+/**
+ * A route template as `http.route` spells it, from the path: routers that keep their routes
+ * relative (React Router's `items/:id`, a splat `*`) get the leading `/`. Not a non-empty string:
+ * no route.
+ */
+export const routeTemplate = (route: unknown): string | undefined =>
+  typeof route !== 'string' || !route ? undefined : route.startsWith('/') ? route : `/${route}`;
 
 /**
  * Sets the request's `http.route` and, unless the app named the request itself, names it
  * `GET /route`: the trace too, so the spans that end from now on carry that name. A route that is
  * not a non-empty string is no route.
  */
-export const routeTrace = (trace: Trace, route: unknown): void => {
-  if (typeof route !== 'string' || !route) return;
+export const routeTrace = (trace: Trace, given: unknown): void => {
+  const route = routeTemplate(given);
+  if (!route) return;
   trace.setAttribute('http.route', route);
-  const own = ownNames.get(trace);
+  const own = ownNames().get(trace);
   if (!own || trace.name !== own.name) return;
   const name = `${own.method} ${route}`;
   // Only a trace that starts here has its name: one continued from a caller keeps the caller's.

@@ -4,9 +4,10 @@ import type { Tracer } from '../core/tracer';
 import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
 import type { WaitUntil } from './waitUntil';
-import { setScopedTracer } from '../core/scoped';
+import { setProcessTracer, setScopedTracer } from '../core/scoped';
 import { reportInternal } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
+import { processShared, sharedIfMade } from '../lib/processShared';
 
 /**
  * A context manager backed by `AsyncLocalStorage` from `node:async_hooks`, so the current span
@@ -64,25 +65,44 @@ export interface RequestScope {
   traceFetch?: boolean;
   /** How work that outlives the handler is kept going (the platform's `ctx.waitUntil`), if there is a way. */
   waitUntil?: WaitUntil | undefined;
-  /** The URL of the request, for a fetch-style handler: a request answered in-process inside it is told by its origin. */
+  /** The URL of the request: a request answered in-process inside it is told by its origin. */
   url?: string | undefined;
 }
 
-// Created on first use so that importing the entry has no side effect.
-let scopes: AsyncLocalStorage<RequestScope> | undefined;
+/** What a server wrapper lends the app's work outside its requests: its tracer, and its rules for outgoing calls. */
+type ProcessScope = Pick<RequestScope, 'tracer' | 'propagate' | 'traceFetch'>;
 
-/** The requests' storage, made at the first request (or request flush). */
-const requestStore = (): AsyncLocalStorage<RequestScope> => {
-  if (!scopes) {
-    scopes = new AsyncLocalStorage();
+/**
+ * The requests being handled, and the stores that mark edgetrace's own work: `flush`, while a
+ * request's spans are flushed, outside the request (the exporter's own `fetch` is no span of it)
+ * yet on its behalf, so the flush waits only for its own exports; `own`, for exports and drains,
+ * where calls are never traced. Shared by every copy of edgetrace in the process (see
+ * `processShared`), as `getTracer()`'s lookup is.
+ */
+interface Requests {
+  als: AsyncLocalStorage<RequestScope>;
+  flush: RequestScope;
+  own: RequestScope;
+  /** The wrapper made last, for work outside requests (see {@link setProcessScope}). */
+  processWide?: WeakRef<ProcessScope> | undefined;
+}
+const KEY = 'requests.1';
+// Found (or made) on first use, so that importing the entry has no side effect.
+let requests: Requests | undefined;
+
+/** The shared requests, if any copy has made them. */
+const found = (): Requests | undefined => (requests ??= sharedIfMade<Requests>(KEY));
+
+/** The shared requests, made at the first request (or request flush) of any copy. */
+const requestStore = (): Requests =>
+  (requests ??= processShared<Requests>(KEY, () => {
     // From here on, `getTracer()` inside a request is the request's tracer.
     setScopedTracer(() => currentScope()?.tracer);
-  }
-  return scopes;
-};
+    return { als: new AsyncLocalStorage(), flush: Object.freeze({}) as RequestScope, own: Object.freeze({}) as RequestScope };
+  }));
 
 /** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */
-export const runInScope = <R>(scope: RequestScope, fn: () => R): R => requestStore().run(scope, fn);
+export const runInScope = <R>(scope: RequestScope, fn: () => R): R => requestStore().als.run(scope, fn);
 
 /**
  * Runs `fn` in `scope` with its root current. A tracer of the app's may have a context manager
@@ -90,33 +110,70 @@ export const runInScope = <R>(scope: RequestScope, fn: () => R): R => requestSto
  */
 export const runInRoot = <R>(scope: RequestScope, fn: () => R): R => runInScope(scope, () => aroundSafely((f) => scope.tracer.withSpan(scope.root, f), fn));
 
-/**
- * The store while `withTracing` flushes a request's spans: outside the request (the exporter's
- * own `fetch` is no span of it), yet on its behalf, so the flush waits only for its own exports.
- */
-const REQUEST_FLUSH = Object.freeze({}) as RequestScope;
-
 /** The request being handled here, if any. */
 export const currentScope = (): RequestScope | undefined => {
-  const scope = scopes?.getStore();
-  return scope === REQUEST_FLUSH ? undefined : scope;
+  const r = found();
+  const scope = r?.als.getStore();
+  return scope === r?.flush || scope === r?.own ? undefined : scope;
 };
 
 /** Runs `fn` outside any request, as the flush of one (see {@link inRequest}). */
-export const forRequestFlush = <R>(fn: () => R): R => requestStore().run(REQUEST_FLUSH, fn);
+export const forRequestFlush = <R>(fn: () => R): R => {
+  const r = requestStore();
+  return r.als.run(r.flush, fn);
+};
 
 /**
  * Whether this runs for some request: inside it, or in its flush. A flush outside any request (a
- * shutdown hook, the end of a background job) is the app's call to send everything.
+ * shutdown hook, the end of a background job, a drain) is a call to send everything.
  */
-export const inRequest = (): boolean => scopes?.getStore() !== undefined;
+export const inRequest = (): boolean => {
+  const r = found();
+  const scope = r?.als.getStore();
+  return scope !== undefined && scope !== r?.own;
+};
+
+/**
+ * Registers the wrapper made last for work outside requests: `getTracer()` there is its tracer
+ * (where `init()` set none), and a call made inside one of that tracer's spans (a background
+ * job's) is traced under the wrapper's `propagateTo`. Held weakly, as the tracer is.
+ */
+export const setProcessScope = (scope: ProcessScope): void => {
+  requestStore().processWide = new WeakRef(scope);
+  setProcessTracer(scope.tracer);
+};
+
+/** Where an outgoing call made here hangs, whether it gets trace headers, and whether the patched globals trace it. */
+export interface OutgoingParent {
+  span: Span;
+  propagate: RequestScope['propagate'];
+  traceFetch: boolean;
+}
+
+/**
+ * The span an outgoing call made here is a child of: inside a request, the request's current
+ * span (see {@link requestSpan}); in the app's own work outside requests, the span current in the
+ * tracer `getTracer()` gives there (a background job's trace), under that wrapper's rules. None
+ * in edgetrace's own work, in a request's flush, or with no span open.
+ */
+export const outgoingParent = (): OutgoingParent | undefined => {
+  const r = found();
+  const scope = r?.als.getStore();
+  if (scope === r?.flush || scope === r?.own) return undefined;
+  const from: ProcessScope | undefined = scope ?? r?.processWide?.deref();
+  const span = scope ? requestSpan() : from?.tracer.currentSpan();
+  return from && span && !span.isEnded ? { span, propagate: from.propagate, traceFetch: from.traceFetch !== false } : undefined;
+};
 
 /**
  * Runs `fn` outside any request: an export started from a batch timer set inside a request (the
  * timer keeps that request's async context) must not be traced as the request's work, or each
  * export's own `fetch` would be a span for the next export.
  */
-export const outsideRequest = <R>(fn: () => R): R => (scopes ? scopes.run(undefined as unknown as RequestScope, fn) : fn());
+export const outsideRequest = <R>(fn: () => R): R => {
+  const r = requestStore();
+  return r.als.run(r.own, fn);
+};
 
 /**
  * The span to hang work on inside a traced handler: the current span of the request's tracer,

@@ -22,11 +22,10 @@ import { checkKeys, type AllKeys } from '../lib/checkKeys';
 import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
-import { currentScope, forRequestFlush, outsideRequest, requestSpan, runInRoot, type RequestScope } from './scope';
+import { currentScope, forRequestFlush, outsideRequest, requestSpan, runInRoot, setProcessScope, type RequestScope } from './scope';
 import { serverTracer } from './serverTracer';
 import { flushAtExit } from './exitFlush';
-import { setProcessTracer } from '../core/scoped';
-import { nameIsOwn } from './route';
+import { nameIsOwn, routeTemplate } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
 
 /** Which trace-linking headers go on responses. */
@@ -306,10 +305,10 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
     tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call, perRequest);
   }
   if (perRequest) watchLateEnds(tracer);
-  setProcessTracer(tracer);
   flushAtExit(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
+  setProcessScope({ tracer, propagate, traceFetch });
   if (traceFetch) {
     instrumentServerFetch();
     instrumentNodeHttp();
@@ -403,7 +402,9 @@ export const endTrace = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | un
     work?.length
       ? within(Promise.allSettled(work), OWN_WORK_GRACE_MS, () => [])
       : new Promise<void>((resolve) => void unref(setTimeout(resolve, OPEN_SPAN_GRACE_MS)))
-  ).then(() => trace.endOpen(trace.endMs));
+    // The client went away (a "stop generating" that closed the stream): the work it left open,
+    // a generation whose stream was cut, was cancelled with it, as the page records it.
+  ).then(() => trace.endOpen(trace.endMs, trace.attrs[RESPONSE_CANCELLED] === true));
   waitUntil?.(grace);
 };
 
@@ -864,21 +865,24 @@ const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMess
  * of the app's own routes runs `handle` again, never through `fetch`, so it carries no
  * traceparent. Only while that other request runs, for a URL of its origin that its
  * `propagateTo` would have sent trace headers to: a job or poller a request started, calling a
- * handler later or elsewhere, starts a trace of its own.
+ * handler later or elsewhere, starts a trace of its own. The same for a Node listener called
+ * in-process (Nitro's `$fetch` of its own routes during rendering), and for a fetch-style wrapper
+ * inside a Node listener's (a framework's middleware); such a Node request with no `Host`
+ * (`hostless`) cannot have come over the network, and continues whatever its URL.
  */
-const inProcessParent = (request: Request): SpanContext | undefined => {
+export const inProcessParent = (url: string, target = parseUrl(url), hostless = false): SpanContext | undefined => {
   const outer = currentScope();
   if (!outer?.url || outer.root.isEnded) return undefined;
-  const target = parseUrl(request.url);
-  if (!target || target.origin !== parseUrl(outer.url)?.origin || !outer.propagate(request.url, target)) return undefined;
+  // A Node request with no Host header never came over HTTP/1.1 (Nitro's in-process fetch).
+  if (!hostless && (!target || target.origin !== parseUrl(outer.url)?.origin || !outer.propagate(url, target))) return undefined;
   return requestSpan()?.spanContext();
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
   const { context: sent, baggage } = extract(request.headers);
-  const context = sent ?? inProcessParent(request);
-  const route = s.opts.route?.(request);
+  const context = sent ?? inProcessParent(request.url);
+  const route = routeTemplate(s.opts.route?.(request));
   const method = spanMethod(request.method);
   const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);
   const trace = s.tracer.createTrace({ name, kind: 'server', parent: context, baggage, attributes: serverRequestAttributes(request, route) });

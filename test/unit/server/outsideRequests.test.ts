@@ -1,4 +1,4 @@
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect, afterEach, afterAll, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,8 @@ import { getTracer, setTracer } from '../../../src/core/global';
 import { createTracer } from '../../../src/core/tracer';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { withTracing } from '../../../src/server/withTracing';
+import { startReceiver, type Receiver } from './loopback';
+import { get } from 'node:http';
 
 // Work a traced server does outside its requests: a background job, a shutdown hook's flush.
 
@@ -27,6 +29,15 @@ const recorder = () => {
 };
 
 afterEach(() => setTracer(undefined));
+
+let rx: Receiver;
+beforeAll(async () => {
+  rx = await startReceiver();
+});
+afterAll(() => rx.close());
+afterEach(() => {
+  rx.received.length = 0;
+});
 
 describe('getTracer() outside a request of a traced server', () => {
   it('is the Node listener’s tracer: a background job’s trace is sent, and getTracer().flush() sends it', async () => {
@@ -91,5 +102,39 @@ getTracer().createTrace('startup-migration').finish();`,
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('traces the calls a background job makes inside its span, under the wrapper’s propagateTo; not those outside a span, nor an exporter’s own', async () => {
+    const records: TelemetryRecord[] = [];
+    // An exporter of the app's that sends with the global fetch: its sends must not become spans.
+    const exporter: Exporter = {
+      export: async (batch) => {
+        records.push(...batch);
+        await (await fetch(`${rx.base}/export`)).text();
+        return { ok: true };
+      },
+    };
+    const listener = withNodeTracing((_req, res) => res.end(), { exporter, propagateTo: [rx.base] });
+    await fetch(`${rx.base}/outside`);
+    await getTracer().withTrace('nightly-summary', async () => {
+      await (await fetch(`${rx.base}/model`, { method: 'POST', body: '{}' })).text();
+      await new Promise((resolve) => get(`${rx.base}/legacy`, (res) => res.resume().on('end', resolve)));
+      await fetch('http://127.0.0.1:9/elsewhere').catch(() => undefined);
+    });
+    await getTracer().flush();
+    await listener.drain();
+    const spans = records.filter((r): r is SpanRecord => r.rec === 'span');
+    const job = spans.find((x) => x.name === 'nightly-summary')!;
+    const clients = spans.filter((x) => x.kind === 'client');
+    expect(clients.map((c) => [c.name, String(c.attrs['url.full']).replace(rx.base, ''), c.traceId, c.parentId])).toEqual([
+      ['POST', '/model', job.traceId, job.spanId],
+      ['GET', '/legacy', job.traceId, job.spanId],
+      ['GET', 'http://127.0.0.1:9/elsewhere', job.traceId, job.spanId],
+    ]);
+    const headers = Object.fromEntries(rx.received.map((r) => [r.url, r.headers.traceparent]));
+    expect(headers['/outside']).toBeUndefined();
+    expect(headers['/export']).toBeUndefined();
+    expect(headers['/model']).toMatch(new RegExp(`^00-${job.traceId}-`));
+    expect(headers['/legacy']).toMatch(new RegExp(`^00-${job.traceId}-`));
   });
 });

@@ -619,6 +619,28 @@ describe('withTracing', () => {
     expect(forgotten.endMs).toBe(server.endMs);
   });
 
+  it('ends a generation whose stream the client left (a stop button) as cancelled, not only unfinished', async () => {
+    const rec = recorder();
+    const handler = withTracing(
+      () => {
+        // The README's recipe: the generation ends in the stream's flush, which a cancel never reaches.
+        const gen = requestSpan()!.startGeneration('answer', { model: 'gpt-4o-mini' });
+        let sent = 0;
+        const tokens = new ReadableStream({ pull: (c) => (sent++ === 0 ? c.enqueue(new TextEncoder().encode('data: hi\n\n')) : new Promise(() => undefined)) });
+        return new Response(tokens.pipeThrough(new TransformStream({ flush: () => void gen.end() })), { headers: { 'content-type': 'text/event-stream' } });
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, drain } = workerCtx();
+    const reader = (await handler(new Request('http://x/'), {}, ctx)).body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await drain();
+    const gen = rec.spans().find((r) => r.name === 'answer')!;
+    expect(gen.attrs).toMatchObject({ 'edgetrace.unfinished': true, 'edgetrace.cancelled': true, 'langfuse.observation.status_message': 'cancelled' });
+    expect(gen.status.code).not.toBe('error');
+  });
+
   it('records a model call the handler finishes in its own ctx.waitUntil work seconds after the response', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const rec = recorder();

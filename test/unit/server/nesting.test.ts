@@ -1,0 +1,133 @@
+import { EventEmitter } from 'node:events';
+import { describe, it, expect, vi } from 'vitest';
+import express from 'express';
+import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import { withTracing } from '../../../src/server/withTracing';
+import { withNodeTracing } from '../../../src/server/nodeTracing';
+import { requestSpan, requestTrace } from '../../../src/server/scope';
+import { setRoute } from '../../../src/server/route';
+import { loopbackPerTest } from './loopback';
+
+// Frameworks that run one wrapper inside another, or answer their own requests in-process.
+
+const recorder = () => {
+  const records: TelemetryRecord[] = [];
+  const exporter: Exporter = {
+    export: async (batch) => {
+      records.push(...batch);
+      return { ok: true };
+    },
+  };
+  const spans = (): SpanRecord[] => records.filter((r): r is SpanRecord => r.rec === 'span');
+  return { exporter, spans };
+};
+
+const { listen } = loopbackPerTest();
+
+/** A request and response as Nitro's in-process fetch makes them: no socket, no Host, and a response that never says its headers went. */
+const inProcessCall = (url: string) => {
+  const req = Object.assign(new EventEmitter(), { method: 'GET', url, headers: {} as Record<string, string>, httpVersion: '1.1' });
+  const res = Object.assign(new EventEmitter(), {
+    statusCode: 200,
+    headersSent: false,
+    writableFinished: false,
+    headers: new Map<string, unknown>(),
+    setHeader(name: string, value: unknown) {
+      this.headers.set(name.toLowerCase(), value);
+      return this;
+    },
+    getHeader(name: string) {
+      return this.headers.get(name.toLowerCase());
+    },
+    hasHeader(name: string) {
+      return this.headers.has(name.toLowerCase());
+    },
+    end(this: EventEmitter & { writableFinished: boolean }) {
+      this.writableFinished = true;
+      queueMicrotask(() => this.emit('finish'));
+      return this;
+    },
+  });
+  return { req, res };
+};
+
+describe('a wrapper inside another', () => {
+  it('continues a Node listener’s request in a fetch-style wrapper inside it (a framework’s middleware under Express): one trace', async () => {
+    const { exporter, spans } = recorder();
+    const middleware = withTracing((_request: Request, next: () => Promise<Response>) => next(), { exporter, waitUntil: (p) => void p });
+    const app = express();
+    app.all('*splat', async (req, res) => {
+      const request = new Request(`http://${req.headers.host}${req.url}`, { method: req.method });
+      const response = await middleware(request, async () => {
+        setRoute('items/:id');
+        return new Response(requestTrace()?.name ?? 'untraced');
+      });
+      res.send(await response.text());
+    });
+    const listener = withNodeTracing(app, { exporter });
+    const base = await listen(listener);
+    expect(await (await fetch(`${base}/items/7`)).text()).toBe('GET /items/:id');
+    await listener.drain();
+    await vi.waitFor(() => expect(spans().filter((s) => s.kind === 'server')).toHaveLength(2));
+    const [inner, outer] = [spans().find((s) => s.name === 'GET /items/:id')!, spans().find((s) => s.name === 'GET /*splat')!];
+    expect(inner).toMatchObject({ traceId: outer.traceId, parentId: outer.spanId });
+    // A route a router keeps relative gets its leading slash.
+    expect(inner.attrs['http.route']).toBe('/items/:id');
+  });
+
+  it('continues the request a Node listener is called in-process inside (Nitro’s $fetch while rendering), with the status it answered', async () => {
+    const { exporter, spans } = recorder();
+    const api = withNodeTracing(
+      (req: { url: string }, res: { statusCode: number; end(): void }) => {
+        res.statusCode = req.url === '/api/missing' ? 503 : 200;
+        res.end();
+      },
+      { exporter },
+    );
+    const page = withTracing(
+      async () => {
+        await requestSpan()!.span('render', async () => {
+          for (const url of ['/api/items', '/api/missing']) {
+            const { req, res } = inProcessCall(url);
+            await new Promise((resolve) => {
+              res.once('finish', resolve);
+              api(req as never, res as never);
+            });
+          }
+        });
+        return new Response('page');
+      },
+      { exporter, waitUntil: (p) => void p, spanName: () => 'document' },
+    );
+    await (await page(new Request('http://127.0.0.1:4400/docs'))).text();
+    await api.drain();
+    await vi.waitFor(() => expect(spans().filter((s) => s.kind === 'server')).toHaveLength(3));
+    const render = spans().find((s) => s.name === 'render')!;
+    const calls = spans().filter((s) => s.kind === 'server' && s.name === 'GET');
+    expect(calls.map((s) => [s.traceId, s.parentId, s.attrs['http.response.status_code'], s.status.code])).toEqual([
+      [render.traceId, render.spanId, 200, 'unset'],
+      [render.traceId, render.spanId, 503, 'error'],
+    ]);
+  });
+
+  it('lets a second copy of edgetrace in the process (Nuxt’s dev server) see the request the first handles', async () => {
+    const { exporter, spans } = recorder();
+    const server = await import('../../../src/server/index');
+    vi.resetModules();
+    const app = await import('../../../src/server/index');
+    const appCore = await import('../../../src/index');
+    expect(app.requestTrace).not.toBe(server.requestTrace);
+    const handler = server.withTracing(
+      () => {
+        app.setRoute('/docs/[slug]');
+        appCore.getTracer().span('render', () => undefined);
+        return new Response(app.requestTrace()?.name ?? 'not seen');
+      },
+      { exporter, waitUntil: (p) => void p },
+    );
+    expect(await (await handler(new Request('http://app.test/docs/intro'))).text()).toBe('GET /docs/[slug]');
+    await vi.waitFor(() => expect(spans()).toHaveLength(2));
+    const root = spans().find((s) => s.kind === 'server')!;
+    expect(spans().find((s) => s.name === 'render')).toMatchObject({ traceId: root.traceId, parentId: root.spanId });
+  });
+});
