@@ -130,14 +130,9 @@ const toPropagate = (p: WithTracingOptions['propagateTo'], call: string): Reques
   if (Array.isArray(p)) p.forEach((m, i) => isUrlPattern(m, false) || fail(call, `propagateTo[${i}]`, 'a URL with its scheme ("https://api.example.com") or a RegExp', m));
   if (p === false) return () => false;
   if (typeof p === 'function') {
-    return (url) => {
-      try {
-        return p(url) === true;
-      } catch (error) {
-        reportInternal(error);
-        return false;
-      }
-    };
+    // A predicate that throws sends no headers.
+    const test = guard(p);
+    return (url) => test(url) === true;
   }
   // The page's matching rules: an origin matches only that origin (not a look-alike host that
   // starts with it), and a RegExp is tested from the start each time.
@@ -171,15 +166,9 @@ export const requestPath = (target: string): string => {
 const toIgnored = (given: unknown, call: string): ((request: any) => boolean) | undefined => {
   if (given === undefined) return undefined;
   if (typeof given === 'function') {
-    return (request) => {
-      try {
-        return given(request) === true;
-      } catch (error) {
-        // Traced, as without the option: a request is never lost to a hook's mistake.
-        reportInternal(error);
-        return false;
-      }
-    };
+    // One that throws leaves the request traced, as without the option.
+    const test = guard(given as (request: unknown) => unknown);
+    return (request) => test(request) === true;
   }
   if (!Array.isArray(given)) fail(call, 'ignoreRequests', 'an array of paths ("/healthz") and RegExps, or a function of the request', given);
   const paths: string[] = [];

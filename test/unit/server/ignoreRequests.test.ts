@@ -1,24 +1,13 @@
 import { describe, it, expect, vi } from 'vitest';
 import express from 'express';
-import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { withTracing, requestPath } from '../../../src/server/withTracing';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { requestTrace } from '../../../src/server/scope';
 import { loopbackPerTest } from './loopback';
+import { recorder } from '../../helpers/recorder';
 
 // Requests a server answers that are not worth a trace: health checks, static files.
 
-const recorder = () => {
-  const records: TelemetryRecord[] = [];
-  const exporter: Exporter = {
-    export: async (batch) => {
-      records.push(...batch);
-      return { ok: true };
-    },
-  };
-  const spans = (): SpanRecord[] => records.filter((r): r is SpanRecord => r.rec === 'span');
-  return { exporter, spans };
-};
 
 const { rx, listen } = loopbackPerTest();
 

@@ -1,26 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { describe, it, expect, vi } from 'vitest';
 import express from 'express';
-import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { withTracing } from '../../../src/server/withTracing';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { setRoute } from '../../../src/server/route';
 import { loopbackPerTest } from './loopback';
+import { recorder } from '../../helpers/recorder';
 
 // Frameworks that run one wrapper inside another, or answer their own requests in-process.
 
-const recorder = () => {
-  const records: TelemetryRecord[] = [];
-  const exporter: Exporter = {
-    export: async (batch) => {
-      records.push(...batch);
-      return { ok: true };
-    },
-  };
-  const spans = (): SpanRecord[] => records.filter((r): r is SpanRecord => r.rec === 'span');
-  return { exporter, spans };
-};
 
 const { listen } = loopbackPerTest();
 

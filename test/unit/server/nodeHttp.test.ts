@@ -4,28 +4,18 @@ import type { AddressInfo, Socket } from 'node:net';
 import https from 'node:https';
 import { createGunzip, gzipSync } from 'node:zlib';
 import { requestSpan } from '../../../src/server/scope';
-import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
+import type { SpanRecord } from '../../../src/protocol';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { withTracing } from '../../../src/server/withTracing';
 import { toNodeListener } from '../../../src/server/node';
 import { instrumentNodeHttp } from '../../../src/server/nodeHttp';
 import type { NodeListener } from '../../../src/server/node';
 import { loopbackPerTest } from './loopback';
+import { recorder } from '../../helpers/recorder';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE}-00f067aa0ba902b7-01`;
 
-const recorder = () => {
-  const records: TelemetryRecord[] = [];
-  const exporter: Exporter = {
-    export: async (batch) => {
-      records.push(...batch);
-      return { ok: true };
-    },
-  };
-  const spans = (): SpanRecord[] => records.filter((r): r is SpanRecord => r.rec === 'span');
-  return { exporter, spans };
-};
 
 const { rx, listen } = loopbackPerTest();
 

@@ -11,22 +11,11 @@ import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { withTracing } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
 import { get } from 'node:http';
+import { recorder } from '../../helpers/recorder';
 
 // Work a traced server does outside its requests: a background job, a shutdown hook's flush.
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-const recorder = () => {
-  const records: TelemetryRecord[] = [];
-  const exporter: Exporter = {
-    export: async (batch) => {
-      records.push(...batch);
-      return { ok: true };
-    },
-  };
-  const names = (): string[] => records.filter((r): r is SpanRecord => r.rec === 'span').map((s) => s.name);
-  return { exporter, names };
-};
 
 afterEach(() => setTracer(undefined));
 
@@ -41,27 +30,27 @@ afterEach(() => {
 
 describe('getTracer() outside a request of a traced server', () => {
   it('is the Node listener’s tracer: a background job’s trace is sent, and getTracer().flush() sends it', async () => {
-    const { exporter, names } = recorder();
+    const { exporter, spans } = recorder();
     const listener = withNodeTracing((_req, res) => res.end(), { exporter });
     const job = getTracer().createTrace('nightly-reindex');
     job.span('batch', () => undefined);
     job.finish();
     await getTracer().flush();
-    expect(names().sort()).toEqual(['batch', 'nightly-reindex']);
+    expect(spans().map((s) => s.name).sort()).toEqual(['batch', 'nightly-reindex']);
     await listener.drain();
   });
 
   it('is a fetch-style handler’s tracer: what is recorded there is sent by getTracer().flush()', async () => {
-    const { exporter, names } = recorder();
+    const { exporter, spans } = recorder();
     const handler = withTracing(() => new Response('ok'), { exporter });
     await handler(new Request('http://app.test/'), {}, { waitUntil: () => undefined });
     getTracer().createTrace('cache-warm').finish();
     await getTracer().flush();
-    expect(names()).toContain('cache-warm');
+    expect(spans().map((s) => s.name)).toContain('cache-warm');
   });
 
   it('is the one init() or setTracer() made, where there is one', async () => {
-    const { exporter, names } = recorder();
+    const { exporter, spans } = recorder();
     withNodeTracing((_req, res) => res.end(), { exporter });
     const wrapper = getTracer();
     const mine = createTracer();
@@ -71,7 +60,7 @@ describe('getTracer() outside a request of a traced server', () => {
     expect(getTracer()).toBe(wrapper);
     wrapper.createTrace('recorded').finish();
     await wrapper.flush();
-    expect(names()).toEqual(['recorded']);
+    expect(spans().map((s) => s.name)).toEqual(['recorded']);
   });
 
   it('sends what a fetch-style server recorded outside its requests when the process ends', { timeout: 30_000 }, async () => {
