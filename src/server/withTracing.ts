@@ -297,12 +297,14 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
   flushAtExit(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
-  setProcessScope({ tracer, propagate, traceFetch });
   if (traceFetch) {
     instrumentServerFetch();
     instrumentNodeHttp();
   }
-  return { tracer, opts, propagate, headers, traceFetch, ignored };
+  const setup = { tracer, opts, propagate, headers, traceFetch, ignored };
+  // The setup itself, which the wrapper holds: registered weakly, it lives as long as the wrapper.
+  setProcessScope(setup);
+  return setup;
 };
 
 /** Logs a configuration mistake that only shows at a request (options from `env`), once per setup. */

@@ -12,6 +12,7 @@ import { withTracing } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
 import { get } from 'node:http';
 import { recorder } from '../../helpers/recorder';
+import { collectGarbage } from '../../helpers/gc';
 
 // Work a traced server does outside its requests: a background job, a shutdown hook's flush.
 
@@ -104,6 +105,8 @@ getTracer().createTrace('startup-migration').finish();`,
       },
     };
     const listener = withNodeTracing((_req, res) => res.end(), { exporter, propagateTo: [rx.base] });
+    // What the process keeps of the wrapper lives as long as the wrapper does.
+    await collectGarbage();
     await fetch(`${rx.base}/outside`);
     await getTracer().withTrace('nightly-summary', async () => {
       await (await fetch(`${rx.base}/model`, { method: 'POST', body: '{}' })).text();
