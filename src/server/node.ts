@@ -46,7 +46,8 @@ export interface NodeResponseLike {
 
 /** A Node `http` request listener that also knows the work it still has in flight. */
 export interface NodeListener {
-  (req: NodeRequestLike, res: NodeResponseLike): void;
+  /** Returns what the listener it wraps returned: a framework that awaits its handler (h3) gets that promise. */
+  (req: NodeRequestLike, res: NodeResponseLike): unknown;
   /** Resolves when every `waitUntil` promise registered so far has settled, e.g. before exit. */
   drain(): Promise<void>;
 }

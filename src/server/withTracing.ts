@@ -869,10 +869,20 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
   return requestSpan()?.spanContext();
 };
 
+/**
+ * Whether `sent`, a request's traceparent, is the one the request being handled brought: the same
+ * request, wrapped again inside (a framework's middleware under `withNodeTracing`), which
+ * continues that request's span rather than become its sibling under the caller's.
+ */
+const rewrapped = (sent: SpanContext): boolean => {
+  const root = currentScope()?.root;
+  return root !== undefined && !root.isEnded && root.traceId === sent.traceId && root.parentId === sent.spanId;
+};
+
 const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
   const { context: sent, baggage } = extract(request.headers);
-  const context = sent ?? inProcessParent(request.url);
+  const context = sent && !rewrapped(sent) ? sent : inProcessParent(request.url) ?? sent;
   const route = routeTemplate(s.opts.route?.(request));
   const method = spanMethod(request.method);
   const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);

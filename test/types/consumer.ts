@@ -88,6 +88,8 @@ const app = (req: IncomingMessage & { user?: string }, res: ServerResponse): voi
 const tracedApp = withNodeTracing(app, { route: (req) => (req.user ? '/me' : undefined), exporter: fromEnv(process.env) });
 createServer(tracedApp).close();
 void tracedApp.drain();
+// The wrapped listener's own result comes back (h3 awaits its handler's promise).
+void (tracedApp({} as IncomingMessage & { user?: string }, {} as ServerResponse) as Promise<void>);
 // @ts-expect-error route returns a string or undefined
 withNodeTracing(app, { route: () => 42 });
 // Requests left untraced: paths and RegExps, or a function of each wrapper's own request.

@@ -46,7 +46,8 @@ describe('a wrapper inside another', () => {
     const middleware = withTracing((_request: Request, next: () => Promise<Response>) => next(), { exporter, waitUntil: (p) => void p });
     const app = express();
     app.all('*splat', async (req, res) => {
-      const request = new Request(`http://${req.headers.host}${req.url}`, { method: req.method });
+      // As React Router's Express adapter makes it: the headers come along.
+      const request = new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers: new Headers(Object.entries(req.headers).map(([k, v]) => [k, String(v)])) });
       const response = await middleware(request, async () => {
         setRoute('items/:id');
         return new Response(requestTrace()?.name ?? 'untraced');
@@ -56,12 +57,17 @@ describe('a wrapper inside another', () => {
     const listener = withNodeTracing(app, { exporter });
     const base = await listen(listener);
     expect(await (await fetch(`${base}/items/7`)).text()).toBe('GET /items/:id');
+    // The page's own request, which brings a traceparent the inner wrapper sees too.
+    const page = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(await (await fetch(`${base}/items/8`, { headers: { traceparent: page } })).text()).toBe('GET /items/:id');
     await listener.drain();
-    await vi.waitFor(() => expect(spans().filter((s) => s.kind === 'server')).toHaveLength(2));
-    const [inner, outer] = [spans().find((s) => s.name === 'GET /items/:id')!, spans().find((s) => s.name === 'GET /*splat')!];
-    expect(inner).toMatchObject({ traceId: outer.traceId, parentId: outer.spanId });
+    await vi.waitFor(() => expect(spans().filter((s) => s.kind === 'server')).toHaveLength(4));
+    const inners = spans().filter((s) => s.name === 'GET /items/:id');
+    const outers = spans().filter((s) => s.name === 'GET /*splat');
+    expect(inners.map((inner) => [inner.traceId, inner.parentId])).toEqual(outers.map((outer) => [outer.traceId, outer.spanId]));
+    expect(outers[1]).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentId: '00f067aa0ba902b7' });
     // A route a router keeps relative gets its leading slash.
-    expect(inner.attrs['http.route']).toBe('/items/:id');
+    expect(inners[0]!.attrs['http.route']).toBe('/items/:id');
   });
 
   it('continues the request a Node listener is called in-process inside (Nitro’s $fetch while rendering), with the status it answered', async () => {
