@@ -151,18 +151,22 @@ export interface OutgoingParent {
 }
 
 /**
- * The span an outgoing call made here is a child of: inside a request, the request's current
- * span (see {@link requestSpan}); in the app's own work outside requests, the span current in the
- * tracer `getTracer()` gives there (a background job's trace), under that wrapper's rules. None
- * in edgetrace's own work, in a request's flush, or with no span open.
+ * The span an outgoing call made here is a child of: the span open and current in the tracer in
+ * charge (a request's, or outside requests the wrapper's), also one of a trace of its own that
+ * the app started there (a job a request kicked off, a timer a request set going on after it);
+ * else, inside a request, its SERVER span while it runs. The rules are those of the request's
+ * wrapper, or outside requests of the wrapper `getTracer()` gives. None in edgetrace's own work,
+ * in a request's flush, or with no span open.
  */
 export const outgoingParent = (): OutgoingParent | undefined => {
   const r = found();
   const scope = r?.als.getStore();
   if (scope === r?.flush || scope === r?.own) return undefined;
   const from: ProcessScope | undefined = scope ?? r?.processWide?.deref();
-  const span = scope ? requestSpan() : from?.tracer.currentSpan();
-  return from && span && !span.isEnded ? { span, propagate: from.propagate, traceFetch: from.traceFetch !== false } : undefined;
+  if (!from) return undefined;
+  const current = from.tracer.currentSpan();
+  const span = current && !current.isEnded ? current : scope?.root;
+  return span && !span.isEnded ? { span, propagate: from.propagate, traceFetch: from.traceFetch !== false } : undefined;
 };
 
 /**

@@ -47,7 +47,7 @@ describe('a wrapper inside another', () => {
     const app = express();
     app.all('*splat', async (req, res) => {
       // As React Router's Express adapter makes it: the headers come along.
-      const request = new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers: new Headers(Object.entries(req.headers).map(([k, v]) => [k, String(v)])) });
+      const request = new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers: new Headers(Object.entries(req.headers).map(([k, v]): [string, string] => [k, String(v)])) });
       const response = await middleware(request, async () => {
         setRoute('items/:id');
         return new Response(requestTrace()?.name ?? 'untraced');

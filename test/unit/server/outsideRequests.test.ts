@@ -1,4 +1,5 @@
 import { describe, it, expect, afterEach, afterAll, beforeAll } from 'vitest';
+import { EventEmitter } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,5 +129,44 @@ getTracer().createTrace('startup-migration').finish();`,
     expect(headers['/export']).toBeUndefined();
     expect(headers['/model']).toMatch(new RegExp(`^00-${job.traceId}-`));
     expect(headers['/legacy']).toMatch(new RegExp(`^00-${job.traceId}-`));
+  });
+
+  it('traces the calls of a trace of its own that a request started, during the request and after it (a job a handler kicked off)', async () => {
+    const { exporter, spans } = recorder();
+    let later: Promise<unknown> = Promise.resolve();
+    const listener = withNodeTracing(
+      async (_req, res) => {
+        await getTracer().withTrace('bg-job', async () => void (await fetch(`${rx.base}/during`)));
+        // A job the first request set going, which runs on after it in its async context.
+        later = new Promise((r) => setTimeout(r, 30)).then(() => getTracer().withTrace('lazy-job', async () => void (await fetch(`${rx.base}/after`))));
+        res.end('ok');
+      },
+      { exporter },
+    );
+    await new Promise<void>((resolve) => {
+      const req = { method: 'GET', url: '/kick', headers: { host: 'app.test' }, httpVersion: '1.1' };
+      const res = Object.assign(new EventEmitter(), {
+        statusCode: 200,
+        headersSent: false,
+        writableFinished: false,
+        setHeader: () => undefined,
+        getHeader: () => undefined,
+        hasHeader: () => false,
+        end(this: EventEmitter & { writableFinished: boolean }) {
+          this.writableFinished = true;
+          this.emit('finish');
+          resolve();
+        },
+      });
+      void listener(req as never, res as never);
+    });
+    await later;
+    await listener.drain();
+    for (const [job, path] of [['bg-job', '/during'], ['lazy-job', '/after']] as const) {
+      const root = spans().find((x) => x.name === job)!;
+      const client = spans().find((x) => x.kind === 'client' && String(x.attrs['url.full']).endsWith(path))!;
+      expect(client, path).toMatchObject({ traceId: root.traceId, parentId: root.spanId });
+      expect(rx.received.find((r) => r.url === path)!.headers.traceparent).toMatch(new RegExp(`^00-${root.traceId}-`));
+    }
   });
 });
