@@ -3,7 +3,7 @@ import { checkOptions, INIT_KEYS, resolveInit, TRACER_KEYS } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
 import type { Span } from './span';
-import { processTracer, scopedTracer } from './scoped';
+import { noteGlobal, processTracer, scopedTracer } from './scoped';
 import { lazyExporter } from '../export/lazy';
 import { browserResource } from '../lib/browserResource';
 import { isBrowser } from '../lib/isPage';
@@ -62,7 +62,7 @@ export const init = (opts: InitOptions = {}): Tracer => {
     tracer.addProcessor(batchProcessor(exporter, tracer.config.batch));
   }
   stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);
-  global = tracer;
+  noteGlobal((global = tracer));
   if (!page) flushAtExit();
   // Without a destination init() records into nothing, unseen. A script's reads no environment
   // variables; a page's `endpoint: import.meta.env.X` is undefined when X was missing from the
@@ -85,7 +85,7 @@ export const stop = (): Promise<void> => {
   const tracer = global;
   stopInstrumentation?.();
   stopInstrumentation = undefined;
-  global = undefined;
+  noteGlobal((global = undefined));
   return tracer ? tracer.shutdown() : Promise.resolve();
 };
 

@@ -9,6 +9,8 @@ import { processShared } from '../lib/processShared';
 interface Shared {
   find?: (() => Tracer | undefined) | undefined;
   processWide?: WeakRef<Tracer> | undefined;
+  /** The tracer `init()` made, until `stop()`: a server wrapper says that it takes `getTracer()` outside requests. */
+  global?: Tracer | undefined;
 }
 const shared = (): Shared => processShared<Shared>('scoped.1', () => ({}));
 
@@ -32,3 +34,11 @@ export const setProcessTracer = (tracer: Tracer): void => {
 
 /** The tracer {@link setProcessTracer} registered, while it lives. */
 export const processTracer = (): Tracer | undefined => shared().processWide?.deref();
+
+/** Notes the tracer `init()` made (or, with none, that `stop()` took it away). */
+export const noteGlobal = (tracer?: Tracer): void => {
+  shared().global = tracer;
+};
+
+/** The tracer `init()` made, in any copy of edgetrace in the process. */
+export const globalTracer = (): Tracer | undefined => shared().global;

@@ -1,6 +1,6 @@
 // The `edgetrace/server` entry: request middleware, exporters, the env factory and the collector.
 // Named re-exports only.
-export { withTracing, withMessage } from './withTracing';
+export { withTracing, withMessage, requestWaitUntil } from './withTracing';
 export { createServerTracer } from './serverTracer';
 export { requestProcessor } from './requestProcessor';
 export { serverContext, requestSpan, requestTrace } from './scope';

@@ -9,6 +9,7 @@ import { joinHeader } from '../propagation/carrier';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { isResponseLike } from '../lib/isResponseLike';
 import { guard } from '../lib/guard';
+import { within } from '../lib/within';
 import { hasNoBody } from '../lib/hasNoBody';
 import { RESPONSE_CANCELLED } from '../core/semconv';
 import { nameIsOwn, routeTrace } from './route';
@@ -17,7 +18,7 @@ import { keepingProcess, pendingWork, requestUrl, type NodeListener, type NodeRe
 import { runInRoot } from './scope';
 import { keepServerFetch } from './fetch';
 import type { WaitUntil } from './waitUntil';
-import { endAndFlush, endTrace, flush, inProcessParent, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { endAndFlush, endOpenTraces, endTrace, flush, inProcessParent, OWN_WORK_GRACE_MS, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -284,6 +285,8 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
+  // Work given to requestWaitUntil(): drain() waits for it, as long as a request's spans may wait.
+  const keep = (promise: Promise<unknown>): void => work.waitUntil(within(promise, OWN_WORK_GRACE_MS, () => undefined));
   const traced = function (this: unknown, req: IncomingMessage, res: ServerResponse): unknown {
     let started: [Trace, string] | undefined;
     try {
@@ -295,7 +298,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
     const [trace, url] = started;
     if (s.traceFetch) keepServerFetch();
     // With its URL, so that a fetch-style wrapper inside (a framework's middleware) continues it.
-    return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, url }, () => {
+    return runInRoot({ tracer: s.tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, url, waitUntil: keep }, () => {
       keepContext(req, res);
       try {
         return noticeResponse(listener.call(this, req, res));
@@ -313,8 +316,12 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       // their 'close', which comes with the sockets' close callbacks, after this loop turn's
       // immediates: a timer runs in the next turn, once those requests have ended their spans.
       await new Promise((resolve) => setTimeout(resolve, 0));
-      // Spans a request left open end (within a second), then what is held is sent.
+      // Spans a request left open end (within a second), and the work given to
+      // requestWaitUntil() settles; then traces still open (a background job cut short) end as
+      // unfinished, and what is held is sent.
       await work.drain();
+      const cut = endOpenTraces(s.tracer);
+      if (cut) warnOnce('drain-cut', `withNodeTracing(): drain() ended ${cut} trace(s) still open (work the shutdown cut short), marked edgetrace.unfinished.`, true);
       await flush(s.tracer, true);
       await work.drain();
     });

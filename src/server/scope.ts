@@ -4,8 +4,8 @@ import type { Tracer } from '../core/tracer';
 import type { Span } from '../core/span';
 import type { Trace } from '../core/trace';
 import type { WaitUntil } from './waitUntil';
-import { setProcessTracer, setScopedTracer } from '../core/scoped';
-import { reportInternal } from '../lib/reportInternal';
+import { globalTracer, setProcessTracer, setScopedTracer } from '../core/scoped';
+import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { guard } from '../lib/guard';
 import { processShared, sharedIfMade } from '../lib/processShared';
 
@@ -101,8 +101,24 @@ const requestStore = (): Requests =>
     return { als: new AsyncLocalStorage(), flush: Object.freeze({}) as RequestScope, own: Object.freeze({}) as RequestScope };
   }));
 
+let saidGlobal = false;
+
+/**
+ * Says once that `init()` runs beside a server wrapper: `getTracer()` outside requests is then
+ * init()'s tracer, so background work records there, apart from the requests, and its calls are
+ * not traced.
+ */
+const sayGlobal = (): void => {
+  if (saidGlobal || !globalTracer()) return;
+  saidGlobal = true;
+  warnOnce('server-init', 'init() was called in a process that a server wrapper (withTracing, withNodeTracing) traces: outside requests, getTracer() is init()\'s tracer, so background work records apart from the requests and its calls are not traced. Leave init() out of a server: the wrapper\'s tracer records the work outside requests too.', true);
+};
+
 /** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */
-export const runInScope = <R>(scope: RequestScope, fn: () => R): R => requestStore().als.run(scope, fn);
+export const runInScope = <R>(scope: RequestScope, fn: () => R): R => {
+  sayGlobal();
+  return requestStore().als.run(scope, fn);
+};
 
 /**
  * Runs `fn` in `scope` with its root current. A tracer of the app's may have a context manager
@@ -139,8 +155,17 @@ export const inRequest = (): boolean => {
  * job's) is traced under the wrapper's `propagateTo`. Held weakly, as the tracer is.
  */
 export const setProcessScope = (scope: ProcessScope): void => {
-  requestStore().processWide = new WeakRef(scope);
+  const r = requestStore();
+  const before = r.processWide?.deref()?.tracer.config.serviceName;
+  const now = scope.tracer.config.serviceName;
+  // Two services in one process (an API and an admin server): the work outside requests moves to
+  // the one made last, under its name. A hot reload makes the same service again, and is quiet.
+  if (before !== undefined && before !== now) {
+    warnOnce('process-scope', `a second server wrapper ("${now}") was made after "${before}": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "${now}"'s tracer. drain() each listener before exit.`, true);
+  }
+  r.processWide = new WeakRef(scope);
   setProcessTracer(scope.tracer);
+  sayGlobal();
 };
 
 /** Where an outgoing call made here hangs, whether it gets trace headers, and whether the patched globals trace it. */

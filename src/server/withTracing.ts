@@ -2,13 +2,13 @@ import { fail, resolveConfig, TRACER_KEYS, type TracerOptions } from '../config'
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
 import type { Trace } from '../core/trace';
-import { isPromise, kT, type TraceShared } from '../core/span';
+import { isPromise, kT, type Span, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { isResponseLike } from '../lib/isResponseLike';
 import { abortedBy } from './abortedBy';
-import { RESPONSE_CANCELLED } from '../core/semconv';
+import { RESPONSE_CANCELLED, UNFINISHED } from '../core/semconv';
 import { within } from '../lib/within';
 import { unref } from '../lib/unref';
 import { guard } from '../lib/guard';
@@ -294,6 +294,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
     tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call, perRequest);
   }
   if (perRequest) watchLateEnds(tracer);
+  trackOpenTraces(tracer);
   flushAtExit(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
@@ -375,6 +376,56 @@ const watchOwnWork = (rest: unknown[], trace: Trace): unknown[] => {
     },
   });
   return [rest[0], seen, ...rest.slice(2)];
+};
+
+/**
+ * Keeps work a request started that outlives its response (a moderation call, an evaluation, a
+ * job handed off without `await`) part of that request: its spans get as long as it runs (at
+ * most {@link OWN_WORK_GRACE_MS}) before they are ended as unfinished, and the platform keeps it
+ * running: the handler's `ctx.waitUntil` or the `waitUntil` option, and a Node listener's
+ * `drain()`, which waits for it. Call it while the request is handled, before its response ends.
+ * Outside a traced request it does nothing. Returns `promise`.
+ */
+export const requestWaitUntil = <T>(promise: Promise<T>): Promise<T> => {
+  try {
+    const scope = currentScope();
+    if (scope && isPromise(promise)) {
+      const work = ownWork.get(scope.root) ?? [];
+      if (work.push(promise) === 1) ownWork.set(scope.root, work);
+      scope.waitUntil?.(promise);
+    }
+  } catch (error) {
+    reportInternal(error);
+  }
+  return promise;
+};
+
+/** Per tracer a wrapper uses, the traces still open: what `drain()` ends, as unfinished, before its last flush. */
+const openTraces = new WeakMap<Tracer, Set<Span>>();
+
+const trackOpenTraces = (tracer: Tracer): void => {
+  if (openTraces.has(tracer)) return;
+  const open = new Set<Span>();
+  openTraces.set(tracer, open);
+  tracer.addProcessor({
+    onStart: (span) => void (span.isTraceRoot() && open.add(span)),
+    onEnd: (record) => void open.delete(record as Span),
+  });
+};
+
+/**
+ * Ends the traces `tracer` still has open (a background job cut short by a shutdown), marked
+ * `edgetrace.unfinished` with their open spans, so that the flush that follows sends them.
+ */
+export const endOpenTraces = (tracer: Tracer): number => {
+  const open = openTraces.get(tracer);
+  if (!open?.size) return 0;
+  const cut = [...open];
+  for (const root of cut) {
+    root.setAttribute(UNFINISHED, true);
+    root.end();
+  }
+  return cut.length;
 };
 
 /**

@@ -8,7 +8,7 @@ import { instrumentVitals } from 'edgetrace/vitals';
 import { toOtlpJson } from 'edgetrace/otlp';
 import { otelTracer, otelTracerProvider } from 'edgetrace/otel';
 import { createServer } from 'node:http';
-import { fromEnv, requestSpan, requestTrace, setRoute, toNodeListener, withNodeTracing, withTracing } from 'edgetrace/server';
+import { fromEnv, requestSpan, requestTrace, requestWaitUntil, setRoute, toNodeListener, withNodeTracing, withTracing } from 'edgetrace/server';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // @ts-expect-error serviceName is a string
@@ -92,6 +92,9 @@ void tracedApp.drain();
 void (tracedApp({} as IncomingMessage & { user?: string }, {} as ServerResponse) as Promise<void>);
 // @ts-expect-error route returns a string or undefined
 withNodeTracing(app, { route: () => 42 });
+// Work handed off past the response keeps its type.
+const handedOff: Promise<number> = requestWaitUntil(Promise.resolve(1));
+void handedOff;
 // Requests left untraced: paths and RegExps, or a function of each wrapper's own request.
 withNodeTracing(app, { ignoreRequests: (req) => req.user === 'probe' || req.url === '/healthz' });
 withTracing(() => new Response(), { ignoreRequests: ['/healthz', /\.css$/] });

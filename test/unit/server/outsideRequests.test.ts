@@ -1,4 +1,4 @@
-import { describe, it, expect, afterEach, afterAll, beforeAll } from 'vitest';
+import { describe, it, expect, afterEach, afterAll, beforeAll, vi } from 'vitest';
 import { EventEmitter } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,9 +9,12 @@ import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protoco
 import { getTracer, setTracer } from '../../../src/core/global';
 import { createTracer } from '../../../src/core/tracer';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
-import { withTracing } from '../../../src/server/withTracing';
+import { requestWaitUntil, withTracing } from '../../../src/server/withTracing';
+import { requestSpan } from '../../../src/server/scope';
+import { OPEN_SPAN_GRACE_MS } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
-import { get } from 'node:http';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { recorder } from '../../helpers/recorder';
 import { collectGarbage } from '../../helpers/gc';
 
@@ -168,5 +171,71 @@ getTracer().createTrace('startup-migration').finish();`,
       expect(client, path).toMatchObject({ traceId: root.traceId, parentId: root.spanId });
       expect(rx.received.find((r) => r.url === path)!.headers.traceparent).toMatch(new RegExp(`^00-${root.traceId}-`));
     }
+  });
+
+  it('ends the traces still open when a Node listener drains (a job the shutdown cut short), as unfinished, and says so', async () => {
+    const { exporter, spans } = recorder();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const listener = withNodeTracing((_req, res) => res.end(), { exporter });
+      void getTracer().withTrace('summarise', (t) => t.span('model call', () => new Promise(() => undefined)));
+      await listener.drain();
+      const job = spans().find((x) => x.name === 'summarise')!;
+      expect(job.attrs['edgetrace.unfinished']).toBe(true);
+      expect(spans().find((x) => x.name === 'model call')).toMatchObject({ parentId: job.spanId, attrs: expect.objectContaining({ 'edgetrace.unfinished': true }) });
+      expect(warn.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/drain\(\) ended 1 trace\(s\) still open/));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('requestWaitUntil', () => {
+  it('keeps work a Node request handed off part of it: recorded whole after the response, and drained', async () => {
+    const { exporter, spans } = recorder();
+    let done = false;
+    const listener = withNodeTracing(
+      (_req, res) => {
+        requestWaitUntil(
+          requestSpan()!.span('moderation', async () => {
+            await new Promise((r) => setTimeout(r, OPEN_SPAN_GRACE_MS + 300));
+            done = true;
+          }),
+        );
+        res.end('ok');
+      },
+      { exporter },
+    );
+    const server = createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
+    } finally {
+      server.close();
+    }
+    await listener.drain();
+    expect(done).toBe(true);
+    const moderation = spans().find((x) => x.name === 'moderation')!;
+    expect(moderation.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(moderation.endMs - moderation.startMs).toBeGreaterThanOrEqual(OPEN_SPAN_GRACE_MS + 250);
+  });
+
+  it('passes the work to a fetch-style handler’s ctx.waitUntil, and does nothing outside a request', async () => {
+    const { exporter, spans } = recorder();
+    const given: Promise<unknown>[] = [];
+    const handler = withTracing(
+      () => {
+        requestWaitUntil(requestSpan()!.span('evaluate', () => new Promise((r) => setTimeout(r, OPEN_SPAN_GRACE_MS + 200))));
+        return new Response('ok');
+      },
+      { exporter },
+    );
+    await (await handler(new Request('http://app.test/'), {}, { waitUntil: (p: Promise<unknown>) => void given.push(p) })).text();
+    await Promise.all(given);
+    await Promise.all(given);
+    expect(spans().find((x) => x.name === 'evaluate')!.attrs['edgetrace.unfinished']).toBeUndefined();
+    const outside = Promise.resolve(7);
+    expect(requestWaitUntil(outside)).toBe(outside);
   });
 });

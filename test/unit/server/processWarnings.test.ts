@@ -1,0 +1,44 @@
+import { describe, it, expect, vi } from 'vitest';
+import { init, stop } from '../../../src/core/global';
+import { withNodeTracing } from '../../../src/server/nodeTracing';
+import { withTracing } from '../../../src/server/withTracing';
+import { recorder } from '../../helpers/recorder';
+
+// What a server process is told once when its setup moves work outside requests elsewhere. A file
+// of its own: each warning is said once per process.
+
+const warnings = async (fn: () => Promise<void> | void): Promise<string[]> => {
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  try {
+    await fn();
+    return warn.mock.calls.map((c) => String(c[0]));
+  } finally {
+    warn.mockRestore();
+  }
+};
+
+describe('a server process told about work outside requests', () => {
+  it('says once when a second service’s wrapper takes getTracer() outside requests; a hot reload of the same one is quiet', async () => {
+    const { exporter } = recorder();
+    const said = await warnings(() => {
+      withNodeTracing((_req, res) => res.end(), { exporter, serviceName: 'api' });
+      withNodeTracing((_req, res) => res.end(), { exporter, serviceName: 'api' });
+      withNodeTracing((_req, res) => res.end(), { exporter, serviceName: 'admin' });
+      withNodeTracing((_req, res) => res.end(), { exporter, serviceName: 'api' });
+    });
+    expect(said).toEqual([
+      `[edgetrace] a second server wrapper ("admin") was made after "api": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "admin"'s tracer. drain() each listener before exit.`,
+    ]);
+  });
+
+  it('says once that init() beside a server wrapper keeps getTracer() outside requests apart from the requests', async () => {
+    const { exporter } = recorder();
+    const said = await warnings(async () => {
+      init({ exporter });
+      const handler = withTracing(() => new Response('ok'), { exporter });
+      for (let i = 0; i < 2; i++) await (await handler(new Request('http://app.test/'), {}, { waitUntil: () => undefined })).text();
+      await stop();
+    });
+    expect(said.filter((m) => m.includes('init() was called in a process that a server wrapper'))).toHaveLength(1);
+  });
+});
