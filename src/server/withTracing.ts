@@ -155,11 +155,20 @@ const toHeaders = (h: WithTracingOptions['responseHeaders'], call: string): read
  * absolute URL from a proxy) or a `Request`'s URL.
  */
 export const requestPath = (target: string): string => {
+  let path = target;
   if (target.startsWith('/')) {
     const end = target.search(/[?#]/);
-    return end < 0 ? target : target.slice(0, end);
+    if (end >= 0) path = target.slice(0, end);
+  } else path = parseUrl(target)?.pathname ?? target;
+  // As the router reads it (`/%68ealthz` is `/healthz`); a malformed escape stays as it came.
+  if (path.includes('%')) {
+    try {
+      path = decodeURIComponent(path);
+    } catch {
+      // Left as sent.
+    }
   }
-  return parseUrl(target)?.pathname ?? target;
+  return path;
 };
 
 /** `ignoreRequests` as a test of a request (its `url`: a `Request`'s, or Node's target), or undefined for none. */

@@ -107,5 +107,8 @@ describe('ignoreRequests', () => {
     expect(requestPath('/a#d?x')).toBe('/a');
     expect(requestPath('http://proxy.test/x/y?z')).toBe('/x/y');
     expect(requestPath('*')).toBe('*');
+    // Escapes as a router reads them, so an escaped health check is still one; a bad escape stays.
+    expect(requestPath('/%68ealthz?x=%41')).toBe('/healthz');
+    expect(requestPath('/a%zz')).toBe('/a%zz');
   });
 });
