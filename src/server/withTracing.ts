@@ -411,13 +411,15 @@ export const requestWaitUntil = <T>(promise: Promise<T>): Promise<T> => {
 
 /** Per tracer a wrapper uses, the traces still open: what `drain()` ends, as unfinished, before its last flush. */
 const openTraces = new WeakMap<Tracer, Set<Span>>();
+/** Open traces kept for `drain()` at most: an app that never ends its traces must not grow the process without bound. */
+const MAX_OPEN_TRACES = 10_000;
 
 const trackOpenTraces = (tracer: Tracer): void => {
   if (openTraces.has(tracer)) return;
   const open = new Set<Span>();
   openTraces.set(tracer, open);
   tracer.addProcessor({
-    onStart: (span) => void (span.isTraceRoot() && open.add(span)),
+    onStart: (span) => void (span.isTraceRoot() && open.size < MAX_OPEN_TRACES && open.add(span)),
     onEnd: (record) => void open.delete(record as Span),
   });
 };
