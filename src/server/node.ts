@@ -5,6 +5,7 @@ import { checkOptions, fail } from '../config';
 import type { AllKeys } from '../lib/checkKeys';
 import { warnOnce } from '../lib/reportInternal';
 import { isResponseLike } from '../lib/isResponseLike';
+import { describe } from '../lib/describe';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -304,14 +305,6 @@ const send = async (req: IncomingMessage, res: ServerResponse, response: Respons
 /** Where a `(req, res)` listener goes instead of toNodeListener. */
 const LISTENER_HINT = 'a (req, res) listener (Express, Koa, Fastify) is served with createServer(listener) as it is, and traced with withNodeTracing(listener)';
 
-/** What a handler answered, as the error that says it is no Response names it. */
-const describe = (v: unknown): string => {
-  if (v === null || v === undefined) return String(v);
-  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)})`;
-  if (typeof v !== 'object' && typeof v !== 'function') return `${typeof v} ${String(v)}`;
-  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name && name !== 'Object' ? `a ${name}` : `an ${typeof v}`;
-};
 
 /**
  * Adapts a fetch-style handler, such as one wrapped by `withTracing` or a collector's `fetch`, to

@@ -8,13 +8,15 @@ import { inRequest } from './scope';
  * Says once, whatever `debug` is, that the exporter refused a batch for good: nearly always the
  * setup (a wrong URL, token or key), which every later export meets too, or spans would vanish
  * unexplained. Likewise, once, a receiver that took a batch but refused some of its spans (OTLP
- * `partialSuccess`: a bound or a rule of the receiver's), which are not sent again. One teller
- * per exporter.
+ * `partialSuccess`: a bound or a rule of the receiver's), which are not sent again; and the first
+ * export that failed and is kept to be sent again (a receiver down, or a wrong port: without a
+ * word, a first setup would look like one that works). One teller per exporter.
  */
 export const refusalTeller = (): ((result: ExportResult) => void) => {
   let said = false;
   let saidTooLarge = false;
   let saidPartly = false;
+  let saidRetry = false;
   const say = (text: string): void => {
     try {
       console.warn(`[edgetrace] ${text}`);
@@ -27,7 +29,14 @@ export const refusalTeller = (): ((result: ExportResult) => void) => {
       saidPartly = true;
       say(`the receiver refused ${result.rejected} record(s) of a batch it took: ${result.reason ?? 'no reason given'}. Later ones are not logged.`);
     }
-    if (result.ok || result.retryable) return;
+    if (result.ok) return;
+    if (result.retryable) {
+      // A 413 the processor splits and sends again in halves is no failure of the setup's.
+      if (result.status === 413) return;
+      if (!saidRetry) say(`an export failed and is kept to be sent again: ${result.reason ?? 'no reason given'}. Later failures are not logged.`);
+      saidRetry = true;
+      return;
+    }
     // One record too large for the receiver is that record's, not the setup's: told apart, so
     // that a wrong key after it is still told.
     if (result.status === 413) {
@@ -137,7 +146,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
       drop(batch.length);
       return;
     }
-    warnOnce('request-retry', `requestProcessor: an export failed and is kept for a later request's flush: ${result.reason ?? 'no reason given'}.`);
+    tellRefusal(result);
     const now = Date.now();
     if (started === epoch) {
       epoch++;

@@ -7,6 +7,7 @@ import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { isResponseLike } from '../lib/isResponseLike';
+import { describe } from '../lib/describe';
 import { abortedBy } from './abortedBy';
 import { RESPONSE_CANCELLED, UNFINISHED } from '../core/semconv';
 import { within } from '../lib/within';
@@ -998,6 +999,11 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   const { tracer } = s;
   const endNow = (): Promise<void> => endAndFlush(tracer, trace, waitUntil);
   if (!isResponseLike(response)) {
+    // Nothing is a middleware letting the request go on (Next.js); anything else is a mistake.
+    if (response != null) {
+      const hint = isResponseLike((response as { response?: unknown }).response) ? " (a framework's middleware result? return its `.response`)" : '';
+      warnOnce('withTracing-not-response', `withTracing(): the handler returned ${describe(response)}, not a Response${hint}: the request's span ends at once, with no status, and no trace-linking headers go out.`, true);
+    }
     await endNow();
     return response;
   }

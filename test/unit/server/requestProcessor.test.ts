@@ -320,19 +320,23 @@ describe('requestProcessor', () => {
     }
   });
 
-  it('says once on the console that the exporter refused a batch for good, with its reason; not for a retryable failure', async () => {
+  it('says once on the console that the exporter refused a batch for good, with its reason, and once that one failed and is kept', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       const refused: ExportResult = { ok: false, retryable: false, status: 401, reason: 'HTTP 401: missing ingest token' };
-      const { exporter } = scripted([{ ok: false, retryable: true, reason: 'network error: ECONNREFUSED' }, refused, { ...refused, reason: 'HTTP 403: wrong origin' }]);
+      const down: ExportResult = { ok: false, retryable: true, reason: 'network error: ECONNREFUSED' };
+      const { exporter } = scripted([down, down, refused, { ...refused, reason: 'HTTP 403: wrong origin' }]);
       const p = requestProcessor(exporter);
-      for (const name of ['a', 'b', 'c']) {
+      for (const name of ['a', 'b', 'c', 'd']) {
         p.onEnd!(span(name));
         await requestFlush(p);
         later();
       }
-      expect(p.dropped()).toBe(3);
-      expect(warn.mock.calls.map((c) => c[0])).toEqual(['[edgetrace] the exporter refused a batch, which is dropped: HTTP 401: missing ingest token. Later refusals are not logged.']);
+      expect(p.dropped()).toBe(4);
+      expect(warn.mock.calls.map((c) => c[0])).toEqual([
+        '[edgetrace] an export failed and is kept to be sent again: network error: ECONNREFUSED. Later failures are not logged.',
+        '[edgetrace] the exporter refused a batch, which is dropped: HTTP 401: missing ingest token. Later refusals are not logged.',
+      ]);
     } finally {
       warn.mockRestore();
     }

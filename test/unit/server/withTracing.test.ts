@@ -959,6 +959,25 @@ describe('withTracing', () => {
     }
   });
 
+  it('says once when the handler answers something that is not a Response (a framework middleware result), and nothing for no answer', async () => {
+    const rec = recorder();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const quiet = withTracing(async () => undefined, { exporter: rec.exporter, waitUntil: (p) => void p });
+      expect(await quiet(new Request('http://x/'))).toBeUndefined();
+      expect(warn).not.toHaveBeenCalled();
+      const result = { request: null, pathname: '/', response: new Response('ok') };
+      const handler = withTracing(async () => result as unknown as Response, { exporter: rec.exporter, waitUntil: (p) => void p });
+      expect(await handler(new Request('http://x/'))).toBe(result);
+      expect(await handler(new Request('http://x/'))).toBe(result);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([
+        "[edgetrace] withTracing(): the handler returned an object, not a Response (a framework's middleware result? return its `.response`): the request's span ends at once, with no status, and no trace-linking headers go out.",
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("uses a Next.js middleware event's waitUntil (the second argument)", async () => {
     const rec = recorder();
     const pending: Promise<unknown>[] = [];
