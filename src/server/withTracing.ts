@@ -1,7 +1,7 @@
 import { fail, resolveConfig, TRACER_KEYS, type TracerOptions } from '../config';
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
-import type { Trace } from '../core/trace';
+import { Trace as TraceClass, type Trace } from '../core/trace';
 import { isPromise, kT, type Span, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
@@ -420,7 +420,8 @@ const trackOpenTraces = (tracer: Tracer): void => {
   const open = new Set<Span>();
   openTraces.set(tracer, open);
   tracer.addProcessor({
-    onStart: (span) => void (span.isTraceRoot() && open.size < MAX_OPEN_TRACES && open.add(span)),
+    // Every trace begun here, also one that continues a caller's (a queued job's).
+    onStart: (span) => void (span instanceof TraceClass && open.size < MAX_OPEN_TRACES && open.add(span)),
     onEnd: (record) => void open.delete(record as Span),
   });
 };
@@ -933,19 +934,19 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
 };
 
 /**
- * Whether `sent`, a request's traceparent, is the one the request being handled brought: the same
- * request, wrapped again inside (a framework's middleware under `withNodeTracing`), which
- * continues that request's span rather than become its sibling under the caller's.
+ * Where `sent`, a request's traceparent, is the one the request being handled brought (the same
+ * request, wrapped again inside: a framework's middleware under `withNodeTracing`), the span to
+ * continue instead, so that it is that request's child rather than its sibling under the caller.
  */
-const rewrapped = (sent: SpanContext): boolean => {
+const rewrapped = (sent: SpanContext): SpanContext | undefined => {
   const root = currentScope()?.root;
-  return root !== undefined && !root.isEnded && root.traceId === sent.traceId && root.parentId === sent.spanId;
+  return root && !root.isEnded && root.traceId === sent.traceId && root.parentId === sent.spanId ? requestSpan()?.spanContext() : undefined;
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
   const { context: sent, baggage } = extract(request.headers);
-  const context = sent && !rewrapped(sent) ? sent : inProcessParent(request.url) ?? sent;
+  const context = sent ? (rewrapped(sent) ?? sent) : inProcessParent(request.url);
   const route = routeTemplate(s.opts.route?.(request));
   const method = spanMethod(request.method);
   const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);

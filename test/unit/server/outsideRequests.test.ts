@@ -179,11 +179,15 @@ getTracer().createTrace('startup-migration').finish();`,
     try {
       const listener = withNodeTracing((_req, res) => res.end(), { exporter });
       void getTracer().withTrace('summarise', (t) => t.span('model call', () => new Promise(() => undefined)));
+      // A queued job that continues the trace of the request that queued it.
+      const parent = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', flags: 1, remote: true };
+      void getTracer().withTrace({ name: 'consume', parent }, () => new Promise(() => undefined));
       await listener.drain();
+      expect(spans().find((x) => x.name === 'consume')).toMatchObject({ traceId: parent.traceId, parentId: parent.spanId, attrs: expect.objectContaining({ 'edgetrace.unfinished': true }) });
       const job = spans().find((x) => x.name === 'summarise')!;
       expect(job.attrs['edgetrace.unfinished']).toBe(true);
       expect(spans().find((x) => x.name === 'model call')).toMatchObject({ parentId: job.spanId, attrs: expect.objectContaining({ 'edgetrace.unfinished': true }) });
-      expect(warn.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/drain\(\) ended 1 trace\(s\) still open/));
+      expect(warn.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/drain\(\) ended 2 trace\(s\) still open/));
     } finally {
       warn.mockRestore();
     }
