@@ -6,7 +6,7 @@ import type { Tracer } from '../core/tracer';
 import { isPromise } from '../core/span';
 import { extract } from '../propagation/index';
 import { joinHeader } from '../propagation/carrier';
-import { reportInternal, warnOnce } from '../lib/reportInternal';
+import { reportInternal, warn, warnOnce } from '../lib/reportInternal';
 import { isResponseLike } from '../lib/isResponseLike';
 import { guard } from '../lib/guard';
 import { within } from '../lib/within';
@@ -16,6 +16,7 @@ import { nameIsOwn, routeTrace } from './route';
 import { errorType, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { keepingProcess, pendingWork, requestUrl, type NodeListener, type NodeRequestLike } from './node';
 import { runInRoot } from './scope';
+import { heldRecords } from './serverTracer';
 import { keepServerFetch } from './fetch';
 import type { WaitUntil } from './waitUntil';
 import { endAndFlush, endOpenTraces, endTrace, flush, inProcessParent, OWN_WORK_GRACE_MS, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
@@ -321,8 +322,15 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       // unfinished, and what is held is sent.
       await work.drain();
       const cut = endOpenTraces(s.tracer);
-      if (cut) warnOnce('drain-cut', `withNodeTracing(): drain() ended ${cut} trace(s) still open (work the shutdown cut short), marked edgetrace.unfinished.`, true);
+      if (cut) warn(`withNodeTracing(): drain() ended ${cut} trace(s) still open (work the shutdown cut short), marked edgetrace.unfinished.`);
       await flush(s.tracer, true);
+      // A receiver that failed (a 503 while it restarts too): twice more, a second and two apart.
+      for (let wait = 1000; wait <= 2000 && heldRecords(s.tracer) > 0; wait += 1000) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        await flush(s.tracer, true);
+      }
+      const left = heldRecords(s.tracer);
+      if (left) warn(`withNodeTracing(): drain() could not send ${left} record(s): the receiver did not take them (see the failure logged before), and they go with the process.`);
       await work.drain();
     });
   return Object.assign(traced, { drain }) as unknown as NodeListener;

@@ -36,6 +36,12 @@ const exportingOutside = (exporter: Exporter): Exporter => ({
   shutdown: () => Promise.resolve(exporter.shutdown?.()),
 });
 
+/** Per server tracer, how many records its exporter's processor still holds (see {@link heldRecords}). */
+const holders = new WeakMap<Tracer, () => number>();
+
+/** The records a tracer made here still holds, not yet sent: what a drain that gave up leaves. */
+export const heldRecords = (tracer: Tracer): number => holders.get(tracer)?.() ?? 0;
+
 /**
  * {@link createServerTracer}, its errors naming `call`, the function the app called. With
  * `perRequest` false, for a long-lived process, `exporter` sits behind a batch processor instead.
@@ -47,12 +53,17 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
   }
   const processors = [...(opts.processors ?? [])];
   let outside: Exporter | undefined;
+  let queued: (() => number) | undefined;
   if (exporter !== undefined) {
     if (typeof (exporter as Exporter | null)?.export !== 'function') {
       throw new TypeError(`[edgetrace] ${call}: "exporter" must be an object with an export(records) method, got ${String(exporter)}.`);
     }
     outside = exportingOutside(exporter);
-    if (perRequest) processors.push(requestProcessor(outside, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs }));
+    if (perRequest) {
+      const held = requestProcessor(outside, { maxBatchSize: opts.batch?.maxBatchSize, maxQueueSize: opts.batch?.maxQueueSize, exportTimeoutMs: opts.batch?.exportTimeoutMs });
+      processors.push(held);
+      queued = held.queued;
+    }
   }
   // `fromEnv(env)` carries OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES on the exporter it
   // returns; explicit options win over them, and they over what the runtime tells.
@@ -74,7 +85,10 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
     // Batched with the tracer's validated batch options. The request processor says a refusal
     // itself; the batch processor says it only with `debug`, so its outcome (a 413 that is
     // split and sent again is not one) is told here.
-    tracer.addProcessor(batchProcessor(outside, tracer.config.batch, refusalTeller()));
+    const batch = batchProcessor(outside, tracer.config.batch, refusalTeller());
+    tracer.addProcessor(batch);
+    queued = batch.queued;
   }
+  if (queued) holders.set(tracer, queued);
   return tracer;
 };

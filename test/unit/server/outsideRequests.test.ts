@@ -194,6 +194,30 @@ getTracer().createTrace('startup-migration').finish();`,
   });
 });
 
+describe('drain() against a receiver that fails', () => {
+  it('tries again a second and two later, and says what it could not send', { timeout: 15_000 }, async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      let calls = 0;
+      const got: TelemetryRecord[] = [];
+      // Down for the first flush's three tries (a receiver restarting with the deploy).
+      const flaky: Exporter = { export: async (batch) => (++calls <= 3 ? { ok: false, retryable: true, reason: 'HTTP 503' } : (got.push(...batch), { ok: true })) };
+      const first = withNodeTracing((_req, res) => res.end(), { exporter: flaky, batch: { delayMs: 60_000 } });
+      getTracer().createTrace('late batch').finish();
+      await first.drain();
+      expect(got.map((r) => (r as SpanRecord).name)).toEqual(['late batch']);
+
+      const down: Exporter = { export: async () => ({ ok: false, retryable: true, reason: 'HTTP 503' }) };
+      const second = withNodeTracing((_req, res) => res.end(), { exporter: down, batch: { delayMs: 60_000 } });
+      getTracer().createTrace('lost').finish();
+      await second.drain();
+      expect(warn.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/drain\(\) could not send 1 record\(s\)/));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
 describe('requestWaitUntil', () => {
   it('keeps work a Node request handed off part of it: recorded whole after the response, and drained', async () => {
     const { exporter, spans } = recorder();
