@@ -6,6 +6,7 @@ import { outgoingParent } from './scope';
 import { now } from '../lib/now';
 import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
 import { watchBody } from '../instrument/stream';
+import { UNTRACED_FETCH } from '../lib/untracedFetch';
 
 // The fetch in place before our patch; calls through it are never traced.
 let original: typeof fetch | undefined;
@@ -152,6 +153,9 @@ const install = (): boolean => {
   original = g;
   wrapper = own;
   active = true;
+  // Exporters made from now on (a tracer of the app's, a second env's setup) send with the fetch
+  // wrapped here, as the page's delivery does with the page's wrapper: never a span of their own.
+  (globalThis as { [UNTRACED_FETCH]?: typeof fetch })[UNTRACED_FETCH] ??= g;
   return true;
 };
 
@@ -193,6 +197,8 @@ export const instrumentServerFetch = (): (() => void) => {
     active = false;
     try {
       if (globalThis.fetch === wrapper && original) globalThis.fetch = original;
+      const keep = globalThis as { [UNTRACED_FETCH]?: typeof fetch };
+      if (keep[UNTRACED_FETCH] === original) delete keep[UNTRACED_FETCH];
     } catch (error) {
       reportInternal(error);
     }

@@ -1,7 +1,7 @@
 import type { Attributes, Exporter } from '../protocol';
 import { TRACER_KEYS, type TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
-import { batchProcessor } from '../core/processors';
+import { batchProcessor, type SpanProcessor } from '../core/processors';
 import { refusalTeller, requestProcessor } from './requestProcessor';
 import { guardedContext, outsideRequest, serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
@@ -36,6 +36,20 @@ const exportingOutside = (exporter: Exporter): Exporter => ({
   shutdown: () => Promise.resolve(exporter.shutdown?.()),
 });
 
+/**
+ * A processor of the app's, its hooks run as edgetrace's own work: a batch timer it arms when a
+ * span ends keeps that moment's context, a background job's span included, and an exporter of
+ * the app's that sends with the global `fetch` would otherwise record its own sends, to be sent
+ * in turn, for as long as the job runs.
+ */
+const processorOutside = (p: SpanProcessor): SpanProcessor => {
+  const wrap =
+    <A extends unknown[], R>(hook: ((...args: A) => R) | undefined) =>
+    hook && ((...args: A): R => outsideRequest(() => hook.apply(p, args)));
+  // Flushes keep the caller's store: a request's flush (see requestProcessor) is told by it.
+  return { onStart: wrap(p.onStart), onEnd: wrap(p.onEnd), onScore: wrap(p.onScore), forceFlush: p.forceFlush?.bind(p), shutdown: p.shutdown?.bind(p) };
+};
+
 /** Per server tracer, how many records its exporter's processor still holds (see {@link heldRecords}). */
 const holders = new WeakMap<Tracer, () => number>();
 
@@ -51,7 +65,7 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
   if (opts.processors !== undefined && !Array.isArray(opts.processors)) {
     throw new TypeError(`[edgetrace] ${call}: "processors" must be an array of span processors, got ${String(opts.processors)}.`);
   }
-  const processors = [...(opts.processors ?? [])];
+  const processors = (opts.processors ?? []).map(processorOutside);
   let outside: Exporter | undefined;
   let queued: (() => number) | undefined;
   if (exporter !== undefined) {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
 import { getTracer, setTracer } from '../../../src/core/global';
 import { createTracer } from '../../../src/core/tracer';
+import { batchProcessor } from '../../../src/core/processors';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { requestWaitUntil, withTracing } from '../../../src/server/withTracing';
 import { requestSpan } from '../../../src/server/scope';
@@ -191,6 +192,31 @@ getTracer().createTrace('startup-migration').finish();`,
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe('exports of processors the app gives', () => {
+  it('are never traced, also from a batch timer armed inside a background job’s span', async () => {
+    const got: TelemetryRecord[] = [];
+    const exporter: Exporter = {
+      export: async (batch) => {
+        got.push(...batch);
+        await (await fetch(`${rx.base}/export`)).text();
+        return { ok: true };
+      },
+    };
+    const listener = withNodeTracing((_req, res) => res.end(), { processors: [batchProcessor(exporter, { delayMs: 20 })] });
+    await getTracer().withTrace('long-job', async (job) => {
+      for (let i = 0; i < 5; i++) {
+        job.startSpan(`step${i}`).end();
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    });
+    await listener.drain();
+    const spans = got.filter((r): r is SpanRecord => r.rec === 'span');
+    expect(spans.filter((x) => x.kind === 'client')).toEqual([]);
+    expect(rx.received.filter((r) => r.url === '/export').length).toBeGreaterThan(1);
+    expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
   });
 });
 
