@@ -19,7 +19,7 @@ import { runInRoot } from './scope';
 import { heldRecords } from './serverTracer';
 import { keepServerFetch } from './fetch';
 import type { WaitUntil } from './waitUntil';
-import { endAndFlush, endOpenTraces, endTrace, flush, inProcessParent, OWN_WORK_GRACE_MS, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
+import { endAndFlush, endOpenTraces, endTrace, trackOpenTraces, flush, inProcessParent, OWN_WORK_GRACE_MS, linkHeaders, NODE_WRAPPER_KEYS, setupTracing, type ServerTracingOptions, type Setup } from './withTracing';
 
 /** Options for {@link withNodeTracing}: those of `withTracing`, with hooks that take Node's request. */
 export interface NodeTracingOptions<Req = NodeRequestLike> extends ServerTracingOptions {
@@ -47,6 +47,8 @@ const CALL = 'withNodeTracing()';
 
 /** Requests being traced, with their trace: a listener wrapped twice records them once. */
 const requests = new WeakMap<object, Trace>();
+/** The SERVER spans of requests whose response has not ended: a drain leaves them to end with it. */
+const answering = new WeakSet<object>();
 
 /** The options' hooks, each guarded once: one that throws is reported and counts as not given. */
 interface Hooks {
@@ -195,6 +197,7 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const trace = tracer.createTrace({ name: own ? methodName : named, kind: 'server', parent, baggage, attributes });
   if (own) nameIsOwn(trace, methodName);
   requests.set(req, trace);
+  answering.add(trace);
   if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
   hooks.onRequest?.(trace, req);
   const extra = linkHeaders(s, trace);
@@ -216,6 +219,7 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const end = (sent: boolean): void => {
     if (done) return;
     done = true;
+    answering.delete(trace);
     try {
       settle(hooks, trace, req, res, sent);
     } catch (error) {
@@ -283,6 +287,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
   // they are flushed (createServerTracer's, requestProcessor), so they are flushed per request.
   const batching = options.tracer === undefined && !options.processors?.length;
   const s: NodeSetup = setupTracing(options, undefined, CALL, !batching, NODE_WRAPPER_KEYS);
+  trackOpenTraces(s.tracer);
   const { spanName, route, onRequest } = options as NodeTracingOptions<unknown>;
   const hooks: Hooks = { spanName: spanName && guard(spanName), route: route && guard(route), onRequest: onRequest && guard(onRequest) };
   const work = pendingWork(reportInternal);
@@ -321,7 +326,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       // requestWaitUntil() settles; then traces still open (a background job cut short) end as
       // unfinished, and what is held is sent.
       await work.drain();
-      const cut = endOpenTraces(s.tracer);
+      const cut = endOpenTraces(s.tracer, (trace) => answering.has(trace));
       if (cut) warn(`withNodeTracing(): drain() ended ${cut} trace(s) still open (work the shutdown cut short), marked edgetrace.unfinished.`);
       await flush(s.tracer, true);
       // A receiver that failed (a 503 while it restarts too): twice more, a second and two apart.

@@ -304,7 +304,6 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
     tracer = serverTracer({ ...opts, exporter: opts.exporter ?? envExporter }, call, perRequest);
   }
   if (perRequest) watchLateEnds(tracer);
-  trackOpenTraces(tracer);
   flushAtExit(tracer);
   // After the tracer (and its exporter, which captures the fetch it sends with) exists.
   const traceFetch = opts.traceFetch !== false;
@@ -410,35 +409,50 @@ export const requestWaitUntil = <T>(promise: Promise<T>): Promise<T> => {
   return promise;
 };
 
-/** Per tracer a wrapper uses, the traces still open: what `drain()` ends, as unfinished, before its last flush. */
+/** Per tracer a Node listener uses, the traces begun that may still be open: what `drain()` ends, as unfinished. */
 const openTraces = new WeakMap<Tracer, Set<Span>>();
+/** Past this many, the ended ones are swept out (a trace a filter or `beforeSend` drops never reaches onEnd). */
+const SWEEP_AT = 1024;
 /** Open traces kept for `drain()` at most: an app that never ends its traces must not grow the process without bound. */
 const MAX_OPEN_TRACES = 10_000;
 
-const trackOpenTraces = (tracer: Tracer): void => {
+/** Notes the traces `tracer` begins, for {@link endOpenTraces}. */
+export const trackOpenTraces = (tracer: Tracer): void => {
   if (openTraces.has(tracer)) return;
   const open = new Set<Span>();
   openTraces.set(tracer, open);
+  let sweepAt = SWEEP_AT;
   tracer.addProcessor({
     // Every trace begun here, also one that continues a caller's (a queued job's).
-    onStart: (span) => void (span instanceof TraceClass && open.size < MAX_OPEN_TRACES && open.add(span)),
+    onStart: (span) => {
+      if (!(span instanceof TraceClass)) return;
+      if (open.size >= sweepAt) {
+        for (const t of open) if (t.isEnded) open.delete(t);
+        sweepAt = Math.max(SWEEP_AT, open.size * 2);
+      }
+      if (open.size < MAX_OPEN_TRACES) open.add(span);
+    },
     onEnd: (record) => void open.delete(record as Span),
   });
 };
 
 /**
- * Ends the traces `tracer` still has open (a background job cut short by a shutdown), marked
- * `edgetrace.unfinished` with their open spans, so that the flush that follows sends them.
+ * Ends the traces `tracer` still has open but `keep` (requests still answering, which end with
+ * their response): a background job cut short by a shutdown, marked `edgetrace.unfinished` with
+ * its open spans, so that the flush that follows sends it.
  */
-export const endOpenTraces = (tracer: Tracer): number => {
+export const endOpenTraces = (tracer: Tracer, keep: (trace: Span) => boolean): number => {
   const open = openTraces.get(tracer);
   if (!open?.size) return 0;
-  const cut = [...open];
-  for (const root of cut) {
+  let cut = 0;
+  for (const root of [...open]) {
+    open.delete(root);
+    if (root.isEnded || keep(root)) continue;
     root.setAttribute(UNFINISHED, true);
     root.end();
+    cut++;
   }
-  return cut.length;
+  return cut;
 };
 
 /**

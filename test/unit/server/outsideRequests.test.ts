@@ -244,6 +244,49 @@ describe('drain() against a receiver that fails', () => {
   });
 });
 
+describe('drain() and the traces it ends', () => {
+  it('ends none that ended already, with a beforeSend that copies records or a filter that drops them', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const { exporter } = recorder();
+      for (const opts of [{ beforeSend: (r: SpanRecord) => ({ ...r }) }, { filter: { kinds: ['client' as const] } }]) {
+        const listener = withNodeTracing((_req, res) => res.end('ok'), { exporter, ...opts });
+        const server = createServer(listener);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const { port } = server.address() as AddressInfo;
+        for (let i = 0; i < 3; i++) await (await fetch(`http://127.0.0.1:${port}/`)).text();
+        getTracer().createTrace('job').finish();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await listener.drain();
+      }
+      expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('drain() ended'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('leaves a request still answering to end with its response', async () => {
+    const { exporter, spans } = recorder();
+    let answer!: () => void;
+    const listener = withNodeTracing((_req, res) => {
+      res.write('first');
+      answer = () => res.end('last');
+    }, { exporter });
+    const server = createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const response = await fetch(`http://127.0.0.1:${port}/stream`);
+    await listener.drain();
+    answer();
+    expect(await response.text()).toBe('firstlast');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await listener.drain();
+    const request = spans().find((x) => x.kind === 'server')!;
+    expect(request.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(request.attrs['http.response.status_code']).toBe(200);
+  });
+});
+
 describe('requestWaitUntil', () => {
   it('keeps work a Node request handed off part of it: recorded whole after the response, and drained', async () => {
     const { exporter, spans } = recorder();
