@@ -3,6 +3,7 @@ import { backoffMs, batchSizer, callExporter, EXPORT_TIMEOUT_MS, type SpanProces
 import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
 import { inRequest } from './scope';
+import { isProcess } from './runtimeResource';
 
 /**
  * Says once, whatever `debug` is, that the exporter refused a batch for good: nearly always the
@@ -104,6 +105,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   /** The receiver's own Retry-After, which a success of an export started earlier does not lift. */
   let retryAfterUntil = 0;
   const running = new Set<Promise<void>>();
+  const longLived = isProcess();
 
   /** Counts `n` records lost; those the queue's bound pushed out (`full`) are said once whatever `debug` is (the refusal teller says its own). */
   const drop = (n: number, full = false): void => {
@@ -186,7 +188,9 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
   return {
     onEnd: add,
     onScore: add,
-    forceFlush: () => (inRequest() ? flush() : flushAll()),
+    // Outside any request in a process (a shutdown hook, a job's end): everything. In a Worker,
+    // a flush outside the wrapped handlers (a Durable Object's alarm) waits for its own exports only.
+    forceFlush: () => (inRequest() || !longLived ? flush() : flushAll()),
     shutdown: async () => {
       await flushAll();
       await exporter.shutdown?.();

@@ -33,3 +33,13 @@ export const runtimeResource = (g: RuntimeGlobals = globalThis as RuntimeGlobals
   }
   return {};
 };
+
+/**
+ * Whether this runtime is a long-lived process (Node, Deno, Bun), where one request's work may
+ * wait on another's, rather than an isolate that serves each request apart (Workers, Vercel
+ * Edge), where it must not.
+ */
+export const isProcess = (g: RuntimeGlobals = globalThis as RuntimeGlobals): boolean => {
+  const name = runtimeResource(g)['process.runtime.name'];
+  return name === 'nodejs' || name === 'deno' || name === 'bun';
+};

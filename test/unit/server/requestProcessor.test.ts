@@ -300,6 +300,24 @@ describe('requestProcessor', () => {
     expect(flushed).toBe(true);
   });
 
+  it('in an edge isolate, waits outside a request for its own exports only (a Durable Object alarm must not wait on another request)', async () => {
+    vi.stubGlobal('EdgeRuntime', 'edge-runtime');
+    try {
+      let answer: (r: ExportResult) => void = () => undefined;
+      const results: Promise<ExportResult>[] = [new Promise((r) => (answer = r))];
+      const p = requestProcessor({ export: () => results.shift() ?? Promise.resolve({ ok: true }) });
+      p.onEnd!(span('a'));
+      const first = requestFlush(p);
+      p.onEnd!(span('b'));
+      await p.forceFlush!();
+      expect(p.queued()).toBe(0);
+      answer({ ok: true });
+      await first;
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('says once on the console that the receiver refused part of a batch it took (OTLP partialSuccess)', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
