@@ -12,7 +12,8 @@ interface Shared {
   /** The tracer `init()` made, until `stop()`: a server wrapper says that it takes `getTracer()` outside requests. */
   global?: Tracer | undefined;
 }
-const shared = (): Shared => processShared<Shared>('scoped.1', () => ({}));
+let mine: Shared | undefined;
+const shared = (): Shared => (mine ??= processShared<Shared>('scoped.1', () => ({})));
 
 /** Registers the lookup of the tracer in charge of the current work (one per process). */
 export const setScopedTracer = (lookup: () => Tracer | undefined): void => {

@@ -45,6 +45,9 @@ type NodeSetup = Setup<NodeTracingOptions<any>>;
 
 const CALL = 'withNodeTracing()';
 
+/** How long `drain()` goes on trying a receiver that failed its first flush. */
+const DRAIN_RETRY_MS = 5000;
+
 /** Requests being traced, with their trace: a listener wrapped twice records them once. */
 const requests = new WeakMap<object, Trace>();
 /** The SERVER spans of requests whose response has not ended: a drain leaves them to end with it. */
@@ -329,10 +332,12 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       const cut = endOpenTraces(s.tracer, (trace) => answering.has(trace));
       if (cut) warn(`withNodeTracing(): drain() ended ${cut} trace(s) still open (work the shutdown cut short), marked edgetrace.unfinished.`);
       await flush(s.tracer, true);
-      // A receiver that failed (a 503 while it restarts too): twice more, a second and two apart.
-      for (let wait = 1000; wait <= 2000 && heldRecords(s.tracer) > 0; wait += 1000) {
+      // A receiver that failed (a 503 while it restarts too): twice more, a second and two apart,
+      // within DRAIN_RETRY_MS in all, so that a shutdown's grace period is not spent here.
+      const until = Date.now() + DRAIN_RETRY_MS;
+      for (let wait = 1000; wait <= 2000 && heldRecords(s.tracer) > 0 && Date.now() + wait < until; wait += 1000) {
         await new Promise((resolve) => setTimeout(resolve, wait));
-        await flush(s.tracer, true);
+        await within(flush(s.tracer, true), until - Date.now(), () => undefined);
       }
       const left = heldRecords(s.tracer);
       if (left) warn(`withNodeTracing(): drain() could not send ${left} record(s): the receiver did not take them (see the failure logged before), and they go with the process.`);

@@ -161,10 +161,11 @@ export const requestPath = (target: string): string => {
     const end = target.search(/[?#]/);
     if (end >= 0) path = target.slice(0, end);
   } else path = parseUrl(target)?.pathname ?? target;
-  // As the router reads it (`/%68ealthz` is `/healthz`); a malformed escape stays as it came.
+  // As routers read it (`/%68ealthz` is `/healthz`; `%2F` stays, as it is no separator to
+  // them); a malformed escape stays as it came.
   if (path.includes('%')) {
     try {
-      path = decodeURIComponent(path);
+      path = decodeURI(path);
     } catch {
       // Left as sent.
     }
@@ -193,7 +194,8 @@ const toIgnored = (given: unknown, call: string): ((request: any) => boolean) | 
     const url = request?.url;
     if (typeof url !== 'string') return false;
     const path = requestPath(url);
-    for (const p of paths) if (p === '/' || path === p || path.startsWith(`${p}/`)) return true;
+    // `'/'` is the root page alone, not every path under it.
+    for (const p of paths) if (path === p || (p !== '/' && path.startsWith(`${p}/`))) return true;
     for (const re of patterns) {
       // A `g` or `y` flag makes test() start at lastIndex, which would make matches alternate.
       re.lastIndex = 0;
@@ -1010,15 +1012,18 @@ const rebuild = (response: Response, body: BodyInit | null, extra: [string, stri
   }
 };
 
+/** Says once that a handler answered `value`, which is no Response; never throws (a getter of the app's may). */
+const sayNotResponse = guard((value: unknown): void => {
+  const hint = isResponseLike((value as { response?: unknown }).response) ? " (a framework's middleware result? return its `.response`)" : '';
+  warnOnce('withTracing-not-response', `withTracing(): the handler returned ${describe(value)}, not a Response${hint}: the request's span ends at once, with no status, and no trace-linking headers go out.`, true);
+});
+
 const respond = async (s: Setup, trace: Trace, request: Request, response: Response, waitUntil: WaitUntil | undefined): Promise<Response> => {
   const { tracer } = s;
   const endNow = (): Promise<void> => endAndFlush(tracer, trace, waitUntil);
   if (!isResponseLike(response)) {
     // Nothing is a middleware letting the request go on (Next.js); anything else is a mistake.
-    if (response != null) {
-      const hint = isResponseLike((response as { response?: unknown }).response) ? " (a framework's middleware result? return its `.response`)" : '';
-      warnOnce('withTracing-not-response', `withTracing(): the handler returned ${describe(response)}, not a Response${hint}: the request's span ends at once, with no status, and no trace-linking headers go out.`, true);
-    }
+    if (response != null) sayNotResponse(response);
     await endNow();
     return response;
   }

@@ -86,11 +86,11 @@ describe('ignoreRequests', () => {
     expect(rx.received[0]!.headers.traceparent).toBeUndefined();
   });
 
-  it('matches paths of a Node listener without their query', async () => {
+  it('matches paths of a Node listener without their query; "/" is the root page alone', async () => {
     const { exporter, spans } = recorder();
-    const listener = withNodeTracing((_req, res) => res.end('ok'), { exporter, ignoreRequests: ['/metrics', /^\/favicon\.ico$/] });
+    const listener = withNodeTracing((_req, res) => res.end('ok'), { exporter, ignoreRequests: ['/', '/metrics', /^\/favicon\.ico$/] });
     const base = await listen(listener);
-    for (const path of ['/metrics?name=up', '/favicon.ico', '/metrics/', '/metricsx']) await (await fetch(`${base}${path}`)).text();
+    for (const path of ['/metrics?name=up', '/favicon.ico', '/metrics/', '/metricsx', '/?q=1']) await (await fetch(`${base}${path}`)).text();
     await listener.drain();
     expect(spans().map((s) => s.attrs['url.path'])).toEqual(['/metricsx']);
   });
@@ -109,6 +109,7 @@ describe('ignoreRequests', () => {
     expect(requestPath('*')).toBe('*');
     // Escapes as a router reads them, so an escaped health check is still one; a bad escape stays.
     expect(requestPath('/%68ealthz?x=%41')).toBe('/healthz');
+    expect(requestPath('/healthz%2F..%2Fadmin')).toBe('/healthz%2F..%2Fadmin');
     expect(requestPath('/a%zz')).toBe('/a%zz');
   });
 });
