@@ -11,6 +11,8 @@ import { UNTRACED_FETCH } from '../lib/untracedFetch';
 // The fetch in place before our patch; calls through it are never traced.
 let original: typeof fetch | undefined;
 let wrapper: typeof fetch | undefined;
+/** The fetch published as the untraced one (see `install`), taken back by the remover. */
+let published: typeof fetch | undefined;
 let active = false;
 
 const isRequestLike = (input: unknown): input is Request =>
@@ -155,7 +157,8 @@ const install = (): boolean => {
   active = true;
   // Exporters made from now on (a tracer of the app's, a second env's setup) send with the fetch
   // wrapped here, as the page's delivery does with the page's wrapper: never a span of their own.
-  (globalThis as { [UNTRACED_FETCH]?: typeof fetch })[UNTRACED_FETCH] ??= g;
+  const keep = globalThis as { [UNTRACED_FETCH]?: typeof fetch };
+  if (!keep[UNTRACED_FETCH]) published = keep[UNTRACED_FETCH] = g;
   return true;
 };
 
@@ -198,7 +201,8 @@ export const instrumentServerFetch = (): (() => void) => {
     try {
       if (globalThis.fetch === wrapper && original) globalThis.fetch = original;
       const keep = globalThis as { [UNTRACED_FETCH]?: typeof fetch };
-      if (keep[UNTRACED_FETCH] === original) delete keep[UNTRACED_FETCH];
+      if (published && keep[UNTRACED_FETCH] === published) delete keep[UNTRACED_FETCH];
+      published = undefined;
     } catch (error) {
       reportInternal(error);
     }

@@ -200,7 +200,6 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const trace = tracer.createTrace({ name: own ? methodName : named, kind: 'server', parent, baggage, attributes });
   if (own) nameIsOwn(trace, methodName);
   requests.set(req, trace);
-  answering.add(trace);
   if (!Object.prototype.hasOwnProperty.call(req, 'route')) Object.defineProperty(req, 'route', routeProperty);
   hooks.onRequest?.(trace, req);
   const extra = linkHeaders(s, trace);
@@ -233,6 +232,7 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
     if (batching) endTrace(tracer, trace, waitUntil);
     else void endAndFlush(tracer, trace, waitUntil);
   };
+  answering.add(trace);
   res.once('finish', () => end(true));
   // Before 'finish': the client went away first, or the app destroyed the response.
   res.once('close', () => end(res.writableFinished));
@@ -337,7 +337,12 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       const until = Date.now() + DRAIN_RETRY_MS;
       for (let wait = 1000; wait <= 2000 && heldRecords(s.tracer) > 0 && Date.now() + wait < until; wait += 1000) {
         await new Promise((resolve) => setTimeout(resolve, wait));
-        await within(flush(s.tracer, true), until - Date.now(), () => undefined);
+        const late = await within(
+          flush(s.tracer, true).then(() => false),
+          until - Date.now(),
+          () => true,
+        );
+        if (late) warn(`withNodeTracing(): drain() stopped waiting for an export still under way after ${DRAIN_RETRY_MS / 1000} s more; what it carries may go with the process.`);
       }
       const left = heldRecords(s.tracer);
       if (left) warn(`withNodeTracing(): drain() could not send ${left} record(s): the receiver did not take them (see the failure logged before), and they go with the process.`);

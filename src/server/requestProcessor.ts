@@ -78,9 +78,10 @@ export interface RequestProcessor extends SpanProcessor {
  * passed (doubling from under a second up to 30 s) or the receiver's `Retry-After`: a receiver that is down or
  * throttling is not sent the whole queue again by every request. A permanent failure drops and
  * counts them; a 413 (too large) sends the batch again in halves, and later exports start at the
- * size that was accepted. A flush outside any request (a shutdown hook, a background job that
- * ends, `listener.drain()`) and `shutdown()` wait for the exports still running, then try what is
- * held whatever the wait.
+ * size that was accepted. In a process (Node, Deno, Bun), a flush outside any request (a shutdown
+ * hook, a background job that ends, `listener.drain()`) and `shutdown()` wait for the exports
+ * still running, then try what is held whatever the wait; in an isolate (Workers), a flush outside
+ * the wrapped handlers tries what is held whatever the wait, but waits for its own exports only.
  */
 export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptions = {}): RequestProcessor => {
   const maxBatchSize = Math.max(1, opts.maxBatchSize ?? 512);
@@ -189,8 +190,9 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     onEnd: add,
     onScore: add,
     // Outside any request in a process (a shutdown hook, a job's end): everything. In a Worker,
-    // a flush outside the wrapped handlers (a Durable Object's alarm) waits for its own exports only.
-    forceFlush: () => (inRequest() || !longLived ? flush() : flushAll()),
+    // a flush outside the wrapped handlers (a Durable Object's alarm) sends past any wait, since
+    // the isolate may not see another chance, but waits for its own exports only.
+    forceFlush: () => (inRequest() ? flush() : longLived ? flushAll() : flush(true)),
     shutdown: async () => {
       await flushAll();
       await exporter.shutdown?.();

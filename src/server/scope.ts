@@ -67,6 +67,8 @@ export interface RequestScope {
   waitUntil?: WaitUntil | undefined;
   /** The URL of the request: a request answered in-process inside it is told by its origin. */
   url?: string | undefined;
+  /** Set on the copy {@link quietly} runs with: edgetrace's own work inside the request, whose calls are not traced. */
+  quiet?: boolean;
 }
 
 /** What a server wrapper lends the app's work outside its requests: its tracer, and its rules for outgoing calls. */
@@ -186,12 +188,23 @@ export interface OutgoingParent {
 export const outgoingParent = (): OutgoingParent | undefined => {
   const r = found();
   const scope = r?.als.getStore();
-  if (scope === r?.flush || scope === r?.own) return undefined;
+  if (scope === r?.flush || scope === r?.own || scope?.quiet) return undefined;
   const from: ProcessScope | undefined = scope ?? r?.processWide?.deref();
   if (!from) return undefined;
   const current = from.tracer.currentSpan();
   const span = current && !current.isEnded ? current : scope?.root;
   return span && !span.isEnded ? { span, propagate: from.propagate, traceFetch: from.traceFetch !== false } : undefined;
+};
+
+/**
+ * Runs `fn` as edgetrace's own work (an app's processor hook): the calls it makes, and those of
+ * the timers it arms (a batch processor's export), are never traced, while the request, if any,
+ * stays in view for code that reads it.
+ */
+export const quietly = <R>(fn: () => R): R => {
+  const r = requestStore();
+  const scope = r.als.getStore();
+  return r.als.run(scope && scope !== r.flush && scope !== r.own ? { ...scope, quiet: true } : r.own, fn);
 };
 
 /**

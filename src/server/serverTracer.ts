@@ -3,7 +3,7 @@ import { TRACER_KEYS, type TracerOptions } from '../config';
 import { createTracer, type Tracer } from '../core/tracer';
 import { batchProcessor, type SpanProcessor } from '../core/processors';
 import { refusalTeller, requestProcessor } from './requestProcessor';
-import { guardedContext, outsideRequest, serverContext } from './scope';
+import { forRequestFlush, guardedContext, inRequest, outsideRequest, quietly, serverContext } from './scope';
 import { runtimeResource } from './runtimeResource';
 import { checkKeys } from '../lib/checkKeys';
 
@@ -14,7 +14,8 @@ export type ServerTracerOptions = TracerOptions;
  * Creates a tracer for a server or edge handler: the current span lives in AsyncLocalStorage
  * (unless `contextManager` says otherwise), and `exporter` sits behind a {@link requestProcessor},
  * which holds records until `tracer.flush()`, so `withTracing` sends each request's spans in one
- * export inside that request's `waitUntil`. Other `processors` are kept as given. The spans'
+ * export inside that request's `waitUntil`. Other `processors` are kept, their hooks and flushes
+ * run as edgetrace's own work (see `processorOutside`). The spans'
  * resource names the runtime (`process.runtime.name`, `process.runtime.version`), under
  * `OTEL_RESOURCE_ATTRIBUTES` when the exporter came from `fromEnv()`, under `resource`; such an
  * exporter's `sampleRate` (`OTEL_TRACES_SAMPLER`, `LANGFUSE_SAMPLE_RATE`) and `release`
@@ -37,17 +38,19 @@ const exportingOutside = (exporter: Exporter): Exporter => ({
 });
 
 /**
- * A processor of the app's, its hooks run as edgetrace's own work: a batch timer it arms when a
- * span ends keeps that moment's context, a background job's span included, and an exporter of
- * the app's that sends with the global `fetch` would otherwise record its own sends, to be sent
- * in turn, for as long as the job runs.
+ * A processor of the app's, made safe from tracing its own sends: its hooks run {@link quietly},
+ * so a batch timer it arms when a span ends does not make the export's `fetch` a span of the job
+ * or request then current (an exporter of the app's that sends with the global `fetch` would
+ * otherwise record its sends, to be sent in turn, as long as that span lasts); the request stays
+ * in view for a processor that reads it. Its flushes run as edgetrace's own work: a request's
+ * flush as one (an app's `requestProcessor` tells it apart), any other outside every request.
  */
 const processorOutside = (p: SpanProcessor): SpanProcessor => {
-  const wrap =
-    <A extends unknown[], R>(hook: ((...args: A) => R) | undefined) =>
-    hook && ((...args: A): R => outsideRequest(() => hook.apply(p, args)));
-  // Flushes keep the caller's store: a request's flush (see requestProcessor) is told by it.
-  return { onStart: wrap(p.onStart), onEnd: wrap(p.onEnd), onScore: wrap(p.onScore), forceFlush: p.forceFlush?.bind(p), shutdown: p.shutdown?.bind(p) };
+  const hook =
+    <A extends unknown[]>(fn: ((...args: A) => void) | undefined) =>
+    fn && ((...args: A): void => quietly(() => fn.apply(p, args)));
+  const flush = (fn: (() => Promise<void>) | undefined) => fn && ((): Promise<void> => (inRequest() ? forRequestFlush : outsideRequest)(() => fn.call(p)));
+  return { onStart: hook(p.onStart), onEnd: hook(p.onEnd), onScore: hook(p.onScore), forceFlush: flush(p.forceFlush), shutdown: flush(p.shutdown) };
 };
 
 /** Per server tracer, how many records its exporter's processor still holds (see {@link heldRecords}). */

@@ -413,8 +413,8 @@ export const requestWaitUntil = <T>(promise: Promise<T>): Promise<T> => {
 
 /** Per tracer a Node listener uses, the traces begun that may still be open: what `drain()` ends, as unfinished. */
 const openTraces = new WeakMap<Tracer, Set<Span>>();
-/** Past this many, the ended ones are swept out (a trace a filter or `beforeSend` drops never reaches onEnd). */
-const SWEEP_AT = 1024;
+/** Every so many traces begun, the ended ones are swept out (a trace a filter or `beforeSend` drops never reaches onEnd). */
+const SWEEP_EVERY = 1024;
 /** Open traces kept for `drain()` at most: an app that never ends its traces must not grow the process without bound. */
 const MAX_OPEN_TRACES = 10_000;
 
@@ -423,15 +423,12 @@ export const trackOpenTraces = (tracer: Tracer): void => {
   if (openTraces.has(tracer)) return;
   const open = new Set<Span>();
   openTraces.set(tracer, open);
-  let sweepAt = SWEEP_AT;
+  let begun = 0;
   tracer.addProcessor({
     // Every trace begun here, also one that continues a caller's (a queued job's).
     onStart: (span) => {
       if (!(span instanceof TraceClass)) return;
-      if (open.size >= sweepAt) {
-        for (const t of open) if (t.isEnded) open.delete(t);
-        sweepAt = Math.max(SWEEP_AT, open.size * 2);
-      }
+      if (++begun % SWEEP_EVERY === 0) for (const t of open) if (t.isEnded) open.delete(t);
       if (open.size < MAX_OPEN_TRACES) open.add(span);
     },
     onEnd: (record) => void open.delete(record as Span),

@@ -11,7 +11,7 @@ import { createTracer } from '../../../src/core/tracer';
 import { batchProcessor } from '../../../src/core/processors';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { requestWaitUntil, withTracing } from '../../../src/server/withTracing';
-import { requestSpan } from '../../../src/server/scope';
+import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { OPEN_SPAN_GRACE_MS } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
 import { createServer, get } from 'node:http';
@@ -218,6 +218,40 @@ describe('exports of processors the app gives', () => {
     expect(rx.received.filter((r) => r.url === '/export').length).toBeGreaterThan(1);
     expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
   });
+
+  it('are never traced when the app flushes inside a job’s span, nor inside a request; the hooks still see the request', async () => {
+    const got: TelemetryRecord[] = [];
+    const seen: (string | undefined)[] = [];
+    const exporter: Exporter = {
+      export: async (batch) => {
+        got.push(...batch);
+        await (await fetch(`${rx.base}/export`)).text();
+        return { ok: true };
+      },
+    };
+    const reads = { onStart: () => void seen.push(requestTrace()?.name) };
+    const listener = withNodeTracing(
+      async (_req, res) => {
+        requestSpan()!.span('step', () => undefined);
+        await getTracer().flush();
+        res.end('ok');
+      },
+      { processors: [batchProcessor(exporter, { delayMs: 60_000 }), reads] },
+    );
+    await getTracer().withTrace('job', async (job) => {
+      job.startSpan('step').end();
+      await getTracer().flush();
+    });
+    const server = createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await listener.drain();
+    expect(got.filter((r): r is SpanRecord => r.rec === 'span' && r.kind === 'client')).toEqual([]);
+    expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
+    expect(seen).toContain('GET');
+  });
 });
 
 describe('drain() against a receiver that fails', () => {
@@ -260,6 +294,21 @@ describe('drain() and the traces it ends', () => {
         await listener.drain();
       }
       expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('drain() ended'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('still finds a job cut short after many traces that a beforeSend copied (their ends never reached it)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const { exporter, spans } = recorder();
+      const listener = withNodeTracing((_req, res) => res.end(), { exporter, beforeSend: (r: SpanRecord) => ({ ...r }), batch: { maxQueueSize: 20_000 } });
+      for (let i = 0; i < 10_500; i++) getTracer().createTrace('done').finish();
+      void getTracer().withTrace('cut short', () => new Promise(() => undefined));
+      await listener.drain();
+      expect(spans().find((x) => x.name === 'cut short')?.attrs['edgetrace.unfinished']).toBe(true);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/drain\(\) ended 1 trace\(s\)/));
     } finally {
       warn.mockRestore();
     }
