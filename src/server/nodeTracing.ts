@@ -342,7 +342,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
           until - Date.now(),
           () => true,
         );
-        if (late) warn(`withNodeTracing(): drain() stopped waiting for an export still under way after ${DRAIN_RETRY_MS / 1000} s more; what it carries may go with the process.`);
+        if (late) warn(`withNodeTracing(): drain() stopped waiting for an export still under way, ${DRAIN_RETRY_MS / 1000} s after its first try; what it carries may go with the process.`);
       }
       const left = heldRecords(s.tracer);
       if (left) warn(`withNodeTracing(): drain() could not send ${left} record(s): the receiver did not take them (see the failure logged before), and they go with the process.`);

@@ -204,7 +204,18 @@ export const outgoingParent = (): OutgoingParent | undefined => {
 export const quietly = <R>(fn: () => R): R => {
   const r = requestStore();
   const scope = r.als.getStore();
-  return r.als.run(scope && scope !== r.flush && scope !== r.own ? { ...scope, quiet: true } : r.own, fn);
+  // A request's flush is quiet already, and stays a request's flush.
+  if (scope === r.flush) return fn();
+  return r.als.run(scope && scope !== r.own ? quietCopy(scope) : r.own, fn);
+};
+
+/** One quiet copy per request scope: made once, as each hook call of an app's processor asks for it. */
+const quietCopies = new WeakMap<RequestScope, RequestScope>();
+const quietCopy = (scope: RequestScope): RequestScope => {
+  if (scope.quiet) return scope;
+  let copy = quietCopies.get(scope);
+  if (!copy) quietCopies.set(scope, (copy = { ...scope, quiet: true }));
+  return copy;
 };
 
 /**

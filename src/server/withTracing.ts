@@ -892,7 +892,7 @@ export const withMessage = <R>(message: QueueMessageLike, fn: () => R): R => {
   };
   let result: R;
   try {
-    result = runInRoot({ ...scope!, root: trace }, fn);
+    result = runInRoot({ ...scope!, root: trace, quiet: undefined }, fn);
   } catch (error) {
     return failed(error);
   }
@@ -940,7 +940,8 @@ const messageTrace = (scope: RequestScope, batch: BatchScope, message: QueueMess
  */
 export const inProcessParent = (url: string, target = parseUrl(url), hostless = false): SpanContext | undefined => {
   const outer = currentScope();
-  if (!outer?.url || outer.root.isEnded) return undefined;
+  // Edgetrace's own work inside a request (an app processor's export) is not the request's.
+  if (!outer?.url || outer.root.isEnded || outer.quiet) return undefined;
   // A Node request with no Host header never came over HTTP/1.1 (Nitro's in-process fetch).
   if (!hostless && (!target || target.origin !== parseUrl(outer.url)?.origin || !outer.propagate(url, target))) return undefined;
   return requestSpan()?.spanContext();
@@ -952,7 +953,8 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
  * continue instead, so that it is that request's child rather than its sibling under the caller.
  */
 const rewrapped = (sent: SpanContext): SpanContext | undefined => {
-  const root = currentScope()?.root;
+  const scope = currentScope();
+  const root = scope?.quiet ? undefined : scope?.root;
   return root && !root.isEnded && root.traceId === sent.traceId && root.parentId === sent.spanId ? requestSpan()?.spanContext() : undefined;
 };
 

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { describe, it, expect, vi } from 'vitest';
 import express from 'express';
-import { withTracing } from '../../../src/server/withTracing';
+import { inProcessParent, withTracing } from '../../../src/server/withTracing';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
-import { requestSpan, requestTrace } from '../../../src/server/scope';
+import { quietly, requestSpan, requestTrace } from '../../../src/server/scope';
 import { setRoute } from '../../../src/server/route';
 import { loopbackPerTest } from './loopback';
 import { recorder } from '../../helpers/recorder';
@@ -124,5 +124,20 @@ describe('a wrapper inside another', () => {
     await vi.waitFor(() => expect(spans()).toHaveLength(2));
     const root = spans().find((s) => s.kind === 'server')!;
     expect(spans().find((s) => s.name === 'render')).toMatchObject({ traceId: root.traceId, parentId: root.spanId });
+  });
+
+  it('does not let edgetrace’s own work inside a request (an app processor’s export to an in-process route) continue that request', async () => {
+    const { exporter } = recorder();
+    const seen: unknown[] = [];
+    const handler = withTracing(
+      () => {
+        seen.push(inProcessParent('http://app.test/ingest', undefined, true)?.traceId, quietly(() => inProcessParent('http://app.test/ingest', undefined, true)));
+        seen.push(quietly(() => quietly(() => requestTrace()?.name)));
+        return new Response('ok');
+      },
+      { exporter, waitUntil: (p) => void p, spanName: () => 'page' },
+    );
+    await (await handler(new Request('http://app.test/'))).text();
+    expect(seen).toEqual([expect.stringMatching(/^[0-9a-f]{32}$/), undefined, 'page']);
   });
 });

@@ -25,6 +25,19 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 afterEach(() => setTracer(undefined));
 
+/** An exporter that keeps what it is given and, as a hand-written one might, sends with the global fetch. */
+const fetchingExporter = () => {
+  const records: TelemetryRecord[] = [];
+  const exporter: Exporter = {
+    export: async (batch) => {
+      records.push(...batch);
+      await (await fetch(`${rx.base}/export`)).text();
+      return { ok: true };
+    },
+  };
+  return { exporter, records };
+};
+
 let rx: Receiver;
 beforeAll(async () => {
   rx = await startReceiver();
@@ -100,15 +113,8 @@ getTracer().createTrace('startup-migration').finish();`,
   });
 
   it('traces the calls a background job makes inside its span, under the wrapper’s propagateTo; not those outside a span, nor an exporter’s own', async () => {
-    const records: TelemetryRecord[] = [];
     // An exporter of the app's that sends with the global fetch: its sends must not become spans.
-    const exporter: Exporter = {
-      export: async (batch) => {
-        records.push(...batch);
-        await (await fetch(`${rx.base}/export`)).text();
-        return { ok: true };
-      },
-    };
+    const { exporter, records } = fetchingExporter();
     const listener = withNodeTracing((_req, res) => res.end(), { exporter, propagateTo: [rx.base] });
     // What the process keeps of the wrapper lives as long as the wrapper does.
     await collectGarbage();
@@ -197,14 +203,8 @@ getTracer().createTrace('startup-migration').finish();`,
 
 describe('exports of processors the app gives', () => {
   it('are never traced, also from a batch timer armed inside a background job’s span', async () => {
-    const got: TelemetryRecord[] = [];
-    const exporter: Exporter = {
-      export: async (batch) => {
-        got.push(...batch);
-        await (await fetch(`${rx.base}/export`)).text();
-        return { ok: true };
-      },
-    };
+    // An exporter of the app's that sends with the global fetch: its sends must not become spans.
+    const { exporter, records: got } = fetchingExporter();
     const listener = withNodeTracing((_req, res) => res.end(), { processors: [batchProcessor(exporter, { delayMs: 20 })] });
     await getTracer().withTrace('long-job', async (job) => {
       for (let i = 0; i < 5; i++) {
