@@ -8,12 +8,12 @@ import { processShared } from '../lib/processShared';
 /** Kept where every copy of edgetrace in the process finds it (see `processShared`). */
 interface Shared {
   find?: (() => Tracer | undefined) | undefined;
-  processWide?: WeakRef<Tracer> | undefined;
+  /** The lookup of the tracer outside requests, which the server entry registers. */
+  outside?: (() => Tracer | undefined) | undefined;
   /** The tracer `init()` made, until `stop()`: a server wrapper says that it takes `getTracer()` outside requests. */
   global?: Tracer | undefined;
 }
-let mine: Shared | undefined;
-const shared = (): Shared => (mine ??= processShared<Shared>('scoped.1', () => ({})));
+const shared = (): Shared => processShared<Shared>('scoped.1', () => ({}));
 
 /** Registers the lookup of the tracer in charge of the current work (one per process). */
 export const setScopedTracer = (lookup: () => Tracer | undefined): void => {
@@ -24,17 +24,16 @@ export const setScopedTracer = (lookup: () => Tracer | undefined): void => {
 export const scopedTracer = (): Tracer | undefined => shared().find?.();
 
 /**
- * Registers the tracer of the server wrapper made last, for `getTracer()` outside its requests
- * where `init()` set none: a background job or a shutdown hook in a traced server records and
- * flushes there, not into a tracer that sends nothing. Held weakly: a wrapper dropped (a hot
- * reload) takes its tracer with it.
+ * Registers the lookup of the tracer for `getTracer()` outside requests where `init()` set none:
+ * the server wrapper made last, so that a background job or a shutdown hook in a traced server
+ * records and flushes there, not into a tracer that sends nothing.
  */
-export const setProcessTracer = (tracer: Tracer): void => {
-  shared().processWide = new WeakRef(tracer);
+export const setProcessTracer = (lookup: () => Tracer | undefined): void => {
+  shared().outside = lookup;
 };
 
-/** The tracer {@link setProcessTracer} registered, while it lives. */
-export const processTracer = (): Tracer | undefined => shared().processWide?.deref();
+/** The tracer {@link setProcessTracer}'s lookup finds, if any. */
+export const processTracer = (): Tracer | undefined => shared().outside?.();
 
 /** Notes the tracer `init()` made (or, with none, that `stop()` took it away). */
 export const noteGlobal = (tracer?: Tracer): void => {

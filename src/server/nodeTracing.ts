@@ -50,8 +50,6 @@ const DRAIN_RETRY_MS = 5000;
 
 /** Requests being traced, with their trace: a listener wrapped twice records them once. */
 const requests = new WeakMap<object, Trace>();
-/** The SERVER spans of requests whose response has not ended: a drain leaves them to end with it. */
-const answering = new WeakSet<object>();
 
 /** The options' hooks, each guarded once: one that throws is reported and counts as not given. */
 interface Hooks {
@@ -221,7 +219,6 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
   const end = (sent: boolean): void => {
     if (done) return;
     done = true;
-    answering.delete(trace);
     try {
       settle(hooks, trace, req, res, sent);
     } catch (error) {
@@ -232,7 +229,6 @@ const start = (s: NodeSetup, hooks: Hooks, req: IncomingMessage, res: ServerResp
     if (batching) endTrace(tracer, trace, waitUntil);
     else void endAndFlush(tracer, trace, waitUntil);
   };
-  answering.add(trace);
   res.once('finish', () => end(true));
   // Before 'finish': the client went away first, or the app destroyed the response.
   res.once('close', () => end(res.writableFinished));
@@ -329,7 +325,7 @@ export const withNodeTracing = <L extends (req: any, res: any) => unknown>(
       // requestWaitUntil() settles; then traces still open (a background job cut short) end as
       // unfinished, and what is held is sent.
       await work.drain();
-      const cut = endOpenTraces(s.tracer, (trace) => answering.has(trace));
+      const cut = endOpenTraces(s.tracer);
       if (cut) warn(`withNodeTracing(): drain() ended ${cut} trace(s) still open (work the shutdown cut short), marked edgetrace.unfinished.`);
       await flush(s.tracer, true);
       // A receiver that failed (a 503 while it restarts too): twice more, a second and two apart,

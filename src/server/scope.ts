@@ -89,19 +89,19 @@ interface Requests {
   processWide?: WeakRef<ProcessScope> | undefined;
 }
 const KEY = 'requests.1';
-// Found (or made) on first use, so that importing the entry has no side effect.
-let requests: Requests | undefined;
 
 /** The shared requests, if any copy has made them. */
-const found = (): Requests | undefined => (requests ??= sharedIfMade<Requests>(KEY));
+const found = (): Requests | undefined => sharedIfMade<Requests>(KEY);
 
-/** The shared requests, made at the first request (or request flush) of any copy. */
+/** The shared requests, made at the first request (or request flush) of any copy: importing the entry has no side effect. */
 const requestStore = (): Requests =>
-  (requests ??= processShared<Requests>(KEY, () => {
-    // From here on, `getTracer()` inside a request is the request's tracer.
+  processShared<Requests>(KEY, () => {
+    // From here on, `getTracer()` inside a request is the request's tracer, and outside requests
+    // the wrapper's made last.
     setScopedTracer(() => currentScope()?.tracer);
+    setProcessTracer(() => found()?.processWide?.deref()?.tracer);
     return { als: new AsyncLocalStorage(), flush: Object.freeze({}) as RequestScope, own: Object.freeze({}) as RequestScope };
-  }));
+  });
 
 let saidGlobal = false;
 
@@ -154,7 +154,8 @@ export const inRequest = (): boolean => {
 /**
  * Registers the wrapper made last for work outside requests: `getTracer()` there is its tracer
  * (where `init()` set none), and a call made inside one of that tracer's spans (a background
- * job's) is traced under the wrapper's `propagateTo`. Held weakly, as the tracer is.
+ * job's) is traced under the wrapper's `propagateTo`. Held weakly: a wrapper dropped (a hot
+ * reload) takes its setup with it.
  */
 export const setProcessScope = (scope: ProcessScope): void => {
   const r = requestStore();
@@ -166,7 +167,6 @@ export const setProcessScope = (scope: ProcessScope): void => {
     warnOnce('process-scope', `a second server wrapper ("${now}") was made after "${before}": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "${now}"'s tracer. drain() each listener before exit.`, true);
   }
   r.processWide = new WeakRef(scope);
-  setProcessTracer(scope.tracer);
   sayGlobal();
 };
 

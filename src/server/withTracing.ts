@@ -436,17 +436,17 @@ export const trackOpenTraces = (tracer: Tracer): void => {
 };
 
 /**
- * Ends the traces `tracer` still has open but `keep` (requests still answering, which end with
- * their response): a background job cut short by a shutdown, marked `edgetrace.unfinished` with
- * its open spans, so that the flush that follows sends it.
+ * Ends the traces `tracer` still has open (a background job cut short by a shutdown), marked
+ * `edgetrace.unfinished` with their open spans, so that the flush that follows sends them. A
+ * SERVER span still open is a request still answering: it ends with its response.
  */
-export const endOpenTraces = (tracer: Tracer, keep: (trace: Span) => boolean): number => {
+export const endOpenTraces = (tracer: Tracer): number => {
   const open = openTraces.get(tracer);
   if (!open?.size) return 0;
   let cut = 0;
   for (const root of [...open]) {
     open.delete(root);
-    if (root.isEnded || keep(root)) continue;
+    if (root.isEnded || root.kind === 'server') continue;
     root.setAttribute(UNFINISHED, true);
     root.end();
     cut++;
