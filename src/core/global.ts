@@ -100,7 +100,8 @@ export const getTracer = (): Tracer => scopedTracer() ?? global ?? processTracer
 
 /** Makes `tracer` the global one (or clears it with `undefined`). */
 export const setTracer = (tracer: Tracer | undefined): void => {
-  global = tracer;
+  // As init()'s: a server wrapper's requests say once that it takes the work outside them.
+  noteGlobal((global = tracer));
 };
 
 /** The current span of the global tracer. */

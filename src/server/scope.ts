@@ -113,7 +113,7 @@ let saidGlobal = false;
 const sayGlobal = (): void => {
   if (saidGlobal || !globalTracer()) return;
   saidGlobal = true;
-  warnOnce('server-init', 'init() was called in a process that a server wrapper (withTracing, withNodeTracing) traces: outside requests, getTracer() is init()\'s tracer, so background work records apart from the requests and its calls are not traced. Leave init() out of a server: the wrapper\'s tracer records the work outside requests too.', true);
+  warnOnce('server-init', 'init() or setTracer() was called in a process that a server wrapper (withTracing, withNodeTracing) traces: outside requests, getTracer() is that global tracer, so background work records apart from the requests and its calls are not traced. Leave both out of a server: the wrapper\'s tracer records the work outside requests too.', true);
 };
 
 /** Runs `fn` with `scope` as the request being handled, through every `await` inside it. */

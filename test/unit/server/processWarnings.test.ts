@@ -39,6 +39,28 @@ describe('a server process told about work outside requests', () => {
       for (let i = 0; i < 2; i++) await (await handler(new Request('http://app.test/'), {}, { waitUntil: () => undefined })).text();
       await stop();
     });
-    expect(said.filter((m) => m.includes('init() was called in a process that a server wrapper'))).toHaveLength(1);
+    expect(said.filter((m) => m.includes('init() or setTracer() was called in a process that a server wrapper'))).toHaveLength(1);
+  });
+});
+
+describe('a server process whose global tracer comes from setTracer()', () => {
+  it('is told as init() is, since getTracer() outside requests is then that tracer', async () => {
+    vi.resetModules();
+    // A fresh copy of the modules: the warning above was said once for this file's copy.
+    const [{ setTracer, getTracer }, { withTracing: wrap }, { createTracer }] = await Promise.all([
+      import('../../../src/core/global'),
+      import('../../../src/server/withTracing'),
+      import('../../../src/core/tracer'),
+    ]);
+    const { exporter } = recorder();
+    const mine = createTracer({ exporter });
+    const said = await warnings(async () => {
+      setTracer(mine);
+      const handler = wrap(() => new Response('ok'), { exporter });
+      await (await handler(new Request('http://app.test/'), {}, { waitUntil: () => undefined })).text();
+    });
+    expect(getTracer()).toBe(mine);
+    setTracer(undefined);
+    expect(said.filter((m) => m.includes('setTracer() was called'))).toHaveLength(1);
   });
 });
