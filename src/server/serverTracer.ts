@@ -107,5 +107,20 @@ export const serverTracer = (opts: ServerTracerOptions, call: string, perRequest
     queued = batch.queued;
   }
   if (queued) holders.set(tracer, queued);
+  // A processor the app adds later is made safe as the ones it gave; edgetrace's own are added
+  // as they are (see addOwnProcessor).
+  const add = tracer.addProcessor;
+  ownAdd.set(tracer, add);
+  tracer.addProcessor = (p) => add.call(tracer, typeof p === 'object' && p !== null ? processorOutside(p) : p);
   return tracer;
 };
+
+/** Per server tracer, its `addProcessor` as the core made it. */
+const ownAdd = new WeakMap<Tracer, Tracer['addProcessor']>();
+
+/**
+ * Adds one of edgetrace's own processors to `tracer` as it is: its hooks run where the span
+ * starts or ends, at no cost of {@link processorOutside}'s. Any tracer: one of the app's own
+ * (from `createTracer()`) has only the core's `addProcessor`.
+ */
+export const addOwnProcessor = (tracer: Tracer, processor: SpanProcessor): (() => void) => (ownAdd.get(tracer) ?? tracer.addProcessor).call(tracer, processor);

@@ -24,7 +24,7 @@ import { fromEnv, processEnv } from './fromEnv';
 import { noneExporter } from '../export/none';
 import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMethod } from './httpAttributes';
 import { currentScope, forRequestFlush, outsideRequest, requestSpan, runInRoot, setProcessScope, type RequestScope } from './scope';
-import { serverTracer } from './serverTracer';
+import { addOwnProcessor, serverTracer } from './serverTracer';
 import { flushAtExit } from './exitFlush';
 import { nameIsOwn, routeTemplate } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
@@ -244,7 +244,7 @@ const watchLateEnds = (tracer: Tracer): void => {
   if (watched.has(tracer)) return;
   watched.add(tracer);
   const late = (record: object): void => lateEnds.get((record as { [kT]?: TraceShared })[kT]!)?.();
-  tracer.addProcessor({ onEnd: late, onScore: late });
+  addOwnProcessor(tracer, { onEnd: late, onScore: late });
 };
 
 /**
@@ -424,7 +424,7 @@ export const trackOpenTraces = (tracer: Tracer): void => {
   const open = new Set<Span>();
   openTraces.set(tracer, open);
   let begun = 0;
-  tracer.addProcessor({
+  addOwnProcessor(tracer, {
     // Every trace begun here, also one that continues a caller's (a queued job's).
     onStart: (span) => {
       if (!(span instanceof TraceClass)) return;

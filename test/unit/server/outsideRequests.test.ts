@@ -219,6 +219,37 @@ describe('exports of processors the app gives', () => {
     expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
   });
 
+  it('are never traced when the processor is added to the wrapper’s tracer later, in a job or a request', async () => {
+    const { exporter, records: got } = fetchingExporter();
+    const { exporter: main } = recorder();
+    const listener = withNodeTracing(
+      async (_req, res) => {
+        requestSpan()!.span('step', () => undefined);
+        await new Promise((r) => setTimeout(r, 60));
+        res.end('ok');
+      },
+      { exporter: main },
+    );
+    const remove = getTracer().addProcessor(batchProcessor(exporter, { delayMs: 20 }));
+    await getTracer().withTrace('job', async (job) => {
+      job.startSpan('step').end();
+      await new Promise((r) => setTimeout(r, 60));
+    });
+    const server = createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await listener.drain();
+    await getTracer().flush();
+    remove();
+    const spans = got.filter((r): r is SpanRecord => r.rec === 'span');
+    expect(spans.map((x) => x.name)).toEqual(expect.arrayContaining(['job', 'GET']));
+    expect(spans.filter((x) => x.kind === 'client')).toEqual([]);
+    expect(rx.received.filter((r) => r.url === '/export').length).toBeGreaterThan(0);
+    expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
+  });
+
   it('are never traced when the app flushes inside a job’s span, nor inside a request; the hooks still see the request', async () => {
     const got: TelemetryRecord[] = [];
     const seen: (string | undefined)[] = [];
