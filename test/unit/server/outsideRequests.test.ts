@@ -14,7 +14,7 @@ import { requestWaitUntil, withTracing } from '../../../src/server/withTracing';
 import { requestSpan, requestTrace } from '../../../src/server/scope';
 import { OPEN_SPAN_GRACE_MS } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
-import { createServer, get } from 'node:http';
+import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { recorder } from '../../helpers/recorder';
 import { collectGarbage } from '../../helpers/gc';
@@ -36,6 +36,15 @@ const fetchingExporter = () => {
     },
   };
   return { exporter, records };
+};
+
+/** Serves `listener` on loopback for one GET of `/`, read to the end, and closes. */
+const requestOnce = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<void> => {
+  const server = createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 };
 
 let rx: Receiver;
@@ -235,11 +244,7 @@ describe('exports of processors the app gives', () => {
       job.startSpan('step').end();
       await new Promise((r) => setTimeout(r, 60));
     });
-    const server = createServer(listener);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    await (await fetch(`http://127.0.0.1:${port}/`)).text();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await requestOnce(listener);
     await listener.drain();
     await getTracer().flush();
     remove();
@@ -273,11 +278,7 @@ describe('exports of processors the app gives', () => {
       job.startSpan('step').end();
       await getTracer().flush();
     });
-    const server = createServer(listener);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    await (await fetch(`http://127.0.0.1:${port}/`)).text();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await requestOnce(listener);
     await listener.drain();
     expect(got.filter((r): r is SpanRecord => r.rec === 'span' && r.kind === 'client')).toEqual([]);
     expect(rx.received.every((r) => r.headers.traceparent === undefined)).toBe(true);
