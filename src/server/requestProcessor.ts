@@ -2,7 +2,8 @@ import type { Exporter, ExportResult, TelemetryRecord } from '../protocol';
 import { backoffMs, batchSizer, callExporter, EXPORT_TIMEOUT_MS, type SpanProcessor } from '../core/processors';
 import { stampDropped } from '../lib/stampDropped';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
-import { inRequest } from './scope';
+import { currentScope, inRequest, outsideRequest } from './scope';
+import { unref } from '../lib/unref';
 import { isProcess } from './runtimeResource';
 
 /**
@@ -68,12 +69,17 @@ export interface RequestProcessor extends SpanProcessor {
   dropped(): number;
 }
 
+/** How long what a process records outside its requests waits to be sent, as a batch processor's `delayMs`. */
+export const OUTSIDE_DELAY_MS = 1000;
+
 /**
  * Holds finished records until `forceFlush()`, which `withTracing` calls once per request inside
  * that request's `waitUntil`. No batching timers: edge runtimes freeze or evict an isolate between
  * requests, and in Workers a timer that fires during another request may not do I/O for the one
- * that set it. The only timer bounds an export in flight (`exportTimeoutMs`), inside the flush
- * that started it. A retryable failure puts the records back for the next request's flush (within
+ * that set it. There the only timer bounds an export in flight (`exportTimeoutMs`), inside the
+ * flush that started it. In a process (Node, Deno, Bun), what is recorded outside any request (a
+ * background job, work that runs on after its request) is sent {@link OUTSIDE_DELAY_MS} later
+ * by a timer, since no request's flush may come. A retryable failure puts the records back for the next request's flush (within
  * the queue bound), and the flushes of the requests that follow send nothing until a backoff has
  * passed (doubling from under a second up to 30 s) or the receiver's `Retry-After`: a receiver that is down or
  * throttling is not sent the whole queue again by every request. A permanent failure drops and
@@ -122,6 +128,31 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
       drop(1, true);
     }
     queue.push(record);
+    // No request's flush comes for what a process records outside its requests (a background
+    // job's, or one a request set going that runs on after the response): a timer sends it.
+    if (longLived && timer === undefined) {
+      const scope = currentScope();
+      if (!scope || scope.root.isEnded) sendLater();
+    }
+  };
+
+  /** The timer that sends what was recorded outside requests, in a process. */
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const sendLater = (): void => {
+    const wait = Math.max(OUTSIDE_DELAY_MS, Math.max(notBefore, retryAfterUntil) - Date.now());
+    // Armed as edgetrace's own work: its export is never traced. Unref'd: a process with nothing
+    // else to do exits, and its exit flush sends what is held.
+    timer = outsideRequest(() =>
+      unref(
+        setTimeout(() => {
+          void flush().then(() => {
+            timer = undefined;
+            // Kept after a failure: tried again once the wait has passed.
+            if (queue.length) sendLater();
+          });
+        }, wait),
+      ),
+    );
   };
 
   const exportBatch = async (batch: TelemetryRecord[]): Promise<void> => {

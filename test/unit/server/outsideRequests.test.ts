@@ -77,6 +77,21 @@ describe('getTracer() outside a request of a traced server', () => {
     expect(spans().map((s) => s.name)).toContain('cache-warm');
   });
 
+  it('sends what a fetch-style server records outside its requests a second later, with no request to flush it', async () => {
+    const { exporter, spans } = recorder();
+    const handler = withTracing(async () => {
+      // A job a request sets going, which runs on after the response.
+      setTimeout(() => getTracer().createTrace('after-response').finish(), 20);
+      return new Response('ok');
+    }, { exporter, waitUntil: (p) => void p });
+    getTracer().createTrace('before-any-request').finish();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(spans()).toEqual([]);
+    await vi.waitFor(() => expect(spans().map((s) => s.name)).toEqual(['before-any-request']), { timeout: 3000, interval: 50 });
+    await (await handler(new Request('http://app.test/'))).text();
+    await vi.waitFor(() => expect(spans().map((s) => s.name)).toEqual(['before-any-request', 'GET', 'after-response']), { timeout: 3000, interval: 50 });
+  });
+
   it('is the one init() or setTracer() made, where there is one', async () => {
     const { exporter, spans } = recorder();
     withNodeTracing((_req, res) => res.end(), { exporter });
