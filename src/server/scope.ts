@@ -75,6 +75,15 @@ export interface RequestScope {
 type ProcessScope = Pick<RequestScope, 'tracer' | 'propagate' | 'traceFetch'>;
 
 /**
+ * A wrapper in a process whose tracer waits for its first request (its exporter comes from the
+ * environment): `make()` sets it up, when work outside requests asks `getTracer()` first.
+ */
+interface PendingScope {
+  make(): void;
+  serviceName: string | undefined;
+}
+
+/**
  * The requests being handled, and the stores that mark edgetrace's own work: `flush`, while a
  * request's spans are flushed, outside the request (the exporter's own `fetch` is no span of it)
  * yet on its behalf, so the flush waits only for its own exports; `own`, for exports and drains,
@@ -86,7 +95,7 @@ interface Requests {
   flush: RequestScope;
   own: RequestScope;
   /** The wrapper made last, for work outside requests (see {@link setProcessScope}). */
-  processWide?: WeakRef<ProcessScope> | undefined;
+  processWide?: WeakRef<ProcessScope | PendingScope> | undefined;
 }
 const KEY = 'requests.1';
 
@@ -99,7 +108,7 @@ const requestStore = (): Requests =>
     // From here on, `getTracer()` inside a request is the request's tracer, and outside requests
     // the wrapper's made last.
     setScopedTracer(() => currentScope()?.tracer);
-    setProcessTracer(() => found()?.processWide?.deref()?.tracer);
+    setProcessTracer(() => processScope(true)?.tracer);
     return { als: new AsyncLocalStorage(), flush: Object.freeze({}) as RequestScope, own: Object.freeze({}) as RequestScope };
   });
 
@@ -157,10 +166,11 @@ export const inRequest = (): boolean => {
  * job's) is traced under the wrapper's `propagateTo`. Held weakly: a wrapper dropped (a hot
  * reload) takes its setup with it.
  */
-export const setProcessScope = (scope: ProcessScope): void => {
+export const setProcessScope = (scope: ProcessScope | PendingScope): void => {
   const r = requestStore();
-  const before = r.processWide?.deref()?.tracer.config.serviceName;
-  const now = scope.tracer.config.serviceName;
+  const was = r.processWide?.deref();
+  const before = was && ('make' in was ? was.serviceName : was.tracer.config.serviceName);
+  const now = 'make' in scope ? scope.serviceName : scope.tracer.config.serviceName;
   // Two services in one process (an API and an admin server): the work outside requests moves to
   // the one made last, under its name. A hot reload makes the same service again, and is quiet.
   if (before !== undefined && before !== now) {
@@ -168,6 +178,22 @@ export const setProcessScope = (scope: ProcessScope): void => {
   }
   r.processWide = new WeakRef(scope);
   sayGlobal();
+};
+
+/**
+ * The wrapper's scope for work outside requests; one still pending is set up when `make` says so
+ * (`getTracer()` asks), and otherwise passed over: no span can be open in a tracer not yet made.
+ */
+const processScope = (make: boolean): ProcessScope | undefined => {
+  const r = found();
+  const p = r?.processWide?.deref();
+  if (!p || !('make' in p)) return p;
+  if (!make) return undefined;
+  // Its setup registers itself in its place, as the same service: nothing to say.
+  r!.processWide = undefined;
+  p.make();
+  const made = (r!.processWide as Requests['processWide'])?.deref();
+  return made && !('make' in made) ? made : undefined;
 };
 
 /** Where an outgoing call made here hangs, whether it gets trace headers, and whether the patched globals trace it. */
@@ -189,7 +215,7 @@ export const outgoingParent = (): OutgoingParent | undefined => {
   const r = found();
   const scope = r?.als.getStore();
   if (scope === r?.flush || scope === r?.own || scope?.quiet) return undefined;
-  const from: ProcessScope | undefined = scope ?? r?.processWide?.deref();
+  const from: ProcessScope | undefined = scope ?? processScope(false);
   if (!from) return undefined;
   const current = from.tracer.currentSpan();
   const span = current && !current.isEnded ? current : scope?.root;

@@ -26,6 +26,7 @@ import { errorType, parseUrl, serverRequestAttributes, setServerStatus, spanMeth
 import { currentScope, forRequestFlush, outsideRequest, requestSpan, runInRoot, setProcessScope, type RequestScope } from './scope';
 import { addOwnProcessor, serverTracer } from './serverTracer';
 import { flushAtExit } from './exitFlush';
+import { isProcess } from './runtimeResource';
 import { nameIsOwn, routeTemplate } from './route';
 import { findWaitUntil, type WaitUntil } from './waitUntil';
 
@@ -653,6 +654,8 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
   let envSetups = 0;
   let lastSetup: Setup | null | undefined;
   let single: Setup | null | undefined;
+  // Held by the resolver, as long as the wrapper: the process scope refers to it weakly.
+  const pending = { make: () => void resolve(undefined), serviceName: typeof options === 'object' ? options.serviceName : undefined };
   // Static options are checked now, so mistakes surface at start-up: in full when they say where
   // spans go, else all but the variables the first request's env brings.
   if (typeof options === 'object') {
@@ -660,6 +663,10 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
     else {
       checkRequestOptions(options, CALL, ALL_WRAPPER_KEYS);
       resolveConfig(options, CALL);
+      // In a process the environment is the process's: a background job that asks getTracer()
+      // before the first request gets this wrapper's tracer, made then. (A test that hands its
+      // requests an env of variables still has them read, where no job asked first.)
+      if (isProcess()) setProcessScope(pending);
     }
   }
 
@@ -667,7 +674,7 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
     say(CALL, 'tracing is off for this handler', error);
     return null;
   };
-  return (env) => {
+  const resolve: Resolve = (env) => {
     const keyed = typeof options === 'function' && env !== null && (typeof env === 'object' || typeof env === 'function');
     if (!keyed) {
       if (single === undefined) {
@@ -696,6 +703,7 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
     }
     return s;
   };
+  return resolve;
 };
 
 /**

@@ -92,6 +92,30 @@ describe('getTracer() outside a request of a traced server', () => {
     await vi.waitFor(() => expect(spans().map((s) => s.name)).toEqual(['before-any-request', 'GET', 'after-response']), { timeout: 3000, interval: 50 });
   });
 
+  it('is the tracer of a wrapper whose exporter comes from the environment, made when a job asks for it before any request', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_ENDPOINT', rx.base);
+    vi.stubEnv('OTEL_SERVICE_NAME', 'env-jobs');
+    try {
+      const handler = withTracing(() => new Response('ok'), { waitUntil: (p) => void p });
+      await getTracer().withTrace('nightly', async () => {
+        await (await fetch(`${rx.base}/job-call`)).text();
+      });
+      await vi.waitFor(() => expect(rx.received.some((r) => r.url === '/v1/traces')).toBe(true), { timeout: 3000, interval: 50 });
+      const sent = rx.received.find((r) => r.url === '/v1/traces')!.body;
+      expect(sent).toContain('"nightly"');
+      expect(sent).toContain('env-jobs');
+      // The job's call was traced inside its span, under the wrapper's propagateTo (true by default).
+      expect(rx.received.find((r) => r.url === '/job-call')!.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-/);
+      // The first request uses the same tracer.
+      const job = getTracer();
+      await (await handler(new Request('http://app.test/'))).text();
+      expect(getTracer()).toBe(job);
+      await job.flush();
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('is the one init() or setTracer() made, where there is one', async () => {
     const { exporter, spans } = recorder();
     withNodeTracing((_req, res) => res.end(), { exporter });
