@@ -79,14 +79,15 @@ export const init = (opts: InitOptions = {}): Tracer => {
 
 /**
  * Undoes `init()`: restores every patched global, removes every listener, and flushes and shuts
- * down the global tracer. Resolves when what was recorded has been handed on.
+ * down the global tracer. Resolves when what was recorded has been handed on. Without `init()`,
+ * in a server a wrapper traces, it flushes that wrapper's tracer (as at a shutdown).
  */
 export const stop = (): Promise<void> => {
   const tracer = global;
   stopInstrumentation?.();
   stopInstrumentation = undefined;
   noteGlobal((global = undefined));
-  return tracer ? tracer.shutdown() : Promise.resolve();
+  return tracer ? tracer.shutdown() : (processTracer()?.flush() ?? Promise.resolve());
 };
 
 /**

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exporter, SpanRecord, TelemetryRecord } from '../../../src/protocol';
-import { getTracer, setTracer } from '../../../src/core/global';
+import { getTracer, setTracer, stop } from '../../../src/core/global';
 import { createTracer } from '../../../src/core/tracer';
 import { batchProcessor } from '../../../src/core/processors';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
@@ -114,6 +114,14 @@ describe('getTracer() outside a request of a traced server', () => {
     } finally {
       vi.unstubAllEnvs();
     }
+  });
+
+  it('is flushed by stop() where init() made no tracer (a shutdown hook written for a script)', async () => {
+    const { exporter, spans } = recorder();
+    withTracing(() => new Response('ok'), { exporter, waitUntil: (p) => void p });
+    getTracer().createTrace('last-job').finish();
+    await stop();
+    expect(spans().map((s) => s.name)).toEqual(['last-job']);
   });
 
   it('is the one init() or setTracer() made, where there is one', async () => {
