@@ -111,31 +111,69 @@ const typosOf = (env: Record<string, unknown>, wanted: readonly string[]): strin
   return found.length ? ` (${found.join('; ')})` : '';
 };
 
+/** What of Deno's global the environment is read through: `Deno.env`, and its permission queries. */
+interface DenoGlobal {
+  env?: Partial<DenoEnv>;
+  permissions?: { querySync?(d: { name: 'env'; variable?: string }): { state?: unknown } };
+}
+
 /**
- * The variables of a plain object, or of `Deno.env`: all of them with `--allow-env`, else those
- * Deno allows by name (`--allow-env=OTEL_EXPORTER_OTLP_ENDPOINT,…`), read one by one. Throws,
- * naming the flag, when Deno allows none.
+ * Whether Deno lets `variable` (or, without one, the whole environment) be read without asking:
+ * `true` or `false` where it can be asked quietly, `undefined` where it cannot (an older Deno).
+ */
+const denoAllows = (deno: DenoGlobal, variable?: string): boolean | undefined => {
+  try {
+    const state = deno.permissions?.querySync?.(variable === undefined ? { name: 'env' } : { name: 'env', variable })?.state;
+    return state === undefined ? undefined : state === 'granted';
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The variables of `Deno.env` (or of Deno's `process.env`, which reads through it): all of them
+ * with `--allow-env`, else those Deno allows by name (`--allow-env=OTEL_EXPORTER_OTLP_ENDPOINT,…`),
+ * read one by one. Where Deno can say what it allows, only that is read: in a terminal, a read it
+ * does not allow would stop the request at a prompt, one for each variable. Throws, naming the
+ * flag, when Deno allows none.
+ */
+const denoVariables = (deno: DenoGlobal): Record<string, unknown> => {
+  const env = deno.env!;
+  const denied = (): never => fail(CALL, 'env', 'readable (Deno needs --allow-env)', 'Deno.env without permission');
+  if (denoAllows(deno) !== false && typeof env.toObject === 'function') {
+    try {
+      return env.toObject();
+    } catch {
+      // Allowed by name only: read below.
+    }
+  }
+  if (typeof env.get !== 'function') return denied();
+  const out: Record<string, unknown> = {};
+  let refused = 0;
+  for (const name of VARIABLES) {
+    try {
+      if (denoAllows(deno, name) === false) throw new Error(name);
+      const v = env.get(name);
+      if (v !== undefined) out[name] = v;
+    } catch {
+      refused++;
+    }
+  }
+  return refused === VARIABLES.length ? denied() : out;
+};
+
+/**
+ * The variables of a plain object, or of `Deno.env` and Deno's `process.env` (see
+ * {@link denoVariables}), told apart by identity: a property read on Deno's `process.env` is a
+ * variable read, which Deno may refuse or prompt for.
  */
 const variablesOf = (env: object): Record<string, unknown> => {
-  const deno = env as Partial<DenoEnv>;
-  if (typeof deno.toObject !== 'function') return env as Record<string, unknown>;
-  try {
-    return deno.toObject();
-  } catch {
-    const denied = (): never => fail(CALL, 'env', 'readable (Deno needs --allow-env)', 'Deno.env without permission');
-    if (typeof deno.get !== 'function') return denied();
-    const out: Record<string, unknown> = {};
-    let refused = 0;
-    for (const name of VARIABLES) {
-      try {
-        const v = deno.get(name);
-        if (v !== undefined) out[name] = v;
-      } catch {
-        refused++;
-      }
-    }
-    return refused === VARIABLES.length ? denied() : out;
-  }
+  const g = globalThis as { Deno?: DenoGlobal; process?: { env?: unknown } };
+  const deno = g.Deno;
+  if (deno?.env && (env === deno.env || env === g.process?.env)) return denoVariables(deno);
+  const given = env as Partial<DenoEnv>;
+  // Another object with Deno.env's shape (a copy of Deno.env's, a test's).
+  return typeof given.toObject === 'function' ? denoVariables({ env: given }) : (env as Record<string, unknown>);
 };
 
 /** Set when Deno refused to show the environment: the "nothing configured" notice says why. */
