@@ -67,6 +67,8 @@ export interface RequestScope {
   waitUntil?: WaitUntil | undefined;
   /** The URL of the request: a request answered in-process inside it is told by its origin. */
   url?: string | undefined;
+  /** The request object itself, of a fetch-style handler: the same one wrapped again inside (a framework's middleware) is this request. */
+  request?: object | undefined;
   /** Set on the copy {@link quietly} runs with: edgetrace's own work inside the request, whose calls are not traced. */
   quiet?: boolean;
 }

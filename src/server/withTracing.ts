@@ -716,7 +716,7 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   if (watched.has(tracer)) flushAsItGrows(tracer, trace, waitUntil);
   if (s.traceFetch) keepServerFetch();
   const url = (event as { url?: unknown } | null)?.url;
-  const scope: RequestScope = { tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil, url: typeof url === 'string' ? url : undefined };
+  const scope: RequestScope = { tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil, url: typeof url === 'string' ? url : undefined, request: event as object };
   return Promise.resolve(runInRoot(scope, () => handle.apply(that, [event, ...args])));
 };
 
@@ -956,20 +956,25 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
 };
 
 /**
- * Where `sent`, a request's traceparent, is the one the request being handled brought (the same
- * request, wrapped again inside: a framework's middleware under `withNodeTracing`), the span to
- * continue instead, so that it is that request's child rather than its sibling under the caller.
+ * Where `request` is the request being handled, wrapped again inside (a framework's middleware,
+ * also under `withNodeTracing`, where `sent`, its traceparent, is the one that request brought),
+ * the span to continue instead, so that it is that request's child rather than its sibling
+ * under the caller, or a trace apart.
  */
-const rewrapped = (sent: SpanContext): SpanContext | undefined => {
+const rewrapped = (sent: SpanContext | undefined, request: Request): SpanContext | undefined => {
   const scope = currentScope();
   const root = scope?.quiet ? undefined : scope?.root;
-  return root && !root.isEnded && root.traceId === sent.traceId && root.parentId === sent.spanId ? requestSpan()?.spanContext() : undefined;
+  if (!root || root.isEnded) return undefined;
+  // The very Request object the outer wrapper handles (Hono's `c.req.raw` in a middleware), with
+  // or without a traceparent: no request comes over the network twice.
+  const same = scope!.request === request || (sent !== undefined && root.traceId === sent.traceId && root.parentId === sent.spanId);
+  return same ? requestSpan()?.spanContext() : undefined;
 };
 
 const startRoot = (s: Setup, request: Request): Trace => {
   // The incoming baggage goes on with the handler's own calls, as its trace context does.
   const { context: sent, baggage } = extract(request.headers);
-  const context = sent ? (rewrapped(sent) ?? sent) : inProcessParent(request.url);
+  const context = rewrapped(sent, request) ?? sent ?? inProcessParent(request.url);
   const route = routeTemplate(s.opts.route?.(request));
   const method = spanMethod(request.method);
   const name = s.opts.spanName?.(request) ?? (route ? `${method} ${route}` : method);

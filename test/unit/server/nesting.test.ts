@@ -70,6 +70,23 @@ describe('a wrapper inside another', () => {
     expect(inners[0]!.attrs['http.route']).toBe('/items/:id');
   });
 
+  it('continues the request a fetch-style wrapper inside another is given, the same Request object (Hono’s c.req.raw in a middleware), with no traceparent and its own origin not in propagateTo', async () => {
+    const { exporter, spans } = recorder();
+    const opts = { exporter, waitUntil: (p: Promise<unknown>) => void p, propagateTo: ['http://other.test'] };
+    const middleware = withTracing((_request: Request, next: () => Promise<Response>) => next(), opts);
+    const app = withTracing(async (request: Request) => middleware(request, async () => new Response(requestTrace()?.name ?? 'untraced')), opts);
+    expect(await (await app(new Request('http://app.test/items/7'))).text()).toBe('GET');
+    // A copy of the request (another object, the same URL) is another request: a trace of its own.
+    const copying = withTracing(async (request: Request) => middleware(new Request(request), async () => new Response('ok')), opts);
+    await (await copying(new Request('http://app.test/copied'))).text();
+    await vi.waitFor(() => expect(spans()).toHaveLength(4));
+    const [inner, outer] = spans().filter((s) => s.attrs['url.full'] === 'http://app.test/items/7');
+    expect(inner!.traceId).toBe(outer!.traceId);
+    expect(inner!.parentId).toBe(outer!.spanId);
+    const copied = spans().filter((s) => s.attrs['url.full'] === 'http://app.test/copied');
+    expect(new Set(copied.map((s) => s.traceId)).size).toBe(2);
+  });
+
   it('continues the request a Node listener is called in-process inside (Nitro’s $fetch while rendering), with the status it answered', async () => {
     const { exporter, spans } = recorder();
     const api = withNodeTracing(
