@@ -717,6 +717,7 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   if (s.traceFetch) keepServerFetch();
   const url = (event as { url?: unknown } | null)?.url;
   const scope: RequestScope = { tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil, url: typeof url === 'string' ? url : undefined, request: event as object };
+  if (typeof event === 'object' && event !== null) answered.set(event, trace);
   return Promise.resolve(runInRoot(scope, () => handle.apply(that, [event, ...args])));
 };
 
@@ -955,6 +956,9 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
   return requestSpan()?.spanContext();
 };
 
+/** Per Request object a wrapper handled, its trace: the same object handled again is the same request. */
+const answered = new WeakMap<object, Trace>();
+
 /**
  * Where `request` is the request being handled, wrapped again inside (a framework's middleware,
  * also under `withNodeTracing`, where `sent`, its traceparent, is the one that request brought),
@@ -963,8 +967,11 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
  */
 const rewrapped = (sent: SpanContext | undefined, request: Request): SpanContext | undefined => {
   const scope = currentScope();
-  const root = scope?.quiet ? undefined : scope?.root;
-  if (!root || root.isEnded) return undefined;
+  if (scope?.quiet) return undefined;
+  const root = scope?.root;
+  // A Request object answered before, its trace ended: the framework handles it again (Astro
+  // renders its error page after the page's handler threw), as a child of that request's span.
+  if (!root || root.isEnded) return answered.get(request)?.spanContext();
   // The very Request object the outer wrapper handles (Hono's `c.req.raw` in a middleware), with
   // or without a traceparent: no request comes over the network twice.
   const same = scope!.request === request || (sent !== undefined && root.traceId === sent.traceId && root.parentId === sent.spanId);

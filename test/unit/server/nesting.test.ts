@@ -87,6 +87,25 @@ describe('a wrapper inside another', () => {
     expect(new Set(copied.map((s) => s.traceId)).size).toBe(2);
   });
 
+  it('continues a request handled again after its handler threw (Astro renders its error page through the middleware): one trace', async () => {
+    const { exporter, spans } = recorder();
+    const middleware = withTracing((_request: Request, next: () => Promise<Response>) => next(), { exporter, waitUntil: (p) => void p });
+    const request = new Request('http://app.test/boom');
+    await expect(middleware(request, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    const page = await middleware(request, async () => new Response('error page', { status: 500 }));
+    expect(page.status).toBe(500);
+    await page.text();
+    // Another request to the same URL is another request.
+    await (await middleware(new Request('http://app.test/boom'), async () => new Response('ok'))).text();
+    await vi.waitFor(() => expect(spans()).toHaveLength(3));
+    const [threw, errorPage, other] = spans();
+    expect(threw!.status.code).toBe('error');
+    expect(errorPage!.traceId).toBe(threw!.traceId);
+    expect(errorPage!.parentId).toBe(threw!.spanId);
+    expect(errorPage!.attrs['http.response.status_code']).toBe(500);
+    expect(other!.traceId).not.toBe(threw!.traceId);
+  });
+
   it('continues the request a Node listener is called in-process inside (Nitro’s $fetch while rendering), with the status it answered', async () => {
     const { exporter, spans } = recorder();
     const api = withNodeTracing(
