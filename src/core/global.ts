@@ -87,7 +87,7 @@ export const stop = (): Promise<void> => {
   stopInstrumentation?.();
   stopInstrumentation = undefined;
   noteGlobal((global = undefined));
-  return tracer ? tracer.shutdown() : (processTracer()?.flush() ?? Promise.resolve());
+  return Promise.resolve(tracer ? tracer.shutdown() : processTracer()?.flush());
 };
 
 /**
