@@ -6,6 +6,7 @@ import type { AllKeys } from '../lib/checkKeys';
 import { warnOnce } from '../lib/reportInternal';
 import { isResponseLike } from '../lib/isResponseLike';
 import { describe } from '../lib/describe';
+import { globalTracer, processTracer } from '../core/scoped';
 
 /** What the Node adapter passes as the handler's third argument, shaped like Workers' `ctx`. */
 export interface NodeContext {
@@ -49,7 +50,10 @@ export interface NodeResponseLike {
 export interface NodeListener {
   /** Returns what the listener it wraps returned: a framework that awaits its handler (h3) gets that promise. */
   (req: NodeRequestLike, res: NodeResponseLike): unknown;
-  /** Resolves when every `waitUntil` promise registered so far has settled, e.g. before exit. */
+  /**
+   * Resolves when every `waitUntil` promise registered so far has settled and what the tracer in
+   * charge outside requests holds has been sent (`toNodeListener`); e.g. before exit.
+   */
   drain(): Promise<void>;
 }
 
@@ -383,6 +387,8 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
     };
     run().catch(report);
   }) as NodeListener;
-  listener.drain = work.drain;
+  // Then what the tracer in charge outside requests holds (init()'s, else the traced handler's,
+  // with the background jobs'), sent past any backoff: before exit, nothing is left for later.
+  listener.drain = () => work.drain().then(() => keepingProcess(async () => (globalTracer() ?? processTracer())?.flush()));
   return listener;
 };

@@ -12,6 +12,7 @@ import { batchProcessor } from '../../../src/core/processors';
 import { withNodeTracing } from '../../../src/server/nodeTracing';
 import { requestWaitUntil, withTracing } from '../../../src/server/withTracing';
 import { requestSpan, requestTrace } from '../../../src/server/scope';
+import { toNodeListener } from '../../../src/server/node';
 import { OPEN_SPAN_GRACE_MS } from '../../../src/server/withTracing';
 import { startReceiver, type Receiver } from './loopback';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -122,6 +123,15 @@ describe('getTracer() outside a request of a traced server', () => {
     getTracer().createTrace('last-job').finish();
     await stop();
     expect(spans().map((s) => s.name)).toEqual(['last-job']);
+  });
+
+  it('is flushed by toNodeListener’s drain(), after the requests’ work', async () => {
+    const { exporter, spans } = recorder();
+    const listener = toNodeListener(withTracing(() => new Response('ok'), { exporter }));
+    await requestOnce(listener as unknown as Parameters<typeof requestOnce>[0]);
+    getTracer().createTrace('shutdown-job').finish();
+    await listener.drain();
+    expect(spans().map((s) => s.name)).toEqual(['GET', 'shutdown-job']);
   });
 
   it('is the one init() or setTracer() made, where there is one', async () => {
