@@ -82,7 +82,6 @@ type ProcessScope = Pick<RequestScope, 'tracer' | 'propagate' | 'traceFetch'>;
  */
 interface PendingScope {
   make(): void;
-  serviceName: string | undefined;
 }
 
 /**
@@ -171,11 +170,13 @@ export const inRequest = (): boolean => {
 export const setProcessScope = (scope: ProcessScope | PendingScope): void => {
   const r = requestStore();
   const was = r.processWide?.deref();
-  const before = was && ('make' in was ? was.serviceName : was.tracer.config.serviceName);
-  const now = 'make' in scope ? scope.serviceName : scope.tracer.config.serviceName;
   // Two services in one process (an API and an admin server): the work outside requests moves to
-  // the one made last, under its name. A hot reload makes the same service again, and is quiet.
-  if (before !== undefined && before !== now) {
+  // the one made last, under its name. A hot reload makes the same service again, and is quiet;
+  // so is a wrapper whose name is not known before its tracer is made (it comes from the
+  // environment): it is told when that tracer is made, at its first request.
+  const before = was && !('make' in was) ? was.tracer.config.serviceName : undefined;
+  const now = 'make' in scope ? undefined : scope.tracer.config.serviceName;
+  if (before !== undefined && now !== undefined && before !== now) {
     warnOnce('process-scope', `a second server wrapper ("${now}") was made after "${before}": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "${now}"'s tracer. drain() each listener before exit.`, true);
   }
   r.processWide = new WeakRef(scope);

@@ -654,8 +654,8 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
   let envSetups = 0;
   let lastSetup: Setup | null | undefined;
   let single: Setup | null | undefined;
-  // Held by the resolver, as long as the wrapper: the process scope refers to it weakly.
-  const pending = { make: () => void resolve(undefined), serviceName: typeof options === 'object' ? options.serviceName : undefined };
+  // For work outside requests before the first one; the process scope refers to it weakly.
+  const pending = { make: () => void resolve(undefined) };
   // Static options are checked now, so mistakes surface at start-up: in full when they say where
   // spans go, else all but the variables the first request's env brings.
   if (typeof options === 'object') {
@@ -703,7 +703,9 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
     }
     return s;
   };
-  return resolve;
+  // The wrapper holds the resolver, and through it the pending scope: one dropped (a hot reload)
+  // takes it along.
+  return Object.assign(resolve, { pending });
 };
 
 /**

@@ -64,3 +64,16 @@ describe('a server process whose global tracer comes from setTracer()', () => {
     expect(said.filter((m) => m.includes('setTracer() was called'))).toHaveLength(1);
   });
 });
+
+describe('wrappers whose tracer waits for the environment', () => {
+  it('say nothing of a second service when one wraps the other (a Hono middleware inside withTracing(app.fetch))', async () => {
+    vi.resetModules();
+    const { withTracing: wrap } = await import('../../../src/server/withTracing');
+    const said = await warnings(async () => {
+      const middleware = wrap((_request: Request, next: () => Promise<Response>) => next(), { waitUntil: (p) => void p });
+      const app = wrap((request: Request) => middleware(request, async () => new Response('ok')), { waitUntil: (p) => void p });
+      for (let i = 0; i < 2; i++) await (await app(new Request('http://app.test/'))).text();
+    });
+    expect(said.filter((m) => m.includes('second server wrapper'))).toEqual([]);
+  });
+});
