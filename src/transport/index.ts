@@ -1,6 +1,6 @@
 import type { InitOptions, ResolvedInit, BatchOptions } from '../config';
 import type { Tracer } from '../core/tracer';
-import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, Exporter, FlushResult } from '../protocol';
+import type { DeadLetterRecord, DeliveryConfig, DeliveryStatus, Exporter, FlushResult, TelemetryRecord } from '../protocol';
 import { batchProcessor, sayRefused, type BatchProcessor } from '../core/processors';
 import { lazyExporter } from '../export/lazy';
 import { guard } from '../lib/guard';
@@ -330,16 +330,15 @@ export const setupTransport = (tracer: Tracer, opts: InitOptions, resolved: Reso
     void loadTail();
   }
 
-  // The newest record a tail was sent for: a page hidden and then closed (visibilitychange,
-  // then pagehide) sends the same tail once.
-  let tailSentFor: unknown;
+  // The records a tail carried: a page hidden and then closed (pagehide and visibilitychange,
+  // with an interaction the page's end ended between them) sends each record in one tail only.
+  const inTail = new WeakSet<TelemetryRecord>();
   /** No sink is known to take records now: none yet, or a worker that replaced the one that answered. */
   const unsure = (): boolean => !state.sink || !!state.sink.unsure?.();
   const sendTailOnce = (m: typeof import('./keepalive') | undefined): void => {
-    const records = buffer.snapshot();
-    const newest = records[records.length - 1];
-    if (!m || !unsure() || newest === undefined || newest === tailSentFor) return;
-    tailSentFor = newest;
+    const records = buffer.snapshot().filter((r) => !inTail.has(r));
+    if (!m || !unsure() || !records.length) return;
+    for (const r of records) inTail.add(r);
     m.sendTail(records, config);
   };
   // The tail goes at once when the page is hidden or leaves: it may never be visible again.

@@ -97,4 +97,29 @@ test("the clicks that take the page away are in the tail of a page whose worker 
   await page.waitForURL('**/elsewhere.html');
   await expect.poll(() => spansNamed(rx, 'click ').map((s) => s.name).sort(), { timeout: 15_000, intervals: [250] }).toEqual(['click a#away', 'click button#load']);
   expect(spansNamed(rx, 'GET').map((s) => s.name)).toEqual(['GET']);
+  // Each span once: the tail at pagehide, and the one at the visibilitychange after it with what
+  // the interactions' end added, carry no span twice (a receiver such as Langfuse keeps both).
+  await new Promise((r) => setTimeout(r, 500));
+  const sent = rx.requests.flatMap((r) => r.spans.map((s) => s.spanId));
+  expect(sent.length).toBeGreaterThanOrEqual(3);
+  expect(new Set(sent).size).toBe(sent.length);
+});
+
+test('a tab closed with a click still open before its worker answered sends each span once, the click too', async ({ page }) => {
+  rx.file('/stuck-sw.js', 'text/javascript', 'addEventListener("install", (e) => e.waitUntil(new Promise(() => {})));');
+  rx.page('/data.json', '{}');
+  const body = `<body><button id="fetch-data" onclick="fetch('/data.json')">load</button></body>`;
+  const url = sdkPage(rx, '/open-click.html', { workerUrl: '/stuck-sw.js', workerTimeoutMs: 60_000, pageBuffer: { maxDelayMs: 60_000, batchRecords: 1000 }, instrument: { xhr: false, errors: false, session: false } }, body);
+  const tailLoaded = page.waitForRequest((r) => ENCODER_CHUNK.test(r.url()), { timeout: 20_000 });
+  await page.goto(url);
+  await waitForTransport(page, 'none');
+  await tailLoaded;
+  // The click's interaction waits for idle after its fetch: still open when the tab closes.
+  await Promise.all([page.waitForResponse('**/data.json'), page.click('#fetch-data')]);
+  await page.close({ runBeforeUnload: true });
+  await expect.poll(() => spansNamed(rx, 'click button#fetch-data').length, { timeout: 15_000, intervals: [250] }).toBe(1);
+  await new Promise((r) => setTimeout(r, 500));
+  const sent = rx.requests.flatMap((r) => r.spans.map((s) => s.spanId));
+  expect(sent.length).toBeGreaterThanOrEqual(3);
+  expect(new Set(sent).size).toBe(sent.length);
 });
