@@ -331,8 +331,10 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
         if (hasTarget && !hasTarget()) return retry('no endpoint yet');
         result = await exclusive(() => run(trigger));
         if (!result) {
-          // Another tab (or the worker) is flushing the same outbox; look again later in case it stops.
-          schedule(config().flushIntervalMs);
+          // Another tab, or another worker of the scope (its update, configured by the pages), is
+          // flushing the same outbox: look again later in case it stops. Later than the idle
+          // bound, so this worker's events are not held for it.
+          schedule(IDLE_WITHIN_MS + 1000);
           return retry('another context is flushing');
         }
         force = forceAgain;
