@@ -8,7 +8,7 @@ import { lazyExporter } from '../export/lazy';
 import { browserResource } from '../lib/browserResource';
 import { isBrowser } from '../lib/isPage';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
-import { setupTransport } from '../transport/index';
+import { getStatus, setupTransport } from '../transport/index';
 import { resolveTransport, TRANSPORT_KEYS } from '../transport/options';
 import { pageContext, setupInstrumentation } from '../instrument/index';
 import { INSTRUMENT_KEYS, resolveInstrument } from '../instrument/options';
@@ -27,8 +27,13 @@ let exitHooked = false;
 const flushAtExit = (): void => {
   if (exitHooked) return;
   exitHooked = true;
-  // flush() never rejects; a runtime whose `process` has no `once` has no beforeExit either.
-  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => void global?.flush());
+  // flush() and getStatus() never reject; a runtime whose `process` has no `once` has no beforeExit either.
+  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () =>
+    void global
+      ?.flush()
+      .then(getStatus)
+      .then((s) => s.queued && warnOnce('exit-left', `${s.queued} record(s) were not sent before the process ended: ${s.lastError}.`, true)),
+  );
 };
 
 /**

@@ -176,7 +176,9 @@ export const createOtlpExporter = (opts: OtlpExporterOptions): Exporter => {
         const post = (url: string, body: string, gzip = false): Promise<ExportResult> => sendJson({ fetch: fetchFn, url, headers, body, timeoutMs, gzip });
         // Scores go uncompressed: a route beside an OTLP receiver need not take gzip.
         let result: ExportResult = spans.length ? await post(opts.url, encodeOtlp(spans), zip) : { ok: true };
-        if (others > 0) {
+        // Spans that failed for now come back with the scores: no second request to a receiver
+        // that is down (a script's exit would wait out both timeouts, three times).
+        if (others > 0 && (result.ok || !result.retryable)) {
           const scores = records.filter((r) => r.rec === 'score');
           const sent: ExportResult = scoresUrl
             ? await post(scoresUrl, JSON.stringify(scores))

@@ -95,6 +95,9 @@ const memorySink = (exporter: Exporter, batch: BatchOptions): Sink & { bp: Batch
     } else if (!result.retryable) {
       counts.deadLettered += records.length;
       sayRefused(result);
+    } else if (!isPage()) {
+      // A script or worker process has no status panel: a wrong port must not look like a setup that works.
+      warnOnce('export-retry', `an export failed and is kept to be sent again: ${result.reason}. Later failures are not logged.`, true);
     }
     statusChanged();
   });

@@ -14,11 +14,11 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'edgetrace-shutdown-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = async (source: string): Promise<{ status: number | null; stdout: string }> => {
+const run = async (source: string): Promise<{ status: number | null; stdout: string; stderr: string }> => {
   const outfile = join(dir, `script-${Math.random().toString(36).slice(2)}.mjs`);
   await build({ stdin: { contents: source, resolveDir: ROOT, loader: 'ts' }, bundle: true, format: 'esm', platform: 'node', outfile, logLevel: 'error' });
   const child = spawnSync(process.execPath, [outfile], { encoding: 'utf8', timeout: 20_000 });
-  return { status: child.status, stdout: child.stdout };
+  return { status: child.status, stdout: child.stdout, stderr: child.stderr };
 };
 
 /**
@@ -199,5 +199,22 @@ describe('toNodeListener drain() before exit', () => {
     `);
     expect(status).toBe(0);
     expect(exportedBefore(stdout, 'drained')).toEqual(['GET', 'left-open']);
+  });
+});
+
+describe('a script whose receiver cannot be reached', () => {
+  it('says so once, and at the end how many records it could not send', { timeout: 30_000 }, async () => {
+    const { status, stderr } = await run(`
+      import { init, getTracer } from './src/index';
+      // Nothing listens on the discard port of the loopback.
+      init({ endpoint: 'http://127.0.0.1:9/v1/traces', serviceName: 'job' });
+      const t = getTracer().createTrace('nightly');
+      t.span('step', () => undefined);
+      t.score('quality', 1);
+      t.finish();
+    `);
+    expect(status).toBe(0);
+    expect(stderr.match(/an export failed and is kept to be sent again/g)).toHaveLength(1);
+    expect(stderr).toMatch(/3 record\(s\) were not sent before the process ended: network error/);
   });
 });

@@ -217,6 +217,13 @@ describe('createOtlpExporter', () => {
     expect(result).toMatchObject({ ok: false, retryable: true, retryAfterMs: 3000 });
   });
 
+  it('sends no scores after the spans failed for now: the retry carries both, and a receiver that is down is waited for once', async () => {
+    srv.reply = (res) => res.writeHead(503).end();
+    const result = await createOtlpExporter({ url: `${srv.base}/v1/traces` }).export([span(), score]);
+    expect(result).toMatchObject({ ok: false, retryable: true });
+    expect(srv.requests.map((r) => r.url)).toEqual(['/v1/traces']);
+  });
+
   it('sends nothing for an empty batch and only scores for a batch of scores', async () => {
     const exporter = createOtlpExporter({ url: `${srv.base}/v1/traces` });
     expect(await exporter.export([])).toEqual({ ok: true });
