@@ -341,6 +341,9 @@ export const eachEntry = (obj: object, fn: (key: string, value: unknown) => void
 export const recordFailure = (span: Span, error: unknown): void => {
   // An unreadable error is recorded as one.
   if (isAbortError(error)) markCancelled(span);
+  // Thrown through spans already recorded it (a tool's error out of the agent's span): they fail
+  // with it, and its exception event, with the stack, stays on the span it came from.
+  else if (recorded.has(error as object)) span.setStatus('error', errorParts(error).message);
   else span.recordError(error);
 };
 

@@ -69,6 +69,31 @@ describe('trace.span', () => {
     expect(span.attrs[A.OBSERVATION_LEVEL]).toBe('ERROR');
   });
 
+  it('gives an error thrown through several spans one exception event, where it came from; the spans it leaves fail with it', async () => {
+    const { tracer, byName } = testTracer();
+    const boom = new TypeError('deep failure');
+    await expect(
+      tracer.createTrace('task').span('agent', (agent) =>
+        agent.span('chain', async (chain) => {
+          await chain.span('tool', async () => {
+            throw boom;
+          });
+        }),
+      ),
+    ).rejects.toBe(boom);
+    expect(byName('tool').events.map((e) => e.name)).toEqual(['exception']);
+    for (const name of ['chain', 'agent']) {
+      expect(byName(name).status).toEqual({ code: 'error', message: 'deep failure' });
+      expect(byName(name).attrs[A.OBSERVATION_LEVEL]).toBe('ERROR');
+      expect(byName(name).events).toEqual([]);
+    }
+    // Another error, thrown by the parent itself, is its own.
+    expect(() => tracer.createTrace('t2').span('own', () => {
+      throw new Error('own');
+    })).toThrow('own');
+    expect(byName('own').events.map((e) => e.name)).toEqual(['exception']);
+  });
+
   it('records a rejection and rejects with the same value, even a non-Error', async () => {
     const { tracer, byName } = testTracer();
     const trace = tracer.createTrace('t');
