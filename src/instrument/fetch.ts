@@ -177,14 +177,7 @@ const heldBy = new WeakMap<Response, { gen: Generation; ended: Promise<number | 
 const followedBy = new WeakMap<Span, Response>();
 /** The core's hooks into the bodies followed here (see `follows`). */
 const held: NonNullable<typeof follows.held> = (span, value) => {
-  let res = value;
-  try {
-    // An SDK's stream object (openai's and Anthropic's `Stream`) keeps the Response it reads.
-    if (!(res instanceof Response)) res = (value as { response?: unknown } | null)?.response;
-  } catch {
-    // A getter of the app's object that throws: nothing to follow.
-  }
-  const h = res instanceof Response ? heldBy.get(res) : undefined;
+  const h = value instanceof Response ? heldBy.get(value) : undefined;
   return h?.gen === span ? h.ended : undefined;
 };
 const settle: NonNullable<typeof follows.settle> = (span) => {
