@@ -341,10 +341,25 @@ export const eachEntry = (obj: object, fn: (key: string, value: unknown) => void
 export const recordFailure = (span: Span, error: unknown): void => {
   // An unreadable error is recorded as one.
   if (isAbortError(error)) markCancelled(span);
-  // Thrown through spans already recorded it (a tool's error out of the agent's span): they fail
-  // with it, and its exception event, with the stack, stays on the span it came from.
-  else if (recorded.has(error as object)) span.setStatus('error', errorParts(error).message);
-  else span.recordError(error);
+  else recordThrown(span, error);
+};
+
+/** Per error object, the last span it failed: one it then leaves is that span's parent. */
+const failedIn = new WeakMap<object, Span>();
+
+/**
+ * Records `error`, thrown out of `span`: its exception event, unless it comes up from a child
+ * span that recorded it (a tool's error out of the agent's span). Then `span` fails with its
+ * message, and the event, with the stack, stays on the span it came from. The same error object
+ * thrown again elsewhere (a cached rejection, a sibling awaiting the same promise) is recorded
+ * again there.
+ */
+export const recordThrown = (span: Span, error: unknown): void => {
+  const from = error !== null && typeof error === 'object' ? failedIn.get(error) : undefined;
+  if (from && from.parentId === span.spanId && from.traceId === span.traceId) {
+    span.setStatus('error', errorParts(error).message);
+    failedIn.set(error as object, span);
+  } else span.recordError(error);
 };
 
 /** Marks `span` as cancelled by the caller: `edgetrace.cancelled` and the status message Langfuse shows. */
@@ -853,7 +868,10 @@ export class Span implements SpanRecord {
   recordError(error: unknown): this {
     try {
       // Only while open: an ended span records nothing, and the page's handler must then do so.
-      if (this.endMs === 0 && error !== null && typeof error === 'object') recorded.add(error);
+      if (this.endMs === 0 && error !== null && typeof error === 'object') {
+        recorded.add(error);
+        failedIn.set(error, this);
+      }
       const parts = errorParts(error);
       this.exceptionEvent(parts);
       this.setStatus('error', parts.message);

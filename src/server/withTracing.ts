@@ -2,7 +2,7 @@ import { fail, resolveConfig, TRACER_KEYS, type TracerOptions } from '../config'
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
 import { Trace as TraceClass, type Trace } from '../core/trace';
-import { isPromise, kT, type Span, type TraceShared } from '../core/span';
+import { isPromise, kT, recordThrown, type Span, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
 import { reportInternal, warnOnce } from '../lib/reportInternal';
@@ -781,7 +781,7 @@ const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
   };
 
 const recordFailure = (trace: Trace, error: unknown): void => {
-  trace.recordError(error);
+  recordThrown(trace, error);
   trace.setAttribute('error.type', errorType(error));
 };
 

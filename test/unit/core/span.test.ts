@@ -94,6 +94,19 @@ describe('trace.span', () => {
     expect(byName('own').events.map((e) => e.name)).toEqual(['exception']);
   });
 
+  it('records the same error object again where it is thrown again: a cached rejection in each trace, siblings awaiting one promise', async () => {
+    const { tracer, spans } = testTracer();
+    const cached = Promise.reject(new Error('config unavailable'));
+    cached.catch(() => undefined);
+    for (let i = 0; i < 3; i++) await expect(tracer.createTrace(`task${i}`).span('load-config', () => cached)).rejects.toThrow('config unavailable');
+    const trace = tracer.createTrace('both');
+    await Promise.allSettled([trace.span('left', () => cached), trace.span('right', () => cached)]);
+    for (const s of spans.filter((x) => ['load-config', 'left', 'right'].includes(x.name))) {
+      expect(s.events.map((e) => e.name)).toEqual(['exception']);
+    }
+    expect(spans.filter((x) => x.name === 'load-config')).toHaveLength(3);
+  });
+
   it('records a rejection and rejects with the same value, even a non-Error', async () => {
     const { tracer, byName } = testTracer();
     const trace = tracer.createTrace('t');

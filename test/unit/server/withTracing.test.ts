@@ -835,6 +835,28 @@ describe('withTracing', () => {
     expect(span!.events[0]).toMatchObject({ name: 'exception', attrs: { 'exception.type': 'RangeError', 'exception.message': 'boom' } });
   });
 
+  it('leaves the exception event of an error a span of the handler recorded on that span; the request fails with its message', async () => {
+    const rec = recorder();
+    const boom = new TypeError('tool failed');
+    const handler = withTracing(
+      async () => {
+        await requestSpan()!.span('tool', async () => {
+          throw boom;
+        });
+      },
+      { exporter: rec.exporter },
+    );
+    const { ctx, settle } = workerCtx();
+    await expect(handler(new Request('http://x/'), {}, ctx)).rejects.toBe(boom);
+    await settle();
+    const tool = rec.spans().find((x) => x.name === 'tool')!;
+    const server = rec.spans().find((x) => x.kind === 'server')!;
+    expect(tool.events.map((e) => e.name)).toEqual(['exception']);
+    expect(server.status).toEqual({ code: 'error', message: 'tool failed' });
+    expect(server.attrs['error.type']).toBe('TypeError');
+    expect(server.events).toEqual([]);
+  });
+
   it('rethrows a thrown value it cannot read (a revoked proxy) unchanged, and still exports the span', async () => {
     const rec = recorder();
     const { proxy: revoked, revoke } = Proxy.revocable({}, {});
