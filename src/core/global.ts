@@ -92,7 +92,7 @@ export const stop = (): Promise<void> => {
   stopInstrumentation?.();
   stopInstrumentation = undefined;
   noteGlobal((global = undefined));
-  return Promise.resolve(tracer ? tracer.shutdown() : processTracer()?.flush());
+  return Promise.resolve(tracer ? tracer.shutdown() : processTracer(false)?.flush());
 };
 
 /**

@@ -9,7 +9,7 @@ import { processShared } from '../lib/processShared';
 interface Shared {
   find?: (() => Tracer | undefined) | undefined;
   /** The lookup of the tracer outside requests, which the server entry registers. */
-  outside?: (() => Tracer | undefined) | undefined;
+  outside?: ((make?: boolean) => Tracer | undefined) | undefined;
   /** The tracer `init()` made, until `stop()`: a server wrapper says that it takes `getTracer()` outside requests. */
   global?: Tracer | undefined;
 }
@@ -28,12 +28,15 @@ export const scopedTracer = (): Tracer | undefined => shared().find?.();
  * the server wrapper made last, so that a background job or a shutdown hook in a traced server
  * records and flushes there, not into a tracer that sends nothing.
  */
-export const setProcessTracer = (lookup: () => Tracer | undefined): void => {
+export const setProcessTracer = (lookup: (make?: boolean) => Tracer | undefined): void => {
   shared().outside = lookup;
 };
 
-/** The tracer {@link setProcessTracer}'s lookup finds, if any. */
-export const processTracer = (): Tracer | undefined => shared().outside?.();
+/**
+ * The tracer {@link setProcessTracer}'s lookup finds, if any; with `make` false, only one that
+ * exists already (a flush at shutdown has nothing to send from a tracer not yet made).
+ */
+export const processTracer = (make = true): Tracer | undefined => shared().outside?.(make);
 
 /** Notes the tracer `init()` made (or, with none, that `stop()` took it away). */
 export const noteGlobal = (tracer?: Tracer): void => {

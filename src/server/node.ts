@@ -389,6 +389,6 @@ export const toNodeListener = <Env = Record<string, unknown>>(handler: Handler<E
   }) as NodeListener;
   // Then what the tracer in charge outside requests holds (init()'s, else the traced handler's,
   // with the background jobs'), sent past any backoff: before exit, nothing is left for later.
-  listener.drain = () => work.drain().then(() => keepingProcess(async () => (globalTracer() ?? processTracer())?.flush()));
+  listener.drain = () => work.drain().then(() => keepingProcess(async () => (globalTracer() ?? processTracer(false))?.flush()));
   return listener;
 };

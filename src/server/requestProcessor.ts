@@ -71,6 +71,8 @@ export interface RequestProcessor extends SpanProcessor {
 
 /** How long what a process records outside its requests waits to be sent, as a batch processor's `delayMs`. */
 export const OUTSIDE_DELAY_MS = 1000;
+/** Failures in a row after which the timer no longer tries again (see {@link OUTSIDE_DELAY_MS}). */
+const OUTSIDE_TRIES = 5;
 
 /**
  * Holds finished records until `forceFlush()`, which `withTracing` calls once per request inside
@@ -131,14 +133,16 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     queue.push(record);
     // No request's flush comes for what a process records outside its requests (a background
     // job's, or one a request set going that runs on after the response): a timer sends it.
-    if (longLived && timer === undefined) {
+    if (longLived && timer === undefined && !closed) {
       const scope = currentScope();
-      if (!scope || scope.root.isEnded) sendLater();
+      // A request's own SERVER span ends in it, and its flush follows.
+      if (!scope || (scope.root.isEnded && (record as { spanId?: unknown }).spanId !== scope.root.spanId)) sendLater();
     }
   };
 
-  /** The timer that sends what was recorded outside requests, in a process. */
+  /** The timer that sends what was recorded outside requests, in a process; none after shutdown. */
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
   const sendLater = (): void => {
     const wait = Math.max(OUTSIDE_DELAY_MS, Math.max(notBefore, retryAfterUntil) - Date.now());
     // Armed as edgetrace's own work: its export is never traced. Unref'd: a process with nothing
@@ -148,8 +152,9 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
         setTimeout(() => {
           void flush().then(() => {
             timer = undefined;
-            // Kept after a failure: tried again once the wait has passed.
-            if (queue.length) sendLater();
+            // Kept after a failure: tried again once the wait has passed, a few times (a tracer a
+            // hot reload dropped must not try for good), then left for a request's flush or the exit.
+            if (queue.length && !closed && failures < OUTSIDE_TRIES) sendLater();
           });
         }, wait),
       ),
@@ -226,6 +231,8 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     // the isolate may not see another chance, but waits for its own exports only.
     forceFlush: () => (inRequest() ? flush() : longLived ? flushAll() : flush(true)),
     shutdown: async () => {
+      closed = true;
+      clearTimeout(timer);
       await flushAll();
       await exporter.shutdown?.();
     },

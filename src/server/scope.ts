@@ -82,6 +82,8 @@ type ProcessScope = Pick<RequestScope, 'tracer' | 'propagate' | 'traceFetch'>;
  */
 interface PendingScope {
   make(): void;
+  /** The service of the wrapper it took the place of, said of when its own tracer is made. */
+  before?: string | undefined;
 }
 
 /**
@@ -109,7 +111,7 @@ const requestStore = (): Requests =>
     // From here on, `getTracer()` inside a request is the request's tracer, and outside requests
     // the wrapper's made last.
     setScopedTracer(() => currentScope()?.tracer);
-    setProcessTracer(() => processScope(true)?.tracer);
+    setProcessTracer((make) => processScope(make !== false)?.tracer);
     return { als: new AsyncLocalStorage(), flush: Object.freeze({}) as RequestScope, own: Object.freeze({}) as RequestScope };
   });
 
@@ -171,13 +173,16 @@ export const setProcessScope = (scope: ProcessScope | PendingScope): void => {
   const r = requestStore();
   const was = r.processWide?.deref();
   // Two services in one process (an API and an admin server): the work outside requests moves to
-  // the one made last, under its name. A hot reload makes the same service again, and is quiet;
-  // so is a wrapper whose name is not known before its tracer is made (it comes from the
-  // environment): it is told when that tracer is made, at its first request.
-  const before = was && !('make' in was) ? was.tracer.config.serviceName : undefined;
-  const now = 'make' in scope ? undefined : scope.tracer.config.serviceName;
-  if (before !== undefined && now !== undefined && before !== now) {
-    warnOnce('process-scope', `a second server wrapper ("${now}") was made after "${before}": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "${now}"'s tracer. drain() each listener before exit.`, true);
+  // the one made last, under its name. A hot reload makes the same service again, and is quiet.
+  // A wrapper whose name is not known before its tracer is made (it comes from the environment)
+  // keeps the name of the one it took the place of, and is told of when its tracer is made.
+  const before = was && ('make' in was ? was.before : was.tracer.config.serviceName);
+  if ('make' in scope) scope.before = before;
+  else {
+    const now = scope.tracer.config.serviceName;
+    if (before !== undefined && before !== now) {
+      warnOnce('process-scope', `a second server wrapper ("${now}") was made after "${before}": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "${now}"'s tracer. drain() each listener before exit.`, true);
+    }
   }
   r.processWide = new WeakRef(scope);
   sayGlobal();
@@ -192,8 +197,7 @@ const processScope = (make: boolean): ProcessScope | undefined => {
   const p = r?.processWide?.deref();
   if (!p || !('make' in p)) return p;
   if (!make) return undefined;
-  // Its setup registers itself in its place, as the same service: nothing to say.
-  r!.processWide = undefined;
+  // Its setup registers itself in its place, told of if it is another service than the one before.
   p.make();
   const made = (r!.processWide as Requests['processWide'])?.deref();
   return made && !('make' in made) ? made : undefined;

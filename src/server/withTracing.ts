@@ -719,7 +719,6 @@ const runTraced = <E>(that: unknown, s: Setup, trace: Trace, handle: Handle<E>, 
   if (s.traceFetch) keepServerFetch();
   const url = (event as { url?: unknown } | null)?.url;
   const scope: RequestScope = { tracer, root: trace, propagate: s.propagate, traceFetch: s.traceFetch, waitUntil, url: typeof url === 'string' ? url : undefined, request: event as object };
-  if (typeof event === 'object' && event !== null) answered.set(event, trace);
   return Promise.resolve(runInRoot(scope, () => handle.apply(that, [event, ...args])));
 };
 
@@ -774,6 +773,7 @@ const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
       // response stream the client leaves is, not a failure of the server's.
       if (abortedBy(request.signal, error)) trace.setAttribute(RESPONSE_CANCELLED, true);
       else recordFailure(trace, error);
+      answered.set(request, trace);
       await endAndFlush(s.tracer, trace, waitUntil);
       throw error;
     }
@@ -958,7 +958,11 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
   return requestSpan()?.spanContext();
 };
 
-/** Per Request object a wrapper handled, its trace: the same object handled again is the same request. */
+/**
+ * Per Request object a wrapper failed (a throw, or a 4xx or 5xx answer), its trace: a framework
+ * that handles the same object again then renders its error page for that request. Only then: a
+ * Request object an app sends through a wrapper again and again (a warm-up) is a request each time.
+ */
 const answered = new WeakMap<object, Trace>();
 
 /**
@@ -971,8 +975,8 @@ const rewrapped = (sent: SpanContext | undefined, request: Request): SpanContext
   const scope = currentScope();
   if (scope?.quiet) return undefined;
   const root = scope?.root;
-  // A Request object answered before, its trace ended: the framework handles it again (Astro
-  // renders its error page after the page's handler threw), as a child of that request's span.
+  // A Request object that failed before, its trace ended: the framework handles it again (Astro
+  // renders its error page after the page threw, or for its 404), as a child of that request's span.
   if (!root || root.isEnded) return answered.get(request)?.spanContext();
   // The very Request object the outer wrapper handles (Hono's `c.req.raw` in a middleware), with
   // or without a traceparent: no request comes over the network twice.
@@ -1050,6 +1054,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   }
   const status = response.status;
   setServerStatus(trace, status);
+  if (status >= 400) answered.set(request, trace);
   const extra = linkHeaders(s, trace);
   // 101 and WebSocket upgrades (workerd's `webSocket` property) must go back as they are, and the
   // Response constructor only takes 200-599.

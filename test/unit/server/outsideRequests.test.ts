@@ -127,6 +127,19 @@ describe('getTracer() outside a request of a traced server', () => {
     expect(spans().map((s) => s.name)).toEqual(['last-job']);
   });
 
+  it('is not made by stop() or a drain() at shutdown, when no job asked for it: nothing to flush, nothing to patch', async () => {
+    withTracing(() => new Response('ok'), { waitUntil: (p) => void p });
+    const listener = toNodeListener(withTracing(() => new Response('ok'), { waitUntil: (p) => void p }));
+    const pending = () => (globalThis as Record<symbol, { processWide?: WeakRef<object> } | undefined>)[Symbol.for('edgetrace.requests.1')]?.processWide?.deref();
+    expect(pending()).toHaveProperty('make');
+    await stop();
+    await listener.drain();
+    expect(pending()).toHaveProperty('make');
+    // Asked by a job, it is made.
+    getTracer();
+    expect(pending()).toHaveProperty('tracer');
+  });
+
   it('is flushed by toNodeListener’s drain(), after the requests’ work', async () => {
     const { exporter, spans } = recorder();
     const listener = toNodeListener(withTracing(() => new Response('ok'), { exporter }));

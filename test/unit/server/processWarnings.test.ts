@@ -77,3 +77,28 @@ describe('wrappers whose tracer waits for the environment', () => {
     expect(said.filter((m) => m.includes('second server wrapper'))).toEqual([]);
   });
 });
+
+describe('a second service whose tracer waits for the environment', () => {
+  it('is told of when its tracer is made, as the one it took the work from is another service', async () => {
+    vi.resetModules();
+    const [{ withTracing: wrap }, { getTracer: tracerOutside }] = await Promise.all([import('../../../src/server/withTracing'), import('../../../src/core/global')]);
+    const { exporter } = recorder();
+    // The wrappers the tests above made are this process's still: start from none, as a fresh process does.
+    const requests = (globalThis as Record<symbol, { processWide?: unknown } | undefined>)[Symbol.for('edgetrace.requests.1')];
+    if (requests) requests.processWide = undefined;
+    vi.stubEnv('OTEL_SERVICE_NAME', 'admin');
+    vi.stubEnv('TRACING_MODE', 'none');
+    try {
+      const said = await warnings(() => {
+        wrap(() => new Response('api'), { exporter, serviceName: 'api' });
+        wrap(() => new Response('admin'), { waitUntil: (p) => void p });
+        expect(tracerOutside().config.serviceName).toBe('admin');
+      });
+      expect(said.filter((m) => m.includes('second server wrapper'))).toEqual([
+        `[edgetrace] a second server wrapper ("admin") was made after "api": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "admin"'s tracer. drain() each listener before exit.`,
+      ]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

@@ -360,3 +360,30 @@ describe('requestProcessor', () => {
     }
   });
 });
+
+describe('requestProcessor in a process, for what is recorded outside requests', () => {
+  it('sends it a second later, tries a failing receiver a few times only, and nothing after shutdown', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    const fail: ExportResult = { ok: false, retryable: true, reason: 'HTTP 503' };
+    const { calls, exporter } = scripted(Array.from({ length: 100 }, () => fail));
+    const p = requestProcessor(exporter);
+    p.onEnd!(span('job'));
+    expect(calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(calls).toHaveLength(1);
+    // A receiver that stays down: tried again past each backoff, five failures in all, then left
+    // for a request's flush or the exit (a tracer a hot reload dropped must not try for good).
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(calls).toHaveLength(5);
+    expect(p.queued()).toBe(1);
+
+    const { calls: after, exporter: down } = scripted(Array.from({ length: 100 }, () => fail));
+    const q = requestProcessor(down);
+    q.onEnd!(span('job'));
+    await q.shutdown!();
+    const tried = after.length;
+    q.onEnd!(span('late'));
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(after).toHaveLength(tried);
+  });
+});
