@@ -344,8 +344,19 @@ export const recordFailure = (span: Span, error: unknown): void => {
   else recordThrown(span, error);
 };
 
-/** Per error object, the last span it failed: one it then leaves is that span's parent. */
-const failedIn = new WeakMap<object, Span>();
+/**
+ * Per error object, the spans it failed, by their parents (`traceId:parentId`): a span it then
+ * leaves is one of them. Bounded: an error object thrown in many places at once (a cached
+ * rejection) forgets the older ones, which then record it again.
+ */
+const failedIn = new WeakMap<object, Set<string>>();
+
+/** Notes that `error` failed `span`, for the parent it leaves next (see {@link recordThrown}). */
+const noteFailed = (span: Span, error: object): void => {
+  let parents = failedIn.get(error);
+  if (!parents || parents.size >= 64) failedIn.set(error, (parents = new Set()));
+  parents.add(`${span.traceId}:${span.parentId}`);
+};
 
 /**
  * Records `error`, thrown out of `span`: its exception event, unless it comes up from a child
@@ -355,10 +366,9 @@ const failedIn = new WeakMap<object, Span>();
  * again there.
  */
 export const recordThrown = (span: Span, error: unknown): void => {
-  const from = error !== null && typeof error === 'object' ? failedIn.get(error) : undefined;
-  if (from && from.parentId === span.spanId && from.traceId === span.traceId) {
+  if (error !== null && typeof error === 'object' && failedIn.get(error)?.has(`${span.traceId}:${span.spanId}`)) {
     span.setStatus('error', errorParts(error).message);
-    failedIn.set(error as object, span);
+    noteFailed(span, error);
   } else span.recordError(error);
 };
 
@@ -870,7 +880,7 @@ export class Span implements SpanRecord {
       // Only while open: an ended span records nothing, and the page's handler must then do so.
       if (this.endMs === 0 && error !== null && typeof error === 'object') {
         recorded.add(error);
-        failedIn.set(error, this);
+        noteFailed(this, error);
       }
       const parts = errorParts(error);
       this.exceptionEvent(parts);

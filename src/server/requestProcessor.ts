@@ -133,10 +133,10 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     queue.push(record);
     // No request's flush comes for what a process records outside its requests (a background
     // job's, or one a request set going that runs on after the response): a timer sends it.
-    if (longLived && timer === undefined && !closed) {
+    // A request's own SERVER span ends after its handler, and its flush follows.
+    if (longLived && timer === undefined && !closed && (record as { kind?: unknown }).kind !== 'server') {
       const scope = currentScope();
-      // A request's own SERVER span ends in it, and its flush follows.
-      if (!scope || (scope.root.isEnded && (record as { spanId?: unknown }).spanId !== scope.root.spanId)) sendLater();
+      if (!scope || scope.root.isEnded) sendLater();
     }
   };
 
@@ -233,6 +233,7 @@ export const requestProcessor = (exporter: Exporter, opts: RequestProcessorOptio
     shutdown: async () => {
       closed = true;
       clearTimeout(timer);
+      timer = undefined;
       await flushAll();
       await exporter.shutdown?.();
     },

@@ -164,14 +164,18 @@ export const inRequest = (): boolean => {
 };
 
 /**
- * Registers the wrapper made last for work outside requests: `getTracer()` there is its tracer
+ * Registers the wrapper made last for work outside requests (a setup for the `pending` scope its
+ * wrapper registered in its place, if that is still the one): `getTracer()` there is its tracer
  * (where `init()` set none), and a call made inside one of that tracer's spans (a background
  * job's) is traced under the wrapper's `propagateTo`. Held weakly: a wrapper dropped (a hot
  * reload) takes its setup with it.
  */
-export const setProcessScope = (scope: ProcessScope | PendingScope): void => {
+export const setProcessScope = (scope: ProcessScope | PendingScope, pending?: object): void => {
   const r = requestStore();
   const was = r.processWide?.deref();
+  // The setup of a wrapper that registered itself pending, made after another wrapper took the
+  // work outside requests (at its first request): that later one keeps it.
+  if (pending && was && was !== pending) return;
   // Two services in one process (an API and an admin server): the work outside requests moves to
   // the one made last, under its name. A hot reload makes the same service again, and is quiet.
   // A wrapper whose name is not known before its tracer is made (it comes from the environment)

@@ -286,7 +286,7 @@ const flushLateEnds = (tracer: Tracer, trace: Trace, waitUntil: WaitUntil | unde
  * `fromEnv()` over the process environment and `env`. The tracer made here exports per request
  * (`requestProcessor`), or in batches with `perRequest` false.
  */
-export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true, keys = ALL_WRAPPER_KEYS): Setup<O> => {
+export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call = CALL, perRequest = true, keys = ALL_WRAPPER_KEYS, pending?: object): Setup<O> => {
   const { propagate, headers, ignored } = checkRequestOptions(opts, call, keys);
   let tracer = opts.tracer;
   if (!tracer) {
@@ -316,7 +316,7 @@ export const setupTracing = <O extends HookOptions>(opts: O, env: unknown, call 
   }
   const setup = { tracer, opts, propagate, headers, traceFetch, ignored };
   // The setup itself, which the wrapper holds: registered weakly, it lives as long as the wrapper.
-  setProcessScope(setup);
+  setProcessScope(setup, pending);
   return setup;
 };
 
@@ -656,6 +656,7 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
   let single: Setup | null | undefined;
   // For work outside requests before the first one; the process scope refers to it weakly.
   const pending = { make: () => void resolve(undefined) };
+  let registered = false;
   // Static options are checked now, so mistakes surface at start-up: in full when they say where
   // spans go, else all but the variables the first request's env brings.
   if (typeof options === 'object') {
@@ -666,7 +667,8 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
       // In a process the environment is the process's: a background job that asks getTracer()
       // before the first request gets this wrapper's tracer, made then. (A test that hands its
       // requests an env of variables still has them read, where no job asked first.)
-      if (isProcess()) setProcessScope(pending);
+      registered = isProcess();
+      if (registered) setProcessScope(pending);
     }
   }
 
@@ -679,7 +681,7 @@ const setupsOf = (options: WithTracingOptions | ((env: any) => WithTracingOption
     if (!keyed) {
       if (single === undefined) {
         try {
-          single = setupTracing(typeof options === 'function' ? options(env) : options, env);
+          single = setupTracing(typeof options === 'function' ? options(env) : options, env, CALL, true, ALL_WRAPPER_KEYS, registered ? pending : undefined);
         } catch (error) {
           single = configFailed(error);
         }
@@ -773,7 +775,7 @@ const tracedFetchHandler = (handle: Handle<Request>, resolve: Resolve) =>
       // response stream the client leaves is, not a failure of the server's.
       if (abortedBy(request.signal, error)) trace.setAttribute(RESPONSE_CANCELLED, true);
       else recordFailure(trace, error);
-      answered.set(request, trace);
+      answered.set(request, { trace, at: Date.now() });
       await endAndFlush(s.tracer, trace, waitUntil);
       throw error;
     }
@@ -960,10 +962,13 @@ export const inProcessParent = (url: string, target = parseUrl(url), hostless = 
 
 /**
  * Per Request object a wrapper failed (a throw, or a 4xx or 5xx answer), its trace: a framework
- * that handles the same object again then renders its error page for that request. Only then: a
- * Request object an app sends through a wrapper again and again (a warm-up) is a request each time.
+ * that handles the same object again at once then renders its error page for that request, once.
+ * Only then: a Request object an app sends through a wrapper again (a warm-up, a retry after a
+ * 503) is a request each time.
  */
-const answered = new WeakMap<object, Trace>();
+const answered = new WeakMap<object, { trace: Trace; at: number }>();
+/** How soon after the failure the same Request object handled again is that request's error page. */
+const RE_ANSWER_MS = 1000;
 
 /**
  * Where `request` is the request being handled, wrapped again inside (a framework's middleware,
@@ -977,7 +982,11 @@ const rewrapped = (sent: SpanContext | undefined, request: Request): SpanContext
   const root = scope?.root;
   // A Request object that failed before, its trace ended: the framework handles it again (Astro
   // renders its error page after the page threw, or for its 404), as a child of that request's span.
-  if (!root || root.isEnded) return answered.get(request)?.spanContext();
+  if (!root || root.isEnded) {
+    const failed = answered.get(request);
+    answered.delete(request);
+    return failed && Date.now() - failed.at < RE_ANSWER_MS ? failed.trace.spanContext() : undefined;
+  }
   // The very Request object the outer wrapper handles (Hono's `c.req.raw` in a middleware), with
   // or without a traceparent: no request comes over the network twice.
   const same = scope!.request === request || (sent !== undefined && root.traceId === sent.traceId && root.parentId === sent.spanId);
@@ -1054,7 +1063,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   }
   const status = response.status;
   setServerStatus(trace, status);
-  if (status >= 400) answered.set(request, trace);
+  if (status >= 400) answered.set(request, { trace, at: Date.now() });
   const extra = linkHeaders(s, trace);
   // 101 and WebSocket upgrades (workerd's `webSocket` property) must go back as they are, and the
   // Response constructor only takes 200-599.
@@ -1069,10 +1078,7 @@ const respond = async (s: Setup, trace: Trace, request: Request, response: Respo
   const bodyDone = new Promise<void>((resolve) => (ended = resolve));
   const onEnd = (end: BodyEnd): Promise<void> | void => {
     trace.setAttribute('http.response.body.size', end.bytes);
-    if (end.error !== undefined) {
-      trace.recordError(end.error);
-      trace.setAttribute('error.type', errorType(end.error));
-    }
+    if (end.error !== undefined) recordFailure(trace, end.error);
     if (end.cancelled) trace.setAttribute(RESPONSE_CANCELLED, true);
     if (end.unread) trace.setAttribute('edgetrace.response.unread', true);
     endTrace(tracer, trace, waitUntil);

@@ -107,6 +107,16 @@ describe('trace.span', () => {
     expect(spans.filter((x) => x.name === 'load-config')).toHaveLength(3);
   });
 
+  it('keeps one exception event per chain when two chains fail with one error at once', async () => {
+    const { tracer, spans } = testTracer();
+    const cached = Promise.reject(new Error('config unavailable'));
+    cached.catch(() => undefined);
+    const run = (t: string) => tracer.createTrace(`req-${t}`).span(`agent-${t}`, (a) => a.span(`tool-${t}`, () => cached));
+    await Promise.allSettled([run('A'), run('B')]);
+    const events = Object.fromEntries(spans.map((x) => [x.name, x.events.map((e) => e.name).join()]));
+    expect(events).toMatchObject({ 'tool-A': 'exception', 'tool-B': 'exception', 'agent-A': '', 'agent-B': '' });
+  });
+
   it('records a rejection and rejects with the same value, even a non-Error', async () => {
     const { tracer, byName } = testTracer();
     const trace = tracer.createTrace('t');

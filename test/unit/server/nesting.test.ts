@@ -102,6 +102,23 @@ describe('a wrapper inside another', () => {
     for (let i = 0; i < 3; i++) await (await middleware(warmUp, async () => new Response('ok'))).text();
     await vi.waitFor(() => expect(spans()).toHaveLength(6));
     expect(new Set(spans().slice(3).map((s) => s.traceId)).size).toBe(3);
+    // A Request object retried after a 503 (a health probe waiting for the app to come up): once
+    // its error page has been answered, or a second after, each try is a request of its own.
+    const probe = new Request('http://app.test/health');
+    await (await middleware(probe, async () => new Response('starting', { status: 503 }))).text();
+    await (await middleware(probe, async () => new Response('error page', { status: 503 }))).text();
+    const later = Date.now() + 2000;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => later);
+    try {
+      await (await middleware(probe, async () => new Response('ready'))).text();
+      await (await middleware(probe, async () => new Response('ready'))).text();
+    } finally {
+      clock.mockRestore();
+    }
+    await vi.waitFor(() => expect(spans()).toHaveLength(10));
+    const probes = spans().slice(6);
+    expect(probes[1]!.parentId).toBe(probes[0]!.spanId);
+    expect(new Set([probes[1]!.traceId, probes[2]!.traceId, probes[3]!.traceId]).size).toBe(3);
     const [threw, errorPage, other] = spans();
     expect(threw!.status.code).toBe('error');
     expect(errorPage!.traceId).toBe(threw!.traceId);

@@ -102,3 +102,26 @@ describe('a second service whose tracer waits for the environment', () => {
     }
   });
 });
+
+describe('a wrapper made after one whose tracer waits for the environment', () => {
+  it('keeps the work outside requests when the earlier one gets its first request', async () => {
+    vi.resetModules();
+    const [{ withTracing: wrap }, { getTracer: tracerOutside }] = await Promise.all([import('../../../src/server/withTracing'), import('../../../src/core/global')]);
+    const { exporter } = recorder();
+    const requests = (globalThis as Record<symbol, { processWide?: unknown } | undefined>)[Symbol.for('edgetrace.requests.1')];
+    if (requests) requests.processWide = undefined;
+    vi.stubEnv('OTEL_SERVICE_NAME', 'admin');
+    vi.stubEnv('TRACING_MODE', 'none');
+    try {
+      const said = await warnings(async () => {
+        const admin = wrap(() => new Response('admin'), { waitUntil: (p) => void p });
+        wrap(() => new Response('api'), { exporter, serviceName: 'api' });
+        await (await admin(new Request('http://admin.test/'))).text();
+        expect(tracerOutside().config.serviceName).toBe('api');
+      });
+      expect(said.filter((m) => m.includes('second server wrapper'))).toEqual([]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

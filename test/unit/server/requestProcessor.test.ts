@@ -377,6 +377,13 @@ describe('requestProcessor in a process, for what is recorded outside requests',
     expect(calls).toHaveLength(5);
     expect(p.queued()).toBe(1);
 
+    // A SERVER span ends after its handler, outside the request, and its request's flush follows.
+    const { calls: served, exporter: ok } = scripted([]);
+    const r = requestProcessor(ok);
+    r.onEnd!(spanRecord(1, { name: 'GET', kind: 'server' }));
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(served).toHaveLength(0);
+
     const { calls: after, exporter: down } = scripted(Array.from({ length: 100 }, () => fail));
     const q = requestProcessor(down);
     q.onEnd!(span('job'));
