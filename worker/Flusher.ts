@@ -332,9 +332,8 @@ export const createFlusher = (deps: FlusherDeps): Flusher => {
         result = await exclusive(() => run(trigger));
         if (!result) {
           // Another tab, or another worker of the scope (its update, configured by the pages), is
-          // flushing the same outbox: look again later in case it stops. Later than the idle
-          // bound, so this worker's events are not held for it.
-          schedule(IDLE_WITHIN_MS + 1000);
+          // flushing the same outbox, until it is empty. No timer to look again: this worker's
+          // events are not held for it, and the next hand-over, interval or start flushes here.
           return retry('another context is flushing');
         }
         force = forceAgain;
