@@ -78,50 +78,48 @@ describe('wrappers whose tracer waits for the environment', () => {
   });
 });
 
+/**
+ * A fresh copy of the server entry in a process with no wrapper yet (the tests above made some,
+ * which the shared state still holds), the environment naming the service `admin` and sending
+ * nothing; `fn` gets the copy's `withTracing` and `getTracer`, and what was said is returned.
+ */
+const freshProcess = async (fn: (wrap: typeof withTracing, outside: () => { config: { serviceName?: string } }) => Promise<void> | void): Promise<string[]> => {
+  vi.resetModules();
+  const [{ withTracing: wrap }, { getTracer: outside }] = await Promise.all([import('../../../src/server/withTracing'), import('../../../src/core/global')]);
+  const requests = (globalThis as Record<symbol, { processWide?: unknown } | undefined>)[Symbol.for('edgetrace.requests.1')];
+  if (requests) requests.processWide = undefined;
+  vi.stubEnv('OTEL_SERVICE_NAME', 'admin');
+  vi.stubEnv('TRACING_MODE', 'none');
+  try {
+    return (await warnings(() => fn(wrap, outside))).filter((m) => m.includes('second server wrapper'));
+  } finally {
+    vi.unstubAllEnvs();
+  }
+};
+
 describe('a second service whose tracer waits for the environment', () => {
   it('is told of when its tracer is made, as the one it took the work from is another service', async () => {
-    vi.resetModules();
-    const [{ withTracing: wrap }, { getTracer: tracerOutside }] = await Promise.all([import('../../../src/server/withTracing'), import('../../../src/core/global')]);
     const { exporter } = recorder();
-    // The wrappers the tests above made are this process's still: start from none, as a fresh process does.
-    const requests = (globalThis as Record<symbol, { processWide?: unknown } | undefined>)[Symbol.for('edgetrace.requests.1')];
-    if (requests) requests.processWide = undefined;
-    vi.stubEnv('OTEL_SERVICE_NAME', 'admin');
-    vi.stubEnv('TRACING_MODE', 'none');
-    try {
-      const said = await warnings(() => {
-        wrap(() => new Response('api'), { exporter, serviceName: 'api' });
-        wrap(() => new Response('admin'), { waitUntil: (p) => void p });
-        expect(tracerOutside().config.serviceName).toBe('admin');
-      });
-      expect(said.filter((m) => m.includes('second server wrapper'))).toEqual([
-        `[edgetrace] a second server wrapper ("admin") was made after "api": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "admin"'s tracer. drain() each listener before exit.`,
-      ]);
-    } finally {
-      vi.unstubAllEnvs();
-    }
+    const said = await freshProcess((wrap, outside) => {
+      wrap(() => new Response('api'), { exporter, serviceName: 'api' });
+      wrap(() => new Response('admin'), { waitUntil: (p) => void p });
+      expect(outside().config.serviceName).toBe('admin');
+    });
+    expect(said).toEqual([
+      `[edgetrace] a second server wrapper ("admin") was made after "api": getTracer() outside requests (background jobs, a shutdown hook's flush) now records with "admin"'s tracer. drain() each listener before exit.`,
+    ]);
   });
 });
 
 describe('a wrapper made after one whose tracer waits for the environment', () => {
   it('keeps the work outside requests when the earlier one gets its first request', async () => {
-    vi.resetModules();
-    const [{ withTracing: wrap }, { getTracer: tracerOutside }] = await Promise.all([import('../../../src/server/withTracing'), import('../../../src/core/global')]);
     const { exporter } = recorder();
-    const requests = (globalThis as Record<symbol, { processWide?: unknown } | undefined>)[Symbol.for('edgetrace.requests.1')];
-    if (requests) requests.processWide = undefined;
-    vi.stubEnv('OTEL_SERVICE_NAME', 'admin');
-    vi.stubEnv('TRACING_MODE', 'none');
-    try {
-      const said = await warnings(async () => {
-        const admin = wrap(() => new Response('admin'), { waitUntil: (p) => void p });
-        wrap(() => new Response('api'), { exporter, serviceName: 'api' });
-        await (await admin(new Request('http://admin.test/'))).text();
-        expect(tracerOutside().config.serviceName).toBe('api');
-      });
-      expect(said.filter((m) => m.includes('second server wrapper'))).toEqual([]);
-    } finally {
-      vi.unstubAllEnvs();
-    }
+    const said = await freshProcess(async (wrap, outside) => {
+      const admin = wrap(() => new Response('admin'), { waitUntil: (p) => void p });
+      wrap(() => new Response('api'), { exporter, serviceName: 'api' });
+      await (await admin(new Request('http://admin.test/'))).text();
+      expect(outside().config.serviceName).toBe('api');
+    });
+    expect(said).toEqual([]);
   });
 });
