@@ -83,9 +83,9 @@ const OUTSIDE_TRIES = 5;
  * background job, work that runs on after its request) is sent {@link OUTSIDE_DELAY_MS} later
  * by a timer, since no request's flush may come. A retryable failure puts the records back for
  * the next request's flush (within the queue bound), and the flushes of the requests that follow
- * send nothing until a backoff has
- * passed (doubling from under a second up to 30 s) or the receiver's `Retry-After`: a receiver that is down or
- * throttling is not sent the whole queue again by every request. A permanent failure drops and
+ * send nothing until a backoff has passed (doubling from under a second up to 30 s) or the
+ * receiver's `Retry-After`: a receiver that is down or throttling is not sent the whole queue
+ * again by every request. A permanent failure drops and
  * counts them; a 413 (too large) sends the batch again in halves, and later exports start at the
  * size that was accepted. In a process (Node, Deno, Bun), a flush outside any request (a shutdown
  * hook, a background job that ends, `listener.drain()`) and `shutdown()` wait for the exports
