@@ -389,6 +389,31 @@ export const markCancelled = (span: Span): void => {
 export const follows: { held?(span: Span, value: unknown): Promise<number | undefined> | undefined; settle?(span: Span): boolean } = {};
 
 /**
+ * For each generation, the model streams its requests are reading: how many, the latest end time
+ * of those that ended, and what ends the generation once they all have (set when its callback
+ * returned while they read).
+ */
+const reads = new WeakMap<Span, { n: number; endMs?: number; then?: (endMs?: number) => void }>();
+
+/**
+ * @internal Tells that a request of generation `gen` reads a model stream (SSE, streamed JSON
+ * lines or text): a callback of `gen` that returns while it reads (an SDK's stream object,
+ * returned at the headers) ends `gen` with the read. Call the returned function once, when the
+ * read ends, with its end time; give it only for a read under a watch that ends.
+ */
+export const readsStream = (gen: Span): ((endMs?: number) => void) => {
+  const r = reads.get(gen) ?? { n: 0 };
+  reads.set(gen, r);
+  r.n++;
+  return (endMs) => {
+    if (endMs! > (r.endMs ?? 0)) r.endMs = endMs;
+    // At once, not a microtask later: code that reads to the end and then finishes the trace
+    // finds the generation ended, not open and cut short.
+    if (!--r.n) r.then?.(r.endMs);
+  };
+};
+
+/**
  * Tells the span's context that a callback run with `span` current returned a promise (see
  * `ContextManager.awaiting`): a page's context keeps it the parent of what starts after its awaits.
  */
@@ -403,8 +428,9 @@ export const tellAwaiting = (span: Span): void => {
 /**
  * Runs `fn` with `span` current, ends the span when `fn` returns or its promise settles, and
  * records a throw or rejection (see {@link recordFailure}) before passing it on unchanged. A
- * generation whose callback resolves with the model's response (`() => fetch(…)`) ends when that
- * response's body has been read, so its first-token time and usage land on it.
+ * generation whose callback resolves with the model's response (`() => fetch(…)`), or with anything
+ * while one of its requests still reads a model stream (an SDK's stream object, returned at the
+ * headers), ends when that body has been read, so its first-token time and usage land on it.
  */
 export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => {
   const ctx = span[kT].core.ctx;
@@ -427,7 +453,9 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
     return result.then(
       (value) => {
         const held = follows.held?.(span, value);
+        const r = reads.get(span);
         if (held) held.then((endMs) => span.end(endMs));
+        else if (r?.n) r.then = (endMs) => span.end(endMs);
         else span.end();
         return value;
       },

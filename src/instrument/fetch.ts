@@ -1,4 +1,4 @@
-import { follows, markCancelled, type Generation, type Span } from '../core/span';
+import { follows, markCancelled, readsStream, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { inject, readHeader } from '../propagation/index';
@@ -251,6 +251,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       // When the read ends, for a generation whose callback may resolve with this response.
       let release: ((endMs: number | undefined) => void) | undefined;
       const ended = call.gen && new Promise<number | undefined>((resolve) => (release = resolve));
+      // A model stream: the generation waits for its read, whatever its callback returns.
+      const read = call.gen && body.isStream ? readsStream(call.gen) : undefined;
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -288,14 +290,17 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           // Ended by time (no read for a while), or complete with its last event: at the last chunk.
           span.end(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : undefined);
           release?.(span.endMs || undefined);
+          read?.(span.endMs || undefined);
         },
       };
       // SSE bodies are read through the counting stream even by text(): the first event is the
       // generation's first token, and only the stream sees when it arrives.
       // A generation's stream may be read later (its usage and first token are in the body), and
       // the generation is open meanwhile anyway.
-      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isSse ? BODY_IDLE_MS : undefined })) span.end();
-      else {
+      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isSse ? BODY_IDLE_MS : undefined })) {
+        span.end();
+        read?.();
+      } else {
         followedBy.set(span, res);
         if (ended) heldBy.set(res, { gen: call.gen!, ended });
       }

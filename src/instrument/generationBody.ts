@@ -38,6 +38,8 @@ export const fillsGeneration = (gen: Generation, status: number, method: string)
 export interface GenerationBody {
   /** Whether the response is a `text/event-stream`. */
   readonly isSse: boolean;
+  /** Whether the body is a stream of a model's output: an event stream, or JSON lines or text sent as made. */
+  readonly isStream: boolean;
   /** Whether a model stream's last event came: a cancel after it ended nothing early. */
   readonly done: boolean;
   /** Feeds a chunk the app read through `response.body` (or `text()` of a stream). */
@@ -50,7 +52,7 @@ export interface GenerationBody {
 }
 
 /** A body with no generation to fill that is not an event stream: nothing to follow. */
-const NOTHING: GenerationBody = { isSse: false, done: false, push() {}, end: () => 0 };
+const NOTHING: GenerationBody = { isSse: false, isStream: false, done: false, push() {}, end: () => 0 };
 
 /**
  * Follows a response body for the generation the request runs in (none: SSE events are only
@@ -107,6 +109,7 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
     : undefined;
   return {
     isSse,
+    isStream: isSse || streamed,
     get done() {
       return done;
     },

@@ -3,9 +3,10 @@ import { addBaggage, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { outgoingParent } from './scope';
+import { readsStream } from '../core/span';
 import { now } from '../lib/now';
 import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
-import { watchBody } from '../instrument/stream';
+import { BODY_IDLE_MS, watchBody, type BodyEnd, type BodyOutcome } from '../instrument/stream';
 import { UNTRACED_FETCH } from '../lib/untracedFetch';
 
 // The fetch in place before our patch; calls through it are never traced.
@@ -85,7 +86,25 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
           const gen = generationOf(parent);
           if (gen && fillsGeneration(gen, res.status, method)) {
             const body = generationBody(res, gen);
-            watchBody(res, { chunk: body.push, end: (outcome, detail) => void body.end(detail.value, outcome === 'complete') }, { now, isStreaming: body.isSse });
+            // A model stream: the generation waits for its read, whatever its callback returns.
+            const read = body.isStream ? readsStream(gen) : undefined;
+            let lastMs = now();
+            const chunk = (c: unknown): boolean => {
+              lastMs = now();
+              body.push(c);
+              return body.done;
+            };
+            const end = (outcome: BodyOutcome, detail: BodyEnd): void => {
+              try {
+                body.end(detail.value, outcome === 'complete');
+              } finally {
+                // Read to its last event, or left unread or half read: the read ended at its last chunk.
+                read?.(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : now());
+              }
+            };
+            // A model stream the app reads later (an SDK's stream object, returned at the headers)
+            // may wait to be read as long as the page's does, and its generation waits for it.
+            if (!watchBody(res, { chunk, end }, { now, isStreaming: body.isSse, unreadMs: body.isStream ? BODY_IDLE_MS : undefined })) read?.();
           }
         },
         (error: unknown) => {

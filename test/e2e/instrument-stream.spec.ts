@@ -538,6 +538,41 @@ test('a generation around the fetch alone ends when its stream has been read, wi
   expect(http.attrs['edgetrace.http.body_outcome']).toBe('complete');
 });
 
+test("a generation whose callback returns an SDK's stream object ends when the app has read that stream, with first token and usage", async ({ page }) => {
+  await page.goto(s.page('/gen-sdk-stream.html', testPage({ init: '{}' })));
+  await ready(page);
+  const returnedMs = await page.evaluate(async () => {
+    const w = window as unknown as { tracer: { createTrace(n: string): any } };
+    const trace = w.tracer.createTrace('chat-turn');
+    // As openai's create({ stream: true }): resolved at the headers, the body read when iterated.
+    const stream: AsyncIterable<Uint8Array> = await trace.generation('answer', { model: 'gpt-4o-mini' }, async () => {
+      const res = await fetch('/sse?n=8&sdk=1');
+      return {
+        async *[Symbol.asyncIterator]() {
+          const reader = res.body!.getReader();
+          for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+        },
+      };
+    });
+    const at = performance.timeOrigin + performance.now();
+    await new Promise((r) => setTimeout(r, 50));
+    for await (const chunk of stream) void chunk;
+    trace.finish();
+    return at;
+  });
+  await flush(page);
+  await expect.poll(() => s.spans().find((x) => x.name === 'chat-turn')).toBeDefined();
+  const gen = s.spans().find((x) => x.name === 'answer')!;
+  const http = httpSpan('&sdk=')!;
+  expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 21, output: 8, total: 29 });
+  expect(Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string)).toBeGreaterThan(returnedMs - 5);
+  expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+  expect(gen.endMs).toBeGreaterThanOrEqual(http.endMs - 1);
+  expect(gen.endMs).toBeGreaterThan(returnedMs + 40);
+  expect(http.attrs['edgetrace.http.body_outcome']).toBe('complete');
+  expect(await pageErrors(page)).toEqual([]);
+});
+
 test('a trace that ends right after its code stopped reading at the last event keeps the stream complete, with its counts', async ({ page }) => {
   await page.goto(s.page('/withtrace-done.html', testPage({ init: '{}' })));
   await ready(page);

@@ -561,6 +561,48 @@ describe('instrumentFetch', () => {
     expect(http.endMs).toBeGreaterThanOrEqual(http.startMs);
   });
 
+  it("keeps a generation whose callback returned an SDK's stream object open until that stream has been read", async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    // openai's create({ stream: true }) resolves at the headers with an object that reads the body when iterated.
+    const stream = await trace.generation('llm', { model: 'gpt-4o' }, async () => {
+      const res = await fetch(`${base}/sse`);
+      return {
+        async *[Symbol.asyncIterator]() {
+          const reader = res.body!.getReader();
+          for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+        },
+      };
+    });
+    const returnedMs = Date.now();
+    expect(t.spans.some((s) => s.name === 'llm')).toBe(false);
+    await new Promise((r) => setTimeout(r, 30));
+    let bytes = 0;
+    for await (const chunk of stream) bytes += chunk.byteLength;
+    trace.finish();
+    expect(bytes).toBeGreaterThan(0);
+    const gen = t.byName('llm');
+    const http = t.byName('GET');
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, total: 11 });
+    expect(Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string)).toBeGreaterThanOrEqual(returnedMs);
+    expect(gen.endMs).toBeGreaterThanOrEqual(http.endMs - 1);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+  });
+
+  it('ends a generation that returns after reading its stream when it returns, not at the read', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    await trace.generation('llm', { model: 'gpt-4o' }, async () => {
+      await (await fetch(`${base}/sse`)).text();
+      await new Promise((r) => setTimeout(r, 60));
+    });
+    const gen = t.byName('llm');
+    expect(gen.endMs - t.byName('GET').endMs).toBeGreaterThanOrEqual(50);
+    trace.finish();
+  });
+
   it('takes first-token time from the first event with output, not from setup events sent with the headers', async () => {
     const { gen } = await readInGeneration('/sse-anthropic', 'llm', 'claude');
     const first = Date.parse(gen.attrs['langfuse.observation.completion_start_time'] as string);

@@ -329,6 +329,84 @@ describe('withTracing', () => {
     }
   });
 
+  /** A model SDK's stream object (openai's `Stream`): made at the headers, it reads the body when iterated. */
+  class SdkStream {
+    constructor(private readonly res: Response) {}
+    async *[Symbol.asyncIterator](): AsyncGenerator<string> {
+      const decoder = new TextDecoder();
+      for await (const chunk of this.res.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
+    }
+  }
+
+  it("a generation whose callback returns an SDK's stream object ends when that stream has been read, with its first token and usage", async () => {
+    const before = rx.reply;
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
+      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), 80);
+    };
+    try {
+      const rec = recorder();
+      let returnedMs = 0;
+      const handler = withTracing(
+        async () => {
+          // As `openai.chat.completions.create({ stream: true })` inside the callback: it resolves at the headers.
+          const stream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, async () => new SdkStream(await fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' })));
+          returnedMs = Date.now();
+          let text = '';
+          for await (const piece of stream) text += piece;
+          return new Response(text);
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, settle } = workerCtx();
+      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await settle();
+      expect(text).toContain('[DONE]');
+      const gen = rec.spans().find((s) => s.name === 'answer')!;
+      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
+      expect(Date.parse(gen.attrs[A.COMPLETION_START_TIME] as string) - gen.startMs).toBeGreaterThanOrEqual(60);
+      // Ended with the stream's last event, after the callback returned, and not cut short by the request's end.
+      expect(gen.endMs).toBeGreaterThanOrEqual(returnedMs + 50);
+      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    } finally {
+      rx.reply = before;
+    }
+  });
+
+  it("a generation whose SDK stream object is never read ends unfinished with its request, at the stream's headers", async () => {
+    const before = rx.reply;
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
+    };
+    try {
+      const rec = recorder();
+      let headersMs = 0;
+      const handler = withTracing(
+        async () => {
+          await requestSpan()!.generation('dropped', { model: 'gpt-4o' }, async () => {
+            const res = await fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' });
+            headersMs = Date.now();
+            return new SdkStream(res);
+          });
+          return new Response('ok');
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, settle } = workerCtx();
+      expect(await (await handler(new Request('http://x/'), {}, ctx)).text()).toBe('ok');
+      await settle();
+      const gen = rec.spans().find((s) => s.name === 'dropped')!;
+      expect(gen.attrs['edgetrace.unfinished']).toBe(true);
+      expect(gen.endMs - headersMs).toBeLessThan(OPEN_SPAN_GRACE_MS / 2);
+    } finally {
+      rx.reply = before;
+    }
+  });
+
   it('keeps concurrent requests apart', async () => {
     const rec = recorder();
     stopFetch = instrumentServerFetch();
