@@ -193,7 +193,7 @@ const priceModelCall = (span: Span): void => {
   if (usage.input === undefined && usage.output === undefined) return;
   // The dated model the provider answered with may be missing from a table keyed by the name
   // that was called (an alias such as `-latest`, a deployment name).
-  const cost = priceOf(span, a['gen_ai.response.model'], usage) ?? priceOf(span, a[A.GEN_AI_REQUEST_MODEL], usage);
+  const cost = priceOf(span, a[A.GEN_AI_RESPONSE_MODEL], usage) ?? priceOf(span, a[A.GEN_AI_REQUEST_MODEL], usage);
   if (cost) writeCostAttrs(span, cost);
 };
 

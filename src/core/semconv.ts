@@ -38,6 +38,7 @@ export const PROMPT_VERSION = 'langfuse.observation.prompt.version';
 
 // --- OpenTelemetry GenAI conventions ---
 export const GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
 export const GEN_AI_OPERATION = 'gen_ai.operation.name';
 export const GEN_AI_PROVIDER = 'gen_ai.provider.name';
 export const GEN_AI_INPUT_TOKENS = 'gen_ai.usage.input_tokens';

@@ -1223,7 +1223,8 @@ export class Generation extends Span {
 
   /** @internal Cost from the price table at the end, unless set explicitly. */
   override finalAttrs(): void {
-    const cost = !this[kCost] && priceOf(this, this[kModel], this[kUsage]);
+    // The model that answered first (a router's choice, a dated version), else the one asked for.
+    const cost = !this[kCost] && (priceOf(this, this.attrs[A.GEN_AI_RESPONSE_MODEL], this[kUsage]) ?? priceOf(this, this[kModel], this[kUsage]));
     if (cost) this.writeCost(cost);
     super.finalAttrs();
   }

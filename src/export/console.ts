@@ -5,6 +5,8 @@ import type { AllKeys } from '../lib/checkKeys';
 // Attributes worth a glance in a terminal, with the short label they print under.
 const KEY_ATTRS: readonly (readonly [string, string])[] = [
   ['langfuse.observation.type', 'type'],
+  // The model that answered (a dated version, a router's choice) before the one asked for.
+  ['gen_ai.response.model', 'model'],
   ['gen_ai.request.model', 'model'],
   ['langfuse.observation.model.name', 'model'],
   ['gen_ai.usage.input_tokens', 'in'],

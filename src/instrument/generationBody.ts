@@ -3,7 +3,7 @@ import type { Usage } from '../core/cost';
 import * as A from '../core/semconv';
 import { now } from '../lib/now';
 import { hasNoBody } from '../lib/hasNoBody';
-import { createSseCounter, isOutputEvent, leadingType, usageFromBody, usageFromEvent } from './stream';
+import { createSseCounter, isOutputEvent, leadingType, modelFrom, usageFromBody, usageFromEvent } from './stream';
 
 const SSE_RE = /^\s*text\/event-stream/i;
 /**
@@ -84,14 +84,19 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
   const startOnce = (timeMs?: number): void => {
     if (gen!.attrs[A.COMPLETION_START_TIME] === undefined) gen!.setCompletionStart(timeMs);
   };
+  /** Records the model that answered (a dated version of the one asked for, the one a router chose), once. */
+  const answeredBy = (name: string | undefined): void => {
+    if (name && gen!.attrs[A.GEN_AI_RESPONSE_MODEL] === undefined) gen!.setAttribute(A.GEN_AI_RESPONSE_MODEL, name);
+  };
   const sse = isSse
     ? createSseCounter((data, index, end) => {
         done ||= data === '[DONE]' || LAST_TYPES.has(leadingType(data)!);
         // Without a generation the events are only counted: no usage parsing per event.
         if (!gen) return;
-        if (!sawOutput && index < SETUP_EVENTS) {
+        if (index < SETUP_EVENTS) {
+          answeredBy(modelFrom(data));
           if (index === 0) firstEventMs = now();
-          if (isOutputEvent(data)) {
+          if (!sawOutput && isOutputEvent(data)) {
             sawOutput = true;
             startOnce();
           }
@@ -134,7 +139,11 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
           const last = text.slice(text.lastIndexOf('\n') + 1);
           found = usageFromBody(dataStream ? last.replace(/^[0-9a-z]+:/, '') : last);
         }
-        if (found) gen.setUsage(found);
+        if (found) {
+          gen.setUsage(found);
+          // Only a body with usage is a model's answer: another (a tool's JSON) may have a `model` of its own.
+          answeredBy(modelFrom(value) ?? (lines && value === undefined ? modelFrom(tail) : undefined));
+        }
       }
       return sse ? sse.events : 0;
     },

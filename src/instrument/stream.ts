@@ -675,6 +675,22 @@ const usageIn = (p: unknown): unknown => {
   return o?.usage ?? o?.response?.usage ?? o?.message?.usage ?? o?.usageMetadata ?? (typeof (o as { eval_count?: unknown } | null)?.eval_count === 'number' ? o : undefined);
 };
 
+/**
+ * The model that answered, as a response's JSON text names it: OpenAI's `model` (top level, or in
+ * the Responses API's `response`), Anthropic's (in `message_start`'s `message`), Ollama's,
+ * Gemini's `modelVersion`. A key inside a string would have its quotes escaped, so the first match
+ * is a key; `"role":"model"` is a value.
+ */
+const MODEL_RE = /"model(?:Version)?"\s*:\s*"([^"\\]{1,200})"/;
+
+/** The model a response body or event names (see MODEL_RE): a parsed object's, or the first in a text. */
+export const modelFrom = (body: unknown): string | undefined => {
+  if (typeof body === 'string') return MODEL_RE.exec(body.slice(0, MAX_DATA_CHARS))?.[1];
+  const o = body as { model?: unknown; modelVersion?: unknown; response?: { model?: unknown }; message?: { model?: unknown } } | null | undefined;
+  const m = o?.model ?? o?.modelVersion ?? o?.response?.model ?? o?.message?.model;
+  return typeof m === 'string' && m ? m : undefined;
+};
+
 /** The usage object of a whole event's data. */
 const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 ? usageIn(parseJson(data)) : undefined);
 

@@ -3,7 +3,7 @@ import { addBaggage, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { outgoingParent } from './scope';
-import { readsStream } from '../core/span';
+import { markCancelled, readsStream } from '../core/span';
 import { now } from '../lib/now';
 import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
 import { BODY_IDLE_MS, watchBody, type BodyEnd, type BodyOutcome } from '../instrument/stream';
@@ -97,6 +97,9 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
             const end = (outcome: BodyOutcome, detail: BodyEnd): void => {
               try {
                 body.end(detail.value, outcome === 'complete');
+                // The model's stream stopped before its last event (a client that left a stream the
+                // handler passed on, a `break` out of the loop): the generation was stopped, as on the page.
+                if (outcome === 'cancelled' && !body.done && res.ok && !gen.isEnded) markCancelled(gen);
               } finally {
                 // Read to its last event, or left unread or half read: the read ended at its last chunk.
                 read?.(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : now());

@@ -66,6 +66,9 @@ describe('formatTree', () => {
     const line = text.split('\n')[1]!;
     expect(line).toMatch(/^ {2}llm {2}internal {2}10\.0 ms {2}\{type=generation model=gpt-4o in=812 url=https:\/\/api\.example\.com\/x+…\}$/);
     expect(line).not.toContain('other');
+    // The model that answered, when the response named it, in place of the one asked for.
+    const answered = formatTree([span('llm', { attrs: { 'gen_ai.request.model': 'gpt-4o', 'gen_ai.response.model': 'gpt-4o-2024-08-06' } })]);
+    expect(answered.split('\n')[1]).toContain('{model=gpt-4o-2024-08-06}');
   });
 
   it('keeps traces apart in first-seen order', () => {

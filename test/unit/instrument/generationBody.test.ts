@@ -160,3 +160,64 @@ describe('generationBody: streams stopped early, and the AI SDK data stream', ()
     expect(usageOf(record())).toEqual({ input: 3, output: 4 });
   });
 });
+
+describe('generationBody: the model that answered', () => {
+  const setup = (type: string, prices?: Record<string, { input: number; output: number }>) => {
+    const records: import('../../../src/protocol').SpanRecord[] = [];
+    const tracer = createTracer({ processors: [{ onEnd: (r) => void records.push(r) }], prices });
+    const gen = tracer.createTrace('chat').startGeneration('answer', { model: 'gpt-4o' });
+    const body = generationBody(new Response('', { headers: { 'content-type': type } }), gen);
+    return { gen, body, record: () => (gen.end(), records.find((r) => r.name === 'answer')!) };
+  };
+
+  it.each([
+    ['OpenAI chat chunks', ['{"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-2024-08-06","choices":[{"delta":{"role":"assistant"}}]}', '{"id":"c1","model":"gpt-4o-2024-08-06","choices":[{"delta":{"content":"Hi"}}]}'], 'gpt-4o-2024-08-06'],
+    ['the Responses API', ['{"type":"response.created","response":{"id":"r1","instructions":"Say \\"model\\": \\"none\\"","model":"gpt-4.1-2025-04-14","usage":null}}'], 'gpt-4.1-2025-04-14'],
+    ['Anthropic', ['{"type":"message_start","message":{"id":"m1","role":"assistant","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":9,"output_tokens":1}}}'], 'claude-sonnet-4-5-20250929'],
+    ['Gemini', ['{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"}}],"modelVersion":"gemini-2.5-flash"}'], 'gemini-2.5-flash'],
+    ['a router', ['{"id":"gen-1","model":"anthropic/claude-3.5-sonnet","choices":[{"delta":{"content":"Hi"}}]}'], 'anthropic/claude-3.5-sonnet'],
+  ])('is read from %s streams', (_, events, model) => {
+    const { body, record } = setup('text/event-stream');
+    body.push(sse(...events));
+    body.end();
+    expect(record().attrs['gen_ai.response.model']).toBe(model);
+    expect(record().attrs['gen_ai.request.model']).toBe('gpt-4o');
+  });
+
+  it('is read from an answer that did not stream, and only from one with usage', () => {
+    const answer = setup('application/json');
+    answer.body.end({ id: 'c1', object: 'chat.completion', model: 'gpt-4o-2024-08-06', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } });
+    expect(answer.record().attrs['gen_ai.response.model']).toBe('gpt-4o-2024-08-06');
+    // A tool's JSON inside the generation: a `model` field that is no model's.
+    const other = setup('application/json');
+    other.body.end({ model: 'Corolla', year: 2021 });
+    expect(other.record().attrs['gen_ai.response.model']).toBeUndefined();
+    const text = setup('application/json');
+    text.body.end('{"id":"m1","type":"message","model":"claude-haiku-4-5","content":[{"type":"text","text":"\\"model\\":\\"x\\""}],"usage":{"input_tokens":5,"output_tokens":2}}');
+    expect(text.record().attrs['gen_ai.response.model']).toBe('claude-haiku-4-5');
+  });
+
+  it('keeps the first model named, and one the app set', () => {
+    const first = setup('text/event-stream');
+    first.body.push(sse('{"model":"a-1","choices":[]}', '{"model":"b-2","choices":[]}'));
+    first.body.end();
+    expect(first.record().attrs['gen_ai.response.model']).toBe('a-1');
+    const own = setup('text/event-stream');
+    own.gen.setAttribute('gen_ai.response.model', 'mine');
+    own.body.push(sse('{"model":"a-1","choices":[]}'));
+    own.body.end();
+    expect(own.record().attrs['gen_ai.response.model']).toBe('mine');
+  });
+
+  it("prices usage at the answering model's price when the table has it, else at the requested one's", () => {
+    const prices = { 'gpt-4o': { input: 2.5e-6, output: 1e-5 }, 'anthropic/claude-3.5-sonnet': { input: 3e-6, output: 1.5e-5 } };
+    const routed = setup('text/event-stream', prices);
+    routed.body.push(sse('{"model":"anthropic/claude-3.5-sonnet","choices":[{"delta":{"content":"Hi"}}]}', '{"choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":100}}'));
+    routed.body.end();
+    expect(JSON.parse(routed.record().attrs['langfuse.observation.cost_details'] as string).total).toBeCloseTo(0.0045, 10);
+    const dated = setup('text/event-stream', prices);
+    dated.body.push(sse('{"model":"gpt-4o-2024-08-06","choices":[{"delta":{"content":"Hi"}}]}', '{"choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":100}}'));
+    dated.body.end();
+    expect(JSON.parse(dated.record().attrs['langfuse.observation.cost_details'] as string).total).toBeCloseTo(0.0035, 10);
+  });
+});

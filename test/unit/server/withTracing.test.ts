@@ -329,6 +329,71 @@ describe('withTracing', () => {
     }
   });
 
+  it('a generation around the model call alone, whose stream the handler passes on to the client, ends with that stream', async () => {
+    const before = rx.reply;
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"model":"gpt-4o-2024-08-06","choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
+      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), 80);
+    };
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        async () => {
+          const upstream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, () => fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' }));
+          return new Response(upstream.body, { headers: { 'content-type': 'text/event-stream' } });
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, settle } = workerCtx();
+      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await settle();
+      expect(text).toContain('[DONE]');
+      const gen = rec.spans().find((s) => s.name === 'answer')!;
+      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
+      expect(gen.attrs['gen_ai.response.model']).toBe('gpt-4o-2024-08-06');
+      expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(60);
+      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    } finally {
+      rx.reply = before;
+    }
+  });
+
+  it('a generation around the model call alone, whose stream the client left (a stop button), ends cancelled when the client leaves', async () => {
+    const before = rx.reply;
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\n');
+      const more = setInterval(() => res.write('data: {"choices":[{"delta":{"content":" again"}}],"usage":null}\n\n'), 20);
+      res.on('close', () => clearInterval(more));
+    };
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        async () => {
+          const upstream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, () => fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' }));
+          return new Response(upstream.body, { headers: { 'content-type': 'text/event-stream' } });
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, drain } = workerCtx();
+      const reader = (await handler(new Request('http://x/'), {}, ctx)).body!.getReader();
+      await reader.read();
+      await reader.read();
+      const leftMs = Date.now();
+      await reader.cancel();
+      await drain();
+      const gen = rec.spans().find((s) => s.name === 'answer')!;
+      expect(gen.attrs).toMatchObject({ 'edgetrace.cancelled': true, 'langfuse.observation.status_message': 'cancelled' });
+      expect(gen.status.code).not.toBe('error');
+      expect(Math.abs(gen.endMs - leftMs)).toBeLessThan(200);
+    } finally {
+      rx.reply = before;
+    }
+  });
+
   /** A model SDK's stream object (openai's `Stream`): made at the headers, it reads the body when iterated. */
   class SdkStream {
     constructor(private readonly res: Response) {}
