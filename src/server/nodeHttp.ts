@@ -1,6 +1,9 @@
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { inject } from '../propagation/index';
-import { markCancelled, type Generation, type Span } from '../core/span';
+import { markCancelled, readsStream, type Generation, type Span } from '../core/span';
+import { BODY_IDLE_MS } from '../instrument/stream';
+import { now } from '../lib/now';
+import { unref } from '../lib/unref';
 import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
 import { baggageFor, isBaggageHeader, isTraceHeader, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
@@ -171,7 +174,9 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
   };
   let packed: Uint8Array[] | undefined = [];
   let packedBytes = 0;
+  let lastMs = now();
   const take = (chunk: unknown): void => {
+    lastMs = now();
     if (body.isSse) body.push(chunk);
     // A stream of lines or text: its first chunk with text is the first token.
     else if (!inflate) body.push(append(chunk));
@@ -181,6 +186,23 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
       else packed = undefined;
     }
   };
+  // A model stream: the generation waits for its read, whatever its callback returns (an SDK's
+  // stream object, made at the head). Read to its end or closed, else given up on once nobody has
+  // listened for BODY_IDLE_MS (a listener waiting for the next chunk is a reader still reading).
+  const read = body.isStream ? readsStream(gen) : undefined;
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const watchIdle = (delayMs: number): void => {
+    idle = unref(
+      setTimeout(() => {
+        const quietMs = now() - lastMs;
+        if (res.listenerCount('data') + res.listenerCount('readable') > 0) return watchIdle(BODY_IDLE_MS);
+        if (quietMs < BODY_IDLE_MS) return watchIdle(BODY_IDLE_MS - quietMs);
+        idle = undefined;
+        read!(lastMs);
+      }, delayMs),
+    );
+  };
+  if (read) watchIdle(BODY_IDLE_MS);
   let ended = false;
   const finish = (): void => {
     if (ended) return;
@@ -194,7 +216,15 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
         // Cut short, larger than kept, or not what its header says: no usage to read.
       }
     }
-    body.end(body.isSse ? undefined : text);
+    try {
+      body.end(body.isSse ? undefined : text);
+    } finally {
+      if (idle) {
+        clearTimeout(idle);
+        // Read to its last event: at its last chunk (what a reader does after it is its own).
+        read!(body.done ? lastMs : now());
+      }
+    }
   };
   const emit = res.emit;
   ownMethod(res, 'emit', function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {

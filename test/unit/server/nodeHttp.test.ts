@@ -12,6 +12,7 @@ import { instrumentNodeHttp } from '../../../src/server/nodeHttp';
 import type { NodeListener } from '../../../src/server/node';
 import { loopbackPerTest } from './loopback';
 import { recorder } from '../../helpers/recorder';
+import { BODY_IDLE_MS } from '../../../src/instrument/stream';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE}-00f067aa0ba902b7-01`;
@@ -413,6 +414,78 @@ describe('instrumentNodeHttp', () => {
     // Each call is its own CLIENT span, child of its generation.
     for (const gen of [stream, json]) expect(spans.filter((s) => s.kind === 'client' && s.parentId === gen.spanId)).toHaveLength(1);
   });
+
+  it("keeps a generation whose callback resolved at the head (an SDK's stream object) open until the app has read the stream", async () => {
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"model":"gpt-4o-2024-08-06","choices":[{"delta":{"role":"assistant"}}]}\n\n');
+      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), 60);
+    };
+    let returnedAt = 0;
+    let readAt = 0;
+    const hit = await serve(async () => {
+      // As a client on node:http (openai v4 with node-fetch) hands back its stream object at the head.
+      const res = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, () => new Promise<IncomingMessage>((resolve) => http.get(`${rx.base}/v1/chat/completions`, resolve)));
+      returnedAt = Date.now();
+      let text = '';
+      for await (const chunk of res) text += String(chunk);
+      readAt = Date.now();
+      return String(text.includes('[DONE]'));
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:true');
+    const gen = spans.find((s) => s.name === 'answer')!;
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 11, output: 2 });
+    expect(gen.attrs['gen_ai.response.model']).toBe('gpt-4o-2024-08-06');
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(gen.endMs).toBeGreaterThanOrEqual(returnedAt + 40);
+    expect(gen.endMs).toBeLessThanOrEqual(readAt + 1);
+  });
+
+  it('waits on for a stream the app is reading through a pause longer than BODY_IDLE_MS (a reasoning model)', async () => {
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n');
+      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), BODY_IDLE_MS + 1500);
+    };
+    const hit = await serve(async () => {
+      const res = await requestSpan()!.generation('thinking', { model: 'o3' }, () => new Promise<IncomingMessage>((resolve) => http.get(`${rx.base}/v1/chat/completions`, resolve)));
+      let text = '';
+      for await (const chunk of res) text += String(chunk);
+      return String(text.includes('[DONE]'));
+    });
+    const { body, spans } = await hit();
+    expect(body).toBe('ok:true');
+    const gen = spans.find((s) => s.name === 'thinking')!;
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 11, output: 2 });
+    expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(BODY_IDLE_MS + 1000);
+  }, BODY_IDLE_MS + 15_000);
+
+  it('ends such a generation at the head when nobody reads its stream for BODY_IDLE_MS', async () => {
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n');
+    };
+    let headAt = 0;
+    const hit = await serve(async () => {
+      const res = await requestSpan()!.generation('dropped', { model: 'gpt-4o' }, () =>
+        new Promise<IncomingMessage>((resolve) =>
+          http.get(`${rx.base}/v1/chat/completions`, (r) => {
+            headAt = Date.now();
+            resolve(r);
+          }),
+        ),
+      );
+      // The request goes on past the watch, and then drops the stream.
+      await new Promise((r) => setTimeout(r, BODY_IDLE_MS + 1500));
+      res.destroy();
+      return 'done';
+    });
+    const { spans } = await hit();
+    const gen = spans.find((s) => s.name === 'dropped')!;
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(gen.endMs - headAt).toBeLessThan(100);
+  }, BODY_IDLE_MS + 15_000);
 
   it('fills a generation from a stream of JSON lines: Ollama’s first token and counts', async () => {
     rx.reply = (_req, res) => {
