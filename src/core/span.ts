@@ -390,10 +390,17 @@ export const follows: { held?(span: Span, value: unknown): Promise<number | unde
 
 /**
  * For each generation, the model streams its requests are reading: how many, the latest end time
- * of those that ended, and what ends the generation once they all have (set when its callback
- * returned while they read).
+ * of those that ended, what ends the generation once they all have (set when its callback
+ * returned while they read), and the wait for a stream object's request to start (see `endAfter`).
  */
-const reads = new WeakMap<Span, { n: number; endMs?: number; then?: (endMs?: number) => void }>();
+const reads = new WeakMap<Span, { n: number; endMs?: number; then?: (endMs?: number) => void; wait?: () => void }>();
+
+/**
+ * How long a generation whose callback gave back a stream object that has not made its request
+ * yet (Anthropic's `messages.stream()`, returned before its call goes out) waits for that
+ * request's model stream to start.
+ */
+export const STREAM_START_MS = 1000;
 
 /**
  * @internal Tells that a request of generation `gen` reads a model stream (SSE, streamed JSON
@@ -405,12 +412,51 @@ export const readsStream = (gen: Span): ((endMs?: number) => void) => {
   const r = reads.get(gen) ?? { n: 0 };
   reads.set(gen, r);
   r.n++;
-  return (endMs) => {
+  const release = (endMs?: number): void => {
     if (endMs! > (r.endMs ?? 0)) r.endMs = endMs;
     // At once, not a microtask later: code that reads to the end and then finishes the trace
     // finds the generation ended, not open and cut short.
     if (!--r.n) r.then?.(r.endMs);
   };
+  // The stream a stream object's generation waited for has started: this read holds it now.
+  r.wait?.();
+  return release;
+};
+
+/**
+ * Ends `span`, whose callback gave `value`: at once, or when what it waits for is done. That is
+ * the body of the response it gave (`follows.held`), or the model streams its requests still
+ * read; or, for a generation that gave a stream object whose request has not started (made as
+ * it returned), that request's stream if one starts within STREAM_START_MS, else the
+ * callback's end.
+ */
+const endAfter = (span: Span, value: unknown): void => {
+  const held = follows.held?.(span, value);
+  if (held) return void held.then((endMs) => span.end(endMs));
+  let r = reads.get(span);
+  if (!r?.n && span instanceof Generation && typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function') {
+    const release = readsStream(span);
+    const timer = setTimeout(() => r!.wait?.(), STREAM_START_MS);
+    (timer as { unref?: () => void }).unref?.();
+    r = reads.get(span)!;
+    r.endMs = span[kT].core.now();
+    r.wait = () => {
+      r!.wait = undefined;
+      clearTimeout(timer);
+      release();
+    };
+  }
+  if (r?.n) r.then = (endMs) => span.end(endMs);
+  else span.end();
+};
+
+/**
+ * @internal Ends `span` if it only waits for a stream object's request to start (see
+ * `endAfter`): its trace is ending, and it ends at its callback's end. Says whether it ended.
+ */
+export const endWaiting = (span: Span): boolean => {
+  reads.get(span)?.wait?.();
+  return span.isEnded;
 };
 
 /**
@@ -452,11 +498,7 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
     tellAwaiting(span);
     return result.then(
       (value) => {
-        const held = follows.held?.(span, value);
-        const r = reads.get(span);
-        if (held) held.then((endMs) => span.end(endMs));
-        else if (r?.n) r.then = (endMs) => span.end(endMs);
-        else span.end();
+        endAfter(span, value);
         return value;
       },
       (error: unknown) => {
@@ -466,7 +508,9 @@ export const runInSpan = <S extends Span, R>(span: S, fn: (span: S) => R): R => 
       },
     ) as R;
   }
-  span.end();
+  // A stream object made at once (Anthropic's `messages.stream()`): its request has yet to start.
+  if (typeof result === 'object' && result !== null && span instanceof Generation) endAfter(span, result);
+  else span.end();
   return result;
 };
 

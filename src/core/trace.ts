@@ -1,5 +1,5 @@
 import type { ObservationType, SpanKind } from '../protocol';
-import { follows, kNext, kT, markCancelled, Span, type SpanOptions, type TraceShared } from './span';
+import { endWaiting, follows, kNext, kT, markCancelled, Span, type SpanOptions, type TraceShared } from './span';
 import { reportInternal } from '../lib/reportInternal';
 import { isTime } from '../lib/now';
 import { setOwn } from '../lib/setOwn';
@@ -251,7 +251,8 @@ export class Trace extends Span {
       next = span[kNext];
       // A request whose body is still followed ends through that follow: complete, when its
       // stream gave its last event (an app that stopped reading there), else unfinished.
-      if (span === this || follows.settle?.(span)) continue;
+      // A generation that only waited for a stream object's request to start ends at its callback's end.
+      if (span === this || follows.settle?.(span) || endWaiting(span)) continue;
       span.put(A.UNFINISHED, true);
       if (cancelled) markCancelled(span);
       span.end(end);

@@ -4,7 +4,7 @@ import * as A from '../../../src/core/semconv';
 import { decodeScores } from '../../../src/server/collector/decodeScores';
 import { toOtlpJson } from '../../../src/export/otlp';
 import { extract, inject } from '../../../src/propagation/index';
-import { baggageOf } from '../../../src/core/span';
+import { baggageOf, readsStream, STREAM_START_MS } from '../../../src/core/span';
 
 /** A sampled span of another process: a remote parent or a link target. */
 const REMOTE_PARENT = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 1 };
@@ -1113,5 +1113,64 @@ describe('a trace with its own environment', () => {
     expect(byName('before').attrs[A.RELEASE]).toBe('r1');
     expect(byName('before').attrs[A.ENVIRONMENT]).toBeUndefined();
     expect(scores[0]!.environment).toBe('canary');
+  });
+});
+
+describe('a generation whose callback gives back a stream object before its request', () => {
+  const iterable = () => ({ async *[Symbol.asyncIterator]() {} });
+
+  it('ends at its callback’s end once no model stream has started within STREAM_START_MS', () => {
+    vi.useFakeTimers();
+    try {
+      const { tracer, spans, tick, time } = testTracer();
+      const trace = tracer.createTrace('chat');
+      trace.generation('streamed', { model: 'm' }, () => iterable());
+      const returnedMs = time();
+      tick(50);
+      vi.advanceTimersByTime(STREAM_START_MS - 1);
+      expect(spans.find((s) => s.name === 'streamed')).toBeUndefined();
+      vi.advanceTimersByTime(1);
+      expect(spans.find((s) => s.name === 'streamed')!.endMs).toBe(returnedMs);
+      // Other callbacks end at once: a plain object, or a span that is not a generation.
+      trace.generation('plain', { model: 'm' }, () => ({ answer: 1 }));
+      trace.span('not a generation', () => iterable());
+      expect(spans.map((s) => s.name)).toEqual(['streamed', 'plain', 'not a generation']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('ends at its callback’s end, not unfinished, when its trace ends first', () => {
+    const { tracer, spans, tick, time } = testTracer();
+    const trace = tracer.createTrace('chat');
+    trace.generation('streamed', { model: 'm' }, () => iterable());
+    const returnedMs = time();
+    tick(30);
+    trace.finish();
+    const gen = spans.find((s) => s.name === 'streamed')!;
+    expect(gen.endMs).toBe(returnedMs);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+  });
+
+  it('waits for the model stream its request starts, and ends with it', async () => {
+    vi.useFakeTimers();
+    try {
+      const { tracer, spans, tick, time } = testTracer();
+      const trace = tracer.createTrace('chat');
+      let release: ((endMs?: number) => void) | undefined;
+      trace.generation('streamed', { model: 'm' }, (g) => {
+        queueMicrotask(() => (release = readsStream(g)));
+        return iterable();
+      });
+      await Promise.resolve();
+      // The stream began within the wait, so the wait is over: its read alone holds the generation.
+      vi.advanceTimersByTime(5 * STREAM_START_MS);
+      expect(spans.find((s) => s.name === 'streamed')).toBeUndefined();
+      tick(400);
+      release!(time());
+      expect(spans.find((s) => s.name === 'streamed')!.endMs).toBe(time());
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -590,6 +590,24 @@ describe('instrumentFetch', () => {
     expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
   });
 
+  it("keeps a generation whose callback returned a stream object at once, before its request (Anthropic's messages.stream()), until that stream has been read", async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    // Made synchronously, before its request has an answer; its result is awaited apart.
+    const stream = trace.generation('llm', { model: 'claude' }, () => {
+      const done = fetch(`${base}/sse`).then((res) => res.text());
+      return { done, async *[Symbol.asyncIterator]() {} };
+    });
+    const text = await stream.done;
+    trace.finish();
+    expect(text).toContain('[DONE]');
+    const gen = t.byName('llm');
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, total: 11 });
+    expect(gen.endMs).toBeGreaterThanOrEqual(t.byName('GET').endMs - 1);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+  });
+
   it('ends a generation that returns after reading its stream when it returns, not at the read', async () => {
     const t = testTracer({ now: () => Date.now() });
     stop = instrumentFetch({ tracer: t.tracer });

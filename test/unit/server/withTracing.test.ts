@@ -440,6 +440,46 @@ describe('withTracing', () => {
     }
   });
 
+  it("a generation whose callback returns a stream object at once, its request made after (Anthropic's messages.stream()), ends with that stream", async () => {
+    const before = rx.reply;
+    rx.reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: message_start\ndata: {"type":"message_start","message":{"model":"claude-sonnet-4-5","usage":{"input_tokens":25,"output_tokens":1}}}\n\n');
+      setTimeout(() => res.end('event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}\n\nevent: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":15}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'), 80);
+    };
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        async () => {
+          const stream = requestSpan()!.generation('answer', { model: 'claude' }, () => {
+            // As MessageStream: the call goes out a tick after the object is handed back.
+            const final = (async () => {
+              await new Promise((r) => setTimeout(r, 10));
+              return (await fetch(`${rx.base}/v1/messages`, { method: 'POST', body: '{}' })).text();
+            })();
+            return { final, async *[Symbol.asyncIterator]() {} };
+          });
+          return new Response(await stream.final);
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      const { ctx, settle } = workerCtx();
+      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
+      await settle();
+      expect(text).toContain('message_stop');
+      const gen = rec.spans().find((s) => s.name === 'answer')!;
+      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 25, output: 15 });
+      expect(gen.attrs['gen_ai.response.model']).toBe('claude-sonnet-4-5');
+      expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(70);
+      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+      const client = byKind(rec.spans(), 'client')[0]!;
+      expect(client.parentId).toBe(gen.spanId);
+    } finally {
+      rx.reply = before;
+    }
+  });
+
   it("a generation whose SDK stream object is never read ends unfinished with its request, at the stream's headers", async () => {
     const before = rx.reply;
     rx.reply = (_req, res) => {
