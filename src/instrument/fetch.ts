@@ -258,10 +258,11 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
           lastMs = now();
           if (chunks++ === 0) {
             span.setAttribute(BODY_ATTRS.timeToFirstChunkMs, lastMs - call.startMs);
-            span.recordEvent('first_chunk');
+            span.recordEvent('first_chunk', undefined, lastMs);
           }
           bytes += (chunk as ArrayBufferView | undefined)?.byteLength ?? 0;
-          body.push(chunk);
+          // Timed by its arrival: the span may end at this very chunk (a model stream's last).
+          body.push(chunk, lastMs);
           // The model stream's last event: a reader that stops there (without cancel) read it all.
           return body.done;
         },

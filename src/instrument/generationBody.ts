@@ -42,8 +42,11 @@ export interface GenerationBody {
   readonly isStream: boolean;
   /** Whether a model stream's last event came: a cancel after it ended nothing early. */
   readonly done: boolean;
-  /** Feeds a chunk the app read through `response.body` (or `text()` of a stream). */
-  push(chunk: unknown): void;
+  /**
+   * Feeds a chunk the app read through `response.body` (or `text()` of a stream), which came at
+   * `atMs` (default now): a first token in it is timed then, not a moment later while parsed.
+   */
+  push(chunk: unknown, atMs?: number): void;
   /**
    * The body was read; `value` is what a read method gave the app, `complete` whether it was read
    * to its end (default true). Returns the SSE events seen.
@@ -80,6 +83,8 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
   const dataStream = lines && res.headers.get('x-vercel-ai-data-stream') !== null;
   let usage: Usage | undefined;
   let done = false;
+  // When the chunk being parsed came.
+  let chunkMs: number | undefined;
   /** Sets the first-token time unless one is set already. */
   const startOnce = (timeMs?: number): void => {
     if (gen!.attrs[A.COMPLETION_START_TIME] === undefined) gen!.setCompletionStart(timeMs);
@@ -95,10 +100,10 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
         if (!gen) return;
         if (index < SETUP_EVENTS) {
           answeredBy(modelFrom(data));
-          if (index === 0) firstEventMs = now();
+          if (index === 0) firstEventMs = chunkMs ?? now();
           if (!sawOutput && isOutputEvent(data)) {
             sawOutput = true;
-            startOnce();
+            startOnce(chunkMs);
           }
         }
         const found = usageFromEvent(data, end);
@@ -118,11 +123,12 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
     get done() {
       return done;
     },
-    push(chunk) {
+    push(chunk, atMs) {
+      chunkMs = atMs;
       if (sse) return sse.push(chunk);
       if (!lines) return;
       const text = typeof chunk === 'string' ? chunk : ArrayBuffer.isView(chunk) ? (decoder ??= new TextDecoder()).decode(chunk, { stream: true }) : '';
-      if (streamed && (dataStream ? /(^|\n)[0g]:/ : /\S/).test(text)) startOnce();
+      if (streamed && (dataStream ? /(^|\n)[0g]:/ : /\S/).test(text)) startOnce(chunkMs);
       tail = (tail + text).slice(-MAX_TAIL_CHARS);
     },
     end(value, complete = true) {

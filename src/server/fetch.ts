@@ -91,7 +91,7 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
             let lastMs = now();
             const chunk = (c: unknown): boolean => {
               lastMs = now();
-              body.push(c);
+              body.push(c, lastMs);
               return body.done;
             };
             const end = (outcome: BodyOutcome, detail: BodyEnd): void => {

@@ -177,9 +177,9 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
   let lastMs = now();
   const take = (chunk: unknown): void => {
     lastMs = now();
-    if (body.isSse) body.push(chunk);
+    if (body.isSse) body.push(chunk, lastMs);
     // A stream of lines or text: its first chunk with text is the first token.
-    else if (!inflate) body.push(append(chunk));
+    else if (!inflate) body.push(append(chunk), lastMs);
     else if (packed && chunk instanceof Uint8Array) {
       packedBytes += chunk.length;
       if (packedBytes <= MAX_COMPRESSED_BYTES) packed.push(chunk);

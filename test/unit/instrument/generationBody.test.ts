@@ -221,3 +221,21 @@ describe('generationBody: the model that answered', () => {
     expect(JSON.parse(dated.record().attrs['langfuse.observation.cost_details'] as string).total).toBeCloseTo(0.0035, 10);
   });
 });
+
+describe('generationBody: the first token is timed by its chunk', () => {
+  it('takes the time the chunk came, not the time it was parsed, for events and for lines', () => {
+    for (const [type, chunk] of [
+      ['text/event-stream', sse('{"choices":[{"delta":{"role":"assistant"}}]}', '{"choices":[{"delta":{"content":"Hi"}}]}')],
+      ['application/x-ndjson', new TextEncoder().encode('{"message":{"content":"Hi"},"done":false}\n')],
+    ] as const) {
+      const tracer = createTracer({});
+      const gen = tracer.createTrace('chat').startGeneration('answer', { model: 'm' });
+      const body = generationBody(new Response('', { headers: { 'content-type': type } }), gen);
+      // A chunk that came a while before the app read it and handed it over.
+      const cameMs = Date.now() - 2500;
+      body.push(chunk, cameMs);
+      body.end();
+      expect(gen.attrs['langfuse.observation.completion_start_time']).toBe(new Date(cameMs).toISOString());
+    }
+  });
+});
