@@ -2,6 +2,7 @@ import type { InitOptions } from '../config';
 import { checkOptions, INIT_KEYS, resolveInit, TRACER_KEYS } from '../config';
 import { createTracer, type Tracer } from './tracer';
 import { batchProcessor } from './processors';
+import { openTraces, type OpenTraces } from './openTraces';
 import type { Span } from './span';
 import { noteGlobal, processTracer, scopedTracer } from './scoped';
 import { lazyExporter } from '../export/lazy';
@@ -17,6 +18,8 @@ let global: Tracer | undefined;
 let stopInstrumentation: (() => void) | undefined;
 let fallback: Tracer | undefined;
 let exitHooked = false;
+/** The traces the global tracer of a process began that may still be open (see `flushAtExit`). */
+let exitOpen: OpenTraces | undefined;
 
 /**
  * Outside a page: a script that simply ends (a CLI, a cron job, a queue consumer that drains)
@@ -28,12 +31,15 @@ const flushAtExit = (): void => {
   if (exitHooked) return;
   exitHooked = true;
   // flush() and getStatus() never reject; a runtime whose `process` has no `once` has no beforeExit either.
-  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () =>
+  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => {
+    // Nothing is left to run, so a trace still open can never end: ended as unfinished, it is sent.
+    const cut = exitOpen?.endOpen();
+    if (cut) warnOnce('exit-open', `${cut} trace(s) were still open as the process ended: sent as unfinished.`, true);
     void global
       ?.flush()
       .then(getStatus)
-      .then((s) => s.queued && warnOnce('exit-left', `${s.queued} record(s) were not sent before the process ended: ${s.lastError}.`, true)),
-  );
+      .then((s) => s.queued && warnOnce('exit-left', `${s.queued} record(s) were not sent before the process ended: ${s.lastError}.`, true));
+  });
 };
 
 /**
@@ -68,7 +74,11 @@ export const init = (opts: InitOptions = {}): Tracer => {
   }
   stopInstrumentation = setupInstrumentation(tracer, opts, page, instrument);
   noteGlobal((global = tracer));
-  if (!page) flushAtExit();
+  if (!page) {
+    exitOpen = openTraces();
+    tracer.addProcessor(exitOpen.processor);
+    flushAtExit();
+  }
   // Without a destination init() records into nothing, unseen. A script's reads no environment
   // variables; a page's `endpoint: import.meta.env.X` is undefined when X was missing from the
   // build (a page that leaves endpoint out, to send trace headers only, is not told).
@@ -91,6 +101,7 @@ export const stop = (): Promise<void> => {
   const tracer = global;
   stopInstrumentation?.();
   stopInstrumentation = undefined;
+  exitOpen = undefined;
   noteGlobal((global = undefined));
   return Promise.resolve(tracer ? tracer.shutdown() : processTracer(false)?.flush());
 };

@@ -1,7 +1,8 @@
 import { fail, resolveConfig, TRACER_KEYS, type TracerOptions } from '../config';
 import type { Exporter } from '../protocol';
 import type { Tracer } from '../core/tracer';
-import { Trace as TraceClass, type Trace } from '../core/trace';
+import type { Trace } from '../core/trace';
+import { openTraces, type OpenTraces } from '../core/openTraces';
 import { isPromise, kT, recordThrown, type Span, type TraceShared } from '../core/span';
 import { extract } from '../propagation/index';
 import { formatTraceparent, type SpanContext } from '../propagation/traceparent';
@@ -413,27 +414,14 @@ export const requestWaitUntil = <T>(promise: Promise<T>): Promise<T> => {
 };
 
 /** Per tracer a Node listener uses, the traces begun that may still be open: what `drain()` ends, as unfinished. */
-const openTraces = new WeakMap<Tracer, Set<Span>>();
-/** Every so many traces begun, the ended ones are swept out (a trace a filter or `beforeSend` drops never reaches onEnd). */
-const SWEEP_EVERY = 1024;
-/** Open traces kept for `drain()` at most: an app that never ends its traces must not grow the process without bound. */
-const MAX_OPEN_TRACES = 10_000;
+const tracked = new WeakMap<Tracer, OpenTraces>();
 
 /** Notes the traces `tracer` begins, for {@link endOpenTraces}. */
 export const trackOpenTraces = (tracer: Tracer): void => {
-  if (openTraces.has(tracer)) return;
-  const open = new Set<Span>();
-  openTraces.set(tracer, open);
-  let begun = 0;
-  addOwnProcessor(tracer, {
-    // Every trace begun here, also one that continues a caller's (a queued job's).
-    onStart: (span) => {
-      if (!(span instanceof TraceClass)) return;
-      if (++begun % SWEEP_EVERY === 0) for (const t of open) if (t.isEnded) open.delete(t);
-      if (open.size < MAX_OPEN_TRACES) open.add(span);
-    },
-    onEnd: (record) => void open.delete(record as Span),
-  });
+  if (tracked.has(tracer)) return;
+  const open = openTraces();
+  tracked.set(tracer, open);
+  addOwnProcessor(tracer, open.processor);
 };
 
 /**
@@ -441,19 +429,7 @@ export const trackOpenTraces = (tracer: Tracer): void => {
  * `edgetrace.unfinished` with their open spans, so that the flush that follows sends them. A
  * SERVER span still open is a request still answering: it ends with its response.
  */
-export const endOpenTraces = (tracer: Tracer): number => {
-  const open = openTraces.get(tracer);
-  if (!open?.size) return 0;
-  let cut = 0;
-  for (const root of [...open]) {
-    open.delete(root);
-    if (root.isEnded || root.kind === 'server') continue;
-    root.setAttribute(UNFINISHED, true);
-    root.end();
-    cut++;
-  }
-  return cut;
-};
+export const endOpenTraces = (tracer: Tracer): number => tracked.get(tracer)?.endOpen((root) => root.kind === 'server') ?? 0;
 
 /**
  * Ends the request's span; spans of it that end later are flushed again, where flushes are per

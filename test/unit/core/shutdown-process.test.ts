@@ -107,6 +107,26 @@ describe('init() in a script that simply ends', () => {
   });
 });
 
+describe('init() in a script that ends with its trace still open', () => {
+  it('sends that trace, and its open spans, as unfinished, and says so', { timeout: 30_000 }, async () => {
+    const { status, stdout, stderr } = await run(`
+      import { init, getTracer } from './src/core/global';
+      init({ exporter: { export: async (records) => {
+        for (const r of records) console.log('exported ' + r.name + (r.attrs['edgetrace.unfinished'] ? ' unfinished' : ''));
+        return { ok: true };
+      } } });
+      // Never finished: a script that forgot, or a stream object it never read.
+      const run = getTracer().createTrace('job');
+      run.startSpan('step');
+      run.span('done', () => undefined);
+      console.log('script done');
+    `);
+    expect(status).toBe(0);
+    expect(stdout.match(/exported .*/g)?.sort()).toEqual(['exported done', 'exported job unfinished', 'exported step unfinished']);
+    expect(stderr).toContain('1 trace(s) were still open as the process ended: sent as unfinished');
+  });
+});
+
 describe('withNodeTracing in a server that closes without drain()', () => {
   it('sends the last batch before the process exits', { timeout: 30_000 }, async () => {
     const { status, stdout } = await run(`
