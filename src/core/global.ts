@@ -31,14 +31,24 @@ const flushAtExit = (): void => {
   if (exitHooked) return;
   exitHooked = true;
   // flush() and getStatus() never reject; a runtime whose `process` has no `once` has no beforeExit either.
-  (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', () => {
-    // Nothing is left to run, so a trace still open can never end: ended as unfinished, it is sent.
-    const cut = exitOpen?.endOpen();
-    if (cut) warnOnce('exit-open', `${cut} trace(s) were still open as the process ended: sent as unfinished.`, true);
+  const once = (fn: () => void): unknown => (globalThis as { process?: { once?(event: 'beforeExit', fn: () => void): unknown } }).process?.once?.('beforeExit', fn);
+  const send = (): void =>
     void global
       ?.flush()
       .then(getStatus)
       .then((s) => s.queued && warnOnce('exit-left', `${s.queued} record(s) were not sent before the process ended: ${s.lastError}.`, true));
+  once(() => {
+    send();
+    // The app's own beforeExit work (run after this) may still end its traces. When the process
+    // is about to end again, a trace still open never will: ended as unfinished, it is sent.
+    once(() => {
+      const cut = exitOpen?.endOpen();
+      if (cut) warnOnce('exit-open', `${cut} trace(s) were still open as the process ended: sent as unfinished.`, true);
+      // With what that work recorded.
+      send();
+    });
+    // One more turn of the loop, so that it empties (and beforeExit comes) again.
+    if (exitOpen) setTimeout(() => undefined, 0);
   });
 };
 

@@ -125,6 +125,22 @@ describe('init() in a script that ends with its trace still open', () => {
     expect(stdout.match(/exported .*/g)?.sort()).toEqual(['exported done', 'exported job unfinished', 'exported step unfinished']);
     expect(stderr).toContain('1 trace(s) were still open as the process ended: sent as unfinished');
   });
+
+  it("leaves a trace the app's own beforeExit work finishes to it", { timeout: 30_000 }, async () => {
+    const { status, stdout, stderr } = await run(`
+      import { init, getTracer } from './src/core/global';
+      init({ exporter: { export: async (records) => {
+        for (const r of records) console.log('exported ' + r.name + (r.attrs['edgetrace.unfinished'] ? ' unfinished' : ''));
+        return { ok: true };
+      } } });
+      const run = getTracer().createTrace('job');
+      // A drain at exit, as a queue consumer has: its last job ends the trace after some work.
+      process.once('beforeExit', () => setTimeout(() => run.finish(), 30));
+    `);
+    expect(status).toBe(0);
+    expect(stdout.match(/exported .*/g)).toEqual(['exported job']);
+    expect(stderr).not.toContain('still open');
+  });
 });
 
 describe('withNodeTracing in a server that closes without drain()', () => {
