@@ -3,7 +3,7 @@ import type { Usage } from '../core/cost';
 import * as A from '../core/semconv';
 import { now } from '../lib/now';
 import { hasNoBody } from '../lib/hasNoBody';
-import { createSseCounter, isOutputEvent, leadingType, modelFrom, usageFromBody, usageFromEvent } from './stream';
+import { createSseCounter, isOutputEvent, leadingType, modelIn, modelOf, usageFromBody, usageFromEvent } from './stream';
 
 const SSE_RE = /^\s*text\/event-stream/i;
 /**
@@ -65,13 +65,13 @@ const NOTHING: GenerationBody = { isSse: false, isStream: false, done: false, pu
  * fills usage from what `json()` or `text()` gave the app. A first-token time already set (by the
  * app, or by an earlier stream of the same generation) is kept.
  */
-export const generationBody = (res: { readonly headers: { get(name: string): string | null } }, gen: Generation | undefined): GenerationBody => {
+export const generationBody = (res: { readonly ok?: boolean; readonly headers: { get(name: string): string | null } }, gen: Generation | undefined): GenerationBody => {
   const type = res.headers.get('content-type') ?? '';
   const isSse = SSE_RE.test(type);
   // Most responses: no generation to fill and nothing to count.
   if (!gen && !isSse) return NOTHING;
   // An error's text (a 500's message) is no first token, nor is its last line usage.
-  const lines = !isSse && LINES_RE.test(type) && (res as { ok?: boolean }).ok !== false;
+  const lines = !isSse && LINES_RE.test(type) && res.ok !== false;
   // Only a body sent as it is made is a stream of tokens: one whose length was known ahead (a
   // prompt template fetched before the model call) is not.
   const streamed = lines && res.headers.get('content-length') === null;
@@ -90,8 +90,10 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
     if (gen!.attrs[A.COMPLETION_START_TIME] === undefined) gen!.setCompletionStart(timeMs);
   };
   /** Records the model that answered (a dated version of the one asked for, the one a router chose), once. */
-  const answeredBy = (name: string | undefined): void => {
-    if (name && gen!.attrs[A.GEN_AI_RESPONSE_MODEL] === undefined) gen!.setAttribute(A.GEN_AI_RESPONSE_MODEL, name);
+  const answeredBy = (find: () => string | undefined): void => {
+    if (gen!.attrs[A.GEN_AI_RESPONSE_MODEL] !== undefined) return;
+    const name = find();
+    if (name) gen!.setAttribute(A.GEN_AI_RESPONSE_MODEL, name);
   };
   const sse = isSse
     ? createSseCounter((data, index, end) => {
@@ -99,7 +101,7 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
         // Without a generation the events are only counted: no usage parsing per event.
         if (!gen) return;
         if (index < SETUP_EVENTS) {
-          answeredBy(modelFrom(data));
+          answeredBy(() => modelOf(data));
           if (index === 0) firstEventMs = chunkMs ?? now();
           if (!sawOutput && isOutputEvent(data)) {
             sawOutput = true;
@@ -140,15 +142,20 @@ export const generationBody = (res: { readonly headers: { get(name: string): str
       // has it in its last line (the AI SDK's data stream behind its `d:` prefix).
       if (gen && !sse) {
         let found = usageFromBody(value);
-        if (!found && lines) {
+        let last: string | undefined;
+        if (lines) {
           const text = (typeof value === 'string' ? value.slice(-MAX_TAIL_CHARS) : tail).trimEnd();
-          const last = text.slice(text.lastIndexOf('\n') + 1);
-          found = usageFromBody(dataStream ? last.replace(/^[0-9a-z]+:/, '') : last);
+          last = text.slice(text.lastIndexOf('\n') + 1);
+          found ??= usageFromBody(dataStream ? last.replace(/^[0-9a-z]+:/, '') : last);
         }
         if (found) {
           gen.setUsage(found);
-          // Only a body with usage is a model's answer: another (a tool's JSON) may have a `model` of its own.
-          answeredBy(modelFrom(value) ?? (lines && value === undefined ? modelFrom(tail) : undefined));
+          // Only a body with usage is a model's answer: another (a tool's JSON) may have a `model`
+          // of its own. A stream of lines names it in its last line (Ollama's); the AI SDK's data
+          // stream names none.
+          answeredBy(() =>
+            lines ? (dataStream ? undefined : modelOf(last!)) : typeof value === 'string' ? modelOf(value) : modelIn(Array.isArray(value) ? value[value.length - 1] : value),
+          );
         }
       }
       return sse ? sse.events : 0;

@@ -676,20 +676,19 @@ const usageIn = (p: unknown): unknown => {
 };
 
 /**
- * The model that answered, as a response's JSON text names it: OpenAI's `model` (top level, or in
- * the Responses API's `response`), Anthropic's (in `message_start`'s `message`), Ollama's,
- * Gemini's `modelVersion`. A key inside a string would have its quotes escaped, so the first match
- * is a key; `"role":"model"` is a value.
+ * The model that answered, as a parsed answer or event names it: OpenAI's `model` (or the
+ * Responses API's `response.model`), Anthropic's `message.model` (in `message_start`), Ollama's
+ * `model`, Gemini's `modelVersion`. Only these places: a `model` in a tool's arguments or in
+ * content belongs to something else.
  */
-const MODEL_RE = /"model(?:Version)?"\s*:\s*"([^"\\]{1,200})"/;
-
-/** The model a response body or event names (see MODEL_RE): a parsed object's, or the first in a text. */
-export const modelFrom = (body: unknown): string | undefined => {
-  if (typeof body === 'string') return MODEL_RE.exec(body.slice(0, MAX_DATA_CHARS))?.[1];
-  const o = body as { model?: unknown; modelVersion?: unknown; response?: { model?: unknown }; message?: { model?: unknown } } | null | undefined;
+export const modelIn = (p: unknown): string | undefined => {
+  const o = p as { model?: unknown; modelVersion?: unknown; response?: { model?: unknown }; message?: { model?: unknown } } | null | undefined;
   const m = o?.model ?? o?.modelVersion ?? o?.response?.model ?? o?.message?.model;
   return typeof m === 'string' && m ? m : undefined;
 };
+
+/** The model a JSON text names (see {@link modelIn}), parsed only when it may name one and is whole. */
+export const modelOf = (text: string): string | undefined => (text.length <= MAX_DATA_CHARS && text.includes('"model') ? modelIn(parseJson(text)) : undefined);
 
 /** The usage object of a whole event's data. */
 const usageOf = (data: string): unknown => (data.search(USAGE_RE) >= 0 ? usageIn(parseJson(data)) : undefined);

@@ -158,7 +158,9 @@ const inflaterFor = (encoding: string | undefined): ((data: Uint8Array) => Uint8
  * A compressed stream is not followed.
  */
 const followBody = (res: IncomingMessage, gen: Generation): void => {
-  const body = generationBody({ headers: { get: (name) => joinHeader(res.headers[name]) ?? null } }, gen);
+  // `ok` as fetch has it: an error's text (a 429's, a 500's) is no stream of tokens.
+  const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+  const body = generationBody({ ok, headers: { get: (name) => joinHeader(res.headers[name]) ?? null } }, gen);
   // Event streams, JSON (and JSON lines, Ollama's stream) and text streams; not audio or files.
   if (!body.isSse && !/json|^\s*text\/plain/i.test(joinHeader(res.headers['content-type']) ?? '')) return;
   const inflate = inflaterFor(joinHeader(res.headers['content-encoding']));
@@ -195,7 +197,9 @@ const followBody = (res: IncomingMessage, gen: Generation): void => {
     idle = unref(
       setTimeout(() => {
         const quietMs = now() - lastMs;
-        if (res.listenerCount('data') + res.listenerCount('readable') > 0) return watchIdle(BODY_IDLE_MS);
+        // A reader waiting: for await (a 'readable' listener), or a 'data' listener the body
+        // flows to. A pipe that the app stopped reading (node-fetch's, at the head) pauses it.
+        if (res.listenerCount('readable') > 0 || (res.listenerCount('data') > 0 && res.readableFlowing === true)) return watchIdle(BODY_IDLE_MS);
         if (quietMs < BODY_IDLE_MS) return watchIdle(BODY_IDLE_MS - quietMs);
         idle = undefined;
         read!(lastMs);

@@ -197,6 +197,29 @@ describe('generationBody: the model that answered', () => {
     expect(text.record().attrs['gen_ai.response.model']).toBe('claude-haiku-4-5');
   });
 
+  it("is not taken from a model named in a tool's arguments or in content", () => {
+    // Gemini calling a function whose arguments name a car before its own modelVersion.
+    const gemini = setup('text/event-stream');
+    gemini.body.push(sse('{"candidates":[{"content":{"parts":[{"functionCall":{"name":"price","args":{"model":"Model S"}}}],"role":"model"}}],"modelVersion":"gemini-2.5-flash"}'));
+    gemini.body.end();
+    expect(gemini.record().attrs['gen_ai.response.model']).toBe('gemini-2.5-flash');
+    // The AI SDK's UI message stream: a tool's input, and no model named at all.
+    const ui = setup('text/event-stream');
+    ui.body.push(sse('{"type":"start"}', '{"type":"tool-input-available","toolCallId":"t1","toolName":"switch","input":{"model":"gpt-4o-mini"}}'));
+    ui.body.end();
+    expect(ui.record().attrs['gen_ai.response.model']).toBeUndefined();
+    // The AI SDK's data stream names no model; its tool call lines may.
+    const records: import('../../../src/protocol').SpanRecord[] = [];
+    const tracer = createTracer({ processors: [{ onEnd: (r) => void records.push(r) }] });
+    const gen = tracer.createTrace('chat').startGeneration('answer', { model: 'gpt-4o' });
+    const data = generationBody(new Response('', { headers: { 'content-type': 'text/plain', 'x-vercel-ai-data-stream': 'v1' } }), gen);
+    data.push(new TextEncoder().encode('0:"Hi"\n9:{"toolCallId":"t1","toolName":"switch","args":{"model":"tool-arg"}}\nd:{"finishReason":"stop","usage":{"promptTokens":5,"completionTokens":2}}\n'));
+    data.end();
+    gen.end();
+    expect(records[0]!.attrs['gen_ai.usage.input_tokens']).toBe(5);
+    expect(records[0]!.attrs['gen_ai.response.model']).toBeUndefined();
+  });
+
   it('keeps the first model named, and one the app set', () => {
     const first = setup('text/event-stream');
     first.body.push(sse('{"model":"a-1","choices":[]}', '{"model":"b-2","choices":[]}'));
@@ -237,5 +260,14 @@ describe('generationBody: the first token is timed by its chunk', () => {
       body.end();
       expect(gen.attrs['langfuse.observation.completion_start_time']).toBe(new Date(cameMs).toISOString());
     }
+  });
+});
+
+describe('generationBody: an error answer', () => {
+  it('is no model stream, whatever its type (a 429 or a 500 sent as text, chunked)', () => {
+    const gen = createTracer({}).createTrace('chat').startGeneration('answer', { model: 'm' });
+    const headers = new Headers({ 'content-type': 'text/plain' });
+    expect(generationBody({ ok: false, headers }, gen).isStream).toBe(false);
+    expect(generationBody({ ok: true, headers }, gen).isStream).toBe(true);
   });
 });
