@@ -393,26 +393,33 @@ export const follows: { held?(span: Span, value: unknown): Promise<number | unde
  * of those that ended, what ends the generation once they all have (set when its callback
  * returned while they read), and the wait for a stream object's request to start (see `endAfter`).
  */
-const reads = new WeakMap<Span, { n: number; endMs?: number; then?: (endMs?: number) => void; wait?: () => void }>();
+const reads = new WeakMap<Span, { n: number; endMs?: number; then?: (endMs?: number) => void; wait?: () => void; arm?: (ms: number) => void; busy?: number }>();
 
 /**
  * How long a generation whose callback gave back a stream object that has not made its request
  * yet (Anthropic's `messages.stream()`, returned before its call goes out) waits for that
- * request's model stream to start.
+ * request to start. The wait pauses while one is under way, and starts again after an answer
+ * that is no model stream: for STREAM_RETRY_MS after a failure (a 429 or a 5xx an SDK retries
+ * after a pause of up to several seconds).
  */
 export const STREAM_START_MS = 1000;
+/** See {@link STREAM_START_MS}. */
+export const STREAM_RETRY_MS = 10_000;
 
 /**
  * @internal Tells that a request of generation `gen` reads a model stream (SSE, streamed JSON
  * lines or text): a callback of `gen` that returns while it reads (an SDK's stream object,
  * returned at the headers) ends `gen` with the read. Call the returned function once, when the
- * read ends, with its end time; give it only for a read under a watch that ends.
+ * read ends, with its end time (later calls do nothing); give it only for a read under a watch that ends.
  */
 export const readsStream = (gen: Span): ((endMs?: number) => void) => {
   const r = reads.get(gen) ?? { n: 0 };
   reads.set(gen, r);
   r.n++;
+  let done = false;
   const release = (endMs?: number): void => {
+    if (done) return;
+    done = true;
     if (endMs! > (r.endMs ?? 0)) r.endMs = endMs;
     // At once, not a microtask later: code that reads to the end and then finishes the trace
     // finds the generation ended, not open and cut short.
@@ -424,6 +431,25 @@ export const readsStream = (gen: Span): ((endMs?: number) => void) => {
 };
 
 /**
+ * @internal Tells that a request of generation `gen` is being made: while its callback's stream
+ * object waits for its request (see `endAfter`), the wait pauses until the answer's headers (or
+ * its failure), when the returned function must be called (with true for an error status or a
+ * failure), after `readsStream` for an answer that is a model stream.
+ */
+export const requestStarts = (gen: Span): ((failed?: boolean) => void) | undefined => {
+  const r = reads.get(gen);
+  if (!r?.arm) return undefined;
+  r.busy = (r.busy ?? 0) + 1;
+  r.arm(0);
+  let done = false;
+  return (failed) => {
+    if (done) return;
+    done = true;
+    if (!--r.busy!) r.arm?.(failed ? STREAM_RETRY_MS : STREAM_START_MS);
+  };
+};
+
+/**
  * Ends `span`, whose callback gave `value`: at once, or when what it waits for is done. That is
  * the body of the response it gave (`follows.held`), or the model streams its requests still
  * read; or, for a generation that gave a stream object whose request has not started (made as
@@ -431,23 +457,34 @@ export const readsStream = (gen: Span): ((endMs?: number) => void) => {
  * callback's end.
  */
 const endAfter = (span: Span, value: unknown): void => {
-  const held = follows.held?.(span, value);
-  if (held) return void held.then((endMs) => span.end(endMs));
-  let r = reads.get(span);
-  if (!r?.n && span instanceof Generation && typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function') {
-    const release = readsStream(span);
-    const timer = setTimeout(() => r!.wait?.(), STREAM_START_MS);
-    (timer as { unref?: () => void }).unref?.();
-    r = reads.get(span)!;
-    r.endMs = span[kT].core.now();
-    r.wait = () => {
-      r!.wait = undefined;
-      clearTimeout(timer);
-      release();
-    };
+  try {
+    const held = follows.held?.(span, value);
+    if (held) return void held.then((endMs) => span.end(endMs));
+    let r = reads.get(span);
+    if (!r?.n && span instanceof Generation && typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function') {
+      const release = readsStream(span);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const w = (r = reads.get(span)!);
+      w.endMs = span[kT].core.now();
+      // Waits `ms` (0: paused while a request is under way).
+      w.arm = (ms) => {
+        clearTimeout(timer);
+        if (ms) (timer = setTimeout(() => w.wait?.(), ms) as { unref?: () => void } & ReturnType<typeof setTimeout>).unref?.();
+      };
+      w.wait = () => {
+        w.wait = w.arm = undefined;
+        clearTimeout(timer);
+        release();
+      };
+      w.arm(STREAM_START_MS);
+    }
+    if (r?.n) r.then = (endMs) => span.end(endMs);
+    else span.end();
+  } catch (error) {
+    // A value whose properties throw when read (a Proxy): the span ends at once.
+    reportInternal(error);
+    span.end();
   }
-  if (r?.n) r.then = (endMs) => span.end(endMs);
-  else span.end();
 };
 
 /**

@@ -247,12 +247,15 @@ export class Trace extends Span {
    * also as cancelled (`cancelled`: the client went away and took their work with it).
    */
   endOpen(end: number, cancelled?: boolean): void {
-    for (let span = this[kT].head, next: Span | undefined; span; span = next) {
-      next = span[kNext];
+    // Taken first: ending one span may end others (a request's follow, the generation it holds),
+    // which leave the list as this goes through it.
+    const open: Span[] = [];
+    for (let span = this[kT].head; span; span = span[kNext]) open.push(span);
+    for (const span of open) {
       // A request whose body is still followed ends through that follow: complete, when its
       // stream gave its last event (an app that stopped reading there), else unfinished.
       // A generation that only waited for a stream object's request to start ends at its callback's end.
-      if (span === this || follows.settle?.(span) || endWaiting(span)) continue;
+      if (span === this || span.isEnded || follows.settle?.(span) || endWaiting(span)) continue;
       span.put(A.UNFINISHED, true);
       if (cancelled) markCancelled(span);
       span.end(end);

@@ -1,4 +1,4 @@
-import { follows, markCancelled, readsStream, type Generation, type Span } from '../core/span';
+import { follows, markCancelled, readsStream, requestStarts, type Generation, type Span } from '../core/span';
 import type { Tracer } from '../core/tracer';
 import { getTracer } from '../core/global';
 import { inject, readHeader } from '../propagation/index';
@@ -46,6 +46,8 @@ interface Call {
   method: string;
   /** The `traceparent` we set, if we did: a fetch wrapper under ours may replace it. */
   tp?: string | null | undefined;
+  /** Tells the generation the request's answer came, or failed (see `requestStarts`). */
+  answered?: ((failed?: boolean) => void) | undefined;
 }
 
 /**
@@ -220,7 +222,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     const parent = requestParent(tracer);
     const span = startHttpSpan(tracer, method, target, parent);
     open.add(span);
-    const call: Call = { span, gen: generationOf(parent), input, init, startMs: now(), method };
+    const gen = generationOf(parent);
+    const call: Call = { span, gen, input, init, startMs: now(), method, answered: gen && requestStarts(gen) };
     if (target.propagate) {
       try {
         [call.input, call.init, call.tp] = withTraceHeaders(span, input, init, isRequest);
@@ -234,6 +237,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
 
   const respond = (call: Call, res: Response): void => {
     const { span } = call;
+    let read: ((endMs?: number) => void) | undefined;
     try {
       setHttpStatus(span, res.status);
       const headersMs = now();
@@ -242,6 +246,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       // the request is done once the headers are in.
       if (!watchStreams || !span.isRecording || hasNoBody(res.status, call.method)) {
         span.end();
+        call.answered?.(!res.ok);
         return;
       }
       let chunks = 0;
@@ -252,7 +257,8 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       let release: ((endMs: number | undefined) => void) | undefined;
       const ended = call.gen && new Promise<number | undefined>((resolve) => (release = resolve));
       // A model stream: the generation waits for its read, whatever its callback returns.
-      const read = call.gen && body.isStream ? readsStream(call.gen) : undefined;
+      read = call.gen && body.isStream ? readsStream(call.gen) : undefined;
+      call.answered?.(!res.ok);
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -286,7 +292,11 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
             // its generation goes on to end normally: it was stopped all the same.
             if (call.gen && !call.gen.isEnded) markCancelled(call.gen);
           }
-          if (outcome === 'unfinished') span.setAttribute(UNFINISHED, true);
+          if (outcome === 'unfinished') {
+            span.setAttribute(UNFINISHED, true);
+            // Its trace ended while it was read: the generation it holds was cut short too.
+            if (read && !call.gen!.isEnded) call.gen!.setAttribute(UNFINISHED, true);
+          }
           if (outcome === 'error') setHttpFailure(span, detail.error);
           // Ended by time (no read for a while), or complete with its last event: at the last chunk.
           span.end(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : undefined);
@@ -298,7 +308,7 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       // generation's first token, and only the stream sees when it arrives.
       // A generation's stream may be read later (its usage and first token are in the body), and
       // the generation is open meanwhile anyway.
-      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isSse ? BODY_IDLE_MS : undefined })) {
+      if (!watchBody(res, watcher, { now, isStreaming: body.isSse, unreadMs: call.gen && body.isStream ? BODY_IDLE_MS : undefined })) {
         span.end();
         read?.();
       } else {
@@ -308,10 +318,13 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
     } catch (error) {
       reportInternal(error);
       span.end();
+      read?.();
+      call.answered?.();
     }
   };
 
   const failed = (call: Call, error: unknown): void => {
+    call.answered?.(true);
     try {
       setHttpFailure(call.span, error, undefined, abortedWith(call, error));
       call.span.end();

@@ -3,7 +3,7 @@ import { addBaggage, setHttpFailure, setHttpStatus } from '../instrument/http';
 import { reportInternal } from '../lib/reportInternal';
 import { clientRequestAttributes, errorType, parseUrl, spanMethod } from './httpAttributes';
 import { outgoingParent } from './scope';
-import { markCancelled, readsStream } from '../core/span';
+import { markCancelled, readsStream, requestStarts } from '../core/span';
 import { now } from '../lib/now';
 import { fillsGeneration, generationBody, generationOf } from '../instrument/generationBody';
 import { BODY_IDLE_MS, watchBody, type BodyEnd, type BodyOutcome } from '../instrument/stream';
@@ -78,39 +78,50 @@ const fetchVia = (send: typeof fetch, input: RequestInfo | URL, init?: RequestIn
   const response = Reflect.apply(send, globalThis, args) as Promise<Response>;
   const s = span;
   if (s) {
+    const gen = generationOf(parent);
+    // A stream object's generation waiting for its request (see requestStarts) waits for this answer.
+    const answered = gen && requestStarts(gen);
     response
       .then(
         (res) => {
-          setHttpStatus(s, res.status);
-          s.end();
-          const gen = generationOf(parent);
-          if (gen && fillsGeneration(gen, res.status, method)) {
-            const body = generationBody(res, gen);
-            // A model stream: the generation waits for its read, whatever its callback returns.
-            const read = body.isStream ? readsStream(gen) : undefined;
-            let lastMs = now();
-            const chunk = (c: unknown): boolean => {
-              lastMs = now();
-              body.push(c, lastMs);
-              return body.done;
-            };
-            const end = (outcome: BodyOutcome, detail: BodyEnd): void => {
-              try {
-                body.end(detail.value, outcome === 'complete');
-                // The model's stream stopped before its last event (a client that left a stream the
-                // handler passed on, a `break` out of the loop): the generation was stopped, as on the page.
-                if (outcome === 'cancelled' && !body.done && res.ok && !gen.isEnded) markCancelled(gen);
-              } finally {
-                // Read to its last event, or left unread or half read: the read ended at its last chunk.
-                read?.(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : now());
-              }
-            };
-            // A model stream the app reads later (an SDK's stream object, returned at the headers)
-            // may wait to be read as long as the page's does, and its generation waits for it.
-            if (!watchBody(res, { chunk, end }, { now, isStreaming: body.isSse, unreadMs: body.isStream ? BODY_IDLE_MS : undefined })) read?.();
+          let read: ((endMs?: number) => void) | undefined;
+          try {
+            setHttpStatus(s, res.status);
+            s.end();
+            if (gen && fillsGeneration(gen, res.status, method)) {
+              const body = generationBody(res, gen);
+              // A model stream: the generation waits for its read, whatever its callback returns.
+              read = body.isStream ? readsStream(gen) : undefined;
+              let lastMs = now();
+              const chunk = (c: unknown): boolean => {
+                lastMs = now();
+                body.push(c, lastMs);
+                return body.done;
+              };
+              const end = (outcome: BodyOutcome, detail: BodyEnd): void => {
+                try {
+                  body.end(detail.value, outcome === 'complete');
+                  // The model's stream stopped before its last event (a client that left a stream the
+                  // handler passed on, a `break` out of the loop): the generation was stopped, as on the page.
+                  if (outcome === 'cancelled' && !body.done && res.ok && !gen.isEnded) markCancelled(gen);
+                } finally {
+                  // Read to its last event, or left unread or half read: the read ended at its last chunk.
+                  read?.(outcome === 'abandoned' || outcome === 'unread' || body.done ? lastMs : now());
+                }
+              };
+              // A model stream the app reads later (an SDK's stream object, returned at the headers)
+              // may wait to be read as long as the page's does, and its generation waits for it.
+              if (!watchBody(res, { chunk, end }, { now, isStreaming: body.isSse, unreadMs: body.isStream ? BODY_IDLE_MS : undefined })) read?.();
+            }
+          } catch (error) {
+            read?.();
+            throw error;
+          } finally {
+            answered?.(!res.ok);
           }
         },
         (error: unknown) => {
+          answered?.(true);
           try {
             // An abort (the client left, a "stop generating") is the caller's choice, not a failure.
             setHttpFailure(s, error, errorType(error));

@@ -1174,3 +1174,15 @@ describe('a generation whose callback gives back a stream object before its requ
     }
   });
 });
+
+describe('a generation whose callback gives back a value that throws when read', () => {
+  it('ends, and nothing reaches the caller (a Proxy that answers every key with text)', async () => {
+    const { tracer, spans } = testTracer();
+    const trace = tracer.createTrace('chat');
+    // `path.${key}` throws for a symbol key, as Symbol.asyncIterator is.
+    const odd = new Proxy({}, { get: (_t, key) => (key === 'then' ? undefined : `path.${key as string}`) });
+    await expect(trace.generation('async', { model: 'm' }, async () => odd)).resolves.toBe(odd);
+    expect(trace.generation('sync', { model: 'm' }, () => odd)).toBe(odd);
+    expect(spans.map((s) => s.name)).toEqual(['async', 'sync']);
+  });
+});

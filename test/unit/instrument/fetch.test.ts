@@ -63,6 +63,12 @@ const handler = (req: import('node:http').IncomingMessage, res: import('node:htt
       };
       return tick();
     }
+    if (url.pathname === '/ndjson') {
+      // Ollama's /api/chat stream, its counts in the last line.
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"model":"llama3.2","message":{"content":"Hel"},"done":false}\n');
+      return void setTimeout(() => res.end('{"model":"llama3.2","message":{"content":""},"done":true,"prompt_eval_count":26,"eval_count":298}\n'), 20);
+    }
     if (url.pathname === '/sse-many') {
       // 40 events the classifier cannot call output, then, 150 ms later, one it can.
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -605,6 +611,37 @@ describe('instrumentFetch', () => {
     const gen = t.byName('llm');
     expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 9, output: 2, total: 11 });
     expect(gen.endMs).toBeGreaterThanOrEqual(t.byName('GET').endMs - 1);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+  });
+
+  it('a trace finished while a generation waits for its stream ends every span still open, the generation unfinished', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    // Older than the generation: ending the request's follow ends the generation, and must not
+    // cut the walk through the trace's open spans short.
+    trace.startSpan('outer');
+    const { res } = await trace.generation('llm', { model: 'gpt-4o' }, async () => ({ res: await fetch(`${base}/sse-many`) }));
+    const reader = res.body!.getReader();
+    await reader.read();
+    trace.finish();
+    expect(t.byName('outer').attrs['edgetrace.unfinished']).toBe(true);
+    expect(t.byName('llm').attrs['edgetrace.unfinished']).toBe(true);
+    expect(t.byName('GET').attrs[BODY_ATTRS.outcome]).toBe('unfinished');
+    await reader.cancel();
+  });
+
+  it('gives a stream of JSON lines that a stream object reads late the same wait as an event stream', async () => {
+    const t = testTracer({ now: () => Date.now() });
+    stop = instrumentFetch({ tracer: t.tracer });
+    const trace = t.tracer.createTrace('chat');
+    const res = await trace.generation('llm', { model: 'llama3.2' }, () => fetch(`${base}/ndjson`).then((r) => ({ r })));
+    // Iterated well past the 1 s a body that nobody reads is watched for.
+    await new Promise((r) => setTimeout(r, 1500));
+    await res.r.text();
+    trace.finish();
+    const gen = t.byName('llm');
+    expect(JSON.parse(gen.attrs['langfuse.observation.usage_details'] as string)).toEqual({ input: 26, output: 298 });
     expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
   });
 

@@ -480,6 +480,56 @@ describe('withTracing', () => {
     }
   });
 
+  it('a stream object whose request answers slowly, or is retried after a 429 and a pause, still ends with its stream', async () => {
+    const before = rx.reply;
+    let refused = 0;
+    rx.reply = (req, res) => {
+      if (req.url === '/v1/messages?retry' && refused++ === 0) return void res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"type":"error"}');
+      // The headers come after the 1 s a stream object waits for its request to start.
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('data: {"type":"message_start","message":{"model":"claude-sonnet-4-5","usage":{"input_tokens":25,"output_tokens":1}}}\n\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}\n\ndata: {"type":"message_delta","usage":{"output_tokens":15}}\n\ndata: {"type":"message_stop"}\n\n');
+      }, req.url === '/v1/messages?slow' ? 1300 : 0);
+    };
+    try {
+      const rec = recorder();
+      const handler = withTracing(
+        async (request: Request) => {
+          const path = new URL(request.url).search;
+          const stream = requestSpan()!.generation('answer', { model: 'claude' }, () => {
+            // As MessageStream: the call goes out a tick after the object is handed back, and an
+            // SDK retries a 429 after a pause longer than the wait.
+            const final = (async () => {
+              await new Promise((r) => setTimeout(r, 10));
+              let res = await fetch(`${rx.base}/v1/messages${path}`, { method: 'POST', body: '{}' });
+              if (res.status === 429) {
+                await res.text();
+                await new Promise((r) => setTimeout(r, 1200));
+                res = await fetch(`${rx.base}/v1/messages${path}`, { method: 'POST', body: '{}' });
+              }
+              return res.text();
+            })();
+            return { final, async *[Symbol.asyncIterator]() {} };
+          });
+          return new Response(await stream.final);
+        },
+        { exporter: rec.exporter },
+      );
+      stopFetch = instrumentServerFetch();
+      for (const path of ['?slow', '?retry']) {
+        const { ctx, settle } = workerCtx();
+        expect(await (await handler(new Request(`http://x/${path}`), {}, ctx)).text()).toContain('message_stop');
+        await settle();
+        const gen = rec.spans().find((s) => s.name === 'answer')!;
+        expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 25, output: 15 });
+        expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(1100);
+        rec.calls.length = 0;
+      }
+    } finally {
+      rx.reply = before;
+    }
+  }, 15_000);
+
   it("a generation whose SDK stream object is never read ends unfinished with its request, at the stream's headers", async () => {
     const before = rx.reply;
     rx.reply = (_req, res) => {
