@@ -108,13 +108,17 @@ describe('init() in a script that simply ends', () => {
 });
 
 describe('init() in a script that ends with its trace still open', () => {
+  /** Script text: init() with an exporter that prints `exported <name>`, and ` unfinished` for such a span. */
+  const INIT_PRINTING = `
+    import { init, getTracer } from './src/core/global';
+    init({ exporter: { export: async (records) => {
+      for (const r of records) console.log('exported ' + r.name + (r.attrs['edgetrace.unfinished'] ? ' unfinished' : ''));
+      return { ok: true };
+    } } });`;
+
   it('sends that trace, and its open spans, as unfinished, and says so', { timeout: 30_000 }, async () => {
     const { status, stdout, stderr } = await run(`
-      import { init, getTracer } from './src/core/global';
-      init({ exporter: { export: async (records) => {
-        for (const r of records) console.log('exported ' + r.name + (r.attrs['edgetrace.unfinished'] ? ' unfinished' : ''));
-        return { ok: true };
-      } } });
+      ${INIT_PRINTING}
       // Never finished: a script that forgot, or a stream object it never read.
       const run = getTracer().createTrace('job');
       run.startSpan('step');
@@ -128,11 +132,7 @@ describe('init() in a script that ends with its trace still open', () => {
 
   it("leaves a trace the app's own beforeExit work finishes to it", { timeout: 30_000 }, async () => {
     const { status, stdout, stderr } = await run(`
-      import { init, getTracer } from './src/core/global';
-      init({ exporter: { export: async (records) => {
-        for (const r of records) console.log('exported ' + r.name + (r.attrs['edgetrace.unfinished'] ? ' unfinished' : ''));
-        return { ok: true };
-      } } });
+      ${INIT_PRINTING}
       const run = getTracer().createTrace('job');
       // A drain at exit, as a queue consumer has: its last job ends the trace after some work.
       process.once('beforeExit', () => setTimeout(() => run.finish(), 30));

@@ -329,35 +329,56 @@ describe('withTracing', () => {
     }
   });
 
-  it('a generation around the model call alone, whose stream the handler passes on to the client, ends with that stream', async () => {
-    const before = rx.reply;
-    rx.reply = (_req, res) => {
+  // Model calls from a handler: what the receiver answers them with, and one request through withTracing.
+  const ROLE_CHUNK = 'data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n';
+  const CHAT_REST = 'data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n';
+  const MESSAGE_START = 'data: {"type":"message_start","message":{"model":"claude-sonnet-4-5","usage":{"input_tokens":25,"output_tokens":1}}}\n\n';
+  const MESSAGE_REST = 'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}\n\ndata: {"type":"message_delta","usage":{"output_tokens":15}}\n\ndata: {"type":"message_stop"}\n\n';
+  /** An event stream: `first` with the headers, `rest` after `delayMs` (never, when undefined). */
+  const streamReply =
+    (first: string, rest?: string, delayMs = 80): Receiver['reply'] =>
+    (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: {"model":"gpt-4o-2024-08-06","choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
-      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), 80);
+      res.write(first);
+      if (rest !== undefined) setTimeout(() => res.end(rest), delayMs);
     };
+  const chatCall = () => fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' });
+  /** Serves `request` with `handle` in withTracing, the receiver answering model calls with `reply`: the body the client read, and the spans. */
+  const throughModel = async (reply: Receiver['reply'], handle: (request: Request) => Promise<Response>, request = new Request('http://x/')) => {
+    const before = rx.reply;
+    rx.reply = reply;
     try {
       const rec = recorder();
-      const handler = withTracing(
-        async () => {
-          const upstream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, () => fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' }));
-          return new Response(upstream.body, { headers: { 'content-type': 'text/event-stream' } });
-        },
-        { exporter: rec.exporter },
-      );
+      const handler = withTracing(handle, { exporter: rec.exporter });
       stopFetch = instrumentServerFetch();
       const { ctx, settle } = workerCtx();
-      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
+      const text = await (await handler(request, {}, ctx)).text();
       await settle();
-      expect(text).toContain('[DONE]');
-      const gen = rec.spans().find((s) => s.name === 'answer')!;
-      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
-      expect(gen.attrs['gen_ai.response.model']).toBe('gpt-4o-2024-08-06');
-      expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(60);
-      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+      return { text, spans: rec.spans() };
     } finally {
       rx.reply = before;
     }
+  };
+  /** A stream object made at once, its call going out a tick later (Anthropic's MessageStream); `final` is the body. */
+  const streamObject = (call: () => Promise<Response>) => {
+    const final = (async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      return (await call()).text();
+    })();
+    return { final, async *[Symbol.asyncIterator]() {} };
+  };
+
+  it('a generation around the model call alone, whose stream the handler passes on to the client, ends with that stream', async () => {
+    const { text, spans } = await throughModel(streamReply(ROLE_CHUNK.replace('{"choices"', '{"model":"gpt-4o-2024-08-06","choices"'), CHAT_REST), async () => {
+      const upstream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, chatCall);
+      return new Response(upstream.body, { headers: { 'content-type': 'text/event-stream' } });
+    });
+    expect(text).toContain('[DONE]');
+    const gen = spans.find((s) => s.name === 'answer')!;
+    expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
+    expect(gen.attrs['gen_ai.response.model']).toBe('gpt-4o-2024-08-06');
+    expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(60);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
   });
 
   it('a generation around the model call alone, whose stream the client left (a stop button), ends cancelled when the client leaves', async () => {
@@ -372,7 +393,7 @@ describe('withTracing', () => {
       const rec = recorder();
       const handler = withTracing(
         async () => {
-          const upstream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, () => fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' }));
+          const upstream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, chatCall);
           return new Response(upstream.body, { headers: { 'content-type': 'text/event-stream' } });
         },
         { exporter: rec.exporter },
@@ -404,162 +425,81 @@ describe('withTracing', () => {
   }
 
   it("a generation whose callback returns an SDK's stream object ends when that stream has been read, with its first token and usage", async () => {
-    const before = rx.reply;
-    rx.reply = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
-      setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\ndata: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2}}\n\ndata: [DONE]\n\n'), 80);
-    };
-    try {
-      const rec = recorder();
-      let returnedMs = 0;
-      const handler = withTracing(
-        async () => {
-          // As `openai.chat.completions.create({ stream: true })` inside the callback: it resolves at the headers.
-          const stream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, async () => new SdkStream(await fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' })));
-          returnedMs = Date.now();
-          let text = '';
-          for await (const piece of stream) text += piece;
-          return new Response(text);
-        },
-        { exporter: rec.exporter },
-      );
-      stopFetch = instrumentServerFetch();
-      const { ctx, settle } = workerCtx();
-      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
-      await settle();
-      expect(text).toContain('[DONE]');
-      const gen = rec.spans().find((s) => s.name === 'answer')!;
-      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
-      expect(Date.parse(gen.attrs[A.COMPLETION_START_TIME] as string) - gen.startMs).toBeGreaterThanOrEqual(60);
-      // Ended with the stream's last event, after the callback returned, and not cut short by the request's end.
-      expect(gen.endMs).toBeGreaterThanOrEqual(returnedMs + 50);
-      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
-    } finally {
-      rx.reply = before;
-    }
+    let returnedMs = 0;
+    const { text, spans } = await throughModel(streamReply(ROLE_CHUNK, CHAT_REST), async () => {
+      // As `openai.chat.completions.create({ stream: true })` inside the callback: it resolves at the headers.
+      const stream = await requestSpan()!.generation('answer', { model: 'gpt-4o' }, async () => new SdkStream(await chatCall()));
+      returnedMs = Date.now();
+      let read = '';
+      for await (const piece of stream) read += piece;
+      return new Response(read);
+    });
+    expect(text).toContain('[DONE]');
+    const gen = spans.find((s) => s.name === 'answer')!;
+    expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 9, output: 2 });
+    expect(Date.parse(gen.attrs[A.COMPLETION_START_TIME] as string) - gen.startMs).toBeGreaterThanOrEqual(60);
+    // Ended with the stream's last event, after the callback returned, and not cut short by the request's end.
+    expect(gen.endMs).toBeGreaterThanOrEqual(returnedMs + 50);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
   });
 
   it("a generation whose callback returns a stream object at once, its request made after (Anthropic's messages.stream()), ends with that stream", async () => {
-    const before = rx.reply;
-    rx.reply = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('event: message_start\ndata: {"type":"message_start","message":{"model":"claude-sonnet-4-5","usage":{"input_tokens":25,"output_tokens":1}}}\n\n');
-      setTimeout(() => res.end('event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}\n\nevent: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":15}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'), 80);
-    };
-    try {
-      const rec = recorder();
-      const handler = withTracing(
-        async () => {
-          const stream = requestSpan()!.generation('answer', { model: 'claude' }, () => {
-            // As MessageStream: the call goes out a tick after the object is handed back.
-            const final = (async () => {
-              await new Promise((r) => setTimeout(r, 10));
-              return (await fetch(`${rx.base}/v1/messages`, { method: 'POST', body: '{}' })).text();
-            })();
-            return { final, async *[Symbol.asyncIterator]() {} };
-          });
-          return new Response(await stream.final);
-        },
-        { exporter: rec.exporter },
-      );
-      stopFetch = instrumentServerFetch();
-      const { ctx, settle } = workerCtx();
-      const text = await (await handler(new Request('http://x/'), {}, ctx)).text();
-      await settle();
-      expect(text).toContain('message_stop');
-      const gen = rec.spans().find((s) => s.name === 'answer')!;
-      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 25, output: 15 });
-      expect(gen.attrs['gen_ai.response.model']).toBe('claude-sonnet-4-5');
-      expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(70);
-      expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
-      const client = byKind(rec.spans(), 'client')[0]!;
-      expect(client.parentId).toBe(gen.spanId);
-    } finally {
-      rx.reply = before;
-    }
+    const { text, spans } = await throughModel(streamReply(MESSAGE_START, MESSAGE_REST), async () => {
+      const stream = requestSpan()!.generation('answer', { model: 'claude' }, () => streamObject(() => fetch(`${rx.base}/v1/messages`, { method: 'POST', body: '{}' })));
+      return new Response(await stream.final);
+    });
+    expect(text).toContain('message_stop');
+    const gen = spans.find((s) => s.name === 'answer')!;
+    expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 25, output: 15 });
+    expect(gen.attrs['gen_ai.response.model']).toBe('claude-sonnet-4-5');
+    expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(70);
+    expect(gen.attrs['edgetrace.unfinished']).toBeUndefined();
+    expect(byKind(spans, 'client')[0]!.parentId).toBe(gen.spanId);
   });
 
   it('a stream object whose request answers slowly, or is retried after a 429 and a pause, still ends with its stream', async () => {
-    const before = rx.reply;
     let refused = 0;
-    rx.reply = (req, res) => {
+    const reply: Receiver['reply'] = (req, res) => {
       if (req.url === '/v1/messages?retry' && refused++ === 0) return void res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"type":"error"}');
       // The headers come after the 1 s a stream object waits for its request to start.
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.end('data: {"type":"message_start","message":{"model":"claude-sonnet-4-5","usage":{"input_tokens":25,"output_tokens":1}}}\n\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}\n\ndata: {"type":"message_delta","usage":{"output_tokens":15}}\n\ndata: {"type":"message_stop"}\n\n');
-      }, req.url === '/v1/messages?slow' ? 1300 : 0);
+      setTimeout(() => streamReply(MESSAGE_START + MESSAGE_REST, '', 0)(req, res), req.url === '/v1/messages?slow' ? 1300 : 0);
     };
-    try {
-      const rec = recorder();
-      const handler = withTracing(
-        async (request: Request) => {
-          const path = new URL(request.url).search;
-          const stream = requestSpan()!.generation('answer', { model: 'claude' }, () => {
-            // As MessageStream: the call goes out a tick after the object is handed back, and an
-            // SDK retries a 429 after a pause longer than the wait.
-            const final = (async () => {
-              await new Promise((r) => setTimeout(r, 10));
-              let res = await fetch(`${rx.base}/v1/messages${path}`, { method: 'POST', body: '{}' });
-              if (res.status === 429) {
-                await res.text();
-                await new Promise((r) => setTimeout(r, 1200));
-                res = await fetch(`${rx.base}/v1/messages${path}`, { method: 'POST', body: '{}' });
-              }
-              return res.text();
-            })();
-            return { final, async *[Symbol.asyncIterator]() {} };
-          });
-          return new Response(await stream.final);
-        },
-        { exporter: rec.exporter },
-      );
-      stopFetch = instrumentServerFetch();
-      for (const path of ['?slow', '?retry']) {
-        const { ctx, settle } = workerCtx();
-        expect(await (await handler(new Request(`http://x/${path}`), {}, ctx)).text()).toContain('message_stop');
-        await settle();
-        const gen = rec.spans().find((s) => s.name === 'answer')!;
-        expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 25, output: 15 });
-        expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(1100);
-        rec.calls.length = 0;
-      }
-    } finally {
-      rx.reply = before;
+    for (const path of ['?slow', '?retry']) {
+      const call = () => fetch(`${rx.base}/v1/messages${path}`, { method: 'POST', body: '{}' });
+      const { text, spans } = await throughModel(reply, async () => {
+        // An SDK retries a 429 after a pause longer than the wait.
+        const stream = requestSpan()!.generation('answer', { model: 'claude' }, () =>
+          streamObject(async () => {
+            const first = await call();
+            if (first.status !== 429) return first;
+            await first.text();
+            await new Promise((r) => setTimeout(r, 1200));
+            return call();
+          }),
+        );
+        return new Response(await stream.final);
+      });
+      expect(text).toContain('message_stop');
+      const gen = spans.find((s) => s.name === 'answer')!;
+      expect(JSON.parse(gen.attrs[A.USAGE_DETAILS] as string)).toEqual({ input: 25, output: 15 });
+      expect(gen.endMs - gen.startMs).toBeGreaterThanOrEqual(1100);
     }
   }, 15_000);
 
   it("a generation whose SDK stream object is never read ends unfinished with its request, at the stream's headers", async () => {
-    const before = rx.reply;
-    rx.reply = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: {"choices":[{"delta":{"role":"assistant"}}],"usage":null}\n\n');
-    };
-    try {
-      const rec = recorder();
-      let headersMs = 0;
-      const handler = withTracing(
-        async () => {
-          await requestSpan()!.generation('dropped', { model: 'gpt-4o' }, async () => {
-            const res = await fetch(`${rx.base}/v1/chat/completions`, { method: 'POST', body: '{}' });
-            headersMs = Date.now();
-            return new SdkStream(res);
-          });
-          return new Response('ok');
-        },
-        { exporter: rec.exporter },
-      );
-      stopFetch = instrumentServerFetch();
-      const { ctx, settle } = workerCtx();
-      expect(await (await handler(new Request('http://x/'), {}, ctx)).text()).toBe('ok');
-      await settle();
-      const gen = rec.spans().find((s) => s.name === 'dropped')!;
-      expect(gen.attrs['edgetrace.unfinished']).toBe(true);
-      expect(gen.endMs - headersMs).toBeLessThan(OPEN_SPAN_GRACE_MS / 2);
-    } finally {
-      rx.reply = before;
-    }
+    let headersMs = 0;
+    const { text, spans } = await throughModel(streamReply(ROLE_CHUNK), async () => {
+      await requestSpan()!.generation('dropped', { model: 'gpt-4o' }, async () => {
+        const res = await chatCall();
+        headersMs = Date.now();
+        return new SdkStream(res);
+      });
+      return new Response('ok');
+    });
+    expect(text).toBe('ok');
+    const gen = spans.find((s) => s.name === 'dropped')!;
+    expect(gen.attrs['edgetrace.unfinished']).toBe(true);
+    expect(gen.endMs - headersMs).toBeLessThan(OPEN_SPAN_GRACE_MS / 2);
   });
 
   it('keeps concurrent requests apart', async () => {
