@@ -453,8 +453,8 @@ export const requestStarts = (gen: Span): ((failed?: boolean) => void) | undefin
  * Ends `span`, whose callback gave `value`: at once, or when what it waits for is done. That is
  * the body of the response it gave (`follows.held`), or the model streams its requests still
  * read; or, for a generation that gave a stream object whose request has not started (made as
- * it returned), that request's stream if one starts within STREAM_START_MS, else the
- * callback's end.
+ * it returned), that request's stream if the request goes out in time (see STREAM_START_MS),
+ * else the callback's end.
  */
 const endAfter = (span: Span, value: unknown): void => {
   try {
