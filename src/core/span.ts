@@ -465,7 +465,6 @@ const endAfter = (span: Span, value: unknown): void => {
       const release = readsStream(span);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const w = (r = reads.get(span)!);
-      w.endMs = span[kT].core.now();
       // Waits `ms` (0: paused while a request is under way).
       w.arm = (ms) => {
         clearTimeout(timer);
@@ -478,8 +477,11 @@ const endAfter = (span: Span, value: unknown): void => {
       };
       w.arm(STREAM_START_MS);
     }
-    if (r?.n) r.then = (endMs) => span.end(endMs);
-    else span.end();
+    if (r?.n) {
+      // Never before the callback's own end: a read left unread ends at its headers, which came first.
+      const at = span[kT].core.now();
+      r.then = (endMs) => span.end(endMs! > at ? endMs : at);
+    } else span.end();
   } catch (error) {
     // A value whose properties throw when read (a Proxy): the span ends at once.
     reportInternal(error);

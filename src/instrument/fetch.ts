@@ -246,7 +246,6 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       // the request is done once the headers are in.
       if (!watchStreams || !span.isRecording || hasNoBody(res.status, call.method)) {
         span.end();
-        call.answered?.(!res.ok);
         return;
       }
       let chunks = 0;
@@ -258,7 +257,6 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       const ended = call.gen && new Promise<number | undefined>((resolve) => (release = resolve));
       // A model stream: the generation waits for its read, whatever its callback returns.
       read = call.gen && body.isStream ? readsStream(call.gen) : undefined;
-      call.answered?.(!res.ok);
       const watcher: BodyWatcher = {
         chunk(chunk) {
           lastMs = now();
@@ -319,7 +317,9 @@ export const instrumentFetch = (opts: FetchOptions = {}): Stop => {
       reportInternal(error);
       span.end();
       read?.();
-      call.answered?.();
+    } finally {
+      // After readsStream: a model stream's read takes over from the request.
+      call.answered?.(!res.ok);
     }
   };
 
