@@ -39,6 +39,12 @@ export interface ReceivedRequest {
   /** When the request arrived and when its answer was sent (ms, `Date.now()`); `endMs` 0 while pending. */
   startMs: number;
   endMs: number;
+  /**
+   * When its answer began to be written (ms, `Date.now()`); 0 until then. The client cannot have
+   * it earlier, while `endMs` is stamped only once Node has flushed it, which can come after the
+   * client read it: a wait the client times from the answer is measured from here.
+   */
+  answeredMs?: number;
   bytes: number;
   headers: IncomingMessage['headers'];
   /** Status answered; 0 while stalled, -1 when the client went away before the answer. */
@@ -150,6 +156,7 @@ export const startReceiver = async (): Promise<Receiver> => {
       return;
     }
     r.status = a.status;
+    r.answeredMs = Date.now();
     res.writeHead(a.status, { 'content-type': 'application/json', ...cors, ...a.headers });
     res.end(a.body ?? '{}', () => {
       r.endMs = Date.now();
